@@ -1,0 +1,85 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamOptions sets the limits of the streams hinscore creates.
+type StreamOptions struct {
+	Replicas        int           // 1 embedded, 3 in a cluster
+	DuplicateWindow time.Duration // how late a retried publish is still recognised
+	RawMaxAge       time.Duration // RAW retention (holds patient identifiers)
+	DLQMaxAge       time.Duration
+	MemoryStorage   bool // tests only
+}
+
+// DefaultStreamOptions are the single-node defaults.
+func DefaultStreamOptions() StreamOptions {
+	return StreamOptions{
+		Replicas:        1,
+		DuplicateWindow: 2 * time.Minute,
+		RawMaxAge:       90 * 24 * time.Hour,
+		DLQMaxAge:       30 * 24 * time.Hour,
+	}
+}
+
+// StreamConfigs returns the configuration of every hinscore stream.
+func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
+	storage := jetstream.FileStorage
+	if o.MemoryStorage {
+		storage = jetstream.MemoryStorage
+	}
+	mk := func(name string, subjects []string, maxAge time.Duration) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:       name,
+			Subjects:   subjects,
+			Storage:    storage,
+			Replicas:   max(o.Replicas, 1),
+			Duplicates: o.DuplicateWindow,
+			MaxAge:     maxAge,
+			Retention:  jetstream.LimitsPolicy,
+			Discard:    jetstream.DiscardOld,
+		}
+	}
+	return []jetstream.StreamConfig{
+		mk(StreamRaw, []string{"raw.>"}, o.RawMaxAge),
+		mk(StreamEvents, []string{"events.>"}, 0),
+		mk(StreamOutcomes, []string{"outcomes.>"}, 0),
+		mk(StreamDLQ, []string{"dlq.>"}, o.DLQMaxAge),
+		mk(StreamScorecards, []string{"scorecards.>"}, 0),
+	}
+}
+
+// EnsureStreams creates the streams, or updates them to the configuration.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	for _, cfg := range StreamConfigs(o) {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("bus.EnsureStreams %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// WaitStream blocks until the named stream exists (a consumer started before
+// the ingest that creates it).
+func WaitStream(ctx context.Context, js jetstream.JetStream, name string) (jetstream.Stream, error) {
+	for {
+		s, err := js.Stream(ctx, name)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("bus.WaitStream %s: %w", name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bus.WaitStream %s: %w", name, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

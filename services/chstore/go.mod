@@ -1,0 +1,3 @@
+module github.com/hinscore/hinscore/services/chstore
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module github.com/hinscore/hinscore/services/hinscore
+
+go 1.26.0

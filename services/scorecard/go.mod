@@ -1,0 +1,3 @@
+module github.com/hinscore/hinscore/services/scorecard
+
+go 1.26.0

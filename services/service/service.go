@@ -1,0 +1,66 @@
+// Package service holds what every hinscore service shares at run time: the
+// component lifecycle, logging, the admin endpoints (/metrics, /healthz,
+// /readyz), configuration from the environment and the clock.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Component is one running part of a service. Start returns once the
+// component is running; Shutdown stops it, flushes what it holds, is safe to
+// call before Start and more than once.
+type Component interface {
+	Start(ctx context.Context) error
+	Shutdown(ctx context.Context) error
+}
+
+// Clock gives the time; services take one so tests control it.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns the current wall-clock time.
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Run starts the components in order, waits until ctx is done (SIGTERM in
+// main) or a component fails through the returned error channel of Failed,
+// then shuts them down in reverse order within shutdownTimeout.
+func Run(ctx context.Context, log zerolog.Logger, shutdownTimeout time.Duration, comps ...Component) error {
+	started := make([]Component, 0, len(comps))
+	var runErr error
+	for _, c := range comps {
+		if err := c.Start(ctx); err != nil {
+			runErr = fmt.Errorf("service.Run: start %T: %w", c, err)
+			break
+		}
+		started = append(started, c)
+	}
+	if runErr == nil {
+		log.Info().Msg("running")
+		<-ctx.Done()
+		log.Info().Msg("shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	return errors.Join(runErr, ShutdownAll(sctx, started...))
+}
+
+// ShutdownAll shuts the components down in reverse order and joins their errors.
+func ShutdownAll(ctx context.Context, comps ...Component) error {
+	var errs []error
+	for i := len(comps) - 1; i >= 0; i-- {
+		if err := comps[i].Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown %T: %w", comps[i], err))
+		}
+	}
+	return errors.Join(errs...)
+}
