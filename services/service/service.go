@@ -32,8 +32,8 @@ type SystemClock struct{}
 func (SystemClock) Now() time.Time { return time.Now() }
 
 // Run starts the components in order, waits until ctx is done (SIGTERM in
-// main) or a component fails through the returned error channel of Failed,
-// then shuts them down in reverse order within shutdownTimeout.
+// main), then shuts down what started, in reverse order, within
+// shutdownTimeout. A component that fails to start stops the run.
 func Run(ctx context.Context, log zerolog.Logger, shutdownTimeout time.Duration, comps ...Component) error {
 	started := make([]Component, 0, len(comps))
 	var runErr error

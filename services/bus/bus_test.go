@@ -1,0 +1,129 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestValidNetwork(t *testing.T) {
+	for _, ok := range []string{"default", "north-star_2", "A"} {
+		if err := ValidNetwork(ok); err != nil {
+			t.Errorf("ValidNetwork(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a.b", "a b", "a>", "*", "net/1", "x' OR 1=1", string(make([]byte, 65))} {
+		if err := ValidNetwork(bad); !errors.Is(err, ErrBadNetwork) {
+			t.Errorf("ValidNetwork(%q) = %v, want ErrBadNetwork", bad, err)
+		}
+	}
+}
+
+func TestSubjects(t *testing.T) {
+	cases := map[string]string{
+		RawSubject("north", "hl7v2"): "raw.north.hl7v2",
+		EventSubject(3, "north"):     "events.3.north",
+		EventPartitionFilter(3):      "events.3.>",
+		OutcomeSubject("north"):      "outcomes.north",
+		DLQSubject("mllp-ingest"):    "dlq.mllp-ingest",
+		ScorecardSubject("north"):    "scorecards.north",
+	}
+	for got, want := range cases {
+		if got != want {
+			t.Errorf("subject %q, want %q", got, want)
+		}
+	}
+	if NetworkOfSubject("events.3.north") != "north" {
+		t.Error("NetworkOfSubject")
+	}
+}
+
+func TestPartitionIsStableAndSpread(t *testing.T) {
+	if Partition("k", 1) != 0 || Partition("k", 0) != 0 {
+		t.Fatal("one partition must be 0")
+	}
+	counts := make([]int, 4)
+	for i := 0; i < 4000; i++ {
+		p := Partition("net|FAC|"+time.Duration(i).String(), 4)
+		if p != Partition("net|FAC|"+time.Duration(i).String(), 4) {
+			t.Fatal("Partition not deterministic")
+		}
+		counts[p]++
+	}
+	for p, n := range counts {
+		if n < 800 || n > 1200 {
+			t.Errorf("partition %d got %d of 4000 keys", p, n)
+		}
+	}
+}
+
+func TestDeterministicIDs(t *testing.T) {
+	a := EventID("north", []byte("MSH|1"))
+	if a != EventID("north", []byte("MSH|1")) {
+		t.Fatal("EventID not deterministic")
+	}
+	if a == EventID("south", []byte("MSH|1")) || a == EventID("north", []byte("MSH|2")) {
+		t.Fatal("EventID collides across networks or bytes")
+	}
+	if OutcomeID("n", "k") != OutcomeID("n", "k") || OutcomeID("n", "k") == OutcomeID("n", "k2") {
+		t.Fatal("OutcomeID")
+	}
+	if OutcomeMsgID("x", 2) != "outcome:x:2" {
+		t.Fatal("OutcomeMsgID")
+	}
+}
+
+func TestStreamsAndDLQOnEmbeddedServer(t *testing.T) {
+	srv, err := StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := Connect(srv.URL(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	opts := DefaultStreamOptions()
+	if err := EnsureStreams(ctx, js, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureStreams(ctx, js, opts); err != nil {
+		t.Fatalf("EnsureStreams is not idempotent: %v", err)
+	}
+	if _, err := WaitStream(ctx, js, StreamDLQ); err != nil {
+		t.Fatal(err)
+	}
+	d := DeadLetter{Stage: "mllp-ingest", Network: "north", Format: "hl7v2", Reason: "MSH-10 empty", Data: []byte("MSH|bad")}
+	for i := 0; i < 2; i++ { // a retried rejection is stored once
+		if err := PublishDLQ(ctx, js, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _ := js.Stream(ctx, StreamDLQ)
+	msg, err := s.GetLastMsgForSubject(ctx, DLQSubject("mllp-ingest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(msg.Data) != "MSH|bad" || msg.Header.Get(HeaderReason) != "MSH-10 empty" || msg.Header.Get(HeaderNetwork) != "north" {
+		t.Fatalf("DLQ message = %q %v", msg.Data, msg.Header)
+	}
+	info, _ := s.Info(ctx)
+	if info.State.Msgs != 1 {
+		t.Fatalf("DLQ holds %d messages, want 1 (deduplicated)", info.State.Msgs)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancelShort()
+	if _, err := WaitStream(short, js, "NOPE"); err == nil {
+		t.Fatal("WaitStream found a stream that does not exist")
+	}
+}

@@ -1,0 +1,95 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	a := NewAdmin("127.0.0.1:0", zerolog.Nop())
+	var broken error
+	a.AddReadiness("bus", func(context.Context) error { return broken })
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + a.Addr()
+	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d while ready", code)
+	}
+	broken = errors.New("not connected")
+	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not connected") {
+		t.Errorf("/readyz = %d %q, want 503 naming the failing check", code, body)
+	}
+	broken = nil
+	if code, body := get(t, base+"/metrics"); code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics = %d, body without Go metrics", code)
+	}
+	a.Draining()
+	if code, _ := get(t, base+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d while draining, want 503", code)
+	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+}
+
+func TestAdminShutdownBeforeStart(t *testing.T) {
+	if err := NewAdmin("127.0.0.1:0", zerolog.Nop()).Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type recorder struct {
+	name  string
+	log   *[]string
+	fails bool
+}
+
+func (r recorder) Start(context.Context) error {
+	*r.log = append(*r.log, "start "+r.name)
+	if r.fails {
+		return errors.New("boom")
+	}
+	return nil
+}
+
+func (r recorder) Shutdown(context.Context) error {
+	*r.log = append(*r.log, "stop "+r.name)
+	return nil
+}
+
+func TestRunStopsInReverseAndOnlyWhatStarted(t *testing.T) {
+	var log []string
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := Run(ctx, zerolog.Nop(), 0, recorder{"a", &log, false}, recorder{"b", &log, true}, recorder{"c", &log, false})
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("Run = %v, want the start error", err)
+	}
+	if got := strings.Join(log, ","); got != "start a,start b,stop a" {
+		t.Fatalf("order = %s", got)
+	}
+}
