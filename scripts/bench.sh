@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Benchmarks: first the physical limits of this machine (raw JetStream
+# publish/consume on an embedded server, raw clickhouse-client native insert),
+# then every module's benchmarks, then the end-to-end demo run, so that each
+# figure can be read next to the limit measured in the same run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p out
+report=out/bench.txt
+: >"$report"
+
+dsn=$(scripts/clickhouse.sh start)
+port=$(echo "$dsn" | sed -E 's#clickhouse://[^:]+:([0-9]+)/.*#\1#')
+export HINSCORE_TEST_CLICKHOUSE_DSN=$dsn
+
+echo "== limits" | tee -a "$report"
+(cd services/bus && go test -run '^$' -bench Limit -benchtime 300000x .) | grep -E '^Benchmark' | tee -a "$report"
+
+rows=2000000
+tsv=$(mktemp)
+trap 'rm -f "$tsv"' EXIT
+awk -v n=$rows 'BEGIN { for (i = 0; i < n; i++) printf "%d\tnet%d\t%d\n", i, i % 3, i * 7 }' >"$tsv"
+ch() { clickhouse-client --host 127.0.0.1 --port "$port" "$@"; }
+ch --query "CREATE DATABASE IF NOT EXISTS hinscore_bench"
+ch --query "DROP TABLE IF EXISTS hinscore_bench.raw_insert"
+ch --query "CREATE TABLE hinscore_bench.raw_insert (id UInt64, network String, v UInt64) ENGINE = MergeTree ORDER BY id"
+start=$(date +%s.%N)
+ch --query "INSERT INTO hinscore_bench.raw_insert (id, network, v) FORMAT TabSeparated" <"$tsv"
+end=$(date +%s.%N)
+rate=$(awk -v n=$rows -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", n / (e - s) }')
+echo "LimitClickHouseClientInsert  $rows rows  $rate rows/s" | tee -a "$report"
+ch --query "DROP DATABASE hinscore_bench"
+
+echo "== module benchmarks" | tee -a "$report"
+for m in "$@"; do
+	(cd "$m" && go test -run '^$' -bench . -benchtime 2s ./... 2>&1) | grep -E '^Benchmark' | tee -a "$report" || true
+done
+
+echo "== end to end (hinscore demo, 20000 requests)" | tee -a "$report"
+bin/hinscore demo --requests 20000 --out out/bench-demo | tee -a "$report"
+echo "bench: figures in $report"
