@@ -127,3 +127,32 @@ func TestStreamsAndDLQOnEmbeddedServer(t *testing.T) {
 		t.Fatal("WaitStream found a stream that does not exist")
 	}
 }
+
+func TestDLQWithoutBytesIsNeverMerged(t *testing.T) {
+	srv, err := StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := Connect(srv.URL(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := EnsureStreams(ctx, js, DefaultStreamOptions()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := PublishDLQ(ctx, js, DeadLetter{Stage: "mllp-ingest", Reason: "frame too large"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _ := js.Stream(ctx, StreamDLQ)
+	info, _ := s.Info(ctx)
+	if info.State.Msgs != 2 {
+		t.Fatalf("DLQ holds %d records of two oversized frames, want 2", info.State.Msgs)
+	}
+}

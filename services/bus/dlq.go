@@ -20,7 +20,8 @@ type DeadLetter struct {
 
 // PublishDLQ stores a dead letter and waits for JetStream's acknowledgement.
 // The Msg-Id derives from the stage and the bytes, so a retried rejection is
-// stored once.
+// stored once; a dead letter without bytes (an oversized frame the reader
+// discarded) has no Msg-Id, so that distinct ones are never merged.
 func PublishDLQ(ctx context.Context, js jetstream.JetStream, d DeadLetter) error {
 	msg := nats.NewMsg(DLQSubject(d.Stage))
 	msg.Data = d.Data
@@ -35,8 +36,11 @@ func PublishDLQ(ctx context.Context, js jetstream.JetStream, d DeadLetter) error
 	if d.Remote != "" {
 		msg.Header.Set(HeaderRemote, d.Remote)
 	}
-	id := EventID(d.Stage+"/"+d.Network, d.Data)
-	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID("dlq:"+id.String())); err != nil {
+	var opts []jetstream.PublishOpt
+	if len(d.Data) > 0 {
+		opts = append(opts, jetstream.WithMsgID("dlq:"+EventID(d.Stage+"/"+d.Network, d.Data).String()))
+	}
+	if _, err := js.PublishMsg(ctx, msg, opts...); err != nil {
 		return fmt.Errorf("bus.PublishDLQ: %w", err)
 	}
 	return nil

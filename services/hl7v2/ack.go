@@ -1,0 +1,226 @@
+package hl7v2
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Acknowledgment codes (HL7 table 0008).
+const (
+	CodeAA = "AA"
+	CodeAE = "AE"
+	CodeAR = "AR"
+)
+
+// Error codes of HL7 table 0357 hinscore sends.
+const (
+	ErrCodeSegmentSequence = "100"
+	ErrCodeRequiredMissing = "101"
+	ErrCodeDataType        = "102"
+	ErrCodeUnsupportedType = "200"
+	ErrCodeInternal        = "207"
+)
+
+// table0357 names the error codes of HL7 table 0357.
+func table0357(code string) string {
+	switch code {
+	case "0":
+		return "Message accepted"
+	case "100":
+		return "Segment sequence error"
+	case "101":
+		return "Required field missing"
+	case "102":
+		return "Data type error"
+	case "103":
+		return "Table value not found"
+	case "104":
+		return "Value too long"
+	case "200":
+		return "Unsupported message type"
+	case "201":
+		return "Unsupported event code"
+	case "202":
+		return "Unsupported processing id"
+	case "203":
+		return "Unsupported version id"
+	case "204":
+		return "Unknown key identifier"
+	case "205":
+		return "Duplicate key identifier"
+	case "206":
+		return "Application record locked"
+	case "207":
+		return "Application internal error"
+	}
+	return ""
+}
+
+// AckError is one ERR segment of a reply.
+type AckError struct {
+	// Location (ERR-2): segment name, its 1-based position, field number.
+	Segment      string
+	SegmentIndex int
+	Field        int
+	Code         string // ERR-3, HL7 table 0357 (e.g. "101", "207")
+	Severity     string // ERR-4: E (default), W, I
+	// ERR-5 application error code, e.g. an exception code of urn:hinscore:ib-exception.
+	AppCode, AppText, AppSystem string
+	Message                     string // ERR-8, the user message
+}
+
+// AckErrorFor describes err as an ERR segment: a *ParseError gives the
+// location and a table 0357 code by its sentinel; anything else is 207.
+func AckErrorFor(err error) AckError {
+	var pe *ParseError
+	if !errors.As(err, &pe) {
+		return AckError{Code: ErrCodeInternal, Message: err.Error()}
+	}
+	code := ErrCodeDataType
+	switch {
+	case errors.Is(pe, ErrEmptyControlID), errors.Is(pe, ErrEmptyMessageType), errors.Is(pe, ErrEmpty):
+		code = ErrCodeRequiredMissing
+	case errors.Is(pe, ErrNoMSH), errors.Is(pe, ErrBadSegmentName):
+		code = ErrCodeSegmentSequence
+	}
+	return AckError{Segment: pe.Segment, SegmentIndex: pe.SegmentIndex, Field: pe.Field, Code: code, Message: pe.Error()}
+}
+
+// header is what a reply needs from the message it answers.
+type header struct {
+	m *Message // at least the MSH segment
+}
+
+func (h header) raw(path string) []byte {
+	if h.m == nil {
+		return nil
+	}
+	return h.m.Raw(path)
+}
+
+// BuildAck builds the reply to req: an ACK, or for a QBP^Qnn query an
+// RSP^Knn with QAK and the QPD echoed. code is AA, AE or AR; errs become ERR
+// segments (only for AE/AR). The reply uses req's delimiters, swaps sender
+// and receiver, and carries controlID in MSH-10 and req's MSH-10 in MSA-2.
+// hinscore holds no records, so an accepted query is answered NF.
+func BuildAck(req *Message, code string, errs []AckError, now time.Time, controlID string) []byte {
+	return buildReply(header{m: req}, req.delims, code, errs, now, controlID, true)
+}
+
+// BuildAckForBytes builds an ACK to a message that could not be parsed,
+// from whatever of its MSH segment can be read: delimiters, applications,
+// control id (MSA-2 is empty when it cannot be read). It never fails.
+func BuildAckForBytes(data []byte, code string, errs []AckError, now time.Time, controlID string) []byte {
+	h, d := readHeader(data)
+	return buildReply(h, d, code, errs, now, controlID, false)
+}
+
+func readHeader(data []byte) (header, Delimiters) {
+	data = bytes.TrimPrefix(data, utf8BOM)
+	data = bytes.TrimLeft(data, "\r\n")
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		data = data[:i]
+	}
+	if !bytes.HasPrefix(data, []byte("MSH")) {
+		return header{}, DefaultDelimiters
+	}
+	d, err := readDelimiters(data)
+	if err != nil {
+		return header{}, DefaultDelimiters
+	}
+	return header{m: &Message{data: data, delims: d, segs: []span{{0, len(data)}}}}, d
+}
+
+func buildReply(h header, d Delimiters, code string, errs []AckError, now time.Time, controlID string, full bool) []byte {
+	msgCode := string(h.raw("MSH-9.1"))
+	trigger := string(h.raw("MSH-9.2"))
+	var msh9 Field
+	query := full && msgCode == "QBP" && strings.HasPrefix(trigger, "Q") && len(trigger) > 1
+	if query {
+		k := "K" + trigger[1:]
+		msh9 = C("RSP", k, rspStructure(k))
+	} else {
+		msh9 = C("ACK", trigger, "ACK")
+	}
+	b := NewBuilder(d)
+	b.MSH(
+		Verbatim(h.raw("MSH-5")), Verbatim(h.raw("MSH-6")),
+		Verbatim(h.raw("MSH-3")), Verbatim(h.raw("MSH-4")),
+		F(FormatTime(now)), F(""),
+		msh9, F(controlID),
+		orDefault(h.raw("MSH-11"), "P"), orDefault(h.raw("MSH-12"), "2.5.1"),
+	)
+	b.Segment("MSA", F(code), Verbatim(h.raw("MSH-10")))
+	if code != CodeAA {
+		for _, e := range errs {
+			b.Segment("ERR", errFields(e)...)
+		}
+	}
+	if query {
+		qak := code
+		if code == CodeAA {
+			qak = "NF"
+		}
+		fields := []Field{Verbatim(h.raw("QPD-2")), F(qak), Verbatim(h.raw("QPD-1"))}
+		if qak == "NF" {
+			fields = append(fields, F("0"), F("0"), F("0"))
+		}
+		b.Segment("QAK", fields...)
+		if i := h.m.segmentIndex("QPD", 1); i >= 0 {
+			b.RawSegment(h.m.SegmentBytes(i))
+		}
+	}
+	return b.Bytes()
+}
+
+func errFields(e AckError) []Field {
+	loc := Field{}
+	if e.Segment != "" {
+		loc = C(e.Segment, itoa(e.SegmentIndex), itoa(e.Field))
+	}
+	sev := e.Severity
+	if sev == "" {
+		sev = "E"
+	}
+	code := Field{}
+	if e.Code != "" {
+		code = C(e.Code, table0357(e.Code), "HL70357")
+	}
+	app := Field{}
+	if e.AppCode != "" {
+		app = C(e.AppCode, e.AppText, e.AppSystem)
+	}
+	return []Field{F(""), loc, code, F(sev), app, F(""), F(""), F(e.Message)}
+}
+
+func itoa(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func orDefault(raw []byte, def string) Field {
+	if len(raw) == 0 {
+		return F(def)
+	}
+	return Verbatim(raw)
+}
+
+// rspStructure is the message structure (MSH-9.3) of the response to a query.
+func rspStructure(k string) string {
+	switch k {
+	case "K21", "K22":
+		return "RSP_K21"
+	case "K23":
+		return "RSP_K23"
+	default:
+		return "RSP_K11"
+	}
+}
+
+// FormatTime formats t as an HL7 DTM with milliseconds and zone.
+func FormatTime(t time.Time) string { return t.Format("20060102150405.000-0700") }

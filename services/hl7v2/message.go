@@ -1,0 +1,232 @@
+// Package hl7v2 parses HL7 v2 messages (ER7 "pipe" encoding) and builds the
+// replies hinscore sends (ACK, RSP). It is hinscore's own parser: it indexes
+// segments once and splits fields lazily on access, without copying the
+// message.
+package hl7v2
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors, wrapped in a *ParseError that says where.
+var (
+	ErrEmpty            = errors.New("hl7v2: empty message")
+	ErrNoMSH            = errors.New("hl7v2: message does not start with MSH")
+	ErrBadDelimiters    = errors.New("hl7v2: bad delimiters in MSH-1/MSH-2")
+	ErrBadSegmentName   = errors.New("hl7v2: bad segment name")
+	ErrEmptyControlID   = errors.New("hl7v2: empty message control id")
+	ErrEmptyMessageType = errors.New("hl7v2: empty message type")
+)
+
+// ParseError says which segment and field of a message is wrong.
+type ParseError struct {
+	Segment      string // segment name, "" when unreadable
+	SegmentIndex int    // 1-based position of the segment in the message; 0 when unknown
+	Field        int    // field number as in the standard (MSH-1 is the field separator); 0 for the whole segment
+	Reason       string
+	Err          error // sentinel, for errors.Is
+}
+
+func (e *ParseError) Error() string {
+	loc := "message"
+	switch {
+	case e.Segment != "" && e.Field > 0:
+		loc = fmt.Sprintf("%s-%d", e.Segment, e.Field)
+	case e.Segment != "":
+		loc = e.Segment
+	}
+	if e.SegmentIndex > 0 {
+		loc = fmt.Sprintf("%s (segment %d)", loc, e.SegmentIndex)
+	}
+	return "hl7v2: " + loc + ": " + e.Reason
+}
+
+// Unwrap returns the sentinel.
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// Delimiters are a message's encoding characters, read from MSH-1 and MSH-2.
+type Delimiters struct {
+	Field, Component, Repetition, Escape, SubComponent byte
+	// Truncation is the v2.7 truncation character (the fifth MSH-2
+	// character); 0 when the message has none.
+	Truncation byte
+}
+
+// DefaultDelimiters are |^~\& (what hinscore uses when it cannot read any).
+var DefaultDelimiters = Delimiters{Field: '|', Component: '^', Repetition: '~', Escape: '\\', SubComponent: '&'}
+
+// EncodingCharacters is the MSH-2 value for d.
+func (d Delimiters) EncodingCharacters() string {
+	b := []byte{d.Component, d.Repetition, d.Escape, d.SubComponent}
+	if d.Truncation != 0 {
+		b = append(b, d.Truncation)
+	}
+	return string(b)
+}
+
+type span struct{ start, end int }
+
+// Message is a parsed HL7 v2 message. It refers to the bytes given to Parse,
+// which the caller must not change while the Message is in use.
+type Message struct {
+	data   []byte
+	delims Delimiters
+	segs   []span // each segment's bytes, without its terminator
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// Parse indexes the segments of one message. It checks the header (MSH
+// first, delimiters, MSH-9 and MSH-10 present) and segment names; fields are
+// split only when they are read.
+func Parse(data []byte) (*Message, error) {
+	data = bytes.TrimPrefix(data, utf8BOM)
+	m := &Message{data: data}
+	pos := 0
+	for pos < len(data) {
+		end := pos
+		for end < len(data) && data[end] != '\r' && data[end] != '\n' {
+			end++
+		}
+		if end > pos { // blank lines between segments are tolerated
+			m.segs = append(m.segs, span{pos, end})
+		}
+		pos = end + 1
+	}
+	if len(m.segs) == 0 {
+		return nil, &ParseError{Reason: "no segments", Err: ErrEmpty}
+	}
+	first := data[m.segs[0].start:m.segs[0].end]
+	if len(first) < 3 || string(first[:3]) != "MSH" {
+		return nil, &ParseError{SegmentIndex: 1, Reason: fmt.Sprintf("first segment starts with %q, want MSH", prefix(first, 8)), Err: ErrNoMSH}
+	}
+	d, err := readDelimiters(first)
+	if err != nil {
+		return nil, err
+	}
+	m.delims = d
+	for i, s := range m.segs {
+		seg := data[s.start:s.end]
+		if !validSegmentName(seg, d.Field) {
+			return nil, &ParseError{SegmentIndex: i + 1, Reason: fmt.Sprintf("segment starts with %q, want a 3-character name", prefix(seg, 8)), Err: ErrBadSegmentName}
+		}
+	}
+	if len(m.Raw("MSH-9.1")) == 0 {
+		return nil, &ParseError{Segment: "MSH", SegmentIndex: 1, Field: 9, Reason: "message type is empty", Err: ErrEmptyMessageType}
+	}
+	if len(m.Raw("MSH-10")) == 0 {
+		return nil, &ParseError{Segment: "MSH", SegmentIndex: 1, Field: 10, Reason: "message control id is empty", Err: ErrEmptyControlID}
+	}
+	return m, nil
+}
+
+func readDelimiters(msh []byte) (Delimiters, error) {
+	bad := func(field int, reason string) (Delimiters, error) {
+		return Delimiters{}, &ParseError{Segment: "MSH", SegmentIndex: 1, Field: field, Reason: reason, Err: ErrBadDelimiters}
+	}
+	if len(msh) < 8 {
+		return bad(1, "MSH too short to hold its delimiters")
+	}
+	fs := msh[3]
+	enc := msh[4:]
+	if i := bytes.IndexByte(enc, fs); i >= 0 {
+		enc = enc[:i]
+	}
+	if len(enc) != 4 && len(enc) != 5 {
+		return bad(2, fmt.Sprintf("encoding characters %q: want 4 or 5 characters", enc))
+	}
+	d := Delimiters{Field: fs, Component: enc[0], Repetition: enc[1], Escape: enc[2], SubComponent: enc[3]}
+	if len(enc) == 5 {
+		d.Truncation = enc[4]
+	}
+	all := append([]byte{fs}, enc...)
+	for i, c := range all {
+		if c == '\r' || c == '\n' || c == ' ' || isAlnum(c) {
+			return bad(1+min(i, 1), fmt.Sprintf("delimiter %q is not allowed", c))
+		}
+		if bytes.IndexByte(all[i+1:], c) >= 0 {
+			return bad(1+min(i, 1), fmt.Sprintf("delimiter %q used twice", c))
+		}
+	}
+	return d, nil
+}
+
+func validSegmentName(seg []byte, fs byte) bool {
+	if len(seg) < 3 || (len(seg) > 3 && seg[3] != fs) {
+		return false
+	}
+	for _, c := range seg[:3] {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func prefix(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// Delimiters returns the message's encoding characters.
+func (m *Message) Delimiters() Delimiters { return m.delims }
+
+// Bytes returns the message as given to Parse (without a BOM).
+func (m *Message) Bytes() []byte { return m.data }
+
+// SegmentCount is the number of segments.
+func (m *Message) SegmentCount() int { return len(m.segs) }
+
+// SegmentName returns the name of the i-th segment (0-based).
+func (m *Message) SegmentName(i int) string {
+	s := m.segs[i]
+	return string(m.data[s.start : s.start+3])
+}
+
+// SegmentBytes returns the i-th segment (0-based) without its terminator.
+func (m *Message) SegmentBytes(i int) []byte {
+	s := m.segs[i]
+	return m.data[s.start:s.end]
+}
+
+// Count returns how many segments are named name.
+func (m *Message) Count(name string) int {
+	n := 0
+	for i := range m.segs {
+		if m.segName(i) == name {
+			n++
+		}
+	}
+	return n
+}
+
+// Has reports whether the message holds a segment named name.
+func (m *Message) Has(name string) bool { return m.segmentIndex(name, 1) >= 0 }
+
+func (m *Message) segName(i int) string {
+	s := m.segs[i]
+	// The conversion does not allocate when only compared.
+	return string(m.data[s.start : s.start+3])
+}
+
+// segmentIndex returns the index of the occ-th (1-based) segment named name, or -1.
+func (m *Message) segmentIndex(name string, occ int) int {
+	for i := range m.segs {
+		s := m.segs[i]
+		if string(m.data[s.start:s.start+3]) == name {
+			occ--
+			if occ == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}

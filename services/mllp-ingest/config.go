@@ -1,0 +1,174 @@
+package mllpingest
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/service"
+)
+
+// DevPatientKey is the patient-token key used when none is configured. It is
+// public, so tokens made with it protect nothing: New logs a warning.
+const DevPatientKey = "hinscore-dev-patient-key-not-secret"
+
+// Listener is one network's MLLP listening address.
+type Listener struct{ Network, Addr string }
+
+// Config configures the MLLP ingest.
+type Config struct {
+	Listeners     []Listener    // HINSCORE_MLLP_LISTENERS="default=127.0.0.1:2575,netb=127.0.0.1:2576"
+	Partitions    int           // HINSCORE_PARTITIONS: EVENTS subject partitions
+	PatientKey    []byte        // HINSCORE_PATIENT_KEY: hex (32+ digits) or a plain string
+	PatientKeyID  string        // HINSCORE_PATIENT_KEY_ID
+	MaxFrameBytes int           // HINSCORE_MLLP_MAX_FRAME
+	IdleTimeout   time.Duration // HINSCORE_MLLP_IDLE_TIMEOUT: abandoned connections are closed
+	MaxConns      int           // HINSCORE_MLLP_MAX_CONNS
+	MaxInFlight   int           // HINSCORE_MLLP_MAX_INFLIGHT: per connection, messages awaiting their PubAck
+}
+
+// Defaults.
+const (
+	DefaultListeners     = "default=127.0.0.1:2575"
+	DefaultPartitions    = 4
+	DefaultPatientKeyID  = "dev"
+	DefaultMaxFrameBytes = 1 << 20
+	DefaultIdleTimeout   = 5 * time.Minute
+	DefaultMaxConns      = 256
+	DefaultMaxInFlight   = 256
+)
+
+// DefaultConfig is the configuration with every default.
+func DefaultConfig() Config {
+	ls, _ := ParseListeners(DefaultListeners)
+	return Config{
+		Listeners:     ls,
+		Partitions:    DefaultPartitions,
+		PatientKey:    []byte(DevPatientKey),
+		PatientKeyID:  DefaultPatientKeyID,
+		MaxFrameBytes: DefaultMaxFrameBytes,
+		IdleTimeout:   DefaultIdleTimeout,
+		MaxConns:      DefaultMaxConns,
+		MaxInFlight:   DefaultMaxInFlight,
+	}
+}
+
+// ConfigFromEnv reads the configuration; the error names every bad variable.
+func ConfigFromEnv(env *service.Env) (Config, error) {
+	c := DefaultConfig()
+	if ls, err := ParseListeners(env.String("HINSCORE_MLLP_LISTENERS", DefaultListeners)); err != nil {
+		env.Fail("HINSCORE_MLLP_LISTENERS", "%v", err)
+	} else {
+		c.Listeners = ls
+	}
+	c.Partitions = env.Int("HINSCORE_PARTITIONS", c.Partitions)
+	if k := env.String("HINSCORE_PATIENT_KEY", ""); k != "" {
+		c.PatientKey = parseKey(k)
+	}
+	c.PatientKeyID = env.String("HINSCORE_PATIENT_KEY_ID", c.PatientKeyID)
+	c.MaxFrameBytes = env.Int("HINSCORE_MLLP_MAX_FRAME", c.MaxFrameBytes)
+	c.IdleTimeout = env.Duration("HINSCORE_MLLP_IDLE_TIMEOUT", c.IdleTimeout)
+	c.MaxConns = env.Int("HINSCORE_MLLP_MAX_CONNS", c.MaxConns)
+	c.MaxInFlight = env.Int("HINSCORE_MLLP_MAX_INFLIGHT", c.MaxInFlight)
+	for _, p := range c.problems() {
+		env.Fail(p[0], "%s", p[1])
+	}
+	if err := env.Err(); err != nil {
+		return Config{}, fmt.Errorf("mllpingest.ConfigFromEnv: %w", err)
+	}
+	return c, nil
+}
+
+// parseKey reads a key given as hex (at least 16 bytes), else as the bytes
+// of the string.
+func parseKey(s string) []byte {
+	if len(s) >= 32 && len(s)%2 == 0 {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b
+		}
+	}
+	return []byte(s)
+}
+
+// ParseListeners reads "network=host:port,network=host:port".
+func ParseListeners(s string) ([]Listener, error) {
+	var out []Listener
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		network, addr, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want network=host:port", part)
+		}
+		if err := bus.ValidNetwork(network); err != nil {
+			return nil, err
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("%q: %w", part, err)
+		}
+		if seen[network] {
+			return nil, fmt.Errorf("network %q listed twice", network)
+		}
+		seen[network] = true
+		out = append(out, Listener{Network: network, Addr: addr})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no listener")
+	}
+	return out, nil
+}
+
+// Validate returns an error naming every bad field.
+func (c Config) Validate() error {
+	ps := c.problems()
+	if len(ps) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p[0] + ": " + p[1]
+	}
+	return fmt.Errorf("mllpingest config: %s", strings.Join(msgs, "; "))
+}
+
+// problems lists [variable, problem] pairs.
+func (c Config) problems() [][2]string {
+	var ps [][2]string
+	add := func(name, problem string) { ps = append(ps, [2]string{name, problem}) }
+	if len(c.Listeners) == 0 {
+		add("HINSCORE_MLLP_LISTENERS", "no listener")
+	}
+	for _, l := range c.Listeners {
+		if err := bus.ValidNetwork(l.Network); err != nil {
+			add("HINSCORE_MLLP_LISTENERS", err.Error())
+		}
+	}
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		add("HINSCORE_PARTITIONS", fmt.Sprintf("%d: want 1..1024", c.Partitions))
+	}
+	if len(c.PatientKey) < 16 {
+		add("HINSCORE_PATIENT_KEY", fmt.Sprintf("%d bytes: want at least 16", len(c.PatientKey)))
+	}
+	if c.PatientKeyID == "" {
+		add("HINSCORE_PATIENT_KEY_ID", "empty")
+	}
+	if c.MaxFrameBytes < 1024 || c.MaxFrameBytes > 64<<20 {
+		add("HINSCORE_MLLP_MAX_FRAME", fmt.Sprintf("%d: want 1024..67108864", c.MaxFrameBytes))
+	}
+	if c.IdleTimeout <= 0 {
+		add("HINSCORE_MLLP_IDLE_TIMEOUT", fmt.Sprintf("%s: want > 0", c.IdleTimeout))
+	}
+	if c.MaxConns < 1 {
+		add("HINSCORE_MLLP_MAX_CONNS", fmt.Sprintf("%d: want >= 1", c.MaxConns))
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 65536 {
+		add("HINSCORE_MLLP_MAX_INFLIGHT", fmt.Sprintf("%d: want 1..65536", c.MaxInFlight))
+	}
+	return ps
+}

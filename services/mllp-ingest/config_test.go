@@ -1,0 +1,85 @@
+package mllpingest
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hinscore/hinscore/services/service"
+)
+
+func envFile(t *testing.T, path string) *service.Env {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			m[k] = v
+		}
+	}
+	return service.MapEnv(m)
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	got, err := ConfigFromEnv(envFile(t, "testdata/config/full.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Listeners:     []Listener{{"default", "127.0.0.1:2575"}, {"netb", "0.0.0.0:2576"}},
+		Partitions:    8,
+		PatientKey:    []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
+		PatientKeyID:  "2026-03",
+		MaxFrameBytes: 2048,
+		IdleTimeout:   90 * time.Second,
+		MaxConns:      10,
+		MaxInFlight:   32,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("config\n got %+v\nwant %+v", got, want)
+	}
+	def, err := ConfigFromEnv(service.MapEnv(nil))
+	if err != nil || !reflect.DeepEqual(def, DefaultConfig()) || def.Listeners[0] != (Listener{"default", "127.0.0.1:2575"}) {
+		t.Errorf("defaults: %+v, %v", def, err)
+	}
+}
+
+func TestConfigErrorsNameEveryVariable(t *testing.T) {
+	_, err := ConfigFromEnv(envFile(t, "testdata/config/bad.env"))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, name := range []string{"HINSCORE_MLLP_LISTENERS", "HINSCORE_PARTITIONS", "HINSCORE_PATIENT_KEY:", "HINSCORE_MLLP_IDLE_TIMEOUT", "HINSCORE_MLLP_MAX_INFLIGHT"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestParseListeners(t *testing.T) {
+	tests := []struct {
+		in string
+		ok bool
+	}{
+		{"a=127.0.0.1:1", true},
+		{"a=127.0.0.1:1,b=[::1]:2", true},
+		{"a=127.0.0.1:1,a=127.0.0.1:2", false},
+		{"127.0.0.1:1", false},
+		{"a.b=127.0.0.1:1", false},
+		{"a=nohost", false},
+		{" , ", false},
+	}
+	for _, tt := range tests {
+		if _, err := ParseListeners(tt.in); (err == nil) != tt.ok {
+			t.Errorf("ParseListeners(%q) err = %v, want ok=%v", tt.in, err, tt.ok)
+		}
+	}
+}

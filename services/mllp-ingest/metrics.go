@@ -1,0 +1,58 @@
+package mllpingest
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Rejection reasons (label "reason").
+const (
+	reasonParse     = "parse"     // not a readable HL7 message
+	reasonMapping   = "mapping"   // readable, but a field the mapping needs is bad
+	reasonTooLarge  = "too_large" // frame over MaxFrameBytes
+	reasonJunk      = "junk"      // bytes outside MLLP frames
+	reasonPublish   = "publish"   // JetStream did not acknowledge: the sender must re-send
+	reasonMaxConns  = "max_conns" // connection refused
+	reasonBadFrame  = "bad_frame" // end block not followed by CR
+	reasonCutShort  = "cut_short" // connection closed inside a frame
+	formatHL7v2     = "hl7v2"
+	stageMLLPIngest = "mllp-ingest"
+)
+
+type metrics struct {
+	received   *prometheus.CounterVec
+	accepted   *prometheus.CounterVec
+	rejected   *prometheus.CounterVec
+	ackLatency *prometheus.HistogramVec
+	openConns  *prometheus.GaugeVec
+	bytes      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns = "hinscore_mllp"
+	m := &metrics{
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_received_total",
+			Help: "MLLP frames received."}, []string{"network"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_accepted_total",
+			Help: "Messages stored in RAW and EVENTS and acknowledged AA."}, []string{"network"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_rejected_total",
+			Help: "Messages answered AE/AR, or input dropped, by reason."}, []string{"network", "reason"}),
+		ackLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "ack_latency_seconds",
+			Help:    "From frame read to reply written.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"network"}),
+		openConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "open_connections",
+			Help: "Open MLLP connections."}, []string{"network"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "received_bytes_total",
+			Help: "Payload bytes of the frames received."}, []string{"network"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.received, m.accepted, m.rejected, m.ackLatency, m.openConns, m.bytes} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("mllpingest metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,552 @@
+// Package mllpingest receives HL7 v2 over MLLP, one listener per network,
+// stores every message in RAW and its ExchangeEvent in EVENTS, and only then
+// acknowledges it. Within a connection it pipelines: it reads ahead,
+// publishes asynchronously within a bounded window and writes the replies
+// strictly in the order of the messages.
+package mllpingest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/hl7v2"
+	"github.com/hinscore/hinscore/services/hl7v2/mllp"
+	"github.com/hinscore/hinscore/services/hl7v2/toevent"
+	"github.com/hinscore/hinscore/services/service"
+)
+
+// ErrClosed is returned by Start after Shutdown.
+var ErrClosed = errors.New("mllpingest: server shut down")
+
+const (
+	// defaultPublishTimeout bounds the wait for a PubAck; past it the sender
+	// gets AE 207 and re-sends (the Msg-Id deduplicates a late success).
+	defaultPublishTimeout = 10 * time.Second
+	// writeTimeout bounds a reply write to a peer that stopped reading.
+	writeTimeout = 30 * time.Second
+)
+
+// Server is the MLLP ingest component.
+type Server struct {
+	cfg            Config
+	js             jetstream.JetStream
+	log            zerolog.Logger
+	clock          service.Clock
+	mapper         toevent.Mapper
+	m              *metrics
+	publishTimeout time.Duration
+
+	connSem chan struct{}
+	force   chan struct{} // closed when Shutdown's context ends: stop waiting
+	wg      sync.WaitGroup
+
+	mu        sync.Mutex
+	started   bool
+	closed    bool
+	done      chan struct{} // closed when Shutdown has finished draining
+	listeners map[string]net.Listener
+	conns     map[*conn]struct{}
+}
+
+// New returns a server for cfg publishing through js.
+func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.Registerer, clock service.Clock) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("mllpingest.New: %w", err)
+	}
+	if js == nil {
+		return nil, fmt.Errorf("mllpingest.New: nil JetStream")
+	}
+	if clock == nil {
+		clock = service.SystemClock{}
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("mllpingest.New: %w", err)
+	}
+	if bytes.Equal(cfg.PatientKey, []byte(DevPatientKey)) {
+		log.Warn().Msg("HINSCORE_PATIENT_KEY unset: patient tokens use the public development key")
+	}
+	return &Server{
+		cfg:            cfg,
+		js:             js,
+		log:            log,
+		clock:          clock,
+		mapper:         toevent.Mapper{PatientKey: cfg.PatientKey, PatientKeyID: cfg.PatientKeyID},
+		m:              m,
+		publishTimeout: defaultPublishTimeout,
+		connSem:        make(chan struct{}, cfg.MaxConns),
+		force:          make(chan struct{}),
+		done:           make(chan struct{}),
+		listeners:      map[string]net.Listener{},
+		conns:          map[*conn]struct{}{},
+	}, nil
+}
+
+// Start listens on every listener and returns once all are listening.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("mllpingest.Start: %w", ErrClosed)
+	}
+	if s.started {
+		return nil
+	}
+	var lc net.ListenConfig
+	for _, l := range s.cfg.Listeners {
+		ln, err := lc.Listen(ctx, "tcp", l.Addr)
+		if err != nil {
+			for _, open := range s.listeners {
+				_ = open.Close()
+			}
+			s.listeners = map[string]net.Listener{}
+			return fmt.Errorf("mllpingest.Start %s=%s: %w", l.Network, l.Addr, err)
+		}
+		s.listeners[l.Network] = ln
+	}
+	s.started = true
+	for network, ln := range s.listeners {
+		s.wg.Add(1)
+		go s.accept(network, ln)
+		s.log.Info().Str("network", network).Str("addr", ln.Addr().String()).Msg("MLLP listening")
+	}
+	return nil
+}
+
+// Addrs maps each network to the address it listens on.
+func (s *Server) Addrs() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.listeners))
+	for n, ln := range s.listeners {
+		out[n] = ln.Addr().String()
+	}
+	return out
+}
+
+// Ready reports whether the server listens and JetStream answers.
+func (s *Server) Ready(ctx context.Context) error {
+	s.mu.Lock()
+	started, closed := s.started, s.closed
+	s.mu.Unlock()
+	if !started || closed {
+		return errors.New("mllpingest: not listening")
+	}
+	if _, err := s.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("mllpingest.Ready: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting, stops reading, lets the messages already read
+// finish (PubAcks and replies), then closes the connections. When ctx ends
+// first, it stops waiting and closes everything.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		select {
+		case <-s.done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("mllpingest.Shutdown: %w", ctx.Err())
+		}
+	}
+	s.closed = true
+	for _, ln := range s.listeners {
+		_ = ln.Close()
+	}
+	for c := range s.conns {
+		c.stopReading()
+	}
+	s.mu.Unlock()
+
+	drained := make(chan struct{})
+	go func() { s.wg.Wait(); close(drained) }()
+	defer close(s.done)
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		close(s.force)
+		s.mu.Lock()
+		for c := range s.conns {
+			_ = c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-drained
+		return fmt.Errorf("mllpingest.Shutdown: %w", ctx.Err())
+	}
+}
+
+func (s *Server) accept(network string, ln net.Listener) {
+	defer s.wg.Done()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn().Err(err).Str("network", network).Msg("accept")
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		select {
+		case s.connSem <- struct{}{}:
+		default:
+			s.m.rejected.WithLabelValues(network, reasonMaxConns).Inc()
+			s.log.Warn().Str("network", network).Str("remote", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: too many connections")
+			_ = nc.Close()
+			continue
+		}
+		c := &conn{s: s, network: network, nc: nc, remote: nc.RemoteAddr().String()}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = nc.Close()
+			<-s.connSem
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			<-s.connSem
+		}()
+	}
+}
+
+// conn is one MLLP connection: a reader, a publisher and a writer
+// goroutine joined by two ordered queues.
+type conn struct {
+	s        *Server
+	network  string
+	nc       net.Conn
+	remote   string
+	stopping atomic.Bool
+}
+
+// stopReading makes the reader stop at its next read (Shutdown).
+func (c *conn) stopReading() {
+	c.stopping.Store(true)
+	_ = c.nc.SetReadDeadline(time.Now())
+}
+
+// item is one frame on its way through a connection's pipeline.
+type item struct {
+	start    time.Time // from the clock, for the latency metric
+	deadline time.Time // wall clock: give up waiting for PubAcks
+	frame    []byte
+	msg      *hl7v2.Message // nil when the frame could not be parsed
+	ev       *hinscorev1.ExchangeEvent
+	rawFut   jetstream.PubAckFuture
+	evFut    jetstream.PubAckFuture
+	done     chan struct{} // when set, reply is ready once it is closed
+	reply    []byte
+	reason   string // rejection reason; "" when accepted
+}
+
+func (c *conn) serve() {
+	s := c.s
+	s.m.openConns.WithLabelValues(c.network).Inc()
+	defer s.m.openConns.WithLabelValues(c.network).Dec()
+	log := s.log.With().Str("network", c.network).Str("remote", c.remote).Logger()
+	log.Debug().Msg("connection opened")
+
+	window := make(chan struct{}, s.cfg.MaxInFlight)
+	toPublish := make(chan *item, s.cfg.MaxInFlight)
+	toWrite := make(chan *item, s.cfg.MaxInFlight)
+	writerDone := make(chan struct{})
+	go c.publishEvents(toPublish, toWrite)
+	go func() { defer close(writerDone); c.writeReplies(toWrite, window, log) }()
+
+	c.read(toPublish, window, log)
+	close(toPublish)
+	<-writerDone
+	_ = c.nc.Close()
+	log.Debug().Msg("connection closed")
+}
+
+// read reads frames until the peer closes, the connection idles, junk
+// arrives or the server shuts down.
+func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) {
+	s := c.s
+	guard := &frameGuard{r: c.nc}
+	r := mllp.NewReader(guard, s.cfg.MaxFrameBytes)
+	for {
+		if c.stopping.Load() {
+			return
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		frame, err := r.ReadFrame()
+		var it *item
+		switch {
+		case err == nil:
+			s.m.received.WithLabelValues(c.network).Inc()
+			s.m.bytes.WithLabelValues(c.network).Add(float64(len(frame)))
+			it = c.accept(bytes.Clone(frame))
+		case errors.Is(err, mllp.ErrFrameTooLarge):
+			s.m.received.WithLabelValues(c.network).Inc()
+			// The reader discarded the frame: the dead letter records the
+			// event without its bytes.
+			it = c.reject(nil, nil, hl7v2.CodeAR, reasonTooLarge,
+				hl7v2.AckError{Code: "104", Message: fmt.Sprintf("frame over %d bytes: message not stored", s.cfg.MaxFrameBytes)})
+		case errors.Is(err, errJunk), errors.Is(err, mllp.ErrNoStartBlock), errors.Is(err, mllp.ErrBadEnd):
+			reason := reasonJunk
+			if errors.Is(err, mllp.ErrBadEnd) {
+				reason = reasonBadFrame
+			}
+			_ = c.deadLetter(reason, guard.junk, err.Error()) // logged inside; the connection closes either way
+			log.Warn().Err(err).Msg("closing connection: bytes outside MLLP framing")
+			return
+		case errors.Is(err, io.EOF):
+			return
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			s.m.rejected.WithLabelValues(c.network, reasonCutShort).Inc()
+			log.Warn().Msg("peer closed inside a frame")
+			return
+		default:
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !c.stopping.Load() {
+				log.Info().Dur("idle_timeout", s.cfg.IdleTimeout).Msg("closing idle connection")
+			} else if !c.stopping.Load() {
+				log.Debug().Err(err).Msg("read")
+			}
+			return
+		}
+		window <- struct{}{}
+		out <- it
+	}
+}
+
+// accept parses and maps a frame and starts its RAW publish.
+func (c *conn) accept(frame []byte) *item {
+	s := c.s
+	now := s.clock.Now()
+	msg, ev, err := s.mapper.MapBytes(c.network, frame, now)
+	if err != nil {
+		return c.rejectMalformed(frame, msg, err)
+	}
+	key := ev.CorrelationKey
+	if key == "" {
+		key = ev.EventId
+	}
+	ev.Partition = bus.Partition(key, s.cfg.Partitions)
+	ev.RawSubject = bus.RawSubject(c.network, formatHL7v2)
+	it := &item{start: now, deadline: time.Now().Add(s.publishTimeout), frame: frame, msg: msg, ev: ev}
+	raw := nats.NewMsg(ev.RawSubject)
+	raw.Data = frame
+	raw.Header.Set(bus.HeaderNetwork, c.network)
+	raw.Header.Set(bus.HeaderFormat, formatHL7v2)
+	raw.Header.Set(bus.HeaderRemote, c.remote)
+	fut, err := s.js.PublishMsgAsync(raw, jetstream.WithMsgID("raw:"+ev.EventId), jetstream.WithStallWait(s.publishTimeout))
+	if err != nil {
+		c.publishFailed(it, "RAW", err)
+		return it
+	}
+	it.rawFut = fut
+	return it
+}
+
+// rejectMalformed answers a message that cannot be parsed or mapped: AR
+// when it is not a usable message at all, AE when a field is wrong.
+func (c *conn) rejectMalformed(frame []byte, msg *hl7v2.Message, err error) *item {
+	code, reason := hl7v2.CodeAE, reasonMapping
+	if msg == nil {
+		reason = reasonParse
+		if errors.Is(err, hl7v2.ErrEmptyControlID) || errors.Is(err, hl7v2.ErrEmptyMessageType) ||
+			errors.Is(err, hl7v2.ErrNoMSH) || errors.Is(err, hl7v2.ErrEmpty) {
+			code = hl7v2.CodeAR
+		}
+	}
+	return c.reject(frame, msg, code, reason, hl7v2.AckErrorFor(err))
+}
+
+// reject sends the frame to the DLQ and prepares the reply; a failed DLQ
+// publish turns it into AE 207 so the sender re-sends.
+func (c *conn) reject(frame []byte, msg *hl7v2.Message, code, reason string, ae hl7v2.AckError) *item {
+	s := c.s
+	it := &item{start: s.clock.Now(), frame: frame, msg: msg, reason: reason, done: make(chan struct{})}
+	go func() {
+		defer close(it.done)
+		err := c.deadLetter(reason, frame, ae.Message)
+		if err != nil {
+			it.reason = reasonPublish
+			code, ae = hl7v2.CodeAE, storeFailed()
+		}
+		it.reply = c.buildReply(it, code, ae)
+	}()
+	return it
+}
+
+func (c *conn) deadLetter(reason string, data []byte, detail string) error {
+	s := c.s
+	s.m.rejected.WithLabelValues(c.network, reason).Inc()
+	ctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.force:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := bus.PublishDLQ(ctx, s.js, bus.DeadLetter{
+		Stage: stageMLLPIngest, Network: c.network, Format: formatHL7v2, Remote: c.remote,
+		Reason: reason + ": " + detail, Data: data,
+	})
+	if err != nil {
+		s.log.Error().Err(err).Str("network", c.network).Str("reason", reason).Msg("dead letter not stored")
+	}
+	return err
+}
+
+func storeFailed() hl7v2.AckError {
+	return hl7v2.AckError{Code: hl7v2.ErrCodeInternal, Message: "message not stored, send it again"}
+}
+
+func (c *conn) publishFailed(it *item, stream string, err error) {
+	it.reason = reasonPublish
+	it.reply = c.buildReply(it, hl7v2.CodeAE, storeFailed())
+	c.s.log.Warn().Err(err).Str("network", c.network).Str("stream", stream).Msg("publish failed: replying AE 207")
+}
+
+// publishEvents waits, in order, for each RAW PubAck and publishes the
+// event carrying its RAW sequence.
+func (c *conn) publishEvents(in <-chan *item, out chan<- *item) {
+	defer close(out)
+	for it := range in {
+		if it.rawFut != nil {
+			ack, err := c.await(it, it.rawFut)
+			if err != nil {
+				c.publishFailed(it, "RAW", err)
+			} else {
+				it.ev.RawSeq = ack.Sequence
+				c.publishEvent(it)
+			}
+		}
+		out <- it
+	}
+}
+
+func (c *conn) publishEvent(it *item) {
+	s := c.s
+	data, err := proto.Marshal(it.ev)
+	if err != nil {
+		c.publishFailed(it, "EVENTS", err)
+		return
+	}
+	msg := nats.NewMsg(bus.EventSubject(it.ev.Partition, c.network))
+	msg.Data = data
+	fut, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID("event:"+it.ev.EventId), jetstream.WithStallWait(s.publishTimeout))
+	if err != nil {
+		c.publishFailed(it, "EVENTS", err)
+		return
+	}
+	it.evFut = fut
+}
+
+func (c *conn) await(it *item, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	t := time.NewTimer(time.Until(it.deadline))
+	defer t.Stop()
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	case <-t.C:
+		return nil, fmt.Errorf("no PubAck within %s", c.s.publishTimeout)
+	case <-c.s.force:
+		return nil, errors.New("shutdown deadline")
+	}
+}
+
+// writeReplies writes each item's reply in message order, once its EVENTS
+// PubAck (or its rejection) is in.
+func (c *conn) writeReplies(in <-chan *item, window <-chan struct{}, log zerolog.Logger) {
+	s := c.s
+	w := bufio.NewWriterSize(c.nc, 32<<10)
+	broken := false
+	for it := range in {
+		if it.evFut != nil {
+			if _, err := c.await(it, it.evFut); err != nil {
+				c.publishFailed(it, "EVENTS", err)
+			} else {
+				it.reply = c.buildReply(it, hl7v2.CodeAA, hl7v2.AckError{})
+			}
+		}
+		if it.done != nil {
+			<-it.done
+		}
+		if !broken {
+			_, _ = w.Write(mllp.AppendFrame(w.AvailableBuffer(), it.reply)) // errors surface at Flush
+			if len(in) == 0 {
+				_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+				if err := w.Flush(); err != nil {
+					broken = true
+					log.Warn().Err(err).Msg("reply not delivered")
+				}
+			}
+		}
+		s.m.ackLatency.WithLabelValues(c.network).Observe(s.clock.Now().Sub(it.start).Seconds())
+		if it.reason == "" {
+			s.m.accepted.WithLabelValues(c.network).Inc()
+		} else if it.reason == reasonPublish {
+			s.m.rejected.WithLabelValues(c.network, reasonPublish).Inc()
+		}
+		<-window
+	}
+	if !broken {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = w.Flush()
+	}
+}
+
+// buildReply answers the item's message: AA (RSP for a query) when stored,
+// else AE/AR with the ERR segment.
+func (c *conn) buildReply(it *item, code string, ae hl7v2.AckError) []byte {
+	now := c.s.clock.Now()
+	id := replyControlID(c.network, it)
+	var errs []hl7v2.AckError
+	if code != hl7v2.CodeAA {
+		errs = []hl7v2.AckError{ae}
+	}
+	if it.msg != nil {
+		return hl7v2.BuildAck(it.msg, code, errs, now, id)
+	}
+	return hl7v2.BuildAckForBytes(it.frame, code, errs, now, id)
+}
+
+// replyControlID derives the reply's MSH-10 from the message, so the reply
+// to a re-sent copy is the same.
+func replyControlID(network string, it *item) string {
+	id := ""
+	if it.ev != nil {
+		id = it.ev.EventId
+	} else {
+		id = bus.EventID(network, it.frame).String()
+	}
+	return "HIN" + strings.ReplaceAll(id, "-", "")[:17]
+}

@@ -1,0 +1,466 @@
+package mllpingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/hl7v2"
+	"github.com/hinscore/hinscore/services/hl7v2/mllp"
+)
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+var testNow = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+
+type harness struct {
+	t   *testing.T
+	ns  *bus.Embedded
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	srv *Server
+}
+
+func newHarness(t testing.TB, mod func(*Config)) *harness {
+	t.Helper()
+	ns, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	opts := bus.DefaultStreamOptions()
+	opts.MemoryStorage = true
+	if err := bus.EnsureStreams(ctx, js, opts); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Listeners = []Listener{{Network: "neta", Addr: "127.0.0.1:0"}}
+	cfg.PatientKey = []byte("0123456789abcdef-test-key")
+	cfg.PatientKeyID = "k1"
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := New(cfg, js, zerolog.Nop(), prometheus.NewRegistry(), fixedClock{testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	h := &harness{ns: ns, nc: nc, js: js, srv: srv}
+	if tt, ok := t.(*testing.T); ok {
+		h.t = tt
+	}
+	return h
+}
+
+type client struct {
+	t  testing.TB
+	nc net.Conn
+	r  *mllp.Reader
+}
+
+func (h *harness) dial(t testing.TB) *client {
+	t.Helper()
+	nc, err := net.Dial("tcp", h.srv.Addrs()["neta"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &client{t: t, nc: nc, r: mllp.NewReader(nc, 1<<20)}
+}
+
+func (c *client) send(msgs ...string) {
+	c.t.Helper()
+	var buf []byte
+	for _, m := range msgs {
+		buf = mllp.AppendFrame(buf, []byte(m))
+	}
+	if _, err := c.nc.Write(buf); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *client) recv() *hl7v2.Message {
+	c.t.Helper()
+	_ = c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	f, err := c.r.ReadFrame()
+	if err != nil {
+		c.t.Fatalf("reading reply: %v", err)
+	}
+	m, err := hl7v2.Parse(bytes.Clone(f))
+	if err != nil {
+		c.t.Fatalf("reply does not parse: %v\n%q", err, f)
+	}
+	return m
+}
+
+func qbp(id string) string {
+	return "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900-0500||QBP^Q22^QBP_Q21|" + id + "|P|2.5.1\r" +
+		"QPD|IHE PDQ Query|TAG" + id + "|@PID.3.1^MRN42~@PID.3.4.1^HOSP_A\r" +
+		"RCP|I\r"
+}
+
+func ack(id, code, of string) string {
+	return "MSH|^~\\&|HIE|NETB|EHR|HOSP_A|20260302095930||ACK^A01^ACK|" + id + "|P|2.5.1\r" +
+		"MSA|" + code + "|" + of + "\r"
+}
+
+func streamMsgs(t testing.TB, js jetstream.JetStream, name string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx := context.Background()
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func decodeEvent(t testing.TB, m *jetstream.RawStreamMsg) *hinscorev1.ExchangeEvent {
+	t.Helper()
+	ev := &hinscorev1.ExchangeEvent{}
+	if err := proto.Unmarshal(m.Data, ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func TestStoresThenReplies(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.dial(t)
+	tests := []struct {
+		name, msg, wantType, wantQAK string
+		role                         hinscorev1.Role
+	}{
+		{"query gets RSP^K22", qbp("Q1"), "RSP^K22^RSP_K21", "NF", hinscorev1.Role_ROLE_REQUEST},
+		{"ack gets ACK", ack("A1", "AR", "Q1"), "ACK^A01^ACK", "", hinscorev1.Role_ROLE_RESPONSE},
+		{"observed RSP gets ACK", "MSH|^~\\&|HIE|NETB|EHR|HOSP_A|20260302095931||RSP^K22^RSP_K21|R1|P|2.5.1\rMSA|AA|Q1\rQAK|TAGQ1|OK|IHE PDQ Query|1|1|0\rQPD|IHE PDQ Query|TAGQ1|@PID.3.1^MRN42~@PID.3.4.1^HOSP_A\rPID|1||MRN42^^^HOSP_A\r",
+			"ACK^K22^ACK", "", hinscorev1.Role_ROLE_RESPONSE},
+	}
+	for i, tt := range tests {
+		c.send(tt.msg)
+		reply := c.recv()
+		req, _ := hl7v2.Parse([]byte(tt.msg))
+		if got := reply.Get("MSH-9"); got != tt.wantType {
+			t.Errorf("%s: reply type %q, want %q", tt.name, got, tt.wantType)
+		}
+		if reply.Get("MSA-1") != "AA" || reply.Get("MSA-2") != req.Get("MSH-10") {
+			t.Errorf("%s: MSA %q|%q", tt.name, reply.Get("MSA-1"), reply.Get("MSA-2"))
+		}
+		if reply.Get("QAK-2") != tt.wantQAK {
+			t.Errorf("%s: QAK-2 %q, want %q", tt.name, reply.Get("QAK-2"), tt.wantQAK)
+		}
+		raws, events := streamMsgs(t, h.js, bus.StreamRaw), streamMsgs(t, h.js, bus.StreamEvents)
+		if len(raws) != i+1 || len(events) != i+1 {
+			t.Fatalf("%s: RAW %d EVENTS %d messages, want %d", tt.name, len(raws), len(events), i+1)
+		}
+		raw, evMsg := raws[i], events[i]
+		ev := decodeEvent(t, evMsg)
+		if string(raw.Data) != tt.msg || raw.Subject != "raw.neta.hl7v2" || raw.Header.Get(bus.HeaderNetwork) != "neta" ||
+			raw.Header.Get(bus.HeaderFormat) != "hl7v2" || raw.Header.Get(bus.HeaderRemote) == "" {
+			t.Errorf("%s: RAW message %s %v", tt.name, raw.Subject, raw.Header)
+		}
+		wantID := bus.EventID("neta", []byte(tt.msg)).String()
+		if ev.EventId != wantID || raw.Header.Get(jetstream.MsgIDHeader) != "raw:"+wantID || evMsg.Header.Get(jetstream.MsgIDHeader) != "event:"+wantID {
+			t.Errorf("%s: ids %s %v %v", tt.name, ev.EventId, raw.Header, evMsg.Header)
+		}
+		if ev.RawSeq != raw.Sequence || ev.RawSubject != raw.Subject || ev.Role != tt.role || ev.IngestTimeMs != testNow.UnixMilli() {
+			t.Errorf("%s: event %v", tt.name, ev)
+		}
+		if want := bus.EventSubject(bus.Partition(ev.CorrelationKey, DefaultPartitions), "neta"); evMsg.Subject != want || ev.Partition != bus.Partition(ev.CorrelationKey, DefaultPartitions) {
+			t.Errorf("%s: subject %s, want %s", tt.name, evMsg.Subject, want)
+		}
+		if ev.CorrelationKey != "neta|HOSP_A|Q1" {
+			t.Errorf("%s: correlation key %q", tt.name, ev.CorrelationKey)
+		}
+	}
+}
+
+func TestDuplicateStoredOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.dial(t)
+	c.send(qbp("D1"), qbp("D1"))
+	for range 2 {
+		if r := c.recv(); r.Get("MSA-1") != "AA" {
+			t.Fatalf("reply %s", r.Get("MSA-1"))
+		}
+	}
+	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 1 {
+		t.Errorf("EVENTS holds %d, want 1", n)
+	}
+	if n := len(streamMsgs(t, h.js, bus.StreamRaw)); n != 1 {
+		t.Errorf("RAW holds %d, want 1", n)
+	}
+}
+
+func TestRejects(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxFrameBytes = 2048 })
+	c := h.dial(t)
+	tests := []struct {
+		name, msg, code, errCode, errLoc, reason string
+	}{
+		{"bad MSH-7", strings.Replace(qbp("M1"), "20260302095900-0500", "yesterday", 1), "AE", "102", "MSH^1^7", "mapping"},
+		{"empty control id", ack("", "AA", "X"), "AR", "101", "MSH^1^10", "parse"},
+		{"bad segment", "MSH|^~\\&|A|B|C|D|20260302095900||ADT^A01|C9|P|2.5\rP!D|1\r", "AE", "100", "", "parse"},
+		{"oversized", "MSH|^~\\&|A|B|C|D|20260302095900||ADT^A01|BIG|P|2.5\rNTE|" + strings.Repeat("x", 3000) + "\r", "AR", "104", "", "too_large"},
+	}
+	for i, tt := range tests {
+		c.send(tt.msg)
+		r := c.recv()
+		if r.Get("MSA-1") != tt.code || r.Get("ERR-3.1") != tt.errCode || r.Get("ERR-4") != "E" || r.Get("ERR-8") == "" {
+			t.Errorf("%s: reply MSA-1 %q ERR-3 %q ERR-8 %q", tt.name, r.Get("MSA-1"), r.Get("ERR-3.1"), r.Get("ERR-8"))
+		}
+		if tt.errLoc != "" && string(r.Raw("ERR-2")) != tt.errLoc {
+			t.Errorf("%s: ERR-2 %q, want %q", tt.name, r.Raw("ERR-2"), tt.errLoc)
+		}
+		dlq := streamMsgs(t, h.js, bus.StreamDLQ)
+		if len(dlq) != i+1 {
+			t.Fatalf("%s: DLQ holds %d, want %d", tt.name, len(dlq), i+1)
+		}
+		d := dlq[i]
+		if !strings.HasPrefix(d.Header.Get(bus.HeaderReason), tt.reason+":") || d.Subject != "dlq.mllp-ingest" || d.Header.Get(bus.HeaderNetwork) != "neta" {
+			t.Errorf("%s: DLQ %s %v", tt.name, d.Subject, d.Header)
+		}
+		wantData := tt.msg
+		if tt.reason == "too_large" {
+			wantData = "" // the reader discarded the frame
+		}
+		if string(d.Data) != wantData {
+			t.Errorf("%s: DLQ data %d bytes, want %d", tt.name, len(d.Data), len(wantData))
+		}
+	}
+	// The connection survives every reject.
+	c.send(qbp("OK1"))
+	if r := c.recv(); r.Get("MSA-1") != "AA" {
+		t.Errorf("after rejects: %s", r.Get("MSA-1"))
+	}
+	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 1 {
+		t.Errorf("EVENTS holds %d, want 1", n)
+	}
+}
+
+func TestJunkClosesConnection(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.dial(t)
+	if _, err := c.nc.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.nc.Read(make([]byte, 10)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read after junk: %v, want EOF", err)
+	}
+	dlq := streamMsgs(t, h.js, bus.StreamDLQ)
+	if len(dlq) != 1 || !strings.HasPrefix(dlq[0].Header.Get(bus.HeaderReason), "junk:") || string(dlq[0].Data) != "GET / HTTP/1.1\r\n\r\n" {
+		t.Fatalf("DLQ: %d messages", len(dlq))
+	}
+}
+
+func TestPipelinesInOrder(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxInFlight = 64 })
+	c := h.dial(t)
+	const n = 1000
+	go func() {
+		var buf []byte
+		for i := range n {
+			buf = mllp.AppendFrame(buf, []byte(ack(fmt.Sprintf("P%04d", i), "AA", fmt.Sprintf("X%d", i))))
+		}
+		_, _ = c.nc.Write(buf)
+	}()
+	for i := range n {
+		r := c.recv()
+		if want := fmt.Sprintf("P%04d", i); r.Get("MSA-2") != want || r.Get("MSA-1") != "AA" {
+			t.Fatalf("reply %d: MSA %s|%s, want AA|%s", i, r.Get("MSA-1"), r.Get("MSA-2"), want)
+		}
+	}
+	if got := len(streamMsgs(t, h.js, bus.StreamEvents)); got != n {
+		t.Errorf("EVENTS holds %d, want %d", got, n)
+	}
+}
+
+func TestNATSDownRepliesTransientError(t *testing.T) {
+	h := newHarness(t, nil)
+	h.srv.publishTimeout = 500 * time.Millisecond
+	c := h.dial(t)
+	h.ns.Shutdown()
+	c.send(qbp("N1"))
+	r := c.recv()
+	if r.Get("MSA-1") != "AE" || r.Get("ERR-3.1") != "207" || r.Get("QAK-2") != "AE" {
+		t.Fatalf("reply MSA-1 %q ERR-3 %q QAK-2 %q, want AE 207", r.Get("MSA-1"), r.Get("ERR-3.1"), r.Get("QAK-2"))
+	}
+}
+
+func TestIdleConnectionClosed(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.IdleTimeout = 200 * time.Millisecond })
+	c := h.dial(t)
+	start := time.Now()
+	_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.nc.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read: %v, want EOF", err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("closed after %s, before the idle timeout", d)
+	}
+}
+
+func TestShutdownFinishesInFlight(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.dial(t)
+	const n = 200
+	msgs := make([]string, n)
+	for i := range msgs {
+		msgs[i] = ack(fmt.Sprintf("S%03d", i), "AA", "X")
+	}
+	c.send(msgs...)
+	// Wait until the server has read at least one frame, then shut down.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(streamMsgs(t, h.js, bus.StreamRaw)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var shutErr error
+	go func() {
+		defer wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shutErr = h.srv.Shutdown(ctx)
+	}()
+	got := 0
+	for ; got < n; got++ {
+		_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		f, err := c.r.ReadFrame()
+		if err != nil {
+			break
+		}
+		m, err := hl7v2.Parse(bytes.Clone(f))
+		if err != nil || m.Get("MSA-1") != "AA" || m.Get("MSA-2") != fmt.Sprintf("S%03d", got) {
+			t.Fatalf("reply %d: %q", got, f)
+		}
+	}
+	wg.Wait()
+	if shutErr != nil {
+		t.Fatal(shutErr)
+	}
+	if got == 0 {
+		t.Fatal("no reply before shutdown closed the connection")
+	}
+	if stored := len(streamMsgs(t, h.js, bus.StreamEvents)); stored != got {
+		t.Errorf("%d replies AA but %d events stored", got, stored)
+	}
+	if err := h.srv.Shutdown(context.Background()); err != nil {
+		t.Errorf("second Shutdown: %v", err)
+	}
+	if err := h.srv.Start(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Start after Shutdown: %v", err)
+	}
+}
+
+func TestShutdownBeforeStart(t *testing.T) {
+	cfg := DefaultConfig()
+	srv, err := New(cfg, fakeJS{}, zerolog.Nop(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Ready(context.Background()); err == nil {
+		t.Fatal("ready after shutdown")
+	}
+}
+
+// fakeJS stands in where no call reaches JetStream.
+type fakeJS struct{ jetstream.JetStream }
+
+func TestReady(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := h.srv.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkIngest(b *testing.B) {
+	for _, conns := range []int{1, 4} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
+			h := newHarness(b, nil)
+			clients := make([]*client, conns)
+			for i := range clients {
+				clients[i] = h.dial(b)
+			}
+			per := b.N/conns + 1
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for ci, c := range clients {
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					var buf []byte
+					for i := range per {
+						buf = mllp.AppendFrame(buf, []byte(ack(fmt.Sprintf("B%d-%d", ci, i), "AA", "X")))
+						if len(buf) > 64<<10 {
+							_, _ = c.nc.Write(buf)
+							buf = buf[:0]
+						}
+					}
+					_, _ = c.nc.Write(buf)
+				}()
+				go func() {
+					defer wg.Done()
+					for range per {
+						if _, err := c.r.ReadFrame(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(per*conns)/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
+}
