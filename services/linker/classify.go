@@ -1,0 +1,85 @@
+package linker
+
+import (
+	"strings"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+)
+
+// exceptionCodes are the 45 CFR part 171 exceptions of DOMAIN.md: a refusal
+// citing one of them is lawful on its face.
+var exceptionCodes = map[string]bool{
+	"171.201": true, "171.202": true, "171.203": true, "171.204": true,
+	"171.205": true, "171.206": true, "171.301": true, "171.302": true,
+	"171.303": true, "171.403": true,
+}
+
+// redirectPrefix starts the codes of urn:hinscore:ib-exception that tell the
+// requester to use another channel (portal, fax, other).
+const redirectPrefix = "redirect-"
+
+// bareCode drops a "system|" prefix from a coded value.
+func bareCode(code string) string {
+	if i := strings.LastIndexByte(code, '|'); i >= 0 {
+		return code[i+1:]
+	}
+	return strings.TrimSpace(code)
+}
+
+// isFinal reports whether an event can decide a chain: a response that is
+// not a mere acceptance, or the requester's cancel.
+func isFinal(ev *hinscorev1.ExchangeEvent) bool {
+	switch ev.GetRole() {
+	case hinscorev1.Role_ROLE_RESPONSE:
+		return ev.GetStatus() != hinscorev1.Status_STATUS_ACCEPTED
+	case hinscorev1.Role_ROLE_CANCEL:
+		return true
+	}
+	return false
+}
+
+// isAnswer reports whether an event answers a request (it counts for the
+// time to acknowledge): interim or response, not the requester's cancel.
+func isAnswer(ev *hinscorev1.ExchangeEvent) bool {
+	r := ev.GetRole()
+	return r == hinscorev1.Role_ROLE_RESPONSE || r == hinscorev1.Role_ROLE_INTERIM
+}
+
+// classify turns the deciding event into an outcome class. late is set when
+// the answer came after the chain was already declared unanswered: such an
+// answer can never count as fulfilled in time.
+func classify(decider *hinscorev1.ExchangeEvent, ttf, sla int64, late bool) hinscorev1.OutcomeClass {
+	if decider.GetRole() == hinscorev1.Role_ROLE_CANCEL {
+		return hinscorev1.OutcomeClass_OUTCOME_CLASS_CANCELLED
+	}
+	code := bareCode(decider.GetExceptionCode())
+	if strings.HasPrefix(code, redirectPrefix) {
+		return hinscorev1.OutcomeClass_OUTCOME_CLASS_REDIRECTED
+	}
+	switch decider.GetStatus() {
+	case hinscorev1.Status_STATUS_OK:
+		if late || ttf > sla {
+			return hinscorev1.OutcomeClass_OUTCOME_CLASS_FULFILLED_LATE
+		}
+		return hinscorev1.OutcomeClass_OUTCOME_CLASS_FULFILLED
+	case hinscorev1.Status_STATUS_PARTIAL:
+		return hinscorev1.OutcomeClass_OUTCOME_CLASS_PARTIAL
+	case hinscorev1.Status_STATUS_NOT_FOUND:
+		return hinscorev1.OutcomeClass_OUTCOME_CLASS_NOT_FOUND
+	case hinscorev1.Status_STATUS_REFUSED:
+		if exceptionCodes[code] {
+			return hinscorev1.OutcomeClass_OUTCOME_CLASS_REFUSED_EXCEPTION
+		}
+		return hinscorev1.OutcomeClass_OUTCOME_CLASS_REFUSED_UNJUSTIFIED
+	case hinscorev1.Status_STATUS_REDIRECTED:
+		return hinscorev1.OutcomeClass_OUTCOME_CLASS_REDIRECTED
+	case hinscorev1.Status_STATUS_ERROR_TRANSIENT:
+		return hinscorev1.OutcomeClass_OUTCOME_CLASS_ERROR_TRANSIENT
+	case hinscorev1.Status_STATUS_CANCELLED:
+		return hinscorev1.OutcomeClass_OUTCOME_CLASS_CANCELLED
+	default:
+		// ERROR_PERMANENT, and a final answer whose status the ingest could
+		// not map: the responder sent something that is not an answer.
+		return hinscorev1.OutcomeClass_OUTCOME_CLASS_ERROR_PERMANENT
+	}
+}

@@ -1,0 +1,115 @@
+package linker
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hinscore/hinscore/services/service"
+)
+
+// readEnvFile reads KEY=VALUE lines, skipping blanks and # comments.
+func readEnvFile(t *testing.T, name string) map[string]string {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "config", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, _ := strings.Cut(line, "=")
+		m[k] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	cases := []struct {
+		file    string
+		check   func(t *testing.T, c Config)
+		wantErr []string // each must appear in the error
+	}{
+		{file: "defaults.env", check: func(t *testing.T, c Config) {
+			if c.PartitionCount != 4 || len(c.Partitions) != 0 || c.Lateness != 30*time.Second ||
+				c.Idle != 10*time.Second || c.Retention != 24*time.Hour || c.Consumer != "linker" {
+				t.Errorf("defaults: %+v", c)
+			}
+			if !slices.Equal(c.partitions(), []uint32{0, 1, 2, 3}) {
+				t.Errorf("partitions %v, want all four", c.partitions())
+			}
+			r := newRules(c)
+			for kind, want := range map[string]int64{
+				"patient_query": 60_000, "document_query": 300_000, "referral": 72 * 3600_000,
+				"order": 72 * 3600_000, "record_request": 24 * 3600_000, "patient_access": 30 * 24 * 3600_000,
+				"unknown": 60_000,
+			} {
+				if sla, grace := r.limits("any", kind); sla != want || grace != 30_000 {
+					t.Errorf("%s: sla %d grace %d, want %d and 30000", kind, sla, grace, want)
+				}
+			}
+		}},
+		{file: "custom.env", check: func(t *testing.T, c Config) {
+			if c.PartitionCount != 8 || !slices.Equal(c.partitions(), []uint32{1, 3}) || c.Lateness != time.Minute ||
+				c.Idle != 2*time.Second || c.Retention != 48*time.Hour || c.Consumer != "linker-b" {
+				t.Errorf("custom: %+v", c)
+			}
+			r := newRules(c)
+			for _, tc := range []struct {
+				network, kind string
+				sla, grace    int64
+			}{
+				{"netA", "patient_query", 45_000, 10_000},
+				{"netA", "referral", 48 * 3600_000, 3600_000},
+				{"netA", "order", 24 * 3600_000, 30_000},
+				{"netB", "order", 72 * 3600_000, 30_000},
+				{"netB", "document_query", 300_000, 30_000},
+				{"netB", "unknown", 45_000, 10_000},
+			} {
+				if sla, grace := r.limits(tc.network, tc.kind); sla != tc.sla || grace != tc.grace {
+					t.Errorf("%s/%s: sla %d grace %d, want %d %d", tc.network, tc.kind, sla, grace, tc.sla, tc.grace)
+				}
+			}
+		}},
+		{file: "bad-values.env", wantErr: []string{
+			"HINSCORE_PARTITIONS", "HINSCORE_LINKER_PARTITIONS: \"x\"", "HINSCORE_SLA", "HINSCORE_GRACE",
+			"HINSCORE_LATENESS", "HINSCORE_IDLE",
+		}},
+		{file: "bad-partition.env", wantErr: []string{"HINSCORE_LINKER_PARTITIONS", "outside 0..1"}},
+		{file: "bad-sla.env", wantErr: []string{"HINSCORE_SLA", "referral"}},
+		{file: "bad-idle.env", wantErr: []string{"HINSCORE_IDLE"}},
+		{file: "bad-duplicate.env", wantErr: []string{"HINSCORE_LINKER_PARTITIONS", "twice"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			c, err := ConfigFromEnv(service.MapEnv(readEnvFile(t, tc.file)))
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("no error, config %+v", c)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not name %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}

@@ -1,0 +1,424 @@
+package linker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/proto/outcomeclass"
+	"github.com/hinscore/hinscore/services/bus"
+)
+
+const testPartitions = 4
+
+// fakeClock is a wall clock the test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+func startBus(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// placed is an event with the partition it is published to.
+type placed struct {
+	p uint32
+	e *hinscorev1.ExchangeEvent
+}
+
+// workload is a generated event set spread over the partitions by
+// correlation key, with a final tick on every partition so that everything
+// still open gets decided.
+func workload(seed uint64, chains int) []placed {
+	var out []placed
+	for _, e := range genEvents(seed, chains) {
+		if e.GetRole() == hinscorev1.Role_ROLE_NOTIFICATION {
+			continue
+		}
+		out = append(out, placed{bus.Partition(e.GetCorrelationKey(), testPartitions), e})
+	}
+	for p := range uint32(testPartitions) {
+		tk := tick(25 * 3600 * s)
+		tk.EventId = fmt.Sprintf("net/tick-p%d", p)
+		out = append(out, placed{p, tk})
+	}
+	return out
+}
+
+// expected runs the pure join over each partition's events in stream order:
+// what the linker must publish, by outcome id → final class.
+func expected(t *testing.T, evs []placed) map[string]string {
+	t.Helper()
+	r := testRules(t, nil)
+	joins := map[uint32]*chains{}
+	var outs []*hinscorev1.Outcome
+	for _, pe := range evs {
+		if joins[pe.p] == nil {
+			joins[pe.p] = newChains(r)
+		}
+		outs = joins[pe.p].Observe(pe.e, t0, outs)
+	}
+	return finalClasses(outs)
+}
+
+func publishEvents(t *testing.T, js jetstream.JetStream, evs []placed) {
+	t.Helper()
+	var futs []jetstream.PubAckFuture
+	for _, pe := range evs {
+		data, err := proto.Marshal(pe.e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := js.PublishMsgAsync(&nats.Msg{Subject: bus.EventSubject(pe.p, pe.e.GetNetwork()), Data: data},
+			jetstream.WithMsgID("event:"+pe.e.GetEventId()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		futs = append(futs, f)
+	}
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			t.Fatal(err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("publish not acknowledged")
+		}
+	}
+}
+
+// seen is what OUTCOMES holds: the final class per outcome id and the
+// number of messages stored.
+type seen struct {
+	classes  map[string]string
+	messages int
+	distinct int
+}
+
+// readOutcomes reads OUTCOMES from the start until done says the set is
+// complete or the timeout passes.
+func readOutcomes(t *testing.T, js jetstream.JetStream, timeout time.Duration, done func(map[string]string) bool) seen {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, bus.StreamOutcomes, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Stop()
+	versions := map[string]uint64{}
+	ids := map[string]bool{}
+	res := seen{classes: map[string]string{}}
+	for ctx.Err() == nil {
+		msg, err := it.Next(jetstream.NextMaxWait(200 * time.Millisecond))
+		if errors.Is(err, nats.ErrTimeout) {
+			if done(res.classes) {
+				break
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := &hinscorev1.Outcome{}
+		if err := proto.Unmarshal(msg.Data(), o); err != nil {
+			t.Fatal(err)
+		}
+		res.messages++
+		ids[msg.Headers().Get(jetstream.MsgIDHeader)] = true
+		if o.GetVersion() > versions[o.GetOutcomeId()] {
+			versions[o.GetOutcomeId()] = o.GetVersion()
+			res.classes[o.GetOutcomeId()] = outcomeclass.Name(o.GetOutcomeClass())
+		}
+	}
+	res.distinct = len(ids)
+	return res
+}
+
+func newLinker(t *testing.T, js jetstream.JetStream, clock *fakeClock, mutate func(*Config)) (*Linker, *prometheus.Registry) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.PartitionCount = testPartitions
+	cfg.Idle = time.Second
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	reg := prometheus.NewRegistry()
+	l, err := New(cfg, js, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), reg, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, reg
+}
+
+func waitReady(t *testing.T, l *Linker) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Ready(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("linker not ready: %v", l.Ready(context.Background()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func equalTo(want map[string]string) func(map[string]string) bool {
+	return func(got map[string]string) bool { return maps.Equal(got, want) }
+}
+
+func diff(got, want map[string]string) string {
+	var d []string
+	for id, c := range want {
+		if got[id] != c {
+			d = append(d, fmt.Sprintf("%s: got %q want %q", id, got[id], c))
+		}
+	}
+	for id, c := range got {
+		if _, ok := want[id]; !ok {
+			d = append(d, fmt.Sprintf("%s: unexpected %q", id, c))
+		}
+	}
+	if len(d) > 5 {
+		d = append(d[:5], fmt.Sprintf("... %d more", len(d)-5))
+	}
+	return fmt.Sprint(len(d), " differences: ", d)
+}
+
+// TestLinkerThroughJetStream runs the linker on an embedded JetStream: every
+// outcome the pure join decides reaches OUTCOMES once per version.
+func TestLinkerThroughJetStream(t *testing.T) {
+	js := startBus(t)
+	evs := workload(11, 2000)
+	want := expected(t, evs)
+	publishEvents(t, js, evs)
+
+	l, reg := newLinker(t, js, &fakeClock{now: t0}, nil)
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, l)
+	got := readOutcomes(t, js, 30*time.Second, equalTo(want))
+	if err := l.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got.classes, want) {
+		t.Fatalf("OUTCOMES differ from the join: %s", diff(got.classes, want))
+	}
+	if got.messages != got.distinct {
+		t.Fatalf("%d outcome messages for %d distinct versions", got.messages, got.distinct)
+	}
+	if n := testutil.ToFloat64(l.m.events.WithLabelValues("0")) + testutil.ToFloat64(l.m.events.WithLabelValues("1")) +
+		testutil.ToFloat64(l.m.events.WithLabelValues("2")) + testutil.ToFloat64(l.m.events.WithLabelValues("3")); int(n) != len(evs) {
+		t.Fatalf("events_total = %v, want %d", n, len(evs))
+	}
+	if n := testutil.ToFloat64(l.m.outcomes.WithLabelValues("orphan")); n == 0 {
+		t.Fatal("outcomes_total{class=orphan} is 0")
+	}
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(err)
+	}
+	// Shutdown twice, and Ready after it.
+	if err := l.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l.Ready(context.Background()) == nil {
+		t.Fatal("ready after shutdown")
+	}
+}
+
+// TestLinkerRestartMidRun stops a linker abruptly half-way (no flush) and
+// starts another: the final outcome set is the uninterrupted one, and the
+// replay stores no version twice.
+func TestLinkerRestartMidRun(t *testing.T) {
+	evs := workload(12, 2000)
+	want := expected(t, evs)
+	half := len(evs) / 2
+
+	// Uninterrupted run.
+	js1 := startBus(t)
+	publishEvents(t, js1, evs)
+	l1, _ := newLinker(t, js1, &fakeClock{now: t0}, nil)
+	if err := l1.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	whole := readOutcomes(t, js1, 30*time.Second, equalTo(want))
+	if err := l1.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Interrupted run.
+	js2 := startBus(t)
+	publishEvents(t, js2, evs[:half])
+	l2, _ := newLinker(t, js2, &fakeClock{now: t0}, nil)
+	if err := l2.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	readOutcomes(t, js2, 10*time.Second, func(m map[string]string) bool { return len(m) >= len(want)/4 })
+	aborted, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l2.Shutdown(aborted); err == nil {
+		t.Log("linker finished before the abort; the restart still replays")
+	}
+	publishEvents(t, js2, evs[half:])
+	l3, _ := newLinker(t, js2, &fakeClock{now: t0}, nil)
+	if err := l3.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resumed := readOutcomes(t, js2, 30*time.Second, equalTo(want))
+	if err := l3.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	if !maps.Equal(whole.classes, want) {
+		t.Fatalf("uninterrupted run differs from the join: %s", diff(whole.classes, want))
+	}
+	if !maps.Equal(resumed.classes, whole.classes) {
+		t.Fatalf("interrupted run differs from the uninterrupted one: %s", diff(resumed.classes, whole.classes))
+	}
+	if resumed.messages != resumed.distinct {
+		t.Fatalf("interrupted run stored %d outcome messages for %d distinct versions", resumed.messages, resumed.distinct)
+	}
+}
+
+// TestLinkerIdle checks the idle rule through the bus: with no traffic, a
+// request becomes unanswered once the (fake) wall clock passes its deadline.
+func TestLinkerIdle(t *testing.T) {
+	js := startBus(t)
+	clock := &fakeClock{now: t0}
+	r := req("r1", "idle-key", 0)
+	publishEvents(t, js, []placed{{bus.Partition("idle-key", testPartitions), r}})
+	l, _ := newLinker(t, js, clock, func(c *Config) { c.Partitions = []uint32{bus.Partition("idle-key", testPartitions)} })
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := l.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	waitReady(t, l)
+	id := bus.OutcomeID("net", "idle-key").String()
+	// Before the deadline nothing is decided, however long the wall waits.
+	clock.Set(t0.Add(100 * time.Second))
+	early := readOutcomes(t, js, 2*time.Second, func(map[string]string) bool { return false })
+	if len(early.classes) != 0 {
+		t.Fatalf("decided before the deadline: %v", early.classes)
+	}
+	// Past deadline (90s) + lateness (30s) on the wall clock.
+	clock.Set(t0.Add(125 * time.Second))
+	got := readOutcomes(t, js, 10*time.Second, func(m map[string]string) bool { return m[id] != "" })
+	if got.classes[id] != "unanswered" {
+		t.Fatalf("outcome %s = %q, want unanswered", id, got.classes[id])
+	}
+}
+
+func TestLinkerLifecycle(t *testing.T) {
+	js := startBus(t)
+	l, _ := newLinker(t, js, &fakeClock{now: t0}, nil)
+	// Shutdown before Start is a no-op, and Start after it does nothing.
+	if err := l.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l.Ready(context.Background()) == nil {
+		t.Fatal("ready after shutdown")
+	}
+	if _, err := New(Config{}, js, zerolog.Nop(), nil, nil); err == nil {
+		t.Fatal("New accepted a zero Config")
+	}
+	// A second linker on the same registry is refused, not a panic.
+	reg := prometheus.NewRegistry()
+	if _, err := New(DefaultConfig(), js, zerolog.Nop(), reg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(DefaultConfig(), js, zerolog.Nop(), reg, nil); err == nil {
+		t.Fatal("two linkers registered the same metrics")
+	}
+}
+
+// TestUndecodableGoesToDLQ publishes bytes that are no ExchangeEvent.
+func TestUndecodableGoesToDLQ(t *testing.T) {
+	js := startBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.Publish(ctx, bus.EventSubject(0, "net"), []byte{0xff, 0xff, 0xff}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := newLinker(t, js, &fakeClock{now: t0}, func(c *Config) { c.Partitions = []uint32{0} })
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Shutdown(context.Background()) }()
+	for ctx.Err() == nil {
+		info, err := js.Stream(ctx, bus.StreamDLQ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.CachedInfo().State.Msgs > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	msg, err := js.Stream(ctx, bus.StreamDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := msg.GetLastMsgForSubject(ctx, bus.DLQSubject(Stage))
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	if raw.Header.Get(bus.HeaderStage) != Stage || raw.Header.Get(bus.HeaderNetwork) != "net" {
+		t.Fatalf("dead letter headers %v", raw.Header)
+	}
+}
