@@ -1,0 +1,107 @@
+package scorecard
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"text/tabwriter"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+)
+
+// pathSafe is what a network or period label may look like to become a
+// file or directory name: network names come from the data, so they must
+// not be able to climb out of the output directory.
+var pathSafe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// Marshal renders a scorecard as indented JSON with the proto field names.
+// protojson deliberately varies its whitespace between builds, so the output
+// is re-indented with encoding/json to make files byte-for-byte stable.
+func Marshal(c *hinscorev1.Scorecard) ([]byte, error) {
+	raw, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("scorecard.Marshal: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return nil, fmt.Errorf("scorecard.Marshal: %w", err)
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
+}
+
+// WriteFiles writes each card to <dir>/<period>/<network>.json.
+func WriteFiles(dir string, cards []*hinscorev1.Scorecard) error {
+	for _, c := range cards {
+		if !pathSafe.MatchString(c.GetNetwork()) || !pathSafe.MatchString(c.GetPeriod()) {
+			return fmt.Errorf("scorecard.WriteFiles: network %q / period %q cannot name a file", c.GetNetwork(), c.GetPeriod())
+		}
+		b, err := Marshal(c)
+		if err != nil {
+			return err
+		}
+		sub := filepath.Join(dir, c.GetPeriod())
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return fmt.Errorf("scorecard.WriteFiles: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, c.GetNetwork()+".json"), b, 0o644); err != nil {
+			return fmt.Errorf("scorecard.WriteFiles: %w", err)
+		}
+	}
+	return nil
+}
+
+// classCount returns the count of one outcome class on a card.
+func classCount(c *hinscorev1.Scorecard, class string) uint64 {
+	for _, o := range c.GetOutcomes() {
+		if o.GetOutcome() == class {
+			return o.GetRate().GetCount()
+		}
+	}
+	return 0
+}
+
+func pct(n, total uint64) string {
+	if total == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", 100*float64(n)/float64(total))
+}
+
+func ms(v uint64, have bool) string {
+	if !have {
+		return "-"
+	}
+	return fmt.Sprint(v)
+}
+
+// PrintTable prints one aligned line per card. Refused is refused_exception
+// plus refused_unjustified; late is fulfilled_late.
+func PrintTable(w io.Writer, cards []*hinscorev1.Scorecard) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "network\tperiod\trequests\tfulfilled %\tlate %\trefused %\tredirected %\tunanswered %\tsuspect %\tttf p50 ms\tttf p90 ms\tttf p99 ms\t")
+	for _, c := range cards {
+		n := c.GetRequests()
+		l := c.GetTimeToFulfil()
+		have := l.GetCount() > 0
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			c.GetNetwork(), c.GetPeriod(), n,
+			pct(classCount(c, "fulfilled"), n),
+			pct(classCount(c, "fulfilled_late"), n),
+			pct(classCount(c, "refused_exception")+classCount(c, "refused_unjustified"), n),
+			pct(classCount(c, "redirected"), n),
+			pct(classCount(c, "unanswered"), n),
+			pct(c.GetSuspect().GetCount(), n),
+			ms(l.GetP50Ms(), have), ms(l.GetP90Ms(), have), ms(l.GetP99Ms(), have))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("scorecard.PrintTable: %w", err)
+	}
+	return nil
+}
