@@ -1,0 +1,115 @@
+// Package cli implements the hinscore command line (ARCHITECTURE.md lists
+// the commands operators and scripts rely on).
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+)
+
+// Version is set at build time with -ldflags "-X .../cli.Version=...".
+var Version = ""
+
+const usage = `hinscore measures how health information networks answer requests for patient records.
+
+Usage:
+  hinscore up        [--clickhouse DSN] [--mllp NETWORK=HOST:PORT]... [--data DIR] [--admin HOST:PORT]
+  hinscore demo      [--requests N] [--seed S] [--out DIR] [--clickhouse DSN]
+  hinscore inspect   [--format hl7v2|auto] FILE...
+  hinscore version
+
+DSN: clickhouse://HOST:PORT/DATABASE (also from HINSCORE_CLICKHOUSE_DSN); without
+one, up and demo start a local ClickHouse through scripts/clickhouse.sh.
+Run "hinscore COMMAND --help" for a command's flags.
+`
+
+// errUsage marks an error the user made on the command line (exit 2).
+var errUsage = errors.New("usage")
+
+// Main runs the command line and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "up":
+		err = runUp(ctx, args[1:], stdout, stderr)
+	case "demo":
+		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "inspect":
+		err = runInspect(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "hinscore", version())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "hinscore: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "hinscore %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "hinscore %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, dirty string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+		if rev != "" {
+			return "dev-" + rev[:min(12, len(rev))] + dirty + " (" + bi.GoVersion + ")"
+		}
+		return "dev (" + bi.GoVersion + ")"
+	}
+	return "dev"
+}
+
+// listenerFlag collects repeated --mllp NETWORK=HOST:PORT.
+type listenerFlag []string
+
+func (l *listenerFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listenerFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("hinscore "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseFlags parses and turns flag errors into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}

@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hinscore/hinscore/services/chstore"
+	"github.com/hinscore/hinscore/services/hinscore/internal/pipeline"
+	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
+	"github.com/hinscore/hinscore/services/scorecard"
+	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/simulator"
+)
+
+// demoDatabase is where the demo writes when it starts its own ClickHouse;
+// it is dropped at the start of every demo so the figures are this run's.
+const demoDatabase = "hinscore_demo"
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", stderr)
+	requests := fs.Int("requests", 20000, "simulated requests across the three networks")
+	seed := fs.Int64("seed", 1, "simulator seed (same seed, same traffic)")
+	out := fs.String("out", "out", "directory for scorecards and the simulator's ground truth")
+	var f upFlags
+	fs.StringVar(&f.clickhouse, "clickhouse", "", "ClickHouse DSN (default HINSCORE_CLICKHOUSE_DSN, else a local server and database "+demoDatabase+")")
+	fs.StringVar(&f.admin, "admin", "127.0.0.1:0", "address of /metrics, /healthz, /readyz")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up when the pipeline has not stored everything by then")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *requests <= 0 {
+		return fmt.Errorf("%w: --requests must be positive", errUsage)
+	}
+	log := demoLogger(stderr)
+	began := time.Now()
+
+	plan, err := simulator.Generate(simulator.Config{Requests: *requests, Seed: *seed})
+	if err != nil {
+		return err
+	}
+	dsn := dsnFrom(f.clickhouse)
+	if dsn == "" {
+		local, err := localClickHouse(ctx)
+		if err != nil {
+			return err
+		}
+		d, err := chstore.ParseDSN(local)
+		if err != nil {
+			return err
+		}
+		d.Database = demoDatabase
+		dsn = d.String()
+		if err := dropDatabase(ctx, d); err != nil {
+			return err
+		}
+	}
+	f.clickhouse = dsn
+	data, err := os.MkdirTemp("", "hinscore-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer os.RemoveAll(data)
+	f.data = data
+	opts, err := pipelineOptions(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	// A short idleness: when the simulated feeds stop, the requests left
+	// without an answer are declared unanswered a few seconds later.
+	opts.Linker.Idle = 3 * time.Second
+	opts.Ingest.Listeners = nil
+	for _, n := range plan.Networks() {
+		opts.Ingest.Listeners = append(opts.Ingest.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
+	}
+	p, err := pipeline.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := p.Shutdown(sctx); err != nil {
+			log.Error().Err(err).Msg("shutdown")
+		}
+	}()
+	fmt.Fprintf(stdout, "hinscore demo: %d requests, seed %d, %d networks; NATS %s, ClickHouse %s\n",
+		*requests, *seed, len(plan.Networks()), p.NATSURL(), dsn)
+
+	sendStart := time.Now()
+	stats, err := plan.Send(ctx, p.MLLPAddrs())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "sent %d messages over MLLP in %s (%s)\n", stats.Sent, time.Since(sendStart).Round(time.Millisecond), stats)
+
+	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	want := pipeline.Counts{Events: uint64(plan.ValidMessages()), Outcomes: uint64(len(plan.Requests()))}
+	got, err := p.WaitStored(wctx, want)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "stored %d events and %d outcomes in ClickHouse, %s after the start\n\n",
+		got.Events, got.Outcomes, time.Since(began).Round(time.Millisecond))
+
+	conn, _ := p.ClickHouse()
+	cards, err := scorecard.Build(ctx, conn, scorecard.Query{Granularity: "day"}, time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	if err := scorecard.WriteFiles(*out, cards); err != nil {
+		return err
+	}
+	truthDir := filepath.Join(*out, "truth")
+	if err := plan.WriteTruth(truthDir); err != nil {
+		return err
+	}
+	if err := scorecard.PrintTable(stdout, cards); err != nil {
+		return err
+	}
+	measured, err := p.ClassCounts(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	ok := printTruthCheck(stdout, plan.Truth(), measured)
+	fmt.Fprintf(stdout, "\nScorecards: %s/<period>/<network>.json   ground truth: %s\n", *out, truthDir)
+	fmt.Fprintf(stdout, "Analysts: clickhouse-client --port %s --database %s --query 'SELECT network, outcome, count() FROM outcomes GROUP BY network, outcome'\n",
+		portOf(dsn), databaseOf(dsn))
+	fmt.Fprintf(stdout, "Finished in %s.\n", time.Since(began).Round(time.Millisecond))
+	if !ok {
+		return fmt.Errorf("demo: a measured rate is more than %.0f points from the simulator's truth", truthTolerancePoints)
+	}
+	return nil
+}
+
+// truthTolerancePoints is how far (percentage points) a measured rate may be
+// from the simulator's truth before the demo reports a failure.
+const truthTolerancePoints = 2.0
+
+// printTruthCheck compares each network's refusal and unanswered rates with
+// the simulator's truth and reports whether all are within tolerance.
+func printTruthCheck(w io.Writer, truth map[string]map[string]int, measured map[string]map[string]uint64) bool {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "network\trequests\trefused truth\trefused measured\tunanswered truth\tunanswered measured\twithin 2 pts\t")
+	networks := make([]string, 0, len(truth))
+	for n := range truth {
+		networks = append(networks, n)
+	}
+	sort.Strings(networks)
+	all := true
+	for _, n := range networks {
+		tTotal, mTotal := 0.0, 0.0
+		for _, c := range truth[n] {
+			tTotal += float64(c)
+		}
+		for class, c := range measured[n] {
+			if class != "orphan" {
+				mTotal += float64(c)
+			}
+		}
+		rate := func(num, den float64) float64 {
+			if den == 0 {
+				return 0
+			}
+			return 100 * num / den
+		}
+		tRef := rate(float64(truth[n]["refused_exception"]+truth[n]["refused_unjustified"]), tTotal)
+		mRef := rate(float64(measured[n]["refused_exception"]+measured[n]["refused_unjustified"]), mTotal)
+		tUn := rate(float64(truth[n]["unanswered"]), tTotal)
+		mUn := rate(float64(measured[n]["unanswered"]), mTotal)
+		ok := math.Abs(tRef-mRef) <= truthTolerancePoints && math.Abs(tUn-mUn) <= truthTolerancePoints
+		all = all && ok
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f%%\t%.2f%%\t%.2f%%\t%.2f%%\t%s\t\n", n, mTotal, tRef, mRef, tUn, mUn, yesNo(ok))
+	}
+	_ = tw.Flush()
+	return all
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+func demoLogger(stderr io.Writer) zerolog.Logger {
+	log := service.NewLogger("hinscore", stderr)
+	if os.Getenv("HINSCORE_LOG_LEVEL") == "" {
+		log = log.Level(zerolog.WarnLevel)
+	}
+	return log
+}
+
+// dropDatabase empties the demo's own database before a run.
+func dropDatabase(ctx context.Context, d chstore.DSN) error {
+	conn, err := chstore.Connect(ctx, d, "default")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer conn.Close()
+	// d.Database was validated by ParseDSN ([A-Za-z0-9_]+) and is ours.
+	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+d.Database); err != nil {
+		return fmt.Errorf("demo: drop %s: %w", d.Database, err)
+	}
+	return nil
+}
+
+func portOf(dsn string) string {
+	d, err := chstore.ParseDSN(dsn)
+	if err != nil {
+		return "?"
+	}
+	return fmt.Sprint(d.Port)
+}
+
+func databaseOf(dsn string) string {
+	d, err := chstore.ParseDSN(dsn)
+	if err != nil {
+		return strings.TrimPrefix(dsn, "clickhouse://")
+	}
+	return d.Database
+}

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/chstore"
+	"github.com/hinscore/hinscore/services/chwriter"
+	"github.com/hinscore/hinscore/services/hinscore/internal/pipeline"
+	"github.com/hinscore/hinscore/services/linker"
+	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
+	"github.com/hinscore/hinscore/services/service"
+)
+
+// upFlags are the flags `up` and `demo` share.
+type upFlags struct {
+	clickhouse string
+	data       string
+	admin      string
+	mllp       listenerFlag
+	fhir       string
+	api        string
+}
+
+func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("up", stderr)
+	var f upFlags
+	fs.StringVar(&f.clickhouse, "clickhouse", "", "ClickHouse DSN clickhouse://HOST:PORT/DATABASE (default HINSCORE_CLICKHOUSE_DSN, else a local server)")
+	fs.Var(&f.mllp, "mllp", "MLLP listener NETWORK=HOST:PORT, repeatable (default default=127.0.0.1:2575)")
+	fs.StringVar(&f.data, "data", ".data", "directory of the embedded JetStream store")
+	fs.StringVar(&f.admin, "admin", "127.0.0.1:9100", "address of /metrics, /healthz, /readyz")
+	fs.StringVar(&f.fhir, "fhir", "", "FHIR listener HOST:PORT (the FHIR ingest is not built yet)")
+	fs.StringVar(&f.api, "api", "", "API listener HOST:PORT (the API service is not built yet)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if f.fhir != "" || f.api != "" {
+		return fmt.Errorf("%w: --fhir and --api need the FHIR ingest and the API service, which this build does not have yet", errUsage)
+	}
+	log := service.NewLogger("hinscore", stderr)
+	opts, err := pipelineOptions(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	if len(f.mllp) == 0 {
+		f.mllp = listenerFlag{"default=127.0.0.1:2575"}
+	}
+	if opts.Ingest.Listeners, err = parseListeners(f.mllp); err != nil {
+		return err
+	}
+	p, err := pipeline.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	for network, addr := range p.MLLPAddrs() {
+		fmt.Fprintf(stdout, "MLLP  %-12s %s\n", network, addr)
+	}
+	_, dsn := p.ClickHouse()
+	fmt.Fprintf(stdout, "NATS  %s\nClickHouse %s\nadmin http://%s/metrics\n", p.NATSURL(), dsn, p.AdminAddr())
+	<-ctx.Done()
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return p.Shutdown(sctx)
+}
+
+// pipelineOptions reads every service's configuration from the environment
+// (as the standalone services do) and applies the command's flags.
+func pipelineOptions(ctx context.Context, f upFlags, log zerolog.Logger) (pipeline.Options, error) {
+	env := service.NewEnv()
+	ingest, err := mllpingest.ConfigFromEnv(env)
+	if err != nil {
+		return pipeline.Options{}, err
+	}
+	link, err := linker.ConfigFromEnv(env)
+	if err != nil {
+		return pipeline.Options{}, err
+	}
+	writer, err := chwriter.ConfigFromEnv(env)
+	if err != nil {
+		return pipeline.Options{}, err
+	}
+	dsn := dsnFrom(f.clickhouse)
+	if dsn == "" {
+		if dsn, err = localClickHouse(ctx); err != nil {
+			return pipeline.Options{}, err
+		}
+	}
+	d, err := chstore.ParseDSN(dsn)
+	if err != nil {
+		return pipeline.Options{}, fmt.Errorf("%w: --clickhouse: %v", errUsage, err)
+	}
+	data, err := filepath.Abs(f.data)
+	if err != nil {
+		return pipeline.Options{}, fmt.Errorf("--data: %w", err)
+	}
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return pipeline.Options{}, fmt.Errorf("--data: %w", err)
+	}
+	return pipeline.Options{
+		DataDir:    data,
+		NATSPort:   -1,
+		ClickHouse: d,
+		AdminAddr:  f.admin,
+		Streams:    bus.DefaultStreamOptions(),
+		Ingest:     ingest,
+		Linker:     link,
+		Writer:     writer,
+		Log:        log,
+	}, nil
+}
+
+func parseListeners(specs []string) ([]mllpingest.Listener, error) {
+	ls, err := mllpingest.ParseListeners(strings.Join(specs, ","))
+	if err != nil {
+		return nil, fmt.Errorf("%w: --mllp: %v", errUsage, err)
+	}
+	return ls, nil
+}

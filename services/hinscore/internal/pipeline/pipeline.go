@@ -1,0 +1,235 @@
+// Package pipeline composes every hinscore stage in one process: an
+// embedded NATS JetStream (or an external one), the MLLP ingest, the linker
+// and the ClickHouse writer. `hinscore up`, `hinscore demo` and the
+// end-to-end tests run the same code the standalone services run.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/chstore"
+	"github.com/hinscore/hinscore/services/chwriter"
+	"github.com/hinscore/hinscore/services/linker"
+	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
+	"github.com/hinscore/hinscore/services/service"
+)
+
+// Options configure a composed pipeline.
+type Options struct {
+	// DataDir holds the embedded JetStream store. Ignored when NATSURL is set.
+	DataDir string
+	// NATSURL connects to an external NATS instead of starting one.
+	NATSURL string
+	// NATSPort for the embedded server (-1: a free port).
+	NATSPort int
+	// ClickHouse is where events and outcomes are written; the database is
+	// created and migrated when missing.
+	ClickHouse chstore.DSN
+	// AdminAddr serves /metrics, /healthz and /readyz for the whole process ("" disables).
+	AdminAddr string
+	Streams   bus.StreamOptions
+	Ingest    mllpingest.Config
+	Linker    linker.Config
+	Writer    chwriter.Config
+	Log       zerolog.Logger
+	Clock     service.Clock
+}
+
+// Pipeline is a running composition. Shutdown stops it in flow order, so
+// that what the ingest accepted is linked and written before the end.
+type Pipeline struct {
+	opts     Options
+	embedded *bus.Embedded
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	conn     driver.Conn
+	dsn      chstore.DSN
+	admin    *service.Admin
+	ingest   *mllpingest.Server
+	linker   *linker.Linker
+	writer   *chwriter.Writer
+	started  []service.Component
+}
+
+// Start brings every stage up; on error it stops what it started.
+func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
+	if opts.Clock == nil {
+		opts.Clock = service.SystemClock{}
+	}
+	p = &Pipeline{opts: opts}
+	defer func() {
+		if err != nil {
+			_ = p.Shutdown(context.WithoutCancel(ctx))
+			p = nil
+		}
+	}()
+	url := opts.NATSURL
+	if url == "" {
+		port := opts.NATSPort
+		if port == 0 {
+			port = -1
+		}
+		if p.embedded, err = bus.StartEmbedded(opts.DataDir, "127.0.0.1", port); err != nil {
+			return nil, fmt.Errorf("pipeline.Start: %w", err)
+		}
+		url = p.embedded.URL()
+		opts.Log.Info().Str("url", url).Str("store", opts.DataDir).Msg("embedded NATS JetStream started")
+	}
+	if p.nc, err = bus.Connect(url, "hinscore"); err != nil {
+		return nil, fmt.Errorf("pipeline.Start: %w", err)
+	}
+	if p.js, err = jetstream.New(p.nc); err != nil {
+		return nil, fmt.Errorf("pipeline.Start: jetstream: %w", err)
+	}
+	if err = bus.EnsureStreams(ctx, p.js, opts.Streams); err != nil {
+		return nil, fmt.Errorf("pipeline.Start: %w", err)
+	}
+	if p.conn, err = chstore.OpenDSN(ctx, opts.ClickHouse); err != nil {
+		return nil, fmt.Errorf("pipeline.Start: %w", err)
+	}
+	p.dsn = opts.ClickHouse
+	opts.Log.Info().Str("clickhouse", p.dsn.String()).Msg("ClickHouse schema migrated")
+
+	p.admin = service.NewAdmin(opts.AdminAddr, opts.Log.With().Str("component", "admin").Logger())
+	reg := p.admin.Registry()
+	if p.writer, err = chwriter.New(opts.Writer, p.js, p.conn, opts.Log.With().Str("component", "chwriter").Logger(), reg); err != nil {
+		return nil, fmt.Errorf("pipeline.Start: %w", err)
+	}
+	if p.linker, err = linker.New(opts.Linker, p.js, opts.Log.With().Str("component", "linker").Logger(), reg, opts.Clock); err != nil {
+		return nil, fmt.Errorf("pipeline.Start: %w", err)
+	}
+	if p.ingest, err = mllpingest.New(opts.Ingest, p.js, opts.Log.With().Str("component", "mllp-ingest").Logger(), reg, opts.Clock); err != nil {
+		return nil, fmt.Errorf("pipeline.Start: %w", err)
+	}
+	p.admin.AddReadiness("clickhouse", func(ctx context.Context) error { return p.conn.Ping(ctx) })
+	p.admin.AddReadiness("nats", func(context.Context) error {
+		if !p.nc.IsConnected() {
+			return errors.New("not connected")
+		}
+		return nil
+	})
+	p.admin.AddReadiness("chwriter", p.writer.Ready)
+	p.admin.AddReadiness("linker", p.linker.Ready)
+	p.admin.AddReadiness("mllp-ingest", p.ingest.Ready)
+
+	// Downstream first, so nothing the ingest accepts waits for a consumer.
+	for _, c := range []service.Component{p.admin, p.writer, p.linker, p.ingest} {
+		if err = c.Start(ctx); err != nil {
+			return nil, fmt.Errorf("pipeline.Start %T: %w", c, err)
+		}
+		p.started = append(p.started, c)
+	}
+	return p, nil
+}
+
+// MLLPAddrs maps each network to the address its MLLP listener took.
+func (p *Pipeline) MLLPAddrs() map[string]string { return p.ingest.Addrs() }
+
+// AdminAddr is where /metrics, /healthz and /readyz answer.
+func (p *Pipeline) AdminAddr() string { return p.admin.Addr() }
+
+// ClickHouse is the pipeline's ClickHouse connection and DSN.
+func (p *Pipeline) ClickHouse() (driver.Conn, chstore.DSN) { return p.conn, p.dsn }
+
+// JetStream is the pipeline's JetStream context.
+func (p *Pipeline) JetStream() jetstream.JetStream { return p.js }
+
+// NATSURL is the URL of the NATS server in use.
+func (p *Pipeline) NATSURL() string { return p.nc.ConnectedUrl() }
+
+// Counts are what ClickHouse holds, deduplicated.
+type Counts struct {
+	Events   uint64
+	Outcomes uint64
+}
+
+// Stored reads the deduplicated counts from the views.
+func (p *Pipeline) Stored(ctx context.Context) (Counts, error) {
+	var c Counts
+	if err := p.conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&c.Events); err != nil {
+		return c, fmt.Errorf("pipeline.Stored events: %w", err)
+	}
+	if err := p.conn.QueryRow(ctx, "SELECT count() FROM outcomes").Scan(&c.Outcomes); err != nil {
+		return c, fmt.Errorf("pipeline.Stored outcomes: %w", err)
+	}
+	return c, nil
+}
+
+// WaitStored polls ClickHouse until it holds at least the wanted counts or
+// ctx ends; it returns the last counts seen.
+func (p *Pipeline) WaitStored(ctx context.Context, want Counts) (Counts, error) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		got, err := p.Stored(ctx)
+		if err == nil && got.Events >= want.Events && got.Outcomes >= want.Outcomes {
+			return got, nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return got, fmt.Errorf("pipeline.WaitStored: have %d events and %d outcomes, want %d and %d: %w",
+				got.Events, got.Outcomes, want.Events, want.Outcomes, err)
+		case <-tick.C:
+		}
+	}
+}
+
+// Shutdown stops the ingest first (no new input), then the linker and the
+// writer (each flushes), then the connections and the embedded server. It
+// is idempotent.
+func (p *Pipeline) Shutdown(ctx context.Context) error {
+	if p.admin != nil {
+		p.admin.Draining()
+	}
+	err := service.ShutdownAll(ctx, p.started...)
+	p.started = nil
+	if p.conn != nil {
+		err = errors.Join(err, p.conn.Close())
+		p.conn = nil
+	}
+	if p.nc != nil {
+		// Every component has flushed and awaited its acks by now.
+		p.nc.Close()
+		p.nc = nil
+	}
+	if p.embedded != nil {
+		p.embedded.Shutdown()
+		p.embedded = nil
+	}
+	return err
+}
+
+// ClassCounts returns, per network, the number of outcomes of each class
+// (DOMAIN.md names) as the deduplicated `outcomes` view holds them.
+func (p *Pipeline) ClassCounts(ctx context.Context) (map[string]map[string]uint64, error) {
+	rows, err := p.conn.Query(ctx, "SELECT network, outcome, count() FROM outcomes GROUP BY network, outcome")
+	if err != nil {
+		return nil, fmt.Errorf("pipeline.ClassCounts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]uint64{}
+	for rows.Next() {
+		var network, class string
+		var n uint64
+		if err := rows.Scan(&network, &class, &n); err != nil {
+			return nil, fmt.Errorf("pipeline.ClassCounts: %w", err)
+		}
+		if out[network] == nil {
+			out[network] = map[string]uint64{}
+		}
+		out[network][class] = n
+	}
+	return out, rows.Err()
+}

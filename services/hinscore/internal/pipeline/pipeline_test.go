@@ -1,0 +1,129 @@
+package pipeline
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/chstore/chtest"
+	"github.com/hinscore/hinscore/services/chwriter"
+	"github.com/hinscore/hinscore/services/linker"
+	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
+	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/simulator"
+)
+
+func testOptions(t *testing.T, networks []string) Options {
+	t.Helper()
+	env := service.MapEnv(nil)
+	ingest, err := mllpingest.ConfigFromEnv(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := linker.ConfigFromEnv(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer, err := chwriter.ConfigFromEnv(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, d := chtest.EmptyDatabase(t)
+	link.Idle = 2 * time.Second
+	ingest.Listeners = nil
+	for _, n := range networks {
+		ingest.Listeners = append(ingest.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
+	}
+	return Options{
+		DataDir:    t.TempDir(),
+		NATSPort:   -1,
+		ClickHouse: d,
+		AdminAddr:  "127.0.0.1:0",
+		Streams:    bus.DefaultStreamOptions(),
+		Ingest:     ingest,
+		Linker:     link,
+		Writer:     writer,
+		Log:        zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	}
+}
+
+// TestEndToEndMatchesTruth runs simulated HL7 v2 traffic through MLLP,
+// JetStream, the linker and the writer into ClickHouse, and checks from
+// ClickHouse that every outcome class count equals the simulator's
+// per-request truth exactly, and that events in equal events stored.
+func TestEndToEndMatchesTruth(t *testing.T) {
+	plan, err := simulator.Generate(simulator.Config{Requests: 3000, Seed: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p, err := Start(ctx, testOptions(t, plan.Networks()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := p.Shutdown(context.Background()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+
+	stats, err := plan.Send(ctx, p.MLLPAddrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Failed != 0 {
+		t.Fatalf("simulator: %d messages not accepted (%s)", stats.Failed, stats)
+	}
+	want := Counts{Events: uint64(plan.ValidMessages()), Outcomes: uint64(len(plan.Requests()))}
+	if _, err := p.WaitStored(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	// Give a straggling duplicate or orphan the time to show up, then compare exactly.
+	time.Sleep(3 * time.Second)
+	got, err := p.Stored(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("ClickHouse holds %d events and %d outcomes; the simulator sent %d valid messages and %d requests",
+			got.Events, got.Outcomes, want.Events, want.Outcomes)
+	}
+	stream, err := p.JetStream().Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != want.Events {
+		t.Fatalf("EVENTS stream holds %d messages, ClickHouse %d events", info.State.Msgs, got.Events)
+	}
+
+	measured, err := p.ClassCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := plan.Truth()
+	for network, classes := range truth {
+		for class, n := range classes {
+			if measured[network][class] != uint64(n) {
+				t.Errorf("%s %s: ClickHouse %d, truth %d", network, class, measured[network][class], n)
+			}
+		}
+		for class, n := range measured[network] {
+			if _, ok := classes[class]; !ok && n != 0 {
+				t.Errorf("%s %s: ClickHouse %d, truth has none", network, class, n)
+			}
+		}
+	}
+	for network := range measured {
+		if _, ok := truth[network]; !ok {
+			t.Errorf("ClickHouse has outcomes for network %q the simulator never used", network)
+		}
+	}
+}
