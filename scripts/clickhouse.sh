@@ -11,6 +11,7 @@
 # Everything but the DSN goes to stderr, so DSN=$(scripts/clickhouse.sh start) works.
 set -euo pipefail
 
+repo=$(cd "$(dirname "$0")/.." && pwd)
 home=${HINSCORE_CH_HOME:-${TMPDIR:-/tmp}/hinscore-clickhouse-$(id -u)}
 pidfile=$home/server.pid
 portfile=$home/tcp_port
@@ -63,10 +64,9 @@ write_config() {
 	sed -i "s#<tcp_port>$tcp</tcp_port>#<tcp_port>$tcp</tcp_port>\n    <listen_host>127.0.0.1</listen_host>#" "$home/etc/config.xml.tmp"
 	mv "$home/etc/config.xml.tmp" "$home/etc/config.xml"
 	cp /etc/clickhouse-server/users.xml "$home/etc/users.xml"
-	# A read-only analyst user (no password, loopback only) for policy analysts.
-	if ! grep -q '<analyst>' "$home/etc/users.xml"; then
-		sed -i "s#</users>#    <analyst>\n            <password></password>\n            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>\n            <profile>readonly</profile>\n            <quota>default</quota>\n        </analyst>\n    </users>#" "$home/etc/users.xml"
-	fi
+	# The shipped users (the read-only analyst), merged by the server from users.d/.
+	mkdir -p "$home/etc/users.d"
+	cp "$repo/deploy/clickhouse/users.d/"*.xml "$home/etc/users.d/"
 }
 
 start() {

@@ -79,7 +79,7 @@ func New(cfg Config, js jetstream.JetStream, conn driver.Conn, log zerolog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("chwriter.New: metrics: %w", err)
 	}
-	w := &Writer{cfg: cfg, js: js, conn: conn, log: log.With().Str("component", "chwriter").Logger(), m: m}
+	w := &Writer{cfg: cfg, js: js, conn: conn, log: log, m: m}
 	w.pipes = []*pipeline{
 		w.newPipeline(bus.StreamEvents, "events", &eventRows{}),
 		w.newPipeline(bus.StreamOutcomes, "outcomes", &outcomeRows{}),

@@ -34,7 +34,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("up", stderr)
 	var f upFlags
 	fs.StringVar(&f.clickhouse, "clickhouse", "", "ClickHouse DSN clickhouse://HOST:PORT/DATABASE (default HINSCORE_CLICKHOUSE_DSN, else a local server)")
-	fs.Var(&f.mllp, "mllp", "MLLP listener NETWORK=HOST:PORT, repeatable (default default=127.0.0.1:2575)")
+	fs.Var(&f.mllp, "mllp", "MLLP listener NETWORK=HOST:PORT, repeatable (default HINSCORE_MLLP_LISTENERS, else default=127.0.0.1:2575)")
 	fs.StringVar(&f.data, "data", ".data", "directory of the embedded JetStream store")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:9100", "address of /metrics, /healthz, /readyz")
 	fs.StringVar(&f.fhir, "fhir", "", "FHIR listener HOST:PORT (the FHIR ingest is not built yet)")
@@ -45,16 +45,21 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if f.fhir != "" || f.api != "" {
 		return fmt.Errorf("%w: --fhir and --api need the FHIR ingest and the API service, which this build does not have yet", errUsage)
 	}
+	var listeners []mllpingest.Listener
+	if len(f.mllp) > 0 {
+		var err error
+		if listeners, err = parseListeners(f.mllp); err != nil {
+			return err
+		}
+	}
 	log := service.NewLogger("hinscore", stderr)
 	opts, err := pipelineOptions(ctx, f, log)
 	if err != nil {
 		return err
 	}
-	if len(f.mllp) == 0 {
-		f.mllp = listenerFlag{"default=127.0.0.1:2575"}
-	}
-	if opts.Ingest.Listeners, err = parseListeners(f.mllp); err != nil {
-		return err
+	if listeners != nil {
+		// Flags win over HINSCORE_MLLP_LISTENERS (default: default=127.0.0.1:2575).
+		opts.Ingest.Listeners = listeners
 	}
 	p, err := pipeline.Start(ctx, opts)
 	if err != nil {

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestInspectGolden(t *testing.T) {
+	code, out, stderr := run(t, "inspect", "testdata/query.hl7")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if *update {
+		if err := os.WriteFile("testdata/query.golden.jsonl", []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile("testdata/query.golden.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Fatalf("inspect output differs from testdata/query.golden.jsonl:\n got %s\nwant %s", out, want)
+	}
+	// The same bytes always give the same lines (no wall-clock field).
+	if _, again, _ := run(t, "inspect", "testdata/query.hl7"); again != out {
+		t.Fatal("inspect output is not deterministic")
+	}
+}
+
+func TestInspectErrorsNameFileMessageAndField(t *testing.T) {
+	code, out, stderr := run(t, "inspect", "testdata/query.hl7", "testdata/badtime.hl7")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{"testdata/badtime.hl7", "message 1", "MSH-7"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("error %q does not name %q", stderr, want)
+		}
+	}
+	if strings.Count(out, "\n") != 2 {
+		t.Errorf("the good file before the bad one should still print its 2 events, got %q", out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no command", nil, 2, "Usage"},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"inspect without file", []string{"inspect"}, 2, "no FILE"},
+		{"inspect bad format", []string{"inspect", "--format", "x12", "f"}, 2, "--format"},
+		{"inspect bad network", []string{"inspect", "--network", "a.b", "testdata/query.hl7"}, 2, "network"},
+		{"inspect missing file", []string{"inspect", "testdata/nope.hl7"}, 1, "nope.hl7"},
+		{"up with fhir", []string{"up", "--fhir", "127.0.0.1:8080"}, 2, "--fhir"},
+		{"up bad listener", []string{"up", "--mllp", "north"}, 2, "--mllp"},
+		{"up bad network", []string{"up", "--mllp", "no rth=127.0.0.1:1"}, 2, "--mllp"},
+		{"demo bad requests", []string{"demo", "--requests", "0"}, 2, "--requests"},
+		{"bad flag", []string{"demo", "--nope"}, 2, "nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, stderr := run(t, tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d (stderr %q)", code, tt.code, stderr)
+			}
+			if !strings.Contains(stderr+out, tt.want) {
+				t.Fatalf("output %q does not mention %q", stderr+out, tt.want)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "hinscore ") {
+		t.Fatalf("version: exit %d, %q", code, out)
+	}
+}
