@@ -1,23 +1,48 @@
-// Command chwriter writes the EVENTS and OUTCOMES streams into ClickHouse.
-// Configuration: see services/chwriter/README.md.
+// Command chwriter writes the EVENTS and OUTCOMES streams into ClickHouse,
+// configured from the environment (see services/chwriter/README.md).
 package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chwriter"
 	"github.com/hinscore/hinscore/services/service"
 )
 
 func main() {
 	ctx, done := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	log := service.NewLogger("chwriter", os.Stderr)
-	err := chwriter.Main(ctx, service.NewEnv(), log)
+	err := service.Main(ctx, "chwriter", "127.0.0.1:9103", build)
 	done()
 	if err != nil {
-		log.Fatal().Err(err).Msg("chwriter stopped")
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+}
+
+func build(ctx context.Context, p *service.Process) ([]service.Component, error) {
+	cfg, err := chwriter.ConfigFromEnv(p.Env)
+	if err != nil {
+		return nil, err
+	}
+	conn, dsn, closeCH, err := chstore.OpenFromEnv(ctx, p.Env)
+	if err != nil {
+		return nil, err
+	}
+	js, nats, err := bus.ConnectFromEnv(ctx, p.Env, "chwriter")
+	if err != nil {
+		return []service.Component{closeCH}, err
+	}
+	w, err := chwriter.New(cfg, js, conn, p.Log, p.Admin.Registry())
+	if err != nil {
+		return []service.Component{closeCH, nats}, err
+	}
+	p.Admin.AddReadiness("chwriter", w.Ready)
+	p.Log.Info().Str("clickhouse", dsn.String()).Msg("chwriter configured")
+	return []service.Component{closeCH, nats, w}, nil
 }

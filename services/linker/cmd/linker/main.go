@@ -8,9 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/linker"
@@ -19,40 +16,27 @@ import (
 
 func main() {
 	ctx, done := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := realMain(ctx)
+	err := service.Main(ctx, "linker", "127.0.0.1:9102", build)
 	done()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "linker:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func realMain(ctx context.Context) error {
-	log := service.NewLogger("linker", os.Stderr)
-	env := service.NewEnv()
-	natsURL := env.String("NATS_URL", "nats://127.0.0.1:4222")
-	adminAddr := env.String("HINSCORE_ADMIN_ADDR", "127.0.0.1:9102")
-	cfg, err := linker.ConfigFromEnv(env)
+func build(ctx context.Context, p *service.Process) ([]service.Component, error) {
+	cfg, err := linker.ConfigFromEnv(p.Env)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	nc, err := bus.Connect(natsURL, "linker")
+	js, nats, err := bus.ConnectFromEnv(ctx, p.Env, "linker")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	l, err := linker.New(cfg, js, p.Log, p.Admin.Registry(), service.SystemClock{})
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		return []service.Component{nats}, err
 	}
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
-		return err
-	}
-	admin := service.NewAdmin(adminAddr, log)
-	l, err := linker.New(cfg, js, log, admin.Registry(), service.SystemClock{})
-	if err != nil {
-		return err
-	}
-	admin.AddReadiness("linker", l.Ready)
-	return service.Run(ctx, log, 30*time.Second, admin, l)
+	p.Admin.AddReadiness("linker", l.Ready)
+	return []service.Component{nats, l}, nil
 }

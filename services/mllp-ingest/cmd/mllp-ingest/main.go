@@ -1,5 +1,5 @@
 // Command mllp-ingest runs the MLLP ingest alone, configured from the
-// environment (see the service README).
+// environment (see services/mllp-ingest/README.md).
 package main
 
 import (
@@ -8,9 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/bus"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
@@ -19,40 +16,27 @@ import (
 
 func main() {
 	ctx, done := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := realMain(ctx)
+	err := service.Main(ctx, "mllp-ingest", "127.0.0.1:9101", build)
 	done()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mllp-ingest:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func realMain(ctx context.Context) error {
-	log := service.NewLogger("mllp-ingest", os.Stderr)
-	env := service.NewEnv()
-	natsURL := env.String("NATS_URL", "nats://127.0.0.1:4222")
-	adminAddr := env.String("HINSCORE_ADMIN_ADDR", "127.0.0.1:9101")
-	cfg, err := mllpingest.ConfigFromEnv(env)
+func build(ctx context.Context, p *service.Process) ([]service.Component, error) {
+	cfg, err := mllpingest.ConfigFromEnv(p.Env)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	nc, err := bus.Connect(natsURL, "mllp-ingest")
+	js, nats, err := bus.ConnectFromEnv(ctx, p.Env, "mllp-ingest")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	srv, err := mllpingest.New(cfg, js, p.Log, p.Admin.Registry(), service.SystemClock{})
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		return []service.Component{nats}, err
 	}
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
-		return err
-	}
-	admin := service.NewAdmin(adminAddr, log)
-	srv, err := mllpingest.New(cfg, js, log, admin.Registry(), service.SystemClock{})
-	if err != nil {
-		return err
-	}
-	admin.AddReadiness("mllp", srv.Ready)
-	return service.Run(ctx, log, 30*time.Second, admin, srv)
+	p.Admin.AddReadiness("mllp-ingest", srv.Ready)
+	return []service.Component{nats, srv}, nil
 }
