@@ -1,8 +1,6 @@
 package chwriter_test
 
 import (
-	"bufio"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,28 +10,14 @@ import (
 	"github.com/hinscore/hinscore/services/service"
 )
 
-// readEnvFile reads KEY=VALUE lines from testdata/config (# comments).
-func readEnvFile(t *testing.T, name string) map[string]string {
+// envFile reads testdata/config/<name>.
+func envFile(t *testing.T, name string) *service.Env {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "config", name))
+	env, err := service.EnvFile(filepath.Join("testdata", "config", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	m := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			t.Fatalf("%s: %q is not KEY=VALUE", name, line)
-		}
-		m[k] = v
-	}
-	return m
+	return env
 }
 
 func TestConfigFromEnv(t *testing.T) {
@@ -51,7 +35,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			got, err := chwriter.ConfigFromEnv(service.MapEnv(readEnvFile(t, tt.file)))
+			got, err := chwriter.ConfigFromEnv(envFile(t, tt.file))
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("ConfigFromEnv = %+v, want an error", got)

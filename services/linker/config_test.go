@@ -1,8 +1,6 @@
 package linker
 
 import (
-	"bufio"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,28 +10,14 @@ import (
 	"github.com/hinscore/hinscore/services/service"
 )
 
-// readEnvFile reads KEY=VALUE lines, skipping blanks and # comments.
-func readEnvFile(t *testing.T, name string) map[string]string {
+// envFile reads testdata/config/<name>.
+func envFile(t *testing.T, name string) *service.Env {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "config", name))
+	env, err := service.EnvFile(filepath.Join("testdata", "config", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	m := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, _ := strings.Cut(line, "=")
-		m[k] = v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return env
 }
 
 func TestConfigFromEnv(t *testing.T) {
@@ -94,7 +78,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
-			c, err := ConfigFromEnv(service.MapEnv(readEnvFile(t, tc.file)))
+			c, err := ConfigFromEnv(envFile(t, tc.file))
 			if len(tc.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("no error, config %+v", c)

@@ -1,9 +1,6 @@
 package mllpingest
 
 import (
-	"bufio"
-	"bytes"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,18 +11,11 @@ import (
 
 func envFile(t *testing.T, path string) *service.Env {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	env, err := service.EnvFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			m[k] = v
-		}
-	}
-	return service.MapEnv(m)
+	return env
 }
 
 func TestConfigFromEnv(t *testing.T) {

@@ -87,3 +87,25 @@ func (e *Env) Err() error {
 	}
 	return fmt.Errorf("config: %w", errors.Join(e.errs...))
 }
+
+// EnvFile reads an env file (KEY=VALUE lines, blank lines and # comments
+// skipped), the form operators and testdata/ configurations are written in.
+func EnvFile(path string) (*Env, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("service.EnvFile: %w", err)
+	}
+	m := map[string]string{}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("service.EnvFile: %s:%d: %q is not KEY=VALUE", path, i+1, line)
+		}
+		m[strings.TrimSpace(k)] = v
+	}
+	return MapEnv(m), nil
+}

@@ -1,35 +1,18 @@
 package service
 
 import (
-	"bufio"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-func loadEnvFile(t *testing.T, path string) map[string]string {
-	t.Helper()
-	f, err := os.Open(path)
+func TestEnvFromTestdata(t *testing.T) {
+	env, err := EnvFile("testdata/linker.env")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	m := map[string]string{}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		line := strings.TrimSpace(s.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, _ := strings.Cut(line, "=")
-		m[k] = v
-	}
-	return m
-}
-
-func TestEnvFromTestdata(t *testing.T) {
-	env := MapEnv(loadEnvFile(t, "testdata/linker.env"))
 	if got := env.Int("HINSCORE_PARTITIONS", 4); got != 8 {
 		t.Errorf("Int = %d, want 8", got)
 	}
@@ -60,5 +43,15 @@ func TestEnvNamesEveryBadField(t *testing.T) {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}
+	}
+}
+
+func TestEnvFileRejectsLinesWithoutEquals(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.env")
+	if err := os.WriteFile(path, []byte("A=1\nnot a setting\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnvFile(path); err == nil || !strings.Contains(err.Error(), "bad.env:2") {
+		t.Fatalf("EnvFile = %v, want an error naming bad.env:2", err)
 	}
 }
