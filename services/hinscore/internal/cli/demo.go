@@ -78,6 +78,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// A short idleness: when the simulated feeds stop, the requests left
 	// without an answer are declared unanswered a few seconds later.
 	opts.Linker.Idle = 3 * time.Second
+	if os.Getenv("HINSCORE_PATIENT_KEY") == "" {
+		// Simulated patients: a key of the demo's own, named so in every token.
+		opts.Ingest.PatientKey, opts.Ingest.PatientKeyID = []byte("hinscore demo patient key"), "demo"
+	}
 	opts.Ingest.Listeners = nil
 	for _, n := range plan.Networks() {
 		opts.Ingest.Listeners = append(opts.Ingest.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
