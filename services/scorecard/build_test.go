@@ -3,8 +3,6 @@ package scorecard
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -13,92 +11,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/schemas"
+	"github.com/hinscore/hinscore/services/chstore/chtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// testDatabase creates a fresh database on the server named by
-// HINSCORE_TEST_CLICKHOUSE_DSN, applies 001_core.sql to it and drops it
-// when the test ends.
+// testDatabase returns a connection to a fresh, migrated database of its
+// own on the test server (dropped when the test ends).
 func testDatabase(t *testing.T) driver.Conn {
 	t.Helper()
-	dsn := os.Getenv("HINSCORE_TEST_CLICKHOUSE_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("HINSCORE_TEST_CLICKHOUSE_DSN is not set; CI must run the ClickHouse tests")
-		}
-		t.Skip("HINSCORE_TEST_CLICKHOUSE_DSN is not set")
-	}
-	opts, err := clickhouse.ParseDSN(dsn)
-	if err != nil {
-		t.Fatalf("HINSCORE_TEST_CLICKHOUSE_DSN: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	db := "hinscore_test_scorecard_" + hex.EncodeToString(suffix[:])
-
-	opts.Auth.Database = "default"
-	admin, err := clickhouse.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop database: %v", err)
-		}
-		admin.Close()
-	})
-	opts.Auth.Database = db
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	sql, err := schemas.ClickHouse.ReadFile("clickhouse/001_core.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range splitSQL(string(sql)) {
-		if err := conn.Exec(ctx, stmt); err != nil {
-			t.Fatalf("001_core.sql: %v\n%s", err, stmt)
-		}
-	}
+	conn, _ := chtest.Database(t)
 	return conn
-}
-
-// splitSQL splits a migration on semicolons that end a line, dropping
-// comment lines.
-func splitSQL(text string) []string {
-	var out []string
-	var cur strings.Builder
-	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "--") {
-			continue
-		}
-		cur.WriteString(line + "\n")
-		if strings.HasSuffix(strings.TrimSpace(line), ";") {
-			if s := strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"); s != "" {
-				out = append(out, s)
-			}
-			cur.Reset()
-		}
-	}
-	return out
 }
 
 // row is one version of one outcome.

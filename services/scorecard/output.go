@@ -36,7 +36,11 @@ func Marshal(c *hinscorev1.Scorecard) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// WriteFiles writes each card to <dir>/<period>/<network>.json.
+// WriteFiles writes each card to <dir>/<period>/<network>.json. Each file
+// is written to a hidden temporary file in the same directory and renamed
+// over the old one, so a reader (a dashboard, a copy job) sees either the
+// previous scorecard or the new one, never half of one. The files are not
+// fsynced: a card lost in a crash is rebuilt by the next run.
 func WriteFiles(dir string, cards []*hinscorev1.Scorecard) error {
 	for _, c := range cards {
 		if !pathSafe.MatchString(c.GetNetwork()) || !pathSafe.MatchString(c.GetPeriod()) {
@@ -50,9 +54,37 @@ func WriteFiles(dir string, cards []*hinscorev1.Scorecard) error {
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return fmt.Errorf("scorecard.WriteFiles: %w", err)
 		}
-		if err := os.WriteFile(filepath.Join(sub, c.GetNetwork()+".json"), b, 0o644); err != nil {
+		if err := writeAtomic(filepath.Join(sub, c.GetNetwork()+".json"), b); err != nil {
 			return fmt.Errorf("scorecard.WriteFiles: %w", err)
 		}
+	}
+	return nil
+}
+
+// writeAtomic replaces path with b through a temporary file in the same
+// directory (rename is atomic only within one file system). The temporary
+// name starts with a dot and does not end in .json, so globs for cards
+// never match it.
+func writeAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		// CreateTemp makes the file private; cards are meant to be read.
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
 	}
 	return nil
 }

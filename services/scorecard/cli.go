@@ -1,0 +1,203 @@
+package scorecard
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/chstore"
+	"github.com/hinscore/hinscore/services/service"
+)
+
+// ErrUsage is wrapped by every RunCLI error the command line itself caused
+// (an unknown or malformed flag, a bad period, a missing DSN); callers exit
+// with status 2 on it.
+var ErrUsage = errors.New("usage")
+
+// shutdownTimeout bounds the last run's write on SIGTERM; Kubernetes'
+// default grace period is 30s.
+const shutdownTimeout = 25 * time.Second
+
+// cliFlags is the parsed command line of RunCLI.
+type cliFlags struct {
+	dsn     chstore.DSN
+	periods []string // nil: the mode's default
+	network string
+	out     string
+	outSet  bool
+	from    time.Time
+	to      time.Time
+	every   time.Duration // 0: one-shot
+	admin   string
+}
+
+// RunCLI is the scorecard command line, shared by the standalone binary and
+// `hinscore scorecard`. Without --every it builds the cards once, writes
+// them and prints the table on stdout. With --every it runs as a service
+// until ctx ends (SIGTERM): a run right away and then one every interval,
+// logs on stderr, /metrics, /healthz and /readyz on --admin. Errors caused
+// by the command line wrap ErrUsage; -h returns flag.ErrHelp.
+func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	env := service.NewEnv()
+	f, err := parseCLI(args, env, stderr)
+	if err != nil {
+		return err
+	}
+	if f.every == 0 {
+		return runOneShot(ctx, f, stdout)
+	}
+	return runService(ctx, f, env, stderr)
+}
+
+func parseCLI(args []string, env *service.Env, stderr io.Writer) (cliFlags, error) {
+	fs := flag.NewFlagSet("scorecard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dsn := fs.String("clickhouse", env.String(EnvClickHouse, ""), "ClickHouse DSN clickhouse://HOST:PORT/DATABASE (default $"+EnvClickHouse+")")
+	period := fs.String("period", "", "day, week, month or a comma-separated list (default day; with --every $"+EnvPeriods+" or day,week,month)")
+	network := fs.String("network", "", "one network (default: all; not with --every)")
+	out := fs.String("out", "out", "directory for <period>/<network>.json (with --every default $"+EnvOut+" or out)")
+	from := fs.String("from", "", "first requested_at to include, RFC 3339 (default: everything; not with --every)")
+	to := fs.String("to", "", "requested_at to stop before, RFC 3339 (default: everything; not with --every)")
+	every := fs.Duration("every", 0, "run as a service, rebuilding every DURATION (e.g. 1m) until SIGTERM")
+	admin := fs.String("admin", env.String(EnvAdminAddr, DefaultAdminAddr), "with --every: address of /metrics, /healthz, /readyz ($"+EnvAdminAddr+")")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cliFlags{}, err
+		}
+		return cliFlags{}, fmt.Errorf("scorecard: %w: %w", ErrUsage, err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	f := cliFlags{network: *network, out: *out, outSet: set["out"], every: *every, admin: *admin}
+	if fs.NArg() > 0 {
+		bad("unexpected arguments %q", fs.Args())
+	}
+	if *dsn == "" {
+		bad("--clickhouse or %s: required", EnvClickHouse)
+	} else if d, err := chstore.ParseDSN(*dsn); err != nil {
+		bad("--clickhouse: %w", err)
+	} else {
+		f.dsn = d
+	}
+	if set["period"] {
+		f.periods = splitList(*period)
+		if err := checkGranularities(f.periods); err != nil {
+			bad("--period: %w", err)
+		}
+	}
+	if strings.TrimSpace(f.out) == "" {
+		bad("--out: empty")
+	}
+	for _, p := range []struct {
+		name, s string
+		t       *time.Time
+	}{{"--from", *from, &f.from}, {"--to", *to, &f.to}} {
+		if p.s == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, p.s)
+		if err != nil {
+			bad("%s: %q is not RFC 3339 (2026-11-01T00:00:00Z)", p.name, p.s)
+			continue
+		}
+		*p.t = t
+	}
+	if !f.from.IsZero() && !f.to.IsZero() && !f.from.Before(f.to) {
+		bad("--to: %s is not after --from %s", *to, *from)
+	}
+	if set["every"] {
+		if f.every < minEvery || f.every > maxEvery {
+			bad("--every: %s is outside %s-%s", f.every, minEvery, maxEvery)
+		}
+		// The service rebuilds everything it is configured for; a filtered
+		// service would leave the other networks' files silently stale.
+		for _, name := range []string{"network", "from", "to"} {
+			if set[name] {
+				bad("--%s: not allowed with --every", name)
+			}
+		}
+	} else if set["admin"] {
+		bad("--admin: only with --every")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cliFlags{}, fmt.Errorf("scorecard: %w: %w", ErrUsage, err)
+	}
+	return f, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// runOneShot builds the cards once, writes them and prints the table.
+func runOneShot(ctx context.Context, f cliFlags, stdout io.Writer) error {
+	periods := f.periods
+	if periods == nil {
+		periods = []string{Day}
+	}
+	conn, err := chstore.OpenDSN(ctx, f.dsn)
+	if err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
+	defer conn.Close()
+	now := time.Now().UTC()
+	var all []*hinscorev1.Scorecard
+	for _, p := range periods {
+		cards, err := Build(ctx, conn, Query{Granularity: p, Network: f.network, From: f.from, To: f.to}, now)
+		if err != nil {
+			return fmt.Errorf("scorecard: %w", err)
+		}
+		all = append(all, cards...)
+	}
+	if err := WriteFiles(f.out, all); err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
+	return PrintTable(stdout, all)
+}
+
+// runService runs the Service and the admin endpoints until ctx ends. The
+// flags override the environment.
+func runService(ctx context.Context, f cliFlags, env *service.Env, stderr io.Writer) error {
+	log := service.NewLogger("scorecard", stderr)
+	cfg, err := ServiceConfigFromEnv(env)
+	if err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
+	cfg.Every = f.every
+	if f.outSet {
+		cfg.Out = f.out
+	}
+	if f.periods != nil {
+		cfg.Granularities = f.periods
+	}
+	conn, err := chstore.OpenDSN(ctx, f.dsn)
+	if err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
+	defer conn.Close()
+	admin := service.NewAdmin(f.admin, log)
+	svc, err := NewService(cfg, conn, log, admin.Registry(), service.SystemClock{})
+	if err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
+	admin.AddReadiness("clickhouse", svc.Ready)
+	log.Info().Str("clickhouse", f.dsn.String()).Msg("scorecard configured")
+	if err := service.Run(ctx, log, shutdownTimeout, admin, svc); err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package scorecard
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hinscore/hinscore/services/chstore"
+	"github.com/hinscore/hinscore/services/chstore/chtest"
+)
+
+// dsnString renders d for --clickhouse, password included (DSN.String
+// leaves it out for logs).
+func dsnString(d chstore.DSN) string {
+	u := url.URL{Scheme: "clickhouse", Host: d.Addr(), Path: "/" + d.Database, User: url.UserPassword(d.User, d.Password)}
+	return u.String()
+}
+
+// clearEnv keeps the caller's environment out of RunCLI's defaults.
+func clearEnv(t *testing.T) {
+	for _, name := range []string{EnvClickHouse, EnvAdminAddr, EnvEvery, EnvOut, EnvPeriods} {
+		t.Setenv(name, "")
+	}
+}
+
+func TestRunCLIOneShot(t *testing.T) {
+	clearEnv(t)
+	conn, d := chtest.Database(t)
+	insert(t, conn, fixture())
+	dsn := dsnString(d)
+
+	t.Run("defaults to days", func(t *testing.T) {
+		out := t.TempDir()
+		var stdout, stderr bytes.Buffer
+		if err := RunCLI(context.Background(), []string{"--clickhouse", dsn, "--out", out}, &stdout, &stderr); err != nil {
+			t.Fatalf("RunCLI: %v\n%s", err, stderr.String())
+		}
+		golden(t, "table-day.txt", stdout.Bytes())
+		want := []string{"2026-11-22/alpha.json", "2026-11-22/beta.json", "2026-12-28/gamma.json",
+			"2027-01-01/gamma.json", "2027-01-03/gamma.json", "2027-01-04/gamma.json"}
+		if got := listFiles(t, out); !slices.Equal(got, want) {
+			t.Errorf("files %q\nwant %q", got, want)
+		}
+	})
+
+	t.Run("periods, network and range", func(t *testing.T) {
+		out := t.TempDir()
+		var stdout, stderr bytes.Buffer
+		args := []string{"--clickhouse", dsn, "--out", out, "--period", "week,month", "--network", "gamma",
+			"--from", "2027-01-01T00:00:00Z", "--to", "2027-02-01T00:00:00Z"}
+		if err := RunCLI(context.Background(), args, &stdout, &stderr); err != nil {
+			t.Fatalf("RunCLI: %v\n%s", err, stderr.String())
+		}
+		want := []string{"2026-W53/gamma.json", "2027-01/gamma.json", "2027-W01/gamma.json"}
+		if got := listFiles(t, out); !slices.Equal(got, want) {
+			t.Errorf("files %q\nwant %q", got, want)
+		}
+		// Header plus one line per card: W53 (2 requests from 2027),
+		// W01, then the month.
+		lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
+		if len(lines) != 4 || !strings.Contains(lines[1], "2026-W53") || !strings.Contains(lines[3], "2027-01") {
+			t.Errorf("table:\n%s", stdout.String())
+		}
+	})
+}
+
+func TestRunCLIUsageErrors(t *testing.T) {
+	clearEnv(t)
+	const dsn = "clickhouse://127.0.0.1:1/hinscore"
+	tests := []struct {
+		name string
+		args []string
+		want string // the error must mention it
+	}{
+		{"unknown flag", []string{"--clickhouse", dsn, "--bogus"}, "bogus"},
+		{"bad period", []string{"--clickhouse", dsn, "--period", "year"}, "--period"},
+		{"repeated period", []string{"--clickhouse", dsn, "--period", "day,day"}, "--period"},
+		{"missing DSN", nil, EnvClickHouse},
+		{"bad DSN", []string{"--clickhouse", "http://127.0.0.1:8123/"}, "--clickhouse"},
+		{"bad time", []string{"--clickhouse", dsn, "--from", "yesterday"}, "--from"},
+		{"empty range", []string{"--clickhouse", dsn, "--from", "2027-01-02T00:00:00Z", "--to", "2027-01-01T00:00:00Z"}, "--to"},
+		{"bad interval", []string{"--clickhouse", dsn, "--every", "soon"}, "every"},
+		{"negative interval", []string{"--clickhouse", dsn, "--every", "-1m"}, "--every"},
+		{"filter with every", []string{"--clickhouse", dsn, "--every", "1m", "--network", "alpha"}, "--network"},
+		{"admin without every", []string{"--clickhouse", dsn, "--admin", "127.0.0.1:0"}, "--admin"},
+		{"extra argument", []string{"--clickhouse", dsn, "day"}, "unexpected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := RunCLI(context.Background(), tt.args, &stdout, &stderr)
+			if !errors.Is(err, ErrUsage) {
+				t.Fatalf("RunCLI(%q) = %v, want ErrUsage", tt.args, err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %s", err, tt.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q on a usage error", stdout.String())
+			}
+		})
+	}
+
+	t.Run("help is not a usage error", func(t *testing.T) {
+		err := RunCLI(context.Background(), []string{"-h"}, io.Discard, io.Discard)
+		if !errors.Is(err, flag.ErrHelp) || errors.Is(err, ErrUsage) {
+			t.Errorf("RunCLI(-h) = %v, want flag.ErrHelp", err)
+		}
+	})
+	t.Run("unreachable server is not a usage error", func(t *testing.T) {
+		err := RunCLI(context.Background(), []string{"--clickhouse", dsn, "--out", t.TempDir()}, io.Discard, io.Discard)
+		if err == nil || errors.Is(err, ErrUsage) {
+			t.Errorf("RunCLI against nothing = %v, want a non-usage error", err)
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer the service's logger and the test can share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// freeAddr returns a 127.0.0.1 address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+func TestRunCLIService(t *testing.T) {
+	clearEnv(t)
+	conn, d := chtest.Database(t)
+	insert(t, conn, fixture())
+	out := t.TempDir()
+	admin := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout bytes.Buffer
+	var stderr syncBuffer
+	errc := make(chan error, 1)
+	go func() {
+		errc <- RunCLI(ctx, []string{"--clickhouse", dsnString(d), "--every", "200ms", "--period", "day,month",
+			"--out", out, "--admin", admin}, &stdout, &stderr)
+	}()
+
+	client := &http.Client{Timeout: 2 * time.Second}
+	get := func(path string) (int, string) {
+		resp, err := client.Get("http://" + admin + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// waitFor polls until check passes; RunCLI must not have returned.
+	waitFor := func(what string, check func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !check() {
+			select {
+			case err := <-errc:
+				t.Fatalf("RunCLI returned %v while waiting for %s\n%s", err, what, stderr.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in 15s\n%s", what, stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("/healthz", func() bool { code, _ := get("/healthz"); return code == http.StatusOK })
+	waitFor("/readyz", func() bool {
+		code, body := get("/readyz")
+		return code == http.StatusOK && strings.Contains(body, "clickhouse")
+	})
+	waitFor("two successful runs in /metrics", func() bool {
+		_, body := get("/metrics")
+		for _, n := range []string{"2", "3", "4", "5", "6", "7", "8", "9"} {
+			if strings.Contains(body, `hinscore_scorecard_runs_total{result="success"} `+n+"\n") {
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := os.Stat(filepath.Join(out, "2027-01", "gamma.json")); err != nil {
+		t.Errorf("month card: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "2026-W47")); !os.IsNotExist(err) {
+		t.Errorf("week cards written without week in --period: %v", err)
+	}
+
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("RunCLI after cancel: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("RunCLI did not return after its context was cancelled")
+	}
+	if code, _ := get("/healthz"); code != 0 {
+		t.Errorf("/healthz still answers %d after RunCLI returned", code)
+	}
+	logs := stderr.String()
+	for _, want := range []string{`"service":"scorecard"`, `"message":"scorecards written"`, `"message":"shutting down"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("service mode printed %q on stdout", stdout.String())
+	}
+}

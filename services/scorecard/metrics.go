@@ -1,0 +1,65 @@
+package scorecard
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Values of the result label of runs_total.
+const (
+	resultSuccess = "success"
+	resultFailure = "failure"
+)
+
+type metrics struct {
+	runs        *prometheus.CounterVec // result
+	duration    prometheus.Histogram
+	lastSuccess prometheus.Gauge
+	cards       prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "hinscore", "scorecard"
+	m := &metrics{
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "runs_total", Help: "Scorecard runs (build of every granularity and write), by result."}, []string{"result"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "run_duration_seconds", Help: "Time of one run, successful or not.",
+			// 10 ms to about 3 minutes: a run scans every outcome.
+			Buckets: prometheus.ExponentialBuckets(0.01, 3, 10)}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "last_success_timestamp_seconds", Help: "Unix time at which the last successful run finished; alert on its age."}),
+		cards: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "cards_written_total", Help: "Scorecard files written by successful runs."}),
+	}
+	var err error
+	m.runs = register(reg, m.runs, &err)
+	m.duration = register(reg, m.duration, &err)
+	m.lastSuccess = register(reg, m.lastSuccess, &err)
+	m.cards = register(reg, m.cards, &err)
+	if err != nil {
+		return nil, err
+	}
+	// Create both series up front so an alert on failures sees a zero, not
+	// a gap, before the first failure.
+	m.runs.WithLabelValues(resultSuccess)
+	m.runs.WithLabelValues(resultFailure)
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same name: a service replaced in the same process (a restart in the
+// composed binary) keeps counting on the same series.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		*errp = errors.Join(*errp, err)
+	}
+	return c
+}
