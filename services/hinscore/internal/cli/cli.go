@@ -10,6 +10,8 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+
+	"github.com/hinscore/hinscore/services/scorecard"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=...".
@@ -18,9 +20,10 @@ var Version = ""
 const usage = `hinscore measures how health information networks answer requests for patient records.
 
 Usage:
-  hinscore up        [--clickhouse DSN] [--mllp NETWORK=HOST:PORT]... [--data DIR] [--admin HOST:PORT]
+  hinscore up        [--clickhouse DSN] [--mllp NETWORK=HOST:PORT]... [--data DIR] [--admin HOST:PORT] [--out DIR]
   hinscore demo      [--requests N] [--seed S] [--out DIR] [--clickhouse DSN]
   hinscore inspect   [--format hl7v2|auto] FILE...
+  hinscore scorecard [--clickhouse DSN] [--period P] [--network N] [--out DIR] [--every D]
   hinscore version
 
 DSN: clickhouse://HOST:PORT/DATABASE (also from HINSCORE_CLICKHOUSE_DSN); without
@@ -45,6 +48,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "inspect":
 		err = runInspect(ctx, args[1:], stdout, stderr)
+	case "scorecard":
+		err = scorecard.RunCLI(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hinscore", version())
 	case "help", "-h", "--help":
@@ -58,7 +63,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.Is(err, errUsage), errors.Is(err, scorecard.ErrUsage):
 		fmt.Fprintf(stderr, "hinscore %s: %v\n", args[0], err)
 		return 2
 	default:

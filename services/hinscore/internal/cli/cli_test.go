@@ -74,6 +74,7 @@ func TestUsageErrors(t *testing.T) {
 		{"up bad network", []string{"up", "--mllp", "no rth=127.0.0.1:1"}, 2, "--mllp"},
 		{"demo bad requests", []string{"demo", "--requests", "0"}, 2, "--requests"},
 		{"bad flag", []string{"demo", "--nope"}, 2, "nope"},
+		{"scorecard bad period", []string{"scorecard", "--clickhouse", "clickhouse://127.0.0.1:1/x", "--period", "fortnight"}, 2, "fortnight"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/hinscore/hinscore/services/hinscore/internal/pipeline"
 	"github.com/hinscore/hinscore/services/linker"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
+	"github.com/hinscore/hinscore/services/scorecard"
 	"github.com/hinscore/hinscore/services/service"
 )
 
@@ -28,6 +29,7 @@ type upFlags struct {
 	mllp       listenerFlag
 	fhir       string
 	api        string
+	out        string
 }
 
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -37,6 +39,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(&f.mllp, "mllp", "MLLP listener NETWORK=HOST:PORT, repeatable (default HINSCORE_MLLP_LISTENERS, else default=127.0.0.1:2575)")
 	fs.StringVar(&f.data, "data", ".data", "directory of the embedded JetStream store")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:9100", "address of /metrics, /healthz, /readyz")
+	fs.StringVar(&f.out, "out", "", "directory of the scorecard files, rebuilt every HINSCORE_SCORECARD_EVERY (default HINSCORE_SCORECARD_OUT, else out)")
 	fs.StringVar(&f.fhir, "fhir", "", "FHIR listener HOST:PORT (the FHIR ingest is not built yet)")
 	fs.StringVar(&f.api, "api", "", "API listener HOST:PORT (the API service is not built yet)")
 	if err := parseFlags(fs, args); err != nil {
@@ -57,6 +60,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cards, err := scorecard.ServiceConfigFromEnv(service.NewEnv())
+	if err != nil {
+		return err
+	}
+	if f.out != "" {
+		cards.Out = f.out
+	}
+	opts.Scorecard = &cards
 	if listeners != nil {
 		// Flags win over HINSCORE_MLLP_LISTENERS (default: default=127.0.0.1:2575).
 		opts.Ingest.Listeners = listeners
@@ -69,7 +80,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "MLLP  %-12s %s\n", network, addr)
 	}
 	_, dsn := p.ClickHouse()
-	fmt.Fprintf(stdout, "NATS  %s\nClickHouse %s\nadmin http://%s/metrics\n", p.NATSURL(), dsn, p.AdminAddr())
+	fmt.Fprintf(stdout, "NATS  %s\nClickHouse %s\nadmin http://%s/metrics\nscorecards %s/<period>/<network>.json, every %s\n",
+		p.NATSURL(), dsn, p.AdminAddr(), cards.Out, cards.Every)
 	<-ctx.Done()
 	log.Info().Msg("shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

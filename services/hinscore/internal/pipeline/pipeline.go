@@ -20,6 +20,7 @@ import (
 	"github.com/hinscore/hinscore/services/chwriter"
 	"github.com/hinscore/hinscore/services/linker"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
+	"github.com/hinscore/hinscore/services/scorecard"
 	"github.com/hinscore/hinscore/services/service"
 )
 
@@ -40,6 +41,8 @@ type Options struct {
 	Ingest    mllpingest.Config
 	Linker    linker.Config
 	Writer    chwriter.Config
+	// Scorecard, when set, rebuilds the scorecard files periodically.
+	Scorecard *scorecard.ServiceConfig
 	Log       zerolog.Logger
 	Clock     service.Clock
 }
@@ -57,6 +60,7 @@ type Pipeline struct {
 	ingest   *mllpingest.Server
 	linker   *linker.Linker
 	writer   *chwriter.Writer
+	cards    *scorecard.Service
 	started  []service.Component
 }
 
@@ -110,6 +114,14 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 	if p.ingest, err = mllpingest.New(opts.Ingest, p.js, opts.Log.With().Str("component", "mllp-ingest").Logger(), reg, opts.Clock); err != nil {
 		return nil, fmt.Errorf("pipeline.Start: %w", err)
 	}
+	comps := []service.Component{p.admin, p.writer, p.linker, p.ingest}
+	if opts.Scorecard != nil {
+		if p.cards, err = scorecard.NewService(*opts.Scorecard, p.conn, opts.Log.With().Str("component", "scorecard").Logger(), reg, opts.Clock); err != nil {
+			return nil, fmt.Errorf("pipeline.Start: %w", err)
+		}
+		comps = append(comps, p.cards)
+		p.admin.AddReadiness("scorecard", p.cards.Ready)
+	}
 	p.admin.AddReadiness("clickhouse", func(ctx context.Context) error { return p.conn.Ping(ctx) })
 	p.admin.AddReadiness("nats", func(context.Context) error {
 		if !p.nc.IsConnected() {
@@ -122,7 +134,7 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 	p.admin.AddReadiness("mllp-ingest", p.ingest.Ready)
 
 	// Downstream first, so nothing the ingest accepts waits for a consumer.
-	for _, c := range []service.Component{p.admin, p.writer, p.linker, p.ingest} {
+	for _, c := range comps {
 		if err = c.Start(ctx); err != nil {
 			return nil, fmt.Errorf("pipeline.Start %T: %w", c, err)
 		}
