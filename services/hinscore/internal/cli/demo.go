@@ -49,7 +49,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	dsn := dsnFrom(f.clickhouse)
-	if dsn == "" {
+	localServer := dsn == ""
+	if localServer {
 		local, err := localClickHouse(ctx)
 		if err != nil {
 			return err
@@ -141,6 +142,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "\nScorecards: %s/<period>/<network>.json   ground truth: %s\n", *out, truthDir)
 	fmt.Fprintf(stdout, "Analysts: clickhouse-client --port %s --database %s --query 'SELECT network, outcome, count() FROM outcomes GROUP BY network, outcome'\n",
 		portOf(dsn), databaseOf(dsn))
+	if localServer {
+		fmt.Fprintln(stdout, "The local ClickHouse keeps running for your queries; scripts/clickhouse.sh stop ends it.")
+	}
 	fmt.Fprintf(stdout, "Finished in %s.\n", time.Since(began).Round(time.Millisecond))
 	if !ok {
 		return fmt.Errorf("demo: a measured rate is more than %.0f points from the simulator's truth", truthTolerancePoints)
