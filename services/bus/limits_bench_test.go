@@ -75,7 +75,7 @@ func BenchmarkLimitJetStreamConsume(b *testing.B) {
 	start := time.Now()
 	got := 0
 	for got < b.N {
-		batch, err := c.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		batch, err := c.Fetch(min(1000, b.N-got), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			b.Fatal(err)
 		}
