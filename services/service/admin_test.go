@@ -93,3 +93,24 @@ func TestRunStopsInReverseAndOnlyWhatStarted(t *testing.T) {
 		t.Fatalf("order = %s", got)
 	}
 }
+
+func TestShutdownAllDrainsAdminFirst(t *testing.T) {
+	a := NewAdmin("127.0.0.1:0", zerolog.Nop())
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + a.Addr()
+	var readyDuringStop int
+	probe := OnShutdown(func(context.Context) error {
+		readyDuringStop, _ = get(t, base+"/readyz")
+		return nil
+	})
+	// The admin server is listed first, so it stops last: /readyz must
+	// already say 503 while the other components stop.
+	if err := ShutdownAll(context.Background(), a, probe); err != nil {
+		t.Fatal(err)
+	}
+	if readyDuringStop != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz answered %d while the service was stopping, want 503", readyDuringStop)
+	}
+}

@@ -54,8 +54,19 @@ func Run(ctx context.Context, log zerolog.Logger, shutdownTimeout time.Duration,
 	return errors.Join(runErr, ShutdownAll(sctx, started...))
 }
 
-// ShutdownAll shuts the components down in reverse order and joins their errors.
+// drainer is a component that can say "not ready" before anything stops
+// (the admin server's /readyz).
+type drainer interface{ Draining() }
+
+// ShutdownAll shuts the components down in reverse order and joins their
+// errors. Components that can drain are told first, so /readyz turns false
+// before the others stop.
 func ShutdownAll(ctx context.Context, comps ...Component) error {
+	for _, c := range comps {
+		if d, ok := c.(drainer); ok {
+			d.Draining()
+		}
+	}
 	var errs []error
 	for i := len(comps) - 1; i >= 0; i-- {
 		if err := comps[i].Shutdown(ctx); err != nil {

@@ -202,9 +202,6 @@ func (p *Pipeline) WaitStored(ctx context.Context, want Counts) (Counts, error) 
 // writer (each flushes), then the connections and the embedded server. It
 // is idempotent.
 func (p *Pipeline) Shutdown(ctx context.Context) error {
-	if p.admin != nil {
-		p.admin.Draining()
-	}
 	err := service.ShutdownAll(ctx, p.started...)
 	p.started = nil
 	if p.conn != nil {
