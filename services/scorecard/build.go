@@ -85,7 +85,7 @@ func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hi
 
 	cards := map[cardKey]*hinscorev1.Scorecard{}
 	counts := map[cardKey]map[string]uint64{}
-	kinds := map[cardKey]map[string]uint64{}
+	kinds := map[cardKey]map[string]kindVolume{}
 	lateSuspect := map[cardKey]uint64{}
 	card := func(network string, start time.Time) (cardKey, error) {
 		start = time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, time.UTC)
@@ -102,12 +102,13 @@ func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hi
 			PeriodStartMs: start.UnixMilli(), PeriodEndMs: end.UnixMilli(),
 			FormulaVersion: FormulaVersion, GeneratedAtMs: now.UnixMilli(),
 		}
-		counts[k], kinds[k] = map[string]uint64{}, map[string]uint64{}
+		counts[k], kinds[k] = map[string]uint64{}, map[string]kindVolume{}
 		return k, nil
 	}
 
 	countSQL := `SELECT network, ` + period + ` AS period, request_kind, outcome, count() AS n,
-       countIf(outcome IN ` + fulfilledClasses + ` AND ifNull(ttf_ms, 0) > ` + fmt.Sprint(SuspectSLAMultiple) + ` * sla_ms) AS very_late
+       countIf(outcome IN ` + fulfilledClasses + ` AND ifNull(ttf_ms, 0) > ` + fmt.Sprint(SuspectSLAMultiple) + ` * sla_ms) AS very_late,
+       min(sla_ms) AS sla_min, max(sla_ms) AS sla_max
 FROM outcomes
 WHERE ` + where + `
 GROUP BY network, period, request_kind, outcome`
@@ -120,8 +121,9 @@ GROUP BY network, period, request_kind, outcome`
 			network, kind, outcome string
 			start                  time.Time
 			n, veryLate            uint64
+			slaMin, slaMax         uint64
 		)
-		if err := rows.Scan(&network, &start, &kind, &outcome, &n, &veryLate); err != nil {
+		if err := rows.Scan(&network, &start, &kind, &outcome, &n, &veryLate, &slaMin, &slaMax); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("scorecard.Build: counts: %w", err)
 		}
@@ -132,7 +134,7 @@ GROUP BY network, period, request_kind, outcome`
 		}
 		counts[k][outcome] += n
 		if outcome != outcomeclass.Name(hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN) {
-			kinds[k][kind] += n
+			kinds[k][kind] = kinds[k][kind].add(n, slaMin, slaMax)
 			lateSuspect[k] += veryLate
 		}
 	}
@@ -202,9 +204,24 @@ GROUP BY network, period`
 	return out, nil
 }
 
+// kindVolume is one request kind's count and the SLA range applied to it.
+type kindVolume struct {
+	requests       uint64
+	slaMin, slaMax uint64
+}
+
+func (v kindVolume) add(n, slaMin, slaMax uint64) kindVolume {
+	if v.requests == 0 || slaMin < v.slaMin {
+		v.slaMin = slaMin
+	}
+	v.slaMax = max(v.slaMax, slaMax)
+	v.requests += n
+	return v
+}
+
 // fill computes the request total, volumes, class rates and suspect rate
 // of one card from its per-class and per-kind counts.
-func fill(c *hinscorev1.Scorecard, counts, kinds map[string]uint64, veryLate uint64) {
+func fill(c *hinscorev1.Scorecard, counts map[string]uint64, kinds map[string]kindVolume, veryLate uint64) {
 	orphan := outcomeclass.Name(hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN)
 	var requests uint64
 	for class, n := range counts {
@@ -219,7 +236,8 @@ func fill(c *hinscorev1.Scorecard, counts, kinds map[string]uint64, veryLate uin
 	}
 	slices.Sort(kindNames)
 	for _, k := range kindNames {
-		c.Volumes = append(c.Volumes, &hinscorev1.KindVolume{RequestKind: k, Requests: kinds[k]})
+		v := kinds[k]
+		c.Volumes = append(c.Volumes, &hinscorev1.KindVolume{RequestKind: k, Requests: v.requests, SlaMinMs: v.slaMin, SlaMaxMs: v.slaMax})
 	}
 	var suspect uint64
 	for _, class := range outcomeclass.All {

@@ -67,10 +67,11 @@ func TestRunCLIOneShot(t *testing.T) {
 		if got := listFiles(t, out); !slices.Equal(got, want) {
 			t.Errorf("files %q\nwant %q", got, want)
 		}
-		// Header plus one line per card: W53 (2 requests from 2027),
-		// W01, then the month.
+		// Header, one line per card: W53 (2 requests from 2027), W01, then
+		// the month; then the SLA footer.
 		lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
-		if len(lines) != 4 || !strings.Contains(lines[1], "2026-W53") || !strings.Contains(lines[3], "2027-01") {
+		if len(lines) != 5 || !strings.Contains(lines[1], "2026-W53") || !strings.Contains(lines[3], "2027-01") ||
+			!strings.HasPrefix(lines[4], "SLA applied: patient_query 1m0s;") {
 			t.Errorf("table:\n%s", stdout.String())
 		}
 	})

@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -135,5 +138,44 @@ func PrintTable(w io.Writer, cards []*hinscorev1.Scorecard) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("scorecard.PrintTable: %w", err)
 	}
+	if _, err := fmt.Fprintf(w, "SLA applied: %s; suspect = refused_unjustified + redirected + unanswered + fulfilled after %dx SLA; formula %s\n",
+		slaSummary(cards), SuspectSLAMultiple, FormulaVersion); err != nil {
+		return fmt.Errorf("scorecard.PrintTable: %w", err)
+	}
 	return nil
+}
+
+// slaSummary lists each request kind with the SLA range applied to it
+// across the cards, e.g. "patient_query 1m0s, referral 72h0m0s".
+func slaSummary(cards []*hinscorev1.Scorecard) string {
+	type span struct{ lo, hi uint64 }
+	kinds := map[string]span{}
+	for _, c := range cards {
+		for _, v := range c.GetVolumes() {
+			s, seen := kinds[v.GetRequestKind()]
+			if !seen || v.GetSlaMinMs() < s.lo {
+				s.lo = v.GetSlaMinMs()
+			}
+			s.hi = max(s.hi, v.GetSlaMaxMs())
+			kinds[v.GetRequestKind()] = s
+		}
+	}
+	if len(kinds) == 0 {
+		return "none (no requests)"
+	}
+	names := make([]string, 0, len(kinds))
+	for k := range kinds {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	parts := make([]string, 0, len(names))
+	for _, k := range names {
+		s := kinds[k]
+		d := (time.Duration(s.lo) * time.Millisecond).String()
+		if s.hi != s.lo {
+			d += "-" + (time.Duration(s.hi) * time.Millisecond).String()
+		}
+		parts = append(parts, k+" "+d)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -161,9 +161,14 @@ func (x *ClassRate) GetRate() *Rate {
 }
 
 type KindVolume struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RequestKind   string                 `protobuf:"bytes,1,opt,name=request_kind,json=requestKind,proto3" json:"request_kind,omitempty"`
-	Requests      uint64                 `protobuf:"varint,2,opt,name=requests,proto3" json:"requests,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	RequestKind string                 `protobuf:"bytes,1,opt,name=request_kind,json=requestKind,proto3" json:"request_kind,omitempty"`
+	Requests    uint64                 `protobuf:"varint,2,opt,name=requests,proto3" json:"requests,omitempty"`
+	// The SLA the linker applied to this kind's requests (settings, not law:
+	// printed so a reader knows what "late" meant). Min and max differ only
+	// when a network overrides the default for part of the period.
+	SlaMinMs      uint64 `protobuf:"varint,3,opt,name=sla_min_ms,json=slaMinMs,proto3" json:"sla_min_ms,omitempty"`
+	SlaMaxMs      uint64 `protobuf:"varint,4,opt,name=sla_max_ms,json=slaMaxMs,proto3" json:"sla_max_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -208,6 +213,20 @@ func (x *KindVolume) GetRequestKind() string {
 func (x *KindVolume) GetRequests() uint64 {
 	if x != nil {
 		return x.Requests
+	}
+	return 0
+}
+
+func (x *KindVolume) GetSlaMinMs() uint64 {
+	if x != nil {
+		return x.SlaMinMs
+	}
+	return 0
+}
+
+func (x *KindVolume) GetSlaMaxMs() uint64 {
+	if x != nil {
+		return x.SlaMaxMs
 	}
 	return 0
 }
@@ -429,11 +448,15 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\fsmall_sample\x18\x06 \x01(\bR\vsmallSample\"L\n" +
 	"\tClassRate\x12\x18\n" +
 	"\aoutcome\x18\x01 \x01(\tR\aoutcome\x12%\n" +
-	"\x04rate\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\x04rate\"K\n" +
+	"\x04rate\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\x04rate\"\x87\x01\n" +
 	"\n" +
 	"KindVolume\x12!\n" +
 	"\frequest_kind\x18\x01 \x01(\tR\vrequestKind\x12\x1a\n" +
-	"\brequests\x18\x02 \x01(\x04R\brequests\"\x96\x01\n" +
+	"\brequests\x18\x02 \x01(\x04R\brequests\x12\x1c\n" +
+	"\n" +
+	"sla_min_ms\x18\x03 \x01(\x04R\bslaMinMs\x12\x1c\n" +
+	"\n" +
+	"sla_max_ms\x18\x04 \x01(\x04R\bslaMaxMs\"\x96\x01\n" +
 	"\aLatency\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x04R\x05count\x12\x15\n" +
 	"\x06p50_ms\x18\x02 \x01(\x04R\x05p50Ms\x12\x15\n" +
