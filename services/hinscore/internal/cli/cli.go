@@ -24,6 +24,7 @@ Usage:
   hinscore demo      [--requests N] [--seed S] [--out DIR] [--clickhouse DSN]
   hinscore inspect   [--format hl7v2|auto] FILE...
   hinscore scorecard [--clickhouse DSN] [--period P] [--network N] [--out DIR] [--every D]
+  hinscore nats      [--data DIR] [--addr HOST:PORT]      the embedded NATS JetStream server alone
   hinscore version
 
 DSN: clickhouse://HOST:PORT/DATABASE (also from HINSCORE_CLICKHOUSE_DSN); without
@@ -48,6 +49,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "inspect":
 		err = runInspect(ctx, args[1:], stdout, stderr)
+	case "nats":
+		err = runNATS(ctx, args[1:], stdout, stderr)
 	case "scorecard":
 		err = scorecard.RunCLI(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

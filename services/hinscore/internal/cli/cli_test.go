@@ -6,7 +6,13 @@ import (
 	"flag"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hinscore/hinscore/services/bus"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -74,6 +80,8 @@ func TestUsageErrors(t *testing.T) {
 		{"up bad network", []string{"up", "--mllp", "no rth=127.0.0.1:1"}, 2, "--mllp"},
 		{"demo bad requests", []string{"demo", "--requests", "0"}, 2, "--requests"},
 		{"bad flag", []string{"demo", "--nope"}, 2, "nope"},
+		{"nats bad addr", []string{"nats", "--addr", "localhost"}, 2, "--addr"},
+		{"nats bad port", []string{"nats", "--addr", "127.0.0.1:http"}, 2, "--addr"},
 		{"scorecard bad period", []string{"scorecard", "--clickhouse", "clickhouse://127.0.0.1:1/x", "--period", "fortnight"}, 2, "fortnight"},
 	}
 	for _, tt := range tests {
@@ -94,4 +102,54 @@ func TestVersion(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "hinscore ") {
 		t.Fatalf("version: exit %d, %q", code, out)
 	}
+}
+
+func TestNATSRunsUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, []string{"nats", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, &out, &errb)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.HasPrefix(out.String(), "nats://") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no URL printed; stderr %q", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	nc, err := bus.Connect(strings.TrimSpace(out.String()), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.AccountInfo(ctx); err != nil {
+		t.Fatalf("JetStream not enabled: %v", err)
+	}
+	nc.Close()
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer a test may read while a command writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

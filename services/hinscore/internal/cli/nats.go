@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+
+	"github.com/hinscore/hinscore/services/bus"
+)
+
+// runNATS runs the embedded NATS JetStream server alone, for services run
+// as separate processes on one machine (the fault suite, a small install).
+func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("nats", stderr)
+	data := fs.String("data", ".data/nats", "JetStream store directory")
+	addr := fs.String("addr", "127.0.0.1:4222", "client listen address HOST:PORT (port 0: a free one)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	host, portText, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return fmt.Errorf("%w: --addr: %v", errUsage, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return fmt.Errorf("%w: --addr: bad port %q", errUsage, portText)
+	}
+	if port == 0 {
+		port = -1
+	}
+	if err := os.MkdirAll(*data, 0o755); err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	srv, err := bus.StartEmbedded(*data, host, port)
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	// The URL on stdout, alone on its line, so scripts can read it.
+	fmt.Fprintln(stdout, srv.URL())
+	<-ctx.Done()
+	return nil
+}
