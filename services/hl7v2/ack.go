@@ -13,7 +13,47 @@ const (
 	CodeAA = "AA"
 	CodeAE = "AE"
 	CodeAR = "AR"
+	// Commit (accept) acknowledgments of enhanced mode.
+	CodeCA = "CA"
+	CodeCE = "CE"
+	CodeCR = "CR"
 )
+
+// AckPolicy is how a message asks to be acknowledged: original mode when
+// MSH-15 and MSH-16 are both empty, else enhanced mode, where the receiver
+// sends a commit acknowledgment as MSH-15 (accept acknowledgment type,
+// HL7 table 0155) says: AL always (also when empty), NE never, ER only on
+// error, SU only on success.
+type AckPolicy struct {
+	Enhanced bool
+	Accept   string // MSH-15
+}
+
+// AckPolicy reads MSH-15 and MSH-16.
+func (m *Message) AckPolicy() AckPolicy {
+	accept, app := m.Get("MSH-15"), m.Get("MSH-16")
+	return AckPolicy{Enhanced: accept != "" || app != "", Accept: accept}
+}
+
+// Reply turns the outcome of storing a message (AA, AE or AR) into the
+// code to send, and says whether to send anything. In enhanced mode
+// hinscore answers at commit level only: it stored the copy, it is not the
+// application the message is for.
+func (p AckPolicy) Reply(code string) (string, bool) {
+	if !p.Enhanced {
+		return code, true
+	}
+	commit := "C" + code[1:]
+	switch p.Accept {
+	case "NE":
+		return commit, false
+	case "ER":
+		return commit, code != CodeAA
+	case "SU":
+		return commit, code == CodeAA
+	}
+	return commit, true
+}
 
 // Error codes of HL7 table 0357 hinscore sends.
 const (
@@ -83,7 +123,7 @@ func AckErrorFor(err error) AckError {
 	switch {
 	case errors.Is(pe, ErrEmptyControlID), errors.Is(pe, ErrEmptyMessageType), errors.Is(pe, ErrEmpty):
 		code = ErrCodeRequiredMissing
-	case errors.Is(pe, ErrNoMSH), errors.Is(pe, ErrBadSegmentName):
+	case errors.Is(pe, ErrNoMSH), errors.Is(pe, ErrBadSegmentName), errors.Is(pe, ErrBatchStructure):
 		code = ErrCodeSegmentSequence
 	}
 	return AckError{Segment: pe.Segment, SegmentIndex: pe.SegmentIndex, Field: pe.Field, Code: code, Message: pe.Error()}
@@ -138,7 +178,8 @@ func buildReply(h header, d Delimiters, code string, errs []AckError, now time.T
 	msgCode := string(h.raw("MSH-9.1"))
 	trigger := string(h.raw("MSH-9.2"))
 	var msh9 Field
-	query := full && msgCode == "QBP" && strings.HasPrefix(trigger, "Q") && len(trigger) > 1
+	// A commit acknowledgment is always a plain ACK, never a query response.
+	query := full && code[0] == 'A' && msgCode == "QBP" && strings.HasPrefix(trigger, "Q") && len(trigger) > 1
 	if query {
 		k := "K" + trigger[1:]
 		msh9 = C("RSP", k, rspStructure(k))
@@ -154,7 +195,7 @@ func buildReply(h header, d Delimiters, code string, errs []AckError, now time.T
 		orDefault(h.raw("MSH-11"), "P"), orDefault(h.raw("MSH-12"), "2.5.1"),
 	)
 	b.Segment("MSA", F(code), Verbatim(h.raw("MSH-10")))
-	if code != CodeAA {
+	if code != CodeAA && code != CodeCA {
 		for _, e := range errs {
 			b.Segment("ERR", errFields(e)...)
 		}
@@ -224,3 +265,51 @@ func rspStructure(k string) string {
 
 // FormatTime formats t as an HL7 DTM with milliseconds and zone.
 func FormatTime(t time.Time) string { return t.Format("20060102150405.000-0700") }
+
+// BuildBatchReply wraps the replies to the messages of a batch in a batch
+// of their own, as HL7 v2 (2.10.3) has a receiver acknowledge a batch: a
+// BHS whose BHS-12 (reference batch control id) is the received BHS-11,
+// the replies in message order, a BTS with their count, and an FHS/FTS
+// envelope when the received batch had one. Applications swap as in an
+// ACK; the batch segments use the received header's delimiters.
+func BuildBatchReply(f *BatchFile, replies [][]byte, now time.Time, controlID string) []byte {
+	hdr := f.Header
+	if len(f.Batches) > 0 && f.Batches[0].Header != nil {
+		hdr = f.Batches[0].Header
+	}
+	d, err := readDelimiters(hdr)
+	if err != nil {
+		d = DefaultDelimiters
+	}
+	field := func(seg []byte, n int) Field {
+		if seg == nil || len(seg) < 4 {
+			return Field{}
+		}
+		v, _ := nth(seg[4:], d.Field, n-2) // numbered as in MSH: field 2 holds the encoding characters
+		return Verbatim(v)
+	}
+	header := func(seg []byte) []Field {
+		return []Field{field(seg, 5), field(seg, 6), field(seg, 3), field(seg, 4),
+			F(FormatTime(now)), F(""), F(""), F(""), F(controlID), field(seg, 11)}
+	}
+	b := NewBuilder(d)
+	if f.Header != nil {
+		b.batchHeader("FHS", header(f.Header))
+	}
+	var bhs []byte
+	if len(f.Batches) > 0 {
+		bhs = f.Batches[0].Header
+	}
+	b.batchHeader("BHS", header(bhs))
+	for _, r := range replies {
+		b.buf = append(b.buf, r...)
+		if len(r) > 0 && r[len(r)-1] != '\r' {
+			b.buf = append(b.buf, '\r')
+		}
+	}
+	b.Segment("BTS", F(strconv.Itoa(len(replies))))
+	if f.Header != nil {
+		b.Segment("FTS", F("1"))
+	}
+	return b.Bytes()
+}

@@ -54,6 +54,15 @@ func (b *Builder) MSH(fields ...Field) *Builder {
 	return b.fields(fields)
 }
 
+// batchHeader writes an FHS or BHS: like MSH, its fields 1 and 2 are the
+// delimiters and fields start at 3.
+func (b *Builder) batchHeader(name string, fields []Field) *Builder {
+	b.buf = append(b.buf, name...)
+	b.buf = append(b.buf, b.d.Field)
+	b.buf = append(b.buf, b.d.EncodingCharacters()...)
+	return b.fields(fields)
+}
+
 // Segment writes a segment; fields start at field 1. Trailing empty fields
 // are dropped.
 func (b *Builder) Segment(name string, fields ...Field) *Builder {

@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // dump renders every field of every segment: raw, and unescaped when different.
 func dump(m *Message) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "delimiters %q\n", []byte{m.delims.Field, m.delims.Component, m.delims.Repetition, m.delims.Escape, m.delims.SubComponent, m.delims.Truncation})
+	fmt.Fprintf(&b, "delimiters %q charset %s\n", []byte{m.delims.Field, m.delims.Component, m.delims.Repetition, m.delims.Escape, m.delims.SubComponent, m.delims.Truncation}, m.Charset())
 	occ := map[string]int{}
 	for i := 0; i < m.SegmentCount(); i++ {
 		name := m.SegmentName(i)
@@ -39,10 +39,35 @@ func dump(m *Message) string {
 					continue
 				}
 				fmt.Fprintf(&b, "  %s = %q", path, raw)
-				if val != raw {
+				if m.IsNull(path) {
+					b.WriteString(" (null)")
+				} else if val != raw {
 					fmt.Fprintf(&b, " -> %q", val)
 				}
 				b.WriteByte('\n')
+			}
+		}
+	}
+	return b.String()
+}
+
+// values lists every leaf (sub-component) of every field, decoded: escape
+// sequences never span a delimiter, so leaves are what a reader sees.
+func values(m *Message) string {
+	var b strings.Builder
+	d := m.delims
+	for i := 0; i < m.SegmentCount(); i++ {
+		fields := strings.Split(string(m.SegmentBytes(i)[3:]), string(d.Field))
+		if i == 0 && len(fields) > 1 {
+			fields = fields[2:] // MSH-1 and MSH-2 are the delimiters
+		}
+		for f, field := range fields {
+			for r, rep := range strings.Split(field, string(d.Repetition)) {
+				for c, comp := range strings.Split(rep, string(d.Component)) {
+					for s, sub := range strings.Split(comp, string(d.SubComponent)) {
+						fmt.Fprintf(&b, "%d-%d(%d).%d.%d=%q\n", i, f, r, c, s, m.Decode([]byte(sub)))
+					}
+				}
 			}
 		}
 	}
@@ -96,6 +121,9 @@ func TestParseErrors(t *testing.T) {
 		{"junk before MSH", "hello\rMSH|^~\\&|A|B|C|D|20260302||ACK|1|P|2.5\r", ErrNoMSH, "", 1, 0},
 		{"PID first", "PID|1||X\r", ErrNoMSH, "", 1, 0},
 		{"empty control id", "MSH|^~\\&|A|B|C|D|20260302||ACK^A01|||P|2.5\r", ErrEmptyControlID, "MSH", 1, 10},
+		{"null control id", "MSH|^~\\&|A|B|C|D|20260302||ACK^A01|\"\"|P|2.5\r", ErrEmptyControlID, "MSH", 1, 10},
+		{"junk line before MSH", "\xef\xbb\xbf\r\nGARBAGE 123\r\nMSH|^~\\&|A|B|C|D|20260302||ACK|1|P|2.5\r", ErrNoMSH, "", 1, 0},
+		{"binary before MSH", "\x00\x01MSH|^~\\&|A|B|C|D|20260302||ACK|1|P|2.5\r", ErrNoMSH, "", 1, 0},
 		{"missing control id", "MSH|^~\\&|A|B|C|D|20260302||ACK^A01\r", ErrEmptyControlID, "MSH", 1, 10},
 		{"empty message type", "MSH|^~\\&|A|B|C|D|20260302|||C1|P|2.5\r", ErrEmptyMessageType, "MSH", 1, 9},
 		{"three encoding chars", "MSH|^~\\|A|B|C|D|20260302||ACK|1|P|2.5\r", ErrBadDelimiters, "MSH", 1, 2},
@@ -387,6 +415,29 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, p := range []string{"MSH-9", "MSH-10", "PID-3(2).4.1", "QPD-3.1", "OBX(2)-5", "ERR-3.1"} {
 			_ = m.Get(p)
+		}
+		// The encoder round-trips whatever parses.
+		canon, err := m.Encode(m.Delimiters())
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := Delimiters{Field: '#', Component: '$', Repetition: '*', Escape: '@', SubComponent: '%'}
+		if enc, err := m.Encode(other); err == nil {
+			m2, err := Parse(enc)
+			if err != nil {
+				t.Fatalf("re-encoded message does not parse: %v\n%q", err, enc)
+			}
+			// Values read the same; bytes may differ from canon only where an
+			// escape sequence Unescape keeps verbatim held a character that is a
+			// delimiter in the other set, and became escaped text.
+			back, _ := m2.Encode(m.Delimiters())
+			m3, err := Parse(back)
+			if err != nil {
+				t.Fatalf("round trip does not parse: %v\n%q", err, back)
+			}
+			if values(m3) != values(m) {
+				t.Fatalf("round trip changed values\n got %q\nwant %q", back, canon)
+			}
 		}
 		reply := BuildAck(m, CodeAE, []AckError{{Code: "207", Message: m.Get("MSH-10")}}, ackNow, "R")
 		r, err := Parse(reply)

@@ -71,9 +71,10 @@ type span struct{ start, end int }
 // Message is a parsed HL7 v2 message. It refers to the bytes given to Parse,
 // which the caller must not change while the Message is in use.
 type Message struct {
-	data   []byte
-	delims Delimiters
-	segs   []span // each segment's bytes, without its terminator
+	data    []byte
+	delims  Delimiters
+	charset Charset
+	segs    []span // each segment's bytes, without its terminator
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -113,12 +114,13 @@ func Parse(data []byte) (*Message, error) {
 			return nil, &ParseError{SegmentIndex: i + 1, Reason: fmt.Sprintf("segment starts with %q, want a 3-character name", prefix(seg, 8)), Err: ErrBadSegmentName}
 		}
 	}
-	if len(m.Raw("MSH-9.1")) == 0 {
+	if t := m.Raw("MSH-9.1"); len(t) == 0 || isNull(t) {
 		return nil, &ParseError{Segment: "MSH", SegmentIndex: 1, Field: 9, Reason: "message type is empty", Err: ErrEmptyMessageType}
 	}
-	if len(m.Raw("MSH-10")) == 0 {
+	if id := m.Raw("MSH-10"); len(id) == 0 || isNull(id) {
 		return nil, &ParseError{Segment: "MSH", SegmentIndex: 1, Field: 10, Reason: "message control id is empty", Err: ErrEmptyControlID}
 	}
+	m.charset = charsetOf(m.Raw("MSH-18(1)"))
 	return m, nil
 }
 
@@ -143,7 +145,7 @@ func readDelimiters(msh []byte) (Delimiters, error) {
 	}
 	all := append([]byte{fs}, enc...)
 	for i, c := range all {
-		if c == '\r' || c == '\n' || c == ' ' || isAlnum(c) {
+		if c == 0 || c == '\r' || c == '\n' || c == ' ' || isAlnum(c) {
 			return bad(1+min(i, 1), fmt.Sprintf("delimiter %q is not allowed", c))
 		}
 		if bytes.IndexByte(all[i+1:], c) >= 0 {

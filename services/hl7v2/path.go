@@ -107,8 +107,12 @@ func (m *Message) Lookup(path string) (string, error) {
 	if p.Segment == "MSH" && p.Field <= 2 {
 		return string(raw), nil // the delimiters themselves are never escaped
 	}
-	return m.delims.Unescape(raw), nil
+	return m.Decode(raw), nil
 }
+
+// IsNull reports whether the value at path is the explicit null "" (Get
+// returns "" for it, as for an empty value).
+func (m *Message) IsNull(path string) bool { return isNull(m.Raw(path)) }
 
 // Raw returns the bytes at path as they are in the message (escapes not
 // decoded), nil when absent. The slice aliases the message.

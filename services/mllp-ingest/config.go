@@ -1,13 +1,17 @@
 package mllpingest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/hl7v2/toevent"
 	"github.com/hinscore/hinscore/services/service"
 )
 
@@ -28,6 +32,19 @@ type Config struct {
 	IdleTimeout   time.Duration // HINSCORE_MLLP_IDLE_TIMEOUT: abandoned connections are closed
 	MaxConns      int           // HINSCORE_MLLP_MAX_CONNS
 	MaxInFlight   int           // HINSCORE_MLLP_MAX_INFLIGHT: per connection, messages awaiting their PubAck
+	// ReadTimeout (HINSCORE_MLLP_READ_TIMEOUT) is how long a frame may take
+	// to arrive once its first byte is in (and the TLS handshake), plus one
+	// second per MinRate bytes: a peer that trickles a frame slower than
+	// that (slow-loris) or stops half-way is cut off.
+	ReadTimeout time.Duration
+	MinRate     int // HINSCORE_MLLP_MIN_RATE, bytes/s
+	// TLS: HINSCORE_MLLP_TLS_CERT and HINSCORE_MLLP_TLS_KEY (PEM files) turn
+	// TLS on for every listener; HINSCORE_MLLP_TLS_CLIENT_CA (PEM) also
+	// requires a client certificate signed by one of its CAs (mutual TLS).
+	TLSCert, TLSKey, TLSClientCA string
+	// OrgDirectory (HINSCORE_ORG_DIRECTORY) is a CSV organisation directory
+	// (toevent.ReadDirectory); empty: organisations as the messages spell them.
+	OrgDirectory string
 }
 
 // Defaults.
@@ -39,6 +56,8 @@ const (
 	DefaultIdleTimeout   = 5 * time.Minute
 	DefaultMaxConns      = 256
 	DefaultMaxInFlight   = 256
+	DefaultReadTimeout   = 30 * time.Second
+	DefaultMinRate       = 4096
 )
 
 // DefaultConfig is the configuration with every default.
@@ -53,6 +72,8 @@ func DefaultConfig() Config {
 		IdleTimeout:   DefaultIdleTimeout,
 		MaxConns:      DefaultMaxConns,
 		MaxInFlight:   DefaultMaxInFlight,
+		ReadTimeout:   DefaultReadTimeout,
+		MinRate:       DefaultMinRate,
 	}
 }
 
@@ -73,6 +94,12 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 	c.IdleTimeout = env.Duration("HINSCORE_MLLP_IDLE_TIMEOUT", c.IdleTimeout)
 	c.MaxConns = env.Int("HINSCORE_MLLP_MAX_CONNS", c.MaxConns)
 	c.MaxInFlight = env.Int("HINSCORE_MLLP_MAX_INFLIGHT", c.MaxInFlight)
+	c.ReadTimeout = env.Duration("HINSCORE_MLLP_READ_TIMEOUT", c.ReadTimeout)
+	c.MinRate = env.Int("HINSCORE_MLLP_MIN_RATE", c.MinRate)
+	c.TLSCert = env.String("HINSCORE_MLLP_TLS_CERT", "")
+	c.TLSKey = env.String("HINSCORE_MLLP_TLS_KEY", "")
+	c.TLSClientCA = env.String("HINSCORE_MLLP_TLS_CLIENT_CA", "")
+	c.OrgDirectory = env.String("HINSCORE_ORG_DIRECTORY", "")
 	for _, p := range c.problems() {
 		env.Fail(p[0], "%s", p[1])
 	}
@@ -170,5 +197,56 @@ func (c Config) problems() [][2]string {
 	if c.MaxInFlight < 1 || c.MaxInFlight > 65536 {
 		add("HINSCORE_MLLP_MAX_INFLIGHT", fmt.Sprintf("%d: want 1..65536", c.MaxInFlight))
 	}
+	if c.ReadTimeout <= 0 {
+		add("HINSCORE_MLLP_READ_TIMEOUT", fmt.Sprintf("%s: want > 0", c.ReadTimeout))
+	}
+	if c.MinRate < 1 {
+		add("HINSCORE_MLLP_MIN_RATE", fmt.Sprintf("%d: want >= 1 byte/s", c.MinRate))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		add("HINSCORE_MLLP_TLS_CERT", "HINSCORE_MLLP_TLS_CERT and HINSCORE_MLLP_TLS_KEY go together")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		add("HINSCORE_MLLP_TLS_CLIENT_CA", "mutual TLS needs HINSCORE_MLLP_TLS_CERT and HINSCORE_MLLP_TLS_KEY")
+	}
 	return ps
+}
+
+// TLSConfig loads the listeners' TLS configuration; nil when TLS is off.
+func (c Config) TLSConfig() (*tls.Config, error) {
+	if c.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("HINSCORE_MLLP_TLS_CERT/KEY: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.TLSClientCA != "" {
+		pem, err := os.ReadFile(c.TLSClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("HINSCORE_MLLP_TLS_CLIENT_CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("HINSCORE_MLLP_TLS_CLIENT_CA: %s holds no PEM certificate", c.TLSClientCA)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+// Mapper is the mapping the ingest uses: the patient key and, when
+// configured, the organisation directory (loaded now).
+func (c Config) Mapper() (toevent.Mapper, error) {
+	mp := toevent.Mapper{PatientKey: c.PatientKey, PatientKeyID: c.PatientKeyID}
+	if c.OrgDirectory != "" {
+		d, err := toevent.LoadDirectory(c.OrgDirectory)
+		if err != nil {
+			return toevent.Mapper{}, fmt.Errorf("HINSCORE_ORG_DIRECTORY: %w", err)
+		}
+		mp.Orgs = d
+	}
+	return mp, nil
 }

@@ -32,6 +32,12 @@ func TestConfigFromEnv(t *testing.T) {
 		IdleTimeout:   90 * time.Second,
 		MaxConns:      10,
 		MaxInFlight:   32,
+		ReadTimeout:   10 * time.Second,
+		MinRate:       512,
+		TLSCert:       "/etc/hinscore/mllp.crt",
+		TLSKey:        "/etc/hinscore/mllp.key",
+		TLSClientCA:   "/etc/hinscore/peers-ca.pem",
+		OrgDirectory:  "/etc/hinscore/orgs.csv",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config\n got %+v\nwant %+v", got, want)
@@ -47,7 +53,8 @@ func TestConfigErrorsNameEveryVariable(t *testing.T) {
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, name := range []string{"HINSCORE_MLLP_LISTENERS", "HINSCORE_PARTITIONS", "HINSCORE_PATIENT_KEY:", "HINSCORE_MLLP_IDLE_TIMEOUT", "HINSCORE_MLLP_MAX_INFLIGHT"} {
+	for _, name := range []string{"HINSCORE_MLLP_LISTENERS", "HINSCORE_PARTITIONS", "HINSCORE_PATIENT_KEY:", "HINSCORE_MLLP_IDLE_TIMEOUT", "HINSCORE_MLLP_MAX_INFLIGHT",
+		"HINSCORE_MLLP_READ_TIMEOUT", "HINSCORE_MLLP_MIN_RATE", "HINSCORE_MLLP_TLS_CERT"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

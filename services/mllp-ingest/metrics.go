@@ -16,6 +16,8 @@ const (
 	reasonMaxConns  = "max_conns" // connection refused
 	reasonBadFrame  = "bad_frame" // end block not followed by CR
 	reasonCutShort  = "cut_short" // connection closed inside a frame
+	reasonSlow      = "slow"      // frame not complete within ReadTimeout + size/MinRate
+	reasonTLS       = "tls"       // TLS handshake failed (e.g. no client certificate)
 	formatHL7v2     = "hl7v2"
 	stageMLLPIngest = "mllp-ingest"
 )

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,11 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
@@ -50,12 +49,14 @@ type Server struct {
 	log            zerolog.Logger
 	clock          service.Clock
 	mapper         toevent.Mapper
+	tls            *tls.Config // nil: plain TCP
 	m              *metrics
 	publishTimeout time.Duration
 
-	connSem chan struct{}
-	force   chan struct{} // closed when Shutdown's context ends: stop waiting
-	wg      sync.WaitGroup
+	connSem   chan struct{}
+	refuseSem chan struct{} // connections being refused politely
+	force     chan struct{} // closed when Shutdown's context ends: stop waiting
+	wg        sync.WaitGroup
 
 	mu        sync.Mutex
 	started   bool
@@ -80,6 +81,14 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 	if err != nil {
 		return nil, fmt.Errorf("mllpingest.New: %w", err)
 	}
+	mapper, err := cfg.Mapper()
+	if err != nil {
+		return nil, fmt.Errorf("mllpingest.New: %w", err)
+	}
+	tlsCfg, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("mllpingest.New: %w", err)
+	}
 	if bytes.Equal(cfg.PatientKey, []byte(DevPatientKey)) {
 		log.Warn().Msg("HINSCORE_PATIENT_KEY unset: patient tokens use the public development key")
 	}
@@ -88,7 +97,9 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 		js:             js,
 		log:            log,
 		clock:          clock,
-		mapper:         toevent.Mapper{PatientKey: cfg.PatientKey, PatientKeyID: cfg.PatientKeyID},
+		mapper:         mapper,
+		tls:            tlsCfg,
+		refuseSem:      make(chan struct{}, maxPoliteRefusals),
 		m:              m,
 		publishTimeout: defaultPublishTimeout,
 		connSem:        make(chan struct{}, cfg.MaxConns),
@@ -119,13 +130,17 @@ func (s *Server) Start(ctx context.Context) error {
 			s.listeners = map[string]net.Listener{}
 			return fmt.Errorf("mllpingest.Start %s=%s: %w", l.Network, l.Addr, err)
 		}
+		if s.tls != nil {
+			ln = tls.NewListener(ln, s.tls)
+		}
 		s.listeners[l.Network] = ln
 	}
 	s.started = true
 	for network, ln := range s.listeners {
 		s.wg.Add(1)
 		go s.accept(network, ln)
-		s.log.Info().Str("network", network).Str("addr", ln.Addr().String()).Msg("MLLP listening")
+		s.log.Info().Str("network", network).Str("addr", ln.Addr().String()).Bool("tls", s.tls != nil).
+			Bool("client_certs", s.tls != nil && s.tls.ClientCAs != nil).Msg("MLLP listening")
 	}
 	return nil
 }
@@ -196,6 +211,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// maxPoliteRefusals bounds the connections over MaxConns that are read and
+// answered before being closed; beyond it they are closed at once.
+const maxPoliteRefusals = 16
+
+// refuseTimeout bounds how long a refused connection may take to send its
+// first frame.
+const refuseTimeout = 2 * time.Second
+
 func (s *Server) accept(network string, ln net.Listener) {
 	defer s.wg.Done()
 	for {
@@ -213,7 +236,7 @@ func (s *Server) accept(network string, ln net.Listener) {
 		default:
 			s.m.rejected.WithLabelValues(network, reasonMaxConns).Inc()
 			s.log.Warn().Str("network", network).Str("remote", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: too many connections")
-			_ = nc.Close()
+			s.refuse(network, nc)
 			continue
 		}
 		c := &conn{s: s, network: network, nc: nc, remote: nc.RemoteAddr().String()}
@@ -238,6 +261,34 @@ func (s *Server) accept(network string, ln net.Listener) {
 	}
 }
 
+// refuse answers a connection over MaxConns politely: it reads the first
+// frame (briefly) and answers it AE 207 "too many connections", so that the
+// peer knows to retry rather than seeing a bare reset, then closes. At most
+// maxPoliteRefusals are handled at once; the rest are closed at once.
+func (s *Server) refuse(network string, nc net.Conn) {
+	select {
+	case s.refuseSem <- struct{}{}:
+	default:
+		_ = nc.Close()
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.refuseSem }()
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(refuseTimeout))
+		frame, err := mllp.NewReader(nc, s.cfg.MaxFrameBytes).ReadFrame()
+		if err != nil {
+			return
+		}
+		reply := hl7v2.BuildAckForBytes(frame, hl7v2.CodeAE, []hl7v2.AckError{{Code: hl7v2.ErrCodeInternal,
+			Message: fmt.Sprintf("too many connections (%d): message not stored, send it again later", s.cfg.MaxConns)}},
+			s.clock.Now(), "HINBUSY")
+		_ = mllp.WriteFrame(nc, reply)
+	}()
+}
+
 // conn is one MLLP connection: a reader, a publisher and a writer
 // goroutine joined by two ordered queues.
 type conn struct {
@@ -254,7 +305,8 @@ func (c *conn) stopReading() {
 	_ = c.nc.SetReadDeadline(time.Now())
 }
 
-// item is one frame on its way through a connection's pipeline.
+// item is one frame on its way through a connection's pipeline: one
+// message, or a batch whose messages are its subs.
 type item struct {
 	start    time.Time // from the clock, for the latency metric
 	deadline time.Time // wall clock: give up waiting for PubAcks
@@ -265,7 +317,10 @@ type item struct {
 	evFut    jetstream.PubAckFuture
 	done     chan struct{} // when set, reply is ready once it is closed
 	reply    []byte
+	noReply  bool   // enhanced mode asked for no acknowledgment of this outcome
 	reason   string // rejection reason; "" when accepted
+	batch    *hl7v2.BatchFile
+	subs     []*item
 }
 
 func (c *conn) serve() {
@@ -274,6 +329,18 @@ func (c *conn) serve() {
 	defer s.m.openConns.WithLabelValues(c.network).Dec()
 	log := s.log.With().Str("network", c.network).Str("remote", c.remote).Logger()
 	log.Debug().Msg("connection opened")
+	defer func() { _ = c.nc.Close() }()
+
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ReadTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			s.m.rejected.WithLabelValues(c.network, reasonTLS).Inc()
+			log.Warn().Err(err).Msg("TLS handshake failed")
+			return
+		}
+	}
 
 	window := make(chan struct{}, s.cfg.MaxInFlight)
 	toPublish := make(chan *item, s.cfg.MaxInFlight)
@@ -285,28 +352,26 @@ func (c *conn) serve() {
 	c.read(toPublish, window, log)
 	close(toPublish)
 	<-writerDone
-	_ = c.nc.Close()
 	log.Debug().Msg("connection closed")
 }
 
-// read reads frames until the peer closes, the connection idles, junk
-// arrives or the server shuts down.
+// read reads frames until the peer closes, the connection idles, a frame
+// is too slow, junk arrives or the server shuts down.
 func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) {
 	s := c.s
-	guard := &frameGuard{r: c.nc}
+	guard := &frameGuard{r: c.nc, idle: s.cfg.IdleTimeout, frame: s.cfg.ReadTimeout, minRate: s.cfg.MinRate, stopping: &c.stopping}
 	r := mllp.NewReader(guard, s.cfg.MaxFrameBytes)
 	for {
 		if c.stopping.Load() {
 			return
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		frame, err := r.ReadFrame()
 		var it *item
 		switch {
 		case err == nil:
 			s.m.received.WithLabelValues(c.network).Inc()
 			s.m.bytes.WithLabelValues(c.network).Add(float64(len(frame)))
-			it = c.accept(bytes.Clone(frame))
+			it = c.acceptFrame(bytes.Clone(frame))
 		case errors.Is(err, mllp.ErrFrameTooLarge):
 			s.m.received.WithLabelValues(c.network).Inc()
 			// The reader discarded the frame: the dead letter records the
@@ -329,9 +394,14 @@ func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) 
 			return
 		default:
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && !c.stopping.Load() {
+			switch {
+			case c.stopping.Load():
+			case errors.As(err, &ne) && ne.Timeout() && guard.InFrame():
+				s.m.rejected.WithLabelValues(c.network, reasonSlow).Inc()
+				log.Warn().Dur("read_timeout", s.cfg.ReadTimeout).Int("min_rate", s.cfg.MinRate).Msg("closing connection: frame arriving too slowly")
+			case errors.As(err, &ne) && ne.Timeout():
 				log.Info().Dur("idle_timeout", s.cfg.IdleTimeout).Msg("closing idle connection")
-			} else if !c.stopping.Load() {
+			default:
 				log.Debug().Err(err).Msg("read")
 			}
 			return
@@ -341,29 +411,44 @@ func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) 
 	}
 }
 
-// accept parses and maps a frame and starts its RAW publish.
-func (c *conn) accept(frame []byte) *item {
+// acceptFrame handles one frame: a message, or a batch (FHS/BHS) whose
+// messages are each stored on their own and answered together.
+func (c *conn) acceptFrame(frame []byte) *item {
+	if !isBatchFrame(frame) {
+		return c.acceptMessage(frame)
+	}
+	f, err := hl7v2.SplitBatches(frame)
+	if err != nil {
+		// A batch whose counts or structure are wrong is refused whole: its
+		// sender should send it again complete.
+		return c.reject(frame, nil, hl7v2.CodeAR, reasonParse, hl7v2.AckErrorFor(err))
+	}
+	it := &item{start: c.s.clock.Now(), frame: frame, batch: f}
+	for _, raw := range f.Messages() {
+		it.subs = append(it.subs, c.acceptMessage(raw))
+	}
+	return it
+}
+
+// isBatchFrame reports whether a frame starts with a batch header.
+func isBatchFrame(frame []byte) bool {
+	f := bytes.TrimLeft(bytes.TrimPrefix(frame, []byte{0xEF, 0xBB, 0xBF}), "\r\n\t ")
+	return bytes.HasPrefix(f, []byte("FHS")) || bytes.HasPrefix(f, []byte("BHS"))
+}
+
+// acceptMessage parses and maps a message and starts its RAW publish.
+func (c *conn) acceptMessage(frame []byte) *item {
 	s := c.s
 	now := s.clock.Now()
 	msg, ev, err := s.mapper.MapBytes(c.network, frame, now)
 	if err != nil {
 		return c.rejectMalformed(frame, msg, err)
 	}
-	key := ev.CorrelationKey
-	if key == "" {
-		key = ev.EventId
-	}
-	ev.Partition = bus.Partition(key, s.cfg.Partitions)
-	ev.RawSubject = bus.RawSubject(c.network, formatHL7v2)
+	route(ev, c.network, s.cfg.Partitions)
 	it := &item{start: now, deadline: time.Now().Add(s.publishTimeout), frame: frame, msg: msg, ev: ev}
-	raw := nats.NewMsg(ev.RawSubject)
-	raw.Data = frame
-	raw.Header.Set(bus.HeaderNetwork, c.network)
-	raw.Header.Set(bus.HeaderFormat, formatHL7v2)
-	raw.Header.Set(bus.HeaderRemote, c.remote)
-	fut, err := s.js.PublishMsgAsync(raw, jetstream.WithMsgID("raw:"+ev.EventId), jetstream.WithStallWait(s.publishTimeout))
+	fut, err := publishRaw(s.js, ev, frame, c.remote, s.publishTimeout)
 	if err != nil {
-		c.publishFailed(it, "RAW", err)
+		c.publishFailed(it, err)
 		return it
 	}
 	it.rawFut = fut
@@ -396,7 +481,7 @@ func (c *conn) reject(frame []byte, msg *hl7v2.Message, code, reason string, ae 
 			it.reason = reasonPublish
 			code, ae = hl7v2.CodeAE, storeFailed()
 		}
-		it.reply = c.buildReply(it, code, ae)
+		c.setReply(it, code, ae)
 	}()
 	return it
 }
@@ -427,10 +512,10 @@ func storeFailed() hl7v2.AckError {
 	return hl7v2.AckError{Code: hl7v2.ErrCodeInternal, Message: "message not stored, send it again"}
 }
 
-func (c *conn) publishFailed(it *item, stream string, err error) {
+func (c *conn) publishFailed(it *item, err error) {
 	it.reason = reasonPublish
-	it.reply = c.buildReply(it, hl7v2.CodeAE, storeFailed())
-	c.s.log.Warn().Err(err).Str("network", c.network).Str("stream", stream).Msg("publish failed: replying AE 207")
+	c.setReply(it, hl7v2.CodeAE, storeFailed())
+	c.s.log.Warn().Err(err).Str("network", c.network).Msg("publish failed: replying AE 207")
 }
 
 // publishEvents waits, in order, for each RAW PubAck and publishes the
@@ -438,31 +523,27 @@ func (c *conn) publishFailed(it *item, stream string, err error) {
 func (c *conn) publishEvents(in <-chan *item, out chan<- *item) {
 	defer close(out)
 	for it := range in {
-		if it.rawFut != nil {
-			ack, err := c.await(it, it.rawFut)
-			if err != nil {
-				c.publishFailed(it, "RAW", err)
-			} else {
-				it.ev.RawSeq = ack.Sequence
-				c.publishEvent(it)
-			}
+		c.publishEventOf(it)
+		for _, sub := range it.subs {
+			c.publishEventOf(sub)
 		}
 		out <- it
 	}
 }
 
-func (c *conn) publishEvent(it *item) {
-	s := c.s
-	data, err := proto.Marshal(it.ev)
-	if err != nil {
-		c.publishFailed(it, "EVENTS", err)
+func (c *conn) publishEventOf(it *item) {
+	if it.rawFut == nil {
 		return
 	}
-	msg := nats.NewMsg(bus.EventSubject(it.ev.Partition, c.network))
-	msg.Data = data
-	fut, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID("event:"+it.ev.EventId), jetstream.WithStallWait(s.publishTimeout))
+	ack, err := c.await(it, it.rawFut)
 	if err != nil {
-		c.publishFailed(it, "EVENTS", err)
+		c.publishFailed(it, err)
+		return
+	}
+	it.ev.RawSeq = ack.Sequence
+	fut, err := publishEvent(c.s.js, it.ev, c.s.publishTimeout)
+	if err != nil {
+		c.publishFailed(it, err)
 		return
 	}
 	it.evFut = fut
@@ -483,38 +564,58 @@ func (c *conn) await(it *item, f jetstream.PubAckFuture) (*jetstream.PubAck, err
 	}
 }
 
+// settle waits for an item's EVENTS PubAck (or its rejection) and sets its reply.
+func (c *conn) settle(it *item) {
+	if it.evFut != nil {
+		if _, err := c.await(it, it.evFut); err != nil {
+			c.publishFailed(it, err)
+		} else {
+			c.setReply(it, hl7v2.CodeAA, hl7v2.AckError{})
+		}
+	}
+	if it.done != nil {
+		<-it.done
+	}
+}
+
 // writeReplies writes each item's reply in message order, once its EVENTS
-// PubAck (or its rejection) is in.
+// PubAck (or its rejection) is in. A batch is answered by one batch of
+// replies, once every message of it is settled.
 func (c *conn) writeReplies(in <-chan *item, window <-chan struct{}, log zerolog.Logger) {
 	s := c.s
 	w := bufio.NewWriterSize(c.nc, 32<<10)
 	broken := false
 	for it := range in {
-		if it.evFut != nil {
-			if _, err := c.await(it, it.evFut); err != nil {
-				c.publishFailed(it, "EVENTS", err)
-			} else {
-				it.reply = c.buildReply(it, hl7v2.CodeAA, hl7v2.AckError{})
-			}
-		}
-		if it.done != nil {
-			<-it.done
-		}
-		if !broken {
-			_, _ = w.Write(mllp.AppendFrame(w.AvailableBuffer(), it.reply)) // errors surface at Flush
-			if len(in) == 0 {
-				_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-				if err := w.Flush(); err != nil {
-					broken = true
-					log.Warn().Err(err).Msg("reply not delivered")
+		c.settle(it)
+		items := []*item{it}
+		if it.batch != nil {
+			items = it.subs
+			var replies [][]byte
+			for _, sub := range it.subs {
+				c.settle(sub)
+				if !sub.noReply {
+					replies = append(replies, sub.reply)
 				}
 			}
+			it.reply = hl7v2.BuildBatchReply(it.batch, replies, s.clock.Now(), replyControlID(c.network, it))
 		}
-		s.m.ackLatency.WithLabelValues(c.network).Observe(s.clock.Now().Sub(it.start).Seconds())
-		if it.reason == "" {
-			s.m.accepted.WithLabelValues(c.network).Inc()
-		} else if it.reason == reasonPublish {
-			s.m.rejected.WithLabelValues(c.network, reasonPublish).Inc()
+		if !broken && !it.noReply {
+			_, _ = w.Write(mllp.AppendFrame(w.AvailableBuffer(), it.reply)) // errors surface at Flush
+		}
+		if !broken && len(in) == 0 {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if err := w.Flush(); err != nil {
+				broken = true
+				log.Warn().Err(err).Msg("reply not delivered")
+			}
+		}
+		for _, x := range items {
+			s.m.ackLatency.WithLabelValues(c.network).Observe(s.clock.Now().Sub(x.start).Seconds())
+			if x.reason == "" {
+				s.m.accepted.WithLabelValues(c.network).Inc()
+			} else if x.reason == reasonPublish {
+				s.m.rejected.WithLabelValues(c.network, reasonPublish).Inc()
+			}
 		}
 		<-window
 	}
@@ -524,19 +625,26 @@ func (c *conn) writeReplies(in <-chan *item, window <-chan struct{}, log zerolog
 	}
 }
 
-// buildReply answers the item's message: AA (RSP for a query) when stored,
-// else AE/AR with the ERR segment.
-func (c *conn) buildReply(it *item, code string, ae hl7v2.AckError) []byte {
+// setReply answers the item's message: AA (RSP for a query) when stored,
+// else AE/AR with the ERR segment; in enhanced mode (MSH-15/16) the commit
+// code, or nothing when MSH-15 asks for none.
+func (c *conn) setReply(it *item, code string, ae hl7v2.AckError) {
 	now := c.s.clock.Now()
 	id := replyControlID(c.network, it)
+	if it.msg != nil {
+		var send bool
+		code, send = it.msg.AckPolicy().Reply(code)
+		it.noReply = !send
+	}
 	var errs []hl7v2.AckError
-	if code != hl7v2.CodeAA {
+	if code != hl7v2.CodeAA && code != hl7v2.CodeCA {
 		errs = []hl7v2.AckError{ae}
 	}
 	if it.msg != nil {
-		return hl7v2.BuildAck(it.msg, code, errs, now, id)
+		it.reply = hl7v2.BuildAck(it.msg, code, errs, now, id)
+		return
 	}
-	return hl7v2.BuildAckForBytes(it.frame, code, errs, now, id)
+	it.reply = hl7v2.BuildAckForBytes(it.frame, code, errs, now, id)
 }
 
 // replyControlID derives the reply's MSH-10 from the message, so the reply

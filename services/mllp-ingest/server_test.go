@@ -40,6 +40,12 @@ type harness struct {
 
 func newHarness(t testing.TB, mod func(*Config)) *harness {
 	t.Helper()
+	return newHarnessStorage(t, true, mod)
+}
+
+// newHarnessStorage is newHarness with file streams when memory is false.
+func newHarnessStorage(t testing.TB, memory bool, mod func(*Config)) *harness {
+	t.Helper()
 	ns, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +62,7 @@ func newHarness(t testing.TB, mod func(*Config)) *harness {
 	}
 	ctx := context.Background()
 	opts := bus.DefaultStreamOptions()
-	opts.MemoryStorage = true
+	opts.MemoryStorage = memory
 	if err := bus.EnsureStreams(ctx, js, opts); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package simulator
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -35,8 +36,48 @@ type Config struct {
 	Window int
 	// MaxRetries bounds re-sends of a valid message that was rejected (default 3).
 	MaxRetries int
-	// AckTimeout bounds the wait for each acknowledgement (default 30s).
+	// AckTimeout bounds the wait for each acknowledgement (default 30s);
+	// when it passes, the connection is replaced and the frames without an
+	// acknowledgement are re-sent.
 	AckTimeout time.Duration
+	// ReconnectWithin bounds how long a network's connection may stay
+	// broken, or connected but silent, before Send gives up (default 60s,
+	// long enough for a restarted ingest; negative = never reconnect).
+	ReconnectWithin time.Duration
+
+	// DuplicateRate is the chance, per valid message, that the network
+	// forwards an exact copy of it again a little later (default 0.01;
+	// negative = none). Copies have the same bytes, so they never change
+	// the truth.
+	DuplicateRate float64
+	// OutOfOrderRate is the chance, per answer that comes within
+	// OutOfOrderMax of its request, that it is delivered before the request
+	// (default 0.01; negative = none).
+	OutOfOrderRate float64
+	// OutOfOrderMax bounds, in event time, how far an answer can overtake
+	// its request (default 5s, at most LinkerLateness/3 so that the linker
+	// always still holds the answer when the request comes; negative = no
+	// answer overtakes its request).
+	OutOfOrderMax time.Duration
+	// RunaroundShare is the share of requests that belong to runaround
+	// journeys: one patient asked for again and again across a network's
+	// responders, never fulfilled (default 0.03; negative = none).
+	RunaroundShare float64
+
+	// Rate paces Send at this many frames per second in total, split among
+	// networks in proportion to their feeds (0 = as fast as the
+	// acknowledgements allow). NetworkRate paces each network at its own
+	// frames per second instead; at most one of them may be set.
+	Rate        float64
+	NetworkRate float64
+	// Progress, when set, receives a progress line every ProgressEvery
+	// (default 2s) while Send runs, and a last one at its end.
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	// Acked, when set, is called for every acknowledgement Send reads, with
+	// the wall-clock time it arrived (e.g. to measure an answer's way to
+	// its outcome row). It is called from one goroutine per network.
+	Acked func(network string, m Message, accepted bool, at time.Time)
 }
 
 func (c Config) withDefaults() Config {
@@ -81,7 +122,33 @@ func (c Config) withDefaults() Config {
 	if c.AckTimeout == 0 {
 		c.AckTimeout = 30 * time.Second
 	}
+	if c.ReconnectWithin == 0 {
+		c.ReconnectWithin = 60 * time.Second
+	}
+	c.DuplicateRate = rateDefault(c.DuplicateRate, 0.01)
+	c.OutOfOrderRate = rateDefault(c.OutOfOrderRate, 0.01)
+	c.RunaroundShare = rateDefault(c.RunaroundShare, 0.03)
+	switch {
+	case c.OutOfOrderMax == 0:
+		c.OutOfOrderMax = 5 * time.Second
+	case c.OutOfOrderMax < 0:
+		c.OutOfOrderMax = 0
+	}
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 2 * time.Second
+	}
 	return c
+}
+
+// rateDefault applies a rate's default to 0 and turns a negative rate off.
+func rateDefault(v, def float64) float64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 func (c Config) validate() error {
@@ -100,6 +167,27 @@ func (c Config) validate() error {
 	}
 	if c.Window < 1 {
 		errs = append(errs, fmt.Errorf("Window: %d is below 1", c.Window))
+	}
+	if c.DuplicateRate > 0.5 {
+		errs = append(errs, fmt.Errorf("DuplicateRate: %g is above 0.5", c.DuplicateRate))
+	}
+	if c.OutOfOrderRate > 1 {
+		errs = append(errs, fmt.Errorf("OutOfOrderRate: %g is above 1", c.OutOfOrderRate))
+	}
+	if c.OutOfOrderMax > LinkerLateness/3 || (c.OutOfOrderMax > 0 && c.OutOfOrderMax < time.Millisecond) {
+		errs = append(errs, fmt.Errorf("OutOfOrderMax: %s is outside 1ms…%s (the linker's lateness / 3)", c.OutOfOrderMax, LinkerLateness/3))
+	}
+	if c.RunaroundShare > 0.5 {
+		errs = append(errs, fmt.Errorf("RunaroundShare: %g is above 0.5", c.RunaroundShare))
+	}
+	if c.Rate < 0 || c.NetworkRate < 0 {
+		errs = append(errs, fmt.Errorf("Rate, NetworkRate: %g, %g must not be negative", c.Rate, c.NetworkRate))
+	}
+	if c.Rate > 0 && c.NetworkRate > 0 {
+		errs = append(errs, errors.New("Rate, NetworkRate: set one of them, not both"))
+	}
+	if c.ProgressEvery < 0 {
+		errs = append(errs, fmt.Errorf("ProgressEvery: %s is negative", c.ProgressEvery))
 	}
 	if c.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("MaxRetries: %d is negative", c.MaxRetries))
@@ -180,10 +268,19 @@ func (k MessageKind) String() string {
 
 // Message is one frame of a network's feed.
 type Message struct {
-	Time      time.Time
+	// Time is the message's event time (MSH-7).
+	Time time.Time
+	// DeliverAt is the event-time position at which the network forwards
+	// it: Time, except for an answer that overtakes its request (earlier)
+	// and an exact duplicate (later than the original). Feeds are sorted
+	// by DeliverAt.
+	DeliverAt time.Time
 	Kind      MessageKind
 	ControlID string // MSH-10 ("" for malformed frames)
 	Raw       []byte // the HL7 message, segments ended by CR
+	// Duplicate marks an exact re-sent copy of an earlier message of the
+	// feed (same bytes): hinscore stores it once.
+	Duplicate bool
 }
 
 // TruthRow is the intended outcome of one request.
@@ -198,6 +295,14 @@ type TruthRow struct {
 	RequestedAt   time.Time
 	AnsweredAt    time.Time // zero when unanswered
 	LatencyMs     int64     // -1 when unanswered
+	// Patient is the identifier asked for, "<mrn>^^^<authority>" (hinscore
+	// turns it into a token).
+	Patient string
+	// Runaround marks a request of a runaround journey: the same patient
+	// asked for again and again across responders without fulfilment.
+	Runaround bool
+	// OutOfOrder marks a request whose answer is delivered before it.
+	OutOfOrder bool
 }
 
 // Answered reports whether the request gets an answer.
@@ -223,52 +328,103 @@ func Generate(cfg Config) (*Plan, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x9e3779b97f4a7c15))
-	g := &generator{cfg: cfg, rng: rng}
+	// Duplicates draw from a stream of their own, so that their rate
+	// changes nothing else in the plan.
+	dup := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x3c6ef372fe94f82b))
+	g := &generator{cfg: cfg, rng: rng, dup: dup}
 	return g.run(), nil
 }
 
 type generator struct {
 	cfg Config
 	rng *rand.Rand
+	dup *rand.Rand
+}
+
+// slot is one request to generate: its time and network, and for a
+// runaround journey the patient, requester, responder and class it keeps.
+type slot struct {
+	at        time.Time
+	network   int
+	runaround *journeyStep
+}
+
+type journeyStep struct {
+	mrn       string
+	requester Org
+	responder Org
+	class     string
+}
+
+// runaroundMix is how a runaround journey's requests end: never fulfilled.
+var runaroundMix = []ClassWeight{
+	{RefusedUnjustified, 0.35}, {Redirected, 0.35}, {Unanswered, 0.15}, {NotFound, 0.15},
 }
 
 func (g *generator) run() *Plan {
 	cfg := g.cfg
 	p := &Plan{cfg: cfg, feeds: make([]feed, len(cfg.Networks))}
-	for i, n := range cfg.Networks {
-		p.feeds[i].profile = n
-	}
-	// Request times first, sorted, so control ids increase with time.
-	times := make([]time.Time, cfg.Requests)
-	for i := range times {
-		times[i] = g.requestTime()
-	}
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-
 	shares := make([]float64, len(cfg.Networks))
 	for i, n := range cfg.Networks {
+		p.feeds[i].profile = n
 		shares[i] = n.Share
 	}
+	slots := g.journeys(shares)
+	for len(slots) < cfg.Requests {
+		slots = append(slots, slot{at: g.requestTime(), network: g.pick(shares)})
+	}
+	// Sorted by time so control ids increase with time; stable so that the
+	// order of equal times does not depend on the sort algorithm.
+	slices.SortStableFunc(slots, func(a, b slot) int { return a.at.Compare(b.at) })
+
 	seq := make([]int, len(cfg.Networks))
-	for _, at := range times {
-		ni := g.pick(shares)
-		seq[ni]++
-		row, msgs := g.request(cfg.Networks[ni], seq[ni], at)
+	for _, s := range slots {
+		seq[s.network]++
+		row, msgs := g.request(cfg.Networks[s.network], seq[s.network], s)
 		p.rows = append(p.rows, row)
-		p.feeds[ni].msgs = append(p.feeds[ni].msgs, msgs...)
+		p.feeds[s.network].msgs = append(p.feeds[s.network].msgs, msgs...)
 	}
 	for i := range p.feeds {
 		f := &p.feeds[i]
 		f.msgs = append(f.msgs, g.notifications(f.profile, seq[i])...)
+		slices.SortStableFunc(f.msgs, func(a, b Message) int { return a.DeliverAt.Compare(b.DeliverAt) })
 		f.msgs = append(f.msgs, g.malformed(f.profile, f.msgs)...)
-		// Stable: a request and its malformed neighbour keep their order.
-		slices.SortStableFunc(f.msgs, func(a, b Message) int { return a.Time.Compare(b.Time) })
+		f.msgs = append(f.msgs, g.duplicates(f.msgs)...)
+		// Stable: a message and its malformed neighbour keep their order.
+		slices.SortStableFunc(f.msgs, func(a, b Message) int { return a.DeliverAt.Compare(b.DeliverAt) })
 	}
 	return p
 }
 
+// journeys draws the runaround journeys: 3 to 6 requests for one patient
+// by one requester, to the network's responders in turn, 20 minutes to 3
+// hours apart, none fulfilled.
+func (g *generator) journeys(shares []float64) []slot {
+	budget := int(float64(g.cfg.Requests) * g.cfg.RunaroundShare)
+	var out []slot
+	for budget-len(out) >= 3 {
+		ni := g.pick(shares)
+		p := g.cfg.Networks[ni]
+		steps := min(3+g.rng.IntN(4), budget-len(out))
+		mrn := fmt.Sprintf("9%06d", g.rng.IntN(1_000_000))
+		req := p.Requesters[g.rng.IntN(len(p.Requesters))]
+		first := g.rng.IntN(len(p.Responders))
+		at := g.requestTime()
+		for i := range steps {
+			out = append(out, slot{at: at, network: ni, runaround: &journeyStep{
+				mrn: mrn, requester: req,
+				responder: p.Responders[(first+i)%len(p.Responders)],
+				class:     g.pickClass(runaroundMix),
+			}})
+			at = at.Add(20*time.Minute + time.Duration(g.rng.Int64N(int64(160*time.Minute))))
+		}
+	}
+	return out
+}
+
 // requestTime draws a time in [Start, Start+Span) from a daily load curve
-// that peaks late morning UTC and never drops to zero at night.
+// that peaks late morning UTC and never drops to zero at night, with
+// weekends at under half the weekday load.
 func (g *generator) requestTime() time.Time {
 	for {
 		off := time.Duration(g.rng.Int64N(int64(g.cfg.Span)/int64(time.Millisecond)+1)) * time.Millisecond
@@ -278,6 +434,9 @@ func (g *generator) requestTime() time.Time {
 		at := g.cfg.Start.Add(off)
 		h := float64(at.Hour()) + float64(at.Minute())/60
 		load := 0.3 + math.Exp(-math.Pow((h-11)/3.5, 2))
+		if wd := at.Weekday(); wd == time.Saturday || wd == time.Sunday {
+			load *= 0.45
+		}
 		if g.rng.Float64()*1.3 < load {
 			return at
 		}
@@ -305,6 +464,30 @@ func (g *generator) pickClass(mix []ClassWeight) string {
 		w[i] = m.Weight
 	}
 	return mix[g.pick(w)].Class
+}
+
+// mixAt is a profile's class mix at time at: its suspect classes scaled
+// by the network's drift since Start.
+func (g *generator) mixAt(p NetworkProfile, at time.Time) []ClassWeight {
+	if p.DriftPerMonth == 0 {
+		return p.Mix
+	}
+	months := at.Sub(g.cfg.Start).Hours() / (30 * 24)
+	scale := math.Max(0, 1+p.DriftPerMonth*months)
+	out := make([]ClassWeight, len(p.Mix))
+	for i, w := range p.Mix {
+		out[i] = w
+		if suspectClass(w.Class) {
+			out[i].Weight *= scale
+		}
+	}
+	return out
+}
+
+// suspectClass reports whether a class counts as suspected blocking
+// whatever its timing.
+func suspectClass(class string) bool {
+	return class == RefusedUnjustified || class == Redirected || class == Unanswered
 }
 
 // lognormalMs draws from the profile's latency, kept within [lo, hi] by
@@ -352,25 +535,27 @@ func (g *generator) lateMs(p NetworkProfile) int64 {
 	}
 }
 
-func (g *generator) request(p NetworkProfile, n int, at time.Time) (TruthRow, []Message) {
-	req := p.Requesters[g.rng.IntN(len(p.Requesters))]
-	rsp := p.Responders[g.rng.IntN(len(p.Responders))]
-	class := g.pickClass(p.Mix)
-	q := query{
-		network:   p,
-		requester: req,
-		responder: rsp,
-		controlID: fmt.Sprintf("%s%08d", p.Code, n),
-		queryTag:  fmt.Sprintf("%sQ%08d", p.Code, n),
-		mrn:       fmt.Sprintf("%07d", g.rng.IntN(10_000_000)),
-		at:        at,
+func (g *generator) request(p NetworkProfile, n int, s slot) (TruthRow, []Message) {
+	var q query
+	var class string
+	q.network, q.at = p, s.at
+	q.controlID = fmt.Sprintf("%s%08d", p.Code, n)
+	q.queryTag = fmt.Sprintf("%sQ%08d", p.Code, n)
+	if j := s.runaround; j != nil {
+		q.requester, q.responder, q.mrn, class = j.requester, j.responder, j.mrn, j.class
+	} else {
+		q.requester = p.Requesters[g.rng.IntN(len(p.Requesters))]
+		q.responder = p.Responders[g.rng.IntN(len(p.Responders))]
+		class = g.pickClass(g.mixAt(p, s.at))
+		q.mrn = fmt.Sprintf("%07d", g.rng.IntN(10_000_000))
 	}
 	row := TruthRow{
 		Network: p.Name, ControlID: q.controlID, QueryTag: q.queryTag,
-		Requester: req.Facility, Responder: rsp.Facility,
-		Outcome: class, RequestedAt: at, LatencyMs: -1,
+		Requester: q.requester.Facility, Responder: q.responder.Facility,
+		Outcome: class, RequestedAt: s.at, LatencyMs: -1,
+		Patient: q.mrn + "^^^" + q.authority(), Runaround: s.runaround != nil,
 	}
-	msgs := []Message{{Time: at, Kind: KindRequest, ControlID: q.controlID, Raw: q.request()}}
+	msgs := []Message{{Time: s.at, DeliverAt: s.at, Kind: KindRequest, ControlID: q.controlID, Raw: q.request()}}
 	if class == Unanswered {
 		return row, msgs
 	}
@@ -402,11 +587,20 @@ func (g *generator) request(p NetworkProfile, n int, at time.Time) (TruthRow, []
 	if class == RefusedException || class == Redirected {
 		row.ExceptionCode = a.code
 	}
-	answeredAt := at.Add(time.Duration(latency) * time.Millisecond)
+	answeredAt := s.at.Add(time.Duration(latency) * time.Millisecond)
 	row.AnsweredAt = answeredAt
 	row.LatencyMs = latency
+	deliver := answeredAt
+	// A quick answer may overtake its request on the way (another route, a
+	// retry of the request's forwarding): by at most OutOfOrderMax of
+	// event time, so the linker, which holds an answer for its lateness,
+	// still links it.
+	if bound := g.cfg.OutOfOrderMax; bound > 0 && time.Duration(latency)*time.Millisecond <= bound && g.rng.Float64() < g.cfg.OutOfOrderRate {
+		deliver = s.at.Add(-time.Millisecond - time.Duration(g.rng.Int64N(int64(bound/time.Millisecond)))*time.Millisecond)
+		row.OutOfOrder = true
+	}
 	msgs = append(msgs, Message{
-		Time: answeredAt, Kind: KindAnswer, ControlID: q.controlID + "R",
+		Time: answeredAt, DeliverAt: deliver, Kind: KindAnswer, ControlID: q.controlID + "R",
 		Raw: q.answer(a, answeredAt),
 	})
 	return row, msgs
@@ -424,7 +618,24 @@ func (g *generator) notifications(p NetworkProfile, requests int) []Message {
 		org := p.Responders[g.rng.IntN(len(p.Responders))]
 		id := fmt.Sprintf("%sN%07d", p.Code, i+1)
 		mrn := fmt.Sprintf("%07d", g.rng.IntN(10_000_000))
-		out = append(out, Message{Time: at, Kind: KindNotification, ControlID: id, Raw: notification(p, org, id, mrn, at)})
+		out = append(out, Message{Time: at, DeliverAt: at, Kind: KindNotification, ControlID: id, Raw: notification(p, org, id, mrn, at)})
+	}
+	return out
+}
+
+// duplicates adds exact copies of some valid messages, forwarded again up
+// to 5 s (event time) after the original: a network retrying a forward
+// whose acknowledgement it missed, or forwarding the same message twice.
+func (g *generator) duplicates(valid []Message) []Message {
+	var out []Message
+	for _, m := range valid {
+		if m.Kind == KindMalformed || g.dup.Float64() >= g.cfg.DuplicateRate {
+			continue
+		}
+		d := m
+		d.Duplicate = true
+		d.DeliverAt = m.DeliverAt.Add(time.Duration(g.dup.Int64N(5000)+1) * time.Millisecond)
+		out = append(out, d)
 	}
 	return out
 }
@@ -433,12 +644,13 @@ func (g *generator) notifications(p NetworkProfile, requests int) []Message {
 func (g *generator) malformed(p NetworkProfile, valid []Message) []Message {
 	var out []Message
 	for _, m := range valid {
-		if g.rng.Float64() >= g.cfg.MalformedRate {
+		// Copies are skipped: the malformed frames do not depend on them.
+		if m.Duplicate || g.rng.Float64() >= g.cfg.MalformedRate {
 			continue
 		}
 		i := len(out) + 1
 		out = append(out, Message{
-			Time: m.Time.Add(time.Millisecond), Kind: KindMalformed,
+			Time: m.Time.Add(time.Millisecond), DeliverAt: m.DeliverAt.Add(time.Millisecond), Kind: KindMalformed,
 			Raw: malformedFrame(p, g.rng.IntN(malformedKinds), i, m.Time),
 		})
 	}

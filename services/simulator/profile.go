@@ -80,6 +80,11 @@ type NetworkProfile struct {
 	// after SLA + grace + linker lateness, i.e. after the linker has already
 	// reported the request unanswered.
 	LateBeyondShare float64 `json:"late_beyond_share"`
+	// DriftPerMonth changes the network's behaviour over the months: the
+	// weights of its suspect classes (refused_unjustified, redirected,
+	// unanswered) are scaled by 1 + DriftPerMonth × months since Start.
+	// Negative = a network that improves, positive = one that gets worse.
+	DriftPerMonth float64 `json:"drift_per_month"`
 }
 
 func orgs(code, kind, app string, n int) []Org {
@@ -93,8 +98,9 @@ func orgs(code, kind, app string, n int) []Org {
 func twoDigits(n int) string { return string([]byte{byte('0' + n/10%10), byte('0' + n%10)}) }
 
 // DefaultNetworks returns three networks with clearly different behaviour:
-// northstar mostly fulfils fast, bayview refuses and redirects a lot, prairie
-// leaves many requests unanswered and answers slowly.
+// northstar mostly fulfils fast, bayview refuses and redirects a lot but
+// improves month after month, prairie leaves many requests unanswered,
+// answers slowly and gets worse.
 func DefaultNetworks() []NetworkProfile {
 	return []NetworkProfile{
 		{
@@ -127,6 +133,7 @@ func DefaultNetworks() []NetworkProfile {
 			ExceptionTextShare: 0.3,
 			Latency:            LogNormal{MedianMs: 3000, Sigma: 0.8},
 			LateBeyondShare:    0.3,
+			DriftPerMonth:      -0.15,
 		},
 		{
 			Name: "prairie", Code: "PR", Share: 0.25,
@@ -141,6 +148,7 @@ func DefaultNetworks() []NetworkProfile {
 			ExceptionTextShare: 0.3,
 			Latency:            LogNormal{MedianMs: 12000, Sigma: 1.1},
 			LateBeyondShare:    0.4,
+			DriftPerMonth:      0.25,
 		},
 	}
 }

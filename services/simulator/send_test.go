@@ -80,7 +80,7 @@ func (s *ackServer) serve(c net.Conn) {
 }
 
 func TestSend(t *testing.T) {
-	p := mustGenerate(t, Config{Requests: 600, MalformedRate: 0.02, Window: 16, MaxRetries: 2})
+	p := mustGenerate(t, Config{Requests: 600, MalformedRate: 0.02, Window: 16, MaxRetries: 2, DuplicateRate: -1})
 	// Control ids ending in 7 are rejected once (then accepted on retry),
 	// those ending in 13 always (given up after MaxRetries re-sends).
 	srv := startAckServer(t, func(id string, attempt int) bool {
@@ -131,7 +131,7 @@ func TestSend(t *testing.T) {
 }
 
 func TestSendOrderWithoutRejections(t *testing.T) {
-	p := mustGenerate(t, Config{Requests: 300, Networks: DefaultNetworks()[:1], MalformedRate: -1})
+	p := mustGenerate(t, Config{Requests: 300, Networks: DefaultNetworks()[:1], MalformedRate: -1, DuplicateRate: 0.05})
 	srv := startAckServer(t, nil)
 	st, err := p.Send(context.Background(), map[string]string{"northstar": srv.ln.Addr().String()})
 	if err != nil {
@@ -143,7 +143,7 @@ func TestSendOrderWithoutRejections(t *testing.T) {
 	}
 	for i, m := range msgs {
 		if srv.order[i] != m.ControlID {
-			t.Fatalf("frame %d arrived as %s, want %s (event-time order)", i, srv.order[i], m.ControlID)
+			t.Fatalf("frame %d arrived as %s, want %s (delivery order)", i, srv.order[i], m.ControlID)
 		}
 	}
 }
@@ -168,14 +168,34 @@ func TestSendErrors(t *testing.T) {
 			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
 		}
 	}()
-	p = mustGenerate(t, Config{Requests: 50, AckTimeout: 200 * time.Millisecond})
+	p = mustGenerate(t, Config{Requests: 50, AckTimeout: 200 * time.Millisecond, ReconnectWithin: 700 * time.Millisecond})
 	targets := map[string]string{}
 	for _, n := range p.Networks() {
 		targets[n] = ln.Addr().String()
 	}
 	var ne net.Error
-	if _, err := p.Send(context.Background(), targets); !errors.As(err, &ne) || !ne.Timeout() {
-		t.Errorf("silent peer: %v, want a timeout", err)
+	st, err := p.Send(context.Background(), targets)
+	if !errors.Is(err, ErrGaveUp) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("silent peer: %v, want to give up after timeouts", err)
+	}
+	if st.Reconnects == 0 || st.Resent == 0 {
+		t.Errorf("silent peer: %s, want reconnections and re-sends before giving up", st)
+	}
+	// Without reconnection the first timeout ends the run.
+	p = mustGenerate(t, Config{Requests: 50, AckTimeout: 200 * time.Millisecond, ReconnectWithin: -1})
+	if st, err := p.Send(context.Background(), targets); !errors.As(err, &ne) || !ne.Timeout() || st.Reconnects != 0 {
+		t.Errorf("silent peer without reconnection: %v (%s), want one timeout", err, st)
+	}
+	// Nobody listening: dialling is retried, then given up.
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := dead.Addr().String()
+	dead.Close()
+	p = mustGenerate(t, Config{Requests: 10, Networks: DefaultNetworks()[:1], ReconnectWithin: 300 * time.Millisecond})
+	if _, err := p.Send(context.Background(), map[string]string{"northstar": addr}); !errors.Is(err, ErrGaveUp) {
+		t.Errorf("nobody listening: %v, want ErrGaveUp", err)
 	}
 }
 

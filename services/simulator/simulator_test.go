@@ -88,6 +88,11 @@ func TestConfigValidation(t *testing.T) {
 		{"unknown class", Config{Networks: bad}, `Networks[1].Mix: unknown class "blocked"`},
 		{"unknown exception", Config{Networks: noCode}, `Networks[2].Exceptions: "171.999"`},
 		{"duplicate network", Config{Networks: append(DefaultNetworks(), DefaultNetworks()[0])}, "duplicate name"},
+		{"out of order beyond lateness", Config{OutOfOrderMax: 20 * time.Second}, "OutOfOrderMax"},
+		{"two rates", Config{Rate: 100, NetworkRate: 10}, "not both"},
+		{"negative rate", Config{Rate: -1}, "must not be negative"},
+		{"duplicate rate", Config{DuplicateRate: 0.9}, "DuplicateRate"},
+		{"runaround share", Config{RunaroundShare: 0.6}, "RunaroundShare"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,7 +106,17 @@ func TestConfigValidation(t *testing.T) {
 
 func TestClassFrequencies(t *testing.T) {
 	p := mustGenerate(t, Config{Requests: 20000})
-	truth := p.Truth()
+	// Runaround journeys follow a mix of their own.
+	truth := map[string]map[string]int{}
+	for _, r := range p.Requests() {
+		if r.Runaround {
+			continue
+		}
+		if truth[r.Network] == nil {
+			truth[r.Network] = map[string]int{}
+		}
+		truth[r.Network][r.Outcome]++
+	}
 	for _, prof := range DefaultNetworks() {
 		counts := truth[prof.Name]
 		n := 0
@@ -111,7 +126,7 @@ func TestClassFrequencies(t *testing.T) {
 			}
 			n += c
 		}
-		if share := float64(n) / 20000; math.Abs(share-prof.Share) > 0.02 {
+		if share := float64(n) / float64(20000-runarounds(p)); math.Abs(share-prof.Share) > 0.02 {
 			t.Errorf("%s: share %.3f, profile %.3f", prof.Name, share, prof.Share)
 		}
 		for _, w := range prof.Mix {
@@ -173,13 +188,24 @@ func TestMessages(t *testing.T) {
 	}
 	answers := 0
 	for _, network := range p.Networks() {
+		msgs := p.Messages(network)
+		// Requests first: an answer may overtake its request.
 		requests := map[string]hl7{}
-		var last time.Time
-		for i, m := range p.Messages(network) {
-			if m.Time.Before(last) {
-				t.Fatalf("%s message %d at %s before %s", network, i, m.Time, last)
+		for _, m := range msgs {
+			if m.Kind == KindRequest {
+				h, ok := parseStructure(t, m.Raw)
+				if !ok {
+					t.Fatalf("%s request does not parse: %q", network, m.Raw)
+				}
+				requests[h.msh[10]] = h
 			}
-			last = m.Time
+		}
+		var last time.Time
+		for i, m := range msgs {
+			if m.DeliverAt.Before(last) {
+				t.Fatalf("%s message %d delivered at %s before %s", network, i, m.DeliverAt, last)
+			}
+			last = m.DeliverAt
 			h, ok := parseStructure(t, m.Raw)
 			if m.Kind == KindMalformed {
 				if ok {
@@ -193,6 +219,9 @@ func TestMessages(t *testing.T) {
 			if h.msh[7] != hl7Time(m.Time) || h.msh[10] != m.ControlID {
 				t.Errorf("%s: MSH-7/10 %q %q, want %q %q", network, h.msh[7], h.msh[10], hl7Time(m.Time), m.ControlID)
 			}
+			if m.Duplicate {
+				continue
+			}
 			switch m.Kind {
 			case KindNotification:
 				if h.msh[9] != "ADT^A04^ADT_A01" || h.field("EVN", 1) != "A04" {
@@ -202,19 +231,23 @@ func TestMessages(t *testing.T) {
 				if h.msh[9] != "QBP^Q22^QBP_Q21" || h.field("QPD", 1) != "IHE PDQ Query" || h.field("RCP", 1) != "I" {
 					t.Errorf("request %q", m.Raw)
 				}
-				requests[h.msh[10]] = h
 			case KindAnswer:
 				answers++
 				ref := h.field("MSA", 2)
 				req, found := requests[ref]
 				if !found {
-					t.Fatalf("%s: answer %s references no earlier request (%q)", network, h.msh[10], ref)
+					t.Fatalf("%s: answer %s references no request (%q)", network, h.msh[10], ref)
 				}
 				if h.msh[5] != req.msh[3] || h.msh[6] != req.msh[4] || h.msh[3] != req.msh[5] || h.msh[4] != req.msh[6] {
 					t.Errorf("%s: answer %s does not swap sender and receiver of %s", network, h.msh[10], ref)
 				}
 				if h.field("QAK", 1) != req.field("QPD", 2) {
 					t.Errorf("%s: QAK-1 %q, query tag %q", network, h.field("QAK", 1), req.field("QPD", 2))
+				}
+				r := rows[network+"/"+ref]
+				mrn, authority, _ := strings.Cut(r.Patient, "^^^")
+				if qpd := req.field("QPD", 3); qpd != "@PID.3.1^"+mrn+"~@PID.3.4.1^"+authority {
+					t.Errorf("%s: truth patient %q, QPD-3 %q", ref, r.Patient, qpd)
 				}
 				checkAnswer(t, rows[network+"/"+ref], h, m)
 			}
@@ -388,4 +421,14 @@ func TestParseTargets(t *testing.T) {
 			t.Errorf("ParseTargets(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
+}
+
+func runarounds(p *Plan) int {
+	n := 0
+	for _, r := range p.Requests() {
+		if r.Runaround {
+			n++
+		}
+	}
+	return n
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -63,7 +64,7 @@ func (p *Plan) Networks() []string {
 	return out
 }
 
-// Messages returns a network's feed in event-time order (nil if unknown).
+// Messages returns a network's feed in delivery order (nil if unknown).
 func (p *Plan) Messages(network string) []Message {
 	for _, f := range p.feeds {
 		if f.profile.Name == network {
@@ -73,18 +74,62 @@ func (p *Plan) Messages(network string) []Message {
 	return nil
 }
 
-// ValidMessages is the number of messages hinscore must accept (requests,
-// answers and notifications): the expected "events in".
+// ValidMessages is the number of distinct messages hinscore must accept
+// and store (requests, answers and notifications, exact duplicates
+// counted once): the expected "events in".
 func (p *Plan) ValidMessages() int {
 	n := 0
 	for _, f := range p.feeds {
 		for _, m := range f.msgs {
-			if m.Kind != KindMalformed {
+			if m.Kind != KindMalformed && !m.Duplicate {
 				n++
 			}
 		}
 	}
 	return n
+}
+
+// Duplicates is the number of exact re-sent copies in the feeds: frames
+// hinscore acknowledges but stores only once.
+func (p *Plan) Duplicates() int {
+	n := 0
+	for _, f := range p.feeds {
+		for _, m := range f.msgs {
+			if m.Duplicate {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Frames is the number of frames Send writes when nothing is re-sent.
+func (p *Plan) Frames() int {
+	n := 0
+	for _, f := range p.feeds {
+		n += len(f.msgs)
+	}
+	return n
+}
+
+// Runarounds lists, per network, the patients ("<mrn>^^^<authority>") of
+// the runaround journeys, sorted.
+func (p *Plan) Runarounds() map[string][]string {
+	out := make(map[string][]string, len(p.feeds))
+	for _, f := range p.feeds {
+		out[f.profile.Name] = []string{}
+	}
+	seen := map[string]bool{}
+	for _, r := range p.rows {
+		if r.Runaround && !seen[r.Network+"/"+r.Patient] {
+			seen[r.Network+"/"+r.Patient] = true
+			out[r.Network] = append(out[r.Network], r.Patient)
+		}
+	}
+	for _, ps := range out {
+		slices.Sort(ps)
+	}
+	return out
 }
 
 // MalformedMessages is the number of frames hinscore must reject.
@@ -127,7 +172,7 @@ func (p *Plan) truthCSV() ([]byte, error) {
 	w := csv.NewWriter(&buf)
 	_ = w.Write([]string{
 		"network", "control_id", "query_tag", "requester", "responder", "outcome",
-		"exception_code", "requested_at", "answered_at", "latency_ms",
+		"exception_code", "requested_at", "answered_at", "latency_ms", "patient", "runaround", "out_of_order",
 	})
 	for _, r := range p.rows {
 		answered, latency := "", ""
@@ -138,6 +183,7 @@ func (p *Plan) truthCSV() ([]byte, error) {
 		_ = w.Write([]string{
 			r.Network, r.ControlID, r.QueryTag, r.Requester, r.Responder, r.Outcome,
 			r.ExceptionCode, r.RequestedAt.UTC().Format(truthTime), answered, latency,
+			r.Patient, strconv.FormatBool(r.Runaround), strconv.FormatBool(r.OutOfOrder),
 		})
 	}
 	w.Flush()
@@ -152,6 +198,7 @@ type truthSummary struct {
 	SLAMs         int64            `json:"sla_ms"`
 	ValidMessages int              `json:"valid_messages"`
 	Malformed     int              `json:"malformed_messages"`
+	Duplicates    int              `json:"duplicate_messages"`
 	Networks      []networkSummary `json:"networks"`
 }
 
@@ -160,21 +207,39 @@ type networkSummary struct {
 	Requests      int            `json:"requests"`
 	Notifications int            `json:"notifications"`
 	Malformed     int            `json:"malformed"`
+	Duplicates    int            `json:"duplicates"`
+	OutOfOrder    int            `json:"out_of_order"`
 	Outcomes      map[string]int `json:"outcomes"`
-	Suspect       int            `json:"suspect"`
-	Profile       NetworkProfile `json:"profile"`
+	// RunaroundPatients are the patients of the runaround journeys.
+	RunaroundPatients []string       `json:"runaround_patients"`
+	Suspect           int            `json:"suspect"`
+	Profile           NetworkProfile `json:"profile"`
 }
 
 func (p *Plan) truthJSON() ([]byte, error) {
-	truth, suspect := p.Truth(), p.Suspect()
+	truth, suspect, runarounds := p.Truth(), p.Suspect(), p.Runarounds()
+	outOfOrder := map[string]int{}
+	for _, r := range p.rows {
+		if r.OutOfOrder {
+			outOfOrder[r.Network]++
+		}
+	}
 	s := truthSummary{
 		Seed: p.cfg.Seed, Requests: len(p.rows),
 		Start: p.cfg.Start.UTC().Format(time.RFC3339), Span: p.cfg.Span.String(),
 		SLAMs: QuerySLA.Milliseconds(), ValidMessages: p.ValidMessages(), Malformed: p.MalformedMessages(),
+		Duplicates: p.Duplicates(),
 	}
 	for _, f := range p.feeds {
-		ns := networkSummary{Name: f.profile.Name, Outcomes: truth[f.profile.Name], Suspect: suspect[f.profile.Name], Profile: f.profile}
+		ns := networkSummary{
+			Name: f.profile.Name, Outcomes: truth[f.profile.Name], Suspect: suspect[f.profile.Name], Profile: f.profile,
+			OutOfOrder: outOfOrder[f.profile.Name], RunaroundPatients: runarounds[f.profile.Name],
+		}
 		for _, m := range f.msgs {
+			if m.Duplicate {
+				ns.Duplicates++
+				continue
+			}
 			switch m.Kind {
 			case KindRequest:
 				ns.Requests++

@@ -38,10 +38,12 @@ var ErrBadTime = errors.New("toevent: bad message time")
 const MaxReasonText = 512
 
 // Mapper turns messages into events. PatientKey makes the patient tokens;
-// PatientKeyID names it in every event.
+// PatientKeyID names it in every event. Orgs, when set, turns the
+// identifiers of MSH-3/4/5/6 into canonical organisation ids.
 type Mapper struct {
 	PatientKey   []byte
 	PatientKeyID string
+	Orgs         *Directory
 }
 
 // MapBytes parses raw and maps it.
@@ -76,7 +78,7 @@ func (mp Mapper) Map(network string, raw []byte, m *hl7v2.Message, ingest time.T
 	if !known && m.Has("MSA") {
 		p = pattern{shape: shapeAnswer} // an acknowledgment of some other type (MFK, ...)
 	}
-	sender, receiver := facility(m, "MSH-4"), facility(m, "MSH-6")
+	sender, receiver := mp.organisation(m, "MSH-4", "MSH-3"), mp.organisation(m, "MSH-6", "MSH-5")
 	answerKey := func() string { return key(network, receiver, m.Get("MSA-2")) }
 	switch p.shape {
 	case shapeRequest:
@@ -84,6 +86,9 @@ func (mp Mapper) Map(network string, raw []byte, m *hl7v2.Message, ingest time.T
 		ev.CorrelationKey = key(network, sender, ev.MessageId)
 	case shapeOrder:
 		ev.Role, ev.RequestKind = hinscorev1.Role_ROLE_REQUEST, p.kind
+		if isCancel(m.Get("ORC-1")) {
+			ev.Role = hinscorev1.Role_ROLE_CANCEL
+		}
 		ev.CorrelationKey = key(network, sender, ev.MessageId)
 		if placer := placerNumber(m); placer != "" {
 			ev.CorrelationKey = key(network, sender, "placer:"+placer)
@@ -107,7 +112,7 @@ func (mp Mapper) Map(network string, raw []byte, m *hl7v2.Message, ingest time.T
 		ev.Role = hinscorev1.Role_ROLE_NOTIFICATION
 		ev.CorrelationKey = key(network, sender, ev.MessageId)
 	}
-	if ev.Role == hinscorev1.Role_ROLE_REQUEST || ev.Role == hinscorev1.Role_ROLE_NOTIFICATION {
+	if ev.Role == hinscorev1.Role_ROLE_REQUEST || ev.Role == hinscorev1.Role_ROLE_NOTIFICATION || ev.Role == hinscorev1.Role_ROLE_CANCEL {
 		ev.RequesterOrg, ev.ResponderOrg = sender, receiver
 	} else {
 		ev.RequesterOrg, ev.ResponderOrg = receiver, sender
@@ -244,13 +249,38 @@ func messageType(m *hl7v2.Message) string {
 	return strings.Join(parts, "^")
 }
 
-// facility is the organisation an HD field names: its namespace id, else
-// its universal id.
-func facility(m *hl7v2.Message, path string) string {
-	if ns := m.Get(path + ".1"); ns != "" {
-		return ns
+// organisation is the organisation a message names in its facility HD
+// (MSH-4 or MSH-6), else in its application HD (MSH-3 or MSH-5): with a
+// directory, the first of namespace id, universal id (OID, NPI) of the
+// facility then the application that the directory knows; otherwise (or
+// when it knows none) the first of them that is not empty, as the message
+// spells it.
+func (mp Mapper) organisation(m *hl7v2.Message, facilityPath, appPath string) string {
+	cands := [...]string{m.Get(facilityPath + ".1"), m.Get(facilityPath + ".2"), m.Get(appPath + ".1"), m.Get(appPath + ".2")}
+	if mp.Orgs != nil {
+		for _, c := range cands {
+			if o, ok := mp.Orgs.Lookup(c); ok {
+				return o.ID
+			}
+		}
 	}
-	return m.Get(path + ".2")
+	for _, c := range cands {
+		if c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+// isCancel reports whether an order control code (ORC-1, HL7 table 0119)
+// withdraws the order: CA cancel, DC discontinue, both sent
+// by its requester.
+func isCancel(orc1 string) bool {
+	switch orc1 {
+	case "CA", "DC":
+		return true
+	}
+	return false
 }
 
 func placerNumber(m *hl7v2.Message) string {
@@ -261,11 +291,17 @@ func placerNumber(m *hl7v2.Message) string {
 }
 
 // patientID is the canonical patient identifier, authority + "|" + id, from
-// PID-3 or a query's QPD-3; "" when the message names no patient.
+// PID-3, a query's QPD-3 or a legacy query's QRD-8; "" when the message
+// names no patient.
 func patientID(m *hl7v2.Message) string {
 	id, auth := m.Get("PID-3.1"), m.Get("PID-3.4.1")
 	if id == "" && m.Has("QPD") {
 		id, auth = queryPatient(m)
+	}
+	if id == "" && m.Has("QRD") {
+		// Legacy queries name the patient in QRD-8 (who subject filter, an
+		// XCN: id in component 1, assigning authority in component 9).
+		id, auth = m.Get("QRD-8.1"), m.Get("QRD-8.9.1")
 	}
 	if id == "" {
 		return ""

@@ -1,0 +1,153 @@
+package hl7v2
+
+import "fmt"
+
+// Validate reports whether d can encode a message: six distinct
+// characters (five without a truncation character), none a letter, digit,
+// space, CR or LF.
+func (d Delimiters) Validate() error {
+	all := []byte{d.Field, d.Component, d.Repetition, d.Escape, d.SubComponent}
+	if d.Truncation != 0 {
+		all = append(all, d.Truncation)
+	}
+	for i, c := range all {
+		if c == 0 || c == '\r' || c == '\n' || c == ' ' || isAlnum(c) {
+			return fmt.Errorf("%w: delimiter %q is not allowed", ErrBadDelimiters, c)
+		}
+		for _, o := range all[i+1:] {
+			if o == c {
+				return fmt.Errorf("%w: delimiter %q used twice", ErrBadDelimiters, c)
+			}
+		}
+	}
+	return nil
+}
+
+// Encode writes the message with the delimiters d, segments ended by CR.
+// Structure is kept exactly (every field, repetition, component and
+// sub-component, trailing empties and explicit nulls included); escape
+// sequences are carried over with d's escape character, and data bytes that
+// are delimiters of d are escaped. So Parse(Encode(d)) reads the same values
+// as m, and encoding back with m's delimiters gives the same bytes as
+// Encode(m.Delimiters()): the canonical form of m (CR endings, no BOM, no
+// blank lines).
+func (m *Message) Encode(d Delimiters) ([]byte, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("hl7v2.Encode: %w", err)
+	}
+	out := make([]byte, 0, len(m.data)+len(m.data)/16)
+	for i := range m.segs {
+		seg := m.SegmentBytes(i)
+		out = append(out, seg[:3]...)
+		rest := seg[3:]
+		if i == 0 { // MSH: its own delimiters, then the fields from MSH-3
+			out = append(out, d.Field)
+			out = append(out, d.EncodingCharacters()...)
+			rest = rest[1:]
+			for len(rest) > 0 && rest[0] != m.delims.Field {
+				rest = rest[1:]
+			}
+		}
+		out = transcode(out, rest, m.delims, d)
+		out = append(out, '\r')
+	}
+	return out, nil
+}
+
+// transcode re-encodes b from delimiters o to d.
+func transcode(out, b []byte, o, d Delimiters) []byte {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch c {
+		case o.Field:
+			out = append(out, d.Field)
+			continue
+		case o.Component:
+			out = append(out, d.Component)
+			continue
+		case o.Repetition:
+			out = append(out, d.Repetition)
+			continue
+		case o.SubComponent:
+			out = append(out, d.SubComponent)
+			continue
+		case o.Escape:
+			j, carry := escapeEnd(b, i, o, d)
+			switch {
+			case j == i+2 && delimiterEscape(b[i+1]):
+				// \F\ \S\ \T\ \R\ \E\ name a character of the old set, which
+				// may be plain data in the new one.
+				out = appendEscapedByte(out, o.unescapeDelimiter(b[i+1]), d)
+				i = j
+				continue
+			case j > i && carry:
+				out = append(out, d.Escape)
+				out = append(out, b[i+1:j]...)
+				out = append(out, d.Escape)
+				i = j
+				continue
+			case j > i:
+				// A sequence Unescape keeps verbatim that holds a delimiter of
+				// the new set: it becomes the same text, escaped, so that no
+				// new pairing of escape characters appears.
+				for _, x := range b[i : j+1] {
+					out = appendEscapedByte(out, x, d)
+				}
+				i = j
+				continue
+			}
+			// An escape character that opens no sequence is data (Unescape
+			// keeps it literally).
+		}
+		out = appendEscapedByte(out, c, d)
+	}
+	return out
+}
+
+func delimiterEscape(c byte) bool {
+	return c == 'F' || c == 'S' || c == 'T' || c == 'R' || c == 'E'
+}
+
+// unescapeDelimiter is the character a one-letter escape names.
+func (d Delimiters) unescapeDelimiter(c byte) byte {
+	switch c {
+	case 'F':
+		return d.Field
+	case 'S':
+		return d.Component
+	case 'T':
+		return d.SubComponent
+	case 'R':
+		return d.Repetition
+	}
+	return d.Escape
+}
+
+// appendEscapedByte is AppendEscaped for one byte, which may be any byte
+// (a string conversion of a byte over 0x7F would make it a rune).
+func appendEscapedByte(dst []byte, c byte, d Delimiters) []byte {
+	if c < 0x80 {
+		return d.AppendEscaped(dst, string(rune(c)))
+	}
+	return append(dst, c)
+}
+
+// escapeEnd returns the index of the escape character closing the sequence
+// opened at i within its value, or -1; carry reports whether the sequence
+// can be written as it is with d (no byte of it is a delimiter of d).
+func escapeEnd(b []byte, i int, o, d Delimiters) (int, bool) {
+	carry := true
+	for j := i + 1; j < len(b); j++ {
+		c := b[j]
+		switch {
+		case c == o.Escape:
+			return j, carry
+		case c == o.Field || c == o.Component || c == o.Repetition || c == o.SubComponent || c == '\r' || c == '\n':
+			return -1, false
+		case c == d.Field || c == d.Component || c == d.Repetition || c == d.SubComponent || c == d.Escape ||
+			(d.Truncation != 0 && c == d.Truncation):
+			carry = false
+		}
+	}
+	return -1, false
+}

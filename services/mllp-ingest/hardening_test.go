@@ -1,0 +1,398 @@
+package mllpingest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/hl7v2"
+	"github.com/hinscore/hinscore/services/hl7v2/mllp"
+)
+
+// TestEveryPatternGetsItsAck sends every message of the mapping samples
+// (each pattern of DOMAIN.md's HL7 table) over MLLP.
+func TestEveryPatternGetsItsAck(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.dial(t)
+	files, _ := filepath.Glob("../hl7v2/toevent/testdata/samples/*.hl7")
+	if len(files) == 0 {
+		t.Fatal("no samples")
+	}
+	stored := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := hl7v2.SplitMessages(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range msgs {
+			req, err := hl7v2.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, send := req.AckPolicy().Reply(hl7v2.CodeAA)
+			if !send {
+				continue
+			}
+			c.send(string(raw))
+			r := c.recv()
+			stored++
+			name := file + " " + req.Get("MSH-10")
+			if r.Get("MSA-1") != want || r.Get("MSA-2") != req.Get("MSH-10") {
+				t.Errorf("%s: MSA %s|%s, want %s|%s", name, r.Get("MSA-1"), r.Get("MSA-2"), want, req.Get("MSH-10"))
+			}
+			wantType := "ACK"
+			if req.Get("MSH-9.1") == "QBP" && want == hl7v2.CodeAA {
+				wantType = "RSP"
+			}
+			if r.Get("MSH-9.1") != wantType || r.Get("MSH-5") != req.Get("MSH-3") || r.Get("MSH-6") != req.Get("MSH-4") {
+				t.Errorf("%s: reply header %q", name, r.SegmentBytes(0))
+			}
+		}
+	}
+	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != stored {
+		t.Errorf("EVENTS holds %d, want %d", n, stored)
+	}
+}
+
+func TestEnhancedModeAcks(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.dial(t)
+	adt := func(id, msh15 string) string {
+		return "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08|" + id + "|P|2.5|||" + msh15 + "|AL\rPID|1||MRN1^^^HOSP_A\r"
+	}
+	// NE and ER-on-success get no reply: the next reply answers E3.
+	c.send(adt("E1", "NE"), adt("E2", "ER"), adt("E3", "AL"), adt("E4", "SU"), strings.Replace(adt("E5", "ER"), "20260302095900", "bad", 1))
+	for _, want := range [][2]string{{"CA", "E3"}, {"CA", "E4"}, {"CE", "E5"}} {
+		r := c.recv()
+		if r.Get("MSA-1") != want[0] || r.Get("MSA-2") != want[1] {
+			t.Errorf("MSA %s|%s, want %s|%s", r.Get("MSA-1"), r.Get("MSA-2"), want[0], want[1])
+		}
+	}
+	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 4 {
+		t.Errorf("EVENTS holds %d, want 4 (every good message, acknowledged or not)", n)
+	}
+}
+
+func TestBatchOverMLLP(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.dial(t)
+	data, err := os.ReadFile("../hl7v2/testdata/batch/two_batches.hl7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|xx||ADT^A08|M9|P|2.5\r"
+	c.send(strings.Replace(string(data), "BTS|1", bad+"BTS|2", 1))
+	_ = c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	frame, err := c.r.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := hl7v2.SplitBatches(frame)
+	if err != nil {
+		t.Fatalf("reply is not a batch: %v\n%q", err, frame)
+	}
+	acks := f.Messages()
+	if len(acks) != 4 || f.Header == nil || !strings.HasSuffix(string(f.Batches[0].Header), "|B1") {
+		t.Fatalf("reply batch %q", frame)
+	}
+	for i, want := range [][2]string{{"AA", "M1"}, {"AA", "M2"}, {"AA", "M3"}, {"AE", "M9"}} {
+		m, err := hl7v2.Parse(acks[i])
+		if err != nil || m.Get("MSA-1") != want[0] || m.Get("MSA-2") != want[1] {
+			t.Errorf("ack %d: %q", i+1, acks[i])
+		}
+	}
+	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 3 {
+		t.Errorf("EVENTS holds %d, want 3", n)
+	}
+	if n := len(streamMsgs(t, h.js, bus.StreamDLQ)); n != 1 {
+		t.Errorf("DLQ holds %d, want 1", n)
+	}
+	// A batch whose count is wrong is refused whole, with the BTS named.
+	c.send(strings.Replace(string(data), "BTS|2", "BTS|5", 1))
+	r := c.recv()
+	if r.Get("MSA-1") != "AR" || string(r.Raw("ERR-2")) != "BTS^7^1" || !strings.Contains(r.Get("ERR-8"), "batch message count 5") {
+		t.Errorf("bad count: %q", r.Bytes())
+	}
+	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 3 {
+		t.Errorf("EVENTS holds %d after a refused batch, want 3", n)
+	}
+}
+
+// TestSlowAndSilentPeers: a frame trickled slower than the minimum rate
+// and a half frame followed by silence are cut off after ReadTimeout,
+// whatever the idle timeout, and the listener keeps serving others.
+func TestSlowAndSilentPeers(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.IdleTimeout = time.Minute
+		c.ReadTimeout = 300 * time.Millisecond
+		c.MinRate = 100
+	})
+	closedWithin := func(c *client, d time.Duration) {
+		t.Helper()
+		_ = c.nc.SetReadDeadline(time.Now().Add(d))
+		if _, err := c.nc.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isReset(err) {
+			t.Errorf("connection not closed: %v", err)
+		}
+	}
+	silent := h.dial(t)
+	if _, err := silent.nc.Write([]byte("\x0bMSH|^~\\&|A|B|C|D|2026")); err != nil {
+		t.Fatal(err)
+	}
+	slow := h.dial(t)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		frame := mllp.AppendFrame(nil, []byte(qbp("SL1")))
+		for _, b := range frame {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond): // 20 bytes/s, under MinRate
+			}
+			if _, err := slow.nc.Write([]byte{b}); err != nil {
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	closedWithin(silent, 5*time.Second)
+	closedWithin(slow, 5*time.Second)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("cut off after %s", d)
+	}
+	ok := h.dial(t)
+	ok.send(qbp("OK"))
+	if r := ok.recv(); r.Get("MSA-1") != "AA" {
+		t.Errorf("other connection: %s", r.Get("MSA-1"))
+	}
+}
+
+func isReset(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connection reset")
+}
+
+func TestMaxConnsRefusedPolitely(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxConns = 1 })
+	first := h.dial(t)
+	first.send(qbp("F1"))
+	if r := first.recv(); r.Get("MSA-1") != "AA" {
+		t.Fatal("first connection not served")
+	}
+	second := h.dial(t)
+	second.send(qbp("X1"))
+	r := second.recv()
+	if r.Get("MSA-1") != "AE" || r.Get("MSA-2") != "X1" || r.Get("ERR-3.1") != "207" || !strings.Contains(r.Get("ERR-8"), "too many connections") {
+		t.Errorf("refusal: %q", r.Bytes())
+	}
+	_ = second.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := second.nc.Read(make([]byte, 1)); err == nil {
+		t.Error("refused connection left open")
+	}
+	first.send(qbp("F2"))
+	if r := first.recv(); r.Get("MSA-1") != "AA" {
+		t.Error("first connection not served after the refusal")
+	}
+	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 2 {
+		t.Errorf("EVENTS holds %d, want 2", n)
+	}
+}
+
+// testPKI writes a CA, a server certificate for 127.0.0.1 and a client
+// certificate, all self-signed by the CA, made here with crypto/x509.
+type testPKI struct {
+	dir                       string
+	caFile, certFile, keyFile string
+	pool                      *x509.CertPool
+	client                    tls.Certificate
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hinscore test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leaf := func(serial int64, name string, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der, key
+	}
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	srvDER, srvKey := leaf(2, "mllp server", x509.ExtKeyUsageServerAuth)
+	srvKeyDER, _ := x509.MarshalECPrivateKey(srvKey)
+	cliDER, cliKey := leaf(3, "network peer", x509.ExtKeyUsageClientAuth)
+	p := &testPKI{dir: dir, caFile: write("ca.pem", "CERTIFICATE", caDER), certFile: write("server.pem", "CERTIFICATE", srvDER),
+		keyFile: write("server.key", "EC PRIVATE KEY", srvKeyDER), pool: x509.NewCertPool()}
+	p.pool.AddCert(ca)
+	p.client = tls.Certificate{Certificate: [][]byte{cliDER}, PrivateKey: cliKey}
+	return p
+}
+
+func TestTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, mutual := range []bool{false, true} {
+		h := newHarness(t, func(c *Config) {
+			c.TLSCert, c.TLSKey = pki.certFile, pki.keyFile
+			if mutual {
+				c.TLSClientCA = pki.caFile
+			}
+		})
+		dial := func(withCert bool) (*client, error) {
+			cfg := &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+			if withCert {
+				cfg.Certificates = []tls.Certificate{pki.client}
+			}
+			d := &net.Dialer{Timeout: 5 * time.Second}
+			nc, err := tls.DialWithDialer(d, "tcp", h.srv.Addrs()["neta"], cfg)
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(func() { nc.Close() })
+			return &client{t: t, nc: nc, r: mllp.NewReader(nc, 1<<20)}, nil
+		}
+		if mutual {
+			// Without a client certificate: refused (TLS 1.3 reports it on the first read).
+			c, err := dial(false)
+			if err == nil {
+				c.send(qbp("NOCERT"))
+				_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, err = c.r.ReadFrame()
+			}
+			if err == nil {
+				t.Fatal("mutual TLS: a client without a certificate was served")
+			}
+		}
+		c, err := dial(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.send(qbp("TLS1"))
+		if r := c.recv(); r.Get("MSA-1") != "AA" || r.Get("MSA-2") != "TLS1" {
+			t.Errorf("mutual=%v: %q", mutual, r.Bytes())
+		}
+		// A plain-TCP peer on a TLS listener is not served either.
+		plain := h.dial(t)
+		plain.send(qbp("PLAIN"))
+		_ = plain.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := plain.r.ReadFrame(); err == nil {
+			t.Error("plain TCP served on a TLS listener")
+		}
+		if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 1 {
+			t.Errorf("mutual=%v: EVENTS holds %d, want 1", mutual, n)
+		}
+	}
+}
+
+func TestNewRejectsBadFiles(t *testing.T) {
+	for _, mod := range []func(*Config){
+		func(c *Config) { c.OrgDirectory = "testdata/missing.csv" },
+		func(c *Config) { c.TLSCert, c.TLSKey = "testdata/missing.pem", "testdata/missing.key" },
+	} {
+		cfg := DefaultConfig()
+		mod(&cfg)
+		if _, err := New(cfg, fakeJS{}, zerolog.Nop(), nil, nil); err == nil || !strings.Contains(err.Error(), "HINSCORE_") {
+			t.Errorf("New: %v, want an error naming the variable", err)
+		}
+	}
+}
+
+func TestImportTwiceStoresOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	dir := t.TempDir()
+	data, err := os.ReadFile("../hl7v2/testdata/batch/two_batches.hl7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "feed.hl7")
+	bad := "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|xx||ADT^A08|M9|P|2.5\r"
+	if err := os.WriteFile(file, []byte(strings.Replace(string(data), "BTS|1", bad+"BTS|2", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.PatientKey = []byte("0123456789abcdef-test-key")
+	im, err := NewImporter(cfg, h.js, fixedClock{testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []int
+	for round := range 2 {
+		st, err := im.ImportFile(context.Background(), "neta", file, func(done, total int) { calls = append(calls, done, total) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st != (ImportStats{Messages: 4, Stored: 3, Rejected: 1}) {
+			t.Errorf("round %d: %+v", round, st)
+		}
+	}
+	if len(calls) != 4 || calls[0] != 4 || calls[1] != 4 {
+		t.Errorf("progress calls %v", calls)
+	}
+	raws, events, dlq := streamMsgs(t, h.js, bus.StreamRaw), streamMsgs(t, h.js, bus.StreamEvents), streamMsgs(t, h.js, bus.StreamDLQ)
+	if len(raws) != 3 || len(events) != 3 || len(dlq) != 1 {
+		t.Fatalf("RAW %d EVENTS %d DLQ %d, want 3 3 1", len(raws), len(events), len(dlq))
+	}
+	// The same ids as over MLLP: the listener's copy of M1 is a duplicate.
+	ev := decodeEvent(t, events[0])
+	if ev.EventId != bus.EventID("neta", []byte("MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08|M1|P|2.5\rPID|1||MRN1^^^HOSP_A\r")).String() ||
+		ev.RawSeq != raws[0].Sequence || raws[0].Header.Get(bus.HeaderRemote) != "import:"+file {
+		t.Errorf("event %v, RAW headers %v", ev, raws[0].Header)
+	}
+	c := h.dial(t)
+	c.send("MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08|M1|P|2.5\rPID|1||MRN1^^^HOSP_A\r")
+	if r := c.recv(); r.Get("MSA-1") != "AA" {
+		t.Fatal("not acknowledged")
+	}
+	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 3 {
+		t.Errorf("EVENTS holds %d after the same message over MLLP, want 3", n)
+	}
+	// A file whose batch count is wrong is refused before anything is stored.
+	short := filepath.Join(dir, "short.hl7")
+	if err := os.WriteFile(short, []byte(strings.Replace(string(data), "BTS|2", "BTS|3", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := im.ImportFile(context.Background(), "neta", short, nil); !errors.Is(err, hl7v2.ErrBatchCount) {
+		t.Errorf("short file: %v", err)
+	}
+	if _, err := ImportFile(context.Background(), h.js, cfg, "bad network", file, nil); err == nil {
+		t.Error("bad network accepted")
+	}
+}
