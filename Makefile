@@ -3,10 +3,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 MODULES := proto schemas services/service services/bus services/hl7v2 services/chstore \
-           services/mllp-ingest services/linker services/chwriter services/scorecard \
-           services/simulator services/hinscore
+           services/mllp-ingest services/fhir-ingest services/linker services/chwriter \
+           services/scorecard services/simulator services/hinscore
 # Services that build a binary of their own (cmd/<name>).
-BINARIES := hinscore mllp-ingest linker chwriter scorecard simulator
+BINARIES := hinscore mllp-ingest fhir-ingest linker chwriter scorecard simulator
 
 TOOLS := $(CURDIR)/.tools/bin
 BUF_VERSION := v1.75.0

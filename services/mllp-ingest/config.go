@@ -3,7 +3,6 @@ package mllpingest
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -11,13 +10,14 @@ import (
 	"time"
 
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/hl7v2/patient"
 	"github.com/hinscore/hinscore/services/hl7v2/toevent"
 	"github.com/hinscore/hinscore/services/service"
 )
 
 // DevPatientKey is the patient-token key used when none is configured. It is
 // public, so tokens made with it protect nothing: New logs a warning.
-const DevPatientKey = "hinscore-dev-patient-key-not-secret"
+const DevPatientKey = patient.DevKey
 
 // Listener is one network's MLLP listening address.
 type Listener struct{ Network, Addr string }
@@ -87,7 +87,7 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 	}
 	c.Partitions = env.Int("HINSCORE_PARTITIONS", c.Partitions)
 	if k := env.String("HINSCORE_PATIENT_KEY", ""); k != "" {
-		c.PatientKey = parseKey(k)
+		c.PatientKey = patient.ParseKey(k)
 	}
 	c.PatientKeyID = env.String("HINSCORE_PATIENT_KEY_ID", c.PatientKeyID)
 	c.MaxFrameBytes = env.Int("HINSCORE_MLLP_MAX_FRAME", c.MaxFrameBytes)
@@ -107,17 +107,6 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 		return Config{}, fmt.Errorf("mllpingest.ConfigFromEnv: %w", err)
 	}
 	return c, nil
-}
-
-// parseKey reads a key given as hex (at least 16 bytes), else as the bytes
-// of the string.
-func parseKey(s string) []byte {
-	if len(s) >= 32 && len(s)%2 == 0 {
-		if b, err := hex.DecodeString(s); err == nil {
-			return b
-		}
-	}
-	return []byte(s)
 }
 
 // ParseListeners reads "network=host:port,network=host:port".

@@ -14,9 +14,6 @@
 package toevent
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -28,6 +25,7 @@ import (
 	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/hl7v2"
 	"github.com/hinscore/hinscore/services/hl7v2/exception"
+	"github.com/hinscore/hinscore/services/hl7v2/patient"
 )
 
 // ErrBadTime is wrapped in the *hl7v2.ParseError for a missing or
@@ -117,10 +115,8 @@ func (mp Mapper) Map(network string, raw []byte, m *hl7v2.Message, ingest time.T
 	} else {
 		ev.RequesterOrg, ev.ResponderOrg = receiver, sender
 	}
-	if id := patientID(m); id != "" {
-		mac := hmac.New(sha256.New, mp.PatientKey)
-		mac.Write([]byte(id))
-		ev.PatientToken = hex.EncodeToString(mac.Sum(nil))
+	if auth, id, ok := patientID(m); ok {
+		ev.PatientToken = patient.Token(mp.PatientKey, auth, id)
 		ev.PatientKeyId = mp.PatientKeyID
 	}
 	return ev, nil
@@ -290,11 +286,11 @@ func placerNumber(m *hl7v2.Message) string {
 	return m.Get("OBR-2.1")
 }
 
-// patientID is the canonical patient identifier, authority + "|" + id, from
-// PID-3, a query's QPD-3 or a legacy query's QRD-8; "" when the message
-// names no patient.
-func patientID(m *hl7v2.Message) string {
-	id, auth := m.Get("PID-3.1"), m.Get("PID-3.4.1")
+// patientID is the patient identifier and its assigning authority, from
+// PID-3, a query's QPD-3 or a legacy query's QRD-8; ok is false when the
+// message names no patient.
+func patientID(m *hl7v2.Message) (auth, id string, ok bool) {
+	id, auth = m.Get("PID-3.1"), m.Get("PID-3.4.1")
 	if id == "" && m.Has("QPD") {
 		id, auth = queryPatient(m)
 	}
@@ -303,10 +299,7 @@ func patientID(m *hl7v2.Message) string {
 		// XCN: id in component 1, assigning authority in component 9).
 		id, auth = m.Get("QRD-8.1"), m.Get("QRD-8.9.1")
 	}
-	if id == "" {
-		return ""
-	}
-	return auth + "|" + id
+	return auth, id, id != ""
 }
 
 // queryPatient reads QPD-3: either Q22-style repetitions of

@@ -1,0 +1,190 @@
+package fhiringest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/hl7v2/patient"
+	"github.com/hinscore/hinscore/services/service"
+)
+
+// DevPatientKey is the patient-token key used when none is configured (the
+// same as mllp-ingest's, so that both sides make the same tokens in the
+// demo). It is public: New logs a warning.
+const DevPatientKey = patient.DevKey
+
+// Defaults.
+const (
+	DefaultAddr         = "127.0.0.1:8080"
+	DefaultPartitions   = 4
+	DefaultPatientKeyID = "dev"
+	DefaultMaxBodyBytes = 8 << 20
+)
+
+// Config configures the FHIR ingest.
+type Config struct {
+	Addr       string // HINSCORE_FHIR_ADDR
+	Partitions int    // HINSCORE_PARTITIONS: EVENTS subject partitions, as mllp-ingest
+	// Tokens maps a network to the SHA-256 hashes (hex) of its bearer
+	// tokens: HINSCORE_FHIR_TOKENS="northstar=<sha256hex>;<sha256hex>,bayview=<sha256hex>",
+	// and/or the same text in the file HINSCORE_FHIR_TOKENS_FILE (newlines
+	// may separate networks). Only hashes are ever configured.
+	Tokens       map[string][]string
+	PatientKey   []byte // HINSCORE_PATIENT_KEY: hex (32+ digits) or a plain string
+	PatientKeyID string // HINSCORE_PATIENT_KEY_ID
+	MaxBodyBytes int64  // HINSCORE_FHIR_MAX_BODY: request body limit, after gunzip too
+	TLSCert      string // HINSCORE_FHIR_TLS_CERT: PEM file; TLS when set with TLSKey
+	TLSKey       string // HINSCORE_FHIR_TLS_KEY
+}
+
+// DefaultConfig is the configuration with every default and no token.
+func DefaultConfig() Config {
+	return Config{
+		Addr:         DefaultAddr,
+		Partitions:   DefaultPartitions,
+		Tokens:       map[string][]string{},
+		PatientKey:   []byte(DevPatientKey),
+		PatientKeyID: DefaultPatientKeyID,
+		MaxBodyBytes: DefaultMaxBodyBytes,
+	}
+}
+
+// HashToken is how a bearer token is configured: the hex SHA-256 of it.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// ConfigFromEnv reads the configuration; the error names every bad variable.
+func ConfigFromEnv(env *service.Env) (Config, error) {
+	c := DefaultConfig()
+	c.Addr = env.String("HINSCORE_FHIR_ADDR", c.Addr)
+	c.Partitions = env.Int("HINSCORE_PARTITIONS", c.Partitions)
+	if s := env.String("HINSCORE_FHIR_TOKENS", ""); s != "" {
+		if err := ParseTokens(s, c.Tokens); err != nil {
+			env.Fail("HINSCORE_FHIR_TOKENS", "%v", err)
+		}
+	}
+	if path := env.String("HINSCORE_FHIR_TOKENS_FILE", ""); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			env.Fail("HINSCORE_FHIR_TOKENS_FILE", "%v", err)
+		} else if err := ParseTokens(strings.ReplaceAll(string(data), "\n", ","), c.Tokens); err != nil {
+			env.Fail("HINSCORE_FHIR_TOKENS_FILE", "%s: %v", path, err)
+		}
+	}
+	if k := env.String("HINSCORE_PATIENT_KEY", ""); k != "" {
+		c.PatientKey = patient.ParseKey(k)
+	}
+	c.PatientKeyID = env.String("HINSCORE_PATIENT_KEY_ID", c.PatientKeyID)
+	c.MaxBodyBytes = int64(env.Int("HINSCORE_FHIR_MAX_BODY", int(c.MaxBodyBytes)))
+	c.TLSCert = env.String("HINSCORE_FHIR_TLS_CERT", "")
+	c.TLSKey = env.String("HINSCORE_FHIR_TLS_KEY", "")
+	for _, p := range c.problems() {
+		env.Fail(p[0], "%s", p[1])
+	}
+	if err := env.Err(); err != nil {
+		return Config{}, fmt.Errorf("fhiringest.ConfigFromEnv: %w", err)
+	}
+	return c, nil
+}
+
+// ParseTokens reads "network=hash;hash,network=hash" into into (blank
+// parts and # comments skipped).
+func ParseTokens(s string, into map[string][]string) error {
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" || strings.HasPrefix(part, "#") {
+			continue
+		}
+		network, hashes, ok := strings.Cut(part, "=")
+		network = strings.TrimSpace(network)
+		if !ok {
+			return fmt.Errorf("%q: want network=<sha256hex>[;<sha256hex>]", part)
+		}
+		if err := bus.ValidNetwork(network); err != nil {
+			return err
+		}
+		for _, h := range strings.Split(hashes, ";") {
+			h = strings.ToLower(strings.TrimSpace(h))
+			if h == "" {
+				continue
+			}
+			if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+				return fmt.Errorf("network %s: %q is not a SHA-256 hex hash (64 hex digits; hash the token, never configure it)", network, h)
+			}
+			into[network] = append(into[network], h)
+		}
+	}
+	return nil
+}
+
+// Validate returns an error naming every bad field.
+func (c Config) Validate() error {
+	ps := c.problems()
+	if len(ps) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p[0] + ": " + p[1]
+	}
+	return fmt.Errorf("fhiringest config: %s", strings.Join(msgs, "; "))
+}
+
+// problems lists [variable, problem] pairs.
+func (c Config) problems() [][2]string {
+	var ps [][2]string
+	add := func(name, problem string) { ps = append(ps, [2]string{name, problem}) }
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		add("HINSCORE_FHIR_ADDR", err.Error())
+	}
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		add("HINSCORE_PARTITIONS", fmt.Sprintf("%d: want 1..1024", c.Partitions))
+	}
+	if len(c.Tokens) == 0 {
+		add("HINSCORE_FHIR_TOKENS", "no network has a token: nobody could post")
+	}
+	seen := map[string]string{}
+	networks := make([]string, 0, len(c.Tokens))
+	for n := range c.Tokens {
+		networks = append(networks, n)
+	}
+	sort.Strings(networks)
+	for _, n := range networks {
+		if err := bus.ValidNetwork(n); err != nil {
+			add("HINSCORE_FHIR_TOKENS", err.Error())
+		}
+		if len(c.Tokens[n]) == 0 {
+			add("HINSCORE_FHIR_TOKENS", fmt.Sprintf("network %s has no token", n))
+		}
+		for _, h := range c.Tokens[n] {
+			if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+				add("HINSCORE_FHIR_TOKENS", fmt.Sprintf("network %s: %q is not a SHA-256 hex hash", n, h))
+			}
+			if other, dup := seen[strings.ToLower(h)]; dup && other != n {
+				add("HINSCORE_FHIR_TOKENS", fmt.Sprintf("one token hash is given to both %s and %s", other, n))
+			}
+			seen[strings.ToLower(h)] = n
+		}
+	}
+	if len(c.PatientKey) < 16 {
+		add("HINSCORE_PATIENT_KEY", fmt.Sprintf("%d bytes: want at least 16", len(c.PatientKey)))
+	}
+	if c.PatientKeyID == "" {
+		add("HINSCORE_PATIENT_KEY_ID", "empty")
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 256<<20 {
+		add("HINSCORE_FHIR_MAX_BODY", fmt.Sprintf("%d: want 1024..268435456", c.MaxBodyBytes))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		add("HINSCORE_FHIR_TLS_CERT", "set both HINSCORE_FHIR_TLS_CERT and HINSCORE_FHIR_TLS_KEY, or neither")
+	}
+	return ps
+}

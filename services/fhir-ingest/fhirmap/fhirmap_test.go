@@ -1,0 +1,133 @@
+package fhirmap
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var testIngest = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+
+func testMapper() Mapper { return NewMapper([]byte("0123456789abcdef-test-key"), "k1") }
+
+func readExample(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// render writes events one JSON line each, normalised (protojson varies
+// its whitespace on purpose).
+func render(t testing.TB, events []*hinscorev1.ExchangeEvent) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	for _, ev := range events {
+		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Compact(&out, b); err != nil {
+			t.Fatal(err)
+		}
+		out.WriteByte('\n')
+	}
+	return out.Bytes()
+}
+
+func TestMapExamples(t *testing.T) {
+	cases := []struct {
+		file, corr string
+		// roles and statuses expected, event by event (the golden file holds every field)
+		want []string
+		// for refusals: the sentinel and the element named
+		err  error
+		path string
+	}{
+		{file: "task-requested.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED"}},
+		{file: "task-accepted.json", want: []string{"ROLE_INTERIM/STATUS_ACCEPTED"}},
+		{file: "task-completed.json", want: []string{"ROLE_RESPONSE/STATUS_OK"}},
+		{file: "task-rejected-exception.json", want: []string{"ROLE_RESPONSE/STATUS_REFUSED"}},
+		{file: "task-rejected-portal.json", want: []string{"ROLE_RESPONSE/STATUS_REDIRECTED"}},
+		{file: "task-failed-throttled.json", want: []string{"ROLE_RESPONSE/STATUS_REFUSED"}},
+		{file: "task-cancelled.json", want: []string{"ROLE_CANCEL/STATUS_CANCELLED"}},
+		{file: "task-bad-status.json", err: ErrInvalid, path: "Task.status"},
+		{file: "task-bad-time.json", err: ErrInvalid, path: "Task.authoredOn"},
+		{file: "message-request.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED"}},
+		{file: "message-response-ok.json", want: []string{"ROLE_RESPONSE/STATUS_OK"}},
+		{file: "message-response-refused.json", want: []string{"ROLE_RESPONSE/STATUS_REFUSED"}},
+		{file: "bundle-message-notify.json", want: []string{"ROLE_NOTIFICATION/STATUS_UNSPECIFIED"}},
+		{file: "messageheader-example.json", want: []string{"ROLE_RESPONSE/STATUS_OK"}},
+		{file: "batch-request.json", corr: "corr-1", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED"}},
+		{file: "batch-response.json", corr: "corr-1", want: []string{"ROLE_RESPONSE/STATUS_OK", "ROLE_RESPONSE/STATUS_REFUSED", "ROLE_RESPONSE/STATUS_NOT_FOUND"}},
+		{file: "transaction.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED"}},
+		{file: "transaction-response.json", corr: "tx-1", want: []string{"ROLE_RESPONSE/STATUS_OK", "ROLE_RESPONSE/STATUS_OK", "ROLE_RESPONSE/STATUS_OK"}},
+		{file: "auditevent-rest.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_OK"}},
+		{file: "auditevent-refused.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_REFUSED"}},
+		{file: "auditevent-login.json", want: []string{"ROLE_NOTIFICATION/STATUS_UNSPECIFIED"}},
+		{file: "auditevent-no-outcome.json", err: ErrInvalid, path: "AuditEvent.outcome"},
+		{file: "operationoutcome.json", corr: "corr-9", want: []string{"ROLE_RESPONSE/STATUS_REFUSED"}},
+		{file: "operationoutcome.json", err: ErrNotExchange, path: "OperationOutcome"},
+		{file: "documentreference.json", err: ErrNotExchange, path: "DocumentReference"},
+		{file: "searchset.json", err: ErrNotExchange, path: "Bundle.type"},
+		{file: "subscription-notification.json", want: []string{"ROLE_RESPONSE/STATUS_OK"}},
+	}
+	m := testMapper()
+	for _, tc := range cases {
+		name := strings.TrimSuffix(tc.file, ".json")
+		if tc.corr != "" {
+			name += "+" + tc.corr
+		}
+		t.Run(name, func(t *testing.T) {
+			res, err := m.Map(Input{Network: "neta", Body: readExample(t, tc.file), CorrelationID: tc.corr, Ingest: testIngest})
+			if tc.err != nil {
+				var fe *Error
+				if !errors.Is(err, tc.err) || !errors.As(err, &fe) || fe.Path != tc.path {
+					t.Fatalf("got %v, want %v at %s", err, tc.err, tc.path)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ev := range res.Events {
+				got = append(got, ev.Role.String()+"/"+ev.Status.String())
+				if ev.MappingVersion != "fhir-map/1+fhir-class/1" || ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.Network != "neta" {
+					t.Errorf("event header: %v", ev)
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("roles/statuses %v, want %v", got, tc.want)
+			}
+			golden := filepath.Join("testdata", "golden", name+".golden")
+			out := render(t, res.Events)
+			if *update {
+				if err := os.WriteFile(golden, out, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out, want) {
+				t.Errorf("differs from %s:\n got %s\nwant %s", golden, out, want)
+			}
+		})
+	}
+}

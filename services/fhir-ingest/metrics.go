@@ -1,0 +1,65 @@
+package fhiringest
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Rejection reasons (label "reason").
+const (
+	reasonSyntax      = "syntax"       // not JSON, or not a FHIR resource
+	reasonInvalid     = "invalid"      // an exchange resource missing an element the mapping needs
+	reasonNotExchange = "not_exchange" // a valid resource that is no exchange event
+	reasonWrongType   = "wrong_type"   // resourceType other than the URL's
+	reasonTooLarge    = "too_large"    // over MaxBodyBytes (after gunzip)
+	reasonMediaType   = "media_type"   // unsupported Content-Type or Content-Encoding
+	reasonAuth        = "auth"         // missing or wrong token (401)
+	reasonForbidden   = "forbidden"    // another network's token (403)
+	reasonPublish     = "publish"      // JetStream did not acknowledge: the sender must re-send
+	formatFHIR        = "fhir"
+	stageFHIRIngest   = "fhir-ingest"
+)
+
+type metrics struct {
+	requests  *prometheus.CounterVec
+	received  *prometheus.CounterVec
+	accepted  *prometheus.CounterVec
+	duplicate *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
+	events    *prometheus.CounterVec
+	bytes     *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns = "hinscore_fhir"
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "requests_total",
+			Help: "HTTP requests by network (\"-\" before authentication) and status code."}, []string{"network", "code"}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "resources_received_total",
+			Help: "Resources received (one per JSON body or NDJSON line)."}, []string{"network"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "resources_accepted_total",
+			Help: "Resources stored in RAW with their events in EVENTS."}, []string{"network"}),
+		duplicate: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "resources_duplicate_total",
+			Help: "Resources JetStream already held (same version re-sent)."}, []string{"network"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "resources_rejected_total",
+			Help: "Requests or resources refused, by reason."}, []string{"network", "reason"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "events_published_total",
+			Help: "ExchangeEvents published and acknowledged."}, []string{"network"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "received_bytes_total",
+			Help: "Request body bytes after gunzip."}, []string{"network"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "request_latency_seconds",
+			Help:    "From request start to reply (after the PubAcks).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"network"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.received, m.accepted, m.duplicate, m.rejected, m.events, m.bytes, m.latency} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("fhiringest metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,124 @@
+package fhiringest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/bus"
+)
+
+// ErrNotStored wraps every failure to get a PubAck: the sender must re-send
+// (the Msg-Ids make the retry safe).
+var ErrNotStored = errors.New("fhiringest: not stored")
+
+// HeaderLines names, on a RAW message holding NDJSON lines, the line
+// numbers it holds ("first-last").
+const HeaderLines = "Hin-Lines"
+
+// defaultPublishTimeout bounds the wait for a PubAck.
+const defaultPublishTimeout = 10 * time.Second
+
+// publisher is the one publish path of the HTTP handler and the NDJSON
+// import: RAW first, then the events carrying the RAW sequence.
+type publisher struct {
+	js         jetstream.JetStream
+	partitions int
+	timeout    time.Duration
+}
+
+// rawMsg builds the RAW message of body, deduplicated by id.
+func rawMsg(network, remote string, body []byte) *nats.Msg {
+	m := nats.NewMsg(bus.RawSubject(network, formatFHIR))
+	m.Data = body
+	m.Header.Set(bus.HeaderNetwork, network)
+	m.Header.Set(bus.HeaderFormat, formatFHIR)
+	if remote != "" {
+		m.Header.Set(bus.HeaderRemote, remote)
+	}
+	return m
+}
+
+// rawMsgID is the Nats-Msg-Id of a resource in RAW, from its identity
+// (id + version, else a hash of its bytes).
+func rawMsgID(network, identity string) string {
+	return "raw:" + bus.EventID(network, []byte(identity)).String()
+}
+
+// publishRaw stores body in RAW and returns its sequence and whether
+// JetStream already held it.
+func (p *publisher) publishRaw(ctx context.Context, msg *nats.Msg, msgID string) (uint64, bool, error) {
+	fut, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(msgID), jetstream.WithStallWait(p.timeout))
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: RAW: %v", ErrNotStored, err)
+	}
+	ack, err := p.await(ctx, fut)
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: RAW: %v", ErrNotStored, err)
+	}
+	return ack.Sequence, ack.Duplicate, nil
+}
+
+// publishEvent starts the EVENTS publish of ev; the caller awaits the future.
+func (p *publisher) publishEvent(ev *hinscorev1.ExchangeEvent, rawSubject string, rawSeq uint64) (jetstream.PubAckFuture, error) {
+	key := ev.CorrelationKey
+	if key == "" {
+		key = ev.EventId
+	}
+	ev.Partition = bus.Partition(key, p.partitions)
+	ev.RawSubject, ev.RawSeq = rawSubject, rawSeq
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("%w: EVENTS: %v", ErrNotStored, err)
+	}
+	msg := nats.NewMsg(bus.EventSubject(ev.Partition, ev.Network))
+	msg.Data = data
+	fut, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID("event:"+ev.EventId), jetstream.WithStallWait(p.timeout))
+	if err != nil {
+		return nil, fmt.Errorf("%w: EVENTS: %v", ErrNotStored, err)
+	}
+	return fut, nil
+}
+
+// store publishes one resource and its events and waits for every PubAck.
+func (p *publisher) store(ctx context.Context, msg *nats.Msg, msgID string, events []*hinscorev1.ExchangeEvent) (bool, error) {
+	seq, dup, err := p.publishRaw(ctx, msg, msgID)
+	if err != nil {
+		return false, err
+	}
+	futs := make([]jetstream.PubAckFuture, 0, len(events))
+	for _, ev := range events {
+		fut, err := p.publishEvent(ev, msg.Subject, seq)
+		if err != nil {
+			return false, err
+		}
+		futs = append(futs, fut)
+	}
+	for _, f := range futs {
+		if _, err := p.await(ctx, f); err != nil {
+			return false, fmt.Errorf("%w: EVENTS: %v", ErrNotStored, err)
+		}
+	}
+	return dup, nil
+}
+
+func (p *publisher) await(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	t := time.NewTimer(p.timeout)
+	defer t.Stop()
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	case <-t.C:
+		return nil, fmt.Errorf("no PubAck within %s", p.timeout)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

@@ -1,0 +1,432 @@
+// Package fhiringest receives FHIR R4 over HTTP under /fhir/{network}/,
+// authenticates each network by its bearer tokens, stores every resource in
+// RAW and its ExchangeEvents in EVENTS, and only then answers 200/201. Bad
+// input gets 4xx with an OperationOutcome naming the element, and its bytes
+// go to the DLQ. The mapping itself is package fhirmap.
+package fhiringest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
+	"github.com/hinscore/hinscore/services/service"
+)
+
+// ErrClosed is returned by Start after Shutdown.
+var ErrClosed = errors.New("fhiringest: server shut down")
+
+// errTooLarge reports a body over MaxBodyBytes (after gunzip).
+var errTooLarge = errors.New("fhiringest: body too large")
+
+// Media types accepted.
+const (
+	mediaFHIRJSON = "application/fhir+json"
+	mediaJSON     = "application/json"
+	mediaNDJSON   = "application/fhir+ndjson"
+)
+
+// HeaderCorrelationID links a batch/transaction to its response, and an
+// OperationOutcome to the request it answers.
+const HeaderCorrelationID = "X-Correlation-ID"
+
+// Server is the FHIR ingest component.
+type Server struct {
+	cfg      Config
+	js       jetstream.JetStream
+	log      zerolog.Logger
+	clock    service.Clock
+	mapper   fhirmap.Mapper
+	m        *metrics
+	pub      *publisher
+	tokenNet map[string]string // token hash → its network
+	handler  http.Handler
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	ln      net.Listener
+	srv     *http.Server
+	served  chan struct{}
+}
+
+// New returns a server for cfg publishing through js.
+func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.Registerer, clock service.Clock) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("fhiringest.New: %w", err)
+	}
+	if js == nil {
+		return nil, fmt.Errorf("fhiringest.New: nil JetStream")
+	}
+	if clock == nil {
+		clock = service.SystemClock{}
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("fhiringest.New: %w", err)
+	}
+	if bytes.Equal(cfg.PatientKey, []byte(DevPatientKey)) {
+		log.Warn().Msg("HINSCORE_PATIENT_KEY unset: patient tokens use the public development key")
+	}
+	s := &Server{
+		cfg:      cfg,
+		js:       js,
+		log:      log,
+		clock:    clock,
+		mapper:   fhirmap.NewMapper(cfg.PatientKey, cfg.PatientKeyID),
+		m:        m,
+		pub:      &publisher{js: js, partitions: cfg.Partitions, timeout: defaultPublishTimeout},
+		tokenNet: map[string]string{},
+		served:   make(chan struct{}),
+	}
+	for network, hashes := range cfg.Tokens {
+		for _, h := range hashes {
+			s.tokenNet[strings.ToLower(h)] = network
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /fhir/{network}/metadata", s.serveMetadata)
+	mux.HandleFunc("POST /fhir/{network}/{$}", s.serveIngest)
+	mux.HandleFunc("POST /fhir/{network}/{type}", s.serveIngest)
+	mux.HandleFunc("PUT /fhir/{network}/{type}/{id}", s.serveIngest)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeFHIR(w, http.StatusNotFound, outcomeOf(errorIssue("not-supported",
+			r.Method+" "+r.URL.Path+" is not served: see GET /fhir/{network}/metadata", "")))
+	})
+	s.handler = mux
+	return s, nil
+}
+
+// Handler serves the FHIR endpoints (tests, or mounting in another server).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Start listens on cfg.Addr and returns once listening.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("fhiringest.Start: %w", ErrClosed)
+	}
+	if s.started {
+		return nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("fhiringest.Start %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // an NDJSON feed may stream for a while
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          nil,
+	}
+	s.started = true
+	go func() {
+		defer close(s.served)
+		var err error
+		if s.cfg.TLSCert != "" {
+			err = s.srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			err = s.srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error().Err(err).Msg("FHIR server stopped")
+		}
+	}()
+	s.log.Info().Str("addr", ln.Addr().String()).Bool("tls", s.cfg.TLSCert != "").Msg("FHIR listening")
+	return nil
+}
+
+// Addr is the address the server listens on ("" before Start).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Ready reports whether the server listens and JetStream answers.
+func (s *Server) Ready(ctx context.Context) error {
+	s.mu.Lock()
+	started, closed := s.started, s.closed
+	s.mu.Unlock()
+	if !started || closed {
+		return errors.New("fhiringest: not listening")
+	}
+	if _, err := s.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("fhiringest.Ready: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting and lets the requests in progress finish (their
+// PubAcks and replies); when ctx ends first it closes the connections.
+// Idempotent, and safe before Start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	wasClosed := s.closed
+	s.closed = true
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	if wasClosed {
+		select {
+		case <-s.served:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("fhiringest.Shutdown: %w", ctx.Err())
+		}
+	}
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		_ = srv.Close()
+		err = fmt.Errorf("fhiringest.Shutdown: %w", err)
+	}
+	<-s.served
+	return err
+}
+
+// authenticate returns the status to refuse with, or 0. The token is
+// compared by its hash: the configuration holds nothing else.
+func (s *Server) authenticate(r *http.Request, network string) int {
+	auth := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return http.StatusUnauthorized
+	}
+	owner, ok := s.tokenNet[HashToken(strings.TrimSpace(token))]
+	if !ok {
+		return http.StatusUnauthorized
+	}
+	if owner != network {
+		return http.StatusForbidden
+	}
+	return 0
+}
+
+// reply records the request's metrics and writes the reply.
+func (s *Server) reply(w http.ResponseWriter, label string, start time.Time, status int, v any) {
+	s.m.requests.WithLabelValues(label, strconv.Itoa(status)).Inc()
+	if label != "-" {
+		s.m.latency.WithLabelValues(label).Observe(s.clock.Now().Sub(start).Seconds())
+	}
+	writeFHIR(w, status, v)
+}
+
+func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request) {
+	start := s.clock.Now()
+	network := r.PathValue("network")
+	switch s.authenticate(r, network) {
+	case http.StatusUnauthorized:
+		s.m.rejected.WithLabelValues("-", reasonAuth).Inc()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hinscore", error="invalid_token"`)
+		s.reply(w, "-", start, http.StatusUnauthorized, outcomeOf(errorIssue("login", "missing or unknown bearer token", "")))
+		return
+	case http.StatusForbidden:
+		s.m.rejected.WithLabelValues("-", reasonForbidden).Inc()
+		s.reply(w, "-", start, http.StatusForbidden, outcomeOf(errorIssue("forbidden", "this token does not belong to network "+strconvQuote(network), "")))
+		return
+	}
+	media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ndjson := media == mediaNDJSON || media == "application/ndjson" || media == "application/x-ndjson"
+	if err != nil || (media != mediaFHIRJSON && media != mediaJSON && !ndjson) {
+		s.m.rejected.WithLabelValues(network, reasonMediaType).Inc()
+		s.reply(w, network, start, http.StatusUnsupportedMediaType, outcomeOf(errorIssue("not-supported",
+			fmt.Sprintf("Content-Type %q: send application/fhir+json, application/json or (POST /fhir/%s/) application/fhir+ndjson", r.Header.Get("Content-Type"), network), "")))
+		return
+	}
+	body, err := s.bodyReader(w, r)
+	if err != nil {
+		s.m.rejected.WithLabelValues(network, reasonMediaType).Inc()
+		s.reply(w, network, start, http.StatusUnsupportedMediaType, outcomeOf(errorIssue("not-supported", err.Error(), "")))
+		return
+	}
+	defer body.Close()
+	if ndjson {
+		if r.Method != http.MethodPost || r.PathValue("type") != "" {
+			s.reply(w, network, start, http.StatusUnsupportedMediaType, outcomeOf(errorIssue("not-supported",
+				"NDJSON is accepted by POST /fhir/"+network+"/ only", "")))
+			return
+		}
+		s.serveNDJSON(w, r, network, start, body)
+		return
+	}
+	data, err := readAll(body, s.cfg.MaxBodyBytes)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			s.m.rejected.WithLabelValues(network, reasonTooLarge).Inc()
+			// The bytes are not kept: a dead letter this big would not fit
+			// the bus; the reason says who sent what.
+			if s.deadLetter(r.Context(), network, r.RemoteAddr, reasonTooLarge, err.Error(), nil) != nil {
+				s.reply(w, network, start, http.StatusServiceUnavailable, notStored())
+				return
+			}
+			s.reply(w, network, start, http.StatusRequestEntityTooLarge, outcomeOf(errorIssue("too-costly", err.Error(), "")))
+			return
+		}
+		s.reply(w, network, start, http.StatusBadRequest, outcomeOf(errorIssue("structure", "reading the body: "+err.Error(), "")))
+		return
+	}
+	s.m.received.WithLabelValues(network).Inc()
+	s.m.bytes.WithLabelValues(network).Add(float64(len(data)))
+	res, err := s.mapper.Map(fhirmap.Input{Network: network, Body: data, CorrelationID: r.Header.Get(HeaderCorrelationID), Ingest: start})
+	if err == nil {
+		err = checkURL(r, res)
+	}
+	if err != nil {
+		s.refuse(w, r, network, start, data, err)
+		return
+	}
+	msg := rawMsg(network, r.RemoteAddr, data)
+	dup, err := s.pub.store(r.Context(), msg, rawMsgID(network, res.Identity), res.Events)
+	if err != nil {
+		s.m.rejected.WithLabelValues(network, reasonPublish).Inc()
+		s.log.Warn().Err(err).Str("network", network).Msg("publish failed: replying 503")
+		s.reply(w, network, start, http.StatusServiceUnavailable, notStored())
+		return
+	}
+	s.m.accepted.WithLabelValues(network).Inc()
+	s.m.events.WithLabelValues(network).Add(float64(len(res.Events)))
+	status := http.StatusOK
+	text := fmt.Sprintf("stored: %d exchange event(s)", len(res.Events))
+	if dup {
+		s.m.duplicate.WithLabelValues(network).Inc()
+		text = "already stored: this version was received before"
+	} else if r.Method == http.MethodPost {
+		status = http.StatusCreated
+	}
+	if res.ID != "" {
+		loc := "/fhir/" + network + "/" + res.ResourceType + "/" + res.ID
+		if res.VersionID != "" {
+			loc += "/_history/" + res.VersionID
+		}
+		w.Header().Set("Location", loc)
+		w.Header().Set("Content-Location", loc)
+	}
+	s.reply(w, network, start, status, outcomeOf(infoIssue(text)))
+}
+
+// checkURL refuses a resource posted to another type's endpoint, or PUT
+// under another id.
+func checkURL(r *http.Request, res fhirmap.Result) error {
+	if typ := r.PathValue("type"); typ != "" && typ != res.ResourceType {
+		return &fhirmap.Error{Path: "resourceType", IssueCode: "invalid",
+			Msg: fmt.Sprintf("%q posted to the %s endpoint", res.ResourceType, typ), Err: errWrongType}
+	}
+	if id := r.PathValue("id"); r.Method == http.MethodPut && id != res.ID {
+		return &fhirmap.Error{Path: res.ResourceType + ".id", IssueCode: "invalid",
+			Msg: fmt.Sprintf("%q in the body, %q in the URL", res.ID, id), Err: errWrongType}
+	}
+	return nil
+}
+
+var errWrongType = errors.New("fhiringest: resource does not match the URL")
+
+// refuse dead-letters the body and answers 400 (unreadable, or not what
+// the URL names) or 422 (readable but unusable).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, network string, start time.Time, data []byte, err error) {
+	status, reason := http.StatusUnprocessableEntity, reasonInvalid
+	switch {
+	case errors.Is(err, fhirmap.ErrSyntax):
+		status, reason = http.StatusBadRequest, reasonSyntax
+	case errors.Is(err, errWrongType):
+		status, reason = http.StatusBadRequest, reasonWrongType
+	case errors.Is(err, fhirmap.ErrNotExchange):
+		reason = reasonNotExchange
+	}
+	s.m.rejected.WithLabelValues(network, reason).Inc()
+	var fe *fhirmap.Error
+	issue := errorIssue("invalid", err.Error(), "")
+	if errors.As(err, &fe) {
+		issue = errorIssue(fe.IssueCode, fe.Msg, fe.Path)
+	}
+	if s.deadLetter(r.Context(), network, r.RemoteAddr, reason, err.Error(), data) != nil {
+		s.reply(w, network, start, http.StatusServiceUnavailable, notStored())
+		return
+	}
+	s.reply(w, network, start, status, outcomeOf(issue))
+}
+
+func notStored() operationOutcome {
+	return outcomeOf(ooIssue{Severity: "error", Code: "transient", Diagnostics: "not stored: send it again"})
+}
+
+func (s *Server) deadLetter(ctx context.Context, network, remote, reason, detail string, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, s.pub.timeout)
+	defer cancel()
+	err := bus.PublishDLQ(ctx, s.js, bus.DeadLetter{
+		Stage: stageFHIRIngest, Network: network, Format: formatFHIR, Remote: remote,
+		Reason: reason + ": " + detail, Data: data,
+	})
+	if err != nil {
+		s.log.Error().Err(err).Str("network", network).Str("reason", reason).Msg("dead letter not stored")
+	}
+	return err
+}
+
+// bodyReader undoes the Content-Encoding and bounds the bytes read off the
+// wire (the decoded size is bounded by the readers of the body).
+func (s *Server) bodyReader(w http.ResponseWriter, r *http.Request) (io.ReadCloser, error) {
+	limit := s.cfg.MaxBodyBytes
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != mediaFHIRJSON && ct != mediaJSON {
+		limit = maxNDJSONBytes
+	}
+	raw := http.MaxBytesReader(w, r.Body, limit)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		return raw, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(raw)
+		if err != nil {
+			return nil, fmt.Errorf("gzip body: %w", err)
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{zr, raw}, nil
+	default:
+		return nil, fmt.Errorf("Content-Encoding %q: send gzip or none", enc)
+	}
+}
+
+// maxNDJSONBytes bounds one NDJSON request (each line is bounded by
+// MaxBodyBytes): a bulk feed is large, but not endless.
+const maxNDJSONBytes = 4 << 30
+
+// readAll reads at most limit bytes.
+func readAll(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: over %d bytes", errTooLarge, limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
