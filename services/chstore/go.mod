@@ -31,7 +31,6 @@ require (
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace github.com/hinscore/hinscore/schemas => ../../schemas
@@ -39,3 +38,10 @@ replace github.com/hinscore/hinscore/schemas => ../../schemas
 require github.com/hinscore/hinscore/services/service v0.0.0-00010101000000-000000000000
 
 replace github.com/hinscore/hinscore/services/service => ../service
+
+require (
+	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
+	google.golang.org/protobuf v1.36.12
+)
+
+replace github.com/hinscore/hinscore/proto => ../../proto

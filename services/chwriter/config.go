@@ -15,7 +15,12 @@ const (
 	EnvConsumer  = "HINSCORE_CHWRITER_CONSUMER"
 	EnvAckWait   = "HINSCORE_CHWRITER_ACK_WAIT"
 	EnvRetryMax  = "HINSCORE_CHWRITER_RETRY_MAX"
+	EnvContent   = "HINSCORE_CHWRITER_CONTENT_RETRIES"
+	EnvRollup    = "HINSCORE_CHWRITER_ROLLUP_EVERY"
 )
+
+// defaultContentRetries is used when Config.ContentRetries is 0.
+const defaultContentRetries = 3
 
 // Config is the writer's configuration.
 type Config struct {
@@ -34,16 +39,27 @@ type Config struct {
 	AckWait time.Duration
 	// RetryMax caps the wait between attempts to write a batch.
 	RetryMax time.Duration
+	// ContentRetries is how many times a batch that ClickHouse rejects for
+	// its content (a bad value, a failed check) is tried as it is before the
+	// writer splits it to find the rows at fault and dead-letters them.
+	// 0 means the default, 3.
+	ContentRetries int
+	// RollupEvery is how often the months the writer wrote outcomes for are
+	// rebuilt in the outcomes_daily rollup (chstore.RebuildRollups); 0 turns
+	// the rebuild off (another process does it).
+	RollupEvery time.Duration
 }
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		BatchRows:     50000,
-		FlushInterval: time.Second,
-		Consumer:      "chwriter",
-		AckWait:       2 * time.Minute,
-		RetryMax:      30 * time.Second,
+		BatchRows:      50000,
+		FlushInterval:  time.Second,
+		Consumer:       "chwriter",
+		AckWait:        2 * time.Minute,
+		RetryMax:       30 * time.Second,
+		ContentRetries: defaultContentRetries,
+		RollupEvery:    10 * time.Minute,
 	}
 }
 
@@ -51,18 +67,20 @@ func DefaultConfig() Config {
 func ConfigFromEnv(env *service.Env) (Config, error) {
 	d := DefaultConfig()
 	c := Config{
-		BatchRows:     env.Int(EnvBatchRows, d.BatchRows),
-		FlushInterval: env.Duration(EnvFlush, d.FlushInterval),
-		Consumer:      env.String(EnvConsumer, d.Consumer),
-		AckWait:       env.Duration(EnvAckWait, d.AckWait),
-		RetryMax:      env.Duration(EnvRetryMax, d.RetryMax),
+		BatchRows:      env.Int(EnvBatchRows, d.BatchRows),
+		FlushInterval:  env.Duration(EnvFlush, d.FlushInterval),
+		Consumer:       env.String(EnvConsumer, d.Consumer),
+		AckWait:        env.Duration(EnvAckWait, d.AckWait),
+		RetryMax:       env.Duration(EnvRetryMax, d.RetryMax),
+		ContentRetries: env.Int(EnvContent, d.ContentRetries),
+		RollupEvery:    env.Duration(EnvRollup, d.RollupEvery),
 	}
 	// A variable that did not parse left its default in c, so validating c
 	// adds only the problems of the variables that did parse: one error
 	// names every bad variable.
 	if err := errors.Join(env.Err(), c.validate(map[string]string{
 		"BatchRows": EnvBatchRows, "FlushInterval": EnvFlush, "Consumer": EnvConsumer,
-		"AckWait": EnvAckWait, "RetryMax": EnvRetryMax,
+		"AckWait": EnvAckWait, "RetryMax": EnvRetryMax, "ContentRetries": EnvContent, "RollupEvery": EnvRollup,
 	})); err != nil {
 		return Config{}, fmt.Errorf("chwriter.ConfigFromEnv: %w", err)
 	}
@@ -94,6 +112,12 @@ func (c Config) validate(names map[string]string) error {
 	}
 	if c.RetryMax < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("%s: %s is below 10ms", name("RetryMax"), c.RetryMax))
+	}
+	if c.ContentRetries < 0 || c.ContentRetries > 100 {
+		errs = append(errs, fmt.Errorf("%s: %d is outside 0-100", name("ContentRetries"), c.ContentRetries))
+	}
+	if c.RollupEvery != 0 && (c.RollupEvery < time.Second || c.RollupEvery > 24*time.Hour) {
+		errs = append(errs, fmt.Errorf("%s: %s must be 0 (off) or 1s-24h", name("RollupEvery"), c.RollupEvery))
 	}
 	return errors.Join(errs...)
 }

@@ -28,10 +28,12 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{file: "empty.env", want: chwriter.DefaultConfig()},
 		{file: "tuned.env", want: chwriter.Config{BatchRows: 20000, FlushInterval: 500 * time.Millisecond,
-			Consumer: "chwriter-blue", AckWait: 5 * time.Minute, RetryMax: 10 * time.Second}},
+			Consumer: "chwriter-blue", AckWait: 5 * time.Minute, RetryMax: 10 * time.Second,
+			ContentRetries: 5, RollupEvery: 0}},
 		{file: "bad.env", wantErr: []string{"HINSCORE_CHWRITER_BATCH_ROWS", "HINSCORE_CHWRITER_FLUSH", "HINSCORE_CHWRITER_RETRY_MAX"}},
 		{file: "invalid.env", wantErr: []string{"HINSCORE_CHWRITER_BATCH_ROWS", "HINSCORE_CHWRITER_CONSUMER",
-			"HINSCORE_CHWRITER_ACK_WAIT", "HINSCORE_CHWRITER_RETRY_MAX"}},
+			"HINSCORE_CHWRITER_ACK_WAIT", "HINSCORE_CHWRITER_RETRY_MAX",
+			"HINSCORE_CHWRITER_CONTENT_RETRIES", "HINSCORE_CHWRITER_ROLLUP_EVERY"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

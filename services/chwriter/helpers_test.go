@@ -29,6 +29,7 @@ type harness struct {
 	js   jetstream.JetStream
 	conn driver.Conn
 	dsn  chstore.DSN
+	url  string // of the embedded NATS
 }
 
 func newHarness(t testing.TB) *harness {
@@ -55,7 +56,7 @@ func newHarness(t testing.TB) *harness {
 	if err := bus.EnsureStreams(ctx, js, opts); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, ctx: ctx, js: js, conn: conn, dsn: d}
+	return &harness{t: t, ctx: ctx, js: js, conn: conn, dsn: d, url: srv.URL()}
 }
 
 // testConfig batches small and flushes fast so tests see several batches.

@@ -7,13 +7,14 @@ import (
 )
 
 type metrics struct {
-	rows         *prometheus.CounterVec   // table
-	insertTime   *prometheus.HistogramVec // table
-	batchSize    *prometheus.HistogramVec // stream
-	retries      *prometheus.CounterVec   // stream
-	dlq          *prometheus.CounterVec   // stream
-	pending      *prometheus.GaugeVec     // stream
-	heldMessages *prometheus.GaugeVec     // stream
+	rows           *prometheus.CounterVec   // table
+	insertTime     *prometheus.HistogramVec // table
+	batchSize      *prometheus.HistogramVec // stream
+	retries        *prometheus.CounterVec   // stream
+	dlq            *prometheus.CounterVec   // stream
+	pending        *prometheus.GaugeVec     // stream
+	heldMessages   *prometheus.GaugeVec     // stream
+	rollupRebuilds prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -30,11 +31,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "insert_retries_total", Help: "Failed batch inserts that were retried, by stream."}, []string{"stream"}),
 		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "dlq_total", Help: "Messages sent to the DLQ as undecodable, by stream."}, []string{"stream"}),
+			Name: "dlq_total", Help: "Messages sent to the DLQ (undecodable, or rejected by ClickHouse), by stream."}, []string{"stream"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "consumer_pending", Help: "Messages in the stream not yet delivered to the writer (as of the last delivery)."}, []string{"stream"}),
 		heldMessages: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "held_messages", Help: "Messages fetched and not yet written and acked, by stream."}, []string{"stream"}),
+		rollupRebuilds: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "rollup_rebuilds_total", Help: "Successful rebuilds of the stale months of outcomes_daily."}),
 	}
 	var err error
 	m.rows = register(reg, m.rows, &err)
@@ -44,14 +47,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.dlq = register(reg, m.dlq, &err)
 	m.pending = register(reg, m.pending, &err)
 	m.heldMessages = register(reg, m.heldMessages, &err)
+	m.rollupRebuilds = register(reg, m.rollupRebuilds, &err)
 	if err != nil {
 		return nil, err
 	}
 	// Create every series up front so dashboards see zeros, not gaps.
-	for _, t := range []string{tableEvents, tableOutcomes, tableSteps} {
+	for _, t := range []string{tableEvents, tableOutcomes, tableSteps, tableDeadLetters} {
 		m.rows.WithLabelValues(t)
 	}
-	for _, s := range []string{"events", "outcomes"} {
+	for _, s := range []string{"events", "outcomes", "dlq"} {
 		m.retries.WithLabelValues(s)
 		m.dlq.WithLabelValues(s)
 		m.heldMessages.WithLabelValues(s)

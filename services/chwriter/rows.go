@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -122,7 +123,7 @@ func sendColumns(ctx context.Context, conn driver.Conn, query, table string, col
 	for i, c := range cols {
 		if err := batch.Column(i).Append(c.values); err != nil {
 			_ = batch.Abort()
-			return fmt.Errorf("append %s.%s: %w", table, c.name, err)
+			return fmt.Errorf("append %s.%s: %w: %w", table, c.name, errRejectedValue, err)
 		}
 	}
 	if err := batch.Send(); err != nil {
@@ -259,7 +260,20 @@ type stepRows struct {
 }
 
 func (r *outcomeRows) len() int { return len(r.outcomeID) }
-func (r *outcomeRows) reset()   { *r = outcomeRows{} }
+
+// months lists the first instant of each month the batch's requests fall in:
+// the partitions of outcomes_daily it makes stale.
+func (r *outcomeRows) months() []time.Time {
+	var out []time.Time
+	for _, t := range r.requestedAt {
+		m := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+func (r *outcomeRows) reset() { *r = outcomeRows{} }
 
 func (r *outcomeRows) add(data []byte) error {
 	var o hinscorev1.Outcome

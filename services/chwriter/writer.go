@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/chstore"
 )
 
 // Stage is the DLQ stage name of what the writer rejects.
@@ -61,6 +62,14 @@ type Writer struct {
 	stopping chan struct{}      // closed: finish the current pull and return
 	done     chan struct{}      // closed when every pipeline loop returned
 	pipes    []*pipeline
+
+	// afterInsert, when set (tests only), runs after a batch is written and
+	// before it is acked: the window in which a crash makes JetStream
+	// redeliver rows ClickHouse already has.
+	afterInsert func(label string)
+
+	dirtyMu sync.Mutex
+	dirty   map[time.Time]bool // months of outcomes_daily to rebuild
 }
 
 // New returns a writer; nothing happens until Start. reg may be nil (the
@@ -79,10 +88,14 @@ func New(cfg Config, js jetstream.JetStream, conn driver.Conn, log zerolog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("chwriter.New: metrics: %w", err)
 	}
-	w := &Writer{cfg: cfg, js: js, conn: conn, log: log, m: m}
+	if cfg.ContentRetries == 0 {
+		cfg.ContentRetries = defaultContentRetries
+	}
+	w := &Writer{cfg: cfg, js: js, conn: conn, log: log, m: m, dirty: map[time.Time]bool{}}
 	w.pipes = []*pipeline{
-		w.newPipeline(bus.StreamEvents, "events", &eventRows{}),
-		w.newPipeline(bus.StreamOutcomes, "outcomes", &outcomeRows{}),
+		w.newPipeline(bus.StreamEvents, "events", func() sink { return &eventRows{} }),
+		w.newPipeline(bus.StreamOutcomes, "outcomes", func() sink { return &outcomeRows{} }),
+		w.newPipeline(bus.StreamDLQ, "dlq", func() sink { return &deadLetterRows{} }),
 	}
 	return w, nil
 }
@@ -112,6 +125,17 @@ func (w *Writer) Start(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			p.run(runCtx, w.stopping)
+		}()
+	}
+	if w.cfg.RollupEvery > 0 {
+		// The months of the last two months may hold outcomes written by a
+		// writer that died before rebuilding them.
+		now := time.Now().UTC()
+		w.markDirty([]time.Time{now, now.AddDate(0, -1, 0)})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.rollupLoop(runCtx, w.stopping)
 		}()
 	}
 	go func() { wg.Wait(); close(w.done) }()
@@ -181,6 +205,7 @@ type pipeline struct {
 	stream   string
 	label    string
 	consumer string
+	newSink  func() sink
 	sink     sink
 	held     []jetstream.Msg
 	firstAt  time.Time // when the oldest held message arrived
@@ -191,9 +216,9 @@ type pipeline struct {
 	flushErr error // the last insert failure, until one succeeds
 }
 
-func (w *Writer) newPipeline(stream, label string, s sink) *pipeline {
+func (w *Writer) newPipeline(stream, label string, newSink func() sink) *pipeline {
 	return &pipeline{
-		w: w, stream: stream, label: label, sink: s,
+		w: w, stream: stream, label: label, newSink: newSink, sink: newSink(),
 		consumer: w.cfg.Consumer + "_" + label,
 		waitErr:  fmt.Errorf("chwriter: waiting for stream %s", stream),
 	}
@@ -318,7 +343,12 @@ func (p *pipeline) take(ctx context.Context, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		p.w.m.pending.WithLabelValues(p.label).Set(float64(md.NumPending))
 	}
-	err := p.sink.add(msg.Data())
+	var err error
+	if ms, ok := p.sink.(msgSink); ok {
+		err = ms.addMsg(msg)
+	} else {
+		err = p.sink.add(msg.Data())
+	}
 	if err == nil {
 		if len(p.held) == 0 {
 			p.firstAt = time.Now()
@@ -327,11 +357,24 @@ func (p *pipeline) take(ctx context.Context, msg jetstream.Msg) {
 		p.w.m.heldMessages.WithLabelValues(p.label).Set(float64(len(p.held)))
 		return
 	}
+	p.deadLetter(ctx, msg, err, "undecodable message")
+}
+
+// deadLetter sends one message that can never be written to the DLQ and
+// terminates it. The DLQ's own pipeline never re-publishes into the DLQ (a
+// loop): it only terminates, and the log says why.
+func (p *pipeline) deadLetter(ctx context.Context, msg jetstream.Msg, err error, what string) {
 	log := p.w.log.With().Str("subject", msg.Subject()).Err(err).Logger()
+	if p.stream == bus.StreamDLQ {
+		_ = msg.Term()
+		p.w.m.dlq.WithLabelValues(p.label).Inc()
+		log.Error().Msg(what + " in the DLQ itself: not recorded in dead_letters, left in the stream")
+		return
+	}
 	dl := bus.DeadLetter{Stage: Stage, Network: bus.NetworkOfSubject(msg.Subject()), Reason: err.Error(), Data: msg.Data()}
 	if derr := bus.PublishDLQ(ctx, p.w.js, dl); derr != nil {
 		// Not termed: JetStream redelivers it and the DLQ is tried again.
-		log.Error().AnErr("dlq_error", derr).Msg("undecodable message, DLQ publish failed")
+		log.Error().AnErr("dlq_error", derr).Msg(what + ", DLQ publish failed")
 		_ = msg.NakWithDelay(p.w.cfg.AckWait / 4)
 		return
 	}
@@ -339,16 +382,124 @@ func (p *pipeline) take(ctx context.Context, msg jetstream.Msg) {
 		log.Warn().AnErr("term_error", terr).Msg("dead letter stored, term failed (it will come back and be dead-lettered again)")
 	}
 	p.w.m.dlq.WithLabelValues(p.label).Inc()
-	log.Warn().Msg("undecodable message sent to the DLQ")
+	log.Warn().Msg(what + " sent to the DLQ")
 }
 
-// flush writes the held batch, retrying with capped exponential backoff until
-// it succeeds or ctx ends, and then acks every message of it. On error the
-// batch stays held and nothing of it is acked.
+// msgSink is a sink that needs the whole message (headers, stream position),
+// not only its bytes.
+type msgSink interface {
+	addMsg(msg jetstream.Msg) error
+}
+
+// monthSink is a sink whose rows make months of outcomes_daily stale.
+type monthSink interface {
+	months() []time.Time
+}
+
+// flush writes the held batch and then acks every message of it. While
+// ClickHouse is unavailable it retries the same batch with capped
+// exponential backoff until it succeeds or ctx ends (on error the batch stays
+// held and nothing of it is acked). When ClickHouse rejects the batch for
+// its content ContentRetries times in a row, the batch is split to find the
+// messages at fault, which go to the DLQ, and the others are written.
 func (p *pipeline) flush(ctx context.Context) error {
 	if len(p.held) == 0 {
 		return nil
 	}
+	start := time.Now()
+	written, rejected, err := p.write(ctx, p.held, p.sink)
+	if err != nil {
+		return err
+	}
+	if hook := p.w.afterInsert; hook != nil {
+		hook(p.label)
+	}
+	if ms, ok := p.sink.(monthSink); ok {
+		p.w.markDirty(ms.months())
+	}
+	var ackErrs int
+	for _, msg := range written {
+		// A lost ack only means a redelivery, which the tables absorb.
+		if err := msg.Ack(); err != nil {
+			ackErrs++
+		}
+	}
+	if ackErrs > 0 {
+		p.w.log.Warn().Int("failed", ackErrs).Str("stream", p.stream).Msg("acks not sent; those messages will be written again")
+	}
+	for _, r := range rejected {
+		p.deadLetter(ctx, r.msg, r.err, "row rejected by ClickHouse")
+	}
+	p.w.m.batchSize.WithLabelValues(p.label).Observe(float64(len(p.held)))
+	p.w.m.heldMessages.WithLabelValues(p.label).Set(0)
+	p.setErr(nil, nil)
+	p.sink.reset()
+	clear(p.held)
+	p.held = p.held[:0]
+	p.w.log.Debug().Str("stream", p.stream).Int("messages", len(written)).Dur("took", time.Since(start)).Msg("batch written")
+	return nil
+}
+
+// rejectedMsg is a message ClickHouse refused, with its reason.
+type rejectedMsg struct {
+	msg jetstream.Msg
+	err error
+}
+
+// write inserts the rows of msgs (already decoded into s) and returns the
+// messages whose rows are in ClickHouse and those it refused for their
+// content. An error means ctx ended before ClickHouse came back.
+func (p *pipeline) write(ctx context.Context, msgs []jetstream.Msg, s sink) (written []jetstream.Msg, rejected []rejectedMsg, err error) {
+	err = p.insertRetrying(ctx, s, len(msgs))
+	if err == nil {
+		return msgs, nil, nil
+	}
+	if !isContentError(err) || ctx.Err() != nil {
+		return nil, nil, err
+	}
+	if len(msgs) == 1 {
+		return nil, []rejectedMsg{{msgs[0], err}}, nil
+	}
+	// Bisect: each half is decoded afresh (decoding succeeded once, so it
+	// does again) and written on its own; only the halves that keep failing
+	// are split further, so n messages with one bad row cost about 2·log2(n)
+	// inserts.
+	p.w.log.Warn().Err(err).Str("stream", p.stream).Int("messages", len(msgs)).Msg("batch rejected for its content, splitting it")
+	half := len(msgs) / 2
+	for _, part := range [][]jetstream.Msg{msgs[:half], msgs[half:]} {
+		sub := p.newSink()
+		decoded := make([]jetstream.Msg, 0, len(part))
+		for _, msg := range part {
+			var derr error
+			if ms, ok := sub.(msgSink); ok {
+				derr = ms.addMsg(msg)
+			} else {
+				derr = sub.add(msg.Data())
+			}
+			if derr != nil {
+				// Decoded once already, so this cannot happen; if it does,
+				// the message is as unwritable as a rejected one.
+				rejected = append(rejected, rejectedMsg{msg, derr})
+				continue
+			}
+			decoded = append(decoded, msg)
+		}
+		if len(decoded) == 0 {
+			continue
+		}
+		w, r, err := p.write(ctx, decoded, sub)
+		if err != nil {
+			return nil, nil, err
+		}
+		written = append(written, w...)
+		rejected = append(rejected, r...)
+	}
+	return written, rejected, nil
+}
+
+// insertRetrying inserts what s holds. It retries an outage until ctx ends,
+// and a content rejection ContentRetries times, returning the last error.
+func (p *pipeline) insertRetrying(ctx context.Context, s sink, messages int) error {
 	cfg := p.w.cfg
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 100*time.Millisecond, cfg.RetryMax, 0
@@ -362,23 +513,32 @@ func (p *pipeline) flush(ctx context.Context) error {
 		p.w.m.rows.WithLabelValues(table).Add(float64(rows))
 		p.w.m.insertTime.WithLabelValues(table).Observe(took.Seconds())
 	}
+	contentFailures := 0
 	for attempt := 1; ; attempt++ {
 		ictx, cancel := context.WithTimeout(ctx, progressEvery)
-		err := p.sink.insert(ictx, p.w.conn, observe)
+		err := s.insert(ictx, p.w.conn, observe)
 		cancel()
 		if err == nil {
 			if attempt > 1 {
 				p.w.log.Info().Str("stream", p.stream).Int("attempts", attempt).Msg("insert succeeded after retries")
 			}
-			break
+			return nil
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("chwriter.flush %s: %w (last insert error: %v)", p.label, ctx.Err(), err)
 		}
+		if isContentError(err) {
+			contentFailures++
+			if contentFailures >= cfg.ContentRetries {
+				return err
+			}
+		} else {
+			contentFailures = 0
+		}
 		p.setErr(nil, err)
 		p.w.m.retries.WithLabelValues(p.label).Inc()
 		wait := min(b.NextBackOff(), progressEvery)
-		p.w.log.Warn().Err(err).Str("stream", p.stream).Int("attempt", attempt).Int("messages", len(p.held)).
+		p.w.log.Warn().Err(err).Str("stream", p.stream).Int("attempt", attempt).Int("messages", messages).
 			Dur("retry_in", wait).Msg("insert failed, retrying the same batch")
 		select {
 		case <-ctx.Done():
@@ -392,21 +552,54 @@ func (p *pipeline) flush(ctx context.Context) error {
 			lastProgress = time.Now()
 		}
 	}
-	var ackErrs int
-	for _, msg := range p.held {
-		// A lost ack only means a redelivery, which the tables absorb.
-		if err := msg.Ack(); err != nil {
-			ackErrs++
+}
+
+// markDirty records months of outcomes_daily to rebuild.
+func (w *Writer) markDirty(months []time.Time) {
+	w.dirtyMu.Lock()
+	defer w.dirtyMu.Unlock()
+	for _, m := range months {
+		m = m.UTC()
+		w.dirty[time.Date(m.Year(), m.Month(), 1, 0, 0, 0, 0, time.UTC)] = true
+	}
+}
+
+// rollupLoop rebuilds the stale months of outcomes_daily every RollupEvery.
+// A month that fails stays stale and is tried again next time.
+func (w *Writer) rollupLoop(ctx context.Context, stopping <-chan struct{}) {
+	t := time.NewTicker(w.cfg.RollupEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stopping:
+			return
+		case <-t.C:
+		}
+		if err := w.RebuildStale(ctx); err != nil && ctx.Err() == nil {
+			w.log.Warn().Err(err).Msg("rollup rebuild failed; will retry")
 		}
 	}
-	if ackErrs > 0 {
-		p.w.log.Warn().Int("failed", ackErrs).Str("stream", p.stream).Msg("acks not sent; those messages will be written again")
+}
+
+// RebuildStale rebuilds, in outcomes_daily, every month the writer has
+// written outcomes for since its last rebuild.
+func (w *Writer) RebuildStale(ctx context.Context) error {
+	w.dirtyMu.Lock()
+	months := make([]time.Time, 0, len(w.dirty))
+	for m := range w.dirty {
+		months = append(months, m)
 	}
-	p.w.m.batchSize.WithLabelValues(p.label).Observe(float64(len(p.held)))
-	p.w.m.heldMessages.WithLabelValues(p.label).Set(0)
-	p.setErr(nil, nil)
-	p.sink.reset()
-	clear(p.held)
-	p.held = p.held[:0]
+	clear(w.dirty)
+	w.dirtyMu.Unlock()
+	if len(months) == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := chstore.RebuildRollups(ctx, w.conn, start, months...); err != nil {
+		w.markDirty(months)
+		return fmt.Errorf("chwriter.RebuildStale: %w", err)
+	}
+	w.m.rollupRebuilds.Inc()
+	w.log.Debug().Int("months", len(months)).Dur("took", time.Since(start)).Msg("rollups rebuilt")
 	return nil
 }

@@ -1,0 +1,94 @@
+package chstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// outcomesDailySelect computes one month of the outcomes_daily rollup from
+// the deduplicated outcomes view. The figures mirror the scorecard's:
+// very_late is a fulfilled request answered after 3 × its SLA (DOMAIN.md's
+// "suspect" lateness), answered and within_sla count only requests with a
+// time to fulfil, and ttf keeps every time to fulfil so that the quantiles of
+// any set of days are exact.
+const outcomesDailySelect = `SELECT
+    toDate(requested_at) AS day,
+    network,
+    responder_org,
+    request_kind,
+    outcome,
+    exception_code,
+    countState(),
+    sumState(toUInt64(outcome IN ('fulfilled', 'fulfilled_late') AND ifNull(ttf_ms, 0) > 3 * sla_ms)),
+    sumState(toUInt64(ttf_ms IS NOT NULL)),
+    sumState(toUInt64(ttf_ms IS NOT NULL AND ifNull(ttf_ms, 0) <= sla_ms)),
+    minState(sla_ms),
+    maxState(sla_ms),
+    quantilesExactStateIf(0.5, 0.9, 0.99)(ifNull(ttf_ms, 0), ttf_ms IS NOT NULL),
+    maxState(toDateTime(?, 'UTC'))
+FROM outcomes
+WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC')
+GROUP BY day, network, responder_org, request_kind, outcome, exception_code`
+
+const outcomesDailyColumns = `(day, network, responder_org, request_kind, outcome, exception_code,
+ requests, very_late, answered, within_sla, sla_min, sla_max, ttf, rebuilt_at)`
+
+// RebuildRollups recomputes the outcomes_daily rollup for each month that
+// contains one of months (any instant of the month will do), from the
+// deduplicated outcomes view, and swaps each month in whole: readers see the
+// old month or the new one, never a mix. Rebuilding a month twice, or two
+// processes rebuilding it at once, leaves one exact copy (the last swap
+// wins), so the writer can call it after every batch it wrote.
+func RebuildRollups(ctx context.Context, conn driver.Conn, now time.Time, months ...time.Time) error {
+	starts := make([]time.Time, 0, len(months))
+	for _, m := range months {
+		m = m.UTC()
+		starts = append(starts, time.Date(m.Year(), m.Month(), 1, 0, 0, 0, 0, time.UTC))
+	}
+	slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+	starts = slices.Compact(starts)
+	for _, start := range starts {
+		if err := rebuildMonth(ctx, conn, now, start); err != nil {
+			return fmt.Errorf("chstore.RebuildRollups %s: %w", start.Format("2006-01"), err)
+		}
+	}
+	return nil
+}
+
+func rebuildMonth(ctx context.Context, conn driver.Conn, now, start time.Time) error {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	// A staging table of its own per run: concurrent rebuilds never add to
+	// each other's states.
+	stage := "outcomes_daily_stage_" + hex.EncodeToString(b[:])
+	if err := conn.Exec(ctx, "CREATE TABLE "+stage+" AS outcomes_daily"); err != nil {
+		return fmt.Errorf("create %s: %w", stage, err)
+	}
+	defer func() {
+		// Not ctx: the staging table must go even when the caller gave up.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = conn.Exec(dctx, "DROP TABLE IF EXISTS "+stage)
+	}()
+	end := start.AddDate(0, 1, 0)
+	if err := conn.Exec(ctx, "INSERT INTO "+stage+" "+outcomesDailyColumns+"\n"+outcomesDailySelect,
+		uint32(now.Unix()), uint32(start.Unix()), uint32(end.Unix())); err != nil {
+		return fmt.Errorf("fill %s: %w", stage, err)
+	}
+	// The partition id of toYYYYMM(day) is the number itself; an empty
+	// staging partition empties the month, which is right when the month no
+	// longer has outcomes.
+	partition := start.Year()*100 + int(start.Month())
+	if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE outcomes_daily REPLACE PARTITION %d FROM %s", partition, stage)); err != nil {
+		return fmt.Errorf("replace partition %d: %w", partition, err)
+	}
+	return nil
+}

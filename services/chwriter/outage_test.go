@@ -1,0 +1,233 @@
+package chwriter_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/chstore"
+	"github.com/hinscore/hinscore/services/chwriter"
+)
+
+// privateClickHouse starts a ClickHouse server of this test's own with
+// scripts/clickhouse.sh (never the shared one, which others use), and stops
+// it by its recorded PID when the test ends.
+type privateClickHouse struct {
+	t      *testing.T
+	home   string
+	script string
+}
+
+func startPrivateClickHouse(t *testing.T) (*privateClickHouse, chstore.DSN) {
+	t.Helper()
+	if _, err := exec.LookPath("clickhouse-server"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("clickhouse-server is not installed (CI is set): %v", err)
+		}
+		t.Skipf("clickhouse-server is not installed: %v", err)
+	}
+	script, err := filepath.Abs("../../scripts/clickhouse.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &privateClickHouse{t: t, home: t.TempDir(), script: script}
+	t.Cleanup(func() { p.run("stop") })
+	dsn := strings.TrimSpace(p.run("start"))
+	d, err := chstore.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("clickhouse.sh start printed %q: %v", dsn, err)
+	}
+	d.Database = "hinscore_outage"
+	return p, d
+}
+
+func (p *privateClickHouse) run(arg string) string {
+	cmd := exec.Command(p.script, arg)
+	cmd.Env = append(os.Environ(), "HINSCORE_CH_HOME="+p.home)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		p.t.Fatalf("clickhouse.sh %s: %v\n%s", arg, err, stderr.String())
+	}
+	return string(out)
+}
+
+// restart starts the server again on the same config, so the same port and
+// the same data directory; clickhouse.sh start would pick new ports. The
+// PID goes where clickhouse.sh stop looks for it.
+func (p *privateClickHouse) restart() {
+	cmd := exec.Command("clickhouse-server", "--config-file="+filepath.Join(p.home, "etc", "config.xml"))
+	cmd.Dir = p.home
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p.home, "server.pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait() }() // reap it whoever stops it
+}
+
+// TestClickHouseServerOutage stops a real ClickHouse server for 60 s while
+// traffic keeps arriving, then starts it again on the same data. The writer
+// must not crash, must hold at most one batch per stream meanwhile (JetStream
+// keeps the backlog), and afterwards every event and outcome must be in the
+// views exactly once.
+func TestClickHouseServerOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the outage lasts 60 s")
+	}
+	ch, d := startPrivateClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	conn, err := chstore.OpenDSN(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, ctx: ctx, js: js, conn: conn, dsn: d, url: srv.URL()}
+
+	cfg := chwriter.DefaultConfig()
+	cfg.BatchRows, cfg.FlushInterval, cfg.AckWait, cfg.RetryMax = 500, 100*time.Millisecond, 10*time.Second, 2*time.Second
+	cfg.RollupEvery = 0
+	reg := prometheus.NewRegistry()
+	w := h.startWriter(cfg, reg)
+
+	// Traffic for the whole run: 10 events and a slice of the outcome
+	// versions every 100 ms, for about 75 s.
+	const ticks, perTick, m = 750, 10, 1500
+	outcomes := allOutcomeMsgs(t, 0, m)
+	var (
+		wg      sync.WaitGroup
+		maxHeld float64
+		mu      sync.Mutex
+	)
+	done := make(chan struct{})
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		per := (len(outcomes) + ticks - 1) / ticks
+		for i := range ticks {
+			<-tick.C
+			msgs := eventMsgs(t, i*perTick, (i+1)*perTick)
+			msgs = append(msgs, outcomes[min(i*per, len(outcomes)):min((i+1)*per, len(outcomes))]...)
+			h.publish(msgs...)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			held := metricMax(t, reg, "hinscore_chwriter_held_messages")
+			mu.Lock()
+			maxHeld = max(maxHeld, held)
+			mu.Unlock()
+		}
+	}()
+
+	time.Sleep(5 * time.Second)
+	before := h.count("SELECT count() FROM exchange_events")
+	ch.run("stop")
+	t.Logf("ClickHouse stopped after %d events were written", before)
+	time.Sleep(30 * time.Second)
+	if err := w.Ready(ctx); err == nil {
+		t.Error("Ready = nil while ClickHouse is down")
+	}
+	info := h.consumerInfo(bus.StreamEvents, "chwriter_events")
+	if info.NumAckPending > cfg.BatchRows || info.NumPending == 0 {
+		t.Errorf("during the outage %d unacked (want at most one batch, %d) and %d left in the stream (want a backlog)",
+			info.NumAckPending, cfg.BatchRows, info.NumPending)
+	}
+	time.Sleep(30 * time.Second)
+	ch.restart()
+	t.Log("ClickHouse started again on the same data")
+	wg.Wait()
+
+	const n = ticks * perTick
+	versions, _ := sumVersions(0, m)
+	const drain = 90 * time.Second
+	h.waitCount("SELECT count() FROM events", n, drain)
+	h.waitCount("SELECT sum(version) FROM outcomes", versions, drain)
+	h.waitAcked(bus.StreamEvents, "chwriter_events")
+	h.waitAcked(bus.StreamOutcomes, "chwriter_outcomes")
+	for _, c := range []struct {
+		query string
+		want  uint64
+	}{
+		{"SELECT count() FROM outcomes", m},
+		{"SELECT uniqExact(outcome_id) FROM outcomes", m},
+		{"SELECT count() FROM events", n},
+		{"SELECT uniqExact(event_id) FROM events", n},
+	} {
+		if got := h.count(c.query); got != c.want {
+			t.Errorf("%s = %d, want %d", c.query, got, c.want)
+		}
+	}
+	if got := h.count("SELECT count() FROM exchange_events"); got < before {
+		t.Errorf("exchange_events has %d rows after the restart, fewer than the %d written before: data lost", got, before)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if maxHeld == 0 || maxHeld > float64(cfg.BatchRows) {
+		t.Errorf("held_messages peaked at %v, want 1-%d (one batch, however long the outage)", maxHeld, cfg.BatchRows)
+	}
+	if got := metricSum(t, reg, "hinscore_chwriter_insert_retries_total"); got < 5 {
+		t.Errorf("insert_retries_total = %v, want the retries of a 60 s outage", got)
+	}
+	if err := w.Ready(ctx); err != nil {
+		t.Errorf("Ready after the outage: %v", err)
+	}
+}
+
+// metricMax is the largest value among the series of a gauge family.
+func metricMax(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top float64
+	for _, f := range families {
+		if f.GetName() == name {
+			for _, m := range f.GetMetric() {
+				top = max(top, m.GetGauge().GetValue())
+			}
+		}
+	}
+	return top
+}
