@@ -14,6 +14,12 @@ fi
 export HINSCORE_TEST_CLICKHOUSE_DSN
 [ -z "$started" ] || trap 'scripts/clickhouse.sh stop' EXIT
 echo "test: ClickHouse at $HINSCORE_TEST_CLICKHOUSE_DSN"
+# The browser tests (scorecard pages, investigator views) use headless Chromium.
+if [ -z "${HINSCORE_TEST_CHROMIUM:-}" ]; then
+	HINSCORE_TEST_CHROMIUM=$(scripts/chromium.sh)
+fi
+export HINSCORE_TEST_CHROMIUM
+echo "test: Chromium at $HINSCORE_TEST_CHROMIUM"
 
 failed=()
 for m in "$@"; do

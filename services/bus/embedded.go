@@ -2,6 +2,8 @@ package bus
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -60,4 +62,27 @@ func Connect(url, name string) (*nats.Conn, error) {
 		return nil, fmt.Errorf("bus.Connect %s: %w", url, err)
 	}
 	return nc, nil
+}
+
+// SplitAddr reads an embedded server's "host:port" ("" or port 0: a free
+// port on 127.0.0.1) into the form StartEmbedded takes.
+func SplitAddr(addr string) (host string, port int, err error) {
+	if addr == "" {
+		return "127.0.0.1", -1, nil
+	}
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("bus.SplitAddr: %w", err)
+	}
+	port, err = strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bus.SplitAddr: bad port %q", portText)
+	}
+	if port == 0 {
+		port = -1
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return host, port, nil
 }

@@ -109,3 +109,14 @@ func EnvFile(path string) (*Env, error) {
 	}
 	return MapEnv(m), nil
 }
+
+// NewEnvWith reads overrides first, then the process environment: a
+// command's flags over the variables of the services it runs.
+func NewEnvWith(overrides map[string]string) *Env {
+	return &Env{lookup: func(k string) (string, bool) {
+		if v, ok := overrides[k]; ok {
+			return v, true
+		}
+		return os.LookupEnv(k)
+	}}
+}

@@ -55,3 +55,15 @@ func TestEnvFileRejectsLinesWithoutEquals(t *testing.T) {
 		t.Fatalf("EnvFile = %v, want an error naming bad.env:2", err)
 	}
 }
+
+func TestNewEnvWithOverridesTheProcessEnvironment(t *testing.T) {
+	t.Setenv("HINSCORE_TEST_A", "from-env")
+	t.Setenv("HINSCORE_TEST_B", "from-env")
+	env := NewEnvWith(map[string]string{"HINSCORE_TEST_A": "from-flag"})
+	if got := env.String("HINSCORE_TEST_A", ""); got != "from-flag" {
+		t.Errorf("override: %q", got)
+	}
+	if got := env.String("HINSCORE_TEST_B", ""); got != "from-env" {
+		t.Errorf("process environment: %q", got)
+	}
+}

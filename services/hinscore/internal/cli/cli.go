@@ -20,9 +20,12 @@ var Version = ""
 const usage = `hinscore measures how health information networks answer requests for patient records.
 
 Usage:
-  hinscore up        [--clickhouse DSN] [--mllp NETWORK=HOST:PORT]... [--data DIR] [--admin HOST:PORT] [--out DIR]
+  hinscore up        [--clickhouse DSN] [--mllp NETWORK=HOST:PORT]... [--fhir HOST:PORT] [--data DIR]
+                     [--nats HOST:PORT] [--admin HOST:PORT] [--out DIR]
   hinscore demo      [--requests N] [--seed S] [--out DIR] [--clickhouse DSN]
-  hinscore inspect   [--format hl7v2|auto] FILE...
+  hinscore inspect   [--format hl7v2|fhir|auto] [--network N] FILE...   one ExchangeEvent JSON line per message
+  hinscore import    --network N [--nats URL] [--format hl7v2|fhir|auto] FILE...   HL7 batch files, FHIR NDJSON
+  hinscore directory [--clickhouse DSN] FILE                        load the organisation directory (CSV)
   hinscore scorecard [--clickhouse DSN] [--period P] [--network N] [--out DIR] [--every D]
   hinscore nats      [--data DIR] [--addr HOST:PORT]      the embedded NATS JetStream server alone
   hinscore version
@@ -49,6 +52,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "inspect":
 		err = runInspect(ctx, args[1:], stdout, stderr)
+	case "import":
+		err = runImport(ctx, args[1:], stdout, stderr)
+	case "directory":
+		err = runDirectory(ctx, args[1:], stdout, stderr)
 	case "nats":
 		err = runNATS(ctx, args[1:], stdout, stderr)
 	case "scorecard":

@@ -75,11 +75,17 @@ func TestUsageErrors(t *testing.T) {
 		{"inspect bad format", []string{"inspect", "--format", "x12", "f"}, 2, "--format"},
 		{"inspect bad network", []string{"inspect", "--network", "a.b", "testdata/query.hl7"}, 2, "network"},
 		{"inspect missing file", []string{"inspect", "testdata/nope.hl7"}, 1, "nope.hl7"},
-		{"up with fhir", []string{"up", "--fhir", "127.0.0.1:8080"}, 2, "--fhir"},
+		{"up with api", []string{"up", "--api", "127.0.0.1:8090"}, 2, "--api"},
+		{"up fhir without tokens", []string{"up", "--fhir", "127.0.0.1:8080"}, 1, "HINSCORE_FHIR_TOKENS"},
 		{"up bad listener", []string{"up", "--mllp", "north"}, 2, "--mllp"},
 		{"up bad network", []string{"up", "--mllp", "no rth=127.0.0.1:1"}, 2, "--mllp"},
 		{"demo bad requests", []string{"demo", "--requests", "0"}, 2, "--requests"},
 		{"bad flag", []string{"demo", "--nope"}, 2, "nope"},
+		{"import without network", []string{"import", "testdata/query.hl7"}, 2, "--network"},
+		{"import without file", []string{"import", "--network", "north"}, 2, "no FILE"},
+		{"import bad format", []string{"import", "--network", "north", "--format", "x12", "f"}, 2, "--format"},
+		{"directory without file", []string{"directory", "--clickhouse", "clickhouse://127.0.0.1:1/x"}, 2, "CSV"},
+		{"inspect fhir on hl7", []string{"inspect", "--format", "fhir", "testdata/query.hl7"}, 1, "query.hl7"},
 		{"nats bad addr", []string{"nats", "--addr", "localhost"}, 2, "--addr"},
 		{"nats bad port", []string{"nats", "--addr", "127.0.0.1:http"}, 2, "--addr"},
 		{"scorecard bad period", []string{"scorecard", "--clickhouse", "clickhouse://127.0.0.1:1/x", "--period", "fortnight"}, 2, "fortnight"},
@@ -152,4 +158,37 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestImportStoresOnceAndReimportsNothing imports an HL7 file twice into a
+// NATS server and checks the EVENTS stream holds each message once.
+func TestImportStoresOnceAndReimportsNothing(t *testing.T) {
+	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	for i := 0; i < 2; i++ {
+		code, out, stderr := run(t, "import", "--nats", srv.URL(), "--network", "northstar", "testdata/query.hl7")
+		if code != 0 {
+			t.Fatalf("import %d: exit %d: %s", i, code, stderr)
+		}
+		if !strings.Contains(out, "2 messages, 2 stored, 0 refused") {
+			t.Fatalf("import %d: %q", i, out)
+		}
+	}
+	nc, err := bus.Connect(srv.URL(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.Stream(context.Background(), bus.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.Info(context.Background())
+	if info.State.Msgs != 2 {
+		t.Fatalf("EVENTS holds %d messages after two imports of 2, want 2", info.State.Msgs)
+	}
 }

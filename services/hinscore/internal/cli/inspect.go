@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/hl7v2/toevent"
+	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
 	"github.com/hinscore/hinscore/services/service"
 )
@@ -21,7 +21,7 @@ import (
 // message as a JSON line, exactly as the ingest would publish it.
 func runInspect(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("inspect", stderr)
-	format := fs.String("format", "auto", "hl7v2 or auto (FHIR arrives with the FHIR ingest)")
+	format := fs.String("format", "auto", "hl7v2, fhir (a resource, a Bundle or NDJSON) or auto (JSON is FHIR)")
 	network := fs.String("network", "default", "network the messages are taken to come from")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -30,11 +30,9 @@ func runInspect(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: no FILE given", errUsage)
 	}
 	switch *format {
-	case "hl7v2", "auto":
-	case "fhir":
-		return fmt.Errorf("%w: --format fhir: this build has no FHIR mapping yet", errUsage)
+	case "hl7v2", "fhir", "auto":
 	default:
-		return fmt.Errorf("%w: --format %q: want hl7v2 or auto", errUsage, *format)
+		return fmt.Errorf("%w: --format %q: want hl7v2, fhir or auto", errUsage, *format)
 	}
 	if err := bus.ValidNetwork(*network); err != nil {
 		return fmt.Errorf("%w: --network: %v", errUsage, err)
@@ -43,7 +41,11 @@ func runInspect(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	mapper := toevent.Mapper{PatientKey: cfg.PatientKey, PatientKeyID: cfg.PatientKeyID}
+	hl7, err := cfg.Mapper()
+	if err != nil {
+		return err
+	}
+	fhir := fhirmap.NewMapper(cfg.PatientKey, cfg.PatientKeyID)
 	marshal := protojson.MarshalOptions{UseProtoNames: true}
 	// No ingest time: the output depends on the bytes alone.
 	now := time.UnixMilli(0).UTC()
@@ -52,10 +54,11 @@ func runInspect(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		if *format == "auto" && looksLikeJSON(data) {
-			return fmt.Errorf("%s: looks like FHIR JSON; this build has no FHIR mapping yet", path)
+		inspect := hl7.Inspect
+		if *format == "fhir" || *format == "auto" && looksLikeJSON(data) {
+			inspect = fhir.Inspect
 		}
-		events, err := mapper.Inspect(path, *network, data, now)
+		events, err := inspect(path, *network, data, now)
 		if err != nil {
 			return err
 		}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"strconv"
 
 	"github.com/hinscore/hinscore/services/bus"
 )
@@ -20,16 +18,9 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	host, portText, err := net.SplitHostPort(*addr)
+	host, port, err := bus.SplitAddr(*addr)
 	if err != nil {
 		return fmt.Errorf("%w: --addr: %v", errUsage, err)
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil || port < 0 || port > 65535 {
-		return fmt.Errorf("%w: --addr: bad port %q", errUsage, portText)
-	}
-	if port == 0 {
-		port = -1
 	}
 	if err := os.MkdirAll(*data, 0o755); err != nil {
 		return fmt.Errorf("--data: %w", err)

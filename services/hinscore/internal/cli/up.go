@@ -14,6 +14,7 @@ import (
 	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chwriter"
+	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 	"github.com/hinscore/hinscore/services/hinscore/internal/pipeline"
 	"github.com/hinscore/hinscore/services/linker"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
@@ -30,6 +31,7 @@ type upFlags struct {
 	fhir       string
 	api        string
 	out        string
+	nats       string
 }
 
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -40,13 +42,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.data, "data", ".data", "directory of the embedded JetStream store")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:9100", "address of /metrics, /healthz, /readyz")
 	fs.StringVar(&f.out, "out", "", "directory of the scorecard files, rebuilt every HINSCORE_SCORECARD_EVERY (default HINSCORE_SCORECARD_OUT, else out)")
-	fs.StringVar(&f.fhir, "fhir", "", "FHIR listener HOST:PORT (the FHIR ingest is not built yet)")
+	fs.StringVar(&f.fhir, "fhir", "", "FHIR listener HOST:PORT (network tokens from HINSCORE_FHIR_TOKENS[_FILE]); default: no FHIR listener")
 	fs.StringVar(&f.api, "api", "", "API listener HOST:PORT (the API service is not built yet)")
+	fs.StringVar(&f.nats, "nats", "127.0.0.1:4222", "client address of the embedded NATS (hinscore import and standalone services connect here)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if f.fhir != "" || f.api != "" {
-		return fmt.Errorf("%w: --fhir and --api need the FHIR ingest and the API service, which this build does not have yet", errUsage)
+	if f.api != "" {
+		return fmt.Errorf("%w: --api needs the API service, which this build does not have yet", errUsage)
 	}
 	var listeners []mllpingest.Listener
 	if len(f.mllp) > 0 {
@@ -54,6 +57,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if listeners, err = parseListeners(f.mllp); err != nil {
 			return err
 		}
+	}
+	var fhir *fhiringest.Config
+	if f.fhir != "" {
+		cfg, err := fhiringest.ConfigFromEnv(service.NewEnvWith(map[string]string{"HINSCORE_FHIR_ADDR": f.fhir}))
+		if err != nil {
+			return fmt.Errorf("--fhir: %w", err)
+		}
+		fhir = &cfg
 	}
 	log := service.NewLogger("hinscore", stderr)
 	opts, err := pipelineOptions(ctx, f, log)
@@ -68,6 +79,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cards.Out = f.out
 	}
 	opts.Scorecard = &cards
+	opts.FHIR = fhir
 	if listeners != nil {
 		// Flags win over HINSCORE_MLLP_LISTENERS (default: default=127.0.0.1:2575).
 		opts.Ingest.Listeners = listeners
@@ -78,6 +90,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for network, addr := range p.MLLPAddrs() {
 		fmt.Fprintf(stdout, "MLLP  %-12s %s\n", network, addr)
+	}
+	if a := p.FHIRAddr(); a != "" {
+		fmt.Fprintf(stdout, "FHIR  http://%s/fhir/{network}/\n", a)
 	}
 	_, dsn := p.ClickHouse()
 	fmt.Fprintf(stdout, "NATS  %s\nClickHouse %s\nadmin http://%s/metrics\nscorecards %s/<period>/<network>.json, every %s\n",
@@ -124,7 +139,7 @@ func pipelineOptions(ctx context.Context, f upFlags, log zerolog.Logger) (pipeli
 	}
 	return pipeline.Options{
 		DataDir:    data,
-		NATSPort:   -1,
+		NATSAddr:   f.nats,
 		ClickHouse: d,
 		AdminAddr:  f.admin,
 		Streams:    bus.DefaultStreamOptions(),

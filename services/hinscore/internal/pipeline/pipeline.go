@@ -18,6 +18,7 @@ import (
 	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chwriter"
+	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 	"github.com/hinscore/hinscore/services/linker"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
 	"github.com/hinscore/hinscore/services/scorecard"
@@ -30,8 +31,8 @@ type Options struct {
 	DataDir string
 	// NATSURL connects to an external NATS instead of starting one.
 	NATSURL string
-	// NATSPort for the embedded server (-1: a free port).
-	NATSPort int
+	// NATSAddr is the embedded server's client address ("": a free port on 127.0.0.1).
+	NATSAddr string
 	// ClickHouse is where events and outcomes are written; the database is
 	// created and migrated when missing.
 	ClickHouse chstore.DSN
@@ -39,8 +40,10 @@ type Options struct {
 	AdminAddr string
 	Streams   bus.StreamOptions
 	Ingest    mllpingest.Config
-	Linker    linker.Config
-	Writer    chwriter.Config
+	// FHIR, when set, also runs the FHIR ingest.
+	FHIR   *fhiringest.Config
+	Linker linker.Config
+	Writer chwriter.Config
 	// Scorecard, when set, rebuilds the scorecard files periodically.
 	Scorecard *scorecard.ServiceConfig
 	Log       zerolog.Logger
@@ -58,6 +61,7 @@ type Pipeline struct {
 	dsn      chstore.DSN
 	admin    *service.Admin
 	ingest   *mllpingest.Server
+	fhir     *fhiringest.Server
 	linker   *linker.Linker
 	writer   *chwriter.Writer
 	cards    *scorecard.Service
@@ -78,11 +82,11 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 	}()
 	url := opts.NATSURL
 	if url == "" {
-		port := opts.NATSPort
-		if port == 0 {
-			port = -1
+		host, port, err := bus.SplitAddr(opts.NATSAddr)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline.Start: NATS address: %w", err)
 		}
-		if p.embedded, err = bus.StartEmbedded(opts.DataDir, "127.0.0.1", port); err != nil {
+		if p.embedded, err = bus.StartEmbedded(opts.DataDir, host, port); err != nil {
 			return nil, fmt.Errorf("pipeline.Start: %w", err)
 		}
 		url = p.embedded.URL()
@@ -115,6 +119,13 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 		return nil, fmt.Errorf("pipeline.Start: %w", err)
 	}
 	comps := []service.Component{p.admin, p.writer, p.linker, p.ingest}
+	if opts.FHIR != nil {
+		if p.fhir, err = fhiringest.New(*opts.FHIR, p.js, opts.Log.With().Str("component", "fhir-ingest").Logger(), reg, opts.Clock); err != nil {
+			return nil, fmt.Errorf("pipeline.Start: %w", err)
+		}
+		comps = append(comps, p.fhir)
+		p.admin.AddReadiness("fhir-ingest", p.fhir.Ready)
+	}
 	if opts.Scorecard != nil {
 		if p.cards, err = scorecard.NewService(*opts.Scorecard, p.conn, opts.Log.With().Str("component", "scorecard").Logger(), reg, opts.Clock); err != nil {
 			return nil, fmt.Errorf("pipeline.Start: %w", err)
@@ -145,6 +156,14 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 
 // MLLPAddrs maps each network to the address its MLLP listener took.
 func (p *Pipeline) MLLPAddrs() map[string]string { return p.ingest.Addrs() }
+
+// FHIRAddr is where the FHIR ingest listens ("" when it does not run).
+func (p *Pipeline) FHIRAddr() string {
+	if p.fhir == nil {
+		return ""
+	}
+	return p.fhir.Addr()
+}
 
 // AdminAddr is where /metrics, /healthz and /readyz answer.
 func (p *Pipeline) AdminAddr() string { return p.admin.Addr() }

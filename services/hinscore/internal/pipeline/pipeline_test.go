@@ -40,7 +40,6 @@ func testOptions(t *testing.T, networks []string) Options {
 	}
 	return Options{
 		DataDir:    t.TempDir(),
-		NATSPort:   -1,
 		ClickHouse: d,
 		AdminAddr:  "127.0.0.1:0",
 		Streams:    bus.DefaultStreamOptions(),

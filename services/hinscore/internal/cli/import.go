@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/chstore"
+	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
+	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
+	"github.com/hinscore/hinscore/services/service"
+)
+
+// runImport stores HL7 v2 batch files and FHIR NDJSON files through the
+// same path as the listeners (RAW, EVENTS, DLQ; deterministic ids, so a
+// re-import stores nothing twice), on the NATS of a running hinscore.
+func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("import", stderr)
+	network := fs.String("network", "", "network the files come from (required)")
+	natsURL := fs.String("nats", envOr(bus.EnvNATSURL, "nats://127.0.0.1:4222"), "NATS of the running hinscore ("+bus.EnvNATSURL+")")
+	format := fs.String("format", "auto", "hl7v2, fhir (NDJSON) or auto (JSON is FHIR)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := bus.ValidNetwork(*network); err != nil {
+		return fmt.Errorf("%w: --network: %v", errUsage, err)
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("%w: no FILE given", errUsage)
+	}
+	switch *format {
+	case "hl7v2", "fhir", "auto":
+	default:
+		return fmt.Errorf("%w: --format %q: want hl7v2, fhir or auto", errUsage, *format)
+	}
+	cfg, err := mllpingest.ConfigFromEnv(service.NewEnv())
+	if err != nil {
+		return err
+	}
+	nc, err := bus.Connect(*natsURL, "hinscore-import")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		return fmt.Errorf("import: NATS at %s: %w", *natsURL, err)
+	}
+	hl7, err := mllpingest.NewImporter(cfg, js, nil)
+	if err != nil {
+		return err
+	}
+	fhir := fhiringest.DefaultConfig()
+	fhir.Partitions, fhir.PatientKey, fhir.PatientKeyID = cfg.Partitions, cfg.PatientKey, cfg.PatientKeyID
+	for _, path := range fs.Args() {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if *format == "fhir" || *format == "auto" && looksLikeJSON(data) {
+			st, err := fhiringest.ImportNDJSON(ctx, js, fhir, *network, bytes.NewReader(data))
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			fmt.Fprintf(stdout, "%s: %d lines, %d resources stored (%d events, %d already held), %d skipped, %d refused\n",
+				path, st.Lines, st.Resources, st.Events, st.Duplicates, st.Skipped, len(st.Errors))
+			for _, e := range st.Errors {
+				fmt.Fprintf(stdout, "  line %d: %s %s\n", e.Line, e.Path, e.Msg)
+			}
+			continue
+		}
+		progress := progressLine(stderr, path)
+		st, err := hl7.Import(ctx, *network, path, data, progress)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		fmt.Fprintf(stdout, "%s: %d messages, %d stored, %d refused (in the DLQ with the reason)\n", path, st.Messages, st.Stored, st.Rejected)
+	}
+	return nil
+}
+
+// progressLine reports a long import every two seconds.
+func progressLine(w io.Writer, name string) func(done, total int) {
+	last := time.Now()
+	return func(done, total int) {
+		if done == total || time.Since(last) >= 2*time.Second {
+			last = time.Now()
+			fmt.Fprintf(w, "%s: %d/%d messages\n", name, done, total)
+		}
+	}
+}
+
+// runDirectory loads the organisation directory (CSV) into ClickHouse.
+func runDirectory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("directory", stderr)
+	dsn := fs.String("clickhouse", "", "ClickHouse DSN (default HINSCORE_CLICKHOUSE_DSN)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: want one CSV FILE (identifier,org_id,name,type,developer,networks)", errUsage)
+	}
+	d := dsnFrom(*dsn)
+	if d == "" {
+		return fmt.Errorf("%w: --clickhouse or HINSCORE_CLICKHOUSE_DSN is required", errUsage)
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	conn, parsed, err := chstore.Open(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	n, err := chstore.LoadOrganizations(ctx, conn, f, time.Now().UTC())
+	if err != nil {
+		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+	}
+	fmt.Fprintf(stdout, "%d identifiers loaded into %s (view directory)\n", n, parsed)
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
