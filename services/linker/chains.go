@@ -1,13 +1,18 @@
 package linker
 
 import (
+	"hash/maphash"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/bus"
 )
+
+// OverflowReason is the reason code of a chain closed because its partition
+// reached its cap of pending chains (Config.MaxPending).
+const OverflowReason = "hinscore|overflow"
 
 // chainState is where a chain is in its life.
 type chainState uint8
@@ -20,78 +25,108 @@ const (
 	stateOpen
 	// stateDecided: a final answer (or the requester's cancel) decided it.
 	stateDecided
-	// stateUnanswered: the watermark passed the deadline with no final answer.
+	// stateUnanswered: the watermark passed the deadline with no final
+	// answer, or the partition's cap closed it (flagOverflow).
 	stateUnanswered
 	// stateOrphan: answers that never met their request within the lateness.
 	stateOrphan
 	// stateClosed: decided and compacted; remembered only so that stragglers
 	// (re-sent answers) do not become orphans under the same outcome id.
 	stateClosed
+	stateCount // not a state: the number of states, for checkpoint checks
+)
+
+const (
+	flagLate     uint8 = 1 << iota // declared unanswered before a final answer came
+	flagHasReq                     // a request step exists
+	flagOverflow                   // closed by the pending cap
+	flagMask     = flagLate | flagHasReq | flagOverflow
 )
 
 // chain is one request (or its answers waiting for it) and every event linked
-// to it. Steps are kept sorted by (event time, event id), so the result does
-// not depend on the order events arrive in within the lateness.
+// to it, in 64 bytes plus its data (see compact.go). prev/next link the
+// partition's pending chains in the order they became pending, so the
+// overflow policy finds the oldest in O(1).
 type chain struct {
-	key       string
-	id        string // outcome id, computed on first publish
-	req       *hinscorev1.ExchangeEvent
-	steps     []*hinscorev1.ExchangeEvent
-	state     chainState
-	late      bool // declared unanswered before a final answer came
-	version   uint64
-	sla       int64
-	grace     int64
-	deadline  int64 // request time + SLA + grace
-	decidedAt int64 // watermark at an unanswered or orphan decision
-	expireAt  int64 // forgotten once the watermark passes this
+	data       string // key, then the steps in arrival order
+	prev, next *chain
+	deadline   int64 // request time + SLA + grace
+	expireAt   int64 // forgotten once the watermark passes this
+	decidedAt  int64 // watermark (or newest event time) at an unanswered or orphan decision
+	version    uint32
+	net        uint16 // index of its network in chains.netList
+	state      chainState
+	flags      uint8
 }
 
-func (ch *chain) has(eventID string) bool {
-	for _, s := range ch.steps {
-		if s.GetEventId() == eventID {
+func (ch *chain) key() string {
+	n, off := uvarintStr(ch.data, 0)
+	return ch.data[off : off+int(n)]
+}
+
+func (ch *chain) stepsOff() int {
+	n, off := uvarintStr(ch.data, 0)
+	return off + int(n)
+}
+
+// decode appends the chain's steps, in arrival order, to buf.
+func (ch *chain) decode(buf []step) []step {
+	for off := ch.stepsOff(); off < len(ch.data); {
+		var s step
+		s, off = decodeStep(ch.data, off)
+		buf = append(buf, s)
+	}
+	return buf
+}
+
+func (ch *chain) has(id []byte, packed bool) bool {
+	for off := ch.stepsOff(); off < len(ch.data); {
+		var s step
+		s, off = decodeStep(ch.data, off)
+		if s.idPacked == packed && s.eventID == string(id) {
 			return true
 		}
 	}
 	return false
 }
 
-func stepLess(a, b *hinscorev1.ExchangeEvent) bool {
-	if a.GetEventTimeMs() != b.GetEventTimeMs() {
-		return a.GetEventTimeMs() < b.GetEventTimeMs()
+func (ch *chain) lastAt() int64 {
+	last := int64(math.MinInt64)
+	for off := ch.stepsOff(); off < len(ch.data); {
+		var s step
+		s, off = decodeStep(ch.data, off)
+		last = max(last, s.t)
 	}
-	return a.GetEventId() < b.GetEventId()
+	return last
 }
 
-func (ch *chain) insert(ev *hinscorev1.ExchangeEvent) {
-	i := len(ch.steps)
-	ch.steps = append(ch.steps, ev)
-	for ; i > 0 && stepLess(ev, ch.steps[i-1]); i-- {
-		ch.steps[i] = ch.steps[i-1]
-	}
-	ch.steps[i] = ev
-}
-
-func (ch *chain) lastAt() int64 { return ch.steps[len(ch.steps)-1].GetEventTimeMs() }
-
-// eligible reports whether ev may decide the chain. A cancel only counts
+// eligible reports whether s may decide the chain. A cancel only counts
 // before the deadline: a requester that gives up after it was left
 // unanswered does not excuse the responder.
-func (ch *chain) eligible(ev *hinscorev1.ExchangeEvent) bool {
-	if !isFinal(ev) {
+func (ch *chain) eligible(s *step) bool {
+	if !s.final() {
 		return false
 	}
-	return ev.GetRole() != hinscorev1.Role_ROLE_CANCEL || ch.req == nil || ev.GetEventTimeMs() <= ch.deadline
+	return s.role != hinscorev1.Role_ROLE_CANCEL || ch.flags&flagHasReq == 0 || s.t <= ch.deadline
 }
 
-// decider is the earliest eligible final answer (steps are sorted), or nil.
-func (ch *chain) decider() *hinscorev1.ExchangeEvent {
-	for _, s := range ch.steps {
-		if ch.eligible(s) {
-			return s
+// decider is the index of the earliest eligible final answer in steps
+// sorted by stepLess, or -1.
+func (ch *chain) decider(sorted []step) int {
+	for i := range sorted {
+		if ch.eligible(&sorted[i]) {
+			return i
 		}
 	}
-	return nil
+	return -1
+}
+
+func sortSteps(s []step) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && stepLess(&s[j], &s[j-1]); j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
 }
 
 type timerKind uint8
@@ -105,13 +140,16 @@ const (
 
 // timer fires once the watermark passes at. Timers are never removed: a
 // handler checks that its condition still holds (lazy deletion), which keeps
-// every transition O(log n) without back-pointers into the heap.
+// every transition O(log n) without back-pointers into the heap. A pending
+// chain has exactly one timer (its deadline or orphan time); the expiry is
+// scheduled only when it stops pending, which keeps the heap small.
 type timer struct {
-	at   int64
-	seq  uint64 // insertion order: equal times fire deterministically
-	kind timerKind
-	ch   *chain
+	at int64
+	sk uint64 // insertion sequence << 2 | kind: equal times fire deterministically
+	ch *chain
 }
+
+func (t timer) kind() timerKind { return timerKind(t.sk & 3) }
 
 type timerHeap []timer
 
@@ -119,14 +157,16 @@ func (h timerHeap) less(i, j int) bool {
 	if h[i].at != h[j].at {
 		return h[i].at < h[j].at
 	}
-	return h[i].seq < h[j].seq
+	return h[i].sk < h[j].sk
 }
 
+// The heap is 4-ary: half the levels of a binary heap, and a node's
+// children share a cache line, which is what a pop pays for.
 func (h *timerHeap) push(t timer) {
 	*h = append(*h, t)
 	s := *h
 	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
+		p := (i - 1) / 4
 		if !s.less(i, p) {
 			break
 		}
@@ -143,12 +183,11 @@ func (h *timerHeap) pop() timer {
 	s[last] = timer{}
 	s = s[:last]
 	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(s) && s.less(l, m) {
-			m = l
-		}
-		if r < len(s) && s.less(r, m) {
-			m = r
+		m := i
+		for c := 4*i + 1; c <= 4*i+4 && c < len(s); c++ {
+			if s.less(c, m) {
+				m = c
+			}
 		}
 		if m == i {
 			break
@@ -164,18 +203,77 @@ func (h *timerHeap) pop() timer {
 // watermark, so that a quiet network is never decided by a busy one's clock.
 type netState struct {
 	name     string
+	idx      uint16
 	maxSeen  int64 // newest event time seen
 	wm       int64 // watermark: nothing older than this is still expected
 	lastSeen time.Time
-	chains   map[string]*chain
-	timers   timerHeap
-	seq      uint64
+	// chains are found by a hash of their key, so the map holds no key
+	// strings; the rare keys whose hash is taken by another live chain go
+	// to collide.
+	chains  map[uint64]*chain
+	collide map[string]*chain
+	timers  timerHeap
+	seq     uint64
+	// limits caches rules.limits per request kind (a handful of kinds).
+	limits map[string][2]int64
+}
+
+// maxCachedKinds bounds netState.limits: a feed with ever new kinds falls
+// back to the rules' own maps.
+const maxCachedKinds = 256
+
+func (c *chains) limits(n *netState, kind string) (sla, grace int64) {
+	if l, ok := n.limits[kind]; ok {
+		return l[0], l[1]
+	}
+	sla, grace = c.rules.limits(n.name, kind)
+	if len(n.limits) < maxCachedKinds {
+		if n.limits == nil {
+			n.limits = map[string][2]int64{}
+		}
+		n.limits[strings.Clone(kind)] = [2]int64{sla, grace}
+	}
+	return sla, grace
 }
 
 func (n *netState) schedule(at int64, kind timerKind, ch *chain) {
 	n.seq++
-	n.timers.push(timer{at: at, seq: n.seq, kind: kind, ch: ch})
+	n.timers.push(timer{at: at, sk: n.seq<<2 | uint64(kind), ch: ch})
 }
+
+func (n *netState) lookup(seed maphash.Seed, key string) *chain {
+	if ch := n.chains[maphash.String(seed, key)]; ch != nil && ch.key() == key {
+		return ch
+	}
+	if len(n.collide) > 0 {
+		return n.collide[key]
+	}
+	return nil
+}
+
+func (n *netState) insert(seed maphash.Seed, ch *chain) {
+	key := ch.key()
+	h := maphash.String(seed, key)
+	if n.chains[h] == nil {
+		n.chains[h] = ch
+		return
+	}
+	if n.collide == nil {
+		n.collide = map[string]*chain{}
+	}
+	n.collide[key] = ch
+}
+
+func (n *netState) remove(seed maphash.Seed, ch *chain) {
+	key := ch.key()
+	if h := maphash.String(seed, key); n.chains[h] == ch {
+		delete(n.chains, h)
+		return
+	}
+	delete(n.collide, key)
+}
+
+func (n *netState) size() int { return len(n.chains) + len(n.collide) }
 
 // joinStats counts what the join did, for the metrics.
 type joinStats struct {
@@ -183,33 +281,58 @@ type joinStats struct {
 	notifications uint64 // no chain: notifications and unknown roles
 	duplicates    uint64 // an event id already in its chain
 	stragglers    uint64 // for a chain already closed and compacted
-	unlinkable    uint64 // no correlation key
+	unlinkable    uint64 // no correlation key, or too many networks
 	lateAnswers   uint64 // a final answer after the unanswered decision
+	orphans       uint64 // chains declared orphan
+	overflows     uint64 // chains closed by the pending cap
 }
 
 // chains is the pure request↔answer join of one partition. It knows nothing
 // of the bus: Observe and the Advance methods return the outcomes to publish,
 // and the same inputs in the same order always give the same outcomes.
 type chains struct {
-	rules   rules
-	nets    map[string]*netState
-	names   []string // sorted, for a deterministic idle pass
-	pending int      // open and waiting chains
-	stats   joinStats
+	rules    rules
+	seed     maphash.Seed
+	nets     map[string]*netState
+	last     *netState   // the network of the previous event
+	netList  []*netState // by netState.idx
+	names    []string    // sorted, for a deterministic idle pass
+	profiles profileTable
+	// pending chains (open requests, waiting answers), oldest first.
+	head, tail *chain
+	pending    int
+	stats      joinStats
+
+	ids     outcomeIDs
+	scratch []byte
+	idBuf   []byte
+	stepBuf []step
 }
 
 func newChains(r rules) *chains {
-	return &chains{rules: r, nets: map[string]*netState{}}
+	return &chains{rules: r, seed: maphash.MakeSeed(), nets: map[string]*netState{}, profiles: newProfileTable(), ids: newOutcomeIDs()}
 }
 
+// maxNetworks bounds the networks of one partition (chain.net is 16 bits).
+const maxNetworks = math.MaxUint16
+
 func (c *chains) net(name string) *netState {
+	// Consecutive events mostly share their network.
+	if c.last != nil && c.last.name == name {
+		return c.last
+	}
 	n := c.nets[name]
 	if n == nil {
-		n = &netState{name: name, maxSeen: math.MinInt64, wm: math.MinInt64, chains: map[string]*chain{}}
+		if len(c.netList) >= maxNetworks {
+			return nil
+		}
+		n = &netState{name: name, idx: uint16(len(c.netList)), maxSeen: math.MinInt64, wm: math.MinInt64, chains: map[uint64]*chain{}}
 		c.nets[name] = n
+		c.netList = append(c.netList, n)
 		i, _ := slices.BinarySearch(c.names, name)
 		c.names = slices.Insert(c.names, i, name)
 	}
+	c.last = n
 	return n
 }
 
@@ -219,6 +342,10 @@ func (c *chains) net(name string) *netState {
 func (c *chains) Observe(ev *hinscorev1.ExchangeEvent, now time.Time, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
 	c.stats.events++
 	n := c.net(ev.GetNetwork())
+	if n == nil {
+		c.stats.unlinkable++
+		return out
+	}
 	n.lastSeen = now
 	if t := ev.GetEventTimeMs(); t > n.maxSeen {
 		n.maxSeen = t
@@ -238,23 +365,49 @@ func (c *chains) Observe(ev *hinscorev1.ExchangeEvent, now time.Time, out []*hin
 
 // Advance moves a network's watermark to wm (never backwards).
 func (c *chains) Advance(network string, wm int64, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
-	return c.advance(c.net(network), wm, out)
+	n := c.net(network)
+	if n == nil {
+		return out
+	}
+	return c.advance(n, wm, out)
 }
 
-// AdvanceIdle applies the idle rule at wall-clock time now: a network that
-// has seen no event for the idle duration (counted from activeSince at the
-// earliest, when the consumer caught up with its stream) gets its watermark
-// moved to now minus the lateness, so that unanswered requests show up live.
-func (c *chains) AdvanceIdle(now, activeSince time.Time, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+// idleAdvance is one watermark move of the idle rule.
+type idleAdvance struct {
+	network string
+	wm      int64
+}
+
+// IdlePlan applies nothing: it returns the watermark moves the idle rule
+// makes at wall-clock time now. A network that has seen no event for the
+// idle duration (counted from activeSince at the earliest, when the consumer
+// caught up with its stream) moves to now minus the lateness, but only when
+// that decides something (a timer is due): a move is a wall-clock decision
+// that must be recorded to be replayed, so the linker makes as few as it can.
+func (c *chains) IdlePlan(now, activeSince time.Time) []idleAdvance {
+	var plan []idleAdvance
 	for _, name := range c.names {
 		n := c.nets[name]
 		since := n.lastSeen
 		if activeSince.After(since) {
 			since = activeSince
 		}
-		if now.Sub(since) >= c.rules.idle {
-			out = c.advance(n, now.UnixMilli()-c.rules.lateness, out)
+		if now.Sub(since) < c.rules.idle {
+			continue
 		}
+		wm := now.UnixMilli() - c.rules.lateness
+		if wm > n.wm && len(n.timers) > 0 && n.timers[0].at < wm {
+			plan = append(plan, idleAdvance{network: name, wm: wm})
+		}
+	}
+	return plan
+}
+
+// AdvanceIdle applies the idle rule at wall-clock time now (IdlePlan, then
+// each move).
+func (c *chains) AdvanceIdle(now, activeSince time.Time, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+	for _, a := range c.IdlePlan(now, activeSince) {
+		out = c.Advance(a.network, a.wm, out)
 	}
 	return out
 }
@@ -271,7 +424,7 @@ func (c *chains) Watermark(network string) (int64, bool) {
 // MinWatermark is the oldest watermark over the networks (false when none).
 func (c *chains) MinWatermark() (int64, bool) {
 	wm, ok := int64(math.MaxInt64), false
-	for _, n := range c.nets {
+	for _, n := range c.netList {
 		if n.wm != math.MinInt64 && n.wm < wm {
 			wm, ok = n.wm, true
 		}
@@ -279,44 +432,162 @@ func (c *chains) MinWatermark() (int64, bool) {
 	return wm, ok
 }
 
-func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+// liveWatermark is MinWatermark as the idle rule sees it at now: an idle
+// network's watermark is the wall clock minus the lateness even when no
+// move was needed (and so none was recorded).
+func (c *chains) liveWatermark(now, activeSince time.Time, caughtUp bool) (int64, bool) {
+	wm, ok := int64(math.MaxInt64), false
+	for _, n := range c.netList {
+		w := n.wm
+		since := n.lastSeen
+		if activeSince.After(since) {
+			since = activeSince
+		}
+		if caughtUp && now.Sub(since) >= c.rules.idle {
+			w = max(w, now.UnixMilli()-c.rules.lateness)
+		}
+		if w != math.MinInt64 && w < wm {
+			wm, ok = w, true
+		}
+	}
+	return wm, ok
+}
+
+// chainCount is the number of chains remembered (pending or not).
+func (c *chains) chainCount() int {
+	total := 0
+	for _, n := range c.netList {
+		total += n.size()
+	}
+	return total
+}
+
+func (c *chains) linkPending(ch *chain) {
+	ch.prev, ch.next = c.tail, nil
+	if c.tail != nil {
+		c.tail.next = ch
+	} else {
+		c.head = ch
+	}
+	c.tail = ch
+	c.pending++
+}
+
+func (c *chains) unlinkPending(ch *chain) {
+	if ch.prev != nil {
+		ch.prev.next = ch.next
+	} else {
+		c.head = ch.next
+	}
+	if ch.next != nil {
+		ch.next.prev = ch.prev
+	} else {
+		c.tail = ch.prev
+	}
+	ch.prev, ch.next = nil, nil
+	c.pending--
+}
+
+// admit makes ch pending, first closing the oldest pending chains while the
+// partition is at its cap. The oldest is the one that became pending first
+// in stream order, so a replay closes the same ones.
+func (c *chains) admit(ch *chain, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+	for c.rules.maxPending > 0 && c.pending >= c.rules.maxPending && c.head != nil {
+		out = c.overflow(c.head, out)
+	}
+	c.linkPending(ch)
+	return out
+}
+
+// overflow closes a pending chain for lack of room: an open request as
+// unanswered, answers still waiting for their request as orphan, both with
+// OverflowReason. decided_at is the newest event time of its network: the
+// moment, in event time, the linker gave up on it.
+func (c *chains) overflow(ch *chain, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+	n := c.netList[ch.net]
+	c.unlinkPending(ch)
+	c.stats.overflows++
+	if ch.state == stateWaiting {
+		ch.state = stateOrphan
+		c.stats.orphans++
+	} else {
+		ch.state = stateUnanswered
+	}
+	ch.flags |= flagOverflow
+	ch.decidedAt = n.maxSeen
+	n.schedule(ch.expireAt, timerExpire, ch)
+	return append(out, c.outcome(n, ch))
+}
+
+// newChain starts a chain with its first event.
+func (c *chains) newChain(n *netState, ev *hinscorev1.ExchangeEvent) *chain {
 	key := ev.GetCorrelationKey()
+	b := appendStr(c.scratch[:0], key)
+	b = appendStep(b, ev, c.profiles.ref(profileOf(ev)))
+	c.scratch = b
+	ch := &chain{data: string(b), net: n.idx}
+	n.insert(c.seed, ch)
+	return ch
+}
+
+// addStep appends an event to a chain's data.
+func (c *chains) addStep(ch *chain, ev *hinscorev1.ExchangeEvent) {
+	c.scratch = appendStep(c.scratch[:0], ev, c.profiles.ref(profileOf(ev)))
+	var sb strings.Builder
+	sb.Grow(len(ch.data) + len(c.scratch))
+	sb.WriteString(ch.data)
+	sb.Write(c.scratch)
+	ch.data = sb.String()
+}
+
+// dropSteps forgets a chain's events, keeping its key.
+func (c *chains) dropSteps(ch *chain) {
+	for off := ch.stepsOff(); off < len(ch.data); {
+		var s step
+		s, off = decodeStep(ch.data, off)
+		c.profiles.unref(s.profile)
+	}
+	ch.data = string(appendStr(nil, ch.key()))
+}
+
+func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
 	t := ev.GetEventTimeMs()
-	ch := n.chains[key]
+	ch := n.lookup(c.seed, ev.GetCorrelationKey())
 	if ch == nil {
-		ch = &chain{key: key}
-		n.chains[key] = ch
-		c.pending++
-		ch.insert(ev)
+		ch = c.newChain(n, ev)
 		if ev.GetRole() == hinscorev1.Role_ROLE_REQUEST {
+			out = c.admit(ch, out)
 			c.open(n, ch, ev)
 			return out
 		}
 		ch.state = stateWaiting
 		ch.expireAt = t + c.rules.lateness + c.rules.retention
+		out = c.admit(ch, out)
 		n.schedule(t+c.rules.lateness, timerOrphan, ch)
-		n.schedule(ch.expireAt, timerExpire, ch)
 		return out
 	}
 	if ch.state == stateClosed {
 		c.stats.stragglers++
 		return out
 	}
-	if ch.has(ev.GetEventId()) {
+	var packed bool
+	c.idBuf, packed = encodeEventID(c.idBuf, ev.GetEventId())
+	if ch.has(c.idBuf, packed) {
 		c.stats.duplicates++
 		return out
 	}
-	ch.insert(ev)
+	c.addStep(ch, ev)
 	if ev.GetRole() == hinscorev1.Role_ROLE_REQUEST {
-		if ch.req != nil {
+		if ch.flags&flagHasReq != 0 {
 			// A re-sent request (other bytes, same key) is a step of the
 			// chain it repeats, not a new one.
 			return c.republish(n, ch, out)
 		}
-		// The request of answers that came first.
-		wasOrphan := ch.state == stateOrphan
-		if wasOrphan {
-			c.pending++
+		// The request of answers that came first (and maybe were declared
+		// orphan meanwhile).
+		if ch.state == stateOrphan {
+			ch.flags &^= flagOverflow
+			out = c.admit(ch, out)
 		}
 		c.open(n, ch, ev)
 		if c.decide(n, ch) {
@@ -324,9 +595,10 @@ func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out []*hinscor
 		}
 		return out
 	}
+	s := step{t: t, role: ev.GetRole(), status: ev.GetStatus()}
 	switch ch.state {
 	case stateOpen:
-		if ch.eligible(ev) && c.decide(n, ch) {
+		if ch.eligible(&s) && c.decide(n, ch) {
 			out = append(out, c.outcome(n, ch))
 		}
 	case stateDecided, stateOrphan:
@@ -334,9 +606,13 @@ func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out []*hinscor
 		// decides and the outcome is re-issued with the new step.
 		out = c.republish(n, ch, out)
 	case stateUnanswered:
-		if ch.eligible(ev) {
+		if ch.eligible(&s) {
 			c.stats.lateAnswers++
-			ch.late = true
+			// A chain closed by the cap was not declared unanswered by its
+			// deadline: its answer is classified on its own time.
+			if ch.flags&flagOverflow == 0 {
+				ch.flags |= flagLate
+			}
 			c.decide(n, ch)
 		}
 		out = c.republish(n, ch, out)
@@ -346,25 +622,30 @@ func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out []*hinscor
 
 // open records the request of a chain and schedules its deadline.
 func (c *chains) open(n *netState, ch *chain, req *hinscorev1.ExchangeEvent) {
-	ch.req = req
+	ch.flags |= flagHasReq
 	ch.state = stateOpen
-	ch.sla, ch.grace = c.rules.limits(n.name, req.GetRequestKind())
-	ch.deadline = req.GetEventTimeMs() + ch.sla + ch.grace
+	sla, grace := c.limits(n, req.GetRequestKind())
+	ch.deadline = req.GetEventTimeMs() + sla + grace
 	ch.expireAt = max(ch.expireAt, ch.deadline+c.rules.retention)
 	n.schedule(ch.deadline, timerDeadline, ch)
-	n.schedule(ch.expireAt, timerExpire, ch)
 }
 
 // decide closes a chain on its earliest eligible final answer, if any.
 func (c *chains) decide(n *netState, ch *chain) bool {
-	if ch.decider() == nil {
+	c.stepBuf = ch.decode(c.stepBuf[:0])
+	found, last := false, int64(math.MinInt64)
+	for i := range c.stepBuf {
+		found = found || ch.eligible(&c.stepBuf[i])
+		last = max(last, c.stepBuf[i].t)
+	}
+	if !found {
 		return false
 	}
 	if ch.state == stateOpen || ch.state == stateWaiting {
-		c.pending--
+		c.unlinkPending(ch)
 	}
 	ch.state = stateDecided
-	n.schedule(ch.lastAt()+c.rules.lateness, timerCompact, ch)
+	n.schedule(last+c.rules.lateness, timerCompact, ch)
 	return true
 }
 
@@ -377,6 +658,21 @@ func (c *chains) republish(n *netState, ch *chain, out []*hinscorev1.Outcome) []
 	return out
 }
 
+// forget removes a chain; its remaining timers find it gone.
+func (c *chains) forget(n *netState, ch *chain) {
+	if ch.state == stateOpen || ch.state == stateWaiting {
+		c.unlinkPending(ch)
+	}
+	for off := ch.stepsOff(); off < len(ch.data); {
+		var s step
+		s, off = decodeStep(ch.data, off)
+		c.profiles.unref(s.profile)
+	}
+	n.remove(c.seed, ch)
+	ch.state = stateClosed
+	ch.data = ""
+}
+
 func (c *chains) advance(n *netState, wm int64, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
 	if wm <= n.wm {
 		return out
@@ -385,19 +681,22 @@ func (c *chains) advance(n *netState, wm int64, out []*hinscorev1.Outcome) []*hi
 	for len(n.timers) > 0 && n.timers[0].at < wm {
 		t := n.timers.pop()
 		ch := t.ch
-		switch t.kind {
+		switch t.kind() {
 		case timerDeadline:
 			if ch.state == stateOpen {
+				c.unlinkPending(ch)
 				ch.state = stateUnanswered
 				ch.decidedAt = wm
-				c.pending--
+				n.schedule(ch.expireAt, timerExpire, ch)
 				out = append(out, c.outcome(n, ch))
 			}
 		case timerOrphan:
 			if ch.state == stateWaiting {
+				c.unlinkPending(ch)
 				ch.state = stateOrphan
 				ch.decidedAt = wm
-				c.pending--
+				c.stats.orphans++
+				n.schedule(ch.expireAt, timerExpire, ch)
 				out = append(out, c.outcome(n, ch))
 			}
 		case timerCompact:
@@ -409,19 +708,17 @@ func (c *chains) advance(n *netState, wm int64, out []*hinscorev1.Outcome) []*hi
 				continue
 			}
 			ch.state = stateClosed
-			ch.req, ch.steps = nil, nil
+			c.dropSteps(ch)
+			n.schedule(ch.expireAt, timerExpire, ch)
 		case timerExpire:
-			if n.chains[ch.key] != ch {
+			if ch.data == "" || n.lookup(c.seed, ch.key()) != ch {
 				continue
 			}
 			if ch.expireAt >= wm {
 				n.schedule(ch.expireAt, timerExpire, ch)
 				continue
 			}
-			if ch.state == stateOpen || ch.state == stateWaiting {
-				c.pending--
-			}
-			delete(n.chains, ch.key)
+			c.forget(n, ch)
 		}
 	}
 	return out
@@ -438,78 +735,97 @@ func nonNegative(d int64) uint64 {
 
 // outcome builds the next version of a chain's outcome.
 func (c *chains) outcome(n *netState, ch *chain) *hinscorev1.Outcome {
-	if ch.id == "" {
-		ch.id = bus.OutcomeID(n.name, ch.key).String()
+	steps := ch.decode(c.stepBuf[:0])
+	c.stepBuf = steps
+	// The request is the first to arrive (a re-sent one is only a step).
+	var req step
+	hasReq := false
+	for i := range steps {
+		if steps[i].role == hinscorev1.Role_ROLE_REQUEST {
+			req, hasReq = steps[i], true
+			break
+		}
 	}
+	sortSteps(steps)
+	key := ch.key()
 	ch.version++
 	o := &hinscorev1.Outcome{
-		OutcomeId:      ch.id,
-		Version:        ch.version,
+		OutcomeId:      c.ids.outcomeID(n.name, key),
+		Version:        uint64(ch.version),
 		Network:        n.name,
-		CorrelationKey: ch.key,
+		CorrelationKey: key,
 		RuleVersion:    RuleVersion,
-		Steps:          make([]*hinscorev1.Step, len(ch.steps)),
+		Steps:          make([]*hinscorev1.Step, len(steps)),
 	}
-	for i, s := range ch.steps {
-		o.Steps[i] = &hinscorev1.Step{
-			EventId:     s.GetEventId(),
-			MessageId:   s.GetMessageId(),
-			MessageType: s.GetMessageType(),
-			Role:        s.GetRole(),
-			Status:      s.GetStatus(),
-			EventTimeMs: s.GetEventTimeMs(),
-			RawSeq:      s.GetRawSeq(),
+	// One allocation for every step message.
+	block := make([]hinscorev1.Step, len(steps))
+	for i := range steps {
+		s := &steps[i]
+		o.Steps[i] = &block[i]
+		*o.Steps[i] = hinscorev1.Step{
+			EventId:     s.eventIDText(),
+			MessageId:   s.messageID,
+			MessageType: c.profiles.get(s.profile).messageType,
+			Role:        s.role,
+			Status:      s.status,
+			EventTimeMs: s.t,
+			RawSeq:      s.rawSeq,
 		}
 	}
 	// Who asked comes from the request; an orphan only has its answers.
-	src := ch.req
-	if src == nil {
-		src = ch.steps[0]
+	src := req
+	if !hasReq {
+		src = steps[0]
 	}
-	o.RequestId = src.GetMessageId()
-	o.RequestKind = src.GetRequestKind()
-	o.RequesterOrg = src.GetRequesterOrg()
-	o.ResponderOrg = src.GetResponderOrg()
-	o.PatientToken = src.GetPatientToken()
-	o.RequestedAtMs = src.GetEventTimeMs()
-	o.MappingVersion = src.GetMappingVersion()
-	for _, s := range ch.steps {
-		if o.ResponderOrg == "" && isAnswer(s) {
-			o.ResponderOrg = s.GetResponderOrg()
+	sp := c.profiles.get(src.profile)
+	o.RequestId = src.messageID
+	o.RequestKind = sp.requestKind
+	o.RequesterOrg = sp.requesterOrg
+	o.ResponderOrg = sp.responderOrg
+	o.PatientToken = src.tokenText()
+	o.RequestedAtMs = src.t
+	o.MappingVersion = sp.mappingVersion
+	for i := range steps {
+		s := &steps[i]
+		if o.ResponderOrg == "" && s.answer() {
+			o.ResponderOrg = c.profiles.get(s.profile).responderOrg
 		}
 		if o.PatientToken == "" {
-			o.PatientToken = s.GetPatientToken()
+			o.PatientToken = s.tokenText()
 		}
-		if o.AcknowledgedAtMs == 0 && isAnswer(s) {
-			o.AcknowledgedAtMs = s.GetEventTimeMs()
+		if o.AcknowledgedAtMs == 0 && s.answer() {
+			o.AcknowledgedAtMs = s.t
 		}
 	}
-	if ch.req != nil {
-		o.SlaMs, o.GraceMs = uint64(ch.sla), uint64(ch.grace)
-		if o.AcknowledgedAtMs != 0 {
-			o.HasTta = true
-			o.TtaMs = nonNegative(o.AcknowledgedAtMs - ch.req.GetEventTimeMs())
-		}
-	} else {
-		sla, grace := c.rules.limits(n.name, src.GetRequestKind())
-		o.SlaMs, o.GraceMs = uint64(sla), uint64(grace)
+	sla, grace := c.limits(n, sp.requestKind)
+	o.SlaMs, o.GraceMs = uint64(sla), uint64(grace)
+	if hasReq && o.AcknowledgedAtMs != 0 {
+		o.HasTta = true
+		o.TtaMs = nonNegative(o.AcknowledgedAtMs - req.t)
 	}
 
 	switch ch.state {
 	case stateOrphan:
 		o.OutcomeClass = hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN
 		o.DecidedAtMs = ch.decidedAt
-		fillAnswer(o, src)
+		c.fillAnswer(o, &src)
+		if ch.flags&flagOverflow != 0 {
+			o.ReasonCodes = append(o.ReasonCodes, OverflowReason)
+		}
 	case stateUnanswered:
 		o.OutcomeClass = hinscorev1.OutcomeClass_OUTCOME_CLASS_UNANSWERED
 		o.DecidedAtMs = ch.decidedAt
+		if ch.flags&flagOverflow != 0 {
+			o.ReasonCodes = []string{OverflowReason}
+		}
 	case stateDecided:
-		d := ch.decider()
-		ttf := d.GetEventTimeMs() - ch.req.GetEventTimeMs()
-		o.OutcomeClass = classify(d, ttf, ch.sla, ch.late)
-		o.DecidedAtMs = d.GetEventTimeMs()
-		fillAnswer(o, d)
-		if isAnswer(d) {
+		d := &steps[ch.decider(steps)]
+		ttf := d.t - req.t
+		dp := c.profiles.get(d.profile)
+		o.OutcomeClass = classifyParts(d.role, d.status, dp.exceptionCode, ttf, sla, ch.flags&flagLate != 0)
+		o.DecidedAtMs = d.t
+		c.fillAnswer(o, d)
+		if d.answer() {
 			o.HasTtf = true
 			o.TtfMs = nonNegative(ttf)
 		}
@@ -518,12 +834,12 @@ func (c *chains) outcome(n *netState, ch *chain) *hinscorev1.Outcome {
 }
 
 // fillAnswer copies what the deciding message said.
-func fillAnswer(o *hinscorev1.Outcome, d *hinscorev1.ExchangeEvent) {
-	o.ResponseId = d.GetMessageId()
-	o.ExceptionCode = d.GetExceptionCode()
-	o.ReasonCodes = d.GetReasonCodes()
-	o.RecordCount = d.GetRecordCount()
-	if isAnswer(d) {
-		o.AnsweredAtMs = d.GetEventTimeMs()
+func (c *chains) fillAnswer(o *hinscorev1.Outcome, d *step) {
+	o.ResponseId = d.messageID
+	o.ExceptionCode = c.profiles.get(d.profile).exceptionCode
+	o.ReasonCodes = d.reasonCodes()
+	o.RecordCount = d.recordCount
+	if d.answer() {
+		o.AnsweredAtMs = d.t
 	}
 }

@@ -73,11 +73,16 @@ type got struct {
 	TTF, TTA          int64 // -1 when absent
 	DecidedAt         int64 // relative to t0
 	Steps             string
+	Reasons           string
 }
 
 func (g got) String() string {
-	return fmt.Sprintf("%s v%d %s req=%s resp=%s ttf=%d tta=%d decided=%d steps=%s",
+	s := fmt.Sprintf("%s v%d %s req=%s resp=%s ttf=%d tta=%d decided=%d steps=%s",
 		g.Key, g.Version, g.Class, g.Request, g.Response, g.TTF, g.TTA, g.DecidedAt, g.Steps)
+	if g.Reasons != "" {
+		s += " reasons=" + g.Reasons
+	}
+	return s
 }
 
 func summarize(o *hinscorev1.Outcome) got {
@@ -97,6 +102,7 @@ func summarize(o *hinscorev1.Outcome) got {
 		ids = append(ids, st.GetMessageId())
 	}
 	g.Steps = strings.Join(ids, ",")
+	g.Reasons = strings.Join(o.GetReasonCodes(), ",")
 	return g
 }
 
@@ -117,13 +123,36 @@ func testRules(t testing.TB, mutate func(*Config)) rules {
 // grace 30s (deadline 90s), lateness 30s, so a tick at T moves the
 // watermark to T-30s.
 func TestChains(t *testing.T) {
+	for _, tc := range append(chainCases(), overflowCases()...) {
+		t.Run(tc.name, func(t *testing.T) {
+			j := newChains(testRules(t, tc.cfg))
+			var outs []*hinscorev1.Outcome
+			for _, e := range tc.events {
+				outs = j.Observe(e, t0, outs)
+			}
+			var gotS []string
+			for _, o := range outs {
+				gotS = append(gotS, summarize(o).String())
+			}
+			if !slices.Equal(gotS, tc.want) {
+				t.Fatalf("outcomes:\n got  %s\n want %s", strings.Join(gotS, "\n      "), strings.Join(tc.want, "\n      "))
+			}
+		})
+	}
+}
+
+// chainCase is one row of the join's table: events in, outcomes out.
+type chainCase struct {
+	name   string
+	cfg    func(*Config)
+	events []*hinscorev1.ExchangeEvent
+	want   []string
+}
+
+// chainCases are the join rules, one case each.
+func chainCases() []chainCase {
 	OK := hinscorev1.Status_STATUS_OK
-	cases := []struct {
-		name   string
-		cfg    func(*Config)
-		events []*hinscorev1.ExchangeEvent
-		want   []string
-	}{
+	return []chainCase{
 		{
 			name:   "fulfilled in time",
 			events: []*hinscorev1.ExchangeEvent{req("r1", "k1", 0), resp("a1", "k1", 5*s, OK)},
@@ -284,21 +313,50 @@ func TestChains(t *testing.T) {
 			want:   []string{"k1 v1 unanswered req=r1 resp= ttf=-1 tta=-1 decided=91000 steps=r1"},
 		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			j := newChains(testRules(t, tc.cfg))
-			var outs []*hinscorev1.Outcome
-			for _, e := range tc.events {
-				outs = j.Observe(e, t0, outs)
-			}
-			var gotS []string
-			for _, o := range outs {
-				gotS = append(gotS, summarize(o).String())
-			}
-			if !slices.Equal(gotS, tc.want) {
-				t.Fatalf("outcomes:\n got  %s\n want %s", strings.Join(gotS, "\n      "), strings.Join(tc.want, "\n      "))
-			}
-		})
+}
+
+// overflowCases are the cap on pending chains (MaxPending): the oldest
+// pending chain, in the order chains became pending, is closed with
+// OverflowReason.
+func overflowCases() []chainCase {
+	OK := hinscorev1.Status_STATUS_OK
+	capAt := func(n int) func(*Config) { return func(c *Config) { c.MaxPending = n } }
+	return []chainCase{
+		{
+			name:   "overflow closes the oldest open request as unanswered",
+			cfg:    capAt(2),
+			events: []*hinscorev1.ExchangeEvent{req("r1", "k1", 0), req("r2", "k2", 1*s), req("r3", "k3", 2*s), resp("a2", "k2", 3*s, OK)},
+			want: []string{
+				"k1 v1 unanswered req=r1 resp= ttf=-1 tta=-1 decided=2000 steps=r1 reasons=hinscore|overflow",
+				"k2 v1 fulfilled req=r2 resp=a2 ttf=2000 tta=2000 decided=3000 steps=r2,a2",
+			},
+		},
+		{
+			name:   "an answer to an overflowed request is classified on its own time",
+			cfg:    capAt(1),
+			events: []*hinscorev1.ExchangeEvent{req("r1", "k1", 0), req("r2", "k2", 1*s), resp("a1", "k1", 5*s, OK), resp("b1", "k1", 6*s, OK)},
+			want: []string{
+				"k1 v1 unanswered req=r1 resp= ttf=-1 tta=-1 decided=1000 steps=r1 reasons=hinscore|overflow",
+				"k1 v2 fulfilled req=r1 resp=a1 ttf=5000 tta=5000 decided=5000 steps=r1,a1",
+				"k1 v3 fulfilled req=r1 resp=a1 ttf=5000 tta=5000 decided=5000 steps=r1,a1,b1",
+			},
+		},
+		{
+			name:   "an overflowed waiting answer is an orphan until its request comes",
+			cfg:    capAt(1),
+			events: []*hinscorev1.ExchangeEvent{resp("a1", "k1", 5*s, OK), req("r2", "k2", 6*s), req("r1", "k1", 0)},
+			want: []string{
+				"k1 v1 orphan req=a1 resp=a1 ttf=-1 tta=-1 decided=6000 steps=a1 reasons=hinscore|overflow",
+				"k2 v1 unanswered req=r2 resp= ttf=-1 tta=-1 decided=6000 steps=r2 reasons=hinscore|overflow",
+				"k1 v2 fulfilled req=r1 resp=a1 ttf=5000 tta=5000 decided=5000 steps=r1,a1",
+			},
+		},
+		{
+			name:   "decided chains do not count against the cap",
+			cfg:    capAt(1),
+			events: []*hinscorev1.ExchangeEvent{req("r1", "k1", 0), resp("a1", "k1", 1*s, OK), req("r2", "k2", 2*s), tick(3 * s)},
+			want:   []string{"k1 v1 fulfilled req=r1 resp=a1 ttf=1000 tta=1000 decided=1000 steps=r1,a1"},
+		},
 	}
 }
 
@@ -573,23 +631,4 @@ func TestReplayIsIdentical(t *testing.T) {
 	if !slices.Equal(a, b) {
 		t.Fatal("two runs over the same events differ")
 	}
-}
-
-// BenchmarkChains measures the join alone: events per second through
-// Observe, with one outcome per chain built (not marshalled).
-func BenchmarkChains(b *testing.B) {
-	r := testRules(b, nil)
-	events := genEvents(3, 100_000)
-	b.ReportAllocs()
-	b.ResetTimer()
-	n := 0
-	var outs []*hinscorev1.Outcome
-	for b.Loop() {
-		j := newChains(r)
-		for _, e := range events {
-			outs = j.Observe(e, t0, outs[:0])
-		}
-		n += len(events)
-	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }

@@ -26,37 +26,23 @@ func bareCode(code string) string {
 	return strings.TrimSpace(code)
 }
 
-// isFinal reports whether an event can decide a chain: a response that is
-// not a mere acceptance, or the requester's cancel.
-func isFinal(ev *hinscorev1.ExchangeEvent) bool {
-	switch ev.GetRole() {
-	case hinscorev1.Role_ROLE_RESPONSE:
-		return ev.GetStatus() != hinscorev1.Status_STATUS_ACCEPTED
-	case hinscorev1.Role_ROLE_CANCEL:
-		return true
-	}
-	return false
-}
-
-// isAnswer reports whether an event answers a request (it counts for the
-// time to acknowledge): interim or response, not the requester's cancel.
-func isAnswer(ev *hinscorev1.ExchangeEvent) bool {
-	r := ev.GetRole()
-	return r == hinscorev1.Role_ROLE_RESPONSE || r == hinscorev1.Role_ROLE_INTERIM
-}
-
 // classify turns the deciding event into an outcome class. late is set when
 // the answer came after the chain was already declared unanswered: such an
 // answer can never count as fulfilled in time.
 func classify(decider *hinscorev1.ExchangeEvent, ttf, sla int64, late bool) hinscorev1.OutcomeClass {
-	if decider.GetRole() == hinscorev1.Role_ROLE_CANCEL {
+	return classifyParts(decider.GetRole(), decider.GetStatus(), decider.GetExceptionCode(), ttf, sla, late)
+}
+
+// classifyParts is classify on the fields a chain keeps of its decider.
+func classifyParts(role hinscorev1.Role, status hinscorev1.Status, exceptionCode string, ttf, sla int64, late bool) hinscorev1.OutcomeClass {
+	if role == hinscorev1.Role_ROLE_CANCEL {
 		return hinscorev1.OutcomeClass_OUTCOME_CLASS_CANCELLED
 	}
-	code := bareCode(decider.GetExceptionCode())
+	code := bareCode(exceptionCode)
 	if strings.HasPrefix(code, redirectPrefix) {
 		return hinscorev1.OutcomeClass_OUTCOME_CLASS_REDIRECTED
 	}
-	switch decider.GetStatus() {
+	switch status {
 	case hinscorev1.Status_STATUS_OK:
 		if late || ttf > sla {
 			return hinscorev1.OutcomeClass_OUTCOME_CLASS_FULFILLED_LATE

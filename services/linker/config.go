@@ -3,6 +3,7 @@ package linker
 import (
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,9 +60,31 @@ type Config struct {
 	// answered one still absorbs re-sent answers (HINSCORE_LINKER_RETENTION,
 	// default 24h).
 	Retention time.Duration
-	// Consumer prefixes the names of what the linker creates on the bus
-	// (HINSCORE_LINKER_CONSUMER, default "linker").
+	// Consumer prefixes the names of what the linker creates on the bus:
+	// the checkpoint object store <Consumer>_checkpoints, the lease bucket
+	// <Consumer>_leases, the idle-rule stream <CONSUMER>_WATERMARKS
+	// (HINSCORE_LINKER_CONSUMER, default "linker"; letters, digits, _ and -).
 	Consumer string
+	// ReplicaID names this replica in the partition leases; it must be
+	// unique among live replicas. A restarted replica with the same id takes
+	// its leases back at once instead of waiting for them to expire
+	// (HINSCORE_LINKER_REPLICA, default <hostname>-<pid>).
+	ReplicaID string
+	// LeaseTTL is how long a partition stays owned by a replica that stopped
+	// renewing it (HINSCORE_LINKER_LEASE_TTL, default 10s). Leases are
+	// renewed every third of it.
+	LeaseTTL time.Duration
+	// CheckpointInterval and CheckpointEvents: a partition's state is
+	// checkpointed when either this much time (wall clock) or this many
+	// events have passed since the last checkpoint, and something changed
+	// (HINSCORE_LINKER_CHECKPOINT_INTERVAL, default 5s;
+	// HINSCORE_LINKER_CHECKPOINT_EVENTS, default 100000).
+	CheckpointInterval time.Duration
+	CheckpointEvents   int
+	// MaxPending caps the pending chains (open requests, answers waiting
+	// for their request) of one partition; beyond it the oldest is closed
+	// with OverflowReason (HINSCORE_LINKER_MAX_PENDING, default 500000).
+	MaxPending int
 }
 
 // DefaultConfig returns the documented defaults.
@@ -74,7 +97,49 @@ func DefaultConfig() Config {
 		Idle:           10 * time.Second,
 		Retention:      24 * time.Hour,
 		Consumer:       "linker",
+
+		ReplicaID:          DefaultReplicaID(),
+		LeaseTTL:           10 * time.Second,
+		CheckpointInterval: 5 * time.Second,
+		CheckpointEvents:   100_000,
+		MaxPending:         500_000,
 	}
+}
+
+// DefaultReplicaID is <hostname>-<pid>, with every character a lease key
+// cannot hold replaced by '_'.
+func DefaultReplicaID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "linker"
+	}
+	id := []byte(fmt.Sprintf("%s-%d", host, os.Getpid()))
+	for i, c := range id {
+		if !replicaChar(c) {
+			id[i] = '_'
+		}
+	}
+	return strings.Trim(string(id), ".")
+}
+
+func replicaChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+}
+
+func nameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+func validName(s string, ok func(byte) bool) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // ConfigFromEnv reads the configuration from the environment and validates
@@ -89,6 +154,12 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 		Idle:           env.Duration("HINSCORE_IDLE", def.Idle),
 		Retention:      env.Duration("HINSCORE_LINKER_RETENTION", def.Retention),
 		Consumer:       env.String("HINSCORE_LINKER_CONSUMER", def.Consumer),
+
+		ReplicaID:          env.String("HINSCORE_LINKER_REPLICA", def.ReplicaID),
+		LeaseTTL:           env.Duration("HINSCORE_LINKER_LEASE_TTL", def.LeaseTTL),
+		CheckpointInterval: env.Duration("HINSCORE_LINKER_CHECKPOINT_INTERVAL", def.CheckpointInterval),
+		CheckpointEvents:   env.Int("HINSCORE_LINKER_CHECKPOINT_EVENTS", def.CheckpointEvents),
+		MaxPending:         env.Int("HINSCORE_LINKER_MAX_PENDING", def.MaxPending),
 	}
 	for _, p := range env.List("HINSCORE_LINKER_PARTITIONS", nil) {
 		n, err := strconv.ParseUint(p, 10, 32)
@@ -138,8 +209,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("linker config: Idle (HINSCORE_IDLE) must be positive, got %s", c.Idle)
 	case c.Retention <= 0:
 		return fmt.Errorf("linker config: Retention (HINSCORE_LINKER_RETENTION) must be positive, got %s", c.Retention)
-	case c.Consumer == "" || strings.ContainsAny(c.Consumer, ".*> \t"):
-		return fmt.Errorf("linker config: Consumer (HINSCORE_LINKER_CONSUMER) must be a non-empty name without . * > or spaces, got %q", c.Consumer)
+	case !validName(c.Consumer, nameChar):
+		return fmt.Errorf("linker config: Consumer (HINSCORE_LINKER_CONSUMER) must be 1-128 letters, digits, _ or -, got %q", c.Consumer)
+	case !validName(c.ReplicaID, replicaChar) || strings.HasPrefix(c.ReplicaID, ".") || strings.HasSuffix(c.ReplicaID, "."):
+		return fmt.Errorf("linker config: ReplicaID (HINSCORE_LINKER_REPLICA) must be 1-128 letters, digits, _, - or inner dots, got %q", c.ReplicaID)
+	case c.LeaseTTL < 300*time.Millisecond:
+		return fmt.Errorf("linker config: LeaseTTL (HINSCORE_LINKER_LEASE_TTL) must be at least 300ms, got %s", c.LeaseTTL)
+	case c.CheckpointInterval <= 0:
+		return fmt.Errorf("linker config: CheckpointInterval (HINSCORE_LINKER_CHECKPOINT_INTERVAL) must be positive, got %s", c.CheckpointInterval)
+	case c.CheckpointEvents < 1:
+		return fmt.Errorf("linker config: CheckpointEvents (HINSCORE_LINKER_CHECKPOINT_EVENTS) must be at least 1, got %d", c.CheckpointEvents)
+	case c.MaxPending < 1:
+		return fmt.Errorf("linker config: MaxPending (HINSCORE_LINKER_MAX_PENDING) must be at least 1, got %d", c.MaxPending)
 	}
 	seen := map[uint32]bool{}
 	for _, p := range c.Partitions {
@@ -164,7 +245,12 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// partitions returns the partitions this replica consumes.
+// dynamic reports whether the replicas share the partitions through leases
+// (no static Partitions list).
+func (c Config) dynamic() bool { return len(c.Partitions) == 0 }
+
+// partitions returns the partitions this replica may consume: the static
+// list, else all of them.
 func (c Config) partitions() []uint32 {
 	if len(c.Partitions) > 0 {
 		return slices.Clone(c.Partitions)
@@ -178,20 +264,22 @@ func (c Config) partitions() []uint32 {
 
 // rules are the configuration the pure join needs, in epoch milliseconds.
 type rules struct {
-	sla       map[string]int64
-	grace     map[string]int64
-	lateness  int64
-	idle      time.Duration
-	retention int64
+	sla        map[string]int64
+	grace      map[string]int64
+	lateness   int64
+	idle       time.Duration
+	retention  int64
+	maxPending int
 }
 
 func newRules(c Config) rules {
 	r := rules{
-		sla:       map[string]int64{},
-		grace:     map[string]int64{},
-		lateness:  c.Lateness.Milliseconds(),
-		idle:      c.Idle,
-		retention: c.Retention.Milliseconds(),
+		sla:        map[string]int64{},
+		grace:      map[string]int64{},
+		lateness:   c.Lateness.Milliseconds(),
+		idle:       c.Idle,
+		retention:  c.Retention.Milliseconds(),
+		maxPending: c.MaxPending,
 	}
 	// The defaults stay underneath a partial map built by hand (the lead's
 	// composition may set only the kinds it changes).

@@ -28,7 +28,9 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{file: "defaults.env", check: func(t *testing.T, c Config) {
 			if c.PartitionCount != 4 || len(c.Partitions) != 0 || c.Lateness != 30*time.Second ||
-				c.Idle != 10*time.Second || c.Retention != 24*time.Hour || c.Consumer != "linker" {
+				c.Idle != 10*time.Second || c.Retention != 24*time.Hour || c.Consumer != "linker" ||
+				c.ReplicaID != DefaultReplicaID() || c.LeaseTTL != 10*time.Second || c.CheckpointInterval != 5*time.Second ||
+				c.CheckpointEvents != 100_000 || c.MaxPending != 500_000 || !c.dynamic() {
 				t.Errorf("defaults: %+v", c)
 			}
 			if !slices.Equal(c.partitions(), []uint32{0, 1, 2, 3}) {
@@ -47,7 +49,9 @@ func TestConfigFromEnv(t *testing.T) {
 		}},
 		{file: "custom.env", check: func(t *testing.T, c Config) {
 			if c.PartitionCount != 8 || !slices.Equal(c.partitions(), []uint32{1, 3}) || c.Lateness != time.Minute ||
-				c.Idle != 2*time.Second || c.Retention != 48*time.Hour || c.Consumer != "linker-b" {
+				c.Idle != 2*time.Second || c.Retention != 48*time.Hour || c.Consumer != "linker-b" ||
+				c.ReplicaID != "linker-b.2" || c.LeaseTTL != 20*time.Second || c.CheckpointInterval != 2*time.Second ||
+				c.CheckpointEvents != 5000 || c.MaxPending != 1000 || c.dynamic() {
 				t.Errorf("custom: %+v", c)
 			}
 			r := newRules(c)
@@ -69,8 +73,11 @@ func TestConfigFromEnv(t *testing.T) {
 		}},
 		{file: "bad-values.env", wantErr: []string{
 			"HINSCORE_PARTITIONS", "HINSCORE_LINKER_PARTITIONS: \"x\"", "HINSCORE_SLA", "HINSCORE_GRACE",
-			"HINSCORE_LATENESS", "HINSCORE_IDLE",
+			"HINSCORE_LATENESS", "HINSCORE_IDLE", "HINSCORE_LINKER_LEASE_TTL", "HINSCORE_LINKER_CHECKPOINT_EVENTS",
 		}},
+		{file: "bad-replica.env", wantErr: []string{"HINSCORE_LINKER_REPLICA", "pod/1"}},
+		{file: "bad-cap.env", wantErr: []string{"HINSCORE_LINKER_MAX_PENDING"}},
+		{file: "bad-lease.env", wantErr: []string{"HINSCORE_LINKER_LEASE_TTL"}},
 		{file: "bad-partition.env", wantErr: []string{"HINSCORE_LINKER_PARTITIONS", "outside 0..1"}},
 		{file: "bad-sla.env", wantErr: []string{"HINSCORE_SLA", "referral"}},
 		{file: "bad-idle.env", wantErr: []string{"HINSCORE_IDLE"}},

@@ -2,11 +2,13 @@
 // and publishes one Outcome per request chain to OUTCOMES.
 //
 // The join itself (chains) is pure and deterministic: event time decides,
-// versions count re-decisions, so replaying a partition from the start of
-// the stream gives the same outcomes, which JetStream (Nats-Msg-Id) and the
-// ReplacingMergeTree downstream deduplicate. The Linker around it owns the
-// bus: one ordered consumer per partition, replayed from the first message
-// on every start, which is what makes it crash-safe without a checkpoint.
+// versions count re-decisions, so replaying a partition gives the same
+// outcomes, which JetStream (Nats-Msg-Id) and the ReplacingMergeTree
+// downstream deduplicate. The Linker around it owns the bus: replicas share
+// the partitions through leases (lease.go); the owner of a partition
+// restores its last checkpoint, replays EVENTS from the sequence after it,
+// checkpoints periodically, and records every idle-rule decision (the one
+// input that is not in EVENTS) so that any replay makes it again.
 package linker
 
 import (
@@ -14,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -37,8 +38,8 @@ const Stage = "linker"
 // their acknowledgements (well under nats.go's async limit of 4000).
 const flushAt = 512
 
-// Linker is the service component: it consumes its partitions of EVENTS and
-// publishes Outcomes.
+// Linker is the service component: it consumes the partitions of EVENTS it
+// holds the lease of and publishes Outcomes.
 type Linker struct {
 	cfg   Config
 	rules rules
@@ -47,14 +48,14 @@ type Linker struct {
 	clock service.Clock
 	m     *metrics
 
-	mu        sync.Mutex
-	started   bool
-	stopped   bool
-	drain     chan struct{} // closed by Shutdown: finish what the stream holds, then stop
-	cancelRun context.CancelFunc
-	cancelPub context.CancelFunc
-	done      chan struct{}
-	consuming atomic.Int32
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	drain    chan struct{} // closed by Shutdown: finish what the streams hold, checkpoint, release
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the balancer and every partition have stopped
+	owned    map[uint32]*runner
+	balanced bool // a first lease round has run
 }
 
 // New validates the configuration and registers the metrics; nothing runs
@@ -77,11 +78,12 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 	if err != nil {
 		return nil, fmt.Errorf("linker.New: %w", err)
 	}
-	return &Linker{cfg: cfg, rules: newRules(cfg), js: js, log: log, clock: clock, m: m, drain: make(chan struct{})}, nil
+	return &Linker{cfg: cfg, rules: newRules(cfg), js: js, log: log, clock: clock, m: m,
+		drain: make(chan struct{}), owned: map[uint32]*runner{}}, nil
 }
 
-// Start launches one consumer per partition and returns at once; each
-// replays its partition from the first message of EVENTS.
+// Start launches the lease balancer, which claims partitions and starts
+// their consumers; it returns at once.
 func (l *Linker) Start(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -91,32 +93,25 @@ func (l *Linker) Start(ctx context.Context) error {
 	l.started = true
 	// The run outlives Start's ctx (SIGTERM cancels it before Shutdown):
 	// Shutdown decides when consuming and publishing stop.
-	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
-	pubCtx, cancelPub := context.WithCancel(context.WithoutCancel(ctx))
-	l.cancelRun, l.cancelPub = cancelRun, cancelPub
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.cancel = cancel
 	l.done = make(chan struct{})
-	parts := l.cfg.partitions()
-	var wg sync.WaitGroup
-	for _, p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.runPartition(runCtx, pubCtx, p)
-		}()
+	go l.balance(runCtx)
+	mode := "shared"
+	if !l.cfg.dynamic() {
+		mode = "static"
 	}
-	go func() {
-		wg.Wait()
-		close(l.done)
-	}()
-	l.log.Info().Uints32("partitions", parts).Int("partition_count", l.cfg.PartitionCount).
-		Dur("lateness", l.cfg.Lateness).Dur("idle", l.cfg.Idle).Msg("linker started")
+	l.log.Info().Str("replica", l.cfg.ReplicaID).Str("assignment", mode).Uints32("partitions", l.cfg.partitions()).
+		Int("partition_count", l.cfg.PartitionCount).Dur("lateness", l.cfg.Lateness).Dur("idle", l.cfg.Idle).
+		Dur("lease_ttl", l.cfg.LeaseTTL).Msg("linker started")
 	return nil
 }
 
-// Shutdown lets every partition finish the events its stream already holds
-// and waits for the acknowledgement of every outcome they produced; when ctx
-// ends first it abandons them (a restart replays and republishes them).
-// Undecided chains are not flushed as anything: they are rebuilt on replay.
+// Shutdown lets every partition finish the events its stream already holds,
+// waits for the acknowledgement of every outcome they produced, writes a
+// last checkpoint per partition and releases the leases, so that another
+// replica takes over at once. When ctx ends first it abandons them (the next
+// owner resumes from the previous checkpoint and republishes).
 func (l *Linker) Shutdown(ctx context.Context) error {
 	l.mu.Lock()
 	if l.stopped {
@@ -130,54 +125,79 @@ func (l *Linker) Shutdown(ctx context.Context) error {
 	if !started {
 		return nil
 	}
-	defer l.cancelPub()
-	defer l.cancelRun()
+	defer l.cancel()
 	select {
 	case <-l.done:
 		return nil
 	case <-ctx.Done():
-		l.cancelRun()
-		l.cancelPub()
+		l.cancel()
 		<-l.done
 		return fmt.Errorf("linker.Shutdown: %w", ctx.Err())
 	}
 }
 
-// Ready reports whether every partition is consuming.
+// kill stops everything at once, as a crash would: no flush, no checkpoint,
+// no lease released. Tests close the NATS connection first, so that nothing
+// in flight completes either.
+func (l *Linker) kill() {
+	l.mu.Lock()
+	l.stopped = true
+	started := l.started
+	l.mu.Unlock()
+	if started {
+		l.cancel()
+		<-l.done
+	}
+}
+
+// Ready reports whether the replica has taken its partitions and every one
+// of them is consuming.
 func (l *Linker) Ready(ctx context.Context) error {
 	l.mu.Lock()
-	started, stopped := l.started, l.stopped
-	l.mu.Unlock()
+	defer l.mu.Unlock()
 	switch {
-	case stopped:
+	case l.stopped:
 		return errors.New("linker: shutting down")
-	case !started:
+	case !l.started:
 		return errors.New("linker: not started")
+	case !l.balanced:
+		return errors.New("linker: partition leases not taken yet")
 	}
-	if n, want := int(l.consuming.Load()), len(l.cfg.partitions()); n < want {
-		return fmt.Errorf("linker: %d of %d partitions consuming", n, want)
+	consuming := 0
+	for _, r := range l.owned {
+		if r.consuming.Load() {
+			consuming++
+		}
+	}
+	if consuming < len(l.owned) {
+		return fmt.Errorf("linker: %d of %d partitions consuming", consuming, len(l.owned))
+	}
+	if !l.cfg.dynamic() && len(l.owned) < len(l.cfg.Partitions) {
+		return fmt.Errorf("linker: %d of %d partitions leased", len(l.owned), len(l.cfg.Partitions))
 	}
 	return nil
 }
 
-// runPartition consumes one partition until the run ends, restarting (with a
-// fresh join and a replay from the start) after an error.
-func (l *Linker) runPartition(runCtx, pubCtx context.Context, p uint32) {
+// runPartition consumes one partition until its run ends, resuming from the
+// checkpoint after an error.
+func (l *Linker) runPartition(ctx context.Context, st *stores, r *runner) {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxInterval = 5 * time.Second
 	bo.MaxElapsedTime = 0
-	log := l.log.With().Uint32("partition", p).Logger()
+	log := l.log.With().Uint32("partition", r.p).Logger()
 	for {
-		err := l.consume(runCtx, pubCtx, p, log)
-		if err == nil || runCtx.Err() != nil {
+		err := l.consume(ctx, st, r, log)
+		if err == nil || ctx.Err() != nil {
 			return
 		}
 		l.m.restarts.Inc()
 		wait := bo.NextBackOff()
-		log.Error().Err(err).Dur("retry_in", wait).Msg("partition consumer stopped; replaying")
+		log.Error().Err(err).Dur("retry_in", wait).Msg("partition consumer stopped; resuming from the checkpoint")
 		select {
-		case <-runCtx.Done():
+		case <-ctx.Done():
+			return
+		case <-r.release:
 			return
 		case <-l.drain:
 			return
@@ -193,29 +213,61 @@ func (l *Linker) pollWait() time.Duration {
 	return min(max(l.cfg.Idle/4, 10*time.Millisecond), time.Second)
 }
 
-// consume replays one partition from the start of EVENTS into a fresh join
-// and follows it live. It returns nil when the run ends or the drain is done.
-func (l *Linker) consume(runCtx, pubCtx context.Context, p uint32, log zerolog.Logger) error {
-	// A stream that never appears must not hold Shutdown up.
-	waitCtx, cancelWait := context.WithCancel(runCtx)
-	stopWait := context.AfterFunc(drainContext{l.drain}, cancelWait)
-	stream, err := bus.WaitStream(waitCtx, l.js, bus.StreamEvents)
-	stopWait()
-	cancelWait()
+// restoreJoin loads the partition's checkpoint; without one (or with one it
+// cannot read) the join starts empty and the whole stream is replayed.
+func (l *Linker) restoreJoin(ctx context.Context, st *stores, p uint32, log zerolog.Logger) (*chains, position, error) {
+	data, err := st.loadCheckpoint(ctx, p)
+	if err != nil {
+		return nil, position{}, err
+	}
+	if data == nil {
+		return newChains(l.rules), position{partition: p}, nil
+	}
+	join, pos, err := restore(l.rules, data)
+	if err == nil && pos.partition != p {
+		err = fmt.Errorf("%w: it is partition %d's", ErrBadCheckpoint, pos.partition)
+	}
+	if err != nil {
+		l.m.checkpoints.WithLabelValues("unreadable").Inc()
+		log.Error().Err(err).Msg("checkpoint unreadable; replaying the partition from the start")
+		return newChains(l.rules), position{partition: p}, nil
+	}
+	l.m.checkpoints.WithLabelValues("loaded").Inc()
+	log.Info().Uint64("events_seq", pos.eventsSeq).Uint64("marks_seq", pos.marksSeq).Int("pending_chains", join.pending).
+		Int("bytes", len(data)).Msg("checkpoint loaded")
+	return join, pos, nil
+}
+
+// consume restores one partition and follows EVENTS from the sequence after
+// its checkpoint. It returns nil when its run ends: released, drained, or
+// its context cancelled.
+func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog.Logger) error {
+	p := r.p
+	join, pos, err := l.restoreJoin(ctx, st, p, log)
 	if err != nil {
 		return fmt.Errorf("linker.consume %d: %w", p, err)
 	}
-	// An ordered consumer is ephemeral and needs no acks: the linker's state
-	// is rebuilt from the stream on every start, so nothing is "done" until
-	// the stream's retention drops it. Issue 4 replaces DeliverAll with a
-	// checkpoint's sequence.
-	cons, err := stream.OrderedConsumer(runCtx, jetstream.OrderedConsumerConfig{
+	marks, lastMark, err := st.loadMarks(ctx, p, pos.marksSeq)
+	if err != nil {
+		return fmt.Errorf("linker.consume %d: %w", p, err)
+	}
+	stream, err := l.js.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return fmt.Errorf("linker.consume %d: %w", p, err)
+	}
+	// An ordered consumer is ephemeral and needs no acks: what is done is
+	// what the checkpoint covers.
+	cc := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{bus.EventPartitionFilter(p)},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		// Unique per run: an ephemeral left by a crashed process must never
 		// be picked up again with its delivery position.
 		NamePrefix: fmt.Sprintf("%s-p%d-%s", l.cfg.Consumer, p, uuid.NewString()[:8]),
-	})
+	}
+	if pos.eventsSeq > 0 {
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos.eventsSeq+1
+	}
+	cons, err := stream.OrderedConsumer(ctx, cc)
 	if err != nil {
 		return fmt.Errorf("linker.consume %d: consumer: %w", p, err)
 	}
@@ -223,97 +275,214 @@ func (l *Linker) consume(runCtx, pubCtx context.Context, p uint32, log zerolog.L
 	if err != nil {
 		return fmt.Errorf("linker.consume %d: messages: %w", p, err)
 	}
-	stopIt := context.AfterFunc(runCtx, it.Stop)
+	stopIt := context.AfterFunc(ctx, it.Stop)
 	defer stopIt()
 	defer it.Stop()
-	l.consuming.Add(1)
-	defer l.consuming.Add(-1)
+	r.consuming.Store(true)
+	defer r.consuming.Store(false)
 
-	join := newChains(l.rules)
 	pm := l.m.partition(p)
+	defer pm.drop()
 	pub := &publisher{js: l.js, log: log, m: l.m}
+	cp := &checkpointer{l: l, st: st, p: p, pm: pm, log: log, last: pos, at: time.Now()}
+	defer cp.abandon()
 	var (
 		out         []*hinscorev1.Outcome
 		caughtUp    bool
 		activeSince time.Time
+		lastSeq     = pos.eventsSeq
+		appliedMark = pos.marksSeq
 		lastTick    = l.clock.Now()
 		lastFlush   = lastTick
 		wait        = l.pollWait()
 	)
+	// applyMarks re-applies the recorded idle-rule moves made before EVENTS
+	// sequence next (all of them once the stream is exhausted).
+	applyMarks := func(next uint64, all bool) {
+		for len(marks) > 0 && (all || marks[0].afterSeq < next) {
+			for _, mv := range marks[0].moves {
+				out = join.Advance(mv.network, mv.wm, out[:0])
+				pub.add(out)
+			}
+			appliedMark = marks[0].seq
+			marks = marks[1:]
+		}
+	}
 	for {
 		msg, err := it.Next(jetstream.NextMaxWait(wait))
 		now := l.clock.Now()
 		switch {
 		case err == nil:
+			md, merr := msg.Metadata()
+			if merr != nil {
+				return fmt.Errorf("linker.consume %d: metadata: %w", p, merr)
+			}
+			applyMarks(md.Sequence.Stream, false)
 			ev, derr := decodeEvent(msg)
 			if derr != nil {
-				if err := l.deadLetter(pubCtx, msg, derr); err != nil {
+				if err := l.deadLetter(ctx, msg, derr); err != nil {
 					return fmt.Errorf("linker.consume %d: %w", p, err)
 				}
 			} else {
 				out = join.Observe(ev, now, out[:0])
 				pub.add(out)
 			}
-			pending := uint64(1)
-			if md, merr := msg.Metadata(); merr == nil {
-				pending = md.NumPending
-			}
-			if pending == 0 && !caughtUp {
+			lastSeq = md.Sequence.Stream
+			cp.events++
+			if md.NumPending == 0 && !caughtUp {
 				activeSince = now
-				log.Info().Int("pending_chains", join.pending).Msg("caught up with EVENTS")
+				log.Info().Int("pending_chains", join.pending).Uint64("events_seq", lastSeq).Msg("caught up with EVENTS")
 			}
-			caughtUp = pending == 0
+			caughtUp = md.NumPending == 0
 		case errors.Is(err, nats.ErrTimeout):
 			if !caughtUp {
 				activeSince = now
 			}
 			caughtUp = true
-		case errors.Is(err, jetstream.ErrMsgIteratorClosed) || runCtx.Err() != nil:
-			return pub.flush(pubCtx)
+		case ctx.Err() != nil:
+			return nil
 		default:
-			_ = pub.flush(pubCtx)
 			return fmt.Errorf("linker.consume %d: next: %w", p, err)
+		}
+		if caughtUp {
+			applyMarks(0, true)
 		}
 
 		// The idle rule only runs once the replay is over: during a replay
-		// the stream, not the wall clock, says what time it is.
+		// the stream (and the recorded moves), not the wall clock, says
+		// what time it is.
 		if now.Sub(lastTick) >= wait {
 			lastTick = now
 			if caughtUp {
-				out = join.AdvanceIdle(now, activeSince, out[:0])
-				pub.add(out)
+				if plan := join.IdlePlan(now, activeSince); len(plan) > 0 {
+					// Durable before any outcome it causes is published.
+					seq, err := st.publishMark(ctx, p, encodeMark(lastSeq, plan), lastMark)
+					if err != nil {
+						return fmt.Errorf("linker.consume %d: %w", p, err)
+					}
+					lastMark, appliedMark = seq, seq
+					l.m.idleMoves.Add(float64(len(plan)))
+					for _, mv := range plan {
+						out = join.Advance(mv.network, mv.wm, out[:0])
+						pub.add(out)
+					}
+				}
 			}
-			pm.update(join, now.UnixMilli(), caughtUp)
+			pm.update(join, now, activeSince, caughtUp, cp.at)
 		}
 		if len(pub.inflight) >= flushAt || (len(pub.inflight) > 0 && (caughtUp || now.Sub(lastFlush) >= wait)) {
 			lastFlush = now
-			if err := pub.flush(pubCtx); err != nil {
+			if err := pub.flush(ctx); err != nil {
 				return fmt.Errorf("linker.consume %d: %w", p, err)
 			}
-			pm.update(join, now.UnixMilli(), caughtUp)
 		}
-		if caughtUp && drained(l.drain) {
-			pm.update(join, now.UnixMilli(), caughtUp)
-			return pub.flush(pubCtx)
+		at := position{partition: p, eventsSeq: lastSeq, marksSeq: appliedMark}
+		released := closed(r.release)
+		if released || (caughtUp && closed(l.drain)) {
+			if err := pub.flush(ctx); err != nil {
+				return fmt.Errorf("linker.consume %d: %w", p, err)
+			}
+			pm.update(join, now, activeSince, caughtUp, cp.at)
+			return cp.final(ctx, join, at)
+		}
+		if cp.due(at) {
+			// Everything the checkpoint covers must be published first: a
+			// restart resumes after it and would never re-derive it.
+			if err := pub.flush(ctx); err != nil {
+				return fmt.Errorf("linker.consume %d: %w", p, err)
+			}
+			cp.start(ctx, join, at)
 		}
 	}
 }
 
-// drainContext is a context that ends when the drain begins, so AfterFunc
-// can follow it.
-type drainContext struct{ ch chan struct{} }
+// checkpointer writes a partition's checkpoints in the background, one at a
+// time, so that a large state does not hold the consumer up.
+type checkpointer struct {
+	l      *Linker
+	st     *stores
+	p      uint32
+	pm     *partitionMetrics
+	log    zerolog.Logger
+	last   position  // what the last stored (or loaded) checkpoint covers
+	at     time.Time // when it was stored (loaded)
+	events int       // events since
+	// inflight receives the result of the write in progress; nil when none.
+	inflight chan error
+	writing  position
+	size     int
+}
 
-func (d drainContext) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (d drainContext) Done() <-chan struct{}       { return d.ch }
-func (d drainContext) Err() error {
-	if drained(d.ch) {
-		return context.Canceled
+// due reports whether a new checkpoint should be written now. Checkpoint
+// cadence is wall-clock I/O pacing, not a join decision: it reads the real
+// time, not the injected clock.
+func (c *checkpointer) due(at position) bool {
+	if !c.poll() || at == c.last {
+		return false
+	}
+	return c.events >= c.l.cfg.CheckpointEvents || time.Since(c.at) >= c.l.cfg.CheckpointInterval
+}
+
+// poll collects a finished write; it reports whether none is in flight.
+func (c *checkpointer) poll() bool {
+	if c.inflight == nil {
+		return true
+	}
+	select {
+	case err := <-c.inflight:
+		c.finish(err)
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *checkpointer) finish(err error) {
+	c.inflight = nil
+	if err != nil {
+		c.l.m.checkpoints.WithLabelValues("error").Inc()
+		c.log.Warn().Err(err).Msg("checkpoint not stored; the previous one stays in force")
+		return
+	}
+	c.l.m.checkpoints.WithLabelValues("ok").Inc()
+	c.last, c.at = c.writing, time.Now()
+	c.pm.cpBytes.Set(float64(c.size))
+	c.pm.cpAge.Set(0)
+}
+
+func (c *checkpointer) start(ctx context.Context, join *chains, at position) {
+	data := join.snapshot(make([]byte, 0, c.size+c.size/8+64), at)
+	c.writing, c.size, c.events = at, len(data), 0
+	ch := make(chan error, 1)
+	c.inflight = ch
+	go func() { ch <- c.st.saveCheckpoint(ctx, c.p, data) }()
+}
+
+// final waits for the write in flight and stores the last checkpoint.
+func (c *checkpointer) final(ctx context.Context, join *chains, at position) error {
+	if c.inflight != nil {
+		c.finish(<-c.inflight)
+	}
+	if at == c.last {
+		return nil
+	}
+	c.start(ctx, join, at)
+	err := <-c.inflight
+	c.finish(err)
+	if err != nil {
+		return fmt.Errorf("linker.consume %d: final checkpoint: %w", c.p, err)
 	}
 	return nil
 }
-func (d drainContext) Value(any) any { return nil }
 
-func drained(ch <-chan struct{}) bool {
+// abandon waits for a write in flight (its context ends with the run).
+func (c *checkpointer) abandon() {
+	if c.inflight != nil {
+		c.finish(<-c.inflight)
+	}
+}
+
+func closed(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
 		return true

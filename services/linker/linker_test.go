@@ -43,26 +43,42 @@ func (c *fakeClock) Set(t time.Time) {
 
 func startBus(t *testing.T) jetstream.JetStream {
 	t.Helper()
+	_, js := startBusWith(t, bus.DefaultStreamOptions())
+	return js
+}
+
+// startBusWith starts an embedded JetStream with the hinscore streams and
+// returns its URL and a connection the test owns.
+func startBusWith(t *testing.T, opts bus.StreamOptions) (string, jetstream.JetStream) {
+	t.Helper()
 	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.URL())
+	nc, js := connect(t, srv.URL())
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, opts); err != nil {
+		t.Fatal(err)
+	}
+	return srv.URL(), js
+}
+
+// connect opens a connection of its own (closing it is how a test crashes
+// the linker that uses it).
+func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return nc, js
 }
 
 // placed is an event with the partition it is published to.
@@ -109,7 +125,22 @@ func expected(t *testing.T, evs []placed) map[string]string {
 func publishEvents(t *testing.T, js jetstream.JetStream, evs []placed) {
 	t.Helper()
 	var futs []jetstream.PubAckFuture
+	wait := func() {
+		for _, f := range futs {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				t.Fatal(err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("publish not acknowledged")
+			}
+		}
+		futs = futs[:0]
+	}
 	for _, pe := range evs {
+		if len(futs) == 2000 {
+			wait()
+		}
 		data, err := proto.Marshal(pe.e)
 		if err != nil {
 			t.Fatal(err)
@@ -121,15 +152,7 @@ func publishEvents(t *testing.T, js jetstream.JetStream, evs []placed) {
 		}
 		futs = append(futs, f)
 	}
-	for _, f := range futs {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			t.Fatal(err)
-		case <-time.After(10 * time.Second):
-			t.Fatal("publish not acknowledged")
-		}
-	}
+	wait()
 }
 
 // seen is what OUTCOMES holds: the final class per outcome id and the
