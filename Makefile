@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 MODULES := proto schemas services/service services/bus services/hl7v2 services/chstore \
            services/mllp-ingest services/fhir-ingest services/linker services/chwriter \
-           services/scorecard services/simulator services/hinscore
+           services/scorecard services/simulator services/faults services/hinscore
 # Services that build a binary of their own (cmd/<name>).
 BINARIES := hinscore mllp-ingest fhir-ingest linker chwriter scorecard simulator
 
@@ -13,7 +13,7 @@ BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: help build generate checkgenerate lint test gotest demo bench clean tools
+.PHONY: help build generate checkgenerate lint test gotest demo bench faults clean tools
 
 help: ## List the targets.
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,14 +47,17 @@ lint: ## gofmt and go vet over every module.
 	@bad=$$(gofmt -l $(MODULES)); if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
 	@for m in $(MODULES); do echo "vet $$m"; (cd $$m && go vet ./...); done
 
-test: lint checkgenerate ## Lint, check generated code, then run every module's tests against a local ClickHouse and embedded NATS.
-	@scripts/test.sh $(MODULES)
+test: lint checkgenerate build ## Lint, check generated code, build, then every module's tests (the short fault suite included) against a local ClickHouse and embedded NATS.
+	@HINSCORE_FAULTS_BIN=$(CURDIR)/bin scripts/test.sh $(MODULES)
 
 gotest: ## Only the Go tests (local ClickHouse started when needed).
 	@scripts/test.sh $(MODULES)
 
 demo: build ## Simulated traffic through the whole pipeline; prints the scorecards and where they are.
 	bin/hinscore demo
+
+faults: build ## Fault-injection suite, full size: services as processes, kill -9 of each, NATS restart, ClickHouse down 60 s, malformed flood, idle connections.
+	@scripts/faults.sh
 
 bench: build ## Benchmarks with the physical limits measured in the same run.
 	@scripts/bench.sh $(MODULES)

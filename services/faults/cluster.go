@@ -1,0 +1,282 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Service names, also the binary names under Options.Bin (NATS runs as
+// `hinscore nats`).
+const (
+	NATS     = "nats"
+	Ingest   = "mllp-ingest"
+	Linker   = "linker"
+	Writer   = "chwriter"
+	hinscore = "hinscore"
+)
+
+// Services lists the processes a Cluster runs, in start order.
+var serviceOrder = [...]string{NATS, Ingest, Linker, Writer}
+
+// Services returns the service names in start order.
+func Services() []string { return slices.Clone(serviceOrder[:]) }
+
+// Options configures a Cluster.
+type Options struct {
+	// Bin holds hinscore, mllp-ingest, linker and chwriter.
+	Bin string
+	// Dir receives the NATS store and one log file per service.
+	Dir string
+	// DSN is the ClickHouse database the writer fills (created when missing).
+	DSN string
+	// Networks get one MLLP listener each.
+	Networks []string
+	// Env is added to every service's environment (later entries win),
+	// e.g. HINSCORE_MLLP_MAX_CONNS=16.
+	Env []string
+}
+
+// Cluster is NATS and the three services, each its own process, on
+// loopback ports fixed for its lifetime so that a restarted process is
+// found where the old one was.
+type Cluster struct {
+	opts     Options
+	natsAddr string
+	mllp     map[string]string
+	admin    map[string]string
+	procs    map[string]*Proc
+	peak     map[string]int64
+	restarts map[string]int
+}
+
+// StartCluster starts NATS, the ingest, the linker and the writer, and
+// waits until each one is ready.
+func StartCluster(ctx context.Context, o Options) (*Cluster, error) {
+	for _, name := range []string{hinscore, Ingest, Linker, Writer} {
+		if _, err := os.Stat(filepath.Join(o.Bin, name)); err != nil {
+			return nil, fmt.Errorf("faults.StartCluster: binary: %w", err)
+		}
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("faults.StartCluster: %w", err)
+	}
+	c := &Cluster{
+		opts: o, mllp: map[string]string{}, admin: map[string]string{},
+		procs: map[string]*Proc{}, peak: map[string]int64{}, restarts: map[string]int{},
+	}
+	ports, err := freePorts(1 + len(o.Networks) + 3)
+	if err != nil {
+		return nil, err
+	}
+	c.natsAddr = ports[0]
+	for i, n := range o.Networks {
+		c.mllp[n] = ports[1+i]
+	}
+	for i, s := range []string{Ingest, Linker, Writer} {
+		c.admin[s] = ports[1+len(o.Networks)+i]
+	}
+	for _, s := range serviceOrder {
+		if err := c.Start(ctx, s); err != nil {
+			c.Stop(context.WithoutCancel(ctx))
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// MLLPAddrs returns network → listener address, for simulator.Plan.Send.
+func (c *Cluster) MLLPAddrs() map[string]string {
+	out := make(map[string]string, len(c.mllp))
+	for k, v := range c.mllp {
+		out[k] = v
+	}
+	return out
+}
+
+// NATSURL is the NATS client URL.
+func (c *Cluster) NATSURL() string { return "nats://" + c.natsAddr }
+
+// Proc returns the current process of a service (nil when not running).
+func (c *Cluster) Proc(name string) *Proc { return c.procs[name] }
+
+// Restarts counts how many times each service was started again.
+func (c *Cluster) Restarts() map[string]int { return c.restarts }
+
+func (c *Cluster) env(name string) []string {
+	base := []string{
+		"NATS_URL=" + c.NATSURL(),
+		"HINSCORE_LOG_LEVEL=warn",
+	}
+	switch name {
+	case Ingest:
+		var ls []string
+		for _, n := range c.opts.Networks {
+			ls = append(ls, n+"="+c.mllp[n])
+		}
+		base = append(base,
+			"HINSCORE_MLLP_LISTENERS="+strings.Join(ls, ","),
+			"HINSCORE_PATIENT_KEY=hinscore fault suite patient key",
+			"HINSCORE_PATIENT_KEY_ID=faults",
+		)
+	case Linker:
+		// Short enough that the run's tail is declared unanswered soon
+		// after the traffic stops, long enough that no restart in a
+		// scenario leaves a network silent that long.
+		// A fixed replica id: a linker restarted after kill -9 takes its
+		// partition leases back at once instead of waiting for them to expire.
+		base = append(base, "HINSCORE_IDLE=6s", "HINSCORE_LINKER_REPLICA=linker")
+	case Writer:
+		base = append(base,
+			"HINSCORE_CLICKHOUSE_DSN="+c.opts.DSN,
+			// A killed writer's unacknowledged batch comes back after this.
+			"HINSCORE_CHWRITER_ACK_WAIT=5s",
+			"HINSCORE_CHWRITER_RETRY_MAX=2s",
+		)
+	}
+	if a := c.admin[name]; a != "" {
+		base = append(base, "HINSCORE_ADMIN_ADDR="+a)
+	}
+	return append(base, c.opts.Env...)
+}
+
+// Start starts one service and waits until it is ready.
+func (c *Cluster) Start(ctx context.Context, name string) error {
+	if p := c.procs[name]; p != nil && !p.Exited() {
+		return fmt.Errorf("faults.Start %s: already running (pid %d)", name, p.PID())
+	}
+	bin, args := filepath.Join(c.opts.Bin, name), []string(nil)
+	if name == NATS {
+		bin, args = filepath.Join(c.opts.Bin, hinscore), []string{"nats", "--data", filepath.Join(c.opts.Dir, "nats"), "--addr", c.natsAddr}
+	}
+	p, err := startProc(name, bin, args, c.env(name), filepath.Join(c.opts.Dir, name+".log"))
+	if err != nil {
+		return err
+	}
+	if _, seen := c.procs[name]; seen {
+		c.restarts[name]++
+	}
+	c.procs[name] = p
+	ready := func() bool { return dialOK(c.natsAddr) }
+	if name != NATS {
+		url := "http://" + c.admin[name] + "/readyz"
+		ready = func() bool { return httpOK(url) }
+	}
+	err = waitFor(ctx, 30*time.Second, name+" ready", func() bool { return p.Exited() || ready() })
+	if err == nil && p.Exited() {
+		err = fmt.Errorf("exited at start")
+	}
+	if err != nil {
+		return fmt.Errorf("faults.Start %s: %w (log: %s)", name, err, tail(filepath.Join(c.opts.Dir, name+".log")))
+	}
+	return nil
+}
+
+// Kill sends SIGKILL to a service's process (kill -9) and waits for it.
+func (c *Cluster) Kill(name string) {
+	if p := c.procs[name]; p != nil {
+		p.Kill()
+		c.peak[name] = max(c.peak[name], p.PeakRSS())
+	}
+}
+
+// Restart stops a service (SIGTERM, or SIGKILL when hard) and starts it again.
+func (c *Cluster) Restart(ctx context.Context, name string, hard bool) error {
+	p := c.procs[name]
+	if p == nil {
+		return fmt.Errorf("faults.Restart %s: not started", name)
+	}
+	if hard {
+		c.Kill(name)
+	} else {
+		err := p.Stop(30 * time.Second)
+		c.peak[name] = max(c.peak[name], p.PeakRSS())
+		if err != nil {
+			return err
+		}
+	}
+	return c.Start(ctx, name)
+}
+
+// PeakRSS returns each service's largest resident set (VmHWM) in bytes
+// over all its processes so far.
+func (c *Cluster) PeakRSS() map[string]int64 {
+	out := map[string]int64{}
+	for name, p := range c.procs {
+		out[name] = max(c.peak[name], p.PeakRSS())
+	}
+	return out
+}
+
+// Stop ends every service with SIGTERM, the writer first and NATS last,
+// and reports the ones that did not stop cleanly.
+func (c *Cluster) Stop(ctx context.Context) error {
+	var errs []error
+	for i := len(serviceOrder) - 1; i >= 0; i-- {
+		name := serviceOrder[i]
+		p := c.procs[name]
+		if p == nil || p.Exited() {
+			continue
+		}
+		c.peak[name] = max(c.peak[name], p.PeakRSS())
+		errs = append(errs, p.Stop(30*time.Second))
+	}
+	return errors.Join(errs...)
+}
+
+// Logs returns the last lines of a service's log, for a failure message.
+func (c *Cluster) Logs(name string) string { return tail(filepath.Join(c.opts.Dir, name+".log")) }
+
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-8):], "\n")
+}
+
+func freePorts(n int) ([]string, error) {
+	var out []string
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("faults.freePorts: %w", err)
+		}
+		lns = append(lns, l)
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
+
+func dialOK(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func httpOK(url string) bool {
+	cl := http.Client{Timeout: 500 * time.Millisecond}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}

@@ -1,0 +1,267 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hinscore/hinscore/services/simulator"
+)
+
+// The suite runs in two sizes. The short one (default, part of `make
+// test`) drives 1500 requests per scenario and combines the kills into one
+// run; the full one (HINSCORE_FAULTS=full, `make faults`) drives 4000 per
+// scenario, kills each service in its own run, and adds a 60 s ClickHouse
+// outage on a private server.
+type suite struct {
+	repo    string
+	bin     string
+	dsn     DSN
+	ch      *ClickHouseServer // the private server of the full suite
+	full    bool
+	traffic Traffic
+	// baseline is the outcome set of the run without faults.
+	baseline map[string]string
+}
+
+func newSuite(t *testing.T) *suite {
+	t.Helper()
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &suite{repo: repo, full: os.Getenv("HINSCORE_FAULTS") == "full"}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	s.bin = os.Getenv("HINSCORE_FAULTS_BIN")
+	if s.bin == "" || !HaveBinaries(s.bin) {
+		s.bin = t.TempDir()
+		t.Logf("building the services into %s", s.bin)
+		if err := BuildBinaries(ctx, repo, s.bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.full {
+		// A server of our own: the outage scenario stops it.
+		s.ch, err = StartClickHouse(ctx, repo, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := s.ch.Stop(context.Background()); err != nil {
+				t.Errorf("stop the private ClickHouse: %v", err)
+			}
+		})
+		s.dsn = s.ch.DSN()
+		s.traffic = Traffic{Requests: 4000, Seed: 11, Rate: 900}
+	} else {
+		env := os.Getenv("HINSCORE_TEST_CLICKHOUSE_DSN")
+		if env == "" {
+			if os.Getenv("CI") != "" {
+				t.Fatal("HINSCORE_TEST_CLICKHOUSE_DSN is not set (CI is set): the fault suite needs ClickHouse")
+			}
+			t.Skip("HINSCORE_TEST_CLICKHOUSE_DSN is not set")
+		}
+		if s.dsn, err = ParseDSN(env); err != nil {
+			t.Fatal(err)
+		}
+		s.traffic = Traffic{Requests: 1500, Seed: 11, Rate: 600}
+	}
+	if testing.Verbose() {
+		s.traffic.Progress = os.Stderr
+	}
+	return s
+}
+
+// scenario runs the suite's traffic through a fresh cluster with the
+// fault injected, and checks from ClickHouse that events in = events
+// stored, every class count equals the truth and the outcome set equals
+// the no-fault run's. check, when set, runs on the cluster before it stops.
+func (s *suite) scenario(t *testing.T, env []string, fault func(c *Cluster) Fault, check func(ctx context.Context, c *Cluster, r *Run)) Snapshot {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	run, err := NewRun(s.traffic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name()))
+	dsn := s.dsn.WithDatabase(fmt.Sprintf("hinscore_%s_%04x", name, rand.Uint32()&0xffff))
+	t.Cleanup(func() { _ = DropDatabase(context.Background(), dsn) })
+	c, err := StartCluster(ctx, Options{Bin: s.bin, Dir: t.TempDir(), DSN: dsn.String(), Networks: run.Plan.Networks(), Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := c.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		if t.Failed() {
+			for _, svc := range Services() {
+				t.Logf("%s log:\n%s", svc, c.Logs(svc))
+			}
+		}
+	}()
+	var f Fault
+	if fault != nil {
+		f = fault(c)
+	}
+	began := time.Now()
+	st, err := run.Drive(ctx, c.MLLPAddrs(), f)
+	if err != nil {
+		t.Fatalf("%v (%s)", err, st)
+	}
+	snap, err := WaitStored(ctx, dsn, run.Plan, 3*time.Minute, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s; stored %d events and %d outcomes %s after the start; restarts %v",
+		st, snap.Events, snap.Outcomes, time.Since(began).Round(time.Millisecond), c.Restarts())
+	for _, d := range snap.CheckTruth(run.Plan) {
+		t.Error(d)
+	}
+	if s.baseline != nil {
+		for _, d := range DiffOutcomes(s.baseline, snap.OutcomeSet) {
+			t.Error(d)
+		}
+	}
+	if check != nil {
+		check(ctx, c, run)
+	}
+	return snap
+}
+
+// killInTurn kills each service with SIGKILL at evenly spaced points of the
+// traffic and starts it again at once.
+func killInTurn(names ...string) func(c *Cluster) Fault {
+	return func(c *Cluster) Fault {
+		return func(ctx context.Context, r *Run) error {
+			for i, name := range names {
+				if err := r.AfterShare(ctx, float64(i+1)/float64(len(names)+1)); err != nil {
+					return err
+				}
+				if err := c.Restart(ctx, name, true); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+}
+
+func TestFaults(t *testing.T) {
+	s := newSuite(t)
+	t.Run("no-fault", func(t *testing.T) {
+		s.baseline = s.scenario(t, nil, nil, nil).OutcomeSet
+	})
+	if s.baseline == nil || t.Failed() {
+		t.Fatal("the run without faults failed; the fault scenarios compare with it")
+	}
+	if s.full {
+		for _, svc := range []string{Ingest, Linker, Writer} {
+			t.Run("kill-"+svc, func(t *testing.T) { s.scenario(t, nil, killInTurn(svc), nil) })
+		}
+	} else {
+		t.Run("kill-each-in-turn", func(t *testing.T) { s.scenario(t, nil, killInTurn(Ingest, Linker, Writer), nil) })
+	}
+	t.Run("nats-restart", func(t *testing.T) {
+		s.scenario(t, nil, func(c *Cluster) Fault {
+			return func(ctx context.Context, r *Run) error {
+				if err := r.AfterShare(ctx, 0.4); err != nil {
+					return err
+				}
+				return c.Restart(ctx, NATS, false)
+			}
+		}, nil)
+	})
+	if s.full {
+		t.Run("clickhouse-outage", func(t *testing.T) {
+			s.scenario(t, nil, func(c *Cluster) Fault {
+				return func(ctx context.Context, r *Run) error {
+					if err := r.AfterShare(ctx, 0.3); err != nil {
+						return err
+					}
+					if err := s.ch.Stop(ctx); err != nil {
+						return err
+					}
+					select {
+					case <-time.After(60 * time.Second):
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					return s.ch.Restart(ctx)
+				}
+			}, nil)
+		})
+	}
+	t.Run("malformed-flood", func(t *testing.T) {
+		flood := 2000
+		if s.full {
+			flood = 20000
+		}
+		var res FloodResult
+		s.scenario(t, nil, func(c *Cluster) Fault {
+			return func(ctx context.Context, r *Run) error {
+				if err := r.AfterShare(ctx, 0.2); err != nil {
+					return err
+				}
+				var err error
+				res, err = Flood(ctx, c.MLLPAddrs()[r.Plan.Networks()[0]], flood)
+				return err
+			}
+		}, func(ctx context.Context, c *Cluster, r *Run) {
+			if res.Sent != flood || res.Rejected != flood || res.Accepted != 0 {
+				t.Errorf("flood of %d: %+v, want every one rejected", flood, res)
+			}
+			// Dead letters are stored once per network and bytes.
+			distinct := map[string]bool{}
+			for _, n := range r.Plan.Networks() {
+				for _, m := range r.Plan.Messages(n) {
+					if m.Kind == simulator.KindMalformed {
+						distinct[n+"\x00"+string(m.Raw)] = true
+					}
+				}
+			}
+			got, err := DLQCount(ctx, c.NATSURL(), "dlq.mllp-ingest")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := uint64(flood + len(distinct)); got != want {
+				t.Errorf("DLQ holds %d dead letters of the ingest, want %d (flood %d + the plan's %d)", got, want, flood, len(distinct))
+			}
+		})
+	})
+	t.Run("idle-connections", func(t *testing.T) {
+		const maxConns = 24
+		networks := 3
+		var full bool
+		s.scenario(t, []string{fmt.Sprintf("HINSCORE_MLLP_MAX_CONNS=%d", maxConns)}, func(c *Cluster) Fault {
+			return func(ctx context.Context, r *Run) error {
+				if err := r.AfterShare(ctx, 0.1); err != nil {
+					return err
+				}
+				addr := c.MLLPAddrs()[r.Plan.Networks()[0]]
+				// Every slot the simulator's connections leave.
+				ic, err := OpenIdleConns(ctx, addr, maxConns-networks)
+				if err != nil {
+					return err
+				}
+				defer ic.Close()
+				if full, err = ClosedAtOnce(ctx, addr, 3*time.Second); err != nil {
+					return err
+				}
+				return r.AfterShare(ctx, 0.9)
+			}
+		}, func(ctx context.Context, c *Cluster, r *Run) {
+			if !full {
+				t.Errorf("a connection over HINSCORE_MLLP_MAX_CONNS=%d was not closed at once", maxConns)
+			}
+		})
+	})
+}
