@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/hinscore/hinscore/services/api"
 	"github.com/hinscore/hinscore/services/scorecard"
 )
 
@@ -20,13 +21,14 @@ var Version = ""
 const usage = `hinscore measures how health information networks answer requests for patient records.
 
 Usage:
-  hinscore up        [--clickhouse DSN] [--mllp NETWORK=HOST:PORT]... [--fhir HOST:PORT] [--data DIR]
+  hinscore up        [--clickhouse DSN] [--mllp NETWORK=HOST:PORT]... [--fhir HOST:PORT] [--api HOST:PORT] [--data DIR]
                      [--nats HOST:PORT] [--admin HOST:PORT] [--out DIR]
   hinscore demo      [--requests N] [--seed S] [--out DIR] [--clickhouse DSN]
   hinscore inspect   [--format hl7v2|fhir|auto] [--network N] FILE...   one ExchangeEvent JSON line per message
   hinscore import    --network N [--nats URL] [--format hl7v2|fhir|auto] FILE...   HL7 batch files, FHIR NDJSON
   hinscore directory [--clickhouse DSN] FILE                        load the organisation directory (CSV)
   hinscore scorecard [--clickhouse DSN] [--period P] [--network N] [--out DIR] [--every D]
+  hinscore chain ID | journey TOKEN | offenders [--api URL] [--token T] [--json]   investigator views (via the API)
   hinscore nats      [--data DIR] [--addr HOST:PORT]      the embedded NATS JetStream server alone
   hinscore version
 
@@ -56,6 +58,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runImport(ctx, args[1:], stdout, stderr)
 	case "directory":
 		err = runDirectory(ctx, args[1:], stdout, stderr)
+	case "chain", "journey", "offenders":
+		err = api.RunClientCLI(ctx, args[0], args[1:], stdout, stderr)
 	case "nats":
 		err = runNATS(ctx, args[1:], stdout, stderr)
 	case "scorecard":
@@ -73,7 +77,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage), errors.Is(err, scorecard.ErrUsage):
+	case errors.Is(err, errUsage), errors.Is(err, scorecard.ErrUsage), errors.Is(err, api.ErrUsage):
 		fmt.Fprintf(stderr, "hinscore %s: %v\n", args[0], err)
 		return 2
 	default:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/hinscore/hinscore/services/api"
 	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chwriter"
@@ -43,13 +44,10 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:9100", "address of /metrics, /healthz, /readyz")
 	fs.StringVar(&f.out, "out", "", "directory of the scorecard files, rebuilt every HINSCORE_SCORECARD_EVERY (default HINSCORE_SCORECARD_OUT, else out)")
 	fs.StringVar(&f.fhir, "fhir", "", "FHIR listener HOST:PORT (network tokens from HINSCORE_FHIR_TOKENS[_FILE]); default: no FHIR listener")
-	fs.StringVar(&f.api, "api", "", "API listener HOST:PORT (the API service is not built yet)")
+	fs.StringVar(&f.api, "api", "", "API listener HOST:PORT (tokens from HINSCORE_API_TOKENS[_FILE]); default: no API")
 	fs.StringVar(&f.nats, "nats", "127.0.0.1:4222", "client address of the embedded NATS (hinscore import and standalone services connect here)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if f.api != "" {
-		return fmt.Errorf("%w: --api needs the API service, which this build does not have yet", errUsage)
 	}
 	var listeners []mllpingest.Listener
 	if len(f.mllp) > 0 {
@@ -66,6 +64,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fhir = &cfg
 	}
+	var apiCfg *api.Config
+	if f.api != "" {
+		cfg, err := api.ConfigFromEnv(service.NewEnvWith(map[string]string{"HINSCORE_API_ADDR": f.api}))
+		if err != nil {
+			return fmt.Errorf("--api: %w", err)
+		}
+		apiCfg = &cfg
+	}
 	log := service.NewLogger("hinscore", stderr)
 	opts, err := pipelineOptions(ctx, f, log)
 	if err != nil {
@@ -80,6 +86,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	opts.Scorecard = &cards
 	opts.FHIR = fhir
+	opts.API = apiCfg
 	if listeners != nil {
 		// Flags win over HINSCORE_MLLP_LISTENERS (default: default=127.0.0.1:2575).
 		opts.Ingest.Listeners = listeners
@@ -93,6 +100,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if a := p.FHIRAddr(); a != "" {
 		fmt.Fprintf(stdout, "FHIR  http://%s/fhir/{network}/\n", a)
+	}
+	if a := p.APIAddr(); a != "" {
+		fmt.Fprintf(stdout, "API   http://%s/ (OpenAPI at /openapi.json)\n", a)
 	}
 	_, dsn := p.ClickHouse()
 	fmt.Fprintf(stdout, "NATS  %s\nClickHouse %s\nadmin http://%s/metrics\nscorecards %s/<period>/<network>.json, every %s\n",

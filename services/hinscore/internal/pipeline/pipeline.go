@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/hinscore/hinscore/services/api"
 	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chwriter"
@@ -44,6 +45,8 @@ type Options struct {
 	FHIR   *fhiringest.Config
 	Linker linker.Config
 	Writer chwriter.Config
+	// API, when set, serves investigators, operators and analysts.
+	API *api.Config
 	// Scorecard, when set, rebuilds the scorecard files periodically.
 	Scorecard *scorecard.ServiceConfig
 	Log       zerolog.Logger
@@ -65,6 +68,7 @@ type Pipeline struct {
 	linker   *linker.Linker
 	writer   *chwriter.Writer
 	cards    *scorecard.Service
+	api      *api.Server
 	started  []service.Component
 }
 
@@ -126,6 +130,13 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 		comps = append(comps, p.fhir)
 		p.admin.AddReadiness("fhir-ingest", p.fhir.Ready)
 	}
+	if opts.API != nil {
+		if p.api, err = api.New(*opts.API, p.conn, p.js, opts.Log.With().Str("component", "api").Logger(), reg, opts.Clock); err != nil {
+			return nil, fmt.Errorf("pipeline.Start: %w", err)
+		}
+		comps = append(comps, p.api)
+		p.admin.AddReadiness("api", p.api.Ready)
+	}
 	if opts.Scorecard != nil {
 		if p.cards, err = scorecard.NewService(*opts.Scorecard, p.conn, opts.Log.With().Str("component", "scorecard").Logger(), reg, opts.Clock); err != nil {
 			return nil, fmt.Errorf("pipeline.Start: %w", err)
@@ -163,6 +174,14 @@ func (p *Pipeline) FHIRAddr() string {
 		return ""
 	}
 	return p.fhir.Addr()
+}
+
+// APIAddr is where the API listens ("" when it does not run).
+func (p *Pipeline) APIAddr() string {
+	if p.api == nil {
+		return ""
+	}
+	return p.api.Addr()
 }
 
 // AdminAddr is where /metrics, /healthz and /readyz answer.

@@ -1,0 +1,544 @@
+package api
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hinscore/hinscore/services/simulator"
+)
+
+// TestAPIAgainstSimulator runs the simulator's traffic through the real
+// pipeline into ClickHouse and checks every endpoint against its truth,
+// then the role matrix, injection strings, the audit log, the CLI and the
+// HTML views in headless Chromium, all on the same data.
+func TestAPIAgainstSimulator(t *testing.T) {
+	f := newFixture(t, 900)
+	rows := f.plan.Requests()
+	firstOf := func(pred func(simulator.TruthRow) bool) simulator.TruthRow {
+		t.Helper()
+		for _, r := range rows {
+			if pred(r) {
+				return r
+			}
+		}
+		t.Fatal("no truth row matches")
+		return simulator.TruthRow{}
+	}
+
+	t.Run("chain matches truth for every class", func(t *testing.T) {
+		seen := map[string]bool{}
+		for _, r := range rows {
+			if seen[r.Outcome] || r.OutOfOrder {
+				continue
+			}
+			seen[r.Outcome] = true
+			var v ChainView
+			f.getJSON(t, "analyst", "/v1/chains/"+f.chainOf(t, r), nil, &v)
+			if v.Class != r.Outcome || v.Network != r.Network || v.RequestID != r.ControlID || v.ResponderOrg != r.Responder {
+				t.Errorf("chain %s: %s %s %s %s; truth %s %s %s %s", v.ID, v.Class, v.Network, v.RequestID, v.ResponderOrg, r.Outcome, r.Network, r.ControlID, r.Responder)
+			}
+			if v.Request == nil || v.Request.MessageID != r.ControlID || v.Request.RawSeq == 0 || v.Request.Format != "hl7v2" {
+				t.Errorf("chain %s: request step %+v", v.ID, v.Request)
+			}
+			if v.Why.RuleVersion == "" || v.Why.MappingVersion == "" || v.Why.Explanation == "" {
+				t.Errorf("chain %s: why %+v", v.ID, v.Why)
+			}
+			if r.Answered() != (len(v.Answers) > 0) {
+				t.Errorf("chain %s (%s): %d answers, truth answered=%v", v.ID, r.Outcome, len(v.Answers), r.Answered())
+			}
+			if v.SLAMs == 0 || v.SLA.Deadline == "" || v.Times.RequestedAt != msTime(r.RequestedAt.UnixMilli()) {
+				t.Errorf("chain %s: sla %+v times %+v, truth requested %s", v.ID, v.SLA, v.Times, r.RequestedAt)
+			}
+		}
+		if len(seen) < 6 {
+			t.Errorf("only %d classes checked: %v", len(seen), seen)
+		}
+		status, _ := f.get(t, "analyst", "/v1/chains/00000000-0000-0000-0000-000000000000", nil)
+		if status != http.StatusNotFound {
+			t.Errorf("unknown chain: %d, want 404", status)
+		}
+	})
+
+	t.Run("search pages through a network exactly once", func(t *testing.T) {
+		truth := f.plan.Truth()["bayview"]
+		want := 0
+		for _, n := range truth {
+			want += n
+		}
+		ids := map[string]bool{}
+		q := url.Values{"network": {"bayview"}, "limit": {"37"}}
+		var lastMs int64 = 1 << 62
+		for pages := 0; ; pages++ {
+			var res SearchResult
+			f.getJSON(t, "analyst", "/v1/chains", q, &res)
+			for _, c := range res.Chains {
+				if ids[c.ID] || c.Network != "bayview" || c.RequestedAtMs > lastMs {
+					t.Fatalf("page %d: chain %s repeated, out of order or of network %s", pages, c.ID, c.Network)
+				}
+				ids[c.ID], lastMs = true, c.RequestedAtMs
+			}
+			if res.NextCursor == "" {
+				break
+			}
+			q.Set("cursor", res.NextCursor)
+		}
+		if len(ids) != want {
+			t.Errorf("paged %d bayview chains, truth %d", len(ids), want)
+		}
+		var res SearchResult
+		f.getJSON(t, "analyst", "/v1/chains", url.Values{"network": {"bayview"}, "outcome": {"refused_unjustified"}, "limit": {"500"}}, &res)
+		if len(res.Chains) != truth["refused_unjustified"] {
+			t.Errorf("bayview refused_unjustified: %d, truth %d", len(res.Chains), truth["refused_unjustified"])
+		}
+		r := firstOf(func(r simulator.TruthRow) bool { return r.Network == "northstar" })
+		day := r.RequestedAt.Format("2006-01-02")
+		f.getJSON(t, "analyst", "/v1/chains", url.Values{"responder": {r.Responder}, "from": {day}, "to": {r.RequestedAt.Add(time.Millisecond).Format(time.RFC3339Nano)}, "limit": {"500"}}, &res)
+		wantN := 0
+		for _, x := range rows {
+			if x.Responder == r.Responder && !x.RequestedAt.Before(r.RequestedAt.Truncate(24*time.Hour)) && !x.RequestedAt.After(r.RequestedAt) {
+				wantN++
+			}
+		}
+		if len(res.Chains) != wantN {
+			t.Errorf("responder %s from %s to %s: %d chains, truth %d", r.Responder, day, r.RequestedAt, len(res.Chains), wantN)
+		}
+	})
+
+	t.Run("journeys flag the simulator's runarounds", func(t *testing.T) {
+		n := 0
+		for network, patients := range f.plan.Runarounds() {
+			for _, p := range patients {
+				var j Journey
+				f.getJSON(t, "analyst", "/v1/patients/"+patientToken(p)+"/journey", nil, &j)
+				if !j.Runaround || len(j.Requests) < 3 {
+					t.Errorf("%s patient %s: runaround=%v with %d requests", network, p, j.Runaround, len(j.Requests))
+				}
+				for i := 1; i < len(j.Requests); i++ {
+					if j.Requests[i].RequestedAtMs < j.Requests[i-1].RequestedAtMs {
+						t.Errorf("journey of %s not in time order", p)
+					}
+				}
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatal("the simulator made no runaround journey")
+		}
+		r := firstOf(func(r simulator.TruthRow) bool { return r.Outcome == "fulfilled" && !r.Runaround })
+		var j Journey
+		f.getJSON(t, "analyst", "/v1/patients/"+patientToken(r.Patient)+"/journey", nil, &j)
+		if j.Runaround || len(j.Requests) == 0 {
+			t.Errorf("fulfilled patient %s: runaround=%v, %d requests", r.Patient, j.Runaround, len(j.Requests))
+		}
+		var ops Journey
+		ra := f.plan.Runarounds()["bayview"]
+		if len(ra) > 0 {
+			f.getJSON(t, "operator-ns", "/v1/patients/"+patientToken(ra[0])+"/journey", nil, &ops)
+			if len(ops.Requests) != 0 {
+				t.Errorf("northstar operator sees %d bayview requests of a journey", len(ops.Requests))
+			}
+		}
+	})
+
+	t.Run("offenders and scorecards", func(t *testing.T) {
+		var o Offenders
+		f.getJSON(t, "analyst", "/v1/offenders", url.Values{"granularity": {"day"}, "k": {"1"}, "n": {"3"}}, &o)
+		if len(o.Offenders) != len(f.plan.Networks()) {
+			t.Fatalf("%d networks ranked, want %d", len(o.Offenders), len(f.plan.Networks()))
+		}
+		flagged := 0
+		for _, n := range o.Offenders {
+			if n.Flagged > 0 {
+				flagged++
+			}
+			for _, c := range n.Chains {
+				var v ChainView
+				f.getJSON(t, "analyst", "/v1/chains/"+c.ID, nil, &v)
+				if v.Network != n.Network || !v.Suspect {
+					t.Errorf("offender %s lists chain %s of %s, suspect=%v", n.Network, c.ID, v.Network, v.Suspect)
+				}
+			}
+			if len(n.LatestScorecard.Scorecard) < 10 {
+				t.Errorf("offender %s: no stored scorecard JSON", n.Network)
+			}
+		}
+		if flagged == 0 {
+			t.Error("nobody flagged")
+		}
+		for i := 1; i < len(o.Offenders); i++ {
+			if o.Offenders[i].Priority > o.Offenders[i-1].Priority {
+				t.Errorf("offenders not ranked by priority: %s %.2f after %s %.2f", o.Offenders[i].Network, o.Offenders[i].Priority, o.Offenders[i-1].Network, o.Offenders[i-1].Priority)
+			}
+		}
+		var ops Offenders
+		f.getJSON(t, "operator-ns", "/v1/offenders", url.Values{"granularity": {"day"}}, &ops)
+		for _, n := range ops.Offenders {
+			if n.Network != "northstar" {
+				t.Errorf("northstar operator sees offender %s", n.Network)
+			}
+		}
+		period := o.Offenders[0].LatestScorecard.Period
+		var sc ScorecardRow
+		f.getJSON(t, "analyst", "/v1/scorecards/"+o.Offenders[0].Network+"/"+period, nil, &sc)
+		var card struct {
+			Network  string `json:"network"`
+			Period   string `json:"period"`
+			Requests string `json:"requests"`
+		}
+		if err := json.Unmarshal(sc.Scorecard, &card); err != nil || card.Network != sc.Network || card.Period != period || sc.Requests == 0 {
+			t.Errorf("scorecard %s/%s: %+v %v", sc.Network, period, card, err)
+		}
+		if status, _ := f.get(t, "analyst", "/v1/scorecards/northstar/1999-01-01", nil); status != http.StatusNotFound {
+			t.Errorf("scorecard of a period without data: %d, want 404", status)
+		}
+	})
+
+	r := firstOf(func(r simulator.TruthRow) bool { return r.Network == "bayview" && r.Outcome == "refused_unjustified" })
+	chainID := f.chainOf(t, r)
+
+	t.Run("raw messages are audited", func(t *testing.T) {
+		before := auditLines(t, f.audit)
+		var raw RawView
+		f.getJSON(t, "investigator", "/v1/chains/"+chainID+"/raw", url.Values{"reason": {"case 42: complaint about refusals"}}, &raw)
+		if len(raw.Messages) < 2 || raw.Messages[0].Status != "ok" || !strings.Contains(raw.Messages[0].Data, "|"+r.ControlID+"|") {
+			t.Fatalf("raw: %+v", raw)
+		}
+		after := auditLines(t, f.audit)
+		if len(after) != len(before)+1 {
+			t.Fatalf("audit log: %d lines, then %d", len(before), len(after))
+		}
+		e := after[len(after)-1]
+		if e.Who != "ivy" || e.Role != RoleInvestigator || e.Action != "raw" || e.Chain != chainID || e.Network != "bayview" ||
+			e.Reason != "case 42: complaint about refusals" || e.Messages != len(raw.Messages) || time.Since(e.Time) > time.Minute || len(e.TokenID) != 12 {
+			t.Errorf("audit entry %+v", e)
+		}
+		for _, q := range []url.Values{nil, {"reason": {""}}, {"reason": {"x"}}, {"reason": {"line\nbreak"}}} {
+			if status, _ := f.get(t, "investigator", "/v1/chains/"+chainID+"/raw", q); status != http.StatusBadRequest {
+				t.Errorf("raw with reason %q: %d, want 400", q.Get("reason"), status)
+			}
+		}
+		for _, who := range []string{"analyst", "operator-bv", "operator-ns"} {
+			if status, _ := f.get(t, who, "/v1/chains/"+chainID+"/raw", url.Values{"reason": {"curious about it"}}); status != http.StatusForbidden {
+				t.Errorf("raw as %s: %d, want 403", who, status)
+			}
+		}
+		if got := auditLines(t, f.audit); len(got) != len(after) {
+			t.Errorf("refused raw accesses were audited: %d lines, want %d", len(got), len(after))
+		}
+	})
+
+	t.Run("evidence bundle", func(t *testing.T) {
+		before := len(auditLines(t, f.audit))
+		status, body := f.get(t, "investigator", "/v1/chains/"+chainID+"/evidence", url.Values{"reason": {"case 42 evidence"}})
+		if status != http.StatusOK {
+			t.Fatalf("evidence: %d %s", status, body)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := map[string][]byte{}
+		for _, zf := range zr.File {
+			rc, err := zf.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[zf.Name], _ = io.ReadAll(rc)
+			rc.Close()
+		}
+		var m EvidenceManifest
+		if err := json.Unmarshal(files["manifest.json"], &m); err != nil || m.Chain != chainID || m.GeneratedBy != "ivy" || m.Reason != "case 42 evidence" {
+			t.Fatalf("manifest %+v %v", m, err)
+		}
+		rawFiles := 0
+		for name, sum := range m.Files {
+			h := sha256.Sum256(files[name])
+			if hex.EncodeToString(h[:]) != sum {
+				t.Errorf("%s: sha256 mismatch", name)
+			}
+			if strings.HasPrefix(name, "raw/") && strings.HasSuffix(name, ".hl7") {
+				rawFiles++
+			}
+		}
+		var cls Classification
+		if err := json.Unmarshal(files["classification.json"], &cls); err != nil || cls.Outcome != "refused_unjustified" || !cls.Suspect {
+			t.Errorf("classification %+v %v", cls, err)
+		}
+		if rawFiles < 2 || files["chain.json"] == nil {
+			t.Errorf("bundle holds %d raw files, chain.json %d bytes", rawFiles, len(files["chain.json"]))
+		}
+		if got := auditLines(t, f.audit); len(got) != before+1 || got[len(got)-1].Action != "evidence" {
+			t.Errorf("evidence access not audited")
+		}
+	})
+
+	t.Run("role matrix", func(t *testing.T) { testRoleMatrix(t, f, chainID) })
+	t.Run("injection strings", func(t *testing.T) { testInjection(t, f, chainID, patientToken(r.Patient)) })
+	t.Run("cli", func(t *testing.T) { testCLI(t, f, chainID, patientToken(r.Patient)) })
+	t.Run("openapi", func(t *testing.T) { testOpenAPI(t, f) })
+	t.Run("browser", func(t *testing.T) { testBrowser(t, f) })
+}
+
+func auditLines(t *testing.T, path string) []AuditEntry {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	var out []AuditEntry
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		var e AuditEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// testRoleMatrix calls each endpoint as each role, on a bayview chain
+// ("own" network for operator-bv, "other" for operator-ns).
+func testRoleMatrix(t *testing.T, f *fixture, bayviewChain string) {
+	reason := url.Values{"reason": {"role matrix check"}}
+	var sc ScorecardRow
+	var o Offenders
+	f.getJSON(t, "analyst", "/v1/offenders", url.Values{"granularity": {"day"}}, &o)
+	period := o.Offenders[0].LatestScorecard.Period
+	f.getJSON(t, "analyst", "/v1/scorecards/bayview/"+period, nil, &sc)
+	token := "0000000000000000000000000000000000000000000000000000000000000000"
+	type call struct {
+		name string
+		path string
+		q    url.Values
+	}
+	calls := []call{
+		{"chain", "/v1/chains/" + bayviewChain, nil},
+		{"search all", "/v1/chains", nil},
+		{"search bayview", "/v1/chains", url.Values{"network": {"bayview"}}},
+		{"journey", "/v1/patients/" + token + "/journey", nil},
+		{"offenders", "/v1/offenders", nil},
+		{"scorecard", "/v1/scorecards/bayview/" + period, nil},
+		{"raw", "/v1/chains/" + bayviewChain + "/raw", reason},
+		{"evidence", "/v1/chains/" + bayviewChain + "/evidence", reason},
+		{"ui chain", "/ui/chains/" + bayviewChain, nil},
+	}
+	// Expected status per role: own = operator-bv (bayview), other = operator-ns.
+	want := map[string]map[string]int{
+		"":             {"chain": 401, "search all": 401, "search bayview": 401, "journey": 401, "offenders": 401, "scorecard": 401, "raw": 401, "evidence": 401, "ui chain": 200 /* the login page */},
+		"analyst":      {"chain": 200, "search all": 200, "search bayview": 200, "journey": 200, "offenders": 200, "scorecard": 200, "raw": 403, "evidence": 403, "ui chain": 200},
+		"investigator": {"chain": 200, "search all": 200, "search bayview": 200, "journey": 200, "offenders": 200, "scorecard": 200, "raw": 200, "evidence": 200, "ui chain": 200},
+		"operator-bv":  {"chain": 200, "search all": 200, "search bayview": 200, "journey": 200, "offenders": 200, "scorecard": 200, "raw": 403, "evidence": 403, "ui chain": 200},
+		"operator-ns":  {"chain": 403, "search all": 200, "search bayview": 403, "journey": 200, "offenders": 200, "scorecard": 403, "raw": 403, "evidence": 403, "ui chain": 403},
+	}
+	for who, byCall := range want {
+		for _, c := range calls {
+			status, body := f.get(t, who, c.path, c.q)
+			if status != byCall[c.name] {
+				t.Errorf("%s as %q: %d, want %d (%s)", c.name, who, status, byCall[c.name], body)
+			}
+			if i := bytes.Index(body, []byte(`"network": "bayview"`)); who == "operator-ns" && status == http.StatusOK && i >= 0 {
+				t.Errorf("%s as northstar operator shows bayview data: %.300s", c.name, body[max(0, i-200):])
+			}
+		}
+	}
+	// An unknown token is 401 too.
+	req, _ := http.NewRequest(http.MethodGet, f.base+"/v1/offenders", nil)
+	req.Header.Set("Authorization", "Bearer not-a-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unknown token: %d, want 401", resp.StatusCode)
+	}
+}
+
+// injectionStrings are tried in every parameter.
+var injectionStrings = []string{
+	"' OR 1=1 --",
+	"x') UNION SELECT * FROM system.tables --",
+	"bayview' OR network != '",
+	"1; DROP TABLE exchange_outcomes",
+	"\\' OR \\'1\\'=\\'1",
+	"northstar%' --",
+	"../../etc/passwd",
+	"<script>alert(1)</script>",
+	"\x00\x01",
+	strings.Repeat("A", 5000),
+	"00000000-0000-0000-0000-000000000000' OR '1'='1",
+	"${jndi:ldap://x}",
+}
+
+func testInjection(t *testing.T, f *fixture, chainID, token string) {
+	var o Offenders
+	f.getJSON(t, "analyst", "/v1/offenders", url.Values{"granularity": {"day"}}, &o)
+	period := o.Offenders[0].LatestScorecard.Period
+	type target struct {
+		path  func(s string) string
+		param string // "" = the string goes in the path
+		base  url.Values
+		who   string
+	}
+	targets := []target{
+		{path: func(s string) string { return "/v1/chains/" + url.PathEscape(s) }},
+		{path: func(s string) string { return "/v1/chains/" + url.PathEscape(s) + "/raw" }, base: url.Values{"reason": {"injection test"}}, who: "investigator"},
+		{path: func(s string) string { return "/v1/chains/" + url.PathEscape(s) + "/evidence" }, base: url.Values{"reason": {"injection test"}}, who: "investigator"},
+		{path: func(s string) string { return "/v1/patients/" + url.PathEscape(s) + "/journey" }},
+		{path: func(s string) string { return "/v1/scorecards/" + url.PathEscape(s) + "/" + period }},
+		{path: func(s string) string { return "/v1/scorecards/bayview/" + url.PathEscape(s) }},
+		{path: func(s string) string { return "/ui/chains/" + url.PathEscape(s) }},
+		{path: func(s string) string { return "/ui/patients/" + url.PathEscape(s) }},
+	}
+	for _, p := range []string{"network", "responder", "outcome", "from", "to", "control_id", "limit", "cursor"} {
+		targets = append(targets, target{path: func(string) string { return "/v1/chains" }, param: p})
+	}
+	for _, p := range []string{"granularity", "k", "n", "threshold", "min_requests", "chains"} {
+		targets = append(targets, target{path: func(string) string { return "/v1/offenders" }, param: p})
+	}
+	targets = append(targets, target{path: func(string) string { return "/v1/offenders" }, param: "' OR 1=1 --"})
+	before := len(auditLines(t, f.audit))
+	for _, tg := range targets {
+		for _, s := range injectionStrings {
+			q := url.Values{}
+			for k, v := range tg.base {
+				q[k] = v
+			}
+			if tg.param != "" {
+				q.Set(tg.param, s)
+			}
+			who := tg.who
+			if who == "" {
+				who = "analyst"
+			}
+			status, body := f.get(t, who, tg.path(s), q)
+			// A "../" in a path may be cleaned by the mux into another route
+			// (a redirect or 404): never anything else.
+			ok := status == http.StatusBadRequest || (strings.Contains(s, "..") && (status == http.StatusNotFound || status == http.StatusMovedPermanently))
+			if !ok {
+				t.Errorf("%s param %q = %.40q: %d %.200s", tg.path(s), tg.param, s, status, body)
+			}
+			if status == http.StatusBadRequest && (bytes.Contains(body, []byte(`"chains"`)) || bytes.Contains(body, []byte("correlation_key"))) {
+				t.Errorf("%s: a 400 carries data: %.200s", tg.path(s), body)
+			}
+		}
+	}
+	// The reason is free text kept verbatim: an injection string there is
+	// accepted and audited as given, except control characters (400).
+	for _, s := range injectionStrings {
+		status, _ := f.get(t, "investigator", "/v1/chains/"+chainID+"/raw", url.Values{"reason": {s}})
+		if status != http.StatusOK && status != http.StatusBadRequest {
+			t.Errorf("reason %.40q: %d", s, status)
+		}
+	}
+	entries := auditLines(t, f.audit)[before:]
+	for _, e := range entries {
+		if e.Chain != chainID || !slices.Contains(injectionStrings, e.Reason) {
+			t.Errorf("unexpected audit entry %+v", e)
+		}
+	}
+	if len(entries) == 0 {
+		t.Error("no injection reason was accepted and audited")
+	}
+	// The database still holds everything.
+	var n uint64
+	if err := f.conn.QueryRow(context.Background(), "SELECT count() FROM outcomes").Scan(&n); err != nil || n != uint64(len(f.plan.Requests())) {
+		t.Errorf("outcomes after injection: %d %v", n, err)
+	}
+}
+
+func testCLI(t *testing.T, f *fixture, chainID, token string) {
+	ctx := context.Background()
+	common := []string{"--api", f.base, "--token", testTokens["analyst"]}
+	var out, errb bytes.Buffer
+	if err := RunClientCLI(ctx, "chain", append(common, chainID), &out, &errb); err != nil {
+		t.Fatalf("chain: %v %s", err, errb.String())
+	}
+	for _, want := range []string{chainID, "refused_unjustified", "SUSPECT", "OFFSET", "request", "response"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("chain table lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := RunClientCLI(ctx, "chain", append(common, "--json", chainID), &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	var v ChainView
+	if err := json.Unmarshal(out.Bytes(), &v); err != nil || v.ID != chainID {
+		t.Errorf("chain --json: %v %s", err, v.ID)
+	}
+	out.Reset()
+	if err := RunClientCLI(ctx, "journey", append(common, token), &out, &errb); err != nil || !strings.Contains(out.String(), chainID) {
+		t.Errorf("journey: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := RunClientCLI(ctx, "offenders", append(common, "--granularity", "day"), &out, &errb); err != nil || !strings.Contains(out.String(), "bayview") || !strings.Contains(out.String(), "PRIORITY") {
+		t.Errorf("offenders: %v\n%s", err, out.String())
+	}
+	usage := [][]string{
+		{"chain"},
+		{"chain", "not-a-uuid"},
+		{"journey", "XYZ"},
+		{"offenders", "extra"},
+		{"offenders", "--granularity", "year"},
+		{"chain", "--api", "ftp://x", chainID},
+		{"chain", "--bogus", chainID},
+	}
+	for _, args := range usage {
+		err := RunClientCLI(ctx, args[0], append([]string{"--token", "t"}, args[1:]...), io.Discard, io.Discard)
+		if !errors.Is(err, ErrUsage) {
+			t.Errorf("%v: %v, want ErrUsage", args, err)
+		}
+	}
+	if err := RunClientCLI(ctx, "frobnicate", nil, io.Discard, io.Discard); !errors.Is(err, ErrUsage) {
+		t.Errorf("unknown command: %v", err)
+	}
+	err := RunClientCLI(ctx, "chain", []string{"--api", f.base, "--token", "wrong", chainID}, io.Discard, io.Discard)
+	if err == nil || errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "401") {
+		t.Errorf("wrong token: %v", err)
+	}
+}
+
+func testOpenAPI(t *testing.T, f *fixture) {
+	status, body := f.get(t, "", "/openapi.json", nil)
+	file, err := os.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusOK || !bytes.Equal(body, file) {
+		t.Fatalf("/openapi.json: %d, equal to the file: %v", status, bytes.Equal(body, file))
+	}
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("not OpenAPI 3: %v", err)
+	}
+	want := []string{"/openapi.json", "/v1/chains", "/v1/chains/{id}", "/v1/chains/{id}/evidence", "/v1/chains/{id}/raw",
+		"/v1/offenders", "/v1/patients/{token}/journey", "/v1/scorecards/{network}/{period}"}
+	var got []string
+	for p := range doc.Paths {
+		got = append(got, p)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("documented paths %v, served %v", got, want)
+	}
+}

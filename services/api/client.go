@@ -1,0 +1,241 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Client environment.
+const (
+	EnvClientURL   = "HINSCORE_API_URL"
+	EnvClientToken = "HINSCORE_API_TOKEN"
+)
+
+// ErrUsage is wrapped by command-line mistakes (exit status 2).
+var ErrUsage = errors.New("usage")
+
+// RunClientCLI runs `hinscore chain ID`, `hinscore journey TOKEN` or
+// `hinscore offenders` against the HTTP API: readable tables, or the API's
+// JSON with --json.
+func RunClientCLI(ctx context.Context, command string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(command, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	apiURL := fs.String("api", envOr(EnvClientURL, "http://127.0.0.1:8090"), "API base URL ($"+EnvClientURL+")")
+	token := fs.String("token", os.Getenv(EnvClientToken), "API token ($"+EnvClientToken+")")
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	granularity := fs.String("granularity", "week", "offenders: day, week or month")
+	var usage string
+	switch command {
+	case "chain":
+		usage = "hinscore chain [--api URL] [--token T] [--json] CHAIN_ID"
+	case "journey":
+		usage = "hinscore journey [--api URL] [--token T] [--json] PATIENT_TOKEN"
+	case "offenders":
+		usage = "hinscore offenders [--api URL] [--token T] [--json] [--granularity week]"
+	default:
+		return fmt.Errorf("%w: unknown command %q (chain, journey, offenders)", ErrUsage, command)
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	want := 1
+	if command == "offenders" {
+		want = 0
+	}
+	if fs.NArg() != want {
+		return fmt.Errorf("%w: %s", ErrUsage, usage)
+	}
+	if *token == "" {
+		return fmt.Errorf("%w: no token: give --token or set %s", ErrUsage, EnvClientToken)
+	}
+	base, err := url.Parse(*apiURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return fmt.Errorf("%w: --api %q: want http(s)://host:port", ErrUsage, *apiURL)
+	}
+	var path string
+	q := url.Values{}
+	switch command {
+	case "chain":
+		if _, err := parseChainID(fs.Arg(0)); err != nil {
+			return fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		path = "/v1/chains/" + fs.Arg(0)
+	case "journey":
+		if _, err := parsePatientToken(fs.Arg(0)); err != nil {
+			return fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		path = "/v1/patients/" + fs.Arg(0) + "/journey"
+	case "offenders":
+		if _, err := parseGranularity(*granularity); err != nil {
+			return fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		path = "/v1/offenders"
+		q.Set("granularity", *granularity)
+	}
+	body, err := get(ctx, base.JoinPath(path), q, *token)
+	if err != nil {
+		return fmt.Errorf("hinscore %s: %w", command, err)
+	}
+	if *asJSON {
+		_, err := stdout.Write(body)
+		return err
+	}
+	switch command {
+	case "chain":
+		var v ChainView
+		if err := json.Unmarshal(body, &v); err != nil {
+			return fmt.Errorf("hinscore chain: %w", err)
+		}
+		return printChain(stdout, v)
+	case "journey":
+		var j Journey
+		if err := json.Unmarshal(body, &j); err != nil {
+			return fmt.Errorf("hinscore journey: %w", err)
+		}
+		return printJourney(stdout, j)
+	default:
+		var o Offenders
+		if err := json.Unmarshal(body, &o); err != nil {
+			return fmt.Errorf("hinscore offenders: %w", err)
+		}
+		return printOffenders(stdout, o)
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func get(ctx context.Context, u *url.URL, q url.Values, token string) ([]byte, error) {
+	u.RawQuery = q.Encode()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("%s: %s", resp.Status, e.Error)
+		}
+		return nil, fmt.Errorf("%s", resp.Status)
+	}
+	return body, nil
+}
+
+func printChain(w io.Writer, v ChainView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "chain\t%s (version %d)\n", v.ID, v.Version)
+	fmt.Fprintf(tw, "network\t%s\n", v.Network)
+	fmt.Fprintf(tw, "request\t%s %s: %s -> %s\n", v.RequestKind, v.RequestID, v.RequesterOrg, v.ResponderOrg)
+	cls := v.Class
+	if v.ExceptionCode != "" {
+		cls += " (" + v.ExceptionCode + ")"
+	}
+	if v.Suspect {
+		cls += "  SUSPECT"
+	}
+	fmt.Fprintf(tw, "outcome\t%s\n", cls)
+	fmt.Fprintf(tw, "why\t%s [rule %s, mapping %s]\n", v.Why.Explanation, v.Why.RuleVersion, v.Why.MappingVersion)
+	fmt.Fprintf(tw, "requested\t%s\n", v.Times.RequestedAt)
+	fmt.Fprintf(tw, "sla\t%s + grace %s, deadline %s\n", time.Duration(v.SLAMs)*time.Millisecond, time.Duration(v.GraceMs)*time.Millisecond, v.SLA.Deadline)
+	if v.TTFMs != nil {
+		fmt.Fprintf(tw, "time to fulfil\t%s\n", time.Duration(*v.TTFMs)*time.Millisecond)
+	}
+	if v.PatientToken != "" {
+		fmt.Fprintf(tw, "patient\t%s\n", v.PatientToken)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "OFFSET\tROLE\tTYPE\tMESSAGE ID\tSTATUS\tACK\tREASON")
+	for _, st := range v.Steps {
+		reason := st.ExceptionCode
+		if st.ReasonText != "" {
+			reason = strings.TrimSpace(reason + " " + st.ReasonText)
+		}
+		fmt.Fprintf(tw, "+%s\t%s\t%s\t%s\t%s\t%s\t%s\n", time.Duration(st.EventTimeMs-v.RequestedAtMs)*time.Millisecond,
+			st.Role, st.MessageType, st.MessageID, dash(st.Status), dash(st.AckCode), dash(reason))
+	}
+	return tw.Flush()
+}
+
+func printJourney(w io.Writer, j Journey) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	verdict := "no runaround detected"
+	if j.Runaround {
+		verdict = "RUNAROUND DETECTED"
+	}
+	fmt.Fprintf(tw, "patient %s: %d requests, %s (%s)\n", j.Token, len(j.Requests), verdict, j.RuleVersion)
+	for _, e := range j.Episodes {
+		if e.Runaround {
+			fmt.Fprintf(tw, "  %s .. %s: %s\n", msTime(e.FromMs), msTime(e.ToMs), e.Why)
+		}
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "REQUESTED\tNETWORK\tRESPONDER\tKIND\tOUTCOME\tCHAIN")
+	for _, o := range j.Requests {
+		cls := o.Class
+		if o.ExceptionCode != "" {
+			cls += " (" + o.ExceptionCode + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", msTime(o.RequestedAtMs), o.Network, o.ResponderOrg, o.RequestKind, cls, o.ID)
+	}
+	return tw.Flush()
+}
+
+func printOffenders(w io.Writer, o Offenders) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s: %d of the last %d %ss (%s), threshold %.1f %%, min %d requests\n\n",
+		o.FormulaVersion, o.Query.K, o.Query.N, o.Query.Granularity, strings.Join(o.Periods, ", "), 100*o.Query.Threshold, o.Query.MinRequests)
+	fmt.Fprintln(tw, "NETWORK\tPRIORITY\tFLAGGED\tREPEAT\tPERIOD\tREQUESTS\tSUSPECT\tLOWER BOUND\tCHAINS")
+	for _, n := range o.Offenders {
+		repeat := "no"
+		if n.RepeatOffender {
+			repeat = "YES"
+		}
+		ids := make([]string, len(n.Chains))
+		for i, c := range n.Chains {
+			ids[i] = c.ID
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%d/%d\t%s\t%s\t%d\t%.1f %%\t%.1f %%\t%s\n", n.Network, n.Priority, n.Flagged, len(n.Periods), repeat,
+			n.LatestScorecard.Period, n.LatestScorecard.Requests, 100*n.LatestScorecard.SuspectRate, 100*n.LatestScorecard.SuspectCILow, dash(strings.Join(ids, " ")))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,103 @@
+package api
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// EvidenceManifest is manifest.json in an evidence bundle: what it holds,
+// with a SHA-256 per file so a case file can show nothing was changed.
+type EvidenceManifest struct {
+	Chain       string            `json:"chain"`
+	Network     string            `json:"network"`
+	GeneratedAt string            `json:"generated_at"`
+	GeneratedBy string            `json:"generated_by"`
+	Reason      string            `json:"reason"`
+	Files       map[string]string `json:"files"` // name -> sha256 hex
+}
+
+// Classification is classification.json: the class and what decided it.
+type Classification struct {
+	Outcome        string   `json:"outcome"`
+	ExceptionCode  string   `json:"exception_code"`
+	ReasonCodes    []string `json:"reason_codes"`
+	Suspect        bool     `json:"suspect"`
+	Why            Why      `json:"why"`
+	SLA            SLA      `json:"sla"`
+	TTFMs          *uint64  `json:"ttf_ms"`
+	OutcomeVersion uint64   `json:"outcome_version"`
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func rawExt(format string) string {
+	switch format {
+	case "hl7v2":
+		return ".hl7"
+	case "fhir":
+		return ".json"
+	}
+	return ".txt"
+}
+
+// evidenceZip builds the case-file bundle: chain.json, classification.json,
+// raw/index.json with one file per original message, and manifest.json.
+func evidenceZip(v ChainView, msgs []RawMessage, who, reason string, now time.Time) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	m := EvidenceManifest{Chain: v.ID, Network: v.Network, GeneratedAt: now.UTC().Format(time.RFC3339), GeneratedBy: who, Reason: reason, Files: map[string]string{}}
+	add := func(name string, data []byte) error {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: now.UTC()})
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(data); err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		m.Files[name] = hex.EncodeToString(sum[:])
+		return nil
+	}
+	addJSON := func(name string, x any) error {
+		data, err := json.MarshalIndent(x, "", "  ")
+		if err != nil {
+			return err
+		}
+		return add(name, append(data, '\n'))
+	}
+	cls := Classification{Outcome: v.Class, ExceptionCode: v.ExceptionCode, ReasonCodes: v.ReasonCodes, Suspect: v.Suspect,
+		Why: v.Why, SLA: v.SLA, TTFMs: v.TTFMs, OutcomeVersion: v.Version}
+	index := make([]RawMessage, len(msgs))
+	err := addJSON("chain.json", v)
+	if err == nil {
+		err = addJSON("classification.json", cls)
+	}
+	for i, msg := range msgs {
+		index[i] = msg
+		index[i].Data = ""
+		if err != nil || msg.Status != "ok" {
+			continue
+		}
+		name := fmt.Sprintf("raw/%02d-%s-%s%s", i+1, msg.Role, unsafeName.ReplaceAllString(msg.MessageID, "_"), rawExt(msg.Format))
+		err = add(name, []byte(msg.Data))
+	}
+	if err == nil {
+		err = addJSON("raw/index.json", index)
+	}
+	if err == nil {
+		err = addJSON("manifest.json", m)
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("api.evidenceZip: %w", err)
+	}
+	return buf.Bytes(), nil
+}

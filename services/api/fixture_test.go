@@ -1,0 +1,264 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/chstore"
+	"github.com/hinscore/hinscore/services/chstore/chtest"
+	"github.com/hinscore/hinscore/services/chwriter"
+	"github.com/hinscore/hinscore/services/hl7v2/patient"
+	"github.com/hinscore/hinscore/services/linker"
+	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
+	"github.com/hinscore/hinscore/services/scorecard"
+	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/simulator"
+)
+
+// The test tokens and their holders. operator-ns is bound to northstar.
+var testTokens = map[string]string{
+	"analyst":      "tok-analyst-0123456789",
+	"investigator": "tok-investigator-0123456789",
+	"operator-ns":  "tok-operator-ns-0123456789",
+	"operator-bv":  "tok-operator-bv-0123456789",
+}
+
+func testTokenConfig() string {
+	return "ann=analyst:" + HashToken(testTokens["analyst"]) +
+		",ivy=investigator:" + HashToken(testTokens["investigator"]) +
+		",ops-ns=operator:northstar:" + HashToken(testTokens["operator-ns"]) +
+		",ops-bv=operator:bayview:" + HashToken(testTokens["operator-bv"])
+}
+
+var testPatientKey = []byte("api test patient key 0123456789")
+
+// fixture is the simulator's traffic run through the real services
+// (mllp-ingest, linker, chwriter) into a database of its own, scorecards
+// built from it, and the API serving it.
+type fixture struct {
+	plan   *simulator.Plan
+	conn   driver.Conn
+	js     jetstream.JetStream
+	srv    *Server
+	base   string
+	audit  string
+	byCtrl map[string]simulator.TruthRow // network/control id -> truth
+}
+
+func newFixture(t *testing.T, requests int) *fixture {
+	t.Helper()
+	plan, err := simulator.Generate(simulator.Config{Requests: requests, Seed: 9, Span: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, d := chtest.EmptyDatabase(t)
+	conn, err := chstore.OpenDSN(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+
+	emb, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	nc, err := bus.Connect(emb.URL(), "api-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		t.Fatal(err)
+	}
+
+	env := service.MapEnv(nil)
+	ingestCfg, err := mllpingest.ConfigFromEnv(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingestCfg.PatientKey, ingestCfg.PatientKeyID = testPatientKey, "apitest"
+	ingestCfg.Listeners = nil
+	for _, n := range plan.Networks() {
+		ingestCfg.Listeners = append(ingestCfg.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
+	}
+	linkCfg, err := linker.ConfigFromEnv(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linkCfg.Idle = 2 * time.Second
+	writerCfg, err := chwriter.ConfigFromEnv(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	writer, err := chwriter.New(writerCfg, js, conn, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := linker.New(linkCfg, js, log, nil, service.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest, err := mllpingest.New(ingestCfg, js, log, nil, service.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	comps := []service.Component{writer, link, ingest}
+	for _, c := range comps {
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		if err := service.ShutdownAll(context.Background(), comps...); err != nil {
+			t.Errorf("pipeline shutdown: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+
+	stats, err := plan.Send(ctx, ingest.Addrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Failed != 0 || stats.Unexpected != 0 {
+		t.Fatalf("simulator: %s", stats)
+	}
+	waitCount(t, ctx, conn, "SELECT count() FROM outcomes", uint64(len(plan.Requests())))
+	waitCount(t, ctx, conn, "SELECT count() FROM events", uint64(plan.ValidMessages()))
+	stop()
+
+	// Scorecards as the scorecard service computes them, recorded in the
+	// history table the API reads.
+	for _, g := range []string{"day", "week"} {
+		cards, err := scorecard.Build(ctx, conn, scorecard.Query{Granularity: g}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := chstore.InsertScorecards(ctx, conn, g, cards); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cfg := DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	if err := ParseTokens(testTokenConfig(), cfg.Tokens); err != nil {
+		t.Fatal(err)
+	}
+	cfg.AuditLog = filepath.Join(t.TempDir(), "audit.jsonl")
+	cfg.RateLimit = RateLimit{PerSecond: 10000, Burst: 100000}
+	srv, err := New(cfg, conn, js, log, nil, service.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Errorf("api shutdown: %v", err)
+		}
+	})
+	f := &fixture{plan: plan, conn: conn, js: js, srv: srv, base: "http://" + srv.Addr(), audit: cfg.AuditLog, byCtrl: map[string]simulator.TruthRow{}}
+	for _, r := range plan.Requests() {
+		f.byCtrl[r.Network+"/"+r.ControlID] = r
+	}
+	return f
+}
+
+func waitCount(t *testing.T, ctx context.Context, conn driver.Conn, q string, want uint64) {
+	t.Helper()
+	var got uint64
+	for {
+		if err := conn.QueryRow(ctx, q).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got >= want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %d, want %d", q, got, want)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// patientToken is the token the ingest made for a simulator patient
+// ("<mrn>^^^<authority>").
+func patientToken(p string) string {
+	mrn, authority, _ := strings.Cut(p, "^^^")
+	return patient.Token(testPatientKey, authority, mrn)
+}
+
+// get calls the API as who ("" = no token) and returns status and body.
+func (f *fixture) get(t *testing.T, who, path string, q url.Values) (int, []byte) {
+	t.Helper()
+	u := f.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if who != "" {
+		req.Header.Set("Authorization", "Bearer "+testTokens[who])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// getJSON calls the API and decodes a 200 answer into v.
+func (f *fixture) getJSON(t *testing.T, who, path string, q url.Values, v any) {
+	t.Helper()
+	status, body := f.get(t, who, path, q)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s?%s as %s: %d %s", path, q.Encode(), who, status, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, body)
+	}
+}
+
+// chainOf finds a request's chain id through the search by control id.
+func (f *fixture) chainOf(t *testing.T, r simulator.TruthRow) string {
+	t.Helper()
+	var res SearchResult
+	f.getJSON(t, "analyst", "/v1/chains", url.Values{"network": {r.Network}, "control_id": {r.ControlID}}, &res)
+	if len(res.Chains) != 1 {
+		t.Fatalf("search control_id %s in %s: %d chains, want 1", r.ControlID, r.Network, len(res.Chains))
+	}
+	return res.Chains[0].ID
+}

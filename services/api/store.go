@@ -1,0 +1,429 @@
+package api
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+
+	"github.com/hinscore/hinscore/proto/outcomeclass"
+)
+
+// errNotFound is returned when a chain does not exist.
+var errNotFound = errors.New("api: not found")
+
+// Every query below binds request input through the driver's parameters
+// (?); nothing from a request is spliced into SQL text. The fixed fragments
+// that are spliced (column lists, ORDER BY) are constants of this file.
+
+// outcomeColumns are read from exchange_outcomes, in scanOutcome's order.
+const outcomeColumns = `toString(outcome_id) AS id, version, network, request_id, correlation_key, request_kind,
+	requester_org, responder_org, outcome, exception_code, reason_codes, patient_token,
+	requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms,
+	decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count`
+
+// safeSettings keep a filter on a non-key column from being evaluated
+// before FINAL collapses the versions (PREWHERE would then match a
+// superseded version), and from being pushed into the FINAL subquery.
+func safeSettings(ctx context.Context) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"optimize_move_to_prewhere": 0,
+	}))
+}
+
+// Outcome is one request chain's classification, as the latest version of
+// its outcome row says.
+type Outcome struct {
+	ID             string   `json:"id"`
+	Version        uint64   `json:"version"`
+	Network        string   `json:"network"`
+	RequestID      string   `json:"request_id"`
+	CorrelationKey string   `json:"correlation_key"`
+	RequestKind    string   `json:"request_kind"`
+	RequesterOrg   string   `json:"requester_org"`
+	ResponderOrg   string   `json:"responder_org"`
+	Class          string   `json:"outcome"`
+	ExceptionCode  string   `json:"exception_code"`
+	ReasonCodes    []string `json:"reason_codes"`
+	PatientToken   string   `json:"patient_token"`
+	RequestedAtMs  int64    `json:"requested_at_ms"`
+	AckAtMs        int64    `json:"acknowledged_at_ms"`
+	AnsweredAtMs   int64    `json:"answered_at_ms"`
+	TTAMs          *uint64  `json:"tta_ms"`
+	TTFMs          *uint64  `json:"ttf_ms"`
+	SLAMs          uint64   `json:"sla_ms"`
+	GraceMs        uint64   `json:"grace_ms"`
+	DecidedAtMs    int64    `json:"decided_at_ms"`
+	RuleVersion    string   `json:"rule_version"`
+	MappingVersion string   `json:"mapping_version"`
+	ResponseID     string   `json:"response_id"`
+	RecordCount    uint32   `json:"record_count"`
+	StepCount      uint32   `json:"step_count"`
+	Suspect        bool     `json:"suspect"`
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanOutcome(r rowScanner) (Outcome, error) {
+	var o Outcome
+	err := r.Scan(&o.ID, &o.Version, &o.Network, &o.RequestID, &o.CorrelationKey, &o.RequestKind,
+		&o.RequesterOrg, &o.ResponderOrg, &o.Class, &o.ExceptionCode, &o.ReasonCodes, &o.PatientToken,
+		&o.RequestedAtMs, &o.AckAtMs, &o.AnsweredAtMs, &o.TTAMs, &o.TTFMs, &o.SLAMs, &o.GraceMs,
+		&o.DecidedAtMs, &o.RuleVersion, &o.MappingVersion, &o.ResponseID, &o.RecordCount, &o.StepCount)
+	if o.ReasonCodes == nil {
+		o.ReasonCodes = []string{}
+	}
+	o.Suspect = suspect(o)
+	return o, err
+}
+
+// suspect is DOMAIN.md's "suspected blocking" for one request.
+func suspect(o Outcome) bool {
+	if c, err := outcomeclass.Parse(o.Class); err == nil && outcomeclass.Suspect(c) {
+		return true
+	}
+	return fulfilledClass(o.Class) && o.TTFMs != nil && o.SLAMs > 0 && *o.TTFMs > 3*o.SLAMs
+}
+
+// Step is one message of a chain, with the event's details.
+type Step struct {
+	EventID       string   `json:"event_id"`
+	MessageID     string   `json:"message_id"`
+	MessageType   string   `json:"message_type"`
+	Role          string   `json:"role"`
+	Status        string   `json:"status"`
+	EventTimeMs   int64    `json:"event_time_ms"`
+	Format        string   `json:"format"`
+	InReplyTo     string   `json:"in_reply_to"`
+	AckCode       string   `json:"ack_code"`
+	ReasonCodes   []string `json:"reason_codes"`
+	ReasonText    string   `json:"reason_text"`
+	ExceptionCode string   `json:"exception_code"`
+	RawSubject    string   `json:"raw_subject"`
+	RawSeq        uint64   `json:"raw_seq"`
+}
+
+// store reads ClickHouse.
+type store struct {
+	conn driver.Conn
+}
+
+// outcome returns the latest version of a chain. The table is ordered by
+// (network, outcome_id); ClickHouse's index still narrows a lookup by
+// outcome_id alone to a few granules per network, and the highest version
+// is the current one whether or not the versions were merged yet.
+func (s *store) outcome(ctx context.Context, id uuid.UUID) (Outcome, error) {
+	// outcome_steps is ordered by outcome_id and names the network: with
+	// it the lookup uses the whole (network, outcome_id) key. An outcome
+	// without steps (none today) falls back to outcome_id alone.
+	row := s.conn.QueryRow(ctx, `SELECT `+outcomeColumns+`
+		FROM exchange_outcomes
+		WHERE network IN (SELECT network FROM outcome_steps WHERE outcome_id = toUUID(?) LIMIT 1) AND outcome_id = toUUID(?)
+		ORDER BY version DESC LIMIT 1`, id.String(), id.String())
+	o, err := scanOutcome(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		row = s.conn.QueryRow(ctx, `SELECT `+outcomeColumns+`
+			FROM exchange_outcomes WHERE outcome_id = toUUID(?) ORDER BY version DESC LIMIT 1`, id.String())
+		o, err = scanOutcome(row)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return Outcome{}, errNotFound
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("api.store.outcome: %w", err)
+	}
+	return o, nil
+}
+
+// steps returns the messages of a chain as its version `version` listed
+// them, with each event's details, in event time order.
+func (s *store) steps(ctx context.Context, o Outcome) ([]Step, error) {
+	rows, err := s.conn.Query(ctx, `SELECT toString(event_id), message_id, message_type, role, status, event_time_ms, raw_seq
+		FROM outcome_steps
+		WHERE outcome_id = toUUID(?) AND version <= ?
+		ORDER BY version DESC LIMIT 1 BY event_id`, o.ID, o.Version)
+	if err != nil {
+		return nil, fmt.Errorf("api.store.steps: %w", err)
+	}
+	defer rows.Close()
+	var steps []Step
+	for rows.Next() {
+		var st Step
+		if err := rows.Scan(&st.EventID, &st.MessageID, &st.MessageType, &st.Role, &st.Status, &st.EventTimeMs, &st.RawSeq); err != nil {
+			return nil, fmt.Errorf("api.store.steps: %w", err)
+		}
+		st.ReasonCodes = []string{}
+		steps = append(steps, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("api.store.steps: %w", err)
+	}
+	sort.Slice(steps, func(i, j int) bool {
+		if steps[i].EventTimeMs != steps[j].EventTimeMs {
+			return steps[i].EventTimeMs < steps[j].EventTimeMs
+		}
+		return steps[i].EventID < steps[j].EventID
+	})
+	if len(steps) == 0 {
+		return steps, nil
+	}
+	return steps, s.eventDetails(ctx, o.Network, steps)
+}
+
+// eventDetails fills each step from exchange_events, read by its key
+// (network, event_time range of the chain, event ids).
+func (s *store) eventDetails(ctx context.Context, network string, steps []Step) error {
+	ids := make([]string, len(steps))
+	lo, hi := steps[0].EventTimeMs, steps[0].EventTimeMs
+	for i, st := range steps {
+		ids[i] = st.EventID
+		lo, hi = min(lo, st.EventTimeMs), max(hi, st.EventTimeMs)
+	}
+	rows, err := s.conn.Query(ctx, `SELECT toString(event_id), format, in_reply_to, ack_code, reason_codes, reason_text, exception_code, raw_subject, raw_seq
+		FROM exchange_events
+		WHERE network = ? AND event_time >= toDateTime(?, 'UTC') AND event_time <= toDateTime(?, 'UTC') AND has(?, toString(event_id))
+		LIMIT 1 BY event_id`, network, lo/1000, hi/1000+1, ids)
+	if err != nil {
+		return fmt.Errorf("api.store.eventDetails: %w", err)
+	}
+	defer rows.Close()
+	byID := make(map[string]int, len(steps))
+	for i, st := range steps {
+		byID[st.EventID] = i
+	}
+	for rows.Next() {
+		var (
+			id  string
+			det Step
+		)
+		if err := rows.Scan(&id, &det.Format, &det.InReplyTo, &det.AckCode, &det.ReasonCodes, &det.ReasonText, &det.ExceptionCode, &det.RawSubject, &det.RawSeq); err != nil {
+			return fmt.Errorf("api.store.eventDetails: %w", err)
+		}
+		i, ok := byID[id]
+		if !ok {
+			continue
+		}
+		st := &steps[i]
+		st.Format, st.InReplyTo, st.AckCode, st.ReasonText, st.ExceptionCode, st.RawSubject = det.Format, det.InReplyTo, det.AckCode, det.ReasonText, det.ExceptionCode, det.RawSubject
+		if det.ReasonCodes != nil {
+			st.ReasonCodes = det.ReasonCodes
+		}
+		if st.RawSeq == 0 {
+			st.RawSeq = det.RawSeq
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("api.store.eventDetails: %w", err)
+	}
+	return nil
+}
+
+// SearchFilter is a validated chain search.
+type SearchFilter struct {
+	Network   string
+	Networks  []string // the networks the caller may see; nil = all
+	Responder string
+	Outcome   string
+	From, To  time.Time // [From, To) on requested_at; zero = unbounded
+	ControlID string
+	Limit     int
+	After     *cursor
+}
+
+// cursor is the position after the last chain of a page: chains are listed
+// newest first by (requested_at_ms, outcome_id).
+type cursor struct {
+	RequestedAtMs int64
+	ID            string
+}
+
+// search lists chains, newest first. The FINAL subquery collapses versions
+// before the outer WHERE filters on class and responder (see safeSettings).
+// A control id is resolved through outcomes_by_request, ordered by it.
+func (s *store) search(ctx context.Context, f SearchFilter) ([]Outcome, error) {
+	var (
+		inner []string
+		outer []string
+		args  []any
+	)
+	if f.Network != "" {
+		inner = append(inner, "network = ?")
+		args = append(args, f.Network)
+	}
+	if f.Networks != nil {
+		inner = append(inner, "has(?, network)")
+		args = append(args, f.Networks)
+	}
+	if !f.From.IsZero() {
+		inner = append(inner, "requested_at >= toDateTime(?, 'UTC')")
+		args = append(args, f.From.Unix())
+	}
+	if !f.To.IsZero() {
+		// requested_at has whole seconds: the _ms filter below is exact.
+		inner = append(inner, "requested_at <= toDateTime(?, 'UTC')")
+		args = append(args, f.To.Unix())
+	}
+	if f.ControlID != "" {
+		inner = append(inner, "(network, outcome_id) IN (SELECT network, outcome_id FROM outcomes_by_request WHERE request_id = ?)")
+		args = append(args, f.ControlID)
+	}
+	if !f.From.IsZero() {
+		outer = append(outer, "requested_at_ms >= ?")
+		args = append(args, f.From.UnixMilli())
+	}
+	if !f.To.IsZero() {
+		outer = append(outer, "requested_at_ms < ?")
+		args = append(args, f.To.UnixMilli())
+	}
+	if f.Responder != "" {
+		outer = append(outer, "responder_org = ?")
+		args = append(args, f.Responder)
+	}
+	if f.Outcome != "" {
+		outer = append(outer, "outcome = ?")
+		args = append(args, f.Outcome)
+	}
+	if f.After != nil {
+		outer = append(outer, "(requested_at_ms < ? OR (requested_at_ms = ? AND toString(outcome_id) < ?))")
+		args = append(args, f.After.RequestedAtMs, f.After.RequestedAtMs, f.After.ID)
+	}
+	args = append(args, f.Limit)
+	q := `SELECT ` + outcomeColumns + ` FROM (SELECT * FROM exchange_outcomes FINAL` + where(inner) + `)` + where(outer) +
+		` ORDER BY requested_at_ms DESC, toString(outcome_id) DESC LIMIT ?`
+	return s.outcomes(safeSettings(ctx), "api.store.search", q, args...)
+}
+
+func where(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+func (s *store) outcomes(ctx context.Context, where, q string, args ...any) ([]Outcome, error) {
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	defer rows.Close()
+	out := []Outcome{}
+	for rows.Next() {
+		o, err := scanOutcome(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return out, nil
+}
+
+// journeyLimit bounds a journey: a token asked for more often than this is
+// shown with its latest requests (and says it was cut).
+const journeyLimit = 2000
+
+// journey returns every request naming the patient token, oldest first.
+// outcomes_by_patient gives the keys; the outer read uses the main table's
+// (network, outcome_id) key and keeps each chain's highest version.
+func (s *store) journey(ctx context.Context, token string, networks []string) ([]Outcome, error) {
+	q := `SELECT ` + outcomeColumns + ` FROM exchange_outcomes
+		WHERE (network, outcome_id) IN (SELECT network, outcome_id FROM outcomes_by_patient WHERE patient_token = ?)
+		  AND patient_token = ?`
+	args := []any{token, token}
+	if networks != nil {
+		q += ` AND has(?, network)`
+		args = append(args, networks)
+	}
+	q += ` ORDER BY version DESC LIMIT 1 BY outcome_id`
+	q = `SELECT * FROM (` + q + `) ORDER BY requested_at_ms DESC, id DESC LIMIT ?`
+	args = append(args, journeyLimit)
+	out, err := s.outcomes(ctx, "api.store.journey", q, args...)
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].RequestedAtMs < out[j].RequestedAtMs })
+	return out, nil
+}
+
+// ScorecardRow is one stored scorecard (latest run of its network and period).
+type ScorecardRow struct {
+	Network        string          `json:"network"`
+	Granularity    string          `json:"granularity"`
+	Period         string          `json:"period"`
+	PeriodStartMs  int64           `json:"period_start_ms"`
+	PeriodEndMs    int64           `json:"period_end_ms"`
+	GeneratedAtMs  int64           `json:"generated_at_ms"`
+	FormulaVersion string          `json:"formula_version"`
+	Requests       uint64          `json:"requests"`
+	Suspect        uint64          `json:"suspect"`
+	SuspectRate    float64         `json:"suspect_rate"`
+	SuspectCILow   float64         `json:"suspect_ci_low"`
+	Scorecard      json.RawMessage `json:"scorecard"`
+}
+
+// scorecard returns the latest run of one network's scorecard for a period
+// label; the label says its granularity.
+func (s *store) scorecard(ctx context.Context, network, period string) (ScorecardRow, error) {
+	rows, err := s.scorecards(ctx, `network = ? AND period = ?`, network, period)
+	if err != nil {
+		return ScorecardRow{}, err
+	}
+	if len(rows) == 0 {
+		return ScorecardRow{}, errNotFound
+	}
+	return rows[0], nil
+}
+
+// scorecards reads the scorecards table, the last run of each network,
+// granularity and period. cond is a constant of this file with ? for
+// the request's values.
+func (s *store) scorecards(ctx context.Context, cond string, args ...any) ([]ScorecardRow, error) {
+	rows, err := s.conn.Query(ctx, `SELECT network, granularity, period, period_start_ms, period_end_ms,
+			generated_at_ms, formula_version, requests, suspect, suspect_rate, suspect_ci_low, scorecard_json
+		FROM scorecards WHERE `+cond+`
+		ORDER BY generated_at_ms DESC LIMIT 1 BY network, granularity, period_start`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("api.store.scorecards: %w", err)
+	}
+	defer rows.Close()
+	var out []ScorecardRow
+	for rows.Next() {
+		var r ScorecardRow
+		var js string
+		if err := rows.Scan(&r.Network, &r.Granularity, &r.Period, &r.PeriodStartMs, &r.PeriodEndMs, &r.GeneratedAtMs, &r.FormulaVersion,
+			&r.Requests, &r.Suspect, &r.SuspectRate, &r.SuspectCILow, &js); err != nil {
+			return nil, fmt.Errorf("api.store.scorecards: %w", err)
+		}
+		if json.Valid([]byte(js)) && js != "" {
+			r.Scorecard = json.RawMessage(js)
+		} else {
+			r.Scorecard = json.RawMessage("null")
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("api.store.scorecards: %w", err)
+	}
+	return out, nil
+}
+
+// suspectChains returns up to n suspect chains of a network in
+// [fromMs, toMs), newest first: what an offender's flag rests on.
+func (s *store) suspectChains(ctx context.Context, network string, fromMs, toMs int64, n int) ([]Outcome, error) {
+	q := `SELECT ` + outcomeColumns + ` FROM (SELECT * FROM exchange_outcomes FINAL
+			WHERE network = ? AND requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC'))
+		WHERE outcome IN ('refused_unjustified', 'redirected', 'unanswered')
+		   OR (outcome IN ('fulfilled', 'fulfilled_late', 'partial') AND ifNull(ttf_ms, 0) > 3 * sla_ms)
+		ORDER BY requested_at_ms DESC LIMIT ?`
+	return s.outcomes(safeSettings(ctx), "api.store.suspectChains", q, network, fromMs/1000, (toMs+999)/1000, n)
+}

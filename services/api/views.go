@@ -1,0 +1,121 @@
+package api
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"time"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// views renders the server-side HTML pages: no script, one small inline
+// style sheet, links between offenders, chains and journeys.
+type views struct {
+	pages map[string]*template.Template
+}
+
+func newViews() (*views, error) {
+	funcs := template.FuncMap{
+		"pct":    func(f float64) string { return fmt.Sprintf("%.1f %%", 100*f) },
+		"dur":    func(ms uint64) string { return (time.Duration(ms) * time.Millisecond).String() },
+		"msTime": func(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05") },
+		"offset": func(from, to int64) string { return (time.Duration(to-from) * time.Millisecond).String() },
+		"deref":  func(b *bool) bool { return b != nil && *b },
+		"deref64": func(v *uint64) uint64 {
+			if v == nil {
+				return 0
+			}
+			return *v
+		},
+	}
+	v := &views{pages: map[string]*template.Template{}}
+	for _, name := range []string{"offenders", "chain", "journey", "error"} {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("api.newViews %s: %w", name, err)
+		}
+		v.pages[name] = t
+	}
+	login, err := template.New("login").ParseFS(templateFS, "templates/login.html")
+	if err != nil {
+		return nil, fmt.Errorf("api.newViews login: %w", err)
+	}
+	v.pages["login"] = login
+	return v, nil
+}
+
+// render executes a page into a buffer first, so a template error becomes
+// a clean 500 rather than half a page.
+func (v *views) render(w http.ResponseWriter, status int, name, file string, data any) error {
+	var buf bytes.Buffer
+	if err := v.pages[name].ExecuteTemplate(&buf, file, data); err != nil {
+		return fmt.Errorf("api.views %s: %w", name, err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func (v *views) error(w http.ResponseWriter, status int, msg string) {
+	_ = v.render(w, status, "error", "error.html", struct {
+		Status  int
+		Message string
+	}{status, msg})
+}
+
+func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	_ = s.views.render(w, http.StatusOK, "login", "login.html", "")
+}
+
+// handleLogin checks the token and keeps it in an HttpOnly cookie for the
+// views. A wrong token gets the form again with 401.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	token := r.PostFormValue("token")
+	if _, ok := s.cfg.Tokens[HashToken(token)]; token == "" || !ok {
+		_ = s.views.render(w, http.StatusUnauthorized, "login", "login.html", "Unknown token.")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/ui/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, "/ui/offenders", http.StatusSeeOther)
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+}
+
+func (s *Server) handleOffendersPage(w http.ResponseWriter, r *http.Request, p Principal) error {
+	res, err := s.offenders(r, p)
+	if err != nil {
+		return err
+	}
+	return s.views.render(w, http.StatusOK, "offenders", "offenders.html", res)
+}
+
+func (s *Server) handleChainPage(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if err := onlyParams(r); err != nil {
+		return err
+	}
+	v, err := s.chain(r.Context(), r, p)
+	if err != nil {
+		return err
+	}
+	return s.views.render(w, http.StatusOK, "chain", "chain.html", v)
+}
+
+func (s *Server) handleJourneyPage(w http.ResponseWriter, r *http.Request, p Principal) error {
+	j, err := s.journey(r.Context(), r, p)
+	if err != nil {
+		return err
+	}
+	return s.views.render(w, http.StatusOK, "journey", "journey.html", j)
+}
