@@ -186,17 +186,26 @@ func buildReply(h header, d Delimiters, code string, errs []AckError, now time.T
 	} else {
 		msh9 = C("ACK", trigger, "ACK")
 	}
-	b := NewBuilder(d)
-	b.MSH(
+	msh := []Field{
 		Verbatim(h.raw("MSH-5")), Verbatim(h.raw("MSH-6")),
 		Verbatim(h.raw("MSH-3")), Verbatim(h.raw("MSH-4")),
 		F(FormatTime(now)), F(""),
 		msh9, F(controlID),
 		orDefault(h.raw("MSH-11"), "P"), orDefault(h.raw("MSH-12"), "2.5.1"),
-	)
+	}
+	// The reply speaks the request's character set: MSA-2 echoes the
+	// request's control id byte for byte, and the peer decodes both alike.
+	charset := h.raw("MSH-18(1)")
+	if len(charset) > 0 {
+		msh = append(msh, F(""), F(""), F(""), F(""), F(""), Verbatim(charset))
+	}
+	cs := charsetOf(charset)
+	b := NewBuilder(d)
+	b.MSH(msh...)
 	b.Segment("MSA", F(code), Verbatim(h.raw("MSH-10")))
 	if code != CodeAA && code != CodeCA {
 		for _, e := range errs {
+			e.Message, e.AppText = cs.fromUTF8(e.Message), cs.fromUTF8(e.AppText)
 			b.Segment("ERR", errFields(e)...)
 		}
 	}

@@ -69,6 +69,23 @@ func (c Charset) toUTF8(s string) string {
 	return string(b)
 }
 
+// fromUTF8 is the inverse of toUTF8 for text hinscore writes into a reply:
+// in an 8859/1 message each code point up to U+00FF is one byte and anything
+// else becomes '?'; ASCII and UTF-8 replies carry UTF-8 as it is.
+func (c Charset) fromUTF8(s string) string {
+	if c != CharsetLatin1 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r > 0xFF {
+			r = '?'
+		}
+		b = append(b, byte(r))
+	}
+	return string(b)
+}
+
 // Charset returns the message's character set from MSH-18.
 func (m *Message) Charset() Charset { return m.charset }
 
