@@ -54,7 +54,7 @@ gotest: ## Only the Go tests (local ClickHouse started when needed).
 	@scripts/test.sh $(MODULES)
 
 demo: build ## Simulated traffic through the whole pipeline; prints the scorecards and where they are.
-	bin/hinscore demo
+	HINSCORE_CHROMIUM=$$(scripts/chromium.sh) bin/hinscore demo
 
 faults: build ## Fault-injection suite, full size: services as processes, kill -9 of each, NATS restart, ClickHouse down 60 s, malformed flood, idle connections.
 	@scripts/faults.sh

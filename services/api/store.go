@@ -116,24 +116,28 @@ type store struct {
 	conn driver.Conn
 }
 
-// outcome returns the latest version of a chain. The table is ordered by
-// (network, outcome_id); ClickHouse's index still narrows a lookup by
-// outcome_id alone to a few granules per network, and the highest version
-// is the current one whether or not the versions were merged yet.
+// outcome returns the latest version of a chain. outcomes_by_id names its
+// network and request time from one granule; the chain is then read with
+// the whole (network, outcome_id) key in its one monthly partition, and the
+// highest version is the current one whether or not versions were merged.
 func (s *store) outcome(ctx context.Context, id uuid.UUID) (Outcome, error) {
-	// outcome_steps is ordered by outcome_id and names the network: with
-	// it the lookup uses the whole (network, outcome_id) key. An outcome
-	// without steps (none today) falls back to outcome_id alone.
+	var (
+		network     string
+		requestedAt time.Time
+	)
+	err := s.conn.QueryRow(ctx, `SELECT network, requested_at FROM outcomes_by_id
+		WHERE outcome_id = toUUID(?) ORDER BY version DESC LIMIT 1`, id.String()).Scan(&network, &requestedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Outcome{}, errNotFound
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("api.store.outcome: %w", err)
+	}
 	row := s.conn.QueryRow(ctx, `SELECT `+outcomeColumns+`
 		FROM exchange_outcomes
-		WHERE network IN (SELECT network FROM outcome_steps WHERE outcome_id = toUUID(?) LIMIT 1) AND outcome_id = toUUID(?)
-		ORDER BY version DESC LIMIT 1`, id.String(), id.String())
+		WHERE network = ? AND outcome_id = toUUID(?) AND requested_at = toDateTime(?, 'UTC')
+		ORDER BY version DESC LIMIT 1`, network, id.String(), requestedAt.UTC().Unix())
 	o, err := scanOutcome(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		row = s.conn.QueryRow(ctx, `SELECT `+outcomeColumns+`
-			FROM exchange_outcomes WHERE outcome_id = toUUID(?) ORDER BY version DESC LIMIT 1`, id.String())
-		o, err = scanOutcome(row)
-	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Outcome{}, errNotFound
 	}
@@ -143,13 +147,20 @@ func (s *store) outcome(ctx context.Context, id uuid.UUID) (Outcome, error) {
 	return o, nil
 }
 
+// stepsFrom bounds a chain's steps from below so the monthly partitions
+// before its request are skipped: no step precedes the request by more
+// than the linker's lateness (an answer that came first); a day is ample.
+func stepsFrom(o Outcome) int64 {
+	return o.RequestedAtMs/1000 - 86400
+}
+
 // steps returns the messages of a chain as its version `version` listed
 // them, with each event's details, in event time order.
 func (s *store) steps(ctx context.Context, o Outcome) ([]Step, error) {
 	rows, err := s.conn.Query(ctx, `SELECT toString(event_id), message_id, message_type, role, status, event_time_ms, raw_seq
 		FROM outcome_steps
-		WHERE outcome_id = toUUID(?) AND version <= ?
-		ORDER BY version DESC LIMIT 1 BY event_id`, o.ID, o.Version)
+		WHERE outcome_id = toUUID(?) AND version <= ? AND event_time >= toDateTime(?, 'UTC')
+		ORDER BY version DESC LIMIT 1 BY event_id`, o.ID, o.Version, stepsFrom(o))
 	if err != nil {
 		return nil, fmt.Errorf("api.store.steps: %w", err)
 	}

@@ -14,14 +14,36 @@ import (
 	"github.com/hinscore/hinscore/proto/outcomeclass"
 )
 
+// Sources of the additive figures and the time-to-fulfil quantiles.
+const (
+	// SourceView reads the deduplicated outcomes view: exact as of now.
+	SourceView = "view"
+	// SourceRollup reads the outcomes_daily rollup (exact as of its last
+	// rebuild, much faster over long periods); time to acknowledge, which
+	// the rollup does not keep, and the evidence chains still come from the
+	// view.
+	SourceRollup = "rollup"
+)
+
 // Query selects the scorecards to build.
 type Query struct {
 	// Granularity is day, week or month.
 	Granularity string
-	// Network restricts to one network; "" means every network.
+	// Network restricts the returned cards to one network; "" means every
+	// network. Peers are always every network.
 	Network string
-	// From and To bound requested_at to [From, To); zero means unbounded.
+	// From and To select the periods: a card for every period that starts
+	// at or after the start of the period containing From and before To.
+	// Periods are always whole. Zero means unbounded.
 	From, To time.Time
+	// Source is SourceView (default) or SourceRollup.
+	Source string
+	// Params are the formula parameters; the zero value means
+	// DefaultParams().
+	Params Params
+	// ClosedBefore marks as closed every period that ends at or before it
+	// (the service passes its event-time watermark); zero marks none.
+	ClosedBefore time.Time
 }
 
 func (q Query) validate() error {
@@ -32,176 +54,421 @@ func (q Query) validate() error {
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		errs = append(errs, fmt.Errorf("To: %s is not after From %s", q.To, q.From))
 	}
+	if q.Source != "" && q.Source != SourceView && q.Source != SourceRollup {
+		errs = append(errs, fmt.Errorf("Source: %q: want view or rollup", q.Source))
+	}
+	if q.Params != (Params{}) {
+		if err := q.Params.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("Params: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// periodExprs maps a granularity to the ClickHouse expression for the start
-// of its period. These functions exist on 18.16 and evaluate in the
-// column's time zone (UTC). Only these fixed strings ever reach the SQL.
+// periodExprs maps a granularity to the ClickHouse function giving the
+// start of its period. These exist on 18.16 and evaluate in the column's
+// time zone (UTC). Only these fixed strings ever reach the SQL.
 var periodExprs = map[string]string{
-	Day:   "toDate(requested_at)",
-	Week:  "toMonday(requested_at)",
-	Month: "toStartOfMonth(requested_at)",
+	Day:   "toDate",
+	Week:  "toMonday",
+	Month: "toStartOfMonth",
 }
 
 // The classes whose time to fulfil is measured.
 const fulfilledClasses = "('fulfilled', 'fulfilled_late', 'partial')"
 
-// where returns the filter of q as fixed SQL with ? placeholders and the
-// values to bind.
-func (q Query) where() (string, []any) {
-	conds := []string{"1 = 1"}
-	var args []any
-	if q.Network != "" {
-		conds = append(conds, "network = ?")
-		args = append(args, q.Network)
-	}
-	if !q.From.IsZero() {
-		conds = append(conds, "requested_at_ms >= ?")
-		args = append(args, q.From.UnixMilli())
-	}
-	if !q.To.IsZero() {
-		conds = append(conds, "requested_at_ms < ?")
-		args = append(args, q.To.UnixMilli())
-	}
-	return strings.Join(conds, " AND "), args
-}
+// The classes whose late fulfilment is suspect. partial is not among them
+// because the outcomes_daily rollup does not count it, and both sources must
+// give the same numbers.
+const veryLateClasses = "('fulfilled', 'fulfilled_late')"
 
-type cardKey struct {
+// Entity levels.
+const (
+	LevelNetwork   = "network"
+	LevelResponder = "responder"
+	LevelDeveloper = "developer"
+)
+
+// entityKey names one entity within a period.
+type entityKey struct {
 	network string
-	start   time.Time
+	level   string
+	id      string
 }
 
-// Build reads the outcomes view and returns one scorecard per network and
-// period that has outcomes, ordered by network then period. All aggregation
-// happens in ClickHouse: one query groups by class and request kind, one
-// computes the time-to-fulfil quantiles.
+// figures are the additive counts of one entity in one period.
+type figures struct {
+	requests uint64
+	orphans  uint64
+	classes  map[string]uint64
+	kinds    map[string]kindVolume
+	codes    map[codeKey]uint64
+	veryLate uint64
+	answered uint64 // fulfilled classes with a time to fulfil
+	within   uint64
+	ids      map[string]bool
+}
+
+type codeKey struct{ outcome, code string }
+
+func newFigures() *figures {
+	return &figures{classes: map[string]uint64{}, kinds: map[string]kindVolume{}, codes: map[codeKey]uint64{}, ids: map[string]bool{}}
+}
+
+func (f *figures) suspect() uint64 {
+	var n uint64
+	for _, class := range outcomeclass.All {
+		if outcomeclass.Suspect(class) {
+			n += f.classes[outcomeclass.Name(class)]
+		}
+	}
+	return n + f.veryLate
+}
+
+// quantiles are p50/p90/p99 and the count they were computed over.
+type quantiles struct {
+	n  uint64
+	qs [3]uint64
+}
+
+// world is everything read from ClickHouse for a range of periods.
+type world struct {
+	dir     directory
+	figs    map[time.Time]map[entityKey]*figures
+	ttf     map[time.Time]map[entityKey]quantiles
+	tta     map[time.Time]map[entityKey]quantiles
+	periods []time.Time // every period start of the scan range, ascending
+}
+
+// Build reads the outcomes and returns one scorecard per network and period
+// that has outcomes, ordered by network then period, each with its
+// responder organisations and developers, their ranking against every
+// network's peers, flags and the request chains behind them. Aggregation
+// happens in ClickHouse; the earlier periods needed by the trend and the
+// k-of-n flags are read in the same queries.
 func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hinscorev1.Scorecard, error) {
 	if err := q.validate(); err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
 	}
-	period := periodExprs[q.Granularity]
-	where, args := q.where()
-
-	cards := map[cardKey]*hinscorev1.Scorecard{}
-	counts := map[cardKey]map[string]uint64{}
-	kinds := map[cardKey]map[string]kindVolume{}
-	lateSuspect := map[cardKey]uint64{}
-	card := func(network string, start time.Time) (cardKey, error) {
-		start = time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, time.UTC)
-		k := cardKey{network, start}
-		if cards[k] != nil {
-			return k, nil
-		}
-		label, end, err := Period(q.Granularity, start)
-		if err != nil {
-			return k, err
-		}
-		cards[k] = &hinscorev1.Scorecard{
-			Network: network, Period: label,
-			PeriodStartMs: start.UnixMilli(), PeriodEndMs: end.UnixMilli(),
-			FormulaVersion: FormulaVersion, GeneratedAtMs: now.UnixMilli(),
-		}
-		counts[k], kinds[k] = map[string]uint64{}, map[string]kindVolume{}
-		return k, nil
+	if q.Params == (Params{}) {
+		q.Params = DefaultParams()
 	}
+	if q.Source == "" {
+		q.Source = SourceView
+	}
+	w, err := load(ctx, conn, q)
+	if err != nil {
+		return nil, fmt.Errorf("scorecard.Build: %w", err)
+	}
+	cards := assemble(w, q, now)
+	if err := attachEvidence(ctx, conn, q, w, cards); err != nil {
+		return nil, fmt.Errorf("scorecard.Build: %w", err)
+	}
+	return cards, nil
+}
 
-	countSQL := `SELECT network, ` + period + ` AS period, request_kind, outcome, count() AS n,
-       countIf(outcome IN ` + fulfilledClasses + ` AND ifNull(ttf_ms, 0) > ` + fmt.Sprint(SuspectSLAMultiple) + ` * sla_ms) AS very_late,
-       min(sla_ms) AS sla_min, max(sla_ms) AS sla_max
+// scanRange returns the requested_at range to read: whole periods, reaching
+// back FlagN-1 periods before the first card for the trend and the flags.
+func (q Query) scanRange() (from, to time.Time) {
+	if !q.From.IsZero() {
+		from = PeriodStart(q.Granularity, q.From)
+		for range q.Params.FlagN - 1 {
+			from = prevPeriod(q.Granularity, from)
+		}
+	}
+	if !q.To.IsZero() {
+		to = PeriodStart(q.Granularity, q.To.Add(-time.Millisecond))
+		_, to, _ = Period(q.Granularity, to)
+	}
+	return from, to
+}
+
+// wantPeriod reports whether a card is returned for the period at start.
+func (q Query) wantPeriod(start time.Time) bool {
+	if !q.From.IsZero() && start.Before(PeriodStart(q.Granularity, q.From)) {
+		return false
+	}
+	return q.To.IsZero() || start.Before(q.To)
+}
+
+func load(ctx context.Context, conn driver.Conn, q Query) (*world, error) {
+	dir, err := loadDirectory(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	w := &world{dir: dir, figs: map[time.Time]map[entityKey]*figures{}, ttf: map[time.Time]map[entityKey]quantiles{}, tta: map[time.Time]map[entityKey]quantiles{}}
+	if err := w.loadCounts(ctx, conn, q); err != nil {
+		return nil, err
+	}
+	if err := w.loadQuantiles(ctx, conn, q); err != nil {
+		return nil, err
+	}
+	// Every calendar period between the first and the last seen, so that a
+	// period without requests counts as "not flagged" in k of n.
+	var seen []time.Time
+	for p := range w.figs {
+		seen = append(seen, p)
+	}
+	slices.SortFunc(seen, func(a, b time.Time) int { return a.Compare(b) })
+	if len(seen) > 0 {
+		for p := seen[0]; !p.After(seen[len(seen)-1]); _, p, _ = Period(q.Granularity, p) {
+			w.periods = append(w.periods, p)
+		}
+	}
+	return w, nil
+}
+
+// timeFilter returns the requested_at (or day) bounds of the scan as SQL
+// with ? placeholders; col is requested_at or day.
+func (q Query) timeFilter(col string) (string, []any) {
+	from, to := q.scanRange()
+	conds := []string{"1 = 1"}
+	var args []any
+	conv := "toDateTime(?, 'UTC')"
+	if col == "day" {
+		conv = "toDate(toDateTime(?, 'UTC'))"
+	}
+	if !from.IsZero() {
+		conds = append(conds, col+" >= "+conv)
+		args = append(args, uint32(from.Unix()))
+	}
+	if !to.IsZero() {
+		conds = append(conds, col+" < "+conv)
+		args = append(args, uint32(to.Unix()))
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+func (w *world) loadCounts(ctx context.Context, conn driver.Conn, q Query) error {
+	period := periodExprs[q.Granularity]
+	var sql string
+	var args []any
+	if q.Source == SourceRollup {
+		where, a := q.timeFilter("day")
+		args = a
+		sql = `SELECT network, ` + period + `(day) AS period, responder_org, request_kind, outcome, exception_code,
+       countMerge(requests), sumMerge(very_late), sumMerge(answered), sumMerge(within_sla), minMerge(sla_min), maxMerge(sla_max)
+FROM outcomes_daily
+WHERE ` + where + `
+GROUP BY network, period, responder_org, request_kind, outcome, exception_code`
+	} else {
+		where, a := q.timeFilter("requested_at")
+		args = a
+		sql = `SELECT network, ` + period + `(requested_at) AS period, responder_org, request_kind, outcome, exception_code,
+       count(),
+       toUInt64(countIf(outcome IN ` + veryLateClasses + ` AND ifNull(ttf_ms, 0) > ` + fmt.Sprint(SuspectSLAMultiple) + ` * sla_ms)),
+       toUInt64(countIf(ttf_ms IS NOT NULL)),
+       toUInt64(countIf(ttf_ms IS NOT NULL AND ifNull(ttf_ms, 0) <= sla_ms)),
+       min(sla_ms), max(sla_ms)
 FROM outcomes
 WHERE ` + where + `
-GROUP BY network, period, request_kind, outcome`
-	rows, err := conn.Query(ctx, countSQL, args...)
-	if err != nil {
-		return nil, fmt.Errorf("scorecard.Build: counts: %w", err)
+GROUP BY network, period, responder_org, request_kind, outcome, exception_code`
 	}
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("counts: %w", err)
+	}
+	defer rows.Close()
+	orphan := outcomeclass.Name(hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN)
 	for rows.Next() {
 		var (
-			network, kind, outcome string
-			start                  time.Time
-			n, veryLate            uint64
-			slaMin, slaMax         uint64
+			network, org, kind, outcome, code     string
+			start                                 time.Time
+			n, veryLate, answered, within, lo, hi uint64
 		)
-		if err := rows.Scan(&network, &start, &kind, &outcome, &n, &veryLate, &slaMin, &slaMax); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("scorecard.Build: counts: %w", err)
+		if err := rows.Scan(&network, &start, &org, &kind, &outcome, &code, &n, &veryLate, &answered, &within, &lo, &hi); err != nil {
+			return fmt.Errorf("counts: %w", err)
 		}
-		k, err := card(network, start)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("scorecard.Build: %w", err)
+		start = midnight(start)
+		byEntity := w.figs[start]
+		if byEntity == nil {
+			byEntity = map[entityKey]*figures{}
+			w.figs[start] = byEntity
 		}
-		counts[k][outcome] += n
-		if outcome != outcomeclass.Name(hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN) {
-			kinds[k][kind] = kinds[k][kind].add(n, slaMin, slaMax)
-			lateSuspect[k] += veryLate
+		entry := w.dir.lookup(org)
+		for _, k := range []entityKey{
+			{network, LevelNetwork, ""},
+			{network, LevelResponder, entry.orgID},
+			{network, LevelDeveloper, entry.developer},
+		} {
+			f := byEntity[k]
+			if f == nil {
+				f = newFigures()
+				byEntity[k] = f
+			}
+			f.ids[org] = true
+			if outcome == orphan {
+				f.orphans += n
+				continue
+			}
+			f.requests += n
+			f.classes[outcome] += n
+			f.kinds[kind] = f.kinds[kind].add(n, lo, hi)
+			f.veryLate += veryLate
+			if strings.Contains(fulfilledClasses, "'"+outcome+"'") {
+				f.answered += answered
+				f.within += within
+			}
+			if code != "" && (outcome == "refused_exception" || outcome == "redirected") {
+				f.codes[codeKey{outcome, code}] += n
+			}
 		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("scorecard.Build: counts: %w", err)
+		return fmt.Errorf("counts: %w", err)
 	}
+	return nil
+}
 
-	latencySQL := `SELECT network, ` + period + ` AS period, count() AS n,
-       quantilesExact(0.5, 0.9, 0.99)(ifNull(ttf_ms, 0)) AS q,
-       countIf(ifNull(ttf_ms, 0) <= sla_ms) AS within_sla
+// levelsSQL turns per-responder_org aggregate states (inner's columns
+// network, period, responder_org and states) into one row per entity of
+// every level: the directory gives each identifier its organisation and
+// developer, and ARRAY JOIN repeats the (small) grouped rows once per level,
+// so the outcomes are scanned once. The join sits in a subquery because
+// 18.16 applies ARRAY JOIN before a JOIN of the same SELECT.
+func levelsSQL(inner string, states []string, aggs []string) string {
+	return `SELECT network, period, lk.1 AS level, lk.2 AS key, ` + strings.Join(aggs, ", ") + `
+FROM
+(
+    SELECT network, period, responder_org, ` + strings.Join(states, ", ") + `, org_id, developer
+    FROM (` + inner + `)
+    ANY LEFT JOIN (SELECT identifier AS responder_org, org_id, developer FROM directory) USING responder_org
+)
+ARRAY JOIN [('network', ''), ('responder', if(org_id = '', responder_org, org_id)), ('developer', developer)] AS lk
+GROUP BY network, period, level, key`
+}
+
+func (w *world) loadQuantiles(ctx context.Context, conn driver.Conn, q Query) error {
+	period := periodExprs[q.Granularity]
+	levels := "(0.5, 0.9, 0.99)"
+	where, args := q.timeFilter("requested_at")
+	// Time to acknowledge: the rollup does not keep it, so always the view.
+	ttaInner := `SELECT network, ` + period + `(requested_at) AS period, responder_org,
+       quantilesExactStateIf` + levels + `(ifNull(tta_ms, 0), tta_ms IS NOT NULL) AS a, countIf(tta_ms IS NOT NULL) AS an,
+       quantilesExactStateIf` + levels + `(ifNull(ttf_ms, 0), outcome IN ` + fulfilledClasses + ` AND ttf_ms IS NOT NULL) AS f,
+       countIf(outcome IN ` + fulfilledClasses + ` AND ttf_ms IS NOT NULL) AS fn
 FROM outcomes
-WHERE ` + where + ` AND outcome IN ` + fulfilledClasses + ` AND ttf_ms IS NOT NULL
-GROUP BY network, period`
-	rows, err = conn.Query(ctx, latencySQL, args...)
-	if err != nil {
-		return nil, fmt.Errorf("scorecard.Build: latency: %w", err)
+WHERE ` + where + ` AND outcome != 'orphan'
+GROUP BY network, period, responder_org`
+	if q.Source == SourceView {
+		// One scan of the view for both.
+		if err := w.scanQuantiles(ctx, conn, ttaInner, args, true, true); err != nil {
+			return err
+		}
+		return nil
 	}
-	latency := map[cardKey]*hinscorev1.Latency{}
+	dayWhere, dayArgs := q.timeFilter("day")
+	rollupTTA, err := rollupHasTTA(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if rollupTTA {
+		ttaRollup := `SELECT network, ` + period + `(day) AS period, responder_org,
+       quantilesExactMergeState` + levels + `(tta) AS a, sumMerge(acknowledged) AS an
+FROM outcomes_daily
+WHERE ` + dayWhere + ` AND outcome != 'orphan'
+GROUP BY network, period, responder_org`
+		if err := w.scanQuantiles(ctx, conn, ttaRollup, dayArgs, true, false); err != nil {
+			return err
+		}
+	}
+	ttaOnly := `SELECT network, ` + period + `(requested_at) AS period, responder_org,
+       quantilesExactState` + levels + `(ifNull(tta_ms, 0)) AS a, count() AS an
+FROM outcomes
+WHERE ` + where + ` AND outcome != 'orphan' AND tta_ms IS NOT NULL
+GROUP BY network, period, responder_org`
+	if !rollupTTA {
+		if err := w.scanQuantiles(ctx, conn, ttaOnly, args, true, false); err != nil {
+			return err
+		}
+	}
+	ttfRollup := `SELECT network, ` + period + `(day) AS period, responder_org,
+       quantilesExactMergeState` + levels + `(ttf) AS f, sumMerge(answered) AS fn
+FROM outcomes_daily
+WHERE ` + dayWhere + ` AND outcome IN ` + fulfilledClasses + `
+GROUP BY network, period, responder_org`
+	return w.scanQuantiles(ctx, conn, ttfRollup, dayArgs, false, true)
+}
+
+// rollupHasTTA reports whether outcomes_daily keeps the time to
+// acknowledge (columns tta, a quantilesExact(0.5, 0.9, 0.99) state of
+// tta_ms, and acknowledged, a sum of requests with one). Without them the
+// rollup source still reads it from the view, a scan of every outcome.
+func rollupHasTTA(ctx context.Context, conn driver.Conn) (bool, error) {
+	var n uint64
+	if err := conn.QueryRow(ctx, `SELECT count() FROM system.columns
+WHERE database = currentDatabase() AND table = 'outcomes_daily' AND name IN ('tta', 'acknowledged')`).Scan(&n); err != nil {
+		return false, fmt.Errorf("rollup columns: %w", err)
+	}
+	return n == 2, nil
+}
+
+// scanQuantiles runs inner (grouped by network, period, responder_org with
+// states a/an and/or f/fn) through levelsJoin and stores the quantiles.
+func (w *world) scanQuantiles(ctx context.Context, conn driver.Conn, inner string, args []any, withTTA, withTTF bool) error {
+	levels := "(0.5, 0.9, 0.99)"
+	var states, cols []string
+	if withTTA {
+		states = append(states, "a", "an")
+		cols = append(cols, "quantilesExactMerge"+levels+"(a)", "sum(an)")
+	}
+	if withTTF {
+		states = append(states, "f", "fn")
+		cols = append(cols, "quantilesExactMerge"+levels+"(f)", "sum(fn)")
+	}
+	sql := levelsSQL(inner, states, cols)
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("quantiles: %w", err)
+	}
+	defer rows.Close()
 	for rows.Next() {
 		var (
-			network   string
-			start     time.Time
-			n, within uint64
-			qs        []uint64
+			network, level, key string
+			start               time.Time
+			aq, fq              []uint64
+			an, fn              uint64
 		)
-		if err := rows.Scan(&network, &start, &n, &qs, &within); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("scorecard.Build: latency: %w", err)
+		dest := []any{&network, &start, &level, &key}
+		if withTTA {
+			dest = append(dest, &aq, &an)
 		}
-		if len(qs) != 3 {
-			rows.Close()
-			return nil, fmt.Errorf("scorecard.Build: latency: %d quantiles, want 3", len(qs))
+		if withTTF {
+			dest = append(dest, &fq, &fn)
 		}
-		k, err := card(network, start)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("scorecard.Build: %w", err)
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("quantiles: %w", err)
 		}
-		latency[k] = &hinscorev1.Latency{Count: n, P50Ms: qs[0], P90Ms: qs[1], P99Ms: qs[2], WithinSla: NewRate(within, n)}
+		start = midnight(start)
+		k := entityKey{network, level, key}
+		put := func(m map[time.Time]map[entityKey]quantiles, qs []uint64, n uint64) error {
+			if n == 0 {
+				return nil
+			}
+			if len(qs) != 3 {
+				return fmt.Errorf("quantiles: %d values, want 3", len(qs))
+			}
+			if m[start] == nil {
+				m[start] = map[entityKey]quantiles{}
+			}
+			m[start][k] = quantiles{n: n, qs: [3]uint64{qs[0], qs[1], qs[2]}}
+			return nil
+		}
+		if withTTA {
+			if err := put(w.tta, aq, an); err != nil {
+				return err
+			}
+		}
+		if withTTF {
+			if err := put(w.ttf, fq, fn); err != nil {
+				return err
+			}
+		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("scorecard.Build: latency: %w", err)
+		return fmt.Errorf("quantiles: %w", err)
 	}
-
-	keys := make([]cardKey, 0, len(cards))
-	for k := range cards {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b cardKey) int {
-		if c := strings.Compare(a.network, b.network); c != 0 {
-			return c
-		}
-		return a.start.Compare(b.start)
-	})
-	out := make([]*hinscorev1.Scorecard, 0, len(keys))
-	for _, k := range keys {
-		c := cards[k]
-		fill(c, counts[k], kinds[k], lateSuspect[k])
-		c.TimeToFulfil = latency[k]
-		if c.TimeToFulfil == nil {
-			c.TimeToFulfil = &hinscorev1.Latency{WithinSla: NewRate(0, 0)}
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return nil
 }
 
 // kindVolume is one request kind's count and the SLA range applied to it.
@@ -219,40 +486,7 @@ func (v kindVolume) add(n, slaMin, slaMax uint64) kindVolume {
 	return v
 }
 
-// fill computes the request total, volumes, class rates and suspect rate
-// of one card from its per-class and per-kind counts.
-func fill(c *hinscorev1.Scorecard, counts map[string]uint64, kinds map[string]kindVolume, veryLate uint64) {
-	orphan := outcomeclass.Name(hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN)
-	var requests uint64
-	for class, n := range counts {
-		if class != orphan {
-			requests += n
-		}
-	}
-	c.Requests = requests
-	kindNames := make([]string, 0, len(kinds))
-	for k := range kinds {
-		kindNames = append(kindNames, k)
-	}
-	slices.Sort(kindNames)
-	for _, k := range kindNames {
-		v := kinds[k]
-		c.Volumes = append(c.Volumes, &hinscorev1.KindVolume{RequestKind: k, Requests: v.requests, SlaMinMs: v.slaMin, SlaMaxMs: v.slaMax})
-	}
-	var suspect uint64
-	for _, class := range outcomeclass.All {
-		name := outcomeclass.Name(class)
-		n := counts[name]
-		total := requests
-		if name == orphan {
-			// Orphans are answers without a request: their share is of
-			// everything linked, requests and orphans together.
-			total = requests + n
-		}
-		c.Outcomes = append(c.Outcomes, &hinscorev1.ClassRate{Outcome: name, Rate: NewRate(n, total)})
-		if outcomeclass.Suspect(class) {
-			suspect += n
-		}
-	}
-	c.Suspect = NewRate(suspect+veryLate, requests)
+func midnight(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }

@@ -34,6 +34,9 @@ type cliFlags struct {
 	to      time.Time
 	every   time.Duration // 0: one-shot
 	admin   string
+	source  string
+	// label is the one period asked for (--period 2026-10), "" for none.
+	label string
 }
 
 // RunCLI is the scorecard command line, shared by the standalone binary and
@@ -49,7 +52,7 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if f.every == 0 {
-		return runOneShot(ctx, f, stdout)
+		return runOneShot(ctx, f, env, stdout)
 	}
 	return runService(ctx, f, env, stderr)
 }
@@ -58,7 +61,8 @@ func parseCLI(args []string, env *service.Env, stderr io.Writer) (cliFlags, erro
 	fs := flag.NewFlagSet("scorecard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dsn := fs.String("clickhouse", env.String(EnvClickHouse, ""), "ClickHouse DSN clickhouse://HOST:PORT/DATABASE (default $"+EnvClickHouse+")")
-	period := fs.String("period", "", "day, week, month or a comma-separated list (default day; with --every $"+EnvPeriods+" or day,week,month)")
+	period := fs.String("period", "", "one period to (re)generate: 2026-10, 2026-W43 or 2026-10-05; or day, week, month or a comma-separated list of them (default day; with --every $"+EnvPeriods+" or day,week,month)")
+	source := fs.String("source", SourceView, "view (exact as of now) or rollup (outcomes_daily: faster over long periods, exact as of its last rebuild)")
 	network := fs.String("network", "", "one network (default: all; not with --every)")
 	out := fs.String("out", "out", "directory for <period>/<network>.json (with --every default $"+EnvOut+" or out)")
 	from := fs.String("from", "", "first requested_at to include, RFC 3339 (default: everything; not with --every)")
@@ -76,7 +80,10 @@ func parseCLI(args []string, env *service.Env, stderr io.Writer) (cliFlags, erro
 
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	f := cliFlags{network: *network, out: *out, outSet: set["out"], every: *every, admin: *admin}
+	f := cliFlags{network: *network, out: *out, outSet: set["out"], every: *every, admin: *admin, source: *source}
+	if f.source != SourceView && f.source != SourceRollup {
+		bad("--source: %q: want view or rollup", f.source)
+	}
 	if fs.NArg() > 0 {
 		bad("unexpected arguments %q", fs.Args())
 	}
@@ -87,10 +94,20 @@ func parseCLI(args []string, env *service.Env, stderr io.Writer) (cliFlags, erro
 	} else {
 		f.dsn = d
 	}
-	if set["period"] {
+	if g, start, err := ParsePeriod(strings.TrimSpace(*period)); set["period"] && err == nil {
+		// One period: regenerate it (and read the earlier ones its trend and
+		// flags need).
+		_, end, _ := Period(g, start)
+		f.periods, f.label, f.from, f.to = []string{g}, *period, start, end
+		for _, name := range []string{"from", "to", "every"} {
+			if set[name] {
+				bad("--%s: not allowed with --period %s", name, *period)
+			}
+		}
+	} else if set["period"] {
 		f.periods = splitList(*period)
 		if err := checkGranularities(f.periods); err != nil {
-			bad("--period: %w", err)
+			bad("--period: %w (or one period: 2026-10, 2026-W43, 2026-10-05)", err)
 		}
 	}
 	if strings.TrimSpace(f.out) == "" {
@@ -100,7 +117,7 @@ func parseCLI(args []string, env *service.Env, stderr io.Writer) (cliFlags, erro
 		name, s string
 		t       *time.Time
 	}{{"--from", *from, &f.from}, {"--to", *to, &f.to}} {
-		if p.s == "" {
+		if p.s == "" || f.label != "" {
 			continue
 		}
 		t, err := time.Parse(time.RFC3339, p.s)
@@ -110,7 +127,7 @@ func parseCLI(args []string, env *service.Env, stderr io.Writer) (cliFlags, erro
 		}
 		*p.t = t
 	}
-	if !f.from.IsZero() && !f.to.IsZero() && !f.from.Before(f.to) {
+	if !f.from.IsZero() && !f.to.IsZero() && !f.from.Before(f.to) && f.label == "" {
 		bad("--to: %s is not after --from %s", *to, *from)
 	}
 	if set["every"] {
@@ -143,22 +160,45 @@ func splitList(s string) []string {
 	return out
 }
 
-// runOneShot builds the cards once, writes them and prints the table.
-func runOneShot(ctx context.Context, f cliFlags, stdout io.Writer) error {
+// runOneShot builds the cards once, writes them, records the closed ones
+// in the scorecards table (a regeneration is a new run of the history;
+// scorecards_latest shows it) and prints the table.
+func runOneShot(ctx context.Context, f cliFlags, env *service.Env, stdout io.Writer) error {
 	periods := f.periods
 	if periods == nil {
 		periods = []string{Day}
+	}
+	cfg, err := ServiceConfigFromEnv(env)
+	if err != nil {
+		return fmt.Errorf("scorecard: %w", err)
 	}
 	conn, err := chstore.OpenDSN(ctx, f.dsn)
 	if err != nil {
 		return fmt.Errorf("scorecard: %w", err)
 	}
 	defer conn.Close()
+	watermark, err := Watermark(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
+	var closedBefore time.Time
+	if !watermark.IsZero() {
+		closedBefore = watermark.Add(-cfg.CloseAfter)
+	}
 	now := time.Now().UTC()
 	var all []*hinscorev1.Scorecard
 	for _, p := range periods {
-		cards, err := Build(ctx, conn, Query{Granularity: p, Network: f.network, From: f.from, To: f.to}, now)
+		cards, err := Build(ctx, conn, Query{Granularity: p, Network: f.network, From: f.from, To: f.to, Source: f.source, ClosedBefore: closedBefore}, now)
 		if err != nil {
+			return fmt.Errorf("scorecard: %w", err)
+		}
+		var closed []*hinscorev1.Scorecard
+		for _, c := range cards {
+			if c.GetClosed() {
+				closed = append(closed, c)
+			}
+		}
+		if err := Deliver(ctx, conn, nil, p, closed); err != nil {
 			return fmt.Errorf("scorecard: %w", err)
 		}
 		all = append(all, cards...)

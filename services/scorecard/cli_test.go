@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chstore/chtest"
 )
@@ -30,7 +33,7 @@ func dsnString(d chstore.DSN) string {
 
 // clearEnv keeps the caller's environment out of RunCLI's defaults.
 func clearEnv(t *testing.T) {
-	for _, name := range []string{EnvClickHouse, EnvAdminAddr, EnvEvery, EnvOut, EnvPeriods} {
+	for _, name := range []string{EnvClickHouse, EnvAdminAddr, EnvEvery, EnvOut, EnvPeriods, EnvCloseAfter} {
 		t.Setenv(name, "")
 	}
 }
@@ -77,6 +80,47 @@ func TestRunCLIOneShot(t *testing.T) {
 	})
 }
 
+// TestRunCLIRegeneratesOnePeriod regenerates one ISO week twice: the same
+// files with the same numbers, each run recorded in the scorecards table.
+func TestRunCLIRegeneratesOnePeriod(t *testing.T) {
+	clearEnv(t)
+	// The fixture's last request opens 2027-01-04: close the week ending
+	// there at once.
+	t.Setenv(EnvCloseAfter, "0s")
+	conn, d := chtest.Database(t)
+	insert(t, conn, fixture())
+	var runs [2][]byte
+	for i := range runs {
+		out := t.TempDir()
+		var stdout, stderr bytes.Buffer
+		if err := RunCLI(context.Background(), []string{"--clickhouse", dsnString(d), "--out", out, "--period", "2026-W53"}, &stdout, &stderr); err != nil {
+			t.Fatalf("RunCLI: %v\n%s", err, stderr.String())
+		}
+		if got := listFiles(t, out); !slices.Equal(got, []string{"2026-W53/gamma.json"}) {
+			t.Fatalf("files %q", got)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "2026-W53", "gamma.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c hinscorev1.Scorecard
+		if err := protojson.Unmarshal(b, &c); err != nil || c.GetRequests() != 3 || !c.GetClosed() {
+			t.Fatalf("card %s: requests %d closed %v (%v)", c.GetPeriod(), c.GetRequests(), c.GetClosed(), err)
+		}
+		c.GeneratedAtMs = 0
+		if runs[i], err = Marshal(&c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(runs[0], runs[1]) {
+		t.Errorf("regenerating 2026-W53 changed the card:\n%s\n%s", runs[0], runs[1])
+	}
+	var stored uint64
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM scorecards WHERE period = '2026-W53'").Scan(&stored); err != nil || stored < 1 {
+		t.Errorf("scorecards rows for 2026-W53: %d (%v)", stored, err)
+	}
+}
+
 func TestRunCLIUsageErrors(t *testing.T) {
 	clearEnv(t)
 	const dsn = "clickhouse://127.0.0.1:1/hinscore"
@@ -97,6 +141,10 @@ func TestRunCLIUsageErrors(t *testing.T) {
 		{"filter with every", []string{"--clickhouse", dsn, "--every", "1m", "--network", "alpha"}, "--network"},
 		{"admin without every", []string{"--clickhouse", dsn, "--admin", "127.0.0.1:0"}, "--admin"},
 		{"extra argument", []string{"--clickhouse", dsn, "day"}, "unexpected"},
+		{"no such week", []string{"--clickhouse", dsn, "--period", "2026-W60"}, "--period"},
+		{"period with range", []string{"--clickhouse", dsn, "--period", "2026-10", "--from", "2026-10-01T00:00:00Z"}, "--from"},
+		{"period with every", []string{"--clickhouse", dsn, "--period", "2026-10", "--every", "1m"}, "--every"},
+		{"bad source", []string{"--clickhouse", dsn, "--source", "cache"}, "--source"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/hinscore/hinscore/services/service"
 )
 
@@ -17,6 +19,7 @@ const (
 	EnvPeriods    = "HINSCORE_SCORECARD_PERIODS"
 	EnvClickHouse = "HINSCORE_CLICKHOUSE_DSN"
 	EnvAdminAddr  = "HINSCORE_ADMIN_ADDR"
+	EnvCloseAfter = "HINSCORE_SCORECARD_CLOSE_AFTER"
 )
 
 // DefaultAdminAddr is where the standalone service serves /metrics,
@@ -28,6 +31,8 @@ const DefaultAdminAddr = "127.0.0.1:9104"
 const (
 	minEvery = 10 * time.Millisecond
 	maxEvery = 24 * time.Hour
+	// A month-long delay covers the longest default SLA (30 days).
+	maxCloseAfter = 720 * time.Hour
 )
 
 // ServiceConfig is the configuration of the scorecard service.
@@ -44,11 +49,21 @@ type ServiceConfig struct {
 	// default day,week,month). Their labels differ (2026-11-22, 2026-W47,
 	// 2026-11), so their files never collide.
 	Granularities []string
+	// CloseAfter is how long after a period's end, in event time (the
+	// latest requested_at seen), the period closes: its cards are then
+	// final, stored in the scorecards table and published
+	// (HINSCORE_SCORECARD_CLOSE_AFTER, default 10m, 0-720h). It should
+	// cover the longest SLA + grace that matters for the period's figures.
+	CloseAfter time.Duration
+	// JetStream, when set, receives every closed card (the operator's copy,
+	// protobuf) on scorecards.<network> (stream SCORECARDS). Nil: cards are
+	// stored and written but not published.
+	JetStream jetstream.JetStream
 }
 
 // DefaultServiceConfig returns the documented defaults.
 func DefaultServiceConfig() ServiceConfig {
-	return ServiceConfig{Every: time.Minute, Out: "out", Granularities: []string{Day, Week, Month}}
+	return ServiceConfig{Every: time.Minute, Out: "out", Granularities: []string{Day, Week, Month}, CloseAfter: 10 * time.Minute}
 }
 
 // ServiceConfigFromEnv reads the service configuration; the error names
@@ -59,11 +74,12 @@ func ServiceConfigFromEnv(env *service.Env) (ServiceConfig, error) {
 		Every:         env.Duration(EnvEvery, d.Every),
 		Out:           env.String(EnvOut, d.Out),
 		Granularities: env.List(EnvPeriods, d.Granularities),
+		CloseAfter:    env.Duration(EnvCloseAfter, d.CloseAfter),
 	}
 	// A variable that did not parse left its default in c, so validating c
 	// adds only the problems of the variables that did parse.
 	if err := errors.Join(env.Err(), c.validate(map[string]string{
-		"Every": EnvEvery, "Out": EnvOut, "Granularities": EnvPeriods,
+		"Every": EnvEvery, "Out": EnvOut, "Granularities": EnvPeriods, "CloseAfter": EnvCloseAfter,
 	})); err != nil {
 		return ServiceConfig{}, fmt.Errorf("scorecard.ServiceConfigFromEnv: %w", err)
 	}
@@ -85,6 +101,9 @@ func (c ServiceConfig) validate(names map[string]string) error {
 	}
 	if strings.TrimSpace(c.Out) == "" {
 		errs = append(errs, fmt.Errorf("%s: empty, want a directory", name("Out")))
+	}
+	if c.CloseAfter < 0 || c.CloseAfter > maxCloseAfter {
+		errs = append(errs, fmt.Errorf("%s: %s is outside 0-%s", name("CloseAfter"), c.CloseAfter, maxCloseAfter))
 	}
 	if err := checkGranularities(c.Granularities); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", name("Granularities"), err))

@@ -8,9 +8,23 @@ require (
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/chstore v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/service v0.0.0-00010101000000-000000000000
+	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
 	google.golang.org/protobuf v1.36.12
+)
+
+require (
+	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/google/go-tpm v0.9.8 // indirect
+	github.com/hinscore/hinscore/services/hl7v2 v0.0.0-00010101000000-000000000000 // indirect
+	github.com/minio/highwayhash v1.0.4 // indirect
+	github.com/nats-io/jwt/v2 v2.8.2 // indirect
+	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )
 
 require (
@@ -21,7 +35,9 @@ require (
 	github.com/go-faster/city v1.0.1 // indirect
 	github.com/go-faster/errors v0.7.1 // indirect
 	github.com/hinscore/hinscore/schemas v0.0.0-00010101000000-000000000000 // indirect
-	github.com/klauspost/compress v1.20.1 // indirect
+	github.com/hinscore/hinscore/services/bus v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/simulator v0.0.0-00010101000000-000000000000
+	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
@@ -44,3 +60,9 @@ replace (
 	github.com/hinscore/hinscore/services/chstore => ../chstore
 	github.com/hinscore/hinscore/services/service => ../service
 )
+
+replace github.com/hinscore/hinscore/services/simulator => ../simulator
+
+replace github.com/hinscore/hinscore/services/hl7v2 => ../hl7v2
+
+replace github.com/hinscore/hinscore/services/bus => ../bus

@@ -17,6 +17,7 @@ type metrics struct {
 	duration    prometheus.Histogram
 	lastSuccess prometheus.Gauge
 	cards       prometheus.Counter
+	closed      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -32,12 +33,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "last_success_timestamp_seconds", Help: "Unix time at which the last successful run finished; alert on its age."}),
 		cards: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "cards_written_total", Help: "Scorecard files written by successful runs."}),
+		closed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "cards_closed_total", Help: "Cards of closed periods stored in the scorecards table and published."}),
 	}
 	var err error
 	m.runs = register(reg, m.runs, &err)
 	m.duration = register(reg, m.duration, &err)
 	m.lastSuccess = register(reg, m.lastSuccess, &err)
 	m.cards = register(reg, m.cards, &err)
+	m.closed = register(reg, m.closed, &err)
 	if err != nil {
 		return nil, err
 	}

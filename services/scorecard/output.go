@@ -39,25 +39,69 @@ func Marshal(c *hinscorev1.Scorecard) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// WriteFiles writes each card to <dir>/<period>/<network>.json. Each file
-// is written to a hidden temporary file in the same directory and renamed
-// over the old one, so a reader (a dashboard, a copy job) sees either the
-// previous scorecard or the new one, never half of one. The files are not
-// fsynced: a card lost in a crash is rebuilt by the next run.
+// WriteFiles writes, for each (analyst) card, the operator's copy as
+// <dir>/<period>/<network>.{json,csv,html}, and for each period the
+// analysts' cross-network list <dir>/<period>/offenders.{csv,html}. Each
+// file is written to a hidden temporary file in the same directory and
+// renamed over the old one, so a reader (a dashboard, a copy job) sees
+// either the previous file or the new one, never half of one. The files
+// are not fsynced: a card lost in a crash is rebuilt by the next run.
 func WriteFiles(dir string, cards []*hinscorev1.Scorecard) error {
+	byPeriod := map[string][]*hinscorev1.Scorecard{}
+	var periods []string
 	for _, c := range cards {
-		if !pathSafe.MatchString(c.GetNetwork()) || !pathSafe.MatchString(c.GetPeriod()) {
+		if !pathSafe.MatchString(c.GetNetwork()) || !pathSafe.MatchString(c.GetPeriod()) || c.GetNetwork() == "offenders" {
 			return fmt.Errorf("scorecard.WriteFiles: network %q / period %q cannot name a file", c.GetNetwork(), c.GetPeriod())
 		}
-		b, err := Marshal(c)
+		if len(byPeriod[c.GetPeriod()]) == 0 {
+			periods = append(periods, c.GetPeriod())
+		}
+		byPeriod[c.GetPeriod()] = append(byPeriod[c.GetPeriod()], c)
+	}
+	for _, c := range cards {
+		op := OperatorCopy(c)
+		js, err := Marshal(op)
 		if err != nil {
 			return err
 		}
-		sub := filepath.Join(dir, c.GetPeriod())
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			return fmt.Errorf("scorecard.WriteFiles: %w", err)
+		cs, err := CSV(op)
+		if err != nil {
+			return err
 		}
-		if err := writeAtomic(filepath.Join(sub, c.GetNetwork()+".json"), b); err != nil {
+		page, err := HTML(op)
+		if err != nil {
+			return err
+		}
+		if err := writeAll(filepath.Join(dir, c.GetPeriod()), map[string][]byte{
+			c.GetNetwork() + ".json": js, c.GetNetwork() + ".csv": cs, c.GetNetwork() + ".html": page,
+		}); err != nil {
+			return err
+		}
+	}
+	for _, p := range periods {
+		list := Offenders(byPeriod[p])
+		cs, err := OffendersCSV(list)
+		if err != nil {
+			return err
+		}
+		page, err := OffendersHTML(p, byPeriod[p][0].GetFormula(), list)
+		if err != nil {
+			return err
+		}
+		if err := writeAll(filepath.Join(dir, p), map[string][]byte{"offenders.csv": cs, "offenders.html": page}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeAll writes each named file of files into sub, in name order.
+func writeAll(sub string, files map[string][]byte) error {
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		return fmt.Errorf("scorecard.WriteFiles: %w", err)
+	}
+	for _, name := range sortedKeys(files) {
+		if err := writeAtomic(filepath.Join(sub, name), files[name]); err != nil {
 			return fmt.Errorf("scorecard.WriteFiles: %w", err)
 		}
 	}

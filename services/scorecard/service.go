@@ -8,10 +8,15 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/service"
 )
 
@@ -26,8 +31,13 @@ type Service struct {
 	m     *metrics
 
 	// runMu keeps runs from overlapping: the loop's and direct RunOnce
-	// calls would otherwise race to rename the same files.
+	// calls would otherwise race to rename the same files. It also guards
+	// closed.
 	runMu sync.Mutex
+	// closed holds the periods already stored and published with this
+	// formula version (granularity/network/period), loaded from the
+	// scorecards table by the first run.
+	closed map[string]bool
 
 	mu       sync.Mutex
 	started  bool
@@ -179,17 +189,32 @@ func (s *Service) RunOnce(ctx context.Context) error {
 // buildAndWrite returns the number of cards of each granularity (in
 // cfg.Granularities order) and the number of distinct networks.
 func (s *Service) buildAndWrite(ctx context.Context, now time.Time) ([]int, int, error) {
+	if err := s.loadClosed(ctx); err != nil {
+		return nil, 0, err
+	}
+	watermark, err := Watermark(ctx, s.conn)
+	if err != nil {
+		return nil, 0, err
+	}
+	var closedBefore time.Time
+	if !watermark.IsZero() {
+		closedBefore = watermark.Add(-s.cfg.CloseAfter)
+	}
 	counts := make([]int, len(s.cfg.Granularities))
 	var all []*hinscorev1.Scorecard
+	fresh := map[string][]*hinscorev1.Scorecard{} // granularity -> newly closed cards
 	networks := map[string]bool{}
 	for i, g := range s.cfg.Granularities {
-		cards, err := Build(ctx, s.conn, Query{Granularity: g}, now)
+		cards, err := Build(ctx, s.conn, Query{Granularity: g, ClosedBefore: closedBefore}, now)
 		if err != nil {
 			return nil, 0, err
 		}
 		counts[i] = len(cards)
 		for _, c := range cards {
 			networks[c.GetNetwork()] = true
+			if c.GetClosed() && !s.closed[closedKey(c)] {
+				fresh[g] = append(fresh[g], c)
+			}
 		}
 		all = append(all, cards...)
 	}
@@ -200,5 +225,91 @@ func (s *Service) buildAndWrite(ctx context.Context, now time.Time) ([]int, int,
 	if err := WriteFiles(s.cfg.Out, all); err != nil {
 		return nil, 0, err
 	}
+	for _, g := range s.cfg.Granularities {
+		if err := Deliver(ctx, s.conn, s.cfg.JetStream, g, fresh[g]); err != nil {
+			return nil, 0, err
+		}
+		for _, c := range fresh[g] {
+			s.closed[closedKey(c)] = true
+		}
+		s.m.closed.Add(float64(len(fresh[g])))
+	}
 	return counts, len(networks), nil
+}
+
+func closedKey(c *hinscorev1.Scorecard) string {
+	return c.GetGranularity() + "/" + c.GetNetwork() + "/" + c.GetPeriod()
+}
+
+// loadClosed reads, once, which periods a previous run (of this or another
+// process) already closed with this formula version, so that a restart
+// does not store and publish them again.
+func (s *Service) loadClosed(ctx context.Context) error {
+	if s.closed != nil {
+		return nil
+	}
+	rows, err := s.conn.Query(ctx, `SELECT DISTINCT granularity, network, period FROM scorecards
+WHERE formula_version = ? AND match(scorecard_json, '"closed":\\s*true')`, FormulaVersion)
+	if err != nil {
+		return fmt.Errorf("closed periods: %w", err)
+	}
+	defer rows.Close()
+	closed := map[string]bool{}
+	for rows.Next() {
+		var g, n, p string
+		if err := rows.Scan(&g, &n, &p); err != nil {
+			return fmt.Errorf("closed periods: %w", err)
+		}
+		closed[g+"/"+n+"/"+p] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("closed periods: %w", err)
+	}
+	s.closed = closed
+	return nil
+}
+
+// Watermark returns the event time the data has reached: the latest
+// requested_at of any outcome (zero when there is none). Read from the
+// table, not the FINAL view: every version of an outcome has the same
+// requested_at, so duplicates cannot move it.
+func Watermark(ctx context.Context, conn driver.Conn) (time.Time, error) {
+	var ms int64
+	if err := conn.QueryRow(ctx, `SELECT max(requested_at_ms) FROM exchange_outcomes`).Scan(&ms); err != nil {
+		return time.Time{}, fmt.Errorf("scorecard.Watermark: %w", err)
+	}
+	if ms == 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}
+
+// Deliver stores cards of one granularity in the scorecards table (the
+// analyst copies) and, when js is not nil, publishes each network's
+// operator copy (protobuf) on scorecards.<network> with a Nats-Msg-Id of
+// granularity, network, period, formula and generation time, so that a
+// retried publish is deduplicated.
+func Deliver(ctx context.Context, conn driver.Conn, js jetstream.JetStream, granularity string, cards []*hinscorev1.Scorecard) error {
+	if len(cards) == 0 {
+		return nil
+	}
+	if err := chstore.InsertScorecards(ctx, conn, granularity, cards); err != nil {
+		return fmt.Errorf("scorecard.Deliver: %w", err)
+	}
+	if js == nil {
+		return nil
+	}
+	for _, c := range cards {
+		b, err := proto.Marshal(OperatorCopy(c))
+		if err != nil {
+			return fmt.Errorf("scorecard.Deliver: %s %s: %w", c.GetNetwork(), c.GetPeriod(), err)
+		}
+		msg := nats.NewMsg(bus.ScorecardSubject(c.GetNetwork()))
+		msg.Data = b
+		msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s/%s/%s/%s/%d", granularity, c.GetNetwork(), c.GetPeriod(), c.GetFormulaVersion(), c.GetGeneratedAtMs()))
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			return fmt.Errorf("scorecard.Deliver: publish %s %s: %w", c.GetNetwork(), c.GetPeriod(), err)
+		}
+	}
+	return nil
 }

@@ -20,7 +20,11 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/service"
 )
 
@@ -41,9 +45,9 @@ func TestServiceConfigFromEnv(t *testing.T) {
 		wantErr []string // every variable the error must name
 	}{
 		{file: "empty.env", want: DefaultServiceConfig()},
-		{file: "tuned.env", want: ServiceConfig{Every: 5 * time.Minute, Out: "/var/lib/hinscore/scorecards", Granularities: []string{Month, Week}}},
+		{file: "tuned.env", want: ServiceConfig{Every: 5 * time.Minute, Out: "/var/lib/hinscore/scorecards", Granularities: []string{Month, Week}, CloseAfter: time.Hour}},
 		{file: "bad.env", wantErr: []string{EnvEvery, EnvPeriods}},
-		{file: "invalid.env", wantErr: []string{EnvEvery, EnvPeriods}},
+		{file: "invalid.env", wantErr: []string{EnvEvery, EnvPeriods, EnvCloseAfter}},
 		{file: "empty-periods.env", wantErr: []string{EnvEvery, EnvPeriods}},
 	}
 	for _, tt := range tests {
@@ -117,11 +121,14 @@ func TestNewServiceRejectsBadArguments(t *testing.T) {
 }
 
 // listFiles returns every file under dir, relative and sorted.
+// listFiles lists the files under dir except the CSV and HTML companions
+// of the cards (checked by checkCompanions): the .json cards, and any
+// leftover temporary file.
 func listFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".csv") || strings.HasSuffix(path, ".html") {
 			return err
 		}
 		rel, err := filepath.Rel(dir, path)
@@ -133,6 +140,24 @@ func listFiles(t *testing.T, dir string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// checkCompanions checks that every card has its CSV and HTML, and every
+// period directory its offenders list.
+func checkCompanions(t *testing.T, dir string) {
+	t.Helper()
+	cards := listFiles(t, dir)
+	if len(cards) == 0 {
+		t.Fatal("no cards")
+	}
+	for _, c := range cards {
+		base := strings.TrimSuffix(filepath.Join(dir, c), ".json")
+		for _, p := range []string{base + ".csv", base + ".html", filepath.Join(filepath.Dir(base), "offenders.csv"), filepath.Join(filepath.Dir(base), "offenders.html")} {
+			if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+				t.Errorf("%s: missing or empty (%v)", p, err)
+			}
+		}
+	}
 }
 
 // fixtureFiles are the cards of fixture() by day, ISO week and month.
@@ -150,7 +175,8 @@ func TestRunOnce(t *testing.T) {
 	insert(t, conn, fixture())
 	out := t.TempDir()
 	var logs bytes.Buffer
-	s, err := NewService(ServiceConfig{Every: time.Hour, Out: out, Granularities: []string{Day, Week, Month}},
+	js := testJetStream(t)
+	s, err := NewService(ServiceConfig{Every: time.Hour, Out: out, Granularities: []string{Day, Week, Month}, JetStream: js},
 		conn, zerolog.New(&logs), prometheus.NewRegistry(), fixedClock{testNow})
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +191,7 @@ func TestRunOnce(t *testing.T) {
 		if err := s.RunOnce(ctx); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
+		checkCompanions(t, out)
 		if got := listFiles(t, out); !slices.Equal(got, fixtureFiles) {
 			t.Fatalf("run %d wrote %q\nwant %q", run, got, fixtureFiles)
 		}
@@ -174,7 +201,35 @@ func TestRunOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "alpha-2026-11-22.json", got)
+	golden(t, "alpha-2026-11-22-closed.json", got)
+
+	// The latest event is 2027-01-04 00:00:00: the 11 cards of periods
+	// that ended by then are closed, stored once and published once,
+	// although two runs saw them.
+	const closedCards = 11
+	var stored uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM scorecards").Scan(&stored); err != nil || stored != closedCards {
+		t.Errorf("scorecards table: %d rows (%v), want %d", stored, err, closedCards)
+	}
+	stream, err := js.Stream(ctx, bus.StreamScorecards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil || info.State.Msgs != closedCards {
+		t.Errorf("stream SCORECARDS: %+v (%v), want %d messages", info, err, closedCards)
+	}
+	msg, err := stream.GetLastMsgForSubject(ctx, bus.ScorecardSubject("alpha"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var published hinscorev1.Scorecard
+	if err := proto.Unmarshal(msg.Data, &published); err != nil || published.GetCopy() != CopyOperator || !published.GetClosed() || len(published.GetPeers()) != 0 {
+		t.Errorf("published card: copy %q closed %v peers %d (%v)", published.GetCopy(), published.GetClosed(), len(published.GetPeers()), err)
+	}
+	if n := testutil.ToFloat64(s.m.closed); n != closedCards {
+		t.Errorf("cards_closed_total = %v, want %d", n, closedCards)
+	}
 	for file, want := range map[string]uint64{"2026-W53/gamma.json": 3, "2027-01/gamma.json": 3, "2026-W47/alpha.json": 41} {
 		b, err := os.ReadFile(filepath.Join(out, file))
 		if err != nil {
@@ -204,6 +259,31 @@ func TestRunOnce(t *testing.T) {
 			t.Errorf("log line %s lacks %s", first, want)
 		}
 	}
+}
+
+// testJetStream starts an embedded NATS server with the hinscore streams.
+func testJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := bus.Connect(srv.URL(), "scorecard-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
 
 func TestRunOnceFailureIsCounted(t *testing.T) {

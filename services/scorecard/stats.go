@@ -4,6 +4,7 @@
 package scorecard
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -13,7 +14,11 @@ import (
 
 // FormulaVersion names the formulas below; it is printed on every scorecard
 // and changes whenever a figure would be computed differently.
-const FormulaVersion = "scorecard/1"
+const FormulaVersion = "scorecard/2"
+
+// SchemaVersion names the layout of the JSON and CSV outputs; it changes
+// whenever a field is renamed or removed (adding one does not).
+const SchemaVersion = "scorecard-json/2"
 
 // MinSample is the request count below which a rate is marked small_sample.
 const MinSample = 30
@@ -71,4 +76,106 @@ func Period(granularity string, start time.Time) (label string, end time.Time, e
 		return start.Format("2006-01"), start.AddDate(0, 1, 0), nil
 	}
 	return "", time.Time{}, fmt.Errorf("scorecard: granularity %q: want day, week or month", granularity)
+}
+
+// PeriodStart returns the start of the period of the granularity that
+// contains t (UTC midnight; Monday for weeks; the 1st for months).
+func PeriodStart(granularity string, t time.Time) time.Time {
+	d := midnight(t)
+	switch granularity {
+	case Week:
+		return d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7))
+	case Month:
+		return time.Date(d.Year(), d.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	return d
+}
+
+// prevPeriod returns the start of the period before the one at start.
+func prevPeriod(granularity string, start time.Time) time.Time {
+	switch granularity {
+	case Week:
+		return start.AddDate(0, 0, -7)
+	case Month:
+		return start.AddDate(0, -1, 0)
+	}
+	return start.AddDate(0, 0, -1)
+}
+
+// ErrBadPeriod is wrapped by ParsePeriod's errors.
+var ErrBadPeriod = errors.New("scorecard: bad period")
+
+// ParsePeriod reads one period label, 2026-10 (month), 2026-W43 (ISO
+// week) or 2026-10-05 (day), and returns its granularity and start.
+func ParsePeriod(label string) (granularity string, start time.Time, err error) {
+	if t, err := time.Parse("2006-01-02", label); err == nil {
+		return Day, t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01", label); err == nil {
+		return Month, t.UTC(), nil
+	}
+	var y, w int
+	if n, _ := fmt.Sscanf(label, "%4d-W%2d", &y, &w); n == 2 && len(label) == 8 && w >= 1 && w <= 53 {
+		// ISO week 1 is the week with January 4th in it.
+		jan4 := time.Date(y, 1, 4, 0, 0, 0, 0, time.UTC)
+		start := PeriodStart(Week, jan4).AddDate(0, 0, 7*(w-1))
+		if gy, gw := start.ISOWeek(); gy == y && gw == w {
+			return Week, start, nil
+		}
+	}
+	return "", time.Time{}, fmt.Errorf("%w: %q: want 2026-10, 2026-W43 or 2026-10-05", ErrBadPeriod, label)
+}
+
+// Params are the formula parameters (DOMAIN.md defaults in DefaultParams).
+type Params struct {
+	// FlagThreshold: a period is flagged when the suspect-rate Wilson lower
+	// bound is above it (with at least MinSample requests).
+	FlagThreshold float64
+	// FlagK of the last FlagN periods flagged make a repeat offender.
+	FlagK, FlagN int
+	// OveruseMultiple and OveruseFloor: an exception is overused when the
+	// lower bound of its citing share exceeds
+	// max(OveruseMultiple x peer median share, OveruseFloor).
+	OveruseMultiple, OveruseFloor float64
+	// EvidenceLimit is the number of request chains listed per flag.
+	EvidenceLimit int
+}
+
+// DefaultParams returns DOMAIN.md's defaults: 5%, 3 of 4; overuse at three
+// times the peers' median share and at least 2% of requests; 20 chains.
+func DefaultParams() Params {
+	return Params{FlagThreshold: 0.05, FlagK: 3, FlagN: 4, OveruseMultiple: 3, OveruseFloor: 0.02, EvidenceLimit: 20}
+}
+
+func (p Params) validate() error {
+	var errs []error
+	if p.FlagThreshold <= 0 || p.FlagThreshold >= 1 {
+		errs = append(errs, fmt.Errorf("FlagThreshold: %g is outside (0, 1)", p.FlagThreshold))
+	}
+	if p.FlagN < 1 || p.FlagN > 52 || p.FlagK < 1 || p.FlagK > p.FlagN {
+		errs = append(errs, fmt.Errorf("FlagK, FlagN: %d of %d: want 1 <= k <= n <= 52", p.FlagK, p.FlagN))
+	}
+	if p.OveruseMultiple < 1 || p.OveruseFloor < 0 || p.OveruseFloor >= 1 {
+		errs = append(errs, fmt.Errorf("OveruseMultiple, OveruseFloor: %g, %g: want a multiple >= 1 and a floor in [0, 1)", p.OveruseMultiple, p.OveruseFloor))
+	}
+	if p.EvidenceLimit < 1 || p.EvidenceLimit > 1000 {
+		errs = append(errs, fmt.Errorf("EvidenceLimit: %d is outside 1-1000", p.EvidenceLimit))
+	}
+	return errors.Join(errs...)
+}
+
+// Rules in words, printed with the parameters.
+const (
+	peerRule     = "peers: every other entity of the same level (network, responder organisation, developer) in the same period, across all networks, with at least min_sample requests; peer median = median of their suspect rates (exception shares for overuse)"
+	priorityRule = "priority = max(0, suspect Wilson lower bound - peer median) x requests x (1 + consecutive flagged periods); flagged = lower bound > flag_threshold with requests >= min_sample; repeat offender = flagged in flag_k of the last flag_n periods"
+)
+
+// Formula returns the printed form of the formula and its parameters.
+func (p Params) Formula() *hinscorev1.FormulaParams {
+	return &hinscorev1.FormulaParams{
+		Version: FormulaVersion, MinSample: MinSample, Z: z95, SuspectSlaMultiple: SuspectSLAMultiple,
+		FlagThreshold: p.FlagThreshold, FlagK: uint32(p.FlagK), FlagN: uint32(p.FlagN),
+		OveruseMultiple: p.OveruseMultiple, OveruseFloor: p.OveruseFloor, EvidenceLimit: uint32(p.EvidenceLimit),
+		PeerRule: peerRule, PriorityRule: priorityRule,
+	}
 }

@@ -230,6 +230,7 @@ func (c Config) validate() error {
 		if sum <= 0 {
 			errs = append(errs, fmt.Errorf("%s.Mix: weights sum to %g", where, sum))
 		}
+		errs = append(errs, validateResponders(where, n)...)
 		for _, code := range n.Exceptions {
 			if _, ok := exceptionNames[code]; !ok {
 				errs = append(errs, fmt.Errorf("%s.Exceptions: %q is not a DOMAIN.md exception", where, code))
@@ -509,11 +510,11 @@ var lateBoundaries = [...]time.Duration{
 	QuerySLA, QuerySLA + QueryGrace, QuerySLA + QueryGrace + LinkerLateness, 3 * QuerySLA,
 }
 
-func (g *generator) lateMs(p NetworkProfile) int64 {
+func (g *generator) lateMs(beyondShare float64) int64 {
 	const margin = 1500
 	for {
 		var v float64
-		if g.rng.Float64() < p.LateBeyondShare {
+		if g.rng.Float64() < beyondShare {
 			// After the linker has already given up: reported unanswered
 			// first, then re-issued as fulfilled_late.
 			lo := float64((QuerySLA + QueryGrace + LinkerLateness).Milliseconds())
@@ -541,13 +542,29 @@ func (g *generator) request(p NetworkProfile, n int, s slot) (TruthRow, []Messag
 	q.network, q.at = p, s.at
 	q.controlID = fmt.Sprintf("%s%08d", p.Code, n)
 	q.queryTag = fmt.Sprintf("%sQ%08d", p.Code, n)
+	// The responder's own behaviour, when the network describes its
+	// responders one by one; nil = the network's.
+	var rp *ResponderProfile
 	if j := s.runaround; j != nil {
 		q.requester, q.responder, q.mrn, class = j.requester, j.responder, j.mrn, j.class
 	} else {
 		q.requester = p.Requesters[g.rng.IntN(len(p.Requesters))]
-		q.responder = p.Responders[g.rng.IntN(len(p.Responders))]
-		class = g.pickClass(g.mixAt(p, s.at))
+		if len(p.ResponderProfiles) > 0 {
+			rp = &p.ResponderProfiles[g.pick(responderWeights(p))]
+			q.responder = responderOrg(p, rp.Facility)
+			class = g.pickClass(rp.mixAt(g.cfg.Start, s.at))
+		} else {
+			q.responder = p.Responders[g.rng.IntN(len(p.Responders))]
+			class = g.pickClass(g.mixAt(p, s.at))
+		}
 		q.mrn = fmt.Sprintf("%07d", g.rng.IntN(10_000_000))
+	}
+	lat, beyond, exceptions := p.Latency, p.LateBeyondShare, p.Exceptions
+	if rp != nil {
+		lat, beyond = rp.latency(p), rp.lateBeyondShare(p)
+		if len(rp.Exceptions) > 0 {
+			exceptions = rp.Exceptions
+		}
 	}
 	row := TruthRow{
 		Network: p.Name, ControlID: q.controlID, QueryTag: q.queryTag,
@@ -560,14 +577,14 @@ func (g *generator) request(p NetworkProfile, n int, s slot) (TruthRow, []Messag
 		return row, msgs
 	}
 	// Anything but a late answer arrives within the SLA, clear of it.
-	latency := g.lognormalMs(p.Latency, 50, float64((QuerySLA - 1500*time.Millisecond).Milliseconds()))
+	latency := g.lognormalMs(lat, 50, float64((QuerySLA - 1500*time.Millisecond).Milliseconds()))
 	if class == FulfilledLate {
-		latency = g.lateMs(p)
+		latency = g.lateMs(beyond)
 	}
 	a := answer{class: class}
 	switch class {
 	case RefusedException:
-		a.code = p.Exceptions[g.rng.IntN(len(p.Exceptions))]
+		a.code = exceptions[g.rng.IntN(len(exceptions))]
 		a.textOnly = g.rng.Float64() < p.ExceptionTextShare
 	case RefusedUnjustified:
 		a.variant = g.rng.IntN(len(unjustifiedTexts))

@@ -85,6 +85,9 @@ type NetworkProfile struct {
 	// unanswered) are scaled by 1 + DriftPerMonth × months since Start.
 	// Negative = a network that improves, positive = one that gets worse.
 	DriftPerMonth float64 `json:"drift_per_month"`
+	// ResponderProfiles, when set, give each responder a behaviour of its
+	// own (see ResponderProfile and BehaviourNetworks).
+	ResponderProfiles []ResponderProfile `json:"responder_profiles,omitempty"`
 }
 
 func orgs(code, kind, app string, n int) []Org {

@@ -16,6 +16,8 @@ import (
 const (
 	TruthCSV  = "truth.csv"
 	TruthJSON = "truth.json"
+	// DirectoryFile is the organisation directory of the plan (DirectoryCSV).
+	DirectoryFile = "directory.csv"
 )
 
 const truthTime = "2006-01-02T15:04:05.000Z"
@@ -159,7 +161,11 @@ func (p *Plan) WriteTruth(dir string) error {
 	if err != nil {
 		return fmt.Errorf("simulator.WriteTruth: %w", err)
 	}
-	for name, b := range map[string][]byte{TruthCSV: csvBytes, TruthJSON: jsonBytes} {
+	dirBytes, err := p.DirectoryCSV()
+	if err != nil {
+		return fmt.Errorf("simulator.WriteTruth: %w", err)
+	}
+	for name, b := range map[string][]byte{TruthCSV: csvBytes, TruthJSON: jsonBytes, DirectoryFile: dirBytes} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			return fmt.Errorf("simulator.WriteTruth: %w", err)
 		}

@@ -308,6 +308,923 @@ func (x *Latency) GetWithinSla() *Rate {
 	return nil
 }
 
+// FormulaParams are the formula version and every parameter a figure
+// depends on; printed on every output so that a reader can recompute it.
+type FormulaParams struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// e.g. "scorecard/2".
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// Below this many requests a rate is shown as a small sample, never flagged.
+	MinSample uint32 `protobuf:"varint,2,opt,name=min_sample,json=minSample,proto3" json:"min_sample,omitempty"`
+	// Wilson interval: z of the two-sided 95% interval.
+	Z float64 `protobuf:"fixed64,3,opt,name=z,proto3" json:"z,omitempty"`
+	// A fulfilment later than this many SLAs is suspect.
+	SuspectSlaMultiple uint32 `protobuf:"varint,4,opt,name=suspect_sla_multiple,json=suspectSlaMultiple,proto3" json:"suspect_sla_multiple,omitempty"`
+	// A period is flagged when the suspect-rate lower bound exceeds this.
+	FlagThreshold float64 `protobuf:"fixed64,5,opt,name=flag_threshold,json=flagThreshold,proto3" json:"flag_threshold,omitempty"`
+	// Repeat offender: flagged in at least flag_k of the last flag_n periods.
+	FlagK uint32 `protobuf:"varint,6,opt,name=flag_k,json=flagK,proto3" json:"flag_k,omitempty"`
+	FlagN uint32 `protobuf:"varint,7,opt,name=flag_n,json=flagN,proto3" json:"flag_n,omitempty"`
+	// Exception overuse: an exception's citing share has a Wilson lower bound
+	// above max(overuse_multiple x peer median share, overuse_floor).
+	OveruseMultiple float64 `protobuf:"fixed64,8,opt,name=overuse_multiple,json=overuseMultiple,proto3" json:"overuse_multiple,omitempty"`
+	OveruseFloor    float64 `protobuf:"fixed64,9,opt,name=overuse_floor,json=overuseFloor,proto3" json:"overuse_floor,omitempty"`
+	// Request chains listed per flag.
+	EvidenceLimit uint32 `protobuf:"varint,10,opt,name=evidence_limit,json=evidenceLimit,proto3" json:"evidence_limit,omitempty"`
+	// The formulas in words (peer group, priority), as printed.
+	PeerRule      string `protobuf:"bytes,11,opt,name=peer_rule,json=peerRule,proto3" json:"peer_rule,omitempty"`
+	PriorityRule  string `protobuf:"bytes,12,opt,name=priority_rule,json=priorityRule,proto3" json:"priority_rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FormulaParams) Reset() {
+	*x = FormulaParams{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FormulaParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FormulaParams) ProtoMessage() {}
+
+func (x *FormulaParams) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FormulaParams.ProtoReflect.Descriptor instead.
+func (*FormulaParams) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FormulaParams) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *FormulaParams) GetMinSample() uint32 {
+	if x != nil {
+		return x.MinSample
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetZ() float64 {
+	if x != nil {
+		return x.Z
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetSuspectSlaMultiple() uint32 {
+	if x != nil {
+		return x.SuspectSlaMultiple
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetFlagThreshold() float64 {
+	if x != nil {
+		return x.FlagThreshold
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetFlagK() uint32 {
+	if x != nil {
+		return x.FlagK
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetFlagN() uint32 {
+	if x != nil {
+		return x.FlagN
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetOveruseMultiple() float64 {
+	if x != nil {
+		return x.OveruseMultiple
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetOveruseFloor() float64 {
+	if x != nil {
+		return x.OveruseFloor
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetEvidenceLimit() uint32 {
+	if x != nil {
+		return x.EvidenceLimit
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetPeerRule() string {
+	if x != nil {
+		return x.PeerRule
+	}
+	return ""
+}
+
+func (x *FormulaParams) GetPriorityRule() string {
+	if x != nil {
+		return x.PriorityRule
+	}
+	return ""
+}
+
+// ExceptionCount is one cited exception (or redirect code) with its share of
+// the requests and how that share compares with the peers'.
+type ExceptionCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 171.201 ... 171.403, redirect-portal, redirect-fax, redirect-other.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// refused_exception or redirected.
+	Outcome string `protobuf:"bytes,3,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Rate    *Rate  `protobuf:"bytes,4,opt,name=rate,proto3" json:"rate,omitempty"`
+	// Median share of the same code among the peers (same level, same
+	// period, every network, at least min_sample requests).
+	PeerMedian float64 `protobuf:"fixed64,5,opt,name=peer_median,json=peerMedian,proto3" json:"peer_median,omitempty"`
+	// The exception-overuse signal (see FormulaParams).
+	Overuse       bool `protobuf:"varint,6,opt,name=overuse,proto3" json:"overuse,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExceptionCount) Reset() {
+	*x = ExceptionCount{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExceptionCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExceptionCount) ProtoMessage() {}
+
+func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExceptionCount.ProtoReflect.Descriptor instead.
+func (*ExceptionCount) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ExceptionCount) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *ExceptionCount) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ExceptionCount) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *ExceptionCount) GetRate() *Rate {
+	if x != nil {
+		return x.Rate
+	}
+	return nil
+}
+
+func (x *ExceptionCount) GetPeerMedian() float64 {
+	if x != nil {
+		return x.PeerMedian
+	}
+	return 0
+}
+
+func (x *ExceptionCount) GetOveruse() bool {
+	if x != nil {
+		return x.Overuse
+	}
+	return false
+}
+
+// TrendPoint is one earlier (or the current) period of the same entity.
+type TrendPoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Period        string                 `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"`
+	Requests      uint64                 `protobuf:"varint,2,opt,name=requests,proto3" json:"requests,omitempty"`
+	Suspect       *Rate                  `protobuf:"bytes,3,opt,name=suspect,proto3" json:"suspect,omitempty"`
+	Flagged       bool                   `protobuf:"varint,4,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrendPoint) Reset() {
+	*x = TrendPoint{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrendPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrendPoint) ProtoMessage() {}
+
+func (x *TrendPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrendPoint.ProtoReflect.Descriptor instead.
+func (*TrendPoint) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TrendPoint) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *TrendPoint) GetRequests() uint64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *TrendPoint) GetSuspect() *Rate {
+	if x != nil {
+		return x.Suspect
+	}
+	return nil
+}
+
+func (x *TrendPoint) GetFlagged() bool {
+	if x != nil {
+		return x.Flagged
+	}
+	return false
+}
+
+// Evidence is one request chain behind a flag: what an investigator opens
+// first (outcome_steps by outcome_id, or the request id in RAW).
+type Evidence struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OutcomeId     string                 `protobuf:"bytes,1,opt,name=outcome_id,json=outcomeId,proto3" json:"outcome_id,omitempty"`
+	RequestId     string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ResponderOrg  string                 `protobuf:"bytes,3,opt,name=responder_org,json=responderOrg,proto3" json:"responder_org,omitempty"`
+	Outcome       string                 `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	ExceptionCode string                 `protobuf:"bytes,5,opt,name=exception_code,json=exceptionCode,proto3" json:"exception_code,omitempty"`
+	RequestedAtMs int64                  `protobuf:"varint,6,opt,name=requested_at_ms,json=requestedAtMs,proto3" json:"requested_at_ms,omitempty"`
+	// 0 when there was no final answer.
+	TtfMs         uint64 `protobuf:"varint,7,opt,name=ttf_ms,json=ttfMs,proto3" json:"ttf_ms,omitempty"`
+	SlaMs         uint64 `protobuf:"varint,8,opt,name=sla_ms,json=slaMs,proto3" json:"sla_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Evidence) Reset() {
+	*x = Evidence{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Evidence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Evidence) ProtoMessage() {}
+
+func (x *Evidence) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
+func (*Evidence) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Evidence) GetOutcomeId() string {
+	if x != nil {
+		return x.OutcomeId
+	}
+	return ""
+}
+
+func (x *Evidence) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Evidence) GetResponderOrg() string {
+	if x != nil {
+		return x.ResponderOrg
+	}
+	return ""
+}
+
+func (x *Evidence) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *Evidence) GetExceptionCode() string {
+	if x != nil {
+		return x.ExceptionCode
+	}
+	return ""
+}
+
+func (x *Evidence) GetRequestedAtMs() int64 {
+	if x != nil {
+		return x.RequestedAtMs
+	}
+	return 0
+}
+
+func (x *Evidence) GetTtfMs() uint64 {
+	if x != nil {
+		return x.TtfMs
+	}
+	return 0
+}
+
+func (x *Evidence) GetSlaMs() uint64 {
+	if x != nil {
+		return x.SlaMs
+	}
+	return 0
+}
+
+// Flag is one reason an entity is listed for enforcement.
+type Flag struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "suspect" (lower bound above the threshold this period),
+	// "repeat_offender" (k of the last n periods) or "exception_overuse".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// For exception_overuse: the code cited far more than by the peers.
+	ExceptionCode string `protobuf:"bytes,2,opt,name=exception_code,json=exceptionCode,proto3" json:"exception_code,omitempty"`
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The first evidence_limit chains, oldest first; evidence_total counts all.
+	Evidence      []*Evidence `protobuf:"bytes,4,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	EvidenceTotal uint64      `protobuf:"varint,5,opt,name=evidence_total,json=evidenceTotal,proto3" json:"evidence_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Flag) Reset() {
+	*x = Flag{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Flag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Flag) ProtoMessage() {}
+
+func (x *Flag) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Flag.ProtoReflect.Descriptor instead.
+func (*Flag) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Flag) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Flag) GetExceptionCode() string {
+	if x != nil {
+		return x.ExceptionCode
+	}
+	return ""
+}
+
+func (x *Flag) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Flag) GetEvidence() []*Evidence {
+	if x != nil {
+		return x.Evidence
+	}
+	return nil
+}
+
+func (x *Flag) GetEvidenceTotal() uint64 {
+	if x != nil {
+		return x.EvidenceTotal
+	}
+	return 0
+}
+
+// Ranking places an entity against its peers: the enforcement priority.
+type Ranking struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Median suspect rate of the peers (same level and period, every network,
+	// at least min_sample requests); 0 when there are none.
+	PeerMedian float64 `protobuf:"fixed64,1,opt,name=peer_median,json=peerMedian,proto3" json:"peer_median,omitempty"`
+	// max(0, suspect lower bound - peer_median) x requests.
+	ExcessEvents float64 `protobuf:"fixed64,2,opt,name=excess_events,json=excessEvents,proto3" json:"excess_events,omitempty"`
+	// This period's suspect lower bound is above the threshold with at least
+	// min_sample requests.
+	Flagged bool `protobuf:"varint,3,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	// Periods flagged among the last flag_n (this one included).
+	FlaggedPeriods uint32 `protobuf:"varint,4,opt,name=flagged_periods,json=flaggedPeriods,proto3" json:"flagged_periods,omitempty"`
+	// Flagged periods in a row ending with this one (0 when not flagged).
+	Consecutive    uint32 `protobuf:"varint,5,opt,name=consecutive,proto3" json:"consecutive,omitempty"`
+	RepeatOffender bool   `protobuf:"varint,6,opt,name=repeat_offender,json=repeatOffender,proto3" json:"repeat_offender,omitempty"`
+	// excess_events x (1 + consecutive).
+	Priority float64 `protobuf:"fixed64,7,opt,name=priority,proto3" json:"priority,omitempty"`
+	// 1-based position among all entities of the level in the period, every
+	// network, by priority (ties: excess, lower bound, network, id).
+	Rank          uint32 `protobuf:"varint,8,opt,name=rank,proto3" json:"rank,omitempty"`
+	Ranked        uint32 `protobuf:"varint,9,opt,name=ranked,proto3" json:"ranked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ranking) Reset() {
+	*x = Ranking{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ranking) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ranking) ProtoMessage() {}
+
+func (x *Ranking) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ranking.ProtoReflect.Descriptor instead.
+func (*Ranking) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Ranking) GetPeerMedian() float64 {
+	if x != nil {
+		return x.PeerMedian
+	}
+	return 0
+}
+
+func (x *Ranking) GetExcessEvents() float64 {
+	if x != nil {
+		return x.ExcessEvents
+	}
+	return 0
+}
+
+func (x *Ranking) GetFlagged() bool {
+	if x != nil {
+		return x.Flagged
+	}
+	return false
+}
+
+func (x *Ranking) GetFlaggedPeriods() uint32 {
+	if x != nil {
+		return x.FlaggedPeriods
+	}
+	return 0
+}
+
+func (x *Ranking) GetConsecutive() uint32 {
+	if x != nil {
+		return x.Consecutive
+	}
+	return 0
+}
+
+func (x *Ranking) GetRepeatOffender() bool {
+	if x != nil {
+		return x.RepeatOffender
+	}
+	return false
+}
+
+func (x *Ranking) GetPriority() float64 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *Ranking) GetRank() uint32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
+func (x *Ranking) GetRanked() uint32 {
+	if x != nil {
+		return x.Ranked
+	}
+	return 0
+}
+
+// Entity is the figures of one responder organisation or one responder
+// developer (EHR vendor) within a network and period.
+type Entity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "responder" or "developer".
+	Level string `protobuf:"bytes,1,opt,name=level,proto3" json:"level,omitempty"`
+	// Organisation id from the directory (the identifier itself when the
+	// directory does not know it), or the developer's name ("" = unknown).
+	Id        string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Name      string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Developer string `protobuf:"bytes,4,opt,name=developer,proto3" json:"developer,omitempty"`
+	// The responder_org identifiers aggregated here.
+	Identifiers       []string          `protobuf:"bytes,5,rep,name=identifiers,proto3" json:"identifiers,omitempty"`
+	Requests          uint64            `protobuf:"varint,6,opt,name=requests,proto3" json:"requests,omitempty"`
+	Volumes           []*KindVolume     `protobuf:"bytes,7,rep,name=volumes,proto3" json:"volumes,omitempty"`
+	Outcomes          []*ClassRate      `protobuf:"bytes,8,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	TimeToFulfil      *Latency          `protobuf:"bytes,9,opt,name=time_to_fulfil,json=timeToFulfil,proto3" json:"time_to_fulfil,omitempty"`
+	TimeToAcknowledge *Latency          `protobuf:"bytes,10,opt,name=time_to_acknowledge,json=timeToAcknowledge,proto3" json:"time_to_acknowledge,omitempty"`
+	Suspect           *Rate             `protobuf:"bytes,11,opt,name=suspect,proto3" json:"suspect,omitempty"`
+	Refusals          []*ExceptionCount `protobuf:"bytes,12,rep,name=refusals,proto3" json:"refusals,omitempty"`
+	Ranking           *Ranking          `protobuf:"bytes,13,opt,name=ranking,proto3" json:"ranking,omitempty"`
+	// The last flag_n periods, oldest first, ending with this one.
+	Trend         []*TrendPoint `protobuf:"bytes,14,rep,name=trend,proto3" json:"trend,omitempty"`
+	Flags         []*Flag       `protobuf:"bytes,15,rep,name=flags,proto3" json:"flags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Entity) Reset() {
+	*x = Entity{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Entity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Entity) ProtoMessage() {}
+
+func (x *Entity) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Entity.ProtoReflect.Descriptor instead.
+func (*Entity) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Entity) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *Entity) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Entity) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Entity) GetDeveloper() string {
+	if x != nil {
+		return x.Developer
+	}
+	return ""
+}
+
+func (x *Entity) GetIdentifiers() []string {
+	if x != nil {
+		return x.Identifiers
+	}
+	return nil
+}
+
+func (x *Entity) GetRequests() uint64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *Entity) GetVolumes() []*KindVolume {
+	if x != nil {
+		return x.Volumes
+	}
+	return nil
+}
+
+func (x *Entity) GetOutcomes() []*ClassRate {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
+func (x *Entity) GetTimeToFulfil() *Latency {
+	if x != nil {
+		return x.TimeToFulfil
+	}
+	return nil
+}
+
+func (x *Entity) GetTimeToAcknowledge() *Latency {
+	if x != nil {
+		return x.TimeToAcknowledge
+	}
+	return nil
+}
+
+func (x *Entity) GetSuspect() *Rate {
+	if x != nil {
+		return x.Suspect
+	}
+	return nil
+}
+
+func (x *Entity) GetRefusals() []*ExceptionCount {
+	if x != nil {
+		return x.Refusals
+	}
+	return nil
+}
+
+func (x *Entity) GetRanking() *Ranking {
+	if x != nil {
+		return x.Ranking
+	}
+	return nil
+}
+
+func (x *Entity) GetTrend() []*TrendPoint {
+	if x != nil {
+		return x.Trend
+	}
+	return nil
+}
+
+func (x *Entity) GetFlags() []*Flag {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
+// PeerSummary is a distribution of suspect rates without names: how an
+// operator sees its peers.
+type PeerSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         uint32                 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	Min           float64                `protobuf:"fixed64,2,opt,name=min,proto3" json:"min,omitempty"`
+	P25           float64                `protobuf:"fixed64,3,opt,name=p25,proto3" json:"p25,omitempty"`
+	Median        float64                `protobuf:"fixed64,4,opt,name=median,proto3" json:"median,omitempty"`
+	P75           float64                `protobuf:"fixed64,5,opt,name=p75,proto3" json:"p75,omitempty"`
+	Max           float64                `protobuf:"fixed64,6,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerSummary) Reset() {
+	*x = PeerSummary{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerSummary) ProtoMessage() {}
+
+func (x *PeerSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerSummary.ProtoReflect.Descriptor instead.
+func (*PeerSummary) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PeerSummary) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *PeerSummary) GetMin() float64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *PeerSummary) GetP25() float64 {
+	if x != nil {
+		return x.P25
+	}
+	return 0
+}
+
+func (x *PeerSummary) GetMedian() float64 {
+	if x != nil {
+		return x.Median
+	}
+	return 0
+}
+
+func (x *PeerSummary) GetP75() float64 {
+	if x != nil {
+		return x.P75
+	}
+	return 0
+}
+
+func (x *PeerSummary) GetMax() float64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+// PeerNetwork is another network's headline, named: analyst copy only.
+type PeerNetwork struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Network       string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	Requests      uint64                 `protobuf:"varint,2,opt,name=requests,proto3" json:"requests,omitempty"`
+	Suspect       *Rate                  `protobuf:"bytes,3,opt,name=suspect,proto3" json:"suspect,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerNetwork) Reset() {
+	*x = PeerNetwork{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerNetwork) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerNetwork) ProtoMessage() {}
+
+func (x *PeerNetwork) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerNetwork.ProtoReflect.Descriptor instead.
+func (*PeerNetwork) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PeerNetwork) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *PeerNetwork) GetRequests() uint64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *PeerNetwork) GetSuspect() *Rate {
+	if x != nil {
+		return x.Suspect
+	}
+	return nil
+}
+
 // Scorecard is one network's figures for one period.
 type Scorecard struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -323,13 +1240,38 @@ type Scorecard struct {
 	Suspect        *Rate         `protobuf:"bytes,9,opt,name=suspect,proto3" json:"suspect,omitempty"`
 	FormulaVersion string        `protobuf:"bytes,10,opt,name=formula_version,json=formulaVersion,proto3" json:"formula_version,omitempty"`
 	GeneratedAtMs  int64         `protobuf:"varint,11,opt,name=generated_at_ms,json=generatedAtMs,proto3" json:"generated_at_ms,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Version of this message's JSON layout ("scorecard-json/2").
+	SchemaVersion string `protobuf:"bytes,12,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
+	// day, week or month.
+	Granularity string         `protobuf:"bytes,13,opt,name=granularity,proto3" json:"granularity,omitempty"`
+	Formula     *FormulaParams `protobuf:"bytes,14,opt,name=formula,proto3" json:"formula,omitempty"`
+	// "analyst" (everything, peers named) or "operator" (the network's own
+	// participants by name, peers only in aggregate).
+	Copy string `protobuf:"bytes,15,opt,name=copy,proto3" json:"copy,omitempty"`
+	// True once the period has ended in event time (plus the closing delay):
+	// its figures are final unless a regeneration finds late data.
+	Closed            bool              `protobuf:"varint,16,opt,name=closed,proto3" json:"closed,omitempty"`
+	TimeToAcknowledge *Latency          `protobuf:"bytes,17,opt,name=time_to_acknowledge,json=timeToAcknowledge,proto3" json:"time_to_acknowledge,omitempty"`
+	Refusals          []*ExceptionCount `protobuf:"bytes,18,rep,name=refusals,proto3" json:"refusals,omitempty"`
+	// The network against the other networks.
+	Ranking    *Ranking      `protobuf:"bytes,19,opt,name=ranking,proto3" json:"ranking,omitempty"`
+	Trend      []*TrendPoint `protobuf:"bytes,20,rep,name=trend,proto3" json:"trend,omitempty"`
+	Flags      []*Flag       `protobuf:"bytes,21,rep,name=flags,proto3" json:"flags,omitempty"`
+	Responders []*Entity     `protobuf:"bytes,22,rep,name=responders,proto3" json:"responders,omitempty"`
+	Developers []*Entity     `protobuf:"bytes,23,rep,name=developers,proto3" json:"developers,omitempty"`
+	// Suspect rates of the other networks (at least min_sample requests).
+	PeerNetworks *PeerSummary `protobuf:"bytes,24,opt,name=peer_networks,json=peerNetworks,proto3" json:"peer_networks,omitempty"`
+	// Suspect rates of every responder organisation of every network.
+	PeerResponders *PeerSummary `protobuf:"bytes,25,opt,name=peer_responders,json=peerResponders,proto3" json:"peer_responders,omitempty"`
+	// The other networks by name: analyst copy only.
+	Peers         []*PeerNetwork `protobuf:"bytes,26,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Scorecard) Reset() {
 	*x = Scorecard{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[4]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +1283,7 @@ func (x *Scorecard) String() string {
 func (*Scorecard) ProtoMessage() {}
 
 func (x *Scorecard) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[4]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +1296,7 @@ func (x *Scorecard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Scorecard.ProtoReflect.Descriptor instead.
 func (*Scorecard) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{4}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Scorecard) GetNetwork() string {
@@ -434,6 +1376,111 @@ func (x *Scorecard) GetGeneratedAtMs() int64 {
 	return 0
 }
 
+func (x *Scorecard) GetSchemaVersion() string {
+	if x != nil {
+		return x.SchemaVersion
+	}
+	return ""
+}
+
+func (x *Scorecard) GetGranularity() string {
+	if x != nil {
+		return x.Granularity
+	}
+	return ""
+}
+
+func (x *Scorecard) GetFormula() *FormulaParams {
+	if x != nil {
+		return x.Formula
+	}
+	return nil
+}
+
+func (x *Scorecard) GetCopy() string {
+	if x != nil {
+		return x.Copy
+	}
+	return ""
+}
+
+func (x *Scorecard) GetClosed() bool {
+	if x != nil {
+		return x.Closed
+	}
+	return false
+}
+
+func (x *Scorecard) GetTimeToAcknowledge() *Latency {
+	if x != nil {
+		return x.TimeToAcknowledge
+	}
+	return nil
+}
+
+func (x *Scorecard) GetRefusals() []*ExceptionCount {
+	if x != nil {
+		return x.Refusals
+	}
+	return nil
+}
+
+func (x *Scorecard) GetRanking() *Ranking {
+	if x != nil {
+		return x.Ranking
+	}
+	return nil
+}
+
+func (x *Scorecard) GetTrend() []*TrendPoint {
+	if x != nil {
+		return x.Trend
+	}
+	return nil
+}
+
+func (x *Scorecard) GetFlags() []*Flag {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
+func (x *Scorecard) GetResponders() []*Entity {
+	if x != nil {
+		return x.Responders
+	}
+	return nil
+}
+
+func (x *Scorecard) GetDevelopers() []*Entity {
+	if x != nil {
+		return x.Developers
+	}
+	return nil
+}
+
+func (x *Scorecard) GetPeerNetworks() *PeerSummary {
+	if x != nil {
+		return x.PeerNetworks
+	}
+	return nil
+}
+
+func (x *Scorecard) GetPeerResponders() *PeerSummary {
+	if x != nil {
+		return x.PeerResponders
+	}
+	return nil
+}
+
+func (x *Scorecard) GetPeers() []*PeerNetwork {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
 var File_hinscore_v1_scorecard_proto protoreflect.FileDescriptor
 
 const file_hinscore_v1_scorecard_proto_rawDesc = "" +
@@ -463,7 +1510,92 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x06p90_ms\x18\x03 \x01(\x04R\x05p90Ms\x12\x15\n" +
 	"\x06p99_ms\x18\x04 \x01(\x04R\x05p99Ms\x120\n" +
 	"\n" +
-	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\xc6\x03\n" +
+	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\x96\x03\n" +
+	"\rFormulaParams\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
+	"\n" +
+	"min_sample\x18\x02 \x01(\rR\tminSample\x12\f\n" +
+	"\x01z\x18\x03 \x01(\x01R\x01z\x120\n" +
+	"\x14suspect_sla_multiple\x18\x04 \x01(\rR\x12suspectSlaMultiple\x12%\n" +
+	"\x0eflag_threshold\x18\x05 \x01(\x01R\rflagThreshold\x12\x15\n" +
+	"\x06flag_k\x18\x06 \x01(\rR\x05flagK\x12\x15\n" +
+	"\x06flag_n\x18\a \x01(\rR\x05flagN\x12)\n" +
+	"\x10overuse_multiple\x18\b \x01(\x01R\x0foveruseMultiple\x12#\n" +
+	"\roveruse_floor\x18\t \x01(\x01R\foveruseFloor\x12%\n" +
+	"\x0eevidence_limit\x18\n" +
+	" \x01(\rR\revidenceLimit\x12\x1b\n" +
+	"\tpeer_rule\x18\v \x01(\tR\bpeerRule\x12#\n" +
+	"\rpriority_rule\x18\f \x01(\tR\fpriorityRule\"\xb4\x01\n" +
+	"\x0eExceptionCount\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\aoutcome\x18\x03 \x01(\tR\aoutcome\x12%\n" +
+	"\x04rate\x18\x04 \x01(\v2\x11.hinscore.v1.RateR\x04rate\x12\x1f\n" +
+	"\vpeer_median\x18\x05 \x01(\x01R\n" +
+	"peerMedian\x12\x18\n" +
+	"\aoveruse\x18\x06 \x01(\bR\aoveruse\"\x87\x01\n" +
+	"\n" +
+	"TrendPoint\x12\x16\n" +
+	"\x06period\x18\x01 \x01(\tR\x06period\x12\x1a\n" +
+	"\brequests\x18\x02 \x01(\x04R\brequests\x12+\n" +
+	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\x12\x18\n" +
+	"\aflagged\x18\x04 \x01(\bR\aflagged\"\x84\x02\n" +
+	"\bEvidence\x12\x1d\n" +
+	"\n" +
+	"outcome_id\x18\x01 \x01(\tR\toutcomeId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12#\n" +
+	"\rresponder_org\x18\x03 \x01(\tR\fresponderOrg\x12\x18\n" +
+	"\aoutcome\x18\x04 \x01(\tR\aoutcome\x12%\n" +
+	"\x0eexception_code\x18\x05 \x01(\tR\rexceptionCode\x12&\n" +
+	"\x0frequested_at_ms\x18\x06 \x01(\x03R\rrequestedAtMs\x12\x15\n" +
+	"\x06ttf_ms\x18\a \x01(\x04R\x05ttfMs\x12\x15\n" +
+	"\x06sla_ms\x18\b \x01(\x04R\x05slaMs\"\xb3\x01\n" +
+	"\x04Flag\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12%\n" +
+	"\x0eexception_code\x18\x02 \x01(\tR\rexceptionCode\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x121\n" +
+	"\bevidence\x18\x04 \x03(\v2\x15.hinscore.v1.EvidenceR\bevidence\x12%\n" +
+	"\x0eevidence_total\x18\x05 \x01(\x04R\revidenceTotal\"\xa5\x02\n" +
+	"\aRanking\x12\x1f\n" +
+	"\vpeer_median\x18\x01 \x01(\x01R\n" +
+	"peerMedian\x12#\n" +
+	"\rexcess_events\x18\x02 \x01(\x01R\fexcessEvents\x12\x18\n" +
+	"\aflagged\x18\x03 \x01(\bR\aflagged\x12'\n" +
+	"\x0fflagged_periods\x18\x04 \x01(\rR\x0eflaggedPeriods\x12 \n" +
+	"\vconsecutive\x18\x05 \x01(\rR\vconsecutive\x12'\n" +
+	"\x0frepeat_offender\x18\x06 \x01(\bR\x0erepeatOffender\x12\x1a\n" +
+	"\bpriority\x18\a \x01(\x01R\bpriority\x12\x12\n" +
+	"\x04rank\x18\b \x01(\rR\x04rank\x12\x16\n" +
+	"\x06ranked\x18\t \x01(\rR\x06ranked\"\xf5\x04\n" +
+	"\x06Entity\x12\x14\n" +
+	"\x05level\x18\x01 \x01(\tR\x05level\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1c\n" +
+	"\tdeveloper\x18\x04 \x01(\tR\tdeveloper\x12 \n" +
+	"\videntifiers\x18\x05 \x03(\tR\videntifiers\x12\x1a\n" +
+	"\brequests\x18\x06 \x01(\x04R\brequests\x121\n" +
+	"\avolumes\x18\a \x03(\v2\x17.hinscore.v1.KindVolumeR\avolumes\x122\n" +
+	"\boutcomes\x18\b \x03(\v2\x16.hinscore.v1.ClassRateR\boutcomes\x12:\n" +
+	"\x0etime_to_fulfil\x18\t \x01(\v2\x14.hinscore.v1.LatencyR\ftimeToFulfil\x12D\n" +
+	"\x13time_to_acknowledge\x18\n" +
+	" \x01(\v2\x14.hinscore.v1.LatencyR\x11timeToAcknowledge\x12+\n" +
+	"\asuspect\x18\v \x01(\v2\x11.hinscore.v1.RateR\asuspect\x127\n" +
+	"\brefusals\x18\f \x03(\v2\x1b.hinscore.v1.ExceptionCountR\brefusals\x12.\n" +
+	"\aranking\x18\r \x01(\v2\x14.hinscore.v1.RankingR\aranking\x12-\n" +
+	"\x05trend\x18\x0e \x03(\v2\x17.hinscore.v1.TrendPointR\x05trend\x12'\n" +
+	"\x05flags\x18\x0f \x03(\v2\x11.hinscore.v1.FlagR\x05flags\"\x83\x01\n" +
+	"\vPeerSummary\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\rR\x05count\x12\x10\n" +
+	"\x03min\x18\x02 \x01(\x01R\x03min\x12\x10\n" +
+	"\x03p25\x18\x03 \x01(\x01R\x03p25\x12\x16\n" +
+	"\x06median\x18\x04 \x01(\x01R\x06median\x12\x10\n" +
+	"\x03p75\x18\x05 \x01(\x01R\x03p75\x12\x10\n" +
+	"\x03max\x18\x06 \x01(\x01R\x03max\"p\n" +
+	"\vPeerNetwork\x12\x18\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x1a\n" +
+	"\brequests\x18\x02 \x01(\x04R\brequests\x12+\n" +
+	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\x94\t\n" +
 	"\tScorecard\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x16\n" +
 	"\x06period\x18\x02 \x01(\tR\x06period\x12&\n" +
@@ -476,7 +1608,26 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\asuspect\x18\t \x01(\v2\x11.hinscore.v1.RateR\asuspect\x12'\n" +
 	"\x0fformula_version\x18\n" +
 	" \x01(\tR\x0eformulaVersion\x12&\n" +
-	"\x0fgenerated_at_ms\x18\v \x01(\x03R\rgeneratedAtMsB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
+	"\x0fgenerated_at_ms\x18\v \x01(\x03R\rgeneratedAtMs\x12%\n" +
+	"\x0eschema_version\x18\f \x01(\tR\rschemaVersion\x12 \n" +
+	"\vgranularity\x18\r \x01(\tR\vgranularity\x124\n" +
+	"\aformula\x18\x0e \x01(\v2\x1a.hinscore.v1.FormulaParamsR\aformula\x12\x12\n" +
+	"\x04copy\x18\x0f \x01(\tR\x04copy\x12\x16\n" +
+	"\x06closed\x18\x10 \x01(\bR\x06closed\x12D\n" +
+	"\x13time_to_acknowledge\x18\x11 \x01(\v2\x14.hinscore.v1.LatencyR\x11timeToAcknowledge\x127\n" +
+	"\brefusals\x18\x12 \x03(\v2\x1b.hinscore.v1.ExceptionCountR\brefusals\x12.\n" +
+	"\aranking\x18\x13 \x01(\v2\x14.hinscore.v1.RankingR\aranking\x12-\n" +
+	"\x05trend\x18\x14 \x03(\v2\x17.hinscore.v1.TrendPointR\x05trend\x12'\n" +
+	"\x05flags\x18\x15 \x03(\v2\x11.hinscore.v1.FlagR\x05flags\x123\n" +
+	"\n" +
+	"responders\x18\x16 \x03(\v2\x13.hinscore.v1.EntityR\n" +
+	"responders\x123\n" +
+	"\n" +
+	"developers\x18\x17 \x03(\v2\x13.hinscore.v1.EntityR\n" +
+	"developers\x12=\n" +
+	"\rpeer_networks\x18\x18 \x01(\v2\x18.hinscore.v1.PeerSummaryR\fpeerNetworks\x12A\n" +
+	"\x0fpeer_responders\x18\x19 \x01(\v2\x18.hinscore.v1.PeerSummaryR\x0epeerResponders\x12.\n" +
+	"\x05peers\x18\x1a \x03(\v2\x18.hinscore.v1.PeerNetworkR\x05peersB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
 
 var (
 	file_hinscore_v1_scorecard_proto_rawDescOnce sync.Once
@@ -490,26 +1641,59 @@ func file_hinscore_v1_scorecard_proto_rawDescGZIP() []byte {
 	return file_hinscore_v1_scorecard_proto_rawDescData
 }
 
-var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_hinscore_v1_scorecard_proto_goTypes = []any{
-	(*Rate)(nil),       // 0: hinscore.v1.Rate
-	(*ClassRate)(nil),  // 1: hinscore.v1.ClassRate
-	(*KindVolume)(nil), // 2: hinscore.v1.KindVolume
-	(*Latency)(nil),    // 3: hinscore.v1.Latency
-	(*Scorecard)(nil),  // 4: hinscore.v1.Scorecard
+	(*Rate)(nil),           // 0: hinscore.v1.Rate
+	(*ClassRate)(nil),      // 1: hinscore.v1.ClassRate
+	(*KindVolume)(nil),     // 2: hinscore.v1.KindVolume
+	(*Latency)(nil),        // 3: hinscore.v1.Latency
+	(*FormulaParams)(nil),  // 4: hinscore.v1.FormulaParams
+	(*ExceptionCount)(nil), // 5: hinscore.v1.ExceptionCount
+	(*TrendPoint)(nil),     // 6: hinscore.v1.TrendPoint
+	(*Evidence)(nil),       // 7: hinscore.v1.Evidence
+	(*Flag)(nil),           // 8: hinscore.v1.Flag
+	(*Ranking)(nil),        // 9: hinscore.v1.Ranking
+	(*Entity)(nil),         // 10: hinscore.v1.Entity
+	(*PeerSummary)(nil),    // 11: hinscore.v1.PeerSummary
+	(*PeerNetwork)(nil),    // 12: hinscore.v1.PeerNetwork
+	(*Scorecard)(nil),      // 13: hinscore.v1.Scorecard
 }
 var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
-	0, // 0: hinscore.v1.ClassRate.rate:type_name -> hinscore.v1.Rate
-	0, // 1: hinscore.v1.Latency.within_sla:type_name -> hinscore.v1.Rate
-	2, // 2: hinscore.v1.Scorecard.volumes:type_name -> hinscore.v1.KindVolume
-	1, // 3: hinscore.v1.Scorecard.outcomes:type_name -> hinscore.v1.ClassRate
-	3, // 4: hinscore.v1.Scorecard.time_to_fulfil:type_name -> hinscore.v1.Latency
-	0, // 5: hinscore.v1.Scorecard.suspect:type_name -> hinscore.v1.Rate
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	0,  // 0: hinscore.v1.ClassRate.rate:type_name -> hinscore.v1.Rate
+	0,  // 1: hinscore.v1.Latency.within_sla:type_name -> hinscore.v1.Rate
+	0,  // 2: hinscore.v1.ExceptionCount.rate:type_name -> hinscore.v1.Rate
+	0,  // 3: hinscore.v1.TrendPoint.suspect:type_name -> hinscore.v1.Rate
+	7,  // 4: hinscore.v1.Flag.evidence:type_name -> hinscore.v1.Evidence
+	2,  // 5: hinscore.v1.Entity.volumes:type_name -> hinscore.v1.KindVolume
+	1,  // 6: hinscore.v1.Entity.outcomes:type_name -> hinscore.v1.ClassRate
+	3,  // 7: hinscore.v1.Entity.time_to_fulfil:type_name -> hinscore.v1.Latency
+	3,  // 8: hinscore.v1.Entity.time_to_acknowledge:type_name -> hinscore.v1.Latency
+	0,  // 9: hinscore.v1.Entity.suspect:type_name -> hinscore.v1.Rate
+	5,  // 10: hinscore.v1.Entity.refusals:type_name -> hinscore.v1.ExceptionCount
+	9,  // 11: hinscore.v1.Entity.ranking:type_name -> hinscore.v1.Ranking
+	6,  // 12: hinscore.v1.Entity.trend:type_name -> hinscore.v1.TrendPoint
+	8,  // 13: hinscore.v1.Entity.flags:type_name -> hinscore.v1.Flag
+	0,  // 14: hinscore.v1.PeerNetwork.suspect:type_name -> hinscore.v1.Rate
+	2,  // 15: hinscore.v1.Scorecard.volumes:type_name -> hinscore.v1.KindVolume
+	1,  // 16: hinscore.v1.Scorecard.outcomes:type_name -> hinscore.v1.ClassRate
+	3,  // 17: hinscore.v1.Scorecard.time_to_fulfil:type_name -> hinscore.v1.Latency
+	0,  // 18: hinscore.v1.Scorecard.suspect:type_name -> hinscore.v1.Rate
+	4,  // 19: hinscore.v1.Scorecard.formula:type_name -> hinscore.v1.FormulaParams
+	3,  // 20: hinscore.v1.Scorecard.time_to_acknowledge:type_name -> hinscore.v1.Latency
+	5,  // 21: hinscore.v1.Scorecard.refusals:type_name -> hinscore.v1.ExceptionCount
+	9,  // 22: hinscore.v1.Scorecard.ranking:type_name -> hinscore.v1.Ranking
+	6,  // 23: hinscore.v1.Scorecard.trend:type_name -> hinscore.v1.TrendPoint
+	8,  // 24: hinscore.v1.Scorecard.flags:type_name -> hinscore.v1.Flag
+	10, // 25: hinscore.v1.Scorecard.responders:type_name -> hinscore.v1.Entity
+	10, // 26: hinscore.v1.Scorecard.developers:type_name -> hinscore.v1.Entity
+	11, // 27: hinscore.v1.Scorecard.peer_networks:type_name -> hinscore.v1.PeerSummary
+	11, // 28: hinscore.v1.Scorecard.peer_responders:type_name -> hinscore.v1.PeerSummary
+	12, // 29: hinscore.v1.Scorecard.peers:type_name -> hinscore.v1.PeerNetwork
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_scorecard_proto_init() }
@@ -523,7 +1707,7 @@ func file_hinscore_v1_scorecard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hinscore_v1_scorecard_proto_rawDesc), len(file_hinscore_v1_scorecard_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

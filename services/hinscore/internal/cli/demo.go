@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/hinscore/internal/pipeline"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
@@ -119,6 +121,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		got.Events, got.Outcomes, time.Since(began).Round(time.Millisecond))
 
 	conn, _ := p.ClickHouse()
+	// The simulated organisations, so scorecards name each responder's developer.
+	directory, err := plan.DirectoryCSV()
+	if err != nil {
+		return err
+	}
+	if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(directory), time.Now().UTC()); err != nil {
+		return err
+	}
 	cards, err := scorecard.Build(ctx, conn, scorecard.Query{Granularity: "day"}, time.Now().UTC())
 	if err != nil {
 		return err
@@ -133,13 +143,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := scorecard.PrintTable(stdout, cards); err != nil {
 		return err
 	}
+	shot := screenshot(ctx, *out, cards, stderr)
 	measured, err := p.ClassCounts(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout)
 	ok := printTruthCheck(stdout, plan.Truth(), measured)
-	fmt.Fprintf(stdout, "\nScorecards: %s/<period>/<network>.json   ground truth: %s\n", *out, truthDir)
+	fmt.Fprintf(stdout, "\nScorecards: %s/<period>/<network>.{json,csv,html}, offenders: %s/<period>/offenders.{csv,html}   ground truth: %s\n", *out, *out, truthDir)
+	if shot != "" {
+		fmt.Fprintf(stdout, "Screenshot of a scorecard page: %s\n", shot)
+	}
 	fmt.Fprintf(stdout, "Analysts: clickhouse-client --port %s --database %s --query 'SELECT network, outcome, count() FROM outcomes GROUP BY network, outcome'\n",
 		portOf(dsn), databaseOf(dsn))
 	if localServer {
@@ -238,4 +252,25 @@ func databaseOf(dsn string) string {
 		return strings.TrimPrefix(dsn, "clickhouse://")
 	}
 	return d.Database
+}
+
+// screenshot renders the first network's scorecard page to a PNG with
+// headless Chromium (HINSCORE_CHROMIUM, else chromium on the PATH; make demo
+// installs it). Without a browser the demo goes on and says so.
+func screenshot(ctx context.Context, out string, cards []*hinscorev1.Scorecard, stderr io.Writer) string {
+	if len(cards) == 0 {
+		return ""
+	}
+	c := cards[0]
+	page := filepath.Join(out, c.GetPeriod(), c.GetNetwork()+".html")
+	png := filepath.Join(out, "scorecard.png")
+	msgs, err := scorecard.Screenshot(ctx, os.Getenv("HINSCORE_CHROMIUM"), page, png)
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: no screenshot of %s: %v\n", page, err)
+		return ""
+	}
+	for _, m := range msgs {
+		fmt.Fprintf(stderr, "demo: %s console: %s\n", page, m)
+	}
+	return png
 }

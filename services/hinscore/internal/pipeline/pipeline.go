@@ -138,7 +138,10 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 		p.admin.AddReadiness("api", p.api.Ready)
 	}
 	if opts.Scorecard != nil {
-		if p.cards, err = scorecard.NewService(*opts.Scorecard, p.conn, opts.Log.With().Str("component", "scorecard").Logger(), reg, opts.Clock); err != nil {
+		cards := *opts.Scorecard
+		// Closed scorecards are published on scorecards.<network> too.
+		cards.JetStream = p.js
+		if p.cards, err = scorecard.NewService(cards, p.conn, opts.Log.With().Str("component", "scorecard").Logger(), reg, opts.Clock); err != nil {
 			return nil, fmt.Errorf("pipeline.Start: %w", err)
 		}
 		comps = append(comps, p.cards)

@@ -1,0 +1,158 @@
+package scorecard
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"time"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+)
+
+// The pages are self-contained: inline CSS and SVG, no script, no external
+// asset, so they open from a file, a mail attachment or a print queue.
+const pageCSS = `
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;max-width:1000px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:24px 0 6px;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:6px 0;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:right}th{background:#f4f4f4}td.l,th.l{text-align:left}
+.small{font-size:10px}.muted{color:#666}.flag{color:#b30000;font-weight:600}.ss{color:#666;font-style:italic}
+svg.chart text{font-size:11px;fill:#333}svg.chart{max-width:100%;height:auto}
+.formula{font-size:12px;color:#444;background:#fafafa;border:1px solid #eee;padding:6px}
+code{font-size:12px}
+@media print{body{margin:0;font-size:10pt;max-width:none}h2{page-break-after:avoid}
+ table,svg,.formula{page-break-inside:avoid}a{color:inherit;text-decoration:none}}
+@page{size:A4;margin:14mm}
+`
+
+var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
+	"pct": func(r *hinscorev1.Rate) string { return fmt.Sprintf("%.1f%%", 100*r.GetRate()) },
+	"ci": func(r *hinscorev1.Rate) string {
+		return fmt.Sprintf("%.1f–%.1f%%", 100*r.GetCiLow(), 100*r.GetCiHigh())
+	},
+	"ms":    fmtMs,
+	"f1":    func(f float64) string { return fmt.Sprintf("%.1f", f) },
+	"pct1":  func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
+	"time":  func(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05Z") },
+	"class": func(c *hinscorev1.Scorecard, class string) *hinscorev1.Rate { return classRate(c.GetOutcomes(), class) },
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>{{.C.Network}} scorecard {{.C.Period}}</title><style>{{.CSS}}</style></head>
+<body>
+<h1>Scorecard: {{.C.Network}}, {{.C.Granularity}} {{.C.Period}}</h1>
+<p class="muted">{{time .C.PeriodStartMs}} to {{time .C.PeriodEndMs}} (end exclusive) · {{if .C.Closed}}closed{{else}}<b>provisional</b> (period not closed in event time){{end}} ·
+{{.C.Copy}} copy{{if eq .C.Copy "operator"}}: your participants by name, other networks only in aggregate{{end}} · generated {{time .C.GeneratedAtMs}} · formula {{.C.FormulaVersion}} · schema {{.C.SchemaVersion}}</p>
+
+<h2>Headline</h2>
+<table><tr><th class="l">requests</th><th>suspect</th><th>95% interval</th><th>peer networks' median</th><th>ttf p50 / p90 / p99</th><th>within SLA</th><th>tta p50 / p90 / p99</th><th>rank</th></tr>
+<tr><td class="l">{{.C.Requests}}{{if .C.Suspect.SmallSample}} <span class="ss">small sample</span>{{end}}</td><td>{{pct .C.Suspect}}</td><td>{{ci .C.Suspect}}</td><td>{{pct1 .C.Ranking.PeerMedian}}</td>
+<td>{{if .C.TimeToFulfil.Count}}{{ms .C.TimeToFulfil.P50Ms}} / {{ms .C.TimeToFulfil.P90Ms}} / {{ms .C.TimeToFulfil.P99Ms}}{{else}}-{{end}}</td><td>{{pct .C.TimeToFulfil.WithinSla}}</td>
+<td>{{if .C.TimeToAcknowledge.Count}}{{ms .C.TimeToAcknowledge.P50Ms}} / {{ms .C.TimeToAcknowledge.P90Ms}} / {{ms .C.TimeToAcknowledge.P99Ms}}{{else}}-{{end}}</td><td>{{.C.Ranking.Rank}} of {{.C.Ranking.Ranked}}</td></tr></table>
+{{range .C.Flags}}<p class="flag">{{.Kind}}: {{.Reason}}</p>{{end}}
+
+<h2>Outcome mix</h2>
+{{.Mix}}
+<table><tr><th class="l">class</th><th>count</th><th>rate</th><th>95% interval</th></tr>
+{{range .C.Outcomes}}<tr><td class="l">{{.Outcome}}</td><td>{{.Rate.Count}}</td><td>{{pct .Rate}}</td><td>{{ci .Rate}}</td></tr>{{end}}</table>
+<p class="muted">Volumes and SLAs applied: {{range .C.Volumes}}{{.RequestKind}} {{.Requests}} (SLA {{ms .SlaMinMs}}{{if ne .SlaMinMs .SlaMaxMs}}–{{ms .SlaMaxMs}}{{end}}); {{end}}</p>
+
+<h2>Time to fulfil against SLA</h2>
+{{.TTF}}
+<p class="muted">Bars: p50 (dot) to p99, p90 marked; dashed: SLA and {{.C.Formula.SuspectSlaMultiple}}× SLA (later is suspect). Logarithmic axis.</p>
+
+<h2>Trend</h2>
+{{.Trend}}
+
+<h2>Position against peers</h2>
+{{.Peers}}
+<p class="muted">Suspect rate with its 95% Wilson interval; grey band: the middle half of all {{.C.PeerResponders.Count}} responder organisations of every network (median dashed); red dashed: flag threshold. Other networks: {{.C.PeerNetworks.Count}}, median {{pct1 .C.PeerNetworks.Median}}, range {{pct1 .C.PeerNetworks.Min}}–{{pct1 .C.PeerNetworks.Max}}.</p>
+{{if .C.Peers}}<table><tr><th class="l">network (analyst copy)</th><th>requests</th><th>suspect</th><th>95% interval</th></tr>
+{{range .C.Peers}}<tr><td class="l">{{.Network}}</td><td>{{.Requests}}</td><td>{{pct .Suspect}}</td><td>{{ci .Suspect}}</td></tr>{{end}}</table>{{end}}
+
+{{define "entities"}}<table><tr><th class="l">{{.Title}}</th><th>requests</th><th>suspect</th><th>95% interval</th><th>peer median</th><th>flagged (of last n)</th><th>priority</th><th>rank</th><th>ttf p50/p90/p99</th><th>within SLA</th><th>tta p50/p90</th><th class="l">refusals by cited exception</th></tr>
+{{range .List}}<tr><td class="l">{{.Name}}{{if .Developer}} <span class="muted small">({{.Developer}})</span>{{end}}{{range .Flags}}<br><span class="flag small">{{.Kind}}{{if .ExceptionCode}} {{.ExceptionCode}}{{end}}</span>{{end}}</td><td>{{.Requests}}{{if .Suspect.SmallSample}}<br><span class="ss">small sample</span>{{end}}</td>
+<td>{{pct .Suspect}}</td><td>{{ci .Suspect}}</td><td>{{pct1 .Ranking.PeerMedian}}</td><td>{{.Ranking.FlaggedPeriods}}{{if .Ranking.RepeatOffender}} <b>repeat</b>{{end}}</td><td>{{f1 .Ranking.Priority}}</td><td>{{.Ranking.Rank}}/{{.Ranking.Ranked}}</td>
+<td>{{if .TimeToFulfil.Count}}{{ms .TimeToFulfil.P50Ms}}/{{ms .TimeToFulfil.P90Ms}}/{{ms .TimeToFulfil.P99Ms}}{{else}}-{{end}}</td><td>{{pct .TimeToFulfil.WithinSla}}</td>
+<td>{{if .TimeToAcknowledge.Count}}{{ms .TimeToAcknowledge.P50Ms}}/{{ms .TimeToAcknowledge.P90Ms}}{{else}}-{{end}}</td>
+<td class="l small">{{range .Refusals}}{{.Code}} {{pct .Rate}}{{if .Overuse}} <b class="flag">overuse</b> (peers {{pct1 .PeerMedian}}){{end}}<br>{{end}}</td></tr>{{end}}</table>{{end}}
+
+<h2>Responder organisations</h2>
+{{template "entities" .Responders}}
+<h2>Responder developers (EHR vendors)</h2>
+{{template "entities" .Developers}}
+
+<h2>Refusals by cited exception (network)</h2>
+<table><tr><th class="l">code</th><th class="l">exception</th><th class="l">class</th><th>count</th><th>share</th><th>peer median</th></tr>
+{{range .C.Refusals}}<tr><td class="l">{{.Code}}</td><td class="l">{{.Name}}</td><td class="l">{{.Outcome}}</td><td>{{.Rate.Count}}</td><td>{{pct .Rate}}</td><td>{{pct1 .PeerMedian}}</td></tr>{{end}}</table>
+
+<h2>Evidence: request chains behind each flag</h2>
+{{range .Evidence}}<p><b>{{.Who}}</b> · {{.F.Kind}}{{if .F.ExceptionCode}} {{.F.ExceptionCode}}{{end}} · {{len .F.Evidence}} of {{.F.EvidenceTotal}} chains listed</p>
+<table class="small"><tr><th class="l">request id</th><th class="l">outcome id</th><th class="l">responder</th><th class="l">outcome</th><th class="l">code</th><th>requested</th><th>ttf</th><th>SLA</th></tr>
+{{range .F.Evidence}}<tr><td class="l"><code>{{.RequestId}}</code></td><td class="l"><code>{{.OutcomeId}}</code></td><td class="l">{{.ResponderOrg}}</td><td class="l">{{.Outcome}}</td><td class="l">{{.ExceptionCode}}</td><td>{{time .RequestedAtMs}}</td><td>{{if .TtfMs}}{{ms .TtfMs}}{{else}}-{{end}}</td><td>{{ms .SlaMs}}</td></tr>{{end}}</table>
+{{else}}<p class="muted">No flags this period.</p>{{end}}
+
+<h2>Formula {{.C.Formula.Version}}</h2>
+<div class="formula">Rates: count / requests (orphans excluded) with the 95% Wilson score interval (z = {{.C.Formula.Z}}); fewer than {{.C.Formula.MinSample}} requests is a small sample: shown, never flagged.
+Suspect = refused_unjustified + redirected + unanswered + fulfilled later than {{.C.Formula.SuspectSlaMultiple}} × SLA.
+Flag threshold {{pct1 .C.Formula.FlagThreshold}}; repeat offender = flagged in {{.C.Formula.FlagK}} of the last {{.C.Formula.FlagN}} periods.
+Exception overuse: lower bound of a code's share &gt; max({{.C.Formula.OveruseMultiple}} × peer median, {{pct1 .C.Formula.OveruseFloor}}).
+Up to {{.C.Formula.EvidenceLimit}} chains per flag.<br>{{.C.Formula.PeerRule}}.<br>{{.C.Formula.PriorityRule}}.</div>
+</body></html>
+`))
+
+type entitiesView struct {
+	Title string
+	List  []*hinscorev1.Entity
+}
+
+type evidenceView struct {
+	Who string
+	F   *hinscorev1.Flag
+}
+
+// HTML renders one scorecard as a self-contained page.
+func HTML(c *hinscorev1.Scorecard) ([]byte, error) {
+	rows := []latencyRow{{"network " + c.GetNetwork(), c.GetTimeToFulfil()}}
+	for _, e := range c.GetResponders() {
+		rows = append(rows, latencyRow{e.GetName(), e.GetTimeToFulfil()})
+	}
+	var sla uint64
+	for _, v := range c.GetVolumes() {
+		if sla == 0 || v.GetSlaMinMs() < sla {
+			sla = v.GetSlaMinMs()
+		}
+	}
+	var ev []evidenceView
+	for _, f := range c.GetFlags() {
+		ev = append(ev, evidenceView{"network " + c.GetNetwork(), f})
+	}
+	for _, es := range [][]*hinscorev1.Entity{c.GetResponders(), c.GetDevelopers()} {
+		for _, e := range es {
+			for _, f := range e.GetFlags() {
+				ev = append(ev, evidenceView{e.GetLevel() + " " + e.GetName(), f})
+			}
+		}
+	}
+	var buf bytes.Buffer
+	err := pageTmpl.Execute(&buf, map[string]any{
+		"C": c, "CSS": template.CSS(pageCSS),
+		"Mix": mixChart(c.GetOutcomes()), "TTF": ttfChart(rows, sla),
+		"Trend": trendChart(c.GetTrend(), c.GetFormula().GetFlagThreshold()), "Peers": peerChart(c),
+		"Responders": entitiesView{"responder organisation", c.GetResponders()},
+		"Developers": entitiesView{"developer", c.GetDevelopers()},
+		"Evidence":   ev,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scorecard.HTML: %s %s: %w", c.GetNetwork(), c.GetPeriod(), err)
+	}
+	return buf.Bytes(), nil
+}
+
+func classRate(outcomes []*hinscorev1.ClassRate, class string) *hinscorev1.Rate {
+	for _, o := range outcomes {
+		if o.GetOutcome() == class {
+			return o.GetRate()
+		}
+	}
+	return NewRate(0, 0)
+}
