@@ -16,7 +16,8 @@ import (
 // very_late is a fulfilled request answered after 3 × its SLA (DOMAIN.md's
 // "suspect" lateness), answered and within_sla count only requests with a
 // time to fulfil, and ttf keeps every time to fulfil so that the quantiles of
-// any set of days are exact.
+// any set of days are exact; acknowledged and tta do the same for the time
+// to acknowledge.
 const outcomesDailySelect = `SELECT
     toDate(requested_at) AS day,
     network,
@@ -31,13 +32,15 @@ const outcomesDailySelect = `SELECT
     minState(sla_ms),
     maxState(sla_ms),
     quantilesExactStateIf(0.5, 0.9, 0.99)(ifNull(ttf_ms, 0), ttf_ms IS NOT NULL),
-    maxState(toDateTime(?, 'UTC'))
+    maxState(toDateTime(?, 'UTC')),
+    sumState(toUInt64(tta_ms IS NOT NULL)),
+    quantilesExactStateIf(0.5, 0.9, 0.99)(ifNull(tta_ms, 0), tta_ms IS NOT NULL)
 FROM outcomes
 WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC')
 GROUP BY day, network, responder_org, request_kind, outcome, exception_code`
 
 const outcomesDailyColumns = `(day, network, responder_org, request_kind, outcome, exception_code,
- requests, very_late, answered, within_sla, sla_min, sla_max, ttf, rebuilt_at)`
+ requests, very_late, answered, within_sla, sla_min, sla_max, ttf, rebuilt_at, acknowledged, tta)`
 
 // RebuildRollups recomputes the outcomes_daily rollup for each month that
 // contains one of months (any instant of the month will do), from the
