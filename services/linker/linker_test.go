@@ -49,7 +49,7 @@ func startBus(t *testing.T) jetstream.JetStream {
 
 // startBusWith starts an embedded JetStream with the hinscore streams and
 // returns its URL and a connection the test owns.
-func startBusWith(t *testing.T, opts bus.StreamOptions) (string, jetstream.JetStream) {
+func startBusWith(t testing.TB, opts bus.StreamOptions) (string, jetstream.JetStream) {
 	t.Helper()
 	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
 	if err != nil {
@@ -68,7 +68,7 @@ func startBusWith(t *testing.T, opts bus.StreamOptions) (string, jetstream.JetSt
 
 // connect opens a connection of its own (closing it is how a test crashes
 // the linker that uses it).
-func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
 	if err != nil {
@@ -122,7 +122,7 @@ func expected(t *testing.T, evs []placed) map[string]string {
 	return finalClasses(outs)
 }
 
-func publishEvents(t *testing.T, js jetstream.JetStream, evs []placed) {
+func publishEvents(t testing.TB, js jetstream.JetStream, evs []placed) {
 	t.Helper()
 	var futs []jetstream.PubAckFuture
 	wait := func() {
@@ -207,7 +207,7 @@ func readOutcomes(t *testing.T, js jetstream.JetStream, timeout time.Duration, d
 	return res
 }
 
-func newLinker(t *testing.T, js jetstream.JetStream, clock *fakeClock, mutate func(*Config)) (*Linker, *prometheus.Registry) {
+func newLinker(t testing.TB, js jetstream.JetStream, clock *fakeClock, mutate func(*Config)) (*Linker, *prometheus.Registry) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.PartitionCount = testPartitions
@@ -223,7 +223,7 @@ func newLinker(t *testing.T, js jetstream.JetStream, clock *fakeClock, mutate fu
 	return l, reg
 }
 
-func waitReady(t *testing.T, l *Linker) {
+func waitReady(t testing.TB, l *Linker) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for l.Ready(context.Background()) != nil {
