@@ -86,6 +86,10 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	opts.Scorecard = &cards
 	opts.FHIR = fhir
+	if apiCfg != nil && os.Getenv("HINSCORE_API_AUDIT_LOG") == "" {
+		// The audit log of raw accesses lives with the rest of the data.
+		apiCfg.AuditLog = filepath.Join(opts.DataDir, "api-audit.jsonl")
+	}
 	opts.API = apiCfg
 	if listeners != nil {
 		// Flags win over HINSCORE_MLLP_LISTENERS (default: default=127.0.0.1:2575).
