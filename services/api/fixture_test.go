@@ -59,7 +59,10 @@ type fixture struct {
 
 func newFixture(t *testing.T, requests int) *fixture {
 	t.Helper()
-	plan, err := simulator.Generate(simulator.Config{Requests: requests, Seed: 9, Span: 48 * time.Hour})
+	// Two whole days that ended at midnight: every request lies in the past,
+	// so the linker's idle watermark can pass every deadline.
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(-48 * time.Hour)
+	plan, err := simulator.Generate(simulator.Config{Requests: requests, Seed: 9, Start: start, Span: 48 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +150,7 @@ func newFixture(t *testing.T, requests int) *fixture {
 	if stats.Failed != 0 || stats.Unexpected != 0 {
 		t.Fatalf("simulator: %s", stats)
 	}
-	waitCount(t, ctx, conn, "SELECT count() FROM outcomes", uint64(len(plan.Requests())))
+	waitOutcomes(t, ctx, conn, plan)
 	waitCount(t, ctx, conn, "SELECT count() FROM events", uint64(plan.ValidMessages()))
 	stop()
 
@@ -191,20 +194,57 @@ func newFixture(t *testing.T, requests int) *fixture {
 
 func waitCount(t *testing.T, ctx context.Context, conn driver.Conn, q string, want uint64) {
 	t.Helper()
+	if got, err := countReaches(ctx, conn, q, want); err != nil {
+		t.Fatalf("%s: %d, want %d: %v", q, got, want, err)
+	}
+}
+
+// countReaches polls the count query q until it reaches want or ctx ends.
+func countReaches(ctx context.Context, conn driver.Conn, q string, want uint64) (uint64, error) {
 	var got uint64
 	for {
 		if err := conn.QueryRow(ctx, q).Scan(&got); err != nil {
-			t.Fatal(err)
+			return got, err
 		}
 		if got >= want {
-			return
+			return got, nil
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s: %d, want %d", q, got, want)
+			return got, ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// waitOutcomes waits for one outcome per simulated request and, when they
+// do not all come, names the requests that have none.
+func waitOutcomes(t *testing.T, ctx context.Context, conn driver.Conn, plan *simulator.Plan) {
+	t.Helper()
+	want := uint64(len(plan.Requests()))
+	got, err := countReaches(ctx, conn, "SELECT count() FROM outcomes", want)
+	if err == nil {
+		return
+	}
+	have := map[string]bool{}
+	rows, qerr := conn.Query(context.Background(), "SELECT network, request_id FROM outcomes")
+	if qerr != nil {
+		t.Fatal(qerr)
+	}
+	for rows.Next() {
+		var n, id string
+		if err := rows.Scan(&n, &id); err != nil {
+			t.Fatal(err)
+		}
+		have[n+"/"+id] = true
+	}
+	rows.Close()
+	for _, r := range plan.Requests() {
+		if !have[r.Network+"/"+r.ControlID] {
+			t.Errorf("no outcome for %s/%s: truth %s, requested %s, out of order %v", r.Network, r.ControlID, r.Outcome, r.RequestedAt.Format(time.RFC3339Nano), r.OutOfOrder)
+		}
+	}
+	t.Fatalf("outcomes: %d, want %d: %v", got, want, err)
 }
 
 // patientToken is the token the ingest made for a simulator patient
