@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 MODULES := proto schemas services/service services/bus services/hl7v2 services/chstore \
            services/mllp-ingest services/fhir-ingest services/linker services/chwriter \
-           services/scorecard services/api services/simulator services/faults services/hinscore
+           services/scorecard services/api services/simulator services/faults services/cluster services/hinscore
 # Services that build a binary of their own (cmd/<name>).
 BINARIES := hinscore mllp-ingest fhir-ingest linker chwriter scorecard api simulator
 
