@@ -194,24 +194,21 @@ func env(t *testing.T, c map[string]any, configMaps, secrets map[string]map[stri
 	t.Helper()
 	out := map[string]string{}
 	var problems []string
+	sources := []struct {
+		ref, kind string
+		maps      map[string]map[string]string
+	}{{"configMapRef", "ConfigMap", configMaps}, {"secretRef", "Secret", secrets}}
 	for _, ef := range list(c["envFrom"]) {
-		switch {
-		case dig(ef, "configMapRef") != nil:
-			name := str(dig(ef, "configMapRef", "name"))
-			cm, ok := configMaps[name]
+		for _, src := range sources {
+			if dig(ef, src.ref) == nil {
+				continue
+			}
+			name := str(dig(ef, src.ref, "name"))
+			m, ok := src.maps[name]
 			if !ok {
-				problems = append(problems, "envFrom ConfigMap "+name+" does not exist")
+				problems = append(problems, "envFrom "+src.kind+" "+name+" does not exist")
 			}
-			for k, v := range cm {
-				out[k] = v
-			}
-		case dig(ef, "secretRef") != nil:
-			name := str(dig(ef, "secretRef", "name"))
-			s, ok := secrets[name]
-			if !ok {
-				problems = append(problems, "envFrom Secret "+name+" does not exist")
-			}
-			for k, v := range s {
+			for k, v := range m {
 				out[k] = v
 			}
 		}
