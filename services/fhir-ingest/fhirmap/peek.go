@@ -1,9 +1,11 @@
 package fhirmap
 
+import "unicode/utf8"
+
 // peekType finds the top-level "resourceType" of a JSON object without
 // decoding the rest, so that a resource is decoded once, straight into the
 // struct of its type. It returns "" when it cannot tell (not an object,
-// escapes in the key or the value, no such key): the caller then decodes
+// escapes or invalid UTF-8 in the key or the value, no such key): the caller then decodes
 // a head first, which also reports the syntax error precisely.
 func peekType(b []byte) string {
 	i := skipSpace(b, 0)
@@ -40,6 +42,10 @@ func peekType(b []byte) string {
 				if c == '\\' {
 					return ""
 				}
+			}
+			if !utf8.Valid(v) {
+				// encoding/json reads invalid bytes as U+FFFD; let it.
+				return ""
 			}
 			return string(v)
 		}
