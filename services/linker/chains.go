@@ -52,7 +52,7 @@ type chain struct {
 	prev, next *chain
 	deadline   int64 // request time + SLA + grace
 	expireAt   int64 // forgotten once the watermark passes this
-	decidedAt  int64 // watermark (or newest event time) at an unanswered or orphan decision
+	decidedAt  int64 // event time an unanswered or orphan decision is as of: its deadline or orphan expiry (newest event time on overflow)
 	version    uint32
 	net        uint16 // index of its network in chains.netList
 	state      chainState
@@ -88,6 +88,17 @@ func (ch *chain) has(id []byte, packed bool) bool {
 		}
 	}
 	return false
+}
+
+// firstAt is the event time of the chain's earliest step.
+func (ch *chain) firstAt() int64 {
+	first := int64(math.MaxInt64)
+	for off := ch.stepsOff(); off < len(ch.data); {
+		var s step
+		s, off = decodeStep(ch.data, off)
+		first = min(first, s.t)
+	}
+	return first
 }
 
 func (ch *chain) lastAt() int64 {
@@ -576,6 +587,14 @@ func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out []*hinscor
 		c.stats.duplicates++
 		return out
 	}
+	if ch.state == stateWaiting && t < ch.firstAt() {
+		// Answers wait for their request from the earliest of them, in
+		// event time, whatever order they arrive in: an earlier one moves
+		// the orphan decision (and when the chain is forgotten) forward.
+		// The timer already set finds the chain decided and does nothing.
+		ch.expireAt = t + c.rules.lateness + c.rules.retention
+		n.schedule(t+c.rules.lateness, timerOrphan, ch)
+	}
 	c.addStep(ch, ev)
 	if ev.GetRole() == hinscorev1.Role_ROLE_REQUEST {
 		if ch.flags&flagHasReq != 0 {
@@ -686,7 +705,7 @@ func (c *chains) advance(n *netState, wm int64, out []*hinscorev1.Outcome) []*hi
 			if ch.state == stateOpen {
 				c.unlinkPending(ch)
 				ch.state = stateUnanswered
-				ch.decidedAt = wm
+				ch.decidedAt = t.at
 				n.schedule(ch.expireAt, timerExpire, ch)
 				out = append(out, c.outcome(n, ch))
 			}
@@ -694,7 +713,7 @@ func (c *chains) advance(n *netState, wm int64, out []*hinscorev1.Outcome) []*hi
 			if ch.state == stateWaiting {
 				c.unlinkPending(ch)
 				ch.state = stateOrphan
-				ch.decidedAt = wm
+				ch.decidedAt = t.at
 				c.stats.orphans++
 				n.schedule(ch.expireAt, timerExpire, ch)
 				out = append(out, c.outcome(n, ch))
