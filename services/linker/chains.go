@@ -90,25 +90,20 @@ func (ch *chain) has(id []byte, packed bool) bool {
 	return false
 }
 
-// firstAt is the event time of the chain's earliest step.
-func (ch *chain) firstAt() int64 {
-	first := int64(math.MaxInt64)
+// span is the event time of the chain's earliest and of its latest step.
+func (ch *chain) span() (first, last int64) {
+	first, last = math.MaxInt64, math.MinInt64
 	for off := ch.stepsOff(); off < len(ch.data); {
 		var s step
 		s, off = decodeStep(ch.data, off)
-		first = min(first, s.t)
+		first, last = min(first, s.t), max(last, s.t)
 	}
-	return first
+	return first, last
 }
 
-func (ch *chain) lastAt() int64 {
-	last := int64(math.MinInt64)
-	for off := ch.stepsOff(); off < len(ch.data); {
-		var s step
-		s, off = decodeStep(ch.data, off)
-		last = max(last, s.t)
-	}
-	return last
+func (ch *chain) first() int64 {
+	first, _ := ch.span()
+	return first
 }
 
 // eligible reports whether s may decide the chain. A cancel only counts
@@ -587,7 +582,7 @@ func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out []*hinscor
 		c.stats.duplicates++
 		return out
 	}
-	if ch.state == stateWaiting && t < ch.firstAt() {
+	if ch.state == stateWaiting && t < ch.first() {
 		// Answers wait for their request from the earliest of them, in
 		// event time, whatever order they arrive in: an earlier one moves
 		// the orphan decision (and when the chain is forgotten) forward.
@@ -722,8 +717,8 @@ func (c *chains) advance(n *netState, wm int64, out []*hinscorev1.Outcome) []*hi
 			if ch.state != stateDecided {
 				continue
 			}
-			if at := ch.lastAt() + c.rules.lateness; at >= wm {
-				n.schedule(at, timerCompact, ch)
+			if _, last := ch.span(); last+c.rules.lateness >= wm {
+				n.schedule(last+c.rules.lateness, timerCompact, ch)
 				continue
 			}
 			ch.state = stateClosed
