@@ -245,7 +245,10 @@ func TestCrashRestartFromCheckpoint(t *testing.T) {
 	}
 	got, messages := storedRows(t, js)
 	if d := got.equal(want); d != "" {
-		t.Fatalf("outcome set after five crashes differs from the uninterrupted run: %s", d)
+		t.Fatalf("outcome set after five crashes differs from the pure join: %s", d)
+	}
+	if d := got.equal(singleReplicaRows(t, evs, mutate)); d != "" {
+		t.Fatalf("outcome set after five crashes differs from an uninterrupted linker's: %s", d)
 	}
 	loaded := metricValue(t, reg, "hinscore_linker_checkpoints_total", "loaded")
 	if loaded == 0 {
@@ -302,8 +305,39 @@ func TestScaleOutTwoReplicas(t *testing.T) {
 	}
 	got, _ := storedRows(t, js)
 	if d := got.equal(want); d != "" {
+		t.Fatalf("two replicas, one killed, differ from the pure join: %s", d)
+	}
+	// And from a real single replica: the whole service over the same
+	// events on a bus of its own, uninterrupted.
+	single := singleReplicaRows(t, evs, replica("single"))
+	if d := got.equal(single); d != "" {
 		t.Fatalf("two replicas, one killed, differ from a single replica: %s", d)
 	}
+	if len(single.final) == 0 {
+		t.Fatal("the single replica stored no outcome")
+	}
+}
+
+// singleReplicaRows runs one linker, uninterrupted, over evs on a bus of
+// its own and returns what it stored in OUTCOMES.
+func singleReplicaRows(t *testing.T, evs []placed, mutate func(*Config)) rows {
+	t.Helper()
+	url, js := startBusWith(t, crashTestStreams())
+	publishEvents(t, js, evs)
+	nc, ljs := connect(t, url)
+	defer nc.Close()
+	l, _ := newLinker(t, ljs, &fakeClock{now: t0}, mutate)
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := l.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := storedRows(t, js)
+	return got
 }
 
 // TestIdleDecisionsReplayIdentically runs the linker live with the idle

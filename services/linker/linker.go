@@ -532,6 +532,7 @@ type inflight struct {
 	subject string
 	msgID   string
 	data    []byte
+	network string
 	class   hinscorev1.OutcomeClass
 	fut     jetstream.PubAckFuture // nil when the async publish was refused
 }
@@ -548,6 +549,7 @@ func (p *publisher) add(outs []*hinscorev1.Outcome) {
 			subject: bus.OutcomeSubject(o.GetNetwork()),
 			msgID:   bus.OutcomeMsgID(o.GetOutcomeId(), o.GetVersion()),
 			data:    data,
+			network: o.GetNetwork(),
 			class:   o.GetOutcomeClass(),
 		}
 		f.fut, _ = p.js.PublishMsgAsync(&nats.Msg{Subject: f.subject, Data: data}, jetstream.WithMsgID(f.msgID))
@@ -574,7 +576,7 @@ func (p *publisher) flush(ctx context.Context) error {
 				return err
 			}
 		}
-		p.m.published(f.class)
+		p.m.published(f.network, f.class)
 	}
 	clear(p.inflight)
 	p.inflight = p.inflight[:0]

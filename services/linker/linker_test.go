@@ -283,8 +283,8 @@ func TestLinkerThroughJetStream(t *testing.T) {
 		testutil.ToFloat64(l.m.events.WithLabelValues("2")) + testutil.ToFloat64(l.m.events.WithLabelValues("3")); int(n) != len(evs) {
 		t.Fatalf("events_total = %v, want %d", n, len(evs))
 	}
-	if n := testutil.ToFloat64(l.m.outcomes.WithLabelValues("orphan")); n == 0 {
-		t.Fatal("outcomes_total{class=orphan} is 0")
+	if n := testutil.ToFloat64(l.m.outcomes.WithLabelValues("net", "orphan")); n == 0 {
+		t.Fatal("outcomes_total{network=net,class=orphan} is 0")
 	}
 	if _, err := reg.Gather(); err != nil {
 		t.Fatal(err)
@@ -443,5 +443,114 @@ func TestUndecodableGoesToDLQ(t *testing.T) {
 	}
 	if raw.Header.Get(bus.HeaderStage) != Stage || raw.Header.Get(bus.HeaderNetwork) != "net" {
 		t.Fatalf("dead letter headers %v", raw.Header)
+	}
+}
+
+// TestMetricsThroughJetStream checks the linker's Prometheus figures against
+// a hand-made run over two networks whose every count is known: outcomes by
+// network and class, late answers, orphans, ignored events, pending chains,
+// watermark lag and checkpoint age.
+func TestMetricsThroughJetStream(t *testing.T) {
+	_, js := startBusWith(t, crashTestStreams()) // a 100 ms duplicate window
+	OK, REFUSED := hinscorev1.Status_STATUS_OK, hinscorev1.Status_STATUS_REFUSED
+	place := func(e *hinscorev1.ExchangeEvent) placed {
+		return placed{bus.Partition(e.GetCorrelationKey(), testPartitions), e}
+	}
+	aA1 := ev("netA", hinscorev1.Role_ROLE_RESPONSE, "aA1", "A1", 5*s, OK)
+	aB1 := ev("netB", hinscorev1.Role_ROLE_RESPONSE, "aB1", "B1", 3*s, REFUSED)
+	evs := []placed{
+		place(ev("netA", hinscorev1.Role_ROLE_REQUEST, "rA1", "A1", 0, 0)),
+		place(aA1),
+		place(ev("netA", hinscorev1.Role_ROLE_REQUEST, "rA2", "A2", 1*s, 0)),   // unanswered by 91 s ...
+		place(ev("netA", hinscorev1.Role_ROLE_RESPONSE, "oA3", "A3", 2*s, OK)), // never its request: orphan
+		place(ev("netB", hinscorev1.Role_ROLE_REQUEST, "rB1", "B1", 0, 0)),
+		place(aB1),
+		place(ev("netB", hinscorev1.Role_ROLE_REQUEST, "rB2", "B2", 4*s, 0)), // still open at the end
+	}
+	// netA's clock moves to 200 s on every partition: its watermark (170 s)
+	// passes rA2's deadline and oA3's wait.
+	for p := range uint32(testPartitions) {
+		evs = append(evs, placed{p, ev("netA", hinscorev1.Role_ROLE_NOTIFICATION, fmt.Sprintf("tick-p%d", p), "", 200*s, 0)})
+	}
+	evs = append(evs, place(ev("netA", hinscorev1.Role_ROLE_RESPONSE, "aA2", "A2", 210*s, OK))) // ... then answered late
+	publishEvents(t, js, evs)
+	// Two answers sent again after the stream's duplicate window, which
+	// JetStream stores twice: aB1's chain is still in memory (netB's clock
+	// stands still), a duplicate; aA1's was compacted once netA's watermark
+	// passed it by the lateness, a straggler after its close.
+	time.Sleep(150 * time.Millisecond)
+	evs = append(evs, place(aB1), place(aA1))
+	publishEvents(t, js, evs[len(evs)-2:])
+
+	clock := &fakeClock{now: t0}
+	l, reg := newLinker(t, js, clock, nil)
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, l)
+	waitFor(t, 10*time.Second, "five outcome versions", func() bool {
+		return metricValue(t, reg, "hinscore_linker_outcomes_total", "") == 5
+	})
+	// The gauges are refreshed once per poll interval of the (fake) wall
+	// clock; 2 s later no idle move is due (netB's watermark, 4 s - 30 s,
+	// is ahead of the idle rule's 2 s - 30 s).
+	clock.Set(t0.Add(2 * time.Second))
+	lagOf := func(key string) float64 {
+		return testutil.ToFloat64(l.m.lag.WithLabelValues(fmt.Sprint(bus.Partition(key, testPartitions))))
+	}
+	waitFor(t, 10*time.Second, "the gauges", func() bool {
+		return metricValue(t, reg, "hinscore_linker_pending_chains", "") == 1 && lagOf("B2") == 28
+	})
+
+	for _, c := range []struct {
+		network, class string
+		want           float64
+	}{
+		{"netA", "fulfilled", 1}, {"netA", "unanswered", 1}, {"netA", "fulfilled_late", 1}, {"netA", "orphan", 1},
+		{"netB", "refused_unjustified", 1}, {"netB", "unanswered", 0},
+	} {
+		if n := testutil.ToFloat64(l.m.outcomes.WithLabelValues(c.network, c.class)); n != c.want {
+			t.Errorf("outcomes_total{network=%q,class=%q} = %v, want %v", c.network, c.class, n, c.want)
+		}
+	}
+	// rA2's v1 (unanswered) and v2 (fulfilled_late) are both counted:
+	// outcomes_total counts versions published.
+	for _, c := range []struct {
+		name, label string
+		want        float64
+	}{
+		{"hinscore_linker_late_answers_total", "", 1},
+		{"hinscore_linker_orphans_total", "", 1},
+		{"hinscore_linker_ignored_events_total", "duplicate", 1},
+		{"hinscore_linker_ignored_events_total", "after_close", 1},
+		{"hinscore_linker_ignored_events_total", "notification", testPartitions},
+		{"hinscore_linker_overflow_closures_total", "", 0},
+		{"hinscore_linker_events_total", "", float64(len(evs))},
+		{"hinscore_linker_owned_partitions", "", testPartitions},
+	} {
+		if n := metricValue(t, reg, c.name, c.label); n != c.want {
+			t.Errorf("%s{%s} = %v, want %v", c.name, c.label, n, c.want)
+		}
+	}
+	// Wall clock (t0 + 2 s) minus netB's watermark (4 s - 30 s) where rB2
+	// waits; where only netA is, its watermark is ahead of the clock.
+	if lag := lagOf("B2"); lag != 28 {
+		t.Errorf("watermark_lag_seconds of rB2's partition = %v, want 28", lag)
+	}
+	if lag := lagOf("A2"); bus.Partition("A2", testPartitions) != bus.Partition("B2", testPartitions) &&
+		bus.Partition("A2", testPartitions) != bus.Partition("B1", testPartitions) && lag != 2-180 {
+		t.Errorf("watermark_lag_seconds of aA2's partition = %v, want %v", lag, 2-180)
+	}
+	for p := range uint32(testPartitions) {
+		age := testutil.ToFloat64(l.m.checkpointAge.WithLabelValues(fmt.Sprint(p)))
+		if age < 0 || age > 60 {
+			t.Errorf("checkpoint_age_seconds{partition=%d} = %v, want between 0 and 60", p, age)
+		}
+	}
+	if err := l.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := metricValue(t, reg, "hinscore_linker_checkpoints_total", "ok"); n < testPartitions {
+		t.Errorf("checkpoints_total{result=ok} = %v after shutdown, want at least one per partition", n)
 	}
 }

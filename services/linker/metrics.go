@@ -42,8 +42,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, byPartition),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "outcomes_total",
-			Help: "Outcome versions published and acknowledged by JetStream, by class.",
-		}, []string{"class"}),
+			Help: "Outcome versions published and acknowledged by JetStream, by network and class.",
+		}, []string{"network", "class"}),
 		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "ignored_events_total",
 			Help: "Events that changed no chain: duplicate, after_close (straggler of a compacted chain), unlinkable (no correlation key), undecodable (sent to DLQ), notification.",
@@ -183,6 +183,6 @@ func (pm *partitionMetrics) drop() {
 	}
 }
 
-func (m *metrics) published(c hinscorev1.OutcomeClass) {
-	m.outcomes.WithLabelValues(outcomeclass.Name(c)).Inc()
+func (m *metrics) published(network string, c hinscorev1.OutcomeClass) {
+	m.outcomes.WithLabelValues(network, outcomeclass.Name(c)).Inc()
 }
