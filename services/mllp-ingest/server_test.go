@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,11 +34,12 @@ func (c fixedClock) Now() time.Time { return c.t }
 var testNow = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 
 type harness struct {
-	t   *testing.T
-	ns  *bus.Embedded
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	srv *Server
+	t      *testing.T
+	ns     *bus.Embedded
+	busDir string // the embedded server's JetStream store
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	srv    *Server
 }
 
 func newHarness(t testing.TB, mod func(*Config)) *harness {
@@ -46,7 +50,8 @@ func newHarness(t testing.TB, mod func(*Config)) *harness {
 // newHarnessStorage is newHarness with file streams when memory is false.
 func newHarnessStorage(t testing.TB, memory bool, mod func(*Config)) *harness {
 	t.Helper()
-	ns, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	dir := t.TempDir()
+	ns, err := bus.StartEmbedded(dir, "127.0.0.1", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,11 +90,44 @@ func newHarnessStorage(t testing.TB, memory bool, mod func(*Config)) *harness {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	})
-	h := &harness{ns: ns, nc: nc, js: js, srv: srv}
+	h := &harness{ns: ns, busDir: dir, nc: nc, js: js, srv: srv}
 	if tt, ok := t.(*testing.T); ok {
 		h.t = tt
 	}
 	return h
+}
+
+// restartBus starts the embedded server again on its address and store
+// (after h.ns.Shutdown) and waits until the listener's JetStream answers.
+func (h *harness) restartBus(t testing.TB) {
+	t.Helper()
+	u, err := url.Parse(h.ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := bus.StartEmbedded(h.busDir, "127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	h.ns = ns
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := h.srv.Ready(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bus not back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 type client struct {
@@ -327,15 +365,75 @@ func TestPipelinesInOrder(t *testing.T) {
 	}
 }
 
-func TestNATSDownRepliesTransientError(t *testing.T) {
-	h := newHarness(t, nil)
+// TestBusDownNeverAA: while JetStream is unreachable a message gets AE
+// (CE in enhanced mode) within the publish timeout, so its sender re-sends
+// it; once the bus is back the re-sent copy gets AA (CA) and the message is
+// stored once, whatever became of the first copy's RAW publish.
+func TestBusDownNeverAA(t *testing.T) {
+	h := newHarnessStorage(t, false, nil)
 	h.srv.publishTimeout = 500 * time.Millisecond
+	msg := func(id, msh15, msh16 string) string {
+		return strings.Replace(qbp(id), "|P|2.5.1\r", "|P|2.5.1|||"+msh15+"|"+msh16+"\r", 1)
+	}
+	tests := []struct {
+		name, id, msh15, msh16, down, up string
+	}{
+		{"original mode", "BD1", "", "", "AE", "AA"},
+		{"enhanced, MSH-15 AL", "BD2", "AL", "NE", "CE", "CA"},
+		{"enhanced, MSH-15 ER", "BD3", "ER", "AL", "CE", ""},
+		{"enhanced, MSH-16 only", "BD4", "", "AL", "CE", "CA"},
+	}
 	c := h.dial(t)
+	c.send(qbp("BD0"))
+	if r := c.recv(); r.Get("MSA-1") != "AA" {
+		t.Fatalf("bus up: %s", r.Get("MSA-1"))
+	}
 	h.ns.Shutdown()
-	c.send(qbp("N1"))
-	r := c.recv()
-	if r.Get("MSA-1") != "AE" || r.Get("ERR-3.1") != "207" || r.Get("QAK-2") != "AE" {
-		t.Fatalf("reply MSA-1 %q ERR-3 %q QAK-2 %q, want AE 207", r.Get("MSA-1"), r.Get("ERR-3.1"), r.Get("QAK-2"))
+	for _, tt := range tests {
+		start := time.Now()
+		c.send(msg(tt.id, tt.msh15, tt.msh16))
+		r := c.recv()
+		if d := time.Since(start); d > h.srv.publishTimeout+2*time.Second {
+			t.Errorf("%s: answered after %s", tt.name, d)
+		}
+		if r.Get("MSA-1") != tt.down || r.Get("MSA-2") != tt.id || r.Get("ERR-3.1") != "207" || !strings.Contains(r.Get("ERR-8"), "send it again") {
+			t.Errorf("%s, bus down: MSA %q|%q ERR-3 %q ERR-8 %q, want %s|%s 207", tt.name, r.Get("MSA-1"), r.Get("MSA-2"), r.Get("ERR-3.1"), r.Get("ERR-8"), tt.down, tt.id)
+		}
+		if tt.down == "AE" && r.Get("QAK-2") != "AE" {
+			t.Errorf("%s, bus down: QAK-2 %q, want AE", tt.name, r.Get("QAK-2"))
+		}
+	}
+	h.restartBus(t)
+	for _, tt := range tests {
+		c.send(msg(tt.id, tt.msh15, tt.msh16))
+		if tt.up == "" {
+			continue // MSH-15 ER: success is not acknowledged
+		}
+		r := c.recv()
+		if r.Get("MSA-1") != tt.up || r.Get("MSA-2") != tt.id || r.Has("ERR") {
+			t.Errorf("%s, re-sent: %q, want %s|%s", tt.name, r.Bytes(), tt.up, tt.id)
+		}
+	}
+	// The ER message's reply never comes: a last message proves it settled.
+	c.send(qbp("BD9"))
+	if r := c.recv(); r.Get("MSA-1") != "AA" || r.Get("MSA-2") != "BD9" {
+		t.Fatalf("after the bus came back: MSA %s|%s", r.Get("MSA-1"), r.Get("MSA-2"))
+	}
+	raws := map[uint64]string{}
+	for _, m := range streamMsgs(t, h.js, bus.StreamRaw) {
+		raws[m.Sequence] = string(m.Data)
+	}
+	stored := map[string]int{}
+	for _, m := range streamMsgs(t, h.js, bus.StreamEvents) {
+		ev := decodeEvent(t, m)
+		stored[ev.MessageId]++
+		if raw, ok := raws[ev.RawSeq]; !ok || bus.EventID("neta", []byte(raw)).String() != ev.EventId {
+			t.Errorf("event %s: raw_seq %d is not its RAW copy", ev.MessageId, ev.RawSeq)
+		}
+	}
+	want := map[string]int{"BD0": 1, "BD1": 1, "BD2": 1, "BD3": 1, "BD4": 1, "BD9": 1}
+	if !maps.Equal(stored, want) || len(raws) != len(want) {
+		t.Errorf("EVENTS holds %v, RAW %d messages; want each message once: %v", stored, len(raws), want)
 	}
 }
 
