@@ -231,18 +231,7 @@ func TestCrashRestartFromCheckpoint(t *testing.T) {
 		l.kill()
 		t.Logf("killed at %d stored outcome messages (%.0f%% of the versions)", outcomeCount(t, js), 100*f)
 	}
-	nc, ljs := connect(t, url)
-	defer nc.Close()
-	l, reg := newLinker(t, ljs, &fakeClock{now: t0}, mutate)
-	if err := l.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, l)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := l.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	reg := runToTheEnd(t, url, mutate)
 	got, messages := storedRows(t, js)
 	if d := got.equal(want); d != "" {
 		t.Fatalf("outcome set after five crashes differs from the pure join: %s", d)
@@ -324,9 +313,18 @@ func singleReplicaRows(t *testing.T, evs []placed, mutate func(*Config)) rows {
 	t.Helper()
 	url, js := startBusWith(t, crashTestStreams())
 	publishEvents(t, js, evs)
+	runToTheEnd(t, url, mutate)
+	got, _ := storedRows(t, js)
+	return got
+}
+
+// runToTheEnd starts a linker on the bus at url, lets it catch up with
+// EVENTS and shuts it down gracefully.
+func runToTheEnd(t *testing.T, url string, mutate func(*Config)) *prometheus.Registry {
+	t.Helper()
 	nc, ljs := connect(t, url)
 	defer nc.Close()
-	l, _ := newLinker(t, ljs, &fakeClock{now: t0}, mutate)
+	l, reg := newLinker(t, ljs, &fakeClock{now: t0}, mutate)
 	if err := l.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -336,8 +334,7 @@ func singleReplicaRows(t *testing.T, evs []placed, mutate func(*Config)) rows {
 	if err := l.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := storedRows(t, js)
-	return got
+	return reg
 }
 
 // TestIdleDecisionsReplayIdentically runs the linker live with the idle
