@@ -286,7 +286,7 @@ func TestAPIAgainstSimulator(t *testing.T) {
 		}
 	})
 
-	t.Run("role matrix", func(t *testing.T) { testRoleMatrix(t, f, chainID) })
+	t.Run("role matrix", func(t *testing.T) { testRoleMatrix(t, f, chainID, patientToken(r.Patient)) })
 	t.Run("injection strings", func(t *testing.T) { testInjection(t, f, chainID, patientToken(r.Patient)) })
 	t.Run("cli", func(t *testing.T) { testCLI(t, f, chainID, patientToken(r.Patient)) })
 	t.Run("openapi", func(t *testing.T) { testOpenAPI(t, f) })
@@ -312,61 +312,131 @@ func auditLines(t *testing.T, path string) []AuditEntry {
 	return out
 }
 
-// testRoleMatrix calls each endpoint as each role, on a bayview chain
-// ("own" network for operator-bv, "other" for operator-ns).
-func testRoleMatrix(t *testing.T, f *fixture, bayviewChain string) {
+// wrongToken is a bearer token no configuration names.
+const wrongToken = "tok-nobody-0123456789"
+
+// testRoleMatrix calls every route as every caller, on a bayview chain and
+// its patient ("own" network for operator-bv, "other" for operator-ns):
+// no token, a wrong token, analyst, investigator and both operators. A
+// raw or evidence access is audited exactly when it is served.
+func testRoleMatrix(t *testing.T, f *fixture, bayviewChain, bayviewPatient string) {
 	reason := url.Values{"reason": {"role matrix check"}}
-	var sc ScorecardRow
 	var o Offenders
 	f.getJSON(t, "analyst", "/v1/offenders", url.Values{"granularity": {"day"}}, &o)
 	period := o.Offenders[0].LatestScorecard.Period
-	f.getJSON(t, "analyst", "/v1/scorecards/bayview/"+period, nil, &sc)
-	token := "0000000000000000000000000000000000000000000000000000000000000000"
 	type call struct {
 		name string
 		path string
 		q    url.Values
 	}
 	calls := []call{
+		{"openapi", "/openapi.json", nil},
 		{"chain", "/v1/chains/" + bayviewChain, nil},
 		{"search all", "/v1/chains", nil},
 		{"search bayview", "/v1/chains", url.Values{"network": {"bayview"}}},
-		{"journey", "/v1/patients/" + token + "/journey", nil},
+		{"journey", "/v1/patients/" + bayviewPatient + "/journey", nil},
 		{"offenders", "/v1/offenders", nil},
 		{"scorecard", "/v1/scorecards/bayview/" + period, nil},
 		{"raw", "/v1/chains/" + bayviewChain + "/raw", reason},
+		{"raw without reason", "/v1/chains/" + bayviewChain + "/raw", nil},
 		{"evidence", "/v1/chains/" + bayviewChain + "/evidence", reason},
+		{"evidence without reason", "/v1/chains/" + bayviewChain + "/evidence", nil},
+		{"ui login", "/ui/login", nil},
+		{"ui offenders", "/ui/offenders", nil},
 		{"ui chain", "/ui/chains/" + bayviewChain, nil},
+		{"ui patient", "/ui/patients/" + bayviewPatient, nil},
 	}
-	// Expected status per role: own = operator-bv (bayview), other = operator-ns.
-	want := map[string]map[string]int{
-		"":             {"chain": 401, "search all": 401, "search bayview": 401, "journey": 401, "offenders": 401, "scorecard": 401, "raw": 401, "evidence": 401, "ui chain": 200 /* the login page */},
-		"analyst":      {"chain": 200, "search all": 200, "search bayview": 200, "journey": 200, "offenders": 200, "scorecard": 200, "raw": 403, "evidence": 403, "ui chain": 200},
-		"investigator": {"chain": 200, "search all": 200, "search bayview": 200, "journey": 200, "offenders": 200, "scorecard": 200, "raw": 200, "evidence": 200, "ui chain": 200},
-		"operator-bv":  {"chain": 200, "search all": 200, "search bayview": 200, "journey": 200, "offenders": 200, "scorecard": 200, "raw": 403, "evidence": 403, "ui chain": 200},
-		"operator-ns":  {"chain": 403, "search all": 200, "search bayview": 403, "journey": 200, "offenders": 200, "scorecard": 403, "raw": 403, "evidence": 403, "ui chain": 403},
-	}
-	for who, byCall := range want {
+	all := func(status int, except map[string]int) map[string]int {
+		m := map[string]int{"openapi": 200, "ui login": 200}
 		for _, c := range calls {
-			status, body := f.get(t, who, c.path, c.q)
-			if status != byCall[c.name] {
-				t.Errorf("%s as %q: %d, want %d (%s)", c.name, who, status, byCall[c.name], body)
+			if _, public := m[c.name]; !public {
+				m[c.name] = status
 			}
-			if i := bytes.Index(body, []byte(`"network": "bayview"`)); who == "operator-ns" && status == http.StatusOK && i >= 0 {
-				t.Errorf("%s as northstar operator shows bayview data: %.300s", c.name, body[max(0, i-200):])
+		}
+		for k, v := range except {
+			m[k] = v
+		}
+		return m
+	}
+	noRaw := map[string]int{"raw": 403, "raw without reason": 403, "evidence": 403, "evidence without reason": 403}
+	ui := func(status int) map[string]int {
+		return map[string]int{"ui offenders": status, "ui chain": status, "ui patient": status}
+	}
+	callers := []struct {
+		who, token string
+		want       map[string]int
+	}{
+		// A browser without a token is sent to the login form.
+		{"no token", "", all(401, ui(http.StatusSeeOther))},
+		{"wrong token", wrongToken, all(401, nil)},
+		{"analyst", testTokens["analyst"], all(200, noRaw)},
+		{"investigator", testTokens["investigator"], all(200, map[string]int{"raw without reason": 400, "evidence without reason": 400})},
+		{"operator-bv", testTokens["operator-bv"], all(200, noRaw)},
+		{"operator-ns", testTokens["operator-ns"], all(200, map[string]int{"chain": 403, "search bayview": 403, "scorecard": 403, "ui chain": 403,
+			"raw": 403, "raw without reason": 403, "evidence": 403, "evidence without reason": 403})},
+	}
+	for _, cl := range callers {
+		for _, c := range calls {
+			before := len(auditLines(t, f.audit))
+			resp, body := fetch(t, f.base, cl.token, c.path, c.q)
+			want := cl.want[c.name]
+			if resp.StatusCode != want {
+				t.Errorf("%s as %s: %d, want %d (%.200s)", c.name, cl.who, resp.StatusCode, want, body)
+				continue
+			}
+			isAPI := strings.HasPrefix(c.path, "/v1/")
+			switch {
+			case want == http.StatusSeeOther:
+				if loc := resp.Header.Get("Location"); loc != "/ui/login" {
+					t.Errorf("%s as %s: redirected to %q, want /ui/login", c.name, cl.who, loc)
+				}
+			case want >= 400 && isAPI:
+				var e map[string]any
+				if err := json.Unmarshal(body, &e); err != nil || e["status"] != float64(want) || e["error"] == "" {
+					t.Errorf("%s as %s: error body %.200s, want {error, status: %d}", c.name, cl.who, body, want)
+				}
+				if want == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") {
+					t.Errorf("%s as %s: 401 without WWW-Authenticate", c.name, cl.who)
+				}
+			}
+			if cl.who == "operator-ns" && want == http.StatusOK && c.name != "openapi" &&
+				(bytes.Contains(body, []byte(bayviewChain)) || bytes.Contains(body, []byte(`"network": "bayview"`))) {
+				t.Errorf("%s as the northstar operator shows bayview data: %.300s", c.name, body)
+			}
+			after := auditLines(t, f.audit)
+			served := resp.StatusCode == http.StatusOK && (c.name == "raw" || c.name == "evidence")
+			if !served {
+				if len(after) != before {
+					t.Errorf("%s as %s (%d) was audited: %+v", c.name, cl.who, resp.StatusCode, after[before:])
+				}
+				continue
+			}
+			if len(after) != before+1 {
+				t.Errorf("%s as %s: %d new audit lines, want 1", c.name, cl.who, len(after)-before)
+				continue
+			}
+			e := after[before]
+			if e.Who != "ivy" || e.Role != RoleInvestigator || e.Action != c.name || e.Chain != bayviewChain || e.Network != "bayview" ||
+				e.Reason != "role matrix check" || e.TokenID != HashToken(cl.token)[:12] || e.RequestID == "" || e.Remote == "" || time.Since(e.Time) > time.Minute {
+				t.Errorf("%s as %s: audit entry %+v", c.name, cl.who, e)
 			}
 		}
 	}
-	// An unknown token is 401 too.
-	req, _ := http.NewRequest(http.MethodGet, f.base+"/v1/offenders", nil)
-	req.Header.Set("Authorization", "Bearer not-a-token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("unknown token: %d, want 401", resp.StatusCode)
+	// The views take the login cookie too, with the same roles.
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{testTokens["operator-bv"], 200}, {testTokens["operator-ns"], 403}, {wrongToken, 401}} {
+		req, _ := http.NewRequest(http.MethodGet, f.base+"/ui/chains/"+bayviewChain, nil)
+		req.AddCookie(&http.Cookie{Name: cookieName, Value: tc.token})
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("ui chain with the cookie %.12s…: %d, want %d", tc.token, resp.StatusCode, tc.want)
+		}
 	}
 }
 

@@ -166,14 +166,33 @@ func newFixture(t *testing.T, requests int) *fixture {
 		}
 	}
 
+	cfg := testConfig(t)
+	cfg.RateLimit = RateLimit{PerSecond: 10000, Burst: 100000}
+	srv := startServer(t, ctx, cfg, conn, js, log, service.SystemClock{})
+	f := &fixture{plan: plan, conn: conn, js: js, srv: srv, base: "http://" + srv.Addr(), audit: cfg.AuditLog, byCtrl: map[string]simulator.TruthRow{}}
+	for _, r := range plan.Requests() {
+		f.byCtrl[r.Network+"/"+r.ControlID] = r
+	}
+	return f
+}
+
+// testConfig is the API's configuration with the test tokens, on a free
+// port, with an audit log of the test's own.
+func testConfig(t *testing.T) Config {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	if err := ParseTokens(testTokenConfig(), cfg.Tokens); err != nil {
 		t.Fatal(err)
 	}
 	cfg.AuditLog = filepath.Join(t.TempDir(), "audit.jsonl")
-	cfg.RateLimit = RateLimit{PerSecond: 10000, Burst: 100000}
-	srv, err := New(cfg, conn, js, log, nil, service.SystemClock{})
+	return cfg
+}
+
+// startServer starts the API, shut down when the test ends.
+func startServer(t *testing.T, ctx context.Context, cfg Config, conn driver.Conn, js jetstream.JetStream, log zerolog.Logger, clock service.Clock) *Server {
+	t.Helper()
+	srv, err := New(cfg, conn, js, log, nil, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +204,7 @@ func newFixture(t *testing.T, requests int) *fixture {
 			t.Errorf("api shutdown: %v", err)
 		}
 	})
-	f := &fixture{plan: plan, conn: conn, js: js, srv: srv, base: "http://" + srv.Addr(), audit: cfg.AuditLog, byCtrl: map[string]simulator.TruthRow{}}
-	for _, r := range plan.Requests() {
-		f.byCtrl[r.Network+"/"+r.ControlID] = r
-	}
-	return f
+	return srv
 }
 
 func waitCount(t *testing.T, ctx context.Context, conn driver.Conn, q string, want uint64) {
@@ -257,7 +272,23 @@ func patientToken(p string) string {
 // get calls the API as who ("" = no token) and returns status and body.
 func (f *fixture) get(t *testing.T, who, path string, q url.Values) (int, []byte) {
 	t.Helper()
-	u := f.base + path
+	token := ""
+	if who != "" {
+		token = testTokens[who]
+	}
+	resp, body := fetch(t, f.base, token, path, q)
+	return resp.StatusCode, body
+}
+
+// noRedirect shows a redirect as it is answered (the views send a caller
+// without a token to the login page with 303).
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// fetch GETs base+path with the bearer token ("" = none) and returns the
+// response (body closed) and its body.
+func fetch(t *testing.T, base, token, path string, q url.Values) (*http.Response, []byte) {
+	t.Helper()
+	u := base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
@@ -265,10 +296,10 @@ func (f *fixture) get(t *testing.T, who, path string, q url.Values) (int, []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	if who != "" {
-		req.Header.Set("Authorization", "Bearer "+testTokens[who])
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +308,7 @@ func (f *fixture) get(t *testing.T, who, path string, q url.Values) (int, []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, body
+	return resp, body
 }
 
 // getJSON calls the API and decodes a 200 answer into v.
