@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -267,7 +268,9 @@ func (s *Server) authenticated(cookie bool, h func(http.ResponseWriter, *http.Re
 		}
 		if ok, wait := s.allow(hash); !ok {
 			s.metrics.rateLimited.WithLabelValues(p.Name).Inc()
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+			// Whole seconds, rounded up: a client that waits exactly this
+			// long finds a request in the bucket again.
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 			s.writeError(w, r, cookie, statusErr(http.StatusTooManyRequests, "rate limit: %g requests/s, burst %d", s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst))
 			return
 		}
