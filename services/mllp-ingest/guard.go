@@ -1,19 +1,26 @@
 package mllpingest
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hinscore/hinscore/services/hl7v2/mllp"
 )
 
-// errJunk reports bytes outside MLLP frames.
+// errJunk reports a run of bytes outside MLLP frames too long to be stray
+// noise: the peer speaks another protocol, or no MLLP at all.
 var errJunk = errors.New("mllpingest: bytes outside an MLLP frame")
 
-// maxJunk is how much of the junk is kept for the dead letter.
-const maxJunk = 64 << 10
+// maxKept is how much of an oversized frame, or of a run of bytes outside
+// frames, is kept for the dead letter. A run outside frames that reaches
+// it closes the connection.
+const maxKept = 64 << 10
 
 // deadliner is the part of net.Conn the guard drives.
 type deadliner interface {
@@ -21,25 +28,38 @@ type deadliner interface {
 	SetReadDeadline(time.Time) error
 }
 
-// frameGuard sits between the connection and the mllp.Reader. It fails as
-// soon as a byte arrives outside a frame: the mllp.Reader alone would keep
-// reading junk until the next start block or EOF, so a peer speaking
-// another protocol would hold the connection until the idle timeout. It
-// keeps the junk for the dead letter. And it sets the read deadline before
-// every read: between frames the idle timeout; inside a frame, the frame's
-// start + ReadTimeout + one second per minRate bytes received, so a frame
-// that trickles in slower than minRate (slow-loris) or stops half-way is
-// cut off whatever the idle timeout.
+// frameGuard sits between the connection and the mllp.Reader and checks
+// the framing as the bytes arrive, because the mllp.Reader reads ahead and
+// keeps nothing of what it rejects:
+//   - bytes outside a frame (other than CR/LF between frames) are counted
+//     in outside and passed on for the reader to skip; a run of maxKept of
+//     them fails with errJunk, keeping the run for the dead letter;
+//   - a frame over max bytes fails with mllp.ErrFrameTooLarge as soon as
+//     its limit is passed (the rest is never read), keeping the frame's
+//     first bytes (up to maxKept) for the reply and the dead letter;
+//   - an end block not followed by CR fails with mllp.ErrBadEnd, keeping
+//     the frame.
+//
+// It also sets the read deadline before every read: between frames the
+// idle timeout; inside a frame, the frame's start + ReadTimeout + one
+// second per minRate bytes received, so a frame that trickles in slower
+// than minRate (slow-loris) or stops half-way is cut off whatever the idle
+// timeout. Once failed, every read returns the same error: the bytes the
+// reader already holds are served first.
 type frameGuard struct {
 	r           deadliner
 	idle, frame time.Duration
 	minRate     int
+	max         int                // largest frame payload, bytes
+	outside     prometheus.Counter // bytes outside frames
 	stopping    *atomic.Bool
 
 	inFrame    bool
+	afterEnd   bool // the last byte was an end block: a CR must follow
 	frameStart time.Time
 	frameBytes int
-	junk       []byte
+	head       []byte // the current frame's first bytes, up to maxKept
+	junk       []byte // the current run outside frames, up to maxKept
 	err        error
 }
 
@@ -63,29 +83,81 @@ func (g *frameGuard) Read(p []byte) (int, error) {
 		_ = g.r.SetReadDeadline(now)
 	}
 	n, err := g.r.Read(p)
-	for i := 0; i < n; i++ {
-		b := p[i]
-		if g.inFrame {
-			g.frameBytes++
-			if b == mllp.EndBlock {
-				g.inFrame = false
-			}
-			continue
-		}
-		switch b {
-		case mllp.StartBlock:
-			g.inFrame, g.frameStart, g.frameBytes = true, now, 0
-		case '\r', '\n':
-		default:
-			g.junk = append(g.junk, p[i:min(n, i+maxJunk)]...)
-			g.err = errJunk
-			if i > 0 {
-				return i, nil // the frames before the junk are still served
-			}
+	good, outside := g.check(p[:n], now)
+	if outside > 0 {
+		g.outside.Add(float64(outside))
+	}
+	if g.err != nil {
+		if good == 0 {
 			return 0, g.err
 		}
+		return good, nil // the frames before the fault are still served
 	}
 	return n, err
+}
+
+// check follows the framing through b and returns how many of its bytes
+// come before a fault (all of them when there is none) and how many of
+// those lay outside frames.
+func (g *frameGuard) check(b []byte, now time.Time) (good, outside int) {
+	for i := 0; i < len(b); {
+		if g.inFrame {
+			body := b[i:]
+			end := bytes.IndexByte(body, mllp.EndBlock)
+			if end >= 0 {
+				body = body[:end]
+			}
+			if over := g.frameBytes + len(body) - g.max; over > 0 {
+				body = body[:len(body)-over]
+				g.keep(body)
+				g.err = fmt.Errorf("%w: over %d bytes", mllp.ErrFrameTooLarge, g.max)
+				return i + len(body), outside
+			}
+			g.keep(body)
+			if end < 0 {
+				return len(b), outside
+			}
+			g.inFrame, g.afterEnd = false, true
+			i += end + 1
+			continue
+		}
+		c := b[i]
+		if g.afterEnd {
+			g.afterEnd = false
+			if c != mllp.CarriageReturn {
+				g.err = fmt.Errorf("%w: 0x%02x after the end block", mllp.ErrBadEnd, c)
+				return i, outside
+			}
+			i++
+			continue
+		}
+		switch {
+		case c == mllp.StartBlock:
+			g.inFrame, g.frameStart, g.frameBytes = true, now, 0
+			g.head, g.junk = g.head[:0], g.junk[:0]
+		case len(g.junk) == 0 && (c == '\r' || c == '\n'):
+			// Line ends between frames are common slack, not junk.
+		default:
+			if len(g.junk) == maxKept {
+				g.err = errJunk
+				return i, outside
+			}
+			g.junk = append(g.junk, c)
+			if c != '\r' && c != '\n' {
+				outside++
+			}
+		}
+		i++
+	}
+	return len(b), outside
+}
+
+// keep counts frame bytes and keeps the first maxKept of them.
+func (g *frameGuard) keep(body []byte) {
+	g.frameBytes += len(body)
+	if room := maxKept - len(g.head); room > 0 {
+		g.head = append(g.head, body[:min(room, len(body))]...)
+	}
 }
 
 // InFrame reports whether the last byte read left a frame open.

@@ -11,7 +11,7 @@ const (
 	reasonParse     = "parse"     // not a readable HL7 message
 	reasonMapping   = "mapping"   // readable, but a field the mapping needs is bad
 	reasonTooLarge  = "too_large" // frame over MaxFrameBytes
-	reasonJunk      = "junk"      // bytes outside MLLP frames
+	reasonJunk      = "junk"      // a run of maxKept bytes outside MLLP frames
 	reasonPublish   = "publish"   // JetStream did not acknowledge: the sender must re-send
 	reasonMaxConns  = "max_conns" // connection refused
 	reasonBadFrame  = "bad_frame" // end block not followed by CR
@@ -29,6 +29,7 @@ type metrics struct {
 	ackLatency *prometheus.HistogramVec
 	openConns  *prometheus.GaugeVec
 	bytes      *prometheus.CounterVec
+	outside    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -47,11 +48,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Open MLLP connections."}, []string{"network"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "received_bytes_total",
 			Help: "Payload bytes of the frames received."}, []string{"network"}),
+		outside: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "bytes_outside_frame_total",
+			Help: "Bytes received outside MLLP frames, discarded (CR and LF between frames not counted)."}, []string{"network"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.received, m.accepted, m.rejected, m.ackLatency, m.openConns, m.bytes} {
+	for _, c := range []prometheus.Collector{m.received, m.accepted, m.rejected, m.ackLatency, m.openConns, m.bytes, m.outside} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("mllpingest metrics: %w", err)
 		}

@@ -349,21 +349,27 @@ func (c *conn) serve() {
 	go c.publishEvents(toPublish, toWrite)
 	go func() { defer close(writerDone); c.writeReplies(toWrite, window, log) }()
 
-	c.read(toPublish, window, log)
+	linger := c.read(toPublish, window, log)
 	close(toPublish)
 	<-writerDone
+	if linger {
+		c.lingerClose()
+	}
 	log.Debug().Msg("connection closed")
 }
 
 // read reads frames until the peer closes, the connection idles, a frame
-// is too slow, junk arrives or the server shuts down.
-func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) {
+// is too slow, too large or badly ended, a long run of junk arrives or the
+// server shuts down. It reports whether the server is closing the
+// connection on the peer's account, with input possibly left unread.
+func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) (linger bool) {
 	s := c.s
-	guard := &frameGuard{r: c.nc, idle: s.cfg.IdleTimeout, frame: s.cfg.ReadTimeout, minRate: s.cfg.MinRate, stopping: &c.stopping}
+	guard := &frameGuard{r: c.nc, idle: s.cfg.IdleTimeout, frame: s.cfg.ReadTimeout, minRate: s.cfg.MinRate,
+		max: s.cfg.MaxFrameBytes, outside: s.m.outside.WithLabelValues(c.network), stopping: &c.stopping}
 	r := mllp.NewReader(guard, s.cfg.MaxFrameBytes)
 	for {
 		if c.stopping.Load() {
-			return
+			return false
 		}
 		frame, err := r.ReadFrame()
 		var it *item
@@ -372,26 +378,34 @@ func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) 
 			s.m.received.WithLabelValues(c.network).Inc()
 			s.m.bytes.WithLabelValues(c.network).Add(float64(len(frame)))
 			it = c.acceptFrame(bytes.Clone(frame))
+		case errors.Is(err, mllp.ErrNoStartBlock):
+			continue // the guard counted the bytes the reader skipped
 		case errors.Is(err, mllp.ErrFrameTooLarge):
+			// The guard stopped reading at the limit: the frame's first
+			// bytes name its sender and go to the dead letter; the rest
+			// would have to be read to find the next frame, so the
+			// connection closes after the reply.
 			s.m.received.WithLabelValues(c.network).Inc()
-			// The reader discarded the frame: the dead letter records the
-			// event without its bytes.
-			it = c.reject(nil, nil, hl7v2.CodeAR, reasonTooLarge,
-				hl7v2.AckError{Code: "104", Message: fmt.Sprintf("frame over %d bytes: message not stored", s.cfg.MaxFrameBytes)})
-		case errors.Is(err, errJunk), errors.Is(err, mllp.ErrNoStartBlock), errors.Is(err, mllp.ErrBadEnd):
-			reason := reasonJunk
+			it = c.reject(bytes.Clone(guard.head), nil, hl7v2.CodeAR, reasonTooLarge, hl7v2.AckError{Code: "104",
+				Message: fmt.Sprintf("frame over %d bytes (HINSCORE_MLLP_MAX_FRAME): message not stored, connection closed", s.cfg.MaxFrameBytes)})
+			log.Warn().Int("max_frame", s.cfg.MaxFrameBytes).Msg("closing connection: frame too large")
+			window <- struct{}{}
+			out <- it
+			return true
+		case errors.Is(err, errJunk), errors.Is(err, mllp.ErrBadEnd):
+			reason, data := reasonJunk, guard.junk
 			if errors.Is(err, mllp.ErrBadEnd) {
-				reason = reasonBadFrame
+				reason, data = reasonBadFrame, guard.head
 			}
-			_ = c.deadLetter(reason, guard.junk, err.Error()) // logged inside; the connection closes either way
+			_ = c.deadLetter(reason, bytes.Clone(data), err.Error()) // logged inside; the connection closes either way
 			log.Warn().Err(err).Msg("closing connection: bytes outside MLLP framing")
-			return
+			return true
 		case errors.Is(err, io.EOF):
-			return
+			return false
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			s.m.rejected.WithLabelValues(c.network, reasonCutShort).Inc()
 			log.Warn().Msg("peer closed inside a frame")
-			return
+			return false
 		default:
 			var ne net.Error
 			switch {
@@ -404,11 +418,30 @@ func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) 
 			default:
 				log.Debug().Err(err).Msg("read")
 			}
-			return
+			return false
 		}
 		window <- struct{}{}
 		out <- it
 	}
+}
+
+// lingerTimeout bounds the drain of a connection the server closes on the
+// peer's account.
+const lingerTimeout = time.Second
+
+// lingerClose ends the sending side once the last reply is out, then reads
+// and discards what the peer still sends for a moment: closing a socket
+// with unread input resets the connection, and the reset can destroy the
+// reply before the peer has read it.
+func (c *conn) lingerClose() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	if c.stopping.Load() {
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.Copy(io.Discard, c.nc)
 }
 
 // acceptFrame handles one frame: a message, or a batch (FHS/BHS) whose

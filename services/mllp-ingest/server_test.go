@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 
@@ -204,6 +206,14 @@ func streamMsgs(t testing.TB, js jetstream.JetStream, name string) []*jetstream.
 	return out
 }
 
+// wantHolds reports a stream that does not hold n messages.
+func wantHolds(t testing.TB, js jetstream.JetStream, stream string, n int) {
+	t.Helper()
+	if got := len(streamMsgs(t, js, stream)); got != n {
+		t.Errorf("%s holds %d, want %d", stream, got, n)
+	}
+}
+
 func decodeEvent(t testing.TB, m *jetstream.RawStreamMsg) *hinscorev1.ExchangeEvent {
 	t.Helper()
 	ev := &hinscorev1.ExchangeEvent{}
@@ -273,30 +283,24 @@ func TestDuplicateStoredOnce(t *testing.T) {
 			t.Fatalf("reply %s", r.Get("MSA-1"))
 		}
 	}
-	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 1 {
-		t.Errorf("EVENTS holds %d, want 1", n)
-	}
-	if n := len(streamMsgs(t, h.js, bus.StreamRaw)); n != 1 {
-		t.Errorf("RAW holds %d, want 1", n)
-	}
+	wantHolds(t, h.js, bus.StreamEvents, 1)
+	wantHolds(t, h.js, bus.StreamRaw, 1)
 }
 
 func TestRejects(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.MaxFrameBytes = 2048 })
+	h := newHarness(t, nil)
 	c := h.dial(t)
 	tests := []struct {
-		name, msg, code, errCode, errLoc, reason string
+		name, msg, code, errCode, errLoc, errText, reason string
 	}{
-		{"bad MSH-7", strings.Replace(qbp("M1"), "20260302095900-0500", "yesterday", 1), "AE", "102", "MSH^1^7", "mapping"},
-		{"empty control id", ack("", "AA", "X"), "AR", "101", "MSH^1^10", "parse"},
-		{"bad segment", "MSH|^~\\&|A|B|C|D|20260302095900||ADT^A01|C9|P|2.5\rP!D|1\r", "AE", "100", "", "parse"},
-		{"oversized", "MSH|^~\\&|A|B|C|D|20260302095900||ADT^A01|BIG|P|2.5\rNTE|" + strings.Repeat("x", 3000) + "\r", "AR", "104", "", "too_large"},
+		{"bad MSH-7", strings.Replace(qbp("M1"), "20260302095900-0500", "yesterday", 1), "AE", "102", "MSH^1^7", "MSH-7", "mapping"},
+		{"empty control id", ack("", "AA", "X"), "AR", "101", "MSH^1^10", "MSH-10", "parse"},
 	}
 	for i, tt := range tests {
 		c.send(tt.msg)
 		r := c.recv()
-		if r.Get("MSA-1") != tt.code || r.Get("ERR-3.1") != tt.errCode || r.Get("ERR-4") != "E" || r.Get("ERR-8") == "" {
-			t.Errorf("%s: reply MSA-1 %q ERR-3 %q ERR-8 %q", tt.name, r.Get("MSA-1"), r.Get("ERR-3.1"), r.Get("ERR-8"))
+		if r.Get("MSA-1") != tt.code || r.Get("ERR-3.1") != tt.errCode || r.Get("ERR-4") != "E" || !strings.Contains(r.Get("ERR-8"), tt.errText) {
+			t.Errorf("%s: reply MSA-1 %q ERR-3 %q ERR-8 %q, want %s %s %q", tt.name, r.Get("MSA-1"), r.Get("ERR-3.1"), r.Get("ERR-8"), tt.code, tt.errCode, tt.errText)
 		}
 		if tt.errLoc != "" && string(r.Raw("ERR-2")) != tt.errLoc {
 			t.Errorf("%s: ERR-2 %q, want %q", tt.name, r.Raw("ERR-2"), tt.errLoc)
@@ -309,12 +313,8 @@ func TestRejects(t *testing.T) {
 		if !strings.HasPrefix(d.Header.Get(bus.HeaderReason), tt.reason+":") || d.Subject != "dlq.mllp-ingest" || d.Header.Get(bus.HeaderNetwork) != "neta" {
 			t.Errorf("%s: DLQ %s %v", tt.name, d.Subject, d.Header)
 		}
-		wantData := tt.msg
-		if tt.reason == "too_large" {
-			wantData = "" // the reader discarded the frame
-		}
-		if string(d.Data) != wantData {
-			t.Errorf("%s: DLQ data %d bytes, want %d", tt.name, len(d.Data), len(wantData))
+		if string(d.Data) != tt.msg {
+			t.Errorf("%s: DLQ data %q, want %q", tt.name, d.Data, tt.msg)
 		}
 	}
 	// The connection survives every reject.
@@ -322,24 +322,141 @@ func TestRejects(t *testing.T) {
 	if r := c.recv(); r.Get("MSA-1") != "AA" {
 		t.Errorf("after rejects: %s", r.Get("MSA-1"))
 	}
-	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 1 {
-		t.Errorf("EVENTS holds %d, want 1", n)
+	wantHolds(t, h.js, bus.StreamEvents, 1)
+}
+
+func counterValue(t testing.TB, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// TestBadFramingClosesConnection: an oversized frame, a long run of bytes
+// outside frames and an end block without its CR close the connection
+// once the frames before them are answered: the oversized frame with AR
+// and an ERR naming the limit, the others without a reply (there is no
+// message to answer). What was read of the fault, at most 64 KiB, goes to
+// the DLQ with the reason; nothing after it is read or stored; other
+// connections are served throughout.
+func TestBadFramingClosesConnection(t *testing.T) {
+	big := func(n int) string {
+		return "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08|BIG|P|2.5\rNTE|1||" + strings.Repeat("x", n) + "\r"
+	}
+	flood := strings.Repeat("GET / HTTP/1.1\r\n", maxKept/16+10)
+	badEnd := ack("BE1", "AA", "X")
+	tests := []struct {
+		name      string
+		maxFrame  int
+		fault     string // sent after a good frame, then a frame that must not be read
+		wantReply bool   // AR 104 naming the limit
+		reason    string
+		wantDLQ   string
+		outside   int // bytes counted outside frames
+	}{
+		{"oversized", 2048, string(mllp.AppendFrame(nil, []byte(big(3000)))), true, "too_large", big(3000)[:2048], 0},
+		{"oversized past what is kept", 100 << 10, string(mllp.AppendFrame(nil, []byte(big(150<<10)))), true, "too_large", big(150 << 10)[:maxKept], 0},
+		{"run of junk", 0, flood, false, "junk", flood[:maxKept], maxKept - strings.Count(flood[:maxKept], "\r") - strings.Count(flood[:maxKept], "\n")},
+		{"end block without CR", 0, "\x0b" + badEnd + "\x1cX", false, "bad_frame", badEnd, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(c *Config) {
+				if tt.maxFrame > 0 {
+					c.MaxFrameBytes = tt.maxFrame
+				}
+			})
+			other := h.dial(t)
+			c := h.dial(t)
+			stream := append(mllp.AppendFrame(nil, []byte(qbp("G1"))), tt.fault...)
+			stream = mllp.AppendFrame(stream, []byte(qbp("AFTER")))
+			go func() { _, _ = c.nc.Write(stream) }() // may outgrow the socket buffers
+			if r := c.recv(); r.Get("MSA-1") != "AA" || r.Get("MSA-2") != "G1" {
+				t.Fatalf("frame before the fault: MSA %s|%s", r.Get("MSA-1"), r.Get("MSA-2"))
+			}
+			if tt.wantReply {
+				r := c.recv()
+				limit := fmt.Sprint(h.srv.cfg.MaxFrameBytes)
+				if r.Get("MSA-1") != "AR" || r.Get("MSA-2") != "BIG" || r.Get("ERR-3.1") != "104" || !strings.Contains(r.Get("ERR-8"), limit) {
+					t.Errorf("reply %q, want AR|BIG with ERR 104 naming %s bytes", r.Bytes(), limit)
+				}
+			}
+			_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if f, err := c.r.ReadFrame(); !errors.Is(err, io.EOF) {
+				t.Errorf("after the fault: %q, %v; want EOF", f, err)
+			}
+			dlq := streamMsgs(t, h.js, bus.StreamDLQ)
+			if len(dlq) != 1 || !strings.HasPrefix(dlq[0].Header.Get(bus.HeaderReason), tt.reason+":") {
+				t.Fatalf("DLQ holds %d, want one %s", len(dlq), tt.reason)
+			}
+			if got := string(dlq[0].Data); got != tt.wantDLQ {
+				t.Errorf("DLQ data %d bytes %.40q, want %d bytes %.40q", len(got), got, len(tt.wantDLQ), tt.wantDLQ)
+			}
+			if n := counterValue(t, h.srv.m.outside.WithLabelValues("neta")); n != float64(tt.outside) {
+				t.Errorf("bytes outside frames %v, want %d", n, tt.outside)
+			}
+			other.send(qbp("OTHER"))
+			if r := other.recv(); r.Get("MSA-1") != "AA" {
+				t.Errorf("other connection: %s", r.Get("MSA-1"))
+			}
+			var ids []string
+			for _, m := range streamMsgs(t, h.js, bus.StreamEvents) {
+				ids = append(ids, decodeEvent(t, m).MessageId)
+			}
+			if !slices.Equal(ids, []string{"G1", "OTHER"}) {
+				t.Errorf("EVENTS holds %v, want [G1 OTHER]", ids)
+			}
+		})
 	}
 }
 
-func TestJunkClosesConnection(t *testing.T) {
-	h := newHarness(t, nil)
-	c := h.dial(t)
-	if _, err := c.nc.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
-		t.Fatal(err)
+// TestBytesOutsideFramesDiscarded: stray bytes before and between frames
+// are skipped and counted (CR and LF between frames are slack, not
+// counted), and every frame is answered, whether the bytes arrive in one
+// read or split anywhere, even between an end block and its CR.
+func TestBytesOutsideFramesDiscarded(t *testing.T) {
+	frame := func(id string) string { return string(mllp.AppendFrame(nil, []byte(qbp(id)))) }
+	f1, f2, f3 := frame("J1"), frame("J2"), frame("J3")
+	parts := []string{"hel", "lo", f1[:10], f1[10 : len(f1)-1], f1[len(f1)-1:] + "\r\n\x00\xff", "zz" + f2, "\n\nabc\r\nd", "ef" + f3}
+	const outside = len("hello") + len("\x00\xffzz") + len("abcdef") // the CR LF inside "abc\r\ndef" is part of the junk run, uncounted
+	tests := []struct {
+		name  string
+		split bool
+	}{
+		{"one write", false},
+		{"written apart", true},
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.nc.Read(make([]byte, 10)); !errors.Is(err, io.EOF) {
-		t.Fatalf("read after junk: %v, want EOF", err)
-	}
-	dlq := streamMsgs(t, h.js, bus.StreamDLQ)
-	if len(dlq) != 1 || !strings.HasPrefix(dlq[0].Header.Get(bus.HeaderReason), "junk:") || string(dlq[0].Data) != "GET / HTTP/1.1\r\n\r\n" {
-		t.Fatalf("DLQ: %d messages", len(dlq))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			c := h.dial(t)
+			if tt.split {
+				for _, p := range parts {
+					if _, err := c.nc.Write([]byte(p)); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(20 * time.Millisecond) // each part its own read
+				}
+			} else if _, err := c.nc.Write([]byte(strings.Join(parts, ""))); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"J1", "J2", "J3"} {
+				if r := c.recv(); r.Get("MSA-1") != "AA" || r.Get("MSA-2") != id {
+					t.Fatalf("MSA %s|%s, want AA|%s", r.Get("MSA-1"), r.Get("MSA-2"), id)
+				}
+			}
+			if n := counterValue(t, h.srv.m.outside.WithLabelValues("neta")); n != float64(outside) {
+				t.Errorf("bytes outside frames %v, want %d", n, outside)
+			}
+			c.send(qbp("J4"))
+			if r := c.recv(); r.Get("MSA-1") != "AA" {
+				t.Errorf("connection not kept: %s", r.Get("MSA-1"))
+			}
+			wantHolds(t, h.js, bus.StreamEvents, 4)
+			wantHolds(t, h.js, bus.StreamDLQ, 0)
+		})
 	}
 }
 
