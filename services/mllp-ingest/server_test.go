@@ -287,6 +287,9 @@ func TestDuplicateStoredOnce(t *testing.T) {
 	wantHolds(t, h.js, bus.StreamRaw, 1)
 }
 
+// TestRejects: each bad message gets AE/AR with an ERR that names the
+// segment and field (ERR-2) where the parser knows them, and says what is
+// wrong (ERR-8); its bytes go to the DLQ and the connection is kept.
 func TestRejects(t *testing.T) {
 	h := newHarness(t, nil)
 	c := h.dial(t)
@@ -295,6 +298,12 @@ func TestRejects(t *testing.T) {
 	}{
 		{"bad MSH-7", strings.Replace(qbp("M1"), "20260302095900-0500", "yesterday", 1), "AE", "102", "MSH^1^7", "MSH-7", "mapping"},
 		{"empty control id", ack("", "AA", "X"), "AR", "101", "MSH^1^10", "MSH-10", "parse"},
+		{"empty message type", "MSH|^~\\&|A|B|C|D|20260302095900|||C10|P|2.5\r", "AR", "101", "MSH^1^9", "MSH-9", "parse"},
+		{"bad encoding characters", "MSH|^~|A|B|C|D|20260302095900||ADT^A01|C11|P|2.5\r", "AE", "102", "MSH^1^2", "MSH-2", "parse"},
+		{"bad segment", "MSH|^~\\&|A|B|C|D|20260302095900||ADT^A01|C9|P|2.5\rP!D|1\r", "AE", "100", "", "segment 2", "parse"},
+		{"not HL7", "hello there", "AR", "100", "", "want MSH", "parse"},
+		{"junk before MSH", "PID|1||X\rMSH|^~\\&|A\r", "AR", "100", "", "want MSH", "parse"},
+		{"empty frame", "", "AR", "101", "", "no segments", "parse"},
 	}
 	for i, tt := range tests {
 		c.send(tt.msg)
