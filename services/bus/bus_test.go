@@ -3,10 +3,14 @@ package bus
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hinscore/hinscore/services/service"
 )
 
 func TestValidNetwork(t *testing.T) {
@@ -171,5 +175,93 @@ func TestSplitAddr(t *testing.T) {
 		if _, _, err := SplitAddr(bad); err == nil {
 			t.Errorf("SplitAddr(%q) accepted", bad)
 		}
+	}
+}
+
+func TestStreamSetupFromEnv(t *testing.T) {
+	for _, c := range []struct {
+		env      map[string]string
+		check    bool
+		replicas int
+		err      string
+	}{
+		{env: nil, replicas: 1},
+		{env: map[string]string{EnvStreams: "ensure", EnvStreamReplicas: "3"}, replicas: 3},
+		{env: map[string]string{EnvStreams: "check"}, check: true, replicas: 1},
+		{env: map[string]string{EnvStreams: "create"}, err: "HINSCORE_STREAMS: \"create\": want ensure or check"},
+		{env: map[string]string{EnvStreamReplicas: "0"}, err: "HINSCORE_STREAM_REPLICAS: 0: want 1 to 5"},
+		{env: map[string]string{EnvStreamReplicas: "three"}, err: "HINSCORE_STREAM_REPLICAS: \"three\" is not an integer"},
+	} {
+		env := service.MapEnv(c.env)
+		s := StreamSetupFromEnv(env)
+		err := env.Err()
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%v: error %v, want %q", c.env, err, c.err)
+			}
+			continue
+		}
+		if err != nil || s.Check != c.check || s.Options.Replicas != c.replicas {
+			t.Errorf("%v: check=%v replicas=%d err=%v, want check=%v replicas=%d", c.env, s.Check, s.Options.Replicas, err, c.check, c.replicas)
+		}
+	}
+}
+
+// TestCheckStreams: "check" refuses to start where a stream a service uses
+// is missing or does not capture its subjects, names it, and changes
+// nothing; "ensure" through ConnectFromEnv creates them.
+func TestCheckStreams(t *testing.T) {
+	srv, err := StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	env := func(mode string) *service.Env {
+		return service.MapEnv(map[string]string{EnvNATSURL: srv.URL(), EnvStreams: mode})
+	}
+	_, _, err = ConnectFromEnv(ctx, env("check"), "linker")
+	if err == nil || !strings.Contains(err.Error(), "stream EVENTS") || !strings.Contains(err.Error(), "stream OUTCOMES") {
+		t.Fatalf("check on an empty server: %v, want EVENTS and OUTCOMES named", err)
+	}
+	js, closer, err := ConnectFromEnv(ctx, env("ensure"), "linker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Shutdown(ctx)
+	for name := range serviceStreams {
+		if err := CheckStreams(ctx, js, ServiceStreams(name)); err != nil {
+			t.Errorf("%s after ensure: %v", name, err)
+		}
+	}
+	if len(ServiceStreams("unknown")) != len(StreamConfigs(DefaultStreamOptions())) {
+		t.Error("an unknown service is not checked against every stream")
+	}
+	// An administrator's stream with other limits and the wrong subjects.
+	cfg := StreamConfigs(DefaultStreamOptions())[0]
+	for _, c := range StreamConfigs(DefaultStreamOptions()) {
+		if c.Name == StreamScorecards {
+			cfg = c
+		}
+	}
+	cfg.Subjects = []string{"cards.>"}
+	cfg.MaxMsgs = 12345
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	err = CheckStreams(ctx, js, ServiceStreams("scorecard"))
+	if err == nil || !strings.Contains(err.Error(), "SCORECARDS does not capture scorecards.>") {
+		t.Fatalf("wrong subjects: %v", err)
+	}
+	if _, _, err := ConnectFromEnv(ctx, env("check"), "scorecard"); err == nil {
+		t.Fatal("check passed with the wrong subjects")
+	}
+	st, err := js.Stream(ctx, StreamScorecards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().Config; got.MaxMsgs != 12345 || !slices.Equal(got.Subjects, []string{"cards.>"}) {
+		t.Fatalf("check changed the stream: %+v", got)
 	}
 }

@@ -31,9 +31,14 @@ type DSN struct {
 	Database string
 	User     string
 	Password string
+	// CheckSchema (?schema=check) only checks that the schema is there:
+	// for a cluster, where deploy/clickhouse/cluster/schema.sql is applied
+	// once by an administrator and the services' users may not run DDL.
+	// By default (?schema=migrate) the database is created and migrated.
+	CheckSchema bool
 }
 
-// ParseDSN parses clickhouse://[user[:pass]@]host[:port][/database]. The port
+// ParseDSN parses clickhouse://[user[:pass]@]host[:port][/database][?schema=migrate|check]. The port
 // defaults to 9000 (native protocol), the database to "hinscore", the user to
 // "default". The database name is restricted to [A-Za-z0-9_]+ because it is
 // spliced into DDL, where it cannot be a bound parameter.
@@ -52,13 +57,24 @@ func ParseDSN(s string) (DSN, error) {
 	if u.Opaque != "" {
 		return bad("syntax", "missing // after clickhouse:")
 	}
-	if u.RawQuery != "" || u.ForceQuery {
-		return bad("query", "options are not supported")
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil || u.ForceQuery && u.RawQuery == "" {
+		return bad("query", "not key=value options")
+	}
+	checkSchema := false
+	for k, v := range q {
+		switch {
+		case k != "schema":
+			return bad("query", "option %q is not supported (only schema=migrate|check)", k)
+		case len(v) != 1 || (v[0] != "migrate" && v[0] != "check"):
+			return bad("query", "schema=%q, want migrate or check", strings.Join(v, ","))
+		}
+		checkSchema = v[0] == "check"
 	}
 	if u.Fragment != "" {
 		return bad("fragment", "%q is not allowed", u.Fragment)
 	}
-	d := DSN{Host: u.Hostname(), Port: DefaultPort, Database: DefaultDatabase, User: DefaultUser}
+	d := DSN{Host: u.Hostname(), Port: DefaultPort, Database: DefaultDatabase, User: DefaultUser, CheckSchema: checkSchema}
 	if d.Host == "" {
 		return bad("host", "missing")
 	}
@@ -124,5 +140,8 @@ func (d DSN) String() string {
 	b.WriteString(d.Addr())
 	b.WriteByte('/')
 	b.WriteString(d.Database)
+	if d.CheckSchema {
+		b.WriteString("?schema=check")
+	}
 	return b.String()
 }

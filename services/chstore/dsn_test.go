@@ -36,7 +36,17 @@ func TestParseDSN(t *testing.T) {
 		{name: "port zero", in: "clickhouse://h:0/db", badPart: "port"},
 		{name: "port too big", in: "clickhouse://h:70000/db", badPart: "port"},
 		{name: "port empty", in: "clickhouse://h:/db", badPart: "port"},
+		{name: "schema check", in: "clickhouse://h:9000/db?schema=check",
+			want: DSN{Host: "h", Port: 9000, Database: "db", User: "default", CheckSchema: true}},
+		{name: "schema migrate", in: "clickhouse://h:9000/db?schema=migrate",
+			want: DSN{Host: "h", Port: 9000, Database: "db", User: "default"}},
+
 		{name: "query", in: "clickhouse://h:9000/db?secure=true", badPart: "query"},
+		{name: "schema other", in: "clickhouse://h:9000/db?schema=drop", badPart: "query"},
+		{name: "schema twice", in: "clickhouse://h:9000/db?schema=check&schema=migrate", badPart: "query"},
+		{name: "schema and other", in: "clickhouse://h:9000/db?schema=check&x=1", badPart: "query"},
+		{name: "bad query", in: "clickhouse://h:9000/db?%zz", badPart: "query"},
+		{name: "empty query", in: "clickhouse://h:9000/db?", badPart: "query"},
 		{name: "fragment", in: "clickhouse://h:9000/db#x", badPart: "fragment"},
 		{name: "injection semicolon", in: "clickhouse://h:9000/db;DROP%20DATABASE%20x", badPart: "database"},
 		{name: "injection space", in: "clickhouse://h:9000/db%20ENGINE%3DMemory", badPart: "database"},
@@ -87,6 +97,7 @@ func TestDSNString(t *testing.T) {
 		{DSN{Host: "h", Port: 9000, Database: "hinscore", User: "default"}, "clickhouse://h:9000/hinscore"},
 		{DSN{Host: "h", Port: 9000, Database: "d", User: "bob", Password: "secret"}, "clickhouse://bob@h:9000/d"},
 		{DSN{Host: "::1", Port: 9000, Database: "d"}, "clickhouse://[::1]:9000/d"},
+		{DSN{Host: "h", Port: 9000, Database: "d", User: "default", CheckSchema: true}, "clickhouse://h:9000/d?schema=check"},
 	}
 	for _, tt := range tests {
 		if got := tt.in.String(); got != tt.want {

@@ -237,3 +237,60 @@ func firstLine(stmt string) string {
 	}
 	return stmt
 }
+
+// schemaObject finds the tables and views a migration creates.
+var schemaObject = regexp.MustCompile(`(?i)CREATE\s+(?:TABLE|VIEW|MATERIALIZED\s+VIEW)\s+IF\s+NOT\s+EXISTS\s+([A-Za-z0-9_]+)`)
+
+// SchemaObjects returns the name of every table and view the migrations in
+// files create, in order.
+func SchemaObjects(files fs.FS) ([]string, error) {
+	migs, err := loadMigrations(files)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range migs {
+		for _, g := range schemaObject.FindAllStringSubmatch(m.text, -1) {
+			if !slices.Contains(names, g[1]) {
+				names = append(names, g[1])
+			}
+		}
+	}
+	return names, nil
+}
+
+// CheckSchema checks, changing nothing, that the connection's database
+// holds every table and view the migrations in files create (on a cluster
+// the Distributed tables carry those names): it names the missing ones.
+func CheckSchema(ctx context.Context, conn driver.Conn, files fs.FS) error {
+	want, err := SchemaObjects(files)
+	if err != nil {
+		return fmt.Errorf("chstore.CheckSchema: %w", err)
+	}
+	rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = currentDatabase()")
+	if err != nil {
+		return fmt.Errorf("chstore.CheckSchema: %w", err)
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return fmt.Errorf("chstore.CheckSchema: %w", err)
+		}
+		have[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("chstore.CheckSchema: %w", err)
+	}
+	var missing []string
+	for _, n := range want {
+		if !have[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("chstore.CheckSchema: the schema is not applied: missing %s", strings.Join(missing, ", "))
+	}
+	return nil
+}

@@ -290,3 +290,53 @@ func TestOpenRejectsBadDSN(t *testing.T) {
 		t.Fatalf("Open = %v, want ErrBadDSN", err)
 	}
 }
+
+// TestOpenCheckSchema: with ?schema=check Open creates and migrates
+// nothing. On an empty database it names every missing table and view and
+// leaves the database empty; once the schema is applied it opens.
+func TestOpenCheckSchema(t *testing.T) {
+	conn, d := chtest.EmptyDatabase(t)
+	ctx := ctxT(t)
+	want, err := chstore.SchemaObjects(schemas.ClickHouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"exchange_events", "exchange_outcomes", "outcome_steps", "organizations", "scorecards", "dead_letters", "outcomes", "events", "outcomes_daily", "outcomes_by_id_mv"} {
+		if !slices.Contains(want, n) {
+			t.Errorf("SchemaObjects misses %s: %v", n, want)
+		}
+	}
+	check := d
+	check.CheckSchema = true
+	_, err = chstore.OpenDSN(ctx, check)
+	if err == nil {
+		t.Fatal("check on an empty database opened")
+	}
+	for _, n := range want {
+		if !strings.Contains(err.Error(), n) {
+			t.Errorf("the error does not name %s: %v", n, err)
+		}
+	}
+	if got := tables(t, ctx, conn, d.Database); len(got) != 0 {
+		t.Fatalf("check created %v", got)
+	}
+	missingDB := check
+	missingDB.Database = d.Database + "_absent"
+	if _, err := chstore.OpenDSN(ctx, missingDB); err == nil {
+		t.Fatal("check opened a database that does not exist")
+	}
+	if err := chstore.Migrate(ctx, conn, d.Database, schemas.ClickHouse); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := chstore.OpenDSN(ctx, check)
+	if err != nil {
+		t.Fatalf("check after the migrations: %v", err)
+	}
+	_ = ok.Close()
+	if err := conn.Exec(ctx, "DROP TABLE "+d.Database+".outcome_steps"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chstore.OpenDSN(ctx, check); err == nil || !strings.Contains(err.Error(), "missing outcome_steps") {
+		t.Fatalf("check with outcome_steps dropped: %v", err)
+	}
+}

@@ -34,6 +34,17 @@ func OpenDSN(ctx context.Context, d DSN) (driver.Conn, error) {
 	if !validIdent(d.Database) {
 		return nil, fmt.Errorf("chstore.Open: database %q must be [A-Za-z0-9_]+", d.Database)
 	}
+	if d.CheckSchema {
+		conn, err := Connect(ctx, d, d.Database)
+		if err != nil {
+			return nil, fmt.Errorf("chstore.Open: %w", err)
+		}
+		if err := CheckSchema(ctx, conn, schemas.ClickHouse); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("chstore.Open: %w", err)
+		}
+		return conn, nil
+	}
 	conn, err := Connect(ctx, d, "default")
 	if err != nil {
 		return nil, fmt.Errorf("chstore.Open: %w", err)

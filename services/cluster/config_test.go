@@ -17,7 +17,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"gopkg.in/yaml.v3"
 
+	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/cluster/chschema"
+	"github.com/hinscore/hinscore/services/service"
 )
 
 // accountsUsers parses deploy/nats/accounts.conf with the NATS server's own
@@ -153,6 +155,37 @@ func TestLeastPrivilege(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServicesCheckProvisionedStreams starts every NATS service's stream
+// set-up as its own user of accounts.conf against streams provisioned by
+// admin: HINSCORE_STREAMS=check passes (the user may read the info of each
+// stream it uses), the default ensure is refused (it may not change them).
+func TestServicesCheckProvisionedStreams(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := startNATS(t, ctx)
+	_, admin := (&violations{}).connect(t, c, "admin")
+	provisionStreams(t, ctx, admin)
+	for _, user := range []string{"mllp-ingest", "fhir-ingest", "linker", "chwriter", "api", "scorecard"} {
+		for _, mode := range []string{"check", "ensure"} {
+			env := service.MapEnv(map[string]string{bus.EnvNATSURL: userURL(c, user), bus.EnvStreams: mode, bus.EnvStreamReplicas: "3"})
+			// A refused JetStream API call gets no answer: it ends with
+			// the context.
+			cctx, ccancel := context.WithTimeout(ctx, 3*time.Second)
+			_, closer, err := bus.ConnectFromEnv(cctx, env, user)
+			if closer != nil {
+				_ = closer.Shutdown(cctx)
+			}
+			ccancel()
+			switch {
+			case mode == "check" && err != nil:
+				t.Errorf("%s, check: %v", user, err)
+			case mode == "ensure" && err == nil:
+				t.Errorf("%s, ensure: its user changed the provisioned streams", user)
+			}
+		}
 	}
 }
 

@@ -151,6 +151,20 @@ func (s *stage) registry() *prometheus.Registry {
 	return r
 }
 
+// provisionStreams creates the streams as the nats-streams Job does: the
+// deploy configuration, by the admin user (no service may create or change
+// these streams). JetStream reserves a stream's MaxBytes on each replica's
+// disk at placement, so the tests cap RAW's and DLQ's at 1 GiB.
+func provisionStreams(t testing.TB, ctx context.Context, admin jetstream.JetStream) {
+	t.Helper()
+	for _, cfg := range StreamConfigs() {
+		cfg.MaxBytes = min(cfg.MaxBytes, 1<<30)
+		if _, err := admin.CreateOrUpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func startStage(t testing.TB, ctx context.Context, networks []string, topo topology) *stage {
 	t.Helper()
 	ch, _ := chtest.Database(t)
@@ -158,16 +172,7 @@ func startStage(t testing.TB, ctx context.Context, networks []string, topo topol
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 
 	_, s.admin = s.v.connect(t, s.nats, "admin")
-	// Provisioned as the nats-streams Job does: the deploy configuration, by
-	// the admin user (no service may create or change these streams).
-	// JetStream reserves a stream's MaxBytes on each replica's disk at
-	// placement, so the test caps RAW's and DLQ's at 1 GiB.
-	for _, cfg := range StreamConfigs() {
-		cfg.MaxBytes = min(cfg.MaxBytes, 1<<30)
-		if _, err := s.admin.CreateOrUpdateStream(ctx, cfg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	provisionStreams(t, ctx, s.admin)
 
 	env := service.MapEnv(map[string]string{"HINSCORE_PARTITIONS": fmt.Sprint(topo.partitions)})
 	wcfg, err := chwriter.ConfigFromEnv(env)

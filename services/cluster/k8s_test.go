@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chwriter"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
@@ -372,13 +373,27 @@ func TestManifestsMatchTheServices(t *testing.T) {
 			if s.nats {
 				checkNATSURL(t, devVars["NATS_URL"], s.name, natsUsers)
 				checkNATSURL(t, vars["NATS_URL"], s.name, natsUsers)
+				// Its user may not create or change the streams.
+				for _, v := range []map[string]string{vars, devVars} {
+					setup := bus.StreamSetupFromEnv(service.MapEnv(v))
+					if !setup.Check {
+						t.Errorf("%s=%q: want check (the nats-streams Job provisions the streams)", bus.EnvStreams, v[bus.EnvStreams])
+					}
+				}
 			}
 			if s.clickhouse {
-				d, err := chstore.ParseDSN(devVars[chstore.EnvDSN])
-				if err != nil {
-					t.Errorf("dev %s: %v", chstore.EnvDSN, err)
-				} else if !chUsers[d.User] {
-					t.Errorf("dev %s: user %q is not a ClickHouse user of deploy/clickhouse", chstore.EnvDSN, d.User)
+				for which, v := range map[string]map[string]string{"base": vars, "dev": devVars} {
+					d, err := chstore.ParseDSN(v[chstore.EnvDSN])
+					switch {
+					case err != nil:
+						t.Errorf("%s %s: %v", which, chstore.EnvDSN, err)
+					case !chUsers[d.User]:
+						t.Errorf("%s %s: user %q is not a ClickHouse user of deploy/clickhouse", which, chstore.EnvDSN, d.User)
+					case !d.CheckSchema:
+						// The cluster's schema.sql is applied once; the
+						// single-server migrations must not run there.
+						t.Errorf("%s %s: want ?schema=check", which, chstore.EnvDSN)
+					}
 				}
 			}
 			if s.validate != nil {
