@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -210,6 +211,13 @@ type pipeline struct {
 	held     []jetstream.Msg
 	firstAt  time.Time // when the oldest held message arrived
 
+	// While one batch is written (by a goroutine of run's), the next one
+	// fills: at most two batches are held, and a full second one stops
+	// the pulls until the first is written.
+	spare     chan sink    // a written batch's sink, reset, for the next one
+	unwritten *batch       // a batch whose writing Shutdown cut short
+	inWriting atomic.Int64 // messages of the batch being written
+
 	mu       sync.Mutex
 	cons     jetstream.Consumer
 	waitErr  error // why the pipeline is not consuming yet
@@ -221,7 +229,33 @@ func (w *Writer) newPipeline(stream, label string, newSink func() sink) *pipelin
 		w: w, stream: stream, label: label, newSink: newSink, sink: newSink(),
 		consumer: w.cfg.Consumer + "_" + label,
 		waitErr:  fmt.Errorf("chwriter: waiting for stream %s", stream),
+		spare:    make(chan sink, 1),
 	}
+}
+
+// batch is the rows of some messages, decoded into their sink.
+type batch struct {
+	sink sink
+	msgs []jetstream.Msg
+}
+
+// detach takes the batch being filled and starts an empty one.
+func (p *pipeline) detach() *batch {
+	b := &batch{sink: p.sink, msgs: p.held}
+	select {
+	case p.sink = <-p.spare:
+	default:
+		p.sink = p.newSink()
+	}
+	p.held = make([]jetstream.Msg, 0, cap(b.msgs))
+	p.inWriting.Store(int64(len(b.msgs)))
+	p.countHeld()
+	return b
+}
+
+// countHeld sets held_messages: the batch filling and the one written.
+func (p *pipeline) countHeld() {
+	p.w.m.heldMessages.WithLabelValues(p.label).Set(float64(len(p.held)) + float64(p.inWriting.Load()))
 }
 
 func (p *pipeline) status() error {
@@ -283,8 +317,10 @@ func (p *pipeline) connect(ctx context.Context) (jetstream.Consumer, error) {
 }
 
 // run pulls until stopping is closed, writing a batch when it is full or its
-// oldest message has waited FlushInterval. While an insert fails it retries
-// the same batch and pulls nothing more.
+// oldest message has waited FlushInterval. A batch is written in the
+// background while the next one fills, one at a time: while an insert
+// fails it retries that batch, and once the next one is full (or due) it
+// pulls nothing more.
 func (p *pipeline) run(ctx context.Context, stopping <-chan struct{}) {
 	cons, err := p.connect(ctx)
 	if err != nil {
@@ -294,10 +330,43 @@ func (p *pipeline) run(ctx context.Context, stopping <-chan struct{}) {
 	p.cons, p.waitErr = cons, nil
 	p.mu.Unlock()
 	cfg := p.w.cfg
+	// writing delivers the batch being written once it is (nil, or the
+	// batch itself when Shutdown cut it short); nil when none is. run never
+	// returns while one is, so that Shutdown finds every batch in p.
+	var writing chan *batch
+	written := func(failed *batch) bool {
+		writing = nil
+		p.unwritten = failed // Shutdown writes it
+		return failed == nil
+	}
+	// waitWritten waits for the batch being written, keeping the ack
+	// deadline of the messages held behind it meanwhile.
+	waitWritten := func() bool {
+		if writing == nil {
+			return true
+		}
+		progress := time.NewTicker(cfg.AckWait / 3)
+		defer progress.Stop()
+		for {
+			select {
+			case failed := <-writing:
+				return written(failed)
+			case <-progress.C:
+				for _, msg := range p.held {
+					_ = msg.InProgress()
+				}
+			}
+		}
+	}
+	defer waitWritten()
 	for {
 		select {
 		case <-stopping:
 			return
+		case failed := <-writing: // a nil channel never delivers
+			if !written(failed) {
+				return
+			}
 		default:
 		}
 		wait := cfg.FlushInterval
@@ -309,24 +378,35 @@ func (p *pipeline) run(ctx context.Context, stopping <-chan struct{}) {
 			// No ctx on the pull: a pull cut short drops messages the server
 			// already delivered (redelivered only after AckWait), so even a
 			// shutdown lets it run out, at most maxFetchWait.
-			batch, err := cons.Fetch(min(cfg.BatchRows-len(p.held), fetchChunk), jetstream.FetchMaxWait(wait))
+			pulled, err := cons.Fetch(min(cfg.BatchRows-len(p.held), fetchChunk), jetstream.FetchMaxWait(wait))
 			if err != nil {
 				p.w.log.Warn().Err(err).Str("stream", p.stream).Msg("pull failed")
 				p.pause(stopping, time.Second)
 				continue
 			}
-			for msg := range batch.Messages() {
+			for msg := range pulled.Messages() {
 				p.take(ctx, msg)
 			}
-			if err := batch.Error(); err != nil {
+			if err := pulled.Error(); err != nil {
 				p.w.log.Warn().Err(err).Str("stream", p.stream).Msg("pull ended with an error")
 				p.pause(stopping, 100*time.Millisecond)
 			}
 		}
 		if len(p.held) >= cfg.BatchRows || (len(p.held) > 0 && !time.Now().Before(p.firstAt.Add(cfg.FlushInterval))) {
-			if err := p.flush(ctx); err != nil {
-				return // cancelled by Shutdown, which writes the batch itself
+			// One batch written at a time, in stream order of batches.
+			if !waitWritten() {
+				return
 			}
+			b := p.detach()
+			done := make(chan *batch, 1)
+			writing = done
+			go func() {
+				if err := p.writeBatch(ctx, b); err != nil {
+					done <- b
+					return
+				}
+				done <- nil
+			}()
 		}
 	}
 }
@@ -354,7 +434,7 @@ func (p *pipeline) take(ctx context.Context, msg jetstream.Msg) {
 			p.firstAt = time.Now()
 		}
 		p.held = append(p.held, msg)
-		p.w.m.heldMessages.WithLabelValues(p.label).Set(float64(len(p.held)))
+		p.countHeld()
 		return
 	}
 	p.deadLetter(ctx, msg, err, "undecodable message")
@@ -396,25 +476,40 @@ type monthSink interface {
 	months() []time.Time
 }
 
-// flush writes the held batch and then acks every message of it. While
-// ClickHouse is unavailable it retries the same batch with capped
-// exponential backoff until it succeeds or ctx ends (on error the batch stays
-// held and nothing of it is acked). When ClickHouse rejects the batch for
-// its content ContentRetries times in a row, the batch is split to find the
-// messages at fault, which go to the DLQ, and the others are written.
+// flush writes what p holds, a batch whose writing was cut short first,
+// then the one being filled (Shutdown, after run returned).
 func (p *pipeline) flush(ctx context.Context) error {
+	if b := p.unwritten; b != nil {
+		if err := p.writeBatch(ctx, b); err != nil {
+			return err
+		}
+		p.unwritten = nil
+	}
 	if len(p.held) == 0 {
 		return nil
 	}
+	return p.writeBatch(ctx, p.detach())
+}
+
+// writeBatch writes a batch and then acks every message of it. While
+// ClickHouse is unavailable it retries the same batch with capped
+// exponential backoff until it succeeds or ctx ends (on error nothing of it
+// is acked). When ClickHouse rejects the batch for its content
+// ContentRetries times in a row, the batch is split to find the messages
+// at fault, which go to the DLQ, and the others are written.
+func (p *pipeline) writeBatch(ctx context.Context, b *batch) error {
+	if len(b.msgs) == 0 {
+		return nil
+	}
 	start := time.Now()
-	written, rejected, err := p.write(ctx, p.held, p.sink)
+	written, rejected, err := p.write(ctx, b.msgs, b.sink, b.msgs)
 	if err != nil {
 		return err
 	}
 	if hook := p.w.afterInsert; hook != nil {
 		hook(p.label)
 	}
-	if ms, ok := p.sink.(monthSink); ok {
+	if ms, ok := b.sink.(monthSink); ok {
 		p.w.markDirty(ms.months())
 	}
 	var ackErrs int
@@ -430,12 +525,14 @@ func (p *pipeline) flush(ctx context.Context) error {
 	for _, r := range rejected {
 		p.deadLetter(ctx, r.msg, r.err, "row rejected by ClickHouse")
 	}
-	p.w.m.batchSize.WithLabelValues(p.label).Observe(float64(len(p.held)))
-	p.w.m.heldMessages.WithLabelValues(p.label).Set(0)
+	p.w.m.batchSize.WithLabelValues(p.label).Observe(float64(len(b.msgs)))
+	p.inWriting.Store(0)
 	p.setErr(nil, nil)
-	p.sink.reset()
-	clear(p.held)
-	p.held = p.held[:0]
+	b.sink.reset()
+	select {
+	case p.spare <- b.sink:
+	default:
+	}
 	p.w.log.Debug().Str("stream", p.stream).Int("messages", len(written)).Dur("took", time.Since(start)).Msg("batch written")
 	return nil
 }
@@ -449,8 +546,8 @@ type rejectedMsg struct {
 // write inserts the rows of msgs (already decoded into s) and returns the
 // messages whose rows are in ClickHouse and those it refused for their
 // content. An error means ctx ended before ClickHouse came back.
-func (p *pipeline) write(ctx context.Context, msgs []jetstream.Msg, s sink) (written []jetstream.Msg, rejected []rejectedMsg, err error) {
-	err = p.insertRetrying(ctx, s, len(msgs))
+func (p *pipeline) write(ctx context.Context, msgs []jetstream.Msg, s sink, whole []jetstream.Msg) (written []jetstream.Msg, rejected []rejectedMsg, err error) {
+	err = p.insertRetrying(ctx, s, len(msgs), whole)
 	if err == nil {
 		return msgs, nil, nil
 	}
@@ -487,7 +584,7 @@ func (p *pipeline) write(ctx context.Context, msgs []jetstream.Msg, s sink) (wri
 		if len(decoded) == 0 {
 			continue
 		}
-		w, r, err := p.write(ctx, decoded, sub)
+		w, r, err := p.write(ctx, decoded, sub, whole)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -499,7 +596,8 @@ func (p *pipeline) write(ctx context.Context, msgs []jetstream.Msg, s sink) (wri
 
 // insertRetrying inserts what s holds. It retries an outage until ctx ends,
 // and a content rejection ContentRetries times, returning the last error.
-func (p *pipeline) insertRetrying(ctx context.Context, s sink, messages int) error {
+// Meanwhile it extends the ack deadline of the whole batch.
+func (p *pipeline) insertRetrying(ctx context.Context, s sink, messages int, whole []jetstream.Msg) error {
 	cfg := p.w.cfg
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 100*time.Millisecond, cfg.RetryMax, 0
@@ -546,7 +644,7 @@ func (p *pipeline) insertRetrying(ctx context.Context, s sink, messages int) err
 		case <-time.After(wait):
 		}
 		if time.Since(lastProgress) >= progressEvery {
-			for _, msg := range p.held {
+			for _, msg := range whole {
 				_ = msg.InProgress()
 			}
 			lastProgress = time.Now()
