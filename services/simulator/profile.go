@@ -43,6 +43,20 @@ const (
 type Org struct {
 	App      string `json:"app"`
 	Facility string `json:"facility"`
+	// Developer is the EHR vendor whose system answers for the facility
+	// (the directory's developer column); empty when unknown.
+	Developer string `json:"developer,omitempty"`
+}
+
+// The EHR vendors of the simulated responders; they cut across networks.
+var developers = []string{"Acme EHR", "Borealis Health IT", "Cedar Systems"}
+
+// withDevelopers gives each org a developer, in turn from the first'th.
+func withDevelopers(list []Org, first int) []Org {
+	for i := range list {
+		list[i].Developer = developers[(first+i)%len(developers)]
+	}
+	return list
 }
 
 // ClassWeight is the probability that a request ends in Class.
@@ -109,7 +123,7 @@ func DefaultNetworks() []NetworkProfile {
 		{
 			Name: "northstar", Code: "NS", Share: 0.40,
 			Requesters: orgs("NS", "CLINIC", "CLINIC_EHR", 4),
-			Responders: orgs("NS", "HOSP", "HOSP_EHR", 3),
+			Responders: withDevelopers(orgs("NS", "HOSP", "HOSP_EHR", 3), 0),
 			Mix: []ClassWeight{
 				{Fulfilled, 0.855}, {FulfilledLate, 0.015}, {NotFound, 0.07},
 				{RefusedException, 0.02}, {RefusedUnjustified, 0.01}, {Redirected, 0.005},
@@ -123,7 +137,7 @@ func DefaultNetworks() []NetworkProfile {
 		{
 			Name: "bayview", Code: "BV", Share: 0.35,
 			Requesters: orgs("BV", "CLINIC", "CLINIC_EHR", 3),
-			Responders: orgs("BV", "HOSP", "HOSP_EHR", 2),
+			Responders: withDevelopers(orgs("BV", "HOSP", "HOSP_EHR", 2), 1),
 			Mix: []ClassWeight{
 				{Fulfilled, 0.64}, {FulfilledLate, 0.02}, {NotFound, 0.08},
 				{RefusedException, 0.06}, {RefusedUnjustified, 0.12}, {Redirected, 0.04},
@@ -141,7 +155,7 @@ func DefaultNetworks() []NetworkProfile {
 		{
 			Name: "prairie", Code: "PR", Share: 0.25,
 			Requesters: orgs("PR", "CLINIC", "CLINIC_EHR", 3),
-			Responders: orgs("PR", "HOSP", "HOSP_EHR", 4),
+			Responders: withDevelopers(orgs("PR", "HOSP", "HOSP_EHR", 4), 2),
 			Mix: []ClassWeight{
 				{Fulfilled, 0.66}, {FulfilledLate, 0.08}, {NotFound, 0.09},
 				{RefusedException, 0.02}, {RefusedUnjustified, 0.02}, {Redirected, 0.01},

@@ -158,7 +158,7 @@ var (
 func BehaviourNetworks() []NetworkProfile {
 	slow := &LogNormal{MedianMs: 25_000, Sigma: 0.4}
 	base := DefaultNetworks()
-	devs := []string{"Acme EHR", "Borealis Health IT", "Cedar Systems"}
+	devs := developers
 	for ni := range base {
 		p := &base[ni]
 		p.DriftPerMonth = 0
@@ -228,7 +228,7 @@ func (p *Plan) Start() time.Time { return p.cfg.Start }
 // format chstore.ParseOrganizations reads (identifier,org_id,name,type,
 // developer,networks): every requester and responder facility. Responders
 // with a profile carry its name and developer; the others get a name
-// derived from their facility and no developer.
+// derived from their facility and their org's developer.
 func (p *Plan) DirectoryCSV() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
@@ -239,7 +239,7 @@ func (p *Plan) DirectoryCSV() ([]byte, error) {
 			_ = w.Write([]string{o.Facility, strings.ToLower(o.Facility), prof.Name + " clinic " + o.Facility[len(o.Facility)-2:], "provider", "", prof.Name})
 		}
 		for _, o := range prof.Responders {
-			row := []string{o.Facility, strings.ToLower(o.Facility), prof.Name + " hospital " + o.Facility[len(o.Facility)-2:], "provider", "", prof.Name}
+			row := []string{o.Facility, strings.ToLower(o.Facility), prof.Name + " hospital " + o.Facility[len(o.Facility)-2:], "provider", o.Developer, prof.Name}
 			for _, r := range prof.ResponderProfiles {
 				if r.Facility == o.Facility {
 					row[1], row[2], row[4] = r.OrgID, r.Name, r.Developer

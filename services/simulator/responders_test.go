@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,14 +58,7 @@ func TestBehaviourNetworks(t *testing.T) {
 			}
 		}
 	}
-	b, err := p.DirectoryCSV()
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := directoryRecords(t, p)
 	if !slices.Equal(recs[0], []string{"identifier", "org_id", "name", "type", "developer", "networks"}) {
 		t.Errorf("header %q", recs[0])
 	}
@@ -82,4 +76,56 @@ func TestResponderProfilesValidated(t *testing.T) {
 	if _, err := Generate(Config{Requests: 10, Networks: nets}); err == nil {
 		t.Fatal("Generate accepted a profile for an unknown facility and behaviour")
 	}
+}
+
+// TestDefaultDirectoryHasDevelopers: the demo's networks (no responder
+// profiles) still give every responder a developer, and the developers cut
+// across networks, so developer scorecards have something to compare.
+func TestDefaultDirectoryHasDevelopers(t *testing.T) {
+	p, err := Generate(Config{Requests: 10, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := directoryRecords(t, p)
+	networksOf := map[string]map[string]bool{}
+	responders := 0
+	for _, r := range recs[1:] {
+		if !strings.Contains(r[0], "_HOSP_") {
+			if r[4] != "" {
+				t.Errorf("requester %s has developer %q", r[0], r[4])
+			}
+			continue
+		}
+		responders++
+		if r[4] == "" {
+			t.Errorf("responder %s has no developer", r[0])
+			continue
+		}
+		if networksOf[r[4]] == nil {
+			networksOf[r[4]] = map[string]bool{}
+		}
+		networksOf[r[4]][r[5]] = true
+	}
+	if responders != 9 || len(networksOf) != 3 {
+		t.Fatalf("%d responders of %d developers, want 9 of 3", responders, len(networksOf))
+	}
+	for dev, nets := range networksOf {
+		if len(nets) < 2 {
+			t.Errorf("developer %s only in %v", dev, nets)
+		}
+	}
+}
+
+// directoryRecords is the plan's directory CSV, parsed.
+func directoryRecords(t *testing.T, p *Plan) [][]string {
+	t.Helper()
+	b, err := p.DirectoryCSV()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
 }
