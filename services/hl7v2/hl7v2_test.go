@@ -130,6 +130,8 @@ func TestParseErrors(t *testing.T) {
 		{"six encoding chars", "MSH|^~\\&#!|A|B\r", ErrBadDelimiters, "MSH", 1, 2},
 		{"delimiter twice", "MSH|^~\\^|A|B|C|D|20260302||ACK|1|P|2.5\r", ErrBadDelimiters, "MSH", 1, 2},
 		{"letter delimiter", "MSHX^~\\&XAXB\r", ErrBadDelimiters, "MSH", 1, 1},
+		{"non-ASCII delimiter", "MSH|!\xc2\\\"|A|B|C|D|20260302||ACK|1|P|2.5\r", ErrBadDelimiters, "MSH", 1, 2},
+		{"control delimiter", "MSH\t^~\\&\tA\tB\r", ErrBadDelimiters, "MSH", 1, 1},
 		{"short MSH", "MSH|^~\r", ErrBadDelimiters, "MSH", 1, 1},
 		{"bad segment name", "MSH|^~\\&|A|B|C|D|20260302||ACK|1|P|2.5\rMSA|AA|1\rpid|1\r", ErrBadSegmentName, "", 3, 0},
 		{"long segment name", "MSH|^~\\&|A|B|C|D|20260302||ACK|1|P|2.5\rPIDX|1\r", ErrBadSegmentName, "", 2, 0},

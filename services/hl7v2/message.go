@@ -145,8 +145,10 @@ func readDelimiters(msh []byte) (Delimiters, error) {
 	}
 	all := append([]byte{fs}, enc...)
 	for i, c := range all {
-		if c == 0 || c == '\r' || c == '\n' || c == ' ' || isAlnum(c) {
-			return bad(1+min(i, 1), fmt.Sprintf("delimiter %q is not allowed", c))
+		// Printable ASCII only: a byte of 0x80 or above would cut UTF-8
+		// and 8859/1 text apart, and no encoder could escape it reliably.
+		if c <= ' ' || c > '~' || isAlnum(c) {
+			return bad(1+min(i, 1), fmt.Sprintf("delimiter %q is not allowed (printable ASCII, not a letter or digit)", c))
 		}
 		if bytes.IndexByte(all[i+1:], c) >= 0 {
 			return bad(1+min(i, 1), fmt.Sprintf("delimiter %q used twice", c))
