@@ -12,6 +12,7 @@ import (
 var binaries = map[string]string{
 	hinscore: "services/hinscore",
 	Ingest:   "services/mllp-ingest",
+	FHIR:     "services/fhir-ingest",
 	Linker:   "services/linker",
 	Writer:   "services/chwriter",
 }

@@ -18,38 +18,43 @@ import (
 const (
 	NATS     = "nats"
 	Ingest   = "mllp-ingest"
+	FHIR     = "fhir-ingest"
 	Linker   = "linker"
 	Writer   = "chwriter"
 	hinscore = "hinscore"
 )
 
 // Services lists the processes a Cluster runs, in start order.
-var serviceOrder = [...]string{NATS, Ingest, Linker, Writer}
+var serviceOrder = [...]string{NATS, Ingest, FHIR, Linker, Writer}
 
 // Services returns the service names in start order.
 func Services() []string { return slices.Clone(serviceOrder[:]) }
 
 // Options configures a Cluster.
 type Options struct {
-	// Bin holds hinscore, mllp-ingest, linker and chwriter.
+	// Bin holds hinscore, mllp-ingest, fhir-ingest, linker and chwriter.
 	Bin string
 	// Dir receives the NATS store and one log file per service.
 	Dir string
 	// DSN is the ClickHouse database the writer fills (created when missing).
 	DSN string
-	// Networks get one MLLP listener each.
+	// Networks get one MLLP listener each, and a FHIR bearer token
+	// (FHIRToken).
 	Networks []string
+	// FHIRNetworks get a FHIR bearer token only.
+	FHIRNetworks []string
 	// Env is added to every service's environment (later entries win),
 	// e.g. HINSCORE_MLLP_MAX_CONNS=16.
 	Env []string
 }
 
-// Cluster is NATS and the three services, each its own process, on
+// Cluster is NATS and the four services, each its own process, on
 // loopback ports fixed for its lifetime so that a restarted process is
 // found where the old one was.
 type Cluster struct {
 	opts     Options
 	natsAddr string
+	fhirAddr string
 	mllp     map[string]string
 	admin    map[string]string
 	procs    map[string]*Proc
@@ -57,10 +62,10 @@ type Cluster struct {
 	restarts map[string]int
 }
 
-// StartCluster starts NATS, the ingest, the linker and the writer, and
-// waits until each one is ready.
+// StartCluster starts NATS, the two ingests, the linker and the writer,
+// and waits until each one is ready.
 func StartCluster(ctx context.Context, o Options) (*Cluster, error) {
-	for _, name := range []string{hinscore, Ingest, Linker, Writer} {
+	for _, name := range []string{hinscore, Ingest, FHIR, Linker, Writer} {
 		if _, err := os.Stat(filepath.Join(o.Bin, name)); err != nil {
 			return nil, fmt.Errorf("faults.StartCluster: binary: %w", err)
 		}
@@ -72,16 +77,16 @@ func StartCluster(ctx context.Context, o Options) (*Cluster, error) {
 		opts: o, mllp: map[string]string{}, admin: map[string]string{},
 		procs: map[string]*Proc{}, peak: map[string]int64{}, restarts: map[string]int{},
 	}
-	ports, err := freePorts(1 + len(o.Networks) + 3)
+	ports, err := freePorts(2 + len(o.Networks) + 4)
 	if err != nil {
 		return nil, err
 	}
-	c.natsAddr = ports[0]
+	c.natsAddr, c.fhirAddr = ports[0], ports[1]
 	for i, n := range o.Networks {
-		c.mllp[n] = ports[1+i]
+		c.mllp[n] = ports[2+i]
 	}
-	for i, s := range []string{Ingest, Linker, Writer} {
-		c.admin[s] = ports[1+len(o.Networks)+i]
+	for i, s := range []string{Ingest, FHIR, Linker, Writer} {
+		c.admin[s] = ports[2+len(o.Networks)+i]
 	}
 	for _, s := range serviceOrder {
 		if err := c.Start(ctx, s); err != nil {
@@ -101,6 +106,9 @@ func (c *Cluster) MLLPAddrs() map[string]string {
 	return out
 }
 
+// FHIRURL is the FHIR ingest's base URL (POST {FHIRURL}/fhir/{network}/).
+func (c *Cluster) FHIRURL() string { return "http://" + c.fhirAddr }
+
 // NATSURL is the NATS client URL.
 func (c *Cluster) NATSURL() string { return "nats://" + c.natsAddr }
 
@@ -115,17 +123,20 @@ func (c *Cluster) env(name string) []string {
 		"NATS_URL=" + c.NATSURL(),
 		"HINSCORE_LOG_LEVEL=warn",
 	}
+	patientKey := []string{"HINSCORE_PATIENT_KEY=hinscore fault suite patient key", "HINSCORE_PATIENT_KEY_ID=faults"}
 	switch name {
 	case Ingest:
 		var ls []string
 		for _, n := range c.opts.Networks {
 			ls = append(ls, n+"="+c.mllp[n])
 		}
-		base = append(base,
-			"HINSCORE_MLLP_LISTENERS="+strings.Join(ls, ","),
-			"HINSCORE_PATIENT_KEY=hinscore fault suite patient key",
-			"HINSCORE_PATIENT_KEY_ID=faults",
-		)
+		base = append(append(base, "HINSCORE_MLLP_LISTENERS="+strings.Join(ls, ",")), patientKey...)
+	case FHIR:
+		var ts []string
+		for _, n := range slices.Concat(c.opts.Networks, c.opts.FHIRNetworks) {
+			ts = append(ts, n+"="+hashToken(FHIRToken(n)))
+		}
+		base = append(append(base, "HINSCORE_FHIR_ADDR="+c.fhirAddr, "HINSCORE_FHIR_TOKENS="+strings.Join(ts, ",")), patientKey...)
 	case Linker:
 		// Short enough that the run's tail is declared unanswered soon
 		// after the traffic stops, long enough that no restart in a

@@ -25,6 +25,9 @@ type suite struct {
 	ch      *ClickHouseServer // the private server of the full suite
 	full    bool
 	traffic Traffic
+	// fhirPairs is the FHIR load of every scenario (Task pairs of
+	// fhirNetwork), beside the plan's HL7.
+	fhirPairs int
 	// baseline is the outcome set of the run without faults.
 	baseline map[string]string
 }
@@ -60,6 +63,7 @@ func newSuite(t *testing.T) *suite {
 		})
 		s.dsn = s.ch.DSN()
 		s.traffic = Traffic{Requests: 4000, Seed: 11, Rate: 900}
+		s.fhirPairs = 60
 	} else {
 		env := os.Getenv("HINSCORE_TEST_CLICKHOUSE_DSN")
 		if env == "" {
@@ -72,12 +76,18 @@ func newSuite(t *testing.T) *suite {
 			t.Fatal(err)
 		}
 		s.traffic = Traffic{Requests: 1500, Seed: 11, Rate: 600}
+		s.fhirPairs = 20
 	}
 	if testing.Verbose() {
 		s.traffic.Progress = os.Stderr
 	}
 	return s
 }
+
+// fhirNetwork carries the FHIR load: a network of its own, because its
+// event times are the wall clock's while the plan's are compressed
+// yesterday's, and the linker keeps one watermark per network.
+const fhirNetwork = "faults-fhir"
 
 // scenario runs the suite's traffic through a fresh cluster with the
 // fault injected, and checks from ClickHouse that events in = events
@@ -94,10 +104,12 @@ func (s *suite) scenario(t *testing.T, env []string, fault func(c *Cluster) Faul
 	name := strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name()))
 	dsn := s.dsn.WithDatabase(fmt.Sprintf("hinscore_%s_%04x", name, rand.Uint32()&0xffff))
 	t.Cleanup(func() { _ = DropDatabase(context.Background(), dsn) })
-	c, err := StartCluster(ctx, Options{Bin: s.bin, Dir: t.TempDir(), DSN: dsn.String(), Networks: run.Plan.Networks(), Env: env})
+	c, err := StartCluster(ctx, Options{Bin: s.bin, Dir: t.TempDir(), DSN: dsn.String(),
+		Networks: run.Plan.Networks(), FHIRNetworks: []string{fhirNetwork}, Env: env})
 	if err != nil {
 		t.Fatal(err)
 	}
+	run.FHIR = FHIRLoad{URL: c.FHIRURL(), Network: fhirNetwork, Pairs: s.fhirPairs}
 	defer func() {
 		if err := c.Stop(context.Background()); err != nil {
 			t.Errorf("stop: %v", err)
@@ -117,13 +129,13 @@ func (s *suite) scenario(t *testing.T, env []string, fault func(c *Cluster) Faul
 	if err != nil {
 		t.Fatalf("%v (%s)", err, st)
 	}
-	snap, err := WaitStored(ctx, dsn, run.Plan, 3*time.Minute, 3*time.Second)
+	snap, err := WaitStored(ctx, dsn, run, 3*time.Minute, 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s; stored %d events and %d outcomes %s after the start; restarts %v",
-		st, snap.Events, snap.Outcomes, time.Since(began).Round(time.Millisecond), c.Restarts())
-	for _, d := range snap.CheckTruth(run.Plan) {
+	t.Logf("%s; FHIR: %d Task pairs, %d posts retried; stored %d events and %d outcomes %s after the start; restarts %v",
+		st, run.FHIR.Pairs, run.FHIRRetried(), snap.Events, snap.Outcomes, time.Since(began).Round(time.Millisecond), c.Restarts())
+	for _, d := range snap.CheckTruth(run) {
 		t.Error(d)
 	}
 	if s.baseline != nil {
@@ -164,11 +176,11 @@ func TestFaults(t *testing.T) {
 		t.Fatal("the run without faults failed; the fault scenarios compare with it")
 	}
 	if s.full {
-		for _, svc := range []string{Ingest, Linker, Writer} {
+		for _, svc := range []string{Ingest, FHIR, Linker, Writer} {
 			t.Run("kill-"+svc, func(t *testing.T) { s.scenario(t, nil, killInTurn(svc), nil) })
 		}
 	} else {
-		t.Run("kill-each-in-turn", func(t *testing.T) { s.scenario(t, nil, killInTurn(Ingest, Linker, Writer), nil) })
+		t.Run("kill-each-in-turn", func(t *testing.T) { s.scenario(t, nil, killInTurn(Ingest, FHIR, Linker, Writer), nil) })
 	}
 	t.Run("nats-restart", func(t *testing.T) {
 		s.scenario(t, nil, func(c *Cluster) Fault {

@@ -39,8 +39,13 @@ type Traffic struct {
 
 // Run is one drive of traffic through a cluster.
 type Run struct {
-	Plan  *simulator.Plan
-	acked atomic.Int64
+	Plan *simulator.Plan
+	// FHIR, when it has pairs, is posted beside the plan by Drive.
+	FHIR FHIRLoad
+	// fhirRetried counts the FHIR load's posts sent again (no connection,
+	// 5xx).
+	fhirRetried atomic.Int64
+	acked       atomic.Int64
 }
 
 // NewRun generates the traffic's plan. Every scenario with the same
@@ -76,6 +81,26 @@ func NewRun(t Traffic) (*Run, error) {
 	return r, nil
 }
 
+// Events is the number of distinct events the run stores: the plan's
+// valid messages and the FHIR load's.
+func (r *Run) Events() int { return r.Plan.ValidMessages() + r.FHIR.Events() }
+
+// Outcomes is the number of outcomes the run makes: one per request.
+func (r *Run) Outcomes() int { return len(r.Plan.Requests()) + r.FHIR.Pairs }
+
+// Truth is network → outcome class → count: the plan's, and every FHIR
+// pair fulfilled.
+func (r *Run) Truth() map[string]map[string]int {
+	t := r.Plan.Truth()
+	if r.FHIR.Pairs > 0 {
+		t[r.FHIR.Network] = map[string]int{"fulfilled": r.FHIR.Pairs}
+	}
+	return t
+}
+
+// FHIRRetried is how many of the FHIR load's posts were sent again.
+func (r *Run) FHIRRetried() int64 { return r.fhirRetried.Load() }
+
 // Acked is the number of acknowledgements read so far.
 func (r *Run) Acked() int64 { return r.acked.Load() }
 
@@ -89,13 +114,20 @@ func (r *Run) AfterShare(ctx context.Context, share float64) error {
 // over (services restarted).
 type Fault func(ctx context.Context, r *Run) error
 
-// Drive sends the plan to the cluster while fault runs beside it, and
-// returns the simulator's stats once both are done.
+// Drive sends the plan to the cluster (and the FHIR load) while fault
+// runs beside it, and returns the simulator's stats once all are done.
 func (r *Run) Drive(ctx context.Context, targets map[string]string, fault Fault) (simulator.Stats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var faultErr error
+	var faultErr, fhirErr error
 	var wg sync.WaitGroup
+	if r.FHIR.Pairs > 0 {
+		wg.Go(func() {
+			if fhirErr = r.FHIR.drive(ctx, r); fhirErr != nil {
+				cancel()
+			}
+		})
+	}
 	if fault != nil {
 		wg.Go(func() {
 			if faultErr = fault(ctx, r); faultErr != nil {
@@ -110,6 +142,9 @@ func (r *Run) Drive(ctx context.Context, targets map[string]string, fault Fault)
 	wg.Wait()
 	if faultErr != nil {
 		return st, fmt.Errorf("faults.Drive: fault: %w", faultErr)
+	}
+	if fhirErr != nil {
+		return st, fmt.Errorf("faults.Drive: %w", fhirErr)
 	}
 	if err != nil {
 		return st, fmt.Errorf("faults.Drive: %w", err)
@@ -177,10 +212,10 @@ func ReadSnapshot(ctx context.Context, d DSN) (Snapshot, error) {
 }
 
 // WaitStored waits until ClickHouse holds every distinct message and an
-// outcome for every request of the plan, lets stragglers (a duplicate, an
+// outcome for every request of the run, lets stragglers (a duplicate, an
 // orphan) show up for settle, and reads the snapshot.
-func WaitStored(ctx context.Context, d DSN, p *simulator.Plan, timeout, settle time.Duration) (Snapshot, error) {
-	wantEvents, wantOutcomes := uint64(p.ValidMessages()), uint64(len(p.Requests()))
+func WaitStored(ctx context.Context, d DSN, r *Run, timeout, settle time.Duration) (Snapshot, error) {
+	wantEvents, wantOutcomes := uint64(r.Events()), uint64(r.Outcomes())
 	var events, outcomes uint64
 	err := waitFor(ctx, timeout, "events and outcomes stored", func() bool {
 		var err error
@@ -198,17 +233,17 @@ func WaitStored(ctx context.Context, d DSN, p *simulator.Plan, timeout, settle t
 	return ReadSnapshot(ctx, d)
 }
 
-// CheckTruth lists every way the snapshot differs from the plan: events in
+// CheckTruth lists every way the snapshot differs from the run: events in
 // ≠ events stored, an outcome count, or a class count of a network.
-func (s Snapshot) CheckTruth(p *simulator.Plan) []string {
+func (s Snapshot) CheckTruth(r *Run) []string {
 	var out []string
-	if s.Events != uint64(p.ValidMessages()) {
-		out = append(out, fmt.Sprintf("events: %d stored, %d sent", s.Events, p.ValidMessages()))
+	if s.Events != uint64(r.Events()) {
+		out = append(out, fmt.Sprintf("events: %d stored, %d sent", s.Events, r.Events()))
 	}
-	if s.Outcomes != uint64(len(p.Requests())) {
-		out = append(out, fmt.Sprintf("outcomes: %d stored, %d requests", s.Outcomes, len(p.Requests())))
+	if s.Outcomes != uint64(r.Outcomes()) {
+		out = append(out, fmt.Sprintf("outcomes: %d stored, %d requests", s.Outcomes, r.Outcomes()))
 	}
-	truth := p.Truth()
+	truth := r.Truth()
 	for _, n := range slices.Sorted(maps.Keys(truth)) {
 		classes := map[string]bool{}
 		for c := range truth[n] {
