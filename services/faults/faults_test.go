@@ -2,11 +2,13 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,23 +215,42 @@ func TestFaults(t *testing.T) {
 		})
 	}
 	t.Run("malformed-flood", func(t *testing.T) {
-		flood := 2000
+		flood, fhirFlood := 2000, 1000
 		if s.full {
-			flood = 20000
+			flood, fhirFlood = 20000, 10000
 		}
+		const linesPer = 10
 		var res FloodResult
+		var fres FHIRFloodResult
 		s.scenario(t, nil, func(c *Cluster) Fault {
 			return func(ctx context.Context, r *Run) error {
 				if err := r.AfterShare(ctx, 0.2); err != nil {
 					return err
 				}
+				var wg sync.WaitGroup
+				var ferr error
+				wg.Go(func() { fres, ferr = FHIRFlood(ctx, c.FHIRURL(), fhirNetwork, fhirFlood, linesPer) })
 				var err error
 				res, err = Flood(ctx, c.MLLPAddrs()[r.Plan.Networks()[0]], flood)
-				return err
+				wg.Wait()
+				return errors.Join(err, ferr)
 			}
 		}, func(ctx context.Context, c *Cluster, r *Run) {
 			if res.Sent != flood || res.Rejected != flood || res.Accepted != 0 {
 				t.Errorf("flood of %d: %+v, want every one rejected", flood, res)
+			}
+			t.Logf("FHIR flood: %s", fres)
+			if fres.Sent != fhirFlood || fres.Rejected != fhirFlood || fres.Accepted != 0 {
+				t.Errorf("FHIR flood of %d: %s; want every one a 4xx with an OperationOutcome", fhirFlood, fres)
+			}
+			if fres.NDJSON != fhirFlood/100 || fres.NDJSONOther != 0 || fres.LinesRefused != fres.BadLines {
+				t.Errorf("FHIR flood's NDJSON: %s; want %d posts answered 200 with every line refused", fres, fhirFlood/100)
+			}
+			// Every body and line differs: one dead letter each.
+			if got, err := DLQCount(ctx, c.NATSURL(), "dlq.fhir-ingest"); err != nil {
+				t.Fatal(err)
+			} else if got != uint64(fres.DeadLetters) {
+				t.Errorf("DLQ holds %d dead letters of the FHIR ingest, want %d (%d resources, %d NDJSON lines)", got, fres.DeadLetters, fres.Sent, fres.BadLines)
 			}
 			// Dead letters are stored once per network and bytes.
 			distinct := map[string]bool{}
