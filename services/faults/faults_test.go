@@ -152,7 +152,8 @@ func (s *suite) scenario(t *testing.T, env []string, fault func(c *Cluster) Faul
 }
 
 // killInTurn kills each service with SIGKILL at evenly spaced points of the
-// traffic and starts it again at once.
+// traffic and starts it again at once; fhir-ingest once a post of the FHIR
+// load has found it down.
 func killInTurn(names ...string) func(c *Cluster) Fault {
 	return func(c *Cluster) Fault {
 		return func(ctx context.Context, r *Run) error {
@@ -160,7 +161,20 @@ func killInTurn(names ...string) func(c *Cluster) Fault {
 				if err := r.AfterShare(ctx, float64(i+1)/float64(len(names)+1)); err != nil {
 					return err
 				}
-				if err := c.Restart(ctx, name, true); err != nil {
+				if name != FHIR {
+					if err := c.Restart(ctx, name, true); err != nil {
+						return err
+					}
+					continue
+				}
+				// Down until a FHIR post has found it gone (a restart is
+				// quicker than the gap between two posts).
+				c.Kill(FHIR)
+				before := r.FHIRRetried()
+				if err := waitFor(ctx, 10*time.Second, "a FHIR post retried while fhir-ingest is down", func() bool { return r.FHIRRetried() > before }); err != nil {
+					return err
+				}
+				if err := c.Start(ctx, FHIR); err != nil {
 					return err
 				}
 			}
