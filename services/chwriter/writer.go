@@ -216,6 +216,7 @@ type pipeline struct {
 	// the pulls until the first is written.
 	spare     chan sink    // a written batch's sink, reset, for the next one
 	unwritten *batch       // a batch whose writing Shutdown cut short
+	filling   atomic.Int64 // messages of the batch filling (len(held), for other goroutines)
 	inWriting atomic.Int64 // messages of the batch being written
 
 	mu       sync.Mutex
@@ -248,6 +249,7 @@ func (p *pipeline) detach() *batch {
 		p.sink = p.newSink()
 	}
 	p.held = make([]jetstream.Msg, 0, cap(b.msgs))
+	p.filling.Store(0)
 	p.inWriting.Store(int64(len(b.msgs)))
 	p.countHeld()
 	return b
@@ -255,7 +257,7 @@ func (p *pipeline) detach() *batch {
 
 // countHeld sets held_messages: the batch filling and the one written.
 func (p *pipeline) countHeld() {
-	p.w.m.heldMessages.WithLabelValues(p.label).Set(float64(len(p.held)) + float64(p.inWriting.Load()))
+	p.w.m.heldMessages.WithLabelValues(p.label).Set(float64(p.filling.Load() + p.inWriting.Load()))
 }
 
 func (p *pipeline) status() error {
@@ -434,6 +436,7 @@ func (p *pipeline) take(ctx context.Context, msg jetstream.Msg) {
 			p.firstAt = time.Now()
 		}
 		p.held = append(p.held, msg)
+		p.filling.Store(int64(len(p.held)))
 		p.countHeld()
 		return
 	}
@@ -527,6 +530,7 @@ func (p *pipeline) writeBatch(ctx context.Context, b *batch) error {
 	}
 	p.w.m.batchSize.WithLabelValues(p.label).Observe(float64(len(b.msgs)))
 	p.inWriting.Store(0)
+	p.countHeld() // a written batch is no longer held
 	p.setErr(nil, nil)
 	b.sink.reset()
 	select {

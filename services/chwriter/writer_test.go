@@ -347,6 +347,15 @@ func TestClickHouseOutage(t *testing.T) {
 	if err := w.Ready(h.ctx); err != nil {
 		t.Errorf("Ready after the outage: %v", err)
 	}
+	// Everything written and acked: nothing is held any more (the gauge
+	// is set right after the acks go out).
+	deadline = time.Now().Add(5 * time.Second)
+	for metricSum(t, reg, "hinscore_chwriter_held_messages") != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if held := metricSum(t, reg, "hinscore_chwriter_held_messages"); held != 0 {
+		t.Errorf("held_messages = %v once every batch is written and acked, want 0", held)
+	}
 }
 
 func TestUndecodableGoesToDLQ(t *testing.T) {
