@@ -14,6 +14,7 @@ const (
 	reasonWrongType   = "wrong_type"   // resourceType other than the URL's
 	reasonTooLarge    = "too_large"    // over MaxBodyBytes (after gunzip)
 	reasonMediaType   = "media_type"   // unsupported Content-Type or Content-Encoding
+	reasonMethod      = "method"       // PUT of a type that is only posted (Bundle) or not accepted
 	reasonAuth        = "auth"         // missing or wrong token (401)
 	reasonForbidden   = "forbidden"    // another network's token (403)
 	reasonPublish     = "publish"      // JetStream did not acknowledge: the sender must re-send

@@ -250,6 +250,13 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, "-", start, http.StatusForbidden, outcomeOf(errorIssue("forbidden", "this token does not belong to network "+strconvQuote(network), "")))
 		return
 	}
+	if r.Method == http.MethodPut && !updatable(r.PathValue("type")) {
+		s.m.rejected.WithLabelValues(network, reasonMethod).Inc()
+		w.Header().Set("Allow", "") // nothing is served at this URL
+		s.reply(w, network, start, http.StatusMethodNotAllowed, outcomeOf(errorIssue("not-supported",
+			fmt.Sprintf("PUT of a %s is not accepted: PUT serves Task, AuditEvent, OperationOutcome and MessageHeader; POST a Bundle to /fhir/%s/", r.PathValue("type"), network), "")))
+		return
+	}
 	media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	ndjson := media == mediaNDJSON || media == "application/ndjson" || media == "application/x-ndjson"
 	if err != nil || (media != mediaFHIRJSON && media != mediaJSON && !ndjson) {
@@ -344,6 +351,17 @@ func checkURL(r *http.Request, res fhirmap.Result) error {
 }
 
 var errWrongType = errors.New("fhiringest: resource does not match the URL")
+
+// updatable are the types PUT serves (the CapabilityStatement's update
+// interactions): a Bundle is a whole exchange posted once, not a version of
+// one resource.
+func updatable(typ string) bool {
+	switch typ {
+	case "Task", "AuditEvent", "OperationOutcome", "MessageHeader":
+		return true
+	}
+	return false
+}
 
 // refuse dead-letters the body and answers 400 (unreadable, or not what
 // the URL names) or 422 (readable but unusable).
