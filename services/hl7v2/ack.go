@@ -101,7 +101,10 @@ func table0357(code string) string {
 
 // AckError is one ERR segment of a reply.
 type AckError struct {
-	// Location (ERR-2): segment name, its 1-based position, field number.
+	// Location (ERR-2, data type ERL): segment ID, segment sequence and
+	// field number. The sequence counts the segments of that ID (the
+	// third OBX is OBX^3 wherever it stands); MSH is always 1. No
+	// location is written without a segment ID.
 	Segment      string
 	SegmentIndex int
 	Field        int
@@ -114,6 +117,8 @@ type AckError struct {
 
 // AckErrorFor describes err as an ERR segment: a *ParseError gives the
 // location and a table 0357 code by its sentinel; anything else is 207.
+// A message that does not start with MSH is located at MSH^1, the segment
+// that should have been there; a bad segment name at that name as found.
 func AckErrorFor(err error) AckError {
 	var pe *ParseError
 	if !errors.As(err, &pe) {
@@ -126,7 +131,17 @@ func AckErrorFor(err error) AckError {
 	case errors.Is(pe, ErrNoMSH), errors.Is(pe, ErrBadSegmentName), errors.Is(pe, ErrBatchStructure):
 		code = ErrCodeSegmentSequence
 	}
-	return AckError{Segment: pe.Segment, SegmentIndex: pe.SegmentIndex, Field: pe.Field, Code: code, Message: pe.Error()}
+	ae := AckError{Segment: pe.Segment, SegmentIndex: pe.SegmentIndex, Field: pe.Field, Code: code, Message: pe.Error()}
+	switch {
+	case errors.Is(pe, ErrNoMSH):
+		ae.Segment, ae.SegmentIndex = "MSH", 1
+	case errors.Is(pe, ErrBadSegmentName) && pe.Segment == "":
+		// Parse stops at the first bad name and every segment before it
+		// has a valid one, so no earlier segment has this name: it is the
+		// first so named, whatever its position (which ERR-8 gives).
+		ae.Segment, ae.SegmentIndex = pe.Name, 1
+	}
+	return ae
 }
 
 // header is what a reply needs from the message it answers.

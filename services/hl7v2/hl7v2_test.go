@@ -360,6 +360,60 @@ func TestBuildAckForBytes(t *testing.T) {
 	}
 }
 
+// TestAckErrorForSegment checks the whole ERR segment of the reply to
+// each kind of bad input, ERR-2 (ERL: segment ID^sequence^field) above all.
+func TestAckErrorForSegment(t *testing.T) {
+	const msh = "MSH|^~\\&|A|B|C|D|20260302||ACK|1|P|2.5\r"
+	tests := []struct {
+		name, data string
+		err        error // given to AckErrorFor instead of Parse's error
+		want       string
+	}{
+		{"lower-case segment name", msh + "MSA|AA|1\rpid|1\r", nil,
+			`ERR||pid^1|100^Segment sequence error^HL70357|E||||hl7v2: message (segment 3): segment starts with "pid\F\1", want a 3-character name`},
+		{"four-letter name", msh + "PIDX|1\r", nil,
+			`ERR||PIDX^1|100^Segment sequence error^HL70357|E||||hl7v2: message (segment 2): segment starts with "PIDX\F\1", want a 3-character name`},
+		{"delimiter in the name", msh + "P^D|1\r", nil,
+			`ERR||P\S\D^1|100^Segment sequence error^HL70357|E||||hl7v2: message (segment 2): segment starts with "P\S\D\F\1", want a 3-character name`},
+		{"name without field separator", "MSH#$*@%#A#B#C#D#20260302##ADT$A01#C7#P#2.4\rbad\r", nil,
+			`ERR##bad$1#100$Segment sequence error$HL70357#E####hl7v2: message (segment 2): segment starts with "bad", want a 3-character name`},
+		{"long bad name cut to 8", msh + "ABCDEFGHIJ|1\r", nil,
+			`ERR||ABCDEFGH^1|100^Segment sequence error^HL70357|E||||hl7v2: message (segment 2): segment starts with "ABCDEFGH", want a 3-character name`},
+		{"segment starting with the field separator has no ID", msh + "|x|y\r", nil,
+			`ERR|||100^Segment sequence error^HL70357|E||||hl7v2: message (segment 2): segment starts with "\F\x\F\y", want a 3-character name`},
+		{"not HL7", "hello world", nil,
+			`ERR||MSH^1|100^Segment sequence error^HL70357|E||||hl7v2: message (segment 1): first segment starts with "hello wo", want MSH`},
+		{"PID first", "PID|1||X\r" + msh, nil,
+			`ERR||MSH^1|100^Segment sequence error^HL70357|E||||hl7v2: message (segment 1): first segment starts with "PID\F\1\F\\F\X", want MSH`},
+		{"empty", "", nil,
+			`ERR|||101^Required field missing^HL70357|E||||hl7v2: message: no segments`},
+		{"empty control id", "MSH|^~\\&|A|B|C|D|20260302||ACK^A01|||P|2.5\r", nil,
+			`ERR||MSH^1^10|101^Required field missing^HL70357|E||||hl7v2: MSH-10 (segment 1): message control id is empty`},
+		{"not a parse error", "", errors.New("bus down"),
+			`ERR|||207^Application internal error^HL70357|E||||bus down`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.err
+			if err == nil {
+				if _, err = Parse([]byte(tt.data)); err == nil {
+					t.Fatal("test message parses")
+				}
+			}
+			reply, perr := Parse(BuildAckForBytes([]byte(tt.data), CodeAR, []AckError{AckErrorFor(err)}, ackNow, "R9"))
+			if perr != nil {
+				t.Fatalf("reply does not parse: %v", perr)
+			}
+			if reply.Count("ERR") != 1 {
+				t.Fatalf("reply has %d ERR segments, want 1", reply.Count("ERR"))
+			}
+			if got := string(reply.SegmentBytes(reply.SegmentCount() - 1)); got != tt.want {
+				t.Errorf("ERR segment\n got %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestSplitMessages(t *testing.T) {
 	a := "MSH|^~\\&|A|B|C|D|20260302||ADT^A01|1|P|2.5\rPID|1"
 	b := "MSH|^~\\&|A|B|C|D|20260302||ADT^A01|2|P|2.5\rPID|2"

@@ -25,8 +25,11 @@ type ParseError struct {
 	Segment      string // segment name, "" when unreadable
 	SegmentIndex int    // 1-based position of the segment in the message; 0 when unknown
 	Field        int    // field number as in the standard (MSH-1 is the field separator); 0 for the whole segment
-	Reason       string
-	Err          error // sentinel, for errors.Is
+	// Name is, for ErrBadSegmentName, the bad name as found: the
+	// segment's bytes up to its first field separator, at most 8.
+	Name   string
+	Reason string
+	Err    error // sentinel, for errors.Is
 }
 
 func (e *ParseError) Error() string {
@@ -111,7 +114,12 @@ func Parse(data []byte) (*Message, error) {
 	for i, s := range m.segs {
 		seg := data[s.start:s.end]
 		if !validSegmentName(seg, d.Field) {
-			return nil, &ParseError{SegmentIndex: i + 1, Reason: fmt.Sprintf("segment starts with %q, want a 3-character name", prefix(seg, 8)), Err: ErrBadSegmentName}
+			name := seg
+			if j := bytes.IndexByte(seg, d.Field); j >= 0 {
+				name = seg[:j]
+			}
+			return nil, &ParseError{SegmentIndex: i + 1, Name: string(prefix(name, 8)),
+				Reason: fmt.Sprintf("segment starts with %q, want a 3-character name", prefix(seg, 8)), Err: ErrBadSegmentName}
 		}
 	}
 	if t := m.Raw("MSH-9.1"); len(t) == 0 || isNull(t) {
