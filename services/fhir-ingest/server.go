@@ -274,6 +274,7 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request) {
 	defer body.Close()
 	if ndjson {
 		if r.Method != http.MethodPost || r.PathValue("type") != "" {
+			s.m.rejected.WithLabelValues(network, reasonMediaType).Inc()
 			s.reply(w, network, start, http.StatusUnsupportedMediaType, outcomeOf(errorIssue("not-supported",
 				"NDJSON is accepted by POST /fhir/"+network+"/ only", "")))
 			return

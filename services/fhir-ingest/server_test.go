@@ -95,6 +95,9 @@ func newHarnessStore(t testing.TB, mod func(*Config), memory bool) *harness {
 	return &harness{t: t, js: js, srv: srv, base: "http://" + srv.Addr(), client: &http.Client{Timeout: 20 * time.Second}, natsURL: ns.URL()}
 }
 
+// noContentType as post.contentType sends no Content-Type header.
+const noContentType = "-"
+
 type post struct {
 	method, path, token, contentType, corr, encoding string
 	body                                             []byte
@@ -128,7 +131,9 @@ func (h *harness) do(p post) answer {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", p.contentType)
+	if p.contentType != noContentType {
+		req.Header.Set("Content-Type", p.contentType)
+	}
 	if p.token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.token)
 	}
