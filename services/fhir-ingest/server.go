@@ -9,9 +9,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"mime"
 	"net"
 	"net/http"
@@ -126,6 +128,16 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.started {
 		return nil
 	}
+	// The key pair is loaded here, not in the serving goroutine, so that a
+	// bad file fails Start instead of a server that listens and never serves.
+	var tlsConfig *tls.Config
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("fhiringest.Start: TLS key pair %s, %s: %w", s.cfg.TLSCert, s.cfg.TLSKey, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
@@ -134,17 +146,19 @@ func (s *Server) Start(ctx context.Context) error {
 	s.ln = ln
 	s.srv = &http.Server{
 		Handler:           s.handler,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // an NDJSON feed may stream for a while
 		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          nil,
+		// TLS handshake failures and the like go to the service log.
+		ErrorLog: stdlog.New(s.log.With().Str("component", "http").Logger(), "", 0),
 	}
 	s.started = true
 	go func() {
 		defer close(s.served)
 		var err error
-		if s.cfg.TLSCert != "" {
-			err = s.srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		if tlsConfig != nil {
+			err = s.srv.ServeTLS(ln, "", "")
 		} else {
 			err = s.srv.Serve(ln)
 		}

@@ -92,7 +92,11 @@ func newHarnessStore(t testing.TB, mod func(*Config), memory bool) *harness {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	return &harness{t: t, js: js, srv: srv, base: "http://" + srv.Addr(), client: &http.Client{Timeout: 20 * time.Second}, natsURL: ns.URL()}
+	scheme := "http://"
+	if cfg.TLSCert != "" {
+		scheme = "https://"
+	}
+	return &harness{t: t, js: js, srv: srv, base: scheme + srv.Addr(), client: &http.Client{Timeout: 20 * time.Second}, natsURL: ns.URL()}
 }
 
 // noContentType as post.contentType sends no Content-Type header.
@@ -117,6 +121,7 @@ type answer struct {
 		} `json:"issue"`
 	}
 	body []byte
+	tls  bool // the reply came over TLS
 }
 
 func (h *harness) do(p post) answer {
@@ -148,7 +153,7 @@ func (h *harness) do(p post) answer {
 		h.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	a := answer{status: resp.StatusCode, header: resp.Header}
+	a := answer{status: resp.StatusCode, header: resp.Header, tls: resp.TLS != nil}
 	a.body, _ = io.ReadAll(resp.Body)
 	_ = json.Unmarshal(a.body, &a.oo)
 	return a
