@@ -241,8 +241,16 @@ func (s *Server) authenticate(r *http.Request, network string) int {
 	return 0
 }
 
+// retryAfter is the Retry-After of every 503 (nothing stored, send it
+// again), in seconds: a bus outage is mostly a NATS node restarting, and the
+// Msg-Ids make a retry that comes too early harmless.
+const retryAfter = "5"
+
 // reply records the request's metrics and writes the reply.
 func (s *Server) reply(w http.ResponseWriter, label string, start time.Time, status int, v any) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	s.m.requests.WithLabelValues(label, strconv.Itoa(status)).Inc()
 	if label != "-" {
 		s.m.latency.WithLabelValues(label).Observe(s.clock.Now().Sub(start).Seconds())

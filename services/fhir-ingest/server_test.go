@@ -42,6 +42,8 @@ type harness struct {
 	base    string
 	client  *http.Client
 	natsURL string
+	ns      *bus.Embedded
+	busDir  string
 }
 
 func newHarness(t testing.TB, mod func(*Config)) *harness {
@@ -53,12 +55,14 @@ func newHarness(t testing.TB, mod func(*Config)) *harness {
 // file like the pipeline's) and the server.
 func newHarnessStore(t testing.TB, mod func(*Config), memory bool) *harness {
 	t.Helper()
-	ns, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	busDir := t.TempDir()
+	ns, err := bus.StartEmbedded(busDir, "127.0.0.1", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.URL())
+	// The client reconnects at once and for ever: a test may restart the bus.
+	nc, err := nats.Connect(ns.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +100,7 @@ func newHarnessStore(t testing.TB, mod func(*Config), memory bool) *harness {
 	if cfg.TLSCert != "" {
 		scheme = "https://"
 	}
-	return &harness{t: t, js: js, srv: srv, base: scheme + srv.Addr(), client: &http.Client{Timeout: 20 * time.Second}, natsURL: ns.URL()}
+	return &harness{t: t, js: js, srv: srv, base: scheme + srv.Addr(), client: &http.Client{Timeout: 20 * time.Second}, natsURL: ns.URL(), ns: ns, busDir: busDir}
 }
 
 // noContentType as post.contentType sends no Content-Type header.
