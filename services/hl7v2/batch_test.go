@@ -166,6 +166,31 @@ func TestEncodeRoundTrip(t *testing.T) {
 	}
 }
 
+// TestEncodeQuotesStayData: with a quotation mark as repetition separator,
+// \R\\R\ is two quotation marks of data; written with delimiters in which
+// the quotation mark is plain, it must not become the explicit null "".
+func TestEncodeQuotesStayData(t *testing.T) {
+	m := mustParseT(t, "MSH|!\"\\#|A|B|C|D|20260302||ADT!A08|\\R\\\\R\\|P|2.5\rPID|1||X!\\R\\\\R\\#Y|\\R\\\r")
+	if m.IsNull("MSH-10") || m.Get("MSH-10") != `""` {
+		t.Fatalf("MSH-10 = %q (null %v), want two quotation marks", m.Get("MSH-10"), m.IsNull("MSH-10"))
+	}
+	for _, d := range []Delimiters{DefaultDelimiters, {Field: '#', Component: '$', Repetition: '*', Escape: '@', SubComponent: '%'}} {
+		enc, err := m.Encode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := Parse(enc)
+		if err != nil {
+			t.Fatalf("%q does not parse: %v", enc, err)
+		}
+		for _, p := range []string{"MSH-10", "PID-3.2.1", "PID-4"} {
+			if m2.Get(p) != m.Get(p) || m2.IsNull(p) {
+				t.Errorf("%q: %s = %q (null %v), want %q", enc, p, m2.Get(p), m2.IsNull(p), m.Get(p))
+			}
+		}
+	}
+}
+
 func mustParseT(t *testing.T, s string) *Message {
 	t.Helper()
 	m, err := Parse([]byte(s))

@@ -56,20 +56,27 @@ func (m *Message) Encode(d Delimiters) ([]byte, error) {
 
 // transcode re-encodes b from delimiters o to d.
 func transcode(out, b []byte, o, d Delimiters) []byte {
+	valOut, valSrc := len(out), 0 // where the current value starts in out and in b
+	next := func(out []byte, i int, delim byte) []byte {
+		out = notNull(out, valOut, b[valSrc:i], d)
+		out = append(out, delim)
+		valOut, valSrc = len(out), i+1
+		return out
+	}
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		switch c {
 		case o.Field:
-			out = append(out, d.Field)
+			out = next(out, i, d.Field)
 			continue
 		case o.Component:
-			out = append(out, d.Component)
+			out = next(out, i, d.Component)
 			continue
 		case o.Repetition:
-			out = append(out, d.Repetition)
+			out = next(out, i, d.Repetition)
 			continue
 		case o.SubComponent:
-			out = append(out, d.SubComponent)
+			out = next(out, i, d.SubComponent)
 			continue
 		case o.Escape:
 			j, carry := escapeEnd(b, i, o, d)
@@ -100,6 +107,18 @@ func transcode(out, b []byte, o, d Delimiters) []byte {
 			// keeps it literally).
 		}
 		out = appendEscapedByte(out, c, d)
+	}
+	return notNull(out, valOut, b[valSrc:], d)
+}
+
+// notNull keeps a value that is two quotation marks from becoming the
+// explicit null: a value such as \R\\R\ (when the repetition separator is
+// a quotation mark) is data, but written with delimiters in which the
+// quotation mark is plain it would read as "". Its first quotation mark is
+// then written as \X22\.
+func notNull(out []byte, valOut int, src []byte, d Delimiters) []byte {
+	if isNull(out[valOut:]) && !isNull(src) {
+		out = append(out[:valOut], d.Escape, 'X', '2', '2', d.Escape, '"')
 	}
 	return out
 }
