@@ -235,6 +235,8 @@ func TestPatterns(t *testing.T) {
 		}},
 		{"audit", []step{
 			{"auditevent-rest.json", "", "/AuditEvent", R, 0},
+			{"auditevent-serious-failure.json", "", "/AuditEvent", A, hinscorev1.Status_STATUS_ERROR_TRANSIENT},
+			{"auditevent-major-failure.json", "", "/AuditEvent", A, hinscorev1.Status_STATUS_ERROR_TRANSIENT},
 		}},
 		{"batch", []step{
 			{"batch-request.json", "c-77", "/", R, 0},

@@ -78,6 +78,8 @@ func TestMapExamples(t *testing.T) {
 		{file: "transaction-response.json", corr: "tx-1", want: []string{"ROLE_RESPONSE/STATUS_OK", "ROLE_RESPONSE/STATUS_OK", "ROLE_RESPONSE/STATUS_OK"}},
 		{file: "auditevent-rest.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_OK"}},
 		{file: "auditevent-refused.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_REFUSED"}},
+		{file: "auditevent-serious-failure.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_ERROR_TRANSIENT"}},
+		{file: "auditevent-major-failure.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_ERROR_TRANSIENT"}},
 		{file: "auditevent-login.json", want: []string{"ROLE_NOTIFICATION/STATUS_UNSPECIFIED"}},
 		{file: "auditevent-no-outcome.json", err: ErrInvalid, path: "AuditEvent.outcome"},
 		{file: "operationoutcome.json", corr: "corr-9", want: []string{"ROLE_RESPONSE/STATUS_REFUSED"}},
