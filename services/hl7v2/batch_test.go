@@ -166,10 +166,11 @@ func TestEncodeRoundTrip(t *testing.T) {
 	}
 }
 
-// TestEncodeQuotesStayData: with a quotation mark as repetition separator,
+// TestEncodeKeepsNulls: with a quotation mark as repetition separator,
 // \R\\R\ is two quotation marks of data; written with delimiters in which
 // the quotation mark is plain, it must not become the explicit null "".
-func TestEncodeQuotesStayData(t *testing.T) {
+// And the null stays the null.
+func TestEncodeKeepsNulls(t *testing.T) {
 	m := mustParseT(t, "MSH|!\"\\#|A|B|C|D|20260302||ADT!A08|\\R\\\\R\\|P|2.5\rPID|1||X!\\R\\\\R\\#Y|\\R\\\r")
 	if m.IsNull("MSH-10") || m.Get("MSH-10") != `""` {
 		t.Fatalf("MSH-10 = %q (null %v), want two quotation marks", m.Get("MSH-10"), m.IsNull("MSH-10"))
@@ -187,6 +188,24 @@ func TestEncodeQuotesStayData(t *testing.T) {
 			if m2.Get(p) != m.Get(p) || m2.IsNull(p) {
 				t.Errorf("%q: %s = %q (null %v), want %q", enc, p, m2.Get(p), m2.IsNull(p), m.Get(p))
 			}
+		}
+	}
+	// With the quotation mark as escape character, "" is still the null,
+	// and stays the null whichever delimiters write it.
+	q := mustParseT(t, "MSH|$!\"#|A|B|C|D|20260302||ADT$A08|1|P|2.5\rPID|1|\"\"|X!\"\"\r")
+	for _, d := range []Delimiters{DefaultDelimiters, {Field: '#', Component: '"', Repetition: '*', Escape: '@', SubComponent: '%'}} {
+		enc, err := q.Encode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q2 := mustParseT(t, string(enc))
+		for _, p := range []string{"PID-2", "PID-3(2)"} {
+			if !q.IsNull(p) || !q2.IsNull(p) {
+				t.Errorf("%q: %s null %v, was null %v", enc, p, q2.IsNull(p), q.IsNull(p))
+			}
+		}
+		if q2.Get("PID-3(1)") != "X" {
+			t.Errorf("%q: PID-3(1) = %q, want X", enc, q2.Get("PID-3(1)"))
 		}
 	}
 }

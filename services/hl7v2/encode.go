@@ -58,7 +58,7 @@ func (m *Message) Encode(d Delimiters) ([]byte, error) {
 func transcode(out, b []byte, o, d Delimiters) []byte {
 	valOut, valSrc := len(out), 0 // where the current value starts in out and in b
 	next := func(out []byte, i int, delim byte) []byte {
-		out = notNull(out, valOut, b[valSrc:i], d)
+		out = sameNull(out, valOut, b[valSrc:i], d)
 		out = append(out, delim)
 		valOut, valSrc = len(out), i+1
 		return out
@@ -108,16 +108,21 @@ func transcode(out, b []byte, o, d Delimiters) []byte {
 		}
 		out = appendEscapedByte(out, c, d)
 	}
-	return notNull(out, valOut, b[valSrc:], d)
+	return sameNull(out, valOut, b[valSrc:], d)
 }
 
-// notNull keeps a value that is two quotation marks from becoming the
-// explicit null: a value such as \R\\R\ (when the repetition separator is
-// a quotation mark) is data, but written with delimiters in which the
-// quotation mark is plain it would read as "". Its first quotation mark is
-// then written as \X22\.
-func notNull(out []byte, valOut int, src []byte, d Delimiters) []byte {
-	if isNull(out[valOut:]) && !isNull(src) {
+// sameNull keeps a value null, or not null, whatever the delimiters make
+// of its characters. A null ("") stays "" even where the quotation mark
+// is the escape character or a delimiter (where it would otherwise be
+// written escaped). Two quotation marks of data, such as \R\\R\ when the
+// repetition separator is a quotation mark, would read as the null once
+// written with delimiters in which the quotation mark is plain: the first
+// is then written as \X22\.
+func sameNull(out []byte, valOut int, src []byte, d Delimiters) []byte {
+	switch null := isNull(out[valOut:]); {
+	case isNull(src) && !null:
+		out = append(out[:valOut], '"', '"')
+	case !isNull(src) && null:
 		out = append(out[:valOut], d.Escape, 'X', '2', '2', d.Escape, '"')
 	}
 	return out
