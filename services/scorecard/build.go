@@ -19,9 +19,9 @@ const (
 	// SourceView reads the deduplicated outcomes view: exact as of now.
 	SourceView = "view"
 	// SourceRollup reads the outcomes_daily rollup (exact as of its last
-	// rebuild, much faster over long periods); time to acknowledge, which
-	// the rollup does not keep, and the evidence chains still come from the
-	// view.
+	// rebuild, much faster over long periods); the evidence chains, and the
+	// time to acknowledge unless the rollup keeps it with its within-SLA
+	// count (rollupHasTTA), still come from the view.
 	SourceRollup = "rollup"
 )
 
@@ -125,10 +125,13 @@ func (f *figures) suspect() uint64 {
 	return n + f.veryLate
 }
 
-// quantiles are p50/p90/p99 and the count they were computed over.
+// quantiles are p50/p90/p99, the count they were computed over and, for
+// the time to acknowledge, how many of those were within their SLA (the time
+// to fulfil keeps that count in figures, additive from the counts query).
 type quantiles struct {
-	n  uint64
-	qs [3]uint64
+	n      uint64
+	qs     [3]uint64
+	within uint64
 }
 
 // world is everything read from ClickHouse for a range of periods.
@@ -342,9 +345,9 @@ func (w *world) loadQuantiles(ctx context.Context, conn driver.Conn, q Query) er
 	period := periodExprs[q.Granularity]
 	levels := "(0.5, 0.9, 0.99)"
 	where, args := q.timeFilter("requested_at")
-	// Time to acknowledge: the rollup does not keep it, so always the view.
 	ttaInner := `SELECT network, ` + period + `(requested_at) AS period, responder_org,
        quantilesExactStateIf` + levels + `(ifNull(tta_ms, 0), tta_ms IS NOT NULL) AS a, countIf(tta_ms IS NOT NULL) AS an,
+       countIf(tta_ms IS NOT NULL AND ifNull(tta_ms, 0) <= sla_ms) AS aw,
        quantilesExactStateIf` + levels + `(ifNull(ttf_ms, 0), outcome IN ` + fulfilledClasses + ` AND ttf_ms IS NOT NULL) AS f,
        countIf(outcome IN ` + fulfilledClasses + ` AND ttf_ms IS NOT NULL) AS fn
 FROM outcomes
@@ -364,7 +367,7 @@ GROUP BY network, period, responder_org`
 	}
 	if rollupTTA {
 		ttaRollup := `SELECT network, ` + period + `(day) AS period, responder_org,
-       quantilesExactMergeState` + levels + `(tta) AS a, sumMerge(acknowledged) AS an
+       quantilesExactMergeState` + levels + `(tta) AS a, sumMerge(acknowledged) AS an, sumMerge(acknowledged_within_sla) AS aw
 FROM outcomes_daily
 WHERE ` + dayWhere + ` AND outcome != 'orphan'
 GROUP BY network, period, responder_org`
@@ -373,7 +376,7 @@ GROUP BY network, period, responder_org`
 		}
 	}
 	ttaOnly := `SELECT network, ` + period + `(requested_at) AS period, responder_org,
-       quantilesExactState` + levels + `(ifNull(tta_ms, 0)) AS a, count() AS an
+       quantilesExactState` + levels + `(ifNull(tta_ms, 0)) AS a, count() AS an, countIf(ifNull(tta_ms, 0) <= sla_ms) AS aw
 FROM outcomes
 WHERE ` + where + ` AND outcome != 'orphan' AND tta_ms IS NOT NULL
 GROUP BY network, period, responder_org`
@@ -392,25 +395,26 @@ GROUP BY network, period, responder_org`
 
 // rollupHasTTA reports whether outcomes_daily keeps the time to
 // acknowledge (columns tta, a quantilesExact(0.5, 0.9, 0.99) state of
-// tta_ms, and acknowledged, a sum of requests with one). Without them the
-// rollup source still reads it from the view, a scan of every outcome.
+// tta_ms; acknowledged, a sum of requests with one; acknowledged_within_sla,
+// a sum of those with tta_ms <= sla_ms). Without all three the rollup source
+// still reads it from the view, a scan of every outcome.
 func rollupHasTTA(ctx context.Context, conn driver.Conn) (bool, error) {
 	var n uint64
 	if err := conn.QueryRow(ctx, `SELECT count() FROM system.columns
-WHERE database = currentDatabase() AND table = 'outcomes_daily' AND name IN ('tta', 'acknowledged')`).Scan(&n); err != nil {
+WHERE database = currentDatabase() AND table = 'outcomes_daily' AND name IN ('tta', 'acknowledged', 'acknowledged_within_sla')`).Scan(&n); err != nil {
 		return false, fmt.Errorf("rollup columns: %w", err)
 	}
-	return n == 2, nil
+	return n == 3, nil
 }
 
 // scanQuantiles runs inner (grouped by network, period, responder_org with
-// states a/an and/or f/fn) through levelsJoin and stores the quantiles.
+// states a/an/aw and/or f/fn) through levelsSQL and stores the quantiles.
 func (w *world) scanQuantiles(ctx context.Context, conn driver.Conn, inner string, args []any, withTTA, withTTF bool) error {
 	levels := "(0.5, 0.9, 0.99)"
 	var states, cols []string
 	if withTTA {
-		states = append(states, "a", "an")
-		cols = append(cols, "quantilesExactMerge"+levels+"(a)", "sum(an)")
+		states = append(states, "a", "an", "aw")
+		cols = append(cols, "quantilesExactMerge"+levels+"(a)", "sum(an)", "sum(aw)")
 	}
 	if withTTF {
 		states = append(states, "f", "fn")
@@ -427,11 +431,11 @@ func (w *world) scanQuantiles(ctx context.Context, conn driver.Conn, inner strin
 			network, level, key string
 			start               time.Time
 			aq, fq              []uint64
-			an, fn              uint64
+			an, aw, fn          uint64
 		)
 		dest := []any{&network, &start, &level, &key}
 		if withTTA {
-			dest = append(dest, &aq, &an)
+			dest = append(dest, &aq, &an, &aw)
 		}
 		if withTTF {
 			dest = append(dest, &fq, &fn)
@@ -441,7 +445,7 @@ func (w *world) scanQuantiles(ctx context.Context, conn driver.Conn, inner strin
 		}
 		start = midnight(start)
 		k := entityKey{network, level, key}
-		put := func(m map[time.Time]map[entityKey]quantiles, qs []uint64, n uint64) error {
+		put := func(m map[time.Time]map[entityKey]quantiles, qs []uint64, n, within uint64) error {
 			if n == 0 {
 				return nil
 			}
@@ -451,16 +455,16 @@ func (w *world) scanQuantiles(ctx context.Context, conn driver.Conn, inner strin
 			if m[start] == nil {
 				m[start] = map[entityKey]quantiles{}
 			}
-			m[start][k] = quantiles{n: n, qs: [3]uint64{qs[0], qs[1], qs[2]}}
+			m[start][k] = quantiles{n: n, qs: [3]uint64{qs[0], qs[1], qs[2]}, within: within}
 			return nil
 		}
 		if withTTA {
-			if err := put(w.tta, aq, an); err != nil {
+			if err := put(w.tta, aq, an, aw); err != nil {
 				return err
 			}
 		}
 		if withTTF {
-			if err := put(w.ttf, fq, fn); err != nil {
+			if err := put(w.ttf, fq, fn, 0); err != nil {
 				return err
 			}
 		}

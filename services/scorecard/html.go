@@ -47,7 +47,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 <table><tr><th class="l">requests</th><th>suspect</th><th>95% interval</th><th>peer networks' median</th><th>ttf p50 / p90 / p99</th><th>within SLA</th><th>tta p50 / p90 / p99</th><th>rank</th></tr>
 <tr><td class="l">{{.C.Requests}}{{if .C.Suspect.SmallSample}} <span class="ss">small sample</span>{{end}}</td><td>{{pct .C.Suspect}}</td><td>{{ci .C.Suspect}}</td><td>{{pct1 .C.Ranking.PeerMedian}}</td>
 <td>{{if .C.TimeToFulfil.Count}}{{ms .C.TimeToFulfil.P50Ms}} / {{ms .C.TimeToFulfil.P90Ms}} / {{ms .C.TimeToFulfil.P99Ms}}{{else}}-{{end}}</td><td>{{pct .C.TimeToFulfil.WithinSla}}</td>
-<td>{{if .C.TimeToAcknowledge.Count}}{{ms .C.TimeToAcknowledge.P50Ms}} / {{ms .C.TimeToAcknowledge.P90Ms}} / {{ms .C.TimeToAcknowledge.P99Ms}}{{else}}-{{end}}</td><td>{{.C.Ranking.Rank}} of {{.C.Ranking.Ranked}}</td></tr></table>
+<td>{{if .C.TimeToAcknowledge.Count}}{{ms .C.TimeToAcknowledge.P50Ms}} / {{ms .C.TimeToAcknowledge.P90Ms}} / {{ms .C.TimeToAcknowledge.P99Ms}}, {{pct .C.TimeToAcknowledge.WithinSla}} within SLA{{else}}-{{end}}</td><td>{{.C.Ranking.Rank}} of {{.C.Ranking.Ranked}}</td></tr></table>
 {{range .C.Flags}}<p class="flag">{{.Kind}}: {{.Reason}}</p>{{end}}
 
 <h2>Outcome mix</h2>
@@ -69,11 +69,11 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 {{if .C.Peers}}<table><tr><th class="l">network (analyst copy)</th><th>requests</th><th>suspect</th><th>95% interval</th></tr>
 {{range .C.Peers}}<tr><td class="l">{{.Network}}</td><td>{{.Requests}}</td><td>{{pct .Suspect}}</td><td>{{ci .Suspect}}</td></tr>{{end}}</table>{{end}}
 
-{{define "entities"}}<table><tr><th class="l">{{.Title}}</th><th>requests</th><th>suspect</th><th>95% interval</th><th>peer median</th><th>flagged (of last n)</th><th>priority</th><th>rank</th><th>ttf p50/p90/p99</th><th>within SLA</th><th>tta p50/p90</th><th class="l">refusals by cited exception</th></tr>
+{{define "entities"}}<table><tr><th class="l">{{.Title}}</th><th>requests</th><th>suspect</th><th>95% interval</th><th>peer median</th><th>flagged (of last n)</th><th>priority</th><th>rank</th><th>ttf p50/p90/p99</th><th>within SLA</th><th>tta p50/p90, within SLA</th><th class="l">refusals by cited exception</th></tr>
 {{range .List}}<tr><td class="l">{{.Name}}{{if .Developer}} <span class="muted small">({{.Developer}})</span>{{end}}{{range .Flags}}<br><span class="flag small">{{.Kind}}{{if .ExceptionCode}} {{.ExceptionCode}}{{end}}</span>{{end}}</td><td>{{.Requests}}{{if .Suspect.SmallSample}}<br><span class="ss">small sample</span>{{end}}</td>
 <td>{{pct .Suspect}}</td><td>{{ci .Suspect}}</td><td>{{pct1 .Ranking.PeerMedian}}</td><td>{{.Ranking.FlaggedPeriods}}{{if .Ranking.RepeatOffender}} <b>repeat</b>{{end}}</td><td>{{f1 .Ranking.Priority}}</td><td>{{.Ranking.Rank}}/{{.Ranking.Ranked}}</td>
 <td>{{if .TimeToFulfil.Count}}{{ms .TimeToFulfil.P50Ms}}/{{ms .TimeToFulfil.P90Ms}}/{{ms .TimeToFulfil.P99Ms}}{{else}}-{{end}}</td><td>{{pct .TimeToFulfil.WithinSla}}</td>
-<td>{{if .TimeToAcknowledge.Count}}{{ms .TimeToAcknowledge.P50Ms}}/{{ms .TimeToAcknowledge.P90Ms}}{{else}}-{{end}}</td>
+<td>{{if .TimeToAcknowledge.Count}}{{ms .TimeToAcknowledge.P50Ms}}/{{ms .TimeToAcknowledge.P90Ms}}, {{pct .TimeToAcknowledge.WithinSla}}{{else}}-{{end}}</td>
 <td class="l small">{{range .Refusals}}{{.Code}} {{pct .Rate}}{{if .Overuse}} <b class="flag">overuse</b> (peers {{pct1 .PeerMedian}}){{end}}<br>{{end}}</td></tr>{{end}}</table>{{end}}
 
 <h2>Responder organisations</h2>

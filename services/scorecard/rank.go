@@ -269,7 +269,7 @@ func (r *ranker) entity(p time.Time, k entityKey) *hinscorev1.Entity {
 	}
 	e.TimeToFulfil = latency(r.w.ttf[p][k], f.answered, f.within)
 	tta := r.w.tta[p][k]
-	e.TimeToAcknowledge = &hinscorev1.Latency{Count: tta.n, P50Ms: tta.qs[0], P90Ms: tta.qs[1], P99Ms: tta.qs[2]}
+	e.TimeToAcknowledge = latency(tta, tta.n, tta.within)
 	e.Refusals = r.refusals(p, k)
 	// Trend: the last FlagN periods, oldest first.
 	at := p

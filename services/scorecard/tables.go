@@ -43,7 +43,7 @@ func csvHeader() []string {
 	return append(h, "suspect", "suspect_rate", "suspect_ci_low", "suspect_ci_high", "peer_median", "excess_events",
 		"flagged", "flagged_periods", "consecutive", "repeat_offender", "priority", "rank", "ranked",
 		"ttf_count", "ttf_p50_ms", "ttf_p90_ms", "ttf_p99_ms", "within_sla_rate", "tta_count", "tta_p50_ms", "tta_p90_ms", "tta_p99_ms",
-		"refusals", "overuse", "flags")
+		"refusals", "overuse", "flags", "tta_within_sla_rate")
 }
 
 func entityRow(c *hinscorev1.Scorecard, e *hinscorev1.Entity) []string {
@@ -74,7 +74,7 @@ func entityRow(c *hinscorev1.Scorecard, e *hinscorev1.Entity) []string {
 		f6(rk.GetPriority()), fmt.Sprint(rk.GetRank()), fmt.Sprint(rk.GetRanked()),
 		fmt.Sprint(t.GetCount()), fmt.Sprint(t.GetP50Ms()), fmt.Sprint(t.GetP90Ms()), fmt.Sprint(t.GetP99Ms()), f6(t.GetWithinSla().GetRate()),
 		fmt.Sprint(a.GetCount()), fmt.Sprint(a.GetP50Ms()), fmt.Sprint(a.GetP90Ms()), fmt.Sprint(a.GetP99Ms()),
-		strings.Join(refusals, ";"), strings.Join(overuse, ";"), strings.Join(flags, ";"))
+		strings.Join(refusals, ";"), strings.Join(overuse, ";"), strings.Join(flags, ";"), f6(a.GetWithinSla().GetRate()))
 }
 
 // networkEntity presents a card's network-level figures as an Entity.
