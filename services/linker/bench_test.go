@@ -23,7 +23,7 @@ const (
 )
 
 // BenchmarkChains measures the join alone on one core: events per second
-// through Observe, every outcome built (not marshalled).
+// through Observe, every outcome encoded to the bytes the linker publishes.
 func BenchmarkChains(b *testing.B) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	r := testRules(b, nil)
@@ -31,11 +31,12 @@ func BenchmarkChains(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	n := 0
-	var outs []*hinscorev1.Outcome
+	var outs outcomes
 	for b.Loop() {
 		j := newChains(r)
 		for _, e := range events {
-			outs = j.Observe(e, t0, outs[:0])
+			outs.reset()
+			j.Observe(e, t0, &outs)
 		}
 		n += len(events)
 	}
@@ -91,7 +92,7 @@ func BenchmarkPendingMemory(b *testing.B) {
 		j := newChains(r)
 		start := t0.UnixMilli()
 		for i := range chains {
-			j.Observe(realisticRequest(i, start+int64(i)), t0, nil)
+			j.Observe(realisticRequest(i, start+int64(i)), t0, &outcomes{})
 		}
 		after := heapInUse()
 		if j.pending != chains {

@@ -2,6 +2,8 @@ package linker
 
 import (
 	"hash/maphash"
+
+	"google.golang.org/protobuf/encoding/protowire"
 	"math"
 	"slices"
 	"strings"
@@ -345,12 +347,12 @@ func (c *chains) net(name string) *netState {
 // Observe applies one event seen at wall-clock time now, then advances its
 // network's watermark to its newest event time minus the lateness, and
 // appends the outcomes that produced to out.
-func (c *chains) Observe(ev *hinscorev1.ExchangeEvent, now time.Time, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+func (c *chains) Observe(ev *hinscorev1.ExchangeEvent, now time.Time, out *outcomes) {
 	c.stats.events++
 	n := c.net(ev.GetNetwork())
 	if n == nil {
 		c.stats.unlinkable++
-		return out
+		return
 	}
 	n.lastSeen = now
 	if t := ev.GetEventTimeMs(); t > n.maxSeen {
@@ -362,20 +364,20 @@ func (c *chains) Observe(ev *hinscorev1.ExchangeEvent, now time.Time, out []*hin
 	case ev.GetCorrelationKey() == "":
 		c.stats.unlinkable++
 	default:
-		out = c.apply(n, ev, out)
+		c.apply(n, ev, out)
 	}
 	// The event is applied before the watermark moves, so an answer that
 	// itself carries the clock past its request's deadline links directly.
-	return c.advance(n, n.maxSeen-c.rules.lateness, out)
+	c.advance(n, n.maxSeen-c.rules.lateness, out)
 }
 
 // Advance moves a network's watermark to wm (never backwards).
-func (c *chains) Advance(network string, wm int64, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+func (c *chains) Advance(network string, wm int64, out *outcomes) {
 	n := c.net(network)
 	if n == nil {
-		return out
+		return
 	}
-	return c.advance(n, wm, out)
+	c.advance(n, wm, out)
 }
 
 // idleAdvance is one watermark move of the idle rule.
@@ -411,11 +413,10 @@ func (c *chains) IdlePlan(now, activeSince time.Time) []idleAdvance {
 
 // AdvanceIdle applies the idle rule at wall-clock time now (IdlePlan, then
 // each move).
-func (c *chains) AdvanceIdle(now, activeSince time.Time, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+func (c *chains) AdvanceIdle(now, activeSince time.Time, out *outcomes) {
 	for _, a := range c.IdlePlan(now, activeSince) {
-		out = c.Advance(a.network, a.wm, out)
+		c.Advance(a.network, a.wm, out)
 	}
-	return out
 }
 
 // Watermark returns a network's watermark, false before its first event.
@@ -497,19 +498,18 @@ func (c *chains) unlinkPending(ch *chain) {
 // admit makes ch pending, first closing the oldest pending chains while the
 // partition is at its cap. The oldest is the one that became pending first
 // in stream order, so a replay closes the same ones.
-func (c *chains) admit(ch *chain, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+func (c *chains) admit(ch *chain, out *outcomes) {
 	for c.rules.maxPending > 0 && c.pending >= c.rules.maxPending && c.head != nil {
-		out = c.overflow(c.head, out)
+		c.overflow(c.head, out)
 	}
 	c.linkPending(ch)
-	return out
 }
 
 // overflow closes a pending chain for lack of room: an open request as
 // unanswered, answers still waiting for their request as orphan, both with
 // OverflowReason. decided_at is the newest event time of its network: the
 // moment, in event time, the linker gave up on it.
-func (c *chains) overflow(ch *chain, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+func (c *chains) overflow(ch *chain, out *outcomes) {
 	n := c.netList[ch.net]
 	c.unlinkPending(ch)
 	c.stats.overflows++
@@ -522,7 +522,7 @@ func (c *chains) overflow(ch *chain, out []*hinscorev1.Outcome) []*hinscorev1.Ou
 	ch.flags |= flagOverflow
 	ch.decidedAt = n.maxSeen
 	n.schedule(ch.expireAt, timerExpire, ch)
-	return append(out, c.outcome(n, ch))
+	c.outcome(n, ch, out)
 }
 
 // newChain starts a chain with its first event.
@@ -556,31 +556,31 @@ func (c *chains) dropSteps(ch *chain) {
 	ch.data = string(appendStr(nil, ch.key()))
 }
 
-func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out *outcomes) {
 	t := ev.GetEventTimeMs()
 	ch := n.lookup(c.seed, ev.GetCorrelationKey())
 	if ch == nil {
 		ch = c.newChain(n, ev)
 		if ev.GetRole() == hinscorev1.Role_ROLE_REQUEST {
-			out = c.admit(ch, out)
+			c.admit(ch, out)
 			c.open(n, ch, ev)
-			return out
+			return
 		}
 		ch.state = stateWaiting
 		ch.expireAt = t + c.rules.lateness + c.rules.retention
-		out = c.admit(ch, out)
+		c.admit(ch, out)
 		n.schedule(t+c.rules.lateness, timerOrphan, ch)
-		return out
+		return
 	}
 	if ch.state == stateClosed {
 		c.stats.stragglers++
-		return out
+		return
 	}
 	var packed bool
 	c.idBuf, packed = encodeEventID(c.idBuf, ev.GetEventId())
 	if ch.has(c.idBuf, packed) {
 		c.stats.duplicates++
-		return out
+		return
 	}
 	if ch.state == stateWaiting && t < ch.first() {
 		// Answers wait for their request from the earliest of them, in
@@ -595,30 +595,32 @@ func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out []*hinscor
 		if ch.flags&flagHasReq != 0 {
 			// A re-sent request (other bytes, same key) is a step of the
 			// chain it repeats, not a new one.
-			return c.republish(n, ch, out)
+			c.republish(n, ch, out)
+			return
 		}
 		// The request of answers that came first (and maybe were declared
 		// orphan meanwhile).
 		if ch.state == stateOrphan {
 			ch.flags &^= flagOverflow
-			out = c.admit(ch, out)
+			c.admit(ch, out)
 		}
 		c.open(n, ch, ev)
 		if c.decide(n, ch) {
-			return append(out, c.outcome(n, ch))
+			c.outcome(n, ch, out)
+			return
 		}
-		return out
+		return
 	}
 	s := step{t: t, role: ev.GetRole(), status: ev.GetStatus()}
 	switch ch.state {
 	case stateOpen:
 		if ch.eligible(&s) && c.decide(n, ch) {
-			out = append(out, c.outcome(n, ch))
+			c.outcome(n, ch, out)
 		}
 	case stateDecided, stateOrphan:
 		// A later (or, by event time, earlier) final answer; the earliest
 		// decides and the outcome is re-issued with the new step.
-		out = c.republish(n, ch, out)
+		c.republish(n, ch, out)
 	case stateUnanswered:
 		if ch.eligible(&s) {
 			c.stats.lateAnswers++
@@ -629,9 +631,8 @@ func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out []*hinscor
 			}
 			c.decide(n, ch)
 		}
-		out = c.republish(n, ch, out)
+		c.republish(n, ch, out)
 	}
-	return out
 }
 
 // open records the request of a chain and schedules its deadline.
@@ -664,12 +665,12 @@ func (c *chains) decide(n *netState, ch *chain) bool {
 }
 
 // republish re-issues a published chain with the steps it has now.
-func (c *chains) republish(n *netState, ch *chain, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+func (c *chains) republish(n *netState, ch *chain, out *outcomes) {
 	switch ch.state {
 	case stateDecided, stateUnanswered, stateOrphan:
-		return append(out, c.outcome(n, ch))
+		c.outcome(n, ch, out)
+		return
 	}
-	return out
 }
 
 // forget removes a chain; its remaining timers find it gone.
@@ -687,9 +688,9 @@ func (c *chains) forget(n *netState, ch *chain) {
 	ch.data = ""
 }
 
-func (c *chains) advance(n *netState, wm int64, out []*hinscorev1.Outcome) []*hinscorev1.Outcome {
+func (c *chains) advance(n *netState, wm int64, out *outcomes) {
 	if wm <= n.wm {
-		return out
+		return
 	}
 	n.wm = wm
 	for len(n.timers) > 0 && n.timers[0].at < wm {
@@ -702,7 +703,7 @@ func (c *chains) advance(n *netState, wm int64, out []*hinscorev1.Outcome) []*hi
 				ch.state = stateUnanswered
 				ch.decidedAt = t.at
 				n.schedule(ch.expireAt, timerExpire, ch)
-				out = append(out, c.outcome(n, ch))
+				c.outcome(n, ch, out)
 			}
 		case timerOrphan:
 			if ch.state == stateWaiting {
@@ -711,7 +712,7 @@ func (c *chains) advance(n *netState, wm int64, out []*hinscorev1.Outcome) []*hi
 				ch.decidedAt = t.at
 				c.stats.orphans++
 				n.schedule(ch.expireAt, timerExpire, ch)
-				out = append(out, c.outcome(n, ch))
+				c.outcome(n, ch, out)
 			}
 		case timerCompact:
 			if ch.state != stateDecided {
@@ -735,7 +736,6 @@ func (c *chains) advance(n *netState, wm int64, out []*hinscorev1.Outcome) []*hi
 			c.forget(n, ch)
 		}
 	}
-	return out
 }
 
 func nonNegative(d int64) uint64 {
@@ -747,8 +747,8 @@ func nonNegative(d int64) uint64 {
 	return uint64(d)
 }
 
-// outcome builds the next version of a chain's outcome.
-func (c *chains) outcome(n *netState, ch *chain) *hinscorev1.Outcome {
+// outcome appends the next version of a chain's outcome to out, encoded.
+func (c *chains) outcome(n *netState, ch *chain, out *outcomes) {
 	steps := ch.decode(c.stepBuf[:0])
 	c.stepBuf = steps
 	// The request is the first to arrive (a re-sent one is only a step).
@@ -763,97 +763,102 @@ func (c *chains) outcome(n *netState, ch *chain) *hinscorev1.Outcome {
 	sortSteps(steps)
 	key := ch.key()
 	ch.version++
-	o := &hinscorev1.Outcome{
-		OutcomeId:      c.ids.outcomeID(n.name, key),
-		Version:        uint64(ch.version),
-		Network:        n.name,
-		CorrelationKey: key,
-		RuleVersion:    RuleVersion,
-		Steps:          make([]*hinscorev1.Step, len(steps)),
-	}
-	// One allocation for every step message.
-	block := make([]hinscorev1.Step, len(steps))
-	for i := range steps {
-		s := &steps[i]
-		o.Steps[i] = &block[i]
-		*o.Steps[i] = hinscorev1.Step{
-			EventId:     s.eventIDText(),
-			MessageId:   s.messageID,
-			MessageType: c.profiles.get(s.profile).messageType,
-			Role:        s.role,
-			Status:      s.status,
-			EventTimeMs: s.t,
-			RawSeq:      s.rawSeq,
-		}
-	}
+
 	// Who asked comes from the request; an orphan only has its answers.
-	src := req
+	src := &req
 	if !hasReq {
-		src = steps[0]
+		src = &steps[0]
 	}
 	sp := c.profiles.get(src.profile)
-	o.RequestId = src.messageID
-	o.RequestKind = sp.requestKind
-	o.RequesterOrg = sp.requesterOrg
-	o.ResponderOrg = sp.responderOrg
-	o.PatientToken = src.tokenText()
-	o.RequestedAtMs = src.t
-	o.MappingVersion = sp.mappingVersion
+	responder := sp.responderOrg
+	token := src
+	var acked int64
 	for i := range steps {
 		s := &steps[i]
-		if o.ResponderOrg == "" && s.answer() {
-			o.ResponderOrg = c.profiles.get(s.profile).responderOrg
+		if responder == "" && s.answer() {
+			responder = c.profiles.get(s.profile).responderOrg
 		}
-		if o.PatientToken == "" {
-			o.PatientToken = s.tokenText()
+		if token.token == "" {
+			token = s
 		}
-		if o.AcknowledgedAtMs == 0 && s.answer() {
-			o.AcknowledgedAtMs = s.t
+		if acked == 0 && s.answer() {
+			acked = s.t
 		}
 	}
 	sla, grace := c.limits(n, sp.requestKind)
-	o.SlaMs, o.GraceMs = uint64(sla), uint64(grace)
-	if hasReq && o.AcknowledgedAtMs != 0 {
-		o.HasTta = true
-		o.TtaMs = nonNegative(o.AcknowledgedAtMs - req.t)
+	hasTta := hasReq && acked != 0
+	var tta uint64
+	if hasTta {
+		tta = nonNegative(acked - req.t)
 	}
 
+	// What decided it: the deciding message (an orphan's is its first
+	// answer), and the class.
+	var (
+		class    hinscorev1.OutcomeClass
+		decided  int64
+		d        *step
+		hasTtf   bool
+		ttf      uint64
+		overflow = ch.flags&flagOverflow != 0
+	)
 	switch ch.state {
 	case stateOrphan:
-		o.OutcomeClass = hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN
-		o.DecidedAtMs = ch.decidedAt
-		c.fillAnswer(o, &src)
-		if ch.flags&flagOverflow != 0 {
-			o.ReasonCodes = append(o.ReasonCodes, OverflowReason)
-		}
+		class, decided, d = hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN, ch.decidedAt, src
 	case stateUnanswered:
-		o.OutcomeClass = hinscorev1.OutcomeClass_OUTCOME_CLASS_UNANSWERED
-		o.DecidedAtMs = ch.decidedAt
-		if ch.flags&flagOverflow != 0 {
-			o.ReasonCodes = []string{OverflowReason}
-		}
+		class, decided = hinscorev1.OutcomeClass_OUTCOME_CLASS_UNANSWERED, ch.decidedAt
 	case stateDecided:
-		d := &steps[ch.decider(steps)]
-		ttf := d.t - req.t
-		dp := c.profiles.get(d.profile)
-		o.OutcomeClass = classifyParts(d.role, d.status, dp.exceptionCode, ttf, sla, ch.flags&flagLate != 0)
-		o.DecidedAtMs = d.t
-		c.fillAnswer(o, d)
+		d = &steps[ch.decider(steps)]
+		t := d.t - req.t
+		class = classifyParts(d.role, d.status, c.profiles.get(d.profile).exceptionCode, t, sla, ch.flags&flagLate != 0)
+		decided = d.t
 		if d.answer() {
-			o.HasTtf = true
-			o.TtfMs = nonNegative(ttf)
+			hasTtf, ttf = true, nonNegative(t)
 		}
 	}
-	return o
-}
 
-// fillAnswer copies what the deciding message said.
-func (c *chains) fillAnswer(o *hinscorev1.Outcome, d *step) {
-	o.ResponseId = d.messageID
-	o.ExceptionCode = c.profiles.get(d.profile).exceptionCode
-	o.ReasonCodes = d.reasonCodes()
-	o.RecordCount = d.recordCount
-	if d.answer() {
-		o.AnsweredAtMs = d.t
+	w := wireOutcome{start: len(out.buf), version: uint64(ch.version), network: n.name, class: class}
+	c.ids.outcomeID(&w.id, n.name, key)
+	b := protowire.AppendTag(out.buf, fOutcomeID, protowire.BytesType)
+	b = protowire.AppendBytes(b, w.id[:])
+	b = appendUintField(b, fVersion, w.version)
+	b = appendStrField(b, fNetwork, n.name)
+	b = appendStrField(b, fRequestID, src.messageID)
+	b = appendStrField(b, fCorrelationKey, key)
+	b = appendStrField(b, fRequestKind, sp.requestKind)
+	b = appendStrField(b, fRequesterOrg, sp.requesterOrg)
+	b = appendStrField(b, fResponderOrg, responder)
+	b = appendIntField(b, fOutcomeClass, int64(class))
+	if d != nil {
+		b = appendStrField(b, fExceptionCode, c.profiles.get(d.profile).exceptionCode)
+		b = appendReasons(b, d.reasons)
 	}
+	if overflow && ch.state != stateDecided {
+		b = appendStrField(b, fReasonCodes, OverflowReason)
+	}
+	b = appendStepText(b, fPatientToken, token, true)
+	b = appendIntField(b, fRequestedAtMs, src.t)
+	b = appendIntField(b, fAcknowledgedAtMs, acked)
+	if d != nil && d.answer() {
+		b = appendIntField(b, fAnsweredAtMs, d.t)
+	}
+	b = appendBoolField(b, fHasTta, hasTta)
+	b = appendUintField(b, fTtaMs, tta)
+	b = appendBoolField(b, fHasTtf, hasTtf)
+	b = appendUintField(b, fTtfMs, ttf)
+	b = appendUintField(b, fSlaMs, uint64(sla))
+	b = appendUintField(b, fGraceMs, uint64(grace))
+	b = appendIntField(b, fDecidedAtMs, decided)
+	b = appendStrField(b, fRuleVersion, RuleVersion)
+	b = appendStrField(b, fMappingVersion, sp.mappingVersion)
+	if d != nil {
+		b = appendStrField(b, fResponseID, d.messageID)
+		b = appendUintField(b, fRecordCount, uint64(d.recordCount))
+	}
+	for i := range steps {
+		b = appendStepMsg(b, &steps[i], c.profiles.get(steps[i].profile).messageType)
+	}
+	out.buf = b
+	w.end = len(b)
+	out.list = append(out.list, w)
 }

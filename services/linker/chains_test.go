@@ -129,7 +129,7 @@ func TestChains(t *testing.T) {
 			j := newChains(testRules(t, tc.cfg))
 			var outs []*hinscorev1.Outcome
 			for _, e := range tc.events {
-				outs = j.Observe(e, t0, outs)
+				outs = j.observe(e, t0, outs)
 			}
 			var gotS []string
 			for _, o := range outs {
@@ -402,7 +402,7 @@ func TestOutcomeFields(t *testing.T) {
 	r.RawSeq = 7
 	a := resp("a1", "k1", 3*s, hinscorev1.Status_STATUS_REFUSED)
 	a.ExceptionCode, a.ReasonCodes, a.RecordCount, a.RawSeq = "171.202", []string{"HL70357|207"}, 0, 8
-	outs := j.Observe(a, t0, j.Observe(r, t0, nil))
+	outs := j.observe(a, t0, j.observe(r, t0, nil))
 	if len(outs) != 1 {
 		t.Fatalf("%d outcomes, want 1", len(outs))
 	}
@@ -445,7 +445,7 @@ func TestOutcomeFields(t *testing.T) {
 func TestIdleAdvance(t *testing.T) {
 	j := newChains(testRules(t, nil)) // idle 10s, lateness 30s, deadline 90s
 	wall := t0                        // the request is observed when it happens
-	if outs := j.Observe(req("r1", "k1", 0), wall, nil); len(outs) != 0 {
+	if outs := j.observe(req("r1", "k1", 0), wall, nil); len(outs) != 0 {
 		t.Fatalf("request alone published %d outcomes", len(outs))
 	}
 	steps := []struct {
@@ -463,7 +463,7 @@ func TestIdleAdvance(t *testing.T) {
 		{wall: 400 * time.Second},
 	}
 	for i, st := range steps {
-		outs := j.AdvanceIdle(t0.Add(st.wall), t0.Add(st.activeSince), nil)
+		outs := j.advanceIdle(t0.Add(st.wall), t0.Add(st.activeSince), nil)
 		var gotS []string
 		for _, o := range outs {
 			gotS = append(gotS, summarize(o).String())
@@ -474,7 +474,7 @@ func TestIdleAdvance(t *testing.T) {
 	}
 	// An event with an older time does not move the watermark back.
 	wm, _ := j.Watermark("net")
-	j.Observe(tick(10*s), t0.Add(401*time.Second), nil)
+	j.observe(tick(10*s), t0.Add(401*time.Second), nil)
 	if wm2, _ := j.Watermark("net"); wm2 != wm {
 		t.Fatalf("watermark went from %d to %d", wm, wm2)
 	}
@@ -482,21 +482,21 @@ func TestIdleAdvance(t *testing.T) {
 
 func TestPendingAndExpiry(t *testing.T) {
 	j := newChains(testRules(t, func(c *Config) { c.Retention = time.Hour }))
-	j.Observe(req("r1", "k1", 0), t0, nil)
-	j.Observe(resp("a2", "k2", 0, hinscorev1.Status_STATUS_OK), t0, nil)
-	j.Observe(req("r3", "k3", 0), t0, nil)
-	j.Observe(resp("a3", "k3", 1*s, hinscorev1.Status_STATUS_OK), t0, nil)
+	j.observe(req("r1", "k1", 0), t0, nil)
+	j.observe(resp("a2", "k2", 0, hinscorev1.Status_STATUS_OK), t0, nil)
+	j.observe(req("r3", "k3", 0), t0, nil)
+	j.observe(resp("a3", "k3", 1*s, hinscorev1.Status_STATUS_OK), t0, nil)
 	if j.pending != 2 {
 		t.Fatalf("pending = %d, want 2 (one open request, one waiting answer)", j.pending)
 	}
-	j.Observe(tick(200*s), t0, nil)
+	j.observe(tick(200*s), t0, nil)
 	if j.pending != 0 {
 		t.Fatalf("pending = %d after the deadlines, want 0", j.pending)
 	}
 	if n := len(j.nets["net"].chains); n != 3 {
 		t.Fatalf("%d chains remembered, want 3 within the retention", n)
 	}
-	j.Observe(tick(2*3600*s), t0, nil)
+	j.observe(tick(2*3600*s), t0, nil)
 	if n := len(j.nets["net"].chains); n != 0 {
 		t.Fatalf("%d chains remembered after the retention, want 0", n)
 	}
@@ -577,7 +577,7 @@ func TestShuffleWithinLateness(t *testing.T) {
 		j := newChains(r)
 		var outs []*hinscorev1.Outcome
 		for _, e := range evs {
-			outs = j.Observe(e, t0, outs)
+			outs = j.observe(e, t0, outs)
 		}
 		return finalOutcomes(outs)
 	}
@@ -644,7 +644,7 @@ func TestReplayIsIdentical(t *testing.T) {
 		j := newChains(r)
 		var outs []*hinscorev1.Outcome
 		for _, e := range events {
-			outs = j.Observe(e, time.Now(), outs)
+			outs = j.observe(e, time.Now(), outs)
 		}
 		var rows []string
 		for _, o := range outs {

@@ -46,7 +46,7 @@ func TestCheckpointEveryCut(t *testing.T) {
 					if i == cut {
 						j = restored(t, j, r, position{partition: 1, eventsSeq: uint64(i)})
 					}
-					outs = j.Observe(e, t0, outs)
+					outs = j.observe(e, t0, outs)
 				}
 				var got []string
 				for _, o := range outs {
@@ -73,7 +73,7 @@ func TestCheckpointRandomCuts(t *testing.T) {
 			if cuts[i] {
 				j = restored(t, j, r, position{eventsSeq: uint64(i)})
 			}
-			outs = j.Observe(e, t0, outs)
+			outs = j.observe(e, t0, outs)
 		}
 		return outs
 	}
@@ -107,7 +107,7 @@ func TestCheckpointRejectsCorruption(t *testing.T) {
 	r := testRules(t, nil)
 	j := newChains(r)
 	for _, e := range genEvents(6, 50)[:60] {
-		j.Observe(e, t0, nil)
+		j.observe(e, t0, nil)
 	}
 	data := j.snapshot(nil, position{partition: 2, eventsSeq: 60, marksSeq: 3})
 	cases := []struct {
@@ -153,7 +153,7 @@ func TestCheckpointGolden(t *testing.T) {
 	if os.Getenv("LINKER_UPDATE_GOLDEN") == "1" {
 		j := newChains(r)
 		for _, e := range events[:half] {
-			j.Observe(e, t0, nil)
+			j.observe(e, t0, nil)
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -176,9 +176,9 @@ func TestCheckpointGolden(t *testing.T) {
 	whole := newChains(r)
 	var want, got []*hinscorev1.Outcome
 	for i, e := range events {
-		want = whole.Observe(e, t0, want)
+		want = whole.observe(e, t0, want)
 		if i >= half {
-			got = j.Observe(e, t0, got)
+			got = j.observe(e, t0, got)
 		}
 	}
 	// The uninterrupted join published some outcomes before the cut.
@@ -200,7 +200,7 @@ func FuzzRestore(f *testing.F) {
 	r := testRules(f, nil)
 	j := newChains(r)
 	for _, e := range genEvents(9, 12) {
-		j.Observe(e, t0, nil)
+		j.observe(e, t0, nil)
 	}
 	body := func(d []byte) []byte { return d[len(checkpointMagic) : len(d)-4] }
 	f.Add(body(j.snapshot(nil, position{partition: 1, eventsSeq: 9})))
@@ -212,9 +212,9 @@ func FuzzRestore(f *testing.F) {
 			return
 		}
 		for _, e := range genEvents(10, 5) {
-			j.Observe(e, t0, nil)
+			j.observe(e, t0, nil)
 		}
-		j.AdvanceIdle(t0.Add(48*time.Hour), t0, nil)
+		j.advanceIdle(t0.Add(48*time.Hour), t0, nil)
 		j.snapshot(nil, position{})
 	})
 }

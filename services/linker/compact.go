@@ -1,8 +1,6 @@
 package linker
 
 import (
-	"strings"
-
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
 
@@ -131,16 +129,25 @@ func (s *step) answer() bool {
 // eventIDText returns the event id as it arrived.
 func (s *step) eventIDText() string {
 	if s.idPacked {
-		return formatUUID(s.eventID)
+		return string(appendUUIDText(nil, s.eventID))
 	}
 	return s.eventID
 }
 
-func (s *step) tokenText() string {
-	if s.tokPacked {
-		return hexText(s.token)
+// appendEventID appends the event id as it arrived.
+func (s *step) appendIDText(b []byte) []byte {
+	if s.idPacked {
+		return appendUUIDText(b, s.eventID)
 	}
-	return s.token
+	return append(b, s.eventID...)
+}
+
+// appendToken appends the patient token as it arrived.
+func (s *step) appendTokenText(b []byte) []byte {
+	if s.tokPacked {
+		return appendHex(b, s.token)
+	}
+	return append(b, s.token...)
 }
 
 func (s *step) reasonCodes() []string {
@@ -322,14 +329,12 @@ func unhex(c byte) byte {
 	return c - 'a' + 10
 }
 
-func hexText(b string) string {
-	var sb strings.Builder
-	sb.Grow(2 * len(b))
+// appendHex appends the lowercase hex text of b.
+func appendHex(dst []byte, b string) []byte {
 	for i := 0; i < len(b); i++ {
-		sb.WriteByte(hexDigits[b[i]>>4])
-		sb.WriteByte(hexDigits[b[i]&0xf])
+		dst = append(dst, hexDigits[b[i]>>4], hexDigits[b[i]&0xf])
 	}
-	return sb.String()
+	return dst
 }
 
 // parseUUID appends the 16 bytes of a canonical lowercase UUID text to buf;
@@ -355,16 +360,13 @@ func parseUUID(buf []byte, s string) ([]byte, bool) {
 	return buf, true
 }
 
-func formatUUID(b string) string {
-	var out [36]byte
-	j := 0
+// appendUUIDText appends the canonical text of the 16 bytes of a UUID.
+func appendUUIDText(dst []byte, b string) []byte {
 	for i := 0; i < 16; i++ {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
+			dst = append(dst, '-')
 		}
-		out[j], out[j+1] = hexDigits[b[i]>>4], hexDigits[b[i]&0xf]
-		j += 2
+		dst = append(dst, hexDigits[b[i]>>4], hexDigits[b[i]&0xf])
 	}
-	return string(out[:])
+	return dst
 }

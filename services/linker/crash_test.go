@@ -102,7 +102,7 @@ func joinRows(t testing.TB, evs []placed, r rules) rows {
 		if joins[pe.p] == nil {
 			joins[pe.p] = newChains(r)
 		}
-		outs = joins[pe.p].Observe(pe.e, t0, outs[:0])
+		outs = joins[pe.p].observe(pe.e, t0, outs[:0])
 		for _, o := range outs {
 			if !want.add(t, o) {
 				t.Fatalf("the pure join issued %s v%d twice", o.GetOutcomeId(), o.GetVersion())

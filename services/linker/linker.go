@@ -287,7 +287,6 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 	cp := &checkpointer{l: l, st: st, p: p, pm: pm, log: log, last: pos, at: time.Now()}
 	defer cp.abandon()
 	var (
-		out         []*hinscorev1.Outcome
 		caughtUp    bool
 		activeSince time.Time
 		lastSeq     = pos.eventsSeq
@@ -301,8 +300,8 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 	applyMarks := func(next uint64, all bool) {
 		for len(marks) > 0 && (all || marks[0].afterSeq < next) {
 			for _, mv := range marks[0].moves {
-				out = join.Advance(mv.network, mv.wm, out[:0])
-				pub.add(out)
+				join.Advance(mv.network, mv.wm, &pub.batch)
+				pub.send()
 			}
 			appliedMark = marks[0].seq
 			marks = marks[1:]
@@ -324,8 +323,8 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 					return fmt.Errorf("linker.consume %d: %w", p, err)
 				}
 			} else {
-				out = join.Observe(ev, now, out[:0])
-				pub.add(out)
+				join.Observe(ev, now, &pub.batch)
+				pub.send()
 			}
 			lastSeq = md.Sequence.Stream
 			cp.events++
@@ -363,8 +362,8 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 					lastMark, appliedMark = seq, seq
 					l.m.idleMoves.Add(float64(len(plan)))
 					for _, mv := range plan {
-						out = join.Advance(mv.network, mv.wm, out[:0])
-						pub.add(out)
+						join.Advance(mv.network, mv.wm, &pub.batch)
+						pub.send()
 					}
 				}
 			}
@@ -521,10 +520,13 @@ func (l *Linker) deadLetter(ctx context.Context, msg jetstream.Msg, cause error)
 
 // publisher pipelines outcome publishes and, on flush, waits for each
 // acknowledgement, republishing what failed until it is stored or ctx ends.
+// The join appends outcomes to batch; send publishes the new ones. The
+// batch's bytes are kept until flush has them all stored.
 type publisher struct {
 	js       jetstream.JetStream
 	log      zerolog.Logger
 	m        *metrics
+	batch    outcomes
 	inflight []inflight
 }
 
@@ -537,22 +539,19 @@ type inflight struct {
 	fut     jetstream.PubAckFuture // nil when the async publish was refused
 }
 
-func (p *publisher) add(outs []*hinscorev1.Outcome) {
-	for _, o := range outs {
-		data, err := proto.Marshal(o)
-		if err != nil {
-			// An Outcome built here always marshals; this is a programming error.
-			p.log.Error().Err(err).Str("outcome_id", o.GetOutcomeId()).Msg("marshal outcome")
-			continue
-		}
+// send publishes the outcomes the join appended to the batch since the last
+// send.
+func (p *publisher) send() {
+	for i := len(p.inflight); i < p.batch.len(); i++ {
+		w := &p.batch.list[i]
 		f := inflight{
-			subject: bus.OutcomeSubject(o.GetNetwork()),
-			msgID:   bus.OutcomeMsgID(o.GetOutcomeId(), o.GetVersion()),
-			data:    data,
-			network: o.GetNetwork(),
-			class:   o.GetOutcomeClass(),
+			subject: bus.OutcomeSubject(w.network),
+			msgID:   bus.OutcomeMsgID(string(w.id[:]), w.version),
+			data:    p.batch.data(i),
+			network: w.network,
+			class:   w.class,
 		}
-		f.fut, _ = p.js.PublishMsgAsync(&nats.Msg{Subject: f.subject, Data: data}, jetstream.WithMsgID(f.msgID))
+		f.fut, _ = p.js.PublishMsgAsync(&nats.Msg{Subject: f.subject, Data: f.data}, jetstream.WithMsgID(f.msgID))
 		p.inflight = append(p.inflight, f)
 	}
 }
@@ -580,6 +579,7 @@ func (p *publisher) flush(ctx context.Context) error {
 	}
 	clear(p.inflight)
 	p.inflight = p.inflight[:0]
+	p.batch.reset()
 	return nil
 }
 

@@ -117,7 +117,7 @@ func expected(t *testing.T, evs []placed) map[string]string {
 		if joins[pe.p] == nil {
 			joins[pe.p] = newChains(r)
 		}
-		outs = joins[pe.p].Observe(pe.e, t0, outs)
+		outs = joins[pe.p].observe(pe.e, t0, outs)
 	}
 	return finalClasses(outs)
 }

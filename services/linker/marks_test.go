@@ -63,7 +63,9 @@ func TestOutcomeIDMatchesBus(t *testing.T) {
 	for _, c := range []struct{ network, key string }{
 		{"netA", "netA|CLINIC|Q1"}, {"n", ""}, {"net-b", "placer:ÄÖ\x00x"}, {"netA", "netA|CLINIC|Q1"},
 	} {
-		if got, want := ids.outcomeID(c.network, c.key), bus.OutcomeID(c.network, c.key).String(); got != want {
+		var id [36]byte
+		ids.outcomeID(&id, c.network, c.key)
+		if got, want := string(id[:]), bus.OutcomeID(c.network, c.key).String(); got != want {
 			t.Errorf("outcomeID(%q, %q) = %s, bus says %s", c.network, c.key, got, want)
 		}
 	}

@@ -20,7 +20,8 @@ type outcomeIDs struct {
 
 func newOutcomeIDs() outcomeIDs { return outcomeIDs{h: sha1.New()} }
 
-func (o *outcomeIDs) outcomeID(network, key string) string {
+// outcomeID writes the text of bus.OutcomeID(network, key) to id.
+func (o *outcomeIDs) outcomeID(id *[36]byte, network, key string) {
 	o.h.Reset()
 	o.h.Write(outcomeNamespace[:])
 	o.buf = append(o.buf[:0], network...)
@@ -28,9 +29,7 @@ func (o *outcomeIDs) outcomeID(network, key string) string {
 	o.buf = append(o.buf, key...)
 	o.h.Write(o.buf)
 	o.buf = o.h.Sum(o.buf[:0])
-	var u uuid.UUID
-	copy(u[:], o.buf)
-	u[6] = (u[6] & 0x0f) | 0x50 // version 5
-	u[8] = (u[8] & 0x3f) | 0x80 // RFC 4122 variant
-	return u.String()
+	o.buf[6] = (o.buf[6] & 0x0f) | 0x50 // version 5
+	o.buf[8] = (o.buf[8] & 0x3f) | 0x80 // RFC 4122 variant
+	appendUUIDText(id[:0], string(o.buf[:16]))
 }
