@@ -77,7 +77,7 @@ func (s *Server) capability(network string) capabilityStatement {
 		Date:         capabilityDate,
 		Publisher:    "hinscore",
 		Kind:         "instance",
-		Software:     capSoftware{Name: "hinscore fhir-ingest", Version: s.mapper.Table.Version},
+		Software:     capSoftware{Name: "hinscore fhir-ingest", Version: s.mapperOf(network).Table.Version},
 		Implementation: capImpl{
 			Description: "hinscore observer ingest for network " + network + ": stores copies of exchange traffic; nothing can be read back",
 			URL:         base,

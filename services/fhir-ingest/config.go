@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
 	"github.com/hinscore/hinscore/services/hl7v2/patient"
 	"github.com/hinscore/hinscore/services/service"
 )
@@ -41,6 +42,11 @@ type Config struct {
 	MaxBodyBytes int64  // HINSCORE_FHIR_MAX_BODY: request body limit, after gunzip too
 	TLSCert      string // HINSCORE_FHIR_TLS_CERT: PEM file; TLS when set with TLSKey
 	TLSKey       string // HINSCORE_FHIR_TLS_KEY
+	// Classification holds a network's own classification rows, tried
+	// before the built-in table (fhirmap.Table.Over): HINSCORE_FHIR_CLASSIFICATION=
+	// "northstar=/etc/hinscore/northstar-class.csv,bayview=...", each file in
+	// the form of fhirmap/classification.csv with a version of its own.
+	Classification map[string]*fhirmap.Table
 }
 
 // DefaultConfig is the configuration with every default and no token.
@@ -86,6 +92,13 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 	c.MaxBodyBytes = int64(env.Int("HINSCORE_FHIR_MAX_BODY", int(c.MaxBodyBytes)))
 	c.TLSCert = env.String("HINSCORE_FHIR_TLS_CERT", "")
 	c.TLSKey = env.String("HINSCORE_FHIR_TLS_KEY", "")
+	if s := env.String("HINSCORE_FHIR_CLASSIFICATION", ""); s != "" {
+		tables, err := ReadClassification(s)
+		if err != nil {
+			env.Fail("HINSCORE_FHIR_CLASSIFICATION", "%v", err)
+		}
+		c.Classification = tables
+	}
 	for _, p := range c.problems() {
 		env.Fail(p[0], "%s", p[1])
 	}
@@ -125,6 +138,49 @@ func ParseTokens(s string, into map[string][]string) error {
 	return nil
 }
 
+// ReadClassification reads "network=file,network=file": each file holds a
+// network's own classification rows (see Config.Classification).
+func ReadClassification(s string) (map[string]*fhirmap.Table, error) {
+	tables := map[string]*fhirmap.Table{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		network, path, ok := strings.Cut(part, "=")
+		network, path = strings.TrimSpace(network), strings.TrimSpace(path)
+		if !ok || path == "" {
+			return nil, fmt.Errorf("%q: want network=<file>", part)
+		}
+		if err := bus.ValidNetwork(network); err != nil {
+			return nil, err
+		}
+		if _, dup := tables[network]; dup {
+			return nil, fmt.Errorf("network %s has two files", network)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: %w", network, err)
+		}
+		t, err := fhirmap.ParseTable(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("network %s: %s: %w", network, path, err)
+		}
+		tables[network] = t
+	}
+	return tables, nil
+}
+
+// mapper is network's mapper: base, with the network's own classification
+// rows over base's table when it has some.
+func (c Config) mapper(network string, base fhirmap.Mapper) fhirmap.Mapper {
+	if own := c.Classification[network]; own != nil {
+		base.Table = own.Over(base.Table)
+	}
+	return base
+}
+
 // Validate returns an error naming every bad field.
 func (c Config) Validate() error {
 	ps := c.problems()
@@ -152,12 +208,7 @@ func (c Config) problems() [][2]string {
 		add("HINSCORE_FHIR_TOKENS", "no network has a token: nobody could post")
 	}
 	seen := map[string]string{}
-	networks := make([]string, 0, len(c.Tokens))
-	for n := range c.Tokens {
-		networks = append(networks, n)
-	}
-	sort.Strings(networks)
-	for _, n := range networks {
+	for _, n := range sortedKeys(c.Tokens) {
 		if err := bus.ValidNetwork(n); err != nil {
 			add("HINSCORE_FHIR_TOKENS", err.Error())
 		}
@@ -183,8 +234,31 @@ func (c Config) problems() [][2]string {
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 256<<20 {
 		add("HINSCORE_FHIR_MAX_BODY", fmt.Sprintf("%d: want 1024..268435456", c.MaxBodyBytes))
 	}
+	builtIn := fhirmap.DefaultTable().Version
+	for _, n := range sortedKeys(c.Classification) {
+		t := c.Classification[n]
+		switch {
+		case bus.ValidNetwork(n) != nil:
+			add("HINSCORE_FHIR_CLASSIFICATION", bus.ValidNetwork(n).Error())
+		case len(c.Tokens[n]) == 0:
+			add("HINSCORE_FHIR_CLASSIFICATION", fmt.Sprintf("network %s has classification rows but no token", n))
+		case t == nil || t.Version == "":
+			add("HINSCORE_FHIR_CLASSIFICATION", fmt.Sprintf("network %s: a table without a version", n))
+		case t.Version == builtIn:
+			add("HINSCORE_FHIR_CLASSIFICATION", fmt.Sprintf("network %s: version %s is the built-in table's: give the network's rows a version of their own", n, t.Version))
+		}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		add("HINSCORE_FHIR_TLS_CERT", "set both HINSCORE_FHIR_TLS_CERT and HINSCORE_FHIR_TLS_KEY, or neither")
 	}
 	return ps
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
 	"github.com/hinscore/hinscore/services/service"
 )
 
@@ -34,6 +36,10 @@ func TestConfigFromEnv(t *testing.T) {
 		MaxBodyBytes: 1 << 20,
 		TLSCert:      "/etc/hinscore/fhir.crt",
 		TLSKey:       "/etc/hinscore/fhir.key",
+		Classification: map[string]*fhirmap.Table{"northstar": {Version: "northstar-class/2", Rules: []fhirmap.Rule{
+			{Source: "http", Match: "451", Role: hinscorev1.Role_ROLE_RESPONSE, Status: hinscorev1.Status_STATUS_REFUSED, Note: "unavailable for legal reasons"},
+			{Source: "issue", Match: "suppressed", Role: hinscorev1.Role_ROLE_RESPONSE, Status: hinscorev1.Status_STATUS_NOT_FOUND, Note: "northstar suppresses only records it does not hold"},
+		}}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
@@ -49,6 +55,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			"HINSCORE_PATIENT_KEY: 5 bytes", "HINSCORE_FHIR_MAX_BODY", "HINSCORE_FHIR_TLS_CERT"}},
 		{"no-tokens.env", []string{"HINSCORE_FHIR_TOKENS: no network has a token"}},
 		{"shared-token.env", []string{"one token hash is given to both"}},
+		{"class-missing.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network northstar: open testdata/config/no-such-class.csv"}},
+		{"class-bad-table.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network northstar: testdata/config/class-bad.csv: fhirmap.ParseTable: line 2: unknown status \"blocked\""}},
+		{"class-builtin-version.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network northstar: version fhir-class/1 is the built-in table's"}},
+		{"class-no-token.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network southgate has classification rows but no token"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {

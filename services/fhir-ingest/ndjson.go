@@ -72,7 +72,7 @@ func ImportNDJSON(ctx context.Context, js jetstream.JetStream, cfg Config, netwo
 	}
 	im := &importer{
 		pub:     &publisher{js: js, partitions: cfg.Partitions, timeout: defaultPublishTimeout},
-		mapper:  fhirmap.NewMapper(cfg.PatientKey, cfg.PatientKeyID),
+		mapper:  cfg.mapper(network, fhirmap.NewMapper(cfg.PatientKey, cfg.PatientKeyID)),
 		clock:   service.SystemClock{},
 		log:     zerolog.Nop(),
 		network: network,
@@ -239,7 +239,7 @@ func (im *importer) awaitAcks(ctx context.Context, keep int) error {
 // feed stopped part way (what was stored stays: re-sending is deduplicated).
 func (s *Server) serveNDJSON(w http.ResponseWriter, r *http.Request, network string, start time.Time, body io.Reader) {
 	im := &importer{
-		pub: s.pub, mapper: s.mapper, clock: s.clock, log: s.log,
+		pub: s.pub, mapper: s.mapperOf(network), clock: s.clock, log: s.log,
 		network: network, remote: r.RemoteAddr, maxLine: int(s.cfg.MaxBodyBytes),
 	}
 	st, err := im.run(r.Context(), body)

@@ -54,7 +54,8 @@ type Server struct {
 	js       jetstream.JetStream
 	log      zerolog.Logger
 	clock    service.Clock
-	mapper   fhirmap.Mapper
+	mapper   fhirmap.Mapper            // the built-in classification table
+	mappers  map[string]fhirmap.Mapper // networks with rows of their own
 	m        *metrics
 	pub      *publisher
 	tokenNet map[string]string // token hash → its network
@@ -94,8 +95,12 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 		mapper:   fhirmap.NewMapper(cfg.PatientKey, cfg.PatientKeyID),
 		m:        m,
 		pub:      &publisher{js: js, partitions: cfg.Partitions, timeout: defaultPublishTimeout},
+		mappers:  map[string]fhirmap.Mapper{},
 		tokenNet: map[string]string{},
 		served:   make(chan struct{}),
+	}
+	for network := range cfg.Classification {
+		s.mappers[network] = cfg.mapper(network, s.mapper)
 	}
 	for network, hashes := range cfg.Tokens {
 		for _, h := range hashes {
@@ -113,6 +118,15 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 	})
 	s.handler = mux
 	return s, nil
+}
+
+// mapperOf is the mapper of network: its own classification rows over the
+// built-in table, or the built-in table.
+func (s *Server) mapperOf(network string) fhirmap.Mapper {
+	if m, ok := s.mappers[network]; ok {
+		return m
+	}
+	return s.mapper
 }
 
 // Handler serves the FHIR endpoints (tests, or mounting in another server).
@@ -322,7 +336,7 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request) {
 	}
 	s.m.received.WithLabelValues(network).Inc()
 	s.m.bytes.WithLabelValues(network).Add(float64(len(data)))
-	res, err := s.mapper.Map(fhirmap.Input{Network: network, Body: data, CorrelationID: r.Header.Get(HeaderCorrelationID), Ingest: start})
+	res, err := s.mapperOf(network).Map(fhirmap.Input{Network: network, Body: data, CorrelationID: r.Header.Get(HeaderCorrelationID), Ingest: start})
 	if err == nil {
 		err = checkURL(r, res)
 	}

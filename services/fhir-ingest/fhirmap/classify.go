@@ -134,3 +134,13 @@ func (t *Table) Lookup(source, value string) (Rule, bool) {
 	}
 	return Rule{}, false
 }
+
+// Over returns the table a network with its own rows uses: t's rows are
+// tried first, then base's, so a network's file holds only the rows that
+// differ. Its version names both ("neta-class/1+fhir-class/1"): every
+// event records which rows could have classified it.
+func (t *Table) Over(base *Table) *Table {
+	rules := make([]Rule, 0, len(t.Rules)+len(base.Rules))
+	rules = append(append(rules, t.Rules...), base.Rules...)
+	return &Table{Version: t.Version + "+" + base.Version, Rules: rules}
+}
