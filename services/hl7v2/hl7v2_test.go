@@ -451,7 +451,8 @@ func TestSplitMessages(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/parse/*.hl7")
-	for _, file := range files {
+	public, _ := filepath.Glob("testdata/public/*.hl7")
+	for _, file := range append(files, public...) {
 		if data, err := os.ReadFile(file); err == nil {
 			f.Add(data)
 		}
