@@ -148,9 +148,9 @@ const (
 
 // timer fires once the watermark passes at. Timers are never removed: a
 // handler checks that its condition still holds (lazy deletion), which keeps
-// every transition O(log n) without back-pointers into the heap. A pending
+// every transition cheap without back-pointers into the queue. A pending
 // chain has exactly one timer (its deadline or orphan time); the expiry is
-// scheduled only when it stops pending, which keeps the heap small.
+// scheduled only when it stops pending, which keeps the queue small.
 type timer struct {
 	at int64
 	sk uint64 // insertion sequence << 2 | kind: equal times fire deterministically
@@ -158,54 +158,6 @@ type timer struct {
 }
 
 func (t timer) kind() timerKind { return timerKind(t.sk & 3) }
-
-type timerHeap []timer
-
-func (h timerHeap) less(i, j int) bool {
-	if h[i].at != h[j].at {
-		return h[i].at < h[j].at
-	}
-	return h[i].sk < h[j].sk
-}
-
-// The heap is 4-ary: half the levels of a binary heap, and a node's
-// children share a cache line, which is what a pop pays for.
-func (h *timerHeap) push(t timer) {
-	*h = append(*h, t)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 4
-		if !s.less(i, p) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
-}
-
-func (h *timerHeap) pop() timer {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s[last] = timer{}
-	s = s[:last]
-	for i := 0; ; {
-		m := i
-		for c := 4*i + 1; c <= 4*i+4 && c < len(s); c++ {
-			if s.less(c, m) {
-				m = c
-			}
-		}
-		if m == i {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
-	*h = s
-	return top
-}
 
 // netState is the join state of one network within one partition: its own
 // watermark, so that a quiet network is never decided by a busy one's clock.
@@ -220,7 +172,7 @@ type netState struct {
 	// to collide.
 	chains  map[uint64]*chain
 	collide map[string]*chain
-	timers  timerHeap
+	timers  timerQueue
 	seq     uint64
 	// limits caches rules.limits per request kind (a handful of kinds).
 	limits map[string][2]int64
@@ -404,7 +356,7 @@ func (c *chains) IdlePlan(now, activeSince time.Time) []idleAdvance {
 			continue
 		}
 		wm := now.UnixMilli() - c.rules.lateness
-		if wm > n.wm && len(n.timers) > 0 && n.timers[0].at < wm {
+		if wm > n.wm && n.timers.due(wm) {
 			plan = append(plan, idleAdvance{network: name, wm: wm})
 		}
 	}
@@ -693,7 +645,7 @@ func (c *chains) advance(n *netState, wm int64, out *outcomes) {
 		return
 	}
 	n.wm = wm
-	for len(n.timers) > 0 && n.timers[0].at < wm {
+	for n.timers.due(wm) {
 		t := n.timers.pop()
 		ch := t.ch
 		switch t.kind() {

@@ -500,7 +500,7 @@ func TestPendingAndExpiry(t *testing.T) {
 	if n := len(j.nets["net"].chains); n != 0 {
 		t.Fatalf("%d chains remembered after the retention, want 0", n)
 	}
-	if n := len(j.nets["net"].timers); n != 0 {
+	if n := j.nets["net"].timers.len(); n != 0 {
 		t.Fatalf("%d timers left, want 0", n)
 	}
 }

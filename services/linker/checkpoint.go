@@ -1,6 +1,7 @@
 package linker
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -101,19 +102,19 @@ func (c *chains) snapshot(dst []byte, pos position) []byte {
 		}
 		// Timers of forgotten chains do nothing when they fire: leave them.
 		live := 0
-		for _, t := range n.timers {
+		n.timers.all(func(t *timer) {
 			if _, ok := index[t.ch]; ok && t.ch.net == n.idx {
 				live++
 			}
-		}
+		})
 		b = appendUvarint(b, uint64(live))
-		for _, t := range n.timers {
+		n.timers.all(func(t *timer) {
 			if i, ok := index[t.ch]; ok && t.ch.net == n.idx {
 				b = appendUvarint(b, zigzag(t.at))
 				b = appendUvarint(b, t.sk)
 				b = appendUvarint(b, i)
 			}
-		}
+		})
 	}
 	b = appendUvarint(b, uint64(c.pending))
 	for ch := c.head; ch != nil; ch = ch.next {
@@ -268,7 +269,8 @@ func restore(rl rules, data []byte) (*chains, position, error) {
 			list[k] = ch
 		}
 		nt := r.count(3)
-		n.timers = make(timerHeap, 0, nt)
+		n.timers = timerQueue{}
+		restored := make([]timer, 0, nt)
 		for range nt {
 			at, sk, ci := r.varint(), r.uvarint(), r.uvarint()
 			if r.err != nil {
@@ -278,7 +280,14 @@ func restore(rl rules, data []byte) (*chains, position, error) {
 				r.fail("timer of chain %d seq %d in %q", ci, sk>>2, name)
 				break
 			}
-			n.timers.push(timer{at: at, sk: sk, ch: list[ci]})
+			restored = append(restored, timer{at: at, sk: sk, ch: list[ci]})
+		}
+		// In order, they fill the queue's lanes as they were filled live.
+		slices.SortFunc(restored, func(a, b timer) int {
+			return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.sk, b.sk))
+		})
+		for _, t := range restored {
+			n.timers.push(t)
 		}
 		chainsOf = append(chainsOf, list)
 	}
