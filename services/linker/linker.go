@@ -206,6 +206,17 @@ func (l *Linker) runPartition(ctx context.Context, st *stores, r *runner) {
 	}
 }
 
+// consumerCaughtUp reports whether an ordered consumer has delivered every
+// message of its partition and the last one delivered is lastSeq, the last
+// one applied. An error counts as not caught up: the next wait asks again.
+func (l *Linker) consumerCaughtUp(ctx context.Context, cons jetstream.Consumer, lastSeq uint64) bool {
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return false
+	}
+	return info.NumPending == 0 && info.Delivered.Stream <= lastSeq
+}
+
 // pollWait is how long the consumer waits for a message before it looks at
 // the idle rule: a fraction of the idle duration, so idleness is noticed on
 // time, within [10ms, 1s].
@@ -334,10 +345,14 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 			}
 			caughtUp = md.NumPending == 0
 		case errors.Is(err, nats.ErrTimeout):
-			if !caughtUp {
+			// A wait with nothing delivered is not yet proof that the
+			// partition is caught up: a loaded server can be slower than
+			// the wait. The consumer's own state says (asked once per
+			// stall): nothing left to deliver, nothing delivered unseen.
+			if !caughtUp && l.consumerCaughtUp(ctx, cons, lastSeq) {
 				activeSince = now
+				caughtUp = true
 			}
-			caughtUp = true
 		case ctx.Err() != nil:
 			return nil
 		default:
