@@ -6,12 +6,12 @@
 # without faults. `make test` runs the short version of the same suite.
 #
 #   scripts/faults.sh            full suite (kills one by one, NATS restart,
-#                                ClickHouse down 60 s, malformed flood,
-#                                idle connections up to the limit)
+#                                ClickHouse down 60 s, malformed HL7 and
+#                                FHIR flood, idle connections up to the limit)
 #   FAULTS_RUN=nats scripts/faults.sh    only the scenarios matching a -run pattern
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for b in hinscore mllp-ingest linker chwriter; do
+for b in hinscore mllp-ingest fhir-ingest linker chwriter; do
 	[ -x "bin/$b" ] || { echo "faults: bin/$b is missing: run make build" >&2; exit 1; }
 done
 # Until services/faults is in go.work, it builds as a module of its own.
