@@ -179,6 +179,25 @@ func checkRoundTrip(t *testing.T, name string, m *Message, paths []string) {
 	}
 }
 
+// TestEncodeTruncationInEscape: a sequence Unescape keeps verbatim that
+// holds the truncation character reads the same (escape characters and
+// all) whichever delimiters write it, as its canonical form does.
+func TestEncodeTruncationInEscape(t *testing.T) {
+	m := mustParseT(t, "MSH|^~\\&#|A|B|C|D|20260302||ADT^A08|1|P|2.7\rNTE|1||a\\#\\b\r")
+	if got := m.Get("NTE-3"); got != `a\#\b` {
+		t.Fatalf("NTE-3 = %q", got)
+	}
+	for _, d := range []Delimiters{m.Delimiters(), DefaultDelimiters, {Field: '|', Component: '^', Repetition: '~', Escape: '`', SubComponent: '}'}} {
+		enc, err := m.Encode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustParseT(t, string(enc)).Get("NTE-3"); got != `a\#\b` {
+			t.Errorf("%q: NTE-3 = %q, want %q", enc, got, `a\#\b`)
+		}
+	}
+}
+
 func mustParseT(t *testing.T, s string) *Message {
 	t.Helper()
 	m, err := Parse([]byte(s))

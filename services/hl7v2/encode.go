@@ -158,7 +158,8 @@ func appendEscapedByte(dst []byte, c byte, d Delimiters) []byte {
 
 // escapeEnd returns the index of the escape character closing the sequence
 // opened at i within its value, or -1; carry reports whether the sequence
-// can be written as it is with d (no byte of it is a delimiter of d).
+// can be written as it is with d (no byte of it is a delimiter of d, nor
+// o's truncation character).
 func escapeEnd(b []byte, i int, o, d Delimiters) (int, bool) {
 	carry := true
 	for j := i + 1; j < len(b); j++ {
@@ -170,6 +171,12 @@ func escapeEnd(b []byte, i int, o, d Delimiters) (int, bool) {
 			return -1, false
 		case c == d.Field || c == d.Component || c == d.Repetition || c == d.SubComponent || c == d.Escape ||
 			(d.Truncation != 0 && c == d.Truncation):
+			carry = false
+		case o.Truncation != 0 && c == o.Truncation:
+			// Encoding with o itself writes such a sequence as text (the
+			// truncation character has no escape but hex); with any other
+			// set it must too, or its value would change with the escape
+			// character while the canonical form's does not.
 			carry = false
 		}
 	}
