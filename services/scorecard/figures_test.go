@@ -783,6 +783,20 @@ func checkByHand(t *testing.T, may []*hinscorev1.Scorecard) {
 		t.Errorf("east peer median %g, want the mean of north's 14/116 and south's 18/112", got)
 	}
 
+	// The page shows north-3 with its figures, marked, without a flag.
+	page, err := HTML(OperatorCopy(north))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(page, []byte("<td class=\"l\">North Cottage"))
+	if i < 0 {
+		t.Fatal("north-3 is not on the page")
+	}
+	row := page[i : i+bytes.Index(page[i:], []byte("</tr>"))]
+	if !bytes.Contains(row, []byte(`<span class="ss">small sample</span>`)) || bytes.Contains(row, []byte(`class="flag`)) || !bytes.Contains(row, []byte("100.0%")) {
+		t.Errorf("north-3's row on the page: %s", row)
+	}
+
 	// The CSV rows say so too.
 	b, err := CSV(OperatorCopy(north))
 	if err != nil {
