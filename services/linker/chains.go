@@ -678,7 +678,8 @@ func (c *chains) advance(n *netState, wm int64, out *outcomes) {
 			c.dropSteps(ch)
 			n.schedule(ch.expireAt, timerExpire, ch)
 		case timerExpire:
-			if ch.data == "" || n.lookup(c.seed, ch.key()) != ch {
+			// forget is the only way out of the index, and it empties data.
+			if ch.data == "" {
 				continue
 			}
 			if ch.expireAt >= wm {
