@@ -214,7 +214,7 @@ func buildReply(h header, d Delimiters, code string, errs []AckError, now time.T
 	if len(charset) > 0 {
 		msh = append(msh, F(""), F(""), F(""), F(""), F(""), Verbatim(charset))
 	}
-	cs := charsetOf(charset)
+	cs := declaredCharset(d, charset)
 	b := NewBuilder(d)
 	b.MSH(msh...)
 	b.Segment("MSA", F(code), Verbatim(h.raw("MSH-10")))

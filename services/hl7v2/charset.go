@@ -29,6 +29,15 @@ func (c Charset) String() string {
 	return "ASCII"
 }
 
+// declaredCharset reads the character set MSH-18 (raw, its first
+// repetition) names, the same way for a message and for the reply to it:
+// unescaped (the name may hold the escape character, which an encoder
+// writes escaped) and decoded by the rules of a message that declares
+// none, whatever it turns out to declare.
+func declaredCharset(d Delimiters, raw []byte) Charset {
+	return charsetOf([]byte(CharsetASCII.toUTF8(d.Unescape(raw))))
+}
+
 func charsetOf(msh18 []byte) Charset {
 	switch string(bytes.ToUpper(bytes.TrimSpace(msh18))) {
 	case "8859/1", "ISO-8859-1", "ISO8859-1":

@@ -325,6 +325,25 @@ func TestBuildAck(t *testing.T) {
 	}
 }
 
+// TestBuildAckCharsetAsParsed: the reply reads MSH-18 as Parse does, so
+// a name Parse recognises after decoding (here with a leading 8859/1
+// no-break space) gives a reply in the same set, whose text reads back.
+func TestBuildAckCharsetAsParsed(t *testing.T) {
+	req := mustParseT(t, "MSH|^~\\&|A|B|C|D|20260302||ADT^A08|\xa4|P|2.5|||||USA|\xa08859/1\r")
+	if req.Charset() != CharsetLatin1 || req.Get("MSH-10") != "\u00a4" {
+		t.Fatalf("request read as %s, MSH-10 %q", req.Charset(), req.Get("MSH-10"))
+	}
+	for _, reply := range [][]byte{
+		BuildAck(req, CodeAE, []AckError{{Code: "207", Message: "caf\u00e9 \u00a4"}}, ackNow, "R"),
+		BuildAckForBytes(req.Bytes(), CodeAE, []AckError{{Code: "207", Message: "caf\u00e9 \u00a4"}}, ackNow, "R"),
+	} {
+		r := mustParseT(t, string(reply))
+		if r.Charset() != CharsetLatin1 || r.Get("MSA-2") != "\u00a4" || r.Get("ERR-8") != "caf\u00e9 \u00a4" {
+			t.Errorf("reply %q read as %s: MSA-2 %q ERR-8 %q", reply, r.Charset(), r.Get("MSA-2"), r.Get("ERR-8"))
+		}
+	}
+}
+
 func TestBuildAckForBytes(t *testing.T) {
 	tests := []struct {
 		name, data string

@@ -128,9 +128,7 @@ func Parse(data []byte) (*Message, error) {
 	if id := m.Raw("MSH-10"); len(id) == 0 || isNull(id) {
 		return nil, &ParseError{Segment: "MSH", SegmentIndex: 1, Field: 10, Reason: "message control id is empty", Err: ErrEmptyControlID}
 	}
-	// The unescaped value: the name may hold the escape character (UTF-8
-	// with "-" as escape), which an encoder writes escaped.
-	m.charset = charsetOf([]byte(m.Get("MSH-18(1)")))
+	m.charset = declaredCharset(d, m.Raw("MSH-18(1)"))
 	return m, nil
 }
 
