@@ -34,13 +34,23 @@ const outcomesDailySelect = `SELECT
     quantilesExactStateIf(0.5, 0.9, 0.99)(ifNull(ttf_ms, 0), ttf_ms IS NOT NULL),
     maxState(toDateTime(?, 'UTC')),
     sumState(toUInt64(tta_ms IS NOT NULL)),
-    quantilesExactStateIf(0.5, 0.9, 0.99)(ifNull(tta_ms, 0), tta_ms IS NOT NULL)
+    quantilesExactStateIf(0.5, 0.9, 0.99)(ifNull(tta_ms, 0), tta_ms IS NOT NULL),
+    sumState(toUInt64(tta_ms IS NOT NULL AND ifNull(tta_ms, 0) <= sla_ms)),
+    maxState(toUInt32(?))
 FROM outcomes
 WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC')
 GROUP BY day, network, responder_org, request_kind, outcome, exception_code`
 
 const outcomesDailyColumns = `(day, network, responder_org, request_kind, outcome, exception_code,
- requests, very_late, answered, within_sla, sla_min, sla_max, ttf, rebuilt_at, acknowledged, tta)`
+ requests, very_late, answered, within_sla, sla_min, sla_max, ttf, rebuilt_at, acknowledged, tta,
+ acknowledged_within_sla, rollup_format)`
+
+// RollupFormat is the rollup_format a rebuild gives each month of
+// outcomes_daily: 2 means acknowledged, acknowledged_within_sla and tta
+// are filled in (migration 005). A month below it (0: rolled up before,
+// or by a program that predates it) lacks them until its next rebuild, so
+// a reader of the time to acknowledge asks the outcomes view about it.
+const RollupFormat = 2
 
 // RebuildRollups recomputes the outcomes_daily rollup for each month that
 // contains one of months (any instant of the month will do), from the
@@ -83,7 +93,7 @@ func rebuildMonth(ctx context.Context, conn driver.Conn, now, start time.Time) e
 	}()
 	end := start.AddDate(0, 1, 0)
 	if err := conn.Exec(ctx, "INSERT INTO "+stage+" "+outcomesDailyColumns+"\n"+outcomesDailySelect,
-		uint32(now.Unix()), uint32(start.Unix()), uint32(end.Unix())); err != nil {
+		uint32(now.Unix()), uint32(RollupFormat), uint32(start.Unix()), uint32(end.Unix())); err != nil {
 		return fmt.Errorf("fill %s: %w", stage, err)
 	}
 	// The partition id of toYYYYMM(day) is the number itself; an empty
