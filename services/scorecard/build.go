@@ -12,6 +12,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
+	"github.com/hinscore/hinscore/services/chstore"
 )
 
 // Sources of the additive figures and the time-to-fulfil quantiles.
@@ -19,9 +20,9 @@ const (
 	// SourceView reads the deduplicated outcomes view: exact as of now.
 	SourceView = "view"
 	// SourceRollup reads the outcomes_daily rollup (exact as of its last
-	// rebuild, much faster over long periods); the evidence chains, and the
-	// time to acknowledge unless the rollup keeps it with its within-SLA
-	// count (rollupHasTTA), still come from the view.
+	// rebuild, much faster over long periods), the time to acknowledge too
+	// unless a month of the rollup predates its columns (rollupHasTTA); the
+	// evidence chains come from exchange_outcomes.
 	SourceRollup = "rollup"
 )
 
@@ -361,7 +362,7 @@ GROUP BY network, period, responder_org`
 		return nil
 	}
 	dayWhere, dayArgs := q.timeFilter("day")
-	rollupTTA, err := rollupHasTTA(ctx, conn)
+	rollupTTA, err := rollupHasTTA(ctx, conn, dayWhere, dayArgs)
 	if err != nil {
 		return err
 	}
@@ -393,18 +394,37 @@ GROUP BY network, period, responder_org`
 	return w.scanQuantiles(ctx, conn, ttfRollup, dayArgs, false, true)
 }
 
-// rollupHasTTA reports whether outcomes_daily keeps the time to
-// acknowledge (columns tta, a quantilesExact(0.5, 0.9, 0.99) state of
-// tta_ms; acknowledged, a sum of requests with one; acknowledged_within_sla,
-// a sum of those with tta_ms <= sla_ms). Without all three the rollup source
-// still reads it from the view, a scan of every outcome.
-func rollupHasTTA(ctx context.Context, conn driver.Conn) (bool, error) {
+// rollupHasTTA reports whether outcomes_daily can give the time to
+// acknowledge of every month in dayWhere: it has the columns (tta, a
+// quantilesExact(0.5, 0.9, 0.99) state of tta_ms; acknowledged, a sum of
+// requests with one; acknowledged_within_sla, a sum of those with tta_ms <=
+// sla_ms) and every month was rebuilt since they exist
+// (chstore.RollupFormat). Otherwise the rollup source reads it from the
+// view, a scan of every outcome, rather than give a month's zeros.
+func rollupHasTTA(ctx context.Context, conn driver.Conn, dayWhere string, dayArgs []any) (bool, error) {
 	var n uint64
 	if err := conn.QueryRow(ctx, `SELECT count() FROM system.columns
-WHERE database = currentDatabase() AND table = 'outcomes_daily' AND name IN ('tta', 'acknowledged', 'acknowledged_within_sla')`).Scan(&n); err != nil {
+WHERE database = currentDatabase() AND table = 'outcomes_daily'
+  AND name IN ('tta', 'acknowledged', 'acknowledged_within_sla', 'rollup_format')`).Scan(&n); err != nil {
 		return false, fmt.Errorf("rollup columns: %w", err)
 	}
-	return n == 3, nil
+	if n != 4 {
+		return false, nil
+	}
+	// A month is swapped in whole, so one format per month.
+	var stale uint64
+	args := append(slices.Clone(dayArgs), uint32(chstore.RollupFormat))
+	if err := conn.QueryRow(ctx, `SELECT count() FROM
+(
+    SELECT toYYYYMM(day) AS month, maxMerge(rollup_format) AS format
+    FROM outcomes_daily
+    WHERE `+dayWhere+`
+    GROUP BY month
+)
+WHERE format < ?`, args...).Scan(&stale); err != nil {
+		return false, fmt.Errorf("rollup format: %w", err)
+	}
+	return stale == 0, nil
 }
 
 // scanQuantiles runs inner (grouped by network, period, responder_org with

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"google.golang.org/protobuf/proto"
 
@@ -80,70 +81,26 @@ func evidenceFor(ctx context.Context, conn driver.Conn, q Query, cards []*hinsco
 			}
 		})
 	}
-	if len(networks) == 0 {
+	if len(networks) == 0 || len(orgs) == 0 {
 		return nil
 	}
 	start := time.UnixMilli(cards[0].GetPeriodStartMs()).UTC()
 	end := time.UnixMilli(cards[0].GetPeriodEndMs()).UTC()
-	// Not through the FINAL view, which would merge every row of the
-	// period (seconds on 18.16): the candidates are the outcomes of the
-	// flagged identifiers with any version that looks like evidence; of
-	// those, only the latest version counts, and it must itself be
-	// evidence. Exact, and it reads few rows.
-	what := `if(outcome IN ('refused_unjustified', 'redirected', 'unanswered')
-          OR (outcome IN ` + veryLateClasses + ` AND ifNull(ttf_ms, 0) > ` + fmt.Sprint(SuspectSLAMultiple) + ` * sla_ms),
-          '` + suspectWhat + `', if(outcome = 'refused_exception' AND has(?, exception_code), exception_code, ''))`
-	scope := `requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC') AND has(?, network) AND has(?, responder_org)`
-	sql := `SELECT network, responder_org, oid, request_id, outcome, exception_code, requested_at_ms, ttf, sla_ms, what
-FROM
-(
-SELECT network, responder_org, toString(outcome_id) AS oid, request_id, outcome, exception_code, requested_at_ms,
-       ifNull(ttf_ms, 0) AS ttf, sla_ms, ` + what + ` AS what
-FROM exchange_outcomes
-WHERE ` + scope + `
-  AND (network, outcome_id, version) IN
-  (
-      SELECT network, outcome_id, max(version) FROM exchange_outcomes
-      WHERE ` + scope + ` AND (network, outcome_id) IN
-          (SELECT network, outcome_id FROM exchange_outcomes WHERE ` + scope + ` AND ` + what + ` != '')
-      GROUP BY network, outcome_id
-  )
-  AND what != ''
-ORDER BY network, responder_org, what, requested_at_ms, request_id, oid
-LIMIT 1 BY network, oid
-)
-ORDER BY network, responder_org, what, requested_at_ms, request_id, oid
-LIMIT ` + fmt.Sprint(q.Params.EvidenceLimit) + ` BY network, responder_org, what`
-	// LIMIT 1 BY the outcome drops a version written twice (a writer retry
-	// before the merge).
-	codeList, netList, orgList := sortedKeys(codes), sortedKeys(networks), sortedKeys(orgs)
-	from, to := uint32(start.Unix()), uint32(end.Unix())
-	var args []any
-	args = append(args, codeList, from, to, netList, orgList) // select: what, scope
-	args = append(args, from, to, netList, orgList)           // latest versions: scope
-	args = append(args, from, to, netList, orgList, codeList) // candidates: scope, what
-	rows, err := conn.Query(ctx, sql, args...)
-	if err != nil {
-		return fmt.Errorf("evidence: %w", err)
-	}
-	defer rows.Close()
-	chains := map[chainKey][]*hinscorev1.Evidence{}
-	for rows.Next() {
-		var (
-			network, what string
-			ev            hinscorev1.Evidence
-		)
-		if err := rows.Scan(&network, &ev.ResponderOrg, &ev.OutcomeId, &ev.RequestId, &ev.Outcome, &ev.ExceptionCode,
-			&ev.RequestedAtMs, &ev.TtfMs, &ev.SlaMs, &what); err != nil {
-			return fmt.Errorf("evidence: %w", err)
+	limit := q.Params.EvidenceLimit
+	var chains map[chainKey][]*hinscorev1.Evidence
+	// Most outcomes have one version, so twice the limit of candidates
+	// usually leaves enough latest ones; when a group falls short, read
+	// more.
+	for k := 2 * limit; ; k *= 8 {
+		var complete bool
+		var err error
+		chains, complete, err = evidenceChains(ctx, conn, start, end, k, limit, sortedKeys(networks), sortedKeys(orgs), sortedKeys(codes))
+		if err != nil {
+			return err
 		}
-		k := chainKey{network, ev.ResponderOrg, what}
-		if len(chains[k]) < q.Params.EvidenceLimit {
-			chains[k] = append(chains[k], &ev)
+		if complete {
+			break
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("evidence: %w", err)
 	}
 	for _, c := range cards {
 		eachFlag(c, func(f *hinscorev1.Flag, ids []string) {
@@ -165,4 +122,122 @@ LIMIT ` + fmt.Sprint(q.Params.EvidenceLimit) + ` BY network, responder_org, what
 		})
 	}
 	return nil
+}
+
+// evidenceRow is one version of an outcome of a flagged identifier.
+type evidenceRow struct {
+	network, what string
+	version       uint64
+	ev            *hinscorev1.Evidence
+}
+
+// before orders evidence as the flags list it: oldest request first.
+func (r evidenceRow) before(o evidenceRow) int {
+	return cmp.Or(cmp.Compare(r.ev.GetRequestedAtMs(), o.ev.GetRequestedAtMs()), strings.Compare(r.ev.GetRequestId(), o.ev.GetRequestId()),
+		strings.Compare(r.ev.GetOutcomeId(), o.ev.GetOutcomeId()))
+}
+
+// evidenceChains returns, per network, identifier and group, the first limit
+// outcomes of the period whose latest version is evidence (suspect, or a
+// refusal citing one of codes), oldest first, as the outcomes view would
+// give them; complete is false when some group may have more than the k
+// candidates read, and a larger k is needed.
+//
+// Not through the FINAL view, which would merge every row of the period
+// (seconds on 18.16), nor by grouping every version of the flagged
+// identifiers' outcomes: one pass over the period's rows keeps, per group,
+// the first k versions that look like evidence, and every version of those
+// outcomes is then read by the key of exchange_outcomes (network,
+// outcome_id), a few granules. Of each outcome only the latest version
+// counts, and it must itself be evidence. The first k candidates of a group
+// contain every one up to the k-th, so the latest versions among them that
+// come no later than the k-th are exact; a group with fewer than limit of
+// them and k candidates or more may have more past the k-th.
+func evidenceChains(ctx context.Context, conn driver.Conn, start, end time.Time, k, limit int, networks, orgs, codes []string) (map[chainKey][]*hinscorev1.Evidence, bool, error) {
+	what := `if(outcome IN ('refused_unjustified', 'redirected', 'unanswered')
+          OR (outcome IN ` + veryLateClasses + ` AND ifNull(ttf_ms, 0) > ` + fmt.Sprint(SuspectSLAMultiple) + ` * sla_ms),
+          '` + suspectWhat + `', if(outcome = 'refused_exception' AND exception_code IN ?, exception_code, ''))`
+	period := `requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC') AND network IN ?`
+	// IN sets, not has(): a hash lookup per row instead of a walk of the
+	// list (seconds for a network's hundred identifiers over a month).
+	sql := `SELECT network, responder_org, toString(outcome_id) AS oid, version, request_id, outcome, exception_code, requested_at_ms,
+       ifNull(ttf_ms, 0) AS ttf, sla_ms, ` + what + ` AS what
+FROM exchange_outcomes
+WHERE ` + period + ` AND (network, outcome_id) IN
+(
+    SELECT network, outcome_id
+    FROM
+    (
+        SELECT network, responder_org, outcome_id, toString(outcome_id) AS oid, request_id, requested_at_ms, ` + what + ` AS what
+        FROM exchange_outcomes
+        WHERE ` + period + ` AND responder_org IN ? AND what != ''
+    )
+    ORDER BY requested_at_ms, request_id, oid
+    LIMIT ` + fmt.Sprint(k) + ` BY network, responder_org, what
+)`
+	set := func(vs []string) clickhouse.GroupSet {
+		g := clickhouse.GroupSet{Value: make([]any, len(vs))}
+		for i, v := range vs {
+			g.Value[i] = v
+		}
+		return g
+	}
+	from, to := uint32(start.Unix()), uint32(end.Unix())
+	args := []any{set(codes), from, to, set(networks), set(codes), from, to, set(networks), set(orgs)}
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("evidence: %w", err)
+	}
+	defer rows.Close()
+	type outcomeKey struct{ network, oid string }
+	latest := map[outcomeKey]uint64{}
+	candidates := map[chainKey][]evidenceRow{}
+	for rows.Next() {
+		r := evidenceRow{ev: &hinscorev1.Evidence{}}
+		if err := rows.Scan(&r.network, &r.ev.ResponderOrg, &r.ev.OutcomeId, &r.version, &r.ev.RequestId, &r.ev.Outcome, &r.ev.ExceptionCode,
+			&r.ev.RequestedAtMs, &r.ev.TtfMs, &r.ev.SlaMs, &r.what); err != nil {
+			return nil, false, fmt.Errorf("evidence: %w", err)
+		}
+		ok := outcomeKey{r.network, r.ev.GetOutcomeId()}
+		latest[ok] = max(latest[ok], r.version)
+		if r.what != "" {
+			ck := chainKey{r.network, r.ev.GetResponderOrg(), r.what}
+			candidates[ck] = append(candidates[ck], r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("evidence: %w", err)
+	}
+	chains := map[chainKey][]*hinscorev1.Evidence{}
+	complete := true
+	for ck, rs := range candidates {
+		// Every row of this group up to the k-th it holds was among the
+		// first k read (the rows here include those k), so none is
+		// missing before it.
+		slices.SortFunc(rs, evidenceRow.before)
+		last := len(rs) - 1
+		if len(rs) >= k {
+			last = k - 1
+		}
+		seen := map[string]bool{}
+		var evs []*hinscorev1.Evidence
+		for _, r := range rs[:last+1] {
+			oid := r.ev.GetOutcomeId()
+			// A version written twice (a writer retry before the merge)
+			// counts once.
+			if r.version != latest[outcomeKey{r.network, oid}] || seen[oid] {
+				continue
+			}
+			seen[oid] = true
+			evs = append(evs, r.ev)
+			if len(evs) == limit {
+				break
+			}
+		}
+		if len(evs) < limit && len(rs) >= k {
+			complete = false
+		}
+		chains[ck] = evs
+	}
+	return chains, complete, nil
 }
