@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,45 @@ func newFixture(t *testing.T, requests int) *fixture {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	p := startPipeline(t, ctx, plan.Networks(), mllpingest.DefaultPartitions)
+	stats, err := plan.Send(ctx, p.ingest.Addrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Failed != 0 || stats.Unexpected != 0 {
+		t.Fatalf("simulator: %s", stats)
+	}
+	waitOutcomes(t, ctx, p.conn, plan)
+	waitCount(t, ctx, p.conn, "SELECT count() FROM events", uint64(plan.ValidMessages()))
+	p.stop()
+	storeScorecards(t, ctx, p.conn)
+
+	cfg := testConfig(t)
+	cfg.RateLimit = RateLimit{PerSecond: 10000, Burst: 100000}
+	srv := startServer(t, ctx, cfg, p.conn, p.js, p.log, service.SystemClock{})
+	f := &fixture{plan: plan, conn: p.conn, js: p.js, srv: srv, base: "http://" + srv.Addr(), audit: cfg.AuditLog, byCtrl: map[string]simulator.TruthRow{}}
+	for _, r := range plan.Requests() {
+		f.byCtrl[r.Network+"/"+r.ControlID] = r
+	}
+	return f
+}
+
+// pipeline is the real path of HL7 v2 into ClickHouse: mllp-ingest (one
+// listener per network), linker and chwriter over an embedded NATS with
+// EVENTS in the given number of partitions, into a database of the test's
+// own.
+type pipeline struct {
+	conn   driver.Conn
+	js     jetstream.JetStream
+	ingest *mllpingest.Server
+	log    zerolog.Logger
+	// stop shuts the services down (the database and bus stay up); it is
+	// idempotent and also runs when the test ends.
+	stop func()
+}
+
+func startPipeline(t *testing.T, ctx context.Context, networks []string, partitions int) *pipeline {
+	t.Helper()
 	_, d := chtest.EmptyDatabase(t)
 	conn, err := chstore.OpenDSN(ctx, d)
 	if err != nil {
@@ -93,14 +133,14 @@ func newFixture(t *testing.T, requests int) *fixture {
 		t.Fatal(err)
 	}
 
-	env := service.MapEnv(nil)
+	env := service.MapEnv(map[string]string{"HINSCORE_PARTITIONS": strconv.Itoa(partitions)})
 	ingestCfg, err := mllpingest.ConfigFromEnv(env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ingestCfg.PatientKey, ingestCfg.PatientKeyID = testPatientKey, "apitest"
 	ingestCfg.Listeners = nil
-	for _, n := range plan.Networks() {
+	for _, n := range networks {
 		ingestCfg.Listeners = append(ingestCfg.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
 	}
 	linkCfg, err := linker.ConfigFromEnv(env)
@@ -142,20 +182,13 @@ func newFixture(t *testing.T, requests int) *fixture {
 		}
 	}
 	t.Cleanup(stop)
+	return &pipeline{conn: conn, js: js, ingest: ingest, log: log, stop: stop}
+}
 
-	stats, err := plan.Send(ctx, ingest.Addrs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stats.Failed != 0 || stats.Unexpected != 0 {
-		t.Fatalf("simulator: %s", stats)
-	}
-	waitOutcomes(t, ctx, conn, plan)
-	waitCount(t, ctx, conn, "SELECT count() FROM events", uint64(plan.ValidMessages()))
-	stop()
-
-	// Scorecards as the scorecard service computes them, recorded in the
-	// history table the API reads.
+// storeScorecards builds the daily and weekly scorecards as the scorecard
+// service computes them and records them in the history table the API reads.
+func storeScorecards(t *testing.T, ctx context.Context, conn driver.Conn) {
+	t.Helper()
 	for _, g := range []string{"day", "week"} {
 		cards, err := scorecard.Build(ctx, conn, scorecard.Query{Granularity: g}, time.Now())
 		if err != nil {
@@ -165,15 +198,6 @@ func newFixture(t *testing.T, requests int) *fixture {
 			t.Fatal(err)
 		}
 	}
-
-	cfg := testConfig(t)
-	cfg.RateLimit = RateLimit{PerSecond: 10000, Burst: 100000}
-	srv := startServer(t, ctx, cfg, conn, js, log, service.SystemClock{})
-	f := &fixture{plan: plan, conn: conn, js: js, srv: srv, base: "http://" + srv.Addr(), audit: cfg.AuditLog, byCtrl: map[string]simulator.TruthRow{}}
-	for _, r := range plan.Requests() {
-		f.byCtrl[r.Network+"/"+r.ControlID] = r
-	}
-	return f
 }
 
 // testConfig is the API's configuration with the test tokens, on a free
@@ -314,9 +338,16 @@ func fetch(t *testing.T, base, token, path string, q url.Values) (*http.Response
 // getJSON calls the API and decodes a 200 answer into v.
 func (f *fixture) getJSON(t *testing.T, who, path string, q url.Values, v any) {
 	t.Helper()
-	status, body := f.get(t, who, path, q)
-	if status != http.StatusOK {
-		t.Fatalf("GET %s?%s as %s: %d %s", path, q.Encode(), who, status, body)
+	getJSONAt(t, f.base, who, path, q, v)
+}
+
+// getJSONAt calls the API at base as who ("" = no token) and decodes a
+// 200 answer into v.
+func getJSONAt(t *testing.T, base, who, path string, q url.Values, v any) {
+	t.Helper()
+	resp, body := fetch(t, base, testTokens[who], path, q)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s?%s as %s: %d %s", path, q.Encode(), who, resp.StatusCode, body)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		t.Fatalf("GET %s: %v: %s", path, err, body)
