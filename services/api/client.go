@@ -89,9 +89,11 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 		path = "/v1/offenders"
 		q.Set("granularity", *granularity)
 	}
-	body, err := get(ctx, base.JoinPath(path), q, *token)
+	// Errors name the request, not the command: the caller prints them
+	// after "hinscore <command>:".
+	body, err := get(ctx, base, path, q, *token)
 	if err != nil {
-		return fmt.Errorf("hinscore %s: %w", command, err)
+		return err
 	}
 	if *asJSON {
 		_, err := stdout.Write(body)
@@ -101,19 +103,19 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	case "chain":
 		var v ChainView
 		if err := json.Unmarshal(body, &v); err != nil {
-			return fmt.Errorf("hinscore chain: %w", err)
+			return fmt.Errorf("GET %s: %w", path, err)
 		}
 		return printChain(stdout, v)
 	case "journey":
 		var j Journey
 		if err := json.Unmarshal(body, &j); err != nil {
-			return fmt.Errorf("hinscore journey: %w", err)
+			return fmt.Errorf("GET %s: %w", path, err)
 		}
 		return printJourney(stdout, j)
 	default:
 		var o Offenders
 		if err := json.Unmarshal(body, &o); err != nil {
-			return fmt.Errorf("hinscore offenders: %w", err)
+			return fmt.Errorf("GET %s: %w", path, err)
 		}
 		return printOffenders(stdout, o)
 	}
@@ -126,7 +128,10 @@ func envOr(name, def string) string {
 	return def
 }
 
-func get(ctx context.Context, u *url.URL, q url.Values, token string) ([]byte, error) {
+// get fetches base+path; a status other than 200 is an error naming the
+// path, the status and the API's message.
+func get(ctx context.Context, base *url.URL, path string, q url.Values, token string) ([]byte, error) {
+	u := base.JoinPath(path)
 	u.RawQuery = q.Encode()
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -145,11 +150,15 @@ func get(ctx context.Context, u *url.URL, q url.Values, token string) ([]byte, e
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
+		msg := resp.Status
 		var e struct{ Error string }
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("%s: %s", resp.Status, e.Error)
+			msg += ": " + e.Error
 		}
-		return nil, fmt.Errorf("%s", resp.Status)
+		if resp.StatusCode == http.StatusUnauthorized {
+			msg += " (check --token or $" + EnvClientToken + ")"
+		}
+		return nil, fmt.Errorf("GET %s: %s", path, msg)
 	}
 	return body, nil
 }
