@@ -177,6 +177,10 @@ func TestFHIREndToEnd(t *testing.T) {
 		maxBody    = 64 << 10
 	)
 	opts := testOptions(t, []string{"northstar"})
+	// The idle rule moves a silent partition's watermark to the wall clock,
+	// far past these 2026-03-02 events: a request and its answer must reach
+	// the linker closer together than this, even on a loaded machine.
+	opts.Linker.Idle = 5 * time.Second
 	fhir := fhiringest.DefaultConfig()
 	fhir.Addr = "127.0.0.1:0"
 	fhir.Tokens = map[string][]string{
@@ -202,9 +206,9 @@ func TestFHIREndToEnd(t *testing.T) {
 
 	// Each chain is posted request first, answer right after, and the
 	// chains in the order of their event times: the linker's watermark
-	// follows the newest event time of a partition, and the idle rule (2 s
-	// of silence) moves it to the wall clock, so a short-SLA request posted
-	// behind either would be declared unanswered before its answer came.
+	// follows the newest event time of a partition, and the idle rule moves
+	// it to the wall clock, so a short-SLA request posted behind either
+	// would be declared unanswered before its answer came.
 	posts := []struct {
 		name string
 		fhirPost
