@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -85,6 +86,7 @@ const (
 // fhirPost is one request to the FHIR ingest.
 type fhirPost struct {
 	path, body, token, corr, contentType string
+	gzip                                 bool // send the body gzipped
 }
 
 // fhirReply is the ingest's answer: status, headers and OperationOutcome.
@@ -106,9 +108,24 @@ type fhirReply struct {
 
 func postFHIR(ctx context.Context, t *testing.T, base string, p fhirPost) fhirReply {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+p.path, strings.NewReader(p.body))
+	body := []byte(p.body)
+	if p.gzip {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		if _, err := zw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		body = buf.Bytes()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+p.path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if p.gzip {
+		req.Header.Set("Content-Encoding", "gzip")
 	}
 	ct := p.contentType
 	if ct == "" {
@@ -220,6 +237,11 @@ func TestFHIREndToEnd(t *testing.T) {
 		// Messaging: a fatal-error whose OperationOutcome cites the privacy exception.
 		{"message request 2", fhirPost{path: "", body: messageRequest("mh-2", "2026-03-02T08:05:00Z")}, http.StatusCreated},
 		{"message answer refused", fhirPost{path: "Bundle", body: messageResponse("mh-2-refused", "2026-03-02T08:05:20Z", "mh-2", "fatal-error", privacyRefusal)}, http.StatusCreated},
+		// Messaging: a transient error; then an answer after the 60 s SLA but before its 30 s grace ran out.
+		{"message request 3", fhirPost{path: "", body: messageRequest("mh-3", "2026-03-02T08:07:00Z")}, http.StatusCreated},
+		{"message answer transient", fhirPost{path: "Bundle", body: messageResponse("mh-3-transient", "2026-03-02T08:07:10Z", "mh-3", "transient-error", "")}, http.StatusCreated},
+		{"message request 4", fhirPost{path: "", body: messageRequest("mh-4", "2026-03-02T08:08:00Z")}, http.StatusCreated},
+		{"message answer late", fhirPost{path: "Bundle", body: messageResponse("mh-4-ok", "2026-03-02T08:09:15Z", "mh-4", "ok", twoDocuments)}, http.StatusCreated},
 		// Batch: three searches answered by position: found, withheld for privacy, nothing found.
 		{"batch", fhirPost{corr: "b-1", body: `{"resourceType":"Bundle","id":"bundle-request-simplesummary","type":"batch","timestamp":"2026-03-02T08:10:00Z",
 "entry":[{"request":{"method":"GET","url":"Patient?identifier=http://example.org/mrn|MRN-12345"}},
@@ -271,6 +293,12 @@ func TestFHIREndToEnd(t *testing.T) {
 		{"task t3 requested", fhirPost{path: "Task", body: task("t3", "1", "requested", "")}, http.StatusCreated},
 		// The same version again is stored once.
 		{"task t3 again", fhirPost{path: "Task", body: task("t3", "1", "requested", "")}, http.StatusOK},
+		// Rejected with a pointer to the patient portal: redirected.
+		{"task t5 requested", fhirPost{path: "Task", body: task("t5", "1", "requested", "")}, http.StatusCreated},
+		{"task t5 rejected", fhirPost{path: "Task", body: task("t5", "2", "rejected", `,"lastModified":"2026-03-02T09:20:00Z","statusReason":{"text":"Records are available to the patient through the patient portal"}`)}, http.StatusCreated},
+		// Withdrawn by the requester before its deadline: cancelled.
+		{"task t6 requested", fhirPost{path: "Task", body: task("t6", "1", "requested", "")}, http.StatusCreated},
+		{"task t6 cancelled", fhirPost{path: "Task", body: task("t6", "2", "cancelled", `,"lastModified":"2026-03-02T09:05:00Z"`)}, http.StatusCreated},
 		// Subscriptions: a notification carries the later versions of a Task posted before.
 		{"task t4 requested", fhirPost{path: "Task", body: task("t4", "1", "requested", "")}, http.StatusCreated},
 		{"subscription notification", fhirPost{path: "", body: `{"resourceType":"Bundle","id":"notification-t4",
@@ -340,6 +368,8 @@ func TestFHIREndToEnd(t *testing.T) {
 		{"wrong resourceType for the URL", fhirPost{path: "Task", body: auditEvent("wrong-type", "0", "", "2026-03-02T12:00:00Z", "", patientEntity), token: token}, http.StatusBadRequest, "invalid", "resourceType", "wrong_type: ", true},
 		{"not an exchange resource", fhirPost{path: "", body: `{"resourceType":"DocumentReference","id":"not-exchange","status":"current","content":[{"attachment":{"url":"Binary/1"}}]}`, token: token}, http.StatusUnprocessableEntity, "not-supported", "DocumentReference", "not_exchange: ", true},
 		{"huge body", fhirPost{path: "Task", body: huge, token: token}, http.StatusRequestEntityTooLarge, "too-costly", "", "too_large: ", false},
+		// Measured after gunzip: a few hundred bytes on the wire.
+		{"huge body gzipped", fhirPost{path: "Task", body: huge, token: token, gzip: true}, http.StatusRequestEntityTooLarge, "too-costly", "", "too_large: ", false},
 		{"wrong token", fhirPost{path: "Task", body: task("wrong-token", "1", "requested", ""), token: "guessed"}, http.StatusUnauthorized, "login", "", "", false},
 		{"other network's token", fhirPost{path: "Task", body: task("other-network", "1", "requested", ""), token: otherToken}, http.StatusForbidden, "forbidden", "", "", false},
 	}
@@ -358,8 +388,8 @@ func TestFHIREndToEnd(t *testing.T) {
 		}
 	}
 
-	// 24 posts and 4 NDJSON lines: 41 events, 21 linked requests.
-	const wantEvents, wantOutcomes = 41, 21
+	// 32 posts and 4 NDJSON lines: 49 events, 25 linked requests.
+	const wantEvents, wantOutcomes = 49, 25
 	if _, err := p.WaitStored(ctx, Counts{Events: wantEvents, Outcomes: wantOutcomes}); err != nil {
 		t.Fatal(err)
 	}
@@ -382,6 +412,10 @@ func TestFHIREndToEnd(t *testing.T) {
 			class: "fulfilled", responseID: "mh-1-ok", requestedAt: "2026-03-02T08:00:00Z", tta: ms(40 * second), ttf: ms(40 * second), sla: sla(minute), records: 2},
 		"mh-2": {correlationKey: clinic + "mh-2", requestKind: "patient_query", requester: "CLINIC1", responder: "ACME",
 			class: "refused_exception", exception: "171.202", responseID: "mh-2-refused", requestedAt: "2026-03-02T08:05:00Z", tta: ms(20 * second), ttf: ms(20 * second), sla: sla(minute)},
+		"mh-3": {correlationKey: clinic + "mh-3", requestKind: "patient_query", requester: "CLINIC1", responder: "ACME",
+			class: "error_transient", responseID: "mh-3-transient", requestedAt: "2026-03-02T08:07:00Z", tta: ms(10 * second), ttf: ms(10 * second), sla: sla(minute)},
+		"mh-4": {correlationKey: clinic + "mh-4", requestKind: "patient_query", requester: "CLINIC1", responder: "ACME",
+			class: "fulfilled_late", responseID: "mh-4-ok", requestedAt: "2026-03-02T08:08:00Z", tta: ms(75 * second), ttf: ms(75 * second), sla: sla(minute), records: 2},
 		"b-1#0": {correlationKey: "northstar||b-1#0", requestKind: "patient_query",
 			class: "fulfilled", responseID: "b-1#0", requestedAt: "2026-03-02T08:10:00Z", tta: ms(2 * second), ttf: ms(2 * second), sla: sla(minute), records: 1},
 		"b-1#1": {correlationKey: "northstar||b-1#1", requestKind: "document_query",
@@ -417,6 +451,10 @@ func TestFHIREndToEnd(t *testing.T) {
 			class: "refused_exception", exception: "171.204", responseID: "Task/t2/_history/2", requestedAt: "2026-03-02T09:00:00Z", tta: ms(30 * minute), ttf: ms(30 * minute), sla: sla(24 * time.Hour)},
 		"Task/t3/_history/1": {correlationKey: payer + "req-t3", requestKind: "record_request", requester: "9941339100", responder: "1234567893",
 			class: "unanswered", requestedAt: "2026-03-02T09:00:00Z", sla: sla(24 * time.Hour)},
+		"Task/t5/_history/1": {correlationKey: payer + "req-t5", requestKind: "record_request", requester: "9941339100", responder: "1234567893",
+			class: "redirected", exception: "redirect-portal", responseID: "Task/t5/_history/2", requestedAt: "2026-03-02T09:00:00Z", tta: ms(20 * minute), ttf: ms(20 * minute), sla: sla(24 * time.Hour)},
+		"Task/t6/_history/1": {correlationKey: payer + "req-t6", requestKind: "record_request", requester: "9941339100", responder: "1234567893",
+			class: "cancelled", responseID: "Task/t6/_history/2", requestedAt: "2026-03-02T09:00:00Z", sla: sla(24 * time.Hour)},
 		// Acknowledged by the accepted version, fulfilled by the completed one.
 		"Task/t4/_history/1": {correlationKey: payer + "req-t4", requestKind: "record_request", requester: "9941339100", responder: "1234567893",
 			class: "fulfilled", responseID: "Task/t4/_history/3", requestedAt: "2026-03-02T09:00:00Z", tta: ms(10 * minute), ttf: ms(40 * minute), sla: sla(24 * time.Hour), records: 1},
