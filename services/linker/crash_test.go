@@ -484,3 +484,33 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, value string) flo
 	}
 	return sum
 }
+
+// TestDrainWithEmptyPartitions shuts down a linker whose partitions are
+// mostly empty: the draining shutdown ends (an empty partition is caught up
+// from its first wait), and only after the busy partition's last event.
+func TestDrainWithEmptyPartitions(t *testing.T) {
+	url, js := startBusWith(t, crashTestStreams())
+	var evs []placed
+	for _, pe := range workloadN(5, 2_000, testPartitions) {
+		if pe.p == 1 {
+			evs = append(evs, pe)
+		}
+	}
+	publishEvents(t, js, evs)
+	nc, ljs := connect(t, url)
+	defer nc.Close()
+	l, _ := newLinker(t, ljs, &fakeClock{now: t0}, nil)
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := l.Shutdown(ctx); err != nil {
+		t.Fatalf("draining shutdown with %d empty partitions of %d: %v", testPartitions-1, testPartitions, err)
+	}
+	got, _ := storedRows(t, js)
+	if d := got.equal(joinRows(t, evs, testRules(t, nil))); d != "" {
+		t.Fatalf("outcomes after the drain differ from the pure join: %s", d)
+	}
+}

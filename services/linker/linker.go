@@ -206,15 +206,18 @@ func (l *Linker) runPartition(ctx context.Context, st *stores, r *runner) {
 	}
 }
 
-// consumerCaughtUp reports whether an ordered consumer has delivered every
-// message of its partition and the last one delivered is lastSeq, the last
-// one applied. An error counts as not caught up: the next wait asks again.
-func (l *Linker) consumerCaughtUp(ctx context.Context, cons jetstream.Consumer, lastSeq uint64) bool {
+// consumerCaughtUp reports whether an ordered consumer has nothing left to
+// deliver and has delivered nothing this run has not seen: its delivery
+// count is at most consSeq, the consumer sequence of the last message
+// received (0 for none). The stream sequence it reports is no use here: on
+// a filtered consumer it moves past other partitions' messages. An error
+// counts as not caught up: the next wait asks again.
+func (l *Linker) consumerCaughtUp(ctx context.Context, cons jetstream.Consumer, consSeq uint64) bool {
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return false
 	}
-	return info.NumPending == 0 && info.Delivered.Stream <= lastSeq
+	return info.NumPending == 0 && info.Delivered.Consumer <= consSeq
 }
 
 // pollWait is how long the consumer waits for a message before it looks at
@@ -301,6 +304,7 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 		caughtUp    bool
 		activeSince time.Time
 		lastSeq     = pos.eventsSeq
+		consSeq     uint64 // consumer sequence of the last message received
 		appliedMark = pos.marksSeq
 		lastTick    = l.clock.Now()
 		lastFlush   = lastTick
@@ -337,7 +341,7 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 				join.Observe(ev, now, &pub.batch)
 				pub.send()
 			}
-			lastSeq = md.Sequence.Stream
+			lastSeq, consSeq = md.Sequence.Stream, md.Sequence.Consumer
 			cp.events++
 			if md.NumPending == 0 && !caughtUp {
 				activeSince = now
@@ -349,7 +353,7 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 			// partition is caught up: a loaded server can be slower than
 			// the wait. The consumer's own state says (asked once per
 			// stall): nothing left to deliver, nothing delivered unseen.
-			if !caughtUp && l.consumerCaughtUp(ctx, cons, lastSeq) {
+			if !caughtUp && l.consumerCaughtUp(ctx, cons, consSeq) {
 				activeSince = now
 				caughtUp = true
 			}
