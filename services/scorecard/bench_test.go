@@ -52,8 +52,8 @@ FROM numbers(200)`
 // BenchmarkMonthlyScorecards10M builds the monthly scorecards of every
 // network, responder organisation and developer over 10 million outcomes,
 // in a database of its own (dropped afterwards), from the outcomes_daily
-// rollup (time to acknowledge and the evidence still from the view) and
-// from the view alone, next to the 10 s limit of issue 8.
+// rollup (the evidence chains from exchange_outcomes) and from the view
+// alone, next to the 10 s limit of issue 8.
 func BenchmarkMonthlyScorecards10M(b *testing.B) {
 	conn, _ := chtest.Database(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
