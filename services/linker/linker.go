@@ -206,18 +206,16 @@ func (l *Linker) runPartition(ctx context.Context, st *stores, r *runner) {
 	}
 }
 
-// consumerCaughtUp reports whether an ordered consumer has nothing left to
-// deliver and has delivered nothing this run has not seen: its delivery
-// count is at most consSeq, the consumer sequence of the last message
-// received (0 for none). The stream sequence it reports is no use here: on
-// a filtered consumer it moves past other partitions' messages. An error
-// counts as not caught up: the next wait asks again.
-func (l *Linker) consumerCaughtUp(ctx context.Context, cons jetstream.Consumer, consSeq uint64) bool {
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return false
-	}
-	return info.NumPending == 0 && info.Delivered.Consumer <= consSeq
+// stallLimit is how long a partition's consumer may deliver nothing while
+// EVENTS holds more of the partition before the partition restarts it.
+const stallLimit = 5 * time.Second
+
+// behind reports whether EVENTS holds a message of partition p after
+// sequence seq, the last one applied. An error other than "no message"
+// counts as not behind, as before the stream could be asked.
+func (l *Linker) behind(ctx context.Context, stream jetstream.Stream, p uint32, seq uint64) bool {
+	msg, err := stream.GetLastMsgForSubject(ctx, bus.EventPartitionFilter(p))
+	return err == nil && msg.Sequence > seq
 }
 
 // pollWait is how long the consumer waits for a message before it looks at
@@ -304,11 +302,13 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 		caughtUp    bool
 		activeSince time.Time
 		lastSeq     = pos.eventsSeq
-		consSeq     uint64 // consumer sequence of the last message received
-		appliedMark = pos.marksSeq
-		lastTick    = l.clock.Now()
-		lastFlush   = lastTick
-		wait        = l.pollWait()
+		// stalledSince is when a wait with nothing delivered first found
+		// EVENTS holding more of the partition.
+		stalledSince time.Time
+		appliedMark  = pos.marksSeq
+		lastTick     = l.clock.Now()
+		lastFlush    = lastTick
+		wait         = l.pollWait()
 	)
 	// applyMarks re-applies the recorded idle-rule moves made before EVENTS
 	// sequence next (all of them once the stream is exhausted).
@@ -341,7 +341,8 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 				join.Observe(ev, now, &pub.batch)
 				pub.send()
 			}
-			lastSeq, consSeq = md.Sequence.Stream, md.Sequence.Consumer
+			lastSeq = md.Sequence.Stream
+			stalledSince = time.Time{}
 			cp.events++
 			if md.NumPending == 0 && !caughtUp {
 				activeSince = now
@@ -349,13 +350,24 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 			}
 			caughtUp = md.NumPending == 0
 		case errors.Is(err, nats.ErrTimeout):
-			// A wait with nothing delivered is not yet proof that the
-			// partition is caught up: a loaded server can be slower than
-			// the wait. The consumer's own state says (asked once per
-			// stall): nothing left to deliver, nothing delivered unseen.
-			if !caughtUp && l.consumerCaughtUp(ctx, cons, consSeq) {
-				activeSince = now
-				caughtUp = true
+			// A wait with nothing delivered is not proof that the partition
+			// is caught up: a loaded server can be slower than the wait,
+			// and an ordered consumer re-created after a node of the
+			// cluster was lost has been seen to stop short of the end. The
+			// stream itself says where the partition ends.
+			if !l.behind(ctx, stream, p, lastSeq) {
+				if !caughtUp {
+					activeSince = now
+				}
+				caughtUp, stalledSince = true, time.Time{}
+			} else {
+				caughtUp = false
+				if stalledSince.IsZero() {
+					stalledSince = time.Now()
+				} else if time.Since(stalledSince) > stallLimit {
+					// Started again, from the checkpoint.
+					return fmt.Errorf("linker.consume %d: nothing delivered for %s though EVENTS holds messages of the partition after sequence %d", p, stallLimit, lastSeq)
+				}
 			}
 		case ctx.Err() != nil:
 			return nil
