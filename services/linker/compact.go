@@ -134,7 +134,7 @@ func (s *step) eventIDText() string {
 	return s.eventID
 }
 
-// appendEventID appends the event id as it arrived.
+// appendIDText appends the event id as it arrived.
 func (s *step) appendIDText(b []byte) []byte {
 	if s.idPacked {
 		return appendUUIDText(b, s.eventID)
@@ -142,27 +142,12 @@ func (s *step) appendIDText(b []byte) []byte {
 	return append(b, s.eventID...)
 }
 
-// appendToken appends the patient token as it arrived.
+// appendTokenText appends the patient token as it arrived.
 func (s *step) appendTokenText(b []byte) []byte {
 	if s.tokPacked {
 		return appendHex(b, s.token)
 	}
 	return append(b, s.token...)
-}
-
-func (s *step) reasonCodes() []string {
-	r := s.reasons
-	n, off := uvarintStr(r, 0)
-	if n == 0 {
-		return nil
-	}
-	out := make([]string, 0, n)
-	for range n {
-		var v string
-		v, off = strStr(r, off)
-		out = append(out, v)
-	}
-	return out
 }
 
 // stepLess orders steps by event time, then event id (as text), so that the

@@ -129,12 +129,7 @@ func (q *timerQueue) all(f func(*timer)) {
 // and a node's children share a cache line, which is what a pop pays for.
 type timerHeap []timer
 
-func (h timerHeap) less(i, j int) bool {
-	if h[i].at != h[j].at {
-		return h[i].at < h[j].at
-	}
-	return h[i].sk < h[j].sk
-}
+func (h timerHeap) less(i, j int) bool { return timerLess(&h[i], &h[j]) }
 
 func (h *timerHeap) push(t timer) {
 	*h = append(*h, t)
