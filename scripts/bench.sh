@@ -18,7 +18,7 @@ dsn=$(scripts/clickhouse.sh start)
 port=$(echo "$dsn" | sed -E 's#clickhouse://[^:]+:([0-9]+)/.*#\1#')
 export HINSCORE_TEST_CLICKHOUSE_DSN=$dsn
 
-echo "== limits" | tee -a "$report"
+echo "== limits (load average $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$report"
 (cd services/bus && go test -run '^$' -bench Limit -benchtime 300000x .) | grep -E '^Benchmark' | tee -a "$report"
 
 rows=2000000
@@ -40,6 +40,9 @@ ch --query "DROP DATABASE hinscore_bench"
 
 echo "== module benchmarks" | tee -a "$report"
 for m in "$@"; do
+	# The load average beside each module's figures: another process on the
+	# machine's two cores shows up in them.
+	echo "# $m, load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$report"
 	# The limits ran above, with a fixed count.
 	(cd "$m" && go test -run '^$' -bench . -skip Limit -benchtime 2s ./... 2>&1) | grep -E '^Benchmark' | tee -a "$report" || true
 done
