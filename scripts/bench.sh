@@ -51,5 +51,5 @@ echo "== end to end (services as processes, doubling steady rates)" | tee -a "$r
 # Until services/faults is in go.work, it builds as a module of its own.
 gw=; grep -q 'services/faults' go.work || gw=off
 (cd services/faults && GOWORK=$gw go build -o ../../bin/e2ebench ./cmd/e2ebench)
-bin/e2ebench --bin bin --clickhouse "$dsn" --bench-txt "$report" --out out/bench.json
+bin/e2ebench --bin bin --clickhouse "$dsn" --clickhouse-pid "$(scripts/clickhouse.sh pid)" --bench-txt "$report" --out out/bench.json
 echo "bench: raw lines in $report, figures in out/bench.json"

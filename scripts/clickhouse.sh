@@ -6,6 +6,7 @@
 #   scripts/clickhouse.sh stop     stop the server by its recorded PID
 #   scripts/clickhouse.sh status   print the DSN and exit 0 when it answers, exit 1 otherwise
 #   scripts/clickhouse.sh dsn      print the DSN of the running server
+#   scripts/clickhouse.sh pid      print the PID of the running server
 #
 # HINSCORE_CH_HOME picks the directory (default: $TMPDIR/hinscore-clickhouse-$UID).
 # Everything but the DSN goes to stderr, so DSN=$(scripts/clickhouse.sh start) works.
@@ -117,5 +118,6 @@ start) start ;;
 stop) stop ;;
 status) if running; then dsn; else say "not running"; exit 1; fi ;;
 dsn) running && dsn ;;
-*) echo "usage: $0 start|stop|status|dsn" >&2; exit 2 ;;
+pid) running && cat "$pidfile" ;;
+*) echo "usage: $0 start|stop|status|dsn|pid" >&2; exit 2 ;;
 esac

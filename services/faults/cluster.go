@@ -216,6 +216,15 @@ func (c *Cluster) Restart(ctx context.Context, name string, hard bool) error {
 	return c.Start(ctx, name)
 }
 
+// CPUTimes returns the CPU each running service has used so far.
+func (c *Cluster) CPUTimes() map[string]time.Duration {
+	out := make(map[string]time.Duration, len(c.procs))
+	for name, p := range c.procs {
+		out[name] = p.CPUTime()
+	}
+	return out
+}
+
 // PeakRSS returns each service's largest resident set (VmHWM) in bytes
 // over all its processes so far.
 func (c *Cluster) PeakRSS() map[string]int64 {

@@ -32,6 +32,7 @@ func realMain(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.bin, "bin", "bin", "directory of hinscore, mllp-ingest, linker, chwriter")
 	fs.StringVar(&cfg.dsn, "clickhouse", os.Getenv("HINSCORE_TEST_CLICKHOUSE_DSN"), "ClickHouse server clickhouse://HOST:PORT/DB (one database per step is created and dropped)")
 	fs.StringVar(&cfg.benchTxt, "bench-txt", "out/bench.txt", "benchmark lines of scripts/bench.sh to merge (limits included)")
+	fs.IntVar(&cfg.clickhousePID, "clickhouse-pid", 0, "the local ClickHouse server's PID, to count its CPU per event (0: not counted)")
 	fs.StringVar(&cfg.out, "out", "out/bench.json", "where the JSON report goes")
 	fs.Float64Var(&cfg.startRate, "start-rate", 2000, "first step's frames/s; each next step doubles it")
 	fs.IntVar(&cfg.maxSteps, "max-steps", 6, "most rate steps before giving up finding the limit")
@@ -64,6 +65,7 @@ func realMain(ctx context.Context, args []string) error {
 
 type config struct {
 	bin, dsn, benchTxt, out string
+	clickhousePID           int
 	startRate               float64
 	maxSteps                int
 	stepTime, maxLag        time.Duration

@@ -37,6 +37,8 @@ type report struct {
 	Machine machine  `json:"machine"`
 	Figures []figure `json:"figures"`
 	Steps   []step   `json:"e2e_steps"`
+	// HeldBackBy is what limited the first step that fell behind.
+	HeldBackBy string `json:"e2e_held_back_by,omitempty"`
 }
 
 type machine struct {
@@ -150,6 +152,21 @@ func buildReport(benchTxt string, e2e e2eResult) (report, error) {
 		figure{Name: fmt.Sprintf("E2EAnswerToRowP50@%.0fframes/s", h.TargetRate), Value: h.LatencyP50.Seconds(), Unit: "s", Limit: goal},
 		figure{Name: fmt.Sprintf("E2EAnswerToRowP99@%.0fframes/s", h.TargetRate), Value: h.LatencyP99.Seconds(), Unit: "s", Limit: goal},
 	)
+	for _, name := range slices.Sorted(maps.Keys(s.CPUPerEvent)) {
+		rep.Figures = append(rep.Figures, figure{Name: fmt.Sprintf("E2ECPUPerEvent@%.0fframes/s/%s", s.TargetRate, name), Value: s.CPUPerEvent[name], Unit: "µs/event"})
+	}
+	rep.Figures = append(rep.Figures, figure{Name: fmt.Sprintf("E2ECoresBusy@%.0fframes/s", s.TargetRate), Value: s.CPUBusy, Unit: "ratio",
+		Limit: &limit{Name: "all cores busy", Value: 1, Unit: "ratio"}})
+	if b := e2e.Behind; b.TargetRate > 0 {
+		// A stage is the pipeline's limit when its backlog grows past a
+		// second of the traffic it is offered.
+		second := &limit{Name: "a second of the step's traffic", Value: b.TargetRate, Unit: "messages"}
+		for _, stage := range slices.Sorted(maps.Keys(b.BacklogPeak)) {
+			rep.Figures = append(rep.Figures, figure{Name: fmt.Sprintf("E2EBacklogPeak@%.0fframes/s/%s", b.TargetRate, stage),
+				Value: float64(b.BacklogPeak[stage]), Unit: "messages", Limit: second})
+		}
+		rep.HeldBackBy = fmt.Sprintf("at %.0f frames/s: %s", b.TargetRate, b.HeldBackBy)
+	}
 	for _, name := range slices.Sorted(maps.Keys(e2e.PeakRSS)) {
 		rep.Figures = append(rep.Figures, figure{Name: "E2EPeakRSS/" + name, Value: float64(e2e.PeakRSS[name]) / (1 << 20), Unit: "MiB"})
 	}
@@ -187,6 +204,9 @@ func (r report) table(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%.4g\t%s\t%s\t%s\t%s\t\n", f.Name, f.Value, f.Unit, lim, lv, ratio)
 	}
 	_ = tw.Flush()
+	if r.HeldBackBy != "" {
+		fmt.Fprintf(w, "end to end, held back %s\n", r.HeldBackBy)
+	}
 }
 
 func thisMachine() machine {
