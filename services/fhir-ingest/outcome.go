@@ -2,6 +2,7 @@ package fhiringest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 )
 
@@ -43,7 +44,45 @@ func writeFHIR(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"fatal","code":"exception"}]}`)
 	}
-	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
+	writeFHIRBytes(w, status, b)
+}
+
+var contentTypeFHIR = []string{"application/fhir+json; charset=utf-8"}
+
+// writeFHIRBytes writes an encoded resource.
+func writeFHIRBytes(w http.ResponseWriter, status int, b []byte) {
+	w.Header()["Content-Type"] = contentTypeFHIR
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// storedReplies are the replies to a stored resource, encoded once: the
+// same few bytes answer nearly every request.
+var storedReplies = func() (r [16][]byte) {
+	for n := range r {
+		r[n] = encodeOutcome(infoIssue(fmt.Sprintf("stored: %d exchange event(s)", n)))
+	}
+	return r
+}()
+
+var duplicateReply = encodeOutcome(infoIssue("already stored: this version was received before"))
+
+// storedReply is the reply to a resource stored with n events, or one that
+// JetStream already held (dup).
+func storedReply(dup bool, n int) []byte {
+	switch {
+	case dup:
+		return duplicateReply
+	case n < len(storedReplies):
+		return storedReplies[n]
+	}
+	return encodeOutcome(infoIssue(fmt.Sprintf("stored: %d exchange event(s)", n)))
+}
+
+func encodeOutcome(issues ...ooIssue) []byte {
+	b, err := json.Marshal(outcomeOf(issues...))
+	if err != nil {
+		panic(err) // our own struct of strings
+	}
+	return b
 }
