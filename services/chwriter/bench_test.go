@@ -20,24 +20,7 @@ func BenchmarkWriteEvents(b *testing.B) {
 	h.publish(eventMsgs(b, 0, b.N)...)
 
 	// The bus alone: fetch and ack every message.
-	busStart := time.Now()
-	plain, err := h.js.CreateOrUpdateConsumer(h.ctx, bus.StreamEvents, jetstream.ConsumerConfig{
-		Durable: "bench_plain", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 20000,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for seen := 0; seen < b.N; {
-		batch, err := plain.Fetch(1000, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for msg := range batch.Messages() {
-			_ = msg.Ack()
-			seen++
-		}
-	}
-	busRate := float64(b.N) / time.Since(busStart).Seconds()
+	busRate := consumeRate(b, h, b.N, jetstream.AckExplicitPolicy)
 
 	cfg := chwriter.DefaultConfig()
 	cfg.FlushInterval = 200 * time.Millisecond
@@ -58,4 +41,36 @@ func BenchmarkWriteEvents(b *testing.B) {
 	if got := h.count("SELECT count() FROM events"); got != uint64(b.N) {
 		b.Errorf("events view has %d rows, want %d", got, b.N)
 	}
+}
+
+// consumeRate reads the first n messages of EVENTS with a durable pull
+// consumer of the given ack policy doing no work: with AckExplicit every
+// message is acked, as the writer must; with AckNone nothing is, the
+// fastest any consumer can read the stream. The consumer is deleted after.
+func consumeRate(b *testing.B, h *harness, n int, policy jetstream.AckPolicy) float64 {
+	b.Helper()
+	start := time.Now()
+	c, err := h.js.CreateOrUpdateConsumer(h.ctx, bus.StreamEvents, jetstream.ConsumerConfig{
+		Durable: "bench_plain", AckPolicy: policy, MaxAckPending: 20000,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for seen := 0; seen < n; {
+		batch, err := c.Fetch(min(1000, n-seen), jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for msg := range batch.Messages() {
+			if policy != jetstream.AckNonePolicy {
+				_ = msg.Ack()
+			}
+			seen++
+		}
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	if err := h.js.DeleteConsumer(h.ctx, bus.StreamEvents, "bench_plain"); err != nil {
+		b.Fatal(err)
+	}
+	return rate
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
@@ -23,7 +24,9 @@ import (
 // included): once as TSV on the stdin of clickhouse-client (the native
 // insert that is the physical limit), once through the writer from a full
 // EVENTS stream (pull, decode, batch, insert, ack). It reports both rates
-// and the writer's share of the limit (target: at least 70%).
+// and the writer's share of the limit (target: at least 70%), and beside
+// them the rate at which the stream can be read at all (no ack, no work),
+// the bus's own ceiling for any writer.
 func BenchmarkWriterVsClickHouseClient(b *testing.B) {
 	if _, err := exec.LookPath("clickhouse-client"); err != nil {
 		b.Skipf("clickhouse-client is not installed: %v", err)
@@ -34,7 +37,7 @@ func BenchmarkWriterVsClickHouseClient(b *testing.B) {
 		events[i] = genEvent(i)
 	}
 	tsv := eventsTSV(events)
-	var clientRate, writerRate float64
+	var clientRate, writerRate, busRate float64
 	for range b.N {
 		// clickhouse-client, into a database of its own.
 		_, cd := chtest.Database(b)
@@ -58,6 +61,8 @@ func BenchmarkWriterVsClickHouseClient(b *testing.B) {
 			msgs = append(msgs, eventMsg(b, ev))
 		}
 		h.publish(msgs...)
+		// The ceiling of any reader of the stream: no ack, no work.
+		busRate = consumeRate(b, h, n, jetstream.AckNonePolicy)
 		cfg := chwriter.DefaultConfig()
 		cfg.FlushInterval, cfg.RollupEvery = 200*time.Millisecond, 0
 		reg := prometheus.NewRegistry()
@@ -79,6 +84,12 @@ func BenchmarkWriterVsClickHouseClient(b *testing.B) {
 	b.ReportMetric(clientRate, "clickhouse_client_rows/s")
 	b.ReportMetric(100*writerRate/clientRate, "writer_pct_of_client")
 	b.ReportMetric(70, "target_pct")
+	// Where the bus alone already stands against the same target: a
+	// writer cannot read the stream faster than a reader that does nothing.
+	b.ReportMetric(busRate, "bus_noack_limit_rows/s")
+	b.ReportMetric(100*busRate/clientRate, "bus_noack_pct_of_client")
+	b.Logf("writer %.0f rows/s = %.1f%% of clickhouse-client's %.0f (target 70%%); reading the stream alone, no ack and no work, %.0f msgs/s = %.1f%% of it",
+		writerRate, 100*writerRate/clientRate, clientRate, busRate, 100*busRate/clientRate)
 }
 
 const eventColumns = `event_id, network, format, message_id, message_type, role, request_kind, correlation_key,
