@@ -149,11 +149,13 @@ type header struct {
 	m *Message // at least the MSH segment
 }
 
-func (h header) raw(path string) []byte {
+// raw is Raw of the first repetition of field n of segment seg (of
+// component comp when comp > 0), without parsing a path.
+func (h header) raw(seg string, n, comp int) []byte {
 	if h.m == nil {
 		return nil
 	}
-	return h.m.Raw(path)
+	return h.m.At(Path{Segment: seg, Occurrence: 1, Field: n, Repetition: 1, Component: comp})
 }
 
 // BuildAck builds the reply to req: an ACK, or for a QBP^Qnn query an
@@ -189,9 +191,43 @@ func readHeader(data []byte) (header, Delimiters) {
 	return header{m: &Message{data: data, delims: d, segs: []span{{0, len(data)}}}}, d
 }
 
+// mshFields splits the header once: f[n] is the first repetition of
+// MSH-n, for n from 3 on (nil when absent), as Raw("MSH-n") reads it.
+func (h header) mshFields() (f [19][]byte) {
+	if h.m == nil || len(h.m.segs) == 0 {
+		return f
+	}
+	d := h.m.delims
+	seg := h.m.SegmentBytes(0) // Parse and readHeader both start at the MSH
+	// The token from start is MSH-n: MSH-1 is the separator itself, so
+	// the name counts as 1 and the encoding characters are MSH-2.
+	n, start := 1, 0
+	for i := 3; i <= len(seg) && n < len(f); i++ {
+		if i < len(seg) && seg[i] != d.Field {
+			continue
+		}
+		if n >= 3 {
+			f[n], _ = nth(seg[start:i], d.Repetition, 0)
+		}
+		n++
+		start = i + 1
+	}
+	return f
+}
+
+// component is component c (1-based) of a field read by mshFields.
+func (h header) component(field []byte, c int) []byte {
+	if field == nil {
+		return nil
+	}
+	v, _ := nth(field, h.m.delims.Component, c-1)
+	return v
+}
+
 func buildReply(h header, d Delimiters, code string, errs []AckError, now time.Time, controlID string, full bool) []byte {
-	msgCode := string(h.raw("MSH-9.1"))
-	trigger := string(h.raw("MSH-9.2"))
+	f := h.mshFields()
+	msgCode := string(h.component(f[9], 1))
+	trigger := string(h.component(f[9], 2))
 	var msh9 Field
 	// A commit acknowledgment is always a plain ACK, never a query response.
 	query := full && code[0] == 'A' && msgCode == "QBP" && strings.HasPrefix(trigger, "Q") && len(trigger) > 1
@@ -202,23 +238,22 @@ func buildReply(h header, d Delimiters, code string, errs []AckError, now time.T
 		msh9 = C("ACK", trigger, "ACK")
 	}
 	msh := []Field{
-		Verbatim(h.raw("MSH-5")), Verbatim(h.raw("MSH-6")),
-		Verbatim(h.raw("MSH-3")), Verbatim(h.raw("MSH-4")),
+		Verbatim(f[5]), Verbatim(f[6]), Verbatim(f[3]), Verbatim(f[4]),
 		F(FormatTime(now)), F(""),
 		msh9, F(controlID),
-		orDefault(h.raw("MSH-11"), "P"), orDefault(h.raw("MSH-12"), "2.5.1"),
+		orDefault(f[11], "P"), orDefault(f[12], "2.5.1"),
 	}
 	// The reply speaks the request's character set: MSA-2 echoes the
 	// request's control id byte for byte, and the peer decodes both alike.
-	charset := h.raw("MSH-18(1)")
+	charset := f[18]
 	if len(charset) > 0 {
 		msh = append(msh, F(""), F(""), F(""), F(""), F(""), Verbatim(charset))
 	}
-	cs := declaredCharset(d, charset)
 	b := NewBuilder(d)
 	b.MSH(msh...)
-	b.Segment("MSA", F(code), Verbatim(h.raw("MSH-10")))
+	b.Segment("MSA", F(code), Verbatim(f[10]))
 	if code != CodeAA && code != CodeCA {
+		cs := declaredCharset(d, charset)
 		for _, e := range errs {
 			e.Message, e.AppText = cs.fromUTF8(e.Message), cs.fromUTF8(e.AppText)
 			b.Segment("ERR", errFields(e)...)
@@ -229,7 +264,7 @@ func buildReply(h header, d Delimiters, code string, errs []AckError, now time.T
 		if code == CodeAA {
 			qak = "NF"
 		}
-		fields := []Field{Verbatim(h.raw("QPD-2")), F(qak), Verbatim(h.raw("QPD-1"))}
+		fields := []Field{Verbatim(h.raw("QPD", 2, 0)), F(qak), Verbatim(h.raw("QPD", 1, 0))}
 		if qak == "NF" {
 			fields = append(fields, F("0"), F("0"), F("0"))
 		}

@@ -6,29 +6,47 @@ package hl7v2
 type Field struct {
 	reps     [][][]string
 	verbatim []byte
+	// A field of one repetition without sub-components, the common case
+	// of a reply, is kept as its components (reps is nil) so that building
+	// it allocates nothing.
+	comps []string
+	value string // F's value; comps is nil
+	plain bool   // value holds the field
 }
 
 // F is a field holding one plain value.
-func F(v string) Field { return Field{reps: [][][]string{{{v}}}} }
+func F(v string) Field { return Field{value: v, plain: true} }
 
 // C is a field of one repetition with the given components.
-func C(components ...string) Field {
-	rep := make([][]string, len(components))
-	for i, c := range components {
-		rep[i] = []string{c}
-	}
-	return Field{reps: [][][]string{rep}}
-}
+func C(components ...string) Field { return Field{comps: components} }
 
 // R is a field whose repetitions are the first repetition of each given field.
 func R(reps ...Field) Field {
 	f := Field{}
 	for _, r := range reps {
-		if len(r.reps) > 0 {
-			f.reps = append(f.reps, r.reps[0])
+		if rep := r.firstRep(); rep != nil {
+			f.reps = append(f.reps, rep)
 		}
 	}
 	return f
+}
+
+// firstRep returns f's first repetition as components of sub-components,
+// nil when f has none (a Verbatim field is not split).
+func (f Field) firstRep() [][]string {
+	switch {
+	case f.plain:
+		return [][]string{{f.value}}
+	case f.comps != nil:
+		rep := make([][]string, len(f.comps))
+		for i, c := range f.comps {
+			rep[i] = []string{c}
+		}
+		return rep
+	case len(f.reps) > 0:
+		return f.reps[0]
+	}
+	return nil
 }
 
 // Verbatim is a field copied as it is: already encoded with the builder's
@@ -91,8 +109,13 @@ func (b *Builder) fields(fields []Field) *Builder {
 }
 
 func (f Field) empty() bool {
-	if len(f.verbatim) > 0 {
+	if len(f.verbatim) > 0 || f.value != "" {
 		return false
+	}
+	for _, c := range f.comps {
+		if c != "" {
+			return false
+		}
 	}
 	for _, r := range f.reps {
 		for _, c := range r {
@@ -107,8 +130,24 @@ func (f Field) empty() bool {
 }
 
 func (f Field) appendTo(dst []byte, d Delimiters) []byte {
-	if f.verbatim != nil {
+	switch {
+	case f.verbatim != nil:
 		return append(dst, f.verbatim...)
+	case f.plain:
+		return d.AppendEscaped(dst, f.value)
+	case f.comps != nil:
+		// Trailing empty components are dropped, as below.
+		n := len(f.comps)
+		for n > 1 && f.comps[n-1] == "" {
+			n--
+		}
+		for j, comp := range f.comps[:n] {
+			if j > 0 {
+				dst = append(dst, d.Component)
+			}
+			dst = d.AppendEscaped(dst, comp)
+		}
+		return dst
 	}
 	for i, rep := range f.reps {
 		if i > 0 {

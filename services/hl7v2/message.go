@@ -77,7 +77,8 @@ type Message struct {
 	data    []byte
 	delims  Delimiters
 	charset Charset
-	segs    []span // each segment's bytes, without its terminator
+	segs    []span   // each segment's bytes, without its terminator
+	inline  [16]span // segs of a message of up to 16 segments, allocated with it
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -88,12 +89,25 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 func Parse(data []byte) (*Message, error) {
 	data = bytes.TrimPrefix(data, utf8BOM)
 	m := &Message{data: data}
-	pos := 0
-	for pos < len(data) {
-		end := pos
-		for end < len(data) && data[end] != '\r' && data[end] != '\n' {
-			end++
+	m.segs = m.inline[:0]
+	// Segments end in CR, LF or CRLF: the next of each is found with
+	// IndexByte and kept until passed, so a message with only one kind is
+	// still scanned once.
+	cr, lf := -1, -1
+	next := func(c byte, from int) int {
+		if i := bytes.IndexByte(data[from:], c); i >= 0 {
+			return from + i
 		}
+		return len(data)
+	}
+	for pos := 0; pos < len(data); {
+		if cr < pos {
+			cr = next('\r', pos)
+		}
+		if lf < pos {
+			lf = next('\n', pos)
+		}
+		end := min(cr, lf)
 		if end > pos { // blank lines between segments are tolerated
 			m.segs = append(m.segs, span{pos, end})
 		}

@@ -83,7 +83,10 @@ func number(s string) (int, string, error) {
 	if i == 0 || i > 6 {
 		return 0, "", errors.New("want a number")
 	}
-	n, _ := strconv.Atoi(s[:i])
+	n := 0
+	for _, c := range s[:i] { // at most 6 digits: no overflow
+		n = n*10 + int(c-'0')
+	}
 	if n < 1 {
 		return 0, "", errors.New("numbers start at 1")
 	}

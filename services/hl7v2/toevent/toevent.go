@@ -252,17 +252,17 @@ func messageType(m *hl7v2.Message) string {
 // when it knows none) the first of them that is not empty, as the message
 // spells it.
 func (mp Mapper) organisation(m *hl7v2.Message, facilityPath, appPath string) string {
-	cands := [...]string{m.Get(facilityPath + ".1"), m.Get(facilityPath + ".2"), m.Get(appPath + ".1"), m.Get(appPath + ".2")}
+	paths := [...]string{facilityPath + ".1", facilityPath + ".2", appPath + ".1", appPath + ".2"}
 	if mp.Orgs != nil {
-		for _, c := range cands {
-			if o, ok := mp.Orgs.Lookup(c); ok {
+		for _, p := range paths {
+			if o, ok := mp.Orgs.Lookup(m.Get(p)); ok {
 				return o.ID
 			}
 		}
 	}
-	for _, c := range cands {
-		if c != "" {
-			return c
+	for _, p := range paths {
+		if c := m.Get(p); c != "" {
+			return c // the rest need not be read
 		}
 	}
 	return ""
