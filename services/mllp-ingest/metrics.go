@@ -32,6 +32,23 @@ type metrics struct {
 	outside    *prometheus.CounterVec
 }
 
+// connMetrics are a connection's children of the metrics, looked up once
+// rather than by label for every message.
+type connMetrics struct {
+	received, bytes, accepted, publishFailed prometheus.Counter
+	ackLatency                               prometheus.Observer
+}
+
+func (m *metrics) forNetwork(network string) connMetrics {
+	return connMetrics{
+		received:      m.received.WithLabelValues(network),
+		bytes:         m.bytes.WithLabelValues(network),
+		accepted:      m.accepted.WithLabelValues(network),
+		publishFailed: m.rejected.WithLabelValues(network, reasonPublish),
+		ackLatency:    m.ackLatency.WithLabelValues(network),
+	}
+}
+
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	const ns = "hinscore_mllp"
 	m := &metrics{

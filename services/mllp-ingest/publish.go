@@ -27,11 +27,11 @@ func route(ev *hinscorev1.ExchangeEvent, network string, partitions int) {
 }
 
 func publishRaw(js jetstream.JetStream, ev *hinscorev1.ExchangeEvent, data []byte, remote string, stall time.Duration) (jetstream.PubAckFuture, error) {
-	raw := nats.NewMsg(ev.RawSubject)
-	raw.Data = data
-	raw.Header.Set(bus.HeaderNetwork, ev.Network)
-	raw.Header.Set(bus.HeaderFormat, formatHL7v2)
-	raw.Header.Set(bus.HeaderRemote, remote)
+	raw := &nats.Msg{Subject: ev.RawSubject, Data: data, Header: nats.Header{
+		bus.HeaderNetwork: {ev.Network},
+		bus.HeaderFormat:  {formatHL7v2},
+		bus.HeaderRemote:  {remote},
+	}}
 	fut, err := js.PublishMsgAsync(raw, jetstream.WithMsgID("raw:"+ev.EventId), jetstream.WithStallWait(stall))
 	if err != nil {
 		return nil, fmt.Errorf("RAW: %w", err)

@@ -239,7 +239,7 @@ func (s *Server) accept(network string, ln net.Listener) {
 			s.refuse(network, nc)
 			continue
 		}
-		c := &conn{s: s, network: network, nc: nc, remote: nc.RemoteAddr().String()}
+		c := &conn{s: s, network: network, nc: nc, remote: nc.RemoteAddr().String(), m: s.m.forNetwork(network)}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -297,6 +297,7 @@ type conn struct {
 	nc       net.Conn
 	remote   string
 	stopping atomic.Bool
+	m        connMetrics
 }
 
 // stopReading makes the reader stop at its next read (Shutdown).
@@ -375,8 +376,8 @@ func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) 
 		var it *item
 		switch {
 		case err == nil:
-			s.m.received.WithLabelValues(c.network).Inc()
-			s.m.bytes.WithLabelValues(c.network).Add(float64(len(frame)))
+			c.m.received.Inc()
+			c.m.bytes.Add(float64(len(frame)))
 			it = c.acceptFrame(bytes.Clone(frame))
 		case errors.Is(err, mllp.ErrNoStartBlock):
 			continue // the guard counted the bytes the reader skipped
@@ -385,7 +386,7 @@ func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) 
 			// bytes name its sender and go to the dead letter; the rest
 			// would have to be read to find the next frame, so the
 			// connection closes after the reply.
-			s.m.received.WithLabelValues(c.network).Inc()
+			c.m.received.Inc()
 			it = c.reject(bytes.Clone(guard.head), nil, hl7v2.CodeAR, reasonTooLarge, hl7v2.AckError{Code: "104",
 				Message: fmt.Sprintf("frame over %d bytes (HINSCORE_MLLP_MAX_FRAME): message not stored, connection closed", s.cfg.MaxFrameBytes)})
 			log.Warn().Int("max_frame", s.cfg.MaxFrameBytes).Msg("closing connection: frame too large")
@@ -583,6 +584,14 @@ func (c *conn) publishEventOf(it *item) {
 }
 
 func (c *conn) await(it *item, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	// Pipelined, the PubAck is usually in before it is awaited: no timer then.
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	default:
+	}
 	t := time.NewTimer(time.Until(it.deadline))
 	defer t.Stop()
 	select {
@@ -618,9 +627,11 @@ func (c *conn) writeReplies(in <-chan *item, window <-chan struct{}, log zerolog
 	s := c.s
 	w := bufio.NewWriterSize(c.nc, 32<<10)
 	broken := false
+	var one [1]*item
 	for it := range in {
 		c.settle(it)
-		items := []*item{it}
+		items := one[:]
+		one[0] = it
 		if it.batch != nil {
 			items = it.subs
 			var replies [][]byte
@@ -642,12 +653,13 @@ func (c *conn) writeReplies(in <-chan *item, window <-chan struct{}, log zerolog
 				log.Warn().Err(err).Msg("reply not delivered")
 			}
 		}
+		now := s.clock.Now()
 		for _, x := range items {
-			s.m.ackLatency.WithLabelValues(c.network).Observe(s.clock.Now().Sub(x.start).Seconds())
+			c.m.ackLatency.Observe(now.Sub(x.start).Seconds())
 			if x.reason == "" {
-				s.m.accepted.WithLabelValues(c.network).Inc()
+				c.m.accepted.Inc()
 			} else if x.reason == reasonPublish {
-				s.m.rejected.WithLabelValues(c.network, reasonPublish).Inc()
+				c.m.publishFailed.Inc()
 			}
 		}
 		<-window
