@@ -31,7 +31,10 @@ type AckPolicy struct {
 
 // AckPolicy reads MSH-15 and MSH-16.
 func (m *Message) AckPolicy() AckPolicy {
-	accept, app := m.Get("MSH-15"), m.Get("MSH-16")
+	msh := func(n int) string {
+		return m.Decode(m.At(Path{Segment: "MSH", Occurrence: 1, Field: n, Repetition: 1}))
+	}
+	accept, app := msh(15), msh(16)
 	return AckPolicy{Enhanced: accept != "" || app != "", Accept: accept}
 }
 

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -701,5 +700,12 @@ func replyControlID(network string, it *item) string {
 	} else {
 		id = bus.EventID(network, it.frame).String()
 	}
-	return "HIN" + strings.ReplaceAll(id, "-", "")[:17]
+	b := make([]byte, 0, 20)
+	b = append(b, "HIN"...)
+	for i := 0; i < len(id) && len(b) < cap(b); i++ {
+		if id[i] != '-' {
+			b = append(b, id[i])
+		}
+	}
+	return string(b)
 }
