@@ -583,20 +583,22 @@ func (c *conn) publishEventOf(it *item) {
 }
 
 func (c *conn) await(it *item, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
-	// Pipelined, the PubAck is usually in before it is awaited: no timer then.
+	// Pipelined, the PubAck is usually in before it is awaited: no timer
+	// then. Each of Ok and Err takes the publisher's lock: called once.
+	ok, failed := f.Ok(), f.Err()
 	select {
-	case ack := <-f.Ok():
+	case ack := <-ok:
 		return ack, nil
-	case err := <-f.Err():
+	case err := <-failed:
 		return nil, err
 	default:
 	}
 	t := time.NewTimer(time.Until(it.deadline))
 	defer t.Stop()
 	select {
-	case ack := <-f.Ok():
+	case ack := <-ok:
 		return ack, nil
-	case err := <-f.Err():
+	case err := <-failed:
 		return nil, err
 	case <-t.C:
 		return nil, fmt.Errorf("no PubAck within %s", c.s.publishTimeout)
