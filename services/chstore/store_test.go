@@ -2,6 +2,7 @@ package chstore_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/schemas"
@@ -273,6 +276,81 @@ FROM outcomes_daily GROUP BY network, m, outcome ORDER BY network, m, outcome`
 	var staging uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name LIKE 'outcomes_daily_stage_%'").Scan(&staging); err != nil || staging != 0 {
 		t.Errorf("%d staging tables left behind (%v)", staging, err)
+	}
+}
+
+// TestRollupsPerShard rebuilds the rollup the way a cluster must, shard by
+// shard on each shard's own tables (chstore.ShardLocal), and checks that the
+// shards' outcomes_daily_local merged together give exactly the single
+// server's rollup of the same outcomes. Two databases of the local server
+// stand for the two shards; each holds every version of its outcomes, as the
+// cluster's sharding by outcome id guarantees.
+func TestRollupsPerShard(t *testing.T) {
+	ctx := ctxT(t)
+	const n = 20000
+	whole, _ := chtest.Database(t)
+	shards := make([]driver.Conn, 2)
+	names := make([]string, 2)
+	for i := range shards {
+		var d chstore.DSN
+		shards[i], d = chtest.Database(t)
+		names[i] = d.Database
+	}
+	for _, v := range []uint64{1, 2, 1} { // a retried first version after the second
+		genOutcomes(ctx, t, whole, v, 0, n)
+		genOutcomes(ctx, t, shards[0], v, 0, n/2)
+		genOutcomes(ctx, t, shards[1], v, n/2, n-n/2)
+	}
+	for _, c := range shards {
+		// A shard's local names, as the cluster schema gives them.
+		for _, q := range []string{"RENAME TABLE outcomes_daily TO outcomes_daily_local", "CREATE VIEW outcomes_local AS SELECT * FROM outcomes"} {
+			if err := c.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	now := time.Date(2024, 5, 2, 0, 0, 0, 0, time.UTC)
+	months := []time.Time{time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)}
+	if err := chstore.RebuildRollups(ctx, whole, now, months...); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range shards {
+		for range 2 { // a second rebuild replaces, never adds
+			if err := chstore.RebuildRollupsOf(ctx, c, chstore.ShardLocal, now, months...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const merged = `SELECT day, network, responder_org, request_kind, outcome, exception_code,
+    countMerge(requests), sumMerge(very_late), sumMerge(answered), sumMerge(within_sla),
+    quantilesExactMerge(0.5, 0.9, 0.99)(ttf)
+FROM %s GROUP BY day, network, responder_org, request_kind, outcome, exception_code
+ORDER BY day, network, responder_org, request_kind, outcome, exception_code`
+	single := dump(t, whole, fmt.Sprintf(merged, "outcomes_daily"))
+	union := fmt.Sprintf("(SELECT * FROM %s.outcomes_daily_local UNION ALL SELECT * FROM %s.outcomes_daily_local)", names[0], names[1])
+	sharded := dump(t, shards[0], fmt.Sprintf(merged, union))
+	if len(single) == 0 || !slices.Equal(single, sharded) {
+		t.Fatalf("the shards' rollups merged differ from the single server's (%d and %d groups):\nsingle  %v\nsharded %v",
+			len(single), len(sharded), head(single), head(sharded))
+	}
+	var total uint64
+	if err := shards[0].QueryRow(ctx, "SELECT countMerge(requests) FROM "+union).Scan(&total); err != nil || total != n {
+		t.Fatalf("the shards' rollups count %d outcomes (%v), want %d", total, err, n)
+	}
+}
+
+// TestPlainEngine: a staging table takes the rollup's engine without its
+// replication arguments, which would make it a replica of the real table.
+func TestPlainEngine(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"AggregatingMergeTree() PARTITION BY toYYYYMM(day) ORDER BY (network, day)", "AggregatingMergeTree() PARTITION BY toYYYYMM(day) ORDER BY (network, day)"},
+		{"ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/hinscore/outcomes_daily_local', '{replica}') PARTITION BY toYYYYMM(day) ORDER BY (network, day) SETTINGS index_granularity = 8192",
+			"AggregatingMergeTree() PARTITION BY toYYYYMM(day) ORDER BY (network, day) SETTINGS index_granularity = 8192"},
+		{"ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/t', '{replica}', version) ORDER BY id", "ReplacingMergeTree(version) ORDER BY id"},
+	} {
+		if got := chstore.PlainEngine(c.in); got != c.want {
+			t.Errorf("PlainEngine(%q)\n = %q\nwant %q", c.in, got, c.want)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/service"
 )
 
@@ -17,6 +18,7 @@ const (
 	EnvRetryMax  = "HINSCORE_CHWRITER_RETRY_MAX"
 	EnvContent   = "HINSCORE_CHWRITER_CONTENT_RETRIES"
 	EnvRollup    = "HINSCORE_CHWRITER_ROLLUP_EVERY"
+	EnvShards    = "HINSCORE_CHWRITER_ROLLUP_SHARDS"
 )
 
 // defaultContentRetries is used when Config.ContentRetries is 0.
@@ -48,6 +50,12 @@ type Config struct {
 	// rebuilt in the outcomes_daily rollup (chstore.RebuildRollups); 0 turns
 	// the rebuild off (another process does it).
 	RollupEvery time.Duration
+	// RollupShards, on a ClickHouse cluster, are one node of each shard
+	// (clickhouse://HOST:PORT/DATABASE DSNs, comma-separated in the
+	// environment): the rebuild then runs on each shard's own tables
+	// (chstore.ShardLocal) instead of through the writer's connection,
+	// since a Distributed table cannot swap partitions. Empty: one server.
+	RollupShards []chstore.DSN
 }
 
 // DefaultConfig returns the documented defaults.
@@ -74,6 +82,15 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 		RetryMax:       env.Duration(EnvRetryMax, d.RetryMax),
 		ContentRetries: env.Int(EnvContent, d.ContentRetries),
 		RollupEvery:    env.Duration(EnvRollup, d.RollupEvery),
+	}
+	for _, s := range env.List(EnvShards, nil) {
+		d, err := chstore.ParseDSN(s)
+		if err != nil {
+			// The error names the DSN's parts, never its password.
+			env.Fail(EnvShards, "%v", err)
+			continue
+		}
+		c.RollupShards = append(c.RollupShards, d)
 	}
 	// A variable that did not parse left its default in c, so validating c
 	// adds only the problems of the variables that did parse: one error

@@ -2,10 +2,12 @@ package chwriter_test
 
 import (
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chwriter"
 	"github.com/hinscore/hinscore/services/service"
 )
@@ -29,11 +31,13 @@ func TestConfigFromEnv(t *testing.T) {
 		{file: "empty.env", want: chwriter.DefaultConfig()},
 		{file: "tuned.env", want: chwriter.Config{BatchRows: 20000, FlushInterval: 500 * time.Millisecond,
 			Consumer: "chwriter-blue", AckWait: 5 * time.Minute, RetryMax: 10 * time.Second,
-			ContentRetries: 5, RollupEvery: 0}},
+			ContentRetries: 5, RollupEvery: 0, RollupShards: []chstore.DSN{
+				{Host: "ch-0.clickhouse", Port: 9000, Database: "hinscore", User: "writer", Password: "s3cret"},
+				{Host: "ch-1.clickhouse", Port: 9000, Database: "hinscore", User: "writer", Password: "s3cret"}}}},
 		{file: "bad.env", wantErr: []string{"HINSCORE_CHWRITER_BATCH_ROWS", "HINSCORE_CHWRITER_FLUSH", "HINSCORE_CHWRITER_RETRY_MAX"}},
 		{file: "invalid.env", wantErr: []string{"HINSCORE_CHWRITER_BATCH_ROWS", "HINSCORE_CHWRITER_CONSUMER",
 			"HINSCORE_CHWRITER_ACK_WAIT", "HINSCORE_CHWRITER_RETRY_MAX",
-			"HINSCORE_CHWRITER_CONTENT_RETRIES", "HINSCORE_CHWRITER_ROLLUP_EVERY"}},
+			"HINSCORE_CHWRITER_CONTENT_RETRIES", "HINSCORE_CHWRITER_ROLLUP_EVERY", "HINSCORE_CHWRITER_ROLLUP_SHARDS"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -52,7 +56,7 @@ func TestConfigFromEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ConfigFromEnv = %+v, want %+v", got, tt.want)
 			}
 		})

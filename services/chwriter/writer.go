@@ -71,6 +71,11 @@ type Writer struct {
 
 	dirtyMu sync.Mutex
 	dirty   map[time.Time]bool // months of outcomes_daily to rebuild
+
+	// rebuildMu serializes rebuilds and guards shards, the connections to
+	// Config.RollupShards, opened at the first rebuild that needs them.
+	rebuildMu sync.Mutex
+	shards    []driver.Conn
 }
 
 // New returns a writer; nothing happens until Start. reg may be nil (the
@@ -172,6 +177,12 @@ func (w *Writer) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("chwriter.Shutdown %s: %w", p.label, err))
 		}
 	}
+	w.rebuildMu.Lock()
+	for _, conn := range w.shards {
+		_ = conn.Close()
+	}
+	w.shards = nil
+	w.rebuildMu.Unlock()
 	w.log.Info().Msg("chwriter stopped")
 	return errors.Join(errs...)
 }
@@ -697,11 +708,38 @@ func (w *Writer) RebuildStale(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	if err := chstore.RebuildRollups(ctx, w.conn, start, months...); err != nil {
+	if err := w.rebuild(ctx, start, months); err != nil {
 		w.markDirty(months)
 		return fmt.Errorf("chwriter.RebuildStale: %w", err)
 	}
 	w.m.rollupRebuilds.Inc()
 	w.log.Debug().Int("months", len(months)).Dur("took", time.Since(start)).Msg("rollups rebuilt")
 	return nil
+}
+
+// rebuild rebuilds months through the writer's own connection, or on a
+// cluster on each shard's own tables. A shard that fails leaves the months
+// stale: they are rebuilt again everywhere next time, which changes
+// nothing where they were already right.
+func (w *Writer) rebuild(ctx context.Context, now time.Time, months []time.Time) error {
+	w.rebuildMu.Lock()
+	defer w.rebuildMu.Unlock()
+	if len(w.cfg.RollupShards) == 0 {
+		return chstore.RebuildRollups(ctx, w.conn, now, months...)
+	}
+	for len(w.shards) < len(w.cfg.RollupShards) {
+		d := w.cfg.RollupShards[len(w.shards)]
+		conn, err := chstore.Connect(ctx, d, d.Database)
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", d, err)
+		}
+		w.shards = append(w.shards, conn)
+	}
+	var errs []error
+	for i, conn := range w.shards {
+		if err := chstore.RebuildRollupsOf(ctx, conn, chstore.ShardLocal, now, months...); err != nil {
+			errs = append(errs, fmt.Errorf("shard %s: %w", w.cfg.RollupShards[i], err))
+		}
+	}
+	return errors.Join(errs...)
 }

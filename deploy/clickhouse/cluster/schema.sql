@@ -134,6 +134,37 @@ SELECT
     step_count
 FROM exchange_outcomes FINAL;
 
+-- outcomes over this shard's own tables (chschema.LocalViews).
+CREATE VIEW IF NOT EXISTS outcomes_local ON CLUSTER hinscore AS
+SELECT
+    outcome_id,
+    version,
+    network,
+    request_id,
+    correlation_key,
+    request_kind,
+    requester_org,
+    responder_org,
+    outcome,
+    exception_code,
+    reason_codes,
+    patient_token,
+    requested_at,
+    requested_at_ms,
+    acknowledged_at_ms,
+    answered_at_ms,
+    tta_ms,
+    ttf_ms,
+    sla_ms,
+    grace_ms,
+    decided_at_ms,
+    rule_version,
+    mapping_version,
+    response_id,
+    record_count,
+    step_count
+FROM exchange_outcomes_local FINAL;
+
 -- ===== from schemas/clickhouse/002_analyst.sql =====
 
 -- The organisation directory, loaded from a CSV file (chstore.LoadOrganizations).

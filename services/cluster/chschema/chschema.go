@@ -53,6 +53,15 @@ var ShardingKeys = map[string]string{
 	"outcomes_daily": "rand()",
 }
 
+// LocalViews are the views that also get a shard-local form <view>_local
+// over the shard's own <table>_local tables, for work that must run on each
+// shard by itself: the rollup rebuild computes a shard's
+// outcomes_daily_local from outcomes_local (chstore.ShardLocal), since
+// REPLACE PARTITION cannot go through a Distributed table. The sharding by
+// outcome id puts every version of an outcome on one shard, so the local
+// view is that shard's exact truth.
+var LocalViews = map[string]bool{"outcomes": true}
+
 // ErrUnsupported is returned for a statement the generator does not know how
 // to distribute: extend the generator rather than hand-edit its output.
 var ErrUnsupported = errors.New("chschema: unsupported statement")
@@ -127,6 +136,22 @@ func split(text string) []statement {
 	return out
 }
 
+// localQuery makes query read the shard's own tables: every FROM of a table
+// of the schema becomes FROM <table>_local. A FROM of anything else is an
+// error: what stands for "this shard's rows" must be known.
+func localQuery(what, query string, tables map[string]bool) (string, error) {
+	var bad error
+	query = fromTable.ReplaceAllStringFunc(query, func(s string) string {
+		t := strings.TrimPrefix(s, "FROM ")
+		if !tables[t] {
+			bad = fmt.Errorf("%w: %s reads %s, not a table of the schema", ErrUnsupported, what, t)
+			return s
+		}
+		return "FROM " + t + "_local"
+	})
+	return query, bad
+}
+
 // convert turns one single-server statement into its cluster form.
 func (o Options) convert(sql string, tables map[string]bool) (string, error) {
 	body := strings.TrimSuffix(sql, ";")
@@ -154,22 +179,23 @@ func (o Options) convert(sql string, tables map[string]bool) (string, error) {
 		if !tables[target] {
 			return "", fmt.Errorf("%w: materialized view %s feeds %s, not a table of the schema", ErrUnsupported, name, target)
 		}
-		var bad error
-		query = fromTable.ReplaceAllStringFunc(query, func(s string) string {
-			t := strings.TrimPrefix(s, "FROM ")
-			if !tables[t] {
-				bad = fmt.Errorf("%w: materialized view %s reads %s, not a table of the schema", ErrUnsupported, name, t)
-				return s
-			}
-			return "FROM " + t + "_local"
-		})
-		if bad != nil {
-			return "", bad
+		query, err := localQuery("materialized view "+name, query, tables)
+		if err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s%s TO %s_local AS\n%s;\n", name, on, target, query), nil
 	case createView.MatchString(body):
 		m := createView.FindStringSubmatch(body)
-		return fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s%s AS\n%s;\n", m[1], on, m[2]), nil
+		name, query := m[1], m[2]
+		out := fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s%s AS\n%s;\n", name, on, query)
+		if LocalViews[name] {
+			local, err := localQuery("view "+name, query, tables)
+			if err != nil {
+				return "", err
+			}
+			out += fmt.Sprintf("\n-- %s over this shard's own tables (chschema.LocalViews).\nCREATE VIEW IF NOT EXISTS %s_local%s AS\n%s;\n", name, name, on, local)
+		}
+		return out, nil
 	case alterAdd.MatchString(body):
 		// A column is added to the shards' tables and to the Distributed
 		// table over them, which has a structure of its own.

@@ -56,6 +56,21 @@ func TestEveryObjectIsDistributed(t *testing.T) {
 				if !strings.Contains(gen, "CREATE VIEW IF NOT EXISTS "+name+" ON CLUSTER hinscore AS\n") {
 					t.Errorf("%s: view %s missing", f.Name(), name)
 				}
+				if LocalViews[name] {
+					// The shard-local form reads only the shard's own tables.
+					head := "CREATE VIEW IF NOT EXISTS " + name + "_local ON CLUSTER hinscore AS\n"
+					i := strings.Index(gen, head)
+					if i < 0 {
+						t.Errorf("%s: view %s has no shard-local form", f.Name(), name)
+						break
+					}
+					body, _, _ := strings.Cut(gen[i+len(head):], ";")
+					for _, from := range fromTable.FindAllStringSubmatch(body, -1) {
+						if !strings.HasSuffix(from[1], "_local") {
+							t.Errorf("%s_local reads %s, not a shard-local table", name, from[1])
+						}
+					}
+				}
 			case createMV.MatchString(st.sql):
 				m := createMV.FindStringSubmatch(st.sql)
 				if !strings.Contains(gen, "CREATE MATERIALIZED VIEW IF NOT EXISTS "+m[1]+" ON CLUSTER hinscore TO "+m[2]+"_local AS\n") {

@@ -1,0 +1,4 @@
+package chstore
+
+// PlainEngine is plainEngine, for the tests of package chstore_test.
+var PlainEngine = plainEngine
