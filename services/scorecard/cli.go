@@ -162,7 +162,11 @@ func splitList(s string) []string {
 
 // runOneShot builds the cards once, writes them, records the closed ones
 // in the scorecards table (a regeneration is a new run of the history;
-// scorecards_latest shows it) and prints the table.
+// scorecards_latest shows it) and prints the table. With --network only
+// that network's cards are written, stored and printed, but the cards of
+// every network are built: the offenders list of each period written is
+// the analysts' list of all networks, so it is rewritten from all of them
+// (the same bytes as a full run's when the data has not changed).
 func runOneShot(ctx context.Context, f cliFlags, env *service.Env, stdout io.Writer) error {
 	periods := f.periods
 	if periods == nil {
@@ -186,14 +190,20 @@ func runOneShot(ctx context.Context, f cliFlags, env *service.Env, stdout io.Wri
 		closedBefore = watermark.Add(-cfg.CloseAfter)
 	}
 	now := time.Now().UTC()
-	var all []*hinscorev1.Scorecard
+	var all, own []*hinscorev1.Scorecard
 	for _, p := range periods {
-		cards, err := Build(ctx, conn, Query{Granularity: p, Network: f.network, From: f.from, To: f.to, Source: f.source, ClosedBefore: closedBefore}, now)
+		cards, err := Build(ctx, conn, Query{Granularity: p, From: f.from, To: f.to, Source: f.source, ClosedBefore: closedBefore}, now)
 		if err != nil {
 			return fmt.Errorf("scorecard: %w", err)
 		}
-		var closed []*hinscorev1.Scorecard
+		var mine, closed []*hinscorev1.Scorecard
+		written := map[string]bool{} // periods of mine
 		for _, c := range cards {
+			if f.network != "" && c.GetNetwork() != f.network {
+				continue
+			}
+			mine = append(mine, c)
+			written[c.GetPeriod()] = true
 			if c.GetClosed() {
 				closed = append(closed, c)
 			}
@@ -201,12 +211,20 @@ func runOneShot(ctx context.Context, f cliFlags, env *service.Env, stdout io.Wri
 		if err := Deliver(ctx, conn, nil, p, closed); err != nil {
 			return fmt.Errorf("scorecard: %w", err)
 		}
-		all = append(all, cards...)
+		for _, c := range cards {
+			if written[c.GetPeriod()] {
+				all = append(all, c)
+			}
+		}
+		own = append(own, mine...)
 	}
-	if err := WriteFiles(f.out, all); err != nil {
+	if err := writeCards(f.out, own); err != nil {
 		return fmt.Errorf("scorecard: %w", err)
 	}
-	return PrintTable(stdout, all)
+	if err := writeOffenders(f.out, all); err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
+	return PrintTable(stdout, own)
 }
 
 // runService runs the Service and the admin endpoints until ctx ends. The

@@ -293,3 +293,44 @@ func TestRunCLIService(t *testing.T) {
 		t.Errorf("service mode printed %q on stdout", stdout.String())
 	}
 }
+
+// TestRunCLIOneNetworkKeepsOffenders regenerates one network's month after
+// a run of every network: the analysts' offenders list of that month must
+// still be the list of all networks, byte for byte, not the one network's.
+func TestRunCLIOneNetworkKeepsOffenders(t *testing.T) {
+	clearEnv(t)
+	conn, d := chtest.Database(t)
+	insertObs(t, conn, figuresWorld())
+	out := t.TempDir()
+	run := func(args ...string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if err := RunCLI(context.Background(), append([]string{"--clickhouse", dsnString(d), "--out", out, "--period", "2026-05"}, args...), &stdout, &stderr); err != nil {
+			t.Fatalf("RunCLI %q: %v\n%s", args, err, stderr.String())
+		}
+	}
+	read := func(name string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(out, "2026-05", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	run()
+	before := map[string][]byte{"offenders.csv": read("offenders.csv"), "offenders.html": read("offenders.html")}
+	// Both flagged networks are on the list (north-1 and south-2).
+	for _, want := range []string{"north-1", "south-2"} {
+		if !bytes.Contains(before["offenders.csv"], []byte(want)) {
+			t.Fatalf("offenders.csv of every network lacks %s:\n%s", want, before["offenders.csv"])
+		}
+	}
+	for _, network := range []string{"east", "north"} {
+		run("--network", network)
+		for name, want := range before {
+			if got := read(name); !bytes.Equal(got, want) {
+				t.Errorf("--network %s rewrote %s:\n%s\nwant\n%s", network, name, got, want)
+			}
+		}
+	}
+}

@@ -41,22 +41,33 @@ func Marshal(c *hinscorev1.Scorecard) ([]byte, error) {
 
 // WriteFiles writes, for each (analyst) card, the operator's copy as
 // <dir>/<period>/<network>.{json,csv,html}, and for each period the
-// analysts' cross-network list <dir>/<period>/offenders.{csv,html}. Each
+// analysts' cross-network list <dir>/<period>/offenders.{csv,html} built
+// from the same cards, which must therefore be every network's. Each
 // file is written to a hidden temporary file in the same directory and
 // renamed over the old one, so a reader (a dashboard, a copy job) sees
 // either the previous file or the new one, never half of one. The files
 // are not fsynced: a card lost in a crash is rebuilt by the next run.
 func WriteFiles(dir string, cards []*hinscorev1.Scorecard) error {
-	byPeriod := map[string][]*hinscorev1.Scorecard{}
-	var periods []string
+	if err := writeCards(dir, cards); err != nil {
+		return err
+	}
+	return writeOffenders(dir, cards)
+}
+
+// checkNames refuses a card whose network or period cannot name a file.
+func checkNames(cards []*hinscorev1.Scorecard) error {
 	for _, c := range cards {
 		if !pathSafe.MatchString(c.GetNetwork()) || !pathSafe.MatchString(c.GetPeriod()) || c.GetNetwork() == "offenders" {
 			return fmt.Errorf("scorecard.WriteFiles: network %q / period %q cannot name a file", c.GetNetwork(), c.GetPeriod())
 		}
-		if len(byPeriod[c.GetPeriod()]) == 0 {
-			periods = append(periods, c.GetPeriod())
-		}
-		byPeriod[c.GetPeriod()] = append(byPeriod[c.GetPeriod()], c)
+	}
+	return nil
+}
+
+// writeCards writes the operator's copy of each card.
+func writeCards(dir string, cards []*hinscorev1.Scorecard) error {
+	if err := checkNames(cards); err != nil {
+		return err
 	}
 	for _, c := range cards {
 		op := OperatorCopy(c)
@@ -77,6 +88,24 @@ func WriteFiles(dir string, cards []*hinscorev1.Scorecard) error {
 		}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// writeOffenders writes the offenders list of each period of cards, which
+// must hold every network's cards of those periods: the list is rebuilt
+// from them, not merged with the file already there.
+func writeOffenders(dir string, cards []*hinscorev1.Scorecard) error {
+	if err := checkNames(cards); err != nil {
+		return err
+	}
+	byPeriod := map[string][]*hinscorev1.Scorecard{}
+	var periods []string
+	for _, c := range cards {
+		if len(byPeriod[c.GetPeriod()]) == 0 {
+			periods = append(periods, c.GetPeriod())
+		}
+		byPeriod[c.GetPeriod()] = append(byPeriod[c.GetPeriod()], c)
 	}
 	for _, p := range periods {
 		list := Offenders(byPeriod[p])
