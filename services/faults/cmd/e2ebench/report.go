@@ -157,6 +157,18 @@ func buildReport(benchTxt string, e2e e2eResult) (report, error) {
 	}
 	rep.Figures = append(rep.Figures, figure{Name: fmt.Sprintf("E2ECoresBusy@%.0fframes/s", s.TargetRate), Value: s.CPUBusy, Unit: "ratio",
 		Limit: &limit{Name: "all cores busy", Value: 1, Unit: "ratio"}})
+	// What the measured CPU per event allows at most: the machine's cores
+	// spent on nothing else. Compared with the throughput goal, it says
+	// whether the goal is reachable on this machine at all.
+	var perEvent float64
+	for _, us := range s.CPUPerEvent {
+		perEvent += us
+	}
+	if perEvent > 0 && publish != nil {
+		bound := float64(runtime.NumCPU()) * 1e6 / perEvent
+		rep.Figures = append(rep.Figures, figure{Name: fmt.Sprintf("E2ECPUBoundEvents@%.0fframes/s", s.TargetRate), Value: bound, Unit: "events/s",
+			Limit: &limit{Name: "goal: half the raw JetStream publish rate", Value: throughputGoal * publish.Value, Unit: "events/s"}})
+	}
 	if b := e2e.Behind; b.TargetRate > 0 {
 		// A stage is the pipeline's limit when its backlog grows past a
 		// second of the traffic it is offered.
