@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -144,9 +145,14 @@ func decodeHead(body []byte) (head, error) {
 	return h, nil
 }
 
-// decode unmarshals into v; errors name the element (path prefixes the
-// decoder's own field path).
+// decode unmarshals into v, a pointer to a zero struct; errors name the
+// element (path prefixes the decoder's own field path). The fast path
+// decodes plain input; encoding/json everything else, from a zero v again.
 func decode(data []byte, v any, path string) error {
+	if fastDecode(data, v) {
+		return nil
+	}
+	reflect.ValueOf(v).Elem().SetZero()
 	err := json.Unmarshal(data, v)
 	if err == nil {
 		return nil
