@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,7 +71,7 @@ func publishLimit(b *testing.B, url string, n int) float64 {
 // http.Server settings answers the same POSTs from the same 32 keep-alive
 // clients in this process: the HTTP/1.1 round trip alone, the most any
 // handler could reach here whatever it did behind it.
-func httpCeiling(b *testing.B, bodies [][]byte, n int) float64 {
+func httpCeiling(b *testing.B, bodies [][]byte, n int) postRun {
 	b.Helper()
 	reply := []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational","diagnostics":"stored: 1 exchange event(s)"}]}`)
 	noop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -86,22 +87,31 @@ func httpCeiling(b *testing.B, bodies [][]byte, n int) float64 {
 	srv := newHTTPServer(noop, nil, zerolog.Nop())
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	rate, failed := post32(bodies, n, "http://"+ln.Addr().String()+"/fhir/neta/Task")
-	if failed > 0 {
-		b.Fatalf("ceiling: %d requests failed", failed)
+	run := post32(bodies, n, "http://"+ln.Addr().String()+"/fhir/neta/Task")
+	if run.failed > 0 {
+		b.Fatalf("ceiling: %d requests failed", run.failed)
 	}
-	return rate
+	return run
 }
 
-// post32 sends n POSTs of bodies (cycled) from 32 keep-alive clients and
-// returns the rate and the number that did not get 201.
-func post32(bodies [][]byte, n int, url string) (float64, int64) {
+// postRun is what post32 measured: requests per second, the CPU time of
+// the whole process per request (clients, server and NATS alike) and the
+// requests that did not get 201.
+type postRun struct {
+	rate   float64
+	cpuUS  float64
+	failed int64
+}
+
+// post32 sends n POSTs of bodies (cycled) from 32 keep-alive clients.
+func post32(bodies [][]byte, n int, url string) postRun {
 	const clients = 32
 	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: time.Minute}
 	var next atomic.Int64
 	var failed atomic.Int64
+	cpu0 := processCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
@@ -130,7 +140,18 @@ func post32(bodies [][]byte, n int, url string) (float64, int64) {
 		}()
 	}
 	wg.Wait()
-	return float64(n) / time.Since(start).Seconds(), failed.Load()
+	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
+	return postRun{rate: float64(n) / elapsed.Seconds(), cpuUS: float64(cpu.Microseconds()) / float64(n), failed: failed.Load()}
+}
+
+// processCPU is the user + system time of this process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // loadAvg is the machine's load average, printed beside every figure: the
@@ -161,17 +182,19 @@ func BenchmarkPostSingle32(b *testing.B) {
 	}
 	ceiling := httpCeiling(b, bodies, max(b.N, 20000))
 	b.ResetTimer()
-	rate, failed := post32(bodies, b.N, h.base+"/fhir/neta/Task")
+	run := post32(bodies, b.N, h.base+"/fhir/neta/Task")
 	b.StopTimer()
-	if failed > 0 {
-		b.Fatalf("%d requests failed", failed)
+	if run.failed > 0 {
+		b.Fatalf("%d requests failed", run.failed)
 	}
+	rate := run.rate
 	b.ReportMetric(rate, "req/s")
 	b.ReportMetric(limit, "limit_publish_msgs/s")
-	b.ReportMetric(ceiling, "limit_http_noop_req/s")
+	b.ReportMetric(ceiling.rate, "limit_http_noop_req/s")
 	b.ReportMetric(rate/limit, "ratio")
-	b.Logf("%d POSTs: %.0f req/s; raw async publish %.0f msgs/s (goal >= %.0f req/s, half): ratio %.3f; no-op HTTP handler %.0f req/s (%.2f of it; half the publish rate is %.2f of it); load %s",
-		b.N, rate, limit, limit/2, rate/limit, ceiling, rate/ceiling, limit/2/ceiling, loadAvg())
+	b.ReportMetric(run.cpuUS, "cpu_us/req")
+	b.Logf("%d POSTs: %.0f req/s, %.0f µs CPU each; raw async publish %.0f msgs/s (goal >= %.0f req/s, half): ratio %.3f; no-op HTTP handler %.0f req/s, %.0f µs CPU each (%.2f of it; half the publish rate is %.2f of it); load %s",
+		b.N, rate, run.cpuUS, limit, limit/2, rate/limit, ceiling.rate, ceiling.cpuUS, rate/ceiling.rate, limit/2/ceiling.rate, loadAvg())
 }
 
 // BenchmarkNDJSONBulk: one application/fhir+ndjson POST of b.N Task
