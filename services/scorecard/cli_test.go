@@ -71,10 +71,10 @@ func TestRunCLIOneShot(t *testing.T) {
 			t.Errorf("files %q\nwant %q", got, want)
 		}
 		// Header, one line per card: W53 (2 requests from 2027), W01, then
-		// the month; then the SLA footer.
+		// the month; then the SLA and formula footer.
 		lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
-		if len(lines) != 5 || !strings.Contains(lines[1], "2026-W53") || !strings.Contains(lines[3], "2027-01") ||
-			!strings.HasPrefix(lines[4], "SLA applied: patient_query 1m0s;") {
+		if len(lines) != 6 || !strings.Contains(lines[1], "2026-W53") || !strings.Contains(lines[3], "2027-01") ||
+			!strings.HasPrefix(lines[4], "SLA applied: patient_query 1m0s;") || !strings.HasPrefix(lines[5], "formula "+FormulaVersion+": ") {
 			t.Errorf("table:\n%s", stdout.String())
 		}
 	})

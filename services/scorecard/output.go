@@ -211,11 +211,21 @@ func PrintTable(w io.Writer, cards []*hinscorev1.Scorecard) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("scorecard.PrintTable: %w", err)
 	}
-	if _, err := fmt.Fprintf(w, "SLA applied: %s; suspect = refused_unjustified + redirected + unanswered + fulfilled after %dx SLA; formula %s\n",
-		slaSummary(cards), SuspectSLAMultiple, FormulaVersion); err != nil {
+	f := DefaultParams().Formula()
+	if len(cards) > 0 {
+		f = cards[0].GetFormula()
+	}
+	if _, err := fmt.Fprintf(w, "SLA applied: %s; suspect = refused_unjustified + redirected + unanswered + fulfilled after %dx SLA\n%s\n",
+		slaSummary(cards), f.GetSuspectSlaMultiple(), formulaLine(f)); err != nil {
 		return fmt.Errorf("scorecard.PrintTable: %w", err)
 	}
 	return nil
+}
+
+// formulaLine is the formula version with every parameter, in one line.
+func formulaLine(f *hinscorev1.FormulaParams) string {
+	return fmt.Sprintf("formula %s: 95%% Wilson interval z=%g, small sample below %d requests; flagged when the suspect lower bound > %g, repeat offender %d of the last %d periods; exception overuse when a code's lower bound > max(%g x peer median, %g); %d chains per flag",
+		f.GetVersion(), f.GetZ(), f.GetMinSample(), f.GetFlagThreshold(), f.GetFlagK(), f.GetFlagN(), f.GetOveruseMultiple(), f.GetOveruseFloor(), f.GetEvidenceLimit())
 }
 
 // slaSummary lists each request kind with the SLA range applied to it

@@ -43,7 +43,10 @@ func csvHeader() []string {
 	return append(h, "suspect", "suspect_rate", "suspect_ci_low", "suspect_ci_high", "peer_median", "excess_events",
 		"flagged", "flagged_periods", "consecutive", "repeat_offender", "priority", "rank", "ranked",
 		"ttf_count", "ttf_p50_ms", "ttf_p90_ms", "ttf_p99_ms", "within_sla_rate", "tta_count", "tta_p50_ms", "tta_p90_ms", "tta_p99_ms",
-		"refusals", "overuse", "flags", "tta_within_sla_rate")
+		"refusals", "overuse", "flags", "tta_within_sla_rate",
+		// Appended after the columns of the first layout so that a sheet
+		// reading columns by position keeps working.
+		"z", "suspect_sla_multiple", "overuse_multiple", "overuse_floor", "evidence_limit")
 }
 
 func entityRow(c *hinscorev1.Scorecard, e *hinscorev1.Entity) []string {
@@ -74,7 +77,8 @@ func entityRow(c *hinscorev1.Scorecard, e *hinscorev1.Entity) []string {
 		f6(rk.GetPriority()), fmt.Sprint(rk.GetRank()), fmt.Sprint(rk.GetRanked()),
 		fmt.Sprint(t.GetCount()), fmt.Sprint(t.GetP50Ms()), fmt.Sprint(t.GetP90Ms()), fmt.Sprint(t.GetP99Ms()), f6(t.GetWithinSla().GetRate()),
 		fmt.Sprint(a.GetCount()), fmt.Sprint(a.GetP50Ms()), fmt.Sprint(a.GetP90Ms()), fmt.Sprint(a.GetP99Ms()),
-		strings.Join(refusals, ";"), strings.Join(overuse, ";"), strings.Join(flags, ";"), f6(a.GetWithinSla().GetRate()))
+		strings.Join(refusals, ";"), strings.Join(overuse, ";"), strings.Join(flags, ";"), f6(a.GetWithinSla().GetRate()),
+		f6(p.GetZ()), fmt.Sprint(p.GetSuspectSlaMultiple()), f6(p.GetOveruseMultiple()), f6(p.GetOveruseFloor()), fmt.Sprint(p.GetEvidenceLimit()))
 }
 
 // networkEntity presents a card's network-level figures as an Entity.
@@ -169,7 +173,7 @@ var offendersTmpl = template.Must(template.New("offenders").Funcs(template.FuncM
 <html lang="en"><head><meta charset="utf-8"><title>Offenders {{.Period}}</title><style>{{.CSS}}</style></head>
 <body>
 <h1>Repeat offenders and flags, all networks: {{.Period}}</h1>
-<p class="muted">Analysts' copy (names every network). Formula {{.Formula.Version}}: {{.Formula.PriorityRule}}. Threshold {{pct1 .Formula.FlagThreshold}}, {{.Formula.FlagK}} of {{.Formula.FlagN}} periods, minimum sample {{.Formula.MinSample}}; exception overuse above max({{.Formula.OveruseMultiple}} × peer median, {{pct1 .Formula.OveruseFloor}}). {{.Formula.PeerRule}}.</p>
+<p class="muted">Analysts' copy (names every network). Formula {{.Formula.Version}}: {{.Formula.PriorityRule}}. Threshold {{pct1 .Formula.FlagThreshold}}, {{.Formula.FlagK}} of {{.Formula.FlagN}} periods, minimum sample {{.Formula.MinSample}}, Wilson z = {{.Formula.Z}}; suspect includes fulfilments later than {{.Formula.SuspectSlaMultiple}} × SLA; exception overuse above max({{.Formula.OveruseMultiple}} × peer median, {{pct1 .Formula.OveruseFloor}}); up to {{.Formula.EvidenceLimit}} chains per flag. {{.Formula.PeerRule}}.</p>
 <table><tr><th>#</th><th class="l">level</th><th class="l">network</th><th class="l">name</th><th class="l">developer</th><th>requests</th><th>suspect</th><th>95% interval</th><th>peer median</th><th>flagged of last n</th><th>in a row</th><th>priority</th><th class="l">flags</th><th class="l">first chains (request ids)</th></tr>
 {{range $i, $o := .List}}<tr><td>{{inc $i}}</td><td class="l">{{$o.Entity.Level}}</td><td class="l">{{$o.Card.Network}}</td><td class="l">{{$o.Entity.Name}}</td><td class="l">{{$o.Entity.Developer}}</td><td>{{$o.Entity.Requests}}</td>
 <td>{{pct $o.Entity.Suspect}}</td><td>{{ci $o.Entity.Suspect}}</td><td>{{pct1 $o.Entity.Ranking.PeerMedian}}</td><td>{{$o.Entity.Ranking.FlaggedPeriods}}</td><td>{{$o.Entity.Ranking.Consecutive}}</td><td>{{f1 $o.Entity.Ranking.Priority}}</td>
