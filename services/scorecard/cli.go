@@ -181,18 +181,14 @@ func runOneShot(ctx context.Context, f cliFlags, env *service.Env, stdout io.Wri
 		return fmt.Errorf("scorecard: %w", err)
 	}
 	defer conn.Close()
-	watermark, err := Watermark(ctx, conn)
+	before, _, err := closedBefore(ctx, conn, cfg.CloseAfter)
 	if err != nil {
-		return fmt.Errorf("scorecard: %w", err)
-	}
-	var closedBefore time.Time
-	if !watermark.IsZero() {
-		closedBefore = watermark.Add(-cfg.CloseAfter)
+		return err
 	}
 	now := time.Now().UTC()
 	var all, own []*hinscorev1.Scorecard
 	for _, p := range periods {
-		cards, err := Build(ctx, conn, Query{Granularity: p, From: f.from, To: f.to, Source: f.source, ClosedBefore: closedBefore}, now)
+		cards, err := Build(ctx, conn, Query{Granularity: p, From: f.from, To: f.to, Source: f.source, ClosedBefore: before}, now)
 		if err != nil {
 			return fmt.Errorf("scorecard: %w", err)
 		}

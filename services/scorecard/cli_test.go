@@ -84,11 +84,11 @@ func TestRunCLIOneShot(t *testing.T) {
 // files with the same numbers, each run recorded in the scorecards table.
 func TestRunCLIRegeneratesOnePeriod(t *testing.T) {
 	clearEnv(t)
-	// The fixture's last request opens 2027-01-04: close the week ending
-	// there at once.
+	// The fixture's last request opens 2027-01-04; one more 90 s later
+	// (its SLA + grace) closes the week ending there, with no margin.
 	t.Setenv(EnvCloseAfter, "0s")
 	conn, d := chtest.Database(t)
-	insert(t, conn, fixture())
+	insert(t, conn, append(fixture(), row{id(999), 1, "gamma", "patient_query", "fulfilled", "", time.Date(2027, 1, 4, 0, 1, 30, 0, time.UTC), ttf(1000)}))
 	var runs [2][]byte
 	for i := range runs {
 		out := t.TempDir()

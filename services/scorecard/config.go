@@ -31,7 +31,8 @@ const DefaultAdminAddr = "127.0.0.1:9104"
 const (
 	minEvery = 10 * time.Millisecond
 	maxEvery = 24 * time.Hour
-	// A month-long delay covers the longest default SLA (30 days).
+	// CloseAfter is a margin on top of the SLAs; a month of it would be a
+	// mistake.
 	maxCloseAfter = 720 * time.Hour
 )
 
@@ -49,11 +50,14 @@ type ServiceConfig struct {
 	// default day,week,month). Their labels differ (2026-11-22, 2026-W47,
 	// 2026-11), so their files never collide.
 	Granularities []string
-	// CloseAfter is how long after a period's end, in event time (the
-	// latest requested_at seen), the period closes: its cards are then
-	// final, stored in the scorecards table and published
-	// (HINSCORE_SCORECARD_CLOSE_AFTER, default 10m, 0-720h). It should
-	// cover the longest SLA + grace that matters for the period's figures.
+	// CloseAfter is the margin, in event time (the latest requested_at
+	// seen), between the moment every request of a period is decided and
+	// the period's close (HINSCORE_SCORECARD_CLOSE_AFTER, default 10m,
+	// 0-720h): a period closes when the event time reaches its end + the
+	// longest SLA + grace of the stored outcomes + CloseAfter. It covers the
+	// linker's lateness and the pipeline's lag; the SLAs themselves (up to
+	// 30 days for patient access) come from the outcomes. A closed period's
+	// cards are final, stored in the scorecards table and published.
 	CloseAfter time.Duration
 	// JetStream, when set, receives every closed card (the operator's copy,
 	// protobuf) on scorecards.<network> (stream SCORECARDS). Nil: cards are

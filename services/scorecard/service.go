@@ -38,6 +38,9 @@ type Service struct {
 	// formula version (granularity/network/period), loaded from the
 	// scorecards table by the first run.
 	closed map[string]bool
+	// closeDelay is the last run's delay between a period's end and its
+	// close (the longest SLA + grace seen, plus CloseAfter), for the log.
+	closeDelay time.Duration
 
 	mu       sync.Mutex
 	started  bool
@@ -182,7 +185,7 @@ func (s *Service) RunOnce(ctx context.Context) error {
 	s.m.runs.WithLabelValues(resultSuccess).Inc()
 	s.m.cards.Add(float64(total))
 	s.m.lastSuccess.Set(float64(end.UnixNano()) / 1e9)
-	ev.Int("cards", total).Int("networks", networks).Dur("duration", end.Sub(start)).Str("out", s.cfg.Out).Msg("scorecards written")
+	ev.Int("cards", total).Int("networks", networks).Dur("close_delay", s.closeDelay).Dur("duration", end.Sub(start)).Str("out", s.cfg.Out).Msg("scorecards written")
 	return nil
 }
 
@@ -192,20 +195,17 @@ func (s *Service) buildAndWrite(ctx context.Context, now time.Time) ([]int, int,
 	if err := s.loadClosed(ctx); err != nil {
 		return nil, 0, err
 	}
-	watermark, err := Watermark(ctx, s.conn)
+	before, delay, err := closedBefore(ctx, s.conn, s.cfg.CloseAfter)
 	if err != nil {
 		return nil, 0, err
 	}
-	var closedBefore time.Time
-	if !watermark.IsZero() {
-		closedBefore = watermark.Add(-s.cfg.CloseAfter)
-	}
+	s.closeDelay = delay
 	counts := make([]int, len(s.cfg.Granularities))
 	var all []*hinscorev1.Scorecard
 	fresh := map[string][]*hinscorev1.Scorecard{} // granularity -> newly closed cards
 	networks := map[string]bool{}
 	for i, g := range s.cfg.Granularities {
-		cards, err := Build(ctx, s.conn, Query{Granularity: g, ClosedBefore: closedBefore}, now)
+		cards, err := Build(ctx, s.conn, Query{Granularity: g, ClosedBefore: before}, now)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -267,6 +267,27 @@ WHERE formula_version = ? AND match(scorecard_json, '"closed":\\s*true')`, Formu
 	}
 	s.closed = closed
 	return nil
+}
+
+// closedBefore returns the instant a period must end by to be closed: the
+// event time reached (Watermark) less the longest SLA + grace of any
+// outcome stored (every request kind and network override the linker
+// applied, as recorded on its outcomes) and less margin (CloseAfter: the
+// linker's lateness and the pipeline's lag). A request is decided at the
+// latest when event time passes its requested_at + SLA + grace, so no
+// outcome of a closed period is still to come. Zero when there are no
+// outcomes; delay is what was subtracted.
+func closedBefore(ctx context.Context, conn driver.Conn, margin time.Duration) (before time.Time, delay time.Duration, err error) {
+	var latest int64
+	var longest uint64
+	if err := conn.QueryRow(ctx, `SELECT max(requested_at_ms), max(sla_ms + grace_ms) FROM exchange_outcomes`).Scan(&latest, &longest); err != nil {
+		return time.Time{}, 0, fmt.Errorf("scorecard: close: %w", err)
+	}
+	delay = time.Duration(longest)*time.Millisecond + margin
+	if latest == 0 {
+		return time.Time{}, delay, nil
+	}
+	return time.UnixMilli(latest).UTC().Add(-delay), delay, nil
 }
 
 // Watermark returns the event time the data has reached: the latest

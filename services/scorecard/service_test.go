@@ -203,10 +203,12 @@ func TestRunOnce(t *testing.T) {
 	}
 	golden(t, "alpha-2026-11-22-closed.json", got)
 
-	// The latest event is 2027-01-04 00:00:00: the 11 cards of periods
-	// that ended by then are closed, stored once and published once,
-	// although two runs saw them.
-	const closedCards = 11
+	// The latest event is 2027-01-04 00:00:00 and every outcome has a
+	// 60 s SLA and 30 s of grace: the 9 cards of periods that ended by
+	// 2027-01-03 23:58:30 are closed (not 2027-01-03 nor 2026-W53, which
+	// end at 2027-01-04), stored once and published once, although two runs
+	// saw them.
+	const closedCards = 9
 	var stored uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM scorecards").Scan(&stored); err != nil || stored != closedCards {
 		t.Errorf("scorecards table: %d rows (%v), want %d", stored, err, closedCards)
