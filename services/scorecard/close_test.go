@@ -3,19 +3,24 @@ package scorecard
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/chstore/chtest"
 )
 
 // closeWorld is one day of alpha (2026-11-22): 30 patient queries (60 s
@@ -40,6 +45,20 @@ var closeAt = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC).Add(72*time.Hour + 3
 func advance(t *testing.T, conn driver.Conn, n int, at time.Time) {
 	t.Helper()
 	insert(t, conn, []row{{id(1000 + n), 1, "alpha", "patient_query", "fulfilled", "", at, ttf(500)}})
+}
+
+// streamMsgs returns the number of messages on SCORECARDS.
+func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	st, err := js.Stream(context.Background(), bus.StreamScorecards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
 }
 
 func readCard(t *testing.T, path string) *hinscorev1.Scorecard {
@@ -81,18 +100,7 @@ func TestPeriodClosesAfterTheLongestSLA(t *testing.T) {
 		}
 		return n
 	}
-	published := func() uint64 {
-		t.Helper()
-		st, err := js.Stream(ctx, bus.StreamScorecards)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := st.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.State.Msgs
-	}
+	published := func() uint64 { return streamMsgs(t, js) }
 	card := filepath.Join(out, "2026-11-22", "alpha.json")
 
 	// Two days after the end: closed under a 10 m delay alone, but the
@@ -117,5 +125,94 @@ func TestPeriodClosesAfterTheLongestSLA(t *testing.T) {
 		if c := readCard(t, card); !c.GetClosed() || stored() != 1 || published() != 1 {
 			t.Fatalf("event time %s: closed %v, %d stored, %d published; want closed, once each", closeAt, c.GetClosed(), stored(), published())
 		}
+	}
+}
+
+// flakyJS refuses every publish after the first ok ones (ok < 0: none is
+// refused).
+type flakyJS struct {
+	jetstream.JetStream
+	mu sync.Mutex
+	ok int
+	n  int
+}
+
+func (f *flakyJS) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	f.mu.Lock()
+	f.n++
+	refuse := f.ok >= 0 && f.n > f.ok
+	f.mu.Unlock()
+	if refuse {
+		return nil, errors.New("flaky: publish refused")
+	}
+	return f.JetStream.PublishMsg(ctx, msg, opts...)
+}
+
+func (f *flakyJS) heal() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ok = -1
+}
+
+// TestServiceDeliversEachClosedCardOnce: the one-shot command stores the
+// fixture's 4 closed day cards without publishing them; the service then
+// stores the 5 other closed cards (weeks, months) and its third publish
+// fails; the next run publishes what is missing and stores nothing again;
+// a restarted service (a new process: what it knows comes from the table
+// and the stream) neither stores nor publishes anything. In the end each
+// of the 9 closed cards is in the table once and on the stream once.
+func TestServiceDeliversEachClosedCardOnce(t *testing.T) {
+	clearEnv(t)
+	t.Setenv(EnvCloseAfter, "0s")
+	conn, d := chtest.Database(t)
+	insert(t, conn, fixture())
+	ctx := context.Background()
+	const closedCards = 9 // see TestRunOnce
+	var stdout, stderr bytes.Buffer
+	if err := RunCLI(ctx, []string{"--clickhouse", dsnString(d), "--out", t.TempDir()}, &stdout, &stderr); err != nil {
+		t.Fatalf("RunCLI: %v\n%s", err, stderr.String())
+	}
+	js := testJetStream(t)
+	check := func(step string, rows, msgs uint64) {
+		t.Helper()
+		var n, distinct uint64
+		if err := conn.QueryRow(ctx, "SELECT count(), uniqExact(granularity, network, period) FROM scorecards").Scan(&n, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		if got := streamMsgs(t, js); n != rows || distinct != rows || got != msgs {
+			t.Errorf("%s: %d rows (%d periods), %d messages; want %d rows, %d messages", step, n, distinct, got, rows, msgs)
+		}
+	}
+	check("after the command", 4, 0)
+
+	flaky := &flakyJS{JetStream: js, ok: 2}
+	// The restarted service's clock is an hour later, so that JetStream's
+	// deduplication (same Msg-Id within 2 min) cannot hide a publish again.
+	newService := func(js jetstream.JetStream, now time.Time) *Service {
+		s, err := NewService(ServiceConfig{Every: time.Hour, Out: t.TempDir(), Granularities: []string{Day, Week, Month}, JetStream: js},
+			conn, zerolog.Nop(), prometheus.NewRegistry(), fixedClock{now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := newService(flaky, testNow)
+	if err := s.RunOnce(ctx); err == nil {
+		t.Fatal("a run whose publish failed succeeded")
+	}
+	check("after a failed publish", closedCards, 2)
+	flaky.heal()
+	if err := s.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after the next run", closedCards, closedCards)
+	if err := newService(js, testNow.Add(time.Hour)).RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after a restart", closedCards, closedCards)
+
+	published, err := loadPublished(ctx, js)
+	if err != nil || len(published) != closedCards {
+		t.Errorf("published periods %v (%v), want %d", published, err, closedCards)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,12 +33,17 @@ type Service struct {
 
 	// runMu keeps runs from overlapping: the loop's and direct RunOnce
 	// calls would otherwise race to rename the same files. It also guards
-	// closed.
+	// stored and published.
 	runMu sync.Mutex
-	// closed holds the periods already stored and published with this
-	// formula version (granularity/network/period), loaded from the
-	// scorecards table by the first run.
-	closed map[string]bool
+	// stored holds the closed periods (granularity/network/period) already
+	// in the scorecards table with this formula version, by this service or
+	// by the one-shot command, loaded from the table by the first run;
+	// published those already on scorecards.<network>, loaded from the
+	// SCORECARDS stream by the first run (nil without JetStream). They are
+	// kept apart so that a card stored but not published (by the command,
+	// or by a run whose publish failed) is published later and not stored
+	// again.
+	stored, published map[string]bool
 	// closeDelay is the last run's delay between a period's end and its
 	// close (the longest SLA + grace seen, plus CloseAfter), for the log.
 	closeDelay time.Duration
@@ -202,7 +208,8 @@ func (s *Service) buildAndWrite(ctx context.Context, now time.Time) ([]int, int,
 	s.closeDelay = delay
 	counts := make([]int, len(s.cfg.Granularities))
 	var all []*hinscorev1.Scorecard
-	fresh := map[string][]*hinscorev1.Scorecard{} // granularity -> newly closed cards
+	toStore := map[string][]*hinscorev1.Scorecard{}   // granularity -> closed cards not yet stored
+	toPublish := map[string][]*hinscorev1.Scorecard{} // granularity -> closed cards not yet published
 	networks := map[string]bool{}
 	for i, g := range s.cfg.Granularities {
 		cards, err := Build(ctx, s.conn, Query{Granularity: g, ClosedBefore: before}, now)
@@ -212,8 +219,14 @@ func (s *Service) buildAndWrite(ctx context.Context, now time.Time) ([]int, int,
 		counts[i] = len(cards)
 		for _, c := range cards {
 			networks[c.GetNetwork()] = true
-			if c.GetClosed() && !s.closed[closedKey(c)] {
-				fresh[g] = append(fresh[g], c)
+			if !c.GetClosed() {
+				continue
+			}
+			if !s.stored[closedKey(c)] {
+				toStore[g] = append(toStore[g], c)
+			}
+			if s.published != nil && !s.published[closedKey(c)] {
+				toPublish[g] = append(toPublish[g], c)
 			}
 		}
 		all = append(all, cards...)
@@ -225,15 +238,31 @@ func (s *Service) buildAndWrite(ctx context.Context, now time.Time) ([]int, int,
 	if err := WriteFiles(s.cfg.Out, all); err != nil {
 		return nil, 0, err
 	}
+	// Each card is marked as soon as its step succeeded, so that a failure
+	// halfway leaves the next run only what is missing.
+	// Every card is stored before any is published: the table is the
+	// record, the stream the notice.
+	delivered := map[string]bool{}
 	for _, g := range s.cfg.Granularities {
-		if err := Deliver(ctx, s.conn, s.cfg.JetStream, g, fresh[g]); err != nil {
-			return nil, 0, err
+		if err := chstore.InsertScorecards(ctx, s.conn, g, toStore[g]); err != nil {
+			return nil, 0, fmt.Errorf("scorecard.Deliver: %w", err)
 		}
-		for _, c := range fresh[g] {
-			s.closed[closedKey(c)] = true
+		for _, c := range toStore[g] {
+			s.stored[closedKey(c)] = true
+			delivered[closedKey(c)] = true
 		}
-		s.m.closed.Add(float64(len(fresh[g])))
 	}
+	for _, g := range s.cfg.Granularities {
+		for _, c := range toPublish[g] {
+			if err := publish(ctx, s.cfg.JetStream, g, c); err != nil {
+				s.m.closed.Add(float64(len(delivered)))
+				return nil, 0, err
+			}
+			s.published[closedKey(c)] = true
+			delivered[closedKey(c)] = true
+		}
+	}
+	s.m.closed.Add(float64(len(delivered)))
 	return counts, len(networks), nil
 }
 
@@ -242,11 +271,20 @@ func closedKey(c *hinscorev1.Scorecard) string {
 }
 
 // loadClosed reads, once, which periods a previous run (of this or another
-// process) already closed with this formula version, so that a restart
-// does not store and publish them again.
+// process, or the one-shot command) already stored with this formula
+// version and, with JetStream, which it already published, so that a
+// restart does not store or publish them again, and a card stored without
+// being published is still published.
 func (s *Service) loadClosed(ctx context.Context) error {
-	if s.closed != nil {
+	if s.stored != nil {
 		return nil
+	}
+	var published map[string]bool
+	if s.cfg.JetStream != nil {
+		var err error
+		if published, err = loadPublished(ctx, s.cfg.JetStream); err != nil {
+			return err
+		}
 	}
 	rows, err := s.conn.Query(ctx, `SELECT DISTINCT granularity, network, period FROM scorecards
 WHERE formula_version = ? AND match(scorecard_json, '"closed":\\s*true')`, FormulaVersion)
@@ -254,19 +292,73 @@ WHERE formula_version = ? AND match(scorecard_json, '"closed":\\s*true')`, Formu
 		return fmt.Errorf("closed periods: %w", err)
 	}
 	defer rows.Close()
-	closed := map[string]bool{}
+	stored := map[string]bool{}
 	for rows.Next() {
 		var g, n, p string
 		if err := rows.Scan(&g, &n, &p); err != nil {
 			return fmt.Errorf("closed periods: %w", err)
 		}
-		closed[g+"/"+n+"/"+p] = true
+		stored[g+"/"+n+"/"+p] = true
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("closed periods: %w", err)
 	}
-	s.closed = closed
+	s.stored, s.published = stored, published
 	return nil
+}
+
+// loadPublished reads the Nats-Msg-Id of every message on the SCORECARDS
+// stream (headers only) and returns the granularity/network/period of those
+// published with this formula version.
+func loadPublished(ctx context.Context, js jetstream.JetStream) (map[string]bool, error) {
+	published := map[string]bool{}
+	stream, err := js.Stream(ctx, bus.StreamScorecards)
+	if err != nil {
+		return nil, fmt.Errorf("published cards: %w", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("published cards: %w", err)
+	}
+	if info.State.Msgs == 0 {
+		return published, nil
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.ScorecardSubject("*")}, HeadersOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("published cards: %w", err)
+	}
+	// Asking for no more than the messages left makes each fetch return as
+	// soon as they are in rather than at its deadline.
+	left := info.State.Msgs
+	for {
+		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("published cards: %w", err)
+		}
+		got, last := 0, uint64(0)
+		for msg := range batch.Messages() {
+			got++
+			if meta, err := msg.Metadata(); err == nil {
+				last = meta.Sequence.Stream
+			}
+			// granularity/network/period/formula/generated_at_ms: network
+			// and period never hold a slash (they name files), the formula
+			// version does (scorecard/2).
+			id := msg.Headers().Get(jetstream.MsgIDHeader)
+			if parts := strings.SplitN(id, "/", 4); len(parts) == 4 && strings.HasPrefix(parts[3], FormulaVersion+"/") {
+				published[parts[0]+"/"+parts[1]+"/"+parts[2]] = true
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return nil, fmt.Errorf("published cards: %w", err)
+		}
+		left -= min(left, uint64(got))
+		// got == 0: messages removed since Info (none are, the stream has
+		// no limits); what was read is all there is.
+		if last >= info.State.LastSeq || left == 0 || got == 0 {
+			return published, nil
+		}
+	}
 }
 
 // closedBefore returns the instant a period must end by to be closed: the
@@ -321,16 +413,24 @@ func Deliver(ctx context.Context, conn driver.Conn, js jetstream.JetStream, gran
 		return nil
 	}
 	for _, c := range cards {
-		b, err := proto.Marshal(OperatorCopy(c))
-		if err != nil {
-			return fmt.Errorf("scorecard.Deliver: %s %s: %w", c.GetNetwork(), c.GetPeriod(), err)
+		if err := publish(ctx, js, granularity, c); err != nil {
+			return err
 		}
-		msg := nats.NewMsg(bus.ScorecardSubject(c.GetNetwork()))
-		msg.Data = b
-		msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s/%s/%s/%s/%d", granularity, c.GetNetwork(), c.GetPeriod(), c.GetFormulaVersion(), c.GetGeneratedAtMs()))
-		if _, err := js.PublishMsg(ctx, msg); err != nil {
-			return fmt.Errorf("scorecard.Deliver: publish %s %s: %w", c.GetNetwork(), c.GetPeriod(), err)
-		}
+	}
+	return nil
+}
+
+// publish sends the operator's copy of c on scorecards.<network>.
+func publish(ctx context.Context, js jetstream.JetStream, granularity string, c *hinscorev1.Scorecard) error {
+	b, err := proto.Marshal(OperatorCopy(c))
+	if err != nil {
+		return fmt.Errorf("scorecard.Deliver: %s %s: %w", c.GetNetwork(), c.GetPeriod(), err)
+	}
+	msg := nats.NewMsg(bus.ScorecardSubject(c.GetNetwork()))
+	msg.Data = b
+	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s/%s/%s/%s/%d", granularity, c.GetNetwork(), c.GetPeriod(), c.GetFormulaVersion(), c.GetGeneratedAtMs()))
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("scorecard.Deliver: publish %s %s: %w", c.GetNetwork(), c.GetPeriod(), err)
 	}
 	return nil
 }
