@@ -1,10 +1,12 @@
 package scorecard
 
 import (
+	"cmp"
 	"fmt"
 	"html"
 	"html/template"
 	"math"
+	"slices"
 	"strings"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
@@ -58,11 +60,46 @@ type latencyRow struct {
 	l     *hinscorev1.Latency
 }
 
+// slaLine is one SLA drawn on the time-to-fulfil chart with the request
+// kinds it applies to.
+type slaLine struct {
+	ms    uint64
+	kinds []string
+}
+
+// slaLines returns each distinct SLA of the volumes (a kind whose SLA
+// differs between networks or over the period gives its minimum and its
+// maximum) with its kinds, shortest first.
+func slaLines(volumes []*hinscorev1.KindVolume) []slaLine {
+	byMs := map[uint64][]string{}
+	for _, v := range volumes {
+		for _, ms := range []uint64{v.GetSlaMinMs(), v.GetSlaMaxMs()} {
+			if ms > 0 && !slices.Contains(byMs[ms], v.GetRequestKind()) {
+				byMs[ms] = append(byMs[ms], v.GetRequestKind())
+			}
+		}
+	}
+	var out []slaLine
+	for ms, kinds := range byMs {
+		slices.Sort(kinds)
+		out = append(out, slaLine{ms, kinds})
+	}
+	slices.SortFunc(out, func(a, b slaLine) int { return cmp.Compare(a.ms, b.ms) })
+	return out
+}
+
 // ttfChart draws each row's p50–p99 range (p90 marked) on a logarithmic
-// axis against the SLA and 3 × SLA.
-func ttfChart(rows []latencyRow, slaMs uint64) template.HTML {
+// axis against the SLA of every request kind (dashed) and 3 × that SLA
+// (dotted). A row's times mix its request kinds, so each SLA line is
+// labelled with the kinds it applies to rather than one SLA standing for
+// all.
+func ttfChart(rows []latencyRow, slas []slaLine) template.HTML {
 	const left, w, rowH = 170.0, 540.0, 22.0
-	lo, hi := 100.0, float64(max(slaMs*6, 1000))
+	var longest uint64
+	for _, l := range slas {
+		longest = max(longest, l.ms)
+	}
+	lo, hi := 100.0, float64(max(longest*6, 1000))
 	for _, r := range rows {
 		hi = math.Max(hi, float64(r.l.GetP99Ms())*1.2)
 	}
@@ -70,7 +107,9 @@ func ttfChart(rows []latencyRow, slaMs uint64) template.HTML {
 		ms = math.Max(ms, lo)
 		return left + w*(math.Log10(ms)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))
 	}
-	h := 30 + rowH*float64(len(rows))
+	// The SLA labels sit under the rows, one line each.
+	top := 30 + rowH*float64(len(rows))
+	h := top + 14*float64(len(slas))
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" role="img" aria-label="Time to fulfil against SLA" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f">`, left+w+20, h, left+w+20, h)
 	for _, tick := range []float64{100, 1000, 10_000, 60_000, 600_000, 3_600_000, 86_400_000, 864_000_000} {
@@ -78,16 +117,19 @@ func ttfChart(rows []latencyRow, slaMs uint64) template.HTML {
 			break
 		}
 		x := xOf(tick)
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="14" x2="%.1f" y2="%.0f" stroke="#ddd"/><text x="%.1f" y="10" text-anchor="middle" class="small">%s</text>`, x, x, h, x, fmtMs(uint64(tick)))
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="14" x2="%.1f" y2="%.0f" stroke="#ddd"/><text x="%.1f" y="10" text-anchor="middle" class="small">%s</text>`, x, x, top, x, fmtMs(uint64(tick)))
 	}
-	if slaMs > 0 {
-		for _, m := range []struct {
-			mult  float64
-			label string
-		}{{1, "SLA"}, {SuspectSLAMultiple, fmt.Sprintf("%d×SLA", SuspectSLAMultiple)}} {
-			x := xOf(float64(slaMs) * m.mult)
-			fmt.Fprintf(&b, `<line x1="%.1f" y1="14" x2="%.1f" y2="%.0f" stroke="#d94801" stroke-dasharray="4 3"/><text x="%.1f" y="%.0f" class="small" fill="#d94801">%s</text>`, x, x, h, x+3, h-2, m.label)
+	for i, l := range slas {
+		kinds := esc(strings.Join(l.kinds, ", "))
+		x, x3 := xOf(float64(l.ms)), xOf(float64(l.ms)*SuspectSLAMultiple)
+		fmt.Fprintf(&b, `<line class="sla" x1="%.1f" y1="14" x2="%.1f" y2="%.0f" stroke="#d94801" stroke-dasharray="4 3"><title>SLA %s: %s</title></line>`, x, x, top, fmtMs(l.ms), kinds)
+		fmt.Fprintf(&b, `<line class="sla3" x1="%.1f" y1="14" x2="%.1f" y2="%.0f" stroke="#d94801" stroke-dasharray="1 3"><title>%d×SLA %s: %s</title></line>`, x3, x3, top, SuspectSLAMultiple, fmtMs(l.ms*SuspectSLAMultiple), kinds)
+		// A label right of the middle ends at its line, so it stays inside.
+		lx, anchor := x+3, "start"
+		if x > left+w/2 {
+			lx, anchor = x-3, "end"
 		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="%s" class="small" fill="#d94801">%s SLA %s (dotted: %d× %s)</text>`, lx, top+10+14*float64(i), anchor, kinds, fmtMs(l.ms), SuspectSLAMultiple, fmtMs(l.ms*SuspectSLAMultiple))
 	}
 	for i, r := range rows {
 		y := 24 + rowH*float64(i)

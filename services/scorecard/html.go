@@ -58,7 +58,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 
 <h2>Time to fulfil against SLA</h2>
 {{.TTF}}
-<p class="muted">Bars: p50 (dot) to p99, p90 marked; dashed: SLA and {{.C.Formula.SuspectSlaMultiple}}× SLA (later is suspect). Logarithmic axis.</p>
+<p class="muted">Bars: p50 (dot) to p99, p90 marked, over every request kind of the row together; dashed: the SLA of each request kind, dotted: {{.C.Formula.SuspectSlaMultiple}}× that SLA (later is suspect), each labelled with its kinds. Within SLA counts each request against its own kind's SLA. Logarithmic axis.</p>
 
 <h2>Trend</h2>
 {{.Trend}}
@@ -116,12 +116,6 @@ func HTML(c *hinscorev1.Scorecard) ([]byte, error) {
 	for _, e := range c.GetResponders() {
 		rows = append(rows, latencyRow{e.GetName(), e.GetTimeToFulfil()})
 	}
-	var sla uint64
-	for _, v := range c.GetVolumes() {
-		if sla == 0 || v.GetSlaMinMs() < sla {
-			sla = v.GetSlaMinMs()
-		}
-	}
 	var ev []evidenceView
 	for _, f := range c.GetFlags() {
 		ev = append(ev, evidenceView{"network " + c.GetNetwork(), f})
@@ -136,7 +130,7 @@ func HTML(c *hinscorev1.Scorecard) ([]byte, error) {
 	var buf bytes.Buffer
 	err := pageTmpl.Execute(&buf, map[string]any{
 		"C": c, "CSS": template.CSS(pageCSS),
-		"Mix": mixChart(c.GetOutcomes()), "TTF": ttfChart(rows, sla),
+		"Mix": mixChart(c.GetOutcomes()), "TTF": ttfChart(rows, slaLines(c.GetVolumes())),
 		"Trend": trendChart(c.GetTrend(), c.GetFormula().GetFlagThreshold()), "Peers": peerChart(c),
 		"Responders": entitiesView{"responder organisation", c.GetResponders()},
 		"Developers": entitiesView{"developer", c.GetDevelopers()},
