@@ -27,7 +27,7 @@ Usage:
   hinscore inspect   [--format hl7v2|fhir|auto] [--network N] FILE...   one ExchangeEvent JSON line per message
   hinscore import    --network N [--nats URL] [--format hl7v2|fhir|auto] FILE...   HL7 batch files, FHIR NDJSON
   hinscore directory [--clickhouse DSN] FILE                        load the organisation directory (CSV)
-  hinscore scorecard [--clickhouse DSN] [--period P] [--network N] [--out DIR] [--every D]
+  hinscore scorecard [--clickhouse DSN] [--period 2026-10|2026-W43|2026-10-05|day,week,month] [--network N] [--out DIR] [--every D]
   hinscore chain ID | journey TOKEN | offenders [--api URL] [--token T] [--json]   investigator views (via the API)
   hinscore nats      [--data DIR] [--addr HOST:PORT]      the embedded NATS JetStream server alone
   hinscore version

@@ -70,6 +70,7 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"no command", nil, 2, "Usage"},
+		{"usage names the scorecard periods", nil, 2, "hinscore scorecard [--clickhouse DSN] [--period 2026-10|2026-W43|2026-10-05|day,week,month]"},
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
 		{"inspect without file", []string{"inspect"}, 2, "no FILE"},
 		{"inspect bad format", []string{"inspect", "--format", "x12", "f"}, 2, "--format"},
