@@ -216,3 +216,36 @@ func TestServiceDeliversEachClosedCardOnce(t *testing.T) {
 		t.Errorf("published periods %v (%v), want %d", published, err, closedCards)
 	}
 }
+
+// TestServiceWithoutTheStreamYet: with no SCORECARDS stream (the bus not
+// set up yet) a run still writes its files and stores its closed cards,
+// and fails on the publish; once the stream exists the next run publishes
+// every closed card.
+func TestServiceWithoutTheStreamYet(t *testing.T) {
+	conn := testDatabase(t)
+	insert(t, conn, fixture())
+	js := bareJetStream(t)
+	out := t.TempDir()
+	s, err := NewService(ServiceConfig{Every: time.Hour, Out: out, Granularities: []string{Day, Week, Month}, JetStream: js},
+		conn, zerolog.Nop(), prometheus.NewRegistry(), fixedClock{testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.RunOnce(ctx); err == nil {
+		t.Fatal("a run with nowhere to publish succeeded")
+	}
+	if got := listFiles(t, out); len(got) != len(fixtureFiles) {
+		t.Errorf("files %q, want the %d cards", got, len(fixtureFiles))
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var rows uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM scorecards").Scan(&rows); err != nil || rows != 9 || streamMsgs(t, js) != 9 {
+		t.Errorf("%d rows (%v), %d messages; want 9 of each", rows, err, streamMsgs(t, js))
+	}
+}

@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		cards: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "cards_written_total", Help: "Scorecard files written by successful runs."}),
 		closed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "cards_closed_total", Help: "Cards of closed periods stored in the scorecards table and published."}),
+			Name: "cards_closed_total", Help: "Cards of closed periods newly stored in the scorecards table or published by a run."}),
 	}
 	var err error
 	m.runs = register(reg, m.runs, &err)

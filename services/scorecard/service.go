@@ -313,6 +313,11 @@ WHERE formula_version = ? AND match(scorecard_json, '"closed":\\s*true')`, Formu
 func loadPublished(ctx context.Context, js jetstream.JetStream) (map[string]bool, error) {
 	published := map[string]bool{}
 	stream, err := js.Stream(ctx, bus.StreamScorecards)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		// Nothing was published; the publishes will fail until the stream
+		// exists, after the files are written, and be retried.
+		return published, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("published cards: %w", err)
 	}

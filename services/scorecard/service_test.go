@@ -266,6 +266,18 @@ func TestRunOnce(t *testing.T) {
 // testJetStream starts an embedded NATS server with the hinscore streams.
 func testJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
+	js := bareJetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// bareJetStream starts an embedded NATS server without any stream.
+func bareJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
 	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
 	if err != nil {
 		t.Fatal(err)
@@ -278,11 +290,6 @@ func testJetStream(t *testing.T) jetstream.JetStream {
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
 		t.Fatal(err)
 	}
 	return js
