@@ -238,10 +238,10 @@ func (s *Service) buildAndWrite(ctx context.Context, now time.Time) ([]int, int,
 	if err := WriteFiles(s.cfg.Out, all); err != nil {
 		return nil, 0, err
 	}
-	// Each card is marked as soon as its step succeeded, so that a failure
-	// halfway leaves the next run only what is missing.
-	// Every card is stored before any is published: the table is the
-	// record, the stream the notice.
+	// Every card is stored before any is published (the table is the
+	// record, the stream the notice), and each is marked as soon as its
+	// step succeeded, so that a failure halfway leaves the next run only
+	// what is missing.
 	delivered := map[string]bool{}
 	for _, g := range s.cfg.Granularities {
 		if err := chstore.InsertScorecards(ctx, s.conn, g, toStore[g]); err != nil {
