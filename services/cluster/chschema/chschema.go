@@ -47,6 +47,8 @@ var ShardingKeys = map[string]string{
 	"outcomes_by_patient": "cityHash64(toString(outcome_id))",
 	"events_by_message":   "cityHash64(toString(event_id))",
 	"outcomes_by_id":      "cityHash64(toString(outcome_id))",
+	"patient_journeys":    "cityHash64(toString(outcome_id))",
+	"outcome_versions":    "cityHash64(toString(outcome_id))",
 	// Aggregate states merge across shards, so where a state lands does not
 	// matter; their materialized views fill them shard by shard.
 	"events_daily":   "rand()",
