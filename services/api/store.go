@@ -74,15 +74,22 @@ type rowScanner interface{ Scan(dest ...any) error }
 
 func scanOutcome(r rowScanner) (Outcome, error) {
 	var o Outcome
-	err := r.Scan(&o.ID, &o.Version, &o.Network, &o.RequestID, &o.CorrelationKey, &o.RequestKind,
+	err := scanOutcomeAnd(r, &o)
+	return o, err
+}
+
+// scanOutcomeAnd scans outcomeColumns into o, then the columns after them
+// into more.
+func scanOutcomeAnd(r rowScanner, o *Outcome, more ...any) error {
+	err := r.Scan(append([]any{&o.ID, &o.Version, &o.Network, &o.RequestID, &o.CorrelationKey, &o.RequestKind,
 		&o.RequesterOrg, &o.ResponderOrg, &o.Class, &o.ExceptionCode, &o.ReasonCodes, &o.PatientToken,
 		&o.RequestedAtMs, &o.AckAtMs, &o.AnsweredAtMs, &o.TTAMs, &o.TTFMs, &o.SLAMs, &o.GraceMs,
-		&o.DecidedAtMs, &o.RuleVersion, &o.MappingVersion, &o.ResponseID, &o.RecordCount, &o.StepCount)
+		&o.DecidedAtMs, &o.RuleVersion, &o.MappingVersion, &o.ResponseID, &o.RecordCount, &o.StepCount}, more...)...)
 	if o.ReasonCodes == nil {
 		o.ReasonCodes = []string{}
 	}
-	o.Suspect = suspect(o)
-	return o, err
+	o.Suspect = suspect(*o)
+	return err
 }
 
 // suspect is DOMAIN.md's "suspected blocking" for one request.
@@ -116,17 +123,20 @@ type store struct {
 	conn driver.Conn
 }
 
-// outcome returns the latest version of a chain. outcomes_by_id names its
-// network and request time from one granule; the chain is then read with
-// the whole (network, outcome_id) key in its one monthly partition, and the
-// highest version is the current one whether or not versions were merged.
+// outcome returns the latest version of a chain. outcome_versions names its
+// network and request time from one 256-row granule of each part; the chain
+// is then read with the whole (network, outcome_id) key in its one monthly
+// partition, and the highest version is the current one whether or not
+// versions were merged. PREWHERE on the id reads the other columns only of
+// the granule that holds the chain, not of every granule the key range
+// selects in each part.
 func (s *store) outcome(ctx context.Context, id uuid.UUID) (Outcome, error) {
 	var (
 		network     string
 		requestedAt time.Time
 	)
-	err := s.conn.QueryRow(ctx, `SELECT network, requested_at FROM outcomes_by_id
-		WHERE outcome_id = toUUID(?) ORDER BY version DESC LIMIT 1`, id.String()).Scan(&network, &requestedAt)
+	err := s.conn.QueryRow(ctx, `SELECT network, requested_at FROM outcome_versions
+		PREWHERE outcome_id = toUUID(?) ORDER BY version DESC LIMIT 1`, id.String()).Scan(&network, &requestedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Outcome{}, errNotFound
 	}
@@ -135,8 +145,9 @@ func (s *store) outcome(ctx context.Context, id uuid.UUID) (Outcome, error) {
 	}
 	row := s.conn.QueryRow(ctx, `SELECT `+outcomeColumns+`
 		FROM exchange_outcomes
-		WHERE network = ? AND outcome_id = toUUID(?) AND requested_at = toDateTime(?, 'UTC')
-		ORDER BY version DESC LIMIT 1`, network, id.String(), requestedAt.UTC().Unix())
+		PREWHERE outcome_id = toUUID(?)
+		WHERE network = ? AND requested_at = toDateTime(?, 'UTC')
+		ORDER BY version DESC LIMIT 1`, id.String(), network, requestedAt.UTC().Unix())
 	o, err := scanOutcome(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Outcome{}, errNotFound
@@ -155,11 +166,14 @@ func stepsFrom(o Outcome) int64 {
 }
 
 // steps returns the messages of a chain as its version `version` listed
-// them, with each event's details, in event time order.
+// them, with each event's details, in event time order. The id selects a
+// granule in each part of each month from the request's on; PREWHERE reads
+// the other columns only where the chain is.
 func (s *store) steps(ctx context.Context, o Outcome) ([]Step, error) {
 	rows, err := s.conn.Query(ctx, `SELECT toString(event_id), message_id, message_type, role, status, event_time_ms, raw_seq
 		FROM outcome_steps
-		WHERE outcome_id = toUUID(?) AND version <= ? AND event_time >= toDateTime(?, 'UTC')
+		PREWHERE outcome_id = toUUID(?)
+		WHERE version <= ? AND event_time >= toDateTime(?, 'UTC')
 		ORDER BY version DESC LIMIT 1 BY event_id`, o.ID, o.Version, stepsFrom(o))
 	if err != nil {
 		return nil, fmt.Errorf("api.store.steps: %w", err)
@@ -343,24 +357,85 @@ func (s *store) outcomes(ctx context.Context, where, q string, args ...any) ([]O
 // shown with its latest requests (and says it was cut).
 const journeyLimit = 2000
 
-// journey returns every request naming the patient token, oldest first.
-// outcomes_by_patient gives the keys; the outer read uses the main table's
-// (network, outcome_id) key and keeps each chain's highest version.
+// journey returns every request whose latest outcome version names the
+// patient token, oldest first: what `outcomes` (the FINAL view) holds for
+// the token, without its cost.
+//
+// patient_journeys holds every version of every outcome naming a patient,
+// ordered by the token, so the token's rows are a few 256-row granules per
+// part; of each outcome the highest version there is kept. That version is
+// the outcome's latest unless a later one names another token (or none),
+// which outcome_versions, keyed by the outcome id alone, tells: such an
+// outcome comes back marked superseded and is read again from
+// exchange_outcomes (latest), kept only if its latest version still names
+// the token. Up to journeyLimit rows of each kind are read, newest first.
 func (s *store) journey(ctx context.Context, token string, networks []string) ([]Outcome, error) {
-	q := `SELECT ` + outcomeColumns + ` FROM exchange_outcomes
-		WHERE (network, outcome_id) IN (SELECT network, outcome_id FROM outcomes_by_patient WHERE patient_token = ?)
-		  AND patient_token = ?`
-	args := []any{token, token}
+	scope, args := "", []any{}
 	if networks != nil {
-		q += ` AND has(?, network)`
+		scope = ` AND has(?, network)`
+	}
+	args = append(args, token)
+	if networks != nil {
 		args = append(args, networks)
 	}
-	q += ` ORDER BY version DESC LIMIT 1 BY outcome_id`
-	q = `SELECT * FROM (` + q + `) ORDER BY requested_at_ms DESC, id DESC LIMIT ?`
+	args = append(args, token)
+	if networks != nil {
+		args = append(args, networks)
+	}
 	args = append(args, journeyLimit)
-	out, err := s.outcomes(ctx, "api.store.journey", q, args...)
+	q := `SELECT ` + outcomeColumns + `, version < latest AS superseded
+		FROM (
+			SELECT * FROM patient_journeys PREWHERE patient_token = ?` + scope + `
+			ORDER BY version DESC LIMIT 1 BY network, outcome_id
+		) ANY LEFT JOIN (
+			SELECT outcome_id, max(version) AS latest FROM outcome_versions
+			WHERE outcome_id IN (SELECT outcome_id FROM patient_journeys PREWHERE patient_token = ?` + scope + `)
+			GROUP BY outcome_id
+		) USING outcome_id
+		ORDER BY requested_at_ms DESC, id DESC
+		LIMIT ? BY superseded`
+	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("api.store.journey: %w", err)
+	}
+	defer rows.Close()
+	out := []Outcome{}
+	var superseded []clickhouse.GroupSet
+	for rows.Next() {
+		var (
+			o   Outcome
+			old bool
+		)
+		if err := scanOutcomeAnd(rows, &o, &old); err != nil {
+			return nil, fmt.Errorf("api.store.journey: %w", err)
+		}
+		if old {
+			superseded = append(superseded, clickhouse.GroupSet{Value: []any{o.Network, o.ID}})
+			continue
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("api.store.journey: %w", err)
+	}
+	if len(superseded) > 0 {
+		latest, err := s.outcomes(ctx, "api.store.journey", `SELECT `+outcomeColumns+` FROM exchange_outcomes
+			WHERE (network, outcome_id) IN (?) ORDER BY version DESC LIMIT 1 BY network, outcome_id`, superseded)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range latest {
+			if o.PatientToken == token {
+				out = append(out, o)
+			}
+		}
+		sort.Slice(out, func(i, j int) bool {
+			if out[i].RequestedAtMs != out[j].RequestedAtMs {
+				return out[i].RequestedAtMs > out[j].RequestedAtMs
+			}
+			return out[i].ID > out[j].ID
+		})
+		out = out[:min(len(out), journeyLimit)]
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].RequestedAtMs < out[j].RequestedAtMs })
 	return out, nil
