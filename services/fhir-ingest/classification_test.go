@@ -23,8 +23,8 @@ func TestClassificationPerNetwork(t *testing.T) {
 	}
 	h := newHarness(t, func(c *Config) { c.Classification = tables })
 	const (
-		netaVersion    = "fhir-map/1+neta-class/1+fhir-class/1"
-		defaultVersion = "fhir-map/1+fhir-class/1"
+		netaVersion    = "fhir-map/1+neta-class/1+fhir-class/2"
+		defaultVersion = "fhir-map/1+fhir-class/2"
 	)
 	for _, network := range []string{"neta", "netb"} {
 		token := map[string]string{"neta": tokenA, "netb": tokenB}[network]
@@ -78,7 +78,7 @@ func TestClassificationPerNetwork(t *testing.T) {
 	}
 
 	// Each network's CapabilityStatement names its table.
-	for network, version := range map[string]string{"neta": "neta-class/1+fhir-class/1", "netb": "fhir-class/1"} {
+	for network, version := range map[string]string{"neta": "neta-class/1+fhir-class/2", "netb": "fhir-class/2"} {
 		resp, err := h.client.Get(h.base + "/fhir/" + network + "/metadata")
 		if err != nil {
 			t.Fatal(err)

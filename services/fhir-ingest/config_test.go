@@ -57,7 +57,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"shared-token.env", []string{"one token hash is given to both"}},
 		{"class-missing.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network northstar: open testdata/config/no-such-class.csv"}},
 		{"class-bad-table.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network northstar: testdata/config/class-bad.csv: fhirmap.ParseTable: line 2: unknown status \"blocked\""}},
-		{"class-builtin-version.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network northstar: version fhir-class/1 is the built-in table's"}},
+		{"class-builtin-version.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network northstar: version fhir-class/2 is the built-in table's"}},
 		{"class-no-token.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network southgate has classification rows but no token"}},
 	}
 	for _, tc := range cases {

@@ -15,11 +15,12 @@ var defaultTableCSV string
 
 // Sources of a classification row.
 const (
-	SourceHTTP    = "http"    // HTTP status code of an answer (entry.response.status)
-	SourceIssue   = "issue"   // OperationOutcome.issue.code
-	SourceMessage = "message" // MessageHeader.response.code
-	SourceAudit   = "audit"   // AuditEvent.outcome
-	SourceTask    = "task"    // Task.status
+	SourceHTTP    = "http"       // HTTP status code of an answer (entry.response.status)
+	SourceIssue   = "issue"      // OperationOutcome.issue.code of an error or fatal issue
+	SourceNote    = "issue-note" // OperationOutcome.issue.code of a warning or information
+	SourceMessage = "message"    // MessageHeader.response.code
+	SourceAudit   = "audit"      // AuditEvent.outcome
+	SourceTask    = "task"       // Task.status
 )
 
 // Rule is one row of the classification table.
@@ -90,7 +91,7 @@ func ParseTable(r io.Reader) (*Table, error) {
 			return nil, fmt.Errorf("fhirmap.ParseTable: line %d: want 5 columns, got %d", line, len(rec))
 		}
 		switch rec[0] {
-		case SourceHTTP, SourceIssue, SourceMessage, SourceAudit, SourceTask:
+		case SourceHTTP, SourceIssue, SourceNote, SourceMessage, SourceAudit, SourceTask:
 		default:
 			return nil, fmt.Errorf("fhirmap.ParseTable: line %d: unknown source %q", line, rec[0])
 		}
@@ -137,7 +138,7 @@ func (t *Table) Lookup(source, value string) (Rule, bool) {
 
 // Over returns the table a network with its own rows uses: t's rows are
 // tried first, then base's, so a network's file holds only the rows that
-// differ. Its version names both ("neta-class/1+fhir-class/1"): every
+// differ. Its version names both ("neta-class/1+fhir-class/2"): every
 // event records which rows could have classified it.
 func (t *Table) Over(base *Table) *Table {
 	rules := make([]Rule, 0, len(t.Rules)+len(base.Rules))

@@ -16,7 +16,7 @@ func TestTableOver(t *testing.T) {
 	}
 	base := DefaultTable()
 	tb := own.Over(base)
-	if tb.Version != "neta-class/1+fhir-class/1" {
+	if tb.Version != "neta-class/1+fhir-class/2" {
 		t.Errorf("version %q", tb.Version)
 	}
 	cases := []struct {

@@ -38,7 +38,7 @@ import (
 )
 
 // MappingVersion names the rules of this package. Events record it joined
-// with the classification table's version: "fhir-map/1+fhir-class/1".
+// with the classification table's version: "fhir-map/1+fhir-class/2".
 const MappingVersion = "fhir-map/1"
 
 // MaxReasonText is how much reason text an event keeps.
@@ -418,27 +418,43 @@ func (r *reasons) apply(ev *hinscorev1.ExchangeEvent) {
 }
 
 // issues classifies an OperationOutcome: the first error or fatal issue
-// whose code the table knows decides. Every issue adds its reasons.
-func (c *mapCtx) issues(oo *operationOutcome, r *reasons) (hinscorev1.Status, bool) {
+// whose code the table knows (issue rows) decides (known). failed reports
+// whether it has an error or fatal issue at all, known or not. Every issue
+// adds its reasons.
+func (c *mapCtx) issues(oo *operationOutcome, r *reasons) (status hinscorev1.Status, known, failed bool) {
 	if oo == nil {
-		return 0, false
+		return 0, false, false
 	}
-	var status hinscorev1.Status
-	found := false
 	for _, is := range oo.Issue {
 		if is.Code != "" {
 			r.add(SourceIssue + "|" + is.Code)
 		}
 		r.concept(is.Details)
 		r.text(is.Diagnostics)
-		if found || (is.Severity != "error" && is.Severity != "fatal") {
+		if is.Severity != "error" && is.Severity != "fatal" {
+			continue
+		}
+		failed = true
+		if known {
 			continue
 		}
 		if rule, ok := c.m.Table.Lookup(SourceIssue, is.Code); ok {
-			status, found = rule.Status, true
+			status, known = rule.Status, true
 		}
 	}
-	return status, found
+	return status, known, failed
+}
+
+// note classifies an OperationOutcome that has no error: the first warning
+// or information issue an issue-note row names (records suppressed for
+// privacy, an incomplete answer) decides.
+func (c *mapCtx) note(oo *operationOutcome) (hinscorev1.Status, bool) {
+	for _, is := range oo.Issue {
+		if rule, ok := c.m.Table.Lookup(SourceNote, is.Code); ok {
+			return rule.Status, true
+		}
+	}
+	return 0, false
 }
 
 // httpAnswer classifies an answer by its HTTP status and outcome: a 2xx
@@ -453,8 +469,8 @@ func (c *mapCtx) httpAnswer(ev *hinscorev1.ExchangeEvent, status string, oo *ope
 	r.add(SourceHTTP + "|" + code)
 	rule, _ := c.m.Table.Lookup(SourceHTTP, code)
 	ev.Status = rule.Status
-	issueStatus, ok := c.issues(oo, r)
-	if ok && code[0] != '2' {
+	issueStatus, known, _ := c.issues(oo, r)
+	if known && code[0] != '2' {
 		ev.Status = issueStatus
 	}
 	return nil

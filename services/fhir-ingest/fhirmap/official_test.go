@@ -56,6 +56,7 @@ const (
 	sRefused  = hinscorev1.Status_STATUS_REFUSED
 	sAccepted = hinscorev1.Status_STATUS_ACCEPTED
 	sErrPerm  = hinscorev1.Status_STATUS_ERROR_PERMANENT
+	sPartial  = hinscorev1.Status_STATUS_PARTIAL
 )
 
 type officialCase struct {
@@ -66,10 +67,6 @@ type officialCase struct {
 	err   error
 	path  string
 	issue string
-	// known names a place where the mapper departs from DOMAIN.md for this
-	// official example. The case then skips (with the difference) instead
-	// of failing, and fails once the mapper agrees, so that the note goes.
-	known string
 }
 
 // Task keys: Task.requester + Task.identifier[0] (DOMAIN.md: "Task.id or
@@ -148,14 +145,14 @@ func officialCases() []officialCase {
 			key: "neta||oo-1", reply: "oo-1", records: -1}}},
 		{file: "OperationOutcome-allok.json", err: ErrNotExchange, path: "OperationOutcome", issue: "not-supported"},
 		{file: "OperationOutcome-101.json", corr: "oo-2", events: []officialEvent{{role: rResp, status: sErrPerm,
-			key: "neta||oo-2", reply: "oo-2", records: -1}},
-			known: "an error issue coded code-invalid (a processing issue: DOMAIN.md \"exception, processing → error\") maps to STATUS_OK: outcome() calls every OperationOutcome whose error codes are not in classification.csv a success"},
+			key: "neta||oo-2", reply: "oo-2", records: -1}}},
 		{file: "OperationOutcome-validationfail.json", corr: "oo-3", events: []officialEvent{{role: rResp, status: sErrPerm,
-			key: "neta||oo-3", reply: "oo-3", records: -1}},
-			known: "an error issue coded structure (the request was invalid) maps to STATUS_OK: no invalid/structure rows in classification.csv, and outcome() then calls it a success"},
-		{file: "OperationOutcome-break-the-glass.json", corr: "oo-4", events: []officialEvent{{role: rResp, status: sRefused,
-			key: "neta||oo-4", reply: "oo-4", records: -1}},
-			known: "issue code suppressed (DOMAIN.md: \"suppressed → refused (privacy)\") maps to STATUS_OK because its severity is information; an answer that withholds records for privacy should not count as fulfilled (refused, or at least partial)"},
+			key: "neta||oo-3", reply: "oo-3", records: -1}}},
+		// Information, not an error: answered, with what is restricted
+		// withheld ("Additional information may be available using the
+		// Break-The-Glass Protocol"): partial, the suppression in its reasons.
+		{file: "OperationOutcome-break-the-glass.json", corr: "oo-4", events: []officialEvent{{role: rResp, status: sPartial,
+			key: "neta||oo-4", reply: "oo-4", records: -1}}},
 
 		// AuditEvent: one exchange = its request (period.start, else recorded)
 		// and its answer (outcome 0 → ok), on the requesting agent's key.
@@ -217,13 +214,8 @@ func TestOfficialR4Examples(t *testing.T) {
 			} else {
 				problems = officialDiff(t, m, res.Events, tc.events)
 			}
-			switch {
-			case len(problems) > 0 && tc.known != "":
-				t.Skipf("known departure from DOMAIN.md: %s\n%s", tc.known, strings.Join(problems, "\n"))
-			case len(problems) > 0:
+			if len(problems) > 0 {
 				t.Error(strings.Join(problems, "\n"))
-			case tc.known != "":
-				t.Errorf("maps as DOMAIN.md says now: drop the known note %q", tc.known)
 			}
 		})
 	}
@@ -292,7 +284,7 @@ func officialDiff(t *testing.T, m Mapper, got []*hinscorev1.ExchangeEvent, want 
 				bad("patient_token", ev.PatientToken, "the token of "+w.patient)
 			}
 		}
-		if ev.Network != "neta" || ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.MappingVersion != "fhir-map/1+fhir-class/1" ||
+		if ev.Network != "neta" || ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.MappingVersion != "fhir-map/1+fhir-class/2" ||
 			ev.IngestTimeMs != testIngest.UnixMilli() || ev.MessageId == "" {
 			out = append(out, fmt.Sprintf("event %d header: %v", i, ev))
 		}

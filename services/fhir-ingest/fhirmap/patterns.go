@@ -172,7 +172,7 @@ func (c *mapCtx) message(mh *messageHeader, b *bundle, ident string, tf timeFiel
 				if err := decode(e.Resource, &oo, path+".entry["+itoa(i+1)+"].resource"); err != nil {
 					return nil, err
 				}
-				if st, ok := c.issues(&oo, &r); ok && ev.Status != hinscorev1.Status_STATUS_OK {
+				if st, known, _ := c.issues(&oo, &r); known && ev.Status != hinscorev1.Status_STATUS_OK {
 					ev.Status = st
 				}
 			case "Patient":
@@ -576,9 +576,18 @@ func (c *mapCtx) outcome(oo *operationOutcome, body []byte, path string) ([]*hin
 	ev.CorrelationKey = key(c.in.Network, "", c.in.CorrelationID)
 	ev.InReplyTo = c.in.CorrelationID
 	var r reasons
-	st, ok := c.issues(oo, &r)
-	if !ok {
-		st = hinscorev1.Status_STATUS_OK // only warnings and information: it succeeded
+	st, known, failed := c.issues(oo, &r)
+	switch {
+	case known:
+	case failed:
+		// An error the table has no row for is still an error, never a
+		// success.
+		st = hinscorev1.Status_STATUS_ERROR_PERMANENT
+	default:
+		var noted bool
+		if st, noted = c.note(oo); !noted {
+			st = hinscorev1.Status_STATUS_OK // only warnings and information of no consequence: it succeeded
+		}
 	}
 	ev.Status = st
 	r.apply(ev)
