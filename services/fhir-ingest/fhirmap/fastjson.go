@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -26,15 +27,61 @@ type fastDecoder func(s *fastScanner, v reflect.Value) bool
 // deeper input is left to it).
 const fastMaxDepth = 256
 
-// fastDecoders holds a decoder for each struct decode() is given. Built at
+// fastDecoders holds a decoder for each struct decode() is given whose
+// fields are all of kinds this file reads (a struct that gains another kind
+// simply goes to encoding/json; TestFastDecodeExamples notices). Built at
 // init and only read afterwards.
 var fastDecoders = func() map[reflect.Type]fastDecoder {
 	b := fastBuilder{built: map[reflect.Type]fastDecoder{}}
+	top := map[reflect.Type]fastDecoder{}
 	for _, v := range []any{head{}, bundle{}, task{}, messageHeader{}, auditEvent{}, operationOutcome{}} {
-		b.of(reflect.TypeOf(v))
+		if t := reflect.TypeOf(v); fastSupported(t, map[reflect.Type]bool{}) {
+			top[t] = b.of(t)
+		}
 	}
-	return b.built
+	return top
 }()
+
+// fastSupported reports whether the builder handles t: strings, bools,
+// *uint32, json.RawMessage, and structs (with plain json tags, at most 64
+// fields, no two alike but for case), pointers to them and slices of any of
+// these.
+func fastSupported(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return true
+	}
+	seen[t] = true
+	switch {
+	case t == rawMessageType, t.Kind() == reflect.String, t.Kind() == reflect.Bool:
+		return true
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Uint32:
+		return true
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct, t.Kind() == reflect.Slice:
+		return fastSupported(t.Elem(), seen)
+	case t.Kind() == reflect.Struct:
+		names := map[string]bool{}
+		var ok func(t reflect.Type) bool
+		ok = func(t reflect.Type) bool {
+			for i := 0; i < t.NumField(); i++ {
+				sf := t.Field(i)
+				if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
+					if !ok(sf.Type) {
+						return false
+					}
+					continue
+				}
+				name := sf.Tag.Get("json")
+				if !sf.IsExported() || name == "" || strings.ContainsAny(name, ",-") || names[strings.ToLower(name)] || !fastSupported(sf.Type, seen) {
+					return false
+				}
+				names[strings.ToLower(name)] = true
+			}
+			return true
+		}
+		return ok(t) && len(names) <= 64
+	}
+	return false
+}
 
 // fastDecode decodes data into v (a pointer to a zero struct) and reports
 // whether it did; on false v may hold part of the input.
@@ -60,8 +107,7 @@ type fastBuilder struct{ built map[reflect.Type]fastDecoder }
 
 var rawMessageType = reflect.TypeOf(json.RawMessage(nil))
 
-// of returns the decoder of t; a type this file does not handle is a
-// programming error, found at init.
+// of returns the decoder of t, a type fastSupported accepts.
 func (b *fastBuilder) of(t reflect.Type) fastDecoder {
 	if d, ok := b.built[t]; ok {
 		return d
@@ -98,15 +144,8 @@ func (b *fastBuilder) of(t reflect.Type) fastDecoder {
 		d = sd.decode
 		b.built[t] = d
 		sd.fields = b.fields(t, nil)
-		seen := map[string]bool{}
-		for _, f := range sd.fields {
-			if seen[f.name] || len(sd.fields) > 64 {
-				panic(fmt.Sprintf("fhirmap: fast decoder of %s: field %q twice, or over 64 fields", t, f.name))
-			}
-			seen[f.name] = true
-		}
 	default:
-		panic(fmt.Sprintf("fhirmap: no fast decoder for %s", t))
+		panic(fmt.Sprintf("fhirmap: no fast decoder for %s (fastSupported should have said so)", t))
 	}
 	b.built[t] = d
 	return d
@@ -122,11 +161,7 @@ func (b *fastBuilder) fields(t reflect.Type, index []int) []fastField {
 			fs = append(fs, b.fields(sf.Type, idx)...)
 			continue
 		}
-		name := sf.Tag.Get("json")
-		if name == "" || name == "-" || !sf.IsExported() {
-			panic(fmt.Sprintf("fhirmap: fast decoder of %s: field %s needs a plain json tag", t, sf.Name))
-		}
-		fs = append(fs, fastField{name: name, index: idx, dec: b.of(sf.Type)})
+		fs = append(fs, fastField{name: sf.Tag.Get("json"), index: idx, dec: b.of(sf.Type)})
 	}
 	return fs
 }

@@ -116,3 +116,34 @@ func FuzzFastDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestFastSupported: every struct decode() is given has the fast path; one
+// with a field of another kind, options in a tag, or two keys alike but for
+// case would go to encoding/json whole.
+func TestFastSupported(t *testing.T) {
+	for _, typ := range fastTypes() {
+		if _, ok := fastDecoders[typ]; !ok {
+			t.Errorf("%s has no fast decoder", typ)
+		}
+	}
+	for _, v := range []any{
+		struct {
+			N int `json:"n"`
+		}{},
+		struct {
+			S string `json:"s,omitempty"`
+		}{},
+		struct {
+			A string `json:"id"`
+			B string `json:"ID"`
+		}{},
+		struct {
+			head
+			P []*bool `json:"p"`
+		}{},
+	} {
+		if fastSupported(reflect.TypeOf(v), map[reflect.Type]bool{}) {
+			t.Errorf("%T: fast path claimed", v)
+		}
+	}
+}
