@@ -130,17 +130,40 @@ func (s *Server) chain(ctx context.Context, r *http.Request, p Principal) (Chain
 	if err != nil {
 		return ChainView{}, err
 	}
-	o, err := s.store.outcome(ctx, id)
+	k, err := s.store.chainKey(ctx, id)
 	if err == errNotFound {
 		return ChainView{}, errChainNotFound
 	}
 	if err != nil {
 		return ChainView{}, err
 	}
-	if !p.CanSee(o.Network) {
+	if !p.CanSee(k.network) {
 		return ChainView{}, errForbiddenNetwork
 	}
-	steps, err := s.store.steps(ctx, o)
+	// The key names the version, so the outcome and its steps are read at
+	// once: the lookup waits for the slower of the two, not for both.
+	var (
+		o    Outcome
+		oErr error
+		read = make(chan struct{})
+	)
+	go func() {
+		defer close(read)
+		o, oErr = s.store.outcomeAt(ctx, id, k)
+	}()
+	steps, err := s.store.steps(ctx, k.stepsOf(id))
+	<-read
+	if oErr == errNotFound {
+		return ChainView{}, errChainNotFound
+	}
+	if oErr != nil {
+		return ChainView{}, oErr
+	}
+	if err == nil && o.Version != k.version {
+		// A version written between the two reads (outcome_versions is
+		// fed after exchange_outcomes): its steps are those of o.
+		steps, err = s.store.steps(ctx, o)
+	}
 	if err != nil {
 		return ChainView{}, err
 	}

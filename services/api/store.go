@@ -74,22 +74,15 @@ type rowScanner interface{ Scan(dest ...any) error }
 
 func scanOutcome(r rowScanner) (Outcome, error) {
 	var o Outcome
-	err := scanOutcomeAnd(r, &o)
-	return o, err
-}
-
-// scanOutcomeAnd scans outcomeColumns into o, then the columns after them
-// into more.
-func scanOutcomeAnd(r rowScanner, o *Outcome, more ...any) error {
-	err := r.Scan(append([]any{&o.ID, &o.Version, &o.Network, &o.RequestID, &o.CorrelationKey, &o.RequestKind,
+	err := r.Scan(&o.ID, &o.Version, &o.Network, &o.RequestID, &o.CorrelationKey, &o.RequestKind,
 		&o.RequesterOrg, &o.ResponderOrg, &o.Class, &o.ExceptionCode, &o.ReasonCodes, &o.PatientToken,
 		&o.RequestedAtMs, &o.AckAtMs, &o.AnsweredAtMs, &o.TTAMs, &o.TTFMs, &o.SLAMs, &o.GraceMs,
-		&o.DecidedAtMs, &o.RuleVersion, &o.MappingVersion, &o.ResponseID, &o.RecordCount, &o.StepCount}, more...)...)
+		&o.DecidedAtMs, &o.RuleVersion, &o.MappingVersion, &o.ResponseID, &o.RecordCount, &o.StepCount)
 	if o.ReasonCodes == nil {
 		o.ReasonCodes = []string{}
 	}
-	o.Suspect = suspect(*o)
-	return err
+	o.Suspect = suspect(o)
+	return o, err
 }
 
 // suspect is DOMAIN.md's "suspected blocking" for one request.
@@ -123,37 +116,50 @@ type store struct {
 	conn driver.Conn
 }
 
-// outcome returns the latest version of a chain. outcome_versions names its
-// network and request time from one 256-row granule of each part; the chain
-// is then read with the whole (network, outcome_id) key in its one monthly
-// partition, and the highest version is the current one whether or not
-// versions were merged. PREWHERE on the id reads the other columns only of
-// the granule that holds the chain, not of every granule the key range
-// selects in each part.
-func (s *store) outcome(ctx context.Context, id uuid.UUID) (Outcome, error) {
-	var (
-		network     string
-		requestedAt time.Time
-	)
-	err := s.conn.QueryRow(ctx, `SELECT network, requested_at FROM outcome_versions
-		PREWHERE outcome_id = toUUID(?) ORDER BY version DESC LIMIT 1`, id.String()).Scan(&network, &requestedAt)
+// chainKey is where a chain's latest version lives in exchange_outcomes
+// (the rest of its key and its partition), and which version that is.
+type chainKey struct {
+	network     string
+	requestedAt time.Time
+	version     uint64
+}
+
+// stepsOf is what steps needs of a chain, known from its key alone.
+func (k chainKey) stepsOf(id uuid.UUID) Outcome {
+	return Outcome{ID: id.String(), Version: k.version, Network: k.network, RequestedAtMs: k.requestedAt.UnixMilli()}
+}
+
+// chainKey finds a chain in outcome_versions: one 256-row granule of each
+// part, the highest version of the id whether or not versions were merged.
+func (s *store) chainKey(ctx context.Context, id uuid.UUID) (chainKey, error) {
+	var k chainKey
+	err := s.conn.QueryRow(ctx, `SELECT network, requested_at, version FROM outcome_versions
+		PREWHERE outcome_id = toUUID(?) ORDER BY version DESC LIMIT 1`, id.String()).Scan(&k.network, &k.requestedAt, &k.version)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Outcome{}, errNotFound
+		return chainKey{}, errNotFound
 	}
 	if err != nil {
-		return Outcome{}, fmt.Errorf("api.store.outcome: %w", err)
+		return chainKey{}, fmt.Errorf("api.store.chainKey: %w", err)
 	}
+	return k, nil
+}
+
+// outcomeAt returns the latest version of a chain, read with the whole
+// (network, outcome_id) key in the one monthly partition of its request
+// time. PREWHERE on the id reads the other columns only of the granule that
+// holds the chain, not of every granule the key range selects in each part.
+func (s *store) outcomeAt(ctx context.Context, id uuid.UUID, k chainKey) (Outcome, error) {
 	row := s.conn.QueryRow(ctx, `SELECT `+outcomeColumns+`
 		FROM exchange_outcomes
 		PREWHERE outcome_id = toUUID(?)
 		WHERE network = ? AND requested_at = toDateTime(?, 'UTC')
-		ORDER BY version DESC LIMIT 1`, id.String(), network, requestedAt.UTC().Unix())
+		ORDER BY version DESC LIMIT 1`, id.String(), k.network, k.requestedAt.UTC().Unix())
 	o, err := scanOutcome(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Outcome{}, errNotFound
 	}
 	if err != nil {
-		return Outcome{}, fmt.Errorf("api.store.outcome: %w", err)
+		return Outcome{}, fmt.Errorf("api.store.outcomeAt: %w", err)
 	}
 	return o, nil
 }
@@ -363,60 +369,29 @@ const journeyLimit = 2000
 //
 // patient_journeys holds every version of every outcome naming a patient,
 // ordered by the token, so the token's rows are a few 256-row granules per
-// part; of each outcome the highest version there is kept. That version is
-// the outcome's latest unless a later one names another token (or none),
-// which outcome_versions, keyed by the outcome id alone, tells: such an
-// outcome comes back marked superseded and is read again from
-// exchange_outcomes (latest), kept only if its latest version still names
-// the token. Up to journeyLimit rows of each kind are read, newest first.
+// part; of each outcome the highest version there is kept, the journeyLimit
+// newest. That version is the outcome's latest unless outcome_versions,
+// keyed by the outcome id alone, knows a higher one: a later version naming
+// another token (or none), or one patient_journeys has not received yet.
+// Such an outcome is read again from exchange_outcomes and kept if its
+// latest version names the token; a full page with one of them is read
+// again whole, as a row past the limit may then belong in it.
 func (s *store) journey(ctx context.Context, token string, networks []string) ([]Outcome, error) {
-	scope, args := "", []any{}
-	if networks != nil {
-		scope = ` AND has(?, network)`
-	}
-	args = append(args, token)
-	if networks != nil {
-		args = append(args, networks)
-	}
-	args = append(args, token)
-	if networks != nil {
-		args = append(args, networks)
-	}
-	args = append(args, journeyLimit)
-	q := `SELECT ` + outcomeColumns + `, version < latest AS superseded
-		FROM (
-			SELECT * FROM patient_journeys PREWHERE patient_token = ?` + scope + `
-			ORDER BY version DESC LIMIT 1 BY network, outcome_id
-		) ANY LEFT JOIN (
-			SELECT outcome_id, max(version) AS latest FROM outcome_versions
-			WHERE outcome_id IN (SELECT outcome_id FROM patient_journeys PREWHERE patient_token = ?` + scope + `)
-			GROUP BY outcome_id
-		) USING outcome_id
-		ORDER BY requested_at_ms DESC, id DESC
-		LIMIT ? BY superseded`
-	rows, err := s.conn.Query(ctx, q, args...)
+	out, err := s.journeyRows(ctx, token, networks, journeyLimit)
 	if err != nil {
-		return nil, fmt.Errorf("api.store.journey: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := []Outcome{}
-	var superseded []clickhouse.GroupSet
-	for rows.Next() {
-		var (
-			o   Outcome
-			old bool
-		)
-		if err := scanOutcomeAnd(rows, &o, &old); err != nil {
-			return nil, fmt.Errorf("api.store.journey: %w", err)
-		}
-		if old {
-			superseded = append(superseded, clickhouse.GroupSet{Value: []any{o.Network, o.ID}})
-			continue
-		}
-		out = append(out, o)
+	out, superseded, err := s.latestOnly(ctx, token, out)
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("api.store.journey: %w", err)
+	if len(superseded) > 0 && len(out)+len(superseded) == journeyLimit {
+		if out, err = s.journeyRows(ctx, token, networks, 0); err != nil {
+			return nil, err
+		}
+		if out, superseded, err = s.latestOnly(ctx, token, out); err != nil {
+			return nil, err
+		}
 	}
 	if len(superseded) > 0 {
 		latest, err := s.outcomes(ctx, "api.store.journey", `SELECT `+outcomeColumns+` FROM exchange_outcomes
@@ -439,6 +414,78 @@ func (s *store) journey(ctx context.Context, token string, networks []string) ([
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].RequestedAtMs < out[j].RequestedAtMs })
 	return out, nil
+}
+
+// journeyRows reads the highest version of each outcome patient_journeys
+// holds for the token, newest first (request time, then id), at most limit
+// (0: all).
+func (s *store) journeyRows(ctx context.Context, token string, networks []string, limit int) ([]Outcome, error) {
+	q, args := `SELECT `+outcomeColumns+` FROM patient_journeys PREWHERE patient_token = ?`, []any{token}
+	if networks != nil {
+		q += ` AND has(?, network)`
+		args = append(args, networks)
+	}
+	q += ` ORDER BY version DESC LIMIT 1 BY network, outcome_id`
+	q = `SELECT * FROM (` + q + `) ORDER BY requested_at_ms DESC, id DESC`
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	return s.outcomes(ctx, "api.store.journey", q, args...)
+}
+
+// latestOnly keeps the rows whose version is the highest outcome_versions
+// holds for their id (or that it does not hold yet), in order, and returns
+// the (network, outcome_id) of the others. A page's ids are sent as a set;
+// more than a page are named by the token again.
+func (s *store) latestOnly(ctx context.Context, token string, rows []Outcome) ([]Outcome, []clickhouse.GroupSet, error) {
+	if len(rows) == 0 {
+		return rows, nil, nil
+	}
+	var (
+		q    = `SELECT toString(outcome_id), max(version) FROM outcome_versions WHERE outcome_id IN `
+		args []any
+	)
+	if len(rows) <= journeyLimit {
+		ids := clickhouse.GroupSet{Value: make([]any, len(rows))}
+		for i, o := range rows {
+			ids.Value[i] = o.ID
+		}
+		q += `?`
+		args = append(args, ids)
+	} else {
+		q += `(SELECT outcome_id FROM patient_journeys PREWHERE patient_token = ?)`
+		args = append(args, token)
+	}
+	res, err := s.conn.Query(ctx, q+` GROUP BY outcome_id`, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("api.store.journey: %w", err)
+	}
+	defer res.Close()
+	latest := make(map[string]uint64, len(rows))
+	for res.Next() {
+		var (
+			id string
+			v  uint64
+		)
+		if err := res.Scan(&id, &v); err != nil {
+			return nil, nil, fmt.Errorf("api.store.journey: %w", err)
+		}
+		latest[id] = v
+	}
+	if err := res.Err(); err != nil {
+		return nil, nil, fmt.Errorf("api.store.journey: %w", err)
+	}
+	var superseded []clickhouse.GroupSet
+	current := rows[:0]
+	for _, o := range rows {
+		if o.Version < latest[o.ID] {
+			superseded = append(superseded, clickhouse.GroupSet{Value: []any{o.Network, o.ID}})
+			continue
+		}
+		current = append(current, o)
+	}
+	return current, superseded, nil
 }
 
 // ScorecardRow is one stored scorecard (latest run of its network and period).
