@@ -99,10 +99,11 @@ func TestFastDecodeGivesUp(t *testing.T) {
 }
 
 // FuzzFastDecode: whatever the fast path decodes, encoding/json decodes
-// to the same.
+// to the same. Seeds: our examples and the specification's own.
 func FuzzFastDecode(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "examples", "*.json"))
-	for _, file := range files {
+	official, _ := filepath.Glob(filepath.Join("testdata", "r4-official", "*.json"))
+	for _, file := range append(files, official...) {
 		body, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)
