@@ -135,6 +135,9 @@ func AckErrorFor(err error) AckError {
 		code = ErrCodeSegmentSequence
 	}
 	ae := AckError{Segment: pe.Segment, SegmentIndex: pe.SegmentIndex, Field: pe.Field, Code: code, Message: pe.Error()}
+	if pe.Sequence > 0 {
+		ae.SegmentIndex = pe.Sequence
+	}
 	switch {
 	case errors.Is(pe, ErrNoMSH):
 		ae.Segment, ae.SegmentIndex = "MSH", 1

@@ -70,18 +70,20 @@ func TestSplitBatchesErrors(t *testing.T) {
 		name, data string
 		want       error
 		segment    string
-		field      int
+		field, seq int // seq: ERR-2.2, the occurrence of the segment's name
 	}{
-		{"BTS count too high", "BHS|^~\\&\r" + msg + "BTS|2\r", ErrBatchCount, "BTS", 1},
-		{"BTS count on empty batch", "BHS|^~\\&\rBTS|1\r", ErrBatchCount, "BTS", 1},
-		{"FTS count", "FHS|^~\\&\rBHS|^~\\&\r" + msg + "BTS|1\rFTS|2\r", ErrBatchCount, "FTS", 1},
-		{"BHS not closed", "BHS|^~\\&\r" + msg, ErrBatchStructure, "BHS", 0},
-		{"FHS not closed", "FHS|^~\\&\rBHS|^~\\&\r" + msg + "BTS|1\r", ErrBatchStructure, "FHS", 0},
-		{"BTS alone", msg + "BTS|1\r", ErrBatchStructure, "BTS", 0},
-		{"FTS alone", msg + "FTS|1\r", ErrBatchStructure, "FTS", 0},
-		{"nested BHS", "BHS|^~\\&\rBHS|^~\\&\rBTS|0\rBTS|0\r", ErrBatchStructure, "BHS", 0},
-		{"message after FTS", "FHS|^~\\&\rFTS|0\r" + msg, ErrBatchStructure, "MSH", 0},
-		{"FHS twice", "FHS|^~\\&\rFHS|^~\\&\r", ErrBatchStructure, "FHS", 0},
+		{"BTS count too high", "BHS|^~\\&\r" + msg + "BTS|2\r", ErrBatchCount, "BTS", 1, 1},
+		{"BTS count on empty batch", "BHS|^~\\&\rBTS|1\r", ErrBatchCount, "BTS", 1, 1},
+		{"second batch's count", "BHS|^~\\&\r" + msg + "BTS|1\r\rBHS|^~\\&\r" + msg + msg + "BTS|3\r", ErrBatchCount, "BTS", 1, 2},
+		{"FTS count", "FHS|^~\\&\rBHS|^~\\&\r" + msg + "BTS|1\rFTS|2\r", ErrBatchCount, "FTS", 1, 1},
+		{"BHS not closed", "BHS|^~\\&\r" + msg, ErrBatchStructure, "BHS", 0, 1},
+		{"second BHS not closed", "BHS|^~\\&\r" + msg + "BTS|1\rBHS|^~\\&\r" + msg, ErrBatchStructure, "BHS", 0, 2},
+		{"FHS not closed", "FHS|^~\\&\rBHS|^~\\&\r" + msg + "BTS|1\r", ErrBatchStructure, "FHS", 0, 1},
+		{"BTS alone", msg + "BTS|1\r", ErrBatchStructure, "BTS", 0, 1},
+		{"FTS alone", msg + "FTS|1\r", ErrBatchStructure, "FTS", 0, 1},
+		{"nested BHS", "BHS|^~\\&\rBHS|^~\\&\rBTS|0\rBTS|0\r", ErrBatchStructure, "BHS", 0, 2},
+		{"message after FTS", "FHS|^~\\&\rFTS|0\r" + msg, ErrBatchStructure, "MSH", 0, 1},
+		{"FHS twice", "FHS|^~\\&\rFHS|^~\\&\r", ErrBatchStructure, "FHS", 0, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,8 +92,11 @@ func TestSplitBatchesErrors(t *testing.T) {
 			if !errors.Is(err, tt.want) || !errors.As(err, &pe) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			if pe.Segment != tt.segment || pe.Field != tt.field {
-				t.Errorf("location %s-%d, want %s-%d (%v)", pe.Segment, pe.Field, tt.segment, tt.field, err)
+			if pe.Segment != tt.segment || pe.Field != tt.field || pe.Sequence != tt.seq {
+				t.Errorf("location %s^%d^%d, want %s^%d^%d (%v)", pe.Segment, pe.Sequence, pe.Field, tt.segment, tt.seq, tt.field, err)
+			}
+			if ae := AckErrorFor(err); ae.SegmentIndex != tt.seq {
+				t.Errorf("ERR-2.2 %d, want the occurrence %d", ae.SegmentIndex, tt.seq)
 			}
 		})
 	}

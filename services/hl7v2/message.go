@@ -23,8 +23,12 @@ var (
 // ParseError says which segment and field of a message is wrong.
 type ParseError struct {
 	Segment      string // segment name, "" when unreadable
-	SegmentIndex int    // 1-based position of the segment in the message; 0 when unknown
-	Field        int    // field number as in the standard (MSH-1 is the field separator); 0 for the whole segment
+	SegmentIndex int    // 1-based position of the segment in the message (or file); 0 when unknown
+	// Sequence is the 1-based occurrence of Segment among the segments of
+	// that name (the third BTS of a file is BTS 3, wherever it stands), as
+	// ERR-2.2 locates it; 0 when it is the position's (MSH, always 1).
+	Sequence int
+	Field    int // field number as in the standard (MSH-1 is the field separator); 0 for the whole segment
 	// Name is, for ErrBadSegmentName, the bad name as found: the
 	// segment's bytes up to its first field separator, at most 8.
 	Name   string

@@ -97,14 +97,16 @@ func splitText(data []byte) (*BatchFile, error) {
 		}
 		start = -1
 	}
+	pos, segEnd := 0, 0 // the segment being read: data[pos:segEnd]
 	bad := func(seg string, field int, err error, reason string) (*BatchFile, error) {
-		return nil, &ParseError{Segment: seg, SegmentIndex: line, Field: field, Reason: reason, Err: err}
+		return nil, &ParseError{Segment: seg, SegmentIndex: line, Sequence: occurrences(data[:segEnd], seg), Field: field, Reason: reason, Err: err}
 	}
-	for pos := 0; pos < len(data); {
+	for pos < len(data) {
 		end := pos
 		for end < len(data) && data[end] != '\r' && data[end] != '\n' {
 			end++
 		}
+		segEnd = end
 		next := end
 		if next < len(data) {
 			next++
@@ -177,11 +179,31 @@ func splitText(data []byte) (*BatchFile, error) {
 	flush()
 	switch {
 	case cur != nil && cur.Header != nil && cur.Trailer == nil:
-		return nil, &ParseError{Segment: "BHS", Reason: "batch not closed by BTS (file cut short?)", Err: ErrBatchStructure}
+		return nil, &ParseError{Segment: "BHS", Sequence: occurrences(data, "BHS"), Reason: "batch not closed by BTS (file cut short?)", Err: ErrBatchStructure}
 	case f.Header != nil && f.Trailer == nil:
-		return nil, &ParseError{Segment: "FHS", Reason: "file not closed by FTS (file cut short?)", Err: ErrBatchStructure}
+		return nil, &ParseError{Segment: "FHS", Sequence: 1, Reason: "file not closed by FTS (file cut short?)", Err: ErrBatchStructure}
 	}
 	return f, nil
+}
+
+// occurrences counts the segments named name in data (segments end with
+// CR or LF; blank lines are none): the ERR-2.2 sequence of the last one.
+// Only an error pays for it.
+func occurrences(data []byte, name string) int {
+	n := 0
+	for len(data) > 0 {
+		i := bytes.IndexAny(data, "\r\n")
+		seg := data
+		if i >= 0 {
+			seg, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if len(seg) >= len(name) && string(seg[:len(name)]) == name && (len(seg) == len(name) || !isAlnum(seg[len(name)])) {
+			n++
+		}
+	}
+	return n
 }
 
 // batchSegment returns the name of a batch segment, "" for any other.

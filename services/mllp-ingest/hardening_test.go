@@ -131,7 +131,7 @@ func TestBatchOverMLLP(t *testing.T) {
 	// A batch whose count is wrong is refused whole, with the BTS named.
 	c.send(strings.Replace(string(data), "BTS|2", "BTS|5", 1))
 	r := c.recv()
-	if r.Get("MSA-1") != "AR" || string(r.Raw("ERR-2")) != "BTS^7^1" || !strings.Contains(r.Get("ERR-8"), "batch message count 5") {
+	if r.Get("MSA-1") != "AR" || string(r.Raw("ERR-2")) != "BTS^1^1" || !strings.Contains(r.Get("ERR-8"), "batch message count 5") {
 		t.Errorf("bad count: %q", r.Bytes())
 	}
 	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 3 {
