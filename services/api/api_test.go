@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -553,6 +554,12 @@ func testCLI(t *testing.T, f *fixture, chainID, token string) {
 	if err := json.Unmarshal(out.Bytes(), &v); err != nil || v.ID != chainID {
 		t.Errorf("chain --json: %v %s", err, v.ID)
 	}
+	// Flags after the argument read the same.
+	before := out.String()
+	out.Reset()
+	if err := RunClientCLI(ctx, "chain", append(append([]string{}, common...), chainID, "--json"), &out, &errb); err != nil || out.String() != before {
+		t.Errorf("chain ID --json: %v, output differs from chain --json ID: %v", err, out.String() != before)
+	}
 	out.Reset()
 	if err := RunClientCLI(ctx, "journey", append(common, token), &out, &errb); err != nil || !strings.Contains(out.String(), chainID) {
 		t.Errorf("journey: %v\n%s", err, out.String())
@@ -569,6 +576,8 @@ func testCLI(t *testing.T, f *fixture, chainID, token string) {
 		{"offenders", "--granularity", "year"},
 		{"chain", "--api", "ftp://x", chainID},
 		{"chain", "--bogus", chainID},
+		{"chain", chainID, chainID},
+		{"chain", chainID, "--bogus"},
 	}
 	for _, args := range usage {
 		err := RunClientCLI(ctx, args[0], append([]string{"--token", "t"}, args[1:]...), io.Discard, io.Discard)
@@ -601,14 +610,35 @@ func testOpenAPI(t *testing.T, f *fixture) {
 	if err := json.Unmarshal(body, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Fatalf("not OpenAPI 3: %v", err)
 	}
-	want := []string{"/openapi.json", "/v1/chains", "/v1/chains/{id}", "/v1/chains/{id}/evidence", "/v1/chains/{id}/raw",
-		"/v1/offenders", "/v1/patients/{token}/journey", "/v1/scorecards/{network}/{period}"}
-	var got []string
-	for p := range doc.Paths {
-		got = append(got, p)
+	// Every route the server registers for the JSON API, and nothing else,
+	// is documented, with its method and each path parameter declared.
+	var want, got []string
+	for _, r := range f.srv.apiRoutes {
+		method, path, _ := strings.Cut(r, " ")
+		want = append(want, strings.ToLower(method)+" "+path)
+	}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			got = append(got, method+" "+path)
+			declared := map[string]bool{}
+			if m, ok := op.(map[string]any); ok {
+				params, _ := m["parameters"].([]any)
+				for _, p := range params {
+					if pm, ok := p.(map[string]any); ok && pm["in"] == "path" {
+						declared[fmt.Sprint(pm["name"])] = true
+					}
+				}
+			}
+			for _, seg := range strings.Split(path, "/") {
+				if name, ok := strings.CutPrefix(seg, "{"); ok && !declared[strings.TrimSuffix(name, "}")] {
+					t.Errorf("%s %s: path parameter %s is not declared", method, path, seg)
+				}
+			}
+		}
 	}
 	slices.Sort(got)
+	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		t.Errorf("documented paths %v, served %v", got, want)
+		t.Errorf("documented operations %v, served %v", got, want)
 	}
 }

@@ -66,12 +66,31 @@ func testBrowser(t *testing.T, f *fixture) {
 	if n := b.evalString(t, `String(document.querySelectorAll("#timeline > div").length)`); n == "0" {
 		t.Error("empty timeline")
 	}
-	if b.evalString(t, `String(!!document.getElementById("journey"))`) == "true" {
-		b.click(t, `#journey`)
-		b.waitLoad(t)
-		if v := b.evalString(t, `document.getElementById("verdict").textContent`); !strings.Contains(v, "runaround") {
-			t.Errorf("journey verdict %q", v)
-		}
+	// Every simulated request names its patient: the journey link is there.
+	if b.evalString(t, `String(!!document.getElementById("journey"))`) != "true" {
+		t.Fatal("the chain page has no journey link")
+	}
+	b.click(t, `#journey`)
+	b.waitLoad(t)
+	p := b.evalString(t, `location.pathname`)
+	token, ok := strings.CutPrefix(p, "/ui/patients/")
+	if !ok || token == "" {
+		t.Fatalf("the journey link reached %s", p)
+	}
+	if n := b.evalString(t, `String(document.querySelectorAll("#requests tr").length)`); n == "0" || n == "1" {
+		t.Errorf("journey table has %s rows", n)
+	}
+	// The page's verdict is the API's for the same patient.
+	var j struct {
+		Runaround bool `json:"runaround"`
+	}
+	f.getJSON(t, "investigator", "/v1/patients/"+token+"/journey", nil, &j)
+	want := "No runaround detected"
+	if j.Runaround {
+		want = "Runaround detected"
+	}
+	if v := b.evalString(t, `document.getElementById("verdict").textContent`); !strings.HasPrefix(v, want+" ") {
+		t.Errorf("journey verdict %q, the API says runaround=%v", v, j.Runaround)
 	}
 	b.navigate(t, f.base+"/ui/offenders?granularity=day")
 	if errs := b.errors(); len(errs) > 0 {

@@ -49,17 +49,28 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 		fmt.Fprintln(stderr, usage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	// Flags may come before or after the argument (hinscore chain ID
+	// --json): the flag package stops at the first argument, so parsing
+	// goes on after each one.
+	var operands []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return fmt.Errorf("%w: %v", ErrUsage, err)
 		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+		if fs.NArg() == 0 {
+			break
+		}
+		operands = append(operands, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
 	want := 1
 	if command == "offenders" {
 		want = 0
 	}
-	if fs.NArg() != want {
+	if len(operands) != want {
 		return fmt.Errorf("%w: %s", ErrUsage, usage)
 	}
 	if *token == "" {
@@ -73,15 +84,15 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	q := url.Values{}
 	switch command {
 	case "chain":
-		if _, err := parseChainID(fs.Arg(0)); err != nil {
+		if _, err := parseChainID(operands[0]); err != nil {
 			return fmt.Errorf("%w: %v", ErrUsage, err)
 		}
-		path = "/v1/chains/" + fs.Arg(0)
+		path = "/v1/chains/" + operands[0]
 	case "journey":
-		if _, err := parsePatientToken(fs.Arg(0)); err != nil {
+		if _, err := parsePatientToken(operands[0]); err != nil {
 			return fmt.Errorf("%w: %v", ErrUsage, err)
 		}
-		path = "/v1/patients/" + fs.Arg(0) + "/journey"
+		path = "/v1/patients/" + operands[0] + "/journey"
 	case "offenders":
 		if _, err := parseGranularity(*granularity); err != nil {
 			return fmt.Errorf("%w: %v", ErrUsage, err)

@@ -55,6 +55,9 @@ type Server struct {
 	metrics *metrics
 	views   *views
 	handler http.Handler
+	// apiRoutes are the "METHOD /path" patterns of the JSON API (what
+	// openapi.json must document), recorded by routes.
+	apiRoutes []string
 
 	mu       sync.Mutex
 	buckets  map[string]*tokenBucket
@@ -193,10 +196,12 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	api := func(pattern, name string, h func(http.ResponseWriter, *http.Request, Principal) error) {
 		mux.Handle(pattern, s.instrument(name, s.authenticated(false, h)))
+		s.apiRoutes = append(s.apiRoutes, pattern)
 	}
 	ui := func(pattern, name string, h func(http.ResponseWriter, *http.Request, Principal) error) {
 		mux.Handle(pattern, s.instrument(name, s.authenticated(true, h)))
 	}
+	s.apiRoutes = append(s.apiRoutes, "GET /openapi.json")
 	mux.Handle("GET /openapi.json", s.instrument("openapi", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPIDoc)
