@@ -237,8 +237,21 @@ func TestAPIAgainstSimulator(t *testing.T) {
 				t.Errorf("raw as %s: %d, want 403", who, status)
 			}
 		}
-		if got := auditLines(t, f.audit); len(got) != len(after) {
-			t.Errorf("refused raw accesses were audited: %d lines, want %d", len(got), len(after))
+		// Each refused attempt is logged too, as denied, with the reason
+		// and chain as given and why it was refused.
+		got := auditLines(t, f.audit)
+		if len(got) != len(after)+7 {
+			t.Fatalf("%d refused raw attempts logged, want 7", len(got)-len(after))
+		}
+		for i, e := range got[len(after):] {
+			wantWho := map[bool]string{true: "ivy", false: ""}[i < 4]
+			if e.Outcome != AuditDenied || e.Action != "raw" || e.Chain != chainID || e.Refusal == "" || e.Messages != 0 ||
+				(wantWho != "" && e.Who != wantWho) || (i >= 4 && (e.Role == RoleInvestigator || e.Reason != "curious about it")) {
+				t.Errorf("denied entry %d: %+v", i, e)
+			}
+		}
+		if e := got[len(after)+3]; e.Reason != "line\nbreak" {
+			t.Errorf("the reason of a denied attempt is kept as given: %q", e.Reason)
 		}
 	})
 
@@ -405,10 +418,21 @@ func testRoleMatrix(t *testing.T, f *fixture, bayviewChain, bayviewPatient strin
 				t.Errorf("%s as the northstar operator shows bayview data: %.300s", c.name, body)
 			}
 			after := auditLines(t, f.audit)
-			served := resp.StatusCode == http.StatusOK && (c.name == "raw" || c.name == "evidence")
+			rawRoute := strings.HasPrefix(c.name, "raw") || strings.HasPrefix(c.name, "evidence")
+			served := resp.StatusCode == http.StatusOK && rawRoute
 			if !served {
-				if len(after) != before {
-					t.Errorf("%s as %s (%d) was audited: %+v", c.name, cl.who, resp.StatusCode, after[before:])
+				// An authenticated caller refused raw messages or evidence
+				// is logged as denied; anything else is not logged.
+				wantLines := 0
+				if rawRoute && resp.StatusCode != http.StatusUnauthorized {
+					wantLines = 1
+				}
+				if len(after) != before+wantLines {
+					t.Errorf("%s as %s (%d): %d new audit lines, want %d", c.name, cl.who, resp.StatusCode, len(after)-before, wantLines)
+				} else if wantLines == 1 {
+					if e := after[before]; e.Outcome != AuditDenied || !strings.HasPrefix(c.name, e.Action) || e.Chain != bayviewChain || e.TokenID != HashToken(cl.token)[:12] || e.Refusal == "" {
+						t.Errorf("%s as %s: denied entry %+v", c.name, cl.who, e)
+					}
 				}
 				continue
 			}
@@ -418,7 +442,8 @@ func testRoleMatrix(t *testing.T, f *fixture, bayviewChain, bayviewPatient strin
 			}
 			e := after[before]
 			if e.Who != "ivy" || e.Role != RoleInvestigator || e.Action != c.name || e.Chain != bayviewChain || e.Network != "bayview" ||
-				e.Reason != "role matrix check" || e.TokenID != HashToken(cl.token)[:12] || e.RequestID == "" || e.Remote == "" || time.Since(e.Time) > time.Minute {
+				e.Reason != "role matrix check" || e.TokenID != HashToken(cl.token)[:12] || e.RequestID == "" || e.Remote == "" || time.Since(e.Time) > time.Minute ||
+				e.Outcome != AuditServed {
 				t.Errorf("%s as %s: audit entry %+v", c.name, cl.who, e)
 			}
 		}
@@ -518,13 +543,20 @@ func testInjection(t *testing.T, f *fixture, chainID, token string) {
 			t.Errorf("reason %.40q: %d", s, status)
 		}
 	}
-	entries := auditLines(t, f.audit)[before:]
-	for _, e := range entries {
-		if e.Chain != chainID || !slices.Contains(injectionStrings, e.Reason) {
+	// Served accesses are the chain with a reason as given; every refused
+	// attempt (an injection string as the chain id, a reason refused) is
+	// logged as denied, the caller's text bounded and kept as JSON.
+	served := 0
+	for _, e := range auditLines(t, f.audit)[before:] {
+		switch {
+		case e.Outcome == AuditServed && e.Chain == chainID && slices.Contains(injectionStrings, e.Reason):
+			served++
+		case e.Outcome == AuditDenied && e.Refusal != "" && len(e.Chain) <= 64 && len(e.Reason) <= 500 && e.Messages == 0:
+		default:
 			t.Errorf("unexpected audit entry %+v", e)
 		}
 	}
-	if len(entries) == 0 {
+	if served == 0 {
 		t.Error("no injection reason was accepted and audited")
 	}
 	// The database still holds everything.

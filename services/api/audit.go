@@ -6,11 +6,15 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
-// AuditEntry is one line of the audit log: who opened which chain's raw
-// messages, when and why. Written (and synced) before any byte of the raw
-// messages is sent, so an access that is not logged does not happen.
+// AuditEntry is one line of the audit log: who opened (or tried to open)
+// which chain's raw messages, when and why. A served access is written (and
+// synced) before any byte of the raw messages is sent, so an access that is
+// not logged does not happen; an attempt the API refused (wrong role, no
+// valid reason, a chain of another network or none) is logged as denied,
+// with the refusal, its chain and reason as given (cut to a bound length).
 type AuditEntry struct {
 	Time      time.Time `json:"time"`
 	Who       string    `json:"who"`
@@ -23,6 +27,27 @@ type AuditEntry struct {
 	Remote    string    `json:"remote"`
 	Messages  int       `json:"messages"`
 	RequestID string    `json:"request_id"`
+	Outcome   string    `json:"outcome"`           // served | denied
+	Refusal   string    `json:"refusal,omitempty"` // why a denied attempt was refused
+}
+
+// Audit outcomes.
+const (
+	AuditServed = "served"
+	AuditDenied = "denied"
+)
+
+// clip bounds a caller's text in a denied entry (the log must not grow by
+// whatever a caller sends): at most n bytes, cut at a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // auditLog appends JSON lines to a file opened O_APPEND, one write per

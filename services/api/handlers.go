@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -431,25 +432,34 @@ type RawView struct {
 // rawAccess checks the role and the reason, loads the chain and its raw
 // messages and writes the audit entry; nothing is returned to the caller
 // unless the entry is on disk.
-func (s *Server) rawAccess(r *http.Request, p Principal, action string) (ChainView, []RawMessage, string, error) {
+func (s *Server) rawAccess(r *http.Request, p Principal, action string) (v ChainView, msgs []RawMessage, reason string, err error) {
+	defer func() {
+		var he *httpError
+		switch {
+		case errors.Is(err, ErrBadParam):
+			s.auditDenied(r, p, action, err.Error())
+		case errors.As(err, &he) && he.status >= 400 && he.status < 500:
+			s.auditDenied(r, p, action, he.msg)
+		}
+	}()
 	if err := onlyParams(r, "reason"); err != nil {
 		return ChainView{}, nil, "", err
 	}
 	if p.Role != RoleInvestigator {
 		return ChainView{}, nil, "", errInvestigatorOnly
 	}
-	reason, err := parseReason(r.URL.Query().Get("reason"))
+	reason, err = parseReason(r.URL.Query().Get("reason"))
 	if err != nil {
 		return ChainView{}, nil, "", err
 	}
 	if s.js == nil {
 		return ChainView{}, nil, "", statusErr(http.StatusServiceUnavailable, "RAW is not connected")
 	}
-	v, err := s.chain(r.Context(), r, p)
+	v, err = s.chain(r.Context(), r, p)
 	if err != nil {
 		return ChainView{}, nil, "", err
 	}
-	msgs, err := rawMessages(r.Context(), s.js, v.Network, v.Steps)
+	msgs, err = rawMessages(r.Context(), s.js, v.Network, v.Steps)
 	if err != nil {
 		return ChainView{}, nil, "", err
 	}
@@ -460,12 +470,31 @@ func (s *Server) rawAccess(r *http.Request, p Principal, action string) (ChainVi
 		return ChainView{}, nil, "", statusErr(http.StatusServiceUnavailable, "audit log not open")
 	}
 	entry := AuditEntry{Time: s.clock.Now().UTC(), Who: p.Name, Role: p.Role, TokenID: p.tokenID, Action: action,
-		Chain: v.ID, Network: v.Network, Reason: reason, Remote: r.RemoteAddr, Messages: len(msgs), RequestID: requestID()}
+		Chain: v.ID, Network: v.Network, Reason: reason, Remote: r.RemoteAddr, Messages: len(msgs), RequestID: requestID(),
+		Outcome: AuditServed}
 	if err := audit.write(entry); err != nil {
 		return ChainView{}, nil, "", err
 	}
 	s.metrics.rawAccess.WithLabelValues(action).Inc()
 	return v, msgs, reason, nil
+}
+
+// auditDenied logs an attempt at raw messages or evidence that was refused.
+// The chain and reason are the caller's, as given; a failure to log is
+// only logged, since nothing was served.
+func (s *Server) auditDenied(r *http.Request, p Principal, action, refusal string) {
+	s.mu.Lock()
+	audit := s.audit
+	s.mu.Unlock()
+	if audit == nil {
+		return
+	}
+	entry := AuditEntry{Time: s.clock.Now().UTC(), Who: p.Name, Role: p.Role, TokenID: p.tokenID, Action: action,
+		Chain: clip(r.PathValue("id"), 64), Reason: clip(r.URL.Query().Get("reason"), 500),
+		Remote: r.RemoteAddr, RequestID: requestID(), Outcome: AuditDenied, Refusal: clip(refusal, 200)}
+	if err := audit.write(entry); err != nil {
+		s.log.Error().Err(err).Str("action", action).Msg("denied access not written to the audit log")
+	}
 }
 
 func (s *Server) handleRaw(w http.ResponseWriter, r *http.Request, p Principal) error {
