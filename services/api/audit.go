@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // AuditEntry is one line of the audit log: who opened (or tried to open)
@@ -36,19 +35,6 @@ const (
 	AuditServed = "served"
 	AuditDenied = "denied"
 )
-
-// clip bounds a caller's text in a denied entry (the log must not grow by
-// whatever a caller sends): at most n bytes, cut at a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
-}
 
 // auditLog appends JSON lines to a file opened O_APPEND, one write per
 // entry, synced; a mutex keeps concurrent entries whole.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/hinscore/hinscore/services/hl7v2/text"
 )
 
 // ChainView is GET /v1/chains/{id}: the outcome with the reason for its
@@ -480,8 +482,9 @@ func (s *Server) rawAccess(r *http.Request, p Principal, action string) (v Chain
 }
 
 // auditDenied logs an attempt at raw messages or evidence that was refused.
-// The chain and reason are the caller's, as given; a failure to log is
-// only logged, since nothing was served.
+// The chain and reason are the caller's, as given but bounded (the log must
+// not grow by whatever a caller sends); a failure to log is only logged,
+// since nothing was served.
 func (s *Server) auditDenied(r *http.Request, p Principal, action, refusal string) {
 	s.mu.Lock()
 	audit := s.audit
@@ -490,8 +493,8 @@ func (s *Server) auditDenied(r *http.Request, p Principal, action, refusal strin
 		return
 	}
 	entry := AuditEntry{Time: s.clock.Now().UTC(), Who: p.Name, Role: p.Role, TokenID: p.tokenID, Action: action,
-		Chain: clip(r.PathValue("id"), 64), Reason: clip(r.URL.Query().Get("reason"), 500),
-		Remote: r.RemoteAddr, RequestID: requestID(), Outcome: AuditDenied, Refusal: clip(refusal, 200)}
+		Chain: text.Truncate(r.PathValue("id"), 64), Reason: text.Truncate(r.URL.Query().Get("reason"), 500),
+		Remote: r.RemoteAddr, RequestID: requestID(), Outcome: AuditDenied, Refusal: text.Truncate(refusal, 200)}
 	if err := audit.write(entry); err != nil {
 		s.log.Error().Err(err).Str("action", action).Msg("denied access not written to the audit log")
 	}

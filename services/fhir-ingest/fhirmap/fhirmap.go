@@ -29,12 +29,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/hl7v2/exception"
 	patienttoken "github.com/hinscore/hinscore/services/hl7v2/patient"
+	hl7text "github.com/hinscore/hinscore/services/hl7v2/text"
 )
 
 // MappingVersion names the rules of this package. Events record it joined
@@ -394,7 +394,7 @@ func (r *reasons) text(t string) {
 func (r *reasons) apply(ev *hinscorev1.ExchangeEvent) {
 	ev.ReasonCodes = r.codes
 	text := strings.Join(r.texts, "; ")
-	ev.ReasonText = truncate(text, MaxReasonText)
+	ev.ReasonText = hl7text.Truncate(text, MaxReasonText)
 	if r.redirect == "" {
 		r.redirect = exception.RedirectFromText(text)
 	}
@@ -483,17 +483,6 @@ func digits(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // queryPatient reads a patient identifier from a search URL

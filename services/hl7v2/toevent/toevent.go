@@ -19,13 +19,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/hl7v2"
 	"github.com/hinscore/hinscore/services/hl7v2/exception"
 	"github.com/hinscore/hinscore/services/hl7v2/patient"
+	"github.com/hinscore/hinscore/services/hl7v2/text"
 )
 
 // ErrBadTime is wrapped in the *hl7v2.ParseError for a missing or
@@ -151,7 +151,7 @@ func mapAnswer(m *hl7v2.Message, ev *hinscorev1.ExchangeEvent, s shape) {
 		}
 	}
 	r := readReasons(m)
-	ev.ReasonCodes, ev.ReasonText, ev.ExceptionCode = r.codes, truncate(r.text, MaxReasonText), r.exception
+	ev.ReasonCodes, ev.ReasonText, ev.ExceptionCode = r.codes, text.Truncate(r.text, MaxReasonText), r.exception
 	switch status {
 	case statusError:
 		status = hinscorev1.Status_STATUS_ERROR_PERMANENT
@@ -322,17 +322,6 @@ func queryPatient(m *hl7v2.Message) (id, auth string) {
 		}
 	}
 	return id, auth
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // ParseTime reads an HL7 DTM: YYYYMMDDHHMM[SS[.S+]][+/-ZZZZ]. Without a
