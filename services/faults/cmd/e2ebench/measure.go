@@ -79,8 +79,6 @@ func measure(ctx context.Context, cfg config) (e2eResult, error) {
 		fmt.Fprintf(os.Stderr, "e2ebench: step %d: cores %.0f%% busy, CPU µs/event %s, peak backlog %s\n", i+1, 100*st.CPUBusy, formatMap(st.CPUPerEvent, "%.1f"), formatMap(st.BacklogPeak, "%d"))
 		if st.Behind {
 			fmt.Fprintf(os.Stderr, "e2ebench: step %d held back by %s\n", i+1, st.HeldBackBy)
-		}
-		if st.Behind {
 			res.Behind = st
 			break
 		}
