@@ -11,13 +11,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/hinscore/hinscore/services/service"
 )
 
 // taskBody is a ~900-byte Task version, unique per i so nothing is deduplicated.
@@ -111,7 +112,7 @@ func post32(bodies [][]byte, n int, url string) postRun {
 	client := &http.Client{Transport: tr, Timeout: time.Minute}
 	var next atomic.Int64
 	var failed atomic.Int64
-	cpu0 := processCPU()
+	cpu0 := service.ProcessCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
@@ -141,17 +142,8 @@ func post32(bodies [][]byte, n int, url string) postRun {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu := processCPU() - cpu0
+	cpu := service.ProcessCPU() - cpu0
 	return postRun{rate: float64(n) / elapsed.Seconds(), cpuUS: float64(cpu.Microseconds()) / float64(n), failed: failed.Load()}
-}
-
-// processCPU is the user + system time of this process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // loadAvg is the machine's load average, printed beside every figure: the
@@ -208,7 +200,7 @@ func BenchmarkNDJSONBulk(b *testing.B) {
 	}
 	client := &http.Client{Timeout: 10 * time.Minute}
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := service.ProcessCPU()
 	start := time.Now()
 	req, _ := http.NewRequest(http.MethodPost, h.base+"/fhir/neta/", bytes.NewReader(body.Bytes()))
 	req.Header.Set("Content-Type", mediaNDJSON)
@@ -220,7 +212,7 @@ func BenchmarkNDJSONBulk(b *testing.B) {
 	out, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	elapsed := time.Since(start)
-	cpuUS := float64((processCPU() - cpu0).Microseconds()) / float64(b.N)
+	cpuUS := float64((service.ProcessCPU() - cpu0).Microseconds()) / float64(b.N)
 	b.StopTimer()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(out), fmt.Sprintf("%d resource(s) stored", b.N)) {
 		b.Fatalf("%d %s", resp.StatusCode, out)

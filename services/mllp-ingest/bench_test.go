@@ -21,6 +21,7 @@ import (
 	"github.com/hinscore/hinscore/services/hl7v2"
 	"github.com/hinscore/hinscore/services/hl7v2/mllp"
 	"github.com/hinscore/hinscore/services/hl7v2/toevent"
+	"github.com/hinscore/hinscore/services/service"
 )
 
 // benchMessage is a typical ~1 KB observed answer.
@@ -121,9 +122,9 @@ func BenchmarkIngest32(b *testing.B) {
 // cpuPerMessage runs f, which handles n messages, and returns the
 // process's CPU time per message in microseconds (0 where unknown).
 func cpuPerMessage(n int, f func()) float64 {
-	c0 := processCPU()
+	c0 := service.ProcessCPU()
 	f()
-	return float64(processCPU()-c0) / float64(time.Microsecond) / float64(n)
+	return float64(service.ProcessCPU()-c0) / float64(time.Microsecond) / float64(n)
 }
 
 // drive sends per messages on each connection, pipelined (64 KiB writes),
