@@ -465,20 +465,26 @@ func (s *Server) rawAccess(r *http.Request, p Principal, action string) (v Chain
 	if err != nil {
 		return ChainView{}, nil, "", err
 	}
-	s.mu.Lock()
-	audit := s.audit
-	s.mu.Unlock()
-	if audit == nil {
-		return ChainView{}, nil, "", statusErr(http.StatusServiceUnavailable, "audit log not open")
-	}
-	entry := AuditEntry{Time: s.clock.Now().UTC(), Who: p.Name, Role: p.Role, TokenID: p.tokenID, Action: action,
-		Chain: v.ID, Network: v.Network, Reason: reason, Remote: r.RemoteAddr, Messages: len(msgs), RequestID: requestID(),
-		Outcome: AuditServed}
-	if err := audit.write(entry); err != nil {
+	if err := s.writeAudit(r, p, AuditEntry{Action: action, Chain: v.ID, Network: v.Network, Reason: reason,
+		Messages: len(msgs), Outcome: AuditServed}); err != nil {
 		return ChainView{}, nil, "", err
 	}
 	s.metrics.rawAccess.WithLabelValues(action).Inc()
 	return v, msgs, reason, nil
+}
+
+// writeAudit completes e with who asked, from where, when and the request
+// id, and writes it to the audit log (503 while the log is not open).
+func (s *Server) writeAudit(r *http.Request, p Principal, e AuditEntry) error {
+	s.mu.Lock()
+	audit := s.audit
+	s.mu.Unlock()
+	if audit == nil {
+		return statusErr(http.StatusServiceUnavailable, "audit log not open")
+	}
+	e.Time, e.Who, e.Role, e.TokenID = s.clock.Now().UTC(), p.Name, p.Role, p.tokenID
+	e.Remote, e.RequestID = r.RemoteAddr, requestID()
+	return audit.write(e)
 }
 
 // auditDenied logs an attempt at raw messages or evidence that was refused.
@@ -486,16 +492,8 @@ func (s *Server) rawAccess(r *http.Request, p Principal, action string) (v Chain
 // not grow by whatever a caller sends); a failure to log is only logged,
 // since nothing was served.
 func (s *Server) auditDenied(r *http.Request, p Principal, action, refusal string) {
-	s.mu.Lock()
-	audit := s.audit
-	s.mu.Unlock()
-	if audit == nil {
-		return
-	}
-	entry := AuditEntry{Time: s.clock.Now().UTC(), Who: p.Name, Role: p.Role, TokenID: p.tokenID, Action: action,
-		Chain: text.Truncate(r.PathValue("id"), 64), Reason: text.Truncate(r.URL.Query().Get("reason"), 500),
-		Remote: r.RemoteAddr, RequestID: requestID(), Outcome: AuditDenied, Refusal: text.Truncate(refusal, 200)}
-	if err := audit.write(entry); err != nil {
+	if err := s.writeAudit(r, p, AuditEntry{Action: action, Chain: text.Truncate(r.PathValue("id"), 64),
+		Reason: text.Truncate(r.URL.Query().Get("reason"), 500), Outcome: AuditDenied, Refusal: text.Truncate(refusal, 200)}); err != nil {
 		s.log.Error().Err(err).Str("action", action).Msg("denied access not written to the audit log")
 	}
 }
