@@ -4,9 +4,11 @@
 package bus
 
 import (
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"strconv"
 	"strings"
 
@@ -100,11 +102,19 @@ var (
 // bytes always give the same id, so a re-sent copy is recognised. It is also
 // the Nats-Msg-Id of the RAW and EVENTS publishes (with a stream prefix).
 func EventID(network string, raw []byte) uuid.UUID {
-	b := make([]byte, 0, len(network)+1+len(raw))
-	b = append(b, network...)
-	b = append(b, 0)
-	b = append(b, raw...)
-	return uuid.NewSHA1(eventNamespace, b)
+	// uuid.NewSHA1(eventNamespace, network+"\x00"+raw), hashed in place:
+	// the message is not copied to be hashed.
+	h := sha1.New()
+	_, _ = h.Write(eventNamespace[:])
+	_, _ = io.WriteString(h, network)
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write(raw)
+	var sum [sha1.Size]byte
+	var id uuid.UUID
+	copy(id[:], h.Sum(sum[:0]))
+	id[6] = id[6]&0x0f | 0x50 // version 5
+	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
+	return id
 }
 
 // OutcomeID is the id of a request chain: one per network and correlation key.

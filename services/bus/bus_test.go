@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/service"
@@ -71,6 +72,18 @@ func TestDeterministicIDs(t *testing.T) {
 	}
 	if a == EventID("south", []byte("MSH|1")) || a == EventID("north", []byte("MSH|2")) {
 		t.Fatal("EventID collides across networks or bytes")
+	}
+	// The ids of stored rows and Msg-Ids must never change: EventID is the
+	// version-5 UUID of network, a zero byte and the bytes.
+	for _, tc := range []struct{ network, raw string }{
+		{"north", "MSH|1"}, {"", ""}, {"n", strings.Repeat("MSH|^~\\&|A|B\r", 300)}, {"net-b_2", "\x00\xff"},
+	} {
+		if got, want := EventID(tc.network, []byte(tc.raw)), uuid.NewSHA1(eventNamespace, []byte(tc.network+"\x00"+tc.raw)); got != want {
+			t.Errorf("EventID(%q, %d bytes) = %s, want %s", tc.network, len(tc.raw), got, want)
+		}
+	}
+	if got := EventID("north", []byte("MSH|1")).String(); got != "1e0d3234-119b-5533-b721-0de36d083f5e" {
+		t.Errorf("EventID changed: %s", got)
 	}
 	if OutcomeID("n", "k") != OutcomeID("n", "k") || OutcomeID("n", "k") == OutcomeID("n", "k2") {
 		t.Fatal("OutcomeID")
