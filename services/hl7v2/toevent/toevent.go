@@ -76,7 +76,7 @@ func (mp Mapper) Map(network string, raw []byte, m *hl7v2.Message, ingest time.T
 	if !known && m.Has("MSA") {
 		p = pattern{shape: shapeAnswer} // an acknowledgment of some other type (MFK, ...)
 	}
-	sender, receiver := mp.organisation(m, "MSH-4", "MSH-3"), mp.organisation(m, "MSH-6", "MSH-5")
+	sender, receiver := mp.organisation(m, &senderPaths), mp.organisation(m, &receiverPaths)
 	answerKey := func() string { return key(network, receiver, m.Get("MSA-2")) }
 	switch p.shape {
 	case shapeRequest:
@@ -245,14 +245,21 @@ func messageType(m *hl7v2.Message) string {
 	return strings.Join(parts, "^")
 }
 
+// The HD components organisation reads, in its order: facility namespace
+// id, facility universal id, application namespace id, application
+// universal id.
+var (
+	senderPaths   = [4]string{"MSH-4.1", "MSH-4.2", "MSH-3.1", "MSH-3.2"}
+	receiverPaths = [4]string{"MSH-6.1", "MSH-6.2", "MSH-5.1", "MSH-5.2"}
+)
+
 // organisation is the organisation a message names in its facility HD
 // (MSH-4 or MSH-6), else in its application HD (MSH-3 or MSH-5): with a
 // directory, the first of namespace id, universal id (OID, NPI) of the
 // facility then the application that the directory knows; otherwise (or
 // when it knows none) the first of them that is not empty, as the message
 // spells it.
-func (mp Mapper) organisation(m *hl7v2.Message, facilityPath, appPath string) string {
-	paths := [...]string{facilityPath + ".1", facilityPath + ".2", appPath + ".1", appPath + ".2"}
+func (mp Mapper) organisation(m *hl7v2.Message, paths *[4]string) string {
 	if mp.Orgs != nil {
 		for _, p := range paths {
 			if o, ok := mp.Orgs.Lookup(m.Get(p)); ok {
