@@ -7,11 +7,13 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
 )
 
-// RawMessage is one original message of a chain, as RAW holds it.
+// RawMessage is one original message of a chain, as RAW or EVENTS holds it.
 type RawMessage struct {
 	EventID   string `json:"event_id"`
 	MessageID string `json:"message_id"`
@@ -22,19 +24,31 @@ type RawMessage struct {
 	// Lines is the NDJSON line range (header Hin-Lines) when the RAW
 	// message is a chunk of a FHIR NDJSON feed that holds this event.
 	Lines string `json:"lines,omitempty"`
-	// Status is "ok", "expired" (past RAW retention, or never stored) or
-	// "mismatch" (the sequence holds another network's message: not shown).
+	// Status is "ok", "expired" (past retention, or never stored) or
+	// "mismatch" (the sequence holds another network's or another event's
+	// message: not shown).
 	Status string `json:"status"`
 	Data   string `json:"data,omitempty"`
 }
 
-// rawMessages reads each step's original bytes from RAW by sequence. A
-// message is shown only when its subject is raw.<the chain's network>.*,
-// so a wrong sequence can never reveal another network's message.
+// rawMessages reads each step's original bytes by sequence: from RAW where
+// they were stored apart (FHIR), from the step's own EVENTS message where
+// they travel with the event (HL7 v2, see bus.LocateRaw). A message is
+// shown only when its subject is the chain's network's (raw.<network>.* or
+// events.*.<network>) and, in EVENTS, it is the step's own event, so a
+// wrong sequence can never reveal another network's message.
 func rawMessages(ctx context.Context, js jetstream.JetStream, network string, steps []Step) ([]RawMessage, error) {
-	stream, err := js.Stream(ctx, bus.StreamRaw)
-	if err != nil {
-		return nil, fmt.Errorf("api.rawMessages: %w", err)
+	streams := map[string]jetstream.Stream{}
+	open := func(name string) (jetstream.Stream, error) {
+		if st, ok := streams[name]; ok {
+			return st, nil
+		}
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("api.rawMessages: %w", err)
+		}
+		streams[name] = st
+		return st, nil
 	}
 	out := make([]RawMessage, 0, len(steps))
 	prefix := bus.RawSubject(network, "")
@@ -44,11 +58,30 @@ func rawMessages(ctx context.Context, js jetstream.JetStream, network string, st
 			out = append(out, m)
 			continue
 		}
+		inEvents := bus.HoldsRaw(st.RawSubject)
+		name := bus.StreamRaw
+		if inEvents {
+			name = bus.StreamEvents
+		}
+		stream, err := open(name)
+		if err != nil {
+			return nil, err
+		}
 		msg, err := stream.GetMsg(ctx, st.RawSeq)
 		switch {
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 		case err != nil:
-			return nil, fmt.Errorf("api.rawMessages seq %d: %w", st.RawSeq, err)
+			return nil, fmt.Errorf("api.rawMessages %s seq %d: %w", name, st.RawSeq, err)
+		case inEvents:
+			m.Status = "mismatch"
+			if msg.Subject != st.RawSubject || bus.NetworkOfSubject(msg.Subject) != network {
+				break
+			}
+			var ev hinscorev1.ExchangeEvent
+			if proto.Unmarshal(msg.Data, &ev) != nil || ev.GetEventId() != st.EventID || len(ev.GetRaw()) == 0 {
+				break
+			}
+			m.Status, m.Data = "ok", string(ev.GetRaw())
 		case !strings.HasPrefix(msg.Subject, prefix) || (st.RawSubject != "" && msg.Subject != st.RawSubject):
 			m.Status = "mismatch"
 		default:

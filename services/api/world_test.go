@@ -124,7 +124,7 @@ func handMessages(t0 time.Time) []handMsg {
 		m.step.EventID = bus.EventID(m.network, []byte(m.raw)).String()
 		m.step.EventTimeMs = m.at.UnixMilli()
 		m.step.Format = "hl7v2"
-		m.step.RawSubject = "raw." + m.network + ".hl7v2"
+		m.step.RawSubject = "" // an EVENTS subject, checked by withoutRawSeq
 		m.step.ReasonCodes = []string{}
 		switch m.step.MessageID {
 		case "BVQ1R":
@@ -251,16 +251,17 @@ func (w *handWorld) steps(ids ...string) []Step {
 	return out
 }
 
-// withoutRawSeq checks every step has a RAW position and clears it, which
-// the test cannot know in advance.
+// withoutRawSeq checks every step's original bytes are placed in its own
+// EVENTS message (HL7 v2) and clears that place, which the test cannot
+// know in advance.
 func withoutRawSeq(t *testing.T, steps []Step) []Step {
 	t.Helper()
 	out := slices.Clone(steps)
 	for i := range out {
-		if out[i].RawSeq == 0 {
-			t.Errorf("step %s has no RAW position", out[i].MessageID)
+		if out[i].RawSeq == 0 || !bus.HoldsRaw(out[i].RawSubject) {
+			t.Errorf("step %s has no raw position: %s/%d", out[i].MessageID, out[i].RawSubject, out[i].RawSeq)
 		}
-		out[i].RawSeq = 0
+		out[i].RawSeq, out[i].RawSubject = 0, ""
 	}
 	return out
 }

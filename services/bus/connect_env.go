@@ -29,11 +29,11 @@ const (
 // serviceStreams are the streams each service reads or writes: what
 // "check" looks at, and all that deploy/nats/accounts.conf lets it see.
 var serviceStreams = map[string][]string{
-	"mllp-ingest": {StreamRaw, StreamEvents, StreamDLQ},
+	"mllp-ingest": {StreamEvents, StreamDLQ},
 	"fhir-ingest": {StreamRaw, StreamEvents, StreamDLQ},
 	"linker":      {StreamEvents, StreamOutcomes},
 	"chwriter":    {StreamEvents, StreamOutcomes, StreamDLQ},
-	"api":         {StreamRaw},
+	"api":         {StreamRaw, StreamEvents},
 	"scorecard":   {StreamScorecards},
 }
 

@@ -32,6 +32,11 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-require github.com/hinscore/hinscore/services/service v0.0.0-00010101000000-000000000000
+require (
+	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/service v0.0.0-00010101000000-000000000000
+)
 
 replace github.com/hinscore/hinscore/services/service => ../service
+
+replace github.com/hinscore/hinscore/proto => ../../proto

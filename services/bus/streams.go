@@ -13,7 +13,7 @@ import (
 type StreamOptions struct {
 	Replicas        int           // 1 embedded, 3 in a cluster
 	DuplicateWindow time.Duration // how late a retried publish is still recognised
-	RawMaxAge       time.Duration // RAW retention (holds patient identifiers)
+	RawMaxAge       time.Duration // RAW and EVENTS retention (both hold original messages, with patient identifiers)
 	DLQMaxAge       time.Duration
 	MemoryStorage   bool // tests only
 }
@@ -48,7 +48,10 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 	}
 	return []jetstream.StreamConfig{
 		mk(StreamRaw, []string{"raw.>"}, o.RawMaxAge),
-		mk(StreamEvents, []string{"events.>"}, 0),
+		// EVENTS carries the original bytes of HL7 v2 messages (see
+		// LocateRaw), so it keeps them no longer than RAW does; ClickHouse
+		// is the store of record for events and outcomes.
+		mk(StreamEvents, []string{"events.>"}, o.RawMaxAge),
 		mk(StreamOutcomes, []string{"outcomes.>"}, 0),
 		mk(StreamDLQ, []string{"dlq.>"}, o.DLQMaxAge),
 		mk(StreamScorecards, []string{"scorecards.>"}, 0),

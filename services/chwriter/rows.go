@@ -11,10 +11,12 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
+	"github.com/hinscore/hinscore/services/bus"
 )
 
 // ErrUndecodable marks a message that can never be written; it goes to the
@@ -158,11 +160,25 @@ type eventRows struct {
 func (r *eventRows) len() int { return len(r.eventID) }
 func (r *eventRows) reset()   { *r = eventRows{} }
 
-func (r *eventRows) add(data []byte) error {
+func (r *eventRows) add(data []byte) error { return r.addAt(data, "", 0) }
+
+// addMsg is add for a message of EVENTS: an event whose original bytes
+// travel with it gets that message's subject and sequence as their place
+// (bus.LocateRaw), and its bytes are not kept.
+func (r *eventRows) addMsg(msg jetstream.Msg) error {
+	md, err := msg.Metadata()
+	if err != nil {
+		return fmt.Errorf("%w: EVENTS message without metadata: %v", ErrUndecodable, err)
+	}
+	return r.addAt(msg.Data(), msg.Subject(), md.Sequence.Stream)
+}
+
+func (r *eventRows) addAt(data []byte, subject string, seq uint64) error {
 	var ev hinscorev1.ExchangeEvent
 	if err := proto.Unmarshal(data, &ev); err != nil {
 		return fmt.Errorf("%w: ExchangeEvent: %v", ErrUndecodable, err)
 	}
+	bus.LocateRaw(&ev, subject, seq)
 	id, err := parseID("event_id", ev.GetEventId())
 	if err != nil {
 		return err

@@ -506,3 +506,43 @@ func TestWaitsForStreams(t *testing.T) {
 	h.publish(eventMsgs(t, 0, 10)...)
 	h.waitCount("SELECT count() FROM events", 10, waitRows)
 }
+
+// TestRawPlacedNotStored: an event whose original bytes travel with it (as
+// mllp-ingest publishes it) is written with raw_subject and raw_seq naming
+// its own EVENTS message, where the api reads the bytes, and none of those
+// bytes reaches ClickHouse.
+func TestRawPlacedNotStored(t *testing.T) {
+	h := newHarness(t)
+	h.startWriter(testConfig(), nil)
+	first, second := genEvent(1), genEvent(2)
+	for _, ev := range []*hinscorev1.ExchangeEvent{first, second} {
+		ev.RawSubject, ev.RawSeq = "", 0
+		ev.Raw = []byte("MSH|^~\\&|RAW-SECRET|PID|1||MRN-SECRET-" + ev.GetEventId())
+	}
+	inRaw := genEvent(3) // its bytes in RAW: left as it is
+	h.publish(eventMsg(t, first), eventMsg(t, second), eventMsg(t, inRaw))
+	h.waitCount("SELECT count() FROM events", 3, waitRows)
+	for i, tc := range []struct {
+		ev      *hinscorev1.ExchangeEvent
+		subject string
+		seq     uint64
+	}{
+		{first, bus.EventSubject(first.GetPartition(), first.GetNetwork()), 1},
+		{second, bus.EventSubject(second.GetPartition(), second.GetNetwork()), 2},
+		{inRaw, inRaw.GetRawSubject(), inRaw.GetRawSeq()},
+	} {
+		var subject string
+		var seq uint64
+		if err := h.conn.QueryRow(h.ctx, "SELECT raw_subject, raw_seq FROM events WHERE event_id = toUUID(?)", tc.ev.GetEventId()).Scan(&subject, &seq); err != nil {
+			t.Fatal(err)
+		}
+		if subject != tc.subject || seq != tc.seq {
+			t.Errorf("event %d: raw at %s/%d, want %s/%d", i, subject, seq, tc.subject, tc.seq)
+		}
+	}
+	var rows strings.Builder
+	dumpRows(t, h, &rows, "SELECT * FROM events")
+	if strings.Contains(rows.String(), "SECRET") {
+		t.Errorf("original bytes reached ClickHouse:\n%s", rows.String())
+	}
+}

@@ -105,7 +105,7 @@ func TestLeastPrivilege(t *testing.T) {
 		user, subject string
 		allowed       bool
 	}{
-		{"mllp-ingest", "raw.northstar.hl7v2", true},
+		{"mllp-ingest", "raw.northstar.hl7v2", false},
 		{"mllp-ingest", "events.3.northstar", true},
 		{"mllp-ingest", "dlq.mllp-ingest", true},
 		{"mllp-ingest", "outcomes.northstar", false},
@@ -123,7 +123,9 @@ func TestLeastPrivilege(t *testing.T) {
 		{"chwriter", "outcomes.northstar", false},
 		{"chwriter", "$JS.API.CONSUMER.CREATE.RAW.x", false},
 		{"api", "$JS.API.STREAM.MSG.GET.RAW", true},
-		{"api", "$JS.API.STREAM.MSG.GET.EVENTS", false},
+		{"api", "$JS.API.STREAM.MSG.GET.EVENTS", true},
+		{"api", "events.0.northstar", false},
+		{"api", "$JS.API.CONSUMER.CREATE.EVENTS.x", false},
 		{"api", "raw.northstar.hl7v2", false},
 		{"scorecard", "scorecards.northstar", true},
 		{"scorecard", "outcomes.northstar", false},
@@ -220,6 +222,11 @@ func TestGeneratedStreamFilesAreCurrent(t *testing.T) {
 		}
 		if (cfg.Name == "RAW" || cfg.Name == "DLQ") && (cfg.MaxAge == 0 || cfg.MaxBytes <= 0) {
 			t.Errorf("%s: retention by age %s and size %d, want both", cfg.Name, cfg.MaxAge, cfg.MaxBytes)
+		}
+		// EVENTS holds HL7 v2 messages' original bytes: RAW's age limit,
+		// but no size cap, which would discard events not yet consumed.
+		if cfg.Name == "EVENTS" && (cfg.MaxAge != ClusterStreamOptions().RawMaxAge || cfg.MaxBytes > 0) {
+			t.Errorf("EVENTS: retention by age %s and size %d, want RAW's age and no size cap", cfg.MaxAge, cfg.MaxBytes)
 		}
 	}
 }

@@ -332,7 +332,7 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 				return fmt.Errorf("linker.consume %d: metadata: %w", p, merr)
 			}
 			applyMarks(md.Sequence.Stream, false)
-			ev, derr := decodeEvent(msg)
+			ev, derr := decodeEvent(msg, md.Sequence.Stream)
 			if derr != nil {
 				if err := l.deadLetter(ctx, msg, derr); err != nil {
 					return fmt.Errorf("linker.consume %d: %w", p, err)
@@ -521,11 +521,14 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
-func decodeEvent(msg jetstream.Msg) (*hinscorev1.ExchangeEvent, error) {
+// decodeEvent decodes the event of EVENTS message seq; original bytes that
+// travel with it are dropped, their place kept (bus.LocateRaw).
+func decodeEvent(msg jetstream.Msg, seq uint64) (*hinscorev1.ExchangeEvent, error) {
 	ev := &hinscorev1.ExchangeEvent{}
 	if err := proto.Unmarshal(msg.Data(), ev); err != nil {
 		return nil, fmt.Errorf("decode ExchangeEvent: %w", err)
 	}
+	bus.LocateRaw(ev, msg.Subject(), seq)
 	if ev.GetNetwork() == "" {
 		// The subject names the network even when a producer forgot to.
 		ev.Network = bus.NetworkOfSubject(msg.Subject())

@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/hl7v2"
 	"github.com/hinscore/hinscore/services/hl7v2/toevent"
@@ -71,7 +70,7 @@ func (im *Importer) ImportFile(ctx context.Context, network, path string, progre
 // whole before anything is stored (a short file is better re-sent
 // complete); a message that cannot be parsed or mapped goes to the DLQ and
 // the import goes on. progress, when not nil, is called as messages are
-// stored. name (the file) is recorded as the RAW and DLQ remote.
+// stored. name (the file) is recorded as the remote of its dead letters.
 func (im *Importer) Import(ctx context.Context, network, name string, data []byte, progress func(done, total int)) (ImportStats, error) {
 	var st ImportStats
 	if err := bus.ValidNetwork(network); err != nil {
@@ -87,7 +86,6 @@ func (im *Importer) Import(ctx context.Context, network, name string, data []byt
 	stall := defaultPublishTimeout
 	for lo := 0; lo < len(msgs); lo += importWindow {
 		chunk := msgs[lo:min(len(msgs), lo+importWindow)]
-		evs := make([]*hinscorev1.ExchangeEvent, len(chunk))
 		futs := make([]jetstream.PubAckFuture, len(chunk))
 		for i, raw := range chunk {
 			_, ev, err := im.mapper.MapBytes(network, raw, im.clock.Now())
@@ -99,22 +97,8 @@ func (im *Importer) Import(ctx context.Context, network, name string, data []byt
 				st.Rejected++
 				continue
 			}
-			route(ev, network, im.cfg.Partitions)
-			if futs[i], err = publishRaw(im.js, ev, raw, remote, stall); err != nil {
-				return st, fmt.Errorf("mllpingest.Import %s: message %d: %w", name, lo+i+1, err)
-			}
-			evs[i] = ev
-		}
-		for i, fut := range futs {
-			if fut == nil {
-				continue
-			}
-			ack, err := awaitCtx(ctx, fut)
-			if err != nil {
-				return st, fmt.Errorf("mllpingest.Import %s: message %d: RAW: %w", name, lo+i+1, err)
-			}
-			evs[i].RawSeq = ack.Sequence
-			if futs[i], err = publishEvent(im.js, evs[i], stall); err != nil {
+			route(ev, im.cfg.Partitions)
+			if futs[i], err = store(im.js, ev, raw, stall); err != nil {
 				return st, fmt.Errorf("mllpingest.Import %s: message %d: %w", name, lo+i+1, err)
 			}
 		}

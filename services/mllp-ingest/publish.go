@@ -12,41 +12,37 @@ import (
 	"github.com/hinscore/hinscore/services/bus"
 )
 
-// The two publishes of an accepted message, shared by the listener and the
-// file import so that both store a message identically: RAW first (with a
-// Msg-Id from the event id), then the event carrying the RAW sequence.
+// The one publish of an accepted message, shared by the listener and the
+// file import so that both store a message identically: the event and the
+// message's original bytes together, in one EVENTS message (see
+// bus.LocateRaw). One JetStream store per message, not a RAW store and
+// then an event carrying its RAW sequence, is what lets the listener
+// answer at the bus's own publish rate.
 
-// route sets the event's partition and RAW subject.
-func route(ev *hinscorev1.ExchangeEvent, network string, partitions int) {
+// route sets the event's partition.
+func route(ev *hinscorev1.ExchangeEvent, partitions int) {
 	key := ev.CorrelationKey
 	if key == "" {
 		key = ev.EventId
 	}
 	ev.Partition = bus.Partition(key, partitions)
-	ev.RawSubject = bus.RawSubject(network, formatHL7v2)
 }
 
-func publishRaw(js jetstream.JetStream, ev *hinscorev1.ExchangeEvent, data []byte, remote string, stall time.Duration) (jetstream.PubAckFuture, error) {
-	raw := &nats.Msg{Subject: ev.RawSubject, Data: data, Header: nats.Header{
-		bus.HeaderNetwork: {ev.Network},
-		bus.HeaderFormat:  {formatHL7v2},
-		bus.HeaderRemote:  {remote},
-	}}
-	fut, err := js.PublishMsgAsync(raw, jetstream.WithMsgID("raw:"+ev.EventId), jetstream.WithStallWait(stall))
-	if err != nil {
-		return nil, fmt.Errorf("RAW: %w", err)
-	}
-	return fut, nil
-}
-
-func publishEvent(js jetstream.JetStream, ev *hinscorev1.ExchangeEvent, stall time.Duration) (jetstream.PubAckFuture, error) {
-	data, err := proto.Marshal(ev)
+// store starts the publish of an event with its original bytes data,
+// under a Msg-Id from the event id (a re-sent copy is stored once). The
+// Msg-Id is the message's only header: the network is in the event and
+// the subject, and the peer's address, which nothing downstream reads, is
+// kept only with what is rejected (DLQ).
+func store(js jetstream.JetStream, ev *hinscorev1.ExchangeEvent, data []byte, stall time.Duration) (jetstream.PubAckFuture, error) {
+	ev.Raw = data
+	b, err := proto.Marshal(ev)
+	ev.Raw = nil
 	if err != nil {
 		return nil, fmt.Errorf("EVENTS: %w", err)
 	}
-	msg := nats.NewMsg(bus.EventSubject(ev.Partition, ev.Network))
-	msg.Data = data
-	fut, err := js.PublishMsgAsync(msg, jetstream.WithMsgID("event:"+ev.EventId), jetstream.WithStallWait(stall))
+	msg := &nats.Msg{Subject: bus.EventSubject(ev.Partition, ev.Network), Data: b,
+		Header: nats.Header{jetstream.MsgIDHeader: {"event:" + ev.EventId}}} // as WithMsgID sets it
+	fut, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(stall))
 	if err != nil {
 		return nil, fmt.Errorf("EVENTS: %w", err)
 	}

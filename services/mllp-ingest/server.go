@@ -313,9 +313,8 @@ type item struct {
 	frame    []byte
 	msg      *hl7v2.Message // nil when the frame could not be parsed
 	ev       *hinscorev1.ExchangeEvent
-	rawFut   jetstream.PubAckFuture
-	evFut    jetstream.PubAckFuture
-	done     chan struct{} // when set, reply is ready once it is closed
+	fut      jetstream.PubAckFuture // the EVENTS publish of an accepted message
+	done     chan struct{}          // when set, reply is ready once it is closed
 	reply    []byte
 	noReply  bool   // enhanced mode asked for no acknowledgment of this outcome
 	reason   string // rejection reason; "" when accepted
@@ -343,14 +342,12 @@ func (c *conn) serve() {
 	}
 
 	window := make(chan struct{}, s.cfg.MaxInFlight)
-	toPublish := make(chan *item, s.cfg.MaxInFlight)
 	toWrite := make(chan *item, s.cfg.MaxInFlight)
 	writerDone := make(chan struct{})
-	go c.publishEvents(toPublish, toWrite)
 	go func() { defer close(writerDone); c.writeReplies(toWrite, window, log) }()
 
-	linger := c.read(toPublish, window, log)
-	close(toPublish)
+	linger := c.read(toWrite, window, log)
+	close(toWrite)
 	<-writerDone
 	if linger {
 		c.lingerClose()
@@ -469,7 +466,7 @@ func isBatchFrame(frame []byte) bool {
 	return bytes.HasPrefix(f, []byte("FHS")) || bytes.HasPrefix(f, []byte("BHS"))
 }
 
-// acceptMessage parses and maps a message and starts its RAW publish.
+// acceptMessage parses and maps a message and starts its publish.
 func (c *conn) acceptMessage(frame []byte) *item {
 	s := c.s
 	now := s.clock.Now()
@@ -477,14 +474,14 @@ func (c *conn) acceptMessage(frame []byte) *item {
 	if err != nil {
 		return c.rejectMalformed(frame, msg, err)
 	}
-	route(ev, c.network, s.cfg.Partitions)
+	route(ev, s.cfg.Partitions)
 	it := &item{start: now, deadline: time.Now().Add(s.publishTimeout), frame: frame, msg: msg, ev: ev}
-	fut, err := publishRaw(s.js, ev, frame, c.remote, s.publishTimeout)
+	fut, err := store(s.js, ev, frame, s.publishTimeout)
 	if err != nil {
 		c.publishFailed(it, err)
 		return it
 	}
-	it.rawFut = fut
+	it.fut = fut
 	return it
 }
 
@@ -551,37 +548,6 @@ func (c *conn) publishFailed(it *item, err error) {
 	c.s.log.Warn().Err(err).Str("network", c.network).Msg("publish failed: replying AE 207")
 }
 
-// publishEvents waits, in order, for each RAW PubAck and publishes the
-// event carrying its RAW sequence.
-func (c *conn) publishEvents(in <-chan *item, out chan<- *item) {
-	defer close(out)
-	for it := range in {
-		c.publishEventOf(it)
-		for _, sub := range it.subs {
-			c.publishEventOf(sub)
-		}
-		out <- it
-	}
-}
-
-func (c *conn) publishEventOf(it *item) {
-	if it.rawFut == nil {
-		return
-	}
-	ack, err := c.await(it, it.rawFut)
-	if err != nil {
-		c.publishFailed(it, err)
-		return
-	}
-	it.ev.RawSeq = ack.Sequence
-	fut, err := publishEvent(c.s.js, it.ev, c.s.publishTimeout)
-	if err != nil {
-		c.publishFailed(it, err)
-		return
-	}
-	it.evFut = fut
-}
-
 func (c *conn) await(it *item, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
 	// Pipelined, the PubAck is usually in before it is awaited: no timer
 	// then. Each of Ok and Err takes the publisher's lock: called once.
@@ -609,8 +575,8 @@ func (c *conn) await(it *item, f jetstream.PubAckFuture) (*jetstream.PubAck, err
 
 // settle waits for an item's EVENTS PubAck (or its rejection) and sets its reply.
 func (c *conn) settle(it *item) {
-	if it.evFut != nil {
-		if _, err := c.await(it, it.evFut); err != nil {
+	if it.fut != nil {
+		if _, err := c.await(it, it.fut); err != nil {
 			c.publishFailed(it, err)
 		} else {
 			c.setReply(it, hl7v2.CodeAA, hl7v2.AckError{})

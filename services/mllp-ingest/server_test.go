@@ -248,22 +248,29 @@ func TestStoresThenReplies(t *testing.T) {
 		if reply.Get("QAK-2") != tt.wantQAK {
 			t.Errorf("%s: QAK-2 %q, want %q", tt.name, reply.Get("QAK-2"), tt.wantQAK)
 		}
-		raws, events := streamMsgs(t, h.js, bus.StreamRaw), streamMsgs(t, h.js, bus.StreamEvents)
-		if len(raws) != i+1 || len(events) != i+1 {
-			t.Fatalf("%s: RAW %d EVENTS %d messages, want %d", tt.name, len(raws), len(events), i+1)
+		// One message per accepted message: the event with its original
+		// bytes, nothing in RAW.
+		events := streamMsgs(t, h.js, bus.StreamEvents)
+		if len(events) != i+1 {
+			t.Fatalf("%s: EVENTS %d messages, want %d", tt.name, len(events), i+1)
 		}
-		raw, evMsg := raws[i], events[i]
+		wantHolds(t, h.js, bus.StreamRaw, 0)
+		evMsg := events[i]
 		ev := decodeEvent(t, evMsg)
-		if string(raw.Data) != tt.msg || raw.Subject != "raw.neta.hl7v2" || raw.Header.Get(bus.HeaderNetwork) != "neta" ||
-			raw.Header.Get(bus.HeaderFormat) != "hl7v2" || raw.Header.Get(bus.HeaderRemote) == "" {
-			t.Errorf("%s: RAW message %s %v", tt.name, raw.Subject, raw.Header)
+		if string(ev.Raw) != tt.msg || ev.Network != "neta" || ev.Format != hinscorev1.Format_FORMAT_HL7V2 || len(evMsg.Header) != 1 {
+			t.Errorf("%s: raw %q network %q format %q headers %v (want only the Msg-Id)", tt.name, ev.Raw, ev.Network, ev.Format, evMsg.Header)
 		}
 		wantID := bus.EventID("neta", []byte(tt.msg)).String()
-		if ev.EventId != wantID || raw.Header.Get(jetstream.MsgIDHeader) != "raw:"+wantID || evMsg.Header.Get(jetstream.MsgIDHeader) != "event:"+wantID {
-			t.Errorf("%s: ids %s %v %v", tt.name, ev.EventId, raw.Header, evMsg.Header)
+		if ev.EventId != wantID || evMsg.Header.Get(jetstream.MsgIDHeader) != "event:"+wantID {
+			t.Errorf("%s: ids %s %v", tt.name, ev.EventId, evMsg.Header)
 		}
-		if ev.RawSeq != raw.Sequence || ev.RawSubject != raw.Subject || ev.Role != tt.role || ev.IngestTimeMs != testNow.UnixMilli() {
+		if ev.RawSeq != 0 || ev.RawSubject != "" || ev.Role != tt.role || ev.IngestTimeMs != testNow.UnixMilli() {
 			t.Errorf("%s: event %v", tt.name, ev)
+		}
+		// What a consumer does first: the raw is where the message is.
+		bus.LocateRaw(ev, evMsg.Subject, evMsg.Sequence)
+		if ev.RawSubject != evMsg.Subject || ev.RawSeq != evMsg.Sequence || ev.Raw != nil {
+			t.Errorf("%s: located raw %s/%d %q", tt.name, ev.RawSubject, ev.RawSeq, ev.Raw)
 		}
 		if want := bus.EventSubject(bus.Partition(ev.CorrelationKey, DefaultPartitions), "neta"); evMsg.Subject != want || ev.Partition != bus.Partition(ev.CorrelationKey, DefaultPartitions) {
 			t.Errorf("%s: subject %s, want %s", tt.name, evMsg.Subject, want)
@@ -284,7 +291,7 @@ func TestDuplicateStoredOnce(t *testing.T) {
 		}
 	}
 	wantHolds(t, h.js, bus.StreamEvents, 1)
-	wantHolds(t, h.js, bus.StreamRaw, 1)
+	wantHolds(t, h.js, bus.StreamRaw, 0)
 }
 
 // TestRejects: each bad message gets AE/AR with an ERR that names the
@@ -494,7 +501,7 @@ func TestPipelinesInOrder(t *testing.T) {
 // TestBusDownNeverAA: while JetStream is unreachable a message gets AE
 // (CE in enhanced mode) within the publish timeout, so its sender re-sends
 // it; once the bus is back the re-sent copy gets AA (CA) and the message is
-// stored once, whatever became of the first copy's RAW publish.
+// stored once, whatever became of the first copy's publish.
 func TestBusDownNeverAA(t *testing.T) {
 	h := newHarnessStorage(t, false, nil)
 	h.srv.publishTimeout = 500 * time.Millisecond
@@ -545,22 +552,19 @@ func TestBusDownNeverAA(t *testing.T) {
 	if r := c.recv(); r.Get("MSA-1") != "AA" || r.Get("MSA-2") != "BD9" {
 		t.Fatalf("after the bus came back: MSA %s|%s", r.Get("MSA-1"), r.Get("MSA-2"))
 	}
-	raws := map[uint64]string{}
-	for _, m := range streamMsgs(t, h.js, bus.StreamRaw) {
-		raws[m.Sequence] = string(m.Data)
-	}
 	stored := map[string]int{}
 	for _, m := range streamMsgs(t, h.js, bus.StreamEvents) {
 		ev := decodeEvent(t, m)
 		stored[ev.MessageId]++
-		if raw, ok := raws[ev.RawSeq]; !ok || bus.EventID("neta", []byte(raw)).String() != ev.EventId {
-			t.Errorf("event %s: raw_seq %d is not its RAW copy", ev.MessageId, ev.RawSeq)
+		if bus.EventID("neta", ev.Raw).String() != ev.EventId {
+			t.Errorf("event %s: its raw %q is not its message", ev.MessageId, ev.Raw)
 		}
 	}
 	want := map[string]int{"BD0": 1, "BD1": 1, "BD2": 1, "BD3": 1, "BD4": 1, "BD9": 1}
-	if !maps.Equal(stored, want) || len(raws) != len(want) {
-		t.Errorf("EVENTS holds %v, RAW %d messages; want each message once: %v", stored, len(raws), want)
+	if !maps.Equal(stored, want) {
+		t.Errorf("EVENTS holds %v; want each message once: %v", stored, want)
 	}
+	wantHolds(t, h.js, bus.StreamRaw, 0)
 }
 
 func TestIdleConnectionClosed(t *testing.T) {
@@ -587,7 +591,7 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	c.send(msgs...)
 	// Wait until the server has read at least one frame, then shut down.
 	deadline := time.Now().Add(5 * time.Second)
-	for len(streamMsgs(t, h.js, bus.StreamRaw)) == 0 && time.Now().Before(deadline) {
+	for len(streamMsgs(t, h.js, bus.StreamEvents)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	var wg sync.WaitGroup

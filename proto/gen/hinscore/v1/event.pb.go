@@ -250,15 +250,25 @@ type ExchangeEvent struct {
 	PatientKeyId string `protobuf:"bytes,20,opt,name=patient_key_id,json=patientKeyId,proto3" json:"patient_key_id,omitempty"`
 	// Records returned (QAK-4 hit count), when the answer says.
 	RecordCount uint32 `protobuf:"varint,21,opt,name=record_count,json=recordCount,proto3" json:"record_count,omitempty"`
-	// Where the original bytes are in the RAW stream.
+	// Where the original bytes are kept: a RAW subject and sequence when they
+	// were published there apart (fhir-ingest), or the EVENTS subject and
+	// sequence of this event's own message when they travel with it (raw,
+	// below). Consumers of EVENTS fill in the latter (bus.LocateRaw).
 	RawSubject string `protobuf:"bytes,22,opt,name=raw_subject,json=rawSubject,proto3" json:"raw_subject,omitempty"`
 	RawSeq     uint64 `protobuf:"varint,23,opt,name=raw_seq,json=rawSeq,proto3" json:"raw_seq,omitempty"`
 	// The partition of the EVENTS subject this event was published to.
 	Partition uint32 `protobuf:"varint,24,opt,name=partition,proto3" json:"partition,omitempty"`
 	// Version of the ingest mapping that produced this event.
 	MappingVersion string `protobuf:"bytes,25,opt,name=mapping_version,json=mappingVersion,proto3" json:"mapping_version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The original bytes of the message, when they are stored with the event
+	// in one EVENTS message rather than apart in RAW (mllp-ingest: one
+	// JetStream publish per accepted message). Only the api reads them out,
+	// for authorised drill-down; the linker and the chwriter drop them
+	// (bus.LocateRaw) before they keep or forward anything, so they reach
+	// neither OUTCOMES nor ClickHouse. EVENTS has RAW's retention limit.
+	Raw           []byte `protobuf:"bytes,26,opt,name=raw,proto3" json:"raw,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExchangeEvent) Reset() {
@@ -466,11 +476,18 @@ func (x *ExchangeEvent) GetMappingVersion() string {
 	return ""
 }
 
+func (x *ExchangeEvent) GetRaw() []byte {
+	if x != nil {
+		return x.Raw
+	}
+	return nil
+}
+
 var File_hinscore_v1_event_proto protoreflect.FileDescriptor
 
 const file_hinscore_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17hinscore/v1/event.proto\x12\vhinscore.v1\"\xfc\x06\n" +
+	"\x17hinscore/v1/event.proto\x12\vhinscore.v1\"\x8e\a\n" +
 	"\rExchangeEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12+\n" +
@@ -500,7 +517,8 @@ const file_hinscore_v1_event_proto_rawDesc = "" +
 	"rawSubject\x12\x17\n" +
 	"\araw_seq\x18\x17 \x01(\x04R\x06rawSeq\x12\x1c\n" +
 	"\tpartition\x18\x18 \x01(\rR\tpartition\x12'\n" +
-	"\x0fmapping_version\x18\x19 \x01(\tR\x0emappingVersion*C\n" +
+	"\x0fmapping_version\x18\x19 \x01(\tR\x0emappingVersion\x12\x10\n" +
+	"\x03raw\x18\x1a \x01(\fR\x03raw*C\n" +
 	"\x06Format\x12\x16\n" +
 	"\x12FORMAT_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fFORMAT_HL7V2\x10\x01\x12\x0f\n" +
