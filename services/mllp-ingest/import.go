@@ -21,12 +21,12 @@ const importWindow = 512
 // ImportStats counts what an import did.
 type ImportStats struct {
 	Messages int // messages read from the file
-	Stored   int // stored in RAW and EVENTS (a re-import counts them again: JetStream keeps one copy)
+	Stored   int // stored in EVENTS (a re-import counts them again: JetStream keeps one copy)
 	Rejected int // unreadable, sent to the DLQ with the reason
 }
 
 // Importer stores HL7 files (batches, or plain files of messages) exactly
-// as the listener stores what arrives over MLLP: RAW, then EVENTS, bad
+// as the listener stores what arrives over MLLP: one EVENTS message each, bad
 // messages to the DLQ, the same Msg-Ids. Event ids depend only on the
 // network and the message bytes, so importing a file twice stores it once
 // (within the streams' duplicate window; beyond it the same event ids

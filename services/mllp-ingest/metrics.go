@@ -55,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_received_total",
 			Help: "MLLP frames received."}, []string{"network"}),
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_accepted_total",
-			Help: "Messages stored in RAW and EVENTS and acknowledged AA."}, []string{"network"}),
+			Help: "Messages stored in EVENTS and acknowledged AA."}, []string{"network"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_rejected_total",
 			Help: "Messages answered AE/AR, or input dropped, by reason."}, []string{"network", "reason"}),
 		ackLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "ack_latency_seconds",

@@ -1,6 +1,6 @@
 // Package mllpingest receives HL7 v2 over MLLP, one listener per network,
-// stores every message in RAW and its ExchangeEvent in EVENTS, and only then
-// acknowledges it. Within a connection it pipelines: it reads ahead,
+// stores every message in EVENTS, its ExchangeEvent with the original
+// bytes in one JetStream message, and only then acknowledges it. Within a connection it pipelines: it reads ahead,
 // publishes asynchronously within a bounded window and writes the replies
 // strictly in the order of the messages.
 package mllpingest
