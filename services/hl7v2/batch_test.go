@@ -203,6 +203,28 @@ func TestEncodeTruncationInEscape(t *testing.T) {
 	}
 }
 
+// TestEncodeLineBreakWithDotTruncation: \.br\ is a line break even where
+// '.' is the truncation character, and stays one whichever delimiters
+// write it (the fuzzer found it written as text, \E\\X2E\br\E\).
+func TestEncodeLineBreakWithDotTruncation(t *testing.T) {
+	m := mustParseT(t, "MSH|^~\\&.|A|B|C|D|20260302||ADT^A08|1|P|2.7\rNTE|1||one\\.br\\two\r")
+	if got := m.Get("NTE-3"); got != "one\rtwo" {
+		t.Fatalf("NTE-3 = %q", got)
+	}
+	for _, d := range []Delimiters{m.Delimiters(), DefaultDelimiters, {Field: '#', Component: '$', Repetition: '*', Escape: '@', SubComponent: '%'}} {
+		enc, err := m.Encode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustParseT(t, string(enc)).Get("NTE-3"); got != "one\rtwo" {
+			t.Errorf("%q: NTE-3 = %q, want a line break", enc, got)
+		}
+		if want := "one" + string(d.Escape) + ".br" + string(d.Escape) + "two"; !strings.Contains(string(enc), want) {
+			t.Errorf("%q: want %q", enc, want)
+		}
+	}
+}
+
 func mustParseT(t *testing.T, s string) *Message {
 	t.Helper()
 	m, err := Parse([]byte(s))

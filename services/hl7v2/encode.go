@@ -87,6 +87,13 @@ func transcode(out, b []byte, o, d Delimiters) []byte {
 				out = appendEscapedByte(out, o.unescapeDelimiter(b[i+1]), d)
 				i = j
 				continue
+			case j > i && string(b[i+1:j]) == ".br":
+				// A line break: written as d writes one, whatever the
+				// sequence's bytes are in either set (its '.' may be a
+				// truncation character, which would otherwise make it text).
+				out = appendEscapedByte(out, '\r', d)
+				i = j
+				continue
 			case j > i && carry:
 				out = append(out, d.Escape)
 				out = append(out, b[i+1:j]...)
