@@ -58,7 +58,7 @@ func rawMessages(ctx context.Context, js jetstream.JetStream, network string, st
 			out = append(out, m)
 			continue
 		}
-		inEvents := bus.HoldsRaw(st.RawSubject)
+		inEvents := bus.RawInEvents(st.RawSubject)
 		name := bus.StreamRaw
 		if inEvents {
 			name = bus.StreamEvents

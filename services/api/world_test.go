@@ -258,7 +258,7 @@ func withoutRawSeq(t *testing.T, steps []Step) []Step {
 	t.Helper()
 	out := slices.Clone(steps)
 	for i := range out {
-		if out[i].RawSeq == 0 || !bus.HoldsRaw(out[i].RawSubject) {
+		if out[i].RawSeq == 0 || !bus.RawInEvents(out[i].RawSubject) {
 			t.Errorf("step %s has no raw position: %s/%d", out[i].MessageID, out[i].RawSubject, out[i].RawSeq)
 		}
 		out[i].RawSeq, out[i].RawSubject = 0, ""

@@ -1,13 +1,17 @@
 package bus
 
-import hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+import (
+	"strings"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+)
 
 // LocateRaw is what every consumer of EVENTS does with an event first: an
 // event whose original bytes travel with it (mllp-ingest stores both in
 // one EVENTS message) gets, as the place of those bytes, the subject and
 // stream sequence of that message, and its bytes are dropped, so that
-// nothing it is kept or forwarded as holds a raw patient identifier. An
-// event whose bytes are in RAW is left as it is.
+// nothing the consumer keeps or forwards of it holds a raw patient
+// identifier. An event whose bytes are in RAW is left as it is.
 func LocateRaw(ev *hinscorev1.ExchangeEvent, subject string, seq uint64) {
 	if len(ev.GetRaw()) == 0 {
 		return
@@ -15,7 +19,7 @@ func LocateRaw(ev *hinscorev1.ExchangeEvent, subject string, seq uint64) {
 	ev.RawSubject, ev.RawSeq, ev.Raw = subject, seq, nil
 }
 
-// HoldsRaw reports whether a subject kept as an event's raw_subject is an
-// EVENTS subject (the bytes are the raw field of the event stored there)
-// rather than a RAW one.
-func HoldsRaw(rawSubject string) bool { return len(rawSubject) > 7 && rawSubject[:7] == "events." }
+// RawInEvents reports whether an event's raw_subject is an EVENTS subject
+// (its bytes are the raw field of the event stored there) rather than a
+// RAW one.
+func RawInEvents(rawSubject string) bool { return strings.HasPrefix(rawSubject, "events.") }

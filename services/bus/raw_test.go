@@ -1,0 +1,23 @@
+package bus
+
+import (
+	"testing"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+)
+
+func TestLocateRaw(t *testing.T) {
+	with := &hinscorev1.ExchangeEvent{EventId: "a", Raw: []byte("MSH|x")}
+	LocateRaw(with, EventSubject(3, "north"), 42)
+	if with.RawSubject != "events.3.north" || with.RawSeq != 42 || with.Raw != nil || !RawInEvents(with.RawSubject) {
+		t.Errorf("bytes with the event: placed at %s/%d, raw %q", with.RawSubject, with.RawSeq, with.Raw)
+	}
+	apart := &hinscorev1.ExchangeEvent{EventId: "b", RawSubject: RawSubject("north", "fhir"), RawSeq: 7}
+	LocateRaw(apart, EventSubject(3, "north"), 42)
+	if apart.RawSubject != "raw.north.fhir" || apart.RawSeq != 7 || RawInEvents(apart.RawSubject) {
+		t.Errorf("bytes in RAW: moved to %s/%d", apart.RawSubject, apart.RawSeq)
+	}
+	if RawInEvents("") || RawInEvents("events") || RawInEvents("raw.events.x") {
+		t.Error("RawInEvents of a subject that is no EVENTS subject")
+	}
+}
