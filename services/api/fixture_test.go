@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/bus/bustest"
 	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chstore/chtest"
 	"github.com/hinscore/hinscore/services/chwriter"
@@ -115,23 +115,7 @@ func startPipeline(t *testing.T, ctx context.Context, networks []string, partiti
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 
-	emb, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	nc, err := bus.Connect(emb.URL(), "api-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
-		t.Fatal(err)
-	}
+	js := bustest.Streams(t)
 
 	env := service.MapEnv(map[string]string{"HINSCORE_PARTITIONS": strconv.Itoa(partitions)})
 	ingestCfg, err := mllpingest.ConfigFromEnv(env)

@@ -6,11 +6,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/bus/bustest"
 )
 
 // TestRawMessagesBothStores: a step's original bytes are read from RAW or
@@ -20,23 +20,7 @@ import (
 func TestRawMessagesBothStores(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	emb, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Shutdown()
-	nc, err := bus.Connect(emb.URL(), "api-raw-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
-		t.Fatal(err)
-	}
+	js := bustest.Streams(t)
 	// publish stores data on subject and returns its sequence.
 	publish := func(subject string, data []byte, hdr nats.Header) uint64 {
 		t.Helper()

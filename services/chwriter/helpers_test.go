@@ -16,6 +16,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/bus/bustest"
 	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chstore/chtest"
 	"github.com/hinscore/hinscore/services/chwriter"
@@ -35,28 +36,12 @@ type harness struct {
 func newHarness(t testing.TB) *harness {
 	t.Helper()
 	conn, d := chtest.Database(t)
-	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
 	opts := bus.DefaultStreamOptions()
 	opts.MemoryStorage = true
-	if err := bus.EnsureStreams(ctx, js, opts); err != nil {
-		t.Fatal(err)
-	}
-	return &harness{t: t, ctx: ctx, js: js, conn: conn, dsn: d, url: srv.URL()}
+	url, js := bustest.Start(t, &opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	return &harness{t: t, ctx: ctx, js: js, conn: conn, dsn: d, url: url}
 }
 
 // testConfig batches small and flushes fast so tests see several batches.

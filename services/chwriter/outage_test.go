@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/bus/bustest"
 	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chwriter"
 )
@@ -96,24 +95,9 @@ func TestClickHouseServerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, ctx: ctx, js: js, conn: conn, dsn: d, url: srv.URL()}
+	opts := bus.DefaultStreamOptions()
+	url, js := bustest.Start(t, &opts)
+	h := &harness{t: t, ctx: ctx, js: js, conn: conn, dsn: d, url: url}
 
 	cfg := chwriter.DefaultConfig()
 	cfg.BatchRows, cfg.FlushInterval, cfg.AckWait, cfg.RetryMax = 500, 100*time.Millisecond, 10*time.Second, 2*time.Second

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -22,6 +21,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/bus/bustest"
 )
 
 type fixedClock struct{ t time.Time }
@@ -55,27 +55,11 @@ func newHarness(t testing.TB, mod func(*Config)) *harness {
 // file like the pipeline's) and the server.
 func newHarnessStore(t testing.TB, mod func(*Config), memory bool) *harness {
 	t.Helper()
-	busDir := t.TempDir()
-	ns, err := bus.StartEmbedded(busDir, "127.0.0.1", -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	// The client reconnects at once and for ever: a test may restart the bus.
-	nc, err := nats.Connect(ns.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts := bus.DefaultStreamOptions()
 	opts.MemoryStorage = memory
-	if err := bus.EnsureStreams(context.Background(), js, opts); err != nil {
-		t.Fatal(err)
-	}
+	// The client reconnects at once and for ever: a test may restart the bus.
+	b := bustest.New(t, &opts)
+	ns, busDir, js := b.Server, b.Dir, b.JS
 	cfg := DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Tokens = map[string][]string{"neta": {HashToken(tokenA)}, "netb": {HashToken(tokenB)}}

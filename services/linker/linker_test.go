@@ -19,6 +19,7 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/bus/bustest"
 )
 
 const testPartitions = 4
@@ -41,29 +42,13 @@ func (c *fakeClock) Set(t time.Time) {
 	c.now = t
 }
 
-func startBus(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	_, js := startBusWith(t, bus.DefaultStreamOptions())
-	return js
-}
+func startBus(t *testing.T) jetstream.JetStream { return bustest.Streams(t) }
 
 // startBusWith starts an embedded JetStream with the hinscore streams and
 // returns its URL and a connection the test owns.
 func startBusWith(t testing.TB, opts bus.StreamOptions) (string, jetstream.JetStream) {
 	t.Helper()
-	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, js := connect(t, srv.URL())
-	t.Cleanup(nc.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, opts); err != nil {
-		t.Fatal(err)
-	}
-	return srv.URL(), js
+	return bustest.Start(t, &opts)
 }
 
 // connect opens a connection of its own (closing it is how a test crashes

@@ -25,6 +25,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/bus/bustest"
 	"github.com/hinscore/hinscore/services/hl7v2"
 	"github.com/hinscore/hinscore/services/hl7v2/mllp"
 )
@@ -52,27 +53,10 @@ func newHarness(t testing.TB, mod func(*Config)) *harness {
 // newHarnessStorage is newHarness with file streams when memory is false.
 func newHarnessStorage(t testing.TB, memory bool, mod func(*Config)) *harness {
 	t.Helper()
-	dir := t.TempDir()
-	ns, err := bus.StartEmbedded(dir, "127.0.0.1", -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
 	opts := bus.DefaultStreamOptions()
 	opts.MemoryStorage = memory
-	if err := bus.EnsureStreams(ctx, js, opts); err != nil {
-		t.Fatal(err)
-	}
+	b := bustest.New(t, &opts)
+	ns, dir, nc, js := b.Server, b.Dir, b.Conn, b.JS
 	cfg := DefaultConfig()
 	cfg.Listeners = []Listener{{Network: "neta", Addr: "127.0.0.1:0"}}
 	cfg.PatientKey = []byte("0123456789abcdef-test-key")
@@ -84,7 +68,7 @@ func newHarnessStorage(t testing.TB, memory bool, mod func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(ctx); err != nil {
+	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -25,6 +25,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/bus/bustest"
 	"github.com/hinscore/hinscore/services/service"
 )
 
@@ -278,20 +279,7 @@ func testJetStream(t *testing.T) jetstream.JetStream {
 // bareJetStream starts an embedded NATS server without any stream.
 func bareJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := bus.Connect(srv.URL(), "scorecard-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := bustest.Start(t, nil)
 	return js
 }
 
