@@ -18,8 +18,10 @@ import (
 )
 
 // runImport stores HL7 v2 batch files and FHIR NDJSON files through the
-// same path as the listeners (RAW, EVENTS, DLQ; deterministic ids, so a
-// re-import stores nothing twice), on the NATS of a running hinscore.
+// same path as the listeners (HL7 v2 into EVENTS with each event's
+// original bytes, FHIR bodies into RAW and their events into EVENTS, bad
+// input into DLQ; deterministic ids, so a re-import stores nothing twice),
+// on the NATS of a running hinscore.
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("import", stderr)
 	network := fs.String("network", "", "network the files come from (required)")
