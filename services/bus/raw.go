@@ -11,7 +11,7 @@ import (
 // one EVENTS message) gets, as the place of those bytes, the subject and
 // stream sequence of that message, and its bytes are dropped, so that
 // nothing the consumer keeps or forwards of it holds a raw patient
-// identifier. An event whose bytes are in RAW is left as it is.
+// identifier. (fhir-ingest stores a body of one event the same way.) An event whose bytes are in RAW is left as it is.
 func LocateRaw(ev *hinscorev1.ExchangeEvent, subject string, seq uint64) {
 	if len(ev.GetRaw()) == 0 {
 		return

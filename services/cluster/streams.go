@@ -18,7 +18,7 @@ import (
 // Per replica; see deploy/README.md for the measured bytes per exchange
 // they are derived from.
 const (
-	RawMaxBytes = 2 << 40   // 2 TiB: 90 days of RAW at ~10M ~1 KB bodies a day (FHIR; HL7 v2 bytes travel in EVENTS)
+	RawMaxBytes = 2 << 40   // 2 TiB: 90 days of RAW at ~10M ~1 KB bodies a day (FHIR bodies of several events; HL7 v2 bytes and one-event FHIR bodies travel in EVENTS)
 	DLQMaxBytes = 100 << 30 // 100 GiB: a month of rejects even in a flood
 )
 

@@ -199,7 +199,7 @@ func (im *importer) flush(ctx context.Context) error {
 		return err
 	}
 	for _, ev := range im.pending {
-		fut, err := im.pub.publishEvent(ev, msg.Subject, seq)
+		fut, err := im.pub.publishEvent(ev, nil, msg.Subject, seq)
 		if err != nil {
 			return err
 		}

@@ -65,15 +65,19 @@ func (p *publisher) publishRaw(ctx context.Context, msg *nats.Msg, msgID string)
 	return ack.Sequence, ack.Duplicate, nil
 }
 
-// publishEvent starts the EVENTS publish of ev; the caller awaits the future.
-func (p *publisher) publishEvent(ev *hinscorev1.ExchangeEvent, rawSubject string, rawSeq uint64) (jetstream.PubAckFuture, error) {
+// publishEvent starts the EVENTS publish of ev, with the original bytes
+// raw when they travel in the event (rawSubject and rawSeq empty), else
+// with where RAW holds them; the caller awaits the future. The Msg-Id is
+// the message's only header, as mllp-ingest's.
+func (p *publisher) publishEvent(ev *hinscorev1.ExchangeEvent, raw []byte, rawSubject string, rawSeq uint64) (jetstream.PubAckFuture, error) {
 	key := ev.CorrelationKey
 	if key == "" {
 		key = ev.EventId
 	}
 	ev.Partition = bus.Partition(key, p.partitions)
-	ev.RawSubject, ev.RawSeq = rawSubject, rawSeq
+	ev.RawSubject, ev.RawSeq, ev.Raw = rawSubject, rawSeq, raw
 	data, err := proto.Marshal(ev)
+	ev.Raw = nil
 	if err != nil {
 		return nil, fmt.Errorf("%w: EVENTS: %v", ErrNotStored, err)
 	}
@@ -86,15 +90,40 @@ func (p *publisher) publishEvent(ev *hinscorev1.ExchangeEvent, rawSubject string
 	return fut, nil
 }
 
-// store publishes one resource and its events and waits for every PubAck.
-func (p *publisher) store(ctx context.Context, msg *nats.Msg, msgID string, events []*hinscorev1.ExchangeEvent) (bool, error) {
-	seq, dup, err := p.publishRaw(ctx, msg, msgID)
+// eventOverhead bounds what an event adds to the bytes it carries (its
+// fields and the Msg-Id header): a body too large to travel with its event
+// under the server's max_payload goes to RAW alone.
+const eventOverhead = 16 << 10
+
+// store publishes one resource (body, deduplicated by its identity) and
+// its events, and waits for every PubAck; it reports whether JetStream
+// already held it. A resource that maps to one event (a Task version, an
+// AuditEvent, an OperationOutcome, a MessageHeader, a one-entry Bundle) is
+// stored as one EVENTS message, the event with the body in its raw field,
+// as mllp-ingest stores an HL7 v2 message (bus.LocateRaw): one publish and
+// one PubAck before the reply instead of two in sequence. A body of several
+// events, or one too large, is kept once in RAW and each event carries
+// its RAW sequence.
+func (p *publisher) store(ctx context.Context, network, remote string, body []byte, identity string, events []*hinscorev1.ExchangeEvent) (bool, error) {
+	if len(events) == 1 && len(body)+eventOverhead <= int(p.js.Conn().MaxPayload()) {
+		fut, err := p.publishEvent(events[0], body, "", 0)
+		if err != nil {
+			return false, err
+		}
+		ack, err := p.await(ctx, fut)
+		if err != nil {
+			return false, fmt.Errorf("%w: EVENTS: %v", ErrNotStored, err)
+		}
+		return ack.Duplicate, nil
+	}
+	msg := rawMsg(network, remote, body)
+	seq, dup, err := p.publishRaw(ctx, msg, rawMsgID(network, identity))
 	if err != nil {
 		return false, err
 	}
 	futs := make([]jetstream.PubAckFuture, 0, len(events))
 	for _, ev := range events {
-		fut, err := p.publishEvent(ev, msg.Subject, seq)
+		fut, err := p.publishEvent(ev, nil, msg.Subject, seq)
 		if err != nil {
 			return false, err
 		}

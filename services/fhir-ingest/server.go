@@ -1,6 +1,7 @@
 // Package fhiringest receives FHIR R4 over HTTP under /fhir/{network}/,
-// authenticates each network by its bearer tokens, stores every resource in
-// RAW and its ExchangeEvents in EVENTS, and only then answers 200/201. Bad
+// authenticates each network by its bearer tokens, stores every resource and
+// its ExchangeEvents (publisher.store: a body of one event travels in it, a
+// body of several is kept once in RAW), and only then answers 200/201. Bad
 // input gets 4xx with an OperationOutcome naming the element, and its bytes
 // go to the DLQ. The mapping itself is package fhirmap.
 package fhiringest
@@ -388,8 +389,7 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, network, start, data, err)
 		return
 	}
-	msg := rawMsg(network, r.RemoteAddr, data)
-	dup, err := s.pub.store(r.Context(), msg, rawMsgID(network, res.Identity), res.Events)
+	dup, err := s.pub.store(r.Context(), network, r.RemoteAddr, data, res.Identity, res.Events)
 	if err != nil {
 		s.m.rejected.WithLabelValues(network, reasonPublish).Inc()
 		s.log.Warn().Err(err).Str("network", network).Msg("publish failed: replying 503")

@@ -251,7 +251,8 @@ type ExchangeEvent struct {
 	// Records returned (QAK-4 hit count), when the answer says.
 	RecordCount uint32 `protobuf:"varint,21,opt,name=record_count,json=recordCount,proto3" json:"record_count,omitempty"`
 	// Where the original bytes are kept: a RAW subject and sequence when they
-	// were published there apart (fhir-ingest), or the EVENTS subject and
+	// were published there apart (fhir-ingest: a body of several events, an
+	// NDJSON chunk), or the EVENTS subject and
 	// sequence of this event's own message when they travel with it (raw,
 	// below). Consumers of EVENTS fill in the latter (bus.LocateRaw).
 	RawSubject string `protobuf:"bytes,22,opt,name=raw_subject,json=rawSubject,proto3" json:"raw_subject,omitempty"`
@@ -261,8 +262,9 @@ type ExchangeEvent struct {
 	// Version of the ingest mapping that produced this event.
 	MappingVersion string `protobuf:"bytes,25,opt,name=mapping_version,json=mappingVersion,proto3" json:"mapping_version,omitempty"`
 	// The original bytes of the message, when they are stored with the event
-	// in one EVENTS message rather than apart in RAW (mllp-ingest: one
-	// JetStream publish per accepted message). Only the api reads them out,
+	// in one EVENTS message rather than apart in RAW (mllp-ingest: every
+	// accepted message; fhir-ingest: a body that maps to one event; one
+	// JetStream publish each). Only the api reads them out,
 	// for authorised drill-down; the linker and the chwriter drop them
 	// (bus.LocateRaw) before they keep or forward anything, so they reach
 	// neither OUTCOMES nor ClickHouse. EVENTS has RAW's retention limit.

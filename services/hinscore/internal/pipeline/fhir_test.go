@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 )
@@ -518,6 +521,64 @@ func TestFHIREndToEnd(t *testing.T) {
 	}
 	if strays != 0 {
 		t.Errorf("%d events stored from refused input", strays)
+	}
+
+	// Where an investigator finds each body's bytes, by the position the
+	// events row gives: a Task version (one event) in its own EVENTS
+	// message, the event with the body; the batch (three events) once in RAW.
+	bodyOf := func(name string) []byte {
+		for _, p := range posts {
+			if p.name == name {
+				return []byte(p.body)
+			}
+		}
+		t.Fatalf("no post %q", name)
+		return nil
+	}
+	for _, c := range []struct {
+		messageID, post string
+		inEvents        bool
+	}{
+		{"Task/t1/_history/1", "task t1 requested", true},
+		{"Task/t1/_history/2", "task t1 completed", true},
+		{"b-1#0", "batch", false},
+		{"b-1#2", "batch", false},
+	} {
+		var subject string
+		var seq uint64
+		if err := conn.QueryRow(ctx, `SELECT raw_subject, raw_seq FROM events WHERE network = 'northstar' AND message_id = ?`, c.messageID).Scan(&subject, &seq); err != nil {
+			t.Errorf("%s: %v", c.messageID, err)
+			continue
+		}
+		if bus.RawInEvents(subject) != c.inEvents || seq == 0 {
+			t.Errorf("%s: bytes at %s/%d, want them in EVENTS=%v", c.messageID, subject, seq, c.inEvents)
+			continue
+		}
+		name := bus.StreamRaw
+		if c.inEvents {
+			name = bus.StreamEvents
+		}
+		stream, err := p.JetStream().Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := stream.GetMsg(ctx, seq)
+		if err != nil || msg.Subject != subject {
+			t.Errorf("%s: %s seq %d: %v (subject %v)", c.messageID, name, seq, err, msg)
+			continue
+		}
+		data := msg.Data
+		if c.inEvents {
+			var ev hinscorev1.ExchangeEvent
+			if err := proto.Unmarshal(msg.Data, &ev); err != nil || ev.GetMessageId() != c.messageID {
+				t.Errorf("%s: EVENTS seq %d holds event %q (%v)", c.messageID, seq, ev.GetMessageId(), err)
+				continue
+			}
+			data = ev.GetRaw()
+		}
+		if !bytes.Equal(data, bodyOf(c.post)) {
+			t.Errorf("%s: %s seq %d holds %.80q, not the body posted", c.messageID, name, seq, data)
+		}
 	}
 
 	// The dead letters, in the order they were refused: the NDJSON line
