@@ -22,7 +22,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key as
