@@ -154,58 +154,62 @@ type postRun struct {
 	failed int64
 }
 
+// run32 runs worker in 32 goroutines (the clients) and measures them;
+// take hands out the request indexes below n, fail counts requests that
+// did not get 201.
+func run32(n int, worker func(take func() (int, bool), fail func(int64))) postRun {
+	var next, failed atomic.Int64
+	take := func() (int, bool) {
+		i := int(next.Add(1)) - 1
+		return i, i < n
+	}
+	cpu0 := service.ProcessCPU()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() { worker(take, func(k int64) { failed.Add(k) }) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu := service.ProcessCPU() - cpu0
+	return postRun{rate: float64(n) / elapsed.Seconds(), cpuUS: float64(cpu.Microseconds()) / float64(n), failed: failed.Load()}
+}
+
 // leanPost32 sends n POSTs of bodies (cycled) from 32 keep-alive HTTP/1.1
 // connections, each sending a request and reading its reply before the
 // next (no pipelining), with prepared requests and a minimal reply parser:
 // a load generator like wrk, so that the clients, which share the two
 // cores with the server here, take as little of them as they can.
 func leanPost32(bodies [][]byte, n int, addr, path string) postRun {
-	const clients = 32
 	reqs := make([][]byte, len(bodies))
 	for i, body := range bodies {
 		reqs[i] = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s",
 			path, addr, mediaFHIRJSON, tokenA, len(body), body)
 	}
-	var next, failed atomic.Int64
-	cpu0 := service.ProcessCPU()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn, err := net.Dial("tcp", addr)
-			if err != nil {
-				failed.Add(1)
+	return run32(n, func(take func() (int, bool), fail func(int64)) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			fail(1)
+			return
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Minute))
+		br := bufio.NewReaderSize(conn, 16<<10)
+		for i, ok := take(); ok; i, ok = take() {
+			if _, err := conn.Write(reqs[i%len(reqs)]); err != nil {
+				fail(1)
 				return
 			}
-			defer conn.Close()
-			_ = conn.SetDeadline(time.Now().Add(5 * time.Minute))
-			br := bufio.NewReaderSize(conn, 16<<10)
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if _, err := conn.Write(reqs[i%len(reqs)]); err != nil {
-					failed.Add(int64(n - i))
-					return
-				}
-				status, err := readReply(br)
-				if err != nil {
-					failed.Add(int64(n - i))
-					return
-				}
-				if status != http.StatusCreated {
-					failed.Add(1)
-				}
+			status, err := readReply(br)
+			if err != nil {
+				fail(1)
+				return
 			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	cpu := service.ProcessCPU() - cpu0
-	return postRun{rate: float64(n) / elapsed.Seconds(), cpuUS: float64(cpu.Microseconds()) / float64(n), failed: failed.Load()}
+			if status != http.StatusCreated {
+				fail(1)
+			}
+		}
+	})
 }
 
 // readReply reads one HTTP/1.1 reply with a Content-Length body and
@@ -245,47 +249,29 @@ func readReply(br *bufio.Reader) (int, error) {
 }
 
 // netHTTPPost32 sends n POSTs of bodies (cycled) from 32 keep-alive
-// clients of Go's net/http, which costs the shared cores about twice the
-// CPU of leanPost32 per request: the figure a Go client on this machine gets.
+// clients of Go's net/http, which costs the shared cores more CPU than
+// leanPost32 per request: the figure a Go client on this machine gets.
 func netHTTPPost32(bodies [][]byte, n int, url string) postRun {
-	const clients = 32
-	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	tr := &http.Transport{MaxIdleConns: 32, MaxIdleConnsPerHost: 32, MaxConnsPerHost: 32}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: time.Minute}
-	var next atomic.Int64
-	var failed atomic.Int64
-	cpu0 := service.ProcessCPU()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i%len(bodies)]))
-				req.Header.Set("Content-Type", mediaFHIRJSON)
-				req.Header.Set("Authorization", "Bearer "+tokenA)
-				resp, err := client.Do(req)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated {
-					failed.Add(1)
-				}
+	return run32(n, func(take func() (int, bool), fail func(int64)) {
+		for i, ok := take(); ok; i, ok = take() {
+			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i%len(bodies)]))
+			req.Header.Set("Content-Type", mediaFHIRJSON)
+			req.Header.Set("Authorization", "Bearer "+tokenA)
+			resp, err := client.Do(req)
+			if err != nil {
+				fail(1)
+				continue
 			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	cpu := service.ProcessCPU() - cpu0
-	return postRun{rate: float64(n) / elapsed.Seconds(), cpuUS: float64(cpu.Microseconds()) / float64(n), failed: failed.Load()}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				fail(1)
+			}
+		}
+	})
 }
 
 // loadAvg is the machine's load average, printed beside every figure: the
