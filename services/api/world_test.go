@@ -19,6 +19,7 @@ import (
 
 	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/hl7v2/mllp"
+	"github.com/hinscore/hinscore/services/hl7v2/toevent"
 	"github.com/hinscore/hinscore/services/service"
 )
 
@@ -458,7 +459,7 @@ func testHandCLI(t *testing.T, w *handWorld) {
 			"network bayview",
 			"request patient_query BVQ1: CLINIC_BV -> HOSP_BV",
 			"outcome fulfilled",
-			"why the deciding answer returned the record within the SLA [rule " + v.RuleVersion + ", mapping hl7v2-map/1]",
+			"why the deciding answer returned the record within the SLA [rule " + v.RuleVersion + ", mapping " + toevent.MappingVersion + "]",
 			"requested " + msTime(t0),
 			"sla 1m0s + grace 30s, deadline " + msTime(t0+minute),
 			"time to fulfil 20s",

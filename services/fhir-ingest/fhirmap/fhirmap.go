@@ -38,8 +38,8 @@ import (
 )
 
 // MappingVersion names the rules of this package. Events record it joined
-// with the classification table's version: "fhir-map/1+fhir-class/2".
-const MappingVersion = "fhir-map/1"
+// with the classification table's version: "fhir-map/2+fhir-class/2".
+const MappingVersion = "fhir-map/2"
 
 // MaxReasonText is how much reason text an event keeps.
 const MaxReasonText = 512
@@ -265,12 +265,21 @@ func (c *mapCtx) newEvent(ident, suffix, messageID, messageType string, t time.T
 func key(network, requester, id string) string { return network + "|" + requester + "|" + id }
 
 // patientToken is the token of the HL7 v2 mapping too, with
-// Identifier.system as the authority.
+// Identifier.system as the authority. An identifier without a system whose
+// value is an HL7 v2 CX (id^^^authority, as IHE audit records name the
+// patient) is read as one, so that it gets the token the same patient gets
+// in HL7 v2 and under its system in FHIR (patient.Authority).
 func (c *mapCtx) patientToken(ev *hinscorev1.ExchangeEvent, id *identifier) {
 	if id == nil || id.Value == "" {
 		return
 	}
-	ev.PatientToken = patienttoken.Token(c.m.PatientKey, id.System, id.Value)
+	system, value := id.System, id.Value
+	if system == "" {
+		if v, auth, ok := patienttoken.SplitCX(value); ok {
+			system, value = auth, v
+		}
+	}
+	ev.PatientToken = patienttoken.Token(c.m.PatientKey, system, value)
 	ev.PatientKeyId = c.m.PatientKeyID
 }
 

@@ -88,6 +88,10 @@ func batchEntries(corr string, role hinscorev1.Role, at string, kinds []string, 
 	return evs
 }
 
+// pixPatient is the patient of the official IHE audit examples
+// (e3cdfc81a0d24bd^^^&2.16.840.1.113883.4.2&ISO) as FHIR names it.
+const pixPatient = "urn:oid:2.16.840.1.113883.4.2|e3cdfc81a0d24bd"
+
 func officialCases() []officialCase {
 	w := KindRecordWrite
 	return []officialCase{
@@ -164,15 +168,17 @@ func officialCases() []officialCase {
 			{role: rReq, kind: KindPatientQuery, key: "neta|95|AuditEvent/example-search", requester: "95", responder: auditor, at: "2015-08-22T23:42:24Z", records: -1},
 			{role: rResp, status: sOK, key: "neta|95|AuditEvent/example-search", reply: "AuditEvent/example-search", requester: "95", responder: auditor, ack: "0", at: "2015-08-22T23:42:24Z", records: -1},
 		}},
-		// A DICOM query (110112, an IHE PIX query) about a patient.
+		// A DICOM query (110112, an IHE PIX query) about a patient, named by
+		// a CX with an OID only: the token is the one FHIR and HL7 v2 give
+		// the same patient under that OID (TestTokenAcrossFormats).
 		{file: "audit-event-example-pixQuery.json", events: []officialEvent{
-			{role: rReq, kind: KindPatientQuery, key: "neta|95|AuditEvent/example-pixQuery", requester: "95", responder: auditor, at: "2015-08-26T23:42:24Z", records: -1, patient: "?"},
-			{role: rResp, status: sOK, key: "neta|95|AuditEvent/example-pixQuery", reply: "AuditEvent/example-pixQuery", requester: "95", responder: auditor, ack: "0", at: "2015-08-26T23:42:24Z", records: -1, patient: "?"},
+			{role: rReq, kind: KindPatientQuery, key: "neta|95|AuditEvent/example-pixQuery", requester: "95", responder: auditor, at: "2015-08-26T23:42:24Z", records: -1, patient: pixPatient},
+			{role: rResp, status: sOK, key: "neta|95|AuditEvent/example-pixQuery", reply: "AuditEvent/example-pixQuery", requester: "95", responder: auditor, ack: "0", at: "2015-08-26T23:42:24Z", records: -1, patient: pixPatient},
 		}},
 		// A DICOM export (110106) of a patient's documents to media.
 		{file: "AuditEvent-example-media.json", events: []officialEvent{
-			{role: rReq, kind: "?", key: "neta|95|AuditEvent/example-media", requester: "95", responder: auditor, at: "2015-08-27T23:42:24Z", records: -1, patient: "?"},
-			{role: rResp, status: sOK, key: "neta|95|AuditEvent/example-media", reply: "AuditEvent/example-media", requester: "95", responder: auditor, ack: "0", at: "2015-08-27T23:42:24Z", records: -1, patient: "?"},
+			{role: rReq, kind: "?", key: "neta|95|AuditEvent/example-media", requester: "95", responder: auditor, at: "2015-08-27T23:42:24Z", records: -1, patient: pixPatient},
+			{role: rResp, status: sOK, key: "neta|95|AuditEvent/example-media", reply: "AuditEvent/example-media", requester: "95", responder: auditor, ack: "0", at: "2015-08-27T23:42:24Z", records: -1, patient: pixPatient},
 		}},
 		// Login and logout are not exchanges: one notification each.
 		{file: "audit-event-example-login.json", events: []officialEvent{{role: rNotify, key: "neta|95|AuditEvent/example-login",
@@ -284,7 +290,7 @@ func officialDiff(t *testing.T, m Mapper, got []*hinscorev1.ExchangeEvent, want 
 				bad("patient_token", ev.PatientToken, "the token of "+w.patient)
 			}
 		}
-		if ev.Network != "neta" || ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.MappingVersion != "fhir-map/1+fhir-class/2" ||
+		if ev.Network != "neta" || ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.MappingVersion != "fhir-map/2+fhir-class/2" ||
 			ev.IngestTimeMs != testIngest.UnixMilli() || ev.MessageId == "" {
 			out = append(out, fmt.Sprintf("event %d header: %v", i, ev))
 		}

@@ -6,10 +6,12 @@ package patient
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 )
 
-// Token is the hex HMAC-SHA256, under key, of "authority|id" (HL7 v2:
-// PID-3.4.1 or QPD's assigning authority; FHIR: Identifier.system).
+// Token is the hex HMAC-SHA256, under key, of "authority|id", where
+// authority is the canonical one (Authority: HL7 v2's assigning authority,
+// FHIR's Identifier.system).
 //
 // The HMAC (RFC 2104) is written out over sha256.Sum256 on buffers of its
 // own because the ingest makes a token for every message and crypto/hmac
@@ -57,4 +59,47 @@ func ParseKey(s string) []byte {
 		}
 	}
 	return []byte(s)
+}
+
+// Authority is the canonical name of an HL7 v2 assigning authority (an HD:
+// namespace id, universal id, universal id type), the one the token is
+// made with. The namespace, when there is one, is the name (as it always
+// was, so the tokens of such identifiers do not change). Without one, an
+// ISO OID is "urn:oid:<oid>", a UUID "urn:uuid:<uuid>" and a URI the URI,
+// which is how FHIR names the same authority in Identifier.system (a
+// system is used as it is): an IHE audit record's CX with an OID only, or
+// a PID-3 with an OID only, then gives the patient the token FHIR gives
+// it. A universal id of another type is the id itself.
+func Authority(namespace, universalID, universalIDType string) string {
+	if namespace != "" || universalID == "" {
+		return namespace
+	}
+	switch strings.ToUpper(universalIDType) {
+	case "ISO":
+		return "urn:oid:" + universalID
+	case "UUID":
+		return "urn:uuid:" + strings.ToLower(universalID)
+	}
+	return universalID
+}
+
+// SplitCX reads an identifier written as an HL7 v2 CX, id^^^authority
+// with the authority's parts joined by & (IHE audit records put a
+// patient's id so in AuditEvent.entity.what.identifier.value, with no
+// system): the id and the canonical authority. ok is false when s is not
+// such a CX: no "^" in it, or an empty id or authority.
+func SplitCX(s string) (id, authority string, ok bool) {
+	comps := strings.Split(s, "^")
+	if len(comps) < 4 || comps[0] == "" {
+		return "", "", false
+	}
+	hd := strings.Split(comps[3], "&")
+	for len(hd) < 3 {
+		hd = append(hd, "")
+	}
+	authority = Authority(hd[0], hd[1], hd[2])
+	if authority == "" {
+		return "", "", false
+	}
+	return comps[0], authority, true
 }

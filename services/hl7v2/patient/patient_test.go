@@ -50,3 +50,48 @@ func TestParseKey(t *testing.T) {
 		t.Fatalf("short hex must stay a string, got %x", got)
 	}
 }
+
+func TestAuthority(t *testing.T) {
+	cases := []struct{ ns, uid, typ, want string }{
+		{"NORTHSTAR", "", "", "NORTHSTAR"},
+		{"", "2.16.840.1.113883.4.2", "ISO", "urn:oid:2.16.840.1.113883.4.2"},
+		{"NORTHSTAR", "2.16.840.1.113883.4.2", "ISO", "NORTHSTAR"},
+		{"", "2.16.840.1.113883.4.2", "iso", "urn:oid:2.16.840.1.113883.4.2"},
+		{"", "6F9619FF-8B86-D011-B42D-00C04FC964FF", "UUID", "urn:uuid:6f9619ff-8b86-d011-b42d-00c04fc964ff"},
+		{"", "http://example.org/mrn", "URI", "http://example.org/mrn"},
+		{"LOCAL", "X400:foo", "X400", "LOCAL"},
+		{"", "X400:foo", "X400", "X400:foo"},
+		{"", "", "ISO", ""},
+	}
+	for _, c := range cases {
+		if got := Authority(c.ns, c.uid, c.typ); got != c.want {
+			t.Errorf("Authority(%q, %q, %q) = %q, want %q", c.ns, c.uid, c.typ, got, c.want)
+		}
+	}
+}
+
+func TestSplitCX(t *testing.T) {
+	cases := []struct {
+		in, id, auth string
+		ok           bool
+	}{
+		// The patient of the FHIR R4 example audit-event-example-pixQuery.
+		{"e3cdfc81a0d24bd^^^&2.16.840.1.113883.4.2&ISO", "e3cdfc81a0d24bd", "urn:oid:2.16.840.1.113883.4.2", true},
+		{"MRN-1^^^NORTHSTAR", "MRN-1", "NORTHSTAR", true},
+		{"MRN-1^^^NORTHSTAR^MR", "MRN-1", "NORTHSTAR", true},
+		{"MRN-1^^^NORTHSTAR&1.2.3&ISO^MR", "MRN-1", "NORTHSTAR", true},
+		{"MRN-1^^^&1.2.3&ISO^MR", "MRN-1", "urn:oid:1.2.3", true},
+		{"MRN-1", "", "", false},         // a plain value
+		{"MRN-1^^", "", "", false},       // no authority component
+		{"MRN-1^^^", "", "", false},      // an empty authority
+		{"MRN-1^^^&&ISO", "", "", false}, // an ISO type without its id
+		{"^^^NORTHSTAR", "", "", false},  // no id
+		{"", "", "", false},
+	}
+	for _, c := range cases {
+		id, auth, ok := SplitCX(c.in)
+		if id != c.id || auth != c.auth || ok != c.ok {
+			t.Errorf("SplitCX(%q) = %q, %q, %v; want %q, %q, %v", c.in, id, auth, ok, c.id, c.auth, c.ok)
+		}
+	}
+}

@@ -297,38 +297,45 @@ func placerNumber(m *hl7v2.Message) string {
 // PID-3, a query's QPD-3 or a legacy query's QRD-8; ok is false when the
 // message names no patient.
 func patientID(m *hl7v2.Message) (auth, id string, ok bool) {
-	id, auth = m.Get("PID-3.1"), m.Get("PID-3.4.1")
+	id, auth = m.Get("PID-3.1"), hd(m, "PID-3.4")
 	if id == "" && m.Has("QPD") {
 		id, auth = queryPatient(m)
 	}
 	if id == "" && m.Has("QRD") {
 		// Legacy queries name the patient in QRD-8 (who subject filter, an
 		// XCN: id in component 1, assigning authority in component 9).
-		id, auth = m.Get("QRD-8.1"), m.Get("QRD-8.9.1")
+		id, auth = m.Get("QRD-8.1"), hd(m, "QRD-8.9")
 	}
 	return auth, id, id != ""
+}
+
+// hd is the canonical name (patient.Authority) of the assigning authority
+// at field, an HD in subcomponents: namespace, universal id, its type.
+func hd(m *hl7v2.Message, field string) string {
+	return patient.Authority(m.Get(field+".1"), m.Get(field+".2"), m.Get(field+".3"))
 }
 
 // queryPatient reads QPD-3: either Q22-style repetitions of
 // @PID.3.1^value / @PID.3.4.1^authority pairs, or (Q23, Q11) a CX.
 func queryPatient(m *hl7v2.Message) (id, auth string) {
 	if !strings.HasPrefix(m.Get("QPD-3.1"), "@") {
-		auth = m.Get("QPD-3.4.1")
-		if auth == "" {
-			auth = m.Get("QPD-3.4")
-		}
-		return m.Get("QPD-3.1"), auth
+		return m.Get("QPD-3.1"), hd(m, "QPD-3.4")
 	}
+	var ns, uid, typ string
 	for i := 1; i <= m.Repetitions("QPD-3"); i++ {
 		rep := "QPD-3(" + strconv.Itoa(i) + ")"
 		switch m.Get(rep + ".1") {
 		case "@PID.3.1", "@PID.3":
 			id = m.Get(rep + ".2")
 		case "@PID.3.4.1", "@PID.3.4":
-			auth = m.Get(rep + ".2")
+			ns = m.Get(rep + ".2")
+		case "@PID.3.4.2":
+			uid = m.Get(rep + ".2")
+		case "@PID.3.4.3":
+			typ = m.Get(rep + ".2")
 		}
 	}
-	return id, auth
+	return id, patient.Authority(ns, uid, typ)
 }
 
 // ParseTime reads an HL7 DTM: YYYYMMDDHHMM[SS[.S+]][+/-ZZZZ]. Without a
