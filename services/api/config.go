@@ -80,6 +80,10 @@ type Config struct {
 	// appended to, one JSON line each (HINSCORE_API_AUDIT_LOG).
 	AuditLog  string
 	RateLimit RateLimit
+	// RawKeys (HINSCORE_RAW_KEYS, "id:<64 hex>[,id:<64 hex>...]", the
+	// ingests' keys: the current one and those of earlier rotations) open
+	// the original bytes sealed in EVENTS (bus.RawKeys).
+	RawKeys *bus.RawKeys
 }
 
 // DefaultConfig is the configuration with every default and no token.
@@ -89,6 +93,7 @@ func DefaultConfig() Config {
 		Tokens:    map[string]Principal{},
 		AuditLog:  DefaultAuditLog,
 		RateLimit: RateLimit{PerSecond: DefaultRate, Burst: DefaultBurst},
+		RawKeys:   bus.MustParseRawKeys(bus.DevRawKeys),
 	}
 }
 
@@ -126,6 +131,9 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 		}
 	}
 	c.RateLimit.Burst = env.Int(EnvBurst, c.RateLimit.Burst)
+	if k := bus.RawKeysFromEnv(env); k != nil {
+		c.RawKeys = k
+	}
 	for _, p := range c.problems() {
 		env.Fail(p[0], "%s", p[1])
 	}
@@ -227,6 +235,9 @@ func (c Config) problems() [][2]string {
 	add := func(name, problem string) { ps = append(ps, [2]string{name, problem}) }
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		add(EnvAddr, err.Error())
+	}
+	if c.RawKeys == nil {
+		add(bus.EnvRawKeys, "no key")
 	}
 	if len(c.Tokens) == 0 {
 		add(EnvTokens, "no token configured: nobody could use the API")

@@ -461,7 +461,7 @@ func (s *Server) rawAccess(r *http.Request, p Principal, action string) (v Chain
 	if err != nil {
 		return ChainView{}, nil, "", err
 	}
-	msgs, err = rawMessages(r.Context(), s.js, v.Network, v.Steps)
+	msgs, err = rawMessages(r.Context(), s.js, s.cfg.RawKeys, v.Network, v.Steps)
 	if err != nil {
 		return ChainView{}, nil, "", err
 	}

@@ -24,9 +24,11 @@ type RawMessage struct {
 	// Lines is the NDJSON line range (header Hin-Lines) when the RAW
 	// message is a chunk of a FHIR NDJSON feed that holds this event.
 	Lines string `json:"lines,omitempty"`
-	// Status is "ok", "expired" (past retention, or never stored) or
+	// Status is "ok", "expired" (past retention, or never stored),
 	// "mismatch" (the sequence holds another network's or another event's
-	// message: not shown).
+	// message, or sealed bytes that do not open for this event: not shown)
+	// or "key_unknown" (sealed with a key this api is not given: add it to
+	// HINSCORE_RAW_KEYS).
 	Status string `json:"status"`
 	Data   string `json:"data,omitempty"`
 }
@@ -36,8 +38,10 @@ type RawMessage struct {
 // they travel with the event (HL7 v2, see bus.LocateRaw). A message is
 // shown only when its subject is the chain's network's (raw.<network>.* or
 // events.*.<network>) and, in EVENTS, it is the step's own event, so a
-// wrong sequence can never reveal another network's message.
-func rawMessages(ctx context.Context, js jetstream.JetStream, network string, steps []Step) ([]RawMessage, error) {
+// wrong sequence can never reveal another network's message. Bytes in
+// EVENTS are sealed (bus.RawKeys, keys); those of events stored before
+// sealing are read as they are.
+func rawMessages(ctx context.Context, js jetstream.JetStream, keys *bus.RawKeys, network string, steps []Step) ([]RawMessage, error) {
 	streams := map[string]jetstream.Stream{}
 	open := func(name string) (jetstream.Stream, error) {
 		if st, ok := streams[name]; ok {
@@ -78,10 +82,22 @@ func rawMessages(ctx context.Context, js jetstream.JetStream, network string, st
 				break
 			}
 			var ev hinscorev1.ExchangeEvent
-			if proto.Unmarshal(msg.Data, &ev) != nil || ev.GetEventId() != st.EventID || len(ev.GetRaw()) == 0 {
+			if proto.Unmarshal(msg.Data, &ev) != nil || ev.GetEventId() != st.EventID {
 				break
 			}
-			m.Status, m.Data = "ok", string(ev.GetRaw())
+			if sealed := ev.GetRawSealed(); len(sealed) > 0 {
+				plain, err := keys.Open(st.EventID, sealed)
+				if errors.Is(err, bus.ErrRawKeyUnknown) {
+					m.Status = "key_unknown"
+				}
+				if err == nil {
+					m.Status, m.Data = "ok", string(plain)
+				}
+				break
+			}
+			if len(ev.GetRaw()) > 0 {
+				m.Status, m.Data = "ok", string(ev.GetRaw())
+			}
 		case !strings.HasPrefix(msg.Subject, prefix) || (st.RawSubject != "" && msg.Subject != st.RawSubject):
 			m.Status = "mismatch"
 		default:

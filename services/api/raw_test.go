@@ -30,17 +30,37 @@ func TestRawMessagesBothStores(t *testing.T) {
 		}
 		return ack.Sequence
 	}
-	event := func(network, id, raw string) []byte {
-		b, err := proto.Marshal(&hinscorev1.ExchangeEvent{EventId: id, Network: network, Raw: []byte(raw)})
+	keys := bus.MustParseRawKeys("new:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100,old:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	oldKey := bus.MustParseRawKeys("old:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	notHeld := bus.MustParseRawKeys("gone:2f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100")
+	// event is an event whose bytes raw travel sealed with k (nil: in the
+	// clear, as events stored before sealing).
+	event := func(network, id, raw string, k ...*bus.RawKeys) []byte {
+		ev := &hinscorev1.ExchangeEvent{EventId: id, Network: network}
+		switch {
+		case raw == "":
+		case len(k) == 0:
+			ev.Raw = []byte(raw)
+		default:
+			ev.RawSealed = k[0].Seal(id, []byte(raw))
+		}
+		b, err := proto.Marshal(ev)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
 	subj := bus.EventSubject(1, "neta")
-	a := publish(subj, event("neta", "ev-a", "MSH|A"), nil)
-	b := publish(subj, event("neta", "ev-b", "MSH|B"), nil)
-	other := publish(bus.EventSubject(1, "netb"), event("netb", "ev-x", "MSH|X"), nil)
+	a := publish(subj, event("neta", "ev-a", "MSH|A", keys), nil)
+	b := publish(subj, event("neta", "ev-b", "MSH|B", keys), nil)
+	other := publish(bus.EventSubject(1, "netb"), event("netb", "ev-x", "MSH|X", keys), nil)
+	clear := publish(subj, event("neta", "ev-c", "MSH|C"), nil)
+	older := publish(subj, event("neta", "ev-o", "MSH|O", oldKey), nil)
+	gone := publish(subj, event("neta", "ev-g", "MSH|G", notHeld), nil)
+	// Sealed for ev-s, stored as ev-t: moved bytes do not open.
+	moved := &hinscorev1.ExchangeEvent{EventId: "ev-t", Network: "neta", RawSealed: keys.Seal("ev-s", []byte("MSH|S"))}
+	movedData, _ := proto.Marshal(moved)
+	movedSeq := publish(subj, movedData, nil)
 	noRaw := publish(subj, event("neta", "ev-n", ""), nil)
 	fhir := publish(bus.RawSubject("neta", "fhir"), []byte(`{"resourceType":"Task"}`), nats.Header{bus.HeaderFormat: {"fhir"}})
 	fhirB := publish(bus.RawSubject("netb", "fhir"), []byte(`{"resourceType":"Task","id":"b"}`), nil)
@@ -55,14 +75,19 @@ func TestRawMessagesBothStores(t *testing.T) {
 		{EventID: "ev-a", RawSubject: subj},                                       // never stored
 		{EventID: "ev-f", RawSubject: bus.RawSubject("neta", "fhir"), RawSeq: fhir},
 		{EventID: "ev-f", RawSubject: bus.RawSubject("neta", "fhir"), RawSeq: fhirB},
+		{EventID: "ev-c", RawSubject: subj, RawSeq: clear},    // stored before sealing
+		{EventID: "ev-o", RawSubject: subj, RawSeq: older},    // sealed before a rotation
+		{EventID: "ev-g", RawSubject: subj, RawSeq: gone},     // sealed with a key not given to the api
+		{EventID: "ev-t", RawSubject: subj, RawSeq: movedSeq}, // another event's sealed bytes
 	}
-	got, err := rawMessages(ctx, js, "neta", steps)
+	got, err := rawMessages(ctx, js, keys, "neta", steps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []struct{ status, data, format string }{
 		{"ok", "MSH|A", "hl7v2"}, {"mismatch", "", ""}, {"mismatch", "", ""}, {"mismatch", "", ""}, {"mismatch", "", ""},
 		{"expired", "", ""}, {"expired", "", ""}, {"ok", `{"resourceType":"Task"}`, "fhir"}, {"mismatch", "", ""},
+		{"ok", "MSH|C", ""}, {"ok", "MSH|O", ""}, {"key_unknown", "", ""}, {"mismatch", "", ""},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d messages, want %d", len(got), len(want))

@@ -90,6 +90,9 @@ func New(cfg Config, conn driver.Conn, js jetstream.JetStream, log zerolog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("api.New: %w", err)
 	}
+	if cfg.RawKeys.IsDev() {
+		log.Warn().Msg("HINSCORE_RAW_KEYS unset: original bytes in EVENTS are opened with the public development key")
+	}
 	s := &Server{cfg: cfg, store: &store{conn: conn}, conn: conn, js: js, log: log, clock: clock,
 		metrics: m, views: v, buckets: map[string]*tokenBucket{}}
 	s.handler = s.routes()

@@ -7,16 +7,17 @@ import (
 )
 
 // LocateRaw is what every consumer of EVENTS does with an event first: an
-// event whose original bytes travel with it (mllp-ingest stores both in
-// one EVENTS message) gets, as the place of those bytes, the subject and
+// event whose original bytes travel with it (mllp-ingest and, for a body
+// of one event, fhir-ingest store both in one EVENTS message, the bytes
+// sealed: seal.go) gets, as the place of those bytes, the subject and
 // stream sequence of that message, and its bytes are dropped, so that
-// nothing the consumer keeps or forwards of it holds a raw patient
-// identifier. (fhir-ingest stores a body of one event the same way.) An event whose bytes are in RAW is left as it is.
+// nothing the consumer keeps or forwards of it holds them, even sealed.
+// An event whose bytes are in RAW is left as it is.
 func LocateRaw(ev *hinscorev1.ExchangeEvent, subject string, seq uint64) {
-	if len(ev.GetRaw()) == 0 {
+	if len(ev.GetRaw()) == 0 && len(ev.GetRawSealed()) == 0 {
 		return
 	}
-	ev.RawSubject, ev.RawSeq, ev.Raw = subject, seq, nil
+	ev.RawSubject, ev.RawSeq, ev.Raw, ev.RawSealed = subject, seq, nil, nil
 }
 
 // RawInEvents reports whether an event's raw_subject is an EVENTS subject

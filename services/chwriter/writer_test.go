@@ -508,17 +508,19 @@ func TestWaitsForStreams(t *testing.T) {
 }
 
 // TestRawPlacedNotStored: an event whose original bytes travel with it (as
-// mllp-ingest publishes it) is written with raw_subject and raw_seq naming
+// the ingests publish it) is written with raw_subject and raw_seq naming
 // its own EVENTS message, where the api reads the bytes, and none of those
 // bytes reaches ClickHouse.
 func TestRawPlacedNotStored(t *testing.T) {
 	h := newHarness(t)
 	h.startWriter(testConfig(), nil)
 	first, second := genEvent(1), genEvent(2)
-	for _, ev := range []*hinscorev1.ExchangeEvent{first, second} {
-		ev.RawSubject, ev.RawSeq = "", 0
-		ev.Raw = []byte("MSH|^~\\&|RAW-SECRET|PID|1||MRN-SECRET-" + ev.GetEventId())
-	}
+	// The first sealed, as the ingests publish now (a marker stands for the
+	// ciphertext), the second in the clear, as before sealing.
+	first.RawSubject, first.RawSeq = "", 0
+	first.RawSealed = []byte("\x01\x03dev SEALED-SECRET-" + first.GetEventId())
+	second.RawSubject, second.RawSeq = "", 0
+	second.Raw = []byte("MSH|^~\\&|RAW-SECRET|PID|1||MRN-SECRET-" + second.GetEventId())
 	inRaw := genEvent(3) // its bytes in RAW: left as it is
 	h.publish(eventMsg(t, first), eventMsg(t, second), eventMsg(t, inRaw))
 	h.waitCount("SELECT count() FROM events", 3, waitRows)

@@ -370,6 +370,17 @@ func TestManifestsMatchTheServices(t *testing.T) {
 			}
 
 			devVars, _ := env(t, c, devCM, devSecrets, s.name+"-0")
+			// The keys that make and seal what identifies a patient reach
+			// only the services that need them: not the linker, the
+			// chwriter or the scorecard, which read EVENTS or ClickHouse.
+			_, baseKeys := vars[bus.EnvRawKeys]
+			_, devKeys := devVars[bus.EnvRawKeys]
+			if want := s.name == "mllp-ingest" || s.name == "fhir-ingest" || s.name == "api"; baseKeys != want || devKeys != want {
+				t.Errorf("%s given (base %t, dev %t), want %t", bus.EnvRawKeys, baseKeys, devKeys, want)
+			}
+			if want := s.name == "mllp-ingest" || s.name == "fhir-ingest"; (vars["HINSCORE_PATIENT_KEY"] != "") != want {
+				t.Errorf("HINSCORE_PATIENT_KEY given: %t, want %t", vars["HINSCORE_PATIENT_KEY"] != "", want)
+			}
 			if s.nats {
 				checkNATSURL(t, devVars["NATS_URL"], s.name, natsUsers)
 				checkNATSURL(t, vars["NATS_URL"], s.name, natsUsers)

@@ -123,7 +123,10 @@ func (c *Cluster) env(name string) []string {
 		"NATS_URL=" + c.NATSURL(),
 		"HINSCORE_LOG_LEVEL=warn",
 	}
-	patientKey := []string{"HINSCORE_PATIENT_KEY=hinscore fault suite patient key", "HINSCORE_PATIENT_KEY_ID=faults"}
+	// The keys only the ingests hold: patient tokens, and the seal of the
+	// bytes they store in EVENTS (the linker and the writer get neither).
+	patientKey := []string{"HINSCORE_PATIENT_KEY=hinscore fault suite patient key", "HINSCORE_PATIENT_KEY_ID=faults",
+		"HINSCORE_RAW_KEYS=faults:" + strings.Repeat("5a", 32)}
 	switch name {
 	case Ingest:
 		var ls []string

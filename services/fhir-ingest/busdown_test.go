@@ -132,7 +132,7 @@ func TestBusDownNever2xx(t *testing.T) {
 	withRaw := 0
 	for _, ev := range h.events() {
 		ids[ev.EventId]++
-		if len(ev.Raw) > 0 {
+		if len(ev.RawSealed) > 0 {
 			withRaw++
 		}
 	}

@@ -39,6 +39,10 @@ type Config struct {
 	Tokens       map[string][]string
 	PatientKey   []byte // HINSCORE_PATIENT_KEY: hex (32+ digits) or a plain string
 	PatientKeyID string // HINSCORE_PATIENT_KEY_ID
+	// RawKeys (HINSCORE_RAW_KEYS, "id:<64 hex>[,id:<64 hex>...]", the
+	// first seals) seal the body a one-event resource carries in its event
+	// (bus.RawKeys); only the ingests and the api hold them.
+	RawKeys      *bus.RawKeys
 	MaxBodyBytes int64  // HINSCORE_FHIR_MAX_BODY: request body limit, after gunzip too
 	TLSCert      string // HINSCORE_FHIR_TLS_CERT: PEM file; TLS when set with TLSKey
 	TLSKey       string // HINSCORE_FHIR_TLS_KEY
@@ -57,6 +61,7 @@ func DefaultConfig() Config {
 		Tokens:       map[string][]string{},
 		PatientKey:   []byte(DevPatientKey),
 		PatientKeyID: DefaultPatientKeyID,
+		RawKeys:      bus.MustParseRawKeys(bus.DevRawKeys),
 		MaxBodyBytes: DefaultMaxBodyBytes,
 	}
 }
@@ -89,6 +94,9 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 		c.PatientKey = patient.ParseKey(k)
 	}
 	c.PatientKeyID = env.String("HINSCORE_PATIENT_KEY_ID", c.PatientKeyID)
+	if k := bus.RawKeysFromEnv(env); k != nil {
+		c.RawKeys = k
+	}
 	c.MaxBodyBytes = int64(env.Int("HINSCORE_FHIR_MAX_BODY", int(c.MaxBodyBytes)))
 	c.TLSCert = env.String("HINSCORE_FHIR_TLS_CERT", "")
 	c.TLSKey = env.String("HINSCORE_FHIR_TLS_KEY", "")
@@ -230,6 +238,9 @@ func (c Config) problems() [][2]string {
 	}
 	if c.PatientKeyID == "" {
 		add("HINSCORE_PATIENT_KEY_ID", "empty")
+	}
+	if c.RawKeys == nil {
+		add(bus.EnvRawKeys, "no key")
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 256<<20 {
 		add("HINSCORE_FHIR_MAX_BODY", fmt.Sprintf("%d: want 1024..268435456", c.MaxBodyBytes))

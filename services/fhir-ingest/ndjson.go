@@ -71,7 +71,7 @@ func ImportNDJSON(ctx context.Context, js jetstream.JetStream, cfg Config, netwo
 		return ImportStats{}, fmt.Errorf("fhiringest.ImportNDJSON: config needs Partitions, PatientKey (16+ bytes), PatientKeyID and MaxBodyBytes")
 	}
 	im := &importer{
-		pub:     &publisher{js: js, partitions: cfg.Partitions, timeout: defaultPublishTimeout},
+		pub:     &publisher{js: js, keys: cfg.RawKeys, partitions: cfg.Partitions, timeout: defaultPublishTimeout},
 		mapper:  cfg.mapper(network, fhirmap.NewMapper(cfg.PatientKey, cfg.PatientKeyID)),
 		clock:   service.SystemClock{},
 		log:     zerolog.Nop(),

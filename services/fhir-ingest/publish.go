@@ -29,6 +29,7 @@ const defaultPublishTimeout = 10 * time.Second
 // import: RAW first, then the events carrying the RAW sequence.
 type publisher struct {
 	js         jetstream.JetStream
+	keys       *bus.RawKeys // seal the bodies that travel in their event
 	partitions int
 	timeout    time.Duration
 }
@@ -66,7 +67,7 @@ func (p *publisher) publishRaw(ctx context.Context, msg *nats.Msg, msgID string)
 }
 
 // publishEvent starts the EVENTS publish of ev, with the original bytes
-// raw when they travel in the event (rawSubject and rawSeq empty), else
+// raw, sealed, when they travel in the event (rawSubject and rawSeq empty), else
 // with where RAW holds them; the caller awaits the future. The Msg-Id is
 // the message's only header, as mllp-ingest's.
 func (p *publisher) publishEvent(ev *hinscorev1.ExchangeEvent, raw []byte, rawSubject string, rawSeq uint64) (jetstream.PubAckFuture, error) {
@@ -75,9 +76,12 @@ func (p *publisher) publishEvent(ev *hinscorev1.ExchangeEvent, raw []byte, rawSu
 		key = ev.EventId
 	}
 	ev.Partition = bus.Partition(key, p.partitions)
-	ev.RawSubject, ev.RawSeq, ev.Raw = rawSubject, rawSeq, raw
+	ev.RawSubject, ev.RawSeq = rawSubject, rawSeq
+	if raw != nil {
+		ev.RawSealed = p.keys.Seal(ev.EventId, raw)
+	}
 	data, err := proto.Marshal(ev)
-	ev.Raw = nil
+	ev.RawSealed = nil
 	if err != nil {
 		return nil, fmt.Errorf("%w: EVENTS: %v", ErrNotStored, err)
 	}
@@ -99,7 +103,7 @@ const eventOverhead = 16 << 10
 // its events, and waits for every PubAck; it reports whether JetStream
 // already held it. A resource that maps to one event (a Task version, an
 // AuditEvent, an OperationOutcome, a MessageHeader, a one-entry Bundle) is
-// stored as one EVENTS message, the event with the body in its raw field,
+// stored as one EVENTS message, the event with the body sealed in it,
 // as mllp-ingest stores an HL7 v2 message (bus.LocateRaw): one publish and
 // one PubAck before the reply instead of two in sequence. A body of several
 // events, or one too large, is kept once in RAW and each event carries

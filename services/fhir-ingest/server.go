@@ -91,6 +91,9 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 	if bytes.Equal(cfg.PatientKey, []byte(DevPatientKey)) {
 		log.Warn().Msg("HINSCORE_PATIENT_KEY unset: patient tokens use the public development key")
 	}
+	if cfg.RawKeys.IsDev() {
+		log.Warn().Msg("HINSCORE_RAW_KEYS unset: the bodies kept in EVENTS are sealed with the public development key")
+	}
 	s := &Server{
 		cfg:      cfg,
 		js:       js,
@@ -98,7 +101,7 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 		clock:    clock,
 		mapper:   fhirmap.NewMapper(cfg.PatientKey, cfg.PatientKeyID),
 		m:        m,
-		pub:      &publisher{js: js, partitions: cfg.Partitions, timeout: defaultPublishTimeout},
+		pub:      &publisher{js: js, keys: cfg.RawKeys, partitions: cfg.Partitions, timeout: defaultPublishTimeout},
 		mappers:  map[string]fhirmap.Mapper{},
 		tokenNet: map[[sha256.Size]byte]string{},
 		nets:     map[string]*netState{},

@@ -65,6 +65,7 @@ func newHarnessStore(t testing.TB, mod func(*Config), memory bool) *harness {
 	cfg.Tokens = map[string][]string{"neta": {HashToken(tokenA)}, "netb": {HashToken(tokenB)}}
 	cfg.PatientKey = []byte("0123456789abcdef-test-key")
 	cfg.PatientKeyID = "k1"
+	cfg.RawKeys = testRawKeys
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -194,9 +195,12 @@ func (h *harness) events() []*hinscorev1.ExchangeEvent {
 	return out
 }
 
+// testRawKeys seal the bodies in the harness's events.
+var testRawKeys = bus.MustParseRawKeys("t1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+
 // heldOnce checks that RAW and EVENTS hold each of bodies (the bodies
 // posted, in order) exactly once, where the events say: a body of one event
-// in that event's raw field (one EVENTS message), a body of several in RAW
+// sealed in that event (one EVENTS message), a body of several in RAW
 // (header Hin-Format fhir) with each of its events carrying its RAW
 // sequence. It returns every event.
 func (h *harness) heldOnce(bodies [][]byte) []*hinscorev1.ExchangeEvent {
@@ -227,11 +231,15 @@ func (h *harness) heldOnce(bodies [][]byte) []*hinscorev1.ExchangeEvent {
 		}
 	}
 	for _, ev := range evs {
+		if len(ev.Raw) > 0 {
+			h.t.Errorf("event %s carries its body in the clear", ev.MessageId)
+		}
 		switch {
-		case len(ev.Raw) > 0:
-			i := which(ev.Raw)
-			if i < 0 || ev.RawSubject != "" || ev.RawSeq != 0 {
-				h.t.Errorf("event %s: raw field of %d bytes (body %d), raw %s/%d", ev.MessageId, len(ev.Raw), i, ev.RawSubject, ev.RawSeq)
+		case len(ev.RawSealed) > 0:
+			plain, err := testRawKeys.Open(ev.EventId, ev.RawSealed)
+			i := which(plain)
+			if err != nil || i < 0 || ev.RawSubject != "" || ev.RawSeq != 0 {
+				h.t.Errorf("event %s: sealed body of %d bytes (%v, body %d), raw %s/%d", ev.MessageId, len(ev.RawSealed), err, i, ev.RawSubject, ev.RawSeq)
 				continue
 			}
 			held[i]++

@@ -202,7 +202,7 @@ func echoRate(b *testing.B, h *harness, conns, n int, store bool) (rate, cpuPerM
 		if err != nil {
 			b.Fatal(err)
 		}
-		ev.Raw = benchMessage("B00-000000")
+		ev.RawSealed = testRawKeys.Seal(ev.EventId, benchMessage("B00-000000"))
 		e.event, _ = proto.Marshal(ev)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

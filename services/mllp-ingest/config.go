@@ -24,10 +24,14 @@ type Listener struct{ Network, Addr string }
 
 // Config configures the MLLP ingest.
 type Config struct {
-	Listeners     []Listener    // HINSCORE_MLLP_LISTENERS="default=127.0.0.1:2575,netb=127.0.0.1:2576"
-	Partitions    int           // HINSCORE_PARTITIONS: EVENTS subject partitions
-	PatientKey    []byte        // HINSCORE_PATIENT_KEY: hex (32+ digits) or a plain string
-	PatientKeyID  string        // HINSCORE_PATIENT_KEY_ID
+	Listeners    []Listener // HINSCORE_MLLP_LISTENERS="default=127.0.0.1:2575,netb=127.0.0.1:2576"
+	Partitions   int        // HINSCORE_PARTITIONS: EVENTS subject partitions
+	PatientKey   []byte     // HINSCORE_PATIENT_KEY: hex (32+ digits) or a plain string
+	PatientKeyID string     // HINSCORE_PATIENT_KEY_ID
+	// RawKeys (HINSCORE_RAW_KEYS, "id:<64 hex>[,id:<64 hex>...]", the
+	// first seals) seal each message's bytes in its event (bus.RawKeys);
+	// only the ingests and the api hold them.
+	RawKeys       *bus.RawKeys
 	MaxFrameBytes int           // HINSCORE_MLLP_MAX_FRAME
 	IdleTimeout   time.Duration // HINSCORE_MLLP_IDLE_TIMEOUT: abandoned connections are closed
 	MaxConns      int           // HINSCORE_MLLP_MAX_CONNS
@@ -68,6 +72,7 @@ func DefaultConfig() Config {
 		Partitions:    DefaultPartitions,
 		PatientKey:    []byte(DevPatientKey),
 		PatientKeyID:  DefaultPatientKeyID,
+		RawKeys:       bus.MustParseRawKeys(bus.DevRawKeys),
 		MaxFrameBytes: DefaultMaxFrameBytes,
 		IdleTimeout:   DefaultIdleTimeout,
 		MaxConns:      DefaultMaxConns,
@@ -90,6 +95,9 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 		c.PatientKey = patient.ParseKey(k)
 	}
 	c.PatientKeyID = env.String("HINSCORE_PATIENT_KEY_ID", c.PatientKeyID)
+	if k := bus.RawKeysFromEnv(env); k != nil {
+		c.RawKeys = k
+	}
 	c.MaxFrameBytes = env.Int("HINSCORE_MLLP_MAX_FRAME", c.MaxFrameBytes)
 	c.IdleTimeout = env.Duration("HINSCORE_MLLP_IDLE_TIMEOUT", c.IdleTimeout)
 	c.MaxConns = env.Int("HINSCORE_MLLP_MAX_CONNS", c.MaxConns)
@@ -173,6 +181,9 @@ func (c Config) problems() [][2]string {
 	}
 	if c.PatientKeyID == "" {
 		add("HINSCORE_PATIENT_KEY_ID", "empty")
+	}
+	if c.RawKeys == nil {
+		add(bus.EnvRawKeys, "no key")
 	}
 	if c.MaxFrameBytes < 1024 || c.MaxFrameBytes > 64<<20 {
 		add("HINSCORE_MLLP_MAX_FRAME", fmt.Sprintf("%d: want 1024..67108864", c.MaxFrameBytes))

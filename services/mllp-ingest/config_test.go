@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/service"
 )
 
@@ -39,12 +40,26 @@ func TestConfigFromEnv(t *testing.T) {
 		TLSClientCA:   "/etc/hinscore/peers-ca.pem",
 		OrgDirectory:  "/etc/hinscore/orgs.csv",
 	}
+	// The keys: the first seals, the older one still opens.
+	older := bus.MustParseRawKeys("2025-12:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100")
+	if got.RawKeys == nil || got.RawKeys.ID() != "2026-03" {
+		t.Fatalf("raw keys %v, want 2026-03 first", got.RawKeys)
+	}
+	if plain, err := got.RawKeys.Open("e", older.Seal("e", []byte("MSH|"))); err != nil || string(plain) != "MSH|" {
+		t.Errorf("the older key does not open: %v", err)
+	}
+	got.RawKeys = nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config\n got %+v\nwant %+v", got, want)
 	}
 	def, err := ConfigFromEnv(service.MapEnv(nil))
-	if err != nil || !reflect.DeepEqual(def, DefaultConfig()) || def.Listeners[0] != (Listener{"default", "127.0.0.1:2575"}) {
-		t.Errorf("defaults: %+v, %v", def, err)
+	if err != nil || !def.RawKeys.IsDev() {
+		t.Fatalf("defaults: %+v, %v", def, err)
+	}
+	wantDef := DefaultConfig()
+	def.RawKeys, wantDef.RawKeys = nil, nil
+	if !reflect.DeepEqual(def, wantDef) || def.Listeners[0] != (Listener{"default", "127.0.0.1:2575"}) {
+		t.Errorf("defaults: %+v", def)
 	}
 }
 
@@ -53,7 +68,7 @@ func TestConfigErrorsNameEveryVariable(t *testing.T) {
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, name := range []string{"HINSCORE_MLLP_LISTENERS", "HINSCORE_PARTITIONS", "HINSCORE_PATIENT_KEY:", "HINSCORE_MLLP_IDLE_TIMEOUT", "HINSCORE_MLLP_MAX_INFLIGHT",
+	for _, name := range []string{"HINSCORE_MLLP_LISTENERS", "HINSCORE_PARTITIONS", "HINSCORE_PATIENT_KEY:", "HINSCORE_RAW_KEYS", "HINSCORE_MLLP_IDLE_TIMEOUT", "HINSCORE_MLLP_MAX_INFLIGHT",
 		"HINSCORE_MLLP_READ_TIMEOUT", "HINSCORE_MLLP_MIN_RATE", "HINSCORE_MLLP_TLS_CERT"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)

@@ -29,14 +29,15 @@ func route(ev *hinscorev1.ExchangeEvent, partitions int) {
 }
 
 // store starts the publish of an event with its original bytes data,
+// sealed with keys (only the ingests and the api can read them),
 // under a Msg-Id from the event id (a re-sent copy is stored once). The
 // Msg-Id is the message's only header: the network is in the event and
 // the subject, and the peer's address, which nothing downstream reads, is
 // kept only with what is rejected (DLQ).
-func store(js jetstream.JetStream, ev *hinscorev1.ExchangeEvent, data []byte, stall time.Duration) (jetstream.PubAckFuture, error) {
-	ev.Raw = data
+func store(js jetstream.JetStream, keys *bus.RawKeys, ev *hinscorev1.ExchangeEvent, data []byte, stall time.Duration) (jetstream.PubAckFuture, error) {
+	ev.RawSealed = keys.Seal(ev.EventId, data)
 	b, err := proto.Marshal(ev)
-	ev.Raw = nil
+	ev.RawSealed = nil
 	if err != nil {
 		return nil, fmt.Errorf("EVENTS: %w", err)
 	}

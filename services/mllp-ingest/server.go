@@ -91,6 +91,9 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 	if bytes.Equal(cfg.PatientKey, []byte(DevPatientKey)) {
 		log.Warn().Msg("HINSCORE_PATIENT_KEY unset: patient tokens use the public development key")
 	}
+	if cfg.RawKeys.IsDev() {
+		log.Warn().Msg("HINSCORE_RAW_KEYS unset: the messages' bytes in EVENTS are sealed with the public development key")
+	}
 	return &Server{
 		cfg:            cfg,
 		js:             js,
@@ -476,7 +479,7 @@ func (c *conn) acceptMessage(frame []byte) *item {
 	}
 	route(ev, s.cfg.Partitions)
 	it := &item{start: now, deadline: time.Now().Add(s.publishTimeout), frame: frame, msg: msg, ev: ev}
-	fut, err := store(s.js, ev, frame, s.publishTimeout)
+	fut, err := store(s.js, s.cfg.RawKeys, ev, frame, s.publishTimeout)
 	if err != nil {
 		c.publishFailed(it, err)
 		return it

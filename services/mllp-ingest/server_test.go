@@ -61,6 +61,7 @@ func newHarnessStorage(t testing.TB, memory bool, mod func(*Config)) *harness {
 	cfg.Listeners = []Listener{{Network: "neta", Addr: "127.0.0.1:0"}}
 	cfg.PatientKey = []byte("0123456789abcdef-test-key")
 	cfg.PatientKeyID = "k1"
+	cfg.RawKeys = testRawKeys
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -198,6 +199,25 @@ func wantHolds(t testing.TB, js jetstream.JetStream, stream string, n int) {
 	}
 }
 
+// testRawKeys seal the messages' bytes in the harness's events.
+var testRawKeys = bus.MustParseRawKeys("t1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+
+// opened is the message an event carries: sealed, never in the clear.
+func opened(t testing.TB, ev *hinscorev1.ExchangeEvent) string {
+	t.Helper()
+	if len(ev.Raw) != 0 {
+		t.Errorf("event %s carries its message in the clear", ev.MessageId)
+	}
+	plain, err := testRawKeys.Open(ev.EventId, ev.RawSealed)
+	if err != nil {
+		t.Errorf("event %s: sealed bytes (%d) do not open: %v", ev.MessageId, len(ev.RawSealed), err)
+	}
+	if len(plain) > 8 && bytes.Contains(ev.RawSealed, plain[:8]) {
+		t.Errorf("event %s: the sealed bytes show the message", ev.MessageId)
+	}
+	return string(plain)
+}
+
 func decodeEvent(t testing.TB, m *jetstream.RawStreamMsg) *hinscorev1.ExchangeEvent {
 	t.Helper()
 	ev := &hinscorev1.ExchangeEvent{}
@@ -241,8 +261,8 @@ func TestStoresThenReplies(t *testing.T) {
 		wantHolds(t, h.js, bus.StreamRaw, 0)
 		evMsg := events[i]
 		ev := decodeEvent(t, evMsg)
-		if string(ev.Raw) != tt.msg || ev.Network != "neta" || ev.Format != hinscorev1.Format_FORMAT_HL7V2 || len(evMsg.Header) != 1 {
-			t.Errorf("%s: raw %q network %q format %q headers %v (want only the Msg-Id)", tt.name, ev.Raw, ev.Network, ev.Format, evMsg.Header)
+		if raw := opened(t, ev); raw != tt.msg || ev.Network != "neta" || ev.Format != hinscorev1.Format_FORMAT_HL7V2 || len(evMsg.Header) != 1 {
+			t.Errorf("%s: raw %q network %q format %q headers %v (want only the Msg-Id)", tt.name, raw, ev.Network, ev.Format, evMsg.Header)
 		}
 		wantID := bus.EventID("neta", []byte(tt.msg)).String()
 		if ev.EventId != wantID || evMsg.Header.Get(jetstream.MsgIDHeader) != "event:"+wantID {
@@ -253,8 +273,8 @@ func TestStoresThenReplies(t *testing.T) {
 		}
 		// What a consumer does first: the raw is where the message is.
 		bus.LocateRaw(ev, evMsg.Subject, evMsg.Sequence)
-		if ev.RawSubject != evMsg.Subject || ev.RawSeq != evMsg.Sequence || ev.Raw != nil {
-			t.Errorf("%s: located raw %s/%d %q", tt.name, ev.RawSubject, ev.RawSeq, ev.Raw)
+		if ev.RawSubject != evMsg.Subject || ev.RawSeq != evMsg.Sequence || ev.Raw != nil || ev.RawSealed != nil {
+			t.Errorf("%s: located raw %s/%d %q", tt.name, ev.RawSubject, ev.RawSeq, ev.RawSealed)
 		}
 		if want := bus.EventSubject(bus.Partition(ev.CorrelationKey, DefaultPartitions), "neta"); evMsg.Subject != want || ev.Partition != bus.Partition(ev.CorrelationKey, DefaultPartitions) {
 			t.Errorf("%s: subject %s, want %s", tt.name, evMsg.Subject, want)
@@ -540,8 +560,8 @@ func TestBusDownNeverAA(t *testing.T) {
 	for _, m := range streamMsgs(t, h.js, bus.StreamEvents) {
 		ev := decodeEvent(t, m)
 		stored[ev.MessageId]++
-		if bus.EventID("neta", ev.Raw).String() != ev.EventId {
-			t.Errorf("event %s: its raw %q is not its message", ev.MessageId, ev.Raw)
+		if raw := opened(t, ev); bus.EventID("neta", []byte(raw)).String() != ev.EventId {
+			t.Errorf("event %s: its raw %q is not its message", ev.MessageId, raw)
 		}
 	}
 	want := map[string]int{"BD0": 1, "BD1": 1, "BD2": 1, "BD3": 1, "BD4": 1, "BD9": 1}

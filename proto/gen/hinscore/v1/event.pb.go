@@ -261,14 +261,19 @@ type ExchangeEvent struct {
 	Partition uint32 `protobuf:"varint,24,opt,name=partition,proto3" json:"partition,omitempty"`
 	// Version of the ingest mapping that produced this event.
 	MappingVersion string `protobuf:"bytes,25,opt,name=mapping_version,json=mappingVersion,proto3" json:"mapping_version,omitempty"`
+	// The original bytes of the message, in the clear, as events stored with
+	// their bytes before raw_sealed was written (the api still reads them).
+	// Nothing writes it now.
+	Raw []byte `protobuf:"bytes,26,opt,name=raw,proto3" json:"raw,omitempty"`
 	// The original bytes of the message, when they are stored with the event
 	// in one EVENTS message rather than apart in RAW (mllp-ingest: every
 	// accepted message; fhir-ingest: a body that maps to one event; one
-	// JetStream publish each). Only the api reads them out,
-	// for authorised drill-down; the linker and the chwriter drop them
-	// (bus.LocateRaw) before they keep or forward anything, so they reach
-	// neither OUTCOMES nor ClickHouse. EVENTS has RAW's retention limit.
-	Raw           []byte `protobuf:"bytes,26,opt,name=raw,proto3" json:"raw,omitempty"`
+	// JetStream publish each), sealed (bus.RawKeys: AES-256-GCM, the event id
+	// as additional data) with a key only the ingests and the api hold. Only
+	// the api opens them, for authorised drill-down; the linker and the
+	// chwriter, which cannot, drop them (bus.LocateRaw) before they keep or
+	// forward anything. EVENTS has RAW's retention limit.
+	RawSealed     []byte `protobuf:"bytes,27,opt,name=raw_sealed,json=rawSealed,proto3" json:"raw_sealed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,11 +490,18 @@ func (x *ExchangeEvent) GetRaw() []byte {
 	return nil
 }
 
+func (x *ExchangeEvent) GetRawSealed() []byte {
+	if x != nil {
+		return x.RawSealed
+	}
+	return nil
+}
+
 var File_hinscore_v1_event_proto protoreflect.FileDescriptor
 
 const file_hinscore_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17hinscore/v1/event.proto\x12\vhinscore.v1\"\x8e\a\n" +
+	"\x17hinscore/v1/event.proto\x12\vhinscore.v1\"\xad\a\n" +
 	"\rExchangeEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12+\n" +
@@ -520,7 +532,9 @@ const file_hinscore_v1_event_proto_rawDesc = "" +
 	"\araw_seq\x18\x17 \x01(\x04R\x06rawSeq\x12\x1c\n" +
 	"\tpartition\x18\x18 \x01(\rR\tpartition\x12'\n" +
 	"\x0fmapping_version\x18\x19 \x01(\tR\x0emappingVersion\x12\x10\n" +
-	"\x03raw\x18\x1a \x01(\fR\x03raw*C\n" +
+	"\x03raw\x18\x1a \x01(\fR\x03raw\x12\x1d\n" +
+	"\n" +
+	"raw_sealed\x18\x1b \x01(\fR\trawSealed*C\n" +
 	"\x06Format\x12\x16\n" +
 	"\x12FORMAT_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fFORMAT_HL7V2\x10\x01\x12\x0f\n" +

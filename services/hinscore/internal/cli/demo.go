@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/hinscore/internal/pipeline"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
@@ -27,6 +28,10 @@ import (
 // demoDatabase is where the demo writes when it starts its own ClickHouse;
 // it is dropped at the start of every demo so the figures are this run's.
 const demoDatabase = "hinscore_demo"
+
+// demoRawKeys seal the demo's messages in EVENTS (public, like the demo's
+// patient key: its data is simulated).
+const demoRawKeys = "demo:" + "68696e73636f72652064656d6f207261772d6b65792c207075626c6963212121"
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
@@ -84,6 +89,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if os.Getenv("HINSCORE_PATIENT_KEY") == "" {
 		// Simulated patients: a key of the demo's own, named so in every token.
 		opts.Ingest.PatientKey, opts.Ingest.PatientKeyID = []byte("hinscore demo patient key"), "demo"
+	}
+	if os.Getenv(bus.EnvRawKeys) == "" {
+		// The messages' bytes in EVENTS: sealed with a key of the demo's
+		// own, which the ingests and the api share, as the patient key.
+		keys := bus.MustParseRawKeys(demoRawKeys)
+		opts.Ingest.RawKeys = keys
+		if opts.FHIR != nil {
+			opts.FHIR.RawKeys = keys
+		}
+		if opts.API != nil {
+			opts.API.RawKeys = keys
+		}
 	}
 	opts.Ingest.Listeners = nil
 	for _, n := range plan.Networks() {

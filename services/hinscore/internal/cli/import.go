@@ -62,7 +62,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	fhir := fhiringest.DefaultConfig()
-	fhir.Partitions, fhir.PatientKey, fhir.PatientKeyID = cfg.Partitions, cfg.PatientKey, cfg.PatientKeyID
+	fhir.Partitions, fhir.PatientKey, fhir.PatientKeyID, fhir.RawKeys = cfg.Partitions, cfg.PatientKey, cfg.PatientKeyID, cfg.RawKeys
 	for _, path := range fs.Args() {
 		data, err := os.ReadFile(path)
 		if err != nil {

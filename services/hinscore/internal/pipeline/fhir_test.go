@@ -574,7 +574,12 @@ func TestFHIREndToEnd(t *testing.T) {
 				t.Errorf("%s: EVENTS seq %d holds event %q (%v)", c.messageID, seq, ev.GetMessageId(), err)
 				continue
 			}
-			data = ev.GetRaw()
+			if len(ev.GetRaw()) > 0 {
+				t.Errorf("%s: the body is in the clear in EVENTS", c.messageID)
+			}
+			if data, err = fhir.RawKeys.Open(ev.GetEventId(), ev.GetRawSealed()); err != nil {
+				t.Errorf("%s: the sealed body does not open: %v", c.messageID, err)
+			}
 		}
 		if !bytes.Equal(data, bodyOf(c.post)) {
 			t.Errorf("%s: %s seq %d holds %.80q, not the body posted", c.messageID, name, seq, data)

@@ -1,0 +1,91 @@
+package bus
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+const (
+	testKeyA = "a:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	testKeyB = "b:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100"
+)
+
+func TestSealOpen(t *testing.T) {
+	a := MustParseRawKeys(testKeyA)
+	plain := []byte("MSH|^~\\&|EHR|HOSP_A|...\rPID|1||MRN42^^^HOSP_A||DOE^JANE\r")
+	sealed := a.Seal("ev-1", plain)
+	if bytes.Contains(sealed, []byte("MRN42")) || bytes.Contains(sealed, []byte("DOE")) {
+		t.Fatal("the sealed bytes show the identifiers")
+	}
+	if again := a.Seal("ev-1", plain); bytes.Equal(again, sealed) {
+		t.Error("two seals of the same bytes are equal: the nonce is not fresh")
+	}
+	got, err := a.Open("ev-1", sealed)
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+	// Rotation: the new key seals, the old one still opens what it sealed.
+	ba := MustParseRawKeys(testKeyB + "," + testKeyA)
+	if ba.ID() != "b" {
+		t.Errorf("sealing key %q, want the first, b", ba.ID())
+	}
+	if got, err := ba.Open("ev-1", sealed); err != nil || !bytes.Equal(got, plain) {
+		t.Errorf("after rotation: Open = %q, %v", got, err)
+	}
+	if _, err := a.Open("ev-1", ba.Seal("ev-1", plain)); !errors.Is(err, ErrRawKeyUnknown) {
+		t.Errorf("sealed with a key not held: %v, want ErrRawKeyUnknown", err)
+	}
+	// Another event's id, a flipped byte, a cut: nothing opens.
+	flipped := bytes.Clone(sealed)
+	flipped[len(flipped)-20] ^= 1
+	for name, c := range map[string]struct {
+		id   string
+		data []byte
+	}{
+		"another event": {"ev-2", sealed},
+		"flipped byte":  {"ev-1", flipped},
+		"cut":           {"ev-1", sealed[:len(sealed)-1]},
+		"header only":   {"ev-1", sealed[:4]},
+		"empty":         {"ev-1", nil},
+		"other version": {"ev-1", append([]byte{2}, sealed[1:]...)},
+		"id too long":   {"ev-1", []byte{1, 200, 'a'}},
+	} {
+		if got, err := a.Open(c.id, c.data); err == nil || got != nil {
+			t.Errorf("%s: Open = %q, %v; want an error", name, got, err)
+		}
+	}
+	if !MustParseRawKeys(DevRawKeys).IsDev() || a.IsDev() {
+		t.Error("IsDev")
+	}
+}
+
+func TestParseRawKeys(t *testing.T) {
+	for _, bad := range []string{
+		"", "a", "a:", "a:00", ":" + strings.Repeat("00", 32), "a b:" + strings.Repeat("00", 32),
+		"a:" + strings.Repeat("zz", 32), "a:" + strings.Repeat("00", 31), "a:" + strings.Repeat("00", 33),
+		testKeyA + "," + testKeyA, testKeyA + ",",
+	} {
+		_, err := ParseRawKeys(bad)
+		if err == nil {
+			t.Errorf("ParseRawKeys(%q) accepted", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), "0102030405") {
+			t.Errorf("ParseRawKeys(%q): the error shows the key: %v", bad, err)
+		}
+	}
+	if k, err := ParseRawKeys(" " + testKeyA + " , " + testKeyB); err != nil || k.ID() != "a" {
+		t.Errorf("two keys: %v", err)
+	}
+}
+
+func BenchmarkSeal(b *testing.B) {
+	k := MustParseRawKeys(testKeyA)
+	plain := bytes.Repeat([]byte("x"), 1000)
+	b.SetBytes(int64(len(plain)))
+	for b.Loop() {
+		_ = k.Seal("1e0d3234-119b-5533-b721-0de36d083f5e", plain)
+	}
+}
