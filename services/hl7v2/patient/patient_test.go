@@ -95,3 +95,28 @@ func TestSplitCX(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSplitCX: any value (an AuditEvent identifier, say) either is not a
+// CX or gives an id without its separators and a non-empty authority,
+// which Authority gives again from the parts.
+func FuzzSplitCX(f *testing.F) {
+	for _, s := range []string{"e3cdfc81a0d24bd^^^&2.16.840.1.113883.4.2&ISO", "MRN-1^^^NORTHSTAR&1.2.3&ISO^MR", "a^^^", "^^^&&", "x^^^&y&UUID", "\x00^^^\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, auth, ok := SplitCX(s)
+		if !ok {
+			if id != "" || auth != "" {
+				t.Fatalf("SplitCX(%q) not a CX, yet %q, %q", s, id, auth)
+			}
+			return
+		}
+		if id == "" || auth == "" || strings.Contains(id, "^") || !strings.HasPrefix(s, id+"^") {
+			t.Fatalf("SplitCX(%q) = %q, %q", s, id, auth)
+		}
+		hd := append(strings.Split(strings.Split(s, "^")[3], "&"), "", "")
+		if got := Authority(hd[0], hd[1], hd[2]); got != auth {
+			t.Fatalf("SplitCX(%q) authority %q, Authority of its parts %q", s, auth, got)
+		}
+	})
+}
