@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/api"
 	"github.com/hinscore/hinscore/services/bus"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 )
@@ -195,6 +198,8 @@ func TestFHIREndToEnd(t *testing.T) {
 		token      = "northstar-feed-token"
 		otherToken = "bayview-feed-token"
 		maxBody    = 64 << 10
+		// investigatorToken reads original messages through the API.
+		investigatorToken = "ivy-investigator-token"
 	)
 	opts := testOptions(t, []string{"northstar"})
 	// The idle rule moves a silent partition's watermark to the wall clock,
@@ -210,6 +215,14 @@ func TestFHIREndToEnd(t *testing.T) {
 	fhir.PatientKey, fhir.PatientKeyID = opts.Ingest.PatientKey, opts.Ingest.PatientKeyID
 	fhir.MaxBodyBytes = maxBody
 	opts.FHIR = &fhir
+	// The investigator's drill-down, through the API: the keys that seal
+	// the bodies in EVENTS are the FHIR ingest's (the defaults of both).
+	apiCfg := api.DefaultConfig()
+	apiCfg.Addr, apiCfg.AuditLog = "127.0.0.1:0", filepath.Join(t.TempDir(), "audit.jsonl")
+	if err := api.ParseTokens("ivy=investigator:"+api.HashToken(investigatorToken), apiCfg.Tokens); err != nil {
+		t.Fatal(err)
+	}
+	opts.API = &apiCfg
 	p, err := Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -523,9 +536,6 @@ func TestFHIREndToEnd(t *testing.T) {
 		t.Errorf("%d events stored from refused input", strays)
 	}
 
-	// Where an investigator finds each body's bytes, by the position the
-	// events row gives: a Task version (one event) in its own EVENTS
-	// message, the event with the body; the batch (three events) once in RAW.
 	bodyOf := func(name string) []byte {
 		for _, p := range posts {
 			if p.name == name {
@@ -535,6 +545,40 @@ func TestFHIREndToEnd(t *testing.T) {
 		t.Fatalf("no post %q", name)
 		return nil
 	}
+	// What an investigator sees of a Task chain through the API: the
+	// original bodies of its request and its answer, as they were posted.
+	var chainID string
+	if err := conn.QueryRow(ctx, `SELECT toString(outcome_id) FROM outcomes WHERE network = 'northstar' AND request_id = 'Task/t1/_history/1'`).Scan(&chainID); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.APIAddr()+"/v1/chains/"+chainID+"/raw?reason="+url.QueryEscape("case 7: Task drill-down"), nil)
+	req.Header.Set("Authorization", "Bearer "+investigatorToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw api.RawView
+	err = json.NewDecoder(resp.Body).Decode(&raw)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("raw of chain %s: %d, %v", chainID, resp.StatusCode, err)
+	}
+	shown := map[string]string{}
+	for _, m := range raw.Messages {
+		if m.Status != "ok" || !bus.RawInEvents(m.Subject) {
+			t.Errorf("raw message %s: status %s at %s/%d", m.MessageID, m.Status, m.Subject, m.Seq)
+		}
+		shown[m.MessageID] = m.Data
+	}
+	for id, post := range map[string]string{"Task/t1/_history/1": "task t1 requested", "Task/t1/_history/2": "task t1 completed"} {
+		if shown[id] != string(bodyOf(post)) {
+			t.Errorf("raw of %s through the API: %.80q, want the body posted", id, shown[id])
+		}
+	}
+
+	// Where an investigator finds each body's bytes, by the position the
+	// events row gives: a Task version (one event) in its own EVENTS
+	// message, the event with the body; the batch (three events) once in RAW.
 	for _, c := range []struct {
 		messageID, post string
 		inEvents        bool
