@@ -14,11 +14,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/simulator"
 )
 
@@ -253,6 +257,39 @@ func TestAPIAgainstSimulator(t *testing.T) {
 		if e := got[len(after)+3]; e.Reason != "line\nbreak" {
 			t.Errorf("the reason of a denied attempt is kept as given: %q", e.Reason)
 		}
+		// The AUDIT stream holds every entry of the file, the same, under
+		// the subject of its network.
+		stored := auditStream(t, f.js)
+		for _, e := range got {
+			m, ok := stored[e.RequestID]
+			if !ok {
+				t.Errorf("entry %s (%s %s) is not in %s", e.RequestID, e.Outcome, e.Who, bus.StreamAudit)
+				continue
+			}
+			var se AuditEntry
+			if err := json.Unmarshal(m.Data, &se); err != nil || !reflect.DeepEqual(se, e) || m.Subject != bus.AuditSubject(e.Network) {
+				t.Errorf("entry %s in %s at %s: %+v (%v), the file's: %+v", e.RequestID, bus.StreamAudit, m.Subject, se, err, e)
+			}
+		}
+		if len(stored) != len(got) {
+			t.Errorf("%s holds %d entries, the file %d", bus.StreamAudit, len(stored), len(got))
+		}
+		// An access that cannot be recorded in AUDIT is not served.
+		ctx := context.Background()
+		if err := f.js.DeleteStream(ctx, bus.StreamAudit); err != nil {
+			t.Fatal(err)
+		}
+		status, body := f.get(t, "investigator", "/v1/chains/"+chainID+"/raw", url.Values{"reason": {"case 43: the audit stream is gone"}})
+		if status != http.StatusServiceUnavailable || bytes.Contains(body, []byte("|"+r.ControlID+"|")) {
+			t.Errorf("raw without %s: %d %.120s, want 503 and no message", bus.StreamAudit, status, body)
+		}
+		for _, c := range bus.StreamConfigs(bus.DefaultStreamOptions()) {
+			if c.Name == bus.StreamAudit {
+				if _, err := f.js.CreateStream(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 	})
 
 	t.Run("evidence bundle", func(t *testing.T) {
@@ -322,6 +359,33 @@ func auditLines(t *testing.T, path string) []AuditEntry {
 			t.Fatalf("audit line %q: %v", sc.Text(), err)
 		}
 		out = append(out, e)
+	}
+	return out
+}
+
+// auditStream returns the AUDIT stream's messages by request id.
+func auditStream(t *testing.T, js jetstream.JetStream) map[string]*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx := context.Background()
+	st, err := js.Stream(ctx, bus.StreamAudit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*jetstream.RawStreamMsg{}
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e AuditEntry
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			t.Fatalf("%s %d: %v", bus.StreamAudit, seq, err)
+		}
+		out[e.RequestID] = m
 	}
 	return out
 }

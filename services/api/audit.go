@@ -52,24 +52,24 @@ func openAuditLog(path string) (*auditLog, error) {
 	return &auditLog{path: path, f: f}, nil
 }
 
-func (a *auditLog) write(e AuditEntry) error {
+// write appends e and returns its JSON (without the newline).
+func (a *auditLog) write(e AuditEntry) ([]byte, error) {
 	line, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("api.audit: %w", err)
+		return nil, fmt.Errorf("api.audit: %w", err)
 	}
-	line = append(line, '\n')
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.f == nil {
-		return fmt.Errorf("api.audit: log %s is closed", a.path)
+		return nil, fmt.Errorf("api.audit: log %s is closed", a.path)
 	}
-	if _, err := a.f.Write(line); err != nil {
-		return fmt.Errorf("api.audit %s: %w", a.path, err)
+	if _, err := a.f.Write(append(line, '\n')); err != nil {
+		return nil, fmt.Errorf("api.audit %s: %w", a.path, err)
 	}
 	if err := a.f.Sync(); err != nil {
-		return fmt.Errorf("api.audit %s: %w", a.path, err)
+		return nil, fmt.Errorf("api.audit %s: %w", a.path, err)
 	}
-	return nil
+	return line[:len(line):len(line)], nil
 }
 
 func (a *auditLog) close() error {

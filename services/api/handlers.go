@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/hl7v2/text"
 )
 
@@ -474,7 +478,9 @@ func (s *Server) rawAccess(r *http.Request, p Principal, action string) (v Chain
 }
 
 // writeAudit completes e with who asked, from where, when and the request
-// id, and writes it to the audit log (503 while the log is not open).
+// id, and records it: in the local audit log, then in the AUDIT stream,
+// where the entries of every api replica are kept together (503 while the
+// log is not open, or when either write fails).
 func (s *Server) writeAudit(r *http.Request, p Principal, e AuditEntry) error {
 	s.mu.Lock()
 	audit := s.audit
@@ -484,8 +490,24 @@ func (s *Server) writeAudit(r *http.Request, p Principal, e AuditEntry) error {
 	}
 	e.Time, e.Who, e.Role, e.TokenID = s.clock.Now().UTC(), p.Name, p.Role, p.tokenID
 	e.Remote, e.RequestID = r.RemoteAddr, requestID()
-	return audit.write(e)
+	line, err := audit.write(e)
+	if err != nil {
+		return err
+	}
+	if s.js == nil {
+		return nil // nothing can be served without the bus; a refusal is in the file
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditPublishTimeout)
+	defer cancel()
+	msg := &nats.Msg{Subject: bus.AuditSubject(e.Network), Data: line}
+	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID("audit:"+e.RequestID)); err != nil {
+		return statusErr(http.StatusServiceUnavailable, "audit entry not stored in %s: %v", bus.StreamAudit, err)
+	}
+	return nil
 }
+
+// auditPublishTimeout bounds the wait for the AUDIT PubAck of one entry.
+const auditPublishTimeout = 5 * time.Second
 
 // auditDenied logs an attempt at raw messages or evidence that was refused.
 // The chain and reason are the caller's, as given but bounded (the log must

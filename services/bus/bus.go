@@ -22,6 +22,7 @@ const (
 	StreamOutcomes   = "OUTCOMES"
 	StreamDLQ        = "DLQ"
 	StreamScorecards = "SCORECARDS"
+	StreamAudit      = "AUDIT"
 )
 
 // Headers carried by messages on the bus.
@@ -51,6 +52,16 @@ func ValidNetwork(name string) error {
 
 // RawSubject is where the original bytes of a message are kept.
 func RawSubject(network, format string) string { return "raw." + network + "." + format }
+
+// AuditSubject is where the api records an access to (or a refused
+// attempt at) network's original messages; "none" when the attempt named
+// no network of a chain.
+func AuditSubject(network string) string {
+	if network == "" {
+		network = "none"
+	}
+	return "audit.api." + network
+}
 
 // EventSubject is where an ExchangeEvent of the given partition is published.
 func EventSubject(partition uint32, network string) string {

@@ -33,7 +33,7 @@ var serviceStreams = map[string][]string{
 	"fhir-ingest": {StreamRaw, StreamEvents, StreamDLQ},
 	"linker":      {StreamEvents, StreamOutcomes},
 	"chwriter":    {StreamEvents, StreamOutcomes, StreamDLQ},
-	"api":         {StreamRaw, StreamEvents},
+	"api":         {StreamRaw, StreamEvents, StreamAudit},
 	"scorecard":   {StreamScorecards},
 }
 

@@ -15,7 +15,11 @@ type StreamOptions struct {
 	DuplicateWindow time.Duration // how late a retried publish is still recognised
 	RawMaxAge       time.Duration // RAW and EVENTS retention (both hold original messages, with patient identifiers)
 	DLQMaxAge       time.Duration
-	MemoryStorage   bool // tests only
+	// AuditMaxAge is how long the record of every access to original
+	// messages is kept (six years, the retention HIPAA asks of such
+	// documentation).
+	AuditMaxAge   time.Duration
+	MemoryStorage bool // tests only
 }
 
 // DefaultStreamOptions are the single-node defaults.
@@ -25,6 +29,7 @@ func DefaultStreamOptions() StreamOptions {
 		DuplicateWindow: 2 * time.Minute,
 		RawMaxAge:       90 * 24 * time.Hour,
 		DLQMaxAge:       30 * 24 * time.Hour,
+		AuditMaxAge:     6 * 366 * 24 * time.Hour,
 	}
 }
 
@@ -55,6 +60,9 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		mk(StreamOutcomes, []string{"outcomes.>"}, 0),
 		mk(StreamDLQ, []string{"dlq.>"}, o.DLQMaxAge),
 		mk(StreamScorecards, []string{"scorecards.>"}, 0),
+		// AUDIT: one message per access to original messages, from every
+		// api replica, replicated like the rest, read only by administrators.
+		mk(StreamAudit, []string{"audit.>"}, o.AuditMaxAge),
 	}
 }
 

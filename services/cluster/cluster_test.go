@@ -33,7 +33,7 @@ func TestNodeLossLosesAndDoublesNothing(t *testing.T) {
 	// and decide pending requests early. 20 s outlasts the election by far.
 	s := startStage(t, ctx, plan.Networks(), topology{linkers: 1, writers: 1, partitions: 4, idle: 20 * time.Second, lateness: 6 * time.Hour})
 
-	for _, name := range []string{bus.StreamRaw, bus.StreamEvents, bus.StreamOutcomes, bus.StreamDLQ, bus.StreamScorecards} {
+	for _, name := range []string{bus.StreamRaw, bus.StreamEvents, bus.StreamOutcomes, bus.StreamDLQ, bus.StreamScorecards, bus.StreamAudit} {
 		st, err := s.admin.Stream(ctx, name)
 		if err != nil {
 			t.Fatal(err)

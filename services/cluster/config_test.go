@@ -127,6 +127,10 @@ func TestLeastPrivilege(t *testing.T) {
 		{"api", "events.0.northstar", false},
 		{"api", "$JS.API.CONSUMER.CREATE.EVENTS.x", false},
 		{"api", "raw.northstar.hl7v2", false},
+		{"api", "audit.api.northstar", true},
+		{"api", "$JS.API.STREAM.MSG.GET.AUDIT", false},
+		{"linker", "audit.api.northstar", false},
+		{"chwriter", "audit.api.northstar", false},
 		{"scorecard", "scorecards.northstar", true},
 		{"scorecard", "outcomes.northstar", false},
 	}
