@@ -29,6 +29,7 @@ Usage:
   hinscore directory [--clickhouse DSN] FILE                        load the organisation directory (CSV)
   hinscore scorecard [--clickhouse DSN] [--period 2026-10|2026-W43|2026-10-05|day,week,month] [--network N] [--out DIR] [--every D]
   hinscore chain ID | journey TOKEN | offenders [--api URL] [--token T] [--json]   investigator views (via the API)
+  hinscore audit     [--nats URL] [--network N] [--since 72h|RFC3339] [--who NAME] [--json]   who opened which original messages, and why
   hinscore nats      [--data DIR] [--addr HOST:PORT]      the embedded NATS JetStream server alone
   hinscore version
 
@@ -60,6 +61,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDirectory(ctx, args[1:], stdout, stderr)
 	case "chain", "journey", "offenders":
 		err = api.RunClientCLI(ctx, args[0], args[1:], stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, args[1:], stdout, stderr)
 	case "nats":
 		err = runNATS(ctx, args[1:], stdout, stderr)
 	case "scorecard":

@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hinscore/hinscore/services/api"
 	"github.com/hinscore/hinscore/services/bus"
 )
 
@@ -192,5 +195,77 @@ func TestImportStoresOnceAndReimportsNothing(t *testing.T) {
 	info, _ := s.Info(context.Background())
 	if info.State.Msgs != 2 {
 		t.Fatalf("EVENTS holds %d messages after two imports of 2, want 2", info.State.Msgs)
+	}
+}
+
+// TestAuditListsTheStream: hinscore audit lists what the api recorded in
+// AUDIT, filtered by network and holder, as a table or the JSON written.
+func TestAuditListsTheStream(t *testing.T) {
+	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := bus.Connect(srv.URL(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	entries := []api.AuditEntry{
+		{Time: at, Who: "ivy", Role: api.RoleInvestigator, Action: "raw", Chain: "c-1", Network: "bayview", Reason: "case 42", Messages: 3, RequestID: "r1", Outcome: api.AuditServed},
+		{Time: at.Add(time.Minute), Who: "ann", Role: api.RoleAnalyst, Action: "raw", Chain: "c-2", Network: "northstar", Reason: "curious", RequestID: "r2", Outcome: api.AuditDenied, Refusal: "raw messages are for investigators"},
+		{Time: at.Add(2 * time.Minute), Who: "ivy", Role: api.RoleInvestigator, Action: "evidence", Chain: "c-3", Network: "northstar", Reason: "case 43", Messages: 2, RequestID: "r3", Outcome: api.AuditServed},
+	}
+	var lines []string
+	for _, e := range entries {
+		b, _ := json.Marshal(e)
+		lines = append(lines, string(b))
+		if _, err := js.Publish(ctx, bus.AuditSubject(e.Network), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		args []string
+		want []string // lines the output holds, in order
+		n    int
+	}{
+		{nil, []string{"2026-12-04T10:00:00Z  ivy", "ann", "refused: raw messages are for investigators", "evidence"}, 3},
+		{[]string{"--network", "northstar"}, []string{"c-2", "c-3"}, 2},
+		{[]string{"--who", "ivy"}, []string{"c-1", "c-3"}, 2},
+		{[]string{"--since", "1h"}, nil, 3},
+		{[]string{"--since", "2099-01-01T00:00:00Z"}, nil, 0},
+	}
+	for _, c := range cases {
+		code, out, stderr := run(t, append([]string{"audit", "--nats", srv.URL()}, c.args...)...)
+		if code != 0 {
+			t.Fatalf("audit %v: exit %d: %s", c.args, code, stderr)
+		}
+		rest := out
+		for _, w := range c.want {
+			i := strings.Index(rest, w)
+			if i < 0 {
+				t.Errorf("audit %v: %q missing or out of order in\n%s", c.args, w, out)
+				break
+			}
+			rest = rest[i+len(w):]
+		}
+		if !strings.HasSuffix(out, fmt.Sprintf("\n%d entries\n", c.n)) {
+			t.Errorf("audit %v: want %d entries:\n%s", c.args, c.n, out)
+		}
+	}
+	code, out, _ := run(t, "audit", "--nats", srv.URL(), "--json", "--network", "bayview")
+	if code != 0 || out != lines[0]+"\n" {
+		t.Errorf("audit --json: exit %d %q, want the entry as written", code, out)
+	}
+	for _, bad := range [][]string{{"--since", "yesterday"}, {"--since", "-3h"}, {"--network", "no such"}} {
+		if code, _, _ := run(t, append([]string{"audit", "--nats", srv.URL()}, bad...)...); code != 2 {
+			t.Errorf("audit %v: exit %d, want 2", bad, code)
+		}
 	}
 }

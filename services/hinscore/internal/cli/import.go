@@ -8,8 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/chstore"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
@@ -45,15 +43,11 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	nc, err := bus.Connect(*natsURL, "hinscore-import")
+	js, closeNATS, err := connectJetStream(*natsURL, "import")
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
+	defer closeNATS()
 	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
 		return fmt.Errorf("import: NATS at %s: %w", *natsURL, err)
 	}

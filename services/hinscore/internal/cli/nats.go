@@ -6,8 +6,25 @@ import (
 	"io"
 	"os"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/hinscore/hinscore/services/bus"
 )
+
+// connectJetStream connects a command (named in the connection and in
+// errors) to the NATS at url; the caller defers the close.
+func connectJetStream(url, command string) (jetstream.JetStream, func(), error) {
+	nc, err := bus.Connect(url, "hinscore-"+command)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("%s: %w", command, err)
+	}
+	return js, nc.Close, nil
+}
 
 // runNATS runs the embedded NATS JetStream server alone, for services run
 // as separate processes on one machine (the fault suite, a small install).
