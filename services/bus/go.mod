@@ -29,12 +29,12 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 require (
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/service v0.0.0-00010101000000-000000000000
+	google.golang.org/protobuf v1.36.12
 )
 
 replace github.com/hinscore/hinscore/services/service => ../service

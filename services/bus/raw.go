@@ -3,6 +3,8 @@ package bus
 import (
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
 
@@ -18,6 +20,28 @@ func LocateRaw(ev *hinscorev1.ExchangeEvent, subject string, seq uint64) {
 		return
 	}
 	ev.RawSubject, ev.RawSeq, ev.Raw, ev.RawSealed = subject, seq, nil, nil
+}
+
+// Route sets the event's partition of EVENTS: that of its correlation key
+// (its event id when it has none), so that a request and its answers meet
+// in one linker.
+func Route(ev *hinscorev1.ExchangeEvent, partitions int) {
+	key := ev.CorrelationKey
+	if key == "" {
+		key = ev.EventId
+	}
+	ev.Partition = Partition(key, partitions)
+}
+
+// MarshalEvent is how an ingest encodes an event for EVENTS: with raw, when
+// given, sealed with keys into raw_sealed (the original bytes travelling
+// with their event); ev itself is left without them.
+func MarshalEvent(ev *hinscorev1.ExchangeEvent, keys *RawKeys, raw []byte) ([]byte, error) {
+	if raw != nil {
+		ev.RawSealed = keys.Seal(ev.EventId, raw)
+		defer func() { ev.RawSealed = nil }()
+	}
+	return proto.Marshal(ev)
 }
 
 // RawInEvents reports whether an event's raw_subject is an EVENTS subject

@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
@@ -26,7 +25,8 @@ const HeaderLines = "Hin-Lines"
 const defaultPublishTimeout = 10 * time.Second
 
 // publisher is the one publish path of the HTTP handler and the NDJSON
-// import: RAW first, then the events carrying the RAW sequence.
+// import: a body of one event in its event (store), otherwise RAW first,
+// then the events carrying the RAW sequence.
 type publisher struct {
 	js         jetstream.JetStream
 	keys       *bus.RawKeys // seal the bodies that travel in their event
@@ -71,17 +71,9 @@ func (p *publisher) publishRaw(ctx context.Context, msg *nats.Msg, msgID string)
 // with where RAW holds them; the caller awaits the future. The Msg-Id is
 // the message's only header, as mllp-ingest's.
 func (p *publisher) publishEvent(ev *hinscorev1.ExchangeEvent, raw []byte, rawSubject string, rawSeq uint64) (jetstream.PubAckFuture, error) {
-	key := ev.CorrelationKey
-	if key == "" {
-		key = ev.EventId
-	}
-	ev.Partition = bus.Partition(key, p.partitions)
+	bus.Route(ev, p.partitions)
 	ev.RawSubject, ev.RawSeq = rawSubject, rawSeq
-	if raw != nil {
-		ev.RawSealed = p.keys.Seal(ev.EventId, raw)
-	}
-	data, err := proto.Marshal(ev)
-	ev.RawSealed = nil
+	data, err := bus.MarshalEvent(ev, p.keys, raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: EVENTS: %v", ErrNotStored, err)
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/bus"
@@ -19,15 +18,6 @@ import (
 // then an event carrying its RAW sequence, is what lets the listener
 // answer at the bus's own publish rate.
 
-// route sets the event's partition.
-func route(ev *hinscorev1.ExchangeEvent, partitions int) {
-	key := ev.CorrelationKey
-	if key == "" {
-		key = ev.EventId
-	}
-	ev.Partition = bus.Partition(key, partitions)
-}
-
 // store starts the publish of an event with its original bytes data,
 // sealed with keys (only the ingests and the api can read them),
 // under a Msg-Id from the event id (a re-sent copy is stored once). The
@@ -35,9 +25,7 @@ func route(ev *hinscorev1.ExchangeEvent, partitions int) {
 // the subject, and the peer's address, which nothing downstream reads, is
 // kept only with what is rejected (DLQ).
 func store(js jetstream.JetStream, keys *bus.RawKeys, ev *hinscorev1.ExchangeEvent, data []byte, stall time.Duration) (jetstream.PubAckFuture, error) {
-	ev.RawSealed = keys.Seal(ev.EventId, data)
-	b, err := proto.Marshal(ev)
-	ev.RawSealed = nil
+	b, err := bus.MarshalEvent(ev, keys, data)
 	if err != nil {
 		return nil, fmt.Errorf("EVENTS: %w", err)
 	}

@@ -477,7 +477,7 @@ func (c *conn) acceptMessage(frame []byte) *item {
 	if err != nil {
 		return c.rejectMalformed(frame, msg, err)
 	}
-	route(ev, s.cfg.Partitions)
+	bus.Route(ev, s.cfg.Partitions)
 	it := &item{start: now, deadline: time.Now().Add(s.publishTimeout), frame: frame, msg: msg, ev: ev}
 	fut, err := store(s.js, s.cfg.RawKeys, ev, frame, s.publishTimeout)
 	if err != nil {
