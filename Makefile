@@ -2,11 +2,13 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-MODULES := proto schemas services/service services/bus services/hl7v2 services/chstore \
+MODULES := proto schemas services/lib/service services/lib/bus services/lib/hl7v2 services/lib/chstore \
            services/mllp-ingest services/fhir-ingest services/linker services/chwriter \
-           services/scorecard services/api services/simulator services/faults services/cluster services/hinscore
-# Services that build a binary of their own (cmd/<name>).
-BINARIES := hinscore mllp-ingest fhir-ingest linker chwriter scorecard api simulator
+           services/scorecard services/api services/harness/simulator services/harness/faults services/harness/cluster services/hinscore
+# Modules that build a binary of their own (<module>/cmd/<name>): the
+# deployable services, then the traffic generator of the harnesses.
+BINARIES := services/hinscore services/mllp-ingest services/fhir-ingest services/linker \
+            services/chwriter services/scorecard services/api services/harness/simulator
 
 TOOLS := $(CURDIR)/.tools/bin
 BUF_VERSION := v1.75.0
@@ -21,9 +23,9 @@ help: ## List the targets.
 build: ## Build every binary into bin/.
 	@mkdir -p bin
 	@for b in $(BINARIES); do \
-	  dir=services/$$b; \
-	  echo "build bin/$$b"; \
-	  (cd $$dir && go build -trimpath -o $(CURDIR)/bin/$$b ./cmd/$$b); \
+	  name=$$(basename $$b); \
+	  echo "build bin/$$name"; \
+	  (cd $$b && go build -trimpath -o $(CURDIR)/bin/$$name ./cmd/$$name); \
 	done
 
 tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go ## Install the pinned code generators into .tools/bin.

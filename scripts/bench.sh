@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks: first the physical limits of this machine (raw JetStream
 # publish/consume on an embedded server, raw clickhouse-client native insert),
-# then every module's benchmarks, then the end-to-end run (services/faults
+# then every module's benchmarks, then the end-to-end run (services/harness/faults
 # cmd/e2ebench: each service of bin/ as its own process, steady simulated
 # traffic at doubling rates until the pipeline falls behind, answer-to-row
 # latency at half the sustained load, peak RSS of each service), so that each
@@ -19,7 +19,7 @@ port=$(echo "$dsn" | sed -E 's#clickhouse://[^:]+:([0-9]+)/.*#\1#')
 export HINSCORE_TEST_CLICKHOUSE_DSN=$dsn
 
 echo "== limits (load average $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$report"
-(cd services/bus && go test -run '^$' -bench Limit -benchtime 300000x .) | grep -E '^Benchmark' | tee -a "$report"
+(cd services/lib/bus && go test -run '^$' -bench Limit -benchtime 300000x .) | grep -E '^Benchmark' | tee -a "$report"
 
 rows=2000000
 tsv=$(mktemp)
@@ -48,8 +48,8 @@ for m in "$@"; do
 done
 
 echo "== end to end (services as processes, doubling steady rates)" | tee -a "$report"
-# Until services/faults is in go.work, it builds as a module of its own.
-gw=; grep -q 'services/faults' go.work || gw=off
-(cd services/faults && GOWORK=$gw go build -o ../../bin/e2ebench ./cmd/e2ebench)
+# Until services/harness/faults is in go.work, it builds as a module of its own.
+gw=; grep -q 'services/harness/faults' go.work || gw=off
+(cd services/harness/faults && GOWORK=$gw go build -o ../../bin/e2ebench ./cmd/e2ebench)
 bin/e2ebench --bin bin --clickhouse "$dsn" --clickhouse-pid "$(scripts/clickhouse.sh pid)" --bench-txt "$report" --out out/bench.json
 echo "bench: raw lines in $report, figures in out/bench.json"

@@ -22,8 +22,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/simulator"
+	"github.com/hinscore/hinscore/services/harness/simulator"
+	"github.com/hinscore/hinscore/services/lib/bus"
 )
 
 // TestAPIAgainstSimulator runs the simulator's traffic through the real

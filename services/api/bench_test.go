@@ -19,8 +19,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
-	"github.com/hinscore/hinscore/services/chstore/chtest"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // benchOutcomes is the figure: lookups with 10 million outcomes

@@ -16,16 +16,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/hinscore/hinscore/services/bus/bustest"
-	"github.com/hinscore/hinscore/services/chstore"
-	"github.com/hinscore/hinscore/services/chstore/chtest"
 	"github.com/hinscore/hinscore/services/chwriter"
-	"github.com/hinscore/hinscore/services/hl7v2/patient"
+	"github.com/hinscore/hinscore/services/harness/simulator"
+	"github.com/hinscore/hinscore/services/lib/bus/bustest"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/patient"
+	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/hinscore/hinscore/services/linker"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
 	"github.com/hinscore/hinscore/services/scorecard"
-	"github.com/hinscore/hinscore/services/service"
-	"github.com/hinscore/hinscore/services/simulator"
 )
 
 // The test tokens and their holders. operator-ns is bound to northstar.

@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/hl7v2/text"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/text"
 )
 
 // ChainView is GET /v1/chains/{id}: the outcome with the reason for its

@@ -12,7 +12,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 
-	"github.com/hinscore/hinscore/services/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 )
 
 // oldJourney is how journeys were read before patient_journeys (migration

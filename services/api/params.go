@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hinscore/hinscore/proto/outcomeclass"
-	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/lib/bus"
 )
 
 // ErrBadParam is wrapped by every rejected request parameter (HTTP 400).

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
-	"github.com/hinscore/hinscore/services/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 )
 
 // manualClock is a clock the test moves by hand (milliseconds since the epoch).

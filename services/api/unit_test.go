@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 func TestConfigFromEnvFiles(t *testing.T) {

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/hl7v2/mllp"
-	"github.com/hinscore/hinscore/services/hl7v2/toevent"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // handWorld is a few hand-written HL7 v2 exchanges on two networks sent

@@ -7,8 +7,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/chwriter"
+	"github.com/hinscore/hinscore/services/lib/bus"
 )
 
 // BenchmarkWriteEvents measures events from a full EVENTS stream to rows in

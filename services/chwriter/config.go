@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hinscore/hinscore/services/chstore"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // Environment variables read by ConfigFromEnv.

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chwriter"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // envFile reads testdata/config/<name>.

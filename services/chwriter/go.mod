@@ -7,9 +7,9 @@ require (
 	github.com/cenkalti/backoff/v4 v4.3.0
 	github.com/google/uuid v1.6.0
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/bus v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/chstore v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/service v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/chstore v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
@@ -52,7 +52,7 @@ require (
 replace (
 	github.com/hinscore/hinscore/proto => ../../proto
 	github.com/hinscore/hinscore/schemas => ../../schemas
-	github.com/hinscore/hinscore/services/bus => ../bus
-	github.com/hinscore/hinscore/services/chstore => ../chstore
-	github.com/hinscore/hinscore/services/service => ../service
+	github.com/hinscore/hinscore/services/lib/bus => ../lib/bus
+	github.com/hinscore/hinscore/services/lib/chstore => ../lib/chstore
+	github.com/hinscore/hinscore/services/lib/service => ../lib/service
 )

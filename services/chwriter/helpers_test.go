@@ -15,11 +15,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/bus/bustest"
-	"github.com/hinscore/hinscore/services/chstore"
-	"github.com/hinscore/hinscore/services/chstore/chtest"
 	"github.com/hinscore/hinscore/services/chwriter"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/bustest"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 )
 
 // harness is one test's world: an embedded NATS with the hinscore streams

@@ -10,9 +10,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hinscore/hinscore/services/chstore"
-	"github.com/hinscore/hinscore/services/chstore/chtest"
 	"github.com/hinscore/hinscore/services/chwriter"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 )
 
 // shardDatabase is a database of the local server standing for one shard

@@ -21,8 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // taskBody is a ~900-byte Task version, unique per i so nothing is deduplicated.

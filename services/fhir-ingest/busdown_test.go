@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/lib/bus"
 )
 
 // restartBus starts the embedded NATS again on its port and store, and

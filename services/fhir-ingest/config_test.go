@@ -7,7 +7,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 func envFile(t *testing.T, path string) *service.Env {

@@ -13,9 +13,9 @@ import (
 	"github.com/rs/zerolog"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // NDJSON lines are stored in RAW in chunks (one RAW message holds up to

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/lib/bus"
 )
 
 // TestPutExchangeResources: PUT /fhir/{network}/{type}/{id} takes Task,

@@ -29,9 +29,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // ErrClosed is returned by Start after Shutdown.

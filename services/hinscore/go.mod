@@ -4,15 +4,15 @@ go 1.26.0
 
 require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.50.0
-	github.com/hinscore/hinscore/services/bus v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/chstore v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/chstore v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/chwriter v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/hl7v2 v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/linker v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/mllp-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/scorecard v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/service v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/simulator v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/harness/simulator v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 	github.com/rs/zerolog v1.35.1
 	google.golang.org/protobuf v1.36.12
@@ -58,13 +58,13 @@ require (
 replace (
 	github.com/hinscore/hinscore/proto => ../../proto
 	github.com/hinscore/hinscore/schemas => ../../schemas
-	github.com/hinscore/hinscore/services/bus => ../bus
-	github.com/hinscore/hinscore/services/chstore => ../chstore
+	github.com/hinscore/hinscore/services/lib/bus => ../lib/bus
+	github.com/hinscore/hinscore/services/lib/chstore => ../lib/chstore
 	github.com/hinscore/hinscore/services/chwriter => ../chwriter
-	github.com/hinscore/hinscore/services/hl7v2 => ../hl7v2
+	github.com/hinscore/hinscore/services/lib/hl7v2 => ../lib/hl7v2
 	github.com/hinscore/hinscore/services/linker => ../linker
 	github.com/hinscore/hinscore/services/mllp-ingest => ../mllp-ingest
 	github.com/hinscore/hinscore/services/scorecard => ../scorecard
-	github.com/hinscore/hinscore/services/service => ../service
-	github.com/hinscore/hinscore/services/simulator => ../simulator
+	github.com/hinscore/hinscore/services/lib/service => ../lib/service
+	github.com/hinscore/hinscore/services/harness/simulator => ../harness/simulator
 )

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/lib/bus"
 )
 
 // joinGoal and chainGoal are issue 4's targets for the join alone.

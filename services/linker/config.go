@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // RuleVersion names the linking and classification rules of this package; it

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // envFile reads testdata/config/<name>.

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/lib/bus"
 )
 
 // rows is an outcome set as ClickHouse's ReplacingMergeTree sees it: every

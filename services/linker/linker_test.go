@@ -18,8 +18,8 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/bus/bustest"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 )
 
 const testPartitions = 4

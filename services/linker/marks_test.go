@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/lib/bus"
 )
 
 func TestMarkRoundTrip(t *testing.T) {

@@ -16,11 +16,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/hl7v2"
-	"github.com/hinscore/hinscore/services/hl7v2/mllp"
-	"github.com/hinscore/hinscore/services/hl7v2/toevent"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/hl7v2"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // benchMessage is a typical ~1 KB observed answer.

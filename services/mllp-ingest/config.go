@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/hl7v2/patient"
-	"github.com/hinscore/hinscore/services/hl7v2/toevent"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/patient"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // DevPatientKey is the patient-token key used when none is configured. It is

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 func envFile(t *testing.T, path string) *service.Env {

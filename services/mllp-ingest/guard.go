@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hinscore/hinscore/services/hl7v2/mllp"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
 )
 
 // errJunk reports a run of bytes outside MLLP frames too long to be stray

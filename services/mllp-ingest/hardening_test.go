@@ -21,9 +21,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/hl7v2"
-	"github.com/hinscore/hinscore/services/hl7v2/mllp"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/hl7v2"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
 )
 
 // TestEveryPatternGetsItsAck sends every message of the mapping samples
@@ -31,7 +31,7 @@ import (
 func TestEveryPatternGetsItsAck(t *testing.T) {
 	h := newHarness(t, nil)
 	c := h.dial(t)
-	files, _ := filepath.Glob("../hl7v2/toevent/testdata/samples/*.hl7")
+	files, _ := filepath.Glob("../lib/hl7v2/toevent/testdata/samples/*.hl7")
 	if len(files) == 0 {
 		t.Fatal("no samples")
 	}
@@ -97,7 +97,7 @@ func TestEnhancedModeAcks(t *testing.T) {
 func TestBatchOverMLLP(t *testing.T) {
 	h := newHarness(t, nil)
 	c := h.dial(t)
-	data, err := os.ReadFile("../hl7v2/testdata/batch/two_batches.hl7")
+	data, err := os.ReadFile("../lib/hl7v2/testdata/batch/two_batches.hl7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestNewRejectsBadFiles(t *testing.T) {
 func TestImportTwiceStoresOnce(t *testing.T) {
 	h := newHarness(t, nil)
 	dir := t.TempDir()
-	data, err := os.ReadFile("../hl7v2/testdata/batch/two_batches.hl7")
+	data, err := os.ReadFile("../lib/hl7v2/testdata/batch/two_batches.hl7")
 	if err != nil {
 		t.Fatal(err)
 	}

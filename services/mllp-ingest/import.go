@@ -9,10 +9,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/hl7v2"
-	"github.com/hinscore/hinscore/services/hl7v2/toevent"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/hl7v2"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // importWindow is how many messages an import has in flight at once.

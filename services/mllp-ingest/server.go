@@ -23,11 +23,11 @@ import (
 	"github.com/rs/zerolog"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/hl7v2"
-	"github.com/hinscore/hinscore/services/hl7v2/mllp"
-	"github.com/hinscore/hinscore/services/hl7v2/toevent"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/hl7v2"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // ErrClosed is returned by Start after Shutdown.

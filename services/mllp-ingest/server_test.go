@@ -24,10 +24,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/bus/bustest"
-	"github.com/hinscore/hinscore/services/hl7v2"
-	"github.com/hinscore/hinscore/services/hl7v2/mllp"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/bustest"
+	"github.com/hinscore/hinscore/services/lib/hl7v2"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
 )
 
 type fixedClock struct{ t time.Time }

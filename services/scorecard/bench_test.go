@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hinscore/hinscore/services/chstore"
-	"github.com/hinscore/hinscore/services/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 )
 
 // benchOutcomes inserts n outcomes server-side (INSERT ... SELECT from

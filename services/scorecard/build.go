@@ -12,7 +12,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
-	"github.com/hinscore/hinscore/services/chstore"
+	"github.com/hinscore/hinscore/services/lib/chstore"
 )
 
 // Sources of the additive figures and the time-to-fulfil quantiles.

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

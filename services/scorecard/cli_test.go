@@ -20,8 +20,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/chstore"
-	"github.com/hinscore/hinscore/services/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 )
 
 // dsnString renders d for --clickhouse, password included (DSN.String

@@ -15,7 +15,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/chstore"
+	"github.com/hinscore/hinscore/services/lib/chstore"
 )
 
 // The figures test checks every figure of a small hand-made world against a

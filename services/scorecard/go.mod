@@ -6,8 +6,8 @@ require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.50.0
 	github.com/google/uuid v1.6.0
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/chstore v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/service v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/chstore v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
@@ -17,7 +17,7 @@ require (
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
-	github.com/hinscore/hinscore/services/hl7v2 v0.0.0-00010101000000-000000000000 // indirect
+	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
@@ -35,8 +35,8 @@ require (
 	github.com/go-faster/city v1.0.1 // indirect
 	github.com/go-faster/errors v0.7.1 // indirect
 	github.com/hinscore/hinscore/schemas v0.0.0-00010101000000-000000000000 // indirect
-	github.com/hinscore/hinscore/services/bus v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/simulator v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/harness/simulator v0.0.0-00010101000000-000000000000
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
@@ -57,12 +57,12 @@ require (
 replace (
 	github.com/hinscore/hinscore/proto => ../../proto
 	github.com/hinscore/hinscore/schemas => ../../schemas
-	github.com/hinscore/hinscore/services/chstore => ../chstore
-	github.com/hinscore/hinscore/services/service => ../service
+	github.com/hinscore/hinscore/services/lib/chstore => ../lib/chstore
+	github.com/hinscore/hinscore/services/lib/service => ../lib/service
 )
 
-replace github.com/hinscore/hinscore/services/simulator => ../simulator
+replace github.com/hinscore/hinscore/services/harness/simulator => ../harness/simulator
 
-replace github.com/hinscore/hinscore/services/hl7v2 => ../hl7v2
+replace github.com/hinscore/hinscore/services/lib/hl7v2 => ../lib/hl7v2
 
-replace github.com/hinscore/hinscore/services/bus => ../bus
+replace github.com/hinscore/hinscore/services/lib/bus => ../lib/bus

@@ -11,7 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/chstore"
+	"github.com/hinscore/hinscore/services/lib/chstore"
 )
 
 // A month of outcomes_daily rebuilt before the time-to-acknowledge columns

@@ -31,10 +31,10 @@ import (
 	"time"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/hl7v2/exception"
-	patienttoken "github.com/hinscore/hinscore/services/hl7v2/patient"
-	hl7text "github.com/hinscore/hinscore/services/hl7v2/text"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/exception"
+	patienttoken "github.com/hinscore/hinscore/services/lib/hl7v2/patient"
+	hl7text "github.com/hinscore/hinscore/services/lib/hl7v2/text"
 )
 
 // MappingVersion names the rules of this package. Events record it joined

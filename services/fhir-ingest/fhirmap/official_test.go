@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	patienttoken "github.com/hinscore/hinscore/services/hl7v2/patient"
+	patienttoken "github.com/hinscore/hinscore/services/lib/hl7v2/patient"
 )
 
 // officialDir holds the FHIR specification's own R4 (4.0.1) examples,

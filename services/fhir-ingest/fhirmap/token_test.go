@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hinscore/hinscore/services/hl7v2/toevent"
+	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
 )
 
 // TestTokenAcrossFormats: one patient, named under an OID in each of the

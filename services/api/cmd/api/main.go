@@ -10,9 +10,9 @@ import (
 	"syscall"
 
 	"github.com/hinscore/hinscore/services/api"
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/chstore"
-	"github.com/hinscore/hinscore/services/service"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 func main() {

@@ -16,13 +16,13 @@ import (
 	"github.com/rs/zerolog"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/chstore"
+	"github.com/hinscore/hinscore/services/harness/simulator"
 	"github.com/hinscore/hinscore/services/hinscore/internal/pipeline"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/service"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
 	"github.com/hinscore/hinscore/services/scorecard"
-	"github.com/hinscore/hinscore/services/service"
-	"github.com/hinscore/hinscore/services/simulator"
 )
 
 // demoDatabase is where the demo writes when it starts its own ClickHouse;

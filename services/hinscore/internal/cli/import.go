@@ -8,11 +8,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/chstore"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/service"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
-	"github.com/hinscore/hinscore/services/service"
 )
 
 // runImport stores HL7 v2 batch files and FHIR NDJSON files through the

@@ -11,10 +11,10 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/hinscore/hinscore/services/bus"
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
-	"github.com/hinscore/hinscore/services/service"
 )
 
 // runInspect parses each file and prints one canonical ExchangeEvent per

@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/lib/bus"
 )
 
 // connectJetStream connects a command (named in the connection and in

@@ -12,15 +12,15 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hinscore/hinscore/services/api"
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/chstore"
 	"github.com/hinscore/hinscore/services/chwriter"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 	"github.com/hinscore/hinscore/services/hinscore/internal/pipeline"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/hinscore/hinscore/services/linker"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
 	"github.com/hinscore/hinscore/services/scorecard"
-	"github.com/hinscore/hinscore/services/service"
 )
 
 // upFlags are the flags `up` and `demo` share.

@@ -19,8 +19,8 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/api"
-	"github.com/hinscore/hinscore/services/bus"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
+	"github.com/hinscore/hinscore/services/lib/bus"
 )
 
 // task is a CDex-style record-request Task between a payer and a provider.

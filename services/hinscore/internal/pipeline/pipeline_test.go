@@ -7,13 +7,13 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hinscore/hinscore/services/bus"
-	"github.com/hinscore/hinscore/services/chstore/chtest"
 	"github.com/hinscore/hinscore/services/chwriter"
+	"github.com/hinscore/hinscore/services/harness/simulator"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/hinscore/hinscore/services/linker"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
-	"github.com/hinscore/hinscore/services/service"
-	"github.com/hinscore/hinscore/services/simulator"
 )
 
 func testOptions(t *testing.T, networks []string) Options {

@@ -9,9 +9,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/hinscore/hinscore/services/bus"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/hinscore/hinscore/services/linker"
-	"github.com/hinscore/hinscore/services/service"
 )
 
 func main() {

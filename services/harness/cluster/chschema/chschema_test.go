@@ -1,0 +1,139 @@
+package chschema
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/hinscore/hinscore/schemas"
+)
+
+// TestCommittedSchemaIsCurrent fails when deploy/clickhouse/cluster/schema.sql
+// no longer is what the migrations of schemas/ generate.
+func TestCommittedSchemaIsCurrent(t *testing.T) {
+	want, err := Generate(schemas.ClickHouse, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("../../../../deploy/clickhouse/cluster/schema.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("deploy/clickhouse/cluster/schema.sql is stale: run `go run ./cmd/deploygen` in services/harness/cluster")
+	}
+}
+
+// TestEveryObjectIsDistributed checks the generated schema against the
+// migrations: each table has its replicated local table and a Distributed
+// one under the original name, each view and materialized view is there.
+func TestEveryObjectIsDistributed(t *testing.T) {
+	out, err := Generate(schemas.ClickHouse, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := string(out)
+	files, _ := schemas.ClickHouse.ReadDir("clickhouse")
+	for _, f := range files {
+		data, _ := schemas.ClickHouse.ReadFile("clickhouse/" + f.Name())
+		for _, st := range split(string(data)) {
+			switch m := createTable.FindStringSubmatch(strings.TrimSuffix(st.sql, ";")); {
+			case m != nil:
+				for _, want := range []string{
+					"CREATE TABLE IF NOT EXISTS " + m[1] + "_local ON CLUSTER hinscore (",
+					"ENGINE = Replicated" + m[3] + "('/clickhouse/tables/{shard}/hinscore/" + m[1] + "_local', '{replica}'",
+					"CREATE TABLE IF NOT EXISTS " + m[1] + " ON CLUSTER hinscore AS " + m[1] + "_local\nENGINE = Distributed(hinscore, currentDatabase(), " + m[1] + "_local, ",
+				} {
+					if !strings.Contains(gen, want) {
+						t.Errorf("%s: generated schema lacks %q", f.Name(), want)
+					}
+				}
+			case createView.MatchString(st.sql):
+				name := createView.FindStringSubmatch(st.sql)[1]
+				if !strings.Contains(gen, "CREATE VIEW IF NOT EXISTS "+name+" ON CLUSTER hinscore AS\n") {
+					t.Errorf("%s: view %s missing", f.Name(), name)
+				}
+				if LocalViews[name] {
+					// The shard-local form reads only the shard's own tables.
+					head := "CREATE VIEW IF NOT EXISTS " + name + "_local ON CLUSTER hinscore AS\n"
+					i := strings.Index(gen, head)
+					if i < 0 {
+						t.Errorf("%s: view %s has no shard-local form", f.Name(), name)
+						break
+					}
+					body, _, _ := strings.Cut(gen[i+len(head):], ";")
+					for _, from := range fromTable.FindAllStringSubmatch(body, -1) {
+						if !strings.HasSuffix(from[1], "_local") {
+							t.Errorf("%s_local reads %s, not a shard-local table", name, from[1])
+						}
+					}
+				}
+			case createMV.MatchString(st.sql):
+				m := createMV.FindStringSubmatch(st.sql)
+				if !strings.Contains(gen, "CREATE MATERIALIZED VIEW IF NOT EXISTS "+m[1]+" ON CLUSTER hinscore TO "+m[2]+"_local AS\n") {
+					t.Errorf("%s: materialized view %s missing", f.Name(), m[1])
+				}
+			}
+		}
+	}
+}
+
+func TestConvert(t *testing.T) {
+	cases := []struct {
+		name, in string
+		want     []string // substrings of the output
+		err      error
+	}{
+		{
+			name: "replacing table with version",
+			in:   "CREATE TABLE IF NOT EXISTS scorecards (\n  network String,\n  v UInt64\n) ENGINE = ReplacingMergeTree(v)\nORDER BY network;",
+			want: []string{
+				"CREATE TABLE IF NOT EXISTS scorecards_local ON CLUSTER c (\n  network String,\n  v UInt64\n) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/scorecards_local', '{replica}', v)\nORDER BY network;",
+				"ENGINE = Distributed(c, currentDatabase(), scorecards_local, cityHash64(network));",
+			},
+		},
+		{
+			name: "view keeps its body",
+			in:   "CREATE VIEW IF NOT EXISTS events AS\nSELECT * FROM exchange_events FINAL;",
+			want: []string{"CREATE VIEW IF NOT EXISTS events ON CLUSTER c AS\nSELECT * FROM exchange_events FINAL;"},
+		},
+		{
+			name: "materialized view reads and feeds local tables",
+			in:   "CREATE MATERIALIZED VIEW IF NOT EXISTS m TO scorecards AS\nSELECT network FROM scorecards;",
+			want: []string{"CREATE MATERIALIZED VIEW IF NOT EXISTS m ON CLUSTER c TO scorecards_local AS\nSELECT network FROM scorecards_local;"},
+		},
+		{
+			name: "added column",
+			in:   "ALTER TABLE scorecards ADD COLUMN x String;",
+			want: []string{"ALTER TABLE scorecards_local ON CLUSTER c ADD COLUMN x String;\nALTER TABLE scorecards ON CLUSTER c ADD COLUMN x String;"},
+		},
+		{name: "table without a sharding key", in: "CREATE TABLE IF NOT EXISTS nowhere (a String) ENGINE = MergeTree() ORDER BY a;", err: ErrUnsupported},
+		{name: "other alter", in: "ALTER TABLE scorecards DROP COLUMN x;", err: ErrUnsupported},
+		{name: "alter of an unknown table", in: "ALTER TABLE elsewhere ADD COLUMN x String;", err: ErrUnsupported},
+		{name: "view of an unknown table", in: "CREATE MATERIALIZED VIEW IF NOT EXISTS m TO scorecards AS\nSELECT a FROM elsewhere;", err: ErrUnsupported},
+	}
+	o := Options{Cluster: "c", Database: "db"}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "CREATE TABLE IF NOT EXISTS scorecards (network String) ENGINE = MergeTree() ORDER BY network;\n\n" + tc.in + "\n"
+			out, err := Generate(fstest.MapFS{"clickhouse/001_x.sql": {Data: []byte(src)}}, o)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err = %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,97 @@
+// Command simulator generates simulated network traffic with its ground
+// truth, writes the truth files and sends the traffic to hinscore over MLLP.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hinscore/hinscore/services/harness/simulator"
+	"github.com/hinscore/hinscore/services/lib/service"
+)
+
+func main() {
+	ctx, done := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := realMain(ctx, os.Args[1:])
+	done()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "simulator:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context, args []string) error {
+	env := service.NewEnv()
+	fs := flag.NewFlagSet("simulator", flag.ContinueOnError)
+	requests := fs.Int("requests", env.Int("HINSCORE_SIM_REQUESTS", 20000), "total requests across networks (HINSCORE_SIM_REQUESTS)")
+	seed := fs.Int("seed", env.Int("HINSCORE_SIM_SEED", 1), "random seed (HINSCORE_SIM_SEED)")
+	out := fs.String("out", env.String("HINSCORE_SIM_OUT", "out/simulator"), "directory for truth.csv and truth.json (HINSCORE_SIM_OUT)")
+	targets := fs.String("targets", env.String("HINSCORE_SIM_TARGETS", ""), "NETWORK=HOST:PORT,... ; empty = only write the truth (HINSCORE_SIM_TARGETS)")
+	start := fs.String("start", env.String("HINSCORE_SIM_START", ""), "first request time, RFC 3339 (default yesterday 00:00 UTC) (HINSCORE_SIM_START)")
+	span := fs.Duration("span", env.Duration("HINSCORE_SIM_SPAN", 24*time.Hour), "how long requests keep arriving (HINSCORE_SIM_SPAN)")
+	rate := fs.Float64("rate", envFloat(env, "HINSCORE_SIM_RATE"), "frames/s in total, 0 = as fast as acknowledged (HINSCORE_SIM_RATE)")
+	networkRate := fs.Float64("network-rate", envFloat(env, "HINSCORE_SIM_NETWORK_RATE"), "frames/s per network instead of --rate (HINSCORE_SIM_NETWORK_RATE)")
+	reconnect := fs.Duration("reconnect-within", env.Duration("HINSCORE_SIM_RECONNECT_WITHIN", 60*time.Second), "longest outage of a connection before giving up (HINSCORE_SIM_RECONNECT_WITHIN)")
+	progress := fs.Duration("progress", env.Duration("HINSCORE_SIM_PROGRESS", 2*time.Second), "interval of the progress line on stderr (HINSCORE_SIM_PROGRESS)")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := simulator.Config{
+		Requests: *requests, Seed: int64(*seed), Span: *span,
+		Rate: *rate, NetworkRate: *networkRate, ReconnectWithin: *reconnect,
+		Progress: os.Stderr, ProgressEvery: *progress,
+	}
+	if *start != "" {
+		t, err := time.Parse(time.RFC3339, *start)
+		if err != nil {
+			return fmt.Errorf("--start: %w", err)
+		}
+		cfg.Start = t
+	}
+	tg, err := simulator.ParseTargets(*targets)
+	if err != nil {
+		return fmt.Errorf("--targets: %w", err)
+	}
+	plan, err := simulator.Generate(cfg)
+	if err != nil {
+		return err
+	}
+	if err := plan.WriteTruth(*out); err != nil {
+		return err
+	}
+	fmt.Printf("generated %d requests, %d valid messages, %d exact duplicates and %d malformed frames; truth in %s\n",
+		len(plan.Requests()), plan.ValidMessages(), plan.Duplicates(), plan.MalformedMessages(), *out)
+	if len(tg) == 0 {
+		return nil
+	}
+	stats, err := plan.Send(ctx, tg)
+	for _, n := range stats.Networks {
+		fmt.Printf("%-10s sent=%d accepted=%d rejected=%d retried=%d failed=%d unexpected=%d reconnects=%d resent=%d\n",
+			n.Network, n.Sent, n.Accepted, n.Rejected, n.Retried, n.Failed, n.Unexpected, n.Reconnects, n.Resent)
+	}
+	fmt.Println("total     ", stats)
+	return err
+}
+
+// envFloat reads a non-negative number (default 0).
+func envFloat(env *service.Env, name string) float64 {
+	v := env.String(name, "")
+	if v == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		env.Fail(name, "%q is not a non-negative number", v)
+		return 0
+	}
+	return f
+}

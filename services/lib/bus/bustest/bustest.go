@@ -1,0 +1,69 @@
+// Package bustest starts the real NATS JetStream a test needs: an embedded
+// server in the test's temporary directory, stopped when the test ends,
+// with a connection the test owns and, when asked, hinscore's streams.
+package bustest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hinscore/hinscore/services/lib/bus"
+)
+
+// Bus is an embedded server a test started: its JetStream store's
+// directory (a test that restarts the server on the same port there keeps
+// its streams), the connection the test owns and its JetStream client.
+type Bus struct {
+	Server *bus.Embedded
+	Dir    string
+	Conn   *nats.Conn
+	JS     jetstream.JetStream
+}
+
+// New starts an embedded server, stopped when the test ends, and connects
+// to it; the connection reconnects at once and for ever, so a test may
+// restart the server. hinscore's streams are created with opts, or none
+// when opts is nil.
+func New(t testing.TB, opts *bus.StreamOptions) *Bus {
+	t.Helper()
+	b := &Bus{Dir: t.TempDir()}
+	var err error
+	if b.Server, err = bus.StartEmbedded(b.Dir, "127.0.0.1", -1); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Server.Shutdown)
+	if b.Conn, err = nats.Connect(b.Server.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Conn.Close)
+	if b.JS, err = jetstream.New(b.Conn); err != nil {
+		t.Fatal(err)
+	}
+	if opts != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := bus.EnsureStreams(ctx, b.JS, *opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// Start is New for a test that needs only the server's URL and the client.
+func Start(t testing.TB, opts *bus.StreamOptions) (string, jetstream.JetStream) {
+	t.Helper()
+	b := New(t, opts)
+	return b.Server.URL(), b.JS
+}
+
+// Streams is Start with the default stream options.
+func Streams(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	opts := bus.DefaultStreamOptions()
+	_, js := Start(t, &opts)
+	return js
+}
