@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
@@ -82,8 +84,8 @@ type Config struct {
 	RateLimit RateLimit
 	// RawKeys (HINSCORE_RAW_KEYS, "id:<64 hex>[,id:<64 hex>...]", the
 	// ingests' keys: the current one and those of earlier rotations) open
-	// the original bytes sealed in EVENTS (bus.RawKeys).
-	RawKeys *bus.RawKeys
+	// the original bytes sealed in EVENTS (seal.RawKeys).
+	RawKeys *seal.RawKeys
 }
 
 // DefaultConfig is the configuration with every default and no token.
@@ -93,7 +95,7 @@ func DefaultConfig() Config {
 		Tokens:    map[string]Principal{},
 		AuditLog:  DefaultAuditLog,
 		RateLimit: RateLimit{PerSecond: DefaultRate, Burst: DefaultBurst},
-		RawKeys:   bus.MustParseRawKeys(bus.DevRawKeys),
+		RawKeys:   seal.MustParseRawKeys(seal.DevRawKeys),
 	}
 }
 
@@ -131,7 +133,7 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 		}
 	}
 	c.RateLimit.Burst = env.Int(EnvBurst, c.RateLimit.Burst)
-	if k := bus.RawKeysFromEnv(env); k != nil {
+	if k := seal.RawKeysFromEnv(env); k != nil {
 		c.RawKeys = k
 	}
 	for _, p := range c.problems() {
@@ -237,7 +239,7 @@ func (c Config) problems() [][2]string {
 		add(EnvAddr, err.Error())
 	}
 	if c.RawKeys == nil {
-		add(bus.EnvRawKeys, "no key")
+		add(seal.EnvRawKeys, "no key")
 	}
 	if len(c.Tokens) == 0 {
 		add(EnvTokens, "no token configured: nobody could use the API")

@@ -21,7 +21,7 @@ import (
 	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
-	"github.com/hinscore/hinscore/services/lib/hl7v2/patient"
+	"github.com/hinscore/hinscore/services/lib/domain/patient"
 	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/hinscore/hinscore/services/linker"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"

@@ -5,20 +5,21 @@ go 1.26.0
 require (
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/schemas v0.0.0-00010101000000-000000000000 // indirect
+	github.com/hinscore/hinscore/services/chwriter v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/harness/simulator v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/chstore v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/chwriter v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/linker v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/mllp-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/scorecard v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/harness/simulator v0.0.0-00010101000000-000000000000
 )
 
 require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.50.0
 	github.com/google/uuid v1.6.0
+	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
@@ -62,13 +63,15 @@ require (
 replace (
 	github.com/hinscore/hinscore/proto => ../../proto
 	github.com/hinscore/hinscore/schemas => ../../schemas
+	github.com/hinscore/hinscore/services/chwriter => ../chwriter
+	github.com/hinscore/hinscore/services/harness/simulator => ../harness/simulator
 	github.com/hinscore/hinscore/services/lib/bus => ../lib/bus
 	github.com/hinscore/hinscore/services/lib/chstore => ../lib/chstore
-	github.com/hinscore/hinscore/services/chwriter => ../chwriter
 	github.com/hinscore/hinscore/services/lib/hl7v2 => ../lib/hl7v2
+	github.com/hinscore/hinscore/services/lib/service => ../lib/service
 	github.com/hinscore/hinscore/services/linker => ../linker
 	github.com/hinscore/hinscore/services/mllp-ingest => ../mllp-ingest
 	github.com/hinscore/hinscore/services/scorecard => ../scorecard
-	github.com/hinscore/hinscore/services/lib/service => ../lib/service
-	github.com/hinscore/hinscore/services/harness/simulator => ../harness/simulator
 )
+
+replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain

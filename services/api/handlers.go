@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
-	"github.com/hinscore/hinscore/services/lib/hl7v2/text"
+	"github.com/hinscore/hinscore/services/lib/domain/text"
 )
 
 // ChainView is GET /v1/chains/{id}: the outcome with the reason for its

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -39,9 +41,9 @@ type RawMessage struct {
 // shown only when its subject is the chain's network's (raw.<network>.* or
 // events.*.<network>) and, in EVENTS, it is the step's own event, so a
 // wrong sequence can never reveal another network's message. Bytes in
-// EVENTS are sealed (bus.RawKeys, keys); those of events stored before
+// EVENTS are sealed (seal.RawKeys, keys); those of events stored before
 // sealing are read as they are.
-func rawMessages(ctx context.Context, js jetstream.JetStream, keys *bus.RawKeys, network string, steps []Step) ([]RawMessage, error) {
+func rawMessages(ctx context.Context, js jetstream.JetStream, keys *seal.RawKeys, network string, steps []Step) ([]RawMessage, error) {
 	streams := map[string]jetstream.Stream{}
 	open := func(name string) (jetstream.Stream, error) {
 		if st, ok := streams[name]; ok {
@@ -87,7 +89,7 @@ func rawMessages(ctx context.Context, js jetstream.JetStream, keys *bus.RawKeys,
 			}
 			if sealed := ev.GetRawSealed(); len(sealed) > 0 {
 				plain, err := keys.Open(st.EventID, sealed)
-				if errors.Is(err, bus.ErrRawKeyUnknown) {
+				if errors.Is(err, seal.ErrRawKeyUnknown) {
 					m.Status = "key_unknown"
 				}
 				if err == nil {

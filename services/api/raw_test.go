@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
@@ -30,12 +32,12 @@ func TestRawMessagesBothStores(t *testing.T) {
 		}
 		return ack.Sequence
 	}
-	keys := bus.MustParseRawKeys("new:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100,old:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
-	oldKey := bus.MustParseRawKeys("old:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
-	notHeld := bus.MustParseRawKeys("gone:2f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100")
+	keys := seal.MustParseRawKeys("new:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100,old:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	oldKey := seal.MustParseRawKeys("old:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	notHeld := seal.MustParseRawKeys("gone:2f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100")
 	// event is an event whose bytes raw travel sealed with k (nil: in the
 	// clear, as events stored before sealing).
-	event := func(network, id, raw string, k ...*bus.RawKeys) []byte {
+	event := func(network, id, raw string, k ...*seal.RawKeys) []byte {
 		ev := &hinscorev1.ExchangeEvent{EventId: id, Network: network}
 		switch {
 		case raw == "":

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
@@ -122,7 +124,7 @@ func handMessages(t0 time.Time) []handMsg {
 	}
 	for i := range ms {
 		m := &ms[i]
-		m.step.EventID = bus.EventID(m.network, []byte(m.raw)).String()
+		m.step.EventID = ids.Event(m.network, []byte(m.raw)).String()
 		m.step.EventTimeMs = m.at.UnixMilli()
 		m.step.Format = "hl7v2"
 		m.step.RawSubject = "" // an EVENTS subject, checked by withoutRawSeq

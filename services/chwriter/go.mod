@@ -9,6 +9,7 @@ require (
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/chstore v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
@@ -56,3 +57,5 @@ replace (
 	github.com/hinscore/hinscore/services/lib/chstore => ../lib/chstore
 	github.com/hinscore/hinscore/services/lib/service => ../lib/service
 )
+
+replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain

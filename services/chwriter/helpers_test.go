@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -141,7 +143,7 @@ func genEvent(i int) *hinscorev1.ExchangeEvent {
 	network := networks[i%len(networks)]
 	roles := []hinscorev1.Role{hinscorev1.Role_ROLE_REQUEST, hinscorev1.Role_ROLE_RESPONSE}
 	return &hinscorev1.ExchangeEvent{
-		EventId:        bus.EventID(network, fmt.Appendf(nil, "MSH|^~\\&|gen|%d", i)).String(),
+		EventId:        ids.Event(network, fmt.Appendf(nil, "MSH|^~\\&|gen|%d", i)).String(),
 		Network:        network,
 		Format:         hinscorev1.Format_FORMAT_HL7V2,
 		MessageId:      fmt.Sprintf("M%06d", i),
@@ -168,7 +170,7 @@ func genOutcome(j int, v, last uint64) *hinscorev1.Outcome {
 	network := networks[j%len(networks)]
 	key := fmt.Sprintf("%s|FAC|R%06d", network, j)
 	o := &hinscorev1.Outcome{
-		OutcomeId:      bus.OutcomeID(network, key).String(),
+		OutcomeId:      ids.Outcome(network, key).String(),
 		Version:        v,
 		Network:        network,
 		RequestId:      fmt.Sprintf("R%06d", j),
@@ -189,7 +191,7 @@ func genOutcome(j int, v, last uint64) *hinscorev1.Outcome {
 	}
 	for s := uint64(0); s < v; s++ {
 		o.Steps = append(o.Steps, &hinscorev1.Step{
-			EventId:     bus.EventID(network, fmt.Appendf(nil, "%s/%d", key, s)).String(),
+			EventId:     ids.Event(network, fmt.Appendf(nil, "%s/%d", key, s)).String(),
 			MessageId:   fmt.Sprintf("R%06d.%d", j, s),
 			MessageType: "RSP^K22",
 			Role:        hinscorev1.Role_ROLE_INTERIM,

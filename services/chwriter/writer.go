@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/dlq"
+
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go/jetstream"
@@ -465,8 +467,8 @@ func (p *pipeline) deadLetter(ctx context.Context, msg jetstream.Msg, err error,
 		log.Error().Msg(what + " in the DLQ itself: not recorded in dead_letters, left in the stream")
 		return
 	}
-	dl := bus.DeadLetter{Stage: Stage, Network: bus.NetworkOfSubject(msg.Subject()), Reason: err.Error(), Data: msg.Data()}
-	if derr := bus.PublishDLQ(ctx, p.w.js, dl); derr != nil {
+	dl := dlq.DeadLetter{Stage: Stage, Network: bus.NetworkOfSubject(msg.Subject()), Reason: err.Error(), Data: msg.Data()}
+	if derr := dlq.Publish(ctx, p.w.js, dl); derr != nil {
 		// Not termed: JetStream redelivers it and the DLQ is tried again.
 		log.Error().AnErr("dlq_error", derr).Msg(what + ", DLQ publish failed")
 		_ = msg.NakWithDelay(p.w.cfg.AckWait / 4)

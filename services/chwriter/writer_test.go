@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -145,7 +147,7 @@ func TestRowMapping(t *testing.T) {
 	ev.PatientToken, ev.PatientKeyId, ev.RecordCount, ev.MappingVersion = "ab12", "k1", 3, "hl7v2-1"
 	ev.ReasonCodes = []string{"urn:hinscore:ib-exception|171.204", "hl70357|207"}
 	ev.InReplyTo = "M000000"
-	bare := &hinscorev1.ExchangeEvent{EventId: bus.EventID("west", []byte("bare")).String(), Network: "west"}
+	bare := &hinscorev1.ExchangeEvent{EventId: ids.Event("west", []byte("bare")).String(), Network: "west"}
 
 	answered := genOutcome(7, 2, 2)
 	answered.OutcomeClass = hinscorev1.OutcomeClass_OUTCOME_CLASS_REFUSED_EXCEPTION

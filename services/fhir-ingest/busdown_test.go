@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
+
 	"github.com/hinscore/hinscore/services/lib/bus"
 )
 
@@ -25,7 +27,7 @@ func (h *harness) restartBus(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := bus.StartEmbedded(h.busDir, "127.0.0.1", port)
+	ns, err := natsembed.Start(h.busDir, "127.0.0.1", port)
 	if err != nil {
 		t.Fatal(err)
 	}

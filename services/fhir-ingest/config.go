@@ -9,9 +9,11 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
 	"github.com/hinscore/hinscore/services/lib/bus"
-	"github.com/hinscore/hinscore/services/lib/hl7v2/patient"
+	"github.com/hinscore/hinscore/services/lib/domain/patient"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
@@ -41,8 +43,8 @@ type Config struct {
 	PatientKeyID string // HINSCORE_PATIENT_KEY_ID
 	// RawKeys (HINSCORE_RAW_KEYS, "id:<64 hex>[,id:<64 hex>...]", the
 	// first seals) seal the body a one-event resource carries in its event
-	// (bus.RawKeys); only the ingests and the api hold them.
-	RawKeys      *bus.RawKeys
+	// (seal.RawKeys); only the ingests and the api hold them.
+	RawKeys      *seal.RawKeys
 	MaxBodyBytes int64  // HINSCORE_FHIR_MAX_BODY: request body limit, after gunzip too
 	TLSCert      string // HINSCORE_FHIR_TLS_CERT: PEM file; TLS when set with TLSKey
 	TLSKey       string // HINSCORE_FHIR_TLS_KEY
@@ -61,7 +63,7 @@ func DefaultConfig() Config {
 		Tokens:       map[string][]string{},
 		PatientKey:   []byte(DevPatientKey),
 		PatientKeyID: DefaultPatientKeyID,
-		RawKeys:      bus.MustParseRawKeys(bus.DevRawKeys),
+		RawKeys:      seal.MustParseRawKeys(seal.DevRawKeys),
 		MaxBodyBytes: DefaultMaxBodyBytes,
 	}
 }
@@ -94,7 +96,7 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 		c.PatientKey = patient.ParseKey(k)
 	}
 	c.PatientKeyID = env.String("HINSCORE_PATIENT_KEY_ID", c.PatientKeyID)
-	if k := bus.RawKeysFromEnv(env); k != nil {
+	if k := seal.RawKeysFromEnv(env); k != nil {
 		c.RawKeys = k
 	}
 	c.MaxBodyBytes = int64(env.Int("HINSCORE_FHIR_MAX_BODY", int(c.MaxBodyBytes)))
@@ -240,7 +242,7 @@ func (c Config) problems() [][2]string {
 		add("HINSCORE_PATIENT_KEY_ID", "empty")
 	}
 	if c.RawKeys == nil {
-		add(bus.EnvRawKeys, "no key")
+		add(seal.EnvRawKeys, "no key")
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 256<<20 {
 		add("HINSCORE_FHIR_MAX_BODY", fmt.Sprintf("%d: want 1024..268435456", c.MaxBodyBytes))

@@ -56,7 +56,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		want []string
 	}{
 		{"bad.env", []string{"HINSCORE_FHIR_ADDR", "HINSCORE_PARTITIONS", "HINSCORE_FHIR_TOKENS: network northstar: \"not-a-hash\"",
-			"HINSCORE_PATIENT_KEY: 5 bytes", "HINSCORE_RAW_KEYS: bus.ParseRawKeys: \"2026-03\"", "HINSCORE_FHIR_MAX_BODY", "HINSCORE_FHIR_TLS_CERT"}},
+			"HINSCORE_PATIENT_KEY: 5 bytes", "HINSCORE_RAW_KEYS: seal.ParseRawKeys: \"2026-03\"", "HINSCORE_FHIR_MAX_BODY", "HINSCORE_FHIR_TLS_CERT"}},
 		{"no-tokens.env", []string{"HINSCORE_FHIR_TOKENS: no network has a token"}},
 		{"shared-token.env", []string{"one token hash is given to both"}},
 		{"class-missing.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network northstar: open testdata/config/no-such-class.csv"}},

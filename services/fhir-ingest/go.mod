@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
@@ -39,6 +39,7 @@ require (
 replace (
 	github.com/hinscore/hinscore/proto => ../../proto
 	github.com/hinscore/hinscore/services/lib/bus => ../lib/bus
-	github.com/hinscore/hinscore/services/lib/hl7v2 => ../lib/hl7v2
 	github.com/hinscore/hinscore/services/lib/service => ../lib/service
 )
+
+replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain

@@ -9,6 +9,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/dlq"
+
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -177,7 +181,7 @@ func (im *importer) deadLetter(ctx context.Context, le LineError, data []byte) e
 	im.stats.Errors = append(im.stats.Errors, le)
 	ctx, cancel := context.WithTimeout(ctx, im.pub.timeout)
 	defer cancel()
-	err := bus.PublishDLQ(ctx, im.pub.js, bus.DeadLetter{
+	err := dlq.Publish(ctx, im.pub.js, dlq.DeadLetter{
 		Stage: stageFHIRIngest, Network: im.network, Format: formatFHIR, Remote: im.remote,
 		Reason: "ndjson " + le.Error(), Data: data,
 	})
@@ -194,7 +198,7 @@ func (im *importer) flush(ctx context.Context) error {
 	}
 	msg := rawMsg(im.network, im.remote, im.chunk)
 	msg.Header.Set(HeaderLines, strconv.Itoa(im.firstLine)+"-"+strconv.Itoa(im.lastLine))
-	seq, _, err := im.pub.publishRaw(ctx, msg, "raw:"+bus.EventID(im.network, im.chunk).String())
+	seq, _, err := im.pub.publishRaw(ctx, msg, "raw:"+ids.Event(im.network, im.chunk).String())
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -29,7 +33,7 @@ const defaultPublishTimeout = 10 * time.Second
 // then the events carrying the RAW sequence.
 type publisher struct {
 	js         jetstream.JetStream
-	keys       *bus.RawKeys // seal the bodies that travel in their event
+	keys       *seal.RawKeys // seal the bodies that travel in their event
 	partitions int
 	timeout    time.Duration
 }
@@ -49,7 +53,7 @@ func rawMsg(network, remote string, body []byte) *nats.Msg {
 // rawMsgID is the Nats-Msg-Id of a resource in RAW, from its identity
 // (id + version, else a hash of its bytes).
 func rawMsgID(network, identity string) string {
-	return "raw:" + bus.EventID(network, []byte(identity)).String()
+	return "raw:" + ids.Event(network, []byte(identity)).String()
 }
 
 // publishRaw stores body in RAW and returns its sequence and whether
@@ -73,7 +77,7 @@ func (p *publisher) publishRaw(ctx context.Context, msg *nats.Msg, msgID string)
 func (p *publisher) publishEvent(ev *hinscorev1.ExchangeEvent, raw []byte, rawSubject string, rawSeq uint64) (jetstream.PubAckFuture, error) {
 	bus.Route(ev, p.partitions)
 	ev.RawSubject, ev.RawSeq = rawSubject, rawSeq
-	data, err := bus.MarshalEvent(ev, p.keys, raw)
+	data, err := seal.MarshalEvent(ev, p.keys, raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: EVENTS: %v", ErrNotStored, err)
 	}

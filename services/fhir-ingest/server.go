@@ -25,12 +25,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/dlq"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
-	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
@@ -503,7 +504,7 @@ func notStored() operationOutcome {
 func (s *Server) deadLetter(ctx context.Context, network, remote, reason, detail string, data []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.pub.timeout)
 	defer cancel()
-	err := bus.PublishDLQ(ctx, s.js, bus.DeadLetter{
+	err := dlq.Publish(ctx, s.js, dlq.DeadLetter{
 		Stage: stageFHIRIngest, Network: network, Format: formatFHIR, Remote: remote,
 		Reason: reason + ": " + detail, Data: data,
 	})

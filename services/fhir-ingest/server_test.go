@@ -14,6 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
+	"github.com/hinscore/hinscore/services/lib/domain/partition"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -42,7 +47,7 @@ type harness struct {
 	base    string
 	client  *http.Client
 	natsURL string
-	ns      *bus.Embedded
+	ns      *natsembed.Embedded
 	busDir  string
 }
 
@@ -196,7 +201,7 @@ func (h *harness) events() []*hinscorev1.ExchangeEvent {
 }
 
 // testRawKeys seal the bodies in the harness's events.
-var testRawKeys = bus.MustParseRawKeys("t1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+var testRawKeys = seal.MustParseRawKeys("t1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
 
 // heldOnce checks that RAW and EVENTS hold each of bodies (the bodies
 // posted, in order) exactly once, where the events say: a body of one event
@@ -324,7 +329,7 @@ func TestPatterns(t *testing.T) {
 			keys := map[string]bool{}
 			for _, ev := range evs {
 				keys[ev.CorrelationKey] = true
-				if ev.Partition != bus.Partition(ev.CorrelationKey, 4) {
+				if ev.Partition != partition.Of(ev.CorrelationKey, 4) {
 					t.Errorf("event %s: partition %d", ev.MessageId, ev.Partition)
 				}
 			}

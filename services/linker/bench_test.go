@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -59,7 +61,7 @@ func realisticRequest(i int, t int64) *hinscorev1.ExchangeEvent {
 	ctrl := fmt.Sprintf("Q%010d", i)
 	tok := sha256.Sum256([]byte(ctrl))
 	return &hinscorev1.ExchangeEvent{
-		EventId:        bus.EventID("netA", []byte(ctrl)).String(),
+		EventId:        ids.Event("netA", []byte(ctrl)).String(),
 		Network:        "netA",
 		MessageId:      ctrl,
 		MessageType:    "QBP^Q22",

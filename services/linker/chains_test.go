@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
-	"github.com/hinscore/hinscore/services/lib/bus"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -411,7 +412,7 @@ func TestOutcomeFields(t *testing.T) {
 		field     string
 		got, want any
 	}{
-		{"outcome_id", o.GetOutcomeId(), bus.OutcomeID("net", "k1").String()},
+		{"outcome_id", o.GetOutcomeId(), ids.Outcome("net", "k1").String()},
 		{"network", o.GetNetwork(), "net"},
 		{"request_kind", o.GetRequestKind(), "patient_query"},
 		{"requester_org", o.GetRequesterOrg(), "clinic"},

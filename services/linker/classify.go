@@ -3,28 +3,10 @@ package linker
 import (
 	"strings"
 
+	"github.com/hinscore/hinscore/services/lib/domain/exception"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
-
-// exceptionCodes are the 45 CFR part 171 exceptions of DOMAIN.md: a refusal
-// citing one of them is lawful on its face.
-var exceptionCodes = map[string]bool{
-	"171.201": true, "171.202": true, "171.203": true, "171.204": true,
-	"171.205": true, "171.206": true, "171.301": true, "171.302": true,
-	"171.303": true, "171.403": true,
-}
-
-// redirectPrefix starts the codes of urn:hinscore:ib-exception that tell the
-// requester to use another channel (portal, fax, other).
-const redirectPrefix = "redirect-"
-
-// bareCode drops a "system|" prefix from a coded value.
-func bareCode(code string) string {
-	if i := strings.LastIndexByte(code, '|'); i >= 0 {
-		return code[i+1:]
-	}
-	return strings.TrimSpace(code)
-}
 
 // classify turns the deciding event into an outcome class. late is set when
 // the answer came after the chain was already declared unanswered: such an
@@ -38,8 +20,8 @@ func classifyParts(role hinscorev1.Role, status hinscorev1.Status, exceptionCode
 	if role == hinscorev1.Role_ROLE_CANCEL {
 		return hinscorev1.OutcomeClass_OUTCOME_CLASS_CANCELLED
 	}
-	code := bareCode(exceptionCode)
-	if strings.HasPrefix(code, redirectPrefix) {
+	code := exception.Bare(exceptionCode)
+	if strings.HasPrefix(code, exception.RedirectPrefix) {
 		return hinscorev1.OutcomeClass_OUTCOME_CLASS_REDIRECTED
 	}
 	switch status {
@@ -53,7 +35,7 @@ func classifyParts(role hinscorev1.Role, status hinscorev1.Status, exceptionCode
 	case hinscorev1.Status_STATUS_NOT_FOUND:
 		return hinscorev1.OutcomeClass_OUTCOME_CLASS_NOT_FOUND
 	case hinscorev1.Status_STATUS_REFUSED:
-		if exceptionCodes[code] {
+		if exception.IsException(code) {
 			return hinscorev1.OutcomeClass_OUTCOME_CLASS_REFUSED_EXCEPTION
 		}
 		return hinscorev1.OutcomeClass_OUTCOME_CLASS_REFUSED_UNJUSTIFIED

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/partition"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -80,7 +82,7 @@ func workloadN(seed uint64, chains, parts int) []placed {
 	var out []placed
 	for _, e := range genEvents(seed, chains) {
 		if e.GetRole() != hinscorev1.Role_ROLE_NOTIFICATION {
-			out = append(out, placed{bus.Partition(e.GetCorrelationKey(), parts), e})
+			out = append(out, placed{partition.Of(e.GetCorrelationKey(), parts), e})
 		}
 	}
 	for p := range uint32(parts) {
@@ -350,7 +352,7 @@ func TestIdleDecisionsReplayIdentically(t *testing.T) {
 	place := func(es ...*hinscorev1.ExchangeEvent) []placed {
 		var out []placed
 		for _, e := range es {
-			out = append(out, placed{bus.Partition(e.GetCorrelationKey(), testPartitions), e})
+			out = append(out, placed{partition.Of(e.GetCorrelationKey(), testPartitions), e})
 		}
 		return out
 	}

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/dlq"
+
 	"github.com/cenkalti/backoff/v4"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -540,7 +542,7 @@ func decodeEvent(msg jetstream.Msg, seq uint64) (*hinscorev1.ExchangeEvent, erro
 // bytes, so a replay stores it once.
 func (l *Linker) deadLetter(ctx context.Context, msg jetstream.Msg, cause error) error {
 	l.m.ignored.WithLabelValues("undecodable").Inc()
-	err := bus.PublishDLQ(ctx, l.js, bus.DeadLetter{
+	err := dlq.Publish(ctx, l.js, dlq.DeadLetter{
 		Stage:   Stage,
 		Network: bus.NetworkOfSubject(msg.Subject()),
 		Reason:  cause.Error(),

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+	"github.com/hinscore/hinscore/services/lib/domain/partition"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,7 +84,7 @@ func workload(seed uint64, chains int) []placed {
 		if e.GetRole() == hinscorev1.Role_ROLE_NOTIFICATION {
 			continue
 		}
-		out = append(out, placed{bus.Partition(e.GetCorrelationKey(), testPartitions), e})
+		out = append(out, placed{partition.Of(e.GetCorrelationKey(), testPartitions), e})
 	}
 	for p := range uint32(testPartitions) {
 		tk := tick(25 * 3600 * s)
@@ -343,8 +346,8 @@ func TestLinkerIdle(t *testing.T) {
 	js := startBus(t)
 	clock := &fakeClock{now: t0}
 	r := req("r1", "idle-key", 0)
-	publishEvents(t, js, []placed{{bus.Partition("idle-key", testPartitions), r}})
-	l, _ := newLinker(t, js, clock, func(c *Config) { c.Partitions = []uint32{bus.Partition("idle-key", testPartitions)} })
+	publishEvents(t, js, []placed{{partition.Of("idle-key", testPartitions), r}})
+	l, _ := newLinker(t, js, clock, func(c *Config) { c.Partitions = []uint32{partition.Of("idle-key", testPartitions)} })
 	if err := l.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +357,7 @@ func TestLinkerIdle(t *testing.T) {
 		}
 	}()
 	waitReady(t, l)
-	id := bus.OutcomeID("net", "idle-key").String()
+	id := ids.Outcome("net", "idle-key").String()
 	// Before the deadline nothing is decided, however long the wall waits.
 	clock.Set(t0.Add(100 * time.Second))
 	early := readOutcomes(t, js, 2*time.Second, func(map[string]string) bool { return false })
@@ -439,7 +442,7 @@ func TestMetricsThroughJetStream(t *testing.T) {
 	_, js := startBusWith(t, crashTestStreams()) // a 100 ms duplicate window
 	OK, REFUSED := hinscorev1.Status_STATUS_OK, hinscorev1.Status_STATUS_REFUSED
 	place := func(e *hinscorev1.ExchangeEvent) placed {
-		return placed{bus.Partition(e.GetCorrelationKey(), testPartitions), e}
+		return placed{partition.Of(e.GetCorrelationKey(), testPartitions), e}
 	}
 	aA1 := ev("netA", hinscorev1.Role_ROLE_RESPONSE, "aA1", "A1", 5*s, OK)
 	aB1 := ev("netB", hinscorev1.Role_ROLE_RESPONSE, "aB1", "B1", 3*s, REFUSED)
@@ -481,7 +484,7 @@ func TestMetricsThroughJetStream(t *testing.T) {
 	// is ahead of the idle rule's 2 s - 30 s).
 	clock.Set(t0.Add(2 * time.Second))
 	lagOf := func(key string) float64 {
-		return testutil.ToFloat64(l.m.lag.WithLabelValues(fmt.Sprint(bus.Partition(key, testPartitions))))
+		return testutil.ToFloat64(l.m.lag.WithLabelValues(fmt.Sprint(partition.Of(key, testPartitions))))
 	}
 	waitFor(t, 10*time.Second, "the gauges", func() bool {
 		return metricValue(t, reg, "hinscore_linker_pending_chains", "") == 1 && lagOf("B2") == 28
@@ -522,8 +525,8 @@ func TestMetricsThroughJetStream(t *testing.T) {
 	if lag := lagOf("B2"); lag != 28 {
 		t.Errorf("watermark_lag_seconds of rB2's partition = %v, want 28", lag)
 	}
-	if lag := lagOf("A2"); bus.Partition("A2", testPartitions) != bus.Partition("B2", testPartitions) &&
-		bus.Partition("A2", testPartitions) != bus.Partition("B1", testPartitions) && lag != 2-180 {
+	if lag := lagOf("A2"); partition.Of("A2", testPartitions) != partition.Of("B2", testPartitions) &&
+		partition.Of("A2", testPartitions) != partition.Of("B1", testPartitions) && lag != 2-180 {
 		t.Errorf("watermark_lag_seconds of aA2's partition = %v, want %v", lag, 2-180)
 	}
 	for p := range uint32(testPartitions) {

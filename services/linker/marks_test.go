@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
 )
 
 func TestMarkRoundTrip(t *testing.T) {
@@ -56,17 +56,17 @@ func FuzzDecodeMark(f *testing.F) {
 	})
 }
 
-// TestOutcomeIDMatchesBus keeps the join's reused-hash outcome ids equal to
-// bus.OutcomeID, the contract every consumer of OUTCOMES relies on.
-func TestOutcomeIDMatchesBus(t *testing.T) {
-	ids := newOutcomeIDs()
+// TestOutcomeIDMatchesDomain keeps the join's reused-hash outcome ids equal
+// to ids.Outcome, the contract every consumer of OUTCOMES relies on.
+func TestOutcomeIDMatchesDomain(t *testing.T) {
+	join := newOutcomeIDs()
 	for _, c := range []struct{ network, key string }{
 		{"netA", "netA|CLINIC|Q1"}, {"n", ""}, {"net-b", "placer:ÄÖ\x00x"}, {"netA", "netA|CLINIC|Q1"},
 	} {
 		var id [36]byte
-		ids.outcomeID(&id, c.network, c.key)
-		if got, want := string(id[:]), bus.OutcomeID(c.network, c.key).String(); got != want {
-			t.Errorf("outcomeID(%q, %q) = %s, bus says %s", c.network, c.key, got, want)
+		join.outcomeID(&id, c.network, c.key)
+		if got, want := string(id[:]), ids.Outcome(c.network, c.key).String(); got != want {
+			t.Errorf("outcomeID(%q, %q) = %s, ids.Outcome says %s", c.network, c.key, got, want)
 		}
 	}
 }

@@ -20,7 +20,7 @@ type outcomeIDs struct {
 
 func newOutcomeIDs() outcomeIDs { return outcomeIDs{h: sha1.New()} }
 
-// outcomeID writes the text of bus.OutcomeID(network, key) to id.
+// outcomeID writes the text of ids.Outcome(network, key) to id.
 func (o *outcomeIDs) outcomeID(id *[36]byte, network, key string) {
 	o.h.Reset()
 	o.h.Write(outcomeNamespace[:])

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/patient"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
@@ -198,7 +200,7 @@ func echoRate(b *testing.B, h *harness, conns, n int, store bool) (rate, cpuPerM
 			b.Fatal(err)
 		}
 		defer func() { _ = e.js.DeleteStream(ctx, cfg.Name) }()
-		_, ev, err := toevent.Mapper{PatientKey: []byte("0123456789abcdef-test-key"), PatientKeyID: "k1"}.MapBytes("neta", benchMessage("B00-000000"), testNow)
+		_, ev, err := toevent.Mapper{Patients: patient.NewTokenizer([]byte("0123456789abcdef-test-key")), PatientKeyID: "k1"}.MapBytes("neta", benchMessage("B00-000000"), testNow)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
 	"github.com/hinscore/hinscore/services/lib/bus"
-	"github.com/hinscore/hinscore/services/lib/hl7v2/patient"
+	"github.com/hinscore/hinscore/services/lib/domain/patient"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
@@ -29,9 +31,9 @@ type Config struct {
 	PatientKey   []byte     // HINSCORE_PATIENT_KEY: hex (32+ digits) or a plain string
 	PatientKeyID string     // HINSCORE_PATIENT_KEY_ID
 	// RawKeys (HINSCORE_RAW_KEYS, "id:<64 hex>[,id:<64 hex>...]", the
-	// first seals) seal each message's bytes in its event (bus.RawKeys);
+	// first seals) seal each message's bytes in its event (seal.RawKeys);
 	// only the ingests and the api hold them.
-	RawKeys       *bus.RawKeys
+	RawKeys       *seal.RawKeys
 	MaxFrameBytes int           // HINSCORE_MLLP_MAX_FRAME
 	IdleTimeout   time.Duration // HINSCORE_MLLP_IDLE_TIMEOUT: abandoned connections are closed
 	MaxConns      int           // HINSCORE_MLLP_MAX_CONNS
@@ -72,7 +74,7 @@ func DefaultConfig() Config {
 		Partitions:    DefaultPartitions,
 		PatientKey:    []byte(DevPatientKey),
 		PatientKeyID:  DefaultPatientKeyID,
-		RawKeys:       bus.MustParseRawKeys(bus.DevRawKeys),
+		RawKeys:       seal.MustParseRawKeys(seal.DevRawKeys),
 		MaxFrameBytes: DefaultMaxFrameBytes,
 		IdleTimeout:   DefaultIdleTimeout,
 		MaxConns:      DefaultMaxConns,
@@ -95,7 +97,7 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 		c.PatientKey = patient.ParseKey(k)
 	}
 	c.PatientKeyID = env.String("HINSCORE_PATIENT_KEY_ID", c.PatientKeyID)
-	if k := bus.RawKeysFromEnv(env); k != nil {
+	if k := seal.RawKeysFromEnv(env); k != nil {
 		c.RawKeys = k
 	}
 	c.MaxFrameBytes = env.Int("HINSCORE_MLLP_MAX_FRAME", c.MaxFrameBytes)
@@ -183,7 +185,7 @@ func (c Config) problems() [][2]string {
 		add("HINSCORE_PATIENT_KEY_ID", "empty")
 	}
 	if c.RawKeys == nil {
-		add(bus.EnvRawKeys, "no key")
+		add(seal.EnvRawKeys, "no key")
 	}
 	if c.MaxFrameBytes < 1024 || c.MaxFrameBytes > 64<<20 {
 		add("HINSCORE_MLLP_MAX_FRAME", fmt.Sprintf("%d: want 1024..67108864", c.MaxFrameBytes))
@@ -240,7 +242,7 @@ func (c Config) TLSConfig() (*tls.Config, error) {
 // Mapper is the mapping the ingest uses: the patient key and, when
 // configured, the organisation directory (loaded now).
 func (c Config) Mapper() (toevent.Mapper, error) {
-	mp := toevent.Mapper{PatientKey: c.PatientKey, PatientKeyID: c.PatientKeyID}
+	mp := toevent.Mapper{Patients: patient.NewTokenizer(c.PatientKey), PatientKeyID: c.PatientKeyID}
 	if c.OrgDirectory != "" {
 		d, err := toevent.LoadDirectory(c.OrgDirectory)
 		if err != nil {

@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
@@ -41,7 +42,7 @@ func TestConfigFromEnv(t *testing.T) {
 		OrgDirectory:  "/etc/hinscore/orgs.csv",
 	}
 	// The keys: the first seals, the older one still opens.
-	older := bus.MustParseRawKeys("2025-12:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100")
+	older := seal.MustParseRawKeys("2025-12:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100")
 	if got.RawKeys == nil || got.RawKeys.ID() != "2026-03" {
 		t.Fatalf("raw keys %v, want 2026-03 first", got.RawKeys)
 	}

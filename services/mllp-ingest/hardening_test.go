@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+
 	"github.com/rs/zerolog"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
@@ -374,7 +376,7 @@ func TestImportTwiceStoresOnce(t *testing.T) {
 	// The same ids as over MLLP: the listener's copy of M1 is a duplicate.
 	ev := decodeEvent(t, events[0])
 	m1 := "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08|M1|P|2.5\rPID|1||MRN1^^^HOSP_A\r"
-	if ev.EventId != bus.EventID("neta", []byte(m1)).String() || opened(t, ev) != m1 || dlq[0].Header.Get(bus.HeaderRemote) != "import:"+file {
+	if ev.EventId != ids.Event("neta", []byte(m1)).String() || opened(t, ev) != m1 || dlq[0].Header.Get(bus.HeaderRemote) != "import:"+file {
 		t.Errorf("event %v, headers %v", ev, events[0].Header)
 	}
 	c := h.dial(t)

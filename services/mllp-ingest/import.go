@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/dlq"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
@@ -90,7 +92,7 @@ func (im *Importer) Import(ctx context.Context, network, name string, data []byt
 		for i, raw := range chunk {
 			_, ev, err := im.mapper.MapBytes(network, raw, im.clock.Now())
 			if err != nil {
-				if err := bus.PublishDLQ(ctx, im.js, bus.DeadLetter{Stage: stageMLLPIngest, Network: network, Format: formatHL7v2,
+				if err := dlq.Publish(ctx, im.js, dlq.DeadLetter{Stage: stageMLLPIngest, Network: network, Format: formatHL7v2,
 					Remote: remote, Reason: fmt.Sprintf("%s: message %d: %v", reasonParse, lo+i+1, err), Data: raw}); err != nil {
 					return st, fmt.Errorf("mllpingest.Import %s: message %d: %w", name, lo+i+1, err)
 				}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -24,8 +26,8 @@ import (
 // Msg-Id is the message's only header: the network is in the event and
 // the subject, and the peer's address, which nothing downstream reads, is
 // kept only with what is rejected (DLQ).
-func store(js jetstream.JetStream, keys *bus.RawKeys, ev *hinscorev1.ExchangeEvent, data []byte, stall time.Duration) (jetstream.PubAckFuture, error) {
-	b, err := bus.MarshalEvent(ev, keys, data)
+func store(js jetstream.JetStream, keys *seal.RawKeys, ev *hinscorev1.ExchangeEvent, data []byte, stall time.Duration) (jetstream.PubAckFuture, error) {
+	b, err := seal.MarshalEvent(ev, keys, data)
 	if err != nil {
 		return nil, fmt.Errorf("EVENTS: %w", err)
 	}

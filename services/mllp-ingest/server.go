@@ -18,6 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/dlq"
+
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -531,7 +535,7 @@ func (c *conn) deadLetter(reason string, data []byte, detail string) error {
 		case <-ctx.Done():
 		}
 	}()
-	err := bus.PublishDLQ(ctx, s.js, bus.DeadLetter{
+	err := dlq.Publish(ctx, s.js, dlq.DeadLetter{
 		Stage: stageMLLPIngest, Network: c.network, Format: formatHL7v2, Remote: c.remote,
 		Reason: reason + ": " + detail, Data: data,
 	})
@@ -669,7 +673,7 @@ func replyControlID(network string, it *item) string {
 	if it.ev != nil {
 		id = it.ev.EventId
 	} else {
-		id = bus.EventID(network, it.frame).String()
+		id = ids.Event(network, it.frame).String()
 	}
 	b := make([]byte, 0, 20)
 	b = append(b, "HIN"...)

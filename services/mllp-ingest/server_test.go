@@ -16,6 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+	"github.com/hinscore/hinscore/services/lib/domain/partition"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,7 +44,7 @@ var testNow = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 
 type harness struct {
 	t      *testing.T
-	ns     *bus.Embedded
+	ns     *natsembed.Embedded
 	busDir string // the embedded server's JetStream store
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -96,7 +102,7 @@ func (h *harness) restartBus(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := bus.StartEmbedded(h.busDir, "127.0.0.1", port)
+	ns, err := natsembed.Start(h.busDir, "127.0.0.1", port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +206,7 @@ func wantHolds(t testing.TB, js jetstream.JetStream, stream string, n int) {
 }
 
 // testRawKeys seal the messages' bytes in the harness's events.
-var testRawKeys = bus.MustParseRawKeys("t1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+var testRawKeys = seal.MustParseRawKeys("t1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
 
 // opened is the message an event carries: sealed, never in the clear.
 func opened(t testing.TB, ev *hinscorev1.ExchangeEvent) string {
@@ -264,7 +270,7 @@ func TestStoresThenReplies(t *testing.T) {
 		if raw := opened(t, ev); raw != tt.msg || ev.Network != "neta" || ev.Format != hinscorev1.Format_FORMAT_HL7V2 || len(evMsg.Header) != 1 {
 			t.Errorf("%s: raw %q network %q format %q headers %v (want only the Msg-Id)", tt.name, raw, ev.Network, ev.Format, evMsg.Header)
 		}
-		wantID := bus.EventID("neta", []byte(tt.msg)).String()
+		wantID := ids.Event("neta", []byte(tt.msg)).String()
 		if ev.EventId != wantID || evMsg.Header.Get(jetstream.MsgIDHeader) != "event:"+wantID {
 			t.Errorf("%s: ids %s %v", tt.name, ev.EventId, evMsg.Header)
 		}
@@ -276,7 +282,7 @@ func TestStoresThenReplies(t *testing.T) {
 		if ev.RawSubject != evMsg.Subject || ev.RawSeq != evMsg.Sequence || ev.Raw != nil || ev.RawSealed != nil {
 			t.Errorf("%s: located raw %s/%d %q", tt.name, ev.RawSubject, ev.RawSeq, ev.RawSealed)
 		}
-		if want := bus.EventSubject(bus.Partition(ev.CorrelationKey, DefaultPartitions), "neta"); evMsg.Subject != want || ev.Partition != bus.Partition(ev.CorrelationKey, DefaultPartitions) {
+		if want := bus.EventSubject(partition.Of(ev.CorrelationKey, DefaultPartitions), "neta"); evMsg.Subject != want || ev.Partition != partition.Of(ev.CorrelationKey, DefaultPartitions) {
 			t.Errorf("%s: subject %s, want %s", tt.name, evMsg.Subject, want)
 		}
 		if ev.CorrelationKey != "neta|HOSP_A|Q1" {
@@ -560,7 +566,7 @@ func TestBusDownNeverAA(t *testing.T) {
 	for _, m := range streamMsgs(t, h.js, bus.StreamEvents) {
 		ev := decodeEvent(t, m)
 		stored[ev.MessageId]++
-		if raw := opened(t, ev); bus.EventID("neta", []byte(raw)).String() != ev.EventId {
+		if raw := opened(t, ev); ids.Event("neta", []byte(raw)).String() != ev.EventId {
 			t.Errorf("event %s: its raw %q is not its message", ev.MessageId, raw)
 		}
 	}

@@ -72,20 +72,3 @@ func (d directory) orgName(orgID string) string {
 func (d directory) developerOf(orgID string) string {
 	return d.developers[orgID]
 }
-
-// exceptionNames gives DOMAIN.md's name of each exception and redirect code.
-var exceptionNames = map[string]string{
-	"171.201":         "preventing harm",
-	"171.202":         "privacy",
-	"171.203":         "security",
-	"171.204":         "infeasibility",
-	"171.205":         "health IT performance",
-	"171.206":         "protecting care access",
-	"171.301":         "manner",
-	"171.302":         "fees",
-	"171.303":         "licensing",
-	"171.403":         "TEFCA manner",
-	"redirect-portal": "told to use a portal",
-	"redirect-fax":    "told to use fax",
-	"redirect-other":  "told to use another channel",
-}

@@ -7,6 +7,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/chstore v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
@@ -35,8 +36,8 @@ require (
 	github.com/go-faster/city v1.0.1 // indirect
 	github.com/go-faster/errors v0.7.1 // indirect
 	github.com/hinscore/hinscore/schemas v0.0.0-00010101000000-000000000000 // indirect
-	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/harness/simulator v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
@@ -66,3 +67,5 @@ replace github.com/hinscore/hinscore/services/harness/simulator => ../harness/si
 replace github.com/hinscore/hinscore/services/lib/hl7v2 => ../lib/hl7v2
 
 replace github.com/hinscore/hinscore/services/lib/bus => ../lib/bus
+
+replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain

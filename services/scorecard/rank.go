@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/exception"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
 )
@@ -323,7 +325,7 @@ func (r *ranker) refusals(p time.Time, k entityKey) []*hinscorev1.ExceptionCount
 			}
 		}
 		med := medianWithout(shares, 0, false)
-		x := &hinscorev1.ExceptionCount{Code: c.code, Name: exceptionNames[c.code], Outcome: c.outcome, Rate: rate, PeerMedian: med}
+		x := &hinscorev1.ExceptionCount{Code: c.code, Name: exception.Label(c.code), Outcome: c.outcome, Rate: rate, PeerMedian: med}
 		// Only lawful-on-their-face exceptions: a redirect is suspect anyway.
 		x.Overuse = c.outcome == "refused_exception" && s.peer &&
 			rate.GetCiLow() > max(r.q.Params.OveruseMultiple*med, r.q.Params.OveruseFloor)

@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	patienttoken "github.com/hinscore/hinscore/services/lib/hl7v2/patient"
+	patienttoken "github.com/hinscore/hinscore/services/lib/domain/patient"
 )
 
 // TestAuditEventFailures: AuditEvent.outcome 8 (serious failure, an HTTP
@@ -24,7 +24,7 @@ func TestAuditEventFailures(t *testing.T) {
 		return tm.UnixMilli()
 	}
 	m := testMapper()
-	pat := patienttoken.Token(m.PatientKey, "http://example.org/mrn", "MRN-777")
+	pat := patienttoken.Token(testPatientKey, "http://example.org/mrn", "MRN-777")
 	ingest := testIngest.UnixMilli()
 	const version = "fhir-map/2+fhir-class/2"
 	cases := []struct {

@@ -30,11 +30,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/lib/bus"
-	"github.com/hinscore/hinscore/services/lib/hl7v2/exception"
-	patienttoken "github.com/hinscore/hinscore/services/lib/hl7v2/patient"
-	hl7text "github.com/hinscore/hinscore/services/lib/hl7v2/text"
+	"github.com/hinscore/hinscore/services/lib/domain/exception"
+	patienttoken "github.com/hinscore/hinscore/services/lib/domain/patient"
+	hl7text "github.com/hinscore/hinscore/services/lib/domain/text"
 )
 
 // MappingVersion names the rules of this package. Events record it joined
@@ -59,18 +60,18 @@ const (
 	KindRecordWrite   = "record_write"
 )
 
-// Mapper maps resources to events. PatientKey makes the patient tokens,
-// PatientKeyID names the key; Table classifies answers (NewMapper sets the
+// Mapper maps resources to events. Patients makes the patient tokens (under
+// the patient key), PatientKeyID names the key; Table classifies answers (NewMapper sets the
 // built-in one).
 type Mapper struct {
-	PatientKey   []byte
+	Patients     *patienttoken.Tokenizer
 	PatientKeyID string
 	Table        *Table
 }
 
 // NewMapper returns a mapper with the built-in classification table.
 func NewMapper(key []byte, keyID string) Mapper {
-	return Mapper{PatientKey: key, PatientKeyID: keyID, Table: DefaultTable()}
+	return Mapper{Patients: patienttoken.NewTokenizer(key), PatientKeyID: keyID, Table: DefaultTable()}
 }
 
 // Input is one resource as received.
@@ -251,7 +252,7 @@ func (c *mapCtx) resource(typ string, body []byte, path string, depth int) (head
 // newEvent starts an event; suffix tells apart the events of one resource.
 func (c *mapCtx) newEvent(ident, suffix, messageID, messageType string, t time.Time) *hinscorev1.ExchangeEvent {
 	return &hinscorev1.ExchangeEvent{
-		EventId:        bus.EventID(c.in.Network, []byte(ident+"#"+suffix)).String(),
+		EventId:        ids.Event(c.in.Network, []byte(ident+"#"+suffix)).String(),
 		Network:        c.in.Network,
 		Format:         hinscorev1.Format_FORMAT_FHIR,
 		MessageId:      messageID,
@@ -279,7 +280,7 @@ func (c *mapCtx) patientToken(ev *hinscorev1.ExchangeEvent, id *identifier) {
 			system, value = auth, v
 		}
 	}
-	ev.PatientToken = patienttoken.Token(c.m.PatientKey, system, value)
+	ev.PatientToken = c.m.Patients.Token(system, value)
 	ev.PatientKeyId = c.m.PatientKeyID
 }
 

@@ -20,7 +20,10 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 var testIngest = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 
-func testMapper() Mapper { return NewMapper([]byte("0123456789abcdef-test-key"), "k1") }
+// testPatientKey is the key of testMapper's tokens.
+var testPatientKey = []byte("0123456789abcdef-test-key")
+
+func testMapper() Mapper { return NewMapper(testPatientKey, "k1") }
 
 func readExample(t testing.TB, name string) []byte {
 	t.Helper()

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	patienttoken "github.com/hinscore/hinscore/services/lib/hl7v2/patient"
+	patienttoken "github.com/hinscore/hinscore/services/lib/domain/patient"
 )
 
 // officialDir holds the FHIR specification's own R4 (4.0.1) examples,
@@ -286,7 +286,7 @@ func officialDiff(t *testing.T, m Mapper, got []*hinscorev1.ExchangeEvent, want 
 			}
 		default:
 			sys, val, _ := strings.Cut(w.patient, "|")
-			if tok := patienttoken.Token(m.PatientKey, sys, val); ev.PatientToken != tok || ev.PatientKeyId != "k1" {
+			if tok := patienttoken.Token(testPatientKey, sys, val); ev.PatientToken != tok || ev.PatientKeyId != "k1" {
 				bad("patient_token", ev.PatientToken, "the token of "+w.patient)
 			}
 		}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/hinscore/hinscore/services/chwriter"
@@ -373,10 +375,10 @@ func TestManifestsMatchTheServices(t *testing.T) {
 			// The keys that make and seal what identifies a patient reach
 			// only the services that need them: not the linker, the
 			// chwriter or the scorecard, which read EVENTS or ClickHouse.
-			_, baseKeys := vars[bus.EnvRawKeys]
-			_, devKeys := devVars[bus.EnvRawKeys]
+			_, baseKeys := vars[seal.EnvRawKeys]
+			_, devKeys := devVars[seal.EnvRawKeys]
 			if want := s.name == "mllp-ingest" || s.name == "fhir-ingest" || s.name == "api"; baseKeys != want || devKeys != want {
-				t.Errorf("%s given (base %t, dev %t), want %t", bus.EnvRawKeys, baseKeys, devKeys, want)
+				t.Errorf("%s given (base %t, dev %t), want %t", seal.EnvRawKeys, baseKeys, devKeys, want)
 			}
 			if want := s.name == "mllp-ingest" || s.name == "fhir-ingest"; (vars["HINSCORE_PATIENT_KEY"] != "") != want {
 				t.Errorf("HINSCORE_PATIENT_KEY given: %t, want %t", vars["HINSCORE_PATIENT_KEY"] != "", want)

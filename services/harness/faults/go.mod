@@ -30,8 +30,12 @@ require (
 )
 
 replace (
-	github.com/hinscore/hinscore/proto => ../../../proto
-	github.com/hinscore/hinscore/services/lib/hl7v2 => ../../lib/hl7v2
-	github.com/hinscore/hinscore/services/lib/service => ../../lib/service
 	github.com/hinscore/hinscore/services/harness/simulator => ../simulator
+	github.com/hinscore/hinscore/services/lib/hl7v2 => ../../lib/hl7v2
 )
+
+replace github.com/hinscore/hinscore/proto => ../../../proto
+
+replace github.com/hinscore/hinscore/services/lib/domain => ../../lib/domain
+
+replace github.com/hinscore/hinscore/services/lib/service => ../../lib/service

@@ -11,6 +11,7 @@ require (
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
@@ -28,3 +29,5 @@ replace (
 	github.com/hinscore/hinscore/services/lib/hl7v2 => ../../lib/hl7v2
 	github.com/hinscore/hinscore/services/lib/service => ../../lib/service
 )
+
+replace github.com/hinscore/hinscore/services/lib/domain => ../../lib/domain

@@ -4,15 +4,10 @@
 package bus
 
 import (
-	"crypto/sha1"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io"
 	"strconv"
 	"strings"
-
-	"github.com/google/uuid"
 )
 
 // Stream names.
@@ -90,47 +85,6 @@ func NetworkOfSubject(subject string) string {
 		return subject[i+1:]
 	}
 	return subject
-}
-
-// Partition maps a correlation key to one of n partitions (FNV-1a), so a
-// request and its answers always meet in the same linker.
-func Partition(correlationKey string, n int) uint32 {
-	if n <= 1 {
-		return 0
-	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(correlationKey))
-	return h.Sum32() % uint32(n)
-}
-
-// Namespaces of the deterministic (version 5) UUIDs.
-var (
-	eventNamespace   = uuid.MustParse("6f1c2a4e-8b0d-5d8e-9c51-1e6a2b7d9a01")
-	outcomeNamespace = uuid.MustParse("0d3e7b52-4c1a-5f60-8e2b-93a4c5d6e702")
-)
-
-// EventID is the id of an observed message: the same network and the same
-// bytes always give the same id, so a re-sent copy is recognised. It is also
-// the Nats-Msg-Id of the RAW and EVENTS publishes (with a stream prefix).
-func EventID(network string, raw []byte) uuid.UUID {
-	// uuid.NewSHA1(eventNamespace, network+"\x00"+raw), hashed in place:
-	// the message is not copied to be hashed.
-	h := sha1.New()
-	_, _ = h.Write(eventNamespace[:])
-	_, _ = io.WriteString(h, network)
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write(raw)
-	var sum [sha1.Size]byte
-	var id uuid.UUID
-	copy(id[:], h.Sum(sum[:0]))
-	id[6] = id[6]&0x0f | 0x50 // version 5
-	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
-	return id
-}
-
-// OutcomeID is the id of a request chain: one per network and correlation key.
-func OutcomeID(network, correlationKey string) uuid.UUID {
-	return uuid.NewSHA1(outcomeNamespace, []byte(network+"\x00"+correlationKey))
 }
 
 // OutcomeMsgID is the Nats-Msg-Id of one version of an outcome.

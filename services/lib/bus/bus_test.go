@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
 
 	"github.com/hinscore/hinscore/services/lib/service"
 )
@@ -46,148 +45,9 @@ func TestSubjects(t *testing.T) {
 	}
 }
 
-func TestPartitionIsStableAndSpread(t *testing.T) {
-	if Partition("k", 1) != 0 || Partition("k", 0) != 0 {
-		t.Fatal("one partition must be 0")
-	}
-	counts := make([]int, 4)
-	for i := 0; i < 4000; i++ {
-		p := Partition("net|FAC|"+time.Duration(i).String(), 4)
-		if p != Partition("net|FAC|"+time.Duration(i).String(), 4) {
-			t.Fatal("Partition not deterministic")
-		}
-		counts[p]++
-	}
-	for p, n := range counts {
-		if n < 800 || n > 1200 {
-			t.Errorf("partition %d got %d of 4000 keys", p, n)
-		}
-	}
-}
-
-func TestDeterministicIDs(t *testing.T) {
-	a := EventID("north", []byte("MSH|1"))
-	if a != EventID("north", []byte("MSH|1")) {
-		t.Fatal("EventID not deterministic")
-	}
-	if a == EventID("south", []byte("MSH|1")) || a == EventID("north", []byte("MSH|2")) {
-		t.Fatal("EventID collides across networks or bytes")
-	}
-	// The ids of stored rows and Msg-Ids must never change: EventID is the
-	// version-5 UUID of network, a zero byte and the bytes.
-	for _, tc := range []struct{ network, raw string }{
-		{"north", "MSH|1"}, {"", ""}, {"n", strings.Repeat("MSH|^~\\&|A|B\r", 300)}, {"net-b_2", "\x00\xff"},
-	} {
-		if got, want := EventID(tc.network, []byte(tc.raw)), uuid.NewSHA1(eventNamespace, []byte(tc.network+"\x00"+tc.raw)); got != want {
-			t.Errorf("EventID(%q, %d bytes) = %s, want %s", tc.network, len(tc.raw), got, want)
-		}
-	}
-	if got := EventID("north", []byte("MSH|1")).String(); got != "1e0d3234-119b-5533-b721-0de36d083f5e" {
-		t.Errorf("EventID changed: %s", got)
-	}
-	if OutcomeID("n", "k") != OutcomeID("n", "k") || OutcomeID("n", "k") == OutcomeID("n", "k2") {
-		t.Fatal("OutcomeID")
-	}
+func TestOutcomeMsgID(t *testing.T) {
 	if OutcomeMsgID("x", 2) != "outcome:x:2" {
 		t.Fatal("OutcomeMsgID")
-	}
-}
-
-func TestStreamsAndDLQOnEmbeddedServer(t *testing.T) {
-	srv, err := StartEmbedded(t.TempDir(), "127.0.0.1", -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := Connect(srv.URL(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	opts := DefaultStreamOptions()
-	if err := EnsureStreams(ctx, js, opts); err != nil {
-		t.Fatal(err)
-	}
-	if err := EnsureStreams(ctx, js, opts); err != nil {
-		t.Fatalf("EnsureStreams is not idempotent: %v", err)
-	}
-	if _, err := WaitStream(ctx, js, StreamDLQ); err != nil {
-		t.Fatal(err)
-	}
-	d := DeadLetter{Stage: "mllp-ingest", Network: "north", Format: "hl7v2", Reason: "MSH-10 empty", Data: []byte("MSH|bad")}
-	for i := 0; i < 2; i++ { // a retried rejection is stored once
-		if err := PublishDLQ(ctx, js, d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, _ := js.Stream(ctx, StreamDLQ)
-	msg, err := s.GetLastMsgForSubject(ctx, DLQSubject("mllp-ingest"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(msg.Data) != "MSH|bad" || msg.Header.Get(HeaderReason) != "MSH-10 empty" || msg.Header.Get(HeaderNetwork) != "north" {
-		t.Fatalf("DLQ message = %q %v", msg.Data, msg.Header)
-	}
-	info, _ := s.Info(ctx)
-	if info.State.Msgs != 1 {
-		t.Fatalf("DLQ holds %d messages, want 1 (deduplicated)", info.State.Msgs)
-	}
-	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancelShort()
-	if _, err := WaitStream(short, js, "NOPE"); err == nil {
-		t.Fatal("WaitStream found a stream that does not exist")
-	}
-}
-
-func TestDLQWithoutBytesIsNeverMerged(t *testing.T) {
-	srv, err := StartEmbedded(t.TempDir(), "127.0.0.1", -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := Connect(srv.URL(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := EnsureStreams(ctx, js, DefaultStreamOptions()); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 2; i++ {
-		if err := PublishDLQ(ctx, js, DeadLetter{Stage: "mllp-ingest", Reason: "frame too large"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, _ := js.Stream(ctx, StreamDLQ)
-	info, _ := s.Info(ctx)
-	if info.State.Msgs != 2 {
-		t.Fatalf("DLQ holds %d records of two oversized frames, want 2", info.State.Msgs)
-	}
-}
-
-func TestSplitAddr(t *testing.T) {
-	for in, want := range map[string]struct {
-		host string
-		port int
-	}{"": {"127.0.0.1", -1}, "127.0.0.1:0": {"127.0.0.1", -1}, "0.0.0.0:4222": {"0.0.0.0", 4222}, ":4222": {"127.0.0.1", 4222}} {
-		h, p, err := SplitAddr(in)
-		if err != nil || h != want.host || p != want.port {
-			t.Errorf("SplitAddr(%q) = %q, %d, %v", in, h, p, err)
-		}
-	}
-	for _, bad := range []string{"localhost", "127.0.0.1:http", "127.0.0.1:70000"} {
-		if _, _, err := SplitAddr(bad); err == nil {
-			t.Errorf("SplitAddr(%q) accepted", bad)
-		}
 	}
 }
 
@@ -224,7 +84,7 @@ func TestStreamSetupFromEnv(t *testing.T) {
 // is missing or does not capture its subjects, names it, and changes
 // nothing; "ensure" through ConnectFromEnv creates them.
 func TestCheckStreams(t *testing.T) {
-	srv, err := StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	srv, err := natsembed.Start(t.TempDir(), "127.0.0.1", -1)
 	if err != nil {
 		t.Fatal(err)
 	}

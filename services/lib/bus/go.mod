@@ -3,7 +3,7 @@ module github.com/hinscore/hinscore/services/lib/bus
 go 1.26.0
 
 require (
-	github.com/google/uuid v1.6.0
+	github.com/google/uuid v1.6.0 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 )
@@ -33,6 +33,7 @@ require (
 
 require (
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
 	google.golang.org/protobuf v1.36.12
 )
@@ -40,3 +41,5 @@ require (
 replace github.com/hinscore/hinscore/services/lib/service => ../service
 
 replace github.com/hinscore/hinscore/proto => ../../../proto
+
+replace github.com/hinscore/hinscore/services/lib/domain => ../domain

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -14,7 +15,7 @@ import (
 
 func benchStream(b *testing.B) (jetstream.JetStream, jetstream.Stream, func()) {
 	b.Helper()
-	srv, err := StartEmbedded(b.TempDir(), "127.0.0.1", -1)
+	srv, err := natsembed.Start(b.TempDir(), "127.0.0.1", -1)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,7 +3,7 @@ package bus
 import (
 	"strings"
 
-	"google.golang.org/protobuf/proto"
+	"github.com/hinscore/hinscore/services/lib/domain/partition"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
@@ -26,22 +26,7 @@ func LocateRaw(ev *hinscorev1.ExchangeEvent, subject string, seq uint64) {
 // (its event id when it has none), so that a request and its answers meet
 // in one linker.
 func Route(ev *hinscorev1.ExchangeEvent, partitions int) {
-	key := ev.CorrelationKey
-	if key == "" {
-		key = ev.EventId
-	}
-	ev.Partition = Partition(key, partitions)
-}
-
-// MarshalEvent is how an ingest encodes an event for EVENTS: with raw, when
-// given, sealed with keys into raw_sealed (the original bytes travelling
-// with their event); ev itself is left without them.
-func MarshalEvent(ev *hinscorev1.ExchangeEvent, keys *RawKeys, raw []byte) ([]byte, error) {
-	if raw != nil {
-		ev.RawSealed = keys.Seal(ev.EventId, raw)
-		defer func() { ev.RawSealed = nil }()
-	}
-	return proto.Marshal(ev)
+	ev.Partition = partition.Of(partition.Key(ev.CorrelationKey, ev.EventId), partitions)
 }
 
 // RawInEvents reports whether an event's raw_subject is an EVENTS subject

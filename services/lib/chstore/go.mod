@@ -45,3 +45,5 @@ require (
 )
 
 replace github.com/hinscore/hinscore/proto => ../../../proto
+
+replace github.com/hinscore/hinscore/services/lib/domain => ../domain

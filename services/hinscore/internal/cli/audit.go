@@ -14,7 +14,7 @@ import (
 
 	"github.com/hinscore/hinscore/services/api"
 	"github.com/hinscore/hinscore/services/lib/bus"
-	"github.com/hinscore/hinscore/services/lib/hl7v2/text"
+	"github.com/hinscore/hinscore/services/lib/domain/text"
 )
 
 // runAudit lists the AUDIT stream: every access of an investigator to

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/api"
@@ -168,7 +170,7 @@ func (s *syncBuffer) String() string {
 // TestImportStoresOnceAndReimportsNothing imports an HL7 file twice into a
 // NATS server and checks the EVENTS stream holds each message once.
 func TestImportStoresOnceAndReimportsNothing(t *testing.T) {
-	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	srv, err := natsembed.Start(t.TempDir(), "127.0.0.1", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +203,7 @@ func TestImportStoresOnceAndReimportsNothing(t *testing.T) {
 // TestAuditListsTheStream: hinscore audit lists what the api recorded in
 // AUDIT, filtered by network and holder, as a table or the JSON written.
 func TestAuditListsTheStream(t *testing.T) {
-	srv, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	srv, err := natsembed.Start(t.TempDir(), "127.0.0.1", -1)
 	if err != nil {
 		t.Fatal(err)
 	}

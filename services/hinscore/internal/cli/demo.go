@@ -13,12 +13,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+
 	"github.com/rs/zerolog"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/harness/simulator"
 	"github.com/hinscore/hinscore/services/hinscore/internal/pipeline"
-	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/service"
 	mllpingest "github.com/hinscore/hinscore/services/mllp-ingest"
@@ -90,10 +91,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// Simulated patients: a key of the demo's own, named so in every token.
 		opts.Ingest.PatientKey, opts.Ingest.PatientKeyID = []byte("hinscore demo patient key"), "demo"
 	}
-	if os.Getenv(bus.EnvRawKeys) == "" {
+	if os.Getenv(seal.EnvRawKeys) == "" {
 		// The messages' bytes in EVENTS: sealed with a key of the demo's
 		// own, which the ingests and the api share, as the patient key.
-		keys := bus.MustParseRawKeys(demoRawKeys)
+		keys := seal.MustParseRawKeys(demoRawKeys)
 		opts.Ingest.RawKeys = keys
 		if opts.FHIR != nil {
 			opts.FHIR.RawKeys = keys

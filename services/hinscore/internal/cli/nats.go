@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
@@ -35,14 +37,14 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	host, port, err := bus.SplitAddr(*addr)
+	host, port, err := natsembed.SplitAddr(*addr)
 	if err != nil {
 		return fmt.Errorf("%w: --addr: %v", errUsage, err)
 	}
 	if err := os.MkdirAll(*data, 0o755); err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}
-	srv, err := bus.StartEmbedded(*data, host, port)
+	srv, err := natsembed.Start(*data, host, port)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
+
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -57,7 +59,7 @@ type Options struct {
 // that what the ingest accepted is linked and written before the end.
 type Pipeline struct {
 	opts     Options
-	embedded *bus.Embedded
+	embedded *natsembed.Embedded
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	conn     driver.Conn
@@ -86,11 +88,11 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 	}()
 	url := opts.NATSURL
 	if url == "" {
-		host, port, err := bus.SplitAddr(opts.NATSAddr)
+		host, port, err := natsembed.SplitAddr(opts.NATSAddr)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline.Start: NATS address: %w", err)
 		}
-		if p.embedded, err = bus.StartEmbedded(opts.DataDir, host, port); err != nil {
+		if p.embedded, err = natsembed.Start(opts.DataDir, host, port); err != nil {
 			return nil, fmt.Errorf("pipeline.Start: %w", err)
 		}
 		url = p.embedded.URL()

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -18,7 +20,7 @@ import (
 // directory (a test that restarts the server on the same port there keeps
 // its streams), the connection the test owns and its JetStream client.
 type Bus struct {
-	Server *bus.Embedded
+	Server *natsembed.Embedded
 	Dir    string
 	Conn   *nats.Conn
 	JS     jetstream.JetStream
@@ -32,7 +34,7 @@ func New(t testing.TB, opts *bus.StreamOptions) *Bus {
 	t.Helper()
 	b := &Bus{Dir: t.TempDir()}
 	var err error
-	if b.Server, err = bus.StartEmbedded(b.Dir, "127.0.0.1", -1); err != nil {
+	if b.Server, err = natsembed.Start(b.Dir, "127.0.0.1", -1); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Server.Shutdown)

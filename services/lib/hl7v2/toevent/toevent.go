@@ -20,12 +20,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/domain/exception"
+	"github.com/hinscore/hinscore/services/lib/domain/patient"
+	"github.com/hinscore/hinscore/services/lib/domain/text"
 	"github.com/hinscore/hinscore/services/lib/hl7v2"
-	"github.com/hinscore/hinscore/services/lib/hl7v2/exception"
-	"github.com/hinscore/hinscore/services/lib/hl7v2/patient"
-	"github.com/hinscore/hinscore/services/lib/hl7v2/text"
 )
 
 // ErrBadTime is wrapped in the *hl7v2.ParseError for a missing or
@@ -35,11 +36,11 @@ var ErrBadTime = errors.New("toevent: bad message time")
 // MaxReasonText is how much of ERR-8 an event keeps.
 const MaxReasonText = 512
 
-// Mapper turns messages into events. PatientKey makes the patient tokens;
-// PatientKeyID names it in every event. Orgs, when set, turns the
+// Mapper turns messages into events. Patients makes the patient tokens
+// (under the patient key); PatientKeyID names that key in every event. Orgs, when set, turns the
 // identifiers of MSH-3/4/5/6 into canonical organisation ids.
 type Mapper struct {
-	PatientKey   []byte
+	Patients     *patient.Tokenizer
 	PatientKeyID string
 	Orgs         *Directory
 }
@@ -63,7 +64,7 @@ func (mp Mapper) Map(network string, raw []byte, m *hl7v2.Message, ingest time.T
 	}
 	code, trigger := m.Get("MSH-9.1"), m.Get("MSH-9.2")
 	ev := &hinscorev1.ExchangeEvent{
-		EventId:        bus.EventID(network, raw).String(),
+		EventId:        ids.Event(network, raw).String(),
 		Network:        network,
 		Format:         hinscorev1.Format_FORMAT_HL7V2,
 		MessageId:      m.Get("MSH-10"),
@@ -116,7 +117,7 @@ func (mp Mapper) Map(network string, raw []byte, m *hl7v2.Message, ingest time.T
 		ev.RequesterOrg, ev.ResponderOrg = receiver, sender
 	}
 	if auth, id, ok := patientID(m); ok {
-		ev.PatientToken = patient.Token(mp.PatientKey, auth, id)
+		ev.PatientToken = mp.Patients.Token(auth, id)
 		ev.PatientKeyId = mp.PatientKeyID
 	}
 	return ev, nil

@@ -6,14 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/ids"
+	"github.com/hinscore/hinscore/services/lib/domain/patient"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/hl7v2"
 )
 
 var (
 	ingest = time.Date(2026, 3, 2, 15, 1, 0, 0, time.UTC)
-	mapper = Mapper{PatientKey: []byte("0123456789abcdef"), PatientKeyID: "k1"}
+	mapper = Mapper{Patients: patient.NewTokenizer([]byte("0123456789abcdef")), PatientKeyID: "k1"}
 )
 
 const (
@@ -125,7 +127,7 @@ func TestMap(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Get("MSH-10") != ev.MessageId || ev.EventId != bus.EventID("neta", []byte(tt.msg)).String() ||
+			if m.Get("MSH-10") != ev.MessageId || ev.EventId != ids.Event("neta", []byte(tt.msg)).String() ||
 				ev.Format != hinscorev1.Format_FORMAT_HL7V2 || ev.Network != "neta" || ev.IngestTimeMs != ingest.UnixMilli() ||
 				ev.MappingVersion != MappingVersion || ev.Partition != 0 {
 				t.Errorf("common fields: %v", ev)
@@ -164,7 +166,7 @@ func TestPatientToken(t *testing.T) {
 	if len(a) != 64 || a == token("MRN42^^^HOSP_B") || a == token("MRN43^^^HOSP_A") || token("") != "" {
 		t.Errorf("tokens do not tell patients apart: %s", a)
 	}
-	other := Mapper{PatientKey: []byte("another key 0123"), PatientKeyID: "k2"}
+	other := Mapper{Patients: patient.NewTokenizer([]byte("another key 0123")), PatientKeyID: "k2"}
 	ev, _ := other.Map("neta", nil, mustParse("MSH|^~\\&|A|B|C|D|202603020959||ADT^A01|1\rPID|1||MRN42^^^HOSP_A\r"), ingest)
 	if ev.PatientToken == a {
 		t.Error("token does not depend on the key")

@@ -1,4 +1,4 @@
-package bus
+package seal
 
 import (
 	"bytes"

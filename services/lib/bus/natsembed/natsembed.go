@@ -1,4 +1,8 @@
-package bus
+// Package natsembed starts the NATS server with JetStream inside the
+// process: for the demo, the all-in-one hinscore binary and the tests. It is
+// the only package that links nats-server, and only those import it, so a
+// standalone service's binary carries no NATS server.
+package natsembed
 
 import (
 	"fmt"
@@ -7,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 )
 
 // Embedded is an in-process NATS server with JetStream, for the demo, the
@@ -16,9 +19,9 @@ type Embedded struct {
 	srv *server.Server
 }
 
-// StartEmbedded starts a NATS server with JetStream storing under dir,
+// Start starts a NATS server with JetStream storing under dir,
 // listening on host:port (port -1 picks a free port).
-func StartEmbedded(dir, host string, port int) (*Embedded, error) {
+func Start(dir, host string, port int) (*Embedded, error) {
 	opts := &server.Options{
 		ServerName: "hinscore-embedded",
 		Host:       host,
@@ -31,12 +34,12 @@ func StartEmbedded(dir, host string, port int) (*Embedded, error) {
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("bus.StartEmbedded: %w", err)
+		return nil, fmt.Errorf("natsembed.Start: %w", err)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
-		return nil, fmt.Errorf("bus.StartEmbedded: server not ready after 10s")
+		return nil, fmt.Errorf("natsembed.Start: server not ready after 10s")
 	}
 	return &Embedded{srv: srv}, nil
 }
@@ -50,33 +53,19 @@ func (e *Embedded) Shutdown() {
 	e.srv.WaitForShutdown()
 }
 
-// Connect dials NATS with reconnects forever (a service outlives a NATS restart).
-func Connect(url, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.RetryOnFailedConnect(true),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("bus.Connect %s: %w", url, err)
-	}
-	return nc, nil
-}
-
 // SplitAddr reads an embedded server's "host:port" ("" or port 0: a free
-// port on 127.0.0.1) into the form StartEmbedded takes.
+// port on 127.0.0.1) into the form Start takes.
 func SplitAddr(addr string) (host string, port int, err error) {
 	if addr == "" {
 		return "127.0.0.1", -1, nil
 	}
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, fmt.Errorf("bus.SplitAddr: %w", err)
+		return "", 0, fmt.Errorf("natsembed.SplitAddr: %w", err)
 	}
 	port, err = strconv.Atoi(portText)
 	if err != nil || port < 0 || port > 65535 {
-		return "", 0, fmt.Errorf("bus.SplitAddr: bad port %q", portText)
+		return "", 0, fmt.Errorf("natsembed.SplitAddr: bad port %q", portText)
 	}
 	if port == 0 {
 		port = -1

@@ -28,6 +28,14 @@ func TestToken(t *testing.T) {
 			if got, want := Token(k, "AUTH", id), hex.EncodeToString(mac.Sum(nil)); got != want {
 				t.Fatalf("key of %d bytes, id of %d: Token = %s, want %s", kl, len(id), got, want)
 			}
+			// The Tokenizer gives the same token, twice (its reused state
+			// is reset between tokens).
+			tz := NewTokenizer(k)
+			for range 2 {
+				if got, want := tz.Token("AUTH", id), hex.EncodeToString(mac.Sum(nil)); got != want {
+					t.Fatalf("key of %d bytes, id of %d: Tokenizer.Token = %s, want %s", kl, len(id), got, want)
+				}
+			}
 		}
 	}
 	if Token(key, "A", "1") == Token([]byte("other"), "A", "1") {
@@ -117,6 +125,23 @@ func FuzzSplitCX(f *testing.F) {
 		hd := append(strings.Split(strings.Split(s, "^")[3], "&"), "", "")
 		if got := Authority(hd[0], hd[1], hd[2]); got != auth {
 			t.Fatalf("SplitCX(%q) authority %q, Authority of its parts %q", s, auth, got)
+		}
+	})
+}
+
+func TestNilTokenizer(t *testing.T) {
+	var tz *Tokenizer
+	if tz.Token("A", "1") != Token(nil, "A", "1") {
+		t.Fatal("a nil Tokenizer must tokenize under the empty key")
+	}
+}
+
+func BenchmarkTokenizer(b *testing.B) {
+	tz := NewTokenizer([]byte("hinscore demo patient key"))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			tz.Token("NORTHSTAR", "MRN0012345")
 		}
 	})
 }

@@ -4,46 +4,62 @@
 package patient
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"strings"
+	"sync"
 )
 
-// Token is the hex HMAC-SHA256, under key, of "authority|id", where
-// authority is the canonical one (Authority: HL7 v2's assigning authority,
-// FHIR's Identifier.system).
-//
-// The HMAC (RFC 2104) is written out over sha256.Sum256 on buffers of its
-// own because the ingest makes a token for every message and crypto/hmac
-// allocates two hash states and both pads on every call; TestToken checks
-// it against crypto/hmac.
+// Token is the hex HMAC-SHA256 (crypto/hmac), under key, of
+// "authority|id", where authority is the canonical one (Authority: HL7 v2's
+// assigning authority, FHIR's Identifier.system). An ingest, which makes a
+// token for every message, uses a Tokenizer instead: the same token without
+// keying a new HMAC each time.
 func Token(key []byte, authority, id string) string {
-	var k [sha256.BlockSize]byte
-	if len(key) > sha256.BlockSize {
-		sum := sha256.Sum256(key)
-		copy(k[:], sum[:])
-	} else {
-		copy(k[:], key)
+	return token(hmac.New(sha256.New, key), authority, id)
+}
+
+// Tokenizer makes the tokens of one key. It keeps keyed HMAC states for
+// reuse (crypto/hmac's Reset restores the keyed state without rehashing
+// the key), so a token costs one HMAC and no allocation beyond its text.
+// It is safe for concurrent use; a nil Tokenizer tokenizes under the empty
+// key, as Token does with a nil key.
+type Tokenizer struct {
+	key  []byte
+	macs sync.Pool
+}
+
+// NewTokenizer returns a Tokenizer for key (copied).
+func NewTokenizer(key []byte) *Tokenizer {
+	t := &Tokenizer{key: append([]byte(nil), key...)}
+	t.macs.New = func() any { return hmac.New(sha256.New, t.key) }
+	return t
+}
+
+// Token is Token(key, authority, id) for the Tokenizer's key.
+func (t *Tokenizer) Token(authority, id string) string {
+	if t == nil {
+		return Token(nil, authority, id)
 	}
-	var small [256]byte
-	inner := small[:0]
-	if n := sha256.BlockSize + len(authority) + 1 + len(id); n > len(small) {
-		inner = make([]byte, 0, n)
+	mac := t.macs.Get().(hash.Hash)
+	mac.Reset()
+	s := token(mac, authority, id)
+	t.macs.Put(mac)
+	return s
+}
+
+func token(mac hash.Hash, authority, id string) string {
+	var small [128]byte
+	msg := small[:0]
+	if n := len(authority) + 1 + len(id); n > len(small) {
+		msg = make([]byte, 0, n)
 	}
-	for _, c := range k {
-		inner = append(inner, c^0x36)
-	}
-	inner = append(inner, authority...)
-	inner = append(inner, '|')
-	inner = append(inner, id...)
-	innerSum := sha256.Sum256(inner)
-	var outer [sha256.BlockSize + sha256.Size]byte
-	for i, c := range k {
-		outer[i] = c ^ 0x5c
-	}
-	copy(outer[sha256.BlockSize:], innerSum[:])
-	sum := sha256.Sum256(outer[:])
-	return hex.EncodeToString(sum[:])
+	msg = append(append(append(msg, authority...), '|'), id...)
+	_, _ = mac.Write(msg)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(mac.Sum(sum[:0]))
 }
 
 // DevKey is the key used when none is configured (HINSCORE_PATIENT_KEY

@@ -1,14 +1,19 @@
-package fhirmap
+package cli
 
 import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
+	"github.com/hinscore/hinscore/services/lib/domain/patient"
 
 	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
 )
 
-// TestTokenAcrossFormats: one patient, named under an OID in each of the
+// TestTokenAcrossFormats (here, where both formats' mappings meet, as in
+// `hinscore inspect`): one patient, named under an OID in each of the
 // ways the two formats name it, gets one token, so that a journey follows
 // it across HL7 v2 and FHIR channels: PID-3 and a QPD-3 CX with the OID
 // only, a Task.for identifier with system urn:oid:, and an IHE-style
@@ -16,8 +21,9 @@ import (
 func TestTokenAcrossFormats(t *testing.T) {
 	const oid, mrn = "2.16.840.1.113883.4.2", "e3cdfc81a0d24bd"
 	key := []byte("0123456789abcdef-test-key")
-	hl7 := toevent.Mapper{PatientKey: key, PatientKeyID: "k1"}
-	fhir := NewMapper(key, "k1")
+	testIngest := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	hl7 := toevent.Mapper{Patients: patient.NewTokenizer(key), PatientKeyID: "k1"}
+	fhir := fhirmap.NewMapper(key, "k1")
 	tokens := map[string]string{}
 	for name, msg := range map[string]string{
 		"HL7 v2 PID-3": "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A04|A1|P|2.5.1\rPID|1||" + mrn + "^^^&" + oid + "&ISO^MR||DOE^JANE\r",
@@ -39,7 +45,7 @@ func TestTokenAcrossFormats(t *testing.T) {
 "source":{"observer":{"identifier":{"value":"ACME"}}},
 "entity":[{"what":{"identifier":{"value":"%s^^^&%s&ISO"}},"type":{"code":"1"},"role":{"code":"1"}}]}`, mrn, oid), "\n", "")
 	for name, body := range map[string]string{"FHIR Task.for": task, "FHIR AuditEvent CX": audit} {
-		res, err := fhir.Map(Input{Network: "neta", Body: []byte(body), Ingest: testIngest})
+		res, err := fhir.Map(fhirmap.Input{Network: "neta", Body: []byte(body), Ingest: testIngest})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

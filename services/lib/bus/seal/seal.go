@@ -1,4 +1,7 @@
-package bus
+// Package seal seals the original bytes of a message inside its event
+// (ExchangeEvent.raw_sealed): AES-256-GCM under keys that only the ingests
+// and the api hold.
+package seal
 
 import (
 	"crypto/aes"
@@ -10,7 +13,10 @@ import (
 	"fmt"
 	"strings"
 
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+
 	"github.com/hinscore/hinscore/services/lib/service"
+	"google.golang.org/protobuf/proto"
 )
 
 // The original bytes an ingest stores with an event (ExchangeEvent.
@@ -64,23 +70,23 @@ func ParseRawKeys(s string) (*RawKeys, error) {
 	for item := range strings.SplitSeq(s, ",") {
 		id, hexKey, ok := strings.Cut(strings.TrimSpace(item), ":")
 		if !ok || !validKeyID(id) {
-			return nil, fmt.Errorf("bus.ParseRawKeys: %q: want id:<64 hex digits>, the id of 1 to 64 letters, digits, '-', '_' or '.'", redactKey(item))
+			return nil, fmt.Errorf("seal.ParseRawKeys: %q: want id:<64 hex digits>, the id of 1 to 64 letters, digits, '-', '_' or '.'", redactKey(item))
 		}
 		if seen[id] {
-			return nil, fmt.Errorf("bus.ParseRawKeys: key id %q twice", id)
+			return nil, fmt.Errorf("seal.ParseRawKeys: key id %q twice", id)
 		}
 		seen[id] = true
 		key, err := hex.DecodeString(hexKey)
 		if err != nil || len(key) != 32 {
-			return nil, fmt.Errorf("bus.ParseRawKeys: key %q: want 64 hex digits (32 bytes)", id)
+			return nil, fmt.Errorf("seal.ParseRawKeys: key %q: want 64 hex digits (32 bytes)", id)
 		}
 		block, err := aes.NewCipher(key)
 		if err != nil {
-			return nil, fmt.Errorf("bus.ParseRawKeys: key %q: %w", id, err)
+			return nil, fmt.Errorf("seal.ParseRawKeys: key %q: %w", id, err)
 		}
 		aead, err := cipher.NewGCM(block)
 		if err != nil {
-			return nil, fmt.Errorf("bus.ParseRawKeys: key %q: %w", id, err)
+			return nil, fmt.Errorf("seal.ParseRawKeys: key %q: %w", id, err)
 		}
 		k.keys = append(k.keys, rawKey{id: id, aead: aead})
 	}
@@ -172,4 +178,15 @@ func (k *RawKeys) Open(eventID string, sealed []byte) ([]byte, error) {
 		return plain, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrRawKeyUnknown, id)
+}
+
+// MarshalEvent is how an ingest encodes an event for EVENTS: with raw, when
+// given, sealed with keys into raw_sealed (the original bytes travelling
+// with their event); ev itself is left without them.
+func MarshalEvent(ev *hinscorev1.ExchangeEvent, keys *RawKeys, raw []byte) ([]byte, error) {
+	if raw != nil {
+		ev.RawSealed = keys.Seal(ev.EventId, raw)
+		defer func() { ev.RawSealed = nil }()
+	}
+	return proto.Marshal(ev)
 }

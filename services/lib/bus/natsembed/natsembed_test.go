@@ -1,0 +1,20 @@
+package natsembed
+
+import "testing"
+
+func TestSplitAddr(t *testing.T) {
+	for in, want := range map[string]struct {
+		host string
+		port int
+	}{"": {"127.0.0.1", -1}, "127.0.0.1:0": {"127.0.0.1", -1}, "0.0.0.0:4222": {"0.0.0.0", 4222}, ":4222": {"127.0.0.1", 4222}} {
+		h, p, err := SplitAddr(in)
+		if err != nil || h != want.host || p != want.port {
+			t.Errorf("SplitAddr(%q) = %q, %d, %v", in, h, p, err)
+		}
+	}
+	for _, bad := range []string{"localhost", "127.0.0.1:http", "127.0.0.1:70000"} {
+		if _, _, err := SplitAddr(bad); err == nil {
+			t.Errorf("SplitAddr(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,14 @@
+// Package domain is the root of hinscore's format-neutral core: what every
+// exchange format and every stage shares, with no dependency beyond the
+// standard library and github.com/google/uuid. Its packages:
+//
+//   - ids: the deterministic ids of observed messages and request chains;
+//   - partition: which linker partition a correlation key belongs to, and
+//     the one owner of the partition count;
+//   - patient: the HMAC patient token, the only patient identity kept
+//     outside the sealed original bytes;
+//   - exception: the 45 CFR part 171 exceptions and redirect codes, as one
+//     versioned table;
+//   - outcome: the outcome classes, named as analysts see them;
+//   - text: bounding a sender's text.
+package domain
