@@ -80,25 +80,9 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return fmt.Errorf("%w: --api %q: want http(s)://host:port", ErrUsage, *apiURL)
 	}
-	var path string
-	q := url.Values{}
-	switch command {
-	case "chain":
-		if _, err := parseChainID(operands[0]); err != nil {
-			return fmt.Errorf("%w: %v", ErrUsage, err)
-		}
-		path = "/v1/chains/" + operands[0]
-	case "journey":
-		if _, err := parsePatientToken(operands[0]); err != nil {
-			return fmt.Errorf("%w: %v", ErrUsage, err)
-		}
-		path = "/v1/patients/" + operands[0] + "/journey"
-	case "offenders":
-		if _, err := parseGranularity(*granularity); err != nil {
-			return fmt.Errorf("%w: %v", ErrUsage, err)
-		}
-		path = "/v1/offenders"
-		q.Set("granularity", *granularity)
+	path, q, err := clientRequest(command, operands, *granularity)
+	if err != nil {
+		return err
 	}
 	// Errors name the request, not the command: the caller prints them
 	// after "hinscore <command>:".
@@ -110,6 +94,35 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 		_, err := stdout.Write(body)
 		return err
 	}
+	return printReply(stdout, command, path, body)
+}
+
+// clientRequest is the API path and query a client command asks, its
+// operand checked first so that a bad one is a usage error, not a 400.
+func clientRequest(command string, operands []string, granularity string) (string, url.Values, error) {
+	q := url.Values{}
+	switch command {
+	case "chain":
+		if _, err := parseChainID(operands[0]); err != nil {
+			return "", nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		return "/v1/chains/" + operands[0], q, nil
+	case "journey":
+		if _, err := parsePatientToken(operands[0]); err != nil {
+			return "", nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		return "/v1/patients/" + operands[0] + "/journey", q, nil
+	default:
+		if _, err := parseGranularity(granularity); err != nil {
+			return "", nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		q.Set("granularity", granularity)
+		return "/v1/offenders", q, nil
+	}
+}
+
+// printReply prints the API's answer to a client command as a table.
+func printReply(stdout io.Writer, command, path string, body []byte) error {
 	switch command {
 	case "chain":
 		var v ChainView

@@ -319,22 +319,7 @@ func (s *Server) reply(w http.ResponseWriter, label string, start time.Time, sta
 func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request) {
 	start := s.clock.Now()
 	network := r.PathValue("network")
-	switch s.authenticate(r, network) {
-	case http.StatusUnauthorized:
-		s.m.rejected.WithLabelValues("-", reasonAuth).Inc()
-		w.Header().Set("WWW-Authenticate", `Bearer realm="hinscore", error="invalid_token"`)
-		s.reply(w, "-", start, http.StatusUnauthorized, outcomeOf(errorIssue("login", "missing or unknown bearer token", "")))
-		return
-	case http.StatusForbidden:
-		s.m.rejected.WithLabelValues("-", reasonForbidden).Inc()
-		s.reply(w, "-", start, http.StatusForbidden, outcomeOf(errorIssue("forbidden", "this token does not belong to network "+strconvQuote(network), "")))
-		return
-	}
-	if r.Method == http.MethodPut && !updatable(r.PathValue("type")) {
-		s.m.rejected.WithLabelValues(network, reasonMethod).Inc()
-		w.Header().Set("Allow", "") // nothing is served at this URL
-		s.reply(w, network, start, http.StatusMethodNotAllowed, outcomeOf(errorIssue("not-supported",
-			fmt.Sprintf("PUT of a %s is not accepted: PUT serves Task, AuditEvent, OperationOutcome and MessageHeader; POST a Bundle to /fhir/%s/", r.PathValue("type"), network), "")))
+	if !s.admit(w, r, network, start) {
 		return
 	}
 	media, err := mediaType(r.Header.Get("Content-Type"))
@@ -382,6 +367,38 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, network, start, http.StatusBadRequest, outcomeOf(errorIssue("structure", "reading the body: "+err.Error(), "")))
 		return
 	}
+	s.ingestBody(w, r, network, start, data)
+}
+
+// admit answers a request that may not post here (no or a wrong network's
+// token, a PUT of a resource that is not updated in place) and says whether
+// it may go on.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, network string, start time.Time) bool {
+	switch s.authenticate(r, network) {
+	case http.StatusUnauthorized:
+		s.m.rejected.WithLabelValues("-", reasonAuth).Inc()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hinscore", error="invalid_token"`)
+		s.reply(w, "-", start, http.StatusUnauthorized, outcomeOf(errorIssue("login", "missing or unknown bearer token", "")))
+		return false
+	case http.StatusForbidden:
+		s.m.rejected.WithLabelValues("-", reasonForbidden).Inc()
+		s.reply(w, "-", start, http.StatusForbidden, outcomeOf(errorIssue("forbidden", "this token does not belong to network "+strconvQuote(network), "")))
+		return false
+	}
+	if r.Method == http.MethodPut && !updatable(r.PathValue("type")) {
+		s.m.rejected.WithLabelValues(network, reasonMethod).Inc()
+		w.Header().Set("Allow", "") // nothing is served at this URL
+		s.reply(w, network, start, http.StatusMethodNotAllowed, outcomeOf(errorIssue("not-supported",
+			fmt.Sprintf("PUT of a %s is not accepted: PUT serves Task, AuditEvent, OperationOutcome and MessageHeader; POST a Bundle to /fhir/%s/", r.PathValue("type"), network), "")))
+		return false
+	}
+	return true
+}
+
+// ingestBody maps one JSON body, stores its events and answers: 201/200
+// once stored, an OperationOutcome for what does not map, 503 when the
+// store failed.
+func (s *Server) ingestBody(w http.ResponseWriter, r *http.Request, network string, start time.Time, data []byte) {
 	ns := s.netOf(network)
 	ns.received.Inc()
 	ns.bytes.Add(float64(len(data)))

@@ -145,47 +145,7 @@ func (c *mapCtx) message(mh *messageHeader, b *bundle, ident string, tf timeFiel
 		entries = b.Entry[1:]
 	}
 	if mh.Response != nil {
-		if mh.Response.Identifier == "" {
-			return nil, invalid(hpath+".response.identifier", "an answer must name the MessageHeader.id of its request")
-		}
-		ev.Role = hinscorev1.Role_ROLE_RESPONSE
-		ev.InReplyTo = mh.Response.Identifier
-		ev.CorrelationKey = key(c.in.Network, dest.Endpoint, mh.Response.Identifier)
-		ev.RequesterOrg, ev.ResponderOrg = receiverOrg, senderOrg
-		ev.AckCode = mh.Response.Code
-		rule, ok := c.m.Table.Lookup(SourceMessage, mh.Response.Code)
-		if !ok {
-			return nil, badValue(hpath+".response.code", "%q: want ok, transient-error or fatal-error", mh.Response.Code)
-		}
-		ev.Status = rule.Status
-		var r reasons
-		r.add(SourceMessage + "|" + mh.Response.Code)
-		records := uint32(0)
-		for i, e := range entries {
-			h, err := decodeHead(e.Resource)
-			if err != nil {
-				return nil, within(path+".entry["+itoa(i+1)+"].resource", err)
-			}
-			switch h.ResourceType {
-			case "OperationOutcome":
-				var oo operationOutcome
-				if err := decode(e.Resource, &oo, path+".entry["+itoa(i+1)+"].resource"); err != nil {
-					return nil, err
-				}
-				if st, known, _ := c.issues(&oo, &r); known && ev.Status != hinscorev1.Status_STATUS_OK {
-					ev.Status = st
-				}
-			case "Patient":
-				c.patientFrom(ev, e.Resource)
-			default:
-				records++
-			}
-		}
-		if ev.Status == hinscorev1.Status_STATUS_OK {
-			ev.RecordCount = records
-		}
-		r.apply(ev)
-		return []*hinscorev1.ExchangeEvent{ev}, nil
+		return c.messageAnswer(ev, mh, entries, dest, senderOrg, receiverOrg, hpath, path)
 	}
 	if mh.ID == "" {
 		return nil, invalid(hpath+".id", "a request MessageHeader needs an id: its answer names it in response.identifier")
@@ -208,6 +168,53 @@ func (c *mapCtx) message(mh *messageHeader, b *bundle, ident string, tf timeFiel
 			c.patientToken(ev, f.Identifier)
 		}
 	}
+	return []*hinscorev1.ExchangeEvent{ev}, nil
+}
+
+// messageAnswer maps the answer a MessageHeader carries (its response
+// names the request): the status of its code and issues, and the records
+// its other entries hold.
+func (c *mapCtx) messageAnswer(ev *hinscorev1.ExchangeEvent, mh *messageHeader, entries []entry, dest messageDestination, senderOrg, receiverOrg, hpath, path string) ([]*hinscorev1.ExchangeEvent, error) {
+	if mh.Response.Identifier == "" {
+		return nil, invalid(hpath+".response.identifier", "an answer must name the MessageHeader.id of its request")
+	}
+	ev.Role = hinscorev1.Role_ROLE_RESPONSE
+	ev.InReplyTo = mh.Response.Identifier
+	ev.CorrelationKey = key(c.in.Network, dest.Endpoint, mh.Response.Identifier)
+	ev.RequesterOrg, ev.ResponderOrg = receiverOrg, senderOrg
+	ev.AckCode = mh.Response.Code
+	rule, ok := c.m.Table.Lookup(SourceMessage, mh.Response.Code)
+	if !ok {
+		return nil, badValue(hpath+".response.code", "%q: want ok, transient-error or fatal-error", mh.Response.Code)
+	}
+	ev.Status = rule.Status
+	var r reasons
+	r.add(SourceMessage + "|" + mh.Response.Code)
+	records := uint32(0)
+	for i, e := range entries {
+		h, err := decodeHead(e.Resource)
+		if err != nil {
+			return nil, within(path+".entry["+itoa(i+1)+"].resource", err)
+		}
+		switch h.ResourceType {
+		case "OperationOutcome":
+			var oo operationOutcome
+			if err := decode(e.Resource, &oo, path+".entry["+itoa(i+1)+"].resource"); err != nil {
+				return nil, err
+			}
+			if st, known, _ := c.issues(&oo, &r); known && ev.Status != hinscorev1.Status_STATUS_OK {
+				ev.Status = st
+			}
+		case "Patient":
+			c.patientFrom(ev, e.Resource)
+		default:
+			records++
+		}
+	}
+	if ev.Status == hinscorev1.Status_STATUS_OK {
+		ev.RecordCount = records
+	}
+	r.apply(ev)
 	return []*hinscorev1.ExchangeEvent{ev}, nil
 }
 

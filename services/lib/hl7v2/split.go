@@ -102,18 +102,8 @@ func splitText(data []byte) (*BatchFile, error) {
 		return nil, &ParseError{Segment: seg, SegmentIndex: line, Sequence: occurrences(data[:segEnd], seg), Field: field, Reason: reason, Err: err}
 	}
 	for pos < len(data) {
-		end := pos
-		for end < len(data) && data[end] != '\r' && data[end] != '\n' {
-			end++
-		}
+		end, next := segmentAt(data, pos)
 		segEnd = end
-		next := end
-		if next < len(data) {
-			next++
-			if data[end] == '\r' && next < len(data) && data[next] == '\n' {
-				next++
-			}
-		}
 		seg := data[pos:end]
 		if len(bytes.TrimSpace(seg)) == 0 {
 			pos = next
@@ -177,13 +167,40 @@ func splitText(data []byte) (*BatchFile, error) {
 		pos = next
 	}
 	flush()
-	switch {
-	case cur != nil && cur.Header != nil && cur.Trailer == nil:
-		return nil, &ParseError{Segment: "BHS", Sequence: occurrences(data, "BHS"), Reason: "batch not closed by BTS (file cut short?)", Err: ErrBatchStructure}
-	case f.Header != nil && f.Trailer == nil:
-		return nil, &ParseError{Segment: "FHS", Sequence: 1, Reason: "file not closed by FTS (file cut short?)", Err: ErrBatchStructure}
+	if err := checkClosed(f, cur, data); err != nil {
+		return nil, err
 	}
 	return f, nil
+}
+
+// segmentAt finds the segment that starts at pos: it ends at end (a CR or
+// LF, or the end of data), and the next one starts at next (after a CRLF
+// as one terminator).
+func segmentAt(data []byte, pos int) (end, next int) {
+	end = pos
+	for end < len(data) && data[end] != '\r' && data[end] != '\n' {
+		end++
+	}
+	next = end
+	if next < len(data) {
+		next++
+		if data[end] == '\r' && next < len(data) && data[next] == '\n' {
+			next++
+		}
+	}
+	return end, next
+}
+
+// checkClosed refuses a file whose last batch (cur, still open) or whose
+// file header has no trailer: a file cut short.
+func checkClosed(f *BatchFile, cur *Batch, data []byte) error {
+	switch {
+	case cur != nil && cur.Header != nil && cur.Trailer == nil:
+		return &ParseError{Segment: "BHS", Sequence: occurrences(data, "BHS"), Reason: "batch not closed by BTS (file cut short?)", Err: ErrBatchStructure}
+	case f.Header != nil && f.Trailer == nil:
+		return &ParseError{Segment: "FHS", Sequence: 1, Reason: "file not closed by FTS (file cut short?)", Err: ErrBatchStructure}
+	}
+	return nil
 }
 
 // occurrences counts the segments named name in data (segments end with
