@@ -1,11 +1,12 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/hinscore/hinscore/services/lib/service"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -31,13 +32,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.rawAccess, m.rateLimited} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("api metrics: %w", err)
-			}
-		}
+	var err error
+	m.requests = service.Register(reg, m.requests, &err)
+	m.duration = service.Register(reg, m.duration, &err)
+	m.rawAccess = service.Register(reg, m.rawAccess, &err)
+	m.rateLimited = service.Register(reg, m.rateLimited, &err)
+	if err != nil {
+		return nil, fmt.Errorf("api metrics: %w", err)
 	}
 	return m, nil
 }

@@ -1,7 +1,7 @@
 package chwriter
 
 import (
-	"errors"
+	"github.com/hinscore/hinscore/services/lib/service"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -40,14 +40,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "rollup_rebuilds_total", Help: "Successful rebuilds of the stale months of outcomes_daily."}),
 	}
 	var err error
-	m.rows = register(reg, m.rows, &err)
-	m.insertTime = register(reg, m.insertTime, &err)
-	m.batchSize = register(reg, m.batchSize, &err)
-	m.retries = register(reg, m.retries, &err)
-	m.dlq = register(reg, m.dlq, &err)
-	m.pending = register(reg, m.pending, &err)
-	m.heldMessages = register(reg, m.heldMessages, &err)
-	m.rollupRebuilds = register(reg, m.rollupRebuilds, &err)
+	m.rows = service.Register(reg, m.rows, &err)
+	m.insertTime = service.Register(reg, m.insertTime, &err)
+	m.batchSize = service.Register(reg, m.batchSize, &err)
+	m.retries = service.Register(reg, m.retries, &err)
+	m.dlq = service.Register(reg, m.dlq, &err)
+	m.pending = service.Register(reg, m.pending, &err)
+	m.heldMessages = service.Register(reg, m.heldMessages, &err)
+	m.rollupRebuilds = service.Register(reg, m.rollupRebuilds, &err)
 	if err != nil {
 		return nil, err
 	}
@@ -61,20 +61,4 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.heldMessages.WithLabelValues(s)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same name: a writer replaced in the same process (a restart in the
-// composed binary) keeps counting on the same series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		*errp = errors.Join(*errp, err)
-	}
-	return c
 }

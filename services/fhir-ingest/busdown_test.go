@@ -5,12 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
+	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
 )
@@ -19,33 +18,7 @@ import (
 // waits until the server is ready again.
 func (h *harness) restartBus(t testing.TB) {
 	t.Helper()
-	u, err := url.Parse(h.ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := strconv.Atoi(u.Port())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := natsembed.Start(h.busDir, "127.0.0.1", port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	h.ns = ns
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := h.srv.Ready(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bus not back: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.ns = bustest.Restart(t, h.ns, h.busDir, h.srv.Ready)
 }
 
 // TestBusDownNever2xx: while JetStream is unreachable every post, good or

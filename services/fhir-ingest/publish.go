@@ -137,17 +137,7 @@ func (p *publisher) store(ctx context.Context, network, remote string, body []by
 	return dup, nil
 }
 
+// await waits for one of the publisher's acknowledgements.
 func (p *publisher) await(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
-	t := time.NewTimer(p.timeout)
-	defer t.Stop()
-	select {
-	case ack := <-f.Ok():
-		return ack, nil
-	case err := <-f.Err():
-		return nil, err
-	case <-t.C:
-		return nil, fmt.Errorf("no PubAck within %s", p.timeout)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return bus.AwaitAck(ctx, f, p.timeout)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/hinscore/hinscore/services/lib/bus/dlq"
 
@@ -108,7 +107,7 @@ func (im *Importer) Import(ctx context.Context, network, name string, data []byt
 			if fut == nil {
 				continue
 			}
-			if _, err := awaitCtx(ctx, fut); err != nil {
+			if _, err := bus.AwaitAck(ctx, fut, defaultPublishTimeout); err != nil {
 				return st, fmt.Errorf("mllpingest.Import %s: message %d: EVENTS: %w", name, lo+i+1, err)
 			}
 			st.Stored++
@@ -118,21 +117,6 @@ func (im *Importer) Import(ctx context.Context, network, name string, data []byt
 		}
 	}
 	return st, nil
-}
-
-func awaitCtx(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
-	t := time.NewTimer(defaultPublishTimeout)
-	defer t.Stop()
-	select {
-	case ack := <-f.Ok():
-		return ack, nil
-	case err := <-f.Err():
-		return nil, err
-	case <-t.C:
-		return nil, fmt.Errorf("no PubAck within %s", defaultPublishTimeout)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // ImportFile imports one file with a new Importer; see Importer.Import.

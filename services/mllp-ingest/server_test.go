@@ -8,9 +8,7 @@ import (
 	"io"
 	"maps"
 	"net"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -94,33 +92,7 @@ func newHarnessStorage(t testing.TB, memory bool, mod func(*Config)) *harness {
 // (after h.ns.Shutdown) and waits until the listener's JetStream answers.
 func (h *harness) restartBus(t testing.TB) {
 	t.Helper()
-	u, err := url.Parse(h.ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := strconv.Atoi(u.Port())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := natsembed.Start(h.busDir, "127.0.0.1", port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	h.ns = ns
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := h.srv.Ready(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bus not back: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.ns = bustest.Restart(t, h.ns, h.busDir, h.srv.Ready)
 }
 
 type client struct {

@@ -1,7 +1,7 @@
 package scorecard
 
 import (
-	"errors"
+	"github.com/hinscore/hinscore/services/lib/service"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -37,11 +37,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cards_closed_total", Help: "Cards of closed periods newly stored in the scorecards table or published by a run."}),
 	}
 	var err error
-	m.runs = register(reg, m.runs, &err)
-	m.duration = register(reg, m.duration, &err)
-	m.lastSuccess = register(reg, m.lastSuccess, &err)
-	m.cards = register(reg, m.cards, &err)
-	m.closed = register(reg, m.closed, &err)
+	m.runs = service.Register(reg, m.runs, &err)
+	m.duration = service.Register(reg, m.duration, &err)
+	m.lastSuccess = service.Register(reg, m.lastSuccess, &err)
+	m.cards = service.Register(reg, m.cards, &err)
+	m.closed = service.Register(reg, m.closed, &err)
 	if err != nil {
 		return nil, err
 	}
@@ -50,20 +50,4 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.runs.WithLabelValues(resultSuccess)
 	m.runs.WithLabelValues(resultFailure)
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same name: a service replaced in the same process (a restart in the
-// composed binary) keeps counting on the same series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		*errp = errors.Join(*errp, err)
-	}
-	return c
 }

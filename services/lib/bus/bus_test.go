@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/lib/service"
 )
@@ -48,6 +49,40 @@ func TestSubjects(t *testing.T) {
 func TestOutcomeMsgID(t *testing.T) {
 	if OutcomeMsgID("x", 2) != "outcome:x:2" {
 		t.Fatal("OutcomeMsgID")
+	}
+}
+
+func TestStreamsOnEmbeddedServer(t *testing.T) {
+	srv, err := natsembed.Start(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := Connect(srv.URL(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	opts := DefaultStreamOptions()
+	if err := EnsureStreams(ctx, js, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureStreams(ctx, js, opts); err != nil {
+		t.Fatalf("EnsureStreams is not idempotent: %v", err)
+	}
+	if _, err := WaitStream(ctx, js, StreamDLQ); err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancelShort()
+	if _, err := WaitStream(short, js, "NOPE"); err == nil {
+		t.Fatal("WaitStream found a stream that does not exist")
 	}
 }
 

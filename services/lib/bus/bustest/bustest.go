@@ -5,6 +5,8 @@ package bustest
 
 import (
 	"context"
+	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -68,4 +70,38 @@ func Streams(t testing.TB) jetstream.JetStream {
 	opts := bus.DefaultStreamOptions()
 	_, js := Start(t, &opts)
 	return js
+}
+
+// Restart starts an embedded server again on the port and store of old
+// (stopped by the test before), stopped when the test ends, and waits at
+// most 10 s until ready (the component under test's readiness, which
+// needs the server) answers.
+func Restart(t testing.TB, old *natsembed.Embedded, dir string, ready func(context.Context) error) *natsembed.Embedded {
+	t.Helper()
+	u, err := url.Parse(old.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := natsembed.Start(dir, "127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := ready(ctx)
+		cancel()
+		if err == nil {
+			return ns
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bus not back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
