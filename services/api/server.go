@@ -1,5 +1,6 @@
 // Package api is hinscore's investigator and operator access: a JSON API
-// over ClickHouse and RAW (chains, searches, patient journeys, offenders,
+// over ClickHouse and the original messages sealed in EVENTS or kept in RAW,
+// every access to those recorded in AUDIT (chains, searches, patient journeys, offenders,
 // scorecards, raw messages and evidence bundles), server-rendered HTML views
 // of the same data, and a command-line client of the API. Access is by API
 // token with a role; every raw access is audited.

@@ -1,5 +1,5 @@
-// Package chwriter moves ExchangeEvents and Outcomes from JetStream into
-// ClickHouse: it batches by rows and by time, inserts with explicit column
+// Package chwriter moves ExchangeEvents, Outcomes and dead letters from
+// JetStream into ClickHouse, and rebuilds the outcomes_daily rollup: it batches by rows and by time, inserts with explicit column
 // lists, and acknowledges a message only once its rows are written, so a
 // crash or a ClickHouse outage loses nothing (re-written rows collapse in
 // the ReplacingMergeTree tables).

@@ -1,5 +1,5 @@
 // Package faults runs hinscore's services as separate processes (NATS,
-// mllp-ingest, linker, chwriter) against ClickHouse, drives simulated
+// mllp-ingest, fhir-ingest, linker, chwriter) against ClickHouse, drives simulated
 // traffic through them at a steady rate, injects faults (kill -9 and
 // restart, NATS and ClickHouse outages, malformed floods, slow and
 // abandoned connections) and checks from ClickHouse that nothing was lost

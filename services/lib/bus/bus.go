@@ -1,6 +1,8 @@
-// Package bus names hinscore's JetStream streams and subjects, creates the
-// streams, derives the deterministic ids every published message carries,
-// and starts the embedded NATS server used by the demo and the tests.
+// Package bus names hinscore's JetStream streams and subjects, creates or
+// checks the streams, connects a service to NATS, and says where an
+// event's original bytes are. Its subpackages: seal (sealing those bytes),
+// dlq (dead letters), natsembed (the embedded server, for the all-in-one
+// binary and tests only), bustest (the JetStream a test starts).
 package bus
 
 import (

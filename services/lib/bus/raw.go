@@ -11,7 +11,7 @@ import (
 // LocateRaw is what every consumer of EVENTS does with an event first: an
 // event whose original bytes travel with it (mllp-ingest and, for a body
 // of one event, fhir-ingest store both in one EVENTS message, the bytes
-// sealed: seal.go) gets, as the place of those bytes, the subject and
+// sealed: package seal) gets, as the place of those bytes, the subject and
 // stream sequence of that message, and its bytes are dropped, so that
 // nothing the consumer keeps or forwards of it holds them, even sealed.
 // An event whose bytes are in RAW is left as it is.
@@ -30,6 +30,6 @@ func Route(ev *hinscorev1.ExchangeEvent, partitions int) {
 }
 
 // RawInEvents reports whether an event's raw_subject is an EVENTS subject
-// (its bytes are the raw field of the event stored there) rather than a
+// (its bytes are the raw_sealed field of the event stored there) rather than a
 // RAW one.
 func RawInEvents(rawSubject string) bool { return strings.HasPrefix(rawSubject, "events.") }

@@ -53,7 +53,8 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 	}
 	return []jetstream.StreamConfig{
 		mk(StreamRaw, []string{"raw.>"}, o.RawMaxAge),
-		// EVENTS carries the original bytes of HL7 v2 messages (see
+		// EVENTS carries the original bytes of HL7 v2 messages and of FHIR
+		// bodies of one event, sealed (see
 		// LocateRaw), so it keeps them no longer than RAW does; ClickHouse
 		// is the store of record for events and outcomes.
 		mk(StreamEvents, []string{"events.>"}, o.RawMaxAge),

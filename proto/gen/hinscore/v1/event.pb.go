@@ -208,7 +208,9 @@ func (Status) EnumDescriptor() ([]byte, []int) {
 }
 
 // ExchangeEvent is one observed message, mapped from HL7 v2 or FHIR at ingest.
-// It never carries a raw patient identifier: only the HMAC token.
+// Its fields never carry a raw patient identifier, only the HMAC token;
+// the original bytes travel only sealed (raw_sealed; raw is a legacy field
+// nothing writes) or apart in RAW.
 type ExchangeEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Deterministic id derived from the network and the raw bytes, so the same
@@ -268,7 +270,7 @@ type ExchangeEvent struct {
 	// The original bytes of the message, when they are stored with the event
 	// in one EVENTS message rather than apart in RAW (mllp-ingest: every
 	// accepted message; fhir-ingest: a body that maps to one event; one
-	// JetStream publish each), sealed (bus.RawKeys: AES-256-GCM, the event id
+	// JetStream publish each), sealed (seal.RawKeys: AES-256-GCM, the event id
 	// as additional data) with a key only the ingests and the api hold. Only
 	// the api opens them, for authorised drill-down; the linker and the
 	// chwriter, which cannot, drop them (bus.LocateRaw) before they keep or

@@ -41,7 +41,7 @@ var DevRawKeys = "dev:" + func() string {
 	return hex.EncodeToString(sum[:])
 }()
 
-// Sentinel errors of OpenRaw.
+// Sentinel errors of Open.
 var (
 	ErrRawKeyUnknown = errors.New("bus: sealed with a key not held")
 	ErrRawSealBroken = errors.New("bus: sealed bytes do not open (damaged, or not this event's)")

@@ -1,5 +1,6 @@
 // Package patient turns a patient identifier into the token that is all
-// hinscore keeps outside RAW. HL7 v2 and FHIR share it, so that one patient
+// hinscore keeps of it in the clear outside the original messages (sealed
+// in EVENTS, kept in RAW and in the DLQ). HL7 v2 and FHIR share it, so that one patient
 // named the same way in both formats gets one token.
 package patient
 

@@ -1,4 +1,5 @@
-// Package text holds the small text helpers the ingests and the API share.
+// Package text bounds a sender's text: what the mappings, the api and the
+// audit listing keep of it.
 package text
 
 import "unicode/utf8"
