@@ -42,6 +42,22 @@ type journeyRow struct {
 	atMs    int64
 }
 
+// journeyWorld names TestJourneyLookup's patients and times.
+type journeyWorld struct {
+	tokA, tokB, tokC string
+	t0, hour         int64
+}
+
+func newJourneyWorld() journeyWorld {
+	return journeyWorld{tokA: strings.Repeat("a", 64), tokB: strings.Repeat("b", 64), tokC: strings.Repeat("c", 64),
+		t0: time.Date(2026, 1, 30, 23, 0, 0, 0, time.UTC).UnixMilli(), hour: int64(time.Hour / time.Millisecond)}
+}
+
+// id is the outcome id of name.
+func (journeyWorld) id(name string) string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(name)).String()
+}
+
 // TestJourneyLookup checks the journey read through patient_journeys
 // against the deduplicated truth (every row of exchange_outcomes, the
 // highest version of each outcome, computed here and read from the
@@ -53,11 +69,28 @@ func TestJourneyLookup(t *testing.T) {
 	conn, _ := chtest.Database(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	tokA, tokB, tokC := strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64)
-	id := func(name string) string { return uuid.NewSHA1(uuid.NameSpaceOID, []byte(name)).String() }
-	t0 := time.Date(2026, 1, 30, 23, 0, 0, 0, time.UTC).UnixMilli()
-	hour := int64(time.Hour / time.Millisecond)
+	jw := newJourneyWorld()
+	seedJourneys(t, ctx, conn, jw)
 
+	s := &store{conn: conn}
+	check := func(t *testing.T) {
+		checkJourneysAgainstTruth(t, ctx, conn, s, jw)
+		checkJourneysKnown(t, ctx, s, jw)
+	}
+	t.Run("unmerged", check)
+	for _, table := range []string{"exchange_outcomes", "outcomes_by_patient", "patient_journeys", "outcome_versions"} {
+		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("merged", check)
+}
+
+// seedJourneys writes TestJourneyLookup's outcomes, each insert a part of
+// its own.
+func seedJourneys(t *testing.T, ctx context.Context, conn driver.Conn, jw journeyWorld) {
+	t.Helper()
+	tokA, tokB, tokC, t0, hour, id := jw.tokA, jw.tokB, jw.tokC, jw.t0, jw.hour, jw.id
 	// Each insert is a part of its own: nothing is merged until OPTIMIZE.
 	rows := []journeyRow{
 		{id("retried"), 1, "northstar", tokA, "unanswered", t0},
@@ -117,67 +150,71 @@ func TestJourneyLookup(t *testing.T) {
 	if err := conn.Exec(ctx, "ATTACH TABLE patient_journeys_mv"); err != nil {
 		t.Fatal(err)
 	}
+}
 
-	s := &store{conn: conn}
+// checkJourneysAgainstTruth compares every token's journey in every scope
+// with the latest versions in exchange_outcomes, with the outcomes view
+// and with the query it replaced.
+func checkJourneysAgainstTruth(t *testing.T, ctx context.Context, conn driver.Conn, s *store, jw journeyWorld) {
+	t.Helper()
+	tokA, tokB, tokC, id := jw.tokA, jw.tokB, jw.tokC, jw.id
 	// The outcomes whose latest version no longer names the token: the
 	// query this one replaced listed their superseded versions under it.
 	stale := map[string]map[string]bool{tokA: {id("to-b"): true, id("to-none"): true}, tokC: {id("c-to-b"): true}}
-	check := func(t *testing.T) {
-		for _, tok := range []string{tokA, tokB, tokC, strings.Repeat("d", 64)} {
-			for _, scope := range [][]string{nil, {"northstar"}, {"bayview"}} {
-				name := fmt.Sprintf("%s…/%v", tok[:4], scope)
-				got, err := s.journey(ctx, tok, scope)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := truthJourney(t, ctx, conn, tok, scope)
-				if !reflect.DeepEqual(got, want) {
-					t.Errorf("%s: journey differs from the latest versions in exchange_outcomes:\n%s", name, journeyDiff(got, want))
-				}
-				if view := viewJourney(t, ctx, conn, tok, scope); !reflect.DeepEqual(got, view) {
-					t.Errorf("%s: journey differs from the outcomes view:\n%s", name, journeyDiff(got, view))
-				}
-				old, err := oldJourney(ctx, s, tok, scope, journeyLimit+len(stale[tok]))
-				if err != nil {
-					t.Fatal(err)
-				}
-				old = dropIDs(old, stale[tok])
-				old = old[:min(len(old), journeyLimit)]
-				sort.SliceStable(old, func(i, j int) bool { return old[i].RequestedAtMs < old[j].RequestedAtMs })
-				if !reflect.DeepEqual(got, old) {
-					t.Errorf("%s: journey differs from the query it replaced:\n%s", name, journeyDiff(got, old))
-				}
+	for _, tok := range []string{tokA, tokB, tokC, strings.Repeat("d", 64)} {
+		for _, scope := range [][]string{nil, {"northstar"}, {"bayview"}} {
+			name := fmt.Sprintf("%s…/%v", tok[:4], scope)
+			got, err := s.journey(ctx, tok, scope)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := truthJourney(t, ctx, conn, tok, scope)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: journey differs from the latest versions in exchange_outcomes:\n%s", name, journeyDiff(got, want))
+			}
+			if view := viewJourney(t, ctx, conn, tok, scope); !reflect.DeepEqual(got, view) {
+				t.Errorf("%s: journey differs from the outcomes view:\n%s", name, journeyDiff(got, view))
+			}
+			old, err := oldJourney(ctx, s, tok, scope, journeyLimit+len(stale[tok]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			old = dropIDs(old, stale[tok])
+			old = old[:min(len(old), journeyLimit)]
+			sort.SliceStable(old, func(i, j int) bool { return old[i].RequestedAtMs < old[j].RequestedAtMs })
+			if !reflect.DeepEqual(got, old) {
+				t.Errorf("%s: journey differs from the query it replaced:\n%s", name, journeyDiff(got, old))
 			}
 		}
-		a, err := s.journey(ctx, tokA, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		versions := map[string]string{}
-		for _, o := range a {
-			versions[o.ID] = fmt.Sprintf("v%d %s", o.Version, o.Class)
-		}
-		if want := map[string]string{
-			id("retried"): "v2 fulfilled_late", id("twice"): "v1 fulfilled", id("bayview"): "v1 refused_unjustified",
-			id("from-none"): "v2 fulfilled", id("three"): "v3 redirected", id("tie"): "v1 not_found", id("late"): "v2 fulfilled",
-		}; !reflect.DeepEqual(versions, want) {
-			t.Errorf("A's journey %v, want %v", versions, want)
-		}
-		c, err := s.journey(ctx, tokC, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(c) != journeyLimit || c[len(c)-1].ID != id("late-c") || c[len(c)-1].Version != 2 {
-			t.Errorf("C's journey has %d requests, the last %+v; want %d ending with late-c v2", len(c), c[len(c)-1], journeyLimit)
-		}
 	}
-	t.Run("unmerged", check)
-	for _, table := range []string{"exchange_outcomes", "outcomes_by_patient", "patient_journeys", "outcome_versions"} {
-		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
-			t.Fatal(err)
-		}
+}
+
+// checkJourneysKnown checks A's journey, outcome by outcome, and that C's
+// is cut at journeyLimit.
+func checkJourneysKnown(t *testing.T, ctx context.Context, s *store, jw journeyWorld) {
+	t.Helper()
+	tokA, tokC, id := jw.tokA, jw.tokC, jw.id
+	a, err := s.journey(ctx, tokA, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Run("merged", check)
+	versions := map[string]string{}
+	for _, o := range a {
+		versions[o.ID] = fmt.Sprintf("v%d %s", o.Version, o.Class)
+	}
+	if want := map[string]string{
+		id("retried"): "v2 fulfilled_late", id("twice"): "v1 fulfilled", id("bayview"): "v1 refused_unjustified",
+		id("from-none"): "v2 fulfilled", id("three"): "v3 redirected", id("tie"): "v1 not_found", id("late"): "v2 fulfilled",
+	}; !reflect.DeepEqual(versions, want) {
+		t.Errorf("A's journey %v, want %v", versions, want)
+	}
+	c, err := s.journey(ctx, tokC, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c) != journeyLimit || c[len(c)-1].ID != id("late-c") || c[len(c)-1].Version != 2 {
+		t.Errorf("C's journey has %d requests, the last %+v; want %d ending with late-c v2", len(c), c[len(c)-1], journeyLimit)
+	}
 }
 
 func insertJourneyRow(t *testing.T, ctx context.Context, conn driver.Conn, r journeyRow) {

@@ -399,25 +399,94 @@ func tableRows(t *testing.T, out, header string) [][]string {
 }
 
 func testHandCLI(t *testing.T, w *handWorld) {
+	t.Run("chain", func(t *testing.T) { testHandCLIChain(t, w) })
+	t.Run("journey", func(t *testing.T) { testHandCLIJourney(t, w) })
+	t.Run("offenders", func(t *testing.T) { testHandCLIOffenders(t, w) })
+	t.Run("errors", func(t *testing.T) { testHandCLIErrors(t, w) })
+}
+
+// journeyRequest is a journey's request as (id, network, responder, kind,
+// class, exception, requested).
+type journeyRequest struct {
+	ID, Network, Responder, Kind, Class, Exception string
+	At                                             int64
+}
+
+func journeyRequests(j Journey) []journeyRequest {
+	var out []journeyRequest
+	for _, o := range j.Requests {
+		out = append(out, journeyRequest{o.ID, o.Network, o.ResponderOrg, o.RequestKind, o.Class, o.ExceptionCode, o.RequestedAtMs})
+	}
+	return out
+}
+
+// testHandCLIChain checks the chain command, as JSON (the API's answer)
+// and as a table.
+func testHandCLIChain(t *testing.T, w *handWorld) {
 	t0 := w.t0.UnixMilli()
 	minute := time.Minute.Milliseconds()
-	ref := func(id string, class string, at int64, p string) ChainRef {
-		return ChainRef{ID: w.chains[id], ResponderOrg: map[bool]string{true: "HOSP_BV", false: "HOSP_NS"}[strings.HasPrefix(id, "BV")],
-			Outcome: class, RequestedAtMs: at, PatientToken: patientToken(p)}
+	id := w.chains["BVQ1"]
+	out, _, err := w.cliRun("analyst", "chain", "--json", id)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Journey requests as (id, network, responder, kind, class, exception, requested).
-	type jrow struct {
-		ID, Network, Responder, Kind, Class, Exception string
-		At                                             int64
+	var v ChainView
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("chain --json: %v\n%s", err, out)
 	}
-	journeyRows := func(j Journey) []jrow {
-		var out []jrow
-		for _, o := range j.Requests {
-			out = append(out, jrow{o.ID, o.Network, o.ResponderOrg, o.RequestKind, o.Class, o.ExceptionCode, o.RequestedAtMs})
+	if got, want := withoutRawSeq(t, v.Steps), w.steps("BVQ1", "BVQ1C", "BVQ1R"); v.ID != id || v.Class != "fulfilled" || !reflect.DeepEqual(got, want) {
+		t.Errorf("chain --json: %s %s steps %+v", v.ID, v.Class, got)
+	}
+	// --json is the API's answer, byte for byte.
+	_, api := fetch(t, w.base, testTokens["analyst"], "/v1/chains/"+id, nil)
+	if out != string(api) {
+		t.Errorf("chain --json differs from the API's JSON:\n%s\n%s", out, api)
+	}
+	out, _, err = w.cliRun("analyst", "chain", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := []string{
+		"chain " + id + " (version " + fmt.Sprint(v.Version) + ")",
+		"network bayview",
+		"request patient_query BVQ1: CLINIC_BV -> HOSP_BV",
+		"outcome fulfilled",
+		"why the deciding answer returned the record within the SLA [rule " + v.RuleVersion + ", mapping " + toevent.MappingVersion + "]",
+		"requested " + msTime(t0),
+		"sla 1m0s + grace 30s, deadline " + msTime(t0+minute),
+		"time to fulfil 20s",
+		"patient " + patientToken(handP1),
+	}
+	lines := strings.Split(out, "\n")
+	for i, want := range head {
+		if i >= len(lines) || strings.Join(strings.Fields(lines[i]), " ") != want {
+			t.Errorf("chain table line %d: %q, want %q", i, lines[min(i, len(lines)-1)], want)
 		}
-		return out
 	}
-	p1 := []jrow{
+	want := [][]string{
+		{"OFFSET", "ROLE", "TYPE", "MESSAGE ID", "STATUS", "ACK", "REASON"},
+		{"+0s", "request", "QBP^Q22^QBP_Q21", "BVQ1", "-", "-", "-"},
+		{"+1.5s", "interim", "ACK^Q22^ACK", "BVQ1C", "accepted", "CA", "-"},
+		{"+20s", "response", "RSP^K22^RSP_K21", "BVQ1R", "ok", "AA", "-"},
+	}
+	if got := tableRows(t, out, "OFFSET"); !reflect.DeepEqual(got, want) {
+		t.Errorf("chain table:\n got %q\nwant %q", got, want)
+	}
+	out, _, err = w.cliRun("analyst", "chain", w.chains["NSQ2"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tableRows(t, out, "OFFSET")[2]; !slices.Equal(got, []string{"+2s", "response", "RSP^K22^RSP_K21", "NSQ2R", "redirected", "AR", "redirect-portal Use the patient portal"}) {
+		t.Errorf("redirect row %q", got)
+	}
+}
+
+// testHandCLIJourney checks the journey command of both patients, as JSON
+// (the API's answer) and as a table, as the analyst and as an operator.
+func testHandCLIJourney(t *testing.T, w *handWorld) {
+	t0 := w.t0.UnixMilli()
+	minute := time.Minute.Milliseconds()
+	p1 := []journeyRequest{
 		{w.chains["BVQ1"], "bayview", "HOSP_BV", "patient_query", "fulfilled", "", t0},
 		{w.chains["BVO1"], "bayview", "LAB_BV", "order", "fulfilled", "", t0 + minute},
 		{w.chains["NSQ1"], "northstar", "HOSP_NS", "patient_query", "not_found", "", t0 + 5*minute},
@@ -426,7 +495,7 @@ func testHandCLI(t *testing.T, w *handWorld) {
 	p1Episodes := []Episode{{FromMs: t0 + 5*minute, ToMs: t0 + 10*minute, Requests: 2, Networks: []string{"bayview", "northstar"},
 		Responders: []string{"HOSP_BV", "HOSP_NS"}, Classes: map[string]int{"not_found": 1, "refused_unjustified": 1}, Channels: []string{},
 		Chains: []string{w.chains["NSQ1"], w.chains["BVQ2"]}, Why: "2 unfulfilled request(s): below 3 requests and 2 redirects"}}
-	p2 := []jrow{
+	p2 := []journeyRequest{
 		{w.chains["NSQ2"], "northstar", "HOSP_NS", "patient_query", "redirected", "redirect-portal", t0 + 30*minute},
 		{w.chains["NSQ3"], "northstar", "HOSP_NS", "patient_query", "redirected", "redirect-fax", t0 + 40*minute},
 	}
@@ -434,210 +503,167 @@ func testHandCLI(t *testing.T, w *handWorld) {
 		Responders: []string{"HOSP_NS"}, Classes: map[string]int{"redirected": 2}, Channels: []string{"redirect-portal", "redirect-fax"},
 		Chains: []string{w.chains["NSQ2"], w.chains["NSQ3"]}, Runaround: true, Why: "redirected 2 times from channel to channel"}}
 
-	t.Run("chain", func(t *testing.T) {
-		id := w.chains["BVQ1"]
-		out, _, err := w.cliRun("analyst", "chain", "--json", id)
+	for _, c := range []struct {
+		who, patient string
+		rows         []journeyRequest
+		episodes     []Episode
+		scope        []string
+		verdict      string
+	}{
+		{"analyst", handP1, p1, p1Episodes, []string{}, "no runaround detected"},
+		{"analyst", handP2, p2, p2Episodes, []string{}, "RUNAROUND DETECTED"},
+		// An operator sees its own network's requests only.
+		{"operator-ns", handP1, p1[2:3], []Episode{{FromMs: t0 + 5*minute, ToMs: t0 + 5*minute, Requests: 1, Networks: []string{"northstar"},
+			Responders: []string{"HOSP_NS"}, Classes: map[string]int{"not_found": 1}, Channels: []string{}, Chains: []string{w.chains["NSQ1"]},
+			Why: "1 unfulfilled request(s): below 3 requests and 2 redirects"}}, []string{"northstar"}, "no runaround detected"},
+	} {
+		token := patientToken(c.patient)
+		out, _, err := w.cliRun(c.who, "journey", "--json", token)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var v ChainView
-		if err := json.Unmarshal([]byte(out), &v); err != nil {
-			t.Fatalf("chain --json: %v\n%s", err, out)
+		var j Journey
+		if err := json.Unmarshal([]byte(out), &j); err != nil {
+			t.Fatalf("journey --json: %v\n%s", err, out)
 		}
-		if got, want := withoutRawSeq(t, v.Steps), w.steps("BVQ1", "BVQ1C", "BVQ1R"); v.ID != id || v.Class != "fulfilled" || !reflect.DeepEqual(got, want) {
-			t.Errorf("chain --json: %s %s steps %+v", v.ID, v.Class, got)
+		if got := journeyRequests(j); !reflect.DeepEqual(got, c.rows) {
+			t.Errorf("journey --json of %s as %s:\n got %+v\nwant %+v", c.patient, c.who, got, c.rows)
 		}
-		// --json is the API's answer, byte for byte.
-		_, api := fetch(t, w.base, testTokens["analyst"], "/v1/chains/"+id, nil)
+		if !reflect.DeepEqual(j.Episodes, c.episodes) || j.Token != token || !slices.Equal(j.Scope, c.scope) ||
+			j.RuleVersion != RunaroundRuleVersion || j.Runaround != c.episodes[0].Runaround || j.Truncated {
+			t.Errorf("journey --json of %s as %s: token %s scope %v rule %s runaround %v truncated %v episodes\n %+v\nwant %+v",
+				c.patient, c.who, j.Token, j.Scope, j.RuleVersion, j.Runaround, j.Truncated, j.Episodes, c.episodes)
+		}
+		for _, o := range j.Requests {
+			if o.PatientToken != token {
+				t.Errorf("journey of %s lists chain %s of patient %s", c.patient, o.ID, o.PatientToken)
+			}
+		}
+		_, api := fetch(t, w.base, testTokens[c.who], "/v1/patients/"+token+"/journey", nil)
 		if out != string(api) {
-			t.Errorf("chain --json differs from the API's JSON:\n%s\n%s", out, api)
+			t.Errorf("journey --json differs from the API's JSON")
 		}
-		out, _, err = w.cliRun("analyst", "chain", id)
+
+		out, _, err = w.cliRun(c.who, "journey", token)
 		if err != nil {
 			t.Fatal(err)
 		}
-		head := []string{
-			"chain " + id + " (version " + fmt.Sprint(v.Version) + ")",
-			"network bayview",
-			"request patient_query BVQ1: CLINIC_BV -> HOSP_BV",
-			"outcome fulfilled",
-			"why the deciding answer returned the record within the SLA [rule " + v.RuleVersion + ", mapping " + toevent.MappingVersion + "]",
-			"requested " + msTime(t0),
-			"sla 1m0s + grace 30s, deadline " + msTime(t0+minute),
-			"time to fulfil 20s",
-			"patient " + patientToken(handP1),
+		if first := strings.SplitN(out, "\n", 2)[0]; first != fmt.Sprintf("patient %s: %d requests, %s (runaround/1)", token, len(c.rows), c.verdict) {
+			t.Errorf("journey table first line %q", first)
 		}
-		lines := strings.Split(out, "\n")
-		for i, want := range head {
-			if i >= len(lines) || strings.Join(strings.Fields(lines[i]), " ") != want {
-				t.Errorf("chain table line %d: %q, want %q", i, lines[min(i, len(lines)-1)], want)
+		if c.episodes[0].Runaround && !strings.Contains(out, "  "+msTime(c.episodes[0].FromMs)+" .. "+msTime(c.episodes[0].ToMs)+": "+c.episodes[0].Why+"\n") {
+			t.Errorf("journey table lacks the runaround episode:\n%s", out)
+		}
+		want := [][]string{{"REQUESTED", "NETWORK", "RESPONDER", "KIND", "OUTCOME", "CHAIN"}}
+		for _, r := range c.rows {
+			cls := r.Class
+			if r.Exception != "" {
+				cls += " (" + r.Exception + ")"
 			}
+			want = append(want, []string{msTime(r.At), r.Network, r.Responder, r.Kind, cls, r.ID})
 		}
-		want := [][]string{
-			{"OFFSET", "ROLE", "TYPE", "MESSAGE ID", "STATUS", "ACK", "REASON"},
-			{"+0s", "request", "QBP^Q22^QBP_Q21", "BVQ1", "-", "-", "-"},
-			{"+1.5s", "interim", "ACK^Q22^ACK", "BVQ1C", "accepted", "CA", "-"},
-			{"+20s", "response", "RSP^K22^RSP_K21", "BVQ1R", "ok", "AA", "-"},
+		if got := tableRows(t, out, "REQUESTED"); !reflect.DeepEqual(got, want) {
+			t.Errorf("journey table of %s as %s:\n got %q\nwant %q", c.patient, c.who, got, want)
 		}
-		if got := tableRows(t, out, "OFFSET"); !reflect.DeepEqual(got, want) {
-			t.Errorf("chain table:\n got %q\nwant %q", got, want)
-		}
-		out, _, err = w.cliRun("analyst", "chain", w.chains["NSQ2"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := tableRows(t, out, "OFFSET")[2]; !slices.Equal(got, []string{"+2s", "response", "RSP^K22^RSP_K21", "NSQ2R", "redirected", "AR", "redirect-portal Use the patient portal"}) {
-			t.Errorf("redirect row %q", got)
-		}
-	})
+	}
+}
 
-	t.Run("journey", func(t *testing.T) {
-		for _, c := range []struct {
-			who, patient string
-			rows         []jrow
-			episodes     []Episode
-			scope        []string
-			verdict      string
-		}{
-			{"analyst", handP1, p1, p1Episodes, []string{}, "no runaround detected"},
-			{"analyst", handP2, p2, p2Episodes, []string{}, "RUNAROUND DETECTED"},
-			// An operator sees its own network's requests only.
-			{"operator-ns", handP1, p1[2:3], []Episode{{FromMs: t0 + 5*minute, ToMs: t0 + 5*minute, Requests: 1, Networks: []string{"northstar"},
-				Responders: []string{"HOSP_NS"}, Classes: map[string]int{"not_found": 1}, Channels: []string{}, Chains: []string{w.chains["NSQ1"]},
-				Why: "1 unfulfilled request(s): below 3 requests and 2 redirects"}}, []string{"northstar"}, "no runaround detected"},
-		} {
-			token := patientToken(c.patient)
-			out, _, err := w.cliRun(c.who, "journey", "--json", token)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var j Journey
-			if err := json.Unmarshal([]byte(out), &j); err != nil {
-				t.Fatalf("journey --json: %v\n%s", err, out)
-			}
-			if got := journeyRows(j); !reflect.DeepEqual(got, c.rows) {
-				t.Errorf("journey --json of %s as %s:\n got %+v\nwant %+v", c.patient, c.who, got, c.rows)
-			}
-			if !reflect.DeepEqual(j.Episodes, c.episodes) || j.Token != token || !slices.Equal(j.Scope, c.scope) ||
-				j.RuleVersion != RunaroundRuleVersion || j.Runaround != c.episodes[0].Runaround || j.Truncated {
-				t.Errorf("journey --json of %s as %s: token %s scope %v rule %s runaround %v truncated %v episodes\n %+v\nwant %+v",
-					c.patient, c.who, j.Token, j.Scope, j.RuleVersion, j.Runaround, j.Truncated, j.Episodes, c.episodes)
-			}
-			for _, o := range j.Requests {
-				if o.PatientToken != token {
-					t.Errorf("journey of %s lists chain %s of patient %s", c.patient, o.ID, o.PatientToken)
-				}
-			}
-			_, api := fetch(t, w.base, testTokens[c.who], "/v1/patients/"+token+"/journey", nil)
-			if out != string(api) {
-				t.Errorf("journey --json differs from the API's JSON")
-			}
+// handOffender is a network of the hand world as the offenders command
+// shows it: its requests and suspect chains of the day.
+type handOffender struct {
+	name              string
+	requests, suspect uint64
+	chains            []ChainRef
+}
 
-			out, _, err = w.cliRun(c.who, "journey", token)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if first := strings.SplitN(out, "\n", 2)[0]; first != fmt.Sprintf("patient %s: %d requests, %s (runaround/1)", token, len(c.rows), c.verdict) {
-				t.Errorf("journey table first line %q", first)
-			}
-			if c.episodes[0].Runaround && !strings.Contains(out, "  "+msTime(c.episodes[0].FromMs)+" .. "+msTime(c.episodes[0].ToMs)+": "+c.episodes[0].Why+"\n") {
-				t.Errorf("journey table lacks the runaround episode:\n%s", out)
-			}
-			want := [][]string{{"REQUESTED", "NETWORK", "RESPONDER", "KIND", "OUTCOME", "CHAIN"}}
-			for _, r := range c.rows {
-				cls := r.Class
-				if r.Exception != "" {
-					cls += " (" + r.Exception + ")"
-				}
-				want = append(want, []string{msTime(r.At), r.Network, r.Responder, r.Kind, cls, r.ID})
-			}
-			if got := tableRows(t, out, "REQUESTED"); !reflect.DeepEqual(got, want) {
-				t.Errorf("journey table of %s as %s:\n got %q\nwant %q", c.patient, c.who, got, want)
-			}
-		}
-	})
+// testHandCLIOffenders checks the offenders command by day, as the
+// analyst and as an operator, and by week.
+func testHandCLIOffenders(t *testing.T, w *handWorld) {
+	t0 := w.t0.UnixMilli()
+	minute := time.Minute.Milliseconds()
+	ref := func(id string, class string, at int64, p string) ChainRef {
+		return ChainRef{ID: w.chains[id], ResponderOrg: map[bool]string{true: "HOSP_BV", false: "HOSP_NS"}[strings.HasPrefix(id, "BV")],
+			Outcome: class, RequestedAtMs: at, PatientToken: patientToken(p)}
+	}
+	nets := []handOffender{
+		{"bayview", 3, 1, []ChainRef{ref("BVQ2", "refused_unjustified", t0+10*minute, handP1)}},
+		{"northstar", 3, 2, []ChainRef{ref("NSQ3", "redirected", t0+40*minute, handP2), ref("NSQ2", "redirected", t0+30*minute, handP2)}},
+	}
+	for _, c := range []struct {
+		who  string
+		nets []handOffender
+	}{{"analyst", nets}, {"operator-ns", nets[1:]}} {
+		checkHandOffenders(t, w, c.who, c.nets)
+	}
+	// The default granularity is the week: the same networks, one week.
+	out, _, err := w.cliRun("analyst", "offenders", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Offenders
+	if err := json.Unmarshal([]byte(out), &o); err != nil || o.Query.Granularity != "week" || len(o.Periods) != 1 || len(o.Offenders) != 2 {
+		t.Errorf("offenders --json (weekly): %v %+v", err, o)
+	}
+}
 
-	t.Run("offenders", func(t *testing.T) {
-		day := w.t0.Format("2006-01-02")
-		type net struct {
-			name              string
-			requests, suspect uint64
-			chains            []ChainRef
+// checkHandOffenders checks the offenders command by day as who, who sees
+// nets: as JSON (the API's answer) and as a table.
+func checkHandOffenders(t *testing.T, w *handWorld, who string, nets []handOffender) {
+	t.Helper()
+	day := w.t0.Format("2006-01-02")
+	out, _, err := w.cliRun(who, "offenders", "--json", "--granularity", "day")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Offenders
+	if err := json.Unmarshal([]byte(out), &o); err != nil {
+		t.Fatalf("offenders --json: %v\n%s", err, out)
+	}
+	q := DefaultOffenderQuery()
+	q.Granularity = "day"
+	if o.FormulaVersion != OffenderFormulaVersion || o.Query != q || !slices.Equal(o.Periods, []string{day}) || len(o.Offenders) != len(nets) {
+		t.Fatalf("offenders --json as %s: %s %+v %v, %d offenders; want %v and %d", who, o.FormulaVersion, o.Query, o.Periods, len(o.Offenders), []string{day}, len(nets))
+	}
+	wantTable := [][]string{{"NETWORK", "PRIORITY", "FLAGGED", "REPEAT", "PERIOD", "REQUESTS", "SUSPECT", "LOWER BOUND", "CHAINS"}}
+	for i, n := range nets {
+		got := o.Offenders[i]
+		rate := float64(n.suspect) / float64(n.requests)
+		sc := got.LatestScorecard
+		// Three requests are below min_requests: shown, never flagged or ranked.
+		if got.Network != n.name || got.Flagged != 0 || got.Consecutive != 0 || got.RepeatOffender || got.ExcessSuspect != 0 || got.Priority != 0 {
+			t.Errorf("offender %d as %s: %+v, want %s unflagged", i, who, got, n.name)
 		}
-		nets := []net{
-			{"bayview", 3, 1, []ChainRef{ref("BVQ2", "refused_unjustified", t0+10*minute, handP1)}},
-			{"northstar", 3, 2, []ChainRef{ref("NSQ3", "redirected", t0+40*minute, handP2), ref("NSQ2", "redirected", t0+30*minute, handP2)}},
+		if !reflect.DeepEqual(got.Chains, n.chains) {
+			t.Errorf("offender %s chains:\n got %+v\nwant %+v", n.name, got.Chains, n.chains)
 		}
-		for _, c := range []struct {
-			who  string
-			nets []net
-		}{{"analyst", nets}, {"operator-ns", nets[1:]}} {
-			out, _, err := w.cliRun(c.who, "offenders", "--json", "--granularity", "day")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var o Offenders
-			if err := json.Unmarshal([]byte(out), &o); err != nil {
-				t.Fatalf("offenders --json: %v\n%s", err, out)
-			}
-			q := DefaultOffenderQuery()
-			q.Granularity = "day"
-			if o.FormulaVersion != OffenderFormulaVersion || o.Query != q || !slices.Equal(o.Periods, []string{day}) || len(o.Offenders) != len(c.nets) {
-				t.Fatalf("offenders --json as %s: %s %+v %v, %d offenders; want %v and %d", c.who, o.FormulaVersion, o.Query, o.Periods, len(o.Offenders), []string{day}, len(c.nets))
-			}
-			wantTable := [][]string{{"NETWORK", "PRIORITY", "FLAGGED", "REPEAT", "PERIOD", "REQUESTS", "SUSPECT", "LOWER BOUND", "CHAINS"}}
-			for i, n := range c.nets {
-				got := o.Offenders[i]
-				rate := float64(n.suspect) / float64(n.requests)
-				sc := got.LatestScorecard
-				// Three requests are below min_requests: shown, never flagged or ranked.
-				if got.Network != n.name || got.Flagged != 0 || got.Consecutive != 0 || got.RepeatOffender || got.ExcessSuspect != 0 || got.Priority != 0 {
-					t.Errorf("offender %d as %s: %+v, want %s unflagged", i, c.who, got, n.name)
-				}
-				if !reflect.DeepEqual(got.Chains, n.chains) {
-					t.Errorf("offender %s chains:\n got %+v\nwant %+v", n.name, got.Chains, n.chains)
-				}
-				if sc.Network != n.name || sc.Granularity != "day" || sc.Period != day || sc.Requests != n.requests || sc.Suspect != n.suspect ||
-					sc.SuspectRate != rate || sc.SuspectCILow <= 0 || sc.SuspectCILow >= rate || len(sc.Scorecard) < 10 {
-					t.Errorf("offender %s latest scorecard %+v", n.name, sc)
-				}
-				if len(got.Periods) != 1 || got.Periods[0].Period != day || got.Periods[0].Requests != n.requests || got.Periods[0].SuspectRate != rate || got.Periods[0].Flagged {
-					t.Errorf("offender %s periods %+v", n.name, got.Periods)
-				}
-				ids := make([]string, len(n.chains))
-				for j, ch := range n.chains {
-					ids[j] = ch.ID
-				}
-				wantTable = append(wantTable, []string{n.name, "0.0", "0/1", "no", day, fmt.Sprint(n.requests),
-					fmt.Sprintf("%.1f %%", 100*rate), fmt.Sprintf("%.1f %%", 100*sc.SuspectCILow), strings.Join(ids, " ")})
-			}
-			_, api := fetch(t, w.base, testTokens[c.who], "/v1/offenders", url.Values{"granularity": {"day"}})
-			if out != string(api) {
-				t.Errorf("offenders --json differs from the API's JSON")
-			}
-			out, _, err = w.cliRun(c.who, "offenders", "--granularity", "day")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if first := strings.SplitN(out, "\n", 2)[0]; first != "offenders/1: 3 of the last 4 days ("+day+"), threshold 5.0 %, min 30 requests" {
-				t.Errorf("offenders table first line %q", first)
-			}
-			if got := tableRows(t, out, "NETWORK"); !reflect.DeepEqual(got, wantTable) {
-				t.Errorf("offenders table as %s:\n got %q\nwant %q", c.who, got, wantTable)
-			}
+		if sc.Network != n.name || sc.Granularity != "day" || sc.Period != day || sc.Requests != n.requests || sc.Suspect != n.suspect ||
+			sc.SuspectRate != rate || sc.SuspectCILow <= 0 || sc.SuspectCILow >= rate || len(sc.Scorecard) < 10 {
+			t.Errorf("offender %s latest scorecard %+v", n.name, sc)
 		}
-		// The default granularity is the week: the same networks, one week.
-		out, _, err := w.cliRun("analyst", "offenders", "--json")
-		if err != nil {
-			t.Fatal(err)
+		if len(got.Periods) != 1 || got.Periods[0].Period != day || got.Periods[0].Requests != n.requests || got.Periods[0].SuspectRate != rate || got.Periods[0].Flagged {
+			t.Errorf("offender %s periods %+v", n.name, got.Periods)
 		}
-		var o Offenders
-		if err := json.Unmarshal([]byte(out), &o); err != nil || o.Query.Granularity != "week" || len(o.Periods) != 1 || len(o.Offenders) != 2 {
-			t.Errorf("offenders --json (weekly): %v %+v", err, o)
+		ids := make([]string, len(n.chains))
+		for j, ch := range n.chains {
+			ids[j] = ch.ID
 		}
-	})
-
-	t.Run("errors", func(t *testing.T) { testHandCLIErrors(t, w) })
+		wantTable = append(wantTable, []string{n.name, "0.0", "0/1", "no", day, fmt.Sprint(n.requests),
+			fmt.Sprintf("%.1f %%", 100*rate), fmt.Sprintf("%.1f %%", 100*sc.SuspectCILow), strings.Join(ids, " ")})
+	}
+	_, api := fetch(t, w.base, testTokens[who], "/v1/offenders", url.Values{"granularity": {"day"}})
+	if out != string(api) {
+		t.Errorf("offenders --json differs from the API's JSON")
+	}
+	out, _, err = w.cliRun(who, "offenders", "--granularity", "day")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first := strings.SplitN(out, "\n", 2)[0]; first != "offenders/1: 3 of the last 4 days ("+day+"), threshold 5.0 %, min 30 requests" {
+		t.Errorf("offenders table first line %q", first)
+	}
+	if got := tableRows(t, out, "NETWORK"); !reflect.DeepEqual(got, wantTable) {
+		t.Errorf("offenders table as %s:\n got %q\nwant %q", who, got, wantTable)
+	}
 }
 
 func testHandCLIErrors(t *testing.T, w *handWorld) {

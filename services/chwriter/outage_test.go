@@ -105,10 +105,39 @@ func TestClickHouseServerOutage(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	w := h.startWriter(cfg, reg)
 
-	// Traffic for the whole run: 10 events and a slice of the outcome
-	// versions every 100 ms, for about 75 s.
-	const ticks, perTick, m = 750, 10, 1500
-	outcomes := allOutcomeMsgs(t, 0, m)
+	wait := outageTraffic(t, h, reg)
+
+	time.Sleep(5 * time.Second)
+	before := h.count("SELECT count() FROM exchange_events")
+	ch.run("stop")
+	t.Logf("ClickHouse stopped after %d events were written", before)
+	time.Sleep(30 * time.Second)
+	if err := w.Ready(ctx); err == nil {
+		t.Error("Ready = nil while ClickHouse is down")
+	}
+	info := h.consumerInfo(bus.StreamEvents, "chwriter_events")
+	if info.NumAckPending > cfg.BatchRows || info.NumPending == 0 {
+		t.Errorf("during the outage %d unacked (want at most one batch, %d) and %d left in the stream (want a backlog)",
+			info.NumAckPending, cfg.BatchRows, info.NumPending)
+	}
+	time.Sleep(30 * time.Second)
+	ch.restart()
+	t.Log("ClickHouse started again on the same data")
+	maxHeld := wait()
+	checkAfterOutage(t, h, w, reg, cfg, before, maxHeld)
+}
+
+// The outage test's traffic for the whole run: outagePerTick events and a
+// slice of outageOutcomes outcome versions every 100 ms, for about 75 s.
+const outageTicks, outagePerTick, outageOutcomes = 750, 10, 1500
+
+// outageTraffic publishes the outage test's traffic and samples the
+// writer's held_messages gauge in reg meanwhile; wait waits for the
+// traffic to end and returns the gauge's peak.
+func outageTraffic(t *testing.T, h *harness, reg *prometheus.Registry) (wait func() float64) {
+	t.Helper()
+	const ticks, perTick = outageTicks, outagePerTick
+	outcomes := allOutcomeMsgs(t, 0, outageOutcomes)
 	var (
 		wg      sync.WaitGroup
 		maxHeld float64
@@ -143,26 +172,23 @@ func TestClickHouseServerOutage(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-
-	time.Sleep(5 * time.Second)
-	before := h.count("SELECT count() FROM exchange_events")
-	ch.run("stop")
-	t.Logf("ClickHouse stopped after %d events were written", before)
-	time.Sleep(30 * time.Second)
-	if err := w.Ready(ctx); err == nil {
-		t.Error("Ready = nil while ClickHouse is down")
+	return func() float64 {
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return maxHeld
 	}
-	info := h.consumerInfo(bus.StreamEvents, "chwriter_events")
-	if info.NumAckPending > cfg.BatchRows || info.NumPending == 0 {
-		t.Errorf("during the outage %d unacked (want at most one batch, %d) and %d left in the stream (want a backlog)",
-			info.NumAckPending, cfg.BatchRows, info.NumPending)
-	}
-	time.Sleep(30 * time.Second)
-	ch.restart()
-	t.Log("ClickHouse started again on the same data")
-	wg.Wait()
+}
 
-	const n = ticks * perTick
+// checkAfterOutage waits for the writer w to drain the backlog after the
+// outage, then checks that every event and outcome is in the views exactly
+// once, that nothing written before the outage was lost (before rows of
+// exchange_events), that the writer held at most two batches (maxHeld) and
+// retried, and that it is ready again.
+func checkAfterOutage(t *testing.T, h *harness, w *chwriter.Writer, reg *prometheus.Registry, cfg chwriter.Config, before uint64, maxHeld float64) {
+	t.Helper()
+	const n = outageTicks * outagePerTick
+	const m = outageOutcomes
 	versions, _ := sumVersions(0, m)
 	const drain = 90 * time.Second
 	h.waitCount("SELECT count() FROM events", n, drain)
@@ -185,15 +211,13 @@ func TestClickHouseServerOutage(t *testing.T) {
 	if got := h.count("SELECT count() FROM exchange_events"); got < before {
 		t.Errorf("exchange_events has %d rows after the restart, fewer than the %d written before: data lost", got, before)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if maxHeld == 0 || maxHeld > float64(2*cfg.BatchRows) {
 		t.Errorf("held_messages peaked at %v, want 1-%d (the batch retried and the next, however long the outage)", maxHeld, 2*cfg.BatchRows)
 	}
 	if got := metricSum(t, reg, "hinscore_chwriter_insert_retries_total"); got < 5 {
 		t.Errorf("insert_retries_total = %v, want the retries of a 60 s outage", got)
 	}
-	if err := w.Ready(ctx); err != nil {
+	if err := w.Ready(h.ctx); err != nil {
 		t.Errorf("Ready after the outage: %v", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
 
 // svgOf returns the SVG element with the given aria-label in page, checked
@@ -70,29 +72,7 @@ func TestPageChartsAndPrint(t *testing.T) {
 			t.Errorf("no legend %s:\n%s", want, svg)
 		}
 	})
-	t.Run("time to fulfil against each kind's SLA", func(t *testing.T) {
-		svg := svgOf(t, page, "Time to fulfil against SLA")
-		for _, want := range []string{
-			`<title>SLA 1.0m: patient_query</title>`, `<title>3×SLA 3.0m: patient_query</title>`,
-			`<title>SLA 5.0m: document_retrieve</title>`, `<title>3×SLA 15.0m: document_retrieve</title>`,
-			`patient_query SLA 1.0m (dotted: 3× 3.0m)`, `document_retrieve SLA 5.0m (dotted: 3× 15.0m)`,
-		} {
-			if !strings.Contains(svg, want) {
-				t.Errorf("time-to-fulfil chart lacks %q", want)
-			}
-		}
-		if n := count(svg, `class="sla"`); n != 2 {
-			t.Errorf("%d SLA lines, want one per kind (2)", n)
-		}
-		// The network and each of its 4 responder organisations has a bar
-		// or says it has no fulfilment.
-		if n := count(svg, `stroke-width="6"><title>p50 `) + count(svg, "no fulfilment"); n != 1+len(c.GetResponders()) {
-			t.Errorf("%d rows, want %d", n, 1+len(c.GetResponders()))
-		}
-		if !strings.Contains(page, "the SLA of each request kind") {
-			t.Error("the caption does not say the lines are per kind")
-		}
-	})
+	t.Run("time to fulfil against each kind's SLA", func(t *testing.T) { checkFulfilChart(t, page, c) })
 	t.Run("trend", func(t *testing.T) {
 		svg := svgOf(t, page, "Suspect rate trend")
 		// 2026-02 … 2026-05: the last flag_n periods, each labelled.
@@ -140,4 +120,32 @@ func TestPageChartsAndPrint(t *testing.T) {
 			t.Errorf("page references %q", m)
 		}
 	})
+}
+
+// checkFulfilChart checks the time-to-fulfil chart of north's page: a line
+// for the SLA of each request kind and a row for the network and each of
+// card c's responders.
+func checkFulfilChart(t *testing.T, page string, c *hinscorev1.Scorecard) {
+	t.Helper()
+	svg := svgOf(t, page, "Time to fulfil against SLA")
+	for _, want := range []string{
+		`<title>SLA 1.0m: patient_query</title>`, `<title>3×SLA 3.0m: patient_query</title>`,
+		`<title>SLA 5.0m: document_retrieve</title>`, `<title>3×SLA 15.0m: document_retrieve</title>`,
+		`patient_query SLA 1.0m (dotted: 3× 3.0m)`, `document_retrieve SLA 5.0m (dotted: 3× 15.0m)`,
+	} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("time-to-fulfil chart lacks %q", want)
+		}
+	}
+	if n := strings.Count(svg, `class="sla"`); n != 2 {
+		t.Errorf("%d SLA lines, want one per kind (2)", n)
+	}
+	// The network and each of its 4 responder organisations has a bar
+	// or says it has no fulfilment.
+	if n := strings.Count(svg, `stroke-width="6"><title>p50 `) + strings.Count(svg, "no fulfilment"); n != 1+len(c.GetResponders()) {
+		t.Errorf("%d rows, want %d", n, 1+len(c.GetResponders()))
+	}
+	if !strings.Contains(page, "the SLA of each request kind") {
+		t.Error("the caption does not say the lines are per kind")
+	}
 }

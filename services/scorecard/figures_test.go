@@ -357,41 +357,77 @@ func entityKeyOf(c *hinscorev1.Scorecard, e *hinscorev1.Entity) refKey {
 	return k
 }
 
-// checkAgainstReference compares every entity of every card with the
-// reference, figure by figure.
-func checkAgainstReference(t *testing.T, cards []*hinscorev1.Scorecard, ref map[refKey]*refFigures) {
-	t.Helper()
-	threshold := DefaultParams().FlagThreshold
-	// The reference's ranking of each level in each month.
+// peersOf returns the figures of k's peers: the other entities of its
+// level and month with requests that are peers.
+func peersOf(ref map[refKey]*refFigures, k refKey) []*refFigures {
+	var peers []*refFigures
+	for ok, o := range ref {
+		if ok.month == k.month && ok.level == k.level && ok != k && o.requests > 0 && ok.peer(o) {
+			peers = append(peers, o)
+		}
+	}
+	return peers
+}
+
+// refRanking is the reference's ranking of each level in each month: by
+// entity, the peer median, the excess events and priority, the flags of
+// the last four months and the rank.
+type refRanking struct {
+	ref                         map[refKey]*refFigures
+	threshold                   float64
+	ranks, counts               map[refKey]int
+	meds, excesses, priorities  map[refKey]float64
+	consecutive, flaggedPeriods map[refKey]uint32
+}
+
+// flagged says whether the reference flags k: a peer whose lower bound is
+// above the threshold.
+func (rr *refRanking) flagged(k refKey) bool {
+	f := rr.ref[k]
+	if f == nil || !k.peer(f) {
+		return false
+	}
+	low, _ := wilsonRoots(f.suspect, f.requests)
+	return low > rr.threshold
+}
+
+// flagRun counts the months k is flagged in among the last four (n) and
+// how many of them in a row up to k's (run).
+func (rr *refRanking) flagRun(k refKey) (run, n uint32) {
+	inRun := true
+	for i := range 4 {
+		pk := k
+		pk.month = k.month.AddDate(0, -i, 0)
+		if rr.flagged(pk) {
+			n++
+			if inRun {
+				run++
+			}
+		} else {
+			inRun = false
+		}
+	}
+	return run, n
+}
+
+// rankReference ranks the reference's entities of each level in each month.
+func rankReference(ref map[refKey]*refFigures) *refRanking {
+	rr := &refRanking{ref: ref, threshold: DefaultParams().FlagThreshold,
+		ranks: map[refKey]int{}, counts: map[refKey]int{},
+		meds: map[refKey]float64{}, excesses: map[refKey]float64{}, priorities: map[refKey]float64{},
+		consecutive: map[refKey]uint32{}, flaggedPeriods: map[refKey]uint32{}}
 	type ranked struct {
 		k                        refKey
 		low, med, excess, weight float64
 	}
-	flagged := func(k refKey) bool {
-		f := ref[k]
-		if f == nil || !k.peer(f) {
-			return false
-		}
-		low, _ := wilsonRoots(f.suspect, f.requests)
-		return low > threshold
-	}
-	ranks := map[refKey]int{}
-	counts := map[refKey]int{}
-	meds := map[refKey]float64{}
-	excesses := map[refKey]float64{}
-	priorities := map[refKey]float64{}
-	consecutive := map[refKey]uint32{}
-	flaggedPeriods := map[refKey]uint32{}
 	byLevel := map[refKey][]ranked{} // key: month and level only
 	for k, f := range ref {
 		if f.requests == 0 {
 			continue
 		}
 		var peers []float64
-		for ok, o := range ref {
-			if ok.month == k.month && ok.level == k.level && ok != k && o.requests > 0 && ok.peer(o) {
-				peers = append(peers, o.rate())
-			}
+		for _, o := range peersOf(ref, k) {
+			peers = append(peers, o.rate())
 		}
 		med := median(peers)
 		low, _ := wilsonRoots(f.suspect, f.requests)
@@ -399,24 +435,11 @@ func checkAgainstReference(t *testing.T, cards []*hinscorev1.Scorecard, ref map[
 		if k.peer(f) {
 			excess = math.Max(0, low-med) * float64(f.requests)
 		}
-		var run, n uint32
-		inRun := true
-		for i := range 4 {
-			pk := k
-			pk.month = k.month.AddDate(0, -i, 0)
-			if flagged(pk) {
-				n++
-				if inRun {
-					run++
-				}
-			} else {
-				inRun = false
-			}
-		}
-		meds[k], excesses[k], consecutive[k], flaggedPeriods[k] = med, excess, run, n
-		priorities[k] = excess * float64(1+run)
+		run, n := rr.flagRun(k)
+		rr.meds[k], rr.excesses[k], rr.consecutive[k], rr.flaggedPeriods[k] = med, excess, run, n
+		rr.priorities[k] = excess * float64(1+run)
 		lk := refKey{month: k.month, level: k.level}
-		byLevel[lk] = append(byLevel[lk], ranked{k: k, low: low, excess: excess, weight: priorities[k]})
+		byLevel[lk] = append(byLevel[lk], ranked{k: k, low: low, excess: excess, weight: rr.priorities[k]})
 	}
 	for _, list := range byLevel {
 		slices.SortFunc(list, func(a, b ranked) int {
@@ -424,10 +447,17 @@ func checkAgainstReference(t *testing.T, cards []*hinscorev1.Scorecard, ref map[
 				strings.Compare(a.k.network, b.k.network), strings.Compare(a.k.id, b.k.id))
 		})
 		for i, r := range list {
-			ranks[r.k], counts[r.k] = i+1, len(list)
+			rr.ranks[r.k], rr.counts[r.k] = i+1, len(list)
 		}
 	}
+	return rr
+}
 
+// checkAgainstReference compares every entity of every card with the
+// reference, figure by figure.
+func checkAgainstReference(t *testing.T, cards []*hinscorev1.Scorecard, ref map[refKey]*refFigures) {
+	t.Helper()
+	rr := rankReference(ref)
 	seen := 0
 	for _, c := range cards {
 		for _, e := range allEntities(c) {
@@ -439,117 +469,10 @@ func checkAgainstReference(t *testing.T, cards []*hinscorev1.Scorecard, ref map[
 				continue
 			}
 			seen++
-			if e.GetRequests() != f.requests {
-				t.Errorf("%s: %d requests, want %d", where, e.GetRequests(), f.requests)
-			}
-			var idents []string
-			for i := range f.identifier {
-				idents = append(idents, i)
-			}
-			slices.Sort(idents)
-			if k.level != LevelNetwork && !slices.Equal(e.GetIdentifiers(), idents) {
-				t.Errorf("%s: identifiers %v, want %v", where, e.GetIdentifiers(), idents)
-			}
-			for _, o := range e.GetOutcomes() {
-				if o.GetOutcome() == "orphan" {
-					continue
-				}
-				checkRate(t, where+" "+o.GetOutcome(), o.GetRate(), f.classes[o.GetOutcome()], f.requests)
-			}
-			var kinds []string
-			for _, v := range e.GetVolumes() {
-				kinds = append(kinds, fmt.Sprintf("%s=%d", v.GetRequestKind(), v.GetRequests()))
-			}
-			var wantKinds []string
-			for kind, n := range f.kinds {
-				wantKinds = append(wantKinds, fmt.Sprintf("%s=%d", kind, n))
-			}
-			slices.Sort(wantKinds)
-			if !slices.Equal(kinds, wantKinds) {
-				t.Errorf("%s: volumes %v, want %v", where, kinds, wantKinds)
-			}
-			checkRate(t, where+" suspect", e.GetSuspect(), f.suspect, f.requests)
-			checkLatency(t, where+" ttf", e.GetTimeToFulfil(), f.ttf, f.ttfWithin)
-			checkLatency(t, where+" tta", e.GetTimeToAcknowledge(), f.tta, f.ttaWithin)
-
-			// Refusals by cited exception, with the peers' median share.
-			var codes []string
-			for code := range f.codes {
-				codes = append(codes, code)
-			}
-			slices.Sort(codes)
-			if len(e.GetRefusals()) != len(codes) {
-				t.Errorf("%s: refusals %v, want %v", where, e.GetRefusals(), codes)
-			}
-			for i, x := range e.GetRefusals() {
-				if i >= len(codes) {
-					break
-				}
-				if got := x.GetOutcome() + "/" + x.GetCode(); got != codes[i] {
-					t.Errorf("%s: refusal %d is %s, want %s", where, i, got, codes[i])
-					continue
-				}
-				checkRate(t, where+" "+codes[i], x.GetRate(), f.codes[codes[i]], f.requests)
-				var shares []float64
-				for ok, o := range ref {
-					if ok.month == k.month && ok.level == k.level && ok != k && o.requests > 0 && ok.peer(o) {
-						shares = append(shares, float64(o.codes[codes[i]])/float64(o.requests))
-					}
-				}
-				med := median(shares)
-				if !near(x.GetPeerMedian(), med) {
-					t.Errorf("%s: %s peer median %g, want %g", where, codes[i], x.GetPeerMedian(), med)
-				}
-				p := DefaultParams()
-				low, _ := wilsonRoots(f.codes[codes[i]], f.requests)
-				overuse := x.GetOutcome() == "refused_exception" && k.peer(f) && low > math.Max(p.OveruseMultiple*med, p.OveruseFloor)
-				if x.GetOveruse() != overuse {
-					t.Errorf("%s: %s overuse %v, want %v", where, codes[i], x.GetOveruse(), overuse)
-				}
-			}
-
-			// The lower bound against the peer median, the flags, the rank.
-			rk := e.GetRanking()
-			if !near(rk.GetPeerMedian(), meds[k]) || !near(rk.GetExcessEvents(), excesses[k]) || !near(rk.GetPriority(), priorities[k]) {
-				t.Errorf("%s: peer median %g, excess %g, priority %g; want %g, %g, %g", where,
-					rk.GetPeerMedian(), rk.GetExcessEvents(), rk.GetPriority(), meds[k], excesses[k], priorities[k])
-			}
-			if rk.GetFlagged() != flagged(k) || rk.GetFlaggedPeriods() != flaggedPeriods[k] || rk.GetConsecutive() != consecutive[k] ||
-				rk.GetRepeatOffender() != (flaggedPeriods[k] >= 3) {
-				t.Errorf("%s: flagged %v, %d of 4, %d in a row, repeat %v; want %v, %d, %d", where, rk.GetFlagged(), rk.GetFlaggedPeriods(),
-					rk.GetConsecutive(), rk.GetRepeatOffender(), flagged(k), flaggedPeriods[k], consecutive[k])
-			}
-			if int(rk.GetRank()) != ranks[k] || int(rk.GetRanked()) != counts[k] {
-				t.Errorf("%s: rank %d of %d, want %d of %d", where, rk.GetRank(), rk.GetRanked(), ranks[k], counts[k])
-			}
-
-			// Trend: the last four months, oldest first.
-			if len(e.GetTrend()) != 4 {
-				t.Errorf("%s: %d trend points, want 4", where, len(e.GetTrend()))
-				continue
-			}
-			for i, tp := range e.GetTrend() {
-				pk := k
-				pk.month = k.month.AddDate(0, i-3, 0)
-				label := pk.month.Format("2006-01")
-				if tp.GetPeriod() != label {
-					t.Errorf("%s: trend point %d is %s, want %s", where, i, tp.GetPeriod(), label)
-				}
-				var n, s uint64
-				if pf := ref[pk]; pf != nil {
-					n, s = pf.requests, pf.suspect
-				}
-				if tp.GetRequests() != n || tp.GetFlagged() != flagged(pk) {
-					t.Errorf("%s: trend %s: %d requests, flagged %v; want %d, %v", where, label, tp.GetRequests(), tp.GetFlagged(), n, flagged(pk))
-				}
-				if n == 0 {
-					if tp.GetSuspect().GetTotal() != 0 || tp.GetSuspect().GetCiLow() != 0 || tp.GetSuspect().GetCiHigh() != 1 {
-						t.Errorf("%s: trend %s without requests: suspect %v, want 0/0 in [0, 1]", where, label, tp.GetSuspect())
-					}
-				} else {
-					checkRate(t, where+" trend "+label, tp.GetSuspect(), s, n)
-				}
-			}
+			checkRefFigures(t, where, k, e, f)
+			checkRefRefusals(t, where, k, e, f, ref)
+			checkRefRanking(t, where, k, e, rr)
+			checkRefTrend(t, where, k, e, rr)
 		}
 	}
 	// And no entity of a card's network and month is missing.
@@ -563,6 +486,134 @@ func checkAgainstReference(t *testing.T, cards []*hinscorev1.Scorecard, ref map[
 	}
 	if seen == 0 || seen != want {
 		t.Errorf("%d entities compared, the reference has %d", seen, want)
+	}
+}
+
+// checkRefFigures compares entity e (k, named where) with its reference
+// figures f: requests, identifiers, class rates, volumes by kind, the
+// suspect rate and the times to fulfil and to acknowledge.
+func checkRefFigures(t *testing.T, where string, k refKey, e *hinscorev1.Entity, f *refFigures) {
+	t.Helper()
+	if e.GetRequests() != f.requests {
+		t.Errorf("%s: %d requests, want %d", where, e.GetRequests(), f.requests)
+	}
+	var idents []string
+	for i := range f.identifier {
+		idents = append(idents, i)
+	}
+	slices.Sort(idents)
+	if k.level != LevelNetwork && !slices.Equal(e.GetIdentifiers(), idents) {
+		t.Errorf("%s: identifiers %v, want %v", where, e.GetIdentifiers(), idents)
+	}
+	for _, o := range e.GetOutcomes() {
+		if o.GetOutcome() == "orphan" {
+			continue
+		}
+		checkRate(t, where+" "+o.GetOutcome(), o.GetRate(), f.classes[o.GetOutcome()], f.requests)
+	}
+	var kinds []string
+	for _, v := range e.GetVolumes() {
+		kinds = append(kinds, fmt.Sprintf("%s=%d", v.GetRequestKind(), v.GetRequests()))
+	}
+	var wantKinds []string
+	for kind, n := range f.kinds {
+		wantKinds = append(wantKinds, fmt.Sprintf("%s=%d", kind, n))
+	}
+	slices.Sort(wantKinds)
+	if !slices.Equal(kinds, wantKinds) {
+		t.Errorf("%s: volumes %v, want %v", where, kinds, wantKinds)
+	}
+	checkRate(t, where+" suspect", e.GetSuspect(), f.suspect, f.requests)
+	checkLatency(t, where+" ttf", e.GetTimeToFulfil(), f.ttf, f.ttfWithin)
+	checkLatency(t, where+" tta", e.GetTimeToAcknowledge(), f.tta, f.ttaWithin)
+}
+
+// checkRefRefusals compares e's refusals by cited exception with the
+// reference, with the peers' median share and the overuse flag.
+func checkRefRefusals(t *testing.T, where string, k refKey, e *hinscorev1.Entity, f *refFigures, ref map[refKey]*refFigures) {
+	t.Helper()
+	var codes []string
+	for code := range f.codes {
+		codes = append(codes, code)
+	}
+	slices.Sort(codes)
+	if len(e.GetRefusals()) != len(codes) {
+		t.Errorf("%s: refusals %v, want %v", where, e.GetRefusals(), codes)
+	}
+	for i, x := range e.GetRefusals() {
+		if i >= len(codes) {
+			break
+		}
+		if got := x.GetOutcome() + "/" + x.GetCode(); got != codes[i] {
+			t.Errorf("%s: refusal %d is %s, want %s", where, i, got, codes[i])
+			continue
+		}
+		checkRate(t, where+" "+codes[i], x.GetRate(), f.codes[codes[i]], f.requests)
+		var shares []float64
+		for _, o := range peersOf(ref, k) {
+			shares = append(shares, float64(o.codes[codes[i]])/float64(o.requests))
+		}
+		med := median(shares)
+		if !near(x.GetPeerMedian(), med) {
+			t.Errorf("%s: %s peer median %g, want %g", where, codes[i], x.GetPeerMedian(), med)
+		}
+		p := DefaultParams()
+		low, _ := wilsonRoots(f.codes[codes[i]], f.requests)
+		overuse := x.GetOutcome() == "refused_exception" && k.peer(f) && low > math.Max(p.OveruseMultiple*med, p.OveruseFloor)
+		if x.GetOveruse() != overuse {
+			t.Errorf("%s: %s overuse %v, want %v", where, codes[i], x.GetOveruse(), overuse)
+		}
+	}
+}
+
+// checkRefRanking compares e's lower bound against the peer median, its
+// flags and its rank with the reference's ranking.
+func checkRefRanking(t *testing.T, where string, k refKey, e *hinscorev1.Entity, rr *refRanking) {
+	t.Helper()
+	rk := e.GetRanking()
+	if !near(rk.GetPeerMedian(), rr.meds[k]) || !near(rk.GetExcessEvents(), rr.excesses[k]) || !near(rk.GetPriority(), rr.priorities[k]) {
+		t.Errorf("%s: peer median %g, excess %g, priority %g; want %g, %g, %g", where,
+			rk.GetPeerMedian(), rk.GetExcessEvents(), rk.GetPriority(), rr.meds[k], rr.excesses[k], rr.priorities[k])
+	}
+	if rk.GetFlagged() != rr.flagged(k) || rk.GetFlaggedPeriods() != rr.flaggedPeriods[k] || rk.GetConsecutive() != rr.consecutive[k] ||
+		rk.GetRepeatOffender() != (rr.flaggedPeriods[k] >= 3) {
+		t.Errorf("%s: flagged %v, %d of 4, %d in a row, repeat %v; want %v, %d, %d", where, rk.GetFlagged(), rk.GetFlaggedPeriods(),
+			rk.GetConsecutive(), rk.GetRepeatOffender(), rr.flagged(k), rr.flaggedPeriods[k], rr.consecutive[k])
+	}
+	if int(rk.GetRank()) != rr.ranks[k] || int(rk.GetRanked()) != rr.counts[k] {
+		t.Errorf("%s: rank %d of %d, want %d of %d", where, rk.GetRank(), rk.GetRanked(), rr.ranks[k], rr.counts[k])
+	}
+}
+
+// checkRefTrend compares e's trend, the last four months oldest first,
+// with the reference.
+func checkRefTrend(t *testing.T, where string, k refKey, e *hinscorev1.Entity, rr *refRanking) {
+	t.Helper()
+	if len(e.GetTrend()) != 4 {
+		t.Errorf("%s: %d trend points, want 4", where, len(e.GetTrend()))
+		return
+	}
+	for i, tp := range e.GetTrend() {
+		pk := k
+		pk.month = k.month.AddDate(0, i-3, 0)
+		label := pk.month.Format("2006-01")
+		if tp.GetPeriod() != label {
+			t.Errorf("%s: trend point %d is %s, want %s", where, i, tp.GetPeriod(), label)
+		}
+		var n, s uint64
+		if pf := rr.ref[pk]; pf != nil {
+			n, s = pf.requests, pf.suspect
+		}
+		if tp.GetRequests() != n || tp.GetFlagged() != rr.flagged(pk) {
+			t.Errorf("%s: trend %s: %d requests, flagged %v; want %d, %v", where, label, tp.GetRequests(), tp.GetFlagged(), n, rr.flagged(pk))
+		}
+		if n == 0 {
+			if tp.GetSuspect().GetTotal() != 0 || tp.GetSuspect().GetCiLow() != 0 || tp.GetSuspect().GetCiHigh() != 1 {
+				t.Errorf("%s: trend %s without requests: suspect %v, want 0/0 in [0, 1]", where, label, tp.GetSuspect())
+			}
+		} else {
+			checkRate(t, where+" trend "+label, tp.GetSuspect(), s, n)
+		}
 	}
 }
 
@@ -631,10 +682,22 @@ func entityOf(t *testing.T, list []*hinscorev1.Entity, id string) *hinscorev1.En
 	return find(t, list, fmt.Sprintf("entity %q", id), func(e *hinscorev1.Entity) bool { return e.GetId() == id })
 }
 
+// checkByHand states 2026-05's figures of figuresWorld by hand.
 func checkByHand(t *testing.T, may []*hinscorev1.Scorecard) {
 	north, south, east := cardOf(t, may, "north"), cardOf(t, may, "south"), cardOf(t, may, "east")
-	n1 := entityOf(t, north.GetResponders(), "north-1")
+	checkTimesByHand(t, north)
+	checkRankingByHand(t, north, south, east)
+	checkRefusalsByHand(t, north, south)
+	checkDevelopersByHand(t, north)
+	checkSmallSamplesByHand(t, north, east)
+	checkOutputsByHand(t, north)
+}
 
+// checkTimesByHand: north-1's times to acknowledge and to fulfil, and
+// north-2's within each kind's SLA.
+func checkTimesByHand(t *testing.T, north *hinscorev1.Scorecard) {
+	t.Helper()
+	n1 := entityOf(t, north.GetResponders(), "north-1")
 	// N1's times to acknowledge, sorted: 100, 150, 200, 250, 300, 350, 400,
 	// 450, 500, 550, 600, 700 … 3000 (35 within the 60 s SLA), then 65,
 	// 70, 75, 80 s: 39 values; ⌊0.5·39⌋ = 19 → 1.5 s, ⌊0.9·39⌋ = 35 → 65 s,
@@ -661,7 +724,13 @@ func checkByHand(t *testing.T, may []*hinscorev1.Scorecard) {
 	if !slices.Equal(n2.GetIdentifiers(), []string{"N2a", "N2b"}) || n2.GetName() != "North Clinic" || n2.GetDeveloper() != "vendorB" {
 		t.Errorf("north-2: identifiers %v, name %q, developer %q", n2.GetIdentifiers(), n2.GetName(), n2.GetDeveloper())
 	}
+}
 
+// checkRankingByHand: the responders' peer medians, north-1's and
+// south-2's rankings and north-1's trend.
+func checkRankingByHand(t *testing.T, north, south, east *hinscorev1.Scorecard) {
+	t.Helper()
+	n1 := entityOf(t, north.GetResponders(), "north-1")
 	// Peer median of responders: every other responder with >= 30
 	// requests, all networks. Suspect rates: north-1 6/40 = 0.15, north-2
 	// 2/40 = 0.05, NX 0/30, south-1 0/52, south-2 18/60 = 0.3; north-3
@@ -707,7 +776,12 @@ func checkByHand(t *testing.T, may []*hinscorev1.Scorecard) {
 	if want := "2026-02:0/0:false 2026-03:8/40:true 2026-04:0/0:false 2026-05:6/40:true"; strings.Join(trend, " ") != want {
 		t.Errorf("north-1 trend %v, want %s", trend, want)
 	}
+}
 
+// checkRefusalsByHand: the SLA boundaries of south-1, and the refusals
+// and exception overuse of south-1 and north-1.
+func checkRefusalsByHand(t *testing.T, north, south *hinscorev1.Scorecard) {
+	t.Helper()
 	// Boundaries: tta and ttf <= SLA is within; ttf of exactly 3 × SLA is
 	// late, not suspect.
 	s1 := entityOf(t, south.GetResponders(), "south-1")
@@ -720,6 +794,7 @@ func checkByHand(t *testing.T, may []*hinscorev1.Scorecard) {
 	// peers' shares 0.05 (north-1), 0, 0, 0 → median 0: overuse. north-1's
 	// 2 of 40: peers' shares 0, 0, 10/52, 0 → 0, but its lower bound is
 	// below the 2% floor.
+	n1 := entityOf(t, north.GetResponders(), "north-1")
 	if x := s1.GetRefusals(); len(x) != 1 || x[0].GetCode() != "171.204" || x[0].GetRate().GetCount() != 10 || x[0].GetPeerMedian() != 0 || !x[0].GetOveruse() {
 		t.Errorf("south-1 refusals %v", x)
 	}
@@ -733,7 +808,11 @@ func checkByHand(t *testing.T, may []*hinscorev1.Scorecard) {
 	if fl := s1.GetFlags(); len(fl) != 1 || fl[0].GetKind() != "exception_overuse" || fl[0].GetExceptionCode() != "171.204" || fl[0].GetEvidenceTotal() != 10 {
 		t.Errorf("south-1 flags %v, want exception_overuse 171.204 over 10 chains", fl)
 	}
+}
 
+// checkDevelopersByHand: north's developers, their peer medians and times.
+func checkDevelopersByHand(t *testing.T, north *hinscorev1.Scorecard) {
+	t.Helper()
 	// Developers within north: vendorA = north-1 + north-3 (46 requests,
 	// 12 suspect), vendorB = north-2, "" = NX (shown, never ranked).
 	var devs []string
@@ -757,7 +836,12 @@ func checkByHand(t *testing.T, may []*hinscorev1.Scorecard) {
 	if a := va.GetTimeToAcknowledge(); a.GetCount() != 39 || a.GetP50Ms() != 1500 {
 		t.Errorf("north vendorA tta %v, want north-1's (north-3 never acknowledged)", a)
 	}
+}
 
+// checkSmallSamplesByHand: north-3 and east are small samples; the
+// networks' peer medians.
+func checkSmallSamplesByHand(t *testing.T, north, east *hinscorev1.Scorecard) {
+	t.Helper()
 	// Small samples are shown, marked, never flagged, and are nobody's
 	// peer: north-3 is 6 of 6 suspect (lower bound 61%).
 	n3 := entityOf(t, north.GetResponders(), "north-3")
@@ -782,7 +866,12 @@ func checkByHand(t *testing.T, may []*hinscorev1.Scorecard) {
 	if got, want := east.GetRanking().GetPeerMedian(), (18.0/112+14.0/116)/2; !near(got, want) {
 		t.Errorf("east peer median %g, want the mean of north's 14/116 and south's 18/112", got)
 	}
+}
 
+// checkOutputsByHand: north's page and CSV show north-3 as a small sample
+// and north-1's time to acknowledge.
+func checkOutputsByHand(t *testing.T, north *hinscorev1.Scorecard) {
+	t.Helper()
 	// The page shows north-3 with its figures, marked, without a flag.
 	page, err := HTML(OperatorCopy(north))
 	if err != nil {

@@ -54,69 +54,23 @@ func TestFormulaOnEveryOutput(t *testing.T) {
 		}
 	})
 
-	wantCols := map[string]string{
-		"formula_version": FormulaVersion, "flag_threshold": "0.070000", "flag_k": "2", "flag_n": "5", "min_sample": "30",
-		"z": "1.959964", "suspect_sla_multiple": "3", "overuse_multiple": "4.000000", "overuse_floor": "0.030000", "evidence_limit": "7",
-	}
-	checkCSV := func(t *testing.T, b []byte) {
-		recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
-		if err != nil || len(recs) < 2 {
-			t.Fatalf("%d records (%v)", len(recs), err)
-		}
-		col := map[string]int{}
-		for i, h := range recs[0] {
-			col[h] = i
-		}
-		for name, v := range wantCols {
-			i, ok := col[name]
-			if !ok {
-				t.Errorf("no column %s", name)
-				continue
-			}
-			for _, r := range recs[1:] {
-				if r[i] != v {
-					t.Errorf("%s = %q, want %q", name, r[i], v)
-				}
-			}
-		}
-	}
 	t.Run("csv", func(t *testing.T) {
 		b, err := CSV(op)
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkCSV(t, b)
+		checkFormulaColumns(t, b)
 	})
 	t.Run("offenders csv", func(t *testing.T) {
 		b, err := OffendersCSV(Offenders(cards))
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkCSV(t, b)
+		checkFormulaColumns(t, b)
 	})
 
 	// The same parameters in words on the pages and the table.
-	t.Run("page formula box", func(t *testing.T) {
-		b, err := HTML(op)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, box, ok := strings.Cut(string(b), `<div class="formula">`)
-		box, _, _ = strings.Cut(box, "</div>")
-		if !ok {
-			t.Fatal("no formula box")
-		}
-		box = html.UnescapeString(box)
-		for _, w := range []string{"z = " + z, "fewer than 30 requests", "later than 3 × SLA", "threshold 7.0%", "flagged in 2 of the last 5 periods",
-			"max(4 × peer median, 3.0%)", "Up to 7 chains per flag", peerRule, priorityRule} {
-			if !strings.Contains(box, w) {
-				t.Errorf("formula box lacks %q:\n%s", w, box)
-			}
-		}
-		if !strings.Contains(string(b), "<h2>Formula "+FormulaVersion+"</h2>") {
-			t.Error("no formula heading with the version")
-		}
-	})
+	t.Run("page formula box", func(t *testing.T) { checkFormulaBox(t, op, z) })
 	t.Run("offenders page", func(t *testing.T) {
 		b, err := OffendersHTML(alpha.GetPeriod(), alpha.GetFormula(), Offenders(cards))
 		if err != nil {
@@ -141,4 +95,63 @@ func TestFormulaOnEveryOutput(t *testing.T) {
 			}
 		}
 	})
+}
+
+// formulaColumns are the formula's columns of every CSV row with
+// TestFormulaOnEveryOutput's parameters.
+var formulaColumns = map[string]string{
+	"formula_version": FormulaVersion, "flag_threshold": "0.070000", "flag_k": "2", "flag_n": "5", "min_sample": "30",
+	"z": "1.959964", "suspect_sla_multiple": "3", "overuse_multiple": "4.000000", "overuse_floor": "0.030000", "evidence_limit": "7",
+}
+
+// checkFormulaColumns checks that every row of the CSV b carries
+// formulaColumns.
+func checkFormulaColumns(t *testing.T, b []byte) {
+	t.Helper()
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || len(recs) < 2 {
+		t.Fatalf("%d records (%v)", len(recs), err)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	for name, v := range formulaColumns {
+		i, ok := col[name]
+		if !ok {
+			t.Errorf("no column %s", name)
+			continue
+		}
+		for _, r := range recs[1:] {
+			if r[i] != v {
+				t.Errorf("%s = %q, want %q", name, r[i], v)
+			}
+		}
+	}
+}
+
+// checkFormulaBox checks that the page of the operator's copy op states
+// TestFormulaOnEveryOutput's parameters (z, printed as given) in its
+// formula box, under a heading with the formula version.
+func checkFormulaBox(t *testing.T, op *hinscorev1.Scorecard, z string) {
+	t.Helper()
+	b, err := HTML(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, box, ok := strings.Cut(string(b), `<div class="formula">`)
+	box, _, _ = strings.Cut(box, "</div>")
+	if !ok {
+		t.Fatal("no formula box")
+	}
+	box = html.UnescapeString(box)
+	for _, w := range []string{"z = " + z, "fewer than 30 requests", "later than 3 × SLA", "threshold 7.0%", "flagged in 2 of the last 5 periods",
+		"max(4 × peer median, 3.0%)", "Up to 7 chains per flag", peerRule, priorityRule} {
+		if !strings.Contains(box, w) {
+			t.Errorf("formula box lacks %q:\n%s", w, box)
+		}
+	}
+	if !strings.Contains(string(b), "<h2>Formula "+FormulaVersion+"</h2>") {
+		t.Error("no formula heading with the version")
+	}
 }

@@ -82,6 +82,34 @@ func exactQuantile(sorted []uint64, level float64) uint64 {
 	return sorted[int(level*float64(len(sorted)))]
 }
 
+// historyCell is a network's responder facility in a month of the history.
+type historyCell struct {
+	network, facility string
+	month             int
+}
+
+// historyTruth is what the plan says of the history: each responder's
+// behaviour by network/facility, and the latencies of its fulfilments by
+// network, facility and month.
+type historyTruth struct {
+	behaviour map[string]string // network/facility → behaviour
+	latencies map[historyCell][]uint64
+}
+
+func historyTruthOf(plan *simulator.Plan) historyTruth {
+	h := historyTruth{behaviour: map[string]string{}, latencies: map[historyCell][]uint64{}}
+	for _, r := range plan.Responders() {
+		h.behaviour[r.Network+"/"+r.Facility] = r.Behaviour
+	}
+	for _, r := range plan.Requests() {
+		if r.Outcome == simulator.Fulfilled || r.Outcome == simulator.FulfilledLate {
+			k := historyCell{r.Network, r.Responder, simulator.MonthIndex(historyStart, r.RequestedAt)}
+			h.latencies[k] = append(h.latencies[k], uint64(r.LatencyMs))
+		}
+	}
+	return h
+}
+
 func TestSixMonthHistory(t *testing.T) {
 	conn := testDatabase(t)
 	ctx := context.Background()
@@ -93,88 +121,21 @@ func TestSixMonthHistory(t *testing.T) {
 	if len(cards) != 3*6 {
 		t.Fatalf("%d monthly cards, want 18", len(cards))
 	}
-
-	behaviour := map[string]string{} // network/facility → behaviour
-	for _, r := range plan.Responders() {
-		behaviour[r.Network+"/"+r.Facility] = r.Behaviour
-	}
-	// Truth per network, facility and month.
-	type cellKey struct {
-		network, facility string
-		month             int
-	}
-	latencies := map[cellKey][]uint64{}
-	for _, r := range plan.Requests() {
-		if r.Outcome == simulator.Fulfilled || r.Outcome == simulator.FulfilledLate {
-			k := cellKey{r.Network, r.Responder, simulator.MonthIndex(historyStart, r.RequestedAt)}
-			latencies[k] = append(latencies[k], uint64(r.LatencyMs))
-		}
-	}
+	h := historyTruthOf(plan)
 
 	var cells, covered int
 	for _, c := range cards {
 		start := time.UnixMilli(c.GetPeriodStartMs()).UTC()
 		month := simulator.MonthIndex(historyStart, start)
 		prof, _ := plan.Profile(c.GetNetwork())
-		// Rank of the worst-ranked repeat offender and best-ranked clean
-		// responder of every network in this month.
 		for _, e := range c.GetResponders() {
 			if len(e.GetIdentifiers()) != 1 {
 				t.Fatalf("%s %s: identifiers %q, want one facility", c.GetNetwork(), e.GetId(), e.GetIdentifiers())
 			}
 			fac := e.GetIdentifiers()[0]
-			b := behaviour[c.GetNetwork()+"/"+fac]
-			rk := e.GetRanking()
+			b := h.behaviour[c.GetNetwork()+"/"+fac]
 			where := fmt.Sprintf("%s %s %s (%s)", c.GetPeriod(), c.GetNetwork(), fac, b)
-			kinds := map[string]bool{}
-			for _, f := range e.GetFlags() {
-				kinds[f.GetKind()] = true
-				if len(f.GetEvidence()) == 0 || f.GetEvidenceTotal() < uint64(len(f.GetEvidence())) {
-					t.Errorf("%s: flag %s lists %d of %d chains", where, f.GetKind(), len(f.GetEvidence()), f.GetEvidenceTotal())
-				}
-				for _, ev := range f.GetEvidence() {
-					if ev.GetResponderOrg() != fac || ev.GetRequestId() == "" || ev.GetOutcomeId() == "" {
-						t.Errorf("%s: evidence %v is not one of its chains", where, ev)
-					}
-				}
-			}
-			switch b {
-			case simulator.BehaviourRepeatOffender:
-				if !rk.GetFlagged() {
-					t.Errorf("%s: not flagged (suspect %v)", where, e.GetSuspect())
-				}
-				if month >= 2 && (!rk.GetRepeatOffender() || !kinds["repeat_offender"]) {
-					t.Errorf("%s: not a repeat offender after %d flagged periods", where, rk.GetFlaggedPeriods())
-				}
-				if rk.GetPriority() <= 0 {
-					t.Errorf("%s: priority %g", where, rk.GetPriority())
-				}
-			case simulator.BehaviourClean, simulator.BehaviourSlow:
-				if len(e.GetFlags()) > 0 || rk.GetFlagged() || rk.GetRepeatOffender() {
-					t.Errorf("%s: flagged %v (suspect %v)", where, kinds, e.GetSuspect())
-				}
-			case simulator.BehaviourOccasional:
-				i := slices.IndexFunc(prof.ResponderProfiles, func(r simulator.ResponderProfile) bool { return r.Facility == fac })
-				bad := slices.Contains(prof.ResponderProfiles[i].BadMonths, month)
-				if rk.GetFlagged() != bad || rk.GetRepeatOffender() {
-					t.Errorf("%s: flagged %v, repeat %v; bad month %v", where, rk.GetFlagged(), rk.GetRepeatOffender(), bad)
-				}
-			case simulator.BehaviourExceptionOveruser:
-				if !kinds["exception_overuse"] || rk.GetFlagged() {
-					t.Errorf("%s: flags %v, want exception_overuse only", where, kinds)
-				}
-				for _, f := range e.GetFlags() {
-					if f.GetKind() == "exception_overuse" && f.GetExceptionCode() != "171.204" {
-						t.Errorf("%s: overuse of %s, want 171.204", where, f.GetExceptionCode())
-					}
-				}
-			case simulator.BehaviourLowVolume:
-				if !e.GetSuspect().GetSmallSample() || len(e.GetFlags()) > 0 || rk.GetFlagged() {
-					t.Errorf("%s: small sample %v, flags %v", where, e.GetSuspect().GetSmallSample(), kinds)
-				}
-			default:
-				t.Errorf("%s: unknown behaviour", where)
-			}
+			checkBehaviour(t, where, e, b, fac, prof, month)
 
 			// Every class the responder can produce: is the true rate inside
 			// the reported Wilson interval?
@@ -189,31 +150,7 @@ func TestSixMonthHistory(t *testing.T) {
 					covered++
 				}
 			}
-
-			// Percentiles against a direct computation on the same rows.
-			ls := slices.Clone(latencies[cellKey{c.GetNetwork(), fac, month}])
-			sort.Slice(ls, func(i, j int) bool { return ls[i] < ls[j] })
-			ttf := e.GetTimeToFulfil()
-			if uint64(len(ls)) != ttf.GetCount() {
-				t.Errorf("%s: ttf count %d, want %d", where, ttf.GetCount(), len(ls))
-				continue
-			}
-			if len(ls) > 0 {
-				want := []uint64{exactQuantile(ls, 0.5), exactQuantile(ls, 0.9), exactQuantile(ls, 0.99)}
-				got := []uint64{ttf.GetP50Ms(), ttf.GetP90Ms(), ttf.GetP99Ms()}
-				if !slices.Equal(got, want) {
-					t.Errorf("%s: ttf p50/p90/p99 %v, want %v", where, got, want)
-				}
-				var within uint64
-				for _, l := range ls {
-					if l <= uint64(simulator.QuerySLA.Milliseconds()) {
-						within++
-					}
-				}
-				if ttf.GetWithinSla().GetCount() != within {
-					t.Errorf("%s: within SLA %d, want %d", where, ttf.GetWithinSla().GetCount(), within)
-				}
-			}
+			checkHistoryTTF(t, where, e, h.latencies[historyCell{c.GetNetwork(), fac, month}])
 		}
 	}
 	if cells == 0 || float64(covered) < 0.95*float64(cells) {
@@ -221,8 +158,103 @@ func TestSixMonthHistory(t *testing.T) {
 	}
 	t.Logf("Wilson coverage: %d of %d cells (%.1f%%)", covered, cells, 100*float64(covered)/float64(max(cells, 1)))
 
-	// The ranking across networks: every repeat offender above every clean
-	// responder, month after month.
+	checkOffendersAboveClean(t, cards, h.behaviour)
+
+	t.Run("pages open in chromium", func(t *testing.T) { checkPages(t, cards) })
+
+	checkRegenerated(t, ctx, conn, cards)
+}
+
+// checkBehaviour checks responder e's flags (each with its own chains as
+// evidence) and ranking (named where) against its designated behaviour b
+// in the month-th month of the history.
+func checkBehaviour(t *testing.T, where string, e *hinscorev1.Entity, b, fac string, prof simulator.NetworkProfile, month int) {
+	t.Helper()
+	rk := e.GetRanking()
+	kinds := map[string]bool{}
+	for _, f := range e.GetFlags() {
+		kinds[f.GetKind()] = true
+		if len(f.GetEvidence()) == 0 || f.GetEvidenceTotal() < uint64(len(f.GetEvidence())) {
+			t.Errorf("%s: flag %s lists %d of %d chains", where, f.GetKind(), len(f.GetEvidence()), f.GetEvidenceTotal())
+		}
+		for _, ev := range f.GetEvidence() {
+			if ev.GetResponderOrg() != fac || ev.GetRequestId() == "" || ev.GetOutcomeId() == "" {
+				t.Errorf("%s: evidence %v is not one of its chains", where, ev)
+			}
+		}
+	}
+	switch b {
+	case simulator.BehaviourRepeatOffender:
+		if !rk.GetFlagged() {
+			t.Errorf("%s: not flagged (suspect %v)", where, e.GetSuspect())
+		}
+		if month >= 2 && (!rk.GetRepeatOffender() || !kinds["repeat_offender"]) {
+			t.Errorf("%s: not a repeat offender after %d flagged periods", where, rk.GetFlaggedPeriods())
+		}
+		if rk.GetPriority() <= 0 {
+			t.Errorf("%s: priority %g", where, rk.GetPriority())
+		}
+	case simulator.BehaviourClean, simulator.BehaviourSlow:
+		if len(e.GetFlags()) > 0 || rk.GetFlagged() || rk.GetRepeatOffender() {
+			t.Errorf("%s: flagged %v (suspect %v)", where, kinds, e.GetSuspect())
+		}
+	case simulator.BehaviourOccasional:
+		i := slices.IndexFunc(prof.ResponderProfiles, func(r simulator.ResponderProfile) bool { return r.Facility == fac })
+		bad := slices.Contains(prof.ResponderProfiles[i].BadMonths, month)
+		if rk.GetFlagged() != bad || rk.GetRepeatOffender() {
+			t.Errorf("%s: flagged %v, repeat %v; bad month %v", where, rk.GetFlagged(), rk.GetRepeatOffender(), bad)
+		}
+	case simulator.BehaviourExceptionOveruser:
+		if !kinds["exception_overuse"] || rk.GetFlagged() {
+			t.Errorf("%s: flags %v, want exception_overuse only", where, kinds)
+		}
+		for _, f := range e.GetFlags() {
+			if f.GetKind() == "exception_overuse" && f.GetExceptionCode() != "171.204" {
+				t.Errorf("%s: overuse of %s, want 171.204", where, f.GetExceptionCode())
+			}
+		}
+	case simulator.BehaviourLowVolume:
+		if !e.GetSuspect().GetSmallSample() || len(e.GetFlags()) > 0 || rk.GetFlagged() {
+			t.Errorf("%s: small sample %v, flags %v", where, e.GetSuspect().GetSmallSample(), kinds)
+		}
+	default:
+		t.Errorf("%s: unknown behaviour", where)
+	}
+}
+
+// checkHistoryTTF compares e's time to fulfil with a direct computation on
+// the latencies of the same rows.
+func checkHistoryTTF(t *testing.T, where string, e *hinscorev1.Entity, latencies []uint64) {
+	t.Helper()
+	ls := slices.Clone(latencies)
+	sort.Slice(ls, func(i, j int) bool { return ls[i] < ls[j] })
+	ttf := e.GetTimeToFulfil()
+	if uint64(len(ls)) != ttf.GetCount() {
+		t.Errorf("%s: ttf count %d, want %d", where, ttf.GetCount(), len(ls))
+		return
+	}
+	if len(ls) > 0 {
+		want := []uint64{exactQuantile(ls, 0.5), exactQuantile(ls, 0.9), exactQuantile(ls, 0.99)}
+		got := []uint64{ttf.GetP50Ms(), ttf.GetP90Ms(), ttf.GetP99Ms()}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: ttf p50/p90/p99 %v, want %v", where, got, want)
+		}
+		var within uint64
+		for _, l := range ls {
+			if l <= uint64(simulator.QuerySLA.Milliseconds()) {
+				within++
+			}
+		}
+		if ttf.GetWithinSla().GetCount() != within {
+			t.Errorf("%s: within SLA %d, want %d", where, ttf.GetWithinSla().GetCount(), within)
+		}
+	}
+}
+
+// checkOffendersAboveClean checks the ranking across networks: every
+// repeat offender above every clean responder, month after month.
+func checkOffendersAboveClean(t *testing.T, cards []*hinscorev1.Scorecard, behaviour map[string]string) {
+	t.Helper()
 	for _, month := range cardsByPeriod(cards) {
 		worstOffender, bestClean := uint32(0), uint32(1<<31)
 		for _, c := range month {
@@ -239,11 +271,12 @@ func TestSixMonthHistory(t *testing.T) {
 			t.Errorf("%s: worst repeat offender ranked %d, best clean responder %d", month[0].GetPeriod(), worstOffender, bestClean)
 		}
 	}
+}
 
-	t.Run("pages open in chromium", func(t *testing.T) { checkPages(t, cards) })
-
-	// Regenerating, from the view again and from the rollup, gives the
-	// same numbers.
+// checkRegenerated checks that regenerating, from the view again and from
+// the rollup, gives the same numbers as cards.
+func checkRegenerated(t *testing.T, ctx context.Context, conn driver.Conn, cards []*hinscorev1.Scorecard) {
+	t.Helper()
 	again, err := Build(ctx, conn, Query{Granularity: Month, From: historyStart.AddDate(0, 3, 0), To: historyStart.AddDate(0, 4, 0)}, testNow)
 	if err != nil {
 		t.Fatal(err)

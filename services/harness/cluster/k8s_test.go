@@ -315,106 +315,133 @@ func TestManifestsMatchTheServices(t *testing.T) {
 			if img := str(c["image"]); img != "hinscore/"+s.name || !images[img] {
 				t.Errorf("image %q: want hinscore/%s, tagged in the kustomization", img, s.name)
 			}
-
-			// Admin endpoints: the port of the service's default admin address,
-			// bound on all interfaces so that the kubelet reaches the probes.
-			_, defPort, err := net.SplitHostPort(defaultAdminAddr(t, s.name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ports := map[string]string{}
-			for _, p := range list(c["ports"]) {
-				ports[str(dig(p, "name"))] = str(dig(p, "containerPort"))
-			}
-			if ports["admin"] != defPort {
-				t.Errorf("containerPort admin = %q, the service's default admin port is %s", ports["admin"], defPort)
-			}
-			if a := str(dig(w, "spec", "template", "metadata", "annotations", "prometheus.io/port")); a != defPort {
-				t.Errorf("prometheus.io/port annotation %q, want %s", a, defPort)
-			}
-			for probe, path := range map[string]string{"livenessProbe": "/healthz", "readinessProbe": "/readyz"} {
-				if got := str(dig(c, probe, "httpGet", "path")); got != path {
-					t.Errorf("%s path %q, want %s", probe, got, path)
-				}
-				if got := str(dig(c, probe, "httpGet", "port")); got != "admin" {
-					t.Errorf("%s port %q, want the admin port", probe, got)
-				}
-			}
-			for _, r := range []string{"cpu", "memory"} {
-				if str(dig(c, "resources", "requests", r)) == "" {
-					t.Errorf("no %s request", r)
-				}
-			}
+			defPort := checkAdminPort(t, s, w, c)
 
 			vars, problems := env(t, c, configMaps, secrets, s.name+"-0")
 			for _, p := range problems {
 				t.Error(p)
 			}
-			var dirs []string
-			for _, d := range s.dirs {
-				dirs = append(dirs, filepath.Join(servicesDir, d))
-			}
-			read := readEnvNames(t, dirs...)
-			for name := range vars {
-				if !read[name] && runtimeEnv[name] == "" {
-					t.Errorf("%s is set but %s never reads it", name, s.name)
-				}
-			}
-			host, port, err := net.SplitHostPort(vars[service.EnvAdminAddr])
-			if err != nil || port != defPort || (host != "0.0.0.0" && host != "") {
-				t.Errorf("%s=%q: want 0.0.0.0:%s (the probes come from outside the pod)", service.EnvAdminAddr, vars[service.EnvAdminAddr], defPort)
-			}
-			if _, ok := vars["NATS_URL"]; ok != s.nats {
-				t.Errorf("NATS_URL set: %t, want %t", ok, s.nats)
-			}
-			if _, ok := vars[chstore.EnvDSN]; ok != s.clickhouse {
-				t.Errorf("%s set: %t, want %t", chstore.EnvDSN, ok, s.clickhouse)
-			}
-
+			checkEnvRead(t, s, vars, defPort)
 			devVars, _ := env(t, c, devCM, devSecrets, s.name+"-0")
-			// The keys that make and seal what identifies a patient reach
-			// only the services that need them: not the linker, the
-			// chwriter or the scorecard, which read EVENTS or ClickHouse.
-			_, baseKeys := vars[seal.EnvRawKeys]
-			_, devKeys := devVars[seal.EnvRawKeys]
-			if want := s.name == "mllp-ingest" || s.name == "fhir-ingest" || s.name == "api"; baseKeys != want || devKeys != want {
-				t.Errorf("%s given (base %t, dev %t), want %t", seal.EnvRawKeys, baseKeys, devKeys, want)
-			}
-			if want := s.name == "mllp-ingest" || s.name == "fhir-ingest"; (vars["HINSCORE_PATIENT_KEY"] != "") != want {
-				t.Errorf("HINSCORE_PATIENT_KEY given: %t, want %t", vars["HINSCORE_PATIENT_KEY"] != "", want)
-			}
-			if s.nats {
-				checkNATSURL(t, devVars["NATS_URL"], s.name, natsUsers)
-				checkNATSURL(t, vars["NATS_URL"], s.name, natsUsers)
-				// Its user may not create or change the streams.
-				for _, v := range []map[string]string{vars, devVars} {
-					setup := bus.StreamSetupFromEnv(service.MapEnv(v))
-					if !setup.Check {
-						t.Errorf("%s=%q: want check (the nats-streams Job provisions the streams)", bus.EnvStreams, v[bus.EnvStreams])
-					}
-				}
-			}
-			if s.clickhouse {
-				for which, v := range map[string]map[string]string{"base": vars, "dev": devVars} {
-					d, err := chstore.ParseDSN(v[chstore.EnvDSN])
-					switch {
-					case err != nil:
-						t.Errorf("%s %s: %v", which, chstore.EnvDSN, err)
-					case !chUsers[d.User]:
-						t.Errorf("%s %s: user %q is not a ClickHouse user of deploy/clickhouse", which, chstore.EnvDSN, d.User)
-					case !d.CheckSchema:
-						// The cluster's schema.sql is applied once; the
-						// single-server migrations must not run there.
-						t.Errorf("%s %s: want ?schema=check", which, chstore.EnvDSN)
-					}
-				}
-			}
+			checkKeys(t, s, vars, devVars)
+			checkUsers(t, s, vars, devVars, natsUsers, chUsers)
 			if s.validate != nil {
 				if err := s.validate(service.MapEnv(devVars)); err != nil {
 					t.Errorf("the dev overlay's configuration is refused by %s: %v", s.name, err)
 				}
 			}
 		})
+	}
+}
+
+// checkAdminPort checks the admin endpoints of workload w's container c: the
+// port of the service's default admin address, bound on all interfaces so
+// that the kubelet reaches the probes; and its resource requests. It
+// returns that default port.
+func checkAdminPort(t *testing.T, s serviceSpec, w object, c map[string]any) string {
+	t.Helper()
+	_, defPort, err := net.SplitHostPort(defaultAdminAddr(t, s.name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := map[string]string{}
+	for _, p := range list(c["ports"]) {
+		ports[str(dig(p, "name"))] = str(dig(p, "containerPort"))
+	}
+	if ports["admin"] != defPort {
+		t.Errorf("containerPort admin = %q, the service's default admin port is %s", ports["admin"], defPort)
+	}
+	if a := str(dig(w, "spec", "template", "metadata", "annotations", "prometheus.io/port")); a != defPort {
+		t.Errorf("prometheus.io/port annotation %q, want %s", a, defPort)
+	}
+	for probe, path := range map[string]string{"livenessProbe": "/healthz", "readinessProbe": "/readyz"} {
+		if got := str(dig(c, probe, "httpGet", "path")); got != path {
+			t.Errorf("%s path %q, want %s", probe, got, path)
+		}
+		if got := str(dig(c, probe, "httpGet", "port")); got != "admin" {
+			t.Errorf("%s port %q, want the admin port", probe, got)
+		}
+	}
+	for _, r := range []string{"cpu", "memory"} {
+		if str(dig(c, "resources", "requests", r)) == "" {
+			t.Errorf("no %s request", r)
+		}
+	}
+	return defPort
+}
+
+// checkEnvRead checks that every variable the base gives the service is one
+// its code reads, that its admin address is bound on all interfaces at
+// defPort, and that it is given NATS and ClickHouse only if it uses them.
+func checkEnvRead(t *testing.T, s serviceSpec, vars map[string]string, defPort string) {
+	t.Helper()
+	var dirs []string
+	for _, d := range s.dirs {
+		dirs = append(dirs, filepath.Join(servicesDir, d))
+	}
+	read := readEnvNames(t, dirs...)
+	for name := range vars {
+		if !read[name] && runtimeEnv[name] == "" {
+			t.Errorf("%s is set but %s never reads it", name, s.name)
+		}
+	}
+	host, port, err := net.SplitHostPort(vars[service.EnvAdminAddr])
+	if err != nil || port != defPort || (host != "0.0.0.0" && host != "") {
+		t.Errorf("%s=%q: want 0.0.0.0:%s (the probes come from outside the pod)", service.EnvAdminAddr, vars[service.EnvAdminAddr], defPort)
+	}
+	if _, ok := vars["NATS_URL"]; ok != s.nats {
+		t.Errorf("NATS_URL set: %t, want %t", ok, s.nats)
+	}
+	if _, ok := vars[chstore.EnvDSN]; ok != s.clickhouse {
+		t.Errorf("%s set: %t, want %t", chstore.EnvDSN, ok, s.clickhouse)
+	}
+}
+
+// checkKeys checks that the keys that make and seal what identifies a
+// patient reach only the services that need them: not the linker, the
+// chwriter or the scorecard, which read EVENTS or ClickHouse.
+func checkKeys(t *testing.T, s serviceSpec, vars, devVars map[string]string) {
+	t.Helper()
+	_, baseKeys := vars[seal.EnvRawKeys]
+	_, devKeys := devVars[seal.EnvRawKeys]
+	if want := s.name == "mllp-ingest" || s.name == "fhir-ingest" || s.name == "api"; baseKeys != want || devKeys != want {
+		t.Errorf("%s given (base %t, dev %t), want %t", seal.EnvRawKeys, baseKeys, devKeys, want)
+	}
+	if want := s.name == "mllp-ingest" || s.name == "fhir-ingest"; (vars["HINSCORE_PATIENT_KEY"] != "") != want {
+		t.Errorf("HINSCORE_PATIENT_KEY given: %t, want %t", vars["HINSCORE_PATIENT_KEY"] != "", want)
+	}
+}
+
+// checkUsers checks, with the base's and the dev overlay's values, that the
+// service connects to NATS and ClickHouse as users those servers have,
+// which may not create or change the streams or the schema.
+func checkUsers(t *testing.T, s serviceSpec, vars, devVars map[string]string, natsUsers, chUsers map[string]bool) {
+	t.Helper()
+	if s.nats {
+		checkNATSURL(t, devVars["NATS_URL"], s.name, natsUsers)
+		checkNATSURL(t, vars["NATS_URL"], s.name, natsUsers)
+		// Its user may not create or change the streams.
+		for _, v := range []map[string]string{vars, devVars} {
+			setup := bus.StreamSetupFromEnv(service.MapEnv(v))
+			if !setup.Check {
+				t.Errorf("%s=%q: want check (the nats-streams Job provisions the streams)", bus.EnvStreams, v[bus.EnvStreams])
+			}
+		}
+	}
+	if s.clickhouse {
+		for which, v := range map[string]map[string]string{"base": vars, "dev": devVars} {
+			d, err := chstore.ParseDSN(v[chstore.EnvDSN])
+			switch {
+			case err != nil:
+				t.Errorf("%s %s: %v", which, chstore.EnvDSN, err)
+			case !chUsers[d.User]:
+				t.Errorf("%s %s: user %q is not a ClickHouse user of deploy/clickhouse", which, chstore.EnvDSN, d.User)
+			case !d.CheckSchema:
+				// The cluster's schema.sql is applied once; the
+				// single-server migrations must not run there.
+				t.Errorf("%s %s: want ?schema=check", which, chstore.EnvDSN)
+			}
+		}
 	}
 }
 

@@ -198,117 +198,129 @@ func TestFaults(t *testing.T) {
 	} else {
 		t.Run("kill-each-in-turn", func(t *testing.T) { s.scenario(t, nil, killInTurn(Ingest, FHIR, Linker, Writer), nil) })
 	}
-	t.Run("nats-restart", func(t *testing.T) {
-		s.scenario(t, nil, func(c *Cluster) Fault {
-			return func(ctx context.Context, r *Run) error {
-				if err := r.AfterShare(ctx, 0.4); err != nil {
-					return err
-				}
-				return c.Restart(ctx, NATS, false)
-			}
-		}, nil)
-	})
+	t.Run("nats-restart", func(t *testing.T) { s.scenario(t, nil, restartNATS, nil) })
 	if s.full {
-		t.Run("clickhouse-outage", func(t *testing.T) {
-			s.scenario(t, nil, func(c *Cluster) Fault {
-				return func(ctx context.Context, r *Run) error {
-					if err := r.AfterShare(ctx, 0.3); err != nil {
-						return err
-					}
-					if err := s.ch.Stop(ctx); err != nil {
-						return err
-					}
-					select {
-					case <-time.After(60 * time.Second):
-					case <-ctx.Done():
-						return ctx.Err()
-					}
-					return s.ch.Restart(ctx)
-				}
-			}, nil)
-		})
+		t.Run("clickhouse-outage", func(t *testing.T) { s.scenario(t, nil, s.clickhouseOutage, nil) })
 	}
-	t.Run("malformed-flood", func(t *testing.T) {
-		flood, fhirFlood := 2000, 1000
-		if s.full {
-			flood, fhirFlood = 20000, 10000
+	t.Run("malformed-flood", s.malformedFlood)
+	t.Run("idle-connections", s.idleConnections)
+}
+
+// restartNATS restarts the NATS server at 40% of the traffic.
+func restartNATS(c *Cluster) Fault {
+	return func(ctx context.Context, r *Run) error {
+		if err := r.AfterShare(ctx, 0.4); err != nil {
+			return err
 		}
-		const linesPer = 10
-		var res FloodResult
-		var fres FHIRFloodResult
-		s.scenario(t, nil, func(c *Cluster) Fault {
-			return func(ctx context.Context, r *Run) error {
-				if err := r.AfterShare(ctx, 0.2); err != nil {
-					return err
+		return c.Restart(ctx, NATS, false)
+	}
+}
+
+// clickhouseOutage stops the suite's private ClickHouse at 30% of the
+// traffic for 60 s.
+func (s *suite) clickhouseOutage(c *Cluster) Fault {
+	return func(ctx context.Context, r *Run) error {
+		if err := r.AfterShare(ctx, 0.3); err != nil {
+			return err
+		}
+		if err := s.ch.Stop(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-time.After(60 * time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return s.ch.Restart(ctx)
+	}
+}
+
+// malformedFlood floods an MLLP listener and the FHIR endpoint with
+// malformed messages at 20% of the traffic: every one is rejected and
+// dead-lettered once.
+func (s *suite) malformedFlood(t *testing.T) {
+	flood, fhirFlood := 2000, 1000
+	if s.full {
+		flood, fhirFlood = 20000, 10000
+	}
+	const linesPer = 10
+	var res FloodResult
+	var fres FHIRFloodResult
+	s.scenario(t, nil, func(c *Cluster) Fault {
+		return func(ctx context.Context, r *Run) error {
+			if err := r.AfterShare(ctx, 0.2); err != nil {
+				return err
+			}
+			var wg sync.WaitGroup
+			var ferr error
+			wg.Go(func() { fres, ferr = FHIRFlood(ctx, c.FHIRURL(), fhirNetwork, fhirFlood, linesPer) })
+			var err error
+			res, err = Flood(ctx, c.MLLPAddrs()[r.Plan.Networks()[0]], flood)
+			wg.Wait()
+			return errors.Join(err, ferr)
+		}
+	}, func(ctx context.Context, c *Cluster, r *Run) {
+		if res.Sent != flood || res.Rejected != flood || res.Accepted != 0 {
+			t.Errorf("flood of %d: %+v, want every one rejected", flood, res)
+		}
+		t.Logf("FHIR flood: %s", fres)
+		if fres.Sent != fhirFlood || fres.Rejected != fhirFlood || fres.Accepted != 0 {
+			t.Errorf("FHIR flood of %d: %s; want every one a 4xx with an OperationOutcome", fhirFlood, fres)
+		}
+		if fres.NDJSON != fhirFlood/100 || fres.NDJSONOther != 0 || fres.LinesRefused != fres.BadLines {
+			t.Errorf("FHIR flood's NDJSON: %s; want %d posts answered 200 with every line refused", fres, fhirFlood/100)
+		}
+		// Every body and line differs: one dead letter each.
+		if got, err := DLQCount(ctx, c.NATSURL(), "dlq.fhir-ingest"); err != nil {
+			t.Fatal(err)
+		} else if got != uint64(fres.DeadLetters) {
+			t.Errorf("DLQ holds %d dead letters of the FHIR ingest, want %d (%d resources, %d NDJSON lines)", got, fres.DeadLetters, fres.Sent, fres.BadLines)
+		}
+		// Dead letters are stored once per network and bytes.
+		distinct := map[string]bool{}
+		for _, n := range r.Plan.Networks() {
+			for _, m := range r.Plan.Messages(n) {
+				if m.Kind == simulator.KindMalformed {
+					distinct[n+"\x00"+string(m.Raw)] = true
 				}
-				var wg sync.WaitGroup
-				var ferr error
-				wg.Go(func() { fres, ferr = FHIRFlood(ctx, c.FHIRURL(), fhirNetwork, fhirFlood, linesPer) })
-				var err error
-				res, err = Flood(ctx, c.MLLPAddrs()[r.Plan.Networks()[0]], flood)
-				wg.Wait()
-				return errors.Join(err, ferr)
 			}
-		}, func(ctx context.Context, c *Cluster, r *Run) {
-			if res.Sent != flood || res.Rejected != flood || res.Accepted != 0 {
-				t.Errorf("flood of %d: %+v, want every one rejected", flood, res)
-			}
-			t.Logf("FHIR flood: %s", fres)
-			if fres.Sent != fhirFlood || fres.Rejected != fhirFlood || fres.Accepted != 0 {
-				t.Errorf("FHIR flood of %d: %s; want every one a 4xx with an OperationOutcome", fhirFlood, fres)
-			}
-			if fres.NDJSON != fhirFlood/100 || fres.NDJSONOther != 0 || fres.LinesRefused != fres.BadLines {
-				t.Errorf("FHIR flood's NDJSON: %s; want %d posts answered 200 with every line refused", fres, fhirFlood/100)
-			}
-			// Every body and line differs: one dead letter each.
-			if got, err := DLQCount(ctx, c.NATSURL(), "dlq.fhir-ingest"); err != nil {
-				t.Fatal(err)
-			} else if got != uint64(fres.DeadLetters) {
-				t.Errorf("DLQ holds %d dead letters of the FHIR ingest, want %d (%d resources, %d NDJSON lines)", got, fres.DeadLetters, fres.Sent, fres.BadLines)
-			}
-			// Dead letters are stored once per network and bytes.
-			distinct := map[string]bool{}
-			for _, n := range r.Plan.Networks() {
-				for _, m := range r.Plan.Messages(n) {
-					if m.Kind == simulator.KindMalformed {
-						distinct[n+"\x00"+string(m.Raw)] = true
-					}
-				}
-			}
-			got, err := DLQCount(ctx, c.NATSURL(), "dlq.mllp-ingest")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := uint64(flood + len(distinct)); got != want {
-				t.Errorf("DLQ holds %d dead letters of the ingest, want %d (flood %d + the plan's %d)", got, want, flood, len(distinct))
-			}
-		})
+		}
+		got, err := DLQCount(ctx, c.NATSURL(), "dlq.mllp-ingest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := uint64(flood + len(distinct)); got != want {
+			t.Errorf("DLQ holds %d dead letters of the ingest, want %d (flood %d + the plan's %d)", got, want, flood, len(distinct))
+		}
 	})
-	t.Run("idle-connections", func(t *testing.T) {
-		const maxConns = 24
-		networks := 3
-		var full bool
-		s.scenario(t, []string{fmt.Sprintf("HINSCORE_MLLP_MAX_CONNS=%d", maxConns)}, func(c *Cluster) Fault {
-			return func(ctx context.Context, r *Run) error {
-				if err := r.AfterShare(ctx, 0.1); err != nil {
-					return err
-				}
-				addr := c.MLLPAddrs()[r.Plan.Networks()[0]]
-				// Every slot the simulator's connections leave.
-				ic, err := OpenIdleConns(ctx, addr, maxConns-networks)
-				if err != nil {
-					return err
-				}
-				defer ic.Close()
-				if full, err = ClosedAtOnce(ctx, addr, 3*time.Second); err != nil {
-					return err
-				}
-				return r.AfterShare(ctx, 0.9)
+}
+
+// idleConnections fills an MLLP listener's connection slots with idle
+// connections: one more is closed at once.
+func (s *suite) idleConnections(t *testing.T) {
+	const maxConns = 24
+	networks := 3
+	var full bool
+	s.scenario(t, []string{fmt.Sprintf("HINSCORE_MLLP_MAX_CONNS=%d", maxConns)}, func(c *Cluster) Fault {
+		return func(ctx context.Context, r *Run) error {
+			if err := r.AfterShare(ctx, 0.1); err != nil {
+				return err
 			}
-		}, func(ctx context.Context, c *Cluster, r *Run) {
-			if !full {
-				t.Errorf("a connection over HINSCORE_MLLP_MAX_CONNS=%d was not closed at once", maxConns)
+			addr := c.MLLPAddrs()[r.Plan.Networks()[0]]
+			// Every slot the simulator's connections leave.
+			ic, err := OpenIdleConns(ctx, addr, maxConns-networks)
+			if err != nil {
+				return err
 			}
-		})
+			defer ic.Close()
+			if full, err = ClosedAtOnce(ctx, addr, 3*time.Second); err != nil {
+				return err
+			}
+			return r.AfterShare(ctx, 0.9)
+		}
+	}, func(ctx context.Context, c *Cluster, r *Run) {
+		if !full {
+			t.Errorf("a connection over HINSCORE_MLLP_MAX_CONNS=%d was not closed at once", maxConns)
+		}
 	})
 }

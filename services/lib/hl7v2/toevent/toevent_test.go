@@ -43,13 +43,16 @@ func mustParse(s string) *hl7v2.Message {
 	return m
 }
 
-func TestMap(t *testing.T) {
-	mrn42 := token("MRN42^^^HOSP_A")
-	tests := []struct {
-		name string
-		msg  string
-		want *hinscorev1.ExchangeEvent // fields compared: see check below
-	}{
+// mapCase is one message and the event TestMap expects from it.
+type mapCase struct {
+	name string
+	msg  string
+	want *hinscorev1.ExchangeEvent // fields compared: see checkMapped
+}
+
+// mapCases are TestMap's messages; mrn42 is the token of MRN42^^^HOSP_A.
+func mapCases(mrn42 string) []mapCase {
+	return []mapCase{
 		{"QBP^Q22 request", qbpQ22, &hinscorev1.ExchangeEvent{
 			MessageId: "Q1", MessageType: "QBP^Q22^QBP_Q21", Role: hinscorev1.Role_ROLE_REQUEST, RequestKind: KindPatientQuery,
 			CorrelationKey: "neta|HOSP_A|Q1", RequesterOrg: "HOSP_A", ResponderOrg: "NETB",
@@ -121,44 +124,54 @@ func TestMap(t *testing.T) {
 			Role: hinscorev1.Role_ROLE_NOTIFICATION, RequesterOrg: "1.2.3", CorrelationKey: "neta|1.2.3|A9",
 			EventTimeMs: time.Date(2026, 3, 2, 9, 59, 0, 123400000, time.UTC).UnixMilli()}},
 	}
-	for _, tt := range tests {
+}
+
+func TestMap(t *testing.T) {
+	for _, tt := range mapCases(token("MRN42^^^HOSP_A")) {
 		t.Run(tt.name, func(t *testing.T) {
 			m, ev, err := mapper.MapBytes("neta", []byte(tt.msg), ingest)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Get("MSH-10") != ev.MessageId || ev.EventId != ids.Event("neta", []byte(tt.msg)).String() ||
-				ev.Format != hinscorev1.Format_FORMAT_HL7V2 || ev.Network != "neta" || ev.IngestTimeMs != ingest.UnixMilli() ||
-				ev.MappingVersion != MappingVersion || ev.Partition != 0 {
-				t.Errorf("common fields: %v", ev)
-			}
-			if (ev.PatientToken == "") != (ev.PatientKeyId == "") || (ev.PatientToken != "" && ev.PatientKeyId != "k1") {
-				t.Errorf("token %q key id %q", ev.PatientToken, ev.PatientKeyId)
-			}
-			w := tt.want
-			check := func(field string, got, want any, zero bool) {
-				if !zero && got != want {
-					t.Errorf("%s = %v, want %v", field, got, want)
-				}
-			}
-			check("message_id", ev.MessageId, w.MessageId, w.MessageId == "")
-			check("message_type", ev.MessageType, w.MessageType, w.MessageType == "")
-			check("role", ev.Role, w.Role, false)
-			check("request_kind", ev.RequestKind, w.RequestKind, false)
-			check("correlation_key", ev.CorrelationKey, w.CorrelationKey, w.CorrelationKey == "")
-			check("in_reply_to", ev.InReplyTo, w.InReplyTo, w.InReplyTo == "")
-			check("requester_org", ev.RequesterOrg, w.RequesterOrg, w.RequesterOrg == "")
-			check("responder_org", ev.ResponderOrg, w.ResponderOrg, w.ResponderOrg == "")
-			check("event_time_ms", ev.EventTimeMs, w.EventTimeMs, w.EventTimeMs == 0)
-			check("status", ev.Status, w.Status, false)
-			check("ack_code", ev.AckCode, w.AckCode, false)
-			check("reason_codes", strings.Join(ev.ReasonCodes, ","), strings.Join(w.ReasonCodes, ","), false)
-			check("reason_text", ev.ReasonText, w.ReasonText, false)
-			check("exception_code", ev.ExceptionCode, w.ExceptionCode, false)
-			check("patient_token", ev.PatientToken, w.PatientToken, w.PatientToken == "")
-			check("record_count", ev.RecordCount, w.RecordCount, false)
+			checkMapped(t, tt.msg, m, ev, tt.want)
 		})
 	}
+}
+
+// checkMapped compares ev, mapped from msg (parsed as m), with w: the
+// fields every event has, then each of w's fields (a zero string, time or
+// id in w is not compared).
+func checkMapped(t *testing.T, msg string, m *hl7v2.Message, ev, w *hinscorev1.ExchangeEvent) {
+	t.Helper()
+	if m.Get("MSH-10") != ev.MessageId || ev.EventId != ids.Event("neta", []byte(msg)).String() ||
+		ev.Format != hinscorev1.Format_FORMAT_HL7V2 || ev.Network != "neta" || ev.IngestTimeMs != ingest.UnixMilli() ||
+		ev.MappingVersion != MappingVersion || ev.Partition != 0 {
+		t.Errorf("common fields: %v", ev)
+	}
+	if (ev.PatientToken == "") != (ev.PatientKeyId == "") || (ev.PatientToken != "" && ev.PatientKeyId != "k1") {
+		t.Errorf("token %q key id %q", ev.PatientToken, ev.PatientKeyId)
+	}
+	check := func(field string, got, want any, zero bool) {
+		if !zero && got != want {
+			t.Errorf("%s = %v, want %v", field, got, want)
+		}
+	}
+	check("message_id", ev.MessageId, w.MessageId, w.MessageId == "")
+	check("message_type", ev.MessageType, w.MessageType, w.MessageType == "")
+	check("role", ev.Role, w.Role, false)
+	check("request_kind", ev.RequestKind, w.RequestKind, false)
+	check("correlation_key", ev.CorrelationKey, w.CorrelationKey, w.CorrelationKey == "")
+	check("in_reply_to", ev.InReplyTo, w.InReplyTo, w.InReplyTo == "")
+	check("requester_org", ev.RequesterOrg, w.RequesterOrg, w.RequesterOrg == "")
+	check("responder_org", ev.ResponderOrg, w.ResponderOrg, w.ResponderOrg == "")
+	check("event_time_ms", ev.EventTimeMs, w.EventTimeMs, w.EventTimeMs == 0)
+	check("status", ev.Status, w.Status, false)
+	check("ack_code", ev.AckCode, w.AckCode, false)
+	check("reason_codes", strings.Join(ev.ReasonCodes, ","), strings.Join(w.ReasonCodes, ","), false)
+	check("reason_text", ev.ReasonText, w.ReasonText, false)
+	check("exception_code", ev.ExceptionCode, w.ExceptionCode, false)
+	check("patient_token", ev.PatientToken, w.PatientToken, w.PatientToken == "")
+	check("record_count", ev.RecordCount, w.RecordCount, false)
 }
 
 func TestPatientToken(t *testing.T) {
