@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hinscore/hinscore/services/linker/join/jointest"
 )
 
 // leaseOwners reads who holds each partition's lease.
@@ -167,7 +169,7 @@ func TestLeases(t *testing.T) {
 			if tc.setup != nil {
 				defer tc.setup(t, st.leases)()
 			}
-			l, reg := newLinker(t, js, &fakeClock{now: t0}, mutate)
+			l, reg := newLinker(t, js, &fakeClock{now: jointest.T0}, mutate)
 			if err := l.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}

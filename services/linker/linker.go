@@ -1,9 +1,9 @@
 // Package linker joins every request observed on EVENTS to what answered it
 // and publishes one Outcome per request chain to OUTCOMES.
 //
-// The join itself (chains) is pure and deterministic: event time decides,
-// versions count re-decisions, so replaying a partition gives the same
-// outcomes, which JetStream (Nats-Msg-Id) and the ReplacingMergeTree
+// The join itself (package join) is pure and deterministic: event time
+// decides, versions count re-decisions, so replaying a partition gives the
+// same outcomes, which JetStream (Nats-Msg-Id) and the ReplacingMergeTree
 // downstream deduplicate. The Linker around it owns the bus: replicas share
 // the partitions through leases (lease.go); the owner of a partition
 // restores its last checkpoint, replays EVENTS from the sequence after it,
@@ -31,10 +31,25 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/service"
+	"github.com/hinscore/hinscore/services/linker/join"
 )
 
 // Stage names the linker in DLQ messages.
 const Stage = "linker"
+
+// OverflowReason is the reason code of a chain closed because its partition
+// reached its cap of pending chains (Config.MaxPending).
+const OverflowReason = join.OverflowReason
+
+// CheckpointVersion is the schema version written in every checkpoint.
+const CheckpointVersion = join.CheckpointVersion
+
+// ErrBadCheckpoint reports a checkpoint that cannot be restored;
+// ErrBadMark an idle-rule record that cannot be decoded.
+var (
+	ErrBadCheckpoint = join.ErrBadCheckpoint
+	ErrBadMark       = join.ErrBadMark
+)
 
 // flushAt bounds the outcome publishes in flight before the linker waits for
 // their acknowledgements (well under nats.go's async limit of 4000).
@@ -44,7 +59,7 @@ const flushAt = 512
 // holds the lease of and publishes Outcomes.
 type Linker struct {
 	cfg   Config
-	rules rules
+	rules join.Rules
 	js    jetstream.JetStream
 	log   zerolog.Logger
 	clock service.Clock
@@ -80,8 +95,13 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 	if err != nil {
 		return nil, fmt.Errorf("linker.New: %w", err)
 	}
-	return &Linker{cfg: cfg, rules: newRules(cfg), js: js, log: log, clock: clock, m: m,
+	return &Linker{cfg: cfg, rules: joinRules(newRules(cfg)), js: js, log: log, clock: clock, m: m,
 		drain: make(chan struct{}), owned: map[uint32]*runner{}}, nil
+}
+
+// joinRules are the rules of the configuration as the join takes them.
+func joinRules(r rules) join.Rules {
+	return join.Rules{Limits: r.limits, Lateness: r.lateness, Idle: r.idle, Retention: r.retention, MaxPending: r.maxPending}
 }
 
 // Start launches the lease balancer, which claims partitions and starts
@@ -229,27 +249,27 @@ func (l *Linker) pollWait() time.Duration {
 
 // restoreJoin loads the partition's checkpoint; without one (or with one it
 // cannot read) the join starts empty and the whole stream is replayed.
-func (l *Linker) restoreJoin(ctx context.Context, st *stores, p uint32, log zerolog.Logger) (*chains, position, error) {
+func (l *Linker) restoreJoin(ctx context.Context, st *stores, p uint32, log zerolog.Logger) (*join.Join, join.Position, error) {
 	data, err := st.loadCheckpoint(ctx, p)
 	if err != nil {
-		return nil, position{}, err
+		return nil, join.Position{}, err
 	}
 	if data == nil {
-		return newChains(l.rules), position{partition: p}, nil
+		return join.New(l.rules), join.Position{Partition: p}, nil
 	}
-	join, pos, err := restore(l.rules, data)
-	if err == nil && pos.partition != p {
-		err = fmt.Errorf("%w: it is partition %d's", ErrBadCheckpoint, pos.partition)
+	j, pos, err := join.Restore(l.rules, data)
+	if err == nil && pos.Partition != p {
+		err = fmt.Errorf("%w: it is partition %d's", ErrBadCheckpoint, pos.Partition)
 	}
 	if err != nil {
 		l.m.checkpoints.WithLabelValues("unreadable").Inc()
 		log.Error().Err(err).Msg("checkpoint unreadable; replaying the partition from the start")
-		return newChains(l.rules), position{partition: p}, nil
+		return join.New(l.rules), join.Position{Partition: p}, nil
 	}
 	l.m.checkpoints.WithLabelValues("loaded").Inc()
-	log.Info().Uint64("events_seq", pos.eventsSeq).Uint64("marks_seq", pos.marksSeq).Int("pending_chains", join.pending).
+	log.Info().Uint64("events_seq", pos.EventsSeq).Uint64("marks_seq", pos.MarksSeq).Int("pending_chains", j.Pending()).
 		Int("bytes", len(data)).Msg("checkpoint loaded")
-	return join, pos, nil
+	return j, pos, nil
 }
 
 // consume restores one partition and follows EVENTS from the sequence after
@@ -257,11 +277,11 @@ func (l *Linker) restoreJoin(ctx context.Context, st *stores, p uint32, log zero
 // its context cancelled.
 func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog.Logger) error {
 	p := r.p
-	join, pos, err := l.restoreJoin(ctx, st, p, log)
+	j, pos, err := l.restoreJoin(ctx, st, p, log)
 	if err != nil {
 		return fmt.Errorf("linker.consume %d: %w", p, err)
 	}
-	marks, lastMark, err := st.loadMarks(ctx, p, pos.marksSeq)
+	marks, lastMark, err := st.loadMarks(ctx, p, pos.MarksSeq)
 	if err != nil {
 		return fmt.Errorf("linker.consume %d: %w", p, err)
 	}
@@ -278,8 +298,8 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 		// be picked up again with its delivery position.
 		NamePrefix: fmt.Sprintf("%s-p%d-%s", l.cfg.Consumer, p, uuid.NewString()[:8]),
 	}
-	if pos.eventsSeq > 0 {
-		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos.eventsSeq+1
+	if pos.EventsSeq > 0 {
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos.EventsSeq+1
 	}
 	cons, err := stream.OrderedConsumer(ctx, cc)
 	if err != nil {
@@ -303,11 +323,11 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 	var (
 		caughtUp    bool
 		activeSince time.Time
-		lastSeq     = pos.eventsSeq
+		lastSeq     = pos.EventsSeq
 		// stalledSince is when a wait with nothing delivered first found
 		// EVENTS holding more of the partition.
 		stalledSince time.Time
-		appliedMark  = pos.marksSeq
+		appliedMark  = pos.MarksSeq
 		lastTick     = l.clock.Now()
 		lastFlush    = lastTick
 		wait         = l.pollWait()
@@ -315,9 +335,9 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 	// applyMarks re-applies the recorded idle-rule moves made before EVENTS
 	// sequence next (all of them once the stream is exhausted).
 	applyMarks := func(next uint64, all bool) {
-		for len(marks) > 0 && (all || marks[0].afterSeq < next) {
-			for _, mv := range marks[0].moves {
-				join.Advance(mv.network, mv.wm, &pub.batch)
+		for len(marks) > 0 && (all || marks[0].AfterSeq < next) {
+			for _, mv := range marks[0].Moves {
+				j.Advance(mv.Network, mv.Watermark, &pub.batch)
 				pub.send()
 			}
 			appliedMark = marks[0].seq
@@ -340,7 +360,7 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 					return fmt.Errorf("linker.consume %d: %w", p, err)
 				}
 			} else {
-				join.Observe(ev, now, &pub.batch)
+				j.Observe(ev, now, &pub.batch)
 				pub.send()
 			}
 			lastSeq = md.Sequence.Stream
@@ -348,7 +368,7 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 			cp.events++
 			if md.NumPending == 0 && !caughtUp {
 				activeSince = now
-				log.Info().Int("pending_chains", join.pending).Uint64("events_seq", lastSeq).Msg("caught up with EVENTS")
+				log.Info().Int("pending_chains", j.Pending()).Uint64("events_seq", lastSeq).Msg("caught up with EVENTS")
 			}
 			caughtUp = md.NumPending == 0
 		case errors.Is(err, nats.ErrTimeout):
@@ -386,21 +406,21 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 		if now.Sub(lastTick) >= wait {
 			lastTick = now
 			if caughtUp {
-				if plan := join.IdlePlan(now, activeSince); len(plan) > 0 {
+				if plan := j.IdlePlan(now, activeSince); len(plan) > 0 {
 					// Durable before any outcome it causes is published.
-					seq, err := st.publishMark(ctx, p, encodeMark(lastSeq, plan), lastMark)
+					seq, err := st.publishMark(ctx, p, join.EncodeMark(lastSeq, plan), lastMark)
 					if err != nil {
 						return fmt.Errorf("linker.consume %d: %w", p, err)
 					}
 					lastMark, appliedMark = seq, seq
 					l.m.idleMoves.Add(float64(len(plan)))
 					for _, mv := range plan {
-						join.Advance(mv.network, mv.wm, &pub.batch)
+						j.Advance(mv.Network, mv.Watermark, &pub.batch)
 						pub.send()
 					}
 				}
 			}
-			pm.update(join, now, activeSince, caughtUp, cp.at)
+			pm.update(j, now, activeSince, caughtUp, cp.at)
 		}
 		if len(pub.inflight) >= flushAt || (len(pub.inflight) > 0 && (caughtUp || now.Sub(lastFlush) >= wait)) {
 			lastFlush = now
@@ -408,14 +428,14 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 				return fmt.Errorf("linker.consume %d: %w", p, err)
 			}
 		}
-		at := position{partition: p, eventsSeq: lastSeq, marksSeq: appliedMark}
+		at := join.Position{Partition: p, EventsSeq: lastSeq, MarksSeq: appliedMark}
 		released := closed(r.release)
 		if released || (caughtUp && closed(l.drain)) {
 			if err := pub.flush(ctx); err != nil {
 				return fmt.Errorf("linker.consume %d: %w", p, err)
 			}
-			pm.update(join, now, activeSince, caughtUp, cp.at)
-			return cp.final(ctx, join, at)
+			pm.update(j, now, activeSince, caughtUp, cp.at)
+			return cp.final(ctx, j, at)
 		}
 		if cp.due(at) {
 			// Everything the checkpoint covers must be published first: a
@@ -423,7 +443,7 @@ func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog
 			if err := pub.flush(ctx); err != nil {
 				return fmt.Errorf("linker.consume %d: %w", p, err)
 			}
-			cp.start(ctx, join, at)
+			cp.start(ctx, j, at)
 		}
 	}
 }
@@ -436,19 +456,19 @@ type checkpointer struct {
 	p      uint32
 	pm     *partitionMetrics
 	log    zerolog.Logger
-	last   position  // what the last stored (or loaded) checkpoint covers
-	at     time.Time // when it was stored (loaded)
-	events int       // events since
+	last   join.Position // what the last stored (or loaded) checkpoint covers
+	at     time.Time     // when it was stored (loaded)
+	events int           // events since
 	// inflight receives the result of the write in progress; nil when none.
 	inflight chan error
-	writing  position
+	writing  join.Position
 	size     int
 }
 
 // due reports whether a new checkpoint should be written now. Checkpoint
 // cadence is wall-clock I/O pacing, not a join decision: it reads the real
 // time, not the injected clock.
-func (c *checkpointer) due(at position) bool {
+func (c *checkpointer) due(at join.Position) bool {
 	if !c.poll() || at == c.last {
 		return false
 	}
@@ -482,8 +502,8 @@ func (c *checkpointer) finish(err error) {
 	c.pm.cpAge.Set(0)
 }
 
-func (c *checkpointer) start(ctx context.Context, join *chains, at position) {
-	data := join.snapshot(make([]byte, 0, c.size+c.size/8+64), at)
+func (c *checkpointer) start(ctx context.Context, j *join.Join, at join.Position) {
+	data := j.Snapshot(make([]byte, 0, c.size+c.size/8+64), at)
 	c.writing, c.size, c.events = at, len(data), 0
 	ch := make(chan error, 1)
 	c.inflight = ch
@@ -491,14 +511,14 @@ func (c *checkpointer) start(ctx context.Context, join *chains, at position) {
 }
 
 // final waits for the write in flight and stores the last checkpoint.
-func (c *checkpointer) final(ctx context.Context, join *chains, at position) error {
+func (c *checkpointer) final(ctx context.Context, j *join.Join, at join.Position) error {
 	if c.inflight != nil {
 		c.finish(<-c.inflight)
 	}
 	if at == c.last {
 		return nil
 	}
-	c.start(ctx, join, at)
+	c.start(ctx, j, at)
 	err := <-c.inflight
 	c.finish(err)
 	if err != nil {
@@ -562,7 +582,7 @@ type publisher struct {
 	js       jetstream.JetStream
 	log      zerolog.Logger
 	m        *metrics
-	batch    outcomes
+	batch    join.Outcomes
 	inflight []inflight
 }
 
@@ -578,14 +598,14 @@ type inflight struct {
 // send publishes the outcomes the join appended to the batch since the last
 // send.
 func (p *publisher) send() {
-	for i := len(p.inflight); i < p.batch.len(); i++ {
-		w := &p.batch.list[i]
+	for i := len(p.inflight); i < p.batch.Len(); i++ {
+		w := p.batch.Entry(i)
 		f := inflight{
-			subject: bus.OutcomeSubject(w.network),
-			msgID:   bus.OutcomeMsgID(string(w.id[:]), w.version),
-			data:    p.batch.data(i),
-			network: w.network,
-			class:   w.class,
+			subject: bus.OutcomeSubject(w.Network),
+			msgID:   bus.OutcomeMsgID(string(w.ID[:]), w.Version),
+			data:    p.batch.Data(i),
+			network: w.Network,
+			class:   w.Class,
 		}
 		f.fut, _ = p.js.PublishMsgAsync(&nats.Msg{Subject: f.subject, Data: f.data}, jetstream.WithMsgID(f.msgID))
 		p.inflight = append(p.inflight, f)
@@ -615,7 +635,7 @@ func (p *publisher) flush(ctx context.Context) error {
 	}
 	clear(p.inflight)
 	p.inflight = p.inflight[:0]
-	p.batch.reset()
+	p.batch.Reset()
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
+	"github.com/hinscore/hinscore/services/linker/join"
 )
 
 // metrics are the linker's Prometheus series (namespace hinscore_linker).
@@ -120,7 +121,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 type partitionMetrics struct {
 	m         *metrics
 	label     string
-	last      joinStats
+	last      join.Stats
 	events    prometheus.Counter
 	orphans   prometheus.Counter
 	overflows prometheus.Counter
@@ -149,20 +150,20 @@ func (m *metrics) partition(p uint32) *partitionMetrics {
 }
 
 // update publishes what the join counted since the last update.
-func (pm *partitionMetrics) update(j *chains, now, activeSince time.Time, caughtUp bool, checkpointAt time.Time) {
-	s := j.stats
-	pm.events.Add(float64(s.events - pm.last.events))
-	pm.orphans.Add(float64(s.orphans - pm.last.orphans))
-	pm.overflows.Add(float64(s.overflows - pm.last.overflows))
-	pm.m.ignored.WithLabelValues("duplicate").Add(float64(s.duplicates - pm.last.duplicates))
-	pm.m.ignored.WithLabelValues("after_close").Add(float64(s.stragglers - pm.last.stragglers))
-	pm.m.ignored.WithLabelValues("unlinkable").Add(float64(s.unlinkable - pm.last.unlinkable))
-	pm.m.ignored.WithLabelValues("notification").Add(float64(s.notifications - pm.last.notifications))
-	pm.m.lateAnswers.Add(float64(s.lateAnswers - pm.last.lateAnswers))
+func (pm *partitionMetrics) update(j *join.Join, now, activeSince time.Time, caughtUp bool, checkpointAt time.Time) {
+	s := j.Stats()
+	pm.events.Add(float64(s.Events - pm.last.Events))
+	pm.orphans.Add(float64(s.Orphans - pm.last.Orphans))
+	pm.overflows.Add(float64(s.Overflows - pm.last.Overflows))
+	pm.m.ignored.WithLabelValues("duplicate").Add(float64(s.Duplicates - pm.last.Duplicates))
+	pm.m.ignored.WithLabelValues("after_close").Add(float64(s.Stragglers - pm.last.Stragglers))
+	pm.m.ignored.WithLabelValues("unlinkable").Add(float64(s.Unlinkable - pm.last.Unlinkable))
+	pm.m.ignored.WithLabelValues("notification").Add(float64(s.Notifications - pm.last.Notifications))
+	pm.m.lateAnswers.Add(float64(s.LateAnswers - pm.last.LateAnswers))
 	pm.last = s
-	pm.pending.Set(float64(j.pending))
-	pm.chains.Set(float64(j.chainCount()))
-	if wm, ok := j.liveWatermark(now, activeSince, caughtUp); ok {
+	pm.pending.Set(float64(j.Pending()))
+	pm.chains.Set(float64(j.ChainCount()))
+	if wm, ok := j.LiveWatermark(now, activeSince, caughtUp); ok {
 		pm.lag.Set(float64(now.UnixMilli()-wm) / 1000)
 	}
 	if caughtUp {

@@ -1,4 +1,4 @@
-package linker
+package join
 
 import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"

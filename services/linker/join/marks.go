@@ -1,4 +1,4 @@
-package linker
+package join
 
 import (
 	"errors"
@@ -11,14 +11,13 @@ import (
 // wall clock), so each watermark move it makes is published to the
 // partition's subject of the linker's own stream before its outcomes are,
 // and every replay applies it at the same place: right after the EVENTS
-// message afterSeq, before the next one. Format (version 1):
+// message AfterSeq, before the next one. Format (version 1):
 //
 //	byte 1, uvarint after_seq, uvarint count, then per move:
 //	str network, varint watermark
-type mark struct {
-	seq      uint64 // its sequence in the marks stream
-	afterSeq uint64 // the last EVENTS sequence applied before it
-	moves    []idleAdvance
+type Mark struct {
+	AfterSeq uint64 // the last EVENTS sequence applied before it
+	Moves    []Move
 }
 
 const markVersion = 1
@@ -26,37 +25,39 @@ const markVersion = 1
 // ErrBadMark reports an idle-rule record that cannot be decoded.
 var ErrBadMark = errors.New("linker: bad watermark record")
 
-func encodeMark(afterSeq uint64, moves []idleAdvance) []byte {
+// EncodeMark encodes the record of moves made after EVENTS sequence afterSeq.
+func EncodeMark(afterSeq uint64, moves []Move) []byte {
 	b := []byte{markVersion}
 	b = appendUvarint(b, afterSeq)
 	b = appendUvarint(b, uint64(len(moves)))
 	for _, m := range moves {
-		b = appendStr(b, m.network)
-		b = appendUvarint(b, zigzag(m.wm))
+		b = appendStr(b, m.Network)
+		b = appendUvarint(b, zigzag(m.Watermark))
 	}
 	return b
 }
 
-func decodeMark(data []byte) (mark, error) {
-	var m mark
+// DecodeMark decodes a record written by EncodeMark.
+func DecodeMark(data []byte) (Mark, error) {
+	var m Mark
 	if len(data) == 0 || data[0] != markVersion {
 		return m, fmt.Errorf("%w: unknown version", ErrBadMark)
 	}
 	r := &reader{b: data, off: 1}
-	m.afterSeq = r.uvarint()
+	m.AfterSeq = r.uvarint()
 	n := r.count(2)
 	for i := 0; i < n && r.err == nil; i++ {
-		m.moves = append(m.moves, idleAdvance{network: r.str(), wm: r.varint()})
+		m.Moves = append(m.Moves, Move{Network: r.str(), Watermark: r.varint()})
 	}
 	if r.err == nil && r.off != len(data) {
 		r.fail("%d bytes after the end", len(data)-r.off)
 	}
 	if r.err != nil {
-		return mark{}, fmt.Errorf("%w: %w", ErrBadMark, r.err)
+		return Mark{}, fmt.Errorf("%w: %w", ErrBadMark, r.err)
 	}
-	for _, mv := range m.moves {
-		if mv.network == "" || mv.wm == math.MinInt64 {
-			return mark{}, fmt.Errorf("%w: empty move", ErrBadMark)
+	for _, mv := range m.Moves {
+		if mv.Network == "" || mv.Watermark == math.MinInt64 {
+			return Mark{}, fmt.Errorf("%w: empty move", ErrBadMark)
 		}
 	}
 	return m, nil

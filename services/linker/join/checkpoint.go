@@ -1,4 +1,4 @@
-package linker
+package join
 
 import (
 	"cmp"
@@ -44,25 +44,25 @@ var ErrBadCheckpoint = errors.New("linker: bad checkpoint")
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// position is what a checkpoint covers: the partition, the last EVENTS
+// Position is what a checkpoint covers: the partition, the last EVENTS
 // sequence applied and the last idle-rule record applied.
-type position struct {
-	partition uint32
-	eventsSeq uint64
-	marksSeq  uint64
+type Position struct {
+	Partition uint32
+	EventsSeq uint64
+	MarksSeq  uint64
 }
 
-// snapshot appends the encoded state to dst.
-func (c *chains) snapshot(dst []byte, pos position) []byte {
+// Snapshot appends the encoded state to dst.
+func (j *Join) Snapshot(dst []byte, pos Position) []byte {
 	start := len(dst)
 	b := append(dst, checkpointMagic...)
 	b = appendUvarint(b, CheckpointVersion)
-	b = appendUvarint(b, uint64(pos.partition))
-	b = appendUvarint(b, pos.eventsSeq)
-	b = appendUvarint(b, pos.marksSeq)
+	b = appendUvarint(b, uint64(pos.Partition))
+	b = appendUvarint(b, pos.EventsSeq)
+	b = appendUvarint(b, pos.MarksSeq)
 
-	b = appendUvarint(b, uint64(len(c.profiles.items)))
-	for _, e := range c.profiles.items {
+	b = appendUvarint(b, uint64(len(j.profiles.items)))
+	for _, e := range j.profiles.items {
 		if e.refs == 0 {
 			b = append(b, 0)
 			continue
@@ -75,9 +75,9 @@ func (c *chains) snapshot(dst []byte, pos position) []byte {
 	}
 
 	// Chains are numbered per network, in the order written.
-	index := make(map[*chain]uint64, c.chainCount())
-	b = appendUvarint(b, uint64(len(c.netList)))
-	for _, n := range c.netList {
+	index := make(map[*chain]uint64, j.ChainCount())
+	b = appendUvarint(b, uint64(len(j.netList)))
+	for _, n := range j.netList {
 		b = appendStr(b, n.name)
 		b = appendUvarint(b, zigzag(n.maxSeen))
 		b = appendUvarint(b, zigzag(n.wm))
@@ -116,8 +116,8 @@ func (c *chains) snapshot(dst []byte, pos position) []byte {
 			}
 		})
 	}
-	b = appendUvarint(b, uint64(c.pending))
-	for ch := c.head; ch != nil; ch = ch.next {
+	b = appendUvarint(b, uint64(j.pending))
+	for ch := j.head; ch != nil; ch = ch.next {
 		b = appendUvarint(b, uint64(ch.net))
 		b = appendUvarint(b, index[ch])
 	}
@@ -189,9 +189,9 @@ func (r *reader) count(minSize int) int {
 	return int(n)
 }
 
-// restore rebuilds a partition's join from a checkpoint.
-func restore(rl rules, data []byte) (*chains, position, error) {
-	var pos position
+// Restore rebuilds a partition's join from a checkpoint.
+func Restore(rl Rules, data []byte) (*Join, Position, error) {
+	var pos Position
 	if len(data) < len(checkpointMagic)+4 || string(data[:len(checkpointMagic)]) != checkpointMagic {
 		return nil, pos, fmt.Errorf("%w: no checkpoint header", ErrBadCheckpoint)
 	}
@@ -207,23 +207,23 @@ func restore(rl rules, data []byte) (*chains, position, error) {
 	if p > math.MaxUint32 {
 		r.fail("partition %d", p)
 	}
-	pos.partition = uint32(p)
-	pos.eventsSeq = r.uvarint()
-	pos.marksSeq = r.uvarint()
+	pos.Partition = uint32(p)
+	pos.EventsSeq = r.uvarint()
+	pos.MarksSeq = r.uvarint()
 
-	c := newChains(rl)
+	j := New(rl)
 	np := r.count(1)
 	if np > math.MaxUint32 {
 		r.fail("%d profiles", np)
 	}
 	present := make([]bool, np)
-	c.profiles.items = make([]profileEntry, np)
+	j.profiles.items = make([]profileEntry, np)
 	for i := range np {
 		switch r.byte1() {
 		case 0:
 		case 1:
 			present[i] = true
-			c.profiles.items[i].p = profile{r.str(), r.str(), r.str(), r.str(), r.str(), r.str()}
+			j.profiles.items[i].p = profile{r.str(), r.str(), r.str(), r.str(), r.str(), r.str()}
 		default:
 			r.fail("profile %d presence", i)
 		}
@@ -236,11 +236,11 @@ func restore(rl rules, data []byte) (*chains, position, error) {
 	chainsOf := make([][]*chain, 0, nn)
 	for i := 0; i < nn && r.err == nil; i++ {
 		name := r.str()
-		if _, dup := c.nets[name]; dup {
+		if _, dup := j.nets[name]; dup {
 			r.fail("network %q twice", name)
 			break
 		}
-		n := c.net(name)
+		n := j.net(name)
 		n.maxSeen, n.wm, n.seq = r.varint(), r.varint(), r.uvarint()
 		list := make([]*chain, r.count(6))
 		for k := range list {
@@ -257,15 +257,15 @@ func restore(rl rules, data []byte) (*chains, position, error) {
 				break
 			}
 			ch.version, ch.state, ch.flags = uint32(v), st, fl
-			if err := c.checkData(ch, present); err != nil {
+			if err := j.checkData(ch, present); err != nil {
 				r.fail("chain %d of %q: %v", k, name, err)
 				break
 			}
-			if n.lookup(c.seed, ch.key()) != nil {
+			if n.lookup(j.seed, ch.key()) != nil {
 				r.fail("chain key %q twice", ch.key())
 				break
 			}
-			n.insert(c.seed, ch)
+			n.insert(j.seed, ch)
 			list[k] = ch
 		}
 		nt := r.count(3)
@@ -303,11 +303,11 @@ func restore(rl rules, data []byte) (*chains, position, error) {
 			break
 		}
 		ch := chainsOf[ni][ci]
-		if (ch.state != stateOpen && ch.state != stateWaiting) || ch.prev != nil || c.head == ch {
+		if (ch.state != stateOpen && ch.state != stateWaiting) || ch.prev != nil || j.head == ch {
 			r.fail("pending chain %d/%d in state %d or listed twice", ni, ci, ch.state)
 			break
 		}
-		c.linkPending(ch)
+		j.linkPending(ch)
 	}
 	if r.err == nil && r.off != len(r.b) {
 		r.fail("%d bytes after the end", len(r.b)-r.off)
@@ -317,18 +317,18 @@ func restore(rl rules, data []byte) (*chains, position, error) {
 	}
 	for _, list := range chainsOf {
 		for _, ch := range list {
-			if (ch.state == stateOpen || ch.state == stateWaiting) != (ch.prev != nil || c.head == ch) {
+			if (ch.state == stateOpen || ch.state == stateWaiting) != (ch.prev != nil || j.head == ch) {
 				return nil, pos, fmt.Errorf("%w: chain %q pending state and list disagree", ErrBadCheckpoint, ch.key())
 			}
 		}
 	}
-	c.profiles.rebuild()
-	return c, pos, nil
+	j.profiles.rebuild()
+	return j, pos, nil
 }
 
 // checkData validates a chain's data read from a checkpoint and counts its
 // profile references.
-func (c *chains) checkData(ch *chain, present []bool) error {
+func (j *Join) checkData(ch *chain, present []bool) error {
 	r := &reader{b: []byte(ch.data)}
 	key := r.str()
 	if r.err != nil || key == "" {
@@ -347,7 +347,7 @@ func (c *chains) checkData(ch *chain, present []bool) error {
 		if r.err != nil || pid >= uint64(len(present)) || !present[pid] {
 			return fmt.Errorf("bad profile %d", pid)
 		}
-		c.profiles.items[pid].refs++
+		j.profiles.items[pid].refs++
 		if h := r.uvarint(); h&1 == 1 && h>>1 != 16 {
 			return errors.New("packed event id is not 16 bytes")
 		} else {

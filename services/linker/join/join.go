@@ -1,20 +1,50 @@
-package linker
+// Package join is the linker's request↔answer join of one partition, pure
+// and deterministic: no bus, no goroutine, no clock of its own. Observe
+// takes an event (and the wall-clock time it was seen), Advance and the idle
+// plan move a network's watermark, and each appends the outcomes that
+// result, encoded as the linker publishes them. Event time decides, versions
+// count re-decisions, so the same inputs in the same order always give the
+// same outcomes, ids and versions included. Snapshot and Restore carry the
+// whole state across a restart (checkpoint.go); EncodeMark and DecodeMark
+// the idle rule's decisions (marks.go).
+package join
 
 import (
 	"hash/maphash"
-
-	"google.golang.org/protobuf/encoding/protowire"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
 
+// RuleVersion names the linking and classification rules of this package; it
+// is stamped on every outcome so a scorecard can say which rules decided it.
+const RuleVersion = "link/1"
+
 // OverflowReason is the reason code of a chain closed because its partition
-// reached its cap of pending chains (Config.MaxPending).
+// reached its cap of pending chains (Rules.MaxPending).
 const OverflowReason = "hinscore|overflow"
+
+// Rules configure a join. Times are milliseconds of event time, except Idle.
+type Rules struct {
+	// Limits returns the SLA and the grace of a request kind in a network
+	// (asked once per kind and network, then cached).
+	Limits func(network, kind string) (sla, grace int64)
+	// Lateness is how far behind its network's newest event time an event
+	// may arrive and still be linked as if in order.
+	Lateness int64
+	// Idle is the wall-clock silence after which the idle rule moves a
+	// network's watermark.
+	Idle time.Duration
+	// Retention is how long after its deadline a chain is remembered.
+	Retention int64
+	// MaxPending caps the pending chains; 0 means no cap.
+	MaxPending int
+}
 
 // chainState is where a chain is in its life.
 type chainState uint8
@@ -182,11 +212,11 @@ type netState struct {
 // back to the rules' own maps.
 const maxCachedKinds = 256
 
-func (c *chains) limits(n *netState, kind string) (sla, grace int64) {
+func (j *Join) limits(n *netState, kind string) (sla, grace int64) {
 	if l, ok := n.limits[kind]; ok {
 		return l[0], l[1]
 	}
-	sla, grace = c.rules.limits(n.name, kind)
+	sla, grace = j.rules.Limits(n.name, kind)
 	if len(n.limits) < maxCachedKinds {
 		if n.limits == nil {
 			n.limits = map[string][2]int64{}
@@ -235,23 +265,23 @@ func (n *netState) remove(seed maphash.Seed, ch *chain) {
 
 func (n *netState) size() int { return len(n.chains) + len(n.collide) }
 
-// joinStats counts what the join did, for the metrics.
-type joinStats struct {
-	events        uint64 // every event observed
-	notifications uint64 // no chain: notifications and unknown roles
-	duplicates    uint64 // an event id already in its chain
-	stragglers    uint64 // for a chain already closed and compacted
-	unlinkable    uint64 // no correlation key, or too many networks
-	lateAnswers   uint64 // a final answer after the unanswered decision
-	orphans       uint64 // chains declared orphan
-	overflows     uint64 // chains closed by the pending cap
+// Stats counts what the join did, for the metrics.
+type Stats struct {
+	Events        uint64 // every event observed
+	Notifications uint64 // no chain: notifications and unknown roles
+	Duplicates    uint64 // an event id already in its chain
+	Stragglers    uint64 // for a chain already closed and compacted
+	Unlinkable    uint64 // no correlation key, or too many networks
+	LateAnswers   uint64 // a final answer after the unanswered decision
+	Orphans       uint64 // chains declared orphan
+	Overflows     uint64 // chains closed by the pending cap
 }
 
-// chains is the pure request↔answer join of one partition. It knows nothing
+// Join is the pure request↔answer join of one partition. It knows nothing
 // of the bus: Observe and the Advance methods return the outcomes to publish,
 // and the same inputs in the same order always give the same outcomes.
-type chains struct {
-	rules    rules
+type Join struct {
+	rules    Rules
 	seed     maphash.Seed
 	nets     map[string]*netState
 	last     *netState   // the network of the previous event
@@ -261,7 +291,7 @@ type chains struct {
 	// pending chains (open requests, waiting answers), oldest first.
 	head, tail *chain
 	pending    int
-	stats      joinStats
+	stats      Stats
 
 	ids     outcomeIDs
 	scratch []byte
@@ -269,41 +299,42 @@ type chains struct {
 	stepBuf []step
 }
 
-func newChains(r rules) *chains {
-	return &chains{rules: r, seed: maphash.MakeSeed(), nets: map[string]*netState{}, profiles: newProfileTable(), ids: newOutcomeIDs()}
+// New returns an empty join.
+func New(r Rules) *Join {
+	return &Join{rules: r, seed: maphash.MakeSeed(), nets: map[string]*netState{}, profiles: newProfileTable(), ids: newOutcomeIDs()}
 }
 
 // maxNetworks bounds the networks of one partition (chain.net is 16 bits).
 const maxNetworks = math.MaxUint16
 
-func (c *chains) net(name string) *netState {
+func (j *Join) net(name string) *netState {
 	// Consecutive events mostly share their network.
-	if c.last != nil && c.last.name == name {
-		return c.last
+	if j.last != nil && j.last.name == name {
+		return j.last
 	}
-	n := c.nets[name]
+	n := j.nets[name]
 	if n == nil {
-		if len(c.netList) >= maxNetworks {
+		if len(j.netList) >= maxNetworks {
 			return nil
 		}
-		n = &netState{name: name, idx: uint16(len(c.netList)), maxSeen: math.MinInt64, wm: math.MinInt64, chains: map[uint64]*chain{}}
-		c.nets[name] = n
-		c.netList = append(c.netList, n)
-		i, _ := slices.BinarySearch(c.names, name)
-		c.names = slices.Insert(c.names, i, name)
+		n = &netState{name: name, idx: uint16(len(j.netList)), maxSeen: math.MinInt64, wm: math.MinInt64, chains: map[uint64]*chain{}}
+		j.nets[name] = n
+		j.netList = append(j.netList, n)
+		i, _ := slices.BinarySearch(j.names, name)
+		j.names = slices.Insert(j.names, i, name)
 	}
-	c.last = n
+	j.last = n
 	return n
 }
 
 // Observe applies one event seen at wall-clock time now, then advances its
 // network's watermark to its newest event time minus the lateness, and
 // appends the outcomes that produced to out.
-func (c *chains) Observe(ev *hinscorev1.ExchangeEvent, now time.Time, out *outcomes) {
-	c.stats.events++
-	n := c.net(ev.GetNetwork())
+func (j *Join) Observe(ev *hinscorev1.ExchangeEvent, now time.Time, out *Outcomes) {
+	j.stats.Events++
+	n := j.net(ev.GetNetwork())
 	if n == nil {
-		c.stats.unlinkable++
+		j.stats.Unlinkable++
 		return
 	}
 	n.lastSeen = now
@@ -312,52 +343,58 @@ func (c *chains) Observe(ev *hinscorev1.ExchangeEvent, now time.Time, out *outco
 	}
 	switch {
 	case ev.GetRole() == hinscorev1.Role_ROLE_NOTIFICATION || ev.GetRole() == hinscorev1.Role_ROLE_UNSPECIFIED:
-		c.stats.notifications++
+		j.stats.Notifications++
 	case ev.GetCorrelationKey() == "":
-		c.stats.unlinkable++
+		j.stats.Unlinkable++
 	default:
-		c.apply(n, ev, out)
+		j.apply(n, ev, out)
 	}
 	// The event is applied before the watermark moves, so an answer that
 	// itself carries the clock past its request's deadline links directly.
-	c.advance(n, n.maxSeen-c.rules.lateness, out)
+	j.advance(n, n.maxSeen-j.rules.Lateness, out)
 }
 
 // Advance moves a network's watermark to wm (never backwards).
-func (c *chains) Advance(network string, wm int64, out *outcomes) {
-	n := c.net(network)
+func (j *Join) Advance(network string, wm int64, out *Outcomes) {
+	n := j.net(network)
 	if n == nil {
 		return
 	}
-	c.advance(n, wm, out)
+	j.advance(n, wm, out)
 }
 
-// idleAdvance is one watermark move of the idle rule.
-type idleAdvance struct {
-	network string
-	wm      int64
+// Move is one watermark move of the idle rule.
+type Move struct {
+	Network   string
+	Watermark int64
+}
+
+// idle reports whether network n has seen no event for the idle duration at
+// wall-clock time now, counting from activeSince at the earliest (when the
+// consumer caught up with its stream).
+func (j *Join) idle(n *netState, now, activeSince time.Time) bool {
+	since := n.lastSeen
+	if activeSince.After(since) {
+		since = activeSince
+	}
+	return now.Sub(since) >= j.rules.Idle
 }
 
 // IdlePlan applies nothing: it returns the watermark moves the idle rule
-// makes at wall-clock time now. A network that has seen no event for the
-// idle duration (counted from activeSince at the earliest, when the consumer
-// caught up with its stream) moves to now minus the lateness, but only when
-// that decides something (a timer is due): a move is a wall-clock decision
-// that must be recorded to be replayed, so the linker makes as few as it can.
-func (c *chains) IdlePlan(now, activeSince time.Time) []idleAdvance {
-	var plan []idleAdvance
-	for _, name := range c.names {
-		n := c.nets[name]
-		since := n.lastSeen
-		if activeSince.After(since) {
-			since = activeSince
-		}
-		if now.Sub(since) < c.rules.idle {
+// makes at wall-clock time now. An idle network moves to now minus the
+// lateness, but only when that decides something (a timer is due): a move is
+// a wall-clock decision that must be recorded to be replayed, so the linker
+// makes as few as it can.
+func (j *Join) IdlePlan(now, activeSince time.Time) []Move {
+	var plan []Move
+	for _, name := range j.names {
+		n := j.nets[name]
+		if !j.idle(n, now, activeSince) {
 			continue
 		}
-		wm := now.UnixMilli() - c.rules.lateness
+		wm := now.UnixMilli() - j.rules.Lateness
 		if wm > n.wm && n.timers.due(wm) {
-			plan = append(plan, idleAdvance{network: name, wm: wm})
+			plan = append(plan, Move{Network: name, Watermark: wm})
 		}
 	}
 	return plan
@@ -365,45 +402,31 @@ func (c *chains) IdlePlan(now, activeSince time.Time) []idleAdvance {
 
 // AdvanceIdle applies the idle rule at wall-clock time now (IdlePlan, then
 // each move).
-func (c *chains) AdvanceIdle(now, activeSince time.Time, out *outcomes) {
-	for _, a := range c.IdlePlan(now, activeSince) {
-		c.Advance(a.network, a.wm, out)
+func (j *Join) AdvanceIdle(now, activeSince time.Time, out *Outcomes) {
+	for _, a := range j.IdlePlan(now, activeSince) {
+		j.Advance(a.Network, a.Watermark, out)
 	}
 }
 
 // Watermark returns a network's watermark, false before its first event.
-func (c *chains) Watermark(network string) (int64, bool) {
-	n := c.nets[network]
+func (j *Join) Watermark(network string) (int64, bool) {
+	n := j.nets[network]
 	if n == nil || n.wm == math.MinInt64 {
 		return 0, false
 	}
 	return n.wm, true
 }
 
-// MinWatermark is the oldest watermark over the networks (false when none).
-func (c *chains) MinWatermark() (int64, bool) {
+// LiveWatermark is the oldest watermark over the networks (false when none)
+// as the idle rule sees it at now: once the consumer caught up, an idle
+// network's watermark is the wall clock minus the lateness even when no move
+// was needed (and so none was recorded).
+func (j *Join) LiveWatermark(now, activeSince time.Time, caughtUp bool) (int64, bool) {
 	wm, ok := int64(math.MaxInt64), false
-	for _, n := range c.netList {
-		if n.wm != math.MinInt64 && n.wm < wm {
-			wm, ok = n.wm, true
-		}
-	}
-	return wm, ok
-}
-
-// liveWatermark is MinWatermark as the idle rule sees it at now: an idle
-// network's watermark is the wall clock minus the lateness even when no
-// move was needed (and so none was recorded).
-func (c *chains) liveWatermark(now, activeSince time.Time, caughtUp bool) (int64, bool) {
-	wm, ok := int64(math.MaxInt64), false
-	for _, n := range c.netList {
+	for _, n := range j.netList {
 		w := n.wm
-		since := n.lastSeen
-		if activeSince.After(since) {
-			since = activeSince
-		}
-		if caughtUp && now.Sub(since) >= c.rules.idle {
-			w = max(w, now.UnixMilli()-c.rules.lateness)
+		if caughtUp && j.idle(n, now, activeSince) {
+			w = max(w, now.UnixMilli()-j.rules.Lateness)
 		}
 		if w != math.MinInt64 && w < wm {
 			wm, ok = w, true
@@ -412,126 +435,136 @@ func (c *chains) liveWatermark(now, activeSince time.Time, caughtUp bool) (int64
 	return wm, ok
 }
 
-// chainCount is the number of chains remembered (pending or not).
-func (c *chains) chainCount() int {
+// Stats returns what the join counted since it was made (or restored).
+func (j *Join) Stats() Stats { return j.stats }
+
+// Pending is the number of pending chains: open requests, and answers
+// waiting for their request.
+func (j *Join) Pending() int { return j.pending }
+
+// ChainCount is the number of chains remembered (pending or not).
+func (j *Join) ChainCount() int {
 	total := 0
-	for _, n := range c.netList {
+	for _, n := range j.netList {
 		total += n.size()
 	}
 	return total
 }
 
-func (c *chains) linkPending(ch *chain) {
-	ch.prev, ch.next = c.tail, nil
-	if c.tail != nil {
-		c.tail.next = ch
+// Profiles is the number of interned profiles the remembered chains use.
+func (j *Join) Profiles() int { return j.profiles.live() }
+
+func (j *Join) linkPending(ch *chain) {
+	ch.prev, ch.next = j.tail, nil
+	if j.tail != nil {
+		j.tail.next = ch
 	} else {
-		c.head = ch
+		j.head = ch
 	}
-	c.tail = ch
-	c.pending++
+	j.tail = ch
+	j.pending++
 }
 
-func (c *chains) unlinkPending(ch *chain) {
+func (j *Join) unlinkPending(ch *chain) {
 	if ch.prev != nil {
 		ch.prev.next = ch.next
 	} else {
-		c.head = ch.next
+		j.head = ch.next
 	}
 	if ch.next != nil {
 		ch.next.prev = ch.prev
 	} else {
-		c.tail = ch.prev
+		j.tail = ch.prev
 	}
 	ch.prev, ch.next = nil, nil
-	c.pending--
+	j.pending--
 }
 
 // admit makes ch pending, first closing the oldest pending chains while the
 // partition is at its cap. The oldest is the one that became pending first
 // in stream order, so a replay closes the same ones.
-func (c *chains) admit(ch *chain, out *outcomes) {
-	for c.rules.maxPending > 0 && c.pending >= c.rules.maxPending && c.head != nil {
-		c.overflow(c.head, out)
+func (j *Join) admit(ch *chain, out *Outcomes) {
+	for j.rules.MaxPending > 0 && j.pending >= j.rules.MaxPending && j.head != nil {
+		j.overflow(j.head, out)
 	}
-	c.linkPending(ch)
+	j.linkPending(ch)
 }
 
 // overflow closes a pending chain for lack of room: an open request as
 // unanswered, answers still waiting for their request as orphan, both with
 // OverflowReason. decided_at is the newest event time of its network: the
 // moment, in event time, the linker gave up on it.
-func (c *chains) overflow(ch *chain, out *outcomes) {
-	n := c.netList[ch.net]
-	c.unlinkPending(ch)
-	c.stats.overflows++
+func (j *Join) overflow(ch *chain, out *Outcomes) {
+	n := j.netList[ch.net]
+	j.unlinkPending(ch)
+	j.stats.Overflows++
 	if ch.state == stateWaiting {
 		ch.state = stateOrphan
-		c.stats.orphans++
+		j.stats.Orphans++
 	} else {
 		ch.state = stateUnanswered
 	}
 	ch.flags |= flagOverflow
 	ch.decidedAt = n.maxSeen
 	n.schedule(ch.expireAt, timerExpire, ch)
-	c.outcome(n, ch, out)
+	j.outcome(n, ch, out)
 }
 
 // newChain starts a chain with its first event.
-func (c *chains) newChain(n *netState, ev *hinscorev1.ExchangeEvent) *chain {
+func (j *Join) newChain(n *netState, ev *hinscorev1.ExchangeEvent) *chain {
 	key := ev.GetCorrelationKey()
-	b := appendStr(c.scratch[:0], key)
-	b = appendStep(b, ev, c.profiles.ref(profileOf(ev)))
-	c.scratch = b
+	b := appendStr(j.scratch[:0], key)
+	b = appendStep(b, ev, j.profiles.ref(profileOf(ev)))
+	j.scratch = b
 	ch := &chain{data: string(b), net: n.idx}
-	n.insert(c.seed, ch)
+	n.insert(j.seed, ch)
 	return ch
 }
 
 // addStep appends an event to a chain's data.
-func (c *chains) addStep(ch *chain, ev *hinscorev1.ExchangeEvent) {
-	c.scratch = appendStep(c.scratch[:0], ev, c.profiles.ref(profileOf(ev)))
+func (j *Join) addStep(ch *chain, ev *hinscorev1.ExchangeEvent) {
+	j.scratch = appendStep(j.scratch[:0], ev, j.profiles.ref(profileOf(ev)))
 	var sb strings.Builder
-	sb.Grow(len(ch.data) + len(c.scratch))
+	sb.Grow(len(ch.data) + len(j.scratch))
 	sb.WriteString(ch.data)
-	sb.Write(c.scratch)
+	sb.Write(j.scratch)
 	ch.data = sb.String()
 }
 
 // dropSteps forgets a chain's events, keeping its key.
-func (c *chains) dropSteps(ch *chain) {
+func (j *Join) dropSteps(ch *chain) {
 	for off := ch.stepsOff(); off < len(ch.data); {
 		var s step
 		s, off = decodeStep(ch.data, off)
-		c.profiles.unref(s.profile)
+		j.profiles.unref(s.profile)
 	}
 	ch.data = string(appendStr(nil, ch.key()))
 }
 
-func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out *outcomes) {
+func (j *Join) apply(n *netState, ev *hinscorev1.ExchangeEvent, out *Outcomes) {
 	t := ev.GetEventTimeMs()
-	ch := n.lookup(c.seed, ev.GetCorrelationKey())
+	ch := n.lookup(j.seed, ev.GetCorrelationKey())
 	if ch == nil {
-		ch = c.newChain(n, ev)
+		ch = j.newChain(n, ev)
 		if ev.GetRole() == hinscorev1.Role_ROLE_REQUEST {
-			c.admit(ch, out)
-			c.open(n, ch, ev)
+			j.admit(ch, out)
+			j.open(n, ch, ev)
 			return
 		}
 		ch.state = stateWaiting
-		ch.expireAt = t + c.rules.lateness + c.rules.retention
-		c.admit(ch, out)
-		n.schedule(t+c.rules.lateness, timerOrphan, ch)
+		ch.expireAt = t + j.rules.Lateness + j.rules.Retention
+		j.admit(ch, out)
+		n.schedule(t+j.rules.Lateness, timerOrphan, ch)
 		return
 	}
 	if ch.state == stateClosed {
-		c.stats.stragglers++
+		j.stats.Stragglers++
 		return
 	}
 	var packed bool
-	c.idBuf, packed = encodeEventID(c.idBuf, ev.GetEventId())
-	if ch.has(c.idBuf, packed) {
-		c.stats.duplicates++
+	j.idBuf, packed = encodeEventID(j.idBuf, ev.GetEventId())
+	if ch.has(j.idBuf, packed) {
+		j.stats.Duplicates++
 		return
 	}
 	if ch.state == stateWaiting && t < ch.first() {
@@ -539,26 +572,26 @@ func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out *outcomes)
 		// event time, whatever order they arrive in: an earlier one moves
 		// the orphan decision (and when the chain is forgotten) forward.
 		// The timer already set finds the chain decided and does nothing.
-		ch.expireAt = t + c.rules.lateness + c.rules.retention
-		n.schedule(t+c.rules.lateness, timerOrphan, ch)
+		ch.expireAt = t + j.rules.Lateness + j.rules.Retention
+		n.schedule(t+j.rules.Lateness, timerOrphan, ch)
 	}
-	c.addStep(ch, ev)
+	j.addStep(ch, ev)
 	if ev.GetRole() == hinscorev1.Role_ROLE_REQUEST {
 		if ch.flags&flagHasReq != 0 {
 			// A re-sent request (other bytes, same key) is a step of the
 			// chain it repeats, not a new one.
-			c.republish(n, ch, out)
+			j.republish(n, ch, out)
 			return
 		}
 		// The request of answers that came first (and maybe were declared
 		// orphan meanwhile).
 		if ch.state == stateOrphan {
 			ch.flags &^= flagOverflow
-			c.admit(ch, out)
+			j.admit(ch, out)
 		}
-		c.open(n, ch, ev)
-		if c.decide(n, ch) {
-			c.outcome(n, ch, out)
+		j.open(n, ch, ev)
+		if j.decide(n, ch) {
+			j.outcome(n, ch, out)
 			return
 		}
 		return
@@ -566,81 +599,81 @@ func (c *chains) apply(n *netState, ev *hinscorev1.ExchangeEvent, out *outcomes)
 	s := step{t: t, role: ev.GetRole(), status: ev.GetStatus()}
 	switch ch.state {
 	case stateOpen:
-		if ch.eligible(&s) && c.decide(n, ch) {
-			c.outcome(n, ch, out)
+		if ch.eligible(&s) && j.decide(n, ch) {
+			j.outcome(n, ch, out)
 		}
 	case stateDecided, stateOrphan:
 		// A later (or, by event time, earlier) final answer; the earliest
 		// decides and the outcome is re-issued with the new step.
-		c.republish(n, ch, out)
+		j.republish(n, ch, out)
 	case stateUnanswered:
 		if ch.eligible(&s) {
-			c.stats.lateAnswers++
+			j.stats.LateAnswers++
 			// A chain closed by the cap was not declared unanswered by its
 			// deadline: its answer is classified on its own time.
 			if ch.flags&flagOverflow == 0 {
 				ch.flags |= flagLate
 			}
-			c.decide(n, ch)
+			j.decide(n, ch)
 		}
-		c.republish(n, ch, out)
+		j.republish(n, ch, out)
 	}
 }
 
 // open records the request of a chain and schedules its deadline.
-func (c *chains) open(n *netState, ch *chain, req *hinscorev1.ExchangeEvent) {
+func (j *Join) open(n *netState, ch *chain, req *hinscorev1.ExchangeEvent) {
 	ch.flags |= flagHasReq
 	ch.state = stateOpen
-	sla, grace := c.limits(n, req.GetRequestKind())
+	sla, grace := j.limits(n, req.GetRequestKind())
 	ch.deadline = req.GetEventTimeMs() + sla + grace
-	ch.expireAt = max(ch.expireAt, ch.deadline+c.rules.retention)
+	ch.expireAt = max(ch.expireAt, ch.deadline+j.rules.Retention)
 	n.schedule(ch.deadline, timerDeadline, ch)
 }
 
 // decide closes a chain on its earliest eligible final answer, if any.
-func (c *chains) decide(n *netState, ch *chain) bool {
-	c.stepBuf = ch.decode(c.stepBuf[:0])
+func (j *Join) decide(n *netState, ch *chain) bool {
+	j.stepBuf = ch.decode(j.stepBuf[:0])
 	found, last := false, int64(math.MinInt64)
-	for i := range c.stepBuf {
-		found = found || ch.eligible(&c.stepBuf[i])
-		last = max(last, c.stepBuf[i].t)
+	for i := range j.stepBuf {
+		found = found || ch.eligible(&j.stepBuf[i])
+		last = max(last, j.stepBuf[i].t)
 	}
 	if !found {
 		return false
 	}
 	if ch.state == stateOpen || ch.state == stateWaiting {
-		c.unlinkPending(ch)
+		j.unlinkPending(ch)
 	}
 	ch.state = stateDecided
-	n.schedule(last+c.rules.lateness, timerCompact, ch)
+	n.schedule(last+j.rules.Lateness, timerCompact, ch)
 	return true
 }
 
 // republish re-issues a published chain with the steps it has now.
-func (c *chains) republish(n *netState, ch *chain, out *outcomes) {
+func (j *Join) republish(n *netState, ch *chain, out *Outcomes) {
 	switch ch.state {
 	case stateDecided, stateUnanswered, stateOrphan:
-		c.outcome(n, ch, out)
+		j.outcome(n, ch, out)
 		return
 	}
 }
 
 // forget removes a chain; its remaining timers find it gone.
-func (c *chains) forget(n *netState, ch *chain) {
+func (j *Join) forget(n *netState, ch *chain) {
 	if ch.state == stateOpen || ch.state == stateWaiting {
-		c.unlinkPending(ch)
+		j.unlinkPending(ch)
 	}
 	for off := ch.stepsOff(); off < len(ch.data); {
 		var s step
 		s, off = decodeStep(ch.data, off)
-		c.profiles.unref(s.profile)
+		j.profiles.unref(s.profile)
 	}
-	n.remove(c.seed, ch)
+	n.remove(j.seed, ch)
 	ch.state = stateClosed
 	ch.data = ""
 }
 
-func (c *chains) advance(n *netState, wm int64, out *outcomes) {
+func (j *Join) advance(n *netState, wm int64, out *Outcomes) {
 	if wm <= n.wm {
 		return
 	}
@@ -651,31 +684,31 @@ func (c *chains) advance(n *netState, wm int64, out *outcomes) {
 		switch t.kind() {
 		case timerDeadline:
 			if ch.state == stateOpen {
-				c.unlinkPending(ch)
+				j.unlinkPending(ch)
 				ch.state = stateUnanswered
 				ch.decidedAt = t.at
 				n.schedule(ch.expireAt, timerExpire, ch)
-				c.outcome(n, ch, out)
+				j.outcome(n, ch, out)
 			}
 		case timerOrphan:
 			if ch.state == stateWaiting {
-				c.unlinkPending(ch)
+				j.unlinkPending(ch)
 				ch.state = stateOrphan
 				ch.decidedAt = t.at
-				c.stats.orphans++
+				j.stats.Orphans++
 				n.schedule(ch.expireAt, timerExpire, ch)
-				c.outcome(n, ch, out)
+				j.outcome(n, ch, out)
 			}
 		case timerCompact:
 			if ch.state != stateDecided {
 				continue
 			}
-			if _, last := ch.span(); last+c.rules.lateness >= wm {
-				n.schedule(last+c.rules.lateness, timerCompact, ch)
+			if _, last := ch.span(); last+j.rules.Lateness >= wm {
+				n.schedule(last+j.rules.Lateness, timerCompact, ch)
 				continue
 			}
 			ch.state = stateClosed
-			c.dropSteps(ch)
+			j.dropSteps(ch)
 			n.schedule(ch.expireAt, timerExpire, ch)
 		case timerExpire:
 			// forget is the only way out of the index, and it empties data.
@@ -686,7 +719,7 @@ func (c *chains) advance(n *netState, wm int64, out *outcomes) {
 				n.schedule(ch.expireAt, timerExpire, ch)
 				continue
 			}
-			c.forget(n, ch)
+			j.forget(n, ch)
 		}
 	}
 }
@@ -701,9 +734,9 @@ func nonNegative(d int64) uint64 {
 }
 
 // outcome appends the next version of a chain's outcome to out, encoded.
-func (c *chains) outcome(n *netState, ch *chain, out *outcomes) {
-	steps := ch.decode(c.stepBuf[:0])
-	c.stepBuf = steps
+func (j *Join) outcome(n *netState, ch *chain, out *Outcomes) {
+	steps := ch.decode(j.stepBuf[:0])
+	j.stepBuf = steps
 	// The request is the first to arrive (a re-sent one is only a step).
 	var req step
 	hasReq := false
@@ -722,14 +755,14 @@ func (c *chains) outcome(n *netState, ch *chain, out *outcomes) {
 	if !hasReq {
 		src = &steps[0]
 	}
-	sp := c.profiles.get(src.profile)
+	sp := j.profiles.get(src.profile)
 	responder := sp.responderOrg
 	token := src
 	var acked int64
 	for i := range steps {
 		s := &steps[i]
 		if responder == "" && s.answer() {
-			responder = c.profiles.get(s.profile).responderOrg
+			responder = j.profiles.get(s.profile).responderOrg
 		}
 		if token.token == "" {
 			token = s
@@ -738,7 +771,7 @@ func (c *chains) outcome(n *netState, ch *chain, out *outcomes) {
 			acked = s.t
 		}
 	}
-	sla, grace := c.limits(n, sp.requestKind)
+	sla, grace := j.limits(n, sp.requestKind)
 	hasTta := hasReq && acked != 0
 	var tta uint64
 	if hasTta {
@@ -763,18 +796,18 @@ func (c *chains) outcome(n *netState, ch *chain, out *outcomes) {
 	case stateDecided:
 		d = &steps[ch.decider(steps)]
 		t := d.t - req.t
-		class = classifyParts(d.role, d.status, c.profiles.get(d.profile).exceptionCode, t, sla, ch.flags&flagLate != 0)
+		class = classifyParts(d.role, d.status, j.profiles.get(d.profile).exceptionCode, t, sla, ch.flags&flagLate != 0)
 		decided = d.t
 		if d.answer() {
 			hasTtf, ttf = true, nonNegative(t)
 		}
 	}
 
-	w := wireOutcome{start: len(out.buf), version: uint64(ch.version), network: n.name, class: class}
-	c.ids.outcomeID(&w.id, n.name, key)
+	w := Entry{start: len(out.buf), Version: uint64(ch.version), Network: n.name, Class: class}
+	j.ids.outcomeID(&w.ID, n.name, key)
 	b := protowire.AppendTag(out.buf, fOutcomeID, protowire.BytesType)
-	b = protowire.AppendBytes(b, w.id[:])
-	b = appendUintField(b, fVersion, w.version)
+	b = protowire.AppendBytes(b, w.ID[:])
+	b = appendUintField(b, fVersion, w.Version)
 	b = appendStrField(b, fNetwork, n.name)
 	b = appendStrField(b, fRequestID, src.messageID)
 	b = appendStrField(b, fCorrelationKey, key)
@@ -783,7 +816,7 @@ func (c *chains) outcome(n *netState, ch *chain, out *outcomes) {
 	b = appendStrField(b, fResponderOrg, responder)
 	b = appendIntField(b, fOutcomeClass, int64(class))
 	if d != nil {
-		b = appendStrField(b, fExceptionCode, c.profiles.get(d.profile).exceptionCode)
+		b = appendStrField(b, fExceptionCode, j.profiles.get(d.profile).exceptionCode)
 		b = appendReasons(b, d.reasons)
 	}
 	if overflow && ch.state != stateDecided {
@@ -809,7 +842,7 @@ func (c *chains) outcome(n *netState, ch *chain, out *outcomes) {
 		b = appendUintField(b, fRecordCount, uint64(d.recordCount))
 	}
 	for i := range steps {
-		b = appendStepMsg(b, &steps[i], c.profiles.get(steps[i].profile).messageType)
+		b = appendStepMsg(b, &steps[i], j.profiles.get(steps[i].profile).messageType)
 	}
 	out.buf = b
 	w.end = len(b)
