@@ -84,13 +84,18 @@ func (j *Join) addStep(ch *chain, ev *hinscorev1.ExchangeEvent) {
 	ch.data = sb.String()
 }
 
-// dropSteps forgets a chain's events, keeping its key.
-func (j *Join) dropSteps(ch *chain) {
+// unrefSteps lets go of the profiles of a chain's events.
+func (j *Join) unrefSteps(ch *chain) {
 	for off := ch.stepsOff(); off < len(ch.data); {
 		var s step
 		s, off = decodeStep(ch.data, off)
 		j.profiles.unref(s.profile)
 	}
+}
+
+// dropSteps forgets a chain's events, keeping its key.
+func (j *Join) dropSteps(ch *chain) {
+	j.unrefSteps(ch)
 	ch.data = string(appendStr(nil, ch.key()))
 }
 
@@ -233,11 +238,7 @@ func (j *Join) forget(n *netState, ch *chain) {
 	if ch.state == stateOpen || ch.state == stateWaiting {
 		j.unlinkPending(ch)
 	}
-	for off := ch.stepsOff(); off < len(ch.data); {
-		var s step
-		s, off = decodeStep(ch.data, off)
-		j.profiles.unref(s.profile)
-	}
+	j.unrefSteps(ch)
 	n.remove(j.seed, ch)
 	ch.state = stateClosed
 	ch.data = ""

@@ -113,3 +113,36 @@ func BenchmarkPendingMemory(b *testing.B) {
 	b.Logf("%.0f heap bytes per pending chain at %d (goal %d); key %d B, event id %d B, token %d B; an ExchangeEvent alone is %d B on the wire",
 		perChain, chains, chainGoal, len(ev.CorrelationKey), len(ev.EventId), len(ev.PatientToken), proto.Size(ev))
 }
+
+// BenchmarkEventForms compares the two forms an event has in the linker, for
+// a realistic request: the compact form a chain keeps it in (compact.go) and
+// its protobuf wire form (the ExchangeEvent as EVENTS carries it; a Step of
+// an outcome is a part of it). It reports the bytes each takes and what
+// reading one back costs. The compact form is what keeps a pending chain
+// under chainGoal: a chain that kept the wire form would hold the
+// difference more per event.
+func BenchmarkEventForms(b *testing.B) {
+	ev := realisticRequest(1, jointest.T0.UnixMilli())
+	wire, err := proto.Marshal(ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	compact := string(join.AppendStep(nil, ev))
+	b.Run("compact", func(b *testing.B) {
+		for b.Loop() {
+			if join.DecodeStep(compact) != ev.EventTimeMs {
+				b.Fatal("compact form does not round-trip")
+			}
+		}
+		b.ReportMetric(float64(len(compact)), "bytes/event")
+	})
+	b.Run("wire", func(b *testing.B) {
+		var got hinscorev1.ExchangeEvent
+		for b.Loop() {
+			if err := proto.Unmarshal(wire, &got); err != nil || got.EventTimeMs != ev.EventTimeMs {
+				b.Fatal("wire form does not round-trip")
+			}
+		}
+		b.ReportMetric(float64(len(wire)), "bytes/event")
+	})
+}

@@ -53,14 +53,16 @@ type chain struct {
 	flags      uint8
 }
 
+// key is the chain's correlation key, the head of its data.
 func (ch *chain) key() string {
-	n, off := uvarintStr(ch.data, 0)
-	return ch.data[off : off+int(n)]
+	k, _ := strAt(ch.data, 0)
+	return k
 }
 
+// stepsOff is where the chain's steps start in its data, after its key.
 func (ch *chain) stepsOff() int {
-	n, off := uvarintStr(ch.data, 0)
-	return off + int(n)
+	_, off := strAt(ch.data, 0)
+	return off
 }
 
 // decode appends the chain's steps, in arrival order, to buf.

@@ -12,8 +12,10 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
 
-// Checkpoint format (version 1), all integers uvarint unless said otherwise,
-// "varint" being zigzag-encoded:
+// Checkpoint format (version 1), in the join's one encoding (codec.go): all
+// integers uvarint unless said otherwise, "varint" being zigzag-encoded;
+// a chain's data is kept as it is in memory (compact.go), and checked
+// step by step when read:
 //
 //	"HSLC" version partition events_seq marks_seq
 //	profiles: count, then per id: present byte, and when 1 six str
@@ -60,61 +62,19 @@ func (j *Join) Snapshot(dst []byte, pos Position) []byte {
 	b = appendUvarint(b, uint64(pos.Partition))
 	b = appendUvarint(b, pos.EventsSeq)
 	b = appendUvarint(b, pos.MarksSeq)
-
 	b = appendUvarint(b, uint64(len(j.profiles.items)))
 	for _, e := range j.profiles.items {
 		if e.refs == 0 {
 			b = append(b, 0)
 			continue
 		}
-		b = append(b, 1)
-		p := e.p
-		for _, s := range []string{p.messageType, p.requestKind, p.requesterOrg, p.responderOrg, p.mappingVersion, p.exceptionCode} {
-			b = appendStr(b, s)
-		}
+		b = appendProfile(append(b, 1), &e.p)
 	}
-
 	// Chains are numbered per network, in the order written.
 	index := make(map[*chain]uint64, j.ChainCount())
 	b = appendUvarint(b, uint64(len(j.netList)))
 	for _, n := range j.netList {
-		b = appendStr(b, n.name)
-		b = appendUvarint(b, zigzag(n.maxSeen))
-		b = appendUvarint(b, zigzag(n.wm))
-		b = appendUvarint(b, n.seq)
-		b = appendUvarint(b, uint64(n.size()))
-		next := uint64(0)
-		put := func(ch *chain) {
-			index[ch] = next
-			next++
-			b = appendStr(b, ch.data)
-			b = appendUvarint(b, zigzag(ch.deadline))
-			b = appendUvarint(b, zigzag(ch.expireAt))
-			b = appendUvarint(b, zigzag(ch.decidedAt))
-			b = appendUvarint(b, uint64(ch.version))
-			b = append(b, byte(ch.state), ch.flags)
-		}
-		for _, ch := range n.chains {
-			put(ch)
-		}
-		for _, ch := range n.collide {
-			put(ch)
-		}
-		// Timers of forgotten chains do nothing when they fire: leave them.
-		live := 0
-		n.timers.all(func(t *timer) {
-			if _, ok := index[t.ch]; ok && t.ch.net == n.idx {
-				live++
-			}
-		})
-		b = appendUvarint(b, uint64(live))
-		n.timers.all(func(t *timer) {
-			if i, ok := index[t.ch]; ok && t.ch.net == n.idx {
-				b = appendUvarint(b, zigzag(t.at))
-				b = appendUvarint(b, t.sk)
-				b = appendUvarint(b, i)
-			}
-		})
+		b = appendNetwork(b, n, index)
 	}
 	b = appendUvarint(b, uint64(j.pending))
 	for ch := j.head; ch != nil; ch = ch.next {
@@ -124,69 +84,55 @@ func (j *Join) Snapshot(dst []byte, pos Position) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start+len(checkpointMagic):], crcTable))
 }
 
-// reader decodes untrusted bytes; the first error sticks.
-type reader struct {
-	b   []byte
-	off int
-	err error
+// appendNetwork appends a network's state, numbering its chains in index.
+func appendNetwork(b []byte, n *netState, index map[*chain]uint64) []byte {
+	b = appendStr(b, n.name)
+	b = appendVarint(b, n.maxSeen)
+	b = appendVarint(b, n.wm)
+	b = appendUvarint(b, n.seq)
+	b = appendUvarint(b, uint64(n.size()))
+	next := uint64(0)
+	put := func(ch *chain) {
+		index[ch] = next
+		next++
+		b = appendStr(b, ch.data)
+		b = appendVarint(b, ch.deadline)
+		b = appendVarint(b, ch.expireAt)
+		b = appendVarint(b, ch.decidedAt)
+		b = appendUvarint(b, uint64(ch.version))
+		b = append(b, byte(ch.state), ch.flags)
+	}
+	for _, ch := range n.chains {
+		put(ch)
+	}
+	for _, ch := range n.collide {
+		put(ch)
+	}
+	// Timers of forgotten chains do nothing when they fire: leave them.
+	live := 0
+	n.timers.all(func(t *timer) {
+		if _, ok := index[t.ch]; ok && t.ch.net == n.idx {
+			live++
+		}
+	})
+	b = appendUvarint(b, uint64(live))
+	n.timers.all(func(t *timer) {
+		if i, ok := index[t.ch]; ok && t.ch.net == n.idx {
+			b = appendVarint(b, t.at)
+			b = appendUvarint(b, t.sk)
+			b = appendUvarint(b, i)
+		}
+	})
+	return b
 }
 
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: "+format+" (at byte %d)", append([]any{ErrBadCheckpoint}, append(args, r.off)...)...)
-	}
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad varint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) varint() int64 { return unzigzag(r.uvarint()) }
-
-func (r *reader) byte1() byte {
-	if r.err != nil {
-		return 0
-	}
-	if r.off >= len(r.b) {
-		r.fail("truncated")
-		return 0
-	}
-	r.off++
-	return r.b[r.off-1]
-}
-
-func (r *reader) str() string {
-	n := r.uvarint()
-	if r.err != nil {
-		return ""
-	}
-	if n > uint64(len(r.b)-r.off) {
-		r.fail("string of %d bytes past the end", n)
-		return ""
-	}
-	s := string(r.b[r.off : r.off+int(n)])
-	r.off += int(n)
-	return s
-}
-
-// count reads a count of items of at least min bytes each, refusing counts
-// the remaining bytes cannot hold (so a corrupt count cannot allocate).
-func (r *reader) count(minSize int) int {
-	n := r.uvarint()
-	if r.err == nil && n > uint64((len(r.b)-r.off)/minSize) {
-		r.fail("count %d too large", n)
-		return 0
-	}
-	return int(n)
+// restorer rebuilds a join from the body of a checkpoint (after its magic,
+// before its checksum).
+type restorer struct {
+	c        cursor
+	j        *Join
+	present  []bool     // by profile id: in use
+	chainsOf [][]*chain // by network index, the chains in the order written
 }
 
 // Restore rebuilds a partition's join from a checkpoint.
@@ -199,176 +145,181 @@ func Restore(rl Rules, data []byte) (*Join, Position, error) {
 	if crc32.Checksum(body, crcTable) != sum {
 		return nil, pos, fmt.Errorf("%w: checksum mismatch", ErrBadCheckpoint)
 	}
-	r := &reader{b: body}
-	if v := r.uvarint(); r.err == nil && v != CheckpointVersion {
+	r := &restorer{c: newCursor(body, 0), j: New(rl)}
+	if v := r.c.uvarint(); r.c.err == nil && v != CheckpointVersion {
 		return nil, pos, fmt.Errorf("%w: schema version %d, this linker reads %d", ErrBadCheckpoint, v, CheckpointVersion)
 	}
-	p := r.uvarint()
-	if p > math.MaxUint32 {
-		r.fail("partition %d", p)
+	if p := r.c.uvarint(); p > math.MaxUint32 {
+		r.c.fail("partition %d", p)
+	} else {
+		pos.Partition = uint32(p)
 	}
-	pos.Partition = uint32(p)
-	pos.EventsSeq = r.uvarint()
-	pos.MarksSeq = r.uvarint()
+	pos.EventsSeq = r.c.uvarint()
+	pos.MarksSeq = r.c.uvarint()
+	r.profiles()
+	nn := r.c.count(5)
+	if nn > maxNetworks {
+		r.c.fail("%d networks", nn)
+	}
+	for i := 0; i < nn && r.c.err == nil; i++ {
+		r.network()
+	}
+	r.pending()
+	if err := r.finish(); err != nil {
+		return nil, pos, err
+	}
+	return r.j, pos, nil
+}
 
-	j := New(rl)
-	np := r.count(1)
+func (r *restorer) profiles() {
+	np := r.c.count(1)
 	if np > math.MaxUint32 {
-		r.fail("%d profiles", np)
+		r.c.fail("%d profiles", np)
 	}
-	present := make([]bool, np)
-	j.profiles.items = make([]profileEntry, np)
+	r.present = make([]bool, np)
+	r.j.profiles.items = make([]profileEntry, np)
 	for i := range np {
-		switch r.byte1() {
+		switch r.c.byte1() {
 		case 0:
 		case 1:
-			present[i] = true
-			j.profiles.items[i].p = profile{r.str(), r.str(), r.str(), r.str(), r.str(), r.str()}
+			r.present[i] = true
+			r.j.profiles.items[i].p = readProfile(&r.c)
 		default:
-			r.fail("profile %d presence", i)
+			r.c.fail("profile %d presence", i)
 		}
 	}
+}
 
-	nn := r.count(5)
-	if nn > maxNetworks {
-		r.fail("%d networks", nn)
+// network restores one network: its clocks, its chains and its timers.
+func (r *restorer) network() {
+	name := r.c.str()
+	if _, dup := r.j.nets[name]; dup {
+		r.c.fail("network %q twice", name)
+		return
 	}
-	chainsOf := make([][]*chain, 0, nn)
-	for i := 0; i < nn && r.err == nil; i++ {
-		name := r.str()
-		if _, dup := j.nets[name]; dup {
-			r.fail("network %q twice", name)
+	n := r.j.net(name)
+	n.maxSeen, n.wm, n.seq = r.c.varint(), r.c.varint(), r.c.uvarint()
+	list := make([]*chain, r.c.count(6))
+	for k := range list {
+		if list[k] = r.chain(n, k); list[k] == nil {
 			break
 		}
-		n := j.net(name)
-		n.maxSeen, n.wm, n.seq = r.varint(), r.varint(), r.uvarint()
-		list := make([]*chain, r.count(6))
-		for k := range list {
-			ch := &chain{net: n.idx}
-			ch.data = r.str()
-			ch.deadline, ch.expireAt, ch.decidedAt = r.varint(), r.varint(), r.varint()
-			v := r.uvarint()
-			st, fl := chainState(r.byte1()), r.byte1()
-			if r.err != nil {
-				break
-			}
-			if v > math.MaxUint32 || st >= stateCount || fl&^flagMask != 0 {
-				r.fail("chain %d of %q: version %d state %d flags %#x", k, name, v, st, fl)
-				break
-			}
-			ch.version, ch.state, ch.flags = uint32(v), st, fl
-			if err := j.checkData(ch, present); err != nil {
-				r.fail("chain %d of %q: %v", k, name, err)
-				break
-			}
-			if n.lookup(j.seed, ch.key()) != nil {
-				r.fail("chain key %q twice", ch.key())
-				break
-			}
-			n.insert(j.seed, ch)
-			list[k] = ch
-		}
-		nt := r.count(3)
-		n.timers = timerQueue{}
-		restored := make([]timer, 0, nt)
-		for range nt {
-			at, sk, ci := r.varint(), r.uvarint(), r.uvarint()
-			if r.err != nil {
-				break
-			}
-			if ci >= uint64(len(list)) || sk>>2 > n.seq {
-				r.fail("timer of chain %d seq %d in %q", ci, sk>>2, name)
-				break
-			}
-			restored = append(restored, timer{at: at, sk: sk, ch: list[ci]})
-		}
-		// In order, they fill the queue's lanes as they were filled live.
-		slices.SortFunc(restored, func(a, b timer) int {
-			return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.sk, b.sk))
-		})
-		for _, t := range restored {
-			n.timers.push(t)
-		}
-		chainsOf = append(chainsOf, list)
 	}
+	nt := r.c.count(3)
+	n.timers = timerQueue{}
+	restored := make([]timer, 0, nt)
+	for range nt {
+		at, sk, ci := r.c.varint(), r.c.uvarint(), r.c.uvarint()
+		if r.c.err != nil {
+			break
+		}
+		if ci >= uint64(len(list)) || sk>>2 > n.seq {
+			r.c.fail("timer of chain %d seq %d in %q", ci, sk>>2, name)
+			break
+		}
+		restored = append(restored, timer{at: at, sk: sk, ch: list[ci]})
+	}
+	// In order, they fill the queue's lanes as they were filled live.
+	slices.SortFunc(restored, func(a, b timer) int {
+		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.sk, b.sk))
+	})
+	for _, t := range restored {
+		n.timers.push(t)
+	}
+	r.chainsOf = append(r.chainsOf, list)
+}
 
-	npend := r.count(2)
+// chain restores chain k of network n, nil when it is malformed.
+func (r *restorer) chain(n *netState, k int) *chain {
+	ch := &chain{net: n.idx}
+	ch.data = r.c.str()
+	ch.deadline, ch.expireAt, ch.decidedAt = r.c.varint(), r.c.varint(), r.c.varint()
+	v := r.c.uvarint()
+	st, fl := chainState(r.c.byte1()), r.c.byte1()
+	if r.c.err != nil {
+		return nil
+	}
+	if v > math.MaxUint32 || st >= stateCount || fl&^flagMask != 0 {
+		r.c.fail("chain %d of %q: version %d state %d flags %#x", k, n.name, v, st, fl)
+		return nil
+	}
+	ch.version, ch.state, ch.flags = uint32(v), st, fl
+	if err := r.j.checkData(ch, r.present); err != nil {
+		r.c.fail("chain %d of %q: %v", k, n.name, err)
+		return nil
+	}
+	if n.lookup(r.j.seed, ch.key()) != nil {
+		r.c.fail("chain key %q twice", ch.key())
+		return nil
+	}
+	n.insert(r.j.seed, ch)
+	return ch
+}
+
+// pending restores the list of pending chains, oldest first.
+func (r *restorer) pending() {
+	npend := r.c.count(2)
 	for range npend {
-		ni, ci := r.uvarint(), r.uvarint()
-		if r.err != nil {
+		ni, ci := r.c.uvarint(), r.c.uvarint()
+		if r.c.err != nil {
 			break
 		}
-		if ni >= uint64(len(chainsOf)) || ci >= uint64(len(chainsOf[ni])) {
-			r.fail("pending chain %d/%d", ni, ci)
+		if ni >= uint64(len(r.chainsOf)) || ci >= uint64(len(r.chainsOf[ni])) {
+			r.c.fail("pending chain %d/%d", ni, ci)
 			break
 		}
-		ch := chainsOf[ni][ci]
-		if (ch.state != stateOpen && ch.state != stateWaiting) || ch.prev != nil || j.head == ch {
-			r.fail("pending chain %d/%d in state %d or listed twice", ni, ci, ch.state)
+		ch := r.chainsOf[ni][ci]
+		if (ch.state != stateOpen && ch.state != stateWaiting) || ch.prev != nil || r.j.head == ch {
+			r.c.fail("pending chain %d/%d in state %d or listed twice", ni, ci, ch.state)
 			break
 		}
-		j.linkPending(ch)
+		r.j.linkPending(ch)
 	}
-	if r.err == nil && r.off != len(r.b) {
-		r.fail("%d bytes after the end", len(r.b)-r.off)
+}
+
+// finish checks that everything was read and consistent.
+func (r *restorer) finish() error {
+	if r.c.err == nil && r.c.more() {
+		r.c.fail("%d bytes after the end", len(r.c.d)-r.c.off)
 	}
-	if r.err != nil {
-		return nil, pos, r.err
+	if r.c.err != nil {
+		return fmt.Errorf("%w: %w", ErrBadCheckpoint, r.c.err)
 	}
-	for _, list := range chainsOf {
+	for _, list := range r.chainsOf {
 		for _, ch := range list {
-			if (ch.state == stateOpen || ch.state == stateWaiting) != (ch.prev != nil || j.head == ch) {
-				return nil, pos, fmt.Errorf("%w: chain %q pending state and list disagree", ErrBadCheckpoint, ch.key())
+			if (ch.state == stateOpen || ch.state == stateWaiting) != (ch.prev != nil || r.j.head == ch) {
+				return fmt.Errorf("%w: chain %q pending state and list disagree", ErrBadCheckpoint, ch.key())
 			}
 		}
 	}
-	j.profiles.rebuild()
-	return j, pos, nil
+	r.j.profiles.rebuild()
+	return nil
 }
 
 // checkData validates a chain's data read from a checkpoint and counts its
 // profile references.
 func (j *Join) checkData(ch *chain, present []bool) error {
-	r := &reader{b: []byte(ch.data)}
-	key := r.str()
-	if r.err != nil || key == "" {
+	off := ch.stepsOff()
+	if off <= 1 {
 		return errors.New("bad key")
 	}
-	for r.off < len(r.b) && r.err == nil {
-		r.uvarint() // time
-		r.uvarint() // raw seq
-		if role, status := r.uvarint(), r.uvarint(); role > math.MaxInt32 || status > math.MaxInt32 {
-			return errors.New("bad role or status")
+	hasSteps := off < len(ch.data)
+	for off < len(ch.data) {
+		var s step
+		if s, off = decodeStep(ch.data, off); off < 0 {
+			return errors.New("bad step")
 		}
-		if n := r.uvarint(); n > math.MaxUint32 {
-			return errors.New("bad record count")
+		if int(s.profile) >= len(present) || !present[s.profile] {
+			return fmt.Errorf("bad profile %d", s.profile)
 		}
-		pid := r.uvarint()
-		if r.err != nil || pid >= uint64(len(present)) || !present[pid] {
-			return fmt.Errorf("bad profile %d", pid)
-		}
-		j.profiles.items[pid].refs++
-		if h := r.uvarint(); h&1 == 1 && h>>1 != 16 {
-			return errors.New("packed event id is not 16 bytes")
-		} else {
-			r.skip(h >> 1)
-		}
-		r.str() // message id
-		r.skip(r.uvarint() >> 1)
-		for n := r.count(1); n > 0 && r.err == nil; n-- {
-			r.str()
-		}
+		j.profiles.items[s.profile].refs++
 	}
-	if r.err != nil {
-		return r.err
-	}
-	if ch.state == stateClosed && len(r.b) != ch.stepsOff() {
+	switch {
+	case ch.state == stateClosed && hasSteps:
 		return errors.New("closed chain with steps")
-	}
-	if ch.state == stateClosed {
+	case ch.state == stateClosed:
 		return nil
-	}
-	if len(r.b) == ch.stepsOff() {
+	case !hasSteps:
 		return errors.New("chain without steps")
 	}
 	// The states' invariants, which the join relies on without checking.
@@ -394,17 +345,6 @@ func (j *Join) checkData(ch *chain, present []bool) error {
 		}
 	}
 	return nil
-}
-
-func (r *reader) skip(n uint64) {
-	if r.err != nil {
-		return
-	}
-	if n > uint64(len(r.b)-r.off) {
-		r.fail("%d bytes past the end", n)
-		return
-	}
-	r.off += int(n)
 }
 
 // rebuild derives the index and free list from items whose refs were

@@ -1,5 +1,9 @@
 package join
 
+import (
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+)
+
 // What the join's external tests look at inside it.
 
 // NetChains is the number of chains of a network in its hash index.
@@ -18,4 +22,13 @@ func AppendCRC(d []byte) []byte {
 	c := crc32Of(d[len(checkpointMagic):])
 	sum[0], sum[1], sum[2], sum[3] = byte(c), byte(c>>8), byte(c>>16), byte(c>>24)
 	return append(d, sum[:]...)
+}
+
+// AppendStep is how a chain keeps ev (with profile number 0).
+func AppendStep(b []byte, ev *hinscorev1.ExchangeEvent) []byte { return appendStep(b, ev, 0) }
+
+// DecodeStep decodes the step at the start of d and returns its event time.
+func DecodeStep(d string) int64 {
+	s, _ := decodeStep(d, 0)
+	return s.t
 }

@@ -32,7 +32,7 @@ func EncodeMark(afterSeq uint64, moves []Move) []byte {
 	b = appendUvarint(b, uint64(len(moves)))
 	for _, m := range moves {
 		b = appendStr(b, m.Network)
-		b = appendUvarint(b, zigzag(m.Watermark))
+		b = appendVarint(b, m.Watermark)
 	}
 	return b
 }
@@ -43,17 +43,17 @@ func DecodeMark(data []byte) (Mark, error) {
 	if len(data) == 0 || data[0] != markVersion {
 		return m, fmt.Errorf("%w: unknown version", ErrBadMark)
 	}
-	r := &reader{b: data, off: 1}
-	m.AfterSeq = r.uvarint()
-	n := r.count(2)
-	for i := 0; i < n && r.err == nil; i++ {
-		m.Moves = append(m.Moves, Move{Network: r.str(), Watermark: r.varint()})
+	c := newCursor(data, 1)
+	m.AfterSeq = c.uvarint()
+	n := c.count(2)
+	for i := 0; i < n && c.err == nil; i++ {
+		m.Moves = append(m.Moves, Move{Network: c.str(), Watermark: c.varint()})
 	}
-	if r.err == nil && r.off != len(data) {
-		r.fail("%d bytes after the end", len(data)-r.off)
+	if c.err == nil && c.more() {
+		c.fail("%d bytes after the end", len(data)-c.off)
 	}
-	if r.err != nil {
-		return Mark{}, fmt.Errorf("%w: %w", ErrBadMark, r.err)
+	if c.err != nil {
+		return Mark{}, fmt.Errorf("%w: %w", ErrBadMark, c.err)
 	}
 	for _, mv := range m.Moves {
 		if mv.Network == "" || mv.Watermark == math.MinInt64 {

@@ -99,8 +99,7 @@ func appendStrField(b []byte, num protowire.Number, v string) []byte {
 		return b
 	}
 	b = appendTag(b, num, protowire.BytesType)
-	b = appendUvarint(b, uint64(len(v)))
-	return append(b, v...)
+	return appendStr(b, v)
 }
 
 func appendUintField(b []byte, num protowire.Number, v uint64) []byte {
@@ -178,13 +177,12 @@ func appendStepMsg(b []byte, s *step, messageType string) []byte {
 // appendReasons appends the encoded reason codes of a step (see compact.go)
 // as the repeated reason_codes field.
 func appendReasons(b []byte, reasons string) []byte {
-	n, off := uvarintStr(reasons, 0)
-	for range n {
+	n, off := uvarintAt(reasons, 0)
+	for ; n > 0; n-- {
 		var v string
-		v, off = strStr(reasons, off)
+		v, off = strAt(reasons, off)
 		b = appendTag(b, fReasonCodes, protowire.BytesType)
-		b = appendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
+		b = appendStr(b, v)
 	}
 	return b
 }
