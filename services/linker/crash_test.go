@@ -350,33 +350,7 @@ func runToTheEnd(t *testing.T, url string, mutate func(*Config)) *prometheus.Reg
 // shows the idle rule did decide.
 func TestIdleDecisionsReplayIdentically(t *testing.T) {
 	url, js := startBusWith(t, crashTestStreams())
-	OK := hinscorev1.Status_STATUS_OK
-	place := func(es ...*hinscorev1.ExchangeEvent) []placed {
-		var out []placed
-		for _, e := range es {
-			out = append(out, placed{partition.Of(e.GetCorrelationKey(), testPartitions), e})
-		}
-		return out
-	}
-	var phase1, phase2 []placed
-	for i := range 40 {
-		k := fmt.Sprintf("idle-%d", i)
-		phase1 = append(phase1, place(jointest.Req("r"+k, k, int64(i)*s))...)
-		if i%2 == 1 {
-			phase1 = append(phase1, place(jointest.Resp("a"+k, k, int64(i)*s+5*s, OK))...)
-		}
-	}
-	for i := range 40 {
-		k := fmt.Sprintf("idle-%d", i)
-		if i%4 == 0 { // late answers to requests the idle rule declared unanswered
-			phase2 = append(phase2, place(jointest.Resp("late"+k, k, 180*s, OK))...)
-		}
-		k2 := fmt.Sprintf("idle2-%d", i)
-		phase2 = append(phase2, place(jointest.Req("r"+k2, k2, 190*s+int64(i)*s))...)
-	}
-	// An answer older than the idle watermark, whose request never comes.
-	phase2 = append(phase2, place(jointest.Resp("stray", "idle-stray", 100*s, OK))...)
-
+	phase1, phase2 := idlePhases()
 	clock := &fakeClock{now: jointest.T0}
 	mutate := func(c *Config) {
 		c.ReplicaID = "idle-test"
@@ -417,6 +391,54 @@ func TestIdleDecisionsReplayIdentically(t *testing.T) {
 
 	// Replay from the start: no checkpoint, a fresh OUTCOMES (so that no
 	// deduplication hides a difference), a wall clock that never moves.
+	replayFromStart(t, js, mutate)
+	replayed, _ := storedRows(t, js)
+	if d := replayed.equal(live); d != "" {
+		t.Fatalf("replay from the start differs from the live run: %s", d)
+	}
+	cfg := DefaultConfig()
+	withoutRecords := joinRows(t, append(phase1, phase2...), joinRules(newRules(cfg)))
+	if withoutRecords.equal(live) == "" {
+		t.Fatal("the idle rule decided nothing the events alone would not have")
+	}
+}
+
+// idlePhases are the events of TestIdleDecisionsReplayIdentically: requests,
+// half of them answered; then late answers to some, new requests and a
+// stray answer.
+func idlePhases() (phase1, phase2 []placed) {
+	OK := hinscorev1.Status_STATUS_OK
+	place := func(es ...*hinscorev1.ExchangeEvent) []placed {
+		var out []placed
+		for _, e := range es {
+			out = append(out, placed{partition.Of(e.GetCorrelationKey(), testPartitions), e})
+		}
+		return out
+	}
+	for i := range 40 {
+		k := fmt.Sprintf("idle-%d", i)
+		phase1 = append(phase1, place(jointest.Req("r"+k, k, int64(i)*s))...)
+		if i%2 == 1 {
+			phase1 = append(phase1, place(jointest.Resp("a"+k, k, int64(i)*s+5*s, OK))...)
+		}
+	}
+	for i := range 40 {
+		k := fmt.Sprintf("idle-%d", i)
+		if i%4 == 0 { // late answers to requests the idle rule declared unanswered
+			phase2 = append(phase2, place(jointest.Resp("late"+k, k, 180*s, OK))...)
+		}
+		k2 := fmt.Sprintf("idle2-%d", i)
+		phase2 = append(phase2, place(jointest.Req("r"+k2, k2, 190*s+int64(i)*s))...)
+	}
+	// An answer older than the idle watermark, whose request never comes.
+	phase2 = append(phase2, place(jointest.Resp("stray", "idle-stray", 100*s, OK))...)
+	return phase1, phase2
+}
+
+// replayFromStart replays every partition from the start: its checkpoints
+// deleted, OUTCOMES made anew, a wall clock that never moves.
+func replayFromStart(t *testing.T, js jetstream.JetStream, mutate func(*Config)) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	obs, err := js.ObjectStore(ctx, checkpointBucket("linker"))
@@ -441,15 +463,6 @@ func TestIdleDecisionsReplayIdentically(t *testing.T) {
 	waitReady(t, l3)
 	if err := l3.Shutdown(ctx); err != nil {
 		t.Fatal(err)
-	}
-	replayed, _ := storedRows(t, js)
-	if d := replayed.equal(live); d != "" {
-		t.Fatalf("replay from the start differs from the live run: %s", d)
-	}
-	cfg := DefaultConfig()
-	withoutRecords := joinRows(t, append(phase1, phase2...), joinRules(newRules(cfg)))
-	if withoutRecords.equal(live) == "" {
-		t.Fatal("the idle rule decided nothing the events alone would not have")
 	}
 }
 

@@ -442,6 +442,56 @@ func TestUndecodableGoesToDLQ(t *testing.T) {
 // watermark lag and checkpoint age.
 func TestMetricsThroughJetStream(t *testing.T) {
 	_, js := startBusWith(t, crashTestStreams()) // a 100 ms duplicate window
+	evs := publishMetricsWorkload(t, js)
+
+	clock := &fakeClock{now: jointest.T0}
+	l, reg := newLinker(t, js, clock, nil)
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, l)
+	waitFor(t, 10*time.Second, "five outcome versions", func() bool {
+		return metricValue(t, reg, "hinscore_linker_outcomes_total", "") == 5
+	})
+	// The gauges are refreshed once per poll interval of the (fake) wall
+	// clock; 2 s later no idle move is due (netB's watermark, 4 s - 30 s,
+	// is ahead of the idle rule's 2 s - 30 s).
+	clock.Set(jointest.T0.Add(2 * time.Second))
+	lagOf := func(key string) float64 {
+		return testutil.ToFloat64(l.m.lag.WithLabelValues(fmt.Sprint(partition.Of(key, testPartitions))))
+	}
+	waitFor(t, 10*time.Second, "the gauges", func() bool {
+		return metricValue(t, reg, "hinscore_linker_pending_chains", "") == 1 && lagOf("B2") == 28
+	})
+
+	checkMetricCounts(t, l, reg, len(evs))
+	// Wall clock (t0 + 2 s) minus netB's watermark (4 s - 30 s) where rB2
+	// waits; where only netA is, its watermark is ahead of the clock.
+	if lag := lagOf("B2"); lag != 28 {
+		t.Errorf("watermark_lag_seconds of rB2's partition = %v, want 28", lag)
+	}
+	if lag := lagOf("A2"); partition.Of("A2", testPartitions) != partition.Of("B2", testPartitions) &&
+		partition.Of("A2", testPartitions) != partition.Of("B1", testPartitions) && lag != 2-180 {
+		t.Errorf("watermark_lag_seconds of aA2's partition = %v, want %v", lag, 2-180)
+	}
+	for p := range uint32(testPartitions) {
+		age := testutil.ToFloat64(l.m.checkpointAge.WithLabelValues(fmt.Sprint(p)))
+		if age < 0 || age > 60 {
+			t.Errorf("checkpoint_age_seconds{partition=%d} = %v, want between 0 and 60", p, age)
+		}
+	}
+	if err := l.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := metricValue(t, reg, "hinscore_linker_checkpoints_total", "ok"); n < testPartitions {
+		t.Errorf("checkpoints_total{result=ok} = %v after shutdown, want at least one per partition", n)
+	}
+}
+
+// publishMetricsWorkload stores the events of TestMetricsThroughJetStream,
+// whose every count is known, and returns them.
+func publishMetricsWorkload(t *testing.T, js jetstream.JetStream) []placed {
+	t.Helper()
 	OK, REFUSED := hinscorev1.Status_STATUS_OK, hinscorev1.Status_STATUS_REFUSED
 	place := func(e *hinscorev1.ExchangeEvent) placed {
 		return placed{partition.Of(e.GetCorrelationKey(), testPartitions), e}
@@ -471,27 +521,13 @@ func TestMetricsThroughJetStream(t *testing.T) {
 	time.Sleep(150 * time.Millisecond)
 	evs = append(evs, place(aB1), place(aA1))
 	publishEvents(t, js, evs[len(evs)-2:])
+	return evs
+}
 
-	clock := &fakeClock{now: jointest.T0}
-	l, reg := newLinker(t, js, clock, nil)
-	if err := l.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, l)
-	waitFor(t, 10*time.Second, "five outcome versions", func() bool {
-		return metricValue(t, reg, "hinscore_linker_outcomes_total", "") == 5
-	})
-	// The gauges are refreshed once per poll interval of the (fake) wall
-	// clock; 2 s later no idle move is due (netB's watermark, 4 s - 30 s,
-	// is ahead of the idle rule's 2 s - 30 s).
-	clock.Set(jointest.T0.Add(2 * time.Second))
-	lagOf := func(key string) float64 {
-		return testutil.ToFloat64(l.m.lag.WithLabelValues(fmt.Sprint(partition.Of(key, testPartitions))))
-	}
-	waitFor(t, 10*time.Second, "the gauges", func() bool {
-		return metricValue(t, reg, "hinscore_linker_pending_chains", "") == 1 && lagOf("B2") == 28
-	})
-
+// checkMetricCounts checks the counters after TestMetricsThroughJetStream's
+// events were all processed.
+func checkMetricCounts(t *testing.T, l *Linker, reg *prometheus.Registry, events int) {
+	t.Helper()
 	for _, c := range []struct {
 		network, class string
 		want           float64
@@ -515,32 +551,11 @@ func TestMetricsThroughJetStream(t *testing.T) {
 		{"hinscore_linker_ignored_events_total", "after_close", 1},
 		{"hinscore_linker_ignored_events_total", "notification", testPartitions},
 		{"hinscore_linker_overflow_closures_total", "", 0},
-		{"hinscore_linker_events_total", "", float64(len(evs))},
+		{"hinscore_linker_events_total", "", float64(events)},
 		{"hinscore_linker_owned_partitions", "", testPartitions},
 	} {
 		if n := metricValue(t, reg, c.name, c.label); n != c.want {
 			t.Errorf("%s{%s} = %v, want %v", c.name, c.label, n, c.want)
 		}
-	}
-	// Wall clock (t0 + 2 s) minus netB's watermark (4 s - 30 s) where rB2
-	// waits; where only netA is, its watermark is ahead of the clock.
-	if lag := lagOf("B2"); lag != 28 {
-		t.Errorf("watermark_lag_seconds of rB2's partition = %v, want 28", lag)
-	}
-	if lag := lagOf("A2"); partition.Of("A2", testPartitions) != partition.Of("B2", testPartitions) &&
-		partition.Of("A2", testPartitions) != partition.Of("B1", testPartitions) && lag != 2-180 {
-		t.Errorf("watermark_lag_seconds of aA2's partition = %v, want %v", lag, 2-180)
-	}
-	for p := range uint32(testPartitions) {
-		age := testutil.ToFloat64(l.m.checkpointAge.WithLabelValues(fmt.Sprint(p)))
-		if age < 0 || age > 60 {
-			t.Errorf("checkpoint_age_seconds{partition=%d} = %v, want between 0 and 60", p, age)
-		}
-	}
-	if err := l.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if n := metricValue(t, reg, "hinscore_linker_checkpoints_total", "ok"); n < testPartitions {
-		t.Errorf("checkpoints_total{result=ok} = %v after shutdown, want at least one per partition", n)
 	}
 }

@@ -62,6 +62,11 @@ type chainCase struct {
 
 // chainCases are the join rules, one case each.
 func chainCases() []chainCase {
+	return slices.Concat(deadlineCases(), linkCases(), laterCases())
+}
+
+// deadlineCases are the classes an answer gets, and what a deadline does.
+func deadlineCases() []chainCase {
 	OK := hinscorev1.Status_STATUS_OK
 	return []chainCase{
 		{
@@ -111,6 +116,14 @@ func chainCases() []chainCase {
 			events: []*hinscorev1.ExchangeEvent{jointest.Req("r1", "k1", 0), jointest.Resp("a1", "k1", 200*s, OK)},
 			want:   []string{"k1 v1 fulfilled_late req=r1 resp=a1 ttf=200000 tta=200000 decided=200000 steps=r1,a1"},
 		},
+	}
+}
+
+// linkCases are how events find their chain whatever order they come in:
+// answers before requests, orphans, duplicates, cancels.
+func linkCases() []chainCase {
+	OK := hinscorev1.Status_STATUS_OK
+	return []chainCase{
 		{
 			name:   "answer before its request waits and links",
 			events: []*hinscorev1.ExchangeEvent{jointest.Resp("a1", "k1", 5*s, OK), jointest.Req("r1", "k1", 0)},
@@ -148,6 +161,14 @@ func chainCases() []chainCase {
 				"k1 v2 unanswered req=r1 resp= ttf=-1 tta=-1 decided=90000 steps=r1,c1",
 			},
 		},
+	}
+}
+
+// laterCases are what comes after a chain is decided, and events that
+// belong to no chain or to another network.
+func laterCases() []chainCase {
+	OK := hinscorev1.Status_STATUS_OK
+	return []chainCase{
 		{
 			name: "the first final decides, later ones are kept as steps",
 			events: []*hinscorev1.ExchangeEvent{jointest.Req("r1", "k1", 0), jointest.Resp("a1", "k1", 5*s, OK),
