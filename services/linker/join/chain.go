@@ -53,16 +53,20 @@ type chain struct {
 	flags      uint8
 }
 
-// key is the chain's correlation key, the head of its data.
+// key is the chain's correlation key, the head of its data ("" once the
+// chain is forgotten).
 func (ch *chain) key() string {
-	k, _ := strAt(ch.data, 0)
-	return k
+	n, off := uvarintAt(ch.data, 0)
+	if off < 0 {
+		return ""
+	}
+	return ch.data[off : off+int(n)]
 }
 
 // stepsOff is where the chain's steps start in its data, after its key.
 func (ch *chain) stepsOff() int {
-	_, off := strAt(ch.data, 0)
-	return off
+	n, off := uvarintAt(ch.data, 0)
+	return max(off, 0) + int(n)
 }
 
 // decode appends the chain's steps, in arrival order, to buf.

@@ -299,8 +299,8 @@ func (r *restorer) finish() error {
 // checkData validates a chain's data read from a checkpoint and counts its
 // profile references.
 func (j *Join) checkData(ch *chain, present []bool) error {
-	off := ch.stepsOff()
-	if off <= 1 {
+	key, off := strAt(ch.data, 0)
+	if off < 0 || key == "" {
 		return errors.New("bad key")
 	}
 	hasSteps := off < len(ch.data)

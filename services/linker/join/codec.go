@@ -36,19 +36,22 @@ func appendStr(b []byte, s string) []byte {
 // uvarintAt reads the uvarint at offset off of d and returns the offset
 // after it, or -1 when it is truncated or does not fit 64 bits (what
 // encoding/binary refuses too). A read at -1 returns -1 again, so a run of
-// reads is checked once, at its end. It inlines: the join decodes its
-// chains with it.
+// reads is checked once, at its end. It inlines (the join decodes its
+// chains with it), with a path of its own for one-byte values: lengths,
+// enums and profile numbers mostly are.
 func uvarintAt(d string, off int) (uint64, int) {
+	if uint(off) < uint(len(d)) && d[off] < 0x80 {
+		return uint64(d[off]), off + 1
+	}
 	var v uint64
-	for i, shift := off, uint(0); uint(i) < uint(len(d)) && shift < 64; i, shift = i+1, shift+7 {
-		b := d[i]
-		if b < 0x80 {
-			if shift == 63 && b > 1 {
-				break
-			}
-			return v | uint64(b)<<shift, i + 1
-		}
+	for shift := uint(0); uint(off) < uint(len(d)) && shift < 64; shift += 7 {
+		b := d[off]
+		off++
 		v |= uint64(b&0x7f) << shift
+		// The tenth byte may only hold the 64th bit; past it the loop ends.
+		if b < 0x80 && (shift < 63 || b < 2) {
+			return v, off
+		}
 	}
 	return 0, -1
 }
