@@ -18,6 +18,8 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/linker/join"
+	"github.com/hinscore/hinscore/services/linker/join/jointest"
 )
 
 // rows is an outcome set as ClickHouse's ReplacingMergeTree sees it: every
@@ -80,13 +82,13 @@ func (r rows) equal(o rows) string {
 // with a tick per partition far in the future so that everything decides.
 func workloadN(seed uint64, chains, parts int) []placed {
 	var out []placed
-	for _, e := range genEvents(seed, chains) {
+	for _, e := range jointest.GenEvents(seed, chains) {
 		if e.GetRole() != hinscorev1.Role_ROLE_NOTIFICATION {
 			out = append(out, placed{partition.Of(e.GetCorrelationKey(), parts), e})
 		}
 	}
 	for p := range uint32(parts) {
-		tk := tick(25 * 3600 * s)
+		tk := jointest.Tick(25 * 3600 * s)
 		tk.EventId = fmt.Sprintf("net/tick-p%d", p)
 		out = append(out, placed{p, tk})
 	}
@@ -95,16 +97,16 @@ func workloadN(seed uint64, chains, parts int) []placed {
 
 // joinRows is what an uninterrupted linker publishes: the pure join of each
 // partition over its events in stream order.
-func joinRows(t testing.TB, evs []placed, r rules) rows {
+func joinRows(t testing.TB, evs []placed, r join.Rules) rows {
 	t.Helper()
-	joins := map[uint32]*chains{}
+	joins := map[uint32]*join.Join{}
 	want := newRows()
 	var outs []*hinscorev1.Outcome
 	for _, pe := range evs {
 		if joins[pe.p] == nil {
-			joins[pe.p] = newChains(r)
+			joins[pe.p] = join.New(r)
 		}
-		outs = joins[pe.p].observe(pe.e, t0, outs[:0])
+		outs = jointest.Observe(joins[pe.p], pe.e, jointest.T0, outs[:0])
 		for _, o := range outs {
 			if !want.add(t, o) {
 				t.Fatalf("the pure join issued %s v%d twice", o.GetOutcomeId(), o.GetVersion())
@@ -210,7 +212,7 @@ func TestCrashRestartFromCheckpoint(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	mutate(&cfg)
-	want := joinRows(t, evs, newRules(cfg))
+	want := joinRows(t, evs, joinRules(newRules(cfg)))
 	publishEvents(t, js, evs)
 
 	rng := rand.New(rand.NewPCG(21, 4))
@@ -221,7 +223,7 @@ func TestCrashRestartFromCheckpoint(t *testing.T) {
 	slices.Sort(points)
 	for i, f := range points {
 		nc, ljs := connect(t, url)
-		l, _ := newLinker(t, ljs, &fakeClock{now: t0}, mutate)
+		l, _ := newLinker(t, ljs, &fakeClock{now: jointest.T0}, mutate)
 		if err := l.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -266,15 +268,15 @@ func TestScaleOutTwoReplicas(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	replica("x")(&cfg)
-	want := joinRows(t, evs, newRules(cfg))
+	want := joinRows(t, evs, joinRules(newRules(cfg)))
 	half := len(evs) / 2
 	publishEvents(t, js, evs[:half])
 
 	ncA, jsA := connect(t, url)
 	defer ncA.Close()
-	a, _ := newLinker(t, jsA, &fakeClock{now: t0}, replica("a"))
+	a, _ := newLinker(t, jsA, &fakeClock{now: jointest.T0}, replica("a"))
 	ncB, jsB := connect(t, url)
-	b, _ := newLinker(t, jsB, &fakeClock{now: t0}, replica("b"))
+	b, _ := newLinker(t, jsB, &fakeClock{now: jointest.T0}, replica("b"))
 	for _, l := range []*Linker{a, b} {
 		if err := l.Start(context.Background()); err != nil {
 			t.Fatal(err)
@@ -326,7 +328,7 @@ func runToTheEnd(t *testing.T, url string, mutate func(*Config)) *prometheus.Reg
 	t.Helper()
 	nc, ljs := connect(t, url)
 	defer nc.Close()
-	l, reg := newLinker(t, ljs, &fakeClock{now: t0}, mutate)
+	l, reg := newLinker(t, ljs, &fakeClock{now: jointest.T0}, mutate)
 	if err := l.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -348,34 +350,8 @@ func runToTheEnd(t *testing.T, url string, mutate func(*Config)) *prometheus.Reg
 // shows the idle rule did decide.
 func TestIdleDecisionsReplayIdentically(t *testing.T) {
 	url, js := startBusWith(t, crashTestStreams())
-	OK := hinscorev1.Status_STATUS_OK
-	place := func(es ...*hinscorev1.ExchangeEvent) []placed {
-		var out []placed
-		for _, e := range es {
-			out = append(out, placed{partition.Of(e.GetCorrelationKey(), testPartitions), e})
-		}
-		return out
-	}
-	var phase1, phase2 []placed
-	for i := range 40 {
-		k := fmt.Sprintf("idle-%d", i)
-		phase1 = append(phase1, place(req("r"+k, k, int64(i)*s))...)
-		if i%2 == 1 {
-			phase1 = append(phase1, place(resp("a"+k, k, int64(i)*s+5*s, OK))...)
-		}
-	}
-	for i := range 40 {
-		k := fmt.Sprintf("idle-%d", i)
-		if i%4 == 0 { // late answers to requests the idle rule declared unanswered
-			phase2 = append(phase2, place(resp("late"+k, k, 180*s, OK))...)
-		}
-		k2 := fmt.Sprintf("idle2-%d", i)
-		phase2 = append(phase2, place(req("r"+k2, k2, 190*s+int64(i)*s))...)
-	}
-	// An answer older than the idle watermark, whose request never comes.
-	phase2 = append(phase2, place(resp("stray", "idle-stray", 100*s, OK))...)
-
-	clock := &fakeClock{now: t0}
+	phase1, phase2 := idlePhases()
+	clock := &fakeClock{now: jointest.T0}
 	mutate := func(c *Config) {
 		c.ReplicaID = "idle-test"
 		c.CheckpointInterval = 50 * time.Millisecond
@@ -389,7 +365,7 @@ func TestIdleDecisionsReplayIdentically(t *testing.T) {
 	}
 	waitReady(t, l1)
 	waitFor(t, 10*time.Second, "the answered requests", func() bool { return outcomeCount(t, js) >= 20 })
-	clock.Set(t0.Add(200 * time.Second)) // deadlines (90s + the request time) pass on the wall clock
+	clock.Set(jointest.T0.Add(200 * time.Second)) // deadlines (90s + the request time) pass on the wall clock
 	waitFor(t, 10*time.Second, "the idle rule's unanswered", func() bool { return outcomeCount(t, js) >= 40 })
 	nc1.Close()
 	l1.kill()
@@ -403,7 +379,7 @@ func TestIdleDecisionsReplayIdentically(t *testing.T) {
 	}
 	waitReady(t, l2)
 	waitFor(t, 10*time.Second, "the late answers", func() bool { return outcomeCount(t, js) >= 50 })
-	clock.Set(t0.Add(400 * time.Second))
+	clock.Set(jointest.T0.Add(400 * time.Second))
 	waitFor(t, 10*time.Second, "the second idle decisions", func() bool { return outcomeCount(t, js) >= 91 })
 	if err := l2.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
@@ -415,6 +391,54 @@ func TestIdleDecisionsReplayIdentically(t *testing.T) {
 
 	// Replay from the start: no checkpoint, a fresh OUTCOMES (so that no
 	// deduplication hides a difference), a wall clock that never moves.
+	replayFromStart(t, js, mutate)
+	replayed, _ := storedRows(t, js)
+	if d := replayed.equal(live); d != "" {
+		t.Fatalf("replay from the start differs from the live run: %s", d)
+	}
+	cfg := DefaultConfig()
+	withoutRecords := joinRows(t, append(phase1, phase2...), joinRules(newRules(cfg)))
+	if withoutRecords.equal(live) == "" {
+		t.Fatal("the idle rule decided nothing the events alone would not have")
+	}
+}
+
+// idlePhases are the events of TestIdleDecisionsReplayIdentically: requests,
+// half of them answered; then late answers to some, new requests and a
+// stray answer.
+func idlePhases() (phase1, phase2 []placed) {
+	OK := hinscorev1.Status_STATUS_OK
+	place := func(es ...*hinscorev1.ExchangeEvent) []placed {
+		var out []placed
+		for _, e := range es {
+			out = append(out, placed{partition.Of(e.GetCorrelationKey(), testPartitions), e})
+		}
+		return out
+	}
+	for i := range 40 {
+		k := fmt.Sprintf("idle-%d", i)
+		phase1 = append(phase1, place(jointest.Req("r"+k, k, int64(i)*s))...)
+		if i%2 == 1 {
+			phase1 = append(phase1, place(jointest.Resp("a"+k, k, int64(i)*s+5*s, OK))...)
+		}
+	}
+	for i := range 40 {
+		k := fmt.Sprintf("idle-%d", i)
+		if i%4 == 0 { // late answers to requests the idle rule declared unanswered
+			phase2 = append(phase2, place(jointest.Resp("late"+k, k, 180*s, OK))...)
+		}
+		k2 := fmt.Sprintf("idle2-%d", i)
+		phase2 = append(phase2, place(jointest.Req("r"+k2, k2, 190*s+int64(i)*s))...)
+	}
+	// An answer older than the idle watermark, whose request never comes.
+	phase2 = append(phase2, place(jointest.Resp("stray", "idle-stray", 100*s, OK))...)
+	return phase1, phase2
+}
+
+// replayFromStart replays every partition from the start: its checkpoints
+// deleted, OUTCOMES made anew, a wall clock that never moves.
+func replayFromStart(t *testing.T, js jetstream.JetStream, mutate func(*Config)) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	obs, err := js.ObjectStore(ctx, checkpointBucket("linker"))
@@ -432,22 +456,13 @@ func TestIdleDecisionsReplayIdentically(t *testing.T) {
 	if err := bus.EnsureStreams(ctx, js, crashTestStreams()); err != nil {
 		t.Fatal(err)
 	}
-	l3, _ := newLinker(t, js, &fakeClock{now: t0}, mutate)
+	l3, _ := newLinker(t, js, &fakeClock{now: jointest.T0}, mutate)
 	if err := l3.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, l3)
 	if err := l3.Shutdown(ctx); err != nil {
 		t.Fatal(err)
-	}
-	replayed, _ := storedRows(t, js)
-	if d := replayed.equal(live); d != "" {
-		t.Fatalf("replay from the start differs from the live run: %s", d)
-	}
-	cfg := DefaultConfig()
-	withoutRecords := joinRows(t, append(phase1, phase2...), newRules(cfg))
-	if withoutRecords.equal(live) == "" {
-		t.Fatal("the idle rule decided nothing the events alone would not have")
 	}
 }
 
@@ -501,7 +516,7 @@ func TestDrainWithEmptyPartitions(t *testing.T) {
 	publishEvents(t, js, evs)
 	nc, ljs := connect(t, url)
 	defer nc.Close()
-	l, _ := newLinker(t, ljs, &fakeClock{now: t0}, nil)
+	l, _ := newLinker(t, ljs, &fakeClock{now: jointest.T0}, nil)
 	if err := l.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

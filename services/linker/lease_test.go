@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hinscore/hinscore/services/linker/join/jointest"
 )
 
 // leaseOwners reads who holds each partition's lease.
@@ -39,16 +41,21 @@ func (l *Linker) ownedSet() []uint32 {
 	return out
 }
 
-// TestLeases runs one replica against lease buckets prepared in each way a
-// replica finds them, and checks what it takes and what it leaves.
-func TestLeases(t *testing.T) {
-	const ttl = 900 * time.Millisecond
-	cases := []struct {
-		name  string
-		cfg   func(*Config)
-		setup func(t *testing.T, kv jetstream.KeyValue) (stop func())
-		check func(t *testing.T, l *Linker, reg *prometheus.Registry, kv jetstream.KeyValue)
-	}{
+// leaseTestTTL is the lease TTL of TestLeases' replica.
+const leaseTestTTL = 900 * time.Millisecond
+
+// leaseCase is a lease bucket prepared in one way a replica finds it, and
+// what the replica must take and leave.
+type leaseCase struct {
+	name  string
+	cfg   func(*Config)
+	setup func(t *testing.T, kv jetstream.KeyValue) (stop func())
+	check func(t *testing.T, l *Linker, reg *prometheus.Registry, kv jetstream.KeyValue)
+}
+
+// leaseClaimCases: what a replica claims of a bucket others use or used.
+func leaseClaimCases() []leaseCase {
+	return []leaseCase{
 		{
 			name: "a lone replica claims every partition",
 			check: func(t *testing.T, l *Linker, reg *prometheus.Registry, kv jetstream.KeyValue) {
@@ -59,34 +66,11 @@ func TestLeases(t *testing.T) {
 			},
 		},
 		{
-			name: "a live replica's leases are left alone; the fair share is taken",
-			setup: func(t *testing.T, kv jetstream.KeyValue) func() {
-				// Another live replica holding partitions 0 and 1, renewing.
-				ctx, cancel := context.WithCancel(context.Background())
-				put := func() {
-					for _, k := range []string{replicaPrefix + "other", leaseKey(0), leaseKey(1)} {
-						if _, err := kv.PutString(ctx, k, "other"); err != nil && ctx.Err() == nil {
-							t.Error(err)
-						}
-					}
-				}
-				put()
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					for ctx.Err() == nil {
-						select {
-						case <-ctx.Done():
-						case <-time.After(ttl / 4):
-							put()
-						}
-					}
-				}()
-				return func() { cancel(); <-done }
-			},
+			name:  "a live replica's leases are left alone; the fair share is taken",
+			setup: renewingReplica,
 			check: func(t *testing.T, l *Linker, reg *prometheus.Registry, kv jetstream.KeyValue) {
 				waitFor(t, 5*time.Second, "partitions 2 and 3", func() bool { return slices.Equal(l.ownedSet(), []uint32{2, 3}) })
-				time.Sleep(2 * ttl) // and no more, however long it runs
+				time.Sleep(2 * leaseTestTTL) // and no more, however long it runs
 				if got := l.ownedSet(); !slices.Equal(got, []uint32{2, 3}) {
 					t.Fatalf("owns %v, want [2 3]", got)
 				}
@@ -108,6 +92,38 @@ func TestLeases(t *testing.T) {
 				}
 			},
 		},
+	}
+}
+
+// renewingReplica is another live replica, "other", holding partitions 0
+// and 1 and renewing them until stopped.
+func renewingReplica(t *testing.T, kv jetstream.KeyValue) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	put := func() {
+		for _, k := range []string{replicaPrefix + "other", leaseKey(0), leaseKey(1)} {
+			if _, err := kv.PutString(ctx, k, "other"); err != nil && ctx.Err() == nil {
+				t.Error(err)
+			}
+		}
+	}
+	put()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(leaseTestTTL / 4):
+				put()
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// leaseOwnCases: its own leases, lost, taken back or listed.
+func leaseOwnCases() []leaseCase {
+	return []leaseCase{
 		{
 			name: "its own previous incarnation's leases are taken back at once",
 			cfg:  func(c *Config) { c.LeaseTTL = 30 * time.Second },
@@ -148,12 +164,17 @@ func TestLeases(t *testing.T) {
 			},
 		},
 	}
-	for _, tc := range cases {
+}
+
+// TestLeases runs one replica against lease buckets prepared in each way a
+// replica finds them, and checks what it takes and what it leaves.
+func TestLeases(t *testing.T) {
+	for _, tc := range slices.Concat(leaseClaimCases(), leaseOwnCases()) {
 		t.Run(tc.name, func(t *testing.T) {
 			js := startBus(t)
 			mutate := func(c *Config) {
 				c.ReplicaID = "me"
-				c.LeaseTTL = ttl
+				c.LeaseTTL = leaseTestTTL
 				if tc.cfg != nil {
 					tc.cfg(c)
 				}
@@ -167,7 +188,7 @@ func TestLeases(t *testing.T) {
 			if tc.setup != nil {
 				defer tc.setup(t, st.leases)()
 			}
-			l, reg := newLinker(t, js, &fakeClock{now: t0}, mutate)
+			l, reg := newLinker(t, js, &fakeClock{now: jointest.T0}, mutate)
 			if err := l.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}

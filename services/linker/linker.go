@@ -1,9 +1,9 @@
 // Package linker joins every request observed on EVENTS to what answered it
 // and publishes one Outcome per request chain to OUTCOMES.
 //
-// The join itself (chains) is pure and deterministic: event time decides,
-// versions count re-decisions, so replaying a partition gives the same
-// outcomes, which JetStream (Nats-Msg-Id) and the ReplacingMergeTree
+// The join itself (package join) is pure and deterministic: event time
+// decides, versions count re-decisions, so replaying a partition gives the
+// same outcomes, which JetStream (Nats-Msg-Id) and the ReplacingMergeTree
 // downstream deduplicate. The Linker around it owns the bus: replicas share
 // the partitions through leases (lease.go); the owner of a partition
 // restores its last checkpoint, replays EVENTS from the sequence after it,
@@ -16,35 +16,37 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
-	"github.com/hinscore/hinscore/services/lib/bus/dlq"
-
-	"github.com/cenkalti/backoff/v4"
-	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-	"google.golang.org/protobuf/proto"
 
-	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/service"
+	"github.com/hinscore/hinscore/services/linker/join"
 )
 
 // Stage names the linker in DLQ messages.
 const Stage = "linker"
 
-// flushAt bounds the outcome publishes in flight before the linker waits for
-// their acknowledgements (well under nats.go's async limit of 4000).
-const flushAt = 512
+// OverflowReason is the reason code of a chain closed because its partition
+// reached its cap of pending chains (Config.MaxPending).
+const OverflowReason = join.OverflowReason
+
+// CheckpointVersion is the schema version written in every checkpoint.
+const CheckpointVersion = join.CheckpointVersion
+
+// ErrBadCheckpoint reports a checkpoint that cannot be restored;
+// ErrBadMark an idle-rule record that cannot be decoded.
+var (
+	ErrBadCheckpoint = join.ErrBadCheckpoint
+	ErrBadMark       = join.ErrBadMark
+)
 
 // Linker is the service component: it consumes the partitions of EVENTS it
 // holds the lease of and publishes Outcomes.
 type Linker struct {
 	cfg   Config
-	rules rules
+	rules join.Rules
 	js    jetstream.JetStream
 	log   zerolog.Logger
 	clock service.Clock
@@ -80,8 +82,13 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 	if err != nil {
 		return nil, fmt.Errorf("linker.New: %w", err)
 	}
-	return &Linker{cfg: cfg, rules: newRules(cfg), js: js, log: log, clock: clock, m: m,
+	return &Linker{cfg: cfg, rules: joinRules(newRules(cfg)), js: js, log: log, clock: clock, m: m,
 		drain: make(chan struct{}), owned: map[uint32]*runner{}}, nil
+}
+
+// joinRules are the rules of the configuration as the join takes them.
+func joinRules(r rules) join.Rules {
+	return join.Rules{Limits: r.limits, Lateness: r.lateness, Idle: r.idle, Retention: r.retention, MaxPending: r.maxPending}
 }
 
 // Start launches the lease balancer, which claims partitions and starts
@@ -176,460 +183,6 @@ func (l *Linker) Ready(ctx context.Context) error {
 	}
 	if !l.cfg.dynamic() && len(l.owned) < len(l.cfg.Partitions) {
 		return fmt.Errorf("linker: %d of %d partitions leased", len(l.owned), len(l.cfg.Partitions))
-	}
-	return nil
-}
-
-// runPartition consumes one partition until its run ends, resuming from the
-// checkpoint after an error.
-func (l *Linker) runPartition(ctx context.Context, st *stores, r *runner) {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = 100 * time.Millisecond
-	bo.MaxInterval = 5 * time.Second
-	bo.MaxElapsedTime = 0
-	log := l.log.With().Uint32("partition", r.p).Logger()
-	for {
-		err := l.consume(ctx, st, r, log)
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		l.m.restarts.Inc()
-		wait := bo.NextBackOff()
-		log.Error().Err(err).Dur("retry_in", wait).Msg("partition consumer stopped; resuming from the checkpoint")
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.release:
-			return
-		case <-l.drain:
-			return
-		case <-time.After(wait):
-		}
-	}
-}
-
-// stallLimit is how long a partition's consumer may deliver nothing while
-// EVENTS holds more of the partition before the partition restarts it.
-const stallLimit = 5 * time.Second
-
-// behind reports whether EVENTS holds a message of partition p after
-// sequence seq, the last one applied. An error other than "no message"
-// counts as not behind, as before the stream could be asked.
-func (l *Linker) behind(ctx context.Context, stream jetstream.Stream, p uint32, seq uint64) bool {
-	msg, err := stream.GetLastMsgForSubject(ctx, bus.EventPartitionFilter(p))
-	return err == nil && msg.Sequence > seq
-}
-
-// pollWait is how long the consumer waits for a message before it looks at
-// the idle rule: a fraction of the idle duration, so idleness is noticed on
-// time, within [10ms, 1s].
-func (l *Linker) pollWait() time.Duration {
-	return min(max(l.cfg.Idle/4, 10*time.Millisecond), time.Second)
-}
-
-// restoreJoin loads the partition's checkpoint; without one (or with one it
-// cannot read) the join starts empty and the whole stream is replayed.
-func (l *Linker) restoreJoin(ctx context.Context, st *stores, p uint32, log zerolog.Logger) (*chains, position, error) {
-	data, err := st.loadCheckpoint(ctx, p)
-	if err != nil {
-		return nil, position{}, err
-	}
-	if data == nil {
-		return newChains(l.rules), position{partition: p}, nil
-	}
-	join, pos, err := restore(l.rules, data)
-	if err == nil && pos.partition != p {
-		err = fmt.Errorf("%w: it is partition %d's", ErrBadCheckpoint, pos.partition)
-	}
-	if err != nil {
-		l.m.checkpoints.WithLabelValues("unreadable").Inc()
-		log.Error().Err(err).Msg("checkpoint unreadable; replaying the partition from the start")
-		return newChains(l.rules), position{partition: p}, nil
-	}
-	l.m.checkpoints.WithLabelValues("loaded").Inc()
-	log.Info().Uint64("events_seq", pos.eventsSeq).Uint64("marks_seq", pos.marksSeq).Int("pending_chains", join.pending).
-		Int("bytes", len(data)).Msg("checkpoint loaded")
-	return join, pos, nil
-}
-
-// consume restores one partition and follows EVENTS from the sequence after
-// its checkpoint. It returns nil when its run ends: released, drained, or
-// its context cancelled.
-func (l *Linker) consume(ctx context.Context, st *stores, r *runner, log zerolog.Logger) error {
-	p := r.p
-	join, pos, err := l.restoreJoin(ctx, st, p, log)
-	if err != nil {
-		return fmt.Errorf("linker.consume %d: %w", p, err)
-	}
-	marks, lastMark, err := st.loadMarks(ctx, p, pos.marksSeq)
-	if err != nil {
-		return fmt.Errorf("linker.consume %d: %w", p, err)
-	}
-	stream, err := l.js.Stream(ctx, bus.StreamEvents)
-	if err != nil {
-		return fmt.Errorf("linker.consume %d: %w", p, err)
-	}
-	// An ordered consumer is ephemeral and needs no acks: what is done is
-	// what the checkpoint covers.
-	cc := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.EventPartitionFilter(p)},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		// Unique per run: an ephemeral left by a crashed process must never
-		// be picked up again with its delivery position.
-		NamePrefix: fmt.Sprintf("%s-p%d-%s", l.cfg.Consumer, p, uuid.NewString()[:8]),
-	}
-	if pos.eventsSeq > 0 {
-		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos.eventsSeq+1
-	}
-	cons, err := stream.OrderedConsumer(ctx, cc)
-	if err != nil {
-		return fmt.Errorf("linker.consume %d: consumer: %w", p, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * flushAt))
-	if err != nil {
-		return fmt.Errorf("linker.consume %d: messages: %w", p, err)
-	}
-	stopIt := context.AfterFunc(ctx, it.Stop)
-	defer stopIt()
-	defer it.Stop()
-	r.consuming.Store(true)
-	defer r.consuming.Store(false)
-
-	pm := l.m.partition(p)
-	defer pm.drop()
-	pub := &publisher{js: l.js, log: log, m: l.m}
-	cp := &checkpointer{l: l, st: st, p: p, pm: pm, log: log, last: pos, at: time.Now()}
-	defer cp.abandon()
-	var (
-		caughtUp    bool
-		activeSince time.Time
-		lastSeq     = pos.eventsSeq
-		// stalledSince is when a wait with nothing delivered first found
-		// EVENTS holding more of the partition.
-		stalledSince time.Time
-		appliedMark  = pos.marksSeq
-		lastTick     = l.clock.Now()
-		lastFlush    = lastTick
-		wait         = l.pollWait()
-	)
-	// applyMarks re-applies the recorded idle-rule moves made before EVENTS
-	// sequence next (all of them once the stream is exhausted).
-	applyMarks := func(next uint64, all bool) {
-		for len(marks) > 0 && (all || marks[0].afterSeq < next) {
-			for _, mv := range marks[0].moves {
-				join.Advance(mv.network, mv.wm, &pub.batch)
-				pub.send()
-			}
-			appliedMark = marks[0].seq
-			marks = marks[1:]
-		}
-	}
-	for {
-		msg, err := it.Next(jetstream.NextMaxWait(wait))
-		now := l.clock.Now()
-		switch {
-		case err == nil:
-			md, merr := msg.Metadata()
-			if merr != nil {
-				return fmt.Errorf("linker.consume %d: metadata: %w", p, merr)
-			}
-			applyMarks(md.Sequence.Stream, false)
-			ev, derr := decodeEvent(msg, md.Sequence.Stream)
-			if derr != nil {
-				if err := l.deadLetter(ctx, msg, derr); err != nil {
-					return fmt.Errorf("linker.consume %d: %w", p, err)
-				}
-			} else {
-				join.Observe(ev, now, &pub.batch)
-				pub.send()
-			}
-			lastSeq = md.Sequence.Stream
-			stalledSince = time.Time{}
-			cp.events++
-			if md.NumPending == 0 && !caughtUp {
-				activeSince = now
-				log.Info().Int("pending_chains", join.pending).Uint64("events_seq", lastSeq).Msg("caught up with EVENTS")
-			}
-			caughtUp = md.NumPending == 0
-		case errors.Is(err, nats.ErrTimeout):
-			// A wait with nothing delivered is not proof that the partition
-			// is caught up: a loaded server can be slower than the wait,
-			// and an ordered consumer re-created after a node of the
-			// cluster was lost has been seen to stop short of the end. The
-			// stream itself says where the partition ends.
-			if !l.behind(ctx, stream, p, lastSeq) {
-				if !caughtUp {
-					activeSince = now
-				}
-				caughtUp, stalledSince = true, time.Time{}
-			} else {
-				caughtUp = false
-				if stalledSince.IsZero() {
-					stalledSince = time.Now()
-				} else if time.Since(stalledSince) > stallLimit {
-					// Started again, from the checkpoint.
-					return fmt.Errorf("linker.consume %d: nothing delivered for %s though EVENTS holds messages of the partition after sequence %d", p, stallLimit, lastSeq)
-				}
-			}
-		case ctx.Err() != nil:
-			return nil
-		default:
-			return fmt.Errorf("linker.consume %d: next: %w", p, err)
-		}
-		if caughtUp {
-			applyMarks(0, true)
-		}
-
-		// The idle rule only runs once the replay is over: during a replay
-		// the stream (and the recorded moves), not the wall clock, says
-		// what time it is.
-		if now.Sub(lastTick) >= wait {
-			lastTick = now
-			if caughtUp {
-				if plan := join.IdlePlan(now, activeSince); len(plan) > 0 {
-					// Durable before any outcome it causes is published.
-					seq, err := st.publishMark(ctx, p, encodeMark(lastSeq, plan), lastMark)
-					if err != nil {
-						return fmt.Errorf("linker.consume %d: %w", p, err)
-					}
-					lastMark, appliedMark = seq, seq
-					l.m.idleMoves.Add(float64(len(plan)))
-					for _, mv := range plan {
-						join.Advance(mv.network, mv.wm, &pub.batch)
-						pub.send()
-					}
-				}
-			}
-			pm.update(join, now, activeSince, caughtUp, cp.at)
-		}
-		if len(pub.inflight) >= flushAt || (len(pub.inflight) > 0 && (caughtUp || now.Sub(lastFlush) >= wait)) {
-			lastFlush = now
-			if err := pub.flush(ctx); err != nil {
-				return fmt.Errorf("linker.consume %d: %w", p, err)
-			}
-		}
-		at := position{partition: p, eventsSeq: lastSeq, marksSeq: appliedMark}
-		released := closed(r.release)
-		if released || (caughtUp && closed(l.drain)) {
-			if err := pub.flush(ctx); err != nil {
-				return fmt.Errorf("linker.consume %d: %w", p, err)
-			}
-			pm.update(join, now, activeSince, caughtUp, cp.at)
-			return cp.final(ctx, join, at)
-		}
-		if cp.due(at) {
-			// Everything the checkpoint covers must be published first: a
-			// restart resumes after it and would never re-derive it.
-			if err := pub.flush(ctx); err != nil {
-				return fmt.Errorf("linker.consume %d: %w", p, err)
-			}
-			cp.start(ctx, join, at)
-		}
-	}
-}
-
-// checkpointer writes a partition's checkpoints in the background, one at a
-// time, so that a large state does not hold the consumer up.
-type checkpointer struct {
-	l      *Linker
-	st     *stores
-	p      uint32
-	pm     *partitionMetrics
-	log    zerolog.Logger
-	last   position  // what the last stored (or loaded) checkpoint covers
-	at     time.Time // when it was stored (loaded)
-	events int       // events since
-	// inflight receives the result of the write in progress; nil when none.
-	inflight chan error
-	writing  position
-	size     int
-}
-
-// due reports whether a new checkpoint should be written now. Checkpoint
-// cadence is wall-clock I/O pacing, not a join decision: it reads the real
-// time, not the injected clock.
-func (c *checkpointer) due(at position) bool {
-	if !c.poll() || at == c.last {
-		return false
-	}
-	return c.events >= c.l.cfg.CheckpointEvents || time.Since(c.at) >= c.l.cfg.CheckpointInterval
-}
-
-// poll collects a finished write; it reports whether none is in flight.
-func (c *checkpointer) poll() bool {
-	if c.inflight == nil {
-		return true
-	}
-	select {
-	case err := <-c.inflight:
-		c.finish(err)
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *checkpointer) finish(err error) {
-	c.inflight = nil
-	if err != nil {
-		c.l.m.checkpoints.WithLabelValues("error").Inc()
-		c.log.Warn().Err(err).Msg("checkpoint not stored; the previous one stays in force")
-		return
-	}
-	c.l.m.checkpoints.WithLabelValues("ok").Inc()
-	c.last, c.at = c.writing, time.Now()
-	c.pm.cpBytes.Set(float64(c.size))
-	c.pm.cpAge.Set(0)
-}
-
-func (c *checkpointer) start(ctx context.Context, join *chains, at position) {
-	data := join.snapshot(make([]byte, 0, c.size+c.size/8+64), at)
-	c.writing, c.size, c.events = at, len(data), 0
-	ch := make(chan error, 1)
-	c.inflight = ch
-	go func() { ch <- c.st.saveCheckpoint(ctx, c.p, data) }()
-}
-
-// final waits for the write in flight and stores the last checkpoint.
-func (c *checkpointer) final(ctx context.Context, join *chains, at position) error {
-	if c.inflight != nil {
-		c.finish(<-c.inflight)
-	}
-	if at == c.last {
-		return nil
-	}
-	c.start(ctx, join, at)
-	err := <-c.inflight
-	c.finish(err)
-	if err != nil {
-		return fmt.Errorf("linker.consume %d: final checkpoint: %w", c.p, err)
-	}
-	return nil
-}
-
-// abandon waits for a write in flight (its context ends with the run).
-func (c *checkpointer) abandon() {
-	if c.inflight != nil {
-		c.finish(<-c.inflight)
-	}
-}
-
-func closed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
-// decodeEvent decodes the event of EVENTS message seq; original bytes that
-// travel with it are dropped, their place kept (bus.LocateRaw).
-func decodeEvent(msg jetstream.Msg, seq uint64) (*hinscorev1.ExchangeEvent, error) {
-	ev := &hinscorev1.ExchangeEvent{}
-	if err := proto.Unmarshal(msg.Data(), ev); err != nil {
-		return nil, fmt.Errorf("decode ExchangeEvent: %w", err)
-	}
-	bus.LocateRaw(ev, msg.Subject(), seq)
-	if ev.GetNetwork() == "" {
-		// The subject names the network even when a producer forgot to.
-		ev.Network = bus.NetworkOfSubject(msg.Subject())
-	}
-	return ev, nil
-}
-
-// deadLetter keeps an undecodable event in DLQ; its Msg-Id derives from the
-// bytes, so a replay stores it once.
-func (l *Linker) deadLetter(ctx context.Context, msg jetstream.Msg, cause error) error {
-	l.m.ignored.WithLabelValues("undecodable").Inc()
-	err := dlq.Publish(ctx, l.js, dlq.DeadLetter{
-		Stage:   Stage,
-		Network: bus.NetworkOfSubject(msg.Subject()),
-		Reason:  cause.Error(),
-		Data:    msg.Data(),
-	})
-	if err != nil {
-		return fmt.Errorf("linker.deadLetter: %w", err)
-	}
-	return nil
-}
-
-// publisher pipelines outcome publishes and, on flush, waits for each
-// acknowledgement, republishing what failed until it is stored or ctx ends.
-// The join appends outcomes to batch; send publishes the new ones. The
-// batch's bytes are kept until flush has them all stored.
-type publisher struct {
-	js       jetstream.JetStream
-	log      zerolog.Logger
-	m        *metrics
-	batch    outcomes
-	inflight []inflight
-}
-
-type inflight struct {
-	subject string
-	msgID   string
-	data    []byte
-	network string
-	class   hinscorev1.OutcomeClass
-	fut     jetstream.PubAckFuture // nil when the async publish was refused
-}
-
-// send publishes the outcomes the join appended to the batch since the last
-// send.
-func (p *publisher) send() {
-	for i := len(p.inflight); i < p.batch.len(); i++ {
-		w := &p.batch.list[i]
-		f := inflight{
-			subject: bus.OutcomeSubject(w.network),
-			msgID:   bus.OutcomeMsgID(string(w.id[:]), w.version),
-			data:    p.batch.data(i),
-			network: w.network,
-			class:   w.class,
-		}
-		f.fut, _ = p.js.PublishMsgAsync(&nats.Msg{Subject: f.subject, Data: f.data}, jetstream.WithMsgID(f.msgID))
-		p.inflight = append(p.inflight, f)
-	}
-}
-
-func (p *publisher) flush(ctx context.Context) error {
-	for i := range p.inflight {
-		f := &p.inflight[i]
-		ok := false
-		if f.fut != nil {
-			select {
-			case <-f.fut.Ok():
-				ok = true
-			case err := <-f.fut.Err():
-				p.log.Warn().Err(err).Str("msg_id", f.msgID).Msg("outcome publish failed; retrying")
-			case <-ctx.Done():
-				return fmt.Errorf("linker.flush: %w", ctx.Err())
-			}
-		}
-		if !ok {
-			if err := p.retry(ctx, f); err != nil {
-				return err
-			}
-		}
-		p.m.published(f.network, f.class)
-	}
-	clear(p.inflight)
-	p.inflight = p.inflight[:0]
-	p.batch.reset()
-	return nil
-}
-
-func (p *publisher) retry(ctx context.Context, f *inflight) error {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = 50 * time.Millisecond
-	bo.MaxInterval = 2 * time.Second
-	bo.MaxElapsedTime = 0
-	op := func() error {
-		_, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: f.subject, Data: f.data}, jetstream.WithMsgID(f.msgID))
-		return err
-	}
-	if err := backoff.Retry(op, backoff.WithContext(bo, ctx)); err != nil {
-		return fmt.Errorf("linker.flush %s: %w", f.msgID, err)
 	}
 	return nil
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/hinscore/hinscore/proto/outcomeclass"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/bus/bustest"
+	"github.com/hinscore/hinscore/services/linker/join"
+	"github.com/hinscore/hinscore/services/linker/join/jointest"
 )
 
 const testPartitions = 4
@@ -80,14 +82,14 @@ type placed struct {
 // still open gets decided.
 func workload(seed uint64, chains int) []placed {
 	var out []placed
-	for _, e := range genEvents(seed, chains) {
+	for _, e := range jointest.GenEvents(seed, chains) {
 		if e.GetRole() == hinscorev1.Role_ROLE_NOTIFICATION {
 			continue
 		}
 		out = append(out, placed{partition.Of(e.GetCorrelationKey(), testPartitions), e})
 	}
 	for p := range uint32(testPartitions) {
-		tk := tick(25 * 3600 * s)
+		tk := jointest.Tick(25 * 3600 * s)
 		tk.EventId = fmt.Sprintf("net/tick-p%d", p)
 		out = append(out, placed{p, tk})
 	}
@@ -99,15 +101,15 @@ func workload(seed uint64, chains int) []placed {
 func expected(t *testing.T, evs []placed) map[string]string {
 	t.Helper()
 	r := testRules(t, nil)
-	joins := map[uint32]*chains{}
+	joins := map[uint32]*join.Join{}
 	var outs []*hinscorev1.Outcome
 	for _, pe := range evs {
 		if joins[pe.p] == nil {
-			joins[pe.p] = newChains(r)
+			joins[pe.p] = join.New(r)
 		}
-		outs = joins[pe.p].observe(pe.e, t0, outs)
+		outs = jointest.Observe(joins[pe.p], pe.e, jointest.T0, outs)
 	}
-	return finalClasses(outs)
+	return jointest.FinalClasses(outs)
 }
 
 func publishEvents(t testing.TB, js jetstream.JetStream, evs []placed) {
@@ -252,7 +254,7 @@ func TestLinkerThroughJetStream(t *testing.T) {
 	want := expected(t, evs)
 	publishEvents(t, js, evs)
 
-	l, reg := newLinker(t, js, &fakeClock{now: t0}, nil)
+	l, reg := newLinker(t, js, &fakeClock{now: jointest.T0}, nil)
 	if err := l.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +299,7 @@ func TestLinkerRestartMidRun(t *testing.T) {
 	// Uninterrupted run.
 	js1 := startBus(t)
 	publishEvents(t, js1, evs)
-	l1, _ := newLinker(t, js1, &fakeClock{now: t0}, nil)
+	l1, _ := newLinker(t, js1, &fakeClock{now: jointest.T0}, nil)
 	if err := l1.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +311,7 @@ func TestLinkerRestartMidRun(t *testing.T) {
 	// Interrupted run.
 	js2 := startBus(t)
 	publishEvents(t, js2, evs[:half])
-	l2, _ := newLinker(t, js2, &fakeClock{now: t0}, nil)
+	l2, _ := newLinker(t, js2, &fakeClock{now: jointest.T0}, nil)
 	if err := l2.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +322,7 @@ func TestLinkerRestartMidRun(t *testing.T) {
 		t.Log("linker finished before the abort; the restart still replays")
 	}
 	publishEvents(t, js2, evs[half:])
-	l3, _ := newLinker(t, js2, &fakeClock{now: t0}, nil)
+	l3, _ := newLinker(t, js2, &fakeClock{now: jointest.T0}, nil)
 	if err := l3.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -344,8 +346,8 @@ func TestLinkerRestartMidRun(t *testing.T) {
 // request becomes unanswered once the (fake) wall clock passes its deadline.
 func TestLinkerIdle(t *testing.T) {
 	js := startBus(t)
-	clock := &fakeClock{now: t0}
-	r := req("r1", "idle-key", 0)
+	clock := &fakeClock{now: jointest.T0}
+	r := jointest.Req("r1", "idle-key", 0)
 	publishEvents(t, js, []placed{{partition.Of("idle-key", testPartitions), r}})
 	l, _ := newLinker(t, js, clock, func(c *Config) { c.Partitions = []uint32{partition.Of("idle-key", testPartitions)} })
 	if err := l.Start(context.Background()); err != nil {
@@ -359,13 +361,13 @@ func TestLinkerIdle(t *testing.T) {
 	waitReady(t, l)
 	id := ids.Outcome("net", "idle-key").String()
 	// Before the deadline nothing is decided, however long the wall waits.
-	clock.Set(t0.Add(100 * time.Second))
+	clock.Set(jointest.T0.Add(100 * time.Second))
 	early := readOutcomes(t, js, 2*time.Second, func(map[string]string) bool { return false })
 	if len(early.classes) != 0 {
 		t.Fatalf("decided before the deadline: %v", early.classes)
 	}
 	// Past deadline (90s) + lateness (30s) on the wall clock.
-	clock.Set(t0.Add(125 * time.Second))
+	clock.Set(jointest.T0.Add(125 * time.Second))
 	got := readOutcomes(t, js, 10*time.Second, func(m map[string]string) bool { return m[id] != "" })
 	if got.classes[id] != "unanswered" {
 		t.Fatalf("outcome %s = %q, want unanswered", id, got.classes[id])
@@ -374,7 +376,7 @@ func TestLinkerIdle(t *testing.T) {
 
 func TestLinkerLifecycle(t *testing.T) {
 	js := startBus(t)
-	l, _ := newLinker(t, js, &fakeClock{now: t0}, nil)
+	l, _ := newLinker(t, js, &fakeClock{now: jointest.T0}, nil)
 	// Shutdown before Start is a no-op, and Start after it does nothing.
 	if err := l.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
@@ -406,7 +408,7 @@ func TestUndecodableGoesToDLQ(t *testing.T) {
 	if _, err := js.Publish(ctx, bus.EventSubject(0, "net"), []byte{0xff, 0xff, 0xff}); err != nil {
 		t.Fatal(err)
 	}
-	l, _ := newLinker(t, js, &fakeClock{now: t0}, func(c *Config) { c.Partitions = []uint32{0} })
+	l, _ := newLinker(t, js, &fakeClock{now: jointest.T0}, func(c *Config) { c.Partitions = []uint32{0} })
 	if err := l.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -440,37 +442,9 @@ func TestUndecodableGoesToDLQ(t *testing.T) {
 // watermark lag and checkpoint age.
 func TestMetricsThroughJetStream(t *testing.T) {
 	_, js := startBusWith(t, crashTestStreams()) // a 100 ms duplicate window
-	OK, REFUSED := hinscorev1.Status_STATUS_OK, hinscorev1.Status_STATUS_REFUSED
-	place := func(e *hinscorev1.ExchangeEvent) placed {
-		return placed{partition.Of(e.GetCorrelationKey(), testPartitions), e}
-	}
-	aA1 := ev("netA", hinscorev1.Role_ROLE_RESPONSE, "aA1", "A1", 5*s, OK)
-	aB1 := ev("netB", hinscorev1.Role_ROLE_RESPONSE, "aB1", "B1", 3*s, REFUSED)
-	evs := []placed{
-		place(ev("netA", hinscorev1.Role_ROLE_REQUEST, "rA1", "A1", 0, 0)),
-		place(aA1),
-		place(ev("netA", hinscorev1.Role_ROLE_REQUEST, "rA2", "A2", 1*s, 0)),   // unanswered by 91 s ...
-		place(ev("netA", hinscorev1.Role_ROLE_RESPONSE, "oA3", "A3", 2*s, OK)), // never its request: orphan
-		place(ev("netB", hinscorev1.Role_ROLE_REQUEST, "rB1", "B1", 0, 0)),
-		place(aB1),
-		place(ev("netB", hinscorev1.Role_ROLE_REQUEST, "rB2", "B2", 4*s, 0)), // still open at the end
-	}
-	// netA's clock moves to 200 s on every partition: its watermark (170 s)
-	// passes rA2's deadline and oA3's wait.
-	for p := range uint32(testPartitions) {
-		evs = append(evs, placed{p, ev("netA", hinscorev1.Role_ROLE_NOTIFICATION, fmt.Sprintf("tick-p%d", p), "", 200*s, 0)})
-	}
-	evs = append(evs, place(ev("netA", hinscorev1.Role_ROLE_RESPONSE, "aA2", "A2", 210*s, OK))) // ... then answered late
-	publishEvents(t, js, evs)
-	// Two answers sent again after the stream's duplicate window, which
-	// JetStream stores twice: aB1's chain is still in memory (netB's clock
-	// stands still), a duplicate; aA1's was compacted once netA's watermark
-	// passed it by the lateness, a straggler after its close.
-	time.Sleep(150 * time.Millisecond)
-	evs = append(evs, place(aB1), place(aA1))
-	publishEvents(t, js, evs[len(evs)-2:])
+	evs := publishMetricsWorkload(t, js)
 
-	clock := &fakeClock{now: t0}
+	clock := &fakeClock{now: jointest.T0}
 	l, reg := newLinker(t, js, clock, nil)
 	if err := l.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -482,7 +456,7 @@ func TestMetricsThroughJetStream(t *testing.T) {
 	// The gauges are refreshed once per poll interval of the (fake) wall
 	// clock; 2 s later no idle move is due (netB's watermark, 4 s - 30 s,
 	// is ahead of the idle rule's 2 s - 30 s).
-	clock.Set(t0.Add(2 * time.Second))
+	clock.Set(jointest.T0.Add(2 * time.Second))
 	lagOf := func(key string) float64 {
 		return testutil.ToFloat64(l.m.lag.WithLabelValues(fmt.Sprint(partition.Of(key, testPartitions))))
 	}
@@ -490,6 +464,70 @@ func TestMetricsThroughJetStream(t *testing.T) {
 		return metricValue(t, reg, "hinscore_linker_pending_chains", "") == 1 && lagOf("B2") == 28
 	})
 
+	checkMetricCounts(t, l, reg, len(evs))
+	// Wall clock (t0 + 2 s) minus netB's watermark (4 s - 30 s) where rB2
+	// waits; where only netA is, its watermark is ahead of the clock.
+	if lag := lagOf("B2"); lag != 28 {
+		t.Errorf("watermark_lag_seconds of rB2's partition = %v, want 28", lag)
+	}
+	if lag := lagOf("A2"); partition.Of("A2", testPartitions) != partition.Of("B2", testPartitions) &&
+		partition.Of("A2", testPartitions) != partition.Of("B1", testPartitions) && lag != 2-180 {
+		t.Errorf("watermark_lag_seconds of aA2's partition = %v, want %v", lag, 2-180)
+	}
+	for p := range uint32(testPartitions) {
+		age := testutil.ToFloat64(l.m.checkpointAge.WithLabelValues(fmt.Sprint(p)))
+		if age < 0 || age > 60 {
+			t.Errorf("checkpoint_age_seconds{partition=%d} = %v, want between 0 and 60", p, age)
+		}
+	}
+	if err := l.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := metricValue(t, reg, "hinscore_linker_checkpoints_total", "ok"); n < testPartitions {
+		t.Errorf("checkpoints_total{result=ok} = %v after shutdown, want at least one per partition", n)
+	}
+}
+
+// publishMetricsWorkload stores the events of TestMetricsThroughJetStream,
+// whose every count is known, and returns them.
+func publishMetricsWorkload(t *testing.T, js jetstream.JetStream) []placed {
+	t.Helper()
+	OK, REFUSED := hinscorev1.Status_STATUS_OK, hinscorev1.Status_STATUS_REFUSED
+	place := func(e *hinscorev1.ExchangeEvent) placed {
+		return placed{partition.Of(e.GetCorrelationKey(), testPartitions), e}
+	}
+	aA1 := jointest.Ev("netA", hinscorev1.Role_ROLE_RESPONSE, "aA1", "A1", 5*s, OK)
+	aB1 := jointest.Ev("netB", hinscorev1.Role_ROLE_RESPONSE, "aB1", "B1", 3*s, REFUSED)
+	evs := []placed{
+		place(jointest.Ev("netA", hinscorev1.Role_ROLE_REQUEST, "rA1", "A1", 0, 0)),
+		place(aA1),
+		place(jointest.Ev("netA", hinscorev1.Role_ROLE_REQUEST, "rA2", "A2", 1*s, 0)),   // unanswered by 91 s ...
+		place(jointest.Ev("netA", hinscorev1.Role_ROLE_RESPONSE, "oA3", "A3", 2*s, OK)), // never its request: orphan
+		place(jointest.Ev("netB", hinscorev1.Role_ROLE_REQUEST, "rB1", "B1", 0, 0)),
+		place(aB1),
+		place(jointest.Ev("netB", hinscorev1.Role_ROLE_REQUEST, "rB2", "B2", 4*s, 0)), // still open at the end
+	}
+	// netA's clock moves to 200 s on every partition: its watermark (170 s)
+	// passes rA2's deadline and oA3's wait.
+	for p := range uint32(testPartitions) {
+		evs = append(evs, placed{p, jointest.Ev("netA", hinscorev1.Role_ROLE_NOTIFICATION, fmt.Sprintf("tick-p%d", p), "", 200*s, 0)})
+	}
+	evs = append(evs, place(jointest.Ev("netA", hinscorev1.Role_ROLE_RESPONSE, "aA2", "A2", 210*s, OK))) // ... then answered late
+	publishEvents(t, js, evs)
+	// Two answers sent again after the stream's duplicate window, which
+	// JetStream stores twice: aB1's chain is still in memory (netB's clock
+	// stands still), a duplicate; aA1's was compacted once netA's watermark
+	// passed it by the lateness, a straggler after its close.
+	time.Sleep(150 * time.Millisecond)
+	evs = append(evs, place(aB1), place(aA1))
+	publishEvents(t, js, evs[len(evs)-2:])
+	return evs
+}
+
+// checkMetricCounts checks the counters after TestMetricsThroughJetStream's
+// events were all processed.
+func checkMetricCounts(t *testing.T, l *Linker, reg *prometheus.Registry, events int) {
+	t.Helper()
 	for _, c := range []struct {
 		network, class string
 		want           float64
@@ -513,32 +551,11 @@ func TestMetricsThroughJetStream(t *testing.T) {
 		{"hinscore_linker_ignored_events_total", "after_close", 1},
 		{"hinscore_linker_ignored_events_total", "notification", testPartitions},
 		{"hinscore_linker_overflow_closures_total", "", 0},
-		{"hinscore_linker_events_total", "", float64(len(evs))},
+		{"hinscore_linker_events_total", "", float64(events)},
 		{"hinscore_linker_owned_partitions", "", testPartitions},
 	} {
 		if n := metricValue(t, reg, c.name, c.label); n != c.want {
 			t.Errorf("%s{%s} = %v, want %v", c.name, c.label, n, c.want)
 		}
-	}
-	// Wall clock (t0 + 2 s) minus netB's watermark (4 s - 30 s) where rB2
-	// waits; where only netA is, its watermark is ahead of the clock.
-	if lag := lagOf("B2"); lag != 28 {
-		t.Errorf("watermark_lag_seconds of rB2's partition = %v, want 28", lag)
-	}
-	if lag := lagOf("A2"); partition.Of("A2", testPartitions) != partition.Of("B2", testPartitions) &&
-		partition.Of("A2", testPartitions) != partition.Of("B1", testPartitions) && lag != 2-180 {
-		t.Errorf("watermark_lag_seconds of aA2's partition = %v, want %v", lag, 2-180)
-	}
-	for p := range uint32(testPartitions) {
-		age := testutil.ToFloat64(l.m.checkpointAge.WithLabelValues(fmt.Sprint(p)))
-		if age < 0 || age > 60 {
-			t.Errorf("checkpoint_age_seconds{partition=%d} = %v, want between 0 and 60", p, age)
-		}
-	}
-	if err := l.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if n := metricValue(t, reg, "hinscore_linker_checkpoints_total", "ok"); n < testPartitions {
-		t.Errorf("checkpoints_total{result=ok} = %v after shutdown, want at least one per partition", n)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/linker/join/jointest"
 )
 
 // TestRawStaysInEvents: events whose original bytes travel with them (as
@@ -50,7 +51,7 @@ func TestRawStaysInEvents(t *testing.T) {
 		seqOf[ev.GetEventId()] = seq
 	}
 
-	l, _ := newLinker(t, js, &fakeClock{now: t0}, nil)
+	l, _ := newLinker(t, js, &fakeClock{now: jointest.T0}, nil)
 	if err := l.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/linker/join"
 )
+
+// mark is an idle-rule record of a partition and its sequence in the
+// records' stream.
+type mark struct {
+	seq uint64
+	join.Mark
+}
 
 // stores are what the linker keeps on JetStream besides OUTCOMES: the
 // checkpoints (an object store: a partition's state can be far larger than a
@@ -131,13 +139,13 @@ func (st *stores) loadMarks(ctx context.Context, p uint32, after uint64) ([]mark
 		if err != nil {
 			return nil, 0, fmt.Errorf("linker.loadMarks %d: %w", p, err)
 		}
-		m, err := decodeMark(msg.Data())
+		jm, err := join.DecodeMark(msg.Data())
 		if err != nil {
 			// A record the linker cannot read would make every replay
 			// differ from the run that wrote it: refuse to go on.
 			return nil, 0, fmt.Errorf("linker.loadMarks %d seq %d: %w", p, md.Sequence.Stream, err)
 		}
-		m.seq = md.Sequence.Stream
+		m := mark{seq: md.Sequence.Stream, Mark: jm}
 		marks = append(marks, m)
 		last = m.seq
 		remaining = md.NumPending

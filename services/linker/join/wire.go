@@ -1,4 +1,4 @@
-package linker
+package join
 
 import (
 	"google.golang.org/protobuf/encoding/protowire"
@@ -6,37 +6,42 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
 
-// outcomes is a batch of outcome versions in their wire form
+// Outcomes is a batch of outcome versions in their wire form
 // (hinscore.v1.Outcome), appended by the join to one buffer: building an
 // outcome allocates nothing once the buffer has grown, and the publisher
 // sends the bytes as they are. The bytes are the canonical encoding, exactly
-// what proto.Marshal gives for the same message (TestWireIsCanonical).
-type outcomes struct {
+// what proto.Marshal gives for the same message (jointest.Decode checks it
+// for every outcome the tests see).
+type Outcomes struct {
 	buf  []byte
-	list []wireOutcome
+	list []Entry
 }
 
-// wireOutcome is one outcome version of a batch: where its bytes are, and
-// what the publisher needs to know of it without decoding them.
-type wireOutcome struct {
+// Entry is one outcome version of a batch: where its bytes are, and what
+// the publisher needs to know of it without decoding them.
+type Entry struct {
 	start, end int
-	id         [36]byte // the outcome id's text
-	version    uint64
-	network    string
-	class      hinscorev1.OutcomeClass
+	ID         [36]byte // the outcome id's text
+	Version    uint64
+	Network    string
+	Class      hinscorev1.OutcomeClass
 }
 
-func (o *outcomes) len() int { return len(o.list) }
+// Len is the number of outcome versions in the batch.
+func (o *Outcomes) Len() int { return len(o.list) }
 
-// data is the encoded Outcome of entry i; it stays valid until reset.
-func (o *outcomes) data(i int) []byte {
+// Entry describes outcome version i of the batch.
+func (o *Outcomes) Entry(i int) *Entry { return &o.list[i] }
+
+// Data is the encoded Outcome of entry i; it stays valid until Reset.
+func (o *Outcomes) Data(i int) []byte {
 	w := &o.list[i]
 	return o.buf[w.start:w.end:w.end]
 }
 
-// reset empties the batch, keeping its memory. Bytes handed out by data
+// Reset empties the batch, keeping its memory. Bytes handed out by Data
 // must no longer be in use.
-func (o *outcomes) reset() {
+func (o *Outcomes) Reset() {
 	o.buf = o.buf[:0]
 	clear(o.list)
 	o.list = o.list[:0]
@@ -94,8 +99,7 @@ func appendStrField(b []byte, num protowire.Number, v string) []byte {
 		return b
 	}
 	b = appendTag(b, num, protowire.BytesType)
-	b = appendUvarint(b, uint64(len(v)))
-	return append(b, v...)
+	return appendStr(b, v)
 }
 
 func appendUintField(b []byte, num protowire.Number, v uint64) []byte {
@@ -173,13 +177,12 @@ func appendStepMsg(b []byte, s *step, messageType string) []byte {
 // appendReasons appends the encoded reason codes of a step (see compact.go)
 // as the repeated reason_codes field.
 func appendReasons(b []byte, reasons string) []byte {
-	n, off := uvarintStr(reasons, 0)
-	for range n {
+	n, off := uvarintAt(reasons, 0)
+	for ; n > 0; n-- {
 		var v string
-		v, off = strStr(reasons, off)
+		v, off = strAt(reasons, off)
 		b = appendTag(b, fReasonCodes, protowire.BytesType)
-		b = appendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
+		b = appendStr(b, v)
 	}
 	return b
 }

@@ -1,4 +1,4 @@
-package linker
+package join
 
 import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
@@ -55,6 +55,19 @@ type profileTable struct {
 type profileEntry struct {
 	p    profile
 	refs uint32
+}
+
+// appendProfile encodes a profile: its six strings in field order.
+func appendProfile(b []byte, p *profile) []byte {
+	for _, s := range [...]string{p.messageType, p.requestKind, p.requesterOrg, p.responderOrg, p.mappingVersion, p.exceptionCode} {
+		b = appendStr(b, s)
+	}
+	return b
+}
+
+// readProfile decodes a profile written by appendProfile.
+func readProfile(c *cursor) profile {
+	return profile{c.str(), c.str(), c.str(), c.str(), c.str(), c.str()}
 }
 
 func newProfileTable() profileTable { return profileTable{ids: map[profile]uint32{}} }
@@ -165,7 +178,7 @@ func stepLess(a, b *step) bool {
 
 // appendStep encodes an event as a step.
 func appendStep(b []byte, ev *hinscorev1.ExchangeEvent, profileID uint32) []byte {
-	b = appendUvarint(b, zigzag(ev.GetEventTimeMs()))
+	b = appendVarint(b, ev.GetEventTimeMs())
 	b = appendUvarint(b, ev.GetRawSeq())
 	b = appendUvarint(b, uint64(uint32(ev.GetRole())))
 	b = appendUvarint(b, uint64(uint32(ev.GetStatus())))
@@ -182,29 +195,32 @@ func appendStep(b []byte, ev *hinscorev1.ExchangeEvent, profileID uint32) []byte
 	return b
 }
 
-// decodeStep decodes the step at off of a chain's data. The data was written
-// by appendStep (or checked by validateData when read from a checkpoint).
+// decodeStep decodes the step at off of d and returns the offset after it:
+// a chain's data, written by appendStep, or read from a checkpoint, where a
+// malformed step returns -1 (checkData).
 func decodeStep(d string, off int) (step, int) {
 	var s step
-	var v uint64
-	v, off = uvarintStr(d, off)
+	var v, role, status, records, pid uint64
+	v, off = uvarintAt(d, off)
 	s.t = unzigzag(v)
-	s.rawSeq, off = uvarintStr(d, off)
-	v, off = uvarintStr(d, off)
-	s.role = hinscorev1.Role(int32(uint32(v)))
-	v, off = uvarintStr(d, off)
-	s.status = hinscorev1.Status(int32(uint32(v)))
-	v, off = uvarintStr(d, off)
-	s.recordCount = uint32(v)
-	v, off = uvarintStr(d, off)
-	s.profile = uint32(v)
-	s.eventID, s.idPacked, off = packedStr(d, off)
-	s.messageID, off = strStr(d, off)
-	s.token, s.tokPacked, off = packedStr(d, off)
+	s.rawSeq, off = uvarintAt(d, off)
+	role, off = uvarintAt(d, off)
+	status, off = uvarintAt(d, off)
+	records, off = uvarintAt(d, off)
+	pid, off = uvarintAt(d, off)
+	s.role, s.status = hinscorev1.Role(role), hinscorev1.Status(status)
+	s.recordCount, s.profile = uint32(records), uint32(pid)
+	s.eventID, s.idPacked, off = packedAt(d, off)
+	s.messageID, off = strAt(d, off)
+	s.token, s.tokPacked, off = packedAt(d, off)
 	start := off
-	n, off := uvarintStr(d, off)
-	for range n {
-		_, off = strStr(d, off)
+	n, off := uvarintAt(d, off)
+	for ; n > 0 && off >= 0; n-- {
+		_, off = strAt(d, off)
+	}
+	if off < 0 || !fitsEnum(role) || !fitsEnum(status) || !fits32(records) || !fits32(pid) ||
+		s.idPacked && len(s.eventID) != 16 {
+		return step{}, -1
 	}
 	s.reasons = d[start:off]
 	return s, off
@@ -219,56 +235,7 @@ func encodeEventID(buf []byte, id string) ([]byte, bool) {
 	return append(buf[:0], id...), false
 }
 
-// --- primitive encodings ---------------------------------------------------
-
-func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
-func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
-
-func appendUvarint(b []byte, v uint64) []byte {
-	for v >= 0x80 {
-		b = append(b, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(b, byte(v))
-}
-
-func appendStr(b []byte, s string) []byte {
-	b = appendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// uvarintStr reads a uvarint of trusted data; truncated data reads as 0 at
-// the end (validateData rejects it before it gets here).
-func uvarintStr(d string, off int) (uint64, int) {
-	// Most fields (lengths, enums, profile numbers) are one byte.
-	if off < len(d) && d[off] < 0x80 {
-		return uint64(d[off]), off + 1
-	}
-	var v uint64
-	var shift uint
-	for off < len(d) {
-		c := d[off]
-		off++
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v, off
-		}
-		shift += 7
-	}
-	return v, off
-}
-
-func strStr(d string, off int) (string, int) {
-	n, off := uvarintStr(d, off)
-	end := off + int(n)
-	return d[off:end], end
-}
-
-func packedStr(d string, off int) (string, bool, int) {
-	h, off := uvarintStr(d, off)
-	end := off + int(h>>1)
-	return d[off:end], h&1 == 1, end
-}
+// --- event ids and patient tokens ------------------------------------------
 
 func appendEventID(b []byte, id string) []byte {
 	var tmp [16]byte

@@ -1,4 +1,4 @@
-package linker
+package join
 
 // timerQueue holds a partition network's timers and gives them back in
 // (at, sk) order. Most timers are pushed nearly in order: a deadline is its

@@ -1,4 +1,4 @@
-package linker
+package join_test
 
 import (
 	"errors"
@@ -12,25 +12,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/linker/join"
+	"github.com/hinscore/hinscore/services/linker/join/jointest"
 )
-
-// restored round-trips a join through a checkpoint.
-func restored(t testing.TB, j *chains, r rules, pos position) *chains {
-	t.Helper()
-	data := j.snapshot(nil, pos)
-	j2, got, err := restore(r, data)
-	if err != nil {
-		t.Fatalf("restore: %v", err)
-	}
-	if got != pos {
-		t.Fatalf("restored position %+v, want %+v", got, pos)
-	}
-	if j2.pending != j.pending || j2.chainCount() != j.chainCount() || j2.profiles.live() != j.profiles.live() {
-		t.Fatalf("restored %d pending %d chains %d profiles, want %d %d %d",
-			j2.pending, j2.chainCount(), j2.profiles.live(), j.pending, j.chainCount(), j.profiles.live())
-	}
-	return j2
-}
 
 // TestCheckpointEveryCut runs every case of TestChains' table, and the
 // overflow cases, cutting it at every position: checkpoint, restore into a
@@ -38,20 +22,9 @@ func restored(t testing.TB, j *chains, r rules, pos position) *chains {
 func TestCheckpointEveryCut(t *testing.T) {
 	for _, tc := range append(chainCases(), overflowCases()...) {
 		t.Run(tc.name, func(t *testing.T) {
-			r := testRules(t, tc.cfg)
+			r := testRules(tc.cfg)
 			for cut := 0; cut <= len(tc.events); cut++ {
-				j := newChains(r)
-				var outs []*hinscorev1.Outcome
-				for i, e := range tc.events {
-					if i == cut {
-						j = restored(t, j, r, position{partition: 1, eventsSeq: uint64(i)})
-					}
-					outs = j.observe(e, t0, outs)
-				}
-				var got []string
-				for _, o := range outs {
-					got = append(got, summarize(o).String())
-				}
+				got := jointest.Run(t, r, tc.events, cut)
 				if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 					t.Fatalf("cut at %d:\n got  %v\n want %v", cut, got, tc.want)
 				}
@@ -64,16 +37,16 @@ func TestCheckpointEveryCut(t *testing.T) {
 // generated workload, with the join checkpointed and restored at random
 // points, to an uninterrupted join.
 func TestCheckpointRandomCuts(t *testing.T) {
-	r := testRules(t, func(c *Config) { c.MaxPending = 40 }) // the cap closes some chains too
-	events := genEvents(5, 3000)
+	r := testRules(func(r *join.Rules) { r.MaxPending = 40 }) // the cap closes some chains too
+	events := jointest.GenEvents(5, 3000)
 	run := func(cuts map[int]bool) []*hinscorev1.Outcome {
-		j := newChains(r)
+		j := join.New(r)
 		var outs []*hinscorev1.Outcome
 		for i, e := range events {
 			if cuts[i] {
-				j = restored(t, j, r, position{eventsSeq: uint64(i)})
+				j = jointest.Restored(t, j, r, join.Position{EventsSeq: uint64(i)})
 			}
-			outs = j.observe(e, t0, outs)
+			outs = jointest.Observe(j, e, jointest.T0, outs)
 		}
 		return outs
 	}
@@ -92,7 +65,7 @@ func TestCheckpointRandomCuts(t *testing.T) {
 		if !proto.Equal(got[i], want[i]) {
 			t.Fatalf("outcome %d differs:\n got  %v\n want %v", i, got[i], want[i])
 		}
-		if len(want[i].ReasonCodes) > 0 && want[i].ReasonCodes[len(want[i].ReasonCodes)-1] == OverflowReason {
+		if len(want[i].ReasonCodes) > 0 && want[i].ReasonCodes[len(want[i].ReasonCodes)-1] == join.OverflowReason {
 			overflow++
 		}
 	}
@@ -104,12 +77,12 @@ func TestCheckpointRandomCuts(t *testing.T) {
 // TestCheckpointRejectsCorruption flips bytes and truncates a checkpoint:
 // each damaged copy is refused with ErrBadCheckpoint, never a panic.
 func TestCheckpointRejectsCorruption(t *testing.T) {
-	r := testRules(t, nil)
-	j := newChains(r)
-	for _, e := range genEvents(6, 50)[:60] {
-		j.observe(e, t0, nil)
+	r := testRules(nil)
+	j := join.New(r)
+	for _, e := range jointest.GenEvents(6, 50)[:60] {
+		jointest.Observe(j, e, jointest.T0, nil)
 	}
-	data := j.snapshot(nil, position{partition: 2, eventsSeq: 60, marksSeq: 3})
+	data := j.Snapshot(nil, join.Position{Partition: 2, EventsSeq: 60, MarksSeq: 3})
 	cases := []struct {
 		name string
 		data []byte
@@ -120,24 +93,17 @@ func TestCheckpointRejectsCorruption(t *testing.T) {
 		{"flipped byte", func() []byte { d := append([]byte(nil), data...); d[len(d)/2] ^= 0x40; return d }()},
 		{"bad checksum", func() []byte { d := append([]byte(nil), data...); d[len(d)-1] ^= 1; return d }()},
 		{"future version", func() []byte {
-			d := append([]byte(checkpointMagic), 2)
-			return appendCRC(d)
+			d := append([]byte(join.CheckpointMagic), 2)
+			return join.AppendCRC(d)
 		}()},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, err := restore(r, tc.data); !errors.Is(err, ErrBadCheckpoint) {
+			if _, _, err := join.Restore(r, tc.data); !errors.Is(err, join.ErrBadCheckpoint) {
 				t.Fatalf("restore: %v, want ErrBadCheckpoint", err)
 			}
 		})
 	}
-}
-
-func appendCRC(d []byte) []byte {
-	var sum [4]byte
-	c := crc32Of(d[len(checkpointMagic):])
-	sum[0], sum[1], sum[2], sum[3] = byte(c), byte(c>>8), byte(c>>16), byte(c>>24)
-	return append(d, sum[:]...)
 }
 
 // TestCheckpointGolden restores a checkpoint written by schema version 1
@@ -146,19 +112,20 @@ func appendCRC(d []byte) []byte {
 // Regenerate with LINKER_UPDATE_GOLDEN=1 only when the format changes (and
 // then bump CheckpointVersion).
 func TestCheckpointGolden(t *testing.T) {
-	r := testRules(t, nil)
-	events := genEvents(8, 40)
+	r := testRules(nil)
+	events := jointest.GenEvents(8, 40)
 	half := len(events) / 2
 	path := filepath.Join("testdata", "checkpoint", "v1.bin")
+	at := join.Position{Partition: 3, EventsSeq: uint64(half), MarksSeq: 7}
 	if os.Getenv("LINKER_UPDATE_GOLDEN") == "1" {
-		j := newChains(r)
+		j := join.New(r)
 		for _, e := range events[:half] {
-			j.observe(e, t0, nil)
+			jointest.Observe(j, e, jointest.T0, nil)
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(path, j.snapshot(nil, position{partition: 3, eventsSeq: uint64(half), marksSeq: 7}), 0o644); err != nil {
+		if err := os.WriteFile(path, j.Snapshot(nil, at), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -166,19 +133,19 @@ func TestCheckpointGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, pos, err := restore(r, data)
+	j, pos, err := join.Restore(r, data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pos != (position{partition: 3, eventsSeq: uint64(half), marksSeq: 7}) {
+	if pos != at {
 		t.Fatalf("position %+v", pos)
 	}
-	whole := newChains(r)
+	whole := join.New(r)
 	var want, got []*hinscorev1.Outcome
 	for i, e := range events {
-		want = whole.observe(e, t0, want)
+		want = jointest.Observe(whole, e, jointest.T0, want)
 		if i >= half {
-			got = j.observe(e, t0, got)
+			got = jointest.Observe(j, e, jointest.T0, got)
 		}
 	}
 	// The uninterrupted join published some outcomes before the cut.
@@ -197,24 +164,24 @@ func TestCheckpointGolden(t *testing.T) {
 // the mutations reach the decoder) to restore: it returns a join or an
 // error, never panics, and a join it returns keeps working.
 func FuzzRestore(f *testing.F) {
-	r := testRules(f, nil)
-	j := newChains(r)
-	for _, e := range genEvents(9, 12) {
-		j.observe(e, t0, nil)
+	r := testRules(nil)
+	j := join.New(r)
+	for _, e := range jointest.GenEvents(9, 12) {
+		jointest.Observe(j, e, jointest.T0, nil)
 	}
-	body := func(d []byte) []byte { return d[len(checkpointMagic) : len(d)-4] }
-	f.Add(body(j.snapshot(nil, position{partition: 1, eventsSeq: 9})))
-	f.Add(body(newChains(r).snapshot(nil, position{})))
+	body := func(d []byte) []byte { return d[len(join.CheckpointMagic) : len(d)-4] }
+	f.Add(body(j.Snapshot(nil, join.Position{Partition: 1, EventsSeq: 9})))
+	f.Add(body(join.New(r).Snapshot(nil, join.Position{})))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		data := appendCRC(append([]byte(checkpointMagic), b...))
-		j, _, err := restore(r, data)
+		data := join.AppendCRC(append([]byte(join.CheckpointMagic), b...))
+		j, _, err := join.Restore(r, data)
 		if err != nil {
 			return
 		}
-		for _, e := range genEvents(10, 5) {
-			j.observe(e, t0, nil)
+		for _, e := range jointest.GenEvents(10, 5) {
+			jointest.Observe(j, e, jointest.T0, nil)
 		}
-		j.advanceIdle(t0.Add(48*time.Hour), t0, nil)
-		j.snapshot(nil, position{})
+		jointest.AdvanceIdle(j, jointest.T0.Add(48*time.Hour), jointest.T0, nil)
+		j.Snapshot(nil, join.Position{})
 	})
 }
