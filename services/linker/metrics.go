@@ -34,49 +34,7 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	const ns = "hinscore_linker"
-	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help}, labels)
-	}
-	gaugeVec := func(name, help string, labels ...string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: name, Help: help}, labels)
-	}
-	m := &metrics{
-		events: counterVec("events_total",
-			"EVENTS messages processed, by partition (replays included).", "partition"),
-		outcomes: counterVec("outcomes_total",
-			"Outcome versions published and acknowledged by JetStream, by network and class.", "network", "class"),
-		ignored: counterVec("ignored_events_total",
-			"Events that changed no chain: duplicate, after_close (straggler of a compacted chain), unlinkable (no correlation key), undecodable (sent to DLQ), notification.", "reason"),
-		lateAnswers: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "late_answers_total",
-			Help: "Final answers that came after their request was declared unanswered."}),
-		orphans: counterVec("orphans_total",
-			"Answers declared orphan (their request never came within the lateness), by partition.", "partition"),
-		overflows: counterVec("overflow_closures_total",
-			"Pending chains closed because the partition reached MaxPending, by partition.", "partition"),
-		pending: gaugeVec("pending_chains",
-			"Chains not decided yet (requests open, answers waiting for their request), by partition.", "partition"),
-		remembered: gaugeVec("remembered_chains",
-			"Chains in memory, pending or kept for late answers and stragglers, by partition.", "partition"),
-		lag: gaugeVec("watermark_lag_seconds",
-			"Wall clock minus the oldest network watermark of the partition.", "partition"),
-		caughtUp: gaugeVec("caught_up",
-			"1 when the partition's consumer has read everything its stream held (replay done).", "partition"),
-		checkpointAge: gaugeVec("checkpoint_age_seconds",
-			"Seconds since the partition's last checkpoint was stored (since it was loaded, before the first).", "partition"),
-		checkpointBytes: gaugeVec("checkpoint_bytes",
-			"Size of the partition's last checkpoint.", "partition"),
-		checkpoints: counterVec("checkpoints_total",
-			"Checkpoints written (result ok or error) and read (loaded, unreadable).", "result"),
-		idleMoves: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "idle_advances_total",
-			Help: "Watermark moves made by the idle rule and recorded for replay."}),
-		owned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "owned_partitions",
-			Help: "Partitions this replica holds the lease of and consumes."}),
-		leases: counterVec("lease_events_total",
-			"Partition leases acquired, released (handed over) and lost (taken by another replica or not renewed in time).", "event"),
-		restarts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "consumer_restarts_total",
-			Help: "Partition consumers restarted after an error (each restart resumes from the checkpoint)."}),
-	}
+	m := newCollectors()
 	for _, c := range []prometheus.Collector{m.events, m.outcomes, m.ignored, m.lateAnswers, m.orphans, m.overflows,
 		m.pending, m.remembered, m.lag, m.caughtUp, m.checkpointAge, m.checkpointBytes, m.checkpoints, m.idleMoves,
 		m.owned, m.leases, m.restarts} {
@@ -85,6 +43,84 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// newCollectors makes the series, each written out whole (name, help,
+// labels) so that the deployment's checks read them from this source.
+func newCollectors() *metrics {
+	const ns = "hinscore_linker"
+	byPartition := []string{"partition"}
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "events_total",
+			Help: "EVENTS messages processed, by partition (replays included).",
+		}, byPartition),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "outcomes_total",
+			Help: "Outcome versions published and acknowledged by JetStream, by network and class.",
+		}, []string{"network", "class"}),
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "ignored_events_total",
+			Help: "Events that changed no chain: duplicate, after_close (straggler of a compacted chain), unlinkable (no correlation key), undecodable (sent to DLQ), notification.",
+		}, []string{"reason"}),
+		lateAnswers: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "late_answers_total",
+			Help: "Final answers that came after their request was declared unanswered.",
+		}),
+		orphans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "orphans_total",
+			Help: "Answers declared orphan (their request never came within the lateness), by partition.",
+		}, byPartition),
+		overflows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "overflow_closures_total",
+			Help: "Pending chains closed because the partition reached MaxPending, by partition.",
+		}, byPartition),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "pending_chains",
+			Help: "Chains not decided yet (requests open, answers waiting for their request), by partition.",
+		}, byPartition),
+		remembered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "remembered_chains",
+			Help: "Chains in memory, pending or kept for late answers and stragglers, by partition.",
+		}, byPartition),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "watermark_lag_seconds",
+			Help: "Wall clock minus the oldest network watermark of the partition.",
+		}, byPartition),
+		caughtUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "caught_up",
+			Help: "1 when the partition's consumer has read everything its stream held (replay done).",
+		}, byPartition),
+		checkpointAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "checkpoint_age_seconds",
+			Help: "Seconds since the partition's last checkpoint was stored (since it was loaded, before the first).",
+		}, byPartition),
+		checkpointBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "checkpoint_bytes",
+			Help: "Size of the partition's last checkpoint.",
+		}, byPartition),
+		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "checkpoints_total",
+			Help: "Checkpoints written (result ok or error) and read (loaded, unreadable).",
+		}, []string{"result"}),
+		idleMoves: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "idle_advances_total",
+			Help: "Watermark moves made by the idle rule and recorded for replay.",
+		}),
+		owned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "owned_partitions",
+			Help: "Partitions this replica holds the lease of and consumes.",
+		}),
+		leases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "lease_events_total",
+			Help: "Partition leases acquired, released (handed over) and lost (taken by another replica or not renewed in time).",
+		}, []string{"event"}),
+		restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "consumer_restarts_total",
+			Help: "Partition consumers restarted after an error (each restart resumes from the checkpoint).",
+		}),
+	}
+	return m
 }
 
 // partitionMetrics is one partition's view of the series, fed from the pure
