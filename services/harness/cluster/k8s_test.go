@@ -158,19 +158,19 @@ type serviceSpec struct {
 func specs() []serviceSpec {
 	cmd := func(s string) string { return filepath.Join(s, "cmd", s) }
 	return []serviceSpec{
-		{name: "mllp-ingest", kind: "Deployment", dirs: []string{"mllp-ingest", cmd("mllp-ingest"), "service", "bus"}, nats: true,
+		{name: "mllp-ingest", kind: "Deployment", dirs: []string{"mllp-ingest", cmd("mllp-ingest"), "lib/service", "lib/bus", "lib/bus/seal"}, nats: true,
 			validate: func(e *service.Env) error { _, err := mllpingest.ConfigFromEnv(e); return err }},
-		{name: "fhir-ingest", kind: "Deployment", dirs: []string{"fhir-ingest", cmd("fhir-ingest"), "service", "bus"}, nats: true,
+		{name: "fhir-ingest", kind: "Deployment", dirs: []string{"fhir-ingest", cmd("fhir-ingest"), "lib/service", "lib/bus", "lib/bus/seal"}, nats: true,
 			validate: func(e *service.Env) error { _, err := fhiringest.ConfigFromEnv(e); return err }},
-		{name: "linker", kind: "StatefulSet", dirs: []string{"linker", cmd("linker"), "service", "bus"}, nats: true,
+		{name: "linker", kind: "StatefulSet", dirs: []string{"linker", cmd("linker"), "lib/service", "lib/bus"}, nats: true,
 			validate: func(e *service.Env) error { _, err := linker.ConfigFromEnv(e); return err }},
-		{name: "chwriter", kind: "Deployment", dirs: []string{"chwriter", cmd("chwriter"), "service", "bus", "chstore"}, nats: true, clickhouse: true,
+		{name: "chwriter", kind: "Deployment", dirs: []string{"chwriter", cmd("chwriter"), "lib/service", "lib/bus", "lib/chstore"}, nats: true, clickhouse: true,
 			validate: func(e *service.Env) error { _, err := chwriter.ConfigFromEnv(e); return err }},
-		{name: "scorecard", kind: "Deployment", dirs: []string{"scorecard", cmd("scorecard"), "service", "chstore"}, clickhouse: true,
+		{name: "scorecard", kind: "Deployment", dirs: []string{"scorecard", cmd("scorecard"), "lib/service", "lib/chstore"}, clickhouse: true,
 			validate: func(e *service.Env) error { _, err := scorecard.ServiceConfigFromEnv(e); return err }},
 		// The api module is not a dependency of this one: its variables are
 		// checked against its source only.
-		{name: "api", kind: "Deployment", dirs: []string{"api", cmd("api"), "service", "bus", "chstore"}, nats: true, clickhouse: true},
+		{name: "api", kind: "Deployment", dirs: []string{"api", cmd("api"), "lib/service", "lib/bus", "lib/bus/seal", "lib/chstore"}, nats: true, clickhouse: true},
 	}
 }
 

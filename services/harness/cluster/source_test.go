@@ -13,7 +13,7 @@ import (
 )
 
 // servicesDir is services/, seen from this module.
-const servicesDir = ".."
+const servicesDir = "../.."
 
 // goFiles parses the non-test Go files of one directory.
 func goFiles(t *testing.T, dir string) []*ast.File {
