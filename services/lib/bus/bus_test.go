@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
-
+	"github.com/hinscore/hinscore/services/lib/domain/partition"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
@@ -136,5 +136,25 @@ func TestCheckStreams(t *testing.T) {
 	}
 	if got := st.CachedInfo().Config; got.MaxMsgs != 12345 || !slices.Equal(got.Subjects, []string{"cards.>"}) {
 		t.Fatalf("check changed the stream: %+v", got)
+	}
+}
+
+// TestVariables: the names the commands and tests use are the ones the
+// settings declare, and the partition count defaults to partition.Default.
+func TestVariables(t *testing.T) {
+	var names []string
+	for _, s := range service.Describe(NATS{}, Partitioning{}) {
+		names = append(names, s.Name)
+	}
+	if want := []string{EnvNATSURL, EnvStreams, EnvStreamReplicas, EnvPartitions}; !slices.Equal(names, want) {
+		t.Errorf("declared %q, want %q", names, want)
+	}
+	var p Partitioning
+	if err := service.Load(service.MapEnv(nil), &p); err != nil || p.EventPartitions() != partition.Default {
+		t.Errorf("default count %d (%v), want %d", p.PartitionCount, err, partition.Default)
+	}
+	err := service.Load(service.MapEnv(map[string]string{EnvPartitions: "0"}), &p)
+	if err == nil || !strings.Contains(err.Error(), "HINSCORE_PARTITIONS: partition count 0") {
+		t.Errorf("count 0: %v", err)
 	}
 }
