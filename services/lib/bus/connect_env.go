@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -50,9 +51,12 @@ func (n NATS) Validate() error {
 // Partitioning is the partition count of EVENTS
 // (events.<partition>.<network>), the one setting its writers (the
 // ingests) and its readers (the linkers) share: a request and its answers
-// meet in one linker only when every one of them counts alike.
+// meet in one linker only when every one of them counts alike. A
+// configuration that embeds it has EventPartitions, through which its
+// NATS set-up records the count on EVENTS, or checks it against the one
+// recorded there (EnsureStreams, CheckPartitions).
 type Partitioning struct {
-	PartitionCount int `env:"HINSCORE_PARTITIONS" default:"4" help:"EVENTS subject partitions, 1 to 1024: the same in the ingests and the linkers"`
+	PartitionCount int `env:"HINSCORE_PARTITIONS" default:"4" help:"EVENTS subject partitions, 1 to 1024: the same in the ingests and the linkers. Recorded on the EVENTS stream by the first of them that ensures the streams; a service whose count differs from the one recorded refuses to start"`
 }
 
 // Validate checks the count (partition.Count).
@@ -111,12 +115,20 @@ func StreamSetupFromEnv(env *service.Env) StreamSetup {
 	return n.Setup()
 }
 
-// Apply ensures or checks the streams service name uses.
+// Apply ensures or checks the streams service name uses; with
+// Options.Partitions set, ensuring records the count on EVENTS and both
+// refuse a different one recorded there.
 func (s StreamSetup) Apply(ctx context.Context, js jetstream.JetStream, name string) error {
 	if !s.Check {
 		return EnsureStreams(ctx, js, s.Options)
 	}
-	return CheckStreams(ctx, js, ServiceStreams(name))
+	if err := CheckStreams(ctx, js, ServiceStreams(name)); err != nil {
+		return err
+	}
+	if s.Options.Partitions == 0 {
+		return nil
+	}
+	return CheckPartitions(ctx, js, s.Options.Partitions)
 }
 
 // CheckStreams checks that each named stream exists and captures the
@@ -146,10 +158,42 @@ func CheckStreams(ctx context.Context, js jetstream.JetStream, names []string) e
 	return nil
 }
 
+// ErrPartitionsDiffer is wrapped by the error of a service whose partition
+// count is not the one recorded on EVENTS.
+var ErrPartitionsDiffer = errors.New("bus: the partition count differs from the one the EVENTS stream records")
+
+// CheckPartitions compares n with the count recorded on EVENTS (none
+// recorded: nothing to compare).
+func CheckPartitions(ctx context.Context, js jetstream.JetStream, n partition.Count) error {
+	st, err := js.Stream(ctx, StreamEvents)
+	if err != nil {
+		return fmt.Errorf("bus.CheckPartitions: %w", err)
+	}
+	if err := samePartitions(st.CachedInfo().Config.Metadata[MetaPartitions], n); err != nil {
+		return fmt.Errorf("bus.CheckPartitions: %w", err)
+	}
+	return nil
+}
+
+// samePartitions compares n (0: a service that does not partition) with
+// the count recorded ("": none), naming the variable to change.
+func samePartitions(recorded string, n partition.Count) error {
+	if n == 0 || recorded == "" || recorded == strconv.Itoa(int(n)) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s=%d, EVENTS records %s (its %s metadata): every ingest and linker must use the count of the stream's events; to change it, drain EVENTS and change that metadata first",
+		ErrPartitionsDiffer, EnvPartitions, n, recorded, MetaPartitions)
+}
+
 // Open connects a standalone service to NATS and ensures or checks the
-// streams it uses; deps gets the JetStream client.
+// streams it uses, with the partition count of its configuration when it
+// has one (Partitioning); deps gets the JetStream client.
 func (n NATS) Open(ctx context.Context, name string, cfg any, deps *service.Deps) (service.Connection, error) {
-	js, closer, err := n.Connect(ctx, name)
+	var count partition.Count
+	if p, ok := cfg.(interface{ EventPartitions() partition.Count }); ok {
+		count = p.EventPartitions()
+	}
+	js, closer, err := n.Connect(ctx, name, count)
 	if err != nil {
 		return service.Connection{}, err
 	}
@@ -158,10 +202,13 @@ func (n NATS) Open(ctx context.Context, name string, cfg any, deps *service.Deps
 }
 
 // Connect connects to URL as service name, ensures or checks the streams
-// it uses, and returns the JetStream client with a component that closes
-// the connection at shutdown (list it before the components that use it).
-func (n NATS) Connect(ctx context.Context, name string) (jetstream.JetStream, service.Component, error) {
+// it uses (with partitions, the count recorded on EVENTS: 0 for a service
+// that does not partition), and returns the JetStream client with a
+// component that closes the connection at shutdown (list it before the
+// components that use it).
+func (n NATS) Connect(ctx context.Context, name string, partitions partition.Count) (jetstream.JetStream, service.Component, error) {
 	setup := n.Setup()
+	setup.Options.Partitions = partitions
 	nc, err := Connect(n.URL, name)
 	if err != nil {
 		return nil, nil, err
@@ -179,11 +226,12 @@ func (n NATS) Connect(ctx context.Context, name string) (jetstream.JetStream, se
 	return js, closer, nil
 }
 
-// ConnectFromEnv reads NATS from env and connects as Connect does.
+// ConnectFromEnv reads NATS from env and connects as Connect does, for a
+// service that does not partition.
 func ConnectFromEnv(ctx context.Context, env *service.Env, name string) (jetstream.JetStream, service.Component, error) {
 	var n NATS
 	if err := service.Load(env, &n); err != nil {
 		return nil, nil, err
 	}
-	return n.Connect(ctx, name)
+	return n.Connect(ctx, name, 0)
 }

@@ -48,7 +48,11 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer closeNATS()
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
+	// The files' events are partitioned as the ingests' (and refused when
+	// EVENTS records another count).
+	streams := bus.DefaultStreamOptions()
+	streams.Partitions = cfg.EventPartitions()
+	if err := bus.EnsureStreams(ctx, js, streams); err != nil {
 		return fmt.Errorf("import: NATS at %s: %w", *natsURL, err)
 	}
 	hl7, err := mllpingest.NewImporter(cfg, js, nil)

@@ -42,7 +42,8 @@ type Options struct {
 	ClickHouse chstore.DSN
 	// AdminAddr serves /metrics, /healthz and /readyz for the whole process ("" disables).
 	AdminAddr string
-	Streams   bus.StreamOptions
+	// Streams are the streams' settings; their partition count is Shared's.
+	Streams bus.StreamOptions
 	// Shared are the settings several components read, set once for all:
 	// Start gives them to each component whatever its configuration holds.
 	Shared Shared
@@ -78,6 +79,7 @@ func DefaultShared() Shared {
 // share gives every component's configuration the shared settings.
 func (o *Options) share() {
 	s := o.Shared
+	o.Streams.Partitions = s.EventPartitions()
 	o.Ingest.Partitioning, o.Ingest.PatientTokens, o.Ingest.Keys = s.Partitioning, s.PatientTokens, s.Keys
 	o.Linker.Partitioning = s.Partitioning
 	if o.FHIR != nil {
