@@ -38,10 +38,11 @@ type cliFlags struct {
 
 // RunCLI is the scorecard command line, shared by the standalone binary and
 // `hinscore scorecard`. Without --every it builds the cards once, writes
-// them, stores the closed ones and prints the table on stdout. With
-// --every it runs as a service until ctx ends (SIGTERM): a run right away
-// and then one every interval, logs on stderr, /metrics, /healthz and
-// /readyz on --admin. Errors caused
+// them, stores the closed ones and prints the table on stdout (no NATS:
+// the service publishes what the command stored). With --every it runs as
+// a service until ctx ends (SIGTERM): a run right away and then one every
+// interval, closed cards published on SCORECARDS (NATS_URL), logs on
+// stderr, /metrics, /healthz and /readyz on --admin. Errors caused
 // by the command line wrap ErrUsage; -h returns flag.ErrHelp.
 func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env := service.NewEnv()
@@ -223,7 +224,8 @@ func runOneShot(ctx context.Context, f cliFlags, env *service.Env, stdout io.Wri
 
 // runService runs the standalone service until ctx ends, composed as
 // every service is (service.Serve): the configuration from the
-// environment with the flags over it, ClickHouse, the admin endpoints.
+// environment with the flags over it, ClickHouse, NATS (closed cards are
+// published on SCORECARDS), the admin endpoints.
 func runService(ctx context.Context, f cliFlags, stderr io.Writer) error {
 	flags := map[string]string{EnvEvery: f.every.String(), EnvClickHouse: f.dsnText, EnvAdminAddr: f.admin}
 	if f.outSet {

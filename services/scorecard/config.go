@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
@@ -33,7 +34,7 @@ const (
 )
 
 // ServiceConfig is the configuration of the scorecard service: its own
-// settings, then those it shares (ClickHouse, the process).
+// settings, then those it shares (ClickHouse, NATS, the process).
 type ServiceConfig struct {
 	// Every is the time between the starts of two runs. A run that takes
 	// longer delays the next one rather than overlapping it.
@@ -57,7 +58,10 @@ type ServiceConfig struct {
 
 	// ClickHouse has no default here: the command asks for it (--clickhouse).
 	chstore.ClickHouse `defaults:"HINSCORE_CLICKHOUSE_DSN=" note:"HINSCORE_CLICKHOUSE_DSN=required, --clickhouse overrides"`
-	service.Process    `defaults:"HINSCORE_ADMIN_ADDR=127.0.0.1:9104" note:"HINSCORE_ADMIN_ADDR=with --every, --admin overrides"`
+	// NATS: the service (--every) publishes every closed card on
+	// scorecards.<network>; the one-shot command does not connect.
+	bus.NATS        `note:"NATS_URL=with --every, every closed card is published on scorecards.<network> (stream SCORECARDS): the one-shot command does not connect"`
+	service.Process `defaults:"HINSCORE_ADMIN_ADDR=127.0.0.1:9104" note:"HINSCORE_ADMIN_ADDR=with --every, --admin overrides"`
 }
 
 // DefaultServiceConfig returns the documented defaults.
