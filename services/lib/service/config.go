@@ -57,7 +57,7 @@ func Load(env *Env, cfg any) error {
 		return nil
 	}
 	env.errs = append(env.errs, l.errs...)
-	return fmt.Errorf("config: %w", errors.Join(l.errs...))
+	return fmt.Errorf("service.Load: %w", errors.Join(l.errs...))
 }
 
 // Defaults sets every field of cfg that has a default to it, as Load does
