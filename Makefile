@@ -36,14 +36,19 @@ $(TOOLS)/buf:
 $(TOOLS)/protoc-gen-go:
 	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 
-generate: tools ## Regenerate Go code from proto/ (buf).
-	cd proto && PATH=$(TOOLS):$$PATH buf lint && PATH=$(TOOLS):$$PATH buf generate
+# The READMEs whose configuration table is generated from the services'
+# configuration structs (services/hinscore/cmd/configdoc).
+CONFIG_READMES := $(foreach s,mllp-ingest fhir-ingest linker chwriter scorecard api,services/$(s)/README.md)
 
-checkgenerate: generate ## Fail when the committed generated code is stale.
-	@if [ -n "$$(git status --porcelain -- proto/gen)" ]; then \
-	  git status --porcelain -- proto/gen; echo "checkgenerate: proto/gen is stale, run make generate and commit"; exit 1; \
+generate: tools ## Regenerate Go code from proto/ (buf) and the READMEs' configuration tables.
+	cd proto && PATH=$(TOOLS):$$PATH buf lint && PATH=$(TOOLS):$$PATH buf generate
+	cd services/hinscore && go run ./cmd/configdoc
+
+checkgenerate: generate ## Fail when the committed generated code or a README's configuration table is stale.
+	@if [ -n "$$(git status --porcelain -- proto/gen $(CONFIG_READMES))" ]; then \
+	  git status --porcelain -- proto/gen $(CONFIG_READMES); echo "checkgenerate: generated files are stale, run make generate and commit"; exit 1; \
 	fi
-	@echo "checkgenerate: proto/gen is up to date"
+	@echo "checkgenerate: proto/gen and the configuration tables are up to date"
 
 lint: ## gofmt and go vet over every module.
 	@bad=$$(gofmt -l $(MODULES)); if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi

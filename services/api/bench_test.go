@@ -60,7 +60,7 @@ func BenchmarkLookup10M(b *testing.B) {
 	cfg.AuditLog = filepath.Join(b.TempDir(), "audit.jsonl")
 	cfg.RateLimit = RateLimit{PerSecond: 100000, Burst: 100000}
 	cfg.Tokens[HashToken("bench")] = Principal{Name: "bench", Role: RoleAnalyst}
-	srv, err := New(cfg, conn, nil, zerolog.Nop(), nil, service.SystemClock{})
+	srv, err := New(cfg, service.Deps{ClickHouse: conn, Log: zerolog.Nop(), Clock: service.SystemClock{}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,29 +9,62 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
-// Client environment.
+// The client's variables, by name (ClientConfig declares them).
 const (
 	EnvClientURL   = "HINSCORE_API_URL"
 	EnvClientToken = "HINSCORE_API_TOKEN"
 )
 
+// ClientConfig is what the command-line client reads from the
+// environment; its flags override it.
+type ClientConfig struct {
+	URL   string `env:"HINSCORE_API_URL" default:"http://127.0.0.1:8090" help:"(hinscore chain, journey, offenders) the API's base URL; --api overrides"`
+	Token string `env:"HINSCORE_API_TOKEN" help:"(hinscore chain, journey, offenders) the API token; --token overrides"`
+}
+
 // ErrUsage is wrapped by command-line mistakes (exit status 2).
 var ErrUsage = errors.New("usage")
+
+// parseInterleaved parses flags that may come before or after the
+// arguments (hinscore chain ID --json): the flag package stops at the
+// first argument, so parsing goes on after each one. It returns the
+// arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var operands []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		if fs.NArg() == 0 {
+			return operands, nil
+		}
+		operands = append(operands, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+}
 
 // RunClientCLI runs `hinscore chain ID`, `hinscore journey TOKEN` or
 // `hinscore offenders` against the HTTP API: readable tables, or the API's
 // JSON with --json.
 func RunClientCLI(ctx context.Context, command string, args []string, stdout, stderr io.Writer) error {
+	var cc ClientConfig
+	if err := service.Load(service.NewEnv(), &cc); err != nil {
+		return fmt.Errorf("%s: %w", command, err)
+	}
 	fs := flag.NewFlagSet(command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	apiURL := fs.String("api", envOr(EnvClientURL, "http://127.0.0.1:8090"), "API base URL ($"+EnvClientURL+")")
-	token := fs.String("token", os.Getenv(EnvClientToken), "API token ($"+EnvClientToken+")")
+	apiURL := fs.String("api", cc.URL, "API base URL ($"+EnvClientURL+")")
+	token := fs.String("token", cc.Token, "API token ($"+EnvClientToken+")")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
 	granularity := fs.String("granularity", "week", "offenders: day, week or month")
 	var usage string
@@ -49,22 +82,9 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 		fmt.Fprintln(stderr, usage)
 		fs.PrintDefaults()
 	}
-	// Flags may come before or after the argument (hinscore chain ID
-	// --json): the flag package stops at the first argument, so parsing
-	// goes on after each one.
-	var operands []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return fmt.Errorf("%w: %v", ErrUsage, err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		operands = append(operands, fs.Arg(0))
-		rest = fs.Args()[1:]
+	operands, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	want := 1
 	if command == "offenders" {
@@ -143,13 +163,6 @@ func printReply(stdout io.Writer, command, path string, body []byte) error {
 		}
 		return printOffenders(stdout, o)
 	}
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // get fetches base+path; a status other than 200 is an error naming the

@@ -4,36 +4,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
-	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/bus/seal"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/service"
-)
-
-// Environment variables.
-const (
-	EnvAddr       = "HINSCORE_API_ADDR"
-	EnvTokens     = "HINSCORE_API_TOKENS"
-	EnvTokensFile = "HINSCORE_API_TOKENS_FILE"
-	EnvAuditLog   = "HINSCORE_API_AUDIT_LOG"
-	EnvRate       = "HINSCORE_API_RATE"
-	EnvBurst      = "HINSCORE_API_BURST"
-	EnvAdminAddr  = service.EnvAdminAddr
-)
-
-// Defaults.
-const (
-	DefaultAddr      = "127.0.0.1:8090"
-	DefaultAuditLog  = "hinscore-api-audit.jsonl"
-	DefaultRate      = 10.0 // requests per second per token, sustained
-	DefaultBurst     = 40
-	DefaultAdminAddr = "127.0.0.1:9108"
 )
 
 // Role is what a token may see.
@@ -65,38 +46,47 @@ func (p Principal) CanSee(network string) bool {
 // RateLimit bounds each token's requests: a token bucket of Burst requests
 // refilled at PerSecond.
 type RateLimit struct {
-	PerSecond float64 // HINSCORE_API_RATE
-	Burst     int     // HINSCORE_API_BURST
+	PerSecond float64 `env:"HINSCORE_API_RATE" default:"10" help:"requests per second per token (sustained)"`
+	Burst     int     `env:"HINSCORE_API_BURST" default:"40" help:"token bucket size; over it → 429 with Retry-After (whole seconds until the bucket holds a request again, rounded up) and the usual {\"error\", \"status\"} body; each token has its own bucket, /openapi.json and the login page have none"`
 }
 
-// Config configures the API server.
+// Config configures the API server: its own settings, then those it
+// shares (the raw keys with the ingests, ClickHouse, NATS, the process).
 type Config struct {
-	Addr string // HINSCORE_API_ADDR
-	// Tokens maps the SHA-256 hex of each API token to its holder.
-	// HINSCORE_API_TOKENS and/or the file HINSCORE_API_TOKENS_FILE hold
-	// entries "name=role[:network]:sha256hex", separated by commas or
-	// newlines, e.g. "alice=investigator:<hex>,ops-ns=operator:northstar:<hex>".
-	// Only hashes are ever configured (HashToken).
-	Tokens map[string]Principal
+	Addr string `env:"HINSCORE_API_ADDR" default:"127.0.0.1:8090" help:"listen address"`
+	// Tokens maps the SHA-256 hex of each API token to its holder. Only
+	// hashes are ever configured (HashToken).
+	Tokens Tokens `env:"HINSCORE_API_TOKENS" file:"HINSCORE_API_TOKENS_FILE" help:"name=role[:network]:<sha256hex> entries, comma separated (one per line in the file, # comments): ann=analyst:<h>,ivy=investigator:<h>,ops-ns=operator:northstar:<h>; <h> = api.HashToken(token) = hex SHA-256 (printf %s \"$TOKEN\" | sha256sum). Never the token itself. Required, here or in the file"`
 	// AuditLog is the file every raw-message and evidence access is
-	// appended to, one JSON line each (HINSCORE_API_AUDIT_LOG).
-	AuditLog  string
+	// appended to, one JSON line each.
+	AuditLog  string `env:"HINSCORE_API_AUDIT_LOG" default:"hinscore-api-audit.jsonl" help:"audit log file"`
 	RateLimit RateLimit
-	// RawKeys (HINSCORE_RAW_KEYS, "id:<64 hex>[,id:<64 hex>...]", the
-	// ingests' keys: the current one and those of earlier rotations) open
-	// the original bytes sealed in EVENTS (seal.RawKeys).
-	RawKeys *seal.RawKeys
+	// Keys (the ingests' keys: the current one and those of earlier
+	// rotations) open the original bytes sealed in EVENTS; a message
+	// sealed with a key not listed shows "status": "key_unknown".
+	seal.Keys
+	chstore.ClickHouse
+	bus.NATS        `note:"NATS_URL=RAW and EVENTS, single messages by sequence, and AUDIT"`
+	service.Process `defaults:"HINSCORE_ADMIN_ADDR=127.0.0.1:9108"`
+}
+
+// Tokens maps the SHA-256 hex of each API token to its holder.
+type Tokens map[string]Principal
+
+// UnmarshalText adds the entries of "name=role[:network]:sha256hex,..."
+// to those held (ParseTokens).
+func (t *Tokens) UnmarshalText(b []byte) error {
+	if *t == nil {
+		*t = Tokens{}
+	}
+	return ParseTokens(string(b), *t)
 }
 
 // DefaultConfig is the configuration with every default and no token.
 func DefaultConfig() Config {
-	return Config{
-		Addr:      DefaultAddr,
-		Tokens:    map[string]Principal{},
-		AuditLog:  DefaultAuditLog,
-		RateLimit: RateLimit{PerSecond: DefaultRate, Burst: DefaultBurst},
-		RawKeys:   seal.MustParseRawKeys(seal.DevRawKeys),
-	}
+	c := Config{Tokens: Tokens{}}
+	service.Defaults(&c)
+	return c
 }
 
 // HashToken is how an API token is configured: the hex SHA-256 of it.
@@ -108,38 +98,7 @@ func HashToken(token string) string {
 // ConfigFromEnv reads the configuration; the error names every bad variable.
 func ConfigFromEnv(env *service.Env) (Config, error) {
 	c := DefaultConfig()
-	c.Addr = env.String(EnvAddr, c.Addr)
-	if s := env.String(EnvTokens, ""); s != "" {
-		if err := ParseTokens(s, c.Tokens); err != nil {
-			env.Fail(EnvTokens, "%v", err)
-		}
-	}
-	if path := env.String(EnvTokensFile, ""); path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			env.Fail(EnvTokensFile, "%v", err)
-		} else if err := ParseTokens(string(data), c.Tokens); err != nil {
-			env.Fail(EnvTokensFile, "%s: %v", path, err)
-		}
-	}
-	c.AuditLog = env.String(EnvAuditLog, c.AuditLog)
-	rate := env.String(EnvRate, "")
-	if rate != "" {
-		var f float64
-		if _, err := fmt.Sscanf(rate, "%g", &f); err != nil {
-			env.Fail(EnvRate, "%q: want requests per second, e.g. 10 or 0.5", rate)
-		} else {
-			c.RateLimit.PerSecond = f
-		}
-	}
-	c.RateLimit.Burst = env.Int(EnvBurst, c.RateLimit.Burst)
-	if k := seal.RawKeysFromEnv(env); k != nil {
-		c.RawKeys = k
-	}
-	for _, p := range c.problems() {
-		env.Fail(p[0], "%s", p[1])
-	}
-	if err := env.Err(); err != nil {
+	if err := service.Load(env, &c); err != nil {
 		return Config{}, fmt.Errorf("api.ConfigFromEnv: %w", err)
 	}
 	return c, nil
@@ -218,65 +177,46 @@ func validName(s string) bool {
 	return true
 }
 
-// Validate returns an error naming every bad field.
+// Validate returns an error naming every bad variable: the settings the
+// server uses, the raw keys included.
 func (c Config) Validate() error {
-	ps := c.problems()
-	if len(ps) == 0 {
-		return nil
-	}
-	msgs := make([]string, len(ps))
-	for i, p := range ps {
-		msgs[i] = p[0] + ": " + p[1]
-	}
-	return fmt.Errorf("api config: %s", strings.Join(msgs, "; "))
-}
-
-// problems lists [variable, problem] pairs.
-func (c Config) problems() [][2]string {
-	var ps [][2]string
-	add := func(name, problem string) { ps = append(ps, [2]string{name, problem}) }
+	var ps service.Problems
+	ps.Include(c.Keys.Validate())
+	add := ps.Add
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		add(EnvAddr, err.Error())
-	}
-	if c.RawKeys == nil {
-		add(seal.EnvRawKeys, "no key")
+		add("HINSCORE_API_ADDR", "%v", err)
 	}
 	if len(c.Tokens) == 0 {
-		add(EnvTokens, "no token configured: nobody could use the API")
+		add("HINSCORE_API_TOKENS", "no token configured: nobody could use the API")
 	}
-	hashes := make([]string, 0, len(c.Tokens))
-	for h := range c.Tokens {
-		hashes = append(hashes, h)
-	}
-	sort.Strings(hashes)
-	for _, h := range hashes {
+	for _, h := range slices.Sorted(maps.Keys(c.Tokens)) {
 		p := c.Tokens[h]
 		if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size || h != strings.ToLower(h) {
-			add(EnvTokens, fmt.Sprintf("%s: token hash is not lower-case SHA-256 hex", p.Name))
+			add("HINSCORE_API_TOKENS", "%s: token hash is not lower-case SHA-256 hex", p.Name)
 		}
 		switch p.Role {
 		case RoleAnalyst, RoleInvestigator:
 			if p.Network != "" {
-				add(EnvTokens, fmt.Sprintf("%s: only an operator is bound to a network", p.Name))
+				add("HINSCORE_API_TOKENS", "%s: only an operator is bound to a network", p.Name)
 			}
 		case RoleOperator:
 			if bus.ValidNetwork(p.Network) != nil {
-				add(EnvTokens, fmt.Sprintf("%s: operator without a valid network", p.Name))
+				add("HINSCORE_API_TOKENS", "%s: operator without a valid network", p.Name)
 			}
 		default:
-			add(EnvTokens, fmt.Sprintf("%s: unknown role %q", p.Name, p.Role))
+			add("HINSCORE_API_TOKENS", "%s: unknown role %q", p.Name, p.Role)
 		}
 	}
 	if strings.TrimSpace(c.AuditLog) == "" {
-		add(EnvAuditLog, "empty: every raw access must be audited")
+		add("HINSCORE_API_AUDIT_LOG", "empty: every raw access must be audited")
 	}
 	if c.RateLimit.PerSecond <= 0 || c.RateLimit.PerSecond > 100000 {
-		add(EnvRate, fmt.Sprintf("%g: want 0 < rate <= 100000 requests/s", c.RateLimit.PerSecond))
+		add("HINSCORE_API_RATE", "%g: want 0 < rate <= 100000 requests/s", c.RateLimit.PerSecond)
 	}
 	if c.RateLimit.Burst < 1 || c.RateLimit.Burst > 100000 {
-		add(EnvBurst, fmt.Sprintf("%d: want 1..100000", c.RateLimit.Burst))
+		add("HINSCORE_API_BURST", "%d: want 1..100000", c.RateLimit.Burst)
 	}
-	return ps
+	return ps.Err()
 }
 
 // tokenBucket is one token's rate limit state. Time comes from the

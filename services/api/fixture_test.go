@@ -21,6 +21,7 @@ import (
 	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/domain/partition"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/hinscore/hinscore/services/linker"
@@ -69,7 +70,7 @@ func newFixture(t *testing.T, requests int) *fixture {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	p := startPipeline(t, ctx, plan.Networks(), mllpingest.DefaultPartitions)
+	p := startPipeline(t, ctx, plan.Networks(), int(partition.Default))
 	stats, err := plan.Send(ctx, p.ingest.Addrs())
 	if err != nil {
 		t.Fatal(err)
@@ -137,15 +138,16 @@ func startPipeline(t *testing.T, ctx context.Context, networks []string, partiti
 		t.Fatal(err)
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	writer, err := chwriter.New(writerCfg, js, conn, log, nil)
+	deps := service.Deps{JetStream: js, ClickHouse: conn, Log: log, Clock: service.SystemClock{}}
+	writer, err := chwriter.New(writerCfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	link, err := linker.New(linkCfg, js, log, nil, service.SystemClock{})
+	link, err := linker.New(linkCfg, deps.JetStream, deps.Log, deps.Metrics, deps.Clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingest, err := mllpingest.New(ingestCfg, js, log, nil, service.SystemClock{})
+	ingest, err := mllpingest.New(ingestCfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +202,7 @@ func testConfig(t *testing.T) Config {
 // startServer starts the API, shut down when the test ends.
 func startServer(t *testing.T, ctx context.Context, cfg Config, conn driver.Conn, js jetstream.JetStream, log zerolog.Logger, clock service.Clock) *Server {
 	t.Helper()
-	srv, err := New(cfg, conn, js, log, nil, clock)
+	srv, err := New(cfg, service.Deps{ClickHouse: conn, JetStream: js, Log: log, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/hinscore/hinscore/services/lib/service"
@@ -71,12 +70,15 @@ type Server struct {
 	serveErr chan error
 }
 
-// New builds a server. js may be nil: the raw and evidence endpoints then
-// answer 503. The audit log is opened at Start.
-func New(cfg Config, conn driver.Conn, js jetstream.JetStream, log zerolog.Logger, reg prometheus.Registerer, clock service.Clock) (*Server, error) {
+// New builds a server over deps.ClickHouse. deps.JetStream may be nil:
+// the raw and evidence endpoints then answer 503. deps.Metrics may be nil
+// (registered nowhere), deps.Clock too (the wall clock). The audit log is
+// opened at Start.
+func New(cfg Config, deps service.Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("api.New: %w", err)
 	}
+	conn, js, log, reg, clock := deps.ClickHouse, deps.JetStream, deps.Log, deps.Metrics, deps.Clock
 	if conn == nil {
 		return nil, errors.New("api.New: no ClickHouse connection")
 	}

@@ -220,3 +220,11 @@ func TestRedactNetworks(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// TestClientVariables: the names the client's messages give are the ones
+// ClientConfig declares.
+func TestClientVariables(t *testing.T) {
+	if s := service.Describe(ClientConfig{}); len(s) != 2 || s[0].Name != EnvClientURL || s[1].Name != EnvClientToken {
+		t.Fatalf("declared %+v, want %s and %s", s, EnvClientURL, EnvClientToken)
+	}
+}

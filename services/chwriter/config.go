@@ -1,142 +1,100 @@
 package chwriter
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/service"
-)
-
-// Environment variables read by ConfigFromEnv.
-const (
-	EnvBatchRows = "HINSCORE_CHWRITER_BATCH_ROWS"
-	EnvFlush     = "HINSCORE_CHWRITER_FLUSH"
-	EnvConsumer  = "HINSCORE_CHWRITER_CONSUMER"
-	EnvAckWait   = "HINSCORE_CHWRITER_ACK_WAIT"
-	EnvRetryMax  = "HINSCORE_CHWRITER_RETRY_MAX"
-	EnvContent   = "HINSCORE_CHWRITER_CONTENT_RETRIES"
-	EnvRollup    = "HINSCORE_CHWRITER_ROLLUP_EVERY"
-	EnvShards    = "HINSCORE_CHWRITER_ROLLUP_SHARDS"
 )
 
 // defaultContentRetries is used when Config.ContentRetries is 0.
 const defaultContentRetries = 3
 
-// Config is the writer's configuration.
+// Config is the writer's configuration: its own settings, then those it
+// shares (ClickHouse, NATS, the process).
 type Config struct {
 	// BatchRows is how many messages (events, or outcomes with their steps)
 	// one insert carries at most.
-	BatchRows int
+	BatchRows int `env:"HINSCORE_CHWRITER_BATCH_ROWS" default:"50000" help:"messages per insert at most (1-1000000)"`
 	// FlushInterval is how long the first message of a batch waits for the
 	// batch to fill before it is written anyway.
-	FlushInterval time.Duration
+	FlushInterval time.Duration `env:"HINSCORE_CHWRITER_FLUSH" default:"1s" help:"longest wait of a message for its batch to fill (10ms-1m)"`
 	// Consumer prefixes the durable consumer names (<prefix>_events,
 	// <prefix>_outcomes); writers sharing it share the work.
-	Consumer string
+	Consumer string `env:"HINSCORE_CHWRITER_CONSUMER" default:"chwriter" help:"durable consumer name prefix; writers with the same prefix share the work"`
 	// AckWait is how long JetStream waits for an ack before redelivering.
 	// While ClickHouse is down the writer extends it for the messages it
 	// holds, so it only matters when the writer itself dies.
-	AckWait time.Duration
+	AckWait time.Duration `env:"HINSCORE_CHWRITER_ACK_WAIT" default:"2m" help:"JetStream redelivery deadline (≥ 1s and ≥ 2 × FLUSH)"`
 	// RetryMax caps the wait between attempts to write a batch.
-	RetryMax time.Duration
+	RetryMax time.Duration `env:"HINSCORE_CHWRITER_RETRY_MAX" default:"30s" help:"longest pause between insert attempts"`
 	// ContentRetries is how many times a batch that ClickHouse rejects for
 	// its content (a bad value, a failed check) is tried as it is before the
 	// writer splits it to find the rows at fault and dead-letters them.
 	// 0 means the default, 3.
-	ContentRetries int
+	ContentRetries int `env:"HINSCORE_CHWRITER_CONTENT_RETRIES" default:"3" help:"attempts of a batch ClickHouse rejects for its content before it is split (0-100; 0 = 3)"`
 	// RollupEvery is how often the months the writer wrote outcomes for are
 	// rebuilt in the outcomes_daily rollup (chstore.RebuildRollups); 0 turns
 	// the rebuild off (another process does it).
-	RollupEvery time.Duration
-	// RollupShards, on a ClickHouse cluster, are one node of each shard
-	// (clickhouse://HOST:PORT/DATABASE DSNs, comma-separated in the
-	// environment): the rebuild then runs on each shard's own tables
-	// (chstore.ShardLocal) instead of through the writer's connection,
-	// since a Distributed table cannot swap partitions. Empty: one server.
-	RollupShards []chstore.DSN
+	RollupEvery time.Duration `env:"HINSCORE_CHWRITER_ROLLUP_EVERY" default:"10m" help:"how often the months written are rebuilt in outcomes_daily (0 = off, else 1s-24h)"`
+	// RollupShards, on a ClickHouse cluster, are one node of each shard:
+	// the rebuild then runs on each shard's own tables (chstore.ShardLocal)
+	// instead of through the writer's connection, since a Distributed
+	// table cannot swap partitions. Empty: one server.
+	RollupShards []chstore.DSN `env:"HINSCORE_CHWRITER_ROLLUP_SHARDS" help:"on a ClickHouse cluster: one node of each shard, comma-separated clickhouse://USER:PASSWORD@HOST:PORT/DATABASE; the rebuild then runs on each shard's own outcomes_local → outcomes_daily_local (deploy/README.md), since a Distributed table cannot swap partitions. Unset: one server"`
+
+	chstore.ClickHouse
+	bus.NATS
+	service.Process `defaults:"HINSCORE_ADMIN_ADDR=127.0.0.1:9103"`
 }
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	return Config{
-		BatchRows:      50000,
-		FlushInterval:  time.Second,
-		Consumer:       "chwriter",
-		AckWait:        2 * time.Minute,
-		RetryMax:       30 * time.Second,
-		ContentRetries: defaultContentRetries,
-		RollupEvery:    10 * time.Minute,
-	}
+	var c Config
+	service.Defaults(&c)
+	return c
 }
 
 // ConfigFromEnv reads the configuration, naming each bad variable.
 func ConfigFromEnv(env *service.Env) (Config, error) {
-	d := DefaultConfig()
-	c := Config{
-		BatchRows:      env.Int(EnvBatchRows, d.BatchRows),
-		FlushInterval:  env.Duration(EnvFlush, d.FlushInterval),
-		Consumer:       env.String(EnvConsumer, d.Consumer),
-		AckWait:        env.Duration(EnvAckWait, d.AckWait),
-		RetryMax:       env.Duration(EnvRetryMax, d.RetryMax),
-		ContentRetries: env.Int(EnvContent, d.ContentRetries),
-		RollupEvery:    env.Duration(EnvRollup, d.RollupEvery),
-	}
-	for _, s := range env.List(EnvShards, nil) {
-		d, err := chstore.ParseDSN(s)
-		if err != nil {
-			// The error names the DSN's parts, never its password.
-			env.Fail(EnvShards, "%v", err)
-			continue
-		}
-		c.RollupShards = append(c.RollupShards, d)
-	}
-	// A variable that did not parse left its default in c, so validating c
-	// adds only the problems of the variables that did parse: one error
-	// names every bad variable.
-	if err := errors.Join(env.Err(), c.validate(map[string]string{
-		"BatchRows": EnvBatchRows, "FlushInterval": EnvFlush, "Consumer": EnvConsumer,
-		"AckWait": EnvAckWait, "RetryMax": EnvRetryMax, "ContentRetries": EnvContent, "RollupEvery": EnvRollup,
-	})); err != nil {
+	c := DefaultConfig()
+	if err := service.Load(env, &c); err != nil {
 		return Config{}, fmt.Errorf("chwriter.ConfigFromEnv: %w", err)
 	}
 	return c, nil
 }
 
-// validate checks every field; names maps a field to the name to report
-// (its environment variable when the config came from there).
-func (c Config) validate(names map[string]string) error {
-	name := func(field string) string {
-		if n, ok := names[field]; ok {
-			return n
-		}
-		return field
-	}
-	var errs []error
+// Validate checks the writer's own settings, naming each bad variable. A
+// variable that did not parse left its default, so the loader's error
+// names it once.
+func (c Config) Validate() error {
+	var ps service.Problems
+	add := ps.Add
 	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
-		errs = append(errs, fmt.Errorf("%s: %d is outside 1-1000000", name("BatchRows"), c.BatchRows))
+		add("HINSCORE_CHWRITER_BATCH_ROWS", "%d is outside 1-1000000", c.BatchRows)
 	}
 	if c.FlushInterval < 10*time.Millisecond || c.FlushInterval > time.Minute {
-		errs = append(errs, fmt.Errorf("%s: %s is outside 10ms-1m", name("FlushInterval"), c.FlushInterval))
+		add("HINSCORE_CHWRITER_FLUSH", "%s is outside 10ms-1m", c.FlushInterval)
 	}
 	if !validConsumer(c.Consumer) {
-		errs = append(errs, fmt.Errorf("%s: %q must be 1-32 of [A-Za-z0-9_-]", name("Consumer"), c.Consumer))
+		add("HINSCORE_CHWRITER_CONSUMER", "%q must be 1-32 of [A-Za-z0-9_-]", c.Consumer)
 	}
 	// The ack deadline must leave room for a full batch wait plus an insert.
 	if c.AckWait < 2*c.FlushInterval || c.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("%s: %s must be at least 1s and twice the flush interval", name("AckWait"), c.AckWait))
+		add("HINSCORE_CHWRITER_ACK_WAIT", "%s must be at least 1s and twice the flush interval", c.AckWait)
 	}
 	if c.RetryMax < 10*time.Millisecond {
-		errs = append(errs, fmt.Errorf("%s: %s is below 10ms", name("RetryMax"), c.RetryMax))
+		add("HINSCORE_CHWRITER_RETRY_MAX", "%s is below 10ms", c.RetryMax)
 	}
 	if c.ContentRetries < 0 || c.ContentRetries > 100 {
-		errs = append(errs, fmt.Errorf("%s: %d is outside 0-100", name("ContentRetries"), c.ContentRetries))
+		add("HINSCORE_CHWRITER_CONTENT_RETRIES", "%d is outside 0-100", c.ContentRetries)
 	}
 	if c.RollupEvery != 0 && (c.RollupEvery < time.Second || c.RollupEvery > 24*time.Hour) {
-		errs = append(errs, fmt.Errorf("%s: %s must be 0 (off) or 1s-24h", name("RollupEvery"), c.RollupEvery))
+		add("HINSCORE_CHWRITER_ROLLUP_EVERY", "%s must be 0 (off) or 1s-24h", c.RollupEvery)
 	}
-	return errors.Join(errs...)
+	return ps.Err()
 }
 
 func validConsumer(s string) bool {

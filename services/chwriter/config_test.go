@@ -33,7 +33,9 @@ func TestConfigFromEnv(t *testing.T) {
 			Consumer: "chwriter-blue", AckWait: 5 * time.Minute, RetryMax: 10 * time.Second,
 			ContentRetries: 5, RollupEvery: 0, RollupShards: []chstore.DSN{
 				{Host: "ch-0.clickhouse", Port: 9000, Database: "hinscore", User: "writer", Password: "s3cret"},
-				{Host: "ch-1.clickhouse", Port: 9000, Database: "hinscore", User: "writer", Password: "s3cret"}}}},
+				{Host: "ch-1.clickhouse", Port: 9000, Database: "hinscore", User: "writer", Password: "s3cret"}},
+			// Not in tuned.env: the defaults of the settings every service shares.
+			ClickHouse: chwriter.DefaultConfig().ClickHouse, NATS: chwriter.DefaultConfig().NATS, Process: chwriter.DefaultConfig().Process}},
 		{file: "bad.env", wantErr: []string{"HINSCORE_CHWRITER_BATCH_ROWS", "HINSCORE_CHWRITER_FLUSH", "HINSCORE_CHWRITER_RETRY_MAX"}},
 		{file: "invalid.env", wantErr: []string{"HINSCORE_CHWRITER_BATCH_ROWS", "HINSCORE_CHWRITER_CONSUMER",
 			"HINSCORE_CHWRITER_ACK_WAIT", "HINSCORE_CHWRITER_RETRY_MAX",

@@ -16,6 +16,7 @@ import (
 	"github.com/hinscore/hinscore/services/chwriter"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // Environment of the child process of TestCrashBetweenInsertAndAck.
@@ -108,7 +109,7 @@ func crashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := chwriter.New(crashConfig(), js, conn, zerolog.Nop(), nil)
+	w, err := chwriter.New(crashConfig(), service.Deps{JetStream: js, ClickHouse: conn, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

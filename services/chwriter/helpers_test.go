@@ -22,6 +22,7 @@ import (
 	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // harness is one test's world: an embedded NATS with the hinscore streams
@@ -67,7 +68,7 @@ func testLogger(t testing.TB) zerolog.Logger {
 // second Shutdown by the test itself is a no-op).
 func (h *harness) startWriter(cfg chwriter.Config, reg prometheus.Registerer) *chwriter.Writer {
 	h.t.Helper()
-	w, err := chwriter.New(cfg, h.js, h.conn, testLogger(h.t), reg)
+	w, err := chwriter.New(cfg, service.Deps{JetStream: h.js, ClickHouse: h.conn, Log: testLogger(h.t), Metrics: reg})
 	if err != nil {
 		h.t.Fatal(err)
 	}

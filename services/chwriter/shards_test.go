@@ -13,6 +13,7 @@ import (
 	"github.com/hinscore/hinscore/services/chwriter"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // shardDatabase is a database of the local server standing for one shard
@@ -61,7 +62,7 @@ func TestRebuildPerShard(t *testing.T) {
 	s2, d2 := shardDatabase(t, 300, 500)
 	cfg := chwriter.DefaultConfig()
 	cfg.RollupShards = []chstore.DSN{d1, d2}
-	w, err := chwriter.New(cfg, h.js, h.conn, testLogger(t), prometheus.NewRegistry())
+	w, err := chwriter.New(cfg, service.Deps{JetStream: h.js, ClickHouse: h.conn, Log: testLogger(t), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestRebuildPerShard(t *testing.T) {
 	bad := d2
 	bad.Database = "hinscore_no_such_shard"
 	cfg.RollupShards = []chstore.DSN{d1, bad}
-	w2, err := chwriter.New(cfg, h.js, h.conn, testLogger(t), prometheus.NewRegistry())
+	w2, err := chwriter.New(cfg, service.Deps{JetStream: h.js, ClickHouse: h.conn, Log: testLogger(t), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // Stage is the DLQ stage name of what the writer rejects.
@@ -80,12 +81,14 @@ type Writer struct {
 	shards    []driver.Conn
 }
 
-// New returns a writer; nothing happens until Start. reg may be nil (the
-// metrics are then kept but not exported).
-func New(cfg Config, js jetstream.JetStream, conn driver.Conn, log zerolog.Logger, reg prometheus.Registerer) (*Writer, error) {
-	if err := cfg.validate(nil); err != nil {
+// New returns a writer of deps.JetStream's streams into deps.ClickHouse;
+// nothing happens until Start. deps.Metrics may be nil (the metrics are
+// then kept but not exported).
+func New(cfg Config, deps service.Deps) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("chwriter.New: %w", err)
 	}
+	js, conn, log, reg := deps.JetStream, deps.ClickHouse, deps.Log, deps.Metrics
 	if js == nil || conn == nil {
 		return nil, errors.New("chwriter.New: JetStream and ClickHouse connection are required")
 	}

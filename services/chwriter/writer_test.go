@@ -21,6 +21,7 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/chwriter"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -267,7 +268,7 @@ func TestRestartMidStream(t *testing.T) {
 	const n, m = 1500, 300
 	h.publish(eventMsgs(t, 0, n/2)...)
 	h.publish(allOutcomeMsgs(t, 0, m/2)...)
-	first, err := chwriter.New(testConfig(), h.js, h.conn, testLogger(t), prometheus.NewRegistry())
+	first, err := chwriter.New(testConfig(), service.Deps{JetStream: h.js, ClickHouse: h.conn, Log: testLogger(t), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +456,7 @@ func TestShutdownFlushesHeldBatch(t *testing.T) {
 
 func TestLifecycle(t *testing.T) {
 	h := newHarness(t)
-	w, err := chwriter.New(testConfig(), h.js, h.conn, testLogger(t), nil)
+	w, err := chwriter.New(testConfig(), service.Deps{JetStream: h.js, ClickHouse: h.conn, Log: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,59 +13,65 @@ import (
 
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
 	"github.com/hinscore/hinscore/services/lib/bus"
-	"github.com/hinscore/hinscore/services/lib/domain/patient"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
-// DevPatientKey is the patient-token key used when none is configured (the
-// same as mllp-ingest's, so that both sides make the same tokens in the
-// demo). It is public: New logs a warning.
-const DevPatientKey = patient.DevKey
-
-// Defaults.
-const (
-	DefaultAddr         = "127.0.0.1:8080"
-	DefaultPartitions   = 4
-	DefaultPatientKeyID = "dev"
-	DefaultMaxBodyBytes = 8 << 20
-)
-
-// Config configures the FHIR ingest.
+// Config configures the FHIR ingest: its own settings, then those it
+// shares (the partition count with mllp-ingest and the linkers, the
+// patient key with mllp-ingest, the raw keys with mllp-ingest and the api,
+// NATS, the process).
 type Config struct {
-	Addr       string // HINSCORE_FHIR_ADDR
-	Partitions int    // HINSCORE_PARTITIONS: EVENTS subject partitions, as mllp-ingest
+	Addr string `env:"HINSCORE_FHIR_ADDR" default:"127.0.0.1:8080" help:"listen address"`
 	// Tokens maps a network to the SHA-256 hashes (hex) of its bearer
-	// tokens: HINSCORE_FHIR_TOKENS="northstar=<sha256hex>;<sha256hex>,bayview=<sha256hex>",
-	// and/or the same text in the file HINSCORE_FHIR_TOKENS_FILE (newlines
-	// may separate networks). Only hashes are ever configured.
-	Tokens       map[string][]string
-	PatientKey   []byte // HINSCORE_PATIENT_KEY: hex (32+ digits) or a plain string
-	PatientKeyID string // HINSCORE_PATIENT_KEY_ID
-	// RawKeys (HINSCORE_RAW_KEYS, "id:<64 hex>[,id:<64 hex>...]", the
-	// first seals) seal the body a one-event resource carries in its event
-	// (seal.RawKeys); only the ingests and the api hold them.
-	RawKeys      *seal.RawKeys
-	MaxBodyBytes int64  // HINSCORE_FHIR_MAX_BODY: request body limit, after gunzip too
-	TLSCert      string // HINSCORE_FHIR_TLS_CERT: PEM file; TLS when set with TLSKey
-	TLSKey       string // HINSCORE_FHIR_TLS_KEY
+	// tokens. Only hashes are ever configured.
+	Tokens       Tokens `env:"HINSCORE_FHIR_TOKENS" file:"HINSCORE_FHIR_TOKENS_FILE" help:"northstar=<sha256hex>;<sha256hex>,bayview=<sha256hex>: the hashes of each network's bearer tokens (required, here or in the file, where newlines may separate networks)"`
+	MaxBodyBytes int64  `env:"HINSCORE_FHIR_MAX_BODY" default:"8388608" help:"bytes per resource / NDJSON line, after gunzip (1024 to 268435456)"`
+	TLSCert      string `env:"HINSCORE_FHIR_TLS_CERT" help:"PEM certificate: HTTPS only (TLS 1.2+) when set with HINSCORE_FHIR_TLS_KEY; a pair that does not load fails Start"`
+	TLSKey       string `env:"HINSCORE_FHIR_TLS_KEY" help:"PEM key of that certificate"`
 	// Classification holds a network's own classification rows, tried
-	// before the built-in table (fhirmap.Table.Over): HINSCORE_FHIR_CLASSIFICATION=
-	// "northstar=/etc/hinscore/northstar-class.csv,bayview=...", each file in
-	// the form of fhirmap/classification.csv with a version of its own.
-	Classification map[string]*fhirmap.Table
+	// before the built-in table (fhirmap.Table.Over), each file in the form
+	// of fhirmap/classification.csv with a version of its own.
+	Classification Classification `env:"HINSCORE_FHIR_CLASSIFICATION" help:"northstar=<file>,bayview=<file>: a network's own classification rows (below)"`
+
+	bus.Partitioning
+	service.PatientTokens
+	// Keys seal the body a one-event resource carries in its event
+	// (seal.RawKeys).
+	seal.Keys
+	bus.NATS
+	service.Process `defaults:"HINSCORE_ADMIN_ADDR=127.0.0.1:9106"`
+}
+
+// Tokens maps a network to the SHA-256 hashes (hex) of its bearer tokens.
+type Tokens map[string][]string
+
+// UnmarshalText adds the entries of "network=hash;hash,network=hash"
+// (newlines may separate networks, as in a file) to those held.
+func (t *Tokens) UnmarshalText(b []byte) error {
+	if *t == nil {
+		*t = Tokens{}
+	}
+	return ParseTokens(strings.ReplaceAll(string(b), "\n", ","), *t)
+}
+
+// Classification maps a network to its own classification table.
+type Classification map[string]*fhirmap.Table
+
+// UnmarshalText reads "network=file,network=file" (ReadClassification).
+func (c *Classification) UnmarshalText(b []byte) error {
+	tables, err := ReadClassification(string(b))
+	if err != nil {
+		return err
+	}
+	*c = tables
+	return nil
 }
 
 // DefaultConfig is the configuration with every default and no token.
 func DefaultConfig() Config {
-	return Config{
-		Addr:         DefaultAddr,
-		Partitions:   DefaultPartitions,
-		Tokens:       map[string][]string{},
-		PatientKey:   []byte(DevPatientKey),
-		PatientKeyID: DefaultPatientKeyID,
-		RawKeys:      seal.MustParseRawKeys(seal.DevRawKeys),
-		MaxBodyBytes: DefaultMaxBodyBytes,
-	}
+	c := Config{Tokens: Tokens{}}
+	service.Defaults(&c)
+	return c
 }
 
 // HashToken is how a bearer token is configured: the hex SHA-256 of it.
@@ -77,42 +83,7 @@ func HashToken(token string) string {
 // ConfigFromEnv reads the configuration; the error names every bad variable.
 func ConfigFromEnv(env *service.Env) (Config, error) {
 	c := DefaultConfig()
-	c.Addr = env.String("HINSCORE_FHIR_ADDR", c.Addr)
-	c.Partitions = env.Int("HINSCORE_PARTITIONS", c.Partitions)
-	if s := env.String("HINSCORE_FHIR_TOKENS", ""); s != "" {
-		if err := ParseTokens(s, c.Tokens); err != nil {
-			env.Fail("HINSCORE_FHIR_TOKENS", "%v", err)
-		}
-	}
-	if path := env.String("HINSCORE_FHIR_TOKENS_FILE", ""); path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			env.Fail("HINSCORE_FHIR_TOKENS_FILE", "%v", err)
-		} else if err := ParseTokens(strings.ReplaceAll(string(data), "\n", ","), c.Tokens); err != nil {
-			env.Fail("HINSCORE_FHIR_TOKENS_FILE", "%s: %v", path, err)
-		}
-	}
-	if k := env.String("HINSCORE_PATIENT_KEY", ""); k != "" {
-		c.PatientKey = patient.ParseKey(k)
-	}
-	c.PatientKeyID = env.String("HINSCORE_PATIENT_KEY_ID", c.PatientKeyID)
-	if k := seal.RawKeysFromEnv(env); k != nil {
-		c.RawKeys = k
-	}
-	c.MaxBodyBytes = int64(env.Int("HINSCORE_FHIR_MAX_BODY", int(c.MaxBodyBytes)))
-	c.TLSCert = env.String("HINSCORE_FHIR_TLS_CERT", "")
-	c.TLSKey = env.String("HINSCORE_FHIR_TLS_KEY", "")
-	if s := env.String("HINSCORE_FHIR_CLASSIFICATION", ""); s != "" {
-		tables, err := ReadClassification(s)
-		if err != nil {
-			env.Fail("HINSCORE_FHIR_CLASSIFICATION", "%v", err)
-		}
-		c.Classification = tables
-	}
-	for _, p := range c.problems() {
-		env.Fail(p[0], "%s", p[1])
-	}
-	if err := env.Err(); err != nil {
+	if err := service.Load(env, &c); err != nil {
 		return Config{}, fmt.Errorf("fhiringest.ConfigFromEnv: %w", err)
 	}
 	return c, nil
@@ -191,80 +162,63 @@ func (c Config) mapper(network string, base fhirmap.Mapper) fhirmap.Mapper {
 	return base
 }
 
-// Validate returns an error naming every bad field.
+// Validate returns an error naming every bad variable: the settings the
+// ingest uses, shared ones included.
 func (c Config) Validate() error {
-	ps := c.problems()
-	if len(ps) == 0 {
-		return nil
-	}
-	msgs := make([]string, len(ps))
-	for i, p := range ps {
-		msgs[i] = p[0] + ": " + p[1]
-	}
-	return fmt.Errorf("fhiringest config: %s", strings.Join(msgs, "; "))
-}
-
-// problems lists [variable, problem] pairs.
-func (c Config) problems() [][2]string {
-	var ps [][2]string
-	add := func(name, problem string) { ps = append(ps, [2]string{name, problem}) }
+	var ps service.Problems
+	ps.Include(c.Partitioning.Validate(), c.PatientTokens.Validate(), c.Keys.Validate())
+	add := ps.Add
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		add("HINSCORE_FHIR_ADDR", err.Error())
+		add("HINSCORE_FHIR_ADDR", "%v", err)
 	}
-	if c.Partitions < 1 || c.Partitions > 1024 {
-		add("HINSCORE_PARTITIONS", fmt.Sprintf("%d: want 1..1024", c.Partitions))
-	}
-	if len(c.Tokens) == 0 {
-		add("HINSCORE_FHIR_TOKENS", "no network has a token: nobody could post")
-	}
-	seen := map[string]string{}
-	for _, n := range sortedKeys(c.Tokens) {
-		if err := bus.ValidNetwork(n); err != nil {
-			add("HINSCORE_FHIR_TOKENS", err.Error())
-		}
-		if len(c.Tokens[n]) == 0 {
-			add("HINSCORE_FHIR_TOKENS", fmt.Sprintf("network %s has no token", n))
-		}
-		for _, h := range c.Tokens[n] {
-			if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
-				add("HINSCORE_FHIR_TOKENS", fmt.Sprintf("network %s: %q is not a SHA-256 hex hash", n, h))
-			}
-			if other, dup := seen[strings.ToLower(h)]; dup && other != n {
-				add("HINSCORE_FHIR_TOKENS", fmt.Sprintf("one token hash is given to both %s and %s", other, n))
-			}
-			seen[strings.ToLower(h)] = n
-		}
-	}
-	if len(c.PatientKey) < 16 {
-		add("HINSCORE_PATIENT_KEY", fmt.Sprintf("%d bytes: want at least 16", len(c.PatientKey)))
-	}
-	if c.PatientKeyID == "" {
-		add("HINSCORE_PATIENT_KEY_ID", "empty")
-	}
-	if c.RawKeys == nil {
-		add(seal.EnvRawKeys, "no key")
-	}
+	c.tokenProblems(&ps)
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 256<<20 {
-		add("HINSCORE_FHIR_MAX_BODY", fmt.Sprintf("%d: want 1024..268435456", c.MaxBodyBytes))
+		add("HINSCORE_FHIR_MAX_BODY", "%d: want 1024..268435456", c.MaxBodyBytes)
 	}
 	builtIn := fhirmap.DefaultTable().Version
 	for _, n := range sortedKeys(c.Classification) {
 		t := c.Classification[n]
 		switch {
 		case bus.ValidNetwork(n) != nil:
-			add("HINSCORE_FHIR_CLASSIFICATION", bus.ValidNetwork(n).Error())
+			add("HINSCORE_FHIR_CLASSIFICATION", "%v", bus.ValidNetwork(n))
 		case len(c.Tokens[n]) == 0:
-			add("HINSCORE_FHIR_CLASSIFICATION", fmt.Sprintf("network %s has classification rows but no token", n))
+			add("HINSCORE_FHIR_CLASSIFICATION", "network %s has classification rows but no token", n)
 		case t == nil || t.Version == "":
-			add("HINSCORE_FHIR_CLASSIFICATION", fmt.Sprintf("network %s: a table without a version", n))
+			add("HINSCORE_FHIR_CLASSIFICATION", "network %s: a table without a version", n)
 		case t.Version == builtIn:
-			add("HINSCORE_FHIR_CLASSIFICATION", fmt.Sprintf("network %s: version %s is the built-in table's: give the network's rows a version of their own", n, t.Version))
+			add("HINSCORE_FHIR_CLASSIFICATION", "network %s: version %s is the built-in table's: give the network's rows a version of their own", n, t.Version)
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		add("HINSCORE_FHIR_TLS_CERT", "set both HINSCORE_FHIR_TLS_CERT and HINSCORE_FHIR_TLS_KEY, or neither")
 	}
-	return ps
+	return ps.Err()
+}
+
+// tokenProblems adds to ps what is wrong with the tokens.
+func (c Config) tokenProblems(ps *service.Problems) {
+	add := func(format string, args ...any) { ps.Add("HINSCORE_FHIR_TOKENS", format, args...) }
+	if len(c.Tokens) == 0 {
+		add("no network has a token: nobody could post")
+	}
+	seen := map[string]string{}
+	for _, n := range sortedKeys(c.Tokens) {
+		if err := bus.ValidNetwork(n); err != nil {
+			add("%v", err)
+		}
+		if len(c.Tokens[n]) == 0 {
+			add("network %s has no token", n)
+		}
+		for _, h := range c.Tokens[n] {
+			if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+				add("network %s: %q is not a SHA-256 hex hash", n, h)
+			}
+			if other, dup := seen[strings.ToLower(h)]; dup && other != n {
+				add("one token hash is given to both %s and %s", other, n)
+			}
+			seen[strings.ToLower(h)] = n
+		}
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -7,6 +7,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
+	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
@@ -25,14 +26,19 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Addr:       "0.0.0.0:8443",
-		Partitions: 8,
+		Addr:         "0.0.0.0:8443",
+		Partitioning: bus.Partitioning{PartitionCount: 8},
 		Tokens: map[string][]string{
 			"northstar": {HashToken("token-a"), HashToken("token-b")},
 			"bayview":   {HashToken("token-c")},
 		},
-		PatientKey:   []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
-		PatientKeyID: "2026-03",
+		PatientTokens: service.PatientTokens{
+			PatientKey:   []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
+			PatientKeyID: "2026-03",
+		},
+		// Not in full.env: the defaults of the settings every service shares.
+		NATS:         DefaultConfig().NATS,
+		Process:      DefaultConfig().Process,
 		MaxBodyBytes: 1 << 20,
 		TLSCert:      "/etc/hinscore/fhir.crt",
 		TLSKey:       "/etc/hinscore/fhir.key",

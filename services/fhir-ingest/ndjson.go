@@ -71,11 +71,11 @@ func ImportNDJSON(ctx context.Context, js jetstream.JetStream, cfg Config, netwo
 	if err := bus.ValidNetwork(network); err != nil {
 		return ImportStats{}, fmt.Errorf("fhiringest.ImportNDJSON: %w", err)
 	}
-	if cfg.Partitions < 1 || len(cfg.PatientKey) < 16 || cfg.PatientKeyID == "" || cfg.MaxBodyBytes < 1 {
+	if cfg.PartitionCount < 1 || len(cfg.PatientKey) < 16 || cfg.PatientKeyID == "" || cfg.MaxBodyBytes < 1 {
 		return ImportStats{}, fmt.Errorf("fhiringest.ImportNDJSON: config needs Partitions, PatientKey (16+ bytes), PatientKeyID and MaxBodyBytes")
 	}
 	im := &importer{
-		pub:     &publisher{js: js, keys: cfg.RawKeys, partitions: cfg.Partitions, timeout: defaultPublishTimeout},
+		pub:     &publisher{js: js, keys: cfg.RawKeys, partitions: cfg.PartitionCount, timeout: defaultPublishTimeout},
 		mapper:  cfg.mapper(network, fhirmap.NewMapper(cfg.PatientKey, cfg.PatientKeyID)),
 		clock:   service.SystemClock{},
 		log:     zerolog.Nop(),

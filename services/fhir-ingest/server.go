@@ -7,7 +7,6 @@
 package fhiringest
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -74,22 +73,25 @@ type Server struct {
 	served  chan struct{}
 }
 
-// New returns a server for cfg publishing through js.
-func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.Registerer, clock service.Clock) (*Server, error) {
+// New returns a server for cfg publishing through deps.JetStream, its
+// metrics on deps.Metrics (nil: registered nowhere), its time from
+// deps.Clock (nil: the wall clock).
+func New(cfg Config, deps service.Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("fhiringest.New: %w", err)
 	}
+	js, log, clock := deps.JetStream, deps.Log, deps.Clock
 	if js == nil {
 		return nil, fmt.Errorf("fhiringest.New: nil JetStream")
 	}
 	if clock == nil {
 		clock = service.SystemClock{}
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("fhiringest.New: %w", err)
 	}
-	if bytes.Equal(cfg.PatientKey, []byte(DevPatientKey)) {
+	if cfg.PatientTokens.IsDev() {
 		log.Warn().Msg("HINSCORE_PATIENT_KEY unset: patient tokens use the public development key")
 	}
 	if cfg.RawKeys.IsDev() {
@@ -102,7 +104,7 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 		clock:    clock,
 		mapper:   fhirmap.NewMapper(cfg.PatientKey, cfg.PatientKeyID),
 		m:        m,
-		pub:      &publisher{js: js, keys: cfg.RawKeys, partitions: cfg.Partitions, timeout: defaultPublishTimeout},
+		pub:      &publisher{js: js, keys: cfg.RawKeys, partitions: cfg.PartitionCount, timeout: defaultPublishTimeout},
 		mappers:  map[string]fhirmap.Mapper{},
 		tokenNet: map[[sha256.Size]byte]string{},
 		nets:     map[string]*netState{},

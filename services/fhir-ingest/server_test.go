@@ -27,6 +27,7 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/bus/bustest"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 type fixedClock struct{ t time.Time }
@@ -74,7 +75,7 @@ func newHarnessStore(t testing.TB, mod func(*Config), memory bool) *harness {
 	if mod != nil {
 		mod(&cfg)
 	}
-	srv, err := New(cfg, js, zerolog.Nop(), prometheus.NewRegistry(), fixedClock{testNow})
+	srv, err := New(cfg, service.Deps{JetStream: js, Log: zerolog.Nop(), Metrics: prometheus.NewRegistry(), Clock: fixedClock{testNow}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,7 +541,7 @@ func TestMetadataAndLifecycle(t *testing.T) {
 		t.Fatal("Start after Shutdown")
 	}
 	// Shutdown before Start is fine.
-	s2, err := New(h.srv.cfg, h.js, zerolog.Nop(), nil, nil)
+	s2, err := New(h.srv.cfg, service.Deps{JetStream: h.js, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

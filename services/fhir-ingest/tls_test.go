@@ -22,6 +22,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key as
@@ -135,7 +137,7 @@ func TestTLSBadKeyPair(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := h.srv.cfg
 			cfg.TLSCert, cfg.TLSKey = tc.cert, tc.key
-			srv, err := New(cfg, h.js, zerolog.Nop(), prometheus.NewRegistry(), nil)
+			srv, err := New(cfg, service.Deps{JetStream: h.js, Log: zerolog.Nop(), Metrics: prometheus.NewRegistry()})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,14 +1,15 @@
 package linker
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
@@ -36,74 +37,90 @@ func DefaultSLA() map[string]time.Duration {
 // does not name.
 const DefaultGrace = 30 * time.Second
 
-// Config configures a linker replica.
+// Config configures a linker replica: its own settings, then those it
+// shares (the partition count with the ingests, NATS, the process).
 type Config struct {
-	PartitionCount int      // HINSCORE_PARTITIONS, default 4
-	Partitions     []uint32 // HINSCORE_LINKER_PARTITIONS "0,1"; default all
-	// SLA per request kind, or per "network/kind" to override one network
-	// (HINSCORE_SLA "patient_query=60s,referral=72h,netA/referral=48h");
+	Partitions []uint32 `env:"HINSCORE_LINKER_PARTITIONS" help:"static assignment, e.g. 0,1; unset: replicas share all partitions through leases"`
+	// SLA per request kind, or per "network/kind" to override one network;
 	// entries override DefaultSLA.
-	SLA map[string]time.Duration
-	// Grace after the SLA before a request is unanswered (HINSCORE_GRACE, same
-	// form); DefaultGrace for every kind not named.
-	Grace map[string]time.Duration
+	SLA Durations `env:"HINSCORE_SLA" help:"overrides, kind=dur,...; network/kind=dur for one network. Defaults (DOMAIN.md): patient_query 60s, document_query 5m, referral 72h, order 72h, record_request 24h, patient_access 720h; unknown kinds use patient_query's"`
+	// Grace after the SLA before a request is unanswered (same form);
+	// DefaultGrace for every kind not named.
+	Grace Durations `env:"HINSCORE_GRACE" help:"same form; 30s for each kind not named"`
 	// Lateness is how far behind the newest event time of a (partition,
-	// network) an event may still arrive and be linked as if in order
-	// (HINSCORE_LATENESS, default 30s).
-	Lateness time.Duration
+	// network) an event may still arrive and be linked as if in order.
+	Lateness time.Duration `env:"HINSCORE_LATENESS" default:"30s" help:"allowed lateness of events"`
 	// Idle is how long (wall clock) a caught-up (partition, network) may see
-	// no event before its watermark follows the wall clock (HINSCORE_IDLE,
-	// default 10s).
-	Idle time.Duration
+	// no event before its watermark follows the wall clock.
+	Idle time.Duration `env:"HINSCORE_IDLE" default:"10s" help:"wall-clock silence before the idle rule"`
 	// Retention is how long (event time) after its deadline a chain is still
 	// remembered: an unanswered request still accepts its late answer, an
-	// answered one still absorbs re-sent answers (HINSCORE_LINKER_RETENTION,
-	// default 24h).
-	Retention time.Duration
+	// answered one still absorbs re-sent answers.
+	Retention time.Duration `env:"HINSCORE_LINKER_RETENTION" default:"24h" help:"how long after its deadline a chain is remembered"`
 	// Consumer prefixes the names of what the linker creates on the bus:
 	// the checkpoint object store <Consumer>_checkpoints, the lease bucket
-	// <Consumer>_leases, the idle-rule stream <CONSUMER>_WATERMARKS
-	// (HINSCORE_LINKER_CONSUMER, default "linker"; letters, digits, _ and -).
-	Consumer string
+	// <Consumer>_leases, the idle-rule stream <CONSUMER>_WATERMARKS.
+	Consumer string `env:"HINSCORE_LINKER_CONSUMER" default:"linker" help:"prefix of what the linker creates: consumers, <c>_checkpoints, <c>_leases, <C>_WATERMARKS (letters, digits, _, -)"`
 	// ReplicaID names this replica in the partition leases; it must be
 	// unique among live replicas. A restarted replica with the same id takes
 	// its leases back at once instead of waiting for them to expire
-	// (HINSCORE_LINKER_REPLICA, default <hostname>-<pid>).
-	ReplicaID string
+	// (default DefaultReplicaID).
+	ReplicaID string `env:"HINSCORE_LINKER_REPLICA" help:"this replica's id in the leases (unique among live replicas; keep it stable across restarts to take leases back at once); default <hostname>-<pid>"`
 	// LeaseTTL is how long a partition stays owned by a replica that stopped
-	// renewing it (HINSCORE_LINKER_LEASE_TTL, default 10s). Leases are
-	// renewed every third of it.
-	LeaseTTL time.Duration
+	// renewing it. Leases are renewed every third of it.
+	LeaseTTL time.Duration `env:"HINSCORE_LINKER_LEASE_TTL" default:"10s" help:"a dead replica's partitions move after this (≥ 300ms; renewed every third)"`
 	// CheckpointInterval and CheckpointEvents: a partition's state is
 	// checkpointed when either this much time (wall clock) or this many
-	// events have passed since the last checkpoint, and something changed
-	// (HINSCORE_LINKER_CHECKPOINT_INTERVAL, default 5s;
-	// HINSCORE_LINKER_CHECKPOINT_EVENTS, default 100000).
-	CheckpointInterval time.Duration
-	CheckpointEvents   int
+	// events have passed since the last checkpoint, and something changed.
+	CheckpointInterval time.Duration `env:"HINSCORE_LINKER_CHECKPOINT_INTERVAL" default:"5s" help:"checkpoint at least this often (wall clock) when something changed"`
+	CheckpointEvents   int           `env:"HINSCORE_LINKER_CHECKPOINT_EVENTS" default:"100000" help:"… or after this many events"`
 	// MaxPending caps the pending chains (open requests, answers waiting
 	// for their request) of one partition; beyond it the oldest is closed
-	// with OverflowReason (HINSCORE_LINKER_MAX_PENDING, default 500000).
-	MaxPending int
+	// with OverflowReason.
+	MaxPending int `env:"HINSCORE_LINKER_MAX_PENDING" default:"500000" help:"cap on pending chains per partition (overflow policy above)"`
+
+	// Partitioning is the partition count of EVENTS (PartitionCount), the
+	// ingests' too.
+	bus.Partitioning
+	bus.NATS
+	service.Process `defaults:"HINSCORE_ADMIN_ADDR=127.0.0.1:9102"`
+}
+
+// Durations maps a request kind, or "network/kind", to a duration.
+type Durations map[string]time.Duration
+
+// UnmarshalText adds "kind=duration,network/kind=duration" to the entries
+// held (overriding those it names); every bad item is reported.
+func (d *Durations) UnmarshalText(b []byte) error {
+	if *d == nil {
+		*d = Durations{}
+	}
+	var errs []error
+	for _, item := range strings.Split(string(b), ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			errs = append(errs, fmt.Errorf("%q is not kind=duration", item))
+			continue
+		}
+		dur, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%q: %q is not a duration", k, v))
+			continue
+		}
+		(*d)[k] = dur
+	}
+	return errors.Join(errs...)
 }
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	return Config{
-		PartitionCount: 4,
-		SLA:            DefaultSLA(),
-		Grace:          map[string]time.Duration{},
-		Lateness:       30 * time.Second,
-		Idle:           10 * time.Second,
-		Retention:      24 * time.Hour,
-		Consumer:       "linker",
-
-		ReplicaID:          DefaultReplicaID(),
-		LeaseTTL:           10 * time.Second,
-		CheckpointInterval: 5 * time.Second,
-		CheckpointEvents:   100_000,
-		MaxPending:         500_000,
-	}
+	c := Config{SLA: DefaultSLA(), Grace: Durations{}, ReplicaID: DefaultReplicaID()}
+	service.Defaults(&c)
+	return c
 }
 
 // DefaultReplicaID is <hostname>-<pid>, with every character a lease key
@@ -145,64 +162,19 @@ func validName(s string, ok func(byte) bool) bool {
 // ConfigFromEnv reads the configuration from the environment and validates
 // it; the error names every bad variable.
 func ConfigFromEnv(env *service.Env) (Config, error) {
-	def := DefaultConfig()
-	cfg := Config{
-		PartitionCount: env.Int("HINSCORE_PARTITIONS", def.PartitionCount),
-		SLA:            def.SLA,
-		Grace:          def.Grace,
-		Lateness:       env.Duration("HINSCORE_LATENESS", def.Lateness),
-		Idle:           env.Duration("HINSCORE_IDLE", def.Idle),
-		Retention:      env.Duration("HINSCORE_LINKER_RETENTION", def.Retention),
-		Consumer:       env.String("HINSCORE_LINKER_CONSUMER", def.Consumer),
-
-		ReplicaID:          env.String("HINSCORE_LINKER_REPLICA", def.ReplicaID),
-		LeaseTTL:           env.Duration("HINSCORE_LINKER_LEASE_TTL", def.LeaseTTL),
-		CheckpointInterval: env.Duration("HINSCORE_LINKER_CHECKPOINT_INTERVAL", def.CheckpointInterval),
-		CheckpointEvents:   env.Int("HINSCORE_LINKER_CHECKPOINT_EVENTS", def.CheckpointEvents),
-		MaxPending:         env.Int("HINSCORE_LINKER_MAX_PENDING", def.MaxPending),
+	c := DefaultConfig()
+	if err := service.Load(env, &c); err != nil {
+		return Config{}, fmt.Errorf("linker.ConfigFromEnv: %w", err)
 	}
-	for _, p := range env.List("HINSCORE_LINKER_PARTITIONS", nil) {
-		n, err := strconv.ParseUint(p, 10, 32)
-		if err != nil {
-			env.Fail("HINSCORE_LINKER_PARTITIONS", "%q is not a partition number", p)
-			continue
-		}
-		cfg.Partitions = append(cfg.Partitions, uint32(n))
-	}
-	parseDurations(env, "HINSCORE_SLA", cfg.SLA)
-	parseDurations(env, "HINSCORE_GRACE", cfg.Grace)
-	if err := env.Err(); err != nil {
-		return Config{}, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
-}
-
-// parseDurations reads "key=duration,key=duration" into into.
-func parseDurations(env *service.Env, name string, into map[string]time.Duration) {
-	for _, item := range env.List(name, nil) {
-		k, v, ok := strings.Cut(item, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" {
-			env.Fail(name, "%q is not kind=duration", item)
-			continue
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			env.Fail(name, "%q: %q is not a duration", k, v)
-			continue
-		}
-		into[k] = d
-	}
+	return c, nil
 }
 
 // Validate fills nothing in: it reports the first bad field by its name.
 func (c Config) Validate() error {
+	if err := c.Partitioning.Validate(); err != nil {
+		return err
+	}
 	switch {
-	case c.PartitionCount < 1:
-		return fmt.Errorf("linker config: PartitionCount (HINSCORE_PARTITIONS) must be at least 1, got %d", c.PartitionCount)
 	case c.Lateness < 0:
 		return fmt.Errorf("linker config: Lateness (HINSCORE_LATENESS) must not be negative, got %s", c.Lateness)
 	case c.Idle <= 0:

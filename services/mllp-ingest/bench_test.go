@@ -246,7 +246,7 @@ func mustParse(b *testing.B, data []byte) *hl7v2.Message {
 
 // echoServer answers MLLP frames with a fixed reply, in order, pipelined
 // like a server connection (reader and publisher, writer, at most
-// DefaultMaxInFlight frames in flight); with js, only once an
+// DefaultConfig().MaxInFlight frames in flight); with js, only once an
 // event-with-raw-sized payload is in EVENTS.
 type echoServer struct {
 	b     *testing.B
@@ -290,8 +290,8 @@ func (e *echoServer) serve(nc net.Conn) {
 		id  string
 		fut jetstream.PubAckFuture
 	}
-	window := make(chan struct{}, DefaultMaxInFlight)
-	toWrite := make(chan pending, DefaultMaxInFlight)
+	window := make(chan struct{}, DefaultConfig().MaxInFlight)
+	toWrite := make(chan pending, DefaultConfig().MaxInFlight)
 	written := make(chan struct{})
 	go func() {
 		defer close(written)

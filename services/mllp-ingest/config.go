@@ -17,103 +17,67 @@ import (
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
-// DevPatientKey is the patient-token key used when none is configured. It is
-// public, so tokens made with it protect nothing: New logs a warning.
-const DevPatientKey = patient.DevKey
-
 // Listener is one network's MLLP listening address.
 type Listener struct{ Network, Addr string }
 
-// Config configures the MLLP ingest.
-type Config struct {
-	Listeners    []Listener // HINSCORE_MLLP_LISTENERS="default=127.0.0.1:2575,netb=127.0.0.1:2576"
-	Partitions   int        // HINSCORE_PARTITIONS: EVENTS subject partitions
-	PatientKey   []byte     // HINSCORE_PATIENT_KEY: hex (32+ digits) or a plain string
-	PatientKeyID string     // HINSCORE_PATIENT_KEY_ID
-	// RawKeys (HINSCORE_RAW_KEYS, "id:<64 hex>[,id:<64 hex>...]", the
-	// first seals) seal each message's bytes in its event (seal.RawKeys);
-	// only the ingests and the api hold them.
-	RawKeys       *seal.RawKeys
-	MaxFrameBytes int           // HINSCORE_MLLP_MAX_FRAME
-	IdleTimeout   time.Duration // HINSCORE_MLLP_IDLE_TIMEOUT: abandoned connections are closed
-	MaxConns      int           // HINSCORE_MLLP_MAX_CONNS
-	MaxInFlight   int           // HINSCORE_MLLP_MAX_INFLIGHT: per connection, messages awaiting their PubAck
-	// ReadTimeout (HINSCORE_MLLP_READ_TIMEOUT) is how long a frame may take
-	// to arrive once its first byte is in (and the TLS handshake), plus one
-	// second per MinRate bytes: a peer that trickles a frame slower than
-	// that (slow-loris) or stops half-way is cut off.
-	ReadTimeout time.Duration
-	MinRate     int // HINSCORE_MLLP_MIN_RATE, bytes/s
-	// TLS: HINSCORE_MLLP_TLS_CERT and HINSCORE_MLLP_TLS_KEY (PEM files) turn
-	// TLS on for every listener; HINSCORE_MLLP_TLS_CLIENT_CA (PEM) also
-	// requires a client certificate signed by one of its CAs (mutual TLS).
-	TLSCert, TLSKey, TLSClientCA string
-	// OrgDirectory (HINSCORE_ORG_DIRECTORY) is a CSV organisation directory
-	// (toevent.ReadDirectory); empty: organisations as the messages spell them.
-	OrgDirectory string
+// Listeners are the MLLP listeners, one per network.
+type Listeners []Listener
+
+// UnmarshalText reads "network=host:port,network=host:port" (ParseListeners).
+func (l *Listeners) UnmarshalText(b []byte) error {
+	ls, err := ParseListeners(string(b))
+	if err != nil {
+		return err
+	}
+	*l = ls
+	return nil
 }
 
-// Defaults.
-const (
-	DefaultListeners     = "default=127.0.0.1:2575"
-	DefaultPartitions    = 4
-	DefaultPatientKeyID  = "dev"
-	DefaultMaxFrameBytes = 1 << 20
-	DefaultIdleTimeout   = 5 * time.Minute
-	DefaultMaxConns      = 256
-	DefaultMaxInFlight   = 256
-	DefaultReadTimeout   = 30 * time.Second
-	DefaultMinRate       = 4096
-)
+// Config configures the MLLP ingest: its own settings, then those it
+// shares (the partition count with the linkers, the patient key with
+// fhir-ingest, the raw keys with fhir-ingest and the api, NATS, the
+// process).
+type Config struct {
+	Listeners     Listeners     `env:"HINSCORE_MLLP_LISTENERS" default:"default=127.0.0.1:2575" help:"network=host:port,...: one MLLP listener per network"`
+	MaxFrameBytes int           `env:"HINSCORE_MLLP_MAX_FRAME" default:"1048576" help:"largest frame accepted, bytes (1024 to 67108864)"`
+	IdleTimeout   time.Duration `env:"HINSCORE_MLLP_IDLE_TIMEOUT" default:"5m" help:"a connection silent this long is closed"`
+	MaxConns      int           `env:"HINSCORE_MLLP_MAX_CONNS" default:"256" help:"connections over this are refused (politely, see above)"`
+	MaxInFlight   int           `env:"HINSCORE_MLLP_MAX_INFLIGHT" default:"256" help:"per connection, frames awaiting their PubAcks (1 to 65536)"`
+	// ReadTimeout is how long a frame may take to arrive once its first
+	// byte is in (and the TLS handshake), plus one second per MinRate
+	// bytes: a peer that trickles a frame slower than that (slow-loris) or
+	// stops half-way is cut off.
+	ReadTimeout time.Duration `env:"HINSCORE_MLLP_READ_TIMEOUT" default:"30s" help:"a frame (and a TLS handshake) must arrive within this once started ..."`
+	MinRate     int           `env:"HINSCORE_MLLP_MIN_RATE" default:"4096" help:"... plus one second per this many bytes (slow-loris protection)"`
+	// TLS: a certificate and its key turn TLS on for every listener; a
+	// client CA also requires a client certificate signed by one of its
+	// CAs (mutual TLS).
+	TLSCert     string `env:"HINSCORE_MLLP_TLS_CERT" help:"PEM certificate: with HINSCORE_MLLP_TLS_KEY, every listener speaks TLS (1.2+)"`
+	TLSKey      string `env:"HINSCORE_MLLP_TLS_KEY" help:"PEM key of that certificate"`
+	TLSClientCA string `env:"HINSCORE_MLLP_TLS_CLIENT_CA" help:"PEM CA bundle: mutual TLS, client certificates required and verified"`
+	// OrgDirectory is a CSV organisation directory (toevent.ReadDirectory);
+	// empty: organisations as the messages spell them.
+	OrgDirectory string `env:"HINSCORE_ORG_DIRECTORY" help:"organisation directory CSV (see services/lib/hl7v2 README); unset: the HD namespace id is the org id"`
+
+	bus.Partitioning
+	service.PatientTokens
+	// Keys seal each message's bytes in its event (seal.RawKeys).
+	seal.Keys
+	bus.NATS
+	service.Process `defaults:"HINSCORE_ADMIN_ADDR=127.0.0.1:9101"`
+}
 
 // DefaultConfig is the configuration with every default.
 func DefaultConfig() Config {
-	ls, _ := ParseListeners(DefaultListeners)
-	return Config{
-		Listeners:     ls,
-		Partitions:    DefaultPartitions,
-		PatientKey:    []byte(DevPatientKey),
-		PatientKeyID:  DefaultPatientKeyID,
-		RawKeys:       seal.MustParseRawKeys(seal.DevRawKeys),
-		MaxFrameBytes: DefaultMaxFrameBytes,
-		IdleTimeout:   DefaultIdleTimeout,
-		MaxConns:      DefaultMaxConns,
-		MaxInFlight:   DefaultMaxInFlight,
-		ReadTimeout:   DefaultReadTimeout,
-		MinRate:       DefaultMinRate,
-	}
+	var c Config
+	service.Defaults(&c)
+	return c
 }
 
 // ConfigFromEnv reads the configuration; the error names every bad variable.
 func ConfigFromEnv(env *service.Env) (Config, error) {
 	c := DefaultConfig()
-	if ls, err := ParseListeners(env.String("HINSCORE_MLLP_LISTENERS", DefaultListeners)); err != nil {
-		env.Fail("HINSCORE_MLLP_LISTENERS", "%v", err)
-	} else {
-		c.Listeners = ls
-	}
-	c.Partitions = env.Int("HINSCORE_PARTITIONS", c.Partitions)
-	if k := env.String("HINSCORE_PATIENT_KEY", ""); k != "" {
-		c.PatientKey = patient.ParseKey(k)
-	}
-	c.PatientKeyID = env.String("HINSCORE_PATIENT_KEY_ID", c.PatientKeyID)
-	if k := seal.RawKeysFromEnv(env); k != nil {
-		c.RawKeys = k
-	}
-	c.MaxFrameBytes = env.Int("HINSCORE_MLLP_MAX_FRAME", c.MaxFrameBytes)
-	c.IdleTimeout = env.Duration("HINSCORE_MLLP_IDLE_TIMEOUT", c.IdleTimeout)
-	c.MaxConns = env.Int("HINSCORE_MLLP_MAX_CONNS", c.MaxConns)
-	c.MaxInFlight = env.Int("HINSCORE_MLLP_MAX_INFLIGHT", c.MaxInFlight)
-	c.ReadTimeout = env.Duration("HINSCORE_MLLP_READ_TIMEOUT", c.ReadTimeout)
-	c.MinRate = env.Int("HINSCORE_MLLP_MIN_RATE", c.MinRate)
-	c.TLSCert = env.String("HINSCORE_MLLP_TLS_CERT", "")
-	c.TLSKey = env.String("HINSCORE_MLLP_TLS_KEY", "")
-	c.TLSClientCA = env.String("HINSCORE_MLLP_TLS_CLIENT_CA", "")
-	c.OrgDirectory = env.String("HINSCORE_ORG_DIRECTORY", "")
-	for _, p := range c.problems() {
-		env.Fail(p[0], "%s", p[1])
-	}
-	if err := env.Err(); err != nil {
+	if err := service.Load(env, &c); err != nil {
 		return Config{}, fmt.Errorf("mllpingest.ConfigFromEnv: %w", err)
 	}
 	return c, nil
@@ -150,60 +114,37 @@ func ParseListeners(s string) ([]Listener, error) {
 	return out, nil
 }
 
-// Validate returns an error naming every bad field.
+// Validate returns an error naming every bad variable: the settings the
+// ingest uses, shared ones included.
 func (c Config) Validate() error {
-	ps := c.problems()
-	if len(ps) == 0 {
-		return nil
-	}
-	msgs := make([]string, len(ps))
-	for i, p := range ps {
-		msgs[i] = p[0] + ": " + p[1]
-	}
-	return fmt.Errorf("mllpingest config: %s", strings.Join(msgs, "; "))
-}
-
-// problems lists [variable, problem] pairs.
-func (c Config) problems() [][2]string {
-	var ps [][2]string
-	add := func(name, problem string) { ps = append(ps, [2]string{name, problem}) }
+	var ps service.Problems
+	ps.Include(c.Partitioning.Validate(), c.PatientTokens.Validate(), c.Keys.Validate())
+	add := ps.Add
 	if len(c.Listeners) == 0 {
 		add("HINSCORE_MLLP_LISTENERS", "no listener")
 	}
 	for _, l := range c.Listeners {
 		if err := bus.ValidNetwork(l.Network); err != nil {
-			add("HINSCORE_MLLP_LISTENERS", err.Error())
+			add("HINSCORE_MLLP_LISTENERS", "%v", err)
 		}
 	}
-	if c.Partitions < 1 || c.Partitions > 1024 {
-		add("HINSCORE_PARTITIONS", fmt.Sprintf("%d: want 1..1024", c.Partitions))
-	}
-	if len(c.PatientKey) < 16 {
-		add("HINSCORE_PATIENT_KEY", fmt.Sprintf("%d bytes: want at least 16", len(c.PatientKey)))
-	}
-	if c.PatientKeyID == "" {
-		add("HINSCORE_PATIENT_KEY_ID", "empty")
-	}
-	if c.RawKeys == nil {
-		add(seal.EnvRawKeys, "no key")
-	}
 	if c.MaxFrameBytes < 1024 || c.MaxFrameBytes > 64<<20 {
-		add("HINSCORE_MLLP_MAX_FRAME", fmt.Sprintf("%d: want 1024..67108864", c.MaxFrameBytes))
+		add("HINSCORE_MLLP_MAX_FRAME", "%d: want 1024..67108864", c.MaxFrameBytes)
 	}
 	if c.IdleTimeout <= 0 {
-		add("HINSCORE_MLLP_IDLE_TIMEOUT", fmt.Sprintf("%s: want > 0", c.IdleTimeout))
+		add("HINSCORE_MLLP_IDLE_TIMEOUT", "%s: want > 0", c.IdleTimeout)
 	}
 	if c.MaxConns < 1 {
-		add("HINSCORE_MLLP_MAX_CONNS", fmt.Sprintf("%d: want >= 1", c.MaxConns))
+		add("HINSCORE_MLLP_MAX_CONNS", "%d: want >= 1", c.MaxConns)
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 65536 {
-		add("HINSCORE_MLLP_MAX_INFLIGHT", fmt.Sprintf("%d: want 1..65536", c.MaxInFlight))
+		add("HINSCORE_MLLP_MAX_INFLIGHT", "%d: want 1..65536", c.MaxInFlight)
 	}
 	if c.ReadTimeout <= 0 {
-		add("HINSCORE_MLLP_READ_TIMEOUT", fmt.Sprintf("%s: want > 0", c.ReadTimeout))
+		add("HINSCORE_MLLP_READ_TIMEOUT", "%s: want > 0", c.ReadTimeout)
 	}
 	if c.MinRate < 1 {
-		add("HINSCORE_MLLP_MIN_RATE", fmt.Sprintf("%d: want >= 1 byte/s", c.MinRate))
+		add("HINSCORE_MLLP_MIN_RATE", "%d: want >= 1 byte/s", c.MinRate)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		add("HINSCORE_MLLP_TLS_CERT", "HINSCORE_MLLP_TLS_CERT and HINSCORE_MLLP_TLS_KEY go together")
@@ -211,7 +152,7 @@ func (c Config) problems() [][2]string {
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		add("HINSCORE_MLLP_TLS_CLIENT_CA", "mutual TLS needs HINSCORE_MLLP_TLS_CERT and HINSCORE_MLLP_TLS_KEY")
 	}
-	return ps
+	return ps.Err()
 }
 
 // TLSConfig loads the listeners' TLS configuration; nil when TLS is off.

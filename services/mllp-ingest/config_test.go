@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/bus/seal"
 
 	"github.com/hinscore/hinscore/services/lib/service"
@@ -26,10 +27,15 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Listeners:     []Listener{{"default", "127.0.0.1:2575"}, {"netb", "0.0.0.0:2576"}},
-		Partitions:    8,
-		PatientKey:    []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
-		PatientKeyID:  "2026-03",
+		Listeners:    []Listener{{"default", "127.0.0.1:2575"}, {"netb", "0.0.0.0:2576"}},
+		Partitioning: bus.Partitioning{PartitionCount: 8},
+		PatientTokens: service.PatientTokens{
+			PatientKey:   []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
+			PatientKeyID: "2026-03",
+		},
+		// Not in full.env: the defaults of the settings every service shares.
+		NATS:          DefaultConfig().NATS,
+		Process:       DefaultConfig().Process,
 		MaxFrameBytes: 2048,
 		IdleTimeout:   90 * time.Second,
 		MaxConns:      10,

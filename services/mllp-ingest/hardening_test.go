@@ -26,6 +26,7 @@ import (
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/hl7v2"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // TestEveryPatternGetsItsAck sends every message of the mapping samples
@@ -331,7 +332,7 @@ func TestNewRejectsBadFiles(t *testing.T) {
 	} {
 		cfg := DefaultConfig()
 		mod(&cfg)
-		if _, err := New(cfg, fakeJS{}, zerolog.Nop(), nil, nil); err == nil || !strings.Contains(err.Error(), "HINSCORE_") {
+		if _, err := New(cfg, service.Deps{JetStream: fakeJS{}, Log: zerolog.Nop()}); err == nil || !strings.Contains(err.Error(), "HINSCORE_") {
 			t.Errorf("New: %v, want an error naming the variable", err)
 		}
 	}

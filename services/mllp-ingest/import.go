@@ -98,7 +98,7 @@ func (im *Importer) Import(ctx context.Context, network, name string, data []byt
 				st.Rejected++
 				continue
 			}
-			bus.Route(ev, im.cfg.Partitions)
+			bus.Route(ev, im.cfg.PartitionCount)
 			if futs[i], err = store(im.js, im.cfg.RawKeys, ev, raw, stall); err != nil {
 				return st, fmt.Errorf("mllpingest.Import %s: message %d: %w", name, lo+i+1, err)
 			}

@@ -23,7 +23,6 @@ import (
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
@@ -69,18 +68,21 @@ type Server struct {
 	conns     map[*conn]struct{}
 }
 
-// New returns a server for cfg publishing through js.
-func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.Registerer, clock service.Clock) (*Server, error) {
+// New returns a server for cfg publishing through deps.JetStream, its
+// metrics on deps.Metrics (nil: registered nowhere), its time from
+// deps.Clock (nil: the wall clock).
+func New(cfg Config, deps service.Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("mllpingest.New: %w", err)
 	}
+	js, log, clock := deps.JetStream, deps.Log, deps.Clock
 	if js == nil {
 		return nil, fmt.Errorf("mllpingest.New: nil JetStream")
 	}
 	if clock == nil {
 		clock = service.SystemClock{}
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("mllpingest.New: %w", err)
 	}
@@ -92,7 +94,7 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 	if err != nil {
 		return nil, fmt.Errorf("mllpingest.New: %w", err)
 	}
-	if bytes.Equal(cfg.PatientKey, []byte(DevPatientKey)) {
+	if cfg.PatientTokens.IsDev() {
 		log.Warn().Msg("HINSCORE_PATIENT_KEY unset: patient tokens use the public development key")
 	}
 	if cfg.RawKeys.IsDev() {
@@ -481,7 +483,7 @@ func (c *conn) acceptMessage(frame []byte) *item {
 	if err != nil {
 		return c.rejectMalformed(frame, msg, err)
 	}
-	bus.Route(ev, s.cfg.Partitions)
+	bus.Route(ev, s.cfg.PartitionCount)
 	it := &item{start: now, deadline: time.Now().Add(s.publishTimeout), frame: frame, msg: msg, ev: ev}
 	fut, err := store(s.js, s.cfg.RawKeys, ev, frame, s.publishTimeout)
 	if err != nil {

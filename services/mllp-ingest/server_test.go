@@ -32,6 +32,7 @@ import (
 	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 	"github.com/hinscore/hinscore/services/lib/hl7v2"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 type fixedClock struct{ t time.Time }
@@ -69,7 +70,7 @@ func newHarnessStorage(t testing.TB, memory bool, mod func(*Config)) *harness {
 	if mod != nil {
 		mod(&cfg)
 	}
-	srv, err := New(cfg, js, zerolog.Nop(), prometheus.NewRegistry(), fixedClock{testNow})
+	srv, err := New(cfg, service.Deps{JetStream: js, Log: zerolog.Nop(), Metrics: prometheus.NewRegistry(), Clock: fixedClock{testNow}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +255,7 @@ func TestStoresThenReplies(t *testing.T) {
 		if ev.RawSubject != evMsg.Subject || ev.RawSeq != evMsg.Sequence || ev.Raw != nil || ev.RawSealed != nil {
 			t.Errorf("%s: located raw %s/%d %q", tt.name, ev.RawSubject, ev.RawSeq, ev.RawSealed)
 		}
-		if want := bus.EventSubject(partition.Of(ev.CorrelationKey, DefaultPartitions), "neta"); evMsg.Subject != want || ev.Partition != partition.Of(ev.CorrelationKey, DefaultPartitions) {
+		if want := bus.EventSubject(partition.Of(ev.CorrelationKey, int(partition.Default)), "neta"); evMsg.Subject != want || ev.Partition != partition.Of(ev.CorrelationKey, int(partition.Default)) {
 			t.Errorf("%s: subject %s, want %s", tt.name, evMsg.Subject, want)
 		}
 		if ev.CorrelationKey != "neta|HOSP_A|Q1" {
@@ -617,7 +618,7 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 
 func TestShutdownBeforeStart(t *testing.T) {
 	cfg := DefaultConfig()
-	srv, err := New(cfg, fakeJS{}, zerolog.Nop(), nil, nil)
+	srv, err := New(cfg, service.Deps{JetStream: fakeJS{}, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,13 +19,10 @@ import (
 // with status 2 on it.
 var ErrUsage = errors.New("usage")
 
-// shutdownTimeout bounds the last run's write on SIGTERM; Kubernetes'
-// default grace period is 30s.
-const shutdownTimeout = 25 * time.Second
-
 // cliFlags is the parsed command line of RunCLI.
 type cliFlags struct {
 	dsn     chstore.DSN
+	dsnText string   // as given, password included, for the service's configuration
 	periods []string // nil: the mode's default
 	network string
 	out     string
@@ -41,9 +38,11 @@ type cliFlags struct {
 
 // RunCLI is the scorecard command line, shared by the standalone binary and
 // `hinscore scorecard`. Without --every it builds the cards once, writes
-// them and prints the table on stdout. With --every it runs as a service
-// until ctx ends (SIGTERM): a run right away and then one every interval,
-// logs on stderr, /metrics, /healthz and /readyz on --admin. Errors caused
+// them, stores the closed ones and prints the table on stdout (no NATS:
+// the service publishes what the command stored). With --every it runs as
+// a service until ctx ends (SIGTERM): a run right away and then one every
+// interval, closed cards published on SCORECARDS (NATS_URL), logs on
+// stderr, /metrics, /healthz and /readyz on --admin. Errors caused
 // by the command line wrap ErrUsage; -h returns flag.ErrHelp.
 func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env := service.NewEnv()
@@ -54,7 +53,7 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if f.every == 0 {
 		return runOneShot(ctx, f, env, stdout)
 	}
-	return runService(ctx, f, env, stderr)
+	return runService(ctx, f, stderr)
 }
 
 func parseCLI(args []string, env *service.Env, stderr io.Writer) (cliFlags, error) {
@@ -68,7 +67,7 @@ func parseCLI(args []string, env *service.Env, stderr io.Writer) (cliFlags, erro
 	from := fs.String("from", "", "first requested_at to include, RFC 3339 (default: everything; not with --every)")
 	to := fs.String("to", "", "requested_at to stop before, RFC 3339 (default: everything; not with --every)")
 	every := fs.Duration("every", 0, "run as a service, rebuilding every DURATION (e.g. 1m) until SIGTERM")
-	admin := fs.String("admin", env.String(EnvAdminAddr, DefaultAdminAddr), "with --every: address of /metrics, /healthz, /readyz ($"+EnvAdminAddr+")")
+	admin := fs.String("admin", env.String(EnvAdminAddr, DefaultServiceConfig().AdminAddr), "with --every: address of /metrics, /healthz, /readyz ($"+EnvAdminAddr+")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cliFlags{}, err
@@ -92,7 +91,7 @@ func parseCLI(args []string, env *service.Env, stderr io.Writer) (cliFlags, erro
 	} else if d, err := chstore.ParseDSN(*dsn); err != nil {
 		bad("--clickhouse: %w", err)
 	} else {
-		f.dsn = d
+		f.dsn, f.dsnText = d, *dsn
 	}
 	if g, start, err := ParsePeriod(strings.TrimSpace(*period)); set["period"] && err == nil {
 		// One period: regenerate it (and read the earlier ones its trend and
@@ -223,35 +222,17 @@ func runOneShot(ctx context.Context, f cliFlags, env *service.Env, stdout io.Wri
 	return PrintTable(stdout, own)
 }
 
-// runService runs the Service and the admin endpoints until ctx ends. The
-// flags override the environment.
-func runService(ctx context.Context, f cliFlags, env *service.Env, stderr io.Writer) error {
-	log := service.NewLogger("scorecard", stderr)
-	cfg, err := ServiceConfigFromEnv(env)
-	if err != nil {
-		return fmt.Errorf("scorecard: %w", err)
-	}
-	cfg.Every = f.every
+// runService runs the standalone service until ctx ends, composed as
+// every service is (service.Serve): the configuration from the
+// environment with the flags over it, ClickHouse, NATS (closed cards are
+// published on SCORECARDS), the admin endpoints.
+func runService(ctx context.Context, f cliFlags, stderr io.Writer) error {
+	flags := map[string]string{EnvEvery: f.every.String(), EnvClickHouse: f.dsnText, EnvAdminAddr: f.admin}
 	if f.outSet {
-		cfg.Out = f.out
+		flags[EnvOut] = f.out
 	}
 	if f.periods != nil {
-		cfg.Granularities = f.periods
+		flags[EnvPeriods] = strings.Join(f.periods, ",")
 	}
-	conn, err := chstore.OpenDSN(ctx, f.dsn)
-	if err != nil {
-		return fmt.Errorf("scorecard: %w", err)
-	}
-	defer conn.Close()
-	admin := service.NewAdmin(f.admin, log)
-	svc, err := NewService(cfg, conn, log, admin.Registry(), service.SystemClock{})
-	if err != nil {
-		return fmt.Errorf("scorecard: %w", err)
-	}
-	admin.AddReadiness("clickhouse", svc.Ready)
-	log.Info().Str("clickhouse", f.dsn.String()).Msg("scorecard configured")
-	if err := service.Run(ctx, log, shutdownTimeout, admin, svc); err != nil {
-		return fmt.Errorf("scorecard: %w", err)
-	}
-	return nil
+	return service.Serve(ctx, "scorecard", service.NewEnvWith(flags), stderr, ServiceConfigFromEnv, NewService)
 }

@@ -20,8 +20,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 )
 
 // dsnString renders d for --clickhouse, password included (DSN.String
@@ -33,7 +37,7 @@ func dsnString(d chstore.DSN) string {
 
 // clearEnv keeps the caller's environment out of RunCLI's defaults.
 func clearEnv(t *testing.T) {
-	for _, name := range []string{EnvClickHouse, EnvAdminAddr, EnvEvery, EnvOut, EnvPeriods, EnvCloseAfter} {
+	for _, name := range []string{EnvClickHouse, EnvAdminAddr, EnvEvery, EnvOut, EnvPeriods, EnvCloseAfter, bus.EnvNATSURL, bus.EnvStreams, bus.EnvStreamReplicas} {
 		t.Setenv(name, "")
 	}
 }
@@ -208,10 +212,20 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func TestRunCLIService(t *testing.T) {
+// serviceWorld is what the service mode runs against: an embedded NATS
+// without streams (NATS_URL) and a database holding fixture().
+func serviceWorld(t *testing.T) (jetstream.JetStream, chstore.DSN) {
+	t.Helper()
 	clearEnv(t)
+	natsURL, js := bustest.Start(t, nil)
+	t.Setenv(bus.EnvNATSURL, natsURL)
 	conn, d := chtest.Database(t)
 	insert(t, conn, fixture())
+	return js, d
+}
+
+func TestRunCLIService(t *testing.T) {
+	_, d := serviceWorld(t)
 	out := t.TempDir()
 	admin := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -292,6 +306,78 @@ func TestRunCLIService(t *testing.T) {
 	if stdout.Len() != 0 {
 		t.Errorf("service mode printed %q on stdout", stdout.String())
 	}
+}
+
+// TestStandaloneServicePublishes runs the standalone service as
+// bin/scorecard --every runs it, against an embedded NATS that has no
+// stream yet: it creates the streams (HINSCORE_STREAMS=ensure) and
+// publishes every closed card on SCORECARDS, the operator's copy, as the
+// scorecard service of `hinscore up` does.
+func TestStandaloneServicePublishes(t *testing.T) {
+	js, d := serviceWorld(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	errc := make(chan error, 1)
+	go func() {
+		errc <- RunCLI(ctx, []string{"--clickhouse", dsnString(d), "--every", "1h", "--period", "day",
+			"--out", t.TempDir(), "--admin", freeAddr(t)}, io.Discard, &stderr)
+	}()
+	// The fixture's latest event is 2027-01-04 00:00, every SLA 60 s with
+	// 30 s of grace: the days up to 2027-01-01 are closed (TestRunOnce).
+	want := []string{"2026-11-22/alpha", "2026-11-22/beta", "2026-12-28/gamma", "2027-01-01/gamma"}
+	var got []string
+	deadline := time.Now().Add(30 * time.Second)
+	for len(got) < len(want) && time.Now().Before(deadline) {
+		select {
+		case err := <-errc:
+			t.Fatalf("RunCLI returned %v before publishing\n%s", err, stderr.String())
+		default:
+		}
+		got = publishedCards(t, ctx, js)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("SCORECARDS holds %q, want %q\n%s", got, want, stderr.String())
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("RunCLI after cancel: %v\n%s", err, stderr.String())
+	}
+}
+
+// publishedCards lists period/network of the operator's copies on
+// SCORECARDS, sorted (none while the stream does not exist).
+func publishedCards(t *testing.T, ctx context.Context, js jetstream.JetStream) []string {
+	t.Helper()
+	stream, err := js.Stream(ctx, bus.StreamScorecards)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		msg, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c hinscorev1.Scorecard
+		if err := proto.Unmarshal(msg.Data, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.GetCopy() != CopyOperator || !c.GetClosed() || msg.Subject != bus.ScorecardSubject(c.GetNetwork()) {
+			t.Errorf("%s: copy %q closed %v", msg.Subject, c.GetCopy(), c.GetClosed())
+		}
+		out = append(out, c.GetPeriod()+"/"+c.GetNetwork())
+	}
+	slices.Sort(out)
+	return out
 }
 
 // TestRunCLIOneNetworkKeepsOffenders regenerates one network's month after

@@ -21,6 +21,7 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // closeWorld is one day of alpha (2026-11-22): 30 patient queries (60 s
@@ -86,8 +87,8 @@ func TestPeriodClosesAfterTheLongestSLA(t *testing.T) {
 	js := testJetStream(t)
 	var logs bytes.Buffer
 	cfg := DefaultServiceConfig()
-	cfg.Out, cfg.Granularities, cfg.JetStream = out, []string{Day}, js
-	s, err := NewService(cfg, conn, zerolog.New(&logs), prometheus.NewRegistry(), fixedClock{testNow})
+	cfg.Out, cfg.Granularities = out, []string{Day}
+	s, err := NewService(cfg, service.Deps{ClickHouse: conn, JetStream: js, Log: zerolog.New(&logs), Metrics: prometheus.NewRegistry(), Clock: fixedClock{testNow}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,8 +190,8 @@ func TestServiceDeliversEachClosedCardOnce(t *testing.T) {
 	// The restarted service's clock is an hour later, so that JetStream's
 	// deduplication (same Msg-Id within 2 min) cannot hide a publish again.
 	newService := func(js jetstream.JetStream, now time.Time) *Service {
-		s, err := NewService(ServiceConfig{Every: time.Hour, Out: t.TempDir(), Granularities: []string{Day, Week, Month}, JetStream: js},
-			conn, zerolog.Nop(), prometheus.NewRegistry(), fixedClock{now})
+		s, err := NewService(ServiceConfig{Every: time.Hour, Out: t.TempDir(), Granularities: []string{Day, Week, Month}},
+			service.Deps{ClickHouse: conn, JetStream: js, Log: zerolog.Nop(), Metrics: prometheus.NewRegistry(), Clock: fixedClock{now}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,8 +227,8 @@ func TestServiceWithoutTheStreamYet(t *testing.T) {
 	insert(t, conn, fixture())
 	js := bareJetStream(t)
 	out := t.TempDir()
-	s, err := NewService(ServiceConfig{Every: time.Hour, Out: out, Granularities: []string{Day, Week, Month}, JetStream: js},
-		conn, zerolog.Nop(), prometheus.NewRegistry(), fixedClock{testNow})
+	s, err := NewService(ServiceConfig{Every: time.Hour, Out: out, Granularities: []string{Day, Week, Month}},
+		service.Deps{ClickHouse: conn, JetStream: js, Log: zerolog.Nop(), Metrics: prometheus.NewRegistry(), Clock: fixedClock{testNow}})
 	if err != nil {
 		t.Fatal(err)
 	}

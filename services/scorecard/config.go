@@ -7,24 +7,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
-// Environment variables read by ServiceConfigFromEnv and RunCLI.
+// The variables of ServiceConfig and RunCLI, by name (for the command's
+// flags, which override them).
 const (
 	EnvEvery      = "HINSCORE_SCORECARD_EVERY"
 	EnvOut        = "HINSCORE_SCORECARD_OUT"
 	EnvPeriods    = "HINSCORE_SCORECARD_PERIODS"
-	EnvClickHouse = "HINSCORE_CLICKHOUSE_DSN"
-	EnvAdminAddr  = "HINSCORE_ADMIN_ADDR"
+	EnvClickHouse = chstore.EnvDSN
+	EnvAdminAddr  = service.EnvAdminAddr
 	EnvCloseAfter = "HINSCORE_SCORECARD_CLOSE_AFTER"
 )
-
-// DefaultAdminAddr is where the standalone service serves /metrics,
-// /healthz and /readyz unless HINSCORE_ADMIN_ADDR or --admin says otherwise.
-const DefaultAdminAddr = "127.0.0.1:9104"
 
 // Bounds of ServiceConfig.Every: below the lower one runs would follow each
 // other back to back; a service that runs less than daily is a cron job.
@@ -36,58 +33,59 @@ const (
 	maxCloseAfter = 720 * time.Hour
 )
 
-// ServiceConfig is the configuration of the scorecard service.
+// ServiceConfig is the configuration of the scorecard service: its own
+// settings, then those it shares (ClickHouse, NATS, the process).
 type ServiceConfig struct {
-	// Every is the time between the starts of two runs
-	// (HINSCORE_SCORECARD_EVERY, default 1m). A run that takes longer
-	// delays the next one rather than overlapping it.
-	Every time.Duration
+	// Every is the time between the starts of two runs. A run that takes
+	// longer delays the next one rather than overlapping it.
+	Every time.Duration `env:"HINSCORE_SCORECARD_EVERY" default:"1m" help:"interval between run starts, 10ms–24h (the standalone binary takes it from --every)"`
 	// Out is the directory the cards are written under as
-	// <period>/<network>.json (HINSCORE_SCORECARD_OUT, default "out").
-	Out string
+	// <period>/<network>.json.
+	Out string `env:"HINSCORE_SCORECARD_OUT" default:"out" help:"output directory; --out overrides"`
 	// Granularities are the periods built on every run, each of day, week
-	// and month at most once (HINSCORE_SCORECARD_PERIODS, comma-separated,
-	// default day,week,month). Their labels differ (2026-11-22, 2026-W47,
+	// and month at most once. Their labels differ (2026-11-22, 2026-W47,
 	// 2026-11), so their files never collide.
-	Granularities []string
+	Granularities []string `env:"HINSCORE_SCORECARD_PERIODS" default:"day,week,month" help:"granularities, each at most once; --period overrides"`
 	// CloseAfter is the margin, in event time (the latest requested_at
 	// seen), between the moment every request of a period is decided and
-	// the period's close (HINSCORE_SCORECARD_CLOSE_AFTER, default 10m,
-	// 0-720h): a period closes when the event time reaches its end + the
-	// longest SLA + grace of the stored outcomes + CloseAfter. It covers the
-	// linker's lateness and the pipeline's lag; the SLAs themselves (up to
-	// 30 days for patient access) come from the outcomes. A closed period's
-	// cards are final, stored in the scorecards table and published.
-	CloseAfter time.Duration
-	// JetStream, when set, receives every closed card (the operator's copy,
-	// protobuf) on scorecards.<network> (stream SCORECARDS). Nil: cards are
-	// stored and written but not published.
-	JetStream jetstream.JetStream
+	// the period's close: a period closes when the event time reaches its
+	// end + the longest SLA + grace of the stored outcomes + CloseAfter. It
+	// covers the linker's lateness and the pipeline's lag; the SLAs
+	// themselves (up to 30 days for patient access) come from the outcomes.
+	// A closed period's cards are final, stored in the scorecards table and
+	// published.
+	CloseAfter time.Duration `env:"HINSCORE_SCORECARD_CLOSE_AFTER" default:"10m" help:"margin, in event time, after a period's end + the longest SLA + grace of the outcomes before it closes (the linker's lateness, the pipeline's lag), 0–720h"`
+
+	// ClickHouse has no default here: the command asks for it (--clickhouse).
+	chstore.ClickHouse `defaults:"HINSCORE_CLICKHOUSE_DSN=" note:"HINSCORE_CLICKHOUSE_DSN=required, --clickhouse overrides"`
+	// NATS: the service (--every) publishes every closed card on
+	// scorecards.<network>; the one-shot command does not connect.
+	bus.NATS        `note:"NATS_URL=with --every, every closed card is published on scorecards.<network> (stream SCORECARDS): the one-shot command does not connect"`
+	service.Process `defaults:"HINSCORE_ADMIN_ADDR=127.0.0.1:9104" note:"HINSCORE_ADMIN_ADDR=with --every, --admin overrides"`
 }
 
 // DefaultServiceConfig returns the documented defaults.
 func DefaultServiceConfig() ServiceConfig {
-	return ServiceConfig{Every: time.Minute, Out: "out", Granularities: []string{Day, Week, Month}, CloseAfter: 10 * time.Minute}
+	var c ServiceConfig
+	service.Defaults(&c)
+	return c
 }
 
 // ServiceConfigFromEnv reads the service configuration; the error names
 // every bad variable.
 func ServiceConfigFromEnv(env *service.Env) (ServiceConfig, error) {
-	d := DefaultServiceConfig()
-	c := ServiceConfig{
-		Every:         env.Duration(EnvEvery, d.Every),
-		Out:           env.String(EnvOut, d.Out),
-		Granularities: env.List(EnvPeriods, d.Granularities),
-		CloseAfter:    env.Duration(EnvCloseAfter, d.CloseAfter),
-	}
-	// A variable that did not parse left its default in c, so validating c
-	// adds only the problems of the variables that did parse.
-	if err := errors.Join(env.Err(), c.validate(map[string]string{
-		"Every": EnvEvery, "Out": EnvOut, "Granularities": EnvPeriods, "CloseAfter": EnvCloseAfter,
-	})); err != nil {
+	c := DefaultServiceConfig()
+	if err := service.Load(env, &c); err != nil {
 		return ServiceConfig{}, fmt.Errorf("scorecard.ServiceConfigFromEnv: %w", err)
 	}
 	return c, nil
+}
+
+// Validate checks the service's own settings, naming each variable (a
+// variable that did not parse left its default, so the loader's error
+// names it once).
+func (c ServiceConfig) Validate() error {
+	return c.validate(map[string]string{"Every": EnvEvery, "Out": EnvOut, "Granularities": EnvPeriods, "CloseAfter": EnvCloseAfter})
 }
 
 // validate checks every field; names maps a field to the name to report

@@ -11,7 +11,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 
@@ -27,6 +26,7 @@ import (
 type Service struct {
 	cfg   ServiceConfig
 	conn  driver.Conn
+	js    jetstream.JetStream // nil: cards are stored and written, not published
 	log   zerolog.Logger
 	clock service.Clock
 	m     *metrics
@@ -57,21 +57,25 @@ type Service struct {
 	stopOnce sync.Once
 }
 
-// NewService returns a stopped service; Start runs it. Its metrics are
-// registered on reg.
-func NewService(cfg ServiceConfig, conn driver.Conn, log zerolog.Logger, reg prometheus.Registerer, clock service.Clock) (*Service, error) {
+// NewService returns a stopped service over deps.ClickHouse; Start runs
+// it. With deps.JetStream, every closed card is also published (the
+// operator's copy, protobuf) on scorecards.<network> (stream SCORECARDS);
+// without, cards are stored and written but not published. Its metrics
+// are registered on deps.Metrics; deps.Clock gives the time.
+func NewService(cfg ServiceConfig, deps service.Deps) (*Service, error) {
+	conn, log, reg, clock := deps.ClickHouse, deps.Log, deps.Metrics, deps.Clock
 	var errs []error
 	if err := cfg.validate(nil); err != nil {
 		errs = append(errs, err)
 	}
 	if conn == nil {
-		errs = append(errs, errors.New("conn: nil"))
+		errs = append(errs, errors.New("deps.ClickHouse: nil conn"))
 	}
 	if reg == nil {
-		errs = append(errs, errors.New("reg: nil"))
+		errs = append(errs, errors.New("deps.Metrics: nil registerer"))
 	}
 	if clock == nil {
-		errs = append(errs, errors.New("clock: nil"))
+		errs = append(errs, errors.New("deps.Clock: nil clock"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("scorecard.NewService: %w", err)
@@ -83,7 +87,7 @@ func NewService(cfg ServiceConfig, conn driver.Conn, log zerolog.Logger, reg pro
 	// The caller may change its slice later; the service keeps its own.
 	cfg.Granularities = append([]string(nil), cfg.Granularities...)
 	return &Service{
-		cfg: cfg, conn: conn, log: log, clock: clock, m: m,
+		cfg: cfg, conn: conn, js: deps.JetStream, log: log, clock: clock, m: m,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}, nil
 }
@@ -254,7 +258,7 @@ func (s *Service) buildAndWrite(ctx context.Context, now time.Time) ([]int, int,
 	}
 	for _, g := range s.cfg.Granularities {
 		for _, c := range toPublish[g] {
-			if err := publish(ctx, s.cfg.JetStream, g, c); err != nil {
+			if err := publish(ctx, s.js, g, c); err != nil {
 				s.m.closed.Add(float64(len(delivered)))
 				return nil, 0, err
 			}
@@ -280,9 +284,9 @@ func (s *Service) loadClosed(ctx context.Context) error {
 		return nil
 	}
 	var published map[string]bool
-	if s.cfg.JetStream != nil {
+	if s.js != nil {
 		var err error
-		if published, err = loadPublished(ctx, s.cfg.JetStream); err != nil {
+		if published, err = loadPublished(ctx, s.js); err != nil {
 			return err
 		}
 	}

@@ -113,7 +113,7 @@ func TestNewServiceRejectsBadArguments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewService(tt.cfg, tt.conn, zerolog.Nop(), tt.reg, tt.clock)
+			_, err := NewService(tt.cfg, service.Deps{ClickHouse: tt.conn, Log: zerolog.Nop(), Metrics: tt.reg, Clock: tt.clock})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("NewService error %v, want one naming %s", err, tt.want)
 			}
@@ -177,8 +177,8 @@ func TestRunOnce(t *testing.T) {
 	out := t.TempDir()
 	var logs bytes.Buffer
 	js := testJetStream(t)
-	s, err := NewService(ServiceConfig{Every: time.Hour, Out: out, Granularities: []string{Day, Week, Month}, JetStream: js},
-		conn, zerolog.New(&logs), prometheus.NewRegistry(), fixedClock{testNow})
+	s, err := NewService(ServiceConfig{Every: time.Hour, Out: out, Granularities: []string{Day, Week, Month}},
+		service.Deps{ClickHouse: conn, JetStream: js, Log: zerolog.New(&logs), Metrics: prometheus.NewRegistry(), Clock: fixedClock{testNow}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func bareJetStream(t *testing.T) jetstream.JetStream {
 func TestRunOnceFailureIsCounted(t *testing.T) {
 	out := t.TempDir()
 	s, err := NewService(ServiceConfig{Every: time.Hour, Out: out, Granularities: []string{Day}},
-		lazyConn(t), zerolog.Nop(), prometheus.NewRegistry(), fixedClock{testNow})
+		service.Deps{ClickHouse: lazyConn(t), Log: zerolog.Nop(), Metrics: prometheus.NewRegistry(), Clock: fixedClock{testNow}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestServiceRunsOnInterval(t *testing.T) {
 	insert(t, conn, fixture())
 	out := t.TempDir()
 	s, err := NewService(ServiceConfig{Every: 50 * time.Millisecond, Out: out, Granularities: []string{Day}},
-		conn, zerolog.Nop(), prometheus.NewRegistry(), fixedClock{testNow})
+		service.Deps{ClickHouse: conn, Log: zerolog.Nop(), Metrics: prometheus.NewRegistry(), Clock: fixedClock{testNow}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestServiceRunsOnInterval(t *testing.T) {
 }
 
 func TestShutdownBeforeStart(t *testing.T) {
-	s, err := NewService(DefaultServiceConfig(), lazyConn(t), zerolog.Nop(), prometheus.NewRegistry(), service.SystemClock{})
+	s, err := NewService(DefaultServiceConfig(), service.Deps{ClickHouse: lazyConn(t), Log: zerolog.Nop(), Metrics: prometheus.NewRegistry(), Clock: service.SystemClock{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func TestShutdownAbandonsAStuckRun(t *testing.T) {
 	t.Cleanup(func() { _ = conn.Close() })
 	out := t.TempDir()
 	s, err := NewService(ServiceConfig{Every: time.Hour, Out: out, Granularities: []string{Day}},
-		conn, zerolog.Nop(), prometheus.NewRegistry(), service.SystemClock{})
+		service.Deps{ClickHouse: conn, Log: zerolog.Nop(), Metrics: prometheus.NewRegistry(), Clock: service.SystemClock{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,11 @@ import (
 
 	"github.com/hinscore/hinscore/services/harness/cluster/chschema"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 	"github.com/hinscore/hinscore/services/lib/service"
+	"github.com/hinscore/hinscore/services/scorecard"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 )
 
 // accountsUsers parses deploy/nats/accounts.conf with the NATS server's own
@@ -193,6 +197,41 @@ func TestServicesCheckProvisionedStreams(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestScorecardServiceAsItsUser runs the scorecard service's composition
+// as the scorecard user of accounts.conf against the provisioned streams:
+// its stream check passes, and a run (which reads back what SCORECARDS
+// already holds through an ordered consumer, then publishes) is allowed.
+func TestScorecardServiceAsItsUser(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := startNATS(t, ctx)
+	v := &violations{}
+	_, admin := v.connect(t, c, "admin")
+	provisionStreams(t, ctx, admin)
+	js, closer, err := bus.NATS{URL: userURL(c, "scorecard"), Streams: "check", StreamReplicas: 3}.Connect(ctx, "scorecard", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Shutdown(ctx)
+	// A card already on the stream, so that the run reads it back.
+	if _, err := js.Publish(ctx, bus.ScorecardSubject("northstar"), []byte("card")); err != nil {
+		t.Fatal(err)
+	}
+	ch, _ := chtest.Database(t)
+	cfg := scorecard.DefaultServiceConfig()
+	cfg.Out = t.TempDir()
+	s, err := scorecard.NewService(cfg, service.Deps{JetStream: js, ClickHouse: ch, Log: zerolog.Nop(), Metrics: prometheus.NewRegistry(), Clock: service.SystemClock{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer rcancel()
+	if err := s.RunOnce(rctx); err != nil {
+		t.Fatalf("a run as the scorecard user: %v", err)
+	}
+	v.check(t)
 }
 
 // TestGeneratedStreamFilesAreCurrent fails when deploy/nats/streams or

@@ -182,7 +182,7 @@ func startStage(t testing.TB, ctx context.Context, networks []string, topo topol
 	wcfg.AckWait, wcfg.RetryMax, wcfg.RollupEvery = 10*time.Second, time.Second, 0
 	for i := range topo.writers {
 		_, js := s.v.connect(t, s.nats, "chwriter")
-		w, err := chwriter.New(wcfg, js, ch, log.With().Str("component", fmt.Sprintf("chwriter-%d", i)).Logger(), s.registry())
+		w, err := chwriter.New(wcfg, service.Deps{JetStream: js, ClickHouse: ch, Log: log.With().Str("component", fmt.Sprintf("chwriter-%d", i)).Logger(), Metrics: s.registry()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +215,7 @@ func startStage(t testing.TB, ctx context.Context, networks []string, topo topol
 		icfg.Listeners = append(icfg.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
 	}
 	_, ijs := s.v.connect(t, s.nats, "mllp-ingest")
-	if s.ingest, err = mllpingest.New(icfg, ijs, log.With().Str("component", "mllp-ingest").Logger(), s.registry(), service.SystemClock{}); err != nil {
+	if s.ingest, err = mllpingest.New(icfg, service.Deps{JetStream: ijs, Log: log.With().Str("component", "mllp-ingest").Logger(), Metrics: s.registry(), Clock: service.SystemClock{}}); err != nil {
 		t.Fatal(err)
 	}
 	s.comps = append(s.comps, s.ingest)

@@ -166,7 +166,8 @@ func specs() []serviceSpec {
 			validate: func(e *service.Env) error { _, err := linker.ConfigFromEnv(e); return err }},
 		{name: "chwriter", kind: "Deployment", dirs: []string{"chwriter", cmd("chwriter"), "lib/service", "lib/bus", "lib/chstore"}, nats: true, clickhouse: true,
 			validate: func(e *service.Env) error { _, err := chwriter.ConfigFromEnv(e); return err }},
-		{name: "scorecard", kind: "Deployment", dirs: []string{"scorecard", cmd("scorecard"), "lib/service", "lib/chstore"}, clickhouse: true,
+		// The scorecard service publishes closed cards on SCORECARDS.
+		{name: "scorecard", kind: "Deployment", dirs: []string{"scorecard", cmd("scorecard"), "lib/service", "lib/bus", "lib/chstore"}, nats: true, clickhouse: true,
 			validate: func(e *service.Env) error { _, err := scorecard.ServiceConfigFromEnv(e); return err }},
 		// The api module is not a dependency of this one: its variables are
 		// checked against its source only.

@@ -6,10 +6,13 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // servicesDir is services/, seen from this module.
@@ -41,17 +44,26 @@ func goFiles(t *testing.T, dir string) []*ast.File {
 var envName = regexp.MustCompile(`^(HINSCORE_[A-Z0-9_]+|NATS_URL)$`)
 
 // readEnvNames returns every environment variable name that appears as a
-// string literal in the non-test Go files of the given directories: the
-// variables a service can read.
+// string literal, or in the tags of a configuration struct (env, file,
+// defaults: service.Load), in the non-test Go files of the given
+// directories: the variables a service can read.
 func readEnvNames(t *testing.T, dirs ...string) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
 	for _, dir := range dirs {
 		for _, f := range goFiles(t, dir) {
 			ast.Inspect(f, func(n ast.Node) bool {
-				if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					if s, err := strconv.Unquote(lit.Value); err == nil && envName.MatchString(s) {
-						names[s] = true
+				lit, ok := n.(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					return true
+				}
+				s, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					return true
+				}
+				for _, name := range append(tagVars(s), s) {
+					if envName.MatchString(name) {
+						names[name] = true
 					}
 				}
 				return true
@@ -61,62 +73,41 @@ func readEnvNames(t *testing.T, dirs ...string) map[string]bool {
 	return names
 }
 
-// constString finds `const name = "..."` in the files of dir.
-func constString(t *testing.T, dir, name string) string {
-	t.Helper()
-	for _, f := range goFiles(t, dir) {
-		for _, d := range f.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != token.CONST {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				for i, id := range vs.Names {
-					if id.Name != name || i >= len(vs.Values) {
-						continue
-					}
-					if lit, ok := vs.Values[i].(*ast.BasicLit); ok {
-						s, _ := strconv.Unquote(lit.Value)
-						return s
-					}
-				}
-			}
-		}
+// tagVars returns the variables a struct tag names: env, file and the
+// keys of defaults.
+func tagVars(tag string) []string {
+	st := reflect.StructTag(tag)
+	out := []string{st.Get("env"), st.Get("file")}
+	for _, pair := range strings.Split(st.Get("defaults"), ";") {
+		name, _, _ := strings.Cut(pair, "=")
+		out = append(out, strings.TrimSpace(name))
 	}
-	return ""
+	return out
 }
 
-// defaultAdminAddr is a standalone service's default admin address as its
-// main passes it to service.Main ("127.0.0.1:9101", or a package constant),
-// else the package's DefaultAdminAddr (the scorecard CLI).
+// defaultAdminAddr is a standalone service's default admin address: what
+// its configuration gives HINSCORE_ADMIN_ADDR when it embeds
+// service.Process (`defaults:"HINSCORE_ADMIN_ADDR=127.0.0.1:9101"`).
 func defaultAdminAddr(t *testing.T, svc string) string {
 	t.Helper()
-	pkg := filepath.Join(servicesDir, svc)
 	var addr string
-	for _, f := range goFiles(t, filepath.Join(pkg, "cmd", svc)) {
+	for _, f := range goFiles(t, filepath.Join(servicesDir, svc)) {
 		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok || len(call.Args) < 3 {
+			field, ok := n.(*ast.Field)
+			if !ok || field.Tag == nil {
 				return true
 			}
-			if sel, ok := call.Fun.(*ast.SelectorExpr); !ok || sel.Sel.Name != "Main" {
-				return true
+			tag, _ := strconv.Unquote(field.Tag.Value)
+			for _, pair := range strings.Split(reflect.StructTag(tag).Get("defaults"), ";") {
+				if name, value, _ := strings.Cut(pair, "="); name == service.EnvAdminAddr {
+					addr = value
+				}
 			}
-			switch a := call.Args[2].(type) {
-			case *ast.BasicLit:
-				addr, _ = strconv.Unquote(a.Value)
-			case *ast.SelectorExpr:
-				addr = constString(t, pkg, a.Sel.Name)
-			}
-			return false
+			return true
 		})
 	}
 	if addr == "" {
-		addr = constString(t, pkg, "DefaultAdminAddr")
-	}
-	if addr == "" {
-		t.Fatalf("%s: no default admin address found in its main or package", svc)
+		t.Fatalf("%s: no default %s in its configuration", svc, service.EnvAdminAddr)
 	}
 	return addr
 }

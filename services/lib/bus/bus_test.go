@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
+	"github.com/hinscore/hinscore/services/lib/domain/partition"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
@@ -171,5 +172,127 @@ func TestCheckStreams(t *testing.T) {
 	}
 	if got := st.CachedInfo().Config; got.MaxMsgs != 12345 || !slices.Equal(got.Subjects, []string{"cards.>"}) {
 		t.Fatalf("check changed the stream: %+v", got)
+	}
+}
+
+// TestVariables: the names the commands and tests use are the ones the
+// settings declare, and the partition count defaults to partition.Default.
+func TestVariables(t *testing.T) {
+	var names []string
+	for _, s := range service.Describe(NATS{}, Partitioning{}) {
+		names = append(names, s.Name)
+	}
+	if want := []string{EnvNATSURL, EnvStreams, EnvStreamReplicas, EnvPartitions}; !slices.Equal(names, want) {
+		t.Errorf("declared %q, want %q", names, want)
+	}
+	var p Partitioning
+	if err := service.Load(service.MapEnv(nil), &p); err != nil || p.EventPartitions() != partition.Default {
+		t.Errorf("default count %d (%v), want %d", p.PartitionCount, err, partition.Default)
+	}
+	err := service.Load(service.MapEnv(map[string]string{EnvPartitions: "0"}), &p)
+	if err == nil || !strings.Contains(err.Error(), "HINSCORE_PARTITIONS: partition count 0") {
+		t.Errorf("count 0: %v", err)
+	}
+}
+
+// embedded starts a NATS server for the test, and a context bounding it.
+func embedded(t *testing.T) (*natsembed.Embedded, context.Context) {
+	t.Helper()
+	srv, err := natsembed.Start(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return srv, ctx
+}
+
+// partitioned is the configuration of a service that partitions EVENTS
+// (an ingest, the linker): its NATS set-up records and checks the count.
+type partitioned struct {
+	NATS
+	Partitioning
+}
+
+func recorded(t *testing.T, ctx context.Context, js jetstream.JetStream) string {
+	t.Helper()
+	st, err := js.Stream(ctx, StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.CachedInfo().Config.Metadata[MetaPartitions]
+}
+
+// TestPartitionCountIsTiedToEvents: the first service that ensures the
+// streams records its count on EVENTS; one that does not partition keeps
+// it; a writer or reader of another count refuses to start, in both modes,
+// with an error naming the variable; the same count passes.
+func TestPartitionCountIsTiedToEvents(t *testing.T) {
+	srv, ctx := embedded(t)
+	open := func(name, mode string, count int) (jetstream.JetStream, error) {
+		cfg := partitioned{NATS{URL: srv.URL(), Streams: mode, StreamReplicas: 1}, Partitioning{count}}
+		var deps service.Deps
+		c, err := cfg.NATS.Open(ctx, name, cfg, &deps)
+		if err == nil {
+			t.Cleanup(func() { _ = c.Shutdown(ctx) })
+		}
+		return deps.JetStream, err
+	}
+	js, err := open("mllp-ingest", "ensure", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := recorded(t, ctx, js); got != "8" {
+		t.Fatalf("EVENTS records %q, want 8", got)
+	}
+	// A service without a count (the chwriter) updates the streams and
+	// keeps the record.
+	if _, _, err := (NATS{URL: srv.URL(), Streams: "ensure", StreamReplicas: 1}).Connect(ctx, "chwriter", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := recorded(t, ctx, js); got != "8" {
+		t.Fatalf("after the chwriter EVENTS records %q, want 8", got)
+	}
+	for _, mode := range []string{"ensure", "check"} {
+		_, err := open("linker", mode, 4)
+		if !errors.Is(err, ErrPartitionsDiffer) || !strings.Contains(err.Error(), "HINSCORE_PARTITIONS=4, EVENTS records 8") {
+			t.Errorf("%s with 4 partitions: %v, want ErrPartitionsDiffer naming HINSCORE_PARTITIONS", mode, err)
+		}
+		if _, err := open("linker", mode, 8); err != nil {
+			t.Errorf("%s with 8 partitions: %v", mode, err)
+		}
+	}
+	if got := recorded(t, ctx, js); got != "8" {
+		t.Fatalf("a refused service changed the record to %q", got)
+	}
+}
+
+// TestPartitionCountRecordedOnAnUnrecordedStream: streams made before the
+// count was recorded (or by a tool that does not know it) get it from the
+// first partitioning service that ensures them; check mode has nothing to
+// compare with and passes.
+func TestPartitionCountRecordedOnAnUnrecordedStream(t *testing.T) {
+	srv, ctx := embedded(t)
+	js, closer, err := (NATS{URL: srv.URL(), Streams: "ensure", StreamReplicas: 1}).Connect(ctx, "api", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Shutdown(ctx)
+	if got := recorded(t, ctx, js); got != "" {
+		t.Fatalf("recorded %q without a count", got)
+	}
+	if _, c, err := (NATS{URL: srv.URL(), Streams: "check", StreamReplicas: 1}).Connect(ctx, "linker", 16); err != nil {
+		t.Fatalf("check on an unrecorded stream: %v", err)
+	} else {
+		_ = c.Shutdown(ctx)
+	}
+	if _, c, err := (NATS{URL: srv.URL(), Streams: "ensure", StreamReplicas: 1}).Connect(ctx, "linker", 16); err != nil {
+		t.Fatal(err)
+	} else {
+		_ = c.Shutdown(ctx)
+	}
+	if got := recorded(t, ctx, js); got != "16" {
+		t.Fatalf("EVENTS records %q, want 16", got)
 	}
 }

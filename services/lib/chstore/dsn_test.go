@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 func TestParseDSN(t *testing.T) {
@@ -156,5 +158,25 @@ func TestParseVersion(t *testing.T) {
 		if major != tt.major || minor != tt.minor {
 			t.Errorf("parseVersion(%q) = %d.%d, want %d.%d", tt.in, major, minor, tt.major, tt.minor)
 		}
+	}
+}
+
+// TestClickHouseSetting: HINSCORE_CLICKHOUSE_DSN as the services declare
+// it (chstore.ClickHouse), parsed by ParseDSN, its errors under its name.
+func TestClickHouseSetting(t *testing.T) {
+	if s := service.Describe(ClickHouse{}); len(s) != 1 || s[0].Name != EnvDSN {
+		t.Fatalf("declared %+v, want %s", s, EnvDSN)
+	}
+	var c ClickHouse
+	if err := service.Load(service.MapEnv(nil), &c); err != nil || c.DSN.String() != "clickhouse://127.0.0.1:9000/hinscore" {
+		t.Fatalf("default %s (%v)", c.DSN, err)
+	}
+	if err := service.Load(service.MapEnv(map[string]string{EnvDSN: "clickhouse://w:pw@ch:9440/db?schema=check"}), &c); err != nil ||
+		c.DSN != (DSN{Host: "ch", Port: 9440, Database: "db", User: "w", Password: "pw", CheckSchema: true}) {
+		t.Fatalf("%+v (%v)", c.DSN, err)
+	}
+	err := service.Load(service.MapEnv(map[string]string{EnvDSN: "http://x:8123/"}), &c)
+	if !errors.Is(err, ErrBadDSN) || !strings.Contains(err.Error(), EnvDSN+": chstore: bad DSN: scheme") {
+		t.Fatalf("bad DSN: %v", err)
 	}
 }

@@ -26,8 +26,8 @@ func MapEnv(m map[string]string) *Env {
 
 // String returns the variable or def when unset or empty.
 func (e *Env) String(name, def string) string {
-	if v, ok := e.lookup(name); ok && strings.TrimSpace(v) != "" {
-		return strings.TrimSpace(v)
+	if v, ok := e.Lookup(name); ok {
+		return v
 	}
 	return def
 }
@@ -119,4 +119,11 @@ func NewEnvWith(overrides map[string]string) *Env {
 		}
 		return os.LookupEnv(k)
 	}}
+}
+
+// Lookup returns the variable, trimmed, and whether it is set (not blank).
+func (e *Env) Lookup(name string) (string, bool) {
+	v, ok := e.lookup(name)
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
 }

@@ -3,47 +3,61 @@ package service
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"time"
-
-	"github.com/rs/zerolog"
 )
-
-// EnvAdminAddr names the variable that sets a standalone service's admin address.
-const EnvAdminAddr = "HINSCORE_ADMIN_ADDR"
 
 // ShutdownTimeout bounds the final flush on SIGTERM (Kubernetes' default
 // grace period is 30s).
 const ShutdownTimeout = 25 * time.Second
 
-// Process is what a standalone service's components are built from.
-type Process struct {
-	Env   *Env
-	Log   zerolog.Logger
-	Admin *Admin
+// Main runs one service as its own process until ctx ends (SIGTERM): its
+// configuration read from the environment by load, JSON logs to stderr,
+// the connections the configuration declares (its Openers), the admin
+// endpoints of its Process settings, and the service build makes of the
+// configuration and those dependencies. A service with a Ready method
+// answers /readyz through it.
+func Main[C any, S Component](ctx context.Context, name string, load func(*Env) (C, error), build func(C, Deps) (S, error)) error {
+	return Serve(ctx, name, NewEnv(), os.Stderr, load, build)
 }
 
-// BuildFunc builds a standalone service's components, in start order.
-type BuildFunc func(ctx context.Context, p *Process) ([]Component, error)
-
-// Main runs one service as its own process until ctx ends (SIGTERM): JSON
-// logs to stderr, configuration from the environment, the admin endpoints on
-// HINSCORE_ADMIN_ADDR (default defaultAdmin) and the components build returns.
-func Main(ctx context.Context, name, defaultAdmin string, build BuildFunc) error {
-	log := NewLogger(name, os.Stderr)
-	env := NewEnv()
-	p := &Process{Env: env, Log: log, Admin: NewAdmin(env.String(EnvAdminAddr, defaultAdmin), log)}
-	comps, err := build(ctx, p)
-	if err == nil {
-		err = env.Err()
-	}
+// Serve is Main with the environment and the log's writer given: a command
+// whose flags override variables passes NewEnvWith.
+func Serve[C any, S Component](ctx context.Context, name string, env *Env, logTo io.Writer, load func(*Env) (C, error), build func(C, Deps) (S, error)) error {
+	cfg, err := load(env)
 	if err != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-		defer cancel()
-		_ = ShutdownAll(sctx, comps...)
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	return Run(ctx, log, ShutdownTimeout, append([]Component{p.Admin}, comps...)...)
+	proc := processOf(&cfg)
+	log := newLogger(name, logTo, proc.LogLevel)
+	admin := NewAdmin(proc.AdminAddr, log)
+	deps := Deps{Log: log, Metrics: admin.Registry(), Clock: SystemClock{}}
+	var opened []Component
+	fail := func(err error) error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+		defer cancel()
+		_ = ShutdownAll(sctx, opened...)
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	for _, o := range openers(&cfg) {
+		c, err := o.Open(ctx, name, cfg, &deps)
+		if err != nil {
+			return fail(err)
+		}
+		opened = append(opened, c)
+		if c.Ready != nil {
+			admin.AddReadiness(c.Name, c.Ready)
+		}
+	}
+	s, err := build(cfg, deps)
+	if err != nil {
+		return fail(err)
+	}
+	if r, ok := any(s).(interface{ Ready(context.Context) error }); ok {
+		admin.AddReadiness(name, r.Ready)
+	}
+	return Run(ctx, log, ShutdownTimeout, append(append([]Component{admin}, opened...), s)...)
 }
 
 // OnShutdown is a component that only releases something at shutdown (a

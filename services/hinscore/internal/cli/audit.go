@@ -23,7 +23,7 @@ import (
 // that may read AUDIT (the api's may not).
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("audit", stderr)
-	natsURL := fs.String("nats", envOr(bus.EnvNATSURL, "nats://127.0.0.1:4222"), "NATS with the AUDIT stream ("+bus.EnvNATSURL+"; an administrator's user)")
+	natsURL := fs.String("nats", natsFromEnv(), "NATS with the AUDIT stream ("+bus.EnvNATSURL+"; an administrator's user)")
 	network := fs.String("network", "", "only the accesses to this network's chains")
 	since := fs.String("since", "", "only entries from this time on: RFC 3339 (2026-12-01T00:00:00Z) or an age (72h)")
 	who := fs.String("who", "", "only the entries of this token holder")

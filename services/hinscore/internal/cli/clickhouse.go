@@ -10,15 +10,6 @@ import (
 	"strings"
 )
 
-// dsnFrom returns the DSN given by flag or HINSCORE_CLICKHOUSE_DSN, or ""
-// when neither is set.
-func dsnFrom(flagValue string) string {
-	if flagValue != "" {
-		return flagValue
-	}
-	return os.Getenv("HINSCORE_CLICKHOUSE_DSN")
-}
-
 // localClickHouse starts (or reuses) the local ClickHouse server through
 // scripts/clickhouse.sh and returns its DSN.
 func localClickHouse(ctx context.Context) (string, error) {

@@ -56,22 +56,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	dsn := dsnFrom(f.clickhouse)
-	localServer := dsn == ""
-	if localServer {
-		local, err := localClickHouse(ctx)
-		if err != nil {
-			return err
-		}
-		d, err := chstore.ParseDSN(local)
-		if err != nil {
-			return err
-		}
-		d.Database = demoDatabase
-		dsn = d.String()
-		if err := dropDatabase(ctx, d); err != nil {
-			return err
-		}
+	dsn, localServer, err := demoClickHouse(ctx, f.clickhouse)
+	if err != nil {
+		return err
 	}
 	f.clickhouse = dsn
 	data, err := os.MkdirTemp("", "hinscore-demo-")
@@ -80,32 +67,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer os.RemoveAll(data)
 	f.data = data
-	opts, err := pipelineOptions(ctx, f, log)
+	opts, err := demoOptions(ctx, f, plan, log)
 	if err != nil {
 		return err
-	}
-	// A short idleness: when the simulated feeds stop, the requests left
-	// without an answer are declared unanswered a few seconds later.
-	opts.Linker.Idle = 3 * time.Second
-	if os.Getenv("HINSCORE_PATIENT_KEY") == "" {
-		// Simulated patients: a key of the demo's own, named so in every token.
-		opts.Ingest.PatientKey, opts.Ingest.PatientKeyID = []byte("hinscore demo patient key"), "demo"
-	}
-	if os.Getenv(seal.EnvRawKeys) == "" {
-		// The messages' bytes in EVENTS: sealed with a key of the demo's
-		// own, which the ingests and the api share, as the patient key.
-		keys := seal.MustParseRawKeys(demoRawKeys)
-		opts.Ingest.RawKeys = keys
-		if opts.FHIR != nil {
-			opts.FHIR.RawKeys = keys
-		}
-		if opts.API != nil {
-			opts.API.RawKeys = keys
-		}
-	}
-	opts.Ingest.Listeners = nil
-	for _, n := range plan.Networks() {
-		opts.Ingest.Listeners = append(opts.Ingest.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
 	}
 	p, err := pipeline.Start(ctx, opts)
 	if err != nil {
@@ -121,37 +85,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "hinscore demo: %d requests, seed %d, %d networks; NATS %s, ClickHouse %s\n",
 		*requests, *seed, len(plan.Networks()), p.NATSURL(), dsn)
 
-	sendStart := time.Now()
-	stats, err := plan.Send(ctx, p.MLLPAddrs())
-	if err != nil {
+	if err := demoSend(ctx, p, plan, *timeout, stdout, began); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "sent %d messages over MLLP in %s (%s)\n", stats.Sent, time.Since(sendStart).Round(time.Millisecond), stats)
 
-	wctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	want := pipeline.Counts{Events: uint64(plan.ValidMessages()), Outcomes: uint64(len(plan.Requests()))}
-	got, err := p.WaitStored(wctx, want)
+	cards, err := demoScorecards(ctx, p, plan, *out)
 	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "stored %d events and %d outcomes in ClickHouse, %s after the start\n\n",
-		got.Events, got.Outcomes, time.Since(began).Round(time.Millisecond))
-
-	conn, _ := p.ClickHouse()
-	// The simulated organisations, so scorecards name each responder's developer.
-	directory, err := plan.DirectoryCSV()
-	if err != nil {
-		return err
-	}
-	if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(directory), time.Now().UTC()); err != nil {
-		return err
-	}
-	cards, err := scorecard.Build(ctx, conn, scorecard.Query{Granularity: "day"}, time.Now().UTC())
-	if err != nil {
-		return err
-	}
-	if err := scorecard.WriteFiles(*out, cards); err != nil {
 		return err
 	}
 	truthDir := filepath.Join(*out, "truth")
@@ -182,6 +121,101 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("demo: a measured rate is more than %.0f points from the simulator's truth", truthTolerancePoints)
 	}
 	return nil
+}
+
+// demoSend sends the plan's traffic over MLLP and waits, at most timeout,
+// until ClickHouse holds every event and outcome of it.
+func demoSend(ctx context.Context, p *pipeline.Pipeline, plan *simulator.Plan, timeout time.Duration, stdout io.Writer, began time.Time) error {
+	sendStart := time.Now()
+	stats, err := plan.Send(ctx, p.MLLPAddrs())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "sent %d messages over MLLP in %s (%s)\n", stats.Sent, time.Since(sendStart).Round(time.Millisecond), stats)
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	want := pipeline.Counts{Events: uint64(plan.ValidMessages()), Outcomes: uint64(len(plan.Requests()))}
+	got, err := p.WaitStored(wctx, want)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "stored %d events and %d outcomes in ClickHouse, %s after the start\n\n",
+		got.Events, got.Outcomes, time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// demoScorecards loads the simulated organisations (so that scorecards
+// name each responder's developer), then builds the day cards and writes
+// them under out.
+func demoScorecards(ctx context.Context, p *pipeline.Pipeline, plan *simulator.Plan, out string) ([]*hinscorev1.Scorecard, error) {
+	conn, _ := p.ClickHouse()
+	directory, err := plan.DirectoryCSV()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(directory), time.Now().UTC()); err != nil {
+		return nil, err
+	}
+	cards, err := scorecard.Build(ctx, conn, scorecard.Query{Granularity: "day"}, time.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	if err := scorecard.WriteFiles(out, cards); err != nil {
+		return nil, err
+	}
+	return cards, nil
+}
+
+// demoClickHouse returns the demo's DSN: the flag's, else
+// HINSCORE_CLICKHOUSE_DSN, else the local server's (started when needed)
+// with the database demoDatabase, emptied first; local says which.
+func demoClickHouse(ctx context.Context, flagValue string) (dsn string, local bool, err error) {
+	if dsn = flagValue; dsn == "" {
+		dsn, _ = service.NewEnv().Lookup(chstore.EnvDSN)
+	}
+	if dsn != "" {
+		return dsn, false, nil
+	}
+	server, err := localClickHouse(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	d, err := chstore.ParseDSN(server)
+	if err != nil {
+		return "", false, err
+	}
+	d.Database = demoDatabase
+	if err := dropDatabase(ctx, d); err != nil {
+		return "", false, err
+	}
+	return d.String(), true, nil
+}
+
+// demoOptions are `hinscore up`'s options for the plan's networks, with
+// the demo's own keys unless some are configured.
+func demoOptions(ctx context.Context, f upFlags, plan *simulator.Plan, log zerolog.Logger) (pipeline.Options, error) {
+	opts, err := pipelineOptions(ctx, f, log)
+	if err != nil {
+		return pipeline.Options{}, err
+	}
+	// A short idleness: when the simulated feeds stop, the requests left
+	// without an answer are declared unanswered a few seconds later.
+	opts.Linker.Idle = 3 * time.Second
+	// Set once for every component (pipeline.Shared).
+	if opts.Shared.PatientTokens.IsDev() {
+		// Simulated patients: a key of the demo's own, named so in every token.
+		opts.Shared.PatientKey, opts.Shared.PatientKeyID = []byte("hinscore demo patient key"), "demo"
+	}
+	if opts.Shared.RawKeys.IsDev() {
+		// The messages' bytes in EVENTS: sealed with a key of the demo's
+		// own, which the ingests and the api share, as the patient key.
+		opts.Shared.RawKeys = seal.MustParseRawKeys(demoRawKeys)
+	}
+	opts.Ingest.Listeners = nil
+	for _, n := range plan.Networks() {
+		opts.Ingest.Listeners = append(opts.Ingest.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
+	}
+	return opts, nil
 }
 
 // truthTolerancePoints is how far (percentage points) a measured rate may be

@@ -23,7 +23,7 @@ import (
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("import", stderr)
 	network := fs.String("network", "", "network the files come from (required)")
-	natsURL := fs.String("nats", envOr(bus.EnvNATSURL, "nats://127.0.0.1:4222"), "NATS of the running hinscore ("+bus.EnvNATSURL+")")
+	natsURL := fs.String("nats", natsFromEnv(), "NATS of the running hinscore ("+bus.EnvNATSURL+")")
 	format := fs.String("format", "auto", "hl7v2, fhir (NDJSON) or auto (JSON is FHIR)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -48,7 +48,11 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer closeNATS()
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
+	// The files' events are partitioned as the ingests' (and refused when
+	// EVENTS records another count).
+	streams := bus.DefaultStreamOptions()
+	streams.Partitions = cfg.EventPartitions()
+	if err := bus.EnsureStreams(ctx, js, streams); err != nil {
 		return fmt.Errorf("import: NATS at %s: %w", *natsURL, err)
 	}
 	hl7, err := mllpingest.NewImporter(cfg, js, nil)
@@ -56,7 +60,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	fhir := fhiringest.DefaultConfig()
-	fhir.Partitions, fhir.PatientKey, fhir.PatientKeyID, fhir.RawKeys = cfg.Partitions, cfg.PatientKey, cfg.PatientKeyID, cfg.RawKeys
+	// The settings both ingests share, as mllp-ingest's configuration holds them.
+	fhir.Partitioning, fhir.PatientTokens, fhir.Keys = cfg.Partitioning, cfg.PatientTokens, cfg.Keys
 	for _, path := range fs.Args() {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -105,7 +110,10 @@ func runDirectory(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: want one CSV FILE (identifier,org_id,name,type,developer,networks)", errUsage)
 	}
-	d := dsnFrom(*dsn)
+	d := *dsn
+	if d == "" {
+		d, _ = service.NewEnv().Lookup(chstore.EnvDSN)
+	}
 	if d == "" {
 		return fmt.Errorf("%w: --clickhouse or HINSCORE_CLICKHOUSE_DSN is required", errUsage)
 	}
@@ -127,9 +135,10 @@ func runDirectory(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
+// natsFromEnv is NATS_URL as the services read it (bus.NATS): the
+// default of the commands' --nats.
+func natsFromEnv() string {
+	var n bus.NATS
+	_ = service.Load(service.NewEnv(), &n) // a bad HINSCORE_STREAMS does not concern a command
+	return n.URL
 }

@@ -49,51 +49,15 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var listeners []mllpingest.Listener
 	if len(f.mllp) > 0 {
-		var err error
-		if listeners, err = parseListeners(f.mllp); err != nil {
+		if _, err := parseListeners(f.mllp); err != nil {
 			return err
 		}
-	}
-	var fhir *fhiringest.Config
-	if f.fhir != "" {
-		cfg, err := fhiringest.ConfigFromEnv(service.NewEnvWith(map[string]string{"HINSCORE_FHIR_ADDR": f.fhir}))
-		if err != nil {
-			return fmt.Errorf("--fhir: %w", err)
-		}
-		fhir = &cfg
-	}
-	var apiCfg *api.Config
-	if f.api != "" {
-		cfg, err := api.ConfigFromEnv(service.NewEnvWith(map[string]string{"HINSCORE_API_ADDR": f.api}))
-		if err != nil {
-			return fmt.Errorf("--api: %w", err)
-		}
-		apiCfg = &cfg
 	}
 	log := service.NewLogger("hinscore", stderr)
 	opts, err := pipelineOptions(ctx, f, log)
 	if err != nil {
 		return err
-	}
-	cards, err := scorecard.ServiceConfigFromEnv(service.NewEnv())
-	if err != nil {
-		return err
-	}
-	if f.out != "" {
-		cards.Out = f.out
-	}
-	opts.Scorecard = &cards
-	opts.FHIR = fhir
-	if apiCfg != nil && os.Getenv("HINSCORE_API_AUDIT_LOG") == "" {
-		// The audit log of raw accesses lives with the rest of the data.
-		apiCfg.AuditLog = filepath.Join(opts.DataDir, "api-audit.jsonl")
-	}
-	opts.API = apiCfg
-	if listeners != nil {
-		// Flags win over HINSCORE_MLLP_LISTENERS (default: default=127.0.0.1:2575).
-		opts.Ingest.Listeners = listeners
 	}
 	p, err := pipeline.Start(ctx, opts)
 	if err != nil {
@@ -110,7 +74,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	_, dsn := p.ClickHouse()
 	fmt.Fprintf(stdout, "NATS  %s\nClickHouse %s\nadmin http://%s/metrics\nscorecards %s/<period>/<network>.json, every %s\n",
-		p.NATSURL(), dsn, p.AdminAddr(), cards.Out, cards.Every)
+		p.NATSURL(), dsn, p.AdminAddr(), opts.Scorecard.Out, opts.Scorecard.Every)
 	<-ctx.Done()
 	log.Info().Msg("shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -118,50 +82,103 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return p.Shutdown(sctx)
 }
 
-// pipelineOptions reads every service's configuration from the environment
-// (as the standalone services do) and applies the command's flags.
-func pipelineOptions(ctx context.Context, f upFlags, log zerolog.Logger) (pipeline.Options, error) {
-	env := service.NewEnv()
-	ingest, err := mllpingest.ConfigFromEnv(env)
-	if err != nil {
-		return pipeline.Options{}, err
+// upEnv is the environment with the command's flags over it: each flag
+// sets a variable of the components it configures, so that each one's
+// configuration is read as the standalone service reads it.
+func upEnv(f upFlags, data string) *service.Env {
+	flags := map[string]string{}
+	if len(f.mllp) > 0 {
+		flags["HINSCORE_MLLP_LISTENERS"] = strings.Join(f.mllp, ",")
 	}
-	link, err := linker.ConfigFromEnv(env)
-	if err != nil {
-		return pipeline.Options{}, err
+	if f.fhir != "" {
+		flags["HINSCORE_FHIR_ADDR"] = f.fhir
 	}
-	writer, err := chwriter.ConfigFromEnv(env)
-	if err != nil {
-		return pipeline.Options{}, err
-	}
-	dsn := dsnFrom(f.clickhouse)
-	if dsn == "" {
-		if dsn, err = localClickHouse(ctx); err != nil {
-			return pipeline.Options{}, err
+	if f.api != "" {
+		flags["HINSCORE_API_ADDR"] = f.api
+		if _, set := service.NewEnv().Lookup("HINSCORE_API_AUDIT_LOG"); !set {
+			// The audit log of raw accesses lives with the rest of the data.
+			flags["HINSCORE_API_AUDIT_LOG"] = filepath.Join(data, "api-audit.jsonl")
 		}
 	}
-	d, err := chstore.ParseDSN(dsn)
-	if err != nil {
-		return pipeline.Options{}, fmt.Errorf("%w: --clickhouse: %v", errUsage, err)
+	if f.out != "" {
+		flags["HINSCORE_SCORECARD_OUT"] = f.out
 	}
+	if f.clickhouse != "" {
+		flags[chstore.EnvDSN] = f.clickhouse
+	}
+	return service.NewEnvWith(flags)
+}
+
+// pipelineOptions reads every component's configuration, and the settings
+// they share once, from the environment with the command's flags over it.
+func pipelineOptions(ctx context.Context, f upFlags, log zerolog.Logger) (pipeline.Options, error) {
 	data, err := filepath.Abs(f.data)
 	if err != nil {
 		return pipeline.Options{}, fmt.Errorf("--data: %w", err)
 	}
+	env := upEnv(f, data)
+	dsn, _ := env.Lookup(chstore.EnvDSN)
+	var d chstore.DSN
+	if dsn != "" {
+		if d, err = chstore.ParseDSN(dsn); err != nil {
+			return pipeline.Options{}, fmt.Errorf("%w: --clickhouse: %v", errUsage, err)
+		}
+	}
+	opts := pipeline.Options{DataDir: data, NATSAddr: f.nats, ClickHouse: d, AdminAddr: f.admin, Streams: bus.DefaultStreamOptions(), Log: log}
+	if err := readConfigs(env, f, &opts); err != nil {
+		return pipeline.Options{}, err
+	}
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return pipeline.Options{}, fmt.Errorf("--data: %w", err)
 	}
-	return pipeline.Options{
-		DataDir:    data,
-		NATSAddr:   f.nats,
-		ClickHouse: d,
-		AdminAddr:  f.admin,
-		Streams:    bus.DefaultStreamOptions(),
-		Ingest:     ingest,
-		Linker:     link,
-		Writer:     writer,
-		Log:        log,
-	}, nil
+	if dsn == "" {
+		if dsn, err = localClickHouse(ctx); err != nil {
+			return pipeline.Options{}, err
+		}
+		if opts.ClickHouse, err = chstore.ParseDSN(dsn); err != nil {
+			return pipeline.Options{}, fmt.Errorf("local ClickHouse: %w", err)
+		}
+	}
+	return opts, nil
+}
+
+// readConfigs reads the shared settings and each component's
+// configuration from env into opts: the FHIR ingest and the api only with
+// their flag.
+func readConfigs(env *service.Env, f upFlags, opts *pipeline.Options) error {
+	if err := service.Load(env, &opts.Shared); err != nil {
+		return err
+	}
+	var err error
+	if opts.Ingest, err = mllpingest.ConfigFromEnv(env); err != nil {
+		return err
+	}
+	if opts.Linker, err = linker.ConfigFromEnv(env); err != nil {
+		return err
+	}
+	if opts.Writer, err = chwriter.ConfigFromEnv(env); err != nil {
+		return err
+	}
+	cards, err := scorecard.ServiceConfigFromEnv(env)
+	if err != nil {
+		return err
+	}
+	opts.Scorecard = &cards
+	if f.fhir != "" {
+		cfg, err := fhiringest.ConfigFromEnv(env)
+		if err != nil {
+			return fmt.Errorf("--fhir: %w", err)
+		}
+		opts.FHIR = &cfg
+	}
+	if f.api != "" {
+		cfg, err := api.ConfigFromEnv(env)
+		if err != nil {
+			return fmt.Errorf("--api: %w", err)
+		}
+		opts.API = &cfg
+	}
+	return nil
 }
 
 func parseListeners(specs []string) ([]mllpingest.Listener, error) {

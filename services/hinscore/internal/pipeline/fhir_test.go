@@ -212,11 +212,11 @@ func TestFHIREndToEnd(t *testing.T) {
 		"northstar": {fhiringest.HashToken(token)},
 		"bayview":   {fhiringest.HashToken(otherToken)},
 	}
-	fhir.PatientKey, fhir.PatientKeyID = opts.Ingest.PatientKey, opts.Ingest.PatientKeyID
 	fhir.MaxBodyBytes = maxBody
 	opts.FHIR = &fhir
 	// The investigator's drill-down, through the API: the keys that seal
-	// the bodies in EVENTS are the FHIR ingest's (the defaults of both).
+	// the bodies in EVENTS are the FHIR ingest's (opts.Shared, as the
+	// patient key both ingests use).
 	apiCfg := api.DefaultConfig()
 	apiCfg.Addr, apiCfg.AuditLog = "127.0.0.1:0", filepath.Join(t.TempDir(), "audit.jsonl")
 	if err := api.ParseTokens("ivy=investigator:"+api.HashToken(investigatorToken), apiCfg.Tokens); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/hinscore/hinscore/services/chwriter"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/hinscore/hinscore/services/linker"
@@ -41,8 +42,12 @@ type Options struct {
 	ClickHouse chstore.DSN
 	// AdminAddr serves /metrics, /healthz and /readyz for the whole process ("" disables).
 	AdminAddr string
-	Streams   bus.StreamOptions
-	Ingest    mllpingest.Config
+	// Streams are the streams' settings; their partition count is Shared's.
+	Streams bus.StreamOptions
+	// Shared are the settings several components read, set once for all:
+	// Start gives them to each component whatever its configuration holds.
+	Shared Shared
+	Ingest mllpingest.Config
 	// FHIR, when set, also runs the FHIR ingest.
 	FHIR   *fhiringest.Config
 	Linker linker.Config
@@ -53,6 +58,40 @@ type Options struct {
 	Scorecard *scorecard.ServiceConfig
 	Log       zerolog.Logger
 	Clock     service.Clock
+}
+
+// Shared are the settings of the pipeline that several components read:
+// the partition count (the ingests and the linker, recorded on EVENTS),
+// the patient key (both ingests), the raw keys (both ingests and the api).
+type Shared struct {
+	bus.Partitioning
+	service.PatientTokens
+	seal.Keys
+}
+
+// DefaultShared are the shared settings' defaults.
+func DefaultShared() Shared {
+	var s Shared
+	service.Defaults(&s)
+	return s
+}
+
+// share gives every component's configuration the shared settings.
+func (o *Options) share() {
+	s := o.Shared
+	o.Streams.Partitions = s.EventPartitions()
+	o.Ingest.Partitioning, o.Ingest.PatientTokens, o.Ingest.Keys = s.Partitioning, s.PatientTokens, s.Keys
+	o.Linker.Partitioning = s.Partitioning
+	if o.FHIR != nil {
+		fhir := *o.FHIR
+		fhir.Partitioning, fhir.PatientTokens, fhir.Keys = s.Partitioning, s.PatientTokens, s.Keys
+		o.FHIR = &fhir
+	}
+	if o.API != nil {
+		a := *o.API
+		a.Keys = s.Keys
+		o.API = &a
+	}
 }
 
 // Pipeline is a running composition. Shutdown stops it in flow order, so
@@ -79,6 +118,7 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 	if opts.Clock == nil {
 		opts.Clock = service.SystemClock{}
 	}
+	opts.share()
 	p = &Pipeline{opts: opts}
 	defer func() {
 		if err != nil {
@@ -114,40 +154,9 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 	opts.Log.Info().Str("clickhouse", p.dsn.String()).Msg("ClickHouse schema migrated")
 
 	p.admin = service.NewAdmin(opts.AdminAddr, opts.Log.With().Str("component", "admin").Logger())
-	reg := p.admin.Registry()
-	if p.writer, err = chwriter.New(opts.Writer, p.js, p.conn, opts.Log.With().Str("component", "chwriter").Logger(), reg); err != nil {
+	comps, err := p.build()
+	if err != nil {
 		return nil, fmt.Errorf("pipeline.Start: %w", err)
-	}
-	if p.linker, err = linker.New(opts.Linker, p.js, opts.Log.With().Str("component", "linker").Logger(), reg, opts.Clock); err != nil {
-		return nil, fmt.Errorf("pipeline.Start: %w", err)
-	}
-	if p.ingest, err = mllpingest.New(opts.Ingest, p.js, opts.Log.With().Str("component", "mllp-ingest").Logger(), reg, opts.Clock); err != nil {
-		return nil, fmt.Errorf("pipeline.Start: %w", err)
-	}
-	comps := []service.Component{p.admin, p.writer, p.linker, p.ingest}
-	if opts.FHIR != nil {
-		if p.fhir, err = fhiringest.New(*opts.FHIR, p.js, opts.Log.With().Str("component", "fhir-ingest").Logger(), reg, opts.Clock); err != nil {
-			return nil, fmt.Errorf("pipeline.Start: %w", err)
-		}
-		comps = append(comps, p.fhir)
-		p.admin.AddReadiness("fhir-ingest", p.fhir.Ready)
-	}
-	if opts.API != nil {
-		if p.api, err = api.New(*opts.API, p.conn, p.js, opts.Log.With().Str("component", "api").Logger(), reg, opts.Clock); err != nil {
-			return nil, fmt.Errorf("pipeline.Start: %w", err)
-		}
-		comps = append(comps, p.api)
-		p.admin.AddReadiness("api", p.api.Ready)
-	}
-	if opts.Scorecard != nil {
-		cards := *opts.Scorecard
-		// Closed scorecards are published on scorecards.<network> too.
-		cards.JetStream = p.js
-		if p.cards, err = scorecard.NewService(cards, p.conn, opts.Log.With().Str("component", "scorecard").Logger(), reg, opts.Clock); err != nil {
-			return nil, fmt.Errorf("pipeline.Start: %w", err)
-		}
-		comps = append(comps, p.cards)
-		p.admin.AddReadiness("scorecard", p.cards.Ready)
 	}
 	p.admin.AddReadiness("clickhouse", func(ctx context.Context) error { return p.conn.Ping(ctx) })
 	p.admin.AddReadiness("nats", func(context.Context) error {
@@ -156,18 +165,65 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 		}
 		return nil
 	})
-	p.admin.AddReadiness("chwriter", p.writer.Ready)
-	p.admin.AddReadiness("linker", p.linker.Ready)
-	p.admin.AddReadiness("mllp-ingest", p.ingest.Ready)
 
 	// Downstream first, so nothing the ingest accepts waits for a consumer.
-	for _, c := range comps {
+	for _, c := range append([]service.Component{p.admin}, comps...) {
 		if err = c.Start(ctx); err != nil {
 			return nil, fmt.Errorf("pipeline.Start %T: %w", c, err)
 		}
 		p.started = append(p.started, c)
 	}
 	return p, nil
+}
+
+// build makes every component with its constructor, the writer, the
+// linker and the ingest first, over the pipeline's connections, and
+// registers each one's readiness.
+func (p *Pipeline) build() ([]service.Component, error) {
+	opts := p.opts
+	deps := func(component string) service.Deps {
+		return service.Deps{JetStream: p.js, ClickHouse: p.conn, Metrics: p.admin.Registry(), Clock: opts.Clock,
+			Log: opts.Log.With().Str("component", component).Logger()}
+	}
+	var comps []service.Component
+	add := func(name string, c service.Component, ready service.ReadinessCheck) {
+		comps = append(comps, c)
+		p.admin.AddReadiness(name, ready)
+	}
+	var err error
+	if p.writer, err = chwriter.New(opts.Writer, deps("chwriter")); err != nil {
+		return nil, err
+	}
+	add("chwriter", p.writer, p.writer.Ready)
+	d := deps("linker")
+	if p.linker, err = linker.New(opts.Linker, d.JetStream, d.Log, d.Metrics, d.Clock); err != nil {
+		return nil, err
+	}
+	add("linker", p.linker, p.linker.Ready)
+	if p.ingest, err = mllpingest.New(opts.Ingest, deps("mllp-ingest")); err != nil {
+		return nil, err
+	}
+	add("mllp-ingest", p.ingest, p.ingest.Ready)
+	if opts.FHIR != nil {
+		if p.fhir, err = fhiringest.New(*opts.FHIR, deps("fhir-ingest")); err != nil {
+			return nil, err
+		}
+		add("fhir-ingest", p.fhir, p.fhir.Ready)
+	}
+	if opts.API != nil {
+		if p.api, err = api.New(*opts.API, deps("api")); err != nil {
+			return nil, err
+		}
+		add("api", p.api, p.api.Ready)
+	}
+	if opts.Scorecard != nil {
+		// Closed scorecards are published on scorecards.<network> too.
+		if p.cards, err = scorecard.NewService(*opts.Scorecard, deps("scorecard")); err != nil {
+			return nil, err
+		}
+		add("scorecard", p.cards, p.cards.Ready)
+	}
+	return comps, nil
 }
 
 // MLLPAddrs maps each network to the address its MLLP listener took.

@@ -33,7 +33,8 @@ func testOptions(t *testing.T, networks []string) Options {
 	}
 	_, d := chtest.EmptyDatabase(t)
 	link.Idle = 2 * time.Second
-	ingest.PatientKey, ingest.PatientKeyID = []byte("end-to-end test patient key"), "e2e"
+	shared := DefaultShared()
+	shared.PatientKey, shared.PatientKeyID = []byte("end-to-end test patient key"), "e2e"
 	ingest.Listeners = nil
 	for _, n := range networks {
 		ingest.Listeners = append(ingest.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
@@ -43,6 +44,7 @@ func testOptions(t *testing.T, networks []string) Options {
 		ClickHouse: d,
 		AdminAddr:  "127.0.0.1:0",
 		Streams:    bus.DefaultStreamOptions(),
+		Shared:     shared,
 		Ingest:     ingest,
 		Linker:     link,
 		Writer:     writer,

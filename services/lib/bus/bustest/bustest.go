@@ -5,8 +5,11 @@ package bustest
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // Bus is an embedded server a test started: its JetStream store's
@@ -103,5 +107,33 @@ func Restart(t testing.TB, old *natsembed.Embedded, dir string, ready func(conte
 			t.Fatalf("bus not back: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// CheckPartitionCount runs the standalone composition of a service that
+// partitions EVENTS (serve, as its main runs it, with env and NATS_URL,
+// HINSCORE_PARTITIONS and an admin address of its own) against EVENTS
+// recorded with 4 partitions: with 8 it must refuse to start with an error
+// naming HINSCORE_PARTITIONS, with 4 it must run until stopped.
+func CheckPartitionCount(t *testing.T, env map[string]string, serve func(ctx context.Context, env *service.Env) error) {
+	t.Helper()
+	opts := bus.DefaultStreamOptions()
+	opts.Partitions = 4
+	url, _ := Start(t, &opts)
+	with := func(partitions string) *service.Env {
+		m := maps.Clone(env)
+		m[bus.EnvNATSURL], m[bus.EnvPartitions], m[service.EnvAdminAddr] = url, partitions, "127.0.0.1:0"
+		return service.MapEnv(m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := serve(ctx, with("8"))
+	if !errors.Is(err, bus.ErrPartitionsDiffer) || !strings.Contains(err.Error(), "HINSCORE_PARTITIONS=8") {
+		t.Fatalf("8 partitions against EVENTS of 4: %v, want a refusal naming HINSCORE_PARTITIONS", err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer rcancel()
+	if err := serve(rctx, with("4")); err != nil {
+		t.Fatalf("4 partitions: %v", err)
 	}
 }

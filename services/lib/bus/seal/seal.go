@@ -7,7 +7,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 
-	"github.com/hinscore/hinscore/services/lib/service"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -34,12 +32,11 @@ import (
 // for the ingests and the api.
 const EnvRawKeys = "HINSCORE_RAW_KEYS"
 
-// DevRawKeys is the key used when none is configured: public, so what it
-// seals is protected from nobody; the services warn when it is in use.
-var DevRawKeys = "dev:" + func() string {
-	sum := sha256.Sum256([]byte("hinscore-dev-raw-key-not-secret"))
-	return hex.EncodeToString(sum[:])
-}()
+// DevRawKeys is the key used when none is configured (the default of
+// Keys.RawKeys): the SHA-256 of "hinscore-dev-raw-key-not-secret", public,
+// so what it seals is protected from nobody; the services warn when it is
+// in use.
+const DevRawKeys = "dev:4dc21575a0bcced8a1c02fa930dbb9fcd56832e2538589bf63d07366c5c6efbe"
 
 // Sentinel errors of Open.
 var (
@@ -102,16 +99,30 @@ func MustParseRawKeys(s string) *RawKeys {
 	return k
 }
 
-// RawKeysFromEnv reads HINSCORE_RAW_KEYS (DevRawKeys when unset) for the
-// services that seal or open: the ingests and the api. A bad value is
-// reported on env and gives nil.
-func RawKeysFromEnv(env *service.Env) *RawKeys {
-	k, err := ParseRawKeys(env.String(EnvRawKeys, DevRawKeys))
-	if err != nil {
-		env.Fail(EnvRawKeys, "%v", err)
-		return nil
+// Keys is the setting of the raw keys, the one of every service that
+// seals or opens original bytes: the ingests and the api.
+type Keys struct {
+	// RawKeys seal with the first key; the others (of earlier rotations)
+	// still open. The default is DevRawKeys.
+	RawKeys *RawKeys `env:"HINSCORE_RAW_KEYS" default:"dev:4dc21575a0bcced8a1c02fa930dbb9fcd56832e2538589bf63d07366c5c6efbe" help:"id:<64 hex digits>[,id:<64 hex digits>...]: the AES-256 key that seals each message's bytes in its event (the first), then those of earlier rotations, which still open; the same value in mllp-ingest, fhir-ingest and api, never in the linker or chwriter. Unset: the public development key dev (a warning is logged)"`
+}
+
+// Validate names the variable when there is no key.
+func (k Keys) Validate() error {
+	if k.RawKeys == nil {
+		return fmt.Errorf("%s: no key", EnvRawKeys)
 	}
-	return k
+	return nil
+}
+
+// UnmarshalText reads "id:hex,id:hex" (ParseRawKeys).
+func (k *RawKeys) UnmarshalText(b []byte) error {
+	parsed, err := ParseRawKeys(string(b))
+	if err != nil {
+		return err
+	}
+	*k = *parsed
+	return nil
 }
 
 func validKeyID(id string) bool {

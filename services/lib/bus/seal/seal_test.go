@@ -2,9 +2,13 @@ package seal
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 const (
@@ -87,5 +91,25 @@ func BenchmarkSeal(b *testing.B) {
 	b.SetBytes(int64(len(plain)))
 	for b.Loop() {
 		_ = k.Seal("1e0d3234-119b-5533-b721-0de36d083f5e", plain)
+	}
+}
+
+// TestKeysDefaultIsTheDevKey: the default of HINSCORE_RAW_KEYS is the
+// development key the services warn about, the hash its comment names.
+func TestKeysDefaultIsTheDevKey(t *testing.T) {
+	sum := sha256.Sum256([]byte("hinscore-dev-raw-key-not-secret"))
+	if want := "dev:" + hex.EncodeToString(sum[:]); DevRawKeys != want {
+		t.Fatalf("DevRawKeys = %s, want %s", DevRawKeys, want)
+	}
+	var k Keys
+	if err := service.Load(service.MapEnv(nil), &k); err != nil || !k.RawKeys.IsDev() {
+		t.Fatalf("unset: %v, %v", k.RawKeys, err)
+	}
+	if s := service.Describe(Keys{}); len(s) != 1 || s[0].Name != EnvRawKeys || s[0].Default != DevRawKeys {
+		t.Fatalf("declared %+v, want %s defaulting to DevRawKeys", s, EnvRawKeys)
+	}
+	err := service.Load(service.MapEnv(map[string]string{EnvRawKeys: "k1:short"}), &k)
+	if err == nil || !strings.Contains(err.Error(), "HINSCORE_RAW_KEYS: seal.ParseRawKeys") {
+		t.Fatalf("bad keys: %v", err)
 	}
 }
