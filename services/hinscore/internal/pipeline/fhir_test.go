@@ -17,10 +17,12 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/api"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
 )
 
 // task is a CDex-style record-request Task between a payer and a provider.
@@ -183,6 +185,15 @@ func (r outcomeRow) String() string {
 		r.correlationKey, r.requestKind, r.requester, r.responder, r.class, r.exception, r.responseID, r.requestedAt, opt(r.tta), opt(r.ttf), r.sla, r.records)
 }
 
+// The FHIR end-to-end test's credentials and body limit.
+const (
+	token      = "northstar-feed-token"
+	otherToken = "bayview-feed-token"
+	maxBody    = 64 << 10
+	// investigatorToken reads original messages through the API.
+	investigatorToken = "ivy-investigator-token"
+)
+
 // TestFHIREndToEnd posts every FHIR pattern of DOMAIN.md over HTTP (a
 // messaging request and its answers, batch and transaction with their
 // responses by entry position and X-Correlation-ID, an OperationOutcome by
@@ -194,13 +205,54 @@ func (r outcomeRow) String() string {
 func TestFHIREndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	const (
-		token      = "northstar-feed-token"
-		otherToken = "bayview-feed-token"
-		maxBody    = 64 << 10
-		// investigatorToken reads original messages through the API.
-		investigatorToken = "ivy-investigator-token"
-	)
+	p, fhir := startFHIRPipeline(ctx, t)
+	base := "http://" + p.FHIRAddr() + "/fhir/northstar/"
+	posts := fhirPosts()
+	for _, post := range posts {
+		if post.token == "" {
+			post.token = token
+		}
+		if r := postFHIR(ctx, t, base, post.fhirPost); r.status != post.want {
+			t.Fatalf("%s: status %d, want %d: %s", post.name, r.status, post.want, r.body)
+		}
+	}
+
+	badLine := postNDJSON(ctx, t, base)
+	bad := fhirBadInputs()
+	postBadInputs(ctx, t, base, bad)
+
+	// 32 posts and 4 NDJSON lines: 49 events, 25 linked requests.
+	const wantEvents, wantOutcomes = 49, 25
+	if _, err := p.WaitStored(ctx, Counts{Events: wantEvents, Outcomes: wantOutcomes}); err != nil {
+		t.Fatal(err)
+	}
+	// Give a straggling version or a stray event the time to show up, then compare exactly.
+	time.Sleep(3 * time.Second)
+	if got, err := p.Stored(ctx); err != nil || got != (Counts{Events: wantEvents, Outcomes: wantOutcomes}) {
+		t.Fatalf("stored %+v (%v), want %d events and %d outcomes", got, err, wantEvents, wantOutcomes)
+	}
+
+	conn, _ := p.ClickHouse()
+	checkFHIROutcomes(ctx, t, conn, fhirWantOutcomes())
+	checkNoStrays(ctx, t, conn)
+	bodyOf := func(name string) []byte {
+		for _, p := range posts {
+			if p.name == name {
+				return []byte(p.body)
+			}
+		}
+		t.Fatalf("no post %q", name)
+		return nil
+	}
+	checkInvestigatorRaw(ctx, t, p, conn, bodyOf)
+	checkRawPlaces(ctx, t, p, conn, fhir.RawKeys, bodyOf)
+	checkFHIRDeadLetters(ctx, t, p, conn, badLine, bad)
+}
+
+// startFHIRPipeline starts the pipeline with the FHIR ingest of northstar
+// (bayview's token known too) and the API with an investigator's token.
+func startFHIRPipeline(ctx context.Context, t *testing.T) (*Pipeline, fhiringest.Config) {
+	t.Helper()
 	opts := testOptions(t, []string{"northstar"})
 	// The idle rule moves a silent partition's watermark to the wall clock,
 	// far past these 2026-03-02 events: a request and its answer must reach
@@ -227,26 +279,32 @@ func TestFHIREndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		// Bounded: a shutdown that never drains fails the test instead of hanging it.
 		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
 		defer scancel()
 		if err := p.Shutdown(sctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-	}()
-	base := "http://" + p.FHIRAddr() + "/fhir/northstar/"
+	})
+	return p, fhir
+}
 
-	// Each chain is posted request first, answer right after, and the
-	// chains in the order of their event times: the linker's watermark
-	// follows the newest event time of a partition, and the idle rule moves
-	// it to the wall clock, so a short-SLA request posted behind either
-	// would be declared unanswered before its answer came.
-	posts := []struct {
-		name string
-		fhirPost
-		want int
-	}{
+// namedPost is one body of the test with the status it must get.
+type namedPost struct {
+	name string
+	fhirPost
+	want int
+}
+
+// fhirPosts are the bodies posted one by one, in order.
+// Each chain is posted request first, answer right after, and the
+// chains in the order of their event times: the linker's watermark
+// follows the newest event time of a partition, and the idle rule moves
+// it to the wall clock, so a short-SLA request posted behind either
+// would be declared unanswered before its answer came.
+func fhirPosts() []namedPost {
+	return []namedPost{
 		// Messaging: answered ok with two documents, 40 s later (the request is at 08:00:00Z).
 		{"message request 1", fhirPost{path: "", body: messageRequest("mh-1", "2026-03-02T09:00:00+01:00")}, http.StatusCreated},
 		{"message answer ok", fhirPost{path: "Bundle", body: messageResponse("mh-1-ok", "2026-03-02T08:00:40Z", "mh-1", "ok", twoDocuments)}, http.StatusCreated},
@@ -331,16 +389,12 @@ func TestFHIREndToEnd(t *testing.T) {
  {"fullUrl":"https://example.org/fhir/Task/t4","resource":` + task("t4", "3", "completed", `,"lastModified":"2026-03-02T09:40:00Z","output":[{"type":{"coding":[{"code":"data-value"}]},"valueReference":{"reference":"DocumentReference/d4"}}]`) + `,
   "request":{"method":"PUT","url":"Task/t4"},"response":{"status":"200"}}]}`}, http.StatusCreated},
 	}
-	for _, post := range posts {
-		if post.token == "" {
-			post.token = token
-		}
-		if r := postFHIR(ctx, t, base, post.fhirPost); r.status != post.want {
-			t.Fatalf("%s: status %d, want %d: %s", post.name, r.status, post.want, r.body)
-		}
-	}
+}
 
-	// NDJSON bulk: the good lines are kept, the bad one is reported by its number.
+// postNDJSON posts an NDJSON feed with one bad line and checks the
+// report; it returns the bad line.
+func postNDJSON(ctx context.Context, t *testing.T, base string) string {
+	t.Helper()
 	compact := func(s string) string {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, []byte(s)); err != nil {
@@ -368,18 +422,24 @@ func TestFHIREndToEnd(t *testing.T) {
 	if is := bulk.oo.Issue[1]; is.Severity != "error" || is.Code != "structure" || strings.Join(is.Location, ",") != "line 3" {
 		t.Errorf("NDJSON bad line reported as %+v, want an error with code structure at line 3", is)
 	}
+	return badLine
+}
 
-	// The bad-input list: each refused with its status and an
-	// OperationOutcome; none of it reaches EVENTS or the outcomes.
+// badInput is a body that must be refused, and what its refusal leaves.
+type badInput struct {
+	name string
+	fhirPost
+	status     int
+	code, expr string
+	dlqReason  string // the dead letter's reason starts so; "" when there is none
+	dlqBody    bool   // the dead letter holds the body
+}
+
+// The bad-input list: each refused with its status and an
+// OperationOutcome; none of it reaches EVENTS or the outcomes.
+func fhirBadInputs() []badInput {
 	huge := `{"resourceType":"Task","id":"huge","status":"requested","note":[{"text":"` + strings.Repeat("x", maxBody) + `"}]}`
-	bad := []struct {
-		name string
-		fhirPost
-		status     int
-		code, expr string
-		dlqReason  string // the dead letter's reason starts so; "" when there is none
-		dlqBody    bool   // the dead letter holds the body
-	}{
+	return []badInput{
 		{"bad JSON", fhirPost{path: "", body: `{"resourceType":"Task","id":"bad-json",`, token: token}, http.StatusBadRequest, "structure", "", "syntax: ", true},
 		{"wrong resourceType for the URL", fhirPost{path: "Task", body: auditEvent("wrong-type", "0", "", "2026-03-02T12:00:00Z", "", patientEntity), token: token}, http.StatusBadRequest, "invalid", "resourceType", "wrong_type: ", true},
 		{"not an exchange resource", fhirPost{path: "", body: `{"resourceType":"DocumentReference","id":"not-exchange","status":"current","content":[{"attachment":{"url":"Binary/1"}}]}`, token: token}, http.StatusUnprocessableEntity, "not-supported", "DocumentReference", "not_exchange: ", true},
@@ -389,6 +449,11 @@ func TestFHIREndToEnd(t *testing.T) {
 		{"wrong token", fhirPost{path: "Task", body: task("wrong-token", "1", "requested", ""), token: "guessed"}, http.StatusUnauthorized, "login", "", "", false},
 		{"other network's token", fhirPost{path: "Task", body: task("other-network", "1", "requested", ""), token: otherToken}, http.StatusForbidden, "forbidden", "", "", false},
 	}
+}
+
+// postBadInputs posts each bad input and checks its refusal.
+func postBadInputs(ctx context.Context, t *testing.T, base string, bad []badInput) {
+	t.Helper()
 	for _, b := range bad {
 		r := postFHIR(ctx, t, base, b.fhirPost)
 		if r.status != b.status {
@@ -403,18 +468,10 @@ func TestFHIREndToEnd(t *testing.T) {
 			t.Errorf("%s: WWW-Authenticate %q", b.name, r.header.Get("WWW-Authenticate"))
 		}
 	}
+}
 
-	// 32 posts and 4 NDJSON lines: 49 events, 25 linked requests.
-	const wantEvents, wantOutcomes = 49, 25
-	if _, err := p.WaitStored(ctx, Counts{Events: wantEvents, Outcomes: wantOutcomes}); err != nil {
-		t.Fatal(err)
-	}
-	// Give a straggling version or a stray event the time to show up, then compare exactly.
-	time.Sleep(3 * time.Second)
-	if got, err := p.Stored(ctx); err != nil || got != (Counts{Events: wantEvents, Outcomes: wantOutcomes}) {
-		t.Fatalf("stored %+v (%v), want %d events and %d outcomes", got, err, wantEvents, wantOutcomes)
-	}
-
+// fhirWantOutcomes are the outcome rows the linker must derive, by request.
+func fhirWantOutcomes() map[string]outcomeRow {
 	const (
 		clinic  = "northstar|https://clinic.example.org/fhir|"
 		payer   = "northstar|9941339100|http://example.org/payer-tasks|"
@@ -423,7 +480,7 @@ func TestFHIREndToEnd(t *testing.T) {
 		second  = time.Second
 	)
 	sla := func(d time.Duration) uint64 { return uint64(d.Milliseconds()) }
-	want := map[string]outcomeRow{
+	return map[string]outcomeRow{
 		"mh-1": {correlationKey: clinic + "mh-1", requestKind: "patient_query", requester: "CLINIC1", responder: "ACME",
 			class: "fulfilled", responseID: "mh-1-ok", requestedAt: "2026-03-02T08:00:00Z", tta: ms(40 * second), ttf: ms(40 * second), sla: sla(minute), records: 2},
 		"mh-2": {correlationKey: clinic + "mh-2", requestKind: "patient_query", requester: "CLINIC1", responder: "ACME",
@@ -480,7 +537,11 @@ func TestFHIREndToEnd(t *testing.T) {
 		"AuditEvent/n-audit": {correlationKey: audited + "n-audit", requestKind: "patient_query", requester: "CLINIC1", responder: "ACME",
 			class: "fulfilled", responseID: "AuditEvent/n-audit", requestedAt: "2026-03-02T11:00:00Z", tta: ms(2 * second), ttf: ms(2 * second), sla: sla(minute)},
 	}
-	conn, _ := p.ClickHouse()
+}
+
+// checkFHIROutcomes compares every northstar outcome row with want, field by field.
+func checkFHIROutcomes(ctx context.Context, t *testing.T, conn driver.Conn, want map[string]outcomeRow) {
+	t.Helper()
 	rows, err := conn.Query(ctx, `SELECT request_id, correlation_key, request_kind, requester_org, responder_org, outcome,
  exception_code, response_id, requested_at_ms, tta_ms, ttf_ms, sla_ms, record_count FROM outcomes WHERE network = 'northstar'`)
 	if err != nil {
@@ -525,8 +586,11 @@ func TestFHIREndToEnd(t *testing.T) {
 			t.Errorf("unexpected outcome for request %s: %s", id, g)
 		}
 	}
+}
 
-	// Nothing of the refused input was stored as an event.
+// checkNoStrays: nothing of the refused input was stored as an event.
+func checkNoStrays(ctx context.Context, t *testing.T, conn driver.Conn) {
+	t.Helper()
 	var strays uint64
 	if err := conn.QueryRow(ctx, `SELECT count() FROM events WHERE message_id IN
  ('Task/huge', 'Task/wrong-token/_history/1', 'Task/other-network/_history/1', 'AuditEvent/wrong-type', 'Task/bad-json', 'DocumentReference/not-exchange')`).Scan(&strays); err != nil {
@@ -535,18 +599,12 @@ func TestFHIREndToEnd(t *testing.T) {
 	if strays != 0 {
 		t.Errorf("%d events stored from refused input", strays)
 	}
+}
 
-	bodyOf := func(name string) []byte {
-		for _, p := range posts {
-			if p.name == name {
-				return []byte(p.body)
-			}
-		}
-		t.Fatalf("no post %q", name)
-		return nil
-	}
-	// What an investigator sees of a Task chain through the API: the
-	// original bodies of its request and its answer, as they were posted.
+// What an investigator sees of a Task chain through the API: the
+// original bodies of its request and its answer, as they were posted.
+func checkInvestigatorRaw(ctx context.Context, t *testing.T, p *Pipeline, conn driver.Conn, bodyOf func(string) []byte) {
+	t.Helper()
 	var chainID string
 	if err := conn.QueryRow(ctx, `SELECT toString(outcome_id) FROM outcomes WHERE network = 'northstar' AND request_id = 'Task/t1/_history/1'`).Scan(&chainID); err != nil {
 		t.Fatal(err)
@@ -575,10 +633,13 @@ func TestFHIREndToEnd(t *testing.T) {
 			t.Errorf("raw of %s through the API: %.80q, want the body posted", id, shown[id])
 		}
 	}
+}
 
-	// Where an investigator finds each body's bytes, by the position the
-	// events row gives: a Task version (one event) in its own EVENTS
-	// message, the event with the body; the batch (three events) once in RAW.
+// Where an investigator finds each body's bytes, by the position the
+// events row gives: a Task version (one event) in its own EVENTS
+// message, the event with the body; the batch (three events) once in RAW.
+func checkRawPlaces(ctx context.Context, t *testing.T, p *Pipeline, conn driver.Conn, keys *seal.RawKeys, bodyOf func(string) []byte) {
+	t.Helper()
 	for _, c := range []struct {
 		messageID, post string
 		inEvents        bool
@@ -621,7 +682,7 @@ func TestFHIREndToEnd(t *testing.T) {
 			if len(ev.GetRaw()) > 0 {
 				t.Errorf("%s: the body is in the clear in EVENTS", c.messageID)
 			}
-			if data, err = fhir.RawKeys.Open(ev.GetEventId(), ev.GetRawSealed()); err != nil {
+			if data, err = keys.Open(ev.GetEventId(), ev.GetRawSealed()); err != nil {
 				t.Errorf("%s: the sealed body does not open: %v", c.messageID, err)
 			}
 		}
@@ -629,10 +690,13 @@ func TestFHIREndToEnd(t *testing.T) {
 			t.Errorf("%s: %s seq %d holds %.80q, not the body posted", c.messageID, name, seq, data)
 		}
 	}
+}
 
-	// The dead letters, in the order they were refused: the NDJSON line
-	// and the 400/413/422 bodies (401 and 403 are not dead-lettered). The
-	// writer records where each one is; the DLQ stream holds its bytes.
+// The dead letters, in the order they were refused: the NDJSON line
+// and the 400/413/422 bodies (401 and 403 are not dead-lettered). The
+// writer records where each one is; the DLQ stream holds its bytes.
+func checkFHIRDeadLetters(ctx context.Context, t *testing.T, p *Pipeline, conn driver.Conn, badLine string, bad []badInput) {
+	t.Helper()
 	type deadLetter struct {
 		reason string
 		size   uint32
