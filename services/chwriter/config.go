@@ -1,7 +1,6 @@
 package chwriter
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
@@ -59,11 +58,7 @@ func DefaultConfig() Config {
 
 // ConfigFromEnv reads the configuration, naming each bad variable.
 func ConfigFromEnv(env *service.Env) (Config, error) {
-	c := DefaultConfig()
-	if err := service.Load(env, &c); err != nil {
-		return Config{}, fmt.Errorf("chwriter.ConfigFromEnv: %w", err)
-	}
-	return c, nil
+	return service.LoadOver(env, DefaultConfig(), "chwriter.ConfigFromEnv")
 }
 
 // Validate checks the writer's own settings, naming each bad variable. A

@@ -1,26 +1,16 @@
 package chwriter_test
 
 import (
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/service/servicetest"
+
 	"github.com/hinscore/hinscore/services/chwriter"
 	"github.com/hinscore/hinscore/services/lib/chstore"
-	"github.com/hinscore/hinscore/services/lib/service"
 )
-
-// envFile reads testdata/config/<name>.
-func envFile(t *testing.T, name string) *service.Env {
-	t.Helper()
-	env, err := service.EnvFile(filepath.Join("testdata", "config", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env
-}
 
 func TestConfigFromEnv(t *testing.T) {
 	tests := []struct {
@@ -43,7 +33,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			got, err := chwriter.ConfigFromEnv(envFile(t, tt.file))
+			got, err := chwriter.ConfigFromEnv(servicetest.ConfigFile(t, tt.file))
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("ConfigFromEnv = %+v, want an error", got)

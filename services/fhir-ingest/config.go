@@ -75,18 +75,11 @@ func DefaultConfig() Config {
 }
 
 // HashToken is how a bearer token is configured: the hex SHA-256 of it.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
+func HashToken(token string) string { return service.HashToken(token) }
 
 // ConfigFromEnv reads the configuration; the error names every bad variable.
 func ConfigFromEnv(env *service.Env) (Config, error) {
-	c := DefaultConfig()
-	if err := service.Load(env, &c); err != nil {
-		return Config{}, fmt.Errorf("fhiringest.ConfigFromEnv: %w", err)
-	}
-	return c, nil
+	return service.LoadOver(env, DefaultConfig(), "fhiringest.ConfigFromEnv")
 }
 
 // ParseTokens reads "network=hash;hash,network=hash" into into (blank

@@ -5,23 +5,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hinscore/hinscore/services/lib/service/servicetest"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
-func envFile(t *testing.T, path string) *service.Env {
-	t.Helper()
-	env, err := service.EnvFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env
-}
-
 func TestConfigFromEnv(t *testing.T) {
-	got, err := ConfigFromEnv(envFile(t, "testdata/config/full.env"))
+	got, err := ConfigFromEnv(servicetest.ConfigFile(t, "full.env"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +65,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
-			_, err := ConfigFromEnv(envFile(t, "testdata/config/"+tc.file))
+			_, err := ConfigFromEnv(servicetest.ConfigFile(t, tc.file))
 			if err == nil {
 				t.Fatal("no error")
 			}

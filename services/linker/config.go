@@ -162,11 +162,7 @@ func validName(s string, ok func(byte) bool) bool {
 // ConfigFromEnv reads the configuration from the environment and validates
 // it; the error names every bad variable.
 func ConfigFromEnv(env *service.Env) (Config, error) {
-	c := DefaultConfig()
-	if err := service.Load(env, &c); err != nil {
-		return Config{}, fmt.Errorf("linker.ConfigFromEnv: %w", err)
-	}
-	return c, nil
+	return service.LoadOver(env, DefaultConfig(), "linker.ConfigFromEnv")
 }
 
 // Validate fills nothing in: it reports the first bad field by its name.

@@ -1,24 +1,13 @@
 package linker
 
 import (
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hinscore/hinscore/services/lib/service"
+	"github.com/hinscore/hinscore/services/lib/service/servicetest"
 )
-
-// envFile reads testdata/config/<name>.
-func envFile(t *testing.T, name string) *service.Env {
-	t.Helper()
-	env, err := service.EnvFile(filepath.Join("testdata", "config", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env
-}
 
 func TestConfigFromEnv(t *testing.T) {
 	cases := []struct {
@@ -85,7 +74,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
-			c, err := ConfigFromEnv(envFile(t, tc.file))
+			c, err := ConfigFromEnv(servicetest.ConfigFile(t, tc.file))
 			if len(tc.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("no error, config %+v", c)

@@ -76,11 +76,7 @@ func DefaultConfig() Config {
 
 // ConfigFromEnv reads the configuration; the error names every bad variable.
 func ConfigFromEnv(env *service.Env) (Config, error) {
-	c := DefaultConfig()
-	if err := service.Load(env, &c); err != nil {
-		return Config{}, fmt.Errorf("mllpingest.ConfigFromEnv: %w", err)
-	}
-	return c, nil
+	return service.LoadOver(env, DefaultConfig(), "mllpingest.ConfigFromEnv")
 }
 
 // ParseListeners reads "network=host:port,network=host:port".

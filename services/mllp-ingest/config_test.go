@@ -6,23 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/service/servicetest"
+
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/bus/seal"
 
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
-func envFile(t *testing.T, path string) *service.Env {
-	t.Helper()
-	env, err := service.EnvFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env
-}
-
 func TestConfigFromEnv(t *testing.T) {
-	got, err := ConfigFromEnv(envFile(t, "testdata/config/full.env"))
+	got, err := ConfigFromEnv(servicetest.ConfigFile(t, "full.env"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +64,7 @@ func TestConfigFromEnv(t *testing.T) {
 }
 
 func TestConfigErrorsNameEveryVariable(t *testing.T) {
-	_, err := ConfigFromEnv(envFile(t, "testdata/config/bad.env"))
+	_, err := ConfigFromEnv(servicetest.ConfigFile(t, "bad.env"))
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}

@@ -74,11 +74,7 @@ func DefaultServiceConfig() ServiceConfig {
 // ServiceConfigFromEnv reads the service configuration; the error names
 // every bad variable.
 func ServiceConfigFromEnv(env *service.Env) (ServiceConfig, error) {
-	c := DefaultServiceConfig()
-	if err := service.Load(env, &c); err != nil {
-		return ServiceConfig{}, fmt.Errorf("scorecard.ServiceConfigFromEnv: %w", err)
-	}
-	return c, nil
+	return service.LoadOver(env, DefaultServiceConfig(), "scorecard.ServiceConfigFromEnv")
 }
 
 // Validate checks the service's own settings, naming each variable (a

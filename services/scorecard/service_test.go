@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/service/servicetest"
+
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -29,16 +31,6 @@ import (
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
-// envFile reads testdata/config/<name>.
-func envFile(t *testing.T, name string) *service.Env {
-	t.Helper()
-	env, err := service.EnvFile(filepath.Join("testdata", "config", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env
-}
-
 func TestServiceConfigFromEnv(t *testing.T) {
 	tests := []struct {
 		file    string
@@ -53,7 +45,7 @@ func TestServiceConfigFromEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			got, err := ServiceConfigFromEnv(envFile(t, tt.file))
+			got, err := ServiceConfigFromEnv(servicetest.ConfigFile(t, tt.file))
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("ServiceConfigFromEnv = %+v, want an error", got)

@@ -1,7 +1,9 @@
 package service
 
 import (
+	"crypto/sha256"
 	"encoding"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -58,6 +60,26 @@ func Load(env *Env, cfg any) error {
 	}
 	env.errs = append(env.errs, l.errs...)
 	return fmt.Errorf("service.Load: %w", errors.Join(l.errs...))
+}
+
+// LoadOver is Load for a service's ConfigFromEnv: it fills a copy of
+// defaults (a configuration with its defaults set) from env and returns it,
+// or the zero configuration and an error that says where (the service's
+// reader) and names every bad variable.
+func LoadOver[C any](env *Env, defaults C, where string) (C, error) {
+	c := defaults
+	if err := Load(env, &c); err != nil {
+		var zero C
+		return zero, fmt.Errorf("%s: %w", where, err)
+	}
+	return c, nil
+}
+
+// HashToken is how a bearer token is configured (the api's and the FHIR
+// feeds'): the hex SHA-256 of it, so that no configuration holds a token.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 // Defaults sets every field of cfg that has a default to it, as Load does

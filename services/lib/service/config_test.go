@@ -165,3 +165,23 @@ func TestDescribeAndTable(t *testing.T) {
 		t.Errorf("table\n%s\nwant\n%s", table, want)
 	}
 }
+
+func TestLoadOverAndHashToken(t *testing.T) {
+	type cfg struct {
+		N int `env:"HINSCORE_TEST_N" default:"3" help:"a number"`
+	}
+	var d cfg
+	Defaults(&d)
+	got, err := LoadOver(MapEnv(map[string]string{}), d, "x.ConfigFromEnv")
+	if err != nil || got.N != 3 {
+		t.Fatalf("defaults: %+v, %v", got, err)
+	}
+	got, err = LoadOver(MapEnv(map[string]string{"HINSCORE_TEST_N": "seven"}), d, "x.ConfigFromEnv")
+	if err == nil || got != (cfg{}) || !strings.HasPrefix(err.Error(), "x.ConfigFromEnv: ") || !strings.Contains(err.Error(), "HINSCORE_TEST_N") {
+		t.Fatalf("a bad value: %+v, %v; want the zero config and an error naming where and the variable", got, err)
+	}
+	// sha256("abc")
+	if HashToken("abc") != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Fatal("HashToken is not the hex SHA-256")
+	}
+}
