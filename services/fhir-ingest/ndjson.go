@@ -251,14 +251,14 @@ func (s *Server) serveNDJSON(w http.ResponseWriter, r *http.Request, network str
 	s.m.accepted.WithLabelValues(network).Add(float64(st.Resources))
 	s.m.events.WithLabelValues(network).Add(float64(st.Events))
 	s.m.duplicate.WithLabelValues(network).Add(float64(st.Duplicates))
-	issues := []ooIssue{infoIssue(fmt.Sprintf("%d line(s): %d resource(s) stored, %d event(s), %d duplicate event(s), %d skipped (not exchange events), %d refused",
+	issues := []OutcomeIssue{infoIssue(fmt.Sprintf("%d line(s): %d resource(s) stored, %d event(s), %d duplicate event(s), %d skipped (not exchange events), %d refused",
 		st.Lines, st.Resources, st.Events, st.Duplicates, st.Skipped, len(st.Errors)-st.Skipped))}
 	for i, le := range st.Errors {
 		if i == maxReportedLines {
-			issues = append(issues, ooIssue{Severity: "warning", Code: "too-costly", Diagnostics: fmt.Sprintf("%d more line(s) not listed", len(st.Errors)-i)})
+			issues = append(issues, OutcomeIssue{Severity: "warning", Code: "too-costly", Diagnostics: fmt.Sprintf("%d more line(s) not listed", len(st.Errors)-i)})
 			break
 		}
-		is := ooIssue{Severity: "error", Code: le.IssueCode, Diagnostics: le.Error(), Location: []string{"line " + strconv.Itoa(le.Line)}}
+		is := OutcomeIssue{Severity: "error", Code: le.IssueCode, Diagnostics: le.Error(), Location: []string{"line " + strconv.Itoa(le.Line)}}
 		if le.NotExchange {
 			is.Severity = "warning"
 			s.m.rejected.WithLabelValues(network, reasonNotExchange).Inc()
@@ -278,7 +278,7 @@ func (s *Server) serveNDJSON(w http.ResponseWriter, r *http.Request, network str
 	case err != nil:
 		s.m.rejected.WithLabelValues(network, reasonPublish).Inc()
 		s.log.Warn().Err(err).Str("network", network).Msg("NDJSON import stopped: replying 503")
-		issues = append(issues, ooIssue{Severity: "error", Code: "transient", Diagnostics: "stopped: " + err.Error() + "; send the file again (stored lines are deduplicated)"})
+		issues = append(issues, OutcomeIssue{Severity: "error", Code: "transient", Diagnostics: "stopped: " + err.Error() + "; send the file again (stored lines are deduplicated)"})
 		s.reply(w, network, start, http.StatusServiceUnavailable, outcomeOf(issues...))
 	default:
 		s.reply(w, network, start, http.StatusOK, outcomeOf(issues...))

@@ -9,7 +9,8 @@ import (
 // The OperationOutcome replies. Encoded from our own structs: a reply is
 // small and its shape fixed.
 
-type ooIssue struct {
+// OutcomeIssue is one issue of a reply.
+type OutcomeIssue struct {
 	Severity    string   `json:"severity"`
 	Code        string   `json:"code"`
 	Diagnostics string   `json:"diagnostics,omitempty"`
@@ -17,25 +18,27 @@ type ooIssue struct {
 	Expression  []string `json:"expression,omitempty"`
 }
 
-type operationOutcome struct {
-	ResourceType string    `json:"resourceType"`
-	Issue        []ooIssue `json:"issue"`
+// OperationOutcome is the body of every reply but a CapabilityStatement:
+// what a feed (and a test) decodes.
+type OperationOutcome struct {
+	ResourceType string         `json:"resourceType"`
+	Issue        []OutcomeIssue `json:"issue"`
 }
 
-func outcomeOf(issues ...ooIssue) operationOutcome {
-	return operationOutcome{ResourceType: "OperationOutcome", Issue: issues}
+func outcomeOf(issues ...OutcomeIssue) OperationOutcome {
+	return OperationOutcome{ResourceType: "OperationOutcome", Issue: issues}
 }
 
-func errorIssue(code, diagnostics, expression string) ooIssue {
-	is := ooIssue{Severity: "error", Code: code, Diagnostics: diagnostics}
+func errorIssue(code, diagnostics, expression string) OutcomeIssue {
+	is := OutcomeIssue{Severity: "error", Code: code, Diagnostics: diagnostics}
 	if expression != "" {
 		is.Expression = []string{expression}
 	}
 	return is
 }
 
-func infoIssue(diagnostics string) ooIssue {
-	return ooIssue{Severity: "information", Code: "informational", Diagnostics: diagnostics}
+func infoIssue(diagnostics string) OutcomeIssue {
+	return OutcomeIssue{Severity: "information", Code: "informational", Diagnostics: diagnostics}
 }
 
 // writeFHIR writes v as application/fhir+json.
@@ -79,7 +82,7 @@ func storedReply(dup bool, n int) []byte {
 	return encodeOutcome(infoIssue(fmt.Sprintf("stored: %d exchange event(s)", n)))
 }
 
-func encodeOutcome(issues ...ooIssue) []byte {
+func encodeOutcome(issues ...OutcomeIssue) []byte {
 	b, err := json.Marshal(outcomeOf(issues...))
 	if err != nil {
 		panic(err) // our own struct of strings

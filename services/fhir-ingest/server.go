@@ -516,8 +516,8 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, network string, 
 	s.reply(w, network, start, status, outcomeOf(issue))
 }
 
-func notStored() operationOutcome {
-	return outcomeOf(ooIssue{Severity: "error", Code: "transient", Diagnostics: "not stored: send it again"})
+func notStored() OperationOutcome {
+	return outcomeOf(OutcomeIssue{Severity: "error", Code: "transient", Diagnostics: "not stored: send it again"})
 }
 
 func (s *Server) deadLetter(ctx context.Context, network, remote, reason, detail string, data []byte) error {

@@ -105,18 +105,9 @@ type post struct {
 type answer struct {
 	status int
 	header http.Header
-	oo     struct {
-		ResourceType string `json:"resourceType"`
-		Issue        []struct {
-			Severity    string   `json:"severity"`
-			Code        string   `json:"code"`
-			Diagnostics string   `json:"diagnostics"`
-			Location    []string `json:"location"`
-			Expression  []string `json:"expression"`
-		} `json:"issue"`
-	}
-	body []byte
-	tls  bool // the reply came over TLS
+	oo     OperationOutcome
+	body   []byte
+	tls    bool // the reply came over TLS
 }
 
 func (h *harness) do(p post) answer {

@@ -102,16 +102,7 @@ type fhirReply struct {
 	status int
 	header http.Header
 	body   []byte
-	oo     struct {
-		ResourceType string `json:"resourceType"`
-		Issue        []struct {
-			Severity    string   `json:"severity"`
-			Code        string   `json:"code"`
-			Diagnostics string   `json:"diagnostics"`
-			Location    []string `json:"location"`
-			Expression  []string `json:"expression"`
-		} `json:"issue"`
-	}
+	oo     fhiringest.OperationOutcome
 }
 
 func postFHIR(ctx context.Context, t *testing.T, base string, p fhirPost) fhirReply {
