@@ -48,8 +48,6 @@ for m in "$@"; do
 done
 
 echo "== end to end (services as processes, doubling steady rates)" | tee -a "$report"
-# Until services/harness/faults is in go.work, it builds as a module of its own.
-gw=; grep -q 'services/harness/faults' go.work || gw=off
-(cd services/harness/faults && GOWORK=$gw go build -o ../../bin/e2ebench ./cmd/e2ebench)
+go build -C services/harness/faults -o "$PWD/bin/e2ebench" ./cmd/e2ebench
 bin/e2ebench --bin bin --clickhouse "$dsn" --clickhouse-pid "$(scripts/clickhouse.sh pid)" --bench-txt "$report" --out out/bench.json
 echo "bench: raw lines in $report, figures in out/bench.json"

@@ -14,8 +14,6 @@ cd "$(dirname "$0")/.."
 for b in hinscore mllp-ingest fhir-ingest linker chwriter; do
 	[ -x "bin/$b" ] || { echo "faults: bin/$b is missing: run make build" >&2; exit 1; }
 done
-# Until services/harness/faults is in go.work, it builds as a module of its own.
-grep -q 'services/harness/faults' go.work || export GOWORK=off
 export HINSCORE_FAULTS=full HINSCORE_FAULTS_BIN=$PWD/bin
 run=TestFaults
 [ -z "${FAULTS_RUN:-}" ] || run="TestFaults/.*${FAULTS_RUN}"
