@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/service/servicetest"
+
 	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
 	"github.com/hinscore/hinscore/services/lib/bus/seal"
 
@@ -79,14 +81,7 @@ func newHarnessStore(t testing.TB, mod func(*Config), memory bool) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	servicetest.Start(t, srv)
 	scheme := "http://"
 	if cfg.TLSCert != "" {
 		scheme = "https://"

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/service/servicetest"
+
 	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
 	"github.com/hinscore/hinscore/services/lib/bus/seal"
 
@@ -74,14 +76,7 @@ func newHarnessStorage(t testing.TB, memory bool, mod func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	})
+	servicetest.Start(t, srv)
 	h := &harness{ns: ns, busDir: dir, nc: nc, js: js, srv: srv}
 	if tt, ok := t.(*testing.T); ok {
 		h.t = tt

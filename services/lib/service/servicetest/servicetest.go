@@ -2,8 +2,10 @@
 package servicetest
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hinscore/hinscore/services/lib/service"
 )
@@ -17,4 +19,18 @@ func ConfigFile(t testing.TB, name string) *service.Env {
 		t.Fatal(err)
 	}
 	return env
+}
+
+// Start starts a component for a test and shuts it down, within 10 s,
+// when the test ends.
+func Start(t testing.TB, c service.Component) {
+	t.Helper()
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Shutdown(ctx)
+	})
 }
