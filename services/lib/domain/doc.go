@@ -10,5 +10,8 @@
 //   - exception: the 45 CFR part 171 exceptions and redirect codes, as one
 //     versioned table;
 //   - outcome: the outcome classes, named as analysts see them;
+//   - calendar: US federal business days, holidays computed, for SLAs;
+//   - purpose: exchange purpose codes of every system mapped to one
+//     canonical purpose, as one versioned table;
 //   - text: bounding a sender's text.
 package domain
