@@ -12,10 +12,8 @@ package atna
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -137,13 +135,15 @@ func Parse(data []byte, maxBytes int) (*Audit, error) {
 	if len(data) > maxBytes {
 		return nil, &ParseError{Reason: fmt.Sprintf("%d bytes, limit %d", len(data), maxBytes), Err: ErrTooLarge}
 	}
-	var base int64
-	if bytes.HasPrefix(data, bom) {
-		// encoding/xml reads a byte order mark as text before the root.
-		data, base = data[len(bom):], int64(len(bom))
+	var p parser
+	if err := checkChars(data); err != nil {
+		return nil, p.wrap(err)
 	}
-	p := parser{d: xml.NewDecoder(bytes.NewReader(data)), base: base}
-	p.d.Strict = true
+	start := 0
+	if bytes.HasPrefix(data, bom) {
+		start = len(bom)
+	}
+	p.s = scanner{data: data, pos: start}
 	if err := p.run(); err != nil {
 		return nil, err
 	}
@@ -153,65 +153,83 @@ func Parse(data []byte, maxBytes int) (*Audit, error) {
 var bom = []byte{0xEF, 0xBB, 0xBF}
 
 type parser struct {
-	d     *xml.Decoder
-	base  int64 // bytes before what d reads
+	s     scanner
 	a     Audit
-	stack []xml.Name
-	text  []byte // text of the element being collected
+	stack [][]byte // qualified names of the open elements
 	// collect is the depth whose text is wanted (ParticipantObjectQuery,
-	// ParticipantObjectName), 0 for none.
+	// ParticipantObjectName), 0 for none; text holds it.
 	collect  int
+	text     []byte
 	sources  int // AuditSourceIdentifications seen; only the first is kept
 	rootDone bool
 }
 
-func (p *parser) fail(err error, format string, args ...any) *ParseError {
-	el := ""
+func (p *parser) element() string {
 	if n := len(p.stack); n > 0 {
-		el = p.stack[n-1].Local
+		return string(local(p.stack[n-1]))
 	}
-	return &ParseError{Element: el, Offset: p.base + p.d.InputOffset(), Reason: fmt.Sprintf(format, args...), Err: err}
+	return ""
+}
+
+func (p *parser) fail(err error, format string, args ...any) *ParseError {
+	return &ParseError{Element: p.element(), Offset: int64(p.s.pos), Reason: fmt.Sprintf(format, args...), Err: err}
+}
+
+// wrap turns a scanner's error into a *ParseError.
+func (p *parser) wrap(err error) *ParseError {
+	var se *scanError
+	if errors.As(err, &se) {
+		return &ParseError{Element: p.element(), Offset: int64(se.at), Reason: se.reason}
+	}
+	return p.fail(nil, "%v", err)
+}
+
+func local(name []byte) []byte {
+	if i := bytes.IndexByte(name, ':'); i >= 0 {
+		return name[i+1:]
+	}
+	return name
 }
 
 func (p *parser) run() error {
 	for {
-		tok, err := p.d.RawToken()
-		if err == io.EOF {
+		tok, err := p.s.next()
+		if err != nil {
+			return p.wrap(err)
+		}
+		switch tok {
+		case tokEOF:
 			if !p.rootDone {
 				return p.fail(nil, "input ends before </AuditMessage>")
 			}
 			return nil
-		}
-		if err != nil {
-			var se *xml.SyntaxError
-			if errors.As(err, &se) {
-				return p.fail(nil, "%s", se.Msg)
-			}
-			return p.fail(nil, "%v", err)
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if err := p.start(t); err != nil {
+		case tokStart:
+			if err := p.start(p.s.name, p.s.attrs); err != nil {
 				return err
 			}
-		case xml.EndElement:
-			if err := p.end(t); err != nil {
+			if p.s.empty {
+				if err := p.end(p.s.name); err != nil {
+					return err
+				}
+			}
+		case tokEnd:
+			if err := p.end(p.s.name); err != nil {
 				return err
 			}
-		case xml.CharData:
-			if err := p.chars(t); err != nil {
+		case tokText:
+			if err := p.chars(p.s.text); err != nil {
 				return err
 			}
-		case xml.Directive:
+		case tokDecl:
 			// <!DOCTYPE, <!ENTITY and the like: never expanded, never
 			// accepted, wherever they are.
-			return p.fail(ErrDoctype, "markup declaration <!%.20s", t)
-		case xml.ProcInst, xml.Comment:
+			rest := p.s.data[p.s.pos+2:]
+			return p.fail(ErrDoctype, "markup declaration <!%s", rest[:min(len(rest), 20)])
 		}
 	}
 }
 
-func (p *parser) chars(t xml.CharData) error {
+func (p *parser) chars(t []byte) error {
 	if len(p.stack) == 0 {
 		if len(bytes.TrimSpace(t)) > 0 {
 			return p.fail(nil, "text outside the root element")
@@ -229,32 +247,33 @@ func (p *parser) chars(t xml.CharData) error {
 	return nil
 }
 
-func (p *parser) start(t xml.StartElement) error {
+func (p *parser) start(name []byte, attrs []attr) error {
 	if p.rootDone {
-		return p.fail(nil, "element <%s> after the root element", t.Name.Local)
+		return p.fail(nil, "element <%s> after the root element", name)
 	}
 	if len(p.stack) >= MaxDepth {
 		return p.fail(ErrTooDeep, "more than %d levels", MaxDepth)
 	}
-	if len(t.Name.Local) > MaxName || len(t.Name.Space) > MaxName {
+	if len(name) > MaxName {
 		return p.fail(ErrTooLarge, "element name over %d bytes", MaxName)
 	}
-	for _, at := range t.Attr {
-		if len(at.Name.Local) > MaxName || len(at.Name.Space) > MaxName {
+	for _, at := range attrs {
+		if len(at.local) > MaxName {
 			return p.fail(ErrTooLarge, "attribute name over %d bytes", MaxName)
 		}
-		if len(at.Value) > MaxValue {
-			return p.fail(ErrTooLarge, "attribute %s over %d bytes", at.Name.Local, MaxValue)
+		if len(at.value) > MaxValue {
+			return p.fail(ErrTooLarge, "attribute %s over %d bytes", at.local, MaxValue)
 		}
 	}
 	parent := ""
 	if n := len(p.stack); n > 0 {
-		parent = p.stack[n-1].Local
+		parent = string(local(p.stack[n-1]))
 	}
-	p.stack = append(p.stack, t.Name)
+	p.stack = append(p.stack, name)
+	el := local(name)
 	if len(p.stack) == 1 {
-		if t.Name.Local != "AuditMessage" {
-			return p.fail(ErrNotAudit, "root element <%s>", t.Name.Local)
+		if string(el) != "AuditMessage" {
+			return p.fail(ErrNotAudit, "root element <%s>", el)
 		}
 		return nil
 	}
@@ -262,57 +281,57 @@ func (p *parser) start(t xml.StartElement) error {
 	var err error
 	switch parent {
 	case "AuditMessage":
-		switch t.Name.Local {
+		switch string(el) {
 		case "EventIdentification":
-			err = p.event(t.Attr)
+			err = p.event(attrs)
 		case "ActiveParticipant":
-			err = p.participant(t.Attr)
+			err = p.participant(attrs)
 		case "AuditSourceIdentification":
 			p.sources++
 			if p.sources == 1 {
-				p.source(t.Attr)
+				p.source(attrs)
 			}
 		case "ParticipantObjectIdentification":
-			err = p.object(t.Attr)
+			err = p.object(attrs)
 		}
 	case "EventIdentification":
-		switch t.Name.Local {
+		switch string(el) {
 		case "EventID":
-			a.Event.ID = code(t.Attr)
+			a.Event.ID = code(attrs)
 		case "EventTypeCode":
-			a.Event.TypeCodes = append(a.Event.TypeCodes, code(t.Attr))
+			a.Event.TypeCodes = append(a.Event.TypeCodes, code(attrs))
 		case "PurposeOfUse":
-			a.Event.PurposesOfUse = append(a.Event.PurposesOfUse, code(t.Attr))
+			a.Event.PurposesOfUse = append(a.Event.PurposesOfUse, code(attrs))
 		}
 	case "ActiveParticipant":
-		if t.Name.Local == "RoleIDCode" && len(a.Participants) > 0 {
+		if string(el) == "RoleIDCode" && len(a.Participants) > 0 {
 			pa := &a.Participants[len(a.Participants)-1]
-			pa.RoleIDCodes = append(pa.RoleIDCodes, code(t.Attr))
+			pa.RoleIDCodes = append(pa.RoleIDCodes, code(attrs))
 		}
 	case "AuditSourceIdentification":
-		if t.Name.Local == "AuditSourceTypeCode" && p.sources == 1 {
-			a.Source.TypeCodes = append(a.Source.TypeCodes, code(t.Attr))
+		if string(el) == "AuditSourceTypeCode" && p.sources == 1 {
+			a.Source.TypeCodes = append(a.Source.TypeCodes, code(attrs))
 		}
 	case "ParticipantObjectIdentification":
 		if len(a.Objects) == 0 {
 			break
 		}
 		o := &a.Objects[len(a.Objects)-1]
-		switch t.Name.Local {
+		switch string(el) {
 		case "ParticipantObjectIDTypeCode":
-			o.IDTypeCode = code(t.Attr)
+			o.IDTypeCode = code(attrs)
 		case "ParticipantObjectQuery", "ParticipantObjectName":
 			p.collect = len(p.stack)
 			p.text = p.text[:0]
 		case "ParticipantObjectDetail":
 			var d Detail
-			var val string
-			for _, at := range t.Attr {
-				switch at.Name.Local {
+			var val []byte
+			for _, at := range attrs {
+				switch string(at.local) {
 				case "type":
-					d.Type = at.Value
+					d.Type = string(at.value)
 				case "value":
-					val = at.Value
+					val = at.value
 				}
 			}
 			if d.Value, err = unbase64(val); err != nil {
@@ -324,27 +343,27 @@ func (p *parser) start(t xml.StartElement) error {
 	return err
 }
 
-func (p *parser) end(t xml.EndElement) error {
+func (p *parser) end(name []byte) error {
 	n := len(p.stack)
 	if n == 0 {
-		return p.fail(nil, "end tag </%s> without a start", t.Name.Local)
+		return p.fail(nil, "end tag </%s> without a start", name)
 	}
-	if p.stack[n-1] != t.Name {
-		return p.fail(nil, "end tag </%s> closes <%s>", t.Name.Local, p.stack[n-1].Local)
+	if !bytes.Equal(p.stack[n-1], name) {
+		return p.fail(nil, "end tag </%s> closes <%s>", name, p.stack[n-1])
 	}
 	if p.collect == n {
 		p.collect = 0
 		if len(p.a.Objects) > 0 {
 			o := &p.a.Objects[len(p.a.Objects)-1]
-			switch t.Name.Local {
+			switch string(local(name)) {
 			case "ParticipantObjectQuery":
-				q, err := unbase64(string(p.text))
+				q, err := unbase64(p.text)
 				if err != nil {
 					return p.fail(nil, "not base64: %v", err)
 				}
 				o.Query = q
 			case "ParticipantObjectName":
-				o.Name = strings.TrimSpace(string(p.text))
+				o.Name = string(bytes.TrimSpace(p.text))
 			}
 		}
 	}
@@ -355,22 +374,22 @@ func (p *parser) end(t xml.EndElement) error {
 	return nil
 }
 
-func (p *parser) event(attrs []xml.Attr) error {
+func (p *parser) event(attrs []attr) error {
 	e := &p.a.Event
 	for _, at := range attrs {
-		switch at.Name.Local {
+		switch string(at.local) {
 		case "EventActionCode":
-			e.ActionCode = at.Value
+			e.ActionCode = string(at.value)
 		case "EventDateTime":
-			tm, err := parseDateTime(at.Value)
+			tm, err := parseDateTime(string(at.value))
 			if err != nil {
-				return p.fail(nil, "EventDateTime %q is not an xs:dateTime", at.Value)
+				return p.fail(nil, "EventDateTime %q is not an xs:dateTime", at.value)
 			}
 			e.DateTime = tm
 		case "EventOutcomeIndicator":
-			n, err := smallInt(at.Value)
+			n, err := smallInt(at.value)
 			if err != nil {
-				return p.fail(nil, "EventOutcomeIndicator %q is not a number", at.Value)
+				return p.fail(nil, "EventOutcomeIndicator %q is not a number", at.value)
 			}
 			e.Outcome = n
 		}
@@ -378,30 +397,30 @@ func (p *parser) event(attrs []xml.Attr) error {
 	return nil
 }
 
-func (p *parser) participant(attrs []xml.Attr) error {
+func (p *parser) participant(attrs []attr) error {
 	var pa Participant
 	for _, at := range attrs {
-		switch at.Name.Local {
+		switch string(at.local) {
 		case "UserID":
-			pa.UserID = at.Value
+			pa.UserID = string(at.value)
 		case "AlternativeUserID":
-			pa.AlternativeUserID = at.Value
+			pa.AlternativeUserID = string(at.value)
 		case "UserName":
-			pa.UserName = at.Value
+			pa.UserName = string(at.value)
 		case "UserIsRequestor":
-			switch strings.TrimSpace(at.Value) {
+			switch string(bytes.TrimSpace(at.value)) {
 			case "true", "1":
 				pa.UserIsRequestor = true
 			case "false", "0":
 			default:
-				return p.fail(nil, "UserIsRequestor %q is not a boolean", at.Value)
+				return p.fail(nil, "UserIsRequestor %q is not a boolean", at.value)
 			}
 		case "NetworkAccessPointID":
-			pa.NetworkAccessPointID = at.Value
+			pa.NetworkAccessPointID = string(at.value)
 		case "NetworkAccessPointTypeCode":
-			n, err := smallInt(at.Value)
+			n, err := smallInt(at.value)
 			if err != nil {
-				return p.fail(nil, "NetworkAccessPointTypeCode %q is not a number", at.Value)
+				return p.fail(nil, "NetworkAccessPointTypeCode %q is not a number", at.value)
 			}
 			pa.NetworkAccessPointTypeCode = n
 		}
@@ -410,28 +429,28 @@ func (p *parser) participant(attrs []xml.Attr) error {
 	return nil
 }
 
-func (p *parser) source(attrs []xml.Attr) {
+func (p *parser) source(attrs []attr) {
 	s := &p.a.Source
 	for _, at := range attrs {
-		switch at.Name.Local {
+		switch string(at.local) {
 		case "AuditSourceID":
-			s.ID = at.Value
+			s.ID = string(at.value)
 		case "AuditEnterpriseSiteID":
-			s.EnterpriseSiteID = at.Value
+			s.EnterpriseSiteID = string(at.value)
 		case "AuditSourceTypeCode":
 			// Some RFC 3881 senders put the type code as an attribute.
-			s.TypeCodes = append(s.TypeCodes, Code{Code: at.Value})
+			s.TypeCodes = append(s.TypeCodes, Code{Code: string(at.value)})
 		}
 	}
 }
 
-func (p *parser) object(attrs []xml.Attr) error {
+func (p *parser) object(attrs []attr) error {
 	var o Object
 	for _, at := range attrs {
 		var dst *int
-		switch at.Name.Local {
+		switch string(at.local) {
 		case "ParticipantObjectID":
-			o.ID = at.Value
+			o.ID = string(at.value)
 		case "ParticipantObjectTypeCode":
 			dst = &o.TypeCode
 		case "ParticipantObjectTypeCodeRole":
@@ -439,12 +458,12 @@ func (p *parser) object(attrs []xml.Attr) error {
 		case "ParticipantObjectDataLifeCycle":
 			dst = &o.DataLifeCycle
 		case "ParticipantObjectSensitivity":
-			o.Sensitivity = at.Value
+			o.Sensitivity = string(at.value)
 		}
 		if dst != nil {
-			n, err := smallInt(at.Value)
+			n, err := smallInt(at.value)
 			if err != nil {
-				return p.fail(nil, "%s %q is not a number", at.Name.Local, at.Value)
+				return p.fail(nil, "%s %q is not a number", at.local, at.value)
 			}
 			*dst = n
 		}
@@ -454,34 +473,34 @@ func (p *parser) object(attrs []xml.Attr) error {
 }
 
 // code reads a coded value in either schema's attributes.
-func code(attrs []xml.Attr) Code {
+func code(attrs []attr) Code {
 	var c Code
-	var system, display string
+	var system, display []byte
 	for _, at := range attrs {
-		switch at.Name.Local {
+		switch string(at.local) {
 		case "csd-code", "code":
-			c.Code = at.Value
+			c.Code = string(at.value)
 		case "codeSystemName":
-			c.System = at.Value
+			c.System = string(at.value)
 		case "codeSystem":
-			system = at.Value
+			system = at.value
 		case "originalText":
-			c.Display = at.Value
+			c.Display = string(at.value)
 		case "displayName":
-			display = at.Value
+			display = at.value
 		}
 	}
 	if c.System == "" {
-		c.System = system
+		c.System = string(system)
 	}
 	if c.Display == "" {
-		c.Display = display
+		c.Display = string(display)
 	}
 	return c
 }
 
-func smallInt(s string) (int, error) {
-	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
+func smallInt(b []byte) (int, error) {
+	n, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 16)
 	return int(n), err
 }
 
@@ -495,16 +514,26 @@ func parseDateTime(s string) (time.Time, error) {
 }
 
 // unbase64 decodes xs:base64Binary, which may be broken into lines.
-func unbase64(s string) ([]byte, error) {
-	s = strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '\t', '\r', '\n':
-			return -1
-		}
-		return r
-	}, s)
-	if s == "" {
+func unbase64(b []byte) ([]byte, error) {
+	if bytes.ContainsAny(b, " \t") {
+		// Decode skips CR and LF, not the rest of XML's white space.
+		b = bytes.Map(func(r rune) rune {
+			if r == ' ' || r == '\t' {
+				return -1
+			}
+			return r
+		}, b)
+	}
+	if len(b) == 0 {
 		return nil, nil
 	}
-	return base64.StdEncoding.DecodeString(s)
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
+	n, err := base64.StdEncoding.Decode(out, b)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	return out[:n:n], nil
 }
