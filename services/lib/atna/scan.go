@@ -2,6 +2,7 @@ package atna
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 	"unicode/utf8"
 )
@@ -77,9 +78,12 @@ func (s *scanner) next() (token, error) {
 		rest := s.data[s.pos:]
 		switch {
 		case bytes.HasPrefix(rest, []byte("<!--")):
-			end := bytes.Index(rest[4:], []byte("-->"))
-			if end < 0 {
+			end := bytes.Index(rest[4:], []byte("--"))
+			if end < 0 || 4+end+2 >= len(rest) {
 				return 0, s.errorf(s.pos, "unterminated comment")
+			}
+			if rest[4+end+2] != '>' {
+				return 0, s.errorf(s.pos+4+end, "-- inside a comment")
 			}
 			s.pos += 4 + end + 3
 		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
@@ -122,38 +126,49 @@ func (s *scanner) procInst() error {
 	}
 	body := s.data[s.pos+2 : s.pos+2+end]
 	s.pos += 2 + end + 2
-	n := 0
-	for n < len(body) && isNameByte(body[n]) {
-		n++
-	}
+	n := nameLen(body)
 	if n == 0 || (n < len(body) && !isSpace(body[n])) {
 		return s.errorf(start, "processing instruction without a target name")
 	}
 	if !bytes.HasPrefix(body, []byte("xml")) || (len(body) > 3 && !isSpace(body[3])) {
 		return nil
 	}
-	// The XML declaration: the input must be UTF-8, as encoding/xml
-	// requires without a CharsetReader.
-	i := bytes.Index(body, []byte("encoding"))
-	if i < 0 {
-		return nil
+	// The XML declaration: version 1.0, and the input must be UTF-8, as
+	// encoding/xml requires without a CharsetReader.
+	if v, ok, err := declValue(body, "version"); err != nil {
+		return s.errorf(start, "malformed XML declaration")
+	} else if ok && string(v) != "1.0" {
+		return s.errorf(start, "XML version "+strconv.Quote(string(v))+" is not 1.0")
 	}
-	v := bytes.TrimLeft(body[i+len("encoding"):], " \t\r\n")
-	if len(v) == 0 || v[0] != '=' {
+	enc, ok, err := declValue(body, "encoding")
+	if err != nil {
 		return s.errorf(start, "malformed XML declaration")
 	}
-	v = bytes.TrimLeft(v[1:], " \t\r\n")
-	if len(v) < 2 || (v[0] != '"' && v[0] != '\'') {
-		return s.errorf(start, "malformed XML declaration")
-	}
-	q := bytes.IndexByte(v[1:], v[0])
-	if q < 0 {
-		return s.errorf(start, "malformed XML declaration")
-	}
-	if enc := v[1 : 1+q]; !bytes.EqualFold(enc, []byte("UTF-8")) && !bytes.EqualFold(enc, []byte("utf8")) {
+	if ok && !bytes.EqualFold(enc, []byte("UTF-8")) {
 		return s.errorf(start, "encoding "+strconv.Quote(string(enc))+" is not UTF-8")
 	}
 	return nil
+}
+
+// declValue finds name="value" in an XML declaration.
+func declValue(body []byte, name string) (value []byte, ok bool, err error) {
+	i := bytes.Index(body, []byte(name))
+	if i < 0 {
+		return nil, false, nil
+	}
+	v := bytes.TrimLeft(body[i+len(name):], " \t\r\n")
+	if len(v) == 0 || v[0] != '=' {
+		return nil, false, errors.New("no =")
+	}
+	v = bytes.TrimLeft(v[1:], " \t\r\n")
+	if len(v) < 2 || (v[0] != '"' && v[0] != '\'') {
+		return nil, false, errors.New("not quoted")
+	}
+	q := bytes.IndexByte(v[1:], v[0])
+	if q < 0 {
+		return nil, false, errors.New("not closed")
+	}
+	return v[1 : 1+q], true, nil
 }
 
 func (s *scanner) startTag() error {
@@ -233,17 +248,32 @@ func (s *scanner) chars() (token, error) {
 // readName reads a name at pos into s.name.
 func (s *scanner) readName() error {
 	start := s.pos
-	for s.pos < len(s.data) && isNameByte(s.data[s.pos]) {
-		s.pos++
-	}
-	if s.pos == start {
+	n := nameLen(s.data[start:])
+	if n == 0 {
 		return s.errorf(start, "expected a name")
 	}
-	if c := s.data[start]; c == '-' || c == '.' || c == ':' || (c >= '0' && c <= '9') {
-		return s.errorf(start, "name starts with "+strconv.QuoteRune(rune(c)))
-	}
+	s.pos += n
 	s.name = s.data[start:s.pos]
 	return nil
+}
+
+// nameLen is the length of the name b starts with, 0 for none.
+func nameLen(b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	if c := b[0]; !isNameByte(c) || c == '-' || c == '.' || c == ':' || (c >= '0' && c <= '9') {
+		return 0
+	}
+	n := 1
+	for n < len(b) && isNameByte(b[n]) {
+		n++
+	}
+	// A qualified name: one prefix at most, and a local part after it.
+	if c := bytes.Count(b[:n], []byte(":")); c > 1 || (c == 1 && b[n-1] == ':') {
+		return 0
+	}
+	return n
 }
 
 // space skips white space and says whether there was any.
