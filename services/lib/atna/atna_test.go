@@ -294,3 +294,27 @@ func isASCII(b []byte) bool {
 	}
 	return true
 }
+
+// TestParseXMLForms covers the XML the scanner reads beyond the
+// testdata messages: CDATA, character references, single quotes, space
+// around =, comments and processing instructions inside the root.
+func TestParseXMLForms(t *testing.T) {
+	in := "<?xml version='1.0' encoding='utf-8'?>\r\n<AuditMessage>" +
+		"<!-- before --><?audit-pi some data?>" +
+		"<ActiveParticipant UserID = 'a&#x26;b&#38;c&quot;&apos;&#233;' UserIsRequestor='0' />" +
+		"<ParticipantObjectIdentification ParticipantObjectID='x' ParticipantObjectTypeCode = \"2\">" +
+		"<ParticipantObjectQuery><![CDATA[PEFk]]>aG9jUXVl\r\n\tcnkvPg==</ParticipantObjectQuery>" +
+		"<ParticipantObjectName> Jane &amp; <![CDATA[<Doe>]]> </ParticipantObjectName>" +
+		"</ParticipantObjectIdentification></AuditMessage >"
+	a, err := Parse([]byte(in), limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := a.Participants[0].UserID, "a&b&c\"'é"; got != want {
+		t.Errorf("UserID = %q, want %q", got, want)
+	}
+	o := a.Objects[0]
+	if o.ID != "x" || o.TypeCode != 2 || string(o.Query) != "<AdhocQuery/>" || o.Name != "Jane & <Doe>" {
+		t.Errorf("object = %+v, query %q", o, o.Query)
+	}
+}
