@@ -9,13 +9,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/services/linker/join"
+
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
-// RuleVersion names the linking and classification rules of this package; it
-// is stamped on every outcome so a scorecard can say which rules decided it.
-const RuleVersion = "link/1"
+// RuleVersion names the linking and classification rules; the join
+// (join.RuleVersion) stamps it on every outcome so a scorecard can say which
+// rules decided it.
+const RuleVersion = join.RuleVersion
 
 // DefaultKind is the request kind whose SLA and grace apply to a kind the
 // configuration does not name.
