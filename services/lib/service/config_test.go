@@ -185,3 +185,13 @@ func TestLoadOverAndHashToken(t *testing.T) {
 		t.Fatal("HashToken is not the hex SHA-256")
 	}
 }
+
+// TestPatientTokensDefaultIsTheDevKey: the tag's default (a tag cannot name
+// a constant) is patient.DevKey, the key the ingests warn about.
+func TestPatientTokensDefaultIsTheDevKey(t *testing.T) {
+	var p PatientTokens
+	Defaults(&p)
+	if !p.IsDev() {
+		t.Fatalf("default patient key %q is not patient.DevKey", p.PatientKey)
+	}
+}
