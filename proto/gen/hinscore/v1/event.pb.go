@@ -28,6 +28,11 @@ const (
 	Format_FORMAT_UNSPECIFIED Format = 0
 	Format_FORMAT_HL7V2       Format = 1
 	Format_FORMAT_FHIR        Format = 2
+	// An IHE ATNA audit record (ITI-20: syslog, AuditMessage XML) of a
+	// cross-community transaction.
+	Format_FORMAT_ATNA Format = 3
+	// A copy of an IHE cross-community SOAP message (ITI-38, ITI-39, ITI-55).
+	Format_FORMAT_SOAP Format = 4
 )
 
 // Enum value maps for Format.
@@ -36,11 +41,15 @@ var (
 		0: "FORMAT_UNSPECIFIED",
 		1: "FORMAT_HL7V2",
 		2: "FORMAT_FHIR",
+		3: "FORMAT_ATNA",
+		4: "FORMAT_SOAP",
 	}
 	Format_value = map[string]int32{
 		"FORMAT_UNSPECIFIED": 0,
 		"FORMAT_HL7V2":       1,
 		"FORMAT_FHIR":        2,
+		"FORMAT_ATNA":        3,
+		"FORMAT_SOAP":        4,
 	}
 )
 
@@ -69,6 +78,59 @@ func (x Format) Number() protoreflect.EnumNumber {
 // Deprecated: Use Format.Descriptor instead.
 func (Format) EnumDescriptor() ([]byte, []int) {
 	return file_hinscore_v1_event_proto_rawDescGZIP(), []int{0}
+}
+
+// Side says which gateway of a cross-community transaction recorded an
+// event (its audit record or its SOAP copy).
+type Side int32
+
+const (
+	Side_SIDE_UNSPECIFIED Side = 0
+	// The initiating gateway: the requester's side.
+	Side_SIDE_INITIATING Side = 1
+	// The responding gateway: the responder's side.
+	Side_SIDE_RESPONDING Side = 2
+)
+
+// Enum value maps for Side.
+var (
+	Side_name = map[int32]string{
+		0: "SIDE_UNSPECIFIED",
+		1: "SIDE_INITIATING",
+		2: "SIDE_RESPONDING",
+	}
+	Side_value = map[string]int32{
+		"SIDE_UNSPECIFIED": 0,
+		"SIDE_INITIATING":  1,
+		"SIDE_RESPONDING":  2,
+	}
+)
+
+func (x Side) Enum() *Side {
+	p := new(Side)
+	*p = x
+	return p
+}
+
+func (x Side) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Side) Descriptor() protoreflect.EnumDescriptor {
+	return file_hinscore_v1_event_proto_enumTypes[1].Descriptor()
+}
+
+func (Side) Type() protoreflect.EnumType {
+	return &file_hinscore_v1_event_proto_enumTypes[1]
+}
+
+func (x Side) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Side.Descriptor instead.
+func (Side) EnumDescriptor() ([]byte, []int) {
+	return file_hinscore_v1_event_proto_rawDescGZIP(), []int{1}
 }
 
 // Role says what part an observed message plays in an exchange.
@@ -119,11 +181,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_hinscore_v1_event_proto_enumTypes[1].Descriptor()
+	return file_hinscore_v1_event_proto_enumTypes[2].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_hinscore_v1_event_proto_enumTypes[1]
+	return &file_hinscore_v1_event_proto_enumTypes[2]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -132,7 +194,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_hinscore_v1_event_proto_rawDescGZIP(), []int{1}
+	return file_hinscore_v1_event_proto_rawDescGZIP(), []int{2}
 }
 
 // Status is what an answer says, before the linker turns it into an outcome class.
@@ -191,11 +253,11 @@ func (x Status) String() string {
 }
 
 func (Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_hinscore_v1_event_proto_enumTypes[2].Descriptor()
+	return file_hinscore_v1_event_proto_enumTypes[3].Descriptor()
 }
 
 func (Status) Type() protoreflect.EnumType {
-	return &file_hinscore_v1_event_proto_enumTypes[2]
+	return &file_hinscore_v1_event_proto_enumTypes[3]
 }
 
 func (x Status) Number() protoreflect.EnumNumber {
@@ -204,7 +266,7 @@ func (x Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
-	return file_hinscore_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_hinscore_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 // ExchangeEvent is one observed message, mapped from HL7 v2 or FHIR at ingest.
@@ -223,8 +285,9 @@ type ExchangeEvent struct {
 	// e.g. "QBP^Q22^QBP_Q21", "ACK", "Bundle/message".
 	MessageType string `protobuf:"bytes,5,opt,name=message_type,json=messageType,proto3" json:"message_type,omitempty"`
 	Role        Role   `protobuf:"varint,6,opt,name=role,proto3,enum=hinscore.v1.Role" json:"role,omitempty"`
-	// patient_query, document_query, referral, order, record_request, patient_access;
-	// empty for notifications.
+	// patient_query, document_query, referral, order, record_request, patient_access,
+	// patient_discovery (XCPD ITI-55), document_retrieve (XCA ITI-39);
+	// document_query is also XCA ITI-38; empty for notifications.
 	RequestKind string `protobuf:"bytes,7,opt,name=request_kind,json=requestKind,proto3" json:"request_kind,omitempty"`
 	// Network + requester facility + control id (or query tag / placer number):
 	// the key on which a request meets its answers. Hashed into the partition.
@@ -275,7 +338,25 @@ type ExchangeEvent struct {
 	// the api opens them, for authorised drill-down; the linker and the
 	// chwriter, which cannot, drop them (bus.LocateRaw) before they keep or
 	// forward anything. EVENTS has RAW's retention limit.
-	RawSealed     []byte `protobuf:"bytes,27,opt,name=raw_sealed,json=rawSealed,proto3" json:"raw_sealed,omitempty"`
+	RawSealed []byte `protobuf:"bytes,27,opt,name=raw_sealed,json=rawSealed,proto3" json:"raw_sealed,omitempty"`
+	// The canonical exchange purpose (lib/domain/purpose: treatment,
+	// individual_access, ..., unknown) of the request, from the code the
+	// message carries; "" when the format carries none and none was sent.
+	Purpose string `protobuf:"bytes,28,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// The purpose code as sent, "system|code" (TEFCA XP, HL7 PurposeOfUse,
+	// XUA purpose of use, FHIR purposeOfEvent); "" when none.
+	PurposeCode string `protobuf:"bytes,29,opt,name=purpose_code,json=purposeCode,proto3" json:"purpose_code,omitempty"`
+	// Home community ids (urn:oid:...) of the initiating and responding
+	// gateways of a cross-community transaction; "" otherwise.
+	RequesterCommunity string `protobuf:"bytes,30,opt,name=requester_community,json=requesterCommunity,proto3" json:"requester_community,omitempty"`
+	ResponderCommunity string `protobuf:"bytes,31,opt,name=responder_community,json=responderCommunity,proto3" json:"responder_community,omitempty"`
+	// Which gateway's record this is, for cross-community transactions.
+	Side Side `protobuf:"varint,32,opt,name=side,proto3,enum=hinscore.v1.Side" json:"side,omitempty"`
+	// What the two gateways' records of one transaction share (the query id,
+	// a digest of the query or of the documents retrieved, the
+	// WS-Addressing MessageID), so that both meet in one chain; "" when the
+	// format has no such notion.
+	TransactionId string `protobuf:"bytes,33,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -499,11 +580,53 @@ func (x *ExchangeEvent) GetRawSealed() []byte {
 	return nil
 }
 
+func (x *ExchangeEvent) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *ExchangeEvent) GetPurposeCode() string {
+	if x != nil {
+		return x.PurposeCode
+	}
+	return ""
+}
+
+func (x *ExchangeEvent) GetRequesterCommunity() string {
+	if x != nil {
+		return x.RequesterCommunity
+	}
+	return ""
+}
+
+func (x *ExchangeEvent) GetResponderCommunity() string {
+	if x != nil {
+		return x.ResponderCommunity
+	}
+	return ""
+}
+
+func (x *ExchangeEvent) GetSide() Side {
+	if x != nil {
+		return x.Side
+	}
+	return Side_SIDE_UNSPECIFIED
+}
+
+func (x *ExchangeEvent) GetTransactionId() string {
+	if x != nil {
+		return x.TransactionId
+	}
+	return ""
+}
+
 var File_hinscore_v1_event_proto protoreflect.FileDescriptor
 
 const file_hinscore_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17hinscore/v1/event.proto\x12\vhinscore.v1\"\xad\a\n" +
+	"\x17hinscore/v1/event.proto\x12\vhinscore.v1\"\x9a\t\n" +
 	"\rExchangeEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12+\n" +
@@ -536,11 +659,23 @@ const file_hinscore_v1_event_proto_rawDesc = "" +
 	"\x0fmapping_version\x18\x19 \x01(\tR\x0emappingVersion\x12\x10\n" +
 	"\x03raw\x18\x1a \x01(\fR\x03raw\x12\x1d\n" +
 	"\n" +
-	"raw_sealed\x18\x1b \x01(\fR\trawSealed*C\n" +
+	"raw_sealed\x18\x1b \x01(\fR\trawSealed\x12\x18\n" +
+	"\apurpose\x18\x1c \x01(\tR\apurpose\x12!\n" +
+	"\fpurpose_code\x18\x1d \x01(\tR\vpurposeCode\x12/\n" +
+	"\x13requester_community\x18\x1e \x01(\tR\x12requesterCommunity\x12/\n" +
+	"\x13responder_community\x18\x1f \x01(\tR\x12responderCommunity\x12%\n" +
+	"\x04side\x18  \x01(\x0e2\x11.hinscore.v1.SideR\x04side\x12%\n" +
+	"\x0etransaction_id\x18! \x01(\tR\rtransactionId*e\n" +
 	"\x06Format\x12\x16\n" +
 	"\x12FORMAT_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fFORMAT_HL7V2\x10\x01\x12\x0f\n" +
-	"\vFORMAT_FHIR\x10\x02*{\n" +
+	"\vFORMAT_FHIR\x10\x02\x12\x0f\n" +
+	"\vFORMAT_ATNA\x10\x03\x12\x0f\n" +
+	"\vFORMAT_SOAP\x10\x04*F\n" +
+	"\x04Side\x12\x14\n" +
+	"\x10SIDE_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fSIDE_INITIATING\x10\x01\x12\x13\n" +
+	"\x0fSIDE_RESPONDING\x10\x02*{\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fROLE_REQUEST\x10\x01\x12\x11\n" +
@@ -572,23 +707,25 @@ func file_hinscore_v1_event_proto_rawDescGZIP() []byte {
 	return file_hinscore_v1_event_proto_rawDescData
 }
 
-var file_hinscore_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_hinscore_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_hinscore_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_hinscore_v1_event_proto_goTypes = []any{
 	(Format)(0),           // 0: hinscore.v1.Format
-	(Role)(0),             // 1: hinscore.v1.Role
-	(Status)(0),           // 2: hinscore.v1.Status
-	(*ExchangeEvent)(nil), // 3: hinscore.v1.ExchangeEvent
+	(Side)(0),             // 1: hinscore.v1.Side
+	(Role)(0),             // 2: hinscore.v1.Role
+	(Status)(0),           // 3: hinscore.v1.Status
+	(*ExchangeEvent)(nil), // 4: hinscore.v1.ExchangeEvent
 }
 var file_hinscore_v1_event_proto_depIdxs = []int32{
 	0, // 0: hinscore.v1.ExchangeEvent.format:type_name -> hinscore.v1.Format
-	1, // 1: hinscore.v1.ExchangeEvent.role:type_name -> hinscore.v1.Role
-	2, // 2: hinscore.v1.ExchangeEvent.status:type_name -> hinscore.v1.Status
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2, // 1: hinscore.v1.ExchangeEvent.role:type_name -> hinscore.v1.Role
+	3, // 2: hinscore.v1.ExchangeEvent.status:type_name -> hinscore.v1.Status
+	1, // 3: hinscore.v1.ExchangeEvent.side:type_name -> hinscore.v1.Side
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_event_proto_init() }
@@ -601,7 +738,7 @@ func file_hinscore_v1_event_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hinscore_v1_event_proto_rawDesc), len(file_hinscore_v1_event_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   1,
 			NumExtensions: 0,
 			NumServices:   0,

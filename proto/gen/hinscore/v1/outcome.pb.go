@@ -103,14 +103,16 @@ func (OutcomeClass) EnumDescriptor() ([]byte, []int) {
 
 // Step is one message of a request chain, in event-time order.
 type Step struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	EventId       string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	MessageId     string                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	MessageType   string                 `protobuf:"bytes,3,opt,name=message_type,json=messageType,proto3" json:"message_type,omitempty"`
-	Role          Role                   `protobuf:"varint,4,opt,name=role,proto3,enum=hinscore.v1.Role" json:"role,omitempty"`
-	Status        Status                 `protobuf:"varint,5,opt,name=status,proto3,enum=hinscore.v1.Status" json:"status,omitempty"`
-	EventTimeMs   int64                  `protobuf:"varint,6,opt,name=event_time_ms,json=eventTimeMs,proto3" json:"event_time_ms,omitempty"`
-	RawSeq        uint64                 `protobuf:"varint,7,opt,name=raw_seq,json=rawSeq,proto3" json:"raw_seq,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	EventId     string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	MessageId   string                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	MessageType string                 `protobuf:"bytes,3,opt,name=message_type,json=messageType,proto3" json:"message_type,omitempty"`
+	Role        Role                   `protobuf:"varint,4,opt,name=role,proto3,enum=hinscore.v1.Role" json:"role,omitempty"`
+	Status      Status                 `protobuf:"varint,5,opt,name=status,proto3,enum=hinscore.v1.Status" json:"status,omitempty"`
+	EventTimeMs int64                  `protobuf:"varint,6,opt,name=event_time_ms,json=eventTimeMs,proto3" json:"event_time_ms,omitempty"`
+	RawSeq      uint64                 `protobuf:"varint,7,opt,name=raw_seq,json=rawSeq,proto3" json:"raw_seq,omitempty"`
+	// Which gateway recorded it (cross-community transactions).
+	Side          Side `protobuf:"varint,8,opt,name=side,proto3,enum=hinscore.v1.Side" json:"side,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -194,6 +196,13 @@ func (x *Step) GetRawSeq() uint64 {
 	return 0
 }
 
+func (x *Step) GetSide() Side {
+	if x != nil {
+		return x.Side
+	}
+	return Side_SIDE_UNSPECIFIED
+}
+
 // Outcome is one linked request: what answered it, how fast, and its class.
 // A later answer re-issues the same outcome_id with a higher version.
 type Outcome struct {
@@ -233,8 +242,22 @@ type Outcome struct {
 	ResponseId     string  `protobuf:"bytes,25,opt,name=response_id,json=responseId,proto3" json:"response_id,omitempty"`
 	RecordCount    uint32  `protobuf:"varint,26,opt,name=record_count,json=recordCount,proto3" json:"record_count,omitempty"`
 	Steps          []*Step `protobuf:"bytes,27,rep,name=steps,proto3" json:"steps,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The request's canonical exchange purpose and its code as sent (see
+	// ExchangeEvent.purpose); "" when none.
+	Purpose     string `protobuf:"bytes,28,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	PurposeCode string `protobuf:"bytes,29,opt,name=purpose_code,json=purposeCode,proto3" json:"purpose_code,omitempty"`
+	// Home community ids of a cross-community transaction's gateways.
+	RequesterCommunity string `protobuf:"bytes,30,opt,name=requester_community,json=requesterCommunity,proto3" json:"requester_community,omitempty"`
+	ResponderCommunity string `protobuf:"bytes,31,opt,name=responder_community,json=responderCommunity,proto3" json:"responder_community,omitempty"`
+	// Which gateways' records of a cross-community transaction were seen:
+	// "initiating", "responding" or "both"; "" for other formats.
+	Sides string `protobuf:"bytes,32,opt,name=sides,proto3" json:"sides,omitempty"`
+	// When the SLA is given in business days (US federal calendar, day of
+	// receipt not counted), their number; sla_ms is then the span it gave
+	// this request. 0 when the SLA is a duration.
+	SlaBusinessDays uint32 `protobuf:"varint,33,opt,name=sla_business_days,json=slaBusinessDays,proto3" json:"sla_business_days,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Outcome) Reset() {
@@ -456,11 +479,53 @@ func (x *Outcome) GetSteps() []*Step {
 	return nil
 }
 
+func (x *Outcome) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *Outcome) GetPurposeCode() string {
+	if x != nil {
+		return x.PurposeCode
+	}
+	return ""
+}
+
+func (x *Outcome) GetRequesterCommunity() string {
+	if x != nil {
+		return x.RequesterCommunity
+	}
+	return ""
+}
+
+func (x *Outcome) GetResponderCommunity() string {
+	if x != nil {
+		return x.ResponderCommunity
+	}
+	return ""
+}
+
+func (x *Outcome) GetSides() string {
+	if x != nil {
+		return x.Sides
+	}
+	return ""
+}
+
+func (x *Outcome) GetSlaBusinessDays() uint32 {
+	if x != nil {
+		return x.SlaBusinessDays
+	}
+	return 0
+}
+
 var File_hinscore_v1_outcome_proto protoreflect.FileDescriptor
 
 const file_hinscore_v1_outcome_proto_rawDesc = "" +
 	"\n" +
-	"\x19hinscore/v1/outcome.proto\x12\vhinscore.v1\x1a\x17hinscore/v1/event.proto\"\xf4\x01\n" +
+	"\x19hinscore/v1/outcome.proto\x12\vhinscore.v1\x1a\x17hinscore/v1/event.proto\"\x9b\x02\n" +
 	"\x04Step\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1d\n" +
 	"\n" +
@@ -469,7 +534,8 @@ const file_hinscore_v1_outcome_proto_rawDesc = "" +
 	"\x04role\x18\x04 \x01(\x0e2\x11.hinscore.v1.RoleR\x04role\x12+\n" +
 	"\x06status\x18\x05 \x01(\x0e2\x13.hinscore.v1.StatusR\x06status\x12\"\n" +
 	"\revent_time_ms\x18\x06 \x01(\x03R\veventTimeMs\x12\x17\n" +
-	"\araw_seq\x18\a \x01(\x04R\x06rawSeq\"\xab\a\n" +
+	"\araw_seq\x18\a \x01(\x04R\x06rawSeq\x12%\n" +
+	"\x04side\x18\b \x01(\x0e2\x11.hinscore.v1.SideR\x04side\"\x8c\t\n" +
 	"\aOutcome\x12\x1d\n" +
 	"\n" +
 	"outcome_id\x18\x01 \x01(\tR\toutcomeId\x12\x18\n" +
@@ -501,7 +567,13 @@ const file_hinscore_v1_outcome_proto_rawDesc = "" +
 	"\vresponse_id\x18\x19 \x01(\tR\n" +
 	"responseId\x12!\n" +
 	"\frecord_count\x18\x1a \x01(\rR\vrecordCount\x12'\n" +
-	"\x05steps\x18\x1b \x03(\v2\x11.hinscore.v1.StepR\x05steps*\xa9\x03\n" +
+	"\x05steps\x18\x1b \x03(\v2\x11.hinscore.v1.StepR\x05steps\x12\x18\n" +
+	"\apurpose\x18\x1c \x01(\tR\apurpose\x12!\n" +
+	"\fpurpose_code\x18\x1d \x01(\tR\vpurposeCode\x12/\n" +
+	"\x13requester_community\x18\x1e \x01(\tR\x12requesterCommunity\x12/\n" +
+	"\x13responder_community\x18\x1f \x01(\tR\x12responderCommunity\x12\x14\n" +
+	"\x05sides\x18  \x01(\tR\x05sides\x12*\n" +
+	"\x11sla_business_days\x18! \x01(\rR\x0fslaBusinessDays*\xa9\x03\n" +
 	"\fOutcomeClass\x12\x1d\n" +
 	"\x19OUTCOME_CLASS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17OUTCOME_CLASS_FULFILLED\x10\x01\x12 \n" +
@@ -538,17 +610,19 @@ var file_hinscore_v1_outcome_proto_goTypes = []any{
 	(*Outcome)(nil),   // 2: hinscore.v1.Outcome
 	(Role)(0),         // 3: hinscore.v1.Role
 	(Status)(0),       // 4: hinscore.v1.Status
+	(Side)(0),         // 5: hinscore.v1.Side
 }
 var file_hinscore_v1_outcome_proto_depIdxs = []int32{
 	3, // 0: hinscore.v1.Step.role:type_name -> hinscore.v1.Role
 	4, // 1: hinscore.v1.Step.status:type_name -> hinscore.v1.Status
-	0, // 2: hinscore.v1.Outcome.outcome_class:type_name -> hinscore.v1.OutcomeClass
-	1, // 3: hinscore.v1.Outcome.steps:type_name -> hinscore.v1.Step
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	5, // 2: hinscore.v1.Step.side:type_name -> hinscore.v1.Side
+	0, // 3: hinscore.v1.Outcome.outcome_class:type_name -> hinscore.v1.OutcomeClass
+	1, // 4: hinscore.v1.Outcome.steps:type_name -> hinscore.v1.Step
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_outcome_proto_init() }

@@ -6,6 +6,8 @@ package partition
 import (
 	"fmt"
 	"hash/fnv"
+	"strconv"
+	"strings"
 )
 
 // Count is the number of partitions of EVENTS (events.<partition>.<network>).
@@ -39,9 +41,61 @@ func Of(correlationKey string, n int) uint32 {
 // Key is what an exchange is partitioned by: its correlation key, or its
 // event id when it has none (a message that links to nothing still goes
 // somewhere, and always to the same place).
+//
+// A windowed key is partitioned by its base, so that the adjacent windows
+// of one base are in the same partition.
 func Key(correlationKey, eventID string) string {
 	if correlationKey == "" {
 		return eventID
 	}
+	if base, _, ok := SplitWindowed(correlationKey); ok {
+		return base
+	}
 	return correlationKey
+}
+
+// WindowMark separates a windowed key's base from its window number.
+//
+// A windowed key names events that belong together only when they are
+// near in event time: the two gateways' records of one cross-community
+// transaction share what the transaction carried (a query id, a digest of
+// the query or of the documents), and the same query sent again next week
+// is another transaction. The key is the base and the number of the
+// window of width w holding the event's time; two records of one
+// transaction, less than w apart, are in the same window or in adjacent
+// ones, and the linker looks in both neighbours before it starts a chain.
+const WindowMark = "|@w"
+
+// Windowed returns the windowed key of base for an event at tMs, in
+// windows of widthMs.
+func Windowed(base string, tMs, widthMs int64) string {
+	n := tMs / widthMs
+	if tMs < 0 && tMs%widthMs != 0 {
+		n--
+	}
+	return base + WindowMark + strconv.FormatInt(n, 10)
+}
+
+// SplitWindowed returns a windowed key's base and window number; ok is
+// false for any other key.
+func SplitWindowed(key string) (base string, window int64, ok bool) {
+	i := strings.LastIndex(key, WindowMark)
+	if i < 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseInt(key[i+len(WindowMark):], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return key[:i], n, true
+}
+
+// Neighbour returns the windowed key of the same base d windows away; ""
+// when key is not windowed.
+func Neighbour(key string, d int64) string {
+	base, n, ok := SplitWindowed(key)
+	if !ok {
+		return ""
+	}
+	return base + WindowMark + strconv.FormatInt(n+d, 10)
 }

@@ -47,3 +47,38 @@ func TestKeyAndCount(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowedKeys(t *testing.T) {
+	const w = 300_000
+	a := Windowed("net|xca|q1", 1_000_000, w)
+	if a != "net|xca|q1|@w3" {
+		t.Fatalf("Windowed = %q", a)
+	}
+	if got := Windowed("k", -1, w); got != "k|@w-1" {
+		t.Errorf("a time before the epoch is in window -1, got %q", got)
+	}
+	base, n, ok := SplitWindowed(a)
+	if !ok || base != "net|xca|q1" || n != 3 {
+		t.Errorf("SplitWindowed(%q) = %q %d %v", a, base, n, ok)
+	}
+	for _, k := range []string{"net|FAC|Q1", "x|@wabc", ""} {
+		if _, _, ok := SplitWindowed(k); ok {
+			t.Errorf("%q is not a windowed key", k)
+		}
+		if Neighbour(k, 1) != "" {
+			t.Errorf("Neighbour of %q must be empty", k)
+		}
+	}
+	if got := Neighbour(a, -1); got != "net|xca|q1|@w2" {
+		t.Errorf("Neighbour(-1) = %q", got)
+	}
+	// Every window of one base is in the base's partition.
+	for d := int64(-3); d <= 3; d++ {
+		if Of(Key(Neighbour(a, d), "ev"), 16) != Of("net|xca|q1", 16) {
+			t.Errorf("window %d of a base is in another partition", 3+d)
+		}
+	}
+	if Key("net|FAC|Q1", "ev") != "net|FAC|Q1" || Key("", "ev") != "ev" {
+		t.Error("Key changed for keys that are not windowed")
+	}
+}
