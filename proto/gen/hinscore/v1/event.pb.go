@@ -357,6 +357,11 @@ type ExchangeEvent struct {
 	// WS-Addressing MessageID), so that both meet in one chain; "" when the
 	// format has no such notion.
 	TransactionId string `protobuf:"bytes,33,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	// The event time is when the exchange was recorded, not when its request
+	// was made (an ATNA audit carries one EventDateTime, written when the
+	// transaction ended): the time to acknowledge and to fulfil are not
+	// observed, and the linker leaves them out rather than report zero.
+	Untimed       bool `protobuf:"varint,34,opt,name=untimed,proto3" json:"untimed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -622,11 +627,18 @@ func (x *ExchangeEvent) GetTransactionId() string {
 	return ""
 }
 
+func (x *ExchangeEvent) GetUntimed() bool {
+	if x != nil {
+		return x.Untimed
+	}
+	return false
+}
+
 var File_hinscore_v1_event_proto protoreflect.FileDescriptor
 
 const file_hinscore_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17hinscore/v1/event.proto\x12\vhinscore.v1\"\x9a\t\n" +
+	"\x17hinscore/v1/event.proto\x12\vhinscore.v1\"\xb4\t\n" +
 	"\rExchangeEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12+\n" +
@@ -665,7 +677,8 @@ const file_hinscore_v1_event_proto_rawDesc = "" +
 	"\x13requester_community\x18\x1e \x01(\tR\x12requesterCommunity\x12/\n" +
 	"\x13responder_community\x18\x1f \x01(\tR\x12responderCommunity\x12%\n" +
 	"\x04side\x18  \x01(\x0e2\x11.hinscore.v1.SideR\x04side\x12%\n" +
-	"\x0etransaction_id\x18! \x01(\tR\rtransactionId*e\n" +
+	"\x0etransaction_id\x18! \x01(\tR\rtransactionId\x12\x18\n" +
+	"\auntimed\x18\" \x01(\bR\auntimed*e\n" +
 	"\x06Format\x12\x16\n" +
 	"\x12FORMAT_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fFORMAT_HL7V2\x10\x01\x12\x0f\n" +

@@ -256,8 +256,11 @@ type Outcome struct {
 	// receipt not counted), their number; sla_ms is then the span it gave
 	// this request. 0 when the SLA is a duration.
 	SlaBusinessDays uint32 `protobuf:"varint,33,opt,name=sla_business_days,json=slaBusinessDays,proto3" json:"sla_business_days,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The chain's request was untimed (ExchangeEvent.untimed): has_tta and
+	// has_ttf are false although it was answered, and it is never late.
+	Untimed       bool `protobuf:"varint,34,opt,name=untimed,proto3" json:"untimed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Outcome) Reset() {
@@ -521,6 +524,13 @@ func (x *Outcome) GetSlaBusinessDays() uint32 {
 	return 0
 }
 
+func (x *Outcome) GetUntimed() bool {
+	if x != nil {
+		return x.Untimed
+	}
+	return false
+}
+
 var File_hinscore_v1_outcome_proto protoreflect.FileDescriptor
 
 const file_hinscore_v1_outcome_proto_rawDesc = "" +
@@ -535,7 +545,7 @@ const file_hinscore_v1_outcome_proto_rawDesc = "" +
 	"\x06status\x18\x05 \x01(\x0e2\x13.hinscore.v1.StatusR\x06status\x12\"\n" +
 	"\revent_time_ms\x18\x06 \x01(\x03R\veventTimeMs\x12\x17\n" +
 	"\araw_seq\x18\a \x01(\x04R\x06rawSeq\x12%\n" +
-	"\x04side\x18\b \x01(\x0e2\x11.hinscore.v1.SideR\x04side\"\x8c\t\n" +
+	"\x04side\x18\b \x01(\x0e2\x11.hinscore.v1.SideR\x04side\"\xa6\t\n" +
 	"\aOutcome\x12\x1d\n" +
 	"\n" +
 	"outcome_id\x18\x01 \x01(\tR\toutcomeId\x12\x18\n" +
@@ -573,7 +583,8 @@ const file_hinscore_v1_outcome_proto_rawDesc = "" +
 	"\x13requester_community\x18\x1e \x01(\tR\x12requesterCommunity\x12/\n" +
 	"\x13responder_community\x18\x1f \x01(\tR\x12responderCommunity\x12\x14\n" +
 	"\x05sides\x18  \x01(\tR\x05sides\x12*\n" +
-	"\x11sla_business_days\x18! \x01(\rR\x0fslaBusinessDays*\xa9\x03\n" +
+	"\x11sla_business_days\x18! \x01(\rR\x0fslaBusinessDays\x12\x18\n" +
+	"\auntimed\x18\" \x01(\bR\auntimed*\xa9\x03\n" +
 	"\fOutcomeClass\x12\x1d\n" +
 	"\x19OUTCOME_CLASS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17OUTCOME_CLASS_FULFILLED\x10\x01\x12 \n" +
