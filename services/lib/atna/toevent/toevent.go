@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/hinscore/hinscore/proto/classtable"
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/atna"
@@ -122,8 +124,14 @@ func Map(a *atna.Audit, in Input) ([]*hinscorev1.ExchangeEvent, error) {
 	if in.Format == hinscorev1.Format_FORMAT_UNSPECIFIED {
 		in.Format = hinscorev1.Format_FORMAT_ATNA
 	}
-	m := mapping{a: a, in: in, tx: transactionOf(a)}
-	m.at, m.flags = a.Event.DateTime, nil
+	m := mapping{a: a, in: in, tx: transactionOf(a), base: ids.Event(in.Network, in.Raw)}
+	m.version = MappingVersion + "+" + in.Table.Version
+	m.msgType = m.messageType()
+	m.purpose, m.purposeCode = purposeOf(a)
+	if p, ok := patientOf(a); ok && in.Patients != nil {
+		m.token, m.keyID = in.Patients.Token(p.authority, p.id), in.PatientKeyID
+	}
+	m.at = a.Event.DateTime
 	if m.at.IsZero() {
 		m.at = in.Ingest
 		m.flags = append(m.flags, "atna|no-event-time")
@@ -141,29 +149,34 @@ type mapping struct {
 	tx    transaction
 	at    time.Time
 	flags []string // data-quality reason codes every event carries
+	// What every event of the record carries, computed once.
+	base                 uuid.UUID // the id of the record's bytes
+	version, msgType     string
+	purpose, purposeCode string
+	token, keyID         string
 }
 
 func (m *mapping) newEvent(suffix string) *hinscorev1.ExchangeEvent {
-	raw := m.in.Raw
+	id := m.base
 	if suffix != "" {
-		raw = append(append(make([]byte, 0, len(raw)+1+len(suffix)), raw...), '#')
-		raw = append(raw, suffix...)
+		// The record's bytes are hashed once (base); each event's id is
+		// the base's with its suffix, as deterministic and far cheaper than
+		// hashing the record again.
+		id = ids.Event(m.in.Network, append(m.base[:], "#"+suffix...))
 	}
-	ev := &hinscorev1.ExchangeEvent{
-		EventId:        ids.Event(m.in.Network, raw).String(),
+	return &hinscorev1.ExchangeEvent{
+		EventId:        id.String(),
 		Network:        m.in.Network,
 		Format:         m.in.Format,
-		MessageType:    m.messageType(),
+		MessageType:    m.msgType,
 		EventTimeMs:    m.at.UnixMilli(),
 		IngestTimeMs:   m.in.Ingest.UnixMilli(),
-		MappingVersion: MappingVersion + "+" + m.in.Table.Version,
+		MappingVersion: m.version,
+		Purpose:        m.purpose,
+		PurposeCode:    m.purposeCode,
+		PatientToken:   m.token,
+		PatientKeyId:   m.keyID,
 	}
-	ev.Purpose, ev.PurposeCode = purposeOf(m.a)
-	if p, ok := patientOf(m.a); ok && m.in.Patients != nil {
-		ev.PatientToken = m.in.Patients.Token(p.authority, p.id)
-		ev.PatientKeyId = m.in.PatientKeyID
-	}
-	return ev
 }
 
 // messageType is "AuditMessage^<EventID>^<EventTypeCode>" (AuditEvent^...
@@ -206,7 +219,7 @@ func (m *mapping) exchange() []*hinscorev1.ExchangeEvent {
 	reqComm, respComm := communitiesOf(m.a, gw)
 	txID := transactionID(m.a, m.tx, respComm)
 	if txID == "" {
-		txID = "audit:" + ids.Event(m.in.Network, m.in.Raw).String()
+		txID = "audit:" + m.base.String()
 		m.flags = append(m.flags, "atna|no-transaction-id")
 	}
 	key := partition.Windowed(m.in.Network+"|xca|"+m.tx.kind+"|"+txID, m.at.UnixMilli(), Window.Milliseconds())
