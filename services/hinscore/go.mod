@@ -9,6 +9,7 @@ require (
 	github.com/hinscore/hinscore/services/chwriter v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/fhir-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/harness/simulator v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/chstore v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
@@ -77,3 +78,5 @@ replace github.com/hinscore/hinscore/services/api => ../api
 replace github.com/hinscore/hinscore/services/fhir-ingest => ../fhir-ingest
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain
+
+replace github.com/hinscore/hinscore/services/lib/atna => ../lib/atna

@@ -311,3 +311,7 @@ func words(s string) []string {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_')
 	})
 }
+
+// Kind is the request kind of the cross-community transaction an audit
+// records, "" for any other audit (which Map records as a notification).
+func Kind(a *atna.Audit) string { return transactionOf(a).kind }

@@ -67,10 +67,10 @@ type shape struct {
 var shapes = []shape{
 	{file: "iti55_responding.xml", kind: KindPatientDiscovery, side: resp, status: hinscorev1.Status_STATUS_OK,
 		requester: "initiating.example.org", responder: "xcpd.responder.example.com", respComm: "urn:oid:1.2.3.4",
-		purpose: "treatment", purposeCode: "2.16.840.1.113883.3.18.7.1|TREATMENT", patient: true, txPrefix: "qid:", reasons: []string{"atna|0"}},
+		purpose: "treatment", purposeCode: "urn:oid:2.16.840.1.113883.3.18.7.1|TREATMENT", patient: true, txPrefix: "qid:", reasons: []string{"atna|0"}},
 	{file: "iti55_initiating.xml", kind: KindPatientDiscovery, side: ini, status: hinscorev1.Status_STATUS_OK,
 		requester: "initiating.example.org", responder: "xcpd.responder.example.com", respComm: "urn:oid:1.2.3.4",
-		purpose: "treatment", purposeCode: "2.16.840.1.113883.3.18.7.1|TREATMENT", patient: true, txPrefix: "qid:", reasons: []string{"atna|0"}},
+		purpose: "treatment", purposeCode: "urn:oid:2.16.840.1.113883.3.18.7.1|TREATMENT", patient: true, txPrefix: "qid:", reasons: []string{"atna|0"}},
 	// RFC 3881, only the Source participant, which is not the audit
 	// source: the other gateway wrote it (rule 5).
 	{file: "rfc3881_iti55.xml", kind: KindPatientDiscovery, side: resp, status: hinscorev1.Status_STATUS_OK,
@@ -78,7 +78,7 @@ var shapes = []shape{
 	{file: "iti38_initiating.xml", kind: KindDocumentQuery, side: ini, status: hinscorev1.Status_STATUS_OK,
 		requester: "ig.requester.example.org", responder: "xca.responder.example.com",
 		reqComm: "urn:oid:2.16.840.1.113883.3.9999", respComm: "urn:oid:1.2.3.4",
-		purpose: "treatment", purposeCode: "2.16.840.1.113883.3.7204.1.5.2.1|T-TRTMNT", patient: true, txPrefix: "q:", reasons: []string{"atna|0"}},
+		purpose: "treatment", purposeCode: "urn:oid:2.16.840.1.113883.3.7204.1.5.2.1|T-TRTMNT", patient: true, txPrefix: "q:", reasons: []string{"atna|0"}},
 	// No patient object: a query's audit need not list one, and only
 	// patient discovery reads its absence as "none found".
 	{file: "iti38_responding_rfc3881.xml", kind: KindDocumentQuery, side: resp, status: hinscorev1.Status_STATUS_OK,

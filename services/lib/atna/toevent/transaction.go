@@ -215,7 +215,7 @@ func purposeOf(a *atna.Audit) (canonical, code string) {
 		if c.Code == "" {
 			continue
 		}
-		sent := c.System + "|" + c.Code
+		sent := codeOf(c.System, c.Code)
 		if p := purpose.FromCoding(c.System, c.Code); p != purpose.Unknown {
 			return string(p), sent
 		}
@@ -239,9 +239,7 @@ func purposeOf(a *atna.Audit) (canonical, code string) {
 			if c == "" {
 				continue
 			}
-			if !ok {
-				v = system + "|" + c
-			}
+			v = codeOf(system, c)
 			if p := purpose.FromCoding(system, c); p != purpose.Unknown {
 				return string(p), v
 			}
@@ -254,4 +252,15 @@ func purposeOf(a *atna.Audit) (canonical, code string) {
 		return "", ""
 	}
 	return string(purpose.Unknown), first
+}
+
+// codeOf is a purpose code as "system|code", a bare OID system in its
+// urn:oid form: the AuditMessage names systems by bare OID, the FHIR
+// AuditEvent by urn:oid, and one purpose is one code in both.
+func codeOf(system, code string) string {
+	system = strings.TrimSpace(system)
+	if system != "" && system[0] >= '0' && system[0] <= '9' {
+		system = "urn:oid:" + system
+	}
+	return system + "|" + strings.TrimSpace(code)
 }
