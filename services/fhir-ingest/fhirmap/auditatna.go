@@ -18,7 +18,9 @@ import (
 // (RESTful interactions, other DICOM events) keeps this package's mapping.
 
 // toAudit converts an AuditEvent, element by element as BALP maps the
-// DICOM AuditMessage onto it.
+// DICOM AuditMessage onto it. The audit is whole even with an error (a
+// value that is not base64, left out), so that the caller can tell
+// whether it matters.
 func (a *auditEvent) toAudit(path string) (*atna.Audit, error) {
 	out := &atna.Audit{}
 	ev := &out.Event
@@ -46,14 +48,15 @@ func (a *auditEvent) toAudit(path string) (*atna.Audit, error) {
 			out.Source.TypeCodes = append(out.Source.TypeCodes, atnaCode(c))
 		}
 	}
+	var bad error
 	for i, e := range a.Entity {
 		o, err := entityObject(e, path+".entity["+itoa(i)+"]")
-		if err != nil {
-			return nil, err
+		if err != nil && bad == nil {
+			bad = err
 		}
 		out.Objects = append(out.Objects, o)
 	}
-	return out, nil
+	return out, bad
 }
 
 func atnaCode(c coding) atna.Code {
@@ -147,11 +150,13 @@ func entityObject(e auditEntity, path string) (atna.Object, error) {
 // through lib/atna/toevent; ok is false for any other AuditEvent.
 func (c *mapCtx) crossCommunity(a *auditEvent, body []byte, path string) (evs []*hinscorev1.ExchangeEvent, ok bool, err error) {
 	au, err := a.toAudit(path)
+	if atnaevent.Kind(au) == "" {
+		// Not this mapping's: a bad value in it is the other mapping's
+		// to judge (it reads no query and no detail).
+		return nil, false, nil
+	}
 	if err != nil {
 		return nil, true, err
-	}
-	if atnaevent.Kind(au) == "" {
-		return nil, false, nil
 	}
 	if a.Outcome == "" {
 		return nil, true, invalid(path+".outcome", "missing: an audited exchange must say how it ended (0, 4, 8 or 12)")
