@@ -170,7 +170,7 @@ func (tx transaction) records(a *atna.Audit) uint32 {
 	case KindPatientDiscovery:
 		n := uint32(0)
 		for i := range a.Objects {
-			if _, _, ok := a.Objects[i].Patient(); ok {
+			if a.Objects[i].TypeCode == objectPerson && a.Objects[i].TypeCodeRole == objectRolePatient {
 				n++
 			}
 		}
