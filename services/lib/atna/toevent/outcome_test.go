@@ -120,8 +120,11 @@ func TestMapErrors(t *testing.T) {
 	if _, err := Map(nil, testInput(nil)); err == nil {
 		t.Error("nil audit: no error")
 	}
-	if _, err := Map(&atna.Audit{}, Input{}); !errors.Is(err, ErrNoNetwork) {
+	if _, err := Map(&atna.Audit{}, Input{Raw: []byte("x")}); !errors.Is(err, ErrNoNetwork) {
 		t.Errorf("no network: %v", err)
+	}
+	if _, err := Map(&atna.Audit{}, testInput(nil)); !errors.Is(err, ErrNoRaw) {
+		t.Errorf("no bytes: %v", err)
 	}
 }
 

@@ -85,8 +85,13 @@ func ParseTable(r io.Reader) (*classtable.Table, error) {
 	return t, nil
 }
 
-// ErrNoNetwork is returned for an Input without a network.
-var ErrNoNetwork = errors.New("toevent: no network")
+// Errors of an Input that cannot be mapped.
+var (
+	ErrNoNetwork = errors.New("toevent: no network")
+	// ErrNoRaw: the event ids derive from the record's bytes; without
+	// them every record would get the same ids.
+	ErrNoRaw = errors.New("toevent: no record bytes")
+)
 
 // Input is what the mapping needs beside the audit.
 type Input struct {
@@ -109,7 +114,7 @@ type Input struct {
 }
 
 // Map maps one audit. An error means the input cannot be mapped at all
-// (no audit, no network); a record that lacks something is still mapped,
+// (no audit, no network, no bytes); a record that lacks something is still mapped,
 // with a reason code saying what was missing.
 func Map(a *atna.Audit, in Input) ([]*hinscorev1.ExchangeEvent, error) {
 	if a == nil {
@@ -117,6 +122,9 @@ func Map(a *atna.Audit, in Input) ([]*hinscorev1.ExchangeEvent, error) {
 	}
 	if in.Network == "" {
 		return nil, ErrNoNetwork
+	}
+	if len(in.Raw) == 0 {
+		return nil, ErrNoRaw
 	}
 	if in.Table == nil {
 		in.Table = DefaultTable()
