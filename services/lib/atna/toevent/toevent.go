@@ -219,12 +219,13 @@ func (m *mapping) notification() *hinscorev1.ExchangeEvent {
 // exchange is the request and the answer of one gateway's record.
 func (m *mapping) exchange() []*hinscorev1.ExchangeEvent {
 	gw := gatewaysOf(m.a, m.tx)
-	side := sideOf(m.a, m.tx, gw)
+	reqComm, respComm := communitiesOf(m.a, gw)
+	side := sideOf(m.a, m.tx, gw, respComm)
 	if side == hinscorev1.Side_SIDE_UNSPECIFIED {
 		m.flags = append(m.flags, "atna|side-unknown")
 	}
-	reqOrg, respOrg := gw.orgs(side, m.a.Source)
-	reqComm, respComm := communitiesOf(m.a, gw)
+	reqComm, respComm = writerCommunity(m.a.Source, side, reqComm, respComm)
+	reqOrg, respOrg := gw.orgs(side, m.a.Source, reqComm, respComm)
 	txID := transactionID(m.a, m.tx, respComm)
 	if txID == "" {
 		txID = "audit:" + m.base.String()
