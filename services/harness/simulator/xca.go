@@ -38,6 +38,9 @@ type XCAConfig struct {
 	LateMin  time.Duration
 	LateMax  time.Duration
 
+	// Rate paces Send at this many messages per second per network (0 =
+	// as fast as the connections take them).
+	Rate float64
 	// ReconnectWithin bounds how long a gateway's connection may stay
 	// broken before Send gives up (default 30s; negative = never reconnect).
 	ReconnectWithin time.Duration
@@ -86,6 +89,9 @@ func (c XCAConfig) validate() error {
 		if r > 0.5 {
 			errs = append(errs, fmt.Errorf("%s: %g is above 0.5", name, r))
 		}
+	}
+	if c.Rate < 0 {
+		errs = append(errs, fmt.Errorf("Rate: %g is negative", c.Rate))
 	}
 	if c.LateMin <= 0 || c.LateMax < c.LateMin {
 		errs = append(errs, fmt.Errorf("LateMin, LateMax: %s, %s must be positive and ordered", c.LateMin, c.LateMax))

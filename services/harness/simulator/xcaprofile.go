@@ -209,25 +209,38 @@ func xcaGateway(n *XCANetwork, kind string, i int, behaviour string) Gateway {
 	return g
 }
 
-// XCANetworks returns the default cross-community networks: carequal-east,
-// whose gateways audit every transaction over syslog-TLS, and ehx-central,
+// XCANetworks returns the default cross-community networks: CarequalEast,
+// whose gateways audit every transaction over syslog-TLS, and EHXCentral,
 // whose gateways mirror their SOAP messages.
-func XCANetworks() []XCANetwork {
-	east := XCANetwork{
+func XCANetworks() []XCANetwork { return []XCANetwork{CarequalEast(), EHXCentral()} }
+
+// CarequalEast is the demo's cross-community network: 3 initiating and 7
+// responding gateways (one of each behaviour, clean twice), every
+// transaction audited by both gateways (ATNA over syslog-TLS), the three
+// audit shapes and both syslog forms among them.
+func CarequalEast() XCANetwork {
+	n := XCANetwork{
 		Name: "carequal-east", Code: "CQE", Arc: 1, Share: 0.6, Feed: FeedATNA,
 		Exceptions: []string{"171.202", "171.201"}, StopShare: 0.1, NoHumanShare: 0.15,
 	}
-	xcaGateways(&east, 3,
+	xcaGateways(&n, 3,
 		[]string{"clean", "clean", "runaround", "consent_refuser", "unexplained_refuser", "busy", "slow_deferred"},
 		[]string{ShapeDICOM, ShapeDICOMPrefixed, ShapeRFC3881}, []string{SyslogRFC5424, SyslogRFC5424, SyslogBSD, SyslogRFC5424})
-	central := XCANetwork{
+	return n
+}
+
+// EHXCentral is a network whose gateways post copies of their SOAP
+// messages (2 initiating, 6 responding gateways), deferred XCPD answers
+// included.
+func EHXCentral() XCANetwork {
+	n := XCANetwork{
 		Name: "ehx-central", Code: "EHX", Arc: 2, Share: 0.4, Feed: FeedSOAP,
 		Exceptions: []string{"171.202"}, StopShare: 0.1, NoHumanShare: 0.1,
 	}
-	xcaGateways(&central, 2,
+	xcaGateways(&n, 2,
 		[]string{"clean", "unexplained_refuser", "consent_refuser", "busy", "slow_deferred", "runaround"},
 		[]string{ShapeDICOM}, []string{SyslogRFC5424})
-	return []XCANetwork{east, central}
+	return n
 }
 
 func (n XCANetwork) behaviour(name string, all []XCABehaviour) (XCABehaviour, bool) {

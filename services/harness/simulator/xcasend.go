@@ -128,12 +128,28 @@ func (p *XCAPlan) sendNetwork(ctx context.Context, n XCANetwork, t XCATarget) ([
 		d = &soapDeliverer{cfg: p.cfg, target: t, client: client}
 	}
 	defer d.close()
-	for _, m := range msgs {
+	began := time.Now()
+	for i, m := range msgs {
+		if err := pace(ctx, began, i, p.cfg.Rate); err != nil {
+			return stats, fmt.Errorf("%s: %w", n.Name, err)
+		}
 		if err := d.deliver(ctx, m, &stats[index[m.Gateway]]); err != nil {
 			return stats, fmt.Errorf("%s/%s: %w", n.Name, m.Gateway, err)
 		}
 	}
 	return stats, nil
+}
+
+// pace waits until the i'th message's slot at rate messages/s from began.
+func pace(ctx context.Context, began time.Time, i int, rate float64) error {
+	if rate <= 0 {
+		return nil
+	}
+	wait := time.Until(began.Add(time.Duration(float64(i) / rate * float64(time.Second))))
+	if wait <= 0 {
+		return nil
+	}
+	return sleepCtx(ctx, wait)
 }
 
 // retrier paces attempts after failures and gives up once failures have
@@ -154,10 +170,8 @@ func (r *retrier) wait(ctx context.Context, cause error) error {
 	if time.Since(r.began) > r.within {
 		return fmt.Errorf("%w after %s: %w", ErrGaveUp, r.within, cause)
 	}
-	select {
-	case <-time.After(r.backoff):
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := sleepCtx(ctx, r.backoff); err != nil {
+		return err
 	}
 	r.backoff = min(2*r.backoff, maxReconnectBackoff)
 	return nil

@@ -244,3 +244,37 @@ func TestXCASendGivesUp(t *testing.T) {
 		t.Fatalf("Send without a SOAP target: %v, want ErrNoTarget", err)
 	}
 }
+
+func TestXCASendPaced(t *testing.T) {
+	p := xcaPlan(t, XCAConfig{Journeys: 6, Networks: []XCANetwork{EHXCentral()}, Rate: 200})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(hs.Close)
+	st, err := p.Send(context.Background(), map[string]XCATarget{"ehx-central": {SOAP: hs.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	least := time.Duration(float64(p.Frames()-1) / 200 * float64(time.Second))
+	if st.Accepted != p.Frames() || st.Duration < least {
+		t.Fatalf("%d of %d accepted in %s, want all in at least %s", st.Accepted, p.Frames(), st.Duration, least)
+	}
+}
+
+func TestParseXCATargets(t *testing.T) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13}
+	got, err := ParseXCATargets(" carequal-east=127.0.0.1:6514 , ehx-central=https://h:8443/fhir/ehx-central/soap", cfg, "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["carequal-east"].Syslog != "127.0.0.1:6514" || got["carequal-east"].TLS != cfg || got["carequal-east"].SOAP != "" ||
+		got["ehx-central"].SOAP != "https://h:8443/fhir/ehx-central/soap" || got["ehx-central"].Token != "tok" {
+		t.Fatalf("parsed %+v", got)
+	}
+	for _, bad := range []string{"carequal-east", "a=1.2.3.4", "a=h:1,a=h:2", "=h:1"} {
+		if _, err := ParseXCATargets(bad, nil, ""); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
