@@ -521,6 +521,27 @@ func TestXCATruthConsistent(t *testing.T) {
 			}
 		}
 	}
+	suspect := p.Suspect()
+	for _, n := range p.Networks() {
+		want := 0
+		for _, r := range p.Requests() {
+			if r.Network == n && (r.Outcome == RefusedUnjustified || r.Outcome == Unanswered ||
+				r.Outcome == FulfilledLate && r.LatencyMs > 3*SLAOf(r.Kind).Milliseconds()) {
+				want++
+			}
+		}
+		if suspect[n] != want || want == 0 {
+			t.Fatalf("%s: Suspect %d, rows %d", n, suspect[n], want)
+		}
+		for _, patient := range p.Runarounds()[n] {
+			if !strings.Contains(patient, "^^^&") {
+				t.Fatalf("%s: runaround patient %q", n, patient)
+			}
+		}
+		if len(p.Runarounds()[n]) == 0 {
+			t.Fatalf("%s: no runaround journeys", n)
+		}
+	}
 	for _, want := range []string{"treatment", "individual_access", "payment", ""} {
 		if purposes[want] == 0 {
 			t.Fatalf("no transaction with purpose %q: %v", want, purposes)
@@ -577,7 +598,7 @@ func TestXCAConfigErrors(t *testing.T) {
 }
 
 func TestXCAWriteTruth(t *testing.T) {
-	p := xcaPlan(t, XCAConfig{Journeys: 100})
+	p := xcaPlan(t, XCAConfig{Journeys: 100, Seed: 7})
 	dir := t.TempDir()
 	if err := p.WriteTruth(dir); err != nil {
 		t.Fatal(err)
@@ -621,6 +642,28 @@ func TestXCAWriteTruth(t *testing.T) {
 	if total != len(p.Requests()) || s.Messages != p.MessageCount() || s.Transactions != total {
 		t.Fatalf("summary: %d transactions, %d messages; plan %d, %d", total, s.Messages, len(p.Requests()), p.MessageCount())
 	}
+	var msgs bytes.Buffer
+	seen := map[string]bool{}
+	for _, n := range p.Networks() {
+		for _, m := range p.AllMessages(n) {
+			gw := gatewayOf(t, p, n, m.Gateway)
+			key := n + gw.Shape + gw.Syslog + m.What
+			if seen[key] || m.Duplicate {
+				continue
+			}
+			seen[key] = true
+			msgs.WriteString("# " + n + " " + m.Gateway + " " + m.Side + " " + m.What + "\n")
+			msgs.Write(m.Raw)
+			msgs.WriteString("\n")
+		}
+	}
+	small := xcaPlan(t, XCAConfig{Journeys: 8, Seed: 7})
+	smallCSV, err := small.truthCSV()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "xca_truth.csv.golden", smallCSV)
+	golden(t, "xca_messages.golden", msgs.Bytes())
 	dirCSV, err := os.ReadFile(filepath.Join(dir, XCADirectoryFile))
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -205,4 +206,39 @@ func (p *XCAPlan) truthJSON() ([]byte, error) {
 	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	return append(b, '\n'), err
+}
+
+// Suspect counts, per network, the transactions DOMAIN.md calls suspected
+// blocking: refused_unjustified, unanswered, and answers later than 3×
+// their kind's SLA (the cross-community networks never redirect).
+func (p *XCAPlan) Suspect() map[string]int {
+	out := make(map[string]int, len(p.cfg.Networks))
+	for _, n := range p.cfg.Networks {
+		out[n.Name] = 0
+	}
+	for _, r := range p.rows {
+		late := r.Outcome == FulfilledLate && time.Duration(r.LatencyMs)*time.Millisecond > 3*SLAOf(r.Kind)
+		if r.Outcome == RefusedUnjustified || r.Outcome == Unanswered || late {
+			out[r.Network]++
+		}
+	}
+	return out
+}
+
+// Runarounds lists, per network, the patients of journeys to a runaround
+// responder (answers discovery, never returns documents), sorted.
+func (p *XCAPlan) Runarounds() map[string][]string {
+	out := make(map[string][]string, len(p.cfg.Networks))
+	for _, n := range p.cfg.Networks {
+		out[n.Name] = []string{}
+	}
+	for _, r := range p.rows {
+		if r.Runaround && !slices.Contains(out[r.Network], r.Patient) {
+			out[r.Network] = append(out[r.Network], r.Patient)
+		}
+	}
+	for _, ps := range out {
+		slices.Sort(ps)
+	}
+	return out
 }
