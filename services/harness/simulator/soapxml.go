@@ -91,10 +91,16 @@ func pdqRequest(t *xcaTx) string {
 func pdqResponse(t *xcaTx, at time.Time, hl7ID, requestHL7ID string) string {
 	j, r := t.j, t.row
 	ack, code, detail, subject := "AA", "OK", "", ""
-	switch r.ErrorCode {
-	case "NF":
+	switch {
+	case r.ErrorCode == "NF":
 		code = "NF"
-	case "AE", "QE":
+	case strings.HasSuffix(r.ErrorCode, "Requested"):
+		code = "NF"
+		subject = `<reasonOf typeCode="RSON"><detectedIssueEvent classCode="ALRT" moodCode="EVN">` +
+			`<code code="ActAdministrativeDetectedIssueCode" codeSystem="2.16.840.1.113883.5.4"/><triggerFor typeCode="TRIG">` +
+			`<actOrderRequired classCode="ACT" moodCode="RQO"><code code="` + r.ErrorCode + `" codeSystem="1.3.6.1.4.1.19376.1.2.27.1"/>` +
+			`</actOrderRequired></triggerFor></detectedIssueEvent></reasonOf>`
+	case r.ErrorCode == "AE" || r.ErrorCode == "QE":
 		ack, code = "AE", r.ErrorCode
 		detail = `<acknowledgementDetail typeCode="E"><code code="` + detailCode(r) + `" codeSystem="2.16.840.1.113883.5.1100"/><text>` +
 			xmlEsc(t.detail) + `</text></acknowledgementDetail>`

@@ -377,6 +377,8 @@ func checkSOAPAnswer(t *testing.T, r XCATruthRow, body string) {
 	switch {
 	case r.ErrorCode == FaultCode:
 		want = []string{"<soap:Fault>"}
+	case r.Kind == KindPatientDiscovery && strings.HasSuffix(r.ErrorCode, "Requested"):
+		want = []string{`<queryResponseCode code="NF"/>`, `<code code="` + r.ErrorCode + `" codeSystem="1.3.6.1.4.1.19376.1.2.27.1"/>`}
 	case r.Kind == KindPatientDiscovery:
 		code := r.ErrorCode
 		if code == "" {
@@ -520,6 +522,18 @@ func TestXCATruthConsistent(t *testing.T) {
 				t.Fatalf("%s: a runaround responder returned documents", id)
 			}
 		}
+	}
+	requested := 0
+	for _, r := range p.Requests() {
+		if strings.HasSuffix(r.ErrorCode, "Requested") {
+			requested++
+			if !r.Runaround || r.Outcome != NotFound || r.Kind != KindPatientDiscovery {
+				t.Fatalf("%s: demographics requested by a %s responder, class %s", r.TransactionID, r.Behaviour, r.Outcome)
+			}
+		}
+	}
+	if requested == 0 {
+		t.Fatal("no runaround responder asked for more demographics")
 	}
 	suspect := p.Suspect()
 	for _, n := range p.Networks() {

@@ -251,6 +251,11 @@ func (g *xcaGenerator) answerDetails(t *xcaTx) {
 	if r.ErrorCode == "" {
 		r.ErrorCode = g.errorCode(r.Kind, r.Outcome)
 	}
+	if r.ErrorCode == "NF" && j.behaviour.Runaround {
+		// No match, and a request for more demographics: asked again
+		// and again for one patient, a runaround signal.
+		r.ErrorCode = demographicsRequests[g.rng.IntN(len(demographicsRequests))]
+	}
 	if t.detail == "" {
 		t.detail = errorTexts[r.ErrorCode]
 	}
@@ -338,7 +343,16 @@ func (g *xcaGenerator) errorCode(kind, class string) string {
 	return ""
 }
 
+// demographicsRequests are XCPD detected-issue codes by which a responding
+// gateway asks for more demographics before it will match.
+var demographicsRequests = [...]string{
+	"LivingSubjectBirthPlaceNameRequested", "PatientTelecomRequested", "LivingSubjectAdministrativeGenderRequested",
+}
+
 var errorTexts = map[string]string{
+	"LivingSubjectBirthPlaceNameRequested":       "Additional demographics required: birth place",
+	"PatientTelecomRequested":                    "Additional demographics required: telephone",
+	"LivingSubjectAdministrativeGenderRequested": "Additional demographics required: gender",
 	"NF":                       "No patient matched the demographics given",
 	"AE":                       "Responding gateway temporarily unavailable, try again later",
 	"QE":                       "Query parameters not supported",

@@ -114,8 +114,9 @@ type XCABehaviour struct {
 	// deferred mode, minutes later (SOAP feeds; an audit shows only when
 	// the transaction ended).
 	Deferred float64 `json:"deferred,omitempty"`
-	// Runaround: answers discovery but never returns documents; its
-	// journeys are marked in the truth.
+	// Runaround: answers discovery but never returns documents (and when
+	// it finds no patient, asks for more demographics); its journeys are
+	// marked in the truth.
 	Runaround bool `json:"runaround,omitempty"`
 }
 
@@ -128,7 +129,7 @@ func XCABehaviours() []XCABehaviour {
 			Query:     []ClassWeight{{Fulfilled, 0.95}, {NotFound, 0.03}, {ErrorTransient, 0.01}, {ErrorPermanent, 0.01}},
 			Retrieve:  []ClassWeight{{Fulfilled, 0.96}, {Partial, 0.02}, {ErrorTransient, 0.02}}},
 		{Name: "runaround", Latency: fast, Runaround: true,
-			Discovery: []ClassWeight{{Fulfilled, 0.97}, {NotFound, 0.03}},
+			Discovery: []ClassWeight{{Fulfilled, 0.85}, {NotFound, 0.15}},
 			Query:     []ClassWeight{{NotFound, 0.5}, {RefusedUnjustified, 0.3}, {Unanswered, 0.2}},
 			Retrieve:  []ClassWeight{{RefusedUnjustified, 1}}},
 		{Name: "consent_refuser", Latency: fast,
