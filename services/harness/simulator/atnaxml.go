@@ -259,9 +259,9 @@ func (g *xcaGenerator) auditSpec(t *xcaTx, side string, writer Gateway, at time.
 		s.participants = []auditParticipant{ig, rg}
 	}
 	if h := j.human; h != nil {
-		issuer := "https://idp." + j.requester.Host[len("gw."):]
+		issuer := "https://idp." + j.requester.domain()
 		s.participants = append(s.participants, auditParticipant{
-			userID: h.user + "@" + j.requester.Host[len("gw."):], userName: h.name + "<" + h.user + "@" + issuer + ">",
+			userID: h.user + "@" + j.requester.domain(), userName: h.name + "<" + h.user + "@" + issuer + ">",
 			requestor: true, role: h.role, roleSystem: "2.16.840.1.113883.6.96", roleName: h.roleName,
 		})
 	}

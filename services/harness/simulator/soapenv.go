@@ -59,7 +59,7 @@ func xuaAssertion(t *xcaTx, id string, at time.Time) string {
 	j := t.j
 	subject := j.requester.ID
 	if j.human != nil {
-		subject = j.human.user + "@" + j.requester.Host[len("gw."):]
+		subject = j.human.user + "@" + j.requester.domain()
 	}
 	var b strings.Builder
 	b.WriteString(`<saml2:Assertion xmlns:saml2="` + nsSAML + `" xmlns:xsi="` + nsXSI + `" ID="_` + id + `" IssueInstant="` +

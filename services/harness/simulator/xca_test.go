@@ -145,7 +145,36 @@ func gatewayOf(t *testing.T, p *XCAPlan, network, id string) Gateway {
 }
 
 func TestXCAAuditsAreWellFormedAndTrue(t *testing.T) {
-	p := xcaPlan(t, XCAConfig{Journeys: 400})
+	checkAudits(t, xcaPlan(t, XCAConfig{Journeys: 400}))
+}
+
+// TestXCAPartialQueries: a behaviour the defaults do not have (partial
+// query answers, which the default mixes keep to retrieves) gives audits
+// and SOAP copies as true as the others.
+func TestXCAPartialQueries(t *testing.T) {
+	b := XCABehaviours()
+	for i := range b {
+		b[i].Query = []ClassWeight{{Partial, 1}}
+	}
+	p := xcaPlan(t, XCAConfig{Journeys: 60, Behaviours: b})
+	partial := 0
+	for _, r := range p.Requests() {
+		if r.Kind == KindDocumentQuery {
+			partial++
+			if r.Outcome != Partial || r.Documents < 1 || r.ErrorCode != "XDSUnavailableCommunity" {
+				t.Fatalf("%s: partial query %+v", r.TransactionID, r)
+			}
+		}
+	}
+	if partial == 0 {
+		t.Fatal("no query")
+	}
+	checkAudits(t, p)
+	checkSOAPCopies(t, p)
+}
+
+func checkAudits(t *testing.T, p *XCAPlan) {
+	t.Helper()
 	rows := map[string]XCATruthRow{}
 	for _, r := range p.Requests() {
 		rows[r.TransactionID] = r
@@ -310,6 +339,16 @@ type tEnvelope struct {
 
 func TestXCASOAPCopiesAreWellFormedAndTrue(t *testing.T) {
 	p := xcaPlan(t, XCAConfig{Journeys: 400})
+	seen := checkSOAPCopies(t, p)
+	if seen["request"] == 0 || seen["response"] == 0 || seen["deferred-response"] == 0 || seen["ack"] != seen["deferred-response"] {
+		t.Fatalf("SOAP copies %v: want requests, responses and deferred responses", seen)
+	}
+}
+
+// checkSOAPCopies checks every SOAP copy against its truth row and counts
+// them by kind.
+func checkSOAPCopies(t *testing.T, p *XCAPlan) map[string]int {
+	t.Helper()
 	rows := map[string]XCATruthRow{}
 	for _, r := range p.Requests() {
 		rows[r.TransactionID] = r
@@ -346,9 +385,7 @@ func TestXCASOAPCopiesAreWellFormedAndTrue(t *testing.T) {
 			}
 		}
 	}
-	if seen["request"] == 0 || seen["response"] == 0 || seen["deferred-response"] == 0 || seen["ack"] != seen["deferred-response"] {
-		t.Fatalf("SOAP copies %v: want requests, responses and deferred responses", seen)
-	}
+	return seen
 }
 
 func checkAssertion(t *testing.T, r XCATruthRow, e tEnvelope) {

@@ -133,7 +133,7 @@ func (g *xcaGenerator) journey(n XCANetwork, num int, at time.Time) ([]XCATruthR
 	j := &journeyState{network: n, id: fmt.Sprintf("%s-J%06d", n.Code, num)}
 	j.requester = init[g.rng.IntN(len(init))]
 	j.responder = resp[g.pick(weights)]
-	j.behaviour, _ = n.behaviour(j.responder.Behaviour, g.x.Behaviours)
+	j.behaviour, _ = findBehaviour(j.responder.Behaviour, g.x.Behaviours)
 	j.patient = fmt.Sprintf("%07d^^^&%s&ISO", g.rng.IntN(10_000_000), n.patientOID())
 	pw := make([]float64, len(xcaPurposes))
 	for i, pc := range xcaPurposes {
@@ -269,11 +269,17 @@ func (g *xcaGenerator) answerDetails(t *xcaTx) {
 	case KindDocumentQuery:
 		t.queryID = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d" // FindDocuments
 		n := 1 + g.rng.IntN(3)
+		if r.Outcome == Partial {
+			n = max(n, 2) // some found, some not reachable
+		}
 		for range n {
 			t.docs = append(t.docs, g.document(j))
 		}
-		if r.Outcome == Fulfilled {
+		switch r.Outcome {
+		case Fulfilled:
 			t.returned = n
+		case Partial:
+			t.returned = n - 1
 		}
 		r.Documents = t.returned
 	case KindDocumentRetrieve:
@@ -336,6 +342,9 @@ func (g *xcaGenerator) errorCode(kind, class string) string {
 		}
 		return choose("XDSTooManyResults", "XDSUnknownCommunity")
 	case Partial:
+		if kind == KindDocumentQuery {
+			return "XDSUnavailableCommunity"
+		}
 		return "XDSDocumentUniqueIdError"
 	case RefusedException, RefusedUnjustified:
 		return "XDSRegistryError"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -101,7 +102,10 @@ func (g Gateway) Endpoint(tx string) string {
 }
 
 // oid is the community id without its "urn:oid:" prefix.
-func (g Gateway) oid() string { return g.Community[len("urn:oid:"):] }
+func (g Gateway) oid() string { return strings.TrimPrefix(g.Community, "urn:oid:") }
+
+// domain is the organisation's DNS domain: the host without its "gw.".
+func (g Gateway) domain() string { return strings.TrimPrefix(g.Host, "gw.") }
 
 // XCABehaviour is how a responding gateway answers each transaction.
 type XCABehaviour struct {
@@ -244,7 +248,8 @@ func EHXCentral() XCANetwork {
 	return n
 }
 
-func (n XCANetwork) behaviour(name string, all []XCABehaviour) (XCABehaviour, bool) {
+// findBehaviour returns the behaviour of that name.
+func findBehaviour(name string, all []XCABehaviour) (XCABehaviour, bool) {
 	for _, b := range all {
 		if b.Name == name {
 			return b, true
@@ -300,7 +305,7 @@ func validateXCANetwork(where string, n XCANetwork, behaviours []XCABehaviour) [
 	seen := map[string]bool{}
 	for i, g := range n.Gateways {
 		gw := fmt.Sprintf("%s.Gateways[%d]", where, i)
-		if g.ID == "" || g.OrgID == "" || g.Host == "" || len(g.Community) <= len("urn:oid:") || g.Community[:8] != "urn:oid:" {
+		if g.ID == "" || g.OrgID == "" || g.Host == "" || len(g.Community) <= len("urn:oid:") || !strings.HasPrefix(g.Community, "urn:oid:") {
 			errs = append(errs, fmt.Errorf("%s: ID, OrgID, Host and a urn:oid: Community are required", gw))
 		}
 		if seen[g.ID] {
@@ -319,7 +324,7 @@ func validateXCANetwork(where string, n XCANetwork, behaviours []XCABehaviour) [
 		if g.Weight <= 0 {
 			errs = append(errs, fmt.Errorf("%s.Weight: %g is not positive", gw, g.Weight))
 		}
-		b, ok := n.behaviour(g.Behaviour, behaviours)
+		b, ok := findBehaviour(g.Behaviour, behaviours)
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s.Behaviour: unknown %q", gw, g.Behaviour))
 			continue
