@@ -34,6 +34,8 @@ func TestOutcomeRefined(t *testing.T) {
 		{"timeout at the initiating gateway", "iti55_initiating.xml", 12, "No response from the responding gateway before the Timeout", false, hinscorev1.Status_STATUS_ERROR_TRANSIENT, "atna|12,ihe|timeout", ""},
 		{"more demographics asked", "iti55_responding.xml", 4, "LivingSubjectAdministrativeGenderRequested: gender required", false, hinscorev1.Status_STATUS_NOT_FOUND, "atna|4,ihe|LivingSubjectAdministrativeGenderRequested", ""},
 		{"nothing found, in words", "iti38_initiating.xml", 4, "No documents  found for the patient", false, hinscorev1.Status_STATUS_NOT_FOUND, "atna|4,ihe|no documents found", ""},
+		{"a document of several missing", "iti39_export.xml", 4, "XDSDocumentUniqueIdError: not in this repository", false, hinscorev1.Status_STATUS_PARTIAL, "atna|4,ihe|XDSDocumentUniqueIdError", ""},
+		{"every document missing", "iti39_export.xml", 8, "XDSDocumentUniqueIdError: not in this repository", false, hinscorev1.Status_STATUS_NOT_FOUND, "atna|8,ihe|XDSDocumentUniqueIdError", ""},
 		{"a code in lower case", "iti38_initiating.xml", 8, "xdsregistrybusy", false, hinscorev1.Status_STATUS_ERROR_TRANSIENT, "atna|8,ihe|XDSRegistryBusy", ""},
 		{"a word inside another is no match", "iti38_initiating.xml", 8, "AEROSTAT NFS", false, hinscorev1.Status_STATUS_ERROR_TRANSIENT, "atna|8", ""},
 		{"unknown indicator", "iti39_export.xml", 3, "", false, hinscorev1.Status_STATUS_ERROR_PERMANENT, "atna|3,atna|unknown-indicator", ""},

@@ -60,6 +60,7 @@ const (
 	SourceDescription = "description"
 	SourceDeferred    = "deferred"
 	SourceNoPatient   = "no-patient"
+	SourcePart        = "part"
 )
 
 //go:embed outcome.csv
@@ -78,7 +79,7 @@ func DefaultTable() *classtable.Table {
 // ParseTable reads a table in the form of outcome.csv (a network's own
 // rows, to lay Over the built-in ones).
 func ParseTable(r io.Reader) (*classtable.Table, error) {
-	t, err := classtable.Parse(r, SourceIndicator, SourceDescription, SourceDeferred, SourceNoPatient)
+	t, err := classtable.Parse(r, SourceIndicator, SourceDescription, SourcePart, SourceDeferred, SourceNoPatient)
 	if err != nil {
 		return nil, errors.New("toevent.ParseTable: " + err.Error())
 	}
@@ -272,7 +273,14 @@ func (m *mapping) classify(ans *hinscorev1.ExchangeEvent) {
 		}
 	}
 	desc := m.a.Event.OutcomeDescription
-	r, said, described := describe(t, desc)
+	source := SourceDescription
+	if m.a.Event.Outcome == 4 {
+		// A minor failure names the error of the part that failed.
+		if _, said, ok := describe(t, SourcePart, desc); ok {
+			source, codes = "", append(codes, "ihe|"+said)
+		}
+	}
+	r, said, described := describe(t, source, desc)
 	if described {
 		rule = r
 		codes = append(codes, "ihe|"+said)
@@ -311,18 +319,18 @@ func citeException(ev *hinscorev1.ExchangeEvent, desc string) {
 	}
 }
 
-// describe finds the first description row (in the table's order, so
+// describe finds the first row of source (in the table's order, so
 // that specific rows come first) that the text says: a row of one word
 // matches a word of the text, a row of several words a phrase in it, both
 // regardless of case. said is what matched, as the row writes it.
-func describe(t *classtable.Table, desc string) (rule classtable.Rule, said string, ok bool) {
-	if strings.TrimSpace(desc) == "" {
+func describe(t *classtable.Table, source, desc string) (rule classtable.Rule, said string, ok bool) {
+	if source == "" || strings.TrimSpace(desc) == "" {
 		return classtable.Rule{}, "", false
 	}
 	ws := words(desc)
 	var lower string
 	for _, r := range t.Rules {
-		if r.Source != SourceDescription {
+		if r.Source != source {
 			continue
 		}
 		if strings.Contains(r.Match, " ") {
