@@ -27,6 +27,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 	"github.com/hinscore/hinscore/services/lib/hl7v2"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
@@ -55,17 +56,14 @@ type Server struct {
 	m              *metrics
 	publishTimeout time.Duration
 
-	connSem   chan struct{}
+	conns     *ingest.Conns
 	refuseSem chan struct{} // connections being refused politely
-	force     chan struct{} // closed when Shutdown's context ends: stop waiting
-	wg        sync.WaitGroup
 
 	mu        sync.Mutex
 	started   bool
 	closed    bool
 	done      chan struct{} // closed when Shutdown has finished draining
 	listeners map[string]net.Listener
-	conns     map[*conn]struct{}
 }
 
 // New returns a server for cfg publishing through deps.JetStream, its
@@ -110,11 +108,9 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 		refuseSem:      make(chan struct{}, maxPoliteRefusals),
 		m:              m,
 		publishTimeout: defaultPublishTimeout,
-		connSem:        make(chan struct{}, cfg.MaxConns),
-		force:          make(chan struct{}),
+		conns:          ingest.NewConns(cfg.MaxConns),
 		done:           make(chan struct{}),
 		listeners:      map[string]net.Listener{},
-		conns:          map[*conn]struct{}{},
 	}, nil
 }
 
@@ -145,8 +141,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.started = true
 	for network, ln := range s.listeners {
-		s.wg.Add(1)
-		go s.accept(network, ln)
+		s.conns.Go(func() { s.accept(network, ln) })
 		s.log.Info().Str("network", network).Str("addr", ln.Addr().String()).Bool("tls", s.tls != nil).
 			Bool("client_certs", s.tls != nil && s.tls.ClientCAs != nil).Msg("MLLP listening")
 	}
@@ -196,27 +191,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, ln := range s.listeners {
 		_ = ln.Close()
 	}
-	for c := range s.conns {
-		c.stopReading()
-	}
 	s.mu.Unlock()
-
-	drained := make(chan struct{})
-	go func() { s.wg.Wait(); close(drained) }()
 	defer close(s.done)
-	select {
-	case <-drained:
-		return nil
-	case <-ctx.Done():
-		close(s.force)
-		s.mu.Lock()
-		for c := range s.conns {
-			_ = c.nc.Close()
-		}
-		s.mu.Unlock()
-		<-drained
-		return fmt.Errorf("mllpingest.Shutdown: %w", ctx.Err())
+	if err := s.conns.Shutdown(ctx); err != nil {
+		return fmt.Errorf("mllpingest.Shutdown: %w", err)
 	}
+	return nil
 }
 
 // maxPoliteRefusals bounds the connections over MaxConns that are read and
@@ -228,45 +208,15 @@ const maxPoliteRefusals = 16
 const refuseTimeout = 2 * time.Second
 
 func (s *Server) accept(network string, ln net.Listener) {
-	defer s.wg.Done()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Warn().Err(err).Str("network", network).Msg("accept")
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		select {
-		case s.connSem <- struct{}{}:
-		default:
-			s.m.rejected.WithLabelValues(network, reasonMaxConns).Inc()
-			s.log.Warn().Str("network", network).Str("remote", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: too many connections")
-			s.refuse(network, nc)
-			continue
-		}
-		c := &conn{s: s, network: network, nc: nc, remote: nc.RemoteAddr().String(), m: s.m.forNetwork(network)}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			_ = nc.Close()
-			<-s.connSem
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-			<-s.connSem
-		}()
-	}
+	s.conns.Accept(ln, func(nc net.Conn) ingest.Conn {
+		return &conn{s: s, network: network, nc: nc, remote: nc.RemoteAddr().String(), m: s.m.forNetwork(network)}
+	}, func(nc net.Conn) {
+		s.m.rejected.WithLabelValues(network, reasonMaxConns).Inc()
+		s.log.Warn().Str("network", network).Str("remote", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: too many connections")
+		s.refuse(network, nc)
+	}, func(err error) {
+		s.log.Warn().Err(err).Str("network", network).Msg("accept")
+	})
 }
 
 // refuse answers a connection over MaxConns politely: it reads the first
@@ -280,9 +230,7 @@ func (s *Server) refuse(network string, nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	started := s.conns.Go(func() {
 		defer func() { <-s.refuseSem }()
 		defer nc.Close()
 		_ = nc.SetDeadline(time.Now().Add(refuseTimeout))
@@ -294,7 +242,11 @@ func (s *Server) refuse(network string, nc net.Conn) {
 			Message: fmt.Sprintf("too many connections (%d): message not stored, send it again later", s.cfg.MaxConns)}},
 			s.clock.Now(), "HINBUSY")
 		_ = mllp.WriteFrame(nc, reply)
-	}()
+	})
+	if !started {
+		<-s.refuseSem
+		_ = nc.Close()
+	}
 }
 
 // conn is one MLLP connection: a reader, a publisher and a writer
@@ -308,8 +260,8 @@ type conn struct {
 	m        connMetrics
 }
 
-// stopReading makes the reader stop at its next read (Shutdown).
-func (c *conn) stopReading() {
+// StopReading makes the reader stop at its next read (Shutdown).
+func (c *conn) StopReading() {
 	c.stopping.Store(true)
 	_ = c.nc.SetReadDeadline(time.Now())
 }
@@ -331,7 +283,11 @@ type item struct {
 	subs     []*item
 }
 
-func (c *conn) serve() {
+// Close closes the connection at once.
+func (c *conn) Close() error { return c.nc.Close() }
+
+// Serve runs the connection's pipeline until it ends.
+func (c *conn) Serve() {
 	s := c.s
 	s.m.openConns.WithLabelValues(c.network).Inc()
 	defer s.m.openConns.WithLabelValues(c.network).Dec()
@@ -485,7 +441,7 @@ func (c *conn) acceptMessage(frame []byte) *item {
 	}
 	bus.Route(ev, s.cfg.PartitionCount)
 	it := &item{start: now, deadline: time.Now().Add(s.publishTimeout), frame: frame, msg: msg, ev: ev}
-	fut, err := store(s.js, s.cfg.RawKeys, ev, frame, s.publishTimeout)
+	fut, err := ingest.Store(s.js, s.cfg.RawKeys, ev, frame, s.publishTimeout)
 	if err != nil {
 		c.publishFailed(it, err)
 		return it
@@ -528,19 +484,10 @@ func (c *conn) reject(frame []byte, msg *hl7v2.Message, code, reason string, ae 
 func (c *conn) deadLetter(reason string, data []byte, detail string) error {
 	s := c.s
 	s.m.rejected.WithLabelValues(c.network, reason).Inc()
-	ctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.force:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	err := dlq.Publish(ctx, s.js, dlq.DeadLetter{
+	err := ingest.DeadLetter(s.js, dlq.DeadLetter{
 		Stage: stageMLLPIngest, Network: c.network, Format: formatHL7v2, Remote: c.remote,
 		Reason: reason + ": " + detail, Data: data,
-	})
+	}, s.publishTimeout, s.conns.Force())
 	if err != nil {
 		s.log.Error().Err(err).Str("network", c.network).Str("reason", reason).Msg("dead letter not stored")
 	}
@@ -577,7 +524,7 @@ func (c *conn) await(it *item, f jetstream.PubAckFuture) (*jetstream.PubAck, err
 		return nil, err
 	case <-t.C:
 		return nil, fmt.Errorf("no PubAck within %s", c.s.publishTimeout)
-	case <-c.s.force:
+	case <-c.s.conns.Force():
 		return nil, errors.New("shutdown deadline")
 	}
 }
