@@ -48,11 +48,16 @@ var (
 
 // Reader reads RFC 5425 octet-counted frames from a stream.
 type Reader struct {
-	r   *bufio.Reader
-	max int
-	buf []byte
-	err error // sticky: the framing is lost, or the stream failed
+	r       *bufio.Reader
+	max     int
+	buf     []byte
+	dropped []byte // the head of the last oversized frame
+	err     error  // sticky: the framing is lost, or the stream failed
 }
+
+// MaxDropped is how much of an oversized frame a Reader keeps (Dropped):
+// enough to name its sender in a dead letter, never the whole frame.
+const MaxDropped = 64 << 10
 
 // NewReader reads frames of at most maxBytes of SYSLOG-MSG from r.
 func NewReader(r io.Reader, maxBytes int) *Reader {
@@ -72,7 +77,13 @@ func (m *Reader) ReadFrame() ([]byte, error) {
 		return nil, err
 	}
 	if n > int64(m.max) {
-		if _, err := m.r.Discard(int(n)); err != nil {
+		keep := min(n, int64(min(m.max, MaxDropped)))
+		m.dropped = append(m.dropped[:0], make([]byte, keep)...)
+		if _, err := io.ReadFull(m.r, m.dropped); err != nil {
+			m.err = m.cut(err, n)
+			return nil, m.err
+		}
+		if _, err := m.r.Discard(int(n - keep)); err != nil {
 			m.err = m.cut(err, n)
 			return nil, m.err
 		}
@@ -88,6 +99,11 @@ func (m *Reader) ReadFrame() ([]byte, error) {
 	}
 	return m.buf, nil
 }
+
+// Dropped returns the first bytes (up to the limit and at most MaxDropped)
+// of the frame the last ErrFrameTooLarge refused, valid until the next
+// call of ReadFrame.
+func (m *Reader) Dropped() []byte { return m.dropped }
 
 // readLength reads MSG-LEN and the space after it.
 func (m *Reader) readLength() (int64, error) {
