@@ -73,6 +73,12 @@ func (m *Reader) ReadFrame() ([]byte, error) {
 	}
 	n, err := m.readLength()
 	if err != nil {
+		if errors.Is(err, ErrBadLength) {
+			// What follows the broken length, as far as it is in, is what
+			// a dead letter can show of the broken frame.
+			more, _ := m.r.Peek(min(m.r.Buffered(), MaxDropped-len(m.dropped)))
+			m.dropped = append(m.dropped, more...)
+		}
 		m.err = err
 		return nil, err
 	}
@@ -93,7 +99,8 @@ func (m *Reader) ReadFrame() ([]byte, error) {
 		m.buf = make([]byte, n)
 	}
 	m.buf = m.buf[:n]
-	if _, err := io.ReadFull(m.r, m.buf); err != nil {
+	if got, err := io.ReadFull(m.r, m.buf); err != nil {
+		m.dropped = append(m.dropped[:0], m.buf[:min(got, MaxDropped)]...)
 		m.err = m.cut(err, n)
 		return nil, m.err
 	}
@@ -101,15 +108,21 @@ func (m *Reader) ReadFrame() ([]byte, error) {
 }
 
 // Dropped returns the first bytes (up to the limit and at most MaxDropped)
-// of the frame the last ErrFrameTooLarge refused, valid until the next
-// call of ReadFrame.
+// of the frame the last ErrFrameTooLarge refused, or, after ErrBadLength,
+// what was read of the broken frame (its length, and the bytes already
+// received after it or of its body), valid until the next call of
+// ReadFrame.
 func (m *Reader) Dropped() []byte { return m.dropped }
 
 // readLength reads MSG-LEN and the space after it.
 func (m *Reader) readLength() (int64, error) {
 	var n int64
+	m.dropped = m.dropped[:0]
 	for i := 0; ; i++ {
 		b, err := m.r.ReadByte()
+		if err == nil {
+			m.dropped = append(m.dropped, b)
+		}
 		if err != nil {
 			if err == io.EOF && i == 0 {
 				return 0, io.EOF

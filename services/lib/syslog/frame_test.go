@@ -68,6 +68,12 @@ func TestReadFrameErrors(t *testing.T) {
 			if errors.Is(err, ErrFrameTooLarge) && string(r.Dropped()) != strings.Repeat("x", 200) {
 				t.Fatalf("Dropped() = %d bytes, want the frame's first 200", len(r.Dropped()))
 			}
+			if tt.name == "length lies" && string(r.Dropped()) != "short" {
+				t.Fatalf("Dropped() = %q after a lying length, want the frame's bytes", r.Dropped())
+			}
+			if tt.name == "non-transparent framing" && string(r.Dropped()) != tt.stream {
+				t.Fatalf("Dropped() = %q, want the stream read", r.Dropped())
+			}
 			got, err2 := r.ReadFrame()
 			if tt.goesOn {
 				if err2 != nil || string(got) != "ok" {
