@@ -83,37 +83,19 @@ func (c Config) Validate() error {
 			add("HINSCORE_MLLP_LISTENERS", "%v", err)
 		}
 	}
-	if c.MaxFrameBytes < 1024 || c.MaxFrameBytes > 64<<20 {
-		add("HINSCORE_MLLP_MAX_FRAME", "%d: want 1024..67108864", c.MaxFrameBytes)
-	}
-	if c.IdleTimeout <= 0 {
-		add("HINSCORE_MLLP_IDLE_TIMEOUT", "%s: want > 0", c.IdleTimeout)
-	}
-	if c.MaxConns < 1 {
-		add("HINSCORE_MLLP_MAX_CONNS", "%d: want >= 1", c.MaxConns)
-	}
-	if c.MaxInFlight < 1 || c.MaxInFlight > 65536 {
-		add("HINSCORE_MLLP_MAX_INFLIGHT", "%d: want 1..65536", c.MaxInFlight)
-	}
-	if c.ReadTimeout <= 0 {
-		add("HINSCORE_MLLP_READ_TIMEOUT", "%s: want > 0", c.ReadTimeout)
-	}
-	if c.MinRate < 1 {
-		add("HINSCORE_MLLP_MIN_RATE", "%d: want >= 1 byte/s", c.MinRate)
-	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		add("HINSCORE_MLLP_TLS_CERT", "HINSCORE_MLLP_TLS_CERT and HINSCORE_MLLP_TLS_KEY go together")
-	}
-	if c.TLSClientCA != "" && c.TLSCert == "" {
-		add("HINSCORE_MLLP_TLS_CLIENT_CA", "mutual TLS needs HINSCORE_MLLP_TLS_CERT and HINSCORE_MLLP_TLS_KEY")
-	}
+	c.limits().Check(&ps)
 	return ps.Err()
 }
 
-// TLSConfig loads the listeners' TLS configuration; nil when TLS is off.
-func (c Config) TLSConfig() (*tls.Config, error) {
-	return ingest.ServerTLS(c.TLSCert, c.TLSKey, c.TLSClientCA, "HINSCORE_MLLP_TLS")
+// limits are the listeners' limits and TLS settings.
+func (c Config) limits() ingest.Limits {
+	return ingest.Limits{Prefix: "HINSCORE_MLLP", MaxFrameBytes: c.MaxFrameBytes, IdleTimeout: c.IdleTimeout,
+		MaxConns: c.MaxConns, MaxInFlight: c.MaxInFlight, ReadTimeout: c.ReadTimeout, MinRate: c.MinRate,
+		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA}
 }
+
+// TLSConfig loads the listeners' TLS configuration; nil when TLS is off.
+func (c Config) TLSConfig() (*tls.Config, error) { return c.limits().TLS() }
 
 // Mapper is the mapping the ingest uses: the patient key and, when
 // configured, the organisation directory (loaded now).

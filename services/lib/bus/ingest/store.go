@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,4 +51,32 @@ func DeadLetter(js jetstream.JetStream, d dlq.DeadLetter, timeout time.Duration,
 		}
 	}()
 	return dlq.Publish(ctx, js, d)
+}
+
+// Await waits for an asynchronous publish's PubAck until deadline (wall
+// clock; timeout is what the deadline allowed, for the error) or until
+// force is closed.
+func Await(f jetstream.PubAckFuture, deadline time.Time, timeout time.Duration, force <-chan struct{}) (*jetstream.PubAck, error) {
+	// Pipelined, the PubAck is usually in before it is awaited: no timer
+	// then. Each of Ok and Err takes the publisher's lock: called once.
+	ok, failed := f.Ok(), f.Err()
+	select {
+	case ack := <-ok:
+		return ack, nil
+	case err := <-failed:
+		return nil, err
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case ack := <-ok:
+		return ack, nil
+	case err := <-failed:
+		return nil, err
+	case <-t.C:
+		return nil, fmt.Errorf("no PubAck within %s", timeout)
+	case <-force:
+		return nil, errors.New("shutdown deadline")
+	}
 }
