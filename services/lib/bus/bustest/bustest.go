@@ -160,3 +160,39 @@ func Messages(t testing.TB, js jetstream.JetStream, stream string) []*jetstream.
 	}
 	return out
 }
+
+// RawPublishRate measures the physical limit an ingest is held to: async
+// JetStream publishes with a Msg-Id of n messages of size bytes, file
+// storage, to a stream of its own on the server at url, from a connection
+// of its own; in messages per second.
+func RawPublishRate(b testing.TB, url string, n, size int) float64 {
+	b.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LIMIT", Subjects: []string{"limit.>"},
+		Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute}); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = js.DeleteStream(ctx, "LIMIT") }()
+	payload := make([]byte, size)
+	start := time.Now()
+	for i := range n {
+		if _, err := js.PublishAsync("limit.x", payload, jetstream.WithMsgID("m"+strconv.Itoa(i)), jetstream.WithStallWait(time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("limit publishes not acknowledged")
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
