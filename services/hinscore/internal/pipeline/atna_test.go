@@ -14,6 +14,24 @@ import (
 	"github.com/hinscore/hinscore/services/lib/syslog"
 )
 
+// startForTest starts the pipeline, shut down when the test ends.
+func startForTest(ctx context.Context, t *testing.T, opts Options) *Pipeline {
+	t.Helper()
+	p, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Bounded: a shutdown that never drains fails the test instead of hanging it.
+		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+		defer scancel()
+		if err := p.Shutdown(sctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return p
+}
+
 // TestATNAEndToEnd: audit records of both gateways' sides, sent over
 // syslog (octet-counted frames over TCP, and a UDP datagram) to the
 // composed pipeline, reach ClickHouse as the events their mapping gives,
@@ -27,17 +45,7 @@ func TestATNAEndToEnd(t *testing.T) {
 	cfg.Listeners = ingest.Listeners{{Network: "hin1", Addr: "127.0.0.1:0"}}
 	cfg.UDP = ingest.Listeners{{Network: "hin1", Addr: "127.0.0.1:0"}}
 	opts.ATNA = &cfg
-	p, err := Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
-		defer scancel()
-		if err := p.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	p := startForTest(ctx, t, opts)
 	addrs := p.ATNAAddrs()["hin1"]
 	if len(addrs) != 2 || !strings.HasPrefix(addrs[1], "udp:") {
 		t.Fatalf("ATNA addresses %v, want the stream's and the UDP one", addrs)
