@@ -120,8 +120,11 @@ func TestMapErrors(t *testing.T) {
 	if _, err := Map(nil, testInput(nil)); err == nil {
 		t.Error("nil audit: no error")
 	}
-	if _, err := Map(&atna.Audit{}, Input{}); !errors.Is(err, ErrNoNetwork) {
+	if _, err := Map(&atna.Audit{}, Input{Raw: []byte("x")}); !errors.Is(err, ErrNoNetwork) {
 		t.Errorf("no network: %v", err)
+	}
+	if _, err := Map(&atna.Audit{}, testInput(nil)); !errors.Is(err, ErrNoRaw) {
+		t.Errorf("no bytes: %v", err)
 	}
 }
 
@@ -149,5 +152,22 @@ func TestTableVersion(t *testing.T) {
 	}
 	if _, err := ParseTable(strings.NewReader("version,x/1\nhttp,200,response,ok,\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("a row of another table's source: %v", err)
+	}
+}
+
+// TestMapBytes: parse and map in one call, the parser's errors as they are.
+func TestMapBytes(t *testing.T) {
+	raw, _ := readAudit(t, "iti39_import.xml")
+	a, evs, err := MapBytes(testInput(raw), 1<<20)
+	if err != nil || a == nil || len(evs) != 2 || evs[0].RequestKind != KindDocumentRetrieve {
+		t.Fatalf("%v %v %v", a, evs, err)
+	}
+	_, _, err = MapBytes(testInput([]byte(`<!DOCTYPE x><AuditMessage/>`)), 1<<20)
+	if !errors.Is(err, atna.ErrDoctype) {
+		t.Errorf("DOCTYPE: %v", err)
+	}
+	_, _, err = MapBytes(testInput(raw), 100)
+	if !errors.Is(err, atna.ErrTooLarge) {
+		t.Errorf("over the limit: %v", err)
 	}
 }

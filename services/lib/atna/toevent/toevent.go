@@ -85,8 +85,13 @@ func ParseTable(r io.Reader) (*classtable.Table, error) {
 	return t, nil
 }
 
-// ErrNoNetwork is returned for an Input without a network.
-var ErrNoNetwork = errors.New("toevent: no network")
+// Errors of an Input that cannot be mapped.
+var (
+	ErrNoNetwork = errors.New("toevent: no network")
+	// ErrNoRaw: the event ids derive from the record's bytes; without
+	// them every record would get the same ids.
+	ErrNoRaw = errors.New("toevent: no record bytes")
+)
 
 // Input is what the mapping needs beside the audit.
 type Input struct {
@@ -109,7 +114,7 @@ type Input struct {
 }
 
 // Map maps one audit. An error means the input cannot be mapped at all
-// (no audit, no network); a record that lacks something is still mapped,
+// (no audit, no network, no bytes); a record that lacks something is still mapped,
 // with a reason code saying what was missing.
 func Map(a *atna.Audit, in Input) ([]*hinscorev1.ExchangeEvent, error) {
 	if a == nil {
@@ -117,6 +122,9 @@ func Map(a *atna.Audit, in Input) ([]*hinscorev1.ExchangeEvent, error) {
 	}
 	if in.Network == "" {
 		return nil, ErrNoNetwork
+	}
+	if len(in.Raw) == 0 {
+		return nil, ErrNoRaw
 	}
 	if in.Table == nil {
 		in.Table = DefaultTable()
@@ -211,12 +219,13 @@ func (m *mapping) notification() *hinscorev1.ExchangeEvent {
 // exchange is the request and the answer of one gateway's record.
 func (m *mapping) exchange() []*hinscorev1.ExchangeEvent {
 	gw := gatewaysOf(m.a, m.tx)
-	side := sideOf(m.a, m.tx, gw)
+	reqComm, respComm := communitiesOf(m.a, gw)
+	side := sideOf(m.a, m.tx, gw, respComm)
 	if side == hinscorev1.Side_SIDE_UNSPECIFIED {
 		m.flags = append(m.flags, "atna|side-unknown")
 	}
-	reqOrg, respOrg := gw.orgs(side, m.a.Source)
-	reqComm, respComm := communitiesOf(m.a, gw)
+	reqComm, respComm = writerCommunity(m.a.Source, side, reqComm, respComm)
+	reqOrg, respOrg := gw.orgs(side, m.a.Source, reqComm, respComm)
 	txID := transactionID(m.a, m.tx, respComm)
 	if txID == "" {
 		txID = "audit:" + m.base.String()
@@ -310,4 +319,20 @@ func words(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_')
 	})
+}
+
+// Kind is the request kind of the cross-community transaction an audit
+// records, "" for any other audit (which Map records as a notification).
+func Kind(a *atna.Audit) string { return transactionOf(a).kind }
+
+// MapBytes parses in.Raw, an AuditMessage of at most maxBytes, and maps
+// it: what an audit listener and `hinscore inspect` do with a record.
+// Errors are the parser's *atna.ParseError or Map's.
+func MapBytes(in Input, maxBytes int) (*atna.Audit, []*hinscorev1.ExchangeEvent, error) {
+	a, err := atna.Parse(in.Raw, maxBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	evs, err := Map(a, in)
+	return a, evs, err
 }

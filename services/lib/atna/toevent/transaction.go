@@ -105,6 +105,9 @@ func transactionID(a *atna.Audit, tx transaction, respComm string) string {
 	case KindPatientDiscovery:
 		if q := queryObject(a); q != nil {
 			if id := strings.TrimSpace(q.ID); id != "" {
+				if len(id) > maxIDInKey {
+					return "qid:" + digest([]byte(id))
+				}
 				return "qid:" + id
 			}
 			if len(bytes.TrimSpace(q.Query)) > 0 {
@@ -125,6 +128,10 @@ func transactionID(a *atna.Audit, tx transaction, respComm string) string {
 	}
 	return ""
 }
+
+// maxIDInKey bounds a query id kept as it is in a key; a longer one (an
+// attribute may be 256 KB) is digested, as both records' are alike.
+const maxIDInKey = 128
 
 func digest(parts ...[]byte) string {
 	h := sha256.New()
@@ -170,7 +177,7 @@ func (tx transaction) records(a *atna.Audit) uint32 {
 	case KindPatientDiscovery:
 		n := uint32(0)
 		for i := range a.Objects {
-			if _, _, ok := a.Objects[i].Patient(); ok {
+			if a.Objects[i].TypeCode == objectPerson && a.Objects[i].TypeCodeRole == objectRolePatient {
 				n++
 			}
 		}
@@ -215,7 +222,7 @@ func purposeOf(a *atna.Audit) (canonical, code string) {
 		if c.Code == "" {
 			continue
 		}
-		sent := c.System + "|" + c.Code
+		sent := codeOf(c.System, c.Code)
 		if p := purpose.FromCoding(c.System, c.Code); p != purpose.Unknown {
 			return string(p), sent
 		}
@@ -239,9 +246,7 @@ func purposeOf(a *atna.Audit) (canonical, code string) {
 			if c == "" {
 				continue
 			}
-			if !ok {
-				v = system + "|" + c
-			}
+			v = codeOf(system, c)
 			if p := purpose.FromCoding(system, c); p != purpose.Unknown {
 				return string(p), v
 			}
@@ -254,4 +259,15 @@ func purposeOf(a *atna.Audit) (canonical, code string) {
 		return "", ""
 	}
 	return string(purpose.Unknown), first
+}
+
+// codeOf is a purpose code as "system|code", a bare OID system in its
+// urn:oid form: the AuditMessage names systems by bare OID, the FHIR
+// AuditEvent by urn:oid, and one purpose is one code in both.
+func codeOf(system, code string) string {
+	system = strings.TrimSpace(system)
+	if system != "" && system[0] >= '0' && system[0] <= '9' {
+		system = "urn:oid:" + system
+	}
+	return system + "|" + strings.TrimSpace(code)
 }
