@@ -17,7 +17,6 @@ const (
 	reasonNotAudit    = "not_audit"  // well-formed, but not an AuditMessage (nor a FHIR AuditEvent)
 	reasonMapping     = "mapping"    // an audit the mapping cannot turn into an exchange
 	reasonBadLength   = "bad_length" // a frame whose length lies, or no octet counting: the connection is closed
-	reasonCutShort    = "cut_short"  // the peer closed inside a frame
 	reasonSlow        = "slow"       // a frame not complete within READ_TIMEOUT + size/MIN_RATE
 	reasonTLS         = "tls"        // the TLS handshake failed
 	reasonMaxConns    = "max_conns"  // a connection over HINSCORE_ATNA_MAX_CONNS

@@ -89,18 +89,17 @@ func (c *streamConn) read(pending chan<- *record, failed <-chan struct{}, log ze
 			// The reader skipped the frame: the stream goes on.
 			c.m.received.Inc()
 			if s.deadLetter(c.network, c.Remote, reasonTooLarge, bytes.Clone(r.Dropped()), err) != nil {
+				c.m.publishFailed.Inc()
 				return
 			}
 		case errors.Is(err, io.EOF):
 			return
 		case errors.Is(err, syslog.ErrBadLength):
 			// Octet counting cannot find the next frame: what was read of
-			// the broken one goes to the DLQ and the connection closes.
-			reason := reasonBadLength
-			if errors.Is(err, io.ErrUnexpectedEOF) && len(r.Dropped()) == 0 {
-				reason = reasonCutShort
-			}
-			_ = s.deadLetter(c.network, c.Remote, reason, bytes.Clone(r.Dropped()), err)
+			// the broken one goes to the DLQ and the connection closes. A
+			// peer that closes inside a frame announced more than it sent:
+			// its length lied too.
+			_ = s.deadLetter(c.network, c.Remote, reasonBadLength, bytes.Clone(r.Dropped()), err)
 			log.Warn().Err(err).Msg("closing connection: syslog framing lost")
 			return
 		default:
