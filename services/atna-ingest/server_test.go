@@ -83,9 +83,10 @@ func TestTLSStoresEvents(t *testing.T) {
 	}
 }
 
-// TestUDPStoresEvents: RFC 5426 datagrams are stored like frames; a
-// datagram with half an XML document and one over the limit go to the
-// DLQ with their reasons and bytes.
+// TestUDPStoresEvents: RFC 5426 datagrams, in RFC 5424 or in the BSD
+// form older devices send, are stored like frames; a datagram with half
+// an XML document and one over the limit go to the DLQ with their reasons
+// and bytes.
 func TestUDPStoresEvents(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxFrameBytes = 4096 })
 	tmpl := auditTemplate(t)
@@ -97,7 +98,8 @@ func TestUDPStoresEvents(t *testing.T) {
 	whole := syslogMsg(audit(tmpl, 1))
 	half := whole[:len(whole)/2]
 	big := syslogMsg(audit(tmpl, 2) + "<!--" + strings.Repeat("x", 4096) + "-->")
-	for _, d := range [][]byte{whole, syslogMsg(audit(tmpl, 3)), half, big, syslogMsg(audit(tmpl, 4))} {
+	bsd := []byte("<85>Dec  7 10:15:02 gw-responder XCPD[2231]: " + audit(tmpl, 4))
+	for _, d := range [][]byte{whole, syslogMsg(audit(tmpl, 3)), half, big, bsd} {
 		if _, err := pc.Write(d); err != nil {
 			t.Fatal(err)
 		}
