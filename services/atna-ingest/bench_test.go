@@ -8,7 +8,9 @@ import (
 
 	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 	"github.com/hinscore/hinscore/services/lib/bus/ingest/ingesttest"
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
 	"github.com/hinscore/hinscore/services/lib/service"
+	"github.com/hinscore/hinscore/services/lib/syslog"
 )
 
 // BenchmarkIngestTLS32 is issue 22's speed goal for the listener: audit
@@ -92,4 +94,35 @@ func (h *harness) send(b *testing.B, clients []net.Conn, streams [][]byte, want 
 		time.Sleep(2 * time.Millisecond)
 	}
 	return float64(want) / time.Since(start).Seconds()
+}
+
+// BenchmarkRecord is the listener's own work on one record, without the
+// transport and the bus: the syslog parser, reading and mapping the
+// AuditMessage, and marshalling each event with the record sealed (what
+// ingest.Store publishes). Its CPU per record beside BenchmarkIngestTLS32's
+// tells the listener's share from the bus's.
+func BenchmarkRecord(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.RawKeys = testRawKeys
+	mapping := cfg.Mapping()
+	raw := syslogMsg(audit(auditTemplate(b), 1))
+	now := time.Date(2026, 12, 7, 10, 20, 0, 0, time.UTC)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		msg, err := syslog.Parse(raw, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		evs, err := mapping.Map("neta", msg.Body, now)
+		if err != nil || len(evs) != 2 {
+			b.Fatalf("%d events, %v", len(evs), err)
+		}
+		for _, ev := range evs {
+			if _, err := seal.MarshalEvent(ev, cfg.RawKeys, raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
