@@ -243,8 +243,14 @@ func printJourney(w io.Writer, j Journey) error {
 	}
 	fmt.Fprintf(tw, "patient %s: %d requests, %s (%s)\n", j.Token, len(j.Requests), verdict, j.RuleVersion)
 	for _, e := range j.Episodes {
-		if e.Runaround {
-			fmt.Fprintf(tw, "  %s .. %s: %s\n", msTime(e.FromMs), msTime(e.ToMs), e.Why)
+		if !e.Runaround {
+			continue
+		}
+		fmt.Fprintf(tw, "  %s .. %s: %s: %s\n", msTime(e.FromMs), msTime(e.ToMs), e.Kind, e.Why)
+		if e.Kind == KindFoundNoDocuments {
+			for _, st := range e.Steps {
+				fmt.Fprintf(tw, "    +%s %s %s %s\n", time.Duration(st.RequestedAtMs-e.FromMs)*time.Millisecond, st.RequestKind, st.Class, st.Chain)
+			}
 		}
 	}
 	fmt.Fprintln(tw)

@@ -308,7 +308,7 @@ func (s *Server) journey(ctx context.Context, r *http.Request, p Principal) (Jou
 		return Journey{}, err
 	}
 	j.Truncated = len(j.Requests) >= journeyLimit
-	if eps := detectRunarounds(j.Requests); eps != nil {
+	if eps := detectRunarounds(j.Requests, s.clock.Now()); eps != nil {
 		j.Episodes = eps
 	}
 	for _, e := range j.Episodes {

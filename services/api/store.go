@@ -67,7 +67,24 @@ type Outcome struct {
 	ResponseID     string   `json:"response_id"`
 	RecordCount    uint32   `json:"record_count"`
 	StepCount      uint32   `json:"step_count"`
-	Suspect        bool     `json:"suspect"`
+	// Purpose is the canonical exchange purpose ("" when the request
+	// carried none; shown as unknown), PurposeCode the code as sent
+	// ("system|code").
+	Purpose     string `json:"purpose"`
+	PurposeCode string `json:"purpose_code"`
+	// Home community ids of a cross-community transaction's gateways.
+	RequesterCommunity string `json:"requester_community"`
+	ResponderCommunity string `json:"responder_community"`
+	// Sides says whose records of a cross-community transaction were
+	// seen: initiating, responding or both; "" for the other formats.
+	Sides string `json:"sides"`
+	// SLABusinessDays: the SLA was given in business days (SLAMs is the
+	// span it gave this request); 0 when it is a duration.
+	SLABusinessDays uint32 `json:"sla_business_days"`
+	// Untimed: the request's time is when its record was written, not
+	// when it was asked, so there is no time to acknowledge or fulfil.
+	Untimed bool `json:"untimed"`
+	Suspect bool `json:"suspect"`
 }
 
 type rowScanner interface{ Scan(dest ...any) error }

@@ -94,7 +94,7 @@ func TestDetectRunarounds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			eps := detectRunarounds(tc.journey)
+			eps := detectRunarounds(tc.journey, time.UnixMilli(0))
 			if len(eps) != tc.episodes {
 				t.Fatalf("%d episodes, want %d: %+v", len(eps), tc.episodes, eps)
 			}
@@ -105,7 +105,7 @@ func TestDetectRunarounds(t *testing.T) {
 			}
 		})
 	}
-	eps := detectRunarounds([]Outcome{out("a", "redirected", "n", "r1", 0, "redirect-portal"), out("b", "redirected", "m", "r2", 30, "redirect-fax"), out("c", "refused_unjustified", "m", "r3", 60, "")})
+	eps := detectRunarounds([]Outcome{out("a", "redirected", "n", "r1", 0, "redirect-portal"), out("b", "redirected", "m", "r2", 30, "redirect-fax"), out("c", "refused_unjustified", "m", "r3", 60, "")}, time.UnixMilli(0))
 	if e := eps[0]; e.Redirects != 2 || strings.Join(e.Channels, ",") != "redirect-portal,redirect-fax" || strings.Join(e.Networks, ",") != "m,n" || len(e.Chains) != 3 {
 		t.Errorf("episode %+v", e)
 	}

@@ -412,6 +412,15 @@ type journeyRequest struct {
 	At                                             int64
 }
 
+// episodeSteps are the steps of an episode of these requests.
+func episodeSteps(rows []journeyRequest) []EpisodeStep {
+	out := []EpisodeStep{}
+	for _, r := range rows {
+		out = append(out, EpisodeStep{Chain: r.ID, RequestedAtMs: r.At, RequestKind: r.Kind, Responder: r.Responder, Class: r.Class, ExceptionCode: r.Exception})
+	}
+	return out
+}
+
 func journeyRequests(j Journey) []journeyRequest {
 	var out []journeyRequest
 	for _, o := range j.Requests {
@@ -494,14 +503,14 @@ func testHandCLIJourney(t *testing.T, w *handWorld) {
 	}
 	p1Episodes := []Episode{{FromMs: t0 + 5*minute, ToMs: t0 + 10*minute, Requests: 2, Networks: []string{"bayview", "northstar"},
 		Responders: []string{"HOSP_BV", "HOSP_NS"}, Classes: map[string]int{"not_found": 1, "refused_unjustified": 1}, Channels: []string{},
-		Chains: []string{w.chains["NSQ1"], w.chains["BVQ2"]}, Why: "2 unfulfilled request(s): below 3 requests and 2 redirects"}}
+		Chains: []string{w.chains["NSQ1"], w.chains["BVQ2"]}, Steps: episodeSteps(p1[2:]), Why: "2 unfulfilled request(s): below 3 requests and 2 redirects"}}
 	p2 := []journeyRequest{
 		{w.chains["NSQ2"], "northstar", "HOSP_NS", "patient_query", "redirected", "redirect-portal", t0 + 30*minute},
 		{w.chains["NSQ3"], "northstar", "HOSP_NS", "patient_query", "redirected", "redirect-fax", t0 + 40*minute},
 	}
 	p2Episodes := []Episode{{FromMs: t0 + 30*minute, ToMs: t0 + 40*minute, Requests: 2, Redirects: 2, Networks: []string{"northstar"},
 		Responders: []string{"HOSP_NS"}, Classes: map[string]int{"redirected": 2}, Channels: []string{"redirect-portal", "redirect-fax"},
-		Chains: []string{w.chains["NSQ2"], w.chains["NSQ3"]}, Runaround: true, Why: "redirected 2 times from channel to channel"}}
+		Chains: []string{w.chains["NSQ2"], w.chains["NSQ3"]}, Steps: episodeSteps(p2), Runaround: true, Kind: KindRedirects, Why: "redirected 2 times from channel to channel"}}
 
 	for _, c := range []struct {
 		who, patient string
@@ -515,7 +524,7 @@ func testHandCLIJourney(t *testing.T, w *handWorld) {
 		// An operator sees its own network's requests only.
 		{"operator-ns", handP1, p1[2:3], []Episode{{FromMs: t0 + 5*minute, ToMs: t0 + 5*minute, Requests: 1, Networks: []string{"northstar"},
 			Responders: []string{"HOSP_NS"}, Classes: map[string]int{"not_found": 1}, Channels: []string{}, Chains: []string{w.chains["NSQ1"]},
-			Why: "1 unfulfilled request(s): below 3 requests and 2 redirects"}}, []string{"northstar"}, "no runaround detected"},
+			Steps: episodeSteps(p1[2:3]), Why: "1 unfulfilled request(s): below 3 requests and 2 redirects"}}, []string{"northstar"}, "no runaround detected"},
 	} {
 		token := patientToken(c.patient)
 		out, _, err := w.cliRun(c.who, "journey", "--json", token)
@@ -548,10 +557,10 @@ func testHandCLIJourney(t *testing.T, w *handWorld) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if first := strings.SplitN(out, "\n", 2)[0]; first != fmt.Sprintf("patient %s: %d requests, %s (runaround/1)", token, len(c.rows), c.verdict) {
+		if first := strings.SplitN(out, "\n", 2)[0]; first != fmt.Sprintf("patient %s: %d requests, %s (%s)", token, len(c.rows), c.verdict, RunaroundRuleVersion) {
 			t.Errorf("journey table first line %q", first)
 		}
-		if c.episodes[0].Runaround && !strings.Contains(out, "  "+msTime(c.episodes[0].FromMs)+" .. "+msTime(c.episodes[0].ToMs)+": "+c.episodes[0].Why+"\n") {
+		if c.episodes[0].Runaround && !strings.Contains(out, "  "+msTime(c.episodes[0].FromMs)+" .. "+msTime(c.episodes[0].ToMs)+": "+c.episodes[0].Kind+": "+c.episodes[0].Why+"\n") {
 			t.Errorf("journey table lacks the runaround episode:\n%s", out)
 		}
 		want := [][]string{{"REQUESTED", "NETWORK", "RESPONDER", "KIND", "OUTCOME", "CHAIN"}}
