@@ -399,7 +399,7 @@ GROUP BY network, period, responder_org`
 // quantilesExact(0.5, 0.9, 0.99) state of tta_ms; acknowledged, a sum of
 // requests with one; acknowledged_within_sla, a sum of those with tta_ms <=
 // sla_ms) and every month was rebuilt since they exist
-// (chstore.RollupFormat). Otherwise the rollup source reads it from the
+// (chstore.RollupFormatTTA). Otherwise the rollup source reads it from the
 // view, a scan of every outcome, rather than give a month's zeros.
 func rollupHasTTA(ctx context.Context, conn driver.Conn, dayWhere string, dayArgs []any) (bool, error) {
 	var n uint64
@@ -413,7 +413,7 @@ WHERE database = currentDatabase() AND table = 'outcomes_daily'
 	}
 	// A month is swapped in whole, so one format per month.
 	var stale uint64
-	args := append(slices.Clone(dayArgs), uint32(chstore.RollupFormat))
+	args := append(slices.Clone(dayArgs), uint32(chstore.RollupFormatTTA))
 	if err := conn.QueryRow(ctx, `SELECT count() FROM
 (
     SELECT toYYYYMM(day) AS month, maxMerge(rollup_format) AS format

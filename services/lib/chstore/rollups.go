@@ -37,21 +37,31 @@ const outcomesDailySelect = `SELECT
     sumState(toUInt64(tta_ms IS NOT NULL)),
     quantilesExactStateIf(0.5, 0.9, 0.99)(ifNull(tta_ms, 0), tta_ms IS NOT NULL),
     sumState(toUInt64(tta_ms IS NOT NULL AND ifNull(tta_ms, 0) <= sla_ms)),
-    maxState(toUInt32(?))
+    maxState(toUInt32(?)),
+    purpose
 FROM %s
 WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC')
-GROUP BY day, network, responder_org, request_kind, outcome, exception_code`
+GROUP BY day, network, responder_org, request_kind, outcome, exception_code, purpose`
 
 const outcomesDailyColumns = `(day, network, responder_org, request_kind, outcome, exception_code,
  requests, very_late, answered, within_sla, sla_min, sla_max, ttf, rebuilt_at, acknowledged, tta,
- acknowledged_within_sla, rollup_format)`
+ acknowledged_within_sla, rollup_format, purpose)`
 
 // RollupFormat is the rollup_format a rebuild gives each month of
 // outcomes_daily: 2 means acknowledged, acknowledged_within_sla and tta
-// are filled in (migration 005). A month below it (0: rolled up before,
-// or by a program that predates it) lacks them until its next rebuild, so
-// a reader of the time to acknowledge asks the outcomes view about it.
-const RollupFormat = 2
+// are filled in (migration 005); 3 means purpose is too (migration 007).
+// A month below 2 (0: rolled up before, or by a program that predates it)
+// lacks the time to acknowledge until its next rebuild, so a reader of it
+// asks the outcomes view about it; a reader of the purpose does the same
+// for a month below RollupFormatPurpose.
+const RollupFormat = 3
+
+// RollupFormatTTA and RollupFormatPurpose are the first rollup formats
+// that fill the time to acknowledge and the purpose.
+const (
+	RollupFormatTTA     = 2
+	RollupFormatPurpose = 3
+)
 
 // RollupTables names what a rebuild reads and what it swaps months into.
 type RollupTables struct {

@@ -242,13 +242,13 @@ func TestRollupsExact(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const fromView = `SELECT network, toStartOfMonth(requested_at) AS m, outcome, count(),
+	const fromView = `SELECT network, toStartOfMonth(requested_at) AS m, outcome, purpose, count(),
     countIf(outcome IN ('fulfilled', 'fulfilled_late') AND ifNull(ttf_ms, 0) > 3 * sla_ms),
     quantilesExactIf(0.5, 0.9, 0.99)(ifNull(ttf_ms, 0), ttf_ms IS NOT NULL)
-FROM outcomes GROUP BY network, m, outcome ORDER BY network, m, outcome`
-	const fromRollup = `SELECT network, toStartOfMonth(day) AS m, outcome, countMerge(requests), sumMerge(very_late),
+FROM outcomes GROUP BY network, m, outcome, purpose ORDER BY network, m, outcome, purpose`
+	const fromRollup = `SELECT network, toStartOfMonth(day) AS m, outcome, purpose, countMerge(requests), sumMerge(very_late),
     quantilesExactMerge(0.5, 0.9, 0.99)(ttf)
-FROM outcomes_daily GROUP BY network, m, outcome ORDER BY network, m, outcome`
+FROM outcomes_daily GROUP BY network, m, outcome, purpose ORDER BY network, m, outcome, purpose`
 	view, rollup := dump(t, conn, fromView), dump(t, conn, fromRollup)
 	if len(view) == 0 || !slices.Equal(view, rollup) {
 		t.Errorf("rollup differs from the view:\nview   %v\nrollup %v", head(view), head(rollup))
@@ -456,3 +456,32 @@ func seq(n int) []int {
 }
 
 func head(s []string) []string { return s[:min(len(s), 5)] }
+
+// TestPurposeReadsUnknownWhenNotWritten: a row written without a purpose
+// (stored before migration 007, or by a writer that predates it) reads
+// 'unknown' in the tables and in the outcomes view, so no reader maps "".
+func TestPurposeReadsUnknownWhenNotWritten(t *testing.T) {
+	conn, _ := chtest.Database(t)
+	ctx := ctxT(t)
+	for _, q := range []string{
+		`INSERT INTO exchange_events (event_id, network) SELECT generateUUIDv4(), 'n'`,
+		`INSERT INTO exchange_outcomes (outcome_id, version, network, patient_token) SELECT generateUUIDv4(), 1, 'n', 'tok'`,
+	} {
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		"SELECT purpose FROM events",
+		"SELECT purpose FROM outcomes",
+		"SELECT purpose FROM patient_journeys",
+	} {
+		var p string
+		if err := conn.QueryRow(ctx, q).Scan(&p); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if p != "unknown" {
+			t.Errorf("%s = %q, want unknown", q, p)
+		}
+	}
+}
