@@ -625,9 +625,11 @@ func testInjection(t *testing.T, f *fixture, chainID, token string) {
 		{path: func(s string) string { return "/ui/chains/" + url.PathEscape(s) }},
 		{path: func(s string) string { return "/ui/patients/" + url.PathEscape(s) }},
 	}
-	for _, p := range []string{"network", "responder", "outcome", "from", "to", "control_id", "limit", "cursor"} {
+	for _, p := range []string{"network", "responder", "outcome", "purpose", "from", "to", "control_id", "limit", "cursor"} {
 		targets = append(targets, target{path: func(string) string { return "/v1/chains" }, param: p})
 	}
+	targets = append(targets, target{path: func(string) string { return "/v1/patients/" + token + "/journey" }, param: "purpose"},
+		target{path: func(string) string { return "/ui/patients/" + token }, param: "purpose"})
 	for _, p := range []string{"granularity", "k", "n", "threshold", "min_requests", "chains"} {
 		targets = append(targets, target{path: func(string) string { return "/v1/offenders" }, param: p})
 	}

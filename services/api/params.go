@@ -15,6 +15,7 @@ import (
 
 	"github.com/hinscore/hinscore/proto/outcomeclass"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 )
 
 // ErrBadParam is wrapped by every rejected request parameter (HTTP 400).
@@ -68,6 +69,18 @@ func parsePatientToken(s string) (string, error) {
 func parseOutcomeClass(s string) (string, error) {
 	if _, err := outcomeclass.Parse(s); err != nil {
 		return "", badParam("outcome", "want one of the DOMAIN.md classes (fulfilled, refused_unjustified, ...)")
+	}
+	return s, nil
+}
+
+// parsePurpose accepts a canonical purpose name (lib/domain/purpose).
+func parsePurpose(s string) (string, error) {
+	if _, err := purpose.Parse(s); err != nil {
+		names := make([]string, len(purpose.All))
+		for i, p := range purpose.All {
+			names[i] = string(p)
+		}
+		return "", badParam("purpose", "want one of %s", strings.Join(names, ", "))
 	}
 	return s, nil
 }

@@ -28,7 +28,8 @@ var errNotFound = errors.New("api: not found")
 const outcomeColumns = `toString(outcome_id) AS id, version, network, request_id, correlation_key, request_kind,
 	requester_org, responder_org, outcome, exception_code, reason_codes, patient_token,
 	requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms,
-	decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count`
+	decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count,
+	purpose, purpose_code, requester_community, responder_community, sides, sla_business_days, untimed`
 
 // safeSettings keep a filter on a non-key column from being evaluated
 // before FINAL collapses the versions (PREWHERE would then match a
@@ -67,9 +68,9 @@ type Outcome struct {
 	ResponseID     string   `json:"response_id"`
 	RecordCount    uint32   `json:"record_count"`
 	StepCount      uint32   `json:"step_count"`
-	// Purpose is the canonical exchange purpose ("" when the request
-	// carried none; shown as unknown), PurposeCode the code as sent
-	// ("system|code").
+	// Purpose is the canonical exchange purpose (unknown when the request
+	// carried none: the store writes it so), PurposeCode the code as sent
+	// ("system|code", "" when none).
 	Purpose     string `json:"purpose"`
 	PurposeCode string `json:"purpose_code"`
 	// Home community ids of a cross-community transaction's gateways.
@@ -94,7 +95,8 @@ func scanOutcome(r rowScanner) (Outcome, error) {
 	err := r.Scan(&o.ID, &o.Version, &o.Network, &o.RequestID, &o.CorrelationKey, &o.RequestKind,
 		&o.RequesterOrg, &o.ResponderOrg, &o.Class, &o.ExceptionCode, &o.ReasonCodes, &o.PatientToken,
 		&o.RequestedAtMs, &o.AckAtMs, &o.AnsweredAtMs, &o.TTAMs, &o.TTFMs, &o.SLAMs, &o.GraceMs,
-		&o.DecidedAtMs, &o.RuleVersion, &o.MappingVersion, &o.ResponseID, &o.RecordCount, &o.StepCount)
+		&o.DecidedAtMs, &o.RuleVersion, &o.MappingVersion, &o.ResponseID, &o.RecordCount, &o.StepCount,
+		&o.Purpose, &o.PurposeCode, &o.RequesterCommunity, &o.ResponderCommunity, &o.Sides, &o.SLABusinessDays, &o.Untimed)
 	if o.ReasonCodes == nil {
 		o.ReasonCodes = []string{}
 	}
@@ -126,6 +128,9 @@ type Step struct {
 	ExceptionCode string   `json:"exception_code"`
 	RawSubject    string   `json:"raw_subject"`
 	RawSeq        uint64   `json:"raw_seq"`
+	// Side is which gateway recorded the step (initiating, responding) in a
+	// cross-community transaction; "" for the other formats.
+	Side string `json:"side"`
 }
 
 // store reads ClickHouse.
@@ -193,7 +198,7 @@ func stepsFrom(o Outcome) int64 {
 // granule in each part of each month from the request's on; PREWHERE reads
 // the other columns only where the chain is.
 func (s *store) steps(ctx context.Context, o Outcome) ([]Step, error) {
-	rows, err := s.conn.Query(ctx, `SELECT toString(event_id), message_id, message_type, role, status, event_time_ms, raw_seq
+	rows, err := s.conn.Query(ctx, `SELECT toString(event_id), message_id, message_type, role, status, event_time_ms, raw_seq, side
 		FROM outcome_steps
 		PREWHERE outcome_id = toUUID(?)
 		WHERE version <= ? AND event_time >= toDateTime(?, 'UTC')
@@ -205,7 +210,7 @@ func (s *store) steps(ctx context.Context, o Outcome) ([]Step, error) {
 	var steps []Step
 	for rows.Next() {
 		var st Step
-		if err := rows.Scan(&st.EventID, &st.MessageID, &st.MessageType, &st.Role, &st.Status, &st.EventTimeMs, &st.RawSeq); err != nil {
+		if err := rows.Scan(&st.EventID, &st.MessageID, &st.MessageType, &st.Role, &st.Status, &st.EventTimeMs, &st.RawSeq, &st.Side); err != nil {
 			return nil, fmt.Errorf("api.store.steps: %w", err)
 		}
 		st.ReasonCodes = []string{}
@@ -282,6 +287,7 @@ type SearchFilter struct {
 	Outcome   string
 	From, To  time.Time // [From, To) on requested_at; zero = unbounded
 	ControlID string
+	Purpose   string // a canonical purpose
 	Limit     int
 	After     *cursor
 }
@@ -339,6 +345,10 @@ func (s *store) search(ctx context.Context, f SearchFilter) ([]Outcome, error) {
 		outer = append(outer, "outcome = ?")
 		args = append(args, f.Outcome)
 	}
+	if f.Purpose != "" {
+		outer = append(outer, purposeCond)
+		args = append(args, f.Purpose)
+	}
 	if f.After != nil {
 		outer = append(outer, "(requested_at_ms < ? OR (requested_at_ms = ? AND toString(outcome_id) < ?))")
 		args = append(args, f.After.RequestedAtMs, f.After.RequestedAtMs, f.After.ID)
@@ -348,6 +358,10 @@ func (s *store) search(ctx context.Context, f SearchFilter) ([]Outcome, error) {
 		` ORDER BY requested_at_ms DESC, toString(outcome_id) DESC LIMIT ?`
 	return s.outcomes(safeSettings(ctx), "api.store.search", q, args...)
 }
+
+// purposeCond matches a canonical purpose (a request that carried none
+// is stored as unknown).
+const purposeCond = "purpose = ?"
 
 func where(conds []string) string {
 	if len(conds) == 0 {
