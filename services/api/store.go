@@ -223,12 +223,29 @@ func (s *store) steps(ctx context.Context, o Outcome) ([]Step, error) {
 		if steps[i].EventTimeMs != steps[j].EventTimeMs {
 			return steps[i].EventTimeMs < steps[j].EventTimeMs
 		}
+		if ri, rj := roleRank(steps[i].Role), roleRank(steps[j].Role); ri != rj {
+			return ri < rj
+		}
 		return steps[i].EventID < steps[j].EventID
 	})
 	if len(steps) == 0 {
 		return steps, nil
 	}
 	return steps, s.eventDetails(ctx, o.Network, steps)
+}
+
+// roleRank orders the steps of one instant: an untimed audit record gives
+// a request and its answer the same time, and the request comes first.
+func roleRank(role string) int {
+	switch role {
+	case "request":
+		return 0
+	case "interim":
+		return 1
+	case "response":
+		return 2
+	}
+	return 3
 }
 
 // eventDetails fills each step from exchange_events, read by its key
