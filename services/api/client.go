@@ -205,17 +205,18 @@ func printChain(w io.Writer, v ChainView) error {
 	fmt.Fprintf(tw, "chain\t%s (version %d)\n", v.ID, v.Version)
 	fmt.Fprintf(tw, "network\t%s\n", v.Network)
 	fmt.Fprintf(tw, "request\t%s %s: %s -> %s\n", v.RequestKind, v.RequestID, v.RequesterOrg, v.ResponderOrg)
-	cls := v.Class
-	if v.ExceptionCode != "" {
-		cls += " (" + v.ExceptionCode + ")"
+	fmt.Fprintf(tw, "outcome\t%s\n", withDetail(v.Class, v.ExceptionCode, v.Suspect, "SUSPECT"))
+	fmt.Fprintf(tw, "purpose\t%s\n", withDetail(v.Purpose, v.PurposeCode, v.RequiredResponse, "REQUIRED RESPONSE"))
+	if cc := v.CrossCommunity; cc != nil {
+		fmt.Fprintf(tw, "communities\t%s -> %s\n", dash(cc.RequesterCommunity), dash(cc.ResponderCommunity))
+		fmt.Fprintf(tw, "records seen\t%s\n", cc.SidesSeen)
 	}
-	if v.Suspect {
-		cls += "  SUSPECT"
-	}
-	fmt.Fprintf(tw, "outcome\t%s\n", cls)
 	fmt.Fprintf(tw, "why\t%s [rule %s, mapping %s]\n", v.Why.Explanation, v.Why.RuleVersion, v.Why.MappingVersion)
 	fmt.Fprintf(tw, "requested\t%s\n", v.Times.RequestedAt)
-	fmt.Fprintf(tw, "sla\t%s + grace %s, deadline %s\n", time.Duration(v.SLAMs)*time.Millisecond, time.Duration(v.GraceMs)*time.Millisecond, v.SLA.Deadline)
+	if v.Untimed {
+		fmt.Fprintf(tw, "untimed\t%s\n", v.Why.Timing)
+	}
+	fmt.Fprintf(tw, "sla\t%s + grace %s, deadline %s\n", v.SLA.Text, time.Duration(v.GraceMs)*time.Millisecond, dash(v.SLA.Deadline))
 	if v.TTFMs != nil {
 		fmt.Fprintf(tw, "time to fulfil\t%s\n", time.Duration(*v.TTFMs)*time.Millisecond)
 	}
@@ -223,14 +224,14 @@ func printChain(w io.Writer, v ChainView) error {
 		fmt.Fprintf(tw, "patient\t%s\n", v.PatientToken)
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "OFFSET\tROLE\tTYPE\tMESSAGE ID\tSTATUS\tACK\tREASON")
+	fmt.Fprintln(tw, "OFFSET\tROLE\tSIDE\tTYPE\tMESSAGE ID\tSTATUS\tACK\tREASON")
 	for _, st := range v.Steps {
 		reason := st.ExceptionCode
 		if st.ReasonText != "" {
 			reason = strings.TrimSpace(reason + " " + st.ReasonText)
 		}
-		fmt.Fprintf(tw, "+%s\t%s\t%s\t%s\t%s\t%s\t%s\n", time.Duration(st.EventTimeMs-v.RequestedAtMs)*time.Millisecond,
-			st.Role, st.MessageType, st.MessageID, dash(st.Status), dash(st.AckCode), dash(reason))
+		fmt.Fprintf(tw, "+%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", time.Duration(st.EventTimeMs-v.RequestedAtMs)*time.Millisecond,
+			st.Role, dash(st.Side), st.MessageType, st.MessageID, dash(st.Status), dash(st.AckCode), dash(reason))
 	}
 	return tw.Flush()
 }
@@ -254,13 +255,10 @@ func printJourney(w io.Writer, j Journey) error {
 		}
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "REQUESTED\tNETWORK\tRESPONDER\tKIND\tOUTCOME\tCHAIN")
+	fmt.Fprintln(tw, "REQUESTED\tNETWORK\tRESPONDER\tKIND\tPURPOSE\tOUTCOME\tCHAIN")
 	for _, o := range j.Requests {
-		cls := o.Class
-		if o.ExceptionCode != "" {
-			cls += " (" + o.ExceptionCode + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", msTime(o.RequestedAtMs), o.Network, o.ResponderOrg, o.RequestKind, cls, o.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", msTime(o.RequestedAtMs), o.Network, o.ResponderOrg, o.RequestKind, o.Purpose,
+			withDetail(o.Class, o.ExceptionCode, false, ""), o.ID)
 	}
 	return tw.Flush()
 }
@@ -283,6 +281,18 @@ func printOffenders(w io.Writer, o Offenders) error {
 			n.LatestScorecard.Period, n.LatestScorecard.Requests, 100*n.LatestScorecard.SuspectRate, 100*n.LatestScorecard.SuspectCILow, dash(strings.Join(ids, " ")))
 	}
 	return tw.Flush()
+}
+
+// withDetail is a value as the tables print it: its detail in
+// parentheses, then the flag when flagged.
+func withDetail(value, detail string, flagged bool, flag string) string {
+	if detail != "" {
+		value += " (" + detail + ")"
+	}
+	if flagged {
+		value += "  " + flag
+	}
+	return value
 }
 
 func dash(s string) string {

@@ -460,6 +460,7 @@ func testHandCLIChain(t *testing.T, w *handWorld) {
 		"network bayview",
 		"request patient_query BVQ1: CLINIC_BV -> HOSP_BV",
 		"outcome fulfilled",
+		"purpose unknown",
 		"why the deciding answer returned the record within the SLA [rule " + v.RuleVersion + ", mapping " + toevent.MappingVersion + "]",
 		"requested " + msTime(t0),
 		"sla 1m0s + grace 30s, deadline " + msTime(t0+minute),
@@ -473,10 +474,10 @@ func testHandCLIChain(t *testing.T, w *handWorld) {
 		}
 	}
 	want := [][]string{
-		{"OFFSET", "ROLE", "TYPE", "MESSAGE ID", "STATUS", "ACK", "REASON"},
-		{"+0s", "request", "QBP^Q22^QBP_Q21", "BVQ1", "-", "-", "-"},
-		{"+1.5s", "interim", "ACK^Q22^ACK", "BVQ1C", "accepted", "CA", "-"},
-		{"+20s", "response", "RSP^K22^RSP_K21", "BVQ1R", "ok", "AA", "-"},
+		{"OFFSET", "ROLE", "SIDE", "TYPE", "MESSAGE ID", "STATUS", "ACK", "REASON"},
+		{"+0s", "request", "-", "QBP^Q22^QBP_Q21", "BVQ1", "-", "-", "-"},
+		{"+1.5s", "interim", "-", "ACK^Q22^ACK", "BVQ1C", "accepted", "CA", "-"},
+		{"+20s", "response", "-", "RSP^K22^RSP_K21", "BVQ1R", "ok", "AA", "-"},
 	}
 	if got := tableRows(t, out, "OFFSET"); !reflect.DeepEqual(got, want) {
 		t.Errorf("chain table:\n got %q\nwant %q", got, want)
@@ -485,7 +486,7 @@ func testHandCLIChain(t *testing.T, w *handWorld) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tableRows(t, out, "OFFSET")[2]; !slices.Equal(got, []string{"+2s", "response", "RSP^K22^RSP_K21", "NSQ2R", "redirected", "AR", "redirect-portal Use the patient portal"}) {
+	if got := tableRows(t, out, "OFFSET")[2]; !slices.Equal(got, []string{"+2s", "response", "-", "RSP^K22^RSP_K21", "NSQ2R", "redirected", "AR", "redirect-portal Use the patient portal"}) {
 		t.Errorf("redirect row %q", got)
 	}
 }
@@ -563,13 +564,13 @@ func testHandCLIJourney(t *testing.T, w *handWorld) {
 		if c.episodes[0].Runaround && !strings.Contains(out, "  "+msTime(c.episodes[0].FromMs)+" .. "+msTime(c.episodes[0].ToMs)+": "+c.episodes[0].Kind+": "+c.episodes[0].Why+"\n") {
 			t.Errorf("journey table lacks the runaround episode:\n%s", out)
 		}
-		want := [][]string{{"REQUESTED", "NETWORK", "RESPONDER", "KIND", "OUTCOME", "CHAIN"}}
+		want := [][]string{{"REQUESTED", "NETWORK", "RESPONDER", "KIND", "PURPOSE", "OUTCOME", "CHAIN"}}
 		for _, r := range c.rows {
 			cls := r.Class
 			if r.Exception != "" {
 				cls += " (" + r.Exception + ")"
 			}
-			want = append(want, []string{msTime(r.At), r.Network, r.Responder, r.Kind, cls, r.ID})
+			want = append(want, []string{msTime(r.At), r.Network, r.Responder, r.Kind, "unknown", cls, r.ID})
 		}
 		if got := tableRows(t, out, "REQUESTED"); !reflect.DeepEqual(got, want) {
 			t.Errorf("journey table of %s as %s:\n got %q\nwant %q", c.patient, c.who, got, want)

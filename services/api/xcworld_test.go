@@ -337,3 +337,51 @@ func testXCPurposeFilters(t *testing.T, base string) {
 		t.Errorf("400 body %s", body)
 	}
 }
+
+// TestCrossCommunityChainTable checks the command line's chain table of an
+// untimed cross-community chain, line by line.
+func TestCrossCommunityChainTable(t *testing.T) {
+	v := chainView(Outcome{ID: "c1", Version: 2, Network: "northstar", RequestID: "REQ-1", RequestKind: kindDocumentQuery, RequesterOrg: "gw-a",
+		ResponderOrg: "gw-b", Class: "refused_unjustified", Purpose: "treatment", PurposeCode: xcTEFCATreatment, RequesterCommunity: "urn:oid:1.1",
+		ResponderCommunity: "urn:oid:2.2", Sides: "responding", Untimed: true, SLAMs: 60000, GraceMs: 30000, RequestedAtMs: 1000,
+		RuleVersion: "link/2", MappingVersion: "atna-map/1"},
+		[]Step{{Role: "request", Side: "responding", MessageType: kindDocumentQuery, MessageID: "m1", EventTimeMs: 1000},
+			{Role: "response", Side: "responding", MessageType: kindDocumentQuery, MessageID: "m1", EventTimeMs: 1000, Status: "refused"}})
+	if v.SLA.Met != nil || v.SLA.Deadline != "" || v.Why.Timing != untimedTiming {
+		t.Errorf("an untimed chain has no deadline and is never late: %+v %+v", v.SLA, v.Why)
+	}
+	var out bytes.Buffer
+	if err := printChain(&out, v); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"chain c1 (version 2)",
+		"network northstar",
+		"request document_query REQ-1: gw-a -> gw-b",
+		"outcome refused_unjustified",
+		"purpose treatment (" + xcTEFCATreatment + ") REQUIRED RESPONSE",
+		"communities urn:oid:1.1 -> urn:oid:2.2",
+		"records seen only the responding (responder's) gateway's record was seen; the initiating gateway's is missing",
+		"why refused without a recognised 45 CFR 171 exception [rule link/2, mapping atna-map/1]",
+		"requested 1970-01-01T00:00:01.000Z",
+		"untimed " + untimedTiming,
+		"sla 1m0s + grace 30s, deadline -",
+		"",
+		"OFFSET ROLE SIDE TYPE MESSAGE ID STATUS ACK REASON",
+		"+0s request responding document_query m1 - - -",
+		"+0s response responding document_query m1 refused - -",
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	for i := range max(len(lines), len(want)) {
+		got, w := "", ""
+		if i < len(lines) {
+			got = strings.Join(strings.Fields(lines[i]), " ")
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if got != w {
+			t.Errorf("line %d: %q, want %q", i, got, w)
+		}
+	}
+}
