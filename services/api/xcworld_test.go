@@ -1,10 +1,13 @@
 package api
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -383,5 +386,44 @@ func TestCrossCommunityChainTable(t *testing.T) {
 		if got != w {
 			t.Errorf("line %d: %q, want %q", i, got, w)
 		}
+	}
+}
+
+// TestCrossCommunityEvidence checks the case-file bundle of an untimed
+// cross-community chain: classification.json carries the purpose and the
+// duty to respond, the audit record is an .xml file.
+func TestCrossCommunityEvidence(t *testing.T) {
+	v := chainView(Outcome{ID: xcID("bQ"), Version: 2, Network: "northstar", Class: "refused_unjustified", Purpose: "treatment",
+		PurposeCode: xcTEFCATreatment, Sides: "initiating", Untimed: true, SLAMs: 60000}, nil)
+	audit := `<AuditMessage><EventIdentification EventActionCode="E" EventOutcomeIndicator="8"/></AuditMessage>`
+	data, err := evidenceZip(v, []RawMessage{{EventID: "e1", MessageID: "urn:uuid:1", Role: "response", Format: "atna", Status: "ok", Data: audit}},
+		"ivy", "case 7", time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f.Name] = b
+	}
+	var cls Classification
+	if err := json.Unmarshal(files["classification.json"], &cls); err != nil || cls.Purpose != "treatment" || cls.PurposeCode != xcTEFCATreatment ||
+		!cls.RequiredResponse || cls.Why.Timing != untimedTiming || cls.SLA.Deadline != "" {
+		t.Errorf("classification.json %s: %v", files["classification.json"], err)
+	}
+	if got := string(files["raw/01-response-urn_uuid_1.xml"]); got != audit {
+		t.Errorf("the audit record's file: %q; files %v", got, slices.Sorted(maps.Keys(files)))
 	}
 }
