@@ -1,12 +1,10 @@
 package api
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -401,23 +399,7 @@ func TestCrossCommunityEvidence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[f.Name] = b
-	}
+	files := unzipFiles(t, data)
 	var cls Classification
 	if err := json.Unmarshal(files["classification.json"], &cls); err != nil || cls.Purpose != "treatment" || cls.PurposeCode != xcTEFCATreatment ||
 		!cls.RequiredResponse || cls.Why.Timing != untimedTiming || cls.SLA.Deadline != "" {
