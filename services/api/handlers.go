@@ -354,7 +354,10 @@ type Journey struct {
 	RuleVersion string   `json:"rule_version"`
 	// Purpose, when given, keeps the requests of that purpose only, and
 	// the episodes are those of these requests; "" = every purpose.
-	Purpose   string    `json:"purpose"`
+	Purpose string `json:"purpose"`
+	// Purposes are those of the patient's requests, whatever Purpose
+	// keeps, in lib/domain/purpose's order: what Purpose may narrow to.
+	Purposes  []string  `json:"purposes"`
 	Requests  []Outcome `json:"requests"`
 	Episodes  []Episode `json:"episodes"`
 	Runaround bool      `json:"runaround"`
@@ -384,6 +387,7 @@ func (s *Server) journey(ctx context.Context, r *http.Request, p Principal) (Jou
 		return Journey{}, err
 	}
 	j.Truncated = len(j.Requests) >= journeyLimit
+	j.Purposes = purposesOf(j.Requests)
 	if j.Purpose != "" {
 		kept := j.Requests[:0]
 		for _, o := range j.Requests {
@@ -400,6 +404,23 @@ func (s *Server) journey(ctx context.Context, r *http.Request, p Principal) (Jou
 		j.Runaround = j.Runaround || e.Runaround
 	}
 	return j, nil
+}
+
+// purposesOf lists the purposes of a journey's requests in the order of
+// lib/domain/purpose (then any other name, sorted).
+func purposesOf(requests []Outcome) []string {
+	seen := map[string]bool{}
+	for _, o := range requests {
+		seen[o.Purpose] = true
+	}
+	out := []string{}
+	for _, p := range purpose.All {
+		if seen[string(p)] {
+			out = append(out, string(p))
+			delete(seen, string(p))
+		}
+	}
+	return append(out, sortedKeys(seen)...)
 }
 
 func (s *Server) handleJourney(w http.ResponseWriter, r *http.Request, p Principal) error {

@@ -313,8 +313,9 @@ func testXCPurposeFilters(t *testing.T, base string) {
 		}
 		var j Journey
 		getJSONAt(t, base, "analyst", "/v1/patients/"+xcToken+"/journey", url.Values{"purpose": {c.purpose}}, &j)
-		if got := ids(j.Requests); !slices.Equal(got, c.want) || j.Purpose != c.purpose {
-			t.Errorf("journey purpose=%s: %v (purpose %q), want %v", c.purpose, got, j.Purpose, c.want)
+		if got := ids(j.Requests); !slices.Equal(got, c.want) || j.Purpose != c.purpose ||
+			!slices.Equal(j.Purposes, []string{"treatment", "individual_access", "unknown"}) {
+			t.Errorf("journey purpose=%s: %v (purpose %q of %v), want %v", c.purpose, got, j.Purpose, j.Purposes, c.want)
 		}
 		if c.purpose == "individual_access" && (j.Runaround || len(j.Episodes) != 1) {
 			t.Errorf("journey of individual access: runaround %v, episodes %+v", j.Runaround, j.Episodes)
@@ -322,6 +323,17 @@ func testXCPurposeFilters(t *testing.T, base string) {
 		if c.purpose == "treatment" && (!j.Runaround || len(j.Episodes) != 2 || j.Episodes[0].Kind != KindFoundNoDocuments) {
 			t.Errorf("journey of treatment: runaround %v, episodes %+v", j.Runaround, j.Episodes)
 		}
+	}
+	// The page links to the journey of each purpose the patient's requests have.
+	resp, body := fetch(t, base, testTokens["analyst"], "/ui/patients/"+xcToken, url.Values{"purpose": {"treatment"}})
+	for _, w := range []string{`purpose: <a href="/ui/patients/` + xcToken + `">all</a> · <b>treatment</b> · <a href="/ui/patients/` + xcToken +
+		`?purpose=individual_access">individual_access</a> · <a href="/ui/patients/` + xcToken + `?purpose=unknown">unknown</a></p>`, "found_no_documents"} {
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(w)) {
+			t.Errorf("journey page of treatment (%d) lacks %q:\n%s", resp.StatusCode, w, body)
+		}
+	}
+	if bytes.Contains(body, []byte(xcID("cD"))) {
+		t.Error("the journey page of treatment lists an individual access chain")
 	}
 	// A purpose that is none: 400 naming the parameter and the choices.
 	for _, path := range []string{"/v1/chains", "/v1/patients/" + xcToken + "/journey", "/ui/patients/" + xcToken} {
@@ -333,7 +345,7 @@ func testXCPurposeFilters(t *testing.T, base string) {
 		}
 	}
 	var e struct{ Error string }
-	_, body := fetch(t, base, testTokens["analyst"], "/v1/chains", url.Values{"purpose": {"x"}})
+	_, body = fetch(t, base, testTokens["analyst"], "/v1/chains", url.Values{"purpose": {"x"}})
 	if err := json.Unmarshal(body, &e); err != nil || !strings.Contains(e.Error, "individual_access") {
 		t.Errorf("400 body %s", body)
 	}
