@@ -21,6 +21,7 @@ import (
 
 func TestParseOrganizations(t *testing.T) {
 	const header = "identifier,org_id,name,type,developer,networks\n"
+	const headerHC = "identifier,org_id,name,type,developer,networks,home_community_ids\n"
 	tests := []struct {
 		name    string
 		in      string
@@ -42,6 +43,17 @@ func TestParseOrganizations(t *testing.T) {
 		{name: "no org id", in: header + "X,,n,provider,,\n", wantErr: "line 2: org_id"},
 		{name: "duplicate", in: header + "X,o,n,provider,,\nY,o,n,provider,,\nX,o,n,hin,,\n", wantErr: `line 4: identifier: "X" already on line 2`},
 		{name: "short line", in: header + "X,o,n,provider\n", wantErr: "wrong number of fields"},
+		{name: "home communities", in: headerHC + "FAC,org-fac,Riverside,provider,Epic,north,urn:oid:1.2.3; URN:OID:1.2.4;2.16.840.1\nHIE,org-hie,Exchange,hin,,north,\n",
+			want: []chstore.Organization{
+				{Identifier: "FAC", OrgID: "org-fac", Name: "Riverside", Type: "provider", Developer: "Epic", Networks: []string{"north"},
+					HomeCommunities: []string{"urn:oid:1.2.3", "urn:oid:1.2.4", "urn:oid:2.16.840.1"}},
+				{Identifier: "HIE", OrgID: "org-hie", Name: "Exchange", Type: "hin", Networks: []string{"north"}},
+			}},
+		{name: "bad home community", in: headerHC + "FAC,o,n,provider,,,urn:oid:1.02\n", wantErr: "line 2: home_community_ids"},
+		{name: "home community not an oid", in: headerHC + "FAC,o,n,provider,,,https://gw.example/xca\n", wantErr: "not a home community id"},
+		{name: "home community twice", in: headerHC + "A,o,n,provider,,,1.2.3\nB,o,n,provider,,,urn:oid:1.2.3\n", wantErr: `line 3: home_community_ids: "urn:oid:1.2.3" already on line 2`},
+		{name: "home community also an identifier", in: headerHC + "urn:oid:1.2.3,o,n,provider,,,\nB,o,n,provider,,,1.2.3\n", wantErr: "already on line 2"},
+		{name: "unknown seventh column", in: "identifier,org_id,name,type,developer,networks,extra\n", wantErr: "header"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +81,7 @@ func FuzzParseOrganizations(f *testing.F) {
 	}
 	f.Add(string(seed))
 	f.Add("identifier,org_id,name,type,developer,networks\n\"a\nb\",o,n,hin,,x;;y\n")
+	f.Add("identifier,org_id,name,type,developer,networks,home_community_ids\na,o,n,hin,,x,urn:oid:1.2;1.3\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		orgs, err := chstore.ParseOrganizations(strings.NewReader(s))
 		if err != nil {
@@ -83,6 +96,12 @@ func FuzzParseOrganizations(f *testing.F) {
 				t.Fatalf("accepted type %q", o.Type)
 			}
 			seen[o.Identifier] = true
+			for _, c := range o.HomeCommunities {
+				if canon, err := chstore.HomeCommunityID(c); err != nil || canon != c || seen[c] {
+					t.Fatalf("accepted home community %q of %+v", c, o)
+				}
+				seen[c] = true
+			}
 		}
 	})
 }
@@ -137,6 +156,34 @@ func TestLoadOrganizations(t *testing.T) {
 	}
 	if err := conn.QueryRow(ctx, "SELECT name FROM directory WHERE identifier = 'MERCY'").Scan(&name); err != nil || name != "Mercy General (renamed)" {
 		t.Errorf("after a rejected file MERCY = %q (%v)", name, err)
+	}
+}
+
+// TestLoadHomeCommunities: a directory with home community ids stores each
+// as an identifier of its organisation, of kind home_community, so a
+// responder known only by its community is named like any other.
+func TestLoadHomeCommunities(t *testing.T) {
+	conn, _ := chtest.Database(t)
+	ctx := ctxT(t)
+	csv := "identifier,org_id,name,type,developer,networks,home_community_ids\n" +
+		"FAC,org-fac,Riverside Family Clinic,provider,Epic,north,urn:oid:2.16.840.1.113883.3.7204;1.3.6.1.4.1.99\n" +
+		"HIE,org-hie,Northern Health Exchange,hin,,north,\n"
+	n, err := chstore.LoadOrganizations(ctx, conn, strings.NewReader(csv), time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Errorf("loaded %d identifiers, want 4 (2 organisations, 2 communities)", n)
+	}
+	got := dump(t, conn, "SELECT identifier, identifier_kind, org_id, name, developer FROM directory ORDER BY identifier")
+	want := []string{
+		"FAC|identifier|org-fac|Riverside Family Clinic|Epic|",
+		"HIE|identifier|org-hie|Northern Health Exchange||",
+		"urn:oid:1.3.6.1.4.1.99|home_community|org-fac|Riverside Family Clinic|Epic|",
+		"urn:oid:2.16.840.1.113883.3.7204|home_community|org-fac|Riverside Family Clinic|Epic|",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("directory:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
