@@ -208,7 +208,8 @@ func printChain(w io.Writer, v ChainView) error {
 	fmt.Fprintf(tw, "outcome\t%s\n", withDetail(v.Class, v.ExceptionCode, v.Suspect, "SUSPECT"))
 	fmt.Fprintf(tw, "purpose\t%s\n", withDetail(v.Purpose, v.PurposeCode, v.RequiredResponse, "REQUIRED RESPONSE"))
 	if cc := v.CrossCommunity; cc != nil {
-		fmt.Fprintf(tw, "communities\t%s -> %s\n", dash(cc.RequesterCommunity), dash(cc.ResponderCommunity))
+		fmt.Fprintf(tw, "communities\t%s -> %s\n", withDetail(dash(cc.RequesterCommunity), cc.RequesterName, false, ""),
+			withDetail(dash(cc.ResponderCommunity), cc.ResponderName, false, ""))
 		fmt.Fprintf(tw, "records seen\t%s\n", cc.SidesSeen)
 	}
 	fmt.Fprintf(tw, "why\t%s [rule %s, mapping %s]\n", v.Why.Explanation, v.Why.RuleVersion, v.Why.MappingVersion)

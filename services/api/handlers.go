@@ -41,8 +41,12 @@ type ChainView struct {
 type CrossCommunity struct {
 	RequesterCommunity string `json:"requester_community"`
 	ResponderCommunity string `json:"responder_community"`
-	Sides              string `json:"sides"`      // initiating, responding or both
-	SidesSeen          string `json:"sides_seen"` // what that means
+	// The organisations the directory names for the communities; "" when
+	// it does not know one.
+	RequesterName string `json:"requester_name"`
+	ResponderName string `json:"responder_name"`
+	Sides         string `json:"sides"`      // initiating, responding or both
+	SidesSeen     string `json:"sides_seen"` // what that means
 }
 
 // Why says which rules decided the class.
@@ -237,7 +241,15 @@ func (s *Server) chain(ctx context.Context, r *http.Request, p Principal) (Chain
 	if err != nil {
 		return ChainView{}, err
 	}
-	return chainView(o, steps), nil
+	v := chainView(o, steps)
+	if cc := v.CrossCommunity; cc != nil {
+		names, err := s.store.communityNames(ctx, []string{cc.RequesterCommunity, cc.ResponderCommunity})
+		if err != nil {
+			return ChainView{}, err
+		}
+		cc.RequesterName, cc.ResponderName = names[cc.RequesterCommunity], names[cc.ResponderCommunity]
+	}
+	return v, nil
 }
 
 func (s *Server) handleChain(w http.ResponseWriter, r *http.Request, p Principal) error {

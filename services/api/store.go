@@ -296,6 +296,29 @@ func (s *store) eventDetails(ctx context.Context, network string, steps []Step) 
 	return nil
 }
 
+// communityNames returns the organisation names the directory gives home
+// community ids (identifier_kind home_community, chstore.KindHomeCommunity).
+func (s *store) communityNames(ctx context.Context, ids []string) (map[string]string, error) {
+	rows, err := s.conn.Query(safeSettings(ctx), `SELECT identifier, name FROM organizations FINAL
+		WHERE has(?, identifier) AND identifier_kind = 'home_community'`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("api.store.communityNames: %w", err)
+	}
+	defer rows.Close()
+	names := map[string]string{}
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, fmt.Errorf("api.store.communityNames: %w", err)
+		}
+		names[id] = name
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("api.store.communityNames: %w", err)
+	}
+	return names, nil
+}
+
 // SearchFilter is a validated chain search.
 type SearchFilter struct {
 	Network   string

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 )
 
@@ -155,6 +156,11 @@ func TestCrossCommunityWorld(t *testing.T) {
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC) // a Monday
 	chains := xcWorld()
 	writeXCWorld(t, ctx, conn, t0, chains)
+	// The directory names B's community, not the requester's.
+	dir := "identifier,org_id,name,type,developer,networks,home_community_ids\ngw-b,org-b,Bay Regional HIE,hin,,northstar,urn:oid:2.2\n"
+	if _, err := chstore.LoadOrganizations(ctx, conn, strings.NewReader(dir), t0); err != nil {
+		t.Fatal(err)
+	}
 	clock := &manualClock{}
 	clock.ms.Store(t0.Add(24 * time.Hour).UnixMilli())
 	srv := startServer(t, ctx, testConfig(t), conn, nil, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), clock)
@@ -168,7 +174,7 @@ func TestCrossCommunityWorld(t *testing.T) {
 func testXCChain(t *testing.T, base string) {
 	var v ChainView
 	getJSONAt(t, base, "analyst", "/v1/chains/"+xcID("bQ"), nil, &v)
-	wantCC := &CrossCommunity{RequesterCommunity: "urn:oid:1.1", ResponderCommunity: "urn:oid:2.2", Sides: "initiating",
+	wantCC := &CrossCommunity{RequesterCommunity: "urn:oid:1.1", ResponderCommunity: "urn:oid:2.2", ResponderName: "Bay Regional HIE", Sides: "initiating",
 		SidesSeen: "only the initiating (requester's) gateway's record was seen; the responding gateway's is missing"}
 	if v.Purpose != "treatment" || v.PurposeCode != xcTEFCATreatment || !v.RequiredResponse || !reflect.DeepEqual(v.CrossCommunity, wantCC) ||
 		!v.Untimed || v.Why.Timing != untimedTiming || v.TTFMs != nil || v.SLA.Deadline != "" || v.SLA.Met != nil {
@@ -199,7 +205,7 @@ func testXCChain(t *testing.T, base string) {
 		name string
 		want []string
 	}{
-		{"bQ", []string{"treatment <code>" + xcTEFCATreatment + "</code>", "<b>required response</b>", "<code>urn:oid:1.1</code> → <code>urn:oid:2.2</code>",
+		{"bQ", []string{"treatment <code>" + xcTEFCATreatment + "</code>", "<b>required response</b>", "<code>urn:oid:1.1</code> → <code>urn:oid:2.2</code> (Bay Regional HIE)",
 			"initiating: only the initiating (requester&#39;s) gateway&#39;s record was seen", "the audit records say when it ended, not when it was asked",
 			"request <code>document_query</code> <code>bQ-0</code>\n · initiating gateway"}},
 		{"cR", []string{"10 business days (US federal calendar", "both: both gateways recorded the transaction", "responding gateway"}},
@@ -360,6 +366,7 @@ func TestCrossCommunityChainTable(t *testing.T) {
 		RuleVersion: "link/2", MappingVersion: "atna-map/1"},
 		[]Step{{Role: "request", Side: "responding", MessageType: kindDocumentQuery, MessageID: "m1", EventTimeMs: 1000},
 			{Role: "response", Side: "responding", MessageType: kindDocumentQuery, MessageID: "m1", EventTimeMs: 1000, Status: "refused"}})
+	v.CrossCommunity.ResponderName = "Bay Regional HIE" // as the directory would name it
 	if v.SLA.Met != nil || v.SLA.Deadline != "" || v.Why.Timing != untimedTiming {
 		t.Errorf("an untimed chain has no deadline and is never late: %+v %+v", v.SLA, v.Why)
 	}
@@ -373,7 +380,7 @@ func TestCrossCommunityChainTable(t *testing.T) {
 		"request document_query REQ-1: gw-a -> gw-b",
 		"outcome refused_unjustified",
 		"purpose treatment (" + xcTEFCATreatment + ") REQUIRED RESPONSE",
-		"communities urn:oid:1.1 -> urn:oid:2.2",
+		"communities urn:oid:1.1 -> urn:oid:2.2 (Bay Regional HIE)",
 		"records seen only the responding (responder's) gateway's record was seen; the initiating gateway's is missing",
 		"why refused without a recognised 45 CFR 171 exception [rule link/2, mapping atna-map/1]",
 		"requested 1970-01-01T00:00:01.000Z",
