@@ -37,7 +37,7 @@ func crossCommunityEpisodes(journey []Outcome, now time.Time) []Episode {
 		default:
 			continue
 		}
-		if o.Class == "orphan" {
+		if o.Class == "orphan" || !isCrossCommunity(o) {
 			continue
 		}
 		k := xcPair{party(o.RequesterCommunity, o.RequesterOrg), party(o.ResponderCommunity, o.ResponderOrg)}

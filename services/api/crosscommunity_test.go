@@ -14,6 +14,22 @@ func xc(id, kind, class, responder string, atMin int64) Outcome {
 		RequesterCommunity: "urn:oid:1.2.3", ResponderCommunity: "urn:oid:" + responder, RequestedAtMs: atMin * 60000}
 }
 
+// hl7DocumentQuery is an HL7 v2 QRY^T12 to the responder gw-9 (the
+// organisation of community 9's gateway): the same request kind as XCA's
+// query, but no cross-community transaction.
+func hl7DocumentQuery(id, class string, atMin int64) Outcome {
+	o := out(id, class, "bayview", "gw-9", atMin, "")
+	o.RequestKind, o.RequesterOrg = kindDocumentQuery, "gw-clinic"
+	return o
+}
+
+// orgsOnly is a cross-community transaction whose records carry no home
+// community ids.
+func orgsOnly(o Outcome) Outcome {
+	o.RequesterCommunity, o.ResponderCommunity, o.Sides = "", "", "both"
+	return o
+}
+
 func TestCrossCommunityRunarounds(t *testing.T) {
 	const (
 		pd, dq, dr = kindPatientDiscovery, kindDocumentQuery, kindDocumentRetrieve
@@ -55,6 +71,11 @@ func TestCrossCommunityRunarounds(t *testing.T) {
 		{"a later discovery opens a new journey", []Outcome{xc("d", pd, "fulfilled", "9", 0), xc("r", dr, "fulfilled", "9", 1),
 			xc("d2", pd, "fulfilled", "9", 10*day), xc("q2", dq, "refused_unjustified", "9", 10*day+1)}, time.UnixMilli(20 * day * 60000),
 			[]want{{[]string{"d", "r"}, false, "documents retrieved"}, {[]string{"d2", "q2"}, true, "found the patient"}}},
+		// Records without home communities name the parties by organisation,
+		// as the HL7 v2 query does: it still takes no part.
+		{"an HL7 v2 document query is no cross-community transaction", []Outcome{orgsOnly(xc("d", pd, "fulfilled", "9", 0)),
+			hl7DocumentQuery("t12", "refused_unjustified", 1), orgsOnly(xc("r", dr, "fulfilled", "9", 2))}, closed,
+			[]want{{[]string{"d", "r"}, false, "documents retrieved"}}},
 		{"orphans take no part", []Outcome{xc("d", pd, "fulfilled", "9", 0), xc("o", dq, "orphan", "9", 1)}, closed,
 			[]want{{[]string{"d"}, false, "no documents asked for"}}},
 	}
@@ -72,7 +93,7 @@ func TestCrossCommunityRunarounds(t *testing.T) {
 				if wantKind := map[bool]string{true: KindFoundNoDocuments}[w.runaround]; e.Kind != wantKind {
 					t.Errorf("journey %d: kind %q, want %q", i, e.Kind, wantKind)
 				}
-				if e.Requester != "urn:oid:1.2.3" || len(e.Steps) != len(e.Chains) || e.Steps[0].RequestKind != pd || e.FromMs != e.Steps[0].RequestedAtMs {
+				if (e.Requester != "urn:oid:1.2.3" && e.Requester != "gw-clinic") || len(e.Steps) != len(e.Chains) || e.Steps[0].RequestKind != pd || e.FromMs != e.Steps[0].RequestedAtMs {
 					t.Errorf("journey %d: requester %q, steps %+v", i, e.Requester, e.Steps)
 				}
 			}
@@ -106,6 +127,14 @@ func TestRunaroundKindsTogether(t *testing.T) {
 	}
 	if un.Kind != KindRepeatedRequests || !slices.Equal(un.Chains, []string{"r1", "r2", "r3"}) || un.Requester != "" {
 		t.Errorf("unfulfilled episode %+v", un)
+	}
+	// An HL7 v2 or FHIR document query (QRY^T12, a Binary read) returns the
+	// document itself: fulfilled, it ends an episode.
+	eps = detectRunarounds([]Outcome{hl7DocumentQuery("a", "refused_unjustified", 0), hl7DocumentQuery("b", "unanswered", 1),
+		hl7DocumentQuery("c", "fulfilled", 2), hl7DocumentQuery("d", "not_found", 3)},
+		time.UnixMilli(10*day*60000))
+	if len(eps) != 2 || !slices.Equal(eps[0].Chains, []string{"a", "b"}) || !slices.Equal(eps[1].Chains, []string{"d"}) {
+		t.Errorf("HL7 v2 document queries: %+v", eps)
 	}
 	// Discoveries that find nobody are requests without fulfilment.
 	eps = detectRunarounds([]Outcome{xc("a", kindPatientDiscovery, "not_found", "1", 0), xc("b", kindPatientDiscovery, "not_found", "2", 1),

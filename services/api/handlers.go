@@ -157,7 +157,7 @@ func chainView(o Outcome, steps []Step) ChainView {
 	if p, err := purpose.Parse(o.Purpose); err == nil {
 		v.RequiredResponse = purpose.RequiredResponse(p)
 	}
-	if o.Sides != "" || o.RequesterCommunity != "" || o.ResponderCommunity != "" {
+	if isCrossCommunity(o) {
 		v.CrossCommunity = &CrossCommunity{RequesterCommunity: o.RequesterCommunity, ResponderCommunity: o.ResponderCommunity,
 			Sides: o.Sides, SidesSeen: sidesSeen(o.Sides)}
 	}

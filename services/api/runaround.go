@@ -84,10 +84,18 @@ func fulfilledClass(class string) bool {
 	return class == "fulfilled" || class == "fulfilled_late" || class == "partial"
 }
 
-// towardsRecord reports whether o found the patient or its documents'
-// list: answered, but not yet the record.
+// towardsRecord reports whether o is a cross-community discovery that
+// found the patient or query that listed its documents: answered, but
+// not yet the record. (An HL7 v2 or FHIR document_query, QRY^T12 or a
+// read of a DocumentReference or Binary, returns the document itself.)
 func towardsRecord(o Outcome) bool {
-	return (o.RequestKind == kindPatientDiscovery || o.RequestKind == kindDocumentQuery) && fulfilledClass(o.Class)
+	return isCrossCommunity(o) && (o.RequestKind == kindPatientDiscovery || o.RequestKind == kindDocumentQuery) && fulfilledClass(o.Class)
+}
+
+// isCrossCommunity reports whether o is an IHE cross-community transaction:
+// its records name a gateway's side or a home community.
+func isCrossCommunity(o Outcome) bool {
+	return o.Sides != "" || o.RequesterCommunity != "" || o.ResponderCommunity != ""
 }
 
 // detectRunarounds returns a journey's episodes (the journey sorted by
