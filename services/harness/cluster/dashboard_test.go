@@ -75,6 +75,8 @@ func TestDashboardSQL(t *testing.T) {
 		{"patient_query", "fulfilled", "unknown", "", false, 500},
 		{"patient_query", "fulfilled_late", "payment", "", false, 200000}, // over 3x its 60 s SLA: suspect
 		{"patient_query", "orphan", "unknown", "", false, 0},
+		// An HL7 v2 QRY^T12: a document query, but no cross-community transaction.
+		{"document_query", "fulfilled", "unknown", "", false, 700},
 	}
 	writeDashboardOutcomes(t, ctx, conn, at, rows)
 	results := map[int][][]string{}
@@ -100,6 +102,7 @@ func TestDashboardSQL(t *testing.T) {
 		{"document_query", "cross-community", "2", "0", "0", "1", "1", "0.5"},
 		{"document_retrieve", "cross-community", "2", "1", "0.5", "0", "1", "0.5"},
 		{"patient_query", "HL7 v2 / FHIR", "2", "2", "1", "0", "1", "0.5"},
+		{"document_query", "HL7 v2 / FHIR", "1", "1", "1", "0", "0", "0"},
 	})
 	checkPanel(t, results, 14, "Cross-community transactions: gateway records seen", [][]string{
 		{"patient_discovery", "2", "1", "1", "0", "0", "0.5", "1", "2", "1"},
@@ -109,7 +112,7 @@ func TestDashboardSQL(t *testing.T) {
 	checkPanel(t, results, 16, "Outcomes by exchange purpose", [][]string{
 		{"required response", "treatment", "3", "2", "0.6667", "0", "0", "0", "0"},
 		{"required response", "individual_access", "2", "0", "0", "1", "1", "2", "1"},
-		{"other purposes", "unknown", "2", "2", "1", "0", "0", "0", "0"},
+		{"other purposes", "unknown", "3", "3", "1", "0", "0", "0", "0"},
 		{"other purposes", "payment", "1", "1", "1", "0", "0", "1", "1"},
 	})
 }
