@@ -30,6 +30,13 @@ func orgsOnly(o Outcome) Outcome {
 	return o
 }
 
+// kindOnly is a cross-community transaction whose records name neither a
+// side nor a home community.
+func kindOnly(o Outcome) Outcome {
+	o.RequesterCommunity, o.ResponderCommunity, o.Sides = "", "", ""
+	return o
+}
+
 func TestCrossCommunityRunarounds(t *testing.T) {
 	const (
 		pd, dq, dr = kindPatientDiscovery, kindDocumentQuery, kindDocumentRetrieve
@@ -76,6 +83,9 @@ func TestCrossCommunityRunarounds(t *testing.T) {
 		{"an HL7 v2 document query is no cross-community transaction", []Outcome{orgsOnly(xc("d", pd, "fulfilled", "9", 0)),
 			hl7DocumentQuery("t12", "refused_unjustified", 1), orgsOnly(xc("r", dr, "fulfilled", "9", 2))}, closed,
 			[]want{{[]string{"d", "r"}, false, "documents retrieved"}}},
+		{"discovery and retrieve are cross-community by their kind", []Outcome{kindOnly(xc("d", pd, "fulfilled", "9", 0)),
+			hl7DocumentQuery("t12", "fulfilled", 1), kindOnly(xc("r", dr, "refused_unjustified", "9", 2))}, closed,
+			[]want{{[]string{"d", "r"}, true, "gw-9 found the patient but returned no document within 7 days: 0 document quer(ies) and 1 retrieve(s)"}}},
 		{"orphans take no part", []Outcome{xc("d", pd, "fulfilled", "9", 0), xc("o", dq, "orphan", "9", 1)}, closed,
 			[]want{{[]string{"d"}, false, "no documents asked for"}}},
 	}

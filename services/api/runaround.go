@@ -93,9 +93,12 @@ func towardsRecord(o Outcome) bool {
 }
 
 // isCrossCommunity reports whether o is an IHE cross-community transaction:
-// its records name a gateway's side or a home community.
+// its records name a gateway's side or a home community, or it is of a kind
+// only those transactions have (a document_query may also be HL7 v2's
+// QRY^T12 or a FHIR read).
 func isCrossCommunity(o Outcome) bool {
-	return o.Sides != "" || o.RequesterCommunity != "" || o.ResponderCommunity != ""
+	return o.Sides != "" || o.RequesterCommunity != "" || o.ResponderCommunity != "" ||
+		o.RequestKind == kindPatientDiscovery || o.RequestKind == kindDocumentRetrieve
 }
 
 // detectRunarounds returns a journey's episodes (the journey sorted by

@@ -77,6 +77,8 @@ func TestDashboardSQL(t *testing.T) {
 		{"patient_query", "orphan", "unknown", "", false, 0},
 		// An HL7 v2 QRY^T12: a document query, but no cross-community transaction.
 		{"document_query", "fulfilled", "unknown", "", false, 700},
+		// A retrieve whose record names no side: cross-community by its kind.
+		{"document_retrieve", "fulfilled", "unknown", "", false, 700},
 	}
 	writeDashboardOutcomes(t, ctx, conn, at, rows)
 	results := map[int][][]string{}
@@ -100,19 +102,19 @@ func TestDashboardSQL(t *testing.T) {
 	checkPanel(t, results, 13, "Outcomes by request kind", [][]string{
 		{"patient_discovery", "cross-community", "2", "2", "1", "0", "0", "0"},
 		{"document_query", "cross-community", "2", "0", "0", "1", "1", "0.5"},
-		{"document_retrieve", "cross-community", "2", "1", "0.5", "0", "1", "0.5"},
+		{"document_retrieve", "cross-community", "3", "2", "0.6667", "0", "1", "0.3333"},
 		{"patient_query", "HL7 v2 / FHIR", "2", "2", "1", "0", "1", "0.5"},
 		{"document_query", "HL7 v2 / FHIR", "1", "1", "1", "0", "0", "0"},
 	})
 	checkPanel(t, results, 14, "Cross-community transactions: gateway records seen", [][]string{
 		{"patient_discovery", "2", "1", "1", "0", "0", "0.5", "1", "2", "1"},
 		{"document_query", "2", "1", "0", "1", "0", "0.5", "1", "0", "0"},
-		{"document_retrieve", "2", "1", "1", "0", "0", "0.5", "1", "1", "0.5"},
+		{"document_retrieve", "3", "1", "1", "0", "1", "0.3333", "1", "2", "0.6667"},
 	})
 	checkPanel(t, results, 16, "Outcomes by exchange purpose", [][]string{
 		{"required response", "treatment", "3", "2", "0.6667", "0", "0", "0", "0"},
 		{"required response", "individual_access", "2", "0", "0", "1", "1", "2", "1"},
-		{"other purposes", "unknown", "3", "3", "1", "0", "0", "0", "0"},
+		{"other purposes", "unknown", "4", "4", "1", "0", "0", "0", "0"},
 		{"other purposes", "payment", "1", "1", "1", "0", "0", "1", "1"},
 	})
 }
