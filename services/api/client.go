@@ -67,12 +67,13 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	token := fs.String("token", cc.Token, "API token ($"+EnvClientToken+")")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
 	granularity := fs.String("granularity", "week", "offenders: day, week or month")
+	purposeName := fs.String("purpose", "", "journey: only the requests of this exchange purpose (treatment, individual_access, ...)")
 	var usage string
 	switch command {
 	case "chain":
 		usage = "hinscore chain [--api URL] [--token T] [--json] CHAIN_ID"
 	case "journey":
-		usage = "hinscore journey [--api URL] [--token T] [--json] PATIENT_TOKEN"
+		usage = "hinscore journey [--api URL] [--token T] [--json] [--purpose P] PATIENT_TOKEN"
 	case "offenders":
 		usage = "hinscore offenders [--api URL] [--token T] [--json] [--granularity week]"
 	default:
@@ -100,7 +101,10 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return fmt.Errorf("%w: --api %q: want http(s)://host:port", ErrUsage, *apiURL)
 	}
-	path, q, err := clientRequest(command, operands, *granularity)
+	if *purposeName != "" && command != "journey" {
+		return fmt.Errorf("%w: --purpose is for journey: %s", ErrUsage, usage)
+	}
+	path, q, err := clientRequest(command, operands, *granularity, *purposeName)
 	if err != nil {
 		return err
 	}
@@ -119,7 +123,7 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 
 // clientRequest is the API path and query a client command asks, its
 // operand checked first so that a bad one is a usage error, not a 400.
-func clientRequest(command string, operands []string, granularity string) (string, url.Values, error) {
+func clientRequest(command string, operands []string, granularity, purposeName string) (string, url.Values, error) {
 	q := url.Values{}
 	switch command {
 	case "chain":
@@ -130,6 +134,12 @@ func clientRequest(command string, operands []string, granularity string) (strin
 	case "journey":
 		if _, err := parsePatientToken(operands[0]); err != nil {
 			return "", nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		if purposeName != "" {
+			if _, err := parsePurpose(purposeName); err != nil {
+				return "", nil, fmt.Errorf("%w: %v", ErrUsage, err)
+			}
+			q.Set("purpose", purposeName)
 		}
 		return "/v1/patients/" + operands[0] + "/journey", q, nil
 	default:
@@ -243,7 +253,11 @@ func printJourney(w io.Writer, j Journey) error {
 	if j.Runaround {
 		verdict = "RUNAROUND DETECTED"
 	}
-	fmt.Fprintf(tw, "patient %s: %d requests, %s (%s)\n", j.Token, len(j.Requests), verdict, j.RuleVersion)
+	of := ""
+	if j.Purpose != "" {
+		of = " of purpose " + j.Purpose
+	}
+	fmt.Fprintf(tw, "patient %s: %d requests%s, %s (%s)\n", j.Token, len(j.Requests), of, verdict, j.RuleVersion)
 	for _, e := range j.Episodes {
 		if !e.Runaround {
 			continue

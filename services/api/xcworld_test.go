@@ -284,6 +284,14 @@ func testXCJourney(t *testing.T, base string, t0 time.Time, clock *manualClock) 
 			t.Errorf("journey table lacks %q:\n%s", w, out.String())
 		}
 	}
+	out.Reset()
+	if err := RunClientCLI(context.Background(), "journey", []string{"--api", base, "--token", testTokens["analyst"], "--purpose", "individual_access", xcToken},
+		&out, &errb); err != nil {
+		t.Fatalf("journey --purpose: %v %s", err, errb.String())
+	}
+	if first := strings.SplitN(out.String(), "\n", 2)[0]; first != "patient "+xcToken+": 3 requests of purpose individual_access, no runaround detected (runaround/2)" {
+		t.Errorf("journey --purpose table first line %q", first)
+	}
 }
 
 func testXCPurposeFilters(t *testing.T, base string) {
