@@ -12,6 +12,15 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
+// ResponderSQL is the responder identifier of an outcome, as the
+// scorecards and the outcomes_daily rollup (its responder_org) count it:
+// the responding gateway's home community id for an IHE cross-community
+// transaction, which the organisation directory names (its
+// home_community_ids), else responder_org. A transaction names its
+// responding community by that id, while what an audit gives as the
+// responder's own identifier varies from gateway to gateway.
+const ResponderSQL = "if(responder_community != '', responder_community, responder_org)"
+
 // outcomesDailySelect computes one month of the outcomes_daily rollup from
 // the deduplicated outcomes view. The figures mirror the scorecard's:
 // very_late is a fulfilled request answered after 3 × its SLA (DOMAIN.md's
@@ -22,7 +31,7 @@ import (
 const outcomesDailySelect = `SELECT
     toDate(requested_at) AS day,
     network,
-    responder_org,
+    ` + ResponderSQL + ` AS responder,
     request_kind,
     outcome,
     exception_code,
@@ -41,7 +50,7 @@ const outcomesDailySelect = `SELECT
     purpose
 FROM %s
 WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC')
-GROUP BY day, network, responder_org, request_kind, outcome, exception_code, purpose`
+GROUP BY day, network, responder, request_kind, outcome, exception_code, purpose`
 
 const outcomesDailyColumns = `(day, network, responder_org, request_kind, outcome, exception_code,
  requests, very_late, answered, within_sla, sla_min, sla_max, ttf, rebuilt_at, acknowledged, tta,
