@@ -641,7 +641,7 @@ func testInjection(t *testing.T, f *fixture, chainID, token string) {
 	}
 	targets = append(targets, target{path: func(string) string { return "/v1/patients/" + token + "/journey" }, param: "purpose"},
 		target{path: func(string) string { return "/ui/patients/" + token }, param: "purpose"})
-	for _, p := range []string{"granularity", "k", "n", "threshold", "min_requests", "chains"} {
+	for _, p := range []string{"granularity", "k", "n", "threshold", "min_requests", "chains", "purpose"} {
 		targets = append(targets, target{path: func(string) string { return "/v1/offenders" }, param: p})
 	}
 	targets = append(targets, target{path: func(string) string { return "/v1/offenders" }, param: "' OR 1=1 --"})

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
@@ -67,7 +68,7 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	token := fs.String("token", cc.Token, "API token ($"+EnvClientToken+")")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
 	granularity := fs.String("granularity", "week", "offenders: day, week or month")
-	purposeName := fs.String("purpose", "", "journey: only the requests of this exchange purpose (treatment, individual_access, ...)")
+	purposeName := fs.String("purpose", "", "journey: only the requests of this exchange purpose (treatment, individual_access, ...); offenders: ranked on that purpose's line, or required_response")
 	var usage string
 	switch command {
 	case "chain":
@@ -75,7 +76,7 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	case "journey":
 		usage = "hinscore journey [--api URL] [--token T] [--json] [--purpose P] PATIENT_TOKEN"
 	case "offenders":
-		usage = "hinscore offenders [--api URL] [--token T] [--json] [--granularity week]"
+		usage = "hinscore offenders [--api URL] [--token T] [--json] [--granularity week] [--purpose P]"
 	default:
 		return fmt.Errorf("%w: unknown command %q (chain, journey, offenders)", ErrUsage, command)
 	}
@@ -101,8 +102,8 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return fmt.Errorf("%w: --api %q: want http(s)://host:port", ErrUsage, *apiURL)
 	}
-	if *purposeName != "" && command != "journey" {
-		return fmt.Errorf("%w: --purpose is for journey: %s", ErrUsage, usage)
+	if *purposeName != "" && command == "chain" {
+		return fmt.Errorf("%w: --purpose is for journey and offenders: %s", ErrUsage, usage)
 	}
 	path, q, err := clientRequest(command, operands, *granularity, *purposeName)
 	if err != nil {
@@ -147,6 +148,12 @@ func clientRequest(command string, operands []string, granularity, purposeName s
 			return "", nil, fmt.Errorf("%w: %v", ErrUsage, err)
 		}
 		q.Set("granularity", granularity)
+		if purposeName != "" {
+			if _, err := purpose.Parse(purposeName); err != nil && purposeName != RequiredResponseLine {
+				return "", nil, fmt.Errorf("%w: --purpose: want %s or one of %s", ErrUsage, RequiredResponseLine, purposeNames())
+			}
+			q.Set("purpose", purposeName)
+		}
 		return "/v1/offenders", q, nil
 	}
 }
@@ -280,8 +287,12 @@ func printJourney(w io.Writer, j Journey) error {
 
 func printOffenders(w io.Writer, o Offenders) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s: %d of the last %d %ss (%s), threshold %.1f %%, min %d requests\n\n",
-		o.FormulaVersion, o.Query.K, o.Query.N, o.Query.Granularity, strings.Join(o.Periods, ", "), 100*o.Query.Threshold, o.Query.MinRequests)
+	of := ""
+	if o.Query.Purpose != "" {
+		of = ", purpose " + o.Query.Purpose
+	}
+	fmt.Fprintf(tw, "%s: %d of the last %d %ss (%s), threshold %.1f %%, min %d requests%s\n\n",
+		o.FormulaVersion, o.Query.K, o.Query.N, o.Query.Granularity, strings.Join(o.Periods, ", "), 100*o.Query.Threshold, o.Query.MinRequests, of)
 	fmt.Fprintln(tw, "NETWORK\tPRIORITY\tFLAGGED\tREPEAT\tPERIOD\tREQUESTS\tSUSPECT\tLOWER BOUND\tCHAINS")
 	for _, n := range o.Offenders {
 		repeat := "no"

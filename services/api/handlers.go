@@ -445,7 +445,7 @@ func (s *Server) handleJourney(w http.ResponseWriter, r *http.Request, p Princip
 }
 
 func (s *Server) offenderQuery(r *http.Request) (OffenderQuery, error) {
-	if err := onlyParams(r, "granularity", "k", "n", "threshold", "min_requests", "chains"); err != nil {
+	if err := onlyParams(r, "granularity", "k", "n", "threshold", "min_requests", "chains", "purpose"); err != nil {
 		return OffenderQuery{}, err
 	}
 	q := DefaultOffenderQuery()
@@ -480,6 +480,13 @@ func (s *Server) offenderQuery(r *http.Request) (OffenderQuery, error) {
 			return q, badParam("threshold", "want a rate in [0, 1)")
 		}
 		q.Threshold = t
+	}
+	if v.Has("purpose") {
+		if q.Purpose = v.Get("purpose"); q.Purpose != RequiredResponseLine {
+			if _, err := purpose.Parse(q.Purpose); err != nil {
+				return q, badParam("purpose", "want %s or one of %s", RequiredResponseLine, purposeNames())
+			}
+		}
 	}
 	if v.Has("min_requests") {
 		n, err := strconv.ParseUint(v.Get("min_requests"), 10, 32)

@@ -76,13 +76,18 @@ func parseOutcomeClass(s string) (string, error) {
 // parsePurpose accepts a canonical purpose name (lib/domain/purpose).
 func parsePurpose(s string) (string, error) {
 	if _, err := purpose.Parse(s); err != nil {
-		names := make([]string, len(purpose.All))
-		for i, p := range purpose.All {
-			names[i] = string(p)
-		}
-		return "", badParam("purpose", "want one of %s", strings.Join(names, ", "))
+		return "", badParam("purpose", "want one of %s", purposeNames())
 	}
 	return s, nil
+}
+
+// purposeNames lists the canonical purposes, for error messages.
+func purposeNames() string {
+	names := make([]string, len(purpose.All))
+	for i, p := range purpose.All {
+		names[i] = string(p)
+	}
+	return strings.Join(names, ", ")
 }
 
 // parseTime accepts RFC 3339 or a UTC day YYYY-MM-DD.

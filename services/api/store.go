@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hinscore/hinscore/proto/outcomeclass"
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 )
 
 // errNotFound is returned when a chain does not exist.
@@ -623,11 +624,37 @@ func (s *store) scorecards(ctx context.Context, cond string, args ...any) ([]Sco
 
 // suspectChains returns up to n suspect chains of a network in
 // [fromMs, toMs), newest first: what an offender's flag rests on.
-func (s *store) suspectChains(ctx context.Context, network string, fromMs, toMs int64, n int) ([]Outcome, error) {
+// A purpose ("" = any) keeps the chains of that purpose, or of the
+// required-response purposes for RequiredResponseLine.
+func (s *store) suspectChains(ctx context.Context, network string, fromMs, toMs int64, n int, purposeName string) ([]Outcome, error) {
+	args := []any{network, fromMs / 1000, (toMs + 999) / 1000}
+	byPurpose := ""
+	if purposes := purposesOfLine(purposeName); len(purposes) > 0 {
+		byPurpose = " AND has(?, purpose)"
+		args = append(args, purposes)
+	}
 	q := `SELECT ` + outcomeColumns + ` FROM (SELECT * FROM exchange_outcomes FINAL
 			WHERE network = ? AND requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC'))
-		WHERE outcome IN ('refused_unjustified', 'redirected', 'unanswered')
-		   OR (outcome IN ('fulfilled', 'fulfilled_late', 'partial') AND ifNull(ttf_ms, 0) > 3 * sla_ms)
+		WHERE (outcome IN ('refused_unjustified', 'redirected', 'unanswered')
+		   OR (outcome IN ('fulfilled', 'fulfilled_late', 'partial') AND ifNull(ttf_ms, 0) > 3 * sla_ms))` + byPurpose + `
 		ORDER BY requested_at_ms DESC LIMIT ?`
-	return s.outcomes(safeSettings(ctx), "api.store.suspectChains", q, network, fromMs/1000, (toMs+999)/1000, n)
+	return s.outcomes(safeSettings(ctx), "api.store.suspectChains", q, append(args, n)...)
+}
+
+// purposesOfLine are the canonical purposes of a scorecard line: one
+// purpose, the required-response ones, or none ("": every purpose).
+func purposesOfLine(name string) []string {
+	out := []string{}
+	switch name {
+	case "":
+	case RequiredResponseLine:
+		for _, p := range purpose.All {
+			if purpose.RequiredResponse(p) {
+				out = append(out, string(p))
+			}
+		}
+	default:
+		out = append(out, name)
+	}
+	return out
 }

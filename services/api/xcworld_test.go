@@ -18,8 +18,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
+	"github.com/hinscore/hinscore/services/scorecard"
 )
 
 // xcStep is one message of an xcChain: its role, the gateway that
@@ -169,6 +171,87 @@ func TestCrossCommunityWorld(t *testing.T) {
 	t.Run("chain", func(t *testing.T) { testXCChain(t, base) })
 	t.Run("journey", func(t *testing.T) { testXCJourney(t, base, t0, clock) })
 	t.Run("purpose filters", func(t *testing.T) { testXCPurposeFilters(t, base) })
+	t.Run("offenders by purpose", func(t *testing.T) { testXCOffenders(t, ctx, conn, base, clock.Now()) })
+}
+
+// testXCOffenders stores the day's scorecards (scorecard/3, with their
+// lines by purpose) and ranks the networks on one purpose's line: the
+// figures are the line's, the suspect chains those of the purpose.
+func testXCOffenders(t *testing.T, ctx context.Context, conn driver.Conn, base string, now time.Time) {
+	cards, err := scorecard.Build(ctx, conn, scorecard.Query{Granularity: "day"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chstore.InsertScorecards(ctx, conn, "day", cards); err != nil {
+		t.Fatal(err)
+	}
+	line := func(network, name string) *hinscorev1.PurposeFigures {
+		for _, c := range cards {
+			if c.Network != network {
+				continue
+			}
+			if name == RequiredResponseLine {
+				return c.RequiredResponse
+			}
+			for _, pf := range c.Purposes {
+				if pf.Purpose == name {
+					return pf
+				}
+			}
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		purpose  string
+		networks []string
+		chains   []string // northstar's, newest first
+	}{
+		{"treatment", []string{"northstar"}, []string{xcID("bR"), xcID("bQ")}},
+		{"individual_access", []string{"northstar"}, []string{}},
+		{RequiredResponseLine, []string{"northstar"}, []string{xcID("bR"), xcID("bQ")}},
+		{"unknown", []string{"bayview"}, nil},
+		{"payment", []string{}, nil},
+	} {
+		var o Offenders
+		getJSONAt(t, base, "analyst", "/v1/offenders", url.Values{"granularity": {"day"}, "purpose": {c.purpose}, "k": {"1"}, "n": {"1"},
+			"min_requests": {"1"}, "threshold": {"0"}}, &o)
+		var nets []string
+		for _, off := range o.Offenders {
+			nets = append(nets, off.Network)
+			want := line(off.Network, c.purpose)
+			got := off.Periods[len(off.Periods)-1]
+			if want == nil || got.Requests != want.Requests || got.SuspectRate != want.Suspect.Rate || got.SuspectCILow != want.Suspect.CiLow {
+				t.Errorf("offenders purpose=%s %s: period %+v, scorecard line %v", c.purpose, off.Network, got, want)
+			}
+			if off.Network == "northstar" {
+				var ids []string
+				for _, ch := range off.Chains {
+					ids = append(ids, ch.ID)
+				}
+				if !slices.Equal(ids, c.chains) && !(len(ids) == 0 && len(c.chains) == 0) {
+					t.Errorf("offenders purpose=%s: northstar's chains %v, want %v", c.purpose, ids, c.chains)
+				}
+			}
+		}
+		if !slices.Equal(nets, c.networks) && !(len(nets) == 0 && len(c.networks) == 0) || o.Query.Purpose != c.purpose {
+			t.Errorf("offenders purpose=%s: networks %v (query %+v), want %v", c.purpose, nets, o.Query, c.networks)
+		}
+	}
+	var out, errb bytes.Buffer
+	if err := RunClientCLI(ctx, "offenders", []string{"--api", base, "--token", testTokens["analyst"], "--granularity", "day",
+		"--purpose", RequiredResponseLine}, &out, &errb); err != nil {
+		t.Fatalf("offenders --purpose: %v %s", err, errb.String())
+	}
+	if first := strings.SplitN(out.String(), "\n", 2)[0]; !strings.HasSuffix(first, "min 30 requests, purpose required_response") {
+		t.Errorf("offenders --purpose first line %q", first)
+	}
+	if rows := tableRows(t, out.String(), "NETWORK"); len(rows) != 2 || rows[1][0] != "northstar" || rows[1][5] != "6" {
+		t.Errorf("offenders --purpose rows %q", rows)
+	}
+	resp, body := fetch(t, base, testTokens["analyst"], "/v1/offenders", url.Values{"purpose": {"T-IAS"}})
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("purpose: want required_response or one of treatment, payment")) {
+		t.Errorf("offenders purpose=T-IAS: %d %s", resp.StatusCode, body)
+	}
 }
 
 func testXCChain(t *testing.T, base string) {
