@@ -27,8 +27,9 @@ type OffenderQuery struct {
 	Purpose string
 }
 
-// RequiredResponseLine names the scorecards' line of the purposes a
-// responder is required to answer, together (scorecard.RequiredResponseLine).
+// RequiredResponseLine is the purpose= value that selects the scorecards'
+// required_response line: the purposes a responder is required to answer,
+// together (the line is found by its field, not by this name).
 const RequiredResponseLine = "required_response"
 
 // DefaultOffenderQuery is DOMAIN.md's defaults: weekly, 3 of 4, 5 %, 30 requests.
