@@ -248,7 +248,17 @@ func testXCOffenders(t *testing.T, ctx context.Context, conn driver.Conn, base s
 	if rows := tableRows(t, out.String(), "NETWORK"); len(rows) != 2 || rows[1][0] != "northstar" || rows[1][5] != "6" {
 		t.Errorf("offenders --purpose rows %q", rows)
 	}
-	resp, body := fetch(t, base, testTokens["analyst"], "/v1/offenders", url.Values{"purpose": {"T-IAS"}})
+	resp, body := fetch(t, base, testTokens["analyst"], "/ui/offenders", url.Values{"granularity": {"day"}, "purpose": {"treatment"}, "min_requests": {"1"}})
+	for _, w := range []string{`purpose: <a href="/ui/offenders?granularity=day">all</a> · <a href="/ui/offenders?granularity=day&amp;purpose=required_response">required_response</a> · <b>treatment</b> · `,
+		`<a class="chain" href="/ui/chains/` + xcID("bR") + `">unanswered · gw-b</a>`} {
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(w)) {
+			t.Errorf("offenders page of treatment (%d) lacks %q:\n%s", resp.StatusCode, w, body)
+		}
+	}
+	if bytes.Contains(body, []byte("<td>bayview</td>")) {
+		t.Error("the offenders page of treatment lists bayview, which had no treatment request")
+	}
+	resp, body = fetch(t, base, testTokens["analyst"], "/v1/offenders", url.Values{"purpose": {"T-IAS"}})
 	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("purpose: want required_response or one of treatment, payment")) {
 		t.Errorf("offenders purpose=T-IAS: %d %s", resp.StatusCode, body)
 	}
