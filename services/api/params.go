@@ -189,5 +189,11 @@ func parseCursor(s string) (*cursor, error) {
 	if err != nil || len(id) != 36 || u.String() != id {
 		return nil, bad
 	}
-	return &cursor{RequestedAtMs: n, ID: id}, nil
+	c := &cursor{RequestedAtMs: n, ID: id}
+	// Base64 leaves the unused bits of the last character free: only the
+	// spelling the API issues is one of its cursors.
+	if encodeCursor(*c) != s {
+		return nil, bad
+	}
+	return c, nil
 }
