@@ -104,6 +104,9 @@ func (j *Join) apply(n *netState, ev *hinscorev1.ExchangeEvent, out *Outcomes) {
 	t := ev.GetEventTimeMs()
 	ch := n.lookup(j.seed, ev.GetCorrelationKey())
 	if ch == nil {
+		ch = j.neighbour(n, ev.GetCorrelationKey(), t)
+	}
+	if ch == nil {
 		j.start(n, ev, out)
 		return
 	}
@@ -199,8 +202,9 @@ func (j *Join) answer(n *netState, ch *chain, s step, out *Outcomes) {
 func (j *Join) open(n *netState, ch *chain, req *hinscorev1.ExchangeEvent) {
 	ch.flags |= flagHasReq
 	ch.state = stateOpen
-	sla, grace := j.limits(n, req.GetRequestKind())
-	ch.deadline = req.GetEventTimeMs() + sla + grace
+	t := req.GetEventTimeMs()
+	l := j.limits(n, req.GetRequestKind(), req.GetPurpose())
+	ch.deadline = t + j.span(l, t) + l.Grace
 	ch.expireAt = max(ch.expireAt, ch.deadline+j.rules.Retention)
 	n.schedule(ch.deadline, timerDeadline, ch)
 }
@@ -278,7 +282,7 @@ func (j *Join) advance(n *netState, wm int64, out *Outcomes) {
 				n.schedule(last+j.rules.Lateness, timerCompact, ch)
 				continue
 			}
-			ch.state = stateClosed
+			ch.close()
 			j.dropSteps(ch)
 			n.schedule(ch.expireAt, timerExpire, ch)
 		case timerExpire:

@@ -89,7 +89,7 @@ func heapInUse() uint64 {
 func BenchmarkPendingMemory(b *testing.B) {
 	const chains = 1_000_000
 	r := testRules(func(r *join.Rules) {
-		r.Limits = func(network, kind string) (int64, int64) { return 72 * 3600 * s, 30 * s }
+		r.Limits = func(network, kind, purpose string) join.Limit { return join.Limit{SLA: 72 * 3600 * s, Grace: 30 * s} }
 		r.MaxPending = chains
 	})
 	var perChain float64
