@@ -104,7 +104,9 @@ func (j *Join) apply(n *netState, ev *hinscorev1.ExchangeEvent, out *Outcomes) {
 	t := ev.GetEventTimeMs()
 	ch := n.lookup(j.seed, ev.GetCorrelationKey())
 	if ch == nil {
-		ch = j.neighbour(n, ev.GetCorrelationKey(), t)
+		if ch = j.neighbour(n, ev.GetCorrelationKey(), t); ch != nil {
+			j.stats.WindowJoins++
+		}
 	}
 	if ch == nil {
 		j.start(n, ev, out)

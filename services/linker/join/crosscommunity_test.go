@@ -349,12 +349,14 @@ func TestCrossCommunityCountedOnce(t *testing.T) {
 			sidesOf[base][e.GetSide()] = true
 		}
 	}
+	var windowJoins uint64
 	run := func(evs []*hinscorev1.ExchangeEvent) map[string]string {
 		j := join.New(r)
 		var outs []*hinscorev1.Outcome
 		for _, e := range evs {
 			outs = jointest.Observe(j, e, jointest.T0, outs)
 		}
+		windowJoins = j.Stats().WindowJoins
 		byBase := map[string]string{}
 		for _, o := range jointest.FinalOutcomes(outs) {
 			base, _, _ := partition.SplitWindowed(o.GetCorrelationKey())
@@ -369,6 +371,12 @@ func TestCrossCommunityCountedOnce(t *testing.T) {
 	if len(want) != transactions {
 		t.Fatalf("%d outcomes for %d transactions", len(want), transactions)
 	}
+	// One transaction in twenty straddles a boundary (its second record, and
+	// the duplicates of it, join across).
+	if windowJoins < transactions/40 {
+		t.Fatalf("%d events joined a neighbouring window's chain, want at least %d", windowJoins, transactions/40)
+	}
+	t.Logf("%d events, %d joined a neighbouring window's chain", len(events), windowJoins)
 	counts := map[string]int{}
 	for base, got := range want {
 		s := sidesOf[base]

@@ -85,6 +85,7 @@ type Stats struct {
 	LateAnswers   uint64 // a final answer after the unanswered decision
 	Orphans       uint64 // chains declared orphan
 	Overflows     uint64 // chains closed by the pending cap
+	WindowJoins   uint64 // events that joined a chain of a neighbouring window
 }
 
 // Join is the pure request↔answer join of one partition. It knows nothing
