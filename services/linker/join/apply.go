@@ -67,7 +67,7 @@ func (j *Join) overflow(ch *chain, out *Outcomes) {
 func (j *Join) newChain(n *netState, ev *hinscorev1.ExchangeEvent) *chain {
 	key := ev.GetCorrelationKey()
 	b := appendStr(j.scratch[:0], key)
-	b = appendStep(b, ev, j.profiles.ref(profileOf(ev)))
+	b = appendStep(b, ev, j.refProfile(ev))
 	j.scratch = b
 	ch := &chain{data: string(b), net: n.idx}
 	n.insert(j.seed, ch)
@@ -76,7 +76,7 @@ func (j *Join) newChain(n *netState, ev *hinscorev1.ExchangeEvent) *chain {
 
 // addStep appends an event to a chain's data.
 func (j *Join) addStep(ch *chain, ev *hinscorev1.ExchangeEvent) {
-	j.scratch = appendStep(j.scratch[:0], ev, j.profiles.ref(profileOf(ev)))
+	j.scratch = appendStep(j.scratch[:0], ev, j.refProfile(ev))
 	var sb strings.Builder
 	sb.Grow(len(ch.data) + len(j.scratch))
 	sb.WriteString(ch.data)
@@ -89,7 +89,7 @@ func (j *Join) unrefSteps(ch *chain) {
 	for off := ch.stepsOff(); off < len(ch.data); {
 		var s step
 		s, off = decodeStep(ch.data, off)
-		j.profiles.unref(s.profile)
+		j.unrefProfile(s.profile)
 	}
 }
 

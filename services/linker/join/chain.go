@@ -154,7 +154,7 @@ func (j *Join) decider(ch *chain, sorted []step) int {
 		if s.role != hinscorev1.Role_ROLE_RESPONSE {
 			continue
 		}
-		switch j.profiles.get(s.profile).side {
+		switch j.stepCross(s).side {
 		case hinscorev1.Side_SIDE_INITIATING:
 			if initiating < 0 {
 				initiating = i

@@ -67,12 +67,13 @@ func (j *Join) Snapshot(dst []byte, pos Position) []byte {
 	b = appendUvarint(b, pos.EventsSeq)
 	b = appendUvarint(b, pos.MarksSeq)
 	b = appendUvarint(b, uint64(len(j.profiles.items)))
-	for _, e := range j.profiles.items {
+	for i := range j.profiles.items {
+		e := &j.profiles.items[i]
 		if e.refs == 0 {
 			b = append(b, 0)
 			continue
 		}
-		b = appendProfile(append(b, 1), &e.p)
+		b = appendProfile(append(b, 1), &e.v, j.cross(&e.v))
 	}
 	// Chains are numbered per network, in the order written.
 	index := make(map[*chain]uint64, j.ChainCount())
@@ -182,13 +183,17 @@ func (r *restorer) profiles() {
 		r.c.fail("%d profiles", np)
 	}
 	r.present = make([]bool, np)
-	r.j.profiles.items = make([]profileEntry, np)
+	r.j.profiles.items = make([]internEntry[profile], np)
 	for i := range np {
 		switch r.c.byte1() {
 		case 0:
 		case 1:
 			r.present[i] = true
-			r.j.profiles.items[i].p = readProfile(&r.c, r.version)
+			p, x := readProfile(&r.c, r.version)
+			if x != (crossFields{}) {
+				p.xc = r.j.crosses.add(x) + 1
+			}
+			r.j.profiles.items[i].v = p
 		default:
 			r.c.fail("profile %d presence", i)
 		}
@@ -298,6 +303,7 @@ func (r *restorer) finish() error {
 		}
 	}
 	r.j.profiles.rebuild()
+	r.j.crosses.rebuild()
 	return nil
 }
 
@@ -318,6 +324,9 @@ func (j *Join) checkData(ch *chain, present []bool) error {
 			return fmt.Errorf("bad profile %d", s.profile)
 		}
 		j.profiles.items[s.profile].refs++
+		if xc := j.profiles.items[s.profile].v.xc; xc != 0 {
+			j.crosses.items[xc-1].refs++
+		}
 	}
 	switch {
 	case ch.state == stateClosed && hasSteps:
@@ -350,23 +359,6 @@ func (j *Join) checkData(ch *chain, present []bool) error {
 		}
 	}
 	return nil
-}
-
-// rebuild derives the index and free list from items whose refs were
-// counted from the chains.
-func (t *profileTable) rebuild() {
-	t.ids = make(map[profile]uint32, len(t.items))
-	t.free = t.free[:0]
-	for i := range t.items {
-		e := &t.items[i]
-		if e.refs == 0 {
-			e.p = profile{}
-			t.free = append(t.free, uint32(i))
-			continue
-		}
-		t.ids[e.p] = uint32(i)
-	}
-	slices.Reverse(t.free)
 }
 
 func crc32Of(b []byte) uint32 { return crc32.Checksum(b, crcTable) }

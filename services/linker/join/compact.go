@@ -1,8 +1,6 @@
 package join
 
 import (
-	"math"
-
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
 
@@ -22,130 +20,6 @@ import (
 //
 // Steps are stored in arrival order; whoever needs them sorted sorts a
 // decoded copy. The strings of a decoded step point into the chain's data.
-
-// profile holds the low-cardinality fields of an event (message type,
-// request kind, organisations, mapping version, exception code, purpose,
-// home communities, side, untimed). They are interned per partition and a
-// step stores only the profile's number, so the fields of cross-community
-// transactions cost a pending chain nothing.
-type profile struct {
-	messageType        string
-	requestKind        string
-	requesterOrg       string
-	responderOrg       string
-	mappingVersion     string
-	exceptionCode      string
-	purpose            string
-	purposeCode        string
-	requesterCommunity string
-	responderCommunity string
-	side               hinscorev1.Side
-	untimed            bool
-}
-
-func profileOf(ev *hinscorev1.ExchangeEvent) profile {
-	return profile{
-		messageType:        ev.GetMessageType(),
-		requestKind:        ev.GetRequestKind(),
-		requesterOrg:       ev.GetRequesterOrg(),
-		responderOrg:       ev.GetResponderOrg(),
-		mappingVersion:     ev.GetMappingVersion(),
-		exceptionCode:      ev.GetExceptionCode(),
-		purpose:            ev.GetPurpose(),
-		purposeCode:        ev.GetPurposeCode(),
-		requesterCommunity: ev.GetRequesterCommunity(),
-		responderCommunity: ev.GetResponderCommunity(),
-		side:               ev.GetSide(),
-		untimed:            ev.GetUntimed(),
-	}
-}
-
-// profileTable interns profiles with reference counts, so that it holds only
-// what live chains use and never grows without bound.
-type profileTable struct {
-	ids   map[profile]uint32
-	items []profileEntry
-	free  []uint32
-}
-
-type profileEntry struct {
-	p    profile
-	refs uint32
-}
-
-// appendProfile encodes a profile (checkpoint version 2): its ten strings
-// in field order, then uvarint(side), then a byte untimed.
-func appendProfile(b []byte, p *profile) []byte {
-	for _, s := range [...]string{p.messageType, p.requestKind, p.requesterOrg, p.responderOrg, p.mappingVersion, p.exceptionCode,
-		p.purpose, p.purposeCode, p.requesterCommunity, p.responderCommunity} {
-		b = appendStr(b, s)
-	}
-	b = appendUvarint(b, uint64(p.side))
-	var untimed byte
-	if p.untimed {
-		untimed = 1
-	}
-	return append(b, untimed)
-}
-
-// readProfile decodes a profile written by appendProfile, or by version 1
-// of the checkpoint (six strings: no purpose, community, side or untimed).
-func readProfile(c *cursor, version uint64) profile {
-	p := profile{messageType: c.str(), requestKind: c.str(), requesterOrg: c.str(), responderOrg: c.str(),
-		mappingVersion: c.str(), exceptionCode: c.str()}
-	if version < 2 {
-		return p
-	}
-	p.purpose, p.purposeCode, p.requesterCommunity, p.responderCommunity = c.str(), c.str(), c.str(), c.str()
-	side := c.uvarint()
-	if _, ok := hinscorev1.Side_name[int32(side)]; !ok || side > math.MaxInt32 {
-		c.fail("profile side %d", side)
-	}
-	p.side = hinscorev1.Side(side)
-	switch c.byte1() {
-	case 0:
-	case 1:
-		p.untimed = true
-	default:
-		c.fail("profile untimed flag")
-	}
-	return p
-}
-
-func newProfileTable() profileTable { return profileTable{ids: map[profile]uint32{}} }
-
-func (t *profileTable) ref(p profile) uint32 {
-	if id, ok := t.ids[p]; ok {
-		t.items[id].refs++
-		return id
-	}
-	var id uint32
-	if n := len(t.free); n > 0 {
-		id = t.free[n-1]
-		t.free = t.free[:n-1]
-		t.items[id] = profileEntry{p: p, refs: 1}
-	} else {
-		id = uint32(len(t.items))
-		t.items = append(t.items, profileEntry{p: p, refs: 1})
-	}
-	t.ids[p] = id
-	return id
-}
-
-func (t *profileTable) unref(id uint32) {
-	e := &t.items[id]
-	e.refs--
-	if e.refs == 0 {
-		delete(t.ids, e.p)
-		e.p = profile{}
-		t.free = append(t.free, id)
-	}
-}
-
-func (t *profileTable) get(id uint32) *profile { return &t.items[id].p }
-
-// live counts the profiles in use.
-func (t *profileTable) live() int { return len(t.ids) }
 
 // step is one decoded event of a chain.
 type step struct {

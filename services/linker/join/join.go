@@ -98,7 +98,8 @@ type Join struct {
 	last     *netState   // the network of the previous event
 	netList  []*netState // by netState.idx
 	names    []string    // sorted, for a deterministic idle pass
-	profiles profileTable
+	profiles internTable[profile]
+	crosses  internTable[crossFields] // the profiles' cross-community fields
 	// pending chains (open requests, waiting answers), oldest first.
 	head, tail *chain
 	pending    int
@@ -112,7 +113,7 @@ type Join struct {
 
 // New returns an empty join.
 func New(r Rules) *Join {
-	return &Join{rules: r, seed: maphash.MakeSeed(), nets: map[string]*netState{}, profiles: newProfileTable(), ids: newOutcomeIDs()}
+	return &Join{rules: r, seed: maphash.MakeSeed(), nets: map[string]*netState{}, profiles: newInternTable[profile](), crosses: newInternTable[crossFields](), ids: newOutcomeIDs()}
 }
 
 // maxNetworks bounds the networks of one partition (chain.net is 16 bits).

@@ -72,10 +72,11 @@ func (j *Join) outcome(n *netState, ch *chain, out *Outcomes) {
 		}
 	}
 	v.profile = j.profiles.get(v.src.profile)
-	l := j.limits(n, v.profile.requestKind, v.profile.purpose)
-	v.sla, v.grace, v.slaDays, v.untimed = j.span(l, v.src.t), l.Grace, l.BusinessDays, v.profile.untimed
+	x := j.cross(v.profile)
+	l := j.limits(n, v.profile.requestKind, x.purpose)
+	v.sla, v.grace, v.slaDays, v.untimed = j.span(l, v.src.t), l.Grace, l.BusinessDays, x.untimed
 	j.answers(&v)
-	j.context(&v)
+	j.context(&v, &x)
 	if v.hasTta = hasReq && v.ack != nil && j.timed(&v, v.ack); v.hasTta {
 		v.tta = nonNegative(v.acked - requested)
 	}
@@ -107,15 +108,18 @@ func (j *Join) answers(v *view) {
 }
 
 // context fills in the purpose, the home communities and the sides: the
-// purpose and communities from src, else from the first step that has them
-// (an answer may carry what its request did not); the sides from every step.
-func (j *Join) context(v *view) {
-	p := v.profile
-	v.purpose, v.purposeCode = p.purpose, p.purposeCode
-	v.requesterComm, v.responderComm = p.requesterCommunity, p.responderCommunity
+// purpose and communities from src (whose cross-community fields are x),
+// else from the first step that has them (an answer may carry what its
+// request did not); the sides from every step.
+func (j *Join) context(v *view, x *crossFields) {
+	v.purpose, v.purposeCode = x.purpose, x.purposeCode
+	v.requesterComm, v.responderComm = x.requesterCommunity, x.responderCommunity
 	var initiating, responding bool
 	for i := range v.steps {
-		q := j.profiles.get(v.steps[i].profile)
+		if j.profiles.get(v.steps[i].profile).xc == 0 {
+			continue
+		}
+		q := j.stepCross(&v.steps[i])
 		if v.purpose == "" && v.purposeCode == "" {
 			v.purpose, v.purposeCode = q.purpose, q.purposeCode
 		}
@@ -142,7 +146,7 @@ func (j *Join) context(v *view) {
 // is untimed (an untimed event's time is when the exchange was recorded,
 // not when it happened).
 func (j *Join) timed(v *view, s *step) bool {
-	return !v.untimed && !j.profiles.get(s.profile).untimed
+	return !v.untimed && !j.stepCross(s).untimed
 }
 
 // decision fills in what decided the chain, when, and its class; requested
@@ -209,7 +213,8 @@ func (j *Join) appendOutcome(b []byte, w *Entry, v *view) []byte {
 		b = appendUintField(b, fRecordCount, uint64(d.recordCount))
 	}
 	for i := range v.steps {
-		b = appendStepMsg(b, &v.steps[i], j.profiles.get(v.steps[i].profile))
+		p := j.profiles.get(v.steps[i].profile)
+		b = appendStepMsg(b, &v.steps[i], p, j.cross(p).side)
 	}
 	b = appendStrField(b, fPurpose, v.purpose)
 	b = appendStrField(b, fPurposeCode, v.purposeCode)

@@ -169,8 +169,9 @@ func appendStepText(b []byte, num protowire.Number, s *step, token bool) []byte 
 	return closeLen(b, at)
 }
 
-// appendStepMsg appends one Step message of an outcome; p is its profile.
-func appendStepMsg(b []byte, s *step, p *profile) []byte {
+// appendStepMsg appends one Step message of an outcome; p is its profile,
+// side its gateway's.
+func appendStepMsg(b []byte, s *step, p *profile, side hinscorev1.Side) []byte {
 	b, at := openLen(b, fSteps)
 	b = appendStepText(b, fStepEventID, s, false)
 	b = appendStrField(b, fStepMessageID, s.messageID)
@@ -179,7 +180,7 @@ func appendStepMsg(b []byte, s *step, p *profile) []byte {
 	b = appendIntField(b, fStepStatus, int64(s.status))
 	b = appendIntField(b, fStepEventTimeMs, s.t)
 	b = appendUintField(b, fStepRawSeq, s.rawSeq)
-	b = appendIntField(b, fStepSide, int64(p.side))
+	b = appendIntField(b, fStepSide, int64(side))
 	return closeLen(b, at)
 }
 
