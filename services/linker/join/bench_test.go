@@ -25,12 +25,23 @@ const (
 // BenchmarkChains measures the join alone on one core: events per second
 // through Observe, every outcome encoded to the bytes the linker publishes.
 func BenchmarkChains(b *testing.B) {
+	benchJoin(b, jointest.GenEvents(3, 100_000))
+}
+
+// BenchmarkCrossCommunity is BenchmarkChains over cross-community traffic:
+// both gateways' audits of 60,000 transactions (about 200,000 events),
+// records across window boundaries, duplicates, late records.
+func BenchmarkCrossCommunity(b *testing.B) {
+	benchJoin(b, jointest.GenCrossEvents(3, 60_000))
+}
+
+// benchJoin runs events through a new join per iteration on one core.
+func benchJoin(b *testing.B, events []*hinscorev1.ExchangeEvent) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	r := testRules(nil)
 	// Copied in arrival order: the linker decodes each event just before
 	// the join sees it, so an event is in memory next to the one before
 	// it, not where the generator (which sorts by time) happened to put it.
-	events := jointest.GenEvents(3, 100_000)
 	for i, e := range events {
 		events[i] = proto.CloneOf(e)
 	}
