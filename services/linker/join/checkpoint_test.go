@@ -198,6 +198,11 @@ func FuzzRestore(f *testing.F) {
 	body := func(d []byte) []byte { return d[len(join.CheckpointMagic) : len(d)-4] }
 	f.Add(body(j.Snapshot(nil, join.Position{Partition: 1, EventsSeq: 9})))
 	f.Add(body(join.New(r).Snapshot(nil, join.Position{})))
+	xc := join.New(r)
+	for _, e := range jointest.GenCrossEvents(9, 12) {
+		jointest.Observe(xc, e, jointest.T0, nil)
+	}
+	f.Add(body(xc.Snapshot(nil, join.Position{Partition: 2, EventsSeq: 40})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		data := join.AppendCRC(append([]byte(join.CheckpointMagic), b...))
 		j, _, err := join.Restore(r, data)

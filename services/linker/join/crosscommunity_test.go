@@ -92,6 +92,15 @@ func crossCommunityCases() []chainCase {
 			},
 		},
 		{
+			name: "between chains in both neighbouring windows, the nearer in time",
+			events: events(jointest.Audit(I, "ia", "q1", -100*s, OK), one(jointest.XC(R, req, "rb", "q1", 650*s, 0)),
+				one(jointest.XC(R, resp, "rx", "q1", 300*s, OK))),
+			want: []string{
+				"q1|@w2945375 v1 fulfilled req=ia-request resp=ia-response ttf=-1 tta=-1 decided=-100000 steps=ia-request,ia-response sides=initiating untimed",
+				w1 + " v1 fulfilled req=rb resp=rx ttf=0 tta=0 decided=300000 steps=rx,rb sides=responding",
+			},
+		},
+		{
 			name:   "a late record of the other side is a straggler of the compacted chain, not a second transaction",
 			events: events(jointest.Audit(I, "ia", "q1", 599*s, OK), one(jointest.Tick(700*s)), jointest.Audit(R, "ra", "q1", 601*s, OK)),
 			want: []string{
