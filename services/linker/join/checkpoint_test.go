@@ -199,7 +199,8 @@ func FuzzRestore(f *testing.F) {
 	f.Add(body(j.Snapshot(nil, join.Position{Partition: 1, EventsSeq: 9})))
 	f.Add(body(join.New(r).Snapshot(nil, join.Position{})))
 	xc := join.New(r)
-	for _, e := range jointest.GenCrossEvents(9, 12) {
+	cross := jointest.GenCrossEvents(9, 12)
+	for _, e := range cross[:len(cross)-1] { // not its last tick: the chains are still there
 		jointest.Observe(xc, e, jointest.T0, nil)
 	}
 	f.Add(body(xc.Snapshot(nil, join.Position{Partition: 2, EventsSeq: 40})))
