@@ -104,7 +104,9 @@ func (ch *chain) span() (first, last int64) {
 // bounds is span, also for a closed chain, which no longer has its steps
 // but keeps their first and last time (in decidedAt and deadline, which a
 // closed chain has no more use for): a record of a neighbouring window
-// needs them to know whether it belongs to the chain.
+// needs them to know whether it belongs to the chain. (A chain closed
+// before checkpoint version 2 has no such times; its key, from before
+// windowed keys, is never a neighbour's.)
 func (ch *chain) bounds() (first, last int64) {
 	if ch.state == stateClosed {
 		return ch.decidedAt, ch.deadline
