@@ -159,15 +159,15 @@ func (j *Join) decision(v *view, ch *chain, requested int64) {
 		v.class, v.decided = hinscorev1.OutcomeClass_OUTCOME_CLASS_UNANSWERED, ch.decidedAt
 	case stateDecided:
 		d := &v.steps[j.decider(ch, v.steps)]
-		t := d.t - requested
+		// Without an observed time to fulfil nothing is late, not even an
+		// answer recorded after the chain was declared unanswered.
+		var ttf int64
+		var late bool
 		if j.timed(v, d) {
-			v.class = classifyParts(d.role, d.status, j.profiles.get(d.profile).exceptionCode, t, v.sla, ch.flags&flagLate != 0)
-			v.hasTtf, v.ttf = d.answer(), nonNegative(t)
-		} else {
-			// Without an observed time to fulfil nothing is late, not even
-			// an answer recorded after the chain was declared unanswered.
-			v.class = classifyParts(d.role, d.status, j.profiles.get(d.profile).exceptionCode, 0, v.sla, false)
+			ttf, late = d.t-requested, ch.flags&flagLate != 0
+			v.hasTtf, v.ttf = d.answer(), nonNegative(ttf)
 		}
+		v.class = classifyParts(d.role, d.status, j.profiles.get(d.profile).exceptionCode, ttf, v.sla, late)
 		v.decided, v.decider = d.t, d
 	}
 	v.overflowed = ch.flags&flagOverflow != 0 && ch.state != stateDecided
