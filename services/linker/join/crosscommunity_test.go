@@ -92,6 +92,12 @@ func crossCommunityCases() []chainCase {
 			},
 		},
 		{
+			name: "an answer waits in the next window; its request in the window before links to it",
+			events: []*hinscorev1.ExchangeEvent{jointest.XC(R, resp, "rs", "q1", 601*s, OK), jointest.XC(I, req, "ir", "q1", 599*s, 0),
+				jointest.Tick(900 * s)},
+			want: []string{w1 + " v1 fulfilled req=ir resp=rs ttf=2000 tta=2000 decided=601000 steps=ir,rs sides=both"},
+		},
+		{
 			name: "between chains in both neighbouring windows, the nearer in time",
 			events: events(jointest.Audit(I, "ia", "q1", -100*s, OK), one(jointest.XC(R, req, "rb", "q1", 650*s, 0)),
 				one(jointest.XC(R, resp, "rx", "q1", 300*s, OK))),
