@@ -53,8 +53,9 @@ func DefaultSLA() SLAs {
 const DefaultSLAZone = "America/New_York"
 
 // DefaultWindow is the width of the windows of cross-community correlation
-// keys unless HINSCORE_LINKER_WINDOW says otherwise.
-const DefaultWindow = 10 * time.Minute
+// keys unless HINSCORE_LINKER_WINDOW says otherwise: the width the ATNA
+// mapping windows them with (lib/atna/toevent.Window).
+const DefaultWindow = 5 * time.Minute
 
 // DefaultGrace is the grace after the SLA of every kind the configuration
 // does not name.
@@ -75,7 +76,7 @@ type Config struct {
 	// Window is the width of the windows of the cross-community correlation
 	// keys (the ingests' width): a record joins the chain of a neighbouring
 	// window only when every event of it is within this of the record.
-	Window time.Duration `env:"HINSCORE_LINKER_WINDOW" default:"10m" help:"width of the windows of cross-community correlation keys, the ingests' width: a gateway's record joins a chain of the neighbouring window within this of it"`
+	Window time.Duration `env:"HINSCORE_LINKER_WINDOW" default:"5m" help:"width of the windows of cross-community correlation keys, the ingests' width (lib/atna/toevent.Window): a gateway's record joins a chain of the neighbouring window within this of it"`
 	// Lateness is how far behind the newest event time of a (partition,
 	// network) an event may still arrive and be linked as if in order.
 	Lateness time.Duration `env:"HINSCORE_LATENESS" default:"30s" help:"allowed lateness of events"`

@@ -19,7 +19,8 @@ func TestConfigFromEnv(t *testing.T) {
 			if c.PartitionCount != 4 || len(c.Partitions) != 0 || c.Lateness != 30*time.Second ||
 				c.Idle != 10*time.Second || c.Retention != 24*time.Hour || c.Consumer != "linker" ||
 				c.ReplicaID != DefaultReplicaID() || c.LeaseTTL != 10*time.Second || c.CheckpointInterval != 5*time.Second ||
-				c.CheckpointEvents != 100_000 || c.MaxPending != 500_000 || !c.dynamic() {
+				c.CheckpointEvents != 100_000 || c.MaxPending != 500_000 || !c.dynamic() ||
+				c.Window != DefaultWindow || c.SLAZone != DefaultSLAZone {
 				t.Errorf("defaults: %+v", c)
 			}
 			if !slices.Equal(c.partitions(), []uint32{0, 1, 2, 3}) {
@@ -44,7 +45,7 @@ func TestConfigFromEnv(t *testing.T) {
 				t.Errorf("custom: %+v", c)
 			}
 			r := newRules(c)
-			if c.SLAZone != "America/Chicago" || c.Window != 5*time.Minute {
+			if c.SLAZone != "America/Chicago" || c.Window != 7*time.Minute {
 				t.Errorf("custom: zone %q window %s", c.SLAZone, c.Window)
 			}
 			for _, tc := range []struct {
