@@ -23,6 +23,7 @@ require (
 	github.com/go-faster/errors v0.7.1 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
@@ -53,3 +54,5 @@ replace (
 )
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain
+
+replace github.com/hinscore/hinscore/services/lib/atna => ../lib/atna

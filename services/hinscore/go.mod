@@ -6,14 +6,17 @@ require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.50.0
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/api v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/atna-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/chwriter v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/fhir-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/harness/simulator v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/chstore v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/domain v0.0.0
 	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/syslog v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/linker v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/mllp-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/scorecard v0.0.0-00010101000000-000000000000
@@ -77,3 +80,9 @@ replace github.com/hinscore/hinscore/services/api => ../api
 replace github.com/hinscore/hinscore/services/fhir-ingest => ../fhir-ingest
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain
+
+replace github.com/hinscore/hinscore/services/atna-ingest => ../atna-ingest
+
+replace github.com/hinscore/hinscore/services/lib/atna => ../lib/atna
+
+replace github.com/hinscore/hinscore/services/lib/syslog => ../lib/syslog
