@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/atna/xmlscan"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 )
 
@@ -136,24 +137,18 @@ func Parse(data []byte, maxBytes int) (*Audit, error) {
 		return nil, &ParseError{Reason: fmt.Sprintf("%d bytes, limit %d", len(data), maxBytes), Err: ErrTooLarge}
 	}
 	var p parser
-	if err := checkChars(data); err != nil {
+	if err := xmlscan.CheckChars(data); err != nil {
 		return nil, p.wrap(err)
 	}
-	start := 0
-	if bytes.HasPrefix(data, bom) {
-		start = len(bom)
-	}
-	p.s = scanner{data: data, pos: start}
+	p.s.Reset(data)
 	if err := p.run(); err != nil {
 		return nil, err
 	}
 	return &p.a, nil
 }
 
-var bom = []byte{0xEF, 0xBB, 0xBF}
-
 type parser struct {
-	s     scanner
+	s     xmlscan.Scanner
 	a     Audit
 	stack [][]byte // qualified names of the open elements
 	// collect is the depth whose text is wanted (ParticipantObjectQuery,
@@ -172,58 +167,53 @@ func (p *parser) element() string {
 }
 
 func (p *parser) fail(err error, format string, args ...any) *ParseError {
-	return &ParseError{Element: p.element(), Offset: int64(p.s.pos), Reason: fmt.Sprintf(format, args...), Err: err}
+	return &ParseError{Element: p.element(), Offset: int64(p.s.Pos()), Reason: fmt.Sprintf(format, args...), Err: err}
 }
 
 // wrap turns a scanner's error into a *ParseError.
 func (p *parser) wrap(err error) *ParseError {
-	var se *scanError
+	var se *xmlscan.Error
 	if errors.As(err, &se) {
-		return &ParseError{Element: p.element(), Offset: int64(se.at), Reason: se.reason}
+		return &ParseError{Element: p.element(), Offset: int64(se.At), Reason: se.Reason}
 	}
 	return p.fail(nil, "%v", err)
 }
 
-func local(name []byte) []byte {
-	if i := bytes.IndexByte(name, ':'); i >= 0 {
-		return name[i+1:]
-	}
-	return name
-}
+func local(name []byte) []byte { return xmlscan.Local(name) }
 
 func (p *parser) run() error {
 	for {
-		tok, err := p.s.next()
+		tok, err := p.s.Next()
 		if err != nil {
 			return p.wrap(err)
 		}
 		switch tok {
-		case tokEOF:
+		case xmlscan.EOF:
 			if !p.rootDone {
 				return p.fail(nil, "input ends before </AuditMessage>")
 			}
 			return nil
-		case tokStart:
-			if err := p.start(p.s.name, p.s.attrs); err != nil {
+		case xmlscan.Start:
+			if err := p.start(p.s.Name, p.s.Attrs); err != nil {
 				return err
 			}
-			if p.s.empty {
-				if err := p.end(p.s.name); err != nil {
+			if p.s.Empty {
+				if err := p.end(p.s.Name); err != nil {
 					return err
 				}
 			}
-		case tokEnd:
-			if err := p.end(p.s.name); err != nil {
+		case xmlscan.End:
+			if err := p.end(p.s.Name); err != nil {
 				return err
 			}
-		case tokText:
-			if err := p.chars(p.s.text); err != nil {
+		case xmlscan.Text:
+			if err := p.chars(p.s.Text); err != nil {
 				return err
 			}
-		case tokDecl:
+		case xmlscan.Decl:
 			// <!DOCTYPE, <!ENTITY and the like: never expanded, never
 			// accepted, wherever they are.
-			rest := p.s.data[p.s.pos+2:]
+			rest := p.s.Rest()[2:]
 			return p.fail(ErrDoctype, "markup declaration <!%s", rest[:min(len(rest), 20)])
 		}
 	}
@@ -247,7 +237,7 @@ func (p *parser) chars(t []byte) error {
 	return nil
 }
 
-func (p *parser) start(name []byte, attrs []attr) error {
+func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
 	if p.rootDone {
 		return p.fail(nil, "element <%s> after the root element", name)
 	}
@@ -258,11 +248,11 @@ func (p *parser) start(name []byte, attrs []attr) error {
 		return p.fail(ErrTooLarge, "element name over %d bytes", MaxName)
 	}
 	for _, at := range attrs {
-		if len(at.local) > MaxName {
+		if len(at.Local) > MaxName {
 			return p.fail(ErrTooLarge, "attribute name over %d bytes", MaxName)
 		}
-		if len(at.value) > MaxValue {
-			return p.fail(ErrTooLarge, "attribute %s over %d bytes", at.local, MaxValue)
+		if len(at.Value) > MaxValue {
+			return p.fail(ErrTooLarge, "attribute %s over %d bytes", at.Local, MaxValue)
 		}
 	}
 	parent := ""
@@ -327,11 +317,11 @@ func (p *parser) start(name []byte, attrs []attr) error {
 			var d Detail
 			var val []byte
 			for _, at := range attrs {
-				switch string(at.local) {
+				switch string(at.Local) {
 				case "type":
-					d.Type = string(at.value)
+					d.Type = string(at.Value)
 				case "value":
-					val = at.value
+					val = at.Value
 				}
 			}
 			if d.Value, err = unbase64(val); err != nil {
@@ -374,22 +364,22 @@ func (p *parser) end(name []byte) error {
 	return nil
 }
 
-func (p *parser) event(attrs []attr) error {
+func (p *parser) event(attrs []xmlscan.Attr) error {
 	e := &p.a.Event
 	for _, at := range attrs {
-		switch string(at.local) {
+		switch string(at.Local) {
 		case "EventActionCode":
-			e.ActionCode = string(at.value)
+			e.ActionCode = string(at.Value)
 		case "EventDateTime":
-			tm, err := parseDateTime(string(at.value))
+			tm, err := parseDateTime(string(at.Value))
 			if err != nil {
-				return p.fail(nil, "EventDateTime %q is not an xs:dateTime", at.value)
+				return p.fail(nil, "EventDateTime %q is not an xs:dateTime", at.Value)
 			}
 			e.DateTime = tm
 		case "EventOutcomeIndicator":
-			n, err := smallInt(at.value)
+			n, err := smallInt(at.Value)
 			if err != nil {
-				return p.fail(nil, "EventOutcomeIndicator %q is not a number", at.value)
+				return p.fail(nil, "EventOutcomeIndicator %q is not a number", at.Value)
 			}
 			e.Outcome = n
 		}
@@ -397,30 +387,30 @@ func (p *parser) event(attrs []attr) error {
 	return nil
 }
 
-func (p *parser) participant(attrs []attr) error {
+func (p *parser) participant(attrs []xmlscan.Attr) error {
 	var pa Participant
 	for _, at := range attrs {
-		switch string(at.local) {
+		switch string(at.Local) {
 		case "UserID":
-			pa.UserID = string(at.value)
+			pa.UserID = string(at.Value)
 		case "AlternativeUserID":
-			pa.AlternativeUserID = string(at.value)
+			pa.AlternativeUserID = string(at.Value)
 		case "UserName":
-			pa.UserName = string(at.value)
+			pa.UserName = string(at.Value)
 		case "UserIsRequestor":
-			switch string(bytes.TrimSpace(at.value)) {
+			switch string(bytes.TrimSpace(at.Value)) {
 			case "true", "1":
 				pa.UserIsRequestor = true
 			case "false", "0":
 			default:
-				return p.fail(nil, "UserIsRequestor %q is not a boolean", at.value)
+				return p.fail(nil, "UserIsRequestor %q is not a boolean", at.Value)
 			}
 		case "NetworkAccessPointID":
-			pa.NetworkAccessPointID = string(at.value)
+			pa.NetworkAccessPointID = string(at.Value)
 		case "NetworkAccessPointTypeCode":
-			n, err := smallInt(at.value)
+			n, err := smallInt(at.Value)
 			if err != nil {
-				return p.fail(nil, "NetworkAccessPointTypeCode %q is not a number", at.value)
+				return p.fail(nil, "NetworkAccessPointTypeCode %q is not a number", at.Value)
 			}
 			pa.NetworkAccessPointTypeCode = n
 		}
@@ -429,28 +419,28 @@ func (p *parser) participant(attrs []attr) error {
 	return nil
 }
 
-func (p *parser) source(attrs []attr) {
+func (p *parser) source(attrs []xmlscan.Attr) {
 	s := &p.a.Source
 	for _, at := range attrs {
-		switch string(at.local) {
+		switch string(at.Local) {
 		case "AuditSourceID":
-			s.ID = string(at.value)
+			s.ID = string(at.Value)
 		case "AuditEnterpriseSiteID":
-			s.EnterpriseSiteID = string(at.value)
+			s.EnterpriseSiteID = string(at.Value)
 		case "AuditSourceTypeCode":
 			// Some RFC 3881 senders put the type code as an attribute.
-			s.TypeCodes = append(s.TypeCodes, Code{Code: string(at.value)})
+			s.TypeCodes = append(s.TypeCodes, Code{Code: string(at.Value)})
 		}
 	}
 }
 
-func (p *parser) object(attrs []attr) error {
+func (p *parser) object(attrs []xmlscan.Attr) error {
 	var o Object
 	for _, at := range attrs {
 		var dst *int
-		switch string(at.local) {
+		switch string(at.Local) {
 		case "ParticipantObjectID":
-			o.ID = string(at.value)
+			o.ID = string(at.Value)
 		case "ParticipantObjectTypeCode":
 			dst = &o.TypeCode
 		case "ParticipantObjectTypeCodeRole":
@@ -458,12 +448,12 @@ func (p *parser) object(attrs []attr) error {
 		case "ParticipantObjectDataLifeCycle":
 			dst = &o.DataLifeCycle
 		case "ParticipantObjectSensitivity":
-			o.Sensitivity = string(at.value)
+			o.Sensitivity = string(at.Value)
 		}
 		if dst != nil {
-			n, err := smallInt(at.value)
+			n, err := smallInt(at.Value)
 			if err != nil {
-				return p.fail(nil, "%s %q is not a number", at.local, at.value)
+				return p.fail(nil, "%s %q is not a number", at.Local, at.Value)
 			}
 			*dst = n
 		}
@@ -473,21 +463,21 @@ func (p *parser) object(attrs []attr) error {
 }
 
 // code reads a coded value in either schema's attributes.
-func code(attrs []attr) Code {
+func code(attrs []xmlscan.Attr) Code {
 	var c Code
 	var system, display []byte
 	for _, at := range attrs {
-		switch string(at.local) {
+		switch string(at.Local) {
 		case "csd-code", "code":
-			c.Code = string(at.value)
+			c.Code = string(at.Value)
 		case "codeSystemName":
-			c.System = string(at.value)
+			c.System = string(at.Value)
 		case "codeSystem":
-			system = at.value
+			system = at.Value
 		case "originalText":
-			c.Display = string(at.value)
+			c.Display = string(at.Value)
 		case "displayName":
-			display = at.value
+			display = at.Value
 		}
 	}
 	if c.System == "" {
