@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/classtable v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
@@ -53,3 +54,5 @@ replace (
 )
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain
+
+replace github.com/hinscore/hinscore/services/lib/classtable => ../lib/classtable

@@ -34,6 +34,7 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hinscore/hinscore/schemas v0.0.0-00010101000000-000000000000 // indirect
+	github.com/hinscore/hinscore/services/lib/classtable v0.0.0-00010101000000-000000000000 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
@@ -77,3 +78,5 @@ replace github.com/hinscore/hinscore/services/api => ../api
 replace github.com/hinscore/hinscore/services/fhir-ingest => ../fhir-ingest
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain
+
+replace github.com/hinscore/hinscore/services/lib/classtable => ../lib/classtable

@@ -33,6 +33,7 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000 // indirect
+	github.com/hinscore/hinscore/services/lib/classtable v0.0.0-00010101000000-000000000000 // indirect
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000 // indirect
 	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
@@ -74,3 +75,5 @@ replace (
 )
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../../lib/domain
+
+replace github.com/hinscore/hinscore/services/lib/classtable => ../../lib/classtable

@@ -1,0 +1,14 @@
+module github.com/hinscore/hinscore/services/lib/classtable
+
+go 1.26.0
+
+replace github.com/hinscore/hinscore/proto => ../../../proto
+
+replace github.com/hinscore/hinscore/services/lib/domain => ../domain
+
+require (
+	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
+)
+
+require google.golang.org/protobuf v1.36.12 // indirect
