@@ -40,22 +40,10 @@ const (
 	MaxValue = 256 << 10 // bytes of one attribute value or element text
 )
 
-// ParseError says what is wrong with a message and where.
-type ParseError struct {
-	Element string // local name of the element being read, "" outside the root
-	Offset  int64  // byte offset in the input
-	Reason  string
-	Err     error // one of the sentinels, or nil for malformed XML
-}
-
-func (e *ParseError) Error() string {
-	if e.Element == "" {
-		return fmt.Sprintf("atna: at byte %d: %s", e.Offset, e.Reason)
-	}
-	return fmt.Sprintf("atna: %s at byte %d: %s", e.Element, e.Offset, e.Reason)
-}
-
-func (e *ParseError) Unwrap() error { return e.Err }
+// ParseError says what is wrong with a message and where: the element,
+// the byte offset, the reason and one of the sentinels (errors.Is), or nil
+// for malformed XML.
+type ParseError = xmlscan.ParseError
 
 // Audit is one AuditMessage.
 type Audit struct {
@@ -134,99 +122,48 @@ func (o *Object) Patient() (id, authority string, ok bool) {
 // with ErrTooLarge before it is read.
 func Parse(data []byte, maxBytes int) (*Audit, error) {
 	if len(data) > maxBytes {
-		return nil, &ParseError{Reason: fmt.Sprintf("%d bytes, limit %d", len(data), maxBytes), Err: ErrTooLarge}
+		return nil, &ParseError{Prefix: "atna", Reason: fmt.Sprintf("%d bytes, limit %d", len(data), maxBytes), Err: ErrTooLarge}
 	}
-	var p parser
-	if err := xmlscan.CheckChars(data); err != nil {
+	p := parser{w: xmlscan.Walker{Limits: xmlscan.Limits{Depth: MaxDepth, Name: MaxName, Value: MaxValue}}}
+	if err := p.w.Walk(data, &p); err != nil {
 		return nil, p.wrap(err)
-	}
-	p.s.Reset(data)
-	if err := p.run(); err != nil {
-		return nil, err
 	}
 	return &p.a, nil
 }
 
+// parser is the xmlscan.Handler of an AuditMessage.
 type parser struct {
-	s     xmlscan.Scanner
-	a     Audit
-	stack [][]byte // qualified names of the open elements
+	w xmlscan.Walker
+	a Audit
 	// collect is the depth whose text is wanted (ParticipantObjectQuery,
 	// ParticipantObjectName), 0 for none; text holds it.
-	collect  int
-	text     []byte
-	sources  int // AuditSourceIdentifications seen; only the first is kept
-	rootDone bool
-}
-
-func (p *parser) element() string {
-	if n := len(p.stack); n > 0 {
-		return string(local(p.stack[n-1]))
-	}
-	return ""
+	collect int
+	text    []byte
+	sources int // AuditSourceIdentifications seen; only the first is kept
 }
 
 func (p *parser) fail(err error, format string, args ...any) *ParseError {
-	return &ParseError{Element: p.element(), Offset: int64(p.s.Pos()), Reason: fmt.Sprintf(format, args...), Err: err}
+	return p.w.Fail("atna", err, format, args...)
 }
 
-// wrap turns a scanner's error into a *ParseError.
-func (p *parser) wrap(err error) *ParseError {
-	var se *xmlscan.Error
-	if errors.As(err, &se) {
-		return &ParseError{Element: p.element(), Offset: int64(se.At), Reason: se.Reason}
-	}
-	return p.fail(nil, "%v", err)
-}
+// sentinels maps the Walker's refusals to this package's.
+var sentinels = map[error]error{xmlscan.ErrDecl: ErrDoctype, xmlscan.ErrTooDeep: ErrTooDeep, xmlscan.ErrTooLarge: ErrTooLarge}
+
+// wrap turns the walk's error into a *ParseError.
+func (p *parser) wrap(err error) *ParseError { return p.w.Wrap("atna", err, sentinels) }
 
 func local(name []byte) []byte { return xmlscan.Local(name) }
 
-func (p *parser) run() error {
-	for {
-		tok, err := p.s.Next()
-		if err != nil {
-			return p.wrap(err)
-		}
-		switch tok {
-		case xmlscan.EOF:
-			if !p.rootDone {
-				return p.fail(nil, "input ends before </AuditMessage>")
-			}
-			return nil
-		case xmlscan.Start:
-			if err := p.start(p.s.Name, p.s.Attrs); err != nil {
-				return err
-			}
-			if p.s.Empty {
-				if err := p.end(p.s.Name); err != nil {
-					return err
-				}
-			}
-		case xmlscan.End:
-			if err := p.end(p.s.Name); err != nil {
-				return err
-			}
-		case xmlscan.Text:
-			if err := p.chars(p.s.Text); err != nil {
-				return err
-			}
-		case xmlscan.Decl:
-			// <!DOCTYPE, <!ENTITY and the like: never expanded, never
-			// accepted, wherever they are.
-			rest := p.s.Rest()[2:]
-			return p.fail(ErrDoctype, "markup declaration <!%s", rest[:min(len(rest), 20)])
-		}
-	}
+func (p *parser) Text(_ *xmlscan.Walker, t []byte) error { return p.chars(t) }
+
+func (p *parser) Start(_ *xmlscan.Walker, name []byte, attrs []xmlscan.Attr) error {
+	return p.start(name, attrs)
 }
 
+func (p *parser) End(_ *xmlscan.Walker, name []byte) error { return p.end(name) }
+
 func (p *parser) chars(t []byte) error {
-	if len(p.stack) == 0 {
-		if len(bytes.TrimSpace(t)) > 0 {
-			return p.fail(nil, "text outside the root element")
-		}
-		return nil
-	}
-	if p.collect == len(p.stack) {
+	if p.collect == p.w.Depth() {
 		if len(p.text)+len(t) > MaxValue {
 			return p.fail(ErrTooLarge, "text over %d bytes", MaxValue)
 		}
@@ -238,30 +175,9 @@ func (p *parser) chars(t []byte) error {
 }
 
 func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
-	if p.rootDone {
-		return p.fail(nil, "element <%s> after the root element", name)
-	}
-	if len(p.stack) >= MaxDepth {
-		return p.fail(ErrTooDeep, "more than %d levels", MaxDepth)
-	}
-	if len(name) > MaxName {
-		return p.fail(ErrTooLarge, "element name over %d bytes", MaxName)
-	}
-	for _, at := range attrs {
-		if len(at.Local) > MaxName {
-			return p.fail(ErrTooLarge, "attribute name over %d bytes", MaxName)
-		}
-		if len(at.Value) > MaxValue {
-			return p.fail(ErrTooLarge, "attribute %s over %d bytes", at.Local, MaxValue)
-		}
-	}
-	parent := ""
-	if n := len(p.stack); n > 0 {
-		parent = string(local(p.stack[n-1]))
-	}
-	p.stack = append(p.stack, name)
+	parent := string(p.w.Ancestor(1))
 	el := local(name)
-	if len(p.stack) == 1 {
+	if p.w.Depth() == 1 {
 		if string(el) != "AuditMessage" {
 			return p.fail(ErrNotAudit, "root element <%s>", el)
 		}
@@ -311,7 +227,7 @@ func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
 		case "ParticipantObjectIDTypeCode":
 			o.IDTypeCode = code(attrs)
 		case "ParticipantObjectQuery", "ParticipantObjectName":
-			p.collect = len(p.stack)
+			p.collect = p.w.Depth()
 			p.text = p.text[:0]
 		case "ParticipantObjectDetail":
 			var d Detail
@@ -334,14 +250,7 @@ func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
 }
 
 func (p *parser) end(name []byte) error {
-	n := len(p.stack)
-	if n == 0 {
-		return p.fail(nil, "end tag </%s> without a start", name)
-	}
-	if !bytes.Equal(p.stack[n-1], name) {
-		return p.fail(nil, "end tag </%s> closes <%s>", name, p.stack[n-1])
-	}
-	if p.collect == n {
+	if p.collect == p.w.Depth() {
 		p.collect = 0
 		if len(p.a.Objects) > 0 {
 			o := &p.a.Objects[len(p.a.Objects)-1]
@@ -356,10 +265,6 @@ func (p *parser) end(name []byte) error {
 				o.Name = string(bytes.TrimSpace(p.text))
 			}
 		}
-	}
-	p.stack = p.stack[:n-1]
-	if n == 1 {
-		p.rootDone = true
 	}
 	return nil
 }

@@ -49,13 +49,16 @@ const (
 	Decl // <! that is no comment or CDATA: the scanner stops before it
 )
 
-// Error is a malformed input at a byte offset.
+// Error is a malformed or refused input at a byte offset.
 type Error struct {
 	At     int
 	Reason string
+	Err    error // ErrDecl, ErrTooDeep, ErrTooLarge, or nil for malformed XML
 }
 
 func (e *Error) Error() string { return e.Reason }
+
+func (e *Error) Unwrap() error { return e.Err }
 
 func (s *Scanner) errorf(at int, reason string) error {
 	return &Error{At: at, Reason: reason}
