@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/lib/classtable v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0
 	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/soap v0.0.0-00010101000000-000000000000
@@ -25,7 +24,7 @@ require (
 	github.com/go-faster/errors v0.7.1 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000 // indirect
+	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
@@ -56,8 +55,6 @@ replace (
 )
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain
-
-replace github.com/hinscore/hinscore/services/lib/classtable => ../lib/classtable
 
 replace github.com/hinscore/hinscore/services/lib/atna => ../lib/atna
 

@@ -9,6 +9,7 @@ require (
 	github.com/hinscore/hinscore/services/chwriter v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/fhir-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/harness/simulator v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/chstore v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0
@@ -34,8 +35,6 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hinscore/hinscore/schemas v0.0.0-00010101000000-000000000000 // indirect
-	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000 // indirect
-	github.com/hinscore/hinscore/services/lib/classtable v0.0.0-00010101000000-000000000000 // indirect
 	github.com/hinscore/hinscore/services/lib/soap v0.0.0-00010101000000-000000000000 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
@@ -80,8 +79,6 @@ replace github.com/hinscore/hinscore/services/api => ../api
 replace github.com/hinscore/hinscore/services/fhir-ingest => ../fhir-ingest
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain
-
-replace github.com/hinscore/hinscore/services/lib/classtable => ../lib/classtable
 
 replace github.com/hinscore/hinscore/services/lib/atna => ../lib/atna
 

@@ -2,10 +2,11 @@ package fhirmap
 
 import (
 	_ "embed"
+	"fmt"
 	"io"
 	"strings"
 
-	"github.com/hinscore/hinscore/services/lib/classtable"
+	"github.com/hinscore/hinscore/proto/classtable"
 )
 
 //go:embed classification.csv
@@ -21,21 +22,13 @@ const (
 	SourceTask    = "task"       // Task.status
 )
 
-// Rule is one row of the classification table (classtable.Rule; FHIR's
-// rows cite no exception).
-type Rule = classtable.Rule
-
-// Table is the versioned classification table (classification.csv). It is
-// data so that analysts can read it and a network can bring its own; the
-// mechanism (parsing, Lookup, Over) is lib/classtable's, which lib/soap's
-// table shares.
-type Table = classtable.Table
-
-// tableSpec is the form of classification.csv.
-var tableSpec = classtable.Spec{
-	Name:    "fhirmap.ParseTable",
-	Sources: []string{SourceHTTP, SourceIssue, SourceNote, SourceMessage, SourceAudit, SourceTask},
-}
+// Rule is one row of the classification table; Table is the versioned
+// table (classification.csv). Both are proto/classtable's, the mechanism
+// every format's table shares.
+type (
+	Rule  = classtable.Rule
+	Table = classtable.Table
+)
 
 // DefaultTable parses the built-in table. It is parsed per call (no
 // package-level mutable state); callers keep the result.
@@ -49,4 +42,10 @@ func DefaultTable() *Table {
 
 // ParseTable reads a table in the form of classification.csv. Errors name
 // the line.
-func ParseTable(r io.Reader) (*Table, error) { return classtable.Parse(r, tableSpec) }
+func ParseTable(r io.Reader) (*Table, error) {
+	t, err := classtable.Parse(r, SourceHTTP, SourceIssue, SourceNote, SourceMessage, SourceAudit, SourceTask)
+	if err != nil {
+		return nil, fmt.Errorf("fhirmap.ParseTable: %w", err)
+	}
+	return t, nil
+}

@@ -30,6 +30,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/proto/classtable"
+	atnaevent "github.com/hinscore/hinscore/services/lib/atna/toevent"
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
@@ -67,11 +69,15 @@ type Mapper struct {
 	Patients     *patienttoken.Tokenizer
 	PatientKeyID string
 	Table        *Table
+	// AuditTable classifies the AuditEvents of cross-community
+	// transactions: the ATNA table of lib/atna/toevent, which the
+	// AuditMessage form of the same record is classified by.
+	AuditTable *classtable.Table
 }
 
 // NewMapper returns a mapper with the built-in classification table.
 func NewMapper(key []byte, keyID string) Mapper {
-	return Mapper{Patients: patienttoken.NewTokenizer(key), PatientKeyID: keyID, Table: DefaultTable()}
+	return Mapper{Patients: patienttoken.NewTokenizer(key), PatientKeyID: keyID, Table: DefaultTable(), AuditTable: atnaevent.DefaultTable()}
 }
 
 // Input is one resource as received.
@@ -102,6 +108,9 @@ type Result struct {
 func (m Mapper) Map(in Input) (Result, error) {
 	if m.Table == nil {
 		m.Table = DefaultTable()
+	}
+	if m.AuditTable == nil {
+		m.AuditTable = atnaevent.DefaultTable()
 	}
 	c := &mapCtx{m: m, in: in, version: MappingVersion + "+" + m.Table.Version}
 	typ := peekType(in.Body)

@@ -2,6 +2,7 @@ package fhirmap
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
@@ -465,10 +466,15 @@ type timeFieldList = []timeField
 // AuditEvent (login, application start ...) is a notification.
 var auditExchangeTypes = [...]string{"rest", "110112", "110106"}
 
-// audit maps an AuditEvent of an exchange to its request and its answer.
+// audit maps an AuditEvent of an exchange to its request and its answer;
+// one of a cross-community transaction goes through lib/atna/toevent
+// (auditatna.go).
 func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.ExchangeEvent, error) {
 	if a.Recorded == "" {
 		return nil, invalid(path+".recorded", "missing")
+	}
+	if evs, ok, err := c.crossCommunity(a, body, path); ok {
+		return evs, err
 	}
 	ident := identity(a.head, body)
 	recorded := timeField{path + ".recorded", a.Recorded}
@@ -476,10 +482,7 @@ func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.E
 	if a.Type != nil {
 		typ = a.Type.Code
 	}
-	exchange := false
-	for _, t := range auditExchangeTypes {
-		exchange = exchange || t == typ
-	}
+	exchange := slices.Contains(auditExchangeTypes[:], typ)
 	msgType := "AuditEvent^" + typ
 	if len(a.Subtype) > 0 && a.Subtype[0].Code != "" {
 		msgType += "^" + a.Subtype[0].Code

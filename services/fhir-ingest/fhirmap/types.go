@@ -128,15 +128,17 @@ type issue struct {
 
 type auditEvent struct {
 	head
-	Type        *coding       `json:"type"`
-	Subtype     []coding      `json:"subtype"`
-	Period      *period       `json:"period"`
-	Recorded    string        `json:"recorded"`
-	Outcome     string        `json:"outcome"`
-	OutcomeDesc string        `json:"outcomeDesc"`
-	Agent       []auditAgent  `json:"agent"`
-	Source      *auditSource  `json:"source"`
-	Entity      []auditEntity `json:"entity"`
+	Type           *coding           `json:"type"`
+	Subtype        []coding          `json:"subtype"`
+	Action         string            `json:"action"`
+	Period         *period           `json:"period"`
+	Recorded       string            `json:"recorded"`
+	Outcome        string            `json:"outcome"`
+	OutcomeDesc    string            `json:"outcomeDesc"`
+	PurposeOfEvent []codeableConcept `json:"purposeOfEvent"`
+	Agent          []auditAgent      `json:"agent"`
+	Source         *auditSource      `json:"source"`
+	Entity         []auditEntity     `json:"entity"`
 }
 
 type period struct {
@@ -145,20 +147,41 @@ type period struct {
 }
 
 type auditAgent struct {
-	Who       *reference `json:"who"`
-	Requestor bool       `json:"requestor"`
-	Name      string     `json:"name"`
+	Type         *codeableConcept  `json:"type"`
+	Role         []codeableConcept `json:"role"`
+	Who          *reference        `json:"who"`
+	AltID        string            `json:"altId"`
+	Requestor    bool              `json:"requestor"`
+	Name         string            `json:"name"`
+	Network      *auditNetwork     `json:"network"`
+	PurposeOfUse []codeableConcept `json:"purposeOfUse"`
+}
+
+type auditNetwork struct {
+	Address string `json:"address"`
+	Type    string `json:"type"`
 }
 
 type auditSource struct {
 	Site     string     `json:"site"`
 	Observer *reference `json:"observer"`
+	Type     []coding   `json:"type"`
 }
 
 type auditEntity struct {
-	What  *reference `json:"what"`
-	Type  *coding    `json:"type"`
-	Query string     `json:"query"`
+	What      *reference    `json:"what"`
+	Type      *coding       `json:"type"`
+	Role      *coding       `json:"role"`
+	Lifecycle *coding       `json:"lifecycle"`
+	Name      string        `json:"name"`
+	Query     string        `json:"query"`
+	Detail    []auditDetail `json:"detail"`
+}
+
+type auditDetail struct {
+	Type              string `json:"type"`
+	ValueString       string `json:"valueString"`
+	ValueBase64Binary string `json:"valueBase64Binary"`
 }
 
 type patient struct {

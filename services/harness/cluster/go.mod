@@ -34,7 +34,6 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000 // indirect
 	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000 // indirect
-	github.com/hinscore/hinscore/services/lib/classtable v0.0.0-00010101000000-000000000000 // indirect
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0 // indirect
 	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000 // indirect
 	github.com/hinscore/hinscore/services/lib/soap v0.0.0-00010101000000-000000000000 // indirect
@@ -77,8 +76,6 @@ replace (
 )
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../../lib/domain
-
-replace github.com/hinscore/hinscore/services/lib/classtable => ../../lib/classtable
 
 replace github.com/hinscore/hinscore/services/lib/atna => ../../lib/atna
 

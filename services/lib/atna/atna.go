@@ -55,12 +55,15 @@ type Audit struct {
 
 // Event is the EventIdentification.
 type Event struct {
-	ActionCode    string    // C, R, U, D or E; "" when absent
-	DateTime      time.Time // zero when absent
-	Outcome       int       // 0 success, 4 minor, 8 serious, 12 major failure
-	ID            Code
-	TypeCodes     []Code
-	PurposesOfUse []Code
+	ActionCode string    // C, R, U, D or E; "" when absent
+	DateTime   time.Time // zero when absent
+	Outcome    int       // 0 success, 4 minor, 8 serious, 12 major failure
+	// OutcomeDescription is the EventOutcomeDescription (DICOM 2017 on):
+	// free text, often the error code or message of a failed transaction.
+	OutcomeDescription string
+	ID                 Code
+	TypeCodes          []Code
+	PurposesOfUse      []Code
 }
 
 // Code is a coded value of either schema.
@@ -136,7 +139,8 @@ type parser struct {
 	w xmlscan.Walker
 	a Audit
 	// collect is the depth whose text is wanted (ParticipantObjectQuery,
-	// ParticipantObjectName), 0 for none; text holds it.
+	// ParticipantObjectName, EventOutcomeDescription), 0 for none; text
+	// holds it.
 	collect int
 	text    []byte
 	sources int // AuditSourceIdentifications seen; only the first is kept
@@ -208,6 +212,9 @@ func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
 			a.Event.TypeCodes = append(a.Event.TypeCodes, code(attrs))
 		case "PurposeOfUse":
 			a.Event.PurposesOfUse = append(a.Event.PurposesOfUse, code(attrs))
+		case "EventOutcomeDescription":
+			p.collect = p.w.Depth()
+			p.text = p.text[:0]
 		}
 	case "ActiveParticipant":
 		if string(el) == "RoleIDCode" && len(a.Participants) > 0 {
@@ -252,7 +259,9 @@ func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
 func (p *parser) end(name []byte) error {
 	if p.collect == p.w.Depth() {
 		p.collect = 0
-		if len(p.a.Objects) > 0 {
+		if string(local(name)) == "EventOutcomeDescription" {
+			p.a.Event.OutcomeDescription = string(bytes.TrimSpace(p.text))
+		} else if len(p.a.Objects) > 0 {
 			o := &p.a.Objects[len(p.a.Objects)-1]
 			switch string(local(name)) {
 			case "ParticipantObjectQuery":

@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/lib/classtable v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0
 )
 
@@ -17,7 +16,5 @@ require (
 replace github.com/hinscore/hinscore/services/lib/atna => ../atna
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../domain
-
-replace github.com/hinscore/hinscore/services/lib/classtable => ../classtable
 
 replace github.com/hinscore/hinscore/proto => ../../../proto

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
+	"github.com/hinscore/hinscore/services/lib/atna"
+	atnaevent "github.com/hinscore/hinscore/services/lib/atna/toevent"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 
 	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
@@ -15,9 +17,10 @@ import (
 // TestTokenAcrossFormats (here, where both formats' mappings meet, as in
 // `hinscore inspect`): one patient, named under an OID in each of the
 // ways the two formats name it, gets one token, so that a journey follows
-// it across HL7 v2 and FHIR channels: PID-3 and a QPD-3 CX with the OID
-// only, a Task.for identifier with system urn:oid:, and an IHE-style
-// AuditEvent whose entity identifier is a CX without a system.
+// it across HL7 v2, FHIR and ATNA channels: PID-3 and a QPD-3 CX with the
+// OID only, a Task.for identifier with system urn:oid:, an IHE-style
+// AuditEvent whose entity identifier is a CX without a system, and the
+// patient participant object of an ATNA AuditMessage of an XCPD query.
 func TestTokenAcrossFormats(t *testing.T) {
 	const oid, mrn = "2.16.840.1.113883.4.2", "e3cdfc81a0d24bd"
 	key := []byte("0123456789abcdef-test-key")
@@ -51,6 +54,20 @@ func TestTokenAcrossFormats(t *testing.T) {
 		}
 		tokens[name] = res.Events[0].PatientToken
 	}
+	xml := fmt.Sprintf(`<AuditMessage><EventIdentification EventActionCode="E" EventDateTime="2026-03-02T09:00:00Z" EventOutcomeIndicator="0">
+<EventID csd-code="110112" codeSystemName="DCM"/><EventTypeCode csd-code="ITI-55" codeSystemName="IHE Transactions"/></EventIdentification>
+<AuditSourceIdentification AuditSourceID="GW"/>
+<ParticipantObjectIdentification ParticipantObjectID="%s^^^&amp;%s&amp;ISO" ParticipantObjectTypeCode="1" ParticipantObjectTypeCodeRole="1"/>
+</AuditMessage>`, mrn, oid)
+	au, err := atna.Parse([]byte(xml), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := atnaevent.Map(au, atnaevent.Input{Network: "neta", Raw: []byte(xml), Ingest: testIngest, Patients: patient.NewTokenizer(key), PatientKeyID: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens["ATNA AuditMessage patient object"] = evs[0].PatientToken
 	want := tokens["FHIR Task.for"]
 	if want == "" {
 		t.Fatal("no token for the Task")

@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/lib/classtable"
+	"github.com/hinscore/hinscore/proto/classtable"
 	"github.com/hinscore/hinscore/services/lib/domain/exception"
 	"github.com/hinscore/hinscore/services/lib/soap"
 )

@@ -3,17 +3,18 @@
 // keyed by their WS-Addressing MessageID, answers (responses, faults,
 // deferred XCPD responses and their acknowledgements) join it through
 // RelatesTo, and what an answer says is classified by a versioned table
-// (classification.csv, lib/classtable).
+// (classification.csv, proto/classtable).
 package toevent
 
 import (
 	_ "embed"
+	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/lib/classtable"
+	"github.com/hinscore/hinscore/proto/classtable"
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 	"github.com/hinscore/hinscore/services/lib/domain/text"
@@ -54,11 +55,8 @@ const (
 	SourceFault     = "fault"
 )
 
-var tableSpec = classtable.Spec{
-	Name:      "toevent.ParseTable",
-	Sources:   []string{SourceStatus, SourceError, SourceAck, SourceAcceptAck, SourceXCPD, SourceIssue, SourceFault},
-	Exception: true,
-}
+// sources are the sources classification.csv may name.
+var sources = []string{SourceStatus, SourceError, SourceAck, SourceAcceptAck, SourceXCPD, SourceIssue, SourceFault}
 
 //go:embed classification.csv
 var defaultTableCSV string
@@ -75,7 +73,13 @@ func DefaultTable() *classtable.Table {
 
 // ParseTable reads a table in the form of classification.csv (a
 // network's own rows, to be put Over the default).
-func ParseTable(r io.Reader) (*classtable.Table, error) { return classtable.Parse(r, tableSpec) }
+func ParseTable(r io.Reader) (*classtable.Table, error) {
+	t, err := classtable.ParseCiting(r, sources...)
+	if err != nil {
+		return nil, fmt.Errorf("toevent.ParseTable: %w", err)
+	}
+	return t, nil
+}
 
 // Mapper turns envelopes into events. Patients makes the patient tokens
 // (under the patient key, the same rule as HL7 v2 and FHIR); PatientKeyID
