@@ -2,6 +2,7 @@ package fhiringest
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -10,7 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/dlq"
 	"github.com/hinscore/hinscore/services/lib/soap"
 	soaptoevent "github.com/hinscore/hinscore/services/lib/soap/toevent"
 )
@@ -195,4 +200,40 @@ func faultBody(code, reason string) []byte {
 		`<env:Code><env:Value>env:` + code + `</env:Value></env:Code>` +
 		`<env:Reason><env:Text xml:lang="en">` + esc.String() + `</env:Text></env:Reason>` +
 		`</env:Fault></env:Body></env:Envelope>`)
+}
+
+// ImportSOAP stores one captured SOAP copy (a file holding an envelope, or
+// an MTOM package with or without its Content-Type header block) for
+// network as POST /soap would: mapped by lib/soap/toevent, its event
+// published with the bytes sealed in it. A copy that does not map goes to
+// the DLQ with its reason and its error is returned. It returns the event
+// and whether JetStream already held it (a re-import stores nothing twice).
+func ImportSOAP(ctx context.Context, js jetstream.JetStream, cfg Config, network string, side hinscorev1.Side, data []byte) (*hinscorev1.ExchangeEvent, bool, error) {
+	if err := bus.ValidNetwork(network); err != nil {
+		return nil, false, fmt.Errorf("fhiringest.ImportSOAP: %w", err)
+	}
+	if cfg.PartitionCount < 1 || len(cfg.PatientKey) < 16 || cfg.PatientKeyID == "" || cfg.MaxBodyBytes < 1 {
+		return nil, false, fmt.Errorf("fhiringest.ImportSOAP: config needs Partitions, PatientKey (16+ bytes), PatientKeyID and MaxBodyBytes")
+	}
+	pub := &publisher{js: js, keys: cfg.RawKeys, partitions: cfg.PartitionCount, timeout: defaultPublishTimeout}
+	_, ev, err := soaptoevent.NewMapper(cfg.PatientKey, cfg.PatientKeyID).Map(soaptoevent.Input{
+		Network: network, Side: side, Body: data, Ingest: time.Now().UTC(), MaxBytes: int(cfg.MaxBodyBytes)})
+	if err != nil {
+		reason := reasonSOAPSyntax
+		if errors.Is(err, soap.ErrNotExchange) {
+			reason = reasonSOAPNotExchange
+		}
+		dctx, cancel := context.WithTimeout(ctx, defaultPublishTimeout)
+		defer cancel()
+		if derr := dlq.Publish(dctx, js, dlq.DeadLetter{Stage: stageFHIRIngest, Network: network, Format: formatSOAP,
+			Reason: reason + ": " + err.Error(), Data: data}); derr != nil {
+			return nil, false, fmt.Errorf("fhiringest.ImportSOAP: %w (and its dead letter: %v)", err, derr)
+		}
+		return nil, false, fmt.Errorf("fhiringest.ImportSOAP: %w (in the DLQ)", err)
+	}
+	dup, err := pub.store(ctx, network, "", formatSOAP, data, ev.EventId, []*hinscorev1.ExchangeEvent{ev})
+	if err != nil {
+		return nil, false, fmt.Errorf("fhiringest.ImportSOAP: %w", err)
+	}
+	return ev, dup, nil
 }

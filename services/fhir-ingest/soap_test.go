@@ -2,6 +2,8 @@ package fhiringest
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -119,5 +121,36 @@ func TestSOAPRefused(t *testing.T) {
 	}
 	if n := len(h.events()); n != 0 {
 		t.Errorf("%d events after bad input only", n)
+	}
+}
+
+// TestImportSOAP: a captured copy imported twice is stored once, with the
+// same event POST /soap makes of it; a file that is no copy is refused
+// and dead-lettered.
+func TestImportSOAP(t *testing.T) {
+	h := newHarness(t, nil)
+	cfg := h.srv.cfg
+	data := soapFile(t, "iti39_response_headers.mime")
+	ev, dup, err := ImportSOAP(context.Background(), h.js, cfg, "neta", hinscorev1.Side_SIDE_RESPONDING, data)
+	if err != nil || dup || ev.Status != hinscorev1.Status_STATUS_OK || ev.Side != hinscorev1.Side_SIDE_RESPONDING {
+		t.Fatalf("first import: %v %v %v", ev, dup, err)
+	}
+	again, dup, err := ImportSOAP(context.Background(), h.js, cfg, "neta", hinscorev1.Side_SIDE_RESPONDING, data)
+	if err != nil || !dup || again.EventId != ev.EventId {
+		t.Fatalf("second import: %v %v", dup, err)
+	}
+	if a := h.do(post{path: "/soap", token: tokenA, contentType: "text/xml", body: data, header: map[string]string{HeaderGatewaySide: "responding"}}); a.status != 400 {
+		// Without its header block's Content-Type the HTTP path reads the
+		// package as XML: the endpoint wants the Content-Type on the request.
+		t.Errorf("posted as text/xml: %d", a.status)
+	}
+	if n := len(h.events()); n != 1 {
+		t.Errorf("%d events, want 1", n)
+	}
+	if _, _, err := ImportSOAP(context.Background(), h.js, cfg, "neta", hinscorev1.Side_SIDE_INITIATING, []byte("<x/>")); !errors.Is(err, soap.ErrNotSOAP) {
+		t.Errorf("not a copy: %v", err)
+	}
+	if n := len(h.streamMsgs(bus.StreamDLQ, "dlq.fhir-ingest")); n != 2 {
+		t.Errorf("%d dead letters, want 2 (the text/xml post and the bad file)", n)
 	}
 }

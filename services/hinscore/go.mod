@@ -15,6 +15,8 @@ require (
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0
 	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/soap v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/syslog v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/linker v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/mllp-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/scorecard v0.0.0-00010101000000-000000000000
@@ -35,7 +37,6 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hinscore/hinscore/schemas v0.0.0-00010101000000-000000000000 // indirect
-	github.com/hinscore/hinscore/services/lib/soap v0.0.0-00010101000000-000000000000 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
@@ -83,3 +84,5 @@ replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain
 replace github.com/hinscore/hinscore/services/lib/atna => ../lib/atna
 
 replace github.com/hinscore/hinscore/services/lib/soap => ../lib/soap
+
+replace github.com/hinscore/hinscore/services/lib/syslog => ../lib/syslog

@@ -122,7 +122,7 @@ func (p *parser) End(_ *xmlscan.Walker, _ []byte) error {
 // envelope checks the root: an Envelope in a SOAP namespace.
 func (p *parser) envelope(name []byte, attrs []xmlscan.Attr) error {
 	if p.path[0] != "Envelope" {
-		return p.fail(ErrNotSOAP, "root element <%s>", name)
+		return p.fail(ErrNotSOAP, "root element <%s> is not a SOAP Envelope", name)
 	}
 	decl := "xmlns"
 	if i := bytes.IndexByte(name, ':'); i >= 0 {

@@ -24,7 +24,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("import", stderr)
 	network := fs.String("network", "", "network the files come from (required)")
 	natsURL := fs.String("nats", natsFromEnv(), "NATS of the running hinscore ("+bus.EnvNATSURL+")")
-	format := fs.String("format", "auto", "hl7v2, fhir (NDJSON) or auto (JSON is FHIR)")
+	format := fs.String("format", "auto", "hl7v2, fhir (NDJSON), soap (one SOAP copy a file: an envelope or an MTOM package) or auto (JSON is FHIR, else HL7 v2)")
+	sideName := fs.String("side", "initiating", "soap: the gateway whose copies the files are (initiating or responding)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,9 +36,13 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: no FILE given", errUsage)
 	}
 	switch *format {
-	case "hl7v2", "fhir", "auto":
+	case "hl7v2", "fhir", "soap", "auto":
 	default:
-		return fmt.Errorf("%w: --format %q: want hl7v2, fhir or auto", errUsage, *format)
+		return fmt.Errorf("%w: --format %q: want hl7v2, fhir, soap or auto", errUsage, *format)
+	}
+	side, err := parseSide(*sideName)
+	if err != nil {
+		return err
 	}
 	cfg, err := mllpingest.ConfigFromEnv(service.NewEnv())
 	if err != nil {
@@ -66,6 +71,18 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
+		}
+		if *format == "soap" {
+			ev, dup, err := fhiringest.ImportSOAP(ctx, js, fhir, *network, side, data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			held := "stored"
+			if dup {
+				held = "already held"
+			}
+			fmt.Fprintf(stdout, "%s: %s %s %s, %s\n", path, ev.MessageType, ev.Role, ev.Status, held)
+			continue
 		}
 		if *format == "fhir" || *format == "auto" && looksLikeJSON(data) {
 			st, err := fhiringest.ImportNDJSON(ctx, js, fhir, *network, bytes.NewReader(data))

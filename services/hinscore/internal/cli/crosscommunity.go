@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/atna"
+	atnatoevent "github.com/hinscore/hinscore/services/lib/atna/toevent"
+	"github.com/hinscore/hinscore/services/lib/domain/patient"
+	soaptoevent "github.com/hinscore/hinscore/services/lib/soap/toevent"
+	"github.com/hinscore/hinscore/services/lib/syslog"
+)
+
+// inspector maps one file's bytes to the events an ingest would publish.
+type inspector func(name, network string, data []byte, ingest time.Time) ([]*hinscorev1.ExchangeEvent, error)
+
+// maxRecordBytes bounds one SOAP copy or audit record read from a file, as
+// the listeners' defaults do.
+const maxRecordBytes = 8 << 20
+
+// parseSide reads --side.
+func parseSide(s string) (hinscorev1.Side, error) {
+	switch strings.ToLower(s) {
+	case "initiating":
+		return hinscorev1.Side_SIDE_INITIATING, nil
+	case "responding":
+		return hinscorev1.Side_SIDE_RESPONDING, nil
+	}
+	return 0, fmt.Errorf("%w: --side %q: want initiating or responding", errUsage, s)
+}
+
+// soapInspector maps a file holding one SOAP copy (an envelope, or an MTOM
+// package with or without its Content-Type header block) seen at side.
+func soapInspector(m soaptoevent.Mapper, side hinscorev1.Side) inspector {
+	return func(name, network string, data []byte, ingest time.Time) ([]*hinscorev1.ExchangeEvent, error) {
+		_, ev, err := m.Map(soaptoevent.Input{Network: network, Side: side, Body: data, Ingest: ingest, MaxBytes: maxRecordBytes})
+		if err != nil {
+			return nil, fmt.Errorf("inspect %s: %w", name, err)
+		}
+		return []*hinscorev1.ExchangeEvent{ev}, nil
+	}
+}
+
+// atnaInspector maps every audit record of a file (lib/atna/toevent, as
+// the audit-record listener does: the ids derive from each AuditMessage's
+// bytes).
+func atnaInspector(key []byte, keyID string) inspector {
+	patients, table := patient.NewTokenizer(key), atnatoevent.DefaultTable()
+	return func(name, network string, data []byte, ingest time.Time) ([]*hinscorev1.ExchangeEvent, error) {
+		bodies, err := auditRecords(data, ingest)
+		if err != nil {
+			return nil, fmt.Errorf("inspect %s: %w", name, err)
+		}
+		var out []*hinscorev1.ExchangeEvent
+		for i, body := range bodies {
+			a, err := atna.Parse(body, maxRecordBytes)
+			if err != nil {
+				return out, fmt.Errorf("inspect %s: record %d: %w", name, i+1, err)
+			}
+			evs, err := atnatoevent.Map(a, atnatoevent.Input{Network: network, Raw: body, Ingest: ingest,
+				Patients: patients, PatientKeyID: keyID, Table: table})
+			if err != nil {
+				return out, fmt.Errorf("inspect %s: record %d: %w", name, i+1, err)
+			}
+			out = append(out, evs...)
+		}
+		return out, nil
+	}
+}
+
+// auditRecords reads the AuditMessages of a capture: a bare AuditMessage
+// XML, RFC 5425 octet-counted syslog frames ("123 <85>1 ..."), or syslog
+// messages one a line (RFC 5424 or BSD). ref dates BSD timestamps.
+func auditRecords(data []byte, ref time.Time) ([][]byte, error) {
+	t := bytes.TrimLeft(data, " \t\r\n\xef\xbb\xbf")
+	switch {
+	case len(t) == 0:
+		return nil, errors.New("empty")
+	case t[0] == '<' && (len(t) < 2 || t[1] < '0' || t[1] > '9'):
+		return [][]byte{bytes.TrimSpace(data)}, nil
+	case t[0] >= '1' && t[0] <= '9':
+		return framedRecords(t, ref)
+	case t[0] == '<':
+		return lineRecords(t, ref)
+	}
+	return nil, errors.New("neither an AuditMessage nor a syslog capture (octet-counted frames or one message a line)")
+}
+
+func framedRecords(data []byte, ref time.Time) ([][]byte, error) {
+	r := syslog.NewReader(bytes.NewReader(data), maxRecordBytes)
+	var out [][]byte
+	for i := 1; ; i++ {
+		frame, err := r.ReadFrame()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("frame %d: %w", i, err)
+		}
+		msg, err := syslog.Parse(frame, ref)
+		if err != nil {
+			return nil, fmt.Errorf("frame %d: %w", i, err)
+		}
+		out = append(out, bytes.Clone(msg.Body))
+	}
+}
+
+func lineRecords(data []byte, ref time.Time) ([][]byte, error) {
+	var out [][]byte
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		line = bytes.TrimRight(line, "\r")
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		msg, err := syslog.Parse(line, ref)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		out = append(out, msg.Body)
+	}
+	return out, nil
+}
