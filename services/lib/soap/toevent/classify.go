@@ -3,8 +3,8 @@ package toevent
 import (
 	"strings"
 
-	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/classtable"
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/domain/exception"
 	"github.com/hinscore/hinscore/services/lib/soap"
 )

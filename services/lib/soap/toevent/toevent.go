@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/classtable"
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 	"github.com/hinscore/hinscore/services/lib/domain/text"

@@ -99,6 +99,13 @@ var cases = map[string]want{
 	"iti55_deferred_response.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|" + def1, inReplyTo: def1, txn: def1,
 		status: hinscorev1.Status_STATUS_ERROR_TRANSIENT, reasons: []string{"ack|AA", "issue|AnswerNotAvailable", "issue|ResponderBusy", "xcpd|NF"},
 		reqCommunity: rb, respCommunity: lake, reqOrg: rb, respOrg: lake, eventTime: time.Date(2026, 11, 4, 16, 42, 10, 0, time.UTC)},
+	// An Axiom-serialised answer (every element repeats its namespace,
+	// the timestamp unreadable, the sender without an organisation, two
+	// matches, the first custodian empty).
+	"iti55_response_axiom.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|urn:uuid:d4c3b2a1-0f9e-4d8c-b7a6-958473625140",
+		inReplyTo: "urn:uuid:d4c3b2a1-0f9e-4d8c-b7a6-958473625140", txn: "urn:uuid:d4c3b2a1-0f9e-4d8c-b7a6-958473625140",
+		status: hinscorev1.Status_STATUS_OK, reasons: []string{"ack|AA", "xcpd|OK", ReasonBadTimestamp}, reqCommunity: rb, respCommunity: "urn:oid:1.3.6.1.4.1.21367.13.70.300",
+		reqOrg: rb, respOrg: "urn:oid:1.3.6.1.4.1.21367.13.70.300", patientAuthority: "urn:oid:1.3.6.1.4.1.21367.13.20.300", patientID: "E-5521", records: 2, eventTime: ingest},
 	"fault_consent.xml": {role: hinscorev1.Role_ROLE_RESPONSE, key: "neta|soap|" + r1, inReplyTo: r1, txn: r1,
 		status: hinscorev1.Status_STATUS_REFUSED, exception: "171.202", reasons: []string{"fault|PolicyViolation", "fault|Sender", ReasonNoTimestamp}, eventTime: ingest},
 	"fault_security.xml": {role: hinscorev1.Role_ROLE_RESPONSE, key: "neta|soap|" + d1, inReplyTo: d1, txn: d1,
