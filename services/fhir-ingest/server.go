@@ -146,6 +146,7 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 // call.
 type netState struct {
 	mapper                                       fhirmap.Mapper
+	soap                                         soaptoevent.Mapper // SOAP copies: the network's own rows over the built-in table
 	received, accepted, duplicate, events, bytes prometheus.Counter
 	ok, created                                  prometheus.Counter // requests_total with code 200, 201
 	latency                                      prometheus.Observer
@@ -154,6 +155,7 @@ type netState struct {
 func (s *Server) newNetState(network string) *netState {
 	return &netState{
 		mapper:    s.mapperOf(network),
+		soap:      s.cfg.soapMapper(network, s.soap),
 		received:  s.m.received.WithLabelValues(network),
 		accepted:  s.m.accepted.WithLabelValues(network),
 		duplicate: s.m.duplicate.WithLabelValues(network),

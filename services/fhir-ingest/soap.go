@@ -82,7 +82,7 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	ns := s.netOf(network)
 	ns.received.Inc()
 	ns.bytes.Add(float64(len(data)))
-	_, ev, err := s.soap.Map(soaptoevent.Input{Network: network, Side: side, ContentType: r.Header.Get("Content-Type"),
+	_, ev, err := ns.soap.Map(soaptoevent.Input{Network: network, Side: side, ContentType: r.Header.Get("Content-Type"),
 		Body: data, Ingest: start, MaxBytes: int(s.cfg.MaxBodyBytes)})
 	if err != nil {
 		s.refuseSOAP(w, r, network, start, data, err)
@@ -216,7 +216,7 @@ func ImportSOAP(ctx context.Context, js jetstream.JetStream, cfg Config, network
 		return nil, false, fmt.Errorf("fhiringest.ImportSOAP: config needs Partitions, PatientKey (16+ bytes), PatientKeyID and MaxBodyBytes")
 	}
 	pub := &publisher{js: js, keys: cfg.RawKeys, partitions: cfg.PartitionCount, timeout: defaultPublishTimeout}
-	_, ev, err := soaptoevent.NewMapper(cfg.PatientKey, cfg.PatientKeyID).Map(soaptoevent.Input{
+	_, ev, err := cfg.soapMapper(network, soaptoevent.NewMapper(cfg.PatientKey, cfg.PatientKeyID)).Map(soaptoevent.Input{
 		Network: network, Side: side, Body: data, Ingest: time.Now().UTC(), MaxBytes: int(cfg.MaxBodyBytes)})
 	if err != nil {
 		reason := reasonSOAPSyntax

@@ -154,3 +154,31 @@ func TestImportSOAP(t *testing.T) {
 		t.Errorf("%d dead letters, want 2 (the text/xml post and the bad file)", n)
 	}
 }
+
+// TestSOAPClassificationPerNetwork: neta's own rows (a refused credential
+// cites the security exception there) classify its copies, netb's use the
+// built-in table; each event names the tables that classified it.
+func TestSOAPClassificationPerNetwork(t *testing.T) {
+	tables, err := ReadSOAPClassification("neta=testdata/classification/neta-soap.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(c *Config) { c.SOAPClassification = tables })
+	body := soapFile(t, "fault_security.xml")
+	for _, token := range []string{tokenA, tokenB} {
+		if a := h.do(post{path: "/soap", token: token, contentType: "text/xml", body: body, header: map[string]string{HeaderGatewaySide: "responding"}}); a.status != http.StatusAccepted {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+	}
+	want := map[string][2]string{"neta": {"171.203", "soap-map/1+neta-soap/1+soap-class/1"}, "netb": {"", "soap-map/1+soap-class/1"}}
+	evs := h.events()
+	if len(evs) != 2 {
+		t.Fatalf("%d events", len(evs))
+	}
+	for _, ev := range evs {
+		w := want[ev.Network]
+		if ev.Status != hinscorev1.Status_STATUS_REFUSED || ev.ExceptionCode != w[0] || ev.MappingVersion != w[1] {
+			t.Errorf("%s: %v %q %q", ev.Network, ev.Status, ev.ExceptionCode, ev.MappingVersion)
+		}
+	}
+}
