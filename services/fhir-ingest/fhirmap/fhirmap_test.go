@@ -86,6 +86,7 @@ func TestMapExamples(t *testing.T) {
 		{file: "auditevent-login.json", want: []string{"ROLE_NOTIFICATION/STATUS_UNSPECIFIED"}},
 		{file: "auditevent-no-outcome.json", err: ErrInvalid, path: "AuditEvent.outcome"},
 		{file: "auditevent-xcpd-responding.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_OK"}},
+		{file: "auditevent-xca-retrieve-import.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_ERROR_TRANSIENT"}},
 		{file: "operationoutcome.json", corr: "corr-9", want: []string{"ROLE_RESPONSE/STATUS_REFUSED"}},
 		{file: "operationoutcome.json", err: ErrNotExchange, path: "OperationOutcome"},
 		{file: "documentreference.json", err: ErrNotExchange, path: "DocumentReference"},

@@ -12,7 +12,7 @@ import (
 // refused is refused with an *Error naming a sentinel, and whatever is
 // accepted maps to well-formed events.
 func FuzzMap(f *testing.F) {
-	for _, name := range []string{"task-requested.json", "message-request.json", "batch-response.json", "auditevent-rest.json", "subscription-notification.json"} {
+	for _, name := range []string{"task-requested.json", "message-request.json", "batch-response.json", "auditevent-rest.json", "auditevent-xcpd-responding.json", "auditevent-xca-retrieve-import.json", "subscription-notification.json"} {
 		f.Add(readExample(f, name), "corr")
 	}
 	m := testMapper()

@@ -154,3 +154,20 @@ func TestTableVersion(t *testing.T) {
 		t.Errorf("a row of another table's source: %v", err)
 	}
 }
+
+// TestMapBytes: parse and map in one call, the parser's errors as they are.
+func TestMapBytes(t *testing.T) {
+	raw, _ := readAudit(t, "iti39_import.xml")
+	a, evs, err := MapBytes(testInput(raw), 1<<20)
+	if err != nil || a == nil || len(evs) != 2 || evs[0].RequestKind != KindDocumentRetrieve {
+		t.Fatalf("%v %v %v", a, evs, err)
+	}
+	_, _, err = MapBytes(testInput([]byte(`<!DOCTYPE x><AuditMessage/>`)), 1<<20)
+	if !errors.Is(err, atna.ErrDoctype) {
+		t.Errorf("DOCTYPE: %v", err)
+	}
+	_, _, err = MapBytes(testInput(raw), 100)
+	if !errors.Is(err, atna.ErrTooLarge) {
+		t.Errorf("over the limit: %v", err)
+	}
+}

@@ -323,3 +323,15 @@ func words(s string) []string {
 // Kind is the request kind of the cross-community transaction an audit
 // records, "" for any other audit (which Map records as a notification).
 func Kind(a *atna.Audit) string { return transactionOf(a).kind }
+
+// MapBytes parses in.Raw, an AuditMessage of at most maxBytes, and maps
+// it: what an audit listener and `hinscore inspect` do with a record.
+// Errors are the parser's *atna.ParseError or Map's.
+func MapBytes(in Input, maxBytes int) (*atna.Audit, []*hinscorev1.ExchangeEvent, error) {
+	a, err := atna.Parse(in.Raw, maxBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	evs, err := Map(a, in)
+	return a, evs, err
+}

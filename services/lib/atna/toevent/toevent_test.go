@@ -9,6 +9,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/atna"
+	"github.com/hinscore/hinscore/services/lib/domain/partition"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 )
 
@@ -184,5 +185,36 @@ func TestBothGatewaysOneKey(t *testing.T) {
 	}
 	if other[0].CorrelationKey == mapFile(t, "iti38_initiating.xml")[0].CorrelationKey {
 		t.Error("one key for the same query to two communities")
+	}
+}
+
+// TestWindowBoundary: two records of one transaction on either side of a
+// window boundary get keys of adjacent windows of one base, which the
+// linker finds as neighbours in one partition.
+func TestWindowBoundary(t *testing.T) {
+	boundary := time.UnixMilli(Window.Milliseconds() * 5988795).UTC()
+	rawA, a := readAudit(t, "iti55_initiating.xml")
+	rawB, b := readAudit(t, "iti55_responding.xml")
+	a.Event.DateTime, b.Event.DateTime = boundary.Add(-time.Second), boundary.Add(time.Second)
+	evA, err := Map(a, testInput(rawA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evB, err := Map(b, testInput(rawB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ka, kb := evA[0].CorrelationKey, evB[0].CorrelationKey
+	if ka == kb || partition.Neighbour(ka, 1) != kb || partition.Key(ka, "") != partition.Key(kb, "") {
+		t.Errorf("keys %q and %q", ka, kb)
+	}
+	// A query id of any length makes a key of bounded length.
+	b.Objects[1].ID = strings.Repeat("1.2.840.", 1000)
+	evB, err = Map(b, testInput(rawB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(evB[0].CorrelationKey); n > 200 {
+		t.Errorf("key of %d bytes", n)
 	}
 }

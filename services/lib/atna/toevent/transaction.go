@@ -105,6 +105,9 @@ func transactionID(a *atna.Audit, tx transaction, respComm string) string {
 	case KindPatientDiscovery:
 		if q := queryObject(a); q != nil {
 			if id := strings.TrimSpace(q.ID); id != "" {
+				if len(id) > maxIDInKey {
+					return "qid:" + digest([]byte(id))
+				}
 				return "qid:" + id
 			}
 			if len(bytes.TrimSpace(q.Query)) > 0 {
@@ -125,6 +128,10 @@ func transactionID(a *atna.Audit, tx transaction, respComm string) string {
 	}
 	return ""
 }
+
+// maxIDInKey bounds a query id kept as it is in a key; a longer one (an
+// attribute may be 256 KB) is digested, as both records' are alike.
+const maxIDInKey = 128
 
 func digest(parts ...[]byte) string {
 	h := sha256.New()
