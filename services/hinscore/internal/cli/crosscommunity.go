@@ -9,7 +9,6 @@ import (
 	"time"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
-	"github.com/hinscore/hinscore/services/lib/atna"
 	atnatoevent "github.com/hinscore/hinscore/services/lib/atna/toevent"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 	soaptoevent "github.com/hinscore/hinscore/services/lib/soap/toevent"
@@ -58,12 +57,8 @@ func atnaInspector(key []byte, keyID string) inspector {
 		}
 		var out []*hinscorev1.ExchangeEvent
 		for i, body := range bodies {
-			a, err := atna.Parse(body, maxRecordBytes)
-			if err != nil {
-				return out, fmt.Errorf("inspect %s: record %d: %w", name, i+1, err)
-			}
-			evs, err := atnatoevent.Map(a, atnatoevent.Input{Network: network, Raw: body, Ingest: ingest,
-				Patients: patients, PatientKeyID: keyID, Table: table})
+			_, evs, err := atnatoevent.MapBytes(atnatoevent.Input{Network: network, Raw: body, Ingest: ingest,
+				Patients: patients, PatientKeyID: keyID, Table: table}, maxRecordBytes)
 			if err != nil {
 				return out, fmt.Errorf("inspect %s: record %d: %w", name, i+1, err)
 			}
