@@ -105,16 +105,31 @@ func framedRecords(data []byte, ref time.Time) ([][]byte, error) {
 	}
 }
 
+// lineRecords reads syslog messages one after another, each starting on a
+// line that starts with its PRI ("<85>"): the lines after it that do not
+// (a pretty-printed AuditMessage's) belong to it. No XML line starts with
+// '<' and a digit, so the messages are found without octet counts.
 func lineRecords(data []byte, ref time.Time) ([][]byte, error) {
-	var out [][]byte
-	for i, line := range bytes.Split(data, []byte("\n")) {
-		line = bytes.TrimRight(line, "\r")
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
+	var starts []int
+	for i := 0; i < len(data); {
+		if data[i] == '<' && i+1 < len(data) && data[i+1] >= '0' && data[i+1] <= '9' {
+			starts = append(starts, i)
 		}
-		msg, err := syslog.Parse(line, ref)
+		nl := bytes.IndexByte(data[i:], '\n')
+		if nl < 0 {
+			break
+		}
+		i += nl + 1
+	}
+	out := make([][]byte, 0, len(starts))
+	for k, start := range starts {
+		end := len(data)
+		if k+1 < len(starts) {
+			end = starts[k+1]
+		}
+		msg, err := syslog.Parse(bytes.TrimRight(data[start:end], "\r\n"), ref)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", i+1, err)
+			return nil, fmt.Errorf("message %d: %w", k+1, err)
 		}
 		out = append(out, msg.Body)
 	}
