@@ -70,7 +70,8 @@ func atnaInspector(key []byte, keyID string) inspector {
 
 // auditRecords reads the AuditMessages of a capture: a bare AuditMessage
 // XML, RFC 5425 octet-counted syslog frames ("123 <85>1 ..."), or syslog
-// messages one a line (RFC 5424 or BSD). ref dates BSD timestamps.
+// messages one after another, each from a line starting with its PRI
+// (RFC 5424 or BSD). ref dates BSD timestamps.
 func auditRecords(data []byte, ref time.Time) ([][]byte, error) {
 	t := bytes.TrimLeft(data, " \t\r\n\xef\xbb\xbf")
 	switch {
@@ -83,7 +84,7 @@ func auditRecords(data []byte, ref time.Time) ([][]byte, error) {
 	case t[0] == '<':
 		return lineRecords(t, ref)
 	}
-	return nil, errors.New("neither an AuditMessage nor a syslog capture (octet-counted frames or one message a line)")
+	return nil, errors.New("neither an AuditMessage nor a syslog capture (octet-counted frames, or messages each from a line starting with <PRI>)")
 }
 
 func framedRecords(data []byte, ref time.Time) ([][]byte, error) {
