@@ -170,7 +170,7 @@ func TestSOAPClassificationPerNetwork(t *testing.T) {
 			t.Fatalf("%d %s", a.status, a.body)
 		}
 	}
-	want := map[string][2]string{"neta": {"171.203", "soap-map/1+neta-soap/1+soap-class/1"}, "netb": {"", "soap-map/1+soap-class/1"}}
+	want := map[string][2]string{"neta": {"171.203", "soap-map/1+neta-soap/1+soap-class/2"}, "netb": {"", "soap-map/1+soap-class/2"}}
 	evs := h.events()
 	if len(evs) != 2 {
 		t.Fatalf("%d events", len(evs))

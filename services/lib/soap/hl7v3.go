@@ -35,7 +35,7 @@ func (p *parser) hl7(el string, attrs []xmlscan.Attr) {
 		case el == "text" && parent == "acknowledgementDetail":
 			p.want(func(s string) {
 				if s != "" {
-					h.AckDetails = append(h.AckDetails, s)
+					h.AckText = append(h.AckText, s)
 				}
 			})
 		}

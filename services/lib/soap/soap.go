@@ -167,7 +167,8 @@ type HL7v3 struct {
 	// the acknowledged message's id (acknowledgement/targetMessage/id).
 	AckCode    string
 	Target     II
-	AckDetails []string // acknowledgementDetail codes or texts
+	AckDetails []string // acknowledgementDetail codes (InsufficientPrivileges, ResponderBusy, ...)
+	AckText    []string // acknowledgementDetail texts
 	QueryID    II
 	// ResponsePriority is I (immediate) or D (deferred) in a request.
 	ResponsePriority string

@@ -46,6 +46,9 @@ func classify(m *soap.Message, table *classtable.Table) verdict {
 		v.consider(SourceFault, m.Fault.Code)
 	case m.Registry != nil:
 		status := lastPart(m.Registry.Status)
+		if status == "Success" && recordCount(m) == 0 {
+			v.consider(SourceEmpty, m.Body)
+		}
 		if status != "Failure" {
 			v.consider(SourceStatus, status)
 		}
@@ -62,10 +65,13 @@ func classify(m *soap.Message, table *classtable.Table) verdict {
 	case m.Body == soap.BodyAcknowledgement:
 		v.consider(SourceAcceptAck, m.HL7.AckCode)
 	case m.HL7 != nil:
-		v.consider(SourceAck, m.HL7.AckCode)
+		for _, d := range m.HL7.AckDetails {
+			v.consider(SourceAckDetail, d)
+		}
 		for _, is := range m.HL7.Issues {
 			v.consider(SourceIssue, is)
 		}
+		v.consider(SourceAck, m.HL7.AckCode)
 		v.consider(SourceXCPD, m.HL7.ResponseCode)
 	}
 	return v
@@ -119,7 +125,7 @@ func reasonText(m *soap.Message) string {
 			parts = append(parts, e.Context)
 		}
 	case m.HL7 != nil:
-		parts = m.HL7.AckDetails
+		parts = m.HL7.AckText
 	}
 	var b strings.Builder
 	for _, p := range parts {
@@ -131,6 +137,22 @@ func reasonText(m *soap.Message) string {
 		}
 	}
 	return b.String()
+}
+
+// refusedUnder is the status of an answer whose words cite an exception
+// of 45 CFR 171: an error that says it withholds under an exception
+// ("denied under 45 CFR 171.202", "unavailable under 171.205") is a
+// refusal under it (DOMAIN.md: refused_exception "when the answer says
+// so"). Answers that say what they found, and redirects, keep theirs.
+func refusedUnder(status hinscorev1.Status, code string) hinscorev1.Status {
+	if !exception.IsException(code) {
+		return status
+	}
+	switch status {
+	case hinscorev1.Status_STATUS_UNSPECIFIED, hinscorev1.Status_STATUS_ERROR_PERMANENT, hinscorev1.Status_STATUS_ERROR_TRANSIENT:
+		return hinscorev1.Status_STATUS_REFUSED
+	}
+	return status
 }
 
 // exceptionFromText is the exception or redirect a text cites ("denied

@@ -9,24 +9,26 @@ import (
 	"github.com/hinscore/hinscore/services/lib/soap"
 )
 
-// purposeOf reads the XUA purpose of use: a coded element (its system as
-// sent, an OID or a URI), or a bare code, which only TEFCA's T- codes
+// purposeOf reads the XUA purpose of use: a coded element (its system a
+// URI, or an OID, written urn:oid: as the other formats' mappings write
+// it), or a bare code, which only TEFCA's T- codes
 // name unambiguously. A request without one has the purpose "unknown".
 func purposeOf(c soap.Code) (name, code string) {
 	switch {
 	case c.Code == "":
 		return string(purpose.Unknown), ""
 	case c.System != "":
-		return string(purpose.FromCoding(c.System, c.Code)), c.System + "|" + c.Code
+		return string(purpose.FromCoding(c.System, c.Code)), urnOID(c.System) + "|" + c.Code
 	case strings.HasPrefix(c.Code, "T-"):
 		return string(purpose.FromCoding(purpose.SystemTEFCA, c.Code)), c.Code
 	}
 	return string(purpose.Unknown), c.Code
 }
 
-// community is a home community id as XCA writes it, urn:oid:…; XCPD's
-// device and organisation ids are bare OIDs.
-func community(id string) string {
+// urnOID writes a bare OID as urn:oid:…, as XCA writes home community ids
+// (XCPD's device and organisation ids, and assertions' code systems, are
+// bare OIDs).
+func urnOID(id string) string {
 	id = strings.TrimSpace(id)
 	if id == "" || strings.HasPrefix(id, "urn:") {
 		return id
@@ -62,13 +64,13 @@ func parties(ev *hinscorev1.ExchangeEvent, m *soap.Message) {
 	}
 	switch {
 	case m.HL7 != nil && isRequest(m.Body):
-		req = first(community(m.HL7.Sender.Organization), m.Assertion.HomeCommunityID)
-		resp = community(m.HL7.Receiver.Organization)
+		req = first(urnOID(m.HL7.Sender.Organization), m.Assertion.HomeCommunityID)
+		resp = urnOID(m.HL7.Receiver.Organization)
 	case m.HL7 != nil:
-		req = community(m.HL7.Receiver.Organization)
-		resp = community(m.HL7.Sender.Organization)
+		req = urnOID(m.HL7.Receiver.Organization)
+		resp = urnOID(m.HL7.Sender.Organization)
 		if resp == "" && len(m.HL7.Custodians) > 0 {
-			resp = community(m.HL7.Custodians[0])
+			resp = urnOID(m.HL7.Custodians[0])
 		}
 	case isRequest(m.Body):
 		req = m.Assertion.HomeCommunityID

@@ -22,7 +22,7 @@ import (
 )
 
 // MappingVersion names the rules of this mapping; events record it with
-// the table's version ("soap-map/1+soap-class/1").
+// the table's version ("soap-map/1+soap-class/2").
 const MappingVersion = "soap-map/1"
 
 // MaxReasonText is how much of a fault's reason or an error's context an
@@ -49,6 +49,8 @@ const (
 	SourceStatus    = "status"
 	SourceError     = "error"
 	SourceAck       = "ack"
+	SourceAckDetail = "ack-detail"
+	SourceEmpty     = "empty"
 	SourceAcceptAck = "accept-ack"
 	SourceXCPD      = "xcpd"
 	SourceIssue     = "issue"
@@ -56,7 +58,7 @@ const (
 )
 
 // sources are the sources classification.csv may name.
-var sources = []string{SourceStatus, SourceError, SourceAck, SourceAcceptAck, SourceXCPD, SourceIssue, SourceFault}
+var sources = []string{SourceStatus, SourceEmpty, SourceError, SourceAck, SourceAckDetail, SourceAcceptAck, SourceXCPD, SourceIssue, SourceFault}
 
 //go:embed classification.csv
 var defaultTableCSV string
@@ -215,6 +217,7 @@ func (mp Mapper) answer(ev *hinscorev1.ExchangeEvent, m *soap.Message, table *cl
 	ev.ReasonText = text.Truncate(reasonText(m), MaxReasonText)
 	if ev.ExceptionCode == "" {
 		ev.ExceptionCode = exceptionFromText(ev.ReasonText)
+		ev.Status = refusedUnder(ev.Status, ev.ExceptionCode)
 	}
 	id := m.Addressing.RelatesTo
 	if id == "" {

@@ -62,7 +62,7 @@ const (
 
 var cases = map[string]want{
 	"iti38_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindDocumentQuery, key: "neta|soap|" + q1, txn: q1,
-		purpose: "treatment", purposeCode: "2.16.840.1.113883.3.18.7.1|TREATMENT", reqCommunity: rb, respCommunity: lake,
+		purpose: "treatment", purposeCode: "urn:oid:2.16.840.1.113883.3.18.7.1|TREATMENT", reqCommunity: rb, respCommunity: lake,
 		reqOrg: "urn:oid:2.16.840.1.113883.3.9001.10", respOrg: lake,
 		patientAuthority: "urn:oid:1.3.6.1.4.1.21367.13.20.200", patientID: "4567", eventTime: time.Date(2026, 11, 4, 15, 20, 1, 250e6, time.UTC)},
 	"iti38_response_success.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindDocumentQuery, key: "neta|soap|" + q1, inReplyTo: q1, txn: q1,
@@ -77,19 +77,19 @@ var cases = map[string]want{
 		status: hinscorev1.Status_STATUS_PARTIAL, reasons: []string{"status|PartialSuccess", "error|XDSUnavailableCommunity", ReasonNoTimestamp},
 		respCommunity: "urn:oid:1.2.3.42", respOrg: "urn:oid:1.2.3.42", records: 1, eventTime: ingest},
 	"iti39_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindDocumentRetrieve, key: "neta|soap|" + r1, txn: r1,
-		purpose: "individual_access", purposeCode: "2.16.840.1.113883.3.7204.1.5.2.1|T-IAS", reasons: []string{ReasonNoTimestamp},
+		purpose: "individual_access", purposeCode: "urn:oid:2.16.840.1.113883.3.7204.1.5.2.1|T-IAS", reasons: []string{ReasonNoTimestamp},
 		reqCommunity: "urn:oid:2.16.840.1.113883.3.9002", respCommunity: lake, reqOrg: "urn:oid:2.16.840.1.113883.3.9002", respOrg: lake, eventTime: ingest},
 	"iti39_response.mime": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindDocumentRetrieve, key: "neta|soap|" + r1, inReplyTo: r1, txn: r1,
 		status: hinscorev1.Status_STATUS_OK, reasons: []string{"status|Success", ReasonNoTimestamp}, respCommunity: lake, respOrg: lake, records: 2, eventTime: ingest},
 	"iti55_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindPatientDiscovery, key: "neta|soap|" + d1, txn: d1,
-		purpose: "treatment", purposeCode: "2.16.840.1.113883.5.8|TREAT", reqCommunity: rb, respCommunity: lake, reqOrg: rb, respOrg: lake,
+		purpose: "treatment", purposeCode: "urn:oid:2.16.840.1.113883.5.8|TREAT", reqCommunity: rb, respCommunity: lake, reqOrg: rb, respOrg: lake,
 		patientAuthority: "urn:oid:2.16.840.1.113883.3.9001.2", patientID: "RB-1177", eventTime: time.Date(2026, 11, 4, 15, 19, 58, 0, time.UTC)},
 	"iti55_response_ok.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|" + d1, inReplyTo: d1, txn: d1,
 		status: hinscorev1.Status_STATUS_OK, reasons: []string{"ack|AA", "xcpd|OK", ReasonNoTimestamp}, reqCommunity: rb, respCommunity: lake, reqOrg: rb, respOrg: lake,
 		patientAuthority: "urn:oid:1.3.6.1.4.1.21367.13.20.200", patientID: "LK-20931", records: 1, eventTime: ingest},
 	"iti55_response_demographics.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|urn:uuid:6f5e4d3c-2b1a-4098-b7c6-d5e4f3a2b112",
 		inReplyTo: "urn:uuid:6f5e4d3c-2b1a-4098-b7c6-d5e4f3a2b112", txn: "urn:uuid:6f5e4d3c-2b1a-4098-b7c6-d5e4f3a2b112", status: hinscorev1.Status_STATUS_NOT_FOUND,
-		reasons:      []string{"ack|AA", "issue|LivingSubjectAdministrativeGenderRequested", "issue|PatientAddressRequested", "xcpd|NF", ReasonNoTimestamp},
+		reasons:      []string{"issue|LivingSubjectAdministrativeGenderRequested", "issue|PatientAddressRequested", "ack|AA", "xcpd|NF", ReasonNoTimestamp},
 		reqCommunity: rb, respCommunity: "urn:oid:1.2.840.114350.1.13.999", reqOrg: rb, respOrg: "urn:oid:1.2.840.114350.1.13.999", eventTime: ingest},
 	"iti55_deferred_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindPatientDiscovery, key: "neta|soap|" + def1, txn: def1,
 		purpose: "treatment", purposeCode: "T-TRTMNT", reqCommunity: rb, respCommunity: lake, reqOrg: rb, respOrg: lake,
@@ -97,7 +97,7 @@ var cases = map[string]want{
 	"iti55_deferred_ack.xml": {role: hinscorev1.Role_ROLE_INTERIM, kind: KindPatientDiscovery, key: "neta|soap|" + def1, inReplyTo: def1, txn: def1,
 		status: hinscorev1.Status_STATUS_ACCEPTED, reasons: []string{"accept-ack|CA", ReasonNoTimestamp}, eventTime: ingest},
 	"iti55_deferred_response.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|" + def1, inReplyTo: def1, txn: def1,
-		status: hinscorev1.Status_STATUS_ERROR_TRANSIENT, reasons: []string{"ack|AA", "issue|AnswerNotAvailable", "issue|ResponderBusy", "xcpd|NF"},
+		status: hinscorev1.Status_STATUS_ERROR_TRANSIENT, reasons: []string{"issue|AnswerNotAvailable", "issue|ResponderBusy", "ack|AA", "xcpd|NF"},
 		reqCommunity: rb, respCommunity: lake, reqOrg: rb, respOrg: lake, eventTime: time.Date(2026, 11, 4, 16, 42, 10, 0, time.UTC)},
 	// An Axiom-serialised answer (every element repeats its namespace,
 	// the timestamp unreadable, the sender without an organisation, two
@@ -110,8 +110,10 @@ var cases = map[string]want{
 		status: hinscorev1.Status_STATUS_REFUSED, exception: "171.202", reasons: []string{"fault|PolicyViolation", "fault|Sender", ReasonNoTimestamp}, eventTime: ingest},
 	"fault_security.xml": {role: hinscorev1.Role_ROLE_RESPONSE, key: "neta|soap|" + d1, inReplyTo: d1, txn: d1,
 		status: hinscorev1.Status_STATUS_REFUSED, reasons: []string{"fault|FailedAuthentication", ReasonNoTimestamp}, eventTime: ingest},
+	// A server fault whose reason cites the performance exception: a
+	// refusal under it.
 	"fault_receiver.xml": {role: hinscorev1.Role_ROLE_RESPONSE, key: "neta|soap|" + q1, inReplyTo: q1, txn: q1,
-		status: hinscorev1.Status_STATUS_ERROR_TRANSIENT, exception: "171.205", reasons: []string{"fault|Receiver", ReasonNoTimestamp}, eventTime: ingest},
+		status: hinscorev1.Status_STATUS_REFUSED, exception: "171.205", reasons: []string{"fault|Receiver", ReasonNoTimestamp}, eventTime: ingest},
 }
 
 // TestMapFiles maps every testdata envelope and checks the fields each
@@ -134,7 +136,7 @@ func TestMapFiles(t *testing.T) {
 		if ev.PatientToken != wantToken || (wantToken != "") != (ev.PatientKeyId == "k1") {
 			t.Errorf("%s: patient token %q key %q, want %q", name, ev.PatientToken, ev.PatientKeyId, wantToken)
 		}
-		if ev.Format != hinscorev1.Format_FORMAT_SOAP || ev.Side != initiating || ev.Untimed || ev.MappingVersion != "soap-map/1+soap-class/1" ||
+		if ev.Format != hinscorev1.Format_FORMAT_SOAP || ev.Side != initiating || ev.Untimed || ev.MappingVersion != "soap-map/1+soap-class/2" ||
 			ev.IngestTimeMs != ingest.UnixMilli() || ev.Network != "neta" || ev.EventId == "" {
 			t.Errorf("%s: %v %v %v %q", name, ev.Format, ev.Side, ev.Untimed, ev.MappingVersion)
 		}
@@ -197,7 +199,11 @@ func TestEveryRow(t *testing.T) {
 		if r.Source == SourceAcceptAck {
 			role = r.Role
 		}
-		if v.status != r.Status || v.exception != r.Exception || v.role != role || !slices.Contains(v.reasons, r.Source+"|"+r.Match) {
+		want := r.Status
+		if r.Source == SourceEmpty {
+			want = hinscorev1.Status_STATUS_NOT_FOUND // the Success row comes after
+		}
+		if v.status != want || v.exception != r.Exception || v.role != role || !slices.Contains(v.reasons, r.Source+"|"+r.Match) {
 			t.Errorf("%s %s: %v %q %v %v, want %v %q %v", r.Source, r.Match, v.status, v.exception, v.role, v.reasons, r.Status, r.Exception, role)
 		}
 	}
@@ -208,7 +214,11 @@ func rowMessage(source, match string) *soap.Message {
 	const status = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:"
 	switch source {
 	case SourceStatus:
-		return &soap.Message{Body: soap.BodyQueryResponse, Registry: &soap.RegistryResponse{Status: status + match}}
+		return &soap.Message{Body: soap.BodyQueryResponse, Registry: &soap.RegistryResponse{Status: status + match, Objects: 1}}
+	case SourceEmpty:
+		return &soap.Message{Body: match, Registry: &soap.RegistryResponse{Status: status + "Success"}}
+	case SourceAckDetail:
+		return &soap.Message{Body: soap.BodyDiscoveryResponse, HL7: &soap.HL7v3{AckDetails: []string{match}}}
 	case SourceError:
 		return &soap.Message{Body: soap.BodyQueryResponse, Registry: &soap.RegistryResponse{Status: status + "Unknown",
 			Errors: []soap.RegistryError{{Code: match, Severity: "urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error"}}}}
@@ -222,5 +232,51 @@ func rowMessage(source, match string) *soap.Message {
 		return &soap.Message{Body: soap.BodyDiscoveryResponse, HL7: &soap.HL7v3{Issues: []string{match}}}
 	default:
 		return &soap.Message{Body: soap.BodyFault, Fault: &soap.Fault{Code: match}}
+	}
+}
+
+// TestAnswersInWords: what an answer says in words decides between an
+// unexplained refusal and one under an exception; a query that found
+// nothing is not_found; an XCPD refusal is read from its acknowledgement
+// detail before the acknowledgement code.
+func TestAnswersInWords(t *testing.T) {
+	const consent = "Disclosure denied by patient consent policy under 45 CFR 171.202 (privacy)"
+	const failure = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
+	xcpd := func(detail, text string) *soap.Message {
+		h := &soap.HL7v3{AckCode: "AE", ResponseCode: "AE", AckDetails: []string{detail}}
+		if text != "" {
+			h.AckText = []string{text}
+		}
+		return &soap.Message{Body: soap.BodyDiscoveryResponse, HL7: h}
+	}
+	regErr := func(code, context string) *soap.Message {
+		return &soap.Message{Body: soap.BodyQueryResponse, Registry: &soap.RegistryResponse{Status: failure,
+			Errors: []soap.RegistryError{{Code: code, Context: context, Severity: "urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error"}}}}
+	}
+	cases := []struct {
+		name      string
+		m         *soap.Message
+		status    hinscorev1.Status
+		exception string
+	}{
+		{"XCPD refusal citing consent", xcpd("InsufficientPrivileges", consent), hinscorev1.Status_STATUS_REFUSED, "171.202"},
+		{"XCPD refusal without reason", xcpd("InsufficientPrivileges", "Request declined"), hinscorev1.Status_STATUS_REFUSED, ""},
+		{"XCPD busy", xcpd("ResponderBusy", "try later"), hinscorev1.Status_STATUS_ERROR_TRANSIENT, ""},
+		{"XCPD query error", xcpd("QueryParameterNotSupported", ""), hinscorev1.Status_STATUS_ERROR_PERMANENT, ""},
+		{"XCA registry error citing consent", regErr("XDSRegistryError", consent), hinscorev1.Status_STATUS_REFUSED, "171.202"},
+		{"XCA registry error without reason", regErr("XDSRegistryError", ""), hinscorev1.Status_STATUS_REFUSED, ""},
+		{"XCA too many results", regErr("XDSTooManyResults", ""), hinscorev1.Status_STATUS_ERROR_PERMANENT, ""},
+		{"XCA busy citing 171.205", regErr("XDSRegistryBusy", "overloaded (45 CFR 171.205)"), hinscorev1.Status_STATUS_REFUSED, "171.205"},
+		{"fault without reason", &soap.Message{Body: soap.BodyFault, Fault: &soap.Fault{Code: "Sender"}}, hinscorev1.Status_STATUS_REFUSED, ""},
+		{"fault citing consent", &soap.Message{Body: soap.BodyFault, Fault: &soap.Fault{Code: "Sender", Reason: consent}}, hinscorev1.Status_STATUS_REFUSED, "171.202"},
+		{"query that found nothing", &soap.Message{Body: soap.BodyQueryResponse, Registry: &soap.RegistryResponse{Status: "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"}}, hinscorev1.Status_STATUS_NOT_FOUND, ""},
+		{"not found, words aside", &soap.Message{Body: soap.BodyDiscoveryResponse, HL7: &soap.HL7v3{AckCode: "AA", ResponseCode: "NF", AckText: []string{"see 45 CFR 171.202"}}}, hinscorev1.Status_STATUS_NOT_FOUND, "171.202"},
+	}
+	for _, c := range cases {
+		c.m.Addressing.RelatesTo = "urn:uuid:x"
+		ev := mapper.Event(Input{Network: "n", Ingest: ingest}, c.m)
+		if ev.Status != c.status || ev.ExceptionCode != c.exception {
+			t.Errorf("%s: %v %q, want %v %q", c.name, ev.Status, ev.ExceptionCode, c.status, c.exception)
+		}
 	}
 }
