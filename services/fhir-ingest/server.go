@@ -133,6 +133,7 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 	mux.HandleFunc("PUT /fhir/{network}/{type}/{id}", s.serveIngest)
 	mux.HandleFunc("POST /soap", s.serveSOAP)
 	mux.HandleFunc("POST /soap/{network}", s.serveSOAP)
+	mux.HandleFunc("POST /fhir/{network}/soap", s.serveSOAP)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeFHIR(w, http.StatusNotFound, outcomeOf(errorIssue("not-supported",
 			r.Method+" "+r.URL.Path+" is not served: see GET /fhir/{network}/metadata", "")))

@@ -53,7 +53,8 @@ func soapMedia(contentType string) bool {
 }
 
 // serveSOAP takes a copy of one SOAP message of a cross-community
-// transaction (POST /soap, the network the token's; POST /soap/{network}),
+// transaction (POST /soap, the network the token's; POST /soap/{network}
+// and POST /fhir/{network}/soap, the network named),
 // stores its event and answers 202 once stored; a SOAP 1.2 fault says why
 // anything else was not.
 func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {

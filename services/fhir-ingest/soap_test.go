@@ -33,7 +33,7 @@ func TestSOAPStored(t *testing.T) {
 	req, mtom := soapFile(t, "iti39_request.xml"), soapFile(t, "iti39_response.mime")
 	posts := []post{
 		{path: "/soap", token: tokenA, contentType: "application/soap+xml; charset=utf-8; action=\"urn:ihe:iti:2007:CrossGatewayRetrieve\"", body: req},
-		{path: "/soap/neta", token: tokenA, contentType: "text/xml", body: req, header: map[string]string{HeaderGatewaySide: "responding"}},
+		{path: "/fhir/neta/soap", token: tokenA, contentType: "text/xml", body: req, header: map[string]string{HeaderGatewaySide: "responding"}},
 		{path: "/soap", token: tokenA, contentType: mtomType, body: mtom, header: map[string]string{HeaderGatewaySide: "Responding"}},
 		{path: "/soap", token: tokenA, contentType: mtomType, body: mtom, header: map[string]string{HeaderGatewaySide: "responding"}},
 		{path: "/soap", token: tokenB, contentType: "application/soap+xml", body: soapFile(t, "iti55_request.xml")},
@@ -91,6 +91,7 @@ func TestSOAPRefused(t *testing.T) {
 	}{
 		{"no token", post{path: "/soap", contentType: "text/xml", body: req}, 401, false},
 		{"other network's token", post{path: "/soap/neta", token: tokenB, contentType: "text/xml", body: req}, 403, false},
+		{"other network's token, FHIR path", post{path: "/fhir/neta/soap", token: tokenB, contentType: "text/xml", body: req}, 403, false},
 		{"bad side", post{path: "/soap", token: tokenA, contentType: "text/xml", body: req, header: map[string]string{HeaderGatewaySide: "both"}}, 400, false},
 		{"media type", post{path: "/soap", token: tokenA, contentType: "application/json", body: req}, 415, false},
 		{"DOCTYPE", post{path: "/soap", token: tokenA, contentType: "text/xml", body: doctype}, 400, true},
