@@ -136,3 +136,25 @@ func lineRecords(data []byte, ref time.Time) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// crossCommunityFormat is what --format auto takes a file for beyond
+// HL7 v2 and FHIR: "atna" for an AuditMessage or a syslog capture (a
+// first byte '<' and a digit, or a digit), "soap" for other XML or a MIME
+// package, "" for anything else.
+func crossCommunityFormat(data []byte) string {
+	t := bytes.TrimLeft(data, " \t\r\n\xef\xbb\xbf")
+	switch {
+	case len(t) == 0:
+		return ""
+	case t[0] >= '1' && t[0] <= '9', len(t) > 1 && t[0] == '<' && t[1] >= '0' && t[1] <= '9':
+		return "atna"
+	case bytes.HasPrefix(t, []byte("--")) || len(t) >= 13 && strings.EqualFold(string(t[:13]), "content-type:"):
+		return "soap"
+	case t[0] == '<':
+		if bytes.Contains(t[:min(len(t), 4096)], []byte("AuditMessage")) {
+			return "atna"
+		}
+		return "soap"
+	}
+	return ""
+}

@@ -28,6 +28,16 @@ func TestInspectCrossCommunityGolden(t *testing.T) {
 		}
 		out.WriteString(o)
 	}
+	// auto finds the same formats.
+	_, auto, stderr := run(t, "inspect", "--network", "neta", dir+"iti55_request.xml", dir+"iti55_response_ok.xml", dir+"audits.octet", dir+"audits.lines")
+	if strings.Count(auto, "\n") != 2+4+4 {
+		t.Errorf("auto: %d lines %s", strings.Count(auto, "\n"), stderr)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(auto), "\n") {
+		if !strings.Contains(out.String(), l) {
+			t.Errorf("auto printed a line --format did not: %s", l)
+		}
+	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 3+2+2*2+2*2 {
 		t.Fatalf("%d lines:\n%s", len(lines), out.String())

@@ -24,7 +24,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("import", stderr)
 	network := fs.String("network", "", "network the files come from (required)")
 	natsURL := fs.String("nats", natsFromEnv(), "NATS of the running hinscore ("+bus.EnvNATSURL+")")
-	format := fs.String("format", "auto", "hl7v2, fhir (NDJSON), soap (one SOAP copy a file: an envelope or an MTOM package) or auto (JSON is FHIR, else HL7 v2)")
+	format := fs.String("format", "auto", "hl7v2, fhir (NDJSON), soap (one SOAP copy a file: an envelope or an MTOM package) or auto (JSON is FHIR, XML or MIME other than an AuditMessage SOAP, else HL7 v2)")
 	sideName := fs.String("side", "initiating", "soap: the gateway whose copies the files are (initiating or responding)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -72,7 +72,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		if *format == "soap" {
+		if *format == "soap" || *format == "auto" && crossCommunityFormat(data) == "soap" {
 			ev, dup, err := fhiringest.ImportSOAP(ctx, js, fhir, *network, side, data)
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)

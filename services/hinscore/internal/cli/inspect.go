@@ -23,7 +23,7 @@ import (
 // message as a JSON line, exactly as the ingest would publish it.
 func runInspect(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("inspect", stderr)
-	format := fs.String("format", "auto", "hl7v2, fhir (a resource, a Bundle or NDJSON), soap (a SOAP copy: an envelope or an MTOM package), atna (an AuditMessage or a syslog capture) or auto (JSON is FHIR, else HL7 v2)")
+	format := fs.String("format", "auto", "hl7v2, fhir (a resource, a Bundle or NDJSON), soap (a SOAP copy: an envelope or an MTOM package), atna (an AuditMessage or a syslog capture) or auto (JSON is FHIR, an AuditMessage or syslog capture ATNA, other XML or MIME SOAP, else HL7 v2)")
 	network := fs.String("network", "default", "network the messages are taken to come from")
 	sideName := fs.String("side", "initiating", "soap: the gateway whose copy the files are (initiating or responding)")
 	if err := parseFlags(fs, args); err != nil {
@@ -64,10 +64,14 @@ func runInspect(_ context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		var inspect inspector = hl7.Inspect
+		sniffed := ""
+		if *format == "auto" {
+			sniffed = crossCommunityFormat(data)
+		}
 		switch {
-		case *format == "soap":
+		case *format == "soap" || sniffed == "soap":
 			inspect = soap
-		case *format == "atna":
+		case *format == "atna" || sniffed == "atna":
 			inspect = audits
 		case *format == "fhir" || *format == "auto" && looksLikeJSON(data):
 			inspect = fhir.Inspect
