@@ -84,20 +84,7 @@ func (c Config) withDefaults() Config {
 	if c.Requests == 0 {
 		c.Requests = 20000
 	}
-	if c.Seed == 0 {
-		c.Seed = 1
-	}
-	if c.Start.IsZero() {
-		now := time.Now
-		if c.Clock != nil {
-			now = c.Clock
-		}
-		c.Start = now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
-	}
-	c.Start = c.Start.UTC().Truncate(time.Millisecond)
-	if c.Span == 0 {
-		c.Span = 24 * time.Hour
-	}
+	c.Seed, c.Start, c.Span = runDefaults(c.Seed, c.Start, c.Span, c.Clock)
 	if c.MalformedRate == 0 {
 		c.MalformedRate = 0.002
 	}
@@ -138,6 +125,26 @@ func (c Config) withDefaults() Config {
 		c.ProgressEvery = 2 * time.Second
 	}
 	return c
+}
+
+// runDefaults gives a run its default seed (1), start (yesterday 00:00
+// UTC by clock, or time.Now) and span (24h); the start is kept to the
+// millisecond, the precision of every message's time.
+func runDefaults(seed int64, start time.Time, span time.Duration, clock func() time.Time) (int64, time.Time, time.Duration) {
+	if seed == 0 {
+		seed = 1
+	}
+	if start.IsZero() {
+		now := time.Now
+		if clock != nil {
+			now = clock
+		}
+		start = now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+	}
+	if span == 0 {
+		span = 24 * time.Hour
+	}
+	return seed, start.UTC().Truncate(time.Millisecond), span
 }
 
 // rateDefault applies a rate's default to 0 and turns a negative rate off.

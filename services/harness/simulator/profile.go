@@ -1,7 +1,9 @@
-// Package simulator generates the HL7 v2 traffic of health information
-// networks whose behaviour is known in advance, writes that behaviour down as
-// ground truth, and sends the traffic over MLLP so that every figure hinscore
-// computes can be checked against what really happened.
+// Package simulator generates the traffic of health information networks
+// whose behaviour is known in advance — HL7 v2 over MLLP, and the IHE
+// cross-community gateways' ATNA audits over syslog-TLS and SOAP copies
+// over HTTP — writes that behaviour down as ground truth, and sends the
+// traffic so that every figure hinscore computes can be checked against
+// what really happened.
 package simulator
 
 import "time"

@@ -371,7 +371,12 @@ func (s *sender) pace(ctx context.Context, w *bufio.Writer) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	t := time.NewTimer(wait)
+	return sleepCtx(ctx, wait)
+}
+
+// sleepCtx waits for d, or until ctx ends (its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:

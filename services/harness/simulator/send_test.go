@@ -33,6 +33,13 @@ func startAckServer(t *testing.T, reject func(string, int) bool) *ackServer {
 		t.Fatal(err)
 	}
 	s := &ackServer{ln: ln, reject: reject, attempts: map[string]int{}}
+	serveConns(t, ln, s.serve)
+	return s
+}
+
+// serveConns serves every connection ln accepts, each in its own
+// goroutine, until the test ends (then it closes ln and waits for them).
+func serveConns(t *testing.T, ln net.Listener, serve func(net.Conn)) {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -41,10 +48,9 @@ func startAckServer(t *testing.T, reject func(string, int) bool) *ackServer {
 			if err != nil {
 				return
 			}
-			wg.Go(func() { s.serve(c) })
+			wg.Go(func() { serve(c) })
 		}
 	})
-	return s
 }
 
 func (s *ackServer) serve(c net.Conn) {

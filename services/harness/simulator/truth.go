@@ -80,10 +80,18 @@ func (p *Plan) Messages(network string) []Message {
 // and store (requests, answers and notifications, exact duplicates
 // counted once): the expected "events in".
 func (p *Plan) ValidMessages() int {
+	return countMessages(p.feeds, feed.messages, func(m Message) bool { return m.Kind != KindMalformed && !m.Duplicate })
+}
+
+func (f feed) messages() []Message { return f.msgs }
+
+// countMessages counts the messages of every feed that match (all when
+// match is nil).
+func countMessages[F, M any](feeds []F, msgs func(F) []M, match func(M) bool) int {
 	n := 0
-	for _, f := range p.feeds {
-		for _, m := range f.msgs {
-			if m.Kind != KindMalformed && !m.Duplicate {
+	for _, f := range feeds {
+		for _, m := range msgs(f) {
+			if match == nil || match(m) {
 				n++
 			}
 		}
@@ -94,25 +102,11 @@ func (p *Plan) ValidMessages() int {
 // Duplicates is the number of exact re-sent copies in the feeds: frames
 // hinscore acknowledges but stores only once.
 func (p *Plan) Duplicates() int {
-	n := 0
-	for _, f := range p.feeds {
-		for _, m := range f.msgs {
-			if m.Duplicate {
-				n++
-			}
-		}
-	}
-	return n
+	return countMessages(p.feeds, feed.messages, func(m Message) bool { return m.Duplicate })
 }
 
 // Frames is the number of frames Send writes when nothing is re-sent.
-func (p *Plan) Frames() int {
-	n := 0
-	for _, f := range p.feeds {
-		n += len(f.msgs)
-	}
-	return n
-}
+func (p *Plan) Frames() int { return countMessages(p.feeds, feed.messages, nil) }
 
 // Runarounds lists, per network, the patients ("<mrn>^^^<authority>") of
 // the runaround journeys, sorted.
@@ -136,38 +130,39 @@ func (p *Plan) Runarounds() map[string][]string {
 
 // MalformedMessages is the number of frames hinscore must reject.
 func (p *Plan) MalformedMessages() int {
-	n := 0
-	for _, f := range p.feeds {
-		for _, m := range f.msgs {
-			if m.Kind == KindMalformed {
-				n++
-			}
-		}
-	}
-	return n
+	return countMessages(p.feeds, feed.messages, func(m Message) bool { return m.Kind == KindMalformed })
 }
 
 // WriteTruth writes truth.csv (one row per request) and truth.json (the
 // per-network summary and the profiles) into dir, creating it.
 func (p *Plan) WriteTruth(dir string) error {
+	err := writeFiles(dir, map[string]func() ([]byte, error){
+		TruthCSV: p.truthCSV, TruthJSON: p.truthJSON, DirectoryFile: p.DirectoryCSV,
+	})
+	if err != nil {
+		return fmt.Errorf("simulator.WriteTruth: %w", err)
+	}
+	return nil
+}
+
+// writeFiles creates dir and writes each named file's bytes into it, in
+// name order.
+func writeFiles(dir string, files map[string]func() ([]byte, error)) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("simulator.WriteTruth: %w", err)
+		return err
 	}
-	csvBytes, err := p.truthCSV()
-	if err != nil {
-		return fmt.Errorf("simulator.WriteTruth: %w", err)
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
 	}
-	jsonBytes, err := p.truthJSON()
-	if err != nil {
-		return fmt.Errorf("simulator.WriteTruth: %w", err)
-	}
-	dirBytes, err := p.DirectoryCSV()
-	if err != nil {
-		return fmt.Errorf("simulator.WriteTruth: %w", err)
-	}
-	for name, b := range map[string][]byte{TruthCSV: csvBytes, TruthJSON: jsonBytes, DirectoryFile: dirBytes} {
+	slices.Sort(names)
+	for _, name := range names {
+		b, err := files[name]()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			return fmt.Errorf("simulator.WriteTruth: %w", err)
+			return err
 		}
 	}
 	return nil

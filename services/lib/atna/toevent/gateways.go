@@ -71,17 +71,21 @@ func hasRole(p *atna.Participant, code string) bool {
 //     participant that is the audit source (its UserID, AlternativeUserID,
 //     NetworkAccessPointID or the host of its UserID equals the
 //     AuditSourceID or AuditEnterpriseSiteID) is the writer.
-//  3. The process id: IHE asks for AlternativeUserID (the process id) on
-//     the writer's own participant only, since a gateway cannot know the
+//  3. The audit source's site is a home community id (gateways commonly
+//     set AuditEnterpriseSiteID so): the responding community's, as the
+//     request's homeCommunityID names it, is the responding gateway's
+//     record; another community's is the initiating gateway's.
+//  4. The process id: IHE puts AlternativeUserID (the process id) on the
+//     writer's own participant only, since a gateway cannot know the
 //     other's; one gateway participant with it is the writer.
-//  4. A human requestor: only the initiating gateway knows the person
+//  5. A human requestor: only the initiating gateway knows the person
 //     behind the request (from its XUA assertion it is the one that sends).
-//  5. A record with one gateway participant that is not the audit source
+//  6. A record with one gateway participant that is not the audit source
 //     was written by the other gateway (each knows the other's address).
 //
 // Nothing of the above: SIDE_UNSPECIFIED, and the events carry the reason
 // code "atna|side-unknown".
-func sideOf(a *atna.Audit, tx transaction, g gateways) hinscorev1.Side {
+func sideOf(a *atna.Audit, tx transaction, g gateways, respComm string) hinscorev1.Side {
 	switch a.Event.ID.Code {
 	case eventExport:
 		return hinscorev1.Side_SIDE_RESPONDING
@@ -91,6 +95,9 @@ func sideOf(a *atna.Audit, tx transaction, g gateways) hinscorev1.Side {
 	ini, resp := isSource(g.initiating, a.Source), isSource(g.responding, a.Source)
 	if ini != resp {
 		return sideIf(ini)
+	}
+	if site := siteCommunity(a.Source); site != "" && respComm != "" {
+		return sideIf(site != respComm)
 	}
 	ini, resp = hasProcess(g.initiating), hasProcess(g.responding)
 	if ini != resp {
@@ -103,6 +110,30 @@ func sideOf(a *atna.Audit, tx transaction, g gateways) hinscorev1.Side {
 		return sideIf(g.initiating == nil)
 	}
 	return hinscorev1.Side_SIDE_UNSPECIFIED
+}
+
+// siteCommunity is the audit source's home community id, when its site
+// (or, failing that, its id) is one.
+func siteCommunity(s atna.Source) string {
+	if c := communityID(s.EnterpriseSiteID); c != "" {
+		return c
+	}
+	return communityID(s.ID)
+}
+
+// writerCommunity fills the writer's own community from its site when the
+// record names it nowhere else: a responding gateway's record may lack the
+// requester's community, never its own.
+func writerCommunity(src atna.Source, side hinscorev1.Side, req, resp string) (string, string) {
+	site := siteCommunity(src)
+	switch {
+	case site == "":
+	case side == hinscorev1.Side_SIDE_INITIATING && req == "":
+		req = site
+	case side == hinscorev1.Side_SIDE_RESPONDING && resp == "":
+		resp = site
+	}
+	return req, resp
 }
 
 func sideIf(initiating bool) hinscorev1.Side {
@@ -190,16 +221,25 @@ func orgOf(p *atna.Participant) string {
 	return ""
 }
 
-// orgs are the requester's and the responder's organisations. A gateway
-// the record has no participant for is, when it is the writer, the audit
-// source's site.
-func (g gateways) orgs(side hinscorev1.Side, src atna.Source) (requester, responder string) {
-	requester, responder = orgOf(g.initiating), orgOf(g.responding)
-	switch {
-	case requester == "" && side == hinscorev1.Side_SIDE_INITIATING:
+// orgs are the requester's and the responder's organisations, by the
+// identifier an organisation directory knows best: the side's home
+// community id (what XCA names a community's organisation by, which both
+// records carry for the responder); else, for the writer's own side, the
+// audit source's site; else the gateway's endpoint host or network access
+// point (orgOf). Never the human requestor.
+func (g gateways) orgs(side hinscorev1.Side, src atna.Source, reqComm, respComm string) (requester, responder string) {
+	requester, responder = reqComm, respComm
+	if requester == "" && side == hinscorev1.Side_SIDE_INITIATING {
 		requester = siteOf(src)
-	case responder == "" && side == hinscorev1.Side_SIDE_RESPONDING:
+	}
+	if responder == "" && side == hinscorev1.Side_SIDE_RESPONDING {
 		responder = siteOf(src)
+	}
+	if requester == "" {
+		requester = orgOf(g.initiating)
+	}
+	if responder == "" {
+		responder = orgOf(g.responding)
 	}
 	return requester, responder
 }

@@ -28,7 +28,16 @@ func TestOutcomeRefined(t *testing.T) {
 		{"partial success", "iti38_initiating.xml", 0, "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:PartialSuccess", false, hinscorev1.Status_STATUS_PARTIAL, "atna|0,ihe|PartialSuccess", ""},
 		{"XCPD NF", "iti55_responding.xml", 0, "queryResponseCode NF", false, hinscorev1.Status_STATUS_NOT_FOUND, "atna|0,ihe|NF", ""},
 		{"no patient matched", "iti55_responding.xml", 0, "", true, hinscorev1.Status_STATUS_NOT_FOUND, "atna|0,atna|no-patient", ""},
-		{"consent refusal", "iti39_export.xml", 12, "denied under 45 CFR 171.202: no patient consent", false, hinscorev1.Status_STATUS_REFUSED, "atna|12", "171.202"},
+		{"consent refusal", "iti39_export.xml", 12, "denied under 45 CFR 171.202: no patient consent", false, hinscorev1.Status_STATUS_REFUSED, "atna|12,ihe|denied", "171.202"},
+		{"refusal citing nothing", "iti55_responding.xml", 8, "AE: Not authorized to release records to this requester", false, hinscorev1.Status_STATUS_REFUSED, "atna|8,ihe|not authorized", ""},
+		{"withheld", "iti38_initiating.xml", 8, "XDSRegistryError: Records not shared with outside organizations", false, hinscorev1.Status_STATUS_REFUSED, "atna|8,ihe|not shared", ""},
+		{"timeout at the initiating gateway", "iti55_initiating.xml", 12, "No response from the responding gateway before the Timeout", false, hinscorev1.Status_STATUS_ERROR_TRANSIENT, "atna|12,ihe|timeout", ""},
+		{"more demographics asked", "iti55_responding.xml", 4, "LivingSubjectAdministrativeGenderRequested: gender required", false, hinscorev1.Status_STATUS_NOT_FOUND, "atna|4,ihe|LivingSubjectAdministrativeGenderRequested", ""},
+		{"nothing found, in words", "iti38_initiating.xml", 4, "No documents  found for the patient", false, hinscorev1.Status_STATUS_NOT_FOUND, "atna|4,ihe|no documents found", ""},
+		{"a document of several missing", "iti39_export.xml", 4, "XDSDocumentUniqueIdError: not in this repository", false, hinscorev1.Status_STATUS_PARTIAL, "atna|4,ihe|XDSDocumentUniqueIdError", ""},
+		{"every document missing", "iti39_export.xml", 8, "XDSDocumentUniqueIdError: not in this repository", false, hinscorev1.Status_STATUS_NOT_FOUND, "atna|8,ihe|XDSDocumentUniqueIdError", ""},
+		{"a code in lower case", "iti38_initiating.xml", 8, "xdsregistrybusy", false, hinscorev1.Status_STATUS_ERROR_TRANSIENT, "atna|8,ihe|XDSRegistryBusy", ""},
+		{"a word inside another is no match", "iti38_initiating.xml", 8, "AEROSTAT NFS", false, hinscorev1.Status_STATUS_ERROR_TRANSIENT, "atna|8", ""},
 		{"unknown indicator", "iti39_export.xml", 3, "", false, hinscorev1.Status_STATUS_ERROR_PERMANENT, "atna|3,atna|unknown-indicator", ""},
 	}
 	for _, tc := range cases {
@@ -142,7 +151,7 @@ func TestIDsDeterministic(t *testing.T) {
 // defines has a row.
 func TestTableVersion(t *testing.T) {
 	tb := DefaultTable()
-	if tb.Version != "atna-class/1" {
+	if tb.Version != "atna-class/2" {
 		t.Errorf("version %q", tb.Version)
 	}
 	for _, ind := range []string{"0", "4", "8", "12"} {

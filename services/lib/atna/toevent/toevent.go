@@ -34,7 +34,7 @@ import (
 )
 
 // MappingVersion names the rules of this package. Events record it joined
-// with the classification table's version: "atna-map/1+atna-class/1".
+// with the classification table's version: "atna-map/1+atna-class/2".
 const MappingVersion = "atna-map/1"
 
 // Window is the width of the event-time windows of a cross-community
@@ -60,6 +60,7 @@ const (
 	SourceDescription = "description"
 	SourceDeferred    = "deferred"
 	SourceNoPatient   = "no-patient"
+	SourcePart        = "part"
 )
 
 //go:embed outcome.csv
@@ -78,7 +79,7 @@ func DefaultTable() *classtable.Table {
 // ParseTable reads a table in the form of outcome.csv (a network's own
 // rows, to lay Over the built-in ones).
 func ParseTable(r io.Reader) (*classtable.Table, error) {
-	t, err := classtable.Parse(r, SourceIndicator, SourceDescription, SourceDeferred, SourceNoPatient)
+	t, err := classtable.Parse(r, SourceIndicator, SourceDescription, SourcePart, SourceDeferred, SourceNoPatient)
 	if err != nil {
 		return nil, errors.New("toevent.ParseTable: " + err.Error())
 	}
@@ -219,12 +220,13 @@ func (m *mapping) notification() *hinscorev1.ExchangeEvent {
 // exchange is the request and the answer of one gateway's record.
 func (m *mapping) exchange() []*hinscorev1.ExchangeEvent {
 	gw := gatewaysOf(m.a, m.tx)
-	side := sideOf(m.a, m.tx, gw)
+	reqComm, respComm := communitiesOf(m.a, gw)
+	side := sideOf(m.a, m.tx, gw, respComm)
 	if side == hinscorev1.Side_SIDE_UNSPECIFIED {
 		m.flags = append(m.flags, "atna|side-unknown")
 	}
-	reqOrg, respOrg := gw.orgs(side, m.a.Source)
-	reqComm, respComm := communitiesOf(m.a, gw)
+	reqComm, respComm = writerCommunity(m.a.Source, side, reqComm, respComm)
+	reqOrg, respOrg := gw.orgs(side, m.a.Source, reqComm, respComm)
 	txID := transactionID(m.a, m.tx, respComm)
 	if txID == "" {
 		txID = "audit:" + m.base.String()
@@ -271,13 +273,17 @@ func (m *mapping) classify(ans *hinscorev1.ExchangeEvent) {
 		}
 	}
 	desc := m.a.Event.OutcomeDescription
-	described := false
-	for _, word := range words(desc) {
-		if r, ok := t.Lookup(SourceDescription, word); ok {
-			rule, described = r, true
-			codes = append(codes, "ihe|"+word)
-			break
+	source := SourceDescription
+	if m.a.Event.Outcome == 4 {
+		// A minor failure names the error of the part that failed.
+		if _, said, ok := describe(t, SourcePart, desc); ok {
+			source, codes = "", append(codes, "ihe|"+said)
 		}
+	}
+	r, said, described := describe(t, source, desc)
+	if described {
+		rule = r
+		codes = append(codes, "ihe|"+said)
 	}
 	if !described && !m.tx.deferredRequest && m.a.Event.Outcome == 0 && !hasPatient(m.a) {
 		if r, ok := t.Lookup(SourceNoPatient, m.tx.kind); ok {
@@ -311,6 +317,38 @@ func citeException(ev *hinscorev1.ExchangeEvent, desc string) {
 			ev.Status = hinscorev1.Status_STATUS_REFUSED
 		}
 	}
+}
+
+// describe finds the first row of source (in the table's order, so
+// that specific rows come first) that the text says: a row of one word
+// matches a word of the text, a row of several words a phrase in it, both
+// regardless of case. said is what matched, as the row writes it.
+func describe(t *classtable.Table, source, desc string) (rule classtable.Rule, said string, ok bool) {
+	if source == "" || strings.TrimSpace(desc) == "" {
+		return classtable.Rule{}, "", false
+	}
+	ws := words(desc)
+	var lower string
+	for _, r := range t.Rules {
+		if r.Source != source {
+			continue
+		}
+		if strings.Contains(r.Match, " ") {
+			if lower == "" {
+				lower = strings.ToLower(strings.Join(ws, " "))
+			}
+			if strings.Contains(" "+lower+" ", " "+strings.ToLower(r.Match)+" ") {
+				return r, r.Match, true
+			}
+			continue
+		}
+		for _, w := range ws {
+			if strings.EqualFold(w, r.Match) {
+				return r, r.Match, true
+			}
+		}
+	}
+	return classtable.Rule{}, "", false
 }
 
 // words splits free text into the words a description row may match.

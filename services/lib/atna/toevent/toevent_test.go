@@ -67,34 +67,34 @@ type shape struct {
 
 var shapes = []shape{
 	{file: "iti55_responding.xml", kind: KindPatientDiscovery, side: resp, status: hinscorev1.Status_STATUS_OK,
-		requester: "initiating.example.org", responder: "xcpd.responder.example.com", respComm: "urn:oid:1.2.3.4",
+		requester: "initiating.example.org", responder: "urn:oid:1.2.3.4", respComm: "urn:oid:1.2.3.4",
 		purpose: "treatment", purposeCode: "urn:oid:2.16.840.1.113883.3.18.7.1|TREATMENT", patient: true, txPrefix: "qid:", reasons: []string{"atna|0"}},
 	{file: "iti55_initiating.xml", kind: KindPatientDiscovery, side: ini, status: hinscorev1.Status_STATUS_OK,
-		requester: "initiating.example.org", responder: "xcpd.responder.example.com", respComm: "urn:oid:1.2.3.4",
+		requester: "Initiating HIE", responder: "urn:oid:1.2.3.4", respComm: "urn:oid:1.2.3.4",
 		purpose: "treatment", purposeCode: "urn:oid:2.16.840.1.113883.3.18.7.1|TREATMENT", patient: true, txPrefix: "qid:", reasons: []string{"atna|0"}},
 	// RFC 3881, only the Source participant, which is not the audit
 	// source: the other gateway wrote it (rule 5).
 	{file: "rfc3881_iti55.xml", kind: KindPatientDiscovery, side: resp, status: hinscorev1.Status_STATUS_OK,
 		requester: "initiating.example.org", responder: "Example HIN", patient: true, txPrefix: "qid:", reasons: []string{"atna|0"}},
 	{file: "iti38_initiating.xml", kind: KindDocumentQuery, side: ini, status: hinscorev1.Status_STATUS_OK,
-		requester: "ig.requester.example.org", responder: "xca.responder.example.com",
+		requester: "urn:oid:2.16.840.1.113883.3.9999", responder: "urn:oid:1.2.3.4",
 		reqComm: "urn:oid:2.16.840.1.113883.3.9999", respComm: "urn:oid:1.2.3.4",
 		purpose: "treatment", purposeCode: "urn:oid:2.16.840.1.113883.3.7204.1.5.2.1|T-TRTMNT", patient: true, txPrefix: "q:", reasons: []string{"atna|0"}},
 	// No patient object: a query's audit need not list one, and only
 	// patient discovery reads its absence as "none found".
 	{file: "iti38_responding_rfc3881.xml", kind: KindDocumentQuery, side: resp, status: hinscorev1.Status_STATUS_OK,
-		requester: "ig.requester.example.org", responder: "xca.responder.example.com", respComm: "urn:oid:1.2.3.4",
+		requester: "ig.requester.example.org", responder: "urn:oid:1.2.3.4", respComm: "urn:oid:1.2.3.4",
 		txPrefix: "q:", reasons: []string{"atna|0"}},
 	// Every element prefixed, a urn:oid UserID on the only gateway
 	// participant, indicator 4.
 	{file: "iti38_ns.xml", kind: KindDocumentQuery, side: resp, status: hinscorev1.Status_STATUS_PARTIAL,
-		requester: "urn:oid:1.3.6.1.4.1.21367.2011.2.6.1", responder: "XCA-GW",
+		requester: "urn:oid:1.3.6.1.4.1.21367.2011.2.6.1", responder: "urn:oid:1.2.3.4",
 		reqComm: "urn:oid:1.3.6.1.4.1.21367.2011.2.6.1", respComm: "urn:oid:1.2.3.4", txPrefix: "q:", reasons: []string{"atna|4"}},
 	{file: "iti39_export.xml", kind: KindDocumentRetrieve, side: resp, status: hinscorev1.Status_STATUS_OK,
-		requester: "initiator.example.org", responder: "responder.example.com", respComm: "urn:oid:1.2.3.4",
+		requester: "initiator.example.org", responder: "urn:oid:1.2.3.4", respComm: "urn:oid:1.2.3.4",
 		patient: true, txPrefix: "docs:", reasons: []string{"atna|0"}},
 	{file: "iti39_import.xml", kind: KindDocumentRetrieve, side: ini, status: hinscorev1.Status_STATUS_ERROR_TRANSIENT,
-		requester: "initiator.example.org", txPrefix: "docs:", reasons: []string{"atna|8"}},
+		requester: "Initiating HIE", txPrefix: "docs:", reasons: []string{"atna|8"}},
 }
 
 func TestMapShapes(t *testing.T) {
@@ -126,7 +126,7 @@ func TestMapShapes(t *testing.T) {
 
 func checkShape(t *testing.T, ev *hinscorev1.ExchangeEvent, tc shape) {
 	t.Helper()
-	if ev.Format != hinscorev1.Format_FORMAT_ATNA || ev.MappingVersion != "atna-map/1+atna-class/1" || !ev.Untimed {
+	if ev.Format != hinscorev1.Format_FORMAT_ATNA || ev.MappingVersion != "atna-map/1+atna-class/2" || !ev.Untimed {
 		t.Errorf("format %v version %q untimed %v", ev.Format, ev.MappingVersion, ev.Untimed)
 	}
 	if ev.Side != tc.side {
@@ -157,8 +157,10 @@ func checkShape(t *testing.T, ev *hinscorev1.ExchangeEvent, tc shape) {
 }
 
 // TestBothGatewaysOneKey: the two gateways' records of one transaction
-// give one correlation key and one transaction id, the same requester and
-// responder, and opposite sides.
+// give one correlation key and one transaction id, and opposite sides.
+// The organisations need not agree: each gateway names itself by its
+// community or site, the other by what its record carries (the
+// responder's community where both carry it).
 func TestBothGatewaysOneKey(t *testing.T) {
 	for _, pair := range [][2]string{
 		{"iti55_initiating.xml", "iti55_responding.xml"},
@@ -172,8 +174,8 @@ func TestBothGatewaysOneKey(t *testing.T) {
 		if a[0].Side != ini || b[0].Side != resp {
 			t.Errorf("%s, %s: sides %v and %v", pair[0], pair[1], a[0].Side, b[0].Side)
 		}
-		if a[0].RequesterOrg != b[0].RequesterOrg {
-			t.Errorf("%s, %s: requesters %q and %q", pair[0], pair[1], a[0].RequesterOrg, b[0].RequesterOrg)
+		if a[0].ResponderCommunity != "" && a[0].ResponderOrg != b[0].ResponderOrg {
+			t.Errorf("%s, %s: responders %q and %q", pair[0], pair[1], a[0].ResponderOrg, b[0].ResponderOrg)
 		}
 	}
 	// The same query sent to another community is another transaction.

@@ -38,6 +38,19 @@ func TestVendorVariants(t *testing.T) {
 		{"the audit source is the initiating gateway's host, though the responder has a process id", "iti55_responding.xml",
 			func(a *atna.Audit) { a.Source.ID = "initiating.example.org" },
 			wantSide(hinscorev1.Side_SIDE_INITIATING)},
+		{"the site is the responding community, though the initiating participant has a process id", "iti55_responding.xml",
+			func(a *atna.Audit) {
+				a.Source = atna.Source{ID: "RESP-GW", EnterpriseSiteID: "urn:oid:1.2.3.4"}
+				a.Participants[0].AlternativeUserID, a.Participants[1].AlternativeUserID = "3310", ""
+			},
+			wantSide(hinscorev1.Side_SIDE_RESPONDING)},
+		{"the site is another community: the initiating gateway's, which becomes the requester's", "iti55_responding.xml",
+			func(a *atna.Audit) { a.Source = atna.Source{ID: "INIT-GW", EnterpriseSiteID: "1.2.3.9"} },
+			func(t *testing.T, req *hinscorev1.ExchangeEvent) {
+				if req.Side != hinscorev1.Side_SIDE_INITIATING || req.RequesterCommunity != "urn:oid:1.2.3.9" || req.RequesterOrg != "urn:oid:1.2.3.9" {
+					t.Errorf("side %v requester %q community %q", req.Side, req.RequesterOrg, req.RequesterCommunity)
+				}
+			}},
 		{"nothing names the writer", "iti55_responding.xml",
 			func(a *atna.Audit) { a.Source, a.Participants[1].AlternativeUserID = atna.Source{}, "" },
 			wantSide(hinscorev1.Side_SIDE_UNSPECIFIED)},
@@ -48,8 +61,11 @@ func TestVendorVariants(t *testing.T) {
 					t.Errorf("side %v requester %q", req.Side, req.RequesterOrg)
 				}
 			}},
-		{"an anonymous ReplyTo and an IP address", "iti55_initiating.xml",
-			func(a *atna.Audit) { a.Participants[0].NetworkAccessPointID = "192.0.2.44" },
+		{"the responder's view of an anonymous ReplyTo with an IP address", "iti55_responding.xml",
+			func(a *atna.Audit) {
+				a.Participants[0].UserID = "http://www.w3.org/2005/08/addressing/anonymous"
+				a.Participants[0].NetworkAccessPointID = "192.0.2.44"
+			},
 			func(t *testing.T, req *hinscorev1.ExchangeEvent) {
 				if req.RequesterOrg != "192.0.2.44" {
 					t.Errorf("requester %q", req.RequesterOrg)

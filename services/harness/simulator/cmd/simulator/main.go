@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
@@ -38,6 +40,10 @@ func realMain(ctx context.Context, args []string) error {
 	rate := fs.Float64("rate", envFloat(env, "HINSCORE_SIM_RATE"), "frames/s in total, 0 = as fast as acknowledged (HINSCORE_SIM_RATE)")
 	networkRate := fs.Float64("network-rate", envFloat(env, "HINSCORE_SIM_NETWORK_RATE"), "frames/s per network instead of --rate (HINSCORE_SIM_NETWORK_RATE)")
 	reconnect := fs.Duration("reconnect-within", env.Duration("HINSCORE_SIM_RECONNECT_WITHIN", 60*time.Second), "longest outage of a connection before giving up (HINSCORE_SIM_RECONNECT_WITHIN)")
+	xcaJourneys := fs.Int("xca-journeys", env.Int("HINSCORE_SIM_XCA_JOURNEYS", 0), "cross-community (XCPD/XCA) patient journeys, 0 = none (HINSCORE_SIM_XCA_JOURNEYS)")
+	xcaTargets := fs.String("xca-targets", env.String("HINSCORE_SIM_XCA_TARGETS", ""), "NETWORK=HOST:PORT (syslog-TLS) or NETWORK=URL (SOAP copies),... ; empty = only write the truth (HINSCORE_SIM_XCA_TARGETS)")
+	xcaCA := fs.String("xca-ca", env.String("HINSCORE_SIM_XCA_CA", ""), "PEM file of the CA that signed the syslog-TLS listeners' certificates; empty = system roots (HINSCORE_SIM_XCA_CA)")
+	xcaToken := fs.String("xca-token", env.String("HINSCORE_SIM_XCA_TOKEN", ""), "bearer token of the SOAP copies (HINSCORE_SIM_XCA_TOKEN)")
 	progress := fs.Duration("progress", env.Duration("HINSCORE_SIM_PROGRESS", 2*time.Second), "interval of the progress line on stderr (HINSCORE_SIM_PROGRESS)")
 	if err := env.Err(); err != nil {
 		return err
@@ -61,15 +67,33 @@ func realMain(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--targets: %w", err)
 	}
+	tlsConfig, err := caConfig(*xcaCA)
+	if err != nil {
+		return fmt.Errorf("--xca-ca: %w", err)
+	}
+	xtg, err := simulator.ParseXCATargets(*xcaTargets, tlsConfig, *xcaToken)
+	if err != nil {
+		return fmt.Errorf("--xca-targets: %w", err)
+	}
+	if err := runHL7(ctx, cfg, tg, *out); err != nil {
+		return err
+	}
+	if *xcaJourneys <= 0 {
+		return nil
+	}
+	return runXCA(ctx, simulator.XCAConfig{Journeys: *xcaJourneys, Seed: cfg.Seed, Start: cfg.Start, Span: cfg.Span}, xtg, *out)
+}
+
+func runHL7(ctx context.Context, cfg simulator.Config, tg map[string]string, out string) error {
 	plan, err := simulator.Generate(cfg)
 	if err != nil {
 		return err
 	}
-	if err := plan.WriteTruth(*out); err != nil {
+	if err := plan.WriteTruth(out); err != nil {
 		return err
 	}
 	fmt.Printf("generated %d requests, %d valid messages, %d exact duplicates and %d malformed frames; truth in %s\n",
-		len(plan.Requests()), plan.ValidMessages(), plan.Duplicates(), plan.MalformedMessages(), *out)
+		len(plan.Requests()), plan.ValidMessages(), plan.Duplicates(), plan.MalformedMessages(), out)
 	if len(tg) == 0 {
 		return nil
 	}
@@ -80,6 +104,44 @@ func realMain(ctx context.Context, args []string) error {
 	}
 	fmt.Println("total     ", stats)
 	return err
+}
+
+func runXCA(ctx context.Context, cfg simulator.XCAConfig, tg map[string]simulator.XCATarget, out string) error {
+	plan, err := simulator.GenerateXCA(cfg)
+	if err != nil {
+		return err
+	}
+	if err := plan.WriteTruth(out); err != nil {
+		return err
+	}
+	fmt.Printf("generated %d cross-community transactions, %d records and SOAP copies, %d re-sent; truth in %s\n",
+		len(plan.Requests()), plan.MessageCount(), plan.Duplicates(), out)
+	if len(tg) == 0 {
+		return nil
+	}
+	stats, err := plan.Send(ctx, tg)
+	for _, g := range stats.Gateways {
+		fmt.Printf("%-14s %-18s sent=%d accepted=%d rejected=%d retried=%d reconnects=%d\n",
+			g.Network, g.Gateway, g.Sent, g.Accepted, g.Rejected, g.Retried, g.Reconnects)
+	}
+	fmt.Println("total (XCA)   ", stats)
+	return err
+}
+
+// caConfig trusts the CA certificates of a PEM file (nil = the system's roots).
+func caConfig(file string) (*tls.Config, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", file)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // envFloat reads a non-negative number (default 0).

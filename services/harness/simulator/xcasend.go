@@ -1,0 +1,278 @@
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// XCATarget is where one cross-community network's feed goes.
+type XCATarget struct {
+	// Syslog is the network's syslog-TLS listener, host:port (FeedATNA).
+	// Each gateway opens its own connection, as each is its own sender.
+	Syslog string
+	// TLS configures those connections: RootCAs to trust the listener,
+	// Certificates for mutual TLS, ServerName. Nil = the system's roots.
+	TLS *tls.Config
+	// SOAP is the URL SOAP copies are posted to (FeedSOAP), with Token as
+	// the network's bearer token; Client nil = one with WriteTimeout.
+	SOAP   string
+	Token  string
+	Client *http.Client
+}
+
+// XCAGatewayStats counts what happened to one gateway's messages.
+type XCAGatewayStats struct {
+	Network, Gateway string
+	// Sent is every frame written or POST made, re-sends included.
+	Sent int
+	// Accepted is SOAP copies answered 2xx (syslog has no acknowledgement).
+	Accepted int
+	// Rejected is SOAP copies answered 4xx (not re-sent).
+	Rejected int
+	// Retried is re-sends after a broken connection, a 5xx or a 429.
+	Retried    int
+	Reconnects int
+}
+
+func (s *XCAGatewayStats) add(o XCAGatewayStats) {
+	s.Sent += o.Sent
+	s.Accepted += o.Accepted
+	s.Rejected += o.Rejected
+	s.Retried += o.Retried
+	s.Reconnects += o.Reconnects
+}
+
+// XCAStats sums a Send over every gateway.
+type XCAStats struct {
+	XCAGatewayStats
+	Gateways   []XCAGatewayStats
+	Duration   time.Duration
+	MsgsPerSec float64
+}
+
+func (s XCAStats) String() string {
+	return fmt.Sprintf("sent=%d accepted=%d rejected=%d retried=%d reconnects=%d duration=%s msgs/s=%.0f",
+		s.Sent, s.Accepted, s.Rejected, s.Retried, s.Reconnects, s.Duration.Round(time.Millisecond), s.MsgsPerSec)
+}
+
+// Send delivers every network's messages to targets[network], all networks
+// at once. Within a network, messages go out in delivery order across its
+// gateways (each gateway over its own syslog-TLS connection, or as its own
+// HTTP POSTs with X-Gateway-Side). A broken connection or a 5xx is retried
+// (backoff 50 ms doubling to 1 s) until it has lasted ReconnectWithin,
+// then Send gives up with ErrGaveUp. Syslog has no acknowledgement: a
+// frame counts as sent once written.
+func (p *XCAPlan) Send(ctx context.Context, targets map[string]XCATarget) (XCAStats, error) {
+	for _, n := range p.cfg.Networks {
+		t := targets[n.Name]
+		if (n.Feed == FeedATNA && t.Syslog == "") || (n.Feed == FeedSOAP && t.SOAP == "") {
+			return XCAStats{}, fmt.Errorf("simulator.XCAPlan.Send: %w: %q (%s)", ErrNoTarget, n.Name, n.Feed)
+		}
+	}
+	start := time.Now()
+	stats := make([][]XCAGatewayStats, len(p.cfg.Networks))
+	errs := make([]error, len(p.cfg.Networks))
+	var wg sync.WaitGroup
+	for i, n := range p.cfg.Networks {
+		wg.Go(func() { stats[i], errs[i] = p.sendNetwork(ctx, n, targets[n.Name]) })
+	}
+	wg.Wait()
+	st := XCAStats{Duration: time.Since(start)}
+	for _, ns := range stats {
+		for _, g := range ns {
+			st.Gateways = append(st.Gateways, g)
+			st.add(g)
+		}
+	}
+	if st.Duration > 0 {
+		st.MsgsPerSec = float64(st.Sent) / st.Duration.Seconds()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return st, fmt.Errorf("simulator.XCAPlan.Send: %w", err)
+	}
+	return st, nil
+}
+
+// xcaDeliverer sends one message of a gateway, retrying what may succeed later.
+type xcaDeliverer interface {
+	deliver(ctx context.Context, m XCAMessage, st *XCAGatewayStats) error
+	close()
+}
+
+func (p *XCAPlan) sendNetwork(ctx context.Context, n XCANetwork, t XCATarget) ([]XCAGatewayStats, error) {
+	msgs := p.AllMessages(n.Name)
+	slices.SortStableFunc(msgs, func(a, b XCAMessage) int { return a.DeliverAt.Compare(b.DeliverAt) })
+	stats := make([]XCAGatewayStats, len(n.Gateways))
+	index := map[string]int{}
+	for i, g := range n.Gateways {
+		stats[i] = XCAGatewayStats{Network: n.Name, Gateway: g.ID}
+		index[g.ID] = i
+	}
+	var d xcaDeliverer
+	if n.Feed == FeedATNA {
+		d = &syslogDeliverer{cfg: p.cfg, target: t, conns: map[string]net.Conn{}}
+	} else {
+		client := t.Client
+		if client == nil {
+			client = &http.Client{Timeout: p.cfg.WriteTimeout}
+		}
+		d = &soapDeliverer{cfg: p.cfg, target: t, client: client}
+	}
+	defer d.close()
+	began := time.Now()
+	for i, m := range msgs {
+		if err := pace(ctx, began, i, p.cfg.Rate); err != nil {
+			return stats, fmt.Errorf("%s: %w", n.Name, err)
+		}
+		if err := d.deliver(ctx, m, &stats[index[m.Gateway]]); err != nil {
+			return stats, fmt.Errorf("%s/%s: %w", n.Name, m.Gateway, err)
+		}
+	}
+	return stats, nil
+}
+
+// pace waits until the i'th message's slot at rate messages/s from began.
+func pace(ctx context.Context, began time.Time, i int, rate float64) error {
+	if rate <= 0 {
+		return nil
+	}
+	wait := time.Until(began.Add(time.Duration(float64(i) / rate * float64(time.Second))))
+	if wait <= 0 {
+		return nil
+	}
+	return sleepCtx(ctx, wait)
+}
+
+// retrier paces attempts after failures and gives up once failures have
+// lasted longer than ReconnectWithin.
+type retrier struct {
+	within  time.Duration
+	began   time.Time
+	backoff time.Duration
+}
+
+func (r *retrier) wait(ctx context.Context, cause error) error {
+	if r.within < 0 {
+		return cause
+	}
+	if r.began.IsZero() {
+		r.began, r.backoff = time.Now(), minReconnectBackoff
+	}
+	if time.Since(r.began) > r.within {
+		return fmt.Errorf("%w after %s: %w", ErrGaveUp, r.within, cause)
+	}
+	if err := sleepCtx(ctx, r.backoff); err != nil {
+		return err
+	}
+	r.backoff = min(2*r.backoff, maxReconnectBackoff)
+	return nil
+}
+
+// syslogDeliverer writes octet-counted frames, one TLS connection per gateway.
+type syslogDeliverer struct {
+	cfg    XCAConfig
+	target XCATarget
+	conns  map[string]net.Conn
+	frame  []byte
+}
+
+func (s *syslogDeliverer) deliver(ctx context.Context, m XCAMessage, st *XCAGatewayStats) error {
+	r := retrier{within: s.cfg.ReconnectWithin}
+	s.frame = appendSyslogFrame(s.frame[:0], m.Raw)
+	for {
+		conn, err := s.conn(ctx, m.Gateway, st)
+		if err == nil {
+			_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			if _, err = conn.Write(s.frame); err == nil {
+				st.Sent++
+				return nil
+			}
+			conn.Close()
+			delete(s.conns, m.Gateway)
+			st.Retried++
+		}
+		if werr := r.wait(ctx, err); werr != nil {
+			return werr
+		}
+	}
+}
+
+func (s *syslogDeliverer) conn(ctx context.Context, gateway string, st *XCAGatewayStats) (net.Conn, error) {
+	if c := s.conns[gateway]; c != nil {
+		return c, nil
+	}
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: s.cfg.WriteTimeout}, Config: s.target.TLS}
+	c, err := d.DialContext(ctx, "tcp", s.target.Syslog)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", s.target.Syslog, err)
+	}
+	if _, seen := s.conns[gateway]; seen {
+		st.Reconnects++
+	}
+	s.conns[gateway] = c
+	return c, nil
+}
+
+func (s *syslogDeliverer) close() {
+	for _, c := range s.conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// soapDeliverer posts SOAP copies.
+type soapDeliverer struct {
+	cfg    XCAConfig
+	target XCATarget
+	client *http.Client
+}
+
+func (s *soapDeliverer) deliver(ctx context.Context, m XCAMessage, st *XCAGatewayStats) error {
+	r := retrier{within: s.cfg.ReconnectWithin}
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.target.SOAP, bytes.NewReader(m.Raw))
+		if err != nil {
+			return fmt.Errorf("POST %s: %w", s.target.SOAP, err)
+		}
+		req.Header.Set("Content-Type", "application/soap+xml; charset=UTF-8")
+		req.Header.Set("X-Gateway-Side", m.Side)
+		if s.target.Token != "" {
+			req.Header.Set("Authorization", "Bearer "+s.target.Token)
+		}
+		st.Sent++
+		resp, err := s.client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			switch code := resp.StatusCode; {
+			case code >= 200 && code < 300:
+				st.Accepted++
+				return nil
+			case code >= 400 && code < 500 && code != http.StatusTooManyRequests && code != http.StatusRequestTimeout:
+				st.Rejected++
+				return nil
+			default:
+				err = fmt.Errorf("POST %s: status %d", s.target.SOAP, code)
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		st.Retried++
+		if werr := r.wait(ctx, err); werr != nil {
+			return werr
+		}
+	}
+}
+
+func (s *soapDeliverer) close() { s.client.CloseIdleConnections() }
