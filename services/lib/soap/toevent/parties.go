@@ -12,11 +12,12 @@ import (
 // purposeOf reads the XUA purpose of use: a coded element (its system a
 // URI, or an OID, written urn:oid: as the other formats' mappings write
 // it), or a bare code, which only TEFCA's T- codes
-// name unambiguously. A request without one has the purpose "unknown".
+// name unambiguously. A request without one has none (""), as the other
+// formats' mappings say it; a code the table does not know is "unknown".
 func purposeOf(c soap.Code) (name, code string) {
 	switch {
 	case c.Code == "":
-		return string(purpose.Unknown), ""
+		return "", ""
 	case c.System != "":
 		return string(purpose.FromCoding(c.System, c.Code)), urnOID(c.System) + "|" + c.Code
 	case strings.HasPrefix(c.Code, "T-"):

@@ -175,7 +175,7 @@ func TestPatientTokenAcrossForms(t *testing.T) {
 // the ingest time, flagged.
 func TestDataQuality(t *testing.T) {
 	req := mapper.Event(Input{Network: "n", Ingest: ingest}, &soap.Message{Body: soap.BodyQueryRequest, Query: &soap.Query{}, Notes: []string{soap.NoteBadTimestamp}})
-	if req.CorrelationKey != "" || req.Purpose != "unknown" || !slices.Equal(req.ReasonCodes, []string{ReasonBadTimestamp, ReasonNoMessageID}) || req.EventTimeMs != ingest.UnixMilli() {
+	if req.CorrelationKey != "" || req.Purpose != "" || !slices.Equal(req.ReasonCodes, []string{ReasonBadTimestamp, ReasonNoMessageID}) || req.EventTimeMs != ingest.UnixMilli() {
 		t.Errorf("request: %+v", req)
 	}
 	ans := mapper.Event(Input{Network: "n", Ingest: ingest}, &soap.Message{Body: soap.BodyFault, Fault: &soap.Fault{Code: "Receiver"}})
