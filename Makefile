@@ -3,11 +3,11 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 MODULES := proto schemas services/lib/domain services/lib/service services/lib/bus services/lib/hl7v2 services/lib/syslog services/lib/atna services/lib/soap services/lib/chstore \
-           services/mllp-ingest services/fhir-ingest services/linker services/chwriter \
+           services/mllp-ingest services/atna-ingest services/fhir-ingest services/linker services/chwriter \
            services/scorecard services/api services/harness/simulator services/harness/faults services/harness/cluster services/hinscore
 # Modules that build a binary of their own (<module>/cmd/<name>): the
 # deployable services, then the traffic generator of the harnesses.
-BINARIES := services/hinscore services/mllp-ingest services/fhir-ingest services/linker \
+BINARIES := services/hinscore services/mllp-ingest services/atna-ingest services/fhir-ingest services/linker \
             services/chwriter services/scorecard services/api services/harness/simulator
 
 TOOLS := $(CURDIR)/.tools/bin
@@ -38,7 +38,7 @@ $(TOOLS)/protoc-gen-go:
 
 # The READMEs whose configuration table is generated from the services'
 # configuration structs (services/hinscore/cmd/configdoc).
-CONFIG_READMES := $(foreach s,mllp-ingest fhir-ingest linker chwriter scorecard api,services/$(s)/README.md)
+CONFIG_READMES := $(foreach s,mllp-ingest atna-ingest fhir-ingest linker chwriter scorecard api,services/$(s)/README.md)
 
 generate: tools ## Regenerate Go code from proto/ (buf) and the READMEs' configuration tables.
 	cd proto && PATH=$(TOOLS):$$PATH buf lint && PATH=$(TOOLS):$$PATH buf generate

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/bustest"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -41,35 +43,7 @@ func taskBody(i int, status string) []byte {
 // with a Msg-Id) on the harness's server: the limit the ingest is held to.
 func publishLimit(b *testing.B, url string, n int) float64 {
 	b.Helper()
-	ctx := context.Background()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LIMIT", Subjects: []string{"limit.>"},
-		Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute}); err != nil {
-		b.Fatal(err)
-	}
-	payload := make([]byte, 300)
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		if _, err := js.PublishAsync("limit.x", payload, jetstream.WithMsgID(fmt.Sprint("m", i)), jetstream.WithStallWait(time.Minute)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(2 * time.Minute):
-		b.Fatal("limit publishes not acknowledged")
-	}
-	rate := float64(n) / time.Since(start).Seconds()
-	_ = js.DeleteStream(ctx, "LIMIT")
-	return rate
+	return bustest.RawPublishRate(b, url, n, 300)
 }
 
 // ceilingReply is what the ceilings' handlers answer: the ingest's own

@@ -6,6 +6,7 @@ require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.50.0
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/api v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/atna-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/chwriter v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/fhir-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/harness/simulator v0.0.0-00010101000000-000000000000
@@ -80,6 +81,8 @@ replace github.com/hinscore/hinscore/services/api => ../api
 replace github.com/hinscore/hinscore/services/fhir-ingest => ../fhir-ingest
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain
+
+replace github.com/hinscore/hinscore/services/atna-ingest => ../atna-ingest
 
 replace github.com/hinscore/hinscore/services/lib/atna => ../lib/atna
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 
 	"github.com/nats-io/nats.go"
@@ -34,39 +35,10 @@ func benchMessage(id string) []byte {
 		"NTE|1||" + strings.Repeat("note text ", 60) + "\r")
 }
 
-// rawPublishRate measures the physical limit the ingest is held to: async
-// JetStream publishes with a Msg-Id of n messages of size bytes, file
-// storage, on the same embedded server, from a connection of its own.
+// rawPublishRate is bustest.RawPublishRate on the harness's server.
 func rawPublishRate(b *testing.B, h *harness, n, size int) float64 {
 	b.Helper()
-	nc, err := nats.Connect(h.ns.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LIMIT", Subjects: []string{"limit.>"},
-		Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute}); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = js.DeleteStream(ctx, "LIMIT") }()
-	payload := make([]byte, size)
-	start := time.Now()
-	for i := range n {
-		if _, err := js.PublishAsync("limit.x", payload, jetstream.WithMsgID(fmt.Sprint("m", i)), jetstream.WithStallWait(time.Minute)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		b.Fatal("limit publishes not acknowledged")
-	}
-	return float64(n) / time.Since(start).Seconds()
+	return bustest.RawPublishRate(b, h.ns.URL(), n, size)
 }
 
 // BenchmarkIngest32 is issue 6's speed goal: MLLP ingest over 32
@@ -121,13 +93,8 @@ func BenchmarkIngest32(b *testing.B) {
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ack-ms@limit/4(goal<10)")
 }
 
-// cpuPerMessage runs f, which handles n messages, and returns the
-// process's CPU time per message in microseconds (0 where unknown).
-func cpuPerMessage(n int, f func()) float64 {
-	c0 := service.ProcessCPU()
-	f()
-	return float64(service.ProcessCPU()-c0) / float64(time.Microsecond) / float64(n)
-}
+// cpuPerMessage is service.CPUPerMessage.
+func cpuPerMessage(n int, f func()) float64 { return service.CPUPerMessage(n, f) }
 
 // drive sends per messages on each connection, pipelined (64 KiB writes),
 // reads as many replies, and returns the messages per second and the

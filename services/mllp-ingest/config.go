@@ -2,36 +2,26 @@ package mllpingest
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"net"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/bus/seal"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // Listener is one network's MLLP listening address.
-type Listener struct{ Network, Addr string }
+type Listener = ingest.Listener
 
 // Listeners are the MLLP listeners, one per network.
-type Listeners []Listener
+type Listeners = ingest.Listeners
 
-// UnmarshalText reads "network=host:port,network=host:port" (ParseListeners).
-func (l *Listeners) UnmarshalText(b []byte) error {
-	ls, err := ParseListeners(string(b))
-	if err != nil {
-		return err
-	}
-	*l = ls
-	return nil
-}
+// ParseListeners reads "network=host:port,network=host:port".
+func ParseListeners(s string) ([]Listener, error) { return ingest.ParseListeners(s) }
 
 // Config configures the MLLP ingest: its own settings, then those it
 // shares (the partition count with the linkers, the patient key with
@@ -79,37 +69,6 @@ func ConfigFromEnv(env *service.Env) (Config, error) {
 	return service.LoadOver(env, DefaultConfig(), "mllpingest.ConfigFromEnv")
 }
 
-// ParseListeners reads "network=host:port,network=host:port".
-func ParseListeners(s string) ([]Listener, error) {
-	var out []Listener
-	seen := map[string]bool{}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		network, addr, ok := strings.Cut(part, "=")
-		if !ok {
-			return nil, fmt.Errorf("%q: want network=host:port", part)
-		}
-		if err := bus.ValidNetwork(network); err != nil {
-			return nil, err
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("%q: %w", part, err)
-		}
-		if seen[network] {
-			return nil, fmt.Errorf("network %q listed twice", network)
-		}
-		seen[network] = true
-		out = append(out, Listener{Network: network, Addr: addr})
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no listener")
-	}
-	return out, nil
-}
-
 // Validate returns an error naming every bad variable: the settings the
 // ingest uses, shared ones included.
 func (c Config) Validate() error {
@@ -124,57 +83,19 @@ func (c Config) Validate() error {
 			add("HINSCORE_MLLP_LISTENERS", "%v", err)
 		}
 	}
-	if c.MaxFrameBytes < 1024 || c.MaxFrameBytes > 64<<20 {
-		add("HINSCORE_MLLP_MAX_FRAME", "%d: want 1024..67108864", c.MaxFrameBytes)
-	}
-	if c.IdleTimeout <= 0 {
-		add("HINSCORE_MLLP_IDLE_TIMEOUT", "%s: want > 0", c.IdleTimeout)
-	}
-	if c.MaxConns < 1 {
-		add("HINSCORE_MLLP_MAX_CONNS", "%d: want >= 1", c.MaxConns)
-	}
-	if c.MaxInFlight < 1 || c.MaxInFlight > 65536 {
-		add("HINSCORE_MLLP_MAX_INFLIGHT", "%d: want 1..65536", c.MaxInFlight)
-	}
-	if c.ReadTimeout <= 0 {
-		add("HINSCORE_MLLP_READ_TIMEOUT", "%s: want > 0", c.ReadTimeout)
-	}
-	if c.MinRate < 1 {
-		add("HINSCORE_MLLP_MIN_RATE", "%d: want >= 1 byte/s", c.MinRate)
-	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		add("HINSCORE_MLLP_TLS_CERT", "HINSCORE_MLLP_TLS_CERT and HINSCORE_MLLP_TLS_KEY go together")
-	}
-	if c.TLSClientCA != "" && c.TLSCert == "" {
-		add("HINSCORE_MLLP_TLS_CLIENT_CA", "mutual TLS needs HINSCORE_MLLP_TLS_CERT and HINSCORE_MLLP_TLS_KEY")
-	}
+	c.limits().Check(&ps)
 	return ps.Err()
 }
 
-// TLSConfig loads the listeners' TLS configuration; nil when TLS is off.
-func (c Config) TLSConfig() (*tls.Config, error) {
-	if c.TLSCert == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("HINSCORE_MLLP_TLS_CERT/KEY: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if c.TLSClientCA != "" {
-		pem, err := os.ReadFile(c.TLSClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("HINSCORE_MLLP_TLS_CLIENT_CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("HINSCORE_MLLP_TLS_CLIENT_CA: %s holds no PEM certificate", c.TLSClientCA)
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
+// limits are the listeners' limits and TLS settings.
+func (c Config) limits() ingest.Limits {
+	return ingest.Limits{Prefix: "HINSCORE_MLLP", MaxFrameBytes: c.MaxFrameBytes, IdleTimeout: c.IdleTimeout,
+		MaxConns: c.MaxConns, MaxInFlight: c.MaxInFlight, ReadTimeout: c.ReadTimeout, MinRate: c.MinRate,
+		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA}
 }
+
+// TLSConfig loads the listeners' TLS configuration; nil when TLS is off.
+func (c Config) TLSConfig() (*tls.Config, error) { return c.limits().TLS() }
 
 // Mapper is the mapping the ingest uses: the patient key and, when
 // configured, the organisation directory (loaded now).

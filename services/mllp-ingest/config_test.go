@@ -20,7 +20,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Listeners:    []Listener{{"default", "127.0.0.1:2575"}, {"netb", "0.0.0.0:2576"}},
+		Listeners:    []Listener{{Network: "default", Addr: "127.0.0.1:2575"}, {Network: "netb", Addr: "0.0.0.0:2576"}},
 		Partitioning: bus.Partitioning{PartitionCount: 8},
 		PatientTokens: service.PatientTokens{
 			PatientKey:   []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
@@ -58,7 +58,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	wantDef := DefaultConfig()
 	def.RawKeys, wantDef.RawKeys = nil, nil
-	if !reflect.DeepEqual(def, wantDef) || def.Listeners[0] != (Listener{"default", "127.0.0.1:2575"}) {
+	if !reflect.DeepEqual(def, wantDef) || def.Listeners[0] != (Listener{Network: "default", Addr: "127.0.0.1:2575"}) {
 		t.Errorf("defaults: %+v", def)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
 )
 
@@ -67,8 +68,7 @@ func (g *frameGuard) deadline(now time.Time) time.Time {
 	if !g.inFrame {
 		return now.Add(g.idle)
 	}
-	allowed := g.frame + time.Duration(float64(g.frameBytes)/float64(g.minRate)*float64(time.Second))
-	return g.frameStart.Add(allowed)
+	return ingest.FrameDeadline(g.frameStart, g.frame, g.frameBytes, g.minRate)
 }
 
 func (g *frameGuard) Read(p []byte) (int, error) {

@@ -2,16 +2,9 @@ package mllpingest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/ingest/ingesttest"
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
 
 	"github.com/rs/zerolog"
@@ -221,69 +215,17 @@ func TestMaxConnsRefusedPolitely(t *testing.T) {
 	}
 }
 
-// testPKI writes a CA, a server certificate for 127.0.0.1 and a client
-// certificate, all self-signed by the CA, made here with crypto/x509.
-type testPKI struct {
-	dir                       string
-	caFile, certFile, keyFile string
-	pool                      *x509.CertPool
-	client                    tls.Certificate
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hinscore test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	leaf := func(serial int64, name string, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, key
-	}
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	srvDER, srvKey := leaf(2, "mllp server", x509.ExtKeyUsageServerAuth)
-	srvKeyDER, _ := x509.MarshalECPrivateKey(srvKey)
-	cliDER, cliKey := leaf(3, "network peer", x509.ExtKeyUsageClientAuth)
-	p := &testPKI{dir: dir, caFile: write("ca.pem", "CERTIFICATE", caDER), certFile: write("server.pem", "CERTIFICATE", srvDER),
-		keyFile: write("server.key", "EC PRIVATE KEY", srvKeyDER), pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	p.client = tls.Certificate{Certificate: [][]byte{cliDER}, PrivateKey: cliKey}
-	return p
-}
-
 func TestTLS(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := ingesttest.NewPKI(t, "hinscore test CA")
 	for _, mutual := range []bool{false, true} {
 		h := newHarness(t, func(c *Config) {
-			c.TLSCert, c.TLSKey = pki.certFile, pki.keyFile
+			c.TLSCert, c.TLSKey = pki.CertFile, pki.KeyFile
 			if mutual {
-				c.TLSClientCA = pki.caFile
+				c.TLSClientCA = pki.CAFile
 			}
 		})
 		dial := func(withCert bool) (*client, error) {
-			cfg := &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
-			if withCert {
-				cfg.Certificates = []tls.Certificate{pki.client}
-			}
+			cfg := pki.ClientTLS(withCert)
 			d := &net.Dialer{Timeout: 5 * time.Second}
 			nc, err := tls.DialWithDialer(d, "tcp", h.srv.Addrs()["neta"], cfg)
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 	"github.com/hinscore/hinscore/services/lib/hl7v2"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
 	"github.com/hinscore/hinscore/services/lib/service"
@@ -99,7 +100,7 @@ func (im *Importer) Import(ctx context.Context, network, name string, data []byt
 				continue
 			}
 			bus.Route(ev, im.cfg.PartitionCount)
-			if futs[i], err = store(im.js, im.cfg.RawKeys, ev, raw, stall); err != nil {
+			if futs[i], err = ingest.Store(im.js, im.cfg.RawKeys, ev, raw, stall); err != nil {
 				return st, fmt.Errorf("mllpingest.Import %s: message %d: %w", name, lo+i+1, err)
 			}
 		}

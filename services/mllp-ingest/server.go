@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/bus/dlq"
@@ -27,6 +25,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 	"github.com/hinscore/hinscore/services/lib/hl7v2"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/toevent"
@@ -34,7 +33,7 @@ import (
 )
 
 // ErrClosed is returned by Start after Shutdown.
-var ErrClosed = errors.New("mllpingest: server shut down")
+var ErrClosed = ingest.ErrClosed
 
 const (
 	// defaultPublishTimeout bounds the wait for a PubAck; past it the sender
@@ -44,8 +43,10 @@ const (
 	writeTimeout = 30 * time.Second
 )
 
-// Server is the MLLP ingest component.
+// Server is the MLLP ingest component. Addrs, Ready and Shutdown are its
+// Listening's.
 type Server struct {
+	*ingest.Listening
 	cfg            Config
 	js             jetstream.JetStream
 	log            zerolog.Logger
@@ -55,17 +56,8 @@ type Server struct {
 	m              *metrics
 	publishTimeout time.Duration
 
-	connSem   chan struct{}
+	conns     *ingest.Conns
 	refuseSem chan struct{} // connections being refused politely
-	force     chan struct{} // closed when Shutdown's context ends: stop waiting
-	wg        sync.WaitGroup
-
-	mu        sync.Mutex
-	started   bool
-	closed    bool
-	done      chan struct{} // closed when Shutdown has finished draining
-	listeners map[string]net.Listener
-	conns     map[*conn]struct{}
 }
 
 // New returns a server for cfg publishing through deps.JetStream, its
@@ -100,7 +92,9 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 	if cfg.RawKeys.IsDev() {
 		log.Warn().Msg("HINSCORE_RAW_KEYS unset: the messages' bytes in EVENTS are sealed with the public development key")
 	}
+	l := ingest.NewListening("mllpingest", js, cfg.MaxConns)
 	return &Server{
+		Listening:      l,
 		cfg:            cfg,
 		js:             js,
 		log:            log,
@@ -110,113 +104,20 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 		refuseSem:      make(chan struct{}, maxPoliteRefusals),
 		m:              m,
 		publishTimeout: defaultPublishTimeout,
-		connSem:        make(chan struct{}, cfg.MaxConns),
-		force:          make(chan struct{}),
-		done:           make(chan struct{}),
-		listeners:      map[string]net.Listener{},
-		conns:          map[*conn]struct{}{},
+		conns:          l.Conns(),
 	}, nil
 }
 
 // Start listens on every listener and returns once all are listening.
 func (s *Server) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("mllpingest.Start: %w", ErrClosed)
+	if err := s.Listen(ctx, s.cfg.Listeners, nil, s.tls, s.accept, nil); err != nil {
+		return err
 	}
-	if s.started {
-		return nil
-	}
-	var lc net.ListenConfig
-	for _, l := range s.cfg.Listeners {
-		ln, err := lc.Listen(ctx, "tcp", l.Addr)
-		if err != nil {
-			for _, open := range s.listeners {
-				_ = open.Close()
-			}
-			s.listeners = map[string]net.Listener{}
-			return fmt.Errorf("mllpingest.Start %s=%s: %w", l.Network, l.Addr, err)
-		}
-		if s.tls != nil {
-			ln = tls.NewListener(ln, s.tls)
-		}
-		s.listeners[l.Network] = ln
-	}
-	s.started = true
-	for network, ln := range s.listeners {
-		s.wg.Add(1)
-		go s.accept(network, ln)
-		s.log.Info().Str("network", network).Str("addr", ln.Addr().String()).Bool("tls", s.tls != nil).
+	for network, addr := range s.Addrs() {
+		s.log.Info().Str("network", network).Str("addr", addr).Bool("tls", s.tls != nil).
 			Bool("client_certs", s.tls != nil && s.tls.ClientCAs != nil).Msg("MLLP listening")
 	}
 	return nil
-}
-
-// Addrs maps each network to the address it listens on.
-func (s *Server) Addrs() map[string]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]string, len(s.listeners))
-	for n, ln := range s.listeners {
-		out[n] = ln.Addr().String()
-	}
-	return out
-}
-
-// Ready reports whether the server listens and JetStream answers.
-func (s *Server) Ready(ctx context.Context) error {
-	s.mu.Lock()
-	started, closed := s.started, s.closed
-	s.mu.Unlock()
-	if !started || closed {
-		return errors.New("mllpingest: not listening")
-	}
-	if _, err := s.js.AccountInfo(ctx); err != nil {
-		return fmt.Errorf("mllpingest.Ready: %w", err)
-	}
-	return nil
-}
-
-// Shutdown stops accepting, stops reading, lets the messages already read
-// finish (PubAcks and replies), then closes the connections. When ctx ends
-// first, it stops waiting and closes everything.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		select {
-		case <-s.done:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("mllpingest.Shutdown: %w", ctx.Err())
-		}
-	}
-	s.closed = true
-	for _, ln := range s.listeners {
-		_ = ln.Close()
-	}
-	for c := range s.conns {
-		c.stopReading()
-	}
-	s.mu.Unlock()
-
-	drained := make(chan struct{})
-	go func() { s.wg.Wait(); close(drained) }()
-	defer close(s.done)
-	select {
-	case <-drained:
-		return nil
-	case <-ctx.Done():
-		close(s.force)
-		s.mu.Lock()
-		for c := range s.conns {
-			_ = c.nc.Close()
-		}
-		s.mu.Unlock()
-		<-drained
-		return fmt.Errorf("mllpingest.Shutdown: %w", ctx.Err())
-	}
 }
 
 // maxPoliteRefusals bounds the connections over MaxConns that are read and
@@ -228,45 +129,15 @@ const maxPoliteRefusals = 16
 const refuseTimeout = 2 * time.Second
 
 func (s *Server) accept(network string, ln net.Listener) {
-	defer s.wg.Done()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Warn().Err(err).Str("network", network).Msg("accept")
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		select {
-		case s.connSem <- struct{}{}:
-		default:
-			s.m.rejected.WithLabelValues(network, reasonMaxConns).Inc()
-			s.log.Warn().Str("network", network).Str("remote", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: too many connections")
-			s.refuse(network, nc)
-			continue
-		}
-		c := &conn{s: s, network: network, nc: nc, remote: nc.RemoteAddr().String(), m: s.m.forNetwork(network)}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			_ = nc.Close()
-			<-s.connSem
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-			<-s.connSem
-		}()
-	}
+	s.conns.Accept(ln, func(nc net.Conn) ingest.Conn {
+		return &conn{StreamConn: ingest.NewStreamConn(nc), s: s, network: network, m: s.m.forNetwork(network)}
+	}, func(nc net.Conn) {
+		s.m.rejected.WithLabelValues(network, reasonMaxConns).Inc()
+		s.log.Warn().Str("network", network).Str("remote", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: too many connections")
+		s.refuse(network, nc)
+	}, func(err error) {
+		s.log.Warn().Err(err).Str("network", network).Msg("accept")
+	})
 }
 
 // refuse answers a connection over MaxConns politely: it reads the first
@@ -280,9 +151,7 @@ func (s *Server) refuse(network string, nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	started := s.conns.Go(func() {
 		defer func() { <-s.refuseSem }()
 		defer nc.Close()
 		_ = nc.SetDeadline(time.Now().Add(refuseTimeout))
@@ -294,24 +163,20 @@ func (s *Server) refuse(network string, nc net.Conn) {
 			Message: fmt.Sprintf("too many connections (%d): message not stored, send it again later", s.cfg.MaxConns)}},
 			s.clock.Now(), "HINBUSY")
 		_ = mllp.WriteFrame(nc, reply)
-	}()
+	})
+	if !started {
+		<-s.refuseSem
+		_ = nc.Close()
+	}
 }
 
 // conn is one MLLP connection: a reader, a publisher and a writer
 // goroutine joined by two ordered queues.
 type conn struct {
-	s        *Server
-	network  string
-	nc       net.Conn
-	remote   string
-	stopping atomic.Bool
-	m        connMetrics
-}
-
-// stopReading makes the reader stop at its next read (Shutdown).
-func (c *conn) stopReading() {
-	c.stopping.Store(true)
-	_ = c.nc.SetReadDeadline(time.Now())
+	ingest.StreamConn
+	s       *Server
+	network string
+	m       connMetrics
 }
 
 // item is one frame on its way through a connection's pipeline: one
@@ -331,23 +196,19 @@ type item struct {
 	subs     []*item
 }
 
-func (c *conn) serve() {
+// Serve runs the connection's pipeline until it ends.
+func (c *conn) Serve() {
 	s := c.s
 	s.m.openConns.WithLabelValues(c.network).Inc()
 	defer s.m.openConns.WithLabelValues(c.network).Dec()
-	log := s.log.With().Str("network", c.network).Str("remote", c.remote).Logger()
+	log := s.log.With().Str("network", c.network).Str("remote", c.Remote).Logger()
 	log.Debug().Msg("connection opened")
-	defer func() { _ = c.nc.Close() }()
+	defer func() { _ = c.NC.Close() }()
 
-	if tc, ok := c.nc.(*tls.Conn); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ReadTimeout)
-		err := tc.HandshakeContext(ctx)
-		cancel()
-		if err != nil {
-			s.m.rejected.WithLabelValues(c.network, reasonTLS).Inc()
-			log.Warn().Err(err).Msg("TLS handshake failed")
-			return
-		}
+	if err := c.Handshake(s.cfg.ReadTimeout); err != nil {
+		s.m.rejected.WithLabelValues(c.network, reasonTLS).Inc()
+		log.Warn().Err(err).Msg("TLS handshake failed")
+		return
 	}
 
 	window := make(chan struct{}, s.cfg.MaxInFlight)
@@ -370,11 +231,11 @@ func (c *conn) serve() {
 // connection on the peer's account, with input possibly left unread.
 func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) (linger bool) {
 	s := c.s
-	guard := &frameGuard{r: c.nc, idle: s.cfg.IdleTimeout, frame: s.cfg.ReadTimeout, minRate: s.cfg.MinRate,
-		max: s.cfg.MaxFrameBytes, outside: s.m.outside.WithLabelValues(c.network), stopping: &c.stopping}
+	guard := &frameGuard{r: c.NC, idle: s.cfg.IdleTimeout, frame: s.cfg.ReadTimeout, minRate: s.cfg.MinRate,
+		max: s.cfg.MaxFrameBytes, outside: s.m.outside.WithLabelValues(c.network), stopping: c.Stopping()}
 	r := mllp.NewReader(guard, s.cfg.MaxFrameBytes)
 	for {
-		if c.stopping.Load() {
+		if c.Stopping().Load() {
 			return false
 		}
 		frame, err := r.ReadFrame()
@@ -413,16 +274,8 @@ func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) 
 			log.Warn().Msg("peer closed inside a frame")
 			return false
 		default:
-			var ne net.Error
-			switch {
-			case c.stopping.Load():
-			case errors.As(err, &ne) && ne.Timeout() && guard.InFrame():
+			if c.LogEnded(log, err, guard.InFrame(), s.cfg.limits()) {
 				s.m.rejected.WithLabelValues(c.network, reasonSlow).Inc()
-				log.Warn().Dur("read_timeout", s.cfg.ReadTimeout).Int("min_rate", s.cfg.MinRate).Msg("closing connection: frame arriving too slowly")
-			case errors.As(err, &ne) && ne.Timeout():
-				log.Info().Dur("idle_timeout", s.cfg.IdleTimeout).Msg("closing idle connection")
-			default:
-				log.Debug().Err(err).Msg("read")
 			}
 			return false
 		}
@@ -440,14 +293,14 @@ const lingerTimeout = time.Second
 // with unread input resets the connection, and the reset can destroy the
 // reply before the peer has read it.
 func (c *conn) lingerClose() {
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+	if cw, ok := c.NC.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	if c.stopping.Load() {
+	if c.Stopping().Load() {
 		return
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
-	_, _ = io.Copy(io.Discard, c.nc)
+	_ = c.NC.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.Copy(io.Discard, c.NC)
 }
 
 // acceptFrame handles one frame: a message, or a batch (FHS/BHS) whose
@@ -485,7 +338,7 @@ func (c *conn) acceptMessage(frame []byte) *item {
 	}
 	bus.Route(ev, s.cfg.PartitionCount)
 	it := &item{start: now, deadline: time.Now().Add(s.publishTimeout), frame: frame, msg: msg, ev: ev}
-	fut, err := store(s.js, s.cfg.RawKeys, ev, frame, s.publishTimeout)
+	fut, err := ingest.Store(s.js, s.cfg.RawKeys, ev, frame, s.publishTimeout)
 	if err != nil {
 		c.publishFailed(it, err)
 		return it
@@ -528,19 +381,10 @@ func (c *conn) reject(frame []byte, msg *hl7v2.Message, code, reason string, ae 
 func (c *conn) deadLetter(reason string, data []byte, detail string) error {
 	s := c.s
 	s.m.rejected.WithLabelValues(c.network, reason).Inc()
-	ctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.force:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	err := dlq.Publish(ctx, s.js, dlq.DeadLetter{
-		Stage: stageMLLPIngest, Network: c.network, Format: formatHL7v2, Remote: c.remote,
+	err := ingest.DeadLetter(s.js, dlq.DeadLetter{
+		Stage: stageMLLPIngest, Network: c.network, Format: formatHL7v2, Remote: c.Remote,
 		Reason: reason + ": " + detail, Data: data,
-	})
+	}, s.publishTimeout, s.conns.Force())
 	if err != nil {
 		s.log.Error().Err(err).Str("network", c.network).Str("reason", reason).Msg("dead letter not stored")
 	}
@@ -558,28 +402,7 @@ func (c *conn) publishFailed(it *item, err error) {
 }
 
 func (c *conn) await(it *item, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
-	// Pipelined, the PubAck is usually in before it is awaited: no timer
-	// then. Each of Ok and Err takes the publisher's lock: called once.
-	ok, failed := f.Ok(), f.Err()
-	select {
-	case ack := <-ok:
-		return ack, nil
-	case err := <-failed:
-		return nil, err
-	default:
-	}
-	t := time.NewTimer(time.Until(it.deadline))
-	defer t.Stop()
-	select {
-	case ack := <-ok:
-		return ack, nil
-	case err := <-failed:
-		return nil, err
-	case <-t.C:
-		return nil, fmt.Errorf("no PubAck within %s", c.s.publishTimeout)
-	case <-c.s.force:
-		return nil, errors.New("shutdown deadline")
-	}
+	return ingest.Await(f, it.deadline, c.s.publishTimeout, c.s.conns.Force())
 }
 
 // settle waits for an item's EVENTS PubAck (or its rejection) and sets its reply.
@@ -601,7 +424,7 @@ func (c *conn) settle(it *item) {
 // replies, once every message of it is settled.
 func (c *conn) writeReplies(in <-chan *item, window <-chan struct{}, log zerolog.Logger) {
 	s := c.s
-	w := bufio.NewWriterSize(c.nc, 32<<10)
+	w := bufio.NewWriterSize(c.NC, 32<<10)
 	broken := false
 	var one [1]*item
 	for it := range in {
@@ -623,7 +446,7 @@ func (c *conn) writeReplies(in <-chan *item, window <-chan struct{}, log zerolog
 			_, _ = w.Write(mllp.AppendFrame(w.AvailableBuffer(), it.reply)) // errors surface at Flush
 		}
 		if !broken && len(in) == 0 {
-			_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			_ = c.NC.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if err := w.Flush(); err != nil {
 				broken = true
 				log.Warn().Err(err).Msg("reply not delivered")
@@ -641,7 +464,7 @@ func (c *conn) writeReplies(in <-chan *item, window <-chan struct{}, log zerolog
 		<-window
 	}
 	if !broken {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = c.NC.SetWriteDeadline(time.Now().Add(writeTimeout))
 		_ = w.Flush()
 	}
 }

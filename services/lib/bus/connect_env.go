@@ -74,6 +74,7 @@ func (p Partitioning) EventPartitions() partition.Count { return partition.Count
 // "check" looks at, and all that deploy/nats/accounts.conf lets it see.
 var serviceStreams = map[string][]string{
 	"mllp-ingest": {StreamEvents, StreamDLQ},
+	"atna-ingest": {StreamEvents, StreamDLQ},
 	"fhir-ingest": {StreamRaw, StreamEvents, StreamDLQ},
 	"linker":      {StreamEvents, StreamOutcomes},
 	"chwriter":    {StreamEvents, StreamOutcomes, StreamDLQ},

@@ -31,7 +31,6 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/rs/zerolog v1.35.1 // indirect
 	github.com/segmentio/asm v1.2.1 // indirect
 	github.com/shopspring/decimal v1.5.0 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
@@ -45,6 +44,7 @@ require (
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
+	github.com/rs/zerolog v1.35.1
 	google.golang.org/protobuf v1.36.12
 )
 

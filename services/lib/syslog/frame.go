@@ -48,11 +48,16 @@ var (
 
 // Reader reads RFC 5425 octet-counted frames from a stream.
 type Reader struct {
-	r   *bufio.Reader
-	max int
-	buf []byte
-	err error // sticky: the framing is lost, or the stream failed
+	r       *bufio.Reader
+	max     int
+	buf     []byte
+	dropped []byte // the head of the last oversized frame
+	err     error  // sticky: the framing is lost, or the stream failed
 }
+
+// MaxDropped is how much of an oversized frame a Reader keeps (Dropped):
+// enough to name its sender in a dead letter, never the whole frame.
+const MaxDropped = 64 << 10
 
 // NewReader reads frames of at most maxBytes of SYSLOG-MSG from r.
 func NewReader(r io.Reader, maxBytes int) *Reader {
@@ -68,11 +73,23 @@ func (m *Reader) ReadFrame() ([]byte, error) {
 	}
 	n, err := m.readLength()
 	if err != nil {
+		if errors.Is(err, ErrBadLength) {
+			// What follows the broken length, as far as it is in, is what
+			// a dead letter can show of the broken frame.
+			more, _ := m.r.Peek(min(m.r.Buffered(), MaxDropped-len(m.dropped)))
+			m.dropped = append(m.dropped, more...)
+		}
 		m.err = err
 		return nil, err
 	}
 	if n > int64(m.max) {
-		if _, err := m.r.Discard(int(n)); err != nil {
+		keep := min(n, int64(min(m.max, MaxDropped)))
+		m.dropped = append(m.dropped[:0], make([]byte, keep)...)
+		if _, err := io.ReadFull(m.r, m.dropped); err != nil {
+			m.err = m.cut(err, n)
+			return nil, m.err
+		}
+		if _, err := m.r.Discard(int(n - keep)); err != nil {
 			m.err = m.cut(err, n)
 			return nil, m.err
 		}
@@ -82,18 +99,30 @@ func (m *Reader) ReadFrame() ([]byte, error) {
 		m.buf = make([]byte, n)
 	}
 	m.buf = m.buf[:n]
-	if _, err := io.ReadFull(m.r, m.buf); err != nil {
+	if got, err := io.ReadFull(m.r, m.buf); err != nil {
+		m.dropped = append(m.dropped[:0], m.buf[:min(got, MaxDropped)]...)
 		m.err = m.cut(err, n)
 		return nil, m.err
 	}
 	return m.buf, nil
 }
 
+// Dropped returns the first bytes (up to the limit and at most MaxDropped)
+// of the frame the last ErrFrameTooLarge refused, or, after ErrBadLength,
+// what was read of the broken frame (its length, and the bytes already
+// received after it or of its body), valid until the next call of
+// ReadFrame.
+func (m *Reader) Dropped() []byte { return m.dropped }
+
 // readLength reads MSG-LEN and the space after it.
 func (m *Reader) readLength() (int64, error) {
 	var n int64
+	m.dropped = m.dropped[:0]
 	for i := 0; ; i++ {
 		b, err := m.r.ReadByte()
+		if err == nil {
+			m.dropped = append(m.dropped, b)
+		}
 		if err != nil {
 			if err == io.EOF && i == 0 {
 				return 0, io.EOF

@@ -65,6 +65,15 @@ func TestReadFrameErrors(t *testing.T) {
 			if got := errors.Is(err, io.ErrUnexpectedEOF); got != tt.cutWant {
 				t.Fatalf("err = %v: wraps io.ErrUnexpectedEOF = %v, want %v", err, got, tt.cutWant)
 			}
+			if errors.Is(err, ErrFrameTooLarge) && string(r.Dropped()) != strings.Repeat("x", 200) {
+				t.Fatalf("Dropped() = %d bytes, want the frame's first 200", len(r.Dropped()))
+			}
+			if tt.name == "length lies" && string(r.Dropped()) != "short" {
+				t.Fatalf("Dropped() = %q after a lying length, want the frame's bytes", r.Dropped())
+			}
+			if tt.name == "non-transparent framing" && string(r.Dropped()) != tt.stream {
+				t.Fatalf("Dropped() = %q, want the stream read", r.Dropped())
+			}
 			got, err2 := r.ReadFrame()
 			if tt.goesOn {
 				if err2 != nil || string(got) != "ok" {
@@ -109,6 +118,9 @@ func FuzzReader(f *testing.F) {
 				}
 				again = AppendFrame(again, got)
 			case errors.Is(err, ErrFrameTooLarge):
+				if len(r.Dropped()) != max {
+					t.Fatalf("kept %d bytes of an oversized frame, want the limit's %d", len(r.Dropped()), max)
+				}
 				clean = false
 			case err == io.EOF:
 				if clean && !bytes.Equal(again, data) {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 
 	"github.com/hinscore/hinscore/services/api"
+	atnaingest "github.com/hinscore/hinscore/services/atna-ingest"
 	"github.com/hinscore/hinscore/services/chwriter"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 	"github.com/hinscore/hinscore/services/lib/service"
@@ -31,6 +32,7 @@ var readmes = []struct {
 	configs []any
 }{
 	{"services/mllp-ingest/README.md", []any{mllpingest.Config{}}},
+	{"services/atna-ingest/README.md", []any{atnaingest.Config{}}},
 	{"services/fhir-ingest/README.md", []any{fhiringest.Config{}}},
 	{"services/linker/README.md", []any{linker.Config{}}},
 	{"services/chwriter/README.md", []any{chwriter.Config{}}},

@@ -21,8 +21,8 @@ var Version = ""
 const usage = `hinscore measures how health information networks answer requests for patient records.
 
 Usage:
-  hinscore up        [--clickhouse DSN] [--mllp NETWORK=HOST:PORT]... [--fhir HOST:PORT] [--api HOST:PORT] [--data DIR]
-                     [--nats HOST:PORT] [--admin HOST:PORT] [--out DIR]
+  hinscore up        [--clickhouse DSN] [--mllp NETWORK=HOST:PORT]... [--atna NETWORK=HOST:PORT]... [--fhir HOST:PORT]
+                     [--api HOST:PORT] [--data DIR] [--nats HOST:PORT] [--admin HOST:PORT] [--out DIR]
   hinscore demo      [--requests N] [--seed S] [--out DIR] [--clickhouse DSN]
   hinscore inspect   [--format hl7v2|fhir|auto] [--network N] FILE...   one ExchangeEvent JSON line per message
   hinscore import    --network N [--nats URL] [--format hl7v2|fhir|auto] FILE...   HL7 batch files, FHIR NDJSON
@@ -113,7 +113,7 @@ func version() string {
 	return "dev"
 }
 
-// listenerFlag collects repeated --mllp NETWORK=HOST:PORT.
+// listenerFlag collects repeated --mllp (or --atna) NETWORK=HOST:PORT.
 type listenerFlag []string
 
 func (l *listenerFlag) String() string     { return strings.Join(*l, ",") }

@@ -86,6 +86,7 @@ func TestUsageErrors(t *testing.T) {
 		{"up fhir without tokens", []string{"up", "--fhir", "127.0.0.1:8080"}, 1, "HINSCORE_FHIR_TOKENS"},
 		{"up bad listener", []string{"up", "--mllp", "north"}, 2, "--mllp"},
 		{"up bad network", []string{"up", "--mllp", "no rth=127.0.0.1:1"}, 2, "--mllp"},
+		{"up bad audit listener", []string{"up", "--atna", "hin1=nowhere"}, 2, "--atna"},
 		{"demo bad requests", []string{"demo", "--requests", "0"}, 2, "--requests"},
 		{"bad flag", []string{"demo", "--nope"}, 2, "nope"},
 		{"import without network", []string{"import", "testdata/query.hl7"}, 2, "--network"},

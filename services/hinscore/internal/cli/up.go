@@ -12,10 +12,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hinscore/hinscore/services/api"
+	atnaingest "github.com/hinscore/hinscore/services/atna-ingest"
 	"github.com/hinscore/hinscore/services/chwriter"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 	"github.com/hinscore/hinscore/services/hinscore/internal/pipeline"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/hinscore/hinscore/services/linker"
@@ -29,6 +31,7 @@ type upFlags struct {
 	data       string
 	admin      string
 	mllp       listenerFlag
+	atna       listenerFlag
 	fhir       string
 	api        string
 	out        string
@@ -40,6 +43,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f upFlags
 	fs.StringVar(&f.clickhouse, "clickhouse", "", "ClickHouse DSN clickhouse://HOST:PORT/DATABASE (default HINSCORE_CLICKHOUSE_DSN, else a local server)")
 	fs.Var(&f.mllp, "mllp", "MLLP listener NETWORK=HOST:PORT, repeatable (default HINSCORE_MLLP_LISTENERS, else default=127.0.0.1:2575)")
+	fs.Var(&f.atna, "atna", "syslog (ATNA audit record) listener NETWORK=HOST:PORT, repeatable: TLS with HINSCORE_ATNA_TLS_CERT/KEY, else TCP; UDP from HINSCORE_ATNA_UDP; default: no audit-record listener")
 	fs.StringVar(&f.data, "data", ".data", "directory of the embedded JetStream store")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:9100", "address of /metrics, /healthz, /readyz")
 	fs.StringVar(&f.out, "out", "", "directory of the scorecard files, rebuilt every HINSCORE_SCORECARD_EVERY (default HINSCORE_SCORECARD_OUT, else out)")
@@ -54,6 +58,11 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if len(f.atna) > 0 {
+		if _, err := ingest.ParseListeners(strings.Join(f.atna, ",")); err != nil {
+			return fmt.Errorf("%w: --atna: %v", errUsage, err)
+		}
+	}
 	log := service.NewLogger("hinscore", stderr)
 	opts, err := pipelineOptions(ctx, f, log)
 	if err != nil {
@@ -65,6 +74,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for network, addr := range p.MLLPAddrs() {
 		fmt.Fprintf(stdout, "MLLP  %-12s %s\n", network, addr)
+	}
+	for network, addrs := range p.ATNAAddrs() {
+		fmt.Fprintf(stdout, "ATNA  %-12s %s\n", network, strings.Join(addrs, " "))
 	}
 	if a := p.FHIRAddr(); a != "" {
 		fmt.Fprintf(stdout, "FHIR  http://%s/fhir/{network}/\n", a)
@@ -89,6 +101,9 @@ func upEnv(f upFlags, data string) *service.Env {
 	flags := map[string]string{}
 	if len(f.mllp) > 0 {
 		flags["HINSCORE_MLLP_LISTENERS"] = strings.Join(f.mllp, ",")
+	}
+	if len(f.atna) > 0 {
+		flags["HINSCORE_ATNA_LISTENERS"] = strings.Join(f.atna, ",")
 	}
 	if f.fhir != "" {
 		flags["HINSCORE_FHIR_ADDR"] = f.fhir
@@ -164,6 +179,13 @@ func readConfigs(env *service.Env, f upFlags, opts *pipeline.Options) error {
 		return err
 	}
 	opts.Scorecard = &cards
+	if len(f.atna) > 0 {
+		cfg, err := atnaingest.ConfigFromEnv(env)
+		if err != nil {
+			return fmt.Errorf("--atna: %w", err)
+		}
+		opts.ATNA = &cfg
+	}
 	if f.fhir != "" {
 		cfg, err := fhiringest.ConfigFromEnv(env)
 		if err != nil {

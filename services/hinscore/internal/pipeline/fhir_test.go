@@ -266,18 +266,7 @@ func startFHIRPipeline(ctx context.Context, t *testing.T) (*Pipeline, fhiringest
 		t.Fatal(err)
 	}
 	opts.API = &apiCfg
-	p, err := Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Bounded: a shutdown that never drains fails the test instead of hanging it.
-		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
-		defer scancel()
-		if err := p.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	p := startForTest(ctx, t, opts)
 	return p, fhir
 }
 

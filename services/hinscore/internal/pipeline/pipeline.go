@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hinscore/hinscore/services/api"
+	atnaingest "github.com/hinscore/hinscore/services/atna-ingest"
 	"github.com/hinscore/hinscore/services/chwriter"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 	"github.com/hinscore/hinscore/services/lib/bus"
@@ -48,6 +49,8 @@ type Options struct {
 	// Start gives them to each component whatever its configuration holds.
 	Shared Shared
 	Ingest mllpingest.Config
+	// ATNA, when set, also runs the audit-record listener.
+	ATNA *atnaingest.Config
 	// FHIR, when set, also runs the FHIR ingest.
 	FHIR   *fhiringest.Config
 	Linker linker.Config
@@ -82,6 +85,11 @@ func (o *Options) share() {
 	o.Streams.Partitions = s.EventPartitions()
 	o.Ingest.Partitioning, o.Ingest.PatientTokens, o.Ingest.Keys = s.Partitioning, s.PatientTokens, s.Keys
 	o.Linker.Partitioning = s.Partitioning
+	if o.ATNA != nil {
+		atna := *o.ATNA
+		atna.Partitioning, atna.PatientTokens, atna.Keys = s.Partitioning, s.PatientTokens, s.Keys
+		o.ATNA = &atna
+	}
 	if o.FHIR != nil {
 		fhir := *o.FHIR
 		fhir.Partitioning, fhir.PatientTokens, fhir.Keys = s.Partitioning, s.PatientTokens, s.Keys
@@ -105,6 +113,7 @@ type Pipeline struct {
 	dsn      chstore.DSN
 	admin    *service.Admin
 	ingest   *mllpingest.Server
+	atna     *atnaingest.Server
 	fhir     *fhiringest.Server
 	linker   *linker.Linker
 	writer   *chwriter.Writer
@@ -204,6 +213,12 @@ func (p *Pipeline) build() ([]service.Component, error) {
 		return nil, err
 	}
 	add("mllp-ingest", p.ingest, p.ingest.Ready)
+	if opts.ATNA != nil {
+		if p.atna, err = atnaingest.New(*opts.ATNA, deps("atna-ingest")); err != nil {
+			return nil, err
+		}
+		add("atna-ingest", p.atna, p.atna.Ready)
+	}
 	if opts.FHIR != nil {
 		if p.fhir, err = fhiringest.New(*opts.FHIR, deps("fhir-ingest")); err != nil {
 			return nil, err
@@ -228,6 +243,23 @@ func (p *Pipeline) build() ([]service.Component, error) {
 
 // MLLPAddrs maps each network to the address its MLLP listener took.
 func (p *Pipeline) MLLPAddrs() map[string]string { return p.ingest.Addrs() }
+
+// ATNAAddrs maps each network to the addresses its audit-record listeners
+// took: the syslog stream listener, then the UDP one when there is one
+// (none when the listener does not run).
+func (p *Pipeline) ATNAAddrs() map[string][]string {
+	out := map[string][]string{}
+	if p.atna == nil {
+		return out
+	}
+	for n, a := range p.atna.Addrs() {
+		out[n] = append(out[n], a)
+	}
+	for n, a := range p.atna.UDPAddrs() {
+		out[n] = append(out[n], "udp:"+a)
+	}
+	return out
+}
 
 // FHIRAddr is where the FHIR ingest listens ("" when it does not run).
 func (p *Pipeline) FHIRAddr() string {

@@ -137,3 +137,62 @@ func CheckPartitionCount(t *testing.T, env map[string]string, serve func(ctx con
 		t.Fatalf("4 partitions: %v", err)
 	}
 }
+
+// Messages returns every message stream holds, in order.
+func Messages(t testing.TB, js jetstream.JetStream, stream string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx := context.Background()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// RawPublishRate measures the physical limit an ingest is held to: async
+// JetStream publishes with a Msg-Id of n messages of size bytes, file
+// storage, to a stream of its own on the server at url, from a connection
+// of its own; in messages per second.
+func RawPublishRate(b testing.TB, url string, n, size int) float64 {
+	b.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LIMIT", Subjects: []string{"limit.>"},
+		Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute}); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = js.DeleteStream(ctx, "LIMIT") }()
+	payload := make([]byte, size)
+	start := time.Now()
+	for i := range n {
+		if _, err := js.PublishAsync("limit.x", payload, jetstream.WithMsgID("m"+strconv.Itoa(i)), jetstream.WithStallWait(time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("limit publishes not acknowledged")
+	}
+	return float64(n) / time.Since(start).Seconds()
+}

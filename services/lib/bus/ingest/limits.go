@@ -1,0 +1,59 @@
+package ingest
+
+import (
+	"crypto/tls"
+	"time"
+
+	"github.com/hinscore/hinscore/services/lib/service"
+)
+
+// Limits are what a listening ingest bounds and how it speaks TLS, each
+// ingest reading them from variables of its own prefix (prefix+"_MAX_FRAME",
+// "_IDLE_TIMEOUT", "_MAX_CONNS", "_MAX_INFLIGHT", "_READ_TIMEOUT",
+// "_MIN_RATE", "_TLS_CERT", "_TLS_KEY", "_TLS_CLIENT_CA").
+type Limits struct {
+	Prefix        string
+	MaxFrameBytes int
+	IdleTimeout   time.Duration
+	MaxConns      int
+	MaxInFlight   int
+	ReadTimeout   time.Duration
+	MinRate       int
+	TLSCert       string
+	TLSKey        string
+	TLSClientCA   string
+}
+
+// Check adds to ps a problem for each bad limit, named by its variable.
+func (l Limits) Check(ps *service.Problems) {
+	p := l.Prefix
+	if l.MaxFrameBytes < 1024 || l.MaxFrameBytes > 64<<20 {
+		ps.Add(p+"_MAX_FRAME", "%d: want 1024..67108864", l.MaxFrameBytes)
+	}
+	if l.IdleTimeout <= 0 {
+		ps.Add(p+"_IDLE_TIMEOUT", "%s: want > 0", l.IdleTimeout)
+	}
+	if l.MaxConns < 1 {
+		ps.Add(p+"_MAX_CONNS", "%d: want >= 1", l.MaxConns)
+	}
+	if l.MaxInFlight < 1 || l.MaxInFlight > 65536 {
+		ps.Add(p+"_MAX_INFLIGHT", "%d: want 1..65536", l.MaxInFlight)
+	}
+	if l.ReadTimeout <= 0 {
+		ps.Add(p+"_READ_TIMEOUT", "%s: want > 0", l.ReadTimeout)
+	}
+	if l.MinRate < 1 {
+		ps.Add(p+"_MIN_RATE", "%d: want >= 1 byte/s", l.MinRate)
+	}
+	if (l.TLSCert == "") != (l.TLSKey == "") {
+		ps.Add(p+"_TLS_CERT", "%s_TLS_CERT and %s_TLS_KEY go together", p, p)
+	}
+	if l.TLSClientCA != "" && l.TLSCert == "" {
+		ps.Add(p+"_TLS_CLIENT_CA", "mutual TLS needs %s_TLS_CERT and %s_TLS_KEY", p, p)
+	}
+}
+
+// TLS loads the listeners' TLS configuration; nil when TLS is off.
+func (l Limits) TLS() (*tls.Config, error) {
+	return ServerTLS(l.TLSCert, l.TLSKey, l.TLSClientCA, l.Prefix+"_TLS")
+}

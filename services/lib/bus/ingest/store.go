@@ -1,0 +1,82 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/dlq"
+	"github.com/hinscore/hinscore/services/lib/bus/seal"
+)
+
+// Store starts the one publish of an accepted message: its event with the
+// message's original bytes data sealed with keys (only the ingests and the
+// api can read them), to EVENTS on the event's partition, under a Msg-Id
+// from the event id (a re-sent copy is stored once). The Msg-Id is the
+// message's only header: the network is in the event and the subject, and
+// the peer's address, which nothing downstream reads, is kept only with
+// what is rejected (DLQ). One JetStream store per message, not a RAW store
+// and then an event carrying its RAW sequence, is what lets a listener
+// answer at the bus's own publish rate (see bus.LocateRaw).
+func Store(js jetstream.JetStream, keys *seal.RawKeys, ev *hinscorev1.ExchangeEvent, data []byte, stall time.Duration) (jetstream.PubAckFuture, error) {
+	b, err := seal.MarshalEvent(ev, keys, data)
+	if err != nil {
+		return nil, fmt.Errorf("EVENTS: %w", err)
+	}
+	msg := &nats.Msg{Subject: bus.EventSubject(ev.Partition, ev.Network), Data: b,
+		Header: nats.Header{jetstream.MsgIDHeader: {"event:" + ev.EventId}}} // as WithMsgID sets it
+	fut, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(stall))
+	if err != nil {
+		return nil, fmt.Errorf("EVENTS: %w", err)
+	}
+	return fut, nil
+}
+
+// DeadLetter stores d and waits for its PubAck at most timeout, or until
+// force is closed (a shutdown's deadline passed).
+func DeadLetter(js jetstream.JetStream, d dlq.DeadLetter, timeout time.Duration, force <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-force:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return dlq.Publish(ctx, js, d)
+}
+
+// Await waits for an asynchronous publish's PubAck until deadline (wall
+// clock; timeout is what the deadline allowed, for the error) or until
+// force is closed.
+func Await(f jetstream.PubAckFuture, deadline time.Time, timeout time.Duration, force <-chan struct{}) (*jetstream.PubAck, error) {
+	// Pipelined, the PubAck is usually in before it is awaited: no timer
+	// then. Each of Ok and Err takes the publisher's lock: called once.
+	ok, failed := f.Ok(), f.Err()
+	select {
+	case ack := <-ok:
+		return ack, nil
+	case err := <-failed:
+		return nil, err
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case ack := <-ok:
+		return ack, nil
+	case err := <-failed:
+		return nil, err
+	case <-t.C:
+		return nil, fmt.Errorf("no PubAck within %s", timeout)
+	case <-force:
+		return nil, errors.New("shutdown deadline")
+	}
+}
