@@ -51,12 +51,20 @@ func soapInspector(m soaptoevent.Mapper, side hinscorev1.Side) inspector {
 func atnaInspector(key []byte, keyID string) inspector {
 	patients, table := patient.NewTokenizer(key), atnatoevent.DefaultTable()
 	return func(name, network string, data []byte, ingest time.Time) ([]*hinscorev1.ExchangeEvent, error) {
-		bodies, err := auditRecords(data, ingest)
+		records, bare, err := auditCapture(data)
 		if err != nil {
 			return nil, fmt.Errorf("inspect %s: %w", name, err)
 		}
 		var out []*hinscorev1.ExchangeEvent
-		for i, body := range bodies {
+		for i, raw := range records {
+			body := raw
+			if !bare {
+				msg, err := syslog.Parse(raw, ingest)
+				if err != nil {
+					return out, fmt.Errorf("inspect %s: record %d: %w", name, i+1, err)
+				}
+				body = msg.Body
+			}
 			_, evs, err := atnatoevent.MapBytes(atnatoevent.Input{Network: network, Raw: body, Ingest: ingest,
 				Patients: patients, PatientKeyID: keyID, Table: table}, maxRecordBytes)
 			if err != nil {
@@ -68,26 +76,27 @@ func atnaInspector(key []byte, keyID string) inspector {
 	}
 }
 
-// auditRecords reads the AuditMessages of a capture: a bare AuditMessage
-// XML, RFC 5425 octet-counted syslog frames ("123 <85>1 ..."), or syslog
-// messages one after another, each from a line starting with its PRI
-// (RFC 5424 or BSD). ref dates BSD timestamps.
-func auditRecords(data []byte, ref time.Time) ([][]byte, error) {
+// auditCapture splits a capture into its records: a bare AuditMessage XML
+// (bare is set), RFC 5425 octet-counted syslog frames ("123 <85>1 ..."),
+// or syslog messages one after another, each from a line starting with
+// its PRI (RFC 5424 or BSD); the records are the syslog messages.
+func auditCapture(data []byte) (records [][]byte, bare bool, err error) {
 	t := bytes.TrimLeft(data, " \t\r\n\xef\xbb\xbf")
 	switch {
 	case len(t) == 0:
-		return nil, errors.New("empty")
+		return nil, false, errors.New("empty")
 	case t[0] == '<' && (len(t) < 2 || t[1] < '0' || t[1] > '9'):
-		return [][]byte{bytes.TrimSpace(data)}, nil
+		return [][]byte{bytes.TrimSpace(data)}, true, nil
 	case t[0] >= '1' && t[0] <= '9':
-		return framedRecords(t, ref)
+		records, err = framedRecords(t)
+		return records, false, err
 	case t[0] == '<':
-		return lineRecords(t, ref)
+		return lineRecords(t), false, nil
 	}
-	return nil, errors.New("neither an AuditMessage nor a syslog capture (octet-counted frames, or messages each from a line starting with <PRI>)")
+	return nil, false, errors.New("neither an AuditMessage nor a syslog capture (octet-counted frames, or messages each from a line starting with <PRI>)")
 }
 
-func framedRecords(data []byte, ref time.Time) ([][]byte, error) {
+func framedRecords(data []byte) ([][]byte, error) {
 	r := syslog.NewReader(bytes.NewReader(data), maxRecordBytes)
 	var out [][]byte
 	for i := 1; ; i++ {
@@ -98,19 +107,15 @@ func framedRecords(data []byte, ref time.Time) ([][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("frame %d: %w", i, err)
 		}
-		msg, err := syslog.Parse(frame, ref)
-		if err != nil {
-			return nil, fmt.Errorf("frame %d: %w", i, err)
-		}
-		out = append(out, bytes.Clone(msg.Body))
+		out = append(out, bytes.Clone(frame))
 	}
 }
 
-// lineRecords reads syslog messages one after another, each starting on a
-// line that starts with its PRI ("<85>"): the lines after it that do not
-// (a pretty-printed AuditMessage's) belong to it. No XML line starts with
-// '<' and a digit, so the messages are found without octet counts.
-func lineRecords(data []byte, ref time.Time) ([][]byte, error) {
+// lineRecords splits syslog messages one after another, each starting on
+// a line that starts with its PRI ("<85>"): the lines after it that do
+// not (a pretty-printed AuditMessage's) belong to it. No XML line starts
+// with '<' and a digit, so the messages are found without octet counts.
+func lineRecords(data []byte) [][]byte {
 	var starts []int
 	for i := 0; i < len(data); {
 		if data[i] == '<' && i+1 < len(data) && data[i+1] >= '0' && data[i+1] <= '9' {
@@ -128,13 +133,9 @@ func lineRecords(data []byte, ref time.Time) ([][]byte, error) {
 		if k+1 < len(starts) {
 			end = starts[k+1]
 		}
-		msg, err := syslog.Parse(bytes.TrimRight(data[start:end], "\r\n"), ref)
-		if err != nil {
-			return nil, fmt.Errorf("message %d: %w", k+1, err)
-		}
-		out = append(out, msg.Body)
+		out = append(out, bytes.TrimRight(data[start:end], "\r\n"))
 	}
-	return out, nil
+	return out
 }
 
 // crossCommunityFormat is what --format auto takes a file for beyond

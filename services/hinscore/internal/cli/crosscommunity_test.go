@@ -108,3 +108,29 @@ func TestImportSOAP(t *testing.T) {
 		t.Fatalf("EVENTS holds %d messages, want 2", n)
 	}
 }
+
+// TestImportAudits imports audit captures through atna-ingest's path
+// twice: octet-counted frames, messages one after another, a bare
+// AuditMessage. A record found in two captures (the same AuditMessage) and
+// a second import store nothing twice: 4 distinct records, 2 events each.
+func TestImportAudits(t *testing.T) {
+	srv, err := natsembed.Start(t.TempDir(), "127.0.0.1", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	const dir = "testdata/crosscommunity/"
+	files := []string{dir + "audits.octet", dir + "audits.lines", dir + "audit_iti55_responding.xml"}
+	for i := 0; i < 2; i++ {
+		code, out, stderr := run(t, append([]string{"import", "--nats", srv.URL(), "--network", "carequal-east", "--format", "atna"}, files...)...)
+		if code != 0 || strings.Count(out, "2 audit records, 2 stored, 0 refused") != 2 || !strings.Contains(out, "1 audit records, 1 stored") {
+			t.Fatalf("import %d: exit %d %q %s", i, code, out, stderr)
+		}
+	}
+	if n := eventsHeld(t, srv.URL()); n != 8 {
+		t.Fatalf("EVENTS holds %d messages, want 8", n)
+	}
+	if code, _, stderr := run(t, "import", "--nats", srv.URL(), "--network", "n", "--format", "atna", "testdata/query.hl7"); code != 1 || !strings.Contains(stderr, "neither an AuditMessage") {
+		t.Errorf("an HL7 file as atna: exit %d %s", code, stderr)
+	}
+}
