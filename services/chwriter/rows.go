@@ -17,6 +17,7 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 )
 
 // ErrUndecodable marks a message that can never be written; it goes to the
@@ -35,13 +36,15 @@ const (
 	insertEvents = `INSERT INTO exchange_events (event_id, network, format, message_id, message_type, role,
  request_kind, correlation_key, in_reply_to, requester_org, responder_org, event_time, event_time_ms,
  ingest_time, status, ack_code, reason_codes, reason_text, exception_code, patient_token, patient_key_id,
- record_count, raw_subject, raw_seq, partition, mapping_version)`
+ record_count, raw_subject, raw_seq, partition, mapping_version, purpose, purpose_code, requester_community,
+ responder_community, side, transaction_id, untimed)`
 	insertOutcomes = `INSERT INTO exchange_outcomes (outcome_id, version, network, request_id, correlation_key,
  request_kind, requester_org, responder_org, outcome, exception_code, reason_codes, patient_token,
  requested_at, requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms,
- decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count)`
+ decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count, purpose, purpose_code,
+ requester_community, responder_community, sides, sla_business_days, untimed)`
 	insertSteps = `INSERT INTO outcome_steps (outcome_id, version, network, event_id, message_id, message_type,
- role, status, event_time, event_time_ms, raw_seq)`
+ role, status, event_time, event_time_ms, raw_seq, side)`
 )
 
 // Tables written, as metric labels.
@@ -98,6 +101,25 @@ func enumName(name, prefix string) string {
 func roleName(r hinscorev1.Role) string     { return enumName(r.String(), "ROLE_") }
 func statusName(s hinscorev1.Status) string { return enumName(s.String(), "STATUS_") }
 func formatName(f hinscorev1.Format) string { return enumName(f.String(), "FORMAT_") }
+func sideName(s hinscorev1.Side) string     { return enumName(s.String(), "SIDE_") }
+
+// purposeName is the purpose column's value: a purpose the message did not
+// carry is stored as purpose.Unknown, like a code the table does not know
+// (purpose_code tells them apart), so no reader maps "" (schemas/README.md).
+func purposeName(p string) string {
+	if p == "" {
+		return string(purpose.Unknown)
+	}
+	return p
+}
+
+// flag is a bool as the UInt8 columns hold it.
+func flag(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // orEmpty keeps a nil list from reaching the driver as a NULL array.
 func orEmpty(s []string) []string {
@@ -155,6 +177,10 @@ type eventRows struct {
 	rawSeq                                                []uint64
 	partition                                             []uint16
 	mappingVersion                                        []string
+	purpose, purposeCode                                  []string
+	requesterCommunity, responderCommunity                []string
+	side, transactionID                                   []string
+	untimed                                               []uint8
 }
 
 func (r *eventRows) len() int { return len(r.eventID) }
@@ -218,6 +244,13 @@ func (r *eventRows) addAt(data []byte, subject string, seq uint64) error {
 	r.rawSeq = append(r.rawSeq, ev.GetRawSeq())
 	r.partition = append(r.partition, uint16(ev.GetPartition()))
 	r.mappingVersion = append(r.mappingVersion, ev.GetMappingVersion())
+	r.purpose = append(r.purpose, purposeName(ev.GetPurpose()))
+	r.purposeCode = append(r.purposeCode, ev.GetPurposeCode())
+	r.requesterCommunity = append(r.requesterCommunity, ev.GetRequesterCommunity())
+	r.responderCommunity = append(r.responderCommunity, ev.GetResponderCommunity())
+	r.side = append(r.side, sideName(ev.GetSide()))
+	r.transactionID = append(r.transactionID, ev.GetTransactionId())
+	r.untimed = append(r.untimed, flag(ev.GetUntimed()))
 	return nil
 }
 
@@ -236,6 +269,9 @@ func (r *eventRows) insert(ctx context.Context, conn driver.Conn, observe insert
 		{"exception_code", r.exceptionCode}, {"patient_token", r.patientToken}, {"patient_key_id", r.patientKeyID},
 		{"record_count", r.recordCount}, {"raw_subject", r.rawSubject}, {"raw_seq", r.rawSeq},
 		{"partition", r.partition}, {"mapping_version", r.mappingVersion},
+		{"purpose", r.purpose}, {"purpose_code", r.purposeCode}, {"requester_community", r.requesterCommunity},
+		{"responder_community", r.responderCommunity}, {"side", r.side}, {"transaction_id", r.transactionID},
+		{"untimed", r.untimed},
 	})
 	if err != nil {
 		return err
@@ -259,6 +295,10 @@ type outcomeRows struct {
 	decidedAtMs                                        []int64
 	ruleVersion, mappingVersion, responseID            []string
 	recordCount, stepCount                             []uint32
+	purpose, purposeCode                               []string
+	requesterCommunity, responderCommunity, sides      []string
+	slaBusinessDays                                    []uint32
+	untimed                                            []uint8
 
 	// steps is emptied once written, so a retry after the outcomes insert
 	// failed does not write them again.
@@ -273,6 +313,7 @@ type stepRows struct {
 	eventTime                       []time.Time
 	eventTimeMs                     []int64
 	rawSeq                          []uint64
+	side                            []string
 }
 
 func (r *outcomeRows) len() int { return len(r.outcomeID) }
@@ -344,6 +385,13 @@ func (r *outcomeRows) add(data []byte) error {
 	r.responseID = append(r.responseID, o.GetResponseId())
 	r.recordCount = append(r.recordCount, o.GetRecordCount())
 	r.stepCount = append(r.stepCount, uint32(len(o.GetSteps())))
+	r.purpose = append(r.purpose, purposeName(o.GetPurpose()))
+	r.purposeCode = append(r.purposeCode, o.GetPurposeCode())
+	r.requesterCommunity = append(r.requesterCommunity, o.GetRequesterCommunity())
+	r.responderCommunity = append(r.responderCommunity, o.GetResponderCommunity())
+	r.sides = append(r.sides, o.GetSides())
+	r.slaBusinessDays = append(r.slaBusinessDays, o.GetSlaBusinessDays())
+	r.untimed = append(r.untimed, flag(o.GetUntimed()))
 	st := &r.steps
 	for i, s := range o.GetSteps() {
 		st.outcomeID = append(st.outcomeID, id)
@@ -357,6 +405,7 @@ func (r *outcomeRows) add(data []byte) error {
 		st.eventTime = append(st.eventTime, msTime(s.GetEventTimeMs()))
 		st.eventTimeMs = append(st.eventTimeMs, s.GetEventTimeMs())
 		st.rawSeq = append(st.rawSeq, s.GetRawSeq())
+		st.side = append(st.side, sideName(s.GetSide()))
 	}
 	return nil
 }
@@ -374,7 +423,7 @@ func (r *outcomeRows) insert(ctx context.Context, conn driver.Conn, observe inse
 			{"outcome_id", st.outcomeID}, {"version", st.version}, {"network", st.network},
 			{"event_id", st.eventID}, {"message_id", st.messageID}, {"message_type", st.messageType},
 			{"role", st.role}, {"status", st.status}, {"event_time", st.eventTime},
-			{"event_time_ms", st.eventTimeMs}, {"raw_seq", st.rawSeq},
+			{"event_time_ms", st.eventTimeMs}, {"raw_seq", st.rawSeq}, {"side", st.side},
 		})
 		if err != nil {
 			return err
@@ -394,6 +443,9 @@ func (r *outcomeRows) insert(ctx context.Context, conn driver.Conn, observe inse
 		{"decided_at_ms", r.decidedAtMs}, {"rule_version", r.ruleVersion},
 		{"mapping_version", r.mappingVersion}, {"response_id", r.responseID},
 		{"record_count", r.recordCount}, {"step_count", r.stepCount},
+		{"purpose", r.purpose}, {"purpose_code", r.purposeCode}, {"requester_community", r.requesterCommunity},
+		{"responder_community", r.responderCommunity}, {"sides", r.sides},
+		{"sla_business_days", r.slaBusinessDays}, {"untimed", r.untimed},
 	})
 	if err != nil {
 		return err

@@ -32,6 +32,13 @@ func TestEnumNames(t *testing.T) {
 		{formatName(hinscorev1.Format_FORMAT_HL7V2), "hl7v2"},
 		{formatName(hinscorev1.Format_FORMAT_FHIR), "fhir"},
 		{formatName(hinscorev1.Format_FORMAT_UNSPECIFIED), ""},
+		{formatName(hinscorev1.Format_FORMAT_ATNA), "atna"},
+		{formatName(hinscorev1.Format_FORMAT_SOAP), "soap"},
+		{sideName(hinscorev1.Side_SIDE_INITIATING), "initiating"},
+		{sideName(hinscorev1.Side_SIDE_RESPONDING), "responding"},
+		{sideName(hinscorev1.Side_SIDE_UNSPECIFIED), ""},
+		{purposeName(""), "unknown"},
+		{purposeName("treatment"), "treatment"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -148,24 +148,36 @@ func TestRowMapping(t *testing.T) {
 	ev.PatientToken, ev.PatientKeyId, ev.RecordCount, ev.MappingVersion = "ab12", "k1", 3, "hl7v2-1"
 	ev.ReasonCodes = []string{"urn:hinscore:ib-exception|171.204", "hl70357|207"}
 	ev.InReplyTo = "M000000"
+	ev.Purpose, ev.PurposeCode = "treatment", "urn:oid:2.16.840.1.113883.3.7204.1.5.2.1|T-TRTMNT"
+	ev.RequesterCommunity, ev.ResponderCommunity = "urn:oid:1.2.3.4", "urn:oid:1.2.3.5"
+	ev.Side, ev.TransactionId, ev.Untimed = hinscorev1.Side_SIDE_RESPONDING, "q:9f86d081", true
 	bare := &hinscorev1.ExchangeEvent{EventId: ids.Event("west", []byte("bare")).String(), Network: "west"}
 
 	answered := genOutcome(7, 2, 2)
 	answered.OutcomeClass = hinscorev1.OutcomeClass_OUTCOME_CLASS_REFUSED_EXCEPTION
 	answered.ExceptionCode, answered.ReasonCodes = "171.204", []string{"171.204"}
 	answered.AcknowledgedAtMs, answered.HasTta, answered.TtaMs = answered.RequestedAtMs+100, true, 100
+	answered.Purpose, answered.PurposeCode = "individual_access", "urn:oid:2.16.840.1.113883.3.7204.1.5.2.1|T-IAS"
+	answered.RequesterCommunity, answered.ResponderCommunity = "urn:oid:1.2.3.4", "urn:oid:1.2.3.5"
+	answered.Sides, answered.SlaBusinessDays, answered.Untimed = "both", 10, true
+	answered.PatientToken = "tok7"
+	answered.Steps[0].Side = hinscorev1.Side_SIDE_INITIATING
 	unanswered := genOutcome(8, 1, 2)
 	unanswered.Steps[0].Role, unanswered.Steps[0].Status = hinscorev1.Role_ROLE_CANCEL, hinscorev1.Status_STATUS_CANCELLED
 
 	h.publish(eventMsg(t, ev), eventMsg(t, bare), outcomeMsg(t, answered), outcomeMsg(t, unanswered))
 	h.waitCount("SELECT count() FROM events", 2, waitRows)
 	h.waitCount("SELECT count() FROM outcomes", 2, waitRows)
+	// A materialized view's rows become visible after its source table's.
+	h.waitCount("SELECT count() FROM patient_journeys", 1, waitRows)
 
 	var got strings.Builder
 	for _, q := range []string{
 		"SELECT * FROM events ORDER BY network, event_time_ms",
 		"SELECT * FROM outcomes ORDER BY request_id",
 		"SELECT * FROM outcome_steps ORDER BY message_id",
+		// The journey table gets the new columns through its materialized view.
+		"SELECT outcome_id, version, purpose, purpose_code, requester_community, responder_community, sides, sla_business_days, untimed FROM patient_journeys",
 	} {
 		fmt.Fprintf(&got, "== %s\n", q)
 		dumpRows(t, h, &got, q)

@@ -13,6 +13,7 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
 	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 )
 
 // Sources of the additive figures and the time-to-fulfil quantiles.
@@ -108,12 +109,59 @@ type figures struct {
 	answered uint64 // fulfilled classes with a time to fulfil
 	within   uint64
 	ids      map[string]bool
+	// purposes are the same figures by exchange purpose (the figures of a
+	// purpose have none of their own).
+	purposes map[string]*figures
 }
 
 type codeKey struct{ outcome, code string }
 
 func newFigures() *figures {
-	return &figures{classes: map[string]uint64{}, kinds: map[string]kindVolume{}, codes: map[codeKey]uint64{}, ids: map[string]bool{}}
+	return &figures{classes: map[string]uint64{}, kinds: map[string]kindVolume{}, codes: map[codeKey]uint64{}, ids: map[string]bool{},
+		purposes: map[string]*figures{}}
+}
+
+// countRow is one group of the counts query.
+type countRow struct {
+	network, org, kind, outcome, code, purpose string
+	n, veryLate, answered, within, slaMin      uint64
+	slaMax                                     uint64
+}
+
+// add counts a group of requests (an orphan group counts as orphans).
+func (f *figures) add(r countRow) {
+	if r.outcome == outcomeclass.Name(hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN) {
+		f.orphans += r.n
+		return
+	}
+	f.requests += r.n
+	f.classes[r.outcome] += r.n
+	f.kinds[r.kind] = f.kinds[r.kind].add(r.n, r.slaMin, r.slaMax)
+	f.veryLate += r.veryLate
+	if strings.Contains(fulfilledClasses, "'"+r.outcome+"'") {
+		f.answered += r.answered
+		f.within += r.within
+	}
+	if r.code != "" && (r.outcome == "refused_exception" || r.outcome == "redirected") {
+		f.codes[codeKey{r.outcome, r.code}] += r.n
+	}
+}
+
+// addPurpose counts a group of requests in the figures and in those of its
+// purpose; a purpose the data leaves empty (a rollup month from before
+// purposes) is unknown, like one never sent.
+func (f *figures) addPurpose(r countRow) {
+	f.add(r)
+	p := r.purpose
+	if p == "" {
+		p = string(purpose.Unknown)
+	}
+	pf := f.purposes[p]
+	if pf == nil {
+		pf = &figures{classes: map[string]uint64{}, kinds: map[string]kindVolume{}, codes: map[codeKey]uint64{}}
+		f.purposes[p] = pf
+	}
+	pf.add(r)
 }
 
 func (f *figures) suspect() uint64 {
@@ -244,43 +292,20 @@ func (q Query) timeFilter(col string) (string, []any) {
 }
 
 func (w *world) loadCounts(ctx context.Context, conn driver.Conn, q Query) error {
-	period := periodExprs[q.Granularity]
-	var sql string
-	var args []any
-	if q.Source == SourceRollup {
-		where, a := q.timeFilter("day")
-		args = a
-		sql = `SELECT network, ` + period + `(day) AS period, responder_org, request_kind, outcome, exception_code,
-       countMerge(requests), sumMerge(very_late), sumMerge(answered), sumMerge(within_sla), minMerge(sla_min), maxMerge(sla_max)
-FROM outcomes_daily
-WHERE ` + where + `
-GROUP BY network, period, responder_org, request_kind, outcome, exception_code`
-	} else {
-		where, a := q.timeFilter("requested_at")
-		args = a
-		sql = `SELECT network, ` + period + `(requested_at) AS period, responder_org, request_kind, outcome, exception_code,
-       count(),
-       toUInt64(countIf(outcome IN ` + veryLateClasses + ` AND ifNull(ttf_ms, 0) > ` + fmt.Sprint(SuspectSLAMultiple) + ` * sla_ms)),
-       toUInt64(countIf(ttf_ms IS NOT NULL)),
-       toUInt64(countIf(ttf_ms IS NOT NULL AND ifNull(ttf_ms, 0) <= sla_ms)),
-       min(sla_ms), max(sla_ms)
-FROM outcomes
-WHERE ` + where + `
-GROUP BY network, period, responder_org, request_kind, outcome, exception_code`
+	sql, args, err := q.countsSQL(ctx, conn)
+	if err != nil {
+		return err
 	}
 	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		return fmt.Errorf("counts: %w", err)
 	}
 	defer rows.Close()
-	orphan := outcomeclass.Name(hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN)
 	for rows.Next() {
-		var (
-			network, org, kind, outcome, code     string
-			start                                 time.Time
-			n, veryLate, answered, within, lo, hi uint64
-		)
-		if err := rows.Scan(&network, &start, &org, &kind, &outcome, &code, &n, &veryLate, &answered, &within, &lo, &hi); err != nil {
+		var r countRow
+		var start time.Time
+		if err := rows.Scan(&r.network, &start, &r.org, &r.kind, &r.outcome, &r.code, &r.purpose,
+			&r.n, &r.veryLate, &r.answered, &r.within, &r.slaMin, &r.slaMax); err != nil {
 			return fmt.Errorf("counts: %w", err)
 		}
 		start = midnight(start)
@@ -289,33 +314,19 @@ GROUP BY network, period, responder_org, request_kind, outcome, exception_code`
 			byEntity = map[entityKey]*figures{}
 			w.figs[start] = byEntity
 		}
-		entry := w.dir.lookup(org)
+		entry := w.dir.lookup(r.org)
 		for _, k := range []entityKey{
-			{network, LevelNetwork, ""},
-			{network, LevelResponder, entry.orgID},
-			{network, LevelDeveloper, entry.developer},
+			{r.network, LevelNetwork, ""},
+			{r.network, LevelResponder, entry.orgID},
+			{r.network, LevelDeveloper, entry.developer},
 		} {
 			f := byEntity[k]
 			if f == nil {
 				f = newFigures()
 				byEntity[k] = f
 			}
-			f.ids[org] = true
-			if outcome == orphan {
-				f.orphans += n
-				continue
-			}
-			f.requests += n
-			f.classes[outcome] += n
-			f.kinds[kind] = f.kinds[kind].add(n, lo, hi)
-			f.veryLate += veryLate
-			if strings.Contains(fulfilledClasses, "'"+outcome+"'") {
-				f.answered += answered
-				f.within += within
-			}
-			if code != "" && (outcome == "refused_exception" || outcome == "redirected") {
-				f.codes[codeKey{outcome, code}] += n
-			}
+			f.ids[r.org] = true
+			f.addPurpose(r)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -324,8 +335,42 @@ GROUP BY network, period, responder_org, request_kind, outcome, exception_code`
 	return nil
 }
 
-// levelsSQL turns per-responder_org aggregate states (inner's columns
-// network, period, responder_org and states) into one row per entity of
+// countsSQL is the counts query: from outcomes_daily when the source is
+// the rollup and every month of the scan has its purposes
+// (chstore.RollupFormatPurpose), else from the outcomes view. Both group by
+// the responder identifier (chstore.ResponderSQL), which the rollup stores
+// as its responder_org.
+func (q Query) countsSQL(ctx context.Context, conn driver.Conn) (string, []any, error) {
+	period := periodExprs[q.Granularity]
+	if q.Source == SourceRollup {
+		where, args := q.timeFilter("day")
+		ok, err := rollupHas(ctx, conn, where, args, purposeColumns, chstore.RollupFormatPurpose)
+		if err != nil {
+			return "", nil, err
+		}
+		if ok {
+			return `SELECT network, ` + period + `(day) AS period, responder_org, request_kind, outcome, exception_code, purpose,
+       countMerge(requests), sumMerge(very_late), sumMerge(answered), sumMerge(within_sla), minMerge(sla_min), maxMerge(sla_max)
+FROM outcomes_daily
+WHERE ` + where + `
+GROUP BY network, period, responder_org, request_kind, outcome, exception_code, purpose`, args, nil
+		}
+	}
+	where, args := q.timeFilter("requested_at")
+	return `SELECT network, ` + period + `(requested_at) AS period, ` + chstore.ResponderSQL + ` AS responder, request_kind, outcome,
+       exception_code, purpose,
+       count(),
+       toUInt64(countIf(outcome IN ` + veryLateClasses + ` AND ifNull(ttf_ms, 0) > ` + fmt.Sprint(SuspectSLAMultiple) + ` * sla_ms)),
+       toUInt64(countIf(ttf_ms IS NOT NULL)),
+       toUInt64(countIf(ttf_ms IS NOT NULL AND ifNull(ttf_ms, 0) <= sla_ms)),
+       min(sla_ms), max(sla_ms)
+FROM outcomes
+WHERE ` + where + `
+GROUP BY network, period, responder, request_kind, outcome, exception_code, purpose`, args, nil
+}
+
+// levelsSQL turns per-responder aggregate states (inner's columns
+// network, period, responder and states) into one row per entity of
 // every level: the directory gives each identifier its organisation and
 // developer, and ARRAY JOIN repeats the (small) grouped rows once per level,
 // so the outcomes are scanned once. The join sits in a subquery because
@@ -334,11 +379,11 @@ func levelsSQL(inner string, states []string, aggs []string) string {
 	return `SELECT network, period, lk.1 AS level, lk.2 AS key, ` + strings.Join(aggs, ", ") + `
 FROM
 (
-    SELECT network, period, responder_org, ` + strings.Join(states, ", ") + `, org_id, developer
+    SELECT network, period, responder, ` + strings.Join(states, ", ") + `, org_id, developer
     FROM (` + inner + `)
-    ANY LEFT JOIN (SELECT identifier AS responder_org, org_id, developer FROM directory) USING responder_org
+    ANY LEFT JOIN (SELECT identifier AS responder, org_id, developer FROM directory) USING responder
 )
-ARRAY JOIN [('network', ''), ('responder', if(org_id = '', responder_org, org_id)), ('developer', developer)] AS lk
+ARRAY JOIN [('network', ''), ('responder', if(org_id = '', responder, org_id)), ('developer', developer)] AS lk
 GROUP BY network, period, level, key`
 }
 
@@ -346,14 +391,14 @@ func (w *world) loadQuantiles(ctx context.Context, conn driver.Conn, q Query) er
 	period := periodExprs[q.Granularity]
 	levels := "(0.5, 0.9, 0.99)"
 	where, args := q.timeFilter("requested_at")
-	ttaInner := `SELECT network, ` + period + `(requested_at) AS period, responder_org,
+	ttaInner := `SELECT network, ` + period + `(requested_at) AS period, ` + chstore.ResponderSQL + ` AS responder,
        quantilesExactStateIf` + levels + `(ifNull(tta_ms, 0), tta_ms IS NOT NULL) AS a, countIf(tta_ms IS NOT NULL) AS an,
        countIf(tta_ms IS NOT NULL AND ifNull(tta_ms, 0) <= sla_ms) AS aw,
        quantilesExactStateIf` + levels + `(ifNull(ttf_ms, 0), outcome IN ` + fulfilledClasses + ` AND ttf_ms IS NOT NULL) AS f,
        countIf(outcome IN ` + fulfilledClasses + ` AND ttf_ms IS NOT NULL) AS fn
 FROM outcomes
 WHERE ` + where + ` AND outcome != 'orphan'
-GROUP BY network, period, responder_org`
+GROUP BY network, period, responder`
 	if q.Source == SourceView {
 		// One scan of the view for both.
 		if err := w.scanQuantiles(ctx, conn, ttaInner, args, true, true); err != nil {
@@ -362,58 +407,65 @@ GROUP BY network, period, responder_org`
 		return nil
 	}
 	dayWhere, dayArgs := q.timeFilter("day")
-	rollupTTA, err := rollupHasTTA(ctx, conn, dayWhere, dayArgs)
+	rollupTTA, err := rollupHas(ctx, conn, dayWhere, dayArgs, ttaColumns, chstore.RollupFormatTTA)
 	if err != nil {
 		return err
 	}
 	if rollupTTA {
-		ttaRollup := `SELECT network, ` + period + `(day) AS period, responder_org,
+		ttaRollup := `SELECT network, ` + period + `(day) AS period, responder_org AS responder,
        quantilesExactMergeState` + levels + `(tta) AS a, sumMerge(acknowledged) AS an, sumMerge(acknowledged_within_sla) AS aw
 FROM outcomes_daily
 WHERE ` + dayWhere + ` AND outcome != 'orphan'
-GROUP BY network, period, responder_org`
+GROUP BY network, period, responder`
 		if err := w.scanQuantiles(ctx, conn, ttaRollup, dayArgs, true, false); err != nil {
 			return err
 		}
 	}
-	ttaOnly := `SELECT network, ` + period + `(requested_at) AS period, responder_org,
+	ttaOnly := `SELECT network, ` + period + `(requested_at) AS period, ` + chstore.ResponderSQL + ` AS responder,
        quantilesExactState` + levels + `(ifNull(tta_ms, 0)) AS a, count() AS an, countIf(ifNull(tta_ms, 0) <= sla_ms) AS aw
 FROM outcomes
 WHERE ` + where + ` AND outcome != 'orphan' AND tta_ms IS NOT NULL
-GROUP BY network, period, responder_org`
+GROUP BY network, period, responder`
 	if !rollupTTA {
 		if err := w.scanQuantiles(ctx, conn, ttaOnly, args, true, false); err != nil {
 			return err
 		}
 	}
-	ttfRollup := `SELECT network, ` + period + `(day) AS period, responder_org,
+	ttfRollup := `SELECT network, ` + period + `(day) AS period, responder_org AS responder,
        quantilesExactMergeState` + levels + `(ttf) AS f, sumMerge(answered) AS fn
 FROM outcomes_daily
 WHERE ` + dayWhere + ` AND outcome IN ` + fulfilledClasses + `
-GROUP BY network, period, responder_org`
+GROUP BY network, period, responder`
 	return w.scanQuantiles(ctx, conn, ttfRollup, dayArgs, false, true)
 }
 
-// rollupHasTTA reports whether outcomes_daily can give the time to
-// acknowledge of every month in dayWhere: it has the columns (tta, a
-// quantilesExact(0.5, 0.9, 0.99) state of tta_ms; acknowledged, a sum of
-// requests with one; acknowledged_within_sla, a sum of those with tta_ms <=
-// sla_ms) and every month was rebuilt since they exist
-// (chstore.RollupFormat). Otherwise the rollup source reads it from the
-// view, a scan of every outcome, rather than give a month's zeros.
-func rollupHasTTA(ctx context.Context, conn driver.Conn, dayWhere string, dayArgs []any) (bool, error) {
+// rollupHas reports whether outcomes_daily can give figures of every
+// month in dayWhere that need its columns (for the time to acknowledge:
+// tta, a quantilesExact(0.5, 0.9, 0.99) state of tta_ms; acknowledged, a
+// sum of requests with one; acknowledged_within_sla, a sum of those with
+// tta_ms <= sla_ms; for the purposes: purpose) and a rebuild of at least
+// format (chstore.RollupFormat) since they exist. Otherwise the rollup
+// source reads those figures from the view, a scan of every outcome, rather
+// than give a month's zeros.
+// The columns of outcomes_daily the time to acknowledge and the purposes
+// need (migrations 004, 005 and 007).
+var (
+	ttaColumns     = []string{"tta", "acknowledged", "acknowledged_within_sla", "rollup_format"}
+	purposeColumns = []string{"purpose", "rollup_format"}
+)
+
+func rollupHas(ctx context.Context, conn driver.Conn, dayWhere string, dayArgs []any, columns []string, format uint32) (bool, error) {
 	var n uint64
 	if err := conn.QueryRow(ctx, `SELECT count() FROM system.columns
-WHERE database = currentDatabase() AND table = 'outcomes_daily'
-  AND name IN ('tta', 'acknowledged', 'acknowledged_within_sla', 'rollup_format')`).Scan(&n); err != nil {
+WHERE database = currentDatabase() AND table = 'outcomes_daily' AND name IN ?`, groupSet(columns)).Scan(&n); err != nil {
 		return false, fmt.Errorf("rollup columns: %w", err)
 	}
-	if n != 4 {
+	if n != uint64(len(columns)) {
 		return false, nil
 	}
 	// A month is swapped in whole, so one format per month.
 	var stale uint64
-	args := append(slices.Clone(dayArgs), uint32(chstore.RollupFormat))
+	args := append(slices.Clone(dayArgs), format)
 	if err := conn.QueryRow(ctx, `SELECT count() FROM
 (
     SELECT toYYYYMM(day) AS month, maxMerge(rollup_format) AS format

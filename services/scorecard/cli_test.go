@@ -75,10 +75,14 @@ func TestRunCLIOneShot(t *testing.T) {
 			t.Errorf("files %q\nwant %q", got, want)
 		}
 		// Header, one line per card: W53 (2 requests from 2027), W01, then
-		// the month; then the SLA and formula footer.
+		// the month; the purposes' header, two lines per card (the
+		// required-response line, then the one purpose of the fixture);
+		// then the SLA and formula footer.
 		lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
-		if len(lines) != 6 || !strings.Contains(lines[1], "2026-W53") || !strings.Contains(lines[3], "2027-01") ||
-			!strings.HasPrefix(lines[4], "SLA applied: patient_query 1m0s;") || !strings.HasPrefix(lines[5], "formula "+FormulaVersion+": ") {
+		if len(lines) != 13 || !strings.Contains(lines[1], "2026-W53") || !strings.Contains(lines[3], "2027-01") ||
+			!strings.Contains(lines[4], "purpose") || !strings.Contains(lines[5], "required response (treatment, individual_access)") ||
+			!strings.Contains(lines[6], "unknown") ||
+			!strings.HasPrefix(lines[11], "SLA applied: patient_query 1m0s;") || !strings.HasPrefix(lines[12], "formula "+FormulaVersion+": ") {
 			t.Errorf("table:\n%s", stdout.String())
 		}
 	})

@@ -13,7 +13,17 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/chstore"
 )
+
+// groupSet binds a list as the set of an IN: (a, b, ...).
+func groupSet(vs []string) clickhouse.GroupSet {
+	g := clickhouse.GroupSet{Value: make([]any, len(vs))}
+	for i, v := range vs {
+		g.Value[i] = v
+	}
+	return g
+}
 
 // suspectWhat is the evidence group of the suspect and repeat_offender
 // flags; an overuse flag's group is its exception code.
@@ -160,7 +170,7 @@ func evidenceChains(ctx context.Context, conn driver.Conn, start, end time.Time,
 	period := `requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC') AND network IN ?`
 	// IN sets, not has(): a hash lookup per row instead of a walk of the
 	// list (seconds for a network's hundred identifiers over a month).
-	sql := `SELECT network, responder_org, toString(outcome_id) AS oid, version, request_id, outcome, exception_code, requested_at_ms,
+	sql := `SELECT network, ` + chstore.ResponderSQL + ` AS responder, toString(outcome_id) AS oid, version, request_id, outcome, exception_code, requested_at_ms,
        ifNull(ttf_ms, 0) AS ttf, sla_ms, ` + what + ` AS what
 FROM exchange_outcomes
 WHERE ` + period + ` AND (network, outcome_id) IN
@@ -168,22 +178,16 @@ WHERE ` + period + ` AND (network, outcome_id) IN
     SELECT network, outcome_id
     FROM
     (
-        SELECT network, responder_org, outcome_id, toString(outcome_id) AS oid, request_id, requested_at_ms, ` + what + ` AS what
+        SELECT network, ` + chstore.ResponderSQL + ` AS responder, outcome_id, toString(outcome_id) AS oid, request_id, requested_at_ms,
+            ` + what + ` AS what
         FROM exchange_outcomes
-        WHERE ` + period + ` AND responder_org IN ? AND what != ''
+        WHERE ` + period + ` AND responder IN ? AND what != ''
     )
     ORDER BY requested_at_ms, request_id, oid
-    LIMIT ` + fmt.Sprint(k) + ` BY network, responder_org, what
+    LIMIT ` + fmt.Sprint(k) + ` BY network, responder, what
 )`
-	set := func(vs []string) clickhouse.GroupSet {
-		g := clickhouse.GroupSet{Value: make([]any, len(vs))}
-		for i, v := range vs {
-			g.Value[i] = v
-		}
-		return g
-	}
 	from, to := uint32(start.Unix()), uint32(end.Unix())
-	args := []any{set(codes), from, to, set(networks), set(codes), from, to, set(networks), set(orgs)}
+	args := []any{groupSet(codes), from, to, groupSet(networks), groupSet(codes), from, to, groupSet(networks), groupSet(orgs)}
 	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("evidence: %w", err)

@@ -35,6 +35,12 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"pct1":  func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
 	"time":  func(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05Z") },
 	"class": func(c *hinscorev1.Scorecard, class string) *hinscorev1.Rate { return classRate(c.GetOutcomes(), class) },
+	"pclass": func(p *hinscorev1.PurposeFigures, class string) *hinscorev1.Rate {
+		return classRate(p.GetOutcomes(), class)
+	},
+	"purposes": func(c *hinscorev1.Scorecard) []*hinscorev1.PurposeFigures {
+		return append([]*hinscorev1.PurposeFigures{c.GetRequiredResponse()}, c.GetPurposes()...)
+	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{{.C.Network}} scorecard {{.C.Period}}</title><style>{{.CSS}}</style></head>
@@ -56,6 +62,13 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 {{range .C.Outcomes}}<tr><td class="l">{{.Outcome}}</td><td>{{.Rate.Count}}</td><td>{{pct .Rate}}</td><td>{{ci .Rate}}</td></tr>{{end}}</table>
 <p class="muted">Volumes and SLAs applied: {{range .C.Volumes}}{{.RequestKind}} {{.Requests}} (SLA {{ms .SlaMinMs}}{{if ne .SlaMinMs .SlaMaxMs}}–{{ms .SlaMaxMs}}{{end}}); {{end}}</p>
 
+<h2>By exchange purpose</h2>
+<table class="small"><tr><th class="l">purpose</th><th>requests</th><th>fulfilled</th><th>late</th><th>not found</th><th>refused, exception</th><th>refused, unjustified</th><th>redirected</th><th>unanswered</th><th>denied (95% interval)</th><th>suspect (95% interval)</th><th>within SLA</th></tr>
+{{range purposes .C}}<tr><td class="l">{{if eq .Purpose "required_response"}}<b>required response</b><br><span class="muted">{{range $i, $p := $.C.Formula.RequiredPurposes}}{{if $i}}, {{end}}{{$p}}{{end}}</span>{{else}}{{.Purpose}}{{if .RequiredResponse}} <span class="muted">(required)</span>{{end}}{{end}}</td><td>{{.Requests}}{{if .Suspect.SmallSample}}<br><span class="ss">small sample</span>{{end}}</td>
+<td>{{pct (pclass . "fulfilled")}}</td><td>{{pct (pclass . "fulfilled_late")}}</td><td>{{pct (pclass . "not_found")}}</td><td>{{pct (pclass . "refused_exception")}}</td><td>{{pct (pclass . "refused_unjustified")}}</td><td>{{pct (pclass . "redirected")}}</td><td>{{pct (pclass . "unanswered")}}</td>
+<td>{{if .RequiredResponse}}<b>{{pct .Denied}}</b>{{else}}{{pct .Denied}}{{end}}<br><span class="muted">{{ci .Denied}}</span></td><td>{{pct .Suspect}}<br><span class="muted">{{ci .Suspect}}</span></td><td>{{pct .WithinSla}}</td></tr>{{end}}</table>
+<p class="muted">Every rate over the requests of the purpose (unknown: none sent, or a code the purpose table {{.C.Formula.PurposeVersion}} does not know). Denied = unanswered + refused_unjustified: for the required-response purposes, answers a responder owed and did not give.</p>
+
 <h2>Time to fulfil against SLA</h2>
 {{.TTF}}
 <p class="muted">Bars: p50 (dot) to p99, p90 marked, over every request kind of the row together; dashed: the SLA of each request kind, dotted: {{.C.Formula.SuspectSlaMultiple}}× that SLA (later is suspect), each labelled with its kinds. Within SLA counts each request against its own kind's SLA. Logarithmic axis.</p>
@@ -69,11 +82,12 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 {{if .C.Peers}}<table><tr><th class="l">network (analyst copy)</th><th>requests</th><th>suspect</th><th>95% interval</th></tr>
 {{range .C.Peers}}<tr><td class="l">{{.Network}}</td><td>{{.Requests}}</td><td>{{pct .Suspect}}</td><td>{{ci .Suspect}}</td></tr>{{end}}</table>{{end}}
 
-{{define "entities"}}<table><tr><th class="l">{{.Title}}</th><th>requests</th><th>suspect</th><th>95% interval</th><th>peer median</th><th>flagged (of last n)</th><th>priority</th><th>rank</th><th>ttf p50/p90/p99</th><th>within SLA</th><th>tta p50/p90, within SLA</th><th class="l">refusals by cited exception</th></tr>
+{{define "entities"}}<table><tr><th class="l">{{.Title}}</th><th>requests</th><th>suspect</th><th>95% interval</th><th>peer median</th><th>flagged (of last n)</th><th>priority</th><th>rank</th><th>ttf p50/p90/p99</th><th>within SLA</th><th>tta p50/p90, within SLA</th><th>required response: requests, denied</th><th class="l">refusals by cited exception</th></tr>
 {{range .List}}<tr><td class="l">{{.Name}}{{if .Developer}} <span class="muted small">({{.Developer}})</span>{{end}}{{range .Flags}}<br><span class="flag small">{{.Kind}}{{if .ExceptionCode}} {{.ExceptionCode}}{{end}}</span>{{end}}</td><td>{{.Requests}}{{if .Suspect.SmallSample}}<br><span class="ss">small sample</span>{{end}}</td>
 <td>{{pct .Suspect}}</td><td>{{ci .Suspect}}</td><td>{{pct1 .Ranking.PeerMedian}}</td><td>{{.Ranking.FlaggedPeriods}}{{if .Ranking.RepeatOffender}} <b>repeat</b>{{end}}</td><td>{{f1 .Ranking.Priority}}</td><td>{{.Ranking.Rank}}/{{.Ranking.Ranked}}</td>
 <td>{{if .TimeToFulfil.Count}}{{ms .TimeToFulfil.P50Ms}}/{{ms .TimeToFulfil.P90Ms}}/{{ms .TimeToFulfil.P99Ms}}{{else}}-{{end}}</td><td>{{pct .TimeToFulfil.WithinSla}}</td>
 <td>{{if .TimeToAcknowledge.Count}}{{ms .TimeToAcknowledge.P50Ms}}/{{ms .TimeToAcknowledge.P90Ms}}, {{pct .TimeToAcknowledge.WithinSla}}{{else}}-{{end}}</td>
+<td>{{if .RequiredResponse.Requests}}{{.RequiredResponse.Requests}}, {{pct .RequiredResponse.Denied}}{{else}}-{{end}}</td>
 <td class="l small">{{range .Refusals}}{{.Code}} {{pct .Rate}}{{if .Overuse}} <b class="flag">overuse</b> (peers {{pct1 .PeerMedian}}){{end}}<br>{{end}}</td></tr>{{end}}</table>{{end}}
 
 <h2>Responder organisations</h2>
@@ -96,7 +110,8 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 Suspect = refused_unjustified + redirected + unanswered + fulfilled later than {{.C.Formula.SuspectSlaMultiple}} × SLA.
 Flag threshold {{pct1 .C.Formula.FlagThreshold}}; repeat offender = flagged in {{.C.Formula.FlagK}} of the last {{.C.Formula.FlagN}} periods.
 Exception overuse: lower bound of a code's share &gt; max({{.C.Formula.OveruseMultiple}} × peer median, {{pct1 .C.Formula.OveruseFloor}}).
-Up to {{.C.Formula.EvidenceLimit}} chains per flag.<br>{{.C.Formula.PeerRule}}.<br>{{.C.Formula.PriorityRule}}.</div>
+Up to {{.C.Formula.EvidenceLimit}} chains per flag.
+Rates by exchange purpose ({{.C.Formula.PurposeVersion}}); required-response purposes: {{range $i, $p := .C.Formula.RequiredPurposes}}{{if $i}}, {{end}}{{$p}}{{end}}.<br>{{.C.Formula.PeerRule}}.<br>{{.C.Formula.PriorityRule}}.</div>
 </body></html>
 `))
 

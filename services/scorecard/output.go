@@ -215,6 +215,9 @@ func PrintTable(w io.Writer, cards []*hinscorev1.Scorecard) error {
 	if len(cards) > 0 {
 		f = cards[0].GetFormula()
 	}
+	if err := printPurposes(w, cards); err != nil {
+		return fmt.Errorf("scorecard.PrintTable: %w", err)
+	}
 	if _, err := fmt.Fprintf(w, "SLA applied: %s; suspect = refused_unjustified + redirected + unanswered + fulfilled after %dx SLA\n%s\n",
 		slaSummary(cards), f.GetSuspectSlaMultiple(), formulaLine(f)); err != nil {
 		return fmt.Errorf("scorecard.PrintTable: %w", err)
@@ -222,10 +225,30 @@ func PrintTable(w io.Writer, cards []*hinscorev1.Scorecard) error {
 	return nil
 }
 
+// printPurposes prints, for each card, its required-response line and then
+// each exchange purpose: requests, denied % (unanswered + refused_unjustified)
+// and suspect %.
+func printPurposes(w io.Writer, cards []*hinscorev1.Scorecard) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "network\tperiod\tpurpose\trequests\tdenied %\tsuspect %\t")
+	for _, c := range cards {
+		for _, p := range append([]*hinscorev1.PurposeFigures{c.GetRequiredResponse()}, c.GetPurposes()...) {
+			name := p.GetPurpose()
+			if name == RequiredResponseLine {
+				name = "required response (" + strings.Join(c.GetFormula().GetRequiredPurposes(), ", ") + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t\n", c.GetNetwork(), c.GetPeriod(), name, p.GetRequests(),
+				pct(p.GetDenied().GetCount(), p.GetRequests()), pct(p.GetSuspect().GetCount(), p.GetRequests()))
+		}
+	}
+	return tw.Flush()
+}
+
 // formulaLine is the formula version with every parameter, in one line.
 func formulaLine(f *hinscorev1.FormulaParams) string {
-	return fmt.Sprintf("formula %s: 95%% Wilson interval z=%g, small sample below %d requests; flagged when the suspect lower bound > %g, repeat offender %d of the last %d periods; exception overuse when a code's lower bound > max(%g x peer median, %g); %d chains per flag",
-		f.GetVersion(), f.GetZ(), f.GetMinSample(), f.GetFlagThreshold(), f.GetFlagK(), f.GetFlagN(), f.GetOveruseMultiple(), f.GetOveruseFloor(), f.GetEvidenceLimit())
+	return fmt.Sprintf("formula %s: 95%% Wilson interval z=%g, small sample below %d requests; flagged when the suspect lower bound > %g, repeat offender %d of the last %d periods; exception overuse when a code's lower bound > max(%g x peer median, %g); %d chains per flag; required-response purposes %s (%s)",
+		f.GetVersion(), f.GetZ(), f.GetMinSample(), f.GetFlagThreshold(), f.GetFlagK(), f.GetFlagN(), f.GetOveruseMultiple(), f.GetOveruseFloor(), f.GetEvidenceLimit(),
+		strings.Join(f.GetRequiredPurposes(), ", "), f.GetPurposeVersion())
 }
 
 // slaSummary lists each request kind with the SLA range applied to it

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/domain/exception"
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
@@ -198,6 +199,7 @@ func (r *ranker) card(p time.Time, network string, now time.Time) *hinscorev1.Sc
 		SchemaVersion: SchemaVersion, Granularity: q.Granularity, Formula: q.Params.Formula(), Copy: CopyAnalyst,
 		Closed:            !q.ClosedBefore.IsZero() && !end.After(q.ClosedBefore),
 		TimeToAcknowledge: e.TimeToAcknowledge, Refusals: e.Refusals, Ranking: e.Ranking, Trend: e.Trend, Flags: e.Flags,
+		Purposes: e.Purposes, RequiredResponse: e.RequiredResponse,
 	}
 	// Orphans: answers without a request, a data-quality figure over
 	// everything linked.
@@ -262,17 +264,12 @@ func (r *ranker) entity(p time.Time, k entityKey) *hinscorev1.Entity {
 		v := f.kinds[kind]
 		e.Volumes = append(e.Volumes, &hinscorev1.KindVolume{RequestKind: kind, Requests: v.requests, SlaMinMs: v.slaMin, SlaMaxMs: v.slaMax})
 	}
-	for _, class := range outcomeclass.All {
-		name := outcomeclass.Name(class)
-		if class == hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN {
-			continue
-		}
-		e.Outcomes = append(e.Outcomes, &hinscorev1.ClassRate{Outcome: name, Rate: NewRate(f.classes[name], f.requests)})
-	}
+	e.Outcomes = classRates(f)
 	e.TimeToFulfil = latency(r.w.ttf[p][k], f.answered, f.within)
 	tta := r.w.tta[p][k]
 	e.TimeToAcknowledge = latency(tta, tta.n, tta.within)
 	e.Refusals = r.refusals(p, k)
+	e.Purposes, e.RequiredResponse = purposeLines(f)
 	// Trend: the last FlagN periods, oldest first.
 	at := p
 	for range r.q.Params.FlagN {
@@ -330,6 +327,55 @@ func (r *ranker) refusals(p time.Time, k entityKey) []*hinscorev1.ExceptionCount
 		x.Overuse = c.outcome == "refused_exception" && s.peer &&
 			rate.GetCiLow() > max(r.q.Params.OveruseMultiple*med, r.q.Params.OveruseFloor)
 		out = append(out, x)
+	}
+	return out
+}
+
+// purposeLines are an entity's rates by exchange purpose, in the order of
+// purpose.All, and the required-response purposes together (always
+// present, with zero requests when there were none).
+func purposeLines(f *figures) (lines []*hinscorev1.PurposeFigures, required *hinscorev1.PurposeFigures) {
+	req := &figures{classes: map[string]uint64{}}
+	for _, p := range purpose.All {
+		pf := f.purposes[string(p)]
+		if pf == nil {
+			continue
+		}
+		lines = append(lines, purposeFigures(string(p), purpose.RequiredResponse(p), pf))
+		if purpose.RequiredResponse(p) {
+			req.requests += pf.requests
+			req.veryLate += pf.veryLate
+			req.answered += pf.answered
+			req.within += pf.within
+			for c, n := range pf.classes {
+				req.classes[c] += n
+			}
+		}
+	}
+	return lines, purposeFigures(RequiredResponseLine, true, req)
+}
+
+// RequiredResponseLine is the purpose name of the required-response line.
+const RequiredResponseLine = "required_response"
+
+func purposeFigures(name string, required bool, f *figures) *hinscorev1.PurposeFigures {
+	pf := &hinscorev1.PurposeFigures{Purpose: name, RequiredResponse: required, Requests: f.requests,
+		Suspect:   NewRate(f.suspect(), f.requests),
+		Denied:    NewRate(f.classes["unanswered"]+f.classes["refused_unjustified"], f.requests),
+		WithinSla: NewRate(f.within, f.answered), Outcomes: classRates(f)}
+	return pf
+}
+
+// classRates is the rate of every outcome class (orphans aside) over the
+// requests of f.
+func classRates(f *figures) []*hinscorev1.ClassRate {
+	var out []*hinscorev1.ClassRate
+	for _, class := range outcomeclass.All {
+		if class == hinscorev1.OutcomeClass_OUTCOME_CLASS_ORPHAN {
+			continue
+		}
+		name := outcomeclass.Name(class)
+		out = append(out, &hinscorev1.ClassRate{Outcome: name, Rate: NewRate(f.classes[name], f.requests)})
 	}
 	return out
 }

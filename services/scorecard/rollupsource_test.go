@@ -29,6 +29,12 @@ func TestRollupMonthWithoutTTA(t *testing.T) {
 		t.Fatal(err)
 	}
 	all, args := Query{Granularity: Month}.timeFilter("day")
+	rollupHasTTA := func(ctx context.Context, conn driver.Conn, where string, args []any) (bool, error) {
+		return rollupHas(ctx, conn, where, args, ttaColumns, chstore.RollupFormatTTA)
+	}
+	if ok, err := rollupHas(ctx, conn, all, args, purposeColumns, chstore.RollupFormatPurpose); err != nil || !ok {
+		t.Fatalf("rollup purposes after a rebuild: %v, %v; want true", ok, err)
+	}
 	if ok, err := rollupHasTTA(ctx, conn, all, args); err != nil || !ok {
 		t.Fatalf("rollupHasTTA after a rebuild: %v, %v; want true", ok, err)
 	}
@@ -59,6 +65,9 @@ GROUP BY day, network, responder_org, request_kind, outcome, exception_code`,
 	}
 	if ok, err := rollupHasTTA(ctx, conn, all, args); err != nil || ok {
 		t.Fatalf("rollupHasTTA with April from before the columns: %v, %v; want false", ok, err)
+	}
+	if ok, err := rollupHas(ctx, conn, all, args, purposeColumns, chstore.RollupFormatPurpose); err != nil || ok {
+		t.Fatalf("rollup purposes with April from before them: %v, %v; want false", ok, err)
 	}
 	mayOnly, args := Query{Granularity: Month, From: may, To: may.AddDate(0, 1, 0), Params: DefaultParams()}.timeFilter("day")
 	if ok, err := rollupHasTTA(ctx, conn, mayOnly, args); err != nil || ok {

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 )
 
 // FormulaVersion names the formulas below; it is printed on every scorecard
 // and changes whenever a figure would be computed differently.
-const FormulaVersion = "scorecard/2"
+const FormulaVersion = "scorecard/3"
 
 // SchemaVersion names the layout of the JSON and CSV outputs; it changes
 // whenever a field is renamed or removed (adding one does not).
@@ -171,11 +172,22 @@ const (
 )
 
 // Formula returns the printed form of the formula and its parameters.
+// requiredPurposes lists the purposes of the required-response line.
+func requiredPurposes() []string {
+	var out []string
+	for _, p := range purpose.All {
+		if purpose.RequiredResponse(p) {
+			out = append(out, string(p))
+		}
+	}
+	return out
+}
+
 func (p Params) Formula() *hinscorev1.FormulaParams {
 	return &hinscorev1.FormulaParams{
 		Version: FormulaVersion, MinSample: MinSample, Z: z95, SuspectSlaMultiple: SuspectSLAMultiple,
 		FlagThreshold: p.FlagThreshold, FlagK: uint32(p.FlagK), FlagN: uint32(p.FlagN),
 		OveruseMultiple: p.OveruseMultiple, OveruseFloor: p.OveruseFloor, EvidenceLimit: uint32(p.EvidenceLimit),
-		PeerRule: peerRule, PriorityRule: priorityRule,
+		PeerRule: peerRule, PriorityRule: priorityRule, RequiredPurposes: requiredPurposes(), PurposeVersion: purpose.Version,
 	}
 }

@@ -46,7 +46,28 @@ func csvHeader() []string {
 		"refusals", "overuse", "flags", "tta_within_sla_rate",
 		// Appended after the columns of the first layout so that a sheet
 		// reading columns by position keeps working.
-		"z", "suspect_sla_multiple", "overuse_multiple", "overuse_floor", "evidence_limit")
+		"z", "suspect_sla_multiple", "overuse_multiple", "overuse_floor", "evidence_limit",
+		// scorecard/3: request kinds and exchange purposes.
+		"volumes", "required_purposes", "required_response_requests", "required_response_denied",
+		"required_response_denied_rate", "required_response_denied_ci_low", "required_response_denied_ci_high",
+		"required_response_suspect_rate", "purposes")
+}
+
+// purposeCSV gives the CSV columns of scorecard/3: volumes by request
+// kind (kind=requests;...), the required-response line, and every purpose
+// as purpose=requests/suspect/denied;...
+func purposeCSV(p *hinscorev1.FormulaParams, e *hinscorev1.Entity) []string {
+	var volumes, purposes []string
+	for _, v := range e.GetVolumes() {
+		volumes = append(volumes, fmt.Sprintf("%s=%d", v.GetRequestKind(), v.GetRequests()))
+	}
+	for _, pf := range e.GetPurposes() {
+		purposes = append(purposes, fmt.Sprintf("%s=%d/%d/%d", pf.GetPurpose(), pf.GetRequests(), pf.GetSuspect().GetCount(), pf.GetDenied().GetCount()))
+	}
+	r := e.GetRequiredResponse()
+	d := r.GetDenied()
+	return []string{strings.Join(volumes, ";"), strings.Join(p.GetRequiredPurposes(), ";"), fmt.Sprint(r.GetRequests()), fmt.Sprint(d.GetCount()),
+		f6(d.GetRate()), f6(d.GetCiLow()), f6(d.GetCiHigh()), f6(r.GetSuspect().GetRate()), strings.Join(purposes, ";")}
 }
 
 func entityRow(c *hinscorev1.Scorecard, e *hinscorev1.Entity) []string {
@@ -72,20 +93,22 @@ func entityRow(c *hinscorev1.Scorecard, e *hinscorev1.Entity) []string {
 	for _, f := range e.GetFlags() {
 		flags = append(flags, f.GetKind())
 	}
-	return append(row, fmt.Sprint(s.GetCount()), f6(s.GetRate()), f6(s.GetCiLow()), f6(s.GetCiHigh()), f6(rk.GetPeerMedian()), f6(rk.GetExcessEvents()),
+	row = append(row, fmt.Sprint(s.GetCount()), f6(s.GetRate()), f6(s.GetCiLow()), f6(s.GetCiHigh()), f6(rk.GetPeerMedian()), f6(rk.GetExcessEvents()),
 		strconv.FormatBool(rk.GetFlagged()), fmt.Sprint(rk.GetFlaggedPeriods()), fmt.Sprint(rk.GetConsecutive()), strconv.FormatBool(rk.GetRepeatOffender()),
 		f6(rk.GetPriority()), fmt.Sprint(rk.GetRank()), fmt.Sprint(rk.GetRanked()),
 		fmt.Sprint(t.GetCount()), fmt.Sprint(t.GetP50Ms()), fmt.Sprint(t.GetP90Ms()), fmt.Sprint(t.GetP99Ms()), f6(t.GetWithinSla().GetRate()),
 		fmt.Sprint(a.GetCount()), fmt.Sprint(a.GetP50Ms()), fmt.Sprint(a.GetP90Ms()), fmt.Sprint(a.GetP99Ms()),
 		strings.Join(refusals, ";"), strings.Join(overuse, ";"), strings.Join(flags, ";"), f6(a.GetWithinSla().GetRate()),
 		f6(p.GetZ()), fmt.Sprint(p.GetSuspectSlaMultiple()), f6(p.GetOveruseMultiple()), f6(p.GetOveruseFloor()), fmt.Sprint(p.GetEvidenceLimit()))
+	return append(row, purposeCSV(p, e)...)
 }
 
 // networkEntity presents a card's network-level figures as an Entity.
 func networkEntity(c *hinscorev1.Scorecard) *hinscorev1.Entity {
 	return &hinscorev1.Entity{Level: LevelNetwork, Id: c.GetNetwork(), Name: c.GetNetwork(), Requests: c.GetRequests(),
 		Volumes: c.GetVolumes(), Outcomes: c.GetOutcomes(), TimeToFulfil: c.GetTimeToFulfil(), TimeToAcknowledge: c.GetTimeToAcknowledge(),
-		Suspect: c.GetSuspect(), Refusals: c.GetRefusals(), Ranking: c.GetRanking(), Trend: c.GetTrend(), Flags: c.GetFlags()}
+		Suspect: c.GetSuspect(), Refusals: c.GetRefusals(), Ranking: c.GetRanking(), Trend: c.GetTrend(), Flags: c.GetFlags(),
+		Purposes: c.GetPurposes(), RequiredResponse: c.GetRequiredResponse()}
 }
 
 // CSV renders a card for spreadsheets: the network, then its responder
@@ -174,12 +197,13 @@ var offendersTmpl = template.Must(template.New("offenders").Funcs(template.FuncM
 <body>
 <h1>Repeat offenders and flags, all networks: {{.Period}}</h1>
 <p class="muted">Analysts' copy (names every network). Formula {{.Formula.Version}}: {{.Formula.PriorityRule}}. Threshold {{pct1 .Formula.FlagThreshold}}, {{.Formula.FlagK}} of {{.Formula.FlagN}} periods, minimum sample {{.Formula.MinSample}}, Wilson z = {{.Formula.Z}}; suspect includes fulfilments later than {{.Formula.SuspectSlaMultiple}} × SLA; exception overuse above max({{.Formula.OveruseMultiple}} × peer median, {{pct1 .Formula.OveruseFloor}}); up to {{.Formula.EvidenceLimit}} chains per flag. {{.Formula.PeerRule}}.</p>
-<table><tr><th>#</th><th class="l">level</th><th class="l">network</th><th class="l">name</th><th class="l">developer</th><th>requests</th><th>suspect</th><th>95% interval</th><th>peer median</th><th>flagged of last n</th><th>in a row</th><th>priority</th><th class="l">flags</th><th class="l">first chains (request ids)</th></tr>
+<table><tr><th>#</th><th class="l">level</th><th class="l">network</th><th class="l">name</th><th class="l">developer</th><th>requests</th><th>suspect</th><th>95% interval</th><th>peer median</th><th>flagged of last n</th><th>in a row</th><th>priority</th><th class="l">request kinds</th><th>required response: requests, denied</th><th class="l">flags</th><th class="l">first chains (request ids)</th></tr>
 {{range $i, $o := .List}}<tr><td>{{inc $i}}</td><td class="l">{{$o.Entity.Level}}</td><td class="l">{{$o.Card.Network}}</td><td class="l">{{$o.Entity.Name}}</td><td class="l">{{$o.Entity.Developer}}</td><td>{{$o.Entity.Requests}}</td>
 <td>{{pct $o.Entity.Suspect}}</td><td>{{ci $o.Entity.Suspect}}</td><td>{{pct1 $o.Entity.Ranking.PeerMedian}}</td><td>{{$o.Entity.Ranking.FlaggedPeriods}}</td><td>{{$o.Entity.Ranking.Consecutive}}</td><td>{{f1 $o.Entity.Ranking.Priority}}</td>
+<td class="l small">{{range $o.Entity.Volumes}}{{.RequestKind}} {{.Requests}}<br>{{end}}</td><td>{{if $o.Entity.RequiredResponse.Requests}}{{$o.Entity.RequiredResponse.Requests}}, {{pct $o.Entity.RequiredResponse.Denied}}{{else}}-{{end}}</td>
 <td class="l">{{range $o.Entity.Flags}}<span class="flag">{{.Kind}}{{if .ExceptionCode}} {{.ExceptionCode}}{{end}}</span> ({{.EvidenceTotal}})<br>{{end}}</td>
 <td class="l small">{{range $o.Entity.Flags}}{{range $j, $e := .Evidence}}{{if lt $j 5}}<code>{{$e.RequestId}}</code> {{end}}{{end}}<br>{{end}}</td></tr>
-{{else}}<tr><td colspan="14" class="l">No entity flagged in this period.</td></tr>{{end}}</table>
+{{else}}<tr><td colspan="16" class="l">No entity flagged in this period.</td></tr>{{end}}</table>
 </body></html>
 `))
 

@@ -563,3 +563,227 @@ WHERE patient_token != '';
 
 INSERT INTO outcome_versions (outcome_id, network, requested_at, version)
 SELECT outcome_id, network, requested_at, version FROM exchange_outcomes;
+
+-- ===== from schemas/clickhouse/007_purpose_and_sides.sql =====
+
+-- Exchange purpose, home communities and gateway sides (issue 22): the
+-- columns of the ExchangeEvent and Outcome fields of the same names.
+--
+-- purpose is the canonical purpose (lib/domain/purpose: treatment,
+-- individual_access, ..., unknown). A purpose the message did not carry is
+-- written as 'unknown' (the chwriter maps "" to it), and the column's
+-- DEFAULT is 'unknown', so rows stored before this migration, or by a
+-- writer that predates it, read 'unknown' too: no reader has to map "".
+-- purpose_code ("system|code" as sent, "" when none) tells a purpose not
+-- sent from a code the table does not know.
+--
+-- ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS: the migration runner
+-- takes "column already exists" as done when two processes migrate at once,
+-- so each column has a statement of its own.
+ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+
+ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN purpose_code String;
+ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN purpose_code String;
+
+ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN requester_community String;
+ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN requester_community String;
+
+ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN responder_community String;
+ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN responder_community String;
+
+ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN side String;
+ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN side String;
+
+ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN transaction_id String;
+ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN transaction_id String;
+
+ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+
+ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+
+ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN purpose_code String;
+ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN purpose_code String;
+
+ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN requester_community String;
+ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN requester_community String;
+
+ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN responder_community String;
+ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN responder_community String;
+
+ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN sides String;
+ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN sides String;
+
+ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN sla_business_days UInt32;
+ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN sla_business_days UInt32;
+
+ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+
+ALTER TABLE outcome_steps_local ON CLUSTER hinscore ADD COLUMN side String;
+ALTER TABLE outcome_steps ON CLUSTER hinscore ADD COLUMN side String;
+
+ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+
+ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN purpose_code String;
+ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN purpose_code String;
+
+ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN requester_community String;
+ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN requester_community String;
+
+ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN responder_community String;
+ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN responder_community String;
+
+ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN sides String;
+ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN sides String;
+
+ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN sla_business_days UInt32;
+ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN sla_business_days UInt32;
+
+ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+
+-- The rollup's rates by purpose: purpose joins the end of the sorting key,
+-- the one change of a sorting key 18.16 allows (a column added by the same
+-- ALTER). Every reader that groups without purpose still gets the same
+-- sums. A column added to a sorting key may have no DEFAULT: months rolled
+-- up before this migration hold '' until their next rebuild, which writes
+-- rollup_format 3 (chstore.RollupFormat); a reader of the purpose reads a
+-- month below 3 from the outcomes view. (DECISIONS.md, 2026-12-07.)
+ALTER TABLE outcomes_daily_local ON CLUSTER hinscore ADD COLUMN purpose String, MODIFY ORDER BY (network, day, responder_org, request_kind, outcome, exception_code, purpose);
+ALTER TABLE outcomes_daily ON CLUSTER hinscore ADD COLUMN purpose String;
+
+-- A view keeps the columns it had when it was created (even SELECT *), so
+-- the views that list columns are created again. 18.16 has no DROP VIEW.
+DROP TABLE IF EXISTS events ON CLUSTER hinscore;
+
+CREATE VIEW IF NOT EXISTS events ON CLUSTER hinscore AS
+SELECT * FROM exchange_events FINAL;
+
+DROP TABLE IF EXISTS outcomes ON CLUSTER hinscore;
+DROP TABLE IF EXISTS outcomes_local ON CLUSTER hinscore;
+
+CREATE VIEW IF NOT EXISTS outcomes ON CLUSTER hinscore AS
+SELECT
+    outcome_id,
+    version,
+    network,
+    request_id,
+    correlation_key,
+    request_kind,
+    requester_org,
+    responder_org,
+    outcome,
+    exception_code,
+    reason_codes,
+    patient_token,
+    requested_at,
+    requested_at_ms,
+    acknowledged_at_ms,
+    answered_at_ms,
+    tta_ms,
+    ttf_ms,
+    sla_ms,
+    grace_ms,
+    decided_at_ms,
+    rule_version,
+    mapping_version,
+    response_id,
+    record_count,
+    step_count,
+    purpose,
+    purpose_code,
+    requester_community,
+    responder_community,
+    sides,
+    sla_business_days,
+    untimed
+FROM exchange_outcomes FINAL;
+
+-- outcomes over this shard's own tables (chschema.LocalViews).
+CREATE VIEW IF NOT EXISTS outcomes_local ON CLUSTER hinscore AS
+SELECT
+    outcome_id,
+    version,
+    network,
+    request_id,
+    correlation_key,
+    request_kind,
+    requester_org,
+    responder_org,
+    outcome,
+    exception_code,
+    reason_codes,
+    patient_token,
+    requested_at,
+    requested_at_ms,
+    acknowledged_at_ms,
+    answered_at_ms,
+    tta_ms,
+    ttf_ms,
+    sla_ms,
+    grace_ms,
+    decided_at_ms,
+    rule_version,
+    mapping_version,
+    response_id,
+    record_count,
+    step_count,
+    purpose,
+    purpose_code,
+    requester_community,
+    responder_community,
+    sides,
+    sla_business_days,
+    untimed
+FROM exchange_outcomes_local FINAL;
+
+-- patient_journeys_mv lists its columns: created again with the new ones.
+DROP TABLE IF EXISTS patient_journeys_mv ON CLUSTER hinscore;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS patient_journeys_mv ON CLUSTER hinscore TO patient_journeys_local AS
+SELECT patient_token, network, outcome_id, version, request_id, correlation_key, request_kind, requester_org, responder_org,
+    outcome, exception_code, reason_codes, requested_at, requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms,
+    sla_ms, grace_ms, decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count,
+    purpose, purpose_code, requester_community, responder_community, sides, sla_business_days, untimed
+FROM exchange_outcomes_local
+WHERE patient_token != '';
+
+-- An outcome another process wrote between the DROP and the CREATE above
+-- reached no materialized view: copy every outcome naming a patient again.
+-- The copies of rows already there are the same rows (same key, same
+-- version) and collapse on merge; the journey reader keeps one meanwhile.
+INSERT INTO patient_journeys (patient_token, network, outcome_id, version, request_id, correlation_key, request_kind,
+    requester_org, responder_org, outcome, exception_code, reason_codes, requested_at, requested_at_ms, acknowledged_at_ms,
+    answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms, decided_at_ms, rule_version, mapping_version, response_id, record_count,
+    step_count, purpose, purpose_code, requester_community, responder_community, sides, sla_business_days, untimed)
+SELECT patient_token, network, outcome_id, version, request_id, correlation_key, request_kind, requester_org, responder_org,
+    outcome, exception_code, reason_codes, requested_at, requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms,
+    sla_ms, grace_ms, decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count,
+    purpose, purpose_code, requester_community, responder_community, sides, sla_business_days, untimed
+FROM exchange_outcomes
+WHERE patient_token != '';
+
+-- ===== from schemas/clickhouse/008_directory_communities.sql =====
+
+-- The organisation directory knows home community ids (issue 22): an IHE
+-- cross-community transaction names the responding gateway by its home
+-- community id (urn:oid:...), and the directory names the organisation
+-- behind it. A community id is a row of organizations like any identifier
+-- (so joins on identifier keep working); identifier_kind says which it is:
+-- 'identifier' (an HL7 HD namespace, OID, NPI, FHIR Organization
+-- identifier: what requester_org / responder_org carry) or 'home_community'
+-- (what requester_community / responder_community carry). Rows loaded
+-- before this migration are identifiers.
+ALTER TABLE organizations_local ON CLUSTER hinscore ADD COLUMN identifier_kind String DEFAULT 'identifier';
+ALTER TABLE organizations ON CLUSTER hinscore ADD COLUMN identifier_kind String DEFAULT 'identifier';
+
+-- The directory view lists its columns: created again with the new one.
+DROP TABLE IF EXISTS directory ON CLUSTER hinscore;
+
+CREATE VIEW IF NOT EXISTS directory ON CLUSTER hinscore AS
+SELECT identifier, org_id, name, org_type, developer, networks, version, loaded_at, identifier_kind
+FROM organizations FINAL;

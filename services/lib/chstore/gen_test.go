@@ -24,10 +24,22 @@ func genOutcomes(ctx context.Context, t testing.TB, conn driver.Conn, v uint64, 
 		class = `['fulfilled', 'fulfilled', 'fulfilled_late', 'refused_exception', 'refused_unjustified', 'redirected', 'not_found'][intHash32(i) % 7 + 1]`
 		ttf = `toNullable(intHash64(i) % 240000)`
 	}
+	// A purpose, and the gateway sides of document queries (i % 3 = 1),
+	// where the schema has the columns (migration 007).
+	purposeCol, purpose := "", ""
+	var has uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'exchange_outcomes' AND name = 'purpose'").Scan(&has); err != nil {
+		t.Fatal(err)
+	}
+	if has == 1 {
+		purposeCol = ", purpose, sides"
+		purpose = ",\n    ['treatment', 'individual_access', 'payment', 'unknown'][i % 4 + 1]" +
+			",\n    if(i % 3 = 1, ['both', 'initiating', 'responding'][intHash32(i) % 3 + 1], '')"
+	}
 	q := fmt.Sprintf(`INSERT INTO exchange_outcomes (outcome_id, version, network, request_id, correlation_key,
  request_kind, requester_org, responder_org, outcome, exception_code, reason_codes, patient_token,
  requested_at, requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms,
- decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count)
+ decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count%s)
 SELECT
     toUUID(UUIDNumToString(toFixedString(concat(reinterpretAsString(sipHash64(i)), reinterpretAsString(i)), 16))),
     %d,
@@ -45,8 +57,8 @@ SELECT
     (1709251200 + (i %% 5270400)) * 1000,
     0, 0, CAST(NULL AS Nullable(UInt64)),
     %s,
-    60000, 30000, 0, 'gen-1', 'gen-1', '', 0, toUInt32(%d)
-FROM (SELECT number + %d AS i FROM numbers(%d))`, v, class, ttf, v, from, n)
+    60000, 30000, 0, 'gen-1', 'gen-1', '', 0, toUInt32(%d)%s
+FROM (SELECT number + %d AS i FROM numbers(%d))`, purposeCol, v, class, ttf, v, purpose, from, n)
 	if err := conn.Exec(ctx, q); err != nil {
 		t.Fatalf("generate outcomes v%d [%d,%d): %v", v, from, from+n, err)
 	}

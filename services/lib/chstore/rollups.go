@@ -12,6 +12,15 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
+// ResponderSQL is the responder identifier of an outcome, as the
+// scorecards and the outcomes_daily rollup (its responder_org) count it:
+// the responding gateway's home community id for an IHE cross-community
+// transaction, which the organisation directory names (its
+// home_community_ids), else responder_org. A transaction names its
+// responding community by that id, while what an audit gives as the
+// responder's own identifier varies from gateway to gateway.
+const ResponderSQL = "if(responder_community != '', responder_community, responder_org)"
+
 // outcomesDailySelect computes one month of the outcomes_daily rollup from
 // the deduplicated outcomes view. The figures mirror the scorecard's:
 // very_late is a fulfilled request answered after 3 × its SLA (DOMAIN.md's
@@ -22,7 +31,7 @@ import (
 const outcomesDailySelect = `SELECT
     toDate(requested_at) AS day,
     network,
-    responder_org,
+    ` + ResponderSQL + ` AS responder,
     request_kind,
     outcome,
     exception_code,
@@ -37,21 +46,31 @@ const outcomesDailySelect = `SELECT
     sumState(toUInt64(tta_ms IS NOT NULL)),
     quantilesExactStateIf(0.5, 0.9, 0.99)(ifNull(tta_ms, 0), tta_ms IS NOT NULL),
     sumState(toUInt64(tta_ms IS NOT NULL AND ifNull(tta_ms, 0) <= sla_ms)),
-    maxState(toUInt32(?))
+    maxState(toUInt32(?)),
+    purpose
 FROM %s
 WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC')
-GROUP BY day, network, responder_org, request_kind, outcome, exception_code`
+GROUP BY day, network, responder, request_kind, outcome, exception_code, purpose`
 
 const outcomesDailyColumns = `(day, network, responder_org, request_kind, outcome, exception_code,
  requests, very_late, answered, within_sla, sla_min, sla_max, ttf, rebuilt_at, acknowledged, tta,
- acknowledged_within_sla, rollup_format)`
+ acknowledged_within_sla, rollup_format, purpose)`
 
 // RollupFormat is the rollup_format a rebuild gives each month of
 // outcomes_daily: 2 means acknowledged, acknowledged_within_sla and tta
-// are filled in (migration 005). A month below it (0: rolled up before,
-// or by a program that predates it) lacks them until its next rebuild, so
-// a reader of the time to acknowledge asks the outcomes view about it.
-const RollupFormat = 2
+// are filled in (migration 005); 3 means purpose is too (migration 007).
+// A month below 2 (0: rolled up before, or by a program that predates it)
+// lacks the time to acknowledge until its next rebuild, so a reader of it
+// asks the outcomes view about it; a reader of the purpose does the same
+// for a month below RollupFormatPurpose.
+const RollupFormat = 3
+
+// RollupFormatTTA and RollupFormatPurpose are the first rollup formats
+// that fill the time to acknowledge and the purpose.
+const (
+	RollupFormatTTA     = 2
+	RollupFormatPurpose = 3
+)
 
 // RollupTables names what a rebuild reads and what it swaps months into.
 type RollupTables struct {

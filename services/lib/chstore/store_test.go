@@ -21,6 +21,7 @@ import (
 
 func TestParseOrganizations(t *testing.T) {
 	const header = "identifier,org_id,name,type,developer,networks\n"
+	const headerHC = "identifier,org_id,name,type,developer,networks,home_community_ids\n"
 	tests := []struct {
 		name    string
 		in      string
@@ -42,6 +43,17 @@ func TestParseOrganizations(t *testing.T) {
 		{name: "no org id", in: header + "X,,n,provider,,\n", wantErr: "line 2: org_id"},
 		{name: "duplicate", in: header + "X,o,n,provider,,\nY,o,n,provider,,\nX,o,n,hin,,\n", wantErr: `line 4: identifier: "X" already on line 2`},
 		{name: "short line", in: header + "X,o,n,provider\n", wantErr: "wrong number of fields"},
+		{name: "home communities", in: headerHC + "FAC,org-fac,Riverside,provider,Epic,north,urn:oid:1.2.3; URN:OID:1.2.4;2.16.840.1\nHIE,org-hie,Exchange,hin,,north,\n",
+			want: []chstore.Organization{
+				{Identifier: "FAC", OrgID: "org-fac", Name: "Riverside", Type: "provider", Developer: "Epic", Networks: []string{"north"},
+					HomeCommunities: []string{"urn:oid:1.2.3", "urn:oid:1.2.4", "urn:oid:2.16.840.1"}},
+				{Identifier: "HIE", OrgID: "org-hie", Name: "Exchange", Type: "hin", Networks: []string{"north"}},
+			}},
+		{name: "bad home community", in: headerHC + "FAC,o,n,provider,,,urn:oid:1.02\n", wantErr: "line 2: home_community_ids"},
+		{name: "home community not an oid", in: headerHC + "FAC,o,n,provider,,,https://gw.example/xca\n", wantErr: "not a home community id"},
+		{name: "home community twice", in: headerHC + "A,o,n,provider,,,1.2.3\nB,o,n,provider,,,urn:oid:1.2.3\n", wantErr: `line 3: home_community_ids: "urn:oid:1.2.3" already on line 2`},
+		{name: "home community also an identifier", in: headerHC + "urn:oid:1.2.3,o,n,provider,,,\nB,o,n,provider,,,1.2.3\n", wantErr: "already on line 2"},
+		{name: "unknown seventh column", in: "identifier,org_id,name,type,developer,networks,extra\n", wantErr: "header"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +81,7 @@ func FuzzParseOrganizations(f *testing.F) {
 	}
 	f.Add(string(seed))
 	f.Add("identifier,org_id,name,type,developer,networks\n\"a\nb\",o,n,hin,,x;;y\n")
+	f.Add("identifier,org_id,name,type,developer,networks,home_community_ids\na,o,n,hin,,x,urn:oid:1.2;1.3\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		orgs, err := chstore.ParseOrganizations(strings.NewReader(s))
 		if err != nil {
@@ -83,6 +96,12 @@ func FuzzParseOrganizations(f *testing.F) {
 				t.Fatalf("accepted type %q", o.Type)
 			}
 			seen[o.Identifier] = true
+			for _, c := range o.HomeCommunities {
+				if canon, err := chstore.HomeCommunityID(c); err != nil || canon != c || seen[c] {
+					t.Fatalf("accepted home community %q of %+v", c, o)
+				}
+				seen[c] = true
+			}
 		}
 	})
 }
@@ -137,6 +156,34 @@ func TestLoadOrganizations(t *testing.T) {
 	}
 	if err := conn.QueryRow(ctx, "SELECT name FROM directory WHERE identifier = 'MERCY'").Scan(&name); err != nil || name != "Mercy General (renamed)" {
 		t.Errorf("after a rejected file MERCY = %q (%v)", name, err)
+	}
+}
+
+// TestLoadHomeCommunities: a directory with home community ids stores each
+// as an identifier of its organisation, of kind home_community, so a
+// responder known only by its community is named like any other.
+func TestLoadHomeCommunities(t *testing.T) {
+	conn, _ := chtest.Database(t)
+	ctx := ctxT(t)
+	csv := "identifier,org_id,name,type,developer,networks,home_community_ids\n" +
+		"FAC,org-fac,Riverside Family Clinic,provider,Epic,north,urn:oid:2.16.840.1.113883.3.7204;1.3.6.1.4.1.99\n" +
+		"HIE,org-hie,Northern Health Exchange,hin,,north,\n"
+	n, err := chstore.LoadOrganizations(ctx, conn, strings.NewReader(csv), time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Errorf("loaded %d identifiers, want 4 (2 organisations, 2 communities)", n)
+	}
+	got := dump(t, conn, "SELECT identifier, identifier_kind, org_id, name, developer FROM directory ORDER BY identifier")
+	want := []string{
+		"FAC|identifier|org-fac|Riverside Family Clinic|Epic|",
+		"HIE|identifier|org-hie|Northern Health Exchange||",
+		"urn:oid:1.3.6.1.4.1.99|home_community|org-fac|Riverside Family Clinic|Epic|",
+		"urn:oid:2.16.840.1.113883.3.7204|home_community|org-fac|Riverside Family Clinic|Epic|",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("directory:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -242,13 +289,13 @@ func TestRollupsExact(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const fromView = `SELECT network, toStartOfMonth(requested_at) AS m, outcome, count(),
+	const fromView = `SELECT network, toStartOfMonth(requested_at) AS m, outcome, purpose, count(),
     countIf(outcome IN ('fulfilled', 'fulfilled_late') AND ifNull(ttf_ms, 0) > 3 * sla_ms),
     quantilesExactIf(0.5, 0.9, 0.99)(ifNull(ttf_ms, 0), ttf_ms IS NOT NULL)
-FROM outcomes GROUP BY network, m, outcome ORDER BY network, m, outcome`
-	const fromRollup = `SELECT network, toStartOfMonth(day) AS m, outcome, countMerge(requests), sumMerge(very_late),
+FROM outcomes GROUP BY network, m, outcome, purpose ORDER BY network, m, outcome, purpose`
+	const fromRollup = `SELECT network, toStartOfMonth(day) AS m, outcome, purpose, countMerge(requests), sumMerge(very_late),
     quantilesExactMerge(0.5, 0.9, 0.99)(ttf)
-FROM outcomes_daily GROUP BY network, m, outcome ORDER BY network, m, outcome`
+FROM outcomes_daily GROUP BY network, m, outcome, purpose ORDER BY network, m, outcome, purpose`
 	view, rollup := dump(t, conn, fromView), dump(t, conn, fromRollup)
 	if len(view) == 0 || !slices.Equal(view, rollup) {
 		t.Errorf("rollup differs from the view:\nview   %v\nrollup %v", head(view), head(rollup))
@@ -456,3 +503,32 @@ func seq(n int) []int {
 }
 
 func head(s []string) []string { return s[:min(len(s), 5)] }
+
+// TestPurposeReadsUnknownWhenNotWritten: a row written without a purpose
+// (stored before migration 007, or by a writer that predates it) reads
+// 'unknown' in the tables and in the outcomes view, so no reader maps "".
+func TestPurposeReadsUnknownWhenNotWritten(t *testing.T) {
+	conn, _ := chtest.Database(t)
+	ctx := ctxT(t)
+	for _, q := range []string{
+		`INSERT INTO exchange_events (event_id, network) SELECT generateUUIDv4(), 'n'`,
+		`INSERT INTO exchange_outcomes (outcome_id, version, network, patient_token) SELECT generateUUIDv4(), 1, 'n', 'tok'`,
+	} {
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		"SELECT purpose FROM events",
+		"SELECT purpose FROM outcomes",
+		"SELECT purpose FROM patient_journeys",
+	} {
+		var p string
+		if err := conn.QueryRow(ctx, q).Scan(&p); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if p != "unknown" {
+			t.Errorf("%s = %q, want unknown", q, p)
+		}
+	}
+}

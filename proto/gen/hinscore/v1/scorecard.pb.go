@@ -332,10 +332,14 @@ type FormulaParams struct {
 	// Request chains listed per flag.
 	EvidenceLimit uint32 `protobuf:"varint,10,opt,name=evidence_limit,json=evidenceLimit,proto3" json:"evidence_limit,omitempty"`
 	// The formulas in words (peer group, priority), as printed.
-	PeerRule      string `protobuf:"bytes,11,opt,name=peer_rule,json=peerRule,proto3" json:"peer_rule,omitempty"`
-	PriorityRule  string `protobuf:"bytes,12,opt,name=priority_rule,json=priorityRule,proto3" json:"priority_rule,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PeerRule     string `protobuf:"bytes,11,opt,name=peer_rule,json=peerRule,proto3" json:"peer_rule,omitempty"`
+	PriorityRule string `protobuf:"bytes,12,opt,name=priority_rule,json=priorityRule,proto3" json:"priority_rule,omitempty"`
+	// The purposes a responder is required to answer (the required-response
+	// line), and the version of the purpose table that named them.
+	RequiredPurposes []string `protobuf:"bytes,13,rep,name=required_purposes,json=requiredPurposes,proto3" json:"required_purposes,omitempty"`
+	PurposeVersion   string   `protobuf:"bytes,14,opt,name=purpose_version,json=purposeVersion,proto3" json:"purpose_version,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *FormulaParams) Reset() {
@@ -448,6 +452,20 @@ func (x *FormulaParams) GetPeerRule() string {
 func (x *FormulaParams) GetPriorityRule() string {
 	if x != nil {
 		return x.PriorityRule
+	}
+	return ""
+}
+
+func (x *FormulaParams) GetRequiredPurposes() []string {
+	if x != nil {
+		return x.RequiredPurposes
+	}
+	return nil
+}
+
+func (x *FormulaParams) GetPurposeVersion() string {
+	if x != nil {
+		return x.PurposeVersion
 	}
 	return ""
 }
@@ -615,13 +633,15 @@ func (x *TrendPoint) GetFlagged() bool {
 // Evidence is one request chain behind a flag: what an investigator opens
 // first (outcome_steps by outcome_id, or the request id in RAW).
 type Evidence struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OutcomeId     string                 `protobuf:"bytes,1,opt,name=outcome_id,json=outcomeId,proto3" json:"outcome_id,omitempty"`
-	RequestId     string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	ResponderOrg  string                 `protobuf:"bytes,3,opt,name=responder_org,json=responderOrg,proto3" json:"responder_org,omitempty"`
-	Outcome       string                 `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
-	ExceptionCode string                 `protobuf:"bytes,5,opt,name=exception_code,json=exceptionCode,proto3" json:"exception_code,omitempty"`
-	RequestedAtMs int64                  `protobuf:"varint,6,opt,name=requested_at_ms,json=requestedAtMs,proto3" json:"requested_at_ms,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	OutcomeId string                 `protobuf:"bytes,1,opt,name=outcome_id,json=outcomeId,proto3" json:"outcome_id,omitempty"`
+	RequestId string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The responder identifier: the home community id of a cross-community
+	// transaction, else the outcome's responder_org.
+	ResponderOrg  string `protobuf:"bytes,3,opt,name=responder_org,json=responderOrg,proto3" json:"responder_org,omitempty"`
+	Outcome       string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	ExceptionCode string `protobuf:"bytes,5,opt,name=exception_code,json=exceptionCode,proto3" json:"exception_code,omitempty"`
+	RequestedAtMs int64  `protobuf:"varint,6,opt,name=requested_at_ms,json=requestedAtMs,proto3" json:"requested_at_ms,omitempty"`
 	// 0 when there was no final answer.
 	TtfMs         uint64 `protobuf:"varint,7,opt,name=ttf_ms,json=ttfMs,proto3" json:"ttf_ms,omitempty"`
 	SlaMs         uint64 `protobuf:"varint,8,opt,name=sla_ms,json=slaMs,proto3" json:"sla_ms,omitempty"`
@@ -926,7 +946,8 @@ type Entity struct {
 	Id        string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
 	Name      string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	Developer string `protobuf:"bytes,4,opt,name=developer,proto3" json:"developer,omitempty"`
-	// The responder_org identifiers aggregated here.
+	// The responder identifiers aggregated here: responder_org values, and
+	// the home community ids of cross-community transactions.
 	Identifiers       []string          `protobuf:"bytes,5,rep,name=identifiers,proto3" json:"identifiers,omitempty"`
 	Requests          uint64            `protobuf:"varint,6,opt,name=requests,proto3" json:"requests,omitempty"`
 	Volumes           []*KindVolume     `protobuf:"bytes,7,rep,name=volumes,proto3" json:"volumes,omitempty"`
@@ -937,10 +958,18 @@ type Entity struct {
 	Refusals          []*ExceptionCount `protobuf:"bytes,12,rep,name=refusals,proto3" json:"refusals,omitempty"`
 	Ranking           *Ranking          `protobuf:"bytes,13,opt,name=ranking,proto3" json:"ranking,omitempty"`
 	// The last flag_n periods, oldest first, ending with this one.
-	Trend         []*TrendPoint `protobuf:"bytes,14,rep,name=trend,proto3" json:"trend,omitempty"`
-	Flags         []*Flag       `protobuf:"bytes,15,rep,name=flags,proto3" json:"flags,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Trend []*TrendPoint `protobuf:"bytes,14,rep,name=trend,proto3" json:"trend,omitempty"`
+	Flags []*Flag       `protobuf:"bytes,15,rep,name=flags,proto3" json:"flags,omitempty"`
+	// The rates by exchange purpose, one per purpose with requests, in the
+	// order of lib/domain/purpose.All ("unknown": none sent, or a code the
+	// table does not know).
+	Purposes []*PurposeFigures `protobuf:"bytes,16,rep,name=purposes,proto3" json:"purposes,omitempty"`
+	// The required-response purposes together (FormulaParams.
+	// required_purposes: treatment and individual access under TEFCA), on
+	// their own line; purpose "required_response".
+	RequiredResponse *PurposeFigures `protobuf:"bytes,17,opt,name=required_response,json=requiredResponse,proto3" json:"required_response,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Entity) Reset() {
@@ -1078,6 +1107,119 @@ func (x *Entity) GetFlags() []*Flag {
 	return nil
 }
 
+func (x *Entity) GetPurposes() []*PurposeFigures {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+func (x *Entity) GetRequiredResponse() *PurposeFigures {
+	if x != nil {
+		return x.RequiredResponse
+	}
+	return nil
+}
+
+// PurposeFigures are an entity's rates over the requests of one exchange
+// purpose (or of the required-response purposes together).
+type PurposeFigures struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Purpose string                 `protobuf:"bytes,1,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// The purpose is one a responder is required to answer.
+	RequiredResponse bool   `protobuf:"varint,2,opt,name=required_response,json=requiredResponse,proto3" json:"required_response,omitempty"`
+	Requests         uint64 `protobuf:"varint,3,opt,name=requests,proto3" json:"requests,omitempty"`
+	// Every outcome class (orphans aside) over this purpose's requests.
+	Outcomes []*ClassRate `protobuf:"bytes,4,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	Suspect  *Rate        `protobuf:"bytes,5,opt,name=suspect,proto3" json:"suspect,omitempty"`
+	// Unanswered + refused_unjustified: what a required purpose must not
+	// meet, over this purpose's requests.
+	Denied *Rate `protobuf:"bytes,6,opt,name=denied,proto3" json:"denied,omitempty"`
+	// Share of the fulfilled requests with a time to fulfil within their SLA.
+	WithinSla     *Rate `protobuf:"bytes,7,opt,name=within_sla,json=withinSla,proto3" json:"within_sla,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurposeFigures) Reset() {
+	*x = PurposeFigures{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurposeFigures) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurposeFigures) ProtoMessage() {}
+
+func (x *PurposeFigures) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurposeFigures.ProtoReflect.Descriptor instead.
+func (*PurposeFigures) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PurposeFigures) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *PurposeFigures) GetRequiredResponse() bool {
+	if x != nil {
+		return x.RequiredResponse
+	}
+	return false
+}
+
+func (x *PurposeFigures) GetRequests() uint64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *PurposeFigures) GetOutcomes() []*ClassRate {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
+func (x *PurposeFigures) GetSuspect() *Rate {
+	if x != nil {
+		return x.Suspect
+	}
+	return nil
+}
+
+func (x *PurposeFigures) GetDenied() *Rate {
+	if x != nil {
+		return x.Denied
+	}
+	return nil
+}
+
+func (x *PurposeFigures) GetWithinSla() *Rate {
+	if x != nil {
+		return x.WithinSla
+	}
+	return nil
+}
+
 // PeerSummary is a distribution of suspect rates without names: how an
 // operator sees its peers.
 type PeerSummary struct {
@@ -1094,7 +1236,7 @@ type PeerSummary struct {
 
 func (x *PeerSummary) Reset() {
 	*x = PeerSummary{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1248,7 @@ func (x *PeerSummary) String() string {
 func (*PeerSummary) ProtoMessage() {}
 
 func (x *PeerSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1261,7 @@ func (x *PeerSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerSummary.ProtoReflect.Descriptor instead.
 func (*PeerSummary) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{11}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PeerSummary) GetCount() uint32 {
@@ -1176,7 +1318,7 @@ type PeerNetwork struct {
 
 func (x *PeerNetwork) Reset() {
 	*x = PeerNetwork{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1330,7 @@ func (x *PeerNetwork) String() string {
 func (*PeerNetwork) ProtoMessage() {}
 
 func (x *PeerNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1343,7 @@ func (x *PeerNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerNetwork.ProtoReflect.Descriptor instead.
 func (*PeerNetwork) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{12}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PeerNetwork) GetNetwork() string {
@@ -1264,14 +1406,18 @@ type Scorecard struct {
 	// Suspect rates of every responder organisation of every network.
 	PeerResponders *PeerSummary `protobuf:"bytes,25,opt,name=peer_responders,json=peerResponders,proto3" json:"peer_responders,omitempty"`
 	// The other networks by name: analyst copy only.
-	Peers         []*PeerNetwork `protobuf:"bytes,26,rep,name=peers,proto3" json:"peers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Peers []*PeerNetwork `protobuf:"bytes,26,rep,name=peers,proto3" json:"peers,omitempty"`
+	// The network's rates by exchange purpose (Entity.purposes).
+	Purposes []*PurposeFigures `protobuf:"bytes,27,rep,name=purposes,proto3" json:"purposes,omitempty"`
+	// The network's required-response purposes together (Entity.required_response).
+	RequiredResponse *PurposeFigures `protobuf:"bytes,28,opt,name=required_response,json=requiredResponse,proto3" json:"required_response,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Scorecard) Reset() {
 	*x = Scorecard{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1429,7 @@ func (x *Scorecard) String() string {
 func (*Scorecard) ProtoMessage() {}
 
 func (x *Scorecard) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1442,7 @@ func (x *Scorecard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Scorecard.ProtoReflect.Descriptor instead.
 func (*Scorecard) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{13}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Scorecard) GetNetwork() string {
@@ -1481,6 +1627,20 @@ func (x *Scorecard) GetPeers() []*PeerNetwork {
 	return nil
 }
 
+func (x *Scorecard) GetPurposes() []*PurposeFigures {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+func (x *Scorecard) GetRequiredResponse() *PurposeFigures {
+	if x != nil {
+		return x.RequiredResponse
+	}
+	return nil
+}
+
 var File_hinscore_v1_scorecard_proto protoreflect.FileDescriptor
 
 const file_hinscore_v1_scorecard_proto_rawDesc = "" +
@@ -1510,7 +1670,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x06p90_ms\x18\x03 \x01(\x04R\x05p90Ms\x12\x15\n" +
 	"\x06p99_ms\x18\x04 \x01(\x04R\x05p99Ms\x120\n" +
 	"\n" +
-	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\x96\x03\n" +
+	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\xec\x03\n" +
 	"\rFormulaParams\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
@@ -1525,7 +1685,9 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x0eevidence_limit\x18\n" +
 	" \x01(\rR\revidenceLimit\x12\x1b\n" +
 	"\tpeer_rule\x18\v \x01(\tR\bpeerRule\x12#\n" +
-	"\rpriority_rule\x18\f \x01(\tR\fpriorityRule\"\xb4\x01\n" +
+	"\rpriority_rule\x18\f \x01(\tR\fpriorityRule\x12+\n" +
+	"\x11required_purposes\x18\r \x03(\tR\x10requiredPurposes\x12'\n" +
+	"\x0fpurpose_version\x18\x0e \x01(\tR\x0epurposeVersion\"\xb4\x01\n" +
 	"\x0eExceptionCount\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -1567,7 +1729,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x0frepeat_offender\x18\x06 \x01(\bR\x0erepeatOffender\x12\x1a\n" +
 	"\bpriority\x18\a \x01(\x01R\bpriority\x12\x12\n" +
 	"\x04rank\x18\b \x01(\rR\x04rank\x12\x16\n" +
-	"\x06ranked\x18\t \x01(\rR\x06ranked\"\xf5\x04\n" +
+	"\x06ranked\x18\t \x01(\rR\x06ranked\"\xf8\x05\n" +
 	"\x06Entity\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\tR\x05level\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
@@ -1584,7 +1746,18 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\brefusals\x18\f \x03(\v2\x1b.hinscore.v1.ExceptionCountR\brefusals\x12.\n" +
 	"\aranking\x18\r \x01(\v2\x14.hinscore.v1.RankingR\aranking\x12-\n" +
 	"\x05trend\x18\x0e \x03(\v2\x17.hinscore.v1.TrendPointR\x05trend\x12'\n" +
-	"\x05flags\x18\x0f \x03(\v2\x11.hinscore.v1.FlagR\x05flags\"\x83\x01\n" +
+	"\x05flags\x18\x0f \x03(\v2\x11.hinscore.v1.FlagR\x05flags\x127\n" +
+	"\bpurposes\x18\x10 \x03(\v2\x1b.hinscore.v1.PurposeFiguresR\bpurposes\x12H\n" +
+	"\x11required_response\x18\x11 \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\"\xb1\x02\n" +
+	"\x0ePurposeFigures\x12\x18\n" +
+	"\apurpose\x18\x01 \x01(\tR\apurpose\x12+\n" +
+	"\x11required_response\x18\x02 \x01(\bR\x10requiredResponse\x12\x1a\n" +
+	"\brequests\x18\x03 \x01(\x04R\brequests\x122\n" +
+	"\boutcomes\x18\x04 \x03(\v2\x16.hinscore.v1.ClassRateR\boutcomes\x12+\n" +
+	"\asuspect\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\asuspect\x12)\n" +
+	"\x06denied\x18\x06 \x01(\v2\x11.hinscore.v1.RateR\x06denied\x120\n" +
+	"\n" +
+	"within_sla\x18\a \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\x83\x01\n" +
 	"\vPeerSummary\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\rR\x05count\x12\x10\n" +
 	"\x03min\x18\x02 \x01(\x01R\x03min\x12\x10\n" +
@@ -1595,7 +1768,8 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\vPeerNetwork\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x04R\brequests\x12+\n" +
-	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\x94\t\n" +
+	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\x97\n" +
+	"\n" +
 	"\tScorecard\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x16\n" +
 	"\x06period\x18\x02 \x01(\tR\x06period\x12&\n" +
@@ -1627,7 +1801,9 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"developers\x12=\n" +
 	"\rpeer_networks\x18\x18 \x01(\v2\x18.hinscore.v1.PeerSummaryR\fpeerNetworks\x12A\n" +
 	"\x0fpeer_responders\x18\x19 \x01(\v2\x18.hinscore.v1.PeerSummaryR\x0epeerResponders\x12.\n" +
-	"\x05peers\x18\x1a \x03(\v2\x18.hinscore.v1.PeerNetworkR\x05peersB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
+	"\x05peers\x18\x1a \x03(\v2\x18.hinscore.v1.PeerNetworkR\x05peers\x127\n" +
+	"\bpurposes\x18\x1b \x03(\v2\x1b.hinscore.v1.PurposeFiguresR\bpurposes\x12H\n" +
+	"\x11required_response\x18\x1c \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponseB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
 
 var (
 	file_hinscore_v1_scorecard_proto_rawDescOnce sync.Once
@@ -1641,7 +1817,7 @@ func file_hinscore_v1_scorecard_proto_rawDescGZIP() []byte {
 	return file_hinscore_v1_scorecard_proto_rawDescData
 }
 
-var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_hinscore_v1_scorecard_proto_goTypes = []any{
 	(*Rate)(nil),           // 0: hinscore.v1.Rate
 	(*ClassRate)(nil),      // 1: hinscore.v1.ClassRate
@@ -1654,9 +1830,10 @@ var file_hinscore_v1_scorecard_proto_goTypes = []any{
 	(*Flag)(nil),           // 8: hinscore.v1.Flag
 	(*Ranking)(nil),        // 9: hinscore.v1.Ranking
 	(*Entity)(nil),         // 10: hinscore.v1.Entity
-	(*PeerSummary)(nil),    // 11: hinscore.v1.PeerSummary
-	(*PeerNetwork)(nil),    // 12: hinscore.v1.PeerNetwork
-	(*Scorecard)(nil),      // 13: hinscore.v1.Scorecard
+	(*PurposeFigures)(nil), // 11: hinscore.v1.PurposeFigures
+	(*PeerSummary)(nil),    // 12: hinscore.v1.PeerSummary
+	(*PeerNetwork)(nil),    // 13: hinscore.v1.PeerNetwork
+	(*Scorecard)(nil),      // 14: hinscore.v1.Scorecard
 }
 var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	0,  // 0: hinscore.v1.ClassRate.rate:type_name -> hinscore.v1.Rate
@@ -1673,27 +1850,35 @@ var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	9,  // 11: hinscore.v1.Entity.ranking:type_name -> hinscore.v1.Ranking
 	6,  // 12: hinscore.v1.Entity.trend:type_name -> hinscore.v1.TrendPoint
 	8,  // 13: hinscore.v1.Entity.flags:type_name -> hinscore.v1.Flag
-	0,  // 14: hinscore.v1.PeerNetwork.suspect:type_name -> hinscore.v1.Rate
-	2,  // 15: hinscore.v1.Scorecard.volumes:type_name -> hinscore.v1.KindVolume
-	1,  // 16: hinscore.v1.Scorecard.outcomes:type_name -> hinscore.v1.ClassRate
-	3,  // 17: hinscore.v1.Scorecard.time_to_fulfil:type_name -> hinscore.v1.Latency
-	0,  // 18: hinscore.v1.Scorecard.suspect:type_name -> hinscore.v1.Rate
-	4,  // 19: hinscore.v1.Scorecard.formula:type_name -> hinscore.v1.FormulaParams
-	3,  // 20: hinscore.v1.Scorecard.time_to_acknowledge:type_name -> hinscore.v1.Latency
-	5,  // 21: hinscore.v1.Scorecard.refusals:type_name -> hinscore.v1.ExceptionCount
-	9,  // 22: hinscore.v1.Scorecard.ranking:type_name -> hinscore.v1.Ranking
-	6,  // 23: hinscore.v1.Scorecard.trend:type_name -> hinscore.v1.TrendPoint
-	8,  // 24: hinscore.v1.Scorecard.flags:type_name -> hinscore.v1.Flag
-	10, // 25: hinscore.v1.Scorecard.responders:type_name -> hinscore.v1.Entity
-	10, // 26: hinscore.v1.Scorecard.developers:type_name -> hinscore.v1.Entity
-	11, // 27: hinscore.v1.Scorecard.peer_networks:type_name -> hinscore.v1.PeerSummary
-	11, // 28: hinscore.v1.Scorecard.peer_responders:type_name -> hinscore.v1.PeerSummary
-	12, // 29: hinscore.v1.Scorecard.peers:type_name -> hinscore.v1.PeerNetwork
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	11, // 14: hinscore.v1.Entity.purposes:type_name -> hinscore.v1.PurposeFigures
+	11, // 15: hinscore.v1.Entity.required_response:type_name -> hinscore.v1.PurposeFigures
+	1,  // 16: hinscore.v1.PurposeFigures.outcomes:type_name -> hinscore.v1.ClassRate
+	0,  // 17: hinscore.v1.PurposeFigures.suspect:type_name -> hinscore.v1.Rate
+	0,  // 18: hinscore.v1.PurposeFigures.denied:type_name -> hinscore.v1.Rate
+	0,  // 19: hinscore.v1.PurposeFigures.within_sla:type_name -> hinscore.v1.Rate
+	0,  // 20: hinscore.v1.PeerNetwork.suspect:type_name -> hinscore.v1.Rate
+	2,  // 21: hinscore.v1.Scorecard.volumes:type_name -> hinscore.v1.KindVolume
+	1,  // 22: hinscore.v1.Scorecard.outcomes:type_name -> hinscore.v1.ClassRate
+	3,  // 23: hinscore.v1.Scorecard.time_to_fulfil:type_name -> hinscore.v1.Latency
+	0,  // 24: hinscore.v1.Scorecard.suspect:type_name -> hinscore.v1.Rate
+	4,  // 25: hinscore.v1.Scorecard.formula:type_name -> hinscore.v1.FormulaParams
+	3,  // 26: hinscore.v1.Scorecard.time_to_acknowledge:type_name -> hinscore.v1.Latency
+	5,  // 27: hinscore.v1.Scorecard.refusals:type_name -> hinscore.v1.ExceptionCount
+	9,  // 28: hinscore.v1.Scorecard.ranking:type_name -> hinscore.v1.Ranking
+	6,  // 29: hinscore.v1.Scorecard.trend:type_name -> hinscore.v1.TrendPoint
+	8,  // 30: hinscore.v1.Scorecard.flags:type_name -> hinscore.v1.Flag
+	10, // 31: hinscore.v1.Scorecard.responders:type_name -> hinscore.v1.Entity
+	10, // 32: hinscore.v1.Scorecard.developers:type_name -> hinscore.v1.Entity
+	12, // 33: hinscore.v1.Scorecard.peer_networks:type_name -> hinscore.v1.PeerSummary
+	12, // 34: hinscore.v1.Scorecard.peer_responders:type_name -> hinscore.v1.PeerSummary
+	13, // 35: hinscore.v1.Scorecard.peers:type_name -> hinscore.v1.PeerNetwork
+	11, // 36: hinscore.v1.Scorecard.purposes:type_name -> hinscore.v1.PurposeFigures
+	11, // 37: hinscore.v1.Scorecard.required_response:type_name -> hinscore.v1.PurposeFigures
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_scorecard_proto_init() }
@@ -1707,7 +1892,7 @@ func file_hinscore_v1_scorecard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hinscore_v1_scorecard_proto_rawDesc), len(file_hinscore_v1_scorecard_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

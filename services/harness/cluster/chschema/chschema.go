@@ -74,6 +74,8 @@ var (
 	createMV    = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\s(.*)$`)
 	insert      = regexp.MustCompile(`(?s)^INSERT INTO \w+ \(`)
 	alterAdd    = regexp.MustCompile(`(?s)^ALTER TABLE (\w+) (ADD COLUMN .*)$`)
+	modifyOrder = regexp.MustCompile(`(?s),\s*MODIFY ORDER BY .*$`)
+	dropTable   = regexp.MustCompile(`^DROP TABLE IF EXISTS (\w+)$`)
 	fromTable   = regexp.MustCompile(`\bFROM (\w+)`)
 )
 
@@ -200,12 +202,28 @@ func (o Options) convert(sql string, tables map[string]bool) (string, error) {
 		return out, nil
 	case alterAdd.MatchString(body):
 		// A column is added to the shards' tables and to the Distributed
-		// table over them, which has a structure of its own.
+		// table over them, which has a structure of its own but no sorting
+		// key: a MODIFY ORDER BY that takes the new column into the key (the
+		// last clause) is for the shards' tables only.
 		m := alterAdd.FindStringSubmatch(body)
 		if !tables[m[1]] {
 			return "", fmt.Errorf("%w: ALTER of %s, not a table of the schema", ErrUnsupported, m[1])
 		}
-		return fmt.Sprintf("ALTER TABLE %s_local%s %s;\nALTER TABLE %s%s %s;\n", m[1], on, m[2], m[1], on, m[2]), nil
+		return fmt.Sprintf("ALTER TABLE %s_local%s %s;\nALTER TABLE %s%s %s;\n", m[1], on, m[2], m[1], on,
+			modifyOrder.ReplaceAllString(m[2], "")), nil
+	case dropTable.MatchString(body):
+		// Only views are dropped (to be created again with more columns): a
+		// table's data would go with it. A view with a shard-local form
+		// loses that too.
+		name := dropTable.FindStringSubmatch(body)[1]
+		if tables[name] {
+			return "", fmt.Errorf("%w: DROP of table %s", ErrUnsupported, name)
+		}
+		out := fmt.Sprintf("DROP TABLE IF EXISTS %s%s;\n", name, on)
+		if LocalViews[name] {
+			out += fmt.Sprintf("DROP TABLE IF EXISTS %s_local%s;\n", name, on)
+		}
+		return out, nil
 	case insert.MatchString(body):
 		// A backfill reads and writes the Distributed tables: run once, not
 		// on every node.

@@ -110,6 +110,22 @@ func TestConvert(t *testing.T) {
 			in:   "ALTER TABLE scorecards ADD COLUMN x String;",
 			want: []string{"ALTER TABLE scorecards_local ON CLUSTER c ADD COLUMN x String;\nALTER TABLE scorecards ON CLUSTER c ADD COLUMN x String;"},
 		},
+		{
+			name: "added column taken into the sorting key",
+			in:   "ALTER TABLE scorecards ADD COLUMN x String, MODIFY ORDER BY (network, x);",
+			want: []string{"ALTER TABLE scorecards_local ON CLUSTER c ADD COLUMN x String, MODIFY ORDER BY (network, x);\nALTER TABLE scorecards ON CLUSTER c ADD COLUMN x String;\n"},
+		},
+		{
+			name: "view dropped to be created again",
+			in:   "DROP TABLE IF EXISTS events;",
+			want: []string{"DROP TABLE IF EXISTS events ON CLUSTER c;\n"},
+		},
+		{
+			name: "view with a shard-local form dropped with it",
+			in:   "DROP TABLE IF EXISTS outcomes;",
+			want: []string{"DROP TABLE IF EXISTS outcomes ON CLUSTER c;\nDROP TABLE IF EXISTS outcomes_local ON CLUSTER c;\n"},
+		},
+		{name: "dropped table", in: "DROP TABLE IF EXISTS scorecards;", err: ErrUnsupported},
 		{name: "table without a sharding key", in: "CREATE TABLE IF NOT EXISTS nowhere (a String) ENGINE = MergeTree() ORDER BY a;", err: ErrUnsupported},
 		{name: "other alter", in: "ALTER TABLE scorecards DROP COLUMN x;", err: ErrUnsupported},
 		{name: "alter of an unknown table", in: "ALTER TABLE elsewhere ADD COLUMN x String;", err: ErrUnsupported},

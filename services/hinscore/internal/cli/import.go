@@ -155,7 +155,7 @@ func runDirectory(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: want one CSV FILE (identifier,org_id,name,type,developer,networks)", errUsage)
+		return fmt.Errorf("%w: want one CSV FILE (identifier,org_id,name,type,developer,networks[,home_community_ids])", errUsage)
 	}
 	d := *dsn
 	if d == "" {
