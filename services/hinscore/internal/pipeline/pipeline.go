@@ -129,9 +129,11 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 	}
 	opts.share()
 	p = &Pipeline{opts: opts}
+	// Each error return sets p to nil: stop what started through a copy.
+	started := p
 	defer func() {
 		if err != nil {
-			_ = p.Shutdown(context.WithoutCancel(ctx))
+			_ = started.Shutdown(context.WithoutCancel(ctx))
 			p = nil
 		}
 	}()
