@@ -61,8 +61,8 @@ func crossCommunityCases() []chainCase {
 			events: events(jointest.Audit(R, "ra", "q1", 601*s, OK), jointest.Audit(I, "ia", "q1", 599*s, OK)),
 			want: []string{
 				w1 + " v1 fulfilled req=ra-request resp=ra-response ttf=-1 tta=-1 decided=601000 steps=ra-request,ra-response sides=responding untimed",
-				w1 + " v2 fulfilled req=ra-request resp=ra-response ttf=-1 tta=-1 decided=601000 steps=ia-request,ra-request,ra-response sides=both untimed",
-				w1 + " v3 fulfilled req=ra-request resp=ra-response ttf=-1 tta=-1 decided=601000 steps=ia-request,ia-response,ra-request,ra-response sides=both untimed",
+				w1 + " v2 fulfilled req=ia-request resp=ra-response ttf=-1 tta=-1 decided=601000 steps=ia-request,ra-request,ra-response sides=both untimed",
+				w1 + " v3 fulfilled req=ia-request resp=ra-response ttf=-1 tta=-1 decided=601000 steps=ia-request,ia-response,ra-request,ra-response sides=both untimed",
 			},
 		},
 		{
@@ -162,8 +162,8 @@ func sideRuleCases() []chainCase {
 				jointest.Audit(I, "ia", "q1", 100*s, hinscorev1.Status_STATUS_ERROR_PERMANENT)),
 			want: []string{
 				w0 + " v1 not_found req=ra-request resp=ra-response ttf=-1 tta=-1 decided=101000 steps=ra-request,ra-response sides=responding untimed",
-				w0 + " v2 not_found req=ra-request resp=ra-response ttf=-1 tta=-1 decided=101000 steps=ia-request,ra-request,ra-response sides=both untimed",
-				w0 + " v3 error_permanent req=ra-request resp=ia-response ttf=-1 tta=-1 decided=100000 steps=ia-request,ia-response,ra-request,ra-response sides=both untimed",
+				w0 + " v2 not_found req=ia-request resp=ra-response ttf=-1 tta=-1 decided=101000 steps=ia-request,ra-request,ra-response sides=both untimed",
+				w0 + " v3 error_permanent req=ia-request resp=ia-response ttf=-1 tta=-1 decided=100000 steps=ia-request,ia-response,ra-request,ra-response sides=both untimed",
 			},
 		},
 		{

@@ -51,11 +51,20 @@ func (j *Join) outcome(n *netState, ch *chain, out *Outcomes) {
 	// The request is the first to arrive (a re-sent one is only a step);
 	// event ids are unique within a chain, so it is found again once the
 	// steps are sorted.
+	// Of a cross-community transaction, the initiating gateway's record of
+	// the request is the one: each gateway is the authority on itself, and
+	// the responding one knows the requester only by its address.
 	var reqID string
 	var reqPacked, hasReq bool
 	for i := range steps {
-		if steps[i].role == hinscorev1.Role_ROLE_REQUEST {
+		if steps[i].role != hinscorev1.Role_ROLE_REQUEST {
+			continue
+		}
+		initiating := j.stepCross(&steps[i]).side == hinscorev1.Side_SIDE_INITIATING
+		if !hasReq || initiating {
 			reqID, reqPacked, hasReq = steps[i].eventID, steps[i].idPacked, true
+		}
+		if initiating {
 			break
 		}
 	}
