@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-MODULES := proto schemas services/lib/domain services/lib/service services/lib/bus services/lib/hl7v2 services/lib/syslog services/lib/atna services/lib/chstore \
+MODULES := proto schemas services/lib/domain services/lib/service services/lib/bus services/lib/hl7v2 services/lib/syslog services/lib/atna services/lib/soap services/lib/chstore \
            services/mllp-ingest services/atna-ingest services/fhir-ingest services/linker services/chwriter \
            services/scorecard services/api services/harness/simulator services/harness/faults services/harness/cluster services/hinscore
 # Modules that build a binary of their own (<module>/cmd/<name>): the

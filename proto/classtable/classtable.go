@@ -7,7 +7,8 @@
 // per-network overlay are shared here.
 //
 // The form: '#' comments; first "version,<name>"; then rows of
-// source, match, role, status, note.
+// source, match, role, status, note; a table read with ParseCiting has an
+// exception column after status (lib/soap/toevent's classification.csv).
 package classtable
 
 import (
@@ -18,6 +19,7 @@ import (
 	"strings"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/domain/exception"
 )
 
 // Rule is one row of a table.
@@ -25,7 +27,10 @@ type Rule struct {
 	Source, Match string
 	Role          hinscorev1.Role
 	Status        hinscorev1.Status
-	Note          string
+	// Exception is the 45 CFR 171 exception (or redirect) the row's code
+	// cites, in tables read with ParseCiting; "" otherwise.
+	Exception string
+	Note      string
 }
 
 // Table is a versioned classification table. It is data so that analysts
@@ -54,7 +59,14 @@ var statusNames = map[string]hinscorev1.Status{
 
 // Parse reads a table whose rows may name only the given sources. Errors
 // name the line.
-func Parse(r io.Reader, sources ...string) (*Table, error) {
+func Parse(r io.Reader, sources ...string) (*Table, error) { return parse(r, false, sources) }
+
+// ParseCiting reads a table whose rows have an exception column after
+// the status: source, match, role, status, exception, note. An exception
+// is empty or a code of lib/domain/exception (exception.Valid).
+func ParseCiting(r io.Reader, sources ...string) (*Table, error) { return parse(r, true, sources) }
+
+func parse(r io.Reader, citing bool, sources []string) (*Table, error) {
 	cr := csv.NewReader(r)
 	cr.Comment = '#'
 	cr.FieldsPerRecord = -1
@@ -76,7 +88,7 @@ func Parse(r io.Reader, sources ...string) (*Table, error) {
 			t.Version = rec[1]
 			continue
 		}
-		rule, err := parseRule(rec, sources)
+		rule, err := parseRule(rec, citing, sources)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
@@ -88,7 +100,17 @@ func Parse(r io.Reader, sources ...string) (*Table, error) {
 	return t, nil
 }
 
-func parseRule(rec []string, sources []string) (Rule, error) {
+func parseRule(rec []string, citing bool, sources []string) (Rule, error) {
+	var cited string
+	if citing {
+		if len(rec) != 6 {
+			return Rule{}, fmt.Errorf("want 6 columns, got %d", len(rec))
+		}
+		cited, rec = rec[4], append(rec[:4:4], rec[5])
+		if cited != "" && !exception.Valid(cited) {
+			return Rule{}, fmt.Errorf("unknown exception %q", cited)
+		}
+	}
 	if len(rec) != 5 {
 		return Rule{}, fmt.Errorf("want 5 columns, got %d", len(rec))
 	}
@@ -106,7 +128,7 @@ func parseRule(rec []string, sources []string) (Rule, error) {
 	if rec[1] == "" {
 		return Rule{}, fmt.Errorf("empty match")
 	}
-	return Rule{Source: rec[0], Match: rec[1], Role: role, Status: status, Note: rec[4]}, nil
+	return Rule{Source: rec[0], Match: rec[1], Role: role, Status: status, Exception: cited, Note: rec[4]}, nil
 }
 
 // Lookup returns the first rule of source matching value. A match of a

@@ -59,3 +59,27 @@ func TestLookup(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCiting: a table with the exception column reads the cited
+// exception of each row and refuses a code that is no exception.
+func TestParseCiting(t *testing.T) {
+	tb, err := ParseCiting(strings.NewReader("version,s/1\nfault,Consent,response,refused,171.202,privacy\nfault,Busy,response,error_transient,,\"busy, retry\"\n"), "fault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := tb.Lookup("fault", "Consent")
+	if !ok || r.Exception != "171.202" || r.Status != hinscorev1.Status_STATUS_REFUSED || r.Note != "privacy" {
+		t.Errorf("Consent: %+v", r)
+	}
+	if r, _ := tb.Lookup("fault", "Busy"); r.Exception != "" || r.Note != "busy, retry" {
+		t.Errorf("Busy: %+v", r)
+	}
+	for _, tc := range []struct{ csv, err string }{
+		{"version,s/1\nfault,x,response,refused,171.999,n\n", "line 2: unknown exception \"171.999\""},
+		{"version,s/1\nfault,x,response,refused,n\n", "line 2: want 6 columns, got 5"},
+	} {
+		if _, err := ParseCiting(strings.NewReader(tc.csv), "fault"); err == nil || err.Error() != tc.err {
+			t.Errorf("%q: %v, want %s", tc.csv, err, tc.err)
+		}
+	}
+}

@@ -330,15 +330,10 @@ func checkAuditRequired(t *testing.T, f *fixture, chainID, controlID string) {
 	}
 }
 
-// testEvidenceBundle downloads chainID's evidence bundle and checks its
-// manifest, checksums and files, and that the access is audited.
-func testEvidenceBundle(t *testing.T, f *fixture, chainID string) {
-	before := len(auditLines(t, f.audit))
-	status, body := f.get(t, "investigator", "/v1/chains/"+chainID+"/evidence", url.Values{"reason": {"case 42 evidence"}})
-	if status != http.StatusOK {
-		t.Fatalf("evidence: %d %s", status, body)
-	}
-	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+// unzipFiles returns the files of a zip by name.
+func unzipFiles(t *testing.T, data []byte) map[string][]byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,9 +343,25 @@ func testEvidenceBundle(t *testing.T, f *fixture, chainID string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		files[zf.Name], _ = io.ReadAll(rc)
+		b, err := io.ReadAll(rc)
 		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[zf.Name] = b
 	}
+	return files
+}
+
+// testEvidenceBundle downloads chainID's evidence bundle and checks its
+// manifest, checksums and files, and that the access is audited.
+func testEvidenceBundle(t *testing.T, f *fixture, chainID string) {
+	before := len(auditLines(t, f.audit))
+	status, body := f.get(t, "investigator", "/v1/chains/"+chainID+"/evidence", url.Values{"reason": {"case 42 evidence"}})
+	if status != http.StatusOK {
+		t.Fatalf("evidence: %d %s", status, body)
+	}
+	files := unzipFiles(t, body)
 	var m EvidenceManifest
 	if err := json.Unmarshal(files["manifest.json"], &m); err != nil || m.Chain != chainID || m.GeneratedBy != "ivy" || m.Reason != "case 42 evidence" {
 		t.Fatalf("manifest %+v %v", m, err)
@@ -625,10 +636,12 @@ func testInjection(t *testing.T, f *fixture, chainID, token string) {
 		{path: func(s string) string { return "/ui/chains/" + url.PathEscape(s) }},
 		{path: func(s string) string { return "/ui/patients/" + url.PathEscape(s) }},
 	}
-	for _, p := range []string{"network", "responder", "outcome", "from", "to", "control_id", "limit", "cursor"} {
+	for _, p := range []string{"network", "responder", "outcome", "purpose", "from", "to", "control_id", "limit", "cursor"} {
 		targets = append(targets, target{path: func(string) string { return "/v1/chains" }, param: p})
 	}
-	for _, p := range []string{"granularity", "k", "n", "threshold", "min_requests", "chains"} {
+	targets = append(targets, target{path: func(string) string { return "/v1/patients/" + token + "/journey" }, param: "purpose"},
+		target{path: func(string) string { return "/ui/patients/" + token }, param: "purpose"})
+	for _, p := range []string{"granularity", "k", "n", "threshold", "min_requests", "chains", "purpose"} {
 		targets = append(targets, target{path: func(string) string { return "/v1/offenders" }, param: p})
 	}
 	targets = append(targets, target{path: func(string) string { return "/v1/offenders" }, param: "' OR 1=1 --"})

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
@@ -67,14 +68,15 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	token := fs.String("token", cc.Token, "API token ($"+EnvClientToken+")")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
 	granularity := fs.String("granularity", "week", "offenders: day, week or month")
+	purposeName := fs.String("purpose", "", "journey: only the requests of this exchange purpose (treatment, individual_access, ...); offenders: ranked on that purpose's line, or required_response")
 	var usage string
 	switch command {
 	case "chain":
 		usage = "hinscore chain [--api URL] [--token T] [--json] CHAIN_ID"
 	case "journey":
-		usage = "hinscore journey [--api URL] [--token T] [--json] PATIENT_TOKEN"
+		usage = "hinscore journey [--api URL] [--token T] [--json] [--purpose P] PATIENT_TOKEN"
 	case "offenders":
-		usage = "hinscore offenders [--api URL] [--token T] [--json] [--granularity week]"
+		usage = "hinscore offenders [--api URL] [--token T] [--json] [--granularity week] [--purpose P]"
 	default:
 		return fmt.Errorf("%w: unknown command %q (chain, journey, offenders)", ErrUsage, command)
 	}
@@ -100,7 +102,10 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return fmt.Errorf("%w: --api %q: want http(s)://host:port", ErrUsage, *apiURL)
 	}
-	path, q, err := clientRequest(command, operands, *granularity)
+	if *purposeName != "" && command == "chain" {
+		return fmt.Errorf("%w: --purpose is for journey and offenders: %s", ErrUsage, usage)
+	}
+	path, q, err := clientRequest(command, operands, *granularity, *purposeName)
 	if err != nil {
 		return err
 	}
@@ -119,7 +124,7 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 
 // clientRequest is the API path and query a client command asks, its
 // operand checked first so that a bad one is a usage error, not a 400.
-func clientRequest(command string, operands []string, granularity string) (string, url.Values, error) {
+func clientRequest(command string, operands []string, granularity, purposeName string) (string, url.Values, error) {
 	q := url.Values{}
 	switch command {
 	case "chain":
@@ -131,12 +136,24 @@ func clientRequest(command string, operands []string, granularity string) (strin
 		if _, err := parsePatientToken(operands[0]); err != nil {
 			return "", nil, fmt.Errorf("%w: %v", ErrUsage, err)
 		}
+		if purposeName != "" {
+			if _, err := parsePurpose(purposeName); err != nil {
+				return "", nil, fmt.Errorf("%w: %v", ErrUsage, err)
+			}
+			q.Set("purpose", purposeName)
+		}
 		return "/v1/patients/" + operands[0] + "/journey", q, nil
 	default:
 		if _, err := parseGranularity(granularity); err != nil {
 			return "", nil, fmt.Errorf("%w: %v", ErrUsage, err)
 		}
 		q.Set("granularity", granularity)
+		if purposeName != "" {
+			if _, err := purpose.Parse(purposeName); err != nil && purposeName != RequiredResponseLine {
+				return "", nil, fmt.Errorf("%w: --purpose: want %s or one of %s", ErrUsage, RequiredResponseLine, purposeNames())
+			}
+			q.Set("purpose", purposeName)
+		}
 		return "/v1/offenders", q, nil
 	}
 }
@@ -205,17 +222,19 @@ func printChain(w io.Writer, v ChainView) error {
 	fmt.Fprintf(tw, "chain\t%s (version %d)\n", v.ID, v.Version)
 	fmt.Fprintf(tw, "network\t%s\n", v.Network)
 	fmt.Fprintf(tw, "request\t%s %s: %s -> %s\n", v.RequestKind, v.RequestID, v.RequesterOrg, v.ResponderOrg)
-	cls := v.Class
-	if v.ExceptionCode != "" {
-		cls += " (" + v.ExceptionCode + ")"
+	fmt.Fprintf(tw, "outcome\t%s\n", withDetail(v.Class, v.ExceptionCode, v.Suspect, "SUSPECT"))
+	fmt.Fprintf(tw, "purpose\t%s\n", withDetail(v.Purpose, v.PurposeCode, v.RequiredResponse, "REQUIRED RESPONSE"))
+	if cc := v.CrossCommunity; cc != nil {
+		fmt.Fprintf(tw, "communities\t%s -> %s\n", withDetail(dash(cc.RequesterCommunity), cc.RequesterName, false, ""),
+			withDetail(dash(cc.ResponderCommunity), cc.ResponderName, false, ""))
+		fmt.Fprintf(tw, "records seen\t%s\n", cc.SidesSeen)
 	}
-	if v.Suspect {
-		cls += "  SUSPECT"
-	}
-	fmt.Fprintf(tw, "outcome\t%s\n", cls)
 	fmt.Fprintf(tw, "why\t%s [rule %s, mapping %s]\n", v.Why.Explanation, v.Why.RuleVersion, v.Why.MappingVersion)
 	fmt.Fprintf(tw, "requested\t%s\n", v.Times.RequestedAt)
-	fmt.Fprintf(tw, "sla\t%s + grace %s, deadline %s\n", time.Duration(v.SLAMs)*time.Millisecond, time.Duration(v.GraceMs)*time.Millisecond, v.SLA.Deadline)
+	if v.Untimed {
+		fmt.Fprintf(tw, "untimed\t%s\n", v.Why.Timing)
+	}
+	fmt.Fprintf(tw, "sla\t%s + grace %s, deadline %s\n", v.SLA.Text, time.Duration(v.GraceMs)*time.Millisecond, dash(v.SLA.Deadline))
 	if v.TTFMs != nil {
 		fmt.Fprintf(tw, "time to fulfil\t%s\n", time.Duration(*v.TTFMs)*time.Millisecond)
 	}
@@ -223,14 +242,14 @@ func printChain(w io.Writer, v ChainView) error {
 		fmt.Fprintf(tw, "patient\t%s\n", v.PatientToken)
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "OFFSET\tROLE\tTYPE\tMESSAGE ID\tSTATUS\tACK\tREASON")
+	fmt.Fprintln(tw, "OFFSET\tROLE\tSIDE\tTYPE\tMESSAGE ID\tSTATUS\tACK\tREASON")
 	for _, st := range v.Steps {
 		reason := st.ExceptionCode
 		if st.ReasonText != "" {
 			reason = strings.TrimSpace(reason + " " + st.ReasonText)
 		}
-		fmt.Fprintf(tw, "+%s\t%s\t%s\t%s\t%s\t%s\t%s\n", time.Duration(st.EventTimeMs-v.RequestedAtMs)*time.Millisecond,
-			st.Role, st.MessageType, st.MessageID, dash(st.Status), dash(st.AckCode), dash(reason))
+		fmt.Fprintf(tw, "+%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", time.Duration(st.EventTimeMs-v.RequestedAtMs)*time.Millisecond,
+			st.Role, dash(st.Side), st.MessageType, st.MessageID, dash(st.Status), dash(st.AckCode), dash(reason))
 	}
 	return tw.Flush()
 }
@@ -241,28 +260,39 @@ func printJourney(w io.Writer, j Journey) error {
 	if j.Runaround {
 		verdict = "RUNAROUND DETECTED"
 	}
-	fmt.Fprintf(tw, "patient %s: %d requests, %s (%s)\n", j.Token, len(j.Requests), verdict, j.RuleVersion)
+	of := ""
+	if j.Purpose != "" {
+		of = " of purpose " + j.Purpose
+	}
+	fmt.Fprintf(tw, "patient %s: %d requests%s, %s (%s)\n", j.Token, len(j.Requests), of, verdict, j.RuleVersion)
 	for _, e := range j.Episodes {
-		if e.Runaround {
-			fmt.Fprintf(tw, "  %s .. %s: %s\n", msTime(e.FromMs), msTime(e.ToMs), e.Why)
+		if !e.Runaround {
+			continue
+		}
+		fmt.Fprintf(tw, "  %s .. %s: %s: %s\n", msTime(e.FromMs), msTime(e.ToMs), e.Kind, e.Why)
+		if e.Kind == KindFoundNoDocuments {
+			for _, st := range e.Steps {
+				fmt.Fprintf(tw, "    +%s %s %s %s\n", time.Duration(st.RequestedAtMs-e.FromMs)*time.Millisecond, st.RequestKind, st.Class, st.Chain)
+			}
 		}
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "REQUESTED\tNETWORK\tRESPONDER\tKIND\tOUTCOME\tCHAIN")
+	fmt.Fprintln(tw, "REQUESTED\tNETWORK\tRESPONDER\tKIND\tPURPOSE\tOUTCOME\tCHAIN")
 	for _, o := range j.Requests {
-		cls := o.Class
-		if o.ExceptionCode != "" {
-			cls += " (" + o.ExceptionCode + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", msTime(o.RequestedAtMs), o.Network, o.ResponderOrg, o.RequestKind, cls, o.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", msTime(o.RequestedAtMs), o.Network, o.ResponderOrg, o.RequestKind, o.Purpose,
+			withDetail(o.Class, o.ExceptionCode, false, ""), o.ID)
 	}
 	return tw.Flush()
 }
 
 func printOffenders(w io.Writer, o Offenders) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s: %d of the last %d %ss (%s), threshold %.1f %%, min %d requests\n\n",
-		o.FormulaVersion, o.Query.K, o.Query.N, o.Query.Granularity, strings.Join(o.Periods, ", "), 100*o.Query.Threshold, o.Query.MinRequests)
+	of := ""
+	if o.Query.Purpose != "" {
+		of = ", purpose " + o.Query.Purpose
+	}
+	fmt.Fprintf(tw, "%s: %d of the last %d %ss (%s), threshold %.1f %%, min %d requests%s\n\n",
+		o.FormulaVersion, o.Query.K, o.Query.N, o.Query.Granularity, strings.Join(o.Periods, ", "), 100*o.Query.Threshold, o.Query.MinRequests, of)
 	fmt.Fprintln(tw, "NETWORK\tPRIORITY\tFLAGGED\tREPEAT\tPERIOD\tREQUESTS\tSUSPECT\tLOWER BOUND\tCHAINS")
 	for _, n := range o.Offenders {
 		repeat := "no"
@@ -277,6 +307,18 @@ func printOffenders(w io.Writer, o Offenders) error {
 			n.LatestScorecard.Period, n.LatestScorecard.Requests, 100*n.LatestScorecard.SuspectRate, 100*n.LatestScorecard.SuspectCILow, dash(strings.Join(ids, " ")))
 	}
 	return tw.Flush()
+}
+
+// withDetail is a value as the tables print it: its detail in
+// parentheses, then the flag when flagged.
+func withDetail(value, detail string, flagged bool, flag string) string {
+	if detail != "" {
+		value += " (" + detail + ")"
+	}
+	if flagged {
+		value += "  " + flag
+	}
+	return value
 }
 
 func dash(s string) string {

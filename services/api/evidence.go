@@ -24,14 +24,19 @@ type EvidenceManifest struct {
 
 // Classification is classification.json: the class and what decided it.
 type Classification struct {
-	Outcome        string   `json:"outcome"`
-	ExceptionCode  string   `json:"exception_code"`
-	ReasonCodes    []string `json:"reason_codes"`
-	Suspect        bool     `json:"suspect"`
-	Why            Why      `json:"why"`
-	SLA            SLA      `json:"sla"`
-	TTFMs          *uint64  `json:"ttf_ms"`
-	OutcomeVersion uint64   `json:"outcome_version"`
+	Outcome       string   `json:"outcome"`
+	ExceptionCode string   `json:"exception_code"`
+	ReasonCodes   []string `json:"reason_codes"`
+	Suspect       bool     `json:"suspect"`
+	// The purpose decides whether a refusal or silence breaks a duty to
+	// respond (required_response).
+	Purpose          string  `json:"purpose"`
+	PurposeCode      string  `json:"purpose_code"`
+	RequiredResponse bool    `json:"required_response"`
+	Why              Why     `json:"why"`
+	SLA              SLA     `json:"sla"`
+	TTFMs            *uint64 `json:"ttf_ms"`
+	OutcomeVersion   uint64  `json:"outcome_version"`
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -42,6 +47,8 @@ func rawExt(format string) string {
 		return ".hl7"
 	case "fhir":
 		return ".json"
+	case "atna", "soap": // an AuditMessage (in its syslog message) or a SOAP envelope
+		return ".xml"
 	}
 	return ".txt"
 }
@@ -72,6 +79,7 @@ func evidenceZip(v ChainView, msgs []RawMessage, who, reason string, now time.Ti
 		return add(name, append(data, '\n'))
 	}
 	cls := Classification{Outcome: v.Class, ExceptionCode: v.ExceptionCode, ReasonCodes: v.ReasonCodes, Suspect: v.Suspect,
+		Purpose: v.Purpose, PurposeCode: v.PurposeCode, RequiredResponse: v.RequiredResponse,
 		Why: v.Why, SLA: v.SLA, TTFMs: v.TTFMs, OutcomeVersion: v.Version}
 	index := make([]RawMessage, len(msgs))
 	err := addJSON("chain.json", v)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 	"github.com/hinscore/hinscore/services/lib/domain/text"
 )
 
@@ -27,6 +28,25 @@ type ChainView struct {
 	Answers []Step `json:"answers"`
 	Other   []Step `json:"other"` // cancels and anything else in the chain
 	Steps   []Step `json:"steps"` // every message, in event time order
+	// RequiredResponse: the purpose is one a responder must answer
+	// (TEFCA: treatment and individual access).
+	RequiredResponse bool `json:"required_response"`
+	// CrossCommunity is set for IHE cross-community transactions only.
+	CrossCommunity *CrossCommunity `json:"cross_community"`
+}
+
+// CrossCommunity is what a chain of an IHE cross-community transaction
+// (XCPD, XCA) adds: the two gateways' communities and whose records of the
+// transaction hinscore saw.
+type CrossCommunity struct {
+	RequesterCommunity string `json:"requester_community"`
+	ResponderCommunity string `json:"responder_community"`
+	// The organisations the directory names for the communities; "" when
+	// it does not know one.
+	RequesterName string `json:"requester_name"`
+	ResponderName string `json:"responder_name"`
+	Sides         string `json:"sides"`      // initiating, responding or both
+	SidesSeen     string `json:"sides_seen"` // what that means
 }
 
 // Why says which rules decided the class.
@@ -35,6 +55,9 @@ type Why struct {
 	MappingVersion string `json:"mapping_version"`
 	DecidingAnswer string `json:"deciding_answer"`
 	Explanation    string `json:"explanation"`
+	// Timing says why an untimed chain has no times to acknowledge or
+	// fulfil; "" for a timed one.
+	Timing string `json:"timing"`
 }
 
 // Times are the chain's instants (RFC 3339, UTC; empty when they did not happen).
@@ -47,8 +70,14 @@ type Times struct {
 
 // SLA is the deadline applied and whether it was met.
 type SLA struct {
-	SLAMs    uint64 `json:"sla_ms"`
-	GraceMs  uint64 `json:"grace_ms"`
+	SLAMs   uint64 `json:"sla_ms"`
+	GraceMs uint64 `json:"grace_ms"`
+	// BusinessDays is the SLA in business days (SLAMs is then the span
+	// they gave this request); 0 when it is a duration.
+	BusinessDays uint32 `json:"business_days"`
+	Text         string `json:"text"` // the SLA as a person reads it
+	// Deadline is "" for an untimed chain: its request time is when the
+	// exchange was recorded, so no deadline follows from it.
 	Deadline string `json:"deadline"`
 	// UnansweredAfter is when a request without a final answer counts as unanswered.
 	UnansweredAfter string `json:"unanswered_after"`
@@ -68,7 +97,7 @@ func explain(o Outcome) string {
 	case "fulfilled":
 		return "the deciding answer returned the record within the SLA"
 	case "fulfilled_late":
-		return fmt.Sprintf("the record came after the SLA of %s", time.Duration(o.SLAMs)*time.Millisecond)
+		return fmt.Sprintf("the record came after the SLA of %s", slaText(o))
 	case "partial":
 		return "the deciding answer returned part of the record"
 	case "not_found":
@@ -94,16 +123,54 @@ func explain(o Outcome) string {
 	return "class " + o.Class
 }
 
+// slaText is the SLA as a person reads it: a duration, or business days
+// with the span they gave this request.
+func slaText(o Outcome) string {
+	d := time.Duration(o.SLAMs) * time.Millisecond
+	if o.SLABusinessDays == 0 {
+		return d.String()
+	}
+	return fmt.Sprintf("%d business days (US federal calendar, the day of receipt not counted; %s for this request)", o.SLABusinessDays, d)
+}
+
+// untimedTiming explains an untimed chain's missing times.
+const untimedTiming = "the audit records say when it ended, not when it was asked: no time to acknowledge or fulfil, and never late"
+
+// sidesSeen explains whose records of a cross-community transaction were seen.
+func sidesSeen(sides string) string {
+	switch sides {
+	case "both":
+		return "both gateways recorded the transaction (initiating and responding): counted once"
+	case "initiating":
+		return "only the initiating (requester's) gateway's record was seen; the responding gateway's is missing"
+	case "responding":
+		return "only the responding (responder's) gateway's record was seen; the initiating gateway's is missing"
+	}
+	return "no gateway's record names its side"
+}
+
 func chainView(o Outcome, steps []Step) ChainView {
 	v := ChainView{Outcome: o, Interim: []Step{}, Answers: []Step{}, Other: []Step{}, Steps: steps}
 	if v.Steps == nil {
 		v.Steps = []Step{}
 	}
+	if p, err := purpose.Parse(o.Purpose); err == nil {
+		v.RequiredResponse = purpose.RequiredResponse(p)
+	}
+	if isCrossCommunity(o) {
+		v.CrossCommunity = &CrossCommunity{RequesterCommunity: o.RequesterCommunity, ResponderCommunity: o.ResponderCommunity,
+			Sides: o.Sides, SidesSeen: sidesSeen(o.Sides)}
+	}
 	v.Why = Why{RuleVersion: o.RuleVersion, MappingVersion: o.MappingVersion, DecidingAnswer: o.ResponseID, Explanation: explain(o)}
+	if o.Untimed {
+		v.Why.Timing = untimedTiming
+	}
 	v.Times = Times{RequestedAt: msTime(o.RequestedAtMs), AcknowledgedAt: msTime(o.AckAtMs), AnsweredAt: msTime(o.AnsweredAtMs), DecidedAt: msTime(o.DecidedAtMs)}
-	v.SLA = SLA{SLAMs: o.SLAMs, GraceMs: o.GraceMs}
+	v.SLA = SLA{SLAMs: o.SLAMs, GraceMs: o.GraceMs, BusinessDays: o.SLABusinessDays, Text: slaText(o)}
 	if o.Class != "orphan" {
-		v.SLA.Deadline = msTime(o.RequestedAtMs + int64(o.SLAMs))
+		if !o.Untimed {
+			v.SLA.Deadline = msTime(o.RequestedAtMs + int64(o.SLAMs))
+		}
 		v.SLA.UnansweredAfter = msTime(o.RequestedAtMs + int64(o.SLAMs+o.GraceMs))
 		if o.TTFMs != nil {
 			met := *o.TTFMs <= o.SLAMs
@@ -174,7 +241,15 @@ func (s *Server) chain(ctx context.Context, r *http.Request, p Principal) (Chain
 	if err != nil {
 		return ChainView{}, err
 	}
-	return chainView(o, steps), nil
+	v := chainView(o, steps)
+	if cc := v.CrossCommunity; cc != nil {
+		names, err := s.store.communityNames(ctx, []string{cc.RequesterCommunity, cc.ResponderCommunity})
+		if err != nil {
+			return ChainView{}, err
+		}
+		cc.RequesterName, cc.ResponderName = names[cc.RequesterCommunity], names[cc.ResponderCommunity]
+	}
+	return v, nil
 }
 
 func (s *Server) handleChain(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -196,7 +271,7 @@ type SearchResult struct {
 }
 
 func (s *Server) searchFilter(r *http.Request, p Principal) (SearchFilter, error) {
-	if err := onlyParams(r, "network", "responder", "outcome", "from", "to", "control_id", "limit", "cursor"); err != nil {
+	if err := onlyParams(r, "network", "responder", "outcome", "purpose", "from", "to", "control_id", "limit", "cursor"); err != nil {
 		return SearchFilter{}, err
 	}
 	q := r.URL.Query()
@@ -215,6 +290,11 @@ func (s *Server) searchFilter(r *http.Request, p Principal) (SearchFilter, error
 	}
 	if v := q.Get("outcome"); q.Has("outcome") {
 		if f.Outcome, err = parseOutcomeClass(v); err != nil {
+			return f, err
+		}
+	}
+	if v := q.Get("purpose"); q.Has("purpose") {
+		if f.Purpose, err = parsePurpose(v); err != nil {
 			return f, err
 		}
 	}
@@ -281,17 +361,23 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request, p Principa
 
 // Journey is GET /v1/patients/{token}/journey.
 type Journey struct {
-	Token       string    `json:"token"`
-	Scope       []string  `json:"scope"` // networks searched; empty = all
-	RuleVersion string    `json:"rule_version"`
-	Requests    []Outcome `json:"requests"`
-	Episodes    []Episode `json:"episodes"`
-	Runaround   bool      `json:"runaround"`
-	Truncated   bool      `json:"truncated"`
+	Token       string   `json:"token"`
+	Scope       []string `json:"scope"` // networks searched; empty = all
+	RuleVersion string   `json:"rule_version"`
+	// Purpose, when given, keeps the requests of that purpose only, and
+	// the episodes are those of these requests; "" = every purpose.
+	Purpose string `json:"purpose"`
+	// Purposes are those of the patient's requests, whatever Purpose
+	// keeps, in lib/domain/purpose's order: what Purpose may narrow to.
+	Purposes  []string  `json:"purposes"`
+	Requests  []Outcome `json:"requests"`
+	Episodes  []Episode `json:"episodes"`
+	Runaround bool      `json:"runaround"`
+	Truncated bool      `json:"truncated"`
 }
 
 func (s *Server) journey(ctx context.Context, r *http.Request, p Principal) (Journey, error) {
-	if err := onlyParams(r); err != nil {
+	if err := onlyParams(r, "purpose"); err != nil {
 		return Journey{}, err
 	}
 	token, err := parsePatientToken(r.PathValue("token"))
@@ -299,6 +385,11 @@ func (s *Server) journey(ctx context.Context, r *http.Request, p Principal) (Jou
 		return Journey{}, err
 	}
 	j := Journey{Token: token, Scope: []string{}, RuleVersion: RunaroundRuleVersion, Episodes: []Episode{}}
+	if q := r.URL.Query(); q.Has("purpose") {
+		if j.Purpose, err = parsePurpose(q.Get("purpose")); err != nil {
+			return Journey{}, err
+		}
+	}
 	var scope []string
 	if p.Role == RoleOperator {
 		scope = []string{p.Network}
@@ -308,13 +399,40 @@ func (s *Server) journey(ctx context.Context, r *http.Request, p Principal) (Jou
 		return Journey{}, err
 	}
 	j.Truncated = len(j.Requests) >= journeyLimit
-	if eps := detectRunarounds(j.Requests); eps != nil {
+	j.Purposes = purposesOf(j.Requests)
+	if j.Purpose != "" {
+		kept := j.Requests[:0]
+		for _, o := range j.Requests {
+			if o.Purpose == j.Purpose {
+				kept = append(kept, o)
+			}
+		}
+		j.Requests = kept
+	}
+	if eps := detectRunarounds(j.Requests, s.clock.Now()); eps != nil {
 		j.Episodes = eps
 	}
 	for _, e := range j.Episodes {
 		j.Runaround = j.Runaround || e.Runaround
 	}
 	return j, nil
+}
+
+// purposesOf lists the purposes of a journey's requests in the order of
+// lib/domain/purpose (then any other name, sorted).
+func purposesOf(requests []Outcome) []string {
+	seen := map[string]bool{}
+	for _, o := range requests {
+		seen[o.Purpose] = true
+	}
+	out := []string{}
+	for _, p := range purpose.All {
+		if seen[string(p)] {
+			out = append(out, string(p))
+			delete(seen, string(p))
+		}
+	}
+	return append(out, sortedKeys(seen)...)
 }
 
 func (s *Server) handleJourney(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -327,7 +445,7 @@ func (s *Server) handleJourney(w http.ResponseWriter, r *http.Request, p Princip
 }
 
 func (s *Server) offenderQuery(r *http.Request) (OffenderQuery, error) {
-	if err := onlyParams(r, "granularity", "k", "n", "threshold", "min_requests", "chains"); err != nil {
+	if err := onlyParams(r, "granularity", "k", "n", "threshold", "min_requests", "chains", "purpose"); err != nil {
 		return OffenderQuery{}, err
 	}
 	q := DefaultOffenderQuery()
@@ -362,6 +480,13 @@ func (s *Server) offenderQuery(r *http.Request) (OffenderQuery, error) {
 			return q, badParam("threshold", "want a rate in [0, 1)")
 		}
 		q.Threshold = t
+	}
+	if v.Has("purpose") {
+		if q.Purpose = v.Get("purpose"); q.Purpose != RequiredResponseLine {
+			if _, err := purpose.Parse(q.Purpose); err != nil {
+				return q, badParam("purpose", "want %s or one of %s", RequiredResponseLine, purposeNames())
+			}
+		}
 	}
 	if v.Has("min_requests") {
 		n, err := strconv.ParseUint(v.Get("min_requests"), 10, 32)

@@ -2,7 +2,12 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"sort"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
 
 // OffenderFormulaVersion names the ranking below (DOMAIN.md "Repeat
@@ -16,7 +21,16 @@ type OffenderQuery struct {
 	Threshold   float64 // suspect-rate Wilson lower bound above which a period is flagged
 	MinRequests uint64
 	Chains      int // suspect chains listed per offender
+	// Purpose ranks on the stored scorecards' line of one exchange purpose
+	// (scorecard/3 and later), or of the required-response purposes
+	// together (RequiredResponseLine); "" = every request.
+	Purpose string
 }
+
+// RequiredResponseLine is the purpose= value that selects the scorecards'
+// required_response line: the purposes a responder is required to answer,
+// together (the line is found by its field, not by this name).
+const RequiredResponseLine = "required_response"
 
 // DefaultOffenderQuery is DOMAIN.md's defaults: weekly, 3 of 4, 5 %, 30 requests.
 func DefaultOffenderQuery() OffenderQuery {
@@ -176,6 +190,11 @@ func (s *store) offenders(ctx context.Context, q OffenderQuery, visible func(str
 	if err != nil {
 		return Offenders{}, err
 	}
+	if q.Purpose != "" {
+		if rows, err = purposeRows(rows, q.Purpose); err != nil {
+			return Offenders{}, err
+		}
+	}
 	res := rankOffenders(rows, q)
 	kept := res.Offenders[:0]
 	for _, o := range res.Offenders {
@@ -183,7 +202,7 @@ func (s *store) offenders(ctx context.Context, q OffenderQuery, visible func(str
 			continue
 		}
 		if q.Chains > 0 {
-			chains, err := s.suspectChains(ctx, o.Network, o.LatestScorecard.PeriodStartMs, o.LatestScorecard.PeriodEndMs, q.Chains)
+			chains, err := s.suspectChains(ctx, o.Network, o.LatestScorecard.PeriodStartMs, o.LatestScorecard.PeriodEndMs, q.Chains, q.Purpose)
 			if err != nil {
 				return Offenders{}, err
 			}
@@ -195,4 +214,39 @@ func (s *store) offenders(ctx context.Context, q OffenderQuery, visible func(str
 	}
 	res.Offenders = kept
 	return res, nil
+}
+
+// purposeRows returns the scorecards with their figures replaced by those
+// of one purpose's line (requests, suspect count, rate and lower bound),
+// read from the stored scorecard (protojson, as chstore.InsertScorecards
+// writes it); a card without that line (no request of the purpose, or
+// written before scorecard/3) is left out: the network had nothing of it
+// to rank.
+func purposeRows(rows []ScorecardRow, name string) ([]ScorecardRow, error) {
+	out := make([]ScorecardRow, 0, len(rows))
+	for _, r := range rows {
+		if string(r.Scorecard) == "null" { // no card stored with the row: no line
+			continue
+		}
+		var card hinscorev1.Scorecard
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(r.Scorecard, &card); err != nil {
+			return nil, fmt.Errorf("api.purposeRows: scorecard of %s %s: %w", r.Network, r.Period, err)
+		}
+		line := card.GetRequiredResponse()
+		if name != RequiredResponseLine {
+			line = nil
+			for _, pf := range card.GetPurposes() {
+				if pf.GetPurpose() == name {
+					line = pf
+				}
+			}
+		}
+		if line.GetRequests() == 0 {
+			continue
+		}
+		sus := line.GetSuspect()
+		r.Requests, r.Suspect, r.SuspectRate, r.SuspectCILow = line.GetRequests(), sus.GetCount(), sus.GetRate(), sus.GetCiLow()
+		out = append(out, r)
+	}
+	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hinscore/hinscore/proto/outcomeclass"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 )
 
 // ErrBadParam is wrapped by every rejected request parameter (HTTP 400).
@@ -70,6 +71,23 @@ func parseOutcomeClass(s string) (string, error) {
 		return "", badParam("outcome", "want one of the DOMAIN.md classes (fulfilled, refused_unjustified, ...)")
 	}
 	return s, nil
+}
+
+// parsePurpose accepts a canonical purpose name (lib/domain/purpose).
+func parsePurpose(s string) (string, error) {
+	if _, err := purpose.Parse(s); err != nil {
+		return "", badParam("purpose", "want one of %s", purposeNames())
+	}
+	return s, nil
+}
+
+// purposeNames lists the canonical purposes, for error messages.
+func purposeNames() string {
+	names := make([]string, len(purpose.All))
+	for i, p := range purpose.All {
+		names[i] = string(p)
+	}
+	return strings.Join(names, ", ")
 }
 
 // parseTime accepts RFC 3339 or a UTC day YYYY-MM-DD.
@@ -171,5 +189,11 @@ func parseCursor(s string) (*cursor, error) {
 	if err != nil || len(id) != 36 || u.String() != id {
 		return nil, bad
 	}
-	return &cursor{RequestedAtMs: n, ID: id}, nil
+	c := &cursor{RequestedAtMs: n, ID: id}
+	// Base64 leaves the unused bits of the last character free: only the
+	// spelling the API issues is one of its cursors.
+	if encodeCursor(*c) != s {
+		return nil, bad
+	}
+	return c, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hinscore/hinscore/proto/outcomeclass"
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 )
 
 // errNotFound is returned when a chain does not exist.
@@ -28,7 +29,8 @@ var errNotFound = errors.New("api: not found")
 const outcomeColumns = `toString(outcome_id) AS id, version, network, request_id, correlation_key, request_kind,
 	requester_org, responder_org, outcome, exception_code, reason_codes, patient_token,
 	requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms,
-	decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count`
+	decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count,
+	purpose, purpose_code, requester_community, responder_community, sides, sla_business_days, untimed`
 
 // safeSettings keep a filter on a non-key column from being evaluated
 // before FINAL collapses the versions (PREWHERE would then match a
@@ -67,7 +69,24 @@ type Outcome struct {
 	ResponseID     string   `json:"response_id"`
 	RecordCount    uint32   `json:"record_count"`
 	StepCount      uint32   `json:"step_count"`
-	Suspect        bool     `json:"suspect"`
+	// Purpose is the canonical exchange purpose (unknown when the request
+	// carried none: the store writes it so), PurposeCode the code as sent
+	// ("system|code", "" when none).
+	Purpose     string `json:"purpose"`
+	PurposeCode string `json:"purpose_code"`
+	// Home community ids of a cross-community transaction's gateways.
+	RequesterCommunity string `json:"requester_community"`
+	ResponderCommunity string `json:"responder_community"`
+	// Sides says whose records of a cross-community transaction were
+	// seen: initiating, responding or both; "" for the other formats.
+	Sides string `json:"sides"`
+	// SLABusinessDays: the SLA was given in business days (SLAMs is the
+	// span it gave this request); 0 when it is a duration.
+	SLABusinessDays uint32 `json:"sla_business_days"`
+	// Untimed: the request's time is when its record was written, not
+	// when it was asked, so there is no time to acknowledge or fulfil.
+	Untimed bool `json:"untimed"`
+	Suspect bool `json:"suspect"`
 }
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -77,7 +96,8 @@ func scanOutcome(r rowScanner) (Outcome, error) {
 	err := r.Scan(&o.ID, &o.Version, &o.Network, &o.RequestID, &o.CorrelationKey, &o.RequestKind,
 		&o.RequesterOrg, &o.ResponderOrg, &o.Class, &o.ExceptionCode, &o.ReasonCodes, &o.PatientToken,
 		&o.RequestedAtMs, &o.AckAtMs, &o.AnsweredAtMs, &o.TTAMs, &o.TTFMs, &o.SLAMs, &o.GraceMs,
-		&o.DecidedAtMs, &o.RuleVersion, &o.MappingVersion, &o.ResponseID, &o.RecordCount, &o.StepCount)
+		&o.DecidedAtMs, &o.RuleVersion, &o.MappingVersion, &o.ResponseID, &o.RecordCount, &o.StepCount,
+		&o.Purpose, &o.PurposeCode, &o.RequesterCommunity, &o.ResponderCommunity, &o.Sides, &o.SLABusinessDays, &o.Untimed)
 	if o.ReasonCodes == nil {
 		o.ReasonCodes = []string{}
 	}
@@ -109,6 +129,9 @@ type Step struct {
 	ExceptionCode string   `json:"exception_code"`
 	RawSubject    string   `json:"raw_subject"`
 	RawSeq        uint64   `json:"raw_seq"`
+	// Side is which gateway recorded the step (initiating, responding) in a
+	// cross-community transaction; "" for the other formats.
+	Side string `json:"side"`
 }
 
 // store reads ClickHouse.
@@ -176,7 +199,7 @@ func stepsFrom(o Outcome) int64 {
 // granule in each part of each month from the request's on; PREWHERE reads
 // the other columns only where the chain is.
 func (s *store) steps(ctx context.Context, o Outcome) ([]Step, error) {
-	rows, err := s.conn.Query(ctx, `SELECT toString(event_id), message_id, message_type, role, status, event_time_ms, raw_seq
+	rows, err := s.conn.Query(ctx, `SELECT toString(event_id), message_id, message_type, role, status, event_time_ms, raw_seq, side
 		FROM outcome_steps
 		PREWHERE outcome_id = toUUID(?)
 		WHERE version <= ? AND event_time >= toDateTime(?, 'UTC')
@@ -188,7 +211,7 @@ func (s *store) steps(ctx context.Context, o Outcome) ([]Step, error) {
 	var steps []Step
 	for rows.Next() {
 		var st Step
-		if err := rows.Scan(&st.EventID, &st.MessageID, &st.MessageType, &st.Role, &st.Status, &st.EventTimeMs, &st.RawSeq); err != nil {
+		if err := rows.Scan(&st.EventID, &st.MessageID, &st.MessageType, &st.Role, &st.Status, &st.EventTimeMs, &st.RawSeq, &st.Side); err != nil {
 			return nil, fmt.Errorf("api.store.steps: %w", err)
 		}
 		st.ReasonCodes = []string{}
@@ -201,12 +224,29 @@ func (s *store) steps(ctx context.Context, o Outcome) ([]Step, error) {
 		if steps[i].EventTimeMs != steps[j].EventTimeMs {
 			return steps[i].EventTimeMs < steps[j].EventTimeMs
 		}
+		if ri, rj := roleRank(steps[i].Role), roleRank(steps[j].Role); ri != rj {
+			return ri < rj
+		}
 		return steps[i].EventID < steps[j].EventID
 	})
 	if len(steps) == 0 {
 		return steps, nil
 	}
 	return steps, s.eventDetails(ctx, o.Network, steps)
+}
+
+// roleRank orders the steps of one instant: an untimed audit record gives
+// a request and its answer the same time, and the request comes first.
+func roleRank(role string) int {
+	switch role {
+	case "request":
+		return 0
+	case "interim":
+		return 1
+	case "response":
+		return 2
+	}
+	return 3
 }
 
 // eventDetails fills each step from exchange_events, read by its key
@@ -257,6 +297,29 @@ func (s *store) eventDetails(ctx context.Context, network string, steps []Step) 
 	return nil
 }
 
+// communityNames returns the organisation names the directory gives home
+// community ids (identifier_kind home_community, chstore.KindHomeCommunity).
+func (s *store) communityNames(ctx context.Context, ids []string) (map[string]string, error) {
+	rows, err := s.conn.Query(safeSettings(ctx), `SELECT identifier, name FROM organizations FINAL
+		WHERE has(?, identifier) AND identifier_kind = 'home_community'`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("api.store.communityNames: %w", err)
+	}
+	defer rows.Close()
+	names := map[string]string{}
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, fmt.Errorf("api.store.communityNames: %w", err)
+		}
+		names[id] = name
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("api.store.communityNames: %w", err)
+	}
+	return names, nil
+}
+
 // SearchFilter is a validated chain search.
 type SearchFilter struct {
 	Network   string
@@ -265,6 +328,7 @@ type SearchFilter struct {
 	Outcome   string
 	From, To  time.Time // [From, To) on requested_at; zero = unbounded
 	ControlID string
+	Purpose   string // a canonical purpose
 	Limit     int
 	After     *cursor
 }
@@ -322,6 +386,10 @@ func (s *store) search(ctx context.Context, f SearchFilter) ([]Outcome, error) {
 		outer = append(outer, "outcome = ?")
 		args = append(args, f.Outcome)
 	}
+	if f.Purpose != "" {
+		outer = append(outer, purposeCond)
+		args = append(args, f.Purpose)
+	}
 	if f.After != nil {
 		outer = append(outer, "(requested_at_ms < ? OR (requested_at_ms = ? AND toString(outcome_id) < ?))")
 		args = append(args, f.After.RequestedAtMs, f.After.RequestedAtMs, f.After.ID)
@@ -331,6 +399,10 @@ func (s *store) search(ctx context.Context, f SearchFilter) ([]Outcome, error) {
 		` ORDER BY requested_at_ms DESC, toString(outcome_id) DESC LIMIT ?`
 	return s.outcomes(safeSettings(ctx), "api.store.search", q, args...)
 }
+
+// purposeCond matches a canonical purpose (a request that carried none
+// is stored as unknown).
+const purposeCond = "purpose = ?"
 
 func where(conds []string) string {
 	if len(conds) == 0 {
@@ -552,11 +624,37 @@ func (s *store) scorecards(ctx context.Context, cond string, args ...any) ([]Sco
 
 // suspectChains returns up to n suspect chains of a network in
 // [fromMs, toMs), newest first: what an offender's flag rests on.
-func (s *store) suspectChains(ctx context.Context, network string, fromMs, toMs int64, n int) ([]Outcome, error) {
+// A purpose ("" = any) keeps the chains of that purpose, or of the
+// required-response purposes for RequiredResponseLine.
+func (s *store) suspectChains(ctx context.Context, network string, fromMs, toMs int64, n int, purposeName string) ([]Outcome, error) {
+	args := []any{network, fromMs / 1000, (toMs + 999) / 1000}
+	byPurpose := ""
+	if purposes := purposesOfLine(purposeName); len(purposes) > 0 {
+		byPurpose = " AND has(?, purpose)"
+		args = append(args, purposes)
+	}
 	q := `SELECT ` + outcomeColumns + ` FROM (SELECT * FROM exchange_outcomes FINAL
 			WHERE network = ? AND requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC'))
-		WHERE outcome IN ('refused_unjustified', 'redirected', 'unanswered')
-		   OR (outcome IN ('fulfilled', 'fulfilled_late', 'partial') AND ifNull(ttf_ms, 0) > 3 * sla_ms)
+		WHERE (outcome IN ('refused_unjustified', 'redirected', 'unanswered')
+		   OR (outcome IN ('fulfilled', 'fulfilled_late', 'partial') AND ifNull(ttf_ms, 0) > 3 * sla_ms))` + byPurpose + `
 		ORDER BY requested_at_ms DESC LIMIT ?`
-	return s.outcomes(safeSettings(ctx), "api.store.suspectChains", q, network, fromMs/1000, (toMs+999)/1000, n)
+	return s.outcomes(safeSettings(ctx), "api.store.suspectChains", q, append(args, n)...)
+}
+
+// purposesOfLine are the canonical purposes of a scorecard line: one
+// purpose, the required-response ones, or none ("": every purpose).
+func purposesOfLine(name string) []string {
+	out := []string{}
+	switch name {
+	case "":
+	case RequiredResponseLine:
+		for _, p := range purpose.All {
+			if purpose.RequiredResponse(p) {
+				out = append(out, string(p))
+			}
+		}
+	default:
+		out = append(out, name)
+	}
+	return out
 }

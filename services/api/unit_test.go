@@ -1,6 +1,7 @@
 package api
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,14 @@ func out(id, class, network, responder string, atMin int64, code string) Outcome
 	return Outcome{ID: id, Class: class, Network: network, ResponderOrg: responder, RequestedAtMs: atMin * 60000, ExceptionCode: code}
 }
 
+func stepChains(steps []EpisodeStep) []string {
+	out := []string{}
+	for _, st := range steps {
+		out = append(out, st.Chain)
+	}
+	return out
+}
+
 func TestDetectRunarounds(t *testing.T) {
 	day := int64(24 * 60)
 	tests := []struct {
@@ -94,19 +103,19 @@ func TestDetectRunarounds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			eps := detectRunarounds(tc.journey)
+			eps := detectRunarounds(tc.journey, time.UnixMilli(0))
 			if len(eps) != tc.episodes {
 				t.Fatalf("%d episodes, want %d: %+v", len(eps), tc.episodes, eps)
 			}
 			for i, e := range eps {
-				if e.Runaround != tc.runaround[i] || e.Why == "" {
-					t.Errorf("episode %d: runaround=%v (%s), want %v", i, e.Runaround, e.Why, tc.runaround[i])
+				if e.Runaround != tc.runaround[i] || e.Why == "" || (e.Kind != "") != e.Runaround || !slices.Equal(e.Chains, stepChains(e.Steps)) {
+					t.Errorf("episode %d: runaround=%v kind %q (%s), steps %+v; want %v", i, e.Runaround, e.Kind, e.Why, e.Steps, tc.runaround[i])
 				}
 			}
 		})
 	}
-	eps := detectRunarounds([]Outcome{out("a", "redirected", "n", "r1", 0, "redirect-portal"), out("b", "redirected", "m", "r2", 30, "redirect-fax"), out("c", "refused_unjustified", "m", "r3", 60, "")})
-	if e := eps[0]; e.Redirects != 2 || strings.Join(e.Channels, ",") != "redirect-portal,redirect-fax" || strings.Join(e.Networks, ",") != "m,n" || len(e.Chains) != 3 {
+	eps := detectRunarounds([]Outcome{out("a", "redirected", "n", "r1", 0, "redirect-portal"), out("b", "redirected", "m", "r2", 30, "redirect-fax"), out("c", "refused_unjustified", "m", "r3", 60, "")}, time.UnixMilli(0))
+	if e := eps[0]; e.Kind != KindRepeatedRequests || e.Redirects != 2 || strings.Join(e.Channels, ",") != "redirect-portal,redirect-fax" || strings.Join(e.Networks, ",") != "m,n" || len(e.Chains) != 3 {
 		t.Errorf("episode %+v", e)
 	}
 }

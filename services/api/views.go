@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 )
 
 //go:embed templates/*.html
@@ -25,6 +27,15 @@ func newViews() (*views, error) {
 		"msTime": func(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05") },
 		"offset": func(from, to int64) string { return (time.Duration(to-from) * time.Millisecond).String() },
 		"deref":  func(b *bool) bool { return b != nil && *b },
+		// The lines offenders may be ranked on: the required-response
+		// purposes together, then each purpose.
+		"offenderPurposes": func() []string {
+			out := []string{RequiredResponseLine}
+			for _, p := range purpose.All {
+				out = append(out, string(p))
+			}
+			return out
+		},
 		"deref64": func(v *uint64) uint64 {
 			if v == nil {
 				return 0

@@ -412,6 +412,15 @@ type journeyRequest struct {
 	At                                             int64
 }
 
+// episodeSteps are the steps of an episode of these requests.
+func episodeSteps(rows []journeyRequest) []EpisodeStep {
+	out := []EpisodeStep{}
+	for _, r := range rows {
+		out = append(out, EpisodeStep{Chain: r.ID, RequestedAtMs: r.At, RequestKind: r.Kind, Responder: r.Responder, Class: r.Class, ExceptionCode: r.Exception})
+	}
+	return out
+}
+
 func journeyRequests(j Journey) []journeyRequest {
 	var out []journeyRequest
 	for _, o := range j.Requests {
@@ -451,6 +460,7 @@ func testHandCLIChain(t *testing.T, w *handWorld) {
 		"network bayview",
 		"request patient_query BVQ1: CLINIC_BV -> HOSP_BV",
 		"outcome fulfilled",
+		"purpose unknown",
 		"why the deciding answer returned the record within the SLA [rule " + v.RuleVersion + ", mapping " + toevent.MappingVersion + "]",
 		"requested " + msTime(t0),
 		"sla 1m0s + grace 30s, deadline " + msTime(t0+minute),
@@ -464,10 +474,10 @@ func testHandCLIChain(t *testing.T, w *handWorld) {
 		}
 	}
 	want := [][]string{
-		{"OFFSET", "ROLE", "TYPE", "MESSAGE ID", "STATUS", "ACK", "REASON"},
-		{"+0s", "request", "QBP^Q22^QBP_Q21", "BVQ1", "-", "-", "-"},
-		{"+1.5s", "interim", "ACK^Q22^ACK", "BVQ1C", "accepted", "CA", "-"},
-		{"+20s", "response", "RSP^K22^RSP_K21", "BVQ1R", "ok", "AA", "-"},
+		{"OFFSET", "ROLE", "SIDE", "TYPE", "MESSAGE ID", "STATUS", "ACK", "REASON"},
+		{"+0s", "request", "-", "QBP^Q22^QBP_Q21", "BVQ1", "-", "-", "-"},
+		{"+1.5s", "interim", "-", "ACK^Q22^ACK", "BVQ1C", "accepted", "CA", "-"},
+		{"+20s", "response", "-", "RSP^K22^RSP_K21", "BVQ1R", "ok", "AA", "-"},
 	}
 	if got := tableRows(t, out, "OFFSET"); !reflect.DeepEqual(got, want) {
 		t.Errorf("chain table:\n got %q\nwant %q", got, want)
@@ -476,7 +486,7 @@ func testHandCLIChain(t *testing.T, w *handWorld) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tableRows(t, out, "OFFSET")[2]; !slices.Equal(got, []string{"+2s", "response", "RSP^K22^RSP_K21", "NSQ2R", "redirected", "AR", "redirect-portal Use the patient portal"}) {
+	if got := tableRows(t, out, "OFFSET")[2]; !slices.Equal(got, []string{"+2s", "response", "-", "RSP^K22^RSP_K21", "NSQ2R", "redirected", "AR", "redirect-portal Use the patient portal"}) {
 		t.Errorf("redirect row %q", got)
 	}
 }
@@ -494,14 +504,14 @@ func testHandCLIJourney(t *testing.T, w *handWorld) {
 	}
 	p1Episodes := []Episode{{FromMs: t0 + 5*minute, ToMs: t0 + 10*minute, Requests: 2, Networks: []string{"bayview", "northstar"},
 		Responders: []string{"HOSP_BV", "HOSP_NS"}, Classes: map[string]int{"not_found": 1, "refused_unjustified": 1}, Channels: []string{},
-		Chains: []string{w.chains["NSQ1"], w.chains["BVQ2"]}, Why: "2 unfulfilled request(s): below 3 requests and 2 redirects"}}
+		Chains: []string{w.chains["NSQ1"], w.chains["BVQ2"]}, Steps: episodeSteps(p1[2:]), Why: "2 unfulfilled request(s): below 3 requests and 2 redirects"}}
 	p2 := []journeyRequest{
 		{w.chains["NSQ2"], "northstar", "HOSP_NS", "patient_query", "redirected", "redirect-portal", t0 + 30*minute},
 		{w.chains["NSQ3"], "northstar", "HOSP_NS", "patient_query", "redirected", "redirect-fax", t0 + 40*minute},
 	}
 	p2Episodes := []Episode{{FromMs: t0 + 30*minute, ToMs: t0 + 40*minute, Requests: 2, Redirects: 2, Networks: []string{"northstar"},
 		Responders: []string{"HOSP_NS"}, Classes: map[string]int{"redirected": 2}, Channels: []string{"redirect-portal", "redirect-fax"},
-		Chains: []string{w.chains["NSQ2"], w.chains["NSQ3"]}, Runaround: true, Why: "redirected 2 times from channel to channel"}}
+		Chains: []string{w.chains["NSQ2"], w.chains["NSQ3"]}, Steps: episodeSteps(p2), Runaround: true, Kind: KindRedirects, Why: "redirected 2 times from channel to channel"}}
 
 	for _, c := range []struct {
 		who, patient string
@@ -515,7 +525,7 @@ func testHandCLIJourney(t *testing.T, w *handWorld) {
 		// An operator sees its own network's requests only.
 		{"operator-ns", handP1, p1[2:3], []Episode{{FromMs: t0 + 5*minute, ToMs: t0 + 5*minute, Requests: 1, Networks: []string{"northstar"},
 			Responders: []string{"HOSP_NS"}, Classes: map[string]int{"not_found": 1}, Channels: []string{}, Chains: []string{w.chains["NSQ1"]},
-			Why: "1 unfulfilled request(s): below 3 requests and 2 redirects"}}, []string{"northstar"}, "no runaround detected"},
+			Steps: episodeSteps(p1[2:3]), Why: "1 unfulfilled request(s): below 3 requests and 2 redirects"}}, []string{"northstar"}, "no runaround detected"},
 	} {
 		token := patientToken(c.patient)
 		out, _, err := w.cliRun(c.who, "journey", "--json", token)
@@ -548,19 +558,19 @@ func testHandCLIJourney(t *testing.T, w *handWorld) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if first := strings.SplitN(out, "\n", 2)[0]; first != fmt.Sprintf("patient %s: %d requests, %s (runaround/1)", token, len(c.rows), c.verdict) {
+		if first := strings.SplitN(out, "\n", 2)[0]; first != fmt.Sprintf("patient %s: %d requests, %s (%s)", token, len(c.rows), c.verdict, RunaroundRuleVersion) {
 			t.Errorf("journey table first line %q", first)
 		}
-		if c.episodes[0].Runaround && !strings.Contains(out, "  "+msTime(c.episodes[0].FromMs)+" .. "+msTime(c.episodes[0].ToMs)+": "+c.episodes[0].Why+"\n") {
+		if c.episodes[0].Runaround && !strings.Contains(out, "  "+msTime(c.episodes[0].FromMs)+" .. "+msTime(c.episodes[0].ToMs)+": "+c.episodes[0].Kind+": "+c.episodes[0].Why+"\n") {
 			t.Errorf("journey table lacks the runaround episode:\n%s", out)
 		}
-		want := [][]string{{"REQUESTED", "NETWORK", "RESPONDER", "KIND", "OUTCOME", "CHAIN"}}
+		want := [][]string{{"REQUESTED", "NETWORK", "RESPONDER", "KIND", "PURPOSE", "OUTCOME", "CHAIN"}}
 		for _, r := range c.rows {
 			cls := r.Class
 			if r.Exception != "" {
 				cls += " (" + r.Exception + ")"
 			}
-			want = append(want, []string{msTime(r.At), r.Network, r.Responder, r.Kind, cls, r.ID})
+			want = append(want, []string{msTime(r.At), r.Network, r.Responder, r.Kind, "unknown", cls, r.ID})
 		}
 		if got := tableRows(t, out, "REQUESTED"); !reflect.DeepEqual(got, want) {
 			t.Errorf("journey table of %s as %s:\n got %q\nwant %q", c.patient, c.who, got, want)
@@ -711,9 +721,12 @@ func testHandCLIErrors(t *testing.T, w *handWorld) {
 		{[]string{"chain"}, "usage: hinscore chain [--api URL] [--token T] [--json] CHAIN_ID"},
 		{[]string{"chain", id, id}, "usage: hinscore chain [--api URL] [--token T] [--json] CHAIN_ID"},
 		{[]string{"chain", "not-a-uuid"}, "usage"},
-		{[]string{"journey"}, "usage: hinscore journey [--api URL] [--token T] [--json] PATIENT_TOKEN"},
+		{[]string{"journey"}, "usage: hinscore journey [--api URL] [--token T] [--json] [--purpose P] PATIENT_TOKEN"},
 		{[]string{"journey", "XYZ"}, "usage"},
-		{[]string{"offenders", "extra"}, "usage: hinscore offenders [--api URL] [--token T] [--json] [--granularity week]"},
+		{[]string{"journey", "--purpose", "T-TRTMNT", patientToken(handP1)}, "purpose: want one of treatment, payment"},
+		{[]string{"chain", "--purpose", "treatment", id}, "--purpose is for journey and offenders"},
+		{[]string{"offenders", "extra"}, "usage: hinscore offenders [--api URL] [--token T] [--json] [--granularity week] [--purpose P]"},
+		{[]string{"offenders", "--purpose", "TREAT"}, "--purpose: want required_response or one of treatment"},
 		{[]string{"offenders", "--granularity", "year"}, "usage"},
 		{[]string{"chain", "--bogus", id}, "flag provided but not defined: -bogus"},
 		{[]string{"chain", "--api", "ftp://x", id}, `--api "ftp://x": want http(s)://host:port`},

@@ -25,6 +25,7 @@ const (
 	stageATNAIngest   = "atna-ingest"
 	transportStream   = "stream"
 	transportDatagram = "udp"
+	transportImport   = "import" // records of captured files (Import)
 )
 
 type metrics struct {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sort"
@@ -11,9 +12,11 @@ import (
 
 	"github.com/hinscore/hinscore/services/lib/bus/seal"
 
+	"github.com/hinscore/hinscore/proto/classtable"
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/service"
+	soaptoevent "github.com/hinscore/hinscore/services/lib/soap/toevent"
 )
 
 // Config configures the FHIR ingest: its own settings, then those it
@@ -32,6 +35,9 @@ type Config struct {
 	// before the built-in table (fhirmap.Table.Over), each file in the form
 	// of fhirmap/classification.csv with a version of its own.
 	Classification Classification `env:"HINSCORE_FHIR_CLASSIFICATION" help:"northstar=<file>,bayview=<file>: a network's own classification rows (below)"`
+	// SOAPClassification holds a network's own rows for SOAP copies, tried
+	// before lib/soap/toevent's classification.csv, in its form.
+	SOAPClassification SOAPClassification `env:"HINSCORE_SOAP_CLASSIFICATION" help:"northstar=<file>: a network's own classification rows for SOAP copies (POST /soap), in the form of lib/soap/toevent/classification.csv"`
 
 	bus.Partitioning
 	service.PatientTokens
@@ -60,6 +66,19 @@ type Classification map[string]*fhirmap.Table
 // UnmarshalText reads "network=file,network=file" (ReadClassification).
 func (c *Classification) UnmarshalText(b []byte) error {
 	tables, err := ReadClassification(string(b))
+	if err != nil {
+		return err
+	}
+	*c = tables
+	return nil
+}
+
+// SOAPClassification maps a network to its own table for SOAP copies.
+type SOAPClassification map[string]*classtable.Table
+
+// UnmarshalText reads "network=file,network=file" (ReadSOAPClassification).
+func (c *SOAPClassification) UnmarshalText(b []byte) error {
+	tables, err := ReadSOAPClassification(string(b))
 	if err != nil {
 		return err
 	}
@@ -115,7 +134,18 @@ func ParseTokens(s string, into map[string][]string) error {
 // ReadClassification reads "network=file,network=file": each file holds a
 // network's own classification rows (see Config.Classification).
 func ReadClassification(s string) (map[string]*fhirmap.Table, error) {
-	tables := map[string]*fhirmap.Table{}
+	return readTables(s, fhirmap.ParseTable)
+}
+
+// ReadSOAPClassification is ReadClassification for SOAP copies' tables
+// (Config.SOAPClassification).
+func ReadSOAPClassification(s string) (map[string]*classtable.Table, error) {
+	return readTables(s, soaptoevent.ParseTable)
+}
+
+// readTables reads "network=file,network=file", each file with parse.
+func readTables(s string, parse func(io.Reader) (*classtable.Table, error)) (map[string]*classtable.Table, error) {
+	tables := map[string]*classtable.Table{}
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -136,7 +166,7 @@ func ReadClassification(s string) (map[string]*fhirmap.Table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("network %s: %w", network, err)
 		}
-		t, err := fhirmap.ParseTable(f)
+		t, err := parse(f)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("network %s: %s: %w", network, path, err)
@@ -168,24 +198,39 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 256<<20 {
 		add("HINSCORE_FHIR_MAX_BODY", "%d: want 1024..268435456", c.MaxBodyBytes)
 	}
-	builtIn := fhirmap.DefaultTable().Version
-	for _, n := range sortedKeys(c.Classification) {
-		t := c.Classification[n]
-		switch {
-		case bus.ValidNetwork(n) != nil:
-			add("HINSCORE_FHIR_CLASSIFICATION", "%v", bus.ValidNetwork(n))
-		case len(c.Tokens[n]) == 0:
-			add("HINSCORE_FHIR_CLASSIFICATION", "network %s has classification rows but no token", n)
-		case t == nil || t.Version == "":
-			add("HINSCORE_FHIR_CLASSIFICATION", "network %s: a table without a version", n)
-		case t.Version == builtIn:
-			add("HINSCORE_FHIR_CLASSIFICATION", "network %s: version %s is the built-in table's: give the network's rows a version of their own", n, t.Version)
-		}
-	}
+	c.tableProblems(&ps, "HINSCORE_FHIR_CLASSIFICATION", c.Classification, fhirmap.DefaultTable().Version)
+	c.tableProblems(&ps, "HINSCORE_SOAP_CLASSIFICATION", c.SOAPClassification, soaptoevent.DefaultTable().Version)
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		add("HINSCORE_FHIR_TLS_CERT", "set both HINSCORE_FHIR_TLS_CERT and HINSCORE_FHIR_TLS_KEY, or neither")
 	}
 	return ps.Err()
+}
+
+// tableProblems adds to ps what is wrong with the networks' own tables
+// of the variable env, whose built-in table has the version builtIn.
+func (c Config) tableProblems(ps *service.Problems, env string, tables map[string]*classtable.Table, builtIn string) {
+	for _, n := range sortedKeys(tables) {
+		t := tables[n]
+		switch {
+		case bus.ValidNetwork(n) != nil:
+			ps.Add(env, "%v", bus.ValidNetwork(n))
+		case len(c.Tokens[n]) == 0:
+			ps.Add(env, "network %s has classification rows but no token", n)
+		case t == nil || t.Version == "":
+			ps.Add(env, "network %s: a table without a version", n)
+		case t.Version == builtIn:
+			ps.Add(env, "network %s: version %s is the built-in table's: give the network's rows a version of their own", n, t.Version)
+		}
+	}
+}
+
+// soapMapper is network's mapper of SOAP copies: base, with the network's
+// own rows over base's table when it has some.
+func (c Config) soapMapper(network string, base soaptoevent.Mapper) soaptoevent.Mapper {
+	if own := c.SOAPClassification[network]; own != nil {
+		base.Table = own.Over(base.Table)
+	}
+	return base
 }
 
 // tokenProblems adds to ps what is wrong with the tokens.

@@ -5,8 +5,9 @@ go 1.26.0
 require (
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
-	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/domain v0.0.0
 	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/soap v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
@@ -56,3 +57,5 @@ replace (
 replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain
 
 replace github.com/hinscore/hinscore/services/lib/atna => ../lib/atna
+
+replace github.com/hinscore/hinscore/services/lib/soap => ../lib/soap

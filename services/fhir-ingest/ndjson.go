@@ -196,7 +196,7 @@ func (im *importer) flush(ctx context.Context) error {
 	if im.chunkCount == 0 {
 		return nil
 	}
-	msg := rawMsg(im.network, im.remote, im.chunk)
+	msg := rawMsg(im.network, im.remote, formatFHIR, im.chunk)
 	msg.Header.Set(HeaderLines, strconv.Itoa(im.firstLine)+"-"+strconv.Itoa(im.lastLine))
 	seq, _, err := im.pub.publishRaw(ctx, msg, "raw:"+ids.Event(im.network, im.chunk).String())
 	if err != nil {

@@ -38,12 +38,12 @@ type publisher struct {
 	timeout    time.Duration
 }
 
-// rawMsg builds the RAW message of body, deduplicated by id.
-func rawMsg(network, remote string, body []byte) *nats.Msg {
-	m := nats.NewMsg(bus.RawSubject(network, formatFHIR))
+// rawMsg builds the RAW message of body (format fhir or soap).
+func rawMsg(network, remote, format string, body []byte) *nats.Msg {
+	m := nats.NewMsg(bus.RawSubject(network, format))
 	m.Data = body
 	m.Header.Set(bus.HeaderNetwork, network)
-	m.Header.Set(bus.HeaderFormat, formatFHIR)
+	m.Header.Set(bus.HeaderFormat, format)
 	if remote != "" {
 		m.Header.Set(bus.HeaderRemote, remote)
 	}
@@ -104,7 +104,7 @@ const eventOverhead = 16 << 10
 // one PubAck before the reply instead of two in sequence. A body of several
 // events, or one too large, is kept once in RAW and each event carries
 // its RAW sequence.
-func (p *publisher) store(ctx context.Context, network, remote string, body []byte, identity string, events []*hinscorev1.ExchangeEvent) (bool, error) {
+func (p *publisher) store(ctx context.Context, network, remote, format string, body []byte, identity string, events []*hinscorev1.ExchangeEvent) (bool, error) {
 	if len(events) == 1 && len(body)+eventOverhead <= int(p.js.Conn().MaxPayload()) {
 		fut, err := p.publishEvent(events[0], body, "", 0)
 		if err != nil {
@@ -116,7 +116,7 @@ func (p *publisher) store(ctx context.Context, network, remote string, body []by
 		}
 		return ack.Duplicate, nil
 	}
-	msg := rawMsg(network, remote, body)
+	msg := rawMsg(network, remote, format, body)
 	seq, dup, err := p.publishRaw(ctx, msg, rawMsgID(network, identity))
 	if err != nil {
 		return false, err

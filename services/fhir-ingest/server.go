@@ -32,6 +32,7 @@ import (
 
 	"github.com/hinscore/hinscore/services/fhir-ingest/fhirmap"
 	"github.com/hinscore/hinscore/services/lib/service"
+	soaptoevent "github.com/hinscore/hinscore/services/lib/soap/toevent"
 )
 
 // ErrClosed is returned by Start after Shutdown.
@@ -58,6 +59,7 @@ type Server struct {
 	log      zerolog.Logger
 	clock    service.Clock
 	mapper   fhirmap.Mapper            // the built-in classification table
+	soap     soaptoevent.Mapper        // SOAP copies of cross-community transactions
 	mappers  map[string]fhirmap.Mapper // networks with rows of their own
 	m        *metrics
 	pub      *publisher
@@ -103,6 +105,7 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 		log:      log,
 		clock:    clock,
 		mapper:   fhirmap.NewMapper(cfg.PatientKey, cfg.PatientKeyID),
+		soap:     soaptoevent.NewMapper(cfg.PatientKey, cfg.PatientKeyID),
 		m:        m,
 		pub:      &publisher{js: js, keys: cfg.RawKeys, partitions: cfg.PartitionCount, timeout: defaultPublishTimeout},
 		mappers:  map[string]fhirmap.Mapper{},
@@ -128,6 +131,9 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 	mux.HandleFunc("POST /fhir/{network}/{$}", s.serveIngest)
 	mux.HandleFunc("POST /fhir/{network}/{type}", s.serveIngest)
 	mux.HandleFunc("PUT /fhir/{network}/{type}/{id}", s.serveIngest)
+	mux.HandleFunc("POST /soap", s.serveSOAP)
+	mux.HandleFunc("POST /soap/{network}", s.serveSOAP)
+	mux.HandleFunc("POST /fhir/{network}/soap", s.serveSOAP)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeFHIR(w, http.StatusNotFound, outcomeOf(errorIssue("not-supported",
 			r.Method+" "+r.URL.Path+" is not served: see GET /fhir/{network}/metadata", "")))
@@ -141,6 +147,7 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 // call.
 type netState struct {
 	mapper                                       fhirmap.Mapper
+	soap                                         soaptoevent.Mapper // SOAP copies: the network's own rows over the built-in table
 	received, accepted, duplicate, events, bytes prometheus.Counter
 	ok, created                                  prometheus.Counter // requests_total with code 200, 201
 	latency                                      prometheus.Observer
@@ -149,6 +156,7 @@ type netState struct {
 func (s *Server) newNetState(network string) *netState {
 	return &netState{
 		mapper:    s.mapperOf(network),
+		soap:      s.cfg.soapMapper(network, s.soap),
 		received:  s.m.received.WithLabelValues(network),
 		accepted:  s.m.accepted.WithLabelValues(network),
 		duplicate: s.m.duplicate.WithLabelValues(network),
@@ -283,15 +291,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// authenticate returns the status to refuse with, or 0. The token is
-// compared by its hash: the configuration holds nothing else.
-func (s *Server) authenticate(r *http.Request, network string) int {
+// tokenOwner is the network whose bearer token the request carries. The
+// token is compared by its hash: the configuration holds nothing else.
+func (s *Server) tokenOwner(r *http.Request) (string, bool) {
 	auth := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(auth, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return http.StatusUnauthorized
+		return "", false
 	}
 	owner, ok := s.tokenNet[sha256.Sum256([]byte(strings.TrimSpace(token)))]
+	return owner, ok
+}
+
+// authenticate returns the status to refuse with, or 0.
+func (s *Server) authenticate(r *http.Request, network string) int {
+	owner, ok := s.tokenOwner(r)
 	if !ok {
 		return http.StatusUnauthorized
 	}
@@ -332,7 +346,11 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Content-Type %q: send application/fhir+json, application/json or (POST /fhir/%s/) application/fhir+ndjson", r.Header.Get("Content-Type"), network), "")))
 		return
 	}
-	body, err := s.bodyReader(w, r, media)
+	limit := s.cfg.MaxBodyBytes
+	if ndjson {
+		limit = maxNDJSONBytes
+	}
+	body, err := s.bodyReader(w, r, limit)
 	if err != nil {
 		s.m.rejected.WithLabelValues(network, reasonMediaType).Inc()
 		s.reply(w, network, start, http.StatusUnsupportedMediaType, outcomeOf(errorIssue("not-supported", err.Error(), "")))
@@ -412,7 +430,7 @@ func (s *Server) ingestBody(w http.ResponseWriter, r *http.Request, network stri
 		s.refuse(w, r, network, start, data, err)
 		return
 	}
-	dup, err := s.pub.store(r.Context(), network, r.RemoteAddr, data, res.Identity, res.Events)
+	dup, err := s.pub.store(r.Context(), network, r.RemoteAddr, formatFHIR, data, res.Identity, res.Events)
 	if err != nil {
 		s.m.rejected.WithLabelValues(network, reasonPublish).Inc()
 		s.log.Warn().Err(err).Str("network", network).Msg("publish failed: replying 503")
@@ -521,10 +539,15 @@ func notStored() OperationOutcome {
 }
 
 func (s *Server) deadLetter(ctx context.Context, network, remote, reason, detail string, data []byte) error {
+	return s.deadLetterFormat(ctx, network, remote, formatFHIR, reason, detail, data)
+}
+
+// deadLetterFormat stores rejected bytes of a format (fhir, soap) in the DLQ.
+func (s *Server) deadLetterFormat(ctx context.Context, network, remote, format, reason, detail string, data []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.pub.timeout)
 	defer cancel()
 	err := dlq.Publish(ctx, s.js, dlq.DeadLetter{
-		Stage: stageFHIRIngest, Network: network, Format: formatFHIR, Remote: remote,
+		Stage: stageFHIRIngest, Network: network, Format: format, Remote: remote,
 		Reason: reason + ": " + detail, Data: data,
 	})
 	if err != nil {
@@ -534,12 +557,8 @@ func (s *Server) deadLetter(ctx context.Context, network, remote, reason, detail
 }
 
 // bodyReader undoes the Content-Encoding and bounds the bytes read off the
-// wire (the decoded size is bounded by the readers of the body).
-func (s *Server) bodyReader(w http.ResponseWriter, r *http.Request, media string) (io.ReadCloser, error) {
-	limit := s.cfg.MaxBodyBytes
-	if media != mediaFHIRJSON && media != mediaJSON {
-		limit = maxNDJSONBytes
-	}
+// wire at limit (the decoded size is bounded by the readers of the body).
+func (s *Server) bodyReader(w http.ResponseWriter, r *http.Request, limit int64) (io.ReadCloser, error) {
 	raw := http.MaxBytesReader(w, r.Body, limit)
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":

@@ -95,6 +95,7 @@ const noContentType = "-"
 type post struct {
 	method, path, token, contentType, corr, encoding string
 	body                                             []byte
+	header                                           map[string]string // more request headers
 }
 
 type answer struct {
@@ -128,6 +129,9 @@ func (h *harness) do(p post) answer {
 	}
 	if p.encoding != "" {
 		req.Header.Set("Content-Encoding", p.encoding)
+	}
+	for k, v := range p.header {
+		req.Header.Set(k, v)
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {

@@ -16,6 +16,7 @@ require (
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0
 	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/soap v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/syslog v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/linker v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/mllp-ingest v0.0.0-00010101000000-000000000000
@@ -84,5 +85,7 @@ replace github.com/hinscore/hinscore/services/lib/domain => ../lib/domain
 replace github.com/hinscore/hinscore/services/atna-ingest => ../atna-ingest
 
 replace github.com/hinscore/hinscore/services/lib/atna => ../lib/atna
+
+replace github.com/hinscore/hinscore/services/lib/soap => ../lib/soap
 
 replace github.com/hinscore/hinscore/services/lib/syslog => ../lib/syslog

@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"os"
@@ -392,22 +391,8 @@ func TestClickHouseConfig(t *testing.T) {
 // metrics the services export.
 func TestObservability(t *testing.T) {
 	metrics := exportedMetrics(t)
-	data, err := os.ReadFile(filepath.Join(deployDir, "observability", "grafana", "hinscore.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		UID    string
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr, RawSQL string }
-		}
-	}
-	if err := json.Unmarshal(data, &dash); err != nil {
-		t.Fatal(err)
-	}
 	titles := map[string]bool{}
-	for _, p := range dash.Panels {
+	for _, p := range readDashboard(t) {
 		titles[p.Title] = true
 		for _, tg := range p.Targets {
 			if tg.Expr != "" {

@@ -34,8 +34,9 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000 // indirect
 	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000 // indirect
-	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000 // indirect
+	github.com/hinscore/hinscore/services/lib/domain v0.0.0 // indirect
 	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000 // indirect
+	github.com/hinscore/hinscore/services/lib/soap v0.0.0-00010101000000-000000000000 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
@@ -77,3 +78,5 @@ replace (
 replace github.com/hinscore/hinscore/services/lib/domain => ../../lib/domain
 
 replace github.com/hinscore/hinscore/services/lib/atna => ../../lib/atna
+
+replace github.com/hinscore/hinscore/services/lib/soap => ../../lib/soap

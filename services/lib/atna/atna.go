@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/atna/xmlscan"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 )
 
@@ -39,22 +40,10 @@ const (
 	MaxValue = 256 << 10 // bytes of one attribute value or element text
 )
 
-// ParseError says what is wrong with a message and where.
-type ParseError struct {
-	Element string // local name of the element being read, "" outside the root
-	Offset  int64  // byte offset in the input
-	Reason  string
-	Err     error // one of the sentinels, or nil for malformed XML
-}
-
-func (e *ParseError) Error() string {
-	if e.Element == "" {
-		return fmt.Sprintf("atna: at byte %d: %s", e.Offset, e.Reason)
-	}
-	return fmt.Sprintf("atna: %s at byte %d: %s", e.Element, e.Offset, e.Reason)
-}
-
-func (e *ParseError) Unwrap() error { return e.Err }
+// ParseError says what is wrong with a message and where: the element,
+// the byte offset, the reason and one of the sentinels (errors.Is), or nil
+// for malformed XML.
+type ParseError = xmlscan.ParseError
 
 // Audit is one AuditMessage.
 type Audit struct {
@@ -136,111 +125,49 @@ func (o *Object) Patient() (id, authority string, ok bool) {
 // with ErrTooLarge before it is read.
 func Parse(data []byte, maxBytes int) (*Audit, error) {
 	if len(data) > maxBytes {
-		return nil, &ParseError{Reason: fmt.Sprintf("%d bytes, limit %d", len(data), maxBytes), Err: ErrTooLarge}
+		return nil, &ParseError{Prefix: "atna", Reason: fmt.Sprintf("%d bytes, limit %d", len(data), maxBytes), Err: ErrTooLarge}
 	}
-	var p parser
-	if err := checkChars(data); err != nil {
+	p := parser{w: xmlscan.Walker{Limits: xmlscan.Limits{Depth: MaxDepth, Name: MaxName, Value: MaxValue}}}
+	if err := p.w.Walk(data, &p); err != nil {
 		return nil, p.wrap(err)
-	}
-	start := 0
-	if bytes.HasPrefix(data, bom) {
-		start = len(bom)
-	}
-	p.s = scanner{data: data, pos: start}
-	if err := p.run(); err != nil {
-		return nil, err
 	}
 	return &p.a, nil
 }
 
-var bom = []byte{0xEF, 0xBB, 0xBF}
-
+// parser is the xmlscan.Handler of an AuditMessage.
 type parser struct {
-	s     scanner
-	a     Audit
-	stack [][]byte // qualified names of the open elements
+	w xmlscan.Walker
+	a Audit
 	// collect is the depth whose text is wanted (ParticipantObjectQuery,
 	// ParticipantObjectName, EventOutcomeDescription), 0 for none; text
 	// holds it.
-	collect  int
-	text     []byte
-	sources  int // AuditSourceIdentifications seen; only the first is kept
-	rootDone bool
-}
-
-func (p *parser) element() string {
-	if n := len(p.stack); n > 0 {
-		return string(local(p.stack[n-1]))
-	}
-	return ""
+	collect int
+	text    []byte
+	sources int // AuditSourceIdentifications seen; only the first is kept
 }
 
 func (p *parser) fail(err error, format string, args ...any) *ParseError {
-	return &ParseError{Element: p.element(), Offset: int64(p.s.pos), Reason: fmt.Sprintf(format, args...), Err: err}
+	return p.w.Fail("atna", err, format, args...)
 }
 
-// wrap turns a scanner's error into a *ParseError.
-func (p *parser) wrap(err error) *ParseError {
-	var se *scanError
-	if errors.As(err, &se) {
-		return &ParseError{Element: p.element(), Offset: int64(se.at), Reason: se.reason}
-	}
-	return p.fail(nil, "%v", err)
+// sentinels maps the Walker's refusals to this package's.
+var sentinels = map[error]error{xmlscan.ErrDecl: ErrDoctype, xmlscan.ErrTooDeep: ErrTooDeep, xmlscan.ErrTooLarge: ErrTooLarge}
+
+// wrap turns the walk's error into a *ParseError.
+func (p *parser) wrap(err error) *ParseError { return p.w.Wrap("atna", err, sentinels) }
+
+func local(name []byte) []byte { return xmlscan.Local(name) }
+
+func (p *parser) Text(_ *xmlscan.Walker, t []byte) error { return p.chars(t) }
+
+func (p *parser) Start(_ *xmlscan.Walker, name []byte, attrs []xmlscan.Attr) error {
+	return p.start(name, attrs)
 }
 
-func local(name []byte) []byte {
-	if i := bytes.IndexByte(name, ':'); i >= 0 {
-		return name[i+1:]
-	}
-	return name
-}
-
-func (p *parser) run() error {
-	for {
-		tok, err := p.s.next()
-		if err != nil {
-			return p.wrap(err)
-		}
-		switch tok {
-		case tokEOF:
-			if !p.rootDone {
-				return p.fail(nil, "input ends before </AuditMessage>")
-			}
-			return nil
-		case tokStart:
-			if err := p.start(p.s.name, p.s.attrs); err != nil {
-				return err
-			}
-			if p.s.empty {
-				if err := p.end(p.s.name); err != nil {
-					return err
-				}
-			}
-		case tokEnd:
-			if err := p.end(p.s.name); err != nil {
-				return err
-			}
-		case tokText:
-			if err := p.chars(p.s.text); err != nil {
-				return err
-			}
-		case tokDecl:
-			// <!DOCTYPE, <!ENTITY and the like: never expanded, never
-			// accepted, wherever they are.
-			rest := p.s.data[p.s.pos+2:]
-			return p.fail(ErrDoctype, "markup declaration <!%s", rest[:min(len(rest), 20)])
-		}
-	}
-}
+func (p *parser) End(_ *xmlscan.Walker, name []byte) error { return p.end(name) }
 
 func (p *parser) chars(t []byte) error {
-	if len(p.stack) == 0 {
-		if len(bytes.TrimSpace(t)) > 0 {
-			return p.fail(nil, "text outside the root element")
-		}
-		return nil
-	}
-	if p.collect == len(p.stack) {
+	if p.collect == p.w.Depth() {
 		if len(p.text)+len(t) > MaxValue {
 			return p.fail(ErrTooLarge, "text over %d bytes", MaxValue)
 		}
@@ -251,31 +178,10 @@ func (p *parser) chars(t []byte) error {
 	return nil
 }
 
-func (p *parser) start(name []byte, attrs []attr) error {
-	if p.rootDone {
-		return p.fail(nil, "element <%s> after the root element", name)
-	}
-	if len(p.stack) >= MaxDepth {
-		return p.fail(ErrTooDeep, "more than %d levels", MaxDepth)
-	}
-	if len(name) > MaxName {
-		return p.fail(ErrTooLarge, "element name over %d bytes", MaxName)
-	}
-	for _, at := range attrs {
-		if len(at.local) > MaxName {
-			return p.fail(ErrTooLarge, "attribute name over %d bytes", MaxName)
-		}
-		if len(at.value) > MaxValue {
-			return p.fail(ErrTooLarge, "attribute %s over %d bytes", at.local, MaxValue)
-		}
-	}
-	parent := ""
-	if n := len(p.stack); n > 0 {
-		parent = string(local(p.stack[n-1]))
-	}
-	p.stack = append(p.stack, name)
+func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
+	parent := string(p.w.Ancestor(1))
 	el := local(name)
-	if len(p.stack) == 1 {
+	if p.w.Depth() == 1 {
 		if string(el) != "AuditMessage" {
 			return p.fail(ErrNotAudit, "root element <%s>", el)
 		}
@@ -307,7 +213,7 @@ func (p *parser) start(name []byte, attrs []attr) error {
 		case "PurposeOfUse":
 			a.Event.PurposesOfUse = append(a.Event.PurposesOfUse, code(attrs))
 		case "EventOutcomeDescription":
-			p.collect = len(p.stack)
+			p.collect = p.w.Depth()
 			p.text = p.text[:0]
 		}
 	case "ActiveParticipant":
@@ -328,17 +234,17 @@ func (p *parser) start(name []byte, attrs []attr) error {
 		case "ParticipantObjectIDTypeCode":
 			o.IDTypeCode = code(attrs)
 		case "ParticipantObjectQuery", "ParticipantObjectName":
-			p.collect = len(p.stack)
+			p.collect = p.w.Depth()
 			p.text = p.text[:0]
 		case "ParticipantObjectDetail":
 			var d Detail
 			var val []byte
 			for _, at := range attrs {
-				switch string(at.local) {
+				switch string(at.Local) {
 				case "type":
-					d.Type = string(at.value)
+					d.Type = string(at.Value)
 				case "value":
-					val = at.value
+					val = at.Value
 				}
 			}
 			if d.Value, err = unbase64(val); err != nil {
@@ -351,14 +257,7 @@ func (p *parser) start(name []byte, attrs []attr) error {
 }
 
 func (p *parser) end(name []byte) error {
-	n := len(p.stack)
-	if n == 0 {
-		return p.fail(nil, "end tag </%s> without a start", name)
-	}
-	if !bytes.Equal(p.stack[n-1], name) {
-		return p.fail(nil, "end tag </%s> closes <%s>", name, p.stack[n-1])
-	}
-	if p.collect == n {
+	if p.collect == p.w.Depth() {
 		p.collect = 0
 		if string(local(name)) == "EventOutcomeDescription" {
 			p.a.Event.OutcomeDescription = string(bytes.TrimSpace(p.text))
@@ -376,29 +275,25 @@ func (p *parser) end(name []byte) error {
 			}
 		}
 	}
-	p.stack = p.stack[:n-1]
-	if n == 1 {
-		p.rootDone = true
-	}
 	return nil
 }
 
-func (p *parser) event(attrs []attr) error {
+func (p *parser) event(attrs []xmlscan.Attr) error {
 	e := &p.a.Event
 	for _, at := range attrs {
-		switch string(at.local) {
+		switch string(at.Local) {
 		case "EventActionCode":
-			e.ActionCode = string(at.value)
+			e.ActionCode = string(at.Value)
 		case "EventDateTime":
-			tm, err := parseDateTime(string(at.value))
+			tm, err := parseDateTime(string(at.Value))
 			if err != nil {
-				return p.fail(nil, "EventDateTime %q is not an xs:dateTime", at.value)
+				return p.fail(nil, "EventDateTime %q is not an xs:dateTime", at.Value)
 			}
 			e.DateTime = tm
 		case "EventOutcomeIndicator":
-			n, err := smallInt(at.value)
+			n, err := smallInt(at.Value)
 			if err != nil {
-				return p.fail(nil, "EventOutcomeIndicator %q is not a number", at.value)
+				return p.fail(nil, "EventOutcomeIndicator %q is not a number", at.Value)
 			}
 			e.Outcome = n
 		}
@@ -406,30 +301,30 @@ func (p *parser) event(attrs []attr) error {
 	return nil
 }
 
-func (p *parser) participant(attrs []attr) error {
+func (p *parser) participant(attrs []xmlscan.Attr) error {
 	var pa Participant
 	for _, at := range attrs {
-		switch string(at.local) {
+		switch string(at.Local) {
 		case "UserID":
-			pa.UserID = string(at.value)
+			pa.UserID = string(at.Value)
 		case "AlternativeUserID":
-			pa.AlternativeUserID = string(at.value)
+			pa.AlternativeUserID = string(at.Value)
 		case "UserName":
-			pa.UserName = string(at.value)
+			pa.UserName = string(at.Value)
 		case "UserIsRequestor":
-			switch string(bytes.TrimSpace(at.value)) {
+			switch string(bytes.TrimSpace(at.Value)) {
 			case "true", "1":
 				pa.UserIsRequestor = true
 			case "false", "0":
 			default:
-				return p.fail(nil, "UserIsRequestor %q is not a boolean", at.value)
+				return p.fail(nil, "UserIsRequestor %q is not a boolean", at.Value)
 			}
 		case "NetworkAccessPointID":
-			pa.NetworkAccessPointID = string(at.value)
+			pa.NetworkAccessPointID = string(at.Value)
 		case "NetworkAccessPointTypeCode":
-			n, err := smallInt(at.value)
+			n, err := smallInt(at.Value)
 			if err != nil {
-				return p.fail(nil, "NetworkAccessPointTypeCode %q is not a number", at.value)
+				return p.fail(nil, "NetworkAccessPointTypeCode %q is not a number", at.Value)
 			}
 			pa.NetworkAccessPointTypeCode = n
 		}
@@ -438,28 +333,28 @@ func (p *parser) participant(attrs []attr) error {
 	return nil
 }
 
-func (p *parser) source(attrs []attr) {
+func (p *parser) source(attrs []xmlscan.Attr) {
 	s := &p.a.Source
 	for _, at := range attrs {
-		switch string(at.local) {
+		switch string(at.Local) {
 		case "AuditSourceID":
-			s.ID = string(at.value)
+			s.ID = string(at.Value)
 		case "AuditEnterpriseSiteID":
-			s.EnterpriseSiteID = string(at.value)
+			s.EnterpriseSiteID = string(at.Value)
 		case "AuditSourceTypeCode":
 			// Some RFC 3881 senders put the type code as an attribute.
-			s.TypeCodes = append(s.TypeCodes, Code{Code: string(at.value)})
+			s.TypeCodes = append(s.TypeCodes, Code{Code: string(at.Value)})
 		}
 	}
 }
 
-func (p *parser) object(attrs []attr) error {
+func (p *parser) object(attrs []xmlscan.Attr) error {
 	var o Object
 	for _, at := range attrs {
 		var dst *int
-		switch string(at.local) {
+		switch string(at.Local) {
 		case "ParticipantObjectID":
-			o.ID = string(at.value)
+			o.ID = string(at.Value)
 		case "ParticipantObjectTypeCode":
 			dst = &o.TypeCode
 		case "ParticipantObjectTypeCodeRole":
@@ -467,12 +362,12 @@ func (p *parser) object(attrs []attr) error {
 		case "ParticipantObjectDataLifeCycle":
 			dst = &o.DataLifeCycle
 		case "ParticipantObjectSensitivity":
-			o.Sensitivity = string(at.value)
+			o.Sensitivity = string(at.Value)
 		}
 		if dst != nil {
-			n, err := smallInt(at.value)
+			n, err := smallInt(at.Value)
 			if err != nil {
-				return p.fail(nil, "%s %q is not a number", at.local, at.value)
+				return p.fail(nil, "%s %q is not a number", at.Local, at.Value)
 			}
 			*dst = n
 		}
@@ -482,21 +377,21 @@ func (p *parser) object(attrs []attr) error {
 }
 
 // code reads a coded value in either schema's attributes.
-func code(attrs []attr) Code {
+func code(attrs []xmlscan.Attr) Code {
 	var c Code
 	var system, display []byte
 	for _, at := range attrs {
-		switch string(at.local) {
+		switch string(at.Local) {
 		case "csd-code", "code":
-			c.Code = string(at.value)
+			c.Code = string(at.Value)
 		case "codeSystemName":
-			c.System = string(at.value)
+			c.System = string(at.Value)
 		case "codeSystem":
-			system = at.value
+			system = at.Value
 		case "originalText":
-			c.Display = string(at.value)
+			c.Display = string(at.Value)
 		case "displayName":
-			display = at.value
+			display = at.Value
 		}
 	}
 	if c.System == "" {

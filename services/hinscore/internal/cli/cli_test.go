@@ -185,7 +185,15 @@ func TestImportStoresOnceAndReimportsNothing(t *testing.T) {
 			t.Fatalf("import %d: %q", i, out)
 		}
 	}
-	nc, err := bus.Connect(srv.URL(), "test")
+	if n := eventsHeld(t, srv.URL()); n != 2 {
+		t.Fatalf("EVENTS holds %d messages after two imports of 2, want 2", n)
+	}
+}
+
+// eventsHeld is the number of messages EVENTS holds on the NATS at url.
+func eventsHeld(t *testing.T, url string) uint64 {
+	t.Helper()
+	nc, err := bus.Connect(url, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,10 +203,11 @@ func TestImportStoresOnceAndReimportsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, _ := s.Info(context.Background())
-	if info.State.Msgs != 2 {
-		t.Fatalf("EVENTS holds %d messages after two imports of 2, want 2", info.State.Msgs)
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
+	return info.State.Msgs
 }
 
 // TestAuditListsTheStream: hinscore audit lists what the api recorded in

@@ -8,6 +8,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	atnaingest "github.com/hinscore/hinscore/services/atna-ingest"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/chstore"
@@ -24,7 +27,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("import", stderr)
 	network := fs.String("network", "", "network the files come from (required)")
 	natsURL := fs.String("nats", natsFromEnv(), "NATS of the running hinscore ("+bus.EnvNATSURL+")")
-	format := fs.String("format", "auto", "hl7v2, fhir (NDJSON) or auto (JSON is FHIR)")
+	format := fs.String("format", "auto", "hl7v2, fhir (NDJSON), soap (one SOAP copy a file: an envelope or an MTOM package), atna (an AuditMessage or a syslog capture) or auto (JSON is FHIR, an AuditMessage or syslog capture ATNA, other XML or MIME SOAP, else HL7 v2)")
+	sideName := fs.String("side", "initiating", "soap: the gateway whose copies the files are (initiating or responding)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,9 +39,13 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: no FILE given", errUsage)
 	}
 	switch *format {
-	case "hl7v2", "fhir", "auto":
+	case "hl7v2", "fhir", "soap", "atna", "auto":
 	default:
-		return fmt.Errorf("%w: --format %q: want hl7v2, fhir or auto", errUsage, *format)
+		return fmt.Errorf("%w: --format %q: want hl7v2, fhir, soap, atna or auto", errUsage, *format)
+	}
+	side, err := parseSide(*sideName)
+	if err != nil {
+		return err
 	}
 	cfg, err := mllpingest.ConfigFromEnv(service.NewEnv())
 	if err != nil {
@@ -62,10 +70,34 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fhir := fhiringest.DefaultConfig()
 	// The settings both ingests share, as mllp-ingest's configuration holds them.
 	fhir.Partitioning, fhir.PatientTokens, fhir.Keys = cfg.Partitioning, cfg.PatientTokens, cfg.Keys
+	audits := atnaingest.DefaultConfig()
+	audits.Partitioning, audits.PatientTokens, audits.Keys = cfg.Partitioning, cfg.PatientTokens, cfg.Keys
 	for _, path := range fs.Args() {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
+		}
+		sniffed := ""
+		if *format == "auto" {
+			sniffed = crossCommunityFormat(data)
+		}
+		if *format == "atna" || sniffed == "atna" {
+			if err := importAudits(ctx, stdout, js, audits, *network, path, data); err != nil {
+				return err
+			}
+			continue
+		}
+		if *format == "soap" || sniffed == "soap" {
+			ev, dup, err := fhiringest.ImportSOAP(ctx, js, fhir, *network, side, data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			held := "stored"
+			if dup {
+				held = "already held"
+			}
+			fmt.Fprintf(stdout, "%s: %s %s %s, %s\n", path, ev.MessageType, ev.Role, ev.Status, held)
+			continue
 		}
 		if *format == "fhir" || *format == "auto" && looksLikeJSON(data) {
 			st, err := fhiringest.ImportNDJSON(ctx, js, fhir, *network, bytes.NewReader(data))
@@ -86,6 +118,21 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintf(stdout, "%s: %d messages, %d stored, %d refused (in the DLQ with the reason)\n", path, st.Messages, st.Stored, st.Rejected)
 	}
+	return nil
+}
+
+// importAudits stores the audit records of one capture through
+// atna-ingest's path.
+func importAudits(ctx context.Context, stdout io.Writer, js jetstream.JetStream, cfg atnaingest.Config, network, path string, data []byte) error {
+	records, bare, err := auditCapture(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	st, err := atnaingest.Import(ctx, js, cfg, network, records, bare)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "%s: %d audit records, %d stored, %d refused (in the DLQ with the reason)\n", path, st.Records, st.Stored, st.Rejected)
 	return nil
 }
 

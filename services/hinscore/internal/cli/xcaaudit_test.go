@@ -2,7 +2,6 @@ package cli
 
 import (
 	"testing"
-	"time"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/harness/simulator"
@@ -27,14 +26,7 @@ var statusOfClass = map[string]hinscorev1.Status{
 // outcome class and the exception cited; and the records of one
 // transaction share one correlation key.
 func TestSimulatorAuditsMap(t *testing.T) {
-	plan, err := simulator.GenerateXCA(simulator.XCAConfig{Journeys: 150, Seed: 11, Start: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	truth := map[string]simulator.XCATruthRow{}
-	for _, r := range plan.Requests() {
-		truth[r.TransactionID] = r
-	}
+	plan, truth := simulatedXCA(t)
 	tokens := patient.NewTokenizer([]byte("0123456789abcdef-test-key"))
 	keys := map[string]string{}
 	audits := 0

@@ -1,4 +1,15 @@
-package atna
+// Package xmlscan is a tokenizer for the XML that untrusted messages of
+// the cross-community transactions use (ATNA AuditMessages, SOAP
+// envelopes): elements, attributes, text, CDATA, comments, processing
+// instructions, the five predefined entities and character references. A
+// markup declaration (<!DOCTYPE, <!ENTITY, ...) is returned as a Decl
+// token for the caller to refuse; nothing declared is ever expanded. It
+// works on the whole input in memory, so names, text and values are
+// subslices of it unless an entity had to be decoded; encoding/xml's
+// Decoder copies every token and costs twice as much (lib/atna's README).
+// Namespaces are not resolved: callers know elements by their local name
+// and may read the xmlns attributes themselves.
+package xmlscan
 
 import (
 	"bytes"
@@ -7,70 +18,98 @@ import (
 	"unicode/utf8"
 )
 
-// scanner is a tokenizer for the part of XML 1.0 an AuditMessage uses:
-// elements, attributes, text, CDATA, comments, processing instructions,
-// the five predefined entities and character references. A markup
-// declaration (<!DOCTYPE, <!ENTITY, ...) stops it. It works on the whole
-// message in memory, so names, text and values are subslices of the input
-// unless an entity had to be decoded; encoding/xml's Decoder copies every
-// token and costs twice the time budget (see the README).
-type scanner struct {
+// Scanner reads the tokens of one input. The fields describe the token
+// Next returned last and are valid until the next call.
+type Scanner struct {
 	data  []byte
 	pos   int
-	name  []byte // the element's qualified name (start and end tags)
-	text  []byte // text or CDATA
-	empty bool   // the start tag ended with "/>"
-	attrs []attr
+	Name  []byte // the element's qualified name (start and end tags)
+	Text  []byte // text or CDATA
+	Empty bool   // the start tag ended with "/>"
+	Attrs []Attr
 	buf   []byte // decoded values of the current token
 }
 
-type attr struct {
-	local []byte // the name without its prefix
-	value []byte // entity-decoded
+// Attr is an attribute of a start tag.
+type Attr struct {
+	Name  []byte // the qualified name, prefix included (xmlns:s)
+	Local []byte // the name without its prefix
+	Value []byte // entity-decoded
 }
 
-type token int
+// Token is the kind of what Next read.
+type Token int
 
+// The tokens.
 const (
-	tokEOF token = iota
-	tokStart
-	tokEnd
-	tokText
-	tokDecl // <! that is no comment or CDATA
+	EOF Token = iota
+	Start
+	End
+	Text
+	Decl // <! that is no comment or CDATA: the scanner stops before it
 )
 
-// scanError is a malformed input at a byte offset.
-type scanError struct {
-	at     int
-	reason string
+// Error is a malformed or refused input at a byte offset.
+type Error struct {
+	At     int
+	Reason string
+	Err    error // ErrDecl, ErrTooDeep, ErrTooLarge, or nil for malformed XML
 }
 
-func (e *scanError) Error() string { return e.reason }
+func (e *Error) Error() string { return e.Reason }
 
-func (s *scanner) errorf(at int, reason string) error {
-	return &scanError{at: at, reason: reason}
+func (e *Error) Unwrap() error { return e.Err }
+
+func (s *Scanner) errorf(at int, reason string) error {
+	return &Error{At: at, Reason: reason}
 }
 
-// checkChars refuses invalid UTF-8 and the control characters XML 1.0
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
+// Reset starts reading data, after a leading UTF-8 byte order mark.
+func (s *Scanner) Reset(data []byte) {
+	s.data, s.pos = data, 0
+	if bytes.HasPrefix(data, bom) {
+		s.pos = len(bom)
+	}
+}
+
+// Pos is the offset of the next byte to read.
+func (s *Scanner) Pos() int { return s.pos }
+
+// Rest is the input from the next byte to read (after a Decl token, the
+// declaration itself).
+func (s *Scanner) Rest() []byte { return s.data[s.pos:] }
+
+// Local is a qualified name without its prefix.
+func Local(name []byte) []byte {
+	if i := bytes.IndexByte(name, ':'); i >= 0 {
+		return name[i+1:]
+	}
+	return name
+}
+
+// CheckChars refuses invalid UTF-8 and the control characters XML 1.0
 // does not allow, once for the whole input.
-func checkChars(data []byte) error {
+func CheckChars(data []byte) error {
 	for i, c := range data {
 		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-			return &scanError{at: i, reason: "control character " + strconv.Itoa(int(c))}
+			return &Error{At: i, Reason: "control character " + strconv.Itoa(int(c))}
 		}
 	}
 	if !utf8.Valid(data) {
-		return &scanError{at: 0, reason: "invalid UTF-8"}
+		return &Error{At: 0, Reason: "invalid UTF-8"}
 	}
 	return nil
 }
 
-func (s *scanner) next() (token, error) {
+// Next reads the next token.
+func (s *Scanner) Next() (Token, error) {
 	s.buf = s.buf[:0]
-	s.attrs = s.attrs[:0]
+	s.Attrs = s.Attrs[:0]
 	for {
 		if s.pos >= len(s.data) {
-			return tokEOF, nil
+			return EOF, nil
 		}
 		if s.data[s.pos] != '<' {
 			return s.chars()
@@ -91,11 +130,11 @@ func (s *scanner) next() (token, error) {
 			if end < 0 {
 				return 0, s.errorf(s.pos, "unterminated CDATA section")
 			}
-			s.text = rest[9 : 9+end]
+			s.Text = rest[9 : 9+end]
 			s.pos += 9 + end + 3
-			return tokText, nil
+			return Text, nil
 		case bytes.HasPrefix(rest, []byte("<!")):
-			return tokDecl, nil
+			return Decl, nil
 		case bytes.HasPrefix(rest, []byte("<?")):
 			if err := s.procInst(); err != nil {
 				return 0, err
@@ -110,15 +149,15 @@ func (s *scanner) next() (token, error) {
 				return 0, s.errorf(s.pos, "end tag not closed by >")
 			}
 			s.pos++
-			return tokEnd, nil
+			return End, nil
 		default:
 			s.pos++
-			return tokStart, s.startTag()
+			return Start, s.startTag()
 		}
 	}
 }
 
-func (s *scanner) procInst() error {
+func (s *Scanner) procInst() error {
 	start := s.pos
 	end := bytes.Index(s.data[s.pos+2:], []byte("?>"))
 	if end < 0 {
@@ -171,12 +210,12 @@ func declValue(body []byte, name string) (value []byte, ok bool, err error) {
 	return v[1 : 1+q], true, nil
 }
 
-func (s *scanner) startTag() error {
+func (s *Scanner) startTag() error {
 	if err := s.readName(); err != nil {
 		return err
 	}
-	elem := s.name
-	defer func() { s.name = elem }()
+	elem := s.Name
+	defer func() { s.Name = elem }()
 	for {
 		sp := s.space()
 		if s.pos >= len(s.data) {
@@ -185,14 +224,14 @@ func (s *scanner) startTag() error {
 		switch s.data[s.pos] {
 		case '>':
 			s.pos++
-			s.empty = false
+			s.Empty = false
 			return nil
 		case '/':
 			if s.pos+1 >= len(s.data) || s.data[s.pos+1] != '>' {
 				return s.errorf(s.pos, "/ not followed by >")
 			}
 			s.pos += 2
-			s.empty = true
+			s.Empty = true
 			return nil
 		}
 		if !sp {
@@ -202,7 +241,7 @@ func (s *scanner) startTag() error {
 		if err := s.readName(); err != nil {
 			return err
 		}
-		name := s.data[nameStart:s.pos]
+		qname := s.data[nameStart:s.pos]
 		s.space()
 		if s.pos >= len(s.data) || s.data[s.pos] != '=' {
 			return s.errorf(s.pos, "attribute without =")
@@ -226,14 +265,11 @@ func (s *scanner) startTag() error {
 			return err
 		}
 		s.pos += 1 + end + 1
-		if i := bytes.IndexByte(name, ':'); i >= 0 {
-			name = name[i+1:]
-		}
-		s.attrs = append(s.attrs, attr{local: name, value: val})
+		s.Attrs = append(s.Attrs, Attr{Name: qname, Local: Local(qname), Value: val})
 	}
 }
 
-func (s *scanner) chars() (token, error) {
+func (s *Scanner) chars() (Token, error) {
 	start := s.pos
 	end := bytes.IndexByte(s.data[s.pos:], '<')
 	if end < 0 {
@@ -241,19 +277,19 @@ func (s *scanner) chars() (token, error) {
 	}
 	s.pos += end
 	t, err := s.unescape(s.data[start:s.pos], start)
-	s.text = t
-	return tokText, err
+	s.Text = t
+	return Text, err
 }
 
-// readName reads a name at pos into s.name.
-func (s *scanner) readName() error {
+// readName reads a name at pos into s.Name.
+func (s *Scanner) readName() error {
 	start := s.pos
 	n := nameLen(s.data[start:])
 	if n == 0 {
 		return s.errorf(start, "expected a name")
 	}
 	s.pos += n
-	s.name = s.data[start:s.pos]
+	s.Name = s.data[start:s.pos]
 	return nil
 }
 
@@ -277,7 +313,7 @@ func nameLen(b []byte) int {
 }
 
 // space skips white space and says whether there was any.
-func (s *scanner) space() bool {
+func (s *Scanner) space() bool {
 	start := s.pos
 	for s.pos < len(s.data) && isSpace(s.data[s.pos]) {
 		s.pos++
@@ -288,7 +324,7 @@ func (s *scanner) space() bool {
 // unescape decodes the predefined entities and character references of
 // raw (at offset at), into s.buf when there are any. Any other entity is
 // an error: nothing is declared, so nothing else can be defined.
-func (s *scanner) unescape(raw []byte, at int) ([]byte, error) {
+func (s *Scanner) unescape(raw []byte, at int) ([]byte, error) {
 	amp := bytes.IndexByte(raw, '&')
 	if amp < 0 {
 		return raw, nil
