@@ -104,6 +104,7 @@ type Join struct {
 	names    []string    // sorted, for a deterministic idle pass
 	profiles internTable[profile]
 	crosses  internTable[crossFields] // the profiles' cross-community fields
+	noCross  crossFields              // a profile's without any: never written
 	// pending chains (open requests, waiting answers), oldest first.
 	head, tail *chain
 	pending    int
