@@ -6,8 +6,15 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	// Business days are counted in a named zone (HINSCORE_SLA_ZONE): the
+	// binary carries the zone database rather than trust the host's.
+	_ "time/tzdata"
+
+	"github.com/hinscore/hinscore/services/lib/domain/calendar"
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 
 	"github.com/hinscore/hinscore/services/linker/join"
 
@@ -24,17 +31,31 @@ const RuleVersion = join.RuleVersion
 // configuration does not name.
 const DefaultKind = "patient_query"
 
-// DefaultSLA returns DOMAIN.md's policy defaults per request kind.
-func DefaultSLA() map[string]time.Duration {
-	return map[string]time.Duration{
-		"patient_query":  60 * time.Second,
-		"document_query": 5 * time.Minute,
-		"referral":       72 * time.Hour,
-		"order":          72 * time.Hour,
-		"record_request": 24 * time.Hour,
-		"patient_access": 30 * 24 * time.Hour,
+// DefaultSLA returns DOMAIN.md's policy defaults per request kind. The
+// cross-community kinds take those of their HL7 v2 and FHIR counterparts:
+// patient_discovery (XCPD) a patient query's, document_retrieve (XCA) a
+// document query's.
+func DefaultSLA() SLAs {
+	return SLAs{
+		"patient_query":     {Duration: 60 * time.Second},
+		"patient_discovery": {Duration: 60 * time.Second},
+		"document_query":    {Duration: 5 * time.Minute},
+		"document_retrieve": {Duration: 5 * time.Minute},
+		"referral":          {Duration: 72 * time.Hour},
+		"order":             {Duration: 72 * time.Hour},
+		"record_request":    {Duration: 24 * time.Hour},
+		"patient_access":    {Duration: 30 * 24 * time.Hour},
 	}
 }
+
+// DefaultSLAZone is where business days are counted unless HINSCORE_SLA_ZONE
+// says otherwise: the federal government's own clock.
+const DefaultSLAZone = "America/New_York"
+
+// DefaultWindow is the width of the windows of cross-community correlation
+// keys unless HINSCORE_LINKER_WINDOW says otherwise: the width the ATNA
+// mapping windows them with (lib/atna/toevent.Window).
+const DefaultWindow = 5 * time.Minute
 
 // DefaultGrace is the grace after the SLA of every kind the configuration
 // does not name.
@@ -44,12 +65,23 @@ const DefaultGrace = 30 * time.Second
 // shares (the partition count with the ingests, NATS, the process).
 type Config struct {
 	Partitions []uint32 `env:"HINSCORE_LINKER_PARTITIONS" help:"static assignment, e.g. 0,1; unset: replicas share all partitions through leases"`
-	// SLA per request kind, or per "network/kind" to override one network;
-	// entries override DefaultSLA.
-	SLA Durations `env:"HINSCORE_SLA" help:"overrides, kind=dur,...; network/kind=dur for one network. Defaults (DOMAIN.md): patient_query 60s, document_query 5m, referral 72h, order 72h, record_request 24h, patient_access 720h; unknown kinds use patient_query's"`
-	// Grace after the SLA before a request is unanswered (same form);
-	// DefaultGrace for every kind not named.
-	Grace Durations `env:"HINSCORE_GRACE" help:"same form; 30s for each kind not named"`
+	// SLA per request kind ("[network/]kind[@purpose]", see SLAs), a
+	// duration or business days; entries override DefaultSLA.
+	SLA SLAs `env:"HINSCORE_SLA" help:"overrides, [network/]kind[@purpose]=SLA,...; SLA a duration (60s, 72h) or business days (10bd: US federal calendar, day of receipt not counted); purpose a canonical name (treatment, individual_access, ..., unknown). The most specific wins: network/kind@purpose, network/kind, kind@purpose, kind. Defaults (DOMAIN.md): patient_query and patient_discovery 60s, document_query and document_retrieve 5m, referral 72h, order 72h, record_request 24h, patient_access 720h; unknown kinds use patient_query's"`
+	// Grace after the SLA before a request is unanswered (same keys, a
+	// duration); DefaultGrace for every kind not named.
+	Grace Durations `env:"HINSCORE_GRACE" help:"same keys, a duration; 30s for each kind not named"`
+	// SLAZone is the time zone whose dates business days are counted in.
+	SLAZone string `env:"HINSCORE_SLA_ZONE" default:"America/New_York" help:"IANA time zone whose civil dates business-day SLAs count (a request's day is its date there)"`
+	// Window is the width of the windows of the cross-community correlation
+	// keys (the ingests' width): a record joins the chain of a neighbouring
+	// window only when every event of it is within this of the record.
+	// SideWait is how long after its last record a decided cross-community
+	// chain keeps its events, waiting for the other gateway's record
+	// delivered late; a later one is a straggler (counted once, not shown in
+	// the sides).
+	SideWait time.Duration `env:"HINSCORE_LINKER_SIDE_WAIT" default:"15m" help:"how long after its last record a decided cross-community transaction waits for the other gateway's record delivered late (later ones are ignored as stragglers)"`
+	Window   time.Duration `env:"HINSCORE_LINKER_WINDOW" default:"5m" help:"width of the windows of cross-community correlation keys, the ingests' width (lib/atna/toevent.Window): a gateway's record joins a chain of the neighbouring window within this of it"`
 	// Lateness is how far behind the newest event time of a (partition,
 	// network) an event may still arrive and be linked as if in order.
 	Lateness time.Duration `env:"HINSCORE_LATENESS" default:"30s" help:"allowed lateness of events"`
@@ -89,15 +121,86 @@ type Config struct {
 	service.Process `defaults:"HINSCORE_ADMIN_ADDR=127.0.0.1:9102"`
 }
 
-// Durations maps a request kind, or "network/kind", to a duration.
+// Durations maps a request kind key ("[network/]kind[@purpose]", as SLAs)
+// to a duration.
 type Durations map[string]time.Duration
 
-// UnmarshalText adds "kind=duration,network/kind=duration" to the entries
-// held (overriding those it names); every bad item is reported.
+// UnmarshalText adds "key=duration,..." to the entries held (overriding
+// those it names); every bad item is reported.
 func (d *Durations) UnmarshalText(b []byte) error {
 	if *d == nil {
 		*d = Durations{}
 	}
+	return parseItems(b, "duration", func(k, v string) error {
+		dur, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration", v)
+		}
+		(*d)[k] = dur
+		return nil
+	})
+}
+
+// MaxBusinessDays bounds an SLA in business days (about ten years).
+const MaxBusinessDays = 2520
+
+// SLA is the time a request has to be answered: a duration, or a number of
+// business days (US federal calendar, the day of receipt not counted).
+type SLA struct {
+	Duration     time.Duration
+	BusinessDays int
+}
+
+// ParseSLA reads an SLA: a Go duration ("60s", "72h") or business days
+// ("10bd").
+func ParseSLA(v string) (SLA, error) {
+	if n, ok := strings.CutSuffix(v, "bd"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 1 || days > MaxBusinessDays {
+			return SLA{}, fmt.Errorf("%q is not 1bd to %dbd", v, MaxBusinessDays)
+		}
+		return SLA{BusinessDays: days}, nil
+	}
+	dur, err := time.ParseDuration(v)
+	if err != nil {
+		return SLA{}, fmt.Errorf("%q is neither a duration nor business days (10bd)", v)
+	}
+	return SLA{Duration: dur}, nil
+}
+
+// String is the SLA as ParseSLA reads it.
+func (s SLA) String() string {
+	if s.BusinessDays > 0 {
+		return strconv.Itoa(s.BusinessDays) + "bd"
+	}
+	return s.Duration.String()
+}
+
+// SLAs maps "[network/]kind[@purpose]" to an SLA: a request kind, the kind
+// in one network, the kind for one canonical purpose (lib/domain/purpose),
+// or both, e.g. "record_request=10bd,document_query@individual_access=1bd,
+// netA/patient_discovery=90s".
+type SLAs map[string]SLA
+
+// UnmarshalText adds "key=SLA,..." to the entries held (overriding those it
+// names); every bad item is reported.
+func (d *SLAs) UnmarshalText(b []byte) error {
+	if *d == nil {
+		*d = SLAs{}
+	}
+	return parseItems(b, "SLA", func(k, v string) error {
+		sla, err := ParseSLA(v)
+		if err != nil {
+			return err
+		}
+		(*d)[k] = sla
+		return nil
+	})
+}
+
+// parseItems splits "key=value,..." and hands each item whose key is a valid
+// "[network/]kind[@purpose]" to set; the error names every bad item.
+func parseItems(b []byte, what string, set func(key, value string) error) error {
 	var errs []error
 	for _, item := range strings.Split(string(b), ",") {
 		if item = strings.TrimSpace(item); item == "" {
@@ -106,17 +209,37 @@ func (d *Durations) UnmarshalText(b []byte) error {
 		k, v, ok := strings.Cut(item, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok || k == "" {
-			errs = append(errs, fmt.Errorf("%q is not kind=duration", item))
+			errs = append(errs, fmt.Errorf("%q is not kind=%s", item, what))
 			continue
 		}
-		dur, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%q: %q is not a duration", k, v))
+		if err := checkKey(k); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		(*d)[k] = dur
+		if err := set(k, v); err != nil {
+			errs = append(errs, fmt.Errorf("%q: %w", k, err))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkKey checks a "[network/]kind[@purpose]" key: one network at most, a
+// kind, and a purpose only by its canonical name.
+func checkKey(k string) error {
+	rest, p, hasPurpose := strings.Cut(k, "@")
+	network, kind, hasNetwork := strings.Cut(rest, "/")
+	if !hasNetwork {
+		kind = network
+	}
+	switch {
+	case kind == "" || strings.Contains(kind, "/") || hasNetwork && network == "":
+		return fmt.Errorf("%q is not [network/]kind[@purpose]", k)
+	case hasPurpose:
+		if _, err := purpose.Parse(p); err != nil {
+			return fmt.Errorf("%q: %w", k, err)
+		}
+	}
+	return nil
 }
 
 // DefaultConfig returns the documented defaults.
@@ -192,6 +315,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("linker config: CheckpointEvents (HINSCORE_LINKER_CHECKPOINT_EVENTS) must be at least 1, got %d", c.CheckpointEvents)
 	case c.MaxPending < 1:
 		return fmt.Errorf("linker config: MaxPending (HINSCORE_LINKER_MAX_PENDING) must be at least 1, got %d", c.MaxPending)
+	case c.Window <= 0:
+		return fmt.Errorf("linker config: Window (HINSCORE_LINKER_WINDOW) must be positive, got %s", c.Window)
+	case c.SideWait < 0:
+		return fmt.Errorf("linker config: SideWait (HINSCORE_LINKER_SIDE_WAIT) must not be negative, got %s", c.SideWait)
+	}
+	if _, err := time.LoadLocation(c.SLAZone); err != nil || c.SLAZone == "" {
+		return fmt.Errorf("linker config: SLAZone (HINSCORE_SLA_ZONE) %q is not a time zone", c.SLAZone)
 	}
 	seen := map[uint32]bool{}
 	for _, p := range c.Partitions {
@@ -204,8 +334,8 @@ func (c Config) Validate() error {
 		seen[p] = true
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.SLA)) {
-		if c.SLA[k] <= 0 {
-			return fmt.Errorf("linker config: SLA (HINSCORE_SLA) of %q must be positive, got %s", k, c.SLA[k])
+		if sla := c.SLA[k]; sla.BusinessDays < 0 || sla.BusinessDays > MaxBusinessDays || sla.BusinessDays == 0 && sla.Duration <= 0 {
+			return fmt.Errorf("linker config: SLA (HINSCORE_SLA) of %q must be positive, got %s", k, sla)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Grace)) {
@@ -235,8 +365,11 @@ func (c Config) partitions() []uint32 {
 
 // rules are the configuration the pure join needs, in epoch milliseconds.
 type rules struct {
-	sla        map[string]int64
+	sla        SLAs
 	grace      map[string]int64
+	calendar   calendar.Calendar
+	window     int64
+	sideWait   int64
 	lateness   int64
 	idle       time.Duration
 	retention  int64
@@ -245,44 +378,61 @@ type rules struct {
 
 func newRules(c Config) rules {
 	r := rules{
-		sla:        map[string]int64{},
+		sla:        SLAs{},
 		grace:      map[string]int64{},
+		calendar:   calendar.USFederal(),
+		window:     c.Window.Milliseconds(),
+		sideWait:   c.SideWait.Milliseconds(),
 		lateness:   c.Lateness.Milliseconds(),
 		idle:       c.Idle,
 		retention:  c.Retention.Milliseconds(),
 		maxPending: c.MaxPending,
 	}
+	// Validate refused a zone that does not load; UTC stands in for the
+	// empty one of a hand-built Config.
+	if loc, err := time.LoadLocation(c.SLAZone); err == nil {
+		r.calendar = r.calendar.In(loc)
+	}
 	// The defaults stay underneath a partial map built by hand (the lead's
 	// composition may set only the kinds it changes).
-	for k, d := range DefaultSLA() {
-		r.sla[k] = d.Milliseconds()
-	}
-	for k, d := range c.SLA {
-		r.sla[k] = d.Milliseconds()
-	}
+	maps.Copy(r.sla, DefaultSLA())
+	maps.Copy(r.sla, c.SLA)
 	for k, d := range c.Grace {
 		r.grace[k] = d.Milliseconds()
 	}
 	return r
 }
 
-// limits returns the SLA and grace of a request kind in a network: the
-// network's own setting, else the kind's; a kind the configuration does not
-// know is treated as DefaultKind, and a kind without a grace gets DefaultGrace.
-func (r *rules) limits(network, kind string) (sla, grace int64) {
-	_, known := r.sla[kind]
-	_, knownHere := r.sla[network+"/"+kind]
-	if !known && !knownHere {
-		kind = DefaultKind
+// limits returns the limit of a request kind made for a purpose in a
+// network: of the most specific key the configuration has, in the order
+// network/kind@purpose, network/kind, kind@purpose, kind. A kind none of
+// them names is treated as DefaultKind; a kind without a grace gets
+// DefaultGrace. A request that carried no purpose ("") is of purpose
+// "unknown", as analysts see it.
+func (r *rules) limits(network, kind, why string) join.Limit {
+	if why == "" {
+		why = string(purpose.Unknown)
 	}
-	sla, ok := r.sla[network+"/"+kind]
+	sla, ok := mostSpecific(r.sla, network, kind, why)
 	if !ok {
-		sla = r.sla[kind]
+		kind = DefaultKind
+		sla, _ = mostSpecific(r.sla, network, kind, why)
 	}
-	if grace, ok = r.grace[network+"/"+kind]; !ok {
-		if grace, ok = r.grace[kind]; !ok {
-			grace = DefaultGrace.Milliseconds()
+	grace, ok := mostSpecific(r.grace, network, kind, why)
+	if !ok {
+		grace = DefaultGrace.Milliseconds()
+	}
+	return join.Limit{SLA: sla.Duration.Milliseconds(), BusinessDays: sla.BusinessDays, Grace: grace}
+}
+
+// mostSpecific is the entry of m for a request kind made for a purpose in
+// a network, by the most specific key it has.
+func mostSpecific[V any](m map[string]V, network, kind, why string) (V, bool) {
+	for _, k := range [...]string{network + "/" + kind + "@" + why, network + "/" + kind, kind + "@" + why, kind} {
+		if v, ok := m[k]; ok {
+			return v, true
 		}
 	}
-	return sla, grace
+	var zero V
+	return zero, false
 }

@@ -19,7 +19,8 @@ func TestConfigFromEnv(t *testing.T) {
 			if c.PartitionCount != 4 || len(c.Partitions) != 0 || c.Lateness != 30*time.Second ||
 				c.Idle != 10*time.Second || c.Retention != 24*time.Hour || c.Consumer != "linker" ||
 				c.ReplicaID != DefaultReplicaID() || c.LeaseTTL != 10*time.Second || c.CheckpointInterval != 5*time.Second ||
-				c.CheckpointEvents != 100_000 || c.MaxPending != 500_000 || !c.dynamic() {
+				c.CheckpointEvents != 100_000 || c.MaxPending != 500_000 || !c.dynamic() ||
+				c.Window != DefaultWindow || c.SLAZone != DefaultSLAZone || c.SideWait != 15*time.Minute {
 				t.Errorf("defaults: %+v", c)
 			}
 			if !slices.Equal(c.partitions(), []uint32{0, 1, 2, 3}) {
@@ -29,10 +30,10 @@ func TestConfigFromEnv(t *testing.T) {
 			for kind, want := range map[string]int64{
 				"patient_query": 60_000, "document_query": 300_000, "referral": 72 * 3600_000,
 				"order": 72 * 3600_000, "record_request": 24 * 3600_000, "patient_access": 30 * 24 * 3600_000,
-				"unknown": 60_000,
+				"unknown": 60_000, "patient_discovery": 60_000, "document_retrieve": 300_000,
 			} {
-				if sla, grace := r.limits("any", kind); sla != want || grace != 30_000 {
-					t.Errorf("%s: sla %d grace %d, want %d and 30000", kind, sla, grace, want)
+				if l := r.limits("any", kind, ""); l.SLA != want || l.BusinessDays != 0 || l.Grace != 30_000 {
+					t.Errorf("%s: limit %+v, want sla %d and grace 30000", kind, l, want)
 				}
 			}
 		}},
@@ -44,19 +45,32 @@ func TestConfigFromEnv(t *testing.T) {
 				t.Errorf("custom: %+v", c)
 			}
 			r := newRules(c)
+			if c.SLAZone != "America/Chicago" || c.Window != 7*time.Minute || c.SideWait != time.Hour {
+				t.Errorf("custom: zone %q window %s", c.SLAZone, c.Window)
+			}
 			for _, tc := range []struct {
-				network, kind string
-				sla, grace    int64
+				network, kind, purpose string
+				sla                    int64
+				days                   int
+				grace                  int64
 			}{
-				{"netA", "patient_query", 45_000, 10_000},
-				{"netA", "referral", 48 * 3600_000, 3600_000},
-				{"netA", "order", 24 * 3600_000, 30_000},
-				{"netB", "order", 72 * 3600_000, 30_000},
-				{"netB", "document_query", 300_000, 30_000},
-				{"netB", "unknown", 45_000, 10_000},
+				{"netA", "patient_query", "", 45_000, 0, 10_000},
+				{"netA", "referral", "", 48 * 3600_000, 0, 3600_000},
+				{"netA", "order", "", 24 * 3600_000, 0, 30_000},
+				{"netB", "order", "", 72 * 3600_000, 0, 30_000},
+				{"netB", "document_query", "", 300_000, 0, 30_000},
+				{"netB", "unknown", "", 45_000, 0, 10_000},
+				// Business days, per kind and per purpose, the most specific key first.
+				{"netB", "record_request", "treatment", 0, 10, 30_000},
+				{"netB", "document_query", "individual_access", 0, 1, 2 * 3600_000},
+				{"netA", "document_query", "individual_access", 0, 2, 2 * 3600_000},
+				{"netA", "document_query", "treatment", 600_000, 0, 30_000},
+				{"netB", "patient_discovery", "", 90_000, 0, 30_000},
+				{"netB", "patient_discovery", "unknown", 90_000, 0, 30_000},
+				{"netB", "patient_discovery", "payment", 60_000, 0, 30_000},
 			} {
-				if sla, grace := r.limits(tc.network, tc.kind); sla != tc.sla || grace != tc.grace {
-					t.Errorf("%s/%s: sla %d grace %d, want %d %d", tc.network, tc.kind, sla, grace, tc.sla, tc.grace)
+				if l := r.limits(tc.network, tc.kind, tc.purpose); l.SLA != tc.sla || l.BusinessDays != tc.days || l.Grace != tc.grace {
+					t.Errorf("%s/%s@%s: limit %+v, want sla %d, %d business days, grace %d", tc.network, tc.kind, tc.purpose, l, tc.sla, tc.days, tc.grace)
 				}
 			}
 		}},
@@ -69,6 +83,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{file: "bad-lease.env", wantErr: []string{"HINSCORE_LINKER_LEASE_TTL"}},
 		{file: "bad-partition.env", wantErr: []string{"HINSCORE_LINKER_PARTITIONS", "outside 0..1"}},
 		{file: "bad-sla.env", wantErr: []string{"HINSCORE_SLA", "referral"}},
+		{file: "bad-sla-keys.env", wantErr: []string{"HINSCORE_SLA", "leisure", "a/b/c", "0bd", "1.5bd", "HINSCORE_GRACE", "@treatment"}},
+		{file: "bad-zone.env", wantErr: []string{"HINSCORE_SLA_ZONE", "Mars/Olympus_Mons"}},
 		{file: "bad-idle.env", wantErr: []string{"HINSCORE_IDLE"}},
 		{file: "bad-duplicate.env", wantErr: []string{"HINSCORE_LINKER_PARTITIONS", "twice"}},
 	}

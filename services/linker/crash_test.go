@@ -87,6 +87,13 @@ func workloadN(seed uint64, chains, parts int) []placed {
 			out = append(out, placed{partition.Of(e.GetCorrelationKey(), parts), e})
 		}
 	}
+	return append(out, finalTicks(parts)...)
+}
+
+// finalTicks are a tick per partition far in the future, so that
+// everything decides.
+func finalTicks(parts int) []placed {
+	var out []placed
 	for p := range uint32(parts) {
 		tk := jointest.Tick(25 * 3600 * s)
 		tk.EventId = fmt.Sprintf("net/tick-p%d", p)
@@ -215,26 +222,7 @@ func TestCrashRestartFromCheckpoint(t *testing.T) {
 	want := joinRows(t, evs, joinRules(newRules(cfg)))
 	publishEvents(t, js, evs)
 
-	rng := rand.New(rand.NewPCG(21, 4))
-	var points []float64
-	for range 5 {
-		points = append(points, 0.05+0.85*rng.Float64())
-	}
-	slices.Sort(points)
-	for i, f := range points {
-		nc, ljs := connect(t, url)
-		l, _ := newLinker(t, ljs, &fakeClock{now: jointest.T0}, mutate)
-		if err := l.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		target := uint64(f * float64(len(want.content)))
-		waitFor(t, 60*time.Second, fmt.Sprintf("kill point %d (%d outcomes)", i, target), func() bool {
-			return outcomeCount(t, js) >= target
-		})
-		nc.Close()
-		l.kill()
-		t.Logf("killed at %d stored outcome messages (%.0f%% of the versions)", outcomeCount(t, js), 100*f)
-	}
+	crashes(t, url, js, 21, 5, len(want.content), mutate)
 	reg := runToTheEnd(t, url, mutate)
 	got, messages := storedRows(t, js)
 	if d := got.equal(want); d != "" {
@@ -249,6 +237,81 @@ func TestCrashRestartFromCheckpoint(t *testing.T) {
 	}
 	t.Logf("%d events, %d outcome versions, %d messages stored (%d republished after the crashes)",
 		len(evs), len(want.content), messages, messages-len(want.content))
+}
+
+// crashes runs a linker on the bus at url and kills it abruptly (its
+// connection closed, then its goroutines cancelled) n times, each at a
+// random point of the run (seeded), restarting it from its checkpoint each
+// time; versions is how many outcome versions the whole run stores.
+func crashes(t *testing.T, url string, js jetstream.JetStream, seed uint64, n, versions int, mutate func(*Config)) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 4))
+	var points []float64
+	for range n {
+		points = append(points, 0.05+0.85*rng.Float64())
+	}
+	slices.Sort(points)
+	for i, f := range points {
+		nc, ljs := connect(t, url)
+		l, _ := newLinker(t, ljs, &fakeClock{now: jointest.T0}, mutate)
+		if err := l.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		target := uint64(f * float64(versions))
+		waitFor(t, 60*time.Second, fmt.Sprintf("kill point %d (%d outcomes)", i, target), func() bool {
+			return outcomeCount(t, js) >= target
+		})
+		nc.Close()
+		l.kill()
+		t.Logf("killed at %d stored outcome messages (%.0f%% of the versions)", outcomeCount(t, js), 100*f)
+	}
+}
+
+// TestCrossCommunityCrashReplay runs generated cross-community traffic
+// (both gateways' audits, records in neighbouring windows, late and
+// duplicated records) through the linker, killed abruptly three times and
+// restarted from its checkpoints, then replayed from the start without
+// one: the window lookup finds the same chains every time, so the stored
+// outcomes equal the pure join's row for row and each transaction is one
+// outcome.
+func TestCrossCommunityCrashReplay(t *testing.T) {
+	const transactions = 10_000
+	url, js := startBusWith(t, crashTestStreams())
+	var evs []placed
+	for _, e := range jointest.GenCrossEvents(23, transactions) {
+		p := partition.Of(partition.Key(e.GetCorrelationKey(), e.GetEventId()), testPartitions)
+		if e.GetRole() == hinscorev1.Role_ROLE_NOTIFICATION {
+			continue
+		}
+		evs = append(evs, placed{p, e})
+	}
+	evs = append(evs, finalTicks(testPartitions)...)
+	mutate := func(c *Config) {
+		c.ReplicaID = "xc-crash-test"
+		c.CheckpointInterval = 100 * time.Millisecond
+		c.CheckpointEvents = 2000
+		c.Window = time.Duration(jointest.Window) * time.Millisecond
+	}
+	cfg := DefaultConfig()
+	mutate(&cfg)
+	want := joinRows(t, evs, joinRules(newRules(cfg)))
+	if len(want.final) != transactions {
+		t.Fatalf("the pure join made %d outcomes of %d transactions", len(want.final), transactions)
+	}
+	publishEvents(t, js, evs)
+	crashes(t, url, js, 23, 3, len(want.content), mutate)
+	runToTheEnd(t, url, mutate)
+	got, messages := storedRows(t, js)
+	if d := got.equal(want); d != "" {
+		t.Fatalf("outcome set after three crashes differs from the pure join: %s", d)
+	}
+	replayFromStart(t, js, mutate)
+	replayed, _ := storedRows(t, js)
+	if d := replayed.equal(want); d != "" {
+		t.Fatalf("a replay from the start differs from the pure join: %s", d)
+	}
+	t.Logf("%d events, %d transactions, %d outcome versions, %d messages stored before the replay",
+		len(evs), transactions, len(want.content), messages)
 }
 
 // TestScaleOutTwoReplicas runs two replicas over 8 partitions; they split

@@ -88,7 +88,7 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 
 // joinRules are the rules of the configuration as the join takes them.
 func joinRules(r rules) join.Rules {
-	return join.Rules{Limits: r.limits, Lateness: r.lateness, Idle: r.idle, Retention: r.retention, MaxPending: r.maxPending}
+	return join.Rules{Limits: r.limits, Calendar: r.calendar, Window: r.window, SideWait: r.sideWait, Lateness: r.lateness, Idle: r.idle, Retention: r.retention, MaxPending: r.maxPending}
 }
 
 // Start launches the lease balancer, which claims partitions and starts
@@ -112,7 +112,7 @@ func (l *Linker) Start(ctx context.Context) error {
 	}
 	l.log.Info().Str("replica", l.cfg.ReplicaID).Str("assignment", mode).Uints32("partitions", l.cfg.partitions()).
 		Int("partition_count", l.cfg.PartitionCount).Dur("lateness", l.cfg.Lateness).Dur("idle", l.cfg.Idle).
-		Dur("lease_ttl", l.cfg.LeaseTTL).Msg("linker started")
+		Dur("lease_ttl", l.cfg.LeaseTTL).Str("sla_zone", l.cfg.SLAZone).Dur("window", l.cfg.Window).Msg("linker started")
 	return nil
 }
 

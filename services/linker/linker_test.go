@@ -88,12 +88,7 @@ func workload(seed uint64, chains int) []placed {
 		}
 		out = append(out, placed{partition.Of(e.GetCorrelationKey(), testPartitions), e})
 	}
-	for p := range uint32(testPartitions) {
-		tk := jointest.Tick(25 * 3600 * s)
-		tk.EventId = fmt.Sprintf("net/tick-p%d", p)
-		out = append(out, placed{p, tk})
-	}
-	return out
+	return append(out, finalTicks(testPartitions)...)
 }
 
 // expected runs the pure join over each partition's events in stream order:

@@ -28,6 +28,7 @@ type metrics struct {
 	checkpointBytes *prometheus.GaugeVec   // partition
 	checkpoints     *prometheus.CounterVec // result
 	idleMoves       prometheus.Counter
+	windowJoins     prometheus.Counter
 	owned           prometheus.Gauge
 	leases          *prometheus.CounterVec // event
 	restarts        prometheus.Counter
@@ -37,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := newCollectors()
 	for _, c := range []prometheus.Collector{m.events, m.outcomes, m.ignored, m.lateAnswers, m.orphans, m.overflows,
 		m.pending, m.remembered, m.lag, m.caughtUp, m.checkpointAge, m.checkpointBytes, m.checkpoints, m.idleMoves,
-		m.owned, m.leases, m.restarts} {
+		m.windowJoins, m.owned, m.leases, m.restarts} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("linker metrics: %w", err)
 		}
@@ -107,6 +108,10 @@ func newCollectors() *metrics {
 			Namespace: ns, Name: "idle_advances_total",
 			Help: "Watermark moves made by the idle rule and recorded for replay.",
 		}),
+		windowJoins: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "window_joins_total",
+			Help: "Events with a windowed key that joined the chain of a neighbouring window (a cross-community transaction's records across a window boundary; replays included).",
+		}),
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Name: "owned_partitions",
 			Help: "Partitions this replica holds the lease of and consumes.",
@@ -167,6 +172,7 @@ func (pm *partitionMetrics) update(j *join.Join, now, activeSince time.Time, cau
 	pm.m.ignored.WithLabelValues("unlinkable").Add(float64(s.Unlinkable - pm.last.Unlinkable))
 	pm.m.ignored.WithLabelValues("notification").Add(float64(s.Notifications - pm.last.Notifications))
 	pm.m.lateAnswers.Add(float64(s.LateAnswers - pm.last.LateAnswers))
+	pm.m.windowJoins.Add(float64(s.WindowJoins - pm.last.WindowJoins))
 	pm.last = s
 	pm.pending.Set(float64(j.Pending()))
 	pm.chains.Set(float64(j.ChainCount()))

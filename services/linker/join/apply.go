@@ -67,7 +67,7 @@ func (j *Join) overflow(ch *chain, out *Outcomes) {
 func (j *Join) newChain(n *netState, ev *hinscorev1.ExchangeEvent) *chain {
 	key := ev.GetCorrelationKey()
 	b := appendStr(j.scratch[:0], key)
-	b = appendStep(b, ev, j.profiles.ref(profileOf(ev)))
+	b = appendStep(b, ev, j.refProfile(ev))
 	j.scratch = b
 	ch := &chain{data: string(b), net: n.idx}
 	n.insert(j.seed, ch)
@@ -76,7 +76,7 @@ func (j *Join) newChain(n *netState, ev *hinscorev1.ExchangeEvent) *chain {
 
 // addStep appends an event to a chain's data.
 func (j *Join) addStep(ch *chain, ev *hinscorev1.ExchangeEvent) {
-	j.scratch = appendStep(j.scratch[:0], ev, j.profiles.ref(profileOf(ev)))
+	j.scratch = appendStep(j.scratch[:0], ev, j.refProfile(ev))
 	var sb strings.Builder
 	sb.Grow(len(ch.data) + len(j.scratch))
 	sb.WriteString(ch.data)
@@ -89,7 +89,7 @@ func (j *Join) unrefSteps(ch *chain) {
 	for off := ch.stepsOff(); off < len(ch.data); {
 		var s step
 		s, off = decodeStep(ch.data, off)
-		j.profiles.unref(s.profile)
+		j.unrefProfile(s.profile)
 	}
 }
 
@@ -103,6 +103,11 @@ func (j *Join) dropSteps(ch *chain) {
 func (j *Join) apply(n *netState, ev *hinscorev1.ExchangeEvent, out *Outcomes) {
 	t := ev.GetEventTimeMs()
 	ch := n.lookup(j.seed, ev.GetCorrelationKey())
+	if ch == nil {
+		if ch = j.neighbour(n, ev.GetCorrelationKey(), t); ch != nil {
+			j.stats.WindowJoins++
+		}
+	}
 	if ch == nil {
 		j.start(n, ev, out)
 		return
@@ -199,8 +204,9 @@ func (j *Join) answer(n *netState, ch *chain, s step, out *Outcomes) {
 func (j *Join) open(n *netState, ch *chain, req *hinscorev1.ExchangeEvent) {
 	ch.flags |= flagHasReq
 	ch.state = stateOpen
-	sla, grace := j.limits(n, req.GetRequestKind())
-	ch.deadline = req.GetEventTimeMs() + sla + grace
+	t := req.GetEventTimeMs()
+	l := j.limits(n, req.GetRequestKind(), req.GetPurpose())
+	ch.deadline = t + j.span(l, t) + l.Grace
 	ch.expireAt = max(ch.expireAt, ch.deadline+j.rules.Retention)
 	n.schedule(ch.deadline, timerDeadline, ch)
 }
@@ -220,7 +226,7 @@ func (j *Join) decide(n *netState, ch *chain) bool {
 		j.unlinkPending(ch)
 	}
 	ch.state = stateDecided
-	n.schedule(last+j.rules.Lateness, timerCompact, ch)
+	n.schedule(last+j.hold(ch), timerCompact, ch)
 	return true
 }
 
@@ -274,11 +280,11 @@ func (j *Join) advance(n *netState, wm int64, out *Outcomes) {
 			if ch.state != stateDecided {
 				continue
 			}
-			if _, last := ch.span(); last+j.rules.Lateness >= wm {
-				n.schedule(last+j.rules.Lateness, timerCompact, ch)
+			if _, last := ch.span(); last+j.hold(ch) >= wm {
+				n.schedule(last+j.hold(ch), timerCompact, ch)
 				continue
 			}
-			ch.state = stateClosed
+			ch.close()
 			j.dropSteps(ch)
 			n.schedule(ch.expireAt, timerExpire, ch)
 		case timerExpire:

@@ -25,12 +25,23 @@ const (
 // BenchmarkChains measures the join alone on one core: events per second
 // through Observe, every outcome encoded to the bytes the linker publishes.
 func BenchmarkChains(b *testing.B) {
+	benchJoin(b, jointest.GenEvents(3, 100_000))
+}
+
+// BenchmarkCrossCommunity is BenchmarkChains over cross-community traffic:
+// both gateways' audits of 60,000 transactions (about 200,000 events),
+// records across window boundaries, duplicates, late records.
+func BenchmarkCrossCommunity(b *testing.B) {
+	benchJoin(b, jointest.GenCrossEvents(3, 60_000))
+}
+
+// benchJoin runs events through a new join per iteration on one core.
+func benchJoin(b *testing.B, events []*hinscorev1.ExchangeEvent) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	r := testRules(nil)
 	// Copied in arrival order: the linker decodes each event just before
 	// the join sees it, so an event is in memory next to the one before
 	// it, not where the generator (which sorts by time) happened to put it.
-	events := jointest.GenEvents(3, 100_000)
 	for i, e := range events {
 		events[i] = proto.CloneOf(e)
 	}
@@ -89,7 +100,7 @@ func heapInUse() uint64 {
 func BenchmarkPendingMemory(b *testing.B) {
 	const chains = 1_000_000
 	r := testRules(func(r *join.Rules) {
-		r.Limits = func(network, kind string) (int64, int64) { return 72 * 3600 * s, 30 * s }
+		r.Limits = func(network, kind, purpose string) join.Limit { return join.Limit{SLA: 72 * 3600 * s, Grace: 30 * s} }
 		r.MaxPending = chains
 	})
 	var perChain float64

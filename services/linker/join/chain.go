@@ -44,9 +44,9 @@ const (
 type chain struct {
 	data       string // key, then the steps in arrival order
 	prev, next *chain
-	deadline   int64 // request time + SLA + grace
+	deadline   int64 // request time + SLA + grace; once closed, the time of its latest step
 	expireAt   int64 // forgotten once the watermark passes this
-	decidedAt  int64 // event time an unanswered or orphan decision is as of: its deadline or orphan expiry (newest event time on overflow)
+	decidedAt  int64 // event time an unanswered or orphan decision is as of: its deadline or orphan expiry (newest event time on overflow); once closed, the time of its earliest step
 	version    uint32
 	net        uint16 // index of its network in chains.netList
 	state      chainState
@@ -101,6 +101,25 @@ func (ch *chain) span() (first, last int64) {
 	return first, last
 }
 
+// bounds is span, also for a closed chain, which no longer has its steps
+// but keeps their first and last time (in decidedAt and deadline, which a
+// closed chain has no more use for): a record of a neighbouring window
+// needs them to know whether it belongs to the chain. (A chain closed
+// before checkpoint version 2 has no such times; its key, from before
+// windowed keys, is never a neighbour's.)
+func (ch *chain) bounds() (first, last int64) {
+	if ch.state == stateClosed {
+		return ch.decidedAt, ch.deadline
+	}
+	return ch.span()
+}
+
+// close compacts a decided chain to its key and its bounds.
+func (ch *chain) close() {
+	ch.decidedAt, ch.deadline = ch.span()
+	ch.state = stateClosed
+}
+
 func (ch *chain) first() int64 {
 	first, _ := ch.span()
 	return first
@@ -116,15 +135,55 @@ func (ch *chain) eligible(s *step) bool {
 	return s.role != hinscorev1.Role_ROLE_CANCEL || ch.flags&flagHasReq == 0 || s.t <= ch.deadline
 }
 
-// decider is the index of the earliest eligible final answer in steps
-// sorted by stepLess, or -1.
-func (ch *chain) decider(sorted []step) int {
+// decider is the index of the deciding step in steps sorted by stepLess, or
+// -1: the earliest eligible final answer, except when both gateways of a
+// cross-community transaction answered (side rule): then the responding
+// gateway's earliest final response decides, as the record of what was
+// answered, unless it did not fail and the initiating gateway's did: what
+// the requester received is then what counts. A failure on either side is
+// never hidden behind the other side's success. A cancel earlier than
+// every answer decides as before.
+func (j *Join) decider(ch *chain, sorted []step) int {
+	first, initiating, responding := -1, -1, -1
 	for i := range sorted {
-		if ch.eligible(&sorted[i]) {
-			return i
+		s := &sorted[i]
+		if !ch.eligible(s) {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		if s.role != hinscorev1.Role_ROLE_RESPONSE {
+			continue
+		}
+		switch j.stepCross(s).side {
+		case hinscorev1.Side_SIDE_INITIATING:
+			if initiating < 0 {
+				initiating = i
+			}
+		case hinscorev1.Side_SIDE_RESPONDING:
+			if responding < 0 {
+				responding = i
+			}
 		}
 	}
-	return -1
+	if first < 0 || sorted[first].role == hinscorev1.Role_ROLE_CANCEL || initiating < 0 || responding < 0 {
+		return first
+	}
+	if !failed(sorted[responding].status) && failed(sorted[initiating].status) {
+		return initiating
+	}
+	return responding
+}
+
+// failed reports whether a final response says the request was not
+// answered: anything but records, some records or "no such patient".
+func failed(st hinscorev1.Status) bool {
+	switch st {
+	case hinscorev1.Status_STATUS_OK, hinscorev1.Status_STATUS_PARTIAL, hinscorev1.Status_STATUS_NOT_FOUND:
+		return false
+	}
+	return true
 }
 
 func sortSteps(s []step) {
@@ -172,26 +231,36 @@ type netState struct {
 	collide map[string]*chain
 	timers  timerQueue
 	seq     uint64
-	// limits caches rules.limits per request kind (a handful of kinds).
-	limits map[string][2]int64
+	// limits caches rules.Limits per request kind and purpose (a handful).
+	limits map[[2]string]Limit
 }
 
 // maxCachedKinds bounds netState.limits: a feed with ever new kinds falls
 // back to the rules' own maps.
 const maxCachedKinds = 256
 
-func (j *Join) limits(n *netState, kind string) (sla, grace int64) {
-	if l, ok := n.limits[kind]; ok {
-		return l[0], l[1]
+func (j *Join) limits(n *netState, kind, purpose string) Limit {
+	k := [2]string{kind, purpose}
+	if l, ok := n.limits[k]; ok {
+		return l
 	}
-	sla, grace = j.rules.Limits(n.name, kind)
+	l := j.rules.Limits(n.name, kind, purpose)
 	if len(n.limits) < maxCachedKinds {
 		if n.limits == nil {
-			n.limits = map[string][2]int64{}
+			n.limits = map[[2]string]Limit{}
 		}
-		n.limits[strings.Clone(kind)] = [2]int64{sla, grace}
+		n.limits[[2]string{strings.Clone(kind), strings.Clone(purpose)}] = l
 	}
-	return sla, grace
+	return l
+}
+
+// span is the SLA that limit l gives a request made at t, in milliseconds:
+// its duration, or the time to the end of its business days.
+func (j *Join) span(l Limit, t int64) int64 {
+	if l.BusinessDays <= 0 {
+		return l.SLA
+	}
+	return j.rules.Calendar.AddBusinessDays(time.UnixMilli(t), l.BusinessDays).UnixMilli() - t
 }
 
 func (n *netState) schedule(at int64, kind timerKind, ch *chain) {

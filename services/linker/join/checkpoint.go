@@ -12,15 +12,17 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
 
-// Checkpoint format (version 1), in the join's one encoding (codec.go): all
+// Checkpoint format (version 2), in the join's one encoding (codec.go): all
 // integers uvarint unless said otherwise, "varint" being zigzag-encoded;
 // a chain's data is kept as it is in memory (compact.go), and checked
 // step by step when read:
 //
 //	"HSLC" version partition events_seq marks_seq
-//	profiles: count, then per id: present byte, and when 1 six str
+//	profiles: count, then per id: present byte, and when 1 ten str
 //	          (message type, request kind, requester, responder, mapping
-//	          version, exception code)
+//	          version, exception code, purpose, purpose code, requester
+//	          community, responder community), uvarint side, byte untimed
+//	          (version 1: the first six str only)
 //	networks: count, then per network (in index order):
 //	          str name, varint max_seen, varint watermark, timer_seq,
 //	          chains: count, then per chain: str data, varint deadline,
@@ -37,7 +39,9 @@ import (
 // rule counts from the restore.
 
 // CheckpointVersion is the schema version written in every checkpoint.
-const CheckpointVersion = 1
+// Restore also reads version 1, whose profiles have no purpose, communities,
+// side or untimed flag (all empty, as the events of its time were).
+const CheckpointVersion = 2
 
 const checkpointMagic = "HSLC"
 
@@ -63,12 +67,13 @@ func (j *Join) Snapshot(dst []byte, pos Position) []byte {
 	b = appendUvarint(b, pos.EventsSeq)
 	b = appendUvarint(b, pos.MarksSeq)
 	b = appendUvarint(b, uint64(len(j.profiles.items)))
-	for _, e := range j.profiles.items {
+	for i := range j.profiles.items {
+		e := &j.profiles.items[i]
 		if e.refs == 0 {
 			b = append(b, 0)
 			continue
 		}
-		b = appendProfile(append(b, 1), &e.p)
+		b = appendProfile(append(b, 1), &e.v, j.cross(&e.v))
 	}
 	// Chains are numbered per network, in the order written.
 	index := make(map[*chain]uint64, j.ChainCount())
@@ -130,6 +135,7 @@ func appendNetwork(b []byte, n *netState, index map[*chain]uint64) []byte {
 // before its checksum).
 type restorer struct {
 	c        cursor
+	version  uint64 // of the checkpoint's schema
 	j        *Join
 	present  []bool     // by profile id: in use
 	chainsOf [][]*chain // by network index, the chains in the order written
@@ -146,8 +152,8 @@ func Restore(rl Rules, data []byte) (*Join, Position, error) {
 		return nil, pos, fmt.Errorf("%w: checksum mismatch", ErrBadCheckpoint)
 	}
 	r := &restorer{c: newCursor(body, 0), j: New(rl)}
-	if v := r.c.uvarint(); r.c.err == nil && v != CheckpointVersion {
-		return nil, pos, fmt.Errorf("%w: schema version %d, this linker reads %d", ErrBadCheckpoint, v, CheckpointVersion)
+	if r.version = r.c.uvarint(); r.c.err == nil && (r.version < 1 || r.version > CheckpointVersion) {
+		return nil, pos, fmt.Errorf("%w: schema version %d, this linker reads 1 to %d", ErrBadCheckpoint, r.version, CheckpointVersion)
 	}
 	if p := r.c.uvarint(); p > math.MaxUint32 {
 		r.c.fail("partition %d", p)
@@ -177,13 +183,17 @@ func (r *restorer) profiles() {
 		r.c.fail("%d profiles", np)
 	}
 	r.present = make([]bool, np)
-	r.j.profiles.items = make([]profileEntry, np)
+	r.j.profiles.items = make([]internEntry[profile], np)
 	for i := range np {
 		switch r.c.byte1() {
 		case 0:
 		case 1:
 			r.present[i] = true
-			r.j.profiles.items[i].p = readProfile(&r.c)
+			p, x := readProfile(&r.c, r.version)
+			if x != (crossFields{}) {
+				p.xc = r.j.crosses.add(x) + 1
+			}
+			r.j.profiles.items[i].v = p
 		default:
 			r.c.fail("profile %d presence", i)
 		}
@@ -293,6 +303,7 @@ func (r *restorer) finish() error {
 		}
 	}
 	r.j.profiles.rebuild()
+	r.j.crosses.rebuild()
 	return nil
 }
 
@@ -313,6 +324,9 @@ func (j *Join) checkData(ch *chain, present []bool) error {
 			return fmt.Errorf("bad profile %d", s.profile)
 		}
 		j.profiles.items[s.profile].refs++
+		if xc := j.profiles.items[s.profile].v.xc; xc != 0 {
+			j.crosses.items[xc-1].refs++
+		}
 	}
 	switch {
 	case ch.state == stateClosed && hasSteps:
@@ -340,28 +354,11 @@ func (j *Join) checkData(ch *chain, present []bool) error {
 	}
 	if ch.state == stateDecided {
 		sortSteps(steps)
-		if ch.decider(steps) < 0 {
+		if j.decider(ch, steps) < 0 {
 			return errors.New("decided without a deciding answer")
 		}
 	}
 	return nil
-}
-
-// rebuild derives the index and free list from items whose refs were
-// counted from the chains.
-func (t *profileTable) rebuild() {
-	t.ids = make(map[profile]uint32, len(t.items))
-	t.free = t.free[:0]
-	for i := range t.items {
-		e := &t.items[i]
-		if e.refs == 0 {
-			e.p = profile{}
-			t.free = append(t.free, uint32(i))
-			continue
-		}
-		t.ids[e.p] = uint32(i)
-	}
-	slices.Reverse(t.free)
 }
 
 func crc32Of(b []byte) uint32 { return crc32.Checksum(b, crcTable) }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,18 +107,43 @@ func TestCheckpointRejectsCorruption(t *testing.T) {
 	}
 }
 
-// TestCheckpointGolden restores a checkpoint written by schema version 1
-// (testdata/checkpoint/v1.bin, from the events of goldenEvents): a later
-// linker must still read it and go on exactly as the join that wrote it.
-// Regenerate with LINKER_UPDATE_GOLDEN=1 only when the format changes (and
-// then bump CheckpointVersion).
+// TestCheckpointGolden restores checkpoints written by every schema version
+// (testdata/checkpoint/v<N>.bin; version 1 from the events of GenEvents(8,
+// 40), version 2, which adds the cross-community fields to the profiles,
+// also from cross-community traffic): a later linker must still read them
+// and go on exactly as the join that wrote them. LINKER_UPDATE_GOLDEN=1
+// rewrites the current version's file; do it only when the format changes
+// (and then bump CheckpointVersion, keeping the older files).
 func TestCheckpointGolden(t *testing.T) {
 	r := testRules(nil)
-	events := jointest.GenEvents(8, 40)
+	for _, g := range []struct {
+		version int
+		events  []*hinscorev1.ExchangeEvent
+	}{
+		{1, jointest.GenEvents(8, 40)},
+		{2, mixed(jointest.GenEvents(8, 40), jointest.GenCrossEvents(8, 40))},
+	} {
+		t.Run(fmt.Sprintf("v%d", g.version), func(t *testing.T) {
+			path := filepath.Join("testdata", "checkpoint", fmt.Sprintf("v%d.bin", g.version))
+			goldenResumes(t, r, g.events, path, g.version == join.CheckpointVersion)
+		})
+	}
+}
+
+// mixed is the events of a and b in event-time order, b's final tick last.
+func mixed(a, b []*hinscorev1.ExchangeEvent) []*hinscorev1.ExchangeEvent {
+	out := slices.Concat(a[:len(a)-1], b[:len(b)-1])
+	slices.SortStableFunc(out, func(x, y *hinscorev1.ExchangeEvent) int { return int(x.EventTimeMs - y.EventTimeMs) })
+	return append(out, b[len(b)-1])
+}
+
+// goldenResumes restores the checkpoint at path, written after the first
+// half of events, and checks that the rest gives the outcomes an
+// uninterrupted join gives; current says the file may be rewritten.
+func goldenResumes(t *testing.T, r join.Rules, events []*hinscorev1.ExchangeEvent, path string, current bool) {
 	half := len(events) / 2
-	path := filepath.Join("testdata", "checkpoint", "v1.bin")
 	at := join.Position{Partition: 3, EventsSeq: uint64(half), MarksSeq: 7}
-	if os.Getenv("LINKER_UPDATE_GOLDEN") == "1" {
+	if current && os.Getenv("LINKER_UPDATE_GOLDEN") == "1" {
 		j := join.New(r)
 		for _, e := range events[:half] {
 			jointest.Observe(j, e, jointest.T0, nil)
@@ -172,6 +198,12 @@ func FuzzRestore(f *testing.F) {
 	body := func(d []byte) []byte { return d[len(join.CheckpointMagic) : len(d)-4] }
 	f.Add(body(j.Snapshot(nil, join.Position{Partition: 1, EventsSeq: 9})))
 	f.Add(body(join.New(r).Snapshot(nil, join.Position{})))
+	xc := join.New(r)
+	cross := jointest.GenCrossEvents(9, 12)
+	for _, e := range cross[:len(cross)-1] { // not its last tick: the chains are still there
+		jointest.Observe(xc, e, jointest.T0, nil)
+	}
+	f.Add(body(xc.Snapshot(nil, join.Position{Partition: 2, EventsSeq: 40})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		data := join.AppendCRC(append([]byte(join.CheckpointMagic), b...))
 		j, _, err := join.Restore(r, data)

@@ -15,22 +15,56 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/domain/calendar"
+
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
 
 // RuleVersion names the linking and classification rules of this package; it
 // is stamped on every outcome so a scorecard can say which rules decided it.
-const RuleVersion = "link/1"
+// link/2: windowed keys join a chain of a neighbouring window, the two
+// gateways' records of one transaction meet in one chain and the side rule
+// picks their decider, untimed events report no times and are never late,
+// SLAs in business days and per purpose.
+const RuleVersion = "link/2"
 
 // OverflowReason is the reason code of a chain closed because its partition
 // reached its cap of pending chains (Rules.MaxPending).
 const OverflowReason = "hinscore|overflow"
 
+// Limit is the time a request has to be answered: its SLA, a span of event
+// time or a number of business days, and the grace after it before the
+// request is unanswered.
+type Limit struct {
+	// SLA in milliseconds; unused when BusinessDays is set.
+	SLA int64
+	// BusinessDays, when positive, is the SLA: the deadline is that many
+	// business days (Rules.Calendar) after the date of the request, at its
+	// time of day; the day of receipt does not count.
+	BusinessDays int
+	// Grace in milliseconds.
+	Grace int64
+}
+
 // Rules configure a join. Times are milliseconds of event time, except Idle.
 type Rules struct {
-	// Limits returns the SLA and the grace of a request kind in a network
-	// (asked once per kind and network, then cached).
-	Limits func(network, kind string) (sla, grace int64)
+	// Limits returns the limit of a request kind made for a purpose (its
+	// canonical name, "" when the request carried none) in a network; asked
+	// once per network, kind and purpose, then cached.
+	Limits func(network, kind, purpose string) Limit
+	// Calendar counts the business days of a Limit given in them; the zero
+	// value is the US federal calendar in UTC.
+	Calendar calendar.Calendar
+	// Window is the width of the windows of windowed correlation keys
+	// (lib/domain/partition.Windowed): an event whose windowed key has no
+	// chain joins a chain of the same base in a neighbouring window when
+	// every event of that chain is within Window of it. 0 turns the lookup
+	// off.
+	Window int64
+	// SideWait is how long after its last event a decided chain of a
+	// windowed key keeps its events (rather than the lateness), waiting for
+	// the other gateway's record: one that comes later is a straggler.
+	SideWait int64
 	// Lateness is how far behind its network's newest event time an event
 	// may arrive and still be linked as if in order.
 	Lateness int64
@@ -55,6 +89,7 @@ type Stats struct {
 	LateAnswers   uint64 // a final answer after the unanswered decision
 	Orphans       uint64 // chains declared orphan
 	Overflows     uint64 // chains closed by the pending cap
+	WindowJoins   uint64 // events that joined a chain of a neighbouring window
 }
 
 // Join is the pure request↔answer join of one partition. It knows nothing
@@ -67,7 +102,9 @@ type Join struct {
 	last     *netState   // the network of the previous event
 	netList  []*netState // by netState.idx
 	names    []string    // sorted, for a deterministic idle pass
-	profiles profileTable
+	profiles internTable[profile]
+	crosses  internTable[crossFields] // the profiles' cross-community fields
+	noCross  crossFields              // a profile's without any: never written
 	// pending chains (open requests, waiting answers), oldest first.
 	head, tail *chain
 	pending    int
@@ -81,7 +118,7 @@ type Join struct {
 
 // New returns an empty join.
 func New(r Rules) *Join {
-	return &Join{rules: r, seed: maphash.MakeSeed(), nets: map[string]*netState{}, profiles: newProfileTable(), ids: newOutcomeIDs()}
+	return &Join{rules: r, seed: maphash.MakeSeed(), nets: map[string]*netState{}, profiles: newInternTable[profile](), crosses: newInternTable[crossFields](), ids: newOutcomeIDs()}
 }
 
 // maxNetworks bounds the networks of one partition (chain.net is 16 bits).

@@ -15,16 +15,23 @@ type view struct {
 	profile      *profile // src's
 	responder    string
 	token        *step // the patient token's step: the first that has one
+	ack          *step // the first answer, nil when none
 	acked        int64 // the first answer's time, 0 when none
 	hasTta       bool
 	tta          uint64
 	sla, grace   int64
-	class        hinscorev1.OutcomeClass
-	decided      int64
-	decider      *step // the deciding message (an orphan's is its first answer)
-	hasTtf       bool
-	ttf          uint64
-	overflowed   bool // closed by the pending cap (not decided since)
+	slaDays      int  // the SLA in business days, 0 when it is a duration
+	untimed      bool // src is untimed: no times are observed, it is never late
+	// purpose and communities: src's, else the first step's that has them
+	purpose, purposeCode         string
+	requesterComm, responderComm string
+	sides                        string // which gateways' records the steps are
+	class                        hinscorev1.OutcomeClass
+	decided                      int64
+	decider                      *step // the deciding message (an orphan's is its first answer)
+	hasTtf                       bool
+	ttf                          uint64
+	overflowed                   bool // closed by the pending cap (not decided since)
 }
 
 func nonNegative(d int64) uint64 {
@@ -65,9 +72,12 @@ func (j *Join) outcome(n *netState, ch *chain, out *Outcomes) {
 		}
 	}
 	v.profile = j.profiles.get(v.src.profile)
-	v.sla, v.grace = j.limits(n, v.profile.requestKind)
+	x := j.cross(v.profile)
+	l := j.limits(n, v.profile.requestKind, x.purpose)
+	v.sla, v.grace, v.slaDays, v.untimed = j.span(l, v.src.t), l.Grace, l.BusinessDays, x.untimed
 	j.answers(&v)
-	if v.hasTta = hasReq && v.acked != 0; v.hasTta {
+	j.context(&v, x)
+	if v.hasTta = hasReq && v.ack != nil && j.timed(&v, v.ack); v.hasTta {
 		v.tta = nonNegative(v.acked - requested)
 	}
 	j.decision(&v, ch, requested)
@@ -91,10 +101,52 @@ func (j *Join) answers(v *view) {
 		if v.token.token == "" {
 			v.token = s
 		}
-		if v.acked == 0 && s.answer() {
-			v.acked = s.t
+		if v.ack == nil && s.answer() {
+			v.ack, v.acked = s, s.t
 		}
 	}
+}
+
+// context fills in the purpose, the home communities and the sides: the
+// purpose and communities from src (whose cross-community fields are x),
+// else from the first step that has them (an answer may carry what its
+// request did not); the sides from every step.
+func (j *Join) context(v *view, x *crossFields) {
+	v.purpose, v.purposeCode = x.purpose, x.purposeCode
+	v.requesterComm, v.responderComm = x.requesterCommunity, x.responderCommunity
+	var initiating, responding bool
+	for i := range v.steps {
+		if j.profiles.get(v.steps[i].profile).xc == 0 {
+			continue
+		}
+		q := j.stepCross(&v.steps[i])
+		if v.purpose == "" && v.purposeCode == "" {
+			v.purpose, v.purposeCode = q.purpose, q.purposeCode
+		}
+		if v.requesterComm == "" {
+			v.requesterComm = q.requesterCommunity
+		}
+		if v.responderComm == "" {
+			v.responderComm = q.responderCommunity
+		}
+		initiating = initiating || q.side == hinscorev1.Side_SIDE_INITIATING
+		responding = responding || q.side == hinscorev1.Side_SIDE_RESPONDING
+	}
+	switch {
+	case initiating && responding:
+		v.sides = "both"
+	case initiating:
+		v.sides = "initiating"
+	case responding:
+		v.sides = "responding"
+	}
+}
+
+// timed reports whether the time from src to step s was observed: neither
+// is untimed (an untimed event's time is when the exchange was recorded,
+// not when it happened).
+func (j *Join) timed(v *view, s *step) bool {
+	return !v.untimed && !j.stepCross(s).untimed
 }
 
 // decision fills in what decided the chain, when, and its class; requested
@@ -106,13 +158,17 @@ func (j *Join) decision(v *view, ch *chain, requested int64) {
 	case stateUnanswered:
 		v.class, v.decided = hinscorev1.OutcomeClass_OUTCOME_CLASS_UNANSWERED, ch.decidedAt
 	case stateDecided:
-		d := &v.steps[ch.decider(v.steps)]
-		t := d.t - requested
-		v.class = classifyParts(d.role, d.status, j.profiles.get(d.profile).exceptionCode, t, v.sla, ch.flags&flagLate != 0)
-		v.decided, v.decider = d.t, d
-		if d.answer() {
-			v.hasTtf, v.ttf = true, nonNegative(t)
+		d := &v.steps[j.decider(ch, v.steps)]
+		// Without an observed time to fulfil nothing is late, not even an
+		// answer recorded after the chain was declared unanswered.
+		var ttf int64
+		var late bool
+		if j.timed(v, d) {
+			ttf, late = d.t-requested, ch.flags&flagLate != 0
+			v.hasTtf, v.ttf = d.answer(), nonNegative(ttf)
 		}
+		v.class = classifyParts(d.role, d.status, j.profiles.get(d.profile).exceptionCode, ttf, v.sla, late)
+		v.decided, v.decider = d.t, d
 	}
 	v.overflowed = ch.flags&flagOverflow != 0 && ch.state != stateDecided
 }
@@ -157,7 +213,14 @@ func (j *Join) appendOutcome(b []byte, w *Entry, v *view) []byte {
 		b = appendUintField(b, fRecordCount, uint64(d.recordCount))
 	}
 	for i := range v.steps {
-		b = appendStepMsg(b, &v.steps[i], j.profiles.get(v.steps[i].profile).messageType)
+		p := j.profiles.get(v.steps[i].profile)
+		b = appendStepMsg(b, &v.steps[i], p, j.cross(p).side)
 	}
-	return b
+	b = appendStrField(b, fPurpose, v.purpose)
+	b = appendStrField(b, fPurposeCode, v.purposeCode)
+	b = appendStrField(b, fRequesterCommunity, v.requesterComm)
+	b = appendStrField(b, fResponderCommunity, v.responderComm)
+	b = appendStrField(b, fSides, v.sides)
+	b = appendUintField(b, fSLABusinessDays, uint64(v.slaDays))
+	return appendBoolField(b, fUntimed, v.untimed)
 }

@@ -49,40 +49,48 @@ func (o *Outcomes) Reset() {
 
 // The field numbers of hinscore.v1.Outcome and hinscore.v1.Step.
 const (
-	fOutcomeID        protowire.Number = 1
-	fVersion          protowire.Number = 2
-	fNetwork          protowire.Number = 3
-	fRequestID        protowire.Number = 4
-	fCorrelationKey   protowire.Number = 5
-	fRequestKind      protowire.Number = 6
-	fRequesterOrg     protowire.Number = 7
-	fResponderOrg     protowire.Number = 8
-	fOutcomeClass     protowire.Number = 9
-	fExceptionCode    protowire.Number = 10
-	fReasonCodes      protowire.Number = 11
-	fPatientToken     protowire.Number = 12
-	fRequestedAtMs    protowire.Number = 13
-	fAcknowledgedAtMs protowire.Number = 14
-	fAnsweredAtMs     protowire.Number = 15
-	fHasTta           protowire.Number = 16
-	fTtaMs            protowire.Number = 17
-	fHasTtf           protowire.Number = 18
-	fTtfMs            protowire.Number = 19
-	fSlaMs            protowire.Number = 20
-	fGraceMs          protowire.Number = 21
-	fDecidedAtMs      protowire.Number = 22
-	fRuleVersion      protowire.Number = 23
-	fMappingVersion   protowire.Number = 24
-	fResponseID       protowire.Number = 25
-	fRecordCount      protowire.Number = 26
-	fSteps            protowire.Number = 27
-	fStepEventID      protowire.Number = 1
-	fStepMessageID    protowire.Number = 2
-	fStepMessageType  protowire.Number = 3
-	fStepRole         protowire.Number = 4
-	fStepStatus       protowire.Number = 5
-	fStepEventTimeMs  protowire.Number = 6
-	fStepRawSeq       protowire.Number = 7
+	fOutcomeID          protowire.Number = 1
+	fVersion            protowire.Number = 2
+	fNetwork            protowire.Number = 3
+	fRequestID          protowire.Number = 4
+	fCorrelationKey     protowire.Number = 5
+	fRequestKind        protowire.Number = 6
+	fRequesterOrg       protowire.Number = 7
+	fResponderOrg       protowire.Number = 8
+	fOutcomeClass       protowire.Number = 9
+	fExceptionCode      protowire.Number = 10
+	fReasonCodes        protowire.Number = 11
+	fPatientToken       protowire.Number = 12
+	fRequestedAtMs      protowire.Number = 13
+	fAcknowledgedAtMs   protowire.Number = 14
+	fAnsweredAtMs       protowire.Number = 15
+	fHasTta             protowire.Number = 16
+	fTtaMs              protowire.Number = 17
+	fHasTtf             protowire.Number = 18
+	fTtfMs              protowire.Number = 19
+	fSlaMs              protowire.Number = 20
+	fGraceMs            protowire.Number = 21
+	fDecidedAtMs        protowire.Number = 22
+	fRuleVersion        protowire.Number = 23
+	fMappingVersion     protowire.Number = 24
+	fResponseID         protowire.Number = 25
+	fRecordCount        protowire.Number = 26
+	fSteps              protowire.Number = 27
+	fPurpose            protowire.Number = 28
+	fPurposeCode        protowire.Number = 29
+	fRequesterCommunity protowire.Number = 30
+	fResponderCommunity protowire.Number = 31
+	fSides              protowire.Number = 32
+	fSLABusinessDays    protowire.Number = 33
+	fUntimed            protowire.Number = 34
+	fStepEventID        protowire.Number = 1
+	fStepMessageID      protowire.Number = 2
+	fStepMessageType    protowire.Number = 3
+	fStepRole           protowire.Number = 4
+	fStepStatus         protowire.Number = 5
+	fStepEventTimeMs    protowire.Number = 6
+	fStepRawSeq         protowire.Number = 7
+	fStepSide           protowire.Number = 8
 )
 
 // Proto3 leaves out fields at their zero value; these append a field only
@@ -161,16 +169,18 @@ func appendStepText(b []byte, num protowire.Number, s *step, token bool) []byte 
 	return closeLen(b, at)
 }
 
-// appendStepMsg appends one Step message of an outcome.
-func appendStepMsg(b []byte, s *step, messageType string) []byte {
+// appendStepMsg appends one Step message of an outcome; p is its profile,
+// side its gateway's.
+func appendStepMsg(b []byte, s *step, p *profile, side hinscorev1.Side) []byte {
 	b, at := openLen(b, fSteps)
 	b = appendStepText(b, fStepEventID, s, false)
 	b = appendStrField(b, fStepMessageID, s.messageID)
-	b = appendStrField(b, fStepMessageType, messageType)
+	b = appendStrField(b, fStepMessageType, p.messageType)
 	b = appendIntField(b, fStepRole, int64(s.role))
 	b = appendIntField(b, fStepStatus, int64(s.status))
 	b = appendIntField(b, fStepEventTimeMs, s.t)
 	b = appendUintField(b, fStepRawSeq, s.rawSeq)
+	b = appendIntField(b, fStepSide, int64(side))
 	return closeLen(b, at)
 }
 

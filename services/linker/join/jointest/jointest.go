@@ -16,6 +16,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
+	"github.com/hinscore/hinscore/services/lib/domain/partition"
 	"github.com/hinscore/hinscore/services/linker/join"
 )
 
@@ -71,6 +72,48 @@ func Tick(t int64) *hinscorev1.ExchangeEvent {
 	return Ev("net", hinscorev1.Role_ROLE_NOTIFICATION, fmt.Sprintf("tick-%d", t), "", t, hinscorev1.Status_STATUS_UNSPECIFIED)
 }
 
+// Window is the width of the windows of the tests' cross-community keys:
+// ten minutes, T0 starting one.
+const Window = 600 * S
+
+// Gateway sides, short.
+const (
+	Initiating = hinscorev1.Side_SIDE_INITIATING
+	Responding = hinscorev1.Side_SIDE_RESPONDING
+)
+
+// XC is one gateway's record of a cross-community document query in network
+// "net": role request or response, keyed by the transaction's base windowed
+// at its time, purpose treatment, both home communities. Its event id is
+// the network, the side and id, so the two sides' records never collide.
+func XC(side hinscorev1.Side, role hinscorev1.Role, id, base string, t int64, st hinscorev1.Status) *hinscorev1.ExchangeEvent {
+	e := Ev("net", role, id, partition.Windowed(base, At(t), Window), t, st)
+	e.EventId = "net/" + side.String() + "/" + id
+	e.Format = hinscorev1.Format_FORMAT_SOAP
+	e.Side = side
+	e.TransactionId = base
+	e.RequestKind = "document_query"
+	e.Purpose, e.PurposeCode = "treatment", "urn:oid:2.16.840.1.113883.3.7204.1.5.2.1|T-TRTMNT"
+	e.RequesterCommunity, e.ResponderCommunity = "urn:oid:1.2.3", "urn:oid:4.5.6"
+	return e
+}
+
+// Audit is the pair of events one gateway's audit record of a
+// cross-community document query yields: its request and its answer, both
+// at the time the record was written and untimed, in format ATNA.
+func Audit(side hinscorev1.Side, id, base string, t int64, st hinscorev1.Status) []*hinscorev1.ExchangeEvent {
+	var out []*hinscorev1.ExchangeEvent
+	for _, role := range []hinscorev1.Role{hinscorev1.Role_ROLE_REQUEST, hinscorev1.Role_ROLE_RESPONSE} {
+		e := XC(side, role, id+"-"+strings.ToLower(strings.TrimPrefix(role.String(), "ROLE_")), base, t, st)
+		if role == hinscorev1.Role_ROLE_REQUEST {
+			e.Status = hinscorev1.Status_STATUS_UNSPECIFIED
+		}
+		e.Format, e.Untimed = hinscorev1.Format_FORMAT_ATNA, true
+		out = append(out, e)
+	}
+	return out
+}
+
 // With returns e changed by f.
 func With(e *hinscorev1.ExchangeEvent, f func(*hinscorev1.ExchangeEvent)) *hinscorev1.ExchangeEvent {
 	f(e)
@@ -86,6 +129,8 @@ type Got struct {
 	DecidedAt         int64 // relative to T0
 	Steps             string
 	Reasons           string
+	Sides             string // cross-community: initiating, responding, both
+	Untimed           bool
 }
 
 // String is the line the tables compare.
@@ -94,6 +139,12 @@ func (g Got) String() string {
 		g.Key, g.Version, g.Class, g.Request, g.Response, g.TTF, g.TTA, g.DecidedAt, g.Steps)
 	if g.Reasons != "" {
 		s += " reasons=" + g.Reasons
+	}
+	if g.Sides != "" {
+		s += " sides=" + g.Sides
+	}
+	if g.Untimed {
+		s += " untimed"
 	}
 	return s
 }
@@ -117,6 +168,7 @@ func Summarize(o *hinscorev1.Outcome) Got {
 	}
 	g.Steps = strings.Join(ids, ",")
 	g.Reasons = strings.Join(o.GetReasonCodes(), ",")
+	g.Sides, g.Untimed = o.GetSides(), o.GetUntimed()
 	return g
 }
 
@@ -155,6 +207,80 @@ func GenEvents(seed uint64, chains int) []*hinscorev1.ExchangeEvent {
 	slices.SortStableFunc(out, func(a, b *hinscorev1.ExchangeEvent) int {
 		return int(a.EventTimeMs - b.EventTimeMs)
 	})
+	return append(out, Tick(3600*S+24*3600*S))
+}
+
+// GenCrossEvents makes a reproducible mix of cross-community transactions
+// over one hour of event time, in the order a linker would receive them:
+// most audited by both gateways (each record a request and an answer, untimed,
+// the two a few seconds apart, one in twenty straddling a window boundary),
+// some by one gateway only, some records sent twice, some arriving up to
+// 20 s late and a few 1 to 10 minutes late; one in ten seen as timed SOAP
+// copies instead. Answers of every
+// kind, and failures recorded by either side. The base of transaction i's
+// key is x<i>.
+func GenCrossEvents(seed uint64, transactions int) []*hinscorev1.ExchangeEvent {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	statuses := []hinscorev1.Status{
+		hinscorev1.Status_STATUS_OK, hinscorev1.Status_STATUS_OK, hinscorev1.Status_STATUS_OK, hinscorev1.Status_STATUS_OK,
+		hinscorev1.Status_STATUS_NOT_FOUND, hinscorev1.Status_STATUS_REFUSED, hinscorev1.Status_STATUS_ERROR_TRANSIENT,
+	}
+	kinds := []string{"patient_discovery", "document_query", "document_retrieve"}
+	purposes := []string{"treatment", "treatment", "individual_access", ""}
+	type arrival struct {
+		e  *hinscorev1.ExchangeEvent
+		at int64
+	}
+	var arr []arrival
+	for i := range transactions {
+		base := fmt.Sprintf("x%d", i)
+		start := int64(i) * 3600 * S / int64(transactions)
+		if i%20 == 0 {
+			start = start - start%Window + Window - 2*S // just before a boundary
+		}
+		times := [2]int64{start, start + rng.Int64N(5*S)}
+		st := statuses[rng.IntN(len(statuses))]
+		var evs []*hinscorev1.ExchangeEvent
+		if rng.IntN(10) == 0 {
+			evs = append(evs, XC(Initiating, hinscorev1.Role_ROLE_REQUEST, base+"-q", base, times[0], 0),
+				XC(Responding, hinscorev1.Role_ROLE_RESPONSE, base+"-a", base, times[1]+rng.Int64N(90*S), st))
+		} else {
+			seen := rng.IntN(6) // 0: the initiating record only, 1: the responding one only, else both
+			for k, side := range []hinscorev1.Side{Initiating, Responding} {
+				if seen == 1-k {
+					continue
+				}
+				sst := st
+				if side == Initiating && rng.IntN(8) == 0 {
+					sst = hinscorev1.Status_STATUS_ERROR_TRANSIENT // the answer never reached the requester
+				}
+				evs = append(evs, Audit(side, base+"-"+side.String()[5:6], base, times[k], sst)...)
+			}
+		}
+		kind, why := kinds[rng.IntN(len(kinds))], purposes[rng.IntN(len(purposes))]
+		for _, e := range evs {
+			e.RequestKind, e.Purpose = kind, why
+			if why == "" {
+				e.PurposeCode = ""
+			}
+			delay := int64(0)
+			switch rng.IntN(50) {
+			case 0, 1:
+				delay = rng.Int64N(20 * S)
+			case 2: // a syslog queue held it for minutes
+				delay = 60*S + rng.Int64N(540*S)
+			}
+			arr = append(arr, arrival{e, e.EventTimeMs + delay})
+			if rng.IntN(30) == 0 {
+				arr = append(arr, arrival{proto.CloneOf(e), e.EventTimeMs + delay + rng.Int64N(5*S)})
+			}
+		}
+	}
+	slices.SortStableFunc(arr, func(a, b arrival) int { return int(a.at - b.at) })
+	out := make([]*hinscorev1.ExchangeEvent, 0, len(arr)+1)
+	for _, a := range arr {
+		out = append(out, a.e)
+	}
 	return append(out, Tick(3600*S+24*3600*S))
 }
 
