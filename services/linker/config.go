@@ -76,7 +76,12 @@ type Config struct {
 	// Window is the width of the windows of the cross-community correlation
 	// keys (the ingests' width): a record joins the chain of a neighbouring
 	// window only when every event of it is within this of the record.
-	Window time.Duration `env:"HINSCORE_LINKER_WINDOW" default:"5m" help:"width of the windows of cross-community correlation keys, the ingests' width (lib/atna/toevent.Window): a gateway's record joins a chain of the neighbouring window within this of it"`
+	// SideWait is how long after its last record a decided cross-community
+	// chain keeps its events, waiting for the other gateway's record
+	// delivered late; a later one is a straggler (counted once, not shown in
+	// the sides).
+	SideWait time.Duration `env:"HINSCORE_LINKER_SIDE_WAIT" default:"15m" help:"how long after its last record a decided cross-community transaction waits for the other gateway's record delivered late (later ones are ignored as stragglers)"`
+	Window   time.Duration `env:"HINSCORE_LINKER_WINDOW" default:"5m" help:"width of the windows of cross-community correlation keys, the ingests' width (lib/atna/toevent.Window): a gateway's record joins a chain of the neighbouring window within this of it"`
 	// Lateness is how far behind the newest event time of a (partition,
 	// network) an event may still arrive and be linked as if in order.
 	Lateness time.Duration `env:"HINSCORE_LATENESS" default:"30s" help:"allowed lateness of events"`
@@ -312,6 +317,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("linker config: MaxPending (HINSCORE_LINKER_MAX_PENDING) must be at least 1, got %d", c.MaxPending)
 	case c.Window <= 0:
 		return fmt.Errorf("linker config: Window (HINSCORE_LINKER_WINDOW) must be positive, got %s", c.Window)
+	case c.SideWait < 0:
+		return fmt.Errorf("linker config: SideWait (HINSCORE_LINKER_SIDE_WAIT) must not be negative, got %s", c.SideWait)
 	}
 	if _, err := time.LoadLocation(c.SLAZone); err != nil || c.SLAZone == "" {
 		return fmt.Errorf("linker config: SLAZone (HINSCORE_SLA_ZONE) %q is not a time zone", c.SLAZone)
@@ -362,6 +369,7 @@ type rules struct {
 	grace      map[string]int64
 	calendar   calendar.Calendar
 	window     int64
+	sideWait   int64
 	lateness   int64
 	idle       time.Duration
 	retention  int64
@@ -374,6 +382,7 @@ func newRules(c Config) rules {
 		grace:      map[string]int64{},
 		calendar:   calendar.USFederal(),
 		window:     c.Window.Milliseconds(),
+		sideWait:   c.SideWait.Milliseconds(),
 		lateness:   c.Lateness.Milliseconds(),
 		idle:       c.Idle,
 		retention:  c.Retention.Milliseconds(),

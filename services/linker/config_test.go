@@ -20,7 +20,7 @@ func TestConfigFromEnv(t *testing.T) {
 				c.Idle != 10*time.Second || c.Retention != 24*time.Hour || c.Consumer != "linker" ||
 				c.ReplicaID != DefaultReplicaID() || c.LeaseTTL != 10*time.Second || c.CheckpointInterval != 5*time.Second ||
 				c.CheckpointEvents != 100_000 || c.MaxPending != 500_000 || !c.dynamic() ||
-				c.Window != DefaultWindow || c.SLAZone != DefaultSLAZone {
+				c.Window != DefaultWindow || c.SLAZone != DefaultSLAZone || c.SideWait != 15*time.Minute {
 				t.Errorf("defaults: %+v", c)
 			}
 			if !slices.Equal(c.partitions(), []uint32{0, 1, 2, 3}) {
@@ -45,7 +45,7 @@ func TestConfigFromEnv(t *testing.T) {
 				t.Errorf("custom: %+v", c)
 			}
 			r := newRules(c)
-			if c.SLAZone != "America/Chicago" || c.Window != 7*time.Minute {
+			if c.SLAZone != "America/Chicago" || c.Window != 7*time.Minute || c.SideWait != time.Hour {
 				t.Errorf("custom: zone %q window %s", c.SLAZone, c.Window)
 			}
 			for _, tc := range []struct {

@@ -88,7 +88,7 @@ func New(cfg Config, js jetstream.JetStream, log zerolog.Logger, reg prometheus.
 
 // joinRules are the rules of the configuration as the join takes them.
 func joinRules(r rules) join.Rules {
-	return join.Rules{Limits: r.limits, Calendar: r.calendar, Window: r.window, Lateness: r.lateness, Idle: r.idle, Retention: r.retention, MaxPending: r.maxPending}
+	return join.Rules{Limits: r.limits, Calendar: r.calendar, Window: r.window, SideWait: r.sideWait, Lateness: r.lateness, Idle: r.idle, Retention: r.retention, MaxPending: r.maxPending}
 }
 
 // Start launches the lease balancer, which claims partitions and starts

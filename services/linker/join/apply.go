@@ -226,7 +226,7 @@ func (j *Join) decide(n *netState, ch *chain) bool {
 		j.unlinkPending(ch)
 	}
 	ch.state = stateDecided
-	n.schedule(last+j.rules.Lateness, timerCompact, ch)
+	n.schedule(last+j.hold(ch), timerCompact, ch)
 	return true
 }
 
@@ -280,8 +280,8 @@ func (j *Join) advance(n *netState, wm int64, out *Outcomes) {
 			if ch.state != stateDecided {
 				continue
 			}
-			if _, last := ch.span(); last+j.rules.Lateness >= wm {
-				n.schedule(last+j.rules.Lateness, timerCompact, ch)
+			if _, last := ch.span(); last+j.hold(ch) >= wm {
+				n.schedule(last+j.hold(ch), timerCompact, ch)
 				continue
 			}
 			ch.close()

@@ -32,8 +32,7 @@ func one(e *hinscorev1.ExchangeEvent) []*hinscorev1.ExchangeEvent {
 }
 
 // crossCommunityCases are the two gateways' records of one transaction:
-// one chain, one outcome, the sides seen, the side rule for the decider, and
-// the window lookup.
+// one chain, one outcome, the sides seen, and the window lookup.
 func crossCommunityCases() []chainCase {
 	OK, I, R := hinscorev1.Status_STATUS_OK, jointest.Initiating, jointest.Responding
 	req, resp := hinscorev1.Role_ROLE_REQUEST, hinscorev1.Role_ROLE_RESPONSE
@@ -106,11 +105,31 @@ func crossCommunityCases() []chainCase {
 				w1 + " v1 fulfilled req=rb resp=rx ttf=0 tta=0 decided=300000 steps=rx,rb sides=responding",
 			},
 		},
+	}
+}
+
+// lateRecordCases are the other gateway's record delivered late, a
+// duplicated record, and timed copies of both sides.
+func lateRecordCases() []chainCase {
+	OK, I, R := hinscorev1.Status_STATUS_OK, jointest.Initiating, jointest.Responding
+	req, resp := hinscorev1.Role_ROLE_REQUEST, hinscorev1.Role_ROLE_RESPONSE
+	return []chainCase{
 		{
-			name:   "a late record of the other side is a straggler of the compacted chain, not a second transaction",
-			events: events(jointest.Audit(I, "ia", "q1", 599*s, OK), one(jointest.Tick(700*s)), jointest.Audit(R, "ra", "q1", 601*s, OK)),
+			name: "the other gateway's record later than the side wait is a straggler of the compacted chain, not a second transaction",
+			events: events(jointest.Audit(I, "ia", "q1", 599*s, OK), one(jointest.Tick(599*s+900*s+30*s+1)),
+				jointest.Audit(R, "ra", "q1", 601*s, OK)),
 			want: []string{
 				w0 + " v1 fulfilled req=ia-request resp=ia-response ttf=-1 tta=-1 decided=599000 steps=ia-request,ia-response sides=initiating untimed",
+			},
+		},
+		{
+			name: "the other gateway's record delivered minutes late, within the side wait, still joins",
+			events: events(jointest.Audit(I, "ia", "q1", 100*s, OK), one(jointest.Tick(700*s)),
+				jointest.Audit(R, "ra", "q1", 101*s, OK)),
+			want: []string{
+				w0 + " v1 fulfilled req=ia-request resp=ia-response ttf=-1 tta=-1 decided=100000 steps=ia-request,ia-response sides=initiating untimed",
+				w0 + " v2 fulfilled req=ia-request resp=ia-response ttf=-1 tta=-1 decided=100000 steps=ia-request,ia-response,ra-request sides=both untimed",
+				w0 + " v3 fulfilled req=ia-request resp=ra-response ttf=-1 tta=-1 decided=101000 steps=ia-request,ia-response,ra-request,ra-response sides=both untimed",
 			},
 		},
 		{

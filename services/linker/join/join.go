@@ -61,6 +61,10 @@ type Rules struct {
 	// every event of that chain is within Window of it. 0 turns the lookup
 	// off.
 	Window int64
+	// SideWait is how long after its last event a decided chain of a
+	// windowed key keeps its events (rather than the lateness), waiting for
+	// the other gateway's record: one that comes later is a straggler.
+	SideWait int64
 	// Lateness is how far behind its network's newest event time an event
 	// may arrive and still be linked as if in order.
 	Lateness int64
@@ -100,6 +104,7 @@ type Join struct {
 	names    []string    // sorted, for a deterministic idle pass
 	profiles internTable[profile]
 	crosses  internTable[crossFields] // the profiles' cross-community fields
+	noCross  crossFields              // a profile's without any: never written
 	// pending chains (open requests, waiting answers), oldest first.
 	head, tail *chain
 	pending    int

@@ -22,11 +22,13 @@ const s = jointest.S
 
 // testRules are the linker's defaults for a patient query: SLA 60s and
 // grace 30s (for every request of these tests), lateness 30s, idle 10s,
-// retention 24h, at most 500,000 pending chains, windows of 10 minutes.
+// retention 24h, at most 500,000 pending chains, windows of 10 minutes,
+// a cross-community chain waiting 15 minutes for the other gateway.
 func testRules(mutate func(*join.Rules)) join.Rules {
 	r := join.Rules{
 		Limits:     func(network, kind, purpose string) join.Limit { return join.Limit{SLA: 60 * s, Grace: 30 * s} },
 		Window:     10 * 60 * s,
+		SideWait:   15 * 60 * s,
 		Lateness:   30 * s,
 		Idle:       10 * time.Second,
 		Retention:  24 * 3600 * s,
@@ -63,7 +65,7 @@ type chainCase struct {
 
 // chainCases are the join rules, one case each.
 func chainCases() []chainCase {
-	return slices.Concat(deadlineCases(), linkCases(), laterCases(), crossCommunityCases(), sideRuleCases(), untimedCases())
+	return slices.Concat(deadlineCases(), linkCases(), laterCases(), crossCommunityCases(), lateRecordCases(), sideRuleCases(), untimedCases())
 }
 
 // deadlineCases are the classes an answer gets, and what a deadline does.

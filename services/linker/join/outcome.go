@@ -85,7 +85,7 @@ func (j *Join) outcome(n *netState, ch *chain, out *Outcomes) {
 	l := j.limits(n, v.profile.requestKind, x.purpose)
 	v.sla, v.grace, v.slaDays, v.untimed = j.span(l, v.src.t), l.Grace, l.BusinessDays, x.untimed
 	j.answers(&v)
-	j.context(&v, &x)
+	j.context(&v, x)
 	if v.hasTta = hasReq && v.ack != nil && j.timed(&v, v.ack); v.hasTta {
 		v.tta = nonNegative(v.acked - requested)
 	}

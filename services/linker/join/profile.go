@@ -77,24 +77,24 @@ func (j *Join) unrefProfile(id uint32) {
 	j.profiles.unref(id)
 }
 
-// cross returns the cross-community fields of profile p, zero when it has
-// none.
-func (j *Join) cross(p *profile) crossFields {
+// cross returns the cross-community fields of profile p (zero when it has
+// none), to read before the next event is interned.
+func (j *Join) cross(p *profile) *crossFields {
 	if p.xc == 0 {
-		return crossFields{}
+		return &j.noCross
 	}
-	return *j.crosses.get(p.xc - 1)
+	return j.crosses.get(p.xc - 1)
 }
 
 // stepCross is cross of a step's profile.
-func (j *Join) stepCross(s *step) crossFields { return j.cross(j.profiles.get(s.profile)) }
+func (j *Join) stepCross(s *step) *crossFields { return j.cross(j.profiles.get(s.profile)) }
 
 // appendProfile encodes a profile and its cross-community fields x
 // (checkpoint version 2): ten strings in field order (message type,
 // request kind, requester, responder, mapping version, exception code,
 // purpose, purpose code, requester community, responder community), then
 // uvarint(side), then a byte untimed.
-func appendProfile(b []byte, p *profile, x crossFields) []byte {
+func appendProfile(b []byte, p *profile, x *crossFields) []byte {
 	for _, s := range [...]string{p.messageType, p.requestKind, p.requesterOrg, p.responderOrg, p.mappingVersion, p.exceptionCode,
 		x.purpose, x.purposeCode, x.requesterCommunity, x.responderCommunity} {
 		b = appendStr(b, s)

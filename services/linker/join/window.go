@@ -4,6 +4,17 @@ import (
 	"github.com/hinscore/hinscore/services/lib/domain/partition"
 )
 
+// hold is how long after its last step a decided chain keeps its steps:
+// the lateness, or for a chain of a windowed key Rules.SideWait when it is
+// longer, so that the other gateway's record, delivered late, still joins
+// it (and shows in its sides) rather than being a straggler.
+func (j *Join) hold(ch *chain) int64 {
+	if _, _, ok := partition.SplitWindowed(ch.key()); ok {
+		return max(j.rules.Lateness, j.rules.SideWait)
+	}
+	return j.rules.Lateness
+}
+
 // neighbour finds the chain an event with a windowed correlation key
 // belongs to when its own window has none: the two gateways' records of one
 // transaction are less than a window apart, so they are in the same window

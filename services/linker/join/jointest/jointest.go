@@ -215,7 +215,8 @@ func GenEvents(seed uint64, chains int) []*hinscorev1.ExchangeEvent {
 // most audited by both gateways (each record a request and an answer, untimed,
 // the two a few seconds apart, one in twenty straddling a window boundary),
 // some by one gateway only, some records sent twice, some arriving up to
-// 20 s late; one in ten seen as timed SOAP copies instead. Answers of every
+// 20 s late and a few 1 to 10 minutes late; one in ten seen as timed SOAP
+// copies instead. Answers of every
 // kind, and failures recorded by either side. The base of transaction i's
 // key is x<i>.
 func GenCrossEvents(seed uint64, transactions int) []*hinscorev1.ExchangeEvent {
@@ -263,8 +264,11 @@ func GenCrossEvents(seed uint64, transactions int) []*hinscorev1.ExchangeEvent {
 				e.PurposeCode = ""
 			}
 			delay := int64(0)
-			if rng.IntN(20) == 0 {
+			switch rng.IntN(50) {
+			case 0, 1:
 				delay = rng.Int64N(20 * S)
+			case 2: // a syslog queue held it for minutes
+				delay = 60*S + rng.Int64N(540*S)
 			}
 			arr = append(arr, arrival{e, e.EventTimeMs + delay})
 			if rng.IntN(30) == 0 {
