@@ -23,7 +23,7 @@ const usage = `hinscore measures how health information networks answer requests
 Usage:
   hinscore up        [--clickhouse DSN] [--mllp NETWORK=HOST:PORT]... [--atna NETWORK=HOST:PORT]... [--fhir HOST:PORT]
                      [--api HOST:PORT] [--data DIR] [--nats HOST:PORT] [--admin HOST:PORT] [--out DIR]
-  hinscore demo      [--requests N] [--seed S] [--out DIR] [--clickhouse DSN]
+  hinscore demo      [--requests N] [--journeys J] [--seed S] [--out DIR] [--clickhouse DSN]
   hinscore inspect   [--format hl7v2|fhir|auto] [--network N] FILE...   one ExchangeEvent JSON line per message
   hinscore import    --network N [--nats URL] [--format hl7v2|fhir|auto] FILE...   HL7 batch files, FHIR NDJSON
   hinscore directory [--clickhouse DSN] FILE                        load the organisation directory (CSV)

@@ -88,6 +88,7 @@ func TestUsageErrors(t *testing.T) {
 		{"up bad network", []string{"up", "--mllp", "no rth=127.0.0.1:1"}, 2, "--mllp"},
 		{"up bad audit listener", []string{"up", "--atna", "hin1=nowhere"}, 2, "--atna"},
 		{"demo bad requests", []string{"demo", "--requests", "0"}, 2, "--requests"},
+		{"demo bad journeys", []string{"demo", "--journeys", "-1"}, 2, "--journeys"},
 		{"bad flag", []string{"demo", "--nope"}, 2, "nope"},
 		{"import without network", []string{"import", "testdata/query.hl7"}, 2, "--network"},
 		{"import without file", []string{"import", "--network", "north"}, 2, "no FILE"},

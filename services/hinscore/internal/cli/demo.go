@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,11 +15,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 	"github.com/hinscore/hinscore/services/lib/bus/seal"
 
 	"github.com/rs/zerolog"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	atnaingest "github.com/hinscore/hinscore/services/atna-ingest"
+	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 	"github.com/hinscore/hinscore/services/harness/simulator"
 	"github.com/hinscore/hinscore/services/hinscore/internal/pipeline"
 	"github.com/hinscore/hinscore/services/lib/chstore"
@@ -36,7 +41,8 @@ const demoRawKeys = "demo:" + "68696e73636f72652064656d6f207261772d6b65792c20707
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
-	requests := fs.Int("requests", 20000, "simulated requests across the three networks")
+	requests := fs.Int("requests", 20000, "simulated HL7 v2 requests across the three MLLP networks")
+	journeys := fs.Int("journeys", 400, "simulated cross-community patient journeys (XCPD/XCA) across the two IHE networks")
 	seed := fs.Int64("seed", 1, "simulator seed (same seed, same traffic)")
 	out := fs.String("out", "out", "directory for scorecards and the simulator's ground truth")
 	var f upFlags
@@ -49,10 +55,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *requests <= 0 {
 		return fmt.Errorf("%w: --requests must be positive", errUsage)
 	}
+	if *journeys <= 0 {
+		return fmt.Errorf("%w: --journeys must be positive", errUsage)
+	}
 	log := demoLogger(stderr)
 	began := time.Now()
 
-	plan, err := simulator.Generate(simulator.Config{Requests: *requests, Seed: *seed})
+	run, err := newDemoRun(*requests, *journeys, *seed)
 	if err != nil {
 		return err
 	}
@@ -67,7 +76,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer os.RemoveAll(data)
 	f.data = data
-	opts, err := demoOptions(ctx, f, plan, log)
+	opts, err := demoOptions(ctx, f, run, log)
 	if err != nil {
 		return err
 	}
@@ -82,38 +91,50 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			log.Error().Err(err).Msg("shutdown")
 		}
 	}()
-	fmt.Fprintf(stdout, "hinscore demo: %d requests, seed %d, %d networks; NATS %s, ClickHouse %s\n",
-		*requests, *seed, len(plan.Networks()), p.NATSURL(), dsn)
+	fmt.Fprintf(stdout, "hinscore demo: %d requests and %d cross-community journeys, seed %d, %d networks; NATS %s, ClickHouse %s\n",
+		*requests, *journeys, *seed, len(run.hl7.Networks())+len(run.xca.Networks()), p.NATSURL(), dsn)
 
-	if err := demoSend(ctx, p, plan, *timeout, stdout, began); err != nil {
+	if err := demoSend(ctx, p, run, *timeout, stdout, began); err != nil {
 		return err
 	}
-
-	cards, err := demoScorecards(ctx, p, plan, *out)
+	cards, err := demoScorecards(ctx, p, run, *out)
 	if err != nil {
 		return err
 	}
 	truthDir := filepath.Join(*out, "truth")
-	if err := plan.WriteTruth(truthDir); err != nil {
+	if err := run.writeTruth(truthDir); err != nil {
 		return err
 	}
+	return demoReport(ctx, p, run, cards, demoPlaces{out: *out, truth: truthDir, dsn: dsn, local: localServer}, stdout, stderr, began)
+}
+
+// demoPlaces are where the demo wrote, and the ClickHouse it used.
+type demoPlaces struct {
+	out, truth, dsn string
+	local           bool
+}
+
+// demoReport prints the scorecards, the truth check and where everything
+// is; it fails when a measured rate is too far from the truth.
+func demoReport(ctx context.Context, p *pipeline.Pipeline, run *demoRun, cards []*hinscorev1.Scorecard, at demoPlaces,
+	stdout, stderr io.Writer, began time.Time) error {
 	if err := scorecard.PrintTable(stdout, cards); err != nil {
 		return err
 	}
-	shot := screenshot(ctx, *out, cards, stderr)
+	shot := screenshot(ctx, at.out, cards, stderr)
 	measured, err := p.ClassCounts(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout)
-	ok := printTruthCheck(stdout, plan.Truth(), measured)
-	fmt.Fprintf(stdout, "\nScorecards: %s/<period>/<network>.{json,csv,html}, offenders: %s/<period>/offenders.{csv,html}   ground truth: %s\n", *out, *out, truthDir)
+	ok := printTruthCheck(stdout, run.truth(), measured)
+	fmt.Fprintf(stdout, "\nScorecards: %s/<period>/<network>.{json,csv,html}, offenders: %s/<period>/offenders.{csv,html}   ground truth: %s\n", at.out, at.out, at.truth)
 	if shot != "" {
 		fmt.Fprintf(stdout, "Screenshot of a scorecard page: %s\n", shot)
 	}
 	fmt.Fprintf(stdout, "Analysts: clickhouse-client --port %s --database %s --query 'SELECT network, outcome, count() FROM outcomes GROUP BY network, outcome'\n",
-		portOf(dsn), databaseOf(dsn))
-	if localServer {
+		portOf(at.dsn), databaseOf(at.dsn))
+	if at.local {
 		fmt.Fprintln(stdout, "The local ClickHouse keeps running for your queries; scripts/clickhouse.sh stop ends it.")
 	}
 	fmt.Fprintf(stdout, "Finished in %s.\n", time.Since(began).Round(time.Millisecond))
@@ -123,18 +144,83 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// demoSend sends the plan's traffic over MLLP and waits, at most timeout,
-// until ClickHouse holds every event and outcome of it.
-func demoSend(ctx context.Context, p *pipeline.Pipeline, plan *simulator.Plan, timeout time.Duration, stdout io.Writer, began time.Time) error {
+// demoRun is what one demo sends, from one seed: the HL7 v2 networks'
+// traffic over MLLP, and the cross-community networks' (IHE XCPD/XCA):
+// carequal-east's gateways' ATNA audits over syslog-TLS to a certificate
+// made for the run, ehx-central's SOAP copies over HTTP.
+type demoRun struct {
+	hl7  *simulator.Plan
+	xca  *simulator.XCAPlan
+	cert ingest.SelfSigned
+}
+
+func newDemoRun(requests, journeys int, seed int64) (*demoRun, error) {
+	hl7, err := simulator.Generate(simulator.Config{Requests: requests, Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	xca, err := simulator.GenerateXCA(simulator.XCAConfig{Journeys: journeys, Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	return &demoRun{hl7: hl7, xca: xca}, nil
+}
+
+// truth is every network's outcome classes by the simulator, both kinds.
+func (r *demoRun) truth() map[string]map[string]int {
+	out := r.hl7.Truth()
+	maps.Copy(out, r.xca.Truth())
+	return out
+}
+
+// outcomes is how many outcomes the run must store: one per request or transaction.
+func (r *demoRun) outcomes() int { return len(r.hl7.Requests()) + len(r.xca.Requests()) }
+
+// writeTruth writes both plans' truth files (names of their own) into dir.
+func (r *demoRun) writeTruth(dir string) error {
+	if err := r.hl7.WriteTruth(dir); err != nil {
+		return err
+	}
+	return r.xca.WriteTruth(dir)
+}
+
+// demoSOAPToken is the demo's bearer token of the SOAP networks (public:
+// the demo's data is simulated).
+const demoSOAPToken = "hinscore-demo-soap-copies"
+
+// xcaTargets are where each cross-community network's gateways send.
+func (r *demoRun) xcaTargets(p *pipeline.Pipeline) map[string]simulator.XCATarget {
+	targets := map[string]simulator.XCATarget{}
+	for _, name := range r.xca.Networks() {
+		if addrs := p.ATNAAddrs()[name]; len(addrs) > 0 {
+			targets[name] = simulator.XCATarget{Syslog: addrs[0], TLS: &tls.Config{RootCAs: r.cert.Pool, MinVersion: tls.VersionTLS12}}
+			continue
+		}
+		targets[name] = simulator.XCATarget{SOAP: "http://" + p.FHIRAddr() + "/fhir/" + name + "/soap", Token: demoSOAPToken}
+	}
+	return targets
+}
+
+// demoSend sends the HL7 v2 traffic over MLLP, then the cross-community
+// traffic, and waits, at most timeout, until ClickHouse holds an outcome
+// of every request and transaction (and at least the HL7 v2 events).
+func demoSend(ctx context.Context, p *pipeline.Pipeline, run *demoRun, timeout time.Duration, stdout io.Writer, began time.Time) error {
 	sendStart := time.Now()
-	stats, err := plan.Send(ctx, p.MLLPAddrs())
+	stats, err := run.hl7.Send(ctx, p.MLLPAddrs())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "sent %d messages over MLLP in %s (%s)\n", stats.Sent, time.Since(sendStart).Round(time.Millisecond), stats)
+	sendStart = time.Now()
+	xstats, err := run.xca.Send(ctx, run.xcaTargets(p))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "sent %d audit records over syslog-TLS and SOAP copies over HTTP in %s (%s)\n",
+		xstats.Sent, time.Since(sendStart).Round(time.Millisecond), xstats)
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	want := pipeline.Counts{Events: uint64(plan.ValidMessages()), Outcomes: uint64(len(plan.Requests()))}
+	want := pipeline.Counts{Events: uint64(run.hl7.ValidMessages()), Outcomes: uint64(run.outcomes())}
 	got, err := p.WaitStored(wctx, want)
 	if err != nil {
 		return err
@@ -144,17 +230,20 @@ func demoSend(ctx context.Context, p *pipeline.Pipeline, plan *simulator.Plan, t
 	return nil
 }
 
-// demoScorecards loads the simulated organisations (so that scorecards
-// name each responder's developer), then builds the day cards and writes
-// them under out.
-func demoScorecards(ctx context.Context, p *pipeline.Pipeline, plan *simulator.Plan, out string) ([]*hinscorev1.Scorecard, error) {
+// demoScorecards loads the simulated organisations of both plans (so that
+// scorecards name each responder's developer, and a gateway's home
+// community its organisation), then builds the day cards and writes them
+// under out.
+func demoScorecards(ctx context.Context, p *pipeline.Pipeline, run *demoRun, out string) ([]*hinscorev1.Scorecard, error) {
 	conn, _ := p.ClickHouse()
-	directory, err := plan.DirectoryCSV()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(directory), time.Now().UTC()); err != nil {
-		return nil, err
+	for _, directory := range []func() ([]byte, error){run.hl7.DirectoryCSV, run.xca.DirectoryCSV} {
+		csv, err := directory()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(csv), time.Now().UTC()); err != nil {
+			return nil, err
+		}
 	}
 	cards, err := scorecard.Build(ctx, conn, scorecard.Query{Granularity: "day"}, time.Now().UTC())
 	if err != nil {
@@ -191,9 +280,12 @@ func demoClickHouse(ctx context.Context, flagValue string) (dsn string, local bo
 	return d.String(), true, nil
 }
 
-// demoOptions are `hinscore up`'s options for the plan's networks, with
-// the demo's own keys unless some are configured.
-func demoOptions(ctx context.Context, f upFlags, plan *simulator.Plan, log zerolog.Logger) (pipeline.Options, error) {
+// demoOptions are `hinscore up`'s options for the plans' networks: an MLLP
+// listener per HL7 v2 network, an ATNA listener over TLS (a certificate
+// made in the demo's directory) per audit network, the FHIR ingest for the
+// SOAP networks' copies; with the demo's own keys unless some are
+// configured.
+func demoOptions(ctx context.Context, f upFlags, run *demoRun, log zerolog.Logger) (pipeline.Options, error) {
 	opts, err := pipelineOptions(ctx, f, log)
 	if err != nil {
 		return pipeline.Options{}, err
@@ -212,9 +304,24 @@ func demoOptions(ctx context.Context, f upFlags, plan *simulator.Plan, log zerol
 		opts.Shared.RawKeys = seal.MustParseRawKeys(demoRawKeys)
 	}
 	opts.Ingest.Listeners = nil
-	for _, n := range plan.Networks() {
+	for _, n := range run.hl7.Networks() {
 		opts.Ingest.Listeners = append(opts.Ingest.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
 	}
+	if run.cert, err = ingest.NewSelfSigned(f.data, time.Now(), 24*time.Hour, "127.0.0.1"); err != nil {
+		return pipeline.Options{}, fmt.Errorf("demo: %w", err)
+	}
+	atna, fhir := atnaingest.DefaultConfig(), fhiringest.DefaultConfig()
+	atna.Listeners, atna.TLSCert, atna.TLSKey = nil, run.cert.CertFile, run.cert.KeyFile
+	fhir.Addr = "127.0.0.1:0"
+	for _, name := range run.xca.Networks() {
+		switch n, _ := run.xca.Network(name); n.Feed {
+		case simulator.FeedATNA:
+			atna.Listeners = append(atna.Listeners, ingest.Listener{Network: name, Addr: "127.0.0.1:0"})
+		case simulator.FeedSOAP:
+			fhir.Tokens[name] = []string{fhiringest.HashToken(demoSOAPToken)}
+		}
+	}
+	opts.ATNA, opts.FHIR = &atna, &fhir
 	return opts, nil
 }
 
@@ -222,11 +329,13 @@ func demoOptions(ctx context.Context, f upFlags, plan *simulator.Plan, log zerol
 // from the simulator's truth before the demo reports a failure.
 const truthTolerancePoints = 2.0
 
-// printTruthCheck compares each network's refusal and unanswered rates with
-// the simulator's truth and reports whether all are within tolerance.
+// printTruthCheck compares, per network, the rate of every outcome class
+// with the simulator's truth (printing the refusal and unanswered rates
+// and the largest gap of any class) and reports whether all are within
+// tolerance. Orphans are a data-quality figure, not requests: left out.
 func printTruthCheck(w io.Writer, truth map[string]map[string]int, measured map[string]map[string]uint64) bool {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "network\trequests\trefused truth\trefused measured\tunanswered truth\tunanswered measured\twithin 2 pts\t")
+	fmt.Fprintln(tw, "network\trequests\trefused truth\trefused measured\tunanswered truth\tunanswered measured\tlargest class gap\twithin 2 pts\t")
 	networks := make([]string, 0, len(truth))
 	for n := range truth {
 		networks = append(networks, n)
@@ -234,31 +343,49 @@ func printTruthCheck(w io.Writer, truth map[string]map[string]int, measured map[
 	sort.Strings(networks)
 	all := true
 	for _, n := range networks {
-		tTotal, mTotal := 0.0, 0.0
-		for _, c := range truth[n] {
-			tTotal += float64(c)
+		tRates, _ := classRates(truth[n])
+		mRates, requests := classRates(measured[n])
+		gap := 0.0
+		for class := range mergeKeys(tRates, mRates) {
+			gap = math.Max(gap, math.Abs(tRates[class]-mRates[class]))
 		}
-		for class, c := range measured[n] {
-			if class != "orphan" {
-				mTotal += float64(c)
-			}
-		}
-		rate := func(num, den float64) float64 {
-			if den == 0 {
-				return 0
-			}
-			return 100 * num / den
-		}
-		tRef := rate(float64(truth[n]["refused_exception"]+truth[n]["refused_unjustified"]), tTotal)
-		mRef := rate(float64(measured[n]["refused_exception"]+measured[n]["refused_unjustified"]), mTotal)
-		tUn := rate(float64(truth[n]["unanswered"]), tTotal)
-		mUn := rate(float64(measured[n]["unanswered"]), mTotal)
-		ok := math.Abs(tRef-mRef) <= truthTolerancePoints && math.Abs(tUn-mUn) <= truthTolerancePoints
+		ok := gap <= truthTolerancePoints
 		all = all && ok
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f%%\t%.2f%%\t%.2f%%\t%.2f%%\t%s\t\n", n, mTotal, tRef, mRef, tUn, mUn, yesNo(ok))
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f%%\t%.2f%%\t%.2f%%\t%.2f%%\t%.2f\t%s\t\n", n, requests,
+			tRates["refused_exception"]+tRates["refused_unjustified"], mRates["refused_exception"]+mRates["refused_unjustified"],
+			tRates["unanswered"], mRates["unanswered"], gap, yesNo(ok))
 	}
 	_ = tw.Flush()
 	return all
+}
+
+// classRates turns counts by class into percentages of their total, and
+// returns the total, orphans left out.
+func classRates[N int | uint64](counts map[string]N) (map[string]float64, float64) {
+	var total float64
+	for class, c := range counts {
+		if class != "orphan" {
+			total += float64(c)
+		}
+	}
+	out := map[string]float64{}
+	for class, c := range counts {
+		if class != "orphan" && total > 0 {
+			out[class] = 100 * float64(c) / total
+		}
+	}
+	return out, total
+}
+
+func mergeKeys(a, b map[string]float64) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
 }
 
 func yesNo(b bool) string {
