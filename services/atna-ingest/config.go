@@ -1,7 +1,6 @@
 package atnaingest
 
 import (
-	"crypto/tls"
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
@@ -26,11 +25,12 @@ type Config struct {
 	// ReadTimeout is how long a frame may take to arrive once its first
 	// byte is in (and the TLS handshake), plus one second per MinRate
 	// bytes, as for MLLP.
-	ReadTimeout time.Duration `env:"HINSCORE_ATNA_READ_TIMEOUT" default:"30s" help:"a frame (and a TLS handshake) must arrive within this once started ..."`
-	MinRate     int           `env:"HINSCORE_ATNA_MIN_RATE" default:"4096" help:"... plus one second per this many bytes (slow-loris protection)"`
-	TLSCert     string        `env:"HINSCORE_ATNA_TLS_CERT" help:"PEM certificate: with HINSCORE_ATNA_TLS_KEY, every stream listener speaks TLS 1.2+ (RFC 5425)"`
-	TLSKey      string        `env:"HINSCORE_ATNA_TLS_KEY" help:"PEM key of that certificate"`
-	TLSClientCA string        `env:"HINSCORE_ATNA_TLS_CLIENT_CA" help:"PEM CA bundle: mutual TLS, client certificates required and verified (ITI-19 node authentication)"`
+	ReadTimeout  time.Duration       `env:"HINSCORE_ATNA_READ_TIMEOUT" default:"30s" help:"a frame (and a TLS handshake) must arrive within this once started ..."`
+	MinRate      int                 `env:"HINSCORE_ATNA_MIN_RATE" default:"4096" help:"... plus one second per this many bytes (slow-loris protection)"`
+	TLSCert      string              `env:"HINSCORE_ATNA_TLS_CERT" help:"PEM certificate: with HINSCORE_ATNA_TLS_KEY, every stream listener speaks TLS 1.2+ (RFC 5425)"`
+	TLSKey       string              `env:"HINSCORE_ATNA_TLS_KEY" help:"PEM key of that certificate"`
+	TLSClientCA  string              `env:"HINSCORE_ATNA_TLS_CLIENT_CA" help:"PEM CA bundle: mutual TLS, client certificates required and verified (ITI-19 node authentication)"`
+	TLSClientCAs ingest.NetworkFiles `env:"HINSCORE_ATNA_TLS_CLIENT_CAS" help:"network=path,...: a network's own PEM CA bundle; its listener accepts only client certificates these CAs signed, so a certificate of another network's CA is refused there (the other networks keep HINSCORE_ATNA_TLS_CLIENT_CA)"`
 
 	bus.Partitioning
 	service.PatientTokens
@@ -74,8 +74,8 @@ func (c Config) Validate() error {
 func (c Config) limits() ingest.Limits {
 	return ingest.Limits{Prefix: "HINSCORE_ATNA", MaxFrameBytes: c.MaxFrameBytes, IdleTimeout: c.IdleTimeout,
 		MaxConns: c.MaxConns, MaxInFlight: c.MaxInFlight, ReadTimeout: c.ReadTimeout, MinRate: c.MinRate,
-		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA}
+		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA, TLSClientCAs: c.TLSClientCAs}
 }
 
 // TLSConfig loads the stream listeners' TLS configuration; nil when TLS is off.
-func (c Config) TLSConfig() (*tls.Config, error) { return c.limits().TLS() }
+func (c Config) TLSConfig() (*ingest.TLSSet, error) { return c.limits().TLS() }

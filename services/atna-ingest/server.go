@@ -11,7 +11,6 @@ package atnaingest
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
@@ -43,7 +42,7 @@ type Server struct {
 	log            zerolog.Logger
 	clock          service.Clock
 	mapping        Mapping
-	tls            *tls.Config // nil: plain TCP
+	tls            *ingest.TLSSet // nil: plain TCP
 	m              *metrics
 	publishTimeout time.Duration
 	conns          *ingest.Conns
@@ -95,8 +94,8 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	for network, addr := range s.Addrs() {
-		s.log.Info().Str("network", network).Str("addr", addr).Bool("tls", s.tls != nil).
-			Bool("client_certs", s.tls != nil && s.tls.ClientCAs != nil).Msg("syslog stream listening")
+		s.log.Info().Str("network", network).Str("addr", addr).Bool("tls", s.tls.For(network) != nil).
+			Bool("client_certs", s.tls.Mutual(network)).Msg("syslog stream listening")
 	}
 	for network, addr := range s.UDPAddrs() {
 		s.log.Info().Str("network", network).Str("addr", addr).Msg("syslog UDP listening")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 	"github.com/hinscore/hinscore/services/lib/bus/ingest/ingesttest"
 )
 
@@ -80,6 +81,58 @@ func TestTLSStoresEvents(t *testing.T) {
 	}
 	if n := counterValue(t, h.srv.m.rejected); n != 3 {
 		t.Errorf("%v rejections, want the 3 refused connections", n)
+	}
+}
+
+// TestCertificateBoundToNetwork: netb has its own client CA
+// (HINSCORE_ATNA_TLS_CLIENT_CAS), so a gateway certificate of neta's CA,
+// valid on neta's listener, is refused on netb's, and netb's certificate is
+// refused on neta's: each refusal counted, nothing stored; each
+// certificate stores on its own network's listener.
+func TestCertificateBoundToNetwork(t *testing.T) {
+	pkiA := ingesttest.NewPKI(t, "neta's CA")
+	pkiB := ingesttest.NewPKI(t, "netb's CA")
+	h := newHarness(t, func(c *Config) {
+		c.TLSCert, c.TLSKey, c.TLSClientCA = pkiA.CertFile, pkiA.KeyFile, pkiA.CAFile
+		c.TLSClientCAs = ingest.NetworkFiles{"netb": pkiB.CAFile}
+	})
+	tmpl := auditTemplate(t)
+	// Both trust the server's certificate (pkiA's); each presents its own.
+	certB := pkiA.ClientTLS(false)
+	certB.Certificates = pkiB.ClientTLS(true).Certificates
+	for _, r := range []struct {
+		network string
+		cfg     *tls.Config
+	}{{"netb", pkiA.ClientTLS(true)}, {"neta", certB}} {
+		nc, err := h.dial(t, r.network, r.cfg)
+		if err == nil {
+			_, _ = nc.Write(frames(syslogMsg(audit(tmpl, 900))))
+			closedWithin(t, nc, 5*time.Second)
+		}
+	}
+	waitFor(t, "2 refusals", func() bool { return counterValue(t, h.srv.m.rejected) == 2 })
+	if n := counterValue(t, h.srv.m.stored); n != 0 {
+		t.Fatalf("%v records stored from certificates of the wrong network", n)
+	}
+	for i, r := range []struct {
+		network string
+		cfg     *tls.Config
+	}{{"neta", pkiA.ClientTLS(true)}, {"netb", certB}} {
+		nc, err := h.dial(t, r.network, r.cfg)
+		if err != nil {
+			t.Fatalf("%s with its own certificate: %v", r.network, err)
+		}
+		if _, err := nc.Write(frames(syslogMsg(audit(tmpl, i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := h.storedEvents(t, 2)
+	nets := map[string]int{}
+	for _, ev := range evs {
+		nets[ev.Network]++
+	}
+	if nets["neta"] != 2 || nets["netb"] != 2 {
+		t.Errorf("events per network %v, want a request and an answer on each", nets)
 	}
 }
 

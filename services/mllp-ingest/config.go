@@ -1,7 +1,6 @@
 package mllpingest
 
 import (
-	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -42,9 +41,10 @@ type Config struct {
 	// TLS: a certificate and its key turn TLS on for every listener; a
 	// client CA also requires a client certificate signed by one of its
 	// CAs (mutual TLS).
-	TLSCert     string `env:"HINSCORE_MLLP_TLS_CERT" help:"PEM certificate: with HINSCORE_MLLP_TLS_KEY, every listener speaks TLS (1.2+)"`
-	TLSKey      string `env:"HINSCORE_MLLP_TLS_KEY" help:"PEM key of that certificate"`
-	TLSClientCA string `env:"HINSCORE_MLLP_TLS_CLIENT_CA" help:"PEM CA bundle: mutual TLS, client certificates required and verified"`
+	TLSCert      string              `env:"HINSCORE_MLLP_TLS_CERT" help:"PEM certificate: with HINSCORE_MLLP_TLS_KEY, every listener speaks TLS (1.2+)"`
+	TLSKey       string              `env:"HINSCORE_MLLP_TLS_KEY" help:"PEM key of that certificate"`
+	TLSClientCA  string              `env:"HINSCORE_MLLP_TLS_CLIENT_CA" help:"PEM CA bundle: mutual TLS, client certificates required and verified"`
+	TLSClientCAs ingest.NetworkFiles `env:"HINSCORE_MLLP_TLS_CLIENT_CAS" help:"network=path,...: a network's own PEM CA bundle; its listener accepts only client certificates these CAs signed, so a certificate of another network's CA is refused there (the other networks keep HINSCORE_MLLP_TLS_CLIENT_CA)"`
 	// OrgDirectory is a CSV organisation directory (toevent.ReadDirectory);
 	// empty: organisations as the messages spell them.
 	OrgDirectory string `env:"HINSCORE_ORG_DIRECTORY" help:"organisation directory CSV (see services/lib/hl7v2 README); unset: the HD namespace id is the org id"`
@@ -91,11 +91,11 @@ func (c Config) Validate() error {
 func (c Config) limits() ingest.Limits {
 	return ingest.Limits{Prefix: "HINSCORE_MLLP", MaxFrameBytes: c.MaxFrameBytes, IdleTimeout: c.IdleTimeout,
 		MaxConns: c.MaxConns, MaxInFlight: c.MaxInFlight, ReadTimeout: c.ReadTimeout, MinRate: c.MinRate,
-		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA}
+		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA, TLSClientCAs: c.TLSClientCAs}
 }
 
 // TLSConfig loads the listeners' TLS configuration; nil when TLS is off.
-func (c Config) TLSConfig() (*tls.Config, error) { return c.limits().TLS() }
+func (c Config) TLSConfig() (*ingest.TLSSet, error) { return c.limits().TLS() }
 
 // Mapper is the mapping the ingest uses: the patient key and, when
 // configured, the organisation directory (loaded now).

@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -52,7 +51,7 @@ type Server struct {
 	log            zerolog.Logger
 	clock          service.Clock
 	mapper         toevent.Mapper
-	tls            *tls.Config // nil: plain TCP
+	tls            *ingest.TLSSet // nil: plain TCP
 	m              *metrics
 	publishTimeout time.Duration
 
@@ -114,8 +113,8 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	for network, addr := range s.Addrs() {
-		s.log.Info().Str("network", network).Str("addr", addr).Bool("tls", s.tls != nil).
-			Bool("client_certs", s.tls != nil && s.tls.ClientCAs != nil).Msg("MLLP listening")
+		s.log.Info().Str("network", network).Str("addr", addr).Bool("tls", s.tls.For(network) != nil).
+			Bool("client_certs", s.tls.Mutual(network)).Msg("MLLP listening")
 	}
 	return nil
 }

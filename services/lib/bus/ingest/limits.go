@@ -10,7 +10,7 @@ import (
 // Limits are what a listening ingest bounds and how it speaks TLS, each
 // ingest reading them from variables of its own prefix (prefix+"_MAX_FRAME",
 // "_IDLE_TIMEOUT", "_MAX_CONNS", "_MAX_INFLIGHT", "_READ_TIMEOUT",
-// "_MIN_RATE", "_TLS_CERT", "_TLS_KEY", "_TLS_CLIENT_CA").
+// "_MIN_RATE", "_TLS_CERT", "_TLS_KEY", "_TLS_CLIENT_CA", "_TLS_CLIENT_CAS").
 type Limits struct {
 	Prefix        string
 	MaxFrameBytes int
@@ -22,6 +22,10 @@ type Limits struct {
 	TLSCert       string
 	TLSKey        string
 	TLSClientCA   string
+	// TLSClientCAs are the client CAs of the networks that have their own:
+	// their listener accepts only certificates these CAs signed, the
+	// other networks' listeners TLSClientCA's.
+	TLSClientCAs NetworkFiles
 }
 
 // Check adds to ps a problem for each bad limit, named by its variable.
@@ -51,9 +55,24 @@ func (l Limits) Check(ps *service.Problems) {
 	if l.TLSClientCA != "" && l.TLSCert == "" {
 		ps.Add(p+"_TLS_CLIENT_CA", "mutual TLS needs %s_TLS_CERT and %s_TLS_KEY", p, p)
 	}
+	if len(l.TLSClientCAs) > 0 && l.TLSCert == "" {
+		ps.Add(p+"_TLS_CLIENT_CAS", "mutual TLS needs %s_TLS_CERT and %s_TLS_KEY", p, p)
+	}
 }
 
 // TLS loads the listeners' TLS configuration; nil when TLS is off.
-func (l Limits) TLS() (*tls.Config, error) {
-	return ServerTLS(l.TLSCert, l.TLSKey, l.TLSClientCA, l.Prefix+"_TLS")
+func (l Limits) TLS() (*TLSSet, error) {
+	all, err := ServerTLS(l.TLSCert, l.TLSKey, l.TLSClientCA, l.Prefix+"_TLS")
+	if err != nil || all == nil {
+		return nil, err
+	}
+	set := &TLSSet{all: all, byNetwork: map[string]*tls.Config{}}
+	for network, caFile := range l.TLSClientCAs {
+		tc := all.Clone()
+		if err := requireClients(tc, caFile, l.Prefix+"_TLS_CLIENT_CAS "+network); err != nil {
+			return nil, err
+		}
+		set.byNetwork[network] = tc
+	}
+	return set, nil
 }

@@ -47,3 +47,28 @@ func TestParseListeners(t *testing.T) {
 		}
 	}
 }
+
+func TestNetworkFiles(t *testing.T) {
+	var m NetworkFiles
+	if err := m.UnmarshalText([]byte(" neta=/etc/a.pem, netb=/etc/b.pem ,")); err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 2 || m["neta"] != "/etc/a.pem" || m["netb"] != "/etc/b.pem" {
+		t.Errorf("parsed %v", m)
+	}
+	for _, bad := range []string{"neta", "neta=", "ne ta=/x", "neta=/a,neta=/b"} {
+		if err := m.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	var set *TLSSet
+	if set.For("neta") != nil || set.Mutual("neta") {
+		t.Error("a nil set is plain TCP")
+	}
+	var ps service.Problems
+	Limits{Prefix: "P", MaxFrameBytes: 4096, IdleTimeout: 1, MaxConns: 1, MaxInFlight: 1, ReadTimeout: 1, MinRate: 1,
+		TLSClientCAs: NetworkFiles{"neta": "/a.pem"}}.Check(&ps)
+	if ps.Err() == nil || !strings.Contains(ps.Err().Error(), "P_TLS_CLIENT_CAS") {
+		t.Errorf("client CAs without a certificate: %v", ps.Err())
+	}
+}

@@ -42,11 +42,12 @@ func NewListening(name string, js jetstream.JetStream, maxConns int) *Listening 
 // Conns are the server's connections.
 func (l *Listening) Conns() *Conns { return l.conns }
 
-// Listen opens every listener (TCP, TLS over it when tlsCfg is set; UDP)
+// Listen opens every listener (TCP, TLS over it when tlsCfg is set, with
+// the network's own client CAs where it has them; UDP)
 // and returns once all listen, each then served by serve or serveUDP in
 // a goroutine Shutdown waits for. A second Start does nothing; a Start
 // after Shutdown fails with ErrClosed.
-func (l *Listening) Listen(ctx context.Context, streams, datagrams []Listener, tlsCfg *tls.Config,
+func (l *Listening) Listen(ctx context.Context, streams, datagrams []Listener, tlsCfg *TLSSet,
 	serve func(network string, ln net.Listener), serveUDP func(network string, pc net.PacketConn)) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -71,15 +72,15 @@ func (l *Listening) Listen(ctx context.Context, streams, datagrams []Listener, t
 	return nil
 }
 
-func (l *Listening) open(ctx context.Context, streams, datagrams []Listener, tlsCfg *tls.Config) error {
+func (l *Listening) open(ctx context.Context, streams, datagrams []Listener, tlsCfg *TLSSet) error {
 	var lc net.ListenConfig
 	for _, s := range streams {
 		ln, err := lc.Listen(ctx, "tcp", s.Addr)
 		if err != nil {
 			return fmt.Errorf("%s=%s: %w", s.Network, s.Addr, err)
 		}
-		if tlsCfg != nil {
-			ln = tls.NewListener(ln, tlsCfg)
+		if tc := tlsCfg.For(s.Network); tc != nil {
+			ln = tls.NewListener(ln, tc)
 		}
 		l.streams[s.Network] = ln
 	}
