@@ -44,16 +44,16 @@ func TestATNAIngestAsItsUser(t *testing.T) {
 	network := simulator.CarequalEast().Name
 	pki := ingesttest.NewPKI(t, "gateways' CA")
 	cfg, err := atnaingest.ConfigFromEnv(service.MapEnv(map[string]string{
-		"HINSCORE_ATNA_LISTENERS":     network + "=127.0.0.1:0",
-		"HINSCORE_ATNA_UDP":           network + "=127.0.0.1:0",
-		"HINSCORE_ATNA_TLS_CERT":      pki.CertFile,
-		"HINSCORE_ATNA_TLS_KEY":       pki.KeyFile,
-		"HINSCORE_ATNA_TLS_CLIENT_CA": pki.CAFile,
-		"HINSCORE_PARTITIONS":         "4",
-		"HINSCORE_PATIENT_KEY":        "cluster test patient key",
-		bus.EnvNATSURL:                userURL(c, "atna-ingest"),
-		bus.EnvStreams:                "check",
-		bus.EnvStreamReplicas:         "3",
+		"HINSCORE_ATNA_LISTENERS":      network + "=127.0.0.1:0",
+		"HINSCORE_ATNA_UDP":            network + "=127.0.0.1:0",
+		"HINSCORE_ATNA_TLS_CERT":       pki.CertFile,
+		"HINSCORE_ATNA_TLS_KEY":        pki.KeyFile,
+		"HINSCORE_ATNA_TLS_CLIENT_CAS": network + "=" + pki.CAFile,
+		"HINSCORE_PARTITIONS":          "4",
+		"HINSCORE_PATIENT_KEY":         "cluster test patient key",
+		bus.EnvNATSURL:                 userURL(c, "atna-ingest"),
+		bus.EnvStreams:                 "check",
+		bus.EnvStreamReplicas:          "3",
 	}))
 	if err != nil {
 		t.Fatal(err)

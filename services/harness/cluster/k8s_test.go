@@ -574,18 +574,37 @@ func TestATNAIngestIsRestricted(t *testing.T) {
 		t.Errorf("NetworkPolicy does not admit syslog port %s", p)
 	}
 
-	mounts := map[string]string{} // mount path -> Secret
-	vols := map[string]string{}
+	checkATNATLS(t, objs, configMaps["atna-ingest-config"])
+}
+
+// checkATNATLS checks that every syslog stream listener speaks mutual TLS,
+// each network with a client CA (its own, or the shared bundle), and that
+// the certificate, its key and the CAs are files of mounted Secrets.
+func checkATNATLS(t *testing.T, objs map[string]object, data map[string]string) {
+	t.Helper()
+	cfg, err := atnaingest.ConfigFromEnv(service.MapEnv(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vols := map[string]string{} // volume -> Secret
 	for _, v := range list(dig(objs["Deployment/atna-ingest"], "spec", "template", "spec", "volumes")) {
 		vols[str(dig(v, "name"))] = str(dig(v, "secret", "secretName"))
 	}
+	mounts := map[string]string{} // mount path -> Secret
 	for _, m := range list(container(objs["Deployment/atna-ingest"])["volumeMounts"]) {
 		mounts[str(dig(m, "mountPath"))] = vols[str(dig(m, "name"))]
 	}
-	for _, v := range []string{"HINSCORE_ATNA_TLS_CERT", "HINSCORE_ATNA_TLS_KEY", "HINSCORE_ATNA_TLS_CLIENT_CA"} {
-		path := configMaps["atna-ingest-config"][v]
+	files := map[string]string{"HINSCORE_ATNA_TLS_CERT": cfg.TLSCert, "HINSCORE_ATNA_TLS_KEY": cfg.TLSKey}
+	for _, l := range cfg.Listeners {
+		ca, ok := cfg.TLSClientCAs[l.Network]
+		if !ok {
+			ca = cfg.TLSClientCA
+		}
+		files["client CA of "+l.Network] = ca
+	}
+	for what, path := range files {
 		if secret := mounts[filepath.Dir(path)]; path == "" || secret == "" {
-			t.Errorf("%s=%q: want a file of a mounted Secret (mounts %v)", v, path, mounts)
+			t.Errorf("%s %q: want a file of a mounted Secret (mounts %v)", what, path, mounts)
 		}
 	}
 }
