@@ -114,6 +114,13 @@ func TestLeastPrivilege(t *testing.T) {
 		{"mllp-ingest", "outcomes.northstar", false},
 		{"mllp-ingest", "$JS.API.STREAM.DELETE.EVENTS", false},
 		{"mllp-ingest", "$JS.API.STREAM.UPDATE.RAW", false},
+		{"atna-ingest", "events.2.carequal-east", true},
+		{"atna-ingest", "dlq.atna-ingest", true},
+		{"atna-ingest", "dlq.mllp-ingest", false},
+		{"atna-ingest", "raw.carequal-east.atna", false},
+		{"atna-ingest", "outcomes.carequal-east", false},
+		{"atna-ingest", "$JS.API.STREAM.UPDATE.EVENTS", false},
+		{"atna-ingest", "$JS.API.CONSUMER.CREATE.EVENTS.x", false},
 		{"fhir-ingest", "events.0.bayview", true},
 		{"fhir-ingest", "scorecards.bayview", false},
 		{"linker", "outcomes.northstar", true},
@@ -174,10 +181,8 @@ func TestLeastPrivilege(t *testing.T) {
 func TestServicesCheckProvisionedStreams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	c := startNATS(t, ctx)
-	_, admin := (&violations{}).connect(t, c, "admin")
-	provisionStreams(t, ctx, admin)
-	for _, user := range []string{"mllp-ingest", "fhir-ingest", "linker", "chwriter", "api", "scorecard"} {
+	c, _, _ := provisionedCluster(t, ctx)
+	for _, user := range []string{"mllp-ingest", "atna-ingest", "fhir-ingest", "linker", "chwriter", "api", "scorecard"} {
 		for _, mode := range []string{"check", "ensure"} {
 			env := service.MapEnv(map[string]string{bus.EnvNATSURL: userURL(c, user), bus.EnvStreams: mode, bus.EnvStreamReplicas: "3"})
 			// A refused JetStream API call gets no answer: it ends with
@@ -205,10 +210,7 @@ func TestServicesCheckProvisionedStreams(t *testing.T) {
 func TestScorecardServiceAsItsUser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	c := startNATS(t, ctx)
-	v := &violations{}
-	_, admin := v.connect(t, c, "admin")
-	provisionStreams(t, ctx, admin)
+	c, v, _ := provisionedCluster(t, ctx)
 	js, closer, err := bus.NATS{URL: userURL(c, "scorecard"), Streams: "check", StreamReplicas: 3}.Connect(ctx, "scorecard", 0)
 	if err != nil {
 		t.Fatal(err)

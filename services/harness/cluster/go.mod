@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.50.0
 	github.com/hinscore/hinscore/schemas v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/atna-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/chwriter v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/fhir-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/harness/simulator v0.0.0-00010101000000-000000000000
@@ -37,6 +38,7 @@ require (
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0 // indirect
 	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000 // indirect
 	github.com/hinscore/hinscore/services/lib/soap v0.0.0-00010101000000-000000000000 // indirect
+	github.com/hinscore/hinscore/services/lib/syslog v0.0.0-00010101000000-000000000000 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
@@ -80,3 +82,7 @@ replace github.com/hinscore/hinscore/services/lib/domain => ../../lib/domain
 replace github.com/hinscore/hinscore/services/lib/atna => ../../lib/atna
 
 replace github.com/hinscore/hinscore/services/lib/soap => ../../lib/soap
+
+replace github.com/hinscore/hinscore/services/atna-ingest => ../../atna-ingest
+
+replace github.com/hinscore/hinscore/services/lib/syslog => ../../lib/syslog

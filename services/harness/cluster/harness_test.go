@@ -32,9 +32,10 @@ const deployDir = "../../../deploy"
 // holding each one's password on the server.
 var users = map[string]string{
 	"sys": "NATS_SYS_PASSWORD", "admin": "NATS_ADMIN_PASSWORD",
-	"mllp-ingest": "NATS_MLLP_INGEST_PASSWORD", "fhir-ingest": "NATS_FHIR_INGEST_PASSWORD",
-	"linker": "NATS_LINKER_PASSWORD", "chwriter": "NATS_CHWRITER_PASSWORD",
-	"api": "NATS_API_PASSWORD", "scorecard": "NATS_SCORECARD_PASSWORD",
+	"mllp-ingest": "NATS_MLLP_INGEST_PASSWORD", "atna-ingest": "NATS_ATNA_INGEST_PASSWORD",
+	"fhir-ingest": "NATS_FHIR_INGEST_PASSWORD", "linker": "NATS_LINKER_PASSWORD",
+	"chwriter": "NATS_CHWRITER_PASSWORD", "api": "NATS_API_PASSWORD",
+	"scorecard": "NATS_SCORECARD_PASSWORD",
 }
 
 func password(user string) string { return "test-password-of-" + user }
@@ -149,6 +150,17 @@ func (s *stage) registry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
 	s.regs = append(s.regs, r)
 	return r
+}
+
+// provisionedCluster starts the cluster with the streams provisioned by
+// admin, as a deployment has them before any service starts; v collects
+// what NATS refuses the services' connections.
+func provisionedCluster(t testing.TB, ctx context.Context) (c *NATSCluster, v *violations, admin jetstream.JetStream) {
+	t.Helper()
+	c, v = startNATS(t, ctx), &violations{}
+	_, admin = v.connect(t, c, "admin")
+	provisionStreams(t, ctx, admin)
+	return c, v, admin
 }
 
 // provisionStreams creates the streams as the nats-streams Job does: the

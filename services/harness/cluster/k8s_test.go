@@ -18,9 +18,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	atnaingest "github.com/hinscore/hinscore/services/atna-ingest"
 	"github.com/hinscore/hinscore/services/chwriter"
 	fhiringest "github.com/hinscore/hinscore/services/fhir-ingest"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/hinscore/hinscore/services/linker"
@@ -160,6 +162,8 @@ func specs() []serviceSpec {
 	return []serviceSpec{
 		{name: "mllp-ingest", kind: "Deployment", dirs: []string{"mllp-ingest", cmd("mllp-ingest"), "lib/service", "lib/bus", "lib/bus/seal"}, nats: true,
 			validate: func(e *service.Env) error { _, err := mllpingest.ConfigFromEnv(e); return err }},
+		{name: "atna-ingest", kind: "Deployment", dirs: []string{"atna-ingest", cmd("atna-ingest"), "lib/service", "lib/bus", "lib/bus/seal"}, nats: true,
+			validate: func(e *service.Env) error { _, err := atnaingest.ConfigFromEnv(e); return err }},
 		{name: "fhir-ingest", kind: "Deployment", dirs: []string{"fhir-ingest", cmd("fhir-ingest"), "lib/service", "lib/bus", "lib/bus/seal"}, nats: true,
 			validate: func(e *service.Env) error { _, err := fhiringest.ConfigFromEnv(e); return err }},
 		{name: "linker", kind: "StatefulSet", dirs: []string{"linker", cmd("linker"), "lib/service", "lib/bus"}, nats: true,
@@ -398,6 +402,10 @@ func checkEnvRead(t *testing.T, s serviceSpec, vars map[string]string, defPort s
 	}
 }
 
+// ingests are the services that read what the networks send: they make
+// the patient tokens and seal the messages' bytes.
+var ingests = []string{"mllp-ingest", "atna-ingest", "fhir-ingest"}
+
 // checkKeys checks that the keys that make and seal what identifies a
 // patient reach only the services that need them: not the linker, the
 // chwriter or the scorecard, which read EVENTS or ClickHouse.
@@ -405,10 +413,11 @@ func checkKeys(t *testing.T, s serviceSpec, vars, devVars map[string]string) {
 	t.Helper()
 	_, baseKeys := vars[seal.EnvRawKeys]
 	_, devKeys := devVars[seal.EnvRawKeys]
-	if want := s.name == "mllp-ingest" || s.name == "fhir-ingest" || s.name == "api"; baseKeys != want || devKeys != want {
+	ingest := slices.Contains(ingests, s.name)
+	if want := ingest || s.name == "api"; baseKeys != want || devKeys != want {
 		t.Errorf("%s given (base %t, dev %t), want %t", seal.EnvRawKeys, baseKeys, devKeys, want)
 	}
-	if want := s.name == "mllp-ingest" || s.name == "fhir-ingest"; (vars["HINSCORE_PATIENT_KEY"] != "") != want {
+	if want := ingest; (vars["HINSCORE_PATIENT_KEY"] != "") != want {
 		t.Errorf("HINSCORE_PATIENT_KEY given: %t, want %t", vars["HINSCORE_PATIENT_KEY"] != "", want)
 	}
 }
@@ -464,34 +473,138 @@ func checkNATSURL(t *testing.T, raw, user string, users map[string]bool) {
 	}
 }
 
-// TestMLLPListenersAreExposed checks that every network's MLLP listener is a
-// container port and a port of the Service.
-func TestMLLPListenersAreExposed(t *testing.T) {
+// TestListenersAreExposed checks that every network's listener of the
+// listening ingests (MLLP; syslog over TLS and UDP) is a container port of
+// its protocol and a port of the Service.
+func TestListenersAreExposed(t *testing.T) {
 	_, objs := base(t)
 	configMaps, _ := configData(objs)
-	ls, err := mllpingest.ParseListeners(configMaps["mllp-ingest-config"]["HINSCORE_MLLP_LISTENERS"])
+	cases := []struct {
+		service, variable, protocol string
+	}{
+		{"mllp-ingest", "HINSCORE_MLLP_LISTENERS", "TCP"},
+		{"atna-ingest", "HINSCORE_ATNA_LISTENERS", "TCP"},
+		{"atna-ingest", "HINSCORE_ATNA_UDP", "UDP"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.variable, func(t *testing.T) {
+			ls, err := ingest.ParseListeners(configMaps[tc.service+"-config"][tc.variable])
+			if err != nil || len(ls) == 0 {
+				t.Fatalf("%s: %v listeners, %v", tc.variable, len(ls), err)
+			}
+			containerPorts := map[string]string{}
+			for _, p := range list(container(objs["Deployment/"+tc.service])["ports"]) {
+				containerPorts[str(dig(p, "containerPort"))+"/"+protocol(p)] = str(dig(p, "name"))
+			}
+			servicePorts := map[string]bool{}
+			for _, p := range list(dig(objs["Service/"+tc.service], "spec", "ports")) {
+				servicePorts[str(dig(p, "targetPort"))+"/"+protocol(p)] = true
+			}
+			for _, l := range ls {
+				host, port, _ := net.SplitHostPort(l.Addr)
+				name, ok := containerPorts[port+"/"+tc.protocol]
+				switch {
+				case host != "0.0.0.0":
+					t.Errorf("%s listens on %s: want 0.0.0.0 in a pod", l.Network, l.Addr)
+				case !ok:
+					t.Errorf("%s: port %s/%s is no containerPort", l.Network, port, tc.protocol)
+				case !servicePorts[name+"/"+tc.protocol]:
+					t.Errorf("%s: container port %s (%s) is not exposed by the Service", l.Network, name, tc.protocol)
+				}
+			}
+		})
+	}
+}
+
+// protocol is a port's protocol, TCP unless it says otherwise.
+func protocol(port any) string {
+	if p := str(dig(port, "protocol")); p != "" {
+		return p
+	}
+	return "TCP"
+}
+
+// TestATNAIngestIsRestricted checks what stands between atna-ingest and
+// the internet: its LoadBalancer takes only source ranges (never all
+// addresses) and keeps the senders' addresses; a NetworkPolicy admits the
+// syslog ports from those ranges only; the listener speaks mutual TLS with
+// its certificate, key and client CA read from a mounted Secret.
+func TestATNAIngestIsRestricted(t *testing.T) {
+	_, objs := base(t)
+	configMaps, _ := configData(objs)
+	svc := objs["Service/atna-ingest"]
+	var ranges []string
+	for _, r := range list(dig(svc, "spec", "loadBalancerSourceRanges")) {
+		ranges = append(ranges, str(r))
+	}
+	if str(dig(svc, "spec", "type")) == "LoadBalancer" && (len(ranges) == 0 || slices.Contains(ranges, "0.0.0.0/0")) {
+		t.Errorf("Service atna-ingest is a LoadBalancer open to all (loadBalancerSourceRanges %v)", ranges)
+	}
+	if p := str(dig(svc, "spec", "externalTrafficPolicy")); p != "Local" {
+		t.Errorf("externalTrafficPolicy %q: want Local (the gateways' addresses kept)", p)
+	}
+
+	syslogPorts := map[string]bool{}
+	for _, p := range list(container(objs["Deployment/atna-ingest"])["ports"]) {
+		if str(dig(p, "name")) != "admin" {
+			syslogPorts[str(dig(p, "containerPort"))+"/"+protocol(p)] = true
+		}
+	}
+	np := objs["NetworkPolicy/atna-ingest"]
+	if str(dig(np, "spec", "podSelector", "matchLabels", "app.kubernetes.io/name")) != "atna-ingest" {
+		t.Fatal("no NetworkPolicy atna-ingest selecting its pods")
+	}
+	for _, rule := range list(dig(np, "spec", "ingress")) {
+		var from []string
+		for _, f := range list(dig(rule, "from")) {
+			from = append(from, str(dig(f, "ipBlock", "cidr")))
+		}
+		for _, p := range list(dig(rule, "ports")) {
+			key := str(dig(p, "port")) + "/" + protocol(p)
+			if !syslogPorts[key] {
+				continue
+			}
+			delete(syslogPorts, key)
+			if len(from) == 0 || slices.Contains(from, "0.0.0.0/0") || !slices.Equal(from, ranges) {
+				t.Errorf("NetworkPolicy admits %s from %v, want the Service's source ranges %v", key, from, ranges)
+			}
+		}
+	}
+	for p := range syslogPorts {
+		t.Errorf("NetworkPolicy does not admit syslog port %s", p)
+	}
+
+	checkATNATLS(t, objs, configMaps["atna-ingest-config"])
+}
+
+// checkATNATLS checks that every syslog stream listener speaks mutual TLS,
+// each network with a client CA (its own, or the shared bundle), and that
+// the certificate, its key and the CAs are files of mounted Secrets.
+func checkATNATLS(t *testing.T, objs map[string]object, data map[string]string) {
+	t.Helper()
+	cfg, err := atnaingest.ConfigFromEnv(service.MapEnv(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := container(objs["Deployment/mllp-ingest"])
-	containerPorts := map[string]string{}
-	for _, p := range list(c["ports"]) {
-		containerPorts[str(dig(p, "containerPort"))] = str(dig(p, "name"))
+	vols := map[string]string{} // volume -> Secret
+	for _, v := range list(dig(objs["Deployment/atna-ingest"], "spec", "template", "spec", "volumes")) {
+		vols[str(dig(v, "name"))] = str(dig(v, "secret", "secretName"))
 	}
-	servicePorts := map[string]bool{}
-	for _, p := range list(dig(objs["Service/mllp-ingest"], "spec", "ports")) {
-		servicePorts[str(dig(p, "targetPort"))] = true
+	mounts := map[string]string{} // mount path -> Secret
+	for _, m := range list(container(objs["Deployment/atna-ingest"])["volumeMounts"]) {
+		mounts[str(dig(m, "mountPath"))] = vols[str(dig(m, "name"))]
 	}
-	for _, l := range ls {
-		host, port, _ := net.SplitHostPort(l.Addr)
-		name, ok := containerPorts[port]
-		switch {
-		case host != "0.0.0.0":
-			t.Errorf("%s listens on %s: want 0.0.0.0 in a pod", l.Network, l.Addr)
-		case !ok:
-			t.Errorf("%s: port %s is no containerPort", l.Network, port)
-		case !servicePorts[name]:
-			t.Errorf("%s: container port %s is not exposed by the Service", l.Network, name)
+	files := map[string]string{"HINSCORE_ATNA_TLS_CERT": cfg.TLSCert, "HINSCORE_ATNA_TLS_KEY": cfg.TLSKey}
+	for _, l := range cfg.Listeners {
+		ca, ok := cfg.TLSClientCAs[l.Network]
+		if !ok {
+			ca = cfg.TLSClientCA
+		}
+		files["client CA of "+l.Network] = ca
+	}
+	for what, path := range files {
+		if secret := mounts[filepath.Dir(path)]; path == "" || secret == "" {
+			t.Errorf("%s %q: want a file of a mounted Secret (mounts %v)", what, path, mounts)
 		}
 	}
 }
@@ -520,7 +633,7 @@ func TestScaling(t *testing.T) {
 			t.Errorf("linker HPA maxReplicas %d > HINSCORE_PARTITIONS %d: the extra replicas would own nothing", maxR, partitions)
 		}
 	}
-	for _, want := range []string{"Deployment/mllp-ingest", "StatefulSet/linker"} {
+	for _, want := range []string{"Deployment/mllp-ingest", "Deployment/atna-ingest", "StatefulSet/linker"} {
 		if !scaled[want] {
 			t.Errorf("%s has no HorizontalPodAutoscaler", want)
 		}
