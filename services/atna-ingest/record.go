@@ -121,6 +121,6 @@ func (s *Server) settle(rec *record, m netMetrics) bool {
 }
 
 func (s *Server) await(rec *record, f jetstream.PubAckFuture) error {
-	_, err := ingest.Await(f, rec.deadline, s.publishTimeout, s.conns.Force())
+	_, err := ingest.Await(s.js, f, rec.deadline, s.publishTimeout, s.conns.Force())
 	return err
 }

@@ -401,7 +401,7 @@ func (c *conn) publishFailed(it *item, err error) {
 }
 
 func (c *conn) await(it *item, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
-	return ingest.Await(f, it.deadline, c.s.publishTimeout, c.s.conns.Force())
+	return ingest.Await(c.s.js, f, it.deadline, c.s.publishTimeout, c.s.conns.Force())
 }
 
 // settle waits for an item's EVENTS PubAck (or its rejection) and sets its reply.

@@ -31,12 +31,12 @@ func TestATNAIngestAsItsUser(t *testing.T) {
 	defer cancel()
 	c, v, admin := provisionedCluster(t, ctx)
 
-	// No re-sent copies: on a clustered stream, a copy whose Msg-Id is
-	// still being stored is refused (409, JetStream error 10158, "duplicate
-	// message id is in process") and the ingest closes the connection as
-	// for any failed store; that is a matter of the ingest, not of its
-	// permissions, which this test is about.
-	plan, err := simulator.GenerateXCA(simulator.XCAConfig{Journeys: 60, Seed: 3, DuplicateRate: -1,
+	// With re-sent copies (the simulator's default rate): on a clustered
+	// stream, a copy whose Msg-Id is still being stored is answered 409
+	// (JetStream error 10158, "duplicate message id is in process"); the
+	// ingest asks again until the stream settles it, and must neither
+	// close the gateway's connection nor count a failed store.
+	plan, err := simulator.GenerateXCA(simulator.XCAConfig{Journeys: 60, Seed: 3, DuplicateRate: 0.05,
 		Networks: []simulator.XCANetwork{simulator.CarequalEast()}})
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +91,14 @@ func TestATNAIngestAsItsUser(t *testing.T) {
 		return counter(t, reg, "hinscore_atna_messages_stored_total", network) == float64(plan.Frames())
 	})
 	waitFor(t, wctx, v, "both dead letters", func() bool { return subjectCount(t, ctx, admin, bus.StreamDLQ, bus.DLQSubject("atna-ingest")) == 2 })
+	if plan.Duplicates() == 0 {
+		t.Fatal("the plan re-sends no copy: the in-process case is not exercised")
+	}
+	// Only the two frames that are not syslog are rejected: no copy is
+	// refused as a failed store (reason publish), no connection closed.
+	if n := counter(t, reg, "hinscore_atna_messages_rejected_total", network); n != 2 {
+		t.Errorf("%v records rejected, want only the 2 that are not syslog (%d copies re-sent)", n, plan.Duplicates())
+	}
 	if n := subjectCount(t, ctx, admin, bus.StreamEvents, "events.*."+network); n < uint64(plan.MessageCount()) {
 		t.Errorf("EVENTS holds %d events of %s, fewer than its %d distinct records", n, network, plan.MessageCount())
 	}

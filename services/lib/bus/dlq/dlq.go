@@ -46,7 +46,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, d DeadLetter) error {
 	if len(d.Data) > 0 {
 		opts = append(opts, jetstream.WithMsgID("dlq:"+ids.Event(d.Stage+"/"+d.Network, d.Data).String()))
 	}
-	if _, err := js.PublishMsg(ctx, msg, opts...); err != nil {
+	if _, err := bus.PublishSettled(ctx, js, msg, opts...); err != nil {
 		return fmt.Errorf("dlq.Publish: %w", err)
 	}
 	return nil

@@ -55,8 +55,29 @@ func DeadLetter(js jetstream.JetStream, d dlq.DeadLetter, timeout time.Duration,
 
 // Await waits for an asynchronous publish's PubAck until deadline (wall
 // clock; timeout is what the deadline allowed, for the error) or until
-// force is closed.
-func Await(f jetstream.PubAckFuture, deadline time.Time, timeout time.Duration, force <-chan struct{}) (*jetstream.PubAck, error) {
+// force is closed. A publish refused because the same Msg-Id is in process
+// (a re-sent copy while the first is being replicated) is sent again on js
+// until the stream settles it (bus.DuplicateInProcess).
+func Await(js jetstream.JetStream, f jetstream.PubAckFuture, deadline time.Time, timeout time.Duration, force <-chan struct{}) (*jetstream.PubAck, error) {
+	for {
+		ack, err := awaitOnce(f, deadline, timeout, force)
+		wait, again := bus.RepublishAfter(err, deadline)
+		if !again {
+			return ack, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-force:
+			return nil, errors.New("shutdown deadline")
+		}
+		if f, err = js.PublishMsgAsync(f.Msg()); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// awaitOnce waits for f's PubAck or error, until deadline or force.
+func awaitOnce(f jetstream.PubAckFuture, deadline time.Time, timeout time.Duration, force <-chan struct{}) (*jetstream.PubAck, error) {
 	// Pipelined, the PubAck is usually in before it is awaited: no timer
 	// then. Each of Ok and Err takes the publisher's lock: called once.
 	ok, failed := f.Ok(), f.Err()
