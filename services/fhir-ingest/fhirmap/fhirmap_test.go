@@ -114,7 +114,7 @@ func TestMapExamples(t *testing.T) {
 			var got []string
 			for _, ev := range res.Events {
 				got = append(got, ev.Role.String()+"/"+ev.Status.String())
-				if !strings.HasPrefix(ev.MappingVersion, "fhir-map/2+fhir-class/2") || ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.Network != "neta" {
+				if !strings.HasPrefix(ev.MappingVersion, "fhir-map/3+fhir-class/2") || ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.Network != "neta" {
 					t.Errorf("event header: %v", ev)
 				}
 			}
