@@ -446,7 +446,8 @@ func (c *mapCtx) task(tk *task, body []byte, path string) ([]*hinscorev1.Exchang
 		c.patientToken(ev, tk.For.Identifier)
 	}
 	var pp purposes
-	pp.labels(tk.head) // every version of the Task: an answer that keeps the labels says its request's purpose
+	pp.labels(tk.head) // every version of the Task: an answer that keeps them says its request's purpose
+	pp.taskInputs(tk.Input)
 	pp.apply(ev)
 	if ev.Role == hinscorev1.Role_ROLE_RESPONSE || ev.Role == hinscorev1.Role_ROLE_CANCEL {
 		var r reasons

@@ -2,6 +2,7 @@ package fhirmap
 
 import (
 	"encoding/json"
+	"strings"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/domain/purpose"
@@ -9,8 +10,9 @@ import (
 
 // The purpose of a request, from what FHIR carries: AuditEvent.purposeOfEvent
 // and agent.purposeOfUse (BALP's place for the XUA assertion's purpose),
-// and the security labels (meta.security) of the request resource, of the
-// Bundle carrying it and of the resources a message carries. Each pattern
+// a Task's purpose-of-use input, and the security labels (meta.security)
+// of the request resource, of the Bundle carrying it and of the resources
+// a message carries. Each pattern
 // reads them in its order (patterns.go) and purpose.Pick, the rule of
 // every format, chooses: the first code the purpose table knows, else the
 // first one sent, as "unknown". Security labels also say confidentiality
@@ -70,6 +72,39 @@ func (p purposes) apply(evs ...*hinscorev1.ExchangeEvent) {
 	for _, ev := range evs {
 		ev.Purpose, ev.PurposeCode = string(name), code
 	}
+}
+
+// taskInputs adds the purpose a Task states as an input (CDex's
+// purpose-of-use input slice): an input whose type names a purpose of use
+// ("purpose-of-use", "POU", "purposeOfUse") and its valueCodeableConcept,
+// every coding of which counts. Inputs that do not decode add nothing.
+func (p *purposes) taskInputs(raw json.RawMessage) {
+	if len(raw) == 0 {
+		return
+	}
+	var inputs []struct {
+		Type  codeableConcept  `json:"type"`
+		Value *codeableConcept `json:"valueCodeableConcept"`
+	}
+	if json.Unmarshal(raw, &inputs) != nil {
+		return
+	}
+	for _, in := range inputs {
+		if in.Value != nil && namesPurpose(in.Type) {
+			p.concepts([]codeableConcept{*in.Value})
+		}
+	}
+}
+
+// namesPurpose reports whether a type coding names a purpose of use.
+func namesPurpose(cc codeableConcept) bool {
+	for _, c := range cc.Coding {
+		code := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(c.Code))
+		if code == "purposeofuse" || code == "pou" {
+			return true
+		}
+	}
+	return false
 }
 
 // purposeConcepts are an AuditEvent's purpose elements in the order both

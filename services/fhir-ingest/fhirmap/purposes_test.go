@@ -35,6 +35,19 @@ func taskWith(status, security string) string {
 	  "requester": {"identifier": {"value": "PAYER"}}, "owner": {"identifier": {"value": "PROV"}}}`
 }
 
+func taskWithInput(security, input string) string {
+	return `{"resourceType": "Task", "id": "t-i", "meta": {"security": ` + security + `},
+	  "identifier": [{"system": "http://example.org/tasks", "value": "i-1"}], "status": "requested",
+	  "authoredOn": "2026-03-02T09:00:00Z", "requester": {"identifier": {"value": "PAYER"}},
+	  "input": ` + input + `}`
+}
+
+// pouInput is a Task input of CDex's purpose-of-use slice.
+func pouInput(codings string) string {
+	return `{"type": {"coding": [{"system": "http://hl7.org/fhir/us/davinci-cdex/CodeSystem/cdex-temp", "code": "purpose-of-use"}]},
+	  "valueCodeableConcept": {"coding": [` + codings + `]}}`
+}
+
 func messageWith(bundleSecurity, headerSecurity, focusSecurity string, response bool) string {
 	resp := ""
 	if response {
@@ -91,6 +104,15 @@ func TestPurposes(t *testing.T) {
 			[]string{"unknown " + actReason + "XTREAT"}},
 		{"task: labels that are not purposes", taskWith("requested", `[`+restricted+`, `+localCode+`]`), []string{" "}},
 		{"task: labels not a list, the message kept", taskWith("requested", `{"code": "TREAT"}`), []string{" "}},
+		{"task input of purpose of use", taskWithInput(`[]`, `[{"type": {"coding": [{"code": "data-query"}]}, "valueString": "DocumentReference?patient=p"}, `+pouInput(v3Hpaymt)+`]`),
+			[]string{"payment " + actReason + "HPAYMT"}},
+		{"task: its labels before its input", taskWithInput(`[`+tefcaIAS+`]`, `[`+pouInput(v3Hpaymt)+`]`),
+			[]string{"individual_access " + tefca + "T-IAS"}},
+		{"task input: an unknown code counts, it is a purpose element", taskWithInput(`[]`, `[`+pouInput(localCode)+`]`),
+			[]string{"unknown http://example.org/purposes|care"}},
+		{"task input of another type", taskWithInput(`[]`, `[{"type": {"coding": [{"code": "signature"}]}, "valueCodeableConcept": {"coding": [`+v3Hpaymt+`]}}]`),
+			[]string{" "}},
+		{"task input not a list, the message kept", taskWithInput(`[]`, `{"type": "POU"}`), []string{" "}},
 		{"message request: the Bundle's label first", messageWith(`[`+v3Hoperat+`]`, `[`+v3Patrqt+`]`, `[`+tefcaTreat+`]`, false),
 			[]string{"operations " + actReason + "HOPERAT"}},
 		{"message request: the focus's label", messageWith(`[]`, `[`+restricted+`]`, `[`+tefcaTreat+`]`, false),

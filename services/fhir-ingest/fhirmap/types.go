@@ -117,6 +117,9 @@ type task struct {
 	Requester      *reference        `json:"requester"`
 	Owner          *reference        `json:"owner"`
 	Output         []json.RawMessage `json:"output"`
+	// Input is read only for a purpose of use (purposes.go), leniently:
+	// raw, so that a malformed one costs the purpose, not the Task.
+	Input json.RawMessage `json:"input"`
 }
 
 type operationOutcome struct {
