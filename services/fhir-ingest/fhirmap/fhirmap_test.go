@@ -62,6 +62,7 @@ func TestMapExamples(t *testing.T) {
 		path string
 	}{
 		{file: "task-requested.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED"}},
+		{file: "task-requested-purpose.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED"}},
 		{file: "task-accepted.json", want: []string{"ROLE_INTERIM/STATUS_ACCEPTED"}},
 		{file: "task-completed.json", want: []string{"ROLE_RESPONSE/STATUS_OK"}},
 		{file: "task-rejected-exception.json", want: []string{"ROLE_RESPONSE/STATUS_REFUSED"}},
@@ -78,6 +79,7 @@ func TestMapExamples(t *testing.T) {
 		{file: "batch-request.json", corr: "corr-1", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED"}},
 		{file: "batch-response.json", corr: "corr-1", want: []string{"ROLE_RESPONSE/STATUS_OK", "ROLE_RESPONSE/STATUS_REFUSED", "ROLE_RESPONSE/STATUS_NOT_FOUND"}},
 		{file: "transaction.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED"}},
+		{file: "transaction-purpose.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED"}},
 		{file: "transaction-response.json", corr: "tx-1", want: []string{"ROLE_RESPONSE/STATUS_OK", "ROLE_RESPONSE/STATUS_OK", "ROLE_RESPONSE/STATUS_OK"}},
 		{file: "auditevent-rest.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_OK"}},
 		{file: "auditevent-refused.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_REFUSED"}},
