@@ -545,3 +545,38 @@ func TestHashTokenFormat(t *testing.T) {
 		t.Fatalf("HashToken(abc) = %s, want the SHA-256 of abc", got)
 	}
 }
+
+// TestPurposeTravels: the purpose mapped from a request reaches EVENTS
+// with it (fhirmap's TestPurposes holds the rules).
+func TestPurposeTravels(t *testing.T) {
+	h := newHarness(t, nil)
+	steps := []struct{ file, path, corr string }{
+		{"task-requested-purpose.json", "/Task", ""},
+		{"transaction-purpose.json", "/", "tx-p"},
+	}
+	var bodies [][]byte
+	for _, st := range steps {
+		body := example(t, st.file)
+		if a := h.do(post{path: "/fhir/neta" + st.path, token: tokenA, corr: st.corr, body: body}); a.status != http.StatusCreated {
+			t.Fatalf("%s: %d %s", st.file, a.status, a.body)
+		}
+		bodies = append(bodies, body)
+	}
+	got := map[string]string{}
+	for _, ev := range h.heldOnce(bodies) {
+		got[ev.MessageId] = ev.Purpose + " " + ev.PurposeCode
+	}
+	want := map[string]string{
+		"Task/cdex-task-2/_history/1": "treatment urn:oid:2.16.840.1.113883.3.7204.1.5.2.1|T-TRTMNT",
+		"tx-p#0":                      "individual_access http://terminology.hl7.org/CodeSystem/v3-ActReason|PATRQT",
+		"tx-p#1":                      "individual_access http://terminology.hl7.org/CodeSystem/v3-ActReason|PATRQT",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: purpose %q, want %q", id, got[id], w)
+		}
+	}
+}

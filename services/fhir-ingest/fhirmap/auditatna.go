@@ -32,15 +32,11 @@ func (a *auditEvent) toAudit(path string) (*atna.Audit, error) {
 		ev.TypeCodes = append(ev.TypeCodes, atnaCode(st))
 	}
 	ev.OutcomeDescription = a.OutcomeDesc
-	for _, cc := range a.PurposeOfEvent {
+	for _, cc := range a.purposeConcepts() {
 		ev.PurposesOfUse = appendConcept(ev.PurposesOfUse, cc)
 	}
 	for _, ag := range a.Agent {
 		out.Participants = append(out.Participants, agentParticipant(ag))
-		// BALP puts the XUA assertion's purpose on the agent.
-		for _, cc := range ag.PurposeOfUse {
-			ev.PurposesOfUse = appendConcept(ev.PurposesOfUse, cc)
-		}
 	}
 	if s := a.Source; s != nil {
 		out.Source = atna.Source{ID: refID(s.Observer), EnterpriseSiteID: s.Site}

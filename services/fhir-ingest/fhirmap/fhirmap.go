@@ -42,7 +42,7 @@ import (
 
 // MappingVersion names the rules of this package. Events record it joined
 // with the classification table's version: "fhir-map/2+fhir-class/2".
-const MappingVersion = "fhir-map/2"
+const MappingVersion = "fhir-map/3"
 
 // MaxReasonText is how much reason text an event keeps.
 const MaxReasonText = 512

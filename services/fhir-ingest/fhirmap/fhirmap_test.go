@@ -62,6 +62,7 @@ func TestMapExamples(t *testing.T) {
 		path string
 	}{
 		{file: "task-requested.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED"}},
+		{file: "task-requested-purpose.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED"}},
 		{file: "task-accepted.json", want: []string{"ROLE_INTERIM/STATUS_ACCEPTED"}},
 		{file: "task-completed.json", want: []string{"ROLE_RESPONSE/STATUS_OK"}},
 		{file: "task-rejected-exception.json", want: []string{"ROLE_RESPONSE/STATUS_REFUSED"}},
@@ -78,6 +79,7 @@ func TestMapExamples(t *testing.T) {
 		{file: "batch-request.json", corr: "corr-1", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED"}},
 		{file: "batch-response.json", corr: "corr-1", want: []string{"ROLE_RESPONSE/STATUS_OK", "ROLE_RESPONSE/STATUS_REFUSED", "ROLE_RESPONSE/STATUS_NOT_FOUND"}},
 		{file: "transaction.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED"}},
+		{file: "transaction-purpose.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_REQUEST/STATUS_UNSPECIFIED"}},
 		{file: "transaction-response.json", corr: "tx-1", want: []string{"ROLE_RESPONSE/STATUS_OK", "ROLE_RESPONSE/STATUS_OK", "ROLE_RESPONSE/STATUS_OK"}},
 		{file: "auditevent-rest.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_OK"}},
 		{file: "auditevent-refused.json", want: []string{"ROLE_REQUEST/STATUS_UNSPECIFIED", "ROLE_RESPONSE/STATUS_REFUSED"}},
@@ -114,7 +116,7 @@ func TestMapExamples(t *testing.T) {
 			var got []string
 			for _, ev := range res.Events {
 				got = append(got, ev.Role.String()+"/"+ev.Status.String())
-				if !strings.HasPrefix(ev.MappingVersion, "fhir-map/2+fhir-class/2") || ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.Network != "neta" {
+				if !strings.HasPrefix(ev.MappingVersion, "fhir-map/3+fhir-class/2") || ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.Network != "neta" {
 					t.Errorf("event header: %v", ev)
 				}
 			}

@@ -6,13 +6,15 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 )
 
 // FuzzMap: no input makes the decoders or the mapping panic; whatever is
 // refused is refused with an *Error naming a sentinel, and whatever is
 // accepted maps to well-formed events.
 func FuzzMap(f *testing.F) {
-	for _, name := range []string{"task-requested.json", "message-request.json", "batch-response.json", "auditevent-rest.json", "auditevent-xcpd-responding.json", "auditevent-xca-retrieve-import.json", "subscription-notification.json"} {
+	for _, name := range []string{"task-requested.json", "message-request.json", "batch-response.json", "auditevent-rest.json", "auditevent-xcpd-responding.json", "auditevent-xca-retrieve-import.json", "subscription-notification.json", "task-requested-purpose.json", "transaction-purpose.json"} {
 		f.Add(readExample(f, name), "corr")
 	}
 	m := testMapper()
@@ -37,6 +39,9 @@ func FuzzMap(f *testing.F) {
 		for _, ev := range res.Events {
 			if ev.EventId == "" || ev.Network != "neta" || ev.Role == 0 {
 				t.Fatalf("malformed event %v", ev)
+			}
+			if _, err := purpose.Parse(ev.Purpose); (ev.Purpose != "" && err != nil) || (ev.Purpose == "") != (ev.PurposeCode == "") {
+				t.Fatalf("purpose %q, code %q", ev.Purpose, ev.PurposeCode)
 			}
 		}
 	})

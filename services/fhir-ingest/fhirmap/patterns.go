@@ -145,7 +145,13 @@ func (c *mapCtx) message(mh *messageHeader, b *bundle, ident string, tf timeFiel
 	if b != nil {
 		entries = b.Entry[1:]
 	}
+	var pp purposes
+	if b != nil {
+		pp.labels(b.head)
+	}
+	pp.labels(mh.head)
 	if mh.Response != nil {
+		pp.apply(ev) // an answer's own labels only: its entries are what it returns
 		return c.messageAnswer(ev, mh, entries, dest, senderOrg, receiverOrg, hpath, path)
 	}
 	if mh.ID == "" {
@@ -159,11 +165,12 @@ func (c *mapCtx) message(mh *messageHeader, b *bundle, ident string, tf timeFiel
 	ev.CorrelationKey = key(c.in.Network, src.Endpoint, mh.ID)
 	ev.RequesterOrg, ev.ResponderOrg = senderOrg, receiverOrg
 	for _, e := range entries {
-		if ev.PatientToken != "" {
-			break
+		pp.resource(e.Resource) // the focus of the message and what supports it
+		if ev.PatientToken == "" {
+			c.patientFrom(ev, e.Resource)
 		}
-		c.patientFrom(ev, e.Resource)
 	}
+	pp.apply(ev)
 	for _, f := range mh.Focus {
 		if ev.PatientToken == "" && strings.HasPrefix(f.Reference, "Patient") {
 			c.patientToken(ev, f.Identifier)
@@ -277,6 +284,10 @@ func (c *mapCtx) batch(b *bundle, ident, path string, response bool) ([]*hinscor
 	if len(b.Entry) == 0 {
 		return nil, invalid(path+".entry", "a %s without entries", b.Type)
 	}
+	// An entry's own labels come before its Bundle's; an answer's entries
+	// are what it returns, so a response takes its Bundle's only.
+	var bundlePurposes purposes
+	bundlePurposes.labels(b.head)
 	events := make([]*hinscorev1.ExchangeEvent, 0, len(b.Entry))
 	for i, e := range b.Entry {
 		epath := path + ".entry[" + itoa(i) + "]"
@@ -297,6 +308,9 @@ func (c *mapCtx) batch(b *bundle, ident, path string, response bool) ([]*hinscor
 			if ev.PatientToken == "" && len(e.Resource) > 0 {
 				c.patientFrom(ev, e.Resource)
 			}
+			var pp purposes
+			pp.resource(e.Resource)
+			append(pp, bundlePurposes...).apply(ev)
 			events = append(events, ev)
 			continue
 		}
@@ -321,6 +335,7 @@ func (c *mapCtx) batch(b *bundle, ident, path string, response bool) ([]*hinscor
 			c.patientFrom(ev, e.Resource)
 		}
 		r.apply(ev)
+		bundlePurposes.apply(ev)
 		events = append(events, ev)
 	}
 	return events, nil
@@ -430,6 +445,10 @@ func (c *mapCtx) task(tk *task, body []byte, path string) ([]*hinscorev1.Exchang
 	if tk.For != nil {
 		c.patientToken(ev, tk.For.Identifier)
 	}
+	var pp purposes
+	pp.labels(tk.head) // every version of the Task: an answer that keeps them says its request's purpose
+	pp.taskInputs(tk.Input)
+	pp.apply(ev)
 	if ev.Role == hinscorev1.Role_ROLE_RESPONSE || ev.Role == hinscorev1.Role_ROLE_CANCEL {
 		var r reasons
 		r.add(SourceTask + "|" + tk.Status)
@@ -491,21 +510,7 @@ func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.E
 	if a.ID == "" {
 		msgID = ident
 	}
-	var requester, responder string
-	for _, ag := range a.Agent {
-		name := org(ag.Who)
-		if name == "" {
-			name = ag.Name
-		}
-		if ag.Requestor && requester == "" {
-			requester = name
-		} else if !ag.Requestor && responder == "" {
-			responder = name
-		}
-	}
-	if a.Source != nil && org(a.Source.Observer) != "" {
-		responder = org(a.Source.Observer)
-	}
+	requester, responder := a.parties()
 	kind := KindPatientQuery
 	var pid *identifier
 	for _, e := range a.Entity {
@@ -520,6 +525,8 @@ func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.E
 			pid = e.What.Identifier
 		}
 	}
+	var pp purposes
+	pp.concepts(a.purposeConcepts())
 	if !exchange {
 		t, err := c.eventTime(recorded)
 		if err != nil {
@@ -530,6 +537,7 @@ func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.E
 		ev.CorrelationKey = key(c.in.Network, requester, msgID)
 		ev.RequesterOrg, ev.ResponderOrg = requester, responder
 		c.patientToken(ev, pid)
+		pp.apply(ev)
 		return []*hinscorev1.ExchangeEvent{ev}, nil
 	}
 	rule, ok := c.m.Table.Lookup(SourceAudit, a.Outcome)
@@ -561,11 +569,32 @@ func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.E
 	ans.AckCode = a.Outcome
 	c.patientToken(req, pid)
 	c.patientToken(ans, pid)
+	pp.apply(req, ans) // one AuditEvent records both: the answer says the purpose too
 	var r reasons
 	r.add(SourceAudit + "|" + a.Outcome)
 	r.text(a.OutcomeDesc)
 	r.apply(ans)
 	return []*hinscorev1.ExchangeEvent{req, ans}, nil
+}
+
+// parties are an AuditEvent's requester (the first requesting agent) and
+// responder (the observer, else the first other agent).
+func (a *auditEvent) parties() (requester, responder string) {
+	for _, ag := range a.Agent {
+		name := org(ag.Who)
+		if name == "" {
+			name = ag.Name
+		}
+		if ag.Requestor && requester == "" {
+			requester = name
+		} else if !ag.Requestor && responder == "" {
+			responder = name
+		}
+	}
+	if a.Source != nil && org(a.Source.Observer) != "" {
+		responder = org(a.Source.Observer)
+	}
+	return requester, responder
 }
 
 // outcome maps an OperationOutcome posted alone: the answer to the request

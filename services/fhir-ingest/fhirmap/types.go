@@ -11,6 +11,11 @@ type meta struct {
 	// lastModified is not an R4 Meta element, but feeds that copy Task
 	// versions put it there; Task.lastModified is the standard place.
 	LastModified string `json:"lastModified"`
+	// Security holds the resource's security labels, among them the
+	// purpose of use of a request (purposes.go). Kept raw and read
+	// leniently: a label that is not a list of codings loses the purpose,
+	// never the message.
+	Security json.RawMessage `json:"security"`
 }
 
 // head is what every resource is first decoded to: its type and identity.
@@ -112,6 +117,9 @@ type task struct {
 	Requester      *reference        `json:"requester"`
 	Owner          *reference        `json:"owner"`
 	Output         []json.RawMessage `json:"output"`
+	// Input is read only for a purpose of use (purposes.go), leniently:
+	// raw, so that a malformed one costs the purpose, not the Task.
+	Input json.RawMessage `json:"input"`
 }
 
 type operationOutcome struct {

@@ -211,24 +211,14 @@ func hasPatient(a *atna.Audit) bool {
 }
 
 // purposeOf reads the purpose of use: EventIdentification's PurposeOfUse
-// (DICOM 2013 on, from the XUA assertion), else a ParticipantObjectDetail
+// (DICOM 2013 on, from the XUA assertion), then a ParticipantObjectDetail
 // some gateways put the XUA purpose in (type "...purposeofuse", value
-// "system|code" or a bare code of the NHIN or ActReason systems). The
-// first coding the purpose table knows wins, else the first one given
-// (purpose "unknown"); "" and "" when the record carries none.
+// "system|code" or a bare code of the NHIN or ActReason systems), picked
+// by purpose.Pick; "" and "" when the record carries none.
 func purposeOf(a *atna.Audit) (canonical, code string) {
-	var first string
+	var codings []purpose.Coding
 	for _, c := range a.Event.PurposesOfUse {
-		if c.Code == "" {
-			continue
-		}
-		sent := codeOf(c.System, c.Code)
-		if p := purpose.FromCoding(c.System, c.Code); p != purpose.Unknown {
-			return string(p), sent
-		}
-		if first == "" {
-			first = sent
-		}
+		codings = append(codings, purpose.Coding{System: c.System, Code: c.Code})
 	}
 	for i := range a.Objects {
 		for _, d := range a.Objects[i].Details {
@@ -243,31 +233,9 @@ func purposeOf(a *atna.Audit) (canonical, code string) {
 					system = purpose.SystemActReason
 				}
 			}
-			if c == "" {
-				continue
-			}
-			v = codeOf(system, c)
-			if p := purpose.FromCoding(system, c); p != purpose.Unknown {
-				return string(p), v
-			}
-			if first == "" {
-				first = v
-			}
+			codings = append(codings, purpose.Coding{System: system, Code: c})
 		}
 	}
-	if first == "" {
-		return "", ""
-	}
-	return string(purpose.Unknown), first
-}
-
-// codeOf is a purpose code as "system|code", a bare OID system in its
-// urn:oid form: the AuditMessage names systems by bare OID, the FHIR
-// AuditEvent by urn:oid, and one purpose is one code in both.
-func codeOf(system, code string) string {
-	system = strings.TrimSpace(system)
-	if system != "" && system[0] >= '0' && system[0] <= '9' {
-		system = "urn:oid:" + system
-	}
-	return system + "|" + strings.TrimSpace(code)
+	p, code := purpose.Pick(codings...)
+	return string(p), code
 }

@@ -185,3 +185,53 @@ func FromCoding(system, code string) Purpose {
 	}
 	return Unknown
 }
+
+// Coding is a purpose code as a message sent it.
+type Coding struct{ System, Code string }
+
+// Sent writes a coding as events record it: "system|code", a bare OID
+// system in its urn:oid: form, so that one code sent by OID in one format
+// and by urn:oid in another is recorded once.
+func (c Coding) Sent() string {
+	system := strings.TrimSpace(c.System)
+	if system != "" && system[0] >= '0' && system[0] <= '9' {
+		system = "urn:oid:" + system
+	}
+	return system + "|" + strings.TrimSpace(c.Code)
+}
+
+// IsSystem reports whether system is a purpose-of-use code system the
+// table reads (in any of its spellings): where purposes share an element
+// with other codes (FHIR meta.security holds confidentiality and other
+// labels too), only codings of these systems are purposes.
+func IsSystem(system string) bool {
+	switch canonicalSystem(system) {
+	case SystemTEFCA, SystemActReason, SystemNHIN:
+		return true
+	}
+	return false
+}
+
+// Pick is the one rule every format's mapping picks a request's purpose
+// by, among the codings it carries in the order it reads them: the first
+// coding the table knows wins; else the first one with a code, as Unknown;
+// "" and "" when none has a code. code is the chosen coding as sent
+// (Coding.Sent).
+func Pick(codings ...Coding) (p Purpose, code string) {
+	first := -1
+	for i, c := range codings {
+		if strings.TrimSpace(c.Code) == "" {
+			continue
+		}
+		if known := FromCoding(c.System, c.Code); known != Unknown {
+			return known, c.Sent()
+		}
+		if first < 0 {
+			first = i
+		}
+	}
+	if first < 0 {
+		return "", ""
+	}
+	return Unknown, codings[first].Sent()
+}

@@ -114,3 +114,38 @@ func TestTableVersion(t *testing.T) {
 		t.Fatalf("purpose table or Version changed (fingerprint %s, was %s): a changed table needs a new Version", got, want)
 	}
 }
+
+func TestPick(t *testing.T) {
+	tests := []struct {
+		name    string
+		codings []Coding
+		want    Purpose
+		code    string
+	}{
+		{"none", nil, "", ""},
+		{"no code", []Coding{{SystemActReason, " "}}, "", ""},
+		{"known", []Coding{{SystemActReason, "TREAT"}}, Treatment, SystemActReason + "|TREAT"},
+		{"bare OID written urn:oid", []Coding{{"2.16.840.1.113883.3.7204.1.5.2.1", "T-IAS"}}, IndividualAccess, SystemTEFCA + "|T-IAS"},
+		{"first known wins over an earlier unknown", []Coding{{"http://example.org/pou", "X"}, {SystemTEFCA, "T-PYMNT"}, {SystemActReason, "TREAT"}}, Payment, SystemTEFCA + "|T-PYMNT"},
+		{"unknown: the first sent", []Coding{{"", ""}, {"http://example.org/pou", "X"}, {SystemActReason, "NOPE"}}, Unknown, "http://example.org/pou|X"},
+		{"a code without its system", []Coding{{"", "TREAT"}}, Unknown, "|TREAT"},
+	}
+	for _, tt := range tests {
+		p, code := Pick(tt.codings...)
+		if p != tt.want || code != tt.code {
+			t.Errorf("%s: Pick = %q, %q; want %q, %q", tt.name, p, code, tt.want, tt.code)
+		}
+	}
+}
+
+func TestIsSystem(t *testing.T) {
+	for system, want := range map[string]bool{
+		SystemTEFCA: true, "2.16.840.1.113883.3.7204.1.5.2.1": true, SystemActReason: true,
+		SystemActReasonOID: true, "2.16.840.1.113883.5.8": true, SystemNHIN: true,
+		"http://terminology.hl7.org/CodeSystem/v3-Confidentiality": false, "": false,
+	} {
+		if got := IsSystem(system); got != want {
+			t.Errorf("IsSystem(%q) = %v", system, got)
+		}
+	}
+}

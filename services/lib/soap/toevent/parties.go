@@ -19,7 +19,8 @@ func purposeOf(c soap.Code) (name, code string) {
 	case c.Code == "":
 		return "", ""
 	case c.System != "":
-		return string(purpose.FromCoding(c.System, c.Code)), urnOID(c.System) + "|" + c.Code
+		p, code := purpose.Pick(purpose.Coding{System: c.System, Code: c.Code})
+		return string(p), code
 	case strings.HasPrefix(c.Code, "T-"):
 		return string(purpose.FromCoding(purpose.SystemTEFCA, c.Code)), c.Code
 	}
