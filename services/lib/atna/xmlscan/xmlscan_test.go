@@ -71,3 +71,46 @@ func TestRefused(t *testing.T) {
 		t.Error("control character accepted")
 	}
 }
+
+// TestRawOffsets: a value with nothing to decode is the slice of the
+// input at Raw; a decoded one has Raw -1.
+func TestRawOffsets(t *testing.T) {
+	in := `<e a="plain" b='x&amp;y' c="" d="&#x41;"/>`
+	var s Scanner
+	s.Reset([]byte(in))
+	if tok, err := s.Next(); tok != Start || err != nil {
+		t.Fatal(tok, err)
+	}
+	want := map[string]int{"a": strings.Index(in, "plain"), "b": -1, "c": strings.Index(in, `""`) + 1, "d": -1}
+	for _, a := range s.Attrs {
+		if a.Raw != want[string(a.Name)] {
+			t.Errorf("%s: Raw %d, want %d", a.Name, a.Raw, want[string(a.Name)])
+		}
+		if a.Raw >= 0 && in[a.Raw:a.Raw+len(a.Value)] != string(a.Value) {
+			t.Errorf("%s: input at Raw is not the value %q", a.Name, a.Value)
+		}
+	}
+}
+
+// TestCheckChars: a refused control character is found at its offset in
+// any position of an eight-byte word and in the tail; line breaks, tabs
+// and multi-byte characters pass; invalid UTF-8 does not.
+func TestCheckChars(t *testing.T) {
+	base := []byte("<a>\tline\r\nzwölf € 𝄞</a>\n" + strings.Repeat("x", 17))
+	if err := CheckChars(base); err != nil {
+		t.Fatalf("valid input refused: %v", err)
+	}
+	for i := range base {
+		in := append([]byte{}, base...)
+		in[i] = 0x01
+		var se *Error
+		if err := CheckChars(in); !errors.As(err, &se) || se.At != i {
+			// A multi-byte character cut by the 0x01 is invalid UTF-8
+			// only after the control character is found, so At is i.
+			t.Errorf("0x01 at %d: %v", i, err)
+		}
+	}
+	if err := CheckChars([]byte("<a>\xc3\x28</a>")); err == nil {
+		t.Error("invalid UTF-8 accepted")
+	}
+}
