@@ -128,10 +128,10 @@ func Parse(data []byte, maxBytes int) (*Audit, error) {
 		return nil, &ParseError{Prefix: "atna", Reason: fmt.Sprintf("%d bytes, limit %d", len(data), maxBytes), Err: ErrTooLarge}
 	}
 	p := parser{w: xmlscan.Walker{Limits: xmlscan.Limits{Depth: MaxDepth, Name: MaxName, Value: MaxValue}}}
-	// One copy of the input, whose substrings the Audit's strings are
-	// (but for values with entities): one allocation instead of one per
-	// value. The Audit and what is made of it keep the copy alive.
-	p.src = string(data)
+	// The Audit's strings are substrings of one buffer: one allocation
+	// (or a few, for a record of long values) instead of one per value.
+	// What they take of the input is a fraction of it.
+	p.strs.Grow(len(data) / 4)
 	if n := bytes.Count(data, []byte("ParticipantObjectIdentification")); n > 1 {
 		// Start and end tags both counted: a hint, for the objects of a
 		// long answer not to be copied as the slice grows.
@@ -145,9 +145,9 @@ func Parse(data []byte, maxBytes int) (*Audit, error) {
 
 // parser is the xmlscan.Handler of an AuditMessage.
 type parser struct {
-	w   xmlscan.Walker
-	src string // the input
-	a   Audit
+	w    xmlscan.Walker
+	strs strings.Builder // what the Audit's strings are made of
+	a    Audit
 	// collect is the depth whose text is wanted (ParticipantObjectQuery,
 	// ParticipantObjectName, EventOutcomeDescription), 0 for none; text
 	// holds it.
@@ -169,13 +169,18 @@ func (p *parser) wrap(err error) *ParseError { return p.w.Wrap("atna", err, sent
 
 func local(name []byte) []byte { return xmlscan.Local(name) }
 
-// str is an attribute's value as a string: a substring of the input
-// when the value is a slice of it.
-func (p *parser) str(at xmlscan.Attr) string {
-	if at.Raw >= 0 && at.Raw+len(at.Value) <= len(p.src) {
-		return p.src[at.Raw : at.Raw+len(at.Value)]
+// str is an attribute's value as a string, kept in p.strs: a Builder
+// never changes the bytes it has given out as a string, so each value
+// stays what it was when the buffer grows or takes the next one.
+func (p *parser) str(at xmlscan.Attr) string { return p.keep(at.Value) }
+
+func (p *parser) keep(b []byte) string {
+	if len(b) == 0 {
+		return ""
 	}
-	return string(at.Value)
+	start := p.strs.Len()
+	p.strs.Write(b)
+	return p.strs.String()[start:]
 }
 
 func (p *parser) Text(_ *xmlscan.Walker, t []byte) error { return p.chars(t) }
@@ -280,7 +285,7 @@ func (p *parser) end(name []byte) error {
 	if p.collect == p.w.Depth() {
 		p.collect = 0
 		if string(local(name)) == "EventOutcomeDescription" {
-			p.a.Event.OutcomeDescription = string(bytes.TrimSpace(p.text))
+			p.a.Event.OutcomeDescription = p.keep(bytes.TrimSpace(p.text))
 		} else if len(p.a.Objects) > 0 {
 			o := &p.a.Objects[len(p.a.Objects)-1]
 			switch string(local(name)) {
@@ -291,7 +296,7 @@ func (p *parser) end(name []byte) error {
 				}
 				o.Query = q
 			case "ParticipantObjectName":
-				o.Name = string(bytes.TrimSpace(p.text))
+				o.Name = p.keep(bytes.TrimSpace(p.text))
 			}
 		}
 	}

@@ -36,10 +36,6 @@ type Attr struct {
 	Name  []byte // the qualified name, prefix included (xmlns:s)
 	Local []byte // the name without its prefix
 	Value []byte // entity-decoded
-	// Raw is the offset of Value in the input when Value is a slice of it
-	// (no entity to decode), else -1: a caller holding the input as a
-	// string takes the value as a substring of it, without a copy.
-	Raw int
 }
 
 // Token is the kind of what Next read.
@@ -308,12 +304,8 @@ func (s *Scanner) startTag() error {
 		if err != nil {
 			return err
 		}
-		at := -1
-		if len(val) == 0 || &val[0] == &raw[0] {
-			at = s.pos + 1 // raw itself: nothing was decoded
-		}
 		s.pos += 1 + end + 1
-		s.Attrs = append(s.Attrs, Attr{Name: qname, Local: Local(qname), Value: val, Raw: at})
+		s.Attrs = append(s.Attrs, Attr{Name: qname, Local: Local(qname), Value: val})
 	}
 }
 

@@ -72,26 +72,6 @@ func TestRefused(t *testing.T) {
 	}
 }
 
-// TestRawOffsets: a value with nothing to decode is the slice of the
-// input at Raw; a decoded one has Raw -1.
-func TestRawOffsets(t *testing.T) {
-	in := `<e a="plain" b='x&amp;y' c="" d="&#x41;"/>`
-	var s Scanner
-	s.Reset([]byte(in))
-	if tok, err := s.Next(); tok != Start || err != nil {
-		t.Fatal(tok, err)
-	}
-	want := map[string]int{"a": strings.Index(in, "plain"), "b": -1, "c": strings.Index(in, `""`) + 1, "d": -1}
-	for _, a := range s.Attrs {
-		if a.Raw != want[string(a.Name)] {
-			t.Errorf("%s: Raw %d, want %d", a.Name, a.Raw, want[string(a.Name)])
-		}
-		if a.Raw >= 0 && in[a.Raw:a.Raw+len(a.Value)] != string(a.Value) {
-			t.Errorf("%s: input at Raw is not the value %q", a.Name, a.Value)
-		}
-	}
-}
-
 // TestCheckChars: a refused control character is found at its offset in
 // any position of an eight-byte word and in the tail; line breaks, tabs
 // and multi-byte characters pass; invalid UTF-8 does not.
