@@ -205,7 +205,7 @@ func (s *Scanner) procInst() error {
 	}
 	body := s.data[s.pos+2 : s.pos+2+end]
 	s.pos += 2 + end + 2
-	n := nameLen(body)
+	n, _ := nameLen(body)
 	if n == 0 || (n < len(body) && !isSpace(body[n])) {
 		return s.errorf(start, "processing instruction without a target name")
 	}
@@ -276,7 +276,7 @@ func (s *Scanner) startTag() error {
 			return s.errorf(s.pos, "no space before an attribute")
 		}
 		nameStart := s.pos
-		n := nameLen(s.data[nameStart:])
+		n, colon := nameLen(s.data[nameStart:])
 		if n == 0 {
 			return s.errorf(nameStart, "expected a name")
 		}
@@ -305,7 +305,7 @@ func (s *Scanner) startTag() error {
 			return err
 		}
 		s.pos += 1 + end + 1
-		s.Attrs = append(s.Attrs, Attr{Name: qname, Local: Local(qname), Value: val})
+		s.Attrs = append(s.Attrs, Attr{Name: qname, Local: qname[colon+1:], Value: val})
 	}
 }
 
@@ -324,7 +324,7 @@ func (s *Scanner) chars() (Token, error) {
 // readName reads a name at pos into s.Name.
 func (s *Scanner) readName() error {
 	start := s.pos
-	n := nameLen(s.data[start:])
+	n, _ := nameLen(s.data[start:])
 	if n == 0 {
 		return s.errorf(start, "expected a name")
 	}
@@ -333,26 +333,29 @@ func (s *Scanner) readName() error {
 	return nil
 }
 
-// nameLen is the length of the name b starts with, 0 for none.
-func nameLen(b []byte) int {
+// nameLen is the length of the name b starts with, 0 for none, and the
+// offset of the colon after its prefix, -1 for none.
+func nameLen(b []byte) (n, colon int) {
 	if len(b) == 0 {
-		return 0
+		return 0, -1
 	}
 	if c := b[0]; !isNameByte(c) || c == '-' || c == '.' || c == ':' || (c >= '0' && c <= '9') {
-		return 0
+		return 0, -1
 	}
-	n, colons := 1, 0
+	n, colon = 1, -1
 	for n < len(b) && isNameByte(b[n]) {
 		if b[n] == ':' {
-			colons++
+			if colon >= 0 {
+				return 0, -1 // a qualified name has one prefix at most
+			}
+			colon = n
 		}
 		n++
 	}
-	// A qualified name: one prefix at most, and a local part after it.
-	if colons > 1 || (colons == 1 && b[n-1] == ':') {
-		return 0
+	if colon == n-1 {
+		return 0, -1 // and a local part after it
 	}
-	return n
+	return n, colon
 }
 
 // space skips white space and says whether there was any.
