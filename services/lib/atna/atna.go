@@ -448,6 +448,9 @@ func parseDateTime(s string) (time.Time, error) {
 func unbase64(b []byte, scratch *[]byte) ([]byte, error) {
 	if bytes.IndexByte(b, ' ') >= 0 || bytes.IndexByte(b, '\t') >= 0 {
 		kept := (*scratch)[:0]
+		if cap(kept) < len(b) {
+			kept = make([]byte, 0, len(b))
+		}
 		for _, c := range b {
 			if c != ' ' && c != '\t' {
 				kept = append(kept, c)
