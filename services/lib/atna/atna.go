@@ -14,7 +14,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -374,7 +373,10 @@ func (p *parser) source(attrs []xmlscan.Attr) {
 }
 
 func (p *parser) object(attrs []xmlscan.Attr) error {
-	var o Object
+	// Filled in place: copying a whole Object into the slice costs more
+	// while the collector is marking (a bulk write barrier).
+	p.a.Objects = append(p.a.Objects, Object{})
+	o := &p.a.Objects[len(p.a.Objects)-1]
 	for _, at := range attrs {
 		var dst *int
 		switch string(at.Local) {
@@ -397,7 +399,6 @@ func (p *parser) object(attrs []xmlscan.Attr) error {
 			*dst = n
 		}
 	}
-	p.a.Objects = append(p.a.Objects, o)
 	return nil
 }
 
@@ -428,9 +429,27 @@ func (p *parser) code(attrs []xmlscan.Attr) Code {
 	return c
 }
 
+// errNotSmallInt is smallInt's refusal; the caller's error names the
+// attribute and its value.
+var errNotSmallInt = errors.New("not a number from 0 to 65535")
+
+// smallInt reads a decimal from 0 to 65535, white space around it
+// allowed, as the coded integers of an AuditMessage are.
 func smallInt(b []byte) (int, error) {
-	n, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 16)
-	return int(n), err
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return 0, errNotSmallInt
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, errNotSmallInt
+		}
+		if n = n*10 + int(c-'0'); n > 65535 {
+			return 0, errNotSmallInt
+		}
+	}
+	return n, nil
 }
 
 // parseDateTime reads an xs:dateTime; one without a zone is taken as UTC.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -358,6 +359,18 @@ func TestManyValues(t *testing.T) {
 		}
 		if want := fmt.Sprintf("a&b %d", i); p.UserName != want {
 			t.Errorf("participant %d: UserName %q, want %q", i, p.UserName, want)
+		}
+	}
+}
+
+// TestSmallInt: the coded integers, as strconv.ParseUint(s, 10, 16) of
+// the trimmed text reads them.
+func TestSmallInt(t *testing.T) {
+	for _, in := range []string{"0", " 24 ", "\t4\n", "65535", "0000012", "65536", "", " ", "-1", "+1", "1a", "1 2", "99999999999999999999"} {
+		want, wantErr := strconv.ParseUint(strings.TrimSpace(in), 10, 16)
+		got, err := smallInt([]byte(in))
+		if (err != nil) != (wantErr != nil) || (err == nil && uint64(got) != want) {
+			t.Errorf("smallInt(%q) = %d, %v; want %d, %v", in, got, err, want, wantErr)
 		}
 	}
 }
