@@ -14,7 +14,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -128,6 +127,15 @@ func Parse(data []byte, maxBytes int) (*Audit, error) {
 		return nil, &ParseError{Prefix: "atna", Reason: fmt.Sprintf("%d bytes, limit %d", len(data), maxBytes), Err: ErrTooLarge}
 	}
 	p := parser{w: xmlscan.Walker{Limits: xmlscan.Limits{Depth: MaxDepth, Name: MaxName, Value: MaxValue}}}
+	// The Audit's strings are substrings of one buffer: one allocation
+	// (or a few, for a record of long values) instead of one per value.
+	// What they take of the input is a fraction of it.
+	p.strs.Grow(len(data) / 4)
+	if n := bytes.Count(data, []byte("ParticipantObjectIdentification")); n > 1 {
+		// Start and end tags both counted: a hint, for the objects of a
+		// long answer not to be copied as the slice grows.
+		p.a.Objects = make([]Object, 0, n/2)
+	}
 	if err := p.w.Walk(data, &p); err != nil {
 		return nil, p.wrap(err)
 	}
@@ -136,14 +144,16 @@ func Parse(data []byte, maxBytes int) (*Audit, error) {
 
 // parser is the xmlscan.Handler of an AuditMessage.
 type parser struct {
-	w xmlscan.Walker
-	a Audit
+	w    xmlscan.Walker
+	strs strings.Builder // what the Audit's strings are made of
+	a    Audit
 	// collect is the depth whose text is wanted (ParticipantObjectQuery,
 	// ParticipantObjectName, EventOutcomeDescription), 0 for none; text
 	// holds it.
 	collect int
 	text    []byte
 	sources int // AuditSourceIdentifications seen; only the first is kept
+	scratch []byte
 }
 
 func (p *parser) fail(err error, format string, args ...any) *ParseError {
@@ -157,6 +167,20 @@ var sentinels = map[error]error{xmlscan.ErrDecl: ErrDoctype, xmlscan.ErrTooDeep:
 func (p *parser) wrap(err error) *ParseError { return p.w.Wrap("atna", err, sentinels) }
 
 func local(name []byte) []byte { return xmlscan.Local(name) }
+
+// str is an attribute's value as a string, kept in p.strs: a Builder
+// never changes the bytes it has given out as a string, so each value
+// stays what it was when the buffer grows or takes the next one.
+func (p *parser) str(at xmlscan.Attr) string { return p.keep(at.Value) }
+
+func (p *parser) keep(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	start := p.strs.Len()
+	p.strs.Write(b)
+	return p.strs.String()[start:]
+}
 
 func (p *parser) Text(_ *xmlscan.Walker, t []byte) error { return p.chars(t) }
 
@@ -207,11 +231,11 @@ func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
 	case "EventIdentification":
 		switch string(el) {
 		case "EventID":
-			a.Event.ID = code(attrs)
+			a.Event.ID = p.code(attrs)
 		case "EventTypeCode":
-			a.Event.TypeCodes = append(a.Event.TypeCodes, code(attrs))
+			a.Event.TypeCodes = append(a.Event.TypeCodes, p.code(attrs))
 		case "PurposeOfUse":
-			a.Event.PurposesOfUse = append(a.Event.PurposesOfUse, code(attrs))
+			a.Event.PurposesOfUse = append(a.Event.PurposesOfUse, p.code(attrs))
 		case "EventOutcomeDescription":
 			p.collect = p.w.Depth()
 			p.text = p.text[:0]
@@ -219,11 +243,11 @@ func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
 	case "ActiveParticipant":
 		if string(el) == "RoleIDCode" && len(a.Participants) > 0 {
 			pa := &a.Participants[len(a.Participants)-1]
-			pa.RoleIDCodes = append(pa.RoleIDCodes, code(attrs))
+			pa.RoleIDCodes = append(pa.RoleIDCodes, p.code(attrs))
 		}
 	case "AuditSourceIdentification":
 		if string(el) == "AuditSourceTypeCode" && p.sources == 1 {
-			a.Source.TypeCodes = append(a.Source.TypeCodes, code(attrs))
+			a.Source.TypeCodes = append(a.Source.TypeCodes, p.code(attrs))
 		}
 	case "ParticipantObjectIdentification":
 		if len(a.Objects) == 0 {
@@ -232,7 +256,7 @@ func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
 		o := &a.Objects[len(a.Objects)-1]
 		switch string(el) {
 		case "ParticipantObjectIDTypeCode":
-			o.IDTypeCode = code(attrs)
+			o.IDTypeCode = p.code(attrs)
 		case "ParticipantObjectQuery", "ParticipantObjectName":
 			p.collect = p.w.Depth()
 			p.text = p.text[:0]
@@ -242,12 +266,12 @@ func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
 			for _, at := range attrs {
 				switch string(at.Local) {
 				case "type":
-					d.Type = string(at.Value)
+					d.Type = p.str(at)
 				case "value":
 					val = at.Value
 				}
 			}
-			if d.Value, err = unbase64(val); err != nil {
+			if d.Value, err = unbase64(val, &p.scratch); err != nil {
 				return p.fail(nil, "value is not base64: %v", err)
 			}
 			o.Details = append(o.Details, d)
@@ -260,18 +284,18 @@ func (p *parser) end(name []byte) error {
 	if p.collect == p.w.Depth() {
 		p.collect = 0
 		if string(local(name)) == "EventOutcomeDescription" {
-			p.a.Event.OutcomeDescription = string(bytes.TrimSpace(p.text))
+			p.a.Event.OutcomeDescription = p.keep(bytes.TrimSpace(p.text))
 		} else if len(p.a.Objects) > 0 {
 			o := &p.a.Objects[len(p.a.Objects)-1]
 			switch string(local(name)) {
 			case "ParticipantObjectQuery":
-				q, err := unbase64(p.text)
+				q, err := unbase64(p.text, &p.scratch)
 				if err != nil {
 					return p.fail(nil, "not base64: %v", err)
 				}
 				o.Query = q
 			case "ParticipantObjectName":
-				o.Name = string(bytes.TrimSpace(p.text))
+				o.Name = p.keep(bytes.TrimSpace(p.text))
 			}
 		}
 	}
@@ -283,9 +307,9 @@ func (p *parser) event(attrs []xmlscan.Attr) error {
 	for _, at := range attrs {
 		switch string(at.Local) {
 		case "EventActionCode":
-			e.ActionCode = string(at.Value)
+			e.ActionCode = p.str(at)
 		case "EventDateTime":
-			tm, err := parseDateTime(string(at.Value))
+			tm, err := parseDateTime(p.str(at))
 			if err != nil {
 				return p.fail(nil, "EventDateTime %q is not an xs:dateTime", at.Value)
 			}
@@ -306,11 +330,11 @@ func (p *parser) participant(attrs []xmlscan.Attr) error {
 	for _, at := range attrs {
 		switch string(at.Local) {
 		case "UserID":
-			pa.UserID = string(at.Value)
+			pa.UserID = p.str(at)
 		case "AlternativeUserID":
-			pa.AlternativeUserID = string(at.Value)
+			pa.AlternativeUserID = p.str(at)
 		case "UserName":
-			pa.UserName = string(at.Value)
+			pa.UserName = p.str(at)
 		case "UserIsRequestor":
 			switch string(bytes.TrimSpace(at.Value)) {
 			case "true", "1":
@@ -320,7 +344,7 @@ func (p *parser) participant(attrs []xmlscan.Attr) error {
 				return p.fail(nil, "UserIsRequestor %q is not a boolean", at.Value)
 			}
 		case "NetworkAccessPointID":
-			pa.NetworkAccessPointID = string(at.Value)
+			pa.NetworkAccessPointID = p.str(at)
 		case "NetworkAccessPointTypeCode":
 			n, err := smallInt(at.Value)
 			if err != nil {
@@ -338,23 +362,26 @@ func (p *parser) source(attrs []xmlscan.Attr) {
 	for _, at := range attrs {
 		switch string(at.Local) {
 		case "AuditSourceID":
-			s.ID = string(at.Value)
+			s.ID = p.str(at)
 		case "AuditEnterpriseSiteID":
-			s.EnterpriseSiteID = string(at.Value)
+			s.EnterpriseSiteID = p.str(at)
 		case "AuditSourceTypeCode":
 			// Some RFC 3881 senders put the type code as an attribute.
-			s.TypeCodes = append(s.TypeCodes, Code{Code: string(at.Value)})
+			s.TypeCodes = append(s.TypeCodes, Code{Code: p.str(at)})
 		}
 	}
 }
 
 func (p *parser) object(attrs []xmlscan.Attr) error {
-	var o Object
+	// Filled in place: copying a whole Object into the slice costs more
+	// while the collector is marking (a bulk write barrier).
+	p.a.Objects = append(p.a.Objects, Object{})
+	o := &p.a.Objects[len(p.a.Objects)-1]
 	for _, at := range attrs {
 		var dst *int
 		switch string(at.Local) {
 		case "ParticipantObjectID":
-			o.ID = string(at.Value)
+			o.ID = p.str(at)
 		case "ParticipantObjectTypeCode":
 			dst = &o.TypeCode
 		case "ParticipantObjectTypeCodeRole":
@@ -362,7 +389,7 @@ func (p *parser) object(attrs []xmlscan.Attr) error {
 		case "ParticipantObjectDataLifeCycle":
 			dst = &o.DataLifeCycle
 		case "ParticipantObjectSensitivity":
-			o.Sensitivity = string(at.Value)
+			o.Sensitivity = p.str(at)
 		}
 		if dst != nil {
 			n, err := smallInt(at.Value)
@@ -372,40 +399,57 @@ func (p *parser) object(attrs []xmlscan.Attr) error {
 			*dst = n
 		}
 	}
-	p.a.Objects = append(p.a.Objects, o)
 	return nil
 }
 
 // code reads a coded value in either schema's attributes.
-func code(attrs []xmlscan.Attr) Code {
+func (p *parser) code(attrs []xmlscan.Attr) Code {
 	var c Code
-	var system, display []byte
+	var system, display xmlscan.Attr
 	for _, at := range attrs {
 		switch string(at.Local) {
 		case "csd-code", "code":
-			c.Code = string(at.Value)
+			c.Code = p.str(at)
 		case "codeSystemName":
-			c.System = string(at.Value)
+			c.System = p.str(at)
 		case "codeSystem":
-			system = at.Value
+			system = at
 		case "originalText":
-			c.Display = string(at.Value)
+			c.Display = p.str(at)
 		case "displayName":
-			display = at.Value
+			display = at
 		}
 	}
 	if c.System == "" {
-		c.System = string(system)
+		c.System = p.str(system)
 	}
 	if c.Display == "" {
-		c.Display = string(display)
+		c.Display = p.str(display)
 	}
 	return c
 }
 
+// errNotSmallInt is smallInt's refusal; the caller's error names the
+// attribute and its value.
+var errNotSmallInt = errors.New("not a number from 0 to 65535")
+
+// smallInt reads a decimal from 0 to 65535, white space around it
+// allowed, as the coded integers of an AuditMessage are.
 func smallInt(b []byte) (int, error) {
-	n, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 16)
-	return int(n), err
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return 0, errNotSmallInt
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, errNotSmallInt
+		}
+		if n = n*10 + int(c-'0'); n > 65535 {
+			return 0, errNotSmallInt
+		}
+	}
+	return n, nil
 }
 
 // parseDateTime reads an xs:dateTime; one without a zone is taken as UTC.
@@ -417,16 +461,21 @@ func parseDateTime(s string) (time.Time, error) {
 	return time.Parse("2006-01-02T15:04:05.999999999", s)
 }
 
-// unbase64 decodes xs:base64Binary, which may be broken into lines.
-func unbase64(b []byte) ([]byte, error) {
-	if bytes.ContainsAny(b, " \t") {
-		// Decode skips CR and LF, not the rest of XML's white space.
-		b = bytes.Map(func(r rune) rune {
-			if r == ' ' || r == '\t' {
-				return -1
+// unbase64 decodes xs:base64Binary, which may be broken into lines and
+// indented (Decode skips CR and LF, not the rest of XML's white space:
+// spaces and tabs are dropped first, into scratch).
+func unbase64(b []byte, scratch *[]byte) ([]byte, error) {
+	if bytes.IndexByte(b, ' ') >= 0 || bytes.IndexByte(b, '\t') >= 0 {
+		kept := (*scratch)[:0]
+		if cap(kept) < len(b) {
+			kept = make([]byte, 0, len(b))
+		}
+		for _, c := range b {
+			if c != ' ' && c != '\t' {
+				kept = append(kept, c)
 			}
-			return r
-		}, b)
+		}
+		*scratch, b = kept, kept
 	}
 	if len(b) == 0 {
 		return nil, nil

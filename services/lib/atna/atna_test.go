@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -330,5 +332,45 @@ func TestParseXMLForms(t *testing.T) {
 	o := a.Objects[0]
 	if o.ID != "x" || o.TypeCode != 2 || string(o.Query) != "<AdhocQuery/>" || o.Name != "Jane & <Doe>" {
 		t.Errorf("object = %+v, query %q", o, o.Query)
+	}
+}
+
+// TestManyValues: the Audit's strings share buffers that grow as a
+// record's values outnumber the first one; each string keeps its value,
+// entity-decoded ones too.
+func TestManyValues(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`<AuditMessage>`)
+	const n = 200
+	for i := range n {
+		fmt.Fprintf(&b, `<ActiveParticipant UserID="user-%d-%s" UserName="a&amp;b %d"/>`, i, strings.Repeat("x", i%50), i)
+	}
+	b.WriteString(`</AuditMessage>`)
+	a, err := Parse([]byte(b.String()), limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Participants) != n {
+		t.Fatalf("%d participants, want %d", len(a.Participants), n)
+	}
+	for i, p := range a.Participants {
+		if want := fmt.Sprintf("user-%d-%s", i, strings.Repeat("x", i%50)); p.UserID != want {
+			t.Errorf("participant %d: UserID %q, want %q", i, p.UserID, want)
+		}
+		if want := fmt.Sprintf("a&b %d", i); p.UserName != want {
+			t.Errorf("participant %d: UserName %q, want %q", i, p.UserName, want)
+		}
+	}
+}
+
+// TestSmallInt: the coded integers, as strconv.ParseUint(s, 10, 16) of
+// the trimmed text reads them.
+func TestSmallInt(t *testing.T) {
+	for _, in := range []string{"0", " 24 ", "\t4\n", "65535", "0000012", "65536", "", " ", "-1", "+1", "1a", "1 2", "99999999999999999999"} {
+		want, wantErr := strconv.ParseUint(strings.TrimSpace(in), 10, 16)
+		got, err := smallInt([]byte(in))
+		if (err != nil) != (wantErr != nil) || (err == nil && uint64(got) != want) {
+			t.Errorf("smallInt(%q) = %d, %v; want %d, %v", in, got, err, want, wantErr)
+		}
 	}
 }

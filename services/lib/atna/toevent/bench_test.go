@@ -13,14 +13,20 @@ import (
 	"github.com/hinscore/hinscore/services/lib/atna"
 )
 
+// goalPerCore is issue 22's speed goal for parsing and mapping audit
+// records of 2–6 KB: 20,000 messages/s on one core, 50 µs each.
+const goalPerCore = 20000
+
 // BenchmarkParseMap is what an audit listener spends per record: parse
 // the AuditMessage and map it, the table parsed once as a caller keeps
 // it. Over testdata records of cross-community transactions of 2.5–3 KB
 // and one grown to 6 KB (the issue's 2–6 KB);
 // "/parse" beside each is the parser's share. Besides wall time per
 // message it reports the process's CPU time per message (cpu-µs/msg, from
-// getrusage: with -cpu 1 the one core's work, GC included), the figure
-// that holds on a shared machine whose other load stretches wall time.
+// getrusage: the work of every core, GC included), the figure that holds
+// on a shared machine whose other load stretches wall time, and the rate
+// it allows one core (msgs/core-s) with the goal beside it
+// (goal-msgs/core-s, which make bench's report shows as the limit).
 func BenchmarkParseMap(b *testing.B) {
 	for _, file := range []string{"iti55_initiating.xml", "iti38_initiating.xml", "iti55_responding.xml", "iti55_responding.xml+6K"} {
 		name, grow := strings.CutSuffix(file, "+6K")
@@ -47,6 +53,7 @@ func BenchmarkParseMap(b *testing.B) {
 				}
 			}
 			reportRates(b, cpuTime(b)-cpu)
+			b.ReportMetric(goalPerCore, "goal-msgs/core-s")
 		})
 		b.Run(file+"/parse", func(b *testing.B) {
 			b.ReportAllocs()
@@ -64,6 +71,9 @@ func BenchmarkParseMap(b *testing.B) {
 func reportRates(b *testing.B, cpu time.Duration) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
+	if cpu > 0 {
+		b.ReportMetric(float64(b.N)/cpu.Seconds(), "msgs/core-s")
+	}
 }
 
 // cpuTime is the CPU time (user + system) the process has used.

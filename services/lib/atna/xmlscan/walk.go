@@ -64,6 +64,9 @@ func (w *Walker) Walk(data []byte, h Handler) error {
 		return err
 	}
 	w.Reset(data)
+	if w.stack == nil {
+		w.stack = make([][]byte, 0, 8)
+	}
 	w.stack, w.rootDone = w.stack[:0], false
 	for {
 		tok, err := w.Next()

@@ -13,6 +13,7 @@ package xmlscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"strconv"
 	"unicode/utf8"
@@ -90,15 +91,42 @@ func Local(name []byte) []byte {
 }
 
 // CheckChars refuses invalid UTF-8 and the control characters XML 1.0
-// does not allow, once for the whole input.
+// does not allow, once for the whole input. It reads eight bytes at a
+// time and looks at single bytes only in a word holding one below 0x20
+// (a line break, a tab, or a refused one), and leaves UTF-8 to
+// utf8.Valid only when a byte is not ASCII.
 func CheckChars(data []byte) error {
-	for i, c := range data {
-		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-			return &Error{At: i, Reason: "control character " + strconv.Itoa(int(c))}
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	var high uint64
+	i := 0
+	for ; i+8 <= len(data); i += 8 {
+		x := binary.LittleEndian.Uint64(data[i:])
+		high |= x
+		// Exact as a whole: nonzero if and only if a byte is below 0x20.
+		if (x-0x20*ones)&^x&highs != 0 {
+			if err := checkControl(data[i:i+8], i); err != nil {
+				return err
+			}
 		}
 	}
-	if !utf8.Valid(data) {
+	for _, c := range data[i:] {
+		high |= uint64(c)
+	}
+	if err := checkControl(data[i:], i); err != nil {
+		return err
+	}
+	if high&highs != 0 && !utf8.Valid(data) {
 		return &Error{At: 0, Reason: "invalid UTF-8"}
+	}
+	return nil
+}
+
+// checkControl refuses a control character of b, which is at offset at.
+func checkControl(b []byte, at int) error {
+	for j, c := range b {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+			return &Error{At: at + j, Reason: "control character " + strconv.Itoa(int(c))}
+		}
 	}
 	return nil
 }
@@ -106,6 +134,11 @@ func CheckChars(data []byte) error {
 // Next reads the next token.
 func (s *Scanner) Next() (Token, error) {
 	s.buf = s.buf[:0]
+	if s.Attrs == nil {
+		// A start tag of an AuditMessage or a SOAP envelope has a few
+		// attributes; the slice is reused for every tag of the input.
+		s.Attrs = make([]Attr, 0, 8)
+	}
 	s.Attrs = s.Attrs[:0]
 	for {
 		if s.pos >= len(s.data) {
@@ -115,31 +148,38 @@ func (s *Scanner) Next() (Token, error) {
 			return s.chars()
 		}
 		rest := s.data[s.pos:]
-		switch {
-		case bytes.HasPrefix(rest, []byte("<!--")):
-			end := bytes.Index(rest[4:], []byte("--"))
-			if end < 0 || 4+end+2 >= len(rest) {
-				return 0, s.errorf(s.pos, "unterminated comment")
+		var second byte
+		if len(rest) > 1 {
+			second = rest[1]
+		}
+		switch second {
+		case '!':
+			switch {
+			case bytes.HasPrefix(rest, []byte("<!--")):
+				end := bytes.Index(rest[4:], []byte("--"))
+				if end < 0 || 4+end+2 >= len(rest) {
+					return 0, s.errorf(s.pos, "unterminated comment")
+				}
+				if rest[4+end+2] != '>' {
+					return 0, s.errorf(s.pos+4+end, "-- inside a comment")
+				}
+				s.pos += 4 + end + 3
+			case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+				end := bytes.Index(rest[9:], []byte("]]>"))
+				if end < 0 {
+					return 0, s.errorf(s.pos, "unterminated CDATA section")
+				}
+				s.Text = rest[9 : 9+end]
+				s.pos += 9 + end + 3
+				return Text, nil
+			default:
+				return Decl, nil
 			}
-			if rest[4+end+2] != '>' {
-				return 0, s.errorf(s.pos+4+end, "-- inside a comment")
-			}
-			s.pos += 4 + end + 3
-		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
-			end := bytes.Index(rest[9:], []byte("]]>"))
-			if end < 0 {
-				return 0, s.errorf(s.pos, "unterminated CDATA section")
-			}
-			s.Text = rest[9 : 9+end]
-			s.pos += 9 + end + 3
-			return Text, nil
-		case bytes.HasPrefix(rest, []byte("<!")):
-			return Decl, nil
-		case bytes.HasPrefix(rest, []byte("<?")):
+		case '?':
 			if err := s.procInst(); err != nil {
 				return 0, err
 			}
-		case bytes.HasPrefix(rest, []byte("</")):
+		case '/':
 			s.pos += 2
 			if err := s.readName(); err != nil {
 				return 0, err
@@ -165,7 +205,7 @@ func (s *Scanner) procInst() error {
 	}
 	body := s.data[s.pos+2 : s.pos+2+end]
 	s.pos += 2 + end + 2
-	n := nameLen(body)
+	n, _ := nameLen(body)
 	if n == 0 || (n < len(body) && !isSpace(body[n])) {
 		return s.errorf(start, "processing instruction without a target name")
 	}
@@ -214,8 +254,6 @@ func (s *Scanner) startTag() error {
 	if err := s.readName(); err != nil {
 		return err
 	}
-	elem := s.Name
-	defer func() { s.Name = elem }()
 	for {
 		sp := s.space()
 		if s.pos >= len(s.data) {
@@ -238,9 +276,11 @@ func (s *Scanner) startTag() error {
 			return s.errorf(s.pos, "no space before an attribute")
 		}
 		nameStart := s.pos
-		if err := s.readName(); err != nil {
-			return err
+		n, colon := nameLen(s.data[nameStart:])
+		if n == 0 {
+			return s.errorf(nameStart, "expected a name")
 		}
+		s.pos += n
 		qname := s.data[nameStart:s.pos]
 		s.space()
 		if s.pos >= len(s.data) || s.data[s.pos] != '=' {
@@ -265,7 +305,7 @@ func (s *Scanner) startTag() error {
 			return err
 		}
 		s.pos += 1 + end + 1
-		s.Attrs = append(s.Attrs, Attr{Name: qname, Local: Local(qname), Value: val})
+		s.Attrs = append(s.Attrs, Attr{Name: qname, Local: qname[colon+1:], Value: val})
 	}
 }
 
@@ -284,7 +324,7 @@ func (s *Scanner) chars() (Token, error) {
 // readName reads a name at pos into s.Name.
 func (s *Scanner) readName() error {
 	start := s.pos
-	n := nameLen(s.data[start:])
+	n, _ := nameLen(s.data[start:])
 	if n == 0 {
 		return s.errorf(start, "expected a name")
 	}
@@ -293,23 +333,29 @@ func (s *Scanner) readName() error {
 	return nil
 }
 
-// nameLen is the length of the name b starts with, 0 for none.
-func nameLen(b []byte) int {
+// nameLen is the length of the name b starts with, 0 for none, and the
+// offset of the colon after its prefix, -1 for none.
+func nameLen(b []byte) (n, colon int) {
 	if len(b) == 0 {
-		return 0
+		return 0, -1
 	}
 	if c := b[0]; !isNameByte(c) || c == '-' || c == '.' || c == ':' || (c >= '0' && c <= '9') {
-		return 0
+		return 0, -1
 	}
-	n := 1
+	n, colon = 1, -1
 	for n < len(b) && isNameByte(b[n]) {
+		if b[n] == ':' {
+			if colon >= 0 {
+				return 0, -1 // a qualified name has one prefix at most
+			}
+			colon = n
+		}
 		n++
 	}
-	// A qualified name: one prefix at most, and a local part after it.
-	if c := bytes.Count(b[:n], []byte(":")); c > 1 || (c == 1 && b[n-1] == ':') {
-		return 0
+	if colon == n-1 {
+		return 0, -1 // and a local part after it
 	}
-	return n
+	return n, colon
 }
 
 // space skips white space and says whether there was any.
@@ -391,7 +437,13 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 
 // isNameByte is lenient beyond ASCII: any byte of a multi-byte UTF-8
 // character may be part of a name (the input's UTF-8 is checked whole).
-func isNameByte(c byte) bool {
-	return c >= 0x80 || c == '_' || c == ':' || c == '-' || c == '.' ||
-		(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-}
+func isNameByte(c byte) bool { return nameBytes[c] }
+
+// nameBytes is isNameByte's table, read-only once built.
+var nameBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 0x80 || c == '_' || c == ':' || c == '-' || c == '.' ||
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+	}
+	return t
+}()

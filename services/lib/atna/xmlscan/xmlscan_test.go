@@ -71,3 +71,26 @@ func TestRefused(t *testing.T) {
 		t.Error("control character accepted")
 	}
 }
+
+// TestCheckChars: a refused control character is found at its offset in
+// any position of an eight-byte word and in the tail; line breaks, tabs
+// and multi-byte characters pass; invalid UTF-8 does not.
+func TestCheckChars(t *testing.T) {
+	base := []byte("<a>\tline\r\nzwölf € 𝄞</a>\n" + strings.Repeat("x", 17))
+	if err := CheckChars(base); err != nil {
+		t.Fatalf("valid input refused: %v", err)
+	}
+	for i := range base {
+		in := append([]byte{}, base...)
+		in[i] = 0x01
+		var se *Error
+		if err := CheckChars(in); !errors.As(err, &se) || se.At != i {
+			// A multi-byte character cut by the 0x01 is invalid UTF-8
+			// only after the control character is found, so At is i.
+			t.Errorf("0x01 at %d: %v", i, err)
+		}
+	}
+	if err := CheckChars([]byte("<a>\xc3\x28</a>")); err == nil {
+		t.Error("invalid UTF-8 accepted")
+	}
+}
