@@ -63,7 +63,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"class-builtin-version.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network northstar: version fhir-class/2 is the built-in table's"}},
 		{"class-no-token.env", []string{"HINSCORE_FHIR_CLASSIFICATION: network southgate has classification rows but no token"}},
 		{"soap-class-bad.env", []string{"HINSCORE_SOAP_CLASSIFICATION: network northstar: testdata/config/soap-class-bad.csv: toevent.ParseTable: line 2: unknown exception \"171.999\""}},
-		{"soap-class-builtin.env", []string{"HINSCORE_SOAP_CLASSIFICATION: network northstar: version soap-class/2 is the built-in table's"}},
+		{"soap-class-builtin.env", []string{"HINSCORE_SOAP_CLASSIFICATION: network northstar: version soap-class/3 is the built-in table's"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {

@@ -126,11 +126,18 @@ func (g *xcaGenerator) soapCopies(t *xcaTx) []XCAMessage {
 		ack := envelope(soapHeader{action: ActionXCPDAck, messageID: "urn:uuid:" + g.uuid(), relatesTo: t.messageID, at: ackAt},
 			deferredAck(t, ackAt, g.uuid(), t.hl7ID))
 		out = append(out, t.copies(ackAt, "ack", ack)...)
+		respID, respHL7ID := "urn:uuid:"+g.uuid(), g.uuid()
 		resp := envelope(soapHeader{
-			action: ActionXCPDDeferredReply, messageID: "urn:uuid:" + g.uuid(), relatesTo: t.messageID,
+			action: ActionXCPDDeferredReply, messageID: respID, relatesTo: t.messageID,
 			to: replyTo, at: answered,
-		}, pdqResponse(t, answered, g.uuid(), t.hl7ID))
-		return append(out, t.copies(answered, "deferred-response", resp)...)
+		}, pdqResponse(t, answered, respHL7ID, t.hl7ID))
+		out = append(out, t.copies(answered, "deferred-response", resp)...)
+		// The initiating gateway accepts the deferred response with the same
+		// acknowledgement, relating to the response, not to the request.
+		ack2At := answered.Add(120 * time.Millisecond)
+		ack2 := envelope(soapHeader{action: ActionXCPDAck, messageID: "urn:uuid:" + g.uuid(), relatesTo: respID, at: ack2At},
+			responseAck(t, ack2At, g.uuid(), respHL7ID))
+		return append(out, t.copies(ack2At, "deferred-response-ack", ack2)...)
 	}
 	var body string
 	switch {

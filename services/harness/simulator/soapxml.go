@@ -138,11 +138,25 @@ func detailCode(r XCATruthRow) string {
 // once for a deferred-mode request.
 func deferredAck(t *xcaTx, at time.Time, hl7ID, requestHL7ID string) string {
 	j := t.j
+	return acceptAck(at, hl7ID, requestHL7ID,
+		hl7Device("receiver", j.requester.oid()+".9", j.requester.oid())+hl7Device("sender", j.responder.oid()+".9", j.responder.oid()))
+}
+
+// responseAck is the initiating gateway's acceptance of a deferred
+// response: the same acknowledgement, from the requester to the responder.
+func responseAck(t *xcaTx, at time.Time, hl7ID, responseHL7ID string) string {
+	j := t.j
+	return acceptAck(at, hl7ID, responseHL7ID,
+		hl7Device("receiver", j.responder.oid()+".9", j.responder.oid())+hl7Device("sender", j.requester.oid()+".9", j.requester.oid()))
+}
+
+// acceptAck is an MCCI_IN000002UV01 accept acknowledgement (CA) of the
+// message targetHL7ID, between the devices given.
+func acceptAck(at time.Time, hl7ID, targetHL7ID, devices string) string {
 	return `<MCCI_IN000002UV01 xmlns="urn:hl7-org:v3" ITSVersion="XML_1.0"><id root="` + hl7ID + `"/>` +
 		`<creationTime value="` + hl7Time(at) + `"/><interactionId root="2.16.840.1.113883.1.6" extension="MCCI_IN000002UV01"/>` +
-		`<processingCode code="P"/><processingModeCode code="T"/><acceptAckCode code="NE"/>` +
-		hl7Device("receiver", j.requester.oid()+".9", j.requester.oid()) + hl7Device("sender", j.responder.oid()+".9", j.responder.oid()) +
-		`<acknowledgement><typeCode code="CA"/><targetMessage><id root="` + requestHL7ID + `"/></targetMessage></acknowledgement></MCCI_IN000002UV01>`
+		`<processingCode code="P"/><processingModeCode code="T"/><acceptAckCode code="NE"/>` + devices +
+		`<acknowledgement><typeCode code="CA"/><targetMessage><id root="` + targetHL7ID + `"/></targetMessage></acknowledgement></MCCI_IN000002UV01>`
 }
 
 func rimSlot(name string, values ...string) string {

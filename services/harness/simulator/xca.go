@@ -195,8 +195,9 @@ type XCAMessage struct {
 	Side      string // SideInitiating or SideResponding
 	// TransactionID links the message to its truth row.
 	TransactionID string
-	// What: "audit", "request", "response", "ack" (a deferred-mode
-	// acknowledgement), "deferred-response".
+	// What: "audit", "request", "response", "ack" (the responding gateway
+	// accepting a deferred query), "deferred-response",
+	// "deferred-response-ack" (the initiating gateway accepting it).
 	What      string
 	Raw       []byte
 	Duplicate bool

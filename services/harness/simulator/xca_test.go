@@ -340,7 +340,7 @@ type tEnvelope struct {
 func TestXCASOAPCopiesAreWellFormedAndTrue(t *testing.T) {
 	p := xcaPlan(t, XCAConfig{Journeys: 400})
 	seen := checkSOAPCopies(t, p)
-	if seen["request"] == 0 || seen["response"] == 0 || seen["deferred-response"] == 0 || seen["ack"] != seen["deferred-response"] {
+	if seen["request"] == 0 || seen["response"] == 0 || seen["deferred-response"] == 0 || seen["ack"] != seen["deferred-response"] || seen["deferred-response-ack"] != seen["deferred-response"] {
 		t.Fatalf("SOAP copies %v: want requests, responses and deferred responses", seen)
 	}
 }
@@ -382,6 +382,10 @@ func checkSOAPCopies(t *testing.T, p *XCAPlan) map[string]int {
 		case "ack":
 			if !r.Deferred || e.Header.RelatesTo != r.TransactionID {
 				t.Fatalf("%s: deferred-mode ack of a transaction not deferred", r.TransactionID)
+			}
+		case "deferred-response-ack":
+			if !r.Deferred || e.Header.RelatesTo == "" || e.Header.RelatesTo == r.TransactionID {
+				t.Fatalf("%s: the acknowledgement of a deferred response must relate to the response, not the request", r.TransactionID)
 			}
 		}
 	}

@@ -22,7 +22,7 @@ import (
 )
 
 // MappingVersion names the rules of this mapping; events record it with
-// the table's version ("soap-map/1+soap-class/2").
+// the table's version ("soap-map/1+soap-class/3").
 const MappingVersion = "soap-map/1"
 
 // MaxReasonText is how much of a fault's reason or an error's context an
@@ -160,7 +160,12 @@ func (mp Mapper) Event(in Input, m *soap.Message) *hinscorev1.ExchangeEvent {
 		dq = append(dq, mp.answer(ev, m, table)...)
 	}
 	ev.ReasonCodes = append(ev.ReasonCodes, dq...)
-	parties(ev, m)
+	if ev.Role != hinscorev1.Role_ROLE_NOTIFICATION {
+		// An accept acknowledgement recorded as a notification may come
+		// from either gateway (soap-class/3): it names no requester or
+		// responder rather than guess which its sender is.
+		parties(ev, m)
+	}
 	mp.patient(ev, m)
 	return ev
 }

@@ -94,7 +94,7 @@ var cases = map[string]want{
 	"iti55_deferred_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindPatientDiscovery, key: "neta|soap|" + def1, txn: def1,
 		purpose: "treatment", purposeCode: "T-TRTMNT", reqCommunity: rb, respCommunity: lake, reqOrg: rb, respOrg: lake,
 		patientAuthority: "urn:oid:2.16.840.1.113883.3.9001.2", patientID: "RB-1177", eventTime: time.Date(2026, 11, 4, 16, 0, 0, 0, time.UTC)},
-	"iti55_deferred_ack.xml": {role: hinscorev1.Role_ROLE_INTERIM, kind: KindPatientDiscovery, key: "neta|soap|" + def1, inReplyTo: def1, txn: def1,
+	"iti55_deferred_ack.xml": {role: hinscorev1.Role_ROLE_NOTIFICATION, kind: KindPatientDiscovery, key: "neta|soap|" + def1, inReplyTo: def1, txn: def1,
 		status: hinscorev1.Status_STATUS_ACCEPTED, reasons: []string{"accept-ack|CA", ReasonNoTimestamp}, eventTime: ingest},
 	"iti55_deferred_response.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|" + def1, inReplyTo: def1, txn: def1,
 		status: hinscorev1.Status_STATUS_ERROR_TRANSIENT, reasons: []string{"issue|AnswerNotAvailable", "issue|ResponderBusy", "ack|AA", "xcpd|NF"},
@@ -136,7 +136,7 @@ func TestMapFiles(t *testing.T) {
 		if ev.PatientToken != wantToken || (wantToken != "") != (ev.PatientKeyId == "k1") {
 			t.Errorf("%s: patient token %q key %q, want %q", name, ev.PatientToken, ev.PatientKeyId, wantToken)
 		}
-		if ev.Format != hinscorev1.Format_FORMAT_SOAP || ev.Side != initiating || ev.Untimed || ev.MappingVersion != "soap-map/1+soap-class/2" ||
+		if ev.Format != hinscorev1.Format_FORMAT_SOAP || ev.Side != initiating || ev.Untimed || ev.MappingVersion != "soap-map/1+soap-class/3" ||
 			ev.IngestTimeMs != ingest.UnixMilli() || ev.Network != "neta" || ev.EventId == "" {
 			t.Errorf("%s: %v %v %v %q", name, ev.Format, ev.Side, ev.Untimed, ev.MappingVersion)
 		}
