@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // maxAckBytes bounds an acknowledgement frame.
@@ -371,19 +372,7 @@ func (s *sender) pace(ctx context.Context, w *bufio.Writer) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	return sleepCtx(ctx, wait)
-}
-
-// sleepCtx waits for d, or until ctx ends (its error).
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return service.Sleep(ctx, wait)
 }
 
 // write returns the frame it had taken but not yet handed to the reader

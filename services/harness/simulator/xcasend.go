@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // XCATarget is where one cross-community network's feed goes.
@@ -149,7 +151,7 @@ func pace(ctx context.Context, began time.Time, i int, rate float64) error {
 	if wait <= 0 {
 		return nil
 	}
-	return sleepCtx(ctx, wait)
+	return service.Sleep(ctx, wait)
 }
 
 // retrier paces attempts after failures and gives up once failures have
@@ -170,7 +172,7 @@ func (r *retrier) wait(ctx context.Context, cause error) error {
 	if time.Since(r.began) > r.within {
 		return fmt.Errorf("%w after %s: %w", ErrGaveUp, r.within, cause)
 	}
-	if err := sleepCtx(ctx, r.backoff); err != nil {
+	if err := service.Sleep(ctx, r.backoff); err != nil {
 		return err
 	}
 	r.backoff = min(2*r.backoff, maxReconnectBackoff)

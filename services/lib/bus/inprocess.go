@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -37,7 +38,7 @@ func PublishSettled(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, 
 		if !DuplicateInProcess(err) {
 			return ack, err
 		}
-		if err := sleepCtx(ctx, inProcessRetry); err != nil {
+		if err := service.Sleep(ctx, inProcessRetry); err != nil {
 			return nil, err
 		}
 	}
@@ -51,15 +52,4 @@ func RepublishAfter(err error, deadline time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return inProcessRetry, true
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -31,6 +31,18 @@ type SystemClock struct{}
 // Now returns the current wall-clock time.
 func (SystemClock) Now() time.Time { return time.Now() }
 
+// Sleep waits for d, or until ctx ends (its error).
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Run starts the components in order, waits until ctx is done (SIGTERM in
 // main), then shuts down what started, in reverse order, within
 // shutdownTimeout. A component that fails to start stops the run.
