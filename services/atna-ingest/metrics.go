@@ -19,7 +19,9 @@ const (
 	reasonBadLength   = "bad_length" // a frame whose length lies, or no octet counting: the connection is closed
 	reasonSlow        = "slow"       // a frame not complete within READ_TIMEOUT + size/MIN_RATE
 	reasonTLS         = "tls"        // the TLS handshake failed
-	reasonMaxConns    = "max_conns"  // a connection over HINSCORE_ATNA_MAX_CONNS
+	// A connection over a connection limit is counted under the limit's
+	// name: ingest.RefusedMaxConns ("max_conns"), RefusedListener
+	// ("max_conns_listener") or RefusedRemote ("max_conns_remote").
 	reasonPublish     = "publish"    // not stored (no PubAck): a stream connection is closed, a datagram is lost
 	formatATNA        = "atna"
 	stageATNAIngest   = "atna-ingest"
