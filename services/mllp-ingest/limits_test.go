@@ -98,12 +98,12 @@ func storedBy(t *testing.T, h *harness) map[string]int {
 	return out
 }
 
-// batchFlood is one frame of maxFrame bytes: a batch header, then "MSH\r"
-// as often as it fits, a message each.
+// batchFlood is one frame of maxFrame bytes: a batch header and trailer
+// around "MSH\r" as often as it fits, a message each.
 func batchFlood(maxFrame int) (string, int) {
-	head := "FHS|^~\\&|EVIL|NETA|HIE|HIE|20260302095900\rBHS|^~\\&|EVIL|NETA\r"
-	n := (maxFrame - len(head)) / 4
-	return head + strings.Repeat("MSH\r", n), n
+	head, tail := "BHS|^~\\&|EVIL|NETA|HIE|HIE|20260302095900\r", "BTS\r"
+	n := (maxFrame - len(head) - len(tail)) / 4
+	return head + strings.Repeat("MSH\r", n) + tail, n
 }
 
 // TestBatchFloodRefusedWhole: a 1 MiB frame of "MSH\r" repeated (about
