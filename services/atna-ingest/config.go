@@ -25,7 +25,7 @@ type Config struct {
 	// host of a network, from taking every connection.
 	MaxConnsPerListener int `env:"HINSCORE_ATNA_MAX_CONNS_PER_LISTENER" default:"128" help:"stream connections over this on one listener are closed at once"`
 	MaxConnsPerRemote   int `env:"HINSCORE_ATNA_MAX_CONNS_PER_REMOTE" default:"32" help:"stream connections over this from one remote host on one listener are closed at once"`
-	MaxInFlight   int              `env:"HINSCORE_ATNA_MAX_INFLIGHT" default:"256" help:"per connection or datagram listener, messages awaiting their PubAcks (1 to 65536)"`
+	MaxInFlight         int `env:"HINSCORE_ATNA_MAX_INFLIGHT" default:"256" help:"per connection or datagram listener, messages awaiting their PubAcks (1 to 65536)"`
 	// ReadTimeout is how long a frame may take to arrive once its first
 	// byte is in (and the TLS handshake), plus one second per MinRate
 	// bytes, as for MLLP.

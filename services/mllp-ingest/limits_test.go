@@ -341,4 +341,3 @@ func TestTricklingConnectionsClosed(t *testing.T) {
 		t.Errorf("EVENTS holds %v, want netb's 50", got)
 	}
 }
-

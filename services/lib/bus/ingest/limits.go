@@ -27,11 +27,11 @@ type Limits struct {
 	MaxConnsPerListener int
 	MaxConnsPerRemote   int
 	MaxInFlight         int
-	ReadTimeout   time.Duration
-	MinRate       int
-	TLSCert       string
-	TLSKey        string
-	TLSClientCA   string
+	ReadTimeout         time.Duration
+	MinRate             int
+	TLSCert             string
+	TLSKey              string
+	TLSClientCA         string
 	// TLSClientCAs are the client CAs of the networks that have their own:
 	// their listener accepts only certificates these CAs signed, the
 	// other networks' listeners TLSClientCA's.
