@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -340,4 +341,89 @@ func TestTricklingConnectionsClosed(t *testing.T) {
 	if got := storedBy(t, h); got["netb"] != 50 {
 		t.Errorf("EVENTS holds %v, want netb's 50", got)
 	}
+}
+
+// batchOf is one batch frame (BHS ... BTS) of n messages, the i-th
+// message msg(i).
+func batchOf(n int, msg func(i int) string) string {
+	var b strings.Builder
+	b.WriteString("BHS|^~\\&|EHR|HOSP_A|HIE|NETB\r")
+	for i := range n {
+		b.WriteString(msg(i))
+	}
+	b.WriteString("BTS|" + fmt.Sprint(n) + "\r")
+	return b.String()
+}
+
+// sendBatch sends a batch on c and returns the messages of its one reply
+// batch, sampling measure meanwhile; peak is the largest sample.
+func sendBatch(t *testing.T, c *client, batch string, n int, measure func() int) (replies [][]byte, peak int) {
+	t.Helper()
+	done := make(chan struct{})
+	most := make(chan int, 1)
+	go func() {
+		peak := 0
+		for {
+			select {
+			case <-done:
+				most <- peak
+				return
+			default:
+			}
+			peak = max(peak, measure())
+			runtime.Gosched()
+		}
+	}()
+	c.send(batch)
+	_ = c.nc.SetReadDeadline(time.Now().Add(60 * time.Second))
+	reply, err := c.r.ReadFrame()
+	close(done)
+	peak = <-most
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := hl7v2.SplitBatches(reply)
+	if err != nil || len(f.Messages()) != n {
+		t.Fatalf("reply: %v", err)
+	}
+	return f.Messages(), peak
+}
+
+// TestBatchMessagesHoldTheWindow: the messages of a batch are published
+// at most MaxInFlight at a time, as single messages are: the PubAcks the
+// server awaits never pass the window.
+func TestBatchMessagesHoldTheWindow(t *testing.T) {
+	const window, n = 8, 2000
+	h := newHarness(t, func(c *Config) { c.MaxInFlight = window })
+	batch := batchOf(n, func(i int) string { return qbp(fmt.Sprintf("H%d", i)) })
+	_, peak := sendBatch(t, h.dial(t), batch, n, h.js.PublishAsyncPending)
+	t.Logf("batch of %d messages: at most %d publishes pending (window %d)", n, peak, window)
+	if peak > window {
+		t.Errorf("%d publishes pending at once, over the window of %d", peak, window)
+	}
+	wantHolds(t, h.js, bus.StreamEvents, n)
+}
+
+// TestRejectedBatchOnThePool: a batch of 9,000 messages each refused
+// (no MSH-10), with a window as large, stores its dead letters through
+// the server's pool of DeadLetterWorkers, not a goroutine each.
+func TestRejectedBatchOnThePool(t *testing.T) {
+	const n = 9000
+	h := newHarness(t, func(c *Config) { c.MaxInFlight = n + 1 })
+	batch := batchOf(n, func(i int) string {
+		return fmt.Sprintf("MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08||P|2.5\rEVN|A08|%d\r", i)
+	})
+	c := h.dial(t)
+	c.r = mllp.NewReader(c.nc, 8<<20) // 9,000 ACKs in one reply
+	base := runtime.NumGoroutine()
+	replies, peak := sendBatch(t, c, batch, n, runtime.NumGoroutine)
+	if m, err := hl7v2.Parse(replies[n-1]); err != nil || m.Get("MSA-1") != "AR" {
+		t.Errorf("last ack: %q", replies[n-1])
+	}
+	grew := peak - base
+	t.Logf("batch of %d refused messages: at most %d goroutines above the %d before", n, grew, base)
+	if bound := 8 * ingest.DeadLetterWorkers; grew > bound { // each publish also waits on NATS and on the shutdown with goroutines of its own
+		t.Errorf("%d more goroutines at once, over %d: dead letters not on the pool", grew, bound)
+	}
+	wantHolds(t, h.js, bus.StreamDLQ, n)
 }
