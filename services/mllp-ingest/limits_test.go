@@ -254,6 +254,28 @@ func TestConnFloodFromOneHost(t *testing.T) {
 	if got := <-answered; got != 50 {
 		t.Errorf("netb: %d of 50 queries answered AA during the flood", got)
 	}
+	// Its connections closed, the host has its share back.
+	for _, c := range flood {
+		c.Close()
+	}
+	back := false
+	for deadline := time.Now().Add(5 * time.Second); !back && time.Now().Before(deadline); {
+		var held []net.Conn
+		for range perRemote {
+			c, err := h.dialRaw(t, "neta", "127.0.0.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+		}
+		back = !closedWithin(held[perRemote-1], 200*time.Millisecond)
+		for _, c := range held {
+			c.Close()
+		}
+	}
+	if !back {
+		t.Error("the host did not get its connections back once it closed its own")
+	}
 	if got := storedBy(t, h); got["netb"] != 50 || got["neta"] != 1 {
 		t.Errorf("EVENTS holds %v, want netb's 50 and neta's 1", got)
 	}
