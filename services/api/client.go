@@ -28,7 +28,7 @@ const (
 // ClientConfig is what the command-line client reads from the
 // environment; its flags override it.
 type ClientConfig struct {
-	URL   string `env:"HINSCORE_API_URL" default:"http://127.0.0.1:8090" help:"(hinscore chain, journey, offenders) the API's base URL; --api overrides"`
+	URL       string `env:"HINSCORE_API_URL" default:"http://127.0.0.1:8090" help:"(hinscore chain, journey, offenders) the API's base URL; --api overrides"`
 	Token     string `env:"HINSCORE_API_TOKEN" help:"(hinscore chain, journey, offenders) the API token; --token-file overrides"`
 	TokenFile string `env:"HINSCORE_API_TOKEN_FILE" help:"(hinscore chain, journey, offenders) a file holding the API token (surrounding white space ignored), read instead of HINSCORE_API_TOKEN; --token-file overrides"`
 }

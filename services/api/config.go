@@ -76,7 +76,7 @@ type Config struct {
 	// PublicURL is the address browsers use, which may differ from Addr
 	// behind a TLS-terminating proxy (the request then arrives in plain
 	// HTTP, r.TLS nil): with https the login cookie is Secure.
-	PublicURL string `env:"HINSCORE_API_PUBLIC_URL" help:"the URL browsers reach the api at (https://hinscore.example.org behind a TLS-terminating proxy or Ingress): when https, the login cookies are Secure; unset: Secure only on a TLS connection to the server itself"`
+	PublicURL    string `env:"HINSCORE_API_PUBLIC_URL" help:"the URL browsers reach the api at (https://hinscore.example.org behind a TLS-terminating proxy or Ingress): when https, the login cookies are Secure; unset: Secure only on a TLS connection to the server itself"`
 	RateLimit    RateLimit
 	AuthFailures AuthFailures
 	// Keys (the ingests' keys: the current one and those of earlier
