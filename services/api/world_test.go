@@ -699,7 +699,7 @@ func testHandCLIErrors(t *testing.T, w *handWorld) {
 	for _, args := range [][]string{{"chain", id}, {"journey", patientToken(handP1)}, {"offenders"}} {
 		var out bytes.Buffer
 		err := RunClientCLI(ctx, args[0], append([]string{"--api", w.base, "--token", wrongToken}, args[1:]...), &out, io.Discard)
-		if err == nil || errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "401 Unauthorized: unknown token (check --token or $HINSCORE_API_TOKEN)") || out.Len() != 0 {
+		if err == nil || errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "401 Unauthorized: unknown token (check $HINSCORE_API_TOKEN or --token-file)") || out.Len() != 0 {
 			t.Errorf("%v with a wrong token: %v (stdout %q)", args, err, out.String())
 		}
 	}
@@ -718,14 +718,14 @@ func testHandCLIErrors(t *testing.T, w *handWorld) {
 		args []string
 		want string
 	}{
-		{[]string{"chain"}, "usage: hinscore chain [--api URL] [--token T] [--json] CHAIN_ID"},
-		{[]string{"chain", id, id}, "usage: hinscore chain [--api URL] [--token T] [--json] CHAIN_ID"},
+		{[]string{"chain"}, "usage: hinscore chain [--api URL] [--token-file F] [--json] CHAIN_ID"},
+		{[]string{"chain", id, id}, "usage: hinscore chain [--api URL] [--token-file F] [--json] CHAIN_ID"},
 		{[]string{"chain", "not-a-uuid"}, "usage"},
-		{[]string{"journey"}, "usage: hinscore journey [--api URL] [--token T] [--json] [--purpose P] PATIENT_TOKEN"},
+		{[]string{"journey"}, "usage: hinscore journey [--api URL] [--token-file F] [--json] [--purpose P] PATIENT_TOKEN"},
 		{[]string{"journey", "XYZ"}, "usage"},
 		{[]string{"journey", "--purpose", "T-TRTMNT", patientToken(handP1)}, "purpose: want one of treatment, payment"},
 		{[]string{"chain", "--purpose", "treatment", id}, "--purpose is for journey and offenders"},
-		{[]string{"offenders", "extra"}, "usage: hinscore offenders [--api URL] [--token T] [--json] [--granularity week] [--purpose P]"},
+		{[]string{"offenders", "extra"}, "usage: hinscore offenders [--api URL] [--token-file F] [--json] [--granularity week] [--purpose P]"},
 		{[]string{"offenders", "--purpose", "TREAT"}, "--purpose: want required_response or one of treatment"},
 		{[]string{"offenders", "--granularity", "year"}, "usage"},
 		{[]string{"chain", "--bogus", id}, "flag provided but not defined: -bogus"},
