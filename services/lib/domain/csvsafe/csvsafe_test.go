@@ -94,3 +94,30 @@ func TestWriterKeepsTheFirstError(t *testing.T) {
 		t.Errorf("WriteAll: %v, Error: %v", err, w.Error())
 	}
 }
+
+// FuzzWriter: any cell written and read back with encoding/csv is Cell of
+// it (a reader folds CRLF inside a quoted cell to LF), and no cell read
+// back would start a formula unless it is a plain number.
+func FuzzWriter(f *testing.F) {
+	for _, s := range []string{"", "=1+1", "-12.5", "a\"b", "x\r\ny", " @z", "＠", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var buf bytes.Buffer
+		if err := NewWriter(&buf).WriteAll([][]string{{s, "next"}}); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(bytes.NewReader(buf.Bytes())).ReadAll()
+		if err != nil || len(recs) != 1 || len(recs[0]) != 2 || recs[0][1] != "next" {
+			t.Fatalf("%q read back as %q (%v)", buf.String(), recs, err)
+		}
+		got := recs[0][0]
+		if want := strings.ReplaceAll(Cell(s), "\r\n", "\n"); got != want {
+			t.Fatalf("cell %q read back as %q, want %q", s, got, want)
+		}
+		lead := strings.TrimLeft(got, " ")
+		if lead != "" && strings.ContainsRune(triggers, firstRune(lead)) && !plainNumber.MatchString(got) {
+			t.Fatalf("cell %q read back as %q, a formula", s, got)
+		}
+	})
+}
