@@ -284,14 +284,27 @@ func printChain(w io.Writer, v ChainView) error {
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "OFFSET\tROLE\tSIDE\tTYPE\tMESSAGE ID\tSTATUS\tACK\tREASON")
 	for _, st := range v.Steps {
-		reason := st.ExceptionCode
-		if st.ReasonText != "" {
-			reason = strings.TrimSpace(reason + " " + st.ReasonText)
-		}
+		reason := stepReason(st)
 		fmt.Fprintf(tw, "+%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", time.Duration(st.EventTimeMs-v.RequestedAtMs)*time.Millisecond,
 			st.Role, dash(st.Side), st.MessageType, st.MessageID, dash(st.Status), dash(st.AckCode), dash(reason))
 	}
 	return tw.Flush()
+}
+
+// stepReason is a step's reason as codes: the exception cited or redirect
+// kind, then the reason codes that add to it. The sender's words are only
+// in the original message (the raw view).
+func stepReason(st Step) string {
+	parts := []string{}
+	if st.ExceptionCode != "" {
+		parts = append(parts, st.ExceptionCode)
+	}
+	for _, c := range st.ReasonCodes {
+		if st.ExceptionCode == "" || (c != st.ExceptionCode && !strings.HasSuffix(c, "|"+st.ExceptionCode)) {
+			parts = append(parts, c)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func printJourney(w io.Writer, j Journey) error {

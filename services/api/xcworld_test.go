@@ -96,7 +96,7 @@ func writeXCWorld(t *testing.T, ctx context.Context, conn driver.Conn, t0 time.T
 	}
 	events, err := conn.PrepareBatch(ctx, `INSERT INTO exchange_events (event_id, network, format, message_id, message_type, role,
 		request_kind, correlation_key, in_reply_to, requester_org, responder_org, event_time, event_time_ms, ingest_time, status,
-		ack_code, reason_codes, reason_text, exception_code, patient_token, patient_key_id, record_count, raw_subject, raw_seq,
+		ack_code, reason_codes, exception_code, patient_token, patient_key_id, record_count, raw_subject, raw_seq,
 		partition, mapping_version, purpose, purpose_code, requester_community, responder_community, side, transaction_id, untimed)`)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func writeXCWorld(t *testing.T, ctx context.Context, conn driver.Conn, t0 time.T
 				t.Fatal(err)
 			}
 			if err := events.Append(xcEventID(c.name, i), c.network, format, msgID, c.kind, st.role, c.kind, c.network+"|"+c.name, "",
-				"gw-a", c.responder, et, et.UnixMilli(), et, "ok", "", []string{}, "", "", xcToken, "dev", uint32(0),
+				"gw-a", c.responder, et, et.UnixMilli(), et, "ok", "", []string{}, "", xcToken, "dev", uint32(0),
 				"events.0."+c.network, uint64(i+1), uint16(0), format+"-map/1", c.purpose, c.code, c.requesterComm, c.responderComm,
 				st.side, "tx-"+c.name, map[bool]uint8{true: 1}[c.untimed]); err != nil {
 				t.Fatal(err)
