@@ -308,8 +308,9 @@ type ExchangeEvent struct {
 	// Free-text reason (ERR-8, MSA-3, diagnostics, statusReason text, a SOAP
 	// fault's reason, EventOutcomeDescription), truncated at ingest. The
 	// mapping classifies from it (reason_codes, exception_code); since it
-	// often names the patient, it is never written to ClickHouse (the
-	// chwriter drops it): investigators read it in the sealed original.
+	// often names the patient, it never leaves the ingest: seal.MarshalEvent
+	// leaves it out of EVENTS and ClickHouse has no column for it;
+	// investigators read the words in the sealed original.
 	ReasonText string `protobuf:"bytes,17,opt,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
 	// The information-blocking exception cited (e.g. "171.204"), or a redirect code, or "".
 	ExceptionCode string `protobuf:"bytes,18,opt,name=exception_code,json=exceptionCode,proto3" json:"exception_code,omitempty"`
