@@ -14,5 +14,6 @@
 //   - purpose: exchange purpose codes of every system mapped to one
 //     canonical purpose, as one versioned table;
 //   - text: bounding a sender's text;
-//   - csvsafe: CSV that spreadsheets open as data, never as formulas.
+//   - csvsafe: CSV that spreadsheets open as data, never as formulas;
+//   - quality: the data-quality flags an observed message may carry.
 package domain
