@@ -18,6 +18,7 @@ import (
 	"github.com/hinscore/hinscore/services/lib/bus/dlq"
 
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
+	"github.com/hinscore/hinscore/services/lib/domain/quality"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -524,6 +525,9 @@ func (c *conn) count(it *item) {
 	c.m.ackLatency.Observe(c.s.clock.Now().Sub(it.start).Seconds())
 	if it.reason == "" {
 		c.m.accepted.Inc()
+		for _, f := range quality.Flags(it.ev.GetReasonCodes()) {
+			c.s.m.dqFlags.WithLabelValues(c.network, f).Inc()
+		}
 	} else if it.reason == reasonPublish {
 		c.m.publishFailed.Inc()
 	}

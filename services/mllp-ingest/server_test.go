@@ -333,6 +333,17 @@ func TestRecordsDefectiveMessages(t *testing.T) {
 		}
 	}
 	wantHolds(t, h.js, bus.StreamDLQ, 0)
+	// Each flag is counted once it is stored; the count follows the reply.
+	for _, tt := range tests {
+		flag := strings.TrimPrefix(tt.flag, "dq|")
+		deadline := time.Now().Add(5 * time.Second)
+		for counterValue(t, h.srv.m.dqFlags.WithLabelValues("neta", flag)) != 1 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := counterValue(t, h.srv.m.dqFlags.WithLabelValues("neta", flag)); got != 1 {
+			t.Errorf("hinscore_mllp_dq_flags_total{flag=%q} = %v, want 1", flag, got)
+		}
+	}
 }
 
 func counterValue(t testing.TB, c prometheus.Counter) float64 {
