@@ -174,9 +174,9 @@ func TestReadHTTPStatus(t *testing.T) {
 }
 
 // TestObservedDefectsFlagged: a transaction-response whose entries'
-// statuses are no HTTP status lines (one without any response at all), and a Task whose authoredOn cannot be
-// read, are mapped, each defective event flagged; the well-formed ones
-// are not.
+// statuses are no HTTP status lines (one without any response at all), an
+// AuditEvent without recorded and a Task whose authoredOn cannot be read
+// are mapped, each defective event flagged; the well-formed ones are not.
 func TestObservedDefectsFlagged(t *testing.T) {
 	m := testMapper()
 	res, err := m.Map(Input{Network: "neta", Body: readExample(t, "transaction-response-odd-status.json"), CorrelationID: "tx-2", Ingest: testIngest})
@@ -200,6 +200,26 @@ func TestObservedDefectsFlagged(t *testing.T) {
 	for i, ev := range res.Events {
 		if len(quality.Flags(ev.ReasonCodes)) != 0 {
 			t.Errorf("well-formed entry %d flagged: %q", i, ev.ReasonCodes)
+		}
+	}
+	// An AuditEvent without recorded (nor period): dated by its arrival.
+	var audit map[string]any
+	if err := json.Unmarshal(readExample(t, "auditevent-rest.json"), &audit); err != nil {
+		t.Fatal(err)
+	}
+	delete(audit, "recorded")
+	delete(audit, "period")
+	body, err := json.Marshal(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = m.Map(Input{Network: "neta", Body: body, Ingest: testIngest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range res.Events {
+		if ev.EventTimeMs != testIngest.UnixMilli() || !slices.Equal(quality.Flags(ev.ReasonCodes), []string{quality.NoTimestamp}) {
+			t.Errorf("AuditEvent without recorded: %s at %d, reasons %q", ev.Role, ev.EventTimeMs, ev.ReasonCodes)
 		}
 	}
 	res, err = m.Map(Input{Network: "neta", Body: readExample(t, "task-bad-time.json"), Ingest: testIngest})

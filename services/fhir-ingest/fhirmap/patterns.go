@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/domain/quality"
 )
 
 // messageKinds gives the request kind of a message by its event
@@ -480,8 +481,10 @@ var auditExchangeTypes = [...]string{"rest", "110112", "110106"}
 // one of a cross-community transaction goes through lib/atna/toevent
 // (auditatna.go).
 func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.ExchangeEvent, error) {
-	if a.Recorded == "" {
-		return nil, invalid(path+".recorded", "missing")
+	if a.Recorded == "" && (a.Period == nil || a.Period.Start == "") {
+		// recorded is required, but the exchange is still identified: it
+		// is dated by its arrival.
+		c.flag(quality.NoTimestamp)
 	}
 	if evs, ok, err := c.crossCommunity(a, body, path); ok {
 		return evs, err
