@@ -394,13 +394,14 @@ func (c *conn) acceptMessage(frame []byte) *item {
 }
 
 // rejectMalformed answers a message that cannot be parsed or mapped: AR
-// when it is not a usable message at all, AE when a field is wrong.
+// when it is not a usable message at all, AE when a field is wrong. (An
+// empty MSH-9 or MSH-10 is no longer either: the message is recorded,
+// flagged.)
 func (c *conn) rejectMalformed(frame []byte, msg *hl7v2.Message, err error) *item {
 	code, reason := hl7v2.CodeAE, reasonMapping
 	if msg == nil {
 		reason = reasonParse
-		if errors.Is(err, hl7v2.ErrEmptyControlID) || errors.Is(err, hl7v2.ErrEmptyMessageType) ||
-			errors.Is(err, hl7v2.ErrNoMSH) || errors.Is(err, hl7v2.ErrEmpty) {
+		if errors.Is(err, hl7v2.ErrNoMSH) || errors.Is(err, hl7v2.ErrEmpty) {
 			code = hl7v2.CodeAR
 		}
 	}
