@@ -18,6 +18,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/hl7v2"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
@@ -307,13 +309,7 @@ func TestImportTwiceStoresOnce(t *testing.T) {
 	if err := os.WriteFile(file, []byte(strings.Replace(string(data), "BTS|1", bad+noID+"BTS|3", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig()
-	cfg.PatientKey = []byte("0123456789abcdef-test-key")
-	cfg.RawKeys = testRawKeys
-	im, err := NewImporter(cfg, h.js, fixedClock{testNow})
-	if err != nil {
-		t.Fatal(err)
-	}
+	im, cfg := testImporter(t, h.js)
 	var calls []int
 	for round := range 2 {
 		st, err := im.ImportFile(context.Background(), "neta", file, func(done, total int) { calls = append(calls, done, total) })
@@ -359,4 +355,51 @@ func TestImportTwiceStoresOnce(t *testing.T) {
 	if _, err := ImportFile(context.Background(), h.js, cfg, "bad network", file, nil); err == nil {
 		t.Error("bad network accepted")
 	}
+}
+
+// TestEmptyBatchIsValid: a batch with its headers and no message is valid
+// HL7 v2 (zero messages): over MLLP it is answered by an empty batch, from
+// a file it imports nothing, without an error or a dead letter either way.
+func TestEmptyBatchIsValid(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.dial(t)
+	empties := []string{
+		"BHS|^~\\&|EHR|HOSP_A|HIE|NETB\rBTS|0\r",
+		"FHS|^~\\&|EHR|HOSP_A|HIE|NETB\rBHS|^~\\&|EHR|HOSP_A|HIE|NETB\rBTS\rFTS|1\r",
+		"FHS|^~\\&|EHR|HOSP_A|HIE|NETB\rFTS|0\r",
+	}
+	for _, b := range empties {
+		c.send(b)
+		_ = c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		frame, err := c.r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := hl7v2.SplitBatches(frame)
+		if err != nil || len(f.Messages()) != 0 || !f.IsBatch() || !strings.Contains(string(frame), "BTS|0") {
+			t.Errorf("%q: reply %q (%v), want an empty batch", b, frame, err)
+		}
+	}
+	im, _ := testImporter(t, h.js)
+	for _, b := range empties {
+		if st, err := im.Import(context.Background(), "neta", "empty.hl7", []byte(b), nil); err != nil || st != (ImportStats{}) {
+			t.Errorf("import %q: %+v, %v", b, st, err)
+		}
+	}
+	wantHolds(t, h.js, bus.StreamEvents, 0)
+	wantHolds(t, h.js, bus.StreamDLQ, 0)
+}
+
+// testImporter is an Importer with the harness's keys and clock, and its
+// configuration.
+func testImporter(t *testing.T, js jetstream.JetStream) (*Importer, Config) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.PatientKey = []byte("0123456789abcdef-test-key")
+	cfg.RawKeys = testRawKeys
+	im, err := NewImporter(cfg, js, fixedClock{testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im, cfg
 }
