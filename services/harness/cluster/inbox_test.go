@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/conf"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -92,4 +93,31 @@ func spyOn(t *testing.T, c *NATSCluster, user, subject string, overheard *atomic
 		t.Fatal(err)
 	}
 	return refused
+}
+
+// TestMonitorOnLoopback: the check TestNATSConfig applies to nats.conf,
+// on the forms a NATS configuration may give its monitoring endpoints.
+func TestMonitorOnLoopback(t *testing.T) {
+	for text, ok := range map[string]bool{
+		"http: 127.0.0.1:8222":                      true,
+		"http: localhost:8222":                      true,
+		"https: \"[::1]:8222\"":                     true,
+		"listen: 0.0.0.0:4222":                      true,
+		"listen: 127.0.0.1:4222\nhttp_port: 8222":   true,
+		"http_host: 127.0.0.1\nhttp_port: 8222":     true,
+		"http: 0.0.0.0:8222":                        false,
+		"http: 8222":                                false,
+		"listen: 0.0.0.0:4222\nmonitor_port: 8222":  false,
+		"host: 10.0.0.5\nhttps_port: 8222":          false,
+		"http_host: 0.0.0.0\nhttp: 127.0.0.1:8222":  true,
+		"http_host: 127.0.0.1\nhttps: 0.0.0.0:8222": false,
+	} {
+		m, err := conf.Parse(text)
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if err := monitorOnLoopback(m); (err == nil) != ok {
+			t.Errorf("%q: %v, want loopback %t", text, err, ok)
+		}
+	}
 }
