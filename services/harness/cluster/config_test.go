@@ -354,15 +354,8 @@ func readXML(t *testing.T, path string) xmlNode {
 func clickhouseUsers(t *testing.T) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
-	for _, path := range []string{
-		filepath.Join(deployDir, "clickhouse", "users.d", "analyst.xml"),
-		filepath.Join(deployDir, "clickhouse", "cluster", "users.d", "hinscore.xml"),
-	} {
-		if u := readXML(t, path).child("users"); u != nil {
-			for _, c := range u.Children {
-				out[c.XMLName.Local] = true
-			}
-		}
+	for name := range clickhouseUserNodes(t) {
+		out[name] = true
 	}
 	return out
 }

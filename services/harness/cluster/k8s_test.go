@@ -440,6 +440,11 @@ func checkUsers(t *testing.T, s serviceSpec, vars, devVars map[string]string, na
 	}
 	if s.clickhouse {
 		for which, v := range map[string]map[string]string{"base": vars, "dev": devVars} {
+			for _, shard := range strings.Split(v["HINSCORE_CHWRITER_ROLLUP_SHARDS"], ",") {
+				if d, err := chstore.ParseDSN(shard); shard != "" && (err != nil || !d.Secure || d.Password == "") {
+					t.Errorf("%s HINSCORE_CHWRITER_ROLLUP_SHARDS %s: want a DSN with secure=true and a password (%v)", which, d, err)
+				}
+			}
 			d, err := chstore.ParseDSN(v[chstore.EnvDSN])
 			switch {
 			case err != nil:
@@ -450,6 +455,10 @@ func checkUsers(t *testing.T, s serviceSpec, vars, devVars map[string]string, na
 				// The cluster's schema.sql is applied once; the
 				// single-server migrations must not run there.
 				t.Errorf("%s %s: want ?schema=check", which, chstore.EnvDSN)
+			case !d.Secure || d.SkipVerify || d.Password == "" && d.PasswordFile == "":
+				// The cluster takes TLS only (config.d/tls.xml) and
+				// every user has a password.
+				t.Errorf("%s %s: want secure=true, the server verified, and a password", which, chstore.EnvDSN)
 			}
 		}
 	}
