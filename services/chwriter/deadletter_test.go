@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/hinscore/hinscore/services/chwriter"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/bus/bustest"
@@ -15,7 +17,8 @@ import (
 )
 
 // TestDeadLettersReadHeadersOnly stores dead letters of known sizes, 64 KiB
-// and more, and runs a writer on a connection of its own. Every one must
+// and more, and runs a writer on a connection of its own, its DLQ consumer
+// left by an earlier version that delivered the bodies. Every one must
 // be in dead_letters with its exact size, the writer's consumer must be
 // headers only, and the writer's connection must have received far fewer
 // bytes than the dead letters hold: their bytes (which may hold patient
@@ -34,6 +37,13 @@ func TestDeadLettersReadHeadersOnly(t *testing.T) {
 		}
 	}
 
+	// The durable consumer as an earlier writer made it, delivering the
+	// bodies: an upgraded writer must make it headers only.
+	if _, err := h.js.CreateOrUpdateConsumer(h.ctx, bus.StreamDLQ, jetstream.ConsumerConfig{
+		Durable: "chwriter_dlq", DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy,
+	}); err != nil {
+		t.Fatal(err)
+	}
 	nc, js := bustest.Connect(t, h.url, "chwriter")
 	w, err := chwriter.New(testConfig(), service.Deps{JetStream: js, ClickHouse: h.conn, Log: testLogger(t)})
 	if err != nil {
