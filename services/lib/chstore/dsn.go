@@ -6,6 +6,7 @@ package chstore
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -170,15 +171,43 @@ func (d *DSN) setOptions(u *url.URL) error {
 // readPassword reads a password file: its content, without the line end
 // an editor or `echo` leaves. The error names the file, never its content.
 func readPassword(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFileAtMost(path, 4<<10)
 	if err != nil {
-		return "", fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+		return "", err
 	}
 	p := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if p == "" {
 		return "", fmt.Errorf("%s is empty", path)
 	}
 	return p, nil
+}
+
+// readFileAtMost reads a regular file of at most limit bytes: a DSN may
+// not name a device or a pipe (/dev/zero, /dev/stdin), which would never
+// end. Its errors name the file, never what it holds.
+func readFileAtMost(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	case !info.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	case info.Size() > limit:
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
 }
 
 // validIdent reports whether s is a plain ClickHouse identifier that needs no

@@ -61,6 +61,8 @@ func TestParseDSN(t *testing.T) {
 		{name: "ca and skip", in: "clickhouse://h/db?secure=true&ca_file=/ca.pem&skip_verify=true", badPart: "query"},
 		{name: "empty ca", in: "clickhouse://h/db?secure=true&ca_file=", badPart: "query"},
 		{name: "password file missing", in: "clickhouse://w@h/db?password_file=/nonexistent/pw", badPart: "password_file"},
+		{name: "password file a device", in: "clickhouse://w@h/db?password_file=/dev/zero", badPart: "password_file"},
+		{name: "password file a directory", in: "clickhouse://w@h/db?password_file=/", badPart: "password_file"},
 		{name: "password file and password", in: "clickhouse://w:pw@h/db?password_file=/nonexistent/pw", badPart: "password_file"},
 		{name: "schema other", in: "clickhouse://h:9000/db?schema=drop", badPart: "query"},
 		{name: "schema twice", in: "clickhouse://h:9000/db?schema=check&schema=migrate", badPart: "query"},

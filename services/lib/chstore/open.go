@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -111,7 +110,7 @@ func (d DSN) TLSConfig() (*tls.Config, error) {
 	if d.CAFile == "" {
 		return c, nil
 	}
-	pem, err := os.ReadFile(d.CAFile)
+	pem, err := readFileAtMost(d.CAFile, 4<<20)
 	if err != nil {
 		return nil, fmt.Errorf("ca_file: %w", err)
 	}
