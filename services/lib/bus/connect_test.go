@@ -1,8 +1,12 @@
 package bus
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 func TestInboxPrefix(t *testing.T) {
@@ -55,5 +59,32 @@ func TestRedactURLs(t *testing.T) {
 	want := "tls://api:xxxxx@nats-0:4222,nats://nats-1:4222,nats://xxxxx@nats-2:4222"
 	if got != want {
 		t.Errorf("RedactURLs = %q, want %q", got, want)
+	}
+}
+
+// TestConnectNamesARefusedLogin: a service whose NATS password is wrong
+// fails its stream set-up with NATS's reason (an authorization
+// violation), not only a timeout, and without the password.
+func TestConnectNamesARefusedLogin(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		NoSigs: true, NoLog: true, Username: "chwriter", Password: "the-right-one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	defer srv.Shutdown()
+	const wrong = "a-wrong-password-8"
+	n := NATS{URL: "nats://chwriter:" + wrong + "@" + srv.Addr().String(), Streams: "check", StreamReplicas: 1}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, _, err = n.Connect(ctx, "chwriter", 0)
+	if err == nil {
+		t.Fatal("connected with a wrong password")
+	}
+	if !strings.Contains(strings.ToLower(err.Error()), "authorization") || strings.Contains(err.Error(), wrong) {
+		t.Errorf("error %q: want NATS's refusal named, without the password", err)
 	}
 }
