@@ -514,20 +514,18 @@ func testRoleMatrix(t *testing.T, f *fixture, bayviewChain, bayviewPatient strin
 			checkRoleCall(t, f, cl, c, bayviewChain)
 		}
 	}
-	// The views take the login cookie too, with the same roles.
+	// The views take the login session too, with the same roles; a
+	// session cookie that names no login goes back to the login form.
 	for _, tc := range []struct {
-		token string
-		want  int
-	}{{testTokens["operator-bv"], 200}, {testTokens["operator-ns"], 403}, {wrongToken, 401}} {
-		req, _ := http.NewRequest(http.MethodGet, f.base+"/ui/chains/"+bayviewChain, nil)
-		req.AddCookie(&http.Cookie{Name: cookieName, Value: tc.token})
-		resp, err := noRedirect.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		who  string
+		want int
+	}{{"operator-bv", 200}, {"operator-ns", 403}, {"", http.StatusSeeOther}} {
+		sess := &http.Cookie{Name: sessionCookie, Value: strings.Repeat("ab", 32)}
+		if tc.who != "" {
+			sess = login(t, f.base, testTokens[tc.who])
 		}
-		resp.Body.Close()
-		if resp.StatusCode != tc.want {
-			t.Errorf("ui chain with the cookie %.12s…: %d, want %d", tc.token, resp.StatusCode, tc.want)
+		if resp, _ := getWith(t, f.base, "/ui/chains/"+bayviewChain, sess); resp.StatusCode != tc.want {
+			t.Errorf("ui chain with the session of %q: %d, want %d", tc.who, resp.StatusCode, tc.want)
 		}
 	}
 }

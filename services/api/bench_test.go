@@ -174,13 +174,13 @@ func benchGenerators(n, patients int) []string {
 			FROM system.numbers LIMIT %[1]d)`, 2*n, benchNetwork("o")),
 		fmt.Sprintf(`INSERT INTO exchange_events (event_id, network, format, message_id, message_type, role, request_kind,
 			correlation_key, in_reply_to, requester_org, responder_org, event_time, event_time_ms, ingest_time, status, ack_code,
-			reason_codes, reason_text, exception_code, patient_token, patient_key_id, record_count, raw_subject, raw_seq, partition,
+			reason_codes, exception_code, patient_token, patient_key_id, record_count, raw_subject, raw_seq, partition,
 			mapping_version)
 		SELECT toUUID(UUIDNumToString(MD5(concat('e', toString(number))))), %[2]s, 'hl7v2',
 			concat(if(s = 0, 'REQ', 'RSP'), toString(o)), if(s = 0, 'QBP^Q22', 'RSP^K22'), if(s = 0, 'request', 'response'),
 			'patient_query', concat('X|REQ', toString(o)), if(s = 0, '', concat('REQ', toString(o))), 'CLINIC_01',
 			concat('HOSP_', toString(o %% 20)), toDateTime(t), t * 1000 + o %% 1000 + s * (1000 + o %% 5000), toDateTime(t),
-			if(s = 0, '', 'ok'), if(s = 0, '', 'AA'), [], '', '', '', 'bench', 1, concat('raw.', %[2]s, '.hl7v2'), number + 1,
+			if(s = 0, '', 'ok'), if(s = 0, '', 'AA'), [], '', '', 'bench', 1, concat('raw.', %[2]s, '.hl7v2'), number + 1,
 			toUInt16(o %% 4), 'hl7v2-map/1'
 		FROM (SELECT number, intDiv(number, 2) AS o, number %% 2 AS s, toUInt32(1767225600 + intDiv(intDiv(number, 2) * 7776, 10000)) AS t
 			FROM system.numbers LIMIT %[1]d)`, 2*n, benchNetwork("o")),

@@ -93,6 +93,17 @@ func testBrowser(t *testing.T, f *fixture) {
 		t.Errorf("journey verdict %q, the API says runaround=%v", v, j.Runaround)
 	}
 	b.navigate(t, f.base+"/ui/offenders?granularity=day")
+	// Log out with the page's button (its form carries the session's CSRF
+	// token): the login is gone, the next view goes back to the form.
+	b.click(t, `#logout`)
+	b.waitLoad(t)
+	if p := b.evalString(t, `location.pathname`); p != "/ui/login" {
+		t.Errorf("after logout: %s, want /ui/login", p)
+	}
+	b.navigate(t, f.base+"/ui/offenders")
+	if p := b.evalString(t, `location.pathname`); p != "/ui/login" {
+		t.Errorf("a view after logout reached %s, want /ui/login", p)
+	}
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,15 +20,52 @@ import (
 
 // The client's variables, by name (ClientConfig declares them).
 const (
-	EnvClientURL   = "HINSCORE_API_URL"
-	EnvClientToken = "HINSCORE_API_TOKEN"
+	EnvClientURL       = "HINSCORE_API_URL"
+	EnvClientToken     = "HINSCORE_API_TOKEN"
+	EnvClientTokenFile = "HINSCORE_API_TOKEN_FILE"
 )
 
 // ClientConfig is what the command-line client reads from the
 // environment; its flags override it.
 type ClientConfig struct {
-	URL   string `env:"HINSCORE_API_URL" default:"http://127.0.0.1:8090" help:"(hinscore chain, journey, offenders) the API's base URL; --api overrides"`
-	Token string `env:"HINSCORE_API_TOKEN" help:"(hinscore chain, journey, offenders) the API token; --token overrides"`
+	URL       string `env:"HINSCORE_API_URL" default:"http://127.0.0.1:8090" help:"(hinscore chain, journey, offenders) the API's base URL; --api overrides"`
+	Token     string `env:"HINSCORE_API_TOKEN" help:"(hinscore chain, journey, offenders) the API token; --token-file overrides"`
+	TokenFile string `env:"HINSCORE_API_TOKEN_FILE" help:"(hinscore chain, journey, offenders) a file holding the API token (surrounding white space ignored), read instead of HINSCORE_API_TOKEN; --token-file overrides"`
+}
+
+// clientToken is the token the client sends: from --token-file, else
+// --token (argv, which other users of the machine can read in the process
+// list and the shell keeps in its history: kept for old scripts, with a
+// warning), else the file of HINSCORE_API_TOKEN_FILE, else
+// HINSCORE_API_TOKEN.
+func clientToken(cc ClientConfig, flagFile, flagToken string, stderr io.Writer, command string) (string, error) {
+	if flagFile != "" && flagToken != "" {
+		return "", fmt.Errorf("%w: give --token-file or --token, not both", ErrUsage)
+	}
+	file := flagFile
+	if flagToken != "" {
+		fmt.Fprintf(stderr, "hinscore %s: warning: --token on the command line is visible to other users of this machine (ps, shell history): use $%s or --token-file\n", command, EnvClientToken)
+		return flagToken, nil
+	}
+	if file == "" && cc.TokenFile != "" {
+		file = cc.TokenFile
+	}
+	if file == "" {
+		if cc.Token == "" {
+			return "", fmt.Errorf("%w: no token: set %s or give --token-file", ErrUsage, EnvClientToken)
+		}
+		return cc.Token, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		// The error names the file, never its content.
+		return "", fmt.Errorf("%w: token file: %v", ErrUsage, err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" || strings.ContainsAny(token, "\r\n") {
+		return "", fmt.Errorf("%w: token file %s: want the token alone on one line", ErrUsage, file)
+	}
+	return token, nil
 }
 
 // ErrUsage is wrapped by command-line mistakes (exit status 2).
@@ -65,18 +103,19 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	fs := flag.NewFlagSet(command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	apiURL := fs.String("api", cc.URL, "API base URL ($"+EnvClientURL+")")
-	token := fs.String("token", cc.Token, "API token ($"+EnvClientToken+")")
+	tokenFile := fs.String("token-file", "", "file holding the API token ($"+EnvClientTokenFile+"; else $"+EnvClientToken+")")
+	tokenArg := fs.String("token", "", "the API token itself (deprecated: visible in the process list; use $"+EnvClientToken+" or --token-file)")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
 	granularity := fs.String("granularity", "week", "offenders: day, week or month")
 	purposeName := fs.String("purpose", "", "journey: only the requests of this exchange purpose (treatment, individual_access, ...); offenders: ranked on that purpose's line, or required_response")
 	var usage string
 	switch command {
 	case "chain":
-		usage = "hinscore chain [--api URL] [--token T] [--json] CHAIN_ID"
+		usage = "hinscore chain [--api URL] [--token-file F] [--json] CHAIN_ID"
 	case "journey":
-		usage = "hinscore journey [--api URL] [--token T] [--json] [--purpose P] PATIENT_TOKEN"
+		usage = "hinscore journey [--api URL] [--token-file F] [--json] [--purpose P] PATIENT_TOKEN"
 	case "offenders":
-		usage = "hinscore offenders [--api URL] [--token T] [--json] [--granularity week] [--purpose P]"
+		usage = "hinscore offenders [--api URL] [--token-file F] [--json] [--granularity week] [--purpose P]"
 	default:
 		return fmt.Errorf("%w: unknown command %q (chain, journey, offenders)", ErrUsage, command)
 	}
@@ -95,8 +134,9 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	if len(operands) != want {
 		return fmt.Errorf("%w: %s", ErrUsage, usage)
 	}
-	if *token == "" {
-		return fmt.Errorf("%w: no token: give --token or set %s", ErrUsage, EnvClientToken)
+	token, err := clientToken(cc, *tokenFile, *tokenArg, stderr, command)
+	if err != nil {
+		return err
 	}
 	base, err := url.Parse(*apiURL)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
@@ -111,7 +151,7 @@ func RunClientCLI(ctx context.Context, command string, args []string, stdout, st
 	}
 	// Errors name the request, not the command: the caller prints them
 	// after "hinscore <command>:".
-	body, err := get(ctx, base, path, q, *token)
+	body, err := get(ctx, base, path, q, token)
 	if err != nil {
 		return err
 	}
@@ -210,7 +250,7 @@ func get(ctx context.Context, base *url.URL, path string, q url.Values, token st
 			msg += ": " + e.Error
 		}
 		if resp.StatusCode == http.StatusUnauthorized {
-			msg += " (check --token or $" + EnvClientToken + ")"
+			msg += " (check $" + EnvClientToken + " or --token-file)"
 		}
 		return nil, fmt.Errorf("GET %s: %s", path, msg)
 	}
@@ -244,14 +284,27 @@ func printChain(w io.Writer, v ChainView) error {
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "OFFSET\tROLE\tSIDE\tTYPE\tMESSAGE ID\tSTATUS\tACK\tREASON")
 	for _, st := range v.Steps {
-		reason := st.ExceptionCode
-		if st.ReasonText != "" {
-			reason = strings.TrimSpace(reason + " " + st.ReasonText)
-		}
+		reason := stepReason(st)
 		fmt.Fprintf(tw, "+%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", time.Duration(st.EventTimeMs-v.RequestedAtMs)*time.Millisecond,
 			st.Role, dash(st.Side), st.MessageType, st.MessageID, dash(st.Status), dash(st.AckCode), dash(reason))
 	}
 	return tw.Flush()
+}
+
+// stepReason is a step's reason as codes: the exception cited or redirect
+// kind, then the reason codes that add to it. The sender's words are only
+// in the original message (the raw view).
+func stepReason(st Step) string {
+	parts := []string{}
+	if st.ExceptionCode != "" {
+		parts = append(parts, st.ExceptionCode)
+	}
+	for _, c := range st.ReasonCodes {
+		if st.ExceptionCode == "" || (c != st.ExceptionCode && !strings.HasSuffix(c, "|"+st.ExceptionCode)) {
+			parts = append(parts, c)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func printJourney(w io.Writer, j Journey) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -50,6 +51,18 @@ type RateLimit struct {
 	Burst     int     `env:"HINSCORE_API_BURST" default:"40" help:"token bucket size; over it → 429 with Retry-After (whole seconds until the bucket holds a request again, rounded up) and the usual {\"error\", \"status\"} body; each token has its own bucket, /openapi.json and the login page have none"`
 }
 
+// AuthFailures bounds what one remote address may try: unknown tokens,
+// sessions that open nothing and failed logins take from its bucket; once
+// it is empty the address gets 429 before any token is looked at, so
+// guessing tokens runs at most at PerSecond.
+type AuthFailures struct {
+	PerSecond float64 `env:"HINSCORE_API_AUTH_FAILURE_RATE" default:"0.2" help:"authentication failures (unknown tokens, failed logins) forgiven per second per remote address"`
+	Burst     int     `env:"HINSCORE_API_AUTH_FAILURE_BURST" default:"10" help:"authentication failures a remote address may make at once; then 429 with Retry-After for every request of that address that carries a token (a valid one too) until one is forgiven. Behind a proxy every client has the proxy's address: raise it"`
+}
+
+// limit is the failures' token bucket.
+func (a AuthFailures) limit() RateLimit { return RateLimit{PerSecond: a.PerSecond, Burst: a.Burst} }
+
 // Config configures the API server: its own settings, then those it
 // shares (the raw keys with the ingests, ClickHouse, NATS, the process).
 type Config struct {
@@ -59,8 +72,13 @@ type Config struct {
 	Tokens Tokens `env:"HINSCORE_API_TOKENS" file:"HINSCORE_API_TOKENS_FILE" help:"name=role[:network]:<sha256hex> entries, comma separated (one per line in the file, # comments): ann=analyst:<h>,ivy=investigator:<h>,ops-ns=operator:northstar:<h>; <h> = api.HashToken(token) = hex SHA-256 (printf %s \"$TOKEN\" | sha256sum). Never the token itself. Required, here or in the file"`
 	// AuditLog is the file every raw-message and evidence access is
 	// appended to, one JSON line each.
-	AuditLog  string `env:"HINSCORE_API_AUDIT_LOG" default:"hinscore-api-audit.jsonl" help:"audit log file"`
-	RateLimit RateLimit
+	AuditLog string `env:"HINSCORE_API_AUDIT_LOG" default:"hinscore-api-audit.jsonl" help:"audit log file"`
+	// PublicURL is the address browsers use, which may differ from Addr
+	// behind a TLS-terminating proxy (the request then arrives in plain
+	// HTTP, r.TLS nil): with https the login cookie is Secure.
+	PublicURL    string `env:"HINSCORE_API_PUBLIC_URL" help:"the URL browsers reach the api at (https://hinscore.example.org behind a TLS-terminating proxy or Ingress): when https, the login cookies are Secure; unset: Secure only on a TLS connection to the server itself"`
+	RateLimit    RateLimit
+	AuthFailures AuthFailures
 	// Keys (the ingests' keys: the current one and those of earlier
 	// rotations) open the original bytes sealed in EVENTS; a message
 	// sealed with a key not listed shows "status": "key_unknown".
@@ -179,6 +197,11 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		add("HINSCORE_API_ADDR", "%v", err)
 	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			add("HINSCORE_API_PUBLIC_URL", "want http(s)://host[:port][/path]")
+		}
+	}
 	if len(c.Tokens) == 0 {
 		add("HINSCORE_API_TOKENS", "no token configured: nobody could use the API")
 	}
@@ -209,6 +232,12 @@ func (c Config) Validate() error {
 	if c.RateLimit.Burst < 1 || c.RateLimit.Burst > 100000 {
 		add("HINSCORE_API_BURST", "%d: want 1..100000", c.RateLimit.Burst)
 	}
+	if c.AuthFailures.PerSecond <= 0 || c.AuthFailures.PerSecond > 1000 {
+		add("HINSCORE_API_AUTH_FAILURE_RATE", "%g: want 0 < rate <= 1000 failures/s", c.AuthFailures.PerSecond)
+	}
+	if c.AuthFailures.Burst < 1 || c.AuthFailures.Burst > 100000 {
+		add("HINSCORE_API_AUTH_FAILURE_BURST", "%d: want 1..100000", c.AuthFailures.Burst)
+	}
 	return ps.Err()
 }
 
@@ -223,16 +252,26 @@ type tokenBucket struct {
 // request from it; it returns false (and how long until one is available)
 // when the bucket is empty.
 func (b *tokenBucket) take(now time.Time, l RateLimit) (bool, time.Duration) {
+	b.refill(now, l)
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, b.wait(l)
+}
+
+// refill adds what the time since the last call earned, up to the burst (a
+// new bucket is full).
+func (b *tokenBucket) refill(now time.Time, l RateLimit) {
 	if b.last.IsZero() {
 		b.tokens = float64(l.Burst)
 	} else if d := now.Sub(b.last); d > 0 {
 		b.tokens = min(float64(l.Burst), b.tokens+d.Seconds()*l.PerSecond)
 	}
 	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
-	}
-	wait := time.Duration((1 - b.tokens) / l.PerSecond * float64(time.Second))
-	return false, wait
+}
+
+// wait is how long until the bucket holds a request again.
+func (b *tokenBucket) wait(l RateLimit) time.Duration {
+	return time.Duration((1 - b.tokens) / l.PerSecond * float64(time.Second))
 }

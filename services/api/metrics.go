@@ -16,6 +16,7 @@ type metrics struct {
 	duration    *prometheus.HistogramVec
 	rawAccess   *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
+	authRefused *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -28,6 +29,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Audited raw-message accesses (raw, evidence)."}, []string{"action"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "hinscore_api", Name: "rate_limited_total",
 			Help: "Requests refused by a token's rate limit, by token holder."}, []string{"who"}),
+		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "hinscore_api", Name: "auth_refused_total",
+			Help: "Authentication refused: unknown_token (or a gone session), bad_login, csrf, limited (the remote address spent its failures)."}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -37,6 +40,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.duration = service.Register(reg, m.duration, &err)
 	m.rawAccess = service.Register(reg, m.rawAccess, &err)
 	m.rateLimited = service.Register(reg, m.rateLimited, &err)
+	m.authRefused = service.Register(reg, m.authRefused, &err)
 	if err != nil {
 		return nil, fmt.Errorf("api metrics: %w", err)
 	}

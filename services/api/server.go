@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -38,11 +37,6 @@ const (
 	maxSearchLimit     = 500
 )
 
-// cookieName carries a browser's API token for the HTML views (set by the
-// login form, HttpOnly, SameSite=Strict). The JSON API takes only the
-// Authorization header.
-const cookieName = "hinscore_api_token"
-
 // Server is the API and web server. Start, Shutdown (idempotent, safe
 // before Start) and Ready make it a service.Component.
 type Server struct {
@@ -58,6 +52,9 @@ type Server struct {
 	// apiRoutes are the "METHOD /path" patterns of the JSON API (what
 	// openapi.json must document), recorded by routes.
 	apiRoutes []string
+
+	guard    *guard    // failed logins and unknown tokens, per remote address
+	sessions *sessions // the views' logins; nil without JetStream (Start)
 
 	mu       sync.Mutex
 	buckets  map[string]*tokenBucket
@@ -97,7 +94,7 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 		log.Warn().Msg("HINSCORE_RAW_KEYS unset: original bytes in EVENTS are opened with the public development key")
 	}
 	s := &Server{cfg: cfg, store: &store{conn: conn}, conn: conn, js: js, log: log, clock: clock,
-		metrics: m, views: v, buckets: map[string]*tokenBucket{}}
+		metrics: m, views: v, buckets: map[string]*tokenBucket{}, guard: newGuard(cfg.AuthFailures.limit())}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -111,6 +108,13 @@ func (s *Server) Start(ctx context.Context) error {
 	defer s.mu.Unlock()
 	if s.started || s.stopped {
 		return nil
+	}
+	if s.js != nil {
+		sess, err := openSessions(ctx, s.js, s.cfg.StreamReplicas)
+		if err != nil {
+			return fmt.Errorf("api.Start: %w", err)
+		}
+		s.sessions = sess
 	}
 	a, err := openAuditLog(s.cfg.AuditLog)
 	if err != nil {
@@ -250,18 +254,20 @@ var (
 )
 
 // authenticated finds the caller's token (Authorization: Bearer, or for
-// the HTML views the login cookie), applies its rate limit and runs h. An
-// error from h becomes the response: 4xx with its message, anything else
-// 500 with a request id (the detail goes to the log only).
+// the HTML views the login session's), applies its rate limit and runs h.
+// An address that has spent its failures (unknown tokens, gone sessions)
+// gets 429 before any token is looked at. An error from h becomes the
+// response: 4xx with its message, anything else 500 with a request id
+// (the detail goes to the log only).
 func (s *Server) authenticated(cookie bool, h func(http.ResponseWriter, *http.Request, Principal) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := bearer(r)
+		token, sessionID := bearer(r), ""
 		if token == "" && cookie {
-			if c, err := r.Cookie(cookieName); err == nil {
-				token = c.Value
+			if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+				sessionID = c.Value
 			}
 		}
-		if token == "" {
+		if token == "" && sessionID == "" {
 			if cookie {
 				http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 				return
@@ -270,18 +276,29 @@ func (s *Server) authenticated(cookie bool, h func(http.ResponseWriter, *http.Re
 			s.writeError(w, r, cookie, statusErr(http.StatusUnauthorized, "missing bearer token"))
 			return
 		}
-		hash := HashToken(token)
-		p, ok := s.cfg.Tokens[hash]
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hinscore", error="invalid_token"`)
-			s.writeError(w, r, cookie, statusErr(http.StatusUnauthorized, "unknown token"))
+		addr, now := remoteHost(r), s.clock.Now()
+		if limited, wait := s.guard.blocked(addr, now); limited {
+			s.metrics.authRefused.WithLabelValues("limited").Inc()
+			w.Header().Set("Retry-After", retryAfter(wait))
+			s.writeError(w, r, cookie, statusErr(http.StatusTooManyRequests, "too many unknown tokens from this address"))
+			return
+		}
+		hash, p, ok := HashToken(token), Principal{}, false
+		if sessionID != "" {
+			sess, err := s.session(r, sessionID, now)
+			if err != nil {
+				s.writeError(w, r, cookie, err)
+				return
+			}
+			hash, r = sess.TokenHash, withCSRF(r, sess.CSRF)
+		}
+		if p, ok = s.cfg.Tokens[hash]; !ok {
+			s.refuseUnknown(w, r, cookie, addr, now, sessionID != "")
 			return
 		}
 		if ok, wait := s.allow(hash); !ok {
 			s.metrics.rateLimited.WithLabelValues(p.Name).Inc()
-			// Whole seconds, rounded up: a client that waits exactly this
-			// long finds a request in the bucket again.
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+			w.Header().Set("Retry-After", retryAfter(wait))
 			s.writeError(w, r, cookie, statusErr(http.StatusTooManyRequests, "rate limit: %g requests/s, burst %d", s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst))
 			return
 		}
@@ -290,6 +307,34 @@ func (s *Server) authenticated(cookie bool, h func(http.ResponseWriter, *http.Re
 			s.writeError(w, r, cookie, err)
 		}
 	})
+}
+
+// session is the live login of a session cookie; a gone one (logged out,
+// expired, never made) reads as a session of no token.
+func (s *Server) session(r *http.Request, id string, now time.Time) (session, error) {
+	if s.sessions == nil {
+		return session{}, nil
+	}
+	sess, err := s.sessions.get(r.Context(), id, now)
+	if errors.Is(err, errNoSession) {
+		return session{}, nil
+	}
+	return sess, err
+}
+
+// refuseUnknown answers a token or session that opens nothing, and takes
+// one failure from the address's bucket. A view's gone session goes back
+// to the login form, its cookie cleared.
+func (s *Server) refuseUnknown(w http.ResponseWriter, r *http.Request, html bool, addr string, now time.Time, fromSession bool) {
+	s.guard.fail(addr, now)
+	s.metrics.authRefused.WithLabelValues("unknown_token").Inc()
+	if fromSession {
+		http.SetCookie(w, s.cookie(r, sessionCookie, "", "/ui/", -1))
+		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="hinscore", error="invalid_token"`)
+	s.writeError(w, r, html, statusErr(http.StatusUnauthorized, "unknown token"))
 }
 
 func bearer(r *http.Request) string {
@@ -331,7 +376,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, html bool, e
 		msg = "internal error (request id " + id + ")"
 	}
 	if html {
-		s.views.error(w, status, msg)
+		s.views.error(w, status, csrfOf(r), msg)
 		return
 	}
 	writeJSON(w, status, map[string]any{"error": msg, "status": status})

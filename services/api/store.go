@@ -115,17 +115,20 @@ func suspect(o Outcome) bool {
 
 // Step is one message of a chain, with the event's details.
 type Step struct {
-	EventID       string   `json:"event_id"`
-	MessageID     string   `json:"message_id"`
-	MessageType   string   `json:"message_type"`
-	Role          string   `json:"role"`
-	Status        string   `json:"status"`
-	EventTimeMs   int64    `json:"event_time_ms"`
-	Format        string   `json:"format"`
-	InReplyTo     string   `json:"in_reply_to"`
-	AckCode       string   `json:"ack_code"`
+	EventID     string `json:"event_id"`
+	MessageID   string `json:"message_id"`
+	MessageType string `json:"message_type"`
+	Role        string `json:"role"`
+	Status      string `json:"status"`
+	EventTimeMs int64  `json:"event_time_ms"`
+	Format      string `json:"format"`
+	InReplyTo   string `json:"in_reply_to"`
+	AckCode     string `json:"ack_code"`
+	// ReasonCodes and ExceptionCode (the cited exception or redirect kind)
+	// are what the mapping decided from the reason; the sender's words are
+	// not in ClickHouse (they may name the patient) and are read in the
+	// original message, through the audited raw view.
 	ReasonCodes   []string `json:"reason_codes"`
-	ReasonText    string   `json:"reason_text"`
 	ExceptionCode string   `json:"exception_code"`
 	RawSubject    string   `json:"raw_subject"`
 	RawSeq        uint64   `json:"raw_seq"`
@@ -258,7 +261,7 @@ func (s *store) eventDetails(ctx context.Context, network string, steps []Step) 
 		ids[i] = st.EventID
 		lo, hi = min(lo, st.EventTimeMs), max(hi, st.EventTimeMs)
 	}
-	rows, err := s.conn.Query(ctx, `SELECT toString(event_id), format, in_reply_to, ack_code, reason_codes, reason_text, exception_code, raw_subject, raw_seq
+	rows, err := s.conn.Query(ctx, `SELECT toString(event_id), format, in_reply_to, ack_code, reason_codes, exception_code, raw_subject, raw_seq
 		FROM exchange_events
 		WHERE network = ? AND event_time >= toDateTime(?, 'UTC') AND event_time <= toDateTime(?, 'UTC') AND has(?, toString(event_id))
 		LIMIT 1 BY event_id`, network, lo/1000, hi/1000+1, ids)
@@ -275,7 +278,7 @@ func (s *store) eventDetails(ctx context.Context, network string, steps []Step) 
 			id  string
 			det Step
 		)
-		if err := rows.Scan(&id, &det.Format, &det.InReplyTo, &det.AckCode, &det.ReasonCodes, &det.ReasonText, &det.ExceptionCode, &det.RawSubject, &det.RawSeq); err != nil {
+		if err := rows.Scan(&id, &det.Format, &det.InReplyTo, &det.AckCode, &det.ReasonCodes, &det.ExceptionCode, &det.RawSubject, &det.RawSeq); err != nil {
 			return fmt.Errorf("api.store.eventDetails: %w", err)
 		}
 		i, ok := byID[id]
@@ -283,7 +286,7 @@ func (s *store) eventDetails(ctx context.Context, network string, steps []Step) 
 			continue
 		}
 		st := &steps[i]
-		st.Format, st.InReplyTo, st.AckCode, st.ReasonText, st.ExceptionCode, st.RawSubject = det.Format, det.InReplyTo, det.AckCode, det.ReasonText, det.ExceptionCode, det.RawSubject
+		st.Format, st.InReplyTo, st.AckCode, st.ExceptionCode, st.RawSubject = det.Format, det.InReplyTo, det.AckCode, det.ExceptionCode, det.RawSubject
 		if det.ReasonCodes != nil {
 			st.ReasonCodes = det.ReasonCodes
 		}

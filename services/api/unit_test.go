@@ -233,7 +233,7 @@ func TestRedactNetworks(t *testing.T) {
 // TestClientVariables: the names the client's messages give are the ones
 // ClientConfig declares.
 func TestClientVariables(t *testing.T) {
-	if s := service.Describe(ClientConfig{}); len(s) != 2 || s[0].Name != EnvClientURL || s[1].Name != EnvClientToken {
-		t.Fatalf("declared %+v, want %s and %s", s, EnvClientURL, EnvClientToken)
+	if s := service.Describe(ClientConfig{}); len(s) != 3 || s[0].Name != EnvClientURL || s[1].Name != EnvClientToken || s[2].Name != EnvClientTokenFile {
+		t.Fatalf("declared %+v, want %s, %s and %s", s, EnvClientURL, EnvClientToken, EnvClientTokenFile)
 	}
 }

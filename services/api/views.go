@@ -27,6 +27,8 @@ func newViews() (*views, error) {
 		"msTime": func(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05") },
 		"offset": func(from, to int64) string { return (time.Duration(to-from) * time.Millisecond).String() },
 		"deref":  func(b *bool) bool { return b != nil && *b },
+		// csrf is the page's CSRF token, set per page (render).
+		"csrf": func() string { return "" },
 		// The lines offenders may be ranked on: the required-response
 		// purposes together, then each purpose.
 		"offenderPurposes": func() []string {
@@ -51,7 +53,7 @@ func newViews() (*views, error) {
 		}
 		v.pages[name] = t
 	}
-	login, err := template.New("login").ParseFS(templateFS, "templates/login.html")
+	login, err := template.New("login").Funcs(funcs).ParseFS(templateFS, "templates/login.html")
 	if err != nil {
 		return nil, fmt.Errorf("api.newViews login: %w", err)
 	}
@@ -60,10 +62,17 @@ func newViews() (*views, error) {
 }
 
 // render executes a page into a buffer first, so a template error becomes
-// a clean 500 rather than half a page.
-func (v *views) render(w http.ResponseWriter, status int, name, file string, data any) error {
+// a clean 500 rather than half a page. csrf is the token the page's forms
+// carry (its session's, or the login form's). The parsed pages are never
+// executed themselves: each render executes a clone given the token.
+func (v *views) render(w http.ResponseWriter, status int, name, file, csrf string, data any) error {
+	t, err := v.pages[name].Clone()
+	if err != nil {
+		return fmt.Errorf("api.views %s: %w", name, err)
+	}
+	t.Funcs(template.FuncMap{"csrf": func() string { return csrf }})
 	var buf bytes.Buffer
-	if err := v.pages[name].ExecuteTemplate(&buf, file, data); err != nil {
+	if err := t.ExecuteTemplate(&buf, file, data); err != nil {
 		return fmt.Errorf("api.views %s: %w", name, err)
 	}
 	h := w.Header()
@@ -71,37 +80,21 @@ func (v *views) render(w http.ResponseWriter, status int, name, file string, dat
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'")
 	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 
-func (v *views) error(w http.ResponseWriter, status int, msg string) {
-	_ = v.render(w, status, "error", "error.html", struct {
+func (v *views) error(w http.ResponseWriter, status int, csrf, msg string) {
+	_ = v.render(w, status, "error", "error.html", csrf, struct {
 		Status  int
 		Message string
 	}{status, msg})
 }
 
-func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
-	_ = s.views.render(w, http.StatusOK, "login", "login.html", "")
-}
-
-// handleLogin checks the token and keeps it in an HttpOnly cookie for the
-// views. A wrong token gets the form again with 401.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	token := r.PostFormValue("token")
-	if _, ok := s.cfg.Tokens[HashToken(token)]; token == "" || !ok {
-		_ = s.views.render(w, http.StatusUnauthorized, "login", "login.html", "Unknown token.")
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/ui/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	http.Redirect(w, r, "/ui/offenders", http.StatusSeeOther)
-}
-
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+// page renders a view of an authenticated request, its forms carrying the
+// session's CSRF token.
+func (s *Server) page(w http.ResponseWriter, r *http.Request, name string, data any) error {
+	return s.views.render(w, http.StatusOK, name, name+".html", csrfOf(r), data)
 }
 
 func (s *Server) handleOffendersPage(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -109,7 +102,7 @@ func (s *Server) handleOffendersPage(w http.ResponseWriter, r *http.Request, p P
 	if err != nil {
 		return err
 	}
-	return s.views.render(w, http.StatusOK, "offenders", "offenders.html", res)
+	return s.page(w, r, "offenders", res)
 }
 
 func (s *Server) handleChainPage(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -120,7 +113,7 @@ func (s *Server) handleChainPage(w http.ResponseWriter, r *http.Request, p Princ
 	if err != nil {
 		return err
 	}
-	return s.views.render(w, http.StatusOK, "chain", "chain.html", v)
+	return s.page(w, r, "chain", v)
 }
 
 func (s *Server) handleJourneyPage(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -128,5 +121,5 @@ func (s *Server) handleJourneyPage(w http.ResponseWriter, r *http.Request, p Pri
 	if err != nil {
 		return err
 	}
-	return s.views.render(w, http.StatusOK, "journey", "journey.html", j)
+	return s.page(w, r, "journey", j)
 }

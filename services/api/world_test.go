@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/http"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -133,14 +134,14 @@ func handMessages(t0 time.Time) []handMsg {
 		case "BVQ1R":
 			m.step.Status = "ok"
 		case "BVQ2R":
-			m.step.Status, m.step.ReasonText = "refused", "Request denied by policy"
+			m.step.Status = "refused"
 		case "NSQ1R":
 			m.step.Status = "not_found"
 		case "NSQ2R":
-			m.step.Status, m.step.ExceptionCode, m.step.ReasonText = "redirected", "redirect-portal", "Use the patient portal"
+			m.step.Status, m.step.ExceptionCode = "redirected", "redirect-portal"
 			m.step.ReasonCodes = []string{"redirect-portal"}
 		case "NSQ3R":
-			m.step.Status, m.step.ExceptionCode, m.step.ReasonText = "redirected", "redirect-fax", "Send the request by fax"
+			m.step.Status, m.step.ExceptionCode = "redirected", "redirect-fax"
 			m.step.ReasonCodes = []string{"redirect-fax"}
 		}
 	}
@@ -276,6 +277,47 @@ func TestHandWorld(t *testing.T) {
 	w := newHandWorld(t)
 	t.Run("interim steps", func(t *testing.T) { testInterimSteps(t, w) })
 	t.Run("cli", func(t *testing.T) { testHandCLI(t, w) })
+	t.Run("reason words", func(t *testing.T) { testReasonWords(t, w) })
+}
+
+// testReasonWords: the refusals' ERR-8 texts reach no view read from
+// ClickHouse (chain JSON, timeline page, CLI table), which show the codes
+// and the cited exception or redirect kind; an investigator reads the
+// words in the original message, through the audited raw view.
+func testReasonWords(t *testing.T, w *handWorld) {
+	for request, c := range map[string]struct{ words, answer, code string }{
+		"BVQ2": {"Request denied by policy", "BVQ2R", ""},
+		"NSQ2": {"Use the patient portal", "NSQ2R", "redirect-portal"},
+		"NSQ3": {"Send the request by fax", "NSQ3R", "redirect-fax"},
+	} {
+		id := w.chains[request]
+		for _, who := range []string{"analyst", "investigator"} {
+			for _, path := range []string{"/v1/chains/" + id, "/ui/chains/" + id} {
+				resp, body := fetch(t, w.base, testTokens[who], path, nil)
+				if resp.StatusCode != http.StatusOK || strings.Contains(string(body), c.words) {
+					t.Errorf("%s as %s: %d, the sender's words %q in it: %v", path, who, resp.StatusCode, c.words, strings.Contains(string(body), c.words))
+				}
+			}
+		}
+		out, _, err := w.cliRun("analyst", "chain", id)
+		if err != nil || strings.Contains(out, c.words) || (c.code != "" && !strings.Contains(out, c.code)) {
+			t.Errorf("hinscore chain %s: %v, want %q and not %q:\n%s", request, err, c.code, c.words, out)
+		}
+		var v ChainView
+		getJSONAt(t, w.base, "analyst", "/v1/chains/"+id, nil, &v)
+		if ans := v.Answers; len(ans) != 1 || ans[0].MessageID != c.answer || ans[0].Status == "" || ans[0].ExceptionCode != c.code {
+			t.Errorf("%s answer %+v, want %s with exception %q", request, ans, c.answer, c.code)
+		}
+		var raw RawView
+		getJSONAt(t, w.base, "investigator", "/v1/chains/"+id+"/raw", url.Values{"reason": {"case 7: refusal wording"}}, &raw)
+		found := false
+		for _, m := range raw.Messages {
+			found = found || (m.MessageID == c.answer && m.Status == "ok" && strings.Contains(m.Data, c.words))
+		}
+		if !found {
+			t.Errorf("raw view of %s lacks %s's words %q: %+v", request, c.answer, c.words, raw.Messages)
+		}
+	}
 }
 
 func testInterimSteps(t *testing.T, w *handWorld) {
@@ -486,7 +528,7 @@ func testHandCLIChain(t *testing.T, w *handWorld) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tableRows(t, out, "OFFSET")[2]; !slices.Equal(got, []string{"+2s", "response", "-", "RSP^K22^RSP_K21", "NSQ2R", "redirected", "AR", "redirect-portal Use the patient portal"}) {
+	if got := tableRows(t, out, "OFFSET")[2]; !slices.Equal(got, []string{"+2s", "response", "-", "RSP^K22^RSP_K21", "NSQ2R", "redirected", "AR", "redirect-portal"}) {
 		t.Errorf("redirect row %q", got)
 	}
 }
@@ -699,7 +741,7 @@ func testHandCLIErrors(t *testing.T, w *handWorld) {
 	for _, args := range [][]string{{"chain", id}, {"journey", patientToken(handP1)}, {"offenders"}} {
 		var out bytes.Buffer
 		err := RunClientCLI(ctx, args[0], append([]string{"--api", w.base, "--token", wrongToken}, args[1:]...), &out, io.Discard)
-		if err == nil || errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "401 Unauthorized: unknown token (check --token or $HINSCORE_API_TOKEN)") || out.Len() != 0 {
+		if err == nil || errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "401 Unauthorized: unknown token (check $HINSCORE_API_TOKEN or --token-file)") || out.Len() != 0 {
 			t.Errorf("%v with a wrong token: %v (stdout %q)", args, err, out.String())
 		}
 	}
@@ -718,14 +760,14 @@ func testHandCLIErrors(t *testing.T, w *handWorld) {
 		args []string
 		want string
 	}{
-		{[]string{"chain"}, "usage: hinscore chain [--api URL] [--token T] [--json] CHAIN_ID"},
-		{[]string{"chain", id, id}, "usage: hinscore chain [--api URL] [--token T] [--json] CHAIN_ID"},
+		{[]string{"chain"}, "usage: hinscore chain [--api URL] [--token-file F] [--json] CHAIN_ID"},
+		{[]string{"chain", id, id}, "usage: hinscore chain [--api URL] [--token-file F] [--json] CHAIN_ID"},
 		{[]string{"chain", "not-a-uuid"}, "usage"},
-		{[]string{"journey"}, "usage: hinscore journey [--api URL] [--token T] [--json] [--purpose P] PATIENT_TOKEN"},
+		{[]string{"journey"}, "usage: hinscore journey [--api URL] [--token-file F] [--json] [--purpose P] PATIENT_TOKEN"},
 		{[]string{"journey", "XYZ"}, "usage"},
 		{[]string{"journey", "--purpose", "T-TRTMNT", patientToken(handP1)}, "purpose: want one of treatment, payment"},
 		{[]string{"chain", "--purpose", "treatment", id}, "--purpose is for journey and offenders"},
-		{[]string{"offenders", "extra"}, "usage: hinscore offenders [--api URL] [--token T] [--json] [--granularity week] [--purpose P]"},
+		{[]string{"offenders", "extra"}, "usage: hinscore offenders [--api URL] [--token-file F] [--json] [--granularity week] [--purpose P]"},
 		{[]string{"offenders", "--purpose", "TREAT"}, "--purpose: want required_response or one of treatment"},
 		{[]string{"offenders", "--granularity", "year"}, "usage"},
 		{[]string{"chain", "--bogus", id}, "flag provided but not defined: -bogus"},

@@ -96,7 +96,7 @@ func writeXCWorld(t *testing.T, ctx context.Context, conn driver.Conn, t0 time.T
 	}
 	events, err := conn.PrepareBatch(ctx, `INSERT INTO exchange_events (event_id, network, format, message_id, message_type, role,
 		request_kind, correlation_key, in_reply_to, requester_org, responder_org, event_time, event_time_ms, ingest_time, status,
-		ack_code, reason_codes, reason_text, exception_code, patient_token, patient_key_id, record_count, raw_subject, raw_seq,
+		ack_code, reason_codes, exception_code, patient_token, patient_key_id, record_count, raw_subject, raw_seq,
 		partition, mapping_version, purpose, purpose_code, requester_community, responder_community, side, transaction_id, untimed)`)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func writeXCWorld(t *testing.T, ctx context.Context, conn driver.Conn, t0 time.T
 				t.Fatal(err)
 			}
 			if err := events.Append(xcEventID(c.name, i), c.network, format, msgID, c.kind, st.role, c.kind, c.network+"|"+c.name, "",
-				"gw-a", c.responder, et, et.UnixMilli(), et, "ok", "", []string{}, "", "", xcToken, "dev", uint32(0),
+				"gw-a", c.responder, et, et.UnixMilli(), et, "ok", "", []string{}, "", xcToken, "dev", uint32(0),
 				"events.0."+c.network, uint64(i+1), uint16(0), format+"-map/1", c.purpose, c.code, c.requesterComm, c.responderComm,
 				st.side, "tx-"+c.name, map[bool]uint8{true: 1}[c.untimed]); err != nil {
 				t.Fatal(err)
@@ -464,7 +464,7 @@ func TestCrossCommunityChainTable(t *testing.T) {
 	v := chainView(Outcome{ID: "c1", Version: 2, Network: "northstar", RequestID: "REQ-1", RequestKind: kindDocumentQuery, RequesterOrg: "gw-a",
 		ResponderOrg: "gw-b", Class: "refused_unjustified", Purpose: "treatment", PurposeCode: xcTEFCATreatment, RequesterCommunity: "urn:oid:1.1",
 		ResponderCommunity: "urn:oid:2.2", Sides: "responding", Untimed: true, SLAMs: 60000, GraceMs: 30000, RequestedAtMs: 1000,
-		RuleVersion: "link/2", MappingVersion: "atna-map/1"},
+		RuleVersion: "link/2", MappingVersion: "atna-map/2"},
 		[]Step{{Role: "request", Side: "responding", MessageType: kindDocumentQuery, MessageID: "m1", EventTimeMs: 1000},
 			{Role: "response", Side: "responding", MessageType: kindDocumentQuery, MessageID: "m1", EventTimeMs: 1000, Status: "refused"}})
 	v.CrossCommunity.ResponderName = "Bay Regional HIE" // as the directory would name it
@@ -483,7 +483,7 @@ func TestCrossCommunityChainTable(t *testing.T) {
 		"purpose treatment (" + xcTEFCATreatment + ") REQUIRED RESPONSE",
 		"communities urn:oid:1.1 -> urn:oid:2.2 (Bay Regional HIE)",
 		"records seen only the responding (responder's) gateway's record was seen; the initiating gateway's is missing",
-		"why refused without a recognised 45 CFR 171 exception [rule link/2, mapping atna-map/1]",
+		"why refused without a recognised 45 CFR 171 exception [rule link/2, mapping atna-map/2]",
 		"requested 1970-01-01T00:00:01.000Z",
 		"untimed " + untimedTiming,
 		"sla 1m0s + grace 30s, deadline -",

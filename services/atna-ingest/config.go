@@ -19,9 +19,13 @@ type Config struct {
 	// acknowledgement of any kind, so what cannot be stored is counted lost.
 	UDP           ingest.Listeners `env:"HINSCORE_ATNA_UDP" help:"network=host:port,...: one syslog datagram listener (RFC 5426, UDP) per network; unset: none"`
 	MaxFrameBytes int              `env:"HINSCORE_ATNA_MAX_FRAME" default:"1048576" help:"largest syslog message accepted (a frame's MSG-LEN, a datagram), bytes (1024 to 67108864)"`
-	IdleTimeout   time.Duration    `env:"HINSCORE_ATNA_IDLE_TIMEOUT" default:"5m" help:"a connection silent this long is closed"`
-	MaxConns      int              `env:"HINSCORE_ATNA_MAX_CONNS" default:"256" help:"stream connections over this are closed at once"`
-	MaxInFlight   int              `env:"HINSCORE_ATNA_MAX_INFLIGHT" default:"256" help:"per connection or datagram listener, messages awaiting their PubAcks (1 to 65536)"`
+	IdleTimeout   time.Duration    `env:"HINSCORE_ATNA_IDLE_TIMEOUT" default:"5m" help:"a connection that completes no frame for this long is closed"`
+	MaxConns      int              `env:"HINSCORE_ATNA_MAX_CONNS" default:"256" help:"stream connections over this, all listeners together, are closed at once"`
+	// MaxConnsPerListener and MaxConnsPerRemote keep one network, and one
+	// host of a network, from taking every connection.
+	MaxConnsPerListener int `env:"HINSCORE_ATNA_MAX_CONNS_PER_LISTENER" default:"128" help:"stream connections over this on one listener are closed at once"`
+	MaxConnsPerRemote   int `env:"HINSCORE_ATNA_MAX_CONNS_PER_REMOTE" default:"32" help:"stream connections over this from one remote host on one listener are closed at once"`
+	MaxInFlight         int `env:"HINSCORE_ATNA_MAX_INFLIGHT" default:"256" help:"per connection or datagram listener, messages awaiting their PubAcks (1 to 65536)"`
 	// ReadTimeout is how long a frame may take to arrive once its first
 	// byte is in (and the TLS handshake), plus one second per MinRate
 	// bytes, as for MLLP.
@@ -73,7 +77,7 @@ func (c Config) Validate() error {
 // limits are the listeners' limits and TLS settings.
 func (c Config) limits() ingest.Limits {
 	return ingest.Limits{Prefix: "HINSCORE_ATNA", MaxFrameBytes: c.MaxFrameBytes, IdleTimeout: c.IdleTimeout,
-		MaxConns: c.MaxConns, MaxInFlight: c.MaxInFlight, ReadTimeout: c.ReadTimeout, MinRate: c.MinRate,
+		MaxConns: c.MaxConns, MaxConnsPerListener: c.MaxConnsPerListener, MaxConnsPerRemote: c.MaxConnsPerRemote, MaxInFlight: c.MaxInFlight, ReadTimeout: c.ReadTimeout, MinRate: c.MinRate,
 		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA, TLSClientCAs: c.TLSClientCAs}
 }
 

@@ -9,18 +9,20 @@ import (
 // Rejection reasons (label "reason" of messages_rejected_total; each also
 // begins the reason of the message's dead letter).
 const (
-	reasonSyslog      = "syslog"     // not a syslog message (RFC 5424 or BSD)
-	reasonXML         = "xml"        // the MSG is not well-formed XML (or JSON), or a value has the wrong type
-	reasonDoctype     = "doctype"    // a DOCTYPE or entity declaration: refused, never expanded
-	reasonTooDeep     = "too_deep"   // nesting over the parser's limit
-	reasonTooLarge    = "too_large"  // a frame or datagram over HINSCORE_ATNA_MAX_FRAME, or a value over the parser's limit
-	reasonNotAudit    = "not_audit"  // well-formed, but not an AuditMessage (nor a FHIR AuditEvent)
-	reasonMapping     = "mapping"    // an audit the mapping cannot turn into an exchange
-	reasonBadLength   = "bad_length" // a frame whose length lies, or no octet counting: the connection is closed
-	reasonSlow        = "slow"       // a frame not complete within READ_TIMEOUT + size/MIN_RATE
-	reasonTLS         = "tls"        // the TLS handshake failed
-	reasonMaxConns    = "max_conns"  // a connection over HINSCORE_ATNA_MAX_CONNS
-	reasonPublish     = "publish"    // not stored (no PubAck): a stream connection is closed, a datagram is lost
+	reasonSyslog    = "syslog"     // not a syslog message (RFC 5424 or BSD)
+	reasonXML       = "xml"        // the MSG is not well-formed XML (or JSON), or a value has the wrong type
+	reasonDoctype   = "doctype"    // a DOCTYPE or entity declaration: refused, never expanded
+	reasonTooDeep   = "too_deep"   // nesting over the parser's limit
+	reasonTooLarge  = "too_large"  // a frame or datagram over HINSCORE_ATNA_MAX_FRAME, or a value over the parser's limit
+	reasonNotAudit  = "not_audit"  // well-formed, but not an AuditMessage (nor a FHIR AuditEvent)
+	reasonMapping   = "mapping"    // an audit the mapping cannot turn into an exchange
+	reasonBadLength = "bad_length" // a frame whose length lies, or no octet counting: the connection is closed
+	reasonSlow      = "slow"       // a frame not complete within READ_TIMEOUT + size/MIN_RATE
+	reasonTLS       = "tls"        // the TLS handshake failed
+	// A connection over a connection limit is counted under the limit's
+	// name: ingest.RefusedMaxConns ("max_conns"), RefusedListener
+	// ("max_conns_listener") or RefusedRemote ("max_conns_remote").
+	reasonPublish     = "publish" // not stored (no PubAck): a stream connection is closed, a datagram is lost
 	formatATNA        = "atna"
 	stageATNAIngest   = "atna-ingest"
 	transportStream   = "stream"

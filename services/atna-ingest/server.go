@@ -80,7 +80,7 @@ func newServer(cfg Config, deps service.Deps, mapping Mapping) (*Server, error) 
 	if cfg.RawKeys.IsDev() {
 		deps.Log.Warn().Msg("HINSCORE_RAW_KEYS unset: the audit records' bytes in EVENTS are sealed with the public development key")
 	}
-	l := ingest.NewListening("atnaingest", deps.JetStream, cfg.MaxConns)
+	l := ingest.NewListening("atnaingest", deps.JetStream, cfg.limits())
 	return &Server{
 		Listening: l, cfg: cfg, js: deps.JetStream, log: deps.Log, clock: clock, mapping: mapping, tls: tlsCfg, m: m,
 		publishTimeout: defaultPublishTimeout,
@@ -105,14 +105,14 @@ func (s *Server) Start(ctx context.Context) error {
 
 func (s *Server) accept(network string, ln net.Listener) {
 	m := s.m.forNetwork(network, transportStream)
-	s.conns.Accept(ln, func(nc net.Conn) ingest.Conn {
+	s.conns.Accept(network, ln, func(nc net.Conn) ingest.Conn {
 		return &streamConn{StreamConn: ingest.NewStreamConn(nc), s: s, network: network, m: m}
-	}, func(nc net.Conn) {
+	}, func(nc net.Conn, reason string) {
 		// Syslog has no reply to refuse with: the sender sees the close
 		// and keeps its queue.
-		s.m.rejected.WithLabelValues(network, reasonMaxConns).Inc()
-		s.log.Warn().Str("network", network).Str("remote", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: too many connections")
 		_ = nc.Close()
+		s.m.rejected.WithLabelValues(network, reason).Inc()
+		s.log.Warn().Str("network", network).Str("remote", nc.RemoteAddr().String()).Str("limit", reason).Msg("connection refused: too many connections")
 	}, func(err error) {
 		s.log.Warn().Err(err).Str("network", network).Msg("accept")
 	})

@@ -118,7 +118,8 @@ type deadliner interface {
 }
 
 // deadlineGuard sets the read deadline before every read of a stream:
-// while waiting for a frame the idle timeout; once its first bytes are in,
+// while waiting for a frame the idle timeout from the last complete frame
+// (begin) or the connection's start, never from a stray byte; once its first bytes are in,
 // their arrival + the read timeout + one second per minRate bytes, so a
 // frame that trickles in (slow-loris) or stops half-way is cut off.
 // Octet counting is the syslog.Reader's: the guard learns of a frame's
@@ -129,17 +130,18 @@ type deadlineGuard struct {
 	minRate     int
 	stopping    *atomic.Bool
 
+	lastFrame  time.Time // when the last frame ended (begin), or the connection opened
 	inFrame    bool
 	frameStart time.Time
 	frameBytes int
 }
 
-// begin is called before each frame is read.
-func (g *deadlineGuard) begin() { g.inFrame = false }
+// begin is called before each frame is read: the last one ended now.
+func (g *deadlineGuard) begin() { g.inFrame, g.lastFrame = false, time.Now() }
 
 func (g *deadlineGuard) Read(p []byte) (int, error) {
 	now := time.Now()
-	deadline := now.Add(g.idle)
+	deadline := g.lastFrame.Add(g.idle)
 	if g.inFrame {
 		deadline = ingest.FrameDeadline(g.frameStart, g.frame, g.frameBytes, g.minRate)
 	}

@@ -94,7 +94,7 @@ func BenchmarkWriterVsClickHouseClient(b *testing.B) {
 
 const eventColumns = `event_id, network, format, message_id, message_type, role, request_kind, correlation_key,
  in_reply_to, requester_org, responder_org, event_time, event_time_ms, ingest_time, status, ack_code, reason_codes,
- reason_text, exception_code, patient_token, patient_key_id, record_count, raw_subject, raw_seq, partition, mapping_version`
+ exception_code, patient_token, patient_key_id, record_count, raw_subject, raw_seq, partition, mapping_version`
 
 // eventsTSV renders events as the writer would store them, in TabSeparated.
 func eventsTSV(events []*hinscorev1.ExchangeEvent) []byte {
@@ -117,7 +117,7 @@ func eventsTSV(events []*hinscorev1.ExchangeEvent) []byte {
 			e.GetMessageType(), lower(e.GetRole().String(), "ROLE_"), e.GetRequestKind(), e.GetCorrelationKey(),
 			e.GetInReplyTo(), e.GetRequesterOrg(), e.GetResponderOrg(), dt(e.GetEventTimeMs()),
 			strconv.FormatInt(e.GetEventTimeMs(), 10), dt(e.GetIngestTimeMs()), lower(e.GetStatus().String(), "STATUS_"),
-			e.GetAckCode(), "[" + strings.Join(codes, ",") + "]", e.GetReasonText(), e.GetExceptionCode(),
+			e.GetAckCode(), "[" + strings.Join(codes, ",") + "]", e.GetExceptionCode(),
 			e.GetPatientToken(), e.GetPatientKeyId(), fmt.Sprint(e.GetRecordCount()), e.GetRawSubject(),
 			fmt.Sprint(e.GetRawSeq()), fmt.Sprint(e.GetPartition()), e.GetMappingVersion()}
 		for i, f := range fields {

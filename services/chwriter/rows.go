@@ -35,7 +35,7 @@ const maxDateTimeMs = int64(1<<32-1) * 1000
 const (
 	insertEvents = `INSERT INTO exchange_events (event_id, network, format, message_id, message_type, role,
  request_kind, correlation_key, in_reply_to, requester_org, responder_org, event_time, event_time_ms,
- ingest_time, status, ack_code, reason_codes, reason_text, exception_code, patient_token, patient_key_id,
+ ingest_time, status, ack_code, reason_codes, exception_code, patient_token, patient_key_id,
  record_count, raw_subject, raw_seq, partition, mapping_version, purpose, purpose_code, requester_community,
  responder_community, side, transaction_id, untimed)`
 	insertOutcomes = `INSERT INTO exchange_outcomes (outcome_id, version, network, request_id, correlation_key,
@@ -163,24 +163,24 @@ type columnValues struct {
 
 // eventRows is a batch of exchange_events rows.
 type eventRows struct {
-	eventID                                               []uuid.UUID
-	network, format, messageID, messageType, role         []string
-	requestKind, correlationKey, inReplyTo                []string
-	requesterOrg, responderOrg                            []string
-	eventTime, ingestTime                                 []time.Time
-	eventTimeMs                                           []int64
-	status, ackCode                                       []string
-	reasonCodes                                           [][]string
-	reasonText, exceptionCode, patientToken, patientKeyID []string
-	recordCount                                           []uint32
-	rawSubject                                            []string
-	rawSeq                                                []uint64
-	partition                                             []uint16
-	mappingVersion                                        []string
-	purpose, purposeCode                                  []string
-	requesterCommunity, responderCommunity                []string
-	side, transactionID                                   []string
-	untimed                                               []uint8
+	eventID                                       []uuid.UUID
+	network, format, messageID, messageType, role []string
+	requestKind, correlationKey, inReplyTo        []string
+	requesterOrg, responderOrg                    []string
+	eventTime, ingestTime                         []time.Time
+	eventTimeMs                                   []int64
+	status, ackCode                               []string
+	reasonCodes                                   [][]string
+	exceptionCode, patientToken, patientKeyID     []string
+	recordCount                                   []uint32
+	rawSubject                                    []string
+	rawSeq                                        []uint64
+	partition                                     []uint16
+	mappingVersion                                []string
+	purpose, purposeCode                          []string
+	requesterCommunity, responderCommunity        []string
+	side, transactionID                           []string
+	untimed                                       []uint8
 }
 
 func (r *eventRows) len() int { return len(r.eventID) }
@@ -235,7 +235,6 @@ func (r *eventRows) addAt(data []byte, subject string, seq uint64) error {
 	r.status = append(r.status, statusName(ev.GetStatus()))
 	r.ackCode = append(r.ackCode, ev.GetAckCode())
 	r.reasonCodes = append(r.reasonCodes, orEmpty(ev.GetReasonCodes()))
-	r.reasonText = append(r.reasonText, ev.GetReasonText())
 	r.exceptionCode = append(r.exceptionCode, ev.GetExceptionCode())
 	r.patientToken = append(r.patientToken, ev.GetPatientToken())
 	r.patientKeyID = append(r.patientKeyID, ev.GetPatientKeyId())
@@ -265,7 +264,7 @@ func (r *eventRows) insert(ctx context.Context, conn driver.Conn, observe insert
 		{"request_kind", r.requestKind}, {"correlation_key", r.correlationKey}, {"in_reply_to", r.inReplyTo},
 		{"requester_org", r.requesterOrg}, {"responder_org", r.responderOrg}, {"event_time", r.eventTime},
 		{"event_time_ms", r.eventTimeMs}, {"ingest_time", r.ingestTime}, {"status", r.status},
-		{"ack_code", r.ackCode}, {"reason_codes", r.reasonCodes}, {"reason_text", r.reasonText},
+		{"ack_code", r.ackCode}, {"reason_codes", r.reasonCodes},
 		{"exception_code", r.exceptionCode}, {"patient_token", r.patientToken}, {"patient_key_id", r.patientKeyID},
 		{"record_count", r.recordCount}, {"raw_subject", r.rawSubject}, {"raw_seq", r.rawSeq},
 		{"partition", r.partition}, {"mapping_version", r.mappingVersion},

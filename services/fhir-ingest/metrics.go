@@ -18,6 +18,7 @@ const (
 	reasonAuth        = "auth"         // missing or wrong token (401)
 	reasonForbidden   = "forbidden"    // another network's token (403)
 	reasonPublish     = "publish"      // JetStream did not acknowledge: the sender must re-send
+	reasonConflict    = "conflict"     // a version received before with other content (409)
 	formatFHIR        = "fhir"
 	stageFHIRIngest   = "fhir-ingest"
 )

@@ -31,8 +31,11 @@ const (
 	chunkBytes = 1 << 20
 	// maxPendingAcks bounds the event PubAcks awaited at once.
 	maxPendingAcks = 8192
-	// maxReportedLines bounds the per-line issues of a reply.
-	maxReportedLines = 100
+	// MaxListedLines bounds the bad lines whose text an import keeps
+	// (ImportStats.Errors) and a reply lists: the rest are counted only,
+	// so a file of a million bad lines costs no more memory than one of a
+	// hundred.
+	MaxListedLines = 100
 )
 
 // ImportStats says what an NDJSON import stored.
@@ -42,7 +45,20 @@ type ImportStats struct {
 	Events     int // events published and acknowledged
 	Duplicates int // events JetStream already held (a re-import)
 	Skipped    int // valid resources that are not exchange events (Patient ...)
-	Errors     []LineError
+	Refused    int // lines that could not be stored, each in the DLQ
+	// Errors are the first MaxListedLines of the skipped and refused
+	// lines, with their text; the others are only counted.
+	Errors []LineError
+}
+
+// Unlisted is how many skipped or refused lines Errors does not list.
+func (st ImportStats) Unlisted() int { return st.Skipped + st.Refused - len(st.Errors) }
+
+// note keeps le's text while fewer than MaxListedLines are kept.
+func (st *ImportStats) note(le LineError) {
+	if len(st.Errors) < MaxListedLines {
+		st.Errors = append(st.Errors, le)
+	}
 }
 
 // LineError is a line that could not be stored; its bytes went to the DLQ.
@@ -137,7 +153,7 @@ func (im *importer) run(ctx context.Context, r io.Reader) (ImportStats, error) {
 			if errors.Is(err, fhirmap.ErrNotExchange) {
 				le.NotExchange = true
 				im.stats.Skipped++
-				im.stats.Errors = append(im.stats.Errors, le)
+				im.stats.note(le)
 				continue
 			}
 			if err := im.deadLetter(ctx, le, data); err != nil {
@@ -178,7 +194,8 @@ func (im *importer) readError(err error) error {
 }
 
 func (im *importer) deadLetter(ctx context.Context, le LineError, data []byte) error {
-	im.stats.Errors = append(im.stats.Errors, le)
+	im.stats.Refused++
+	im.stats.note(le)
 	ctx, cancel := context.WithTimeout(ctx, im.pub.timeout)
 	defer cancel()
 	err := dlq.Publish(ctx, im.pub.js, dlq.DeadLetter{
@@ -252,23 +269,21 @@ func (s *Server) serveNDJSON(w http.ResponseWriter, r *http.Request, network str
 	s.m.events.WithLabelValues(network).Add(float64(st.Events))
 	s.m.duplicate.WithLabelValues(network).Add(float64(st.Duplicates))
 	issues := []OutcomeIssue{infoIssue(fmt.Sprintf("%d line(s): %d resource(s) stored, %d event(s), %d duplicate event(s), %d skipped (not exchange events), %d refused",
-		st.Lines, st.Resources, st.Events, st.Duplicates, st.Skipped, len(st.Errors)-st.Skipped))}
-	for i, le := range st.Errors {
-		if i == maxReportedLines {
-			issues = append(issues, OutcomeIssue{Severity: "warning", Code: "too-costly", Diagnostics: fmt.Sprintf("%d more line(s) not listed", len(st.Errors)-i)})
-			break
-		}
+		st.Lines, st.Resources, st.Events, st.Duplicates, st.Skipped, st.Refused))}
+	s.m.rejected.WithLabelValues(network, reasonNotExchange).Add(float64(st.Skipped))
+	s.m.rejected.WithLabelValues(network, reasonInvalid).Add(float64(st.Refused))
+	for _, le := range st.Errors {
 		is := OutcomeIssue{Severity: "error", Code: le.IssueCode, Diagnostics: le.Error(), Location: []string{"line " + strconv.Itoa(le.Line)}}
 		if le.NotExchange {
 			is.Severity = "warning"
-			s.m.rejected.WithLabelValues(network, reasonNotExchange).Inc()
-		} else {
-			s.m.rejected.WithLabelValues(network, reasonInvalid).Inc()
 		}
 		if le.Path != "" {
 			is.Expression = []string{le.Path}
 		}
 		issues = append(issues, is)
+	}
+	if n := st.Unlisted(); n > 0 {
+		issues = append(issues, OutcomeIssue{Severity: "warning", Code: "too-costly", Diagnostics: fmt.Sprintf("%d more line(s) not listed", n)})
 	}
 	switch {
 	case errors.Is(err, errTooLarge):

@@ -97,13 +97,14 @@ const eventOverhead = 16 << 10
 
 // store publishes one resource (body, deduplicated by its identity) and
 // its events, and waits for every PubAck; it reports whether JetStream
-// already held it. A resource that maps to one event (a Task version, an
-// AuditEvent, an OperationOutcome, a MessageHeader, a one-entry Bundle) is
-// stored as one EVENTS message, the event with the body sealed in it,
-// as mllp-ingest stores an HL7 v2 message (bus.LocateRaw): one publish and
-// one PubAck before the reply instead of two in sequence. A body of several
-// events, or one too large, is kept once in RAW and each event carries
-// its RAW sequence.
+// already held it, and returns ErrConflict when it held the identity with
+// other content (conflict.go). A resource that maps to one event (a Task
+// version, an AuditEvent, an OperationOutcome, a MessageHeader, a one-entry
+// Bundle) is stored as one EVENTS message, the event with the body sealed
+// in it, as mllp-ingest stores an HL7 v2 message (bus.LocateRaw): one
+// publish and one PubAck before the reply instead of two in sequence. A
+// body of several events, or one too large, is kept once in RAW and each
+// event carries its RAW sequence.
 func (p *publisher) store(ctx context.Context, network, remote, format string, body []byte, identity string, events []*hinscorev1.ExchangeEvent) (bool, error) {
 	if len(events) == 1 && len(body)+eventOverhead <= int(p.js.Conn().MaxPayload()) {
 		fut, err := p.publishEvent(events[0], body, "", 0)
@@ -114,12 +115,22 @@ func (p *publisher) store(ctx context.Context, network, remote, format string, b
 		if err != nil {
 			return false, fmt.Errorf("%w: EVENTS: %v", ErrNotStored, err)
 		}
-		return ack.Duplicate, nil
+		if !ack.Duplicate {
+			return false, nil
+		}
+		return p.duplicate(ctx, bus.StreamEvents, ack.Sequence, events[0].EventId, body)
 	}
 	msg := rawMsg(network, remote, format, body)
 	seq, dup, err := p.publishRaw(ctx, msg, rawMsgID(network, identity))
 	if err != nil {
 		return false, err
+	}
+	if dup {
+		// Other content under it publishes nothing; a re-send publishes
+		// its events again, which a first attempt may not have stored.
+		if _, err := p.duplicate(ctx, bus.StreamRaw, seq, "", body); err != nil {
+			return false, err
+		}
 	}
 	futs := make([]jetstream.PubAckFuture, 0, len(events))
 	for _, ev := range events {
@@ -129,12 +140,33 @@ func (p *publisher) store(ctx context.Context, network, remote, format string, b
 		}
 		futs = append(futs, fut)
 	}
+	eventDup := false
 	for _, f := range futs {
-		if _, err := p.await(ctx, f); err != nil {
+		ack, err := p.await(ctx, f)
+		if err != nil {
 			return false, fmt.Errorf("%w: EVENTS: %v", ErrNotStored, err)
 		}
+		eventDup = eventDup || ack.Duplicate
+	}
+	if eventDup && !dup {
+		// New bytes in RAW under an identity whose events EVENTS already
+		// held (stored before as one event, now as several): other content.
+		return false, ErrConflict
 	}
 	return dup, nil
+}
+
+// duplicate decides a publish JetStream found a duplicate of: the same
+// content re-sent (true), or ErrConflict.
+func (p *publisher) duplicate(ctx context.Context, stream string, seq uint64, eventID string, body []byte) (bool, error) {
+	same, err := p.sameStored(ctx, stream, seq, eventID, body)
+	if err != nil {
+		return false, fmt.Errorf("%w: %v", ErrNotStored, err)
+	}
+	if !same {
+		return false, ErrConflict
+	}
+	return true, nil
 }
 
 // await waits for one of the publisher's acknowledgements.

@@ -431,6 +431,10 @@ func (s *Server) ingestBody(w http.ResponseWriter, r *http.Request, network stri
 		return
 	}
 	dup, err := s.pub.store(r.Context(), network, r.RemoteAddr, formatFHIR, data, res.Identity, res.Events)
+	if errors.Is(err, ErrConflict) {
+		s.conflict(w, r, network, start, data, res.Identity)
+		return
+	}
 	if err != nil {
 		s.m.rejected.WithLabelValues(network, reasonPublish).Inc()
 		s.log.Warn().Err(err).Str("network", network).Msg("publish failed: replying 503")
@@ -532,6 +536,18 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, network string, 
 		return
 	}
 	s.reply(w, network, start, status, outcomeOf(issue))
+}
+
+// conflict answers a version received before with other content: 409 with
+// an OperationOutcome, the bytes in the DLQ.
+func (s *Server) conflict(w http.ResponseWriter, r *http.Request, network string, start time.Time, data []byte, identity string) {
+	s.m.rejected.WithLabelValues(network, reasonConflict).Inc()
+	msg := identity + " was received before with other content: a version is immutable, send the change as a new version"
+	if s.deadLetter(r.Context(), network, r.RemoteAddr, reasonConflict, msg, data) != nil {
+		s.reply(w, network, start, http.StatusServiceUnavailable, notStored())
+		return
+	}
+	s.reply(w, network, start, http.StatusConflict, outcomeOf(errorIssue("conflict", msg, "")))
 }
 
 func notStored() OperationOutcome {

@@ -90,6 +90,15 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dup, err := s.pub.store(r.Context(), network, r.RemoteAddr, formatSOAP, data, ev.EventId, []*hinscorev1.ExchangeEvent{ev})
+	if errors.Is(err, ErrConflict) {
+		s.m.rejected.WithLabelValues(network, reasonConflict).Inc()
+		if s.deadLetterFormat(r.Context(), network, r.RemoteAddr, formatSOAP, reasonConflict, err.Error(), data) != nil {
+			s.replySOAP(w, network, start, http.StatusServiceUnavailable, "Receiver", "not stored: send it again")
+			return
+		}
+		s.replySOAP(w, network, start, http.StatusConflict, "Sender", err.Error())
+		return
+	}
 	if err != nil {
 		s.m.rejected.WithLabelValues(network, reasonPublish).Inc()
 		s.log.Warn().Err(err).Str("network", network).Msg("publish failed: replying 503")
@@ -104,6 +113,18 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	s.m.requests.WithLabelValues(network, strconv.Itoa(http.StatusAccepted)).Inc()
 	ns.latency.Observe(s.clock.Now().Sub(start).Seconds())
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// importRefused puts a refused copy in the DLQ with its reason and returns
+// ImportSOAP's error.
+func importRefused(ctx context.Context, js jetstream.JetStream, network, reason string, data []byte, err error) error {
+	dctx, cancel := context.WithTimeout(ctx, defaultPublishTimeout)
+	defer cancel()
+	if derr := dlq.Publish(dctx, js, dlq.DeadLetter{Stage: stageFHIRIngest, Network: network, Format: formatSOAP,
+		Reason: reason + ": " + err.Error(), Data: data}); derr != nil {
+		return fmt.Errorf("fhiringest.ImportSOAP: %w (and its dead letter: %v)", err, derr)
+	}
+	return fmt.Errorf("fhiringest.ImportSOAP: %w (in the DLQ)", err)
 }
 
 // soapNetwork is the network a copy belongs to: the token's, which must
@@ -224,15 +245,12 @@ func ImportSOAP(ctx context.Context, js jetstream.JetStream, cfg Config, network
 		if errors.Is(err, soap.ErrNotExchange) {
 			reason = reasonSOAPNotExchange
 		}
-		dctx, cancel := context.WithTimeout(ctx, defaultPublishTimeout)
-		defer cancel()
-		if derr := dlq.Publish(dctx, js, dlq.DeadLetter{Stage: stageFHIRIngest, Network: network, Format: formatSOAP,
-			Reason: reason + ": " + err.Error(), Data: data}); derr != nil {
-			return nil, false, fmt.Errorf("fhiringest.ImportSOAP: %w (and its dead letter: %v)", err, derr)
-		}
-		return nil, false, fmt.Errorf("fhiringest.ImportSOAP: %w (in the DLQ)", err)
+		return nil, false, importRefused(ctx, js, network, reason, data, err)
 	}
 	dup, err := pub.store(ctx, network, "", formatSOAP, data, ev.EventId, []*hinscorev1.ExchangeEvent{ev})
+	if errors.Is(err, ErrConflict) {
+		return nil, false, importRefused(ctx, js, network, reasonConflict, data, err)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("fhiringest.ImportSOAP: %w", err)
 	}

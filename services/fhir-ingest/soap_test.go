@@ -171,7 +171,7 @@ func TestSOAPClassificationPerNetwork(t *testing.T) {
 			t.Fatalf("%d %s", a.status, a.body)
 		}
 	}
-	want := map[string][2]string{"neta": {"171.203", "soap-map/1+neta-soap/1+soap-class/3"}, "netb": {"", "soap-map/1+soap-class/3"}}
+	want := map[string][2]string{"neta": {"171.203", "soap-map/2+neta-soap/1+soap-class/3"}, "netb": {"", "soap-map/2+soap-class/3"}}
 	evs := h.events()
 	if len(evs) != 2 {
 		t.Fatalf("%d events", len(evs))

@@ -27,11 +27,19 @@ func ParseListeners(s string) ([]Listener, error) { return ingest.ParseListeners
 // fhir-ingest, the raw keys with fhir-ingest and the api, NATS, the
 // process).
 type Config struct {
-	Listeners     Listeners     `env:"HINSCORE_MLLP_LISTENERS" default:"default=127.0.0.1:2575" help:"network=host:port,...: one MLLP listener per network"`
-	MaxFrameBytes int           `env:"HINSCORE_MLLP_MAX_FRAME" default:"1048576" help:"largest frame accepted, bytes (1024 to 67108864)"`
-	IdleTimeout   time.Duration `env:"HINSCORE_MLLP_IDLE_TIMEOUT" default:"5m" help:"a connection silent this long is closed"`
-	MaxConns      int           `env:"HINSCORE_MLLP_MAX_CONNS" default:"256" help:"connections over this are refused (politely, see above)"`
-	MaxInFlight   int           `env:"HINSCORE_MLLP_MAX_INFLIGHT" default:"256" help:"per connection, frames awaiting their PubAcks (1 to 65536)"`
+	Listeners     Listeners `env:"HINSCORE_MLLP_LISTENERS" default:"default=127.0.0.1:2575" help:"network=host:port,...: one MLLP listener per network"`
+	MaxFrameBytes int       `env:"HINSCORE_MLLP_MAX_FRAME" default:"1048576" help:"largest frame accepted, bytes (1024 to 67108864)"`
+	// MaxBatch bounds the messages of one batch frame (FHS/BHS): a larger
+	// batch is refused whole, one AR and one dead letter, before it is
+	// split.
+	MaxBatch    int           `env:"HINSCORE_MLLP_MAX_BATCH" default:"10000" help:"most messages in one batch frame; a larger batch is refused whole (one AR, one dead letter)"`
+	IdleTimeout time.Duration `env:"HINSCORE_MLLP_IDLE_TIMEOUT" default:"5m" help:"a connection that completes no frame for this long is closed (stray bytes between frames do not count)"`
+	MaxConns    int           `env:"HINSCORE_MLLP_MAX_CONNS" default:"256" help:"connections over this, all listeners together, are refused (politely, see above)"`
+	// MaxConnsPerListener and MaxConnsPerRemote keep one network, and one
+	// host of a network, from taking every connection.
+	MaxConnsPerListener int `env:"HINSCORE_MLLP_MAX_CONNS_PER_LISTENER" default:"128" help:"connections over this on one listener are closed at once"`
+	MaxConnsPerRemote   int `env:"HINSCORE_MLLP_MAX_CONNS_PER_REMOTE" default:"32" help:"connections over this from one remote host on one listener are closed at once"`
+	MaxInFlight         int `env:"HINSCORE_MLLP_MAX_INFLIGHT" default:"256" help:"per connection, messages awaiting their PubAcks, each message of a batch counted (1 to 65536)"`
 	// ReadTimeout is how long a frame may take to arrive once its first
 	// byte is in (and the TLS handshake), plus one second per MinRate
 	// bytes: a peer that trickles a frame slower than that (slow-loris) or
@@ -83,6 +91,9 @@ func (c Config) Validate() error {
 			add("HINSCORE_MLLP_LISTENERS", "%v", err)
 		}
 	}
+	if c.MaxBatch < 1 {
+		add("HINSCORE_MLLP_MAX_BATCH", "%d: want >= 1", c.MaxBatch)
+	}
 	c.limits().Check(&ps)
 	return ps.Err()
 }
@@ -90,7 +101,7 @@ func (c Config) Validate() error {
 // limits are the listeners' limits and TLS settings.
 func (c Config) limits() ingest.Limits {
 	return ingest.Limits{Prefix: "HINSCORE_MLLP", MaxFrameBytes: c.MaxFrameBytes, IdleTimeout: c.IdleTimeout,
-		MaxConns: c.MaxConns, MaxInFlight: c.MaxInFlight, ReadTimeout: c.ReadTimeout, MinRate: c.MinRate,
+		MaxConns: c.MaxConns, MaxConnsPerListener: c.MaxConnsPerListener, MaxConnsPerRemote: c.MaxConnsPerRemote, MaxInFlight: c.MaxInFlight, ReadTimeout: c.ReadTimeout, MinRate: c.MinRate,
 		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA, TLSClientCAs: c.TLSClientCAs}
 }
 

@@ -27,18 +27,21 @@ func TestConfigFromEnv(t *testing.T) {
 			PatientKeyID: "2026-03",
 		},
 		// Not in full.env: the defaults of the settings every service shares.
-		NATS:          DefaultConfig().NATS,
-		Process:       DefaultConfig().Process,
-		MaxFrameBytes: 2048,
-		IdleTimeout:   90 * time.Second,
-		MaxConns:      10,
-		MaxInFlight:   32,
-		ReadTimeout:   10 * time.Second,
-		MinRate:       512,
-		TLSCert:       "/etc/hinscore/mllp.crt",
-		TLSKey:        "/etc/hinscore/mllp.key",
-		TLSClientCA:   "/etc/hinscore/peers-ca.pem",
-		OrgDirectory:  "/etc/hinscore/orgs.csv",
+		NATS:                DefaultConfig().NATS,
+		Process:             DefaultConfig().Process,
+		MaxFrameBytes:       2048,
+		IdleTimeout:         90 * time.Second,
+		MaxConns:            10,
+		MaxInFlight:         32,
+		MaxBatch:            500,
+		MaxConnsPerListener: 8,
+		MaxConnsPerRemote:   4,
+		ReadTimeout:         10 * time.Second,
+		MinRate:             512,
+		TLSCert:             "/etc/hinscore/mllp.crt",
+		TLSKey:              "/etc/hinscore/mllp.key",
+		TLSClientCA:         "/etc/hinscore/peers-ca.pem",
+		OrgDirectory:        "/etc/hinscore/orgs.csv",
 	}
 	// The keys: the first seals, the older one still opens.
 	older := seal.MustParseRawKeys("2025-12:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100")
@@ -69,7 +72,7 @@ func TestConfigErrorsNameEveryVariable(t *testing.T) {
 		t.Fatal("bad config accepted")
 	}
 	for _, name := range []string{"HINSCORE_MLLP_LISTENERS", "HINSCORE_PARTITIONS", "HINSCORE_PATIENT_KEY:", "HINSCORE_RAW_KEYS", "HINSCORE_MLLP_IDLE_TIMEOUT", "HINSCORE_MLLP_MAX_INFLIGHT",
-		"HINSCORE_MLLP_READ_TIMEOUT", "HINSCORE_MLLP_MIN_RATE", "HINSCORE_MLLP_TLS_CERT"} {
+		"HINSCORE_MLLP_READ_TIMEOUT", "HINSCORE_MLLP_MIN_RATE", "HINSCORE_MLLP_TLS_CERT", "HINSCORE_MLLP_MAX_BATCH", "HINSCORE_MLLP_MAX_CONNS_PER_REMOTE"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

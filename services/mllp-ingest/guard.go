@@ -42,7 +42,9 @@ type deadliner interface {
 //     the frame.
 //
 // It also sets the read deadline before every read: between frames the
-// idle timeout; inside a frame, the frame's start + ReadTimeout + one
+// idle timeout from the last complete frame (frameDone) or the
+// connection's start, so that stray bytes between frames (a CR every few
+// minutes) never keep a connection open; inside a frame, the frame's start + ReadTimeout + one
 // second per minRate bytes received, so a frame that trickles in slower
 // than minRate (slow-loris) or stops half-way is cut off whatever the idle
 // timeout. Once failed, every read returns the same error: the bytes the
@@ -55,6 +57,7 @@ type frameGuard struct {
 	outside     prometheus.Counter // bytes outside frames
 	stopping    *atomic.Bool
 
+	lastFrame  time.Time // when the last complete frame was handed on, or the connection opened
 	inFrame    bool
 	afterEnd   bool // the last byte was an end block: a CR must follow
 	frameStart time.Time
@@ -66,7 +69,7 @@ type frameGuard struct {
 
 func (g *frameGuard) deadline(now time.Time) time.Time {
 	if !g.inFrame {
-		return now.Add(g.idle)
+		return g.lastFrame.Add(g.idle)
 	}
 	return ingest.FrameDeadline(g.frameStart, g.frame, g.frameBytes, g.minRate)
 }
@@ -159,6 +162,9 @@ func (g *frameGuard) keep(body []byte) {
 		g.head = append(g.head, body[:min(room, len(body))]...)
 	}
 }
+
+// frameDone restarts the idle timeout: a complete frame was handed on.
+func (g *frameGuard) frameDone() { g.lastFrame = time.Now() }
 
 // InFrame reports whether the last byte read left a frame open.
 func (g *frameGuard) InFrame() bool { return g.inFrame }

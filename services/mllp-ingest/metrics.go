@@ -8,12 +8,18 @@ import (
 
 // Rejection reasons (label "reason").
 const (
-	reasonParse     = "parse"     // not a readable HL7 message
-	reasonMapping   = "mapping"   // readable, but a field the mapping needs is bad
-	reasonTooLarge  = "too_large" // frame over MaxFrameBytes
-	reasonJunk      = "junk"      // a run of maxKept bytes outside MLLP frames
-	reasonPublish   = "publish"   // JetStream did not acknowledge: the sender must re-send
-	reasonMaxConns  = "max_conns" // connection refused
+	reasonParse    = "parse"     // not a readable HL7 message
+	reasonMapping  = "mapping"   // readable, but a field the mapping needs is bad
+	reasonTooLarge = "too_large" // frame over MaxFrameBytes
+	// reasonBatchTooLarge: a batch frame of more than MaxBatch messages,
+	// refused whole.
+	reasonBatchTooLarge = "batch_too_large"
+	reasonJunk          = "junk"    // a run of maxKept bytes outside MLLP frames
+	reasonPublish       = "publish" // JetStream did not acknowledge: the sender must re-send
+	// A connection over a connection limit is counted under the limit's
+	// name: ingest.RefusedMaxConns ("max_conns", answered AE first),
+	// RefusedListener ("max_conns_listener") or RefusedRemote
+	// ("max_conns_remote"), closed at once.
 	reasonBadFrame  = "bad_frame" // end block not followed by CR
 	reasonCutShort  = "cut_short" // connection closed inside a frame
 	reasonSlow      = "slow"      // frame not complete within ReadTimeout + size/MinRate

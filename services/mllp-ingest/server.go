@@ -55,8 +55,9 @@ type Server struct {
 	m              *metrics
 	publishTimeout time.Duration
 
-	conns     *ingest.Conns
-	refuseSem chan struct{} // connections being refused politely
+	conns       *ingest.Conns
+	deadLetters *ingest.DeadLetters
+	refuseSem   chan struct{} // connections being refused politely
 }
 
 // New returns a server for cfg publishing through deps.JetStream, its
@@ -91,7 +92,7 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 	if cfg.RawKeys.IsDev() {
 		log.Warn().Msg("HINSCORE_RAW_KEYS unset: the messages' bytes in EVENTS are sealed with the public development key")
 	}
-	l := ingest.NewListening("mllpingest", js, cfg.MaxConns)
+	l := ingest.NewListening("mllpingest", js, cfg.limits())
 	return &Server{
 		Listening:      l,
 		cfg:            cfg,
@@ -104,6 +105,7 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 		m:              m,
 		publishTimeout: defaultPublishTimeout,
 		conns:          l.Conns(),
+		deadLetters:    l.DeadLetters(),
 	}, nil
 }
 
@@ -128,11 +130,18 @@ const maxPoliteRefusals = 16
 const refuseTimeout = 2 * time.Second
 
 func (s *Server) accept(network string, ln net.Listener) {
-	s.conns.Accept(ln, func(nc net.Conn) ingest.Conn {
+	s.conns.Accept(network, ln, func(nc net.Conn) ingest.Conn {
 		return &conn{StreamConn: ingest.NewStreamConn(nc), s: s, network: network, m: s.m.forNetwork(network)}
-	}, func(nc net.Conn) {
-		s.m.rejected.WithLabelValues(network, reasonMaxConns).Inc()
-		s.log.Warn().Str("network", network).Str("remote", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: too many connections")
+	}, func(nc net.Conn, reason string) {
+		s.m.rejected.WithLabelValues(network, reason).Inc()
+		s.log.Warn().Str("network", network).Str("remote", nc.RemoteAddr().String()).Str("limit", reason).Msg("connection refused: too many connections")
+		if reason != ingest.RefusedMaxConns {
+			// One network, or one host, over its own share: closed at
+			// once, whatever it sends, so that it cannot make the server
+			// read for it.
+			_ = nc.Close()
+			return
+		}
 		s.refuse(network, nc)
 	}, func(err error) {
 		s.log.Warn().Err(err).Str("network", network).Msg("accept")
@@ -179,7 +188,8 @@ type conn struct {
 }
 
 // item is one frame on its way through a connection's pipeline: one
-// message, or a batch whose messages are its subs.
+// message, or a batch whose messages come on its subs as the reader
+// starts them, each holding a place in the in-flight window.
 type item struct {
 	start    time.Time // from the clock, for the latency metric
 	deadline time.Time // wall clock: give up waiting for PubAcks
@@ -192,7 +202,7 @@ type item struct {
 	noReply  bool   // enhanced mode asked for no acknowledgment of this outcome
 	reason   string // rejection reason; "" when accepted
 	batch    *hl7v2.BatchFile
-	subs     []*item
+	subs     chan *item
 }
 
 // Serve runs the connection's pipeline until it ends.
@@ -231,19 +241,20 @@ func (c *conn) Serve() {
 func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) (linger bool) {
 	s := c.s
 	guard := &frameGuard{r: c.NC, idle: s.cfg.IdleTimeout, frame: s.cfg.ReadTimeout, minRate: s.cfg.MinRate,
-		max: s.cfg.MaxFrameBytes, outside: s.m.outside.WithLabelValues(c.network), stopping: c.Stopping()}
+		max: s.cfg.MaxFrameBytes, outside: s.m.outside.WithLabelValues(c.network), stopping: c.Stopping(),
+		lastFrame: time.Now()}
 	r := mllp.NewReader(guard, s.cfg.MaxFrameBytes)
 	for {
 		if c.Stopping().Load() {
 			return false
 		}
 		frame, err := r.ReadFrame()
-		var it *item
 		switch {
 		case err == nil:
 			c.m.received.Inc()
 			c.m.bytes.Add(float64(len(frame)))
-			it = c.acceptFrame(bytes.Clone(frame))
+			c.acceptFrame(bytes.Clone(frame), out, window)
+			guard.frameDone()
 		case errors.Is(err, mllp.ErrNoStartBlock):
 			continue // the guard counted the bytes the reader skipped
 		case errors.Is(err, mllp.ErrFrameTooLarge):
@@ -252,11 +263,10 @@ func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) 
 			// would have to be read to find the next frame, so the
 			// connection closes after the reply.
 			c.m.received.Inc()
-			it = c.reject(bytes.Clone(guard.head), nil, hl7v2.CodeAR, reasonTooLarge, hl7v2.AckError{Code: "104",
-				Message: fmt.Sprintf("frame over %d bytes (HINSCORE_MLLP_MAX_FRAME): message not stored, connection closed", s.cfg.MaxFrameBytes)})
+			queue(c.reject(bytes.Clone(guard.head), nil, hl7v2.CodeAR, reasonTooLarge, hl7v2.AckError{Code: "104",
+				Message: fmt.Sprintf("frame over %d bytes (HINSCORE_MLLP_MAX_FRAME): message not stored, connection closed", s.cfg.MaxFrameBytes)}),
+				out, window)
 			log.Warn().Int("max_frame", s.cfg.MaxFrameBytes).Msg("closing connection: frame too large")
-			window <- struct{}{}
-			out <- it
 			return true
 		case errors.Is(err, errJunk), errors.Is(err, mllp.ErrBadEnd):
 			reason, data := reasonJunk, guard.junk
@@ -278,9 +288,14 @@ func (c *conn) read(out chan<- *item, window chan struct{}, log zerolog.Logger) 
 			}
 			return false
 		}
-		window <- struct{}{}
-		out <- it
 	}
+}
+
+// queue hands a frame's item to the writer once it holds a place in the
+// in-flight window.
+func queue(it *item, out chan<- *item, window chan<- struct{}) {
+	window <- struct{}{}
+	out <- it
 }
 
 // lingerTimeout bounds the drain of a connection the server closes on the
@@ -302,23 +317,54 @@ func (c *conn) lingerClose() {
 	_, _ = io.Copy(io.Discard, c.NC)
 }
 
-// acceptFrame handles one frame: a message, or a batch (FHS/BHS) whose
-// messages are each stored on their own and answered together.
-func (c *conn) acceptFrame(frame []byte) *item {
+// acceptFrame handles one frame and queues it for the writer: a message,
+// or a batch (FHS/BHS) whose messages are each stored on their own, each
+// holding a place in the in-flight window, and answered together.
+func (c *conn) acceptFrame(frame []byte, out chan<- *item, window chan<- struct{}) {
 	if !isBatchFrame(frame) {
-		return c.acceptMessage(frame)
+		queue(c.acceptMessage(frame), out, window)
+		return
+	}
+	if n, most := messageCount(frame), c.s.cfg.MaxBatch; n > most {
+		// Refused before it is split: one reply and one dead letter, not
+		// one of each per message.
+		queue(c.reject(frame, nil, hl7v2.CodeAR, reasonBatchTooLarge, hl7v2.AckError{Code: hl7v2.ErrCodeSegmentSequence,
+			Message: fmt.Sprintf("batch of %d messages, over %d (HINSCORE_MLLP_MAX_BATCH): batch not stored, send it in smaller batches", n, most)}),
+			out, window)
+		return
 	}
 	f, err := hl7v2.SplitBatches(frame)
 	if err != nil {
 		// A batch whose counts or structure are wrong is refused whole: its
 		// sender should send it again complete.
-		return c.reject(frame, nil, hl7v2.CodeAR, reasonParse, hl7v2.AckErrorFor(err))
+		queue(c.reject(frame, nil, hl7v2.CodeAR, reasonParse, hl7v2.AckErrorFor(err)), out, window)
+		return
 	}
-	it := &item{start: c.s.clock.Now(), frame: frame, batch: f}
-	for _, raw := range f.Messages() {
-		it.subs = append(it.subs, c.acceptMessage(raw))
+	msgs := f.Messages()
+	it := &item{start: c.s.clock.Now(), frame: frame, batch: f, subs: make(chan *item, len(msgs))}
+	out <- it // the batch's messages, not the batch, hold the window's places
+	for _, raw := range msgs {
+		window <- struct{}{}
+		it.subs <- c.acceptMessage(raw)
 	}
-	return it
+	close(it.subs)
+}
+
+// messageCount counts the messages of a batch frame (its MSH segments)
+// without splitting it.
+func messageCount(frame []byte) int {
+	n := 0
+	for i := 0; ; {
+		j := bytes.Index(frame[i:], []byte("MSH"))
+		if j < 0 {
+			return n
+		}
+		at := i + j
+		if at == 0 || frame[at-1] == '\r' || frame[at-1] == '\n' {
+			n++
+		}
+		i = at + 3
+	}
 }
 
 // isBatchFrame reports whether a frame starts with a batch header.
@@ -365,29 +411,40 @@ func (c *conn) rejectMalformed(frame []byte, msg *hl7v2.Message, err error) *ite
 func (c *conn) reject(frame []byte, msg *hl7v2.Message, code, reason string, ae hl7v2.AckError) *item {
 	s := c.s
 	it := &item{start: s.clock.Now(), frame: frame, msg: msg, reason: reason, done: make(chan struct{})}
-	go func() {
+	// On the server's bounded pool: a flood of rejected messages waits
+	// here for a worker, which stops the connection reading.
+	s.m.rejected.WithLabelValues(c.network, reason).Inc()
+	s.deadLetters.Go(c.letter(reason, frame, ae.Message), s.publishTimeout, func(err error) {
 		defer close(it.done)
-		err := c.deadLetter(reason, frame, ae.Message)
 		if err != nil {
+			c.letterFailed(reason, err)
 			it.reason = reasonPublish
 			code, ae = hl7v2.CodeAE, storeFailed()
 		}
 		c.setReply(it, code, ae)
-	}()
+	})
 	return it
 }
 
+// deadLetter stores a dead letter and waits for it (the connection is
+// closing).
 func (c *conn) deadLetter(reason string, data []byte, detail string) error {
 	s := c.s
 	s.m.rejected.WithLabelValues(c.network, reason).Inc()
-	err := ingest.DeadLetter(s.js, dlq.DeadLetter{
-		Stage: stageMLLPIngest, Network: c.network, Format: formatHL7v2, Remote: c.Remote,
-		Reason: reason + ": " + detail, Data: data,
-	}, s.publishTimeout, s.conns.Force())
+	err := ingest.DeadLetter(s.js, c.letter(reason, data, detail), s.publishTimeout, s.conns.Force())
 	if err != nil {
-		s.log.Error().Err(err).Str("network", c.network).Str("reason", reason).Msg("dead letter not stored")
+		c.letterFailed(reason, err)
 	}
 	return err
+}
+
+func (c *conn) letter(reason string, data []byte, detail string) dlq.DeadLetter {
+	return dlq.DeadLetter{Stage: stageMLLPIngest, Network: c.network, Format: formatHL7v2, Remote: c.Remote,
+		Reason: reason + ": " + detail, Data: data}
+}
+
+func (c *conn) letterFailed(reason string, err error) {
+	c.s.log.Error().Err(err).Str("network", c.network).Str("reason", reason).Msg("dead letter not stored")
 }
 
 func storeFailed() hl7v2.AckError {
@@ -420,26 +477,26 @@ func (c *conn) settle(it *item) {
 
 // writeReplies writes each item's reply in message order, once its EVENTS
 // PubAck (or its rejection) is in. A batch is answered by one batch of
-// replies, once every message of it is settled.
+// replies, once every message of it is settled; each message gives back
+// its place in the window as it settles.
 func (c *conn) writeReplies(in <-chan *item, window <-chan struct{}, log zerolog.Logger) {
 	s := c.s
 	w := bufio.NewWriterSize(c.NC, 32<<10)
 	broken := false
-	var one [1]*item
 	for it := range in {
-		c.settle(it)
-		items := one[:]
-		one[0] = it
 		if it.batch != nil {
-			items = it.subs
 			var replies [][]byte
-			for _, sub := range it.subs {
+			for sub := range it.subs {
 				c.settle(sub)
 				if !sub.noReply {
 					replies = append(replies, sub.reply)
 				}
+				c.count(sub)
+				<-window
 			}
 			it.reply = hl7v2.BuildBatchReply(it.batch, replies, s.clock.Now(), replyControlID(c.network, it))
+		} else {
+			c.settle(it)
 		}
 		if !broken && !it.noReply {
 			_, _ = w.Write(mllp.AppendFrame(w.AvailableBuffer(), it.reply)) // errors surface at Flush
@@ -451,20 +508,24 @@ func (c *conn) writeReplies(in <-chan *item, window <-chan struct{}, log zerolog
 				log.Warn().Err(err).Msg("reply not delivered")
 			}
 		}
-		now := s.clock.Now()
-		for _, x := range items {
-			c.m.ackLatency.Observe(now.Sub(x.start).Seconds())
-			if x.reason == "" {
-				c.m.accepted.Inc()
-			} else if x.reason == reasonPublish {
-				c.m.publishFailed.Inc()
-			}
+		if it.batch == nil {
+			c.count(it)
+			<-window
 		}
-		<-window
 	}
 	if !broken {
 		_ = c.NC.SetWriteDeadline(time.Now().Add(writeTimeout))
 		_ = w.Flush()
+	}
+}
+
+// count records a settled message's latency and outcome.
+func (c *conn) count(it *item) {
+	c.m.ackLatency.Observe(c.s.clock.Now().Sub(it.start).Seconds())
+	if it.reason == "" {
+		c.m.accepted.Inc()
+	} else if it.reason == reasonPublish {
+		c.m.publishFailed.Inc()
 	}
 }
 

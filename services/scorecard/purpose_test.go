@@ -248,14 +248,14 @@ func checkPurposeOutputs(t *testing.T, c *hinscorev1.Scorecard, hosp *hinscorev1
 		t.Fatal(err)
 	}
 	for _, w := range []string{
-		"document_query=13;document_retrieve=5;patient_discovery=5;patient_query=75,treatment;individual_access,73,25,",
+		`"document_query=13;document_retrieve=5;patient_discovery=5;patient_query=75","treatment;individual_access","73","25",`,
 		"treatment=58/22/20;payment=20/0/0;individual_access=15/5/5;unknown=5/0/0",
 	} {
 		if !strings.Contains(string(b), w) {
 			t.Errorf("CSV lacks %q:\n%s", w, b)
 		}
 	}
-	if !strings.Contains(string(offenders), "document_query=10;document_retrieve=5;patient_discovery=5;patient_query=75,treatment;individual_access,70,22,") {
+	if !strings.Contains(string(offenders), `"document_query=10;document_retrieve=5;patient_discovery=5;patient_query=75","treatment;individual_access","70","22",`) {
 		t.Errorf("offenders CSV lacks the hospital's kinds and required-response line:\n%s", offenders)
 	}
 	page, err := HTML(c)

@@ -3,7 +3,6 @@ package scorecard
 import (
 	"bytes"
 	"cmp"
-	"encoding/csv"
 	"fmt"
 	"html/template"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/proto/outcomeclass"
+	"github.com/hinscore/hinscore/services/lib/domain/csvsafe"
 )
 
 // OperatorCopy returns the copy of an analyst scorecard that goes to the
@@ -112,10 +112,11 @@ func networkEntity(c *hinscorev1.Scorecard) *hinscorev1.Entity {
 }
 
 // CSV renders a card for spreadsheets: the network, then its responder
-// organisations and developers, one row each, with the formula on every row.
+// organisations and developers, one row each, with the formula on every row;
+// csvsafe escapes the names a sender or the directory made formulas of.
 func CSV(c *hinscorev1.Scorecard) ([]byte, error) {
 	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+	w := csvsafe.NewWriter(&buf)
 	_ = w.Write(csvHeader())
 	_ = w.Write(entityRow(c, networkEntity(c)))
 	for _, es := range [][]*hinscorev1.Entity{c.GetResponders(), c.GetDevelopers()} {
@@ -171,7 +172,7 @@ func evidenceIDs(e *hinscorev1.Entity) (requests, outcomes []string) {
 // plus the request and outcome ids of its evidence chains.
 func OffendersCSV(list []Offender) ([]byte, error) {
 	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+	w := csvsafe.NewWriter(&buf)
 	_ = w.Write(append(csvHeader(), "evidence_request_ids", "evidence_outcome_ids"))
 	for _, o := range list {
 		reqs, outs := evidenceIDs(o.Entity)

@@ -235,9 +235,61 @@ func (s *suite) clickhouseOutage(c *Cluster) Fault {
 	}
 }
 
+// hostile are the malformed flood's attacks on the ingests' limits and
+// what they met: one batch frame of 1 MiB of one-segment messages, one
+// host opening hostConns connections to one listener, connections that
+// trickle a CR and never a frame, one NDJSON body of badLines bad lines.
+type hostile struct {
+	batchReply   []byte
+	hostClosed   int
+	trickled     time.Duration
+	ndjsonStatus int
+	ndjsonReply  string
+}
+
+const (
+	hostConns = 100
+	// perRemote is HINSCORE_MLLP_MAX_CONNS_PER_REMOTE's default.
+	perRemote   = 32
+	trickleIdle = 5 * time.Second
+	badLines    = 5000
+)
+
+// attack runs the hostile attacks beside the flood.
+func (h *hostile) attack(ctx context.Context, c *Cluster, r *Run) error {
+	nets := r.Plan.Networks()
+	var wg sync.WaitGroup
+	var errs [4]error
+	wg.Go(func() { h.batchReply, errs[0] = BatchFlood(ctx, c.MLLPAddrs()[nets[0]], 1<<20) })
+	wg.Go(func() { h.hostClosed, errs[1] = HostFlood(ctx, c.MLLPAddrs()[nets[1%len(nets)]], hostConns, 3*time.Second) })
+	wg.Go(func() { h.trickled, errs[2] = Trickle(ctx, c.MLLPAddrs()[nets[2%len(nets)]], 10, 4*trickleIdle) })
+	wg.Go(func() {
+		h.ndjsonStatus, h.ndjsonReply, errs[3] = NDJSONBadLines(ctx, c.FHIRURL(), fhirNetwork, badLines)
+	})
+	wg.Wait()
+	return errors.Join(errs[:]...)
+}
+
+// check reports what the limits let through.
+func (h *hostile) check(t *testing.T) {
+	if !strings.Contains(string(h.batchReply), "MSA|AR") || !strings.Contains(string(h.batchReply), "HINSCORE_MLLP_MAX_BATCH") {
+		t.Errorf("batch flood: reply %.300q, want one AR naming HINSCORE_MLLP_MAX_BATCH", h.batchReply)
+	}
+	if h.hostClosed < hostConns-perRemote {
+		t.Errorf("%d connections from one host: %d closed at once, want at least %d", hostConns, h.hostClosed, hostConns-perRemote)
+	}
+	if h.trickled > trickleIdle+2*time.Second {
+		t.Errorf("a trickling connection lasted %s, over the idle timeout %s", h.trickled, trickleIdle)
+	}
+	if h.ndjsonStatus != 200 || !strings.Contains(h.ndjsonReply, fmt.Sprintf("%d refused", badLines)) ||
+		!strings.Contains(h.ndjsonReply, fmt.Sprintf("%d more line(s) not listed", badLines-100)) {
+		t.Errorf("NDJSON of %d bad lines: %d %.300s", badLines, h.ndjsonStatus, h.ndjsonReply)
+	}
+}
+
 // malformedFlood floods an MLLP listener and the FHIR endpoint with
 // malformed messages at 20% of the traffic: every one is rejected and
-// dead-lettered once.
+// dead-lettered once. Meanwhile the hostile attacks aim at the limits.
 func (s *suite) malformedFlood(t *testing.T) {
 	flood, fhirFlood := 2000, 1000
 	if s.full {
@@ -246,20 +298,24 @@ func (s *suite) malformedFlood(t *testing.T) {
 	const linesPer = 10
 	var res FloodResult
 	var fres FHIRFloodResult
-	s.scenario(t, nil, func(c *Cluster) Fault {
+	var h hostile
+	env := []string{fmt.Sprintf("HINSCORE_MLLP_IDLE_TIMEOUT=%s", trickleIdle)}
+	s.scenario(t, env, func(c *Cluster) Fault {
 		return func(ctx context.Context, r *Run) error {
 			if err := r.AfterShare(ctx, 0.2); err != nil {
 				return err
 			}
 			var wg sync.WaitGroup
-			var ferr error
+			var ferr, herr error
 			wg.Go(func() { fres, ferr = FHIRFlood(ctx, c.FHIRURL(), fhirNetwork, fhirFlood, linesPer) })
+			wg.Go(func() { herr = h.attack(ctx, c, r) })
 			var err error
 			res, err = Flood(ctx, c.MLLPAddrs()[r.Plan.Networks()[0]], flood)
 			wg.Wait()
-			return errors.Join(err, ferr)
+			return errors.Join(err, ferr, herr)
 		}
 	}, func(ctx context.Context, c *Cluster, r *Run) {
+		h.check(t)
 		if res.Sent != flood || res.Rejected != flood || res.Accepted != 0 {
 			t.Errorf("flood of %d: %+v, want every one rejected", flood, res)
 		}
@@ -273,8 +329,8 @@ func (s *suite) malformedFlood(t *testing.T) {
 		// Every body and line differs: one dead letter each.
 		if got, err := DLQCount(ctx, c.NATSURL(), "dlq.fhir-ingest"); err != nil {
 			t.Fatal(err)
-		} else if got != uint64(fres.DeadLetters) {
-			t.Errorf("DLQ holds %d dead letters of the FHIR ingest, want %d (%d resources, %d NDJSON lines)", got, fres.DeadLetters, fres.Sent, fres.BadLines)
+		} else if got != uint64(fres.DeadLetters+badLines) {
+			t.Errorf("DLQ holds %d dead letters of the FHIR ingest, want %d (%d resources, %d NDJSON lines, %d lines of one body)", got, fres.DeadLetters+badLines, fres.Sent, fres.BadLines, badLines)
 		}
 		// Dead letters are stored once per network and bytes.
 		distinct := map[string]bool{}
@@ -289,8 +345,8 @@ func (s *suite) malformedFlood(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := uint64(flood + len(distinct)); got != want {
-			t.Errorf("DLQ holds %d dead letters of the ingest, want %d (flood %d + the plan's %d)", got, want, flood, len(distinct))
+		if want := uint64(flood + len(distinct) + 1); got != want {
+			t.Errorf("DLQ holds %d dead letters of the ingest, want %d (flood %d + the plan's %d + the batch flood's 1)", got, want, flood, len(distinct))
 		}
 	})
 }

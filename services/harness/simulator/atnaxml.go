@@ -200,12 +200,16 @@ func auditObjects(w *xmlWriter, s auditSpec) {
 
 // auditRecords are the two gateways' audit records of one transaction:
 // the responding gateway's when it answered, the initiating gateway's when
-// it got the answer (or gave up).
+// it got the answer (or gave up). In XCPD deferred mode each gateway
+// audits two transactions: the deferred request, accepted at once, and
+// the deferred response when it comes.
 func (g *xcaGenerator) auditRecords(t *xcaTx) []XCAMessage {
 	r, j := t.row, t.j
 	var out []XCAMessage
-	sides := []string{SideInitiating, SideResponding}
-	for _, side := range sides {
+	// The responding gateway accepts a deferred request at once; the
+	// initiating one records the acceptance when it reaches it.
+	accepted := r.RequestedAt.Add(time.Duration(20+g.rng.IntN(100)) * time.Millisecond)
+	for _, side := range []string{SideInitiating, SideResponding} {
 		writer, at := j.requester, r.AnsweredAt.Add(time.Duration(5+g.rng.IntN(75))*time.Millisecond)
 		if side == SideResponding {
 			if r.ErrorCode == "timeout" {
@@ -213,16 +217,45 @@ func (g *xcaGenerator) auditRecords(t *xcaTx) []XCAMessage {
 			}
 			writer, at = j.responder, r.AnsweredAt
 		}
-		at = at.Truncate(time.Millisecond)
-		spec := g.auditSpec(t, side, writer, at)
-		body := auditXML(spec)
-		out = append(out, XCAMessage{
-			Time: at, DeliverAt: at, Network: j.network.Name, Gateway: writer.ID, Side: side,
-			TransactionID: r.TransactionID, What: "audit",
-			Raw: syslogMessage(writer, at, g.rng.IntN(30000)+1000, body),
-		})
+		if r.Deferred {
+			acceptedAt := accepted
+			if side == SideInitiating {
+				acceptedAt = accepted.Add(time.Duration(5+g.rng.IntN(75)) * time.Millisecond)
+			}
+			out = append(out, g.auditRecord(t, side, writer, acceptedAt, deferredRequest))
+			out = append(out, g.auditRecord(t, side, writer, at, deferredResponse))
+			continue
+		}
+		out = append(out, g.auditRecord(t, side, writer, at, ""))
 	}
 	return out
+}
+
+// The EventTypeCode display names that mark XCPD deferred mode in an
+// audit (IHE has no separate code for them).
+const (
+	deferredRequest  = "Deferred Request"
+	deferredResponse = "Deferred Response"
+)
+
+// auditRecord is one gateway's record of (one part of) a transaction,
+// deferred naming the part in deferred mode.
+func (g *xcaGenerator) auditRecord(t *xcaTx, side string, writer Gateway, at time.Time, deferred string) XCAMessage {
+	at = at.Truncate(time.Millisecond)
+	spec := g.auditSpec(t, side, writer, at)
+	what := "audit"
+	if deferred != "" {
+		spec.tx[1] += " " + deferred
+		what = "audit-" + strings.ToLower(strings.ReplaceAll(deferred, " ", "-"))
+		if deferred == deferredRequest {
+			spec.outcome, spec.outcomeText = 0, ""
+		}
+	}
+	return XCAMessage{
+		Time: at, DeliverAt: at, Network: t.j.network.Name, Gateway: writer.ID, Side: side,
+		TransactionID: t.row.TransactionID, What: what,
+		Raw: syslogMessage(writer, at, g.rng.IntN(30000)+1000, auditXML(spec)),
+	}
 }
 
 func (g *xcaGenerator) auditSpec(t *xcaTx, side string, writer Gateway, at time.Time) auditSpec {

@@ -2,7 +2,6 @@ package simulator
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/hinscore/hinscore/services/lib/domain/csvsafe"
 )
 
 // Truth file names inside the output directory.
@@ -170,7 +171,7 @@ func writeFiles(dir string, files map[string]func() ([]byte, error)) error {
 
 func (p *Plan) truthCSV() ([]byte, error) {
 	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+	w := csvsafe.NewWriter(&buf)
 	_ = w.Write([]string{
 		"network", "control_id", "query_tag", "requester", "responder", "outcome",
 		"exception_code", "requested_at", "answered_at", "latency_ms", "patient", "runaround", "out_of_order",

@@ -195,7 +195,8 @@ type XCAMessage struct {
 	Side      string // SideInitiating or SideResponding
 	// TransactionID links the message to its truth row.
 	TransactionID string
-	// What: "audit", "request", "response", "ack" (the responding gateway
+	// What: "audit", "audit-deferred-request" and "audit-deferred-response"
+	// (the two records of XCPD deferred mode), "request", "response", "ack" (the responding gateway
 	// accepting a deferred query), "deferred-response",
 	// "deferred-response-ack" (the initiating gateway accepting it).
 	What      string

@@ -179,7 +179,7 @@ func checkAudits(t *testing.T, p *XCAPlan) {
 	for _, r := range p.Requests() {
 		rows[r.TransactionID] = r
 	}
-	shapes := map[string]int{}
+	shapes, what := map[string]int{}, map[string]int{}
 	audits := 0
 	for _, m := range p.AllMessages("carequal-east") {
 		gw := gatewayOf(t, p, m.Network, m.Gateway)
@@ -196,9 +196,13 @@ func checkAudits(t *testing.T, p *XCAPlan) {
 		checkAudit(t, p, r, m, gw, a)
 		shapes[gw.Shape]++
 		audits++
+		what[m.What]++
 	}
 	if audits == 0 || len(shapes) != 3 {
 		t.Fatalf("audits %d, shapes %v: want all three shapes", audits, shapes)
+	}
+	if what["audit-deferred-request"] == 0 || what["audit-deferred-response"] == 0 {
+		t.Fatalf("audit records %v: want deferred-mode records", what)
 	}
 }
 
@@ -215,6 +219,11 @@ func checkAudit(t *testing.T, p *XCAPlan, r XCATruthRow, m XCAMessage, gw Gatewa
 	if a.Event.ID.code() != wantEvent || a.Event.Action != wantAction || len(a.Event.Types) != 1 ||
 		a.Event.Types[0].code() != r.Transaction || a.Event.Types[0].System != "IHE Transactions" {
 		t.Fatalf("%s %s: event %+v, want %s %s %s", r.TransactionID, m.Side, a.Event, wantEvent, wantAction, r.Transaction)
+	}
+	mode := map[string]string{"audit-deferred-request": "Deferred Request", "audit-deferred-response": "Deferred Response"}[m.What]
+	if name := a.Event.Types[0].Display + a.Event.Types[0].Orig; (mode != "") != r.Deferred ||
+		(mode != "") != strings.Contains(name, "Deferred") || !strings.Contains(name, mode) {
+		t.Fatalf("%s: record %s named %q, deferred %v", r.TransactionID, m.What, name, r.Deferred)
 	}
 	if a.Event.Outcome != r.EventOutcome || (r.EventOutcome != 0) != (a.Event.Desc != "") {
 		t.Fatalf("%s: outcome %d %q, truth %d", r.TransactionID, a.Event.Outcome, a.Event.Desc, r.EventOutcome)
@@ -617,7 +626,8 @@ func checkRow(t *testing.T, r XCATruthRow) {
 	}
 	late := time.Duration(r.LatencyMs)*time.Millisecond > SLAOf(r.Kind)
 	switch {
-	case r.Deferred && (r.Feed != FeedSOAP || r.Kind != KindPatientDiscovery || r.Outcome != FulfilledLate || !late):
+	case r.Deferred && (r.Kind != KindPatientDiscovery || !late ||
+		r.Outcome != map[string]string{FeedSOAP: FulfilledLate, FeedATNA: Fulfilled}[r.Feed]):
 		t.Fatalf("%s: deferred %s %s latency %d", r.TransactionID, r.Feed, r.Outcome, r.LatencyMs)
 	case !r.Deferred && r.ErrorCode != "timeout" && late:
 		t.Fatalf("%s: an answer that is neither deferred nor a timeout came after the SLA", r.TransactionID)
@@ -631,7 +641,7 @@ func checkRow(t *testing.T, r XCATruthRow) {
 	if r.Purpose == "" && r.PurposeCode != "" || r.Purpose != "" && r.PurposeCode == "" {
 		t.Fatalf("%s: purpose %q code %q", r.TransactionID, r.Purpose, r.PurposeCode)
 	}
-	if r.RecordedAt.Before(r.RequestedAt) || (r.Feed == FeedATNA && r.RecordedAt.Before(r.AnsweredAt)) {
+	if r.RecordedAt.Before(r.RequestedAt) || (r.Feed == FeedATNA && !r.Deferred && r.RecordedAt.Before(r.AnsweredAt)) {
 		t.Fatalf("%s: recorded %s, requested %s, answered %s", r.TransactionID, r.RecordedAt, r.RequestedAt, r.AnsweredAt)
 	}
 }

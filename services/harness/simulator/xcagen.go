@@ -207,9 +207,13 @@ func (g *xcaGenerator) transaction(j *journeyState, step int, kind, class string
 	if t.row.Outcome != Unanswered {
 		latency := g.lognormalMs(j.behaviour.Latency, 50, float64((SLAOf(kind) - 1500*time.Millisecond).Milliseconds()))
 		if t.row.Deferred {
-			// Deferred answers come minutes later, after the SLA.
+			// Deferred answers come minutes later, after the SLA: late
+			// where the feed times them (SOAP copies); an audit trail
+			// records when each part ended, never how long it took.
 			latency = int64(2*time.Minute/time.Millisecond) + g.lognormalMs(LogNormal{MedianMs: 240_000, Sigma: 0.6}, 1000, 1_800_000)
-			t.row.Outcome = FulfilledLate
+			if n.Feed == FeedSOAP {
+				t.row.Outcome = FulfilledLate
+			}
 		}
 		if t.row.ErrorCode == "timeout" {
 			latency = GatewayTimeout.Milliseconds()
@@ -265,7 +269,7 @@ func (g *xcaGenerator) answerDetails(t *xcaTx) {
 	switch r.Kind {
 	case KindPatientDiscovery:
 		t.queryID = g.uuid()
-		r.Deferred = r.Outcome == Fulfilled && j.network.Feed == FeedSOAP && g.rng.Float64() < j.behaviour.Deferred
+		r.Deferred = r.Outcome == Fulfilled && g.rng.Float64() < j.behaviour.Deferred
 	case KindDocumentQuery:
 		t.queryID = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d" // FindDocuments
 		n := 1 + g.rng.IntN(3)

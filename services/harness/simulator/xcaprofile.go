@@ -115,8 +115,9 @@ type XCABehaviour struct {
 	Retrieve  []ClassWeight `json:"retrieve"`
 	Latency   LogNormal     `json:"latency"`
 	// Deferred is the share of successful discoveries answered in XCPD
-	// deferred mode, minutes later (SOAP feeds; an audit shows only when
-	// the transaction ended).
+	// deferred mode, minutes later: SOAP copies show the acknowledgement
+	// and the deferred response; audit trails a record of the deferred
+	// request (accepted) and one of the deferred response per gateway.
 	Deferred float64 `json:"deferred,omitempty"`
 	// Runaround: answers discovery but never returns documents (and when
 	// it finds no patient, asks for more demographics); its journeys are

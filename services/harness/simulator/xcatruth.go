@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hinscore/hinscore/services/lib/domain/csvsafe"
 )
 
 // Truth file names of a cross-community run inside the output directory.
@@ -92,7 +94,7 @@ var XCATruthHeader = []string{
 
 func (p *XCAPlan) truthCSV() ([]byte, error) {
 	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+	w := csvsafe.NewWriter(&buf)
 	_ = w.Write(XCATruthHeader)
 	for _, r := range p.rows {
 		answered, latency, outcome := "", "", ""

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/atna/xmlscan"
@@ -126,7 +127,9 @@ func Parse(data []byte, maxBytes int) (*Audit, error) {
 	if len(data) > maxBytes {
 		return nil, &ParseError{Prefix: "atna", Reason: fmt.Sprintf("%d bytes, limit %d", len(data), maxBytes), Err: ErrTooLarge}
 	}
-	p := parser{w: xmlscan.Walker{Limits: xmlscan.Limits{Depth: MaxDepth, Name: MaxName, Value: MaxValue}}}
+	p := parsers.Get().(*parser)
+	defer p.release()
+	p.a = new(Audit)
 	// The Audit's strings are substrings of one buffer: one allocation
 	// (or a few, for a record of long values) instead of one per value.
 	// What they take of the input is a fraction of it.
@@ -136,17 +139,40 @@ func Parse(data []byte, maxBytes int) (*Audit, error) {
 		// long answer not to be copied as the slice grows.
 		p.a.Objects = make([]Object, 0, n/2)
 	}
-	if err := p.w.Walk(data, &p); err != nil {
+	if err := p.w.Walk(data, p); err != nil {
 		return nil, p.wrap(err)
 	}
-	return &p.a, nil
+	return p.a, nil
+}
+
+// parsers keeps parsers for reuse: the walker's attribute slice, element
+// stack and decoding buffer, and the text and base64 buffers, are the same
+// for every message. Nothing of a parser's Audit stays in it.
+var parsers = sync.Pool{New: func() any {
+	return &parser{w: xmlscan.Walker{Limits: xmlscan.Limits{Depth: MaxDepth, Name: MaxName, Value: MaxValue}}}
+}}
+
+// keptBuffer bounds the text and base64 buffers a parser keeps.
+const keptBuffer = 64 << 10
+
+// release returns p to parsers, without its Audit, its strings or any
+// reference to the input.
+func (p *parser) release() {
+	p.w.Release()
+	p.a, p.strs = nil, strings.Builder{}
+	p.collect, p.sources = 0, 0
+	p.text, p.scratch = p.text[:0], p.scratch[:0]
+	if cap(p.text) > keptBuffer || cap(p.scratch) > keptBuffer {
+		p.text, p.scratch = nil, nil // a rare long value: not kept
+	}
+	parsers.Put(p)
 }
 
 // parser is the xmlscan.Handler of an AuditMessage.
 type parser struct {
 	w    xmlscan.Walker
 	strs strings.Builder // what the Audit's strings are made of
-	a    Audit
+	a    *Audit
 	// collect is the depth whose text is wanted (ParticipantObjectQuery,
 	// ParticipantObjectName, EventOutcomeDescription), 0 for none; text
 	// holds it.
@@ -211,7 +237,7 @@ func (p *parser) start(name []byte, attrs []xmlscan.Attr) error {
 		}
 		return nil
 	}
-	a := &p.a
+	a := p.a
 	var err error
 	switch parent {
 	case "AuditMessage":
@@ -352,6 +378,10 @@ func (p *parser) participant(attrs []xmlscan.Attr) error {
 			}
 			pa.NetworkAccessPointTypeCode = n
 		}
+	}
+	if p.a.Participants == nil {
+		// Two gateways and a human requestor, usually.
+		p.a.Participants = make([]Participant, 0, 4)
 	}
 	p.a.Participants = append(p.a.Participants, pa)
 	return nil

@@ -98,7 +98,7 @@ ORDER BY version`); err != nil {
 	}
 	for _, m := range pending {
 		for i, stmt := range SplitStatements(m.text) {
-			if err := conn.Exec(ctx, stmt); err != nil && !alreadyAdded(stmt, err) {
+			if err := conn.Exec(ctx, stmt); err != nil && !alreadyDone(stmt, err) {
 				return fmt.Errorf("chstore.Migrate: %s/%s statement %d (%s): %w",
 					MigrationsDir, m.file, i+1, firstLine(stmt), err)
 			}
@@ -113,12 +113,14 @@ ORDER BY version`); err != nil {
 	return nil
 }
 
-// alreadyAdded reports whether err is ClickHouse refusing an ADD COLUMN for
-// a column that exists (code 44): another process applied the same
-// migration a moment ago. 18.16 knows no ADD COLUMN IF NOT EXISTS.
-func alreadyAdded(stmt string, err error) bool {
+// alreadyDone reports whether err is ClickHouse refusing an ADD COLUMN for
+// a column that exists, or a DROP COLUMN for one that does not (code 44):
+// another process applied the same migration a moment ago. 18.16 knows no
+// ADD COLUMN IF NOT EXISTS or DROP COLUMN IF EXISTS.
+func alreadyDone(stmt string, err error) bool {
 	var ex *clickhouse.Exception
-	return strings.Contains(strings.ToUpper(stmt), "ADD COLUMN") && errors.As(err, &ex) && ex.Code == 44
+	upper := strings.ToUpper(stmt)
+	return (strings.Contains(upper, "ADD COLUMN") || strings.Contains(upper, "DROP COLUMN")) && errors.As(err, &ex) && ex.Code == 44
 }
 
 // Applied returns the migrations recorded in database.schema_migrations by

@@ -13,5 +13,6 @@
 //   - calendar: US federal business days, holidays computed, for SLAs;
 //   - purpose: exchange purpose codes of every system mapped to one
 //     canonical purpose, as one versioned table;
-//   - text: bounding a sender's text.
+//   - text: bounding a sender's text;
+//   - csvsafe: CSV that spreadsheets open as data, never as formulas.
 package domain

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,18 +32,42 @@ type Admin struct {
 
 	mu       sync.Mutex
 	checks   map[string]ReadinessCheck
+	failing  map[string]string // each failing check's last reason, logged once per change
 	srv      *http.Server
 	ln       net.Listener
 	stopping atomic.Bool
 }
 
 // NewAdmin returns an admin server for addr ("" disables listening; the
-// handler still works through Handler). The registry gets the Go and process
-// collectors.
+// handler still works through Handler). An address without a host
+// (":9101") listens on loopback (AdminListenAddr). The registry gets the Go
+// and process collectors.
 func NewAdmin(addr string, log zerolog.Logger) *Admin {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Admin{addr: addr, registry: reg, log: log, checks: map[string]ReadinessCheck{}}
+	return &Admin{addr: AdminListenAddr(addr), registry: reg, log: log, checks: map[string]ReadinessCheck{}, failing: map[string]string{}}
+}
+
+// AdminListenAddr is where an admin address listens: one without a host
+// (":9101", or a bare port "9101") on loopback, not on every interface.
+// The metrics and readiness of a service are for its own host's scraper;
+// a deployment whose scraper comes over the network names the address to
+// listen on (deploy/k8s: 0.0.0.0 inside the pod's network namespace).
+func AdminListenAddr(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if _, perr := strconv.Atoi(addr); perr == nil {
+			return net.JoinHostPort("127.0.0.1", addr)
+		}
+		return addr // Start reports it
+	}
+	if host == "" {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
 }
 
 // Registry is where the service registers its metrics.
@@ -87,17 +114,45 @@ func (a *Admin) serveReady(w http.ResponseWriter, r *http.Request) {
 		checks[k] = v
 	}
 	a.mu.Unlock()
-	result := map[string]string{}
-	status := http.StatusOK
-	for name, check := range checks {
-		if err := check(ctx); err != nil {
-			result[name] = err.Error()
-			status = http.StatusServiceUnavailable
-			continue
+	ready, states := true, map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(checks)) {
+		err := checks[name](ctx)
+		ready = ready && err == nil
+		states[name] = "ok"
+		if err != nil {
+			states[name] = "failing"
 		}
-		result[name] = "ok"
+		a.noteCheck(name, err)
 	}
-	writeJSON(w, status, result)
+	if !ready {
+		writeJSON(w, http.StatusServiceUnavailable, readiness{Status: "not ready", Checks: states})
+		return
+	}
+	writeJSON(w, http.StatusOK, readiness{Status: "ok", Checks: states})
+}
+
+// readiness is /readyz's answer: each check "ok" or "failing", never why.
+type readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// noteCheck logs why a check fails, once each time its reason changes, and
+// when it recovers: /readyz answers the status only (an error may name
+// hosts, users or paths, and the endpoint is unauthenticated), and a probe
+// every few seconds must not flood the log.
+func (a *Admin) noteCheck(name string, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	last, was := a.failing[name]
+	switch {
+	case err == nil && was:
+		delete(a.failing, name)
+		a.log.Info().Str("check", name).Msg("ready again")
+	case err != nil && (!was || last != err.Error()):
+		a.failing[name] = err.Error()
+		a.log.Warn().Err(err).Str("check", name).Msg("not ready")
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

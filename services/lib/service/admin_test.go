@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,7 +24,8 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestAdminEndpoints(t *testing.T) {
-	a := NewAdmin("127.0.0.1:0", zerolog.Nop())
+	var logged strings.Builder
+	a := NewAdmin("127.0.0.1:0", zerolog.New(&logged))
 	var broken error
 	a.AddReadiness("bus", func(context.Context) error { return broken })
 	if err := a.Start(context.Background()); err != nil {
@@ -36,11 +38,24 @@ func TestAdminEndpoints(t *testing.T) {
 	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz = %d while ready", code)
 	}
-	broken = errors.New("not connected")
-	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not connected") {
-		t.Errorf("/readyz = %d %q, want 503 naming the failing check", code, body)
+	// The reason goes to the log, once per change; the answer is the
+	// status only (an error may name a host, a user, a password).
+	broken = errors.New("dial clickhouse://ops:s3cret@10.1.2.3:9000: connection refused")
+	for range 3 {
+		if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || strings.TrimSpace(body) != `{"status":"not ready","checks":{"bus":"failing"}}` {
+			t.Errorf("/readyz = %d %q, want 503 with the status of each check and no reason", code, body)
+		}
+	}
+	if n := strings.Count(logged.String(), "connection refused"); n != 1 {
+		t.Errorf("the failing check's reason logged %d times over 3 probes, want once: %s", n, logged.String())
 	}
 	broken = nil
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK || strings.TrimSpace(body) != `{"status":"ok","checks":{"bus":"ok"}}` {
+		t.Errorf("/readyz = %d %q once recovered", code, body)
+	}
+	if !strings.Contains(logged.String(), "ready again") {
+		t.Errorf("recovery not logged: %s", logged.String())
+	}
 	if code, body := get(t, base+"/metrics"); code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("/metrics = %d, body without Go metrics", code)
 	}
@@ -53,6 +68,26 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	if err := a.Shutdown(context.Background()); err != nil {
 		t.Fatalf("second Shutdown: %v", err)
+	}
+}
+
+// TestAdminLoopbackByDefault: an admin address that names no host listens
+// on loopback, never on every interface.
+func TestAdminLoopbackByDefault(t *testing.T) {
+	for in, want := range map[string]string{":9101": "127.0.0.1:9101", "9101": "127.0.0.1:9101", "0.0.0.0:9101": "0.0.0.0:9101",
+		"10.0.0.7:9101": "10.0.0.7:9101", "[::1]:9101": "[::1]:9101", "": ""} {
+		if got := AdminListenAddr(in); got != want {
+			t.Errorf("AdminListenAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
+	a := NewAdmin(":0", zerolog.Nop())
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(context.Background())
+	host, _, err := net.SplitHostPort(a.Addr())
+	if err != nil || host != "127.0.0.1" {
+		t.Errorf("NewAdmin(\":0\") listens on %s, want 127.0.0.1", a.Addr())
 	}
 }
 

@@ -151,6 +151,51 @@ func lateRecordCases() []chainCase {
 	}
 }
 
+// txKeyed gives events the transaction key of the base "q1" (a queryId, a
+// MessageID: partition.Transaction), unwindowed.
+func txKeyed(evs ...[]*hinscorev1.ExchangeEvent) []*hinscorev1.ExchangeEvent {
+	out := events(evs...)
+	for _, e := range out {
+		e.CorrelationKey = partition.Transaction("q1")
+	}
+	return out
+}
+
+// transactionKeyCases are the records of a transaction with an id unique
+// to it: they link at any delay, and the decided chain waits for the
+// other side as a windowed one does.
+func transactionKeyCases() []chainCase {
+	OK, I, R := hinscorev1.Status_STATUS_OK, jointest.Initiating, jointest.Responding
+	req, resp, interim := hinscorev1.Role_ROLE_REQUEST, hinscorev1.Role_ROLE_RESPONSE, hinscorev1.Role_ROLE_INTERIM
+	const tx = "q1|@t"
+	untimed := func(e *hinscorev1.ExchangeEvent) []*hinscorev1.ExchangeEvent {
+		e.Untimed = true
+		return one(e)
+	}
+	return []chainCase{
+		{
+			name: "a transaction key: the other gateway's record delivered minutes late, within the side wait, still joins",
+			events: txKeyed(jointest.Audit(I, "ia", "q1", 100*s, OK), one(jointest.Tick(700*s)),
+				jointest.Audit(R, "ra", "q1", 101*s, OK)),
+			want: []string{
+				tx + " v1 fulfilled req=ia-request resp=ia-response ttf=-1 tta=-1 decided=100000 steps=ia-request,ia-response sides=initiating untimed",
+				tx + " v2 fulfilled req=ia-request resp=ia-response ttf=-1 tta=-1 decided=100000 steps=ia-request,ia-response,ra-request sides=both untimed",
+				tx + " v3 fulfilled req=ia-request resp=ra-response ttf=-1 tta=-1 decided=101000 steps=ia-request,ia-response,ra-request,ra-response sides=both untimed",
+			},
+		},
+		{
+			name: "a deferred answer three hours after its request links to it",
+			events: txKeyed(untimed(jointest.XC(I, req, "ir", "q1", 0, 0)),
+				untimed(jointest.XC(R, interim, "ack", "q1", 1*s, hinscorev1.Status_STATUS_ACCEPTED)),
+				one(jointest.Tick(3*3600*s)), untimed(jointest.XC(R, resp, "rs", "q1", 3*3600*s, OK))),
+			want: []string{
+				tx + " v1 unanswered req=ir resp= ttf=-1 tta=-1 decided=90000 steps=ir,ack sides=both untimed",
+				tx + " v2 fulfilled req=ir resp=rs ttf=-1 tta=-1 decided=10800000 steps=ir,ack,rs sides=both untimed",
+			},
+		},
+	}
+}
+
 // sideRuleCases are the two sides' answers disagreeing.
 func sideRuleCases() []chainCase {
 	OK, I, R := hinscorev1.Status_STATUS_OK, jointest.Initiating, jointest.Responding

@@ -65,7 +65,7 @@ type chainCase struct {
 
 // chainCases are the join rules, one case each.
 func chainCases() []chainCase {
-	return slices.Concat(deadlineCases(), linkCases(), laterCases(), crossCommunityCases(), lateRecordCases(), sideRuleCases(), untimedCases())
+	return slices.Concat(deadlineCases(), linkCases(), laterCases(), crossCommunityCases(), lateRecordCases(), transactionKeyCases(), sideRuleCases(), untimedCases())
 }
 
 // deadlineCases are the classes an answer gets, and what a deadline does.

@@ -5,11 +5,12 @@ import (
 )
 
 // hold is how long after its last step a decided chain keeps its steps:
-// the lateness, or for a chain of a windowed key Rules.SideWait when it is
+// the lateness, or for a cross-community transaction's chain (a windowed
+// key or a transaction key, partition.TwoSided) Rules.SideWait when it is
 // longer, so that the other gateway's record, delivered late, still joins
 // it (and shows in its sides) rather than being a straggler.
 func (j *Join) hold(ch *chain) int64 {
-	if _, _, ok := partition.SplitWindowed(ch.key()); ok {
+	if partition.TwoSided(ch.key()) {
 		return max(j.rules.Lateness, j.rules.SideWait)
 	}
 	return j.rules.Lateness

@@ -305,7 +305,12 @@ type ExchangeEvent struct {
 	AckCode string `protobuf:"bytes,15,opt,name=ack_code,json=ackCode,proto3" json:"ack_code,omitempty"`
 	// Reason codes (ERR-3, ERR-5, OperationOutcome.issue.code), "system|code" or "code".
 	ReasonCodes []string `protobuf:"bytes,16,rep,name=reason_codes,json=reasonCodes,proto3" json:"reason_codes,omitempty"`
-	// Free-text reason (ERR-8, diagnostics), truncated at ingest.
+	// Free-text reason (ERR-8, MSA-3, diagnostics, statusReason text, a SOAP
+	// fault's reason, EventOutcomeDescription), truncated at ingest. The
+	// mapping classifies from it (reason_codes, exception_code); since it
+	// often names the patient, it never leaves the ingest: seal.MarshalEvent
+	// leaves it out of EVENTS and ClickHouse has no column for it;
+	// investigators read the words in the sealed original.
 	ReasonText string `protobuf:"bytes,17,opt,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
 	// The information-blocking exception cited (e.g. "171.204"), or a redirect code, or "".
 	ExceptionCode string `protobuf:"bytes,18,opt,name=exception_code,json=exceptionCode,proto3" json:"exception_code,omitempty"`

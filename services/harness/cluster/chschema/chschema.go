@@ -73,7 +73,7 @@ var (
 	createView  = regexp.MustCompile(`(?s)^CREATE VIEW IF NOT EXISTS (\w+) AS\s(.*)$`)
 	createMV    = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\s(.*)$`)
 	insert      = regexp.MustCompile(`(?s)^INSERT INTO \w+ \(`)
-	alterAdd    = regexp.MustCompile(`(?s)^ALTER TABLE (\w+) (ADD COLUMN .*)$`)
+	alterColumn = regexp.MustCompile(`(?s)^ALTER TABLE (\w+) ((?:ADD|DROP) COLUMN .*)$`)
 	modifyOrder = regexp.MustCompile(`(?s),\s*MODIFY ORDER BY .*$`)
 	dropTable   = regexp.MustCompile(`^DROP TABLE IF EXISTS (\w+)$`)
 	fromTable   = regexp.MustCompile(`\bFROM (\w+)`)
@@ -200,12 +200,12 @@ func (o Options) convert(sql string, tables map[string]bool) (string, error) {
 			out += fmt.Sprintf("\n-- %s over this shard's own tables (chschema.LocalViews).\nCREATE VIEW IF NOT EXISTS %s_local%s AS\n%s;\n", name, name, on, local)
 		}
 		return out, nil
-	case alterAdd.MatchString(body):
-		// A column is added to the shards' tables and to the Distributed
-		// table over them, which has a structure of its own but no sorting
-		// key: a MODIFY ORDER BY that takes the new column into the key (the
-		// last clause) is for the shards' tables only.
-		m := alterAdd.FindStringSubmatch(body)
+	case alterColumn.MatchString(body):
+		// A column is added to (or dropped from) the shards' tables and the
+		// Distributed table over them, which has a structure of its own but
+		// no sorting key: a MODIFY ORDER BY that takes the new column into
+		// the key (the last clause) is for the shards' tables only.
+		m := alterColumn.FindStringSubmatch(body)
 		if !tables[m[1]] {
 			return "", fmt.Errorf("%w: ALTER of %s, not a table of the schema", ErrUnsupported, m[1])
 		}

@@ -127,7 +127,12 @@ func TestConvert(t *testing.T) {
 		},
 		{name: "dropped table", in: "DROP TABLE IF EXISTS scorecards;", err: ErrUnsupported},
 		{name: "table without a sharding key", in: "CREATE TABLE IF NOT EXISTS nowhere (a String) ENGINE = MergeTree() ORDER BY a;", err: ErrUnsupported},
-		{name: "other alter", in: "ALTER TABLE scorecards DROP COLUMN x;", err: ErrUnsupported},
+		{
+			name: "dropped column",
+			in:   "ALTER TABLE scorecards DROP COLUMN x;",
+			want: []string{"ALTER TABLE scorecards_local ON CLUSTER c DROP COLUMN x;\nALTER TABLE scorecards ON CLUSTER c DROP COLUMN x;"},
+		},
+		{name: "other alter", in: "ALTER TABLE scorecards UPDATE x = '' WHERE 1;", err: ErrUnsupported},
 		{name: "alter of an unknown table", in: "ALTER TABLE elsewhere ADD COLUMN x String;", err: ErrUnsupported},
 		{name: "view of an unknown table", in: "CREATE MATERIALIZED VIEW IF NOT EXISTS m TO scorecards AS\nSELECT a FROM elsewhere;", err: ErrUnsupported},
 	}

@@ -28,7 +28,7 @@ Usage:
   hinscore import    --network N [--nats URL] [--format hl7v2|fhir|auto] FILE...   HL7 batch files, FHIR NDJSON
   hinscore directory [--clickhouse DSN] FILE                        load the organisation directory (CSV)
   hinscore scorecard [--clickhouse DSN] [--period 2026-10|2026-W43|2026-10-05|day,week,month] [--network N] [--out DIR] [--every D]
-  hinscore chain ID | journey TOKEN | offenders [--api URL] [--token T] [--json]   investigator views (via the API)
+  hinscore chain ID | journey TOKEN | offenders [--api URL] [--token-file F] [--json]   investigator views (via the API)
   hinscore audit     [--nats URL] [--network N] [--since 72h|RFC3339] [--who NAME] [--json]   who opened which original messages, and why
   hinscore nats      [--data DIR] [--addr HOST:PORT]      the embedded NATS JetStream server alone
   hinscore version

@@ -105,9 +105,12 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				return fmt.Errorf("%s: %w", path, err)
 			}
 			fmt.Fprintf(stdout, "%s: %d lines, %d resources stored (%d events, %d already held), %d skipped, %d refused\n",
-				path, st.Lines, st.Resources, st.Events, st.Duplicates, st.Skipped, len(st.Errors))
+				path, st.Lines, st.Resources, st.Events, st.Duplicates, st.Skipped, st.Refused)
 			for _, e := range st.Errors {
 				fmt.Fprintf(stdout, "  line %d: %s %s\n", e.Line, e.Path, e.Msg)
+			}
+			if n := st.Unlisted(); n > 0 {
+				fmt.Fprintf(stdout, "  %d more line(s) not listed\n", n)
 			}
 			continue
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/atna/toevent"
+
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	atnaingest "github.com/hinscore/hinscore/services/atna-ingest"
@@ -348,8 +350,13 @@ func checkXCACoverage(t *testing.T, truth []simulator.XCATruthRow) {
 		}
 		seen[fmt.Sprintf("timed %v", r.Timed)]++
 		seen["class "+r.Outcome]++
+		if r.Deferred && r.LatencyMs > toevent.Window.Milliseconds() {
+			// answered more than a window after the request
+			seen["deferred "+r.Feed+" over a window"]++
+		}
 	}
 	for _, want := range []string{"feed atna", "feed soap", "sides both", "sides initiating", "sides responding", "late", "duplicated",
+		"deferred atna over a window", "deferred soap over a window",
 		"timed true", "timed false", "class fulfilled", "class refused_exception", "class refused_unjustified", "class unanswered"} {
 		if seen[want] == 0 {
 			t.Errorf("the plan has no transaction of %q: %v", want, seen)

@@ -7,9 +7,13 @@
 // answer, both at the audit's EventDateTime and marked untimed: the record
 // says when the transaction ended, not when it was asked. Both gateways
 // audit the same transaction; their four events share one correlation
-// key, windowed in event time (partition.Windowed), built from what both
-// records carry (the transaction id), so the linker counts one exchange
-// and records which sides it saw. Any other audit (a login, a query of
+// key built from what both records carry (the transaction id), so the
+// linker counts one exchange and records which sides it saw. The key of an
+// XCPD query with its queryId, unique to the query, is a transaction key
+// (partition.Transaction): its records link at any delay, as a deferred
+// response hours later must. Any other id (a digest of the query or of the
+// documents, which the same query next week repeats) is windowed in event
+// time (partition.Windowed). Any other audit (a login, a query of
 // another profile) is recorded as one notification.
 package toevent
 
@@ -34,8 +38,8 @@ import (
 )
 
 // MappingVersion names the rules of this package. Events record it joined
-// with the classification table's version: "atna-map/1+atna-class/2".
-const MappingVersion = "atna-map/1"
+// with the classification table's version: "atna-map/2+atna-class/2".
+const MappingVersion = "atna-map/2"
 
 // Window is the width of the event-time windows of a cross-community
 // correlation key. The two gateways record one transaction within seconds
@@ -232,7 +236,7 @@ func (m *mapping) exchange() []*hinscorev1.ExchangeEvent {
 		txID = "audit:" + m.base.String()
 		m.flags = append(m.flags, "atna|no-transaction-id")
 	}
-	key := partition.Windowed(m.in.Network+"|xca|"+m.tx.kind+"|"+txID, m.at.UnixMilli(), Window.Milliseconds())
+	key := transactionKey(m.in.Network+"|xca|"+m.tx.kind+"|"+txID, txID, m.at)
 	fill := func(ev *hinscorev1.ExchangeEvent) {
 		ev.CorrelationKey, ev.TransactionId, ev.Side, ev.Untimed = key, txID, side, true
 		ev.RequesterOrg, ev.ResponderOrg = reqOrg, respOrg
@@ -253,6 +257,15 @@ func (m *mapping) exchange() []*hinscorev1.ExchangeEvent {
 	ans.MessageId, ans.InReplyTo = "", txID
 	m.classify(ans)
 	return append(out, ans)
+}
+
+// transactionKey is the correlation key of a transaction: a transaction
+// key when its id is a queryId, else windowed at the record's time.
+func transactionKey(base, txID string, at time.Time) string {
+	if strings.HasPrefix(txID, queryIDPrefix) {
+		return partition.Transaction(base)
+	}
+	return partition.Windowed(base, at.UnixMilli(), Window.Milliseconds())
 }
 
 // classify sets the answer's role, status and reasons from the table.

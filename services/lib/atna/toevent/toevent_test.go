@@ -126,7 +126,7 @@ func TestMapShapes(t *testing.T) {
 
 func checkShape(t *testing.T, ev *hinscorev1.ExchangeEvent, tc shape) {
 	t.Helper()
-	if ev.Format != hinscorev1.Format_FORMAT_ATNA || ev.MappingVersion != "atna-map/1+atna-class/2" || !ev.Untimed {
+	if ev.Format != hinscorev1.Format_FORMAT_ATNA || ev.MappingVersion != "atna-map/2+atna-class/2" || !ev.Untimed {
 		t.Errorf("format %v version %q untimed %v", ev.Format, ev.MappingVersion, ev.Untimed)
 	}
 	if ev.Side != tc.side {
@@ -151,7 +151,13 @@ func checkShape(t *testing.T, ev *hinscorev1.ExchangeEvent, tc shape) {
 	if !strings.HasPrefix(ev.TransactionId, tc.txPrefix) {
 		t.Errorf("transaction id %q, want %s...", ev.TransactionId, tc.txPrefix)
 	}
-	if !strings.HasPrefix(ev.CorrelationKey, "neta|xca|"+tc.kind+"|"+ev.TransactionId+"|@w") {
+	// A queryId is unique to its query: no window. Any other id is
+	// windowed.
+	mark := partition.WindowMark
+	if tc.txPrefix == "qid:" {
+		mark = partition.TransactionMark
+	}
+	if !strings.HasPrefix(ev.CorrelationKey, "neta|xca|"+tc.kind+"|"+ev.TransactionId+mark) {
 		t.Errorf("correlation key %q", ev.CorrelationKey)
 	}
 }
@@ -195,8 +201,8 @@ func TestBothGatewaysOneKey(t *testing.T) {
 // linker finds as neighbours in one partition.
 func TestWindowBoundary(t *testing.T) {
 	boundary := time.UnixMilli(Window.Milliseconds() * 5988795).UTC()
-	rawA, a := readAudit(t, "iti55_initiating.xml")
-	rawB, b := readAudit(t, "iti55_responding.xml")
+	rawA, a := readAudit(t, "iti38_initiating.xml")
+	rawB, b := readAudit(t, "iti38_responding_rfc3881.xml")
 	a.Event.DateTime, b.Event.DateTime = boundary.Add(-time.Second), boundary.Add(time.Second)
 	evA, err := Map(a, testInput(rawA))
 	if err != nil {
@@ -210,13 +216,32 @@ func TestWindowBoundary(t *testing.T) {
 	if ka == kb || partition.Neighbour(ka, 1) != kb || partition.Key(ka, "") != partition.Key(kb, "") {
 		t.Errorf("keys %q and %q", ka, kb)
 	}
-	// A query id of any length makes a key of bounded length.
-	b.Objects[1].ID = strings.Repeat("1.2.840.", 1000)
-	evB, err = Map(b, testInput(rawB))
+}
+
+// TestQueryIDAnyDelay: the records of an XCPD query with its queryId share
+// one key however far apart they are (a deferred response hours after the
+// request), and a query id of any length makes a key of bounded length.
+func TestQueryIDAnyDelay(t *testing.T) {
+	rawA, a := readAudit(t, "iti55_initiating.xml")
+	rawR, r := readAudit(t, "iti55_deferred_response.xml")
+	r.Event.DateTime = a.Event.DateTime.Add(6 * time.Hour)
+	evA, err := Map(a, testInput(rawA))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(evB[0].CorrelationKey); n > 200 {
-		t.Errorf("key of %d bytes", n)
+	evR, err := Map(r, testInput(rawR))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evA[0].CorrelationKey != evR[0].CorrelationKey || !partition.TwoSided(evR[0].CorrelationKey) {
+		t.Errorf("keys %q and %q, six hours apart", evA[0].CorrelationKey, evR[0].CorrelationKey)
+	}
+	a.Objects[1].ID = strings.Repeat("1.2.840.", 1000)
+	evA, err = Map(a, testInput(rawA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(evA[0].CorrelationKey); n > 200 || evA[0].CorrelationKey == evR[0].CorrelationKey {
+		t.Errorf("key %q of %d bytes for a long query id", evA[0].CorrelationKey, n)
 	}
 }

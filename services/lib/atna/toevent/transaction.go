@@ -106,9 +106,9 @@ func transactionID(a *atna.Audit, tx transaction, respComm string) string {
 		if q := queryObject(a); q != nil {
 			if id := strings.TrimSpace(q.ID); id != "" {
 				if len(id) > maxIDInKey {
-					return "qid:" + digest([]byte(id))
+					return queryIDPrefix + digest([]byte(id))
 				}
-				return "qid:" + id
+				return queryIDPrefix + id
 			}
 			if len(bytes.TrimSpace(q.Query)) > 0 {
 				return "q:" + digest(bytes.TrimSpace(q.Query))
@@ -128,6 +128,9 @@ func transactionID(a *atna.Audit, tx transaction, respComm string) string {
 	}
 	return ""
 }
+
+// queryIDPrefix starts a transaction id that is an XCPD queryId.
+const queryIDPrefix = "qid:"
 
 // maxIDInKey bounds a query id kept as it is in a key; a longer one (an
 // attribute may be 256 KB) is digested, as both records' are alike.

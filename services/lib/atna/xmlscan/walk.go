@@ -150,6 +150,17 @@ func (w *Walker) end(h Handler, name []byte) error {
 	return nil
 }
 
+// Release drops what the Walker holds of the last input (the input, the
+// open elements' names, the last token), keeping its buffers' capacity,
+// so that a Walker kept for reuse does not keep an input alive.
+func (w *Walker) Release() {
+	clear(w.stack[:cap(w.stack)])
+	w.stack = w.stack[:0]
+	clear(w.Attrs[:cap(w.Attrs)])
+	w.Attrs = w.Attrs[:0]
+	w.data, w.pos, w.Name, w.Text = nil, 0, nil, nil
+}
+
 // Ancestor is the local name of the open element n levels above the
 // innermost (0: the innermost itself), nil when there is none.
 func (w *Walker) Ancestor(n int) []byte {

@@ -291,18 +291,20 @@ func (s *Scanner) startTag() error {
 		if s.pos >= len(s.data) || (s.data[s.pos] != '"' && s.data[s.pos] != '\'') {
 			return s.errorf(s.pos, "attribute value not quoted")
 		}
-		q := s.data[s.pos]
-		end := bytes.IndexByte(s.data[s.pos+1:], q)
+		end, special := attrValueEnd(s.data[s.pos+1:], s.data[s.pos])
 		if end < 0 {
 			return s.errorf(s.pos, "attribute value not closed")
 		}
 		raw := s.data[s.pos+1 : s.pos+1+end]
-		if bytes.IndexByte(raw, '<') >= 0 {
+		if special&hasLT != 0 {
 			return s.errorf(s.pos, "< in an attribute value")
 		}
-		val, err := s.unescape(raw, s.pos+1)
-		if err != nil {
-			return err
+		val := raw
+		if special&hasAmp != 0 {
+			var err error
+			if val, err = s.unescape(raw, s.pos+1); err != nil {
+				return err
+			}
 		}
 		s.pos += 1 + end + 1
 		s.Attrs = append(s.Attrs, Attr{Name: qname, Local: qname[colon+1:], Value: val})
@@ -319,6 +321,41 @@ func (s *Scanner) chars() (Token, error) {
 	t, err := s.unescape(s.data[start:s.pos], start)
 	s.Text = t
 	return Text, err
+}
+
+// What attrValueEnd found in a value, besides its end.
+const (
+	hasLT  = 1
+	hasAmp = 2
+)
+
+// attrClass marks the bytes attrValueEnd stops at: the quotes, '<', '&'.
+var attrClass = func() (t [256]bool) {
+	for _, c := range `"'<&` {
+		t[c] = true
+	}
+	return t
+}()
+
+// attrValueEnd is the offset in b of the quote q that ends an attribute
+// value, -1 for none, and whether the value holds a '<' or an '&': one
+// pass over a value, which is short, rather than one per question.
+func attrValueEnd(b []byte, q byte) (end int, special int) {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !attrClass[c] {
+			continue
+		}
+		switch c {
+		case q:
+			return i, special
+		case '<':
+			special |= hasLT
+		case '&':
+			special |= hasAmp
+		}
+	}
+	return -1, special
 }
 
 // readName reads a name at pos into s.Name.

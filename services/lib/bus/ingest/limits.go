@@ -9,19 +9,29 @@ import (
 
 // Limits are what a listening ingest bounds and how it speaks TLS, each
 // ingest reading them from variables of its own prefix (prefix+"_MAX_FRAME",
-// "_IDLE_TIMEOUT", "_MAX_CONNS", "_MAX_INFLIGHT", "_READ_TIMEOUT",
-// "_MIN_RATE", "_TLS_CERT", "_TLS_KEY", "_TLS_CLIENT_CA", "_TLS_CLIENT_CAS").
+// "_IDLE_TIMEOUT", "_MAX_CONNS", "_MAX_CONNS_PER_LISTENER",
+// "_MAX_CONNS_PER_REMOTE", "_MAX_INFLIGHT", "_READ_TIMEOUT", "_MIN_RATE",
+// "_TLS_CERT", "_TLS_KEY", "_TLS_CLIENT_CA", "_TLS_CLIENT_CAS").
 type Limits struct {
 	Prefix        string
 	MaxFrameBytes int
-	IdleTimeout   time.Duration
-	MaxConns      int
-	MaxInFlight   int
-	ReadTimeout   time.Duration
-	MinRate       int
-	TLSCert       string
-	TLSKey        string
-	TLSClientCA   string
+	// IdleTimeout is measured from the last complete frame (or the
+	// connection's start), not the last byte: a peer that sends a byte now
+	// and then but never a frame is closed all the same.
+	IdleTimeout time.Duration
+	// MaxConns bounds the connections of all listeners together,
+	// MaxConnsPerListener those of one listener (one network), and
+	// MaxConnsPerRemote those of one remote host on one listener: one
+	// network, or one host, cannot take every connection.
+	MaxConns            int
+	MaxConnsPerListener int
+	MaxConnsPerRemote   int
+	MaxInFlight         int
+	ReadTimeout         time.Duration
+	MinRate             int
+	TLSCert             string
+	TLSKey              string
+	TLSClientCA         string
 	// TLSClientCAs are the client CAs of the networks that have their own:
 	// their listener accepts only certificates these CAs signed, the
 	// other networks' listeners TLSClientCA's.
@@ -39,6 +49,12 @@ func (l Limits) Check(ps *service.Problems) {
 	}
 	if l.MaxConns < 1 {
 		ps.Add(p+"_MAX_CONNS", "%d: want >= 1", l.MaxConns)
+	}
+	if l.MaxConnsPerListener < 1 {
+		ps.Add(p+"_MAX_CONNS_PER_LISTENER", "%d: want >= 1", l.MaxConnsPerListener)
+	}
+	if l.MaxConnsPerRemote < 1 || l.MaxConnsPerRemote > l.MaxConnsPerListener && l.MaxConnsPerListener >= 1 {
+		ps.Add(p+"_MAX_CONNS_PER_REMOTE", "%d: want 1..%s_MAX_CONNS_PER_LISTENER", l.MaxConnsPerRemote, p)
 	}
 	if l.MaxInFlight < 1 || l.MaxInFlight > 65536 {
 		ps.Add(p+"_MAX_INFLIGHT", "%d: want 1..65536", l.MaxInFlight)
@@ -58,6 +74,11 @@ func (l Limits) Check(ps *service.Problems) {
 	if len(l.TLSClientCAs) > 0 && l.TLSCert == "" {
 		ps.Add(p+"_TLS_CLIENT_CAS", "mutual TLS needs %s_TLS_CERT and %s_TLS_KEY", p, p)
 	}
+}
+
+// ConnLimits are the connection limits.
+func (l Limits) ConnLimits() ConnLimits {
+	return ConnLimits{Max: l.MaxConns, PerListener: l.MaxConnsPerListener, PerRemote: l.MaxConnsPerRemote}
 }
 
 // TLS loads the listeners' TLS configuration; nil when TLS is off.

@@ -11,7 +11,7 @@ import (
 // TestLimitsCheck: each bad limit is named by its variable under the
 // ingest's prefix; good limits pass; TLS off gives no configuration.
 func TestLimitsCheck(t *testing.T) {
-	good := Limits{Prefix: "HINSCORE_X", MaxFrameBytes: 1024, IdleTimeout: time.Minute, MaxConns: 1, MaxInFlight: 1,
+	good := Limits{Prefix: "HINSCORE_X", MaxFrameBytes: 1024, IdleTimeout: time.Minute, MaxConns: 1, MaxConnsPerListener: 1, MaxConnsPerRemote: 1, MaxInFlight: 1,
 		ReadTimeout: time.Second, MinRate: 1}
 	var ps service.Problems
 	good.Check(&ps)
@@ -25,7 +25,7 @@ func TestLimitsCheck(t *testing.T) {
 	ps = service.Problems{}
 	bad.Check(&ps)
 	err := ps.Err()
-	for _, name := range []string{"HINSCORE_X_MAX_FRAME", "HINSCORE_X_IDLE_TIMEOUT", "HINSCORE_X_MAX_CONNS", "HINSCORE_X_MAX_INFLIGHT",
+	for _, name := range []string{"HINSCORE_X_MAX_FRAME", "HINSCORE_X_IDLE_TIMEOUT", "HINSCORE_X_MAX_CONNS", "HINSCORE_X_MAX_CONNS_PER_LISTENER", "HINSCORE_X_MAX_CONNS_PER_REMOTE", "HINSCORE_X_MAX_INFLIGHT",
 		"HINSCORE_X_READ_TIMEOUT", "HINSCORE_X_MIN_RATE", "HINSCORE_X_TLS_CERT", "HINSCORE_X_TLS_CLIENT_CA"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)

@@ -22,6 +22,8 @@ type Listening struct {
 	name  string // the server's package, in errors
 	js    jetstream.JetStream
 	conns *Conns
+	// deadLetters bounds the dead-letter publishes of all connections.
+	deadLetters *DeadLetters
 
 	mu      sync.Mutex
 	started bool
@@ -32,15 +34,20 @@ type Listening struct {
 }
 
 // NewListening is the life of a server named name (its package, for
-// errors) that stores through js and accepts at most maxConns stream
-// connections at once.
-func NewListening(name string, js jetstream.JetStream, maxConns int) *Listening {
-	return &Listening{name: name, js: js, conns: NewConns(maxConns), done: make(chan struct{}),
-		streams: map[string]net.Listener{}, packets: map[string]net.PacketConn{}}
+// errors) that stores through js and accepts stream connections within
+// limits' connection limits.
+func NewListening(name string, js jetstream.JetStream, limits Limits) *Listening {
+	conns := NewConns(limits.ConnLimits())
+	return &Listening{name: name, js: js, conns: conns, done: make(chan struct{}),
+		deadLetters: NewDeadLetters(js, DeadLetterWorkers, conns.Force()),
+		streams:     map[string]net.Listener{}, packets: map[string]net.PacketConn{}}
 }
 
 // Conns are the server's connections.
 func (l *Listening) Conns() *Conns { return l.conns }
+
+// DeadLetters is the server's bounded pool of dead-letter publishes.
+func (l *Listening) DeadLetters() *DeadLetters { return l.deadLetters }
 
 // Listen opens every listener (TCP, TLS over it when tlsCfg is set, with
 // the network's own client CAs where it has them; UDP)

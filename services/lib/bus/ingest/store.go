@@ -53,6 +53,35 @@ func DeadLetter(js jetstream.JetStream, d dlq.DeadLetter, timeout time.Duration,
 	return dlq.Publish(ctx, js, d)
 }
 
+// DeadLetterWorkers bounds the dead-letter publishes of an ingest's
+// connections at once. A flood of rejected messages waits for a worker,
+// which stops its connection reading, rather than starting a goroutine
+// and a publish each.
+const DeadLetterWorkers = 32
+
+// DeadLetters stores dead letters in the background, at most workers at
+// once (DeadLetter each, cut short when force is closed).
+type DeadLetters struct {
+	js    jetstream.JetStream
+	force <-chan struct{}
+	sem   chan struct{}
+}
+
+// NewDeadLetters is a pool of workers storing dead letters through js.
+func NewDeadLetters(js jetstream.JetStream, workers int, force <-chan struct{}) *DeadLetters {
+	return &DeadLetters{js: js, force: force, sem: make(chan struct{}, max(workers, 1))}
+}
+
+// Go waits for a free worker, then stores d on it, waiting for the PubAck
+// at most timeout, and calls done with the outcome there.
+func (p *DeadLetters) Go(d dlq.DeadLetter, timeout time.Duration, done func(error)) {
+	p.sem <- struct{}{}
+	go func() {
+		defer func() { <-p.sem }()
+		done(DeadLetter(p.js, d, timeout, p.force))
+	}()
+}
+
 // Await waits for an asynchronous publish's PubAck until deadline (wall
 // clock; timeout is what the deadline allowed, for the error) or until
 // force is closed. A publish refused because the same Msg-Id is in process

@@ -55,7 +55,7 @@ func (c *StreamConn) Handshake(timeout time.Duration) error {
 const (
 	EndedStopping = "stopping" // the server is shutting down
 	EndedSlow     = "slow"     // a frame did not arrive in time (slow-loris, or cut off half-way)
-	EndedIdle     = "idle"     // nothing came for the idle timeout
+	EndedIdle     = "idle"     // no complete frame came for the idle timeout (stray bytes between frames do not count)
 	EndedOther    = "other"    // the peer went away, or the connection failed
 )
 
@@ -83,7 +83,7 @@ func (c *StreamConn) LogEnded(log zerolog.Logger, err error, inFrame bool, l Lim
 		log.Warn().Dur("read_timeout", l.ReadTimeout).Int("min_rate", l.MinRate).Msg("closing connection: frame arriving too slowly")
 		return true
 	case EndedIdle:
-		log.Info().Dur("idle_timeout", l.IdleTimeout).Msg("closing idle connection")
+		log.Info().Dur("idle_timeout", l.IdleTimeout).Msg("closing idle connection: no complete frame within the idle timeout")
 	case EndedOther:
 		log.Debug().Err(err).Msg("read")
 	}

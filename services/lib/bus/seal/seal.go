@@ -193,11 +193,19 @@ func (k *RawKeys) Open(eventID string, sealed []byte) ([]byte, error) {
 
 // MarshalEvent is how an ingest encodes an event for EVENTS: with raw, when
 // given, sealed with keys into raw_sealed (the original bytes travelling
-// with their event); ev itself is left without them.
+// with their event); ev itself is left without them. The sender's words
+// (reason_text: ERR-8, diagnostics, a fault's reason, which may name the
+// patient) do not travel: the mapping has read its codes from them, and
+// the words stay in the sealed original, which only an audited
+// investigator opens.
 func MarshalEvent(ev *hinscorev1.ExchangeEvent, keys *RawKeys, raw []byte) ([]byte, error) {
 	if raw != nil {
 		ev.RawSealed = keys.Seal(ev.EventId, raw)
 		defer func() { ev.RawSealed = nil }()
+	}
+	if text := ev.ReasonText; text != "" {
+		ev.ReasonText = ""
+		defer func() { ev.ReasonText = text }()
 	}
 	return proto.Marshal(ev)
 }

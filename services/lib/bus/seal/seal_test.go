@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/service"
 )
 
@@ -111,5 +114,34 @@ func TestKeysDefaultIsTheDevKey(t *testing.T) {
 	err := service.Load(service.MapEnv(map[string]string{EnvRawKeys: "k1:short"}), &k)
 	if err == nil || !strings.Contains(err.Error(), "HINSCORE_RAW_KEYS: seal.ParseRawKeys") {
 		t.Fatalf("bad keys: %v", err)
+	}
+}
+
+// TestMarshalEventKeepsWordsSealed: an event on EVENTS carries its
+// original sealed and not the sender's words beside it; the caller's event
+// is left as it was.
+func TestMarshalEventKeepsWordsSealed(t *testing.T) {
+	a := MustParseRawKeys(testKeyA)
+	raw := []byte("MSH|^~\\&|EHR|HOSP_A|||20261207||ACK|1|P|2.5\rMSA|AR|9\rERR|||207|E||||Patient DOE JANE born 19700101 refused\r")
+	ev := &hinscorev1.ExchangeEvent{EventId: "ev-1", ReasonText: "Patient DOE JANE born 19700101 refused", ReasonCodes: []string{"err|207"}}
+	b, err := MarshalEvent(ev, a, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("DOE JANE")) {
+		t.Fatal("the sender's words travel unsealed beside the sealed original")
+	}
+	var got hinscorev1.ExchangeEvent
+	if err := proto.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ReasonText != "" || strings.Join(got.ReasonCodes, ",") != "err|207" {
+		t.Errorf("on the bus: words %q, codes %q", got.ReasonText, got.ReasonCodes)
+	}
+	if plain, err := a.Open("ev-1", got.RawSealed); err != nil || !bytes.Contains(plain, []byte("DOE JANE")) {
+		t.Errorf("the sealed original: %q, %v", plain, err)
+	}
+	if ev.ReasonText == "" || ev.RawSealed != nil {
+		t.Error("the caller's event was changed")
 	}
 }

@@ -90,6 +90,27 @@ func SplitWindowed(key string) (base string, window int64, ok bool) {
 	return key[:i], n, true
 }
 
+// TransactionMark ends the key of a cross-community transaction whose
+// records share an id unique to it (an XCPD queryId, a WS-Addressing
+// MessageID): no window is needed to tell it from another transaction, so
+// records of it link at any delay (a deferred answer hours later).
+const TransactionMark = "|@t"
+
+// Transaction returns the key of a cross-community transaction with an id
+// unique to it.
+func Transaction(base string) string { return base + TransactionMark }
+
+// TwoSided reports whether key is a cross-community transaction's, windowed
+// or not: both gateways record it, and the linker keeps its decided chain
+// long enough for the other gateway's record, delivered late, to join it.
+func TwoSided(key string) bool {
+	if strings.HasSuffix(key, TransactionMark) {
+		return true
+	}
+	_, _, ok := SplitWindowed(key)
+	return ok
+}
+
 // Neighbour returns the windowed key of the same base d windows away; ""
 // when key is not windowed.
 func Neighbour(key string, d int64) string {

@@ -82,3 +82,27 @@ func TestWindowedKeys(t *testing.T) {
 		t.Error("Key changed for keys that are not windowed")
 	}
 }
+
+func TestTwoSidedKeys(t *testing.T) {
+	tx := Transaction("net|xca|patient_discovery|qid:1.2.3^7")
+	if tx != "net|xca|patient_discovery|qid:1.2.3^7|@t" {
+		t.Fatalf("Transaction = %q", tx)
+	}
+	if _, _, ok := SplitWindowed(tx); ok || Neighbour(tx, 1) != "" {
+		t.Error("a transaction key is not windowed: it has no neighbours")
+	}
+	if Key(tx, "ev") != tx {
+		t.Error("a transaction key is partitioned by itself")
+	}
+	for key, want := range map[string]bool{
+		tx:                                true,
+		Windowed("net|xca|q", 1, 300_000): true,
+		"net|FAC|Q1":                      false,
+		"net|soap|urn:uuid:1":             false,
+		"":                                false,
+	} {
+		if TwoSided(key) != want {
+			t.Errorf("TwoSided(%q) = %v", key, !want)
+		}
+	}
+}

@@ -16,14 +16,15 @@ import (
 	"github.com/hinscore/hinscore/proto/classtable"
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
+	"github.com/hinscore/hinscore/services/lib/domain/partition"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 	"github.com/hinscore/hinscore/services/lib/domain/text"
 	"github.com/hinscore/hinscore/services/lib/soap"
 )
 
 // MappingVersion names the rules of this mapping; events record it with
-// the table's version ("soap-map/1+soap-class/3").
-const MappingVersion = "soap-map/1"
+// the table's version ("soap-map/2+soap-class/3").
+const MappingVersion = "soap-map/2"
 
 // MaxReasonText is how much of a fault's reason or an error's context an
 // event keeps.
@@ -199,9 +200,11 @@ func requestKind(body string) string {
 }
 
 // CorrelationKey is the key a request and its answers share: the
-// network and the request's MessageID.
+// network and the request's MessageID, a transaction key
+// (partition.Transaction): the MessageID is unique to the request, so both
+// gateways' copies link at any delay.
 func CorrelationKey(network, requestMessageID string) string {
-	return network + "|soap|" + requestMessageID
+	return partition.Transaction(network + "|soap|" + requestMessageID)
 }
 
 func (mp Mapper) request(ev *hinscorev1.ExchangeEvent, m *soap.Message) []string {

@@ -61,58 +61,58 @@ const (
 )
 
 var cases = map[string]want{
-	"iti38_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindDocumentQuery, key: "neta|soap|" + q1, txn: q1,
+	"iti38_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindDocumentQuery, key: "neta|soap|" + q1 + "|@t", txn: q1,
 		purpose: "treatment", purposeCode: "urn:oid:2.16.840.1.113883.3.18.7.1|TREATMENT", reqCommunity: rb, respCommunity: lake,
 		reqOrg: "urn:oid:2.16.840.1.113883.3.9001.10", respOrg: lake,
 		patientAuthority: "urn:oid:1.3.6.1.4.1.21367.13.20.200", patientID: "4567", eventTime: time.Date(2026, 11, 4, 15, 20, 1, 250e6, time.UTC)},
-	"iti38_response_success.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindDocumentQuery, key: "neta|soap|" + q1, inReplyTo: q1, txn: q1,
+	"iti38_response_success.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindDocumentQuery, key: "neta|soap|" + q1 + "|@t", inReplyTo: q1, txn: q1,
 		status: hinscorev1.Status_STATUS_OK, reasons: []string{"status|Success"}, respCommunity: lake, respOrg: lake,
 		patientAuthority: "urn:oid:1.3.6.1.4.1.21367.13.20.200", patientID: "4567", records: 2, eventTime: time.Date(2026, 11, 4, 15, 20, 3, 900e6, time.UTC)},
-	"iti38_response_unknown_patient.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindDocumentQuery, key: "neta|soap|urn:uuid:c2a9e7d1-0f4b-4a8e-b1d6-5e3f2a1c9b10",
+	"iti38_response_unknown_patient.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindDocumentQuery, key: "neta|soap|urn:uuid:c2a9e7d1-0f4b-4a8e-b1d6-5e3f2a1c9b10|@t",
 		inReplyTo: "urn:uuid:c2a9e7d1-0f4b-4a8e-b1d6-5e3f2a1c9b10", txn: "urn:uuid:c2a9e7d1-0f4b-4a8e-b1d6-5e3f2a1c9b10",
 		status: hinscorev1.Status_STATUS_NOT_FOUND, reasons: []string{"error|XDSUnknownPatientId", "status|Failure", ReasonNoTimestamp},
 		respCommunity: lake, respOrg: lake, eventTime: ingest},
-	"iti38_response_partial.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindDocumentQuery, key: "neta|soap|urn:uuid:5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c11",
+	"iti38_response_partial.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindDocumentQuery, key: "neta|soap|urn:uuid:5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c11|@t",
 		inReplyTo: "urn:uuid:5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c11", txn: "urn:uuid:5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c11",
 		status: hinscorev1.Status_STATUS_PARTIAL, reasons: []string{"status|PartialSuccess", "error|XDSUnavailableCommunity", ReasonNoTimestamp},
 		respCommunity: "urn:oid:1.2.3.42", respOrg: "urn:oid:1.2.3.42", records: 1, eventTime: ingest},
-	"iti39_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindDocumentRetrieve, key: "neta|soap|" + r1, txn: r1,
+	"iti39_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindDocumentRetrieve, key: "neta|soap|" + r1 + "|@t", txn: r1,
 		purpose: "individual_access", purposeCode: "urn:oid:2.16.840.1.113883.3.7204.1.5.2.1|T-IAS", reasons: []string{ReasonNoTimestamp},
 		reqCommunity: "urn:oid:2.16.840.1.113883.3.9002", respCommunity: lake, reqOrg: "urn:oid:2.16.840.1.113883.3.9002", respOrg: lake, eventTime: ingest},
-	"iti39_response.mime": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindDocumentRetrieve, key: "neta|soap|" + r1, inReplyTo: r1, txn: r1,
+	"iti39_response.mime": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindDocumentRetrieve, key: "neta|soap|" + r1 + "|@t", inReplyTo: r1, txn: r1,
 		status: hinscorev1.Status_STATUS_OK, reasons: []string{"status|Success", ReasonNoTimestamp}, respCommunity: lake, respOrg: lake, records: 2, eventTime: ingest},
-	"iti55_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindPatientDiscovery, key: "neta|soap|" + d1, txn: d1,
+	"iti55_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindPatientDiscovery, key: "neta|soap|" + d1 + "|@t", txn: d1,
 		purpose: "treatment", purposeCode: "urn:oid:2.16.840.1.113883.5.8|TREAT", reqCommunity: rb, respCommunity: lake, reqOrg: rb, respOrg: lake,
 		patientAuthority: "urn:oid:2.16.840.1.113883.3.9001.2", patientID: "RB-1177", eventTime: time.Date(2026, 11, 4, 15, 19, 58, 0, time.UTC)},
-	"iti55_response_ok.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|" + d1, inReplyTo: d1, txn: d1,
+	"iti55_response_ok.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|" + d1 + "|@t", inReplyTo: d1, txn: d1,
 		status: hinscorev1.Status_STATUS_OK, reasons: []string{"ack|AA", "xcpd|OK", ReasonNoTimestamp}, reqCommunity: rb, respCommunity: lake, reqOrg: rb, respOrg: lake,
 		patientAuthority: "urn:oid:1.3.6.1.4.1.21367.13.20.200", patientID: "LK-20931", records: 1, eventTime: ingest},
-	"iti55_response_demographics.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|urn:uuid:6f5e4d3c-2b1a-4098-b7c6-d5e4f3a2b112",
+	"iti55_response_demographics.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|urn:uuid:6f5e4d3c-2b1a-4098-b7c6-d5e4f3a2b112|@t",
 		inReplyTo: "urn:uuid:6f5e4d3c-2b1a-4098-b7c6-d5e4f3a2b112", txn: "urn:uuid:6f5e4d3c-2b1a-4098-b7c6-d5e4f3a2b112", status: hinscorev1.Status_STATUS_NOT_FOUND,
 		reasons:      []string{"issue|LivingSubjectAdministrativeGenderRequested", "issue|PatientAddressRequested", "ack|AA", "xcpd|NF", ReasonNoTimestamp},
 		reqCommunity: rb, respCommunity: "urn:oid:1.2.840.114350.1.13.999", reqOrg: rb, respOrg: "urn:oid:1.2.840.114350.1.13.999", eventTime: ingest},
-	"iti55_deferred_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindPatientDiscovery, key: "neta|soap|" + def1, txn: def1,
+	"iti55_deferred_request.xml": {role: hinscorev1.Role_ROLE_REQUEST, kind: KindPatientDiscovery, key: "neta|soap|" + def1 + "|@t", txn: def1,
 		purpose: "treatment", purposeCode: "T-TRTMNT", reqCommunity: rb, respCommunity: lake, reqOrg: rb, respOrg: lake,
 		patientAuthority: "urn:oid:2.16.840.1.113883.3.9001.2", patientID: "RB-1177", eventTime: time.Date(2026, 11, 4, 16, 0, 0, 0, time.UTC)},
-	"iti55_deferred_ack.xml": {role: hinscorev1.Role_ROLE_NOTIFICATION, kind: KindPatientDiscovery, key: "neta|soap|" + def1, inReplyTo: def1, txn: def1,
+	"iti55_deferred_ack.xml": {role: hinscorev1.Role_ROLE_NOTIFICATION, kind: KindPatientDiscovery, key: "neta|soap|" + def1 + "|@t", inReplyTo: def1, txn: def1,
 		status: hinscorev1.Status_STATUS_ACCEPTED, reasons: []string{"accept-ack|CA", ReasonNoTimestamp}, eventTime: ingest},
-	"iti55_deferred_response.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|" + def1, inReplyTo: def1, txn: def1,
+	"iti55_deferred_response.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|" + def1 + "|@t", inReplyTo: def1, txn: def1,
 		status: hinscorev1.Status_STATUS_ERROR_TRANSIENT, reasons: []string{"issue|AnswerNotAvailable", "issue|ResponderBusy", "ack|AA", "xcpd|NF"},
 		reqCommunity: rb, respCommunity: lake, reqOrg: rb, respOrg: lake, eventTime: time.Date(2026, 11, 4, 16, 42, 10, 0, time.UTC)},
 	// An Axiom-serialised answer (every element repeats its namespace,
 	// the timestamp unreadable, the sender without an organisation, two
 	// matches, the first custodian empty).
-	"iti55_response_axiom.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|urn:uuid:d4c3b2a1-0f9e-4d8c-b7a6-958473625140",
+	"iti55_response_axiom.xml": {role: hinscorev1.Role_ROLE_RESPONSE, kind: KindPatientDiscovery, key: "neta|soap|urn:uuid:d4c3b2a1-0f9e-4d8c-b7a6-958473625140|@t",
 		inReplyTo: "urn:uuid:d4c3b2a1-0f9e-4d8c-b7a6-958473625140", txn: "urn:uuid:d4c3b2a1-0f9e-4d8c-b7a6-958473625140",
 		status: hinscorev1.Status_STATUS_OK, reasons: []string{"ack|AA", "xcpd|OK", ReasonBadTimestamp}, reqCommunity: rb, respCommunity: "urn:oid:1.3.6.1.4.1.21367.13.70.300",
 		reqOrg: rb, respOrg: "urn:oid:1.3.6.1.4.1.21367.13.70.300", patientAuthority: "urn:oid:1.3.6.1.4.1.21367.13.20.300", patientID: "E-5521", records: 2, eventTime: ingest},
-	"fault_consent.xml": {role: hinscorev1.Role_ROLE_RESPONSE, key: "neta|soap|" + r1, inReplyTo: r1, txn: r1,
+	"fault_consent.xml": {role: hinscorev1.Role_ROLE_RESPONSE, key: "neta|soap|" + r1 + "|@t", inReplyTo: r1, txn: r1,
 		status: hinscorev1.Status_STATUS_REFUSED, exception: "171.202", reasons: []string{"fault|PolicyViolation", "fault|Sender", ReasonNoTimestamp}, eventTime: ingest},
-	"fault_security.xml": {role: hinscorev1.Role_ROLE_RESPONSE, key: "neta|soap|" + d1, inReplyTo: d1, txn: d1,
+	"fault_security.xml": {role: hinscorev1.Role_ROLE_RESPONSE, key: "neta|soap|" + d1 + "|@t", inReplyTo: d1, txn: d1,
 		status: hinscorev1.Status_STATUS_REFUSED, reasons: []string{"fault|FailedAuthentication", ReasonNoTimestamp}, eventTime: ingest},
 	// A server fault whose reason cites the performance exception: a
 	// refusal under it.
-	"fault_receiver.xml": {role: hinscorev1.Role_ROLE_RESPONSE, key: "neta|soap|" + q1, inReplyTo: q1, txn: q1,
+	"fault_receiver.xml": {role: hinscorev1.Role_ROLE_RESPONSE, key: "neta|soap|" + q1 + "|@t", inReplyTo: q1, txn: q1,
 		status: hinscorev1.Status_STATUS_REFUSED, exception: "171.205", reasons: []string{"fault|Receiver", ReasonNoTimestamp}, eventTime: ingest},
 }
 
@@ -136,7 +136,7 @@ func TestMapFiles(t *testing.T) {
 		if ev.PatientToken != wantToken || (wantToken != "") != (ev.PatientKeyId == "k1") {
 			t.Errorf("%s: patient token %q key %q, want %q", name, ev.PatientToken, ev.PatientKeyId, wantToken)
 		}
-		if ev.Format != hinscorev1.Format_FORMAT_SOAP || ev.Side != initiating || ev.Untimed || ev.MappingVersion != "soap-map/1+soap-class/3" ||
+		if ev.Format != hinscorev1.Format_FORMAT_SOAP || ev.Side != initiating || ev.Untimed || ev.MappingVersion != "soap-map/2+soap-class/3" ||
 			ev.IngestTimeMs != ingest.UnixMilli() || ev.Network != "neta" || ev.EventId == "" {
 			t.Errorf("%s: %v %v %v %q", name, ev.Format, ev.Side, ev.Untimed, ev.MappingVersion)
 		}
