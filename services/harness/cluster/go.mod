@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.50.0
 	github.com/hinscore/hinscore/schemas v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/api v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/atna-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/chwriter v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/fhir-ingest v0.0.0-00010101000000-000000000000
@@ -86,3 +87,5 @@ replace github.com/hinscore/hinscore/services/lib/soap => ../../lib/soap
 replace github.com/hinscore/hinscore/services/atna-ingest => ../../atna-ingest
 
 replace github.com/hinscore/hinscore/services/lib/syslog => ../../lib/syslog
+
+replace github.com/hinscore/hinscore/services/api => ../../api
