@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/hinscore/hinscore/services/api"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service/servicetest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -121,7 +121,7 @@ func TestVersion(t *testing.T) {
 
 func TestNATSRunsUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb servicetest.Buffer
 	done := make(chan int)
 	go func() {
 		done <- Main(ctx, []string{"nats", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, &out, &errb)
@@ -149,24 +149,6 @@ func TestNATSRunsUntilCancelled(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer a test may read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestImportStoresOnceAndReimportsNothing imports an HL7 file twice into a
