@@ -17,6 +17,7 @@ import (
 
 	"github.com/hinscore/hinscore/services/api"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/hinscore/hinscore/services/lib/service/servicetest"
 )
 
@@ -68,6 +69,7 @@ func TestInspectErrorsNameFileMessageAndField(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Setenv(service.EnvEnvironment, service.Production) // as a deployment runs up and nats
 	tests := []struct {
 		name string
 		args []string
@@ -87,6 +89,10 @@ func TestUsageErrors(t *testing.T) {
 		{"up bad listener", []string{"up", "--mllp", "north"}, 2, "--mllp"},
 		{"up bad network", []string{"up", "--mllp", "no rth=127.0.0.1:1"}, 2, "--mllp"},
 		{"up bad audit listener", []string{"up", "--atna", "hin1=nowhere"}, 2, "--atna"},
+		{"up in production: the embedded NATS on every interface", []string{"up", "--nats", "0.0.0.0:4222"}, 1, "--nats: 0.0.0.0:4222: the embedded NATS authenticates nobody"},
+		{"up in production: development keys", []string{"up"}, 1, "HINSCORE_RAW_KEYS: the public development key"},
+		{"up in production: plain MLLP", []string{"up"}, 1, "HINSCORE_MLLP_LISTENERS: TLS is off"},
+		{"nats in production on every interface", []string{"nats", "--addr", "0.0.0.0:0"}, 1, "--addr: 0.0.0.0:0: the embedded NATS"},
 		{"demo bad requests", []string{"demo", "--requests", "0"}, 2, "--requests"},
 		{"demo bad journeys", []string{"demo", "--journeys", "-1"}, 2, "--journeys"},
 		{"bad flag", []string{"demo", "--nope"}, 2, "nope"},

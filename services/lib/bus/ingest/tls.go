@@ -393,3 +393,15 @@ func (m *NetworkFiles) UnmarshalText(b []byte) error {
 	*m = out
 	return nil
 }
+
+// RequireIdentity adds to ps what production refuses of the stream
+// listeners ls: one that is not TLS, takes no client certificate, or would
+// take another network's (TLSFiles.BindsNetworks), named by the variables
+// of l's prefix.
+func (l Limits) RequireIdentity(ps *service.Problems, ls []Listener) {
+	networks := make([]string, len(ls))
+	for i, x := range ls {
+		networks[i] = x.Network
+	}
+	l.TLSFiles().BindsNetworks(ps, l.Prefix+"_LISTENERS", networks)
+}
