@@ -22,7 +22,7 @@ import (
 // pattern (TLSFiles.ClientURI): "urn:hinscore:network:{network}".
 const NetworkPlaceholder = "{network}"
 
-// Why a TLS handshake failed (HandshakeRefusal), the "reason" label of the
+// Why a TLS handshake failed (TLSSet.Refusal), the "reason" label of the
 // ingests' rejection counters.
 const (
 	// RefusedWrongNetwork: a valid client certificate of another network
