@@ -122,6 +122,8 @@ func (c *Cluster) env(name string) []string {
 	base := []string{
 		"NATS_URL=" + c.NATSURL(),
 		"HINSCORE_LOG_LEVEL=warn",
+		// Plain-TCP MLLP listeners: a test, not a deployment.
+		"HINSCORE_ENV=development",
 	}
 	// The keys only the ingests hold: patient tokens, and the seal of the
 	// bytes they store in EVENTS (the linker and the writer get neither).
