@@ -112,6 +112,13 @@ func TestHTTPEndpointsHaveTLS(t *testing.T) {
 			checkHTTPPolicy(t, objs, name)
 		})
 	}
+	// The api's login cookies are Secure only when it knows its users
+	// reach it over https: its public URL is the Ingress's host.
+	url := str(dig(objs["ConfigMap/api-config"], "data", "HINSCORE_API_PUBLIC_URL"))
+	host := str(dig(list(dig(objs["Ingress/api"], "spec", "rules"))[0], "host"))
+	if url != "https://"+host {
+		t.Errorf("api's HINSCORE_API_PUBLIC_URL %q, want https://%s (its Ingress)", url, host)
+	}
 }
 
 // checkIngressTLS checks that ing routes only to the Service name's http
