@@ -261,7 +261,9 @@ func (h *hostile) attack(ctx context.Context, c *Cluster, r *Run) error {
 	var wg sync.WaitGroup
 	var errs [4]error
 	wg.Go(func() { h.batchReply, errs[0] = BatchFlood(ctx, c.MLLPAddrs()[nets[0]], 1<<20) })
-	wg.Go(func() { h.hostClosed, errs[1] = HostFlood(ctx, c.MLLPAddrs()[nets[1%len(nets)]], hostConns, 3*time.Second) })
+	wg.Go(func() {
+		h.hostClosed, errs[1] = HostFlood(ctx, c.MLLPAddrs()[nets[1%len(nets)]], hostConns, 3*time.Second)
+	})
 	wg.Go(func() { h.trickled, errs[2] = Trickle(ctx, c.MLLPAddrs()[nets[2%len(nets)]], 10, 4*trickleIdle) })
 	wg.Go(func() {
 		h.ndjsonStatus, h.ndjsonReply, errs[3] = NDJSONBadLines(ctx, c.FHIRURL(), fhirNetwork, badLines)
