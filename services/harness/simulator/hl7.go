@@ -73,33 +73,18 @@ var unjustifiedTexts = [...]string{
 }
 
 func (q query) answer(a answer, at time.Time) []byte {
-	ack, status, hits := "AA", "OK", "1"
-	var errSeg string
-	switch a.class {
-	case NotFound:
-		status, hits = "NF", "0"
-	case RefusedException:
-		ack, status, hits = "AR", "AR", "0"
-		text := fmt.Sprintf("Denied under 45 CFR %s %s", a.code, exceptionNames[a.code])
-		if a.textOnly {
-			errSeg = "ERR||||E||||" + text
-		} else {
-			errSeg = "ERR||||E|" + a.code + "^" + exceptionNames[a.code] + "^urn:hinscore:ib-exception|||" + text
-		}
-	case RefusedUnjustified:
-		ack, status, hits = "AR", "AR", "0"
-		errSeg = "ERR||||E||||" + unjustifiedTexts[a.variant]
-	case Redirected:
-		ack, status, hits = "AR", "AR", "0"
-		text := "Use the patient portal"
-		if a.code == "redirect-fax" {
-			text = "Send the request by fax"
-		}
-		errSeg = "ERR||||E|" + a.code + "^" + text + "^urn:hinscore:ib-exception|||" + text
-	case ErrorTransient, ErrorPermanent:
-		ack, status, hits = "AE", "AE", "0"
-		errSeg = "ERR|||" + a.errCode.code + "^" + a.errCode.text + "^HL70357|E||||" + a.errCode.text
+	hits := 0
+	if a.class == Fulfilled || a.class == FulfilledLate {
+		hits = 1
 	}
+	return q.answerRecords(a, at, hits)
+}
+
+// answerRecords is the RSP^K22 of a: QAK-4 the hits found, QAK-5 those
+// returned (records; a partial answer returns one of three hits and says
+// TM), one PID per record returned.
+func (q query) answerRecords(a answer, at time.Time, records int) []byte {
+	ack, status, errSeg := a.parts()
 	segs := []string{
 		msh(q.responder, q.requester, at, "RSP^K22^RSP_K21", q.controlID+"R"),
 		"MSA|" + ack + "|" + q.controlID,
@@ -107,11 +92,61 @@ func (q query) answer(a answer, at time.Time) []byte {
 	if errSeg != "" {
 		segs = append(segs, errSeg)
 	}
-	segs = append(segs, "QAK|"+q.queryTag+"|"+status+"|Q22^Find Candidates^HL7|"+hits+"|"+hits+"|0", q.qpd())
-	if hits == "1" {
-		segs = append(segs, "PID|1||"+q.mrn+"^^^"+q.authority()+"^MR||SIMULATED^PATIENT||"+a.dob+"|"+a.sex)
+	segs = append(segs, q.qak(status, records, a.class), q.qpd())
+	return segments(append(segs, q.pids(a, records)...)...)
+}
+
+// qak is the query acknowledgement: QAK-4 hits, QAK-5 this payload,
+// QAK-6 remaining (a partial answer: two more hits than it returns).
+func (q query) qak(status string, records int, class string) string {
+	hits := records
+	if class == Partial {
+		hits = records + 2
 	}
-	return segments(segs...)
+	return "QAK|" + q.queryTag + "|" + status + "|Q22^Find Candidates^HL7|" + strconv.Itoa(hits) + "|" +
+		strconv.Itoa(records) + "|" + strconv.Itoa(hits-records)
+}
+
+// pids are the records an answer returns, the patient asked for.
+func (q query) pids(a answer, records int) []string {
+	out := make([]string, records)
+	for i := range out {
+		out[i] = "PID|" + strconv.Itoa(i+1) + "||" + q.mrn + "^^^" + q.authority() + "^MR||SIMULATED^PATIENT||" + a.dob + "|" + a.sex
+	}
+	return out
+}
+
+// parts are an answer's MSA-1, QAK-2 and ERR segment ("" when none).
+func (a answer) parts() (ack, status, errSeg string) {
+	ack, status = "AA", "OK"
+	switch a.class {
+	case NotFound:
+		status = "NF"
+	case Partial:
+		status = "TM"
+	case RefusedException:
+		ack, status = "AR", "AR"
+		text := fmt.Sprintf("Denied under 45 CFR %s %s", a.code, exceptionNames[a.code])
+		if a.textOnly {
+			errSeg = "ERR||||E||||" + text
+		} else {
+			errSeg = "ERR||||E|" + a.code + "^" + exceptionNames[a.code] + "^urn:hinscore:ib-exception|||" + text
+		}
+	case RefusedUnjustified:
+		ack, status = "AR", "AR"
+		errSeg = "ERR||||E||||" + unjustifiedTexts[a.variant]
+	case Redirected:
+		ack, status = "AR", "AR"
+		text := "Use the patient portal"
+		if a.code == "redirect-fax" {
+			text = "Send the request by fax"
+		}
+		errSeg = "ERR||||E|" + a.code + "^" + text + "^urn:hinscore:ib-exception|||" + text
+	case ErrorTransient, ErrorPermanent:
+		ack, status = "AE", "AE"
+		errSeg = "ERR|||" + a.errCode.code + "^" + a.errCode.text + "^HL70357|E||||" + a.errCode.text
+	}
+	return ack, status, errSeg
 }
 
 func notification(p NetworkProfile, from Org, controlID, mrn string, at time.Time) []byte {
@@ -152,4 +187,12 @@ func segments(segs ...string) []byte {
 		b.WriteByte('\r')
 	}
 	return []byte(b.String())
+}
+
+// cited is the code an answer cites: its exception or redirect code.
+func (a answer) cited() string {
+	if a.class == RefusedException || a.class == Redirected {
+		return a.code
+	}
+	return ""
 }
