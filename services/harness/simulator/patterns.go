@@ -195,25 +195,47 @@ func (g *generator) lateMsFor(sla time.Duration, beyondShare float64) int64 {
 	}
 }
 
+// Span is a span of history: calendar months, or a fixed duration.
+type Span struct {
+	Months   int
+	Duration time.Duration
+}
+
+// From is the span's length from start on.
+func (s Span) From(start time.Time) time.Duration {
+	if s.Months > 0 {
+		return start.AddDate(0, s.Months, 0).Sub(start)
+	}
+	return s.Duration
+}
+
+// Before is the start of the span that ends at end.
+func (s Span) Before(end time.Time) time.Time {
+	if s.Months > 0 {
+		return end.AddDate(0, -s.Months, 0)
+	}
+	return end.Add(-s.Duration)
+}
+
 // ParseSpan reads a span of history: a Go duration ("36h"), days ("30d")
-// or calendar months ("6mo", the months before end).
-func ParseSpan(s string, end time.Time) (time.Duration, error) {
+// or calendar months ("6mo").
+func ParseSpan(s string) (Span, error) {
 	s = strings.TrimSpace(s)
-	parse := func(suffix string) (int, bool) {
+	count := func(suffix string) (int, bool) {
 		n, err := strconv.Atoi(strings.TrimSuffix(s, suffix))
 		return n, err == nil && strings.HasSuffix(s, suffix) && n > 0
 	}
-	if n, ok := parse("mo"); ok {
-		return end.Sub(end.AddDate(0, -n, 0)), nil
+	if n, ok := count("mo"); ok {
+		return Span{Months: n}, nil
 	}
-	if n, ok := parse("d"); ok {
-		return time.Duration(n) * 24 * time.Hour, nil
+	if n, ok := count("d"); ok {
+		return Span{Duration: time.Duration(n) * 24 * time.Hour}, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("simulator.ParseSpan: %q is not a positive duration, days (30d) or months (6mo)", s)
+		return Span{}, fmt.Errorf("simulator.ParseSpan: %q is not a positive duration, days (30d) or months (6mo)", s)
 	}
-	return d, nil
+	return Span{Duration: d}, nil
 }
 
 // validatePatterns checks a network's format and patterns: known
