@@ -12,7 +12,9 @@ import (
 
 // Config sets the size, seed and time range of a simulated run.
 type Config struct {
-	// Requests is the total number of requests across networks (default 20000).
+	// Requests is the total number of requests across networks (default
+	// 20000); with patterns, of exchanges: a batch's further entries and a
+	// continued query's continuation are requests of the truth too.
 	Requests int
 	// Seed makes the run reproducible (default 1).
 	Seed int64
