@@ -41,7 +41,7 @@ func (x *exchange) row() TruthRow {
 		LatencyMs: -1, Patient: x.patient(), Kind: x.kind, Format: x.spec.format, Pattern: x.spec.name,
 		Behaviour: x.behaviour, RecordCount: x.records, SLA: x.sla,
 	}
-	if x.spec.name == PatternQBP || x.spec.name == PatternDSC {
+	if x.spec.name == PatternQBP || x.spec.name == PatternQ23 || x.spec.name == PatternDSC {
 		r.QueryTag = x.q.queryTag
 	}
 	switch {
@@ -164,7 +164,7 @@ func (x *exchange) interim() bool {
 		return true
 	case PatternORM, PatternOML:
 		return slices.Contains([]string{Fulfilled, FulfilledLate, Unanswered, Cancelled}, x.class)
-	case PatternTask:
+	case PatternTask, PatternSubscription:
 		return !slices.Contains([]string{RefusedException, RefusedUnjustified, Redirected}, x.class)
 	}
 	return false

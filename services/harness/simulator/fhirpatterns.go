@@ -46,7 +46,7 @@ func fhirMessage(at time.Time, kind MessageKind, id string, body obj) Message {
 // fhirMessages are a Task's, a message's or an AuditEvent's bodies.
 func (g *generator) fhirMessages(x *exchange) []Message {
 	switch x.spec.name {
-	case PatternTask:
+	case PatternTask, PatternSubscription:
 		return x.taskVersions()
 	case PatternMessage:
 		return x.messageBundles()
@@ -125,7 +125,7 @@ func (x *exchange) taskVersions() []Message {
 	n := 1
 	if x.ack >= 0 {
 		n++
-		msgs = append(msgs, fhirMessage(x.ackAt(), KindAnswer, q.controlID+"/2", version(n, "received", x.ackAt())))
+		msgs = append(msgs, x.taskUpdate(x.ackAt(), KindAnswer, version(n, "received", x.ackAt()), n))
 	}
 	if x.latency < 0 {
 		return msgs
@@ -149,7 +149,31 @@ func (x *exchange) taskVersions() []Message {
 	default:
 		v["status"], v["statusReason"] = "rejected", x.a.reason()
 	}
-	return append(msgs, fhirMessage(at, kind, q.controlID+"/"+strconv.Itoa(n), v))
+	return append(msgs, x.taskUpdate(at, kind, v, n))
+}
+
+// taskUpdate is how a later Task version reaches hinscore: posted alone,
+// or (PatternSubscription) inside the owner's subscription notification,
+// an R4 backport history Bundle: the subscription-status Parameters, then
+// the version.
+func (x *exchange) taskUpdate(at time.Time, kind MessageKind, v obj, n int) Message {
+	id := x.q.controlID + "/" + strconv.Itoa(n)
+	if x.spec.name != PatternSubscription {
+		return fhirMessage(at, kind, id, v)
+	}
+	status := obj{"resourceType": "Parameters", "parameter": []obj{
+		{"name": "subscription", "valueReference": obj{"reference": "Subscription/" + x.q.responder.Facility}},
+		{"name": "status", "valueCode": "active"},
+		{"name": "type", "valueCode": "event-notification"},
+	}}
+	note := obj{
+		"resourceType": "Bundle", "id": x.q.controlID + "-n" + strconv.Itoa(n), "type": "history", "timestamp": fhirTime(at),
+		"entry": []obj{
+			{"resource": status},
+			{"resource": v, "request": obj{"method": "PUT", "url": "Task/" + x.q.controlID}, "response": obj{"status": "200"}},
+		},
+	}
+	return fhirMessage(at, kind, id, note)
 }
 
 // messageEvents are the message events of the kinds a message asks.

@@ -84,26 +84,53 @@ func (q query) answer(a answer, at time.Time) []byte {
 // returned (records; a partial answer returns one of three hits and says
 // TM), one PID per record returned.
 func (q query) answerRecords(a answer, at time.Time, records int) []byte {
+	return q.rsp(a, at, records, pdqQuery)
+}
+
+// queryShape is what differs between the QBP queries: the answer's type,
+// the query's name (QAK-3) and parameters (QPD).
+type queryShape struct {
+	answerType, name string
+	qpd              func(query) string
+}
+
+var (
+	pdqQuery = queryShape{"RSP^K22^RSP_K21", "Q22^Find Candidates^HL7", query.qpd}
+	pixQuery = queryShape{"RSP^K23^RSP_K23", "Q23^Get Corresponding Identifiers^HL7", query.qpdPIX}
+)
+
+// rsp is the answer of a QBP of shape sh.
+func (q query) rsp(a answer, at time.Time, records int, sh queryShape) []byte {
 	ack, status, errSeg := a.parts()
 	segs := []string{
-		msh(q.responder, q.requester, at, "RSP^K22^RSP_K21", q.controlID+"R"),
+		msh(q.responder, q.requester, at, sh.answerType, q.controlID+"R"),
 		"MSA|" + ack + "|" + q.controlID,
 	}
 	if errSeg != "" {
 		segs = append(segs, errSeg)
 	}
-	segs = append(segs, q.qak(status, records, a.class), q.qpd())
+	segs = append(segs, q.qakOf(status, records, a.class, sh.name), sh.qpd(q))
 	return segments(append(segs, q.pids(a, records)...)...)
 }
 
-// qak is the query acknowledgement: QAK-4 hits, QAK-5 this payload,
-// QAK-6 remaining (a partial answer: two more hits than it returns).
+// qpdPIX asks a PIX manager for the patient's identifiers: QPD-3 a CX.
+func (q query) qpdPIX() string {
+	return "QPD|IHE PIX Query|" + q.queryTag + "|" + q.mrn + "^^^" + q.authority() + "^MR"
+}
+
+// qak is a PDQ query's acknowledgement.
 func (q query) qak(status string, records int, class string) string {
+	return q.qakOf(status, records, class, pdqQuery.name)
+}
+
+// qakOf is the query acknowledgement: QAK-4 hits, QAK-5 this payload,
+// QAK-6 remaining (a partial answer: two more hits than it returns).
+func (q query) qakOf(status string, records int, class, name string) string {
 	hits := records
 	if class == Partial {
 		hits = records + 2
 	}
-	return "QAK|" + q.queryTag + "|" + status + "|Q22^Find Candidates^HL7|" + strconv.Itoa(hits) + "|" +
+	return "QAK|" + q.queryTag + "|" + status + "|" + name + "|" + strconv.Itoa(hits) + "|" +
 		strconv.Itoa(records) + "|" + strconv.Itoa(hits-records)
 }
 

@@ -41,6 +41,8 @@ func (x *exchange) hl7Request() []byte {
 			"RF1|P^Pending|R^Routine|MED^Medical|RI^Records information||"+q.referralID(), q.pid())
 	case PatternORM, PatternOML:
 		return q.order(x.spec.name, "NW", q.controlID, q.at)
+	case PatternQ23:
+		return segments(msh(q.requester, q.responder, q.at, "QBP^Q23^QBP_Q21", q.controlID), q.qpdPIX(), "RCP|I")
 	}
 	return q.request()
 }
@@ -90,6 +92,9 @@ func (x *exchange) hl7Final(at time.Time) []byte {
 		segs = []string{msh(q.responder, q.requester, at, orderAnswerType(x.spec.name), id), "MSA|" + ack + "|" + q.controlID}
 		segs = appendNonEmpty(segs, errSeg)
 		return segments(append(segs, "ORC|UA|"+q.placer())...)
+	}
+	if x.spec.name == PatternQ23 {
+		return q.rsp(a, at, x.records, pixQuery)
 	}
 	return q.answerRecords(a, at, x.records)
 }

@@ -19,7 +19,7 @@ const (
 // HL7v2Patterns are the HL7 v2 patterns' shares in PatternNetworks.
 func HL7v2Patterns() []PatternWeight {
 	return []PatternWeight{
-		{PatternQBP, 0.35}, {PatternDSC, 0.05}, {PatternQRYA19, 0.08}, {PatternQRYT12, 0.10},
+		{PatternQBP, 0.30}, {PatternQ23, 0.05}, {PatternDSC, 0.05}, {PatternQRYA19, 0.08}, {PatternQRYT12, 0.10},
 		{PatternREF, 0.12}, {PatternORM, 0.15}, {PatternOML, 0.15},
 	}
 }
@@ -27,7 +27,7 @@ func HL7v2Patterns() []PatternWeight {
 // FHIRPatterns are the FHIR patterns' shares in PatternNetworks.
 func FHIRPatterns() []PatternWeight {
 	return []PatternWeight{
-		{PatternTask, 0.30}, {PatternMessage, 0.25}, {PatternBatch, 0.20}, {PatternTxn, 0.10}, {PatternAudit, 0.15},
+		{PatternTask, 0.20}, {PatternSubscription, 0.10}, {PatternMessage, 0.25}, {PatternBatch, 0.20}, {PatternTxn, 0.10}, {PatternAudit, 0.15},
 	}
 }
 

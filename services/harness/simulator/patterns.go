@@ -13,18 +13,22 @@ import (
 // row of DOMAIN.md's HL7 v2 or FHIR table; the truth names it in its
 // pattern column.
 const (
-	PatternQBP     = "qbp-q22" // QBP^Q22 → RSP^K22 (partial: QAK-2 TM)
-	PatternDSC     = "qbp-dsc" // QBP^Q22 → RSP^K22 with DSC, then the continuation QBP → RSP
-	PatternQRYA19  = "qry-a19" // QRY^A19 → ADR^A19
-	PatternQRYT12  = "qry-t12" // QRY^T12 → DOC^T12
-	PatternREF     = "ref-i12" // REF^I12 → commit ACK CA → RRI^I12
-	PatternORM     = "orm-o01" // ORM^O01 → ORR^O02 accept → ORU^R01 result; ORM ORC-1 CA cancels
-	PatternOML     = "oml-o21" // OML^O21 → ORL^O22 accept → ORU^R01 result; OML ORC-1 CA cancels
-	PatternTask    = "fhir-task"
-	PatternMessage = "fhir-message"
-	PatternBatch   = "fhir-batch"
-	PatternTxn     = "fhir-transaction"
-	PatternAudit   = "fhir-audit"
+	PatternQBP    = "qbp-q22" // QBP^Q22 → RSP^K22 (partial: QAK-2 TM)
+	PatternQ23    = "qbp-q23" // QBP^Q23 (PIX) → RSP^K23
+	PatternDSC    = "qbp-dsc" // QBP^Q22 → RSP^K22 with DSC, then the continuation QBP → RSP
+	PatternQRYA19 = "qry-a19" // QRY^A19 → ADR^A19
+	PatternQRYT12 = "qry-t12" // QRY^T12 → DOC^T12
+	PatternREF    = "ref-i12" // REF^I12 → commit ACK CA → RRI^I12
+	PatternORM    = "orm-o01" // ORM^O01 → ORR^O02 accept → ORU^R01 result; ORM ORC-1 CA cancels
+	PatternOML    = "oml-o21" // OML^O21 → ORL^O22 accept → ORU^R01 result; OML ORC-1 CA cancels
+	PatternTask   = "fhir-task"
+	// PatternSubscription is a Task whose later versions reach hinscore
+	// inside subscription notifications (history Bundles).
+	PatternSubscription = "fhir-subscription"
+	PatternMessage      = "fhir-message"
+	PatternBatch        = "fhir-batch"
+	PatternTxn          = "fhir-transaction"
+	PatternAudit        = "fhir-audit"
 )
 
 // Request kinds of the HL7 v2 and FHIR patterns (KindDocumentQuery is the
@@ -82,6 +86,7 @@ var (
 
 var patternSpecs = [...]patternSpec{
 	{name: PatternQBP, format: FormatHL7v2, kinds: []string{KindPatientQuery}, classes: classesQBP},
+	{name: PatternQ23, format: FormatHL7v2, kinds: []string{KindPatientQuery}, classes: classesQBP},
 	{name: PatternDSC, format: FormatHL7v2, kinds: []string{KindPatientQuery}, classes: classesQBP},
 	{name: PatternQRYA19, format: FormatHL7v2, kinds: []string{KindPatientQuery}, classes: classesQRY},
 	{name: PatternQRYT12, format: FormatHL7v2, kinds: []string{KindDocumentQuery}, classes: classesQRY},
@@ -89,6 +94,7 @@ var patternSpecs = [...]patternSpec{
 	{name: PatternORM, format: FormatHL7v2, kinds: []string{KindOrder}, classes: classesOrd, interim: true},
 	{name: PatternOML, format: FormatHL7v2, kinds: []string{KindOrder}, classes: classesOrd, interim: true},
 	{name: PatternTask, format: FormatFHIR, kinds: []string{KindRecordRequest}, classes: classesTask, interim: true},
+	{name: PatternSubscription, format: FormatFHIR, kinds: []string{KindRecordRequest}, classes: classesTask, interim: true},
 	{name: PatternMessage, format: FormatFHIR, kinds: []string{KindPatientQuery, KindReferral}, classes: classesMsg},
 	{name: PatternBatch, format: FormatFHIR, kinds: []string{KindPatientQuery, KindDocumentQuery}, classes: classesHTTP, entries: true},
 	{name: PatternTxn, format: FormatFHIR, kinds: []string{KindRecordRequest, KindOrder}, classes: classesTxn, entries: true},

@@ -97,6 +97,7 @@ func TestPatternMessages(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
+		PatternQ23:    {"QBP^Q23^QBP_Q21", "RSP^K23^RSP_K23"},
 		PatternQRYA19: {"QRY^A19^QRY_A19", "ADR^A19^ADR_A19"},
 		PatternQRYT12: {"QRY^T12^QRY_Q01", "DOC^T12^DOC_T12"},
 		PatternREF:    {"REF^I12^REF_I12", "ACK^I12^ACK", "RRI^I12^RRI_I12"},
