@@ -168,6 +168,22 @@ func readPatternOutcomes(ctx context.Context, conn driver.Conn) ([]storedOutcome
 // Disagreements are counted by pattern and field, a few of each printed.
 func checkPatternTruth(t *testing.T, truth []simulator.TruthRow, stored []storedOutcome) {
 	t.Helper()
+	comparePatternTruth(t, truth, stored)
+	checkPatternCoverage(t, truth)
+}
+
+// reporter is what comparePatternTruth needs of a test: a *testing.T, or
+// a recorder in the test of the check itself.
+type reporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Logf(format string, args ...any)
+}
+
+// comparePatternTruth reports every disagreement and returns their count
+// by pattern and field.
+func comparePatternTruth(t reporter, truth []simulator.TruthRow, stored []storedOutcome) map[string]int {
+	t.Helper()
 	key := []byte("end-to-end test patient key") // testOptions' patient key
 	type match struct {
 		network string
@@ -191,7 +207,8 @@ func checkPatternTruth(t *testing.T, truth []simulator.TruthRow, stored []stored
 	for _, r := range truth {
 		id, authority, ok := patient.SplitCX(r.Patient)
 		if !ok {
-			t.Fatalf("%s: patient %q is no CX", r.ControlID, r.Patient)
+			report("patient", "%s: patient %q is no CX", r.ControlID, r.Patient)
+			continue
 		}
 		m := match{r.Network, r.RequestedAt.UnixMilli(), patient.Token(key, authority, id)}
 		i := slices.IndexFunc(byMatch[m], func(i int) bool { return !stored[i].matched })
@@ -224,7 +241,7 @@ func checkPatternTruth(t *testing.T, truth []simulator.TruthRow, stored []stored
 	if len(bad) > 0 {
 		t.Errorf("disagreements in %d requests and %d outcomes, by pattern and field: %v", len(truth), len(stored), bad)
 	}
-	checkPatternCoverage(t, truth)
+	return bad
 }
 
 // patternDifferences lists how a stored outcome differs from its truth
@@ -282,7 +299,7 @@ func recordCountGap(r simulator.TruthRow) bool {
 
 // logConfusion prints the matrix of truth classes (rows) against stored
 // classes (columns).
-func logConfusion(t *testing.T, c map[[2]string]int) {
+func logConfusion(t reporter, c map[[2]string]int) {
 	t.Helper()
 	var rows, cols []string
 	for k := range c {
@@ -338,4 +355,92 @@ func checkPatternCoverage(t *testing.T, truth []simulator.TruthRow) {
 		}
 	}
 	t.Logf("cases: %v", strings.ReplaceAll(fmt.Sprint(seen), "map", ""))
+}
+
+// recorder keeps what a check reports.
+type recorder struct{ errors, logs []string }
+
+func (r *recorder) Helper() {}
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+func (r *recorder) Logf(format string, args ...any) {
+	r.logs = append(r.logs, fmt.Sprintf(format, args...))
+}
+
+// TestPatternCheckCatchesAlteredRows runs the end-to-end test's check
+// against the outcomes a faithful pipeline would store for a plan (no
+// disagreement) and against the same rows with one class swapped, one
+// responder renamed, one ttf off by a second, one exception dropped and
+// one outcome missing: each is reported under its pattern and field.
+func TestPatternCheckCatchesAlteredRows(t *testing.T) {
+	plan, err := simulator.Generate(simulator.Config{Requests: 400, Seed: 3, Start: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC),
+		Span: 30 * 24 * time.Hour, Networks: simulator.PatternNetworks()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := plan.Requests()
+	faithful := func() []storedOutcome {
+		out := make([]storedOutcome, 0, len(truth))
+		for _, r := range truth {
+			out = append(out, faithfulOutcome(r))
+		}
+		return out
+	}
+	var rec recorder
+	if bad := comparePatternTruth(&rec, truth, faithful()); len(bad) != 0 {
+		t.Fatalf("faithful outcomes: %v %v", bad, rec.errors)
+	}
+	altered := faithful()
+	find := func(from int, ok func(simulator.TruthRow) bool) int {
+		for i := from; i < len(truth); i++ {
+			if ok(truth[i]) {
+				return i
+			}
+		}
+		t.Fatal("no row to alter")
+		return -1
+	}
+	a := find(0, func(r simulator.TruthRow) bool {
+		return r.Pattern == simulator.PatternREF && r.Outcome == simulator.Fulfilled
+	})
+	altered[a].Outcome = simulator.RefusedUnjustified
+	b := find(0, func(r simulator.TruthRow) bool { return r.Pattern == simulator.PatternTask && r.Responder != "" })
+	altered[b].Responder = "SOMEONE_ELSE"
+	c := find(0, func(r simulator.TruthRow) bool { return r.Pattern == simulator.PatternMessage && r.Answered() })
+	*altered[c].TTFMs += 1000
+	d := find(0, func(r simulator.TruthRow) bool { return r.Outcome == simulator.RefusedException })
+	altered[d].ExceptionCode = ""
+	e := find(0, func(r simulator.TruthRow) bool { return r.Pattern == simulator.PatternAudit })
+	altered = slices.Delete(altered, e, e+1)
+	rec = recorder{}
+	got := comparePatternTruth(&rec, truth, altered)
+	want := map[string]int{
+		"ref-i12 class": 1, "fhir-task responder": 1, "fhir-message ttf": 1,
+		truth[d].Pattern + " exception": 1, "fhir-audit no outcome": 1,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("reported %v, want %v:\n%s", got, want, strings.Join(rec.errors, "\n"))
+	}
+}
+
+// faithfulOutcome is the outcome a pipeline that agrees with the truth row
+// would store.
+func faithfulOutcome(r simulator.TruthRow) storedOutcome {
+	key := []byte("end-to-end test patient key")
+	id, authority, _ := patient.SplitCX(r.Patient)
+	o := storedOutcome{
+		Network: r.Network, Kind: r.Kind, Requester: r.Requester, Responder: r.Responder, Outcome: r.Outcome,
+		ExceptionCode: r.ExceptionCode, Token: patient.Token(key, authority, id), RequestID: r.ControlID,
+		RequestedAtMs: r.RequestedAt.UnixMilli(), RecordCount: uint32(r.RecordCount),
+	}
+	if r.Acknowledged() {
+		tta := uint64(r.AcknowledgedAt.Sub(r.RequestedAt).Milliseconds())
+		o.TTAMs, o.AcknowledgedAtMs = &tta, r.AcknowledgedAt.UnixMilli()
+	}
+	if r.Answered() {
+		ttf := uint64(r.LatencyMs)
+		o.TTFMs = &ttf
+	}
+	return o
 }
