@@ -177,6 +177,9 @@ func (s *suite) scenario(t *testing.T, sp spec) Snapshot {
 // mid-run.
 type killInTurn struct {
 	names []string
+	// shares, when set, are the points (shares of the plan's frames
+	// acknowledged) of the kills; else they are evenly spaced.
+	shares []float64
 	// stored[i] is what ClickHouse held when names[i] was killed.
 	stored [][2]uint64
 }
@@ -188,7 +191,11 @@ func (k *killInTurn) fault(c *Cluster) Fault {
 			return err
 		}
 		for i, name := range k.names {
-			if err := r.AfterShare(ctx, float64(i+1)/float64(len(k.names)+1)); err != nil {
+			share := float64(i+1) / float64(len(k.names)+1)
+			if k.shares != nil {
+				share = k.shares[i]
+			}
+			if err := r.AfterShare(ctx, share); err != nil {
 				return err
 			}
 			events, outcomes, err := Counts(ctx, dsn)

@@ -48,19 +48,8 @@ func TestLinkerCrashes(t *testing.T) {
 	}
 	slices.Sort(shares)
 	t.Logf("%d frames; linker killed after %.3v of them", frames, shares)
+	kills := &killInTurn{names: slices.Repeat([]string{Linker}, len(shares)), shares: shares}
 	t.Run("linker-killed-5-times", func(t *testing.T) {
-		s.scenario(t, spec{fault: func(c *Cluster) Fault {
-			return func(ctx context.Context, r *Run) error {
-				for _, share := range shares {
-					if err := r.AfterShare(ctx, share); err != nil {
-						return err
-					}
-					if err := c.Restart(ctx, Linker, true); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-		}})
+		s.scenario(t, spec{fault: kills.fault, check: func(ctx context.Context, c *Cluster, r *Run) { kills.check(t, r) }})
 	})
 }
