@@ -35,6 +35,7 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000 // indirect
+	github.com/hinscore/hinscore/services/harness/faults v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000 // indirect
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0 // indirect
 	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000 // indirect
@@ -89,3 +90,5 @@ replace github.com/hinscore/hinscore/services/atna-ingest => ../../atna-ingest
 replace github.com/hinscore/hinscore/services/lib/syslog => ../../lib/syslog
 
 replace github.com/hinscore/hinscore/services/api => ../../api
+
+replace github.com/hinscore/hinscore/services/harness/faults => ../faults
