@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -204,6 +205,10 @@ type XCAMessage struct {
 	Duplicate bool
 	Late      bool
 }
+
+// IsAudit reports whether m is an audit record (of a whole transaction, or
+// of one part of it in XCPD deferred mode) rather than a SOAP copy.
+func (m XCAMessage) IsAudit() bool { return strings.HasPrefix(m.What, "audit") }
 
 // xcaFeed is what one gateway sends, in delivery order.
 type xcaFeed struct {

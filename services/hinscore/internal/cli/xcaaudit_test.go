@@ -8,6 +8,7 @@ import (
 	atnaevent "github.com/hinscore/hinscore/services/lib/atna/toevent"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
 	"github.com/hinscore/hinscore/services/lib/syslog"
+	"google.golang.org/protobuf/proto"
 )
 
 // statusOfClass is the answer status each outcome class of the simulator's
@@ -28,11 +29,11 @@ var statusOfClass = map[string]hinscorev1.Status{
 func TestSimulatorAuditsMap(t *testing.T) {
 	plan, truth := simulatedXCA(t)
 	tokens := patient.NewTokenizer([]byte("0123456789abcdef-test-key"))
-	keys := map[string]string{}
+	keys, seen := map[string]string{}, map[string]int{}
 	audits := 0
 	for _, network := range plan.Networks() {
 		for _, m := range plan.AllMessages(network) {
-			if m.What != "audit" {
+			if !m.IsAudit() {
 				continue
 			}
 			audits++
@@ -45,6 +46,7 @@ func TestSimulatorAuditsMap(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := truth[m.TransactionID]
+			seen[m.What]++
 			checkAudit(t, m, r, evs)
 			if k, ok := keys[m.TransactionID]; ok && k != evs[0].CorrelationKey {
 				t.Errorf("%s: keys %q and %q", m.TransactionID, k, evs[0].CorrelationKey)
@@ -52,14 +54,30 @@ func TestSimulatorAuditsMap(t *testing.T) {
 			keys[m.TransactionID] = evs[0].CorrelationKey
 		}
 	}
-	if audits < 200 {
-		t.Fatalf("%d audit records: the plan has too few to say anything", audits)
+	if audits < 200 || seen["audit-deferred-request"] == 0 || seen["audit-deferred-response"] == 0 {
+		t.Fatalf("%d audit records %v: the plan has too few to say anything", audits, seen)
 	}
 }
 
 func checkAudit(t *testing.T, m simulator.XCAMessage, r simulator.XCATruthRow, evs []*hinscorev1.ExchangeEvent) {
 	t.Helper()
 	req, ans := evs[0], evs[len(evs)-1]
+	switch m.What {
+	case "audit-deferred-request":
+		// The deferred request, accepted: the answer comes in a record of
+		// its own.
+		if len(evs) != 2 || ans.Role != hinscorev1.Role_ROLE_INTERIM || ans.Status != hinscorev1.Status_STATUS_ACCEPTED {
+			t.Errorf("%s: deferred request mapped to %v", m.TransactionID, evs)
+		}
+		ans = nil
+	case "audit-deferred-response":
+		// The answer alone, on the request's key.
+		if len(evs) != 1 || ans.Role != hinscorev1.Role_ROLE_RESPONSE || ans.InReplyTo != ans.TransactionId {
+			t.Fatalf("%s: deferred response mapped to %v", m.TransactionID, evs)
+		}
+		req = proto.Clone(ans).(*hinscorev1.ExchangeEvent)
+		req.RequestKind = r.Kind // an answer names no kind; its request did
+	}
 	side := hinscorev1.Side_SIDE_INITIATING
 	if m.Side == simulator.SideResponding {
 		side = hinscorev1.Side_SIDE_RESPONDING
@@ -73,6 +91,9 @@ func checkAudit(t *testing.T, m simulator.XCAMessage, r simulator.XCATruthRow, e
 	}
 	if req.Purpose != r.Purpose || req.PurposeCode != r.PurposeCode || req.PatientToken == "" || !req.Untimed {
 		t.Errorf("%s: purpose %q %q token %q untimed %v, want %q %q", m.TransactionID, req.Purpose, req.PurposeCode, req.PatientToken, req.Untimed, r.Purpose, r.PurposeCode)
+	}
+	if ans == nil {
+		return
 	}
 	if want, ok := statusOfClass[r.Outcome]; !ok || ans.Status != want || ans.ExceptionCode != r.ExceptionCode {
 		t.Errorf("%s %s: status %v exception %q (%q), want class %s exception %q", m.TransactionID, r.Transaction, ans.Status,

@@ -22,7 +22,7 @@ func TestSimulatorSOAPCopiesMap(t *testing.T) {
 	seen := map[string]int{}
 	for _, network := range plan.Networks() {
 		for _, msg := range plan.AllMessages(network) {
-			if msg.What == "audit" {
+			if msg.IsAudit() {
 				continue
 			}
 			side := hinscorev1.Side_SIDE_INITIATING
