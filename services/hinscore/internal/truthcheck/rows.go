@@ -1,0 +1,86 @@
+package truthcheck
+
+import (
+	"io"
+	"time"
+)
+
+// Columns the HL7 v2 truth may add at its end; without them the
+// simulator's query pattern (QBP^Q22/RSP^K22) says: a patient query, the
+// answer is the first and the final one, one record when fulfilled.
+const (
+	colKind    = "request_kind"
+	colRecords = "record_count"
+	colAckMs   = "ack_latency_ms"
+)
+
+// readHL7 reads truth.csv: one row per HL7 v2 request.
+func readHL7(r io.Reader) ([]Request, error) {
+	return readTable(r, func(tb *table) Request {
+		q := Request{
+			Network: tb.get("network"), Feed: FeedMLLP, ID: tb.get("control_id"), Kind: "patient_query",
+			Requester: tb.get("requester"), Responder: tb.get("responder"),
+			Class: tb.get("outcome"), ExceptionCode: tb.get("exception_code"),
+			RequestedAt: tb.time("requested_at"), TTFMs: tb.int("latency_ms", -1), Patient: tb.get("patient"),
+		}
+		if k := tb.opt(colKind); k != "" {
+			q.Kind = k
+		}
+		q.TTAMs = q.TTFMs
+		if tb.has(colAckMs) {
+			q.TTAMs = tb.int(colAckMs, -1)
+		}
+		q.Records = 0
+		if q.Class == "fulfilled" || q.Class == "fulfilled_late" {
+			q.Records = 1
+		}
+		if tb.has(colRecords) {
+			q.Records = tb.int(colRecords, -1)
+		}
+		return q
+	})
+}
+
+// auditSkew bounds how long after the earliest record of a cross-community
+// transaction the other gateway records it (the simulator: 5 to 80 ms).
+const auditSkew = 100 * time.Millisecond
+
+// readXCA reads xca_truth.csv: one row per cross-community transaction.
+// Requester and responder are home communities (the outcomes view names
+// a gateway's organisation by its community, and the directory names the
+// community).
+func readXCA(r io.Reader) ([]Request, error) {
+	return readTable(r, func(tb *table) Request {
+		q := Request{
+			Network: tb.get("network"), Feed: tb.get("feed"), ID: tb.get("transaction_id"), Kind: tb.get("kind"),
+			Requester: tb.get("requester_community"), RequesterCommunity: tb.get("requester_community"),
+			Responder: tb.get("responder_community"), ResponderCommunity: tb.get("responder_community"),
+			Class: tb.get("outcome"), ExceptionCode: tb.get("exception_code"), ErrorCode: tb.get("error_code"),
+			Purpose: tb.get("purpose"), PurposeCode: tb.get("purpose_code"), PurposeKnown: true,
+			Records: -1, TTAMs: -2, TTFMs: tb.int("latency_ms", -1),
+			Sides: tb.get("sides"), Untimed: !tb.bool("timed"), Patient: tb.get("patient"), Deferred: tb.bool("deferred"),
+		}
+		if q.Purpose == "" {
+			q.Purpose = "unknown" // the store's name for none carried
+		}
+		q.RequestedAt = tb.time("requested_at")
+		if q.Untimed {
+			// An audit holds when the transaction was recorded; the outcome
+			// is as of the initiating gateway's record when there is one,
+			// which may come a few milliseconds after the other.
+			q.RequestedAt, q.Skew, q.TTFMs = tb.time("recorded_at"), auditSkew, -1
+		}
+		return q
+	})
+}
+
+// applyGateways names the requester of an audit-only transaction seen only
+// through the responding gateway's record as that record does: by the
+// initiating gateway's address (its host), no community.
+func (t *Truth) applyGateways() {
+	for i, q := range t.Requests {
+		if q.Feed == FeedATNA && q.Sides == "responding" {
+			t.Requests[i].Requester, t.Requests[i].RequesterCommunity = t.gatewayHosts[q.Network][q.RequesterCommunity], ""
+		}
+	}
+}
