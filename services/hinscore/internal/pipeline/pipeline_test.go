@@ -72,16 +72,27 @@ func TestEndToEndMatchesTruth(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	p, want := runSimulated(ctx, t, plan)
+	assertMatchesTruth(t, ctx, p, plan, want)
+	stored := assertFieldsMatchTruth(t, ctx, p, plan)
+	assertFaultsCaught(t, plan, stored)
+}
+
+// runSimulated starts the pipeline for the plan's networks (shut down
+// when the test ends), sends the plan's traffic over MLLP and waits until
+// ClickHouse holds an event of every valid message and an outcome of
+// every request, which it returns as the counts wanted.
+func runSimulated(ctx context.Context, t *testing.T, plan *simulator.Plan) (*Pipeline, Counts) {
+	t.Helper()
 	p, err := Start(ctx, testOptions(t, plan.Networks()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		if err := p.Shutdown(context.Background()); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-	}()
-
+	})
 	stats, err := plan.Send(ctx, p.MLLPAddrs())
 	if err != nil {
 		t.Fatal(err)
@@ -93,9 +104,7 @@ func TestEndToEndMatchesTruth(t *testing.T) {
 	if _, err := p.WaitStored(ctx, want); err != nil {
 		t.Fatal(err)
 	}
-	assertMatchesTruth(t, ctx, p, plan, want)
-	stored := assertFieldsMatchTruth(t, ctx, p, plan)
-	assertFaultsCaught(t, plan, stored)
+	return p, want
 }
 
 // testPatientKey is testOptions' patient key.
