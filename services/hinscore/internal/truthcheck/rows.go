@@ -57,21 +57,45 @@ func readXCA(r io.Reader) ([]Request, error) {
 			Responder: tb.get("responder_community"), ResponderCommunity: tb.get("responder_community"),
 			Class: tb.get("outcome"), ExceptionCode: tb.get("exception_code"), ErrorCode: tb.get("error_code"),
 			Purpose: tb.get("purpose"), PurposeCode: tb.get("purpose_code"), PurposeKnown: true,
-			Records: -1, TTAMs: -2, TTFMs: tb.int("latency_ms", -1),
+			Records: -1, TTAMs: tb.int("latency_ms", -1), TTFMs: tb.int("latency_ms", -1),
 			Sides: tb.get("sides"), Untimed: !tb.bool("timed"), Patient: tb.get("patient"), Deferred: tb.bool("deferred"),
 		}
 		if q.Purpose == "" {
 			q.Purpose = "unknown" // the store's name for none carried
 		}
+		q.Records = xcaRecords(q, tb.int("documents", 0))
 		q.RequestedAt = tb.time("requested_at")
 		if q.Untimed {
 			// An audit holds when the transaction was recorded; the outcome
 			// is as of the initiating gateway's record when there is one,
 			// which may come a few milliseconds after the other.
-			q.RequestedAt, q.Skew, q.TTFMs = tb.time("recorded_at"), auditSkew, -1
+			q.RequestedAt, q.Skew, q.TTFMs, q.TTAMs = tb.time("recorded_at"), auditSkew, -1, -1
 		}
 		return q
 	})
+}
+
+// xcaRecords is the record count a cross-community answer states: the
+// patient matched by a fulfilled XCPD discovery (the simulator returns
+// one), the documents a fulfilled retrieve returns, the documents a query
+// found when the feed carries the answer (a SOAP copy; an audit record of
+// a query lists no documents); 0 for an answer without records; -1 (not
+// compared) for a partial answer, whose truth row does not say how many
+// of the documents came back.
+func xcaRecords(q Request, documents int64) int64 {
+	fulfilled := q.Class == "fulfilled" || q.Class == "fulfilled_late"
+	switch {
+	case q.Class == "partial":
+		return -1
+	case !fulfilled:
+		return 0
+	case q.Kind == "patient_discovery":
+		return 1
+	case q.Kind == "document_query" && q.Feed == FeedATNA:
+		return 0
+	default:
+		return documents
+	}
 }
 
 // applyGateways names the requester of an audit-only transaction seen only
