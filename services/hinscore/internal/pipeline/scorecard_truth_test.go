@@ -3,10 +3,12 @@ package pipeline
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hinscore/hinscore/services/harness/simulator"
+	"github.com/hinscore/hinscore/services/hinscore/internal/truthcheck"
 	"github.com/hinscore/hinscore/services/hinscore/internal/truthref"
 	"github.com/hinscore/hinscore/services/scorecard"
 )
@@ -32,8 +34,71 @@ func TestScorecardsMatchTruthReference(t *testing.T) {
 	p, want := runSimulated(ctx, t, plan)
 	assertMatchesTruth(t, ctx, p, plan, want)
 	assertFieldsMatchTruth(t, ctx, p, plan)
+	dir := t.TempDir()
+	if err := plan.WriteTruth(dir); err != nil {
+		t.Fatal(err)
+	}
+	ref := referenceFigures(t, dir)
+	logReference(t, ref)
+	compareScorecards(ctx, t, p, ref)
+}
 
-	ref := referenceFigures(t, plan)
+// TestXCAScorecardsMatchTruthReference does the same for the simulator's
+// cross-community networks (ATNA audits over syslog-TLS, SOAP copies):
+// every transaction against the truth field by field with truthcheck, then
+// every figure of the day scorecards of every network and responding
+// community (untimed audit-only transactions have no time to fulfil)
+// against truthref.
+func TestXCAScorecardsMatchTruthReference(t *testing.T) {
+	plan, err := simulator.GenerateXCA(simulator.XCAConfig{Journeys: 300, Seed: 24,
+		Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), Span: xcaSpan, LateMax: xcaLateMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p, targets := startXCAPipeline(ctx, t, plan)
+	if _, err := plan.Send(ctx, targets); err != nil {
+		t.Fatal(err)
+	}
+	waitXCAOutcomes(ctx, t, p, len(plan.Requests()))
+	dir := t.TempDir()
+	if err := plan.WriteTruth(dir); err != nil {
+		t.Fatal(err)
+	}
+	checkTruthDir(ctx, t, p, dir)
+	compareScorecards(ctx, t, p, referenceFigures(t, dir))
+}
+
+// checkTruthDir compares every stored outcome with a truth directory, as
+// `hinscore verify` does, and fails on any difference.
+func checkTruthDir(ctx context.Context, t *testing.T, p *Pipeline, dir string) []truthcheck.Outcome {
+	t.Helper()
+	truth, err := truthcheck.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := p.ClickHouse()
+	stored, err := truthcheck.ReadOutcomes(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := truthcheck.Compare(truth, stored, testPatientKey)
+	var out strings.Builder
+	_ = rep.PrintConfusion(&out)
+	_ = rep.PrintDifferences(&out)
+	t.Logf("field by field against the truth:\n%s", out.String())
+	if !rep.OK() {
+		t.Errorf("%d differences between the stored outcomes and the truth", len(rep.Differences))
+	}
+	return stored
+}
+
+// compareScorecards builds the day scorecards of every network from
+// ClickHouse and compares the figures on each card's JSON with the
+// reference; every entity of the reference must be on a card.
+func compareScorecards(ctx context.Context, t *testing.T, p *Pipeline, ref map[truthref.Key]*truthref.Figures) {
+	t.Helper()
 	conn, _ := p.ClickHouse()
 	cards, err := scorecard.Build(ctx, conn, scorecard.Query{Granularity: "day"}, time.Now().UTC())
 	if err != nil {
@@ -62,19 +127,19 @@ func TestScorecardsMatchTruthReference(t *testing.T) {
 			t.Errorf("%v: in the truth, on no card", k)
 		}
 	}
-	logReference(t, ref)
+	t.Logf("%d cards, %d entity-days compared with the reference", len(cards), len(seen))
 	if bad > 0 {
 		t.Errorf("%d figures of %d cards differ from the reference", bad, len(cards))
 	}
 }
 
-func referenceFigures(t *testing.T, plan *simulator.Plan) map[truthref.Key]*truthref.Figures {
+// referenceFigures computes truthref's figures from a truth directory.
+func referenceFigures(t *testing.T, dir string) map[truthref.Key]*truthref.Figures {
 	t.Helper()
-	dir := t.TempDir()
-	if err := plan.WriteTruth(dir); err != nil {
+	truth, err := truthcheck.ReadDir(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	truth := readTruth(t, plan)
 	sla, err := truthref.ReadSLAs(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +169,7 @@ func logReference(t *testing.T, ref map[truthref.Key]*truthref.Figures) {
 			small++
 		}
 	}
-	t.Logf("compared %d entity-days with the reference: %d flagged, %d repeat offenders, %d small samples", entities, flagged, repeat, small)
+	t.Logf("reference: %d entity-days, %d flagged, %d repeat offenders, %d small samples", entities, flagged, repeat, small)
 	if repeat == 0 || flagged == repeat || small == 0 {
 		t.Errorf("the plan does not exercise the flags: %d flagged, %d repeat offenders, %d small", flagged, repeat, small)
 	}
