@@ -153,11 +153,16 @@ func referenceFigures(t *testing.T, dir string) map[truthref.Key]*truthref.Figur
 
 // logReference logs what the comparison covered, and fails a run whose
 // plan gives the flags nothing to show: a repeat offender, a flagged
-// entity that is not one, a small sample.
+// entity that is not one, a small sample, an exception overused.
 func logReference(t *testing.T, ref map[truthref.Key]*truthref.Figures) {
 	t.Helper()
-	var entities, flagged, repeat, small int
+	var entities, flagged, repeat, small, overuse int
 	for _, f := range ref {
+		for _, r := range f.Refusals {
+			if r.Overuse {
+				overuse++
+			}
+		}
 		entities++
 		if f.Ranking.Flagged {
 			flagged++
@@ -169,8 +174,9 @@ func logReference(t *testing.T, ref map[truthref.Key]*truthref.Figures) {
 			small++
 		}
 	}
-	t.Logf("reference: %d entity-days, %d flagged, %d repeat offenders, %d small samples", entities, flagged, repeat, small)
-	if repeat == 0 || flagged == repeat || small == 0 {
-		t.Errorf("the plan does not exercise the flags: %d flagged, %d repeat offenders, %d small", flagged, repeat, small)
+	t.Logf("reference: %d entity-days, %d flagged, %d repeat offenders, %d small samples, %d exceptions overused",
+		entities, flagged, repeat, small, overuse)
+	if repeat == 0 || flagged == repeat || small == 0 || overuse == 0 {
+		t.Errorf("the plan does not exercise the flags: %d flagged, %d repeat offenders, %d small, %d overused", flagged, repeat, small, overuse)
 	}
 }

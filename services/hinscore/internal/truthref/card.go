@@ -57,10 +57,17 @@ type (
 		TTA      cardLatency `json:"time_to_acknowledge"`
 		Suspect  cardRate    `json:"suspect"`
 		Refusals []struct {
-			Code string   `json:"code"`
-			Rate cardRate `json:"rate"`
+			Code       string   `json:"code"`
+			Outcome    string   `json:"outcome"`
+			Rate       cardRate `json:"rate"`
+			PeerMedian float64  `json:"peer_median"`
+			Overuse    bool     `json:"overuse"`
 		} `json:"refusals"`
 		Ranking cardRanking `json:"ranking"`
+		Flags   []struct {
+			Kind          string `json:"kind"`
+			ExceptionCode string `json:"exception_code"`
+		} `json:"flags"`
 	}
 	card struct {
 		cardEntity
@@ -156,11 +163,20 @@ func (c *comparer) entity(e cardEntity, f *Figures, p Params) {
 	if f.TTAKnown {
 		c.latency("time_to_acknowledge", e.TTA, f.TTA)
 	}
-	refusals := map[string]uint64{}
-	for _, r := range e.Refusals {
-		refusals[r.Code] = uint64(r.Rate.Count)
+	c.eq("refusals", len(e.Refusals), len(f.Refusals))
+	for i := range min(len(e.Refusals), len(f.Refusals)) {
+		got, want := e.Refusals[i], f.Refusals[i]
+		field := "refusal " + want.Outcome + " " + want.Code
+		c.eq(field, got.Outcome+" "+got.Code, want.Outcome+" "+want.Code)
+		c.rate(field, got.Rate, want.Share)
+		c.eq(field+".peer_median", got.PeerMedian, want.PeerMedian)
+		c.eq(field+".overuse", got.Overuse, want.Overuse)
 	}
-	c.eq("refusals", fmt.Sprint(refusals), fmt.Sprint(f.Refusals))
+	var flags []string
+	for _, fl := range e.Flags {
+		flags = append(flags, strings.TrimSpace(fl.Kind+" "+fl.ExceptionCode))
+	}
+	c.eq("flags", flags, f.Flags)
 	r, w := e.Ranking, f.Ranking
 	c.eq("peer_median", r.PeerMedian, w.PeerMedian)
 	c.eq("excess_events", r.Excess, w.Excess)

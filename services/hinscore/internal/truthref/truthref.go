@@ -24,11 +24,13 @@ type Params struct {
 	FlagThreshold   float64 // suspect lower bound above which a period is flagged
 	FlagK, FlagN    int     // repeat offender: flagged in K of the last N periods
 	SuspectMultiple int64   // an answer later than this many SLAs is suspect
+	OveruseMultiple float64 // exception overuse: above this many times the peers' median share
+	OveruseFloor    float64 // ... and above this share
 }
 
 // DefaultParams are the defaults the scorecards print.
 func DefaultParams() Params {
-	return Params{MinSample: 30, FlagThreshold: 0.05, FlagK: 3, FlagN: 4, SuspectMultiple: 3}
+	return Params{MinSample: 30, FlagThreshold: 0.05, FlagK: 3, FlagN: 4, SuspectMultiple: 3, OveruseMultiple: 3, OveruseFloor: 0.02}
 }
 
 // Entity levels.
@@ -53,14 +55,31 @@ type Figures struct {
 	// acknowledge (TTAKnown).
 	TTA      Latency
 	TTAKnown bool
-	// Refusals counts refused_exception and redirected requests by code.
-	Refusals map[string]uint64
+	// Refusals are the refused_exception and redirected requests by code.
+	Refusals []Refusal
 	Ranking  Ranking
+	// Flags are "suspect" or "repeat_offender" when flagged, and
+	// "exception_overuse <code>" per overused code.
+	Flags []string
 
 	suspect      uint64
 	ttf, tta     []uint64
 	ttfIn, ttaIn int
 	ttaUnknown   bool
+	codes        map[refusalKey]uint64
+}
+
+type refusalKey struct{ outcome, code string }
+
+// Refusal is a cited code's share of an entity's requests, the median
+// share among its peers (0 for a peer that never cites it) and whether it
+// is overused: a lawful-on-its-face exception whose share's lower bound is
+// above both OveruseMultiple times that median and OveruseFloor.
+type Refusal struct {
+	Outcome, Code string
+	Share         Rate
+	PeerMedian    float64
+	Overuse       bool
 }
 
 // ClassRate is a class's rate with its interval.
@@ -96,7 +115,7 @@ func Compute(requests []truthcheck.Request, sla map[string]int64, p Params) (map
 		for _, k := range []Key{{day, LevelNetwork, q.Network, q.Network}, {day, LevelResponder, q.Network, responder}} {
 			f := out[k]
 			if f == nil {
-				f = &Figures{Classes: map[string]uint64{}, Refusals: map[string]uint64{}}
+				f = &Figures{Classes: map[string]uint64{}, codes: map[refusalKey]uint64{}}
 				out[k] = f
 			}
 			f.add(q, s, p)
@@ -108,6 +127,7 @@ func Compute(requests []truthcheck.Request, sla map[string]int64, p Params) (map
 		f.TTA, f.TTAKnown = latency(f.tta, f.ttaIn, p.MinSample), !f.ttaUnknown
 	}
 	rank(out, p)
+	refusals(out, p)
 	return out, nil
 }
 
@@ -133,7 +153,7 @@ func (f *Figures) add(q truthcheck.Request, sla int64, p Params) {
 		}
 	case "refused_exception", "redirected":
 		if q.ExceptionCode != "" {
-			f.Refusals[q.ExceptionCode]++
+			f.codes[refusalKey{q.Class, q.ExceptionCode}]++
 		}
 	}
 	switch {
@@ -196,6 +216,39 @@ func rank(all map[Key]*Figures, p Params) {
 		})
 		for i, k := range keys {
 			all[k].Ranking.Rank, all[k].Ranking.Ranked = i+1, len(keys)
+		}
+	}
+}
+
+// refusals fills every entity's Refusals and Flags, once the peers are known.
+func refusals(all map[Key]*Figures, p Params) {
+	for k, f := range all {
+		keys := make([]refusalKey, 0, len(f.codes))
+		for c := range f.codes {
+			keys = append(keys, c)
+		}
+		slices.SortFunc(keys, func(a, b refusalKey) int {
+			return cmp.Or(strings.Compare(a.outcome, b.outcome), strings.Compare(a.code, b.code))
+		})
+		switch {
+		case f.Ranking.Flagged && f.Ranking.RepeatOffender:
+			f.Flags = append(f.Flags, "repeat_offender")
+		case f.Ranking.Flagged:
+			f.Flags = append(f.Flags, "suspect")
+		}
+		for _, c := range keys {
+			var shares []float64
+			for o, g := range all {
+				if o != k && o.Period == k.Period && o.Level == k.Level && g.Ranking.Peer {
+					shares = append(shares, float64(g.codes[c])/float64(g.Requests))
+				}
+			}
+			r := Refusal{Outcome: c.outcome, Code: c.code, Share: wilson(f.codes[c], f.Requests, p.MinSample), PeerMedian: median(shares)}
+			r.Overuse = c.outcome == "refused_exception" && f.Ranking.Peer && r.Share.Low > max(p.OveruseMultiple*r.PeerMedian, p.OveruseFloor)
+			f.Refusals = append(f.Refusals, r)
+			if r.Overuse {
+				f.Flags = append(f.Flags, "exception_overuse "+c.code)
+			}
 		}
 	}
 }
