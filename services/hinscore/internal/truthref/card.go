@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // u64 reads a 64-bit integer that protojson writes as a string.
@@ -64,7 +65,13 @@ type (
 			Overuse    bool     `json:"overuse"`
 		} `json:"refusals"`
 		Ranking cardRanking `json:"ranking"`
-		Flags   []struct {
+		Trend   []struct {
+			Period   string   `json:"period"`
+			Requests u64      `json:"requests"`
+			Suspect  cardRate `json:"suspect"`
+			Flagged  bool     `json:"flagged"`
+		} `json:"trend"`
+		Flags []struct {
 			Kind          string `json:"kind"`
 			ExceptionCode string `json:"exception_code"`
 		} `json:"flags"`
@@ -97,6 +104,7 @@ func CompareCard(b []byte, ref map[Key]*Figures, p Params) (diffs []string, seen
 		seen = append(seen, k)
 		c := comparer{at: keyString(k)}
 		c.entity(e, f, p)
+		c.trend(e, k, ref, p)
 		diffs = append(diffs, c.diffs...)
 	}
 	return diffs, seen, nil
@@ -187,4 +195,27 @@ func (c *comparer) entity(e cardEntity, f *Figures, p Params) {
 	c.eq("priority", r.Priority, w.Priority)
 	c.eq("rank", r.Rank, w.Rank)
 	c.eq("ranked", r.Ranked, w.Ranked)
+}
+
+// trend compares the entity's last FlagN days, oldest first: requests,
+// suspect rate (a day without requests: 0 of 0) and flagged.
+func (c *comparer) trend(e cardEntity, k Key, ref map[Key]*Figures, p Params) {
+	c.eq("trend length", len(e.Trend), p.FlagN)
+	day, err := time.Parse(dayLayout, k.Period)
+	if err != nil || len(e.Trend) != p.FlagN {
+		return
+	}
+	for i, point := range e.Trend {
+		back := k
+		back.Period = day.AddDate(0, 0, i-p.FlagN+1).Format(dayLayout)
+		field := "trend " + back.Period
+		c.eq(field, point.Period, back.Period)
+		f := ref[back]
+		if f == nil {
+			f = &Figures{Suspect: wilson(0, 0, p.MinSample)}
+		}
+		c.eq(field+".requests", uint64(point.Requests), f.Requests)
+		c.rate(field+".suspect", point.Suspect, f.Suspect)
+		c.eq(field+".flagged", point.Flagged, f.Ranking.Flagged)
+	}
 }
