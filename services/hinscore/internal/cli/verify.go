@@ -42,7 +42,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	conn, _, err := chstore.Open(ctx, d)
+	parsed, err := chstore.ParseDSN(d)
+	if err != nil {
+		return fmt.Errorf("%w: --clickhouse: %v", errUsage, err)
+	}
+	// Verify only reads: it checks the schema, never creates or migrates.
+	parsed.CheckSchema = true
+	conn, err := chstore.OpenDSN(ctx, parsed)
 	if err != nil {
 		return err
 	}

@@ -62,10 +62,10 @@ func (r *Report) Classes(network string) ([]string, map[string]ClassCounts) {
 	set := map[string]bool{}
 	for truth, row := range r.Confusion[network] {
 		for stored, n := range row {
-			t, s := counts[truth], counts[stored]
+			t := counts[truth]
 			t.Truth += n
 			counts[truth] = t
-			s = counts[stored]
+			s := counts[stored]
 			s.Stored += n
 			if stored == truth {
 				s.Both += n

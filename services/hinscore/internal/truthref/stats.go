@@ -5,10 +5,6 @@ import (
 	"slices"
 )
 
-// z is the standard normal quantile of a two-sided 95% interval,
-// Φ⁻¹(0.975) = √2 erf⁻¹(0.95) ≈ 1.959964.
-var z = math.Sqrt2 * math.Erfinv(0.95)
-
 // Rate is a count over a total with its 95% Wilson score interval.
 type Rate struct {
 	Count, Total    uint64
@@ -24,6 +20,9 @@ func wilson(count, total uint64, minSample int) Rate {
 		r.High = 1
 		return r
 	}
+	// z is the standard normal quantile of a two-sided 95% interval,
+	// Φ⁻¹(0.975) = √2 erf⁻¹(0.95) ≈ 1.959964.
+	z := math.Sqrt2 * math.Erfinv(0.95)
 	n, p := float64(total), float64(count)/float64(total)
 	// (1 + z²/n) p² − (2p̂ + z²/n) p + p̂² = 0
 	a, b, c := 1+z*z/n, -(2*p + z*z/n), p*p
