@@ -19,20 +19,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hinscore/hinscore/services/lib/domain/testenv"
 )
 
 // chromiumPath returns HINSCORE_TEST_CHROMIUM; without it the test fails
-// when CI is set and is skipped otherwise.
+// under make test or CI (testenv) and is skipped otherwise.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
-	p := os.Getenv("HINSCORE_TEST_CHROMIUM")
-	if p == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("HINSCORE_TEST_CHROMIUM is not set (CI is set, so this test may not be skipped); scripts/chromium.sh installs it")
-		}
-		t.Skip("HINSCORE_TEST_CHROMIUM is not set; scripts/chromium.sh installs chromium")
-	}
-	return p
+	return testenv.Getenv(t, "HINSCORE_TEST_CHROMIUM", "scripts/chromium.sh installs chromium and prints its path")
 }
 
 // testBrowser logs in through the form, opens the offenders list, clicks

@@ -35,6 +35,7 @@ type Config struct {
 	TLSKey       string              `env:"HINSCORE_ATNA_TLS_KEY" help:"PEM key of that certificate"`
 	TLSClientCA  string              `env:"HINSCORE_ATNA_TLS_CLIENT_CA" help:"PEM CA bundle: mutual TLS, client certificates required and verified (ITI-19 node authentication)"`
 	TLSClientCAs ingest.NetworkFiles `env:"HINSCORE_ATNA_TLS_CLIENT_CAS" help:"network=path,...: a network's own PEM CA bundle; its listener accepts only client certificates these CAs signed, so a certificate of another network's CA is refused there (the other networks keep HINSCORE_ATNA_TLS_CLIENT_CA)"`
+	TLSClientURI string              `env:"HINSCORE_ATNA_TLS_CLIENT_URI" help:"a URI pattern with {network}, e.g. urn:hinscore:network:{network}: a client certificate must carry, as a URI SAN, the pattern with its listener's network, so that a certificate of another network is refused even where the networks share a CA"`
 
 	bus.Partitioning
 	service.PatientTokens
@@ -78,7 +79,8 @@ func (c Config) Validate() error {
 func (c Config) limits() ingest.Limits {
 	return ingest.Limits{Prefix: "HINSCORE_ATNA", MaxFrameBytes: c.MaxFrameBytes, IdleTimeout: c.IdleTimeout,
 		MaxConns: c.MaxConns, MaxConnsPerListener: c.MaxConnsPerListener, MaxConnsPerRemote: c.MaxConnsPerRemote, MaxInFlight: c.MaxInFlight, ReadTimeout: c.ReadTimeout, MinRate: c.MinRate,
-		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA, TLSClientCAs: c.TLSClientCAs}
+		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA, TLSClientCAs: c.TLSClientCAs,
+		TLSClientURI: c.TLSClientURI}
 }
 
 // TLSConfig loads the stream listeners' TLS configuration; nil when TLS is off.

@@ -75,7 +75,7 @@ func TestConfigErrorsNameEveryVariable(t *testing.T) {
 // (service.Main), the listener refuses to start against EVENTS that
 // records another partition count, and starts with the same one.
 func TestStandaloneChecksThePartitionCount(t *testing.T) {
-	bustest.CheckPartitionCount(t, map[string]string{"HINSCORE_ATNA_LISTENERS": "neta=127.0.0.1:0"}, func(ctx context.Context, env *service.Env) error {
+	bustest.CheckPartitionCount(t, map[string]string{"HINSCORE_ATNA_LISTENERS": "neta=127.0.0.1:0", service.EnvEnvironment: service.Development}, func(ctx context.Context, env *service.Env) error {
 		return service.Serve(ctx, "atna-ingest", env, io.Discard, ConfigFromEnv, New)
 	})
 }

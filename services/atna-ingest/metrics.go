@@ -18,7 +18,7 @@ const (
 	reasonMapping   = "mapping"    // an audit the mapping cannot turn into an exchange
 	reasonBadLength = "bad_length" // a frame whose length lies, or no octet counting: the connection is closed
 	reasonSlow      = "slow"       // a frame not complete within READ_TIMEOUT + size/MIN_RATE
-	reasonTLS       = "tls"        // the TLS handshake failed
+	reasonTLS       = "tls"        // the TLS handshake failed; also "wrong_network", "client_cert" (ingest.Refused*)
 	// A connection over a connection limit is counted under the limit's
 	// name: ingest.RefusedMaxConns ("max_conns"), RefusedListener
 	// ("max_conns_listener") or RefusedRemote ("max_conns_remote").

@@ -74,6 +74,7 @@ func newServer(cfg Config, deps service.Deps, mapping Mapping) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("atnaingest.New: %w", err)
 	}
+	tlsCfg.LogReloads(deps.Log)
 	if cfg.PatientTokens.IsDev() {
 		deps.Log.Warn().Msg("HINSCORE_PATIENT_KEY unset: patient tokens use the public development key")
 	}

@@ -33,8 +33,7 @@ func (c *streamConn) Serve() {
 	log := s.log.With().Str("network", c.network).Str("remote", c.Remote).Logger()
 	defer func() { _ = c.NC.Close() }()
 	if err := c.Handshake(s.cfg.ReadTimeout); err != nil {
-		s.m.rejected.WithLabelValues(c.network, reasonTLS).Inc()
-		log.Warn().Err(err).Msg("TLS handshake failed")
+		s.m.rejected.WithLabelValues(c.network, s.tls.LogRefusal(log, c.network, err)).Inc()
 		return
 	}
 	pending := make(chan *record, s.cfg.MaxInFlight)

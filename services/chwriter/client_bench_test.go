@@ -17,6 +17,7 @@ import (
 	"github.com/hinscore/hinscore/services/chwriter"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/domain/testenv"
 )
 
 // BenchmarkWriterVsClickHouseClient inserts the same 200,000 events twice,
@@ -29,7 +30,7 @@ import (
 // the bus's own ceiling for any writer.
 func BenchmarkWriterVsClickHouseClient(b *testing.B) {
 	if _, err := exec.LookPath("clickhouse-client"); err != nil {
-		b.Skipf("clickhouse-client is not installed: %v", err)
+		testenv.Missing(b, "clickhouse-client is not installed (scripts/clickhouse.sh installs it): %v", err)
 	}
 	const n = 200_000
 	events := make([]*hinscorev1.ExchangeEvent, n)

@@ -3,9 +3,11 @@ package chwriter
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
@@ -18,8 +20,10 @@ const (
 )
 
 // deadLetterRows is a batch of dead_letters rows: where each DLQ message is
-// (stream and sequence) and why it is there, never its bytes, which may hold
-// patient identifiers and stay in the stream with its retention limit.
+// (stream and sequence), why it is there and its size, never its bytes,
+// which may hold patient identifiers and stay in the stream with its
+// retention limit: the DLQ consumer is headers only (consumerConfig), and
+// JetStream gives the size in the Nats-Msg-Size header.
 type deadLetterRows struct {
 	stage, network, format, remote, reason []string
 	receivedAt                             []time.Time
@@ -63,8 +67,18 @@ func (r *deadLetterRows) addMsg(msg jetstream.Msg) error {
 	r.stream = append(r.stream, md.Stream)
 	r.subject = append(r.subject, msg.Subject())
 	r.seq = append(r.seq, md.Sequence.Stream)
-	r.size = append(r.size, uint32(min(len(msg.Data()), 1<<32-1)))
+	r.size = append(r.size, deadLetterSize(msg))
 	return nil
+}
+
+// deadLetterSize is the size of a dead letter's bytes: the Nats-Msg-Size
+// header of a headers-only delivery, else (a consumer created otherwise)
+// the bytes delivered.
+func deadLetterSize(msg jetstream.Msg) uint32 {
+	if n, err := strconv.ParseUint(msg.Headers().Get(nats.MsgSize), 10, 32); err == nil {
+		return uint32(n)
+	}
+	return uint32(min(len(msg.Data()), 1<<32-1))
 }
 
 func (r *deadLetterRows) insert(ctx context.Context, conn driver.Conn, observe insertObserver) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/domain/testenv"
 )
 
 // privateClickHouse starts a ClickHouse server of this test's own with
@@ -31,10 +32,7 @@ type privateClickHouse struct {
 func startPrivateClickHouse(t *testing.T) (*privateClickHouse, chstore.DSN) {
 	t.Helper()
 	if _, err := exec.LookPath("clickhouse-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("clickhouse-server is not installed (CI is set): %v", err)
-		}
-		t.Skipf("clickhouse-server is not installed: %v", err)
+		testenv.Missing(t, "clickhouse-server is not installed (scripts/clickhouse.sh needs it): %v", err)
 	}
 	script, err := filepath.Abs("../../scripts/clickhouse.sh")
 	if err != nil {

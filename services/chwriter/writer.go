@@ -306,6 +306,10 @@ func (p *pipeline) consumerConfig() jetstream.ConsumerConfig {
 		// 1000 would stall every batch at 1000.
 		MaxAckPending:   2*p.w.cfg.BatchRows + fetchChunk,
 		MaxRequestBatch: fetchChunk,
+		// A dead letter is recorded by its headers and its size (the
+		// Nats-Msg-Size header): its bytes, which may hold patient
+		// identifiers, stay in the stream and never reach the writer.
+		HeadersOnly: p.stream == bus.StreamDLQ,
 	}
 }
 

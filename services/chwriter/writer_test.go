@@ -294,6 +294,10 @@ func TestRestartMidStream(t *testing.T) {
 	for h.count("SELECT count() FROM exchange_events") < 200 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
+	// A stop after every row was stored would prove nothing about a restart.
+	if atStop := h.count("SELECT count() FROM exchange_events"); atStop >= n {
+		t.Fatalf("the first writer had stored all %d event rows when it was stopped: not mid-stream", atStop)
+	}
 	sctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
 	defer cancel()
 	if err := first.Shutdown(sctx); err != nil {

@@ -303,16 +303,25 @@ func (s *Server) tokenOwner(r *http.Request) (string, bool) {
 	return owner, ok
 }
 
-// authenticate returns the status to refuse with, or 0.
-func (s *Server) authenticate(r *http.Request, network string) int {
+// authenticate returns the network whose token the request carries and
+// the status to refuse with, or 0.
+func (s *Server) authenticate(r *http.Request, network string) (owner string, status int) {
 	owner, ok := s.tokenOwner(r)
 	if !ok {
-		return http.StatusUnauthorized
+		return "", http.StatusUnauthorized
 	}
 	if owner != network {
-		return http.StatusForbidden
+		return owner, http.StatusForbidden
 	}
-	return 0
+	return owner, 0
+}
+
+// refuseOtherNetwork counts and logs a request for network's URL carrying
+// a valid token of the network owner.
+func (s *Server) refuseOtherNetwork(r *http.Request, network, owner string) {
+	s.m.rejected.WithLabelValues("-", reasonForbidden).Inc()
+	s.log.Warn().Str("network", network).Str("token_network", owner).Str("remote", r.RemoteAddr).Str("path", r.URL.Path).
+		Msg("request refused: a token of another network")
 }
 
 // retryAfter is the Retry-After of every 503 (nothing stored, send it
@@ -394,14 +403,14 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request) {
 // token, a PUT of a resource that is not updated in place) and says whether
 // it may go on.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, network string, start time.Time) bool {
-	switch s.authenticate(r, network) {
+	switch owner, status := s.authenticate(r, network); status {
 	case http.StatusUnauthorized:
 		s.m.rejected.WithLabelValues("-", reasonAuth).Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hinscore", error="invalid_token"`)
 		s.reply(w, "-", start, http.StatusUnauthorized, outcomeOf(errorIssue("login", "missing or unknown bearer token", "")))
 		return false
 	case http.StatusForbidden:
-		s.m.rejected.WithLabelValues("-", reasonForbidden).Inc()
+		s.refuseOtherNetwork(r, network, owner)
 		s.reply(w, "-", start, http.StatusForbidden, outcomeOf(errorIssue("forbidden", "this token does not belong to network "+strconvQuote(network), "")))
 		return false
 	}

@@ -138,7 +138,7 @@ func (s *Server) soapNetwork(w http.ResponseWriter, r *http.Request, start time.
 		return "", false
 	}
 	if network := r.PathValue("network"); network != "" && network != owner {
-		s.m.rejected.WithLabelValues("-", reasonForbidden).Inc()
+		s.refuseOtherNetwork(r, network, owner)
 		s.replySOAP(w, "-", start, http.StatusForbidden, "Sender", "this token does not belong to network "+strconv.Quote(network))
 		return "", false
 	}

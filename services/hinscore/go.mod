@@ -38,6 +38,7 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hinscore/hinscore/schemas v0.0.0-00010101000000-000000000000 // indirect
+	github.com/hinscore/hinscore/services/harness/faults v0.0.0-00010101000000-000000000000
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
@@ -89,3 +90,5 @@ replace github.com/hinscore/hinscore/services/lib/atna => ../lib/atna
 replace github.com/hinscore/hinscore/services/lib/soap => ../lib/soap
 
 replace github.com/hinscore/hinscore/services/lib/syslog => ../lib/syslog
+
+replace github.com/hinscore/hinscore/services/harness/faults => ../harness/faults

@@ -53,6 +53,7 @@ type Config struct {
 	TLSKey       string              `env:"HINSCORE_MLLP_TLS_KEY" help:"PEM key of that certificate"`
 	TLSClientCA  string              `env:"HINSCORE_MLLP_TLS_CLIENT_CA" help:"PEM CA bundle: mutual TLS, client certificates required and verified"`
 	TLSClientCAs ingest.NetworkFiles `env:"HINSCORE_MLLP_TLS_CLIENT_CAS" help:"network=path,...: a network's own PEM CA bundle; its listener accepts only client certificates these CAs signed, so a certificate of another network's CA is refused there (the other networks keep HINSCORE_MLLP_TLS_CLIENT_CA)"`
+	TLSClientURI string              `env:"HINSCORE_MLLP_TLS_CLIENT_URI" help:"a URI pattern with {network}, e.g. urn:hinscore:network:{network}: a client certificate must carry, as a URI SAN, the pattern with its listener's network, so that a certificate of another network is refused even where the networks share a CA"`
 	// OrgDirectory is a CSV organisation directory (toevent.ReadDirectory);
 	// empty: organisations as the messages spell them.
 	OrgDirectory string `env:"HINSCORE_ORG_DIRECTORY" help:"organisation directory CSV (see services/lib/hl7v2 README); unset: the HD namespace id is the org id"`
@@ -102,7 +103,8 @@ func (c Config) Validate() error {
 func (c Config) limits() ingest.Limits {
 	return ingest.Limits{Prefix: "HINSCORE_MLLP", MaxFrameBytes: c.MaxFrameBytes, IdleTimeout: c.IdleTimeout,
 		MaxConns: c.MaxConns, MaxConnsPerListener: c.MaxConnsPerListener, MaxConnsPerRemote: c.MaxConnsPerRemote, MaxInFlight: c.MaxInFlight, ReadTimeout: c.ReadTimeout, MinRate: c.MinRate,
-		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA, TLSClientCAs: c.TLSClientCAs}
+		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA, TLSClientCAs: c.TLSClientCAs,
+		TLSClientURI: c.TLSClientURI}
 }
 
 // TLSConfig loads the listeners' TLS configuration; nil when TLS is off.

@@ -23,7 +23,7 @@ const (
 	reasonBadFrame  = "bad_frame" // end block not followed by CR
 	reasonCutShort  = "cut_short" // connection closed inside a frame
 	reasonSlow      = "slow"      // frame not complete within ReadTimeout + size/MinRate
-	reasonTLS       = "tls"       // TLS handshake failed (e.g. no client certificate)
+	reasonTLS       = "tls"       // TLS handshake failed; also "wrong_network", "client_cert" (ingest.Refused*)
 	formatHL7v2     = "hl7v2"
 	stageMLLPIngest = "mllp-ingest"
 )

@@ -86,6 +86,7 @@ func New(cfg Config, deps service.Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mllpingest.New: %w", err)
 	}
+	tlsCfg.LogReloads(log)
 	if cfg.PatientTokens.IsDev() {
 		log.Warn().Msg("HINSCORE_PATIENT_KEY unset: patient tokens use the public development key")
 	}
@@ -215,8 +216,7 @@ func (c *conn) Serve() {
 	defer func() { _ = c.NC.Close() }()
 
 	if err := c.Handshake(s.cfg.ReadTimeout); err != nil {
-		s.m.rejected.WithLabelValues(c.network, reasonTLS).Inc()
-		log.Warn().Err(err).Msg("TLS handshake failed")
+		s.m.rejected.WithLabelValues(c.network, s.tls.LogRefusal(log, c.network, err)).Inc()
 		return
 	}
 

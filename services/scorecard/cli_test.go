@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
+	"github.com/hinscore/hinscore/services/lib/service/servicetest"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 )
@@ -184,24 +184,6 @@ func TestRunCLIUsageErrors(t *testing.T) {
 	})
 }
 
-// syncBuffer is a bytes.Buffer the service's logger and the test can share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // freeAddr returns a 127.0.0.1 address nothing listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -235,7 +217,7 @@ func TestRunCLIService(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout bytes.Buffer
-	var stderr syncBuffer
+	var stderr servicetest.Buffer
 	errc := make(chan error, 1)
 	go func() {
 		errc <- RunCLI(ctx, []string{"--clickhouse", dsnString(d), "--every", "200ms", "--period", "day,month",
@@ -321,7 +303,7 @@ func TestStandaloneServicePublishes(t *testing.T) {
 	js, d := serviceWorld(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr servicetest.Buffer
 	errc := make(chan error, 1)
 	go func() {
 		errc <- RunCLI(ctx, []string{"--clickhouse", dsnString(d), "--every", "1h", "--period", "day",

@@ -19,6 +19,7 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/harness/simulator"
 	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/domain/testenv"
 )
 
 // historyStart is the first request of the six-month history.
@@ -337,13 +338,7 @@ func monthsOf(n int) []time.Time {
 // checkPages writes the files of one month and opens its network pages and
 // offenders page in headless Chromium: no console message, a screenshot.
 func checkPages(t *testing.T, cards []*hinscorev1.Scorecard) {
-	chromium := os.Getenv("HINSCORE_TEST_CHROMIUM")
-	if chromium == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("HINSCORE_TEST_CHROMIUM is not set (scripts/chromium.sh prints it)")
-		}
-		t.Skip("HINSCORE_TEST_CHROMIUM is not set")
-	}
+	chromium := testenv.Getenv(t, "HINSCORE_TEST_CHROMIUM", "scripts/chromium.sh installs chromium and prints its path")
 	out := t.TempDir()
 	var month []*hinscorev1.Scorecard
 	for _, c := range cards {

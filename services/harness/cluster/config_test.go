@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -80,6 +82,9 @@ func TestNATSConfig(t *testing.T) {
 	if v, _ := dig(m, "accounts", "HINSCORE", "jetstream").(string); v != "enabled" {
 		t.Errorf("account HINSCORE: jetstream %v, want enabled", dig(m, "accounts", "HINSCORE", "jetstream"))
 	}
+	if err := monitorOnLoopback(m); err != nil {
+		t.Error(err)
+	}
 	// The passwords come from the environment, never from the file.
 	raw, _ := os.ReadFile(filepath.Join(deployDir, "nats", "accounts.conf"))
 	for _, mt := range regexp.MustCompile(`password:\s*(\S+)`).FindAllStringSubmatch(string(raw), -1) {
@@ -96,6 +101,43 @@ func TestNATSConfig(t *testing.T) {
 			t.Errorf("user %s may publish anything", name)
 		}
 	}
+}
+
+// monitorOnLoopback checks that a NATS server configuration serves its
+// monitoring endpoints, which have no authentication, on loopback only, or
+// not at all: http or https as [host:]port, or the port alone (which binds
+// http_host, else the client listen host).
+func monitorOnLoopback(m map[string]any) error {
+	for _, key := range []string{"http", "https", "http_port", "https_port", "monitor_port"} {
+		v, ok := m[key]
+		if !ok {
+			continue
+		}
+		host := str(m["http_host"])
+		if s, isText := v.(string); isText && strings.Contains(s, ":") {
+			host = s[:strings.LastIndex(s, ":")]
+		} else if host == "" {
+			host = listenHost(m)
+		}
+		if ip := net.ParseIP(strings.Trim(host, "[]")); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("NATS monitoring (%s: %v) listens on %q: want loopback (it has no authentication)", key, v, host)
+		}
+	}
+	return nil
+}
+
+// listenHost is the host a NATS configuration's clients listen on
+// (listen, else host/net, else every address).
+func listenHost(m map[string]any) string {
+	if l := str(m["listen"]); strings.Contains(l, ":") {
+		return l[:strings.LastIndex(l, ":")]
+	}
+	for _, k := range []string{"host", "net"} {
+		if h := str(m[k]); h != "" {
+			return h
+		}
+	}
+	return "0.0.0.0"
 }
 
 // TestLeastPrivilege connects as each service's user to a cluster running
@@ -138,6 +180,10 @@ func TestLeastPrivilege(t *testing.T) {
 		{"api", "$JS.API.CONSUMER.CREATE.EVENTS.x", false},
 		{"api", "raw.northstar.hl7v2", false},
 		{"api", "audit.api.northstar", true},
+		{"api", "$KV.api_sessions.0123abcd", true},
+		{"api", "$KV.linker_leases.partition.0", false},
+		{"linker", "$KV.api_sessions.0123abcd", false},
+		{"chwriter", "$JS.API.DIRECT.GET.KV_api_sessions.x", false},
 		{"api", "$JS.API.STREAM.MSG.GET.AUDIT", false},
 		{"linker", "audit.api.northstar", false},
 		{"chwriter", "audit.api.northstar", false},
@@ -312,15 +358,8 @@ func readXML(t *testing.T, path string) xmlNode {
 func clickhouseUsers(t *testing.T) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
-	for _, path := range []string{
-		filepath.Join(deployDir, "clickhouse", "users.d", "analyst.xml"),
-		filepath.Join(deployDir, "clickhouse", "cluster", "users.d", "hinscore.xml"),
-	} {
-		if u := readXML(t, path).child("users"); u != nil {
-			for _, c := range u.Children {
-				out[c.XMLName.Local] = true
-			}
-		}
+	for name := range clickhouseUserNodes(t) {
+		out[name] = true
 	}
 	return out
 }

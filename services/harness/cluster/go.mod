@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.50.0
 	github.com/hinscore/hinscore/schemas v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/api v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/atna-ingest v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/chwriter v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/fhir-ingest v0.0.0-00010101000000-000000000000
@@ -34,6 +35,7 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000 // indirect
+	github.com/hinscore/hinscore/services/harness/faults v0.0.0-00010101000000-000000000000
 	github.com/hinscore/hinscore/services/lib/atna v0.0.0-00010101000000-000000000000 // indirect
 	github.com/hinscore/hinscore/services/lib/domain v0.0.0 // indirect
 	github.com/hinscore/hinscore/services/lib/hl7v2 v0.0.0-00010101000000-000000000000 // indirect
@@ -86,3 +88,7 @@ replace github.com/hinscore/hinscore/services/lib/soap => ../../lib/soap
 replace github.com/hinscore/hinscore/services/atna-ingest => ../../atna-ingest
 
 replace github.com/hinscore/hinscore/services/lib/syslog => ../../lib/syslog
+
+replace github.com/hinscore/hinscore/services/api => ../../api
+
+replace github.com/hinscore/hinscore/services/harness/faults => ../faults

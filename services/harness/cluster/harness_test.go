@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hinscore/hinscore/services/chwriter"
+	"github.com/hinscore/hinscore/services/harness/faults"
 	"github.com/hinscore/hinscore/services/harness/simulator"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
@@ -288,7 +289,12 @@ func (s *stage) assertTruth(ctx context.Context, plan *simulator.Plan) {
 	t.Helper()
 	want := counts{events: uint64(plan.ValidMessages()), outcomes: uint64(len(plan.Requests()))}
 	s.waitStored(ctx, want)
-	time.Sleep(2 * time.Second) // room for a straggling duplicate to show up
+	// A straggling duplicate would be stored before the pipeline settles:
+	// compare exactly only then.
+	if err := faults.WaitPipelineSettled(ctx, s.linkerMarks, s.admin, time.Minute); err != nil {
+		s.logMetrics("hinscore_linker_")
+		t.Fatal(err)
+	}
 	got, err := s.stored(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -386,6 +392,24 @@ func generateSpan(t testing.TB, requests int, seed int64, span time.Duration) *s
 
 // logMetrics logs the services' series whose names start with prefix, to
 // tell why a run fell short.
+// linkerMarks folds every instance's linker series (faults.LinkerMarks:
+// partitions owned and caught up, chains pending, outcomes published).
+func (s *stage) linkerMarks(context.Context) (faults.LinkerMarks, error) {
+	var m faults.LinkerMarks
+	for _, r := range s.regs {
+		mfs, err := r.Gather()
+		if err != nil {
+			return m, err
+		}
+		for _, mf := range mfs {
+			for _, x := range mf.GetMetric() {
+				m.Observe(mf.GetName(), x.GetGauge().GetValue()+x.GetCounter().GetValue())
+			}
+		}
+	}
+	return m, nil
+}
+
 func (s *stage) logMetrics(prefix string) {
 	for i, r := range s.regs {
 		mfs, err := r.Gather()

@@ -440,6 +440,11 @@ func checkUsers(t *testing.T, s serviceSpec, vars, devVars map[string]string, na
 	}
 	if s.clickhouse {
 		for which, v := range map[string]map[string]string{"base": vars, "dev": devVars} {
+			for _, shard := range strings.Split(v["HINSCORE_CHWRITER_ROLLUP_SHARDS"], ",") {
+				if d, err := chstore.ParseDSN(shard); shard != "" && (err != nil || !d.Secure || d.Password == "") {
+					t.Errorf("%s HINSCORE_CHWRITER_ROLLUP_SHARDS %s: want a DSN with secure=true and a password (%v)", which, d, err)
+				}
+			}
 			d, err := chstore.ParseDSN(v[chstore.EnvDSN])
 			switch {
 			case err != nil:
@@ -450,6 +455,10 @@ func checkUsers(t *testing.T, s serviceSpec, vars, devVars map[string]string, na
 				// The cluster's schema.sql is applied once; the
 				// single-server migrations must not run there.
 				t.Errorf("%s %s: want ?schema=check", which, chstore.EnvDSN)
+			case !d.Secure || d.SkipVerify || d.Password == "" && d.PasswordFile == "":
+				// The cluster takes TLS only (config.d/tls.xml) and
+				// every user has a password.
+				t.Errorf("%s %s: want secure=true, the server verified, and a password", which, chstore.EnvDSN)
 			}
 		}
 	}
@@ -474,7 +483,7 @@ func checkNATSURL(t *testing.T, raw, user string, users map[string]bool) {
 }
 
 // TestListenersAreExposed checks that every network's listener of the
-// listening ingests (MLLP; syslog over TLS and UDP) is a container port of
+// listening ingests (MLLP; syslog over TLS) is a container port of
 // its protocol and a port of the Service.
 func TestListenersAreExposed(t *testing.T) {
 	_, objs := base(t)
@@ -484,7 +493,6 @@ func TestListenersAreExposed(t *testing.T) {
 	}{
 		{"mllp-ingest", "HINSCORE_MLLP_LISTENERS", "TCP"},
 		{"atna-ingest", "HINSCORE_ATNA_LISTENERS", "TCP"},
-		{"atna-ingest", "HINSCORE_ATNA_UDP", "UDP"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.variable, func(t *testing.T) {
@@ -524,35 +532,87 @@ func protocol(port any) string {
 	return "TCP"
 }
 
-// TestATNAIngestIsRestricted checks what stands between atna-ingest and
-// the internet: its LoadBalancer takes only source ranges (never all
-// addresses) and keeps the senders' addresses; a NetworkPolicy admits the
-// syslog ports from those ranges only; the listener speaks mutual TLS with
-// its certificate, key and client CA read from a mounted Secret.
-func TestATNAIngestIsRestricted(t *testing.T) {
+// restricted are the listening ingests: what each network sends them is
+// attributed to the network by the listener it arrives on.
+var restricted = []struct {
+	service string
+	tls     func(env *service.Env) (listenerTLS, error)
+}{
+	{"mllp-ingest", func(env *service.Env) (listenerTLS, error) {
+		c, err := mllpingest.ConfigFromEnv(env)
+		return listenerTLS{c.Listeners, c.TLSCert, c.TLSKey, c.TLSClientCA, c.TLSClientCAs, c.TLSClientURI}, err
+	}},
+	{"atna-ingest", func(env *service.Env) (listenerTLS, error) {
+		c, err := atnaingest.ConfigFromEnv(env)
+		return listenerTLS{c.Listeners, c.TLSCert, c.TLSKey, c.TLSClientCA, c.TLSClientCAs, c.TLSClientURI}, err
+	}},
+}
+
+// listenerTLS is what a listening ingest's configuration says of its
+// listeners' TLS.
+type listenerTLS struct {
+	listeners           []ingest.Listener
+	cert, key, clientCA string
+	clientCAs           ingest.NetworkFiles
+	clientURI           string
+}
+
+// TestListeningIngestsAreRestricted checks what stands between each
+// listening ingest (MLLP, syslog) and the internet: its LoadBalancer takes
+// only source ranges (never all addresses) and keeps the senders'
+// addresses; a NetworkPolicy admits the listeners' ports from those ranges
+// only; every listener speaks mutual TLS, its client certificates bound to
+// its network (a CA of its own, or a shared one with the URI pattern),
+// with its certificate, key and client CAs read from mounted Secrets.
+func TestListeningIngestsAreRestricted(t *testing.T) {
 	_, objs := base(t)
 	configMaps, _ := configData(objs)
-	svc := objs["Service/atna-ingest"]
+	for _, r := range restricted {
+		t.Run(r.service, func(t *testing.T) {
+			ranges := checkLoadBalancer(t, objs["Service/"+r.service])
+			checkNetworkPolicy(t, objs, r.service, ranges)
+			cfg, err := r.tls(service.MapEnv(configMaps[r.service+"-config"]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkListenerTLS(t, objs, r.service, cfg)
+		})
+	}
+}
+
+// checkLoadBalancer checks a listening ingest's Service and returns its
+// source ranges.
+func checkLoadBalancer(t *testing.T, svc object) []string {
+	t.Helper()
 	var ranges []string
 	for _, r := range list(dig(svc, "spec", "loadBalancerSourceRanges")) {
 		ranges = append(ranges, str(r))
 	}
-	if str(dig(svc, "spec", "type")) == "LoadBalancer" && (len(ranges) == 0 || slices.Contains(ranges, "0.0.0.0/0")) {
-		t.Errorf("Service atna-ingest is a LoadBalancer open to all (loadBalancerSourceRanges %v)", ranges)
+	if typ := str(dig(svc, "spec", "type")); typ != "LoadBalancer" && typ != "ClusterIP" && typ != "" {
+		t.Errorf("Service type %s: want LoadBalancer with source ranges, or ClusterIP", typ)
+	}
+	if str(dig(svc, "spec", "type")) == "LoadBalancer" && (len(ranges) == 0 || slices.Contains(ranges, "0.0.0.0/0") || slices.Contains(ranges, "::/0")) {
+		t.Errorf("Service is a LoadBalancer open to all (loadBalancerSourceRanges %v)", ranges)
 	}
 	if p := str(dig(svc, "spec", "externalTrafficPolicy")); p != "Local" {
-		t.Errorf("externalTrafficPolicy %q: want Local (the gateways' addresses kept)", p)
+		t.Errorf("externalTrafficPolicy %q: want Local (the senders' addresses kept)", p)
 	}
+	return ranges
+}
 
-	syslogPorts := map[string]bool{}
-	for _, p := range list(container(objs["Deployment/atna-ingest"])["ports"]) {
+// checkNetworkPolicy checks that the NetworkPolicy of name admits every
+// port of its container but the admin port from ranges only.
+func checkNetworkPolicy(t *testing.T, objs map[string]object, name string, ranges []string) {
+	t.Helper()
+	ports := map[string]bool{}
+	for _, p := range list(container(objs["Deployment/"+name])["ports"]) {
 		if str(dig(p, "name")) != "admin" {
-			syslogPorts[str(dig(p, "containerPort"))+"/"+protocol(p)] = true
+			ports[str(dig(p, "containerPort"))+"/"+protocol(p)] = true
 		}
 	}
-	np := objs["NetworkPolicy/atna-ingest"]
-	if str(dig(np, "spec", "podSelector", "matchLabels", "app.kubernetes.io/name")) != "atna-ingest" {
-		t.Fatal("no NetworkPolicy atna-ingest selecting its pods")
+	np := objs["NetworkPolicy/"+name]
+	if str(dig(np, "spec", "podSelector", "matchLabels", "app.kubernetes.io/name")) != name {
+		t.Fatalf("no NetworkPolicy %s selecting its pods", name)
 	}
 	for _, rule := range list(dig(np, "spec", "ingress")) {
 		var from []string
@@ -561,44 +621,42 @@ func TestATNAIngestIsRestricted(t *testing.T) {
 		}
 		for _, p := range list(dig(rule, "ports")) {
 			key := str(dig(p, "port")) + "/" + protocol(p)
-			if !syslogPorts[key] {
+			if !ports[key] {
 				continue
 			}
-			delete(syslogPorts, key)
+			delete(ports, key)
 			if len(from) == 0 || slices.Contains(from, "0.0.0.0/0") || !slices.Equal(from, ranges) {
 				t.Errorf("NetworkPolicy admits %s from %v, want the Service's source ranges %v", key, from, ranges)
 			}
 		}
 	}
-	for p := range syslogPorts {
-		t.Errorf("NetworkPolicy does not admit syslog port %s", p)
+	for p := range ports {
+		t.Errorf("NetworkPolicy does not admit listener port %s", p)
 	}
-
-	checkATNATLS(t, objs, configMaps["atna-ingest-config"])
 }
 
-// checkATNATLS checks that every syslog stream listener speaks mutual TLS,
-// each network with a client CA (its own, or the shared bundle), and that
-// the certificate, its key and the CAs are files of mounted Secrets.
-func checkATNATLS(t *testing.T, objs map[string]object, data map[string]string) {
+// checkListenerTLS checks that every stream listener speaks mutual TLS,
+// each network bound to its client certificates (its own CA, or the
+// shared bundle with the URI pattern), and that the certificate, its key
+// and the CAs are files of mounted Secrets.
+func checkListenerTLS(t *testing.T, objs map[string]object, name string, cfg listenerTLS) {
 	t.Helper()
-	cfg, err := atnaingest.ConfigFromEnv(service.MapEnv(data))
-	if err != nil {
-		t.Fatal(err)
-	}
 	vols := map[string]string{} // volume -> Secret
-	for _, v := range list(dig(objs["Deployment/atna-ingest"], "spec", "template", "spec", "volumes")) {
+	for _, v := range list(dig(objs["Deployment/"+name], "spec", "template", "spec", "volumes")) {
 		vols[str(dig(v, "name"))] = str(dig(v, "secret", "secretName"))
 	}
 	mounts := map[string]string{} // mount path -> Secret
-	for _, m := range list(container(objs["Deployment/atna-ingest"])["volumeMounts"]) {
+	for _, m := range list(container(objs["Deployment/"+name])["volumeMounts"]) {
 		mounts[str(dig(m, "mountPath"))] = vols[str(dig(m, "name"))]
 	}
-	files := map[string]string{"HINSCORE_ATNA_TLS_CERT": cfg.TLSCert, "HINSCORE_ATNA_TLS_KEY": cfg.TLSKey}
-	for _, l := range cfg.Listeners {
-		ca, ok := cfg.TLSClientCAs[l.Network]
-		if !ok {
-			ca = cfg.TLSClientCA
+	files := map[string]string{"certificate": cfg.cert, "key": cfg.key}
+	for _, l := range cfg.listeners {
+		ca, own := cfg.clientCAs[l.Network]
+		if !own {
+			ca = cfg.clientCA
+			if cfg.clientURI == "" {
+				t.Errorf("%s: shares its client CA and no URI pattern binds certificates to it: another network's would pass", l.Network)
+			}
 		}
 		files["client CA of "+l.Network] = ca
 	}

@@ -46,6 +46,10 @@ type Options struct {
 	// Env is added to every service's environment (later entries win),
 	// e.g. HINSCORE_MLLP_MAX_CONNS=16.
 	Env []string
+	// ClickHouseGate puts a Gate between the writer and DSN's server
+	// (Cluster.ClickHouseGate), so that a scenario can take ClickHouse
+	// away from the writer without stopping a shared server.
+	ClickHouseGate bool
 }
 
 // Cluster is NATS and the four services, each its own process, on
@@ -60,6 +64,10 @@ type Cluster struct {
 	procs    map[string]*Proc
 	peak     map[string]int64
 	restarts map[string]int
+	// writerDSN is the DSN the writer is given: opts.DSN, through the
+	// gate when there is one.
+	writerDSN string
+	gate      *Gate
 }
 
 // StartCluster starts NATS, the two ingests, the linker and the writer,
@@ -76,6 +84,7 @@ func StartCluster(ctx context.Context, o Options) (*Cluster, error) {
 	c := &Cluster{
 		opts: o, mllp: map[string]string{}, admin: map[string]string{},
 		procs: map[string]*Proc{}, peak: map[string]int64{}, restarts: map[string]int{},
+		writerDSN: o.DSN,
 	}
 	ports, err := freePorts(2 + len(o.Networks) + 4)
 	if err != nil {
@@ -87,6 +96,16 @@ func StartCluster(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	for i, s := range []string{Ingest, FHIR, Linker, Writer} {
 		c.admin[s] = ports[2+len(o.Networks)+i]
+	}
+	if o.ClickHouseGate {
+		d, err := ParseDSN(o.DSN)
+		if err != nil {
+			return nil, err
+		}
+		if c.gate, err = StartGate(d.Addr); err != nil {
+			return nil, err
+		}
+		c.writerDSN = DSN{Addr: c.gate.Addr(), Database: d.Database}.String()
 	}
 	for _, s := range serviceOrder {
 		if err := c.Start(ctx, s); err != nil {
@@ -115,6 +134,10 @@ func (c *Cluster) NATSURL() string { return "nats://" + c.natsAddr }
 // Proc returns the current process of a service (nil when not running).
 func (c *Cluster) Proc(name string) *Proc { return c.procs[name] }
 
+// ClickHouseGate is the gate between the writer and ClickHouse (nil
+// unless Options.ClickHouseGate).
+func (c *Cluster) ClickHouseGate() *Gate { return c.gate }
+
 // Restarts counts how many times each service was started again.
 func (c *Cluster) Restarts() map[string]int { return c.restarts }
 
@@ -122,6 +145,8 @@ func (c *Cluster) env(name string) []string {
 	base := []string{
 		"NATS_URL=" + c.NATSURL(),
 		"HINSCORE_LOG_LEVEL=warn",
+		// Plain-TCP MLLP listeners: a test, not a deployment.
+		"HINSCORE_ENV=development",
 	}
 	// The keys only the ingests hold: patient tokens, and the seal of the
 	// bytes they store in EVENTS (the linker and the writer get neither).
@@ -149,7 +174,7 @@ func (c *Cluster) env(name string) []string {
 		base = append(base, "HINSCORE_IDLE=6s", "HINSCORE_LINKER_REPLICA=linker")
 	case Writer:
 		base = append(base,
-			"HINSCORE_CLICKHOUSE_DSN="+c.opts.DSN,
+			"HINSCORE_CLICKHOUSE_DSN="+c.writerDSN,
 			// A killed writer's unacknowledged batch comes back after this.
 			"HINSCORE_CHWRITER_ACK_WAIT=5s",
 			"HINSCORE_CHWRITER_RETRY_MAX=2s",
@@ -250,6 +275,9 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		}
 		c.peak[name] = max(c.peak[name], p.PeakRSS())
 		errs = append(errs, p.Stop(30*time.Second))
+	}
+	if c.gate != nil {
+		c.gate.Stop()
 	}
 	return errors.Join(errs...)
 }

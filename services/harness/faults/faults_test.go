@@ -13,7 +13,11 @@ import (
 	"time"
 
 	"github.com/hinscore/hinscore/services/harness/simulator"
+	"github.com/hinscore/hinscore/services/lib/domain/testenv"
 )
+
+// envClickHouse names the short suite's ClickHouse server.
+const envClickHouse = "HINSCORE_TEST_CLICKHOUSE_DSN"
 
 // The suite runs in two sizes. The short one (default, part of `make
 // test`) drives 1500 requests per scenario and combines the kills into one
@@ -30,8 +34,10 @@ type suite struct {
 	// fhirPairs is the FHIR load of every scenario (Task pairs of
 	// fhirNetwork), beside the plan's HL7.
 	fhirPairs int
-	// baseline is the outcome set of the run without faults.
-	baseline map[string]string
+	// start is the plans' first request time, fixed for the suite.
+	start time.Time
+	// baseline is every outcome row of the run without faults.
+	baseline map[string]OutcomeRow
 }
 
 func newSuite(t *testing.T) *suite {
@@ -67,19 +73,14 @@ func newSuite(t *testing.T) *suite {
 		s.traffic = Traffic{Requests: 4000, Seed: 11, Rate: 900}
 		s.fhirPairs = 60
 	} else {
-		env := os.Getenv("HINSCORE_TEST_CLICKHOUSE_DSN")
-		if env == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("HINSCORE_TEST_CLICKHOUSE_DSN is not set (CI is set): the fault suite needs ClickHouse")
-			}
-			t.Skip("HINSCORE_TEST_CLICKHOUSE_DSN is not set")
-		}
+		env := testenv.Getenv(t, envClickHouse, "the short fault suite needs a ClickHouse server: scripts/clickhouse.sh start")
 		if s.dsn, err = ParseDSN(env); err != nil {
 			t.Fatal(err)
 		}
 		s.traffic = Traffic{Requests: 1500, Seed: 11, Rate: 600}
 		s.fhirPairs = 20
 	}
+	s.traffic.Start = DefaultStart(time.Now())
 	if testing.Verbose() {
 		s.traffic.Progress = os.Stderr
 	}
@@ -91,11 +92,21 @@ func newSuite(t *testing.T) *suite {
 // yesterday's, and the linker keeps one watermark per network.
 const fhirNetwork = "faults-fhir"
 
+// spec is one scenario: env added to every service's, the fault
+// injected while the traffic flows, a check run on the cluster before it
+// stops, and whether the writer reaches ClickHouse through a Gate.
+type spec struct {
+	env   []string
+	fault func(c *Cluster) Fault
+	check func(ctx context.Context, c *Cluster, r *Run)
+	gate  bool
+}
+
 // scenario runs the suite's traffic through a fresh cluster with the
-// fault injected, and checks from ClickHouse that events in = events
-// stored, every class count equals the truth and the outcome set equals
-// the no-fault run's. check, when set, runs on the cluster before it stops.
-func (s *suite) scenario(t *testing.T, env []string, fault func(c *Cluster) Fault, check func(ctx context.Context, c *Cluster, r *Run)) Snapshot {
+// fault injected, waits until the pipeline has settled by its own marks,
+// and checks from ClickHouse that events in = events stored, every class
+// count equals the truth and every outcome row equals the no-fault run's.
+func (s *suite) scenario(t *testing.T, sp spec) Snapshot {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -107,11 +118,11 @@ func (s *suite) scenario(t *testing.T, env []string, fault func(c *Cluster) Faul
 	dsn := s.dsn.WithDatabase(fmt.Sprintf("hinscore_%s_%04x", name, rand.Uint32()&0xffff))
 	t.Cleanup(func() { _ = DropDatabase(context.Background(), dsn) })
 	c, err := StartCluster(ctx, Options{Bin: s.bin, Dir: t.TempDir(), DSN: dsn.String(),
-		Networks: run.Plan.Networks(), FHIRNetworks: []string{fhirNetwork}, Env: env})
+		Networks: run.Plan.Networks(), FHIRNetworks: []string{fhirNetwork}, Env: sp.env, ClickHouseGate: sp.gate})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run.FHIR = FHIRLoad{URL: c.FHIRURL(), Network: fhirNetwork, Pairs: s.fhirPairs}
+	run.FHIR = FHIRLoad{URL: c.FHIRURL(), Network: fhirNetwork, Pairs: s.fhirPairs, Start: run.Plan.Start(), Span: run.Span()}
 	defer func() {
 		if err := c.Stop(context.Background()); err != nil {
 			t.Errorf("stop: %v", err)
@@ -123,87 +134,159 @@ func (s *suite) scenario(t *testing.T, env []string, fault func(c *Cluster) Faul
 		}
 	}()
 	var f Fault
-	if fault != nil {
-		f = fault(c)
+	if sp.fault != nil {
+		f = sp.fault(c)
 	}
 	began := time.Now()
 	st, err := run.Drive(ctx, c.MLLPAddrs(), f)
 	if err != nil {
 		t.Fatalf("%v (%s)", err, st)
 	}
-	snap, err := WaitStored(ctx, dsn, run, 3*time.Minute, 3*time.Second)
+	snap, err := c.WaitSettled(ctx, dsn, run, 3*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s; FHIR: %d Task pairs, %d posts retried; stored %d events and %d outcomes %s after the start; restarts %v",
+	t.Logf("%s; FHIR: %d Task pairs, %d posts retried; settled with %d events and %d outcomes stored %s after the start; restarts %v",
 		st, run.FHIR.Pairs, run.FHIRRetried(), snap.Events, snap.Outcomes, time.Since(began).Round(time.Millisecond), c.Restarts())
 	for _, d := range snap.CheckTruth(run) {
 		t.Error(d)
 	}
 	if s.baseline != nil {
-		for _, d := range DiffOutcomes(s.baseline, snap.OutcomeSet) {
+		diffs := DiffRows(s.baseline, snap.Rows)
+		for _, d := range diffs {
 			t.Error(d)
 		}
+		t.Logf("%d outcome rows compared with the no-fault run's %d, every column but %v: %d differences", len(snap.Rows), len(s.baseline), NotCompared, len(diffs))
 	}
-	if check != nil {
-		check(ctx, c, run)
+	if sp.check != nil {
+		sp.check(ctx, c, run)
+	}
+	// The settled marks promised that nothing more would come.
+	if events, outcomes, err := Counts(ctx, dsn); err != nil {
+		t.Error(err)
+	} else if events != snap.Events || outcomes != snap.Outcomes {
+		t.Errorf("rows stored after the pipeline settled: %d events and %d outcomes, then %d and %d", snap.Events, snap.Outcomes, events, outcomes)
 	}
 	return snap
 }
 
 // killInTurn kills each service with SIGKILL at evenly spaced points of the
 // traffic and starts it again at once; fhir-ingest once a post of the FHIR
-// load has found it down.
-func killInTurn(names ...string) func(c *Cluster) Fault {
-	return func(c *Cluster) Fault {
-		return func(ctx context.Context, r *Run) error {
-			for i, name := range names {
-				if err := r.AfterShare(ctx, float64(i+1)/float64(len(names)+1)); err != nil {
-					return err
-				}
-				if name != FHIR {
-					if err := c.Restart(ctx, name, true); err != nil {
-						return err
-					}
-					continue
-				}
-				// Down until a FHIR post has found it gone (a restart is
-				// quicker than the gap between two posts).
-				c.Kill(FHIR)
-				before := r.FHIRRetried()
-				if err := waitFor(ctx, 10*time.Second, "a FHIR post retried while fhir-ingest is down", func() bool { return r.FHIRRetried() > before }); err != nil {
-					return err
-				}
-				if err := c.Start(ctx, FHIR); err != nil {
-					return err
-				}
-			}
-			return nil
+// load has found it down. Just before each kill it counts the events and
+// outcomes ClickHouse holds, so that the check can tell the kill landed
+// mid-run.
+type killInTurn struct {
+	names []string
+	// shares, when set, are the points (shares of the plan's frames
+	// acknowledged) of the kills; else they are evenly spaced.
+	shares []float64
+	// stored[i] is what ClickHouse held when names[i] was killed.
+	stored [][2]uint64
+}
+
+func (k *killInTurn) fault(c *Cluster) Fault {
+	return func(ctx context.Context, r *Run) error {
+		dsn, err := ParseDSN(c.opts.DSN)
+		if err != nil {
+			return err
 		}
+		for i, name := range k.names {
+			share := float64(i+1) / float64(len(k.names)+1)
+			if k.shares != nil {
+				share = k.shares[i]
+			}
+			if err := r.AfterShare(ctx, share); err != nil {
+				return err
+			}
+			events, outcomes, err := Counts(ctx, dsn)
+			if err != nil {
+				return err
+			}
+			k.stored = append(k.stored, [2]uint64{events, outcomes})
+			if name != FHIR {
+				if err := c.Restart(ctx, name, true); err != nil {
+					return err
+				}
+				continue
+			}
+			// Down until a FHIR post has found it gone (a restart is
+			// quicker than the gap between two posts).
+			c.Kill(FHIR)
+			before := r.FHIRRetried()
+			if err := waitFor(ctx, 10*time.Second, "a FHIR post retried while fhir-ingest is down", func() bool { return r.FHIRRetried() > before }); err != nil {
+				return err
+			}
+			if err := c.Start(ctx, FHIR); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// check fails the test unless every kill landed while the run was still
+// being stored: fewer events in ClickHouse than the run's total.
+func (k *killInTurn) check(t *testing.T, r *Run) {
+	if len(k.stored) != len(k.names) {
+		t.Fatalf("%d kills made, %d planned", len(k.stored), len(k.names))
+	}
+	for i, name := range k.names {
+		events, outcomes := k.stored[i][0], k.stored[i][1]
+		t.Logf("%s killed with %d of %d events and %d of %d outcomes stored", name, events, r.Events(), outcomes, r.Outcomes())
+		if events >= uint64(r.Events()) {
+			t.Errorf("%s was killed after the run was stored (%d of %d events): not mid-run", name, events, r.Events())
+		}
+	}
+}
+
+// kill runs one killInTurn scenario.
+func (s *suite) kill(names ...string) func(t *testing.T) {
+	return func(t *testing.T) {
+		k := &killInTurn{names: names}
+		s.scenario(t, spec{fault: k.fault, check: func(ctx context.Context, c *Cluster, r *Run) { k.check(t, r) }})
 	}
 }
 
 func TestFaults(t *testing.T) {
 	s := newSuite(t)
 	t.Run("no-fault", func(t *testing.T) {
-		s.baseline = s.scenario(t, nil, nil, nil).OutcomeSet
+		s.baseline = s.scenario(t, spec{}).Rows
 	})
 	if s.baseline == nil || t.Failed() {
 		t.Fatal("the run without faults failed; the fault scenarios compare with it")
 	}
 	if s.full {
 		for _, svc := range []string{Ingest, FHIR, Linker, Writer} {
-			t.Run("kill-"+svc, func(t *testing.T) { s.scenario(t, nil, killInTurn(svc), nil) })
+			t.Run("kill-"+svc, s.kill(svc))
 		}
 	} else {
-		t.Run("kill-each-in-turn", func(t *testing.T) { s.scenario(t, nil, killInTurn(Ingest, FHIR, Linker, Writer), nil) })
+		t.Run("kill-each-in-turn", s.kill(Ingest, FHIR, Linker, Writer))
 	}
-	t.Run("nats-restart", func(t *testing.T) { s.scenario(t, nil, restartNATS, nil) })
+	t.Run("nats-restart", func(t *testing.T) { s.scenario(t, spec{fault: restartNATS}) })
 	if s.full {
-		t.Run("clickhouse-outage", func(t *testing.T) { s.scenario(t, nil, s.clickhouseOutage, nil) })
+		t.Run("clickhouse-outage", func(t *testing.T) { s.scenario(t, spec{fault: s.clickhouseOutage}) })
+	} else {
+		t.Run("clickhouse-outage", func(t *testing.T) { s.scenario(t, spec{fault: gateOutage, gate: true}) })
 	}
 	t.Run("malformed-flood", s.malformedFlood)
 	t.Run("idle-connections", s.idleConnections)
+}
+
+// shortOutage is how long the short suite keeps ClickHouse from the
+// writer: longer than the writer's retry backoff (HINSCORE_CHWRITER_RETRY_MAX
+// 2 s) and its ack wait (5 s), so that inserts fail, are retried and
+// batches come back, and longer than the traffic itself.
+const shortOutage = 10 * time.Second
+
+// gateOutage closes the writer's gate to ClickHouse at 30% of the traffic
+// for shortOutage: every connection cut, new ones refused.
+func gateOutage(c *Cluster) Fault {
+	return func(ctx context.Context, r *Run) error {
+		if err := r.AfterShare(ctx, 0.3); err != nil {
+			return err
+		}
+		return c.ClickHouseGate().Outage(ctx, shortOutage)
+	}
 }
 
 // restartNATS restarts the NATS server at 40% of the traffic.
@@ -261,7 +344,9 @@ func (h *hostile) attack(ctx context.Context, c *Cluster, r *Run) error {
 	var wg sync.WaitGroup
 	var errs [4]error
 	wg.Go(func() { h.batchReply, errs[0] = BatchFlood(ctx, c.MLLPAddrs()[nets[0]], 1<<20) })
-	wg.Go(func() { h.hostClosed, errs[1] = HostFlood(ctx, c.MLLPAddrs()[nets[1%len(nets)]], hostConns, 3*time.Second) })
+	wg.Go(func() {
+		h.hostClosed, errs[1] = HostFlood(ctx, c.MLLPAddrs()[nets[1%len(nets)]], hostConns, 3*time.Second)
+	})
 	wg.Go(func() { h.trickled, errs[2] = Trickle(ctx, c.MLLPAddrs()[nets[2%len(nets)]], 10, 4*trickleIdle) })
 	wg.Go(func() {
 		h.ndjsonStatus, h.ndjsonReply, errs[3] = NDJSONBadLines(ctx, c.FHIRURL(), fhirNetwork, badLines)
@@ -300,7 +385,7 @@ func (s *suite) malformedFlood(t *testing.T) {
 	var fres FHIRFloodResult
 	var h hostile
 	env := []string{fmt.Sprintf("HINSCORE_MLLP_IDLE_TIMEOUT=%s", trickleIdle)}
-	s.scenario(t, env, func(c *Cluster) Fault {
+	s.scenario(t, spec{env: env, fault: func(c *Cluster) Fault {
 		return func(ctx context.Context, r *Run) error {
 			if err := r.AfterShare(ctx, 0.2); err != nil {
 				return err
@@ -314,7 +399,7 @@ func (s *suite) malformedFlood(t *testing.T) {
 			wg.Wait()
 			return errors.Join(err, ferr, herr)
 		}
-	}, func(ctx context.Context, c *Cluster, r *Run) {
+	}, check: func(ctx context.Context, c *Cluster, r *Run) {
 		h.check(t)
 		if res.Sent != flood || res.Rejected != flood || res.Accepted != 0 {
 			t.Errorf("flood of %d: %+v, want every one rejected", flood, res)
@@ -348,7 +433,7 @@ func (s *suite) malformedFlood(t *testing.T) {
 		if want := uint64(flood + len(distinct) + 1); got != want {
 			t.Errorf("DLQ holds %d dead letters of the ingest, want %d (flood %d + the plan's %d + the batch flood's 1)", got, want, flood, len(distinct))
 		}
-	})
+	}})
 }
 
 // idleConnections fills an MLLP listener's connection slots with idle
@@ -357,7 +442,7 @@ func (s *suite) idleConnections(t *testing.T) {
 	const maxConns = 24
 	networks := 3
 	var full bool
-	s.scenario(t, []string{fmt.Sprintf("HINSCORE_MLLP_MAX_CONNS=%d", maxConns)}, func(c *Cluster) Fault {
+	s.scenario(t, spec{env: []string{fmt.Sprintf("HINSCORE_MLLP_MAX_CONNS=%d", maxConns)}, fault: func(c *Cluster) Fault {
 		return func(ctx context.Context, r *Run) error {
 			if err := r.AfterShare(ctx, 0.1); err != nil {
 				return err
@@ -374,9 +459,9 @@ func (s *suite) idleConnections(t *testing.T) {
 			}
 			return r.AfterShare(ctx, 0.9)
 		}
-	}, func(ctx context.Context, c *Cluster, r *Run) {
+	}, check: func(ctx context.Context, c *Cluster, r *Run) {
 		if !full {
 			t.Errorf("a connection over HINSCORE_MLLP_MAX_CONNS=%d was not closed at once", maxConns)
 		}
-	})
+	}})
 }

@@ -33,6 +33,19 @@ type FHIRLoad struct {
 	URL     string
 	Network string
 	Pairs   int
+	// Start and Span place pair i's event time at Start + Span×i/Pairs:
+	// the plan's time, compressed as the plan's, so every run of the same
+	// plan stores the same rows. Zero Start: the wall clock at the post.
+	Start time.Time
+	Span  time.Duration
+}
+
+// At is the event time of pair i's request.
+func (l FHIRLoad) At(i int) time.Time {
+	if l.Start.IsZero() {
+		return time.Now()
+	}
+	return l.Start.Add(time.Duration(int64(l.Span) * int64(i) / int64(max(l.Pairs, 1))))
 }
 
 // Events is the number of exchange events the load stores.
@@ -64,7 +77,7 @@ func (l FHIRLoad) drive(ctx context.Context, r *Run) error {
 		if err := r.AfterShare(ctx, float64(i)/float64(l.Pairs)); err != nil {
 			return err
 		}
-		req, done := TaskPair(i, time.Now())
+		req, done := TaskPair(i, l.At(i))
 		for _, body := range [][]byte{req, done} {
 			if err := l.store(ctx, cl, body, &r.fhirRetried); err != nil {
 				return fmt.Errorf("faults.FHIRLoad: task %d: %w", i, err)

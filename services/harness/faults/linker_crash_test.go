@@ -36,7 +36,7 @@ func TestLinkerCrashes(t *testing.T) {
 		if frames < 200000 {
 			t.Fatalf("the plan has %d frames, the crash test needs 200,000 events", frames)
 		}
-		s.baseline = s.scenario(t, nil, nil, nil).OutcomeSet
+		s.baseline = s.scenario(t, spec{}).Rows
 	})
 	if s.baseline == nil || t.Failed() {
 		t.Fatal("the run without faults failed")
@@ -48,19 +48,8 @@ func TestLinkerCrashes(t *testing.T) {
 	}
 	slices.Sort(shares)
 	t.Logf("%d frames; linker killed after %.3v of them", frames, shares)
+	kills := &killInTurn{names: slices.Repeat([]string{Linker}, len(shares)), shares: shares}
 	t.Run("linker-killed-5-times", func(t *testing.T) {
-		s.scenario(t, nil, func(c *Cluster) Fault {
-			return func(ctx context.Context, r *Run) error {
-				for _, share := range shares {
-					if err := r.AfterShare(ctx, share); err != nil {
-						return err
-					}
-					if err := c.Restart(ctx, Linker, true); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-		}, nil)
+		s.scenario(t, spec{fault: kills.fault, check: func(ctx context.Context, c *Cluster, r *Run) { kills.check(t, r) }})
 	})
 }

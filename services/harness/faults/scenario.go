@@ -25,8 +25,11 @@ type Traffic struct {
 	Rate float64
 	// Progress receives the simulator's progress line (nil = none).
 	Progress io.Writer
-	// Span is how much event time the requests cover (default 30m, from
-	// 10:00 UTC yesterday). Time compression sets how much event time a
+	// Start is the first request's event time (default 10:00 UTC
+	// yesterday). A suite sets it once, so that its scenarios' plans are
+	// the same even when the suite runs past midnight.
+	Start time.Time
+	// Span is how much event time the requests cover (default 30m). Time compression sets how much event time a
 	// frame stands for; a rejected frame re-sent behind the frames in
 	// flight must stay within the linker's lateness, so fault runs keep
 	// Window × (Span / frames) to a few seconds.
@@ -46,6 +49,7 @@ type Run struct {
 	// 5xx).
 	fhirRetried atomic.Int64
 	acked       atomic.Int64
+	span        time.Duration
 }
 
 // NewRun generates the traffic's plan. Every scenario with the same
@@ -55,12 +59,15 @@ func NewRun(t Traffic) (*Run, error) {
 	if t.Span == 0 {
 		t.Span = 30 * time.Minute
 	}
+	if t.Start.IsZero() {
+		t.Start = DefaultStart(time.Now())
+	}
 	if t.Window == 0 {
 		t.Window = 16
 	}
 	cfg := simulator.Config{
 		Requests: t.Requests, Seed: t.Seed, Rate: t.Rate, Window: t.Window,
-		Start: time.Now().UTC().Truncate(24 * time.Hour).Add(-14 * time.Hour), Span: t.Span,
+		Start: t.Start, Span: t.Span,
 		Progress: t.Progress, ProgressEvery: 2 * time.Second,
 		// Outages in the scenarios last seconds; the linker idles at 6 s.
 		ReconnectWithin: 90 * time.Second,
@@ -77,9 +84,18 @@ func NewRun(t Traffic) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("faults.NewRun: %w", err)
 	}
-	r.Plan = p
+	r.Plan, r.span = p, t.Span
 	return r, nil
 }
+
+// DefaultStart is the default first request time: 10:00 UTC of the day
+// before now.
+func DefaultStart(now time.Time) time.Time {
+	return now.UTC().Truncate(24 * time.Hour).Add(-14 * time.Hour)
+}
+
+// Span is how much event time the plan's requests cover.
+func (r *Run) Span() time.Duration { return r.span }
 
 // Events is the number of distinct events the run stores: the plan's
 // valid messages and the FHIR load's.
@@ -160,8 +176,8 @@ type Snapshot struct {
 	Events, Outcomes uint64
 	// Classes is network → outcome class → count.
 	Classes map[string]map[string]uint64
-	// OutcomeSet is outcome_id → "network/class".
-	OutcomeSet map[string]string
+	// Rows is outcome_id → the outcome's row, every column.
+	Rows map[string]OutcomeRow
 }
 
 // Counts reads the number of distinct events and outcomes.
@@ -180,9 +196,9 @@ func Counts(ctx context.Context, d DSN) (events, outcomes uint64, err error) {
 	return events, outcomes, nil
 }
 
-// ReadSnapshot reads the counts, the class counts and the outcome set.
+// ReadSnapshot reads the counts, every outcome's row and the class counts.
 func ReadSnapshot(ctx context.Context, d DSN) (Snapshot, error) {
-	s := Snapshot{Classes: map[string]map[string]uint64{}, OutcomeSet: map[string]string{}}
+	s := Snapshot{Classes: map[string]map[string]uint64{}}
 	var err error
 	if s.Events, s.Outcomes, err = Counts(ctx, d); err != nil {
 		return s, err
@@ -192,45 +208,17 @@ func ReadSnapshot(ctx context.Context, d DSN) (Snapshot, error) {
 		return s, err
 	}
 	defer conn.Close()
-	rows, err := conn.Query(ctx, "SELECT toString(outcome_id), network, outcome FROM outcomes")
-	if err != nil {
-		return s, fmt.Errorf("faults.ReadSnapshot: %w", err)
+	if s.Rows, err = ReadOutcomeRows(ctx, conn); err != nil {
+		return s, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, network, class string
-		if err := rows.Scan(&id, &network, &class); err != nil {
-			return s, fmt.Errorf("faults.ReadSnapshot: %w", err)
-		}
+	for _, row := range s.Rows {
+		network, class := row.Get("network"), row.Get("outcome")
 		if s.Classes[network] == nil {
 			s.Classes[network] = map[string]uint64{}
 		}
 		s.Classes[network][class]++
-		s.OutcomeSet[id] = network + "/" + class
 	}
-	return s, rows.Err()
-}
-
-// WaitStored waits until ClickHouse holds every distinct message and an
-// outcome for every request of the run, lets stragglers (a duplicate, an
-// orphan) show up for settle, and reads the snapshot.
-func WaitStored(ctx context.Context, d DSN, r *Run, timeout, settle time.Duration) (Snapshot, error) {
-	wantEvents, wantOutcomes := uint64(r.Events()), uint64(r.Outcomes())
-	var events, outcomes uint64
-	err := waitFor(ctx, timeout, "events and outcomes stored", func() bool {
-		var err error
-		events, outcomes, err = Counts(ctx, d)
-		return err == nil && events >= wantEvents && outcomes >= wantOutcomes
-	})
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("%w: %d of %d events, %d of %d outcomes", err, events, wantEvents, outcomes, wantOutcomes)
-	}
-	select {
-	case <-time.After(settle):
-	case <-ctx.Done():
-		return Snapshot{}, ctx.Err()
-	}
-	return ReadSnapshot(ctx, d)
+	return s, nil
 }
 
 // CheckTruth lists every way the snapshot differs from the run: events in
@@ -262,26 +250,6 @@ func (s Snapshot) CheckTruth(r *Run) []string {
 		if _, ok := truth[n]; !ok {
 			out = append(out, fmt.Sprintf("outcomes of network %q the simulator never used", n))
 		}
-	}
-	return out
-}
-
-// DiffOutcomes lists (at most 10) outcome ids whose presence or class
-// differs between two snapshots.
-func DiffOutcomes(want, got map[string]string) []string {
-	var out []string
-	for _, id := range slices.Sorted(maps.Keys(want)) {
-		if got[id] != want[id] {
-			out = append(out, fmt.Sprintf("%s: %q, no-fault run %q", id, got[id], want[id]))
-		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(got)) {
-		if _, ok := want[id]; !ok {
-			out = append(out, fmt.Sprintf("%s: %q, absent from the no-fault run", id, got[id]))
-		}
-	}
-	if len(out) > 10 {
-		out = append(out[:10], fmt.Sprintf("… and %d more", len(out)-10))
 	}
 	return out
 }

@@ -12,7 +12,9 @@ import (
 
 // Config sets the size, seed and time range of a simulated run.
 type Config struct {
-	// Requests is the total number of requests across networks (default 20000).
+	// Requests is the total number of requests across networks (default
+	// 20000); with patterns, of exchanges: a batch's further entries and a
+	// continued query's continuation are requests of the truth too.
 	Requests int
 	// Seed makes the run reproducible (default 1).
 	Seed int64
@@ -74,6 +76,8 @@ type Config struct {
 	// (default 2s) while Send runs, and a last one at its end.
 	Progress      io.Writer
 	ProgressEvery time.Duration
+	// FHIRToken is the bearer token of the FHIR networks' POSTs.
+	FHIRToken string
 	// Acked, when set, is called for every acknowledgement Send reads, with
 	// the wall-clock time it arrived (e.g. to measure an answer's way to
 	// its outcome row). It is called from one goroutine per network.
@@ -238,6 +242,7 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s.Mix: weights sum to %g", where, sum))
 		}
 		errs = append(errs, validateResponders(where, n)...)
+		errs = append(errs, validatePatterns(where, n)...)
 		for _, code := range n.Exceptions {
 			if _, ok := exceptionNames[code]; !ok {
 				errs = append(errs, fmt.Errorf("%s.Exceptions: %q is not a DOMAIN.md exception", where, code))
@@ -258,6 +263,9 @@ const (
 	KindAnswer
 	KindNotification
 	KindMalformed
+	// KindCancel is a requester's withdrawal of its request (an order's
+	// ORC-1 CA, a Task cancelled).
+	KindCancel
 )
 
 func (k MessageKind) String() string {
@@ -270,6 +278,8 @@ func (k MessageKind) String() string {
 		return "notification"
 	case KindMalformed:
 		return "malformed"
+	case KindCancel:
+		return "cancel"
 	}
 	return fmt.Sprintf("MessageKind(%d)", int(k))
 }
@@ -289,6 +299,9 @@ type Message struct {
 	// Duplicate marks an exact re-sent copy of an earlier message of the
 	// feed (same bytes): hinscore stores it once.
 	Duplicate bool
+	// CorrelationID is the X-Correlation-ID a FHIR feed sends with a batch
+	// or transaction and its response ("" otherwise).
+	CorrelationID string
 }
 
 // TruthRow is the intended outcome of one request.
@@ -311,7 +324,27 @@ type TruthRow struct {
 	Runaround bool
 	// OutOfOrder marks a request whose answer is delivered before it.
 	OutOfOrder bool
+
+	// Kind is the request kind (patient_query, document_query, referral,
+	// order, record_request), Format the feed's (hl7v2, fhir), Pattern how
+	// request and answers travel (PatternQBP ...).
+	Kind, Format, Pattern string
+	// Behaviour is the responder's behaviour ("" without a profile).
+	Behaviour string
+	// AcknowledgedAt is the first answer's time, interim or final (zero
+	// when nothing answered).
+	AcknowledgedAt time.Time
+	// RecordCount is the number of records the deciding answer returns.
+	RecordCount int
+	// SLA is the policy SLA of the kind the truth assumes.
+	SLA time.Duration
+	// CancelledAt is when the requester withdrew a cancelled request (its
+	// AnsweredAt stays zero: a cancel answers nothing).
+	CancelledAt time.Time
 }
+
+// Acknowledged reports whether any answer, interim or final, came.
+func (r TruthRow) Acknowledged() bool { return !r.AcknowledgedAt.IsZero() }
 
 // Answered reports whether the request gets an answer.
 func (r TruthRow) Answered() bool { return !r.AnsweredAt.IsZero() }
@@ -388,15 +421,27 @@ func (g *generator) run() *Plan {
 	seq := make([]int, len(cfg.Networks))
 	for _, s := range slots {
 		seq[s.network]++
-		row, msgs := g.request(cfg.Networks[s.network], seq[s.network], s)
+		prof := cfg.Networks[s.network]
+		if len(prof.Patterns) > 0 {
+			rows, msgs := g.patterned(prof, seq[s.network], s)
+			p.rows = append(p.rows, rows...)
+			p.feeds[s.network].msgs = append(p.feeds[s.network].msgs, msgs...)
+			continue
+		}
+		row, msgs := g.request(prof, seq[s.network], s)
 		p.rows = append(p.rows, row)
 		p.feeds[s.network].msgs = append(p.feeds[s.network].msgs, msgs...)
 	}
 	for i := range p.feeds {
 		f := &p.feeds[i]
-		f.msgs = append(f.msgs, g.notifications(f.profile, seq[i])...)
+		if !f.profile.fhir() {
+			// ADT notifications and broken frames are HL7 v2's.
+			f.msgs = append(f.msgs, g.notifications(f.profile, seq[i])...)
+		}
 		slices.SortStableFunc(f.msgs, func(a, b Message) int { return a.DeliverAt.Compare(b.DeliverAt) })
-		f.msgs = append(f.msgs, g.malformed(f.profile, f.msgs)...)
+		if !f.profile.fhir() {
+			f.msgs = append(f.msgs, g.malformed(f.profile, f.msgs)...)
+		}
 		f.msgs = append(f.msgs, g.duplicates(f.msgs)...)
 		// Stable: a message and its malformed neighbour keep their order.
 		slices.SortStableFunc(f.msgs, func(a, b Message) int { return a.DeliverAt.Compare(b.DeliverAt) })
@@ -409,6 +454,18 @@ func (g *generator) run() *Plan {
 // hours apart, none fulfilled.
 func (g *generator) journeys(shares []float64) []slot {
 	budget := int(float64(g.cfg.Requests) * g.cfg.RunaroundShare)
+	// Runaround journeys are HL7 v2 patient queries: FHIR networks have none.
+	shares = slices.Clone(shares)
+	hl7 := false
+	for i, n := range g.cfg.Networks {
+		if n.fhir() {
+			shares[i] = 0
+		}
+		hl7 = hl7 || shares[i] > 0
+	}
+	if !hl7 {
+		return nil
+	}
 	var out []slot
 	for budget-len(out) >= 3 {
 		ni := g.pick(shares)
@@ -477,19 +534,7 @@ func (g *generator) pickClass(mix []ClassWeight) string {
 // mixAt is a profile's class mix at time at: its suspect classes scaled
 // by the network's drift since Start.
 func (g *generator) mixAt(p NetworkProfile, at time.Time) []ClassWeight {
-	if p.DriftPerMonth == 0 {
-		return p.Mix
-	}
-	months := at.Sub(g.cfg.Start).Hours() / (30 * 24)
-	scale := math.Max(0, 1+p.DriftPerMonth*months)
-	out := make([]ClassWeight, len(p.Mix))
-	for i, w := range p.Mix {
-		out[i] = w
-		if suspectClass(w.Class) {
-			out[i].Weight *= scale
-		}
-	}
-	return out
+	return drift(p.Mix, p.DriftPerMonth, at.Sub(g.cfg.Start).Hours()/(30*24))
 }
 
 // suspectClass reports whether a class counts as suspected blocking
@@ -511,36 +556,8 @@ func (g *generator) lognormalMs(d LogNormal, lo, hi float64) int64 {
 	return int64(math.Min(math.Max(v, lo), hi))
 }
 
-// Latency boundaries the linker cares about; late answers keep 1.5 s away
-// from each so that the class cannot flip on rounding.
-var lateBoundaries = [...]time.Duration{
-	QuerySLA, QuerySLA + QueryGrace, QuerySLA + QueryGrace + LinkerLateness, 3 * QuerySLA,
-}
-
 func (g *generator) lateMs(beyondShare float64) int64 {
-	const margin = 1500
-	for {
-		var v float64
-		if g.rng.Float64() < beyondShare {
-			// After the linker has already given up: reported unanswered
-			// first, then re-issued as fulfilled_late.
-			lo := float64((QuerySLA + QueryGrace + LinkerLateness).Milliseconds())
-			v = lo + float64(g.lognormalMs(LogNormal{MedianMs: 90_000, Sigma: 0.7}, margin, 900_000))
-		} else {
-			lo := float64(QuerySLA.Milliseconds())
-			hi := float64((QuerySLA + QueryGrace + LinkerLateness).Milliseconds())
-			v = lo + g.rng.Float64()*(hi-lo)
-		}
-		ok := true
-		for _, b := range lateBoundaries {
-			if math.Abs(v-float64(b.Milliseconds())) < margin {
-				ok = false
-			}
-		}
-		if ok {
-			return int64(v)
-		}
-	}
+	return g.lateMsFor(QuerySLA, beyondShare)
 }
 
 func (g *generator) request(p NetworkProfile, n int, s slot) (TruthRow, []Message) {
@@ -578,6 +595,10 @@ func (g *generator) request(p NetworkProfile, n int, s slot) (TruthRow, []Messag
 		Requester: q.requester.Facility, Responder: q.responder.Facility,
 		Outcome: class, RequestedAt: s.at, LatencyMs: -1,
 		Patient: q.mrn + "^^^" + q.authority(), Runaround: s.runaround != nil,
+		Kind: KindPatientQuery, Format: FormatHL7v2, Pattern: PatternQBP, SLA: QuerySLA,
+	}
+	if rp != nil {
+		row.Behaviour = rp.Behaviour
 	}
 	msgs := []Message{{Time: s.at, DeliverAt: s.at, Kind: KindRequest, ControlID: q.controlID, Raw: q.request()}}
 	if class == Unanswered {
@@ -588,11 +609,39 @@ func (g *generator) request(p NetworkProfile, n int, s slot) (TruthRow, []Messag
 	if class == FulfilledLate {
 		latency = g.lateMs(beyond)
 	}
+	a := g.answerFor(class, exceptions, p.ExceptionTextShare)
+	row.ExceptionCode = a.cited()
+	answeredAt := s.at.Add(time.Duration(latency) * time.Millisecond)
+	row.AnsweredAt, row.AcknowledgedAt = answeredAt, answeredAt
+	row.LatencyMs = latency
+	if class == Fulfilled || class == FulfilledLate {
+		row.RecordCount = 1
+	}
+	deliver := answeredAt
+	// A quick answer may overtake its request on the way (another route, a
+	// retry of the request's forwarding): by at most OutOfOrderMax of
+	// event time, so the linker, which holds an answer for its lateness,
+	// still links it.
+	if bound := g.cfg.OutOfOrderMax; bound > 0 && time.Duration(latency)*time.Millisecond <= bound && g.rng.Float64() < g.cfg.OutOfOrderRate {
+		deliver = s.at.Add(-time.Millisecond - time.Duration(g.rng.Int64N(int64(bound/time.Millisecond)))*time.Millisecond)
+		row.OutOfOrder = true
+	}
+	msgs = append(msgs, Message{
+		Time: answeredAt, DeliverAt: deliver, Kind: KindAnswer, ControlID: q.controlID + "R",
+		Raw: q.answer(a, answeredAt),
+	})
+	return row, msgs
+}
+
+// answerFor draws how a responder words an answer of class: the
+// exception or redirect it cites, the refusal's wording, the error code,
+// the patient it returns.
+func (g *generator) answerFor(class string, exceptions []string, textShare float64) answer {
 	a := answer{class: class}
 	switch class {
 	case RefusedException:
 		a.code = exceptions[g.rng.IntN(len(exceptions))]
-		a.textOnly = g.rng.Float64() < p.ExceptionTextShare
+		a.textOnly = g.rng.Float64() < textShare
 	case RefusedUnjustified:
 		a.variant = g.rng.IntN(len(unjustifiedTexts))
 	case Redirected:
@@ -608,26 +657,7 @@ func (g *generator) request(p NetworkProfile, n int, s slot) (TruthRow, []Messag
 		a.dob = fmt.Sprintf("%04d%02d%02d", 1930+g.rng.IntN(90), 1+g.rng.IntN(12), 1+g.rng.IntN(28))
 		a.sex = string("FM"[g.rng.IntN(2)])
 	}
-	if class == RefusedException || class == Redirected {
-		row.ExceptionCode = a.code
-	}
-	answeredAt := s.at.Add(time.Duration(latency) * time.Millisecond)
-	row.AnsweredAt = answeredAt
-	row.LatencyMs = latency
-	deliver := answeredAt
-	// A quick answer may overtake its request on the way (another route, a
-	// retry of the request's forwarding): by at most OutOfOrderMax of
-	// event time, so the linker, which holds an answer for its lateness,
-	// still links it.
-	if bound := g.cfg.OutOfOrderMax; bound > 0 && time.Duration(latency)*time.Millisecond <= bound && g.rng.Float64() < g.cfg.OutOfOrderRate {
-		deliver = s.at.Add(-time.Millisecond - time.Duration(g.rng.Int64N(int64(bound/time.Millisecond)))*time.Millisecond)
-		row.OutOfOrder = true
-	}
-	msgs = append(msgs, Message{
-		Time: answeredAt, DeliverAt: deliver, Kind: KindAnswer, ControlID: q.controlID + "R",
-		Raw: q.answer(a, answeredAt),
-	})
-	return row, msgs
+	return a
 }
 
 func (g *generator) notifications(p NetworkProfile, requests int) []Message {

@@ -73,13 +73,86 @@ var unjustifiedTexts = [...]string{
 }
 
 func (q query) answer(a answer, at time.Time) []byte {
-	ack, status, hits := "AA", "OK", "1"
-	var errSeg string
+	hits := 0
+	if a.class == Fulfilled || a.class == FulfilledLate {
+		hits = 1
+	}
+	return q.answerRecords(a, at, hits)
+}
+
+// answerRecords is the RSP^K22 of a: QAK-4 the hits found, QAK-5 those
+// returned (records; a partial answer returns one of three hits and says
+// TM), one PID per record returned.
+func (q query) answerRecords(a answer, at time.Time, records int) []byte {
+	return q.rsp(a, at, records, pdqQuery)
+}
+
+// queryShape is what differs between the QBP queries: the answer's type,
+// the query's name (QAK-3) and parameters (QPD).
+type queryShape struct {
+	answerType, name string
+	qpd              func(query) string
+}
+
+var (
+	pdqQuery = queryShape{"RSP^K22^RSP_K21", "Q22^Find Candidates^HL7", query.qpd}
+	pixQuery = queryShape{"RSP^K23^RSP_K23", "Q23^Get Corresponding Identifiers^HL7", query.qpdPIX}
+)
+
+// rsp is the answer of a QBP of shape sh.
+func (q query) rsp(a answer, at time.Time, records int, sh queryShape) []byte {
+	ack, status, errSeg := a.parts()
+	segs := []string{
+		msh(q.responder, q.requester, at, sh.answerType, q.controlID+"R"),
+		"MSA|" + ack + "|" + q.controlID,
+	}
+	if errSeg != "" {
+		segs = append(segs, errSeg)
+	}
+	segs = append(segs, q.qakOf(status, records, a.class, sh.name), sh.qpd(q))
+	return segments(append(segs, q.pids(a, records)...)...)
+}
+
+// qpdPIX asks a PIX manager for the patient's identifiers: QPD-3 a CX.
+func (q query) qpdPIX() string {
+	return "QPD|IHE PIX Query|" + q.queryTag + "|" + q.mrn + "^^^" + q.authority() + "^MR"
+}
+
+// qak is a PDQ query's acknowledgement.
+func (q query) qak(status string, records int, class string) string {
+	return q.qakOf(status, records, class, pdqQuery.name)
+}
+
+// qakOf is the query acknowledgement: QAK-4 hits, QAK-5 this payload,
+// QAK-6 remaining (a partial answer: two more hits than it returns).
+func (q query) qakOf(status string, records int, class, name string) string {
+	hits := records
+	if class == Partial {
+		hits = records + 2
+	}
+	return "QAK|" + q.queryTag + "|" + status + "|" + name + "|" + strconv.Itoa(hits) + "|" +
+		strconv.Itoa(records) + "|" + strconv.Itoa(hits-records)
+}
+
+// pids are the records an answer returns, the patient asked for.
+func (q query) pids(a answer, records int) []string {
+	out := make([]string, records)
+	for i := range out {
+		out[i] = "PID|" + strconv.Itoa(i+1) + "||" + q.mrn + "^^^" + q.authority() + "^MR||SIMULATED^PATIENT||" + a.dob + "|" + a.sex
+	}
+	return out
+}
+
+// parts are an answer's MSA-1, QAK-2 and ERR segment ("" when none).
+func (a answer) parts() (ack, status, errSeg string) {
+	ack, status = "AA", "OK"
 	switch a.class {
 	case NotFound:
-		status, hits = "NF", "0"
+		status = "NF"
+	case Partial:
+		status = "TM"
 	case RefusedException:
-		ack, status, hits = "AR", "AR", "0"
+		ack, status = "AR", "AR"
 		text := fmt.Sprintf("Denied under 45 CFR %s %s", a.code, exceptionNames[a.code])
 		if a.textOnly {
 			errSeg = "ERR||||E||||" + text
@@ -87,31 +160,20 @@ func (q query) answer(a answer, at time.Time) []byte {
 			errSeg = "ERR||||E|" + a.code + "^" + exceptionNames[a.code] + "^urn:hinscore:ib-exception|||" + text
 		}
 	case RefusedUnjustified:
-		ack, status, hits = "AR", "AR", "0"
+		ack, status = "AR", "AR"
 		errSeg = "ERR||||E||||" + unjustifiedTexts[a.variant]
 	case Redirected:
-		ack, status, hits = "AR", "AR", "0"
+		ack, status = "AR", "AR"
 		text := "Use the patient portal"
 		if a.code == "redirect-fax" {
 			text = "Send the request by fax"
 		}
 		errSeg = "ERR||||E|" + a.code + "^" + text + "^urn:hinscore:ib-exception|||" + text
 	case ErrorTransient, ErrorPermanent:
-		ack, status, hits = "AE", "AE", "0"
+		ack, status = "AE", "AE"
 		errSeg = "ERR|||" + a.errCode.code + "^" + a.errCode.text + "^HL70357|E||||" + a.errCode.text
 	}
-	segs := []string{
-		msh(q.responder, q.requester, at, "RSP^K22^RSP_K21", q.controlID+"R"),
-		"MSA|" + ack + "|" + q.controlID,
-	}
-	if errSeg != "" {
-		segs = append(segs, errSeg)
-	}
-	segs = append(segs, "QAK|"+q.queryTag+"|"+status+"|Q22^Find Candidates^HL7|"+hits+"|"+hits+"|0", q.qpd())
-	if hits == "1" {
-		segs = append(segs, "PID|1||"+q.mrn+"^^^"+q.authority()+"^MR||SIMULATED^PATIENT||"+a.dob+"|"+a.sex)
-	}
-	return segments(segs...)
+	return ack, status, errSeg
 }
 
 func notification(p NetworkProfile, from Org, controlID, mrn string, at time.Time) []byte {
@@ -152,4 +214,12 @@ func segments(segs ...string) []byte {
 		b.WriteByte('\r')
 	}
 	return []byte(b.String())
+}
+
+// cited is the code an answer cites: its exception or redirect code.
+func (a answer) cited() string {
+	if a.class == RefusedException || a.class == Redirected {
+		return a.code
+	}
+	return ""
 }

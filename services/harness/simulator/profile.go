@@ -8,8 +8,9 @@ package simulator
 
 import "time"
 
-// Outcome class names, exactly as DOMAIN.md spells them. The simulator never
-// produces partial, cancelled or orphan.
+// Outcome class names, exactly as DOMAIN.md spells them (Partial and
+// Cancelled are with the patterns that say them). The simulator never
+// produces orphan.
 const (
 	Fulfilled          = "fulfilled"
 	FulfilledLate      = "fulfilled_late"
@@ -25,7 +26,7 @@ const (
 // classOrder is every class the simulator draws, in the order reports print them.
 var classOrder = [...]string{
 	Fulfilled, FulfilledLate, NotFound, RefusedException, RefusedUnjustified,
-	Redirected, ErrorTransient, ErrorPermanent, Unanswered,
+	Redirected, ErrorTransient, ErrorPermanent, Unanswered, Partial, Cancelled,
 }
 
 // Classes returns the outcome classes the simulator can produce.
@@ -104,7 +105,16 @@ type NetworkProfile struct {
 	// ResponderProfiles, when set, give each responder a behaviour of its
 	// own (see ResponderProfile and BehaviourNetworks).
 	ResponderProfiles []ResponderProfile `json:"responder_profiles,omitempty"`
+	// Format is how the network's feed travels: FormatHL7v2 ("" too) over
+	// MLLP, FormatFHIR over HTTP.
+	Format string `json:"format,omitempty"`
+	// Patterns, when set, give each request a pattern drawn by weight
+	// (PatternNetworks); none = patient queries (QBP^Q22) only.
+	Patterns []PatternWeight `json:"patterns,omitempty"`
 }
+
+// fhir reports whether the network's feed is FHIR.
+func (p NetworkProfile) fhir() bool { return p.Format == FormatFHIR }
 
 func orgs(code, kind, app string, n int) []Org {
 	out := make([]Org, n)

@@ -54,6 +54,10 @@ type ResponderProfile struct {
 	Latency         *LogNormal `json:"latency,omitempty"`
 	LateBeyondShare float64    `json:"late_beyond_share,omitempty"`
 	Exceptions      []string   `json:"exceptions,omitempty"`
+	// DriftPerMonth scales the suspect classes' weights by 1 + drift ×
+	// months since Start (30-day months): negative for a responder that
+	// improves, positive for one that gets worse.
+	DriftPerMonth float64 `json:"drift_per_month,omitempty"`
 }
 
 // MonthIndex is the number of calendar months from the month of start to
@@ -67,7 +71,7 @@ func (r *ResponderProfile) mixAt(start, at time.Time) []ClassWeight {
 	if len(r.BadMix) > 0 && slices.Contains(r.BadMonths, MonthIndex(start, at)) {
 		return r.BadMix
 	}
-	return r.Mix
+	return drift(r.Mix, r.DriftPerMonth, at.Sub(start).Hours()/(30*24))
 }
 
 func (r *ResponderProfile) latency(p NetworkProfile) LogNormal {
@@ -255,7 +259,7 @@ func (p *Plan) DirectoryCSV() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-var behaviours = []string{BehaviourClean, BehaviourOccasional, BehaviourRepeatOffender, BehaviourExceptionOveruser, BehaviourSlow, BehaviourLowVolume}
+var behaviours = []string{BehaviourClean, BehaviourOccasional, BehaviourRepeatOffender, BehaviourExceptionOveruser, BehaviourSlow, BehaviourLowVolume, BehaviourImproving, BehaviourWorsening}
 
 func validateResponders(where string, n NetworkProfile) []error {
 	var errs []error

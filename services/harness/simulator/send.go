@@ -83,7 +83,8 @@ var ErrNoTarget = errors.New("simulator: network has no target")
 var ErrGaveUp = errors.New("simulator: gave up reconnecting")
 
 // Send plays every network's feed, in delivery order, over one MLLP
-// connection per network to targets[network], all networks at once. It
+// connection per network to targets[network] (a FHIR network's: POSTs to
+// the base URL targets[network], see runFHIR), all networks at once. It
 // returns when every frame has been acknowledged (or given up on). Failed
 // and unexpected acknowledgements are counted, not returned as errors; the
 // error is for connections that stay broken or silent longer than
@@ -108,6 +109,10 @@ func (p *Plan) Send(ctx context.Context, targets map[string]string) (Stats, erro
 	errs := make([]error, len(senders))
 	var wg sync.WaitGroup
 	for i, s := range senders {
+		if p.feeds[i].profile.fhir() {
+			wg.Go(func() { errs[i] = s.runFHIR(ctx) })
+			continue
+		}
 		wg.Go(func() { errs[i] = s.run(ctx) })
 	}
 	wg.Wait()

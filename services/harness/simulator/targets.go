@@ -8,11 +8,19 @@ import (
 	"strings"
 )
 
-// ParseTargets reads "northstar=127.0.0.1:2575,bayview=127.0.0.1:2576"
-// into a network → host:port map.
+// ParseTargets reads "northstar=127.0.0.1:2575,lakeshore=http://127.0.0.1:8080/fhir/lakeshore/"
+// into a network → address map: host:port for an MLLP listener, an
+// http(s) URL for a FHIR network's base.
 func ParseTargets(s string) (map[string]string, error) {
 	out := map[string]string{}
 	err := eachTarget(s, func(name, addr string) error {
+		if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
+			if _, err := url.Parse(addr); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			out[name] = addr
+			return nil
+		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

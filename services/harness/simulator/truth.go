@@ -175,17 +175,27 @@ func (p *Plan) truthCSV() ([]byte, error) {
 	_ = w.Write([]string{
 		"network", "control_id", "query_tag", "requester", "responder", "outcome",
 		"exception_code", "requested_at", "answered_at", "latency_ms", "patient", "runaround", "out_of_order",
+		"request_kind", "format", "pattern", "behaviour", "acknowledged_at", "tta_ms", "record_count", "sla_ms", "cancelled_at",
 	})
 	for _, r := range p.rows {
-		answered, latency := "", ""
+		answered, latency, acked, tta, cancelled := "", "", "", "", ""
+		if !r.CancelledAt.IsZero() {
+			cancelled = r.CancelledAt.UTC().Format(truthTime)
+		}
 		if r.Answered() {
 			answered = r.AnsweredAt.UTC().Format(truthTime)
 			latency = strconv.FormatInt(r.LatencyMs, 10)
+		}
+		if r.Acknowledged() {
+			acked = r.AcknowledgedAt.UTC().Format(truthTime)
+			tta = strconv.FormatInt(r.AcknowledgedAt.Sub(r.RequestedAt).Milliseconds(), 10)
 		}
 		_ = w.Write([]string{
 			r.Network, r.ControlID, r.QueryTag, r.Requester, r.Responder, r.Outcome,
 			r.ExceptionCode, r.RequestedAt.UTC().Format(truthTime), answered, latency,
 			r.Patient, strconv.FormatBool(r.Runaround), strconv.FormatBool(r.OutOfOrder),
+			r.Kind, r.Format, r.Pattern, r.Behaviour, acked, tta, strconv.Itoa(r.RecordCount),
+			strconv.FormatInt(r.SLA.Milliseconds(), 10), cancelled,
 		})
 	}
 	w.Flush()
@@ -212,6 +222,10 @@ type networkSummary struct {
 	Duplicates    int            `json:"duplicates"`
 	OutOfOrder    int            `json:"out_of_order"`
 	Outcomes      map[string]int `json:"outcomes"`
+	// Kinds and Patterns count the network's requests by request kind and
+	// by pattern.
+	Kinds    map[string]int `json:"kinds"`
+	Patterns map[string]int `json:"patterns"`
 	// RunaroundPatients are the patients of the runaround journeys.
 	RunaroundPatients []string       `json:"runaround_patients"`
 	Suspect           int            `json:"suspect"`
@@ -237,14 +251,20 @@ func (p *Plan) truthJSON() ([]byte, error) {
 			Name: f.profile.Name, Outcomes: truth[f.profile.Name], Suspect: suspect[f.profile.Name], Profile: f.profile,
 			OutOfOrder: outOfOrder[f.profile.Name], RunaroundPatients: runarounds[f.profile.Name],
 		}
+		ns.Kinds, ns.Patterns = map[string]int{}, map[string]int{}
+		for _, r := range p.rows {
+			if r.Network == f.profile.Name {
+				ns.Requests++
+				ns.Kinds[r.Kind]++
+				ns.Patterns[r.Pattern]++
+			}
+		}
 		for _, m := range f.msgs {
 			if m.Duplicate {
 				ns.Duplicates++
 				continue
 			}
 			switch m.Kind {
-			case KindRequest:
-				ns.Requests++
 			case KindNotification:
 				ns.Notifications++
 			case KindMalformed:

@@ -240,39 +240,57 @@ type soapDeliverer struct {
 }
 
 func (s *soapDeliverer) deliver(ctx context.Context, m XCAMessage, st *XCAGatewayStats) error {
-	r := retrier{within: s.cfg.ReconnectWithin}
+	h := http.Header{}
+	h.Set("Content-Type", "application/soap+xml; charset=UTF-8")
+	h.Set("X-Gateway-Side", m.Side)
+	if s.target.Token != "" {
+		h.Set("Authorization", "Bearer "+s.target.Token)
+	}
+	accepted, err := postCopy(ctx, s.client, s.cfg.ReconnectWithin, s.target.SOAP, h, m.Raw, &st.Sent, &st.Retried)
+	switch {
+	case err != nil:
+		return err
+	case accepted:
+		st.Accepted++
+	default:
+		st.Rejected++
+	}
+	return nil
+}
+
+// postCopy posts a copy of a message to url: true once stored (2xx),
+// false when refused (4xx but 408 and 429: not worth sending again);
+// 5xx, 408, 429 and broken connections are retried (50 ms doubling to
+// 1 s) until within has passed, then ErrGaveUp. It counts every attempt
+// in sent and every failure followed by a wait in retried.
+func postCopy(ctx context.Context, client *http.Client, within time.Duration, url string, h http.Header, body []byte, sent, retried *int) (bool, error) {
+	r := retrier{within: within}
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.target.SOAP, bytes.NewReader(m.Raw))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
-			return fmt.Errorf("POST %s: %w", s.target.SOAP, err)
+			return false, fmt.Errorf("POST %s: %w", url, err)
 		}
-		req.Header.Set("Content-Type", "application/soap+xml; charset=UTF-8")
-		req.Header.Set("X-Gateway-Side", m.Side)
-		if s.target.Token != "" {
-			req.Header.Set("Authorization", "Bearer "+s.target.Token)
-		}
-		st.Sent++
-		resp, err := s.client.Do(req)
+		req.Header = h.Clone()
+		*sent++
+		resp, err := client.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
 			switch code := resp.StatusCode; {
 			case code >= 200 && code < 300:
-				st.Accepted++
-				return nil
+				return true, nil
 			case code >= 400 && code < 500 && code != http.StatusTooManyRequests && code != http.StatusRequestTimeout:
-				st.Rejected++
-				return nil
+				return false, nil
 			default:
-				err = fmt.Errorf("POST %s: status %d", s.target.SOAP, code)
+				err = fmt.Errorf("POST %s: status %d", url, code)
 			}
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, ctx.Err()
 		}
-		st.Retried++
+		*retried++
 		if werr := r.wait(ctx, err); werr != nil {
-			return werr
+			return false, werr
 		}
 	}
 }

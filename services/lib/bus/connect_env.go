@@ -221,6 +221,11 @@ func (n NATS) Connect(ctx context.Context, name string, partitions partition.Cou
 		return nil, nil, fmt.Errorf("bus.NATS.Connect: %w", err)
 	}
 	if err := setup.Apply(ctx, js, name); err != nil {
+		// A refused login leaves the connection retrying (or closed) and
+		// the stream set-up timing out: say why NATS refused it.
+		if last := nc.LastError(); last != nil {
+			err = fmt.Errorf("%w (NATS %s: %v)", err, RedactURLs(n.URL), redactError(last, n.URL))
+		}
 		nc.Close()
 		return nil, nil, err
 	}

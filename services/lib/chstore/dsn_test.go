@@ -2,6 +2,9 @@ package chstore
 
 import (
 	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -43,7 +46,24 @@ func TestParseDSN(t *testing.T) {
 		{name: "schema migrate", in: "clickhouse://h:9000/db?schema=migrate",
 			want: DSN{Host: "h", Port: 9000, Database: "db", User: "default"}},
 
-		{name: "query", in: "clickhouse://h:9000/db?secure=true", badPart: "query"},
+		{name: "secure", in: "clickhouse://h/db?secure=true",
+			want: DSN{Host: "h", Port: 9440, Database: "db", User: "default", Secure: true}},
+		{name: "secure own port", in: "clickhouse://w:pw@h:9999/db?secure=true&ca_file=/etc/ch/ca.pem&schema=check",
+			want: DSN{Host: "h", Port: 9999, Database: "db", User: "w", Password: "pw", CheckSchema: true, Secure: true, CAFile: "/etc/ch/ca.pem"}},
+		{name: "skip verify", in: "clickhouse://h/db?secure=true&skip_verify=true",
+			want: DSN{Host: "h", Port: 9440, Database: "db", User: "default", Secure: true, SkipVerify: true}},
+		{name: "not secure", in: "clickhouse://h/db?secure=false&skip_verify=false",
+			want: DSN{Host: "h", Port: 9000, Database: "db", User: "default"}},
+		{name: "query", in: "clickhouse://h:9000/db?compress=true", badPart: "query"},
+		{name: "secure yes", in: "clickhouse://h:9000/db?secure=yes", badPart: "query"},
+		{name: "ca without secure", in: "clickhouse://h:9000/db?ca_file=/ca.pem", badPart: "query"},
+		{name: "skip without secure", in: "clickhouse://h:9000/db?skip_verify=true", badPart: "query"},
+		{name: "ca and skip", in: "clickhouse://h/db?secure=true&ca_file=/ca.pem&skip_verify=true", badPart: "query"},
+		{name: "empty ca", in: "clickhouse://h/db?secure=true&ca_file=", badPart: "query"},
+		{name: "password file missing", in: "clickhouse://w@h/db?password_file=/nonexistent/pw", badPart: "password_file"},
+		{name: "password file a device", in: "clickhouse://w@h/db?password_file=/dev/zero", badPart: "password_file"},
+		{name: "password file a directory", in: "clickhouse://w@h/db?password_file=/", badPart: "password_file"},
+		{name: "password file and password", in: "clickhouse://w:pw@h/db?password_file=/nonexistent/pw", badPart: "password_file"},
 		{name: "schema other", in: "clickhouse://h:9000/db?schema=drop", badPart: "query"},
 		{name: "schema twice", in: "clickhouse://h:9000/db?schema=check&schema=migrate", badPart: "query"},
 		{name: "schema and other", in: "clickhouse://h:9000/db?schema=check&x=1", badPart: "query"},
@@ -91,6 +111,37 @@ func TestParseDSNErrorHidesPassword(t *testing.T) {
 	}
 }
 
+// TestPasswordFile: the password of a mounted Secret, read at parse time
+// without its line end; an empty file is refused; String names the file,
+// never the password.
+func TestPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "password")
+	if err := os.WriteFile(pw, []byte("s3cret from a file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := ParseDSN("clickhouse://writer@ch:9440/hinscore?secure=true&password_file=" + url.QueryEscape(pw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Password != "s3cret from a file" || d.User != "writer" || d.PasswordFile != pw {
+		t.Errorf("%+v: want the file's password", d)
+	}
+	if str := d.String(); strings.Contains(str, "s3cret") || !strings.Contains(str, "password_file=") {
+		t.Errorf("String() = %q: want the file named, not the password", str)
+	}
+	if back, err := ParseDSN(d.String()); err != nil || back != d {
+		t.Errorf("round trip of %q: %+v, %v", d.String(), back, err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseDSN("clickhouse://w@h/db?password_file=" + url.QueryEscape(empty)); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("an empty password file: %v", err)
+	}
+}
+
 func TestDSNString(t *testing.T) {
 	tests := []struct {
 		in   DSN
@@ -100,6 +151,8 @@ func TestDSNString(t *testing.T) {
 		{DSN{Host: "h", Port: 9000, Database: "d", User: "bob", Password: "secret"}, "clickhouse://bob@h:9000/d"},
 		{DSN{Host: "::1", Port: 9000, Database: "d"}, "clickhouse://[::1]:9000/d"},
 		{DSN{Host: "h", Port: 9000, Database: "d", User: "default", CheckSchema: true}, "clickhouse://h:9000/d?schema=check"},
+		{DSN{Host: "h", Port: 9440, Database: "d", User: "w", Password: "pw", Secure: true, CAFile: "/ca.pem"}, "clickhouse://w@h:9440/d?secure=true&ca_file=/ca.pem"},
+		{DSN{Host: "h", Port: 9440, Database: "d", Secure: true, SkipVerify: true}, "clickhouse://h:9440/d?secure=true&skip_verify=true"},
 	}
 	for _, tt := range tests {
 		if got := tt.in.String(); got != tt.want {
@@ -110,7 +163,8 @@ func TestDSNString(t *testing.T) {
 			t.Errorf("ParseDSN(%q): %v", tt.in.String(), err)
 			continue
 		}
-		if back.Host != tt.in.Host || back.Port != tt.in.Port || back.Database != tt.in.Database {
+		if back.Host != tt.in.Host || back.Port != tt.in.Port || back.Database != tt.in.Database ||
+			back.Secure != tt.in.Secure || back.CAFile != tt.in.CAFile || back.SkipVerify != tt.in.SkipVerify {
 			t.Errorf("round trip of %q = %+v", tt.in.String(), back)
 		}
 	}

@@ -14,7 +14,7 @@ const EnvDSN = "HINSCORE_CLICKHOUSE_DSN"
 // every service that reads or writes it. It opens the service's
 // connection (service.Opener).
 type ClickHouse struct {
-	DSN DSN `env:"HINSCORE_CLICKHOUSE_DSN" default:"clickhouse://127.0.0.1:9000/hinscore" help:"clickhouse://[user[:pass]@]host:port/database (native protocol); ?schema=check only checks the schema (a cluster's, applied by an administrator) instead of creating and migrating the database"`
+	DSN DSN `env:"HINSCORE_CLICKHOUSE_DSN" default:"clickhouse://127.0.0.1:9000/hinscore" help:"clickhouse://[user[:pass]@]host:port/database (native protocol); ?schema=check only checks the schema (a cluster's, applied by an administrator) instead of creating and migrating the database; secure=true for TLS (port 9440 by default) with ca_file=PATH or the system's CAs (skip_verify=true: unverified, tests only); password_file=PATH reads the password from a file"`
 }
 
 // UnmarshalText parses a DSN (ParseDSN).

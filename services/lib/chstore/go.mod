@@ -14,9 +14,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-faster/city v1.0.1 // indirect
 	github.com/go-faster/errors v0.7.1 // indirect
-	github.com/google/uuid v1.6.0 // indirect
-	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000 // indirect
-	github.com/klauspost/compress v1.20.1 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
@@ -45,10 +43,15 @@ require github.com/hinscore/hinscore/services/lib/service v0.0.0-00010101000000-
 replace github.com/hinscore/hinscore/services/lib/service => ../service
 
 require (
+	github.com/google/uuid v1.6.0
 	github.com/hinscore/hinscore/proto v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/bus v0.0.0-00010101000000-000000000000
+	github.com/hinscore/hinscore/services/lib/domain v0.0.0-00010101000000-000000000000
 	google.golang.org/protobuf v1.36.12
 )
 
 replace github.com/hinscore/hinscore/proto => ../../../proto
 
 replace github.com/hinscore/hinscore/services/lib/domain => ../domain
+
+replace github.com/hinscore/hinscore/services/lib/bus => ../bus

@@ -2,6 +2,8 @@ package chstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"strconv"
 	"strings"
@@ -69,7 +71,12 @@ func OpenDSN(ctx context.Context, d DSN) (driver.Conn, error) {
 // Connect opens a connection pool to one database of the server d names and
 // checks that the server answers. It neither creates nor migrates anything.
 func Connect(ctx context.Context, d DSN, database string) (driver.Conn, error) {
+	tlsConfig, err := d.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("chstore.Connect %s: %w", d, err)
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
+		TLS:      tlsConfig,
 		Protocol: clickhouse.Native,
 		Addr:     []string{d.Addr()},
 		Auth:     clickhouse.Auth{Database: database, Username: d.User, Password: d.Password},
@@ -90,6 +97,28 @@ func Connect(ctx context.Context, d DSN, database string) (driver.Conn, error) {
 		return nil, fmt.Errorf("chstore.Connect %s: %w", d, err)
 	}
 	return conn, nil
+}
+
+// TLSConfig is the client TLS of a secure DSN (nil for plain TCP): the
+// server's certificate verified for its host name against the system's
+// CAs or only CAFile's, unless SkipVerify.
+func (d DSN) TLSConfig() (*tls.Config, error) {
+	if !d.Secure {
+		return nil, nil
+	}
+	c := &tls.Config{ServerName: d.Host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: d.SkipVerify}
+	if d.CAFile == "" {
+		return c, nil
+	}
+	pem, err := readFileAtMost(d.CAFile, 4<<20)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	c.RootCAs = x509.NewCertPool()
+	if !c.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", d.CAFile)
+	}
+	return c, nil
 }
 
 // ServerVersion returns the major and minor version of the server, for

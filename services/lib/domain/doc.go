@@ -14,5 +14,7 @@
 //   - purpose: exchange purpose codes of every system mapped to one
 //     canonical purpose, as one versioned table;
 //   - text: bounding a sender's text;
-//   - csvsafe: CSV that spreadsheets open as data, never as formulas.
+//   - csvsafe: CSV that spreadsheets open as data, never as formulas;
+//   - testenv (imported by tests only): whether a test that lacks
+//     something from the machine skips or fails.
 package domain

@@ -13,7 +13,8 @@ import (
 const ShutdownTimeout = 25 * time.Second
 
 // Main runs one service as its own process until ctx ends (SIGTERM): its
-// configuration read from the environment by load, JSON logs to stderr,
+// configuration read from the environment by load and refused when it
+// holds what production forbids (CheckProduction), JSON logs to stderr,
 // the connections the configuration declares (its Openers), the admin
 // endpoints of its Process settings, and the service build makes of the
 // configuration and those dependencies. A service with a Ready method
@@ -27,6 +28,9 @@ func Main[C any, S Component](ctx context.Context, name string, load func(*Env) 
 func Serve[C any, S Component](ctx context.Context, name string, env *Env, logTo io.Writer, load func(*Env) (C, error), build func(C, Deps) (S, error)) error {
 	cfg, err := load(env)
 	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if err := CheckProduction(env, &cfg); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	proc := processOf(&cfg)

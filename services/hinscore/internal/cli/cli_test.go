@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,8 @@ import (
 
 	"github.com/hinscore/hinscore/services/api"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service"
+	"github.com/hinscore/hinscore/services/lib/service/servicetest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -68,6 +69,7 @@ func TestInspectErrorsNameFileMessageAndField(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Setenv(service.EnvEnvironment, service.Production) // as a deployment runs up and nats
 	tests := []struct {
 		name string
 		args []string
@@ -87,6 +89,10 @@ func TestUsageErrors(t *testing.T) {
 		{"up bad listener", []string{"up", "--mllp", "north"}, 2, "--mllp"},
 		{"up bad network", []string{"up", "--mllp", "no rth=127.0.0.1:1"}, 2, "--mllp"},
 		{"up bad audit listener", []string{"up", "--atna", "hin1=nowhere"}, 2, "--atna"},
+		{"up in production: the embedded NATS on every interface", []string{"up", "--nats", "0.0.0.0:4222"}, 1, "--nats: 0.0.0.0:4222: the embedded NATS authenticates nobody"},
+		{"up in production: development keys", []string{"up"}, 1, "HINSCORE_RAW_KEYS: the public development key"},
+		{"up in production: plain MLLP", []string{"up"}, 1, "HINSCORE_MLLP_LISTENERS: TLS is off"},
+		{"nats in production on every interface", []string{"nats", "--addr", "0.0.0.0:0"}, 1, "--addr: 0.0.0.0:0: the embedded NATS"},
 		{"demo bad requests", []string{"demo", "--requests", "0"}, 2, "--requests"},
 		{"demo bad journeys", []string{"demo", "--journeys", "-1"}, 2, "--journeys"},
 		{"bad flag", []string{"demo", "--nope"}, 2, "nope"},
@@ -121,7 +127,7 @@ func TestVersion(t *testing.T) {
 
 func TestNATSRunsUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb servicetest.Buffer
 	done := make(chan int)
 	go func() {
 		done <- Main(ctx, []string{"nats", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, &out, &errb)
@@ -149,24 +155,6 @@ func TestNATSRunsUntilCancelled(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer a test may read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestImportStoresOnceAndReimportsNothing imports an HL7 file twice into a

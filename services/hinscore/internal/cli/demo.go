@@ -292,7 +292,9 @@ func demoClickHouse(ctx context.Context, flagValue string) (dsn string, local bo
 // SOAP networks' copies; with the demo's own keys unless some are
 // configured.
 func demoOptions(ctx context.Context, f upFlags, run *demoRun, log zerolog.Logger) (pipeline.Options, error) {
-	opts, err := pipelineOptions(ctx, f, log)
+	// The demo is development by nature: its own keys, plain TCP on
+	// loopback, simulated networks.
+	opts, err := pipelineOptions(ctx, f, service.Development, log)
 	if err != nil {
 		return pipeline.Options{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/service"
 )
 
 // connectJetStream connects a command (named in the connection and in
@@ -41,6 +42,9 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("%w: --addr: %v", errUsage, err)
 	}
+	if err := service.CheckProduction(service.NewEnv(), &embeddedNATS{flag: "--addr", addr: *addr}); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(*data, 0o755); err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}
@@ -53,4 +57,17 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintln(stdout, srv.URL())
 	<-ctx.Done()
 	return nil
+}
+
+// embeddedNATS is the embedded server's client address, given by flag, as
+// production sees it.
+type embeddedNATS struct{ flag, addr string }
+
+// ProductionRefusals: the embedded server authenticates nobody, so in
+// production it listens on loopback only.
+func (n embeddedNATS) ProductionRefusals(ps *service.Problems) {
+	host, _, err := natsembed.SplitAddr(n.addr)
+	if err == nil && !natsembed.Loopback(host) {
+		ps.Add(n.flag, "%s: the embedded NATS authenticates nobody, so anyone reaching it could write any network's events: listen on loopback (127.0.0.1) and run a NATS cluster with accounts (deploy/nats) for remote services", n.addr)
+	}
 }

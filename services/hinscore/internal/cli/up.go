@@ -64,7 +64,11 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	log := service.NewLogger("hinscore", stderr)
-	opts, err := pipelineOptions(ctx, f, log)
+	environment, err := service.EnvironmentOf(service.NewEnv())
+	if err != nil {
+		return err
+	}
+	opts, err := pipelineOptions(ctx, f, environment, log)
 	if err != nil {
 		return err
 	}
@@ -125,8 +129,9 @@ func upEnv(f upFlags, data string) *service.Env {
 }
 
 // pipelineOptions reads every component's configuration, and the settings
-// they share once, from the environment with the command's flags over it.
-func pipelineOptions(ctx context.Context, f upFlags, log zerolog.Logger) (pipeline.Options, error) {
+// they share once, from the environment with the command's flags over it,
+// and refuses in production what production forbids (refuseInProduction).
+func pipelineOptions(ctx context.Context, f upFlags, environment string, log zerolog.Logger) (pipeline.Options, error) {
 	data, err := filepath.Abs(f.data)
 	if err != nil {
 		return pipeline.Options{}, fmt.Errorf("--data: %w", err)
@@ -141,6 +146,9 @@ func pipelineOptions(ctx context.Context, f upFlags, log zerolog.Logger) (pipeli
 	}
 	opts := pipeline.Options{DataDir: data, NATSAddr: f.nats, ClickHouse: d, AdminAddr: f.admin, Streams: bus.DefaultStreamOptions(), Log: log}
 	if err := readConfigs(env, f, &opts); err != nil {
+		return pipeline.Options{}, err
+	}
+	if err := refuseInProduction(environment, opts); err != nil {
 		return pipeline.Options{}, err
 	}
 	if err := os.MkdirAll(data, 0o755); err != nil {
@@ -201,6 +209,13 @@ func readConfigs(env *service.Env, f upFlags, opts *pipeline.Options) error {
 		opts.API = &cfg
 	}
 	return nil
+}
+
+// refuseInProduction returns, in production, what production forbids of
+// every component's configuration (service.Refuse) and of the embedded
+// NATS.
+func refuseInProduction(environment string, opts pipeline.Options) error {
+	return service.Refuse(environment, &opts.Shared, &opts.Ingest, opts.ATNA, opts.FHIR, opts.API, &embeddedNATS{flag: "--nats", addr: opts.NATSAddr})
 }
 
 func parseListeners(specs []string) ([]mllpingest.Listener, error) {

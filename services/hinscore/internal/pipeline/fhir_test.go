@@ -217,8 +217,9 @@ func TestFHIREndToEnd(t *testing.T) {
 	if _, err := p.WaitStored(ctx, Counts{Events: wantEvents, Outcomes: wantOutcomes}); err != nil {
 		t.Fatal(err)
 	}
-	// Give a straggling version or a stray event the time to show up, then compare exactly.
-	time.Sleep(3 * time.Second)
+	// A straggling version or a stray event would be stored before the
+	// pipeline settles: compare exactly only then.
+	waitSettled(ctx, t, p)
 	if got, err := p.Stored(ctx); err != nil || got != (Counts{Events: wantEvents, Outcomes: wantOutcomes}) {
 		t.Fatalf("stored %+v (%v), want %d events and %d outcomes", got, err, wantEvents, wantOutcomes)
 	}

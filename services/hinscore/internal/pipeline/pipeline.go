@@ -288,8 +288,9 @@ func (p *Pipeline) ClickHouse() (driver.Conn, chstore.DSN) { return p.conn, p.ds
 // JetStream is the pipeline's JetStream context.
 func (p *Pipeline) JetStream() jetstream.JetStream { return p.js }
 
-// NATSURL is the URL of the NATS server in use.
-func (p *Pipeline) NATSURL() string { return p.nc.ConnectedUrl() }
+// NATSURL is the URL of the NATS server in use, to print: any password in
+// it is masked.
+func (p *Pipeline) NATSURL() string { return p.nc.ConnectedUrlRedacted() }
 
 // Counts are what ClickHouse holds, deduplicated.
 type Counts struct {

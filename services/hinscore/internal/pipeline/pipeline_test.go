@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hinscore/hinscore/services/chwriter"
+	"github.com/hinscore/hinscore/services/harness/faults"
 	"github.com/hinscore/hinscore/services/harness/simulator"
 	"github.com/hinscore/hinscore/services/hinscore/internal/truthcheck"
 	"github.com/hinscore/hinscore/services/lib/bus"
@@ -178,13 +179,24 @@ func assertFaultsCaught(t *testing.T, plan *simulator.Plan, stored []truthcheck.
 	}
 }
 
+// waitSettled waits until the pipeline says, by its own marks, that it has
+// nothing left to store: the linker caught up with nothing pending, the
+// writer's consumers with nothing unacknowledged (faults.PipelineSettled).
+func waitSettled(ctx context.Context, t *testing.T, p *Pipeline) {
+	t.Helper()
+	if err := faults.WaitPipelineSettled(ctx, faults.ScrapeLinker(p.AdminAddr()), p.JetStream(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // assertMatchesTruth checks, from ClickHouse, that the stored counts equal
 // want exactly and that every network's outcome class counts equal the
 // simulator's per-request truth.
 func assertMatchesTruth(t *testing.T, ctx context.Context, p *Pipeline, plan *simulator.Plan, want Counts) {
 	t.Helper()
-	// Give a straggling duplicate or orphan the time to show up, then compare exactly.
-	time.Sleep(3 * time.Second)
+	// A straggling duplicate or orphan would be stored before the pipeline
+	// settles: compare exactly only then.
+	waitSettled(ctx, t, p)
 	got, err := p.Stored(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -262,6 +274,10 @@ func TestRestartMidRunLosesAndDoublesNothing(t *testing.T) {
 	}
 	want := Counts{Events: uint64(plan.ValidMessages()), Outcomes: uint64(len(plan.Requests()))}
 	t.Logf("stopped with %d of %d events and %d of %d outcomes in ClickHouse", before.Events, want.Events, before.Outcomes, want.Outcomes)
+	// A stop after everything was stored would prove nothing about a restart.
+	if before.Events+before.Outcomes >= want.Events+want.Outcomes {
+		t.Fatalf("stopped after the whole run was stored (%+v): not mid-run", before)
+	}
 	p, err = Start(ctx, opts)
 	if err != nil {
 		t.Fatalf("restart: %v", err)

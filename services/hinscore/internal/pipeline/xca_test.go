@@ -133,8 +133,8 @@ func startXCAPipeline(ctx context.Context, t *testing.T, plan *simulator.XCAPlan
 }
 
 // waitXCAOutcomes polls the outcomes view until it holds want outcomes,
-// then for a settle period in which nothing more may arrive, and returns
-// them.
+// then waits until the pipeline has settled (nothing more will arrive),
+// and returns them.
 func waitXCAOutcomes(ctx context.Context, t *testing.T, p *Pipeline, want int) []storedXCA {
 	t.Helper()
 	conn, _ := p.ClickHouse()
@@ -150,18 +150,8 @@ func waitXCAOutcomes(ctx context.Context, t *testing.T, p *Pipeline, want int) [
 		time.Sleep(250 * time.Millisecond)
 	}
 	// What a straggling record could still change (a second outcome, a
-	// later version) shows within the linker's idle rule and a flush.
-	settle := time.Now().Add(4 * time.Second)
-	for time.Now().Before(settle) {
-		var again uint64
-		if err := conn.QueryRow(ctx, "SELECT count() FROM outcomes").Scan(&again); err != nil {
-			t.Fatal(err)
-		}
-		if again != n {
-			settle, n = time.Now().Add(4*time.Second), again
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	// later version) is stored before the pipeline settles.
+	waitSettled(ctx, t, p)
 	stored, err := readXCAOutcomes(ctx, conn)
 	if err != nil {
 		t.Fatal(err)

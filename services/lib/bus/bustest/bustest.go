@@ -68,6 +68,23 @@ func Start(t testing.TB, opts *bus.StreamOptions) (string, jetstream.JetStream) 
 	return b.Server.URL(), b.JS
 }
 
+// Connect opens a connection to url as service name does (bus.Connect:
+// its inbox prefix, its reconnects), closed when the test ends: for a
+// test that looks at one service's own traffic.
+func Connect(t testing.TB, url, name string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := bus.Connect(url, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
 // Streams is Start with the default stream options.
 func Streams(t testing.TB) jetstream.JetStream {
 	t.Helper()

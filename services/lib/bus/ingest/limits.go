@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"crypto/tls"
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/service"
@@ -11,7 +10,7 @@ import (
 // ingest reading them from variables of its own prefix (prefix+"_MAX_FRAME",
 // "_IDLE_TIMEOUT", "_MAX_CONNS", "_MAX_CONNS_PER_LISTENER",
 // "_MAX_CONNS_PER_REMOTE", "_MAX_INFLIGHT", "_READ_TIMEOUT", "_MIN_RATE",
-// "_TLS_CERT", "_TLS_KEY", "_TLS_CLIENT_CA", "_TLS_CLIENT_CAS").
+// "_TLS_CERT", "_TLS_KEY", "_TLS_CLIENT_CA", "_TLS_CLIENT_CAS", "_TLS_CLIENT_URI").
 type Limits struct {
 	Prefix        string
 	MaxFrameBytes int
@@ -36,6 +35,9 @@ type Limits struct {
 	// their listener accepts only certificates these CAs signed, the
 	// other networks' listeners TLSClientCA's.
 	TLSClientCAs NetworkFiles
+	// TLSClientURI, a pattern with {network}, binds client certificates
+	// to their network by a URI SAN (TLSFiles.ClientURI).
+	TLSClientURI string
 }
 
 // Check adds to ps a problem for each bad limit, named by its variable.
@@ -74,6 +76,7 @@ func (l Limits) Check(ps *service.Problems) {
 	if len(l.TLSClientCAs) > 0 && l.TLSCert == "" {
 		ps.Add(p+"_TLS_CLIENT_CAS", "mutual TLS needs %s_TLS_CERT and %s_TLS_KEY", p, p)
 	}
+	l.TLSFiles().CheckURI(ps, p+"_TLS_CLIENT_URI")
 }
 
 // ConnLimits are the connection limits.
@@ -82,18 +85,10 @@ func (l Limits) ConnLimits() ConnLimits {
 }
 
 // TLS loads the listeners' TLS configuration; nil when TLS is off.
-func (l Limits) TLS() (*TLSSet, error) {
-	all, err := ServerTLS(l.TLSCert, l.TLSKey, l.TLSClientCA, l.Prefix+"_TLS")
-	if err != nil || all == nil {
-		return nil, err
-	}
-	set := &TLSSet{all: all, byNetwork: map[string]*tls.Config{}}
-	for network, caFile := range l.TLSClientCAs {
-		tc := all.Clone()
-		if err := requireClients(tc, caFile, l.Prefix+"_TLS_CLIENT_CAS "+network); err != nil {
-			return nil, err
-		}
-		set.byNetwork[network] = tc
-	}
-	return set, nil
+func (l Limits) TLS() (*TLSSet, error) { return NewTLSSet(l.TLSFiles()) }
+
+// TLSFiles are the files of the listeners' TLS.
+func (l Limits) TLSFiles() TLSFiles {
+	return TLSFiles{Prefix: l.Prefix + "_TLS", Cert: l.TLSCert, Key: l.TLSKey, ClientCA: l.TLSClientCA,
+		NetworkCAs: l.TLSClientCAs, ClientURI: l.TLSClientURI}
 }

@@ -75,3 +75,14 @@ func SplitAddr(addr string) (host string, port int, err error) {
 	}
 	return host, port, nil
 }
+
+// Loopback reports whether host, as SplitAddr gives it, is reachable from
+// this machine only. The embedded server authenticates nobody, so only
+// there may production run it.
+func Loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

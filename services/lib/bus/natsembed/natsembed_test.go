@@ -18,3 +18,16 @@ func TestSplitAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopback: the hosts production lets the embedded server listen on.
+func TestLoopback(t *testing.T) {
+	for host, want := range map[string]bool{"127.0.0.1": true, "127.0.0.2": true, "::1": true, "localhost": true,
+		"0.0.0.0": false, "::": false, "10.0.0.4": false, "nats.example": false, "": false} {
+		if got := Loopback(host); got != want {
+			t.Errorf("Loopback(%q) = %v", host, got)
+		}
+	}
+	if host, _, err := SplitAddr(":4222"); err != nil || !Loopback(host) {
+		t.Errorf("a port alone listens on loopback: %q %v", host, err)
+	}
+}

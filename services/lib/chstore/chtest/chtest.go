@@ -7,29 +7,24 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/domain/testenv"
 )
 
 // EnvDSN names the variable that points tests at a ClickHouse server.
 const EnvDSN = "HINSCORE_TEST_CLICKHOUSE_DSN"
 
-// ServerDSN returns the test server's DSN. Without one the test fails when
-// CI is set (a CI run must not pass by skipping) and is skipped otherwise.
+// ServerDSN returns the test server's DSN. Without one the test fails under
+// make test or CI (a run there must not pass by skipping: testenv) and is
+// skipped otherwise.
 func ServerDSN(t testing.TB) chstore.DSN {
 	t.Helper()
-	s := os.Getenv(EnvDSN)
-	if s == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set (CI is set, so this test may not be skipped); start one with scripts/clickhouse.sh start", EnvDSN)
-		}
-		t.Skipf("%s is not set; start a server with scripts/clickhouse.sh start", EnvDSN)
-	}
+	s := testenv.Getenv(t, EnvDSN, "start a server with scripts/clickhouse.sh start")
 	d, err := chstore.ParseDSN(s)
 	if err != nil {
 		t.Fatalf("%s: %v", EnvDSN, err)

@@ -36,7 +36,9 @@ func realMain(ctx context.Context, args []string) error {
 	out := fs.String("out", env.String("HINSCORE_SIM_OUT", "out/simulator"), "directory for truth.csv and truth.json (HINSCORE_SIM_OUT)")
 	targets := fs.String("targets", env.String("HINSCORE_SIM_TARGETS", ""), "NETWORK=HOST:PORT,... ; empty = only write the truth (HINSCORE_SIM_TARGETS)")
 	start := fs.String("start", env.String("HINSCORE_SIM_START", ""), "first request time, RFC 3339 (default yesterday 00:00 UTC) (HINSCORE_SIM_START)")
-	span := fs.Duration("span", env.Duration("HINSCORE_SIM_SPAN", 24*time.Hour), "how long requests keep arriving (HINSCORE_SIM_SPAN)")
+	span := fs.String("span", env.String("HINSCORE_SIM_SPAN", "24h"), "how long requests keep arriving: a duration (36h), days (30d) or months (6mo); without --start the span ends today 00:00 UTC (HINSCORE_SIM_SPAN)")
+	patterns := fs.Bool("patterns", env.String("HINSCORE_SIM_PATTERNS", "") == "true", "every HL7 v2 and FHIR pattern (PatternNetworks: northstar, bayview, prairie over MLLP, lakeshore FHIR over HTTP) instead of patient queries only (HINSCORE_SIM_PATTERNS)")
+	fhirToken := fs.String("fhir-token", env.String("HINSCORE_SIM_FHIR_TOKEN", ""), "bearer token of the FHIR networks' POSTs (HINSCORE_SIM_FHIR_TOKEN)")
 	rate := fs.Float64("rate", envFloat(env, "HINSCORE_SIM_RATE"), "frames/s in total, 0 = as fast as acknowledged (HINSCORE_SIM_RATE)")
 	networkRate := fs.Float64("network-rate", envFloat(env, "HINSCORE_SIM_NETWORK_RATE"), "frames/s per network instead of --rate (HINSCORE_SIM_NETWORK_RATE)")
 	reconnect := fs.Duration("reconnect-within", env.Duration("HINSCORE_SIM_RECONNECT_WITHIN", 60*time.Second), "longest outage of a connection before giving up (HINSCORE_SIM_RECONNECT_WITHIN)")
@@ -52,16 +54,15 @@ func realMain(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg := simulator.Config{
-		Requests: *requests, Seed: int64(*seed), Span: *span,
+		Requests: *requests, Seed: int64(*seed),
 		Rate: *rate, NetworkRate: *networkRate, ReconnectWithin: *reconnect,
-		Progress: os.Stderr, ProgressEvery: *progress,
+		Progress: os.Stderr, ProgressEvery: *progress, FHIRToken: *fhirToken,
 	}
-	if *start != "" {
-		t, err := time.Parse(time.RFC3339, *start)
-		if err != nil {
-			return fmt.Errorf("--start: %w", err)
-		}
-		cfg.Start = t
+	if *patterns {
+		cfg.Networks = simulator.PatternNetworks()
+	}
+	if err := spanAndStart(&cfg, *span, *start, time.Now()); err != nil {
+		return err
 	}
 	tg, err := simulator.ParseTargets(*targets)
 	if err != nil {
@@ -126,6 +127,23 @@ func runXCA(ctx context.Context, cfg simulator.XCAConfig, tg map[string]simulato
 	}
 	fmt.Println("total (XCA)   ", stats)
 	return err
+}
+
+// spanAndStart sets the run's span and start: from --start when given,
+// else the span that ends today 00:00 UTC.
+func spanAndStart(cfg *simulator.Config, span, start string, now time.Time) error {
+	sp, err := simulator.ParseSpan(span)
+	if err != nil {
+		return fmt.Errorf("--span: %w", err)
+	}
+	cfg.Start = sp.Before(now.UTC().Truncate(24 * time.Hour))
+	if start != "" {
+		if cfg.Start, err = time.Parse(time.RFC3339, start); err != nil {
+			return fmt.Errorf("--start: %w", err)
+		}
+	}
+	cfg.Span = sp.From(cfg.Start)
+	return nil
 }
 
 // caConfig trusts the CA certificates of a PEM file (nil = the system's roots).

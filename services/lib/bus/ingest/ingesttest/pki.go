@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -27,6 +28,11 @@ type PKI struct {
 	CAFile, CertFile, KeyFile string
 	Pool                      *x509.CertPool // the CA, for a client's RootCAs
 	Client                    tls.Certificate
+
+	t      testing.TB
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	serial int64
 }
 
 // NewPKI makes a CA named name with its certificates, valid for an hour.
@@ -48,20 +54,6 @@ func NewPKI(t testing.TB, name string) *PKI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, key
-	}
 	write := func(file, typ string, der []byte) string {
 		p := filepath.Join(dir, file)
 		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
@@ -69,17 +61,61 @@ func NewPKI(t testing.TB, name string) *PKI {
 		}
 		return p
 	}
-	srvDER, srvKey := leaf(2, name+" server", x509.ExtKeyUsageServerAuth)
+	p := &PKI{Dir: dir, Pool: x509.NewCertPool(), t: t, ca: ca, caKey: caKey, serial: 1}
+	p.Pool.AddCert(ca)
+	srvDER, srvKey := p.leaf(name+" server", x509.ExtKeyUsageServerAuth)
 	srvKeyDER, err := x509.MarshalECPrivateKey(srvKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cliDER, cliKey := leaf(3, name+" peer", x509.ExtKeyUsageClientAuth)
-	p := &PKI{Dir: dir, CAFile: write("ca.pem", "CERTIFICATE", caDER), CertFile: write("server.pem", "CERTIFICATE", srvDER),
-		KeyFile: write("server.key", "EC PRIVATE KEY", srvKeyDER), Pool: x509.NewCertPool()}
-	p.Pool.AddCert(ca)
-	p.Client = tls.Certificate{Certificate: [][]byte{cliDER}, PrivateKey: cliKey}
+	p.CAFile, p.CertFile = write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", srvDER)
+	p.KeyFile = write("server.key", "EC PRIVATE KEY", srvKeyDER)
+	p.Client = p.ClientNaming()
 	return p
+}
+
+// ClientNaming is a client certificate of the CA carrying uris as its URI
+// SANs (e.g. "urn:hinscore:network:neta").
+func (p *PKI) ClientNaming(uris ...string) tls.Certificate {
+	p.t.Helper()
+	var us []*url.URL
+	for _, u := range uris {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		us = append(us, parsed)
+	}
+	der, key := p.leaf(p.ca.Subject.CommonName+" peer", x509.ExtKeyUsageClientAuth, us...)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// leaf is a certificate the CA signs, for 127.0.0.1 and uris.
+func (p *PKI) leaf(cn string, usage x509.ExtKeyUsage, uris ...*url.URL) ([]byte, *ecdsa.PrivateKey) {
+	p.t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.serial++
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, URIs: uris}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return der, key
+}
+
+// ClientTLSWith is a client's configuration trusting the CA, presenting
+// cert (of this PKI or another) whatever CAs the server asks for, as a
+// client that is not Go's may.
+func (p *PKI) ClientTLSWith(cert tls.Certificate) *tls.Config {
+	cfg := p.ClientTLS(false)
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	return cfg
 }
 
 // ClientTLS is a client's configuration trusting the CA, with the client
