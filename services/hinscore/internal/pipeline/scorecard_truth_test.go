@@ -70,6 +70,32 @@ func TestXCAScorecardsMatchTruthReference(t *testing.T) {
 	compareScorecards(ctx, t, p, referenceFigures(t, dir))
 }
 
+// TestPatternScorecardsMatchTruthReference compares the day scorecards of
+// three months of every pattern the simulator speaks (HL7 v2 and FHIR:
+// queries, referrals, orders, record requests, each kind with its SLA;
+// interim acknowledgements, cancels, partial answers) with truthref.
+func TestPatternScorecardsMatchTruthReference(t *testing.T) {
+	plan, err := simulator.Generate(simulator.Config{
+		Requests: 1600, Seed: 25, Start: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), Span: 90 * 24 * time.Hour,
+		Networks: simulator.PatternNetworks(), FHIRToken: patternsToken,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	p, targets := startPatternsPipeline(ctx, t, plan)
+	if _, err := plan.Send(ctx, targets); err != nil {
+		t.Fatal(err)
+	}
+	waitPatternOutcomes(ctx, t, p, len(plan.Requests()))
+	dir := t.TempDir()
+	if err := plan.WriteTruth(dir); err != nil {
+		t.Fatal(err)
+	}
+	compareScorecards(ctx, t, p, referenceFigures(t, dir))
+}
+
 // checkTruthDir compares every stored outcome with a truth directory, as
 // `hinscore verify` does, and fails on any difference.
 func checkTruthDir(ctx context.Context, t *testing.T, p *Pipeline, dir string) []truthcheck.Outcome {

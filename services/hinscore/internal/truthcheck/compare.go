@@ -55,8 +55,9 @@ func (r *Report) OK() bool { return len(r.Differences) == 0 }
 const matchWindow = 5 * time.Minute
 
 // Compare matches every request of the truth with its stored outcome and
-// compares them field by field. An HL7 v2 request is matched by network
-// and message id. A cross-community transaction, whose records carry no id
+// compares them field by field. A request of truth.csv is matched by
+// network and message id, or (a FHIR request, whose id is its resource's)
+// by network, request time and patient token (responder without the key). A cross-community transaction, whose records carry no id
 // of the simulator's, is matched by network, kind, responding community,
 // patient token (when patientKey is given; an ITI-39 request names no
 // patient) and the nearest request time. Every outcome left without a
@@ -105,28 +106,50 @@ type matcher struct {
 	key    []byte
 	byID   map[[2]string][]int
 	byKind map[[3]string][]int
+	byTime map[timeKey][]int
+}
+
+type timeKey struct {
+	network string
+	at      int64
 }
 
 func newMatcher(stored []Outcome, key []byte) *matcher {
 	m := &matcher{stored: stored, used: make([]bool, len(stored)), key: key,
-		byID: map[[2]string][]int{}, byKind: map[[3]string][]int{}}
+		byID: map[[2]string][]int{}, byKind: map[[3]string][]int{}, byTime: map[timeKey][]int{}}
 	for i, o := range stored {
 		m.byID[[2]string{o.Network, o.RequestID}] = append(m.byID[[2]string{o.Network, o.RequestID}], i)
 		k := [3]string{o.Network, o.Kind, o.ResponderCommunity}
 		m.byKind[k] = append(m.byKind[k], i)
+		t := timeKey{o.Network, o.RequestedAtMs}
+		m.byTime[t] = append(m.byTime[t], i)
 	}
 	return m
+}
+
+// first is the first unused outcome of candidates that ok accepts, or -1.
+func (m *matcher) first(candidates []int, ok func(Outcome) bool) int {
+	for _, i := range candidates {
+		if !m.used[i] && ok(m.stored[i]) {
+			return i
+		}
+	}
+	return -1
 }
 
 // match returns the index of q's outcome, marked used, or -1.
 func (m *matcher) match(q Request) int {
 	best := -1
 	if q.Feed == FeedMLLP {
-		for _, i := range m.byID[[2]string{q.Network, q.ID}] {
-			if !m.used[i] {
-				best = i
-				break
-			}
+		best = m.first(m.byID[[2]string{q.Network, q.ID}], func(Outcome) bool { return true })
+		if best < 0 {
+			// A FHIR request's id is its resource's (a Task id, a Bundle
+			// id), not the truth's control id: the same network, request
+			// time and patient (or, without the key, responder) then.
+			token, named := m.token(q)
+			best = m.first(m.byTime[timeKey{q.Network, q.RequestedAt.UnixMilli()}], func(o Outcome) bool {
+				return (named && o.PatientToken == token) || (!named && o.Responder == q.Responder)
+			})
 		}
 	} else {
 		token, named := m.token(q)

@@ -5,13 +5,15 @@ import (
 	"time"
 )
 
-// Columns the HL7 v2 truth may add at its end; without them the
-// simulator's query pattern (QBP^Q22/RSP^K22) says: a patient query, the
-// answer is the first and the final one, one record when fulfilled.
+// Columns of truth.csv added after its first ones (the patterns: every
+// request kind, interim answers); a truth file without them is of patient
+// queries (QBP^Q22/RSP^K22) alone, each answered once, one record when
+// fulfilled, under the SLA of truth.json.
 const (
 	colKind    = "request_kind"
 	colRecords = "record_count"
-	colAckMs   = "ack_latency_ms"
+	colTTAMs   = "tta_ms"
+	colSLAMs   = "sla_ms"
 )
 
 // readHL7 reads truth.csv: one row per HL7 v2 request.
@@ -27,9 +29,10 @@ func readHL7(r io.Reader) ([]Request, error) {
 			q.Kind = k
 		}
 		q.TTAMs = q.TTFMs
-		if tb.has(colAckMs) {
-			q.TTAMs = tb.int(colAckMs, -1)
+		if tb.has(colTTAMs) {
+			q.TTAMs = tb.int(colTTAMs, -1)
 		}
+		q.SLAMs = tb.int(colSLAMs, 0)
 		q.Records = 0
 		if q.Class == "fulfilled" || q.Class == "fulfilled_late" {
 			q.Records = 1

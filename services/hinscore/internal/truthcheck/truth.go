@@ -64,6 +64,9 @@ type Request struct {
 	Patient string
 	// Deferred marks an XCPD answer sent in deferred mode.
 	Deferred bool
+	// SLAMs is the request's SLA when the truth states it per request
+	// (0: the truth's SLA of its kind applies).
+	SLAMs int64
 }
 
 func (r Request) String() string {

@@ -44,13 +44,13 @@ func TestReadDirByHeaderName(t *testing.T) {
 		t.Errorf("unanswered row: %+v", b)
 	}
 
-	dir = writeTruth(t, map[string]string{HL7TruthCSV: `"network","control_id","requester","responder","outcome","exception_code","requested_at","latency_ms","patient","request_kind","record_count","ack_latency_ms"
-"north","O1","CLINIC","LAB","fulfilled","","2026-03-02T10:00:00.000Z","3600000","1^^^MPI","order","3","400"
+	dir = writeTruth(t, map[string]string{HL7TruthCSV: `"network","control_id","requester","responder","outcome","exception_code","requested_at","latency_ms","patient","request_kind","tta_ms","record_count","sla_ms"
+"north","O1","CLINIC","LAB","fulfilled","","2026-03-02T10:00:00.000Z","3600000","1^^^MPI","order","400","3","259200000"
 `})
 	if truth, err = ReadDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	if q := truth.Requests[0]; q.Kind != "order" || q.Records != 3 || q.TTAMs != 400 || q.TTFMs != 3600000 {
+	if q := truth.Requests[0]; q.Kind != "order" || q.Records != 3 || q.TTAMs != 400 || q.TTFMs != 3600000 || q.SLAMs != 259200000 {
 		t.Errorf("row with the optional columns: %+v", q)
 	}
 }

@@ -99,11 +99,15 @@ type Ranking struct {
 const dayLayout = "2006-01-02"
 
 // Compute gives the figures of every network and responder in every day
-// of the requests. sla is the SLA (ms) of each request kind.
+// of the requests. A request's SLA is its own when the truth states one,
+// else sla's (ms) of its kind.
 func Compute(requests []truthcheck.Request, sla map[string]int64, p Params) (map[Key]*Figures, error) {
 	out := map[Key]*Figures{}
 	for _, q := range requests {
-		s, ok := sla[q.Kind]
+		s, ok := q.SLAMs, q.SLAMs > 0
+		if !ok {
+			s, ok = sla[q.Kind]
+		}
 		if !ok {
 			return nil, fmt.Errorf("truthref: no SLA for request kind %q", q.Kind)
 		}
