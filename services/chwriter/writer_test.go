@@ -146,7 +146,7 @@ func TestRowMapping(t *testing.T) {
 	ev.Status = hinscorev1.Status_STATUS_ERROR_TRANSIENT
 	ev.AckCode, ev.ReasonText, ev.ExceptionCode = "AE", "denied under 45 CFR 171.204", "171.204"
 	ev.PatientToken, ev.PatientKeyId, ev.RecordCount, ev.MappingVersion = "ab12", "k1", 3, "hl7v2-1"
-	ev.ReasonCodes = []string{"urn:hinscore:ib-exception|171.204", "hl70357|207"}
+	ev.ReasonCodes = []string{"urn:hinscore:ib-exception|171.204", "hl70357|207", "dq|time-no-point"} // the flag also in dq_flags
 	ev.InReplyTo = "M000000"
 	ev.Purpose, ev.PurposeCode = "treatment", "urn:oid:2.16.840.1.113883.3.7204.1.5.2.1|T-TRTMNT"
 	ev.RequesterCommunity, ev.ResponderCommunity = "urn:oid:1.2.3.4", "urn:oid:1.2.3.5"

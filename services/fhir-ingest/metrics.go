@@ -4,6 +4,9 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/domain/quality"
 )
 
 // Rejection reasons (label "reason").
@@ -32,6 +35,7 @@ type metrics struct {
 	events    *prometheus.CounterVec
 	bytes     *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+	dqFlags   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -54,14 +58,36 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "request_latency_seconds",
 			Help:    "From request start to reply (after the PubAcks).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"network"}),
+		dqFlags: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dq_flags_total",
+			Help: "Events stored with a data-quality flag (lib/domain/quality), by flag."}, []string{"network", "flag"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.received, m.accepted, m.duplicate, m.rejected, m.events, m.bytes, m.latency} {
+	for _, c := range []prometheus.Collector{m.requests, m.received, m.accepted, m.duplicate, m.rejected, m.events, m.bytes, m.latency, m.dqFlags} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("fhiringest metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// countFlags adds the data-quality flags of events to counts.
+func countFlags(counts map[string]int, events []*hinscorev1.ExchangeEvent) map[string]int {
+	for _, ev := range events {
+		for _, f := range quality.Flags(ev.GetReasonCodes()) {
+			if counts == nil {
+				counts = map[string]int{}
+			}
+			counts[f]++
+		}
+	}
+	return counts
+}
+
+// flagged counts the data-quality flags of a network's stored events.
+func (m *metrics) flagged(network string, counts map[string]int) {
+	for f, n := range counts {
+		m.dqFlags.WithLabelValues(network, f).Add(float64(n))
+	}
 }

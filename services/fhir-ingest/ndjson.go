@@ -46,6 +46,9 @@ type ImportStats struct {
 	Duplicates int // events JetStream already held (a re-import)
 	Skipped    int // valid resources that are not exchange events (Patient ...)
 	Refused    int // lines that could not be stored, each in the DLQ
+	// Flags counts the events published with each data-quality flag
+	// (lib/domain/quality); nil when none had one.
+	Flags map[string]int
 	// Errors are the first MaxListedLines of the skipped and refused
 	// lines, with their text; the others are only counted.
 	Errors []LineError
@@ -225,6 +228,7 @@ func (im *importer) flush(ctx context.Context) error {
 			return err
 		}
 		im.futs = append(im.futs, fut)
+		im.stats.Flags = countFlags(im.stats.Flags, []*hinscorev1.ExchangeEvent{ev})
 	}
 	im.stats.Resources += im.chunkCount
 	// The client copied the chunk into its buffer before the PubAck: reuse it.
@@ -267,6 +271,7 @@ func (s *Server) serveNDJSON(w http.ResponseWriter, r *http.Request, network str
 	s.m.received.WithLabelValues(network).Add(float64(st.Lines))
 	s.m.accepted.WithLabelValues(network).Add(float64(st.Resources))
 	s.m.events.WithLabelValues(network).Add(float64(st.Events))
+	s.m.flagged(network, st.Flags)
 	s.m.duplicate.WithLabelValues(network).Add(float64(st.Duplicates))
 	issues := []OutcomeIssue{infoIssue(fmt.Sprintf("%d line(s): %d resource(s) stored, %d event(s), %d duplicate event(s), %d skipped (not exchange events), %d refused",
 		st.Lines, st.Resources, st.Events, st.Duplicates, st.Skipped, st.Refused))}

@@ -452,6 +452,7 @@ func (s *Server) ingestBody(w http.ResponseWriter, r *http.Request, network stri
 	}
 	ns.accepted.Inc()
 	ns.events.Add(float64(len(res.Events)))
+	s.m.flagged(network, countFlags(nil, res.Events))
 	status := http.StatusOK
 	if dup {
 		ns.duplicate.Inc()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
 
 	"github.com/rs/zerolog"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/hl7v2"
@@ -43,7 +46,7 @@ func TestEveryPatternGetsItsAck(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, raw := range msgs {
-			req, err := hl7v2.Parse(raw)
+			req, err := hl7v2.ParseTolerant(raw) // the samples' defective messages too
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,9 +81,11 @@ func TestEnhancedModeAcks(t *testing.T) {
 	adt := func(id, msh15 string) string {
 		return "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08|" + id + "|P|2.5|||" + msh15 + "|AL\rPID|1||MRN1^^^HOSP_A\r"
 	}
-	// NE and ER-on-success get no reply: the next reply answers E3.
-	c.send(adt("E1", "NE"), adt("E2", "ER"), adt("E3", "AL"), adt("E4", "SU"), strings.Replace(adt("E5", "ER"), "20260302095900", "bad", 1))
-	for _, want := range [][2]string{{"CA", "E3"}, {"CA", "E4"}, {"CE", "E5"}} {
+	// NE and ER-on-success get no reply: the next reply answers E3. E5
+	// does not parse (a bad segment name), so its MSH-15 is not read: it
+	// is answered in original mode, AE.
+	c.send(adt("E1", "NE"), adt("E2", "ER"), adt("E3", "AL"), adt("E4", "SU"), strings.Replace(adt("E5", "ER"), "PID|", "P!D|", 1))
+	for _, want := range [][2]string{{"CA", "E3"}, {"CA", "E4"}, {"AE", "E5"}} {
 		r := c.recv()
 		if r.Get("MSA-1") != want[0] || r.Get("MSA-2") != want[1] {
 			t.Errorf("MSA %s|%s, want %s|%s", r.Get("MSA-1"), r.Get("MSA-2"), want[0], want[1])
@@ -98,8 +103,12 @@ func TestBatchOverMLLP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|xx||ADT^A08|M9|P|2.5\r"
-	c.send(strings.Replace(string(data), "BTS|1", bad+"BTS|2", 1))
+	// Beside the good messages, one that cannot be read (a bad segment
+	// name) and two with defects that leave them identifiable (an
+	// unreadable MSH-7, an empty MSH-10): each stands on its own.
+	bad := "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08|M9|P|2.5\rP!D|1\r"
+	flawed := "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|xx||ADT^A08|M8|P|2.5\r" + "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08||P|2.5\r"
+	c.send(strings.Replace(string(data), "BTS|1", bad+flawed+"BTS|4", 1))
 	_ = c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
 	frame, err := c.r.ReadFrame()
 	if err != nil {
@@ -110,17 +119,22 @@ func TestBatchOverMLLP(t *testing.T) {
 		t.Fatalf("reply is not a batch: %v\n%q", err, frame)
 	}
 	acks := f.Messages()
-	if len(acks) != 4 || f.Header == nil || !strings.HasSuffix(string(f.Batches[0].Header), "|B1") {
+	if len(acks) != 6 || f.Header == nil || !strings.HasSuffix(string(f.Batches[0].Header), "|B1") {
 		t.Fatalf("reply batch %q", frame)
 	}
-	for i, want := range [][2]string{{"AA", "M1"}, {"AA", "M2"}, {"AA", "M3"}, {"AE", "M9"}} {
+	for i, want := range [][2]string{{"AA", "M1"}, {"AA", "M2"}, {"AA", "M3"}, {"AE", "M9"}, {"AA", "M8"}, {"AA", ""}} {
 		m, err := hl7v2.Parse(acks[i])
 		if err != nil || m.Get("MSA-1") != want[0] || m.Get("MSA-2") != want[1] {
 			t.Errorf("ack %d: %q", i+1, acks[i])
 		}
 	}
-	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 3 {
-		t.Errorf("EVENTS holds %d, want 3", n)
+	flags := map[string][]string{}
+	for _, m := range streamMsgs(t, h.js, bus.StreamEvents) {
+		ev := decodeEvent(t, m)
+		flags[ev.MessageId] = ev.ReasonCodes
+	}
+	if len(flags) != 5 || !slices.Equal(flags["M8"], []string{"dq|bad-timestamp"}) || len(flags["M1"]) != 0 {
+		t.Errorf("EVENTS: %q, want M1, M2, M3 unflagged, M8 and the message without MSH-10 flagged", flags)
 	}
 	if n := len(streamMsgs(t, h.js, bus.StreamDLQ)); n != 1 {
 		t.Errorf("DLQ holds %d, want 1", n)
@@ -131,8 +145,8 @@ func TestBatchOverMLLP(t *testing.T) {
 	if r.Get("MSA-1") != "AR" || string(r.Raw("ERR-2")) != "BTS^1^1" || !strings.Contains(r.Get("ERR-8"), "batch message count 5") {
 		t.Errorf("bad count: %q", r.Bytes())
 	}
-	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 3 {
-		t.Errorf("EVENTS holds %d after a refused batch, want 3", n)
+	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 5 {
+		t.Errorf("EVENTS holds %d after a refused batch, want 5", n)
 	}
 }
 
@@ -288,33 +302,33 @@ func TestImportTwiceStoresOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(dir, "feed.hl7")
-	bad := "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|xx||ADT^A08|M9|P|2.5\r"
-	if err := os.WriteFile(file, []byte(strings.Replace(string(data), "BTS|1", bad+"BTS|2", 1)), 0o644); err != nil {
+	// One message that cannot be read (a dead letter) and one without
+	// MSH-10 (stored, flagged) among good ones.
+	bad := "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08|M9|P|2.5\rP!D|1\r"
+	noID := "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08||P|2.5\rPID|1||MRN9^^^HOSP_A\r"
+	if err := os.WriteFile(file, []byte(strings.Replace(string(data), "BTS|1", bad+noID+"BTS|3", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig()
-	cfg.PatientKey = []byte("0123456789abcdef-test-key")
-	cfg.RawKeys = testRawKeys
-	im, err := NewImporter(cfg, h.js, fixedClock{testNow})
-	if err != nil {
-		t.Fatal(err)
-	}
+	im, cfg := testImporter(t, h.js)
 	var calls []int
 	for round := range 2 {
 		st, err := im.ImportFile(context.Background(), "neta", file, func(done, total int) { calls = append(calls, done, total) })
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st != (ImportStats{Messages: 4, Stored: 3, Rejected: 1}) {
+		if st != (ImportStats{Messages: 5, Stored: 4, Rejected: 1}) {
 			t.Errorf("round %d: %+v", round, st)
 		}
 	}
-	if len(calls) != 4 || calls[0] != 4 || calls[1] != 4 {
+	if len(calls) != 4 || calls[0] != 5 || calls[1] != 5 {
 		t.Errorf("progress calls %v", calls)
 	}
 	raws, events, dlq := streamMsgs(t, h.js, bus.StreamRaw), streamMsgs(t, h.js, bus.StreamEvents), streamMsgs(t, h.js, bus.StreamDLQ)
-	if len(raws) != 0 || len(events) != 3 || len(dlq) != 1 {
-		t.Fatalf("RAW %d EVENTS %d DLQ %d, want 0 3 1", len(raws), len(events), len(dlq))
+	if len(raws) != 0 || len(events) != 4 || len(dlq) != 1 {
+		t.Fatalf("RAW %d EVENTS %d DLQ %d, want 0 4 1", len(raws), len(events), len(dlq))
+	}
+	if ev := decodeEvent(t, events[3]); !slices.Equal(ev.ReasonCodes, []string{"dq|no-control-id"}) || opened(t, ev) != noID {
+		t.Errorf("the message without MSH-10: %v", ev)
 	}
 	// The same ids as over MLLP: the listener's copy of M1 is a duplicate.
 	ev := decodeEvent(t, events[0])
@@ -327,8 +341,8 @@ func TestImportTwiceStoresOnce(t *testing.T) {
 	if r := c.recv(); r.Get("MSA-1") != "AA" {
 		t.Fatal("not acknowledged")
 	}
-	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 3 {
-		t.Errorf("EVENTS holds %d after the same message over MLLP, want 3", n)
+	if n := len(streamMsgs(t, h.js, bus.StreamEvents)); n != 4 {
+		t.Errorf("EVENTS holds %d after the same message over MLLP, want 4", n)
 	}
 	// A file whose batch count is wrong is refused before anything is stored.
 	short := filepath.Join(dir, "short.hl7")
@@ -341,4 +355,51 @@ func TestImportTwiceStoresOnce(t *testing.T) {
 	if _, err := ImportFile(context.Background(), h.js, cfg, "bad network", file, nil); err == nil {
 		t.Error("bad network accepted")
 	}
+}
+
+// TestEmptyBatchIsValid: a batch with its headers and no message is valid
+// HL7 v2 (zero messages): over MLLP it is answered by an empty batch, from
+// a file it imports nothing, without an error or a dead letter either way.
+func TestEmptyBatchIsValid(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.dial(t)
+	empties := []string{
+		"BHS|^~\\&|EHR|HOSP_A|HIE|NETB\rBTS|0\r",
+		"FHS|^~\\&|EHR|HOSP_A|HIE|NETB\rBHS|^~\\&|EHR|HOSP_A|HIE|NETB\rBTS\rFTS|1\r",
+		"FHS|^~\\&|EHR|HOSP_A|HIE|NETB\rFTS|0\r",
+	}
+	for _, b := range empties {
+		c.send(b)
+		_ = c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		frame, err := c.r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := hl7v2.SplitBatches(frame)
+		if err != nil || len(f.Messages()) != 0 || !f.IsBatch() || !strings.Contains(string(frame), "BTS|0") {
+			t.Errorf("%q: reply %q (%v), want an empty batch", b, frame, err)
+		}
+	}
+	im, _ := testImporter(t, h.js)
+	for _, b := range empties {
+		if st, err := im.Import(context.Background(), "neta", "empty.hl7", []byte(b), nil); err != nil || st != (ImportStats{}) {
+			t.Errorf("import %q: %+v, %v", b, st, err)
+		}
+	}
+	wantHolds(t, h.js, bus.StreamEvents, 0)
+	wantHolds(t, h.js, bus.StreamDLQ, 0)
+}
+
+// testImporter is an Importer with the harness's keys and clock, and its
+// configuration.
+func testImporter(t *testing.T, js jetstream.JetStream) (*Importer, Config) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.PatientKey = []byte("0123456789abcdef-test-key")
+	cfg.RawKeys = testRawKeys
+	im, err := NewImporter(cfg, js, fixedClock{testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im, cfg
 }

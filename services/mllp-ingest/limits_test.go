@@ -427,19 +427,19 @@ func TestBatchMessagesHoldTheWindow(t *testing.T) {
 }
 
 // TestRejectedBatchOnThePool: a batch of 9,000 messages each refused
-// (no MSH-10), with a window as large, stores its dead letters through
+// (a bad segment name), with a window as large, stores its dead letters through
 // the server's pool of DeadLetterWorkers, not a goroutine each.
 func TestRejectedBatchOnThePool(t *testing.T) {
 	const n = 9000
 	h := newHarness(t, func(c *Config) { c.MaxInFlight = n + 1 })
 	batch := batchOf(n, func(i int) string {
-		return fmt.Sprintf("MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08||P|2.5\rEVN|A08|%d\r", i)
+		return fmt.Sprintf("MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||ADT^A08|R%d|P|2.5\rE!N|A08\r", i)
 	})
 	c := h.dial(t)
 	c.r = mllp.NewReader(c.nc, 8<<20) // 9,000 ACKs in one reply
 	base := runtime.NumGoroutine()
 	replies, peak := sendBatch(t, c, batch, n, runtime.NumGoroutine)
-	if m, err := hl7v2.Parse(replies[n-1]); err != nil || m.Get("MSA-1") != "AR" {
+	if m, err := hl7v2.Parse(replies[n-1]); err != nil || m.Get("MSA-1") != "AE" {
 		t.Errorf("last ack: %q", replies[n-1])
 	}
 	grew := peak - base

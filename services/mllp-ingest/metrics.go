@@ -36,6 +36,7 @@ type metrics struct {
 	openConns  *prometheus.GaugeVec
 	bytes      *prometheus.CounterVec
 	outside    *prometheus.CounterVec
+	dqFlags    *prometheus.CounterVec
 }
 
 // connMetrics are a connection's children of the metrics, looked up once
@@ -73,11 +74,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Payload bytes of the frames received."}, []string{"network"}),
 		outside: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "bytes_outside_frame_total",
 			Help: "Bytes received outside MLLP frames, discarded (CR and LF between frames not counted)."}, []string{"network"}),
+		dqFlags: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dq_flags_total",
+			Help: "Messages stored with a data-quality flag (lib/domain/quality), by flag."}, []string{"network", "flag"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.received, m.accepted, m.rejected, m.ackLatency, m.openConns, m.bytes, m.outside} {
+	for _, c := range []prometheus.Collector{m.received, m.accepted, m.rejected, m.ackLatency, m.openConns, m.bytes, m.outside, m.dqFlags} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("mllpingest metrics: %w", err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/hinscore/hinscore/services/lib/bus/dlq"
 
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
+	"github.com/hinscore/hinscore/services/lib/domain/quality"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -393,13 +394,14 @@ func (c *conn) acceptMessage(frame []byte) *item {
 }
 
 // rejectMalformed answers a message that cannot be parsed or mapped: AR
-// when it is not a usable message at all, AE when a field is wrong.
+// when it is not a usable message at all, AE when a field is wrong. (An
+// empty MSH-9 or MSH-10 is no longer either: the message is recorded,
+// flagged.)
 func (c *conn) rejectMalformed(frame []byte, msg *hl7v2.Message, err error) *item {
 	code, reason := hl7v2.CodeAE, reasonMapping
 	if msg == nil {
 		reason = reasonParse
-		if errors.Is(err, hl7v2.ErrEmptyControlID) || errors.Is(err, hl7v2.ErrEmptyMessageType) ||
-			errors.Is(err, hl7v2.ErrNoMSH) || errors.Is(err, hl7v2.ErrEmpty) {
+		if errors.Is(err, hl7v2.ErrNoMSH) || errors.Is(err, hl7v2.ErrEmpty) {
 			code = hl7v2.CodeAR
 		}
 	}
@@ -524,6 +526,9 @@ func (c *conn) count(it *item) {
 	c.m.ackLatency.Observe(c.s.clock.Now().Sub(it.start).Seconds())
 	if it.reason == "" {
 		c.m.accepted.Inc()
+		for _, f := range quality.Flags(it.ev.GetReasonCodes()) {
+			c.s.m.dqFlags.WithLabelValues(c.network, f).Inc()
+		}
 	} else if it.reason == reasonPublish {
 		c.m.publishFailed.Inc()
 	}

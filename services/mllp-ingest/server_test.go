@@ -264,9 +264,6 @@ func TestRejects(t *testing.T) {
 	tests := []struct {
 		name, msg, code, errCode, errLoc, errText, reason string
 	}{
-		{"bad MSH-7", strings.Replace(qbp("M1"), "20260302095900-0500", "yesterday", 1), "AE", "102", "MSH^1^7", "MSH-7", "mapping"},
-		{"empty control id", ack("", "AA", "X"), "AR", "101", "MSH^1^10", "MSH-10", "parse"},
-		{"empty message type", "MSH|^~\\&|A|B|C|D|20260302095900|||C10|P|2.5\r", "AR", "101", "MSH^1^9", "MSH-9", "parse"},
 		{"bad encoding characters", "MSH|^~|A|B|C|D|20260302095900||ADT^A01|C11|P|2.5\r", "AE", "102", "MSH^1^2", "MSH-2", "parse"},
 		{"bad segment", "MSH|^~\\&|A|B|C|D|20260302095900||ADT^A01|C9|P|2.5\rP!D|1\r", "AE", "100", "", "segment 2", "parse"},
 		{"not HL7", "hello there", "AR", "100", "", "want MSH", "parse"},
@@ -300,6 +297,53 @@ func TestRejects(t *testing.T) {
 		t.Errorf("after rejects: %s", r.Get("MSA-1"))
 	}
 	wantHolds(t, h.js, bus.StreamEvents, 1)
+}
+
+// TestRecordsDefectiveMessages: a message with a defect that leaves it
+// identifiable is stored and acknowledged, its defect a data-quality flag
+// in its reason codes, never a dead letter: an MSH-7 unreadable, empty or
+// with its fraction but no decimal point, an empty MSH-10 (a message id
+// derived from the event id), an empty MSH-9.
+func TestRecordsDefectiveMessages(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.dial(t)
+	tests := []struct {
+		name, msg, id, flag string
+		timeMs              int64
+	}{
+		{"bad MSH-7", strings.Replace(qbp("M1"), "20260302095900-0500", "yesterday", 1), "M1", "dq|bad-timestamp", testNow.UnixMilli()},
+		{"empty MSH-7", strings.Replace(qbp("M2"), "20260302095900-0500", "", 1), "M2", "dq|no-timestamp", testNow.UnixMilli()},
+		{"no decimal point", strings.Replace(qbp("M3"), "20260302095900-0500", "2026030209590012-0500", 1), "M3", "dq|time-no-point",
+			time.Date(2026, 3, 2, 14, 59, 0, 12e7, time.UTC).UnixMilli()},
+		{"empty control id", ack("", "AA", "X"), "", "dq|no-control-id", time.Date(2026, 3, 2, 9, 59, 30, 0, time.UTC).UnixMilli()},
+		{"empty message type", "MSH|^~\\&|A|B|C|D|20260302095900|||C10|P|2.5\r", "C10", "dq|no-message-type", time.Date(2026, 3, 2, 9, 59, 0, 0, time.UTC).UnixMilli()},
+	}
+	for i, tt := range tests {
+		c.send(tt.msg)
+		if r := c.recv(); r.Get("MSA-1") != "AA" || r.Get("MSA-2") != tt.id {
+			t.Errorf("%s: reply %q, want AA", tt.name, r.Bytes())
+		}
+		events := streamMsgs(t, h.js, bus.StreamEvents)
+		if len(events) != i+1 {
+			t.Fatalf("%s: EVENTS holds %d, want %d", tt.name, len(events), i+1)
+		}
+		ev := decodeEvent(t, events[i])
+		if !slices.Equal(ev.ReasonCodes, []string{tt.flag}) || ev.EventTimeMs != tt.timeMs || ev.MessageId == "" || opened(t, ev) != tt.msg {
+			t.Errorf("%s: event id %q time %d reasons %q, want %q at %d", tt.name, ev.MessageId, ev.EventTimeMs, ev.ReasonCodes, tt.flag, tt.timeMs)
+		}
+	}
+	wantHolds(t, h.js, bus.StreamDLQ, 0)
+	// Each flag is counted once it is stored; the count follows the reply.
+	for _, tt := range tests {
+		flag := strings.TrimPrefix(tt.flag, "dq|")
+		deadline := time.Now().Add(5 * time.Second)
+		for counterValue(t, h.srv.m.dqFlags.WithLabelValues("neta", flag)) != 1 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := counterValue(t, h.srv.m.dqFlags.WithLabelValues("neta", flag)); got != 1 {
+			t.Errorf("hinscore_mllp_dq_flags_total{flag=%q} = %v, want 1", flag, got)
+		}
+	}
 }
 
 func counterValue(t testing.TB, c prometheus.Counter) float64 {

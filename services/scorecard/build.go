@@ -216,6 +216,9 @@ func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hi
 	if err := attachEvidence(ctx, conn, q, w, cards); err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
 	}
+	if err := attachDataQuality(ctx, conn, q, cards); err != nil {
+		return nil, fmt.Errorf("scorecard.Build: %w", err)
+	}
 	return cards, nil
 }
 

@@ -69,6 +69,11 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 <td>{{if .RequiredResponse}}<b>{{pct .Denied}}</b>{{else}}{{pct .Denied}}{{end}}<br><span class="muted">{{ci .Denied}}</span></td><td>{{pct .Suspect}}<br><span class="muted">{{ci .Suspect}}</span></td><td>{{pct .WithinSla}}</td></tr>{{end}}</table>
 <p class="muted">Every rate over the requests of the purpose (unknown: none sent, or a code the purpose table {{.C.Formula.PurposeVersion}} does not know). Denied = unanswered + refused_unjustified: for the required-response purposes, answers a responder owed and did not give.</p>
 
+<h2>Messages with defects</h2>
+<table class="small"><tr><th class="l">messages</th><th>with defects</th><th>95% interval</th>{{range .C.DataQuality.Flags}}<th>{{.Flag}}</th>{{end}}</tr>
+<tr><td class="l">{{.C.DataQuality.Messages}}</td><td>{{pct .C.DataQuality.Defective}}</td><td>{{ci .C.DataQuality.Defective}}</td>{{range .C.DataQuality.Flags}}<td>{{pct .Share}}</td>{{end}}</tr></table>
+<p class="muted">The network's messages of the period recorded with a data-quality flag rather than refused: an odd or missing time (dated by its arrival), an empty control id, a FHIR entry status that is no HTTP status line. A figure about the traffic, not an offence of a responder.</p>
+
 <h2>Time to fulfil against SLA</h2>
 {{.TTF}}
 <p class="muted">Bars: p50 (dot) to p99, p90 marked, over every request kind of the row together; dashed: the SLA of each request kind, dotted: {{.C.Formula.SuspectSlaMultiple}}× that SLA (later is suspect), each labelled with its kinds. Within SLA counts each request against its own kind's SLA. Logarithmic axis.</p>

@@ -218,6 +218,9 @@ func PrintTable(w io.Writer, cards []*hinscorev1.Scorecard) error {
 	if err := printPurposes(w, cards); err != nil {
 		return fmt.Errorf("scorecard.PrintTable: %w", err)
 	}
+	if err := printDataQuality(w, cards); err != nil {
+		return fmt.Errorf("scorecard.PrintTable: %w", err)
+	}
 	if _, err := fmt.Fprintf(w, "SLA applied: %s; suspect = refused_unjustified + redirected + unanswered + fulfilled after %dx SLA\n%s\n",
 		slaSummary(cards), f.GetSuspectSlaMultiple(), formulaLine(f)); err != nil {
 		return fmt.Errorf("scorecard.PrintTable: %w", err)
@@ -242,6 +245,28 @@ func printPurposes(w io.Writer, cards []*hinscorev1.Scorecard) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// printDataQuality prints, for each card, the line "messages with
+// defects": the network's messages, the share with at least one
+// data-quality flag, and each flag's share.
+func printDataQuality(w io.Writer, cards []*hinscorev1.Scorecard) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "network\tperiod\tmessages\twith defects %\tby flag %\t")
+	for _, c := range cards {
+		dq := c.GetDataQuality()
+		var by []string
+		for _, f := range dq.GetFlags() {
+			by = append(by, f.GetFlag()+" "+pct(f.GetShare().GetCount(), dq.GetMessages()))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t\n", c.GetNetwork(), c.GetPeriod(), dq.GetMessages(),
+			pct(dq.GetDefective().GetCount(), dq.GetMessages()), strings.Join(by, ", "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, "messages with defects: recorded with a data-quality flag (an odd or missing time, an empty id, an unreadable status) rather than refused")
+	return err
 }
 
 // formulaLine is the formula version with every parameter, in one line.

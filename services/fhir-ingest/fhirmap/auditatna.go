@@ -160,9 +160,7 @@ func (c *mapCtx) crossCommunity(a *auditEvent, body []byte, path string) (evs []
 	if au.Event.Outcome, err = strconv.Atoi(a.Outcome); err != nil {
 		return nil, true, badValue(path+".outcome", "%q: want 0, 4, 8 or 12", a.Outcome)
 	}
-	if au.Event.DateTime, err = c.eventTime(timeField{path + ".recorded", a.Recorded}); err != nil {
-		return nil, true, err
-	}
+	au.Event.DateTime = c.eventTime(timeField{path + ".recorded", a.Recorded})
 	evs, err = atnaevent.Map(au, atnaevent.Input{
 		Network: c.in.Network, Raw: []byte(identity(a.head, body)), Ingest: c.in.Ingest,
 		Patients: c.m.Patients, PatientKeyID: c.m.PatientKeyID, Table: c.m.AuditTable,

@@ -24,8 +24,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,12 +39,13 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/domain/exception"
 	patienttoken "github.com/hinscore/hinscore/services/lib/domain/patient"
+	"github.com/hinscore/hinscore/services/lib/domain/quality"
 	hl7text "github.com/hinscore/hinscore/services/lib/domain/text"
 )
 
 // MappingVersion names the rules of this package. Events record it joined
 // with the classification table's version: "fhir-map/2+fhir-class/2".
-const MappingVersion = "fhir-map/3"
+const MappingVersion = "fhir-map/4"
 
 // MaxReasonText is how much reason text an event keeps.
 const MaxReasonText = 512
@@ -129,6 +132,11 @@ func (m Mapper) Map(in Input) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	for _, ev := range events {
+		if len(c.flags) > 0 {
+			ev.ReasonCodes = slices.Concat(ev.ReasonCodes, c.flags) // a copy: events may share their codes' array
+		}
+	}
 	res.Events = events
 	return res, nil
 }
@@ -205,6 +213,7 @@ type mapCtx struct {
 	m       Mapper
 	in      Input
 	version string
+	flags   []string // data-quality reason codes for every event (flag)
 }
 
 // resource decodes and maps one resource of type typ found at path (the
@@ -320,20 +329,30 @@ func metaTime(h head) timeField {
 
 type timeField struct{ path, value string }
 
-// eventTime reads the first field that is set. A resource with no time at
-// all is dated by its arrival (the ingest time the event also records).
-func (c *mapCtx) eventTime(fields ...timeField) (time.Time, error) {
+// eventTime reads the first field that is set and readable. A resource
+// with no time at all is dated by its arrival (the ingest time the event
+// also records); one whose time cannot be read is too, and its events are
+// flagged (quality.BadTimestamp).
+func (c *mapCtx) eventTime(fields ...timeField) time.Time {
 	for _, f := range fields {
 		if f.value == "" {
 			continue
 		}
 		t, err := ParseTime(f.value)
 		if err != nil {
-			return time.Time{}, badValue(f.path, "%v", err)
+			c.flag(quality.BadTimestamp)
+			continue
 		}
-		return t, nil
+		return t
 	}
-	return c.in.Ingest, nil
+	return c.in.Ingest
+}
+
+// flag notes a data-quality flag for every event of the resource.
+func (c *mapCtx) flag(name string) {
+	if code := quality.Code(name); !slices.Contains(c.flags, code) {
+		c.flags = append(c.flags, code)
+	}
 }
 
 // ParseTime reads a FHIR instant or dateTime. A dateTime without a time is
@@ -478,22 +497,74 @@ func (c *mapCtx) note(oo *operationOutcome) (hinscorev1.Status, bool) {
 
 // httpAnswer classifies an answer by its HTTP status and outcome: a 2xx
 // is what it says; otherwise a known issue code is more precise than the
-// HTTP class.
-func (c *mapCtx) httpAnswer(ev *hinscorev1.ExchangeEvent, status string, oo *operationOutcome, r *reasons, path string) error {
-	code, _, _ := strings.Cut(strings.TrimSpace(status), " ")
-	if len(code) != 3 || code[0] < '1' || code[0] > '5' || !digits(code) {
-		return badValue(path, "%q is not an HTTP status (\"200 OK\")", status)
+// HTTP class. A status that is no HTTP status line (FHIR's response.status
+// is a string: "created", "OK", "201Created") is read as well as it can be
+// (see readHTTPStatus) and flagged, never refused; one that says nothing
+// readable leaves the status to the outcome's issues.
+func (c *mapCtx) httpAnswer(ev *hinscorev1.ExchangeEvent, status string, oo *operationOutcome, r *reasons) {
+	code, exact := readHTTPStatus(status)
+	if code != "" {
+		ev.AckCode = code
+		r.add(SourceHTTP + "|" + code)
+		rule, _ := c.m.Table.Lookup(SourceHTTP, code)
+		ev.Status = rule.Status
 	}
-	ev.AckCode = code
-	r.add(SourceHTTP + "|" + code)
-	rule, _ := c.m.Table.Lookup(SourceHTTP, code)
-	ev.Status = rule.Status
+	if !exact {
+		r.add(quality.Code(quality.BadEntryStatus))
+	}
 	issueStatus, known, _ := c.issues(oo, r)
-	if known && code[0] != '2' {
+	if known && (code == "" || code[0] != '2') {
 		ev.Status = issueStatus
 	}
-	return nil
 }
+
+// readHTTPStatus reads the HTTP code of an entry's response.status: exact
+// when it is a status line ("201", "201 Created"); otherwise the first
+// three-digit number in it ("201Created", "HTTP/1.1 201 Created"), else
+// the code whose reason phrase it spells ("created", "OK", "Not Found":
+// case, spaces, hyphens and underscores aside), else "".
+func readHTTPStatus(status string) (code string, exact bool) {
+	s := strings.TrimSpace(status)
+	if len(s) >= 3 && httpCode(s[:3]) && (len(s) == 3 || s[3] == ' ') {
+		return s[:3], true
+	}
+	for i := 0; i+3 <= len(s); i++ {
+		if httpCode(s[i:i+3]) && (i == 0 || !isDigit(s[i-1])) && (i+3 == len(s) || !isDigit(s[i+3])) {
+			return s[i : i+3], false
+		}
+	}
+	if n, ok := reasonPhrases[phraseKey(s)]; ok {
+		return strconv.Itoa(n), false
+	}
+	return "", false
+}
+
+func httpCode(s string) bool { return len(s) == 3 && s[0] >= '1' && s[0] <= '5' && digits(s) }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// phraseKey folds a reason phrase: lower case letters only.
+func phraseKey(s string) string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(s) {
+		if c >= 'a' && c <= 'z' {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
+
+// reasonPhrases maps the folded reason phrases of net/http's status texts
+// to their codes.
+var reasonPhrases = func() map[string]int {
+	m := map[string]int{}
+	for n := 100; n < 600; n++ {
+		if t := http.StatusText(n); t != "" {
+			m[phraseKey(t)] = n
+		}
+	}
+	return m
+}()
 
 func digits(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -14,7 +14,7 @@ import (
 // refused is refused with an *Error naming a sentinel, and whatever is
 // accepted maps to well-formed events.
 func FuzzMap(f *testing.F) {
-	for _, name := range []string{"task-requested.json", "message-request.json", "batch-response.json", "auditevent-rest.json", "auditevent-xcpd-responding.json", "auditevent-xca-retrieve-import.json", "subscription-notification.json", "task-requested-purpose.json", "transaction-purpose.json"} {
+	for _, name := range []string{"task-requested.json", "message-request.json", "batch-response.json", "auditevent-rest.json", "auditevent-xcpd-responding.json", "auditevent-xca-retrieve-import.json", "subscription-notification.json", "task-requested-purpose.json", "transaction-purpose.json", "transaction-response-odd-status.json", "task-bad-time.json"} {
 		f.Add(readExample(f, name), "corr")
 	}
 	m := testMapper()

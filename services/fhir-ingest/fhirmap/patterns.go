@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/domain/quality"
 )
 
 // messageKinds gives the request kind of a message by its event
@@ -109,10 +110,7 @@ func (c *mapCtx) messageBundle(b *bundle, ident, path string) ([]*hinscorev1.Exc
 
 // message maps a MessageHeader, alone (b nil) or heading its Bundle.
 func (c *mapCtx) message(mh *messageHeader, b *bundle, ident string, tf timeField, hpath, path string) ([]*hinscorev1.ExchangeEvent, error) {
-	t, err := c.eventTime(tf)
-	if err != nil {
-		return nil, err
-	}
+	t := c.eventTime(tf)
 	event := mh.EventURI
 	if mh.EventCoding != nil {
 		event = mh.EventCoding.Code
@@ -277,10 +275,7 @@ func (c *mapCtx) batch(b *bundle, ident, path string, response bool) ([]*hinscor
 	if corr == "" {
 		return nil, invalid(path+".id", "a %s needs an X-Correlation-ID header, Bundle.identifier or Bundle.id to meet its answer", b.Type)
 	}
-	t, err := c.eventTime(bundleTime(b, path))
-	if err != nil {
-		return nil, err
-	}
+	t := c.eventTime(bundleTime(b, path))
 	if len(b.Entry) == 0 {
 		return nil, invalid(path+".entry", "a %s without entries", b.Type)
 	}
@@ -314,8 +309,10 @@ func (c *mapCtx) batch(b *bundle, ident, path string, response bool) ([]*hinscor
 			events = append(events, ev)
 			continue
 		}
-		if e.Response == nil || e.Response.Status == "" {
-			return nil, invalid(epath+".response.status", "a %s entry needs response.status", b.Type)
+		if e.Response == nil {
+			// An answer without its status is still an answer: read as
+			// one whose status says nothing (flagged).
+			e.Response = &entryResponse{}
 		}
 		ev.Role = hinscorev1.Role_ROLE_RESPONSE
 		ev.InReplyTo = corr + pos
@@ -327,9 +324,7 @@ func (c *mapCtx) batch(b *bundle, ident, path string, response bool) ([]*hinscor
 			}
 		}
 		var r reasons
-		if err := c.httpAnswer(ev, e.Response.Status, oo, &r, epath+".response.status"); err != nil {
-			return nil, err
-		}
+		c.httpAnswer(ev, e.Response.Status, oo, &r)
 		if len(e.Resource) > 0 {
 			c.searchResult(ev, e.Resource)
 			c.patientFrom(ev, e.Resource)
@@ -422,10 +417,7 @@ func (c *mapCtx) task(tk *task, body []byte, path string) ([]*hinscorev1.Exchang
 	} else {
 		t = append(modified, authored)
 	}
-	when, err := c.eventTime(t...)
-	if err != nil {
-		return nil, err
-	}
+	when := c.eventTime(t...)
 	msgID := taskID
 	if tk.ID != "" {
 		msgID = "Task/" + tk.ID
@@ -489,8 +481,10 @@ var auditExchangeTypes = [...]string{"rest", "110112", "110106"}
 // one of a cross-community transaction goes through lib/atna/toevent
 // (auditatna.go).
 func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.ExchangeEvent, error) {
-	if a.Recorded == "" {
-		return nil, invalid(path+".recorded", "missing")
+	if a.Recorded == "" && (a.Period == nil || a.Period.Start == "") {
+		// recorded is required, but the exchange is still identified: it
+		// is dated by its arrival.
+		c.flag(quality.NoTimestamp)
 	}
 	if evs, ok, err := c.crossCommunity(a, body, path); ok {
 		return evs, err
@@ -528,10 +522,7 @@ func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.E
 	var pp purposes
 	pp.concepts(a.purposeConcepts())
 	if !exchange {
-		t, err := c.eventTime(recorded)
-		if err != nil {
-			return nil, err
-		}
+		t := c.eventTime(recorded)
 		ev := c.newEvent(ident, "", msgID, msgType, t)
 		ev.Role = hinscorev1.Role_ROLE_NOTIFICATION
 		ev.CorrelationKey = key(c.in.Network, requester, msgID)
@@ -551,14 +542,8 @@ func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.E
 	if a.Period != nil {
 		start, end = timeField{path + ".period.start", a.Period.Start}, timeField{path + ".period.end", a.Period.End}
 	}
-	reqTime, err := c.eventTime(start, recorded)
-	if err != nil {
-		return nil, err
-	}
-	ansTime, err := c.eventTime(end, recorded)
-	if err != nil {
-		return nil, err
-	}
+	reqTime := c.eventTime(start, recorded)
+	ansTime := c.eventTime(end, recorded)
 	corr := key(c.in.Network, requester, msgID)
 	req := c.newEvent(ident, "request", msgID, msgType, reqTime)
 	req.Role, req.RequestKind, req.CorrelationKey = hinscorev1.Role_ROLE_REQUEST, kind, corr
@@ -606,10 +591,7 @@ func (c *mapCtx) outcome(oo *operationOutcome, body []byte, path string) ([]*hin
 	if len(oo.Issue) == 0 {
 		return nil, invalid(path+".issue", "missing")
 	}
-	t, err := c.eventTime(metaTime(oo.head))
-	if err != nil {
-		return nil, err
-	}
+	t := c.eventTime(metaTime(oo.head))
 	ev := c.newEvent(identity(oo.head, body), "", c.in.CorrelationID, "OperationOutcome", t)
 	ev.Role = hinscorev1.Role_ROLE_RESPONSE
 	ev.CorrelationKey = key(c.in.Network, "", c.in.CorrelationID)

@@ -19,10 +19,10 @@ func FloodFrame(i int) []byte {
 	switch i % 4 {
 	case 0:
 		return []byte("flood " + n + ": this is not an HL7 message")
-	case 1: // no MSH-10
-		return []byte("MSH|^~\\&|FLOOD|FLOOD|HINSCORE|HINSCORE|20261122000000+0000||ADT^A04^ADT_A01||P|2.5.1\rEVN|A04|" + n + "\r")
-	case 2: // no MSH-9
-		return []byte("MSH|^~\\&|FLOOD|FLOOD|HINSCORE|HINSCORE|20261122000000+0000|||FLOOD" + n + "|P|2.5.1\r")
+	case 1: // repeated encoding characters (an MSH without MSH-10 or MSH-9 would be recorded, flagged)
+		return []byte("MSH|^^\\&|FLOOD|FLOOD|HINSCORE|HINSCORE|20261122000000+0000||ADT^A04^ADT_A01|FLOOD" + n + "|P|2.5.1\rEVN|A04|" + n + "\r")
+	case 2: // a segment name that is none
+		return []byte("MSH|^~\\&|FLOOD|FLOOD|HINSCORE|HINSCORE|20261122000000+0000||ADT^A04^ADT_A01|FLOOD" + n + "|P|2.5.1\rE!N|A04|" + n + "\r")
 	default: // does not start with MSH
 		return []byte("PID|1||" + n + "^^^FLOOD^MR\rMSH|^~\\&|FLOOD\r")
 	}

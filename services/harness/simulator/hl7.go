@@ -190,8 +190,10 @@ func notification(p NetworkProfile, from Org, controlID, mrn string, at time.Tim
 const malformedKinds = 4
 
 // malformedFrame returns a frame no HL7 parser may accept: not HL7 at all,
-// an MSH without its control id, an MSH without a message type, or a
-// message that does not start with MSH.
+// an MSH whose encoding characters repeat one another, a segment whose
+// name is no segment name, or a message that does not start with MSH. (An
+// MSH without its control id or type is no longer among them: hinscore
+// records such a message, flagged, under the observer rule.)
 func malformedFrame(p NetworkProfile, kind, n int, at time.Time) []byte {
 	org := p.Requesters[0]
 	to := p.Responders[0]
@@ -199,9 +201,10 @@ func malformedFrame(p NetworkProfile, kind, n int, at time.Time) []byte {
 	case 0:
 		return []byte("this is not an HL7 message " + strconv.Itoa(n))
 	case 1:
-		return segments(msh(org, to, at, "QBP^Q22^QBP_Q21", ""), "QPD|IHE PDQ Query|"+p.Code+"BADQ"+strconv.Itoa(n))
+		bad := strings.Replace(msh(org, to, at, "QBP^Q22^QBP_Q21", p.Code+"BAD"+strconv.Itoa(n)), "^~\\&", "^^\\&", 1)
+		return segments(bad, "QPD|IHE PDQ Query|"+p.Code+"BADQ"+strconv.Itoa(n))
 	case 2:
-		return segments(msh(org, to, at, "", p.Code+"BAD"+strconv.Itoa(n)), "QPD|IHE PDQ Query|"+p.Code+"BADQ"+strconv.Itoa(n))
+		return segments(msh(org, to, at, "QBP^Q22^QBP_Q21", p.Code+"BAD"+strconv.Itoa(n)), "Q!D|IHE PDQ Query|"+p.Code+"BADQ"+strconv.Itoa(n))
 	default:
 		return segments("PID|1||0000000^^^"+p.Code+"_MPI^MR", "MSH|^~\\&|"+org.App+"|"+org.Facility)
 	}

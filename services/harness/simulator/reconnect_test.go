@@ -72,12 +72,11 @@ func (s *flakyServer) serve(c net.Conn, limit int) {
 		if limit >= 0 && read >= limit/2 {
 			continue // received, possibly stored, never acknowledged
 		}
-		code, id := "AA", ""
-		fields := strings.Split(strings.SplitN(string(frame), "\r", 2)[0], "|")
-		if len(fields) < 10 || fields[0] != "MSH" || fields[8] == "" || fields[9] == "" {
+		code := "AA"
+		id, ok := readable(frame)
+		if !ok {
 			code = "AE"
 		} else {
-			id = fields[9]
 			s.mu.Lock()
 			s.acked[string(frame)] = true
 			s.mu.Unlock()

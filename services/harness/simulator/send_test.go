@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/hl7v2"
 	"github.com/hinscore/hinscore/services/lib/hl7v2/mllp"
 )
 
@@ -53,6 +54,16 @@ func serveConns(t *testing.T, ln net.Listener, serve func(net.Conn)) {
 	})
 }
 
+// readable answers as hinscore does under the observer rule: a frame is
+// refused only when it is no HL7 v2 message at all; id is its MSH-10.
+func readable(frame []byte) (id string, ok bool) {
+	m, err := hl7v2.ParseTolerant(frame)
+	if err != nil {
+		return "", false
+	}
+	return m.Get("MSH-10"), true
+}
+
 func (s *ackServer) serve(c net.Conn) {
 	defer c.Close()
 	r := mllp.NewReader(c, 1<<20)
@@ -61,12 +72,10 @@ func (s *ackServer) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
-		code, id := "AA", ""
-		fields := strings.Split(strings.SplitN(string(frame), "\r", 2)[0], "|")
-		if len(fields) < 10 || fields[0] != "MSH" || fields[8] == "" || fields[9] == "" {
+		code := "AA"
+		id, ok := readable(frame)
+		if !ok {
 			code = "AE"
-		} else {
-			id = fields[9]
 		}
 		s.mu.Lock()
 		s.received++

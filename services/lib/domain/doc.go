@@ -15,6 +15,7 @@
 //     canonical purpose, as one versioned table;
 //   - text: bounding a sender's text;
 //   - csvsafe: CSV that spreadsheets open as data, never as formulas;
+//   - quality: the data-quality flags an observed message may carry;
 //   - testenv (imported by tests only): whether a test that lacks
 //     something from the machine skips or fails.
 package domain

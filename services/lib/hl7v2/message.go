@@ -91,6 +91,24 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // first, delimiters, MSH-9 and MSH-10 present) and segment names; fields are
 // split only when they are read.
 func Parse(data []byte) (*Message, error) {
+	m, err := ParseTolerant(data)
+	if err != nil {
+		return nil, err
+	}
+	if t := m.Raw("MSH-9.1"); len(t) == 0 || isNull(t) {
+		return nil, &ParseError{Segment: "MSH", SegmentIndex: 1, Field: 9, Reason: "message type is empty", Err: ErrEmptyMessageType}
+	}
+	if id := m.Raw("MSH-10"); len(id) == 0 || isNull(id) {
+		return nil, &ParseError{Segment: "MSH", SegmentIndex: 1, Field: 10, Reason: "message control id is empty", Err: ErrEmptyControlID}
+	}
+	return m, nil
+}
+
+// ParseTolerant is Parse without the checks of MSH-9 and MSH-10: a message
+// without its type or control id is still a message a network carried,
+// which an observer records (flagged) rather than loses. Callers read
+// MSH-9 and MSH-10 knowing they may be empty.
+func ParseTolerant(data []byte) (*Message, error) {
 	data = bytes.TrimPrefix(data, utf8BOM)
 	m := &Message{data: data}
 	m.segs = m.inline[:0]
@@ -139,12 +157,6 @@ func Parse(data []byte) (*Message, error) {
 			return nil, &ParseError{SegmentIndex: i + 1, Name: string(prefix(name, 8)),
 				Reason: fmt.Sprintf("segment starts with %q, want a 3-character name", prefix(seg, 8)), Err: ErrBadSegmentName}
 		}
-	}
-	if t := m.Raw("MSH-9.1"); len(t) == 0 || isNull(t) {
-		return nil, &ParseError{Segment: "MSH", SegmentIndex: 1, Field: 9, Reason: "message type is empty", Err: ErrEmptyMessageType}
-	}
-	if id := m.Raw("MSH-10"); len(id) == 0 || isNull(id) {
-		return nil, &ParseError{Segment: "MSH", SegmentIndex: 1, Field: 10, Reason: "message control id is empty", Err: ErrEmptyControlID}
 	}
 	m.charset = declaredCharset(d, m.Raw("MSH-18(1)"))
 	return m, nil

@@ -1411,8 +1411,11 @@ type Scorecard struct {
 	Purposes []*PurposeFigures `protobuf:"bytes,27,rep,name=purposes,proto3" json:"purposes,omitempty"`
 	// The network's required-response purposes together (Entity.required_response).
 	RequiredResponse *PurposeFigures `protobuf:"bytes,28,opt,name=required_response,json=requiredResponse,proto3" json:"required_response,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The line "messages with defects": the network's messages of the period
+	// recorded with a data-quality flag rather than refused.
+	DataQuality   *DataQuality `protobuf:"bytes,29,opt,name=data_quality,json=dataQuality,proto3" json:"data_quality,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Scorecard) Reset() {
@@ -1641,6 +1644,135 @@ func (x *Scorecard) GetRequiredResponse() *PurposeFigures {
 	return nil
 }
 
+func (x *Scorecard) GetDataQuality() *DataQuality {
+	if x != nil {
+		return x.DataQuality
+	}
+	return nil
+}
+
+// DataQuality counts the messages (events) a network carried in a period
+// and those recorded with at least one data-quality flag
+// (lib/domain/quality: an odd or missing timestamp, an empty control id, an
+// entry status that is no HTTP status line, ...): defects that did not stop
+// the message being identified, so it was recorded rather than refused. It
+// is a figure about the network's traffic, not an offence of a responder.
+type DataQuality struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every message of the network whose event time falls in the period.
+	Messages uint64 `protobuf:"varint,1,opt,name=messages,proto3" json:"messages,omitempty"`
+	// Messages with at least one flag, over messages.
+	Defective *Rate `protobuf:"bytes,2,opt,name=defective,proto3" json:"defective,omitempty"`
+	// Each flag seen, by name: messages with it, over messages.
+	Flags         []*FlagShare `protobuf:"bytes,3,rep,name=flags,proto3" json:"flags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataQuality) Reset() {
+	*x = DataQuality{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataQuality) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataQuality) ProtoMessage() {}
+
+func (x *DataQuality) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataQuality.ProtoReflect.Descriptor instead.
+func (*DataQuality) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DataQuality) GetMessages() uint64 {
+	if x != nil {
+		return x.Messages
+	}
+	return 0
+}
+
+func (x *DataQuality) GetDefective() *Rate {
+	if x != nil {
+		return x.Defective
+	}
+	return nil
+}
+
+func (x *DataQuality) GetFlags() []*FlagShare {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
+// FlagShare is one data-quality flag's share of the messages.
+type FlagShare struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Flag          string                 `protobuf:"bytes,1,opt,name=flag,proto3" json:"flag,omitempty"`
+	Share         *Rate                  `protobuf:"bytes,2,opt,name=share,proto3" json:"share,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlagShare) Reset() {
+	*x = FlagShare{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlagShare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlagShare) ProtoMessage() {}
+
+func (x *FlagShare) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlagShare.ProtoReflect.Descriptor instead.
+func (*FlagShare) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *FlagShare) GetFlag() string {
+	if x != nil {
+		return x.Flag
+	}
+	return ""
+}
+
+func (x *FlagShare) GetShare() *Rate {
+	if x != nil {
+		return x.Share
+	}
+	return nil
+}
+
 var File_hinscore_v1_scorecard_proto protoreflect.FileDescriptor
 
 const file_hinscore_v1_scorecard_proto_rawDesc = "" +
@@ -1768,7 +1900,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\vPeerNetwork\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x04R\brequests\x12+\n" +
-	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\x97\n" +
+	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\xd4\n" +
 	"\n" +
 	"\tScorecard\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x16\n" +
@@ -1803,7 +1935,15 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x0fpeer_responders\x18\x19 \x01(\v2\x18.hinscore.v1.PeerSummaryR\x0epeerResponders\x12.\n" +
 	"\x05peers\x18\x1a \x03(\v2\x18.hinscore.v1.PeerNetworkR\x05peers\x127\n" +
 	"\bpurposes\x18\x1b \x03(\v2\x1b.hinscore.v1.PurposeFiguresR\bpurposes\x12H\n" +
-	"\x11required_response\x18\x1c \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponseB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
+	"\x11required_response\x18\x1c \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\x12;\n" +
+	"\fdata_quality\x18\x1d \x01(\v2\x18.hinscore.v1.DataQualityR\vdataQuality\"\x88\x01\n" +
+	"\vDataQuality\x12\x1a\n" +
+	"\bmessages\x18\x01 \x01(\x04R\bmessages\x12/\n" +
+	"\tdefective\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\tdefective\x12,\n" +
+	"\x05flags\x18\x03 \x03(\v2\x16.hinscore.v1.FlagShareR\x05flags\"H\n" +
+	"\tFlagShare\x12\x12\n" +
+	"\x04flag\x18\x01 \x01(\tR\x04flag\x12'\n" +
+	"\x05share\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\x05shareB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
 
 var (
 	file_hinscore_v1_scorecard_proto_rawDescOnce sync.Once
@@ -1817,7 +1957,7 @@ func file_hinscore_v1_scorecard_proto_rawDescGZIP() []byte {
 	return file_hinscore_v1_scorecard_proto_rawDescData
 }
 
-var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_hinscore_v1_scorecard_proto_goTypes = []any{
 	(*Rate)(nil),           // 0: hinscore.v1.Rate
 	(*ClassRate)(nil),      // 1: hinscore.v1.ClassRate
@@ -1834,6 +1974,8 @@ var file_hinscore_v1_scorecard_proto_goTypes = []any{
 	(*PeerSummary)(nil),    // 12: hinscore.v1.PeerSummary
 	(*PeerNetwork)(nil),    // 13: hinscore.v1.PeerNetwork
 	(*Scorecard)(nil),      // 14: hinscore.v1.Scorecard
+	(*DataQuality)(nil),    // 15: hinscore.v1.DataQuality
+	(*FlagShare)(nil),      // 16: hinscore.v1.FlagShare
 }
 var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	0,  // 0: hinscore.v1.ClassRate.rate:type_name -> hinscore.v1.Rate
@@ -1874,11 +2016,15 @@ var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	13, // 35: hinscore.v1.Scorecard.peers:type_name -> hinscore.v1.PeerNetwork
 	11, // 36: hinscore.v1.Scorecard.purposes:type_name -> hinscore.v1.PurposeFigures
 	11, // 37: hinscore.v1.Scorecard.required_response:type_name -> hinscore.v1.PurposeFigures
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	15, // 38: hinscore.v1.Scorecard.data_quality:type_name -> hinscore.v1.DataQuality
+	0,  // 39: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
+	16, // 40: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
+	0,  // 41: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_scorecard_proto_init() }
@@ -1892,7 +2038,7 @@ func file_hinscore_v1_scorecard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hinscore_v1_scorecard_proto_rawDesc), len(file_hinscore_v1_scorecard_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

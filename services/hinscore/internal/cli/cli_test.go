@@ -54,17 +54,26 @@ func TestInspectGolden(t *testing.T) {
 }
 
 func TestInspectErrorsNameFileMessageAndField(t *testing.T) {
-	code, out, stderr := run(t, "inspect", "testdata/query.hl7", "testdata/badtime.hl7")
+	code, out, stderr := run(t, "inspect", "testdata/query.hl7", "testdata/badsegment.hl7")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	for _, want := range []string{"testdata/badtime.hl7", "message 1", "MSH-7"} {
+	for _, want := range []string{"testdata/badsegment.hl7", "message 1", "segment 2"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("error %q does not name %q", stderr, want)
 		}
 	}
 	if strings.Count(out, "\n") != 2 {
 		t.Errorf("the good file before the bad one should still print its 2 events, got %q", out)
+	}
+}
+
+// TestInspectFlagsDefects: a message whose MSH-7 cannot be read is still
+// an event, at the ingest time, flagged.
+func TestInspectFlagsDefects(t *testing.T) {
+	code, out, stderr := run(t, "inspect", "testdata/badtime.hl7")
+	if code != 0 || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"reason_codes":["dq|bad-timestamp"]`) {
+		t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
 	}
 }
 

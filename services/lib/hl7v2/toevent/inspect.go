@@ -22,11 +22,13 @@ func (mp Mapper) InspectFile(path, network string, ingest time.Time) ([]*hinscor
 
 // Inspect is InspectFile on bytes already read; name is used in errors.
 func (mp Mapper) Inspect(name, network string, data []byte, ingest time.Time) ([]*hinscorev1.ExchangeEvent, error) {
-	msgs, err := hl7v2.SplitMessages(data)
+	f, err := hl7v2.SplitBatches(data)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", name, err)
 	}
-	if len(msgs) == 0 {
+	msgs := f.Messages()
+	if len(msgs) == 0 && !f.IsBatch() {
+		// A batch of no messages is valid HL7 v2; a file of nothing is not.
 		return nil, fmt.Errorf("inspect %s: no HL7 message found", name)
 	}
 	events := make([]*hinscorev1.ExchangeEvent, 0, len(msgs))

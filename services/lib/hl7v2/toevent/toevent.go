@@ -25,13 +25,14 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/domain/exception"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
+	"github.com/hinscore/hinscore/services/lib/domain/quality"
 	"github.com/hinscore/hinscore/services/lib/domain/text"
 	"github.com/hinscore/hinscore/services/lib/hl7v2"
 )
 
-// ErrBadTime is wrapped in the *hl7v2.ParseError for a missing or
-// malformed MSH-7.
-var ErrBadTime = errors.New("toevent: bad message time")
+// DerivedIDPrefix starts the message id given to a message without
+// MSH-10: the prefix and its event id, so that it keys its own chain.
+const DerivedIDPrefix = "derived:"
 
 // MaxReasonText is how much of ERR-8 an event keeps.
 const MaxReasonText = 512
@@ -45,9 +46,11 @@ type Mapper struct {
 	Orgs         *Directory
 }
 
-// MapBytes parses raw and maps it.
+// MapBytes parses raw and maps it. A message without its type or control
+// id is still mapped (see Map); only bytes that are no HL7 v2 message at
+// all are an error.
 func (mp Mapper) MapBytes(network string, raw []byte, ingest time.Time) (*hl7v2.Message, *hinscorev1.ExchangeEvent, error) {
-	m, err := hl7v2.Parse(raw)
+	m, err := hl7v2.ParseTolerant(raw)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -55,14 +58,21 @@ func (mp Mapper) MapBytes(network string, raw []byte, ingest time.Time) (*hl7v2.
 	return m, ev, err
 }
 
-// Map maps m, parsed from raw, observed on network at ingest. Errors are
-// *hl7v2.ParseError naming the segment and field.
+// Map maps m, parsed from raw, observed on network at ingest. Defects that
+// leave the message identifiable become data-quality flags (reason codes
+// "dq|...", lib/domain/quality) instead of errors: an empty or unreadable
+// MSH-7 gives the ingest time, an empty MSH-10 a message id derived from
+// the event id, an empty MSH-9 a notification.
 func (mp Mapper) Map(network string, raw []byte, m *hl7v2.Message, ingest time.Time) (*hinscorev1.ExchangeEvent, error) {
-	t, err := ParseTime(m.Get("MSH-7.1"))
-	if err != nil {
-		return nil, &hl7v2.ParseError{Segment: "MSH", SegmentIndex: 1, Field: 7, Reason: err.Error(), Err: ErrBadTime}
+	var flags []string
+	t, flag := eventTime(m.Get("MSH-7.1"), ingest)
+	if flag != "" {
+		flags = append(flags, quality.Code(flag))
 	}
 	code, trigger := m.Get("MSH-9.1"), m.Get("MSH-9.2")
+	if code == "" {
+		flags = append(flags, quality.Code(quality.NoMessageType))
+	}
 	ev := &hinscorev1.ExchangeEvent{
 		EventId:        ids.Event(network, raw).String(),
 		Network:        network,
@@ -73,6 +83,11 @@ func (mp Mapper) Map(network string, raw []byte, m *hl7v2.Message, ingest time.T
 		IngestTimeMs:   ingest.UnixMilli(),
 		MappingVersion: MappingVersion,
 	}
+	if ev.MessageId == "" {
+		ev.MessageId = DerivedIDPrefix + ev.EventId
+		flags = append(flags, quality.Code(quality.NoControlID))
+	}
+	defer func() { ev.ReasonCodes = append(ev.ReasonCodes, flags...) }()
 	p, known := lookupPattern(code, trigger)
 	if !known && m.Has("MSA") {
 		p = pattern{shape: shapeAnswer} // an acknowledgment of some other type (MFK, ...)
@@ -339,25 +354,52 @@ func queryPatient(m *hl7v2.Message) (id, auth string) {
 	return id, patient.Authority(ns, uid, typ)
 }
 
-// ParseTime reads an HL7 DTM: YYYYMMDDHHMM[SS[.S+]][+/-ZZZZ]. Without a
-// zone the time is UTC.
-func ParseTime(s string) (time.Time, error) {
+// eventTime reads MSH-7: its time, or the ingest time when it is empty
+// or cannot be read, with the data-quality flag that says so ("" for a
+// well-formed time).
+func eventTime(s string, ingest time.Time) (time.Time, string) {
 	if s == "" {
-		return time.Time{}, errors.New("time is empty")
+		return ingest, quality.NoTimestamp
+	}
+	t, noPoint, err := readTime(s)
+	switch {
+	case err != nil:
+		return ingest, quality.BadTimestamp
+	case noPoint:
+		return t, quality.TimeNoPoint
+	}
+	return t, ""
+}
+
+// ParseTime reads an HL7 DTM: YYYYMMDDHHMM[SS[.S+]][+/-ZZZZ]. Without a
+// zone the time is UTC. Seconds followed by digits without the decimal
+// point (YYYYMMDDHHMMSSFF, as some senders write it) are read as the
+// fraction.
+func ParseTime(s string) (time.Time, error) {
+	t, _, err := readTime(s)
+	return t, err
+}
+
+// readTime is ParseTime, reporting a fraction written without its point.
+func readTime(s string) (time.Time, bool, error) {
+	if s == "" {
+		return time.Time{}, false, errors.New("time is empty")
 	}
 	body, zone := s, ""
 	if i := strings.IndexAny(s, "+-"); i >= 0 {
 		body, zone = s[:i], s[i:]
 	}
-	frac := ""
+	frac, noPoint := "", false
 	if i := strings.IndexByte(body, '.'); i >= 0 {
 		body, frac = body[:i], body[i+1:]
 		if len(body) != 14 || frac == "" || len(frac) > 9 || !digits(frac) {
-			return time.Time{}, fmt.Errorf("time %q: bad fraction of a second", s)
+			return time.Time{}, false, fmt.Errorf("time %q: bad fraction of a second", s)
 		}
+	} else if len(body) > 14 && len(body) <= 14+9 && digits(body) {
+		body, frac, noPoint = body[:14], body[14:], true
 	}
 	if (len(body) != 12 && len(body) != 14) || !digits(body) {
-		return time.Time{}, fmt.Errorf("time %q: want YYYYMMDDHHMM[SS[.S]][+/-ZZZZ]", s)
+		return time.Time{}, false, fmt.Errorf("time %q: want YYYYMMDDHHMM[SS[.S]][+/-ZZZZ]", s)
 	}
 	num := func(a, b int) int { n, _ := strconv.Atoi(body[a:b]); return n }
 	sec := 0
@@ -372,12 +414,12 @@ func ParseTime(s string) (time.Time, error) {
 	loc := time.UTC
 	if zone != "" {
 		if len(zone) != 5 || !digits(zone[1:]) {
-			return time.Time{}, fmt.Errorf("time %q: bad zone %q, want +/-HHMM", s, zone)
+			return time.Time{}, false, fmt.Errorf("time %q: bad zone %q, want +/-HHMM", s, zone)
 		}
 		h, _ := strconv.Atoi(zone[1:3])
 		mi, _ := strconv.Atoi(zone[3:5])
 		if h > 14 || mi > 59 {
-			return time.Time{}, fmt.Errorf("time %q: zone %q out of range", s, zone)
+			return time.Time{}, false, fmt.Errorf("time %q: zone %q out of range", s, zone)
 		}
 		off := h*3600 + mi*60
 		if zone[0] == '-' {
@@ -388,9 +430,9 @@ func ParseTime(s string) (time.Time, error) {
 	y, mo, d, h, mi := num(0, 4), num(4, 6), num(6, 8), num(8, 10), num(10, 12)
 	t := time.Date(y, time.Month(mo), d, h, mi, sec, nsec, loc)
 	if t.Year() != y || int(t.Month()) != mo || t.Day() != d || t.Hour() != h || t.Minute() != mi || t.Second() != sec {
-		return time.Time{}, fmt.Errorf("time %q: no such date or time", s)
+		return time.Time{}, false, fmt.Errorf("time %q: no such date or time", s)
 	}
-	return t.UTC(), nil
+	return t.UTC(), noPoint, nil
 }
 
 func digits(s string) bool {

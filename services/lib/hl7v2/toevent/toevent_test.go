@@ -2,12 +2,14 @@ package toevent
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
+	"github.com/hinscore/hinscore/services/lib/domain/quality"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/hl7v2"
@@ -209,6 +211,13 @@ func TestParseTime(t *testing.T) {
 		{"20260302095930.123-0500", time.Date(2026, 3, 2, 14, 59, 30, 123e6, time.UTC), true},
 		{"202603020959+0530", time.Date(2026, 3, 2, 4, 29, 0, 0, time.UTC), true},
 		{"20261231235959-1200", time.Date(2027, 1, 1, 11, 59, 59, 0, time.UTC), true},
+		// The fraction without its decimal point (YYYYMMDDHHMMSSFF...).
+		{"202603020959301", time.Date(2026, 3, 2, 9, 59, 30, 1e8, time.UTC), true},
+		{"2026030209593012", time.Date(2026, 3, 2, 9, 59, 30, 12e7, time.UTC), true},
+		{"202603020959301234-0500", time.Date(2026, 3, 2, 14, 59, 30, 1234e5, time.UTC), true},
+		{"20260302095930123456789", time.Date(2026, 3, 2, 9, 59, 30, 123456789, time.UTC), true},
+		{"202603020959301234567890", time.Time{}, false},
+		{"2026030209593012x", time.Time{}, false},
 		{"", time.Time{}, false},
 		{"20260302", time.Time{}, false},
 		{"2026030209599", time.Time{}, false},
@@ -228,11 +237,68 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
-func TestMapBadTime(t *testing.T) {
-	_, _, err := mapper.MapBytes("neta", []byte("MSH|^~\\&|A|B|C|D|||ADT^A01|1\r"), ingest)
-	var pe *hl7v2.ParseError
-	if !errors.Is(err, ErrBadTime) || !errors.As(err, &pe) || pe.Segment != "MSH" || pe.Field != 7 {
-		t.Fatalf("err = %v, want a ParseError naming MSH-7", err)
+// TestMapTimeDefects: an MSH-7 the parser once refused is read (a
+// fraction without its point) or replaced by the ingest time (empty,
+// malformed), and flagged; the message is mapped either way.
+func TestMapTimeDefects(t *testing.T) {
+	for _, c := range []struct {
+		msh7 string
+		want time.Time
+		flag string
+	}{
+		{"20260302095930.12", time.Date(2026, 3, 2, 9, 59, 30, 12e7, time.UTC), ""},
+		{"2026030209593012", time.Date(2026, 3, 2, 9, 59, 30, 12e7, time.UTC), quality.TimeNoPoint},
+		{"202603020959301234+0100", time.Date(2026, 3, 2, 8, 59, 30, 1234e5, time.UTC), quality.TimeNoPoint},
+		{"", ingest, quality.NoTimestamp},
+		{"2026-03-02T09:59:30", ingest, quality.BadTimestamp},
+		{"20260230095930", ingest, quality.BadTimestamp},
+		{"20260302", ingest, quality.BadTimestamp},
+	} {
+		raw := "MSH|^~\\&|A|B|C|D|" + c.msh7 + "||ADT^A01|1|P|2.5\r"
+		_, ev, err := mapper.MapBytes("neta", []byte(raw), ingest)
+		if err != nil {
+			t.Errorf("MSH-7 %q: %v", c.msh7, err)
+			continue
+		}
+		var want []string
+		if c.flag != "" {
+			want = []string{quality.Code(c.flag)}
+		}
+		if ev.EventTimeMs != c.want.UnixMilli() || !slices.Equal(ev.ReasonCodes, want) {
+			t.Errorf("MSH-7 %q: time %v, reasons %q; want %v, %q", c.msh7, time.UnixMilli(ev.EventTimeMs).UTC(), ev.ReasonCodes, c.want, want)
+		}
+	}
+}
+
+// TestMapHeaderDefects: a message without MSH-10 is recorded under a
+// message id derived from its event id, one without MSH-9 as a
+// notification, both flagged; an answer keeps its own reasons beside the
+// flag.
+func TestMapHeaderDefects(t *testing.T) {
+	_, ev, err := mapper.MapBytes("neta", []byte("MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||QBP^Q22^QBP_Q21||P|2.5.1\rQPD|Q|T\r"), ingest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.MessageId != DerivedIDPrefix+ev.EventId || ev.CorrelationKey != "neta|HOSP_A|"+ev.MessageId ||
+		ev.Role != hinscorev1.Role_ROLE_REQUEST || !slices.Equal(ev.ReasonCodes, []string{quality.Code(quality.NoControlID)}) {
+		t.Errorf("no MSH-10: id %q key %q role %v reasons %q", ev.MessageId, ev.CorrelationKey, ev.Role, ev.ReasonCodes)
+	}
+	_, ev, err = mapper.MapBytes("neta", []byte("MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900||\"\"|N1|P|2.5.1\r"), ingest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.MessageId != "N1" || ev.Role != hinscorev1.Role_ROLE_NOTIFICATION || !slices.Equal(ev.ReasonCodes, []string{quality.Code(quality.NoMessageType)}) {
+		t.Errorf("no MSH-9: id %q role %v reasons %q", ev.MessageId, ev.Role, ev.ReasonCodes)
+	}
+	_, ev, err = mapper.MapBytes("neta", []byte("MSH|^~\\&|HIE|NETB|EHR|HOSP_A|2026030209593012||ACK|A9|P|2.5.1\rMSA|AE|Q7\rERR||MSH^1^10|207^Application internal error^HL70357|E\r"), ingest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(ev.ReasonCodes, quality.Code(quality.TimeNoPoint)) || len(ev.ReasonCodes) < 2 || ev.Status == hinscorev1.Status_STATUS_UNSPECIFIED {
+		t.Errorf("answer: status %v reasons %q, want its ERR code and the flag", ev.Status, ev.ReasonCodes)
+	}
+	if _, _, err := mapper.MapBytes("neta", []byte("PID|1||X\r"), ingest); !errors.Is(err, hl7v2.ErrNoMSH) {
+		t.Errorf("no MSH: err = %v, want ErrNoMSH", err)
 	}
 }
 
@@ -245,9 +311,13 @@ func TestInspectFile(t *testing.T) {
 		evs[0].CorrelationKey != evs[1].CorrelationKey {
 		t.Fatalf("events: %v", evs)
 	}
-	_, err = mapper.InspectFile("testdata/bad_time.hl7", "neta", ingest)
-	if err == nil || !errors.Is(err, ErrBadTime) || !strings.Contains(err.Error(), "testdata/bad_time.hl7: message 2: hl7v2: MSH-7") {
-		t.Fatalf("err = %v", err)
+	evs, err = mapper.InspectFile("testdata/bad_time.hl7", "neta", ingest)
+	if err != nil || len(evs) != 2 || len(evs[0].ReasonCodes) != 0 || !slices.Equal(evs[1].ReasonCodes, []string{quality.Code(quality.BadTimestamp)}) {
+		t.Fatalf("bad_time.hl7: %v, %v", evs, err)
+	}
+	if _, err := mapper.Inspect("junk", "neta", []byte("MSH|^~\\&|A|B|C|D|20260302||ADT^A01|1\rPID|1\r\nJUNK\r"), ingest); err == nil ||
+		!strings.Contains(err.Error(), "junk: message 1") {
+		t.Fatalf("junk: err = %v", err)
 	}
 	if _, err := mapper.InspectFile("testdata/missing.hl7", "neta", ingest); err == nil {
 		t.Fatal("missing file accepted")
