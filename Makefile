@@ -60,7 +60,7 @@ test: lint checkgenerate build ## Lint, check generated code, build, then every 
 gotest: ## Only the Go tests (local ClickHouse started when needed).
 	@scripts/test.sh $(MODULES)
 
-demo: build ## Simulated traffic through the whole pipeline; prints the scorecards and where they are.
+demo: build ## Simulated traffic through the whole pipeline; prints the scorecards, checks every outcome against the simulator's truth (fails on a difference).
 	HINSCORE_CHROMIUM=$$(scripts/chromium.sh) bin/hinscore demo
 
 faults: build ## Fault-injection suite, full size: services as processes, kill -9 of each, NATS restart, ClickHouse down 60 s, malformed flood, idle connections.

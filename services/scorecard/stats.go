@@ -42,7 +42,17 @@ func Wilson(count, total uint64) (low, high float64) {
 	denom := 1 + z2/n
 	center := (p + z2/(2*n)) / denom
 	half := z95 / denom * math.Sqrt(p*(1-p)/n+z2/(4*n*n))
-	return math.Max(0, center-half), math.Min(1, center+half)
+	low, high = math.Max(0, center-half), math.Min(1, center+half)
+	// At the ends the bound is exactly 0 or 1; center ∓ half leaves a
+	// rounding error (6.9e-18 for 0 of 57) that would count as excess
+	// suspect events and rank a clean responder above others.
+	if count == 0 {
+		low = 0
+	}
+	if count == total {
+		high = 1
+	}
+	return low, high
 }
 
 // NewRate builds a Rate with its Wilson interval.

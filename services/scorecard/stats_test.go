@@ -31,6 +31,17 @@ func TestWilson(t *testing.T) {
 	if low, high := Wilson(0, 0); low != 0 || high != 1 {
 		t.Errorf("Wilson(0, 0) = [%g, %g], want [0, 1]", low, high)
 	}
+	// The ends are exact: a responder without one suspect request has a
+	// lower bound of 0, not a rounding error above it that gives it excess
+	// events, a priority and a rank above responders with real ones.
+	for n := uint64(1); n <= 500; n++ {
+		if low, _ := Wilson(0, n); low != 0 {
+			t.Fatalf("Wilson(0, %d) lower bound %g, want exactly 0", n, low)
+		}
+		if _, high := Wilson(n, n); high != 1 {
+			t.Fatalf("Wilson(%d, %d) upper bound %.17g, want exactly 1", n, n, high)
+		}
+	}
 }
 
 func TestNewRate(t *testing.T) {

@@ -28,6 +28,7 @@ Usage:
   hinscore import    --network N [--nats URL] [--format hl7v2|fhir|auto] FILE...   HL7 batch files, FHIR NDJSON
   hinscore directory [--clickhouse DSN] FILE                        load the organisation directory (CSV)
   hinscore scorecard [--clickhouse DSN] [--period 2026-10|2026-W43|2026-10-05|day,week,month] [--network N] [--out DIR] [--every D]
+  hinscore verify    --truth DIR [--clickhouse DSN]      every stored outcome against the simulator's truth (exit 1 on a difference)
   hinscore chain ID | journey TOKEN | offenders [--api URL] [--token-file F] [--json]   investigator views (via the API)
   hinscore audit     [--nats URL] [--network N] [--since 72h|RFC3339] [--who NAME] [--json]   who opened which original messages, and why
   hinscore nats      [--data DIR] [--addr HOST:PORT]      the embedded NATS JetStream server alone
@@ -53,6 +54,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runUp(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "verify":
+		err = runVerify(ctx, args[1:], stdout, stderr)
 	case "inspect":
 		err = runInspect(ctx, args[1:], stdout, stderr)
 	case "import":

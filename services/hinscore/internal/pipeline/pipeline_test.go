@@ -2,6 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/hinscore/hinscore/services/chwriter"
 	"github.com/hinscore/hinscore/services/harness/faults"
 	"github.com/hinscore/hinscore/services/harness/simulator"
+	"github.com/hinscore/hinscore/services/hinscore/internal/truthcheck"
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 	"github.com/hinscore/hinscore/services/lib/service"
@@ -35,7 +39,7 @@ func testOptions(t *testing.T, networks []string) Options {
 	_, d := chtest.EmptyDatabase(t)
 	link.Idle = 2 * time.Second
 	shared := DefaultShared()
-	shared.PatientKey, shared.PatientKeyID = []byte("end-to-end test patient key"), "e2e"
+	shared.PatientKey, shared.PatientKeyID = testPatientKey, "e2e"
 	ingest.Listeners = nil
 	for _, n := range networks {
 		ingest.Listeners = append(ingest.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
@@ -56,7 +60,12 @@ func testOptions(t *testing.T, networks []string) Options {
 // TestEndToEndMatchesTruth runs simulated HL7 v2 traffic through MLLP,
 // JetStream, the linker and the writer into ClickHouse, and checks from
 // ClickHouse that every outcome class count equals the simulator's
-// per-request truth exactly, and that events in equal events stored.
+// per-request truth exactly, that events in equal events stored, and,
+// with the check of `hinscore verify` (truthcheck) on the truth files the
+// simulator writes, that every request's outcome agrees with its truth
+// row field by field. The same check then runs on the stored rows with
+// two faults put in (a class swapped, a latency off by one second), and
+// must report exactly those.
 func TestEndToEndMatchesTruth(t *testing.T) {
 	plan, err := simulator.Generate(simulator.Config{Requests: 3000, Seed: 42})
 	if err != nil {
@@ -64,16 +73,27 @@ func TestEndToEndMatchesTruth(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	p, want := runSimulated(ctx, t, plan)
+	assertMatchesTruth(t, ctx, p, plan, want)
+	stored := assertFieldsMatchTruth(t, ctx, p, plan)
+	assertFaultsCaught(t, plan, stored)
+}
+
+// runSimulated starts the pipeline for the plan's networks (shut down
+// when the test ends), sends the plan's traffic over MLLP and waits until
+// ClickHouse holds an event of every valid message and an outcome of
+// every request, which it returns as the counts wanted.
+func runSimulated(ctx context.Context, t *testing.T, plan *simulator.Plan) (*Pipeline, Counts) {
+	t.Helper()
 	p, err := Start(ctx, testOptions(t, plan.Networks()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		if err := p.Shutdown(context.Background()); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-	}()
-
+	})
 	stats, err := plan.Send(ctx, p.MLLPAddrs())
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +105,78 @@ func TestEndToEndMatchesTruth(t *testing.T) {
 	if _, err := p.WaitStored(ctx, want); err != nil {
 		t.Fatal(err)
 	}
-	assertMatchesTruth(t, ctx, p, plan, want)
+	return p, want
+}
+
+// testPatientKey is testOptions' patient key.
+var testPatientKey = []byte("end-to-end test patient key")
+
+// assertFieldsMatchTruth writes the plan's truth files and compares
+// every stored outcome with them as `hinscore verify` does, failing on any
+// difference; it returns the stored rows.
+func assertFieldsMatchTruth(t *testing.T, ctx context.Context, p *Pipeline, plan *simulator.Plan) []truthcheck.Outcome {
+	t.Helper()
+	dir := t.TempDir()
+	if err := plan.WriteTruth(dir); err != nil {
+		t.Fatal(err)
+	}
+	return checkTruthDir(ctx, t, p, dir)
+}
+
+func readTruth(t *testing.T, plan *simulator.Plan) *truthcheck.Truth {
+	t.Helper()
+	dir := t.TempDir()
+	if err := plan.WriteTruth(dir); err != nil {
+		t.Fatal(err)
+	}
+	truth, err := truthcheck.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return truth
+}
+
+// assertFaultsCaught runs the comparison on the stored rows with two
+// faults a linker bug could make: one fulfilled outcome reported as
+// refused_unjustified, another's time to fulfil one second longer. Both,
+// and nothing else, must be reported.
+func assertFaultsCaught(t *testing.T, plan *simulator.Plan, stored []truthcheck.Outcome) {
+	t.Helper()
+	altered := slices.Clone(stored)
+	swapped, slowed := -1, -1
+	for i, o := range altered {
+		switch {
+		case swapped < 0 && o.Class == "fulfilled":
+			swapped = i
+			altered[i].Class = "refused_unjustified"
+		case slowed < 0 && o.TTFMs != nil:
+			slowed = i
+			ttf := *o.TTFMs + 1000
+			altered[i].TTFMs = &ttf
+		}
+	}
+	if swapped < 0 || slowed < 0 {
+		t.Fatalf("no fulfilled outcome (%d) or no answered one (%d) to alter", swapped, slowed)
+	}
+	rep := truthcheck.Compare(readTruth(t, plan), altered, testPatientKey)
+	var got []string
+	for _, d := range rep.Differences {
+		got = append(got, d.ID+" "+d.Field+" "+d.Stored+" truth "+d.Truth)
+	}
+	want := []string{
+		altered[swapped].RequestID + " class refused_unjustified truth fulfilled",
+		fmt.Sprintf("%s ttf %d truth %d", altered[slowed].RequestID, *altered[slowed].TTFMs, *stored[slowed].TTFMs),
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the altered rows give the differences\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var out strings.Builder
+	_ = rep.PrintDifferences(&out)
+	if !strings.Contains(out.String(), "refused_unjustified, truth fulfilled") {
+		t.Errorf("the printed differences do not show the swapped class:\n%s", out.String())
+	}
 }
 
 // waitSettled waits until the pipeline says, by its own marks, that it has
