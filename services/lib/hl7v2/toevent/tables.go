@@ -6,7 +6,7 @@ import (
 
 // MappingVersion names the rules of this package; every event records it.
 // Change it whenever a table below changes meaning.
-const MappingVersion = "hl7v2-map/3"
+const MappingVersion = "hl7v2-map/4"
 
 // shape is how a message takes part in an exchange.
 type shape int

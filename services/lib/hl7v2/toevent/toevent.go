@@ -117,6 +117,8 @@ func (mp Mapper) Map(network string, raw []byte, m *hl7v2.Message, ingest time.T
 		if placer := placerNumber(m); placer != "" {
 			ev.Role, ev.Status = hinscorev1.Role_ROLE_RESPONSE, hinscorev1.Status_STATUS_OK
 			ev.CorrelationKey = key(network, receiver, "placer:"+placer)
+			// A result returns its observations: one record each.
+			ev.RecordCount = uint32(m.Count("OBX"))
 		} else {
 			ev.Role = hinscorev1.Role_ROLE_NOTIFICATION
 			ev.CorrelationKey = key(network, sender, ev.MessageId)
@@ -162,9 +164,7 @@ func mapAnswer(m *hl7v2.Message, ev *hinscorev1.ExchangeEvent, s shape) {
 				status = q.status
 			}
 		}
-		if n, err := strconv.ParseUint(m.Get("QAK-4"), 10, 32); err == nil {
-			ev.RecordCount = uint32(n)
-		}
+		ev.RecordCount = queryRecords(m)
 	}
 	r := readReasons(m)
 	ev.ReasonCodes, ev.ReasonText, ev.ExceptionCode = r.codes, text.Truncate(r.text, MaxReasonText), r.exception
@@ -442,4 +442,17 @@ func digits(s string) bool {
 		}
 	}
 	return true
+}
+
+// queryRecords is how many records a query's answer returns: QAK-5, the
+// records in this payload, which a partial or continued answer (QAK-2 TM,
+// DSC) keeps below the hit count; else QAK-4, the hits, which an answer
+// that returns them all does not tell apart from it; else 0.
+func queryRecords(m *hl7v2.Message) uint32 {
+	for _, field := range []string{"QAK-5", "QAK-4"} {
+		if n, err := strconv.ParseUint(m.Get(field), 10, 32); err == nil {
+			return uint32(n)
+		}
+	}
+	return 0
 }

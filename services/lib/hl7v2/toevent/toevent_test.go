@@ -67,6 +67,8 @@ func mapCases(mrn42 string) []mapCase {
 			MessageId: "R1", MessageType: "RSP^K22^RSP_K21", Role: hinscorev1.Role_ROLE_RESPONSE, CorrelationKey: "neta|HOSP_A|Q1",
 			InReplyTo: "Q1", RequesterOrg: "HOSP_A", ResponderOrg: "NETB", Status: hinscorev1.Status_STATUS_OK, AckCode: "AA",
 			RecordCount: 3, PatientToken: mrn42, EventTimeMs: time.Date(2026, 3, 2, 15, 0, 30, 0, time.UTC).UnixMilli()}},
+		{"RSP^K22 partial: the records of this payload, not the hits", rspHead + "MSA|AA|Q1\rQAK|TAG1|OK|IHE PDQ Query|5|2|3\r" + qpdEcho + "PID|1||MRN42^^^HOSP_A\rPID|2||MRN43^^^HOSP_A\rDSC|CONT1|I\r", &hinscorev1.ExchangeEvent{
+			Role: hinscorev1.Role_ROLE_RESPONSE, Status: hinscorev1.Status_STATUS_OK, AckCode: "AA", RecordCount: 2}},
 		{"RSP^K22 NF", rspHead + "MSA|AA|Q1\rQAK|TAG1|NF|IHE PDQ Query|0\r" + qpdEcho, &hinscorev1.ExchangeEvent{
 			Role: hinscorev1.Role_ROLE_RESPONSE, Status: hinscorev1.Status_STATUS_NOT_FOUND, AckCode: "AA", InReplyTo: "Q1", PatientToken: mrn42}},
 		{"RSP^K22 QAK AR", rspHead + "MSA|AA|Q1\rQAK|TAG1|AR\r" + qpdEcho, &hinscorev1.ExchangeEvent{
@@ -110,7 +112,7 @@ func mapCases(mrn42 string) []mapCase {
 			Role: hinscorev1.Role_ROLE_RESPONSE, Status: hinscorev1.Status_STATUS_REFUSED, AckCode: "AR", CorrelationKey: "neta|HOSP_A|placer:PL77"}},
 		{"ORU with placer fulfils the order", "MSH|^~\\&|LAB|LAB_B|EHR|HOSP_A|20260303100000||ORU^R01|U1|P|2.3\rPID|1||MRN42^^^HOSP_A\rOBR|1|PL77^EHR|F1|CBC\rOBX|1|NM|WBC||5.2\r", &hinscorev1.ExchangeEvent{
 			Role: hinscorev1.Role_ROLE_RESPONSE, Status: hinscorev1.Status_STATUS_OK, CorrelationKey: "neta|HOSP_A|placer:PL77",
-			RequesterOrg: "HOSP_A", ResponderOrg: "LAB_B", PatientToken: mrn42}},
+			RequesterOrg: "HOSP_A", ResponderOrg: "LAB_B", PatientToken: mrn42, RecordCount: 1}},
 		{"unsolicited ORU", "MSH|^~\\&|LAB|LAB_B|EHR|HOSP_A|20260303100000||ORU^R01|U2|P|2.3\rPID|1||MRN42^^^HOSP_A\rOBR|1||F1|CBC\r", &hinscorev1.ExchangeEvent{
 			Role: hinscorev1.Role_ROLE_NOTIFICATION, CorrelationKey: "neta|LAB_B|U2", RequesterOrg: "LAB_B", ResponderOrg: "HOSP_A"}},
 		{"ADT notification", "MSH|^~\\&|EHR|HOSP_A|HIE|NETB|20260302095900+0130||ADT^A08^ADT_A01|A1|P|2.5\rPID|1||MRN42^^^HOSP_A\r", &hinscorev1.ExchangeEvent{
