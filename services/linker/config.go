@@ -91,7 +91,7 @@ type Config struct {
 	// Retention is how long (event time) after its deadline a chain is still
 	// remembered: an unanswered request still accepts its late answer, an
 	// answered one still absorbs re-sent answers.
-	Retention time.Duration `env:"HINSCORE_LINKER_RETENTION" default:"24h" help:"how long after its deadline a chain is remembered"`
+	Retention time.Duration `env:"HINSCORE_LINKER_RETENTION" default:"24h" help:"how long after its deadline a chain is remembered (at least as long again as its SLA)"`
 	// Consumer prefixes the names of what the linker creates on the bus:
 	// the checkpoint object store <Consumer>_checkpoints, the lease bucket
 	// <Consumer>_leases, the idle-rule stream <CONSUMER>_WATERMARKS.

@@ -206,8 +206,13 @@ func (j *Join) open(n *netState, ch *chain, req *hinscorev1.ExchangeEvent) {
 	ch.state = stateOpen
 	t := req.GetEventTimeMs()
 	l := j.limits(n, req.GetRequestKind(), req.GetPurpose())
-	ch.deadline = t + j.span(l, t) + l.Grace
-	ch.expireAt = max(ch.expireAt, ch.deadline+j.rules.Retention)
+	span := j.span(l, t)
+	ch.deadline = t + span + l.Grace
+	// Remembered Retention after the deadline, or as long again as the
+	// SLA when that is longer: an order due in 72 h may be answered days
+	// late, and that answer must find its request (fulfilled late), not
+	// start an orphan under the outcome id the request already used.
+	ch.expireAt = max(ch.expireAt, ch.deadline+max(j.rules.Retention, span))
 	n.schedule(ch.deadline, timerDeadline, ch)
 }
 

@@ -173,6 +173,16 @@ func laterCases() []chainCase {
 	OK := hinscorev1.Status_STATUS_OK
 	return []chainCase{
 		{
+			name: "a request is remembered as long again as its SLA when that is longer than the retention: its answer then is late, not an orphan",
+			cfg:  func(r *join.Rules) { r.Retention = 30 * s },
+			events: []*hinscorev1.ExchangeEvent{jointest.Req("r1", "k1", 0), jointest.Tick(170 * s),
+				jointest.Resp("a1", "k1", 140*s, hinscorev1.Status_STATUS_OK)},
+			want: []string{
+				"k1 v1 unanswered req=r1 resp= ttf=-1 tta=-1 decided=90000 steps=r1",
+				"k1 v2 fulfilled_late req=r1 resp=a1 ttf=140000 tta=140000 decided=140000 steps=r1,a1",
+			},
+		},
+		{
 			name: "the first final decides, later ones are kept as steps",
 			events: []*hinscorev1.ExchangeEvent{jointest.Req("r1", "k1", 0), jointest.Resp("a1", "k1", 5*s, OK),
 				jointest.Resp("a2", "k1", 6*s, hinscorev1.Status_STATUS_REFUSED)},
