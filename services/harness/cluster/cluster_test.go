@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -106,6 +107,11 @@ func TestReplicasGiveTheSameOutcomes(t *testing.T) {
 	run := func(t *testing.T, topo topology) map[string]string {
 		plan := generate(t, 1500, 5)
 		s := startStage(t, ctx, plan.Networks(), topo)
+		if topo.linkers > 1 {
+			// The replicas share the partitions before the traffic comes,
+			// so that both link some of it.
+			s.waitSharedPartitions(ctx, topo, time.Minute)
+		}
 		stats, err := plan.Send(ctx, s.ingest.Addrs())
 		if err != nil {
 			t.Fatal(err)
@@ -146,20 +152,52 @@ func TestReplicasGiveTheSameOutcomes(t *testing.T) {
 // holds some.
 func (s *stage) assertSharedPartitions(ctx context.Context, topo topology) {
 	s.t.Helper()
-	kv, err := s.admin.KeyValue(ctx, "linker_leases")
+	owners, err := s.leaseOwners(ctx, topo)
 	if err != nil {
 		s.t.Fatal(err)
-	}
-	owners := map[string]int{}
-	for p := range topo.partitions {
-		e, err := kv.Get(ctx, "partition."+strconv.Itoa(p))
-		if err != nil {
-			s.t.Fatalf("partition %d has no lease: %v", p, err)
-		}
-		owners[string(e.Value())]++
 	}
 	if len(owners) != topo.linkers {
 		s.t.Fatalf("leases held by %v, want %d replicas sharing them", owners, topo.linkers)
 	}
 	s.t.Logf("partition leases: %v", owners)
+}
+
+// waitSharedPartitions waits until every partition has a lease and the
+// leases are spread over topo.linkers replicas: a replica whose stores
+// were not ready at its start (the lease bucket being created on the
+// cluster) joins later and takes its share.
+func (s *stage) waitSharedPartitions(ctx context.Context, topo topology, limit time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		owners, err := s.leaseOwners(ctx, topo)
+		if err == nil && len(owners) == topo.linkers {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("after %s the leases are held by %v (%v), want %d replicas sharing them", limit, owners, err, topo.linkers)
+		}
+		select {
+		case <-ctx.Done():
+			s.t.Fatal(ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// leaseOwners counts the partitions each replica holds.
+func (s *stage) leaseOwners(ctx context.Context, topo topology) (map[string]int, error) {
+	kv, err := s.admin.KeyValue(ctx, "linker_leases")
+	if err != nil {
+		return nil, err
+	}
+	owners := map[string]int{}
+	for p := range topo.partitions {
+		e, err := kv.Get(ctx, "partition."+strconv.Itoa(p))
+		if err != nil {
+			return owners, fmt.Errorf("partition %d has no lease: %w", p, err)
+		}
+		owners[string(e.Value())]++
+	}
+	return owners, nil
 }
