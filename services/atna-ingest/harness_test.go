@@ -21,6 +21,7 @@ import (
 	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/bus/bustest"
 	"github.com/hinscore/hinscore/services/lib/bus/ingest"
+	"github.com/hinscore/hinscore/services/lib/bus/ingest/ingesttest"
 	"github.com/hinscore/hinscore/services/lib/bus/natsembed"
 	"github.com/hinscore/hinscore/services/lib/bus/seal"
 	"github.com/hinscore/hinscore/services/lib/service"
@@ -148,23 +149,11 @@ func counterValue(t testing.TB, c prometheus.Collector) float64 {
 	return total
 }
 
-// waitFor polls cond for at most 10 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // storedEvents waits until n records are stored and returns the events
 // EVENTS holds then, checking that each one's sealed bytes open.
 func (h *harness) storedEvents(t testing.TB, n int) []*hinscorev1.ExchangeEvent {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d records stored", n), func() bool { return counterValue(t, h.srv.m.stored) >= float64(n) })
+	ingesttest.WaitFor(t, fmt.Sprintf("%d records stored", n), func() bool { return counterValue(t, h.srv.m.stored) >= float64(n) })
 	var out []*hinscorev1.ExchangeEvent
 	for _, m := range bustest.Messages(t, h.js, bus.StreamEvents) {
 		ev := &hinscorev1.ExchangeEvent{}

@@ -35,7 +35,7 @@ func TestCertificateURIBoundToNetwork(t *testing.T) {
 		}
 	}
 	for _, network := range []string{"netb", "neta"} {
-		waitFor(t, network+"'s wrong_network refusal", func() bool {
+		ingesttest.WaitFor(t, network+"'s wrong_network refusal", func() bool {
 			return counterValue(t, h.srv.m.rejected.WithLabelValues(network, "wrong_network")) == 1
 		})
 	}

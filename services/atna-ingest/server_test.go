@@ -46,7 +46,7 @@ func TestTLSStoresEvents(t *testing.T) {
 			closedWithin(t, nc, 5*time.Second)
 		}
 	}
-	waitFor(t, "3 TLS refusals", func() bool { return counterValue(t, h.srv.m.rejected) == 3 })
+	ingesttest.WaitFor(t, "3 TLS refusals", func() bool { return counterValue(t, h.srv.m.rejected) == 3 })
 
 	nc, err := h.dial(t, "neta", pki.ClientTLS(true))
 	if err != nil {
@@ -110,7 +110,7 @@ func TestCertificateBoundToNetwork(t *testing.T) {
 			closedWithin(t, nc, 5*time.Second)
 		}
 	}
-	waitFor(t, "2 refusals", func() bool { return counterValue(t, h.srv.m.rejected) == 2 })
+	ingesttest.WaitFor(t, "2 refusals", func() bool { return counterValue(t, h.srv.m.rejected) == 2 })
 	if n := counterValue(t, h.srv.m.stored); n != 0 {
 		t.Fatalf("%v records stored from certificates of the wrong network", n)
 	}
@@ -160,7 +160,7 @@ func TestUDPStoresEvents(t *testing.T) {
 	if evs := h.storedEvents(t, 3); len(evs) != 6 {
 		t.Errorf("EVENTS holds %d events, want 6", len(evs))
 	}
-	waitFor(t, "2 dead letters", func() bool { return counterValue(t, h.srv.m.rejected) == 2 })
+	ingesttest.WaitFor(t, "2 dead letters", func() bool { return counterValue(t, h.srv.m.rejected) == 2 })
 	dls := deadLetters(t, h.js)
 	if len(dls) != 2 || !strings.HasPrefix(dls[0].Reason, reasonXML+": ") || dls[0].Data != string(half) ||
 		!strings.HasPrefix(dls[1].Reason, reasonTooLarge+": ") || dls[1].Data != string(big) {
@@ -220,7 +220,7 @@ func TestBadInput(t *testing.T) {
 				stored++
 			}
 			h.storedEvents(t, stored)
-			waitFor(t, "the dead letter", func() bool { return len(deadLetters(t, h.js)) == before+1 })
+			ingesttest.WaitFor(t, "the dead letter", func() bool { return len(deadLetters(t, h.js)) == before+1 })
 			dl := deadLetters(t, h.js)[before]
 			if !strings.HasPrefix(dl.Reason, tt.reason+": ") || !strings.Contains(dl.Data, tt.dlq) {
 				t.Errorf("dead letter %q with %.60q, want reason %s and bytes holding %q", dl.Reason, dl.Data, tt.reason, tt.dlq)
@@ -316,7 +316,7 @@ func TestSlowAndSilentPeers(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("cut off after %s", d)
 	}
-	waitFor(t, "2 slow peers counted", func() bool { return counterValue(t, h.srv.m.rejected) == 2 })
+	ingesttest.WaitFor(t, "2 slow peers counted", func() bool { return counterValue(t, h.srv.m.rejected) == 2 })
 	ok := h.mustDial(t, "neta")
 	if _, err := ok.Write(frames(syslogMsg(audit(tmpl, 2)))); err != nil {
 		t.Fatal(err)
