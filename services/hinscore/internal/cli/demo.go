@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +39,8 @@ const demoRawKeys = "demo:" + "68696e73636f72652064656d6f207261772d6b65792c20707
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
-	requests := fs.Int("requests", 20000, "simulated HL7 v2 requests across the three MLLP networks")
+	requests := fs.Int("requests", 20000, "simulated exchanges of every HL7 v2 and FHIR pattern across the four networks")
+	span := fs.String("span", "6mo", "history the exchanges are spread over, ending a week ago: 36h, 30d, 6mo")
 	journeys := fs.Int("journeys", 400, "simulated cross-community patient journeys (XCPD/XCA) across the two IHE networks")
 	seed := fs.Int64("seed", 1, "simulator seed (same seed, same traffic)")
 	out := fs.String("out", "out", "directory for scorecards and the simulator's ground truth")
@@ -58,7 +60,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	log := demoLogger(stderr)
 	began := time.Now()
 
-	run, err := newDemoRun(*requests, *journeys, *seed)
+	history, err := simulator.ParseSpan(*span)
+	if err != nil {
+		return fmt.Errorf("%w: --span: %v", errUsage, err)
+	}
+	run, err := newDemoRun(*requests, *journeys, *seed, history, time.Now())
 	if err != nil {
 		return err
 	}
@@ -159,8 +165,14 @@ type demoRun struct {
 	patientKey []byte
 }
 
-func newDemoRun(requests, journeys int, seed int64) (*demoRun, error) {
-	hl7, err := simulator.Generate(simulator.Config{Requests: requests, Seed: seed})
+// newDemoRun plans the demo's traffic: every HL7 v2 and FHIR pattern the
+// linker links (simulator.PatternNetworks: responders that improve, get
+// worse or stay as they are) over history, ending demoSettled before
+// today, and the cross-community journeys.
+func newDemoRun(requests, journeys int, seed int64, history simulator.Span, now time.Time) (*demoRun, error) {
+	start := history.Before(now.UTC().Truncate(24 * time.Hour).Add(-demoSettled))
+	hl7, err := simulator.Generate(simulator.Config{Requests: requests, Seed: seed, Start: start, Span: history.From(start),
+		Networks: simulator.PatternNetworks(), FHIRToken: demoFHIRToken})
 	if err != nil {
 		return nil, err
 	}
@@ -190,9 +202,49 @@ const (
 	demoXCALateMax = 10 * time.Minute
 )
 
-// demoSOAPToken is the demo's bearer token of the SOAP networks (public:
-// the demo's data is simulated).
-const demoSOAPToken = "hinscore-demo-soap-copies"
+// demoSOAPToken and demoFHIRToken are the demo's bearer tokens of the SOAP
+// and FHIR networks (public: the demo's data is simulated).
+const (
+	demoSOAPToken = "hinscore-demo-soap-copies"
+	demoFHIRToken = "hinscore-demo-fhir"
+)
+
+// demoSettled is how long before today the demo's history ends: longer
+// than any SLA of its kinds (72 h), so that every request is decided
+// (answered, or unanswered past its deadline) when the demo checks it; a
+// request still within its SLA is neither, and the truth, which knows it
+// was never answered, would call it unanswered.
+const demoSettled = 7 * 24 * time.Hour
+
+// demoRetention is how long the demo's linker remembers a request after
+// its deadline. The simulator's late answers come up to 15 SLAs after
+// their request (a referral's: weeks), and the linker loses an answer to a
+// chain it has forgotten (its outcome id's stored version hides it; issue
+// 24's open point): the demo remembers its requests as long as their
+// answers can come.
+const demoRetention = 60 * 24 * time.Hour
+
+// hl7Targets are where each HL7 v2 network's MLLP frames and each FHIR
+// network's POSTs go.
+func (r *demoRun) hl7Targets(p *pipeline.Pipeline) map[string]string {
+	targets := p.MLLPAddrs()
+	for _, name := range r.fhirNetworks() {
+		targets[name] = "http://" + p.FHIRAddr() + "/fhir/" + name + "/"
+	}
+	return targets
+}
+
+// fhirNetworks are the plan's networks that speak FHIR; the others speak
+// HL7 v2 over MLLP.
+func (r *demoRun) fhirNetworks() []string {
+	var out []string
+	for _, name := range r.hl7.Networks() {
+		if n, _ := r.hl7.Profile(name); n.Format == simulator.FormatFHIR {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 // xcaTargets are where each cross-community network's gateways send.
 func (r *demoRun) xcaTargets(p *pipeline.Pipeline) map[string]simulator.XCATarget {
@@ -212,11 +264,11 @@ func (r *demoRun) xcaTargets(p *pipeline.Pipeline) map[string]simulator.XCATarge
 // of every request and transaction (and at least the HL7 v2 events).
 func demoSend(ctx context.Context, p *pipeline.Pipeline, run *demoRun, timeout time.Duration, stdout io.Writer, began time.Time) error {
 	sendStart := time.Now()
-	stats, err := run.hl7.Send(ctx, p.MLLPAddrs())
+	stats, err := run.hl7.Send(ctx, run.hl7Targets(p))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "sent %d messages over MLLP in %s (%s)\n", stats.Sent, time.Since(sendStart).Round(time.Millisecond), stats)
+	fmt.Fprintf(stdout, "sent %d HL7 v2 messages over MLLP and FHIR resources over HTTP in %s (%s)\n", stats.Sent, time.Since(sendStart).Round(time.Millisecond), stats)
 	sendStart = time.Now()
 	xstats, err := run.xca.Send(ctx, run.xcaTargets(p))
 	if err != nil {
@@ -319,9 +371,13 @@ func demoOptions(ctx context.Context, f upFlags, run *demoRun, log zerolog.Logge
 		// own, which the ingests and the api share, as the patient key.
 		opts.Shared.RawKeys = seal.MustParseRawKeys(demoRawKeys)
 	}
+	opts.Linker.Retention = demoRetention
 	opts.Ingest.Listeners = nil
+	fhirNets := run.fhirNetworks()
 	for _, n := range run.hl7.Networks() {
-		opts.Ingest.Listeners = append(opts.Ingest.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
+		if !slices.Contains(fhirNets, n) {
+			opts.Ingest.Listeners = append(opts.Ingest.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})
+		}
 	}
 	if run.cert, err = ingest.NewSelfSigned(f.data, time.Now(), 24*time.Hour, "127.0.0.1"); err != nil {
 		return pipeline.Options{}, fmt.Errorf("demo: %w", err)
@@ -336,6 +392,9 @@ func demoOptions(ctx context.Context, f upFlags, run *demoRun, log zerolog.Logge
 		case simulator.FeedSOAP:
 			fhir.Tokens[name] = []string{fhiringest.HashToken(demoSOAPToken)}
 		}
+	}
+	for _, name := range fhirNets {
+		fhir.Tokens[name] = []string{fhiringest.HashToken(demoFHIRToken)}
 	}
 	opts.ATNA, opts.FHIR = &atna, &fhir
 	return opts, nil

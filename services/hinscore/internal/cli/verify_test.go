@@ -13,8 +13,8 @@ import (
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 )
 
-// TestDemoThenVerify runs `hinscore demo` (HL7 v2 and cross-community
-// networks, through the embedded NATS and the test ClickHouse), which
+// TestDemoThenVerify runs `hinscore demo` (every HL7 v2 and FHIR pattern
+// over six months, and the cross-community networks, through the embedded NATS and the test ClickHouse), which
 // checks every stored outcome against the simulator's truth and fails on
 // a difference; then `hinscore verify` on the same database and truth
 // directory, with and without the patient key; then verify on a truth
@@ -34,6 +34,13 @@ func TestDemoThenVerify(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "0 differences") || !strings.Contains(stdout.String(), "refused_exception") {
 		t.Fatalf("the demo printed no exact check against the truth:\n%s", stdout.String())
+	}
+	// Every pattern: the FHIR network and the classes only orders and
+	// queries in part can say are in the check.
+	for _, want := range []string{"lakeshore", "cancelled", "partial", "carequal-east"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("the demo's check has no %q:\n%s", want, stdout.String())
+		}
 	}
 	truth := filepath.Join(out, "truth")
 	verify := func(dir string) (int, string) {
