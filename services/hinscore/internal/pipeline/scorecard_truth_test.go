@@ -70,8 +70,9 @@ func TestXCAScorecardsMatchTruthReference(t *testing.T) {
 	compareScorecards(ctx, t, p, referenceFigures(t, dir))
 }
 
-// TestPatternScorecardsMatchTruthReference compares the day scorecards of
-// three months of every pattern the simulator speaks (HL7 v2 and FHIR:
+// TestPatternScorecardsMatchTruthReference checks every request of three
+// months of every pattern against the truth field by field with
+// truthcheck, then compares the day scorecards of every pattern the simulator speaks (HL7 v2 and FHIR:
 // queries, referrals, orders, record requests, each kind with its SLA;
 // interim acknowledgements, cancels, partial answers) with truthref.
 func TestPatternScorecardsMatchTruthReference(t *testing.T) {
@@ -93,6 +94,7 @@ func TestPatternScorecardsMatchTruthReference(t *testing.T) {
 	if err := plan.WriteTruth(dir); err != nil {
 		t.Fatal(err)
 	}
+	checkTruthDir(ctx, t, p, dir)
 	compareScorecards(ctx, t, p, referenceFigures(t, dir))
 }
 
