@@ -241,13 +241,44 @@ func startStage(t testing.TB, ctx context.Context, networks []string, topo topol
 			t.Errorf("shutdown: %v", err)
 		}
 	})
+	linkers := 0
 	for _, c := range s.comps {
+		if _, ok := c.(*linker.Linker); ok && linkers == 1 {
+			// The first replica creates the linker's stores (the buckets
+			// and the marks stream, R3) before the others start, as an
+			// administrator provisions them in production: replicas
+			// creating them at once on a cluster just formed had their
+			// requests time out for minutes.
+			s.waitLinkerStores(ctx, time.Minute)
+		}
+		if _, ok := c.(*linker.Linker); ok {
+			linkers++
+		}
 		if err := c.Start(ctx); err != nil {
 			t.Fatalf("start %T: %v", c, err)
 		}
 		started = append(started, c)
 	}
 	return s
+}
+
+// waitLinkerStores waits until the linker's stores exist: the marks
+// stream, which a replica creates after its checkpoint and lease buckets.
+func (s *stage) waitLinkerStores(ctx context.Context, limit time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		if _, err := s.admin.Stream(ctx, "LINKER_WATERMARKS"); err == nil {
+			return
+		} else if time.Now().After(deadline) {
+			s.t.Fatalf("the first linker's stores are not there after %s: %v", limit, err)
+		}
+		select {
+		case <-ctx.Done():
+			s.t.Fatal(ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // counts is what ClickHouse holds, deduplicated.
