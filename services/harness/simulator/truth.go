@@ -67,6 +67,18 @@ func (p *Plan) Networks() []string {
 	return out
 }
 
+// FHIRNetworks returns the plan's networks that speak FHIR over HTTP; the
+// others speak HL7 v2 over MLLP.
+func (p *Plan) FHIRNetworks() []string {
+	var out []string
+	for _, f := range p.feeds {
+		if f.profile.fhir() {
+			out = append(out, f.profile.Name)
+		}
+	}
+	return out
+}
+
 // Messages returns a network's feed in delivery order (nil if unknown).
 func (p *Plan) Messages(network string) []Message {
 	for _, f := range p.feeds {

@@ -228,22 +228,10 @@ const demoRetention = 60 * 24 * time.Hour
 // network's POSTs go.
 func (r *demoRun) hl7Targets(p *pipeline.Pipeline) map[string]string {
 	targets := p.MLLPAddrs()
-	for _, name := range r.fhirNetworks() {
+	for _, name := range r.hl7.FHIRNetworks() {
 		targets[name] = "http://" + p.FHIRAddr() + "/fhir/" + name + "/"
 	}
 	return targets
-}
-
-// fhirNetworks are the plan's networks that speak FHIR; the others speak
-// HL7 v2 over MLLP.
-func (r *demoRun) fhirNetworks() []string {
-	var out []string
-	for _, name := range r.hl7.Networks() {
-		if n, _ := r.hl7.Profile(name); n.Format == simulator.FormatFHIR {
-			out = append(out, name)
-		}
-	}
-	return out
 }
 
 // xcaTargets are where each cross-community network's gateways send.
@@ -373,7 +361,7 @@ func demoOptions(ctx context.Context, f upFlags, run *demoRun, log zerolog.Logge
 	}
 	opts.Linker.Retention = demoRetention
 	opts.Ingest.Listeners = nil
-	fhirNets := run.fhirNetworks()
+	fhirNets := run.hl7.FHIRNetworks()
 	for _, n := range run.hl7.Networks() {
 		if !slices.Contains(fhirNets, n) {
 			opts.Ingest.Listeners = append(opts.Ingest.Listeners, mllpingest.Listener{Network: n, Addr: "127.0.0.1:0"})

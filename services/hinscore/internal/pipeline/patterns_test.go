@@ -80,11 +80,10 @@ func TestPatternsEndToEndMatchTruth(t *testing.T) {
 // networks, and returns where the simulator sends each.
 func startPatternsPipeline(ctx context.Context, t *testing.T, plan *simulator.Plan) (*Pipeline, map[string]string) {
 	t.Helper()
-	var hl7, fhirNets []string
+	fhirNets := plan.FHIRNetworks()
+	var hl7 []string
 	for _, name := range plan.Networks() {
-		if n, _ := plan.Profile(name); n.Format == simulator.FormatFHIR {
-			fhirNets = append(fhirNets, name)
-		} else {
+		if !slices.Contains(fhirNets, name) {
 			hl7 = append(hl7, name)
 		}
 	}
