@@ -475,6 +475,7 @@ func (g *generator) journeys(shares []float64) []slot {
 		req := p.Requesters[g.rng.IntN(len(p.Requesters))]
 		first := g.rng.IntN(len(p.Responders))
 		at := g.requestTime()
+		journey := len(out)
 		for i := range steps {
 			out = append(out, slot{at: at, network: ni, runaround: &journeyStep{
 				mrn: mrn, requester: req,
@@ -483,8 +484,33 @@ func (g *generator) journeys(shares []float64) []slot {
 			}})
 			at = at.Add(20*time.Minute + time.Duration(g.rng.Int64N(int64(160*time.Minute))))
 		}
+		g.withinSpan(out[journey:])
 	}
 	return out
+}
+
+// withinSpan moves a journey's requests into [Start, Start+Span), as every
+// request of a plan is: earlier as a whole when it would run past the end,
+// and pressed together when it is longer than the span. A request after
+// the span would be in the future of a plan that ends now (the default),
+// still waiting for its deadline when the run is checked.
+func (g *generator) withinSpan(steps []slot) {
+	first, last := steps[0].at, steps[len(steps)-1].at
+	end := g.cfg.Start.Add(g.cfg.Span)
+	if last.Before(end) {
+		return
+	}
+	room := g.cfg.Span - time.Millisecond
+	length := last.Sub(first)
+	for i := range steps {
+		off := steps[i].at.Sub(first)
+		if length > room {
+			off = time.Duration(float64(off) * float64(room) / float64(length)).Truncate(time.Millisecond)
+			steps[i].at = g.cfg.Start.Add(off)
+			continue
+		}
+		steps[i].at = end.Add(-time.Millisecond - length + off)
+	}
 }
 
 // requestTime draws a time in [Start, Start+Span) from a daily load curve

@@ -73,6 +73,32 @@ func TestDefaultStartFromClock(t *testing.T) {
 	}
 }
 
+// TestRequestsWithinSpan: every request of a plan, runaround journeys'
+// later requests included, is inside [Start, Start+Span), for a span
+// shorter than a journey too. A journey used to run up to 15 hours past
+// the span, so that a plan ending now (the default) had requests in the
+// future, still waiting for their deadlines when a test checked.
+func TestRequestsWithinSpan(t *testing.T) {
+	for _, span := range []time.Duration{24 * time.Hour, 2 * time.Hour, 30 * time.Minute} {
+		p, err := Generate(Config{Requests: 3000, Seed: 42, Start: testStart, Span: span})
+		if err != nil {
+			t.Fatal(err)
+		}
+		journeys := 0
+		for _, r := range p.Requests() {
+			if r.Runaround {
+				journeys++
+			}
+			if r.RequestedAt.Before(testStart) || !r.RequestedAt.Before(testStart.Add(span)) {
+				t.Errorf("span %s: request %s/%s at %s outside it", span, r.Network, r.ControlID, r.RequestedAt)
+			}
+		}
+		if journeys == 0 {
+			t.Errorf("span %s: no runaround requests to check", span)
+		}
+	}
+}
+
 func TestConfigValidation(t *testing.T) {
 	bad := DefaultNetworks()
 	bad[1].Mix = append(bad[1].Mix, ClassWeight{"blocked", 0.1})
