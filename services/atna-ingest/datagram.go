@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 	"github.com/hinscore/hinscore/services/lib/syslog"
 )
 
@@ -46,6 +47,6 @@ func (s *Server) serveDatagrams(network string, pc net.PacketConn) {
 			}
 			continue
 		}
-		pending <- s.handle(network, addr.String(), data, syslog.ParseDatagram)
+		pending <- s.handle(network, addr.String(), ingest.FeedOfAddr(ingest.ChannelSyslog, addr.String()), data, syslog.ParseDatagram)
 	}
 }

@@ -48,7 +48,7 @@ func Import(ctx context.Context, js jetstream.JetStream, cfg Config, network str
 			return st, fmt.Errorf("atnaingest.Import: %w", err)
 		}
 		st.Records++
-		rec := s.handle(network, "", raw, parse)
+		rec := s.handle(network, "", ingest.ChannelImport+":"+formatATNA, raw, parse)
 		if !s.settle(rec, m) {
 			return st, fmt.Errorf("atnaingest.Import: record %d: %w", i+1, rec.notStored)
 		}

@@ -34,8 +34,9 @@ type record struct {
 
 // handle reads one syslog message (raw, owned by the record), maps its
 // body and starts the publish of its events; what cannot be read or mapped
-// goes to the DLQ, awaited. parse is syslog.Parse or ParseDatagram.
-func (s *Server) handle(network, remote string, raw []byte, parse func([]byte, time.Time) (syslog.Message, error)) *record {
+// goes to the DLQ, awaited. parse is syslog.Parse or ParseDatagram; feed
+// names the feed connection (ExchangeEvent.feed).
+func (s *Server) handle(network, remote, feed string, raw []byte, parse func([]byte, time.Time) (syslog.Message, error)) *record {
 	now := s.clock.Now()
 	rec := &record{start: now, deadline: time.Now().Add(s.publishTimeout)}
 	msg, err := parse(raw, now)
@@ -49,6 +50,7 @@ func (s *Server) handle(network, remote string, raw []byte, parse func([]byte, t
 	if len(evs) == 0 {
 		return s.reject(rec, network, remote, reasonMapping, raw, errors.New("no exchange in the audit record"))
 	}
+	stampFeed(evs, msg, feed)
 	for _, ev := range evs {
 		bus.Route(ev, s.cfg.PartitionCount)
 		fut, err := ingest.Store(s.js, s.cfg.RawKeys, ev, raw, s.publishTimeout)

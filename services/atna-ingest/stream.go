@@ -21,6 +21,7 @@ type streamConn struct {
 	ingest.StreamConn
 	s       *Server
 	network string
+	feed    string // ExchangeEvent.feed, once the handshake is done
 	m       netMetrics
 }
 
@@ -36,6 +37,7 @@ func (c *streamConn) Serve() {
 		s.m.rejected.WithLabelValues(c.network, s.tls.LogRefusal(log, c.network, err)).Inc()
 		return
 	}
+	c.feed = c.Feed(ingest.ChannelSyslog)
 	pending := make(chan *record, s.cfg.MaxInFlight)
 	failed := make(chan struct{})
 	settled := make(chan struct{})
@@ -79,7 +81,7 @@ func (c *streamConn) read(pending chan<- *record, failed <-chan struct{}, log ze
 		case err == nil:
 			c.m.received.Inc()
 			c.m.bytes.Add(float64(len(frame)))
-			rec := s.handle(c.network, c.Remote, bytes.Clone(frame), syslog.Parse)
+			rec := s.handle(c.network, c.Remote, c.feed, bytes.Clone(frame), syslog.Parse)
 			pending <- rec
 			if rec.notStored != nil {
 				return

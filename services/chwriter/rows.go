@@ -37,7 +37,7 @@ const (
  request_kind, correlation_key, in_reply_to, requester_org, responder_org, event_time, event_time_ms,
  ingest_time, status, ack_code, reason_codes, exception_code, patient_token, patient_key_id,
  record_count, raw_subject, raw_seq, partition, mapping_version, purpose, purpose_code, requester_community,
- responder_community, side, transaction_id, untimed)`
+ responder_community, side, transaction_id, untimed, feed, sequence_source, sequence_number)`
 	insertOutcomes = `INSERT INTO exchange_outcomes (outcome_id, version, network, request_id, correlation_key,
  request_kind, requester_org, responder_org, outcome, exception_code, reason_codes, patient_token,
  requested_at, requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms,
@@ -181,6 +181,8 @@ type eventRows struct {
 	requesterCommunity, responderCommunity        []string
 	side, transactionID                           []string
 	untimed                                       []uint8
+	feed, sequenceSource                          []string
+	sequenceNumber                                []int64
 }
 
 func (r *eventRows) len() int { return len(r.eventID) }
@@ -250,6 +252,9 @@ func (r *eventRows) addAt(data []byte, subject string, seq uint64) error {
 	r.side = append(r.side, sideName(ev.GetSide()))
 	r.transactionID = append(r.transactionID, ev.GetTransactionId())
 	r.untimed = append(r.untimed, flag(ev.GetUntimed()))
+	r.feed = append(r.feed, ev.GetFeed())
+	r.sequenceSource = append(r.sequenceSource, ev.GetSequenceSource())
+	r.sequenceNumber = append(r.sequenceNumber, ev.GetSequenceNumber())
 	return nil
 }
 
@@ -270,7 +275,8 @@ func (r *eventRows) insert(ctx context.Context, conn driver.Conn, observe insert
 		{"partition", r.partition}, {"mapping_version", r.mappingVersion},
 		{"purpose", r.purpose}, {"purpose_code", r.purposeCode}, {"requester_community", r.requesterCommunity},
 		{"responder_community", r.responderCommunity}, {"side", r.side}, {"transaction_id", r.transactionID},
-		{"untimed", r.untimed},
+		{"untimed", r.untimed}, {"feed", r.feed}, {"sequence_source", r.sequenceSource},
+		{"sequence_number", r.sequenceNumber},
 	})
 	if err != nil {
 		return err

@@ -151,6 +151,7 @@ func TestRowMapping(t *testing.T) {
 	ev.Purpose, ev.PurposeCode = "treatment", "urn:oid:2.16.840.1.113883.3.7204.1.5.2.1|T-TRTMNT"
 	ev.RequesterCommunity, ev.ResponderCommunity = "urn:oid:1.2.3.4", "urn:oid:1.2.3.5"
 	ev.Side, ev.TransactionId, ev.Untimed = hinscorev1.Side_SIDE_RESPONDING, "q:9f86d081", true
+	ev.Feed, ev.SequenceSource, ev.SequenceNumber = "mllp:10.1.2.3", "hl7|EHR^HOSP_A>HIE^NETB", 4711
 	bare := &hinscorev1.ExchangeEvent{EventId: ids.Event("west", []byte("bare")).String(), Network: "west"}
 
 	answered := genOutcome(7, 2, 2)

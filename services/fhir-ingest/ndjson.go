@@ -223,6 +223,7 @@ func (im *importer) flush(ctx context.Context) error {
 		return err
 	}
 	for _, ev := range im.pending {
+		ev.Feed = feedOf(formatFHIR, im.remote)
 		fut, err := im.pub.publishEvent(ev, nil, msg.Subject, seq)
 		if err != nil {
 			return err

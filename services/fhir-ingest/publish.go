@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 	"github.com/hinscore/hinscore/services/lib/bus/seal"
 
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
@@ -106,6 +107,9 @@ const eventOverhead = 16 << 10
 // body of several events, or one too large, is kept once in RAW and each
 // event carries its RAW sequence.
 func (p *publisher) store(ctx context.Context, network, remote, format string, body []byte, identity string, events []*hinscorev1.ExchangeEvent) (bool, error) {
+	for _, ev := range events {
+		ev.Feed = feedOf(format, remote)
+	}
 	if len(events) == 1 && len(body)+eventOverhead <= int(p.js.Conn().MaxPayload()) {
 		fut, err := p.publishEvent(events[0], body, "", 0)
 		if err != nil {
@@ -172,4 +176,15 @@ func (p *publisher) duplicate(ctx context.Context, stream string, seq uint64, ev
 // await waits for one of the publisher's acknowledgements.
 func (p *publisher) await(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
 	return bus.AwaitAck(ctx, f, p.timeout)
+}
+
+// feedOf names the feed connection of a body (ExchangeEvent.feed): the
+// format as the channel and the client's host, or the import of that
+// format when no client sent it (remote ""). FHIR has no client
+// certificates here: the bearer token names only the network.
+func feedOf(format, remote string) string {
+	if remote == "" {
+		return ingest.ChannelImport + ":" + format
+	}
+	return ingest.FeedOfAddr(format, remote)
 }

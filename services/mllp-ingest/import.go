@@ -99,6 +99,7 @@ func (im *Importer) Import(ctx context.Context, network, name string, data []byt
 				st.Rejected++
 				continue
 			}
+			ev.Feed = ingest.ChannelImport + ":" + formatHL7v2
 			bus.Route(ev, im.cfg.PartitionCount)
 			if futs[i], err = ingest.Store(im.js, im.cfg.RawKeys, ev, raw, stall); err != nil {
 				return st, fmt.Errorf("mllpingest.Import %s: message %d: %w", name, lo+i+1, err)

@@ -186,6 +186,7 @@ type conn struct {
 	ingest.StreamConn
 	s       *Server
 	network string
+	feed    string // ExchangeEvent.feed, once the handshake is done
 	m       connMetrics
 }
 
@@ -220,6 +221,7 @@ func (c *conn) Serve() {
 		s.m.rejected.WithLabelValues(c.network, s.tls.LogRefusal(log, c.network, err)).Inc()
 		return
 	}
+	c.feed = c.Feed(ingest.ChannelMLLP)
 
 	window := make(chan struct{}, s.cfg.MaxInFlight)
 	toWrite := make(chan *item, s.cfg.MaxInFlight)
@@ -382,6 +384,7 @@ func (c *conn) acceptMessage(frame []byte) *item {
 	if err != nil {
 		return c.rejectMalformed(frame, msg, err)
 	}
+	ev.Feed = c.feed
 	bus.Route(ev, s.cfg.PartitionCount)
 	it := &item{start: now, deadline: time.Now().Add(s.publishTimeout), frame: frame, msg: msg, ev: ev}
 	fut, err := ingest.Store(s.js, s.cfg.RawKeys, ev, frame, s.publishTimeout)

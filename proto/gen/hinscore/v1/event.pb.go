@@ -366,9 +366,25 @@ type ExchangeEvent struct {
 	// was made (an ATNA audit carries one EventDateTime, written when the
 	// transaction ended): the time to acknowledge and to fulfil are not
 	// observed, and the linker leaves them out rather than report zero.
-	Untimed       bool `protobuf:"varint,34,opt,name=untimed,proto3" json:"untimed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Untimed bool `protobuf:"varint,34,opt,name=untimed,proto3" json:"untimed,omitempty"`
+	// The feed connection the message came through, as the ingest knows it:
+	// "<channel>:<peer>", the channel mllp, syslog, fhir, soap or import and
+	// the peer the TLS client certificate's subject (its common name, else
+	// its first URI SAN), else the remote host without its port (a
+	// reconnection is the same feed), else the import's format. "" for
+	// events stored before the field existed.
+	Feed string `protobuf:"bytes,40,opt,name=feed,proto3" json:"feed,omitempty"`
+	// Whose counter sequence_number is: "hl7|<MSH-3>^<MSH-4>><MSH-5>^<MSH-6>"
+	// for the HL7 v2 sequence-number protocol (MSH-13), "syslog|<HOSTNAME>/
+	// <APP-NAME>" for an RFC 5424 message's meta sequenceId. "" when the
+	// sender numbers nothing: sequence_number is then meaningless.
+	SequenceSource string `protobuf:"bytes,41,opt,name=sequence_source,json=sequenceSource,proto3" json:"sequence_source,omitempty"`
+	// The sender's sequence number (MSH-13; syslog sequenceId, 1 to
+	// 2147483647). A gap in one source's numbers is a feed-health signal,
+	// never a reason to refuse the message.
+	SequenceNumber int64 `protobuf:"varint,42,opt,name=sequence_number,json=sequenceNumber,proto3" json:"sequence_number,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ExchangeEvent) Reset() {
@@ -639,11 +655,33 @@ func (x *ExchangeEvent) GetUntimed() bool {
 	return false
 }
 
+func (x *ExchangeEvent) GetFeed() string {
+	if x != nil {
+		return x.Feed
+	}
+	return ""
+}
+
+func (x *ExchangeEvent) GetSequenceSource() string {
+	if x != nil {
+		return x.SequenceSource
+	}
+	return ""
+}
+
+func (x *ExchangeEvent) GetSequenceNumber() int64 {
+	if x != nil {
+		return x.SequenceNumber
+	}
+	return 0
+}
+
 var File_hinscore_v1_event_proto protoreflect.FileDescriptor
 
 const file_hinscore_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17hinscore/v1/event.proto\x12\vhinscore.v1\"\xb4\t\n" +
+	"\x17hinscore/v1/event.proto\x12\vhinscore.v1\"\x9a\n" +
+	"\n" +
 	"\rExchangeEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12+\n" +
@@ -683,7 +721,10 @@ const file_hinscore_v1_event_proto_rawDesc = "" +
 	"\x13responder_community\x18\x1f \x01(\tR\x12responderCommunity\x12%\n" +
 	"\x04side\x18  \x01(\x0e2\x11.hinscore.v1.SideR\x04side\x12%\n" +
 	"\x0etransaction_id\x18! \x01(\tR\rtransactionId\x12\x18\n" +
-	"\auntimed\x18\" \x01(\bR\auntimed*e\n" +
+	"\auntimed\x18\" \x01(\bR\auntimed\x12\x12\n" +
+	"\x04feed\x18( \x01(\tR\x04feed\x12'\n" +
+	"\x0fsequence_source\x18) \x01(\tR\x0esequenceSource\x12'\n" +
+	"\x0fsequence_number\x18* \x01(\x03R\x0esequenceNumber*e\n" +
 	"\x06Format\x12\x16\n" +
 	"\x12FORMAT_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fFORMAT_HL7V2\x10\x01\x12\x0f\n" +

@@ -1413,7 +1413,11 @@ type Scorecard struct {
 	RequiredResponse *PurposeFigures `protobuf:"bytes,28,opt,name=required_response,json=requiredResponse,proto3" json:"required_response,omitempty"`
 	// The line "messages with defects": the network's messages of the period
 	// recorded with a data-quality flag rather than refused.
-	DataQuality   *DataQuality `protobuf:"bytes,29,opt,name=data_quality,json=dataQuality,proto3" json:"data_quality,omitempty"`
+	DataQuality *DataQuality `protobuf:"bytes,29,opt,name=data_quality,json=dataQuality,proto3" json:"data_quality,omitempty"`
+	// Feed health: the feed-level half of completeness (sequence gaps,
+	// duplicates, silent hours, orphans and unanswered against their
+	// expected rates), per network and per feed connection.
+	FeedHealth    *FeedHealth `protobuf:"bytes,40,opt,name=feed_health,json=feedHealth,proto3" json:"feed_health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1651,6 +1655,13 @@ func (x *Scorecard) GetDataQuality() *DataQuality {
 	return nil
 }
 
+func (x *Scorecard) GetFeedHealth() *FeedHealth {
+	if x != nil {
+		return x.FeedHealth
+	}
+	return nil
+}
+
 // DataQuality counts the messages (events) a network carried in a period
 // and those recorded with at least one data-quality flag
 // (lib/domain/quality: an odd or missing timestamp, an empty control id, an
@@ -1769,6 +1780,311 @@ func (x *FlagShare) GetFlag() string {
 func (x *FlagShare) GetShare() *Rate {
 	if x != nil {
 		return x.Share
+	}
+	return nil
+}
+
+// FeedHealth is the feed-level completeness of a network in a period
+// (feedhealth/1, services/scorecard/feedhealth.go): what its feeds carried
+// against what their own sequence numbers and hourly pattern say they
+// should have carried. Every figure comes with its counts.
+type FeedHealth struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// received / (received + missing): 1 when nothing is known missing.
+	Score float64 `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	// Messages the network's feeds carried in the period.
+	Received uint64 `protobuf:"varint,3,opt,name=received,proto3" json:"received,omitempty"`
+	// Known missing: sequence gaps plus the shortfall of silent hours.
+	Missing      uint64 `protobuf:"varint,4,opt,name=missing,proto3" json:"missing,omitempty"`
+	SequenceGaps uint64 `protobuf:"varint,5,opt,name=sequence_gaps,json=sequenceGaps,proto3" json:"sequence_gaps,omitempty"`
+	// Sequence numbers seen more than once (distinct messages, same number).
+	SequenceDuplicates uint64 `protobuf:"varint,6,opt,name=sequence_duplicates,json=sequenceDuplicates,proto3" json:"sequence_duplicates,omitempty"`
+	SilentHours        uint64 `protobuf:"varint,7,opt,name=silent_hours,json=silentHours,proto3" json:"silent_hours,omitempty"`
+	// Messages the silent hours' pattern expected beyond what they carried.
+	SilentShortfall uint64 `protobuf:"varint,8,opt,name=silent_shortfall,json=silentShortfall,proto3" json:"silent_shortfall,omitempty"`
+	// Orphan answers over requests + orphans, and the network's own rate in
+	// the earlier periods; flagged when significantly above it.
+	Orphans            *Rate       `protobuf:"bytes,9,opt,name=orphans,proto3" json:"orphans,omitempty"`
+	OrphansExpected    *Rate       `protobuf:"bytes,10,opt,name=orphans_expected,json=orphansExpected,proto3" json:"orphans_expected,omitempty"`
+	OrphansFlagged     bool        `protobuf:"varint,11,opt,name=orphans_flagged,json=orphansFlagged,proto3" json:"orphans_flagged,omitempty"`
+	Unanswered         *Rate       `protobuf:"bytes,12,opt,name=unanswered,proto3" json:"unanswered,omitempty"`
+	UnansweredExpected *Rate       `protobuf:"bytes,13,opt,name=unanswered_expected,json=unansweredExpected,proto3" json:"unanswered_expected,omitempty"`
+	UnansweredFlagged  bool        `protobuf:"varint,14,opt,name=unanswered_flagged,json=unansweredFlagged,proto3" json:"unanswered_flagged,omitempty"`
+	Feeds              []*FeedLine `protobuf:"bytes,15,rep,name=feeds,proto3" json:"feeds,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *FeedHealth) Reset() {
+	*x = FeedHealth{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedHealth) ProtoMessage() {}
+
+func (x *FeedHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedHealth.ProtoReflect.Descriptor instead.
+func (*FeedHealth) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *FeedHealth) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *FeedHealth) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *FeedHealth) GetReceived() uint64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *FeedHealth) GetMissing() uint64 {
+	if x != nil {
+		return x.Missing
+	}
+	return 0
+}
+
+func (x *FeedHealth) GetSequenceGaps() uint64 {
+	if x != nil {
+		return x.SequenceGaps
+	}
+	return 0
+}
+
+func (x *FeedHealth) GetSequenceDuplicates() uint64 {
+	if x != nil {
+		return x.SequenceDuplicates
+	}
+	return 0
+}
+
+func (x *FeedHealth) GetSilentHours() uint64 {
+	if x != nil {
+		return x.SilentHours
+	}
+	return 0
+}
+
+func (x *FeedHealth) GetSilentShortfall() uint64 {
+	if x != nil {
+		return x.SilentShortfall
+	}
+	return 0
+}
+
+func (x *FeedHealth) GetOrphans() *Rate {
+	if x != nil {
+		return x.Orphans
+	}
+	return nil
+}
+
+func (x *FeedHealth) GetOrphansExpected() *Rate {
+	if x != nil {
+		return x.OrphansExpected
+	}
+	return nil
+}
+
+func (x *FeedHealth) GetOrphansFlagged() bool {
+	if x != nil {
+		return x.OrphansFlagged
+	}
+	return false
+}
+
+func (x *FeedHealth) GetUnanswered() *Rate {
+	if x != nil {
+		return x.Unanswered
+	}
+	return nil
+}
+
+func (x *FeedHealth) GetUnansweredExpected() *Rate {
+	if x != nil {
+		return x.UnansweredExpected
+	}
+	return nil
+}
+
+func (x *FeedHealth) GetUnansweredFlagged() bool {
+	if x != nil {
+		return x.UnansweredFlagged
+	}
+	return false
+}
+
+func (x *FeedHealth) GetFeeds() []*FeedLine {
+	if x != nil {
+		return x.Feeds
+	}
+	return nil
+}
+
+// FeedLine is one feed connection of a network in a period.
+type FeedLine struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Feed     string                 `protobuf:"bytes,1,opt,name=feed,proto3" json:"feed,omitempty"`
+	Received uint64                 `protobuf:"varint,2,opt,name=received,proto3" json:"received,omitempty"`
+	// Messages carrying a sequence number, and the sources numbering them.
+	Sequenced          uint64 `protobuf:"varint,3,opt,name=sequenced,proto3" json:"sequenced,omitempty"`
+	Sources            uint32 `protobuf:"varint,4,opt,name=sources,proto3" json:"sources,omitempty"`
+	SequenceGaps       uint64 `protobuf:"varint,5,opt,name=sequence_gaps,json=sequenceGaps,proto3" json:"sequence_gaps,omitempty"`
+	SequenceDuplicates uint64 `protobuf:"varint,6,opt,name=sequence_duplicates,json=sequenceDuplicates,proto3" json:"sequence_duplicates,omitempty"`
+	// Numbering restarts (a jump back, or forward by more than the gap
+	// limit): not counted as gaps.
+	Restarts        uint64 `protobuf:"varint,7,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	SilentHours     uint64 `protobuf:"varint,8,opt,name=silent_hours,json=silentHours,proto3" json:"silent_hours,omitempty"`
+	SilentShortfall uint64 `protobuf:"varint,9,opt,name=silent_shortfall,json=silentShortfall,proto3" json:"silent_shortfall,omitempty"`
+	// Hours of the period compared (those whose hour of week had history).
+	HoursCompared uint32  `protobuf:"varint,10,opt,name=hours_compared,json=hoursCompared,proto3" json:"hours_compared,omitempty"`
+	Score         float64 `protobuf:"fixed64,11,opt,name=score,proto3" json:"score,omitempty"`
+	// The silent hours' starts, UTC epoch milliseconds, at most 24.
+	SilentHourStartsMs []int64 `protobuf:"varint,12,rep,packed,name=silent_hour_starts_ms,json=silentHourStartsMs,proto3" json:"silent_hour_starts_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *FeedLine) Reset() {
+	*x = FeedLine{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedLine) ProtoMessage() {}
+
+func (x *FeedLine) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedLine.ProtoReflect.Descriptor instead.
+func (*FeedLine) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *FeedLine) GetFeed() string {
+	if x != nil {
+		return x.Feed
+	}
+	return ""
+}
+
+func (x *FeedLine) GetReceived() uint64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *FeedLine) GetSequenced() uint64 {
+	if x != nil {
+		return x.Sequenced
+	}
+	return 0
+}
+
+func (x *FeedLine) GetSources() uint32 {
+	if x != nil {
+		return x.Sources
+	}
+	return 0
+}
+
+func (x *FeedLine) GetSequenceGaps() uint64 {
+	if x != nil {
+		return x.SequenceGaps
+	}
+	return 0
+}
+
+func (x *FeedLine) GetSequenceDuplicates() uint64 {
+	if x != nil {
+		return x.SequenceDuplicates
+	}
+	return 0
+}
+
+func (x *FeedLine) GetRestarts() uint64 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *FeedLine) GetSilentHours() uint64 {
+	if x != nil {
+		return x.SilentHours
+	}
+	return 0
+}
+
+func (x *FeedLine) GetSilentShortfall() uint64 {
+	if x != nil {
+		return x.SilentShortfall
+	}
+	return 0
+}
+
+func (x *FeedLine) GetHoursCompared() uint32 {
+	if x != nil {
+		return x.HoursCompared
+	}
+	return 0
+}
+
+func (x *FeedLine) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *FeedLine) GetSilentHourStartsMs() []int64 {
+	if x != nil {
+		return x.SilentHourStartsMs
 	}
 	return nil
 }
@@ -1900,8 +2216,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\vPeerNetwork\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x04R\brequests\x12+\n" +
-	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\xd4\n" +
-	"\n" +
+	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\x8e\v\n" +
 	"\tScorecard\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x16\n" +
 	"\x06period\x18\x02 \x01(\tR\x06period\x12&\n" +
@@ -1936,14 +2251,50 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x05peers\x18\x1a \x03(\v2\x18.hinscore.v1.PeerNetworkR\x05peers\x127\n" +
 	"\bpurposes\x18\x1b \x03(\v2\x1b.hinscore.v1.PurposeFiguresR\bpurposes\x12H\n" +
 	"\x11required_response\x18\x1c \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\x12;\n" +
-	"\fdata_quality\x18\x1d \x01(\v2\x18.hinscore.v1.DataQualityR\vdataQuality\"\x88\x01\n" +
+	"\fdata_quality\x18\x1d \x01(\v2\x18.hinscore.v1.DataQualityR\vdataQuality\x128\n" +
+	"\vfeed_health\x18( \x01(\v2\x17.hinscore.v1.FeedHealthR\n" +
+	"feedHealth\"\x88\x01\n" +
 	"\vDataQuality\x12\x1a\n" +
 	"\bmessages\x18\x01 \x01(\x04R\bmessages\x12/\n" +
 	"\tdefective\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\tdefective\x12,\n" +
 	"\x05flags\x18\x03 \x03(\v2\x16.hinscore.v1.FlagShareR\x05flags\"H\n" +
 	"\tFlagShare\x12\x12\n" +
 	"\x04flag\x18\x01 \x01(\tR\x04flag\x12'\n" +
-	"\x05share\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\x05shareB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
+	"\x05share\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\x05share\"\xfd\x04\n" +
+	"\n" +
+	"FeedHealth\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x1a\n" +
+	"\breceived\x18\x03 \x01(\x04R\breceived\x12\x18\n" +
+	"\amissing\x18\x04 \x01(\x04R\amissing\x12#\n" +
+	"\rsequence_gaps\x18\x05 \x01(\x04R\fsequenceGaps\x12/\n" +
+	"\x13sequence_duplicates\x18\x06 \x01(\x04R\x12sequenceDuplicates\x12!\n" +
+	"\fsilent_hours\x18\a \x01(\x04R\vsilentHours\x12)\n" +
+	"\x10silent_shortfall\x18\b \x01(\x04R\x0fsilentShortfall\x12+\n" +
+	"\aorphans\x18\t \x01(\v2\x11.hinscore.v1.RateR\aorphans\x12<\n" +
+	"\x10orphans_expected\x18\n" +
+	" \x01(\v2\x11.hinscore.v1.RateR\x0forphansExpected\x12'\n" +
+	"\x0forphans_flagged\x18\v \x01(\bR\x0eorphansFlagged\x121\n" +
+	"\n" +
+	"unanswered\x18\f \x01(\v2\x11.hinscore.v1.RateR\n" +
+	"unanswered\x12B\n" +
+	"\x13unanswered_expected\x18\r \x01(\v2\x11.hinscore.v1.RateR\x12unansweredExpected\x12-\n" +
+	"\x12unanswered_flagged\x18\x0e \x01(\bR\x11unansweredFlagged\x12+\n" +
+	"\x05feeds\x18\x0f \x03(\v2\x15.hinscore.v1.FeedLineR\x05feeds\"\xa2\x03\n" +
+	"\bFeedLine\x12\x12\n" +
+	"\x04feed\x18\x01 \x01(\tR\x04feed\x12\x1a\n" +
+	"\breceived\x18\x02 \x01(\x04R\breceived\x12\x1c\n" +
+	"\tsequenced\x18\x03 \x01(\x04R\tsequenced\x12\x18\n" +
+	"\asources\x18\x04 \x01(\rR\asources\x12#\n" +
+	"\rsequence_gaps\x18\x05 \x01(\x04R\fsequenceGaps\x12/\n" +
+	"\x13sequence_duplicates\x18\x06 \x01(\x04R\x12sequenceDuplicates\x12\x1a\n" +
+	"\brestarts\x18\a \x01(\x04R\brestarts\x12!\n" +
+	"\fsilent_hours\x18\b \x01(\x04R\vsilentHours\x12)\n" +
+	"\x10silent_shortfall\x18\t \x01(\x04R\x0fsilentShortfall\x12%\n" +
+	"\x0ehours_compared\x18\n" +
+	" \x01(\rR\rhoursCompared\x12\x14\n" +
+	"\x05score\x18\v \x01(\x01R\x05score\x121\n" +
+	"\x15silent_hour_starts_ms\x18\f \x03(\x03R\x12silentHourStartsMsB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
 
 var (
 	file_hinscore_v1_scorecard_proto_rawDescOnce sync.Once
@@ -1957,7 +2308,7 @@ func file_hinscore_v1_scorecard_proto_rawDescGZIP() []byte {
 	return file_hinscore_v1_scorecard_proto_rawDescData
 }
 
-var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_hinscore_v1_scorecard_proto_goTypes = []any{
 	(*Rate)(nil),           // 0: hinscore.v1.Rate
 	(*ClassRate)(nil),      // 1: hinscore.v1.ClassRate
@@ -1976,6 +2327,8 @@ var file_hinscore_v1_scorecard_proto_goTypes = []any{
 	(*Scorecard)(nil),      // 14: hinscore.v1.Scorecard
 	(*DataQuality)(nil),    // 15: hinscore.v1.DataQuality
 	(*FlagShare)(nil),      // 16: hinscore.v1.FlagShare
+	(*FeedHealth)(nil),     // 17: hinscore.v1.FeedHealth
+	(*FeedLine)(nil),       // 18: hinscore.v1.FeedLine
 }
 var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	0,  // 0: hinscore.v1.ClassRate.rate:type_name -> hinscore.v1.Rate
@@ -2017,14 +2370,20 @@ var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	11, // 36: hinscore.v1.Scorecard.purposes:type_name -> hinscore.v1.PurposeFigures
 	11, // 37: hinscore.v1.Scorecard.required_response:type_name -> hinscore.v1.PurposeFigures
 	15, // 38: hinscore.v1.Scorecard.data_quality:type_name -> hinscore.v1.DataQuality
-	0,  // 39: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
-	16, // 40: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
-	0,  // 41: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	17, // 39: hinscore.v1.Scorecard.feed_health:type_name -> hinscore.v1.FeedHealth
+	0,  // 40: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
+	16, // 41: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
+	0,  // 42: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
+	0,  // 43: hinscore.v1.FeedHealth.orphans:type_name -> hinscore.v1.Rate
+	0,  // 44: hinscore.v1.FeedHealth.orphans_expected:type_name -> hinscore.v1.Rate
+	0,  // 45: hinscore.v1.FeedHealth.unanswered:type_name -> hinscore.v1.Rate
+	0,  // 46: hinscore.v1.FeedHealth.unanswered_expected:type_name -> hinscore.v1.Rate
+	18, // 47: hinscore.v1.FeedHealth.feeds:type_name -> hinscore.v1.FeedLine
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_scorecard_proto_init() }
@@ -2038,7 +2397,7 @@ func file_hinscore_v1_scorecard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hinscore_v1_scorecard_proto_rawDesc), len(file_hinscore_v1_scorecard_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -87,6 +87,9 @@ func (mp Mapper) Map(network string, raw []byte, m *hl7v2.Message, ingest time.T
 		ev.MessageId = DerivedIDPrefix + ev.EventId
 		flags = append(flags, quality.Code(quality.NoControlID))
 	}
+	if flag := sequence(m, ev); flag != "" {
+		flags = append(flags, quality.Code(flag))
+	}
 	defer func() { ev.ReasonCodes = append(ev.ReasonCodes, flags...) }()
 	p, known := lookupPattern(code, trigger)
 	if !known && m.Has("MSA") {
