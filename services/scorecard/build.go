@@ -219,6 +219,9 @@ func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hi
 	if err := attachDataQuality(ctx, conn, q, cards); err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
 	}
+	if err := attachFeedHealth(ctx, conn, q, cards, now); err != nil {
+		return nil, fmt.Errorf("scorecard.Build: %w", err)
+	}
 	return cards, nil
 }
 

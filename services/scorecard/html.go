@@ -74,6 +74,13 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 <tr><td class="l">{{.C.DataQuality.Messages}}</td><td>{{pct .C.DataQuality.Defective}}</td><td>{{ci .C.DataQuality.Defective}}</td>{{range .C.DataQuality.Flags}}<td>{{pct .Share}}</td>{{end}}</tr></table>
 <p class="muted">The network's messages of the period recorded with a data-quality flag rather than refused: an odd or missing time (dated by its arrival), an empty control id, a FHIR entry status that is no HTTP status line. A figure about the traffic, not an offence of a responder.</p>
 
+{{with .C.FeedHealth}}<h2>Feed health</h2>
+<table class="small"><tr><th class="l">feed</th><th>score</th><th>received</th><th>sequence gaps</th><th>duplicates</th><th>restarts</th><th>silent hours</th><th>shortfall</th></tr>
+<tr><td class="l"><b>all feeds</b></td><td><b>{{printf "%.4f" .Score}}</b></td><td>{{.Received}}</td><td>{{.SequenceGaps}}</td><td>{{.SequenceDuplicates}}</td><td></td><td>{{.SilentHours}}</td><td>{{.SilentShortfall}}</td></tr>
+{{range .Feeds}}<tr><td class="l">{{if .Feed}}{{.Feed}}{{else}}(unrecorded){{end}}</td><td>{{printf "%.4f" .Score}}</td><td>{{.Received}}</td><td>{{.SequenceGaps}}</td><td>{{.SequenceDuplicates}}</td><td>{{.Restarts}}</td><td>{{.SilentHours}} of {{.HoursCompared}}</td><td>{{.SilentShortfall}}</td></tr>{{end}}</table>
+<p>Orphan answers: {{.Orphans.Count}} of {{.Orphans.Total}} ({{pct .Orphans}}; expected {{pct .OrphansExpected}}){{if .OrphansFlagged}} <b>flagged</b>{{end}}. Unanswered requests: {{.Unanswered.Count}} of {{.Unanswered.Total}} ({{pct .Unanswered}}; expected {{pct .UnansweredExpected}}){{if .UnansweredFlagged}} <b>flagged</b>{{end}}.</p>
+<p class="muted">{{.Version}}: score = received / (received + missing), missing = gaps in the senders' own sequence numbers (HL7 MSH-13, syslog sequenceId), the shortfall of hours silent against the same hour of the week in the weeks before (the network's feeds together), and orphans or unanswered beyond their expected rate (the network's own history, else its peers') when flagged. A figure about the feed, not an offence of a responder.</p>
+{{end}}
 <h2>Time to fulfil against SLA</h2>
 {{.TTF}}
 <p class="muted">Bars: p50 (dot) to p99, p90 marked, over every request kind of the row together; dashed: the SLA of each request kind, dotted: {{.C.Formula.SuspectSlaMultiple}}× that SLA (later is suspect), each labelled with its kinds. Within SLA counts each request against its own kind's SLA. Logarithmic axis.</p>

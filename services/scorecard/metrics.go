@@ -18,6 +18,12 @@ type metrics struct {
 	lastSuccess prometheus.Gauge
 	cards       prometheus.Counter
 	closed      prometheus.Counter
+	// Feed health of each network's latest day (feedhealth.go), set by
+	// every successful run.
+	feedScore  *prometheus.GaugeVec // network
+	feedLine   *prometheus.GaugeVec // network, feed
+	feedGaps   *prometheus.GaugeVec // network, feed
+	feedSilent *prometheus.GaugeVec // network, feed
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -35,6 +41,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cards_written_total", Help: "Scorecard files written by successful runs."}),
 		closed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "cards_closed_total", Help: "Cards of closed periods newly stored in the scorecards table or published by a run."}),
+		feedScore: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "feed_health_score", Help: "Feed health of the network's latest day so far: received / (received + known missing); alert when it drops."}, []string{"network"}),
+		feedLine: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "feed_score", Help: "Feed health of one feed connection on the network's latest day so far."}, []string{"network", "feed"}),
+		feedGaps: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "feed_sequence_gaps", Help: "Sequence numbers (MSH-13, syslog sequenceId) a feed skipped on the network's latest day so far."}, []string{"network", "feed"}),
+		feedSilent: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "feed_silent_hours", Help: "Hours of the network's latest day a feed was silent against its own weekly pattern."}, []string{"network", "feed"}),
 	}
 	var err error
 	m.runs = service.Register(reg, m.runs, &err)
@@ -42,6 +56,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.lastSuccess = service.Register(reg, m.lastSuccess, &err)
 	m.cards = service.Register(reg, m.cards, &err)
 	m.closed = service.Register(reg, m.closed, &err)
+	m.feedScore = service.Register(reg, m.feedScore, &err)
+	m.feedLine = service.Register(reg, m.feedLine, &err)
+	m.feedGaps = service.Register(reg, m.feedGaps, &err)
+	m.feedSilent = service.Register(reg, m.feedSilent, &err)
 	if err != nil {
 		return nil, err
 	}

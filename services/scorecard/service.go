@@ -235,6 +235,7 @@ func (s *Service) buildAndWrite(ctx context.Context, now time.Time) ([]int, int,
 		}
 		all = append(all, cards...)
 	}
+	s.m.observeFeedHealth(all)
 	// An abandoned run writes nothing more.
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err

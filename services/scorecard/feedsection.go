@@ -1,0 +1,135 @@
+package scorecard
+
+import (
+	"time"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+)
+
+// maxSilentStarts bounds the silent hours a feed line lists by start.
+const maxSilentStarts = 24
+
+// section is the feed-health section of card c. The network's score
+// counts as missing its feeds' sequence gaps, the shortfall of the
+// network's own silent hours (all its feeds together, so that a feed moved
+// to a new peer is not missed twice) and, when flagged, the orphans and
+// unanswered requests beyond their expected rates.
+func (fw *feedWorld) section(c *hinscorev1.Scorecard, now time.Time, p FeedParams) *hinscorev1.FeedHealth {
+	network := c.GetNetwork()
+	start, end := time.UnixMilli(c.GetPeriodStartMs()).UTC(), time.UnixMilli(c.GetPeriodEndMs()).UTC()
+	hours := hoursOf(start, end, now)
+	fh := &hinscorev1.FeedHealth{Version: FeedHealthVersion}
+	for _, feed := range fw.feedsOf(network) {
+		line := fw.feedLine(feedKey{network, feed}, c.GetPeriodStartMs(), hours, p)
+		if line == nil {
+			continue
+		}
+		fh.Feeds = append(fh.Feeds, line)
+		fh.Received += line.GetReceived()
+		fh.SequenceGaps += line.GetSequenceGaps()
+		fh.SequenceDuplicates += line.GetSequenceDuplicates()
+	}
+	total := fw.silence(feedKey{network, allFeeds}, hours, p)
+	fh.SilentHours, fh.SilentShortfall = total.hours, total.shortfall
+	excess := fw.chainRates(fh, network, start, end, p)
+	fh.Missing = fh.GetSequenceGaps() + fh.GetSilentShortfall() + excess
+	fh.Score = feedScore(fh.GetReceived(), fh.GetMissing())
+	return fh
+}
+
+// feedLine is one feed's line, nil when the feed carried nothing in the
+// period and none of its hours could be compared.
+func (fw *feedWorld) feedLine(k feedKey, periodStart int64, hours []time.Time, p FeedParams) *hinscorev1.FeedLine {
+	s := fw.seq[k][periodStart]
+	if s == nil {
+		s = &seqFigures{}
+	}
+	sil := fw.silence(k, hours, p)
+	if s.received == 0 && sil.compared == 0 {
+		return nil
+	}
+	return &hinscorev1.FeedLine{
+		Feed: k.feed, Received: s.received, Sequenced: s.sequenced, Sources: s.sources,
+		SequenceGaps: s.gaps, SequenceDuplicates: s.duplicates, Restarts: s.restarts,
+		SilentHours: sil.hours, SilentShortfall: sil.shortfall, HoursCompared: sil.compared,
+		Score: feedScore(s.received, s.gaps+sil.shortfall), SilentHourStartsMs: sil.starts,
+	}
+}
+
+// silenceFigures are a feed's silent hours in a period.
+type silenceFigures struct {
+	hours, shortfall uint64
+	compared         uint32
+	starts           []int64
+}
+
+// silence judges each hour against the same hour of the week in the weeks
+// before, counting only weeks since the feed's first message in the range
+// read (a week before it existed is no evidence of a pattern).
+func (fw *feedWorld) silence(k feedKey, hours []time.Time, p FeedParams) silenceFigures {
+	var out silenceFigures
+	counts, first := fw.hours[k], fw.first[k]
+	if counts == nil {
+		return out
+	}
+	for _, h := range hours {
+		var history []uint64
+		for w := 1; w <= p.HistoryWeeks; w++ {
+			if hh := h.Add(-time.Duration(w) * week).Unix(); hh >= first {
+				history = append(history, counts[hh])
+			}
+		}
+		v := judgeHour(counts[h.Unix()], history, p)
+		if v.compared {
+			out.compared++
+		}
+		if v.silent {
+			out.hours++
+			out.shortfall += v.shortfall
+			if len(out.starts) < maxSilentStarts {
+				out.starts = append(out.starts, h.UnixMilli())
+			}
+		}
+	}
+	return out
+}
+
+// chainRates fills the orphan and unanswered lines of fh and returns the
+// count beyond their expected rates of those flagged. The expected rate is
+// the network's own over the HistoryWeeks before the period when that has
+// MinSample chains, else its peers' (every other network) in the period.
+func (fw *feedWorld) chainRates(fh *hinscorev1.FeedHealth, network string, start, end time.Time, p FeedParams) uint64 {
+	own := fw.chainsBetween(network, start, end)
+	basis := fw.chainsBetween(network, start.Add(-time.Duration(p.HistoryWeeks)*week), start)
+	if basis.requests+basis.orphans < MinSample {
+		basis = chainCounts{}
+		for peer := range fw.days {
+			if peer != network {
+				basis.add(fw.chainsBetween(peer, start, end))
+			}
+		}
+	}
+	fh.Orphans = NewRate(own.orphans, own.requests+own.orphans)
+	fh.OrphansExpected = NewRate(basis.orphans, basis.requests+basis.orphans)
+	fh.Unanswered = NewRate(own.unanswered, own.requests)
+	fh.UnansweredExpected = NewRate(basis.unanswered, basis.requests)
+	var excess uint64
+	if basis.requests+basis.orphans >= MinSample {
+		o := judgeRate(own.orphans, own.requests+own.orphans, fh.OrphansExpected.GetRate(), p)
+		u := judgeRate(own.unanswered, own.requests, fh.UnansweredExpected.GetRate(), p)
+		fh.OrphansFlagged, fh.UnansweredFlagged = o.flagged, u.flagged
+		excess = o.excess + u.excess
+	}
+	return excess
+}
+
+// chainsBetween sums a network's daily chain counts over [from, to).
+func (fw *feedWorld) chainsBetween(network string, from, to time.Time) chainCounts {
+	var c chainCounts
+	for d := midnight(from); d.Before(to); d = d.AddDate(0, 0, 1) {
+		if !d.Before(from) {
+			c.add(fw.days[network][d.Unix()])
+		}
+	}
+	return c
+}
