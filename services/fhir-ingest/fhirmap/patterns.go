@@ -364,6 +364,7 @@ func (c *mapCtx) searchResult(ev *hinscorev1.ExchangeEvent, raw json.RawMessage)
 // backport) and non-exchange resources (included Patients ...) are skipped.
 func (c *mapCtx) history(b *bundle, path string, depth int) ([]*hinscorev1.ExchangeEvent, error) {
 	var events []*hinscorev1.ExchangeEvent
+	var numbered []numberedEntry
 	for i, e := range b.Entry {
 		if len(e.Resource) == 0 {
 			continue // a deleted version, or an id-only notification
@@ -383,7 +384,11 @@ func (c *mapCtx) history(b *bundle, path string, depth int) ([]*hinscorev1.Excha
 			return nil, within(epath, err)
 		}
 		events = append(events, evs...)
+		if len(evs) > 0 {
+			numbered = append(numbered, numberedEntry{fullURL: e.FullURL, typeID: h.ResourceType + "/" + h.ID, events: evs})
+		}
 	}
+	readNumbering(b).stamp(numbered)
 	return events, nil
 }
 
