@@ -37,6 +37,7 @@ type metrics struct {
 	bytes      *prometheus.CounterVec
 	outside    *prometheus.CounterVec
 	dqFlags    *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
 }
 
 // connMetrics are a connection's children of the metrics, looked up once
@@ -76,11 +77,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Bytes received outside MLLP frames, discarded (CR and LF between frames not counted)."}, []string{"network"}),
 		dqFlags: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dq_flags_total",
 			Help: "Messages stored with a data-quality flag (lib/domain/quality), by flag."}, []string{"network", "flag"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_duplicate_total",
+			Help: "Messages acknowledged AA whose bytes EVENTS already held (a copy the feed sent again within the duplicate window; stored once), by feed connection."}, []string{"network", "feed"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.received, m.accepted, m.rejected, m.ackLatency, m.openConns, m.bytes, m.outside, m.dqFlags} {
+	for _, c := range []prometheus.Collector{m.received, m.accepted, m.rejected, m.ackLatency, m.openConns, m.bytes, m.outside, m.dqFlags, m.duplicates} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("mllpingest metrics: %w", err)
 		}

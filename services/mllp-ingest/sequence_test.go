@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/bus/ingest/ingesttest"
 )
 
 // TestSequenceNumberRecorded: MSH-13 (the HL7 sequence-number protocol) is
@@ -44,4 +47,14 @@ func TestSequenceNumberRecorded(t *testing.T) {
 	if got := strings.Join(numbers, " "); got != "S1=100 S2=101 S3=105" {
 		t.Errorf("numbers recorded %q, want S1=100 S2=101 S3=105", got)
 	}
+	// The feed sends S2 again: stored once, counted against the feed.
+	c.send(numbered("S2", "101"))
+	if r := c.recv(); r.Get("MSA-1") != "AA" {
+		t.Fatalf("reply %s", r.Get("MSA-1"))
+	}
+	wantHolds(t, h.js, bus.StreamEvents, 4)
+	// Counted once the reply is written: wait for it.
+	ingesttest.WaitFor(t, "the duplicate counted for the feed", func() bool {
+		return testutil.ToFloat64(h.srv.m.duplicates.WithLabelValues("neta", "mllp:127.0.0.1")) == 1
+	})
 }

@@ -204,6 +204,7 @@ type item struct {
 	reply    []byte
 	noReply  bool   // enhanced mode asked for no acknowledgment of this outcome
 	reason   string // rejection reason; "" when accepted
+	dup      bool   // EVENTS held its bytes already: a copy sent again
 	batch    *hl7v2.BatchFile
 	subs     chan *item
 }
@@ -469,9 +470,10 @@ func (c *conn) await(it *item, f jetstream.PubAckFuture) (*jetstream.PubAck, err
 // settle waits for an item's EVENTS PubAck (or its rejection) and sets its reply.
 func (c *conn) settle(it *item) {
 	if it.fut != nil {
-		if _, err := c.await(it, it.fut); err != nil {
+		if ack, err := c.await(it, it.fut); err != nil {
 			c.publishFailed(it, err)
 		} else {
+			it.dup = ack.Duplicate
 			c.setReply(it, hl7v2.CodeAA, hl7v2.AckError{})
 		}
 	}
@@ -529,6 +531,9 @@ func (c *conn) count(it *item) {
 	c.m.ackLatency.Observe(c.s.clock.Now().Sub(it.start).Seconds())
 	if it.reason == "" {
 		c.m.accepted.Inc()
+		if it.dup {
+			c.s.m.duplicates.WithLabelValues(c.network, c.feed).Inc()
+		}
 		for _, f := range quality.Flags(it.ev.GetReasonCodes()) {
 			c.s.m.dqFlags.WithLabelValues(c.network, f).Inc()
 		}
