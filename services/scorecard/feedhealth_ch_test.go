@@ -18,22 +18,26 @@ type feedEvent struct {
 	at                    time.Time
 }
 
-func insertFeedEvents(t *testing.T, conn driver.Conn, evs []feedEvent) {
+// insertFeedEvents stores evs and returns their event ids, in order.
+func insertFeedEvents(t *testing.T, conn driver.Conn, evs []feedEvent) []uuid.UUID {
 	t.Helper()
 	b, err := conn.PrepareBatch(context.Background(), `INSERT INTO exchange_events (event_id, network, role, event_time, event_time_ms,
  feed, sequence_source, sequence_number)`)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var ids []uuid.UUID
 	for i, e := range evs {
 		eid := uuid.NewSHA1(uuid.NameSpaceOID, []byte(e.network+e.feed+e.at.String()+string(rune(i))))
 		if err := b.Append(eid, e.network, "notification", e.at, e.at.UnixMilli(), e.feed, e.source, e.number); err != nil {
 			t.Fatal(err)
 		}
+		ids = append(ids, eid)
 	}
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
+	return ids
 }
 
 // busyFeed is a feed carrying perHour numbered messages every hour from
@@ -156,4 +160,73 @@ WHERE network = 'alpha' AND feed = ? AND day = toDate(?)`, gappy, day).Scan(&gap
 type feedLineWant struct {
 	received, gaps, duplicates, silent, shortfall uint64
 	score                                         float64
+}
+
+// TestFeedChainsThroughClickHouse: chains count against the feed of their
+// first message. Over four weeks each of alpha's two feeds carries ten
+// requests a day, all fulfilled; on the day, eight of the ten requests of
+// one feed go unanswered: that feed's unanswered rate is flagged against
+// its own history, with the excess in its score, and so is the network's;
+// the other feed is not.
+func TestFeedChainsThroughClickHouse(t *testing.T) {
+	conn := testDatabase(t)
+	ctx := context.Background()
+	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	const lossy, clean = "mllp:10.0.0.1", "mllp:10.0.0.2"
+	var outcomes []row
+	b, err := conn.PrepareBatch(ctx, `INSERT INTO outcome_steps (outcome_id, version, network, event_id, role, event_time, event_time_ms)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, feed := range []string{lossy, clean} {
+		evs, _ := busyFeed("alpha", feed, day.AddDate(0, 0, -28), day.AddDate(0, 0, 1), 20, 1, nil, nil)
+		ids := insertFeedEvents(t, conn, evs)
+		for i, e := range evs {
+			if e.at.Hour() != 9 || e.at.Minute() >= 10 {
+				continue // ten requests a day, at 09:00-09:09
+			}
+			n++
+			class := "fulfilled"
+			if feed == lossy && !e.at.Before(day) && e.at.Minute() < 8 {
+				class = "unanswered"
+			}
+			outcomes = append(outcomes, row{id: id(n), version: 1, network: "alpha", kind: "patient_query", outcome: class, at: e.at, ttfMs: ttf(100)})
+			if err := b.Append(id(n), uint64(1), "alpha", ids[i], "request", e.at, e.at.UnixMilli()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, conn, outcomes)
+	cards, err := Build(ctx, conn, Query{Granularity: Day, Network: "alpha", From: day, To: day.AddDate(0, 0, 1)}, day.AddDate(0, 0, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cards) != 1 {
+		t.Fatalf("%d cards, want 1", len(cards))
+	}
+	fh := cards[0].GetFeedHealth()
+	if !fh.GetUnansweredFlagged() || fh.GetUnanswered().GetCount() != 8 || fh.GetUnanswered().GetTotal() != 20 ||
+		fh.GetUnansweredExpected().GetTotal() != 560 || fh.GetMissing() != 8 {
+		t.Errorf("network: unanswered %v of expected %v, flagged %v, missing %d; want 8/20 against 0/560, flagged, 8 missing",
+			fh.GetUnanswered(), fh.GetUnansweredExpected(), fh.GetUnansweredFlagged(), fh.GetMissing())
+	}
+	for _, l := range fh.GetFeeds() {
+		switch l.GetFeed() {
+		case lossy:
+			if !l.GetUnansweredFlagged() || l.GetUnanswered().GetCount() != 8 || l.GetUnansweredExpected().GetTotal() != 280 ||
+				!near(l.GetScore(), 180.0/188) {
+				t.Errorf("lossy feed: unanswered %v expected %v flagged %v score %g", l.GetUnanswered(), l.GetUnansweredExpected(), l.GetUnansweredFlagged(), l.GetScore())
+			}
+		case clean:
+			if l.GetUnansweredFlagged() || l.GetOrphansFlagged() || l.GetUnanswered().GetTotal() != 10 || l.GetScore() != 1 {
+				t.Errorf("clean feed: unanswered %v flagged %v score %g", l.GetUnanswered(), l.GetUnansweredFlagged(), l.GetScore())
+			}
+		default:
+			t.Errorf("feed %q: not sent", l.GetFeed())
+		}
+	}
 }

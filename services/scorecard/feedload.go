@@ -43,7 +43,9 @@ type feedWorld struct {
 	// and the network's total under the feed allFeeds.
 	first map[feedKey]int64 // the first hour each feed (and network) carried anything in the range
 	seq   map[feedKey]map[int64]*seqFigures
-	days  map[string]map[int64]chainCounts // network -> day (Unix seconds) -> counts
+	// days: chains by the feed of their first message (and the network's
+	// total under allFeeds) and day (Unix seconds).
+	days map[feedKey]map[int64]chainCounts
 }
 
 // attachFeedHealth fills each card's feed-health section: the sequence
@@ -62,7 +64,7 @@ func attachFeedHealth(ctx context.Context, conn driver.Conn, q Query, cards []*h
 	}
 	from = from.Add(-time.Duration(p.HistoryWeeks) * week)
 	fw := &feedWorld{hours: map[feedKey]map[int64]uint64{}, first: map[feedKey]int64{},
-		seq: map[feedKey]map[int64]*seqFigures{}, days: map[string]map[int64]chainCounts{}}
+		seq: map[feedKey]map[int64]*seqFigures{}, days: map[feedKey]map[int64]chainCounts{}}
 	if err := fw.loadHours(ctx, conn, q.Network, from, to); err != nil {
 		return fmt.Errorf("feed health: %w", err)
 	}
@@ -159,29 +161,54 @@ func (fw *feedWorld) seqOf(k feedKey, periodStart int64) *seqFigures {
 }
 
 // loadChains reads every network's requests, orphans and unanswered
-// requests by day: the network's own history and its peers are the
-// expected rates.
+// requests by day and by the feed of the chain's first message (the
+// request; an orphan's answer): the network's own history and its peers
+// are the expected rates, and a feed's own history its own. A chain whose
+// first message is not found (events outside the day around the range)
+// counts under the feed "".
 func (fw *feedWorld) loadChains(ctx context.Context, conn driver.Conn, from, to time.Time) error {
-	rows, err := conn.Query(ctx, `SELECT network, toDate(requested_at) AS day,
+	lo, hi := uint32(from.Unix()), uint32(to.Unix())
+	rows, err := conn.Query(ctx, `SELECT network, feed, toDate(requested_at) AS day,
     countIf(outcome != 'orphan'), countIf(outcome = 'orphan'), countIf(outcome = 'unanswered')
-FROM outcomes
-WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC')
-GROUP BY network, day`, uint32(from.Unix()), uint32(to.Unix()))
+FROM
+(
+    SELECT network, outcome_id, outcome, requested_at FROM outcomes
+    WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC')
+)
+ANY LEFT JOIN
+(
+    SELECT outcome_id, feed FROM
+    (
+        SELECT outcome_id, argMin(event_id, event_time_ms) AS event_id FROM outcome_steps
+        WHERE event_time >= toDateTime(?, 'UTC') - 86400 AND event_time < toDateTime(?, 'UTC') + 86400
+        GROUP BY outcome_id
+    )
+    ANY LEFT JOIN
+    (
+        SELECT event_id, feed FROM exchange_events
+        WHERE event_time >= toDateTime(?, 'UTC') - 86400 AND event_time < toDateTime(?, 'UTC') + 86400
+    ) USING event_id
+) USING outcome_id
+GROUP BY network, feed, day`, lo, hi, lo, hi, lo, hi)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var network string
+		var k feedKey
 		var day time.Time
 		var c chainCounts
-		if err := rows.Scan(&network, &day, &c.requests, &c.orphans, &c.unanswered); err != nil {
+		if err := rows.Scan(&k.network, &k.feed, &day, &c.requests, &c.orphans, &c.unanswered); err != nil {
 			return err
 		}
-		if fw.days[network] == nil {
-			fw.days[network] = map[int64]chainCounts{}
+		for _, key := range []feedKey{k, {k.network, allFeeds}} {
+			if fw.days[key] == nil {
+				fw.days[key] = map[int64]chainCounts{}
+			}
+			d := fw.days[key][midnight(day).Unix()]
+			d.add(c)
+			fw.days[key][midnight(day).Unix()] = d
 		}
-		fw.days[network][midnight(day).Unix()] = c
 	}
 	return rows.Err()
 }

@@ -22,9 +22,11 @@ func printFeedHealth(w io.Writer, cards []*hinscorev1.Scorecard) error {
 			againstExpected(fh.GetOrphans(), fh.GetOrphansExpected(), fh.GetOrphansFlagged()),
 			againstExpected(fh.GetUnanswered(), fh.GetUnansweredExpected(), fh.GetUnansweredFlagged()))
 		for _, l := range fh.GetFeeds() {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.4f\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\t\t\n", c.GetNetwork(), c.GetPeriod(), feedName(l.GetFeed()),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.4f\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", c.GetNetwork(), c.GetPeriod(), feedName(l.GetFeed()),
 				l.GetScore(), l.GetReceived(), l.GetSequenceGaps()+l.GetSilentShortfall(), l.GetSequenceGaps(),
-				l.GetSequenceDuplicates(), l.GetRestarts(), l.GetSilentHours(), l.GetSilentShortfall())
+				l.GetSequenceDuplicates(), l.GetRestarts(), l.GetSilentHours(), l.GetSilentShortfall(),
+				againstExpected(l.GetOrphans(), l.GetOrphansExpected(), l.GetOrphansFlagged()),
+				againstExpected(l.GetUnanswered(), l.GetUnansweredExpected(), l.GetUnansweredFlagged()))
 			if hours := silentHours(l); hours != "" {
 				fmt.Fprintf(tw, "\t\t\tsilent from %s\t\t\t\t\t\t\t\t\t\t\n", hours)
 			}

@@ -19,11 +19,15 @@ func (fw *feedWorld) section(c *hinscorev1.Scorecard, now time.Time, p FeedParam
 	start, end := time.UnixMilli(c.GetPeriodStartMs()).UTC(), time.UnixMilli(c.GetPeriodEndMs()).UTC()
 	hours := hoursOf(start, end, now)
 	fh := &hinscorev1.FeedHealth{Version: FeedHealthVersion}
+	basis, excess := fw.networkChains(fh, network, start, end, p)
 	for _, feed := range fw.feedsOf(network) {
-		line := fw.feedLine(feedKey{network, feed}, c.GetPeriodStartMs(), hours, p)
+		k := feedKey{network, feed}
+		line := fw.feedLine(k, c.GetPeriodStartMs(), hours, p)
 		if line == nil {
 			continue
 		}
+		feedExcess := fw.feedChains(line, k, start, end, basis, p)
+		line.Score = feedScore(line.GetReceived(), line.GetSequenceGaps()+line.GetSilentShortfall()+feedExcess)
 		fh.Feeds = append(fh.Feeds, line)
 		fh.Received += line.GetReceived()
 		fh.SequenceGaps += line.GetSequenceGaps()
@@ -31,13 +35,12 @@ func (fw *feedWorld) section(c *hinscorev1.Scorecard, now time.Time, p FeedParam
 	}
 	total := fw.silence(feedKey{network, allFeeds}, hours, p)
 	fh.SilentHours, fh.SilentShortfall = total.hours, total.shortfall
-	excess := fw.chainRates(fh, network, start, end, p)
 	fh.Missing = fh.GetSequenceGaps() + fh.GetSilentShortfall() + excess
 	fh.Score = feedScore(fh.GetReceived(), fh.GetMissing())
 	return fh
 }
 
-// feedLine is one feed's line, nil when the feed carried nothing in the
+// feedLine is one feed's line (its chains aside), nil when the feed carried nothing in the
 // period and none of its hours could be compared.
 func (fw *feedWorld) feedLine(k feedKey, periodStart int64, hours []time.Time, p FeedParams) *hinscorev1.FeedLine {
 	s := fw.seq[k][periodStart]
@@ -94,41 +97,74 @@ func (fw *feedWorld) silence(k feedKey, hours []time.Time, p FeedParams) silence
 	return out
 }
 
-// chainRates fills the orphan and unanswered lines of fh and returns the
-// count beyond their expected rates of those flagged. The expected rate is
-// the network's own over the HistoryWeeks before the period when that has
-// MinSample chains, else its peers' (every other network) in the period.
-func (fw *feedWorld) chainRates(fh *hinscorev1.FeedHealth, network string, start, end time.Time, p FeedParams) uint64 {
-	own := fw.chainsBetween(network, start, end)
-	basis := fw.chainsBetween(network, start.Add(-time.Duration(p.HistoryWeeks)*week), start)
+// chainLines are the orphan and unanswered figures of a network or a feed.
+type chainLines struct {
+	orphans, orphansExpected, unanswered, unansweredExpected *hinscorev1.Rate
+	orphansFlagged, unansweredFlagged                        bool
+	// excess: the orphans and unanswered beyond their expected rates, of
+	// those flagged.
+	excess uint64
+}
+
+// judgeChains compares own chains with the rates of basis; nothing is
+// flagged when basis has fewer than MinSample chains.
+func judgeChains(own, basis chainCounts, p FeedParams) chainLines {
+	l := chainLines{
+		orphans: NewRate(own.orphans, own.requests+own.orphans), orphansExpected: NewRate(basis.orphans, basis.requests+basis.orphans),
+		unanswered: NewRate(own.unanswered, own.requests), unansweredExpected: NewRate(basis.unanswered, basis.requests),
+	}
+	if basis.requests+basis.orphans < MinSample {
+		return l
+	}
+	o := judgeRate(own.orphans, own.requests+own.orphans, l.orphansExpected.GetRate(), p)
+	u := judgeRate(own.unanswered, own.requests, l.unansweredExpected.GetRate(), p)
+	l.orphansFlagged, l.unansweredFlagged, l.excess = o.flagged, u.flagged, o.excess+u.excess
+	return l
+}
+
+// networkChains fills the orphan and unanswered lines of fh and returns
+// the network's basis and the count beyond the expected rates of those
+// flagged. The expected rate is the network's own over the HistoryWeeks
+// before the period when that has MinSample chains, else its peers'
+// (every other network) in the period.
+func (fw *feedWorld) networkChains(fh *hinscorev1.FeedHealth, network string, start, end time.Time, p FeedParams) (chainCounts, uint64) {
+	total := feedKey{network, allFeeds}
+	basis := fw.chainsBetween(total, start.Add(-time.Duration(p.HistoryWeeks)*week), start)
 	if basis.requests+basis.orphans < MinSample {
 		basis = chainCounts{}
-		for peer := range fw.days {
-			if peer != network {
-				basis.add(fw.chainsBetween(peer, start, end))
+		for k := range fw.days {
+			if k.network != network && k.feed == allFeeds {
+				basis.add(fw.chainsBetween(k, start, end))
 			}
 		}
 	}
-	fh.Orphans = NewRate(own.orphans, own.requests+own.orphans)
-	fh.OrphansExpected = NewRate(basis.orphans, basis.requests+basis.orphans)
-	fh.Unanswered = NewRate(own.unanswered, own.requests)
-	fh.UnansweredExpected = NewRate(basis.unanswered, basis.requests)
-	var excess uint64
-	if basis.requests+basis.orphans >= MinSample {
-		o := judgeRate(own.orphans, own.requests+own.orphans, fh.OrphansExpected.GetRate(), p)
-		u := judgeRate(own.unanswered, own.requests, fh.UnansweredExpected.GetRate(), p)
-		fh.OrphansFlagged, fh.UnansweredFlagged = o.flagged, u.flagged
-		excess = o.excess + u.excess
-	}
-	return excess
+	l := judgeChains(fw.chainsBetween(total, start, end), basis, p)
+	fh.Orphans, fh.OrphansExpected, fh.OrphansFlagged = l.orphans, l.orphansExpected, l.orphansFlagged
+	fh.Unanswered, fh.UnansweredExpected, fh.UnansweredFlagged = l.unanswered, l.unansweredExpected, l.unansweredFlagged
+	return basis, l.excess
 }
 
-// chainsBetween sums a network's daily chain counts over [from, to).
-func (fw *feedWorld) chainsBetween(network string, from, to time.Time) chainCounts {
+// feedChains fills a feed line's orphan and unanswered figures, against
+// the feed's own history when it has MinSample chains, else the network's
+// basis, and returns the count beyond them of those flagged.
+func (fw *feedWorld) feedChains(line *hinscorev1.FeedLine, k feedKey, start, end time.Time, network chainCounts, p FeedParams) uint64 {
+	basis := fw.chainsBetween(k, start.Add(-time.Duration(p.HistoryWeeks)*week), start)
+	if basis.requests+basis.orphans < MinSample {
+		basis = network
+	}
+	l := judgeChains(fw.chainsBetween(k, start, end), basis, p)
+	line.Orphans, line.OrphansExpected, line.OrphansFlagged = l.orphans, l.orphansExpected, l.orphansFlagged
+	line.Unanswered, line.UnansweredExpected, line.UnansweredFlagged = l.unanswered, l.unansweredExpected, l.unansweredFlagged
+	return l.excess
+}
+
+// chainsBetween sums a feed's (or with allFeeds, a network's) daily chain
+// counts over [from, to).
+func (fw *feedWorld) chainsBetween(k feedKey, from, to time.Time) chainCounts {
 	var c chainCounts
 	for d := midnight(from); d.Before(to); d = d.AddDate(0, 0, 1) {
 		if !d.Before(from) {
-			c.add(fw.days[network][d.Unix()])
+			c.add(fw.days[k][d.Unix()])
 		}
 	}
 	return c

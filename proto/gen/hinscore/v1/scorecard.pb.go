@@ -1971,6 +1971,15 @@ type FeedLine struct {
 	Score         float64 `protobuf:"fixed64,11,opt,name=score,proto3" json:"score,omitempty"`
 	// The silent hours' starts, UTC epoch milliseconds, at most 24.
 	SilentHourStartsMs []int64 `protobuf:"varint,12,rep,packed,name=silent_hour_starts_ms,json=silentHourStartsMs,proto3" json:"silent_hour_starts_ms,omitempty"`
+	// The chains whose first message came through this feed: orphan
+	// answers and unanswered requests, against the feed's own rate in the
+	// weeks before (else the network's expected rate).
+	Orphans            *Rate `protobuf:"bytes,13,opt,name=orphans,proto3" json:"orphans,omitempty"`
+	OrphansExpected    *Rate `protobuf:"bytes,14,opt,name=orphans_expected,json=orphansExpected,proto3" json:"orphans_expected,omitempty"`
+	OrphansFlagged     bool  `protobuf:"varint,15,opt,name=orphans_flagged,json=orphansFlagged,proto3" json:"orphans_flagged,omitempty"`
+	Unanswered         *Rate `protobuf:"bytes,16,opt,name=unanswered,proto3" json:"unanswered,omitempty"`
+	UnansweredExpected *Rate `protobuf:"bytes,17,opt,name=unanswered_expected,json=unansweredExpected,proto3" json:"unanswered_expected,omitempty"`
+	UnansweredFlagged  bool  `protobuf:"varint,18,opt,name=unanswered_flagged,json=unansweredFlagged,proto3" json:"unanswered_flagged,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -2087,6 +2096,48 @@ func (x *FeedLine) GetSilentHourStartsMs() []int64 {
 		return x.SilentHourStartsMs
 	}
 	return nil
+}
+
+func (x *FeedLine) GetOrphans() *Rate {
+	if x != nil {
+		return x.Orphans
+	}
+	return nil
+}
+
+func (x *FeedLine) GetOrphansExpected() *Rate {
+	if x != nil {
+		return x.OrphansExpected
+	}
+	return nil
+}
+
+func (x *FeedLine) GetOrphansFlagged() bool {
+	if x != nil {
+		return x.OrphansFlagged
+	}
+	return false
+}
+
+func (x *FeedLine) GetUnanswered() *Rate {
+	if x != nil {
+		return x.Unanswered
+	}
+	return nil
+}
+
+func (x *FeedLine) GetUnansweredExpected() *Rate {
+	if x != nil {
+		return x.UnansweredExpected
+	}
+	return nil
+}
+
+func (x *FeedLine) GetUnansweredFlagged() bool {
+	if x != nil {
+		return x.UnansweredFlagged
+	}
+	return false
 }
 
 var File_hinscore_v1_scorecard_proto protoreflect.FileDescriptor
@@ -2280,7 +2331,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"unanswered\x12B\n" +
 	"\x13unanswered_expected\x18\r \x01(\v2\x11.hinscore.v1.RateR\x12unansweredExpected\x12-\n" +
 	"\x12unanswered_flagged\x18\x0e \x01(\bR\x11unansweredFlagged\x12+\n" +
-	"\x05feeds\x18\x0f \x03(\v2\x15.hinscore.v1.FeedLineR\x05feeds\"\xa2\x03\n" +
+	"\x05feeds\x18\x0f \x03(\v2\x15.hinscore.v1.FeedLineR\x05feeds\"\xdc\x05\n" +
 	"\bFeedLine\x12\x12\n" +
 	"\x04feed\x18\x01 \x01(\tR\x04feed\x12\x1a\n" +
 	"\breceived\x18\x02 \x01(\x04R\breceived\x12\x1c\n" +
@@ -2294,7 +2345,15 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x0ehours_compared\x18\n" +
 	" \x01(\rR\rhoursCompared\x12\x14\n" +
 	"\x05score\x18\v \x01(\x01R\x05score\x121\n" +
-	"\x15silent_hour_starts_ms\x18\f \x03(\x03R\x12silentHourStartsMsB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
+	"\x15silent_hour_starts_ms\x18\f \x03(\x03R\x12silentHourStartsMs\x12+\n" +
+	"\aorphans\x18\r \x01(\v2\x11.hinscore.v1.RateR\aorphans\x12<\n" +
+	"\x10orphans_expected\x18\x0e \x01(\v2\x11.hinscore.v1.RateR\x0forphansExpected\x12'\n" +
+	"\x0forphans_flagged\x18\x0f \x01(\bR\x0eorphansFlagged\x121\n" +
+	"\n" +
+	"unanswered\x18\x10 \x01(\v2\x11.hinscore.v1.RateR\n" +
+	"unanswered\x12B\n" +
+	"\x13unanswered_expected\x18\x11 \x01(\v2\x11.hinscore.v1.RateR\x12unansweredExpected\x12-\n" +
+	"\x12unanswered_flagged\x18\x12 \x01(\bR\x11unansweredFlaggedB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
 
 var (
 	file_hinscore_v1_scorecard_proto_rawDescOnce sync.Once
@@ -2379,11 +2438,15 @@ var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	0,  // 45: hinscore.v1.FeedHealth.unanswered:type_name -> hinscore.v1.Rate
 	0,  // 46: hinscore.v1.FeedHealth.unanswered_expected:type_name -> hinscore.v1.Rate
 	18, // 47: hinscore.v1.FeedHealth.feeds:type_name -> hinscore.v1.FeedLine
-	48, // [48:48] is the sub-list for method output_type
-	48, // [48:48] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	0,  // 48: hinscore.v1.FeedLine.orphans:type_name -> hinscore.v1.Rate
+	0,  // 49: hinscore.v1.FeedLine.orphans_expected:type_name -> hinscore.v1.Rate
+	0,  // 50: hinscore.v1.FeedLine.unanswered:type_name -> hinscore.v1.Rate
+	0,  // 51: hinscore.v1.FeedLine.unanswered_expected:type_name -> hinscore.v1.Rate
+	52, // [52:52] is the sub-list for method output_type
+	52, // [52:52] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_scorecard_proto_init() }
