@@ -60,11 +60,20 @@ func sequenceGaps(jumps []int64, maxGap int64) (gaps, restarts uint64) {
 	return gaps, restarts
 }
 
-// poissonCDF is P(X <= k) for X Poisson with mean lambda, summed in log
-// space so that large means do not underflow.
+// normalFrom is the mean above which poissonCDF uses the normal
+// approximation: the exact sum would take k terms, tens of thousands for
+// a busy feed's hour, for every hour of every card.
+const normalFrom = 400
+
+// poissonCDF is P(X <= k) for X Poisson with mean lambda: summed in log
+// space (large means do not underflow) up to normalFrom, the normal
+// approximation with continuity correction above.
 func poissonCDF(k uint64, lambda float64) float64 {
 	if lambda <= 0 {
 		return 1
+	}
+	if lambda > normalFrom {
+		return 0.5 * math.Erfc(-(float64(k)+0.5-lambda)/math.Sqrt(lambda)/math.Sqrt2)
 	}
 	sum := 0.0
 	logL := math.Log(lambda)

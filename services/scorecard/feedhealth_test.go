@@ -42,7 +42,9 @@ func TestPoissonCDF(t *testing.T) {
 		{0, 7, math.Exp(-7)},
 		{2, 3, math.Exp(-3) * (1 + 3 + 4.5)},
 		{0, 0, 1},
-		{10, 2000, 0}, // far below: no underflow to NaN
+		{10, 300, 0}, // far below: no underflow to NaN
+		{10, 2000, 0},
+		{2000, 2000, 0.5 + 0.5*math.Erf(0.5/math.Sqrt(2000)/math.Sqrt2)}, // normal approximation above 400
 	} {
 		if got := poissonCDF(tc.k, tc.lambda); math.Abs(got-tc.want) > 1e-12 || math.IsNaN(got) {
 			t.Errorf("poissonCDF(%d, %g) = %g, want %g", tc.k, tc.lambda, got, tc.want)
@@ -72,6 +74,9 @@ func TestJudgeHour(t *testing.T) {
 		{"one week of history only", 0, []uint64{100}, false, false, 0},
 		{"two weeks of history", 0, []uint64{100, 100}, true, true, 100},
 		{"usually quiet hour (zeros count)", 0, []uint64{0, 0, 50, 0}, false, false, 0},
+		// normal approximation: 5000 ± 71; 4750 is 3.5 sd under, 4850 2.1
+		{"very busy hour, 5% short", 4750, []uint64{5000, 5000, 5000}, true, true, 250},
+		{"very busy hour, 3% short", 4850, []uint64{5000, 5000, 5000}, true, false, 0},
 	} {
 		v := judgeHour(tc.observed, tc.history, p)
 		if v.compared != tc.compared || v.silent != tc.silent || v.shortfall != tc.shortfall {
