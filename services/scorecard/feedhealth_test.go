@@ -157,3 +157,36 @@ func TestFeedHealthGauges(t *testing.T) {
 		t.Errorf("%d feed series, want 2 (mllp:old gone)", n)
 	}
 }
+
+// TestSilenceInsideBusyStretch: a day's pattern moved an hour earlier (as
+// daylight saving time moves a feed's hours in UTC) makes no silent hour
+// at the edge it left; a stretch cut off in its middle does.
+func TestSilenceInsideBusyStretch(t *testing.T) {
+	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	fw := &feedWorld{hours: map[feedKey]map[int64]uint64{}, first: map[feedKey]int64{}}
+	moved, cut := feedKey{"n", "moved"}, feedKey{"n", "cut"}
+	for _, k := range []feedKey{moved, cut} {
+		fw.hours[k] = map[int64]uint64{}
+		fw.first[k] = day.AddDate(0, 0, -28).Unix()
+		for w := 1; w <= 4; w++ {
+			for h := 9; h < 18; h++ {
+				fw.hours[k][day.AddDate(0, 0, -7*w).Add(time.Duration(h)*time.Hour).Unix()] = 30
+			}
+		}
+	}
+	for h := 8; h < 17; h++ { // an hour earlier: 08:00-16:59
+		fw.hours[moved][day.Add(time.Duration(h)*time.Hour).Unix()] = 30
+	}
+	for h := 9; h < 18; h++ {
+		if h != 13 {
+			fw.hours[cut][day.Add(time.Duration(h)*time.Hour).Unix()] = 30
+		}
+	}
+	hours := hoursOf(day, day.AddDate(0, 0, 1), day.AddDate(0, 0, 2))
+	if s := fw.silence(moved, hours, DefaultFeedParams()); s.hours != 0 {
+		t.Errorf("moved an hour: %d silent hours %v, want none", s.hours, s.starts)
+	}
+	if s := fw.silence(cut, hours, DefaultFeedParams()); s.hours != 1 || s.starts[0] != day.Add(13*time.Hour).UnixMilli() {
+		t.Errorf("cut at 13:00: %d silent hours %v, want 13:00", s.hours, s.starts)
+	}
+}

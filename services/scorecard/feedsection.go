@@ -68,7 +68,11 @@ type silenceFigures struct {
 
 // silence judges each hour against the same hour of the week in the weeks
 // before, counting only weeks since the feed's first message in the range
-// read (a week before it existed is no evidence of a pattern).
+// read (a week before it existed is no evidence of a pattern). A week's
+// count for the hour is the least of that hour and the hours on either
+// side of it: an hour is judged busy only inside a busy stretch, so that a
+// pattern moved by an hour (daylight saving time in the senders' zone, a
+// shift starting earlier) makes no silent hour at its edges.
 func (fw *feedWorld) silence(k feedKey, hours []time.Time, p FeedParams) silenceFigures {
 	var out silenceFigures
 	counts, first := fw.hours[k], fw.first[k]
@@ -79,7 +83,7 @@ func (fw *feedWorld) silence(k feedKey, hours []time.Time, p FeedParams) silence
 		var history []uint64
 		for w := 1; w <= p.HistoryWeeks; w++ {
 			if hh := h.Add(-time.Duration(w) * week).Unix(); hh >= first {
-				history = append(history, counts[hh])
+				history = append(history, min(counts[hh-3600], counts[hh], counts[hh+3600]))
 			}
 		}
 		v := judgeHour(counts[h.Unix()], history, p)
