@@ -190,3 +190,24 @@ func TestSilenceInsideBusyStretch(t *testing.T) {
 		t.Errorf("cut at 13:00: %d silent hours %v, want 13:00", s.hours, s.starts)
 	}
 }
+
+// TestHourGrace: the hour just ended is judged only after the grace.
+func TestHourGrace(t *testing.T) {
+	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	fw := &feedWorld{hours: map[feedKey]map[int64]uint64{}, first: map[feedKey]int64{}}
+	card := &hinscorev1.Scorecard{Network: "n", PeriodStartMs: day.UnixMilli(), PeriodEndMs: day.AddDate(0, 0, 1).UnixMilli()}
+	k := feedKey{"n", allFeeds}
+	fw.hours[k], fw.first[k] = map[int64]uint64{}, day.AddDate(0, 0, -28).Unix()
+	for w := 1; w <= 4; w++ {
+		for h := 8; h < 12; h++ {
+			fw.hours[k][day.AddDate(0, 0, -7*w).Add(time.Duration(h)*time.Hour).Unix()] = 30
+		}
+	}
+	fw.hours[k][day.Add(9*time.Hour).Unix()] = 30 // 10:00 carried nothing (yet)
+	if got := fw.section(card, day.Add(11*time.Hour+10*time.Minute), DefaultFeedParams()).GetSilentHours(); got != 0 {
+		t.Errorf("at 11:10, %d silent hours, want 10:00 not judged yet", got)
+	}
+	if got := fw.section(card, day.Add(11*time.Hour+20*time.Minute), DefaultFeedParams()).GetSilentHours(); got != 1 {
+		t.Errorf("at 11:20, %d silent hours, want 10:00", got)
+	}
+}

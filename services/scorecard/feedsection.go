@@ -9,6 +9,11 @@ import (
 // maxSilentStarts bounds the silent hours a feed line lists by start.
 const maxSilentStarts = 24
 
+// hourGrace: an hour is judged once this long after its end, so that the
+// messages of its last minutes, on their way through the linker and the
+// writer, are not missed.
+const hourGrace = 15 * time.Minute
+
 // section is the feed-health section of card c. The network's score
 // counts as missing its feeds' sequence gaps, the shortfall of the
 // network's own silent hours (all its feeds together, so that a feed moved
@@ -17,7 +22,7 @@ const maxSilentStarts = 24
 func (fw *feedWorld) section(c *hinscorev1.Scorecard, now time.Time, p FeedParams) *hinscorev1.FeedHealth {
 	network := c.GetNetwork()
 	start, end := time.UnixMilli(c.GetPeriodStartMs()).UTC(), time.UnixMilli(c.GetPeriodEndMs()).UTC()
-	hours := hoursOf(start, end, now)
+	hours := hoursOf(start, end, now.Add(-hourGrace))
 	fh := &hinscorev1.FeedHealth{Version: FeedHealthVersion}
 	basis, excess := fw.networkChains(fh, network, start, end, p)
 	for _, feed := range fw.feedsOf(network) {
