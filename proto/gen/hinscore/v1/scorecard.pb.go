@@ -1417,7 +1417,7 @@ type Scorecard struct {
 	// Feed health: the feed-level half of completeness (sequence gaps,
 	// duplicates, silent hours, orphans and unanswered against their
 	// expected rates), per network and per feed connection.
-	FeedHealth    *FeedHealth `protobuf:"bytes,40,opt,name=feed_health,json=feedHealth,proto3" json:"feed_health,omitempty"`
+	FeedHealth    *FeedHealth `protobuf:"bytes,45,opt,name=feed_health,json=feedHealth,proto3" json:"feed_health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2303,7 +2303,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\bpurposes\x18\x1b \x03(\v2\x1b.hinscore.v1.PurposeFiguresR\bpurposes\x12H\n" +
 	"\x11required_response\x18\x1c \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\x12;\n" +
 	"\fdata_quality\x18\x1d \x01(\v2\x18.hinscore.v1.DataQualityR\vdataQuality\x128\n" +
-	"\vfeed_health\x18( \x01(\v2\x17.hinscore.v1.FeedHealthR\n" +
+	"\vfeed_health\x18- \x01(\v2\x17.hinscore.v1.FeedHealthR\n" +
 	"feedHealth\"\x88\x01\n" +
 	"\vDataQuality\x12\x1a\n" +
 	"\bmessages\x18\x01 \x01(\x04R\bmessages\x12/\n" +
