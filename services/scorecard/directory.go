@@ -12,9 +12,11 @@ type dirEntry struct {
 	orgID     string // the identifier itself when the directory does not know it
 	name      string
 	developer string // "" when unknown
+	networks  []string
 }
 
-// directory maps responder_org identifiers to organisations and developers.
+// directory maps responder and requester identifiers to organisations,
+// developers and networks.
 type directory struct {
 	byIdentifier map[string]dirEntry
 	names        map[string]string // org_id -> name
@@ -25,7 +27,7 @@ func loadDirectory(ctx context.Context, conn driver.Conn) (directory, error) {
 	d := directory{byIdentifier: map[string]dirEntry{}, names: map[string]string{}, developers: map[string]string{}}
 	// Ordered: when an organisation's identifiers disagree, the first
 	// identifier's name and developer win, the same on every run.
-	rows, err := conn.Query(ctx, `SELECT identifier, org_id, name, developer FROM directory ORDER BY identifier`)
+	rows, err := conn.Query(ctx, `SELECT identifier, org_id, name, developer, networks FROM directory ORDER BY identifier`)
 	if err != nil {
 		return d, fmt.Errorf("directory: %w", err)
 	}
@@ -33,7 +35,7 @@ func loadDirectory(ctx context.Context, conn driver.Conn) (directory, error) {
 	for rows.Next() {
 		var ident string
 		var e dirEntry
-		if err := rows.Scan(&ident, &e.orgID, &e.name, &e.developer); err != nil {
+		if err := rows.Scan(&ident, &e.orgID, &e.name, &e.developer, &e.networks); err != nil {
 			return d, fmt.Errorf("directory: %w", err)
 		}
 		if e.orgID == "" {
