@@ -23,6 +23,7 @@ func OperatorCopy(c *hinscorev1.Scorecard) *hinscorev1.Scorecard {
 	o := proto.Clone(c).(*hinscorev1.Scorecard)
 	o.Copy = CopyOperator
 	o.Peers = nil
+	hideOutsideGroups(o)
 	return o
 }
 

@@ -142,6 +142,34 @@ func (d directory) requesterGroups(ident string) [3]groupKey {
 	}
 }
 
+// outside reports whether a group is not the network's own: another
+// network, or an organisation the directory does not place in it (a
+// developer is a vendor, not a participant).
+func (d directory) outside(g groupKey, network string) bool {
+	switch g.kind {
+	case GroupNetwork:
+		return g.id != network
+	case GroupOrganisation:
+		for _, e := range d.byIdentifier {
+			if e.orgID == g.id && slices.Contains(e.networks, network) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// hideOutsideGroups removes from an operator's copy the names of the
+// groups that are not its network's own (peers only in aggregate).
+func hideOutsideGroups(c *hinscorev1.Scorecard) {
+	for _, u := range c.GetUnequalTreatment() {
+		if u.GetOutside() {
+			u.Group, u.GroupName = "", "(requesters outside "+c.GetNetwork()+")"
+		}
+	}
+}
+
 func (d directory) groupName(g groupKey) string {
 	switch {
 	case g.kind == GroupOrganisation:
@@ -191,7 +219,9 @@ func compareRequesters(pairs []pairCount, dir directory, p Params) []*hinscorev1
 				continue
 			}
 			for _, metric := range []string{MetricRefusal, MetricSuspect} {
-				out = append(out, comparison(dir, resp, g, metric, in, rest))
+				u := comparison(dir, resp, g, metric, in, rest)
+				u.Outside = dir.outside(g, pairs[0].network)
+				out = append(out, u)
 			}
 		}
 	}

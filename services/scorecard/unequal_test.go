@@ -332,6 +332,23 @@ func TestUnequalTreatmentRows(t *testing.T) {
 	if want := min(1, float64(len(rows))*smallest.GetP()); smallest.GetAdjustedP() != want {
 		t.Errorf("smallest p adjusted to %g, want %d x %g", smallest.GetAdjustedP(), len(rows), smallest.GetP())
 	}
+	// The operator's copy of west's card names west's own groups only.
+	op := OperatorCopy(&hinscorev1.Scorecard{Network: "west", UnequalTreatment: rows})
+	var shown []string
+	for _, u := range op.GetUnequalTreatment() {
+		if u.GetMetric() == MetricRefusal {
+			shown = append(shown, u.GetGroupKind()+"="+u.GetGroupName())
+		}
+	}
+	wantShown := []string{"network=(requesters outside west)", "network=(requesters outside west)", "network=west",
+		"organisation=(requesters outside west)", "organisation=Clinic A1", "organisation=(requesters outside west)", "organisation=Clinic B1",
+		"developer=(developer unknown)", "developer=Acme EHR", "developer=Borealis"}
+	if !slices.Equal(shown, wantShown) {
+		t.Errorf("operator's copy shows\n%q\nwant\n%q", shown, wantShown)
+	}
+	if rows[0].GetGroupName() != "(network unknown)" {
+		t.Error("OperatorCopy changed the analyst's card")
+	}
 }
 
 // TestUnequalTreatmentThroughClickHouse stores one seed's month as outcome

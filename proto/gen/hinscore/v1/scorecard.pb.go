@@ -1730,7 +1730,11 @@ type UnequalTreatment struct {
 	P         float64 `protobuf:"fixed64,14,opt,name=p,proto3" json:"p,omitempty"`
 	AdjustedP float64 `protobuf:"fixed64,15,opt,name=adjusted_p,json=adjustedP,proto3" json:"adjusted_p,omitempty"`
 	// difference >= unequal_min_difference and adjusted_p <= unequal_family_error.
-	Flagged       bool `protobuf:"varint,16,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	Flagged bool `protobuf:"varint,16,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	// The group is not the card's network's own (another network, or an
+	// organisation the directory does not place in it): the operator's copy
+	// shows its counts without its name.
+	Outside       bool `protobuf:"varint,17,opt,name=outside,proto3" json:"outside,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1873,6 +1877,13 @@ func (x *UnequalTreatment) GetAdjustedP() float64 {
 func (x *UnequalTreatment) GetFlagged() bool {
 	if x != nil {
 		return x.Flagged
+	}
+	return false
+}
+
+func (x *UnequalTreatment) GetOutside() bool {
+	if x != nil {
+		return x.Outside
 	}
 	return false
 }
@@ -2166,7 +2177,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\bpurposes\x18\x1b \x03(\v2\x1b.hinscore.v1.PurposeFiguresR\bpurposes\x12H\n" +
 	"\x11required_response\x18\x1c \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\x12;\n" +
 	"\fdata_quality\x18\x1d \x01(\v2\x18.hinscore.v1.DataQualityR\vdataQuality\x12J\n" +
-	"\x11unequal_treatment\x18# \x03(\v2\x1d.hinscore.v1.UnequalTreatmentR\x10unequalTreatment\"\xa5\x03\n" +
+	"\x11unequal_treatment\x18# \x03(\v2\x1d.hinscore.v1.UnequalTreatmentR\x10unequalTreatment\"\xbf\x03\n" +
 	"\x10UnequalTreatment\x12\x1c\n" +
 	"\tresponder\x18\x01 \x01(\tR\tresponder\x12%\n" +
 	"\x0eresponder_name\x18\x02 \x01(\tR\rresponderName\x12\x1d\n" +
@@ -2189,7 +2200,8 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x01p\x18\x0e \x01(\x01R\x01p\x12\x1d\n" +
 	"\n" +
 	"adjusted_p\x18\x0f \x01(\x01R\tadjustedP\x12\x18\n" +
-	"\aflagged\x18\x10 \x01(\bR\aflagged\"\x88\x01\n" +
+	"\aflagged\x18\x10 \x01(\bR\aflagged\x12\x18\n" +
+	"\aoutside\x18\x11 \x01(\bR\aoutside\"\x88\x01\n" +
 	"\vDataQuality\x12\x1a\n" +
 	"\bmessages\x18\x01 \x01(\x04R\bmessages\x12/\n" +
 	"\tdefective\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\tdefective\x12,\n" +
