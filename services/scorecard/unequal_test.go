@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"google.golang.org/protobuf/proto"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
@@ -400,6 +402,56 @@ func TestUnequalTreatmentThroughClickHouse(t *testing.T) {
 	}
 	t.Logf("flagged: %q", flagged)
 	checkUnequalOutputs(t, cards, developer)
+	checkAnalystQuery(t, conn, got, dir)
+}
+
+// checkAnalystQuery runs the README's analyst query (northstar, March
+// 2026) and finds in its lines the card's developer refusal counts.
+func checkAnalystQuery(t *testing.T, conn driver.Conn, rows []*hinscorev1.UnequalTreatment, dir directory) {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, q, _ := strings.Cut(string(readme), "<!-- unequal-query:begin -->")
+	q, _, _ = strings.Cut(q, "<!-- unequal-query:end -->")
+	_, q, _ = strings.Cut(q, "```sql")
+	q, _, _ = strings.Cut(q, "```")
+	res, err := conn.Query(context.Background(), q)
+	if err != nil {
+		t.Fatalf("the README's query: %v", err)
+	}
+	defer res.Close()
+	type counts struct{ n, k, restN, restK uint64 }
+	lines := map[[2]string]counts{}
+	for res.Next() {
+		var responder, developer string
+		var c counts
+		var restN, restK int64
+		var rate, restRate, diff float64
+		if err := res.Scan(&responder, &developer, &c.n, &c.k, &rate, &restN, &restK, &restRate, &diff); err != nil {
+			t.Fatal(err)
+		}
+		c.restN, c.restK = uint64(restN), uint64(restK)
+		lines[[2]string{dir.lookup(responder).orgID, developer}] = c
+	}
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, u := range rows {
+		if u.GetGroupKind() != GroupDeveloper || u.GetMetric() != MetricRefusal {
+			continue
+		}
+		n++
+		want := counts{u.GetN(), u.GetK(), u.GetRestN(), u.GetRestK()}
+		if got := lines[[2]string{u.GetResponder(), u.GetGroup()}]; got != want {
+			t.Errorf("query line %s/%s = %+v, card %+v", u.GetResponder(), u.GetGroup(), got, want)
+		}
+	}
+	if n == 0 || len(lines) != n {
+		t.Errorf("query gave %d lines, the card %d developer comparisons", len(lines), n)
+	}
 }
 
 // checkUnequalOutputs finds the flagged discrimination on the operator's
