@@ -115,7 +115,9 @@ func responderOrg(p NetworkProfile, facility string) Org {
 // TrueRates returns the probability of each outcome class of a request to
 // the responder with the facility on network at time at, under a plan
 // started at start (normalised weights; classes the mix lacks are absent).
-// Runaround requests are not covered: turn runarounds off to compare.
+// Runaround requests are not covered: turn runarounds off to compare. A
+// responder with a Discrimination has these rates before its refusal split
+// (Discrimination.RefusalRate gives refused_unjustified per requester).
 func TrueRates(p NetworkProfile, facility string, start, at time.Time) map[string]float64 {
 	mix := p.Mix
 	for i := range p.ResponderProfiles {
