@@ -57,6 +57,10 @@ type Options struct {
 	// Env is added to every service's environment (later entries win),
 	// e.g. HINSCORE_MLLP_MAX_CONNS=16.
 	Env []string
+	// ServiceEnv is added to one service's environment after Env, e.g.
+	// atna-ingest: HINSCORE_STREAMS=check, so that its restart leaves the
+	// streams as a scenario set them.
+	ServiceEnv map[string][]string
 	// ClickHouseGate puts a Gate between the writer and DSN's server
 	// (Cluster.ClickHouseGate), so that a scenario can take ClickHouse
 	// away from the writer without stopping a shared server.
@@ -227,7 +231,7 @@ func (c *Cluster) env(name string) []string {
 	if a := c.admin[name]; a != "" {
 		base = append(base, "HINSCORE_ADMIN_ADDR="+a)
 	}
-	return append(base, c.opts.Env...)
+	return slices.Concat(base, c.opts.Env, c.opts.ServiceEnv[name])
 }
 
 // Start starts one service and waits until it is ready.

@@ -96,10 +96,12 @@ const fhirNetwork = "faults-fhir"
 // injected while the traffic flows, a check run on the cluster before it
 // stops, and whether the writer reaches ClickHouse through a Gate.
 type spec struct {
-	env   []string
-	fault func(c *Cluster) Fault
-	check func(ctx context.Context, c *Cluster, r *Run)
-	gate  bool
+	env []string
+	// serviceEnv is added to one service's environment.
+	serviceEnv map[string][]string
+	fault      func(c *Cluster) Fault
+	check      func(ctx context.Context, c *Cluster, r *Run)
+	gate       bool
 }
 
 // scenario runs the suite's traffic through a fresh cluster with the
@@ -120,7 +122,7 @@ func (s *suite) scenario(t *testing.T, sp spec) Snapshot {
 	atna, soap := XCANetworks(run.XCA)
 	c, err := StartCluster(ctx, Options{Bin: s.bin, Dir: t.TempDir(), DSN: dsn.String(),
 		Networks: run.Plan.Networks(), FHIRNetworks: append([]string{fhirNetwork}, soap...), ATNANetworks: atna,
-		Env: sp.env, ClickHouseGate: sp.gate})
+		Env: sp.env, ServiceEnv: sp.serviceEnv, ClickHouseGate: sp.gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,6 +287,7 @@ func TestFaults(t *testing.T) {
 	} else {
 		t.Run("kill-each-in-turn", s.kill(Ingest, FHIR, ATNA, Linker, Writer))
 	}
+	t.Run("atna-replay-past-dedup-window", s.atnaReplayPastDedup)
 	t.Run("nats-restart", func(t *testing.T) { s.scenario(t, spec{fault: restartNATS}) })
 	if s.full {
 		t.Run("clickhouse-outage", func(t *testing.T) { s.scenario(t, spec{fault: s.clickhouseOutage}) })
@@ -293,6 +296,47 @@ func TestFaults(t *testing.T) {
 	}
 	t.Run("malformed-flood", s.malformedFlood)
 	t.Run("idle-connections", s.idleConnections)
+}
+
+// dedupWindow is EVENTS' de-duplication window in atnaReplayPastDedup,
+// the least NATS allows: shorter than atna-ingest takes to start again, so
+// every record written again after the kill is past it.
+const dedupWindow = 100 * time.Millisecond
+
+// atnaReplayPastDedup shrinks EVENTS' de-duplication window (Nats-Msg-Id) to
+// dedupWindow as the traffic starts and kills atna-ingest halfway, which
+// starts again with HINSCORE_STREAMS=check so that it leaves the window as
+// it is: every record a gateway writes again from its replay window, and
+// every copy the simulator sends twice, is stored again in EVENTS, and
+// only the linker's duplicate rule (an event id already in its chain) and
+// the writer's de-duplication (the views by event and outcome id) keep
+// the counts and the rows exact, as they must for a replay later than
+// JetStream's window.
+func (s *suite) atnaReplayPastDedup(t *testing.T) {
+	k := &killInTurn{names: []string{ATNA}, shares: []float64{0.5}}
+	s.scenario(t, spec{
+		serviceEnv: map[string][]string{ATNA: {"HINSCORE_STREAMS=check"}},
+		fault: func(c *Cluster) Fault {
+			kill := k.fault(c)
+			return func(ctx context.Context, r *Run) error {
+				if err := SetDuplicateWindow(ctx, c.NATSURL(), "EVENTS", dedupWindow); err != nil {
+					return err
+				}
+				return kill(ctx, r)
+			}
+		},
+		check: func(ctx context.Context, c *Cluster, r *Run) {
+			k.check(t, r)
+			msgs, err := StreamMessages(ctx, c.NATSURL(), "EVENTS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("EVENTS holds %d messages for %d distinct events; %d audit records written again", msgs, r.Events(), r.XCAStats().Resent)
+			if msgs <= uint64(r.Events()) || r.XCAStats().Resent == 0 {
+				t.Errorf("no copy went past the de-duplication window (EVENTS %d messages, %d events, %d records written again): the scenario tested nothing", msgs, r.Events(), r.XCAStats().Resent)
+			}
+		},
+	})
 }
 
 // shortOutage is how long the short suite keeps ClickHouse from the
