@@ -125,11 +125,7 @@ func (r *Run) xcaEvents() int {
 // Outcomes is the number of outcomes the run makes: one per request (and
 // per cross-community transaction).
 func (r *Run) Outcomes() int {
-	n := len(r.Plan.Requests()) + r.FHIR.Pairs
-	if r.XCA != nil {
-		n += len(r.XCA.Requests())
-	}
-	return n
+	return len(r.Plan.Requests()) + r.FHIR.Pairs + r.XCATransactions()
 }
 
 // Truth is network → outcome class → count: the plan's, every FHIR pair

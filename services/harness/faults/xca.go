@@ -117,5 +117,13 @@ func (r *Run) AfterXCAShare(ctx context.Context, share float64) error {
 	return waitFor(ctx, 10*time.Minute, fmt.Sprintf("%d cross-community messages delivered", n), func() bool { return r.xcaDelivered.Load() >= n })
 }
 
+// XCATransactions is the number of cross-community transactions sent.
+func (r *Run) XCATransactions() int {
+	if r.XCA == nil {
+		return 0
+	}
+	return len(r.XCA.Requests())
+}
+
 // XCAStats is what the cross-community sender did (after Drive).
 func (r *Run) XCAStats() simulator.XCAStats { return r.xcaStats }
