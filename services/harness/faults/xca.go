@@ -89,11 +89,23 @@ func (c *Cluster) XCATargets(p *simulator.XCAPlan) (map[string]simulator.XCATarg
 	return out, nil
 }
 
-// driveXCA sends the cross-community load, counting each message delivered.
+// driveXCA sends the cross-community load, counting each message
+// delivered. A network's feed never runs ahead of the HL7 plan: after its
+// k-th of n messages it waits until k/n of the plan's frames are
+// acknowledged, so that a fault placed at a share of the HL7 traffic
+// finds the feeds at most at that share, even when a busy machine slows
+// the HL7 sender.
 func (r *Run) driveXCA(ctx context.Context) error {
 	targets := maps.Clone(r.XCATargets)
+	frames := float64(r.Plan.Frames())
 	for n, t := range targets {
-		t.Delivered = func(simulator.XCAMessage) { r.xcaDelivered.Add(1) }
+		total, sent := float64(len(r.XCA.AllMessages(n))), 0
+		t.Delivered = func(simulator.XCAMessage) {
+			r.xcaDelivered.Add(1)
+			sent++
+			want := int64(frames * float64(sent) / total)
+			_ = waitFor(ctx, 10*time.Minute, "the HL7 plan ahead of the cross-community feeds", func() bool { return r.Acked() >= want })
+		}
 		targets[n] = t
 	}
 	st, err := r.XCA.Send(ctx, targets)

@@ -30,8 +30,8 @@ type XCATarget struct {
 	Client *http.Client
 	// Resend is the syslog sender's replay window: after a broken
 	// connection, a gateway writes again everything it wrote within this
-	// long before its last frame, before going on (0 = DefaultResend;
-	// negative = none). Syslog has no acknowledgement, so a frame written
+	// long before its last frame (at most the last 32 MiB), before going on
+	// (0 = DefaultResend; negative = none). Syslog has no acknowledgement, so a frame written
 	// just before the listener died may never have been stored; what was
 	// stored is stored once again by the pipeline's de-duplication.
 	Resend time.Duration

@@ -423,3 +423,42 @@ func TestXCASyslogResendsAfterListenerDies(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayWindowBounds: the window keeps what was written within its
+// time before the last frame, and at most maxResendBytes (the last frame
+// always).
+func TestReplayWindowBounds(t *testing.T) {
+	t0 := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	small := []byte("12 hello world!")
+	big := make([]byte, maxResendBytes/2+1)
+	for _, tc := range []struct {
+		name   string
+		frames [][]byte
+		at     []time.Duration
+		window time.Duration
+		want   int
+	}{
+		{"within", [][]byte{small, small, small}, []time.Duration{0, 500 * time.Millisecond, time.Second}, time.Second, 3},
+		{"older forgotten", [][]byte{small, small, small}, []time.Duration{0, 500 * time.Millisecond, 1200 * time.Millisecond}, time.Second, 2},
+		{"bytes bound", [][]byte{big, big, big}, []time.Duration{0, 1, 2}, time.Minute, 1},
+		{"one huge frame kept", [][]byte{small, append(big, big...)}, []time.Duration{0, 1}, time.Minute, 1},
+		{"no window", [][]byte{small}, []time.Duration{0}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var g syslogGateway
+			for i, f := range tc.frames {
+				g.remember(f, t0.Add(tc.at[i]), tc.window)
+			}
+			total := 0
+			for _, f := range g.sent {
+				total += len(f.frame)
+			}
+			if len(g.sent) != tc.want || total != g.bytes {
+				t.Fatalf("%d frames kept (%d bytes, counted %d), want %d", len(g.sent), total, g.bytes, tc.want)
+			}
+			if tc.want > 0 && &g.sent[len(g.sent)-1].frame[0] != &tc.frames[len(tc.frames)-1][0] {
+				t.Fatal("the last frame written is not kept")
+			}
+		})
+	}
+}

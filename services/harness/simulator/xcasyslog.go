@@ -58,7 +58,12 @@ type syslogGateway struct {
 	// broken: the connection broke since the window was last written again.
 	broken bool
 	sent   []writtenFrame
+	// bytes is the size of sent's frames.
+	bytes int
 }
+
+// maxResendBytes bounds a gateway's replay window however fast it sends.
+const maxResendBytes = 32 << 20
 
 type writtenFrame struct {
 	at    time.Time
@@ -194,14 +199,16 @@ func (g *syslogGateway) drop() {
 }
 
 // remember keeps frame, written at, and forgets what was written more than
-// window before it.
+// window before it, and the oldest frames beyond maxResendBytes.
 func (g *syslogGateway) remember(frame []byte, at time.Time, window time.Duration) {
 	if window <= 0 {
 		return
 	}
 	g.sent = append(g.sent, writtenFrame{at: at, frame: frame})
+	g.bytes += len(frame)
 	i := 0
-	for i < len(g.sent) && g.sent[i].at.Before(at.Add(-window)) {
+	for i < len(g.sent)-1 && (g.sent[i].at.Before(at.Add(-window)) || g.bytes > maxResendBytes) {
+		g.bytes -= len(g.sent[i].frame)
 		i++
 	}
 	g.sent = g.sent[i:]
