@@ -187,14 +187,15 @@ func (s *suite) scenario(t *testing.T, sp spec) Snapshot {
 // window reaches EVENTS a second time, and only the linker's duplicate
 // rule (an event id already in its chain) and the writer's views (by event
 // and outcome id) keep the counts and rows exact, as they must for a
-// replay later than JetStream's window (an outage of minutes). Just before each kill it counts the events and
-// outcomes ClickHouse holds (and the audit networks' events), so that the
-// check can tell the kill landed mid-run.
+// replay later than JetStream's window (an outage of minutes). Just before
+// each kill it counts the events and outcomes ClickHouse holds (and the
+// audit networks' events), so that the check can tell the kill landed
+// mid-run.
 type killInTurn struct {
 	names []string
 	// shares, when set, are the points (shares of the plan's frames
-	// acknowledged, and of the cross-community messages delivered) of the
-	// kills; else they are evenly spaced.
+	// acknowledged; for atna-ingest, of the cross-community messages
+	// delivered too) of the kills; else they are evenly spaced.
 	shares []float64
 	// stored[i] is what ClickHouse held when names[i] was killed.
 	stored []storedAt
