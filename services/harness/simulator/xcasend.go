@@ -36,7 +36,9 @@ type XCATarget struct {
 	// stored is stored once again by the pipeline's de-duplication.
 	Resend time.Duration
 	// Delivered, when set, is called after each message is written (syslog)
-	// or answered 2xx or 4xx (SOAP), from the network's goroutine.
+	// or answered 2xx or 4xx (SOAP), from the network's goroutine: the
+	// network's next message waits for it to return (a caller may hold the
+	// feed back with it).
 	Delivered func(m XCAMessage)
 }
 
