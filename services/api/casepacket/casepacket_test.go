@@ -226,7 +226,7 @@ func TestKeys(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if err := (SigningKey{}).Validate(); err == nil || !strings.Contains(err.Error(), EnvSigningKeyFile) {
+	if err := (SigningKey{}).Require(); err == nil || !strings.Contains(err.Error(), EnvSigningKeyFile) {
 		t.Errorf("no key: %v", err)
 	}
 	if _, err := ParsePublicKey(k.Public()); err != nil {

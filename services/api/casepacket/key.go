@@ -23,8 +23,9 @@ type SigningKey struct {
 	Key *PrivateKey `env:"HINSCORE_CASE_SIGNING_KEY" file:"HINSCORE_CASE_SIGNING_KEY_FILE" help:"the Ed25519 key that signs case packets: a PEM PKCS #8 private key (openssl genpkey -algorithm ed25519) or the base64 of its 32-byte seed; better in the file HINSCORE_CASE_SIGNING_KEY_FILE (mode 0600). Required to build a packet; its public key is printed with every packet and written into it"`
 }
 
-// Validate names the variables when no key is given.
-func (k SigningKey) Validate() error {
+// Require names the variables when no key is given (the key is optional
+// for the api, which then builds no packet; the command line needs it).
+func (k SigningKey) Require() error {
 	if k.Key == nil {
 		return fmt.Errorf("%s or %s: no case signing key", EnvSigningKey, EnvSigningKeyFile)
 	}

@@ -45,6 +45,13 @@ type Report struct {
 	// Members counts every member, manifest.json and manifest.sig included.
 	Members int
 	Bytes   int
+	data    map[string][]byte
+}
+
+// File returns a verified member's bytes.
+func (r Report) File(name string) ([]byte, bool) {
+	b, ok := r.data[name]
+	return b, ok
 }
 
 // member is one member as read, with where its header starts.
@@ -83,7 +90,11 @@ func Verify(archive []byte, trusted ed25519.PublicKey) (Report, error) {
 	if err := checkDigests(members, manifest); err != nil {
 		return Report{}, err
 	}
-	return Report{Manifest: manifest, Members: len(members), Bytes: len(archive)}, nil
+	rep := Report{Manifest: manifest, Members: len(members), Bytes: len(archive), data: make(map[string][]byte, len(members))}
+	for _, m := range members {
+		rep.data[m.name] = m.data
+	}
+	return rep, nil
 }
 
 // readMembers takes the archive apart; a header that does not parse makes
