@@ -381,6 +381,10 @@ func testCaseBadInput(t *testing.T, w *caseWorld, packet string) {
 	build := func(responder, period string) []string {
 		return []string{"case", "build", "--clickhouse", w.dsn, "--nats", w.p.NATSURL(), "--responder", responder, "--period", period, "--out", filepath.Join(t.TempDir(), "p.tar")}
 	}
+	pubFile := filepath.Join(t.TempDir(), "case.pub")
+	if err := os.WriteFile(pubFile, []byte(w.public+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	other := casepacket.NewPrivateKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))).Public()
 	cases := []struct {
 		name  string
@@ -399,6 +403,7 @@ func testCaseBadInput(t *testing.T, w *caseWorld, packet string) {
 		{"not a key", map[string]string{casepacket.EnvSigningKeyFile: packet}, build("org", day), 2, "case signing key"},
 		{"wrong public key", nil, []string{"case", "verify", packet, "--public-key", other}, 1, "not signed with the given public key"},
 		{"bad public key", nil, []string{"case", "verify", packet, "--public-key", "AAAA"}, 2, "--public-key"},
+		{"public key from a file", nil, []string{"case", "verify", "--public-key", pubFile, packet}, 0, ""},
 		{"no archive", nil, []string{"case", "verify"}, 2, "ARCHIVE"},
 		{"missing archive", nil, []string{"case", "verify", filepath.Join(w.dir, "none.tar")}, 1, "no such file"},
 		{"no subcommand", nil, []string{"case"}, 2, "build"},
