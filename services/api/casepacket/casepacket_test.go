@@ -56,6 +56,18 @@ func TestFreshPacketVerifies(t *testing.T) {
 	if _, err := Verify(archive, key.Public().(ed25519.PublicKey)); err != nil {
 		t.Fatalf("with its own public key: %v", err)
 	}
+	var summary struct {
+		Units int `json:"violation_units"`
+	}
+	if err := rep.ReadJSON("summary.json", &summary); err != nil || summary.Units != 3 {
+		t.Fatalf("summary.json: %+v %v", summary, err)
+	}
+	if err := rep.ReadJSON("chains/1.json", &summary); err == nil {
+		t.Fatal("a member that is not JSON decodes")
+	}
+	if err := rep.ReadJSON("none.json", &summary); err == nil {
+		t.Fatal("a member that is not there decodes")
+	}
 	// Any tar reader takes it apart.
 	tr := tar.NewReader(bytes.NewReader(archive))
 	n := 0

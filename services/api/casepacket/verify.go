@@ -54,6 +54,18 @@ func (r Report) File(name string) ([]byte, bool) {
 	return b, ok
 }
 
+// ReadJSON decodes a verified JSON member into into.
+func (r Report) ReadJSON(name string, into any) error {
+	b, ok := r.data[name]
+	if !ok {
+		return fmt.Errorf("casepacket: no member %s", name)
+	}
+	if err := json.Unmarshal(b, into); err != nil {
+		return fmt.Errorf("casepacket: %s: %w", name, err)
+	}
+	return nil
+}
+
 // member is one member as read, with where its header starts.
 type member struct {
 	name   string

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -216,11 +215,9 @@ func runCaseVerify(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "signed by %s: %s\n", signer, m.PublicKey)
 	fmt.Fprintf(stdout, "responder %s, period %s, generated %s by %s\n", m.Responder, m.Period, m.GeneratedAt, m.GeneratedBy)
-	if data, ok := rep.File("summary.json"); ok {
-		var sum api.CaseSummary
-		if err := json.Unmarshal(data, &sum); err == nil {
-			fmt.Fprintf(stdout, "%d chains, %d violation units (%s)\n", sum.Chains, sum.ViolationUnits, sum.ViolationRuleVersion)
-		}
+	var sum api.CaseSummary
+	if err := rep.ReadJSON("summary.json", &sum); err == nil {
+		fmt.Fprintf(stdout, "%d chains, %d violation units (%s)\n", sum.Chains, sum.ViolationUnits, sum.ViolationRuleVersion)
 	}
 	return nil
 }

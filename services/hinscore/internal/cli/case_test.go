@@ -213,7 +213,9 @@ func checkCasePacket(t *testing.T, archive []byte, public string, want truthCase
 		t.Fatal(err)
 	}
 	var sum api.CaseSummary
-	readMember(t, rep, "summary.json", &sum)
+	if err := rep.ReadJSON("summary.json", &sum); err != nil {
+		t.Fatal(err)
+	}
 	chains := 0
 	for _, n := range want.classes {
 		chains += n
@@ -231,14 +233,18 @@ func checkCasePacket(t *testing.T, archive []byte, public string, want truthCase
 	}
 	for _, id := range sum.Violations {
 		var c api.CaseChainFile
-		readMember(t, rep, "chains/"+id+".json", &c)
+		if err := rep.ReadJSON("chains/"+id+".json", &c); err != nil {
+			t.Fatal(err)
+		}
 		if !c.ViolationUnit || !c.Chain.RequiredResponse || c.Classification.Why.RuleVersion == "" || c.Classification.Why.MappingVersion == "" {
 			t.Errorf("violation %s: %+v", id, c.Classification)
 		}
 	}
 	checkCaseTrail(t, rep, sum)
 	var queries []api.RecordedQuery
-	readMember(t, rep, "queries.json", &queries)
+	if err := rep.ReadJSON("queries.json", &queries); err != nil {
+		t.Fatal(err)
+	}
 	if len(queries) < 1+sum.Chains || !strings.Contains(queries[0].SQL, "responder_org = ?") || len(queries[0].Rows) != sum.Chains {
 		t.Errorf("%d queries; the first: %q with %d rows", len(queries), queries[0].SQL, len(queries[0].Rows))
 	}
@@ -265,17 +271,6 @@ func checkCaseTrail(t *testing.T, rep casepacket.Report, sum api.CaseSummary) {
 	}
 	if len(opened) != sum.Chains || sum.AuditEntries < sum.Chains {
 		t.Errorf("the trail records %d openings for this packet (%d entries); it holds %d chains", len(opened), sum.AuditEntries, sum.Chains)
-	}
-}
-
-func readMember(t *testing.T, rep casepacket.Report, name string, into any) {
-	t.Helper()
-	data, ok := rep.File(name)
-	if !ok {
-		t.Fatalf("no %s", name)
-	}
-	if err := json.Unmarshal(data, into); err != nil {
-		t.Fatalf("%s: %v", name, err)
 	}
 }
 
