@@ -198,6 +198,57 @@ func TestCasePacketAgainstSimulator(t *testing.T) {
 	t.Run("every member's bytes", func(t *testing.T) { testCaseFlips(t, archive) })
 	t.Run("bad input", func(t *testing.T) { testCaseBadInput(t, w, packet) })
 	t.Run("api", func(t *testing.T) { testCaseAPI(t, w, want) })
+	t.Run("the trail holds every opening", func(t *testing.T) { testCaseTrailAcrossBuilders(t, w, want) })
+}
+
+// testCaseTrailAcrossBuilders builds the packet again from the command
+// line, after the api's: its trail (read from AUDIT) holds the openings of
+// both builds of the command line and the api's, each chain's three.
+func testCaseTrailAcrossBuilders(t *testing.T, w *caseWorld, want truthCase) {
+	packet := filepath.Join(t.TempDir(), "again.tar")
+	code, _, stderr := run(t, "case", "build", "--clickhouse", w.dsn, "--nats", w.p.NATSURL(), "--responder", want.responder,
+		"--period", caseDay.Format("2006-01-02"), "--out", packet, "--who", "ivy-cli", "--reason", "second look")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	archive, err := os.ReadFile(packet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := casepacket.Verify(archive, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trail, _ := rep.File("audit.jsonl")
+	opened := map[string]map[string]int{} // chain -> who@remote -> openings
+	for _, line := range bytes.Split(bytes.TrimSpace(trail), []byte("\n")) {
+		var e api.AuditEntry
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Action == "case" && e.Outcome == api.AuditServed {
+			if opened[e.Chain] == nil {
+				opened[e.Chain] = map[string]int{}
+			}
+			by := e.Who
+			if e.Remote != "cli" {
+				by += "@api"
+			}
+			opened[e.Chain][by]++
+		}
+	}
+	var sum api.CaseSummary
+	if err := rep.ReadJSON("summary.json", &sum); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range sum.Violations {
+		if got := opened[id]; got["ivy"] != 1 || got["ivy@api"] != 1 || got["ivy-cli"] != 1 {
+			t.Errorf("chain %s opened %v, want once by each build", id, got)
+		}
+	}
+	if len(opened) != sum.Chains {
+		t.Errorf("%d chains opened in the trail, %d in the packet", len(opened), sum.Chains)
+	}
 }
 
 // checkCasePacket verifies a packet and checks it against the truth of
