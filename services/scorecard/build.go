@@ -185,10 +185,13 @@ type quantiles struct {
 
 // world is everything read from ClickHouse for a range of periods.
 type world struct {
-	dir     directory
-	figs    map[time.Time]map[entityKey]*figures
-	ttf     map[time.Time]map[entityKey]quantiles
-	tta     map[time.Time]map[entityKey]quantiles
+	dir  directory
+	figs map[time.Time]map[entityKey]*figures
+	ttf  map[time.Time]map[entityKey]quantiles
+	tta  map[time.Time]map[entityKey]quantiles
+	// pairs are the requester-responder counts by period and network
+	// (unequal treatment).
+	pairs   map[time.Time]map[string][]pairCount
 	periods []time.Time // every period start of the scan range, ascending
 }
 
@@ -259,6 +262,9 @@ func load(ctx context.Context, conn driver.Conn, q Query) (*world, error) {
 		return nil, err
 	}
 	if err := w.loadQuantiles(ctx, conn, q); err != nil {
+		return nil, err
+	}
+	if err := w.loadPairs(ctx, conn, q); err != nil {
 		return nil, err
 	}
 	// Every calendar period between the first and the last seen, so that a

@@ -34,7 +34,6 @@ var historyStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // checks that path against the same truth.
 func history(t *testing.T, conn driver.Conn) *simulator.Plan {
 	t.Helper()
-	ctx := context.Background()
 	plan, err := simulator.Generate(simulator.Config{
 		Requests: 90_000, Seed: 8, Start: historyStart, Span: historyStart.AddDate(0, 6, 0).Sub(historyStart),
 		Networks: simulator.BehaviourNetworks(), RunaroundShare: -1, DuplicateRate: -1, OutOfOrderRate: -1,
@@ -43,6 +42,16 @@ func history(t *testing.T, conn driver.Conn) *simulator.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
+	storePlan(t, conn, plan, historyStart)
+	return plan
+}
+
+// storePlan stores every request of the plan as the outcome row the
+// pipeline would have written for it, and the plan's directory, loaded at
+// loadedAt.
+func storePlan(t *testing.T, conn driver.Conn, plan *simulator.Plan, loadedAt time.Time) {
+	t.Helper()
+	ctx := context.Background()
 	b, err := conn.PrepareBatch(ctx, `INSERT INTO exchange_outcomes (outcome_id, version, network, request_id, correlation_key,
 		request_kind, requester_org, responder_org, outcome, exception_code, requested_at, requested_at_ms, acknowledged_at_ms,
 		answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms, rule_version)`)
@@ -71,10 +80,9 @@ func history(t *testing.T, conn driver.Conn) *simulator.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(dir), historyStart); err != nil {
+	if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(dir), loadedAt); err != nil {
 		t.Fatal(err)
 	}
-	return plan
 }
 
 // exactQuantile is ClickHouse's quantileExact: the element at ⌊level·n⌋ of

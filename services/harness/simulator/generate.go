@@ -602,7 +602,7 @@ func (g *generator) request(p NetworkProfile, n int, s slot) (TruthRow, []Messag
 		if len(p.ResponderProfiles) > 0 {
 			rp = &p.ResponderProfiles[g.pick(responderWeights(p))]
 			q.responder = responderOrg(p, rp.Facility)
-			class = g.pickClass(rp.mixAt(g.cfg.Start, s.at))
+			class = g.pickClass(rp.mixFor(g.cfg.Start, s.at, q.requester))
 		} else {
 			q.responder = p.Responders[g.rng.IntN(len(p.Responders))]
 			class = g.pickClass(g.mixAt(p, s.at))

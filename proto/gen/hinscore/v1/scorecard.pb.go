@@ -338,8 +338,17 @@ type FormulaParams struct {
 	// line), and the version of the purpose table that named them.
 	RequiredPurposes []string `protobuf:"bytes,13,rep,name=required_purposes,json=requiredPurposes,proto3" json:"required_purposes,omitempty"`
 	PurposeVersion   string   `protobuf:"bytes,14,opt,name=purpose_version,json=purposeVersion,proto3" json:"purpose_version,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Unequal treatment (scorecard/4, Scorecard.unequal_treatment): a group
+	// of a responder's requesters is flagged when its rate exceeds the rest's
+	// by at least unequal_min_difference and the Holm-adjusted p of the test
+	// (unequal_test) is at most unequal_family_error; groups and rests of
+	// fewer than unequal_min_group requests are not compared.
+	UnequalMinDifference float64 `protobuf:"fixed64,30,opt,name=unequal_min_difference,json=unequalMinDifference,proto3" json:"unequal_min_difference,omitempty"`
+	UnequalFamilyError   float64 `protobuf:"fixed64,31,opt,name=unequal_family_error,json=unequalFamilyError,proto3" json:"unequal_family_error,omitempty"`
+	UnequalMinGroup      uint32  `protobuf:"varint,32,opt,name=unequal_min_group,json=unequalMinGroup,proto3" json:"unequal_min_group,omitempty"`
+	UnequalTest          string  `protobuf:"bytes,33,opt,name=unequal_test,json=unequalTest,proto3" json:"unequal_test,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *FormulaParams) Reset() {
@@ -466,6 +475,34 @@ func (x *FormulaParams) GetRequiredPurposes() []string {
 func (x *FormulaParams) GetPurposeVersion() string {
 	if x != nil {
 		return x.PurposeVersion
+	}
+	return ""
+}
+
+func (x *FormulaParams) GetUnequalMinDifference() float64 {
+	if x != nil {
+		return x.UnequalMinDifference
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetUnequalFamilyError() float64 {
+	if x != nil {
+		return x.UnequalFamilyError
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetUnequalMinGroup() uint32 {
+	if x != nil {
+		return x.UnequalMinGroup
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetUnequalTest() string {
+	if x != nil {
+		return x.UnequalTest
 	}
 	return ""
 }
@@ -1417,9 +1454,13 @@ type Scorecard struct {
 	// Feed health: the feed-level half of completeness (sequence gaps,
 	// duplicates, silent hours, orphans and unanswered against their
 	// expected rates), per network and per feed connection.
-	FeedHealth    *FeedHealth `protobuf:"bytes,45,opt,name=feed_health,json=feedHealth,proto3" json:"feed_health,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FeedHealth *FeedHealth `protobuf:"bytes,45,opt,name=feed_health,json=feedHealth,proto3" json:"feed_health,omitempty"`
+	// Unequal treatment (scorecard/4): for each responder of the network, each
+	// group of its requesters against the rest of its requests, by refusal
+	// and suspect rate; analyst and operator copies alike.
+	UnequalTreatment []*UnequalTreatment `protobuf:"bytes,35,rep,name=unequal_treatment,json=unequalTreatment,proto3" json:"unequal_treatment,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Scorecard) Reset() {
@@ -1662,6 +1703,202 @@ func (x *Scorecard) GetFeedHealth() *FeedHealth {
 	return nil
 }
 
+func (x *Scorecard) GetUnequalTreatment() []*UnequalTreatment {
+	if x != nil {
+		return x.UnequalTreatment
+	}
+	return nil
+}
+
+// UnequalTreatment compares one group of a responder's requesters (those of
+// one network, organisation or EHR developer) with the rest of the
+// responder's requests in the period, on one rate.
+type UnequalTreatment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The responder organisation (directory org_id) and its name.
+	Responder     string `protobuf:"bytes,1,opt,name=responder,proto3" json:"responder,omitempty"`
+	ResponderName string `protobuf:"bytes,2,opt,name=responder_name,json=responderName,proto3" json:"responder_name,omitempty"`
+	// network, organisation or developer (of the requester, from the
+	// organisation directory).
+	GroupKind string `protobuf:"bytes,3,opt,name=group_kind,json=groupKind,proto3" json:"group_kind,omitempty"`
+	// The group's id (network name, org_id, developer; "" = unknown) and name.
+	Group     string `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	GroupName string `protobuf:"bytes,5,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
+	// refusal (refused_unjustified) or suspect (the card's suspect rule).
+	Metric string `protobuf:"bytes,6,opt,name=metric,proto3" json:"metric,omitempty"`
+	// The group's requests (n), those counted by the metric (k) and k / n.
+	N    uint64  `protobuf:"varint,7,opt,name=n,proto3" json:"n,omitempty"`
+	K    uint64  `protobuf:"varint,8,opt,name=k,proto3" json:"k,omitempty"`
+	Rate float64 `protobuf:"fixed64,9,opt,name=rate,proto3" json:"rate,omitempty"`
+	// The same for the responder's other requests of the period.
+	RestN    uint64  `protobuf:"varint,10,opt,name=rest_n,json=restN,proto3" json:"rest_n,omitempty"`
+	RestK    uint64  `protobuf:"varint,11,opt,name=rest_k,json=restK,proto3" json:"rest_k,omitempty"`
+	RestRate float64 `protobuf:"fixed64,12,opt,name=rest_rate,json=restRate,proto3" json:"rest_rate,omitempty"`
+	// rate - rest_rate: positive when the group fares worse.
+	Difference float64 `protobuf:"fixed64,13,opt,name=difference,proto3" json:"difference,omitempty"`
+	// Two-sided p of Fisher's exact test of the 2x2 table, and the same
+	// adjusted by Holm's step-down over every comparison of the card.
+	P         float64 `protobuf:"fixed64,14,opt,name=p,proto3" json:"p,omitempty"`
+	AdjustedP float64 `protobuf:"fixed64,15,opt,name=adjusted_p,json=adjustedP,proto3" json:"adjusted_p,omitempty"`
+	// difference >= unequal_min_difference and adjusted_p <= unequal_family_error.
+	Flagged bool `protobuf:"varint,16,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	// The group is not the card's network's own (another network, or an
+	// organisation the directory does not place in it): the operator's copy
+	// shows its counts without its name.
+	Outside       bool `protobuf:"varint,17,opt,name=outside,proto3" json:"outside,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnequalTreatment) Reset() {
+	*x = UnequalTreatment{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnequalTreatment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnequalTreatment) ProtoMessage() {}
+
+func (x *UnequalTreatment) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnequalTreatment.ProtoReflect.Descriptor instead.
+func (*UnequalTreatment) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UnequalTreatment) GetResponder() string {
+	if x != nil {
+		return x.Responder
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetResponderName() string {
+	if x != nil {
+		return x.ResponderName
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetGroupKind() string {
+	if x != nil {
+		return x.GroupKind
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetGroupName() string {
+	if x != nil {
+		return x.GroupName
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetN() uint64 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetK() uint64 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetRestN() uint64 {
+	if x != nil {
+		return x.RestN
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetRestK() uint64 {
+	if x != nil {
+		return x.RestK
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetRestRate() float64 {
+	if x != nil {
+		return x.RestRate
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetDifference() float64 {
+	if x != nil {
+		return x.Difference
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetP() float64 {
+	if x != nil {
+		return x.P
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetAdjustedP() float64 {
+	if x != nil {
+		return x.AdjustedP
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetFlagged() bool {
+	if x != nil {
+		return x.Flagged
+	}
+	return false
+}
+
+func (x *UnequalTreatment) GetOutside() bool {
+	if x != nil {
+		return x.Outside
+	}
+	return false
+}
+
 // DataQuality counts the messages (events) a network carried in a period
 // and those recorded with at least one data-quality flag
 // (lib/domain/quality: an odd or missing timestamp, an empty control id, an
@@ -1682,7 +1919,7 @@ type DataQuality struct {
 
 func (x *DataQuality) Reset() {
 	*x = DataQuality{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +1931,7 @@ func (x *DataQuality) String() string {
 func (*DataQuality) ProtoMessage() {}
 
 func (x *DataQuality) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +1944,7 @@ func (x *DataQuality) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataQuality.ProtoReflect.Descriptor instead.
 func (*DataQuality) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{15}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DataQuality) GetMessages() uint64 {
@@ -1742,7 +1979,7 @@ type FlagShare struct {
 
 func (x *FlagShare) Reset() {
 	*x = FlagShare{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1991,7 @@ func (x *FlagShare) String() string {
 func (*FlagShare) ProtoMessage() {}
 
 func (x *FlagShare) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +2004,7 @@ func (x *FlagShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagShare.ProtoReflect.Descriptor instead.
 func (*FlagShare) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{16}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FlagShare) GetFlag() string {
@@ -1818,7 +2055,7 @@ type FeedHealth struct {
 
 func (x *FeedHealth) Reset() {
 	*x = FeedHealth{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2067,7 @@ func (x *FeedHealth) String() string {
 func (*FeedHealth) ProtoMessage() {}
 
 func (x *FeedHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2080,7 @@ func (x *FeedHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedHealth.ProtoReflect.Descriptor instead.
 func (*FeedHealth) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{17}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FeedHealth) GetVersion() string {
@@ -1986,7 +2223,7 @@ type FeedLine struct {
 
 func (x *FeedLine) Reset() {
 	*x = FeedLine{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2235,7 @@ func (x *FeedLine) String() string {
 func (*FeedLine) ProtoMessage() {}
 
 func (x *FeedLine) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2248,7 @@ func (x *FeedLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedLine.ProtoReflect.Descriptor instead.
 func (*FeedLine) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{18}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FeedLine) GetFeed() string {
@@ -2169,7 +2406,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x06p90_ms\x18\x03 \x01(\x04R\x05p90Ms\x12\x15\n" +
 	"\x06p99_ms\x18\x04 \x01(\x04R\x05p99Ms\x120\n" +
 	"\n" +
-	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\xec\x03\n" +
+	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\xa3\x05\n" +
 	"\rFormulaParams\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
@@ -2186,7 +2423,11 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\tpeer_rule\x18\v \x01(\tR\bpeerRule\x12#\n" +
 	"\rpriority_rule\x18\f \x01(\tR\fpriorityRule\x12+\n" +
 	"\x11required_purposes\x18\r \x03(\tR\x10requiredPurposes\x12'\n" +
-	"\x0fpurpose_version\x18\x0e \x01(\tR\x0epurposeVersion\"\xb4\x01\n" +
+	"\x0fpurpose_version\x18\x0e \x01(\tR\x0epurposeVersion\x124\n" +
+	"\x16unequal_min_difference\x18\x1e \x01(\x01R\x14unequalMinDifference\x120\n" +
+	"\x14unequal_family_error\x18\x1f \x01(\x01R\x12unequalFamilyError\x12*\n" +
+	"\x11unequal_min_group\x18  \x01(\rR\x0funequalMinGroup\x12!\n" +
+	"\funequal_test\x18! \x01(\tR\vunequalTest\"\xb4\x01\n" +
 	"\x0eExceptionCount\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -2267,7 +2508,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\vPeerNetwork\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x04R\brequests\x12+\n" +
-	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\x8e\v\n" +
+	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\xda\v\n" +
 	"\tScorecard\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x16\n" +
 	"\x06period\x18\x02 \x01(\tR\x06period\x12&\n" +
@@ -2304,7 +2545,32 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x11required_response\x18\x1c \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\x12;\n" +
 	"\fdata_quality\x18\x1d \x01(\v2\x18.hinscore.v1.DataQualityR\vdataQuality\x128\n" +
 	"\vfeed_health\x18- \x01(\v2\x17.hinscore.v1.FeedHealthR\n" +
-	"feedHealth\"\x88\x01\n" +
+	"feedHealth\x12J\n" +
+	"\x11unequal_treatment\x18# \x03(\v2\x1d.hinscore.v1.UnequalTreatmentR\x10unequalTreatment\"\xbf\x03\n" +
+	"\x10UnequalTreatment\x12\x1c\n" +
+	"\tresponder\x18\x01 \x01(\tR\tresponder\x12%\n" +
+	"\x0eresponder_name\x18\x02 \x01(\tR\rresponderName\x12\x1d\n" +
+	"\n" +
+	"group_kind\x18\x03 \x01(\tR\tgroupKind\x12\x14\n" +
+	"\x05group\x18\x04 \x01(\tR\x05group\x12\x1d\n" +
+	"\n" +
+	"group_name\x18\x05 \x01(\tR\tgroupName\x12\x16\n" +
+	"\x06metric\x18\x06 \x01(\tR\x06metric\x12\f\n" +
+	"\x01n\x18\a \x01(\x04R\x01n\x12\f\n" +
+	"\x01k\x18\b \x01(\x04R\x01k\x12\x12\n" +
+	"\x04rate\x18\t \x01(\x01R\x04rate\x12\x15\n" +
+	"\x06rest_n\x18\n" +
+	" \x01(\x04R\x05restN\x12\x15\n" +
+	"\x06rest_k\x18\v \x01(\x04R\x05restK\x12\x1b\n" +
+	"\trest_rate\x18\f \x01(\x01R\brestRate\x12\x1e\n" +
+	"\n" +
+	"difference\x18\r \x01(\x01R\n" +
+	"difference\x12\f\n" +
+	"\x01p\x18\x0e \x01(\x01R\x01p\x12\x1d\n" +
+	"\n" +
+	"adjusted_p\x18\x0f \x01(\x01R\tadjustedP\x12\x18\n" +
+	"\aflagged\x18\x10 \x01(\bR\aflagged\x12\x18\n" +
+	"\aoutside\x18\x11 \x01(\bR\aoutside\"\x88\x01\n" +
 	"\vDataQuality\x12\x1a\n" +
 	"\bmessages\x18\x01 \x01(\x04R\bmessages\x12/\n" +
 	"\tdefective\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\tdefective\x12,\n" +
@@ -2367,27 +2633,28 @@ func file_hinscore_v1_scorecard_proto_rawDescGZIP() []byte {
 	return file_hinscore_v1_scorecard_proto_rawDescData
 }
 
-var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_hinscore_v1_scorecard_proto_goTypes = []any{
-	(*Rate)(nil),           // 0: hinscore.v1.Rate
-	(*ClassRate)(nil),      // 1: hinscore.v1.ClassRate
-	(*KindVolume)(nil),     // 2: hinscore.v1.KindVolume
-	(*Latency)(nil),        // 3: hinscore.v1.Latency
-	(*FormulaParams)(nil),  // 4: hinscore.v1.FormulaParams
-	(*ExceptionCount)(nil), // 5: hinscore.v1.ExceptionCount
-	(*TrendPoint)(nil),     // 6: hinscore.v1.TrendPoint
-	(*Evidence)(nil),       // 7: hinscore.v1.Evidence
-	(*Flag)(nil),           // 8: hinscore.v1.Flag
-	(*Ranking)(nil),        // 9: hinscore.v1.Ranking
-	(*Entity)(nil),         // 10: hinscore.v1.Entity
-	(*PurposeFigures)(nil), // 11: hinscore.v1.PurposeFigures
-	(*PeerSummary)(nil),    // 12: hinscore.v1.PeerSummary
-	(*PeerNetwork)(nil),    // 13: hinscore.v1.PeerNetwork
-	(*Scorecard)(nil),      // 14: hinscore.v1.Scorecard
-	(*DataQuality)(nil),    // 15: hinscore.v1.DataQuality
-	(*FlagShare)(nil),      // 16: hinscore.v1.FlagShare
-	(*FeedHealth)(nil),     // 17: hinscore.v1.FeedHealth
-	(*FeedLine)(nil),       // 18: hinscore.v1.FeedLine
+	(*Rate)(nil),             // 0: hinscore.v1.Rate
+	(*ClassRate)(nil),        // 1: hinscore.v1.ClassRate
+	(*KindVolume)(nil),       // 2: hinscore.v1.KindVolume
+	(*Latency)(nil),          // 3: hinscore.v1.Latency
+	(*FormulaParams)(nil),    // 4: hinscore.v1.FormulaParams
+	(*ExceptionCount)(nil),   // 5: hinscore.v1.ExceptionCount
+	(*TrendPoint)(nil),       // 6: hinscore.v1.TrendPoint
+	(*Evidence)(nil),         // 7: hinscore.v1.Evidence
+	(*Flag)(nil),             // 8: hinscore.v1.Flag
+	(*Ranking)(nil),          // 9: hinscore.v1.Ranking
+	(*Entity)(nil),           // 10: hinscore.v1.Entity
+	(*PurposeFigures)(nil),   // 11: hinscore.v1.PurposeFigures
+	(*PeerSummary)(nil),      // 12: hinscore.v1.PeerSummary
+	(*PeerNetwork)(nil),      // 13: hinscore.v1.PeerNetwork
+	(*Scorecard)(nil),        // 14: hinscore.v1.Scorecard
+	(*UnequalTreatment)(nil), // 15: hinscore.v1.UnequalTreatment
+	(*DataQuality)(nil),      // 16: hinscore.v1.DataQuality
+	(*FlagShare)(nil),        // 17: hinscore.v1.FlagShare
+	(*FeedHealth)(nil),       // 18: hinscore.v1.FeedHealth
+	(*FeedLine)(nil),         // 19: hinscore.v1.FeedLine
 }
 var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	0,  // 0: hinscore.v1.ClassRate.rate:type_name -> hinscore.v1.Rate
@@ -2428,25 +2695,26 @@ var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	13, // 35: hinscore.v1.Scorecard.peers:type_name -> hinscore.v1.PeerNetwork
 	11, // 36: hinscore.v1.Scorecard.purposes:type_name -> hinscore.v1.PurposeFigures
 	11, // 37: hinscore.v1.Scorecard.required_response:type_name -> hinscore.v1.PurposeFigures
-	15, // 38: hinscore.v1.Scorecard.data_quality:type_name -> hinscore.v1.DataQuality
-	17, // 39: hinscore.v1.Scorecard.feed_health:type_name -> hinscore.v1.FeedHealth
-	0,  // 40: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
-	16, // 41: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
-	0,  // 42: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
-	0,  // 43: hinscore.v1.FeedHealth.orphans:type_name -> hinscore.v1.Rate
-	0,  // 44: hinscore.v1.FeedHealth.orphans_expected:type_name -> hinscore.v1.Rate
-	0,  // 45: hinscore.v1.FeedHealth.unanswered:type_name -> hinscore.v1.Rate
-	0,  // 46: hinscore.v1.FeedHealth.unanswered_expected:type_name -> hinscore.v1.Rate
-	18, // 47: hinscore.v1.FeedHealth.feeds:type_name -> hinscore.v1.FeedLine
-	0,  // 48: hinscore.v1.FeedLine.orphans:type_name -> hinscore.v1.Rate
-	0,  // 49: hinscore.v1.FeedLine.orphans_expected:type_name -> hinscore.v1.Rate
-	0,  // 50: hinscore.v1.FeedLine.unanswered:type_name -> hinscore.v1.Rate
-	0,  // 51: hinscore.v1.FeedLine.unanswered_expected:type_name -> hinscore.v1.Rate
-	52, // [52:52] is the sub-list for method output_type
-	52, // [52:52] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	16, // 38: hinscore.v1.Scorecard.data_quality:type_name -> hinscore.v1.DataQuality
+	18, // 39: hinscore.v1.Scorecard.feed_health:type_name -> hinscore.v1.FeedHealth
+	15, // 40: hinscore.v1.Scorecard.unequal_treatment:type_name -> hinscore.v1.UnequalTreatment
+	0,  // 41: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
+	17, // 42: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
+	0,  // 43: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
+	0,  // 44: hinscore.v1.FeedHealth.orphans:type_name -> hinscore.v1.Rate
+	0,  // 45: hinscore.v1.FeedHealth.orphans_expected:type_name -> hinscore.v1.Rate
+	0,  // 46: hinscore.v1.FeedHealth.unanswered:type_name -> hinscore.v1.Rate
+	0,  // 47: hinscore.v1.FeedHealth.unanswered_expected:type_name -> hinscore.v1.Rate
+	19, // 48: hinscore.v1.FeedHealth.feeds:type_name -> hinscore.v1.FeedLine
+	0,  // 49: hinscore.v1.FeedLine.orphans:type_name -> hinscore.v1.Rate
+	0,  // 50: hinscore.v1.FeedLine.orphans_expected:type_name -> hinscore.v1.Rate
+	0,  // 51: hinscore.v1.FeedLine.unanswered:type_name -> hinscore.v1.Rate
+	0,  // 52: hinscore.v1.FeedLine.unanswered_expected:type_name -> hinscore.v1.Rate
+	53, // [53:53] is the sub-list for method output_type
+	53, // [53:53] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_scorecard_proto_init() }
@@ -2460,7 +2728,7 @@ func file_hinscore_v1_scorecard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hinscore_v1_scorecard_proto_rawDesc), len(file_hinscore_v1_scorecard_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

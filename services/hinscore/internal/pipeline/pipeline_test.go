@@ -37,7 +37,12 @@ func testOptions(t *testing.T, networks []string) Options {
 		t.Fatal(err)
 	}
 	_, d := chtest.EmptyDatabase(t)
-	link.Idle = 2 * time.Second
+	// The idle rule moves a silent network's watermark to the wall clock,
+	// far past the simulated traffic, which is in the past: a stall of the
+	// feed longer than this while requests wait for their answers decides
+	// them unanswered (the answer then counts as late). Two seconds was
+	// seen to be too short on a loaded machine.
+	link.Idle = testIdle
 	shared := DefaultShared()
 	shared.PatientKey, shared.PatientKeyID = testPatientKey, "e2e"
 	ingest.Listeners = nil
@@ -107,6 +112,9 @@ func runSimulated(ctx context.Context, t *testing.T, plan *simulator.Plan) (*Pip
 	}
 	return p, want
 }
+
+// testIdle is the linker's idle duration in these tests (see testOptions).
+const testIdle = 5 * time.Second
 
 // testPatientKey is testOptions' patient key.
 var testPatientKey = []byte("end-to-end test patient key")
