@@ -221,6 +221,9 @@ func PrintTable(w io.Writer, cards []*hinscorev1.Scorecard) error {
 	if err := printDataQuality(w, cards); err != nil {
 		return fmt.Errorf("scorecard.PrintTable: %w", err)
 	}
+	if err := printCompleteness(w, cards); err != nil {
+		return fmt.Errorf("scorecard.PrintTable: %w", err)
+	}
 	if _, err := fmt.Fprintf(w, "SLA applied: %s; suspect = refused_unjustified + redirected + unanswered + fulfilled after %dx SLA\n%s\n",
 		slaSummary(cards), f.GetSuspectSlaMultiple(), formulaLine(f)); err != nil {
 		return fmt.Errorf("scorecard.PrintTable: %w", err)

@@ -15,7 +15,7 @@ import (
 
 // FormulaVersion names the formulas below; it is printed on every scorecard
 // and changes whenever a figure would be computed differently.
-const FormulaVersion = "scorecard/3"
+const FormulaVersion = "scorecard/4"
 
 // SchemaVersion names the layout of the JSON and CSV outputs; it changes
 // whenever a field is renamed or removed (adding one does not).
