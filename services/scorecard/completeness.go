@@ -281,27 +281,19 @@ LIMIT `+fmt.Sprint(q.Params.EvidenceLimit)+` BY missing_network, period`, args..
 	return nil
 }
 
-// countedElsewhere reports whether the scan holds a copy of an exchange
-// that another network's copy counts (exchange_second_views), or an
-// exchange counted for a network whose feed lacked it (exchanges_one_sided
-// seen by the requester's network only). outcomes_daily counts every copy
-// under its own feed's network, so such a scan reads the outcomes_once
-// view instead, and both sources keep giving the same cards.
+// countedElsewhere reports whether the scan holds a copy of a
+// cross-network exchange that does not count for its own feed's network
+// (exchange_copies: another network's copy stands for it, or it counts
+// for the responder's network whose feed lacked it). outcomes_daily counts
+// every copy under its own feed's network, so such a scan reads the
+// outcomes_once view instead, and both sources keep giving the same cards.
 func countedElsewhere(ctx context.Context, conn driver.Conn, q Query) (bool, error) {
 	where, args := q.timeFilter("requested_at")
-	for _, sql := range []string{
-		`SELECT count() FROM exchange_second_views WHERE ` + where,
-		`SELECT count() FROM exchanges_one_sided WHERE seen_by = 'requester' AND ` + where,
-	} {
-		var n uint64
-		if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
-			return false, fmt.Errorf("copies counted elsewhere: %w", err)
-		}
-		if n > 0 {
-			return true, nil
-		}
+	var n uint64
+	if err := conn.QueryRow(ctx, `SELECT count() FROM exchange_copies WHERE counts_for != network AND `+where, args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("copies counted elsewhere: %w", err)
 	}
-	return false, nil
+	return n > 0, nil
 }
 
 // completenessHeader are the last columns of a network's CSV (scorecard/4).
