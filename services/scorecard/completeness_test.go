@@ -234,6 +234,7 @@ WHERE seen_by = 'both' AND counted_network != responder_network`).Scan(&wrong); 
 		t.Fatal(err)
 	}
 	checkCrossCards(t, cards)
+	checkCompletenessOutputs(t, cards)
 	rollup := buildFromRollup(t, conn)
 	for i := range cards {
 		if cards[i].GetRequests() != rollup[i].GetRequests() {
@@ -290,5 +291,42 @@ func checkCrossCards(t *testing.T, cards []*hinscorev1.Scorecard) {
 	if south.GetMatched() != 246 || north.GetMatched() != 246 || north.GetCountedElsewhere() != 197 || south.GetCountedElsewhere() != 49 {
 		t.Errorf("matched north %d south %d, counted elsewhere north %d south %d; want 246, 246, 197, 49",
 			north.GetMatched(), south.GetMatched(), north.GetCountedElsewhere(), south.GetCountedElsewhere())
+	}
+}
+
+// checkCompletenessOutputs: the page shows the section with the flag and
+// the one-sided chains, the CSV's network row its columns, and the
+// operator's copy keeps the counts without the chains, which name the
+// other network.
+func checkCompletenessOutputs(t *testing.T, cards []*hinscorev1.Scorecard) {
+	t.Helper()
+	for _, c := range cards {
+		if c.GetNetwork() != "south" {
+			continue
+		}
+		page, err := HTML(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain := c.GetCompleteness().GetMissingChains()[0]
+		for _, want := range []string{"<h2>Feed completeness</h2>", "lacks its own refusals", chain.GetRequestId(), chain.GetOutcomeId(), "responder/refused"} {
+			if !strings.Contains(string(page), want) {
+				t.Errorf("south's page lacks %q", want)
+			}
+		}
+		b, err := CSV(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		if !strings.HasSuffix(lines[0], `"completeness","completeness_group","completeness_expected","completeness_seen","lacks_own_refusals","one_sided_missing"`) ||
+			!strings.HasSuffix(lines[1], `"0.925000","responder/refused","249","246","true","3"`) {
+			t.Errorf("south's CSV:\n%s\n%s", lines[0], lines[1])
+		}
+		op := OperatorCopy(c)
+		if op.GetCompleteness().GetMissing() != 3 || len(op.GetCompleteness().GetMissingChains()) != 0 || len(c.GetCompleteness().GetMissingChains()) != 3 {
+			t.Errorf("operator's copy: missing %d, %d chains (analyst's %d)", op.GetCompleteness().GetMissing(),
+				len(op.GetCompleteness().GetMissingChains()), len(c.GetCompleteness().GetMissingChains()))
+		}
 	}
 }
