@@ -881,10 +881,12 @@ FROM
             request_kind, requester_org, responder_org, request_id, requested_at, requested_at_ms, outcome, exception_code
         FROM exchange_outcomes FINAL
         -- The sets first: an outcome of parties the directory does not
-        -- place costs no key and no join.
+        -- place costs no key and no join. GLOBAL: on the cluster both
+        -- tables are Distributed, and ClickHouse refuses a plain IN over a
+        -- Distributed table inside a query of one (distributed_product_mode).
         WHERE outcome != 'orphan' AND request_id != ''
-            AND requester_org IN (SELECT identifier FROM directory WHERE notEmpty(networks))
-            AND responder_org IN (SELECT identifier FROM directory WHERE notEmpty(networks))
+            AND requester_org GLOBAL IN (SELECT identifier FROM directory WHERE notEmpty(networks))
+            AND responder_org GLOBAL IN (SELECT identifier FROM directory WHERE notEmpty(networks))
     )
     ANY INNER JOIN (SELECT identifier AS requester_org, networks[1] AS requester_network FROM directory WHERE notEmpty(networks)) USING requester_org
 )
