@@ -43,7 +43,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"purposes": func(c *hinscorev1.Scorecard) []*hinscorev1.PurposeFigures {
 		return append([]*hinscorev1.PurposeFigures{c.GetRequiredResponse()}, c.GetPurposes()...)
 	},
-}).Parse(`<!DOCTYPE html>
+}).Parse(completenessTmpl + `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{{.C.Network}} scorecard {{.C.Period}}</title><style>{{.CSS}}</style></head>
 <body>
@@ -75,6 +75,8 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 <table class="small"><tr><th class="l">messages</th><th>with defects</th><th>95% interval</th>{{range .C.DataQuality.Flags}}<th>{{.Flag}}</th>{{end}}</tr>
 <tr><td class="l">{{.C.DataQuality.Messages}}</td><td>{{pct .C.DataQuality.Defective}}</td><td>{{ci .C.DataQuality.Defective}}</td>{{range .C.DataQuality.Flags}}<td>{{pct .Share}}</td>{{end}}</tr></table>
 <p class="muted">The network's messages of the period recorded with a data-quality flag rather than refused: an odd or missing time (dated by its arrival), an empty control id, a FHIR entry status that is no HTTP status line. A figure about the traffic, not an offence of a responder.</p>
+
+{{template "completeness" .C}}
 
 <h2>Time to fulfil against SLA</h2>
 {{.TTF}}
