@@ -211,6 +211,16 @@ func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hi
 	if q.Source == "" {
 		q.Source = SourceView
 	}
+	if q.Source == SourceRollup {
+		copies, err := countedElsewhere(ctx, conn, q)
+		if err != nil {
+			return nil, fmt.Errorf("scorecard.Build: %w", err)
+		}
+		if copies {
+			// The rollup counts every network's copy of an exchange.
+			q.Source = SourceView
+		}
+	}
 	w, err := load(ctx, conn, q)
 	if err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
@@ -223,6 +233,9 @@ func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hi
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
 	}
 	if err := attachFeedHealth(ctx, conn, q, cards, now); err != nil {
+		return nil, fmt.Errorf("scorecard.Build: %w", err)
+	}
+	if err := attachCompleteness(ctx, conn, q, cards); err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
 	}
 	return cards, nil
@@ -376,7 +389,7 @@ GROUP BY network, period, responder_org, request_kind, outcome, exception_code, 
        toUInt64(countIf(ttf_ms IS NOT NULL)),
        toUInt64(countIf(ttf_ms IS NOT NULL AND ifNull(ttf_ms, 0) <= sla_ms)),
        min(sla_ms), max(sla_ms)
-FROM outcomes
+FROM outcomes_once
 WHERE ` + where + `
 GROUP BY network, period, responder, request_kind, outcome, exception_code, purpose`, args, nil
 }
@@ -408,7 +421,7 @@ func (w *world) loadQuantiles(ctx context.Context, conn driver.Conn, q Query) er
        countIf(tta_ms IS NOT NULL AND ifNull(tta_ms, 0) <= sla_ms) AS aw,
        quantilesExactStateIf` + levels + `(ifNull(ttf_ms, 0), outcome IN ` + fulfilledClasses + ` AND ttf_ms IS NOT NULL) AS f,
        countIf(outcome IN ` + fulfilledClasses + ` AND ttf_ms IS NOT NULL) AS fn
-FROM outcomes
+FROM outcomes_once
 WHERE ` + where + ` AND outcome != 'orphan'
 GROUP BY network, period, responder`
 	if q.Source == SourceView {
@@ -435,7 +448,7 @@ GROUP BY network, period, responder`
 	}
 	ttaOnly := `SELECT network, ` + period + `(requested_at) AS period, ` + chstore.ResponderSQL + ` AS responder,
        quantilesExactState` + levels + `(ifNull(tta_ms, 0)) AS a, count() AS an, countIf(ifNull(tta_ms, 0) <= sla_ms) AS aw
-FROM outcomes
+FROM outcomes_once
 WHERE ` + where + ` AND outcome != 'orphan' AND tta_ms IS NOT NULL
 GROUP BY network, period, responder`
 	if !rollupTTA {

@@ -79,14 +79,16 @@ func TestRunCLIOneShot(t *testing.T) {
 		// required-response line, then the one purpose of the fixture);
 		// the messages with defects' header, one line per card and its
 		// note; the feed health's header, one line per card (no feeds in
-		// the fixture) and its note; the unequal-treatment line (none
+		// the fixture) and its note; the feed completeness's header, one
+		// line per card and its rule; the unequal-treatment line (none
 		// flagged); then the SLA and formula footer.
 		lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
-		if len(lines) != 24 || !strings.Contains(lines[16], "sequence gaps") || !strings.HasPrefix(lines[20], "feed health "+FeedHealthVersion) || !strings.Contains(lines[11], "with defects") || !strings.HasPrefix(lines[15], "messages with defects:") || !strings.Contains(lines[1], "2026-W53") || !strings.Contains(lines[3], "2027-01") ||
+		if len(lines) != 29 || !strings.Contains(lines[16], "sequence gaps") || !strings.HasPrefix(lines[20], "feed health "+FeedHealthVersion) ||
+			!strings.Contains(lines[21], "completeness") || !strings.HasPrefix(lines[25], "completeness: ") || !strings.Contains(lines[11], "with defects") || !strings.HasPrefix(lines[15], "messages with defects:") || !strings.Contains(lines[1], "2026-W53") || !strings.Contains(lines[3], "2027-01") ||
 			!strings.Contains(lines[4], "purpose") || !strings.Contains(lines[5], "required response (treatment, individual_access)") ||
 			!strings.Contains(lines[6], "unknown") ||
-			!strings.HasPrefix(lines[21], "unequal treatment: 0 comparisons flagged") ||
-			!strings.HasPrefix(lines[22], "SLA applied: patient_query 1m0s;") || !strings.HasPrefix(lines[23], "formula "+FormulaVersion+": ") {
+			!strings.HasPrefix(lines[26], "unequal treatment: 0 comparisons flagged") ||
+			!strings.HasPrefix(lines[27], "SLA applied: patient_query 1m0s;") || !strings.HasPrefix(lines[28], "formula "+FormulaVersion+": ") {
 			t.Errorf("table:\n%s", stdout.String())
 		}
 	})

@@ -43,7 +43,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"purposes": func(c *hinscorev1.Scorecard) []*hinscorev1.PurposeFigures {
 		return append([]*hinscorev1.PurposeFigures{c.GetRequiredResponse()}, c.GetPurposes()...)
 	},
-}).Parse(`<!DOCTYPE html>
+}).Parse(completenessTmpl + `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{{.C.Network}} scorecard {{.C.Period}}</title><style>{{.CSS}}</style></head>
 <body>
@@ -83,6 +83,8 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 <p>Orphan answers: {{.Orphans.Count}} of {{.Orphans.Total}} ({{pct .Orphans}}; expected {{pct .OrphansExpected}}){{if .OrphansFlagged}} <b>flagged</b>{{end}}. Unanswered requests: {{.Unanswered.Count}} of {{.Unanswered.Total}} ({{pct .Unanswered}}; expected {{pct .UnansweredExpected}}){{if .UnansweredFlagged}} <b>flagged</b>{{end}}.</p>
 <p class="muted">{{.Version}}: score = received / (received + missing), missing = gaps in the senders' own sequence numbers (HL7 MSH-13, syslog sequenceId), the shortfall of hours silent against the same hour of the week in the weeks before (the network's feeds together), and orphans or unanswered beyond their expected rate (the network's own history, else its peers') when flagged. A figure about the feed, not an offence of a responder.</p>
 {{end}}
+{{template "completeness" .C}}
+
 <h2>Time to fulfil against SLA</h2>
 {{.TTF}}
 <p class="muted">Bars: p50 (dot) to p99, p90 marked, over every request kind of the row together; dashed: the SLA of each request kind, dotted: {{.C.Formula.SuspectSlaMultiple}}× that SLA (later is suspect), each labelled with its kinds. Within SLA counts each request against its own kind's SLA. Logarithmic axis.</p>

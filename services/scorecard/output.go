@@ -224,6 +224,9 @@ func PrintTable(w io.Writer, cards []*hinscorev1.Scorecard) error {
 	if err := printFeedHealth(w, cards); err != nil {
 		return fmt.Errorf("scorecard.PrintTable: %w", err)
 	}
+	if err := printCompleteness(w, cards); err != nil {
+		return fmt.Errorf("scorecard.PrintTable: %w", err)
+	}
 	if err := printUnequal(w, cards); err != nil {
 		return fmt.Errorf("scorecard.PrintTable: %w", err)
 	}

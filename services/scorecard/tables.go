@@ -24,6 +24,10 @@ func OperatorCopy(c *hinscorev1.Scorecard) *hinscorev1.Scorecard {
 	o.Copy = CopyOperator
 	o.Peers = nil
 	hideOutsideGroups(o)
+	// The one-sided chains name the other network and its participants.
+	if fc := o.GetCompleteness(); fc != nil {
+		fc.MissingChains = nil
+	}
 	return o
 }
 
@@ -120,11 +124,11 @@ func networkEntity(c *hinscorev1.Scorecard) *hinscorev1.Entity {
 func CSV(c *hinscorev1.Scorecard) ([]byte, error) {
 	var buf bytes.Buffer
 	w := csvsafe.NewWriter(&buf)
-	_ = w.Write(csvHeader())
-	_ = w.Write(entityRow(c, networkEntity(c)))
+	_ = w.Write(append(csvHeader(), completenessHeader...))
+	_ = w.Write(append(entityRow(c, networkEntity(c)), completenessCSV(c.GetCompleteness())...))
 	for _, es := range [][]*hinscorev1.Entity{c.GetResponders(), c.GetDevelopers()} {
 		for _, e := range es {
-			_ = w.Write(entityRow(c, e))
+			_ = w.Write(append(entityRow(c, e), make([]string, len(completenessCSV(nil)))...))
 		}
 	}
 	w.Flush()

@@ -79,14 +79,14 @@ func suspectSQL() string {
 }
 
 // loadPairs reads every (responder, requester) pair's counts of the scan
-// from the outcomes view (the outcomes_daily rollup keeps no requester, so
-// both sources read it here).
+// from outcomes_once, each exchange once (the outcomes_daily rollup keeps
+// no requester, so both sources read it here).
 func (w *world) loadPairs(ctx context.Context, conn driver.Conn, q Query) error {
 	where, args := q.timeFilter("requested_at")
 	sql := `SELECT network, ` + periodExprs[q.Granularity] + `(requested_at) AS period, ` + chstore.ResponderSQL + ` AS responder,
        ` + requesterSQL + ` AS requester, count(),
        toUInt64(countIf(outcome = 'refused_unjustified')), toUInt64(countIf(` + suspectSQL() + `))
-FROM outcomes
+FROM outcomes_once
 WHERE ` + where + ` AND outcome != 'orphan'
 GROUP BY network, period, responder, requester`
 	rows, err := conn.Query(ctx, sql, args...)

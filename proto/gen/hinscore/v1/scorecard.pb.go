@@ -1455,6 +1455,9 @@ type Scorecard struct {
 	// duplicates, silent hours, orphans and unanswered against their
 	// expected rates), per network and per feed connection.
 	FeedHealth *FeedHealth `protobuf:"bytes,45,opt,name=feed_health,json=feedHealth,proto3" json:"feed_health,omitempty"`
+	// Completeness of the network's feed against the feeds of the networks it
+	// exchanges with (scorecard/4): both sides of cross-network exchanges.
+	Completeness *FeedCompleteness `protobuf:"bytes,30,opt,name=completeness,proto3" json:"completeness,omitempty"`
 	// Unequal treatment (scorecard/4): for each responder of the network, each
 	// group of its requesters against the rest of its requests, by refusal
 	// and suspect rate; analyst and operator copies alike.
@@ -1699,6 +1702,13 @@ func (x *Scorecard) GetDataQuality() *DataQuality {
 func (x *Scorecard) GetFeedHealth() *FeedHealth {
 	if x != nil {
 		return x.FeedHealth
+	}
+	return nil
+}
+
+func (x *Scorecard) GetCompleteness() *FeedCompleteness {
+	if x != nil {
+		return x.Completeness
 	}
 	return nil
 }
@@ -2377,6 +2387,339 @@ func (x *FeedLine) GetUnansweredFlagged() bool {
 	return false
 }
 
+// FeedCompleteness compares a network's feed with its counterparts' on the
+// cross-network exchanges (a requester and a responder the organisation
+// directory places on two networks): expected are those the counterpart's
+// feed carried, seen those this network's feed carried too. The score is
+// the lowest seen share of any side and outcome group with at least min_sample
+// expected exchanges (the overall share when none has), so that a feed
+// that leaves out one kind of answer shows it however many others it
+// carries.
+type FeedCompleteness struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every group together: seen over expected.
+	Overall *Rate   `protobuf:"bytes,1,opt,name=overall,proto3" json:"overall,omitempty"`
+	Score   float64 `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	// The side and group that gave the score, e.g. "responder/refused" ("" =
+	// overall).
+	ScoreGroup string               `protobuf:"bytes,3,opt,name=score_group,json=scoreGroup,proto3" json:"score_group,omitempty"`
+	Groups     []*CompletenessGroup `protobuf:"bytes,4,rep,name=groups,proto3" json:"groups,omitempty"`
+	// Where the network answered (its responders): its refusals' seen share
+	// against its other answers', and the flag "lacks its own refusals".
+	OwnRefusals *Rate `protobuf:"bytes,5,opt,name=own_refusals,json=ownRefusals,proto3" json:"own_refusals,omitempty"`
+	OwnOther    *Rate `protobuf:"bytes,6,opt,name=own_other,json=ownOther,proto3" json:"own_other,omitempty"`
+	// One-sided z of the difference (other - refusals), pooled.
+	RefusalZ         float64 `protobuf:"fixed64,7,opt,name=refusal_z,json=refusalZ,proto3" json:"refusal_z,omitempty"`
+	LacksOwnRefusals bool    `protobuf:"varint,8,opt,name=lacks_own_refusals,json=lacksOwnRefusals,proto3" json:"lacks_own_refusals,omitempty"`
+	// Exchanges of this network that both feeds carried (each counted once,
+	// on the responder's network's card).
+	Matched uint64 `protobuf:"varint,9,opt,name=matched,proto3" json:"matched,omitempty"`
+	// This network's copies of them that another network's card counts.
+	CountedElsewhere uint64 `protobuf:"varint,10,opt,name=counted_elsewhere,json=countedElsewhere,proto3" json:"counted_elsewhere,omitempty"`
+	// Exchanges only the counterpart's feed carried, and the first
+	// evidence_limit of them, oldest first (analyst copy only).
+	Missing       uint64              `protobuf:"varint,11,opt,name=missing,proto3" json:"missing,omitempty"`
+	MissingChains []*OneSidedExchange `protobuf:"bytes,12,rep,name=missing_chains,json=missingChains,proto3" json:"missing_chains,omitempty"`
+	// The rule in words, as printed.
+	Rule          string `protobuf:"bytes,13,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedCompleteness) Reset() {
+	*x = FeedCompleteness{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedCompleteness) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedCompleteness) ProtoMessage() {}
+
+func (x *FeedCompleteness) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedCompleteness.ProtoReflect.Descriptor instead.
+func (*FeedCompleteness) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *FeedCompleteness) GetOverall() *Rate {
+	if x != nil {
+		return x.Overall
+	}
+	return nil
+}
+
+func (x *FeedCompleteness) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *FeedCompleteness) GetScoreGroup() string {
+	if x != nil {
+		return x.ScoreGroup
+	}
+	return ""
+}
+
+func (x *FeedCompleteness) GetGroups() []*CompletenessGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *FeedCompleteness) GetOwnRefusals() *Rate {
+	if x != nil {
+		return x.OwnRefusals
+	}
+	return nil
+}
+
+func (x *FeedCompleteness) GetOwnOther() *Rate {
+	if x != nil {
+		return x.OwnOther
+	}
+	return nil
+}
+
+func (x *FeedCompleteness) GetRefusalZ() float64 {
+	if x != nil {
+		return x.RefusalZ
+	}
+	return 0
+}
+
+func (x *FeedCompleteness) GetLacksOwnRefusals() bool {
+	if x != nil {
+		return x.LacksOwnRefusals
+	}
+	return false
+}
+
+func (x *FeedCompleteness) GetMatched() uint64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *FeedCompleteness) GetCountedElsewhere() uint64 {
+	if x != nil {
+		return x.CountedElsewhere
+	}
+	return 0
+}
+
+func (x *FeedCompleteness) GetMissing() uint64 {
+	if x != nil {
+		return x.Missing
+	}
+	return 0
+}
+
+func (x *FeedCompleteness) GetMissingChains() []*OneSidedExchange {
+	if x != nil {
+		return x.MissingChains
+	}
+	return nil
+}
+
+func (x *FeedCompleteness) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+// CompletenessGroup is the seen share of one side (requester, responder)
+// and outcome group ("responder/refused"); refused_exception
+// and refused_unjustified are one group, "refused".
+type CompletenessGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Seen          *Rate                  `protobuf:"bytes,2,opt,name=seen,proto3" json:"seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompletenessGroup) Reset() {
+	*x = CompletenessGroup{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompletenessGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompletenessGroup) ProtoMessage() {}
+
+func (x *CompletenessGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompletenessGroup.ProtoReflect.Descriptor instead.
+func (*CompletenessGroup) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CompletenessGroup) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CompletenessGroup) GetSeen() *Rate {
+	if x != nil {
+		return x.Seen
+	}
+	return nil
+}
+
+// OneSidedExchange is an exchange one network's feed carried and the other
+// party's network's feed did not.
+type OneSidedExchange struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OutcomeId      string                 `protobuf:"bytes,1,opt,name=outcome_id,json=outcomeId,proto3" json:"outcome_id,omitempty"`
+	RequestId      string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestKind    string                 `protobuf:"bytes,3,opt,name=request_kind,json=requestKind,proto3" json:"request_kind,omitempty"`
+	RequesterOrg   string                 `protobuf:"bytes,4,opt,name=requester_org,json=requesterOrg,proto3" json:"requester_org,omitempty"`
+	ResponderOrg   string                 `protobuf:"bytes,5,opt,name=responder_org,json=responderOrg,proto3" json:"responder_org,omitempty"`
+	SeenNetwork    string                 `protobuf:"bytes,6,opt,name=seen_network,json=seenNetwork,proto3" json:"seen_network,omitempty"`
+	MissingNetwork string                 `protobuf:"bytes,7,opt,name=missing_network,json=missingNetwork,proto3" json:"missing_network,omitempty"`
+	Outcome        string                 `protobuf:"bytes,8,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	ExceptionCode  string                 `protobuf:"bytes,9,opt,name=exception_code,json=exceptionCode,proto3" json:"exception_code,omitempty"`
+	RequestedAtMs  int64                  `protobuf:"varint,10,opt,name=requested_at_ms,json=requestedAtMs,proto3" json:"requested_at_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *OneSidedExchange) Reset() {
+	*x = OneSidedExchange{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OneSidedExchange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OneSidedExchange) ProtoMessage() {}
+
+func (x *OneSidedExchange) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OneSidedExchange.ProtoReflect.Descriptor instead.
+func (*OneSidedExchange) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *OneSidedExchange) GetOutcomeId() string {
+	if x != nil {
+		return x.OutcomeId
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetRequestKind() string {
+	if x != nil {
+		return x.RequestKind
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetRequesterOrg() string {
+	if x != nil {
+		return x.RequesterOrg
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetResponderOrg() string {
+	if x != nil {
+		return x.ResponderOrg
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetSeenNetwork() string {
+	if x != nil {
+		return x.SeenNetwork
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetMissingNetwork() string {
+	if x != nil {
+		return x.MissingNetwork
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetExceptionCode() string {
+	if x != nil {
+		return x.ExceptionCode
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetRequestedAtMs() int64 {
+	if x != nil {
+		return x.RequestedAtMs
+	}
+	return 0
+}
+
 var File_hinscore_v1_scorecard_proto protoreflect.FileDescriptor
 
 const file_hinscore_v1_scorecard_proto_rawDesc = "" +
@@ -2508,7 +2851,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\vPeerNetwork\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x04R\brequests\x12+\n" +
-	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\xda\v\n" +
+	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\x9d\f\n" +
 	"\tScorecard\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x16\n" +
 	"\x06period\x18\x02 \x01(\tR\x06period\x12&\n" +
@@ -2545,7 +2888,8 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x11required_response\x18\x1c \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\x12;\n" +
 	"\fdata_quality\x18\x1d \x01(\v2\x18.hinscore.v1.DataQualityR\vdataQuality\x128\n" +
 	"\vfeed_health\x18- \x01(\v2\x17.hinscore.v1.FeedHealthR\n" +
-	"feedHealth\x12J\n" +
+	"feedHealth\x12A\n" +
+	"\fcompleteness\x18\x1e \x01(\v2\x1d.hinscore.v1.FeedCompletenessR\fcompleteness\x12J\n" +
 	"\x11unequal_treatment\x18# \x03(\v2\x1d.hinscore.v1.UnequalTreatmentR\x10unequalTreatment\"\xbf\x03\n" +
 	"\x10UnequalTreatment\x12\x1c\n" +
 	"\tresponder\x18\x01 \x01(\tR\tresponder\x12%\n" +
@@ -2619,7 +2963,40 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"unanswered\x18\x10 \x01(\v2\x11.hinscore.v1.RateR\n" +
 	"unanswered\x12B\n" +
 	"\x13unanswered_expected\x18\x11 \x01(\v2\x11.hinscore.v1.RateR\x12unansweredExpected\x12-\n" +
-	"\x12unanswered_flagged\x18\x12 \x01(\bR\x11unansweredFlaggedB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
+	"\x12unanswered_flagged\x18\x12 \x01(\bR\x11unansweredFlagged\"\x9a\x04\n" +
+	"\x10FeedCompleteness\x12+\n" +
+	"\aoverall\x18\x01 \x01(\v2\x11.hinscore.v1.RateR\aoverall\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x1f\n" +
+	"\vscore_group\x18\x03 \x01(\tR\n" +
+	"scoreGroup\x126\n" +
+	"\x06groups\x18\x04 \x03(\v2\x1e.hinscore.v1.CompletenessGroupR\x06groups\x124\n" +
+	"\fown_refusals\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\vownRefusals\x12.\n" +
+	"\town_other\x18\x06 \x01(\v2\x11.hinscore.v1.RateR\bownOther\x12\x1b\n" +
+	"\trefusal_z\x18\a \x01(\x01R\brefusalZ\x12,\n" +
+	"\x12lacks_own_refusals\x18\b \x01(\bR\x10lacksOwnRefusals\x12\x18\n" +
+	"\amatched\x18\t \x01(\x04R\amatched\x12+\n" +
+	"\x11counted_elsewhere\x18\n" +
+	" \x01(\x04R\x10countedElsewhere\x12\x18\n" +
+	"\amissing\x18\v \x01(\x04R\amissing\x12D\n" +
+	"\x0emissing_chains\x18\f \x03(\v2\x1d.hinscore.v1.OneSidedExchangeR\rmissingChains\x12\x12\n" +
+	"\x04rule\x18\r \x01(\tR\x04rule\"P\n" +
+	"\x11CompletenessGroup\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12%\n" +
+	"\x04seen\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\x04seen\"\xf2\x02\n" +
+	"\x10OneSidedExchange\x12\x1d\n" +
+	"\n" +
+	"outcome_id\x18\x01 \x01(\tR\toutcomeId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12!\n" +
+	"\frequest_kind\x18\x03 \x01(\tR\vrequestKind\x12#\n" +
+	"\rrequester_org\x18\x04 \x01(\tR\frequesterOrg\x12#\n" +
+	"\rresponder_org\x18\x05 \x01(\tR\fresponderOrg\x12!\n" +
+	"\fseen_network\x18\x06 \x01(\tR\vseenNetwork\x12'\n" +
+	"\x0fmissing_network\x18\a \x01(\tR\x0emissingNetwork\x12\x18\n" +
+	"\aoutcome\x18\b \x01(\tR\aoutcome\x12%\n" +
+	"\x0eexception_code\x18\t \x01(\tR\rexceptionCode\x12&\n" +
+	"\x0frequested_at_ms\x18\n" +
+	" \x01(\x03R\rrequestedAtMsB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
 
 var (
 	file_hinscore_v1_scorecard_proto_rawDescOnce sync.Once
@@ -2633,28 +3010,31 @@ func file_hinscore_v1_scorecard_proto_rawDescGZIP() []byte {
 	return file_hinscore_v1_scorecard_proto_rawDescData
 }
 
-var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_hinscore_v1_scorecard_proto_goTypes = []any{
-	(*Rate)(nil),             // 0: hinscore.v1.Rate
-	(*ClassRate)(nil),        // 1: hinscore.v1.ClassRate
-	(*KindVolume)(nil),       // 2: hinscore.v1.KindVolume
-	(*Latency)(nil),          // 3: hinscore.v1.Latency
-	(*FormulaParams)(nil),    // 4: hinscore.v1.FormulaParams
-	(*ExceptionCount)(nil),   // 5: hinscore.v1.ExceptionCount
-	(*TrendPoint)(nil),       // 6: hinscore.v1.TrendPoint
-	(*Evidence)(nil),         // 7: hinscore.v1.Evidence
-	(*Flag)(nil),             // 8: hinscore.v1.Flag
-	(*Ranking)(nil),          // 9: hinscore.v1.Ranking
-	(*Entity)(nil),           // 10: hinscore.v1.Entity
-	(*PurposeFigures)(nil),   // 11: hinscore.v1.PurposeFigures
-	(*PeerSummary)(nil),      // 12: hinscore.v1.PeerSummary
-	(*PeerNetwork)(nil),      // 13: hinscore.v1.PeerNetwork
-	(*Scorecard)(nil),        // 14: hinscore.v1.Scorecard
-	(*UnequalTreatment)(nil), // 15: hinscore.v1.UnequalTreatment
-	(*DataQuality)(nil),      // 16: hinscore.v1.DataQuality
-	(*FlagShare)(nil),        // 17: hinscore.v1.FlagShare
-	(*FeedHealth)(nil),       // 18: hinscore.v1.FeedHealth
-	(*FeedLine)(nil),         // 19: hinscore.v1.FeedLine
+	(*Rate)(nil),              // 0: hinscore.v1.Rate
+	(*ClassRate)(nil),         // 1: hinscore.v1.ClassRate
+	(*KindVolume)(nil),        // 2: hinscore.v1.KindVolume
+	(*Latency)(nil),           // 3: hinscore.v1.Latency
+	(*FormulaParams)(nil),     // 4: hinscore.v1.FormulaParams
+	(*ExceptionCount)(nil),    // 5: hinscore.v1.ExceptionCount
+	(*TrendPoint)(nil),        // 6: hinscore.v1.TrendPoint
+	(*Evidence)(nil),          // 7: hinscore.v1.Evidence
+	(*Flag)(nil),              // 8: hinscore.v1.Flag
+	(*Ranking)(nil),           // 9: hinscore.v1.Ranking
+	(*Entity)(nil),            // 10: hinscore.v1.Entity
+	(*PurposeFigures)(nil),    // 11: hinscore.v1.PurposeFigures
+	(*PeerSummary)(nil),       // 12: hinscore.v1.PeerSummary
+	(*PeerNetwork)(nil),       // 13: hinscore.v1.PeerNetwork
+	(*Scorecard)(nil),         // 14: hinscore.v1.Scorecard
+	(*UnequalTreatment)(nil),  // 15: hinscore.v1.UnequalTreatment
+	(*DataQuality)(nil),       // 16: hinscore.v1.DataQuality
+	(*FlagShare)(nil),         // 17: hinscore.v1.FlagShare
+	(*FeedHealth)(nil),        // 18: hinscore.v1.FeedHealth
+	(*FeedLine)(nil),          // 19: hinscore.v1.FeedLine
+	(*FeedCompleteness)(nil),  // 20: hinscore.v1.FeedCompleteness
+	(*CompletenessGroup)(nil), // 21: hinscore.v1.CompletenessGroup
+	(*OneSidedExchange)(nil),  // 22: hinscore.v1.OneSidedExchange
 }
 var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	0,  // 0: hinscore.v1.ClassRate.rate:type_name -> hinscore.v1.Rate
@@ -2697,24 +3077,31 @@ var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	11, // 37: hinscore.v1.Scorecard.required_response:type_name -> hinscore.v1.PurposeFigures
 	16, // 38: hinscore.v1.Scorecard.data_quality:type_name -> hinscore.v1.DataQuality
 	18, // 39: hinscore.v1.Scorecard.feed_health:type_name -> hinscore.v1.FeedHealth
-	15, // 40: hinscore.v1.Scorecard.unequal_treatment:type_name -> hinscore.v1.UnequalTreatment
-	0,  // 41: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
-	17, // 42: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
-	0,  // 43: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
-	0,  // 44: hinscore.v1.FeedHealth.orphans:type_name -> hinscore.v1.Rate
-	0,  // 45: hinscore.v1.FeedHealth.orphans_expected:type_name -> hinscore.v1.Rate
-	0,  // 46: hinscore.v1.FeedHealth.unanswered:type_name -> hinscore.v1.Rate
-	0,  // 47: hinscore.v1.FeedHealth.unanswered_expected:type_name -> hinscore.v1.Rate
-	19, // 48: hinscore.v1.FeedHealth.feeds:type_name -> hinscore.v1.FeedLine
-	0,  // 49: hinscore.v1.FeedLine.orphans:type_name -> hinscore.v1.Rate
-	0,  // 50: hinscore.v1.FeedLine.orphans_expected:type_name -> hinscore.v1.Rate
-	0,  // 51: hinscore.v1.FeedLine.unanswered:type_name -> hinscore.v1.Rate
-	0,  // 52: hinscore.v1.FeedLine.unanswered_expected:type_name -> hinscore.v1.Rate
-	53, // [53:53] is the sub-list for method output_type
-	53, // [53:53] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	20, // 40: hinscore.v1.Scorecard.completeness:type_name -> hinscore.v1.FeedCompleteness
+	15, // 41: hinscore.v1.Scorecard.unequal_treatment:type_name -> hinscore.v1.UnequalTreatment
+	0,  // 42: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
+	17, // 43: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
+	0,  // 44: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
+	0,  // 45: hinscore.v1.FeedHealth.orphans:type_name -> hinscore.v1.Rate
+	0,  // 46: hinscore.v1.FeedHealth.orphans_expected:type_name -> hinscore.v1.Rate
+	0,  // 47: hinscore.v1.FeedHealth.unanswered:type_name -> hinscore.v1.Rate
+	0,  // 48: hinscore.v1.FeedHealth.unanswered_expected:type_name -> hinscore.v1.Rate
+	19, // 49: hinscore.v1.FeedHealth.feeds:type_name -> hinscore.v1.FeedLine
+	0,  // 50: hinscore.v1.FeedLine.orphans:type_name -> hinscore.v1.Rate
+	0,  // 51: hinscore.v1.FeedLine.orphans_expected:type_name -> hinscore.v1.Rate
+	0,  // 52: hinscore.v1.FeedLine.unanswered:type_name -> hinscore.v1.Rate
+	0,  // 53: hinscore.v1.FeedLine.unanswered_expected:type_name -> hinscore.v1.Rate
+	0,  // 54: hinscore.v1.FeedCompleteness.overall:type_name -> hinscore.v1.Rate
+	21, // 55: hinscore.v1.FeedCompleteness.groups:type_name -> hinscore.v1.CompletenessGroup
+	0,  // 56: hinscore.v1.FeedCompleteness.own_refusals:type_name -> hinscore.v1.Rate
+	0,  // 57: hinscore.v1.FeedCompleteness.own_other:type_name -> hinscore.v1.Rate
+	22, // 58: hinscore.v1.FeedCompleteness.missing_chains:type_name -> hinscore.v1.OneSidedExchange
+	0,  // 59: hinscore.v1.CompletenessGroup.seen:type_name -> hinscore.v1.Rate
+	60, // [60:60] is the sub-list for method output_type
+	60, // [60:60] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_scorecard_proto_init() }
@@ -2728,7 +3115,7 @@ func file_hinscore_v1_scorecard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hinscore_v1_scorecard_proto_rawDesc), len(file_hinscore_v1_scorecard_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
