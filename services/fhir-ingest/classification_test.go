@@ -23,8 +23,8 @@ func TestClassificationPerNetwork(t *testing.T) {
 	}
 	h := newHarness(t, func(c *Config) { c.Classification = tables })
 	const (
-		netaVersion    = "fhir-map/4+neta-class/1+fhir-class/2"
-		defaultVersion = "fhir-map/4+fhir-class/2"
+		netaVersion    = "fhir-map/5+neta-class/1+fhir-class/2"
+		defaultVersion = "fhir-map/5+fhir-class/2"
 	)
 	for _, network := range []string{"neta", "netb"} {
 		token := map[string]string{"neta": tokenA, "netb": tokenB}[network]

@@ -26,7 +26,7 @@ func TestAuditEventFailures(t *testing.T) {
 	m := testMapper()
 	pat := patienttoken.Token(testPatientKey, "http://example.org/mrn", "MRN-777")
 	ingest := testIngest.UnixMilli()
-	const version = "fhir-map/4+fhir-class/2"
+	const version = "fhir-map/5+fhir-class/2"
 	cases := []struct {
 		file string
 		want []*hinscorev1.ExchangeEvent

@@ -154,11 +154,10 @@ func (c *mapCtx) crossCommunity(a *auditEvent, body []byte, path string) (evs []
 	if err != nil {
 		return nil, true, err
 	}
-	if a.Outcome == "" {
-		return nil, true, invalid(path+".outcome", "missing: an audited exchange must say how it ended (0, 4, 8 or 12)")
-	}
 	if au.Event.Outcome, err = strconv.Atoi(a.Outcome); err != nil {
-		return nil, true, badValue(path+".outcome", "%q: want 0, 4, 8 or 12", a.Outcome)
+		// No readable outcome: the generic mapping records it as a
+		// flagged notification (quality.NoOutcome).
+		return nil, false, nil
 	}
 	au.Event.DateTime = c.eventTime(timeField{path + ".recorded", a.Recorded})
 	evs, err = atnaevent.Map(au, atnaevent.Input{

@@ -3,6 +3,7 @@ package fhirmap
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	atnaevent "github.com/hinscore/hinscore/services/lib/atna/toevent"
+	"github.com/hinscore/hinscore/services/lib/domain/quality"
 )
 
 // TestAuditEventAsAuditMessage: a record as an AuditMessage (lib/atna's
@@ -46,7 +48,7 @@ func TestAuditEventAsAuditMessage(t *testing.T) {
 			}
 			for i, ev := range res.Events {
 				if ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.MessageType != tc.msgType || ev.Side != tc.side ||
-					ev.MappingVersion != "fhir-map/4+fhir-class/2+atna-map/2+atna-class/2" {
+					ev.MappingVersion != "fhir-map/5+fhir-class/2+atna-map/2+atna-class/2" {
 					t.Errorf("event %d: format %v type %q side %v version %q", i, ev.Format, ev.MessageType, ev.Side, ev.MappingVersion)
 				}
 				got, w := proto.Clone(ev).(*hinscorev1.ExchangeEvent), proto.Clone(want[i]).(*hinscorev1.ExchangeEvent)
@@ -62,19 +64,28 @@ func TestAuditEventAsAuditMessage(t *testing.T) {
 	}
 }
 
-// TestAuditEventCrossCommunityErrors: a cross-community AuditEvent must
-// say how it ended, in a number, and its query must be base64.
+// TestAuditEventCrossCommunityErrors: a cross-community AuditEvent's query
+// must be base64; one that does not say how it ended, in a number, is
+// recorded as one notification flagged no-outcome (observed, not scored).
 func TestAuditEventCrossCommunityErrors(t *testing.T) {
 	body := string(readExample(t, "auditevent-xcpd-responding.json"))
-	for name, tc := range map[string]struct{ from, to, path string }{
-		"no outcome":  {`"outcome": "0",`, ``, "AuditEvent.outcome"},
-		"bad outcome": {`"outcome": "0"`, `"outcome": "zero"`, "AuditEvent.outcome"},
-		"bad query":   {`"query": "PF`, `"query": "*PF`, "AuditEvent.entity[1].query"},
+	_, err := testMapper().Map(Input{Network: "neta", Body: []byte(strings.Replace(body, `"query": "PF`, `"query": "*PF`, 1)), Ingest: testIngest})
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Path != "AuditEvent.entity[1].query" {
+		t.Errorf("bad query: %v, want an error at AuditEvent.entity[1].query", err)
+	}
+	for name, tc := range map[string]struct{ from, to string }{
+		"no outcome":  {`"outcome": "0",`, ``},
+		"bad outcome": {`"outcome": "0"`, `"outcome": "zero"`},
 	} {
-		_, err := testMapper().Map(Input{Network: "neta", Body: []byte(strings.Replace(body, tc.from, tc.to, 1)), Ingest: testIngest})
-		var fe *Error
-		if !errors.As(err, &fe) || fe.Path != tc.path {
-			t.Errorf("%s: %v, want an error at %s", name, err, tc.path)
+		res, err := testMapper().Map(Input{Network: "neta", Body: []byte(strings.Replace(body, tc.from, tc.to, 1)), Ingest: testIngest})
+		if err != nil {
+			t.Errorf("%s: %v, want it recorded", name, err)
+			continue
+		}
+		if len(res.Events) != 1 || res.Events[0].Role != hinscorev1.Role_ROLE_NOTIFICATION ||
+			!slices.Equal(quality.Flags(res.Events[0].ReasonCodes), []string{quality.NoOutcome}) {
+			t.Errorf("%s: %v, want one notification flagged %s", name, res.Events, quality.NoOutcome)
 		}
 	}
 }

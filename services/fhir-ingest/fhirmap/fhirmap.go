@@ -45,7 +45,7 @@ import (
 
 // MappingVersion names the rules of this package. Events record it joined
 // with the classification table's version: "fhir-map/2+fhir-class/2".
-const MappingVersion = "fhir-map/4"
+const MappingVersion = "fhir-map/5"
 
 // MaxReasonText is how much reason text an event keeps.
 const MaxReasonText = 512

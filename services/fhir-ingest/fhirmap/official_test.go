@@ -290,7 +290,7 @@ func officialDiff(t *testing.T, m Mapper, got []*hinscorev1.ExchangeEvent, want 
 				bad("patient_token", ev.PatientToken, "the token of "+w.patient)
 			}
 		}
-		if ev.Network != "neta" || ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.MappingVersion != "fhir-map/4+fhir-class/2" ||
+		if ev.Network != "neta" || ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.MappingVersion != "fhir-map/5+fhir-class/2" ||
 			ev.IngestTimeMs != testIngest.UnixMilli() || ev.MessageId == "" {
 			out = append(out, fmt.Sprintf("event %d header: %v", i, ev))
 		}

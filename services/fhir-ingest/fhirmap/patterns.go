@@ -526,6 +526,13 @@ func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.E
 	}
 	var pp purposes
 	pp.concepts(a.purposeConcepts())
+	rule, known := c.m.Table.Lookup(SourceAudit, a.Outcome)
+	if exchange && !known {
+		// Observed, but how it ended is not said (or not in a form we
+		// read): recorded, flagged, and not scored, rather than refused.
+		c.flag(quality.NoOutcome)
+		exchange = false
+	}
 	if !exchange {
 		t := c.eventTime(recorded)
 		ev := c.newEvent(ident, "", msgID, msgType, t)
@@ -535,13 +542,6 @@ func (c *mapCtx) audit(a *auditEvent, body []byte, path string) ([]*hinscorev1.E
 		c.patientToken(ev, pid)
 		pp.apply(ev)
 		return []*hinscorev1.ExchangeEvent{ev}, nil
-	}
-	rule, ok := c.m.Table.Lookup(SourceAudit, a.Outcome)
-	if !ok {
-		if a.Outcome == "" {
-			return nil, invalid(path+".outcome", "missing: an audited exchange must say how it ended (0, 4, 8 or 12)")
-		}
-		return nil, badValue(path+".outcome", "%q: want 0, 4, 8 or 12", a.Outcome)
 	}
 	var start, end timeField
 	if a.Period != nil {
