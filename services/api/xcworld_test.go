@@ -464,7 +464,7 @@ func TestCrossCommunityChainTable(t *testing.T) {
 	v := chainView(Outcome{ID: "c1", Version: 2, Network: "northstar", RequestID: "REQ-1", RequestKind: kindDocumentQuery, RequesterOrg: "gw-a",
 		ResponderOrg: "gw-b", Class: "refused_unjustified", Purpose: "treatment", PurposeCode: xcTEFCATreatment, RequesterCommunity: "urn:oid:1.1",
 		ResponderCommunity: "urn:oid:2.2", Sides: "responding", Untimed: true, SLAMs: 60000, GraceMs: 30000, RequestedAtMs: 1000,
-		RuleVersion: "link/2", MappingVersion: "atna-map/2"},
+		RuleVersion: "link/2", MappingVersion: "atna-map/3"},
 		[]Step{{Role: "request", Side: "responding", MessageType: kindDocumentQuery, MessageID: "m1", EventTimeMs: 1000},
 			{Role: "response", Side: "responding", MessageType: kindDocumentQuery, MessageID: "m1", EventTimeMs: 1000, Status: "refused"}})
 	v.CrossCommunity.ResponderName = "Bay Regional HIE" // as the directory would name it
@@ -483,7 +483,7 @@ func TestCrossCommunityChainTable(t *testing.T) {
 		"purpose treatment (" + xcTEFCATreatment + ") REQUIRED RESPONSE",
 		"communities urn:oid:1.1 -> urn:oid:2.2 (Bay Regional HIE)",
 		"records seen only the responding (responder's) gateway's record was seen; the initiating gateway's is missing",
-		"why refused without a recognised 45 CFR 171 exception [rule link/2, mapping atna-map/2]",
+		"why refused without a recognised 45 CFR 171 exception [rule link/2, mapping atna-map/3]",
 		"requested 1970-01-01T00:00:01.000Z",
 		"untimed " + untimedTiming,
 		"sla 1m0s + grace 30s, deadline -",

@@ -48,7 +48,7 @@ func TestAuditEventAsAuditMessage(t *testing.T) {
 			}
 			for i, ev := range res.Events {
 				if ev.Format != hinscorev1.Format_FORMAT_FHIR || ev.MessageType != tc.msgType || ev.Side != tc.side ||
-					ev.MappingVersion != "fhir-map/5+fhir-class/2+atna-map/2+atna-class/2" {
+					ev.MappingVersion != "fhir-map/5+fhir-class/2+atna-map/3+atna-class/2" {
 					t.Errorf("event %d: format %v type %q side %v version %q", i, ev.Format, ev.MessageType, ev.Side, ev.MappingVersion)
 				}
 				got, w := proto.Clone(ev).(*hinscorev1.ExchangeEvent), proto.Clone(want[i]).(*hinscorev1.ExchangeEvent)

@@ -56,8 +56,15 @@ type Audit struct {
 // Event is the EventIdentification.
 type Event struct {
 	ActionCode string    // C, R, U, D or E; "" when absent
-	DateTime   time.Time // zero when absent
-	Outcome    int       // 0 success, 4 minor, 8 serious, 12 major failure
+	DateTime   time.Time // zero when absent or unreadable
+	// BadDateTime is set when EventDateTime is present but no xs:dateTime:
+	// the record stays readable (the observer rule), its time unknown.
+	BadDateTime bool
+	Outcome     int // 0 success, 4 minor, 8 serious, 12 major failure
+	// NoOutcome is set when EventOutcomeIndicator (required) is absent or
+	// no number: nothing says how the audited exchange ended, and Outcome
+	// (0) must not be read as success.
+	NoOutcome bool
 	// OutcomeDescription is the EventOutcomeDescription (DICOM 2017 on):
 	// free text, often the error code or message of a failed transaction.
 	OutcomeDescription string
@@ -130,6 +137,9 @@ func Parse(data []byte, maxBytes int) (*Audit, error) {
 	p := parsers.Get().(*parser)
 	defer p.release()
 	p.a = new(Audit)
+	// Until an EventOutcomeIndicator is read (the record may lack even its
+	// EventIdentification).
+	p.a.Event.NoOutcome = true
 	// The Audit's strings are substrings of one buffer: one allocation
 	// (or a few, for a record of long values) instead of one per value.
 	// What they take of the input is a fraction of it.
@@ -328,6 +338,9 @@ func (p *parser) end(name []byte) error {
 	return nil
 }
 
+// event reads EventIdentification's attributes. A time or an outcome it
+// cannot read is no reason to refuse the record: it is marked
+// (BadDateTime, NoOutcome) for the mapping to flag.
 func (p *parser) event(attrs []xmlscan.Attr) error {
 	e := &p.a.Event
 	for _, at := range attrs {
@@ -337,15 +350,12 @@ func (p *parser) event(attrs []xmlscan.Attr) error {
 		case "EventDateTime":
 			tm, err := parseDateTime(p.str(at))
 			if err != nil {
-				return p.fail(nil, "EventDateTime %q is not an xs:dateTime", at.Value)
+				tm = time.Time{}
 			}
-			e.DateTime = tm
+			e.DateTime, e.BadDateTime = tm, err != nil
 		case "EventOutcomeIndicator":
 			n, err := smallInt(at.Value)
-			if err != nil {
-				return p.fail(nil, "EventOutcomeIndicator %q is not a number", at.Value)
-			}
-			e.Outcome = n
+			e.Outcome, e.NoOutcome = n, err != nil
 		}
 	}
 	return nil

@@ -210,8 +210,6 @@ func TestParseRefuses(t *testing.T) {
 		{"mismatched end tag", "<AuditMessage><EventIdentification></ActiveParticipant></AuditMessage>", limit, nil},
 		{"two roots", "<AuditMessage/><AuditMessage/>", limit, nil},
 		{"undefined entity", `<AuditMessage><x a="&xxe;"/></AuditMessage>`, limit, nil},
-		{"bad date", `<AuditMessage><EventIdentification EventDateTime="yesterday"/></AuditMessage>`, limit, nil},
-		{"bad outcome", `<AuditMessage><EventIdentification EventOutcomeIndicator="ok"/></AuditMessage>`, limit, nil},
 		{"bad boolean", `<AuditMessage><ActiveParticipant UserIsRequestor="yes"/></AuditMessage>`, limit, nil},
 		{"bad query base64", `<AuditMessage><ParticipantObjectIdentification><ParticipantObjectQuery>!!!</ParticipantObjectQuery></ParticipantObjectIdentification></AuditMessage>`, limit, nil},
 		{"bad detail base64", `<AuditMessage><ParticipantObjectIdentification><ParticipantObjectDetail type="t" value="*"/></ParticipantObjectIdentification></AuditMessage>`, limit, nil},
@@ -249,8 +247,35 @@ func TestParseMinimal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(*a, Audit{}) {
-		t.Errorf("got %+v, want the zero Audit", *a)
+	if !reflect.DeepEqual(*a, Audit{Event: Event{NoOutcome: true}}) {
+		t.Errorf("got %+v, want the zero Audit, without an outcome", *a)
+	}
+}
+
+// TestParseKeepsUnreadableEventFields: an EventDateTime or an
+// EventOutcomeIndicator that cannot be read does not refuse the record
+// (the observer rule); it is marked for the mapping to flag, and an
+// absent indicator is no success.
+func TestParseKeepsUnreadableEventFields(t *testing.T) {
+	for _, c := range []struct {
+		in                 string
+		badTime, noOutcome bool
+		outcome            int
+	}{
+		{`<AuditMessage><EventIdentification EventDateTime="yesterday" EventOutcomeIndicator="4"/></AuditMessage>`, true, false, 4},
+		{`<AuditMessage><EventIdentification EventDateTime="2026-03-02T09:00:00Z" EventOutcomeIndicator="ok"/></AuditMessage>`, false, true, 0},
+		{`<AuditMessage><EventIdentification EventDateTime="2026-03-02T09:00:00Z"/></AuditMessage>`, false, true, 0},
+		{`<AuditMessage><EventIdentification EventDateTime="2026-03-02T09:00:00Z" EventOutcomeIndicator="0"/></AuditMessage>`, false, false, 0},
+	} {
+		a, err := Parse([]byte(c.in), limit)
+		if err != nil {
+			t.Errorf("%s: %v, want it read", c.in, err)
+			continue
+		}
+		e := a.Event
+		if e.BadDateTime != c.badTime || e.NoOutcome != c.noOutcome || e.Outcome != c.outcome || (c.badTime && !e.DateTime.IsZero()) {
+			t.Errorf("%s: %+v, want bad time %v, no outcome %v, outcome %d", c.in, e, c.badTime, c.noOutcome, c.outcome)
+		}
 	}
 }
 

@@ -2,11 +2,14 @@ package toevent
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/atna"
+	"github.com/hinscore/hinscore/services/lib/domain/quality"
 )
 
 // TestOutcomeRefined: the indicator decides unless the description names
@@ -100,7 +103,7 @@ func TestNotAnExchange(t *testing.T) {
 		}
 	}
 	evs, _ := Map(&atna.Audit{}, testInput(raw))
-	if evs[0].EventTimeMs != testIngest.UnixMilli() || evs[0].ReasonCodes[0] != "atna|no-event-time" {
+	if evs[0].EventTimeMs != testIngest.UnixMilli() || evs[0].ReasonCodes[0] != quality.Code(quality.NoTimestamp) {
 		t.Errorf("no EventDateTime: time %d reasons %q", evs[0].EventTimeMs, evs[0].ReasonCodes)
 	}
 	if evs, _ := Map(login, testInput(raw)); evs[0].ResponderOrg != "Example HIN" || evs[0].PatientToken != "" {
@@ -178,5 +181,35 @@ func TestMapBytes(t *testing.T) {
 	_, _, err = MapBytes(testInput(raw), 100)
 	if !errors.Is(err, atna.ErrTooLarge) {
 		t.Errorf("over the limit: %v", err)
+	}
+}
+
+// TestNoOutcomeIsNoSuccess: a transaction's record whose outcome could not
+// be read, or whose time could not, is recorded and flagged (the observer
+// rule); one without an outcome is a notification, not a fulfilled
+// exchange.
+func TestNoOutcomeIsNoSuccess(t *testing.T) {
+	raw, a := readAudit(t, "iti55_responding.xml")
+	a.Event.NoOutcome = true
+	evs, err := Map(a, testInput(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Role != hinscorev1.Role_ROLE_NOTIFICATION || !slices.Contains(evs[0].ReasonCodes, quality.Code(quality.NoOutcome)) {
+		t.Errorf("no outcome: %v", evs)
+	}
+	_, b := readAudit(t, "iti55_responding.xml")
+	b.Event.DateTime, b.Event.BadDateTime = time.Time{}, true
+	evs, err = Map(b, testInput(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.EventTimeMs != testIngest.UnixMilli() || !slices.Contains(ev.ReasonCodes, quality.Code(quality.BadTimestamp)) {
+			t.Errorf("bad time: %v", ev)
+		}
+	}
+	if len(evs) < 2 {
+		t.Errorf("bad time: %d events, want the request and its answer", len(evs))
 	}
 }

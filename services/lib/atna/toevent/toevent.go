@@ -34,12 +34,13 @@ import (
 	"github.com/hinscore/hinscore/services/lib/domain/ids"
 	"github.com/hinscore/hinscore/services/lib/domain/partition"
 	"github.com/hinscore/hinscore/services/lib/domain/patient"
+	"github.com/hinscore/hinscore/services/lib/domain/quality"
 	"github.com/hinscore/hinscore/services/lib/domain/text"
 )
 
 // MappingVersion names the rules of this package. Events record it joined
-// with the classification table's version: "atna-map/2+atna-class/2".
-const MappingVersion = "atna-map/2"
+// with the classification table's version: "atna-map/3+atna-class/2".
+const MappingVersion = "atna-map/3"
 
 // Window is the width of the event-time windows of a cross-community
 // correlation key. The two gateways record one transaction within seconds
@@ -147,9 +148,19 @@ func Map(a *atna.Audit, in Input) ([]*hinscorev1.ExchangeEvent, error) {
 	m.at = a.Event.DateTime
 	if m.at.IsZero() {
 		m.at = in.Ingest
-		m.flags = append(m.flags, "atna|no-event-time")
+		flag := quality.NoTimestamp
+		if a.Event.BadDateTime {
+			flag = quality.BadTimestamp
+		}
+		m.flags = append(m.flags, quality.Code(flag))
 	}
 	if m.tx.kind == "" {
+		return []*hinscorev1.ExchangeEvent{m.notification()}, nil
+	}
+	if a.Event.NoOutcome {
+		// A transaction's record that does not say how it ended: recorded,
+		// flagged, and not scored (an absent indicator is no success).
+		m.flags = append(m.flags, quality.Code(quality.NoOutcome))
 		return []*hinscorev1.ExchangeEvent{m.notification()}, nil
 	}
 	return m.exchange(), nil

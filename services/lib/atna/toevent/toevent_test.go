@@ -126,7 +126,7 @@ func TestMapShapes(t *testing.T) {
 
 func checkShape(t *testing.T, ev *hinscorev1.ExchangeEvent, tc shape) {
 	t.Helper()
-	if ev.Format != hinscorev1.Format_FORMAT_ATNA || ev.MappingVersion != "atna-map/2+atna-class/2" || !ev.Untimed {
+	if ev.Format != hinscorev1.Format_FORMAT_ATNA || ev.MappingVersion != "atna-map/3+atna-class/2" || !ev.Untimed {
 		t.Errorf("format %v version %q untimed %v", ev.Format, ev.MappingVersion, ev.Untimed)
 	}
 	if ev.Side != tc.side {

@@ -25,7 +25,7 @@ const (
 	BadEntryStatus = "bad-entry-status" // FHIR: a transaction-response entry whose response.status is no HTTP status line: read as well as it can be
 	NoMessageID    = "no-message-id"    // SOAP: a request without wsa:MessageID: nothing can answer it
 	NoRelatesTo    = "no-relates-to"    // SOAP: an answer without wsa:RelatesTo: it answers nothing known
-	NoOutcome      = "no-outcome"       // FHIR: an AuditEvent of an exchange whose outcome is missing or unreadable: recorded as a notification, not scored
+	NoOutcome      = "no-outcome"       // an audit of an exchange (FHIR AuditEvent, ATNA AuditMessage) whose outcome is missing or unreadable: recorded as a notification, not scored
 	// HL7 v2: an MSH-13 that is no sequence number: recorded without one
 	BadSequenceNumber = "bad-sequence-number"
 	// syslog: a meta sequenceId that is no number from 1 to 2147483647: recorded without one
