@@ -46,6 +46,10 @@ type Query struct {
 	// ClosedBefore marks as closed every period that ends at or before it
 	// (the service passes its event-time watermark); zero marks none.
 	ClosedBefore time.Time
+	// StoreChecks writes what the exception checks found for each citing
+	// chain to exception_checks (the command and the service do, for one
+	// granularity of a run: the checks do not depend on it).
+	StoreChecks bool
 }
 
 func (q Query) validate() error {
@@ -218,6 +222,16 @@ func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hi
 	}
 	if err := attachDataQuality(ctx, conn, q, cards); err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
+	}
+	checks, err := checkExceptions(ctx, conn, q, w.dir, now)
+	if err != nil {
+		return nil, fmt.Errorf("scorecard.Build: %w", err)
+	}
+	attachExceptionChecks(q, cards, checks)
+	if q.StoreChecks {
+		if err := storeChecks(ctx, conn, checks, now); err != nil {
+			return nil, fmt.Errorf("scorecard.Build: %w", err)
+		}
 	}
 	return cards, nil
 }

@@ -216,7 +216,7 @@ func (s *Service) buildAndWrite(ctx context.Context, now time.Time) ([]int, int,
 	toPublish := map[string][]*hinscorev1.Scorecard{} // granularity -> closed cards not yet published
 	networks := map[string]bool{}
 	for i, g := range s.cfg.Granularities {
-		cards, err := Build(ctx, s.conn, Query{Granularity: g, ClosedBefore: before}, now)
+		cards, err := Build(ctx, s.conn, Query{Granularity: g, ClosedBefore: before, StoreChecks: i == 0}, now)
 		if err != nil {
 			return nil, 0, err
 		}

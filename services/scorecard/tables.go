@@ -50,7 +50,9 @@ func csvHeader() []string {
 		// scorecard/3: request kinds and exchange purposes.
 		"volumes", "required_purposes", "required_response_requests", "required_response_denied",
 		"required_response_denied_rate", "required_response_denied_ci_low", "required_response_denied_ci_high",
-		"required_response_suspect_rate", "purposes")
+		"required_response_suspect_rate", "purposes",
+		// scorecard/4: cited exceptions checked against behaviour.
+		"exception_rules_version", "exception_checks")
 }
 
 // purposeCSV gives the CSV columns of scorecard/3: volumes by request
@@ -100,7 +102,8 @@ func entityRow(c *hinscorev1.Scorecard, e *hinscorev1.Entity) []string {
 		fmt.Sprint(a.GetCount()), fmt.Sprint(a.GetP50Ms()), fmt.Sprint(a.GetP90Ms()), fmt.Sprint(a.GetP99Ms()),
 		strings.Join(refusals, ";"), strings.Join(overuse, ";"), strings.Join(flags, ";"), f6(a.GetWithinSla().GetRate()),
 		f6(p.GetZ()), fmt.Sprint(p.GetSuspectSlaMultiple()), f6(p.GetOveruseMultiple()), f6(p.GetOveruseFloor()), fmt.Sprint(p.GetEvidenceLimit()))
-	return append(row, purposeCSV(p, e)...)
+	row = append(row, purposeCSV(p, e)...)
+	return append(row, exceptionChecksCSV(p, e)...)
 }
 
 // networkEntity presents a card's network-level figures as an Entity.
@@ -108,7 +111,7 @@ func networkEntity(c *hinscorev1.Scorecard) *hinscorev1.Entity {
 	return &hinscorev1.Entity{Level: LevelNetwork, Id: c.GetNetwork(), Name: c.GetNetwork(), Requests: c.GetRequests(),
 		Volumes: c.GetVolumes(), Outcomes: c.GetOutcomes(), TimeToFulfil: c.GetTimeToFulfil(), TimeToAcknowledge: c.GetTimeToAcknowledge(),
 		Suspect: c.GetSuspect(), Refusals: c.GetRefusals(), Ranking: c.GetRanking(), Trend: c.GetTrend(), Flags: c.GetFlags(),
-		Purposes: c.GetPurposes(), RequiredResponse: c.GetRequiredResponse()}
+		Purposes: c.GetPurposes(), RequiredResponse: c.GetRequiredResponse(), ExceptionChecks: c.GetExceptionChecks()}
 }
 
 // CSV renders a card for spreadsheets: the network, then its responder

@@ -338,8 +338,12 @@ type FormulaParams struct {
 	// line), and the version of the purpose table that named them.
 	RequiredPurposes []string `protobuf:"bytes,13,rep,name=required_purposes,json=requiredPurposes,proto3" json:"required_purposes,omitempty"`
 	PurposeVersion   string   `protobuf:"bytes,14,opt,name=purpose_version,json=purposeVersion,proto3" json:"purpose_version,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The version of the rules that check cited exceptions against
+	// behaviour (lib/domain/exceptionrule); each rule's parameters are on
+	// its ExceptionCheck.
+	ExceptionRulesVersion string `protobuf:"bytes,40,opt,name=exception_rules_version,json=exceptionRulesVersion,proto3" json:"exception_rules_version,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *FormulaParams) Reset() {
@@ -466,6 +470,13 @@ func (x *FormulaParams) GetRequiredPurposes() []string {
 func (x *FormulaParams) GetPurposeVersion() string {
 	if x != nil {
 		return x.PurposeVersion
+	}
+	return ""
+}
+
+func (x *FormulaParams) GetExceptionRulesVersion() string {
+	if x != nil {
+		return x.ExceptionRulesVersion
 	}
 	return ""
 }
@@ -968,8 +979,11 @@ type Entity struct {
 	// required_purposes: treatment and individual access under TEFCA), on
 	// their own line; purpose "required_response".
 	RequiredResponse *PurposeFigures `protobuf:"bytes,17,opt,name=required_response,json=requiredResponse,proto3" json:"required_response,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Cited exceptions checked against the responder's behaviour, one per
+	// rule (lib/domain/exceptionrule), over the chains of this entity.
+	ExceptionChecks []*ExceptionCheck `protobuf:"bytes,40,rep,name=exception_checks,json=exceptionChecks,proto3" json:"exception_checks,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Entity) Reset() {
@@ -1121,6 +1135,132 @@ func (x *Entity) GetRequiredResponse() *PurposeFigures {
 	return nil
 }
 
+func (x *Entity) GetExceptionChecks() []*ExceptionCheck {
+	if x != nil {
+		return x.ExceptionChecks
+	}
+	return nil
+}
+
+// ExceptionCheck is one rule's result over an entity's chains of a
+// period: how many cited the rule's codes, how many of those the rule could
+// check (enough other chains to compare with), and how many the
+// responder's own behaviour contradicts.
+type ExceptionCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable id of the rule ("171.205-serving") and the version of the
+	// rule table.
+	RuleId      string `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	RuleVersion string `protobuf:"bytes,2,opt,name=rule_version,json=ruleVersion,proto3" json:"rule_version,omitempty"`
+	// The exception or redirect codes the rule checks.
+	Codes []string `protobuf:"bytes,3,rep,name=codes,proto3" json:"codes,omitempty"`
+	// The condition, window, threshold and minimum in words.
+	Parameters string `protobuf:"bytes,4,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	// Why a flagged citation is not what the exception allows.
+	Reasoning string `protobuf:"bytes,5,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
+	Cited     uint64 `protobuf:"varint,6,opt,name=cited,proto3" json:"cited,omitempty"`
+	Checked   uint64 `protobuf:"varint,7,opt,name=checked,proto3" json:"checked,omitempty"`
+	// Flagged over checked, with its Wilson interval.
+	Flagged *Rate `protobuf:"bytes,8,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	// The first evidence_limit flagged chains, oldest first.
+	Evidence      []*Evidence `protobuf:"bytes,9,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExceptionCheck) Reset() {
+	*x = ExceptionCheck{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExceptionCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExceptionCheck) ProtoMessage() {}
+
+func (x *ExceptionCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExceptionCheck.ProtoReflect.Descriptor instead.
+func (*ExceptionCheck) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ExceptionCheck) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *ExceptionCheck) GetRuleVersion() string {
+	if x != nil {
+		return x.RuleVersion
+	}
+	return ""
+}
+
+func (x *ExceptionCheck) GetCodes() []string {
+	if x != nil {
+		return x.Codes
+	}
+	return nil
+}
+
+func (x *ExceptionCheck) GetParameters() string {
+	if x != nil {
+		return x.Parameters
+	}
+	return ""
+}
+
+func (x *ExceptionCheck) GetReasoning() string {
+	if x != nil {
+		return x.Reasoning
+	}
+	return ""
+}
+
+func (x *ExceptionCheck) GetCited() uint64 {
+	if x != nil {
+		return x.Cited
+	}
+	return 0
+}
+
+func (x *ExceptionCheck) GetChecked() uint64 {
+	if x != nil {
+		return x.Checked
+	}
+	return 0
+}
+
+func (x *ExceptionCheck) GetFlagged() *Rate {
+	if x != nil {
+		return x.Flagged
+	}
+	return nil
+}
+
+func (x *ExceptionCheck) GetEvidence() []*Evidence {
+	if x != nil {
+		return x.Evidence
+	}
+	return nil
+}
+
 // PurposeFigures are an entity's rates over the requests of one exchange
 // purpose (or of the required-response purposes together).
 type PurposeFigures struct {
@@ -1143,7 +1283,7 @@ type PurposeFigures struct {
 
 func (x *PurposeFigures) Reset() {
 	*x = PurposeFigures{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1295,7 @@ func (x *PurposeFigures) String() string {
 func (*PurposeFigures) ProtoMessage() {}
 
 func (x *PurposeFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1308,7 @@ func (x *PurposeFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurposeFigures.ProtoReflect.Descriptor instead.
 func (*PurposeFigures) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{11}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PurposeFigures) GetPurpose() string {
@@ -1236,7 +1376,7 @@ type PeerSummary struct {
 
 func (x *PeerSummary) Reset() {
 	*x = PeerSummary{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1388,7 @@ func (x *PeerSummary) String() string {
 func (*PeerSummary) ProtoMessage() {}
 
 func (x *PeerSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1401,7 @@ func (x *PeerSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerSummary.ProtoReflect.Descriptor instead.
 func (*PeerSummary) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{12}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PeerSummary) GetCount() uint32 {
@@ -1318,7 +1458,7 @@ type PeerNetwork struct {
 
 func (x *PeerNetwork) Reset() {
 	*x = PeerNetwork{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1470,7 @@ func (x *PeerNetwork) String() string {
 func (*PeerNetwork) ProtoMessage() {}
 
 func (x *PeerNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1483,7 @@ func (x *PeerNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerNetwork.ProtoReflect.Descriptor instead.
 func (*PeerNetwork) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{13}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PeerNetwork) GetNetwork() string {
@@ -1413,14 +1553,17 @@ type Scorecard struct {
 	RequiredResponse *PurposeFigures `protobuf:"bytes,28,opt,name=required_response,json=requiredResponse,proto3" json:"required_response,omitempty"`
 	// The line "messages with defects": the network's messages of the period
 	// recorded with a data-quality flag rather than refused.
-	DataQuality   *DataQuality `protobuf:"bytes,29,opt,name=data_quality,json=dataQuality,proto3" json:"data_quality,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DataQuality *DataQuality `protobuf:"bytes,29,opt,name=data_quality,json=dataQuality,proto3" json:"data_quality,omitempty"`
+	// The network's cited exceptions checked against behaviour
+	// (Entity.exception_checks).
+	ExceptionChecks []*ExceptionCheck `protobuf:"bytes,40,rep,name=exception_checks,json=exceptionChecks,proto3" json:"exception_checks,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Scorecard) Reset() {
 	*x = Scorecard{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[14]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1575,7 @@ func (x *Scorecard) String() string {
 func (*Scorecard) ProtoMessage() {}
 
 func (x *Scorecard) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[14]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1588,7 @@ func (x *Scorecard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Scorecard.ProtoReflect.Descriptor instead.
 func (*Scorecard) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{14}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Scorecard) GetNetwork() string {
@@ -1651,6 +1794,13 @@ func (x *Scorecard) GetDataQuality() *DataQuality {
 	return nil
 }
 
+func (x *Scorecard) GetExceptionChecks() []*ExceptionCheck {
+	if x != nil {
+		return x.ExceptionChecks
+	}
+	return nil
+}
+
 // DataQuality counts the messages (events) a network carried in a period
 // and those recorded with at least one data-quality flag
 // (lib/domain/quality: an odd or missing timestamp, an empty control id, an
@@ -1671,7 +1821,7 @@ type DataQuality struct {
 
 func (x *DataQuality) Reset() {
 	*x = DataQuality{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1833,7 @@ func (x *DataQuality) String() string {
 func (*DataQuality) ProtoMessage() {}
 
 func (x *DataQuality) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1846,7 @@ func (x *DataQuality) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataQuality.ProtoReflect.Descriptor instead.
 func (*DataQuality) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{15}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DataQuality) GetMessages() uint64 {
@@ -1731,7 +1881,7 @@ type FlagShare struct {
 
 func (x *FlagShare) Reset() {
 	*x = FlagShare{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1893,7 @@ func (x *FlagShare) String() string {
 func (*FlagShare) ProtoMessage() {}
 
 func (x *FlagShare) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1906,7 @@ func (x *FlagShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagShare.ProtoReflect.Descriptor instead.
 func (*FlagShare) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{16}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FlagShare) GetFlag() string {
@@ -1802,7 +1952,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x06p90_ms\x18\x03 \x01(\x04R\x05p90Ms\x12\x15\n" +
 	"\x06p99_ms\x18\x04 \x01(\x04R\x05p99Ms\x120\n" +
 	"\n" +
-	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\xec\x03\n" +
+	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\xa4\x04\n" +
 	"\rFormulaParams\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
@@ -1819,7 +1969,8 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\tpeer_rule\x18\v \x01(\tR\bpeerRule\x12#\n" +
 	"\rpriority_rule\x18\f \x01(\tR\fpriorityRule\x12+\n" +
 	"\x11required_purposes\x18\r \x03(\tR\x10requiredPurposes\x12'\n" +
-	"\x0fpurpose_version\x18\x0e \x01(\tR\x0epurposeVersion\"\xb4\x01\n" +
+	"\x0fpurpose_version\x18\x0e \x01(\tR\x0epurposeVersion\x126\n" +
+	"\x17exception_rules_version\x18( \x01(\tR\x15exceptionRulesVersion\"\xb4\x01\n" +
 	"\x0eExceptionCount\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -1861,7 +2012,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x0frepeat_offender\x18\x06 \x01(\bR\x0erepeatOffender\x12\x1a\n" +
 	"\bpriority\x18\a \x01(\x01R\bpriority\x12\x12\n" +
 	"\x04rank\x18\b \x01(\rR\x04rank\x12\x16\n" +
-	"\x06ranked\x18\t \x01(\rR\x06ranked\"\xf8\x05\n" +
+	"\x06ranked\x18\t \x01(\rR\x06ranked\"\xc0\x06\n" +
 	"\x06Entity\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\tR\x05level\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
@@ -1880,7 +2031,20 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x05trend\x18\x0e \x03(\v2\x17.hinscore.v1.TrendPointR\x05trend\x12'\n" +
 	"\x05flags\x18\x0f \x03(\v2\x11.hinscore.v1.FlagR\x05flags\x127\n" +
 	"\bpurposes\x18\x10 \x03(\v2\x1b.hinscore.v1.PurposeFiguresR\bpurposes\x12H\n" +
-	"\x11required_response\x18\x11 \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\"\xb1\x02\n" +
+	"\x11required_response\x18\x11 \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\x12F\n" +
+	"\x10exception_checks\x18( \x03(\v2\x1b.hinscore.v1.ExceptionCheckR\x0fexceptionChecks\"\xb0\x02\n" +
+	"\x0eExceptionCheck\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12!\n" +
+	"\frule_version\x18\x02 \x01(\tR\vruleVersion\x12\x14\n" +
+	"\x05codes\x18\x03 \x03(\tR\x05codes\x12\x1e\n" +
+	"\n" +
+	"parameters\x18\x04 \x01(\tR\n" +
+	"parameters\x12\x1c\n" +
+	"\treasoning\x18\x05 \x01(\tR\treasoning\x12\x14\n" +
+	"\x05cited\x18\x06 \x01(\x04R\x05cited\x12\x18\n" +
+	"\achecked\x18\a \x01(\x04R\achecked\x12+\n" +
+	"\aflagged\x18\b \x01(\v2\x11.hinscore.v1.RateR\aflagged\x121\n" +
+	"\bevidence\x18\t \x03(\v2\x15.hinscore.v1.EvidenceR\bevidence\"\xb1\x02\n" +
 	"\x0ePurposeFigures\x12\x18\n" +
 	"\apurpose\x18\x01 \x01(\tR\apurpose\x12+\n" +
 	"\x11required_response\x18\x02 \x01(\bR\x10requiredResponse\x12\x1a\n" +
@@ -1900,8 +2064,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\vPeerNetwork\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x04R\brequests\x12+\n" +
-	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\xd4\n" +
-	"\n" +
+	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\x9c\v\n" +
 	"\tScorecard\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x16\n" +
 	"\x06period\x18\x02 \x01(\tR\x06period\x12&\n" +
@@ -1936,7 +2099,8 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x05peers\x18\x1a \x03(\v2\x18.hinscore.v1.PeerNetworkR\x05peers\x127\n" +
 	"\bpurposes\x18\x1b \x03(\v2\x1b.hinscore.v1.PurposeFiguresR\bpurposes\x12H\n" +
 	"\x11required_response\x18\x1c \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\x12;\n" +
-	"\fdata_quality\x18\x1d \x01(\v2\x18.hinscore.v1.DataQualityR\vdataQuality\"\x88\x01\n" +
+	"\fdata_quality\x18\x1d \x01(\v2\x18.hinscore.v1.DataQualityR\vdataQuality\x12F\n" +
+	"\x10exception_checks\x18( \x03(\v2\x1b.hinscore.v1.ExceptionCheckR\x0fexceptionChecks\"\x88\x01\n" +
 	"\vDataQuality\x12\x1a\n" +
 	"\bmessages\x18\x01 \x01(\x04R\bmessages\x12/\n" +
 	"\tdefective\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\tdefective\x12,\n" +
@@ -1957,7 +2121,7 @@ func file_hinscore_v1_scorecard_proto_rawDescGZIP() []byte {
 	return file_hinscore_v1_scorecard_proto_rawDescData
 }
 
-var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_hinscore_v1_scorecard_proto_goTypes = []any{
 	(*Rate)(nil),           // 0: hinscore.v1.Rate
 	(*ClassRate)(nil),      // 1: hinscore.v1.ClassRate
@@ -1970,12 +2134,13 @@ var file_hinscore_v1_scorecard_proto_goTypes = []any{
 	(*Flag)(nil),           // 8: hinscore.v1.Flag
 	(*Ranking)(nil),        // 9: hinscore.v1.Ranking
 	(*Entity)(nil),         // 10: hinscore.v1.Entity
-	(*PurposeFigures)(nil), // 11: hinscore.v1.PurposeFigures
-	(*PeerSummary)(nil),    // 12: hinscore.v1.PeerSummary
-	(*PeerNetwork)(nil),    // 13: hinscore.v1.PeerNetwork
-	(*Scorecard)(nil),      // 14: hinscore.v1.Scorecard
-	(*DataQuality)(nil),    // 15: hinscore.v1.DataQuality
-	(*FlagShare)(nil),      // 16: hinscore.v1.FlagShare
+	(*ExceptionCheck)(nil), // 11: hinscore.v1.ExceptionCheck
+	(*PurposeFigures)(nil), // 12: hinscore.v1.PurposeFigures
+	(*PeerSummary)(nil),    // 13: hinscore.v1.PeerSummary
+	(*PeerNetwork)(nil),    // 14: hinscore.v1.PeerNetwork
+	(*Scorecard)(nil),      // 15: hinscore.v1.Scorecard
+	(*DataQuality)(nil),    // 16: hinscore.v1.DataQuality
+	(*FlagShare)(nil),      // 17: hinscore.v1.FlagShare
 }
 var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	0,  // 0: hinscore.v1.ClassRate.rate:type_name -> hinscore.v1.Rate
@@ -1992,39 +2157,43 @@ var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	9,  // 11: hinscore.v1.Entity.ranking:type_name -> hinscore.v1.Ranking
 	6,  // 12: hinscore.v1.Entity.trend:type_name -> hinscore.v1.TrendPoint
 	8,  // 13: hinscore.v1.Entity.flags:type_name -> hinscore.v1.Flag
-	11, // 14: hinscore.v1.Entity.purposes:type_name -> hinscore.v1.PurposeFigures
-	11, // 15: hinscore.v1.Entity.required_response:type_name -> hinscore.v1.PurposeFigures
-	1,  // 16: hinscore.v1.PurposeFigures.outcomes:type_name -> hinscore.v1.ClassRate
-	0,  // 17: hinscore.v1.PurposeFigures.suspect:type_name -> hinscore.v1.Rate
-	0,  // 18: hinscore.v1.PurposeFigures.denied:type_name -> hinscore.v1.Rate
-	0,  // 19: hinscore.v1.PurposeFigures.within_sla:type_name -> hinscore.v1.Rate
-	0,  // 20: hinscore.v1.PeerNetwork.suspect:type_name -> hinscore.v1.Rate
-	2,  // 21: hinscore.v1.Scorecard.volumes:type_name -> hinscore.v1.KindVolume
-	1,  // 22: hinscore.v1.Scorecard.outcomes:type_name -> hinscore.v1.ClassRate
-	3,  // 23: hinscore.v1.Scorecard.time_to_fulfil:type_name -> hinscore.v1.Latency
-	0,  // 24: hinscore.v1.Scorecard.suspect:type_name -> hinscore.v1.Rate
-	4,  // 25: hinscore.v1.Scorecard.formula:type_name -> hinscore.v1.FormulaParams
-	3,  // 26: hinscore.v1.Scorecard.time_to_acknowledge:type_name -> hinscore.v1.Latency
-	5,  // 27: hinscore.v1.Scorecard.refusals:type_name -> hinscore.v1.ExceptionCount
-	9,  // 28: hinscore.v1.Scorecard.ranking:type_name -> hinscore.v1.Ranking
-	6,  // 29: hinscore.v1.Scorecard.trend:type_name -> hinscore.v1.TrendPoint
-	8,  // 30: hinscore.v1.Scorecard.flags:type_name -> hinscore.v1.Flag
-	10, // 31: hinscore.v1.Scorecard.responders:type_name -> hinscore.v1.Entity
-	10, // 32: hinscore.v1.Scorecard.developers:type_name -> hinscore.v1.Entity
-	12, // 33: hinscore.v1.Scorecard.peer_networks:type_name -> hinscore.v1.PeerSummary
-	12, // 34: hinscore.v1.Scorecard.peer_responders:type_name -> hinscore.v1.PeerSummary
-	13, // 35: hinscore.v1.Scorecard.peers:type_name -> hinscore.v1.PeerNetwork
-	11, // 36: hinscore.v1.Scorecard.purposes:type_name -> hinscore.v1.PurposeFigures
-	11, // 37: hinscore.v1.Scorecard.required_response:type_name -> hinscore.v1.PurposeFigures
-	15, // 38: hinscore.v1.Scorecard.data_quality:type_name -> hinscore.v1.DataQuality
-	0,  // 39: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
-	16, // 40: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
-	0,  // 41: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	12, // 14: hinscore.v1.Entity.purposes:type_name -> hinscore.v1.PurposeFigures
+	12, // 15: hinscore.v1.Entity.required_response:type_name -> hinscore.v1.PurposeFigures
+	11, // 16: hinscore.v1.Entity.exception_checks:type_name -> hinscore.v1.ExceptionCheck
+	0,  // 17: hinscore.v1.ExceptionCheck.flagged:type_name -> hinscore.v1.Rate
+	7,  // 18: hinscore.v1.ExceptionCheck.evidence:type_name -> hinscore.v1.Evidence
+	1,  // 19: hinscore.v1.PurposeFigures.outcomes:type_name -> hinscore.v1.ClassRate
+	0,  // 20: hinscore.v1.PurposeFigures.suspect:type_name -> hinscore.v1.Rate
+	0,  // 21: hinscore.v1.PurposeFigures.denied:type_name -> hinscore.v1.Rate
+	0,  // 22: hinscore.v1.PurposeFigures.within_sla:type_name -> hinscore.v1.Rate
+	0,  // 23: hinscore.v1.PeerNetwork.suspect:type_name -> hinscore.v1.Rate
+	2,  // 24: hinscore.v1.Scorecard.volumes:type_name -> hinscore.v1.KindVolume
+	1,  // 25: hinscore.v1.Scorecard.outcomes:type_name -> hinscore.v1.ClassRate
+	3,  // 26: hinscore.v1.Scorecard.time_to_fulfil:type_name -> hinscore.v1.Latency
+	0,  // 27: hinscore.v1.Scorecard.suspect:type_name -> hinscore.v1.Rate
+	4,  // 28: hinscore.v1.Scorecard.formula:type_name -> hinscore.v1.FormulaParams
+	3,  // 29: hinscore.v1.Scorecard.time_to_acknowledge:type_name -> hinscore.v1.Latency
+	5,  // 30: hinscore.v1.Scorecard.refusals:type_name -> hinscore.v1.ExceptionCount
+	9,  // 31: hinscore.v1.Scorecard.ranking:type_name -> hinscore.v1.Ranking
+	6,  // 32: hinscore.v1.Scorecard.trend:type_name -> hinscore.v1.TrendPoint
+	8,  // 33: hinscore.v1.Scorecard.flags:type_name -> hinscore.v1.Flag
+	10, // 34: hinscore.v1.Scorecard.responders:type_name -> hinscore.v1.Entity
+	10, // 35: hinscore.v1.Scorecard.developers:type_name -> hinscore.v1.Entity
+	13, // 36: hinscore.v1.Scorecard.peer_networks:type_name -> hinscore.v1.PeerSummary
+	13, // 37: hinscore.v1.Scorecard.peer_responders:type_name -> hinscore.v1.PeerSummary
+	14, // 38: hinscore.v1.Scorecard.peers:type_name -> hinscore.v1.PeerNetwork
+	12, // 39: hinscore.v1.Scorecard.purposes:type_name -> hinscore.v1.PurposeFigures
+	12, // 40: hinscore.v1.Scorecard.required_response:type_name -> hinscore.v1.PurposeFigures
+	16, // 41: hinscore.v1.Scorecard.data_quality:type_name -> hinscore.v1.DataQuality
+	11, // 42: hinscore.v1.Scorecard.exception_checks:type_name -> hinscore.v1.ExceptionCheck
+	0,  // 43: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
+	17, // 44: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
+	0,  // 45: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
+	46, // [46:46] is the sub-list for method output_type
+	46, // [46:46] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_scorecard_proto_init() }
@@ -2038,7 +2207,7 @@ func file_hinscore_v1_scorecard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hinscore_v1_scorecard_proto_rawDesc), len(file_hinscore_v1_scorecard_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,264 @@
+package scorecard
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/chstore"
+	"github.com/hinscore/hinscore/services/lib/domain/exceptionrule"
+)
+
+// checkedCodes are every code some rule checks.
+func checkedCodes() []string {
+	var out []string
+	for _, r := range exceptionrule.Table() {
+		for _, c := range r.Codes {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ruleMargin is the widest window either side of a citation a rule reads.
+func ruleMargin() time.Duration {
+	var m time.Duration
+	for _, r := range exceptionrule.Table() {
+		m = max(m, r.WindowAround)
+	}
+	return m
+}
+
+// checkExceptions runs the rules over every calendar month of the scan
+// range in which a chain cites a checked code, one month at a time (the
+// rows of the citing responders' organisations in the month and a rule
+// window either side), and returns what each rule found for each citing
+// chain.
+func checkExceptions(ctx context.Context, conn driver.Conn, q Query, dir directory, now time.Time) ([]chainCheck, error) {
+	where, args := q.timeFilter("requested_at")
+	rows, err := conn.Query(ctx, `SELECT DISTINCT toStartOfMonth(requested_at) AS month FROM outcomes
+WHERE `+where+` AND exception_code IN ? ORDER BY month`, append(args, groupSet(checkedCodes()))...)
+	if err != nil {
+		return nil, fmt.Errorf("exception checks: %w", err)
+	}
+	var months []time.Time
+	for rows.Next() {
+		var m time.Time
+		if err := rows.Scan(&m); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("exception checks: %w", err)
+		}
+		months = append(months, midnight(m))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("exception checks: %w", err)
+	}
+	var out []chainCheck
+	for _, m := range months {
+		_, end, _ := Period(Month, m)
+		chains, err := loadChains(ctx, conn, dir, m, end)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, checkChains(chains, m, end, now)...)
+	}
+	return out, nil
+}
+
+// loadChains reads the chains of every responder organisation that cites a
+// checked code in [from, to), requested from a rule window before from to
+// one after to.
+func loadChains(ctx context.Context, conn driver.Conn, dir directory, from, to time.Time) ([]chainRow, error) {
+	rows, err := conn.Query(ctx, `SELECT DISTINCT `+chstore.ResponderSQL+` FROM outcomes
+WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC') AND exception_code IN ?`,
+		uint32(from.Unix()), uint32(to.Unix()), groupSet(checkedCodes()))
+	if err != nil {
+		return nil, fmt.Errorf("exception checks: %w", err)
+	}
+	orgs := map[string]bool{}
+	for rows.Next() {
+		var ident string
+		if err := rows.Scan(&ident); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("exception checks: %w", err)
+		}
+		orgs[dir.lookup(ident).orgID] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("exception checks: %w", err)
+	}
+	idents := dir.identifiersOf(orgs)
+	if len(idents) == 0 {
+		return nil, nil
+	}
+	margin := ruleMargin()
+	rows, err = conn.Query(ctx, `SELECT toString(outcome_id), request_id, network, `+chstore.ResponderSQL+` AS responder,
+    requester_org, request_kind, purpose, outcome, exception_code, requested_at_ms, answered_at_ms, sla_ms, untimed
+FROM outcomes
+WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC') AND outcome != 'orphan' AND responder IN ?`,
+		uint32(from.Add(-margin).Unix()), uint32(to.Add(margin).Unix()), groupSet(idents))
+	if err != nil {
+		return nil, fmt.Errorf("exception checks: %w", err)
+	}
+	defer rows.Close()
+	var out []chainRow
+	for rows.Next() {
+		var r chainRow
+		var untimed uint8
+		if err := rows.Scan(&r.outcomeID, &r.requestID, &r.network, &r.responder, &r.requester, &r.kind, &r.purpose,
+			&r.outcome, &r.code, &r.requestedMs, &r.answeredMs, &r.slaMs, &untimed); err != nil {
+			return nil, fmt.Errorf("exception checks: %w", err)
+		}
+		e := dir.lookup(r.responder)
+		r.org, r.developer, r.untimed = e.orgID, e.developer, untimed != 0
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("exception checks: %w", err)
+	}
+	return out, nil
+}
+
+// identifiersOf returns every identifier of the organisations, sorted: those
+// the directory gives them, and an organisation unknown to it, which is its
+// own identifier.
+func (d directory) identifiersOf(orgs map[string]bool) []string {
+	var out []string
+	for org := range orgs {
+		out = append(out, org)
+	}
+	for ident, e := range d.byIdentifier {
+		if orgs[e.orgID] && !slices.Contains(out, ident) {
+			out = append(out, ident)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// storeChecks writes one exception_checks row per chain and rule: the
+// per-chain flags the api's chain view shows.
+func storeChecks(ctx context.Context, conn driver.Conn, checks []chainCheck, now time.Time) error {
+	if len(checks) == 0 {
+		return nil
+	}
+	batch, err := conn.PrepareBatch(ctx, `INSERT INTO exception_checks (outcome_id, network, responder, requester_org,
+    request_kind, purpose, exception_code, rule_id, rule_version, requested_at, requested_at_ms, checked, flagged,
+    others, others_fulfilled, measure, parameters, checked_at_ms)`)
+	if err != nil {
+		return fmt.Errorf("exception checks: store: %w", err)
+	}
+	defer batch.Abort()
+	for _, c := range checks {
+		r := c.row
+		if err := batch.Append(r.outcomeID, r.network, r.responder, r.requester, r.kind, r.purpose, r.code,
+			c.rule.ID, exceptionrule.Version, time.UnixMilli(r.requestedMs).UTC(), r.requestedMs, boolByte(c.checked),
+			boolByte(c.flagged), c.others, c.othersFulfilled, c.measure, c.rule.Parameters(), now.UnixMilli()); err != nil {
+			return fmt.Errorf("exception checks: store: %w", err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("exception checks: store: %w", err)
+	}
+	return nil
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// checkFigures are one rule's counts over one entity's chains of a period.
+type checkFigures struct {
+	cited, checked, flagged uint64
+	evidence                []*chainRow
+}
+
+type checkKey struct {
+	period int64
+	entity entityKey
+	rule   string
+}
+
+// attachExceptionChecks puts every rule's figures on each card and on each
+// of its responders and developers (every rule, zeros included), with the
+// first EvidenceLimit flagged chains, oldest first.
+func attachExceptionChecks(q Query, cards []*hinscorev1.Scorecard, checks []chainCheck) {
+	figs := map[checkKey]*checkFigures{}
+	for _, c := range checks {
+		r := c.row
+		p := PeriodStart(q.Granularity, time.UnixMilli(r.requestedMs)).UnixMilli()
+		for _, e := range []entityKey{{r.network, LevelNetwork, ""}, {r.network, LevelResponder, r.org}, {r.network, LevelDeveloper, r.developer}} {
+			k := checkKey{p, e, c.rule.ID}
+			f := figs[k]
+			if f == nil {
+				f = &checkFigures{}
+				figs[k] = f
+			}
+			f.cited++
+			if c.checked {
+				f.checked++
+			}
+			if c.flagged {
+				f.flagged++
+				f.evidence = append(f.evidence, r)
+			}
+		}
+	}
+	lines := func(p int64, e entityKey) []*hinscorev1.ExceptionCheck {
+		var out []*hinscorev1.ExceptionCheck
+		for _, rule := range exceptionrule.Table() {
+			f := figs[checkKey{p, e, rule.ID}]
+			if f == nil {
+				f = &checkFigures{}
+			}
+			out = append(out, exceptionCheckLine(rule, f, q.Params.EvidenceLimit))
+		}
+		return out
+	}
+	for _, c := range cards {
+		p := c.GetPeriodStartMs()
+		c.ExceptionChecks = lines(p, entityKey{c.GetNetwork(), LevelNetwork, ""})
+		for _, e := range c.GetResponders() {
+			e.ExceptionChecks = lines(p, entityKey{c.GetNetwork(), LevelResponder, e.GetId()})
+		}
+		for _, e := range c.GetDevelopers() {
+			e.ExceptionChecks = lines(p, entityKey{c.GetNetwork(), LevelDeveloper, e.GetId()})
+		}
+	}
+}
+
+// exceptionCheckLine is one rule's line: its parameters, counts and the
+// first limit flagged chains, oldest first.
+func exceptionCheckLine(rule exceptionrule.Rule, f *checkFigures, limit int) *hinscorev1.ExceptionCheck {
+	ev := slices.Clone(f.evidence)
+	slices.SortFunc(ev, func(a, b *chainRow) int {
+		return cmp.Or(cmp.Compare(a.requestedMs, b.requestedMs), strings.Compare(a.outcomeID, b.outcomeID))
+	})
+	line := &hinscorev1.ExceptionCheck{
+		RuleId: rule.ID, RuleVersion: exceptionrule.Version, Codes: rule.Codes, Parameters: rule.Parameters(),
+		Reasoning: rule.Reasoning, Cited: f.cited, Checked: f.checked, Flagged: NewRate(f.flagged, f.checked),
+	}
+	for _, r := range ev[:min(len(ev), limit)] {
+		e := &hinscorev1.Evidence{OutcomeId: r.outcomeID, RequestId: r.requestID, ResponderOrg: r.responder,
+			Outcome: r.outcome, ExceptionCode: r.code, RequestedAtMs: r.requestedMs, SlaMs: r.slaMs}
+		if r.answeredMs > 0 && !r.untimed {
+			e.TtfMs = uint64(max(0, r.answeredMs-r.requestedMs))
+		}
+		line.Evidence = append(line.Evidence, e)
+	}
+	return line
+}

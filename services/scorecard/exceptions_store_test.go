@@ -1,0 +1,55 @@
+package scorecard
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hinscore/hinscore/services/lib/domain/exceptionrule"
+)
+
+// TestMigrationHoldsTheTable: the exception_rules table the migrations fill
+// holds the Go table of the current version, field by field, so analysts
+// join flags to the rules that raised them. A rule changed without a new
+// version and a migration inserting it fails here.
+func TestMigrationHoldsTheTable(t *testing.T) {
+	conn := testDatabase(t)
+	rows, err := conn.Query(context.Background(), `SELECT rule_id, codes, condition, window, window_ms, business_days,
+    threshold, margin, min_others, reasoning FROM exception_rules FINAL WHERE rule_version = ? ORDER BY rule_id`, exceptionrule.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []exceptionrule.Rule
+	for rows.Next() {
+		var r exceptionrule.Rule
+		var windowMs int64
+		var days, minOthers uint32
+		if err := rows.Scan(&r.ID, &r.Codes, &r.Condition, &r.Window, &windowMs, &days, &r.Threshold, &r.Margin, &minOthers, &r.Reasoning); err != nil {
+			t.Fatal(err)
+		}
+		r.WindowAround, r.BusinessDays, r.MinOthers = time.Duration(windowMs)*time.Millisecond, int(days), int(minOthers)
+		got = append(got, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := exceptionrule.Table()
+	slices.SortFunc(want, func(a, b exceptionrule.Rule) int { return strings.Compare(a.ID, b.ID) })
+	if len(got) != len(want) {
+		t.Fatalf("exception_rules holds %d rules of %s, the Go table %d", len(got), exceptionrule.Version, len(want))
+	}
+	for i := range want {
+		if !ruleEqual(got[i], want[i]) {
+			t.Errorf("rule %s:\n table %+v\n Go    %+v", want[i].ID, got[i], want[i])
+		}
+	}
+}
+
+func ruleEqual(a, b exceptionrule.Rule) bool {
+	return a.ID == b.ID && slices.Equal(a.Codes, b.Codes) && a.Condition == b.Condition && a.Window == b.Window &&
+		a.WindowAround == b.WindowAround && a.BusinessDays == b.BusinessDays && a.Threshold == b.Threshold &&
+		a.Margin == b.Margin && a.MinOthers == b.MinOthers && a.Reasoning == b.Reasoning
+}
