@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 	"github.com/hinscore/hinscore/services/lib/domain/exceptionrule"
 )
 
@@ -52,4 +55,45 @@ func ruleEqual(a, b exceptionrule.Rule) bool {
 	return a.ID == b.ID && slices.Equal(a.Codes, b.Codes) && a.Condition == b.Condition && a.Window == b.Window &&
 		a.WindowAround == b.WindowAround && a.BusinessDays == b.BusinessDays && a.Threshold == b.Threshold &&
 		a.Margin == b.Margin && a.MinOthers == b.MinOthers && a.Reasoning == b.Reasoning
+}
+
+// storedCheck is one exception_flags row.
+type storedCheck struct {
+	checked, flagged  bool
+	others, fulfilled uint64
+}
+
+// storedChecks reads what a rule found for each chain, by outcome id.
+func storedChecks(t *testing.T, ctx context.Context, conn driver.Conn, rule string) map[string]storedCheck {
+	t.Helper()
+	rows, err := conn.Query(ctx, `SELECT toString(outcome_id), checked, flagged, others, others_fulfilled FROM exception_flags WHERE rule_id = ?`, rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]storedCheck{}
+	for rows.Next() {
+		var id string
+		var checked, flagged uint8
+		var c storedCheck
+		if err := rows.Scan(&id, &checked, &flagged, &c.others, &c.fulfilled); err != nil {
+			t.Fatal(err)
+		}
+		c.checked, c.flagged = checked == 1, flagged == 1
+		out[id] = c
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkLine returns the line of a rule.
+func checkLine(lines []*hinscorev1.ExceptionCheck, rule string) *hinscorev1.ExceptionCheck {
+	for _, l := range lines {
+		if l.GetRuleId() == rule {
+			return l
+		}
+	}
+	return nil
 }

@@ -34,7 +34,6 @@ var historyStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // checks that path against the same truth.
 func history(t *testing.T, conn driver.Conn) *simulator.Plan {
 	t.Helper()
-	ctx := context.Background()
 	plan, err := simulator.Generate(simulator.Config{
 		Requests: 90_000, Seed: 8, Start: historyStart, Span: historyStart.AddDate(0, 6, 0).Sub(historyStart),
 		Networks: simulator.BehaviourNetworks(), RunaroundShare: -1, DuplicateRate: -1, OutOfOrderRate: -1,
@@ -43,6 +42,17 @@ func history(t *testing.T, conn driver.Conn) *simulator.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
+	storePlan(t, conn, plan)
+	return plan
+}
+
+// storePlan stores each request of a plan as the outcome row the pipeline
+// would have written for it (its truth class, latency as time to
+// acknowledge and to fulfil), and the plan's organisation directory. The
+// outcome id is derived from the network and control id (truthOutcomeID).
+func storePlan(t *testing.T, conn driver.Conn, plan *simulator.Plan) {
+	t.Helper()
+	ctx := context.Background()
 	b, err := conn.PrepareBatch(ctx, `INSERT INTO exchange_outcomes (outcome_id, version, network, request_id, correlation_key,
 		request_kind, requester_org, responder_org, outcome, exception_code, requested_at, requested_at_ms, acknowledged_at_ms,
 		answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms, rule_version)`)
@@ -58,7 +68,7 @@ func history(t *testing.T, conn driver.Conn) *simulator.Plan {
 			l := uint64(r.LatencyMs)
 			tta, ttf = &l, &l
 		}
-		if err := b.Append(uuid.NewSHA1(uuid.NameSpaceOID, []byte(r.Network+"/"+r.ControlID)), uint64(1), r.Network, r.ControlID,
+		if err := b.Append(truthOutcomeID(r), uint64(1), r.Network, r.ControlID,
 			r.Network+"|"+r.Requester+"|"+r.ControlID, "patient_query", r.Requester, r.Responder, r.Outcome, r.ExceptionCode,
 			r.RequestedAt, r.RequestedAt.UnixMilli(), ackMs, ansMs, tta, ttf, sla, grace, "history-test"); err != nil {
 			t.Fatal(err)
@@ -71,10 +81,14 @@ func history(t *testing.T, conn driver.Conn) *simulator.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(dir), historyStart); err != nil {
+	if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(dir), plan.Start()); err != nil {
 		t.Fatal(err)
 	}
-	return plan
+}
+
+// truthOutcomeID is the outcome id storePlan gives a request.
+func truthOutcomeID(r simulator.TruthRow) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(r.Network+"/"+r.ControlID))
 }
 
 // exactQuantile is ClickHouse's quantileExact: the element at ⌊level·n⌋ of

@@ -58,6 +58,9 @@ type ResponderProfile struct {
 	// months since Start (30-day months): negative for a responder that
 	// improves, positive for one that gets worse.
 	DriftPerMonth float64 `json:"drift_per_month,omitempty"`
+	// Episodes are stretches of time in which the responder cites 171.205
+	// while serving, or in a real outage (PerformanceEpisode).
+	Episodes []PerformanceEpisode `json:"episodes,omitempty"`
 }
 
 // MonthIndex is the number of calendar months from the month of start to
