@@ -97,3 +97,12 @@ func checkLine(lines []*hinscorev1.ExceptionCheck, rule string) *hinscorev1.Exce
 	}
 	return nil
 }
+
+func dirOf(t *testing.T, ctx context.Context, conn driver.Conn) directory {
+	t.Helper()
+	d, err := loadDirectory(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

@@ -41,6 +41,12 @@ func TestPerformanceCitationsAgainstTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	began := time.Now()
+	checks, err := checkExceptions(ctx, conn, Query{Granularity: Month}, dirOf(t, ctx, conn), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("checks of the month: %d cited chains in %s", len(checks), time.Since(began))
 	stored := storedChecks(t, ctx, conn, "171.205-serving")
 	want := map[string]int{}
 	for _, r := range plan.Requests() {
