@@ -2,6 +2,9 @@ package api
 
 import (
 	"context"
+	"html"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +54,33 @@ func TestChainExceptionChecks(t *testing.T) {
 	none, err := s.exceptionChecks(ctx, uuid.New())
 	if err != nil || none == nil || len(none) != 0 {
 		t.Errorf("a chain without checks: %v, %v (want an empty list)", none, err)
+	}
+}
+
+// TestChainPageShowsExceptionChecks: the chain page lists each rule's
+// finding, and the reasoning of a flagged one.
+func TestChainPageShowsExceptionChecks(t *testing.T) {
+	v, err := newViews()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule, _ := exceptionrule.Lookup("171.205-serving")
+	view := ChainView{ExceptionChecks: []ExceptionCheck{
+		{RuleID: rule.ID, RuleVersion: exceptionrule.Version, ExceptionCode: "171.205", Checked: true, Flagged: true,
+			Others: 12, OthersFulfilled: 10, Measure: 10.0 / 12, Parameters: rule.Parameters(), Reasoning: rule.Reasoning},
+		{RuleID: "171.204-written-answer", ExceptionCode: "171.204", Parameters: "p204", Reasoning: "never shown unless flagged"},
+	}}
+	w := httptest.NewRecorder()
+	if err := v.render(w, http.StatusOK, "chain", "chain.html", "token", view); err != nil {
+		t.Fatal(err)
+	}
+	page := html.UnescapeString(w.Body.String())
+	for _, want := range []string{`id="exception-checks"`, "171.205-serving", "flagged", "0.833", rule.Reasoning, "not checked", "p204"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "never shown unless flagged") {
+		t.Error("the reasoning of an unflagged check is shown")
 	}
 }
