@@ -13,8 +13,9 @@ import (
 // chainRow is one outcome as the exception checks read it.
 type chainRow struct {
 	outcomeID, requestID, network string
-	// responder is the responder identifier (chstore.ResponderSQL); org
-	// the directory's organisation of it, which "the same responder" means.
+	// responder is the responder identifier (chstore.ResponderSQL): the
+	// system that answered, which "the same responder" means; org and
+	// developer are the directory's, for the cards.
 	responder, org, developer string
 	requester, kind, purpose  string
 	outcome, code             string
@@ -25,8 +26,29 @@ type chainRow struct {
 
 // fulfilled reports whether the chain ended with the records (late or
 // partial ones too): the responder was answering.
-func (r *chainRow) fulfilled() bool {
-	return r.outcome == "fulfilled" || r.outcome == "fulfilled_late" || r.outcome == "partial"
+func (r *chainRow) fulfilled() bool { return fulfilledClass(r.outcome) }
+
+func fulfilledClass(outcome string) bool {
+	return outcome == "fulfilled" || outcome == "fulfilled_late" || outcome == "partial"
+}
+
+// groupRow counts a responder's chains of one month by requester, request
+// kind, purpose, cited code and whether they were fulfilled: what the
+// monthly rules compare a citation with.
+type groupRow struct {
+	responder, requester, kind, purpose, code string
+	month                                     int64
+	fulfilled                                 bool
+	n                                         uint64
+}
+
+// checkInput is what the rules read for one month: every chain citing a
+// checked code requested in it, the chains of the responders near a
+// 171.205 citation (a rule window either side, the citing ones among
+// them), and the month's chains of the citing responders as groupRows.
+type checkInput struct {
+	citing, near []chainRow
+	groups       []groupRow
 }
 
 // chainCheck is what one rule found for one chain citing its code.
@@ -42,35 +64,38 @@ type chainCheck struct {
 	measure                 float64
 }
 
-// checkChains applies every rule to each chain of rows requested in
-// [from, to) that cites one of its codes. rows must hold every chain of the
-// citing responders from a rule window before from to one after to, and
-// whole calendar months for the monthly rules (from and to are month
-// starts). now decides whether a missing written answer is overdue yet.
-func checkChains(rows []chainRow, from, to, now time.Time) []chainCheck {
-	byOrg := map[string][]*chainRow{}
-	for i := range rows {
-		r := &rows[i]
-		byOrg[r.org] = append(byOrg[r.org], r)
+// checkChains applies every rule to each chain of in.citing requested in
+// [from, to) that cites one of its codes; from and to are month starts.
+// now decides whether a missing written answer is overdue yet.
+func checkChains(in checkInput, from, to, now time.Time) []chainCheck {
+	near := map[string][]*chainRow{}
+	for i := range in.near {
+		r := &in.near[i]
+		near[r.responder] = append(near[r.responder], r)
 	}
-	orgs := sortedKeys(byOrg)
-	for _, org := range orgs {
-		slices.SortStableFunc(byOrg[org], func(a, b *chainRow) int { return cmp.Compare(a.requestedMs, b.requestedMs) })
+	for _, rows := range near {
+		slices.SortStableFunc(rows, func(a, b *chainRow) int { return cmp.Compare(a.requestedMs, b.requestedMs) })
 	}
+	manner, unequal := monthTallies(in.groups)
 	var out []chainCheck
 	for _, rule := range exceptionrule.Table() {
-		for _, org := range orgs {
-			chains := byOrg[org]
+		for i := range in.citing {
+			r := &in.citing[i]
+			if !cites(rule, r, from, to) {
+				continue
+			}
+			var c chainCheck
 			switch rule.Condition {
 			case exceptionrule.ServingWhileCiting:
-				out = append(out, checkServing(rule, chains, from, to)...)
+				c = checkServing(rule, r, near[r.responder])
 			case exceptionrule.NoTimelyWrittenAnswer:
-				out = append(out, checkWrittenAnswer(rule, chains, from, to, now)...)
+				c = checkWrittenAnswer(rule, r, now)
 			case exceptionrule.RedirectedWhileElectronic:
-				out = append(out, checkManner(rule, chains, from, to)...)
+				c = checkManner(rule, r, manner)
 			case exceptionrule.CitedUnequally:
-				out = append(out, checkUnequal(rule, chains, from, to)...)
+				c = checkUnequal(rule, r, unequal)
 			}
+			out = append(out, c)
 		}
 	}
 	return out
@@ -90,35 +115,28 @@ func share(n, total uint64) float64 {
 	return float64(n) / float64(total)
 }
 
-// checkServing: the responder's other chains within ±WindowAround of a
-// citing one (sorted by request time), every requester's.
-func checkServing(rule exceptionrule.Rule, chains []*chainRow, from, to time.Time) []chainCheck {
-	var out []chainCheck
+// checkServing: the responder's other chains within ±WindowAround of the
+// citing one (near, sorted by request time), every requester's.
+func checkServing(rule exceptionrule.Rule, r *chainRow, near []*chainRow) chainCheck {
 	w := rule.WindowAround.Milliseconds()
-	lo := 0
-	for i, r := range chains {
-		if !cites(rule, r, from, to) {
+	c := chainCheck{row: r, rule: rule}
+	lo, _ := slices.BinarySearchFunc(near, r.requestedMs-w, func(x *chainRow, t int64) int { return cmp.Compare(x.requestedMs, t) })
+	for _, o := range near[lo:] {
+		if o.requestedMs > r.requestedMs+w {
+			break
+		}
+		if o.outcomeID == r.outcomeID {
 			continue
 		}
-		for chains[lo].requestedMs < r.requestedMs-w {
-			lo++
+		c.others++
+		if o.fulfilled() {
+			c.othersFulfilled++
 		}
-		c := chainCheck{row: r, rule: rule}
-		for j := lo; j < len(chains) && chains[j].requestedMs <= r.requestedMs+w; j++ {
-			if j == i {
-				continue
-			}
-			c.others++
-			if chains[j].fulfilled() {
-				c.othersFulfilled++
-			}
-		}
-		c.measure = share(c.othersFulfilled, c.others)
-		c.checked = c.others >= uint64(rule.MinOthers)
-		c.flagged = c.checked && c.measure >= rule.Threshold
-		out = append(out, c)
 	}
-	return out
+	c.measure = share(c.othersFulfilled, c.others)
+	c.checked = c.others >= uint64(rule.MinOthers)
+	c.flagged = c.checked && c.measure >= rule.Threshold
+	return c
 }
 
 // checkWrittenAnswer: the deciding answer citing the code is the written
@@ -127,33 +145,27 @@ func checkServing(rule exceptionrule.Rule, chains []*chainRow, from, to time.Tim
 // them). A chain without an answer is checked once that deadline has
 // passed at now; an untimed chain (its request time is when it was
 // recorded) cannot be checked.
-func checkWrittenAnswer(rule exceptionrule.Rule, chains []*chainRow, from, to, now time.Time) []chainCheck {
+func checkWrittenAnswer(rule exceptionrule.Rule, r *chainRow, now time.Time) chainCheck {
 	cal := calendar.USFederal()
-	var out []chainCheck
-	for _, r := range chains {
-		if !cites(rule, r, from, to) {
-			continue
-		}
-		c := chainCheck{row: r, rule: rule, measure: -1}
-		requested := time.UnixMilli(r.requestedMs).UTC()
-		due := cal.AddBusinessDays(requested, rule.BusinessDays)
-		switch {
-		case r.untimed:
-		case r.answeredMs > 0:
-			answered := time.UnixMilli(r.answeredMs).UTC()
-			c.checked, c.flagged = true, answered.After(due)
-			c.measure = float64(cal.BusinessDaysBetween(requested, answered))
-		case now.After(due):
-			c.checked, c.flagged = true, true
-		}
-		out = append(out, c)
+	c := chainCheck{row: r, rule: rule, measure: -1}
+	requested := time.UnixMilli(r.requestedMs).UTC()
+	due := cal.AddBusinessDays(requested, rule.BusinessDays)
+	switch {
+	case r.untimed:
+	case r.answeredMs > 0:
+		answered := time.UnixMilli(r.answeredMs).UTC()
+		c.checked, c.flagged = true, answered.After(due)
+		c.measure = float64(cal.BusinessDaysBetween(requested, answered))
+	case now.After(due):
+		c.checked, c.flagged = true, true
 	}
-	return out
+	return c
 }
 
-// monthKey groups chains by calendar month and what a rule compares
-// within it.
+// monthKey groups a responder's chains of a calendar month by what a
+// rule compares within it.
 type monthKey struct {
+	responder     string
 	month         int64
 	kind, purpose string
 }
@@ -167,78 +179,87 @@ type tally struct {
 	byReq, hitReq map[string]uint64
 }
 
-func (t *tally) add(requester string, hit bool) {
+func (t *tally) add(requester string, n uint64, hit bool) {
 	if t.byReq == nil {
 		t.byReq, t.hitReq = map[string]uint64{}, map[string]uint64{}
 	}
-	t.n++
-	t.byReq[requester]++
+	t.n += n
+	t.byReq[requester] += n
 	if hit {
-		t.hits++
-		t.hitReq[requester]++
+		t.hits += n
+		t.hitReq[requester] += n
 	}
 }
 
 // others are the group's chains of every other requester, and their hits.
 func (t *tally) others(requester string) (n, hits uint64) {
+	if t == nil {
+		return 0, 0
+	}
 	return t.n - t.byReq[requester], t.hits - t.hitReq[requester]
+}
+
+// own are the requester's chains of the group, and their hits.
+func (t *tally) own(requester string) (n, hits uint64) {
+	if t == nil {
+		return 0, 0
+	}
+	return t.byReq[requester], t.hitReq[requester]
+}
+
+// monthTallies counts the groups for the monthly rules: fulfilled chains
+// by responder, month and kind (manner), and chains citing each code by
+// responder, month, kind and purpose (unequal, keyed by code too).
+func monthTallies(groups []groupRow) (manner map[monthKey]*tally, unequal map[string]map[monthKey]*tally) {
+	manner, unequal = map[monthKey]*tally{}, map[string]map[monthKey]*tally{}
+	for _, rule := range exceptionrule.Table() {
+		if rule.Condition == exceptionrule.CitedUnequally {
+			unequal[rule.ID] = map[monthKey]*tally{}
+		}
+	}
+	get := func(m map[monthKey]*tally, k monthKey) *tally {
+		if m[k] == nil {
+			m[k] = &tally{}
+		}
+		return m[k]
+	}
+	for _, g := range groups {
+		get(manner, monthKey{responder: g.responder, month: g.month, kind: g.kind}).add(g.requester, g.n, g.fulfilled)
+		for _, rule := range exceptionrule.Table() {
+			if m := unequal[rule.ID]; m != nil {
+				k := monthKey{responder: g.responder, month: g.month, kind: g.kind, purpose: g.purpose}
+				get(m, k).add(g.requester, g.n, slices.Contains(rule.Codes, g.code))
+			}
+		}
+	}
+	return manner, unequal
 }
 
 // checkManner: the other requesters' chains of the same request kind in the
 // month, and how many the responder fulfilled. Every request hinscore
 // records came in a standard electronic form (HL7 v2, FHIR, XCPD/XCA).
-func checkManner(rule exceptionrule.Rule, chains []*chainRow, from, to time.Time) []chainCheck {
-	groups := map[monthKey]*tally{}
-	for _, r := range chains {
-		k := monthKey{month: monthOf(r.requestedMs), kind: r.kind}
-		if groups[k] == nil {
-			groups[k] = &tally{}
-		}
-		groups[k].add(r.requester, r.fulfilled())
-	}
-	var out []chainCheck
-	for _, r := range chains {
-		if !cites(rule, r, from, to) {
-			continue
-		}
-		c := chainCheck{row: r, rule: rule}
-		c.others, c.othersFulfilled = groups[monthKey{month: monthOf(r.requestedMs), kind: r.kind}].others(r.requester)
-		c.measure = share(c.othersFulfilled, c.others)
-		c.checked = c.others >= uint64(rule.MinOthers)
-		c.flagged = c.checked && c.measure >= rule.Threshold
-		out = append(out, c)
-	}
-	return out
+func checkManner(rule exceptionrule.Rule, r *chainRow, manner map[monthKey]*tally) chainCheck {
+	c := chainCheck{row: r, rule: rule}
+	c.others, c.othersFulfilled = manner[monthKey{responder: r.responder, month: monthOf(r.requestedMs), kind: r.kind}].others(r.requester)
+	c.measure = share(c.othersFulfilled, c.others)
+	c.checked = c.others >= uint64(rule.MinOthers)
+	c.flagged = c.checked && c.measure >= rule.Threshold
+	return c
 }
 
 // checkUnequal: within the month, request kind and purpose, the
 // requester's rate of citing the code against the other requesters'
 // together, by a pooled two-proportion z statistic. othersFulfilled holds
 // the other requesters' citations here.
-func checkUnequal(rule exceptionrule.Rule, chains []*chainRow, from, to time.Time) []chainCheck {
-	groups := map[monthKey]*tally{}
-	for _, r := range chains {
-		k := monthKey{month: monthOf(r.requestedMs), kind: r.kind, purpose: r.purpose}
-		if groups[k] == nil {
-			groups[k] = &tally{}
-		}
-		groups[k].add(r.requester, slices.Contains(rule.Codes, r.code))
-	}
-	var out []chainCheck
-	for _, r := range chains {
-		if !cites(rule, r, from, to) {
-			continue
-		}
-		g := groups[monthKey{month: monthOf(r.requestedMs), kind: r.kind, purpose: r.purpose}]
-		c := chainCheck{row: r, rule: rule}
-		c.others, c.othersFulfilled = g.others(r.requester)
-		n1, x1 := g.byReq[r.requester], g.hitReq[r.requester]
-		c.measure = twoProportionZ(x1, n1, c.othersFulfilled, c.others)
-		c.checked = n1 >= uint64(rule.MinOthers) && c.others >= uint64(rule.MinOthers)
-		c.flagged = c.checked && c.measure >= rule.Threshold && share(x1, n1)-share(c.othersFulfilled, c.others) >= rule.Margin
-		out = append(out, c)
-	}
-	return out
+func checkUnequal(rule exceptionrule.Rule, r *chainRow, unequal map[string]map[monthKey]*tally) chainCheck {
+	g := unequal[rule.ID][monthKey{responder: r.responder, month: monthOf(r.requestedMs), kind: r.kind, purpose: r.purpose}]
+	c := chainCheck{row: r, rule: rule}
+	c.others, c.othersFulfilled = g.others(r.requester)
+	n1, x1 := g.own(r.requester)
+	c.measure = twoProportionZ(x1, n1, c.othersFulfilled, c.others)
+	c.checked = n1 >= uint64(rule.MinOthers) && c.others >= uint64(rule.MinOthers)
+	c.flagged = c.checked && c.measure >= rule.Threshold && share(x1, n1)-share(c.othersFulfilled, c.others) >= rule.Margin
+	return c
 }
 
 // twoProportionZ is the pooled two-proportion z statistic of x1 of n1

@@ -3,6 +3,7 @@ package scorecard
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,6 +24,25 @@ func (w *checkWorld) add(requester, kind, purpose, outcome, code string, at time
 		outcome: outcome, code: code, requestedMs: at.UnixMilli(), answeredMs: at.Add(2 * time.Second).UnixMilli(), slaMs: 60_000,
 	})
 	return &w.rows[len(w.rows)-1]
+}
+
+// inputOf is what loadCheckInput reads from ClickHouse, from the rows
+// themselves: the citing ones, every one as near, and the groups counted.
+func inputOf(rows []chainRow) checkInput {
+	in := checkInput{near: rows}
+	counts := map[groupRow]uint64{}
+	for _, r := range rows {
+		if slices.Contains(checkedCodes(), r.code) {
+			in.citing = append(in.citing, r)
+		}
+		counts[groupRow{responder: r.responder, requester: r.requester, kind: r.kind, purpose: r.purpose, code: r.code,
+			month: monthOf(r.requestedMs), fulfilled: r.fulfilled()}]++
+	}
+	for g, n := range counts {
+		g.n = n
+		in.groups = append(in.groups, g)
+	}
+	return in
 }
 
 // only returns the checks of one rule, by outcome id.
@@ -69,7 +89,7 @@ func TestPerformanceCitedWhileServing(t *testing.T) {
 				}
 				w.add(fmt.Sprintf("C%d", 2+i%3), "patient_query", "treatment", outcome, code, t0.Add(off))
 			}
-			got := only(checkChains(w.rows, checkMonth, checkEnd, checkNow), "171.205-serving")[cite.outcomeID]
+			got := only(checkChains(inputOf(w.rows), checkMonth, checkEnd, checkNow), "171.205-serving")[cite.outcomeID]
 			if got.checked != tc.checked || got.flagged != tc.flagged || got.others != tc.others_ || got.othersFulfilled != tc.fulfill_ {
 				t.Fatalf("checked %v flagged %v others %d fulfilled %d, want %v %v %d %d",
 					got.checked, got.flagged, got.others, got.othersFulfilled, tc.checked, tc.flagged, tc.others_, tc.fulfill_)
@@ -104,7 +124,7 @@ func TestInfeasibilityWrittenAnswer(t *testing.T) {
 			if !tc.answered.IsZero() {
 				r.answeredMs = tc.answered.UnixMilli()
 			}
-			got := only(checkChains(w.rows, checkMonth, checkEnd, tc.now), "171.204-written-answer")[r.outcomeID]
+			got := only(checkChains(inputOf(w.rows), checkMonth, checkEnd, tc.now), "171.204-written-answer")[r.outcomeID]
 			if got.row == nil || got.checked != tc.checked || got.flagged != tc.flagged {
 				t.Fatalf("checked %v flagged %v, want %v %v", got.checked, got.flagged, tc.checked, tc.flagged)
 			}
@@ -145,7 +165,7 @@ func TestMannerRedirectWhileAnsweringOthers(t *testing.T) {
 			for i := range tc.next {
 				w.add("C2", "patient_query", "treatment", "fulfilled", "", checkEnd.Add(time.Duration(i)*time.Minute))
 			}
-			got := only(checkChains(w.rows, checkMonth, checkEnd, checkNow), "171.301-electronic")[r.outcomeID]
+			got := only(checkChains(inputOf(w.rows), checkMonth, checkEnd, checkNow), "171.301-electronic")[r.outcomeID]
 			if got.checked != tc.checked || got.flagged != tc.flagged || got.others != uint64(tc.others) {
 				t.Fatalf("checked %v flagged %v others %d, want %v %v %d", got.checked, got.flagged, got.others, tc.checked, tc.flagged, tc.others)
 			}
@@ -193,7 +213,7 @@ func TestPrivacyCitedUnequally(t *testing.T) {
 			for i := range tc.otherPurposeCitedByAll {
 				w.add(fmt.Sprintf("C%d", 2+i%5), "patient_query", "payment", "refused_exception", tc.code, at.Add(time.Duration(i)*time.Minute))
 			}
-			got := only(checkChains(w.rows, checkMonth, checkEnd, checkNow), tc.code+"-unequal")[id]
+			got := only(checkChains(inputOf(w.rows), checkMonth, checkEnd, checkNow), tc.code+"-unequal")[id]
 			if math.Abs(got.measure-tc.z) > 1e-4 || got.checked != tc.checked || got.flagged != tc.flagged {
 				t.Fatalf("z %.4f checked %v flagged %v, want %.4f %v %v", got.measure, got.checked, got.flagged, tc.z, tc.checked, tc.flagged)
 			}
@@ -206,7 +226,7 @@ func TestChecksOnlyTheMonthAsked(t *testing.T) {
 	w.add("C1", "patient_query", "treatment", "refused_exception", "171.205", checkMonth.Add(-time.Millisecond))
 	in := w.add("C1", "patient_query", "treatment", "refused_exception", "171.205", checkMonth)
 	w.add("C1", "patient_query", "treatment", "refused_exception", "171.205", checkEnd)
-	checks := checkChains(w.rows, checkMonth, checkEnd, checkNow)
+	checks := checkChains(inputOf(w.rows), checkMonth, checkEnd, checkNow)
 	if len(checks) != 1 || checks[0].row.outcomeID != in.outcomeID || checks[0].rule.ID != "171.205-serving" {
 		t.Fatalf("checks %+v, want the one citation of the month", checks)
 	}

@@ -17,11 +17,19 @@ import (
 
 // checkedCodes are every code some rule checks.
 func checkedCodes() []string {
+	return codesOf(exceptionrule.ServingWhileCiting, exceptionrule.NoTimelyWrittenAnswer,
+		exceptionrule.RedirectedWhileElectronic, exceptionrule.CitedUnequally)
+}
+
+// codesOf returns the codes of the rules with one of the conditions.
+func codesOf(conditions ...string) []string {
 	var out []string
 	for _, r := range exceptionrule.Table() {
-		for _, c := range r.Codes {
-			if !slices.Contains(out, c) {
-				out = append(out, c)
+		if slices.Contains(conditions, r.Condition) {
+			for _, c := range r.Codes {
+				if !slices.Contains(out, c) {
+					out = append(out, c)
+				}
 			}
 		}
 	}
@@ -29,23 +37,27 @@ func checkedCodes() []string {
 	return out
 }
 
-// ruleMargin is the widest window either side of a citation a rule reads.
-func ruleMargin() time.Duration {
-	var m time.Duration
+// servingWindow is the window either side of a citation the serving rule
+// reads (0 without such a rule).
+func servingWindow() time.Duration {
+	var w time.Duration
 	for _, r := range exceptionrule.Table() {
-		m = max(m, r.WindowAround)
+		if r.Condition == exceptionrule.ServingWhileCiting {
+			w = max(w, r.WindowAround)
+		}
 	}
-	return m
+	return w
 }
 
 // checkExceptions runs the rules over every calendar month of the scan
-// range in which a chain cites a checked code, one month at a time (the
-// rows of the citing responders' organisations in the month and a rule
-// window either side), and returns what each rule found for each citing
-// chain.
+// range in which a chain cites a checked code, one month at a time, and
+// returns what each rule found for each citing chain.
 func checkExceptions(ctx context.Context, conn driver.Conn, q Query, dir directory, now time.Time) ([]chainCheck, error) {
 	where, args := q.timeFilter("requested_at")
-	rows, err := conn.Query(ctx, `SELECT DISTINCT toStartOfMonth(requested_at) AS month FROM outcomes
+	// exchange_outcomes without FINAL here and in the prefilters below: a
+	// month, bucket or responder that an earlier version cited is read for
+	// nothing, and the exact reads decide; FINAL is the expensive part.
+	rows, err := conn.Query(ctx, `SELECT DISTINCT toStartOfMonth(requested_at) AS month FROM exchange_outcomes
 WHERE `+where+` AND exception_code IN ? ORDER BY month`, append(args, groupSet(checkedCodes()))...)
 	if err != nil {
 		return nil, fmt.Errorf("exception checks: %w", err)
@@ -66,50 +78,91 @@ WHERE `+where+` AND exception_code IN ? ORDER BY month`, append(args, groupSet(c
 	var out []chainCheck
 	for _, m := range months {
 		_, end, _ := Period(Month, m)
-		chains, err := loadChains(ctx, conn, dir, m, end)
+		in, err := loadCheckInput(ctx, conn, dir, m, end)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("exception checks: %w", err)
 		}
-		out = append(out, checkChains(chains, m, end, now)...)
+		out = append(out, checkChains(in, m, end, now)...)
 	}
 	return out, nil
 }
 
-// loadChains reads the chains of every responder organisation that cites a
-// checked code in [from, to), requested from a rule window before from to
-// one after to.
-func loadChains(ctx context.Context, conn driver.Conn, dir directory, from, to time.Time) ([]chainRow, error) {
-	rows, err := conn.Query(ctx, `SELECT DISTINCT `+chstore.ResponderSQL+` FROM outcomes
-WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC') AND exception_code IN ?`,
-		uint32(from.Unix()), uint32(to.Unix()), groupSet(checkedCodes()))
+// chainColumns are the columns scanChains reads.
+const chainColumns = `toString(outcome_id), request_id, network, ` + chstore.ResponderSQL + ` AS responder,
+    requester_org, request_kind, purpose, outcome, exception_code, requested_at_ms, answered_at_ms, sla_ms, untimed`
+
+// loadCheckInput reads what the rules need for the month [from, to), in
+// ClickHouse as far as it can: the citing chains one by one; of the other
+// chains, only those in the window buckets around a 171.205 citation of
+// the same responder (the W-wide bucket of a citation and its two
+// neighbours hold every chain within ±W), and for the monthly rules the
+// citing responders' chains counted by requester, kind, purpose, code and
+// fulfilment, so that a month of millions of chains is not read row by row.
+func loadCheckInput(ctx context.Context, conn driver.Conn, dir directory, from, to time.Time) (checkInput, error) {
+	var in checkInput
+	month := `requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC')`
+	bounds := []any{uint32(from.Unix()), uint32(to.Unix())}
+	var err error
+	in.citing, err = scanChains(ctx, conn, dir, `SELECT `+chainColumns+` FROM outcomes WHERE `+month+` AND exception_code IN ?`,
+		append(bounds, groupSet(checkedCodes()))...)
 	if err != nil {
-		return nil, fmt.Errorf("exception checks: %w", err)
+		return in, err
 	}
-	orgs := map[string]bool{}
-	for rows.Next() {
-		var ident string
-		if err := rows.Scan(&ident); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("exception checks: %w", err)
+	if w := servingWindow(); w > 0 {
+		bucket := fmt.Sprintf("intDiv(requested_at_ms, %d)", w.Milliseconds())
+		in.near, err = scanChains(ctx, conn, dir, `SELECT `+chainColumns+` FROM outcomes
+WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC') AND outcome != 'orphan'
+  AND (`+chstore.ResponderSQL+`, `+bucket+`) IN
+    (SELECT r, arrayJoin([b - 1, b, b + 1]) FROM
+        (SELECT `+chstore.ResponderSQL+` AS r, `+bucket+` AS b FROM exchange_outcomes WHERE `+month+` AND exception_code IN ?))`,
+			uint32(from.Add(-w).Unix()), uint32(to.Add(w+time.Second).Unix()), bounds[0], bounds[1],
+			groupSet(codesOf(exceptionrule.ServingWhileCiting)))
+		if err != nil {
+			return in, err
 		}
-		orgs[dir.lookup(ident).orgID] = true
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("exception checks: %w", err)
-	}
-	idents := dir.identifiersOf(orgs)
-	if len(idents) == 0 {
-		return nil, nil
-	}
-	margin := ruleMargin()
-	rows, err = conn.Query(ctx, `SELECT toString(outcome_id), request_id, network, `+chstore.ResponderSQL+` AS responder,
-    requester_org, request_kind, purpose, outcome, exception_code, requested_at_ms, answered_at_ms, sla_ms, untimed
+	in.groups, err = loadGroups(ctx, conn, month, bounds)
+	return in, err
+}
+
+// loadGroups counts the month's chains of every responder citing a code of
+// a monthly rule.
+func loadGroups(ctx context.Context, conn driver.Conn, month string, bounds []any) ([]groupRow, error) {
+	codes := codesOf(exceptionrule.RedirectedWhileElectronic, exceptionrule.CitedUnequally)
+	rows, err := conn.Query(ctx, `SELECT `+chstore.ResponderSQL+` AS responder, requester_org, request_kind, purpose,
+    toStartOfMonth(requested_at) AS month, exception_code, outcome IN `+fulfilledClasses+` AS fulfilled, count()
 FROM outcomes
-WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC') AND outcome != 'orphan' AND responder IN ?`,
-		uint32(from.Add(-margin).Unix()), uint32(to.Add(margin).Unix()), groupSet(idents))
+WHERE `+month+` AND outcome != 'orphan'
+  AND responder IN (SELECT `+chstore.ResponderSQL+` FROM exchange_outcomes WHERE `+month+` AND exception_code IN ?)
+GROUP BY responder, requester_org, request_kind, purpose, month, exception_code, fulfilled`,
+		append(append(slices.Clone(bounds), bounds...), groupSet(codes))...)
 	if err != nil {
-		return nil, fmt.Errorf("exception checks: %w", err)
+		return nil, fmt.Errorf("groups: %w", err)
+	}
+	defer rows.Close()
+	var out []groupRow
+	for rows.Next() {
+		var g groupRow
+		var m time.Time
+		var fulfilled uint8
+		if err := rows.Scan(&g.responder, &g.requester, &g.kind, &g.purpose, &m, &g.code, &fulfilled, &g.n); err != nil {
+			return nil, fmt.Errorf("groups: %w", err)
+		}
+		g.month, g.fulfilled = midnight(m).UnixMilli(), fulfilled == 1
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("groups: %w", err)
+	}
+	return out, nil
+}
+
+// scanChains reads the chainColumns rows of a query, with each responder's
+// organisation and developer from the directory.
+func scanChains(ctx context.Context, conn driver.Conn, dir directory, query string, args ...any) ([]chainRow, error) {
+	rows, err := conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("chains: %w", err)
 	}
 	defer rows.Close()
 	var out []chainRow
@@ -118,33 +171,16 @@ WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC
 		var untimed uint8
 		if err := rows.Scan(&r.outcomeID, &r.requestID, &r.network, &r.responder, &r.requester, &r.kind, &r.purpose,
 			&r.outcome, &r.code, &r.requestedMs, &r.answeredMs, &r.slaMs, &untimed); err != nil {
-			return nil, fmt.Errorf("exception checks: %w", err)
+			return nil, fmt.Errorf("chains: %w", err)
 		}
 		e := dir.lookup(r.responder)
 		r.org, r.developer, r.untimed = e.orgID, e.developer, untimed != 0
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("exception checks: %w", err)
+		return nil, fmt.Errorf("chains: %w", err)
 	}
 	return out, nil
-}
-
-// identifiersOf returns every identifier of the organisations, sorted: those
-// the directory gives them, and an organisation unknown to it, which is its
-// own identifier.
-func (d directory) identifiersOf(orgs map[string]bool) []string {
-	var out []string
-	for org := range orgs {
-		out = append(out, org)
-	}
-	for ident, e := range d.byIdentifier {
-		if orgs[e.orgID] && !slices.Contains(out, ident) {
-			out = append(out, ident)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // storeChecks writes one exception_checks row per chain and rule: the
