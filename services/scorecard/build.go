@@ -47,8 +47,8 @@ type Query struct {
 	// (the service passes its event-time watermark); zero marks none.
 	ClosedBefore time.Time
 	// StoreChecks writes what the exception checks found for each citing
-	// chain to exception_checks (the command and the service do, for one
-	// granularity of a run: the checks do not depend on it).
+	// chain to exception_checks (the command and the service store them
+	// once per run, before building every granularity).
 	StoreChecks bool
 }
 
@@ -203,6 +203,13 @@ type world struct {
 // happens in ClickHouse; the earlier periods needed by the trend and the
 // k-of-n flags are read in the same queries.
 func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hinscorev1.Scorecard, error) {
+	return build(ctx, conn, q, now, nil)
+}
+
+// build is Build with the exception checks already run (runChecks; nil:
+// run them here, and store them when q.StoreChecks), so that a run of
+// several granularities checks each month once.
+func build(ctx context.Context, conn driver.Conn, q Query, now time.Time, checks *sharedChecks) ([]*hinscorev1.Scorecard, error) {
 	if err := q.validate(); err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
 	}
@@ -223,16 +230,19 @@ func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hi
 	if err := attachDataQuality(ctx, conn, q, cards); err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
 	}
-	checks, err := checkExceptions(ctx, conn, q, w.dir, now)
-	if err != nil {
-		return nil, fmt.Errorf("scorecard.Build: %w", err)
-	}
-	attachExceptionChecks(q, cards, checks)
-	if q.StoreChecks {
-		if err := storeChecks(ctx, conn, checks, now); err != nil {
+	if checks == nil {
+		found, err := checkExceptions(ctx, conn, q, w.dir, now)
+		if err != nil {
 			return nil, fmt.Errorf("scorecard.Build: %w", err)
 		}
+		if q.StoreChecks {
+			if err := storeChecks(ctx, conn, found, now); err != nil {
+				return nil, fmt.Errorf("scorecard.Build: %w", err)
+			}
+		}
+		checks = &sharedChecks{found}
 	}
+	attachExceptionChecks(q, cards, checks.checks)
 	return cards, nil
 }
 

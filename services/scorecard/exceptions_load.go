@@ -49,6 +49,30 @@ func servingWindow() time.Duration {
 	return w
 }
 
+// sharedChecks are the exception checks of a run, shared by the builds of
+// its granularities.
+type sharedChecks struct{ checks []chainCheck }
+
+// runChecks runs the exception checks once for a run's builds of every
+// granularity over [from, to) (zero: unbounded) and stores them: the
+// months a month card of that range reads reach furthest back (flag_n - 1
+// months before) and forward, so they cover every granularity's cards.
+func runChecks(ctx context.Context, conn driver.Conn, from, to, now time.Time) (*sharedChecks, error) {
+	dir, err := loadDirectory(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	q := Query{Granularity: Month, From: from, To: to, Params: DefaultParams()}
+	checks, err := checkExceptions(ctx, conn, q, dir, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := storeChecks(ctx, conn, checks, now); err != nil {
+		return nil, err
+	}
+	return &sharedChecks{checks}, nil
+}
+
 // checkExceptions runs the rules over every calendar month of the scan
 // range in which a chain cites a checked code, one month at a time, and
 // returns what each rule found for each citing chain.

@@ -1,6 +1,7 @@
 package scorecard
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 	"github.com/hinscore/hinscore/services/lib/domain/exceptionrule"
 )
 
@@ -105,4 +107,37 @@ func dirOf(t *testing.T, ctx context.Context, conn driver.Conn) directory {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestRunCLIStoresTheChecks: the command checks the cited exceptions once
+// and stores what each rule found for each citing chain: the fixture's
+// 171.204 refusal never answered (flagged, its ten business days long
+// past) and its portal redirect (too few other requesters: not checked).
+func TestRunCLIStoresTheChecks(t *testing.T) {
+	clearEnv(t)
+	conn, d := chtest.Database(t)
+	insert(t, conn, fixture())
+	var stdout, stderr bytes.Buffer
+	if err := RunCLI(context.Background(), []string{"--clickhouse", dsnString(d), "--out", t.TempDir(), "--period", "day,month"}, &stdout, &stderr); err != nil {
+		t.Fatalf("RunCLI: %v\n%s", err, stderr.String())
+	}
+	written := storedChecks(t, context.Background(), conn, "171.204-written-answer")
+	manner := storedChecks(t, context.Background(), conn, "171.301-electronic")
+	if len(written) != 1 || len(manner) != 1 {
+		t.Fatalf("stored %d checks of 171.204 and %d of 171.301, want 1 and 1", len(written), len(manner))
+	}
+	for _, c := range written {
+		if !c.checked || !c.flagged {
+			t.Errorf("171.204 without an answer: %+v", c)
+		}
+	}
+	for _, c := range manner {
+		if c.checked || c.flagged || c.others != 0 {
+			t.Errorf("a lone redirect: %+v", c)
+		}
+	}
+	var rows uint64
+	if err := conn.QueryRow(context.Background(), `SELECT count() FROM exception_checks`).Scan(&rows); err != nil || rows != 2 {
+		t.Errorf("%d rows written for two granularities (%v), want 2: the checks run once", rows, err)
+	}
 }
