@@ -127,7 +127,7 @@ func loadCheckInput(ctx context.Context, conn driver.Conn, dir directory, from, 
 	month := `requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC')`
 	bounds := []any{uint32(from.Unix()), uint32(to.Unix())}
 	var err error
-	in.citing, err = scanChains(ctx, conn, dir, `SELECT `+chainColumns+` FROM outcomes WHERE `+month+` AND exception_code IN ?`,
+	in.citing, err = scanChains(ctx, conn, dir, `SELECT `+chainColumns+` FROM outcomes WHERE `+month+` AND outcome != 'orphan' AND exception_code IN ?`,
 		append(bounds, groupSet(checkedCodes()))...)
 	if err != nil {
 		return in, err

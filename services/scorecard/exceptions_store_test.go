@@ -141,3 +141,22 @@ func TestRunCLIStoresTheChecks(t *testing.T) {
 		t.Errorf("%d rows written for two granularities (%v), want 2: the checks run once", rows, err)
 	}
 }
+
+// TestOrphansAreNotChecked: an answer that matched no request is no
+// request refused; the exception it names is not checked.
+func TestOrphansAreNotChecked(t *testing.T) {
+	conn := testDatabase(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	insert(t, conn, []row{
+		{id(1), 1, "alpha", "", "orphan", "171.205", at, nil},
+		{id(2), 1, "alpha", "patient_query", "refused_exception", "171.205", at, nil},
+	})
+	checks, err := checkExceptions(ctx, conn, Query{Granularity: Month, Params: DefaultParams()}, dirOf(t, ctx, conn), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(checks) != 1 || checks[0].row.outcomeID != id(2).String() {
+		t.Fatalf("%d checks, want the refusal's alone", len(checks))
+	}
+}
