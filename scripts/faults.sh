@@ -11,7 +11,7 @@
 #   FAULTS_RUN=nats scripts/faults.sh    only the scenarios matching a -run pattern
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for b in hinscore mllp-ingest fhir-ingest linker chwriter; do
+for b in hinscore mllp-ingest fhir-ingest atna-ingest linker chwriter; do
 	[ -x "bin/$b" ] || { echo "faults: bin/$b is missing: run make build" >&2; exit 1; }
 done
 export HINSCORE_FAULTS=full HINSCORE_FAULTS_BIN=$PWD/bin

@@ -46,6 +46,7 @@ func TestAPIAgainstSimulator(t *testing.T) {
 	t.Run("role matrix", func(t *testing.T) { testRoleMatrix(t, f, chainID, patientToken(r.Patient)) })
 	t.Run("injection strings", func(t *testing.T) { testInjection(t, f, chainID, patientToken(r.Patient)) })
 	t.Run("cli", func(t *testing.T) { testCLI(t, f, chainID, patientToken(r.Patient)) })
+	t.Run("case packet", func(t *testing.T) { testCasePacket(t, f, rows) })
 	t.Run("openapi", func(t *testing.T) { testOpenAPI(t, f) })
 	t.Run("browser", func(t *testing.T) { testBrowser(t, f) })
 }

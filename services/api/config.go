@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hinscore/hinscore/services/api/casepacket"
 	"github.com/hinscore/hinscore/services/lib/bus/seal"
 
 	"github.com/hinscore/hinscore/services/lib/bus"
@@ -83,6 +84,9 @@ type Config struct {
 	// rotations) open the original bytes sealed in EVENTS; a message
 	// sealed with a key not listed shows "status": "key_unknown".
 	seal.Keys
+	// Case signs the case packets of GET /v1/case; without it that
+	// endpoint answers 503 and everything else works.
+	Case casepacket.SigningKey
 	chstore.ClickHouse
 	bus.NATS        `note:"NATS_URL=RAW and EVENTS, single messages by sequence, and AUDIT"`
 	service.Process `defaults:"HINSCORE_ADMIN_ADDR=127.0.0.1:9108"`

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/hinscore/hinscore/services/lib/domain/text"
 )
 
 // EvidenceManifest is manifest.json in an evidence bundle: what it holds,
@@ -53,6 +55,28 @@ func rawExt(format string) string {
 	return ".txt"
 }
 
+// classificationOf is what decided a chain's class (classification.json).
+func classificationOf(v ChainView) Classification {
+	return Classification{Outcome: v.Class, ExceptionCode: v.ExceptionCode, ReasonCodes: v.ReasonCodes, Suspect: v.Suspect,
+		Purpose: v.Purpose, PurposeCode: v.PurposeCode, RequiredResponse: v.RequiredResponse,
+		Why: v.Why, SLA: v.SLA, TTFMs: v.TTFMs, OutcomeVersion: v.Version}
+}
+
+// rawName is the file name of a chain's i-th original message.
+func rawName(i int, msg RawMessage) string {
+	return fmt.Sprintf("%02d-%s-%s%s", i+1, msg.Role, unsafeName.ReplaceAllString(text.Truncate(msg.MessageID, 64), "_"), rawExt(msg.Format))
+}
+
+// rawIndex lists a chain's original messages without their bytes.
+func rawIndex(msgs []RawMessage) []RawMessage {
+	index := make([]RawMessage, len(msgs))
+	for i, msg := range msgs {
+		index[i] = msg
+		index[i].Data = ""
+	}
+	return index
+}
+
 // evidenceZip builds the case-file bundle: chain.json, classification.json,
 // raw/index.json with one file per original message, and manifest.json.
 func evidenceZip(v ChainView, msgs []RawMessage, who, reason string, now time.Time) ([]byte, error) {
@@ -78,25 +102,18 @@ func evidenceZip(v ChainView, msgs []RawMessage, who, reason string, now time.Ti
 		}
 		return add(name, append(data, '\n'))
 	}
-	cls := Classification{Outcome: v.Class, ExceptionCode: v.ExceptionCode, ReasonCodes: v.ReasonCodes, Suspect: v.Suspect,
-		Purpose: v.Purpose, PurposeCode: v.PurposeCode, RequiredResponse: v.RequiredResponse,
-		Why: v.Why, SLA: v.SLA, TTFMs: v.TTFMs, OutcomeVersion: v.Version}
-	index := make([]RawMessage, len(msgs))
 	err := addJSON("chain.json", v)
 	if err == nil {
-		err = addJSON("classification.json", cls)
+		err = addJSON("classification.json", classificationOf(v))
 	}
 	for i, msg := range msgs {
-		index[i] = msg
-		index[i].Data = ""
 		if err != nil || msg.Status != "ok" {
 			continue
 		}
-		name := fmt.Sprintf("raw/%02d-%s-%s%s", i+1, msg.Role, unsafeName.ReplaceAllString(msg.MessageID, "_"), rawExt(msg.Format))
-		err = add(name, []byte(msg.Data))
+		err = add("raw/"+rawName(i, msg), []byte(msg.Data))
 	}
 	if err == nil {
-		err = addJSON("raw/index.json", index)
+		err = addJSON("raw/index.json", rawIndex(msgs))
 	}
 	if err == nil {
 		err = addJSON("manifest.json", m)

@@ -8,10 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 	"github.com/hinscore/hinscore/services/lib/domain/text"
 )
@@ -570,15 +566,7 @@ type RawView struct {
 // messages and writes the audit entry; nothing is returned to the caller
 // unless the entry is on disk.
 func (s *Server) rawAccess(r *http.Request, p Principal, action string) (v ChainView, msgs []RawMessage, reason string, err error) {
-	defer func() {
-		var he *httpError
-		switch {
-		case errors.Is(err, ErrBadParam):
-			s.auditDenied(r, p, action, err.Error())
-		case errors.As(err, &he) && he.status >= 400 && he.status < 500:
-			s.auditDenied(r, p, action, he.msg)
-		}
-	}()
+	defer func() { s.auditIfRefused(r, p, action, err) }()
 	if err := onlyParams(r, "reason"); err != nil {
 		return ChainView{}, nil, "", err
 	}
@@ -621,32 +609,30 @@ func (s *Server) writeAudit(r *http.Request, p Principal, e AuditEntry) error {
 	}
 	e.Time, e.Who, e.Role, e.TokenID = s.clock.Now().UTC(), p.Name, p.Role, p.tokenID
 	e.Remote, e.RequestID = r.RemoteAddr, requestID()
-	line, err := audit.write(e)
-	if err != nil {
-		return err
-	}
-	if s.js == nil {
-		return nil // nothing can be served without the bus; a refusal is in the file
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditPublishTimeout)
-	defer cancel()
-	msg := &nats.Msg{Subject: bus.AuditSubject(e.Network), Data: line}
-	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID("audit:"+e.RequestID)); err != nil {
-		return statusErr(http.StatusServiceUnavailable, "audit entry not stored in %s: %v", bus.StreamAudit, err)
-	}
-	return nil
+	return recordAudit(r.Context(), audit, s.js, e)
 }
 
-// auditPublishTimeout bounds the wait for the AUDIT PubAck of one entry.
-const auditPublishTimeout = 5 * time.Second
+// auditIfRefused logs the attempt an error refused (a bad parameter or
+// another 4xx).
+func (s *Server) auditIfRefused(r *http.Request, p Principal, action string, err error) {
+	var he *httpError
+	switch {
+	case errors.Is(err, ErrBadParam):
+		s.auditDenied(r, p, action, err.Error())
+	case errors.As(err, &he) && he.status >= 400 && he.status < 500:
+		s.auditDenied(r, p, action, he.msg)
+	}
+}
 
 // auditDenied logs an attempt at raw messages or evidence that was refused.
 // The chain and reason are the caller's, as given but bounded (the log must
 // not grow by whatever a caller sends); a failure to log is only logged,
 // since nothing was served.
 func (s *Server) auditDenied(r *http.Request, p Principal, action, refusal string) {
+	q := r.URL.Query()
 	if err := s.writeAudit(r, p, AuditEntry{Action: action, Chain: text.Truncate(r.PathValue("id"), 64),
-		Reason: text.Truncate(r.URL.Query().Get("reason"), 500), Outcome: AuditDenied, Refusal: text.Truncate(refusal, 200)}); err != nil {
+		Responder: text.Truncate(q.Get("responder"), 128), Period: text.Truncate(q.Get("period"), 16),
+		Reason: text.Truncate(q.Get("reason"), 500), Outcome: AuditDenied, Refusal: text.Truncate(refusal, 200)}); err != nil {
 		s.log.Error().Err(err).Str("action", action).Msg("denied access not written to the audit log")
 	}
 }

@@ -220,6 +220,7 @@ func (s *Server) routes() http.Handler {
 	api("GET /v1/chains", "chains", s.handleSearch)
 	api("GET /v1/chains/{id}/raw", "raw", s.handleRaw)
 	api("GET /v1/chains/{id}/evidence", "evidence", s.handleEvidence)
+	api("GET /v1/case", "case", s.handleCase)
 	api("GET /v1/patients/{token}/journey", "journey", s.handleJourney)
 	api("GET /v1/offenders", "offenders", s.handleOffenders)
 	api("GET /v1/scorecards/{network}/{period}", "scorecard", s.handleScorecard)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -54,7 +55,7 @@ type sessions struct {
 // bucket is the linker's, whatever HINSCORE_STREAMS says of the shared
 // streams. replicas is that of the streams.
 func openSessions(ctx context.Context, js jetstream.JetStream, replicas int) (*sessions, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      SessionBucket,
 		Description: "hinscore api: the web views' logins (by the SHA-256 of the session id)",
 		History:     1,

@@ -35,10 +35,20 @@ const outcomeColumns = `toString(outcome_id) AS id, version, network, request_id
 // safeSettings keep a filter on a non-key column from being evaluated
 // before FINAL collapses the versions (PREWHERE would then match a
 // superseded version), and from being pushed into the FINAL subquery.
+// The settings also travel as a value of the context, so that a case
+// packet records the settings each of its queries ran with.
 func safeSettings(ctx context.Context) context.Context {
-	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-		"optimize_move_to_prewhere": 0,
-	}))
+	settings := clickhouse.Settings{"optimize_move_to_prewhere": 0}
+	return clickhouse.Context(context.WithValue(ctx, settingsKey{}, settings), clickhouse.WithSettings(settings))
+}
+
+// settingsKey is the context key of the settings safeSettings applies.
+type settingsKey struct{}
+
+// settingsOf returns the settings safeSettings put in ctx (nil: none).
+func settingsOf(ctx context.Context) clickhouse.Settings {
+	s, _ := ctx.Value(settingsKey{}).(clickhouse.Settings)
+	return s
 }
 
 // Outcome is one request chain's classification, as the latest version of

@@ -59,7 +59,7 @@ func leaseClaimCases() []leaseCase {
 		{
 			name: "a lone replica claims every partition",
 			check: func(t *testing.T, l *Linker, reg *prometheus.Registry, kv jetstream.KeyValue) {
-				waitFor(t, 5*time.Second, "4 partitions", func() bool { return l.ownedCount() == 4 })
+				waitFor(t, waitLimit, "4 partitions", func() bool { return l.ownedCount() == 4 })
 				if got := leaseOwners(t, kv, 4); !slices.Equal(got, []string{"me", "me", "me", "me"}) {
 					t.Fatalf("owners %v", got)
 				}
@@ -69,7 +69,7 @@ func leaseClaimCases() []leaseCase {
 			name:  "a live replica's leases are left alone; the fair share is taken",
 			setup: renewingReplica,
 			check: func(t *testing.T, l *Linker, reg *prometheus.Registry, kv jetstream.KeyValue) {
-				waitFor(t, 5*time.Second, "partitions 2 and 3", func() bool { return slices.Equal(l.ownedSet(), []uint32{2, 3}) })
+				waitFor(t, waitLimit, "partitions 2 and 3", func() bool { return slices.Equal(l.ownedSet(), []uint32{2, 3}) })
 				time.Sleep(2 * leaseTestTTL) // and no more, however long it runs
 				if got := l.ownedSet(); !slices.Equal(got, []uint32{2, 3}) {
 					t.Fatalf("owns %v, want [2 3]", got)
@@ -85,8 +85,8 @@ func leaseClaimCases() []leaseCase {
 				return func() {}
 			},
 			check: func(t *testing.T, l *Linker, reg *prometheus.Registry, kv jetstream.KeyValue) {
-				waitFor(t, 5*time.Second, "partitions 1-3", func() bool { return l.ownedCount() >= 3 })
-				waitFor(t, 5*time.Second, "partition 0 after its lease expired", func() bool { return l.ownedCount() == 4 })
+				waitFor(t, waitLimit, "partitions 1-3", func() bool { return l.ownedCount() >= 3 })
+				waitFor(t, waitLimit, "partition 0 after its lease expired", func() bool { return l.ownedCount() == 4 })
 				if got := leaseOwners(t, kv, 4); got[0] != "me" {
 					t.Fatalf("partition 0 owned by %q", got[0])
 				}
@@ -137,17 +137,17 @@ func leaseOwnCases() []leaseCase {
 			},
 			check: func(t *testing.T, l *Linker, reg *prometheus.Registry, kv jetstream.KeyValue) {
 				// Far sooner than the 30s TTL.
-				waitFor(t, 5*time.Second, "4 partitions", func() bool { return l.ownedCount() == 4 })
+				waitFor(t, waitLimit, "4 partitions", func() bool { return l.ownedCount() == 4 })
 			},
 		},
 		{
 			name: "a lease taken by another replica stops its partition",
 			check: func(t *testing.T, l *Linker, reg *prometheus.Registry, kv jetstream.KeyValue) {
-				waitFor(t, 5*time.Second, "4 partitions", func() bool { return l.ownedCount() == 4 })
+				waitFor(t, waitLimit, "4 partitions", func() bool { return l.ownedCount() == 4 })
 				if _, err := kv.PutString(context.Background(), leaseKey(2), "thief"); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, 5*time.Second, "partition 2 stopped", func() bool { return !slices.Contains(l.ownedSet(), 2) })
+				waitFor(t, waitLimit, "partition 2 stopped", func() bool { return !slices.Contains(l.ownedSet(), 2) })
 				if n := metricValue(t, reg, "hinscore_linker_lease_events_total", "lost"); n != 1 {
 					t.Fatalf("lease_events_total{event=lost} = %v, want 1", n)
 				}
@@ -157,7 +157,7 @@ func leaseOwnCases() []leaseCase {
 			name: "static partitions: exactly those",
 			cfg:  func(c *Config) { c.Partitions = []uint32{1, 3} },
 			check: func(t *testing.T, l *Linker, reg *prometheus.Registry, kv jetstream.KeyValue) {
-				waitFor(t, 5*time.Second, "partitions 1 and 3", func() bool { return slices.Equal(l.ownedSet(), []uint32{1, 3}) })
+				waitFor(t, waitLimit, "partitions 1 and 3", func() bool { return slices.Equal(l.ownedSet(), []uint32{1, 3}) })
 				if got := leaseOwners(t, kv, 4); !slices.Equal(got, []string{"", "me", "", "me"}) {
 					t.Fatalf("owners %v", got)
 				}

@@ -445,7 +445,7 @@ func TestMetricsThroughJetStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReady(t, l)
-	waitFor(t, 10*time.Second, "five outcome versions", func() bool {
+	waitFor(t, waitLimit, "five outcome versions", func() bool {
 		return metricValue(t, reg, "hinscore_linker_outcomes_total", "") == 5
 	})
 	// The gauges are refreshed once per poll interval of the (fake) wall
@@ -458,7 +458,7 @@ func TestMetricsThroughJetStream(t *testing.T) {
 	// Every event counted, too: the ignored ones (duplicates,
 	// notifications, stragglers) of other partitions may come after the
 	// last outcome, and the counts move with the gauges.
-	waitFor(t, 10*time.Second, "the gauges and every event", func() bool {
+	waitFor(t, waitLimit, "the gauges and every event", func() bool {
 		return metricValue(t, reg, "hinscore_linker_pending_chains", "") == 1 && lagOf("B2") == 28 &&
 			metricValue(t, reg, "hinscore_linker_events_total", "") == float64(len(evs))
 	})

@@ -52,7 +52,7 @@ func openStores(ctx context.Context, js jetstream.JetStream, cfg Config) (*store
 	}
 	replicas := max(events.CachedInfo().Config.Replicas, 1)
 	st := &stores{js: js, marksStream: marksStream(cfg.Consumer), marksPrefix: cfg.Consumer + ".watermarks."}
-	st.checkpoints, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+	st.checkpoints, err = bus.EnsureObjectStore(ctx, js, jetstream.ObjectStoreConfig{
 		Bucket:      checkpointBucket(cfg.Consumer),
 		Description: "hinscore linker: one checkpoint per EVENTS partition",
 		Storage:     jetstream.FileStorage,
@@ -61,7 +61,7 @@ func openStores(ctx context.Context, js jetstream.JetStream, cfg Config) (*store
 	if err != nil {
 		return nil, fmt.Errorf("linker.openStores checkpoints: %w", err)
 	}
-	st.leases, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	st.leases, err = bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      leaseBucket(cfg.Consumer),
 		Description: "hinscore linker: partition leases and live replicas",
 		History:     1,
@@ -72,7 +72,7 @@ func openStores(ctx context.Context, js jetstream.JetStream, cfg Config) (*store
 	if err != nil {
 		return nil, fmt.Errorf("linker.openStores leases: %w", err)
 	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	_, err = bus.EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:        st.marksStream,
 		Description: "hinscore linker: idle-rule watermark moves, replayed with EVENTS",
 		Subjects:    []string{st.marksPrefix + ">"},

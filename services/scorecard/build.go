@@ -189,10 +189,13 @@ type quantiles struct {
 
 // world is everything read from ClickHouse for a range of periods.
 type world struct {
-	dir     directory
-	figs    map[time.Time]map[entityKey]*figures
-	ttf     map[time.Time]map[entityKey]quantiles
-	tta     map[time.Time]map[entityKey]quantiles
+	dir  directory
+	figs map[time.Time]map[entityKey]*figures
+	ttf  map[time.Time]map[entityKey]quantiles
+	tta  map[time.Time]map[entityKey]quantiles
+	// pairs are the requester-responder counts by period and network
+	// (unequal treatment).
+	pairs   map[time.Time]map[string][]pairCount
 	periods []time.Time // every period start of the scan range, ascending
 }
 
@@ -219,6 +222,16 @@ func build(ctx context.Context, conn driver.Conn, q Query, now time.Time, checks
 	if q.Source == "" {
 		q.Source = SourceView
 	}
+	if q.Source == SourceRollup {
+		copies, err := countedElsewhere(ctx, conn, q)
+		if err != nil {
+			return nil, fmt.Errorf("scorecard.Build: %w", err)
+		}
+		if copies {
+			// The rollup counts every network's copy of an exchange.
+			q.Source = SourceView
+		}
+	}
 	w, err := load(ctx, conn, q)
 	if err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
@@ -228,6 +241,9 @@ func build(ctx context.Context, conn driver.Conn, q Query, now time.Time, checks
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
 	}
 	if err := attachDataQuality(ctx, conn, q, cards); err != nil {
+		return nil, fmt.Errorf("scorecard.Build: %w", err)
+	}
+	if err := attachCompleteness(ctx, conn, q, cards); err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
 	}
 	if checks == nil {
@@ -280,6 +296,9 @@ func load(ctx context.Context, conn driver.Conn, q Query) (*world, error) {
 		return nil, err
 	}
 	if err := w.loadQuantiles(ctx, conn, q); err != nil {
+		return nil, err
+	}
+	if err := w.loadPairs(ctx, conn, q); err != nil {
 		return nil, err
 	}
 	// Every calendar period between the first and the last seen, so that a
@@ -391,7 +410,7 @@ GROUP BY network, period, responder_org, request_kind, outcome, exception_code, 
        toUInt64(countIf(ttf_ms IS NOT NULL)),
        toUInt64(countIf(ttf_ms IS NOT NULL AND ifNull(ttf_ms, 0) <= sla_ms)),
        min(sla_ms), max(sla_ms)
-FROM outcomes
+FROM outcomes_once
 WHERE ` + where + `
 GROUP BY network, period, responder, request_kind, outcome, exception_code, purpose`, args, nil
 }
@@ -423,7 +442,7 @@ func (w *world) loadQuantiles(ctx context.Context, conn driver.Conn, q Query) er
        countIf(tta_ms IS NOT NULL AND ifNull(tta_ms, 0) <= sla_ms) AS aw,
        quantilesExactStateIf` + levels + `(ifNull(ttf_ms, 0), outcome IN ` + fulfilledClasses + ` AND ttf_ms IS NOT NULL) AS f,
        countIf(outcome IN ` + fulfilledClasses + ` AND ttf_ms IS NOT NULL) AS fn
-FROM outcomes
+FROM outcomes_once
 WHERE ` + where + ` AND outcome != 'orphan'
 GROUP BY network, period, responder`
 	if q.Source == SourceView {
@@ -450,7 +469,7 @@ GROUP BY network, period, responder`
 	}
 	ttaOnly := `SELECT network, ` + period + `(requested_at) AS period, ` + chstore.ResponderSQL + ` AS responder,
        quantilesExactState` + levels + `(ifNull(tta_ms, 0)) AS a, count() AS an, countIf(ifNull(tta_ms, 0) <= sla_ms) AS aw
-FROM outcomes
+FROM outcomes_once
 WHERE ` + where + ` AND outcome != 'orphan' AND tta_ms IS NOT NULL
 GROUP BY network, period, responder`
 	if !rollupTTA {

@@ -78,12 +78,15 @@ func TestRunCLIOneShot(t *testing.T) {
 		// the month; the purposes' header, two lines per card (the
 		// required-response line, then the one purpose of the fixture);
 		// the messages with defects' header, one line per card and its
-		// note; then the SLA and formula footer.
+		// note; the feed completeness's header, one line per card and its
+		// rule; the unequal-treatment line (none flagged); then the SLA and
+		// formula footer.
 		lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
-		if len(lines) != 18 || !strings.Contains(lines[11], "with defects") || !strings.HasPrefix(lines[15], "messages with defects:") || !strings.Contains(lines[1], "2026-W53") || !strings.Contains(lines[3], "2027-01") ||
+		if len(lines) != 24 || !strings.Contains(lines[16], "completeness") || !strings.HasPrefix(lines[20], "completeness: ") || !strings.Contains(lines[11], "with defects") || !strings.HasPrefix(lines[15], "messages with defects:") || !strings.Contains(lines[1], "2026-W53") || !strings.Contains(lines[3], "2027-01") ||
 			!strings.Contains(lines[4], "purpose") || !strings.Contains(lines[5], "required response (treatment, individual_access)") ||
 			!strings.Contains(lines[6], "unknown") ||
-			!strings.HasPrefix(lines[16], "SLA applied: patient_query 1m0s;") || !strings.HasPrefix(lines[17], "formula "+FormulaVersion+": ") {
+			!strings.HasPrefix(lines[21], "unequal treatment: 0 comparisons flagged") ||
+			!strings.HasPrefix(lines[22], "SLA applied: patient_query 1m0s;") || !strings.HasPrefix(lines[23], "formula "+FormulaVersion+": ") {
 			t.Errorf("table:\n%s", stdout.String())
 		}
 	})

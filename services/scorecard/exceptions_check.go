@@ -107,8 +107,8 @@ func cites(rule exceptionrule.Rule, r *chainRow, from, to time.Time) bool {
 	return r.requestedMs >= from.UnixMilli() && r.requestedMs < to.UnixMilli() && slices.Contains(rule.Codes, r.code)
 }
 
-// share is n of total, 0 of nothing.
-func share(n, total uint64) float64 {
+// shareOf is n of total, 0 of nothing.
+func shareOf(n, total uint64) float64 {
 	if total == 0 {
 		return 0
 	}
@@ -133,7 +133,7 @@ func checkServing(rule exceptionrule.Rule, r *chainRow, near []*chainRow) chainC
 			c.othersFulfilled++
 		}
 	}
-	c.measure = share(c.othersFulfilled, c.others)
+	c.measure = shareOf(c.othersFulfilled, c.others)
 	c.checked = c.others >= uint64(rule.MinOthers)
 	c.flagged = c.checked && c.measure >= rule.Threshold
 	return c
@@ -172,14 +172,14 @@ type monthKey struct {
 
 func monthOf(ms int64) int64 { return PeriodStart(Month, time.UnixMilli(ms)).UnixMilli() }
 
-// tally counts a group's chains, and those that count (fulfilled, or
+// citeTally counts a group's chains, and those that count (fulfilled, or
 // citing), in all and per requester.
-type tally struct {
+type citeTally struct {
 	n, hits       uint64
 	byReq, hitReq map[string]uint64
 }
 
-func (t *tally) add(requester string, n uint64, hit bool) {
+func (t *citeTally) add(requester string, n uint64, hit bool) {
 	if t.byReq == nil {
 		t.byReq, t.hitReq = map[string]uint64{}, map[string]uint64{}
 	}
@@ -192,7 +192,7 @@ func (t *tally) add(requester string, n uint64, hit bool) {
 }
 
 // others are the group's chains of every other requester, and their hits.
-func (t *tally) others(requester string) (n, hits uint64) {
+func (t *citeTally) others(requester string) (n, hits uint64) {
 	if t == nil {
 		return 0, 0
 	}
@@ -200,7 +200,7 @@ func (t *tally) others(requester string) (n, hits uint64) {
 }
 
 // own are the requester's chains of the group, and their hits.
-func (t *tally) own(requester string) (n, hits uint64) {
+func (t *citeTally) own(requester string) (n, hits uint64) {
 	if t == nil {
 		return 0, 0
 	}
@@ -210,16 +210,16 @@ func (t *tally) own(requester string) (n, hits uint64) {
 // monthTallies counts the groups for the monthly rules: fulfilled chains
 // by responder, month and kind (manner), and chains citing each code by
 // responder, month, kind and purpose (unequal, keyed by code too).
-func monthTallies(groups []groupRow) (manner map[monthKey]*tally, unequal map[string]map[monthKey]*tally) {
-	manner, unequal = map[monthKey]*tally{}, map[string]map[monthKey]*tally{}
+func monthTallies(groups []groupRow) (manner map[monthKey]*citeTally, unequal map[string]map[monthKey]*citeTally) {
+	manner, unequal = map[monthKey]*citeTally{}, map[string]map[monthKey]*citeTally{}
 	for _, rule := range exceptionrule.Table() {
 		if rule.Condition == exceptionrule.CitedUnequally {
-			unequal[rule.ID] = map[monthKey]*tally{}
+			unequal[rule.ID] = map[monthKey]*citeTally{}
 		}
 	}
-	get := func(m map[monthKey]*tally, k monthKey) *tally {
+	get := func(m map[monthKey]*citeTally, k monthKey) *citeTally {
 		if m[k] == nil {
-			m[k] = &tally{}
+			m[k] = &citeTally{}
 		}
 		return m[k]
 	}
@@ -238,10 +238,10 @@ func monthTallies(groups []groupRow) (manner map[monthKey]*tally, unequal map[st
 // checkManner: the other requesters' chains of the same request kind in the
 // month, and how many the responder fulfilled. Every request hinscore
 // records came in a standard electronic form (HL7 v2, FHIR, XCPD/XCA).
-func checkManner(rule exceptionrule.Rule, r *chainRow, manner map[monthKey]*tally) chainCheck {
+func checkManner(rule exceptionrule.Rule, r *chainRow, manner map[monthKey]*citeTally) chainCheck {
 	c := chainCheck{row: r, rule: rule}
 	c.others, c.othersFulfilled = manner[monthKey{responder: r.responder, month: monthOf(r.requestedMs), kind: r.kind}].others(r.requester)
-	c.measure = share(c.othersFulfilled, c.others)
+	c.measure = shareOf(c.othersFulfilled, c.others)
 	c.checked = c.others >= uint64(rule.MinOthers)
 	c.flagged = c.checked && c.measure >= rule.Threshold
 	return c
@@ -251,14 +251,14 @@ func checkManner(rule exceptionrule.Rule, r *chainRow, manner map[monthKey]*tall
 // requester's rate of citing the code against the other requesters'
 // together, by a pooled two-proportion z statistic. othersFulfilled holds
 // the other requesters' citations here.
-func checkUnequal(rule exceptionrule.Rule, r *chainRow, unequal map[string]map[monthKey]*tally) chainCheck {
+func checkUnequal(rule exceptionrule.Rule, r *chainRow, unequal map[string]map[monthKey]*citeTally) chainCheck {
 	g := unequal[rule.ID][monthKey{responder: r.responder, month: monthOf(r.requestedMs), kind: r.kind, purpose: r.purpose}]
 	c := chainCheck{row: r, rule: rule}
 	c.others, c.othersFulfilled = g.others(r.requester)
 	n1, x1 := g.own(r.requester)
 	c.measure = twoProportionZ(x1, n1, c.othersFulfilled, c.others)
 	c.checked = n1 >= uint64(rule.MinOthers) && c.others >= uint64(rule.MinOthers)
-	c.flagged = c.checked && c.measure >= rule.Threshold && share(x1, n1)-share(c.othersFulfilled, c.others) >= rule.Margin
+	c.flagged = c.checked && c.measure >= rule.Threshold && shareOf(x1, n1)-shareOf(c.othersFulfilled, c.others) >= rule.Margin
 	return c
 }
 
@@ -274,5 +274,5 @@ func twoProportionZ(x1, n1, x2, n2 uint64) float64 {
 	if se == 0 {
 		return 0
 	}
-	return (share(x1, n1) - share(x2, n2)) / se
+	return (shareOf(x1, n1) - shareOf(x2, n2)) / se
 }

@@ -115,7 +115,8 @@ WHERE `+where+` AND exception_code IN ? ORDER BY month`, append(args, groupSet(c
 const chainColumns = `toString(outcome_id), request_id, network, ` + chstore.ResponderSQL + ` AS responder,
     requester_org, request_kind, purpose, outcome, exception_code, requested_at_ms, answered_at_ms, sla_ms, untimed`
 
-// loadCheckInput reads what the rules need for the month [from, to), in
+// loadCheckInput reads what the rules need for the month [from, to), each
+// cross-network exchange once (outcomes_once, as the cards count it), in
 // ClickHouse as far as it can: the citing chains one by one; of the other
 // chains, only those in the window buckets around a 171.205 citation of
 // the same responder (the W-wide bucket of a citation and its two
@@ -127,14 +128,14 @@ func loadCheckInput(ctx context.Context, conn driver.Conn, dir directory, from, 
 	month := `requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC')`
 	bounds := []any{uint32(from.Unix()), uint32(to.Unix())}
 	var err error
-	in.citing, err = scanChains(ctx, conn, dir, `SELECT `+chainColumns+` FROM outcomes WHERE `+month+` AND outcome != 'orphan' AND exception_code IN ?`,
+	in.citing, err = scanChains(ctx, conn, dir, `SELECT `+chainColumns+` FROM outcomes_once WHERE `+month+` AND outcome != 'orphan' AND exception_code IN ?`,
 		append(bounds, groupSet(checkedCodes()))...)
 	if err != nil {
 		return in, err
 	}
 	if w := servingWindow(); w > 0 {
 		bucket := fmt.Sprintf("intDiv(requested_at_ms, %d)", w.Milliseconds())
-		in.near, err = scanChains(ctx, conn, dir, `SELECT `+chainColumns+` FROM outcomes
+		in.near, err = scanChains(ctx, conn, dir, `SELECT `+chainColumns+` FROM outcomes_once
 WHERE requested_at >= toDateTime(?, 'UTC') AND requested_at < toDateTime(?, 'UTC') AND outcome != 'orphan'
   AND (`+chstore.ResponderSQL+`, `+bucket+`) IN
     (SELECT r, arrayJoin([b - 1, b, b + 1]) FROM
@@ -155,7 +156,7 @@ func loadGroups(ctx context.Context, conn driver.Conn, month string, bounds []an
 	codes := codesOf(exceptionrule.RedirectedWhileElectronic, exceptionrule.CitedUnequally)
 	rows, err := conn.Query(ctx, `SELECT `+chstore.ResponderSQL+` AS responder, requester_org, request_kind, purpose,
     toStartOfMonth(requested_at) AS month, exception_code, outcome IN `+fulfilledClasses+` AS fulfilled, count()
-FROM outcomes
+FROM outcomes_once
 WHERE `+month+` AND outcome != 'orphan'
   AND responder IN (SELECT `+chstore.ResponderSQL+` FROM exchange_outcomes WHERE `+month+` AND exception_code IN ?)
 GROUP BY responder, requester_org, request_kind, purpose, month, exception_code, fulfilled`,

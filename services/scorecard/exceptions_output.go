@@ -7,7 +7,11 @@ import (
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
 )
 
-// exceptionChecksCSV gives the CSV columns of scorecard/4: the rules'
+// exceptionChecksHeader are the last columns of a network's CSV
+// (scorecard/5), on every row.
+var exceptionChecksHeader = []string{"exception_rules_version", "exception_checks"}
+
+// exceptionChecksCSV gives the CSV columns of scorecard/5: the rules'
 // version and each rule's figures as rule=cited/checked/flagged;...
 func exceptionChecksCSV(p *hinscorev1.FormulaParams, e *hinscorev1.Entity) []string {
 	var lines []string

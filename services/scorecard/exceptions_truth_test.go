@@ -35,7 +35,7 @@ func TestPerformanceCitationsAgainstTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storePlan(t, conn, plan)
+	storePlan(t, conn, plan, plan.Start())
 	now := start.AddDate(0, 2, 0)
 	cards, err := Build(ctx, conn, Query{Granularity: Month, StoreChecks: true}, now)
 	if err != nil {

@@ -22,7 +22,8 @@ import (
 func TestFormulaOnEveryOutput(t *testing.T) {
 	conn := testDatabase(t)
 	insert(t, conn, fixture())
-	params := Params{FlagThreshold: 0.07, FlagK: 2, FlagN: 5, OveruseMultiple: 4, OveruseFloor: 0.03, EvidenceLimit: 7}
+	params := Params{FlagThreshold: 0.07, FlagK: 2, FlagN: 5, OveruseMultiple: 4, OveruseFloor: 0.03, EvidenceLimit: 7,
+		UnequalMinDifference: 0.08, UnequalFamilyError: 0.01}
 	cards, err := Build(context.Background(), conn, Query{Granularity: Day, Params: params}, testNow)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +78,8 @@ func TestFormulaOnEveryOutput(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, w := range []string{"Formula " + FormulaVersion, "Threshold 7.0%", "2 of 5 periods", "minimum sample 30", "z = " + z,
-			"3 × SLA", "max(4 × peer median, 3.0%)", "up to 7 chains per flag", peerRule, priorityRule} {
+			"3 × SLA", "max(4 × peer median, 3.0%)", "up to 7 chains per flag", peerRule, priorityRule,
+			"unequal treatment at 8.0% or more, family-wise error 0.01, groups of 30 or more"} {
 			if !strings.Contains(html.UnescapeString(string(b)), w) {
 				t.Errorf("offenders page lacks %q", w)
 			}
@@ -89,7 +91,7 @@ func TestFormulaOnEveryOutput(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, w := range []string{"formula " + FormulaVersion, "z=" + z, "below 30 requests", "> 0.07", "2 of the last 5 periods",
-			"max(4 x peer median, 0.03)", "7 chains per flag", "after 3x SLA"} {
+			"max(4 x peer median, 0.03)", "7 chains per flag", "after 3x SLA", "by >= 0.08 with Holm-adjusted p <= 0.01 (groups of >= 30 requests)"} {
 			if !strings.Contains(buf.String(), w) {
 				t.Errorf("table lacks %q:\n%s", w, buf.String())
 			}
@@ -102,6 +104,7 @@ func TestFormulaOnEveryOutput(t *testing.T) {
 var formulaColumns = map[string]string{
 	"formula_version": FormulaVersion, "flag_threshold": "0.070000", "flag_k": "2", "flag_n": "5", "min_sample": "30",
 	"z": "1.959964", "suspect_sla_multiple": "3", "overuse_multiple": "4.000000", "overuse_floor": "0.030000", "evidence_limit": "7",
+	"unequal_min_difference": "0.080000", "unequal_family_error": "0.010000", "unequal_min_group": "30",
 }
 
 // checkFormulaColumns checks that every row of the CSV b carries
@@ -146,7 +149,8 @@ func checkFormulaBox(t *testing.T, op *hinscorev1.Scorecard, z string) {
 	}
 	box = html.UnescapeString(box)
 	for _, w := range []string{"z = " + z, "fewer than 30 requests", "later than 3 × SLA", "threshold 7.0%", "flagged in 2 of the last 5 periods",
-		"max(4 × peer median, 3.0%)", "Up to 7 chains per flag", peerRule, priorityRule} {
+		"max(4 × peer median, 3.0%)", "Up to 7 chains per flag", peerRule, priorityRule,
+		"minimum difference 8.0%, family-wise error 0.01, minimum group 30 requests", unequalTest} {
 		if !strings.Contains(box, w) {
 			t.Errorf("formula box lacks %q:\n%s", w, box)
 		}

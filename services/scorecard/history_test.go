@@ -42,15 +42,14 @@ func history(t *testing.T, conn driver.Conn) *simulator.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storePlan(t, conn, plan)
+	storePlan(t, conn, plan, historyStart)
 	return plan
 }
 
-// storePlan stores each request of a plan as the outcome row the pipeline
-// would have written for it (its truth class, latency as time to
-// acknowledge and to fulfil), and the plan's organisation directory. The
-// outcome id is derived from the network and control id (truthOutcomeID).
-func storePlan(t *testing.T, conn driver.Conn, plan *simulator.Plan) {
+// storePlan stores every request of the plan as the outcome row the
+// pipeline would have written for it, and the plan's directory, loaded at
+// loadedAt.
+func storePlan(t *testing.T, conn driver.Conn, plan *simulator.Plan, loadedAt time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	b, err := conn.PrepareBatch(ctx, `INSERT INTO exchange_outcomes (outcome_id, version, network, request_id, correlation_key,
@@ -81,7 +80,7 @@ func storePlan(t *testing.T, conn driver.Conn, plan *simulator.Plan) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(dir), plan.Start()); err != nil {
+	if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(dir), loadedAt); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -38,10 +38,12 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"pclass": func(p *hinscorev1.PurposeFigures, class string) *hinscorev1.Rate {
 		return classRate(p.GetOutcomes(), class)
 	},
+	"unequal": unequalShown,
+	"sci":     func(f float64) string { return fmt.Sprintf("%.3g", f) },
 	"purposes": func(c *hinscorev1.Scorecard) []*hinscorev1.PurposeFigures {
 		return append([]*hinscorev1.PurposeFigures{c.GetRequiredResponse()}, c.GetPurposes()...)
 	},
-}).Parse(`<!DOCTYPE html>
+}).Parse(completenessTmpl + `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{{.C.Network}} scorecard {{.C.Period}}</title><style>{{.CSS}}</style></head>
 <body>
@@ -73,6 +75,8 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 <table class="small"><tr><th class="l">messages</th><th>with defects</th><th>95% interval</th>{{range .C.DataQuality.Flags}}<th>{{.Flag}}</th>{{end}}</tr>
 <tr><td class="l">{{.C.DataQuality.Messages}}</td><td>{{pct .C.DataQuality.Defective}}</td><td>{{ci .C.DataQuality.Defective}}</td>{{range .C.DataQuality.Flags}}<td>{{pct .Share}}</td>{{end}}</tr></table>
 <p class="muted">The network's messages of the period recorded with a data-quality flag rather than refused: an odd or missing time (dated by its arrival), an empty control id, a FHIR entry status that is no HTTP status line. A figure about the traffic, not an offence of a responder.</p>
+
+{{template "completeness" .C}}
 
 <h2>Time to fulfil against SLA</h2>
 {{.TTF}}
@@ -118,13 +122,19 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 {{range .F.Evidence}}<tr><td class="l"><code>{{.RequestId}}</code></td><td class="l"><code>{{.OutcomeId}}</code></td><td class="l">{{.ResponderOrg}}</td><td class="l">{{.Outcome}}</td><td class="l">{{.ExceptionCode}}</td><td>{{time .RequestedAtMs}}</td><td>{{if .TtfMs}}{{ms .TtfMs}}{{else}}-{{end}}</td><td>{{ms .SlaMs}}</td></tr>{{end}}</table>
 {{else}}<p class="muted">No flags this period.</p>{{end}}
 
+<h2>Unequal treatment</h2>
+<p class="muted">{{len .C.UnequalTreatment}} comparisons of a requester group with the rest of its responder's requests; listed: those {{pct1 .C.Formula.UnequalMinDifference}} or more worse than the rest (flagged when also significant), every comparison in the JSON.</p>
+<table class="small"><tr><th class="l">responder</th><th class="l">group</th><th class="l">rate</th><th>n</th><th>k</th><th>rate</th><th>rest n</th><th>rest k</th><th>rest rate</th><th>difference</th><th>p</th><th>adjusted p</th><th class="l">flagged</th></tr>
+{{range unequal .C}}<tr><td class="l">{{.ResponderName}}</td><td class="l">{{.GroupKind}}: {{.GroupName}}</td><td class="l">{{.Metric}}</td><td>{{.N}}</td><td>{{.K}}</td><td>{{pct1 .Rate}}</td><td>{{.RestN}}</td><td>{{.RestK}}</td><td>{{pct1 .RestRate}}</td><td>{{pct1 .Difference}}</td><td>{{sci .P}}</td><td>{{sci .AdjustedP}}</td><td class="l">{{if .Flagged}}<b class="flag">flagged</b>{{else}}no{{end}}</td></tr>
+{{else}}<tr><td colspan="13" class="l">No requester group fares {{pct1 .C.Formula.UnequalMinDifference}} or more worse than the rest.</td></tr>{{end}}</table>
+
 <h2>Formula {{.C.Formula.Version}}</h2>
 <div class="formula">Rates: count / requests (orphans excluded) with the 95% Wilson score interval (z = {{.C.Formula.Z}}); fewer than {{.C.Formula.MinSample}} requests is a small sample: shown, never flagged.
 Suspect = refused_unjustified + redirected + unanswered + fulfilled later than {{.C.Formula.SuspectSlaMultiple}} × SLA.
 Flag threshold {{pct1 .C.Formula.FlagThreshold}}; repeat offender = flagged in {{.C.Formula.FlagK}} of the last {{.C.Formula.FlagN}} periods.
 Exception overuse: lower bound of a code's share &gt; max({{.C.Formula.OveruseMultiple}} × peer median, {{pct1 .C.Formula.OveruseFloor}}).
 Up to {{.C.Formula.EvidenceLimit}} chains per flag.
-Rates by exchange purpose ({{.C.Formula.PurposeVersion}}); required-response purposes: {{range $i, $p := .C.Formula.RequiredPurposes}}{{if $i}}, {{end}}{{$p}}{{end}}.<br>{{.C.Formula.PeerRule}}.<br>{{.C.Formula.PriorityRule}}.<br>Cited exceptions checked against behaviour by the rules {{.C.Formula.ExceptionRulesVersion}} (parameters in their table).</div>
+Unequal treatment: {{.C.Formula.UnequalTest}} (minimum difference {{pct1 .C.Formula.UnequalMinDifference}}, family-wise error {{.C.Formula.UnequalFamilyError}}, minimum group {{.C.Formula.UnequalMinGroup}} requests).<br>Rates by exchange purpose ({{.C.Formula.PurposeVersion}}); required-response purposes: {{range $i, $p := .C.Formula.RequiredPurposes}}{{if $i}}, {{end}}{{$p}}{{end}}.<br>{{.C.Formula.PeerRule}}.<br>{{.C.Formula.PriorityRule}}.<br>Cited exceptions checked against behaviour by the rules {{.C.Formula.ExceptionRulesVersion}} (parameters in their table).</div>
 </body></html>
 `))
 

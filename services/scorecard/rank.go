@@ -200,6 +200,7 @@ func (r *ranker) card(p time.Time, network string, now time.Time) *hinscorev1.Sc
 		Closed:            !q.ClosedBefore.IsZero() && !end.After(q.ClosedBefore),
 		TimeToAcknowledge: e.TimeToAcknowledge, Refusals: e.Refusals, Ranking: e.Ranking, Trend: e.Trend, Flags: e.Flags,
 		Purposes: e.Purposes, RequiredResponse: e.RequiredResponse,
+		UnequalTreatment: compareRequesters(r.w.pairs[p][network], r.w.dir, q.Params),
 	}
 	// Orphans: answers without a request, a data-quality figure over
 	// everything linked.

@@ -16,7 +16,7 @@ import (
 
 // FormulaVersion names the formulas below; it is printed on every scorecard
 // and changes whenever a figure would be computed differently.
-const FormulaVersion = "scorecard/4"
+const FormulaVersion = "scorecard/5"
 
 // SchemaVersion names the layout of the JSON and CSV outputs; it changes
 // whenever a field is renamed or removed (adding one does not).
@@ -151,12 +151,19 @@ type Params struct {
 	OveruseMultiple, OveruseFloor float64
 	// EvidenceLimit is the number of request chains listed per flag.
 	EvidenceLimit int
+	// UnequalMinDifference and UnequalFamilyError: a requester group of a
+	// responder is flagged for unequal treatment when its rate exceeds the
+	// rest's by at least the difference and Holm's adjusted p is at most
+	// the family-wise error (unequal.go); 0 means the default (5 points,
+	// 0.001).
+	UnequalMinDifference, UnequalFamilyError float64
 }
 
 // DefaultParams returns DOMAIN.md's defaults: 5%, 3 of 4; overuse at three
 // times the peers' median share and at least 2% of requests; 20 chains.
 func DefaultParams() Params {
-	return Params{FlagThreshold: 0.05, FlagK: 3, FlagN: 4, OveruseMultiple: 3, OveruseFloor: 0.02, EvidenceLimit: 20}
+	return Params{FlagThreshold: 0.05, FlagK: 3, FlagN: 4, OveruseMultiple: 3, OveruseFloor: 0.02, EvidenceLimit: 20,
+		UnequalMinDifference: DefaultUnequalMinDifference, UnequalFamilyError: DefaultUnequalFamilyError}
 }
 
 func (p Params) validate() error {
@@ -172,6 +179,9 @@ func (p Params) validate() error {
 	}
 	if p.EvidenceLimit < 1 || p.EvidenceLimit > 1000 {
 		errs = append(errs, fmt.Errorf("EvidenceLimit: %d is outside 1-1000", p.EvidenceLimit))
+	}
+	if err := p.validateUnequal(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -200,6 +210,8 @@ func (p Params) Formula() *hinscorev1.FormulaParams {
 		FlagThreshold: p.FlagThreshold, FlagK: uint32(p.FlagK), FlagN: uint32(p.FlagN),
 		OveruseMultiple: p.OveruseMultiple, OveruseFloor: p.OveruseFloor, EvidenceLimit: uint32(p.EvidenceLimit),
 		PeerRule: peerRule, PriorityRule: priorityRule, RequiredPurposes: requiredPurposes(), PurposeVersion: purpose.Version,
+		UnequalMinDifference: p.unequalMinDifference(), UnequalFamilyError: p.unequalFamilyError(),
+		UnequalMinGroup: MinSample, UnequalTest: unequalTest,
 		ExceptionRulesVersion: exceptionrule.Version,
 	}
 }

@@ -23,6 +23,11 @@ func OperatorCopy(c *hinscorev1.Scorecard) *hinscorev1.Scorecard {
 	o := proto.Clone(c).(*hinscorev1.Scorecard)
 	o.Copy = CopyOperator
 	o.Peers = nil
+	hideOutsideGroups(o)
+	// The one-sided chains name the other network and its participants.
+	if fc := o.GetCompleteness(); fc != nil {
+		fc.MissingChains = nil
+	}
 	return o
 }
 
@@ -51,8 +56,8 @@ func csvHeader() []string {
 		"volumes", "required_purposes", "required_response_requests", "required_response_denied",
 		"required_response_denied_rate", "required_response_denied_ci_low", "required_response_denied_ci_high",
 		"required_response_suspect_rate", "purposes",
-		// scorecard/4: cited exceptions checked against behaviour.
-		"exception_rules_version", "exception_checks")
+		// scorecard/4: unequal treatment.
+		"unequal_min_difference", "unequal_family_error", "unequal_min_group", "unequal_flagged")
 }
 
 // purposeCSV gives the CSV columns of scorecard/3: volumes by request
@@ -102,8 +107,7 @@ func entityRow(c *hinscorev1.Scorecard, e *hinscorev1.Entity) []string {
 		fmt.Sprint(a.GetCount()), fmt.Sprint(a.GetP50Ms()), fmt.Sprint(a.GetP90Ms()), fmt.Sprint(a.GetP99Ms()),
 		strings.Join(refusals, ";"), strings.Join(overuse, ";"), strings.Join(flags, ";"), f6(a.GetWithinSla().GetRate()),
 		f6(p.GetZ()), fmt.Sprint(p.GetSuspectSlaMultiple()), f6(p.GetOveruseMultiple()), f6(p.GetOveruseFloor()), fmt.Sprint(p.GetEvidenceLimit()))
-	row = append(row, purposeCSV(p, e)...)
-	return append(row, exceptionChecksCSV(p, e)...)
+	return append(append(row, purposeCSV(p, e)...), unequalCSV(c, e)...)
 }
 
 // networkEntity presents a card's network-level figures as an Entity.
@@ -120,11 +124,14 @@ func networkEntity(c *hinscorev1.Scorecard) *hinscorev1.Entity {
 func CSV(c *hinscorev1.Scorecard) ([]byte, error) {
 	var buf bytes.Buffer
 	w := csvsafe.NewWriter(&buf)
-	_ = w.Write(csvHeader())
-	_ = w.Write(entityRow(c, networkEntity(c)))
+	// scorecard/5 appends the exception checks after the completeness, so
+	// that every earlier column keeps its position.
+	_ = w.Write(append(append(csvHeader(), completenessHeader...), exceptionChecksHeader...))
+	net := networkEntity(c)
+	_ = w.Write(append(append(entityRow(c, net), completenessCSV(c.GetCompleteness())...), exceptionChecksCSV(c.GetFormula(), net)...))
 	for _, es := range [][]*hinscorev1.Entity{c.GetResponders(), c.GetDevelopers()} {
 		for _, e := range es {
-			_ = w.Write(entityRow(c, e))
+			_ = w.Write(append(append(entityRow(c, e), make([]string, len(completenessCSV(nil)))...), exceptionChecksCSV(c.GetFormula(), e)...))
 		}
 	}
 	w.Flush()
@@ -200,7 +207,7 @@ var offendersTmpl = template.Must(template.New("offenders").Funcs(template.FuncM
 <html lang="en"><head><meta charset="utf-8"><title>Offenders {{.Period}}</title><style>{{.CSS}}</style></head>
 <body>
 <h1>Repeat offenders and flags, all networks: {{.Period}}</h1>
-<p class="muted">Analysts' copy (names every network). Formula {{.Formula.Version}}: {{.Formula.PriorityRule}}. Threshold {{pct1 .Formula.FlagThreshold}}, {{.Formula.FlagK}} of {{.Formula.FlagN}} periods, minimum sample {{.Formula.MinSample}}, Wilson z = {{.Formula.Z}}; suspect includes fulfilments later than {{.Formula.SuspectSlaMultiple}} × SLA; exception overuse above max({{.Formula.OveruseMultiple}} × peer median, {{pct1 .Formula.OveruseFloor}}); up to {{.Formula.EvidenceLimit}} chains per flag. {{.Formula.PeerRule}}.</p>
+<p class="muted">Analysts' copy (names every network). Formula {{.Formula.Version}}: {{.Formula.PriorityRule}}. Threshold {{pct1 .Formula.FlagThreshold}}, {{.Formula.FlagK}} of {{.Formula.FlagN}} periods, minimum sample {{.Formula.MinSample}}, Wilson z = {{.Formula.Z}}; suspect includes fulfilments later than {{.Formula.SuspectSlaMultiple}} × SLA; exception overuse above max({{.Formula.OveruseMultiple}} × peer median, {{pct1 .Formula.OveruseFloor}}); up to {{.Formula.EvidenceLimit}} chains per flag; unequal treatment at {{pct1 .Formula.UnequalMinDifference}} or more, family-wise error {{.Formula.UnequalFamilyError}}, groups of {{.Formula.UnequalMinGroup}} or more (on each network's card). {{.Formula.PeerRule}}.</p>
 <table><tr><th>#</th><th class="l">level</th><th class="l">network</th><th class="l">name</th><th class="l">developer</th><th>requests</th><th>suspect</th><th>95% interval</th><th>peer median</th><th>flagged of last n</th><th>in a row</th><th>priority</th><th class="l">request kinds</th><th>required response: requests, denied</th><th class="l">flags</th><th class="l">first chains (request ids)</th></tr>
 {{range $i, $o := .List}}<tr><td>{{inc $i}}</td><td class="l">{{$o.Entity.Level}}</td><td class="l">{{$o.Card.Network}}</td><td class="l">{{$o.Entity.Name}}</td><td class="l">{{$o.Entity.Developer}}</td><td>{{$o.Entity.Requests}}</td>
 <td>{{pct $o.Entity.Suspect}}</td><td>{{ci $o.Entity.Suspect}}</td><td>{{pct1 $o.Entity.Ranking.PeerMedian}}</td><td>{{$o.Entity.Ranking.FlaggedPeriods}}</td><td>{{$o.Entity.Ranking.Consecutive}}</td><td>{{f1 $o.Entity.Ranking.Priority}}</td>

@@ -13,6 +13,7 @@ var binaries = map[string]string{
 	hinscore: "services/hinscore",
 	Ingest:   "services/mllp-ingest",
 	FHIR:     "services/fhir-ingest",
+	ATNA:     "services/atna-ingest",
 	Linker:   "services/linker",
 	Writer:   "services/chwriter",
 }

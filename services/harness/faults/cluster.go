@@ -2,8 +2,10 @@ package faults
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hinscore/hinscore/services/lib/bus/ingest"
 )
 
 // Service names, also the binary names under Options.Bin (NATS runs as
@@ -19,20 +23,22 @@ const (
 	NATS     = "nats"
 	Ingest   = "mllp-ingest"
 	FHIR     = "fhir-ingest"
+	ATNA     = "atna-ingest"
 	Linker   = "linker"
 	Writer   = "chwriter"
 	hinscore = "hinscore"
 )
 
 // Services lists the processes a Cluster runs, in start order.
-var serviceOrder = [...]string{NATS, Ingest, FHIR, Linker, Writer}
+var serviceOrder = [...]string{NATS, Ingest, FHIR, ATNA, Linker, Writer}
 
 // Services returns the service names in start order.
 func Services() []string { return slices.Clone(serviceOrder[:]) }
 
 // Options configures a Cluster.
 type Options struct {
-	// Bin holds hinscore, mllp-ingest, fhir-ingest, linker and chwriter.
+	// Bin holds hinscore, mllp-ingest, fhir-ingest, atna-ingest, linker
+	// and chwriter.
 	Bin string
 	// Dir receives the NATS store and one log file per service.
 	Dir string
@@ -41,18 +47,27 @@ type Options struct {
 	// Networks get one MLLP listener each, and a FHIR bearer token
 	// (FHIRToken).
 	Networks []string
-	// FHIRNetworks get a FHIR bearer token only.
+	// FHIRNetworks get a FHIR bearer token only (SOAP copies are posted
+	// with it too).
 	FHIRNetworks []string
+	// ATNANetworks get one syslog-TLS listener each (RFC 5425), with a
+	// certificate made for the cluster (ATNATLS). atna-ingest runs even
+	// without them, on a listener of its own network "faults-atna".
+	ATNANetworks []string
 	// Env is added to every service's environment (later entries win),
 	// e.g. HINSCORE_MLLP_MAX_CONNS=16.
 	Env []string
+	// ServiceEnv is added to one service's environment after Env, e.g.
+	// atna-ingest: HINSCORE_STREAMS=check, so that its restart leaves the
+	// streams as a scenario set them.
+	ServiceEnv map[string][]string
 	// ClickHouseGate puts a Gate between the writer and DSN's server
 	// (Cluster.ClickHouseGate), so that a scenario can take ClickHouse
 	// away from the writer without stopping a shared server.
 	ClickHouseGate bool
 }
 
-// Cluster is NATS and the four services, each its own process, on
+// Cluster is NATS and the five services, each its own process, on
 // loopback ports fixed for its lifetime so that a restarted process is
 // found where the old one was.
 type Cluster struct {
@@ -60,6 +75,9 @@ type Cluster struct {
 	natsAddr string
 	fhirAddr string
 	mllp     map[string]string
+	atna     map[string]string
+	// atnaTLS is the audit listeners' certificate and its pool.
+	atnaTLS  ingest.SelfSigned
 	admin    map[string]string
 	procs    map[string]*Proc
 	peak     map[string]int64
@@ -70,10 +88,10 @@ type Cluster struct {
 	gate      *Gate
 }
 
-// StartCluster starts NATS, the two ingests, the linker and the writer,
+// StartCluster starts NATS, the three ingests, the linker and the writer,
 // and waits until each one is ready.
 func StartCluster(ctx context.Context, o Options) (*Cluster, error) {
-	for _, name := range []string{hinscore, Ingest, FHIR, Linker, Writer} {
+	for _, name := range []string{hinscore, Ingest, FHIR, ATNA, Linker, Writer} {
 		if _, err := os.Stat(filepath.Join(o.Bin, name)); err != nil {
 			return nil, fmt.Errorf("faults.StartCluster: binary: %w", err)
 		}
@@ -82,20 +100,32 @@ func StartCluster(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("faults.StartCluster: %w", err)
 	}
 	c := &Cluster{
-		opts: o, mllp: map[string]string{}, admin: map[string]string{},
+		opts: o, mllp: map[string]string{}, atna: map[string]string{}, admin: map[string]string{},
 		procs: map[string]*Proc{}, peak: map[string]int64{}, restarts: map[string]int{},
 		writerDSN: o.DSN,
 	}
-	ports, err := freePorts(2 + len(o.Networks) + 4)
+	if len(o.ATNANetworks) == 0 {
+		o.ATNANetworks = []string{"faults-atna"}
+		c.opts = o
+	}
+	ports, err := freePorts(2 + len(o.Networks) + len(o.ATNANetworks) + 5)
 	if err != nil {
 		return nil, err
 	}
-	c.natsAddr, c.fhirAddr = ports[0], ports[1]
+	c.natsAddr, c.fhirAddr, ports = ports[0], ports[1], ports[2:]
 	for i, n := range o.Networks {
-		c.mllp[n] = ports[2+i]
+		c.mllp[n] = ports[i]
 	}
-	for i, s := range []string{Ingest, FHIR, Linker, Writer} {
-		c.admin[s] = ports[2+len(o.Networks)+i]
+	ports = ports[len(o.Networks):]
+	for i, n := range o.ATNANetworks {
+		c.atna[n] = ports[i]
+	}
+	ports = ports[len(o.ATNANetworks):]
+	for i, s := range []string{Ingest, FHIR, ATNA, Linker, Writer} {
+		c.admin[s] = ports[i]
+	}
+	if c.atnaTLS, err = ingest.NewSelfSigned(o.Dir, time.Now(), 24*time.Hour, "127.0.0.1"); err != nil {
+		return nil, fmt.Errorf("faults.StartCluster: %w", err)
 	}
 	if o.ClickHouseGate {
 		d, err := ParseDSN(o.DSN)
@@ -123,6 +153,15 @@ func (c *Cluster) MLLPAddrs() map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// ATNAAddrs returns network → syslog-TLS listener address.
+func (c *Cluster) ATNAAddrs() map[string]string { return maps.Clone(c.atna) }
+
+// ATNATLS is the configuration a gateway dials the audit listeners with:
+// it trusts their certificate.
+func (c *Cluster) ATNATLS() *tls.Config {
+	return &tls.Config{RootCAs: c.atnaTLS.Pool, MinVersion: tls.VersionTLS12}
 }
 
 // FHIRURL is the FHIR ingest's base URL (POST {FHIRURL}/fhir/{network}/).
@@ -165,6 +204,15 @@ func (c *Cluster) env(name string) []string {
 			ts = append(ts, n+"="+hashToken(FHIRToken(n)))
 		}
 		base = append(append(base, "HINSCORE_FHIR_ADDR="+c.fhirAddr, "HINSCORE_FHIR_TOKENS="+strings.Join(ts, ",")), patientKey...)
+	case ATNA:
+		var ls []string
+		for _, n := range c.opts.ATNANetworks {
+			ls = append(ls, n+"="+c.atna[n])
+		}
+		// Server TLS only: HINSCORE_ENV=development lets a listener take
+		// gateways without client certificates.
+		base = append(append(base, "HINSCORE_ATNA_LISTENERS="+strings.Join(ls, ","),
+			"HINSCORE_ATNA_TLS_CERT="+c.atnaTLS.CertFile, "HINSCORE_ATNA_TLS_KEY="+c.atnaTLS.KeyFile), patientKey...)
 	case Linker:
 		// Short enough that the run's tail is declared unanswered soon
 		// after the traffic stops, long enough that no restart in a
@@ -183,7 +231,7 @@ func (c *Cluster) env(name string) []string {
 	if a := c.admin[name]; a != "" {
 		base = append(base, "HINSCORE_ADMIN_ADDR="+a)
 	}
-	return append(base, c.opts.Env...)
+	return slices.Concat(base, c.opts.Env, c.opts.ServiceEnv[name])
 }
 
 // Start starts one service and waits until it is ready.

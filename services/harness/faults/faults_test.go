@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,14 +71,14 @@ func newSuite(t *testing.T) *suite {
 			}
 		})
 		s.dsn = s.ch.DSN()
-		s.traffic = Traffic{Requests: 4000, Seed: 11, Rate: 900}
+		s.traffic = Traffic{Requests: 4000, Seed: 11, Rate: 900, XCAJourneys: 500}
 		s.fhirPairs = 60
 	} else {
 		env := testenv.Getenv(t, envClickHouse, "the short fault suite needs a ClickHouse server: scripts/clickhouse.sh start")
 		if s.dsn, err = ParseDSN(env); err != nil {
 			t.Fatal(err)
 		}
-		s.traffic = Traffic{Requests: 1500, Seed: 11, Rate: 600}
+		s.traffic = Traffic{Requests: 1500, Seed: 11, Rate: 600, XCAJourneys: 200}
 		s.fhirPairs = 20
 	}
 	s.traffic.Start = DefaultStart(time.Now())
@@ -96,10 +97,12 @@ const fhirNetwork = "faults-fhir"
 // injected while the traffic flows, a check run on the cluster before it
 // stops, and whether the writer reaches ClickHouse through a Gate.
 type spec struct {
-	env   []string
-	fault func(c *Cluster) Fault
-	check func(ctx context.Context, c *Cluster, r *Run)
-	gate  bool
+	env []string
+	// serviceEnv is added to one service's environment.
+	serviceEnv map[string][]string
+	fault      func(c *Cluster) Fault
+	check      func(ctx context.Context, c *Cluster, r *Run)
+	gate       bool
 }
 
 // scenario runs the suite's traffic through a fresh cluster with the
@@ -117,12 +120,17 @@ func (s *suite) scenario(t *testing.T, sp spec) Snapshot {
 	name := strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name()))
 	dsn := s.dsn.WithDatabase(fmt.Sprintf("hinscore_%s_%04x", name, rand.Uint32()&0xffff))
 	t.Cleanup(func() { _ = DropDatabase(context.Background(), dsn) })
+	atna, soap := XCANetworks(run.XCA)
 	c, err := StartCluster(ctx, Options{Bin: s.bin, Dir: t.TempDir(), DSN: dsn.String(),
-		Networks: run.Plan.Networks(), FHIRNetworks: []string{fhirNetwork}, Env: sp.env, ClickHouseGate: sp.gate})
+		Networks: run.Plan.Networks(), FHIRNetworks: append([]string{fhirNetwork}, soap...), ATNANetworks: atna,
+		Env: sp.env, ServiceEnv: sp.serviceEnv, ClickHouseGate: sp.gate})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run.FHIR = FHIRLoad{URL: c.FHIRURL(), Network: fhirNetwork, Pairs: s.fhirPairs, Start: run.Plan.Start(), Span: run.Span()}
+	if run.XCATargets, err = c.XCATargets(run.XCA); err != nil {
+		t.Fatal(err)
+	}
 	defer func() {
 		if err := c.Stop(context.Background()); err != nil {
 			t.Errorf("stop: %v", err)
@@ -146,8 +154,8 @@ func (s *suite) scenario(t *testing.T, sp spec) Snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s; FHIR: %d Task pairs, %d posts retried; settled with %d events and %d outcomes stored %s after the start; restarts %v",
-		st, run.FHIR.Pairs, run.FHIRRetried(), snap.Events, snap.Outcomes, time.Since(began).Round(time.Millisecond), c.Restarts())
+	t.Logf("%s; FHIR: %d Task pairs, %d posts retried; cross-community: %d transactions, %s; settled with %d events and %d outcomes stored %s after the start; restarts %v",
+		st, run.FHIR.Pairs, run.FHIRRetried(), run.XCATransactions(), run.XCAStats(), snap.Events, snap.Outcomes, time.Since(began).Round(time.Millisecond), c.Restarts())
 	for _, d := range snap.CheckTruth(run) {
 		t.Error(d)
 	}
@@ -172,17 +180,35 @@ func (s *suite) scenario(t *testing.T, sp spec) Snapshot {
 
 // killInTurn kills each service with SIGKILL at evenly spaced points of the
 // traffic and starts it again at once; fhir-ingest once a post of the FHIR
-// load has found it down. Just before each kill it counts the events and
-// outcomes ClickHouse holds, so that the check can tell the kill landed
+// load has found it down. Before atna-ingest is killed, EVENTS'
+// de-duplication window (Nats-Msg-Id) shrinks to dedupWindow, and
+// atna-ingest starts again with HINSCORE_STREAMS=check so that it leaves
+// the window as it is: every record a gateway writes again from its replay
+// window reaches EVENTS a second time, and only the linker's duplicate
+// rule (an event id already in its chain) and the writer's views (by event
+// and outcome id) keep the counts and rows exact, as they must for a
+// replay later than JetStream's window (an outage of minutes). Just before
+// each kill it counts the events and outcomes ClickHouse holds (and the
+// audit networks' events), so that the check can tell the kill landed
 // mid-run.
 type killInTurn struct {
 	names []string
 	// shares, when set, are the points (shares of the plan's frames
-	// acknowledged) of the kills; else they are evenly spaced.
+	// acknowledged; for atna-ingest, of the cross-community messages
+	// delivered too) of the kills; else they are evenly spaced.
 	shares []float64
 	// stored[i] is what ClickHouse held when names[i] was killed.
-	stored [][2]uint64
+	stored []storedAt
 }
+
+// storedAt is what ClickHouse held at a kill: events, outcomes, and the
+// events of the audit networks (atna-ingest's).
+type storedAt struct{ events, outcomes, audits uint64 }
+
+// dedupWindow is EVENTS' de-duplication window once atna-ingest is killed,
+// the least NATS allows: shorter than atna-ingest takes to start again, so
+// every record written again after the kill is past it.
+const dedupWindow = 100 * time.Millisecond
 
 func (k *killInTurn) fault(c *Cluster) Fault {
 	return func(ctx context.Context, r *Run) error {
@@ -198,11 +224,26 @@ func (k *killInTurn) fault(c *Cluster) Fault {
 			if err := r.AfterShare(ctx, share); err != nil {
 				return err
 			}
-			events, outcomes, err := Counts(ctx, dsn)
-			if err != nil {
+			// The feeds never run ahead of the plan, but may lag behind it.
+			if name == ATNA {
+				if err := r.AfterXCAShare(ctx, share); err != nil {
+					return err
+				}
+			}
+			var at storedAt
+			if at.events, at.outcomes, err = Counts(ctx, dsn); err != nil {
 				return err
 			}
-			k.stored = append(k.stored, [2]uint64{events, outcomes})
+			atna, _ := XCANetworks(r.XCA)
+			if at.audits, err = CountEvents(ctx, dsn, atna); err != nil {
+				return err
+			}
+			k.stored = append(k.stored, at)
+			if name == ATNA {
+				if err := SetDuplicateWindow(ctx, c.NATSURL(), "EVENTS", dedupWindow); err != nil {
+					return err
+				}
+			}
 			if name != FHIR {
 				if err := c.Restart(ctx, name, true); err != nil {
 					return err
@@ -225,16 +266,35 @@ func (k *killInTurn) fault(c *Cluster) Fault {
 }
 
 // check fails the test unless every kill landed while the run was still
-// being stored: fewer events in ClickHouse than the run's total.
-func (k *killInTurn) check(t *testing.T, r *Run) {
+// being stored: fewer events in ClickHouse than the run's total (and, for
+// atna-ingest, fewer of the audit feeds' events than theirs, and records
+// written again past EVENTS' de-duplication window).
+func (k *killInTurn) check(ctx context.Context, t *testing.T, c *Cluster, r *Run) {
 	if len(k.stored) != len(k.names) {
 		t.Fatalf("%d kills made, %d planned", len(k.stored), len(k.names))
 	}
+	atna, _ := XCANetworks(r.XCA)
+	audits := uint64(XCAEvents(r.XCA, atna...))
 	for i, name := range k.names {
-		events, outcomes := k.stored[i][0], k.stored[i][1]
-		t.Logf("%s killed with %d of %d events and %d of %d outcomes stored", name, events, r.Events(), outcomes, r.Outcomes())
-		if events >= uint64(r.Events()) {
-			t.Errorf("%s was killed after the run was stored (%d of %d events): not mid-run", name, events, r.Events())
+		at := k.stored[i]
+		t.Logf("%s killed with %d of %d events (%d of %d of the audit feeds) and %d of %d outcomes stored",
+			name, at.events, r.Events(), at.audits, audits, at.outcomes, r.Outcomes())
+		if at.events >= uint64(r.Events()) {
+			t.Errorf("%s was killed after the run was stored (%d of %d events): not mid-run", name, at.events, r.Events())
+		}
+		if name == ATNA && at.audits >= audits {
+			t.Errorf("%s was killed after the audit feeds were stored (%d of %d events): not mid-run", name, at.audits, audits)
+		}
+	}
+	if slices.Contains(k.names, ATNA) {
+		msgs, err := StreamMessages(ctx, c.NATSURL(), "EVENTS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("EVENTS holds %d messages for %d distinct events; %d audit records written again", msgs, r.Events(), r.XCAStats().Resent)
+		if msgs <= uint64(r.Events()) || r.XCAStats().Resent == 0 {
+			t.Errorf("no record went past EVENTS' de-duplication window (%d messages, %d events, %d records written again): the linker's and the writer's de-duplication were not tested",
+				msgs, r.Events(), r.XCAStats().Resent)
 		}
 	}
 }
@@ -243,7 +303,8 @@ func (k *killInTurn) check(t *testing.T, r *Run) {
 func (s *suite) kill(names ...string) func(t *testing.T) {
 	return func(t *testing.T) {
 		k := &killInTurn{names: names}
-		s.scenario(t, spec{fault: k.fault, check: func(ctx context.Context, c *Cluster, r *Run) { k.check(t, r) }})
+		s.scenario(t, spec{fault: k.fault, serviceEnv: map[string][]string{ATNA: {"HINSCORE_STREAMS=check"}},
+			check: func(ctx context.Context, c *Cluster, r *Run) { k.check(ctx, t, c, r) }})
 	}
 }
 
@@ -256,11 +317,11 @@ func TestFaults(t *testing.T) {
 		t.Fatal("the run without faults failed; the fault scenarios compare with it")
 	}
 	if s.full {
-		for _, svc := range []string{Ingest, FHIR, Linker, Writer} {
+		for _, svc := range []string{Ingest, FHIR, ATNA, Linker, Writer} {
 			t.Run("kill-"+svc, s.kill(svc))
 		}
 	} else {
-		t.Run("kill-each-in-turn", s.kill(Ingest, FHIR, Linker, Writer))
+		t.Run("kill-each-in-turn", s.kill(Ingest, FHIR, ATNA, Linker, Writer))
 	}
 	t.Run("nats-restart", func(t *testing.T) { s.scenario(t, spec{fault: restartNATS}) })
 	if s.full {

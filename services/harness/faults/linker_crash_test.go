@@ -25,6 +25,9 @@ func TestLinkerCrashes(t *testing.T) {
 	// malformed frames make some 205,000 frames. Two hours of event time
 	// keep the frames in flight within a second of event time.
 	s.traffic.Requests, s.traffic.Seed, s.traffic.Rate, s.traffic.Span = 100000, 23, 0, 2*time.Hour
+	// Unpaced, a cross-community feed would run hours of event time
+	// through in a second; the crash test is the linker's with HL7.
+	s.traffic.XCAJourneys = 0
 	s.baseline = nil
 	var frames int
 	t.Run("no-fault", func(t *testing.T) {
@@ -50,6 +53,6 @@ func TestLinkerCrashes(t *testing.T) {
 	t.Logf("%d frames; linker killed after %.3v of them", frames, shares)
 	kills := &killInTurn{names: slices.Repeat([]string{Linker}, len(shares)), shares: shares}
 	t.Run("linker-killed-5-times", func(t *testing.T) {
-		s.scenario(t, spec{fault: kills.fault, check: func(ctx context.Context, c *Cluster, r *Run) { kills.check(t, r) }})
+		s.scenario(t, spec{fault: kills.fault, check: func(ctx context.Context, c *Cluster, r *Run) { kills.check(ctx, t, c, r) }})
 	})
 }

@@ -38,6 +38,9 @@ type Traffic struct {
 	Window int
 	// Acked, when set, is also called for every acknowledgement.
 	Acked func(network string, m simulator.Message, accepted bool, at time.Time)
+	// XCAJourneys, when positive, adds the simulator's cross-community
+	// traffic (newXCA): audits over syslog-TLS, SOAP copies over HTTP.
+	XCAJourneys int
 }
 
 // Run is one drive of traffic through a cluster.
@@ -45,6 +48,12 @@ type Run struct {
 	Plan *simulator.Plan
 	// FHIR, when it has pairs, is posted beside the plan by Drive.
 	FHIR FHIRLoad
+	// XCA, when set, is sent beside the plan by Drive to XCATargets
+	// (Cluster.XCATargets).
+	XCA          *simulator.XCAPlan
+	XCATargets   map[string]simulator.XCATarget
+	xcaDelivered atomic.Int64
+	xcaStats     simulator.XCAStats
 	// fhirRetried counts the FHIR load's posts sent again (no connection,
 	// 5xx).
 	fhirRetried atomic.Int64
@@ -85,6 +94,11 @@ func NewRun(t Traffic) (*Run, error) {
 		return nil, fmt.Errorf("faults.NewRun: %w", err)
 	}
 	r.Plan, r.span = p, t.Span
+	if t.XCAJourneys > 0 {
+		if r.XCA, err = newXCA(t, p.Frames()); err != nil {
+			return nil, fmt.Errorf("faults.NewRun: %w", err)
+		}
+	}
 	return r, nil
 }
 
@@ -98,18 +112,31 @@ func DefaultStart(now time.Time) time.Time {
 func (r *Run) Span() time.Duration { return r.span }
 
 // Events is the number of distinct events the run stores: the plan's
-// valid messages and the FHIR load's.
-func (r *Run) Events() int { return r.Plan.ValidMessages() + r.FHIR.Events() }
+// valid messages, the FHIR load's and the cross-community feeds'.
+func (r *Run) Events() int { return r.Plan.ValidMessages() + r.FHIR.Events() + r.xcaEvents() }
 
-// Outcomes is the number of outcomes the run makes: one per request.
-func (r *Run) Outcomes() int { return len(r.Plan.Requests()) + r.FHIR.Pairs }
+func (r *Run) xcaEvents() int {
+	if r.XCA == nil {
+		return 0
+	}
+	return XCAEvents(r.XCA)
+}
 
-// Truth is network → outcome class → count: the plan's, and every FHIR
-// pair fulfilled.
+// Outcomes is the number of outcomes the run makes: one per request (and
+// per cross-community transaction).
+func (r *Run) Outcomes() int {
+	return len(r.Plan.Requests()) + r.FHIR.Pairs + r.XCATransactions()
+}
+
+// Truth is network → outcome class → count: the plan's, every FHIR pair
+// fulfilled, and the cross-community plan's.
 func (r *Run) Truth() map[string]map[string]int {
 	t := r.Plan.Truth()
 	if r.FHIR.Pairs > 0 {
 		t[r.FHIR.Network] = map[string]int{"fulfilled": r.FHIR.Pairs}
+	}
+	if r.XCA != nil {
+		maps.Copy(t, r.XCA.Truth())
 	}
 	return t
 }
@@ -135,11 +162,18 @@ type Fault func(ctx context.Context, r *Run) error
 func (r *Run) Drive(ctx context.Context, targets map[string]string, fault Fault) (simulator.Stats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var faultErr, fhirErr error
+	var faultErr, fhirErr, xcaErr error
 	var wg sync.WaitGroup
 	if r.FHIR.Pairs > 0 {
 		wg.Go(func() {
 			if fhirErr = r.FHIR.drive(ctx, r); fhirErr != nil {
+				cancel()
+			}
+		})
+	}
+	if r.XCA != nil {
+		wg.Go(func() {
+			if xcaErr = r.driveXCA(ctx); xcaErr != nil {
 				cancel()
 			}
 		})
@@ -159,8 +193,8 @@ func (r *Run) Drive(ctx context.Context, targets map[string]string, fault Fault)
 	if faultErr != nil {
 		return st, fmt.Errorf("faults.Drive: fault: %w", faultErr)
 	}
-	if fhirErr != nil {
-		return st, fmt.Errorf("faults.Drive: %w", fhirErr)
+	if err := errors.Join(fhirErr, xcaErr); err != nil {
+		return st, fmt.Errorf("faults.Drive: %w", err)
 	}
 	if err != nil {
 		return st, fmt.Errorf("faults.Drive: %w", err)
@@ -194,6 +228,20 @@ func Counts(ctx context.Context, d DSN) (events, outcomes uint64, err error) {
 		return 0, 0, fmt.Errorf("faults.Counts: outcomes: %w", err)
 	}
 	return events, outcomes, nil
+}
+
+// CountEvents reads the number of distinct events of some networks.
+func CountEvents(ctx context.Context, d DSN, networks []string) (uint64, error) {
+	conn, err := Connect(ctx, d, d.Database)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM events WHERE has(?, network)", networks).Scan(&n); err != nil {
+		return 0, fmt.Errorf("faults.CountEvents: %w", err)
+	}
+	return n, nil
 }
 
 // ReadSnapshot reads the counts, every outcome's row and the class counts.

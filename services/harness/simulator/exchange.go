@@ -109,7 +109,7 @@ func (g *generator) exchange(p NetworkProfile, n int, at time.Time, spec pattern
 	if len(p.ResponderProfiles) > 0 {
 		rp := &p.ResponderProfiles[g.pick(responderWeights(p))]
 		x.q.responder, x.behaviour = responderOrg(p, rp.Facility), rp.Behaviour
-		mix, lat, beyond = rp.mixAt(g.cfg.Start, at), rp.latency(p), rp.lateBeyondShare(p)
+		mix, lat, beyond = rp.mixFor(g.cfg.Start, at, x.q.requester), rp.latency(p), rp.lateBeyondShare(p)
 		if len(rp.Exceptions) > 0 {
 			exceptions = rp.Exceptions
 		}

@@ -78,6 +78,12 @@ type Config struct {
 	ProgressEvery time.Duration
 	// FHIRToken is the bearer token of the FHIR networks' POSTs.
 	FHIRToken string
+	// CrossNetwork, when its Share is set, adds exchanges between a
+	// requester of one network and a responder of another, carried by both
+	// networks' feeds (crossnet.go); zero = none, and the plan is the same
+	// as without the field.
+	CrossNetwork CrossNetwork
+
 	// Acked, when set, is called for every acknowledgement Send reads, with
 	// the wall-clock time it arrived (e.g. to measure an answer's way to
 	// its outcome row). It is called from one goroutine per network.
@@ -252,6 +258,7 @@ func (c Config) validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.CrossNetwork.validate(c.Networks)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("simulator.Config: %w", errors.Join(errs...))
 	}
@@ -367,6 +374,8 @@ type Plan struct {
 	cfg   Config
 	feeds []feed
 	rows  []TruthRow
+	// cross are the crossing exchanges (CrossNetwork), not among rows.
+	cross []CrossRow
 }
 
 // Generate builds the whole run in memory. The same Config gives the same
@@ -381,7 +390,11 @@ func Generate(cfg Config) (*Plan, error) {
 	// changes nothing else in the plan.
 	dup := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x3c6ef372fe94f82b))
 	g := &generator{cfg: cfg, rng: rng, dup: dup}
-	return g.run(), nil
+	p := g.run()
+	if cfg.CrossNetwork.Share > 0 {
+		crossing(cfg, p)
+	}
+	return p, nil
 }
 
 type generator struct {
@@ -396,6 +409,9 @@ type slot struct {
 	at        time.Time
 	network   int
 	runaround *journeyStep
+	// from is the requester of a crossing exchange: an organisation of
+	// another network (CrossNetwork); nil = one of the network's own.
+	from *Org
 	// episode is an added request of a PerformanceEpisode.
 	episode *episodeStep
 }
@@ -673,10 +689,13 @@ func (g *generator) parties(p NetworkProfile, s slot, q *query) (rp *ResponderPr
 		q.mrn = fmt.Sprintf("%07d", g.rng.IntN(10_000_000))
 	default:
 		q.requester = p.Requesters[g.rng.IntN(len(p.Requesters))]
+		if s.from != nil {
+			q.requester = *s.from
+		}
 		if len(p.ResponderProfiles) > 0 {
 			rp = &p.ResponderProfiles[g.pick(responderWeights(p))]
 			q.responder = responderOrg(p, rp.Facility)
-			class = g.pickClass(rp.mixAt(g.cfg.Start, s.at))
+			class = g.pickClass(rp.mixFor(g.cfg.Start, s.at, q.requester))
 		} else {
 			q.responder = p.Responders[g.rng.IntN(len(p.Responders))]
 			class = g.pickClass(g.mixAt(p, s.at))

@@ -58,6 +58,9 @@ type ResponderProfile struct {
 	// months since Start (30-day months): negative for a responder that
 	// improves, positive for one that gets worse.
 	DriftPerMonth float64 `json:"drift_per_month,omitempty"`
+	// Discrimination, when set, refuses requesters of one EHR developer at
+	// one rate and everyone else at another (discrimination.go).
+	Discrimination *Discrimination `json:"discrimination,omitempty"`
 	// Episodes are stretches of time in which the responder cites 171.205
 	// while serving, or in a real outage (PerformanceEpisode).
 	Episodes []PerformanceEpisode `json:"episodes,omitempty"`
@@ -115,7 +118,9 @@ func responderOrg(p NetworkProfile, facility string) Org {
 // TrueRates returns the probability of each outcome class of a request to
 // the responder with the facility on network at time at, under a plan
 // started at start (normalised weights; classes the mix lacks are absent).
-// Runaround requests are not covered: turn runarounds off to compare.
+// Runaround requests are not covered: turn runarounds off to compare. A
+// responder with a Discrimination has these rates before its refusal split
+// (Discrimination.RefusalRate gives refused_unjustified per requester).
 func TrueRates(p NetworkProfile, facility string, start, at time.Time) map[string]float64 {
 	mix := p.Mix
 	for i := range p.ResponderProfiles {
@@ -234,8 +239,9 @@ func (p *Plan) Start() time.Time { return p.cfg.Start }
 // DirectoryCSV is the organisation directory of the plan's networks in the
 // format chstore.ParseOrganizations reads (identifier,org_id,name,type,
 // developer,networks): every requester and responder facility. Responders
-// with a profile carry its name and developer; the others get a name
-// derived from their facility and their org's developer.
+// with a profile carry its name and developer; the others, and the
+// requesters, get a name derived from their facility and their org's
+// developer (none for the requesters of most networks).
 func (p *Plan) DirectoryCSV() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
@@ -243,7 +249,7 @@ func (p *Plan) DirectoryCSV() ([]byte, error) {
 	for _, f := range p.feeds {
 		prof := f.profile
 		for _, o := range prof.Requesters {
-			_ = w.Write([]string{o.Facility, strings.ToLower(o.Facility), prof.Name + " clinic " + o.Facility[len(o.Facility)-2:], "provider", "", prof.Name})
+			_ = w.Write([]string{o.Facility, strings.ToLower(o.Facility), prof.Name + " clinic " + o.Facility[len(o.Facility)-2:], "provider", o.Developer, prof.Name})
 		}
 		for _, o := range prof.Responders {
 			row := []string{o.Facility, strings.ToLower(o.Facility), prof.Name + " hospital " + o.Facility[len(o.Facility)-2:], "provider", o.Developer, prof.Name}
@@ -262,7 +268,7 @@ func (p *Plan) DirectoryCSV() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-var behaviours = []string{BehaviourClean, BehaviourOccasional, BehaviourRepeatOffender, BehaviourExceptionOveruser, BehaviourSlow, BehaviourLowVolume, BehaviourImproving, BehaviourWorsening}
+var behaviours = []string{BehaviourClean, BehaviourOccasional, BehaviourRepeatOffender, BehaviourExceptionOveruser, BehaviourSlow, BehaviourLowVolume, BehaviourImproving, BehaviourWorsening, BehaviourDiscriminating}
 
 func validateResponders(where string, n NetworkProfile) []error {
 	var errs []error
@@ -302,6 +308,7 @@ func validateResponders(where string, n NetworkProfile) []error {
 				errs = append(errs, fmt.Errorf("%s.Exceptions: %q is not a DOMAIN.md exception", at, code))
 			}
 		}
+		errs = append(errs, validateDiscrimination(at, n, r.Discrimination)...)
 		if r.Latency != nil && (r.Latency.MedianMs <= 0 || r.Latency.Sigma < 0) {
 			errs = append(errs, fmt.Errorf("%s.Latency: median must be positive, sigma not negative", at))
 		}

@@ -149,9 +149,13 @@ func (p *Plan) MalformedMessages() int {
 // WriteTruth writes truth.csv (one row per request) and truth.json (the
 // per-network summary and the profiles) into dir, creating it.
 func (p *Plan) WriteTruth(dir string) error {
-	err := writeFiles(dir, map[string]func() ([]byte, error){
+	files := map[string]func() ([]byte, error){
 		TruthCSV: p.truthCSV, TruthJSON: p.truthJSON, DirectoryFile: p.DirectoryCSV,
-	})
+	}
+	if len(p.cross) > 0 {
+		files[CrossTruthCSV] = p.crossTruthCSV
+	}
+	err := writeFiles(dir, files)
 	if err != nil {
 		return fmt.Errorf("simulator.WriteTruth: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -29,6 +28,33 @@ type XCATarget struct {
 	SOAP   string
 	Token  string
 	Client *http.Client
+	// Resend is the syslog sender's replay window: after a broken
+	// connection, a gateway writes again everything it wrote within this
+	// long before its last frame (at most the last 32 MiB), before going on
+	// (0 = DefaultResend; negative = none). Syslog has no acknowledgement, so a frame written
+	// just before the listener died may never have been stored; what was
+	// stored is stored once again by the pipeline's de-duplication.
+	Resend time.Duration
+	// Delivered, when set, is called after each message is written (syslog)
+	// or answered 2xx or 4xx (SOAP), from the network's goroutine: the
+	// network's next message waits for it to return (a caller may hold the
+	// feed back with it).
+	Delivered func(m XCAMessage)
+}
+
+// DefaultResend is the syslog replay window: three times the 10 s within
+// which the audit listener stores a record it has read or closes the
+// connection.
+const DefaultResend = 30 * time.Second
+
+func (t XCATarget) resend() time.Duration {
+	switch {
+	case t.Resend == 0:
+		return DefaultResend
+	case t.Resend < 0:
+		return 0
+	}
+	return t.Resend
 }
 
 // XCAGatewayStats counts what happened to one gateway's messages.
@@ -43,6 +69,9 @@ type XCAGatewayStats struct {
 	// Retried is re-sends after a broken connection, a 5xx or a 429.
 	Retried    int
 	Reconnects int
+	// Resent is syslog frames written again from the replay window after
+	// a broken connection (XCATarget.Resend).
+	Resent int
 }
 
 func (s *XCAGatewayStats) add(o XCAGatewayStats) {
@@ -51,6 +80,7 @@ func (s *XCAGatewayStats) add(o XCAGatewayStats) {
 	s.Rejected += o.Rejected
 	s.Retried += o.Retried
 	s.Reconnects += o.Reconnects
+	s.Resent += o.Resent
 }
 
 // XCAStats sums a Send over every gateway.
@@ -62,8 +92,8 @@ type XCAStats struct {
 }
 
 func (s XCAStats) String() string {
-	return fmt.Sprintf("sent=%d accepted=%d rejected=%d retried=%d reconnects=%d duration=%s msgs/s=%.0f",
-		s.Sent, s.Accepted, s.Rejected, s.Retried, s.Reconnects, s.Duration.Round(time.Millisecond), s.MsgsPerSec)
+	return fmt.Sprintf("sent=%d accepted=%d rejected=%d retried=%d reconnects=%d resent=%d duration=%s msgs/s=%.0f",
+		s.Sent, s.Accepted, s.Rejected, s.Retried, s.Reconnects, s.Resent, s.Duration.Round(time.Millisecond), s.MsgsPerSec)
 }
 
 // Send delivers every network's messages to targets[network], all networks
@@ -107,6 +137,9 @@ func (p *XCAPlan) Send(ctx context.Context, targets map[string]XCATarget) (XCASt
 // xcaDeliverer sends one message of a gateway, retrying what may succeed later.
 type xcaDeliverer interface {
 	deliver(ctx context.Context, m XCAMessage, st *XCAGatewayStats) error
+	// flush makes good, once the last message is out, what a broken
+	// connection may have lost.
+	flush(ctx context.Context, st func(gateway string) *XCAGatewayStats) error
 	close()
 }
 
@@ -121,7 +154,7 @@ func (p *XCAPlan) sendNetwork(ctx context.Context, n XCANetwork, t XCATarget) ([
 	}
 	var d xcaDeliverer
 	if n.Feed == FeedATNA {
-		d = &syslogDeliverer{cfg: p.cfg, target: t, conns: map[string]net.Conn{}}
+		d = &syslogDeliverer{cfg: p.cfg, target: t, window: t.resend(), gateways: map[string]*syslogGateway{}}
 	} else {
 		client := t.Client
 		if client == nil {
@@ -138,6 +171,12 @@ func (p *XCAPlan) sendNetwork(ctx context.Context, n XCANetwork, t XCATarget) ([
 		if err := d.deliver(ctx, m, &stats[index[m.Gateway]]); err != nil {
 			return stats, fmt.Errorf("%s/%s: %w", n.Name, m.Gateway, err)
 		}
+		if t.Delivered != nil {
+			t.Delivered(m)
+		}
+	}
+	if err := d.flush(ctx, func(g string) *XCAGatewayStats { return &stats[index[g]] }); err != nil {
+		return stats, fmt.Errorf("%s: %w", n.Name, err)
 	}
 	return stats, nil
 }
@@ -177,59 +216,6 @@ func (r *retrier) wait(ctx context.Context, cause error) error {
 	}
 	r.backoff = min(2*r.backoff, maxReconnectBackoff)
 	return nil
-}
-
-// syslogDeliverer writes octet-counted frames, one TLS connection per gateway.
-type syslogDeliverer struct {
-	cfg    XCAConfig
-	target XCATarget
-	conns  map[string]net.Conn
-	frame  []byte
-}
-
-func (s *syslogDeliverer) deliver(ctx context.Context, m XCAMessage, st *XCAGatewayStats) error {
-	r := retrier{within: s.cfg.ReconnectWithin}
-	s.frame = appendSyslogFrame(s.frame[:0], m.Raw)
-	for {
-		conn, err := s.conn(ctx, m.Gateway, st)
-		if err == nil {
-			_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-			if _, err = conn.Write(s.frame); err == nil {
-				st.Sent++
-				return nil
-			}
-			conn.Close()
-			delete(s.conns, m.Gateway)
-			st.Retried++
-		}
-		if werr := r.wait(ctx, err); werr != nil {
-			return werr
-		}
-	}
-}
-
-func (s *syslogDeliverer) conn(ctx context.Context, gateway string, st *XCAGatewayStats) (net.Conn, error) {
-	if c := s.conns[gateway]; c != nil {
-		return c, nil
-	}
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: s.cfg.WriteTimeout}, Config: s.target.TLS}
-	c, err := d.DialContext(ctx, "tcp", s.target.Syslog)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", s.target.Syslog, err)
-	}
-	if _, seen := s.conns[gateway]; seen {
-		st.Reconnects++
-	}
-	s.conns[gateway] = c
-	return c, nil
-}
-
-func (s *syslogDeliverer) close() {
-	for _, c := range s.conns {
-		if c != nil {
-			c.Close()
-		}
-	}
 }
 
 // soapDeliverer posts SOAP copies.
@@ -294,5 +280,7 @@ func postCopy(ctx context.Context, client *http.Client, within time.Duration, ur
 		}
 	}
 }
+
+func (s *soapDeliverer) flush(context.Context, func(string) *XCAGatewayStats) error { return nil }
 
 func (s *soapDeliverer) close() { s.client.CloseIdleConnections() }

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -276,5 +277,188 @@ func TestParseXCATargets(t *testing.T) {
 		if _, err := ParseXCATargets(bad, nil, ""); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// dyingSyslogServer stores a frame only storeDelay after reading it, as
+// the audit listener counts a record once JetStream has acknowledged its
+// events; die closes the listener and every connection at once, losing
+// what was read and not yet stored (and whatever the kernel held unread),
+// and listens again on the same address, as atna-ingest after kill -9.
+type dyingSyslogServer struct {
+	t     *testing.T
+	cert  tls.Certificate
+	addr  string
+	mu    sync.Mutex
+	gen   int // deaths so far: a frame read before one is never stored
+	ln    net.Listener
+	conns []net.Conn
+	read  int
+	// stored is SYSLOG-MSG → times stored.
+	stored map[string]int
+}
+
+const storeDelay = 30 * time.Millisecond
+
+func startDyingSyslogServer(t *testing.T, cert tls.Certificate) *dyingSyslogServer {
+	s := &dyingSyslogServer{t: t, cert: cert, addr: "127.0.0.1:0", stored: map[string]int{}}
+	s.listen()
+	t.Cleanup(func() { s.die(false) })
+	return s
+}
+
+func (s *dyingSyslogServer) listen() {
+	ln, err := tls.Listen("tcp", s.addr, &tls.Config{Certificates: []tls.Certificate{s.cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.ln, s.addr = ln, ln.Addr().String()
+	gen := s.gen
+	s.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns = append(s.conns, c)
+			s.mu.Unlock()
+			go s.serve(c, gen)
+		}
+	}()
+}
+
+func (s *dyingSyslogServer) serve(c net.Conn, gen int) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for {
+		msg, err := readOctetFrame(r)
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.read++
+		s.mu.Unlock()
+		time.AfterFunc(storeDelay, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.gen == gen {
+				s.stored[string(msg)]++
+			}
+		})
+	}
+}
+
+// die closes everything at once; again listens anew on the same address.
+func (s *dyingSyslogServer) die(again bool) {
+	s.mu.Lock()
+	s.gen++
+	s.ln.Close()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+	s.mu.Unlock()
+	if again {
+		s.listen()
+	}
+}
+
+// TestXCASyslogResendsAfterListenerDies kills the audit listener halfway
+// through a feed: with the replay window every record is stored at least
+// once (the pipeline stores the overlap once: Nats-Msg-Id, the linker's
+// duplicate rule), and without it records are lost.
+func TestXCASyslogResendsAfterListenerDies(t *testing.T) {
+	cert, pool := selfSigned(t)
+	for _, tc := range []struct {
+		name     string
+		resend   time.Duration
+		wantLoss bool
+	}{{"window", 0, false}, {"no-window", -1, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := xcaPlan(t, XCAConfig{Journeys: 120, Networks: []XCANetwork{CarequalEast()}, Rate: 1500})
+			srv := startDyingSyslogServer(t, cert)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			half := p.Frames() / 2
+			var sent atomic.Int64
+			target := XCATarget{Syslog: srv.addr, TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, Resend: tc.resend,
+				Delivered: func(XCAMessage) { sent.Add(1) }}
+			var st XCAStats
+			var err error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				st, err = p.Send(ctx, map[string]XCATarget{"carequal-east": target})
+			}()
+			for sent.Load() < int64(half) {
+				time.Sleep(time.Millisecond)
+			}
+			srv.die(true)
+			<-done
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(3 * storeDelay) // the last frames read are stored
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			lost := 0
+			for _, m := range p.AllMessages("carequal-east") {
+				if srv.stored[string(m.Raw)] == 0 {
+					lost++
+				}
+			}
+			t.Logf("died after %d of %d frames: %s; %d records never stored", half, p.Frames(), st, lost)
+			if tc.wantLoss {
+				if lost == 0 || st.Resent != 0 {
+					t.Fatalf("without a replay window: %d lost, %d resent; the listener's death should have lost records", lost, st.Resent)
+				}
+				return
+			}
+			if lost != 0 || st.Resent == 0 || st.Reconnects == 0 {
+				t.Fatalf("%d records never stored (resent %d, reconnects %d)", lost, st.Resent, st.Reconnects)
+			}
+		})
+	}
+}
+
+// TestReplayWindowBounds: the window keeps what was written within its
+// time before the last frame, and at most maxResendBytes (the last frame
+// always).
+func TestReplayWindowBounds(t *testing.T) {
+	t0 := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	small := []byte("12 hello world!")
+	big := make([]byte, maxResendBytes/2+1)
+	for _, tc := range []struct {
+		name   string
+		frames [][]byte
+		at     []time.Duration
+		window time.Duration
+		want   int
+	}{
+		{"within", [][]byte{small, small, small}, []time.Duration{0, 500 * time.Millisecond, time.Second}, time.Second, 3},
+		{"older forgotten", [][]byte{small, small, small}, []time.Duration{0, 500 * time.Millisecond, 1200 * time.Millisecond}, time.Second, 2},
+		{"bytes bound", [][]byte{big, big, big}, []time.Duration{0, 1, 2}, time.Minute, 1},
+		{"one huge frame kept", [][]byte{small, append(big, big...)}, []time.Duration{0, 1}, time.Minute, 1},
+		{"no window", [][]byte{small}, []time.Duration{0}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var g syslogGateway
+			for i, f := range tc.frames {
+				g.remember(f, t0.Add(tc.at[i]), tc.window)
+			}
+			total := 0
+			for _, f := range g.sent {
+				total += len(f.frame)
+			}
+			if len(g.sent) != tc.want || total != g.bytes {
+				t.Fatalf("%d frames kept (%d bytes, counted %d), want %d", len(g.sent), total, g.bytes, tc.want)
+			}
+			if tc.want > 0 && &g.sent[len(g.sent)-1].frame[0] != &tc.frames[len(tc.frames)-1][0] {
+				t.Fatal("the last frame written is not kept")
+			}
+		})
 	}
 }

@@ -96,7 +96,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 			}
 			cfg.Metadata = meta
 		}
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		if _, err := EnsureStream(ctx, js, cfg); err != nil {
 			return fmt.Errorf("bus.EnsureStreams %s: %w", cfg.Name, err)
 		}
 	}

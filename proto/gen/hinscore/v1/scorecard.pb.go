@@ -338,6 +338,15 @@ type FormulaParams struct {
 	// line), and the version of the purpose table that named them.
 	RequiredPurposes []string `protobuf:"bytes,13,rep,name=required_purposes,json=requiredPurposes,proto3" json:"required_purposes,omitempty"`
 	PurposeVersion   string   `protobuf:"bytes,14,opt,name=purpose_version,json=purposeVersion,proto3" json:"purpose_version,omitempty"`
+	// Unequal treatment (scorecard/4, Scorecard.unequal_treatment): a group
+	// of a responder's requesters is flagged when its rate exceeds the rest's
+	// by at least unequal_min_difference and the Holm-adjusted p of the test
+	// (unequal_test) is at most unequal_family_error; groups and rests of
+	// fewer than unequal_min_group requests are not compared.
+	UnequalMinDifference float64 `protobuf:"fixed64,30,opt,name=unequal_min_difference,json=unequalMinDifference,proto3" json:"unequal_min_difference,omitempty"`
+	UnequalFamilyError   float64 `protobuf:"fixed64,31,opt,name=unequal_family_error,json=unequalFamilyError,proto3" json:"unequal_family_error,omitempty"`
+	UnequalMinGroup      uint32  `protobuf:"varint,32,opt,name=unequal_min_group,json=unequalMinGroup,proto3" json:"unequal_min_group,omitempty"`
+	UnequalTest          string  `protobuf:"bytes,33,opt,name=unequal_test,json=unequalTest,proto3" json:"unequal_test,omitempty"`
 	// The version of the rules that check cited exceptions against
 	// behaviour (lib/domain/exceptionrule); each rule's parameters are on
 	// its ExceptionCheck.
@@ -470,6 +479,34 @@ func (x *FormulaParams) GetRequiredPurposes() []string {
 func (x *FormulaParams) GetPurposeVersion() string {
 	if x != nil {
 		return x.PurposeVersion
+	}
+	return ""
+}
+
+func (x *FormulaParams) GetUnequalMinDifference() float64 {
+	if x != nil {
+		return x.UnequalMinDifference
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetUnequalFamilyError() float64 {
+	if x != nil {
+		return x.UnequalFamilyError
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetUnequalMinGroup() uint32 {
+	if x != nil {
+		return x.UnequalMinGroup
+	}
+	return 0
+}
+
+func (x *FormulaParams) GetUnequalTest() string {
+	if x != nil {
+		return x.UnequalTest
 	}
 	return ""
 }
@@ -1554,6 +1591,13 @@ type Scorecard struct {
 	// The line "messages with defects": the network's messages of the period
 	// recorded with a data-quality flag rather than refused.
 	DataQuality *DataQuality `protobuf:"bytes,29,opt,name=data_quality,json=dataQuality,proto3" json:"data_quality,omitempty"`
+	// Completeness of the network's feed against the feeds of the networks it
+	// exchanges with (scorecard/4): both sides of cross-network exchanges.
+	Completeness *FeedCompleteness `protobuf:"bytes,30,opt,name=completeness,proto3" json:"completeness,omitempty"`
+	// Unequal treatment (scorecard/4): for each responder of the network, each
+	// group of its requesters against the rest of its requests, by refusal
+	// and suspect rate; analyst and operator copies alike.
+	UnequalTreatment []*UnequalTreatment `protobuf:"bytes,35,rep,name=unequal_treatment,json=unequalTreatment,proto3" json:"unequal_treatment,omitempty"`
 	// The network's cited exceptions checked against behaviour
 	// (Entity.exception_checks).
 	ExceptionChecks []*ExceptionCheck `protobuf:"bytes,40,rep,name=exception_checks,json=exceptionChecks,proto3" json:"exception_checks,omitempty"`
@@ -1794,11 +1838,214 @@ func (x *Scorecard) GetDataQuality() *DataQuality {
 	return nil
 }
 
+func (x *Scorecard) GetCompleteness() *FeedCompleteness {
+	if x != nil {
+		return x.Completeness
+	}
+	return nil
+}
+
+func (x *Scorecard) GetUnequalTreatment() []*UnequalTreatment {
+	if x != nil {
+		return x.UnequalTreatment
+	}
+	return nil
+}
+
 func (x *Scorecard) GetExceptionChecks() []*ExceptionCheck {
 	if x != nil {
 		return x.ExceptionChecks
 	}
 	return nil
+}
+
+// UnequalTreatment compares one group of a responder's requesters (those of
+// one network, organisation or EHR developer) with the rest of the
+// responder's requests in the period, on one rate.
+type UnequalTreatment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The responder organisation (directory org_id) and its name.
+	Responder     string `protobuf:"bytes,1,opt,name=responder,proto3" json:"responder,omitempty"`
+	ResponderName string `protobuf:"bytes,2,opt,name=responder_name,json=responderName,proto3" json:"responder_name,omitempty"`
+	// network, organisation or developer (of the requester, from the
+	// organisation directory).
+	GroupKind string `protobuf:"bytes,3,opt,name=group_kind,json=groupKind,proto3" json:"group_kind,omitempty"`
+	// The group's id (network name, org_id, developer; "" = unknown) and name.
+	Group     string `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	GroupName string `protobuf:"bytes,5,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
+	// refusal (refused_unjustified) or suspect (the card's suspect rule).
+	Metric string `protobuf:"bytes,6,opt,name=metric,proto3" json:"metric,omitempty"`
+	// The group's requests (n), those counted by the metric (k) and k / n.
+	N    uint64  `protobuf:"varint,7,opt,name=n,proto3" json:"n,omitempty"`
+	K    uint64  `protobuf:"varint,8,opt,name=k,proto3" json:"k,omitempty"`
+	Rate float64 `protobuf:"fixed64,9,opt,name=rate,proto3" json:"rate,omitempty"`
+	// The same for the responder's other requests of the period.
+	RestN    uint64  `protobuf:"varint,10,opt,name=rest_n,json=restN,proto3" json:"rest_n,omitempty"`
+	RestK    uint64  `protobuf:"varint,11,opt,name=rest_k,json=restK,proto3" json:"rest_k,omitempty"`
+	RestRate float64 `protobuf:"fixed64,12,opt,name=rest_rate,json=restRate,proto3" json:"rest_rate,omitempty"`
+	// rate - rest_rate: positive when the group fares worse.
+	Difference float64 `protobuf:"fixed64,13,opt,name=difference,proto3" json:"difference,omitempty"`
+	// Two-sided p of Fisher's exact test of the 2x2 table, and the same
+	// adjusted by Holm's step-down over every comparison of the card.
+	P         float64 `protobuf:"fixed64,14,opt,name=p,proto3" json:"p,omitempty"`
+	AdjustedP float64 `protobuf:"fixed64,15,opt,name=adjusted_p,json=adjustedP,proto3" json:"adjusted_p,omitempty"`
+	// difference >= unequal_min_difference and adjusted_p <= unequal_family_error.
+	Flagged bool `protobuf:"varint,16,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	// The group is not the card's network's own (another network, or an
+	// organisation the directory does not place in it): the operator's copy
+	// shows its counts without its name.
+	Outside       bool `protobuf:"varint,17,opt,name=outside,proto3" json:"outside,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnequalTreatment) Reset() {
+	*x = UnequalTreatment{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnequalTreatment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnequalTreatment) ProtoMessage() {}
+
+func (x *UnequalTreatment) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnequalTreatment.ProtoReflect.Descriptor instead.
+func (*UnequalTreatment) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UnequalTreatment) GetResponder() string {
+	if x != nil {
+		return x.Responder
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetResponderName() string {
+	if x != nil {
+		return x.ResponderName
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetGroupKind() string {
+	if x != nil {
+		return x.GroupKind
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetGroupName() string {
+	if x != nil {
+		return x.GroupName
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *UnequalTreatment) GetN() uint64 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetK() uint64 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetRestN() uint64 {
+	if x != nil {
+		return x.RestN
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetRestK() uint64 {
+	if x != nil {
+		return x.RestK
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetRestRate() float64 {
+	if x != nil {
+		return x.RestRate
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetDifference() float64 {
+	if x != nil {
+		return x.Difference
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetP() float64 {
+	if x != nil {
+		return x.P
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetAdjustedP() float64 {
+	if x != nil {
+		return x.AdjustedP
+	}
+	return 0
+}
+
+func (x *UnequalTreatment) GetFlagged() bool {
+	if x != nil {
+		return x.Flagged
+	}
+	return false
+}
+
+func (x *UnequalTreatment) GetOutside() bool {
+	if x != nil {
+		return x.Outside
+	}
+	return false
 }
 
 // DataQuality counts the messages (events) a network carried in a period
@@ -1821,7 +2068,7 @@ type DataQuality struct {
 
 func (x *DataQuality) Reset() {
 	*x = DataQuality{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +2080,7 @@ func (x *DataQuality) String() string {
 func (*DataQuality) ProtoMessage() {}
 
 func (x *DataQuality) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +2093,7 @@ func (x *DataQuality) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataQuality.ProtoReflect.Descriptor instead.
 func (*DataQuality) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{16}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DataQuality) GetMessages() uint64 {
@@ -1881,7 +2128,7 @@ type FlagShare struct {
 
 func (x *FlagShare) Reset() {
 	*x = FlagShare{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1893,7 +2140,7 @@ func (x *FlagShare) String() string {
 func (*FlagShare) ProtoMessage() {}
 
 func (x *FlagShare) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1906,7 +2153,7 @@ func (x *FlagShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagShare.ProtoReflect.Descriptor instead.
 func (*FlagShare) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{17}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FlagShare) GetFlag() string {
@@ -1921,6 +2168,339 @@ func (x *FlagShare) GetShare() *Rate {
 		return x.Share
 	}
 	return nil
+}
+
+// FeedCompleteness compares a network's feed with its counterparts' on the
+// cross-network exchanges (a requester and a responder the organisation
+// directory places on two networks): expected are those the counterpart's
+// feed carried, seen those this network's feed carried too. The score is
+// the lowest seen share of any side and outcome group with at least min_sample
+// expected exchanges (the overall share when none has), so that a feed
+// that leaves out one kind of answer shows it however many others it
+// carries.
+type FeedCompleteness struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every group together: seen over expected.
+	Overall *Rate   `protobuf:"bytes,1,opt,name=overall,proto3" json:"overall,omitempty"`
+	Score   float64 `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	// The side and group that gave the score, e.g. "responder/refused" ("" =
+	// overall).
+	ScoreGroup string               `protobuf:"bytes,3,opt,name=score_group,json=scoreGroup,proto3" json:"score_group,omitempty"`
+	Groups     []*CompletenessGroup `protobuf:"bytes,4,rep,name=groups,proto3" json:"groups,omitempty"`
+	// Where the network answered (its responders): its refusals' seen share
+	// against its other answers', and the flag "lacks its own refusals".
+	OwnRefusals *Rate `protobuf:"bytes,5,opt,name=own_refusals,json=ownRefusals,proto3" json:"own_refusals,omitempty"`
+	OwnOther    *Rate `protobuf:"bytes,6,opt,name=own_other,json=ownOther,proto3" json:"own_other,omitempty"`
+	// One-sided z of the difference (other - refusals), pooled.
+	RefusalZ         float64 `protobuf:"fixed64,7,opt,name=refusal_z,json=refusalZ,proto3" json:"refusal_z,omitempty"`
+	LacksOwnRefusals bool    `protobuf:"varint,8,opt,name=lacks_own_refusals,json=lacksOwnRefusals,proto3" json:"lacks_own_refusals,omitempty"`
+	// Exchanges of this network that both feeds carried (each counted once,
+	// on the responder's network's card).
+	Matched uint64 `protobuf:"varint,9,opt,name=matched,proto3" json:"matched,omitempty"`
+	// This network's copies of them that another network's card counts.
+	CountedElsewhere uint64 `protobuf:"varint,10,opt,name=counted_elsewhere,json=countedElsewhere,proto3" json:"counted_elsewhere,omitempty"`
+	// Exchanges only the counterpart's feed carried, and the first
+	// evidence_limit of them, oldest first (analyst copy only).
+	Missing       uint64              `protobuf:"varint,11,opt,name=missing,proto3" json:"missing,omitempty"`
+	MissingChains []*OneSidedExchange `protobuf:"bytes,12,rep,name=missing_chains,json=missingChains,proto3" json:"missing_chains,omitempty"`
+	// The rule in words, as printed.
+	Rule          string `protobuf:"bytes,13,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedCompleteness) Reset() {
+	*x = FeedCompleteness{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedCompleteness) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedCompleteness) ProtoMessage() {}
+
+func (x *FeedCompleteness) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedCompleteness.ProtoReflect.Descriptor instead.
+func (*FeedCompleteness) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *FeedCompleteness) GetOverall() *Rate {
+	if x != nil {
+		return x.Overall
+	}
+	return nil
+}
+
+func (x *FeedCompleteness) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *FeedCompleteness) GetScoreGroup() string {
+	if x != nil {
+		return x.ScoreGroup
+	}
+	return ""
+}
+
+func (x *FeedCompleteness) GetGroups() []*CompletenessGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *FeedCompleteness) GetOwnRefusals() *Rate {
+	if x != nil {
+		return x.OwnRefusals
+	}
+	return nil
+}
+
+func (x *FeedCompleteness) GetOwnOther() *Rate {
+	if x != nil {
+		return x.OwnOther
+	}
+	return nil
+}
+
+func (x *FeedCompleteness) GetRefusalZ() float64 {
+	if x != nil {
+		return x.RefusalZ
+	}
+	return 0
+}
+
+func (x *FeedCompleteness) GetLacksOwnRefusals() bool {
+	if x != nil {
+		return x.LacksOwnRefusals
+	}
+	return false
+}
+
+func (x *FeedCompleteness) GetMatched() uint64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *FeedCompleteness) GetCountedElsewhere() uint64 {
+	if x != nil {
+		return x.CountedElsewhere
+	}
+	return 0
+}
+
+func (x *FeedCompleteness) GetMissing() uint64 {
+	if x != nil {
+		return x.Missing
+	}
+	return 0
+}
+
+func (x *FeedCompleteness) GetMissingChains() []*OneSidedExchange {
+	if x != nil {
+		return x.MissingChains
+	}
+	return nil
+}
+
+func (x *FeedCompleteness) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+// CompletenessGroup is the seen share of one side (requester, responder)
+// and outcome group ("responder/refused"); refused_exception
+// and refused_unjustified are one group, "refused".
+type CompletenessGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Seen          *Rate                  `protobuf:"bytes,2,opt,name=seen,proto3" json:"seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompletenessGroup) Reset() {
+	*x = CompletenessGroup{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompletenessGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompletenessGroup) ProtoMessage() {}
+
+func (x *CompletenessGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompletenessGroup.ProtoReflect.Descriptor instead.
+func (*CompletenessGroup) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CompletenessGroup) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CompletenessGroup) GetSeen() *Rate {
+	if x != nil {
+		return x.Seen
+	}
+	return nil
+}
+
+// OneSidedExchange is an exchange one network's feed carried and the other
+// party's network's feed did not.
+type OneSidedExchange struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OutcomeId      string                 `protobuf:"bytes,1,opt,name=outcome_id,json=outcomeId,proto3" json:"outcome_id,omitempty"`
+	RequestId      string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestKind    string                 `protobuf:"bytes,3,opt,name=request_kind,json=requestKind,proto3" json:"request_kind,omitempty"`
+	RequesterOrg   string                 `protobuf:"bytes,4,opt,name=requester_org,json=requesterOrg,proto3" json:"requester_org,omitempty"`
+	ResponderOrg   string                 `protobuf:"bytes,5,opt,name=responder_org,json=responderOrg,proto3" json:"responder_org,omitempty"`
+	SeenNetwork    string                 `protobuf:"bytes,6,opt,name=seen_network,json=seenNetwork,proto3" json:"seen_network,omitempty"`
+	MissingNetwork string                 `protobuf:"bytes,7,opt,name=missing_network,json=missingNetwork,proto3" json:"missing_network,omitempty"`
+	Outcome        string                 `protobuf:"bytes,8,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	ExceptionCode  string                 `protobuf:"bytes,9,opt,name=exception_code,json=exceptionCode,proto3" json:"exception_code,omitempty"`
+	RequestedAtMs  int64                  `protobuf:"varint,10,opt,name=requested_at_ms,json=requestedAtMs,proto3" json:"requested_at_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *OneSidedExchange) Reset() {
+	*x = OneSidedExchange{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OneSidedExchange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OneSidedExchange) ProtoMessage() {}
+
+func (x *OneSidedExchange) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OneSidedExchange.ProtoReflect.Descriptor instead.
+func (*OneSidedExchange) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *OneSidedExchange) GetOutcomeId() string {
+	if x != nil {
+		return x.OutcomeId
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetRequestKind() string {
+	if x != nil {
+		return x.RequestKind
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetRequesterOrg() string {
+	if x != nil {
+		return x.RequesterOrg
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetResponderOrg() string {
+	if x != nil {
+		return x.ResponderOrg
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetSeenNetwork() string {
+	if x != nil {
+		return x.SeenNetwork
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetMissingNetwork() string {
+	if x != nil {
+		return x.MissingNetwork
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetExceptionCode() string {
+	if x != nil {
+		return x.ExceptionCode
+	}
+	return ""
+}
+
+func (x *OneSidedExchange) GetRequestedAtMs() int64 {
+	if x != nil {
+		return x.RequestedAtMs
+	}
+	return 0
 }
 
 var File_hinscore_v1_scorecard_proto protoreflect.FileDescriptor
@@ -1952,7 +2532,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x06p90_ms\x18\x03 \x01(\x04R\x05p90Ms\x12\x15\n" +
 	"\x06p99_ms\x18\x04 \x01(\x04R\x05p99Ms\x120\n" +
 	"\n" +
-	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\xa4\x04\n" +
+	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\xdb\x05\n" +
 	"\rFormulaParams\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
@@ -1969,7 +2549,11 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\tpeer_rule\x18\v \x01(\tR\bpeerRule\x12#\n" +
 	"\rpriority_rule\x18\f \x01(\tR\fpriorityRule\x12+\n" +
 	"\x11required_purposes\x18\r \x03(\tR\x10requiredPurposes\x12'\n" +
-	"\x0fpurpose_version\x18\x0e \x01(\tR\x0epurposeVersion\x126\n" +
+	"\x0fpurpose_version\x18\x0e \x01(\tR\x0epurposeVersion\x124\n" +
+	"\x16unequal_min_difference\x18\x1e \x01(\x01R\x14unequalMinDifference\x120\n" +
+	"\x14unequal_family_error\x18\x1f \x01(\x01R\x12unequalFamilyError\x12*\n" +
+	"\x11unequal_min_group\x18  \x01(\rR\x0funequalMinGroup\x12!\n" +
+	"\funequal_test\x18! \x01(\tR\vunequalTest\x126\n" +
 	"\x17exception_rules_version\x18( \x01(\tR\x15exceptionRulesVersion\"\xb4\x01\n" +
 	"\x0eExceptionCount\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
@@ -2064,7 +2648,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\vPeerNetwork\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x04R\brequests\x12+\n" +
-	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\x9c\v\n" +
+	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\xab\f\n" +
 	"\tScorecard\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x16\n" +
 	"\x06period\x18\x02 \x01(\tR\x06period\x12&\n" +
@@ -2099,15 +2683,74 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x05peers\x18\x1a \x03(\v2\x18.hinscore.v1.PeerNetworkR\x05peers\x127\n" +
 	"\bpurposes\x18\x1b \x03(\v2\x1b.hinscore.v1.PurposeFiguresR\bpurposes\x12H\n" +
 	"\x11required_response\x18\x1c \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\x12;\n" +
-	"\fdata_quality\x18\x1d \x01(\v2\x18.hinscore.v1.DataQualityR\vdataQuality\x12F\n" +
-	"\x10exception_checks\x18( \x03(\v2\x1b.hinscore.v1.ExceptionCheckR\x0fexceptionChecks\"\x88\x01\n" +
+	"\fdata_quality\x18\x1d \x01(\v2\x18.hinscore.v1.DataQualityR\vdataQuality\x12A\n" +
+	"\fcompleteness\x18\x1e \x01(\v2\x1d.hinscore.v1.FeedCompletenessR\fcompleteness\x12J\n" +
+	"\x11unequal_treatment\x18# \x03(\v2\x1d.hinscore.v1.UnequalTreatmentR\x10unequalTreatment\x12F\n" +
+	"\x10exception_checks\x18( \x03(\v2\x1b.hinscore.v1.ExceptionCheckR\x0fexceptionChecks\"\xbf\x03\n" +
+	"\x10UnequalTreatment\x12\x1c\n" +
+	"\tresponder\x18\x01 \x01(\tR\tresponder\x12%\n" +
+	"\x0eresponder_name\x18\x02 \x01(\tR\rresponderName\x12\x1d\n" +
+	"\n" +
+	"group_kind\x18\x03 \x01(\tR\tgroupKind\x12\x14\n" +
+	"\x05group\x18\x04 \x01(\tR\x05group\x12\x1d\n" +
+	"\n" +
+	"group_name\x18\x05 \x01(\tR\tgroupName\x12\x16\n" +
+	"\x06metric\x18\x06 \x01(\tR\x06metric\x12\f\n" +
+	"\x01n\x18\a \x01(\x04R\x01n\x12\f\n" +
+	"\x01k\x18\b \x01(\x04R\x01k\x12\x12\n" +
+	"\x04rate\x18\t \x01(\x01R\x04rate\x12\x15\n" +
+	"\x06rest_n\x18\n" +
+	" \x01(\x04R\x05restN\x12\x15\n" +
+	"\x06rest_k\x18\v \x01(\x04R\x05restK\x12\x1b\n" +
+	"\trest_rate\x18\f \x01(\x01R\brestRate\x12\x1e\n" +
+	"\n" +
+	"difference\x18\r \x01(\x01R\n" +
+	"difference\x12\f\n" +
+	"\x01p\x18\x0e \x01(\x01R\x01p\x12\x1d\n" +
+	"\n" +
+	"adjusted_p\x18\x0f \x01(\x01R\tadjustedP\x12\x18\n" +
+	"\aflagged\x18\x10 \x01(\bR\aflagged\x12\x18\n" +
+	"\aoutside\x18\x11 \x01(\bR\aoutside\"\x88\x01\n" +
 	"\vDataQuality\x12\x1a\n" +
 	"\bmessages\x18\x01 \x01(\x04R\bmessages\x12/\n" +
 	"\tdefective\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\tdefective\x12,\n" +
 	"\x05flags\x18\x03 \x03(\v2\x16.hinscore.v1.FlagShareR\x05flags\"H\n" +
 	"\tFlagShare\x12\x12\n" +
 	"\x04flag\x18\x01 \x01(\tR\x04flag\x12'\n" +
-	"\x05share\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\x05shareB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
+	"\x05share\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\x05share\"\x9a\x04\n" +
+	"\x10FeedCompleteness\x12+\n" +
+	"\aoverall\x18\x01 \x01(\v2\x11.hinscore.v1.RateR\aoverall\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x1f\n" +
+	"\vscore_group\x18\x03 \x01(\tR\n" +
+	"scoreGroup\x126\n" +
+	"\x06groups\x18\x04 \x03(\v2\x1e.hinscore.v1.CompletenessGroupR\x06groups\x124\n" +
+	"\fown_refusals\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\vownRefusals\x12.\n" +
+	"\town_other\x18\x06 \x01(\v2\x11.hinscore.v1.RateR\bownOther\x12\x1b\n" +
+	"\trefusal_z\x18\a \x01(\x01R\brefusalZ\x12,\n" +
+	"\x12lacks_own_refusals\x18\b \x01(\bR\x10lacksOwnRefusals\x12\x18\n" +
+	"\amatched\x18\t \x01(\x04R\amatched\x12+\n" +
+	"\x11counted_elsewhere\x18\n" +
+	" \x01(\x04R\x10countedElsewhere\x12\x18\n" +
+	"\amissing\x18\v \x01(\x04R\amissing\x12D\n" +
+	"\x0emissing_chains\x18\f \x03(\v2\x1d.hinscore.v1.OneSidedExchangeR\rmissingChains\x12\x12\n" +
+	"\x04rule\x18\r \x01(\tR\x04rule\"P\n" +
+	"\x11CompletenessGroup\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12%\n" +
+	"\x04seen\x18\x02 \x01(\v2\x11.hinscore.v1.RateR\x04seen\"\xf2\x02\n" +
+	"\x10OneSidedExchange\x12\x1d\n" +
+	"\n" +
+	"outcome_id\x18\x01 \x01(\tR\toutcomeId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12!\n" +
+	"\frequest_kind\x18\x03 \x01(\tR\vrequestKind\x12#\n" +
+	"\rrequester_org\x18\x04 \x01(\tR\frequesterOrg\x12#\n" +
+	"\rresponder_org\x18\x05 \x01(\tR\fresponderOrg\x12!\n" +
+	"\fseen_network\x18\x06 \x01(\tR\vseenNetwork\x12'\n" +
+	"\x0fmissing_network\x18\a \x01(\tR\x0emissingNetwork\x12\x18\n" +
+	"\aoutcome\x18\b \x01(\tR\aoutcome\x12%\n" +
+	"\x0eexception_code\x18\t \x01(\tR\rexceptionCode\x12&\n" +
+	"\x0frequested_at_ms\x18\n" +
+	" \x01(\x03R\rrequestedAtMsB?Z=github.com/hinscore/hinscore/proto/gen/hinscore/v1;hinscorev1b\x06proto3"
 
 var (
 	file_hinscore_v1_scorecard_proto_rawDescOnce sync.Once
@@ -2121,26 +2764,30 @@ func file_hinscore_v1_scorecard_proto_rawDescGZIP() []byte {
 	return file_hinscore_v1_scorecard_proto_rawDescData
 }
 
-var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_hinscore_v1_scorecard_proto_goTypes = []any{
-	(*Rate)(nil),           // 0: hinscore.v1.Rate
-	(*ClassRate)(nil),      // 1: hinscore.v1.ClassRate
-	(*KindVolume)(nil),     // 2: hinscore.v1.KindVolume
-	(*Latency)(nil),        // 3: hinscore.v1.Latency
-	(*FormulaParams)(nil),  // 4: hinscore.v1.FormulaParams
-	(*ExceptionCount)(nil), // 5: hinscore.v1.ExceptionCount
-	(*TrendPoint)(nil),     // 6: hinscore.v1.TrendPoint
-	(*Evidence)(nil),       // 7: hinscore.v1.Evidence
-	(*Flag)(nil),           // 8: hinscore.v1.Flag
-	(*Ranking)(nil),        // 9: hinscore.v1.Ranking
-	(*Entity)(nil),         // 10: hinscore.v1.Entity
-	(*ExceptionCheck)(nil), // 11: hinscore.v1.ExceptionCheck
-	(*PurposeFigures)(nil), // 12: hinscore.v1.PurposeFigures
-	(*PeerSummary)(nil),    // 13: hinscore.v1.PeerSummary
-	(*PeerNetwork)(nil),    // 14: hinscore.v1.PeerNetwork
-	(*Scorecard)(nil),      // 15: hinscore.v1.Scorecard
-	(*DataQuality)(nil),    // 16: hinscore.v1.DataQuality
-	(*FlagShare)(nil),      // 17: hinscore.v1.FlagShare
+	(*Rate)(nil),              // 0: hinscore.v1.Rate
+	(*ClassRate)(nil),         // 1: hinscore.v1.ClassRate
+	(*KindVolume)(nil),        // 2: hinscore.v1.KindVolume
+	(*Latency)(nil),           // 3: hinscore.v1.Latency
+	(*FormulaParams)(nil),     // 4: hinscore.v1.FormulaParams
+	(*ExceptionCount)(nil),    // 5: hinscore.v1.ExceptionCount
+	(*TrendPoint)(nil),        // 6: hinscore.v1.TrendPoint
+	(*Evidence)(nil),          // 7: hinscore.v1.Evidence
+	(*Flag)(nil),              // 8: hinscore.v1.Flag
+	(*Ranking)(nil),           // 9: hinscore.v1.Ranking
+	(*Entity)(nil),            // 10: hinscore.v1.Entity
+	(*ExceptionCheck)(nil),    // 11: hinscore.v1.ExceptionCheck
+	(*PurposeFigures)(nil),    // 12: hinscore.v1.PurposeFigures
+	(*PeerSummary)(nil),       // 13: hinscore.v1.PeerSummary
+	(*PeerNetwork)(nil),       // 14: hinscore.v1.PeerNetwork
+	(*Scorecard)(nil),         // 15: hinscore.v1.Scorecard
+	(*UnequalTreatment)(nil),  // 16: hinscore.v1.UnequalTreatment
+	(*DataQuality)(nil),       // 17: hinscore.v1.DataQuality
+	(*FlagShare)(nil),         // 18: hinscore.v1.FlagShare
+	(*FeedCompleteness)(nil),  // 19: hinscore.v1.FeedCompleteness
+	(*CompletenessGroup)(nil), // 20: hinscore.v1.CompletenessGroup
+	(*OneSidedExchange)(nil),  // 21: hinscore.v1.OneSidedExchange
 }
 var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	0,  // 0: hinscore.v1.ClassRate.rate:type_name -> hinscore.v1.Rate
@@ -2184,16 +2831,24 @@ var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	14, // 38: hinscore.v1.Scorecard.peers:type_name -> hinscore.v1.PeerNetwork
 	12, // 39: hinscore.v1.Scorecard.purposes:type_name -> hinscore.v1.PurposeFigures
 	12, // 40: hinscore.v1.Scorecard.required_response:type_name -> hinscore.v1.PurposeFigures
-	16, // 41: hinscore.v1.Scorecard.data_quality:type_name -> hinscore.v1.DataQuality
-	11, // 42: hinscore.v1.Scorecard.exception_checks:type_name -> hinscore.v1.ExceptionCheck
-	0,  // 43: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
-	17, // 44: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
-	0,  // 45: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
-	46, // [46:46] is the sub-list for method output_type
-	46, // [46:46] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	17, // 41: hinscore.v1.Scorecard.data_quality:type_name -> hinscore.v1.DataQuality
+	19, // 42: hinscore.v1.Scorecard.completeness:type_name -> hinscore.v1.FeedCompleteness
+	16, // 43: hinscore.v1.Scorecard.unequal_treatment:type_name -> hinscore.v1.UnequalTreatment
+	11, // 44: hinscore.v1.Scorecard.exception_checks:type_name -> hinscore.v1.ExceptionCheck
+	0,  // 45: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
+	18, // 46: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
+	0,  // 47: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
+	0,  // 48: hinscore.v1.FeedCompleteness.overall:type_name -> hinscore.v1.Rate
+	20, // 49: hinscore.v1.FeedCompleteness.groups:type_name -> hinscore.v1.CompletenessGroup
+	0,  // 50: hinscore.v1.FeedCompleteness.own_refusals:type_name -> hinscore.v1.Rate
+	0,  // 51: hinscore.v1.FeedCompleteness.own_other:type_name -> hinscore.v1.Rate
+	21, // 52: hinscore.v1.FeedCompleteness.missing_chains:type_name -> hinscore.v1.OneSidedExchange
+	0,  // 53: hinscore.v1.CompletenessGroup.seen:type_name -> hinscore.v1.Rate
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_scorecard_proto_init() }
@@ -2207,7 +2862,7 @@ func file_hinscore_v1_scorecard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hinscore_v1_scorecard_proto_rawDesc), len(file_hinscore_v1_scorecard_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

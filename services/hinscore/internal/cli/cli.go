@@ -31,6 +31,9 @@ Usage:
   hinscore verify    --truth DIR [--clickhouse DSN]      every stored outcome against the simulator's truth (exit 1 on a difference)
   hinscore chain ID | journey TOKEN | offenders [--api URL] [--token-file F] [--json]   investigator views (via the API)
   hinscore audit     [--nats URL] [--network N] [--since 72h|RFC3339] [--who NAME] [--json]   who opened which original messages, and why
+  hinscore case build  --responder ORG --period 2026-10|2026-W43|2026-10-05 --out FILE [--clickhouse DSN] [--nats URL] [--reason TEXT]
+                     the signed case packet of a responder in a period (key: HINSCORE_CASE_SIGNING_KEY_FILE)
+  hinscore case verify ARCHIVE [--public-key KEY]       every digest and the signature (exit 1 naming what changed)
   hinscore nats      [--data DIR] [--addr HOST:PORT]      the embedded NATS JetStream server alone
   hinscore version
 
@@ -66,6 +69,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = api.RunClientCLI(ctx, args[0], args[1:], stdout, stderr)
 	case "audit":
 		err = runAudit(ctx, args[1:], stdout, stderr)
+	case "case":
+		err = runCase(ctx, args[1:], stdout, stderr)
 	case "nats":
 		err = runNATS(ctx, args[1:], stdout, stderr)
 	case "scorecard":

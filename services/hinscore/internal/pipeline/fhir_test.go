@@ -246,10 +246,6 @@ func TestFHIREndToEnd(t *testing.T) {
 func startFHIRPipeline(ctx context.Context, t *testing.T) (*Pipeline, fhiringest.Config) {
 	t.Helper()
 	opts := testOptions(t, []string{"northstar"})
-	// The idle rule moves a silent partition's watermark to the wall clock,
-	// far past these 2026-03-02 events: a request and its answer must reach
-	// the linker closer together than this, even on a loaded machine.
-	opts.Linker.Idle = 5 * time.Second
 	fhir := fhiringest.DefaultConfig()
 	fhir.Addr = "127.0.0.1:0"
 	fhir.Tokens = map[string][]string{

@@ -62,9 +62,14 @@ func TestXCAScorecardsMatchTruthReference(t *testing.T) {
 	compareScorecards(ctx, t, p, referenceFigures(t, dir))
 }
 
-// TestPatternScorecardsMatchTruthReference checks every request of three
-// months of every pattern against the truth field by field with
-// truthcheck, then compares the day scorecards of every pattern the simulator speaks (HL7 v2 and FHIR:
+// TestPatternScorecardsMatchTruthReference sends three months of every
+// pattern the simulator speaks — HL7 v2 over MLLP (patient and legacy
+// queries, a continued query, referrals with commit acks, orders with
+// their acceptance, results and cancels) and FHIR over HTTP (Task
+// workflows, messaging Bundles, batches, transactions, AuditEvents) —
+// through the composed pipeline (embedded NATS, the local ClickHouse),
+// checks every request against the truth field by field with truthcheck
+// (and that every pattern, kind and class occurred), then compares the day scorecards of every pattern the simulator speaks (HL7 v2 and FHIR:
 // queries, referrals, orders, record requests, each kind with its SLA;
 // interim acknowledgements, cancels, partial answers) with truthref.
 func TestPatternScorecardsMatchTruthReference(t *testing.T) {
@@ -81,12 +86,13 @@ func TestPatternScorecardsMatchTruthReference(t *testing.T) {
 	if _, err := plan.Send(ctx, targets); err != nil {
 		t.Fatal(err)
 	}
-	waitPatternOutcomes(ctx, t, p, len(plan.Requests()))
+	waitSettled(ctx, t, p)
 	dir := t.TempDir()
 	if err := plan.WriteTruth(dir); err != nil {
 		t.Fatal(err)
 	}
 	checkTruthDir(ctx, t, p, dir)
+	checkPatternCoverage(t, plan.Requests())
 	compareScorecards(ctx, t, p, referenceFigures(t, dir))
 }
 

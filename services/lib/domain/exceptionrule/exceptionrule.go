@@ -3,7 +3,7 @@
 // "Feed integrity and exception claims"), as one versioned table of data:
 // one row per rule with its exception codes, condition, window, threshold
 // and reasoning. The scorecard applies them over a period's chains and
-// prints every parameter; migration 011 copies the rows into the
+// prints every parameter; migration 012 copies the rows into the
 // exception_rules table so analysts can join a chain's flag to its rule.
 package exceptionrule
 

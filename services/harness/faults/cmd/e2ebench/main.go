@@ -29,7 +29,7 @@ func main() {
 func realMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("e2ebench", flag.ContinueOnError)
 	var cfg config
-	fs.StringVar(&cfg.bin, "bin", "bin", "directory of hinscore, mllp-ingest, fhir-ingest, linker, chwriter")
+	fs.StringVar(&cfg.bin, "bin", "bin", "directory of hinscore, mllp-ingest, fhir-ingest, atna-ingest, linker, chwriter")
 	fs.StringVar(&cfg.dsn, "clickhouse", os.Getenv("HINSCORE_TEST_CLICKHOUSE_DSN"), "ClickHouse server clickhouse://HOST:PORT/DB (one database per step is created and dropped)")
 	fs.StringVar(&cfg.benchTxt, "bench-txt", "out/bench.txt", "benchmark lines of scripts/bench.sh to merge (limits included)")
 	fs.IntVar(&cfg.clickhousePID, "clickhouse-pid", 0, "the local ClickHouse server's PID, to count its CPU per event (0: not counted)")
