@@ -29,6 +29,9 @@ type ChainView struct {
 	RequiredResponse bool `json:"required_response"`
 	// CrossCommunity is set for IHE cross-community transactions only.
 	CrossCommunity *CrossCommunity `json:"cross_community"`
+	// ExceptionChecks: the cited exception checked against the
+	// responder's behaviour, one per rule ([] when none applied).
+	ExceptionChecks []ExceptionCheck `json:"exception_checks"`
 }
 
 // CrossCommunity is what a chain of an IHE cross-community transaction
@@ -244,6 +247,9 @@ func (s *Server) chain(ctx context.Context, r *http.Request, p Principal) (Chain
 			return ChainView{}, err
 		}
 		cc.RequesterName, cc.ResponderName = names[cc.RequesterCommunity], names[cc.ResponderCommunity]
+	}
+	if v.ExceptionChecks, err = s.store.exceptionChecks(ctx, id); err != nil {
+		return ChainView{}, err
 	}
 	return v, nil
 }

@@ -46,6 +46,10 @@ type Query struct {
 	// ClosedBefore marks as closed every period that ends at or before it
 	// (the service passes its event-time watermark); zero marks none.
 	ClosedBefore time.Time
+	// StoreChecks writes what the exception checks found for each citing
+	// chain to exception_checks (the command and the service store them
+	// once per run, before building every granularity).
+	StoreChecks bool
 }
 
 func (q Query) validate() error {
@@ -202,6 +206,13 @@ type world struct {
 // happens in ClickHouse; the earlier periods needed by the trend and the
 // k-of-n flags are read in the same queries.
 func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hinscorev1.Scorecard, error) {
+	return build(ctx, conn, q, now, nil)
+}
+
+// build is Build with the exception checks already run (runChecks; nil:
+// run them here, and store them when q.StoreChecks), so that a run of
+// several granularities checks each month once.
+func build(ctx context.Context, conn driver.Conn, q Query, now time.Time, checks *sharedChecks) ([]*hinscorev1.Scorecard, error) {
 	if err := q.validate(); err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
 	}
@@ -238,6 +249,19 @@ func Build(ctx context.Context, conn driver.Conn, q Query, now time.Time) ([]*hi
 	if err := attachCompleteness(ctx, conn, q, cards); err != nil {
 		return nil, fmt.Errorf("scorecard.Build: %w", err)
 	}
+	if checks == nil {
+		found, err := checkExceptions(ctx, conn, q, w.dir, now)
+		if err != nil {
+			return nil, fmt.Errorf("scorecard.Build: %w", err)
+		}
+		if q.StoreChecks {
+			if err := storeChecks(ctx, conn, found, now); err != nil {
+				return nil, fmt.Errorf("scorecard.Build: %w", err)
+			}
+		}
+		checks = &sharedChecks{found}
+	}
+	attachExceptionChecks(q, cards, checks.checks)
 	return cards, nil
 }
 

@@ -186,8 +186,12 @@ func runOneShot(ctx context.Context, f cliFlags, env *service.Env, stdout io.Wri
 	}
 	now := time.Now().UTC()
 	var all, own []*hinscorev1.Scorecard
+	checks, err := runChecks(ctx, conn, f.from, f.to, now)
+	if err != nil {
+		return fmt.Errorf("scorecard: %w", err)
+	}
 	for _, p := range periods {
-		cards, err := Build(ctx, conn, Query{Granularity: p, From: f.from, To: f.to, Source: f.source, ClosedBefore: before}, now)
+		cards, err := build(ctx, conn, Query{Granularity: p, From: f.from, To: f.to, Source: f.source, ClosedBefore: before}, now, checks)
 		if err != nil {
 			return fmt.Errorf("scorecard: %w", err)
 		}

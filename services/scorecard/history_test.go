@@ -67,7 +67,7 @@ func storePlan(t *testing.T, conn driver.Conn, plan *simulator.Plan, loadedAt ti
 			l := uint64(r.LatencyMs)
 			tta, ttf = &l, &l
 		}
-		if err := b.Append(uuid.NewSHA1(uuid.NameSpaceOID, []byte(r.Network+"/"+r.ControlID)), uint64(1), r.Network, r.ControlID,
+		if err := b.Append(truthOutcomeID(r), uint64(1), r.Network, r.ControlID,
 			r.Network+"|"+r.Requester+"|"+r.ControlID, "patient_query", r.Requester, r.Responder, r.Outcome, r.ExceptionCode,
 			r.RequestedAt, r.RequestedAt.UnixMilli(), ackMs, ansMs, tta, ttf, sla, grace, "history-test"); err != nil {
 			t.Fatal(err)
@@ -83,6 +83,11 @@ func storePlan(t *testing.T, conn driver.Conn, plan *simulator.Plan, loadedAt ti
 	if _, err := chstore.LoadOrganizations(ctx, conn, bytes.NewReader(dir), loadedAt); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// truthOutcomeID is the outcome id storePlan gives a request.
+func truthOutcomeID(r simulator.TruthRow) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(r.Network+"/"+r.ControlID))
 }
 
 // exactQuantile is ClickHouse's quantileExact: the element at ⌊level·n⌋ of

@@ -115,6 +115,14 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 <table><tr><th class="l">code</th><th class="l">exception</th><th class="l">class</th><th>count</th><th>share</th><th>peer median</th></tr>
 {{range .C.Refusals}}<tr><td class="l">{{.Code}}</td><td class="l">{{.Name}}</td><td class="l">{{.Outcome}}</td><td>{{.Rate.Count}}</td><td>{{pct .Rate}}</td><td>{{pct1 .PeerMedian}}</td></tr>{{end}}</table>
 
+<h2>Cited exceptions checked against behaviour ({{.C.Formula.ExceptionRulesVersion}})</h2>
+<table class="small"><tr><th class="l">rule</th><th class="l">codes</th><th>cited</th><th>checked</th><th>flagged</th><th>95% interval</th><th class="l">parameters</th></tr>
+{{range .C.ExceptionChecks}}<tr><td class="l">{{.RuleId}}</td><td class="l">{{range $i, $c := .Codes}}{{if $i}}, {{end}}{{$c}}{{end}}</td><td>{{.Cited}}</td><td>{{.Checked}}</td><td>{{.Flagged.Count}} ({{pct .Flagged}})</td><td>{{ci .Flagged}}</td><td class="l">{{.Parameters}}</td></tr>{{end}}</table>
+{{range .C.ExceptionChecks}}{{if .Evidence}}<p><b>{{.RuleId}}</b>: {{.Reasoning}}</p>
+<table class="small"><tr><th class="l">request id</th><th class="l">outcome id</th><th class="l">responder</th><th class="l">outcome</th><th class="l">code</th><th>requested</th></tr>
+{{range .Evidence}}<tr><td class="l"><code>{{.RequestId}}</code></td><td class="l"><code>{{.OutcomeId}}</code></td><td class="l">{{.ResponderOrg}}</td><td class="l">{{.Outcome}}</td><td class="l">{{.ExceptionCode}}</td><td>{{time .RequestedAtMs}}</td></tr>{{end}}</table>{{end}}{{end}}
+<p class="muted">A citation is checked when the rule has enough other chains to compare with; flagged when the responder's own behaviour contradicts it. Each flagged chain is listed, with the rule's reasoning, in the api's chain view.</p>
+
 <h2>Evidence: request chains behind each flag</h2>
 {{range .Evidence}}<p><b>{{.Who}}</b> · {{.F.Kind}}{{if .F.ExceptionCode}} {{.F.ExceptionCode}}{{end}} · {{len .F.Evidence}} of {{.F.EvidenceTotal}} chains listed</p>
 <table class="small"><tr><th class="l">request id</th><th class="l">outcome id</th><th class="l">responder</th><th class="l">outcome</th><th class="l">code</th><th>requested</th><th>ttf</th><th>SLA</th></tr>
@@ -133,7 +141,7 @@ Suspect = refused_unjustified + redirected + unanswered + fulfilled later than {
 Flag threshold {{pct1 .C.Formula.FlagThreshold}}; repeat offender = flagged in {{.C.Formula.FlagK}} of the last {{.C.Formula.FlagN}} periods.
 Exception overuse: lower bound of a code's share &gt; max({{.C.Formula.OveruseMultiple}} × peer median, {{pct1 .C.Formula.OveruseFloor}}).
 Up to {{.C.Formula.EvidenceLimit}} chains per flag.
-Unequal treatment: {{.C.Formula.UnequalTest}} (minimum difference {{pct1 .C.Formula.UnequalMinDifference}}, family-wise error {{.C.Formula.UnequalFamilyError}}, minimum group {{.C.Formula.UnequalMinGroup}} requests).<br>Rates by exchange purpose ({{.C.Formula.PurposeVersion}}); required-response purposes: {{range $i, $p := .C.Formula.RequiredPurposes}}{{if $i}}, {{end}}{{$p}}{{end}}.<br>{{.C.Formula.PeerRule}}.<br>{{.C.Formula.PriorityRule}}.</div>
+Unequal treatment: {{.C.Formula.UnequalTest}} (minimum difference {{pct1 .C.Formula.UnequalMinDifference}}, family-wise error {{.C.Formula.UnequalFamilyError}}, minimum group {{.C.Formula.UnequalMinGroup}} requests).<br>Rates by exchange purpose ({{.C.Formula.PurposeVersion}}); required-response purposes: {{range $i, $p := .C.Formula.RequiredPurposes}}{{if $i}}, {{end}}{{$p}}{{end}}.<br>{{.C.Formula.PeerRule}}.<br>{{.C.Formula.PriorityRule}}.<br>Cited exceptions checked against behaviour by the rules {{.C.Formula.ExceptionRulesVersion}} (parameters in their table).</div>
 </body></html>
 `))
 

@@ -280,9 +280,9 @@ func printDataQuality(w io.Writer, cards []*hinscorev1.Scorecard) error {
 
 // formulaLine is the formula version with every parameter, in one line.
 func formulaLine(f *hinscorev1.FormulaParams) string {
-	return fmt.Sprintf("formula %s: 95%% Wilson interval z=%g, small sample below %d requests; flagged when the suspect lower bound > %g, repeat offender %d of the last %d periods; exception overuse when a code's lower bound > max(%g x peer median, %g); %d chains per flag; required-response purposes %s (%s); unequal treatment when a requester group's rate exceeds the rest's by >= %g with Holm-adjusted p <= %g (groups of >= %d requests)",
+	return fmt.Sprintf("formula %s: 95%% Wilson interval z=%g, small sample below %d requests; flagged when the suspect lower bound > %g, repeat offender %d of the last %d periods; exception overuse when a code's lower bound > max(%g x peer median, %g); %d chains per flag; required-response purposes %s (%s); unequal treatment when a requester group's rate exceeds the rest's by >= %g with Holm-adjusted p <= %g (groups of >= %d requests); cited exceptions checked by %s",
 		f.GetVersion(), f.GetZ(), f.GetMinSample(), f.GetFlagThreshold(), f.GetFlagK(), f.GetFlagN(), f.GetOveruseMultiple(), f.GetOveruseFloor(), f.GetEvidenceLimit(),
-		strings.Join(f.GetRequiredPurposes(), ", "), f.GetPurposeVersion(), f.GetUnequalMinDifference(), f.GetUnequalFamilyError(), f.GetUnequalMinGroup())
+		strings.Join(f.GetRequiredPurposes(), ", "), f.GetPurposeVersion(), f.GetUnequalMinDifference(), f.GetUnequalFamilyError(), f.GetUnequalMinGroup(), f.GetExceptionRulesVersion())
 }
 
 // slaSummary lists each request kind with the SLA range applied to it

@@ -215,8 +215,12 @@ func (s *Service) buildAndWrite(ctx context.Context, now time.Time) ([]int, int,
 	toStore := map[string][]*hinscorev1.Scorecard{}   // granularity -> closed cards not yet stored
 	toPublish := map[string][]*hinscorev1.Scorecard{} // granularity -> closed cards not yet published
 	networks := map[string]bool{}
+	checks, err := runChecks(ctx, s.conn, time.Time{}, time.Time{}, now)
+	if err != nil {
+		return nil, 0, err
+	}
 	for i, g := range s.cfg.Granularities {
-		cards, err := Build(ctx, s.conn, Query{Granularity: g, ClosedBefore: before}, now)
+		cards, err := build(ctx, s.conn, Query{Granularity: g, ClosedBefore: before}, now, checks)
 		if err != nil {
 			return nil, 0, err
 		}

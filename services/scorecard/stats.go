@@ -10,12 +10,13 @@ import (
 	"time"
 
 	hinscorev1 "github.com/hinscore/hinscore/proto/gen/hinscore/v1"
+	"github.com/hinscore/hinscore/services/lib/domain/exceptionrule"
 	"github.com/hinscore/hinscore/services/lib/domain/purpose"
 )
 
 // FormulaVersion names the formulas below; it is printed on every scorecard
 // and changes whenever a figure would be computed differently.
-const FormulaVersion = "scorecard/4"
+const FormulaVersion = "scorecard/5"
 
 // SchemaVersion names the layout of the JSON and CSV outputs; it changes
 // whenever a field is renamed or removed (adding one does not).
@@ -211,5 +212,6 @@ func (p Params) Formula() *hinscorev1.FormulaParams {
 		PeerRule: peerRule, PriorityRule: priorityRule, RequiredPurposes: requiredPurposes(), PurposeVersion: purpose.Version,
 		UnequalMinDifference: p.unequalMinDifference(), UnequalFamilyError: p.unequalFamilyError(),
 		UnequalMinGroup: MinSample, UnequalTest: unequalTest,
+		ExceptionRulesVersion: exceptionrule.Version,
 	}
 }

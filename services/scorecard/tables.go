@@ -115,7 +115,7 @@ func networkEntity(c *hinscorev1.Scorecard) *hinscorev1.Entity {
 	return &hinscorev1.Entity{Level: LevelNetwork, Id: c.GetNetwork(), Name: c.GetNetwork(), Requests: c.GetRequests(),
 		Volumes: c.GetVolumes(), Outcomes: c.GetOutcomes(), TimeToFulfil: c.GetTimeToFulfil(), TimeToAcknowledge: c.GetTimeToAcknowledge(),
 		Suspect: c.GetSuspect(), Refusals: c.GetRefusals(), Ranking: c.GetRanking(), Trend: c.GetTrend(), Flags: c.GetFlags(),
-		Purposes: c.GetPurposes(), RequiredResponse: c.GetRequiredResponse()}
+		Purposes: c.GetPurposes(), RequiredResponse: c.GetRequiredResponse(), ExceptionChecks: c.GetExceptionChecks()}
 }
 
 // CSV renders a card for spreadsheets: the network, then its responder
@@ -124,11 +124,14 @@ func networkEntity(c *hinscorev1.Scorecard) *hinscorev1.Entity {
 func CSV(c *hinscorev1.Scorecard) ([]byte, error) {
 	var buf bytes.Buffer
 	w := csvsafe.NewWriter(&buf)
-	_ = w.Write(append(csvHeader(), completenessHeader...))
-	_ = w.Write(append(entityRow(c, networkEntity(c)), completenessCSV(c.GetCompleteness())...))
+	// scorecard/5 appends the exception checks after the completeness, so
+	// that every earlier column keeps its position.
+	_ = w.Write(append(append(csvHeader(), completenessHeader...), exceptionChecksHeader...))
+	net := networkEntity(c)
+	_ = w.Write(append(append(entityRow(c, net), completenessCSV(c.GetCompleteness())...), exceptionChecksCSV(c.GetFormula(), net)...))
 	for _, es := range [][]*hinscorev1.Entity{c.GetResponders(), c.GetDevelopers()} {
 		for _, e := range es {
-			_ = w.Write(append(entityRow(c, e), make([]string, len(completenessCSV(nil)))...))
+			_ = w.Write(append(append(entityRow(c, e), make([]string, len(completenessCSV(nil)))...), exceptionChecksCSV(c.GetFormula(), e)...))
 		}
 	}
 	w.Flush()

@@ -248,6 +248,9 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s.Mix: weights sum to %g", where, sum))
 		}
 		errs = append(errs, validateResponders(where, n)...)
+		for ri, r := range n.ResponderProfiles {
+			errs = append(errs, validateEpisodes(fmt.Sprintf("%s.ResponderProfiles[%d]", where, ri), n, r, c.Span)...)
+		}
 		errs = append(errs, validatePatterns(where, n)...)
 		for _, code := range n.Exceptions {
 			if _, ok := exceptionNames[code]; !ok {
@@ -348,6 +351,11 @@ type TruthRow struct {
 	// CancelledAt is when the requester withdrew a cancelled request (its
 	// AnsweredAt stays zero: a cancel answers nothing).
 	CancelledAt time.Time
+	// ExceptionCheck is what the checks of cited exceptions should find of
+	// a refusal citing 171.205 in a PerformanceEpisode: CheckFlag (cited
+	// while serving) or CheckClear (a real outage); "" for every other
+	// request.
+	ExceptionCheck string
 }
 
 // Acknowledged reports whether any answer, interim or final, came.
@@ -404,6 +412,8 @@ type slot struct {
 	// from is the requester of a crossing exchange: an organisation of
 	// another network (CrossNetwork); nil = one of the network's own.
 	from *Org
+	// episode is an added request of a PerformanceEpisode.
+	episode *episodeStep
 }
 
 type journeyStep struct {
@@ -430,6 +440,7 @@ func (g *generator) run() *Plan {
 	for len(slots) < cfg.Requests {
 		slots = append(slots, slot{at: g.requestTime(), network: g.pick(shares)})
 	}
+	slots = append(slots, g.episodes()...)
 	// Sorted by time so control ids increase with time; stable so that the
 	// order of equal times does not depend on the sort algorithm.
 	slices.SortStableFunc(slots, func(a, b slot) int { return a.at.Compare(b.at) })
@@ -604,30 +615,10 @@ func (g *generator) lateMs(beyondShare float64) int64 {
 
 func (g *generator) request(p NetworkProfile, n int, s slot) (TruthRow, []Message) {
 	var q query
-	var class string
 	q.network, q.at = p, s.at
 	q.controlID = fmt.Sprintf("%s%08d", p.Code, n)
 	q.queryTag = fmt.Sprintf("%sQ%08d", p.Code, n)
-	// The responder's own behaviour, when the network describes its
-	// responders one by one; nil = the network's.
-	var rp *ResponderProfile
-	if j := s.runaround; j != nil {
-		q.requester, q.responder, q.mrn, class = j.requester, j.responder, j.mrn, j.class
-	} else {
-		q.requester = p.Requesters[g.rng.IntN(len(p.Requesters))]
-		if s.from != nil {
-			q.requester = *s.from
-		}
-		if len(p.ResponderProfiles) > 0 {
-			rp = &p.ResponderProfiles[g.pick(responderWeights(p))]
-			q.responder = responderOrg(p, rp.Facility)
-			class = g.pickClass(rp.mixFor(g.cfg.Start, s.at, q.requester))
-		} else {
-			q.responder = p.Responders[g.rng.IntN(len(p.Responders))]
-			class = g.pickClass(g.mixAt(p, s.at))
-		}
-		q.mrn = fmt.Sprintf("%07d", g.rng.IntN(10_000_000))
-	}
+	rp, class, check := g.parties(p, s, &q)
 	lat, beyond, exceptions := p.Latency, p.LateBeyondShare, p.Exceptions
 	if rp != nil {
 		lat, beyond = rp.latency(p), rp.lateBeyondShare(p)
@@ -644,6 +635,9 @@ func (g *generator) request(p NetworkProfile, n int, s slot) (TruthRow, []Messag
 	}
 	if rp != nil {
 		row.Behaviour = rp.Behaviour
+	}
+	if check != "" {
+		exceptions, row.ExceptionCheck = []string{PerformanceCode}, check
 	}
 	msgs := []Message{{Time: s.at, DeliverAt: s.at, Kind: KindRequest, ControlID: q.controlID, Raw: q.request()}}
 	if class == Unanswered {
@@ -676,6 +670,42 @@ func (g *generator) request(p NetworkProfile, n int, s slot) (TruthRow, []Messag
 		Raw: q.answer(a, answeredAt),
 	})
 	return row, msgs
+}
+
+// parties draws a request's requester, responder and patient into q, and
+// returns the responder's profile (nil = the network's behaviour), the
+// class the request ends in and what the exception checks should find of
+// it (CheckFlag, CheckClear or ""). A request to a responder in one of its
+// outages is refused citing 171.205 whatever its class was.
+func (g *generator) parties(p NetworkProfile, s slot, q *query) (rp *ResponderProfile, class, check string) {
+	switch {
+	case s.runaround != nil:
+		j := s.runaround
+		q.requester, q.responder, q.mrn, class = j.requester, j.responder, j.mrn, j.class
+	case s.episode != nil:
+		e := s.episode
+		rp, q.requester, class, check = e.profile, e.requester, e.class, e.check
+		q.responder = responderOrg(p, rp.Facility)
+		q.mrn = fmt.Sprintf("%07d", g.rng.IntN(10_000_000))
+	default:
+		q.requester = p.Requesters[g.rng.IntN(len(p.Requesters))]
+		if s.from != nil {
+			q.requester = *s.from
+		}
+		if len(p.ResponderProfiles) > 0 {
+			rp = &p.ResponderProfiles[g.pick(responderWeights(p))]
+			q.responder = responderOrg(p, rp.Facility)
+			class = g.pickClass(rp.mixFor(g.cfg.Start, s.at, q.requester))
+		} else {
+			q.responder = p.Responders[g.rng.IntN(len(p.Responders))]
+			class = g.pickClass(g.mixAt(p, s.at))
+		}
+		q.mrn = fmt.Sprintf("%07d", g.rng.IntN(10_000_000))
+	}
+	if rp != nil && s.runaround == nil && rp.inOutage(g.cfg.Start, s.at) {
+		class, check = RefusedException, CheckClear
+	}
+	return rp, class, check
 }
 
 // answerFor draws how a responder words an answer of class: the

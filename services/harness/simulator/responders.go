@@ -61,6 +61,9 @@ type ResponderProfile struct {
 	// Discrimination, when set, refuses requesters of one EHR developer at
 	// one rate and everyone else at another (discrimination.go).
 	Discrimination *Discrimination `json:"discrimination,omitempty"`
+	// Episodes are stretches of time in which the responder cites 171.205
+	// while serving, or in a real outage (PerformanceEpisode).
+	Episodes []PerformanceEpisode `json:"episodes,omitempty"`
 }
 
 // MonthIndex is the number of calendar months from the month of start to

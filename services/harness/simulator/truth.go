@@ -192,6 +192,7 @@ func (p *Plan) truthCSV() ([]byte, error) {
 		"network", "control_id", "query_tag", "requester", "responder", "outcome",
 		"exception_code", "requested_at", "answered_at", "latency_ms", "patient", "runaround", "out_of_order",
 		"request_kind", "format", "pattern", "behaviour", "acknowledged_at", "tta_ms", "record_count", "sla_ms", "cancelled_at",
+		"exception_check",
 	})
 	for _, r := range p.rows {
 		answered, latency, acked, tta, cancelled := "", "", "", "", ""
@@ -211,7 +212,7 @@ func (p *Plan) truthCSV() ([]byte, error) {
 			r.ExceptionCode, r.RequestedAt.UTC().Format(truthTime), answered, latency,
 			r.Patient, strconv.FormatBool(r.Runaround), strconv.FormatBool(r.OutOfOrder),
 			r.Kind, r.Format, r.Pattern, r.Behaviour, acked, tta, strconv.Itoa(r.RecordCount),
-			strconv.FormatInt(r.SLA.Milliseconds(), 10), cancelled,
+			strconv.FormatInt(r.SLA.Milliseconds(), 10), cancelled, r.ExceptionCheck,
 		})
 	}
 	w.Flush()

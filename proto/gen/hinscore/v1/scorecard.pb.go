@@ -347,8 +347,12 @@ type FormulaParams struct {
 	UnequalFamilyError   float64 `protobuf:"fixed64,31,opt,name=unequal_family_error,json=unequalFamilyError,proto3" json:"unequal_family_error,omitempty"`
 	UnequalMinGroup      uint32  `protobuf:"varint,32,opt,name=unequal_min_group,json=unequalMinGroup,proto3" json:"unequal_min_group,omitempty"`
 	UnequalTest          string  `protobuf:"bytes,33,opt,name=unequal_test,json=unequalTest,proto3" json:"unequal_test,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The version of the rules that check cited exceptions against
+	// behaviour (lib/domain/exceptionrule); each rule's parameters are on
+	// its ExceptionCheck.
+	ExceptionRulesVersion string `protobuf:"bytes,40,opt,name=exception_rules_version,json=exceptionRulesVersion,proto3" json:"exception_rules_version,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *FormulaParams) Reset() {
@@ -503,6 +507,13 @@ func (x *FormulaParams) GetUnequalMinGroup() uint32 {
 func (x *FormulaParams) GetUnequalTest() string {
 	if x != nil {
 		return x.UnequalTest
+	}
+	return ""
+}
+
+func (x *FormulaParams) GetExceptionRulesVersion() string {
+	if x != nil {
+		return x.ExceptionRulesVersion
 	}
 	return ""
 }
@@ -1005,8 +1016,11 @@ type Entity struct {
 	// required_purposes: treatment and individual access under TEFCA), on
 	// their own line; purpose "required_response".
 	RequiredResponse *PurposeFigures `protobuf:"bytes,17,opt,name=required_response,json=requiredResponse,proto3" json:"required_response,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Cited exceptions checked against the responder's behaviour, one per
+	// rule (lib/domain/exceptionrule), over the chains of this entity.
+	ExceptionChecks []*ExceptionCheck `protobuf:"bytes,40,rep,name=exception_checks,json=exceptionChecks,proto3" json:"exception_checks,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Entity) Reset() {
@@ -1158,6 +1172,132 @@ func (x *Entity) GetRequiredResponse() *PurposeFigures {
 	return nil
 }
 
+func (x *Entity) GetExceptionChecks() []*ExceptionCheck {
+	if x != nil {
+		return x.ExceptionChecks
+	}
+	return nil
+}
+
+// ExceptionCheck is one rule's result over an entity's chains of a
+// period: how many cited the rule's codes, how many of those the rule could
+// check (enough other chains to compare with), and how many the
+// responder's own behaviour contradicts.
+type ExceptionCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable id of the rule ("171.205-serving") and the version of the
+	// rule table.
+	RuleId      string `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	RuleVersion string `protobuf:"bytes,2,opt,name=rule_version,json=ruleVersion,proto3" json:"rule_version,omitempty"`
+	// The exception or redirect codes the rule checks.
+	Codes []string `protobuf:"bytes,3,rep,name=codes,proto3" json:"codes,omitempty"`
+	// The condition, window, threshold and minimum in words.
+	Parameters string `protobuf:"bytes,4,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	// Why a flagged citation is not what the exception allows.
+	Reasoning string `protobuf:"bytes,5,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
+	Cited     uint64 `protobuf:"varint,6,opt,name=cited,proto3" json:"cited,omitempty"`
+	Checked   uint64 `protobuf:"varint,7,opt,name=checked,proto3" json:"checked,omitempty"`
+	// Flagged over checked, with its Wilson interval.
+	Flagged *Rate `protobuf:"bytes,8,opt,name=flagged,proto3" json:"flagged,omitempty"`
+	// The first evidence_limit flagged chains, oldest first.
+	Evidence      []*Evidence `protobuf:"bytes,9,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExceptionCheck) Reset() {
+	*x = ExceptionCheck{}
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExceptionCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExceptionCheck) ProtoMessage() {}
+
+func (x *ExceptionCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExceptionCheck.ProtoReflect.Descriptor instead.
+func (*ExceptionCheck) Descriptor() ([]byte, []int) {
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ExceptionCheck) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *ExceptionCheck) GetRuleVersion() string {
+	if x != nil {
+		return x.RuleVersion
+	}
+	return ""
+}
+
+func (x *ExceptionCheck) GetCodes() []string {
+	if x != nil {
+		return x.Codes
+	}
+	return nil
+}
+
+func (x *ExceptionCheck) GetParameters() string {
+	if x != nil {
+		return x.Parameters
+	}
+	return ""
+}
+
+func (x *ExceptionCheck) GetReasoning() string {
+	if x != nil {
+		return x.Reasoning
+	}
+	return ""
+}
+
+func (x *ExceptionCheck) GetCited() uint64 {
+	if x != nil {
+		return x.Cited
+	}
+	return 0
+}
+
+func (x *ExceptionCheck) GetChecked() uint64 {
+	if x != nil {
+		return x.Checked
+	}
+	return 0
+}
+
+func (x *ExceptionCheck) GetFlagged() *Rate {
+	if x != nil {
+		return x.Flagged
+	}
+	return nil
+}
+
+func (x *ExceptionCheck) GetEvidence() []*Evidence {
+	if x != nil {
+		return x.Evidence
+	}
+	return nil
+}
+
 // PurposeFigures are an entity's rates over the requests of one exchange
 // purpose (or of the required-response purposes together).
 type PurposeFigures struct {
@@ -1180,7 +1320,7 @@ type PurposeFigures struct {
 
 func (x *PurposeFigures) Reset() {
 	*x = PurposeFigures{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1332,7 @@ func (x *PurposeFigures) String() string {
 func (*PurposeFigures) ProtoMessage() {}
 
 func (x *PurposeFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[11]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1345,7 @@ func (x *PurposeFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurposeFigures.ProtoReflect.Descriptor instead.
 func (*PurposeFigures) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{11}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PurposeFigures) GetPurpose() string {
@@ -1273,7 +1413,7 @@ type PeerSummary struct {
 
 func (x *PeerSummary) Reset() {
 	*x = PeerSummary{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1425,7 @@ func (x *PeerSummary) String() string {
 func (*PeerSummary) ProtoMessage() {}
 
 func (x *PeerSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[12]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1438,7 @@ func (x *PeerSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerSummary.ProtoReflect.Descriptor instead.
 func (*PeerSummary) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{12}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PeerSummary) GetCount() uint32 {
@@ -1355,7 +1495,7 @@ type PeerNetwork struct {
 
 func (x *PeerNetwork) Reset() {
 	*x = PeerNetwork{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1507,7 @@ func (x *PeerNetwork) String() string {
 func (*PeerNetwork) ProtoMessage() {}
 
 func (x *PeerNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[13]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1520,7 @@ func (x *PeerNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerNetwork.ProtoReflect.Descriptor instead.
 func (*PeerNetwork) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{13}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PeerNetwork) GetNetwork() string {
@@ -1462,13 +1602,16 @@ type Scorecard struct {
 	// group of its requesters against the rest of its requests, by refusal
 	// and suspect rate; analyst and operator copies alike.
 	UnequalTreatment []*UnequalTreatment `protobuf:"bytes,35,rep,name=unequal_treatment,json=unequalTreatment,proto3" json:"unequal_treatment,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The network's cited exceptions checked against behaviour
+	// (Entity.exception_checks).
+	ExceptionChecks []*ExceptionCheck `protobuf:"bytes,40,rep,name=exception_checks,json=exceptionChecks,proto3" json:"exception_checks,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Scorecard) Reset() {
 	*x = Scorecard{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[14]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1480,7 +1623,7 @@ func (x *Scorecard) String() string {
 func (*Scorecard) ProtoMessage() {}
 
 func (x *Scorecard) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[14]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1493,7 +1636,7 @@ func (x *Scorecard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Scorecard.ProtoReflect.Descriptor instead.
 func (*Scorecard) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{14}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Scorecard) GetNetwork() string {
@@ -1720,6 +1863,13 @@ func (x *Scorecard) GetUnequalTreatment() []*UnequalTreatment {
 	return nil
 }
 
+func (x *Scorecard) GetExceptionChecks() []*ExceptionCheck {
+	if x != nil {
+		return x.ExceptionChecks
+	}
+	return nil
+}
+
 // UnequalTreatment compares one group of a responder's requesters (those of
 // one network, organisation or EHR developer) with the rest of the
 // responder's requests in the period, on one rate.
@@ -1762,7 +1912,7 @@ type UnequalTreatment struct {
 
 func (x *UnequalTreatment) Reset() {
 	*x = UnequalTreatment{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1924,7 @@ func (x *UnequalTreatment) String() string {
 func (*UnequalTreatment) ProtoMessage() {}
 
 func (x *UnequalTreatment) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[15]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1937,7 @@ func (x *UnequalTreatment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnequalTreatment.ProtoReflect.Descriptor instead.
 func (*UnequalTreatment) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{15}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UnequalTreatment) GetResponder() string {
@@ -1929,7 +2079,7 @@ type DataQuality struct {
 
 func (x *DataQuality) Reset() {
 	*x = DataQuality{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1941,7 +2091,7 @@ func (x *DataQuality) String() string {
 func (*DataQuality) ProtoMessage() {}
 
 func (x *DataQuality) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[16]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1954,7 +2104,7 @@ func (x *DataQuality) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataQuality.ProtoReflect.Descriptor instead.
 func (*DataQuality) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{16}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DataQuality) GetMessages() uint64 {
@@ -1989,7 +2139,7 @@ type FlagShare struct {
 
 func (x *FlagShare) Reset() {
 	*x = FlagShare{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2151,7 @@ func (x *FlagShare) String() string {
 func (*FlagShare) ProtoMessage() {}
 
 func (x *FlagShare) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[17]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2164,7 @@ func (x *FlagShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagShare.ProtoReflect.Descriptor instead.
 func (*FlagShare) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{17}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FlagShare) GetFlag() string {
@@ -2065,7 +2215,7 @@ type FeedHealth struct {
 
 func (x *FeedHealth) Reset() {
 	*x = FeedHealth{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2077,7 +2227,7 @@ func (x *FeedHealth) String() string {
 func (*FeedHealth) ProtoMessage() {}
 
 func (x *FeedHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[18]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2090,7 +2240,7 @@ func (x *FeedHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedHealth.ProtoReflect.Descriptor instead.
 func (*FeedHealth) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{18}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FeedHealth) GetVersion() string {
@@ -2233,7 +2383,7 @@ type FeedLine struct {
 
 func (x *FeedLine) Reset() {
 	*x = FeedLine{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[19]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2395,7 @@ func (x *FeedLine) String() string {
 func (*FeedLine) ProtoMessage() {}
 
 func (x *FeedLine) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[19]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2408,7 @@ func (x *FeedLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedLine.ProtoReflect.Descriptor instead.
 func (*FeedLine) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{19}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FeedLine) GetFeed() string {
@@ -2428,7 +2578,7 @@ type FeedCompleteness struct {
 
 func (x *FeedCompleteness) Reset() {
 	*x = FeedCompleteness{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[20]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2440,7 +2590,7 @@ func (x *FeedCompleteness) String() string {
 func (*FeedCompleteness) ProtoMessage() {}
 
 func (x *FeedCompleteness) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[20]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2453,7 +2603,7 @@ func (x *FeedCompleteness) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedCompleteness.ProtoReflect.Descriptor instead.
 func (*FeedCompleteness) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{20}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FeedCompleteness) GetOverall() *Rate {
@@ -2560,7 +2710,7 @@ type CompletenessGroup struct {
 
 func (x *CompletenessGroup) Reset() {
 	*x = CompletenessGroup{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[21]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +2722,7 @@ func (x *CompletenessGroup) String() string {
 func (*CompletenessGroup) ProtoMessage() {}
 
 func (x *CompletenessGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[21]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2735,7 @@ func (x *CompletenessGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletenessGroup.ProtoReflect.Descriptor instead.
 func (*CompletenessGroup) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{21}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CompletenessGroup) GetGroup() string {
@@ -2622,7 +2772,7 @@ type OneSidedExchange struct {
 
 func (x *OneSidedExchange) Reset() {
 	*x = OneSidedExchange{}
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[22]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2784,7 @@ func (x *OneSidedExchange) String() string {
 func (*OneSidedExchange) ProtoMessage() {}
 
 func (x *OneSidedExchange) ProtoReflect() protoreflect.Message {
-	mi := &file_hinscore_v1_scorecard_proto_msgTypes[22]
+	mi := &file_hinscore_v1_scorecard_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2797,7 @@ func (x *OneSidedExchange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OneSidedExchange.ProtoReflect.Descriptor instead.
 func (*OneSidedExchange) Descriptor() ([]byte, []int) {
-	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{22}
+	return file_hinscore_v1_scorecard_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *OneSidedExchange) GetOutcomeId() string {
@@ -2749,7 +2899,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x06p90_ms\x18\x03 \x01(\x04R\x05p90Ms\x12\x15\n" +
 	"\x06p99_ms\x18\x04 \x01(\x04R\x05p99Ms\x120\n" +
 	"\n" +
-	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\xa3\x05\n" +
+	"within_sla\x18\x05 \x01(\v2\x11.hinscore.v1.RateR\twithinSla\"\xdb\x05\n" +
 	"\rFormulaParams\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
@@ -2770,7 +2920,8 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x16unequal_min_difference\x18\x1e \x01(\x01R\x14unequalMinDifference\x120\n" +
 	"\x14unequal_family_error\x18\x1f \x01(\x01R\x12unequalFamilyError\x12*\n" +
 	"\x11unequal_min_group\x18  \x01(\rR\x0funequalMinGroup\x12!\n" +
-	"\funequal_test\x18! \x01(\tR\vunequalTest\"\xb4\x01\n" +
+	"\funequal_test\x18! \x01(\tR\vunequalTest\x126\n" +
+	"\x17exception_rules_version\x18( \x01(\tR\x15exceptionRulesVersion\"\xb4\x01\n" +
 	"\x0eExceptionCount\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -2812,7 +2963,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x0frepeat_offender\x18\x06 \x01(\bR\x0erepeatOffender\x12\x1a\n" +
 	"\bpriority\x18\a \x01(\x01R\bpriority\x12\x12\n" +
 	"\x04rank\x18\b \x01(\rR\x04rank\x12\x16\n" +
-	"\x06ranked\x18\t \x01(\rR\x06ranked\"\xf8\x05\n" +
+	"\x06ranked\x18\t \x01(\rR\x06ranked\"\xc0\x06\n" +
 	"\x06Entity\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\tR\x05level\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
@@ -2831,7 +2982,20 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\x05trend\x18\x0e \x03(\v2\x17.hinscore.v1.TrendPointR\x05trend\x12'\n" +
 	"\x05flags\x18\x0f \x03(\v2\x11.hinscore.v1.FlagR\x05flags\x127\n" +
 	"\bpurposes\x18\x10 \x03(\v2\x1b.hinscore.v1.PurposeFiguresR\bpurposes\x12H\n" +
-	"\x11required_response\x18\x11 \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\"\xb1\x02\n" +
+	"\x11required_response\x18\x11 \x01(\v2\x1b.hinscore.v1.PurposeFiguresR\x10requiredResponse\x12F\n" +
+	"\x10exception_checks\x18( \x03(\v2\x1b.hinscore.v1.ExceptionCheckR\x0fexceptionChecks\"\xb0\x02\n" +
+	"\x0eExceptionCheck\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12!\n" +
+	"\frule_version\x18\x02 \x01(\tR\vruleVersion\x12\x14\n" +
+	"\x05codes\x18\x03 \x03(\tR\x05codes\x12\x1e\n" +
+	"\n" +
+	"parameters\x18\x04 \x01(\tR\n" +
+	"parameters\x12\x1c\n" +
+	"\treasoning\x18\x05 \x01(\tR\treasoning\x12\x14\n" +
+	"\x05cited\x18\x06 \x01(\x04R\x05cited\x12\x18\n" +
+	"\achecked\x18\a \x01(\x04R\achecked\x12+\n" +
+	"\aflagged\x18\b \x01(\v2\x11.hinscore.v1.RateR\aflagged\x121\n" +
+	"\bevidence\x18\t \x03(\v2\x15.hinscore.v1.EvidenceR\bevidence\"\xb1\x02\n" +
 	"\x0ePurposeFigures\x12\x18\n" +
 	"\apurpose\x18\x01 \x01(\tR\apurpose\x12+\n" +
 	"\x11required_response\x18\x02 \x01(\bR\x10requiredResponse\x12\x1a\n" +
@@ -2851,7 +3015,7 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\vPeerNetwork\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x04R\brequests\x12+\n" +
-	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\x9d\f\n" +
+	"\asuspect\x18\x03 \x01(\v2\x11.hinscore.v1.RateR\asuspect\"\xe5\f\n" +
 	"\tScorecard\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x16\n" +
 	"\x06period\x18\x02 \x01(\tR\x06period\x12&\n" +
@@ -2890,7 +3054,8 @@ const file_hinscore_v1_scorecard_proto_rawDesc = "" +
 	"\vfeed_health\x18- \x01(\v2\x17.hinscore.v1.FeedHealthR\n" +
 	"feedHealth\x12A\n" +
 	"\fcompleteness\x18\x1e \x01(\v2\x1d.hinscore.v1.FeedCompletenessR\fcompleteness\x12J\n" +
-	"\x11unequal_treatment\x18# \x03(\v2\x1d.hinscore.v1.UnequalTreatmentR\x10unequalTreatment\"\xbf\x03\n" +
+	"\x11unequal_treatment\x18# \x03(\v2\x1d.hinscore.v1.UnequalTreatmentR\x10unequalTreatment\x12F\n" +
+	"\x10exception_checks\x18( \x03(\v2\x1b.hinscore.v1.ExceptionCheckR\x0fexceptionChecks\"\xbf\x03\n" +
 	"\x10UnequalTreatment\x12\x1c\n" +
 	"\tresponder\x18\x01 \x01(\tR\tresponder\x12%\n" +
 	"\x0eresponder_name\x18\x02 \x01(\tR\rresponderName\x12\x1d\n" +
@@ -3010,7 +3175,7 @@ func file_hinscore_v1_scorecard_proto_rawDescGZIP() []byte {
 	return file_hinscore_v1_scorecard_proto_rawDescData
 }
 
-var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_hinscore_v1_scorecard_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_hinscore_v1_scorecard_proto_goTypes = []any{
 	(*Rate)(nil),              // 0: hinscore.v1.Rate
 	(*ClassRate)(nil),         // 1: hinscore.v1.ClassRate
@@ -3023,18 +3188,19 @@ var file_hinscore_v1_scorecard_proto_goTypes = []any{
 	(*Flag)(nil),              // 8: hinscore.v1.Flag
 	(*Ranking)(nil),           // 9: hinscore.v1.Ranking
 	(*Entity)(nil),            // 10: hinscore.v1.Entity
-	(*PurposeFigures)(nil),    // 11: hinscore.v1.PurposeFigures
-	(*PeerSummary)(nil),       // 12: hinscore.v1.PeerSummary
-	(*PeerNetwork)(nil),       // 13: hinscore.v1.PeerNetwork
-	(*Scorecard)(nil),         // 14: hinscore.v1.Scorecard
-	(*UnequalTreatment)(nil),  // 15: hinscore.v1.UnequalTreatment
-	(*DataQuality)(nil),       // 16: hinscore.v1.DataQuality
-	(*FlagShare)(nil),         // 17: hinscore.v1.FlagShare
-	(*FeedHealth)(nil),        // 18: hinscore.v1.FeedHealth
-	(*FeedLine)(nil),          // 19: hinscore.v1.FeedLine
-	(*FeedCompleteness)(nil),  // 20: hinscore.v1.FeedCompleteness
-	(*CompletenessGroup)(nil), // 21: hinscore.v1.CompletenessGroup
-	(*OneSidedExchange)(nil),  // 22: hinscore.v1.OneSidedExchange
+	(*ExceptionCheck)(nil),    // 11: hinscore.v1.ExceptionCheck
+	(*PurposeFigures)(nil),    // 12: hinscore.v1.PurposeFigures
+	(*PeerSummary)(nil),       // 13: hinscore.v1.PeerSummary
+	(*PeerNetwork)(nil),       // 14: hinscore.v1.PeerNetwork
+	(*Scorecard)(nil),         // 15: hinscore.v1.Scorecard
+	(*UnequalTreatment)(nil),  // 16: hinscore.v1.UnequalTreatment
+	(*DataQuality)(nil),       // 17: hinscore.v1.DataQuality
+	(*FlagShare)(nil),         // 18: hinscore.v1.FlagShare
+	(*FeedHealth)(nil),        // 19: hinscore.v1.FeedHealth
+	(*FeedLine)(nil),          // 20: hinscore.v1.FeedLine
+	(*FeedCompleteness)(nil),  // 21: hinscore.v1.FeedCompleteness
+	(*CompletenessGroup)(nil), // 22: hinscore.v1.CompletenessGroup
+	(*OneSidedExchange)(nil),  // 23: hinscore.v1.OneSidedExchange
 }
 var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	0,  // 0: hinscore.v1.ClassRate.rate:type_name -> hinscore.v1.Rate
@@ -3051,57 +3217,61 @@ var file_hinscore_v1_scorecard_proto_depIdxs = []int32{
 	9,  // 11: hinscore.v1.Entity.ranking:type_name -> hinscore.v1.Ranking
 	6,  // 12: hinscore.v1.Entity.trend:type_name -> hinscore.v1.TrendPoint
 	8,  // 13: hinscore.v1.Entity.flags:type_name -> hinscore.v1.Flag
-	11, // 14: hinscore.v1.Entity.purposes:type_name -> hinscore.v1.PurposeFigures
-	11, // 15: hinscore.v1.Entity.required_response:type_name -> hinscore.v1.PurposeFigures
-	1,  // 16: hinscore.v1.PurposeFigures.outcomes:type_name -> hinscore.v1.ClassRate
-	0,  // 17: hinscore.v1.PurposeFigures.suspect:type_name -> hinscore.v1.Rate
-	0,  // 18: hinscore.v1.PurposeFigures.denied:type_name -> hinscore.v1.Rate
-	0,  // 19: hinscore.v1.PurposeFigures.within_sla:type_name -> hinscore.v1.Rate
-	0,  // 20: hinscore.v1.PeerNetwork.suspect:type_name -> hinscore.v1.Rate
-	2,  // 21: hinscore.v1.Scorecard.volumes:type_name -> hinscore.v1.KindVolume
-	1,  // 22: hinscore.v1.Scorecard.outcomes:type_name -> hinscore.v1.ClassRate
-	3,  // 23: hinscore.v1.Scorecard.time_to_fulfil:type_name -> hinscore.v1.Latency
-	0,  // 24: hinscore.v1.Scorecard.suspect:type_name -> hinscore.v1.Rate
-	4,  // 25: hinscore.v1.Scorecard.formula:type_name -> hinscore.v1.FormulaParams
-	3,  // 26: hinscore.v1.Scorecard.time_to_acknowledge:type_name -> hinscore.v1.Latency
-	5,  // 27: hinscore.v1.Scorecard.refusals:type_name -> hinscore.v1.ExceptionCount
-	9,  // 28: hinscore.v1.Scorecard.ranking:type_name -> hinscore.v1.Ranking
-	6,  // 29: hinscore.v1.Scorecard.trend:type_name -> hinscore.v1.TrendPoint
-	8,  // 30: hinscore.v1.Scorecard.flags:type_name -> hinscore.v1.Flag
-	10, // 31: hinscore.v1.Scorecard.responders:type_name -> hinscore.v1.Entity
-	10, // 32: hinscore.v1.Scorecard.developers:type_name -> hinscore.v1.Entity
-	12, // 33: hinscore.v1.Scorecard.peer_networks:type_name -> hinscore.v1.PeerSummary
-	12, // 34: hinscore.v1.Scorecard.peer_responders:type_name -> hinscore.v1.PeerSummary
-	13, // 35: hinscore.v1.Scorecard.peers:type_name -> hinscore.v1.PeerNetwork
-	11, // 36: hinscore.v1.Scorecard.purposes:type_name -> hinscore.v1.PurposeFigures
-	11, // 37: hinscore.v1.Scorecard.required_response:type_name -> hinscore.v1.PurposeFigures
-	16, // 38: hinscore.v1.Scorecard.data_quality:type_name -> hinscore.v1.DataQuality
-	18, // 39: hinscore.v1.Scorecard.feed_health:type_name -> hinscore.v1.FeedHealth
-	20, // 40: hinscore.v1.Scorecard.completeness:type_name -> hinscore.v1.FeedCompleteness
-	15, // 41: hinscore.v1.Scorecard.unequal_treatment:type_name -> hinscore.v1.UnequalTreatment
-	0,  // 42: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
-	17, // 43: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
-	0,  // 44: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
-	0,  // 45: hinscore.v1.FeedHealth.orphans:type_name -> hinscore.v1.Rate
-	0,  // 46: hinscore.v1.FeedHealth.orphans_expected:type_name -> hinscore.v1.Rate
-	0,  // 47: hinscore.v1.FeedHealth.unanswered:type_name -> hinscore.v1.Rate
-	0,  // 48: hinscore.v1.FeedHealth.unanswered_expected:type_name -> hinscore.v1.Rate
-	19, // 49: hinscore.v1.FeedHealth.feeds:type_name -> hinscore.v1.FeedLine
-	0,  // 50: hinscore.v1.FeedLine.orphans:type_name -> hinscore.v1.Rate
-	0,  // 51: hinscore.v1.FeedLine.orphans_expected:type_name -> hinscore.v1.Rate
-	0,  // 52: hinscore.v1.FeedLine.unanswered:type_name -> hinscore.v1.Rate
-	0,  // 53: hinscore.v1.FeedLine.unanswered_expected:type_name -> hinscore.v1.Rate
-	0,  // 54: hinscore.v1.FeedCompleteness.overall:type_name -> hinscore.v1.Rate
-	21, // 55: hinscore.v1.FeedCompleteness.groups:type_name -> hinscore.v1.CompletenessGroup
-	0,  // 56: hinscore.v1.FeedCompleteness.own_refusals:type_name -> hinscore.v1.Rate
-	0,  // 57: hinscore.v1.FeedCompleteness.own_other:type_name -> hinscore.v1.Rate
-	22, // 58: hinscore.v1.FeedCompleteness.missing_chains:type_name -> hinscore.v1.OneSidedExchange
-	0,  // 59: hinscore.v1.CompletenessGroup.seen:type_name -> hinscore.v1.Rate
-	60, // [60:60] is the sub-list for method output_type
-	60, // [60:60] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	12, // 14: hinscore.v1.Entity.purposes:type_name -> hinscore.v1.PurposeFigures
+	12, // 15: hinscore.v1.Entity.required_response:type_name -> hinscore.v1.PurposeFigures
+	11, // 16: hinscore.v1.Entity.exception_checks:type_name -> hinscore.v1.ExceptionCheck
+	0,  // 17: hinscore.v1.ExceptionCheck.flagged:type_name -> hinscore.v1.Rate
+	7,  // 18: hinscore.v1.ExceptionCheck.evidence:type_name -> hinscore.v1.Evidence
+	1,  // 19: hinscore.v1.PurposeFigures.outcomes:type_name -> hinscore.v1.ClassRate
+	0,  // 20: hinscore.v1.PurposeFigures.suspect:type_name -> hinscore.v1.Rate
+	0,  // 21: hinscore.v1.PurposeFigures.denied:type_name -> hinscore.v1.Rate
+	0,  // 22: hinscore.v1.PurposeFigures.within_sla:type_name -> hinscore.v1.Rate
+	0,  // 23: hinscore.v1.PeerNetwork.suspect:type_name -> hinscore.v1.Rate
+	2,  // 24: hinscore.v1.Scorecard.volumes:type_name -> hinscore.v1.KindVolume
+	1,  // 25: hinscore.v1.Scorecard.outcomes:type_name -> hinscore.v1.ClassRate
+	3,  // 26: hinscore.v1.Scorecard.time_to_fulfil:type_name -> hinscore.v1.Latency
+	0,  // 27: hinscore.v1.Scorecard.suspect:type_name -> hinscore.v1.Rate
+	4,  // 28: hinscore.v1.Scorecard.formula:type_name -> hinscore.v1.FormulaParams
+	3,  // 29: hinscore.v1.Scorecard.time_to_acknowledge:type_name -> hinscore.v1.Latency
+	5,  // 30: hinscore.v1.Scorecard.refusals:type_name -> hinscore.v1.ExceptionCount
+	9,  // 31: hinscore.v1.Scorecard.ranking:type_name -> hinscore.v1.Ranking
+	6,  // 32: hinscore.v1.Scorecard.trend:type_name -> hinscore.v1.TrendPoint
+	8,  // 33: hinscore.v1.Scorecard.flags:type_name -> hinscore.v1.Flag
+	10, // 34: hinscore.v1.Scorecard.responders:type_name -> hinscore.v1.Entity
+	10, // 35: hinscore.v1.Scorecard.developers:type_name -> hinscore.v1.Entity
+	13, // 36: hinscore.v1.Scorecard.peer_networks:type_name -> hinscore.v1.PeerSummary
+	13, // 37: hinscore.v1.Scorecard.peer_responders:type_name -> hinscore.v1.PeerSummary
+	14, // 38: hinscore.v1.Scorecard.peers:type_name -> hinscore.v1.PeerNetwork
+	12, // 39: hinscore.v1.Scorecard.purposes:type_name -> hinscore.v1.PurposeFigures
+	12, // 40: hinscore.v1.Scorecard.required_response:type_name -> hinscore.v1.PurposeFigures
+	17, // 41: hinscore.v1.Scorecard.data_quality:type_name -> hinscore.v1.DataQuality
+	19, // 42: hinscore.v1.Scorecard.feed_health:type_name -> hinscore.v1.FeedHealth
+	21, // 43: hinscore.v1.Scorecard.completeness:type_name -> hinscore.v1.FeedCompleteness
+	16, // 44: hinscore.v1.Scorecard.unequal_treatment:type_name -> hinscore.v1.UnequalTreatment
+	11, // 45: hinscore.v1.Scorecard.exception_checks:type_name -> hinscore.v1.ExceptionCheck
+	0,  // 46: hinscore.v1.DataQuality.defective:type_name -> hinscore.v1.Rate
+	18, // 47: hinscore.v1.DataQuality.flags:type_name -> hinscore.v1.FlagShare
+	0,  // 48: hinscore.v1.FlagShare.share:type_name -> hinscore.v1.Rate
+	0,  // 49: hinscore.v1.FeedHealth.orphans:type_name -> hinscore.v1.Rate
+	0,  // 50: hinscore.v1.FeedHealth.orphans_expected:type_name -> hinscore.v1.Rate
+	0,  // 51: hinscore.v1.FeedHealth.unanswered:type_name -> hinscore.v1.Rate
+	0,  // 52: hinscore.v1.FeedHealth.unanswered_expected:type_name -> hinscore.v1.Rate
+	20, // 53: hinscore.v1.FeedHealth.feeds:type_name -> hinscore.v1.FeedLine
+	0,  // 54: hinscore.v1.FeedLine.orphans:type_name -> hinscore.v1.Rate
+	0,  // 55: hinscore.v1.FeedLine.orphans_expected:type_name -> hinscore.v1.Rate
+	0,  // 56: hinscore.v1.FeedLine.unanswered:type_name -> hinscore.v1.Rate
+	0,  // 57: hinscore.v1.FeedLine.unanswered_expected:type_name -> hinscore.v1.Rate
+	0,  // 58: hinscore.v1.FeedCompleteness.overall:type_name -> hinscore.v1.Rate
+	22, // 59: hinscore.v1.FeedCompleteness.groups:type_name -> hinscore.v1.CompletenessGroup
+	0,  // 60: hinscore.v1.FeedCompleteness.own_refusals:type_name -> hinscore.v1.Rate
+	0,  // 61: hinscore.v1.FeedCompleteness.own_other:type_name -> hinscore.v1.Rate
+	23, // 62: hinscore.v1.FeedCompleteness.missing_chains:type_name -> hinscore.v1.OneSidedExchange
+	0,  // 63: hinscore.v1.CompletenessGroup.seen:type_name -> hinscore.v1.Rate
+	64, // [64:64] is the sub-list for method output_type
+	64, // [64:64] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_hinscore_v1_scorecard_proto_init() }
@@ -3115,7 +3285,7 @@ func file_hinscore_v1_scorecard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hinscore_v1_scorecard_proto_rawDesc), len(file_hinscore_v1_scorecard_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

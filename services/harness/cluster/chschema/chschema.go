@@ -49,6 +49,8 @@ var ShardingKeys = map[string]string{
 	"outcomes_by_id":      "cityHash64(toString(outcome_id))",
 	"patient_journeys":    "cityHash64(toString(outcome_id))",
 	"outcome_versions":    "cityHash64(toString(outcome_id))",
+	"exception_checks":    "cityHash64(toString(outcome_id))",
+	"exception_rules":     "cityHash64(rule_id)",
 	// Aggregate states merge across shards, so where a state lands does not
 	// matter; their materialized views fill them shard by shard.
 	"events_daily":   "rand()",

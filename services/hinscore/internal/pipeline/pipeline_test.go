@@ -72,16 +72,26 @@ func testOptions(t *testing.T, networks []string) Options {
 // two faults put in (a class swapped, a latency off by one second), and
 // must report exactly those.
 func TestEndToEndMatchesTruth(t *testing.T) {
-	plan, err := simulator.Generate(simulator.Config{Requests: 3000, Seed: 42})
+	_, _, plan, stored := simulateChecked(t, simulator.Config{Requests: 3000, Seed: 42})
+	assertFaultsCaught(t, plan, stored)
+}
+
+// simulateChecked generates the plan of cfg, sends it through a new
+// pipeline and checks what ClickHouse holds against the truth: the counts
+// exactly (assertMatchesTruth), then every outcome field by field
+// (assertFieldsMatchTruth), whose rows it returns. ctx ends with the test,
+// after five minutes at the latest.
+func simulateChecked(t *testing.T, cfg simulator.Config) (context.Context, *Pipeline, *simulator.Plan, []truthcheck.Outcome) {
+	t.Helper()
+	plan, err := simulator.Generate(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	p, want := runSimulated(ctx, t, plan)
 	assertMatchesTruth(t, ctx, p, plan, want)
-	stored := assertFieldsMatchTruth(t, ctx, p, plan)
-	assertFaultsCaught(t, plan, stored)
+	return ctx, p, plan, assertFieldsMatchTruth(t, ctx, p, plan)
 }
 
 // runSimulated starts the pipeline for the plan's networks (shut down
