@@ -39,6 +39,16 @@ SELECT toUUID(UUIDNumToString(toFixedString(concat(reinterpretAsString(sipHash64
 FROM numbers(2000)`); err != nil {
 		t.Fatal(err)
 	}
+	// One feed of net1 numbering its messages (MSH-13), every seventh
+	// number skipped: the feed views' queries have a gap to show.
+	if err := conn.Exec(ctx, `INSERT INTO exchange_events (event_id, network, role, status, message_id, event_time, event_time_ms,
+       feed, sequence_source, sequence_number)
+SELECT toUUID(UUIDNumToString(toFixedString(concat(reinterpretAsString(sipHash64(number + 1000000)), reinterpretAsString(number)), 16))),
+       'net1', 'request', '', concat('S', toString(number)), toDateTime(1709251200 + number * 600), (1709251200 + number * 600) * 1000,
+       'mllp:10.1.2.3', 'hl7|A^B>C^D', number + intDiv(number, 6)
+FROM numbers(3000)`); err != nil {
+		t.Fatal(err)
+	}
 	if err := conn.Exec(ctx, `INSERT INTO outcome_steps (outcome_id, version, network, event_id, message_id, role, event_time)
 SELECT outcome_id, version, network, outcome_id, request_id, 'request', requested_at FROM outcomes WHERE request_id = 'R1234'`); err != nil {
 		t.Fatal(err)
@@ -47,6 +57,11 @@ SELECT outcome_id, version, network, outcome_id, request_id, 'request', requeste
 	csv.WriteString("identifier,org_id,name,type,developer,networks\n")
 	for i := range 200 {
 		fmt.Fprintf(&csv, "resp%d,org%d,Responder %d,provider,%s,net%d\n", i, i, i, []string{"Epic", "Oracle Health", "Meditech"}[i%3], i%5)
+	}
+	// The requesters on networks of their own: exchanges that cross
+	// networks, seen by one feed only, for the cross-network views.
+	for i := range 50 {
+		fmt.Fprintf(&csv, "req%d,rorg%d,Requester %d,provider,Epic,net%d\n", i, i, i, (i+1)%5)
 	}
 	if _, err := chstore.LoadOrganizations(ctx, conn, strings.NewReader(csv.String()), time.Now()); err != nil {
 		t.Fatal(err)
