@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hinscore/hinscore/services/api/casepacket"
@@ -65,11 +66,17 @@ type CaseSummary struct {
 	ViolationRuleVersion string         `json:"violation_rule_version"`
 	ViolationRule        string         `json:"violation_rule"`
 	Violations           []string       `json:"violations"` // the chains counted, by id
-	Originals            map[string]int `json:"originals"`  // original messages by status
-	Queries              int            `json:"queries"`
-	AuditSource          string         `json:"audit_source"`
-	AuditEntries         int            `json:"audit_entries"`
-	PublicKey            string         `json:"public_key"`
+	// ContradictedExceptions are the refusals of a required-response
+	// purpose that cite an exception the responder's own behaviour
+	// contradicts (a flag of the exception checks): counted apart from the
+	// units, as evidence a cited exception is not valid, not as proof.
+	ContradictedExceptionUnits int            `json:"contradicted_exception_units"`
+	ContradictedExceptions     []string       `json:"contradicted_exceptions"`
+	Originals                  map[string]int `json:"originals"` // original messages by status
+	Queries                    int            `json:"queries"`
+	AuditSource                string         `json:"audit_source"`
+	AuditEntries               int            `json:"audit_entries"`
+	PublicKey                  string         `json:"public_key"`
 }
 
 // CaseBuilder builds case packets from ClickHouse (the chains, through
@@ -200,6 +207,13 @@ func (b *CaseBuilder) readChains(ctx context.Context, st *store, outs []Outcome)
 		v := chainView(o, steps)
 		if cc := v.CrossCommunity; cc != nil {
 			communities = append(communities, cc.RequesterCommunity, cc.ResponderCommunity)
+		}
+		id, err := uuid.Parse(o.ID)
+		if err != nil {
+			return nil, fmt.Errorf("api.CaseBuilder: outcome id %q: %w", o.ID, err)
+		}
+		if v.ExceptionChecks, err = st.exceptionChecks(ctx, id); err != nil {
+			return nil, err
 		}
 		msgs, err := rawMessages(ctx, b.js, b.keys, o.Network, v.Steps)
 		if err != nil {

@@ -92,7 +92,7 @@ func (p casePacket) summary() CaseSummary {
 		PeriodStart: p.req.Period.Start.UTC().Format(time.RFC3339), PeriodEnd: p.req.Period.End.UTC().Format(time.RFC3339),
 		GeneratedAt: p.at.Format(time.RFC3339), GeneratedBy: p.req.Who, Reason: p.req.Reason, Chains: len(p.chains),
 		Classes: map[string]int{}, ViolationRuleVersion: casepacket.ViolationRuleVersion, ViolationRule: casepacket.ViolationRule,
-		Violations: []string{}, Originals: map[string]int{}, Queries: len(p.queries), AuditSource: p.source,
+		Violations: []string{}, ContradictedExceptions: []string{}, Originals: map[string]int{}, Queries: len(p.queries), AuditSource: p.source,
 		AuditEntries: len(p.trail), PublicKey: p.publicKey}
 	for _, c := range p.chains {
 		v := c.view
@@ -103,6 +103,10 @@ func (p casePacket) summary() CaseSummary {
 		if casepacket.ViolationUnit(v.Class, v.Purpose) {
 			s.ViolationUnits++
 			s.Violations = append(s.Violations, v.ID)
+		}
+		if casepacket.ContradictedException(v.Class, v.Purpose, exceptionFlagged(v.ExceptionChecks)) {
+			s.ContradictedExceptionUnits++
+			s.ContradictedExceptions = append(s.ContradictedExceptions, v.ID)
 		}
 		for _, m := range c.msgs {
 			s.Originals[m.Status]++
@@ -158,3 +162,9 @@ manifest.sig's signature verifies manifest.json's bytes with public_key.
 The signature proves the files are those the holder of the key signed;
 it does not prove the networks' feeds were complete or true.
 `
+
+// exceptionFlagged reports whether a check of the chain's cited exception
+// found the responder's behaviour contradicting it.
+func exceptionFlagged(checks []ExceptionCheck) bool {
+	return slices.ContainsFunc(checks, func(c ExceptionCheck) bool { return c.Flagged })
+}

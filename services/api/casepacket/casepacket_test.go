@@ -251,6 +251,33 @@ func TestKeys(t *testing.T) {
 
 func must64(b []byte) []byte { return []byte(PublicKeyString(b)) }
 
+// TestContradictedException: only a refusal citing an exception, for a
+// purpose that requires a response, whose check flagged it, is counted
+// apart; nothing else, and never a unit by itself.
+func TestContradictedException(t *testing.T) {
+	cases := []struct {
+		class, purpose string
+		flagged, want  bool
+	}{
+		{"refused_exception", "treatment", true, true},
+		{"refused_exception", "individual_access", true, true},
+		{"refused_exception", "treatment", false, false},
+		{"refused_exception", "payment", true, false},
+		{"refused_exception", "unknown", true, false},
+		{"refused_unjustified", "treatment", true, false},
+		{"fulfilled", "treatment", true, false},
+		{"not a class", "treatment", true, false},
+	}
+	for _, c := range cases {
+		if got := ContradictedException(c.class, c.purpose, c.flagged); got != c.want {
+			t.Errorf("%s/%s flagged %v: %v", c.class, c.purpose, c.flagged, got)
+		}
+		if c.want && ViolationUnit(c.class, c.purpose) {
+			t.Errorf("%s/%s: also a violation unit", c.class, c.purpose)
+		}
+	}
+}
+
 func TestViolationUnit(t *testing.T) {
 	cases := []struct {
 		class, purpose string
