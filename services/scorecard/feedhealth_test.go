@@ -156,6 +156,19 @@ func TestFeedHealthGauges(t *testing.T) {
 	if n := testutil.CollectAndCount(m.feedLine); n != 2 {
 		t.Errorf("%d feed series, want 2 (mllp:old gone)", n)
 	}
+	// The cross-network completeness: on the cards that have it only.
+	thin := card("alpha", Day, 2, 0.95, "mllp:a", 4)
+	thin.Completeness = &hinscorev1.FeedCompleteness{Score: 0.9545, LacksOwnRefusals: true}
+	m.observeFeedHealth([]*hinscorev1.Scorecard{thin, card("beta", Day, 2, 1, "syslog:b", 0)})
+	if got := testutil.ToFloat64(m.exchangeScore.WithLabelValues("alpha")); got != 0.9545 {
+		t.Errorf("alpha's exchange completeness %g, want 0.9545", got)
+	}
+	if got := testutil.ToFloat64(m.lacksRefusals.WithLabelValues("alpha")); got != 1 {
+		t.Errorf("alpha lacks its own refusals: %g, want 1", got)
+	}
+	if n := testutil.CollectAndCount(m.exchangeScore); n != 1 {
+		t.Errorf("%d exchange completeness series, want 1 (beta has no cross-network exchanges)", n)
+	}
 }
 
 // TestSilenceInsideBusyStretch: a day's pattern moved an hour earlier (as

@@ -89,7 +89,19 @@ func (m *metrics) observeFeedHealth(cards []*hinscorev1.Scorecard) {
 	m.feedLine.Reset()
 	m.feedGaps.Reset()
 	m.feedSilent.Reset()
+	m.exchangeScore.Reset()
+	m.lacksRefusals.Reset()
 	for network, c := range latest {
+		if fc := c.GetCompleteness(); fc != nil {
+			// Only networks whose exchanges another network's feed also
+			// carries have the figure.
+			m.exchangeScore.WithLabelValues(network).Set(fc.GetScore())
+			lacks := 0.0
+			if fc.GetLacksOwnRefusals() {
+				lacks = 1
+			}
+			m.lacksRefusals.WithLabelValues(network).Set(lacks)
+		}
 		fh := c.GetFeedHealth()
 		m.feedScore.WithLabelValues(network).Set(fh.GetScore())
 		for _, l := range fh.GetFeeds() {

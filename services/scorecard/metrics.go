@@ -24,6 +24,9 @@ type metrics struct {
 	feedLine   *prometheus.GaugeVec // network, feed
 	feedGaps   *prometheus.GaugeVec // network, feed
 	feedSilent *prometheus.GaugeVec // network, feed
+	// The cross-network completeness of each network's latest card, and
+	// its flag "lacks its own refusals" (1 or 0).
+	exchangeScore, lacksRefusals *prometheus.GaugeVec // network
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -49,6 +52,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "feed_sequence_gaps", Help: "Sequence numbers (MSH-13, syslog sequenceId) a feed skipped on the network's latest day so far."}, []string{"network", "feed"}),
 		feedSilent: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "feed_silent_hours", Help: "Hours of the network's latest day a feed was silent against its own weekly pattern."}, []string{"network", "feed"}),
+		exchangeScore: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "exchange_completeness", Help: "Cross-network completeness of the network's latest card: of the exchanges with other networks that their feeds carried, the share its own feed carried too (lowest side and outcome group)."}, []string{"network"}),
+		lacksRefusals: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "lacks_own_refusals", Help: "1 when the network's latest card flags its feed as systematically lacking its own refusals (seen by the requesters' networks), else 0."}, []string{"network"}),
 	}
 	var err error
 	m.runs = service.Register(reg, m.runs, &err)
@@ -60,6 +67,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.feedLine = service.Register(reg, m.feedLine, &err)
 	m.feedGaps = service.Register(reg, m.feedGaps, &err)
 	m.feedSilent = service.Register(reg, m.feedSilent, &err)
+	m.exchangeScore = service.Register(reg, m.exchangeScore, &err)
+	m.lacksRefusals = service.Register(reg, m.lacksRefusals, &err)
 	if err != nil {
 		return nil, err
 	}
