@@ -77,6 +77,25 @@ start() {
 		dsn
 		return
 	fi
+	# A port found free can be taken by another process before the server
+	# binds it: the server then exits with "Address already in use", and
+	# another set of ports is tried.
+	local attempt
+	for attempt in 1 2 3; do
+		if launch; then
+			dsn
+			return
+		fi
+		grep -q "Address already in use" "$home/log/clickhouse-server.err.log" 2>/dev/null || exit 1
+		say "a port was taken meanwhile (attempt $attempt); trying other ports"
+		: >"$home/log/clickhouse-server.err.log"
+	done
+	exit 1
+}
+
+# launch starts the server on free ports and waits until it answers;
+# it returns 1 when the server exits first.
+launch() {
 	local tcp http inter
 	tcp=$(free_port); http=$(free_port); inter=$(free_port)
 	write_config "$tcp" "$http" "$inter"
@@ -87,13 +106,13 @@ start() {
 	for _ in $(seq 1 120); do
 		if clickhouse-client --host 127.0.0.1 --port "$tcp" --query 'SELECT 1' >/dev/null 2>&1; then
 			say "ready ($(clickhouse-client --host 127.0.0.1 --port "$tcp" --query 'SELECT version()'))"
-			dsn
-			return
+			return 0
 		fi
 		if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 			say "server exited; last log lines:"
 			tail -n 20 "$home/log/clickhouse-server.err.log" "$home/log/stdout.log" >&2 2>/dev/null || true
-			exit 1
+			rm -f "$pidfile"
+			return 1
 		fi
 		sleep 0.5
 	done
