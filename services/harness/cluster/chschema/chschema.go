@@ -26,6 +26,11 @@ type Options struct {
 	// Database is the database the schema is applied to; it is part of the
 	// replicas' ZooKeeper paths (ClickHouse 18.16 has no {database} macro).
 	Database string
+	// From, when set, writes only the migrations whose file names sort at
+	// or after it (From "011" for 011_*.sql onwards): what a cluster that
+	// has the earlier ones applied needs. The earlier ones are still read,
+	// for the tables they define.
+	From string
 }
 
 // DefaultOptions are those of deploy/clickhouse/cluster.
@@ -95,22 +100,31 @@ func Generate(src fs.FS, o Options) ([]byte, error) {
 	out.WriteString("-- services/harness/cluster/cmd/deploygen from schemas/clickhouse/*.sql: do not edit,\n")
 	out.WriteString("-- change the migrations and run `go run ./cmd/deploygen` in services/harness/cluster.\n")
 	out.WriteString("-- Apply it once, through any node, with clickhouse-client --multiquery.\n\n")
-	fmt.Fprintf(&out, "CREATE DATABASE IF NOT EXISTS %s ON CLUSTER %s;\n", o.Database, o.Cluster)
+	if o.From == "" {
+		fmt.Fprintf(&out, "CREATE DATABASE IF NOT EXISTS %s ON CLUSTER %s;\n", o.Database, o.Cluster)
+	} else {
+		fmt.Fprintf(&out, "-- Only the migrations from %s on: for a cluster that has the earlier ones.\n", o.From)
+	}
 	tables := map[string]*tableDef{}
 	for _, f := range files {
 		data, err := fs.ReadFile(src, f)
 		if err != nil {
 			return nil, fmt.Errorf("chschema.Generate: %w", err)
 		}
-		fmt.Fprintf(&out, "\n-- ===== from schemas/%s =====\n", f)
+		write := path.Base(f) >= o.From
+		if write {
+			fmt.Fprintf(&out, "\n-- ===== from schemas/%s =====\n", f)
+		}
 		for _, st := range split(string(data)) {
 			sql, err := o.convert(st.sql, tables)
 			if err != nil {
 				return nil, fmt.Errorf("chschema.Generate %s: %w", path.Base(f), err)
 			}
-			out.WriteString("\n")
-			out.WriteString(st.comment)
-			out.WriteString(sql)
+			if write {
+				out.WriteString("\n")
+				out.WriteString(st.comment)
+				out.WriteString(sql)
+			}
 		}
 	}
 	return out.Bytes(), nil
