@@ -57,9 +57,14 @@ func liveCHCluster(t *testing.T, ctx context.Context) *chCluster {
 		if err != nil {
 			t.Fatalf("server %s: %v", d.Addr(), err)
 		}
-		t.Cleanup(func() { conn.Close() })
 		c.dsns, c.nodes = append(c.dsns, d), append(c.nodes, conn)
 	}
+	// The connections of the end: a fault reconnects to a restarted server.
+	t.Cleanup(func() {
+		for _, conn := range c.nodes {
+			conn.Close()
+		}
+	})
 	return c
 }
 
