@@ -170,8 +170,7 @@ func TestClusterPipelineMatchesTruth(t *testing.T) {
 	c.reset(t, ctx, schema)
 	plan := clusterPlan(t)
 	started := time.Now()
-	s := startStage(t, ctx, plan.Networks(), topology{linkers: 1, writers: 1, partitions: 4, idle: 3 * time.Second,
-		ch: c.nodes[0], rollupShards: []chstore.DSN{c.dsns[0], c.dsns[2]}})
+	s := startStage(t, ctx, plan.Networks(), c.topology(3*time.Second, 0))
 	s.send(ctx, plan)
 	s.assertTruth(ctx, plan)
 	t.Logf("%d requests, %d messages stored through the cluster in %s", len(plan.Requests()), plan.ValidMessages(),

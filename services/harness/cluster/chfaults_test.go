@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/hinscore/hinscore/schemas"
 	"github.com/hinscore/hinscore/services/harness/cluster/chschema"
 	"github.com/hinscore/hinscore/services/harness/simulator"
+	"github.com/hinscore/hinscore/services/lib/bus"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 )
 
@@ -180,18 +182,26 @@ func compare(t *testing.T, what string, want, got map[string]string) (lost, extr
 }
 
 // fault is injected while the traffic flows, once a quarter of the
-// messages are stored; it returns once the cluster is whole again.
-type fault func(t *testing.T, ctx context.Context, c *chCluster)
+// messages are stored; it returns once the ClickHouse cluster is whole
+// again.
+type fault func(t *testing.T, ctx context.Context, s *stage)
+
+// clusterTopology is the pipeline of the cluster tests: one linker, one
+// writer through server 0-0, the rollup rebuilt on 0-0 and 1-0.
+func (c *chCluster) topology(idle, lateness time.Duration) topology {
+	return topology{linkers: 1, writers: 1, partitions: 4, idle: idle, lateness: lateness,
+		ch: c.nodes[0], rollupShards: []chstore.DSN{c.dsns[0], c.dsns[2]}}
+}
 
 // runUnder runs clusterPlan on an empty cluster with the fault (nil: none)
 // and returns what was stored, once every message and request is there,
 // the pipeline settled and the replicas in sync; each read through every
 // server matches the truth.
-func (c *chCluster) runUnder(t *testing.T, ctx context.Context, plan *simulator.Plan, schema []byte, f fault) rows {
+func (c *chCluster) runUnder(t *testing.T, ctx context.Context, plan *simulator.Plan, schema []byte, topo topology, f fault) rows {
 	t.Helper()
 	c.reset(t, ctx, schema)
-	s := startStage(t, ctx, plan.Networks(), topology{linkers: 1, writers: 1, partitions: 4, idle: 3 * time.Second,
-		ch: c.nodes[0], rollupShards: []chstore.DSN{c.dsns[0], c.dsns[2]}})
+	topo.ch = c.nodes[0]
+	s := startStage(t, ctx, plan.Networks(), topo)
 	sent := make(chan error, 1)
 	go func() {
 		stats, err := plan.Send(ctx, s.ingest.Addrs())
@@ -200,14 +210,19 @@ func (c *chCluster) runUnder(t *testing.T, ctx context.Context, plan *simulator.
 		}
 		sent <- err
 	}()
+	var whole time.Time
 	if f != nil {
 		c.waitEvents(t, ctx, uint64(plan.ValidMessages()/4))
-		f(t, ctx, c)
+		f(t, ctx, s)
+		whole = time.Now()
 	}
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
 	s.assertTruth(ctx, plan)
+	if f != nil {
+		t.Logf("every message and request stored, the pipeline settled, %s after the cluster was whole again", time.Since(whole).Round(time.Millisecond))
+	}
 	c.syncReplicas(t, ctx)
 	c.assertEveryNodeMatchesTruth(t, ctx, plan)
 	return c.rows(t, ctx, s)
@@ -244,7 +259,8 @@ func TestClusterFaults(t *testing.T) {
 	schema := generated(t, chschema.DefaultOptions(), nil)
 	plan := clusterPlan(t)
 	var want rows
-	t.Run("uninterrupted", func(t *testing.T) { want = c.runUnder(t, ctx, plan, schema, nil) })
+	topo := c.topology(3*time.Second, 0)
+	t.Run("uninterrupted", func(t *testing.T) { want = c.runUnder(t, ctx, plan, schema, topo, nil) })
 	if t.Failed() {
 		return
 	}
@@ -257,19 +273,72 @@ func TestClusterFaults(t *testing.T) {
 		{"shard down 60s", c.shardDown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := c.runUnder(t, ctx, plan, schema, tc.f)
-			ol, oe, oc := compare(t, "outcome", want.outcomes, got.outcomes)
-			el, ee, ec := compare(t, "event", want.events, got.events)
-			t.Logf("outcomes: %d lost, %d extra, %d changed of %d; events: %d lost, %d extra, %d changed of %d",
-				ol, oe, oc, len(want.outcomes), el, ee, ec, len(want.events))
+			compareRuns(t, want, c.runUnder(t, ctx, plan, schema, topo, tc.f))
 		})
 	}
+}
+
+func compareRuns(t *testing.T, want, got rows) {
+	t.Helper()
+	ol, oe, oc := compare(t, "outcome", want.outcomes, got.outcomes)
+	el, ee, ec := compare(t, "event", want.events, got.events)
+	t.Logf("outcomes: %d lost, %d extra, %d changed of %d; events: %d lost, %d extra, %d changed of %d",
+		ol, oe, oc, len(want.outcomes), el, ee, ec, len(want.events))
+}
+
+// TestClusterNATSNodeAndReplicaLost stops the NATS node leading EVENTS and
+// kills ClickHouse server 1-1 at once, while the traffic flows, and
+// compares what was stored with the same run uninterrupted. As in
+// TestNodeLossLosesAndDoublesNothing, a message the ingest refused during
+// the election is sent again seconds later, hours late in the simulator's
+// event time: two hours of traffic, six hours of lateness and a 20 s idle
+// rule keep the re-sends within the lateness in both runs.
+func TestClusterNATSNodeAndReplicaLost(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	c := liveCHCluster(t, ctx)
+	schema := generated(t, chschema.DefaultOptions(), nil)
+	plan, err := simulator.Generate(simulator.Config{Requests: 2000, Seed: 26, Start: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
+		Span: 2 * time.Hour, MaxRetries: 100, AckTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := c.topology(20*time.Second, 6*time.Hour)
+	var want rows
+	t.Run("uninterrupted", func(t *testing.T) { want = c.runUnder(t, ctx, plan, schema, topo, nil) })
+	if t.Failed() {
+		return
+	}
+	t.Run("NATS node and replica lost", func(t *testing.T) {
+		compareRuns(t, want, c.runUnder(t, ctx, plan, schema, topo, c.natsNodeAndReplica))
+	})
+}
+
+// natsNodeAndReplica stops the NATS node leading EVENTS (it stays down,
+// as in TestNodeLossLosesAndDoublesNothing) and kills server 1-1 at the
+// same moment, then restarts 1-1.
+func (c *chCluster) natsNodeAndReplica(t *testing.T, ctx context.Context, s *stage) {
+	events, err := s.admin.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := events.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := strings.TrimPrefix(info.Cluster.Leader, "n")
+	if len(node) != 1 || node[0] < '0' || node[0] > '2' {
+		t.Fatalf("EVENTS leader %q is not one of n0..n2", info.Cluster.Leader)
+	}
+	s.nats.StopNode(int(node[0] - '0'))
+	t.Logf("stopped NATS node %s, the EVENTS leader", info.Cluster.Leader)
+	c.killReplica(t, ctx, s)
 }
 
 // killReplica kills server 1-1 with SIGKILL while the writer writes
 // through 0-0 into both shards, starts it again after 5 s and measures
 // how long it takes to catch up from its peer 1-0.
-func (c *chCluster) killReplica(t *testing.T, ctx context.Context, _ *chCluster) {
+func (c *chCluster) killReplica(t *testing.T, ctx context.Context, _ *stage) {
 	if _, err := c.script(ctx, nil, "kill", "1-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +362,7 @@ func (c *chCluster) killReplica(t *testing.T, ctx context.Context, _ *chCluster)
 
 // zookeeperDown stops ZooKeeper for 30 s: the replicated tables turn
 // read-only and the writer's inserts fail until it is back.
-func (c *chCluster) zookeeperDown(t *testing.T, ctx context.Context, _ *chCluster) {
+func (c *chCluster) zookeeperDown(t *testing.T, ctx context.Context, _ *stage) {
 	if _, err := c.script(ctx, nil, "zk-stop"); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +375,7 @@ func (c *chCluster) zookeeperDown(t *testing.T, ctx context.Context, _ *chCluste
 // shardDown stops both servers of shard 1 for 60 s: every insert through
 // the Distributed tables (insert_distributed_sync) fails until they are
 // back.
-func (c *chCluster) shardDown(t *testing.T, ctx context.Context, _ *chCluster) {
+func (c *chCluster) shardDown(t *testing.T, ctx context.Context, _ *stage) {
 	for _, n := range []string{"1-0", "1-1"} {
 		if _, err := c.script(ctx, nil, "stop-node", n); err != nil {
 			t.Fatal(err)
