@@ -93,11 +93,15 @@ EOF
 
 # ---- ZooKeeper ------------------------------------------------------------
 
+# zk_running: the process lives and serves requests ("srvr" names its
+# mode only then; "ruok" says imok while a restarted server still loads
+# its log, and a ClickHouse server started then exits on the refused
+# handshake).
 zk_running() {
 	[ -f "$home/zk/pid" ] && kill -0 "$(cat "$home/zk/pid")" 2>/dev/null || return 1
 	local reply
-	reply=$( (exec 3<>"/dev/tcp/127.0.0.1/$(cat "$home/zk/port")" && printf ruok >&3 && cat <&3) 2>/dev/null) || return 1
-	[ "$reply" = imok ]
+	reply=$( (exec 3<>"/dev/tcp/127.0.0.1/$(cat "$home/zk/port")" && printf srvr >&3 && cat <&3) 2>/dev/null) || return 1
+	[[ "$reply" == *"Mode: standalone"* ]]
 }
 
 zk_start() {
@@ -111,7 +115,7 @@ clientPort=$(cat "$home/zk/port")
 clientPortAddress=127.0.0.1
 maxClientCnxns=100
 admin.enableServer=false
-4lw.commands.whitelist=ruok,srvr
+4lw.commands.whitelist=srvr
 EOF
 	(cd "$home/zk" && exec java -Xmx256m -XX:+UseSerialGC -Dzookeeper.log.dir="$home/zk" \
 		-cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar \

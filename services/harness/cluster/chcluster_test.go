@@ -19,6 +19,7 @@ import (
 	"github.com/hinscore/hinscore/services/harness/simulator"
 	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/domain/testenv"
+	"github.com/hinscore/hinscore/services/scorecard"
 )
 
 // envCHCluster holds the DSNs of the live ClickHouse cluster of
@@ -179,6 +180,46 @@ func TestClusterPipelineMatchesTruth(t *testing.T) {
 	c.assertEveryNodeMatchesTruth(t, ctx, plan)
 	t.Run("rollup rebuilt per shard", func(t *testing.T) { c.assertRollup(t, ctx, s) })
 	t.Run("lookups across shards", func(t *testing.T) { c.assertLookups(t, ctx, s) })
+	t.Run("scorecards through the cluster", func(t *testing.T) { c.assertScorecards(t, ctx) })
+}
+
+// assertScorecards builds the day scorecards (the scorecard service's
+// queries: the outcomes view, or the rollup merged across the shards,
+// joined with the directory) through server 0-0 and through server 1-1,
+// from each source: all four must be the same cards.
+func (c *chCluster) assertScorecards(t *testing.T, ctx context.Context) {
+	now := time.Now()
+	build := func(i int, source string) []string {
+		t.Helper()
+		cards, err := scorecard.Build(ctx, c.nodes[i], scorecard.Query{Granularity: "day", Source: source}, now)
+		if err != nil {
+			t.Fatalf("scorecards from the %s through %s: %v", source, c.name(i), err)
+		}
+		var out []string
+		for _, card := range cards {
+			b, err := scorecard.Marshal(card)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, string(b))
+		}
+		return out
+	}
+	want := build(0, scorecard.SourceView)
+	if len(want) == 0 {
+		t.Fatal("no scorecard")
+	}
+	for _, v := range []struct {
+		node   int
+		source string
+	}{{3, scorecard.SourceView}, {0, scorecard.SourceRollup}, {3, scorecard.SourceRollup}} {
+		got := build(v.node, v.source)
+		if !slices.Equal(got, want) {
+			t.Errorf("scorecards from the %s through %s differ from the view's through 0-0:\n%.2000s\nwant\n%.2000s",
+				v.source, c.name(v.node), strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	t.Logf("%d day scorecards, the same through 0-0 and 1-1 from the view and the rollup", len(want))
 }
 
 // send sends the plan's traffic to the ingest; every message must be
