@@ -69,7 +69,7 @@ faults: build ## Fault-injection suite, full size: services as processes, kill -
 cluster-test: ## The pipeline on a live ClickHouse cluster (scripts/chcluster.sh: ZooKeeper, 2 shards x 2 replicas of 18.16, TLS): start, services/harness/cluster's TestCluster* tests, stop.
 	@scripts/chcluster.sh start >/dev/null
 	@trap 'scripts/chcluster.sh stop' EXIT; start=$$(date +%s); \
-	  export $$(scripts/chcluster.sh env) HINSCORE_TEST_REQUIRE=1; \
+	  export $$(scripts/chcluster.sh env) HINSCORE_TEST_CHCLUSTER_REQUIRED=1; \
 	  (cd services/harness/cluster && go test -count=1 -timeout 40m -v -run '^TestCluster' .); \
 	  echo "cluster-test: $$(( $$(date +%s) - start )) s"
 
