@@ -15,7 +15,7 @@ BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: help build generate checkgenerate lint test gotest demo bench faults clean tools
+.PHONY: help build generate checkgenerate lint test gotest demo bench faults cluster-test clean tools
 
 help: ## List the targets.
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -65,6 +65,13 @@ demo: build ## Simulated traffic through the whole pipeline; prints the scorecar
 
 faults: build ## Fault-injection suite, full size: services as processes, kill -9 of each, NATS restart, ClickHouse down 60 s, malformed flood, idle connections.
 	@scripts/faults.sh
+
+cluster-test: ## The pipeline on a live ClickHouse cluster (scripts/chcluster.sh: ZooKeeper, 2 shards x 2 replicas of 18.16, TLS): start, services/harness/cluster's TestCluster* tests, stop.
+	@scripts/chcluster.sh start >/dev/null
+	@trap 'scripts/chcluster.sh stop' EXIT; start=$$(date +%s); \
+	  export $$(scripts/chcluster.sh env) HINSCORE_TEST_CHCLUSTER_REQUIRED=1; \
+	  (cd services/harness/cluster && go test -count=1 -timeout 40m -v -run '^TestCluster' .); \
+	  echo "cluster-test: $$(( $$(date +%s) - start )) s"
 
 bench: build ## Benchmarks with the physical limits measured in the same run.
 	@scripts/bench.sh $(MODULES)

@@ -380,7 +380,11 @@ func (s *store) search(ctx context.Context, f SearchFilter) ([]Outcome, error) {
 		args = append(args, f.To.Unix())
 	}
 	if f.ControlID != "" {
-		inner = append(inner, "(network, outcome_id) IN (SELECT network, outcome_id FROM outcomes_by_request WHERE request_id = ?)")
+		// GLOBAL: on a cluster both tables are Distributed, and a plain IN
+		// of one in the other is refused ("Double-distributed IN/JOIN
+		// subqueries is denied"); GLOBAL reads the ids once and sends them
+		// to every shard. On one server it is the same IN.
+		inner = append(inner, "(network, outcome_id) GLOBAL IN (SELECT network, outcome_id FROM outcomes_by_request WHERE request_id = ?)")
 		args = append(args, f.ControlID)
 	}
 	if !f.From.IsZero() {
@@ -528,7 +532,7 @@ func (s *store) latestOnly(ctx context.Context, token string, rows []Outcome) ([
 		return rows, nil, nil
 	}
 	var (
-		q    = `SELECT toString(outcome_id), max(version) FROM outcome_versions WHERE outcome_id IN `
+		q    = `SELECT toString(outcome_id), max(version) FROM outcome_versions WHERE outcome_id `
 		args []any
 	)
 	if len(rows) <= journeyLimit {
@@ -536,10 +540,11 @@ func (s *store) latestOnly(ctx context.Context, token string, rows []Outcome) ([
 		for i, o := range rows {
 			ids.Value[i] = o.ID
 		}
-		q += `?`
+		q += `IN ?`
 		args = append(args, ids)
 	} else {
-		q += `(SELECT outcome_id FROM patient_journeys PREWHERE patient_token = ?)`
+		// GLOBAL: both tables are Distributed on a cluster (see search).
+		q += `GLOBAL IN (SELECT outcome_id FROM patient_journeys PREWHERE patient_token = ?)`
 		args = append(args, token)
 	}
 	res, err := s.conn.Query(ctx, q+` GROUP BY outcome_id`, args...)

@@ -163,6 +163,11 @@ func (r evidenceRow) before(o evidenceRow) int {
 // contain every one up to the k-th, so the latest versions among them that
 // come no later than the k-th are exact; a group with fewer than limit of
 // them and k candidates or more may have more past the k-th.
+//
+// The candidates are chosen by GLOBAL IN: on a cluster exchange_outcomes is
+// Distributed, a plain IN of it in itself is refused there, and the first
+// k of a group must be those of every shard, which only the subquery run
+// once over the whole table gives. On one server it is the same IN.
 func evidenceChains(ctx context.Context, conn driver.Conn, start, end time.Time, k, limit int, networks, orgs, codes []string) (map[chainKey][]*hinscorev1.Evidence, bool, error) {
 	what := `if(outcome IN ('refused_unjustified', 'redirected', 'unanswered')
           OR (outcome IN ` + veryLateClasses + ` AND ifNull(ttf_ms, 0) > ` + fmt.Sprint(SuspectSLAMultiple) + ` * sla_ms),
@@ -173,7 +178,7 @@ func evidenceChains(ctx context.Context, conn driver.Conn, start, end time.Time,
 	sql := `SELECT network, ` + chstore.ResponderSQL + ` AS responder, toString(outcome_id) AS oid, version, request_id, outcome, exception_code, requested_at_ms,
        ifNull(ttf_ms, 0) AS ttf, sla_ms, ` + what + ` AS what
 FROM exchange_outcomes
-WHERE ` + period + ` AND (network, outcome_id) IN
+WHERE ` + period + ` AND (network, outcome_id) GLOBAL IN
 (
     SELECT network, outcome_id
     FROM

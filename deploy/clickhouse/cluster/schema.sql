@@ -9,7 +9,7 @@ CREATE DATABASE IF NOT EXISTS hinscore ON CLUSTER hinscore;
 
 -- One row per observed message. Re-sent copies have the same event_id and
 -- collapse on merge; the `events` view below always shows them once.
-CREATE TABLE IF NOT EXISTS exchange_events_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events_local ON CLUSTER hinscore (
     event_id        UUID,
     network         String,
     format          String,
@@ -40,12 +40,12 @@ CREATE TABLE IF NOT EXISTS exchange_events_local ON CLUSTER hinscore (
 PARTITION BY toYYYYMM(event_time)
 ORDER BY (network, event_time, event_id);
 
-CREATE TABLE IF NOT EXISTS exchange_events ON CLUSTER hinscore AS exchange_events_local
-ENGINE = Distributed(hinscore, currentDatabase(), exchange_events_local, cityHash64(toString(event_id)));
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
 -- One row per version of an outcome: a late answer re-issues the same
 -- outcome_id with a higher version; the `outcomes` view keeps the highest.
-CREATE TABLE IF NOT EXISTS exchange_outcomes_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.exchange_outcomes_local ON CLUSTER hinscore (
     outcome_id         UUID,
     version            UInt64,
     network            String,
@@ -76,11 +76,11 @@ CREATE TABLE IF NOT EXISTS exchange_outcomes_local ON CLUSTER hinscore (
 PARTITION BY toYYYYMM(requested_at)
 ORDER BY (network, outcome_id);
 
-CREATE TABLE IF NOT EXISTS exchange_outcomes ON CLUSTER hinscore AS exchange_outcomes_local
-ENGINE = Distributed(hinscore, currentDatabase(), exchange_outcomes_local, cityHash64(toString(outcome_id)));
+CREATE TABLE IF NOT EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore AS hinscore.exchange_outcomes_local
+ENGINE = Distributed(hinscore, hinscore, exchange_outcomes_local, cityHash64(toString(outcome_id)));
 
 -- The messages of each chain, as of the outcome version that listed them.
-CREATE TABLE IF NOT EXISTS outcome_steps_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.outcome_steps_local ON CLUSTER hinscore (
     outcome_id    UUID,
     version       UInt64,
     network       String,
@@ -96,15 +96,15 @@ CREATE TABLE IF NOT EXISTS outcome_steps_local ON CLUSTER hinscore (
 PARTITION BY toYYYYMM(event_time)
 ORDER BY (outcome_id, event_id);
 
-CREATE TABLE IF NOT EXISTS outcome_steps ON CLUSTER hinscore AS outcome_steps_local
-ENGINE = Distributed(hinscore, currentDatabase(), outcome_steps_local, cityHash64(toString(outcome_id)));
+CREATE TABLE IF NOT EXISTS hinscore.outcome_steps ON CLUSTER hinscore AS hinscore.outcome_steps_local
+ENGINE = Distributed(hinscore, hinscore, outcome_steps_local, cityHash64(toString(outcome_id)));
 
 -- The deduplicated truth: one row per observed message.
-CREATE VIEW IF NOT EXISTS events ON CLUSTER hinscore AS
-SELECT * FROM exchange_events FINAL;
+CREATE VIEW IF NOT EXISTS hinscore.events ON CLUSTER hinscore AS
+SELECT * FROM hinscore.exchange_events FINAL;
 
 -- The deduplicated truth: one row per linked request, its latest version.
-CREATE VIEW IF NOT EXISTS outcomes ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.outcomes ON CLUSTER hinscore AS
 SELECT
     outcome_id,
     version,
@@ -132,10 +132,10 @@ SELECT
     response_id,
     record_count,
     step_count
-FROM exchange_outcomes FINAL;
+FROM hinscore.exchange_outcomes FINAL;
 
 -- outcomes over this shard's own tables (chschema.LocalViews).
-CREATE VIEW IF NOT EXISTS outcomes_local ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.outcomes_local ON CLUSTER hinscore AS
 SELECT
     outcome_id,
     version,
@@ -163,14 +163,14 @@ SELECT
     response_id,
     record_count,
     step_count
-FROM exchange_outcomes_local FINAL;
+FROM hinscore.exchange_outcomes_local FINAL;
 
 -- ===== from schemas/clickhouse/002_analyst.sql =====
 
 -- The organisation directory, loaded from a CSV file (chstore.LoadOrganizations).
 -- One row per identifier; a reload writes a higher version and the newest
 -- row of each identifier wins.
-CREATE TABLE IF NOT EXISTS organizations_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.organizations_local ON CLUSTER hinscore (
     identifier  String,
     org_id      String,
     name        String,
@@ -182,17 +182,17 @@ CREATE TABLE IF NOT EXISTS organizations_local ON CLUSTER hinscore (
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/hinscore/organizations_local', '{replica}', version)
 ORDER BY identifier;
 
-CREATE TABLE IF NOT EXISTS organizations ON CLUSTER hinscore AS organizations_local
-ENGINE = Distributed(hinscore, currentDatabase(), organizations_local, cityHash64(identifier));
+CREATE TABLE IF NOT EXISTS hinscore.organizations ON CLUSTER hinscore AS hinscore.organizations_local
+ENGINE = Distributed(hinscore, hinscore, organizations_local, cityHash64(identifier));
 
 -- The deduplicated directory: one row per identifier, its latest load.
-CREATE VIEW IF NOT EXISTS directory ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.directory ON CLUSTER hinscore AS
 SELECT identifier, org_id, name, org_type, developer, networks, version, loaded_at
-FROM organizations FINAL;
+FROM hinscore.organizations FINAL;
 
 -- Every scorecard produced, one row per network, granularity, period and run.
 -- A retried insert of the same run has the same key and collapses.
-CREATE TABLE IF NOT EXISTS scorecards_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.scorecards_local ON CLUSTER hinscore (
     network          String,
     granularity      String,
     period           String,
@@ -217,11 +217,11 @@ CREATE TABLE IF NOT EXISTS scorecards_local ON CLUSTER hinscore (
 PARTITION BY toYYYYMM(period_start)
 ORDER BY (network, granularity, period_start, generated_at_ms);
 
-CREATE TABLE IF NOT EXISTS scorecards ON CLUSTER hinscore AS scorecards_local
-ENGINE = Distributed(hinscore, currentDatabase(), scorecards_local, cityHash64(network));
+CREATE TABLE IF NOT EXISTS hinscore.scorecards ON CLUSTER hinscore AS hinscore.scorecards_local
+ENGINE = Distributed(hinscore, hinscore, scorecards_local, cityHash64(network));
 
 -- The latest scorecard of each network, granularity and period.
-CREATE VIEW IF NOT EXISTS scorecards_latest ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.scorecards_latest ON CLUSTER hinscore AS
 SELECT
     network,
     granularity,
@@ -238,14 +238,14 @@ SELECT
     argMax(ttf_p99_ms, generated_at_ms)      AS ttf_p99_ms,
     argMax(within_sla_rate, generated_at_ms) AS within_sla_rate,
     argMax(scorecard_json, generated_at_ms)  AS scorecard_json
-FROM scorecards
+FROM hinscore.scorecards
 GROUP BY network, granularity, period_start;
 
 -- What a stage could not process: one row per message of the DLQ stream.
 -- The raw bytes stay in the stream (DLQ, sequence dlq_seq); only where they
 -- are and why they failed come here. The sequence is unique per stream, so
 -- a redelivered dead letter collapses.
-CREATE TABLE IF NOT EXISTS dead_letters_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.dead_letters_local ON CLUSTER hinscore (
     stage        String,
     network      String,
     format       String,
@@ -261,8 +261,8 @@ CREATE TABLE IF NOT EXISTS dead_letters_local ON CLUSTER hinscore (
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (stage, network, received_at, dlq_seq);
 
-CREATE TABLE IF NOT EXISTS dead_letters ON CLUSTER hinscore AS dead_letters_local
-ENGINE = Distributed(hinscore, currentDatabase(), dead_letters_local, cityHash64(toString(dlq_seq)));
+CREATE TABLE IF NOT EXISTS hinscore.dead_letters ON CLUSTER hinscore AS hinscore.dead_letters_local
+ENGINE = Distributed(hinscore, hinscore, dead_letters_local, cityHash64(toString(dlq_seq)));
 
 -- Investigator lookups. ClickHouse 18.16 has no data-skipping indexes, and
 -- the main tables are ordered for analysts (by network, time, id), so a
@@ -270,7 +270,7 @@ ENGINE = Distributed(hinscore, currentDatabase(), dead_letters_local, cityHash64
 -- are ordered by what the investigator has in hand and give the keys of the
 -- main tables. Fed at insert time; duplicates collapse (ReplacingMergeTree)
 -- and are harmless for a lookup anyway.
-CREATE TABLE IF NOT EXISTS outcomes_by_request_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_by_request_local ON CLUSTER hinscore (
     request_id    String,
     network       String,
     outcome_id    UUID,
@@ -280,14 +280,14 @@ CREATE TABLE IF NOT EXISTS outcomes_by_request_local ON CLUSTER hinscore (
 PARTITION BY toYYYYMM(requested_at)
 ORDER BY (request_id, network, outcome_id);
 
-CREATE TABLE IF NOT EXISTS outcomes_by_request ON CLUSTER hinscore AS outcomes_by_request_local
-ENGINE = Distributed(hinscore, currentDatabase(), outcomes_by_request_local, cityHash64(toString(outcome_id)));
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_by_request ON CLUSTER hinscore AS hinscore.outcomes_by_request_local
+ENGINE = Distributed(hinscore, hinscore, outcomes_by_request_local, cityHash64(toString(outcome_id)));
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS outcomes_by_request_mv ON CLUSTER hinscore TO outcomes_by_request_local AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS hinscore.outcomes_by_request_mv ON CLUSTER hinscore TO hinscore.outcomes_by_request_local AS
 SELECT request_id, network, outcome_id, version, requested_at
-FROM exchange_outcomes_local;
+FROM hinscore.exchange_outcomes_local;
 
-CREATE TABLE IF NOT EXISTS outcomes_by_patient_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_by_patient_local ON CLUSTER hinscore (
     patient_token String,
     network       String,
     outcome_id    UUID,
@@ -297,15 +297,15 @@ CREATE TABLE IF NOT EXISTS outcomes_by_patient_local ON CLUSTER hinscore (
 PARTITION BY toYYYYMM(requested_at)
 ORDER BY (patient_token, network, outcome_id);
 
-CREATE TABLE IF NOT EXISTS outcomes_by_patient ON CLUSTER hinscore AS outcomes_by_patient_local
-ENGINE = Distributed(hinscore, currentDatabase(), outcomes_by_patient_local, cityHash64(toString(outcome_id)));
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_by_patient ON CLUSTER hinscore AS hinscore.outcomes_by_patient_local
+ENGINE = Distributed(hinscore, hinscore, outcomes_by_patient_local, cityHash64(toString(outcome_id)));
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS outcomes_by_patient_mv ON CLUSTER hinscore TO outcomes_by_patient_local AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS hinscore.outcomes_by_patient_mv ON CLUSTER hinscore TO hinscore.outcomes_by_patient_local AS
 SELECT patient_token, network, outcome_id, version, requested_at
-FROM exchange_outcomes_local
+FROM hinscore.exchange_outcomes_local
 WHERE patient_token != '';
 
-CREATE TABLE IF NOT EXISTS events_by_message_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.events_by_message_local ON CLUSTER hinscore (
     message_id  String,
     network     String,
     event_time  DateTime('UTC'),
@@ -314,19 +314,19 @@ CREATE TABLE IF NOT EXISTS events_by_message_local ON CLUSTER hinscore (
 PARTITION BY toYYYYMM(event_time)
 ORDER BY (message_id, network, event_time, event_id);
 
-CREATE TABLE IF NOT EXISTS events_by_message ON CLUSTER hinscore AS events_by_message_local
-ENGINE = Distributed(hinscore, currentDatabase(), events_by_message_local, cityHash64(toString(event_id)));
+CREATE TABLE IF NOT EXISTS hinscore.events_by_message ON CLUSTER hinscore AS hinscore.events_by_message_local
+ENGINE = Distributed(hinscore, hinscore, events_by_message_local, cityHash64(toString(event_id)));
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS events_by_message_mv ON CLUSTER hinscore TO events_by_message_local AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS hinscore.events_by_message_mv ON CLUSTER hinscore TO hinscore.events_by_message_local AS
 SELECT message_id, network, event_time, event_id
-FROM exchange_events_local;
+FROM hinscore.exchange_events_local;
 
 -- Daily message counts. An event never changes (its id is derived from its
 -- bytes), so the only duplicates are re-sent copies and writer retries, which
 -- carry the same event_id: uniqExact over event_id counts each message once
 -- however often it was inserted, so this rollup is exact straight from the
 -- materialized view.
-CREATE TABLE IF NOT EXISTS events_daily_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.events_daily_local ON CLUSTER hinscore (
     day             Date,
     network         String,
     requester_org   String,
@@ -339,10 +339,10 @@ CREATE TABLE IF NOT EXISTS events_daily_local ON CLUSTER hinscore (
 PARTITION BY toYYYYMM(day)
 ORDER BY (network, day, responder_org, role, status, exception_code, requester_org);
 
-CREATE TABLE IF NOT EXISTS events_daily ON CLUSTER hinscore AS events_daily_local
-ENGINE = Distributed(hinscore, currentDatabase(), events_daily_local, rand());
+CREATE TABLE IF NOT EXISTS hinscore.events_daily ON CLUSTER hinscore AS hinscore.events_daily_local
+ENGINE = Distributed(hinscore, hinscore, events_daily_local, rand());
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS events_daily_mv ON CLUSTER hinscore TO events_daily_local AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS hinscore.events_daily_mv ON CLUSTER hinscore TO hinscore.events_daily_local AS
 SELECT
     toDate(event_time) AS day,
     network,
@@ -352,7 +352,7 @@ SELECT
     status,
     exception_code,
     uniqExactState(event_id) AS messages
-FROM exchange_events_local
+FROM hinscore.exchange_events_local
 GROUP BY day, network, requester_org, responder_org, role, status, exception_code;
 
 -- Daily outcome counts and time-to-fulfil states. An outcome changes class
@@ -364,7 +364,7 @@ GROUP BY day, network, requester_org, responder_org, role, status, exception_cod
 -- Every figure in it is therefore exact as of its rebuilt_at. The key stops
 -- at the responder (no requester): rebuilding costs a GROUP BY over the
 -- month, and every key column multiplies the groups.
-CREATE TABLE IF NOT EXISTS outcomes_daily_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_daily_local ON CLUSTER hinscore (
     day             Date,
     network         String,
     responder_org   String,
@@ -383,25 +383,25 @@ CREATE TABLE IF NOT EXISTS outcomes_daily_local ON CLUSTER hinscore (
 PARTITION BY toYYYYMM(day)
 ORDER BY (network, day, responder_org, request_kind, outcome, exception_code);
 
-CREATE TABLE IF NOT EXISTS outcomes_daily ON CLUSTER hinscore AS outcomes_daily_local
-ENGINE = Distributed(hinscore, currentDatabase(), outcomes_daily_local, rand());
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_daily ON CLUSTER hinscore AS hinscore.outcomes_daily_local
+ENGINE = Distributed(hinscore, hinscore, outcomes_daily_local, rand());
 
 -- Backfill of the insert-time tables for a database that already held data
 -- when this migration ran. A row written meanwhile by the writer is counted
 -- by its materialized view too: the lookups collapse it and uniqExact
 -- ignores it, so this is safe with writers running.
-INSERT INTO outcomes_by_request (request_id, network, outcome_id, version, requested_at)
-SELECT request_id, network, outcome_id, version, requested_at FROM exchange_outcomes;
+INSERT INTO hinscore.outcomes_by_request (request_id, network, outcome_id, version, requested_at)
+SELECT request_id, network, outcome_id, version, requested_at FROM hinscore.exchange_outcomes;
 
-INSERT INTO outcomes_by_patient (patient_token, network, outcome_id, version, requested_at)
-SELECT patient_token, network, outcome_id, version, requested_at FROM exchange_outcomes WHERE patient_token != '';
+INSERT INTO hinscore.outcomes_by_patient (patient_token, network, outcome_id, version, requested_at)
+SELECT patient_token, network, outcome_id, version, requested_at FROM hinscore.exchange_outcomes WHERE patient_token != '';
 
-INSERT INTO events_by_message (message_id, network, event_time, event_id)
-SELECT message_id, network, event_time, event_id FROM exchange_events;
+INSERT INTO hinscore.events_by_message (message_id, network, event_time, event_id)
+SELECT message_id, network, event_time, event_id FROM hinscore.exchange_events;
 
-INSERT INTO events_daily (day, network, requester_org, responder_org, role, status, exception_code, messages)
+INSERT INTO hinscore.events_daily (day, network, requester_org, responder_org, role, status, exception_code, messages)
 SELECT toDate(event_time) AS day, network, requester_org, responder_org, role, status, exception_code, uniqExactState(event_id)
-FROM exchange_events
+FROM hinscore.exchange_events
 GROUP BY day, network, requester_org, responder_org, role, status, exception_code;
 
 -- ===== from schemas/clickhouse/003_outcome_keys.sql =====
@@ -411,7 +411,7 @@ GROUP BY day, network, requester_org, responder_org, role, status, exception_cod
 -- alone would be looked for in every monthly part. outcomes_by_id gives the
 -- network and the request time of an id from one granule; the chain is then
 -- read with its whole key in its one partition.
-CREATE TABLE IF NOT EXISTS outcomes_by_id_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_by_id_local ON CLUSTER hinscore (
     outcome_id   UUID,
     network      String,
     requested_at DateTime('UTC'),
@@ -419,16 +419,16 @@ CREATE TABLE IF NOT EXISTS outcomes_by_id_local ON CLUSTER hinscore (
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/hinscore/outcomes_by_id_local', '{replica}', version)
 ORDER BY outcome_id;
 
-CREATE TABLE IF NOT EXISTS outcomes_by_id ON CLUSTER hinscore AS outcomes_by_id_local
-ENGINE = Distributed(hinscore, currentDatabase(), outcomes_by_id_local, cityHash64(toString(outcome_id)));
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_by_id ON CLUSTER hinscore AS hinscore.outcomes_by_id_local
+ENGINE = Distributed(hinscore, hinscore, outcomes_by_id_local, cityHash64(toString(outcome_id)));
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS outcomes_by_id_mv ON CLUSTER hinscore TO outcomes_by_id_local AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS hinscore.outcomes_by_id_mv ON CLUSTER hinscore TO hinscore.outcomes_by_id_local AS
 SELECT outcome_id, network, requested_at, version
-FROM exchange_outcomes_local;
+FROM hinscore.exchange_outcomes_local;
 
 -- The outcomes stored before this migration.
-INSERT INTO outcomes_by_id (outcome_id, network, requested_at, version)
-SELECT outcome_id, network, requested_at, version FROM exchange_outcomes;
+INSERT INTO hinscore.outcomes_by_id (outcome_id, network, requested_at, version)
+SELECT outcome_id, network, requested_at, version FROM hinscore.exchange_outcomes;
 
 -- ===== from schemas/clickhouse/004_daily_acknowledgement.sql =====
 
@@ -440,11 +440,15 @@ SELECT outcome_id, network, requested_at, version FROM exchange_outcomes;
 -- chstore.RebuildRollups rebuilds any). ClickHouse 18.16 has no ADD COLUMN
 -- IF NOT EXISTS: the migration runner takes "column already exists" as done
 -- when two processes migrate at once.
-ALTER TABLE outcomes_daily_local ON CLUSTER hinscore ADD COLUMN acknowledged AggregateFunction(sum, UInt64);
-ALTER TABLE outcomes_daily ON CLUSTER hinscore ADD COLUMN acknowledged AggregateFunction(sum, UInt64);
+ALTER TABLE hinscore.outcomes_daily_local ON CLUSTER hinscore ADD COLUMN acknowledged AggregateFunction(sum, UInt64);
+DROP TABLE IF EXISTS hinscore.outcomes_daily ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_daily ON CLUSTER hinscore AS hinscore.outcomes_daily_local
+ENGINE = Distributed(hinscore, hinscore, outcomes_daily_local, rand());
 
-ALTER TABLE outcomes_daily_local ON CLUSTER hinscore ADD COLUMN tta AggregateFunction(quantilesExact(0.5, 0.9, 0.99), UInt64);
-ALTER TABLE outcomes_daily ON CLUSTER hinscore ADD COLUMN tta AggregateFunction(quantilesExact(0.5, 0.9, 0.99), UInt64);
+ALTER TABLE hinscore.outcomes_daily_local ON CLUSTER hinscore ADD COLUMN tta AggregateFunction(quantilesExact(0.5, 0.9, 0.99), UInt64);
+DROP TABLE IF EXISTS hinscore.outcomes_daily ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_daily ON CLUSTER hinscore AS hinscore.outcomes_daily_local
+ENGINE = Distributed(hinscore, hinscore, outcomes_daily_local, rand());
 
 -- ===== from schemas/clickhouse/005_daily_acknowledged_within_sla.sql =====
 
@@ -462,11 +466,15 @@ ALTER TABLE outcomes_daily ON CLUSTER hinscore ADD COLUMN tta AggregateFunction(
 -- the time to acknowledge asks the view about a month below 2; chwriter
 -- brings a month up at its next rebuild, chstore.RebuildRollups any month on
 -- demand.
-ALTER TABLE outcomes_daily_local ON CLUSTER hinscore ADD COLUMN acknowledged_within_sla AggregateFunction(sum, UInt64);
-ALTER TABLE outcomes_daily ON CLUSTER hinscore ADD COLUMN acknowledged_within_sla AggregateFunction(sum, UInt64);
+ALTER TABLE hinscore.outcomes_daily_local ON CLUSTER hinscore ADD COLUMN acknowledged_within_sla AggregateFunction(sum, UInt64);
+DROP TABLE IF EXISTS hinscore.outcomes_daily ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_daily ON CLUSTER hinscore AS hinscore.outcomes_daily_local
+ENGINE = Distributed(hinscore, hinscore, outcomes_daily_local, rand());
 
-ALTER TABLE outcomes_daily_local ON CLUSTER hinscore ADD COLUMN rollup_format AggregateFunction(max, UInt32);
-ALTER TABLE outcomes_daily ON CLUSTER hinscore ADD COLUMN rollup_format AggregateFunction(max, UInt32);
+ALTER TABLE hinscore.outcomes_daily_local ON CLUSTER hinscore ADD COLUMN rollup_format AggregateFunction(max, UInt32);
+DROP TABLE IF EXISTS hinscore.outcomes_daily ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_daily ON CLUSTER hinscore AS hinscore.outcomes_daily_local
+ENGINE = Distributed(hinscore, hinscore, outcomes_daily_local, rand());
 
 -- ===== from schemas/clickhouse/006_patient_journeys.sql =====
 
@@ -489,7 +497,7 @@ ALTER TABLE outcomes_daily ON CLUSTER hinscore ADD COLUMN rollup_format Aggregat
 -- outcome. A later version under another token (an orphan's answer first,
 -- then the request) leaves the old version under the old token: the reader
 -- checks each outcome's latest version in outcome_versions.
-CREATE TABLE IF NOT EXISTS patient_journeys_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.patient_journeys_local ON CLUSTER hinscore (
     patient_token      String,
     network            String,
     outcome_id         UUID,
@@ -520,20 +528,20 @@ CREATE TABLE IF NOT EXISTS patient_journeys_local ON CLUSTER hinscore (
 ORDER BY (patient_token, network, outcome_id)
 SETTINGS index_granularity = 256;
 
-CREATE TABLE IF NOT EXISTS patient_journeys ON CLUSTER hinscore AS patient_journeys_local
-ENGINE = Distributed(hinscore, currentDatabase(), patient_journeys_local, cityHash64(toString(outcome_id)));
+CREATE TABLE IF NOT EXISTS hinscore.patient_journeys ON CLUSTER hinscore AS hinscore.patient_journeys_local
+ENGINE = Distributed(hinscore, hinscore, patient_journeys_local, cityHash64(toString(outcome_id)));
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS patient_journeys_mv ON CLUSTER hinscore TO patient_journeys_local AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS hinscore.patient_journeys_mv ON CLUSTER hinscore TO hinscore.patient_journeys_local AS
 SELECT patient_token, network, outcome_id, version, request_id, correlation_key, request_kind, requester_org, responder_org,
     outcome, exception_code, reason_codes, requested_at, requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms,
     sla_ms, grace_ms, decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count
-FROM exchange_outcomes_local
+FROM hinscore.exchange_outcomes_local
 WHERE patient_token != '';
 
 -- The latest version of each outcome by its id, with the rest of its key
 -- (network, requested_at): outcomes_by_id in 256-row granules, which the API
 -- reads to open a chain and to check a journey's versions.
-CREATE TABLE IF NOT EXISTS outcome_versions_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.outcome_versions_local ON CLUSTER hinscore (
     outcome_id   UUID,
     network      String,
     requested_at DateTime('UTC'),
@@ -542,27 +550,27 @@ CREATE TABLE IF NOT EXISTS outcome_versions_local ON CLUSTER hinscore (
 ORDER BY outcome_id
 SETTINGS index_granularity = 256;
 
-CREATE TABLE IF NOT EXISTS outcome_versions ON CLUSTER hinscore AS outcome_versions_local
-ENGINE = Distributed(hinscore, currentDatabase(), outcome_versions_local, cityHash64(toString(outcome_id)));
+CREATE TABLE IF NOT EXISTS hinscore.outcome_versions ON CLUSTER hinscore AS hinscore.outcome_versions_local
+ENGINE = Distributed(hinscore, hinscore, outcome_versions_local, cityHash64(toString(outcome_id)));
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS outcome_versions_mv ON CLUSTER hinscore TO outcome_versions_local AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS hinscore.outcome_versions_mv ON CLUSTER hinscore TO hinscore.outcome_versions_local AS
 SELECT outcome_id, network, requested_at, version
-FROM exchange_outcomes_local;
+FROM hinscore.exchange_outcomes_local;
 
 -- The outcomes stored before this migration. A row written meanwhile by the
 -- writer is copied by the materialized views too and collapses with these.
-INSERT INTO patient_journeys (patient_token, network, outcome_id, version, request_id, correlation_key, request_kind,
+INSERT INTO hinscore.patient_journeys (patient_token, network, outcome_id, version, request_id, correlation_key, request_kind,
     requester_org, responder_org, outcome, exception_code, reason_codes, requested_at, requested_at_ms, acknowledged_at_ms,
     answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms, decided_at_ms, rule_version, mapping_version, response_id, record_count,
     step_count)
 SELECT patient_token, network, outcome_id, version, request_id, correlation_key, request_kind, requester_org, responder_org,
     outcome, exception_code, reason_codes, requested_at, requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms,
     sla_ms, grace_ms, decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count
-FROM exchange_outcomes
+FROM hinscore.exchange_outcomes
 WHERE patient_token != '';
 
-INSERT INTO outcome_versions (outcome_id, network, requested_at, version)
-SELECT outcome_id, network, requested_at, version FROM exchange_outcomes;
+INSERT INTO hinscore.outcome_versions (outcome_id, network, requested_at, version)
+SELECT outcome_id, network, requested_at, version FROM hinscore.exchange_outcomes;
 
 -- ===== from schemas/clickhouse/007_purpose_and_sides.sql =====
 
@@ -580,71 +588,115 @@ SELECT outcome_id, network, requested_at, version FROM exchange_outcomes;
 -- ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS: the migration runner
 -- takes "column already exists" as done when two processes migrate at once,
 -- so each column has a statement of its own.
-ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
-ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
-ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN purpose_code String;
-ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN purpose_code String;
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore ADD COLUMN purpose_code String;
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
-ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN requester_community String;
-ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN requester_community String;
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore ADD COLUMN requester_community String;
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
-ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN responder_community String;
-ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN responder_community String;
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore ADD COLUMN responder_community String;
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
-ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN side String;
-ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN side String;
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore ADD COLUMN side String;
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
-ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN transaction_id String;
-ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN transaction_id String;
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore ADD COLUMN transaction_id String;
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
-ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN untimed UInt8;
-ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
-ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
-ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+ALTER TABLE hinscore.exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+DROP TABLE IF EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore AS hinscore.exchange_outcomes_local
+ENGINE = Distributed(hinscore, hinscore, exchange_outcomes_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN purpose_code String;
-ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN purpose_code String;
+ALTER TABLE hinscore.exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN purpose_code String;
+DROP TABLE IF EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore AS hinscore.exchange_outcomes_local
+ENGINE = Distributed(hinscore, hinscore, exchange_outcomes_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN requester_community String;
-ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN requester_community String;
+ALTER TABLE hinscore.exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN requester_community String;
+DROP TABLE IF EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore AS hinscore.exchange_outcomes_local
+ENGINE = Distributed(hinscore, hinscore, exchange_outcomes_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN responder_community String;
-ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN responder_community String;
+ALTER TABLE hinscore.exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN responder_community String;
+DROP TABLE IF EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore AS hinscore.exchange_outcomes_local
+ENGINE = Distributed(hinscore, hinscore, exchange_outcomes_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN sides String;
-ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN sides String;
+ALTER TABLE hinscore.exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN sides String;
+DROP TABLE IF EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore AS hinscore.exchange_outcomes_local
+ENGINE = Distributed(hinscore, hinscore, exchange_outcomes_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN sla_business_days UInt32;
-ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN sla_business_days UInt32;
+ALTER TABLE hinscore.exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN sla_business_days UInt32;
+DROP TABLE IF EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore AS hinscore.exchange_outcomes_local
+ENGINE = Distributed(hinscore, hinscore, exchange_outcomes_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN untimed UInt8;
-ALTER TABLE exchange_outcomes ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+ALTER TABLE hinscore.exchange_outcomes_local ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+DROP TABLE IF EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_outcomes ON CLUSTER hinscore AS hinscore.exchange_outcomes_local
+ENGINE = Distributed(hinscore, hinscore, exchange_outcomes_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE outcome_steps_local ON CLUSTER hinscore ADD COLUMN side String;
-ALTER TABLE outcome_steps ON CLUSTER hinscore ADD COLUMN side String;
+ALTER TABLE hinscore.outcome_steps_local ON CLUSTER hinscore ADD COLUMN side String;
+DROP TABLE IF EXISTS hinscore.outcome_steps ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.outcome_steps ON CLUSTER hinscore AS hinscore.outcome_steps_local
+ENGINE = Distributed(hinscore, hinscore, outcome_steps_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
-ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+ALTER TABLE hinscore.patient_journeys_local ON CLUSTER hinscore ADD COLUMN purpose String DEFAULT 'unknown';
+DROP TABLE IF EXISTS hinscore.patient_journeys ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.patient_journeys ON CLUSTER hinscore AS hinscore.patient_journeys_local
+ENGINE = Distributed(hinscore, hinscore, patient_journeys_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN purpose_code String;
-ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN purpose_code String;
+ALTER TABLE hinscore.patient_journeys_local ON CLUSTER hinscore ADD COLUMN purpose_code String;
+DROP TABLE IF EXISTS hinscore.patient_journeys ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.patient_journeys ON CLUSTER hinscore AS hinscore.patient_journeys_local
+ENGINE = Distributed(hinscore, hinscore, patient_journeys_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN requester_community String;
-ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN requester_community String;
+ALTER TABLE hinscore.patient_journeys_local ON CLUSTER hinscore ADD COLUMN requester_community String;
+DROP TABLE IF EXISTS hinscore.patient_journeys ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.patient_journeys ON CLUSTER hinscore AS hinscore.patient_journeys_local
+ENGINE = Distributed(hinscore, hinscore, patient_journeys_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN responder_community String;
-ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN responder_community String;
+ALTER TABLE hinscore.patient_journeys_local ON CLUSTER hinscore ADD COLUMN responder_community String;
+DROP TABLE IF EXISTS hinscore.patient_journeys ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.patient_journeys ON CLUSTER hinscore AS hinscore.patient_journeys_local
+ENGINE = Distributed(hinscore, hinscore, patient_journeys_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN sides String;
-ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN sides String;
+ALTER TABLE hinscore.patient_journeys_local ON CLUSTER hinscore ADD COLUMN sides String;
+DROP TABLE IF EXISTS hinscore.patient_journeys ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.patient_journeys ON CLUSTER hinscore AS hinscore.patient_journeys_local
+ENGINE = Distributed(hinscore, hinscore, patient_journeys_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN sla_business_days UInt32;
-ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN sla_business_days UInt32;
+ALTER TABLE hinscore.patient_journeys_local ON CLUSTER hinscore ADD COLUMN sla_business_days UInt32;
+DROP TABLE IF EXISTS hinscore.patient_journeys ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.patient_journeys ON CLUSTER hinscore AS hinscore.patient_journeys_local
+ENGINE = Distributed(hinscore, hinscore, patient_journeys_local, cityHash64(toString(outcome_id)));
 
-ALTER TABLE patient_journeys_local ON CLUSTER hinscore ADD COLUMN untimed UInt8;
-ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+ALTER TABLE hinscore.patient_journeys_local ON CLUSTER hinscore ADD COLUMN untimed UInt8;
+DROP TABLE IF EXISTS hinscore.patient_journeys ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.patient_journeys ON CLUSTER hinscore AS hinscore.patient_journeys_local
+ENGINE = Distributed(hinscore, hinscore, patient_journeys_local, cityHash64(toString(outcome_id)));
 
 -- The rollup's rates by purpose: purpose joins the end of the sorting key,
 -- the one change of a sorting key 18.16 allows (a column added by the same
@@ -653,20 +705,46 @@ ALTER TABLE patient_journeys ON CLUSTER hinscore ADD COLUMN untimed UInt8;
 -- up before this migration hold '' until their next rebuild, which writes
 -- rollup_format 3 (chstore.RollupFormat); a reader of the purpose reads a
 -- month below 3 from the outcomes view. (DECISIONS.md, 2026-12-07.)
-ALTER TABLE outcomes_daily_local ON CLUSTER hinscore ADD COLUMN purpose String, MODIFY ORDER BY (network, day, responder_org, request_kind, outcome, exception_code, purpose);
-ALTER TABLE outcomes_daily ON CLUSTER hinscore ADD COLUMN purpose String;
+-- outcomes_daily is rebuilt from the outcomes (chschema.RebuiltTables): created again, empty, with the new key.
+DROP TABLE IF EXISTS hinscore.outcomes_daily_local ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_daily_local ON CLUSTER hinscore (
+    day             Date,
+    network         String,
+    responder_org   String,
+    request_kind    String,
+    outcome         String,
+    exception_code  String,
+    requests        AggregateFunction(count),
+    very_late       AggregateFunction(sum, UInt64),
+    answered        AggregateFunction(sum, UInt64),
+    within_sla      AggregateFunction(sum, UInt64),
+    sla_min         AggregateFunction(min, UInt64),
+    sla_max         AggregateFunction(max, UInt64),
+    ttf             AggregateFunction(quantilesExact(0.5, 0.9, 0.99), UInt64),
+    rebuilt_at      AggregateFunction(max, DateTime('UTC')),
+    acknowledged AggregateFunction(sum, UInt64),
+    tta AggregateFunction(quantilesExact(0.5, 0.9, 0.99), UInt64),
+    acknowledged_within_sla AggregateFunction(sum, UInt64),
+    rollup_format AggregateFunction(max, UInt32),
+    purpose String
+) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/hinscore/outcomes_daily_local', '{replica}')
+PARTITION BY toYYYYMM(day)
+ORDER BY (network, day, responder_org, request_kind, outcome, exception_code, purpose);
+DROP TABLE IF EXISTS hinscore.outcomes_daily ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.outcomes_daily ON CLUSTER hinscore AS hinscore.outcomes_daily_local
+ENGINE = Distributed(hinscore, hinscore, outcomes_daily_local, rand());
 
 -- A view keeps the columns it had when it was created (even SELECT *), so
 -- the views that list columns are created again. 18.16 has no DROP VIEW.
-DROP TABLE IF EXISTS events ON CLUSTER hinscore;
+DROP TABLE IF EXISTS hinscore.events ON CLUSTER hinscore;
 
-CREATE VIEW IF NOT EXISTS events ON CLUSTER hinscore AS
-SELECT * FROM exchange_events FINAL;
+CREATE VIEW IF NOT EXISTS hinscore.events ON CLUSTER hinscore AS
+SELECT * FROM hinscore.exchange_events FINAL;
 
-DROP TABLE IF EXISTS outcomes ON CLUSTER hinscore;
-DROP TABLE IF EXISTS outcomes_local ON CLUSTER hinscore;
+DROP TABLE IF EXISTS hinscore.outcomes ON CLUSTER hinscore;
+DROP TABLE IF EXISTS hinscore.outcomes_local ON CLUSTER hinscore;
 
-CREATE VIEW IF NOT EXISTS outcomes ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.outcomes ON CLUSTER hinscore AS
 SELECT
     outcome_id,
     version,
@@ -701,10 +779,10 @@ SELECT
     sides,
     sla_business_days,
     untimed
-FROM exchange_outcomes FINAL;
+FROM hinscore.exchange_outcomes FINAL;
 
 -- outcomes over this shard's own tables (chschema.LocalViews).
-CREATE VIEW IF NOT EXISTS outcomes_local ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.outcomes_local ON CLUSTER hinscore AS
 SELECT
     outcome_id,
     version,
@@ -739,24 +817,24 @@ SELECT
     sides,
     sla_business_days,
     untimed
-FROM exchange_outcomes_local FINAL;
+FROM hinscore.exchange_outcomes_local FINAL;
 
 -- patient_journeys_mv lists its columns: created again with the new ones.
-DROP TABLE IF EXISTS patient_journeys_mv ON CLUSTER hinscore;
+DROP TABLE IF EXISTS hinscore.patient_journeys_mv ON CLUSTER hinscore;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS patient_journeys_mv ON CLUSTER hinscore TO patient_journeys_local AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS hinscore.patient_journeys_mv ON CLUSTER hinscore TO hinscore.patient_journeys_local AS
 SELECT patient_token, network, outcome_id, version, request_id, correlation_key, request_kind, requester_org, responder_org,
     outcome, exception_code, reason_codes, requested_at, requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms,
     sla_ms, grace_ms, decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count,
     purpose, purpose_code, requester_community, responder_community, sides, sla_business_days, untimed
-FROM exchange_outcomes_local
+FROM hinscore.exchange_outcomes_local
 WHERE patient_token != '';
 
 -- An outcome another process wrote between the DROP and the CREATE above
 -- reached no materialized view: copy every outcome naming a patient again.
 -- The copies of rows already there are the same rows (same key, same
 -- version) and collapse on merge; the journey reader keeps one meanwhile.
-INSERT INTO patient_journeys (patient_token, network, outcome_id, version, request_id, correlation_key, request_kind,
+INSERT INTO hinscore.patient_journeys (patient_token, network, outcome_id, version, request_id, correlation_key, request_kind,
     requester_org, responder_org, outcome, exception_code, reason_codes, requested_at, requested_at_ms, acknowledged_at_ms,
     answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms, decided_at_ms, rule_version, mapping_version, response_id, record_count,
     step_count, purpose, purpose_code, requester_community, responder_community, sides, sla_business_days, untimed)
@@ -764,7 +842,7 @@ SELECT patient_token, network, outcome_id, version, request_id, correlation_key,
     outcome, exception_code, reason_codes, requested_at, requested_at_ms, acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms,
     sla_ms, grace_ms, decided_at_ms, rule_version, mapping_version, response_id, record_count, step_count,
     purpose, purpose_code, requester_community, responder_community, sides, sla_business_days, untimed
-FROM exchange_outcomes
+FROM hinscore.exchange_outcomes
 WHERE patient_token != '';
 
 -- ===== from schemas/clickhouse/008_directory_communities.sql =====
@@ -778,15 +856,17 @@ WHERE patient_token != '';
 -- identifier: what requester_org / responder_org carry) or 'home_community'
 -- (what requester_community / responder_community carry). Rows loaded
 -- before this migration are identifiers.
-ALTER TABLE organizations_local ON CLUSTER hinscore ADD COLUMN identifier_kind String DEFAULT 'identifier';
-ALTER TABLE organizations ON CLUSTER hinscore ADD COLUMN identifier_kind String DEFAULT 'identifier';
+ALTER TABLE hinscore.organizations_local ON CLUSTER hinscore ADD COLUMN identifier_kind String DEFAULT 'identifier';
+DROP TABLE IF EXISTS hinscore.organizations ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.organizations ON CLUSTER hinscore AS hinscore.organizations_local
+ENGINE = Distributed(hinscore, hinscore, organizations_local, cityHash64(identifier));
 
 -- The directory view lists its columns: created again with the new one.
-DROP TABLE IF EXISTS directory ON CLUSTER hinscore;
+DROP TABLE IF EXISTS hinscore.directory ON CLUSTER hinscore;
 
-CREATE VIEW IF NOT EXISTS directory ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.directory ON CLUSTER hinscore AS
 SELECT identifier, org_id, name, org_type, developer, networks, version, loaded_at, identifier_kind
-FROM organizations FINAL;
+FROM hinscore.organizations FINAL;
 
 -- ===== from schemas/clickhouse/009_no_message_text.sql =====
 
@@ -804,15 +884,17 @@ FROM organizations FINAL;
 -- and no writer can fill it again. A writer that still names the column
 -- fails its inserts as an outage (retried, not dead-lettered) until it is
 -- replaced by one that does not (services/DECISIONS.md, 2026-12-07).
-ALTER TABLE exchange_events_local ON CLUSTER hinscore DROP COLUMN reason_text;
-ALTER TABLE exchange_events ON CLUSTER hinscore DROP COLUMN reason_text;
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore DROP COLUMN reason_text;
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
 -- A view keeps the columns it had when it was created (even SELECT *):
 -- created again without the column.
-DROP TABLE IF EXISTS events ON CLUSTER hinscore;
+DROP TABLE IF EXISTS hinscore.events ON CLUSTER hinscore;
 
-CREATE VIEW IF NOT EXISTS events ON CLUSTER hinscore AS
-SELECT * FROM exchange_events FINAL;
+CREATE VIEW IF NOT EXISTS hinscore.events ON CLUSTER hinscore AS
+SELECT * FROM hinscore.exchange_events FINAL;
 
 -- ===== from schemas/clickhouse/010_dq_flags.sql =====
 
@@ -830,17 +912,18 @@ SELECT * FROM exchange_events FINAL;
 -- names it: rows stored before this migration (SOAP copies were flagged
 -- already) read their flags too, a writer that predates it keeps working,
 -- and the rule lives in one place.
-ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN dq_flags Array(String)
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore ADD COLUMN dq_flags Array(String)
     DEFAULT arrayMap(c -> substring(c, 4), arrayFilter(c -> substring(c, 1, 3) = 'dq|', reason_codes));
-ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN dq_flags Array(String)
-    DEFAULT arrayMap(c -> substring(c, 4), arrayFilter(c -> substring(c, 1, 3) = 'dq|', reason_codes));
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
 -- A view keeps the columns it had when it was created (even SELECT *):
 -- created again with the column.
-DROP TABLE IF EXISTS events ON CLUSTER hinscore;
+DROP TABLE IF EXISTS hinscore.events ON CLUSTER hinscore;
 
-CREATE VIEW IF NOT EXISTS events ON CLUSTER hinscore AS
-SELECT * FROM exchange_events FINAL;
+CREATE VIEW IF NOT EXISTS hinscore.events ON CLUSTER hinscore AS
+SELECT * FROM hinscore.exchange_events FINAL;
 
 -- ===== from schemas/clickhouse/011_exchanges.sql =====
 
@@ -867,7 +950,7 @@ SELECT * FROM exchange_events FINAL;
 -- counted in completeness), and the matching groups the crossing outcomes
 -- only, not every outcome (measured on 1 million outcomes, 18.16, 2
 -- cores: grouping every outcome took outcomes_once from 0.23 s to 6 s).
-CREATE VIEW IF NOT EXISTS exchange_views ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.exchange_views ON CLUSTER hinscore AS
 SELECT outcome_id, network, exchange_key, request_kind, requester_org, responder_org, request_id,
     requested_at, requested_at_ms, outcome, exception_code, requester_network, responder_network
 FROM
@@ -879,25 +962,25 @@ FROM
         SELECT outcome_id, network,
             concat(request_kind, '|', requester_org, '|', responder_org, '|', request_id, '|', toString(requested_at_ms)) AS exchange_key,
             request_kind, requester_org, responder_org, request_id, requested_at, requested_at_ms, outcome, exception_code
-        FROM exchange_outcomes FINAL
+        FROM hinscore.exchange_outcomes FINAL
         -- The sets first: an outcome of parties the directory does not
         -- place costs no key and no join. GLOBAL: on the cluster both
         -- tables are Distributed, and ClickHouse refuses a plain IN over a
         -- Distributed table inside a query of one (distributed_product_mode).
         WHERE outcome != 'orphan' AND request_id != ''
-            AND requester_org GLOBAL IN (SELECT identifier FROM directory WHERE notEmpty(networks))
-            AND responder_org GLOBAL IN (SELECT identifier FROM directory WHERE notEmpty(networks))
+            AND requester_org GLOBAL IN (SELECT identifier FROM hinscore.directory WHERE notEmpty(networks))
+            AND responder_org GLOBAL IN (SELECT identifier FROM hinscore.directory WHERE notEmpty(networks))
     )
-    ANY INNER JOIN (SELECT identifier AS requester_org, networks[1] AS requester_network FROM directory WHERE notEmpty(networks)) USING requester_org
+    ANY INNER JOIN (SELECT identifier AS requester_org, networks[1] AS requester_network FROM hinscore.directory WHERE notEmpty(networks)) USING requester_org
 )
-ANY INNER JOIN (SELECT identifier AS responder_org, networks[1] AS responder_network FROM directory WHERE notEmpty(networks)) USING responder_org
+ANY INNER JOIN (SELECT identifier AS responder_org, networks[1] AS responder_network FROM hinscore.directory WHERE notEmpty(networks)) USING responder_org
 WHERE requester_network != responder_network;
 
 -- The days each network fed hinscore: it has an outcome requested that
 -- day (from the table: a copy stored twice names the same day).
-CREATE VIEW IF NOT EXISTS network_days ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.network_days ON CLUSTER hinscore AS
 SELECT network, toDate(requested_at) AS day
-FROM exchange_outcomes
+FROM hinscore.exchange_outcomes
 GROUP BY network, day;
 
 -- One row per cross-network exchange. counted_network is the copy that
@@ -907,7 +990,7 @@ GROUP BY network, day;
 -- 'responder' or 'requester' (whose network's feed alone carried it),
 -- 'neither' (only networks of neither party). copies: every copy's
 -- (outcome_id, network).
-CREATE VIEW IF NOT EXISTS exchanges ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.exchanges ON CLUSTER hinscore AS
 SELECT exchange_key, x_kind AS request_kind, x_requester AS requester_org, x_responder AS responder_org,
     x_request_id AS request_id, x_requested_at AS requested_at, x_requested_at_ms AS requested_at_ms,
     x_requester_network AS requester_network, x_responder_network AS responder_network, networks, copies,
@@ -929,14 +1012,14 @@ FROM
         argMin(outcome_id, concat(if(network = responder_network, '0', if(network = requester_network, '1', '2')), network)) AS counted_outcome_id,
         argMin(outcome, concat(if(network = responder_network, '0', if(network = requester_network, '1', '2')), network)) AS counted_outcome,
         argMin(exception_code, concat(if(network = responder_network, '0', if(network = requester_network, '1', '2')), network)) AS counted_exception
-    FROM exchange_views
+    FROM hinscore.exchange_views
     GROUP BY exchange_key
 );
 
 -- Cross-network exchanges that one side's feed did not carry, on days the
 -- missing network fed hinscore: a network that sent nothing at all that
 -- day is silent, not selective.
-CREATE VIEW IF NOT EXISTS exchanges_one_sided ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.exchanges_one_sided ON CLUSTER hinscore AS
 SELECT exchange_key, outcome_id, counted_network AS seen_network, missing_network, seen_by, request_kind,
     requester_org, responder_org, requester_network, responder_network, request_id, requested_at, requested_at_ms,
     outcome, exception_code
@@ -945,10 +1028,10 @@ FROM
     SELECT exchange_key, outcome_id, counted_network, if(seen_by = 'requester', responder_network, requester_network) AS missing_network,
         seen_by, request_kind, requester_org, responder_org, requester_network, responder_network, request_id,
         requested_at, requested_at_ms, toDate(requested_at) AS day, outcome, exception_code
-    FROM exchanges
+    FROM hinscore.exchanges
     WHERE seen_by IN ('requester', 'responder')
 )
-ANY INNER JOIN (SELECT network AS missing_network, day FROM network_days) USING missing_network, day;
+ANY INNER JOIN (SELECT network AS missing_network, day FROM hinscore.network_days) USING missing_network, day;
 
 -- Every copy of a cross-network exchange and the network it counts for:
 -- '' for a copy another network's copy stands for; the responder's
@@ -956,29 +1039,29 @@ ANY INNER JOIN (SELECT network AS missing_network, day FROM network_days) USING 
 -- a day the responder's network fed hinscore (the responder answered it,
 -- and a network that leaves its own refusals out of its feed must not look
 -- cleaner for it); else its own network.
-CREATE VIEW IF NOT EXISTS exchange_copies ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.exchange_copies ON CLUSTER hinscore AS
 SELECT outcome_id, network, exchange_key, requested_at,
     multiIf(network != counted_network, '', seen_by = 'requester' AND responder_fed = 1, responder_network, network) AS counts_for
 FROM
 (
     SELECT copy.1 AS outcome_id, copy.2 AS network, exchange_key, requested_at, toDate(requested_at) AS day,
         counted_network, seen_by, responder_network
-    FROM exchanges
+    FROM hinscore.exchanges
     ARRAY JOIN copies AS copy
 )
-ANY LEFT JOIN (SELECT network AS responder_network, day, toUInt8(1) AS responder_fed FROM network_days) USING responder_network, day;
+ANY LEFT JOIN (SELECT network AS responder_network, day, toUInt8(1) AS responder_fed FROM hinscore.network_days) USING responder_network, day;
 
 -- The copies an exchange seen by several networks does not count.
-CREATE VIEW IF NOT EXISTS exchange_second_views ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.exchange_second_views ON CLUSTER hinscore AS
 SELECT outcome_id, network, exchange_key, requested_at
-FROM exchange_copies
+FROM hinscore.exchange_copies
 WHERE counts_for = '';
 
 -- The outcomes view with each exchange once: what scorecards count. An
 -- outcome of no crossing is there as it is; of a cross-network exchange,
 -- only the copy that counts, under the network it counts for (network;
 -- feed_network is the feed that carried it).
-CREATE VIEW IF NOT EXISTS outcomes_once ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.outcomes_once ON CLUSTER hinscore AS
 SELECT outcome_id, version, if(crossing = 1, counts_for, feed_network) AS network,
     request_id, correlation_key, request_kind, requester_org, responder_org, outcome,
     exception_code, reason_codes, patient_token, requested_at, requested_at_ms, acknowledged_at_ms,
@@ -994,9 +1077,9 @@ FROM
         acknowledged_at_ms, answered_at_ms, tta_ms, ttf_ms, sla_ms, grace_ms, decided_at_ms,
         rule_version, mapping_version, response_id, record_count, step_count, purpose, purpose_code,
         requester_community, responder_community, sides, sla_business_days, untimed
-    FROM outcomes
+    FROM hinscore.outcomes
 )
-ANY LEFT JOIN (SELECT outcome_id, counts_for, toUInt8(1) AS crossing FROM exchange_copies) USING outcome_id
+ANY LEFT JOIN (SELECT outcome_id, counts_for, toUInt8(1) AS crossing FROM hinscore.exchange_copies) USING outcome_id
 WHERE crossing = 0 OR counts_for != '';
 
 -- Per network, day, side (the network as the 'requester' or the
@@ -1004,15 +1087,15 @@ WHERE crossing = 0 OR counts_for != '';
 -- the cross-network exchanges its counterpart's feed carried (expected)
 -- and those its own feed carried too (seen), on days it fed hinscore.
 -- Completeness is seen / expected; scorecard/4 takes it per side and class.
-CREATE VIEW IF NOT EXISTS feed_completeness ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.feed_completeness ON CLUSTER hinscore AS
 SELECT network, day, side, outcome, count() AS expected, toUInt64(countIf(has(networks, network))) AS seen
 FROM
 (
     SELECT networks, outcome, toDate(requested_at) AS day, nv.1 AS network, nv.2 AS counterpart, nv.3 AS side
-    FROM exchanges
+    FROM hinscore.exchanges
     ARRAY JOIN [(requester_network, responder_network, 'requester'), (responder_network, requester_network, 'responder')] AS nv
 )
-ANY INNER JOIN (SELECT network, day FROM network_days) USING network, day
+ANY INNER JOIN (SELECT network, day FROM hinscore.network_days) USING network, day
 WHERE has(networks, counterpart)
 GROUP BY network, day, side, outcome;
 
@@ -1025,25 +1108,31 @@ GROUP BY network, day, side, outcome;
 -- the network's feed is incomplete: a feed-health figure, never a reason
 -- to refuse a message. Rows stored before this migration have no feed and
 -- no source; they count as received and carry no sequence.
-ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN feed String DEFAULT '';
-ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN feed String DEFAULT '';
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore ADD COLUMN feed String DEFAULT '';
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
-ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN sequence_source String DEFAULT '';
-ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN sequence_source String DEFAULT '';
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore ADD COLUMN sequence_source String DEFAULT '';
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
-ALTER TABLE exchange_events_local ON CLUSTER hinscore ADD COLUMN sequence_number Int64 DEFAULT 0;
-ALTER TABLE exchange_events ON CLUSTER hinscore ADD COLUMN sequence_number Int64 DEFAULT 0;
+ALTER TABLE hinscore.exchange_events_local ON CLUSTER hinscore ADD COLUMN sequence_number Int64 DEFAULT 0;
+DROP TABLE IF EXISTS hinscore.exchange_events ON CLUSTER hinscore;
+CREATE TABLE IF NOT EXISTS hinscore.exchange_events ON CLUSTER hinscore AS hinscore.exchange_events_local
+ENGINE = Distributed(hinscore, hinscore, exchange_events_local, cityHash64(toString(event_id)));
 
 -- A view keeps the columns it had when it was created: created again.
-DROP TABLE IF EXISTS events ON CLUSTER hinscore;
+DROP TABLE IF EXISTS hinscore.events ON CLUSTER hinscore;
 
-CREATE VIEW IF NOT EXISTS events ON CLUSTER hinscore AS
-SELECT * FROM exchange_events FINAL;
+CREATE VIEW IF NOT EXISTS hinscore.events ON CLUSTER hinscore AS
+SELECT * FROM hinscore.exchange_events FINAL;
 
 -- Messages per network, feed and hour: the pattern silence is measured
 -- against (the scorecard compares an hour with the same hour of the week
 -- in the weeks before; services/scorecard/feedhealth.go states the rule).
-CREATE VIEW IF NOT EXISTS feed_hours ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.feed_hours ON CLUSTER hinscore AS
 SELECT
     network,
     feed,
@@ -1053,7 +1142,7 @@ SELECT
     count() AS messages,
     countIf(role = 'request') AS requests,
     countIf(role = 'response') AS answers
-FROM exchange_events FINAL
+FROM hinscore.exchange_events FINAL
 GROUP BY network, feed, hour, day_of_week, hour_of_day;
 
 -- One row per network, feed, sequence source and day: the numbers seen and
@@ -1064,7 +1153,7 @@ GROUP BY network, feed, hour, day_of_week, hour_of_day;
 -- already seen (a re-sent copy of the same message is one event and does
 -- not count). Gaps across midnight appear in the scorecard's periods, not
 -- here.
-CREATE VIEW IF NOT EXISTS feed_sequences ON CLUSTER hinscore AS
+CREATE VIEW IF NOT EXISTS hinscore.feed_sequences ON CLUSTER hinscore AS
 SELECT
     network,
     feed,
@@ -1089,7 +1178,7 @@ FROM
         min(sequence_number) AS first_number,
         max(sequence_number) AS last_number,
         arraySort(groupUniqArray(sequence_number)) AS sorted
-    FROM exchange_events FINAL
+    FROM hinscore.exchange_events FINAL
     WHERE sequence_source != ''
     GROUP BY network, feed, sequence_source, day
 );
@@ -1105,7 +1194,7 @@ FROM
 -- that inserts its rows; earlier versions stay, since flags stored under
 -- them name them. The scorecard's tests compare this table with the Go
 -- table of the current version, field by field.
-CREATE TABLE IF NOT EXISTS exception_rules_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.exception_rules_local ON CLUSTER hinscore (
     rule_id        String,
     rule_version   String,
     codes          Array(String),
@@ -1120,24 +1209,24 @@ CREATE TABLE IF NOT EXISTS exception_rules_local ON CLUSTER hinscore (
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/hinscore/exception_rules_local', '{replica}')
 ORDER BY (rule_id, rule_version);
 
-CREATE TABLE IF NOT EXISTS exception_rules ON CLUSTER hinscore AS exception_rules_local
-ENGINE = Distributed(hinscore, currentDatabase(), exception_rules_local, cityHash64(rule_id));
+CREATE TABLE IF NOT EXISTS hinscore.exception_rules ON CLUSTER hinscore AS hinscore.exception_rules_local
+ENGINE = Distributed(hinscore, hinscore, exception_rules_local, cityHash64(rule_id));
 
 -- One INSERT ... SELECT per rule: the native protocol takes VALUES as a
 -- data block sent after the query, which a migration does not send.
-INSERT INTO exception_rules (rule_id, rule_version, codes, condition, window, window_ms, business_days, threshold, margin, min_others, reasoning)
+INSERT INTO hinscore.exception_rules (rule_id, rule_version, codes, condition, window, window_ms, business_days, threshold, margin, min_others, reasoning)
 SELECT '171.202-unequal', 'exception-rules/1', ['171.202'], 'citation_rate_above_other_requesters', 'calendar month (UTC) of the request', 0, 0, 3.29, 0.05, 30, 'The privacy exception requires a consistent, non-discriminatory practice: this requester met 171.202 far more often than the other requesters of the same responder, for the same request kind and purpose in the same month (two-proportion z >= 3.29, two-sided p < 0.001, and at least 5 points apart).';
 
-INSERT INTO exception_rules (rule_id, rule_version, codes, condition, window, window_ms, business_days, threshold, margin, min_others, reasoning)
+INSERT INTO hinscore.exception_rules (rule_id, rule_version, codes, condition, window, window_ms, business_days, threshold, margin, min_others, reasoning)
 SELECT '171.203-unequal', 'exception-rules/1', ['171.203'], 'citation_rate_above_other_requesters', 'calendar month (UTC) of the request', 0, 0, 3.29, 0.05, 30, 'The security exception requires a consistent, non-discriminatory practice: this requester met 171.203 far more often than the other requesters of the same responder, for the same request kind and purpose in the same month (two-proportion z >= 3.29, two-sided p < 0.001, and at least 5 points apart).';
 
-INSERT INTO exception_rules (rule_id, rule_version, codes, condition, window, window_ms, business_days, threshold, margin, min_others, reasoning)
+INSERT INTO hinscore.exception_rules (rule_id, rule_version, codes, condition, window, window_ms, business_days, threshold, margin, min_others, reasoning)
 SELECT '171.204-written-answer', 'exception-rules/1', ['171.204'], 'no_written_answer_within_business_days', '10 US federal business days after the request', 0, 10, 0, 0, 0, '45 CFR 171.204(b) asks for the infeasibility answer in writing within ten business days of the request: the answer citing 171.204 (the written response) came later, or not at all.';
 
-INSERT INTO exception_rules (rule_id, rule_version, codes, condition, window, window_ms, business_days, threshold, margin, min_others, reasoning)
+INSERT INTO hinscore.exception_rules (rule_id, rule_version, codes, condition, window, window_ms, business_days, threshold, margin, min_others, reasoning)
 SELECT '171.205-serving', 'exception-rules/1', ['171.205'], 'others_fulfilled_share_at_least', '5 minutes either side of the request', 300000, 0, 0.5, 0, 5, 'The health IT performance exception covers a system that cannot answer (maintenance, overload): the same responder fulfilled at least half of its other requests in the same minutes, so it was answering.';
 
-INSERT INTO exception_rules (rule_id, rule_version, codes, condition, window, window_ms, business_days, threshold, margin, min_others, reasoning)
+INSERT INTO hinscore.exception_rules (rule_id, rule_version, codes, condition, window, window_ms, business_days, threshold, margin, min_others, reasoning)
 SELECT '171.301-electronic', 'exception-rules/1', ['171.301', 'redirect-fax', 'redirect-portal'], 'others_fulfilled_electronically_share_at_least', 'calendar month (UTC) of the request', 0, 0, 0.5, 0, 30, 'The manner exception allows another manner only when the requested one cannot be met: the request came in a standard electronic form (HL7 v2, FHIR, IHE XCPD/XCA) and the responder fulfilled at least half of the other requesters\' requests of that kind electronically in the same month, yet sent this one to fax or a portal.';
 
 -- One row per chain that cited a checked code and rule: checked = 0 when
@@ -1148,7 +1237,7 @@ SELECT '171.301-electronic', 'exception-rules/1', ['171.301', 'redirect-fax', 'r
 -- the rule's parameters in words. Written by the scorecard for the months
 -- it checks; a run writes its rows again (checked_at_ms the version), so
 -- read it through exception_flags (FINAL).
-CREATE TABLE IF NOT EXISTS exception_checks_local ON CLUSTER hinscore (
+CREATE TABLE IF NOT EXISTS hinscore.exception_checks_local ON CLUSTER hinscore (
     outcome_id        UUID,
     network           String,
     responder         String,
@@ -1171,8 +1260,8 @@ CREATE TABLE IF NOT EXISTS exception_checks_local ON CLUSTER hinscore (
 PARTITION BY toYYYYMM(requested_at)
 ORDER BY (outcome_id, rule_id);
 
-CREATE TABLE IF NOT EXISTS exception_checks ON CLUSTER hinscore AS exception_checks_local
-ENGINE = Distributed(hinscore, currentDatabase(), exception_checks_local, cityHash64(toString(outcome_id)));
+CREATE TABLE IF NOT EXISTS hinscore.exception_checks ON CLUSTER hinscore AS hinscore.exception_checks_local
+ENGINE = Distributed(hinscore, hinscore, exception_checks_local, cityHash64(toString(outcome_id)));
 
-CREATE VIEW IF NOT EXISTS exception_flags ON CLUSTER hinscore AS
-SELECT * FROM exception_checks FINAL;
+CREATE VIEW IF NOT EXISTS hinscore.exception_flags ON CLUSTER hinscore AS
+SELECT * FROM hinscore.exception_checks FINAL;

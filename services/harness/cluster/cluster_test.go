@@ -112,13 +112,7 @@ func TestReplicasGiveTheSameOutcomes(t *testing.T) {
 			// so that both link some of it.
 			s.waitSharedPartitions(ctx, topo, time.Minute)
 		}
-		stats, err := plan.Send(ctx, s.ingest.Addrs())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if stats.Failed != 0 || stats.Unexpected != 0 {
-			t.Fatalf("simulator: %s", stats)
-		}
+		s.send(ctx, plan)
 		s.assertTruth(ctx, plan)
 		if topo.linkers > 1 {
 			s.assertSharedPartitions(ctx, topo)

@@ -20,6 +20,7 @@ import (
 	"github.com/hinscore/hinscore/services/harness/faults"
 	"github.com/hinscore/hinscore/services/harness/simulator"
 	"github.com/hinscore/hinscore/services/lib/bus"
+	"github.com/hinscore/hinscore/services/lib/chstore"
 	"github.com/hinscore/hinscore/services/lib/chstore/chtest"
 	"github.com/hinscore/hinscore/services/lib/service"
 	"github.com/hinscore/hinscore/services/linker"
@@ -129,6 +130,11 @@ type topology struct {
 	partitions       int
 	idle             time.Duration
 	lateness         time.Duration // 0: the default
+	// ch, when set, is the ClickHouse the writer writes to (a cluster's
+	// node, through its Distributed tables) instead of a test database of
+	// the local server; rollupShards are then one node of each shard.
+	ch           driver.Conn
+	rollupShards []chstore.DSN
 }
 
 // stage is the pipeline composed against a NATS cluster: one ingest, the
@@ -180,7 +186,10 @@ func provisionStreams(t testing.TB, ctx context.Context, admin jetstream.JetStre
 
 func startStage(t testing.TB, ctx context.Context, networks []string, topo topology) *stage {
 	t.Helper()
-	ch, _ := chtest.Database(t)
+	ch := topo.ch
+	if ch == nil {
+		ch, _ = chtest.Database(t)
+	}
 	s := &stage{t: t, nats: startNATS(t, ctx), ch: ch, v: &violations{}}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 
@@ -193,6 +202,7 @@ func startStage(t testing.TB, ctx context.Context, networks []string, topo topol
 		t.Fatal(err)
 	}
 	wcfg.AckWait, wcfg.RetryMax, wcfg.RollupEvery = 10*time.Second, time.Second, 0
+	wcfg.RollupShards = topo.rollupShards
 	for i := range topo.writers {
 		_, js := s.v.connect(t, s.nats, "chwriter")
 		w, err := chwriter.New(wcfg, service.Deps{JetStream: js, ClickHouse: ch, Log: log.With().Str("component", fmt.Sprintf("chwriter-%d", i)).Logger(), Metrics: s.registry()})

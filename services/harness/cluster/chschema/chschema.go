@@ -26,6 +26,15 @@ type Options struct {
 	// Database is the database the schema is applied to; it is part of the
 	// replicas' ZooKeeper paths (ClickHouse 18.16 has no {database} macro).
 	Database string
+	// From, when set, writes only the migrations whose file names sort at
+	// or after it (From "011" for 011_*.sql onwards): what a cluster that
+	// has the earlier ones applied needs. The earlier ones are still read,
+	// for the tables they define.
+	From string
+
+	// views are the views the migrations so far created: a view may read
+	// another (the Distributed form), never a shard's own rows of one.
+	views map[string]bool
 }
 
 // DefaultOptions are those of deploy/clickhouse/cluster.
@@ -74,7 +83,7 @@ var (
 	createTable = regexp.MustCompile(`(?s)^CREATE TABLE IF NOT EXISTS (\w+) \((.*)\) ENGINE = (\w*MergeTree)\(([^)]*)\)(.*)$`)
 	createView  = regexp.MustCompile(`(?s)^CREATE VIEW IF NOT EXISTS (\w+) AS\s(.*)$`)
 	createMV    = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\s(.*)$`)
-	insert      = regexp.MustCompile(`(?s)^INSERT INTO \w+ \(`)
+	insert      = regexp.MustCompile(`(?s)^INSERT INTO (\w+) (\(.*)$`)
 	alterColumn = regexp.MustCompile(`(?s)^ALTER TABLE (\w+) ((?:ADD|DROP) COLUMN .*)$`)
 	modifyOrder = regexp.MustCompile(`(?s),\s*MODIFY ORDER BY .*$`)
 	dropTable   = regexp.MustCompile(`^DROP TABLE IF EXISTS (\w+)$`)
@@ -97,22 +106,32 @@ func Generate(src fs.FS, o Options) ([]byte, error) {
 	out.WriteString("-- services/harness/cluster/cmd/deploygen from schemas/clickhouse/*.sql: do not edit,\n")
 	out.WriteString("-- change the migrations and run `go run ./cmd/deploygen` in services/harness/cluster.\n")
 	out.WriteString("-- Apply it once, through any node, with clickhouse-client --multiquery.\n\n")
-	fmt.Fprintf(&out, "CREATE DATABASE IF NOT EXISTS %s ON CLUSTER %s;\n", o.Database, o.Cluster)
-	tables := map[string]bool{}
+	if o.From == "" {
+		fmt.Fprintf(&out, "CREATE DATABASE IF NOT EXISTS %s ON CLUSTER %s;\n", o.Database, o.Cluster)
+	} else {
+		fmt.Fprintf(&out, "-- Only the migrations from %s on: for a cluster that has the earlier ones.\n", o.From)
+	}
+	tables := map[string]*tableDef{}
+	o.views = map[string]bool{}
 	for _, f := range files {
 		data, err := fs.ReadFile(src, f)
 		if err != nil {
 			return nil, fmt.Errorf("chschema.Generate: %w", err)
 		}
-		fmt.Fprintf(&out, "\n-- ===== from schemas/%s =====\n", f)
+		write := path.Base(f) >= o.From
+		if write {
+			fmt.Fprintf(&out, "\n-- ===== from schemas/%s =====\n", f)
+		}
 		for _, st := range split(string(data)) {
 			sql, err := o.convert(st.sql, tables)
 			if err != nil {
 				return nil, fmt.Errorf("chschema.Generate %s: %w", path.Base(f), err)
 			}
-			out.WriteString("\n")
-			out.WriteString(st.comment)
-			out.WriteString(sql)
+			if write {
+				out.WriteString("\n")
+				out.WriteString(st.comment)
+				out.WriteString(sql)
+			}
 		}
 	}
 	return out.Bytes(), nil
@@ -142,94 +161,188 @@ func split(text string) []statement {
 	return out
 }
 
-// localQuery makes query read the shard's own tables: every FROM of a table
-// of the schema becomes FROM <table>_local. A FROM of anything else is an
-// error: what stands for "this shard's rows" must be known.
-func localQuery(what, query string, tables map[string]bool) (string, error) {
+// fromQuery makes every FROM of a table of the schema in query read
+// <database>.<table><suffix>: suffix "_local" reads the shard's own
+// tables, "" the Distributed ones. A FROM of anything else is an error:
+// what a query reads must be known.
+func (o Options) fromQuery(what, query, suffix string, tables map[string]*tableDef) (string, error) {
 	var bad error
 	query = fromTable.ReplaceAllStringFunc(query, func(s string) string {
 		t := strings.TrimPrefix(s, "FROM ")
-		if !tables[t] {
-			bad = fmt.Errorf("%w: %s reads %s, not a table of the schema", ErrUnsupported, what, t)
-			return s
+		switch {
+		case tables[t] != nil:
+			return "FROM " + o.name(t+suffix)
+		case o.views[t] && suffix == "":
+			return "FROM " + o.name(t)
+		case o.views[t] && LocalViews[t]:
+			return "FROM " + o.name(t+"_local")
 		}
-		return "FROM " + t + "_local"
+		bad = fmt.Errorf("%w: %s reads %s, not a table of the schema (nor, over every shard, a view)", ErrUnsupported, what, t)
+		return s
 	})
 	return query, bad
 }
 
+// name qualifies an object with the database. Every statement names its
+// database: an ON CLUSTER statement runs on the other servers in their
+// own default database, and a view or materialized view reads tables of
+// the database it was created with, whoever queries it.
+func (o Options) name(object string) string { return o.Database + "." + object }
+
+// tableDef is a table's definition as the migrations so far leave it.
+type tableDef struct{ cols, engine, args, rest string }
+
+// RebuiltTables hold only what is computed again from other tables (the
+// chwriter rebuilds outcomes_daily from the outcomes, a month at a time):
+// a change of their sorting key creates them again, empty, with the new
+// one. ClickHouse 18.16 changes a sorting key only by an ALTER of each
+// shard (not ON CLUSTER: "Unsupported type of ALTER query"), which one
+// schema file applied through one node cannot do; a table of record with
+// such a change fails the generation.
+var RebuiltTables = map[string]bool{"outcomes_daily": true}
+
+var (
+	addColumn  = regexp.MustCompile(`(?s)^ADD COLUMN (\w+) (.*)$`)
+	dropColumn = regexp.MustCompile(`^DROP COLUMN (\w+)$`)
+	orderBy    = regexp.MustCompile(`(?s)ORDER BY \(.*?\)|ORDER BY \w+`)
+)
+
+// createLocal creates a table's replicated table on every shard.
+func (o Options) createLocal(name string, d *tableDef) string {
+	local := name + "_local"
+	rargs := fmt.Sprintf("'/clickhouse/tables/{shard}/%s/%s', '{replica}'", o.Database, local)
+	if d.args != "" {
+		rargs += ", " + strings.TrimSpace(d.args)
+	}
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s ON CLUSTER %s (%s) ENGINE = Replicated%s(%s)%s;\n",
+		o.name(local), o.Cluster, d.cols, d.engine, rargs, d.rest)
+}
+
+// alter converts ALTER TABLE name <change>. A column is added to (or
+// dropped from) the shards' tables, and the Distributed table over them,
+// which holds no data, is created again with their new structure: 18.16
+// refuses ALTER ON CLUSTER of a table that is not replicated when the
+// cluster's shards are ("isn't replicated, but shard #1 is replicated
+// according to its cluster definition"). A change of the sorting key
+// (MODIFY ORDER BY, the last clause) creates a RebuiltTables table again.
+func (o Options) alter(name, change string, d *tableDef) (string, error) {
+	clauses := modifyOrder.ReplaceAllString(change, "")
+	col := strings.TrimSpace(clauses)
+	switch {
+	case addColumn.MatchString(col):
+		d.cols = strings.TrimRight(d.cols, " \n") + ",\n    " + strings.Replace(strings.TrimPrefix(col, "ADD COLUMN "), "\n", " ", -1) + "\n"
+	case dropColumn.MatchString(col):
+		c := dropColumn.FindStringSubmatch(col)[1]
+		var keep []string
+		for _, line := range strings.Split(d.cols, "\n") {
+			if f := strings.Fields(line); len(f) > 0 && f[0] == c {
+				continue
+			}
+			keep = append(keep, line)
+		}
+		d.cols = strings.TrimSuffix(strings.Join(keep, "\n"), ",")
+		d.cols = regexp.MustCompile(`,(\s*)$`).ReplaceAllString(d.cols, "$1")
+	default:
+		return "", fmt.Errorf("%w: ALTER of %s: %q", ErrUnsupported, name, change)
+	}
+	if clauses == change {
+		return fmt.Sprintf("ALTER TABLE %s ON CLUSTER %s %s;\n%s", o.name(name+"_local"), o.Cluster, change, o.distributed(name)), nil
+	}
+	if !RebuiltTables[name] {
+		return "", fmt.Errorf("%w: the sorting key of %s, a table of record, cannot change on the cluster", ErrUnsupported, name)
+	}
+	key := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(modifyOrder.FindString(change)), ","))
+	d.rest = orderBy.ReplaceAllString(d.rest, strings.TrimPrefix(key, "MODIFY "))
+	return fmt.Sprintf("-- %s is rebuilt from the outcomes (chschema.RebuiltTables): created again, empty, with the new key.\n"+
+		"DROP TABLE IF EXISTS %s ON CLUSTER %s;\n%s%s", name, o.name(name+"_local"), o.Cluster, o.createLocal(name, d), o.distributed(name)), nil
+}
+
+// createDistributed creates the Distributed table name over the shards'
+// name_local tables, with their structure.
+func (o Options) createDistributed(name string) string {
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s ON CLUSTER %s AS %s\nENGINE = Distributed(%s, %s, %s_local, %s);\n",
+		o.name(name), o.Cluster, o.name(name+"_local"), o.Cluster, o.Database, name, ShardingKeys[name])
+}
+
+// distributed creates the Distributed table name again, after its local
+// tables changed.
+func (o Options) distributed(name string) string {
+	return fmt.Sprintf("DROP TABLE IF EXISTS %s ON CLUSTER %s;\n%s", o.name(name), o.Cluster, o.createDistributed(name))
+}
+
 // convert turns one single-server statement into its cluster form.
-func (o Options) convert(sql string, tables map[string]bool) (string, error) {
+func (o Options) convert(sql string, tables map[string]*tableDef) (string, error) {
 	body := strings.TrimSuffix(sql, ";")
 	on := " ON CLUSTER " + o.Cluster
 	switch {
 	case createTable.MatchString(body):
 		m := createTable.FindStringSubmatch(body)
 		name, cols, engine, args, rest := m[1], m[2], m[3], strings.TrimSpace(m[4]), m[5]
-		key, ok := ShardingKeys[name]
-		if !ok {
+		if _, ok := ShardingKeys[name]; !ok {
 			return "", fmt.Errorf("%w: table %s has no sharding key in chschema.ShardingKeys", ErrUnsupported, name)
 		}
-		tables[name] = true
-		local := name + "_local"
-		rargs := fmt.Sprintf("'/clickhouse/tables/{shard}/%s/%s', '{replica}'", o.Database, local)
-		if args != "" {
-			rargs += ", " + args
-		}
-		return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s (%s) ENGINE = Replicated%s(%s)%s;\n\n"+
-			"CREATE TABLE IF NOT EXISTS %s%s AS %s\nENGINE = Distributed(%s, currentDatabase(), %s, %s);\n",
-			local, on, cols, engine, rargs, rest, name, on, local, o.Cluster, local, key), nil
+		def := &tableDef{cols: cols, engine: engine, args: args, rest: rest}
+		tables[name] = def
+		return o.createLocal(name, def) + "\n" + o.createDistributed(name), nil
 	case createMV.MatchString(body):
 		m := createMV.FindStringSubmatch(body)
 		name, target, query := m[1], m[2], m[3]
-		if !tables[target] {
+		if tables[target] == nil {
 			return "", fmt.Errorf("%w: materialized view %s feeds %s, not a table of the schema", ErrUnsupported, name, target)
 		}
-		query, err := localQuery("materialized view "+name, query, tables)
+		query, err := o.fromQuery("materialized view "+name, query, "_local", tables)
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s%s TO %s_local AS\n%s;\n", name, on, target, query), nil
+		return fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s%s TO %s AS\n%s;\n", o.name(name), on, o.name(target+"_local"), query), nil
 	case createView.MatchString(body):
 		m := createView.FindStringSubmatch(body)
 		name, query := m[1], m[2]
-		out := fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s%s AS\n%s;\n", name, on, query)
+		dist, err := o.fromQuery("view "+name, query, "", tables)
+		if err != nil {
+			return "", err
+		}
+		o.views[name] = true
+		out := fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s%s AS\n%s;\n", o.name(name), on, dist)
 		if LocalViews[name] {
-			local, err := localQuery("view "+name, query, tables)
+			local, err := o.fromQuery("view "+name, query, "_local", tables)
 			if err != nil {
 				return "", err
 			}
-			out += fmt.Sprintf("\n-- %s over this shard's own tables (chschema.LocalViews).\nCREATE VIEW IF NOT EXISTS %s_local%s AS\n%s;\n", name, name, on, local)
+			out += fmt.Sprintf("\n-- %s over this shard's own tables (chschema.LocalViews).\nCREATE VIEW IF NOT EXISTS %s%s AS\n%s;\n", name, o.name(name+"_local"), on, local)
 		}
 		return out, nil
 	case alterColumn.MatchString(body):
-		// A column is added to (or dropped from) the shards' tables and the
-		// Distributed table over them, which has a structure of its own but
-		// no sorting key: a MODIFY ORDER BY that takes the new column into
-		// the key (the last clause) is for the shards' tables only.
 		m := alterColumn.FindStringSubmatch(body)
-		if !tables[m[1]] {
+		if tables[m[1]] == nil {
 			return "", fmt.Errorf("%w: ALTER of %s, not a table of the schema", ErrUnsupported, m[1])
 		}
-		return fmt.Sprintf("ALTER TABLE %s_local%s %s;\nALTER TABLE %s%s %s;\n", m[1], on, m[2], m[1], on,
-			modifyOrder.ReplaceAllString(m[2], "")), nil
+		return o.alter(m[1], m[2], tables[m[1]])
 	case dropTable.MatchString(body):
 		// Only views are dropped (to be created again with more columns): a
 		// table's data would go with it. A view with a shard-local form
 		// loses that too.
 		name := dropTable.FindStringSubmatch(body)[1]
-		if tables[name] {
+		if tables[name] != nil {
 			return "", fmt.Errorf("%w: DROP of table %s", ErrUnsupported, name)
 		}
-		out := fmt.Sprintf("DROP TABLE IF EXISTS %s%s;\n", name, on)
+		out := fmt.Sprintf("DROP TABLE IF EXISTS %s%s;\n", o.name(name), on)
 		if LocalViews[name] {
-			out += fmt.Sprintf("DROP TABLE IF EXISTS %s_local%s;\n", name, on)
+			out += fmt.Sprintf("DROP TABLE IF EXISTS %s%s;\n", o.name(name+"_local"), on)
 		}
 		return out, nil
 	case insert.MatchString(body):
 		// A backfill reads and writes the Distributed tables: run once, not
 		// on every node.
-		return body + ";\n", nil
+		m := insert.FindStringSubmatch(body)
+		if tables[m[1]] == nil {
+			return "", fmt.Errorf("%w: INSERT into %s, not a table of the schema", ErrUnsupported, m[1])
+		}
+		rest, err := o.fromQuery("backfill of "+m[1], m[2], "", tables)
+		if err != nil {
+			return "", err
+		}
+		return "INSERT INTO " + o.name(m[1]) + " " + rest + ";\n", nil
 	}
 	first, _, _ := strings.Cut(body, "\n")
 	return "", fmt.Errorf("%w: %q", ErrUnsupported, first)

@@ -5,6 +5,10 @@
 // stream configurations from services/lib/bus (deploy/nats/streams/*.json and
 // deploy/k8s/base/nats-streams.yaml).
 // Run it from services/harness/cluster: go run ./cmd/deploygen
+//
+// With -from NNN it writes nothing and prints the cluster form of the
+// migrations from NNN_*.sql on, for a cluster that has the earlier ones:
+// go run ./cmd/deploygen -from 011 | clickhouse-client --multiquery
 package main
 
 import (
@@ -31,11 +35,16 @@ func realMain(args []string) error {
 	deploy := fs.String("deploy", "../../../deploy", "the repository's deploy directory")
 	fs.StringVar(&o.Cluster, "cluster", o.Cluster, "ClickHouse remote_servers cluster name")
 	fs.StringVar(&o.Database, "database", o.Database, "ClickHouse database (part of the replicas' ZooKeeper paths)")
+	fs.StringVar(&o.From, "from", "", "print only the migrations from this one on (e.g. 011), for a cluster that has the earlier ones; write nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	schema, err := chschema.Generate(schemas.ClickHouse, o)
 	if err != nil {
+		return err
+	}
+	if o.From != "" {
+		_, err := os.Stdout.Write(schema)
 		return err
 	}
 	if err := write(filepath.Join(*deploy, "clickhouse", "cluster", "schema.sql"), schema); err != nil {
