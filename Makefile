@@ -70,8 +70,8 @@ cluster-test: ## The pipeline on a live ClickHouse cluster (scripts/chcluster.sh
 	@scripts/chcluster.sh start >/dev/null
 	@trap 'scripts/chcluster.sh stop' EXIT; start=$$(date +%s); \
 	  export $$(scripts/chcluster.sh env) HINSCORE_TEST_CHCLUSTER_REQUIRED=1; \
-	  (cd services/harness/cluster && go test -count=1 -timeout 40m -v -run '^TestCluster' .); \
-	  echo "cluster-test: $$(( $$(date +%s) - start )) s"
+	  rc=0; (cd services/harness/cluster && go test -count=1 -timeout 40m -v -run '^TestCluster' .) || rc=$$?; \
+	  echo "cluster-test: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 bench: build ## Benchmarks with the physical limits measured in the same run.
 	@scripts/bench.sh $(MODULES)
