@@ -311,37 +311,54 @@ func readAuditFile(path string, keep func([]byte) (bool, error)) ([]json.RawMess
 // readAuditStream reads the entries of AUDIT on subjects from since on
 // that keep accepts, everything stored when it starts.
 func readAuditStream(ctx context.Context, js jetstream.JetStream, subjects []string, since time.Time, keep func([]byte) (bool, error)) ([]json.RawMessage, error) {
-	stream, err := js.Stream(ctx, bus.StreamAudit)
-	if err != nil {
-		return nil, fmt.Errorf("api.auditTrail: stream %s: %w", bus.StreamAudit, err)
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: subjects,
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since})
+	trail := []json.RawMessage{}
+	err := ReadAudit(ctx, js, jetstream.OrderedConsumerConfig{FilterSubjects: subjects,
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since}, func(msg jetstream.Msg) error {
+		ok, err := keep(msg.Data())
+		if err != nil {
+			return err
+		}
+		if ok {
+			trail = append(trail, json.RawMessage(slices.Clone(msg.Data())))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("api.auditTrail: %w", err)
 	}
-	trail := []json.RawMessage{}
+	return trail, nil
+}
+
+// ReadAudit hands each entry of the AUDIT stream that cfg selects to each,
+// in order, and returns once it has read everything stored when it
+// started: an empty fetch after that ends it. The first error of each
+// ends it too.
+func ReadAudit(ctx context.Context, js jetstream.JetStream, cfg jetstream.OrderedConsumerConfig, each func(jetstream.Msg) error) error {
+	stream, err := js.Stream(ctx, bus.StreamAudit)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", bus.StreamAudit, err)
+	}
+	cons, err := stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	for {
 		batch, err := cons.FetchNoWait(256)
 		if err != nil {
-			return nil, fmt.Errorf("api.auditTrail: %w", err)
+			return err
 		}
 		got := 0
 		for msg := range batch.Messages() {
 			got++
-			ok, err := keep(msg.Data())
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				trail = append(trail, json.RawMessage(slices.Clone(msg.Data())))
+			if err := each(msg); err != nil {
+				return err
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, fmt.Errorf("api.auditTrail: %w", err)
+			return err
 		}
 		if got == 0 {
-			return trail, nil
+			return nil
 		}
 	}
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -51,54 +50,34 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeNATS()
-	stream, err := js.Stream(ctx, bus.StreamAudit)
-	if err != nil {
-		return fmt.Errorf("audit: stream %s at %s: %w", bus.StreamAudit, *natsURL, err)
-	}
-	cons, err := stream.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	if !*asJSON {
 		fmt.Fprintln(tw, "time\twho\trole\taction\toutcome\tnetwork\tchain\tmessages\treason / refusal")
 	}
 	n := 0
-	for {
-		// Everything stored when the listing started is read; an empty
-		// fetch after it ends the listing.
-		batch, err := cons.FetchNoWait(256)
-		if err != nil {
-			return fmt.Errorf("audit: %w", err)
+	err = api.ReadAudit(ctx, js, cfg, func(msg jetstream.Msg) error {
+		var e api.AuditEntry
+		if err := json.Unmarshal(msg.Data(), &e); err != nil {
+			return fmt.Errorf("%s holds an entry that is not JSON (%s): %w", bus.StreamAudit, msg.Subject(), err)
 		}
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			var e api.AuditEntry
-			if err := json.Unmarshal(msg.Data(), &e); err != nil {
-				return fmt.Errorf("audit: %s holds an entry that is not JSON (%s): %w", bus.StreamAudit, msg.Subject(), err)
-			}
-			if *who != "" && e.Who != *who {
-				continue
-			}
-			n++
-			if *asJSON {
-				fmt.Fprintf(stdout, "%s\n", msg.Data())
-				continue
-			}
-			note := e.Reason
-			if e.Refusal != "" {
-				note += " / refused: " + e.Refusal
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Who, e.Role, e.Action,
-				e.Outcome, e.Network, e.Chain, e.Messages, strings.ReplaceAll(text.Truncate(note, 120), "\n", `\n`))
+		if *who != "" && e.Who != *who {
+			return nil
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("audit: %w", err)
+		n++
+		if *asJSON {
+			fmt.Fprintf(stdout, "%s\n", msg.Data())
+			return nil
 		}
-		if got == 0 {
-			break
+		note := e.Reason
+		if e.Refusal != "" {
+			note += " / refused: " + e.Refusal
 		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Who, e.Role, e.Action,
+			e.Outcome, e.Network, e.Chain, e.Messages, strings.ReplaceAll(text.Truncate(note, 120), "\n", `\n`))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit at %s: %w", *natsURL, err)
 	}
 	if !*asJSON {
 		if err := tw.Flush(); err != nil {
